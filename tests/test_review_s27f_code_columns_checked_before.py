@@ -20,6 +20,7 @@ from lightning_causal.causal import (
     counterfactual_fairness_gap,
     input_effects,
 )
+from lightning_causal.causal.engine.token_ids import embedding_readers
 
 
 class Region(nn.Module):
@@ -142,3 +143,30 @@ def test_an_index_error_of_the_models_own_is_not_told_as_a_code_set_wrong() -> N
         input_effects(model, x, baseline=0.0)
     with pytest.raises(IndexError, match="index 16 is out of bounds"):
         average_causal_effect(model, x, values=torch.tensor([0.0, 1.0]))
+
+
+class Wide(nn.Module):
+    """99 numeric columns and a code 0..9 in the last, cast here."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.code = nn.Embedding(10, 4)
+        self.head = nn.Linear(103, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(torch.cat([x[:, :99], self.code(x[:, 99].long())], 1))
+
+
+def test_the_columns_are_matched_on_the_first_rows_only() -> None:
+    # matching a code column on every row of a large probe made [N, D] copies (20000 x 4096: 80 MiB more, 1.2 s)
+    from torch.profiler import ProfilerActivity, profile
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.cat([torch.randn(2000, 99, generator=g), torch.randint(0, 10, (2000, 1), generator=g).float()], 1)
+    model = Wide().eval()
+    with torch.no_grad(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof, \
+            embedding_readers(model, (x,)) as readers:
+        model(x)
+    assert [r.columns for r in readers] == [(99,)]
+    matching = [e.cpu_memory_usage for e in prof.events() if e.name in ("aten::trunc", "aten::eq", "aten::ne")]
+    assert matching and max(matching) <= 256 * 100 * 4  # float32 values of 256 rows at most

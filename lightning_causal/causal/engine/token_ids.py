@@ -73,6 +73,7 @@ class FractionalCodeWarning(UserWarning):
 
 _CODE_ROW_LIMIT = 4096  # float inputs of at most this many values a sample are matched to an embedding's indices
 _CODE_ID_LIMIT = 64  # indices of at most this many a sample are matched
+_CODE_MATCH_ROWS = 256  # the clean rows an embedding's indices are matched on
 
 
 def _is_integer(x: object) -> bool:
@@ -132,18 +133,19 @@ def _recorder(  # noqa: ANN202
 def _code_columns(idx: Tensor, x: Tensor) -> tuple[int, ...] | None:
     """The positions of a sample's flattened values of the float input ``x`` that the indices ``idx`` (``[N, ...]``,
     a sample's own) are, cast: for each index, the one whole-valued position, not constant over the ``N`` samples,
-    whose truncated values equal it in every sample; ``None`` where an index has no such position or more than one
+    whose truncated values equal it in every sample (the first 256); ``None`` where an index has no such position or more than one
     (the indices are computed otherwise, or the samples do not tell the columns apart)."""
     n = x.shape[0]
     if idx.dim() == 0 or idx.shape[0] != n or idx.device != x.device or idx[0].numel() > _CODE_ID_LIMIT:
         return None
-    flat = x.detach().reshape(n, -1)
+    m = min(n, _CODE_MATCH_ROWS)  # the first rows tell the columns apart: no [N, D] copies of a large probe
+    flat = x.detach()[:m].reshape(m, -1)
     whole = flat.trunc()
     codes = (flat == whole).all(0) & (flat != flat[:1]).any(0)  # code columns: whole numbers, more than one of them
     if not bool(codes.any()):
         return None
     columns = []
-    for ids in idx.detach().reshape(n, -1).T:
+    for ids in idx.detach()[:m].reshape(m, -1).T:
         hit = codes & (whole == ids.unsqueeze(1).to(whole.dtype)).all(0)
         if int(hit.sum()) != 1:
             return None
