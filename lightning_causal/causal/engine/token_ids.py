@@ -307,8 +307,9 @@ def from_embedding(err: BaseException) -> bool:
 @contextmanager
 def float_codes_named(xs: tuple[Tensor, ...], argument: str, what: str) -> Iterator[None]:
     """A pass on inputs set to ``what``: its ``IndexError`` becomes :func:`float_code_error` for float inputs, and for
-    integer ones (ids or codes an embedding reads through a view the checks before the pass do not map, such as
-    ``race[:, 0]`` of ``race [N, 1]``) an error naming ``argument`` and the embedding's range; other errors pass."""
+    integer ones (ids or codes an embedding reads through a view the checks before the pass cannot map, such as
+    ``race[:, 0]`` of a non-contiguous ``race``) an error naming ``argument`` and the embedding's range; other errors, and
+    an ``IndexError`` raised elsewhere than in an embedding (:func:`from_embedding`), pass unchanged."""
     try:
         yield
     except IndexError as err:
