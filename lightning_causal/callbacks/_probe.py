@@ -284,9 +284,12 @@ def _refuse_stream(source: Any, origin: str) -> None:
         "(`unpack_batch=lambda batch: (batch[0], None, None)` for (states, actions, rewards, dones, next_states))")
 
 
-def call_hint(model: torch.nn.Module, probe: Probe) -> str:
+def call_hint(model: torch.nn.Module, probe: Probe, err: BaseException | None = None) -> str:
     """How the audits call the model on the probe, and what decides it (``unpack_batch=``; for a LightningModule
-    whose ``forward`` is not the network to explain, such as a GAN's generator, an ``audited_module`` property)."""
+    whose ``forward`` is not the network to explain, such as a GAN's generator, an ``audited_module`` property).
+    Where ``err``, the model's refusal, says that ``forward`` misses a positional argument (or none is given), the hint
+    names the labels read beside the inputs (a denoiser's timesteps ``t`` read as labels) and inputs that
+    ``training_step`` makes; not for another error (a classifier's shape mismatch, whose labels are labels)."""
     inputs = probe.inputs if isinstance(probe.inputs, tuple) else (probe.inputs,)
     args = probe.additional_forward_args
     call = ", ".join(f"<tensor {list(x.shape)}>" for x in inputs)
@@ -296,16 +299,18 @@ def call_hint(model: torch.nn.Module, probe: Probe) -> str:
         call += "".join(", ..." for _ in args)
     elif args is not None:
         call += ", ..."
-    labels = probe.labels
+    missing = err is None or isinstance(err, TypeError) and "positional argument" in str(err)
+    labels = probe.labels if missing else None
     read = (f" (the labels it read, {list(labels.shape)} of {labels.dtype}, reach no model call: where `forward` takes "
             "them as an input, the timesteps t of a denoiser's `forward(x_t, t)`, give the batch (x_t, t) as ((x_t, t),) or "
             "pass `unpack_batch=lambda batch: ((batch[0], batch[1]), None, None)`)") if labels is not None else ""
     return (f"The audits call {model_name(model)}.forward as `model({call})`, the inputs and forward arguments that "
             f"`unpack_batch` read from the batch{read}: give `forward` these parameters (e.g. `forward(self, input_ids, "
             "attention_mask=None)` for a Hugging Face batch), or pass `unpack_batch=` a callable batch -> (inputs, labels, "
-            "additional_forward_args) that matches it; where `training_step` makes forward's inputs from the batch (a "
-            "denoiser's noisy x_t and timesteps t drawn for clean samples x0), `unpack_batch=` may make them the same way "
-            "(its draws start from a fixed seed and leave training's random streams as they were)"
+            "additional_forward_args) that matches it"
+            + ("; where `training_step` makes forward's inputs from the batch (a denoiser's noisy x_t and timesteps t drawn "
+               "for clean samples x0), `unpack_batch=` may make them the same way (its draws start from a fixed seed and "
+               "leave training's random streams as they were)" if missing else "")
             + (_audited_module_hint(model) if isinstance(model, LightningModule) else ""))
 
 

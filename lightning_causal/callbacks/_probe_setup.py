@@ -87,7 +87,7 @@ def check_probe_outputs(audits: Sequence[Audit], model: torch.nn.Module, probe: 
                 "(`probe_size=`), or free memory on the device") from err
         inputs = probe.inputs if isinstance(probe.inputs, tuple) else (probe.inputs,)
         said = dtype_hint(model, inputs, err) is not None or export_guard_hint(err) is not None  # the hint is in err
-        hint = "" if said else f" {call_hint(model, probe)}"
+        hint = "" if said else f" {call_hint(model, probe, err)}"
         raise MisconfigurationException(
             f"The probe of shape {list(probe.first.shape)} is rejected by the model: {err}.{hint}"
         ) from err
