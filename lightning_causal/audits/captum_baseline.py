@@ -28,6 +28,7 @@ from lightning_causal.audits.captum_metrics import (
     stability,
 )
 from lightning_causal.audits.captum_report import (
+    note_no_spread,
     warn_layer_unreached,
     warn_surrogate_gradient,
     warn_without_gradient,
@@ -73,6 +74,7 @@ from lightning_causal.causal.engine.checks import (
 )
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.groups import aggregate_to_groups, broadcast_groups
+from lightning_causal.causal.engine.input_noise import input_noise_sd, varies
 from lightning_causal.causal.engine.input_sites import check_site
 from lightning_causal.causal.engine.interventions import resolve_module
 from lightning_causal.causal.engine.state import audit_mode, resolve_target
@@ -92,9 +94,12 @@ class CompareSettings:
         steps: steps of the deletion/insertion curves (default ``min(G, 32)``).
         score: ``"auto"``, ``"softmax"`` or ``"raw"``: what the curves record (see
             :func:`~lightning_causal.baselines.metrics.perturbation_curve`).
-        noise_fraction: stability noise σ as a fraction of the probe's std (when ``noise_sigma`` is
-            unset); for token ids, the share of tokens the stability perturbation replaces (at least
-            one of each sample).
+        noise_fraction: stability noise σ as a share of each input element's standard deviation over the probe's
+            samples (a column of a table, a pixel; when ``noise_sigma`` is unset; an element constant over the
+            probe, such as an image's blank border, gets none; a probe of which no element varies, one sample, gets
+            no ``stability`` nor ``sensitivity_max``, with a note: give ``noise_sigma``), also the radius of
+            ``sensitivity_max``; for token ids, the share of
+            tokens the stability perturbation replaces (at least one of each sample).
         stability_repeats: noise draws averaged by the stability metric.
         absolute: rank agreement and stability on |scores| (magnitudes, as Adebayo et al. 2018)
             instead of signed scores. Deletion/insertion always rank by signed score.
@@ -221,7 +226,8 @@ class CaptumBaseline(Audit):
         top_k: groups (and units of ``layers``) compared by the top-k overlap, capped at one less than
             their number (per sample: its real groups, with padding): a top-k holding all of them is
             shared by any two rankings (overlap 1.0).
-        noise_sigma: stability noise σ (default ``settings.noise_fraction`` × probe std).
+        noise_sigma: stability noise σ in the input's units, the same for every element (default
+            ``settings.noise_fraction`` standard deviations of each input element over the probe's samples).
         method_options: ``{method label: options}`` merged over ``methods``' options (a tunnel's key may be
             written ``"NoiseTunnel(<name>)"``, as in ``methods``, or as its label ``"NoiseTunnel-<name>"``).
         layers: hidden layers whose ``unit_effects`` are set beside ``settings.layer_method``
@@ -414,23 +420,33 @@ class CaptumBaseline(Audit):
         rows = {label: faithfulness(self, model, probe, mask, scores[label], tidx, max_batch_size, result, label, real)
                 for label in scores}
         tokens = not x.is_floating_point()
-        sigma = self.settings.noise_fraction if tokens else (
-            self.noise_sigma if self.noise_sigma is not None else M.default_sigma(x, self.settings.noise_fraction))
+        # the noise of floating inputs: noise_fraction standard deviations of each input element over the probe's
+        # samples (input_noise_sd, the rule of every stability measure), or noise_sigma in the input's units
+        # a probe of which no element varies (one sample) has no spread to scale by: a noise of 0 would read a
+        # stability of 1 for every method, so there is none (and no sensitivity_max), with a note
+        spread = tokens or self.noise_sigma is not None or varies(x)
+        sigma = None if not spread else self.settings.noise_fraction if tokens else (
+            self.noise_sigma if self.noise_sigma is not None else input_noise_sd(x, self.settings.noise_fraction))
         for label, explain in explainers.items():
-            rows[label]["stability"] = stability(self, explain, probe, tidx, scores[label], sigma, real, model)
+            if spread:
+                rows[label]["stability"] = stability(self, explain, probe, tidx, scores[label], sigma, real, model)
             if self.settings.reference_metrics:
                 rows[label].update(reference_metrics(self, model, probe, mask, scores[label], tidx, explain, sigma, max_batch_size))
         k = overlap_k(self.top_k, g)
         for spec in self.specs:
             rows[spec.label] = {**agreement(self, scores["causal"], scores[spec.label], k, real), **rows[spec.label]}
         write_comparison(self, result, rows, seconds, zero)
+        if not spread:
+            note_no_spread(self, result, x)
         warn_surrogate_gradient(self, model, probe, tidx, result)
         for layer in self.layers:
             self._layer(model, probe, layer, tidx, max_batch_size, result)
         softmax = self.settings.score == "softmax" or self.settings.score == "auto" and out.dim() == 2 and out.shape[1] > 1
         result.meta["curve_score"] = ("probability of the explained class (softmax)" if softmax else
                                       "raw output (logit or regression value, in the output's units)")
-        result.meta.update(groups=g, samples=int(x.shape[0]), sigma=sigma, seconds=seconds, top_k=k,
+        result.meta.update(groups=g, samples=int(x.shape[0]), seconds=seconds, top_k=k,
+                           sigma=sigma if not isinstance(sigma, Tensor) else
+                           f"{self.settings.noise_fraction} standard deviations of each input element over the probe's samples",
                            methods=[s.label for s in self.specs])
         result.meta.update(names_meta(self.feature_names, self.class_names, tidx, mask, inputs=x, vocabulary=self.vocabulary,
                                       outputs=out, labels=probe.labels, model=task_model(model, self.output)))

@@ -64,7 +64,7 @@ def faithfulness(
     return out
 
 
-def stability(audit: CaptumBaseline, explain: Explainer, probe: Probe, tidx: Tensor, s: Tensor, sigma: float, real: Tensor | None = None,
+def stability(audit: CaptumBaseline, explain: Explainer, probe: Probe, tidx: Tensor, s: Tensor, sigma: float | Tensor, real: Tensor | None = None,
                model: nn.Module | None = None) -> float:
     absolute, x, repeats = audit.settings.absolute, probe.first, audit.settings.stability_repeats
 
@@ -97,15 +97,17 @@ def stability(audit: CaptumBaseline, explain: Explainer, probe: Probe, tidx: Ten
 
 
 def reference_metrics(
-    audit: CaptumBaseline, model: nn.Module, probe: Probe, mask: Tensor, s: Tensor, tidx: Tensor, explain: Explainer, sigma: float,
+    audit: CaptumBaseline, model: nn.Module, probe: Probe, mask: Tensor, s: Tensor, tidx: Tensor, explain: Explainer, sigma: float | Tensor | None,
     max_batch_size: int | None = None,
 ) -> dict[str, float]:
     n, x = audit.settings.n_perturb_samples, probe.first
     rows = CaptumForward(model, **audit.model_options(probe)).rows_per_pass(x, max_batch_size)
-    sens = M.sensitivity(explain, x, tidx, radius=sigma, n_perturb_samples=n, seed=audit.seed, max_examples_per_batch=rows)
     inf = M.infidelity(model, x, s, mask, target=tidx, baseline=audit._baseline(x), n_perturb_samples=n, seed=audit.seed,
                        max_batch_size=max_batch_size,
                        **audit.model_options(probe))
+    if sigma is None:  # no spread over the probe to scale the radius by (one sample): no sensitivity_max
+        return {"infidelity": nanmean(inf)}
+    sens = M.sensitivity(explain, x, tidx, radius=sigma, n_perturb_samples=n, seed=audit.seed, max_examples_per_batch=rows)
     return {"sensitivity_max": nanmean(sens), "infidelity": nanmean(inf)}
 
 

@@ -24,7 +24,7 @@ from lightning_causal.causal.engine.user_frame import outside_package
 if TYPE_CHECKING:
     from lightning_causal.audits.captum_baseline import CaptumBaseline
 
-__all__ = ["RANK_METRICS", "warn_layer_unreached", "warn_surrogate_gradient", "warn_without_gradient", "write_comparison"]
+__all__ = ["RANK_METRICS", "note_no_spread", "warn_layer_unreached", "warn_surrogate_gradient", "warn_without_gradient", "write_comparison"]
 
 #: The rank-agreement metrics (columns of the comparison table; the causal row has none: ``None`` there, JSON ``null``,
 #: NaN in a pandas DataFrame, ``-`` on the text card).
@@ -155,3 +155,13 @@ def warn_surrogate_gradient(audit: CaptumBaseline, model: nn.Module, probe: Prob
         result.meta.setdefault("notes", []).append(
             f"{labels} follow a gradient that misses how the output moves (a straight-through estimator, .detach()): "
             "they explain a surrogate")
+
+
+def note_no_spread(audit: CaptumBaseline, result: AuditResult, x: Tensor) -> None:
+    """The note and warning of a float probe of which no element varies over the samples (one sample): the stability
+    noise is a share of each element's standard deviation over them, so there is no ``stability`` (nor
+    ``sensitivity_max``) rather than a stability of 1 for every method."""
+    message = (f"no stability: no element of the probe's {list(x.shape)} input varies over its samples (one sample?), and "
+               "the noise is a share of each element's standard deviation over them; give more samples or `noise_sigma=`")
+    result.meta.setdefault("notes", []).append(message)
+    warnings.warn(f"CaptumBaseline {audit.name!r}: {message}", ProbeContentsWarning, stacklevel=outside_package())

@@ -27,6 +27,7 @@ from lightning_causal.causal.engine.probe_warnings import (
     ProbeContentsWarning,
     RepeatedSamplesWarning,
 )
+from lightning_causal.causal.engine.state import as_tuple
 from lightning_causal.causal.engine.units import per_layer_layouts
 from lightning_causal.causal.engine.user_frame import outside_package
 from lightning_causal.causal.structure.graph import causal_graph, graph_stability
@@ -269,7 +270,11 @@ class CausalGraphAudit(Audit):
                                    noise=self.noise, seed=self.seed, reference=graph, **options)
             result.scalars["stability_resample"] = stab["resample_jaccard"]
             if math.isnan(stab["noise_jaccard"]):
-                result.meta.setdefault("notes", []).append("no stability_noise: the probe holds token ids, which Gaussian noise does not apply to")
+                result.meta.setdefault("notes", []).append(
+                    "no stability_noise: the probe holds token ids, which Gaussian noise does not apply to"
+                    if not any(x.is_floating_point() for x in as_tuple(probe.inputs)) else
+                    "no stability_noise: no input element varies over the probe's samples (one sample?), and the noise is "
+                    "scaled by each element's standard deviation over them")
             else:
                 result.scalars["stability_noise"] = stab["noise_jaccard"]
         result.tables["nodes"] = [{"node": n, **{k: graph.node_stats[n][k] for k in _NODE_COLUMNS}}

@@ -7,8 +7,9 @@ score per group of a Captum-style ``feature_mask`` (:func:`aggregate_to_groups`)
 - agreement: per-sample Spearman ρ and Kendall τ_b between two explanations, top-k overlap;
 - faithfulness: deletion (Samek et al. 2017) and insertion (Petsiuk et al. 2018, RISE) curves,
   groups set to / restored from the same baseline as the causal effects, and their areas;
-- stability: rank correlation of an explanation at ``x`` and at ``x + ε``, ε ~ N(0, σ²); for token
-  ids, at ``x`` with a small random share of its tokens replaced (:func:`token_stability`);
+- stability: rank correlation of an explanation at ``x`` and at ``x + ε``, ε ~ N(0, σ²), σ by default a share of
+  each input element's standard deviation over the probe's samples
+  (:func:`~lightning_causal.causal.engine.input_noise.input_noise_sd`); for token ids, at ``x`` with a small random share of its tokens replaced (:func:`token_stability`);
 - Captum's ``sensitivity_max`` and ``infidelity`` (Yeh et al. 2019) for reference.
 
 Every forward pass is batched over all steps and samples and chunked by ``max_batch_size``;
@@ -41,6 +42,7 @@ from lightning_causal.causal.engine.checks import (
 from lightning_causal.causal.engine.finite import check_finite_value
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.groups import broadcast_groups, flat_mask, group_counts
+from lightning_causal.causal.engine.input_noise import input_noise_sd, varies
 from lightning_causal.causal.engine.noise import GeneratorWatch, common_noise
 from lightning_causal.causal.engine.ranking import rank_positions, spearman
 from lightning_causal.causal.engine.state import (
@@ -227,21 +229,35 @@ def _generator(seed: int, device: torch.device) -> torch.Generator:
     return torch.Generator(device=device).manual_seed(check_seed(seed))
 
 
-def default_sigma(inputs: Tensor, noise_fraction: float) -> float:
-    """``noise_fraction`` times the standard deviation of all input values (1 if they are constant).
-
-    Args:
-        inputs: the inputs.
-        noise_fraction: the share of their standard deviation.
-    """
-    std = float(inputs.detach().float().std()) if inputs.numel() > 1 else 0.0
-    return noise_fraction * (std if std > 0 else 1.0)
+def _noise_sd(inputs: Tensor, sigma: float | Tensor | None, noise_fraction: float, name: str = "sigma") -> float | Tensor:
+    """``sigma`` checked (a float >= 0 or a tensor of them broadcastable to one sample ``[1, ...]``), or by default
+    ``noise_fraction`` standard deviations of each element of ``inputs`` over the samples (``input_noise_sd``)."""
+    if sigma is None:
+        check_float("noise_fraction", noise_fraction, minimum=0.0)
+        if not varies(inputs):
+            raise ValueError(
+                f"Expected argument `inputs` to vary over its samples: the default `{name}` is `noise_fraction` standard "
+                f"deviations of each input element over the samples, and no element of the {list(inputs.shape)} inputs "
+                f"varies (one sample?); give `{name}=` in the inputs' units, or more samples")
+        return input_noise_sd(inputs, noise_fraction)
+    if isinstance(sigma, Tensor):
+        if not bool((sigma >= 0).all()) or sigma.dim() > inputs.dim():
+            raise ValueError(f"Expected argument `{name}` to be non-negative and broadcastable to one sample "
+                             f"{[1, *inputs.shape[1:]]} but got {sigma!r:.80}")
+        try:
+            torch.broadcast_shapes(sigma.shape, (1, *inputs.shape[1:]))
+        except RuntimeError:
+            raise ValueError(f"Expected argument `{name}` to be broadcastable to one sample {[1, *inputs.shape[1:]]} but "
+                             f"got {list(sigma.shape)}") from None
+        return sigma.to(inputs.device, inputs.dtype)
+    check_float(name, sigma, minimum=0.0)
+    return float(sigma)
 
 
 def stability(
     explain: Explainer,
     inputs: Tensor,
-    sigma: float | None = None,
+    sigma: float | Tensor | None = None,
     *,
     noise_fraction: float = 0.1,
     n_repeats: int = 1,
@@ -249,29 +265,38 @@ def stability(
     reference: Tensor | None = None,
     valid: Tensor | None = None,
 ) -> Tensor:
-    """Per-sample stability: Spearman ρ between ``explain(x)`` and ``explain(x + ε)``,
-    ε ~ N(0, σ² I), averaged over ``n_repeats`` draws of a private generator.
+    """Per-sample stability: Spearman ρ between ``explain(x)`` and ``explain(x + σ ⊙ ε)``,
+    ε ~ N(0, I), averaged over ``n_repeats`` draws of a private generator.
+
+    By default each element's σ is ``noise_fraction`` of its own standard deviation over the samples of ``inputs``,
+    ``σ_e = noise_fraction · sd_n(x_ne)`` (:func:`~lightning_causal.causal.engine.input_noise.input_noise_sd`, the
+    rule of every stability measure): a column of a table, a pixel of an image, moves by the same share of its own
+    spread (the std of all the values together moved a column of sd 1 beside one of sd 1000 by 71 of its sds at
+    0.1). An element constant over the samples (an image's blank border) gets no noise; inputs of which no element
+    varies (one sample) are refused: give ``sigma``.
 
     Args:
         explain: ``x [N, ...] -> scores [N, G]`` (the target must be fixed inside, not re-predicted).
-        sigma: noise standard deviation (default ``noise_fraction`` × std of ``inputs``).
+        sigma: noise standard deviation in the inputs' units: a float for every element, or a tensor of one per
+            element broadcastable to ``[1, ...]`` (default: ``noise_fraction`` standard deviations of each element,
+            as above).
         reference: ``explain(inputs)`` if already computed.
         valid: ``[N, G]`` groups that Spearman ranks (``None``: all; see :func:`~lightning_causal.causal.engine.ranking.spearman`).
         inputs: the inputs ``[N, ...]`` (floating point).
-        noise_fraction: ``sigma``'s share of the inputs' standard deviation when ``sigma`` is ``None``.
+        noise_fraction: ``σ_e``'s share of each element's standard deviation over the samples when ``sigma`` is ``None``.
         n_repeats: draws averaged (an integer >= 1).
         seed: the seed of the private generator.
 
     Examples:
         >>> stability(lambda x: x * 2, torch.tensor([[1.0, 2.0, 3.0]]), sigma=0.01)
         tensor([1.])
+        >>> table = torch.tensor([[0.0, 1000.0], [1.0, 5000.0], [2.0, 3000.0]])  # columns of sd 1 and 2000
+        >>> stability(lambda x: x / torch.tensor([1.0, 1000.0]), table, noise_fraction=0.01)  # σ 0.01 and 20
+        tensor([1., 1., 1.])
     """
-    if sigma is None:
-        sigma = default_sigma(inputs, noise_fraction)
-    if not sigma >= 0:
-        raise ValueError(f"Expected argument `sigma` to be a non-negative float but got {sigma!r}")
     check_int("n_repeats", n_repeats, minimum=1)
     check_callable("explain", explain, "a callable x -> scores [N, G]")
+    sigma = _noise_sd(inputs, sigma, noise_fraction)
     ref = explain(inputs) if reference is None else reference
     gen = _generator(seed, inputs.device)
     total = torch.zeros(inputs.shape[0], dtype=ref.dtype, device=ref.device)
@@ -382,7 +407,7 @@ def token_stability(
 
 
 def sensitivity(
-    explain: Callable[[Tensor, Tensor], Tensor], inputs: Tensor, target: Tensor, radius: float, *,
+    explain: Callable[[Tensor, Tensor], Tensor], inputs: Tensor, target: Tensor, radius: float | Tensor, *,
     n_perturb_samples: int = 8, seed: int = 0, max_examples_per_batch: int | None = None,
 ) -> Tensor:
     """Captum's ``sensitivity_max`` (Yeh et al. 2019): ``max_{‖δ‖_∞ ≤ r} ‖Φ(x + δ) − Φ(x)‖ / ‖Φ(x)‖``
@@ -395,7 +420,10 @@ def sensitivity(
         explain: ``(x [M, ...], target [M]) -> scores [M, G]`` (Captum repeats ``inputs`` and ``target``).
         inputs: the inputs ``[N, ...]``.
         target: per-sample class indices ``[N]``.
-        radius: the ``L∞`` radius ``r`` of the uniform perturbations.
+        radius: the ``L∞`` radius ``r`` of the uniform perturbations: a float for every element, or one per element
+            broadcastable to one sample ``[1, ...]`` (``input_noise_sd(inputs, share)``: a share of each element's
+            standard deviation over the samples, as ``CaptumBaseline`` gives it; each element's draw is then
+            ``r_e · U(−1, 1)``).
         n_perturb_samples: perturbations per sample (an integer >= 1).
         seed: the seed of the draws (the global generators are restored after).
         max_examples_per_batch: rows per call of ``explain``, as above.
@@ -406,7 +434,9 @@ def sensitivity(
     """
     check_int("n_perturb_samples", n_perturb_samples, minimum=1)
     check_callable("explain", explain, "a callable (x, target) -> scores")
-    check_float("radius", radius, minimum=0.0)
+    if radius is None:
+        raise ValueError("Expected argument `radius` to be a non-negative float or a tensor of them but got None")
+    radius = _noise_sd(inputs, radius, 0.0, "radius")
     n = inputs.shape[0]
     if not isinstance(target, Tensor) or target.dim() and target.shape[0] != n:
         raise ValueError(f"Expected argument `target` to be class indices [{n}] (one per sample of `inputs`) but got "
@@ -421,8 +451,9 @@ def sensitivity(
         k = x.shape[0] // n  # Captum's rows: each sample repeated k times (repeat_interleave)
         if not drawn:  # Captum's default_perturb_func on all N * n_perturb_samples rows: float32 uniform draws
             size = (n * n_perturb_samples, *x.shape[1:])
-            drawn.append(torch.FloatTensor(*size).uniform_(-perturb_radius, perturb_radius).to(x.device)
-                         .view(n, n_perturb_samples, *x.shape[1:]))
+            draw = (torch.FloatTensor(*size).uniform_(-perturb_radius, perturb_radius) if not isinstance(radius, Tensor) else
+                    torch.FloatTensor(*size).uniform_(-1.0, 1.0) * radius.detach().float().cpu())  # r_e · U(-1, 1)
+            drawn.append(draw.to(x.device).view(n, n_perturb_samples, *x.shape[1:]))
         delta = drawn[0][:, done[0]:done[0] + k].reshape(x.shape)
         done[0] += k
         return (x + delta.to(x.dtype),)  # float32 draws: a bfloat16 or float16 probe stays in its dtype
@@ -430,7 +461,8 @@ def sensitivity(
     with seeded_rng(seed):
         per_pass = None if max_examples_per_batch is None else min(max(max_examples_per_batch, n), n * n_perturb_samples)
         return _captum_sensitivity_max(
-            fn, inputs, perturb_func=perturb, perturb_radius=radius, n_perturb_samples=n_perturb_samples,
+            fn, inputs, perturb_func=perturb, perturb_radius=radius if not isinstance(radius, Tensor) else 1.0,
+            n_perturb_samples=n_perturb_samples,
             max_examples_per_batch=per_pass, target=target,
         )
 

@@ -295,9 +295,14 @@ def test_per_sample_groups_of_float_inputs_follow_their_rows_in_the_reference_me
         return out
 
     torch.testing.assert_close(r.maps["causal"], causal(x, target).gather(1, mask), atol=1e-12, rtol=0)
+    radius = 0.1 * x.std(0, keepdim=True)  # noise_fraction of each column's sd over the samples: a box of each column's own
+
+    def perturb(z, perturb_radius):  # Captum's uniform draw, of [-1, 1] times each element's radius
+        return (z + (torch.FloatTensor(*z.shape).uniform_(-1.0, 1.0) * radius.float()).to(z.dtype),)
+
     with seeded_rng(0):
         want = sensitivity_max(lambda z, target: (causal(z, target),) if isinstance(z, tuple) else causal(z, target),
-                               x, perturb_radius=r.meta["sigma"], n_perturb_samples=4, target=target)
+                               x, perturb_func=perturb, n_perturb_samples=4, target=target)
     assert r.scalars["sensitivity_max"] == pytest.approx(float(want.mean()), abs=1e-10)
     assert math.isfinite(r.scalars["compare/Saliency/sensitivity_max"]) and math.isfinite(r.scalars["infidelity"])
 

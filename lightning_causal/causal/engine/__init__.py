@@ -19,6 +19,8 @@ from each other's private names:
 - :mod:`~.groups`: feature groups (Captum's ``feature_mask``): :func:`group_mask`,
   :func:`aggregate_to_groups`, :func:`broadcast_groups`.
 - :mod:`~.ranking`: exact, row-vectorised Spearman, Kendall τ_b and top-k overlap.
+- :mod:`~.input_noise`: :func:`input_noise_sd`, the input noise of every stability measure (a share of each
+  input element's standard deviation over the samples).
 - :mod:`~.state`: :func:`audit_mode`, :func:`rng_preserved`, :func:`resolve_target`,
   :func:`gather_target` (leave no trace; pick the explained class).
 - :mod:`~.prefix_cache`: :func:`cache_prefix` runs a model's prefix once and returns a

@@ -22,6 +22,7 @@ from torch import Tensor, nn
 
 from lightning_causal.causal.engine.checks import check_choice, check_float, check_int, check_seed
 from lightning_causal.causal.engine.forward import Forward, ForwardArgs, OutputSpec
+from lightning_causal.causal.engine.input_noise import input_noise_sd, varies
 from lightning_causal.causal.engine.input_sites import check_site, input_sites
 from lightning_causal.causal.engine.linked_samples import check_linked_samples
 from lightning_causal.causal.engine.noise import GeneratorWatch, warn_separate_noise
@@ -395,12 +396,9 @@ def causal_graph(
 
 
 def _jitter(xs: tuple[Tensor, ...], noise: float, gen: torch.Generator) -> tuple[Tensor, ...]:
-    """``x + noise · sd(x) · ε`` with ``sd`` each input element's over the samples (dim 0): the std of the whole
-    tensor took in the spread between columns: at noise 0.05 a column of sd 1 beside one of sd 1000 got 35 of its sds."""
-    def sd(x: Tensor) -> Tensor:
-        return x.float().std(0, unbiased=x.shape[0] > 1, keepdim=True).to(x.dtype)
-
-    return tuple(x + noise * sd(x) * torch.randn(x.shape, generator=gen).to(x.device, x.dtype)
+    """``x + input_noise_sd(x, noise) · ε``: ``noise`` standard deviations of each input element over the samples
+    (:func:`~lightning_causal.causal.engine.input_noise.input_noise_sd`, the rule of every stability measure)."""
+    return tuple(x + input_noise_sd(x, noise) * torch.randn(x.shape, generator=gen).to(x.device, x.dtype)
                  if x.is_floating_point() else x for x in xs)
 
 
@@ -422,8 +420,10 @@ def graph_stability(
     (default: the graph on ``inputs``) with the graphs built on ``resamples`` bootstrap resamples
     of the probe; ``noise_jaccard``: the same on ``x + noise · sd(x) · ε`` with Gaussian ``ε`` and ``sd(x)``
     the standard deviation of each input element (a column of a table, a pixel) over the probe's samples, 0 for
-    an element constant over them (on the floating-point inputs; NaN, and no noisy graph built, when there are
-    none: token ids have no Gaussian neighbourhood). All randomness comes from a private generator seeded by ``seed``; the
+    an element constant over them (:func:`~lightning_causal.causal.engine.input_noise.input_noise_sd`, the rule of
+    every stability measure; on the floating-point inputs; NaN, and no noisy graph built, when no element of them
+    varies over the samples: token ids, which have no Gaussian neighbourhood, or a probe of one sample, whose noisy
+    graph would be the graph itself). All randomness comes from a private generator seeded by ``seed``; the
     resamples are drawn first, so they do not depend on how many inputs are jittered (``model(image,
     tab)`` resamples the same samples whether ``tab`` is an input or a forward argument).
 
@@ -457,7 +457,7 @@ def graph_stability(
     fargs = fargs if isinstance(fargs, ForwardArgs) else ForwardArgs(fargs, n)
     per_sample_target = isinstance(target, Tensor) and target.numel() > 1
     boot, noisy = [], []
-    jitter = any(x.is_floating_point() for x in xs)
+    jitter = any(varies(x) for x in xs)  # no spread over the samples (token ids, one sample): no noise to scale
     # every resample drawn before any noise: the noise draws (one per floating point input) do not move them, so a
     # model(image, tab) probe resamples the same samples whether tab is an input or a forward argument
     draws = [torch.randint(n, (n,), generator=gen) for _ in range(resamples)]
