@@ -38,7 +38,8 @@ from torch.nn.utils.rnn import PackedSequence
 
 from lightning_causal.causal.engine.input_kinds import check_input_kinds
 
-__all__ = ["INPUT_KEYS", "LABEL_KEYS", "TOKEN_ARGUMENT_KEYS", "Unpacked", "default_unpack_batch", "unpack", "unread_keys"]
+__all__ = ["INPUT_KEYS", "LABEL_KEYS", "TOKEN_ARGUMENT_KEYS", "Unpacked", "default_unpack_batch", "unpack", "unread_keys",
+           "unread_keys_message"]
 
 INPUT_KEYS = ("x", "inputs", "features", "input_ids", "pixel_values", "input_values", "input_features")
 LABEL_KEYS = ("y", "labels", "label", "target")
@@ -126,6 +127,38 @@ def unread_keys(batch: Any) -> list[str]:
     if key == "input_ids":
         used |= set(TOKEN_ARGUMENT_KEYS)
     return [str(k) for k, v in batch.items() if isinstance(v, Tensor) and k not in used]
+
+
+def unread_keys_message(batch: Any, args: Any, batches: str, callers: str) -> str | None:
+    """The warning that the tensors :func:`unread_keys` names reach no model call, with the ``unpack_batch=`` that
+    passes them (``args``: the forward arguments the default passes, a tokenizer's ``attention_mask``, kept in it);
+    ``None`` where every tensor is read. ``batches`` names the batches (``"The probe's batches"``), ``callers`` who
+    calls the model on them (``"the audits"``).
+
+    Args:
+        batch: a batch read by :func:`default_unpack_batch`.
+        args: the forward arguments it gave (its third part).
+        batches: what the batches are, the message's subject.
+        callers: what calls the model on them.
+
+    Examples:
+        >>> import torch
+        >>> unread_keys_message({"input_values": torch.zeros(2, 8), "attention_mask": torch.ones(2, 8), "labels": torch.zeros(2)},
+        ...                     None, "The batches", "the audits").split(":")[0]
+        "The batches hold ['attention_mask'] besides the inputs 'input_values' and the labels 'labels'"
+    """
+    unread = unread_keys(batch)
+    if not unread:
+        return None
+    key = next(k for k in INPUT_KEYS if k in batch)
+    label = next((k for k in LABEL_KEYS if k in batch), None)
+    passed = list(args) if isinstance(args, Mapping) else []  # a tokenizer's attention_mask: keep it in the fix
+    call = "".join(f", {k}=batch[{k!r}]" for k in passed)
+    return (f"{batches} hold {unread} besides the inputs {key!r}" + (f" and the labels {label!r}" if label else "")
+            + f": the default `unpack_batch` passes them to no model call ({callers} call `model(batch[{key!r}]{call})`). "
+            f"If forward needs them, pass `unpack_batch=lambda batch: (batch[{key!r}], "
+            + (f"batch[{label!r}]" if label else "None") + ", {"
+            + ", ".join(f"{k!r}: batch[{k!r}]" for k in [*passed, *unread]) + "})`")
 
 
 def _tensors(value: Any) -> bool:

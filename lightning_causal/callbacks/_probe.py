@@ -17,7 +17,7 @@ from torch.utils.data import IterableDataset
 
 from lightning_causal._console import console_line
 from lightning_causal.audits.base import Probe
-from lightning_causal.batches import INPUT_KEYS, LABEL_KEYS, UnpackBatch, unpack, unread_keys
+from lightning_causal.batches import UnpackBatch, unpack, unread_keys_message
 from lightning_causal.callbacks._no_trace import audit_seed
 from lightning_causal.causal.engine.chosen_input import model_name
 from lightning_causal.causal.engine.finite import check_finite_samples, per_sample_tensors
@@ -77,19 +77,9 @@ def probe_from(source: Any, size: int, unpack_batch: UnpackBatch | None = None, 
             inputs, labels, args = unpack(batch, unpack_batch)
         except ValueError as err:
             raise MisconfigurationException(f"The audits cannot read the probe batch: {err}") from err  # callback and audit_model
-    unread = unread_keys(batch) if unpack_batch is None else []
+    unread = unread_keys_message(batch, args, "The probe's batches", "the audits") if unpack_batch is None else None
     if unread:
-        key = next(k for k in INPUT_KEYS if k in batch)
-        label = next((k for k in LABEL_KEYS if k in batch), None)
-        passed = list(args) if isinstance(args, dict) else []  # a tokenizer's attention_mask: keep it in the fix
-        call = "".join(f", {k}=batch[{k!r}]" for k in passed)
-        warnings.warn(
-            f"The probe's batches hold {unread} besides the inputs {key!r}" + (f" and the labels {label!r}" if label else "")
-            + f": the default `unpack_batch` passes them to no model call (the audits call `model(batch[{key!r}]{call})`). "
-            f"If forward needs them, pass `unpack_batch=lambda batch: (batch[{key!r}], "
-            + (f"batch[{label!r}]" if label else "None") + ", {"
-            + ", ".join(f"{k!r}: batch[{k!r}]" for k in [*passed, *unread]) + "})`",
-            UserWarning, stacklevel=outside_package())
+        warnings.warn(unread, UserWarning, stacklevel=outside_package())
     first = inputs if isinstance(inputs, Tensor) else inputs[0]
     if first.dim() == 0:
         raise MisconfigurationException("Expected `probe` inputs with a batch dimension [N, ...] but got a 0-d tensor (one "

@@ -9,6 +9,7 @@ setup in ``term_setup.py``, their training inputs in ``train_inputs.py`` and ``C
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -23,7 +24,7 @@ from typing_extensions import override
 from lightning_causal._cli import built_by_cli
 from lightning_causal._console import console_line, console_of
 from lightning_causal.audits.label_task import state_task
-from lightning_causal.batches import UnpackBatch, Unpacked, num_rows, unpack
+from lightning_causal.batches import UnpackBatch, Unpacked, num_rows, unpack, unread_keys_message
 from lightning_causal.causal.engine.checks import check_int
 from lightning_causal.causal.engine.chosen_input import (
     check_input_choice,
@@ -33,6 +34,7 @@ from lightning_causal.causal.engine.chosen_input import (
 from lightning_causal.causal.engine.forward import ForwardArgs, OutputSpec, select_output
 from lightning_causal.causal.engine.kept_attributes import keep_attributes
 from lightning_causal.causal.engine.output_selection import check_not_a_row
+from lightning_causal.causal.engine.user_frame import outside_package
 from lightning_causal.repair.base import RepairTerm
 from lightning_causal.repair.carried_state import task_pass_state
 from lightning_causal.repair.checkpoints import (
@@ -383,9 +385,17 @@ class CausalRepairModule(EvaluationSteps):
             batch: a batch of the dataloader.
         """
         try:
-            return unpack(batch, self.unpack_batch)
+            unpacked = unpack(batch, self.unpack_batch)
         except ValueError as err:
             raise MisconfigurationException(f"CausalRepairModule cannot read the batch: {err}") from err
+        if self.unpack_batch is None and not self.__dict__.get("_unread_checked", False):  # the first batch read
+            # a padded audio batch's attention_mask (or any tensor of a mapping the default reads not) reaches no model
+            # call: trained without it, silently, while the audit callback warns of the same batch
+            self.__dict__["_unread_checked"] = True
+            message = unread_keys_message(batch, unpacked[2], "CausalRepairModule's batches", "the task loss and the terms")
+            if message:
+                warnings.warn(message, UserWarning, stacklevel=outside_package())
+        return unpacked
 
     def model_outputs(self, x: Tensor | tuple[Tensor, ...], args: Any = None) -> Tensor:
         """The model's selected output (``output=``) on ``x`` with forward arguments ``args``.
