@@ -13,9 +13,10 @@ import pytest
 import torch
 from torch import nn
 
-from lightning_causal import FairnessAudit, InputEffectAudit, Probe
+from lightning_causal import CounterfactualFairnessTerm, FairnessAudit, InputEffectAudit, Probe
 from lightning_causal.causal import (
     FractionalCodeWarning,
+    TokenSwap,
     average_causal_effect,
     counterfactual_fairness_gap,
     input_effects,
@@ -170,3 +171,44 @@ def test_the_columns_are_matched_on_the_first_rows_only() -> None:
     assert [r.columns for r in readers] == [(99,)]
     matching = [e.cpu_memory_usage for e in prof.events() if e.name in ("aten::trunc", "aten::eq", "aten::ne")]
     assert matching and max(matching) <= 256 * 100 * 4  # float32 values of 256 rows at most
+
+
+def test_the_repair_term_refuses_a_code_no_embedding_holds_before_its_pass() -> None:
+    model, x = _data()
+    model.train()
+    term = CounterfactualFairnessTerm(_plus_one)
+    with pytest.raises(ValueError, match=r"argument `counterfactual`.*_plus_one.*column 2 .*'region'.*0 <= code < 4, but got 4"):
+        term.loss(model, x, torch.zeros(16, dtype=torch.long))
+    assert model.seen <= {0, 1, 2, 3} and model.training  # code 4 never looked up; the readers' pass left the mode
+
+
+class Words(nn.Module):
+    """Token ids [N, T] of a vocabulary of 10, mean-pooled; ``calls``: the forward passes run."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.emb = nn.Embedding(10, 4)
+        self.head = nn.Linear(4, 2)
+        self.calls = 0
+        self.seen: set[int] = set()
+        self.emb.register_forward_pre_hook(lambda _m, a: self.seen.update(a[0].reshape(-1).tolist()))
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        return self.head(self.emb(ids).mean(1))
+
+
+def test_the_repair_term_refuses_token_ids_outside_the_vocabulary_before_its_pass() -> None:
+    torch.manual_seed(0)
+    model = Words()
+    ids = torch.tensor([[1, 4, 2], [4, 3, 3], [5, 6, 7]])
+    with pytest.raises(ValueError, match=r"TokenSwap.*to give token ids in \[0, 10\).*Embedding 'emb'.*but got 12"):
+        CounterfactualFairnessTerm(TokenSwap([(4, 12)])).loss(model, ids, None)
+    assert max(model.seen) < 10
+    term = CounterfactualFairnessTerm(TokenSwap([(4, 8)]))
+    model.calls = 0
+    assert bool(torch.isfinite(term.loss(model, ids, None)))
+    assert model.calls == 2  # the readers' pass of one row, then the pairs' pass
+    longer = torch.tensor([[1, 4, 2, 2, 9], [8, 3, 3, 0, 0]])
+    term.loss(model, longer, None)  # ids of another length: the embedding that reads them whole is known
+    assert model.calls == 3

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import warnings
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -16,14 +17,22 @@ from torch.nn import functional as F
 from lightning_causal._compat import is_autocast_enabled
 from lightning_causal.causal.engine.ablation import padding_positions
 from lightning_causal.causal.engine.checks import check_float
-from lightning_causal.causal.engine.forward import ForwardArgs, OutputSpec
-from lightning_causal.causal.engine.token_ids import float_code_error, from_embedding
+from lightning_causal.causal.engine.forward import Forward, ForwardArgs, OutputSpec
+from lightning_causal.causal.engine.token_ids import (
+    EmbeddingReader,
+    float_code_error,
+    from_embedding,
+)
 from lightning_causal.causal.engine.user_frame import outside_package
 from lightning_causal.causal.scm.attribute_flip import (
     resolve_counterfactual,
     warn_one_hot_flip,
 )
-from lightning_causal.causal.scm.counterfactual_checks import keep_padding
+from lightning_causal.causal.scm.counterfactual_checks import (
+    check_counterfactual_ids,
+    keep_padding,
+    token_readers,
+)
 from lightning_causal.causal.scm.token_swap import TokenSwap
 from lightning_causal.repair.base import SEVERAL_INPUTS_FIX, RepairTerm
 
@@ -80,6 +89,9 @@ def _log_probs(outputs: Tensor) -> Tensor:
     return out.log_softmax(dim=1)
 
 
+_READERS = "_readers_by_model"  # the embeddings found per model: CounterfactualFairnessTerm._readers
+
+
 class CounterfactualFairnessTerm(RepairTerm):
     r"""Counterfactual-fairness penalty (Kusner et al. 2017; the repair step of CARE, Sun et al.
     2022; counterfactual logit pairing, CLP, Garg et al. 2019).
@@ -106,7 +118,10 @@ class CounterfactualFairnessTerm(RepairTerm):
     mask) pass them with ``additional_forward_args=``; they follow their rows into ``x_cf``, which
     runs with ``x``'s mask: a token swap changes the real tokens only, and a counterfactual that
     writes into padded positions is refused
-    (:func:`~lightning_causal.causal.scm.fairness.counterfactual_inputs`).
+    (:func:`~lightning_causal.causal.scm.fairness.counterfactual_inputs`). Ids, or codes of a float column the model
+    casts (``x[:, j].long()``), that an embedding cannot look up are refused before the pass runs them (on a GPU the
+    lookup would be a device-side assert): the embeddings are found once per model by a pass of up to 64 rows that
+    leaves no trace (:func:`~lightning_causal.causal.scm.counterfactual_checks.token_readers`).
 
     For a regression model (one output, labels beyond [0, 1]) pass ``distance="logit"``: it
     penalises ``|f(x) − f(x_cf)|`` of the output itself, where the probabilities of ``abs_prob`` and
@@ -219,6 +234,8 @@ class CounterfactualFairnessTerm(RepairTerm):
         rows = (x_cf != x[:k]).reshape(k, -1).any(1).nonzero().squeeze(1)
         if rows.numel() == 0:
             return torch.zeros((), device=x.device)  # nothing to pair in this batch
+        # ids or codes no embedding can look up: refused before the pass (on a GPU a device-side assert spoils the process)
+        check_counterfactual_ids(self.counterfactual, x_cf[rows], self._readers(model, x, additional_forward_args))
         both = torch.cat([rows, rows])
         args, kwargs = ForwardArgs(additional_forward_args, x.shape[0]).take(both)
         both_inputs = torch.cat([x[rows], x_cf[rows]])
@@ -237,6 +254,25 @@ class CounterfactualFairnessTerm(RepairTerm):
             ) from err
         m = rows.numel()
         return self._distance(out[:m], out[m:], y, model) * (m / k)
+
+    def _readers(self, model: nn.Module, x: Tensor, additional_forward_args: Any) -> list[EmbeddingReader]:
+        """The embeddings that look ``x``'s ids or codes up (:func:`~lightning_causal.causal.scm.counterfactual_checks.token_readers`:
+        a pass of up to 64 rows that leaves no trace), found once per model: again for inputs of another layout only
+        where a reader reads some positions of a sample (a code column), not for token ids of another length."""
+        by_model = self.__dict__.setdefault(_READERS, weakref.WeakKeyDictionary())  # by weak reference: not copied
+        kept = by_model.get(model)
+        if kept is None or kept[0] != x.dtype or kept[1] not in (None, tuple(x.shape[1:])):
+            forward = Forward(model, output=self.output, additional_forward_args=additional_forward_args, num_samples=x.shape[0])
+            readers = token_readers(forward, x)
+            layout = tuple(x.shape[1:]) if any(r.columns is not None for r in readers) else None
+            kept = by_model[model] = (x.dtype, layout, readers)
+        return kept[2]
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled and copied without the readers found per model (weak references; found again on use)."""
+        state = super().__getstate__()
+        state.pop(_READERS, None)
+        return state
 
     def extra_inputs(self, x: Tensor) -> Tensor:
         """The inputs the term needs besides ``x``: the counterfactuals of its first

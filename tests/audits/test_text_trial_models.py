@@ -241,7 +241,7 @@ def test_a_swap_to_an_id_outside_the_vocabulary_is_named():
         FairnessAudit(swap).validate(model, Probe(ids, additional_forward_args=args))
     with pytest.raises(ValueError, match=named):
         carrier_unit_effects(model, ids, swap, "roberta.encoder.layer.0", unit_dim=-1, additional_forward_args=args)
-    with pytest.raises(ValueError, match=rf"TokenSwap.*look up.*{VOCAB + 3} in the counterfactuals"):
+    with pytest.raises(ValueError, match=named):  # before the pass too (it named the largest id after it failed)
         CounterfactualFairnessTerm(swap).loss(model, ids, None, additional_forward_args=args)
 
 
