@@ -18,8 +18,10 @@ __all__ = ["element_sd", "input_noise_sd", "varies"]
 
 def element_sd(x: Tensor) -> Tensor:
     """The standard deviation of each element of ``x`` ``[N, ...]`` over the samples (dim 0), ``[1, ...]`` in ``x``'s
-    dtype: ``sd_e = sqrt(Σ_n (x_ne − mean_e)² / (N − 1))`` (``N − 1``: Bessel's correction; 0 for one sample). An
-    element constant over the samples (an image's constant border, a constant column) has sd 0.
+    dtype: ``sd_e = sqrt(Σ_n (x_ne − mean_e)² / (N_e − 1))`` over the ``N_e`` samples where the element is finite
+    (``N_e − 1``: Bessel's correction; 0 for one finite value). An element constant over the samples (an image's
+    constant border, a constant column) has sd 0. A NaN or infinite value (a missing value a model reads as such) is
+    left out of its element's spread rather than making it NaN: the noise of the other samples stays of their scale.
 
     Args:
         x: floating-point inputs ``[N, ...]``, ``N >= 1``.
@@ -28,13 +30,20 @@ def element_sd(x: Tensor) -> Tensor:
         >>> import torch
         >>> [round(v, 2) for v in element_sd(torch.tensor([[0.0, 1000.0, 5.0], [2.0, 3000.0, 5.0]]))[0].tolist()]
         [1.41, 1414.21, 0.0]
+        >>> element_sd(torch.tensor([[0.0, 1.0], [2.0, float("nan")], [4.0, 3.0]]))  # column 1: sd of 1 and 3
+        tensor([[2.0000, 1.4142]])
     """
     if not isinstance(x, Tensor) or not x.is_floating_point() or x.dim() < 1 or x.shape[0] < 1:
         raise ValueError(f"Expected argument `x` to be a floating-point tensor [N, ...] with N >= 1 but got "
                          f"{list(x.shape) if isinstance(x, Tensor) else type(x).__name__}"
                          f"{f' of {x.dtype}' if isinstance(x, Tensor) else ''}")
-    n = x.shape[0]
-    return x.detach().double().std(0, unbiased=n > 1, keepdim=True).to(x.dtype)
+    z, finite = x.detach().double(), x.isfinite()
+    if bool(finite.all()):
+        return z.std(0, unbiased=x.shape[0] > 1, keepdim=True).to(x.dtype)
+    count = finite.sum(0, keepdim=True)
+    z = z.where(finite, 0.0)
+    centred = (z - z.sum(0, keepdim=True) / count.clamp(min=1)).where(finite, 0.0)
+    return (centred.square().sum(0, keepdim=True) / (count - 1).clamp(min=1)).sqrt().to(x.dtype)
 
 
 def input_noise_sd(x: Tensor, noise: float) -> Tensor:
@@ -64,8 +73,9 @@ def input_noise_sd(x: Tensor, noise: float) -> Tensor:
 
 
 def varies(x: Tensor) -> bool:
-    """Whether some element of the floating-point ``x`` ``[N, ...]`` differs between samples: the per-element noise
-    scale (:func:`input_noise_sd`) is 0 everywhere otherwise (a probe of one sample).
+    """Whether some element of the floating-point ``x`` ``[N, ...]`` takes different finite values over the samples (its
+    :func:`element_sd` is above 0): the per-element noise scale (:func:`input_noise_sd`) is 0 everywhere otherwise (a
+    probe of one sample).
 
     Args:
         x: inputs ``[N, ...]``; integer inputs (token ids) take no Gaussian noise and give ``False``.
@@ -75,4 +85,4 @@ def varies(x: Tensor) -> bool:
         >>> varies(torch.tensor([[1.0, 2.0]])), varies(torch.tensor([[1.0, 2.0], [1.0, 3.0]]))
         (False, True)
     """
-    return bool(x.is_floating_point() and x.shape[0] > 1 and (x != x[:1]).any())
+    return bool(x.is_floating_point() and x.shape[0] > 1 and (element_sd(x) > 0).any())
