@@ -12,7 +12,7 @@ on 256 held-out samples (all 114 held-out rows for the table):
 
 Every explanation (causal effects δ_g = f_t(x) − f_t(x | do(x_g := 0)) and each Captum method)
 is scored by the same metrics: deletion AUC (lower = more faithful), insertion AUC (higher = more
-faithful), stability (Spearman between the explanations of x and x + ε, σ = 0.1·std, higher = more
+faithful), stability (Spearman between the explanations of x and x + ε, σ = 0.1·sd of each pixel/column, higher = more
 stable) and rank agreement with the causal ranking. A random ranking gives the chance level of the
 curves. The table reports mean ± standard deviation over the seeds (each seed retrains the models).
 """
