@@ -61,7 +61,7 @@ def train_inputs(
 ) -> Tensor | None:
     """Up to ``SETUP_SAMPLES`` inputs (``inputs_of(batch)``) of the trainer's train dataloader's data, read
     without moving any random stream (:func:`~lightning_causal.data_reading.read_samples`; an iterable
-    dataset: its first batches, with every generator reachable from the loader restored), on ``device``
+    dataset: its first batches), on ``device``
     and in the dtype Lightning gives training batches (``precision_plugin.convert_input``: float64 under
     ``"64-true"``, bfloat16 under ``"bf16-true"``). With ``check_only`` (no term reads them), one sample
     checks that the ``terms`` can act on the batches (an iterable dataset is not read) and ``None`` is
@@ -70,7 +70,10 @@ def train_inputs(
     copies, which they cannot follow; its Neural Cleanse would call the model without them) is refused where the
     batches carry some, before any set-up runs. Another term that reads training inputs (``needs_train_inputs``) is
     not: it gets the inputs alone, and its loss the arguments (:func:`one_input_only` names it only where the inputs
-    are several tensors, or ``explain=`` picks one).
+    are several tensors, or ``explain=`` picks one). The read, the batch-transfer hooks and ``inputs_of``/``args_of``
+    (``unpack_batch``, which may draw: a denoiser's noise) run in one
+    :func:`~lightning_causal.data_reading.rngs_untouched` section of the loader, the LightningModule, the datamodule and
+    the two functions: the global generators and every generator reachable from them are as before, whatever is read.
 
     ``given`` (``CausalRepairModule(setup_inputs=)``) are the inputs instead: nothing is read from the dataloader but
     the one sample of the check (none of an iterable dataset), and ``given`` comes back whole, on ``device`` and in
@@ -89,29 +92,34 @@ def train_inputs(
     if loader is None:
         return None if given is None or check_only else _setup_input(trainer, device, given, terms)
     # the batch-transfer hooks run in the read too: a mixup drawn there from the global RNG, or from a generator of the
-    # module's or the datamodule's own (whose hooks Lightning runs as well), is restored with the loader's
-    roots = (loader, getattr(trainer, "lightning_module", None), getattr(trainer, "datamodule", None))
+    # module's or the datamodule's own (whose hooks Lightning runs as well), is restored with the loader's; so is
+    # `unpack_batch` (`inputs_of`, `args_of`), which may draw as it makes the model's inputs (a denoiser's noisy x_t and
+    # timesteps, from the global streams, the model's generator or one of its closure's): read and unpacked in one
+    # restored section, the set-up moves no stream whatever it reads (512 rows, one, or `given`)
+    roots = (loader, getattr(trainer, "lightning_module", None), getattr(trainer, "datamodule", None), inputs_of, args_of)
+    unpacked: list[tuple[Any, Any]] = []  # (inputs, forward arguments) of each batch read
     if isinstance(loader, DataLoader) and not isinstance(loader.dataset, IterableDataset):
         with rngs_untouched(*roots):
-            batches: Any = [_as_trained(trainer, read_samples(loader, 1 if check_only or given is not None else SETUP_SAMPLES,
-                                                              loader_order=True), device)]
+            batch = _as_trained(trainer, read_samples(loader, 1 if check_only or given is not None else SETUP_SAMPLES,
+                                                      loader_order=True), device)
+            unpacked.append((inputs_of(batch), None if args_of is None else args_of(batch)))
     elif check_only:
         return None
     elif given is not None:
-        batches = []
+        pass
     else:
-        batches = []
         with rngs_untouched(*roots):
             count = 0
             for batch in loader:
-                batches.append(_as_trained(trainer, batch, device))
-                count += num_rows(inputs_of(batches[-1]))
+                batch = _as_trained(trainer, batch, device)
+                unpacked.append((inputs_of(batch), None if args_of is None or unpacked else args_of(batch)))
+                count += num_rows(unpacked[-1][0])
                 if count >= SETUP_SAMPLES:
                     break
         _warn_of_a_stream(loader, terms, count)
-    for b in batches[:1] if args_of is not None else ():
-        _check_forward_args(args_of(b), terms)
-    taken = [_setup_input(trainer, device, inputs_of(b), terms) for b in batches]
+    if unpacked and args_of is not None:
+        _check_forward_args(unpacked[0][1], terms)
+    taken = [_setup_input(trainer, device, x, terms) for x, _ in unpacked]
     if check_only:
         return None
     if given is not None:
