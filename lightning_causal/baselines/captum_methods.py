@@ -148,6 +148,12 @@ _NOISE_DRAWN_ONCE = callable(getattr(NoiseTunnel, "_add_noise_to_inputs", None))
 def tunnel_stdevs(x: Tensor, stdevs: float | None) -> float:
     """SmoothGrad's noise level: ``stdevs``, or by default 15% of the range of the inputs ``x`` (Smilkov et al. 2017).
 
+    Captum's ``NoiseTunnel`` takes one level per input tensor, in the input's units: on an image every pixel shares
+    them, but on a table ``[N, F]`` whose columns are on scales orders of magnitude apart the default level, set by
+    the widest column, buries the narrow ones. Where it is more than 15 times the range of some column that varies
+    over ``x``, a ``UserWarning`` names the column: standardise the columns (a model reading ``(x − mean) / sd``), or
+    give ``stdevs`` at the scale of the columns that matter.
+
     Args:
         x: the explained inputs.
         stdevs: the level given, or ``None``.
@@ -159,7 +165,28 @@ def tunnel_stdevs(x: Tensor, stdevs: float | None) -> float:
     if stdevs is not None:
         return float(stdevs)
     span = float(x.max() - x.min())
-    return 0.15 * span if span > 0 else 0.15
+    level = 0.15 * span if span > 0 else 0.15
+    if x.dim() == 2 and x.shape[0] > 1 and x.is_floating_point():  # a table: columns may be in units of their own
+        ranges = (x.amax(0) - x.amin(0)).detach().double()
+        varying = ranges > 0
+        if bool(varying.any()):
+            narrow = int(torch.where(varying, ranges, torch.inf).argmin())
+            times = level / float(ranges[narrow])
+            if times > _TUNNEL_SPAN_RATIO:
+                warnings.warn(
+                    f"NoiseTunnel's default noise level is 15% of the range of all the inputs' values, stdevs={level:.4g}, "
+                    f"one level for every column (Captum takes one per input tensor): {times:.4g} times the range of "
+                    f"column {narrow} ({float(ranges[narrow]):.4g}; the columns' ranges run from it to "
+                    f"{float(ranges.max()):.4g}), so the noisy copies leave that column's values far behind; standardise "
+                    "the columns (a model reading (x - mean) / sd), or give the tunnel `stdevs=` at the scale of the "
+                    "columns that matter",
+                    UserWarning, stacklevel=outside_package())
+    return level
+
+
+#: how many times a column's range over the probe NoiseTunnel's default level (15% of the range of all the values)
+#: may be before :func:`tunnel_stdevs` warns (a column 100 times narrower than the widest)
+_TUNNEL_SPAN_RATIO = 15.0
 
 
 def _captum_baseline(x: Tensor, baseline: Tensor) -> Tensor:
