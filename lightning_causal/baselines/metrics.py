@@ -296,6 +296,10 @@ def stability(
     """
     check_int("n_repeats", n_repeats, minimum=1)
     check_callable("explain", explain, "a callable x -> scores [N, G]")
+    if not isinstance(inputs, Tensor) or not inputs.is_floating_point():
+        raise TypeError(f"Expected argument `inputs` to be floating point (Gaussian noise is added to it) but got "
+                        f"{inputs.dtype if isinstance(inputs, Tensor) else type(inputs).__name__}; for token ids or codes "
+                        "use token_stability, which replaces a share of them")
     sigma = _noise_sd(inputs, sigma, noise_fraction)
     ref = explain(inputs) if reference is None else reference
     gen = _generator(seed, inputs.device)

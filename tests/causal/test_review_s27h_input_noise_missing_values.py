@@ -10,6 +10,7 @@ element is now taken over its finite values.
 import math
 import warnings
 
+import pytest
 import torch
 from torch import nn
 
@@ -58,3 +59,13 @@ def test_captum_baseline_measures_the_stability_of_a_model_that_reads_nan_as_mis
         r = CaptumBaseline(("Saliency",)).run(Imputing().double(), Probe(_X))  # before: ValueError naming `sigma`
     assert r.scalars["compare/Saliency/stability"] == 1.0  # a linear model's gradient does not move with the noise
     assert math.isfinite(r.scalars["stability"])
+
+
+def test_stability_of_integer_inputs_is_refused_as_such_not_as_one_sample():
+    """Integer inputs (token ids, codes) take no Gaussian noise: the refusal said the varied [8, 3] ids did not vary
+    '(one sample?)' (6fb06740's check of the spread), or, given ``sigma``, torch's 'normal_kernel_cpu not implemented
+    for Long'; it names the dtype and ``token_stability`` now."""
+    ids = torch.arange(24).view(8, 3) % 5
+    for kw in ({}, {"sigma": 0.1}):
+        with pytest.raises(TypeError, match=r"`inputs` to be floating point .* but got torch.int64; .*token_stability"):
+            M.stability(lambda z: z.float(), ids, **kw)
