@@ -23,9 +23,11 @@ from lightning_causal.causal.effects.unit_effects import (
     unit_effects,
 )
 from lightning_causal.causal.engine.checks import check_choice, check_int
-from lightning_causal.causal.engine.forward import OutputSpec
+from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.input_sites import check_site
 from lightning_causal.causal.engine.interventions import Intervention, Patch, Resample
+from lightning_causal.causal.engine.state import audit_mode
+from lightning_causal.causal.engine.unit_sites import check_rows_at_sites
 from lightning_causal.causal.engine.units import per_layer_layouts, unit_kind
 
 __all__ = ["UnitImportanceAudit"]
@@ -135,8 +137,26 @@ class UnitImportanceAudit(Audit):
         self.additional_forward_args = additional_forward_args
 
     def validate(self, model: nn.Module, probe: Probe) -> None:
+        """Check the layers: modules of ``model``, each returning one row per sample in a pass of the whole probe
+        (at set-up, before the dry run of 2 samples: an expert of a mixture that both samples were routed to
+        returns them both, and would stop the fit at the first audit, when the probe's other samples go elsewhere).
+
+        Args:
+            model: the model the audit explains.
+            probe: the probe (its inputs and forward arguments run in one pass, in eval mode, leaving no trace).
+
+        Raises:
+            ValueError: a layer is no module of ``model``, or returns fewer rows than the probe's samples.
+        """
         for layer in self.layers:
             check_site(model, layer)
+        afa = self.additional_forward_args
+        if afa is None:
+            afa = getattr(probe, "additional_forward_args", None)
+        inputs = probe.inputs if isinstance(probe.inputs, tuple) else (probe.inputs,)
+        forward = Forward(model, num_samples=len(probe), additional_forward_args=afa)
+        with audit_mode(model):
+            check_rows_at_sites(model, self.layers, lambda: forward.raw(*inputs), len(probe))
 
     def run(self, model: nn.Module, probe: Probe, *, max_batch_size: int | None = None) -> AuditResult:
         result = AuditResult(self.name)

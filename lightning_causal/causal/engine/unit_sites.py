@@ -16,6 +16,7 @@ Examples:
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -31,7 +32,7 @@ from lightning_causal.causal.engine.eager import named_modules
 from lightning_causal.causal.engine.input_sites import InputSite
 from lightning_causal.causal.engine.quantized import check_not_quantized
 
-__all__ = ["SiteFacts", "check_default_units", "check_samples_first", "check_site_units", "check_unit_dimension", "first_tensor",
+__all__ = ["SiteFacts", "check_default_units", "check_rows_at_sites", "check_samples_first", "check_site_units", "check_unit_dimension", "first_tensor",
            "folded_hint", "inspect_site", "is_model_output"]
 
 #: Layers whose output is ``[N, ..., D]`` with the features last (a ``[N, T, D]`` sequence of
@@ -277,14 +278,27 @@ def check_default_units(name: str, facts: SiteFacts, unit_dim: int | None, num_h
 def check_samples_first(name: str, shape: Sequence[int], samples: int) -> None:
     """Refuse a layer whose output does not hold one row per sample on dimension 0 (``shape`` is its
     output on ``samples`` samples): a recurrent layer or ``nn.TransformerEncoderLayer`` with
-    ``batch_first=False`` returns ``[T, N, D]``.
+    ``batch_first=False`` returns ``[T, N, D]``; a module called on a subset of the rows (an expert of a
+    mixture) returns fewer rows than the samples, and is refused saying so.
 
     Examples:
+        >>> check_samples_first("experts.1.1", (9, 8), 16)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        ValueError: Expected dimension 0 ... has shape [9, 8]: 9 row(s), fewer than the batch, ...an expert of a mixture, ...
         >>> check_samples_first("rnn", (7, 1, 5), 1)  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
         ValueError: Expected dimension 0 of the output of 'rnn' to be the samples ... Build it with batch_first=True, ...
     """
+    if len(shape) and shape[0] < samples and not (len(shape) > 2 and shape[1] == samples):  # [T, N, D]: steps first
+        raise ValueError(
+            f"Expected dimension 0 of the output of {name!r} to be the samples (size {samples} in a pass of {samples} "
+            f"sample(s)) but its output has shape {list(shape)}: {shape[0]} row(s), fewer than the batch, the output of a "
+            "module called on some rows only (an expert of a mixture, on the rows routed to it; a module called per "
+            "sample in a loop), which cannot be a site. Name the module where the experts' outputs are combined (one row "
+            "per sample); the units of an expert's hidden layer are read with `intervene` on the whole probe, one pass "
+            "per unit (docs/your_model.md, the expert units example)")
     if len(shape) == 0 or shape[0] != samples:
         raise ValueError(
             f"Expected dimension 0 of the output of {name!r} to be the samples (size {samples} in a pass of {samples} "
@@ -293,6 +307,58 @@ def check_samples_first(name: str, shape: Sequence[int], samples: int) -> None:
             "mixture on the rows routed to it, a module called per sample in a loop) returns fewer. Build it with "
             "batch_first=True, or name a module that returns every sample first (e.g. where the experts' outputs are "
             f"combined){folded_hint(shape, samples)}")
+
+
+def check_rows_at_sites(model: nn.Module, names: Sequence[str], run: Callable[[], object], samples: int) -> None:
+    """Refuse a site that returns fewer rows than the ``samples`` of the pass ``run()`` (a forward pass of
+    ``model`` on ``samples`` samples), with :func:`check_samples_first`'s message: a module called on a subset
+    of the rows (an expert of a mixture) returns as many rows as samples in a pass whose samples were all routed
+    to it, so a check on one or two samples passes it, and the estimators refuse it on the pass of every
+    sample. Every call of a site is read (the fewest rows count); a site ``run()`` does not reach, and one with
+    more rows than samples (a layer that folds windows or positions into the batch), are left to the estimators.
+
+    Args:
+        model: the model.
+        names: the sites (module names, or ``"<module>:input"``).
+        run: a forward pass of ``model`` on ``samples`` samples.
+        samples: the samples of the pass.
+
+    Raises:
+        ValueError: a site returned fewer rows than ``samples``.
+
+    Examples:
+        >>> class Routed(nn.Module):  # expert 1 gets the rows whose feature 0 is positive
+        ...     def __init__(self):
+        ...         super().__init__()
+        ...         self.experts = nn.ModuleList(nn.Linear(2, 3) for _ in range(2))
+        ...     def forward(self, x):
+        ...         pos = x[:, 0] > 0
+        ...         out = x.new_zeros(len(x), 3)
+        ...         out[pos], out[~pos] = self.experts[1](x[pos]), self.experts[0](x[~pos])
+        ...         return out
+        >>> model, x = Routed(), torch.tensor([[1.0, 0.0], [2.0, 0.0], [-1.0, 0.0]])
+        >>> check_rows_at_sites(model, ["experts.1"], lambda: model(x[:2]), 2)  # both routed to expert 1: passes
+        >>> check_rows_at_sites(model, ["experts.1"], lambda: model(x), 3)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        ValueError: Expected dimension 0 of the output of 'experts.1' ... has shape [2, 3]: 2 row(s), fewer than the batch, ...
+    """
+    from lightning_causal.causal.engine.intervention_hooks import UnreachedSiteWarning, capture
+
+    shapes: dict[str, tuple[int, ...]] = {}
+
+    def keep(name: str, out: Tensor) -> Tensor:
+        if name not in shapes or (out.dim() and out.shape[0] < shapes[name][0]):
+            shapes[name] = tuple(out.shape)
+        return out.new_empty(0)
+
+    with warnings.catch_warnings():  # a site the pass does not reach is the estimators' to refuse or warn of
+        warnings.simplefilter("ignore", UnreachedSiteWarning)
+        with torch.no_grad(), capture(model, list(names), keep=keep, warn_repeats=False):
+            run()
+    for name, shape in shapes.items():
+        if len(shape) and shape[0] < samples:
+            check_samples_first(name, shape, samples)
 
 
 def check_unit_dimension(name: str, shape: Sequence[int], samples: int | None = None) -> None:
