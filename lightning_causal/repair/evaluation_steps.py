@@ -69,15 +69,20 @@ _NONE = object()
 
 def _fitting_without_val_data(module: LightningModule) -> bool:
     """Whether ``module``'s trainer runs a fit now that has no validation data (Lightning's own test in its
-    check of the fit's configuration: the fit loop's validation data source is not defined)."""
+    check of the fit's configuration: the fit loop's validation data source is not defined). Where those private
+    internals are missing or changed, ``False``: the module has its step as usual."""
     # read from the instance's dict: unpickling a module that keeps its own bound step (_OWN_STEP) reads the step
     # before the module's state is set, where `module._trainer` raised AttributeError and the load failed
     trainer = vars(module).get("_trainer")
-    if trainer is None or trainer.state.fn != TrainerFn.FITTING or trainer.state.status != TrainerStatus.RUNNING:
+    if trainer is None:
         return False
-    val_loop = getattr(getattr(getattr(trainer, "fit_loop", None), "epoch_loop", None), "val_loop", None)
-    source = getattr(val_loop, "_data_source", None)
-    return source is not None and not source.is_defined()
+    try:  # Lightning's private internals: where they changed, the step as usual (and Lightning's warning), never an error
+        if trainer.state.fn != TrainerFn.FITTING or trainer.state.status != TrainerStatus.RUNNING:
+            return False
+        source = trainer.fit_loop.epoch_loop.val_loop._data_source
+        return source is not None and source.is_defined() is False
+    except Exception:  # noqa: BLE001 - an error here read as a missing validation_step and stopped the fit
+        return False
 
 
 class EvaluationSteps(LightningModule):
