@@ -140,16 +140,18 @@ def _code_columns(idx: Tensor, x: Tensor) -> tuple[int, ...] | None:
         return None
     m = min(n, _CODE_MATCH_ROWS)  # the first rows tell the columns apart: no [N, D] copies of a large probe
     flat = x.detach()[:m].reshape(m, -1)
-    whole = flat.trunc()
-    codes = (flat == whole).all(0) & (flat != flat[:1]).any(0)  # code columns: whole numbers, more than one of them
-    if not bool(codes.any()):
+    ids = idx.detach()[:m].reshape(m, -1).to(flat.dtype)
+    first = flat[0] == ids[0].unsqueeze(1)  # [k, D]: each index's candidate positions, from the first row alone
+    if not bool(first.any(1).all()):  # computed indices, an image's pixels: most end here, no row but the first read
         return None
     columns = []
-    for ids in idx.detach()[:m].reshape(m, -1).T:
-        hit = codes & (whole == ids.unsqueeze(1).to(whole.dtype)).all(0)
-        if int(hit.sum()) != 1:
+    for p, candidates in enumerate(first):
+        c = candidates.nonzero().squeeze(1)
+        v = flat[:, c]  # equal to the index in every row (so whole-valued), not constant over the rows
+        hit = c[(v == ids[:, p:p + 1]).all(0) & (v != v[:1]).any(0)]
+        if hit.numel() != 1:
             return None
-        columns.append(int(hit.nonzero()[0, 0]))
+        columns.append(int(hit[0]))
     return tuple(columns)
 
 
