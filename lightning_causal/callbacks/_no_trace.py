@@ -58,8 +58,9 @@ def no_trace(module: torch.nn.Module) -> Iterator[None]:
     buffers = [(m, name, b, None if b is None else b.detach().clone()) for m in module.modules()
                for name, b in m._buffers.items() if b is None or isinstance(b, torch.Tensor)]
     # a recurrent state carried across batches (self.h = h.detach()), and numbers a forward pass updates (a call counter
-    # a Gumbel-softmax temperature anneals by, self.calls += 1): training goes on from the values it left
-    attributes = keep_attributes(module, values=True)
+    # a Gumbel-softmax temperature anneals by, self.calls += 1): training goes on from the values it left; the buffers'
+    # values are copied above, once
+    attributes = keep_attributes(module, numbers=True)
     modes = [(m, m.training) for m in module.modules()]
     try:
         eval_mode(module)  # module.eval(), also on torch.export's modules, which refuse it

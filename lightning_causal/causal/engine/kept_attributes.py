@@ -77,12 +77,14 @@ _NUMBERS = frozenset({int, float})  # the attributes `values=True` puts back too
 class KeptAttributes:
     """What :func:`keep_attributes` saw: per module, a shallow copy of its attributes (``vars``) and the items of its
     lists; a copy of each tensor attribute with its version; with ``reassigned_buffers``, the buffers; with ``values``,
-    a copy of each buffer's values (``values``: the buffer, its version and the copy)."""
+    a copy of each buffer's values (``values``: the buffer, its version and the copy); with ``values`` or ``numbers``
+    (``numbers``), the attributes holding numbers are put back too."""
 
     entries: list[tuple[nn.Module, dict[str, Any], dict[str, list[Any]]]] = field(default_factory=list)
     copies: list[tuple[Tensor, int, int, Tensor]] = field(default_factory=list)
     buffers: list[tuple[nn.Module, str, Tensor | None, int]] = field(default_factory=list)
     values: list[tuple[Tensor, int, Tensor]] | None = None
+    numbers: bool = False
 
     def restore(self) -> None:
         """Put back every tensor attribute that was reassigned, set or added, and undo in-place updates.
@@ -93,7 +95,7 @@ class KeptAttributes:
         reassigned since (``self.h = h.detach()`` on a registered buffer) is set back to the very tensor. With ``values``
         (:func:`keep_attributes`), a buffer updated in place (``self.steps += 1``, ``spectral_norm``'s ``u``) gets its
         values back too, without a new version (a graph that saved it still runs backward), and an attribute holding a
-        number (``self.calls += 1``) its number.
+        number (``self.calls += 1``) its number (with ``numbers``, only that).
         """
         for m, name, b, _ in self.buffers:
             if buffer_of(m, name) is not b:
@@ -104,7 +106,7 @@ class KeptAttributes:
             changed += [name for name in before if name not in now]
             for name in changed:
                 old, new = before.get(name, _ABSENT), now.get(name)
-                if self.values is not None and type(old) in _NUMBERS and type(new) in _NUMBERS:
+                if self.numbers and type(old) in _NUMBERS and type(new) in _NUMBERS:
                     now[name] = old
                 elif (isinstance(new, _HOLDERS) and _tensors(new)) or (isinstance(old, _HOLDERS) and _tensors(old)):
                     if old is _ABSENT:
@@ -180,7 +182,8 @@ class KeptAttributes:
         return found
 
 
-def keep_attributes(model: nn.Module, reassigned_buffers: bool = False, values: bool = False) -> KeptAttributes:
+def keep_attributes(model: nn.Module, reassigned_buffers: bool = False, values: bool = False,
+                    numbers: bool = False) -> KeptAttributes:
     """Note the tensors that ``model``'s modules keep as plain attributes (not parameters, not buffers), for
     :meth:`KeptAttributes.restore` after passes that may change them.
 
@@ -197,6 +200,9 @@ def keep_attributes(model: nn.Module, reassigned_buffers: bool = False, values: 
             ``self.h.copy_(h)``; a step counter; ``spectral_norm``'s ``u`` and ``v``): the state as it was, for passes
             that must leave none (one copy of every buffer), but for the buffers of normalisation layers and fake-quant
             modules, whose updates by a training pass stay (BatchNorm's running statistics, an observer's range).
+        numbers: note the attributes holding numbers only (``values`` notes them too), for a caller that restores
+            the buffers itself (the callback's ``no_trace``: a call counter, ``self.calls += 1``, without a second
+            copy of every buffer).
 
     Examples:
         >>> m = nn.Linear(2, 2)
@@ -207,7 +213,7 @@ def keep_attributes(model: nn.Module, reassigned_buffers: bool = False, values: 
         >>> m.h.shape, m.c, hasattr(m, "new")
         (torch.Size([1, 2]), None, False)
     """
-    kept = KeptAttributes(values=[] if values else None)
+    kept = KeptAttributes(values=[] if values else None, numbers=values or numbers)
     for m in model.modules():
         before = dict(vars(m))
         held = [(name, v) for name, v in before.items() if type(v) not in _PLAIN and isinstance(v, _HOLDERS)]
