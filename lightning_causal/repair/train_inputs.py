@@ -84,7 +84,8 @@ def train_inputs(
 
     Raises:
         MisconfigurationException: the batches hold several inputs, which the terms do not support, or forward
-            arguments beside the inputs of a term whose loss makes rows of its own.
+            arguments beside the inputs of a term whose loss makes rows of its own; or ``given`` whose sample shape is
+            not that of a sample of the batches read (a map-style dataset's; a stream is not read).
     """
     loader = getattr(trainer, "train_dataloader", None)
     if isinstance(loader, (list, tuple, dict)):
@@ -123,6 +124,11 @@ def train_inputs(
     if check_only:
         return None
     if given is not None:
+        if taken and tuple(given.shape[1:]) != tuple(taken[0].shape[1:]):  # a sample of the batches read: compared
+            batches = ", ".join(["N", *map(str, taken[0].shape[1:])])
+            raise MisconfigurationException(
+                f"Expected argument `setup_inputs` to hold training inputs [N, ...] shaped as the training batches' "
+                f"inputs, [{batches}], but got {list(given.shape)}: the terms' set-up runs the model on them")
         return _setup_input(trainer, device, given, terms)
     return torch.cat(taken)[:SETUP_SAMPLES] if taken else None
 

@@ -102,3 +102,12 @@ def test_wrap_takes_setup_inputs_and_bad_ones_are_refused():
     for bad, shown in (((X, X), "a tuple"), (X[:0], "shape [0, 3]"), (torch.tensor(1.0), "shape []")):
         with pytest.raises(MisconfigurationException, match="`setup_inputs`.*" + re.escape(shown)):
             CausalRepairModule(nn.Linear(3, 2), [InputsReadingTerm()], setup_inputs=bad)
+
+
+def test_setup_inputs_of_another_sample_shape_than_the_batches_are_refused_naming_them():
+    # review_s27j: X[:4, :2] beside batches of 3 features went to the term's setup as they were (Neural Cleanse on a
+    # conv net: "Expected 3D (unbatched) or 4D (batched) input to conv2d, but got input of size: [2, 64]", no name)
+    term = InputsReadingTerm()
+    with pytest.raises(MisconfigurationException, match=r"`setup_inputs`.*inputs, \[N, 3\], but got \[4, 2\]"):
+        _fit(CausalRepairModule(nn.Linear(3, 2), [term], setup_inputs=X[:4, :2]), TensorDataset(X, Y))
+    assert term.inputs is None  # refused before any set-up read them
