@@ -4,6 +4,7 @@ pyplot state)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -120,12 +121,17 @@ def interval_metrics(rows: list[dict]) -> list[str]:
             and isinstance(row.get(f"{k}_ci"), (list, tuple)) and len(row[f"{k}_ci"]) == 2]
 
 
+#: inches an interval figure grows by for each row more of its legend (metrics' names wider than the figure)
+LEGEND_ROW = 0.18
+
+
 def interval_bar_figure(rows: list[dict], title: str, label: str = "group", top: int = 8, *, xlabel: str = "index",
                         ylabel: str | None = None, label_chars: int = 24) -> Figure:
     """Grouped horizontal bars of every :func:`interval_metrics` metric of the first ``top`` rows
     (first row on top), each with its confidence interval as an error bar; rows labelled by
     ``row[label]``. When rows are left out the title says so (``top 8 of 9``). A legend names the metrics where
-    there are several, in a row above the axes, where it covers no bar or interval.
+    there are several, in a row above the axes, where it covers no bar or interval (in as many rows as names wider
+    than the figure need, each :data:`LEGEND_ROW` more of height).
 
     Args:
         rows: the table's rows (dicts), as in :func:`interval_metrics`.
@@ -171,8 +177,14 @@ def interval_bar_figure(rows: list[dict], title: str, label: str = "group", top:
     ax.set_ylabel(label if ylabel is None else ylabel, fontsize=10)
     if len(metrics) > 1:  # one metric: the x axis names it
         # above the axes, in one row: inside them ("best") the box covered error bars' caps (4 groups of even indices)
-        ax.legend(fontsize=9, loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=len(metrics), frameon=False,
-                  borderaxespad=0.2, handlelength=1.2, columnspacing=1.0)
+        # as many columns as fit the figure's width: one row ran past its left edge and cut the first name off (four
+        # rates, "true_positive_rate"...); each row more makes the figure taller by one
+        for ncol in range(len(metrics), 0, -1):
+            legend = ax.legend(fontsize=9, loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=ncol, frameon=False,
+                               borderaxespad=0.2, handlelength=1.2, columnspacing=1.0)
+            if legend.get_window_extent().width <= 0.95 * fig.bbox.width:
+                break
+        fig.set_size_inches(WIDTH, fig.get_figheight() + LEGEND_ROW * (math.ceil(len(metrics) / ncol) - 1))
     fig.tight_layout()
     return fig
 
