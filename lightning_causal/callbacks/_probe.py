@@ -245,13 +245,13 @@ def _loaders(source: Any) -> list[Any]:
 
 def _holds_no_samples(loader: Any) -> bool:
     """Whether ``loader`` (a ``DataLoader``, or any iterable Lightning takes) reads a dataset of known length 0 (a
-    stream, whose length is not known, is not)."""
+    stream, or a dataset whose length is not known, no `__len__` or one raising NotImplementedError, is not)."""
     dataset = getattr(loader, "dataset", loader)
     if isinstance(dataset, IterableDataset):
         return False
     try:
         return len(dataset) == 0
-    except TypeError:  # no length
+    except (TypeError, NotImplementedError):  # no length (NotImplementedError: Lightning's has_len takes it so, and fits)
         return False
 
 
