@@ -79,3 +79,13 @@ def test_the_set_up_check_runs_the_whole_probe() -> None:
     with pytest.raises(ValueError, match="fewer than the batch"):
         UnitImportanceAudit(["experts.1.1"], unit_dim=-1).validate(model, Probe(x))
     UnitImportanceAudit(["experts.1.1"], unit_dim=-1).validate(model, Probe(x[:2]))  # both rows routed to expert 1
+
+
+def test_the_causal_graph_audit_checks_its_layers_on_the_whole_probe_too() -> None:
+    from lightning_causal import CausalGraphAudit
+
+    model, x = _Routed().eval(), _data().dataset.tensors[0][:16]
+    audit = CausalGraphAudit(["experts.1.0", "experts.1.1"], top_k=2, unit_dim=-1)
+    with pytest.raises(ValueError, match=r"'experts\.1\.0'.*fewer than the batch"):  # before: no error at set-up
+        audit.validate(model, Probe(x))
+    audit.validate(model, Probe(x[:2]))  # both rows routed to expert 1

@@ -18,15 +18,21 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
-from lightning_causal.causal.engine.forward import ForwardArgs, OutputSpec, check_output_spec
+from lightning_causal.causal.engine.forward import (
+    Forward,
+    ForwardArgs,
+    OutputSpec,
+    check_output_spec,
+)
 from lightning_causal.causal.engine.forward_args import map_tensors
 from lightning_causal.causal.engine.linked_samples import check_linked_samples
 from lightning_causal.causal.engine.probe_warnings import ProbeContentsWarning
 from lightning_causal.causal.engine.state import as_tuple, audit_mode
+from lightning_causal.causal.engine.unit_sites import check_rows_at_sites
 
 SCHEMA_VERSION = 1
 
-__all__ = ["SCHEMA_VERSION", "Audit", "AuditResult", "Probe", "default_name", "layer_names"]
+__all__ = ["SCHEMA_VERSION", "Audit", "AuditResult", "Probe", "check_layer_rows", "default_name", "layer_names"]
 
 
 @dataclass
@@ -269,6 +275,32 @@ def _floats(values: Any) -> Any:
     if isinstance(values, list):
         return [_floats(v) for v in values]
     return float(values) if isinstance(values, str) else values
+
+
+def check_layer_rows(model: nn.Module, probe: Probe, layers: Sequence[str], additional_forward_args: Any = None) -> None:
+    """Refuse a layer of ``layers`` that returns fewer rows than the probe's samples in one pass of the whole probe (eval
+    mode, leaving no trace): an expert of a mixture, run on the rows routed to it, which the dry run's 2 samples may all
+    reach (:func:`~lightning_causal.causal.engine.unit_sites.check_rows_at_sites`); run by the ``validate`` of the audits
+    that take layers at the callback's set-up, so that the fit stops before training, not at the first audit.
+
+    Args:
+        model: the model under audit.
+        probe: the probe.
+        layers: the layers (module names, or ``"<module>:input"``).
+        additional_forward_args: the audit's forward arguments; the probe's where ``None``.
+
+    Raises:
+        ValueError: naming the layer, the rows it returned and where to look instead.
+
+    Examples:
+        >>> check_layer_rows(nn.Sequential(nn.Linear(3, 2)), Probe(torch.ones(4, 3)), ["0"])
+    """
+    if additional_forward_args is None:
+        additional_forward_args = probe.additional_forward_args
+    inputs = as_tuple(probe.inputs)
+    forward = Forward(model, num_samples=len(probe), additional_forward_args=additional_forward_args)
+    with audit_mode(model):
+        check_rows_at_sites(model, layers, lambda: forward.raw(*inputs), len(probe))
 
 
 def layer_names(layers: str | Sequence[str], allow_empty: bool = False) -> list[str]:

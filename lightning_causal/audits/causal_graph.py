@@ -11,7 +11,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from lightning_causal.audits.base import Audit, AuditResult, Probe, layer_names
+from lightning_causal.audits.base import Audit, AuditResult, Probe, check_layer_rows, layer_names
 from lightning_causal.audits.options import (
     check_class_name_count,
     check_names,
@@ -178,8 +178,19 @@ class CausalGraphAudit(Audit):
         self._previous: CausalGraph | None = None
 
     def validate(self, model: nn.Module, probe: Probe) -> None:
+        """Check the layers: modules of ``model``, each returning one row per sample in a pass of the whole probe
+        (:func:`~lightning_causal.audits.base.check_layer_rows`: an expert of a mixture is refused at set-up).
+
+        Args:
+            model: the model under audit.
+            probe: the probe.
+
+        Raises:
+            ValueError: a layer is no module of ``model``, or returns fewer rows than the probe's samples.
+        """
         for layer in self.layers:
             check_site(model, layer)
+        check_layer_rows(model, probe, self.layers, self.options["additional_forward_args"])
 
     def dry_run(self, model: nn.Module, probe: Probe) -> AuditResult | None:
         """The run on 2 probe samples (:meth:`Audit.dry_run`), whose spread (two equal rows) says nothing of the

@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from lightning_causal.audits.base import Audit, AuditResult, Probe, layer_names
+from lightning_causal.audits.base import Audit, AuditResult, Probe, check_layer_rows, layer_names
 from lightning_causal.audits.options import (
     check_target,
     first_row_outputs,
@@ -23,11 +23,9 @@ from lightning_causal.causal.effects.unit_effects import (
     unit_effects,
 )
 from lightning_causal.causal.engine.checks import check_choice, check_int
-from lightning_causal.causal.engine.forward import Forward, OutputSpec
+from lightning_causal.causal.engine.forward import OutputSpec
 from lightning_causal.causal.engine.input_sites import check_site
 from lightning_causal.causal.engine.interventions import Intervention, Patch, Resample
-from lightning_causal.causal.engine.state import audit_mode
-from lightning_causal.causal.engine.unit_sites import check_rows_at_sites
 from lightning_causal.causal.engine.units import per_layer_layouts, unit_kind
 
 __all__ = ["UnitImportanceAudit"]
@@ -150,13 +148,7 @@ class UnitImportanceAudit(Audit):
         """
         for layer in self.layers:
             check_site(model, layer)
-        afa = self.additional_forward_args
-        if afa is None:
-            afa = getattr(probe, "additional_forward_args", None)
-        inputs = probe.inputs if isinstance(probe.inputs, tuple) else (probe.inputs,)
-        forward = Forward(model, num_samples=len(probe), additional_forward_args=afa)
-        with audit_mode(model):
-            check_rows_at_sites(model, self.layers, lambda: forward.raw(*inputs), len(probe))
+        check_layer_rows(model, probe, self.layers, self.additional_forward_args)
 
     def run(self, model: nn.Module, probe: Probe, *, max_batch_size: int | None = None) -> AuditResult:
         result = AuditResult(self.name)
