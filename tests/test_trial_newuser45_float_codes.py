@@ -12,6 +12,7 @@ from torch import nn
 
 from lightning_causal import CounterfactualFairnessTerm, InputEffectAudit, Probe
 from lightning_causal.causal import (
+    FractionalCodeWarning,
     average_causal_effect,
     counterfactual_fairness_gap,
     input_effects,
@@ -44,9 +45,10 @@ def _plus_one(x: torch.Tensor) -> torch.Tensor:  # every row to the next code: c
 @pytest.mark.parametrize("code", [4.0, -1.0])
 def test_a_baseline_that_is_no_code_is_named(code: float) -> None:
     model, x = _data()
-    with pytest.raises(ValueError, match=r"argument `baseline` to set column 2 .*'region'.*x\[:, j\]\.long\(\)"):
+    # warned of before the pass (FractionalCodeWarning, tests/test_review_s27f_code_columns_checked_before.py), named after it
+    with pytest.warns(FractionalCodeWarning), pytest.raises(ValueError, match=r"argument `baseline` to give inputs.*category code kept in a float column"):
         input_effects(model, x, baseline=torch.tensor([0.0, 0.0, code]))
-    with pytest.raises(ValueError, match=r"argument `baseline`.*0 <= code < 4, but got"):
+    with pytest.warns(FractionalCodeWarning), pytest.raises(ValueError, match=r"argument `baseline`.*0 <= code < the size"):
         InputEffectAudit(baseline=torch.tensor([0.0, 0.0, code]), ace_values=None).run(model, Probe(x))
 
 
@@ -63,16 +65,18 @@ def test_a_baseline_that_is_a_code_gives_the_hand_computed_effect() -> None:
 def test_ace_values_that_are_no_code_are_named() -> None:
     model, x = _data()
     values = torch.tensor([[0.0, 1.0], [0.0, 1.0], [0.0, 4.0]])
-    with pytest.raises(ValueError, match=r"argument `values`.*column 2 .*one of its codes, 0 <= code < 4, but got 4"):
+    with pytest.warns(FractionalCodeWarning), pytest.raises(ValueError, match=r"argument `values`.*category code kept in a float column"):
         average_causal_effect(model, x, values=values)
 
 
 def test_a_counterfactual_that_gives_no_code_is_named() -> None:
     model, x = _data()
-    with pytest.raises(ValueError, match=r"argument `counterfactual`.*_plus_one.*column 2 .*one of its codes"):
+    with pytest.warns(FractionalCodeWarning, match=r"_plus_one.*column 2 to 4"), \
+            pytest.raises(ValueError, match=r"argument `counterfactual`.*category code kept in a float column and cast inside the model"):
         counterfactual_fairness_gap(model, x, _plus_one)
     term = CounterfactualFairnessTerm(_plus_one)
-    with pytest.raises(ValueError, match=r"argument `counterfactual`.*_plus_one.*column 2 .*one of its codes, 0 <= code < 4"):
+    with pytest.warns(FractionalCodeWarning, match=r"_plus_one.*column 2 to 4"), \
+            pytest.raises(ValueError, match=r"argument `counterfactual`.*category code kept in a float column and cast inside the model"):
         term.loss(model, x, torch.zeros(16, dtype=torch.long))
 
 

@@ -67,8 +67,10 @@ class EmbeddingReader:
 
 
 class FractionalCodeWarning(UserWarning):
-    """A value set in a float column that an embedding looks up cast to indices is no whole code: it runs as the code
-    ``.long()`` truncates it to (a mean 24.7 of user ids runs as user 24)."""
+    """A value set in a float column that looks like a category code an embedding looks up cast to indices (its values
+    were the embedding's indices in every clean row) is no code of it: a fraction runs as the code ``.long()``
+    truncates it to (a mean 24.7 of user ids runs as user 24), a code beyond the last fails the pass. A warning: a
+    model that computes its indices from the column (bucketize, clamp) can match it on the clean rows."""
 
 
 _CODE_ROW_LIMIT = 4096  # float inputs of at most this many values a sample are matched to an embedding's indices
@@ -176,27 +178,34 @@ def _where(x: Tensor, reader: EmbeddingReader, j: int) -> str:
 
 
 def _check_codes(x: Tensor, b: Tensor, r: EmbeddingReader, which: str, fractions: bool) -> None:
-    """Refuse baseline values ``b`` at a code reader's columns that ``.long()`` takes outside ``[0, num_embeddings)``;
-    warn of fractional ones (:class:`FractionalCodeWarning`) where ``fractions``."""
+    """Warn of baseline values ``b`` at a code reader's columns that ``.long()`` would take outside
+    ``[0, num_embeddings)``, and of fractional ones (:class:`FractionalCodeWarning`) where ``fractions``. Warnings,
+    not refusals: the reader is matched on the clean rows' values only (:func:`_code_columns`), and a model that
+    computes its indices from the column (``torch.bucketize``, ``.clamp(0, n - 1)``, a threshold) can equal it there
+    and still read any value; where the model does cast the column, the pass with the value fails and
+    :func:`float_codes_named` names the argument."""
     full = b.expand(x.shape) if b.dim() <= x.dim() else b
     values = code_values(full, r)
     bad = codes_outside(values, r)
     if bool(bad.any()):
         row, k = (int(t[0]) for t in bad.nonzero(as_tuple=True))
-        raise ValueError(
-            f"Expected argument `baseline`{which} to set {_where(x, r, r.columns[k])} (a category code: {r.kind} {r.name!r} "
-            f"looks it up, the model casting it to indices, x[:, j].long()) to one of its codes, 0 <= code < "
-            f"{r.num_embeddings}, but got {float(values[row, k]):g}"
-        )
+        warnings.warn(
+            f"`baseline`{which} sets {_where(x, r, r.columns[k])} to {float(values[row, k]):g}; that column looks like a "
+            f"category code that {r.kind} {r.name!r} looks up (its values were the embedding's indices in every clean "
+            f"row), whose codes are 0 <= code < {r.num_embeddings}: if the model casts the column to indices "
+            "(x[:, j].long()), the pass fails (on a GPU with a device-side assert); a model that maps the value into range "
+            "(bucketize, clamp) runs",
+            FractionalCodeWarning, stacklevel=outside_package())
     if fractions:
         frac = values != values.trunc()
         if bool(frac.any()):
             row, k = (int(t[0]) for t in frac.nonzero(as_tuple=True))
             v = float(values[row, k])
             warnings.warn(
-                f"`baseline` sets {_where(x, r, r.columns[k])}{which}, a category code that {r.kind} {r.name!r} looks up "
-                f"cast to indices (x[:, j].long()), to {v:g}, which runs as code {int(v)}: a mean or a fraction of codes is no "
-                "code of its own. Pass one of its codes (e.g. the most frequent) to set that category",
+                f"`baseline` sets {_where(x, r, r.columns[k])}{which} to {v:g}; that column looks like a category code "
+                f"that {r.kind} {r.name!r} looks up (its values were the embedding's indices in every clean row): if the "
+                f"model casts it to indices (x[:, j].long()), {v:g} runs as code {int(v)}, and a mean or a fraction of "
+                "codes is no code of its own. Pass one of its codes (e.g. the most frequent) to set that category",
                 FractionalCodeWarning, stacklevel=outside_package())
 
 

@@ -11,6 +11,7 @@ Used by :func:`~lightning_causal.causal.scm.fairness.counterfactual_fairness_gap
 from __future__ import annotations
 
 import dataclasses
+import warnings
 
 import torch
 from torch import Tensor, nn
@@ -19,10 +20,12 @@ from lightning_causal.causal.engine.forward import Forward
 from lightning_causal.causal.engine.state import audit_mode
 from lightning_causal.causal.engine.token_ids import (
     EmbeddingReader,
+    FractionalCodeWarning,
     code_values,
     codes_outside,
     embedding_readers,
 )
+from lightning_causal.causal.engine.user_frame import outside_package
 from lightning_causal.causal.scm.counterfactual import Counterfactual
 
 __all__ = ["keep_padding", "token_readers", "counterfactual_readers", "check_counterfactual_ids"]
@@ -120,10 +123,19 @@ def check_counterfactual_ids(counterfactual: object, x_cf: Tensor, readers: list
             if bool(bad.any()):
                 k = int(bad.nonzero()[0, 1])
                 where = f"column {r.columns[k]}" if x_cf.dim() == 2 else f"position {r.columns[k]} (of a sample's flattened values)"
-                how = ", the model casting it to indices, x[:, j].long()" if values.is_floating_point() else ""
+                if values.is_floating_point():  # matched on the clean rows' values only: a bucketized or clamped
+                    # column can match and still take any value; a cast one fails the pass, named after it
+                    warnings.warn(
+                        f"`counterfactual` ({counterfactual!r:.120}) sets {where} to {float(values[bad][0]):g}; that column "
+                        f"looks like a category code that {r.kind} {r.name!r} looks up (its values were the embedding's "
+                        f"indices in every clean row), whose codes are 0 <= code < {r.num_embeddings}: if the model casts "
+                        "it to indices (x[:, j].long()), the pass fails (on a GPU with a device-side assert); a model that "
+                        "maps the value into range (bucketize, clamp) runs",
+                        FractionalCodeWarning, stacklevel=outside_package())
+                    continue
                 raise ValueError(
                     f"Expected argument `counterfactual` ({counterfactual!r:.120}) to set {where} (a category code: {r.kind} "
-                    f"{r.name!r} looks it up{how}) to one of its codes, 0 <= code < {r.num_embeddings}, but got "
+                    f"{r.name!r} looks it up) to one of its codes, 0 <= code < {r.num_embeddings}, but got "
                     f"{float(values[bad][0]):g}"
                 )
             continue
