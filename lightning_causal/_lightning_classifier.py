@@ -6,7 +6,8 @@ until this name is used. The class's ``__module__`` is that public module: pickl
 from __future__ import annotations
 
 import inspect
-from typing import Any, get_args
+from collections.abc import Mapping
+from typing import Any, cast, get_args
 
 import lightning.pytorch as pl
 import torch
@@ -41,6 +42,50 @@ def _takes_one_of(model: nn.Module, count: int) -> bool:
     return True
 
 
+_LABELLED = "batches `(x, y)` of inputs and class labels (`((x_cont, x_cat), y)` for a network of several inputs)"
+
+
+def _inputs_and_labels(batch: Any, stage: str) -> tuple[Any, Tensor | None]:
+    """``(x, y)`` of a batch ``(x, y)``; ``(x, None)`` of a batch without labels (``[x]`` of a ``TensorDataset(x)``, a
+    tensor ``x``), which only a validation or test step takes (CausalRepairModule's evaluation steps skip it too).
+
+    Raises:
+        MisconfigurationException: a training batch without labels, or a batch of another form, naming the forms taken.
+    """
+    if isinstance(batch, (tuple, list)) and len(batch) == 2:
+        return batch[0], batch[1]
+    if isinstance(batch, Tensor) or (isinstance(batch, (tuple, list)) and len(batch) == 1):
+        if stage != "train":
+            return (batch if isinstance(batch, Tensor) else batch[0]), None
+        raise MisconfigurationException(
+            "LightningClassifier trains with the cross-entropy against labels, but a training batch holds no labels "
+            f"({_described(batch)}): give the training dataloader {_LABELLED}")
+    if not isinstance(batch, (tuple, list, Mapping)):  # another iterable of two, (x, y) as unpacking reads it
+        try:
+            x, y = batch
+        except (TypeError, ValueError):
+            pass
+        else:
+            return x, y
+    raise MisconfigurationException(
+        f"LightningClassifier takes {_LABELLED} and, to validate or test on, batches `[x]` or a tensor `x` without "
+        f"labels (skipped), but a {stage} batch is {_described(batch)}")
+
+
+def _described(batch: Any) -> str:
+    """A batch's form in a message: ``a tensor [8, 3]``, ``a list of 1 ([8, 3])``, ``a mapping with keys ['x']``."""
+    def one(value: Any) -> str:
+        return str(list(value.shape)) if isinstance(value, Tensor) else type(value).__name__
+
+    if isinstance(batch, Tensor):
+        return f"a tensor {one(batch)}"
+    if isinstance(batch, (tuple, list)):
+        return f"a {type(batch).__name__} of {len(batch)} ({', '.join(one(b) for b in batch)})"
+    if isinstance(batch, Mapping):
+        return f"a mapping with keys {list(batch)}"
+    return f"a {type(batch).__name__}"
+
+
 class LightningClassifier(pl.LightningModule):
     """Minimal ``LightningModule`` around a classifier: cross-entropy, accuracy, Adam or SGD.
 
@@ -53,6 +98,10 @@ class LightningClassifier(pl.LightningModule):
     (:func:`~lightning_causal.audits.label_task.label_task`): one-hot and soft labels are read as
     classes without the warning of a guess. A network of one output (a binary logit ``[N, 1]``, whose cross-entropy
     is 0 whatever it predicts) is refused at its first step (``MisconfigurationException``): give it two outputs.
+    Validation and test batches without labels (``[x]`` of a ``TensorDataset(x)``, or a tensor ``x``: a validation
+    set that only feeds an audit's probe) are skipped, as ``CausalRepairModule``'s evaluation steps skip them:
+    nothing is logged for them. A training batch without labels, or a batch of another form (``(x, y, w)``, a dict),
+    is refused (``MisconfigurationException``, naming the forms taken).
 
     Args:
         model: the network; one of several inputs (``model(x_cont, x_cat)``) trains on batches
@@ -126,8 +175,10 @@ class LightningClassifier(pl.LightningModule):
             return self.model(inputs)
         return self.model(*inputs)
 
-    def _step(self, batch: tuple[Tensor, Tensor], stage: str) -> Tensor:
-        x, y = batch
+    def _step(self, batch: Any, stage: str) -> Tensor | None:
+        x, y = _inputs_and_labels(batch, stage)
+        if y is None:  # an evaluation batch without labels (checked in _inputs_and_labels): nothing to score
+            return None
         logits = self(x)
         if logits.dim() < 2 or logits.shape[1] < 2:
             raise MisconfigurationException(
@@ -142,7 +193,8 @@ class LightningClassifier(pl.LightningModule):
         return loss
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
-        return self._step(batch, "train")
+        # never None: _inputs_and_labels refuses a training batch without labels
+        return cast(Tensor, self._step(batch, "train"))
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int, dataloader_idx: int = 0) -> None:
         # dataloader_idx: Lightning refuses several validation dataloaders for a step without it
