@@ -10,6 +10,7 @@ build on them.
 
 from __future__ import annotations
 
+import keyword
 import warnings
 import weakref
 from collections.abc import Iterator, Mapping
@@ -376,10 +377,12 @@ def _head_in(output: int | str) -> str:
     """How a lambda reads the head that ``output=`` (a key or an index) selects from the model's whole output ``out``,
     as :func:`~lightning_causal.causal.engine.output_selection.select_output` reads it: ``out[1]`` of a tuple; a name
     is a mapping's key (a dict, a ``ModelOutput``: ``out['key']``) or else an attribute (a dataclass, a namedtuple:
-    ``out.key``, ``out['key']`` fails there)."""
+    ``out.key``, ``out['key']`` fails there; ``getattr(out, 'class')`` for a name that is no Python identifier or is a
+    keyword)."""
     if not isinstance(output, str):
         return f"`out[{output!r}]`"
-    attribute = f"out.{output}" if output.isidentifier() else f"getattr(out, {output!r})"
+    # a keyword (`class`, `lambda`) is no attribute name in Python source: `out.class` is a syntax error
+    attribute = f"out.{output}" if output.isidentifier() and not keyword.iskeyword(output) else f"getattr(out, {output!r})"
     return (f"`out[{output!r}]` where it is a mapping (a dict, a ModelOutput), `{attribute}` where it is an object read "
             "by attribute (a dataclass, a namedtuple)")
 

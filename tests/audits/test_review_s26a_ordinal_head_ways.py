@@ -62,3 +62,22 @@ def test_the_warning_names_the_head_in_the_lambdas_and_that_way_works(as_tuple, 
     assert not [w for w in seen if "rank" in str(w.message)]
     effects = result.vectors["mean_abs_effect"]  # of the score 1.5 x0 + 0.7 x1: x0's the largest, x2..x4 none
     assert effects.shape == (5,) and effects[2:].abs().max() == 0 and effects[0] > effects[1] > 0
+
+
+@pytest.mark.parametrize(("head", "attribute"), [
+    ("class", "getattr(out, 'class')"), ("lambda", "getattr(out, 'lambda')"), ("ordinal", "out.ordinal"),
+    ("level-2", "getattr(out, 'level-2')"),
+])
+def test_a_head_named_with_a_keyword_is_read_by_getattr_in_the_warning(head, attribute):
+    # late_s27a: a head named `class` was shown as `out.class`, a syntax error in the lambda the user writes
+    from lightning_causal.audits.label_task import level_outputs, task_model
+
+    class Heads(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.hparams = {"task": {head: "multilabel"}}
+
+    said = level_outputs(torch.tensor([0, 3, 2]), torch.zeros(3, 4), task_model(Heads(), head), head)
+    assert said is not None and f"`{attribute}` where it is an object read by attribute" in said
+    shown = compile(f"lambda out: {attribute}", "<warning>", "eval")  # the named attribute read is valid Python
+    assert eval(shown)(type("Out", (), {head: 7})) == 7  # noqa: S307 - reads the head of an object by that name
