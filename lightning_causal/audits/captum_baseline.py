@@ -352,11 +352,18 @@ class CaptumBaseline(Audit):
         if not probe.first.is_floating_point():
             check_token_options(self, probe.first, model, probe)
 
-    def _explainers(self, model: nn.Module, probe: Probe, mask: Tensor, mbs: int | None) -> dict[str, Explainer]:
+    def _explainers(self, model: nn.Module, probe: Probe, mask: Tensor, mbs: int | None,
+                    notes: list[str] | None = None) -> dict[str, Explainer]:
         """``(inputs, target) -> scores [M, G]`` of the causal effects and of each Captum method, for
         inputs whose rows repeat the probe's samples (``M = k N``: Captum's sensitivity repeats each
-        sample ``k`` times), so that per-sample forward arguments follow their rows."""
+        sample ``k`` times), so that per-sample forward arguments follow their rows. ``notes``, where given, takes
+        what :func:`~lightning_causal.baselines.captum_methods.tunnel_stdevs` says of NoiseTunnel's default level."""
         g, n = int(mask.max()) + 1, len(probe)
+        # the default noise level is 15% of the explained inputs' range: the probe's, for every input explained
+        # (x + ε of the stability metric too, whose wider range raised it by a quarter on digits in [0, 1]); one level
+        # for every NoiseTunnel method without stdevs=, told once (a table of mixed scales: tunnel_stdevs)
+        default_level = (tunnel_stdevs(probe.first, None, notes) if probe.first.is_floating_point() and any(
+            s.noise_tunnel and s.options.get("stdevs") is None for s in self.specs) else None)
 
         def rows(z: Tensor) -> Tensor:
             return torch.arange(z.shape[0], device=z.device) // max(1, z.shape[0] // n)
@@ -372,10 +379,8 @@ class CaptumBaseline(Audit):
                                  input_layer=self.input_layer, special_tokens=self._special(z), **options(z))
 
         def captum(spec: MethodSpec) -> Explainer:
-            if spec.noise_tunnel and spec.options.get("stdevs") is None and probe.first.is_floating_point():
-                # the default noise level is 15% of the explained inputs' range: the probe's, for every input explained
-                # (x + ε of the stability metric too, whose wider range raised it by a quarter on digits in [0, 1])
-                spec = replace(spec, options={**spec.options, "stdevs": tunnel_stdevs(probe.first, None)})
+            if spec.noise_tunnel and spec.options.get("stdevs") is None and default_level is not None:
+                spec = replace(spec, options={**spec.options, "stdevs": default_level})
 
             def explain(z: Tensor, target: Tensor) -> Tensor:
                 m, b = groups(z), self._baseline(z)
@@ -406,7 +411,8 @@ class CaptumBaseline(Audit):
         if self.settings.score == "auto" and out.dim() == 2 and out.shape[1] > 1:
             warn_softmax_of_regression(f"CaptumBaseline {self.name!r} (its deletion and insertion curves)", probe.labels, "`settings=CompareSettings(score='raw')`",
                                        model=model, outputs=out, output=self.output)
-        explainers = self._explainers(model, probe, mask, max_batch_size)
+        tunnel_notes: list[str] = []  # NoiseTunnel's default level on a table of mixed scales: warned, and on the card
+        explainers = self._explainers(model, probe, mask, max_batch_size, tunnel_notes)
         real = real_groups(x, mask, probe.additional_forward_args, model, self._special(x))  # None without padding
         result = AuditResult(self.name)
         scores, seconds = {}, {}
@@ -436,6 +442,8 @@ class CaptumBaseline(Audit):
         for spec in self.specs:
             rows[spec.label] = {**agreement(self, scores["causal"], scores[spec.label], k, real), **rows[spec.label]}
         write_comparison(self, result, rows, seconds, zero)
+        if tunnel_notes:  # after write_comparison, which sets the notes
+            result.meta.setdefault("notes", []).extend(tunnel_notes)
         if not spread:
             note_no_spread(self, result, x)
         warn_surrogate_gradient(self, model, probe, tidx, result)

@@ -145,7 +145,7 @@ _ROW_DRAWS = frozenset({"GradientShap"})
 _NOISE_DRAWN_ONCE = callable(getattr(NoiseTunnel, "_add_noise_to_inputs", None))
 
 
-def tunnel_stdevs(x: Tensor, stdevs: float | None) -> float:
+def tunnel_stdevs(x: Tensor, stdevs: float | None, notes: list[str] | None = None) -> float:
     """SmoothGrad's noise level: ``stdevs``, or by default 15% of the range of the inputs ``x`` (Smilkov et al. 2017).
 
     Captum's ``NoiseTunnel`` takes one level per input tensor, in the input's units: on an image every pixel shares
@@ -157,10 +157,20 @@ def tunnel_stdevs(x: Tensor, stdevs: float | None) -> float:
     Args:
         x: the explained inputs.
         stdevs: the level given, or ``None``.
+        notes: where given, the warning's statement is appended to it too (``CaptumBaseline``'s result notes, which
+            the TensorBoard text card shows).
 
     Examples:
         >>> tunnel_stdevs(torch.tensor([[0.0, 2.0]]), None), tunnel_stdevs(torch.zeros(1, 2), 0.5)
         (0.3, 0.5)
+        >>> import warnings
+        >>> notes = []
+        >>> with warnings.catch_warnings():
+        ...     warnings.simplefilter("ignore")
+        ...     tunnel_stdevs(torch.tensor([[0.0, 1000.0], [1.0, -1000.0]]), None, notes)
+        300.0
+        >>> notes[0][:125]
+        "NoiseTunnel's default noise level stdevs=300, 15% of the range of all the inputs' values: 300 times the range of column 0 (1;"
     """
     if stdevs is not None:
         return float(stdevs)
@@ -173,14 +183,16 @@ def tunnel_stdevs(x: Tensor, stdevs: float | None) -> float:
             narrow = int(torch.where(varying, ranges, torch.inf).argmin())
             times = level / float(ranges[narrow])
             if times > _TUNNEL_SPAN_RATIO:
-                warnings.warn(
-                    f"NoiseTunnel's default noise level is 15% of the range of all the inputs' values, stdevs={level:.4g}, "
-                    f"one level for every column (Captum takes one per input tensor): {times:.4g} times the range of "
-                    f"column {narrow} ({float(ranges[narrow]):.4g}; the columns' ranges run from it to "
-                    f"{float(ranges.max()):.4g}), so the noisy copies leave that column's values far behind; standardise "
-                    "the columns (a model reading (x - mean) / sd), or give the tunnel `stdevs=` at the scale of the "
-                    "columns that matter",
-                    UserWarning, stacklevel=outside_package())
+                # the level and the column first: a TensorBoard card's note shows its first 160 characters
+                message = (f"NoiseTunnel's default noise level stdevs={level:.4g}, 15% of the range of all the inputs' values: "
+                           f"{times:.4g} times the range of column {narrow} ({float(ranges[narrow]):.4g}; the columns' ranges "
+                           f"run from it to {float(ranges.max()):.4g}), one level for every column (Captum takes one per "
+                           "input tensor), so the noisy copies leave that column's values far behind; standardise the "
+                           "columns (a model reading (x - mean) / sd), or give the tunnel `stdevs=` at the scale of the "
+                           "columns that matter")
+                if notes is not None:
+                    notes.append(message)
+                warnings.warn(message, UserWarning, stacklevel=outside_package())
     return level
 
 
