@@ -74,7 +74,7 @@ from lightning_causal.causal.engine.checks import (
 )
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.groups import aggregate_to_groups, broadcast_groups
-from lightning_causal.causal.engine.input_noise import input_noise_sd, varies
+from lightning_causal.causal.engine.input_noise import element_sd
 from lightning_causal.causal.engine.input_sites import check_site
 from lightning_causal.causal.engine.interventions import resolve_module
 from lightning_causal.causal.engine.state import audit_mode, resolve_target
@@ -430,9 +430,11 @@ class CaptumBaseline(Audit):
         # samples (input_noise_sd, the rule of every stability measure), or noise_sigma in the input's units
         # a probe of which no element varies (one sample) has no spread to scale by: a noise of 0 would read a
         # stability of 1 for every method, so there is none (and no sensitivity_max), with a note
-        spread = tokens or self.noise_sigma is not None or varies(x)
+        # (each element's sd over the samples, element_sd, computed once: whether any varies, and the noise's scale)
+        sd = None if tokens or self.noise_sigma is not None else element_sd(x)
+        spread = sd is None or bool(x.shape[0] > 1 and (sd > 0).any())  # varies(x)
         sigma = None if not spread else self.settings.noise_fraction if tokens else (
-            self.noise_sigma if self.noise_sigma is not None else input_noise_sd(x, self.settings.noise_fraction))
+            self.noise_sigma if sd is None else sd * self.settings.noise_fraction)  # input_noise_sd(x, noise_fraction)
         for label, explain in explainers.items():
             if spread:
                 rows[label]["stability"] = stability(self, explain, probe, tidx, scores[label], sigma, real, model)

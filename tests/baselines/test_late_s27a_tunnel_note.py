@@ -1,12 +1,18 @@
 """CaptumBaseline and NoiseTunnel's default level on a table of mixed scales (adfc86ce): the statement that the level
 is far larger than a column's range was a console warning only, told once per NoiseTunnel method, and never reached
-the result's notes, which the TensorBoard text card shows; it is one note now, and one warning."""
+the result's notes, which the TensorBoard text card shows; it is one note now, and one warning. And each input element's
+standard deviation over the probe was computed twice per run (``varies`` and ``input_noise_sd``): once now, the stability
+noise unchanged."""
 
+import math
 import warnings
 
+import pytest
 import torch
 from torch import nn
 
+import lightning_causal.audits.captum_baseline as captum_baseline
+import lightning_causal.causal.engine.input_noise as input_noise
 from lightning_causal.audits import CaptumBaseline
 from lightning_causal.audits.base import Probe
 from lightning_causal.reporting.summary import markdown_summary
@@ -41,3 +47,21 @@ def test_a_level_given_is_no_note():
         result = CaptumBaseline((("NoiseTunnel(Saliency)", {"stdevs": 0.5}),)).run(_model(), Probe(_X))
     assert not [n for n in result.meta.get("notes", []) if "default noise level" in n]
 
+
+def test_each_elements_sd_is_computed_once_and_the_stability_noise_is_unchanged(monkeypatch):
+    calls = []
+    original = input_noise.element_sd
+
+    def counted(x):
+        calls.append(tuple(x.shape))
+        return original(x)
+
+    monkeypatch.setattr(input_noise, "element_sd", counted)
+    monkeypatch.setattr(captum_baseline, "element_sd", counted, raising=False)
+    x = torch.tensor([[1.0, -1.0], [-1.0, 1.0], [1.0, 1.0], [-1.0, -1.0]])  # each column's sd sqrt(4 / 3)
+    default = CaptumBaseline(("Saliency",), seed=3).run(_model(), Probe(x))
+    assert calls == [(4, 2)]
+    # the default noise, 0.1 sd of each element, is noise_sigma = 0.1 sqrt(4 / 3) where every element has that sd
+    given = CaptumBaseline(("Saliency",), seed=3, noise_sigma=0.1 * math.sqrt(4 / 3)).run(_model(), Probe(x))
+    stability = [k for k in default.scalars if "stability" in k]
+    assert stability and all(default.scalars[k] == pytest.approx(given.scalars[k], rel=1e-5) for k in stability)
