@@ -315,25 +315,38 @@ def from_embedding(err: BaseException) -> bool:
                for f in traceback.extract_tb(err.__traceback__))
 
 
+def _bag_lookup_error(err: RuntimeError) -> IndexError | None:
+    """``nn.EmbeddingBag``'s failed lookup as an ``IndexError``: on the CPU, ``F.embedding_bag`` given an index outside
+    ``[0, num_embeddings)`` raises ``RuntimeError: Expected i < index_size ...`` or ``... which is not in the valid
+    range [0, n)`` (by kernel) where ``nn.Embedding`` raises an ``IndexError``; ``None`` for any other error (the
+    model's own, or another of torch's)."""
+    message = str(err)
+    if not ("index_size" in message or "not in the valid range" in message) or not from_embedding(err):
+        return None
+    return IndexError(f"index out of range in an EmbeddingBag ({str(err).split('.')[0]})")
+
+
 @contextmanager
 def float_codes_named(xs: tuple[Tensor, ...], argument: str, what: str) -> Iterator[None]:
     """A pass on inputs set to ``what``: its ``IndexError`` becomes :func:`float_code_error` for float inputs, and for
     integer ones (ids or codes an embedding reads through a view the checks before the pass cannot map, such as
     ``race[:, 0]`` of a non-contiguous ``race``) an error naming ``argument`` and the embedding's range; other errors, and
-    an ``IndexError`` raised elsewhere than in an embedding (:func:`from_embedding`), pass unchanged."""
+    an ``IndexError`` raised elsewhere than in an embedding (:func:`from_embedding`), pass unchanged. An
+    ``nn.EmbeddingBag``'s failed lookup (a ``RuntimeError`` on the CPU) is named too."""
     try:
         yield
-    except IndexError as err:
-        if not from_embedding(err):  # the model's own error, not a value an embedding could not look up
+    except (IndexError, RuntimeError) as caught:
+        err = caught if isinstance(caught, IndexError) else _bag_lookup_error(caught)
+        if err is None or not from_embedding(caught):  # the model's own error, not a value an embedding could not look up
             raise
         if any(isinstance(x, Tensor) and x.is_floating_point() for x in xs):
-            raise float_code_error(err, argument, what) from err
+            raise float_code_error(err, argument, what) from caught
         if not any(_is_integer(x) for x in xs):
             raise
         raise ValueError(
             f"Expected argument `{argument}` to give ids the model can look up, but the clean forward pass ran and the pass "
             f"with {what} failed with IndexError: {err}; an id or code an embedding reads must lie in 0 <= id < its size"
-        ) from err
+        ) from caught
 
 
 @contextmanager
@@ -342,16 +355,20 @@ def token_errors_named(bases: tuple[Tensor, ...]) -> Iterator[None]:
     that reads indices computed from the ids) becomes :func:`token_baseline_error`, or with a float baseline
     :func:`float_code_error` (a code column cast inside the model set to no code), a ``ValueError``
     (the model refuses the ids: an encoder-decoder without its ``</s>``) :func:`special_token_hint`;
-    other errors, and these without an integer or float baseline, pass unchanged."""
+    other errors, and these without an integer or float baseline, pass unchanged; an ``nn.EmbeddingBag``'s failed
+    lookup (a ``RuntimeError`` on the CPU) is read as the ``IndexError`` it stands for."""
     try:
         yield
-    except IndexError as err:
+    except (IndexError, RuntimeError) as caught:
+        err = caught if isinstance(caught, IndexError) else _bag_lookup_error(caught)
+        if err is None:
+            raise
         named = token_baseline_error(err, bases)
-        if named is None and from_embedding(err) and any(b.is_floating_point() for b in bases if isinstance(b, Tensor)):
+        if named is None and from_embedding(caught) and any(b.is_floating_point() for b in bases if isinstance(b, Tensor)):
             named = float_code_error(err, "baseline", "the baseline")
         if named is None:
             raise
-        raise named from err
+        raise named from caught
     except ValueError as err:
         hint = special_token_hint(err, bases)
         if hint is None:
