@@ -5,10 +5,8 @@ no bar, no error bar and not the title."""
 
 from __future__ import annotations
 
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.collections import LineCollection
-
 from lightning_causal.reporting.chart_figures import interval_bar_figure
+from tests.helpers.legends import legend_and_bar_ends
 
 EVEN = [(0.25, 0.3), (0.2, 0.3), (0.25, 0.3), (0.2, 0.35)]
 
@@ -20,13 +18,8 @@ def _rows(pairs):
 
 def _covered(rows, title="sobol: indices of the output, 95% intervals"):
     fig = interval_bar_figure(rows, title)
-    FigureCanvasAgg(fig)
-    fig.canvas.draw()
-    renderer = fig.canvas.get_renderer()
+    renderer, box, points = legend_and_bar_ends(fig)  # points: each error bar's two ends
     ax = fig.axes[0]
-    box = ax.get_legend().get_window_extent(renderer)
-    points = [p for c in ax.collections if isinstance(c, LineCollection) for seg in c.get_segments()
-              for p in ax.transData.transform(seg)]  # each error bar's two ends
     points += [p for line in ax.lines if line.get_marker() not in ("None", None, "")  # its caps (not the axis line at 0)
                for p in ax.transData.transform(line.get_xydata())]
     assert len(points) == 2 * 2 * 2 * len(rows)  # two metrics: their bars' ends and caps

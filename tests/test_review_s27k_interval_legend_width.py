@@ -5,10 +5,8 @@ to fit the figure, which grows to hold them, and still covers no bar, interval o
 
 from __future__ import annotations
 
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.collections import LineCollection
-
 from lightning_causal.reporting.chart_figures import interval_bar_figure
+from tests.helpers.legends import legend_and_bar_ends
 
 RATES = ["positive_rate", "true_positive_rate", "false_positive_rate", "false_negative_rate"]
 
@@ -20,13 +18,8 @@ def _rows(metrics, k=3):
 
 def _legend_in_figure(metrics, k=3):
     fig = interval_bar_figure(_rows(metrics, k), "fairness: positive rate per group, 95% intervals")
-    FigureCanvasAgg(fig)
-    fig.canvas.draw()
-    renderer = fig.canvas.get_renderer()
+    renderer, box, points = legend_and_bar_ends(fig)
     ax = fig.axes[0]
-    box = ax.get_legend().get_window_extent(renderer)
-    points = [p for c in ax.collections if isinstance(c, LineCollection) for seg in c.get_segments()
-              for p in ax.transData.transform(seg)]
     covered = sum(box.contains(*p) for p in points) + sum(p.get_window_extent(renderer).overlaps(box) for p in ax.patches)
     texts = [t.get_window_extent(renderer) for t in ax.get_legend().get_texts()]
     inside = all(0 <= t.x0 and t.x1 <= fig.bbox.width and 0 <= t.y0 and t.y1 <= fig.bbox.height for t in texts)
