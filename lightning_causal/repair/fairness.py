@@ -20,8 +20,8 @@ from lightning_causal.causal.engine.checks import check_float
 from lightning_causal.causal.engine.forward import Forward, ForwardArgs, OutputSpec
 from lightning_causal.causal.engine.token_ids import (
     EmbeddingReader,
+    embedding_lookup_error,
     float_code_error,
-    from_embedding,
 )
 from lightning_causal.causal.engine.user_frame import outside_package
 from lightning_causal.causal.scm.attribute_flip import (
@@ -241,17 +241,18 @@ class CounterfactualFairnessTerm(RepairTerm):
         both_inputs = torch.cat([x[rows], x_cf[rows]])
         try:
             out = self.outputs(model, both_inputs, kwargs if kwargs else args or None)
-        except IndexError as err:  # nn.Embedding's "index out of range in self", which names nothing
+        except (IndexError, RuntimeError) as caught:  # an embedding's failed lookup, which names nothing
+            err = embedding_lookup_error(caught)  # nn.Embedding's IndexError, nn.EmbeddingBag's RuntimeError on the CPU
+            if err is None:  # the model's own error
+                raise
             if both_inputs.is_floating_point():  # a code column the model casts (x[:, j].long()) set to no code
-                if not from_embedding(err):  # the model's own error
-                    raise
-                raise float_code_error(err, "counterfactual", f"the counterfactuals of {self.counterfactual!r:.120}") from err
+                raise float_code_error(err, "counterfactual", f"the counterfactuals of {self.counterfactual!r:.120}") from caught
             raise ValueError(
                 f"Expected the counterfactual {self.counterfactual!r:.120} to give token ids the model can look up, but "
                 f"the forward pass on the batch and its counterfactuals failed with IndexError: {err} (largest id: "
                 f"{int(x[rows].max())} in the batch, {int(x_cf[rows].max())} in the counterfactuals); check its ids "
                 "against the vocabulary (e.g. with counterfactual_fairness_gap, which names the embedding)"
-            ) from err
+            ) from caught
         m = rows.numel()
         return self._distance(out[:m], out[m:], y, model) * (m / k)
 

@@ -44,7 +44,7 @@ from lightning_causal.causal.engine.state import audit_mode, gather_target, reso
 from lightning_causal.causal.engine.token_ids import (
     check_token_baselines,
     embedding_readers,
-    token_baseline_error,
+    token_errors_named,
 )
 
 __all__ = ["input_layer_effects", "layer_reference"]
@@ -82,10 +82,8 @@ def layer_reference(
     if _is_token_id(x, baseline):
         b = check_baselines((x,), baseline)[0]
         check_token_baselines((x,), (b,), readers or [])
-        try:
+        with token_errors_named((b,)):  # an embedding's failed lookup of indices computed from the ids, named
             return _layer_output(forward, layer, torch.broadcast_to(b, x.shape).contiguous())
-        except IndexError as err:
-            raise token_baseline_error(err, (b,)) from err
     if isinstance(baseline, Tensor) and baseline.dim() == 1 and h.dim() > 2 and baseline.shape[0] == h.shape[-1]:
         baseline = baseline.view([1] * (h.dim() - 1) + [-1])
     if isinstance(baseline, int) and not isinstance(baseline, bool):

@@ -46,7 +46,7 @@ other integers (``uint8``, ``int8``, ``int16``: pixels, bytes, PCM samples) and 
 __all__ = [
     "INDEX_DTYPES", "EmbeddingReader", "embedding_readers", "check_token_baselines", "token_baseline_error", "check_special_tokens",
     "keep_special_tokens", "special_token_baseline", "special_token_hint", "token_errors_named", "FLOAT_CODES",
-    "float_code_error", "float_codes_named", "code_values", "codes_outside", "FractionalCodeWarning", "from_embedding",
+    "float_code_error", "float_codes_named", "embedding_lookup_error", "code_values", "codes_outside", "FractionalCodeWarning", "from_embedding",
 ]
 
 
@@ -315,15 +315,33 @@ def from_embedding(err: BaseException) -> bool:
                for f in traceback.extract_tb(err.__traceback__))
 
 
-def _bag_lookup_error(err: RuntimeError) -> IndexError | None:
-    """``nn.EmbeddingBag``'s failed lookup as an ``IndexError``: on the CPU, ``F.embedding_bag`` given an index outside
-    ``[0, num_embeddings)`` raises ``RuntimeError: Expected i < index_size ...`` or ``... which is not in the valid
-    range [0, n)`` (by kernel) where ``nn.Embedding`` raises an ``IndexError``; ``None`` for any other error (the
-    model's own, or another of torch's)."""
+def embedding_lookup_error(err: BaseException) -> IndexError | None:
+    """The failed embedding lookup that ``err`` stands for, as an ``IndexError``, or ``None`` for any other error.
+
+    ``nn.Embedding`` given an index outside ``[0, num_embeddings)`` raises ``IndexError: index out of range in self``;
+    on the CPU ``nn.EmbeddingBag`` raises ``RuntimeError: Expected i < index_size ...`` or ``... which is not in the
+    valid range [0, n)`` (by kernel) instead, read here as the ``IndexError`` it stands for. Either counts only when
+    raised in ``F.embedding``/``F.embedding_bag`` (:func:`from_embedding`): an ``IndexError`` or ``RuntimeError`` of the
+    model's own code (a table of its own indexed by the batch's size) is ``None``, not a value the model could not look up.
+
+    Args:
+        err: the error a pass raised.
+
+    Examples:
+        >>> try:
+        ...     nn.EmbeddingBag(4, 2)(torch.tensor([[1, 7]]))
+        ... except RuntimeError as caught:
+        ...     str(embedding_lookup_error(caught))[:37]
+        'index out of range in an EmbeddingBag'
+        >>> embedding_lookup_error(IndexError("list index out of range")) is None
+        True
+    """
+    if isinstance(err, IndexError):
+        return err if from_embedding(err) else None
     message = str(err)
-    if not ("index_size" in message or "not in the valid range" in message) or not from_embedding(err):
+    if not isinstance(err, RuntimeError) or not ("index_size" in message or "not in the valid range" in message):
         return None
-    return IndexError(f"index out of range in an EmbeddingBag ({str(err).split('.')[0]})")
+    return IndexError(f"index out of range in an EmbeddingBag ({message.split('.')[0]})") if from_embedding(err) else None
 
 
 @contextmanager
@@ -336,8 +354,8 @@ def float_codes_named(xs: tuple[Tensor, ...], argument: str, what: str) -> Itera
     try:
         yield
     except (IndexError, RuntimeError) as caught:
-        err = caught if isinstance(caught, IndexError) else _bag_lookup_error(caught)
-        if err is None or not from_embedding(caught):  # the model's own error, not a value an embedding could not look up
+        err = embedding_lookup_error(caught)
+        if err is None:  # the model's own error, not a value an embedding could not look up
             raise
         if any(isinstance(x, Tensor) and x.is_floating_point() for x in xs):
             raise float_code_error(err, argument, what) from caught
@@ -351,8 +369,9 @@ def float_codes_named(xs: tuple[Tensor, ...], argument: str, what: str) -> Itera
 
 @contextmanager
 def token_errors_named(bases: tuple[Tensor, ...]) -> Iterator[None]:
-    """An intervened pass whose failure a baseline may explain: an ``IndexError`` (an embedding
-    that reads indices computed from the ids) becomes :func:`token_baseline_error`, or with a float baseline
+    """An intervened pass whose failure a baseline may explain: an ``IndexError`` raised in an embedding
+    (:func:`embedding_lookup_error`: one that reads indices computed from the ids; an ``IndexError`` of the model's own
+    code passes unchanged) becomes :func:`token_baseline_error`, or with a float baseline
     :func:`float_code_error` (a code column cast inside the model set to no code), a ``ValueError``
     (the model refuses the ids: an encoder-decoder without its ``</s>``) :func:`special_token_hint`;
     other errors, and these without an integer or float baseline, pass unchanged; an ``nn.EmbeddingBag``'s failed
@@ -360,11 +379,11 @@ def token_errors_named(bases: tuple[Tensor, ...]) -> Iterator[None]:
     try:
         yield
     except (IndexError, RuntimeError) as caught:
-        err = caught if isinstance(caught, IndexError) else _bag_lookup_error(caught)
-        if err is None:
+        err = embedding_lookup_error(caught)
+        if err is None:  # the model's own error (an IndexError of its code, unrelated to the ids): not the baseline
             raise
         named = token_baseline_error(err, bases)
-        if named is None and from_embedding(caught) and any(b.is_floating_point() for b in bases if isinstance(b, Tensor)):
+        if named is None and any(b.is_floating_point() for b in bases if isinstance(b, Tensor)):
             named = float_code_error(err, "baseline", "the baseline")
         if named is None:
             raise
