@@ -25,7 +25,15 @@ from lightning_causal.causal.effects.unit_effects import (
 from lightning_causal.causal.engine.checks import check_choice, check_int
 from lightning_causal.causal.engine.forward import OutputSpec
 from lightning_causal.causal.engine.input_sites import check_site
-from lightning_causal.causal.engine.interventions import Intervention, Patch, Resample
+from lightning_causal.causal.engine.interventions import (
+    Intervention,
+    MeanOf,
+    Patch,
+    Resample,
+    Scale,
+    SetTo,
+    Zero,
+)
 from lightning_causal.causal.engine.units import per_layer_layouts, unit_kind
 
 __all__ = ["UnitImportanceAudit"]
@@ -55,6 +63,32 @@ def _replayed(intervention: Intervention | Sequence[Intervention] | None, states
     return fresh[0] if isinstance(intervention, Intervention) else fresh
 
 
+def do_meta(intervention: Intervention | Sequence[Intervention] | None) -> dict[str, Any]:
+    """What the importance bars say was done to a unit: ``{"do": ":= 0"}`` for ``Zero()`` (the default), ``":= 2"``
+    for ``SetTo(2.0)`` (``":= set values"`` for a tensor), ``":= mean"`` for ``MeanOf``, ``":= resampled"`` for
+    ``Resample``, ``"× 0.5"`` for ``Scale(0.5)``; a do-grid of ``K >= 2`` interventions adds ``{"do_grid": K}`` (its
+    importance is the mean range of the interventional curve, CARE's, not a mean |effect|); an intervention of one's
+    own: ``{}``.
+
+    Args:
+        intervention: the audit's intervention (``None``: ``Zero()``), or a list of them (a do-grid).
+
+    Examples:
+        >>> do_meta(None), do_meta(Scale(0.5)), do_meta([SetTo(-1.0), SetTo(2.0)])
+        ({'do': ':= 0'}, {'do': '× 0.5'}, {'do_grid': 2})
+    """
+    ivs = [Zero()] if intervention is None else [intervention] if isinstance(intervention, Intervention) else list(intervention)
+    if len(ivs) > 1:
+        return {"do_grid": len(ivs)}
+    iv = ivs[0]
+    if isinstance(iv, SetTo):
+        return {"do": f":= {iv.value.item():g}" if iv.value.numel() == 1 else ":= set values"}
+    if isinstance(iv, Scale):
+        return {"do": f"× {iv.factor:g}"}
+    words = {Zero: ":= 0", MeanOf: ":= mean", Resample: ":= resampled"}
+    return {"do": words[type(iv)]} if type(iv) in words else {}
+
+
 class UnitImportanceAudit(Audit):
     """Counterfactual importance of conv filters, neurons or attention heads (Debbi 2021; CARE).
 
@@ -67,7 +101,8 @@ class UnitImportanceAudit(Audit):
     keeps ``top_k`` whatever the width, so a layer grown or pruned between audits keeps its series:
     :func:`~lightning_causal.audits.top_share.add_top_share`);
     ``meta`` records how each layer was computed (``path/<layer>``: the prefix cache's path;
-    ``exact_units/<layer>`` with a screen).
+    ``exact_units/<layer>`` with a screen) and what was done to each unit (``do``, ``do_grid``: :func:`do_meta`,
+    which the bar figures' value axis names: ``mean |effect| of do(unit := 0)``).
 
     Args:
         layers: module names from ``model.named_modules()``.
@@ -151,7 +186,7 @@ class UnitImportanceAudit(Audit):
         check_layer_rows(model, probe, self.layers, self.additional_forward_args)
 
     def run(self, model: nn.Module, probe: Probe, *, max_batch_size: int | None = None) -> AuditResult:
-        result = AuditResult(self.name)
+        result = AuditResult(self.name, meta=do_meta(self.intervention))
         afa = self.additional_forward_args
         if afa is None:
             afa = getattr(probe, "additional_forward_args", None)

@@ -78,7 +78,9 @@ _PASSTHROUGH = ("compare/", "causal/")
 #: of a 224x224 image): whole, about a third of the figure's width at 9 points
 _REGION_CHARS = 34
 _CURVE_AXES = {
-    "anomaly_index": ("class", "anomaly index (MAD units)"),
+    # I_c = (med - v_c) / (1.4826 MAD) of the masks' L1 norms: robust standard deviations, not MADs (a class 10 MADs
+    # below the median reads 6.74); positive: a mask smaller than the median
+    "anomaly_index": ("class", "anomaly index of the mask's L1 norm\n(σ = 1.4826·MAD; > 0: below the median)"),
     "flag_score": ("class", "flag score (flagged at or below the line)"),
 }
 
@@ -335,7 +337,7 @@ class TensorBoardRenderer:
                 if name.startswith("importance/"):
                     layer = name.split("/", 1)[1]
                     kind = r.meta.get(f"unit_kind/{layer}", "unit")  # "head", "neuron" (sequence layers), else "unit"
-                    fig = bar_figure(vec, f"{r.audit}: {layer}", self.bar_top, value_label=f"mean |effect| of do({kind})",
+                    fig = bar_figure(vec, f"{r.audit}: {layer}", self.bar_top, value_label=_unit_value_label(r.meta, kind),
                                      item_label=kind, estimated=_estimated(r, layer, vec.numel()))
                     self._figure(writer, f"{base}/bars/{name}", fig, step)
             self._maps(writer, base, r, probe_inputs, probe_labels, step)
@@ -491,6 +493,18 @@ def _report_name(report: str | os.PathLike | None, writer: Any) -> str | None:
     except ValueError:  # Windows: paths on two drives
         inside = False
     return os.path.basename(path) if inside else path
+
+
+def _unit_value_label(meta: dict, kind: str) -> str:
+    """The unit bars' value axis: what was done to the unit (``UnitImportanceAudit``'s ``meta["do"]``:
+    ``"mean |effect| of do(unit := 0)"``); for a do-grid (``meta["do_grid"]``, K values) the mean range of the
+    interventional curve (CARE's), no |effect| of one intervention: ``"mean range over do(unit := a)"`` and
+    ``"K values"`` on a second line; ``"mean |effect| of do(unit)"`` where the result does not say (an audit of one's own)."""
+    grid = meta.get("do_grid")
+    if isinstance(grid, int):
+        return f"mean range over do({kind} := a),\n{grid} values"
+    do = meta.get("do")
+    return f"mean |effect| of do({kind} {do})" if isinstance(do, str) else f"mean |effect| of do({kind})"
 
 
 def _estimated(r: AuditResult, layer: str, units: int) -> list[bool] | None:

@@ -1,0 +1,79 @@
+"""Do the figures name the quantity they draw? (docsuser7: each method read against its paper)
+
+- Neural Cleanse's anomaly index I_c = (med v - v_c) / (1.4826 MAD) is in robust standard deviations; its
+  axis said "MAD units", where a class 10 MADs below the median reads 6.74.
+- UnitImportanceAudit's bars said "mean |effect| of do(unit)" whatever was done to the unit; with a do-grid
+  (CARE) the bar is the mean range of the interventional curve, no |effect| of one intervention.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from lightning_causal import MeanOf, Scale, SetTo, UnitImportanceAudit
+from lightning_causal.audits import AuditResult, Probe
+from lightning_causal.causal import mad_anomaly_index
+from lightning_causal.reporting.tensorboard import TensorBoardRenderer
+
+
+class _Writer:
+    def __getattr__(self, name):
+        return lambda *args, **kwargs: None
+
+
+def _figures(monkeypatch, results):
+    figures = {}
+    monkeypatch.setattr(TensorBoardRenderer, "_figure", staticmethod(lambda writer, tag, fig, step: figures.update({tag: fig})))
+    TensorBoardRenderer().render(_Writer(), 0, results, None)
+    return figures
+
+
+def test_the_anomaly_index_axis_names_robust_standard_deviations_not_mads(monkeypatch):
+    norms = torch.tensor([1.0, 10.0, 11.0, 12.0, 13.0], dtype=torch.float64)  # median 11, MAD 1
+    index = mad_anomaly_index(norms)
+    assert index[0].item() == pytest.approx(10 / 1.4826, abs=1e-4)  # 10 MADs below the median: 6.7449
+    r = AuditResult("backdoor", curves={"anomaly_index": {"x": list(range(5)), "anomaly_index": index.tolist()}})
+    ax = _figures(monkeypatch, [r])["causal/backdoor/curves/anomaly_index"].axes[0]
+    assert ax.lines[0].get_ydata()[0] == pytest.approx(6.7449, abs=1e-4)
+    label = ax.get_ylabel()
+    assert "MAD units" not in label  # 6.74 is not 10 MADs
+    assert "1.4826" in label and "L1 norm" in label and "below the median" in label
+
+
+def _model() -> nn.Module:
+    """f = v . h + c with h = W x (layer "0"): do(h_u := a) moves f by v_u (a - h_u), so over a in {-1, 0, 1}
+    the curve's range is 2 |v_u| for every sample, and do(h_u := 0) changes f by v_u h_u."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 4), nn.Linear(4, 1)).double()
+    with torch.no_grad():
+        model[1].weight.copy_(torch.tensor([[0.5, -2.0, 1.0, 0.25]], dtype=torch.float64))
+    return model
+
+
+def test_unit_bars_say_the_do_grid_draws_the_mean_range_of_the_curve(monkeypatch):
+    model, x = _model(), torch.randn(6, 3, dtype=torch.float64)
+    r = UnitImportanceAudit(["0"], intervention=[SetTo(-1.0), SetTo(0.0), SetTo(1.0)], name="grid").run(model, Probe(x))
+    assert torch.allclose(r.vectors["importance/0"], torch.tensor([1.0, 4.0, 2.0, 0.5], dtype=torch.float64))  # 2 |v_u|
+    ax = _figures(monkeypatch, [r])["causal/grid/bars/importance/0"].axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["1", "2", "0", "3"]
+    assert ax.get_ylabel() == "mean range over do(unit := a),\n3 values"
+
+
+@pytest.mark.parametrize(("intervention", "said"), [(None, ":= 0"), (SetTo(2.0), ":= 2"), (Scale(0.5), "× 0.5"),
+                                                    (MeanOf(torch.zeros(2, 4, dtype=torch.float64)), ":= mean")])
+def test_unit_bars_name_the_intervention(monkeypatch, intervention, said):
+    model, x = _model(), torch.randn(6, 3, dtype=torch.float64)
+    r = UnitImportanceAudit(["0"], intervention=intervention, name="units").run(model, Probe(x))
+    h = model[0](x).detach()
+    a = {":= 0": torch.zeros_like(h), ":= 2": torch.full_like(h, 2.0), "× 0.5": 0.5 * h, ":= mean": torch.zeros_like(h)}[said]
+    hand = ((h - a) * model[1].weight.detach()[0]).abs().mean(0)  # E|v_u (h_u - a_u)|
+    assert torch.allclose(r.vectors["importance/0"], hand)
+    ax = _figures(monkeypatch, [r])["causal/units/bars/importance/0"].axes[0]
+    assert ax.get_ylabel() == f"mean |effect| of do(unit {said})"
+
+
+def test_a_result_that_does_not_say_keeps_the_plain_label(monkeypatch):
+    r = AuditResult("own", vectors={"importance/conv": torch.tensor([0.5, 0.1])})
+    assert _figures(monkeypatch, [r])["causal/own/bars/importance/conv"].axes[0].get_ylabel() == "mean |effect| of do(unit)"
