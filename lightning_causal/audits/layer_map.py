@@ -27,19 +27,22 @@ __all__ = ["LayerMapAudit", "layer_map_notes"]
 
 
 def layer_map_notes(meta: dict) -> list[str]:
-    """The lines that say which layers a layer map leaves out of its default layers, and which it holds but no
-    intervention moves (``LayerCausalMap.meta``'s ``left_out`` and ``unmoved``), for the audit's notes; a layer
-    left out as it runs on some rows only is told with what it returned on how many rows (``rerouted``).
+    """The lines that say which layers a layer map leaves out of its default layers, which it holds but no
+    intervention moves (``LayerCausalMap.meta``'s ``left_out`` and ``unmoved``), and which it reads at the last of
+    several calls per forward pass (``last_call``: a shared encoder, a block applied repeatedly), for the audit's notes;
+    a layer left out as it runs on some rows only is told with what it returned on how many rows (``rerouted``).
 
     Args:
         meta: a :class:`~lightning_causal.causal.structure.layer_map.LayerCausalMap`'s ``meta`` (its
-            ``samples``, ``left_out``, ``rerouted`` and ``unmoved`` entries are read).
+            ``samples``, ``left_out``, ``rerouted``, ``unmoved`` and ``last_call`` entries are read).
 
     Examples:
-        >>> for note in layer_map_notes({"samples": 16, "left_out": {"fc1": "a dead ReLU after it"}, "unmoved": ["fc2"]}):
+        >>> for note in layer_map_notes({"samples": 16, "left_out": {"fc1": "a dead ReLU after it"}, "unmoved": ["fc2"],
+        ...                              "last_call": {"enc.0": 2}}):
         ...     print(note)
         left out of the default layers: fc1 (a dead ReLU after it)
         no intervention moves fc2 on the 16 probe samples (response 0, CKA NaN: a dead ReLU before it, or no path from the explained input)
+        read at their last call only (response, CKA, place in the chain), as they run several times per forward pass: enc.0 (2 calls)
     """
     by_why: dict[str, list[str]] = {}
     for layer, why in (meta.get("left_out") or {}).items():
@@ -55,6 +58,10 @@ def layer_map_notes(meta: dict) -> list[str]:
         it = "it" if len(unmoved) == 1 else "them"
         notes.append(f"no intervention moves {', '.join(unmoved)} on the {meta.get('samples')} probe samples "
                      f"(response 0, CKA NaN: a dead ReLU before {it}, or no path from the explained input)")
+    last_call = meta.get("last_call") or {}
+    if last_call:
+        notes.append("read at their last call only (response, CKA, place in the chain), as they run several times per "
+                     "forward pass: " + ", ".join(f"{layer} ({calls} calls)" for layer, calls in last_call.items()))
     return notes
 
 

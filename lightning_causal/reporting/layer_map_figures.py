@@ -75,8 +75,9 @@ def _capped_chain(layer_map: dict) -> dict:
 
 
 def _left_out_note(meta: dict, width: int) -> list[str]:
-    """The lines above the key: the leaf layers the default layers leave out and the layers no
-    intervention moves (``meta["left_out"]``, ``meta["unmoved"]``), which the rows do not show;
+    """The lines above the key: the leaf layers the default layers leave out, the layers no
+    intervention moves (``meta["left_out"]``, ``meta["unmoved"]``), which the rows do not show, and the layers
+    read at the last of their calls per pass (``meta["last_call"]``: a shared module's row is that call's);
     ``width`` characters a line."""
     lines = []
     if meta.get("left_out"):
@@ -86,6 +87,9 @@ def _left_out_note(meta: dict, width: int) -> list[str]:
         lines.append("left out: " + "; ".join(f"{', '.join(layers)} ({why})" for why, layers in by_why.items()))
     if meta.get("unmoved"):
         lines.append("no intervention moves: " + ", ".join(meta["unmoved"]))
+    if meta.get("last_call"):
+        lines.append("read at the last of their calls per pass: "
+                     + ", ".join(f"{layer} ({calls} calls)" for layer, calls in meta["last_call"].items()))
     return [wrapped for line in lines for wrapped in textwrap.wrap(line, width)]
 
 
@@ -173,8 +177,9 @@ def layer_map_figure(layer_map: dict, title: str | None = None) -> Figure:
     right, on the same rows, each layer's relative response ``s = E‖Δh‖ / E‖h‖`` as a bar with its value, and
     where a causal node begins the gain ``×g`` (its ``s`` over the ``s`` of the node above); the bars of
     consecutive nodes alternate in shade; the output's ``s`` and gain on the row under the last layer. Under it
-    all: the leaf layers the default layers left out and the layers no intervention moves (``meta["left_out"]``,
-    ``meta["unmoved"]``), then the key (:data:`LAYER_MAP_KEY`). All text is 8 points or more.
+    all: the leaf layers the default layers left out, the layers no intervention moves (``meta["left_out"]``,
+    ``meta["unmoved"]``) and the layers read at their last call of several per pass (``meta["last_call"]``: a shared
+    encoder's row is its last call's), then the key (:data:`LAYER_MAP_KEY`). All text is 8 points or more.
 
     Sized for a TensorBoard image card (a box of about 400 x 215 pixels): 0.16 inch a layer, about 5 x 3 inches
     for 12 layers with short names, 5.9 x 3.1 with 20-character names (shown at 0.66 or more). A chain of

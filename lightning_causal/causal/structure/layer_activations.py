@@ -54,13 +54,15 @@ def _sequential_hint(forward: Forward, name: str) -> str:
 
 
 def clean_activations(forward: Forward, xs: tuple[Tensor, ...], layers: list[str], *, named: bool = True,
-                      left_out: dict[str, str] | None = None) -> tuple[Tensor, dict[str, Tensor]]:
+                      left_out: dict[str, str] | None = None,
+                      calls: dict[str, int] | None = None) -> tuple[Tensor, dict[str, Tensor]]:
     """The model's output and the layers' activations on the probe, in forward order. ``named``:
     the user named ``layers`` (each must run, with one row per sample); else (the default layers)
     those that do not are left out (``nn.MultiheadAttention.out_proj``: its weight is used, the
     module does not run unless its ``:input`` site is named), silently, and those whose outputs do not
     hold the samples first with a warning and, where ``left_out`` is given, an entry there
-    (:data:`NOT_SAMPLES_FIRST`)."""
+    (:data:`NOT_SAMPLES_FIRST`). A kept module that runs several times per pass is read at its last call, with a
+    warning and, where ``calls`` is given, an entry there (name -> its calls per pass)."""
     with warnings.catch_warnings():
         if not named:  # default layers that do not run are left out below, silently
             warnings.simplefilter("ignore", UnreachedSiteWarning)
@@ -96,6 +98,8 @@ def clean_activations(forward: Forward, xs: tuple[Tensor, ...], layers: list[str
         check_not_quantized(k, h)
     repeated = {k: last[k][1] for k in kept if last.get(k, (0, 1))[1] > 1}
     if repeated:
+        if calls is not None:
+            calls.update(repeated)
         shown = ", ".join(f"{k!r} runs {c} times" for k, c in list(repeated.items())[:6])
         warnings.warn(f"The layer map reads a module that runs several times per forward pass at its last call and "
                       f"places it there in the chain of layers: {shown} per forward pass", UserWarning, stacklevel=outside_package())

@@ -101,7 +101,9 @@ class LayerCausalMap:
             layers only: a layer left out as it runs on some rows only once inputs are intervened on, whose
             ``left_out`` entry is that category, -> what it did on the first pass of intervened rows where it did not
             return one row per row, e.g. ``"returned [3, 2] for a pass of 12 intervened rows"`` or ``"did not run for
-            a pass of 12 intervened rows"``; empty where none).
+            a pass of 12 intervened rows"``; empty where none); ``last_call``: each layer that runs several times per
+            forward pass (a shared encoder, a block applied repeatedly) -> its calls per pass: its response, CKA and place
+            in the chain are those of its last call (empty where none).
 
     Examples:
         >>> import torch
@@ -210,7 +212,7 @@ def layer_causal_map(
         feature_mask: integer group ids broadcastable to the inputs (Captum's convention);
             ``None``: one group per element.
         layers: module names, each once (sorted into forward order; a module that runs several times per pass
-            is read at its last call and placed there, with a ``UserWarning``). Default
+            is read at its last call and placed there, with a ``UserWarning`` and ``meta["last_call"]``). Default
             (:func:`~lightning_causal.causal.structure.default_layers.default_layers`): the repeated
             blocks of the model when they run as a chain (the residual stream: ``vit.layers.<i>``,
             ``bert.encoder.layer.<i>``, ``model.layers.<i>`` of a Llama, ``encoder.layers.<i>`` of an
@@ -314,7 +316,8 @@ def layer_causal_map(
             else:
                 warn_off_output_path(off_output_path(forward, xs, names))
             with embedding_readers(model, xs) as readers:  # the clean pass only: which embeddings read token ids
-                out, acts = clean_activations(forward, xs, names, named=layers is not None, left_out=left_out)
+                repeated: dict[str, int] = {}  # a module that runs several times per pass: read at its last call
+                out, acts = clean_activations(forward, xs, names, named=layers is not None, left_out=left_out, calls=repeated)
         # a model that draws noise in eval mode: common random numbers, the clean pass again from the blocks' seeds
         noise = common_noise(forward, model, xs, lambda: rows_per_pass(model, xs, max_batch_size, forward=forward),
                              drew=clean_pass.moved)
@@ -359,7 +362,8 @@ def layer_causal_map(
             "before them is active on the probe (a dead ReLU), or the explained input does not feed them (a branch of "
             "forward arguments or constants only); their CKA is undefined (NaN) and "
             "they merge with no layer (the map's meta['unmoved'] lists them)", ProbeContentsWarning, stacklevel=outside_package())
-    lm.meta.update(left_out=dict(left_out), unmoved=unmoved, rerouted=dict(rerouted or {}))
+    lm.meta.update(left_out=dict(left_out), unmoved=unmoved, rerouted=dict(rerouted or {}),
+                   last_call={a: repeated[a] for a in order if a in repeated})
     return lm
 
 
