@@ -356,6 +356,14 @@ def average_causal_effect(
 
     .. math:: ACE_g(α) = μ_g(α) - \\frac{1}{K} \\sum_{α'} μ_g(α')
 
+    The centring departs from the paper, which subtracts ``baseline_g = E_{α∼x_g}[μ_g(α)]``, the curve's mean
+    over the feature's own distribution: here it is the mean over the ``K`` values of the grid. With
+    ``values="quantiles"`` (equal steps of probability from 5% to 95%) that estimates the paper's baseline with the
+    tails left out (``f = x²`` of a standard normal ``x``: 0.958 for the paper's 1); with ``values`` given, it is the
+    unweighted mean over them. The centring shifts a group's whole curve alike: its shape and range
+    (``InputEffectAudit``'s ``mean_ace_range``) do not depend on it; :func:`interventional_expectations` gives the
+    uncentred ``μ_g(α)``.
+
     For a linear model ``f(x) = w·x`` this is ``w_g (α − mean α)``. Keyword options are those of
     :func:`interventional_expectations` (``target``, ``max_batch_size``, ``num_values``,
     ``output``, ``additional_forward_args``).
