@@ -9,7 +9,8 @@
 - a ``str``: a key of a mapping, else an attribute;
 - an ``int``: an index (tuples, lists);
 - a callable ``out -> Tensor``, which must compute each row from that row alone
-  (:data:`ROW_WISE_OUTPUT`).
+  (:data:`ROW_WISE_OUTPUT`); a distribution's log-probability of the labels needs them as a forward
+  argument (:data:`LOG_PROB_WAY`: named where ``output=`` asks for it).
 
 :class:`~lightning_causal.causal.engine.forward.Forward` applies it to every pass.
 """
@@ -17,6 +18,7 @@
 from __future__ import annotations
 
 import dataclasses
+import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -66,6 +68,69 @@ def _describe(out: Any) -> str:
     if dataclasses.is_dataclass(out) and not isinstance(out, type):
         return f"{type(out).__name__} with fields {[f.name for f in dataclasses.fields(out)][:8]}"
     return type(out).__name__
+
+
+def _held_distribution(out: Any) -> tuple[str, Distribution] | None:
+    """The first ``torch.distributions`` object that the return value ``out`` holds (a mapping's value, a tuple's
+    item, a dataclass's field) and how a callable reads it (``"out['dist']"``, ``"out[0]"``), or ``None``."""
+    if isinstance(out, Mapping):
+        items: list[tuple[str, Any]] = [(f"out[{k!r}]", v) for k, v in out.items()]
+    elif isinstance(out, (tuple, list)):
+        items = [(f"out[{i}]", v) for i, v in enumerate(out)]
+    elif dataclasses.is_dataclass(out) and not isinstance(out, type):
+        items = [(f"out.{f.name}", getattr(out, f.name)) for f in dataclasses.fields(out)]
+    else:
+        return None
+    return next(((read, value) for read, value in items if isinstance(value, Distribution)), None)
+
+
+def _distribution_reads(read: str, dist: Distribution) -> str:
+    """``"`output=lambda out: out['dist'].mean` (the predictive mean; ...)"``: the callables that explain the
+    distribution ``dist``, read from the model's return value as ``read``, one tensor at a time."""
+    if isinstance(getattr(dist, "logits", None), Tensor):  # Categorical, Bernoulli: log-probabilities
+        return f"`output=lambda out: {read}.logits` (the {type(dist).__name__}'s log-probabilities)"
+    if not _computes(dist, lambda d: d.mean):
+        return f"`output=` a callable reading the tensors the {type(dist).__name__} at {read} is built from"
+    spread = [f"`{read}.{name}`" for name in ("variance", "stddev") if _computes(dist, lambda d, n=name: getattr(d, n))]
+    return (f"`output=lambda out: {read}.mean` (the {type(dist).__name__}'s predictive mean"
+            + (f"; its uncertainty: {' or '.join(spread)}" if spread else "") + "), one audit per tensor, each with its own `name=`")
+
+
+def _held_choice(out: Any) -> str:
+    """``", e.g. `output=lambda out: out['dist'].mean` ..."``: for a return value that holds a distribution beside
+    or instead of tensors (``{"dist": Normal(mu, sigma)}``, ``(Normal(mu, sigma), aux)``), the callables that read
+    it, or ``""``."""
+    held = _held_distribution(out)
+    return f", e.g. {_distribution_reads(*held)}" if held else ""
+
+
+LOG_PROB_WAY = (
+    "a distribution's log-probability of the labels, `out.log_prob(y)`, reads one label per probe sample: have the "
+    "model take them as a forward argument, `forward(self, x, y=None)` returning `dist.log_prob(y)` where `y` is given, "
+    "and pass `additional_forward_args={'y': y}` (in a callback `unpack_batch=lambda b: (b[0], b[1], {'y': b[1]})`)")
+
+
+def _log_prob_way(out: Any) -> str:
+    """``"; a distribution's log-probability ..."`` (:data:`LOG_PROB_WAY`) where ``out`` is a distribution or holds
+    one, else ``""``."""
+    return f"; {LOG_PROB_WAY}" if isinstance(out, Distribution) or _held_distribution(out) else ""
+
+
+def _method_call(output: str, method: Callable[..., Any], out: Any) -> str:
+    """``"; `entropy` is a method: call it, ..."``: how to explain what a method named by ``output=`` computes: the
+    callable that calls it, or, for a method that takes a value (a distribution's ``log_prob(value)``, ``cdf``),
+    the forward argument that brings one value per sample (:data:`LOG_PROB_WAY`)."""
+    try:
+        params = inspect.signature(method).parameters.values()
+    except (TypeError, ValueError):  # a builtin without a signature: taken as taking none
+        params = []  # type: ignore[assignment]
+    needs = [p.name for p in params if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    if not needs:
+        return f"; `{output}` is a method: call it, `output=lambda out: out.{output}()`"
+    way = f": {LOG_PROB_WAY}" if isinstance(out, Distribution) else (
+        ": one value per sample reaches the model as a forward argument, not through `output=`, which reads the "
+        "model's return value alone")
+    return f"; `{output}` is a method that takes {', '.join(f'`{n}`' for n in needs)}, which `output=` cannot give it{way}"
 
 
 def _first_choice(out: Any) -> str:
@@ -142,7 +207,7 @@ def select_output(out: Any, output: OutputSpec = None) -> Tensor:
         raise TypeError(
             f"Expected the model to return a tensor, an object with a `.logits` tensor or a mapping with 'logits' "
             f"but got {_describe(out)}; pass `output=` (a key, an index or a callable out -> Tensor) to choose the "
-            f"tensor{_first_choice(out) or _distribution_choice(out)}{aux}"
+            f"tensor{_held_choice(out) or _first_choice(out) or _distribution_choice(out)}{aux}"
         )
     if isinstance(output, str) and isinstance(out, Tensor):  # getattr would pick a method (or .T, the transpose)
         raise TypeError(f"Expected argument `output={output!r}` to name an entry of a mapping or an attribute of the model's "
@@ -155,7 +220,11 @@ def select_output(out: Any, output: OutputSpec = None) -> Tensor:
             except RuntimeError as err:  # a shape mismatch: mostly a tensor of the probe's samples read by the callable
                 if type(err) is not RuntimeError:  # torch.OutOfMemoryError and the like keep their type (batch halving)
                     raise
-                raise RuntimeError(f"{err}. {ROW_WISE_OUTPUT}") from err
+                raise RuntimeError(f"{str(err).rstrip('.')}. {ROW_WISE_OUTPUT}{_log_prob_way(out)}") from err
+            except ValueError as err:  # torch.distributions' check of a value of other rows: `out.log_prob(y)`
+                if type(err) is not ValueError:
+                    raise
+                raise ValueError(f"{str(err).rstrip('.')}. {ROW_WISE_OUTPUT}{_log_prob_way(out)}") from err
         elif isinstance(output, str):
             picked = out[output] if isinstance(out, Mapping) else getattr(out, output)
         else:
@@ -168,8 +237,13 @@ def select_output(out: Any, output: OutputSpec = None) -> Tensor:
         raise TypeError(f"Expected argument `output={output!r}` to select a tensor from {_describe(out)} but it failed: {err!r}{hint}") from err
     if not isinstance(picked, Tensor):
         # a method named by a string (`output="entropy"` of a distribution) is not called: name the callable that calls it
-        call = (f"; `{output}` is a method: call it, `output=lambda out: out.{output}()`"
-                if isinstance(output, str) and callable(picked) and output.isidentifier() else "")
+        call = (_method_call(output, picked, out) if isinstance(output, str) and callable(picked) and output.isidentifier()
+                else "")
+        if isinstance(picked, Distribution):  # a head that is a distribution: one tensor of it
+            read = (f"out[{output!r}]" if isinstance(out, (Mapping, tuple, list)) else f"out.{output}") if not callable(
+                output) else None
+            call = (f"; explain one tensor of it, e.g. {_distribution_reads(read, picked)}" if read else
+                    f"; take one tensor of the {type(picked).__name__} in the callable (its `.mean`, `.variance`)")
         raise TypeError(f"Expected argument `output={output!r}` to select a tensor from {_describe(out)} but got "
                         f"{type(picked).__name__}{call}")
     if callable(output) and picked.dim() and picked.shape[0] > 1 and _one_row(out):
