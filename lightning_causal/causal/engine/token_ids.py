@@ -46,7 +46,8 @@ other integers (``uint8``, ``int8``, ``int16``: pixels, bytes, PCM samples) and 
 __all__ = [
     "INDEX_DTYPES", "EmbeddingReader", "embedding_readers", "check_token_baselines", "token_baseline_error", "check_special_tokens",
     "keep_special_tokens", "special_token_baseline", "special_token_hint", "token_errors_named", "FLOAT_CODES",
-    "float_code_error", "float_codes_named", "embedding_lookup_error", "code_values", "codes_outside", "FractionalCodeWarning", "from_embedding",
+    "float_code_error", "float_codes_named", "embedding_lookup_error", "code_values", "codes_outside", "code_position",
+    "warn_codes_outside", "FractionalCodeWarning", "from_embedding",
 ]
 
 
@@ -172,37 +173,72 @@ def codes_outside(values: Tensor, reader: EmbeddingReader) -> Tensor:
     return (cast < 0) | (cast >= reader.num_embeddings) | ~torch.isfinite(values)
 
 
-def _where(x: Tensor, reader: EmbeddingReader, j: int) -> str:
-    """A code position in words: ``column 2`` of a table ``[N, D]``, ``position 7`` (flattened) of other inputs."""
+def code_position(x: Tensor, j: int) -> str:
+    """A code position of the input ``x`` in words: ``column j`` of a table ``[N, D]``, ``position j`` (flattened) of
+    other inputs.
+
+    Args:
+        x: the input (or a batch laid out like it).
+        j: the position in a sample's flattened values (an entry of ``EmbeddingReader.columns``).
+
+    Examples:
+        >>> code_position(torch.zeros(4, 3), 2), code_position(torch.zeros(4, 2, 3), 5)
+        ('column 2', "position 5 (of a sample's flattened values)")
+    """
     return f"column {j}" if x.dim() == 2 else f"position {j} (of a sample's flattened values)"
+
+
+def warn_codes_outside(who: str, x: Tensor, values: Tensor, reader: EmbeddingReader) -> bool:
+    """Warn (:class:`FractionalCodeWarning`) of the first of a code reader's ``values`` (:func:`code_values`) that
+    ``.long()`` would take outside ``[0, num_embeddings)`` (:func:`codes_outside`); whether there was one. A warning,
+    not a refusal: the reader is matched on the clean rows' values only (:func:`_code_columns`), and a model that
+    computes its indices from the column (``torch.bucketize``, ``.clamp(0, n - 1)``, a threshold) can equal it there
+    and still read any value; where the model does cast the column, the pass with the value fails, named after it
+    (:func:`float_codes_named`).
+
+    Args:
+        who: what set the values, in words, leading the message (`` `baseline` ``, `` `counterfactual` (...)``).
+        x: the input the values are laid out like (where the position is told: :func:`code_position`).
+        values: ``[M, k]`` the values at the reader's columns.
+        reader: the code reader (``reader.columns`` set).
+
+    Examples:
+        >>> reader = EmbeddingReader("region", "Embedding", 4, 0, (2,), (1,), 0, columns=(2,))
+        >>> with warnings.catch_warnings(record=True) as caught:
+        ...     warnings.simplefilter("always")
+        ...     warn_codes_outside("`baseline`", torch.zeros(2, 3), torch.tensor([[1.0], [4.0]]), reader)
+        True
+        >>> str(caught[0].message)[:47]
+        '`baseline` sets column 2 to 4; that column look'
+    """
+    bad = codes_outside(values, reader)
+    if not bool(bad.any()):
+        return False
+    row, k = (int(t[0]) for t in bad.nonzero(as_tuple=True))
+    warnings.warn(
+        f"{who} sets {code_position(x, (reader.columns or ())[k])} to {float(values[row, k]):g}; that column looks like a "
+        f"category code that {reader.kind} {reader.name!r} looks up (its values were the embedding's indices in every "
+        f"clean row), whose codes are 0 <= code < {reader.num_embeddings}: if the model casts the column to indices "
+        "(x[:, j].long()), the pass fails (on a GPU with a device-side assert); a model that maps the value into range "
+        "(bucketize, clamp) runs",
+        FractionalCodeWarning, stacklevel=outside_package())
+    return True
 
 
 def _check_codes(x: Tensor, b: Tensor, r: EmbeddingReader, which: str, fractions: bool) -> None:
     """Warn of baseline values ``b`` at a code reader's columns that ``.long()`` would take outside
-    ``[0, num_embeddings)``, and of fractional ones (:class:`FractionalCodeWarning`) where ``fractions``. Warnings,
-    not refusals: the reader is matched on the clean rows' values only (:func:`_code_columns`), and a model that
-    computes its indices from the column (``torch.bucketize``, ``.clamp(0, n - 1)``, a threshold) can equal it there
-    and still read any value; where the model does cast the column, the pass with the value fails and
-    :func:`float_codes_named` names the argument."""
+    ``[0, num_embeddings)`` (:func:`warn_codes_outside`), and of fractional ones (:class:`FractionalCodeWarning`) where
+    ``fractions``."""
     full = b.expand(x.shape) if b.dim() <= x.dim() else b
     values = code_values(full, r)
-    bad = codes_outside(values, r)
-    if bool(bad.any()):
-        row, k = (int(t[0]) for t in bad.nonzero(as_tuple=True))
-        warnings.warn(
-            f"`baseline`{which} sets {_where(x, r, r.columns[k])} to {float(values[row, k]):g}; that column looks like a "
-            f"category code that {r.kind} {r.name!r} looks up (its values were the embedding's indices in every clean "
-            f"row), whose codes are 0 <= code < {r.num_embeddings}: if the model casts the column to indices "
-            "(x[:, j].long()), the pass fails (on a GPU with a device-side assert); a model that maps the value into range "
-            "(bucketize, clamp) runs",
-            FractionalCodeWarning, stacklevel=outside_package())
+    warn_codes_outside(f"`baseline`{which}", x, values, r)
     if fractions:
         frac = values != values.trunc()
         if bool(frac.any()):
             row, k = (int(t[0]) for t in frac.nonzero(as_tuple=True))
             v = float(values[row, k])
             warnings.warn(
-                f"`baseline` sets {_where(x, r, r.columns[k])}{which} to {v:g}; that column looks like a category code "
+                f"`baseline` sets {code_position(x, r.columns[k])}{which} to {v:g}; that column looks like a category code "
                 f"that {r.kind} {r.name!r} looks up (its values were the embedding's indices in every clean row): if the "
                 f"model casts it to indices (x[:, j].long()), {v:g} runs as code {int(v)}, and a mean or a fraction of "
                 "codes is no code of its own. Pass one of its codes (e.g. the most frequent) to set that category",

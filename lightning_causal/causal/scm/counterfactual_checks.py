@@ -11,7 +11,6 @@ Used by :func:`~lightning_causal.causal.scm.fairness.counterfactual_fairness_gap
 from __future__ import annotations
 
 import dataclasses
-import warnings
 
 import torch
 from torch import Tensor, nn
@@ -20,12 +19,12 @@ from lightning_causal.causal.engine.forward import Forward
 from lightning_causal.causal.engine.state import audit_mode
 from lightning_causal.causal.engine.token_ids import (
     EmbeddingReader,
-    FractionalCodeWarning,
+    code_position,
     code_values,
     codes_outside,
     embedding_readers,
+    warn_codes_outside,
 )
-from lightning_causal.causal.engine.user_frame import outside_package
 from lightning_causal.causal.scm.counterfactual import Counterfactual
 
 __all__ = ["keep_padding", "token_readers", "counterfactual_readers", "check_counterfactual_ids"]
@@ -119,24 +118,16 @@ def check_counterfactual_ids(counterfactual: object, x_cf: Tensor, readers: list
     for r in readers:
         if r.columns is not None:  # a category code in a float column the model casts, or ids read through a view
             values = code_values(x_cf, r)
+            if values.is_floating_point():  # matched on the clean rows' values only: a bucketized or clamped column
+                # can match and still take any value; a cast one fails the pass, named after it
+                warn_codes_outside(f"`counterfactual` ({counterfactual!r:.120})", x_cf, values, r)
+                continue
             bad = codes_outside(values, r)
             if bool(bad.any()):
-                k = int(bad.nonzero()[0, 1])
-                where = f"column {r.columns[k]}" if x_cf.dim() == 2 else f"position {r.columns[k]} (of a sample's flattened values)"
-                if values.is_floating_point():  # matched on the clean rows' values only: a bucketized or clamped
-                    # column can match and still take any value; a cast one fails the pass, named after it
-                    warnings.warn(
-                        f"`counterfactual` ({counterfactual!r:.120}) sets {where} to {float(values[bad][0]):g}; that column "
-                        f"looks like a category code that {r.kind} {r.name!r} looks up (its values were the embedding's "
-                        f"indices in every clean row), whose codes are 0 <= code < {r.num_embeddings}: if the model casts "
-                        "it to indices (x[:, j].long()), the pass fails (on a GPU with a device-side assert); a model that "
-                        "maps the value into range (bucketize, clamp) runs",
-                        FractionalCodeWarning, stacklevel=outside_package())
-                    continue
                 raise ValueError(
-                    f"Expected argument `counterfactual` ({counterfactual!r:.120}) to set {where} (a category code: {r.kind} "
-                    f"{r.name!r} looks it up) to one of its codes, 0 <= code < {r.num_embeddings}, but got "
-                    f"{float(values[bad][0]):g}"
+                    f"Expected argument `counterfactual` ({counterfactual!r:.120}) to set "
+                    f"{code_position(x_cf, r.columns[int(bad.nonzero()[0, 1])])} (a category code: {r.kind} {r.name!r} "
+                    f"looks it up) to one of its codes, 0 <= code < {r.num_embeddings}, but got {float(values[bad][0]):g}"
                 )
             continue
         bad = (x_cf < 0) | (x_cf >= r.num_embeddings)
