@@ -64,6 +64,7 @@ from lightning_causal.causal.engine.pass_errors import (
     check_not_meta,
     dtype_hint,
     export_guard_hint,
+    forward_gradient_hint,
     keyword_clash_hint,
     meta_tensor,
     width_hint,
@@ -190,6 +191,7 @@ class Forward:
         kept = kept_inputs(values) if self.copies_inputs is not False else []
         # inference tensors (made under torch.inference_mode()) track no version: nothing to compare
         versions = [(v, v._version) for v in values if isinstance(v, Tensor) and not v.is_inference()] if not kept else []
+        grad_enabled = torch.is_grad_enabled()
         try:
             return self.model(*inputs, *args, **kwargs)
         except Exception as err:
@@ -210,7 +212,8 @@ class Forward:
                 raise type(err)(f"{err}. {guard}") from err  # (AssertionError; torch 2.3: RuntimeError)
             if not isinstance(err, RuntimeError):
                 raise
-            hint = dtype_hint(self.model, inputs, err) or width_hint(self.model, inputs, err)
+            hint = (dtype_hint(self.model, inputs, err) or width_hint(self.model, inputs, err)
+                    or forward_gradient_hint(err, grad_enabled))
             if hint is None:
                 raise
             raise RuntimeError(f"{err}. {hint}") from err

@@ -362,8 +362,11 @@ def hook_split(forward: Forward, xs: tuple[Tensor, ...], layer: nn.Module,
     # sample, two equal rows), so taking them by `rows_two` gives the trial back
     trial = HookSplit(forward, xs, layer, modules, plans, dict(two.outputs), set(), index, cut_plan,
                       two.cut_output, False, _Watch())
-    with trial.watch:
-        replayed = trial.run(module_output(two.cut_output)[rows_two], rows_two)
+    try:
+        with trial.watch:
+            replayed = trial.run(module_output(two.cut_output)[rows_two], rows_two)
+    except Exception as err:  # a forward that differentiates through the prefix (forces -dE/dx by autograd.grad) runs whole
+        raise SplitRefused(f"replaying the cached module calls fails ({type(err).__name__}: {str(err)[:120]})") from err
     if not close(forward.select(replayed), forward.select(two.output)):
         raise SplitRefused("replaying the cached module calls does not reproduce the model's output")
     read = trial.watch.read

@@ -5,7 +5,8 @@ forward argument that names a parameter the inputs fill already (:func:`keyword_
 dtype mismatch between the inputs and the model's parameters (:func:`dtype_hint`), inputs of
 another width than the model's first ``nn.Linear`` (:func:`width_hint`), and a ``torch.export``'ed
 model exported for one batch size (:func:`export_guard_hint`), whose torch errors name
-neither the argument nor the fix. :class:`~lightning_causal.causal.engine.forward.Forward`
+neither the argument nor the fix, and a forward that takes gradients itself (:func:`forward_gradient_hint`).
+:class:`~lightning_causal.causal.engine.forward.Forward`
 applies them to every pass that fails.
 """
 
@@ -17,7 +18,8 @@ from typing import Any
 
 from torch import Tensor, nn
 
-__all__ = ["check_not_meta", "dtype_hint", "export_guard_hint", "is_dtype_error", "keyword_clash_hint", "meta_tensor", "width_hint"]
+__all__ = ["check_not_meta", "dtype_hint", "export_guard_hint", "forward_gradient_hint", "is_dtype_error", "keyword_clash_hint",
+           "meta_tensor", "width_hint"]
 
 
 def meta_tensor(model: nn.Module) -> str | None:
@@ -190,3 +192,45 @@ def export_guard_hint(err: BaseException) -> str | None:
     return ("The model was exported (torch.export) for batches of one size, and the audits run passes of other numbers "
             "of rows (chunks of the probe, stacked interventions): export it with a dynamic batch dimension, "
             "torch.export.export(model, (x,), dynamic_shapes=({0: torch.export.Dim('batch')},)), or pass the eager model")
+
+
+_NO_GRAD_ERROR = "does not require grad and does not have a grad_fn"
+_CUT_GRAPH_ERROR = "appears to not have been used in the graph"
+
+
+def forward_gradient_hint(err: BaseException, grad_enabled: bool) -> str | None:
+    """The way out when a forward that takes gradients itself (``torch.autograd.grad(E.sum(), x, create_graph=True)``:
+    forces ``-dE/dx``, a PINN's ``u_x``) fails in an estimator's pass, or ``None`` for any other error:
+
+    - torch's "element 0 of tensors does not require grad ..." in a pass run without autograd (the estimators run
+      the model under ``torch.no_grad()``: an intervention needs no gradient): the forward must switch it on itself;
+    - torch's "... appears to not have been used in the graph": the estimator replaced a hidden layer's output by
+      values it cached from the probe (constants to autograd), so the model's outputs no longer reach its inputs.
+      ``input_effects``, ``intervene`` and ``unit_effects`` (``method="exact"``) differentiate through the layer's
+      unchanged units; the estimators that patch cached values into a layer (the causal graph, the first-order
+      ``method="attribution"``) cannot.
+
+    Args:
+        err: the error the pass raised.
+        grad_enabled: whether autograd was on where the pass was called.
+
+    Examples:
+        >>> err = RuntimeError("element 0 of tensors does not require grad and does not have a grad_fn")
+        >>> print(forward_gradient_hint(err, grad_enabled=False))  # doctest: +ELLIPSIS
+        The model takes gradients in its forward pass (torch.autograd.grad), and the estimators run it under torch.no_grad() ...
+    """
+    if not isinstance(err, RuntimeError):
+        return None
+    if _NO_GRAD_ERROR in str(err) and not grad_enabled:
+        return ("The model takes gradients in its forward pass (torch.autograd.grad), and the estimators run it under "
+                "torch.no_grad() (an intervention needs no gradient): switch autograd on inside forward, "
+                "`with torch.enable_grad(): x = x if x.requires_grad else x.detach().requires_grad_(True); ...; "
+                "f = -torch.autograd.grad(E.sum(), x, create_graph=True)[0]`, which also runs in Lightning's validation "
+                "with Trainer(inference_mode=False)")
+    if _CUT_GRAPH_ERROR in str(err):
+        return ("The model takes gradients with respect to its inputs in its forward pass, and this estimator replaced a "
+                "hidden layer's output by values cached from the probe, constants that no gradient reaches the inputs "
+                "through: input effects, Sobol' indices, `intervene` and unit_effects/UnitImportanceAudit with "
+                "method='exact' intervene on such a model (the unchanged units keep their gradient); the causal graph "
+                "and method='attribution' do not")
+    return None

@@ -366,11 +366,13 @@ def _check_trial_pass(cache: PrefixCache, xs: tuple[Tensor, ...], module: nn.Mod
       under a classifier that reads ``pooler_output``).
     """
     _, rows = trial_rows(cache.value.shape[0], cache.value.device)
-    moved = moved_value(cache.value[rows], cache.value)  # integer sites (ids, codes) stay integers
+    every = moved_value(cache.value, cache.value)  # integer sites (ids, codes) stay integers
+    moved = every[rows]
     returned: list[object] = []
     handle = module.register_forward_hook(lambda _m, _i, out: returned.append(out))
     try:
-        full = cache.forward.select(FullRunner(cache.forward, xs, module, cache.fold)(moved, rows))
+        # every element moved, its graph kept where the forward records gradients through the layer (forces -dE/dx)
+        full = cache.forward.select(FullRunner(cache.forward, xs, module, cache.fold, clean=every)(moved, rows))
     finally:
         handle.remove()
     cache.calls = max(cache.calls, len(returned))  # the probe pass's count where taken (_hooks_cache)
@@ -410,8 +412,9 @@ def _hooks_cache(forward: Forward, xs: tuple[Tensor, ...], layer: str, module: n
     with torch.enable_grad():  # the check backpropagates through the output's selection (`output=` a callable) too
         output = forward.select(rec.output)
     reads = check.finish(output)
-    cache = PrefixCache(forward, layer, split.run, value=module_output(rec.cut_output, layer),
-                        output=output.detach(), path="hooks", reason="", fallback=FullRunner(forward, xs, module))
+    value = module_output(rec.cut_output, layer)
+    cache = PrefixCache(forward, layer, split.run, value=value, output=output.detach(), path="hooks", reason="",
+                        fallback=FullRunner(forward, xs, module, clean=value))
     readers.value, cache.linear = cache.value, readers
     # the layer's calls in the pass over the probe, whose record names every module call (a branch the trial rows do not take)
     cache.calls = sum(split.modules.get(name) is module for name in rec.names)
@@ -434,7 +437,7 @@ def _full_cache(forward: Forward, xs: tuple[Tensor, ...], layer: str, module: nn
     if fold > 1 and h.shape[0] == n * fold:
         h = unfold(h, n)
     check_samples_first(layer, h.shape, n)
-    cache = PrefixCache(forward, layer, FullRunner(forward, xs, module, fold), value=h,
+    cache = PrefixCache(forward, layer, FullRunner(forward, xs, module, fold, clean=h), value=h,
                         output=forward.select(rec.output), path="full", reason=reason)
     cache.fold = fold
     return cache

@@ -9,6 +9,7 @@ import contextlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import torch
 from torch import Tensor, nn
 
 from lightning_causal.causal.engine.forward import Forward
@@ -17,16 +18,44 @@ from lightning_causal.causal.engine.interventions import module_output, replace_
 from lightning_causal.causal.engine.live_values import rows_of, take
 from lightning_causal.causal.engine.suffix import FxSplit
 
-__all__ = ["Edit", "FullRunner", "FxRunner", "edit_calls"]
+__all__ = ["Edit", "FullRunner", "FxRunner", "edit_calls", "keeping_graph"]
 
 #: An edit of the layer's clean output (a callable ``value`` of a cache call).
 Edit = Callable[[Tensor], Tensor]
 
 
+def keeping_graph(value: Tensor, live: Tensor, clean: Tensor | None) -> Tensor:
+    """``value`` in place of a layer's ``live`` output, where the model's forward records gradients through the
+    layer (``live.requires_grad`` inside ``torch.no_grad()``: forces ``-dE/dx`` taken by ``torch.autograd.grad`` in
+    forward): the elements equal to the ``clean`` cached output stay differentiable as ``live``'s, the others
+    (the intervened units) are constants, as in a hand ``do()``. All constants would cut the inputs off the
+    graph behind the layer (the model's own ``autograd.grad`` fails: "appears to not have been used in the
+    graph"). The values are ``value``'s (``live - live.detach()`` is 0); without a graph, ``value`` itself.
+
+    Args:
+        value: the layer's output for the rows (the clean cached one, or one with units set).
+        live: the layer's output the pass computed.
+        clean: the rows' clean cached output; ``None``: none known (``value`` is returned).
+
+    Examples:
+        >>> import torch
+        >>> x = torch.tensor([1.0, 2.0], requires_grad=True)
+        >>> clean = torch.tensor([1.0, 4.0])
+        >>> out = keeping_graph(torch.tensor([1.0, 0.0]), x * x, clean)  # do(h_1 := 0); h_0 = x_0^2 live
+        >>> out.detach(), torch.autograd.grad(out.sum(), x)[0]
+        (tensor([1., 0.]), tensor([2., 0.]))
+    """
+    if clean is None or not live.requires_grad or not (live.shape == value.shape == clean.shape) or not value.is_floating_point():
+        return value
+    return torch.where(value == clean, value + (live - live.detach()), value)
+
+
 @contextlib.contextmanager
-def edit_calls(module: nn.Module, value: Tensor | Edit, first_is_cut: bool) -> Iterator[None]:
+def edit_calls(module: nn.Module, value: Tensor | Edit, first_is_cut: bool, clean: Tensor | None = None) -> Iterator[None]:
     """During the block, the module's first call returns ``value`` (``first_is_cut``) and every
-    other call has the edit applied (a callable ``value``; a tensor leaves them unchanged)."""
+    other call has the edit applied (a callable ``value``; a tensor leaves them unchanged). ``clean``:
+    the rows' cached clean output, whose elements in ``value`` keep the live output's graph
+    (:func:`keeping_graph`)."""
     if isinstance(value, Tensor) and not first_is_cut:
         yield
         return
@@ -34,7 +63,8 @@ def edit_calls(module: nn.Module, value: Tensor | Edit, first_is_cut: bool) -> I
 
     def hook(_m: nn.Module, _i: Any, out: Any) -> Any:
         if next(count) == 0 and first_is_cut:
-            return replace_output(out, value if isinstance(value, Tensor) else value(module_output(out)))
+            return replace_output(out, keeping_graph(value, module_output(out), clean) if isinstance(value, Tensor)
+                                  else value(module_output(out)))
         return None if isinstance(value, Tensor) else replace_output(out, value(module_output(out)))
 
     handle = module.register_forward_hook(hook)
@@ -63,11 +93,17 @@ class FullRunner:
     of the rows' inputs with the layer's output replaced by a hook; ``fold > 1``: a folded layer's ``[R, k, ...]``
     value is given to the model as its ``[R·k, ...]``."""
 
-    def __init__(self, forward: Forward, xs: tuple[Tensor, ...], module: nn.Module, fold: int = 1) -> None:
+    def __init__(self, forward: Forward, xs: tuple[Tensor, ...], module: nn.Module, fold: int = 1,
+                 clean: Tensor | None = None) -> None:
         self.forward, self.xs, self.module, self.fold = forward, xs, module, fold
+        #: the layer's clean output on the probe (the cache's value): a forward that records gradients through
+        #: the layer differentiates its unchanged elements (:func:`keeping_graph`)
+        self.clean = clean
 
     def __call__(self, value: Tensor | Edit, rows: Tensor) -> Any:
+        clean = self.clean[rows] if isinstance(value, Tensor) and self.clean is not None else None
         if self.fold > 1 and isinstance(value, Tensor):  # the cache's [R, k, ...] view of a folded layer's [R·k, ...]
             value = value.reshape(-1, *value.shape[2:])
-        with edit_calls(self.module, value, first_is_cut=True):
+            clean = None if clean is None else clean.reshape(-1, *clean.shape[2:])
+        with edit_calls(self.module, value, first_is_cut=True, clean=clean):
             return self.forward.raw(*(rows_of(x, rows) for x in self.xs), rows=rows)
