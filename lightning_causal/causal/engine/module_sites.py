@@ -22,7 +22,12 @@ from lightning_causal.causal.engine.eager import named_modules, user_name
 from lightning_causal.causal.engine.forward import check_not_meta
 from lightning_causal.causal.engine.input_sites import SUFFIX, attached_site, input_parent
 from lightning_causal.causal.engine.live_values import rebuild
-from lightning_causal.causal.engine.unit_sites import first_tensor, is_model_output
+from lightning_causal.causal.engine.unit_sites import (
+    first_tensor,
+    functional_layer_hint,
+    holds_tensors_only,
+    is_model_output,
+)
 
 __all__ = ["graph_calls", "module_output", "replace_output", "resolve_module"]
 
@@ -64,6 +69,11 @@ def resolve_module(model: nn.Module, name: str) -> nn.Module:
     if name not in modules:
         owner, _, attr = name.rpartition(".")
         if isinstance(getattr(modules.get(owner), attr, None), Tensor):  # a parameter or buffer ("2.weight_orig")
+            holder = modules[owner]
+            if not owner or holds_tensors_only(holder):  # the model's own weights, an nn.ParameterList's: functional code
+                held = "the model itself" if not owner else f"the {type(holder).__name__} {owner!r} (no forward: it never runs)"
+                raise ValueError(f"Expected a module name but {name!r} is a tensor held by {held}, which the model reads "
+                                 "in functional code: " + functional_layer_hint())
             raise ValueError(f"Expected a module name but {name!r} is a tensor ({attr!r}) of module {owner!r}; name the "
                              f"module {owner!r} for its output (or {owner + SUFFIX!r} for its input)")
         names = [n for n in modules if n and _parametrized_layer(modules, n) is None]
@@ -77,6 +87,12 @@ def resolve_module(model: nn.Module, name: str) -> nn.Module:
                              "act at each of its calls (an encoder's and a decoder's for a shared embedding)")
         close = difflib.get_close_matches(name, names, n=5, cutoff=0.4)
         hint = f"close matches: {close}" if close else f"available: {names[:20]}"
+        # every weight held by the model itself or an nn.ParameterList, none by a layer that runs: the hidden layers are
+        # computed in functional code, and the one the user means has no module
+        holders = [n for n, m in modules.items() if any(True for _ in m.parameters(recurse=False))]
+        if holders and all(not n or holds_tensors_only(modules[n]) for n in holders):
+            held = " and ".join(["its own parameters" if not n else repr(n) for n in holders][:3])
+            hint += f". The model reads {held} in functional code: " + functional_layer_hint()
         raise ValueError(f"Unknown module name {name!r} in model {model_name(model)}; {hint}")
     _check_eager(model, modules, name)
     _check_not_meta_site(model, modules, name)

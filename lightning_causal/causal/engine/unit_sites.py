@@ -33,7 +33,7 @@ from lightning_causal.causal.engine.input_sites import InputSite
 from lightning_causal.causal.engine.quantized import check_not_quantized
 
 __all__ = ["SiteFacts", "check_default_units", "check_rows_at_sites", "check_samples_first", "check_site_units", "check_unit_dimension", "first_tensor",
-           "folded_hint", "inspect_site", "is_model_output"]
+           "folded_hint", "functional_layer_hint", "holds_tensors_only", "inspect_site", "is_model_output"]
 
 #: Layers whose output is ``[N, ..., D]`` with the features last (a ``[N, T, D]`` sequence of
 #: ``D``-dimensional vectors); Hugging Face's ``Conv1D`` (GPT-2) and norms are matched by name.
@@ -170,6 +170,9 @@ def inspect_site(model: nn.Module, name: str, run: Callable[[], object]) -> Site
         ran = {id(m) for m, _ in outputs}
         if not hint and returned is None and isinstance(site, nn.Sequential) and any(id(m) in ran for m in site.children()):
             hint = ": its submodules ran but it was not called" + container_hint(name, site)
+        if not hint and returned is None and holds_tensors_only(site):  # an nn.ParameterList: it holds weights, never runs
+            hint = (f": it is a {type(site).__name__}, which holds tensors and has no forward, so it never runs; "
+                    + functional_layer_hint())
         if not hint and returned is None:
             hint = (": it did not run on the first probe sample. Hooks see only modules the model calls: a module used "
                     "on some branches only (an early exit, an expert no row is routed to), one whose weights the model "
@@ -184,6 +187,35 @@ def inspect_site(model: nn.Module, name: str, run: Callable[[], object]) -> Site
     projected = isinstance(site, nn.MultiheadAttention) or any(_mixes_features(m) and _same(t, out) for m, t in inside)
     return SiteFacts(projected, _is_features_last(site, out, seen.get("input"), inside, outputs, inputs), tuple(out.shape),
                      _is_channels_first(site, out, seen.get("input"), inside, outputs))
+
+
+def holds_tensors_only(module: nn.Module) -> bool:
+    """Whether ``module`` has no ``forward`` of its own (``nn.ParameterList``, ``nn.ParameterDict``, a module that only
+    holds weights): it never runs, so no hook of it fires; the model reads its tensors in functional code.
+
+    Args:
+        module: the module.
+
+    Examples:
+        >>> holds_tensors_only(nn.ParameterList([nn.Parameter(torch.zeros(2))])), holds_tensors_only(nn.Identity())
+        (True, False)
+    """
+    return type(module).forward is nn.Module.forward
+
+
+def functional_layer_hint() -> str:
+    """The way to a layer the model computes in functional code (``F.linear`` with the weights of an
+    ``nn.ParameterList``): no module returns it, so it has no site until its output goes through a module of its own,
+    an ``nn.Identity``; ``docs/your_model.md`` shows it.
+
+    Examples:
+        >>> print(functional_layer_hint()[:72])
+        a layer computed in functional code (F.linear(x, self.w), F.relu) is the
+    """
+    return ("a layer computed in functional code (F.linear(x, self.w), F.relu) is the output of no module, so hooks "
+            "cannot see it: give the layer's output a module of its own, an nn.Identity (self.hidden = nn.Identity() in "
+            "__init__, h = self.hidden(F.relu(F.linear(x, self.w, self.b))) in forward), and name it ('hidden'; "
+            "docs/your_model.md, 'Layers in functional code')")
 
 
 def container_hint(name: str, site: nn.Module) -> str:
