@@ -86,3 +86,13 @@ def test_the_causal_graph_of_forces_says_which_estimators_intervene_on_such_a_mo
     x = torch.randn(4, 3)
     with pytest.raises(RuntimeError, match=r"not have been used in the graph.*cached from the probe.*method='exact'"):
         causal_graph(model, x, ["net.1", "net.3"], target=0)
+
+
+@pytest.mark.parametrize("kwargs", [{"method": "atp"}, {"method": "attribution"}, {"screen": 2}])
+def test_first_order_unit_estimates_of_forces_are_refused(kwargs):
+    # before: "atp" returned numbers unrelated to the exact effects (sample 0, unit 1 of net.1: exact 0.0693, atp
+    # -0.0001; unit 3: -0.0216 and 0.0012), "attribution" and screen= stopped with torch's "not used in the graph"
+    model = _model()
+    x = torch.randn(6, 3, generator=torch.Generator().manual_seed(3))
+    with pytest.raises(ValueError, match=r"'net.1'.*takes gradients in its forward pass.*Use method='exact'"):
+        unit_effects(model, x, "net.1", unit_dim=-1, target=0, **kwargs)

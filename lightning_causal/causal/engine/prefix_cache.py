@@ -137,6 +137,9 @@ class PrefixCache:
         # the layer's calls in one forward pass: the most of the trial pass and (hooks path) the probe pass, as a layer
         # called again on a branch some samples take (`if mask.any(): h = layer(h2)`) runs more often there; 0: not counted
         self.calls = 0
+        #: whether the model's output on the probe records autograd although the prefix ran under ``no_grad``: its
+        #: forward takes gradients itself (forces ``-dE/dx`` by ``torch.autograd.grad``)
+        self.records_gradients = bool(output.requires_grad)
 
     @property
     def edits_value(self) -> bool:
@@ -415,6 +418,7 @@ def _hooks_cache(forward: Forward, xs: tuple[Tensor, ...], layer: str, module: n
     value = module_output(rec.cut_output, layer)
     cache = PrefixCache(forward, layer, split.run, value=value, output=output.detach(), path="hooks", reason="",
                         fallback=FullRunner(forward, xs, module, clean=value))
+    cache.records_gradients = bool(output.requires_grad)
     readers.value, cache.linear = cache.value, readers
     # the layer's calls in the pass over the probe, whose record names every module call (a branch the trial rows do not take)
     cache.calls = sum(split.modules.get(name) is module for name in rec.names)
