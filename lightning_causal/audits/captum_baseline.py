@@ -29,6 +29,7 @@ from lightning_causal.audits.captum_metrics import (
 )
 from lightning_causal.audits.captum_report import (
     note_no_spread,
+    tunnel_zeros,
     warn_layer_unreached,
     warn_surrogate_gradient,
     warn_without_gradient,
@@ -62,7 +63,7 @@ from lightning_causal.baselines.captum_methods import (
     tunnel_stdevs,
 )
 from lightning_causal.baselines.input_layer_methods import input_layer_attribute
-from lightning_causal.baselines.method_specs import LayerMethod
+from lightning_causal.baselines.method_specs import TUNNEL_DEFAULTS, LayerMethod
 from lightning_causal.causal.effects.input_effects import input_effects
 from lightning_causal.causal.effects.unit_effects import unit_effects
 from lightning_causal.causal.engine.checks import (
@@ -353,11 +354,12 @@ class CaptumBaseline(Audit):
             check_token_options(self, probe.first, model, probe)
 
     def _explainers(self, model: nn.Module, probe: Probe, mask: Tensor, mbs: int | None,
-                    notes: list[str] | None = None) -> dict[str, Explainer]:
+                    notes: list[str] | None = None, levels: dict[str, tuple[float, bool]] | None = None) -> dict[str, Explainer]:
         """``(inputs, target) -> scores [M, G]`` of the causal effects and of each Captum method, for
         inputs whose rows repeat the probe's samples (``M = k N``: Captum's sensitivity repeats each
         sample ``k`` times), so that per-sample forward arguments follow their rows. ``notes``, where given, takes
-        what :func:`~lightning_causal.baselines.captum_methods.tunnel_stdevs` says of NoiseTunnel's default level."""
+        what :func:`~lightning_causal.baselines.captum_methods.tunnel_stdevs` says of NoiseTunnel's default level;
+        ``levels``, where given, each NoiseTunnel method's noise level and whether it is that default (its label the key)."""
         g, n = int(mask.max()) + 1, len(probe)
         # the default noise level is 15% of the explained inputs' range: the probe's, for every input explained
         # (x + ε of the stability metric too, whose wider range raised it by a quarter on digits in [0, 1]); one level
@@ -379,8 +381,11 @@ class CaptumBaseline(Audit):
                                  input_layer=self.input_layer, special_tokens=self._special(z), **options(z))
 
         def captum(spec: MethodSpec) -> Explainer:
-            if spec.noise_tunnel and spec.options.get("stdevs") is None and default_level is not None:
+            default = spec.noise_tunnel and spec.options.get("stdevs") is None and default_level is not None
+            if default:
                 spec = replace(spec, options={**spec.options, "stdevs": default_level})
+            if levels is not None and spec.noise_tunnel and spec.options.get("stdevs") is not None:
+                levels[spec.label] = (float(spec.options["stdevs"]), default)
 
             def explain(z: Tensor, target: Tensor) -> Tensor:
                 m, b = groups(z), self._baseline(z)
@@ -412,7 +417,8 @@ class CaptumBaseline(Audit):
             warn_softmax_of_regression(f"CaptumBaseline {self.name!r} (its deletion and insertion curves)", probe.labels, "`settings=CompareSettings(score='raw')`",
                                        model=model, outputs=out, output=self.output)
         tunnel_notes: list[str] = []  # NoiseTunnel's default level on a table of mixed scales: warned, and on the card
-        explainers = self._explainers(model, probe, mask, max_batch_size, tunnel_notes)
+        levels: dict[str, tuple[float, bool]] = {}  # each NoiseTunnel method's noise level, and whether it is the default
+        explainers = self._explainers(model, probe, mask, max_batch_size, tunnel_notes, levels)
         real = real_groups(x, mask, probe.additional_forward_args, model, self._special(x))  # None without padding
         result = AuditResult(self.name)
         scores, seconds = {}, {}
@@ -422,7 +428,14 @@ class CaptumBaseline(Audit):
             seconds[label] = time.perf_counter() - t0
             result.maps[label] = broadcast_groups(scores[label], mask, x.shape)
             result.vectors[f"mean_abs/{label}"] = real_mean(scores[label].abs(), real)
-        zero = warn_without_gradient(self, scores)
+        def plain(spec: MethodSpec) -> Tensor:  # a NoiseTunnel method's groups without the tunnel, against its zeros
+            bare = MethodSpec(spec.name, False, {k: v for k, v in spec.options.items() if k not in TUNNEL_DEFAULTS})
+            amap = attribute(model, x, bare, tidx, feature_mask=mask, generator=self.seed, baselines=self._baseline(x),
+                             max_batch_size=max_batch_size, **options)
+            return aggregate_to_groups(amap, mask, "sum", num_groups=g)
+
+        tunnel = tunnel_zeros(self, scores, levels, plain)  # a NoiseTunnel method of (nearly) 0 everywhere: its level named
+        zero = warn_without_gradient(self, scores, tunnel)
         rows = {label: faithfulness(self, model, probe, mask, scores[label], tidx, max_batch_size, result, label, real)
                 for label in scores}
         tokens = not x.is_floating_point()
@@ -443,7 +456,7 @@ class CaptumBaseline(Audit):
         k = overlap_k(self.top_k, g)
         for spec in self.specs:
             rows[spec.label] = {**agreement(self, scores["causal"], scores[spec.label], k, real), **rows[spec.label]}
-        write_comparison(self, result, rows, seconds, zero)
+        write_comparison(self, result, rows, seconds, zero, tunnel)
         if tunnel_notes:  # after write_comparison, which sets the notes
             result.meta.setdefault("notes", []).extend(tunnel_notes)
         if not spread:

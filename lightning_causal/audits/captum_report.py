@@ -1,14 +1,15 @@
 """What :class:`~lightning_causal.audits.captum_baseline.CaptumBaseline` writes into its result and says:
 the ``compare/`` and plain keys, the comparison table and the notes on undefined metrics
 (:func:`write_comparison`); the warnings about groups no gradient reaches and methods of 0 everywhere
-(:func:`warn_without_gradient`), about a layer the explained input does not reach or whose gradient after it is 0
+(:func:`warn_without_gradient`), about a NoiseTunnel method of (nearly) 0 everywhere, its noise level the likely cause
+(:func:`tunnel_zeros`), about a layer the explained input does not reach or whose gradient after it is 0
 (:func:`warn_layer_unreached`) and about a gradient that misses how the output moves (:func:`warn_surrogate_gradient`)."""
 
 from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 import torch
@@ -23,18 +24,34 @@ from lightning_causal.causal.engine.user_frame import outside_package
 
 if TYPE_CHECKING:
     from lightning_causal.audits.captum_baseline import CaptumBaseline
+    from lightning_causal.baselines.method_specs import MethodSpec
 
-__all__ = ["RANK_METRICS", "note_no_spread", "warn_layer_unreached", "warn_surrogate_gradient", "warn_without_gradient", "write_comparison"]
+__all__ = ["RANK_METRICS", "SURROGATE_ROWS", "TUNNEL_NEAR_ZERO", "TUNNEL_ZERO_SHARE", "note_no_spread", "tunnel_zeros", "warn_layer_unreached", "warn_surrogate_gradient",
+           "warn_without_gradient", "write_comparison"]
 
 #: The rank-agreement metrics (columns of the comparison table; the causal row has none: ``None`` there, JSON ``null``,
 #: NaN in a pandas DataFrame, ``-`` on the text card).
 RANK_METRICS = ("spearman", "kendall", "topk")
 
+#: The share of the (sample, group) entries that a method scores without noise which its NoiseTunnel may score (nearly) 0
+#: before :func:`tunnel_zeros` links the zeros to the tunnel's noise level (not all: the few noisy copies that land on a
+#: saturated tanh's slope leave values, on 8% of the entries of 19 tanh columns under noise of sd 1000, 8 copies).
+TUNNEL_ZERO_SHARE = 0.8
+
+#: An entry of a NoiseTunnel method's map within this share of the largest magnitude the method gives without noise
+#: counts as 0 for :func:`tunnel_zeros` (tanh units saturated by noise of sd 900 left 1e-3 of it).
+TUNNEL_NEAR_ZERO = 0.01
+
+#: How many probe rows, spread evenly over the probe, :func:`warn_surrogate_gradient` checks.
+SURROGATE_ROWS = 16
+
 
 def write_comparison(audit: CaptumBaseline, result: AuditResult, rows: dict[str, dict[str, float]], seconds: dict[str, float],
-                     zero: list[str] | tuple[str, ...] = ()) -> None:
+                     zero: list[str] | tuple[str, ...] = (), tunnel: dict[str, str] | None = None) -> None:
     """The ``compare/`` and plain keys, the comparison table and the notes; ``zero``: the methods that gave 0 to every
-    group of every sample (:func:`warn_without_gradient`), whose NaN metrics are noted with that cause."""
+    group of every sample (:func:`warn_without_gradient`), whose NaN metrics are noted with that cause; ``tunnel``: the
+    NoiseTunnel methods of (nearly) 0 everywhere and what :func:`tunnel_zeros` says of them, noted first instead."""
+    tunnel = tunnel or {}
     table = []
     for label, row in rows.items():
         for metric, value in row.items():  # a method's under compare/<M>/, which sorts after causal/ (card_tags)
@@ -44,11 +61,12 @@ def write_comparison(audit: CaptumBaseline, result: AuditResult, rows: dict[str,
     causal_row = table.pop(0)
     result.tables["comparison"] = table + [causal_row]
     undefined = [label for label, row in rows.items() if any(isinstance(v, float) and math.isnan(v) for v in row.values())]
-    notes = []
+    notes = list(tunnel.values())  # the zeros linked to the noise level (which the card's 160 characters name)
+    zero = [label for label in zero if label not in tunnel]
     if zero:  # first: the card cuts a note at 160 characters
         notes.append(f"{list(zero)} give 0 everywhere (a gradient of 0: round, a step, dead ReLUs): they rank nothing "
                      "(NaN); use FeatureAblation")
-    undefined = [label for label in undefined if label not in zero]
+    undefined = [label for label in undefined if label not in zero and label not in tunnel]
     if undefined:
         causal = result.vectors.get("mean_abs/causal")
         cause = ("one feature group, which has no ranking to compare (pass a `feature_mask` or `patch_size` of several "
@@ -58,22 +76,60 @@ def write_comparison(audit: CaptumBaseline, result: AuditResult, rows: dict[str,
         result.meta["notes"] = notes
 
 
-def warn_without_gradient(audit: CaptumBaseline, scores: dict[str, Tensor]) -> list[str]:
+def tunnel_zeros(audit: CaptumBaseline, scores: dict[str, Tensor], levels: dict[str, tuple[float, bool]],
+                 plain: Callable[[MethodSpec], Tensor]) -> dict[str, str]:
+    """What to say of each NoiseTunnel method that scores (nearly) 0 at least :data:`TUNNEL_ZERO_SHARE` of the groups
+    of the samples that the same method without the tunnel scores (``plain(spec)``: its groups' scores ``[N, G]``,
+    one run of the method, an ``nt_samples``-th of the tunnel's); nearly 0: within :data:`TUNNEL_NEAR_ZERO` of the
+    largest magnitude in the method's map without noise. SmoothGrad averages the method over noisy copies
+    ``x + N(0, stdevs²)``, and noise far wider than the inputs' scale (NoiseTunnel's default on a table of mixed
+    scales) drives a saturating unit (tanh, sigmoid) into its flat tails at every copy, where its gradient is 0
+    (float32's tanh is 1.0 beyond ~9); zeros of the method without noise as well (a step, a unit the inputs
+    saturate) are :func:`warn_without_gradient`'s. The statement names the level (``levels``: label -> (stdevs,
+    whether it is the default, 15% of the inputs' range)) and the option that sets it, ``stdevs``, together, first (a
+    card note shows 160 characters). Said as a ``ProbeContentsWarning`` too; the labels returned are those
+    :func:`warn_without_gradient` leaves to it."""
+    said: dict[str, str] = {}
+    for spec in audit.specs:
+        if not spec.noise_tunnel or spec.layer or spec.grouped or spec.label not in levels:
+            continue
+        reference = plain(spec).abs()
+        small = TUNNEL_NEAR_ZERO * float(reference.max())
+        scored = reference > small  # what the method scores without the noise
+        if not bool(scored.any()):
+            continue
+        share = float((scores[spec.label].abs() <= small)[scored].double().mean())
+        if share < TUNNEL_ZERO_SHARE:
+            continue
+        level, default = levels[spec.label]
+        said[spec.label] = (
+            f"{spec.label}: ~0 on {share:.0%} of what {spec.name} without noise scores; its noise `stdevs={level:.4g}`"
+            f"{' (the default)' if default else ''} may saturate the model (tanh, sigmoid): give the option a lower "
+            f"`stdevs`, e.g. (\"NoiseTunnel({spec.name})\", {{\"stdevs\": ...}}), at the scale of the inputs that matter")
+        warnings.warn(f"CaptumBaseline {audit.name!r}: {said[spec.label]}", ProbeContentsWarning, stacklevel=outside_package())
+    return said
+
+
+def warn_without_gradient(audit: CaptumBaseline, scores: dict[str, Tensor], said: Iterable[str] = ()) -> list[str]:
     """Warn when a gradient method scores a group exactly 0 in every sample whose causal effect
     is not 0: no gradient reaches it (a max-pooling or ReLU that passes none from there, as in an
     image CNN's border patches; a category code cast to an integer inside the model). A method that
     scores every group 0 in every sample meets a model whose gradient is 0 (``torch.round`` of its
     activations): said so, and its label returned (the comparison's notes name the cause of its NaN). Both
     warnings say what holds at the probe's samples: a ``ProbeContentsWarning``, which :meth:`Audit.dry_run` ignores
-    (two samples whose ReLUs are all off say nothing of the whole probe)."""
+    (two samples whose ReLUs are all off say nothing of the whole probe). ``said``: the NoiseTunnel methods whose
+    zeros :func:`tunnel_zeros` has linked to their noise level, not warned of again (an all-0 one is still returned)."""
     moved = scores["causal"].ne(0).any(0)
     zero = []
+    said = set(said)
     for spec in audit.specs:
         if spec.layer or spec.grouped:
             continue
         blind = (scores[spec.label] == 0).all(0) & moved
         if bool(blind.any()) and bool((scores[spec.label] == 0).all()):
             zero.append(spec.label)
+            if spec.label in said:
+                continue
             warnings.warn(
                 f"CaptumBaseline {audit.name!r}: {spec.label} gives exactly 0 in every probe sample to every group, "
                 "while the causal effects are not all 0: the model's gradient with respect to its input is 0 at these "
@@ -83,7 +139,7 @@ def warn_without_gradient(audit: CaptumBaseline, scores: dict[str, Tensor]) -> l
                 "Gradient methods cannot explain such a model there; FeatureAblation and ShapleyValueSampling can",
                 ProbeContentsWarning, stacklevel=outside_package(),
             )
-        elif blind.any():
+        elif blind.any() and spec.label not in said:
             ids = blind.nonzero().flatten().tolist()
             names = [audit.feature_names[i] if audit.feature_names is not None else str(i) for i in ids]
             warnings.warn(
@@ -133,14 +189,16 @@ def warn_surrogate_gradient(audit: CaptumBaseline, model: nn.Module, probe: Prob
     """Warn when autograd misses part of how the output depends on the explained input (a straight-through
     estimator kept in eval mode, ``hard + soft - soft.detach()``; a ``.detach()`` branch): the gradient methods then
     explain a surrogate, not the model the causal effects and the curves measure. Checked as the first-order
-    estimates are (:func:`~lightning_causal.causal.effects.gradient_check.check_gradient_path`: two probe rows,
-    a central difference), once per run, where a gradient method of the inputs is compared; noted in ``result`` for the
+    estimates are (:func:`~lightning_causal.causal.effects.gradient_check.check_gradient_path`: a central difference),
+    on up to :data:`SURROGATE_ROWS` rows spread over the probe (a straight-through clamp acts only on the rows beyond
+    its clip: the first two rows missed it; about 30 ms on a 64-image probe of a small CNN), once per run, where a gradient method of the inputs is compared; noted in ``result`` for the
     TensorBoard card."""
     labels = [s.label for s in audit.specs if not s.layer and not s.grouped]
     x = probe.first
     if not labels or not x.is_floating_point():
         return
-    rows = torch.arange(min(2, x.shape[0]), device=x.device)
+    # rows spread over the probe (a straight-through clamp changes only the rows beyond its clip: two rows missed it)
+    rows = torch.linspace(0, x.shape[0] - 1, min(SURROGATE_ROWS, x.shape[0]), device=x.device).round().long().unique()
     forward = Forward(model, num_samples=len(probe), **audit.model_options(probe))
 
     def run(edit: Edit) -> Tensor:
