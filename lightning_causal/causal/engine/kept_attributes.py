@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-__all__ = ["KeptAttributes", "buffer_of", "keep_attributes"]
+__all__ = ["KeptAttributes", "buffer_of", "is_norm_layer", "keep_attributes"]
 
 
 def _tensors(value: Any) -> list[Tensor]:
@@ -58,13 +58,37 @@ def buffer_of(module: nn.Module, name: str) -> Tensor | None:
     return buffers[name] if name in buffers else None
 
 
+def is_norm_layer(module: nn.Module, kind: type[nn.Module] = nn.modules.batchnorm._NormBase) -> bool:
+    """Whether ``module`` is a normalisation layer of class ``kind`` (default ``_NormBase``: BatchNorm and InstanceNorm;
+    ``_BatchNorm``: BatchNorm only), also scripted: ``torch.jit.script`` keeps no Python class, and its module's
+    ``original_name`` names the class (``"BatchNorm1d"``), read as ``torch.nn``'s class of that name.
+
+    Args:
+        module: a module.
+        kind: the class of normalisation layers asked about.
+
+    Examples:
+        >>> from torch.nn.modules.batchnorm import _BatchNorm
+        >>> is_norm_layer(nn.BatchNorm1d(2)), is_norm_layer(torch.jit.script(nn.BatchNorm1d(2)), _BatchNorm)
+        (True, True)
+        >>> is_norm_layer(torch.jit.script(nn.InstanceNorm1d(2)), _BatchNorm), is_norm_layer(torch.jit.script(nn.LayerNorm(2)))
+        (False, False)
+    """
+    if isinstance(module, kind):
+        return True
+    if not isinstance(module, torch.jit.RecursiveScriptModule):
+        return False
+    cls = getattr(nn, module.original_name, None)
+    return isinstance(cls, type) and issubclass(cls, kind)
+
+
 def _trained_statistics(m: nn.Module) -> bool:
     """Whether ``m``'s buffers are statistics that training passes update, whoever's rows they are: a normalisation
     layer's running statistics, a fake-quant module's observer range (:meth:`KeptAttributes.changes` does not name them,
     ``values=True`` does not put them back)."""
     from lightning_causal.causal.engine.state import is_fake_quant  # state imports this module
 
-    return isinstance(m, nn.modules.batchnorm._NormBase) or is_fake_quant(m)
+    return is_norm_layer(m) or is_fake_quant(m)
 
 
 _HOLDERS = (Tensor, tuple, list)  # the values that may hold tensors
