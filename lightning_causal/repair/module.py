@@ -18,6 +18,7 @@ from lightning.pytorch import LightningModule
 from lightning.pytorch.callbacks import BaseFinetuning
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from torch import Tensor, nn
+from torch.distributions import Distribution
 from torch.nn import functional as F
 from typing_extensions import override
 
@@ -67,6 +68,16 @@ from lightning_causal.repair.train_inputs import (  # noqa: F401 - SETUP_SAMPLES
 __all__ = ["CausalRepairModule"]
 
 _fusable = fusable  # kept importable from here (tests/repair/test_clp_term.py)
+
+#: How a model that returns a ``torch.distributions`` object is fine-tuned on its negative log-likelihood: the task
+#: loss takes one tensor (sliced by rows where a term's pass is fused with the task's), so ``output=`` stacks the
+#: tensors that rebuild the distribution, and each term reads the model's return value through an ``output=`` of its own.
+DISTRIBUTION_TASK_LOSS = (
+    "The task loss takes one tensor: for a distribution's negative log-likelihood, stack the tensors it is rebuilt "
+    "from, `output=lambda out: torch.stack([out.mean, out.stddev], -1)` with `task_loss=lambda o, y: "
+    "-torch.distributions.Normal(o[..., 0], o[..., 1]).log_prob(y).mean()`, and give each term an `output=` of its "
+    "own, which reads the model's return value (`CounterfactualFairnessTerm(flip, output='mean')`)")
+
 #: Names of ``repair/wrap.py`` (which imports this module) still importable from here, read on first use.
 _FROM_WRAP = ("_WrappedRepairModule", "DATA_HOOKS", "DELEGATED_HOOKS", "UNDELEGATED_HOOKS", "WRAP_OPTIONS")
 
@@ -407,10 +418,18 @@ class CausalRepairModule(EvaluationSteps):
         Raises:
             MisconfigurationException: ``output=`` took a row of a model that returned one tensor
                 (``output=0`` for a model that returns ``(logits, aux)`` in training mode only, and
-                one tensor in eval mode, e.g. in ``validation_step``).
+                one tensor in eval mode, e.g. in ``validation_step``); a model that returns a
+                ``torch.distributions`` object without ``output=`` (:data:`DISTRIBUTION_TASK_LOSS`).
         """
         raw = self._call_model(x, args)
-        picked = select_output(raw, self.output)
+        try:
+            picked = select_output(raw, self.output)
+        except TypeError as err:  # a distribution: the task loss takes tensors, from which its NLL rebuilds it
+            if self.output is not None or not isinstance(raw, Distribution) or isinstance(getattr(raw, "logits", None), Tensor):
+                raise
+            raise MisconfigurationException(
+                f"Expected CausalRepairModule's model to return a tensor, an object with a `.logits` tensor or a mapping with "
+                f"'logits' but got {type(raw).__name__}, and no `output=`. {DISTRIBUTION_TASK_LOSS}") from err
         try:
             check_not_a_row(raw, picked, self.output, num_rows(x))
         except ValueError as err:
