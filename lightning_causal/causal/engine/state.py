@@ -369,11 +369,15 @@ def output_fix(outputs: Tensor) -> str:
     elif outputs.dim() == 3:
         example = ("`output=lambda out: out.mean(1)` for per-position scores [N, T, C] averaged over positions, "
                    "`out[:, 0]` for the first position's, or `out[:, -1]` for the last position's: a causal language "
-                   "model's next token, the last real one under left padding")
+                   "model's next token, the last real one under left padding; for a forecast of quantiles [N, H, Q], "
+                   "`out[..., q]` for quantile q of every horizon, then `target=h` for horizon h, not `out.mean(1)`, "
+                   "which averages the horizons")
     else:
         example = ("`output=lambda out: out.mean((2, 3))` for the class scores of a segmentation map averaged over pixels; "
                    "for an autoencoder's reconstruction, `out[:, :, i, j]` for a pixel or `out[:, :, 2:6, 2:6].mean((2, 3))` "
-                   "for a region, whose error per sample, reading the input too, needs a wrapper model that returns it")
+                   "for a region, whose error per sample, reading the input too, needs a wrapper model that returns it; "
+                   "a Categorical over the pixels holds the classes last, `out.logits` [N, H, W, C]: "
+                   "`out.logits.mean((1, 2))`")
     return (f"pass `output=` a callable out -> [N, classes] to choose what to explain (e.g. {example}; the callable "
             "gets the model's return value: `out.logits` or `out['logits']` where that is a Hugging Face output or a mapping)")
 
