@@ -21,7 +21,7 @@ from lightning_causal.causal.engine.module_sites import (
 )
 from lightning_causal.causal.engine.quantized import check_not_quantized
 from lightning_causal.causal.engine.unit_interventions import Intervention
-from lightning_causal.causal.engine.unit_sites import check_unit_dimension
+from lightning_causal.causal.engine.unit_sites import check_not_vmapped, check_unit_dimension
 from lightning_causal.causal.engine.user_frame import outside_package
 
 __all__ = ["RepeatedCallsWarning", "UnreachedSiteWarning", "capture", "intervene"]
@@ -77,6 +77,8 @@ def _warn_unreached(model: nn.Module, modules: Mapping[str, nn.Module], what: st
 def _apply(iv: Intervention, value: object, name: str) -> Tensor:
     """``iv`` applied to ``value``, the output of module ``name``; an output without units (``[N]``)
     is refused naming the module, unless ``iv`` replaces outputs its own way (its own ``__call__``)."""
+    if isinstance(value, Tensor) and type(iv).__call__ is Intervention.__call__:
+        check_not_vmapped(name, value)  # one sample at a time, under torch.func.vmap: no row, no unit dimension
     if isinstance(value, Tensor) and value.dim() < 2 and type(iv).__call__ is Intervention.__call__:
         check_unit_dimension(name, value.shape)
     if isinstance(value, Tensor):

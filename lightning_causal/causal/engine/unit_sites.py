@@ -32,8 +32,8 @@ from lightning_causal.causal.engine.eager import named_modules
 from lightning_causal.causal.engine.input_sites import InputSite
 from lightning_causal.causal.engine.quantized import check_not_quantized
 
-__all__ = ["SiteFacts", "check_default_units", "check_rows_at_sites", "check_samples_first", "check_site_units", "check_unit_dimension", "first_tensor",
-           "folded_hint", "functional_layer_hint", "holds_tensors_only", "inspect_site", "is_model_output"]
+__all__ = ["SiteFacts", "check_default_units", "check_not_vmapped", "check_rows_at_sites", "check_samples_first", "check_site_units",
+           "check_unit_dimension", "first_tensor", "folded_hint", "functional_layer_hint", "holds_tensors_only", "inspect_site", "is_model_output"]
 
 #: Layers whose output is ``[N, ..., D]`` with the features last (a ``[N, T, D]`` sequence of
 #: ``D``-dimensional vectors); Hugging Face's ``Conv1D`` (GPT-2) and norms are matched by name.
@@ -71,7 +71,14 @@ def is_model_output(value: object) -> bool:
 
 
 def _same(a: Tensor, b: Tensor) -> bool:
+    if _wrapped(a) or _wrapped(b):  # a module run under torch.func.grad/jacrev: its tensors have no storage
+        return a is b
     return a.data_ptr() == b.data_ptr() and a.shape == b.shape
+
+
+def _wrapped(value: Tensor) -> bool:
+    functorch = getattr(torch._C, "_functorch", None)
+    return functorch is not None and functorch.is_functorch_wrapped_tensor(value)
 
 
 @dataclass(frozen=True)
@@ -182,6 +189,7 @@ def inspect_site(model: nn.Module, name: str, run: Callable[[], object]) -> Site
                     "Name a module that the model calls for every sample")
         raise ValueError(f"Expected module {name!r} to be called by the forward pass and to return a tensor{hint}")
     check_not_quantized(name, out)  # a statically quantized model: no intervention can apply
+    check_not_vmapped(name, out)  # a module run under torch.func.vmap sees one sample at a time
     inner = {id(m) for m in site.modules() if m is not site}
     inside = [(m, t) for m, t in outputs if id(m) in inner]
     projected = isinstance(site, nn.MultiheadAttention) or any(_mixes_features(m) and _same(t, out) for m, t in inside)
@@ -391,6 +399,48 @@ def check_rows_at_sites(model: nn.Module, names: Sequence[str], run: Callable[[]
     for name, shape in shapes.items():
         if len(shape) and shape[0] < samples:
             check_samples_first(name, shape, samples)
+
+
+def _under_vmap(value: Tensor) -> bool:
+    """Whether ``value`` is a sample of ``torch.func.vmap`` (a batched tensor, under any ``grad``/``jacrev`` levels)."""
+    functorch = getattr(torch._C, "_functorch", None)
+    while functorch is not None and functorch.is_functorch_wrapped_tensor(value):
+        if functorch.is_batchedtensor(value):
+            return True
+        value = functorch.get_unwrapped(value)
+    return False
+
+
+def check_not_vmapped(name: str, value: Tensor) -> None:
+    """Refuse a site that runs inside ``torch.func.vmap`` (a model that maps a function over its samples:
+    ``vmap(jacrev(energy))(x)`` for per-sample forces): a hook there sees one sample at a time (its output
+    ``[U]``, not ``[N, U]``) and cannot tell which, so no intervention per sample or per unit dimension can apply,
+    and a unit dimension counted from the batch would be another dimension there.
+
+    Args:
+        name: the site's name.
+        value: its output as the hook sees it.
+
+    Examples:
+        >>> from torch.func import vmap
+        >>> def hook_sees(h):
+        ...     check_not_vmapped("energy.1", h)
+        ...     return h
+        >>> vmap(hook_sees)(torch.zeros(4, 6))  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        ValueError: Expected module 'energy.1' to run on the batch of samples, but it runs inside torch.func.vmap, ...
+    """
+    if not _under_vmap(value):
+        return
+    raise ValueError(
+        f"Expected module {name!r} to run on the batch of samples, but it runs inside torch.func.vmap, one sample at a "
+        f"time (its output there has shape {list(value.shape)}, a sample's): a hook cannot tell which sample it sees, "
+        "so no intervention applies there. Name a site outside the transform (a module applied to what vmap returns, "
+        "or '<module>:input' of the module that reads it), or take the derivative of the batch without vmap: "
+        "torch.func.grad(lambda x: self.energy(x).sum())(x) gives per-sample forces of samples that do not interact, "
+        "and its modules see the batch [N, ...] and take interventions"
+    )
 
 
 def check_unit_dimension(name: str, shape: Sequence[int], samples: int | None = None) -> None:
