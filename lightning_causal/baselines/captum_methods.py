@@ -350,10 +350,31 @@ def attribute(
             bad inputs or target; a gradient method on a model where no gradient flows from the output back to
             the input (a hard threshold, argmax, one_hot, quantized layers, ``torch.no_grad()`` in forward).
 
+    Warns:
+        UserWarning: a NoiseTunnel without ``stdevs`` on a table ``[N, F]`` whose default level is more than 15 times
+            some column's range (:func:`tunnel_stdevs`). This function returns the map only, no notes:
+            :class:`~lightning_causal.audits.captum_baseline.CaptumBaseline` puts the same statement in its result's
+            ``meta["notes"]`` (with a note where a NoiseTunnel map is ~0 where the method without noise is not, the noise
+            likely saturating the model); here, ``tunnel_stdevs(inputs, None, notes)`` appends it to a list
+            ``notes`` (and warns), or record the warning with ``warnings.catch_warnings(record=True)``; to tell whether
+            the noise flattened a map, compare it with the method's map without the tunnel.
+
     Examples:
         >>> model = nn.Linear(3, 2)
         >>> attribute(model, torch.ones(4, 3), "IntegratedGradients", target=1).shape
         torch.Size([4, 3])
+
+        The statement of NoiseTunnel's default level on a table of mixed scales, as a note:
+
+        >>> import warnings
+        >>> table = torch.tensor([[0.0, 1000.0], [1.0, -1000.0], [0.5, 0.0]])
+        >>> notes = []
+        >>> with warnings.catch_warnings(record=True) as seen:
+        ...     warnings.simplefilter("always")
+        ...     level = tunnel_stdevs(table, None, notes)
+        ...     amap = attribute(nn.Linear(2, 2), table, "NoiseTunnel(Saliency)", target=0)
+        >>> level, notes[0][:45], [str(w.message) for w in seen] == notes * 2
+        (300.0, "NoiseTunnel's default noise level stdevs=300,", True)
     """
     spec = resolve_method(method, options)
     if spec.layer:
