@@ -17,6 +17,7 @@ from lightning_causal.reporting.image_figures import (
     ImageOrigin,
     reshow_input,
     say_all_zero,
+    say_no_finite,
     show_input,
     strongest_channel,
 )
@@ -96,7 +97,7 @@ def _frames_figure(sample: Tensor, maps: dict[str, Tensor], vmax: dict[str, floa
         grid[r, 0].set_ylabel(name if len(name) <= 12 else name[:11] + "…", fontsize=9)
         bar = fig.colorbar(im, cax=grid[r, -1])
         bar.ax.tick_params(labelsize=7)
-        say_all_zero(grid[r, 0], m, bar)  # a row of blank frames: says the map holds 0 only
+        say_all_zero(grid[r, 0], m, bar) or say_no_finite(grid[r, 0], m, bar)  # a row of blank or grey frames: says why
     for row in grid:
         for ax in row[:-1]:
             ax.set_xticks([])

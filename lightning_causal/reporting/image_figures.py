@@ -30,7 +30,7 @@ from lightning_causal.reporting.kept_figures import (
 from lightning_causal.reporting.not_finite_marks import ring_not_finite
 
 __all__ = [
-    "MAX_COLUMNS", "ORIGINS", "ImageOrigin", "check_origin", "heatmap_row", "image_grid_figure", "largest_change", "map_scale", "reshow_input", "say_all_zero", "show_input",
+    "MAX_COLUMNS", "ORIGINS", "ImageOrigin", "check_origin", "heatmap_row", "image_grid_figure", "largest_change", "map_scale", "reshow_input", "say_all_zero", "say_no_finite", "show_input",
     "strongest_channel",
     "to_image",
 ]
@@ -211,6 +211,40 @@ def say_all_zero(ax: Any, values: Tensor, bar: Any = None) -> bool:
     return True
 
 
+def say_no_finite(ax: Any, values: Tensor, bar: Any = None) -> bool:
+    """Write "no finite values" in the panel ``ax`` of a map none of whose ``values`` is finite (every score NaN or
+    infinite: the panel all grey, figure_style's rule), and hide its colour bar ``bar``: a scale of 0 to 1 (the scale
+    of a map with no value to scale by, :func:`map_scale`) read as the map's. Returns whether it did.
+
+    Args:
+        ax: the matplotlib ``Axes`` of the map.
+        values: the map's values (any shape).
+        bar: the map's ``Colorbar``, or ``None`` where the panel has none.
+
+    Examples:
+        >>> import torch
+        >>> from matplotlib.figure import Figure
+        >>> ax = Figure().subplots()
+        >>> say_no_finite(ax, torch.full((3,), float("nan"))), [t.get_text() for t in ax.texts]
+        (True, ['no finite values'])
+        >>> say_no_finite(ax, torch.tensor([float("nan"), 1.0]))
+        False
+    """
+    if values.numel() == 0 or not values.is_floating_point() or bool(values.isfinite().any()):
+        return False
+    if bar is not None:
+        bar.ax.set_visible(False)
+    text = getattr(ax, "text2D", ax.text)  # a 3-D panel's text takes (x, y, z, s): its text2D is the plane's
+    text(0.5, 0.5, "no finite values", transform=ax.transAxes, ha="center", va="center", fontsize=8, color="0.2")
+    return True
+
+
+def _blank(values: Tensor) -> int:
+    """What a map's panel says instead of a scale: 1 "0 everywhere" (:func:`say_all_zero`), 2 "no finite values"
+    (:func:`say_no_finite`), 0 nothing (a row kept for reuse holds the same)."""
+    return 1 if not bool(values.ne(0).any()) else 2 if values.numel() and not bool(values.isfinite().any()) else 0
+
+
 def heatmap_row(
     sample: Tensor, maps: dict[str, Tensor], vmax: dict[str, float] | None = None, title: str | None = None,
     *, signed: dict[str, bool] | None = None, note: str | None = None, layout: dict | None = None,
@@ -223,7 +257,8 @@ def heatmap_row(
     value), never clipped, one colour scale per map (``vmax[name]``, default the map's own max
     |value|). Panels keep the image's aspect ratio, the input and every map drawn with row 0 at ``origin``; ``title`` above (e.g. which class the maps
     explain), ``note`` in one small line below (e.g. what the colours of a signed map mean). A map of 0 only (a
-    gradient method on a model whose gradient is 0) says "0 everywhere" in its panel, its colour bar a tick at 0.
+    gradient method on a model whose gradient is 0) says "0 everywhere" in its panel, its colour bar a tick at 0; a map
+    of no finite score (all NaN) says "no finite values", its panel grey and no colour bar.
 
     Args:
         sample: one input ``[C, H, W]`` or ``[H, W]``.
@@ -237,7 +272,8 @@ def heatmap_row(
             tight_layout parameters, pixel for pixel the same, without its own; ``None``: tight_layout always.
         origin: where row 0 of the input and of each map is drawn (:data:`ORIGINS`): ``"upper"`` at the top,
             ``"lower"`` at the bottom (a spectrogram's lowest frequency, as audio tools draw it).
-        reuse: with ``layout``, a row of the same panels, colour maps, note, title height and maps of 0 only as an
+        reuse: with ``layout``, a row of the same panels, colour maps, note, title height and maps of 0 only (or of no
+            finite value) as an
             earlier one is that row's ``Figure`` again, its images' data, colour limits and title replaced and laid out
             again from the subplot parameters it was built with, as a new figure is (the same pixels as a figure of
             its own, without building its axes, ticks and colour bars: most of a row's cost; a row of other colour
@@ -274,7 +310,7 @@ def heatmap_row(
             cmap, lo = ("RdBu_r", -hi) if signed[name] else ("Reds", 0.0)
         scales.append((cmap, lo, hi))
     # the colour maps, not their limits: a row of other limits redraws the figure, laid out again (``_redrawn_row``)
-    same = (tuple(sample.shape), tuple((name, tuple(m.shape), sc[0], not bool(m.ne(0).any())) for (name, m), sc in zip(maps.items(), scales)),
+    same = (tuple(sample.shape), tuple((name, tuple(m.shape), sc[0], _blank(m)) for (name, m), sc in zip(maps.items(), scales)),
             tuple(notes), figsize, len(lines), origin)
     rect = (0.0, below / figsize[1], 1.0, 1.0)
     kept = kept_figure(layout, same, lines) if reuse else None
@@ -297,7 +333,7 @@ def heatmap_row(
         bar_ax = make_axes_locatable(ax).append_axes("right", size="6%", pad=0.06)  # as tall as the image, whatever its aspect
         bar = fig.colorbar(im, cax=bar_ax)
         bar.ax.tick_params(labelsize=8)
-        say_all_zero(ax, m, bar)
+        say_all_zero(ax, m, bar) or say_no_finite(ax, m, bar)
     for ax in axes:
         ax.set_xticks([])
         ax.set_yticks([])

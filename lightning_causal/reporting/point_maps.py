@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 from torch import Tensor
 
 from lightning_causal.reporting.figure_style import NOT_FINITE, largest_first, title_lines
-from lightning_causal.reporting.image_figures import say_all_zero, strongest_channel
+from lightning_causal.reporting.image_figures import say_all_zero, say_no_finite, strongest_channel
 from lightning_causal.reporting.image_maps import map_scales, sample_figures
 from lightning_causal.reporting.map_data import (
     MapData,
@@ -87,7 +87,7 @@ def _scatter_figure(points: Tensor, maps: dict[str, Tensor], vmax: dict[str, flo
         ax.tick_params(labelsize=6)
         bar = fig.colorbar(sc, ax=ax, shrink=0.7, pad=0.12 if three else 0.04)
         bar.ax.tick_params(labelsize=8)
-        say_all_zero(ax, values, bar)  # white points under a 0-1 scale: says it holds 0 only
+        say_all_zero(ax, values, bar) or say_no_finite(ax, values, bar)  # white or no points under a 0-1 scale: says why
     fig.suptitle("\n".join(lines), fontsize=11)
     if notes:
         fig.text(0.5, 0.02, "\n".join(notes), ha="center", va="bottom", fontsize=8, color="0.3")

@@ -26,7 +26,7 @@ from lightning_causal.reporting.figure_style import (
     step_bars,
     title_lines,
 )
-from lightning_causal.reporting.image_figures import map_scale, say_all_zero
+from lightning_causal.reporting.image_figures import map_scale, say_all_zero, say_no_finite
 from lightning_causal.reporting.image_maps import map_tags
 from lightning_causal.reporting.kept_figures import keep_figure, kept_figure, subplot_params
 from lightning_causal.reporting.map_data import (
@@ -304,7 +304,8 @@ def _signal_heatmaps(x: Tensor, maps: dict[str, Tensor], scales: dict[str, tuple
         cmap, vmin, vmax = scales[name]
         im = ax.imshow(m.numpy(), aspect="auto", cmap=not_finite_colours(cmap), vmin=vmin, vmax=vmax, interpolation="nearest", extent=extent)
         ring_not_finite(ax, m, square=False)  # NaN/inf grey and ringed (not_finite_marks), each of a few rows apart
-        say_all_zero(ax, m, _side_colorbar(fig, ax, im))
+        bar = _side_colorbar(fig, ax, im)
+        say_all_zero(ax, m, bar) or say_no_finite(ax, m, bar)
         # the map's name whole above its panel (along the panel's height, 'IntegratedGradients' was cut to 12 characters)
         ax.set_title(short_label(name, 60), fontsize=8, loc="left", pad=2)
         ax.set_ylabel(word, fontsize=8)
