@@ -101,7 +101,9 @@ class UnitImportanceAudit(Audit):
     keeps ``top_k`` whatever the width, so a layer grown or pruned between audits keeps its series:
     :func:`~lightning_causal.audits.top_share.add_top_share`);
     ``meta`` records how each layer was computed (``path/<layer>``: the prefix cache's path;
-    ``exact_units/<layer>`` with a screen) and what was done to each unit (``do``, ``do_grid``: :func:`do_meta`,
+    ``exact_units/<layer>`` with a screen; ``calls/<layer>`` for a layer that runs several times per forward pass, a
+    shared encoder or a block applied repeatedly, whose units are set at every call, as the audit's notes and the text
+    card say) and what was done to each unit (``do``, ``do_grid``: :func:`do_meta`,
     which the bar figures' value axis names: ``mean |effect| of do(unit := 0)``).
 
     Args:
@@ -213,6 +215,11 @@ class UnitImportanceAudit(Audit):
                 result.meta[f"read_positions/{layer}"] = list(info.read_positions)
             if info.linear_updates:  # the linear layers reading it answered by the update
                 result.meta[f"linear_updates/{layer}"] = list(info.linear_updates)
+            if info.calls > 1:  # a shared module: each unit is set at every call, which the bars do not show
+                result.meta[f"calls/{layer}"] = info.calls
+                result.meta.setdefault("notes", []).append(
+                    f"{layer} runs {info.calls} times per forward pass: each unit is set at every call (an nn.Identity "
+                    "per call names one: docs/your_model.md, 'Layers in functional code')")
             kind = unit_kind(self.unit_dim[layer], self.num_heads[layer])
             if kind is not None:  # what the figures call a unit
                 result.meta[f"unit_kind/{layer}"] = kind

@@ -94,6 +94,8 @@ class UnitEffectsInfo:
         linear_updates: the ``nn.Linear`` layers reading the layer's output that were answered as
             their probe output plus the changed units' columns (MLP neurons; empty on the full
             path and for units wider than an eighth of the layer: :mod:`~..engine.linear_update`).
+        calls: how many times the layer runs in one forward pass (a shared encoder, a block applied repeatedly: more
+            than 1, and every call is intervened on).
     """
 
     path: str
@@ -105,6 +107,7 @@ class UnitEffectsInfo:
     layout: Layout
     read_positions: tuple[str, ...] = ()
     linear_updates: tuple[str, ...] = ()
+    calls: int = 1
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able summary (the estimate left out)."""
@@ -118,6 +121,7 @@ class UnitEffectsInfo:
             "unit_size": self.layout.unit_size,
             "read_positions": list(self.read_positions),
             "linear_updates": list(self.linear_updates),
+            "calls": self.calls,
         }
 
 
@@ -397,4 +401,4 @@ def unit_effects(
     ran_rows = bool(exact.any())
     updates = tuple(cache.linear.describe()) if ran_rows and cache.linear.answers(layout.dim, layout.unit_size) else ()
     return effects, UnitEffectsInfo(cache.path, cache.reason, method, units, exact, estimate, layout,
-                                    tuple(cache.reads.describe()), updates)
+                                    tuple(cache.reads.describe()), updates, max(1, cache.calls))
