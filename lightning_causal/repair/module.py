@@ -160,7 +160,7 @@ class CausalRepairModule(EvaluationSteps):
             would mix the batch statistics and change the task loss), as are models that carry a state across
             batches (``self.h = h.detach()``; the joint pass would leave the joint batch's state): the state sized by the
             batch that the task's pass changes is read at each fit's first step, each epoch's and the first after a
-            validation loop while none was found, which run unfused (the terms that the next steps fuse leave no state
+            validation loop (the module's ``eval()``) while none was found, which run unfused (the terms that the next steps fuse leave no state
             there: a step counter counts each step once); set ``False`` for other models
             whose output on a row depends on the other rows in train mode.
             Used by the default :meth:`task_step` only (not with ``wrap`` or an overridden ``task_step``);
@@ -600,9 +600,18 @@ class CausalRepairModule(EvaluationSteps):
                          "(a tuner's search) ran on the same weights, training inputs and term options; its state is reused")
 
     @override
-    def on_validation_end(self) -> None:
-        if self.__dict__.get("_carried") == ():  # read again at the next training step: a state the validation set up
+    def train(self, mode: bool = True) -> CausalRepairModule:
+        """Training mode as for any module; leaving it (``eval()``: a validation loop at its start, an audit) marks
+        the model's carried state to be read again at the next training step, where none was found: a state the
+        validation sets up (:mod:`~lightning_causal.repair.carried_state`). Here, not in a validation hook, so that a
+        subclass's own ``on_validation_end`` (or ``on_validation_start``) without ``super()`` keeps it.
+
+        Args:
+            mode: training mode (``True``) or evaluation mode (``False``).
+        """
+        if not mode and self.__dict__.get("_carried") == ():
             self._carried = None
+        return super().train(mode)
 
     @override
     def on_fit_end(self) -> None:

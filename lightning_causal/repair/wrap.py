@@ -257,8 +257,9 @@ DATA_HOOKS = (
 #: (kept for code that imported it).
 UNDELEGATED_HOOKS: tuple[str, ...] = ()
 #: Hooks where the repair module does its own work (set up the terms, checkpoint their state, drop the records of
-#: their set-up at the fit's end, read the model's carried state again after a validation) before the wrapped module's.
-_OWN_FIRST = ("on_train_start", "on_save_checkpoint", "on_load_checkpoint", "on_fit_end", "on_validation_end")
+#: their set-up at the fit's end) before the wrapped module's. The model's carried state is read again after a
+#: validation by the module's ``train(False)`` (:meth:`CausalRepairModule.train`), whatever hooks the wrapped module has.
+_OWN_FIRST = ("on_train_start", "on_save_checkpoint", "on_load_checkpoint", "on_fit_end")
 
 
 def _wrapped_hook(wrap: _WrappedRepairModule, name: str, *args: Any, **kwargs: Any) -> Any:

@@ -157,4 +157,6 @@ def test_a_wrap_module_reads_the_state_again_after_a_validation_also_where_the_w
     repair = CausalRepairModule.wrap(task, [CounterfactualFairnessTerm(AttributeFlip(0), weight=1.0)])
     repair._carried = ()
     repair.on_validation_end()
-    assert repair._carried is None and task.ended == 1  # before: () (the wrapped module's hook alone ran)
+    assert task.ended == 1  # the wrapped module's own hook runs
+    repair.eval()  # a validation loop's start: the state is read again (leftovers_s28a: not in on_validation_end)
+    assert repair._carried is None
