@@ -38,7 +38,8 @@ def bar_figure(
     (magnitudes such as a mean ``|effect|`` have no direction). Landscape (about 2:1), the shape of a TensorBoard image
     card. ``estimated[i]`` marks value ``i`` as a first-order estimate (an
     attribution screen's unscreened units): drawn light and hatched, with a legend ("exact (k of
-    U units)" / "first-order estimate"); when every value is an estimate the y-label says so.
+    U units)" / "first-order estimate") in the upper corner where it covers no bar (where neither is free, the y axis
+    raised above the bars under it); when every value is an estimate the y-label says so.
 
     Args:
         values: one value per item ``[U]`` (any shape, flattened).
@@ -85,7 +86,34 @@ def bar_figure(
     ax.set_xlabel(item_label if k == v.numel() else f"{item_label} (the {k} largest of {v.numel()})", fontsize=10)
     ax.tick_params(axis="y", labelsize=9)
     fig.tight_layout()
+    if any(guess) and _clear_of_bars(ax, bars):  # the y axis grew: its tick labels may be wider
+        fig.tight_layout()
     return fig
+
+
+def _clear_of_bars(ax: Any, bars: Any) -> bool:
+    """Put the legend of ``ax`` in the upper corner (right, else left) where it covers no bar of ``bars``: where a bar
+    under it reaches its box in both (bars of equal height; the tallest positive ones on the right of bars of largest
+    magnitude first where the negative ones are larger), the y axis is raised until the bars under the right corner's
+    box end below it (its box keeps its height in pixels; its share of the axes' height ``f`` fixes the top ``hi'``:
+    ``top + margin = hi' - f (hi' - lo)``). Returns whether the axis was raised."""
+    legend = ax.get_legend()
+    lo, hi = ax.get_ylim()
+    frame = ax.get_window_extent()
+    need = {}
+    for loc in ("upper right", "upper left"):
+        legend.set_loc(loc)
+        box = legend.get_window_extent()
+        under = [b for b in bars if b.get_window_extent().x1 > box.x0 and b.get_window_extent().x0 < box.x1]
+        top = max([max(b.get_y(), b.get_y() + b.get_height()) for b in under], default=lo)
+        f = (frame.y1 - box.y0) / frame.height  # the box's share of the axes' height, from their top
+        need[loc] = (top + 0.02 * (hi - lo) - f * lo) / (1 - f) if ax.transData.transform((0, top))[1] > box.y0 else hi
+    loc = min(need, key=lambda k: (need[k], k != "upper right"))  # the right corner unless the left needs less
+    legend.set_loc(loc)
+    if need[loc] > hi:
+        ax.set_ylim(lo, need[loc])
+        return True
+    return False
 
 
 def _estimate_legend(ax: Any, estimated: list[bool], drawn: list[bool], item_label: str) -> None:
