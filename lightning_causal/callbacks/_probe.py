@@ -204,18 +204,28 @@ def trainer_data(trainer: Trainer) -> tuple[Any, str]:
     from it: ``"val_dataloaders"``, or the first of several (``"val_dataloaders[0] of 2"``,
     ``"val_dataloaders['ood'] of 2"``), as :func:`~lightning_causal.data_reading.read_samples` reads them.
     Validation dataloaders all of whose datasets are empty (a split that kept no sample: Lightning runs the fit and
-    validates on nothing) are no validation data, as an empty list of them is."""
+    validates on nothing) are no validation data, as an empty list of them is; of several, the first that holds
+    samples is read (``"val_dataloaders[1] of 2"``, that dataloader the source), as Lightning validates on it."""
+    source, origin, _ = _trainer_data(trainer)
+    return source, origin
+
+
+def _trainer_data(trainer: Trainer) -> tuple[Any, str, int]:
+    """:func:`trainer_data`, and how many validation dataloaders before the one read hold no samples."""
     for name, source in (("val_dataloaders", trainer.val_dataloaders), ("train_dataloader", trainer.train_dataloader)):
         if source is None or isinstance(source, (list, tuple, Mapping)) and not source:
             continue
-        if name == "val_dataloaders" and all(_holds_no_samples(loader) for loader in _loaders(source)):
+        empty = [name == "val_dataloaders" and _holds_no_samples(loader) for loader in _loaders(source)]
+        if all(empty):
             continue
+        first = empty.index(False)  # an empty first validation dataloader beside one with samples: that one
         if isinstance(source, (list, tuple)) and len(source) > 1:
-            return source, f"{name}[0] of {len(source)}"
+            return (source[first] if first else source), f"{name}[{first}] of {len(source)}", first
         if isinstance(source, Mapping) and len(source) > 1:
-            return source, f"{name}[{next(iter(source))!r}] of {len(source)}"
-        return source, name
-    return None, ""
+            key = list(source)[first]
+            return (source[key] if first else source), f"{name}[{key!r}] of {len(source)}", first
+        return source, name, 0
+    return None, "", 0
 
 
 def probe_source(given: Any, trainer: Trainer) -> tuple[Any, str]:
@@ -224,10 +234,11 @@ def probe_source(given: Any, trainer: Trainer) -> tuple[Any, str]:
     validates on no data, the training data."""
     if given is not None:
         return given, "probe"
-    source, origin = trainer_data(trainer)
+    source, origin, skipped = _trainer_data(trainer)
     _refuse_stream(source, origin)
     if source is not None and " of " in origin:  # several dataloaders: say which one the audits explain
-        console_line(trainer, f"CausalAuditCallback explains {origin}; pass `probe=` to explain other data")
+        before = (f" (the first {'one holds' if skipped == 1 else f'{skipped} hold'} no samples)") if skipped else ""
+        console_line(trainer, f"CausalAuditCallback explains {origin}{before}; pass `probe=` to explain other data")
     elif source is not None and origin == "train_dataloader":
         console_line(trainer, "CausalAuditCallback explains the first samples of the training data: this fit validates "
                               f"on no data ({_NO_VALIDATION}); pass `probe=` to explain other data")

@@ -20,15 +20,17 @@ def _data(n: int) -> TensorDataset:
 
 
 def test_an_empty_first_validation_set_is_named_where_the_callback_reads_its_probe(tmp_path):
-    # the first of several validation dataloaders, the one the audits explain, empty (an empty validation set
-    # alone validates on nothing: the callback explains the training data, test_review_s27e_empty_val_fallback)
+    # the first of several validation dataloaders, the one the audits explain, reading no sample: a sampler that selects
+    # none of its 8 samples (an empty first dataset beside one with samples is passed over since leftovers_s28b:
+    # tests/test_leftovers_s28b_empty_first_val.py; an empty validation set alone validates on nothing: the callback
+    # explains the training data, test_review_s27e_empty_val_fallback)
     cb = CausalAuditCallback([InputEffectAudit(ace_values=None)], probe_size=8, report_dir=str(tmp_path / "reports"))
     with pytest.raises(MisconfigurationException,
                        match=r"Expected the fit's val_dataloaders\[0\] of 2 to hold samples for the audits to explain "
                              r"\(no `probe=` given.*got 0 samples \(an empty dataset\); pass `probe=`"):
         trainer(tmp_path, max_epochs=1, callbacks=[cb]).fit(
             _WithValidation(), DataLoader(_data(8), batch_size=4),
-            [DataLoader(_data(0), batch_size=4), DataLoader(_data(8), batch_size=4)])
+            [DataLoader(_data(8), sampler=[], batch_size=4), DataLoader(_data(8), batch_size=4)])
 
 
 def test_an_empty_probe_is_refused_as_before():
