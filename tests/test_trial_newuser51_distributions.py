@@ -7,6 +7,9 @@
 - A distribution held in a mapping or a tuple (``{"dist": Normal(...)}``, ``(Normal(...), aux)``) got no example
   (``output="dist"``: "but got Normal"; the tuple: ``output=1``, the auxiliary tensor): the messages name
   ``out['dist'].mean``, which explains the planted mean.
+- ``output="mean"`` (or ``"variance"``) of a ``Categorical`` is NaN everywhere in torch: every effect was NaN and
+  the audit's scalars too, without a word. It is refused naming ``.logits`` and ``output='probs'`` (the hand do()
+  of the softmax); a ``Cauchy``'s mean, naming ``output='loc'``.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from torch.distributions import Normal
 from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_causal import InputEffectAudit, audit_model
+from lightning_causal.audits import Probe
 from lightning_causal.causal import input_effects
 
 W_MEAN = torch.tensor([2.0, -1.0, 0.0], dtype=torch.float64)   # mean 2 x0 - x1
@@ -101,3 +105,47 @@ def test_a_key_that_holds_a_distribution_names_a_tensor_of_it():
     with pytest.raises(TypeError, match=r"but got Normal; explain one tensor of it, e\.g\. "
                                         r"`output=lambda out: out\['dist'\]\.mean`"):
         input_effects(Heteroscedastic("dict"), X, output="dist")
+
+
+class Classes(nn.Module):
+    """Categorical(logits=x @ W.T) of 3 classes, or a Cauchy(x @ w_m, 1) (``kind="cauchy"``)."""
+
+    def __init__(self, kind: str = "categorical") -> None:
+        super().__init__()
+        self.kind = kind
+        self.lin = nn.Linear(3, 3, bias=False).double()
+        with torch.no_grad():
+            self.lin.weight.copy_(torch.tensor([[1.0, 0.0, -1.0], [0.5, 2.0, 0.0], [0.0, -1.0, 1.5]]))
+
+    def forward(self, x):
+        h = self.lin(x)
+        if self.kind == "cauchy":
+            return torch.distributions.Cauchy(h[:, 0], torch.ones_like(h[:, 0]))
+        return torch.distributions.Categorical(logits=h)
+
+
+@pytest.mark.parametrize("moment", ["mean", "variance"])
+def test_a_categoricals_undefined_moment_is_refused_not_explained_as_nan(moment):
+    """torch's Categorical.mean and .variance are NaN everywhere: every effect was NaN, the audit's scalars NaN, nothing said."""
+    with pytest.raises(ValueError, match=rf"`output='{moment}'`.* NaN everywhere .*`\.logits` \(no `output=`.*`output='probs'`"):
+        input_effects(Classes(), X, output=moment)
+    with pytest.raises(ValueError, match=r"NaN everywhere"):
+        InputEffectAudit(output=moment, ace_values=None).run(Classes(), Probe(X))
+
+
+def test_the_named_probs_are_the_hand_do_of_the_softmax():
+    got = input_effects(Classes(), X, output="probs", target=1)
+    weight = Classes().lin.weight.detach()
+    columns = []
+    for j in range(3):
+        done = X.clone()
+        done[:, j] = 0.0
+        columns.append((X @ weight.T).softmax(1)[:, 1] - (done @ weight.T).softmax(1)[:, 1])
+    torch.testing.assert_close(got, torch.stack(columns, 1), rtol=0, atol=1e-12)
+
+
+def test_a_cauchys_mean_is_refused_naming_its_location():
+    with pytest.raises(ValueError, match=r"Cauchy but its `mean` is NaN everywhere.*`output='loc'`"):
+        input_effects(Classes("cauchy"), X, output="mean")
+    got = input_effects(Classes("cauchy"), X, output="loc")
+    torch.testing.assert_close(got, X * Classes().lin.weight.detach()[0], rtol=0, atol=1e-12)  # w_j x_j

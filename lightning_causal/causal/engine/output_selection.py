@@ -133,6 +133,21 @@ def _method_call(output: str, method: Callable[..., Any], out: Any) -> str:
     return f"; `{output}` is a method that takes {', '.join(f'`{n}`' for n in needs)}, which `output=` cannot give it{way}"
 
 
+def _check_defined(dist: Distribution, output: str, picked: Tensor) -> None:
+    """``ValueError`` where ``output=`` named a moment of the distribution ``dist`` that is NaN everywhere: torch's
+    ``Categorical.mean`` and ``.variance`` (its classes have no order), a ``Cauchy``'s mean, or a model whose outputs
+    are all NaN. Its effects would be NaN, silently; the message names the tensors that explain it."""
+    if not picked.is_floating_point() or picked.numel() == 0 or not bool(picked.isnan().all()):
+        return
+    way = ("its log-probabilities, `.logits` (no `output=`, as for any Categorical), or `output='probs'`"
+           if isinstance(getattr(dist, "logits", None), Tensor) else
+           "a tensor it is built from (`output='loc'`, `output='scale'`), or `output=lambda out: out.icdf(torch.tensor(0.5))`"
+           " (its median) where torch computes it")
+    raise ValueError(f"Expected argument `output={output!r}` to select a defined tensor of the {type(dist).__name__} but "
+                     f"its `{output}` is NaN everywhere (torch defines none: a Categorical's classes have no order, a "
+                     f"Cauchy has no mean), so every effect would be NaN; explain {way}")
+
+
 def _first_choice(out: Any) -> str:
     """``", e.g. `output='cls'`"``: the first tensor the return value ``out`` holds, by its key, field
     or index (the head a user of a model of several outputs picks for each audit), or ``""``."""
@@ -246,6 +261,8 @@ def select_output(out: Any, output: OutputSpec = None) -> Tensor:
                     f"; take one tensor of the {type(picked).__name__} in the callable (its `.mean`, `.variance`)")
         raise TypeError(f"Expected argument `output={output!r}` to select a tensor from {_describe(out)} but got "
                         f"{type(picked).__name__}{call}")
+    if isinstance(out, Distribution) and isinstance(output, str):
+        _check_defined(out, output, picked)
     if callable(output) and picked.dim() and picked.shape[0] > 1 and _one_row(out):
         # a pass of one row whose selected output has several: the callable broadcast the row against a tensor of
         # its own (one entry per probe sample), so every row but one would be another sample's number
