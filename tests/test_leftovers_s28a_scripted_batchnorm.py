@@ -4,12 +4,14 @@ class that a scripted module does not keep), so CausalRepairModule ran the fused
 eager BatchNorm model runs the task's pass alone: the task loss was that of ``x`` normalised with the statistics of
 ``x`` and its counterfactuals, and the term's pass at the first step was put back out of the running statistics
 (``num_batches_tracked`` 2 after two steps, 4 for the eager model). Scripted BatchNorm is read as eager BatchNorm now
-(``kept_attributes.is_norm_layer``, by the module's ``original_name``)."""
+(``kept_attributes.is_norm_layer``, by the module's ``original_name``), also by the estimators' check that samples are
+independent (``engine/sample_independence``), which named an eager BatchNorm without running statistics only."""
 
 from __future__ import annotations
 
 import warnings
 
+import pytest
 import torch
 from torch import nn
 
@@ -64,3 +66,16 @@ def test_batch_statistics_are_in_use_in_a_scripted_batchnorm_as_in_an_eager_one(
     assert batch_statistics_in_use(no_stats.eval())  # no running statistics: the batch's, also in eval mode
     per_sample = torch.jit.script(nn.Sequential(nn.Linear(3, 4), nn.LayerNorm(4), nn.InstanceNorm1d(1)))
     assert not batch_statistics_in_use(per_sample.train())
+
+
+def test_a_scripted_batchnorm_without_running_statistics_is_named_as_the_eager_one() -> None:
+    """The estimators' check that samples are independent named an eager BatchNorm with track_running_stats=False as
+    the cause, and gave a scripted one's model the generic cause (control flow on a batch statistic)."""
+    from lightning_causal.causal import input_effects
+
+    x = torch.randn(8, 3, generator=torch.Generator().manual_seed(0))
+    for scripted in (False, True):
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4, track_running_stats=False), nn.Linear(4, 2)).eval()
+        with pytest.raises(ValueError, match=r"normalisation layer\(s\) \['1'\] have track_running_stats=False"):
+            input_effects(torch.jit.script(model) if scripted else model, x)

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
+from torch.nn.modules.batchnorm import _BatchNorm
 
 from lightning_causal.causal.engine.forward import Forward
+from lightning_causal.causal.engine.kept_attributes import is_norm_layer
 from lightning_causal.causal.engine.live_values import close, trial_rows
 from lightning_causal.causal.engine.noise import GeneratorWatch
 
@@ -50,7 +52,7 @@ def check_samples_independent(forward: Forward, xs: tuple[Tensor, ...], output: 
         return  # the model differs from itself run twice alone (noise from a generator of its own), not by the batch
     if not same:
         batch_norms = [name for name, m in forward.model.named_modules()
-                       if isinstance(m, nn.modules.batchnorm._BatchNorm) and not m.track_running_stats]
+                       if is_norm_layer(m, _BatchNorm) and not m.track_running_stats]  # also scripted
         if batch_norms:
             cause = (f"its normalisation layer(s) {batch_norms[:3]} have track_running_stats=False, so even in eval mode "
                      "they normalise by the batch's statistics")
@@ -78,7 +80,7 @@ def _kept_tensors(model: nn.Module) -> dict[str, Tensor]:
     tuple or list of them) and buffers, normalisation statistics left out."""
     kept: dict[str, Tensor] = {}
     for prefix, m in model.named_modules():
-        if isinstance(m, nn.modules.batchnorm._NormBase):
+        if is_norm_layer(m):
             continue
         at = f"{prefix}." if prefix else ""
         for k, v in [*vars(m).items(), *m._buffers.items()]:
