@@ -96,3 +96,27 @@ def test_first_order_unit_estimates_of_forces_are_refused(kwargs):
     x = torch.randn(6, 3, generator=torch.Generator().manual_seed(3))
     with pytest.raises(ValueError, match=r"'net.1'.*takes gradients in its forward pass.*Use method='exact'"):
         unit_effects(model, x, "net.1", unit_dim=-1, target=0, **kwargs)
+
+
+def test_a_full_pass_under_the_callers_autograd_gives_a_masked_layers_output_back_as_it_was():
+    # keeping_graph (6a80149c) added live - live.detach() also where the caller ran the pass under autograd (the
+    # first-order estimates) on any model: a layer's output of -inf (masked scores) became NaN, and so did the output
+    from lightning_causal.causal.engine.prefix_cache import cache_prefix
+    from lightning_causal.causal.engine.suffix_runners import keeping_graph
+
+    class Mask(nn.Module):
+        def forward(self, h: torch.Tensor) -> torch.Tensor:
+            return h.masked_fill(torch.arange(h.shape[1]) >= 3, float("-inf"))
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 5), Mask(), nn.Softmax(-1), nn.Linear(5, 2)).eval()
+    x = torch.randn(4, 3)
+    with torch.no_grad():
+        cache = cache_prefix(model, x, "1", path="full")
+    rows = torch.arange(4)
+    with torch.enable_grad():
+        out = cache(cache.value[rows], rows)
+    torch.testing.assert_close(out, model(x))
+    live = torch.tensor([1.0, float("-inf")], requires_grad=True) * 1.0
+    kept = keeping_graph(live.detach().clone(), live, live.detach())
+    assert torch.equal(kept.detach(), live.detach())  # -inf stays -inf, not NaN

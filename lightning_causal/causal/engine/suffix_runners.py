@@ -30,7 +30,8 @@ def keeping_graph(value: Tensor, live: Tensor, clean: Tensor | None) -> Tensor:
     forward): the elements equal to the ``clean`` cached output stay differentiable as ``live``'s, the others
     (the intervened units) are constants, as in a hand ``do()``. All constants would cut the inputs off the
     graph behind the layer (the model's own ``autograd.grad`` fails: "appears to not have been used in the
-    graph"). The values are ``value``'s (``live - live.detach()`` is 0); without a graph, ``value`` itself.
+    graph"). The values are ``value``'s (``live - live.detach()`` is 0, and 0 where ``live`` is not finite: a masked
+    score of ``-inf``); without a graph, ``value`` itself.
 
     Args:
         value: the layer's output for the rows (the clean cached one, or one with units set).
@@ -47,7 +48,7 @@ def keeping_graph(value: Tensor, live: Tensor, clean: Tensor | None) -> Tensor:
     """
     if clean is None or not live.requires_grad or not (live.shape == value.shape == clean.shape) or not value.is_floating_point():
         return value
-    return torch.where(value == clean, value + (live - live.detach()), value)
+    return torch.where(value == clean, value + (live - live.detach()).nan_to_num(0.0, 0.0, 0.0), value)
 
 
 @contextlib.contextmanager
@@ -101,7 +102,9 @@ class FullRunner:
         self.clean = clean
 
     def __call__(self, value: Tensor | Edit, rows: Tensor) -> Any:
-        clean = self.clean[rows] if isinstance(value, Tensor) and self.clean is not None else None
+        # a pass the caller runs under autograd (the first-order estimates) differentiates its own leaves: nothing to keep
+        keep = isinstance(value, Tensor) and self.clean is not None and not torch.is_grad_enabled()
+        clean = self.clean[rows] if keep else None
         if self.fold > 1 and isinstance(value, Tensor):  # the cache's [R, k, ...] view of a folded layer's [R·k, ...]
             value = value.reshape(-1, *value.shape[2:])
             clean = None if clean is None else clean.reshape(-1, *clean.shape[2:])
