@@ -23,10 +23,10 @@ class _Writer:
         return lambda *args, **kwargs: None
 
 
-def _figures(monkeypatch, results):
+def _figures(monkeypatch, results, inputs=None):
     figures = {}
     monkeypatch.setattr(TensorBoardRenderer, "_figure", staticmethod(lambda writer, tag, fig, step: figures.update({tag: fig})))
-    TensorBoardRenderer().render(_Writer(), 0, results, None)
+    TensorBoardRenderer().render(_Writer(), 0, results, inputs)
     return figures
 
 
@@ -77,3 +77,48 @@ def test_unit_bars_name_the_intervention(monkeypatch, intervention, said):
 def test_a_result_that_does_not_say_keeps_the_plain_label(monkeypatch):
     r = AuditResult("own", vectors={"importance/conv": torch.tensor([0.5, 0.1])})
     assert _figures(monkeypatch, [r])["causal/own/bars/importance/conv"].axes[0].get_ylabel() == "mean |effect| of do(unit)"
+
+
+# InputEffectAudit's maps said "red: raises the explained class's score" without saying against what: δ_g(x) =
+# f_t(x) − f_t(x | do(x_g := b)) is the score's change from each group set to the baseline b.
+
+
+def test_the_tabular_bars_say_the_baseline_the_effects_are_against(monkeypatch):
+    from lightning_causal import InputEffectAudit
+
+    model = nn.Linear(3, 1, bias=False).double()  # one output: f = w . x, δ_g = w_g (x_g − b)
+    with torch.no_grad():
+        model.weight.copy_(torch.tensor([[2.0, -1.0, 0.5]], dtype=torch.float64))
+    x = torch.tensor([[1.0, 3.0, 0.5], [0.0, 1.0, 2.5]], dtype=torch.float64)
+    r = InputEffectAudit(baseline=0.5, ace_values=None).run(model, Probe(x))
+    hand = (torch.tensor([2.0, -1.0, 0.5], dtype=torch.float64) * (x - 0.5)).abs().mean(0)  # [1, 1.5, 0.5]
+    assert torch.allclose(hand, torch.tensor([1.0, 1.5, 0.5], dtype=torch.float64))
+    assert torch.allclose(r.maps["effect"].abs().mean(0), hand)
+    assert r.meta["baseline"] == "0.5"
+    fig = _figures(monkeypatch, [r], x)["causal/input_effect/maps/top_features"]
+    title = " ".join(fig._suptitle.get_text().split())
+    assert title.endswith("explaining the output, against each feature set to 0.5"), title
+    drawn = [(round(b.get_width(), 6), t.get_text()) for b, t in zip(fig.axes[0].patches, fig.axes[0].get_yticklabels())]
+    assert drawn == [(0.5, "x2"), (1.0, "x0"), (1.5, "x1")]  # drawn bottom-up: the smallest first
+
+
+def test_the_image_maps_note_says_the_baseline(monkeypatch):
+    from lightning_causal import InputEffectAudit
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(16, 3))
+    x = torch.rand(2, 1, 4, 4)
+    r = InputEffectAudit(patch_size=2, baseline=0.25, ace_values=None).run(model, Probe(x))
+    fig = _figures(monkeypatch, [r], x)["causal/input_effect/maps/sample_0"]
+    notes = [" ".join(t.get_text().split()) for t in fig.texts if t is not fig._suptitle]
+    assert notes == ["red: raises the explained class's score against the group set to 0.25, blue: lowers it"]
+
+
+def test_the_baseline_words_of_ids_embeddings_and_tensors():
+    from lightning_causal.audits.input_effects import baseline_text
+
+    assert baseline_text(0.0) == "0" and baseline_text(torch.tensor(-1.5)) == "-1.5"
+    assert baseline_text(103, True) == "id 103" and baseline_text(torch.tensor(103), True) == "id 103"
+    assert baseline_text(103, True, "emb") == "the embedding of id 103"
+    assert baseline_text(0.0, False, "emb") == "0 at emb"
+    assert baseline_text(torch.zeros(3)) is None and baseline_text((0.0, 1.0)) is None  # no single value: not said

@@ -199,6 +199,33 @@ def real_mean(values: Tensor, real: Tensor | None) -> Tensor:
     return (values * real).sum(0) / real.sum(0).clamp_min(1)
 
 
+def baseline_text(baseline: Any, integer_inputs: bool = False, input_layer: str | None = None) -> str | None:
+    """What each group is set to, for the figures' words ("red: raises the explained class's score against the group
+    set to 0"): a number (``"0"``, ``"0.5"``), ``"id 103"`` for an integer baseline of integer inputs (a token or a
+    category code), ``"the embedding of id 103"`` for it at an ``input_layer``; ``None`` where it is no single value
+    (a tensor of one value per element, one per input of a tuple).
+
+    Args:
+        baseline: the audit's baseline (a number, a tensor or a tuple of them).
+        integer_inputs: whether the explained inputs hold integers (ids).
+        input_layer: the module whose output is intervened on, or ``None`` (the inputs).
+
+    Examples:
+        >>> baseline_text(0.0), baseline_text(torch.tensor(0.5)), baseline_text(103, True), baseline_text(torch.zeros(4))
+        ('0', '0.5', 'id 103', None)
+        >>> baseline_text(103, True, "bert.embeddings.word_embeddings"), baseline_text(0.0, True, "emb")
+        ('the embedding of id 103', '0 at emb')
+    """
+    values = baseline if isinstance(baseline, tuple) else (baseline,)
+    if len(values) != 1 or (isinstance(values[0], Tensor) and values[0].numel() != 1):
+        return None
+    b = values[0].item() if isinstance(values[0], Tensor) else values[0]
+    if integer_inputs and isinstance(b, int) and not isinstance(b, bool):
+        return f"the embedding of id {b}" if input_layer is not None else f"id {b}"
+    text = str(b) if isinstance(b, bool) else f"{b:g}"
+    return f"{text} at {input_layer}" if input_layer is not None else text
+
+
 def warn_one_hot_interventions(who: str, x: Tensor, mask: Tensor, baseline: Any, feature_names: Sequence[str] | None) -> list[list[int]]:
     """Warn when an intervention of ``baseline`` on the groups of ``mask`` turns a one-hot block of a
     tabular probe ``[N, D]`` into a row no encoder produces: a block split over several groups (one
@@ -438,6 +465,9 @@ class InputEffectAudit(Audit):
         if not x.is_floating_point():
             result.tables["top_tokens"] = self._top_tokens(x, result.maps["effect"], probe, model)
         result.meta.update(groups=int(mean_abs.numel()), samples=int(x.shape[0]))
+        said = baseline_text(self.baseline, not x.is_floating_point(), self.input_layer)
+        if said is not None:  # the figures say what each group's effect is against
+            result.meta["baseline"] = said
         result.meta.update(names_meta(self.feature_names, self.class_names, targets, mask, inputs=x, vocabulary=self.vocabulary,
                                       outputs=out, labels=probe.labels, model=task_model(model, self.output)))
         return result

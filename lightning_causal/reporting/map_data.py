@@ -198,8 +198,9 @@ def map_limits(data: MapData, values: dict[str, Tensor]) -> dict[str, float]:
 
 def sign_note(signed: dict[str, bool], data: MapData) -> str | None:
     """What red and blue mean in maps of a class's score (of the output, for a model of one output),
-    ``None`` without a signed map; maps without negative values (Saliency's |gradient|) are named as
-    showing size only.
+    against the value each group is set to where ``meta["baseline"]`` says it (``InputEffectAudit``:
+    "red: raises the explained class's score against the group set to 0"), ``None`` without a signed map;
+    maps without negative values (Saliency's |gradient|) are named as showing size only.
 
     Args:
         signed: name -> whether each map is signed (has a negative value).
@@ -209,6 +210,8 @@ def sign_note(signed: dict[str, bool], data: MapData) -> str | None:
         return None
     what = ("the output" if data.meta.get("outputs") == 1 else "the explained output" if data.meta.get("regression")
             else "the explained label's logit" if data.meta.get("multi_label") else "the explained class's score")
+    if isinstance(data.meta.get("baseline"), str):  # InputEffectAudit's δ_g = f(x) − f(x | do(x_g := b)): against b
+        what = f"{what} against the group set to {data.meta['baseline']}"
     unsigned = [name for name, s in signed.items() if not s]
     return f"red: raises {what}, blue: lowers it" + (f"; {', '.join(unsigned)}: size only" if unsigned else "")
 

@@ -141,13 +141,16 @@ def tabular_maps(data: MapData, top: int = 8) -> list[tuple[str, Figure]]:
         head, tail = f"{data.audit}: top features over the whole probe ({int(data.inputs.shape[0])} samples)", f"of {what}" if what else ""
     else:
         head, tail = f"{data.audit}: top features over {int(first.shape[0])} probe samples", f"explaining {_explained(data)}"
+        if isinstance(data.meta.get("baseline"), str):  # InputEffectAudit's effects are against each feature set to b
+            tail = f"{tail}, against each feature set to {data.meta['baseline']}"
     title = "\n".join(title_lines(head, int(WIDTH * 12)) + (title_lines(tail, int(WIDTH * 12)) if tail else []))  # 10 pt: ~12 characters per inch
     shared = bool(data.meta.get("shared_map_scale"))  # maps of one unit (Sobol' S and S_T): one scale, not each its own largest
     if m == 1:
         unfinished = _not_finite(first, list(range(len(columns))), names)  # every feature: a NaN mean ranks last
         # 8 bars: 306 pixels, at 0.7 in a card of about 400 x 215 (0.27: 0.62); one bar the height of two (at 1.52 inches
         # the title's and the caption's lines left the axes no room: 'Tight layout not applied', the caption cut)
-        fig = Figure(figsize=(WIDTH, 1.3 + 0.22 * max(k, 2) + (0.16 if unfinished else 0.0)))
+        more = 0.17 * max(0, title.count("\n") - 1)  # a title of more than two lines (the baseline said) keeps the bars' room
+        fig = Figure(figsize=(WIDTH, 1.3 + 0.22 * max(k, 2) + (0.16 if unfinished else 0.0) + more))
         ax = fig.subplots()
         size = first.abs().mean(0)
         raised = ("the output" if data.meta.get("outputs") == 1 or data.meta.get("regression")

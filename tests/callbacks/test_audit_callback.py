@@ -303,9 +303,9 @@ def test_images_histograms_and_their_sizes(tb_run):
         events = acc.Images(tag)
         assert [e.step for e in events] == steps
         # input | effect map (figures.heatmap_row): 1.45 inches of square image + 0.45 per panel, + 0.4; one row of
-        # panels 1.45 + 0.45 high, + 0.25, + 0.3 for the one line of the title naming the explained class, + 0.2 for
-        # the line below saying what red and blue mean (a signed map of a class's score)
-        assert (events[0].width, events[0].height) == (round((2 * 1.9 + 0.4) * dpi), round((0.25 + 1.9 + 0.3 + 0.2) * dpi))
+        # panels 1.45 + 0.45 high, + 0.25, + 0.3 for the one line of the title naming the explained class, + 0.35 for
+        # the two lines below saying what red and blue mean (a signed map of a class's score, against the group set to 0)
+        assert (events[0].width, events[0].height) == (round((2 * 1.9 + 0.4) * dpi), round((0.25 + 1.9 + 0.3 + 0.35) * dpi))
     bars = acc.Images("causal/unit_importance/bars/importance/model.conv1")
     assert (bars[0].width, bars[0].height) == (round(5.2 * dpi), round(2.7 * dpi))  # landscape, like a TensorBoard card
     hist = acc.Histograms("causal/unit_importance/histograms/importance/model.conv1")
