@@ -319,9 +319,14 @@ def check_samples_first(name: str, shape: Sequence[int], samples: int) -> None:
     """Refuse a layer whose output does not hold one row per sample on dimension 0 (``shape`` is its
     output on ``samples`` samples): a recurrent layer or ``nn.TransformerEncoderLayer`` with
     ``batch_first=False`` returns ``[T, N, D]``; a module called on a subset of the rows (an expert of a
-    mixture) returns fewer rows than the samples, and is refused saying so.
+    mixture) returns fewer rows than the samples, and is refused saying so; so is an output of one row for several
+    samples, computed from no sample (a hypernetwork's weights made from one task embedding) and shared by the batch.
 
     Examples:
+        >>> check_samples_first("hyper.1", (1, 16), 12)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        ValueError: Expected dimension 0 ... has shape [1, 16]: one row for all samples, an output computed from no sample ...
         >>> check_samples_first("experts.1.1", (9, 8), 16)  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
@@ -331,6 +336,14 @@ def check_samples_first(name: str, shape: Sequence[int], samples: int) -> None:
         ...
         ValueError: Expected dimension 0 of the output of 'rnn' to be the samples ... Build it with batch_first=True, ...
     """
+    if len(shape) and shape[0] == 1 < samples and not (len(shape) > 2 and shape[1] == samples):
+        raise ValueError(  # one row for the batch: computed from no sample (a hypernetwork's weights from a task id)
+            f"Expected dimension 0 of the output of {name!r} to be the samples (size {samples} in a pass of {samples} "
+            f"sample(s)) but its output has shape {list(shape)}: one row for all samples, an output computed from no "
+            "sample and shared by the batch (a hypernetwork's weights made from one task embedding, a learned query, "
+            "position embeddings) or a module called on one row only, which cannot be a site: the estimators set a unit "
+            "in some rows of a batch and not in others. Read its units with `intervene` on the whole probe, one pass per "
+            "unit (docs/your_model.md, the expert units example), or name a layer that holds one row per sample")
     if len(shape) and shape[0] < samples and not (len(shape) > 2 and shape[1] == samples):  # [T, N, D]: steps first
         raise ValueError(
             f"Expected dimension 0 of the output of {name!r} to be the samples (size {samples} in a pass of {samples} "

@@ -105,8 +105,11 @@ def clean_activations(forward: Forward, xs: tuple[Tensor, ...], layers: list[str
                       f"places it there in the chain of layers: {shown} per forward pass", UserWarning, stacklevel=outside_package())
     if not kept:  # every default layer folds something into the batch (a graph as the sample: its nodes): say what
         fold = next((h for k in folded if k in acts and (h := folded_hint(acts[k].shape, n))), "")
+        shared = [k for k in missing if k in one_row]  # one row for the batch: computed from no sample
         raise ValueError(f"Expected a leaf module with parameters that runs in the forward pass with outputs [N, ...]; name them with "
-                         f"`layers=` (none of {missing[:6]} does)" + (f". {BATCH_FIRST}" if folded else "") + fold)
+                         f"`layers=` (none of {missing[:6]} does)" + (f". {BATCH_FIRST}" if set(folded) - one_row else "")
+                         + (f". {shared[:6]} return {ONE_ROW}: a hypernetwork that makes one set of weights for the batch has no "
+                            "hidden layer per sample" if shared else "") + fold)
     return out, kept
 
 
