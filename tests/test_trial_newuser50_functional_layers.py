@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lightning_causal.causal import Zero, intervene, unit_effects
+from lightning_causal.causal import Zero, intervene, layer_causal_map, unit_effects
 
 PAGE = Path(__file__).resolve().parents[1] / "docs" / "your_model.md"
 
@@ -94,3 +94,16 @@ def test_the_docs_example_gives_the_hand_do_for_the_wrapped_layer_and_for_one_ca
     assert torch.allclose(unit_effects(mlp, x, "hidden", unit_dim=-1), hand_mlp, atol=1e-5)
     with intervene(mlp, {"hidden": Zero(units=[2])}), torch.no_grad():
         assert torch.allclose(mlp(x), F.linear(h1 * (torch.arange(8) != 2), mlp.w[1]), atol=1e-6)
+
+
+def test_the_layer_maps_default_layers_of_a_parameter_list_give_the_identity_wrap() -> None:
+    class _Mlp(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.w = nn.ParameterList([nn.Parameter(torch.randn(8, 4)), nn.Parameter(torch.randn(3, 8))])
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return F.linear(F.relu(F.linear(x, self.w[0])), self.w[1])
+
+    with pytest.raises(ValueError, match=r"\(none of \['w'\] does\); a layer computed in functional code .*nn\.Identity"):
+        layer_causal_map(_Mlp(), torch.randn(12, 4))

@@ -21,7 +21,12 @@ from lightning_causal.causal.engine.interventions import capture, resolve_module
 from lightning_causal.causal.engine.noise import CommonNoise
 from lightning_causal.causal.engine.quantized import check_not_quantized
 from lightning_causal.causal.engine.state import output_fix
-from lightning_causal.causal.engine.unit_sites import container_hint, folded_hint
+from lightning_causal.causal.engine.unit_sites import (
+    container_hint,
+    folded_hint,
+    functional_layer_hint,
+    holds_tensors_only,
+)
 from lightning_causal.causal.engine.user_frame import outside_package
 
 __all__ = ["BATCH_FIRST", "BROADCAST", "NOT_SAMPLES_FIRST", "clean_activations", "real_positions_only", "seeded_clean_activations",
@@ -109,7 +114,10 @@ def clean_activations(forward: Forward, xs: tuple[Tensor, ...], layers: list[str
         raise ValueError(f"Expected a leaf module with parameters that runs in the forward pass with outputs [N, ...]; name them with "
                          f"`layers=` (none of {missing[:6]} does)" + (f". {BATCH_FIRST}" if set(folded) - one_row else "")
                          + (f". {shared[:6]} return {ONE_ROW}: a hypernetwork that makes one set of weights for the batch has no "
-                            "hidden layer per sample" if shared else "") + fold)
+                            "hidden layer per sample" if shared else "") + fold
+                         # an nn.ParameterList of weights the model reads in functional code: no layer of it runs
+                         + (f"; {functional_layer_hint()}" if any(_resolves(forward.model, k) and holds_tensors_only(
+                             resolve_module(forward.model, k)) for k in missing) else ""))
     return out, kept
 
 
