@@ -122,3 +122,36 @@ def test_the_baseline_words_of_ids_embeddings_and_tensors():
     assert baseline_text(103, True, "emb") == "the embedding of id 103"
     assert baseline_text(0.0, False, "emb") == "0 at emb"
     assert baseline_text(torch.zeros(3)) is None and baseline_text((0.0, 1.0)) is None  # no single value: not said
+
+
+# The causal graph's figure said 'unit effect > 0' and 'positive path effect' without saying of what: both are
+# changes of the explained output under do(h_u := b), b the graph's baseline (0, the probe mean or a number).
+
+
+@pytest.mark.parametrize(("baseline", "said"), [("zero", "0"), ("mean", "its mean"), (0.5, "0.5")])
+def test_the_graph_title_says_the_intervention_and_the_explained_output(baseline, said):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from lightning_causal import causal_graph
+    from lightning_causal.reporting.graph_figures import graph_figure
+
+    torch.manual_seed(0)
+    l1, l2 = nn.Linear(3, 4).double(), nn.Linear(4, 2).double()
+    model = nn.Sequential(l1, l2)
+    x = torch.randn(30, 3, dtype=torch.float64) + 2
+    g = causal_graph(model, x, ["0"], target=1, top_k=None, min_share=0.0, alpha=1.0, correction="none", baseline=baseline,
+                     alternative="two-sided")
+    h = l1(x).detach()
+    b = {"zero": torch.zeros(4, dtype=torch.float64), "mean": h.mean(0), 0.5: torch.full((4,), 0.5, dtype=torch.float64)}[baseline]
+    unit_effect = (l2.weight.detach()[1] * (h - b)).mean(0)  # e_u = v_u (h_u − b_u), the explained class 1's logit
+    units = {node: stats for node, stats in g.node_stats.items() if not node.startswith("output:")}
+    assert len(units) == 4 or baseline == "mean"  # two-sided at alpha 1: every unit (under the mean E e_u = 0, round-off)
+    for node, stats in units.items():
+        assert stats["effect"] == pytest.approx(float(unit_effect[int(node.split(":")[1])]), abs=1e-12)
+    fig = graph_figure(g.to_dict())  # one layer: the narrowest figure
+    title = fig.axes[0].get_title()
+    assert title.split("\n")[1] == f"effects of do(unit := {said}) on the explained class's score"
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    box = fig.axes[0].title.get_window_extent(canvas.get_renderer())
+    assert 0 <= box.x0 and box.x1 <= fig.bbox.x1 and box.y1 <= fig.bbox.y1  # whole inside the figure

@@ -231,6 +231,18 @@ def _legend_handles() -> list[Line2D]:
             Line2D([], [], color="0.4", lw=0.7, label="weak (width ∝ |effect|)"), node("white", "node area ∝ |effect|")]
 
 
+def _effects_line(meta: dict) -> str:
+    """The title's second line: what the unit and path effects are, from ``meta["baseline"]`` (``causal_graph``'s
+    ``"zero"``, ``"mean"`` or a number): ``"\neffects of do(unit := 0) on the explained class's score"``; ``""``
+    where the graph does not say."""
+    b = meta.get("baseline")
+    value = "0" if b == "zero" else "its mean" if b == "mean" else f"{b:g}" if isinstance(b, (int, float)) and not isinstance(b, bool) else None
+    if value is None:
+        return ""
+    on = "the output" if meta.get("outputs") == 1 else "the explained class's score"
+    return f"\neffects of do(unit := {value}) on {on}"
+
+
 def graph_figure(graph: dict, title: str | None = None) -> Figure:
     """The causal graph as layered columns: one column per layer (strongest unit on top), node
     area ∝ |mean effect| (relative to the layer's strongest node; output nodes ∝ samples; the smallest circle holds
@@ -279,7 +291,7 @@ def graph_figure(graph: dict, title: str | None = None) -> Figure:
     faith = to_float(graph.get("meta", {}).get("faithfulness"))
     hidden = sum(totals.get(layer, len(ns)) for layer, ns in columns if layer != "output")  # drawn or not
     default = (f"causal graph: {hidden} nodes, {len(graph.get('edges', []))} edges"
-               + (f", faithfulness {faith:.2f}" if math.isfinite(faith) else ""))
+               + (f", faithfulness {faith:.2f}" if math.isfinite(faith) else "") + _effects_line(graph.get("meta", {})))
     ax.set_title(title or default, fontsize=9, pad=6 + _LABEL_LINE * lines)  # above the column titles
     ax.legend(handles=_legend_handles(), loc="lower center", bbox_to_anchor=(0.5, -0.02), ncol=3, fontsize=7, frameon=False)
     ax.set_xlim(-0.6, len(columns) - 0.4 + margin)
