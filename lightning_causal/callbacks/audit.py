@@ -17,6 +17,7 @@ from lightning.pytorch import Callback, LightningModule, Trainer
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from typing_extensions import override
 
+from lightning_causal._console import console_line
 from lightning_causal._user_warnings import warn_at_users_line
 from lightning_causal.audits.base import Audit, AuditResult, Probe
 from lightning_causal.batches import UnpackBatch
@@ -40,7 +41,7 @@ from lightning_causal.callbacks._probe import (
     probe_source,
     validation_data,
 )
-from lightning_causal.callbacks._probe_setup import checked_probe
+from lightning_causal.callbacks._probe_setup import checked_probe, unbuilt_lazy_modules
 from lightning_causal.callbacks._report_dir import (
     check_report_dir,
     report_tag,
@@ -265,6 +266,7 @@ class CausalAuditCallback(AuditRun, Callback):
         self._epoch_ended_in_checkpoint: int | None = None  # see _audit_epoch_ended_in_checkpoint
         self._state_restored = False  # see on_train_start
         self._train_started = False  # see on_fit_end
+        self._unbuilt_probe: Probe | None = None  # read, checked after the first step: see on_train_start
         self._renderer = TensorBoardRenderer(figure_kind=figure_kind, image_origin=image_origin)
         self._warned_no_tb = False
         self._warnings = WarningsOncePerFit()
@@ -351,11 +353,15 @@ class CausalAuditCallback(AuditRun, Callback):
             probe = probe_from(source, self.probe_size, self.unpack_batch, origin=self.probe_origin, model=pl_module)
             if self._probe_source is not None:
                 note_cut_probe(source, probe, self.probe_size, trainer)
-        self._set_probe(probe, trainer, pl_module)
-        self._check_resumed_probe()
-        from lightning_causal.callbacks import monitoring  # imported here: it imports this module
-
-        monitoring.check_monitors_after_dry_run(self, trainer)
+        if unbuilt_lazy_modules(pl_module):
+            # a lazy module (nn.LazyLinear) that the first training step builds: built by the checks' pass it drew its
+            # weights from the audits' seeded generators, not training's, and the fit differed from one without the
+            # callback; its probe is checked after that step (the dry runs leave no trace)
+            self._unbuilt_probe = probe
+            console_line(trainer, f"CausalAuditCallback checks its probe after the first training step: the model's lazy "
+                                  f"modules ({', '.join(unbuilt_lazy_modules(pl_module)[:3])}) are built by that step")
+        else:
+            self._checked(probe, trainer, pl_module)
         last = trainer.current_epoch - 1  # see _audit_epoch_ended_in_checkpoint
         # a checkpoint of the epoch's end skipped its audit only where it holds this callback's state (of other audits, that
         # epoch was another callback's to audit, and its report would be replaced)
@@ -386,6 +392,31 @@ class CausalAuditCallback(AuditRun, Callback):
                 f"or a checkpoint of its last batch). Audit the checkpoint's weights with `lightning_causal.audit_model(model, "
                 f"audits, data, epoch={last})`, or resume with a larger `max_epochs`/`max_steps` (the callback then audits epoch {last} "
                 "first)")
+
+    def _checked(self, probe: Probe, trainer: Trainer, pl_module: LightningModule) -> None:
+        """The probe checked by a forward pass and every audit's dry run (a resumed fit's other probe warned of, the
+        monitors of audit scalars checked), before the first audit: at the training's start, or after its first step
+        where that step builds the model's lazy modules."""
+        self._set_probe(probe, trainer, pl_module)
+        self._check_resumed_probe()
+        from lightning_causal.callbacks import monitoring  # imported here: it imports this module
+
+        monitoring.check_monitors_after_dry_run(self, trainer)
+
+    @override
+    def on_train_batch_end(self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any, batch_idx: int) -> None:
+        """The probe's checks left for after the first training step, which built the model's lazy modules.
+
+        Args:
+            trainer: the Lightning ``Trainer`` running the fit.
+            pl_module: the ``LightningModule`` being trained.
+            outputs: what ``training_step`` returned.
+            batch: the training batch.
+            batch_idx: its index.
+        """
+        if self._unbuilt_probe is not None:  # after the first step, built or not (a module training does not call)
+            probe, self._unbuilt_probe = self._unbuilt_probe, None
+            self._checked(probe, trainer, pl_module)
 
     @override
     def on_train_batch_start(self, trainer: Trainer, pl_module: LightningModule, batch: Any, batch_idx: int) -> None:
@@ -508,6 +539,7 @@ class CausalAuditCallback(AuditRun, Callback):
         self._checkpoint_probe = None
         self._state_restored = False  # load_state_dict sets it: a resumed fit's state of this callback
         self._train_started = False
+        self._unbuilt_probe = None
         self._warned_no_tb = False
         self._fit_clock = None
         self._undrawn = None
