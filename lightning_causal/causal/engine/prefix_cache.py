@@ -369,13 +369,12 @@ def _check_trial_pass(cache: PrefixCache, xs: tuple[Tensor, ...], module: nn.Mod
       under a classifier that reads ``pooler_output``).
     """
     _, rows = trial_rows(cache.value.shape[0], cache.value.device)
-    every = moved_value(cache.value, cache.value)  # integer sites (ids, codes) stay integers
-    moved = every[rows]
+    moved = moved_value(cache.value[rows], cache.value)  # integer sites (ids, codes) stay integers
     returned: list[object] = []
     handle = module.register_forward_hook(lambda _m, _i, out: returned.append(out))
     try:
         # every element moved, its graph kept where the forward records gradients through the layer (forces -dE/dx)
-        full = cache.forward.select(FullRunner(cache.forward, xs, module, cache.fold, clean=every)(moved, rows))
+        full = cache.forward.select(FullRunner(cache.forward, xs, module, cache.fold, clean=lambda _rows: moved)(moved, rows))
     finally:
         handle.remove()
     cache.calls = max(cache.calls, len(returned))  # the probe pass's count where taken (_hooks_cache)

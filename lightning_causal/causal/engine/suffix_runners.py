@@ -52,11 +52,13 @@ def keeping_graph(value: Tensor, live: Tensor, clean: Tensor | None) -> Tensor:
 
 
 @contextlib.contextmanager
-def edit_calls(module: nn.Module, value: Tensor | Edit, first_is_cut: bool, clean: Tensor | None = None) -> Iterator[None]:
+def edit_calls(module: nn.Module, value: Tensor | Edit, first_is_cut: bool,
+               clean: Callable[[], Tensor] | None = None) -> Iterator[None]:
     """During the block, the module's first call returns ``value`` (``first_is_cut``) and every
     other call has the edit applied (a callable ``value``; a tensor leaves them unchanged). ``clean``:
-    the rows' cached clean output, whose elements in ``value`` keep the live output's graph
-    (:func:`keeping_graph`)."""
+    gives the rows' cached clean output, whose elements in ``value`` keep the live output's graph
+    (:func:`keeping_graph`); called only where the live output records one, so that a model that takes no
+    gradients in its forward pays nothing for it."""
     if isinstance(value, Tensor) and not first_is_cut:
         yield
         return
@@ -64,8 +66,10 @@ def edit_calls(module: nn.Module, value: Tensor | Edit, first_is_cut: bool, clea
 
     def hook(_m: nn.Module, _i: Any, out: Any) -> Any:
         if next(count) == 0 and first_is_cut:
-            return replace_output(out, keeping_graph(value, module_output(out), clean) if isinstance(value, Tensor)
-                                  else value(module_output(out)))
+            if not isinstance(value, Tensor):
+                return replace_output(out, value(module_output(out)))
+            live = module_output(out)
+            return replace_output(out, keeping_graph(value, live, clean()) if clean is not None and live.requires_grad else value)
         return None if isinstance(value, Tensor) else replace_output(out, value(module_output(out)))
 
     handle = module.register_forward_hook(hook)
@@ -95,18 +99,21 @@ class FullRunner:
     value is given to the model as its ``[R·k, ...]``."""
 
     def __init__(self, forward: Forward, xs: tuple[Tensor, ...], module: nn.Module, fold: int = 1,
-                 clean: Tensor | None = None) -> None:
+                 clean: Tensor | Callable[[Tensor], Tensor] | None = None) -> None:
         self.forward, self.xs, self.module, self.fold = forward, xs, module, fold
-        #: the layer's clean output on the probe (the cache's value): a forward that records gradients through
-        #: the layer differentiates its unchanged elements (:func:`keeping_graph`)
+        #: the layer's clean output on the probe (the cache's value), or a function of the rows giving theirs: a forward
+        #: that records gradients through the layer differentiates its unchanged elements (:func:`keeping_graph`)
         self.clean = clean
 
     def __call__(self, value: Tensor | Edit, rows: Tensor) -> Any:
         # a pass the caller runs under autograd (the first-order estimates) differentiates its own leaves: nothing to keep
         keep = isinstance(value, Tensor) and self.clean is not None and not torch.is_grad_enabled()
-        clean = self.clean[rows] if keep else None
         if self.fold > 1 and isinstance(value, Tensor):  # the cache's [R, k, ...] view of a folded layer's [R·k, ...]
             value = value.reshape(-1, *value.shape[2:])
-            clean = None if clean is None else clean.reshape(-1, *clean.shape[2:])
-        with edit_calls(self.module, value, first_is_cut=True, clean=clean):
+
+        def clean() -> Tensor:  # taken only where the live output records a graph (edit_calls)
+            rows_clean = self.clean(rows) if callable(self.clean) else self.clean[rows]
+            return rows_clean.reshape(-1, *rows_clean.shape[2:]) if self.fold > 1 else rows_clean
+
+        with edit_calls(self.module, value, first_is_cut=True, clean=clean if keep else None):
             return self.forward.raw(*(rows_of(x, rows) for x in self.xs), rows=rows)

@@ -1,0 +1,62 @@
+"""Review of 6a80149c (keeping_graph): what it costs a model that takes no gradients in its forward pass.
+
+The trial pass of every prefix cache moved the layer's whole probe value to take two rows of it (an extra copy of
+the cache: +245 MiB peak for a [1024, 64, 32, 32] layer on the fx path), and every full-path pass gathered the
+rows' clean value that only a forward recording gradients through the layer reads. Both are now taken for the
+rows that run, and only where the live output records a graph.
+"""
+
+import torch
+from torch import nn
+
+from lightning_causal.causal.engine import prefix_cache as prefix_module
+from lightning_causal.causal.engine.prefix_cache import cache_prefix
+
+
+class _Forces(nn.Module):
+    """F = -dE/dx, taken by torch.autograd.grad in forward."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.enable_grad():
+            x = x if x.requires_grad else x.detach().requires_grad_(True)
+            return -torch.autograd.grad(self.net(x).sum(), x, create_graph=True)[0]
+
+
+def _mlp() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2)).eval()
+
+
+def test_the_trial_pass_moves_the_two_trial_rows_only(monkeypatch):
+    moved_rows = []
+    real = prefix_module.moved_value
+
+    def spy(value, observed=None):
+        moved_rows.append(value.shape[0])
+        return real(value, observed)
+
+    monkeypatch.setattr(prefix_module, "moved_value", spy)
+    x = torch.randn(64, 3, generator=torch.Generator().manual_seed(0))
+    for path in ("fx", "hooks", "full"):
+        with torch.no_grad():
+            cache = cache_prefix(_mlp(), x, "1", path=path)
+        assert cache.path == path
+    assert moved_rows and max(moved_rows) == 2  # before: 64, the whole probe's value, at every trial pass
+
+
+def test_a_full_pass_reads_the_clean_value_only_where_the_forward_records_gradients():
+    x = torch.randn(6, 3, generator=torch.Generator().manual_seed(1))
+    rows = torch.tensor([4, 1])
+    for model, layer, reads in ((_mlp(), "1", 0), (_Forces().eval(), "net.1", 1)):
+        with torch.no_grad():
+            cache = cache_prefix(model, x, layer, path="full")
+        clean, read = cache.value, []
+        cache._runner.clean = lambda r, clean=clean, read=read: read.append(r) or clean[r]  # before: only a tensor, indexed in every pass
+        with torch.no_grad():
+            out = cache(cache.value[rows], rows)
+        assert len(read) == reads
+        torch.testing.assert_close(out.detach(), model(x[rows]).detach())
