@@ -18,7 +18,6 @@ from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.callbacks import RichProgressBar, TQDMProgressBar
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.loggers.logger import DummyLogger
-from lightning.pytorch.utilities import rank_zero_warn
 
 from lightning_causal._console import console_line
 from lightning_causal._user_warnings import warn_at_users_line
@@ -198,9 +197,6 @@ class AuditRun:
     def _run(self, trainer: Trainer, pl_module: LightningModule, epoch: int, stage: str, *, monitored: bool = True) -> None:
         """Audit ``epoch`` (``stage``: ``"epoch_end"``, or ``"fit_end"``: compared with the last audit but no base
         for later ones); the scalars reach ``callback_metrics`` when ``monitored`` at an epoch's end."""
-        if self.probe is None:
-            rank_zero_warn("CausalAuditCallback found no probe data (no probe, no validation or training data); skipping")
-            return
         t0 = time.perf_counter()
         # the drift bases and audit states the epoch starts from, given back where it leaves none: after the fit-end audit
         # (compared with the last one, no base for later ones: a fit resumed from a checkpoint saved after it goes on as

@@ -348,8 +348,10 @@ class CausalAuditCallback(AuditRun, Callback):
         warn_endless_epochs(trainer)
         with validation_data(trainer) if self._probe_source is None else contextlib.nullcontext():
             source, self.probe_origin = probe_source(self._probe_source, trainer)
-            if source is None:
-                return  # no data to probe: audits are skipped with a warning when they are due
+            if source is None:  # in no fit: Lightning skips training, this hook too, where the training data has no batch
+                raise MisconfigurationException(
+                    "CausalAuditCallback found no data to read its probe from at the training's start (no `probe=`, no "
+                    "validation or training dataloader on the Trainer): pass `probe=` the samples to explain")
             probe = probe_from(source, self.probe_size, self.unpack_batch, origin=self.probe_origin, model=pl_module)
             if self._probe_source is not None:
                 note_cut_probe(source, probe, self.probe_size, trainer)
