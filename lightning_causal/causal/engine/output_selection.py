@@ -134,10 +134,15 @@ def _method_call(output: str, method: Callable[..., Any], out: Any) -> str:
 
 
 def _check_defined(dist: Distribution, output: str, picked: Tensor) -> None:
-    """``ValueError`` where ``output=`` named a moment of the distribution ``dist`` that is NaN everywhere: torch's
-    ``Categorical.mean`` and ``.variance`` (its classes have no order), a ``Cauchy``'s mean, or a model whose outputs
-    are all NaN. Its effects would be NaN, silently; the message names the tensors that explain it."""
+    """``ValueError`` where ``output=`` named a moment of the distribution ``dist`` that is NaN everywhere while the
+    tensors it is built from are finite (torch defines none): torch's ``Categorical.mean`` and ``.variance`` (its
+    classes have no order), a ``Cauchy``'s mean. Its effects would be NaN, silently; the message names the tensors
+    that explain it. A distribution built from NaN (a diverged model's, under ``validate_args=False``) passes: its NaN
+    effects are reported, as a tensor model's are (:mod:`~lightning_causal.causal.engine.finite`)."""
     if not picked.is_floating_point() or picked.numel() == 0 or not bool(picked.isnan().all()):
+        return
+    built_from = [v for k in dist.arg_constraints if isinstance(v := dist.__dict__.get(k), Tensor) and v.is_floating_point()]
+    if not all(bool(v.isfinite().all()) for v in built_from):  # NaN of the model's values, not of torch's definition
         return
     way = ("its log-probabilities, `.logits` (no `output=`, as for any Categorical), or `output='probs'`"
            if isinstance(getattr(dist, "logits", None), Tensor) else
