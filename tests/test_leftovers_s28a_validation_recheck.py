@@ -114,7 +114,11 @@ def test_leaving_training_mode_marks_the_state_to_be_read_again_only_where_none_
     repair._carried = ()
     assert repair.train() is repair and repair._carried == ()  # back to training: nothing to read again
     repair.eval()
-    assert repair._carried is None and not repair.training and not repair.model.training
+    assert repair._carried == () and not repair.training and not repair.model.training  # no validation loop
+    trainer = pl.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False)
+    repair.trainer, trainer.validating = trainer, True  # as in a fit's validation loop
+    repair.train().eval()
+    assert repair._carried is None
     repair._carried = (("h", (N, H)),)
     repair.eval()
     assert repair._carried == (("h", (N, H)),)  # a state found is kept: those steps run unfused anyway

@@ -601,15 +601,19 @@ class CausalRepairModule(EvaluationSteps):
 
     @override
     def train(self, mode: bool = True) -> CausalRepairModule:
-        """Training mode as for any module; leaving it (``eval()``: a validation loop at its start, an audit) marks
-        the model's carried state to be read again at the next training step, where none was found: a state the
-        validation sets up (:mod:`~lightning_causal.repair.carried_state`). Here, not in a validation hook, so that a
-        subclass's own ``on_validation_end`` (or ``on_validation_start``) without ``super()`` keeps it.
+        """Training mode as for any module; leaving it in a Lightning validation loop (its ``eval()`` at the loop's
+        start, while ``trainer.validating``) marks the model's carried state to be read again at the next training step,
+        where none was found: a state the validation sets up (:mod:`~lightning_causal.repair.carried_state`). Here, not
+        in a validation hook, so that a subclass's own ``on_validation_end`` (or ``on_validation_start``) without
+        ``super()`` keeps it. An ``eval()`` outside a validation (an audit, a callback that looks at predictions
+        mid-epoch, a Fabric or plain loop) marks nothing: the next step runs fused as it would without it (an unfused
+        step draws other dropout masks), and a Fabric or plain loop's state is read again at each ``epoch=``.
 
         Args:
             mode: training mode (``True``) or evaluation mode (``False``).
         """
-        if not mode and self.__dict__.get("_carried") == ():
+        trainer = self.__dict__.get("_trainer")
+        if not mode and self.__dict__.get("_carried") == () and trainer is not None and trainer.validating:
             self._carried = None
         return super().train(mode)
 

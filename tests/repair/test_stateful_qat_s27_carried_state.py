@@ -158,5 +158,7 @@ def test_a_wrap_module_reads_the_state_again_after_a_validation_also_where_the_w
     repair._carried = ()
     repair.on_validation_end()
     assert task.ended == 1  # the wrapped module's own hook runs
+    trainer = pl.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False)
+    repair.trainer, trainer.validating = trainer, True  # as in a fit's validation loop (review_s28b: only there)
     repair.eval()  # a validation loop's start: the state is read again (leftovers_s28a: not in on_validation_end)
     assert repair._carried is None
