@@ -32,7 +32,7 @@ from lightning_causal.causal.engine.groups import broadcast_groups, group_counts
 from lightning_causal.causal.engine.interventions import resolve_module
 from lightning_causal.causal.engine.probe_warnings import ConstantGroupsWarning
 from lightning_causal.causal.engine.state import audit_mode, resolve_target
-from lightning_causal.causal.engine.token_ids import check_special_tokens
+from lightning_causal.causal.engine.token_ids import INDEX_DTYPES, check_special_tokens
 from lightning_causal.causal.engine.user_frame import outside_package
 from lightning_causal.causal.scm.attribute_flip import one_hot_blocks
 
@@ -201,13 +201,14 @@ def real_mean(values: Tensor, real: Tensor | None) -> Tensor:
 
 def baseline_text(baseline: Any, integer_inputs: bool = False, input_layer: str | None = None) -> str | None:
     """What each group is set to, for the figures' words ("red: raises the explained class's score against the group
-    set to 0"): a number (``"0"``, ``"0.5"``), ``"id 103"`` for an integer baseline of integer inputs (a token or a
-    category code), ``"the embedding of id 103"`` for it at an ``input_layer``; ``None`` where it is no single value
-    (a tensor of one value per element, one per input of a tuple).
+    set to 0"): a number (``"0"``, ``"0.5"``), ``"id 103"`` for an integer baseline of inputs of ids (int64 or int32:
+    a token or a category code), ``"the embedding of id 103"`` for it at an ``input_layer``; ``None`` where it is no
+    single value (a tensor of one value per element, one per input of a tuple). Other integer inputs (uint8 pixels,
+    int16 audio samples) hold values, no ids: their baseline is a number (``"0"``).
 
     Args:
         baseline: the audit's baseline (a number, a tensor or a tuple of them).
-        integer_inputs: whether the explained inputs hold integers (ids).
+        integer_inputs: whether the explained inputs hold ids (int64 or int32, ``INDEX_DTYPES``).
         input_layer: the module whose output is intervened on, or ``None`` (the inputs).
 
     Examples:
@@ -465,7 +466,7 @@ class InputEffectAudit(Audit):
         if not x.is_floating_point():
             result.tables["top_tokens"] = self._top_tokens(x, result.maps["effect"], probe, model)
         result.meta.update(groups=int(mean_abs.numel()), samples=int(x.shape[0]))
-        said = baseline_text(self.baseline, not x.is_floating_point(), self.input_layer)
+        said = baseline_text(self.baseline, x.dtype in INDEX_DTYPES, self.input_layer)  # uint8 pixels hold no ids
         if said is not None:  # the figures say what each group's effect is against
             result.meta["baseline"] = said
         result.meta.update(names_meta(self.feature_names, self.class_names, targets, mask, inputs=x, vocabulary=self.vocabulary,
