@@ -60,3 +60,20 @@ def test_a_full_pass_reads_the_clean_value_only_where_the_forward_records_gradie
             out = cache(cache.value[rows], rows)
         assert len(read) == reads
         torch.testing.assert_close(out.detach(), model(x[rows]).detach())
+
+
+def test_the_cache_of_a_forward_taking_gradients_holds_no_graph_of_the_probe_pass():
+    # before: cache.value and cache.output of the full path kept the probe pass's autograd graph (the model's
+    # create_graph=True) for the cache's lifetime: 190 MiB beside a value of 32 MiB at 8192 samples of width 1024
+    x = torch.randn(6, 3, generator=torch.Generator().manual_seed(2))
+    model = _Forces().eval()
+    with torch.no_grad():
+        cache = cache_prefix(model, x, "net.1", path="full")
+    assert cache.records_gradients
+    assert cache.value.grad_fn is None and cache.output.grad_fn is None
+    torch.testing.assert_close(cache.value, torch.tanh(model.net[0](x)).detach())
+    torch.testing.assert_close(cache.output, model(x).detach())
+    rows = torch.tensor([5, 0])
+    with torch.no_grad():
+        out = cache(cache.value[rows], rows)  # the clean rows still differentiate through the layer's live output
+    torch.testing.assert_close(out.detach(), model(x[rows]).detach())
