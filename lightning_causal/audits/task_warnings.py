@@ -33,6 +33,12 @@ _SAYS_REGRESSION = ("the model says it is a regression (a regression loss it hol
                     "a classifier holding one for an auxiliary loss says so with `self.hparams.task = 'multiclass'`)")
 
 
+def _shape(labels: Tensor) -> str:
+    """``"[N, 4]"``: the labels' shape with ``N`` for their rows, so that a warning reads alike on the 2 samples of the
+    callback's dry run and on the whole probe (shown once per fit by its exact text)."""
+    return f"[{', '.join(['N', *map(str, labels.shape[1:])])}]"
+
+
 def unlabelled_regression(labels: Any, model: Any) -> bool:
     """Whether a probe without ``labels`` (an autoencoder's, whose inputs are its targets) explains a model that says it
     regresses (:func:`label_task`: ``nn.MSELoss`` held, ``task="regression"``): its outputs are no class scores, as
@@ -103,7 +109,7 @@ def warn_softmax_of_regression(audit: str, labels: Any, fix: str, model: Any = N
         if multi_hot_labels(labels, model):
             message = (
                 f"{audit} explains the softmax over the model's outputs, but the probe's labels are multi-hot "
-                f"{list(labels.shape)} (a multi-label classifier?): each output's sigmoid is its own probability and "
+                f"{_shape(labels)} (a multi-label classifier?): each output's sigmoid is its own probability and "
                 f"their softmax is not one; pass `output=lambda out: out[:, [k]]` to explain label k's sigmoid, "
                 f"or {fix} to explain the outputs themselves"
             )
@@ -184,13 +190,13 @@ def warn_predicted_class_of_regression(audit: str, labels: Any, outputs: Tensor 
     if multi_label:
         warnings.warn(
             f"{audit} explains the predicted class (`target=None`: the largest of the model's {width} outputs), but the "
-            f"probe's labels are multi-hot {list(labels.shape)} (a multi-label classifier?): each label is its own "
+            f"probe's labels are multi-hot {_shape(labels)} (a multi-label classifier?): each label is its own "
             f"decision, not one class among {width}, and {how}. Pass `target=k` to explain label k's logit (one audit "
             "per label, each with its own `name=`)", UserWarning, stacklevel=outside_package())
         return
     # integer labels are a regression's only where the model says so (a Poisson regression's counts; a held loss)
-    why = (f"the probe's labels are real-valued {list(labels.shape)} (a regression, e.g. a forecast of {width} horizons?)"
-           if labels.is_floating_point() else f"{_SAYS_REGRESSION}, and its labels {list(labels.shape)} of {labels.dtype} "
+    why = (f"the probe's labels are real-valued {_shape(labels)} (a regression, e.g. a forecast of {width} horizons?)"
+           if labels.is_floating_point() else f"{_SAYS_REGRESSION}, and its labels {_shape(labels)} of {labels.dtype} "
            "are read as its targets")
     warnings.warn(
         f"{audit} explains the predicted class (`target=None`: the largest of the model's {width} outputs), but "

@@ -29,7 +29,7 @@ def test_multi_hot_labels_are_named_with_the_way_to_explain_one_label():
     model, x, labels = _labels_model()
     for audit, fix in ((SobolAudit(n=64, target=1, n_bootstrap=0), "probability=False"),
                        (CaptumBaseline(methods=("Saliency",), target=1), "score='raw'")):
-        with pytest.warns(UserWarning, match=rf"multi-hot \[128, 3\] \(a multi-label classifier\?\).*out\[:, \[k\]\].*{fix}"):
+        with pytest.warns(UserWarning, match=rf"multi-hot \[N, 3\] \(a multi-label classifier\?\).*out\[:, \[k\]\].*{fix}"):
             audit.run(model, Probe(x, labels))
     with pytest.warns(UserWarning, match="labels are floats \\(a regression\\?\\)"):  # real-valued labels: as before
         SobolAudit(n=64, target=1, n_bootstrap=0).run(model, Probe(x, labels + 0.25))

@@ -72,4 +72,4 @@ def test_integer_labels_of_a_model_holding_a_regression_loss_are_not_called_real
     said = [str(w.message) for w in caught if "explains the predicted class" in str(w.message)]
     assert len(said) == 1 and "real-valued" not in said[0]
     assert "the model says it is a regression" in said[0] and "self.hparams.task = 'multiclass'" in said[0]
-    assert "its labels [12] of torch.int64 are read as its targets" in said[0]
+    assert "its labels [N] of torch.int64 are read as its targets" in said[0]

@@ -54,7 +54,7 @@ def _messages(fn):
 def test_target_none_on_multi_hot_labels_warns_and_names_target_k(make):
     model, x, labels = _multi_label()
     _, said = _messages(lambda: make(None).run(model, Probe(x, labels)))
-    hits = [m for m in said if "multi-hot [32, 3]" in m and "target=None" in m]
+    hits = [m for m in said if "multi-hot [N, 3]" in m and "target=None" in m]
     assert hits and "each label is its own decision" in hits[0] and "Pass `target=k` to explain label k's logit" in hits[0]
     _, said = _messages(lambda: make(1).run(model, Probe(x, labels)))
     assert not [m for m in said if "target=None" in m]

@@ -66,7 +66,7 @@ def _messages(audit, probe: Probe) -> list[str]:
 def test_target_none_on_a_multi_horizon_regression_warns(kind: str) -> None:
     messages = _messages(AUDITS[kind](None), _probe())
     assert len(messages) == 1, messages
-    assert "2 outputs" in messages[0] and "real-valued [16, 2]" in messages[0] and "`target=k`" in messages[0]
+    assert "2 outputs" in messages[0] and "real-valued [N, 2]" in messages[0] and "`target=k`" in messages[0]
 
 
 @pytest.mark.parametrize("kind", sorted(AUDITS))

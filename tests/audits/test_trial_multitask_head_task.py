@@ -54,7 +54,7 @@ def test_fairness_of_a_regression_head_is_warned_about_whatever_loss_the_class_h
 
 def test_the_predicted_class_of_a_regression_head_is_warned_about():
     model = Heads().eval()
-    with pytest.warns(UserWarning, match=r"labels are real-valued \[32, 3\] \(a regression"):
+    with pytest.warns(UserWarning, match=r"labels are real-valued \[N, 3\] \(a regression"):
         InputEffectAudit(output="reg3", ace_values=None).run(model, _probe("reg3"))
     with pytest.warns(UserWarning, match="explains the softmax over the model's outputs, but the probe's labels are floats"):
         SobolAudit(output="reg3", n=64, n_bootstrap=10).run(model, _probe("reg3"))
