@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 from torch import nn
 
-from lightning_causal import InputEffectAudit
-from lightning_causal.audits import Probe
+from lightning_causal import InputEffectAudit, Scale, SetTo, UnitImportanceAudit, Zero
+from lightning_causal.audits import AuditResult, Probe
 from lightning_causal.reporting.tensorboard import TensorBoardRenderer
 
 
@@ -43,3 +44,61 @@ def test_a_uint8_images_baseline_is_a_pixel_value_not_an_id(monkeypatch):
     fig = _figures(monkeypatch, [r], x)["causal/input_effect/maps/sample_0"]
     notes = [" ".join(t.get_text().split()) for t in fig.texts if t is not fig._suptitle]
     assert notes == ["red: raises the output against the group set to 0, blue: lowers it"]
+
+
+# UnitImportanceAudit's bars (5ab69296): the value axis said "do(unit := 2)" of a SetTo subclass whose values are its
+# own, "do(unit := a)" of a grid of scales or of mixed kinds, and its one line ran off the figure's top edge from
+# about 31 characters on ("mean |effect| of do(neuron := resampled)").
+
+
+def _read_out() -> nn.Module:
+    """f = v . h + c with h = W x (layer "0"), v = [0.5, -2, 1, 0.25]: do(h_u := a) moves f by v_u (a − h_u)."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 4), nn.Linear(4, 1)).double()
+    with torch.no_grad():
+        model[1].weight.copy_(torch.tensor([[0.5, -2.0, 1.0, 0.25]], dtype=torch.float64))
+    return model
+
+
+class _Clipped(SetTo):
+    """A SetTo of one's own: its value where h_u is above it, h_u elsewhere (not do(h_u := value))."""
+
+    def values(self, output):
+        return torch.minimum(output, super().values(output))
+
+
+def _bars(monkeypatch, r):
+    return _figures(monkeypatch, [r])[f"causal/{r.audit}/bars/importance/0"]
+
+
+def test_unit_bars_say_only_what_was_done_to_the_unit(monkeypatch):
+    model, x = _read_out(), torch.randn(8, 3, dtype=torch.float64)
+    h, v = model[0](x).detach(), model[1].weight.detach()[0]
+    own = UnitImportanceAudit(["0"], intervention=_Clipped(0.0), name="own").run(model, Probe(x))
+    assert torch.allclose(own.vectors["importance/0"], (v * (h - h.clamp(max=0.0))).abs().mean(0))  # E|v_u (h_u − min(h_u, 0))|
+    assert "do" not in own.meta and _bars(monkeypatch, own).axes[0].get_ylabel() == "mean |effect| of do(unit)"
+    scales = UnitImportanceAudit(["0"], intervention=[Scale(0.0), Scale(2.0)], name="scales").run(model, Probe(x))
+    assert torch.allclose(scales.vectors["importance/0"], 2 * (v * h).abs().mean(0))  # range of v_u a h_u over a in {0, 2}
+    assert _bars(monkeypatch, scales).axes[0].get_ylabel() == "mean range over 2 values\nof do(unit := unit × a)"
+    mixed = UnitImportanceAudit(["0"], intervention=[Zero(), Scale(2.0)], name="mixed").run(model, Probe(x))
+    assert torch.allclose(mixed.vectors["importance/0"], 2 * (v * h).abs().mean(0))  # |v_u (2 h_u − 0)|
+    assert _bars(monkeypatch, mixed).axes[0].get_ylabel() == "mean range over\n2 interventions"
+    grid = UnitImportanceAudit(["0"], intervention=[SetTo(-1.0), Zero(), SetTo(1.0)], name="grid").run(model, Probe(x))
+    assert torch.allclose(grid.vectors["importance/0"], 2 * v.abs())  # range of v_u a over a in {-1, 0, 1}
+    assert _bars(monkeypatch, grid).axes[0].get_ylabel() == "mean range over 3 values\nof do(unit := a)"
+
+
+@pytest.mark.parametrize("do", [{"do": ":= resampled"}, {"do": ":= set values"}, {"do": "× 0.25"},
+                                {"do_grid": 12, "do": "× a"}, {"do_grid": 12}])
+@pytest.mark.parametrize("kind", ["unit", "neuron", "head"])
+@pytest.mark.parametrize("exact", [None, []])  # [] (method="attribution"): every bar an estimate, a line more
+def test_unit_bars_value_axis_is_whole_inside_the_figure(monkeypatch, do, kind, exact):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    meta = {**do, "unit_kind/0": kind, **({"exact_units/0": exact} if exact is not None else {})}
+    r = AuditResult("units", vectors={"importance/0": torch.tensor([0.3, 0.1, 0.2, 0.05])}, meta=meta)
+    fig = _bars(monkeypatch, r)
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    box = fig.axes[0].yaxis.label.get_window_extent(canvas.get_renderer())
+    assert 0 <= box.x0 and 0 <= box.y0 and box.y1 <= fig.bbox.y1, (fig.axes[0].get_ylabel(), box, fig.bbox)

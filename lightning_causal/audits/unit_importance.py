@@ -66,24 +66,29 @@ def _replayed(intervention: Intervention | Sequence[Intervention] | None, states
 def do_meta(intervention: Intervention | Sequence[Intervention] | None) -> dict[str, Any]:
     """What the importance bars say was done to a unit: ``{"do": ":= 0"}`` for ``Zero()`` (the default), ``":= 2"``
     for ``SetTo(2.0)`` (``":= set values"`` for a tensor), ``":= mean"`` for ``MeanOf``, ``":= resampled"`` for
-    ``Resample``, ``"× 0.5"`` for ``Scale(0.5)``; a do-grid of ``K >= 2`` interventions adds ``{"do_grid": K}`` (its
-    importance is the mean range of the interventional curve, CARE's, not a mean |effect|); an intervention of one's
-    own: ``{}``.
+    ``Resample``, ``"× 0.5"`` for ``Scale(0.5)`` (do(h_u := 0.5 h_u)); a do-grid of ``K >= 2`` interventions adds
+    ``{"do_grid": K}`` (its importance is the mean range of the interventional curve, CARE's, not a mean |effect|),
+    with ``{"do": ":= a"}`` where each sets the unit to a value (``SetTo``, ``Zero``) and ``"× a"`` where each scales
+    it; an intervention of one's own, a subclass of a built-in one (whose ``values`` may set anything) or a grid of
+    mixed kinds: no ``do``.
 
     Args:
         intervention: the audit's intervention (``None``: ``Zero()``), or a list of them (a do-grid).
 
     Examples:
-        >>> do_meta(None), do_meta(Scale(0.5)), do_meta([SetTo(-1.0), SetTo(2.0)])
-        ({'do': ':= 0'}, {'do': '× 0.5'}, {'do_grid': 2})
+        >>> do_meta(None), do_meta(Scale(0.5)), do_meta([SetTo(-1.0), SetTo(2.0)]), do_meta([Zero(), Scale(2.0)])
+        ({'do': ':= 0'}, {'do': '× 0.5'}, {'do_grid': 2, 'do': ':= a'}, {'do_grid': 2})
     """
     ivs = [Zero()] if intervention is None else [intervention] if isinstance(intervention, Intervention) else list(intervention)
+    kinds = {type(iv) for iv in ivs}  # the type itself: a subclass's values are its own
     if len(ivs) > 1:
-        return {"do_grid": len(ivs)}
+        grid: dict[str, Any] = {"do_grid": len(ivs)}
+        said = ":= a" if kinds <= {SetTo, Zero} else "× a" if kinds == {Scale} else None
+        return {**grid, "do": said} if said else grid
     iv = ivs[0]
-    if isinstance(iv, SetTo):
+    if type(iv) is SetTo:
         return {"do": f":= {iv.value.item():g}" if iv.value.numel() == 1 else ":= set values"}
-    if isinstance(iv, Scale):
+    if type(iv) is Scale:
         return {"do": f"× {iv.factor:g}"}
     words = {Zero: ":= 0", MeanOf: ":= mean", Resample: ":= resampled"}
     return {"do": words[type(iv)]} if type(iv) in words else {}

@@ -496,15 +496,18 @@ def _report_name(report: str | os.PathLike | None, writer: Any) -> str | None:
 
 
 def _unit_value_label(meta: dict, kind: str) -> str:
-    """The unit bars' value axis: what was done to the unit (``UnitImportanceAudit``'s ``meta["do"]``:
-    ``"mean |effect| of do(unit := 0)"``); for a do-grid (``meta["do_grid"]``, K values) the mean range of the
-    interventional curve (CARE's), no |effect| of one intervention: ``"mean range over do(unit := a)"`` and
-    ``"K values"`` on a second line; ``"mean |effect| of do(unit)"`` where the result does not say (an audit of one's own)."""
-    grid = meta.get("do_grid")
+    """The unit bars' value axis: what was done to the unit (``UnitImportanceAudit``'s ``meta["do"]``), in two lines
+    that fit the bars' height (``"mean |effect| of\\ndo(unit := 0)"``; a scale ``"do(unit := unit × 0.5)"``); for a
+    do-grid (``meta["do_grid"]``, K values) the mean range of the interventional curve (CARE's), no |effect| of one
+    intervention: ``"mean range over 3 values\\nof do(unit := a)"`` (``"mean range over\\n3 interventions"`` where the
+    grid's kinds are mixed); ``"mean |effect| of do(unit)"`` where the result does not say (an audit of one's own)."""
+    do, grid = meta.get("do"), meta.get("do_grid")
+    said = None
+    if isinstance(do, str):
+        said = f"do({kind} := {kind} {do})" if do.startswith("×") else f"do({kind} {do})"
     if isinstance(grid, int):
-        return f"mean range over do({kind} := a),\n{grid} values"
-    do = meta.get("do")
-    return f"mean |effect| of do({kind} {do})" if isinstance(do, str) else f"mean |effect| of do({kind})"
+        return f"mean range over {grid} values\nof {said}" if said else f"mean range over\n{grid} interventions"
+    return f"mean |effect| of\n{said}" if said else f"mean |effect| of do({kind})"
 
 
 def _estimated(r: AuditResult, layer: str, units: int) -> list[bool] | None:

@@ -218,8 +218,8 @@ def test_unit_bars_call_heads_and_neurons_by_name(monkeypatch):
                UnitImportanceAudit(["1"], name="units").run(model, probe)]
     TensorBoardRenderer().render(Writer(), 0, results, None)
     assert [(calls[f"{n}: 1"]["item_label"], calls[f"{n}: 1"]["value_label"]) for n in ("heads", "neurons", "units")] == [
-        ("head", "mean |effect| of do(head := 0)"), ("neuron", "mean |effect| of do(neuron := 0)"),
-        ("unit", "mean |effect| of do(unit := 0)")]
+        ("head", "mean |effect| of\ndo(head := 0)"), ("neuron", "mean |effect| of\ndo(neuron := 0)"),
+        ("unit", "mean |effect| of\ndo(unit := 0)")]
 
 
 def test_long_feature_names_leave_the_titles_labels_and_bars_inside_the_figure():
