@@ -59,3 +59,21 @@ def test_a_fit_shows_the_warning_once(tmp_path):
         trainer.fit(Regressor(), DataLoader(TensorDataset(X, Y), batch_size=16), DataLoader(TensorDataset(X, Y), batch_size=16))
     said = [str(w.message) for w in caught if "`target=None`" in str(w.message)]
     assert len(said) == 1, said  # before: at set-up ([2, 4]) and at the first audit ([32, 4])
+
+
+def _said_of(labels: torch.Tensor, width: int) -> str:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        warn_predicted_class_of_regression("InputEffectAudit 'ie'", labels, torch.zeros(len(labels), width), model=nn.Linear(5, width))
+    assert len(caught) == 1
+    return str(caught[0].message)
+
+
+def test_the_horizons_guessed_are_the_labels_columns_not_the_outputs():
+    """Three quantiles of one horizon (``output=lambda out: out[:, h]`` of ``[N, H, Q]``) beside labels of 4 horizons:
+    before, 'a forecast of 3 horizons?'; a mean and a log-variance beside one target per sample: 'a forecast of 2
+    horizons?'."""
+    quantiles = _said_of(Y, 3)
+    assert "the model's 3 outputs" in quantiles and "real-valued [N, 4] (a regression, e.g. a forecast of 4 horizons?)" in quantiles
+    one_target = _said_of(Y[:, 0], 2)
+    assert "real-valued [N] (a regression?)" in one_target and "horizons" not in one_target

@@ -195,7 +195,9 @@ def warn_predicted_class_of_regression(audit: str, labels: Any, outputs: Tensor 
             "per label, each with its own `name=`)", UserWarning, stacklevel=outside_package())
         return
     # integer labels are a regression's only where the model says so (a Poisson regression's counts; a held loss)
-    why = (f"the probe's labels are real-valued {_shape(labels)} (a regression, e.g. a forecast of {width} horizons?)"
+    columns = int(labels.shape[1]) if labels.dim() == 2 else 1  # the horizons of a forecast: the labels', not the outputs
+    guess = f", e.g. a forecast of {columns} horizons?" if columns > 1 else "?"
+    why = (f"the probe's labels are real-valued {_shape(labels)} (a regression{guess})"
            if labels.is_floating_point() else f"{_SAYS_REGRESSION}, and its labels {_shape(labels)} of {labels.dtype} "
            "are read as its targets")
     warnings.warn(
