@@ -369,6 +369,7 @@ def check_rows_at_sites(model: nn.Module, names: Sequence[str], run: Callable[[]
     to it, so a check on one or two samples passes it, and the estimators refuse it on the pass of every
     sample. Every call of a site is read (the fewest rows count); a site ``run()`` does not reach, and one with
     more rows than samples (a layer that folds windows or positions into the batch), are left to the estimators.
+    A site run inside ``torch.func.vmap`` is refused with :func:`check_not_vmapped`'s message.
 
     Args:
         model: the model.
@@ -377,7 +378,7 @@ def check_rows_at_sites(model: nn.Module, names: Sequence[str], run: Callable[[]
         samples: the samples of the pass.
 
     Raises:
-        ValueError: a site returned fewer rows than ``samples``.
+        ValueError: a site returned fewer rows than ``samples``, or runs under ``torch.func.vmap``.
 
     Examples:
         >>> class Routed(nn.Module):  # expert 1 gets the rows whose feature 0 is positive
@@ -401,6 +402,7 @@ def check_rows_at_sites(model: nn.Module, names: Sequence[str], run: Callable[[]
     shapes: dict[str, tuple[int, ...]] = {}
 
     def keep(name: str, out: Tensor) -> Tensor:
+        check_not_vmapped(name, out)  # one sample at a time: its [U] is no row count, and the message names vmap
         if name not in shapes or (out.dim() and out.shape[0] < shapes[name][0]):
             shapes[name] = tuple(out.shape)
         return out.new_empty(0)
