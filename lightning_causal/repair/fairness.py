@@ -242,7 +242,8 @@ class CounterfactualFairnessTerm(RepairTerm):
         try:
             out = self.outputs(model, both_inputs, kwargs if kwargs else args or None)
         except (IndexError, RuntimeError) as caught:  # an embedding's failed lookup, which names nothing
-            err = embedding_lookup_error(caught)  # nn.Embedding's IndexError, nn.EmbeddingBag's RuntimeError on the CPU
+            # nn.Embedding's IndexError, nn.EmbeddingBag's RuntimeError on the CPU, a table the model indexes with the ids set
+            err = embedding_lookup_error(caught, x_cf[rows][x_cf[rows] != x[rows]])
             if err is None:  # the model's own error
                 raise
             if both_inputs.is_floating_point():  # a code column the model casts (x[:, j].long()) set to no code

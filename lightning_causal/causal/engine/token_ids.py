@@ -28,6 +28,7 @@ Examples:
 from __future__ import annotations
 
 import os
+import re
 import traceback
 import warnings
 from collections.abc import Iterator
@@ -328,6 +329,8 @@ def float_code_error(err: IndexError, argument: str, what: str) -> ValueError:
 
 
 _FUNCTIONAL = os.path.join("torch", "nn", "functional.py")
+#: torch's ``IndexError`` of a tensor indexed out of range (``table[ids]``), with the index
+_OUT_OF_BOUNDS = re.compile(r"index (-?\d+) is out of bounds for dimension \d+ with size \d+")
 
 
 def from_embedding(err: BaseException) -> bool:
@@ -351,7 +354,7 @@ def from_embedding(err: BaseException) -> bool:
                for f in traceback.extract_tb(err.__traceback__))
 
 
-def embedding_lookup_error(err: BaseException) -> IndexError | None:
+def embedding_lookup_error(err: BaseException, ids: Tensor | None = None) -> IndexError | None:
     """The failed embedding lookup that ``err`` stands for, as an ``IndexError``, or ``None`` for any other error.
 
     ``nn.Embedding`` given an index outside ``[0, num_embeddings)`` raises ``IndexError: index out of range in self``;
@@ -359,9 +362,13 @@ def embedding_lookup_error(err: BaseException) -> IndexError | None:
     valid range [0, n)`` (by kernel) instead, read here as the ``IndexError`` it stands for. Either counts only when
     raised in ``F.embedding``/``F.embedding_bag`` (:func:`from_embedding`): an ``IndexError`` or ``RuntimeError`` of the
     model's own code (a table of its own indexed by the batch's size) is ``None``, not a value the model could not look up.
+    With ``ids``, the integer ids a baseline or counterfactual set, torch's ``IndexError`` of a table the model indexes
+    with them itself (``self.table[ids]``: ``index 10 is out of bounds for dimension 0 with size 10``) counts too where
+    its index is one of ``ids``.
 
     Args:
         err: the error a pass raised.
+        ids: the integer ids the pass set (``None``: only an embedding's lookup counts).
 
     Examples:
         >>> try:
@@ -371,9 +378,16 @@ def embedding_lookup_error(err: BaseException) -> IndexError | None:
         'index out of range in an EmbeddingBag'
         >>> embedding_lookup_error(IndexError("list index out of range")) is None
         True
+        >>> table_error = IndexError("index 10 is out of bounds for dimension 0 with size 10")  # self.table[ids]
+        >>> embedding_lookup_error(table_error, torch.tensor([10])) is table_error
+        True
     """
     if isinstance(err, IndexError):
-        return err if from_embedding(err) else None
+        if from_embedding(err):
+            return err
+        index = _OUT_OF_BOUNDS.search(str(err))
+        found = index is not None and _is_integer(ids) and bool((ids == int(index.group(1))).any())
+        return err if found else None
     message = str(err)
     if not isinstance(err, RuntimeError) or not ("index_size" in message or "not in the valid range" in message):
         return None
@@ -415,7 +429,8 @@ def token_errors_named(bases: tuple[Tensor, ...]) -> Iterator[None]:
     try:
         yield
     except (IndexError, RuntimeError) as caught:
-        err = embedding_lookup_error(caught)
+        ids = [b.flatten() for b in bases if _is_integer(b)]
+        err = embedding_lookup_error(caught, torch.cat(ids) if ids else None)
         if err is None:  # the model's own error (an IndexError of its code, unrelated to the ids): not the baseline
             raise
         named = token_baseline_error(err, bases)
