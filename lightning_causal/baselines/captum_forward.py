@@ -26,7 +26,22 @@ from lightning_causal.causal.engine.pass_errors import dtype_hint, width_hint
 from lightning_causal.causal.engine.state import resolve_target
 from lightning_causal.causal.engine.token_ids import check_token_baselines, embedding_readers
 
-__all__ = ["CaptumForward", "prepare_inputs", "whole_token_ids"]
+__all__ = ["CaptumForward", "num_samples_of", "prepare_inputs", "whole_token_ids"]
+
+
+def num_samples_of(inputs: Any) -> int | None:
+    """The samples of the explained inputs (a tensor or a tuple of them: the first one's rows), for
+    :class:`CaptumForward`'s ``num_samples``; ``None`` where there is no tensor to read.
+
+    Args:
+        inputs: the explained inputs.
+
+    Examples:
+        >>> num_samples_of(torch.zeros(5, 3)), num_samples_of((torch.zeros(2, 1), torch.zeros(2))), num_samples_of("x")
+        (5, 2, None)
+    """
+    first = inputs[0] if isinstance(inputs, tuple) and inputs else inputs
+    return first.shape[0] if isinstance(first, Tensor) and first.dim() > 0 else None
 
 
 class CaptumForward(nn.Module):
@@ -40,7 +55,9 @@ class CaptumForward(nn.Module):
     dict's per-sample fields) are handed to Captum one by one, so that it expands them too, and put
     back in place. A 1-D ``position_ids``/``cache_position`` keyword ``[T]``,
     shared by every row (:class:`~lightning_causal.causal.engine.forward_args.ForwardArgs`), is kept
-    here and passed whole to every call: Captum would expand it with the inputs. With ``input_dtype`` set, floating inputs reach the model
+    here and passed whole to every call: Captum would expand it with the inputs; so is, with ``num_samples`` given,
+    every tensor whose first dimension is not the samples' (weights passed to ``torch.func.functional_call``, a
+    codebook ``[K, D]``, a scalar), which Captum expands as well (and the model then refuses). With ``input_dtype`` set, floating inputs reach the model
     in that dtype: Captum's float32 noise (``NoiseTunnel``, ``GradientShap``) promotes the rows of
     a bfloat16 or float16 model to float32, which the model refuses.
 
@@ -51,15 +68,20 @@ class CaptumForward(nn.Module):
         additional_forward_args: extra forward arguments (tuple: positional; Mapping: keywords), as in
             :class:`~lightning_causal.causal.engine.forward.Forward`.
         num_inputs: the number of explained inputs Captum passes before the forward arguments.
+        num_samples: the samples of the explained inputs: a tensor argument whose first dimension differs is no
+            sample's and is passed whole to every call; ``None``: every tensor argument is handed to Captum.
 
     Examples:
         >>> f = CaptumForward(nn.Linear(3, 2), additional_forward_args=None)
         >>> f(torch.ones(4, 3)).shape, f.captum_args()
         (torch.Size([4, 2]), None)
+        >>> g = CaptumForward(lambda x, w: x @ w, additional_forward_args=(torch.ones(3, 2),), num_samples=4)
+        >>> g.captum_args(), g(torch.ones(8, 3)).shape  # the weight [3, 2] is no sample's: passed whole
+        (None, torch.Size([8, 2]))
     """
 
     def __init__(self, model: nn.Module, *, output: OutputSpec = None, additional_forward_args: Any = None,
-                 num_inputs: int = 1) -> None:
+                 num_inputs: int = 1, num_samples: int | None = None) -> None:
         super().__init__()
         self.model = eager_module(model)
         self.output = check_output_spec(output)
@@ -70,7 +92,10 @@ class CaptumForward(nn.Module):
         # Captum expands only the tensors it is given at the top: those nested in an argument (a named tuple's
         # per-sample field) are handed to it one by one and put back in place on each call
         self._template = (tuple(fargs.args), keywords)
-        self._values = tuple(tensor_leaves(self._template))
+        # a tensor that is no sample's (first dimension not the samples': functional_call's weights) is passed whole
+        self._whole = set() if num_samples is None else {
+            id(t) for t in tensor_leaves(self._template) if t.dim() == 0 or t.shape[0] != num_samples}
+        self._values = tuple(t for t in tensor_leaves(self._template) if id(t) not in self._whole)
         self._num_inputs = num_inputs
         self.input_dtype: torch.dtype | None = None
 
@@ -96,7 +121,7 @@ class CaptumForward(nn.Module):
     def forward(self, *args: Any) -> Tensor:
         k = self._num_inputs
         inputs, given = args[:k], iter(args[k:])
-        positional, keywords = map_tensors(self._template, lambda _: next(given))
+        positional, keywords = map_tensors(self._template, lambda t: t if id(t) in self._whole else next(given))
         keywords = {**keywords, **self._shared}
         if self.input_dtype is not None:
             inputs = tuple(t.to(self.input_dtype) if isinstance(t, Tensor) and t.is_floating_point() else t for t in inputs)

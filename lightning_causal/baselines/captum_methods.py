@@ -45,7 +45,12 @@ from lightning_causal.baselines.attribution_context import (
     seed_of,
     seeded_rng,
 )
-from lightning_causal.baselines.captum_forward import CaptumForward, prepare_inputs, whole_token_ids
+from lightning_causal.baselines.captum_forward import (
+    CaptumForward,
+    num_samples_of,
+    prepare_inputs,
+    whole_token_ids,
+)
 from lightning_causal.baselines.layer_methods import (
     checkpoint_refusal,
     layer_attribute,
@@ -384,7 +389,8 @@ def attribute(
     if feature_mask is not None and isinstance(inputs, Tensor):
         flat_mask(feature_mask, inputs.shape)  # integer, non-negative, broadcastable: else an error inside Captum
     seed = seed_of(generator) if spec.randomised else None
-    forward = CaptumForward(model, output=output, additional_forward_args=additional_forward_args)
+    forward = CaptumForward(model, output=output, additional_forward_args=additional_forward_args,
+                            num_samples=num_samples_of(inputs))
     with attribution_context(forward.model, seed):
         x, tidx = prepare_inputs(forward, inputs, target, integer_ok=spec.grouped and not spec.noise_tunnel)  # ablation: token ids too
         forward.input_dtype = x.dtype if x.is_floating_point() else None  # the rows Captum builds, back in x's dtype

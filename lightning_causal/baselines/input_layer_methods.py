@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from lightning_causal.baselines.captum_forward import whole_token_ids
+from lightning_causal.baselines.captum_forward import num_samples_of, whole_token_ids
 from lightning_causal.baselines.captum_methods import (
     CaptumForward,
     attribution_context,
@@ -104,7 +104,8 @@ def input_layer_attribute(
         raise ValueError(f"Expected argument `method` to be one of {list(INPUT_LAYER_METHOD_NAMES)} (a layer method of the input "
                          f"layer) but got {spec.label!r}; the methods of the inputs themselves: attribute(model, inputs, method)")
     seed = seed_of(generator) if spec.randomised else None
-    forward = CaptumForward(model, output=output, additional_forward_args=additional_forward_args)
+    forward = CaptumForward(model, output=output, additional_forward_args=additional_forward_args,
+                            num_samples=num_samples_of(inputs))
     module = resolve_module(forward.model, layer)
     with attribution_context(forward.model, seed):
         x, tidx = prepare_inputs(forward, inputs, target, integer_ok=True)

@@ -16,7 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from lightning_causal.baselines.attribution_context import attribution_context
-from lightning_causal.baselines.captum_forward import CaptumForward, prepare_inputs
+from lightning_causal.baselines.captum_forward import CaptumForward, num_samples_of, prepare_inputs
 from lightning_causal.baselines.method_specs import (
     LAYER_METHOD_NAMES,
     LAYER_METHOD_TABLE,
@@ -201,7 +201,8 @@ def layer_attribute(
         raise TypeError(f"Expected floating point inputs for LayerConductance but got dtype {inputs.dtype}: it integrates along "
                         "the inputs, which token ids cannot take; 'LayerIntegratedGradients' integrates in the layer's "
                         "activations (from those of a baseline token), 'LayerGradientXActivation' takes none")
-    forward = CaptumForward(model, output=output, additional_forward_args=additional_forward_args)
+    forward = CaptumForward(model, output=output, additional_forward_args=additional_forward_args,
+                            num_samples=num_samples_of(inputs))
     with input_sites(forward.model, [layer]), attribution_context(forward.model):
         module = resolve_module(forward.model, layer)
         # token ids: the layer methods that take no gradient of the inputs run on them, as Captum's do (they were refused)

@@ -30,6 +30,7 @@ from captum.metrics import infidelity as _captum_infidelity
 from captum.metrics import sensitivity_max as _captum_sensitivity_max
 from torch import Tensor, nn
 
+from lightning_causal.baselines.captum_forward import num_samples_of
 from lightning_causal.baselines.captum_methods import CaptumForward, seeded_rng
 from lightning_causal.causal.engine.batching import map_rows, rows_per_pass
 from lightning_causal.causal.engine.checks import (
@@ -541,7 +542,8 @@ def infidelity(
         zi = z.gather(1, mm).view_as(x)
         return zi, torch.where(zi.bool(), b, x)
 
-    forward = CaptumForward(model, output=output, additional_forward_args=additional_forward_args)
+    forward = CaptumForward(model, output=output, additional_forward_args=additional_forward_args,
+                            num_samples=num_samples_of(inputs))
     with audit_mode(forward.model), seeded_rng(seed):
         tidx = resolve_target(forward(inputs, *(forward.captum_args() or ())), target)
         rows = forward.rows_per_pass(inputs, max_batch_size)
