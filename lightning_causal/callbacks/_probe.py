@@ -13,7 +13,7 @@ import torch
 from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from torch import Tensor
-from torch.utils.data import IterableDataset
+from torch.utils.data import DataLoader, IterableDataset
 
 from lightning_causal._console import console_line
 from lightning_causal.audits.base import Probe
@@ -203,8 +203,8 @@ def trainer_data(trainer: Trainer) -> tuple[Any, str]:
     """The validation data if any, else the training data, else ``None``; and where the probe is read
     from it: ``"val_dataloaders"``, or the first of several (``"val_dataloaders[0] of 2"``,
     ``"val_dataloaders['ood'] of 2"``), as :func:`~lightning_causal.data_reading.read_samples` reads them.
-    Validation dataloaders all of whose datasets are empty (a split that kept no sample: Lightning runs the fit and
-    validates on nothing) are no validation data, as an empty list of them is; of several, the first that holds
+    Validation dataloaders all of which hold no samples (a split that kept no sample, a sampler that selects none:
+    Lightning runs the fit and validates on nothing) are no validation data, as an empty list of them is; of several, the first that holds
     samples is read (``"val_dataloaders[1] of 2"``, that dataloader the source), as Lightning validates on it."""
     source, origin, _ = _trainer_data(trainer)
     return source, origin
@@ -255,13 +255,15 @@ def _loaders(source: Any) -> list[Any]:
 
 
 def _holds_no_samples(loader: Any) -> bool:
-    """Whether ``loader`` (a ``DataLoader``, or any iterable Lightning takes) reads a dataset of known length 0 (a
-    stream, or a dataset whose length is not known, no `__len__` or one raising NotImplementedError, is not)."""
+    """Whether ``loader`` (a ``DataLoader``, or any iterable Lightning takes) reads a dataset of known length 0, or
+    is a ``DataLoader`` of no batch (a sampler that selects no sample, ``drop_last`` of fewer samples than a batch:
+    Lightning validates on none of them); a stream, or a dataset or sampler whose length is not known (no `__len__`,
+    or one raising NotImplementedError), is not."""
     dataset = getattr(loader, "dataset", loader)
     if isinstance(dataset, IterableDataset):
         return False
     try:
-        return len(dataset) == 0
+        return len(dataset) == 0 or isinstance(loader, DataLoader) and len(loader) == 0
     except (TypeError, NotImplementedError):  # no length (NotImplementedError: Lightning's has_len takes it so, and fits)
         return False
 

@@ -12,25 +12,24 @@ from lightning_causal import CausalAuditCallback, audit_model
 from lightning_causal.audits import InputEffectAudit
 from lightning_causal.callbacks._probe import probe_from
 from tests.helpers.lightning import trainer
-from tests.repair.test_leftovers_s27_no_val_warning import _Plain, _WithValidation
+from tests.repair.test_leftovers_s27_no_val_warning import _Plain
+from tests.test_leftovers_s28b_empty_first_val import _Model
 
 
 def _data(n: int) -> TensorDataset:
     return TensorDataset(torch.randn(n, 4, generator=torch.Generator().manual_seed(0)), torch.arange(n) % 2)
 
 
-def test_an_empty_first_validation_set_is_named_where_the_callback_reads_its_probe(tmp_path):
-    # the first of several validation dataloaders, the one the audits explain, reading no sample: a sampler that selects
-    # none of its 8 samples (an empty first dataset beside one with samples is passed over since leftovers_s28b:
-    # tests/test_leftovers_s28b_empty_first_val.py; an empty validation set alone validates on nothing: the callback
-    # explains the training data, test_review_s27e_empty_val_fallback)
+def test_an_empty_first_validation_set_is_passed_over_where_the_callback_reads_its_probe(tmp_path):
+    # the first of several validation dataloaders reading no sample: a sampler that selects none of its 8 samples, as an
+    # empty first dataset (leftovers_s28b: tests/test_leftovers_s28b_empty_first_val.py), is passed over for the next,
+    # on which Lightning validates (review_s28e: tests/test_review_s28e_no_batch_val.py; an empty validation set alone
+    # validates on nothing: the callback explains the training data, test_review_s27e_empty_val_fallback)
     cb = CausalAuditCallback([InputEffectAudit(ace_values=None)], probe_size=8, report_dir=str(tmp_path / "reports"))
-    with pytest.raises(MisconfigurationException,
-                       match=r"Expected the fit's val_dataloaders\[0\] of 2 to hold samples for the audits to explain "
-                             r"\(no `probe=` given.*got 0 samples \(an empty dataset\); pass `probe=`"):
-        trainer(tmp_path, max_epochs=1, callbacks=[cb]).fit(
-            _WithValidation(), DataLoader(_data(8), batch_size=4),
-            [DataLoader(_data(8), sampler=[], batch_size=4), DataLoader(_data(8), batch_size=4)])
+    trainer(tmp_path, max_epochs=1, callbacks=[cb]).fit(
+        _Model(), DataLoader(_data(8), batch_size=4),
+        [DataLoader(_data(8), sampler=[], batch_size=4), DataLoader(_data(8), batch_size=4)])
+    assert cb.probe_origin == "val_dataloaders[1] of 2" and cb.audited_epochs == [0]
 
 
 def test_an_empty_probe_is_refused_as_before():
