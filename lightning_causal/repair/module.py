@@ -76,7 +76,8 @@ DISTRIBUTION_TASK_LOSS = (
     "The task loss takes one tensor: for a distribution's negative log-likelihood, stack the tensors it is rebuilt "
     "from, `output=lambda out: torch.stack([out.mean, out.stddev], -1)` with `task_loss=lambda o, y: "
     "-torch.distributions.Normal(o[..., 0], o[..., 1]).log_prob(y).mean()`, and give each term an `output=` of its "
-    "own, which reads the model's return value (`CounterfactualFairnessTerm(flip, output='mean')`)")
+    "own, which reads the model's return value (`CounterfactualFairnessTerm(flip, output='mean', distance='logit')`: "
+    "a mean is no class's logit, whose sigmoid the default distance compares)")
 
 #: Names of ``repair/wrap.py`` (which imports this module) still importable from here, read on first use.
 _FROM_WRAP = ("_WrappedRepairModule", "DATA_HOOKS", "DELEGATED_HOOKS", "UNDELEGATED_HOOKS", "WRAP_OPTIONS")
