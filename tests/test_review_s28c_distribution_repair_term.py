@@ -9,41 +9,25 @@ from __future__ import annotations
 import re
 import warnings
 
-import lightning.pytorch as pl
 import pytest
 import torch
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
-from torch import nn
-from torch.distributions import Normal
 from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_causal import AttributeFlip, CausalRepairModule, CounterfactualFairnessTerm
-
-X = torch.tensor([[1.0, 2.0, 1.0], [-1.0, 0.5, 0.0], [0.5, -1.0, 1.0], [2.0, 1.0, 0.0]])
-Y = torch.tensor([0.5, -1.0, 3.0, 2.0])
-
-
-class Heteroscedastic(nn.Module):
-    """Normal(x0 + 0.5 x2, exp(0.25 x1)): column 2 a binary attribute, which moves the mean by 0.5."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.lin = nn.Linear(3, 2, bias=False)
-        with torch.no_grad():
-            self.lin.weight.copy_(torch.tensor([[1.0, 0.0, 0.5], [0.0, 0.25, 0.0]]))
-
-    def forward(self, x):
-        h = self.lin(x)
-        return Normal(h[:, 0], h[:, 1].exp())
+from tests.test_trial_newuser51_distribution_repair import (  # Normal(x0 + 0.5 x2, exp(0.25 x1))
+    Heteroscedastic,
+    X,
+    Y,
+    _trainer,
+)
 
 
 def _refusal() -> str:
     module = CausalRepairModule(Heteroscedastic(), [CounterfactualFairnessTerm(AttributeFlip(2), output="mean")],
                                 task_loss=lambda out, y: -out.log_prob(y).mean())
-    trainer = pl.Trainer(max_epochs=1, limit_train_batches=1, logger=False, enable_progress_bar=False,
-                         enable_model_summary=False, enable_checkpointing=False, num_sanity_val_steps=0)
     with pytest.raises(MisconfigurationException) as info:
-        trainer.fit(module, DataLoader(TensorDataset(X, Y), batch_size=4))
+        _trainer().fit(module, DataLoader(TensorDataset(X, Y), batch_size=4))
     return str(info.value)
 
 
