@@ -6,9 +6,11 @@ rows' clean value that only a forward recording gradients through the layer read
 rows that run, and only where the live output records a graph.
 """
 
+import pytest
 import torch
 from torch import nn
 
+from lightning_causal.causal import unit_effects
 from lightning_causal.causal.engine import prefix_cache as prefix_module
 from lightning_causal.causal.engine.prefix_cache import cache_prefix
 
@@ -77,3 +79,42 @@ def test_the_cache_of_a_forward_taking_gradients_holds_no_graph_of_the_probe_pas
     with torch.no_grad():
         out = cache(cache.value[rows], rows)  # the clean rows still differentiate through the layer's live output
     torch.testing.assert_close(out.detach(), model(x[rows]).detach())
+
+
+class _SwitchesAutogradOn(nn.Module):
+    """Switches autograd on in forward and takes no gradient; control flow on a tensor: no fx path."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(3, 6), nn.Tanh(), nn.Linear(6, 2))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.sum() > -1e9:
+            with torch.enable_grad():
+                return self.net(x)
+        return x[:, :2]
+
+
+@pytest.mark.parametrize("use_suffix", [True, False])
+def test_atp_of_a_forward_that_only_switches_autograd_on_is_the_linear_readout(use_suffix):
+    # before (965b51e4): refused as "the model takes gradients in its forward pass", on the hooks and full paths alike
+    torch.manual_seed(0)
+    model, x = _SwitchesAutogradOn().eval(), torch.randn(5, 3)
+    got, info = unit_effects(model, x, "net.1", unit_dim=-1, target=0, method="atp", use_suffix=use_suffix, return_info=True)
+    assert info.path == ("hooks" if use_suffix else "full")
+    with torch.no_grad():
+        hand = model.net[2].weight[0] * torch.tanh(model.net[0](x))  # d y_0 / d h_u · (h_u - 0): a linear read-out
+    torch.testing.assert_close(got, hand)
+
+
+def test_atp_of_forces_with_a_path_around_the_layer_is_still_refused():
+    class Skip(_Forces):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            with torch.enable_grad():
+                x = x if x.requires_grad else x.detach().requires_grad_(True)
+                energy = self.net(x).sum() + 0.5 * (x**2).sum()  # the layer's constants leave x in the graph
+                return -torch.autograd.grad(energy, x, create_graph=True)[0]
+
+    torch.manual_seed(0)
+    with pytest.raises(ValueError, match=r"takes gradients in its forward pass"):
+        unit_effects(Skip().eval(), torch.randn(5, 3), "net.1", unit_dim=-1, target=0, method="atp")

@@ -137,8 +137,10 @@ class PrefixCache:
         # the layer's calls in one forward pass: the most of the trial pass and (hooks path) the probe pass, as a layer
         # called again on a branch some samples take (`if mask.any(): h = layer(h2)`) runs more often there; 0: not counted
         self.calls = 0
-        #: whether the model's output on the probe records autograd although the prefix ran under ``no_grad``: its
-        #: forward takes gradients itself (forces ``-dE/dx`` by ``torch.autograd.grad``)
+        #: whether the model's forward differentiates through the layer itself (forces ``-dE/dx`` by
+        #: ``torch.autograd.grad``): its output on the probe records autograd although the prefix ran under ``no_grad``,
+        #: and the layer's output given as constants changes it (:func:`prefix_cache` checks that on two trial rows; a
+        #: forward that only switches autograd on gives it back as it was)
         self.records_gradients = bool(output.requires_grad)
 
     @property
@@ -311,11 +313,28 @@ def prefix_cache(forward: Forward, xs: tuple[Tensor, ...], layer: str, *, path: 
             cache.reason = "; ".join(reasons)
             _check_samples_independent(cache, xs)
             _use_read_slices(cache, xs, module, reads)
+            cache.records_gradients = cache.records_gradients and _differentiates_through(cache, xs, module)
             return cache
         cache = _full_cache(forward, xs, layer, module, "; ".join(reasons) or "forced", fold)
         _check_trial_pass(cache, xs, module, compare=False)
         _check_samples_independent(cache, xs)
+        cache.records_gradients = cache.records_gradients and _differentiates_through(cache, xs, module)
         return cache
+
+
+def _differentiates_through(cache: PrefixCache, xs: tuple[Tensor, ...], module: nn.Module) -> bool:
+    """Whether a model whose output records autograd under ``no_grad`` differentiates through the layer in its
+    forward (``torch.autograd.grad(E.sum(), x)`` with ``x`` before the layer): two trial rows' full pass with the
+    layer's clean output given as constants (no graph kept) fails or gives another output. A forward that only
+    switches autograd on (``with torch.enable_grad(): return self.net(x)``), or differentiates with respect to a value
+    after the layer, gives the output back as it was: a function of the layer's values, which the first-order
+    estimates linearise."""
+    _, rows = trial_rows(cache.value.shape[0], cache.value.device)
+    try:
+        constants = cache.forward.select(FullRunner(cache.forward, xs, module, cache.fold)(cache.value[rows], rows))
+    except RuntimeError:  # the model's own autograd.grad: "appears to not have been used in the graph"
+        return True
+    return not close(constants, cache.output[rows])
 
 
 def _use_read_slices(cache: PrefixCache, xs: tuple[Tensor, ...], module: nn.Module, reads: ReadSlices) -> None:
