@@ -118,3 +118,10 @@ def test_atp_of_forces_with_a_path_around_the_layer_is_still_refused():
     torch.manual_seed(0)
     with pytest.raises(ValueError, match=r"takes gradients in its forward pass"):
         unit_effects(Skip().eval(), torch.randn(5, 3), "net.1", unit_dim=-1, target=0, method="atp")
+
+
+def test_a_screen_on_forces_is_told_to_go_without_it():
+    # before: "Use method='exact'", which the user of method='exact', screen=2 had already passed
+    torch.manual_seed(0)
+    with pytest.raises(ValueError, match=r"Use method='exact' without screen="):
+        unit_effects(_Forces().eval(), torch.randn(5, 3), "net.1", unit_dim=-1, target=0, screen=2)

@@ -217,7 +217,8 @@ def attribution_estimates(
             "linearise the output in the layer's values, but the model takes gradients in its forward pass (its output "
             "records autograd under torch.no_grad(): torch.autograd.grad in forward, forces -dE/dx): setting a unit "
             "also takes away its derivative with respect to the inputs, a change of the output that no first-order "
-            "term in the unit's value holds. Use method='exact' (equal to a hand do() on such a model)")
+            "term in the unit's value holds. Use method='exact' without screen= (every unit intervened on exactly, equal to "
+            "a hand do() on such a model)")
     try:
         est = _estimates(cache, interventions, units, layout, target_idx, max_batch_size, estimator)
         if not bool(est.any()):
