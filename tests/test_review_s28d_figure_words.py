@@ -102,3 +102,27 @@ def test_unit_bars_value_axis_is_whole_inside_the_figure(monkeypatch, do, kind, 
     canvas.draw()
     box = fig.axes[0].yaxis.label.get_window_extent(canvas.get_renderer())
     assert 0 <= box.x0 and 0 <= box.y0 and box.y1 <= fig.bbox.y1, (fig.axes[0].get_ylabel(), box, fig.bbox)
+
+
+class _Bag(nn.Module):
+    """f = (1/T) Σ_t w[id_t] (one output): δ_t = (w[id_t] − w[b]) / T with token t set to id b."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.emb = nn.Embedding(6, 1).double()
+        with torch.no_grad():
+            self.emb.weight.copy_(torch.tensor([[0.0], [1.0], [-2.0], [0.5], [3.0], [-1.0]], dtype=torch.float64))
+
+    def forward(self, ids):
+        return self.emb(ids).mean(1)
+
+
+@pytest.mark.parametrize(("baseline", "input_layer", "said"), [(5, None, "id 5"), (5, "emb", "the embedding of id 5")])
+def test_the_token_strips_say_what_each_token_is_set_to(monkeypatch, baseline, input_layer, said):
+    # the strips' "red +, blue −" said nothing of the baseline, where docs/methods.md says the maps name it (81264caa)
+    ids = torch.tensor([[1, 2, 3, 4], [4, 4, 1, 3]])
+    r = InputEffectAudit(baseline=baseline, input_layer=input_layer, ace_values=None).run(_Bag(), Probe(ids))
+    w = torch.tensor([0.0, 1.0, -2.0, 0.5, 3.0, -1.0], dtype=torch.float64)
+    assert torch.allclose(r.maps["effect"].double(), (w[ids] - w[5]) / 4)  # (w[id_t] − w[5]) / T
+    fig = _figures(monkeypatch, [r], ids)["causal/input_effect/maps/sample_0"]
+    assert fig._suptitle.get_text().split("\n")[1:] == [f"effects against each token set to {said}"]

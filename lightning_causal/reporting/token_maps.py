@@ -94,7 +94,9 @@ def token_maps(data: MapData, chars_per_line: int = 56) -> list[tuple[str, Figur
     tag-safe) for every drawn sentence, so that each is readable in a TensorBoard card. A sentence of more than
     :data:`MAX_WINDOW_LINES` lines is drawn as that many, each sentence its own: around its token of largest |score|
     of the first map, the same lines in every map's strip and card, holding as many of the other maps' largest tokens
-    as they can; the title names the tokens drawn and, in a map's card, that map's largest token where it is left out.
+    as they can; the title names the tokens drawn and, in a map's card, that map's largest token where it is left out;
+    where ``meta["baseline"]`` says what each token is set to (``InputEffectAudit``), a title line says what the
+    scores are against: ``effects against each token set to id 0``.
     A score that is NaN or infinite is a grey box, counts towards no colour scale, and a line under its strip's title
     says "k of n scores are not finite (NaN/inf): grey" (``n``: the sentence's tokens without padding; where the window
     of a long sentence leaves some out, ", j of them outside the tokens drawn"), as every map kind notes them
@@ -123,12 +125,14 @@ def token_maps(data: MapData, chars_per_line: int = 56) -> list[tuple[str, Figur
     sentences = [(scores, lines[a:b]) for (scores, lines), (a, b, _, _) in zip(sentences, windows)]
     split = len(data.maps) > 1 and any(_strips_height(len(lines), len(data.maps)) > MAX_STRIPS_HEIGHT for _, lines in sentences)
     tags = dict(zip(data.maps, map_tags(list(data.maps), data.meta.get("methods") or ())))
+    # InputEffectAudit's δ_g = f(x) − f(x | do(x_g := b)): red and blue are against the token set to b (meta["baseline"])
+    against = f"effects against each token set to {data.meta['baseline']}" if isinstance(data.meta.get("baseline"), str) else None
     out = []
     for i, ((scores, lines), (_, _, note, hidden)) in enumerate(zip(sentences, windows)):
         for group in [list(scores)] if not split else [[name] for name in scores]:
             tag = f"maps/sample_{i}/{tags[group[0]]}" if split else f"maps/sample_{i}"
-            said = note and "\n".join([note] + [f"the largest |{name}|, token {hidden[name]}, is not drawn (see the report)"
-                                                for name in group if name in hidden])
+            said = "\n".join(([note] + [f"the largest |{name}|, token {hidden[name]}, is not drawn (see the report)"
+                                         for name in group if name in hidden] if note else []) + ([against] if against else [])) or None
             out.append((tag, _strips(data, i, {name: scores[name] for name in group}, lines, limits, chars_per_line, cmap, said)))
     return out
 
