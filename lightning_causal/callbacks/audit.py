@@ -443,6 +443,13 @@ class CausalAuditCallback(AuditRun, Callback):
             self._audit_epoch_ended_in_checkpoint(trainer, pl_module)  # a resumed epoch that ran no batch
         if trainer.sanity_checking or not self.should_audit(trainer.current_epoch):
             return
+        if self._unbuilt_probe is not None:  # no training step yet (on_train_batch_start returned -1): nothing built
+            lazy = ", ".join(unbuilt_lazy_modules(pl_module)[:3]) or "none left"
+            warn_at_users_line(
+                f"CausalAuditCallback did not audit epoch {trainer.current_epoch}: no training step ran before its end "
+                f"(`on_train_batch_start` returned -1) to build the model's lazy modules ({lazy}), which the audits "
+                "would build from their own seed, not training's; the first epoch that trains is audited as scheduled")
+            return
         self._run(trainer, pl_module, trainer.current_epoch, "epoch_end")
 
     @override
