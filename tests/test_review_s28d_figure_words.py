@@ -8,19 +8,10 @@ from torch import nn
 
 from lightning_causal import InputEffectAudit, Scale, SetTo, UnitImportanceAudit, Zero
 from lightning_causal.audits import AuditResult, Probe
-from lightning_causal.reporting.tensorboard import TensorBoardRenderer
-
-
-class _Writer:
-    def __getattr__(self, name):
-        return lambda *args, **kwargs: None
-
-
-def _figures(monkeypatch, results, inputs=None):
-    figures = {}
-    monkeypatch.setattr(TensorBoardRenderer, "_figure", staticmethod(lambda writer, tag, fig, step: figures.update({tag: fig})))
-    TensorBoardRenderer().render(_Writer(), 0, results, inputs)
-    return figures
+from tests.test_trial_docsuser7_figure_words import (  # f = v . h + c, v = [0.5, -2, 1, 0.25]
+    _figures,
+    _model,
+)
 
 
 class _Pixels(nn.Module):
@@ -51,15 +42,6 @@ def test_a_uint8_images_baseline_is_a_pixel_value_not_an_id(monkeypatch):
 # about 31 characters on ("mean |effect| of do(neuron := resampled)").
 
 
-def _read_out() -> nn.Module:
-    """f = v . h + c with h = W x (layer "0"), v = [0.5, -2, 1, 0.25]: do(h_u := a) moves f by v_u (a − h_u)."""
-    torch.manual_seed(0)
-    model = nn.Sequential(nn.Linear(3, 4), nn.Linear(4, 1)).double()
-    with torch.no_grad():
-        model[1].weight.copy_(torch.tensor([[0.5, -2.0, 1.0, 0.25]], dtype=torch.float64))
-    return model
-
-
 class _Clipped(SetTo):
     """A SetTo of one's own: its value where h_u is above it, h_u elsewhere (not do(h_u := value))."""
 
@@ -72,7 +54,7 @@ def _bars(monkeypatch, r):
 
 
 def test_unit_bars_say_only_what_was_done_to_the_unit(monkeypatch):
-    model, x = _read_out(), torch.randn(8, 3, dtype=torch.float64)
+    model, x = _model(), torch.randn(8, 3, dtype=torch.float64)
     h, v = model[0](x).detach(), model[1].weight.detach()[0]
     own = UnitImportanceAudit(["0"], intervention=_Clipped(0.0), name="own").run(model, Probe(x))
     assert torch.allclose(own.vectors["importance/0"], (v * (h - h.clamp(max=0.0))).abs().mean(0))  # E|v_u (h_u − min(h_u, 0))|
