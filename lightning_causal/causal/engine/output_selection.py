@@ -90,7 +90,9 @@ def _distribution_reads(read: str, dist: Distribution) -> str:
     if isinstance(getattr(dist, "logits", None), Tensor):  # Categorical, Bernoulli: log-probabilities
         return f"`output=lambda out: {read}.logits` (the {type(dist).__name__}'s log-probabilities)"
     if not _computes(dist, lambda d: d.mean):
-        return f"`output=` a callable reading the tensors the {type(dist).__name__} at {read} is built from"
+        built = [f"`output=lambda out: {read}.{k}`" for k in _built_from(dist)]
+        return (f"`output=` a callable reading the tensors the {type(dist).__name__} at {read} is built from"
+                + (f" ({', '.join(built)})" if built else ""))
     spread = [f"`{read}.{name}`" for name in ("variance", "stddev") if _computes(dist, lambda d, n=name: getattr(d, n))]
     return (f"`output=lambda out: {read}.mean` (the {type(dist).__name__}'s predictive mean"
             + (f"; its uncertainty: {' or '.join(spread)}" if spread else "") + "), one audit per tensor, each with its own `name=`")
@@ -134,22 +136,21 @@ def _method_call(output: str, method: Callable[..., Any], out: Any) -> str:
 
 
 def _check_defined(dist: Distribution, output: str, picked: Tensor) -> None:
-    """``ValueError`` where ``output=`` named a moment of the distribution ``dist`` that is NaN everywhere while the
-    tensors it is built from are finite (torch defines none): torch's ``Categorical.mean`` and ``.variance`` (its
-    classes have no order), a ``Cauchy``'s mean. Its effects would be NaN, silently; the message names the tensors
-    that explain it. A distribution built from NaN (a diverged model's, under ``validate_args=False``) passes: its NaN
-    effects are reported, as a tensor model's are (:mod:`~lightning_causal.causal.engine.finite`)."""
-    if not picked.is_floating_point() or picked.numel() == 0 or not bool(picked.isnan().all()):
+    """``ValueError`` where ``output=`` named a moment of the distribution ``dist`` that torch leaves undefined
+    (:func:`_undefined`): torch's ``Categorical.mean`` and ``.variance`` (its classes have no order), a ``Cauchy``'s
+    mean (NaN) and variance (infinite). Its effects would be NaN, silently; the message names the tensors that explain
+    it. A distribution built from NaN (a diverged model's, under ``validate_args=False``) passes: its NaN effects are
+    reported, as a tensor model's are (:mod:`~lightning_causal.causal.engine.finite`)."""
+    if not _undefined(dist, picked):
         return
-    built_from = [v for k in dist.arg_constraints if isinstance(v := dist.__dict__.get(k), Tensor) and v.is_floating_point()]
-    if not all(bool(v.isfinite().all()) for v in built_from):  # NaN of the model's values, not of torch's definition
-        return
+    built = ", ".join(f"`output={k!r}`" for k in _built_from(dist))
     way = ("its log-probabilities, `.logits` (no `output=`, as for any Categorical), or `output='probs'`"
            if isinstance(getattr(dist, "logits", None), Tensor) else
-           "a tensor it is built from (`output='loc'`, `output='scale'`), or `output=lambda out: out.icdf(torch.tensor(0.5))`"
+           f"a tensor it is built from{f' ({built})' if built else ''}, or `output=lambda out: out.icdf(torch.tensor(0.5))`"
            " (its median) where torch computes it")
+    what = "NaN" if bool(picked.isnan().all()) else "infinite or NaN"
     raise ValueError(f"Expected argument `output={output!r}` to select a defined tensor of the {type(dist).__name__} but "
-                     f"its `{output}` is NaN everywhere (torch defines none: a Categorical's classes have no order, a "
+                     f"its `{output}` is {what} everywhere (torch defines none: a Categorical's classes have no order, a "
                      f"Cauchy has no mean), so every effect would be NaN; explain {way}")
 
 
@@ -183,8 +184,10 @@ def _distribution_choice(out: Any) -> str:
     spread += ["`output=lambda out: out.entropy()` (one value per row)"] if "entropy" in has else []
     if "mean" not in has:
         base = getattr(out, "base_dist", None)
+        built = ", ".join(f"`output={k!r}`" for k in _built_from(out))
         way = ("explain the distribution it transforms, e.g. `output=lambda out: out.base_dist.mean`"
-               if isinstance(base, Distribution) and _computes(base, lambda d: d.mean) else "explain the tensors it is built from")
+               if isinstance(base, Distribution) and _computes(base, lambda d: d.mean) else
+               f"explain the tensors it is built from{f' ({built})' if built else ''}")
         return f"; torch computes no mean of a {type(out).__name__}: {way}"
     uncertainty = f"; its uncertainty: {', '.join(spread[:-1])} or {spread[-1]}" if len(spread) > 1 else (
         f"; its uncertainty: {spread[0]}" if spread else "")
@@ -193,11 +196,28 @@ def _distribution_choice(out: Any) -> str:
 
 
 def _computes(dist: Any, get: Callable[[Any], Any]) -> bool:
-    """Whether ``get(dist)`` gives a tensor (torch raises ``NotImplementedError`` for what a distribution lacks)."""
+    """Whether ``get(dist)`` gives a tensor that torch defines (torch raises ``NotImplementedError`` for what a
+    distribution lacks, and gives a ``Cauchy``'s mean as NaN: :func:`_undefined`)."""
     try:
-        return isinstance(get(dist), Tensor)
+        value = get(dist)
     except NotImplementedError:
         return False
+    return isinstance(value, Tensor) and not (isinstance(dist, Distribution) and _undefined(dist, value))
+
+
+def _built_from(dist: Distribution) -> list[str]:
+    """The names of the floating tensors the distribution ``dist`` was built from, those of its ``arg_constraints``
+    set on it: ``["loc", "scale"]`` of a ``Normal``, ``["logits"]`` of a ``Categorical(logits=...)``."""
+    return [k for k in getattr(dist, "arg_constraints", {}) if isinstance(v := dist.__dict__.get(k), Tensor) and v.is_floating_point()]
+
+
+def _undefined(dist: Distribution, value: Tensor) -> bool:
+    """Whether ``value``, a tensor of the distribution ``dist``, is nowhere finite while the tensors ``dist`` is built
+    from are (:func:`_built_from`): torch defines none (a ``Categorical``'s mean, NaN; a ``Cauchy``'s mean, NaN, and
+    variance, infinite). A distribution built from NaN (a diverged model's) gives NaN that torch does define."""
+    if not value.is_floating_point() or value.numel() == 0 or bool(value.isfinite().any()):
+        return False
+    return all(bool(getattr(dist, k).isfinite().all()) for k in _built_from(dist))
 
 
 def select_output(out: Any, output: OutputSpec = None) -> Tensor:
