@@ -35,7 +35,11 @@ from lightning_causal.callbacks._one_audit import (
     run_audit,
 )
 from lightning_causal.callbacks._probe import probe_from
-from lightning_causal.callbacks._probe_setup import check_probe_outputs, dry_run
+from lightning_causal.callbacks._probe_setup import (
+    check_probe_outputs,
+    dry_run,
+    unbuilt_lazy_modules,
+)
 from lightning_causal.callbacks._trainer_facts import tag_prefix
 from lightning_causal.causal.engine.checks import check_int
 from lightning_causal.reporting.figure_kinds import FigureKind
@@ -122,7 +126,8 @@ def audit_model(
     Raises:
         Exception: an audit's own error (the model's, yours) as raised, in its dry run or its full run, with a note naming
             the audit (and, where a device ran out of memory, the ``max_batch_size`` to try).
-        MisconfigurationException: an argument outside what it allows, a probe that cannot be read, ``explain``
+        MisconfigurationException: an argument outside what it allows, a model holding lazy modules not built yet
+            (``nn.LazyLinear`` before its first call, which the audits would build), a probe that cannot be read, ``explain``
             naming no input of it, or a probe the callback would refuse before a fit's first audit (a probe the model
             rejects, an ``output`` selecting no real-valued scores, non-finite inputs reaching them, labels that are
             no classes of the explained output).
@@ -157,6 +162,13 @@ def audit_model(
     if data is None:
         raise MisconfigurationException("Expected argument `data` to hold the samples to explain but got None")
     target = getattr(model, "audited_module", model)
+    lazy = unbuilt_lazy_modules(target)
+    if lazy:  # the audits' first pass would build them from the audits' seed: a model not left as found
+        raise MisconfigurationException(
+            f"Expected argument `model` to hold no lazy module not built yet but got {lazy[:3]} (nn.LazyLinear, LazyConv2d "
+            "before their first call): the audits' passes would build them from their own seeded generators and a fit "
+            "after audit_model would start from those weights; build them first, with one forward pass of a batch "
+            "(`model(x)`), or audit the trained model")
     probe = probe_from(data, probe_size, unpack_batch, origin="data", model=model)
     device = next((p.device for p in target.parameters()), None)
     probe = _as_weights(probe.to(device) if device is not None else probe, target)
