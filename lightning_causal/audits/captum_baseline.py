@@ -10,6 +10,7 @@ Captum map (``captum_metrics.py``); ``captum_report.py`` writes the result's key
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, get_args
@@ -430,8 +431,10 @@ class CaptumBaseline(Audit):
             result.vectors[f"mean_abs/{label}"] = real_mean(scores[label].abs(), real)
         def plain(spec: MethodSpec) -> Tensor:  # a NoiseTunnel method's groups without the tunnel, against its zeros
             bare = MethodSpec(spec.name, False, {k: v for k, v in spec.options.items() if k not in TUNNEL_DEFAULTS})
-            amap = attribute(model, x, bare, tidx, feature_mask=mask, generator=self.seed, baselines=self._baseline(x),
-                             max_batch_size=max_batch_size, **options)
+            with warnings.catch_warnings():  # a method the user did not ask for: what it says, the tunnel's run has said
+                warnings.simplefilter("ignore")
+                amap = attribute(model, x, bare, tidx, feature_mask=mask, generator=self.seed, baselines=self._baseline(x),
+                                 max_batch_size=max_batch_size, **options)
             return aggregate_to_groups(amap, mask, "sum", num_groups=g)
 
         tunnel = tunnel_zeros(self, scores, levels, plain)  # a NoiseTunnel method of (nearly) 0 everywhere: its level named
