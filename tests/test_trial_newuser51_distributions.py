@@ -68,8 +68,8 @@ def _hand_effects(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 def test_log_prob_named_as_output_is_told_the_forward_argument_not_a_call_without_its_value():
-    with pytest.raises(TypeError, match=r"`log_prob` is a method that takes `value`, which `output=` cannot give it: "
-                                        r".*forward\(self, x, y=None\)") as info:
+    with pytest.raises(TypeError, match=r"`log_prob` is a method that takes `value`: .*a value per sample \(the labels\) "
+                                        r"cannot come through `output=`.*forward\(self, x, y=None\)") as info:
         input_effects(Heteroscedastic(), X, output="log_prob")
     assert "out.log_prob()" not in str(info.value)
 

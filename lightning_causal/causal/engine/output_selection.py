@@ -120,8 +120,9 @@ def _log_prob_way(out: Any) -> str:
 
 def _method_call(output: str, method: Callable[..., Any], out: Any) -> str:
     """``"; `entropy` is a method: call it, ..."``: how to explain what a method named by ``output=`` computes: the
-    callable that calls it, or, for a method that takes a value (a distribution's ``log_prob(value)``, ``cdf``),
-    the forward argument that brings one value per sample (:data:`LOG_PROB_WAY`)."""
+    callable that calls it; for a method that takes a value (a distribution's ``log_prob(value)``, ``cdf``, ``icdf``),
+    the callable that calls it with one value for every row (``out.icdf(torch.tensor(0.5))``, the median), and the
+    forward argument that brings one value per sample (:data:`LOG_PROB_WAY`)."""
     try:
         params = inspect.signature(method).parameters.values()
     except (TypeError, ValueError):  # a builtin without a signature: taken as taking none
@@ -129,10 +130,12 @@ def _method_call(output: str, method: Callable[..., Any], out: Any) -> str:
     needs = [p.name for p in params if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     if not needs:
         return f"; `{output}` is a method: call it, `output=lambda out: out.{output}()`"
-    way = f": {LOG_PROB_WAY}" if isinstance(out, Distribution) else (
-        ": one value per sample reaches the model as a forward argument, not through `output=`, which reads the "
-        "model's return value alone")
-    return f"; `{output}` is a method that takes {', '.join(f'`{n}`' for n in needs)}, which `output=` cannot give it{way}"
+    shared = (f"`output=lambda out: out.{output}(torch.tensor(0.5))`" if isinstance(out, Distribution) else
+              f"`output=lambda out: out.{output}(...)`")
+    way = f": {LOG_PROB_WAY}" if isinstance(out, Distribution) else ": it reaches the model as a forward argument"
+    return (f"; `{output}` is a method that takes {', '.join(f'`{n}`' for n in needs)}: call it in a callable with one "
+            f"value for every row, {shared}; a value per sample (the labels) cannot come through `output=`, which reads "
+            f"the model's return value alone{way}")
 
 
 def _check_defined(dist: Distribution, output: str, picked: Tensor) -> None:
