@@ -34,7 +34,7 @@ from lightning_causal.causal.engine.chosen_input import (
 )
 from lightning_causal.causal.engine.forward import ForwardArgs, OutputSpec, select_output
 from lightning_causal.causal.engine.kept_attributes import keep_attributes
-from lightning_causal.causal.engine.output_selection import check_not_a_row
+from lightning_causal.causal.engine.output_selection import check_not_a_row, held_distribution
 from lightning_causal.causal.engine.user_frame import outside_package
 from lightning_causal.repair.base import RepairTerm
 from lightning_causal.repair.carried_state import task_pass_state
@@ -426,11 +426,15 @@ class CausalRepairModule(EvaluationSteps):
         try:
             picked = select_output(raw, self.output)
         except TypeError as err:  # a distribution: the task loss takes tensors, from which its NLL rebuilds it
-            if self.output is not None or not isinstance(raw, Distribution) or isinstance(getattr(raw, "logits", None), Tensor):
+            read, dist = ("out", raw) if isinstance(raw, Distribution) else (held_distribution(raw) or (None, None))
+            if self.output is not None or dist is None or isinstance(getattr(dist, "logits", None), Tensor):
                 raise
+            held = f" holding a {type(dist).__name__} at `{read}`" if read != "out" else ""
             raise MisconfigurationException(
                 f"Expected CausalRepairModule's model to return a tensor, an object with a `.logits` tensor or a mapping with "
-                f"'logits' but got {type(raw).__name__}, and no `output=`. {DISTRIBUTION_TASK_LOSS}") from err
+                f"'logits' but got {type(raw).__name__}{held}, and no `output=`. {DISTRIBUTION_TASK_LOSS}"
+                + (f"; here the {type(dist).__name__} is `{read}`: `output=lambda out: torch.stack([{read}.mean, {read}.stddev], "
+                   f"-1)`, each term's `output=lambda out: {read}.mean`" if held else "")) from err
         try:
             check_not_a_row(raw, picked, self.output, num_rows(x))
         except ValueError as err:

@@ -25,7 +25,8 @@ from typing import Any
 from torch import Tensor
 from torch.distributions import Distribution
 
-__all__ = ["OutputSpec", "ROW_WISE_OUTPUT", "TRAINING_ONLY_TUPLE", "check_output_spec", "check_not_a_row", "select_output"]
+__all__ = ["OutputSpec", "ROW_WISE_OUTPUT", "TRAINING_ONLY_TUPLE", "check_output_spec", "check_not_a_row", "held_distribution",
+           "select_output"]
 
 OutputSpec = None | str | int | Callable[[Any], Tensor]
 
@@ -70,9 +71,21 @@ def _describe(out: Any) -> str:
     return type(out).__name__
 
 
-def _held_distribution(out: Any) -> tuple[str, Distribution] | None:
+def held_distribution(out: Any) -> tuple[str, Distribution] | None:
     """The first ``torch.distributions`` object that the return value ``out`` holds (a mapping's value, a tuple's
-    item, a dataclass's field) and how a callable reads it (``"out['dist']"``, ``"out[0]"``), or ``None``."""
+    item, a dataclass's field) and how a callable reads it (``"out['dist']"``, ``"out[0]"``), or ``None``.
+
+    Args:
+        out: the model's return value.
+
+    Examples:
+        >>> import torch
+        >>> read, dist = held_distribution({"dist": torch.distributions.Normal(torch.zeros(2), 1.0), "h": torch.ones(2)})
+        >>> read, type(dist).__name__
+        ("out['dist']", 'Normal')
+        >>> held_distribution(torch.zeros(2)) is None
+        True
+    """
     if isinstance(out, Mapping):
         items: list[tuple[str, Any]] = [(f"out[{k!r}]", v) for k, v in out.items()]
     elif isinstance(out, (tuple, list)):
@@ -102,7 +115,7 @@ def _held_choice(out: Any) -> str:
     """``", e.g. `output=lambda out: out['dist'].mean` ..."``: for a return value that holds a distribution beside
     or instead of tensors (``{"dist": Normal(mu, sigma)}``, ``(Normal(mu, sigma), aux)``), the callables that read
     it, or ``""``."""
-    held = _held_distribution(out)
+    held = held_distribution(out)
     return f", e.g. {_distribution_reads(*held)}" if held else ""
 
 
@@ -115,7 +128,7 @@ LOG_PROB_WAY = (
 def _log_prob_way(out: Any) -> str:
     """``"; a distribution's log-probability ..."`` (:data:`LOG_PROB_WAY`) where ``out`` is a distribution or holds
     one, else ``""``."""
-    return f"; {LOG_PROB_WAY}" if isinstance(out, Distribution) or _held_distribution(out) else ""
+    return f"; {LOG_PROB_WAY}" if isinstance(out, Distribution) or held_distribution(out) else ""
 
 
 def _method_call(output: str, method: Callable[..., Any], out: Any) -> str:
