@@ -182,7 +182,9 @@ class CaptumBaseline(Audit):
       (means over the probe).
     - ``vectors`` ``mean_abs/<causal|M>`` (mean |score| per group); ``tables["comparison"]`` (one row per method, the causal one last
       with ``None`` for its rank agreement with itself);
-      ``meta["seconds"]`` per explanation.
+      ``meta["seconds"]`` per explanation; ``meta["calls/<layer>"]`` for a layer of ``layers`` that runs several times per
+      forward pass (a shared encoder), whose Captum layer method reads the last call where the causal effects set every
+      call, as the notes say.
 
     Deletion AUC: lower is more faithful; insertion AUC: higher is more faithful; stability
     (Spearman between the explanations of x and x + ε): higher is more stable. The areas are those
@@ -483,8 +485,15 @@ class CaptumBaseline(Audit):
     ) -> None:
         method, options = self.settings.layer_method, self.model_options(probe)
         unit_dim, num_heads = self.unit_dim[layer], self.num_heads[layer]
-        causal = unit_effects(model, probe.inputs, layer, target=tidx, max_batch_size=mbs, unit_dim=unit_dim, num_heads=num_heads,
-                              **options)
+        causal, info = unit_effects(model, probe.inputs, layer, target=tidx, max_batch_size=mbs, unit_dim=unit_dim,
+                                    num_heads=num_heads, return_info=True, **options)
+        if info.calls > 1:  # a shared module: Captum's layer methods read its last call, the causal effects set every call
+            result.meta[f"calls/{layer}"] = info.calls
+            result.meta.setdefault("notes", []).append(
+                f"{layer} runs {info.calls} times per forward pass: {method} reads its last call only (Captum's layer "
+                "methods hook one output), while the causal effects set each unit at every call, so their compare/ "
+                "metrics compare different things (an nn.Identity per call names one: docs/your_model.md, 'Layers in "
+                "functional code')")
         other = layer_attribute(model, probe.first, layer, method, target=tidx, baselines=self._baseline(probe.first), max_batch_size=mbs,
                                 unit_dim=unit_dim, num_heads=num_heads, **options)
         def moved() -> bool:  # whether the layer's activations change with the explained input (set to the baseline)
