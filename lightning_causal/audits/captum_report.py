@@ -82,7 +82,9 @@ def tunnel_zeros(audit: CaptumBaseline, scores: dict[str, Tensor], levels: dict[
     of the samples that the same method without the tunnel scores (``plain(spec)``: its groups' scores ``[N, G]``,
     one run of the method, an ``nt_samples``-th of the tunnel's); nearly 0: within :data:`TUNNEL_NEAR_ZERO` of the
     largest magnitude in the method's map without noise. SmoothGrad averages the method over noisy copies
-    ``x + N(0, stdevs²)``, and noise far wider than the inputs' scale (NoiseTunnel's default on a table of mixed
+    ``x + N(0, stdevs²)`` (``nt_type="smoothgrad"``, the default, the only one checked: ``smoothgrad_sq`` averages the
+    method's squares, of another scale, and ``vargrad`` their variance, 0 on a linear model whatever the noise), and
+    noise far wider than the inputs' scale (NoiseTunnel's default on a table of mixed
     scales) drives a saturating unit (tanh, sigmoid) into its flat tails at every copy, where its gradient is 0
     (float32's tanh is 1.0 beyond ~9); zeros of the method without noise as well (a step, a unit the inputs
     saturate) are :func:`warn_without_gradient`'s. The statement names the level (``levels``: label -> (stdevs,
@@ -92,6 +94,8 @@ def tunnel_zeros(audit: CaptumBaseline, scores: dict[str, Tensor], levels: dict[
     said: dict[str, str] = {}
     for spec in audit.specs:
         if not spec.noise_tunnel or spec.layer or spec.grouped or spec.label not in levels:
+            continue
+        if spec.options.get("nt_type", "smoothgrad") != "smoothgrad":  # squares: of another scale; VarGrad 0 where linear
             continue
         reference = plain(spec).abs()
         small = TUNNEL_NEAR_ZERO * float(reference.max())
