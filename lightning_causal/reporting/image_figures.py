@@ -202,7 +202,7 @@ def say_all_zero(ax: Any, values: Tensor, bar: Any = None) -> bool:
         >>> say_all_zero(ax, torch.zeros(3)), [t.get_text() for t in ax.texts]
         (True, ['0 everywhere'])
     """
-    if bool(values.ne(0).any()):
+    if _blank(values) != 1:
         return False
     if bar is not None:
         bar.set_ticks([0.0])
@@ -230,7 +230,7 @@ def say_no_finite(ax: Any, values: Tensor, bar: Any = None) -> bool:
         >>> say_no_finite(ax, torch.tensor([float("nan"), 1.0]))
         False
     """
-    if values.numel() == 0 or not values.is_floating_point() or bool(values.isfinite().any()):
+    if _blank(values) != 2:
         return False
     if bar is not None:
         bar.ax.set_visible(False)
@@ -241,7 +241,8 @@ def say_no_finite(ax: Any, values: Tensor, bar: Any = None) -> bool:
 
 def _blank(values: Tensor) -> int:
     """What a map's panel says instead of a scale: 1 "0 everywhere" (:func:`say_all_zero`), 2 "no finite values"
-    (:func:`say_no_finite`), 0 nothing (a row kept for reuse holds the same)."""
+    (:func:`say_no_finite`), 0 nothing; the one test of both, and of a kept row's key (a row kept for reuse holds the
+    same)."""
     return 1 if not bool(values.ne(0).any()) else 2 if values.numel() and not bool(values.isfinite().any()) else 0
 
 
