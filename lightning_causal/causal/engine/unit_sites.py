@@ -198,8 +198,9 @@ def inspect_site(model: nn.Module, name: str, run: Callable[[], object]) -> Site
 
 
 def holds_tensors_only(module: nn.Module) -> bool:
-    """Whether ``module`` has no ``forward`` of its own (``nn.ParameterList``, ``nn.ParameterDict``, a module that only
-    holds weights): it never runs, so no hook of it fires; the model reads its tensors in functional code.
+    """Whether ``module`` has no ``forward`` of its own and no submodules (``nn.ParameterList``, ``nn.ParameterDict``, a
+    module that only holds weights): it never runs, so no hook of it fires; the model reads its tensors in functional
+    code. An ``nn.ModuleList`` or ``nn.ModuleDict`` has no ``forward`` either, but holds modules, which run.
 
     Args:
         module: the module.
@@ -207,8 +208,10 @@ def holds_tensors_only(module: nn.Module) -> bool:
     Examples:
         >>> holds_tensors_only(nn.ParameterList([nn.Parameter(torch.zeros(2))])), holds_tensors_only(nn.Identity())
         (True, False)
+        >>> holds_tensors_only(nn.ModuleList([nn.Linear(2, 2)]))
+        False
     """
-    return type(module).forward is nn.Module.forward
+    return type(module).forward is nn.Module.forward and next(module.children(), None) is None
 
 
 def functional_layer_hint() -> str:
