@@ -22,6 +22,7 @@ import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import torch
 from torch import Tensor
 from torch.distributions import Distribution
 
@@ -152,22 +153,32 @@ def _method_call(output: str, method: Callable[..., Any], out: Any) -> str:
 
 
 def _check_defined(dist: Distribution, output: str, picked: Tensor) -> None:
-    """``ValueError`` where ``output=`` named a moment of the distribution ``dist`` that torch leaves undefined
-    (:func:`_undefined`): torch's ``Categorical.mean`` and ``.variance`` (its classes have no order), a ``Cauchy``'s
-    mean (NaN) and variance (infinite). Its effects would be NaN, silently; the message names the tensors that explain
-    it. A distribution built from NaN (a diverged model's, under ``validate_args=False``) passes: its NaN effects are
-    reported, as a tensor model's are (:mod:`~lightning_causal.causal.engine.finite`)."""
-    if not _undefined(dist, picked):
+    """``ValueError`` where ``output=`` named a moment of the distribution ``dist`` that torch leaves undefined in
+    any row of the model call (:func:`_undefined_rows`): torch's ``Categorical.mean`` and ``.variance`` (its classes
+    have no order), a ``Cauchy``'s mean (NaN) and variance (infinite), a ``StudentT``'s mean where its ``df <= 1`` (a
+    ``df`` the model computes: some rows only). Those rows' effects would be NaN, silently, and a refusal that waited
+    for every row of a call would depend on ``max_batch_size``; the message names the rows and the tensors that
+    explain the distribution. A distribution built from NaN (a diverged model's, under ``validate_args=False``)
+    passes: its NaN effects are reported, as a tensor model's are (:mod:`~lightning_causal.causal.engine.finite`)."""
+    rows = _undefined_rows(dist, picked)
+    if not bool(rows.any()):
         return
     built = ", ".join(f"`output={k!r}`" for k in _built_from(dist))
     way = ("its log-probabilities, `.logits` (no `output=`, as for any Categorical), or `output='probs'`"
            if isinstance(getattr(dist, "logits", None), Tensor) else
            f"a tensor it is built from{f' ({built})' if built else ''}, or `output=lambda out: out.icdf(torch.tensor(0.5))`"
            " (its median) where torch computes it")
-    what = "NaN" if bool(picked.isnan().all()) else "infinite or NaN"
+    bad = picked.detach()[rows] if picked.dim() else picked.detach()
+    what = "NaN" if bool(bad.isnan().all()) else "infinite or NaN"
+    if bool(rows.all()):
+        raise ValueError(f"Expected argument `output={output!r}` to select a defined tensor of the {type(dist).__name__} but "
+                         f"its `{output}` is {what} everywhere (torch defines none: a Categorical's classes have no order, a "
+                         f"Cauchy has no mean), so every effect would be NaN; explain {way}")
+    shown = rows.nonzero().flatten().tolist()
     raise ValueError(f"Expected argument `output={output!r}` to select a defined tensor of the {type(dist).__name__} but "
-                     f"its `{output}` is {what} everywhere (torch defines none: a Categorical's classes have no order, a "
-                     f"Cauchy has no mean), so every effect would be NaN; explain {way}")
+                     f"its `{output}` is {what} in rows {shown[:8]}{' ...' if len(shown) > 8 else ''} of the {rows.numel()} "
+                     "of a model call, where the tensors it is built from are finite (torch defines none there: a StudentT's mean "
+                     f"where df <= 1, its variance where df <= 2), so those rows' effects would be NaN; explain {way}")
 
 
 def _first_choice(out: Any) -> str:
@@ -234,6 +245,24 @@ def _undefined(dist: Distribution, value: Tensor) -> bool:
     if not value.is_floating_point() or value.numel() == 0 or bool(value.isfinite().any()):
         return False
     return all(bool(getattr(dist, k).isfinite().all()) for k in _built_from(dist))
+
+
+def _undefined_rows(dist: Distribution, value: Tensor) -> Tensor:
+    """Which rows (dimension 0) of ``value``, a tensor of the distribution ``dist``, torch leaves undefined: ``[N]``
+    booleans, true where the row holds an infinite or NaN entry while the row's entries of the tensors ``dist`` is
+    built from are finite (:func:`_built_from`; one broadcast over the rows counts for each). A 0-d ``value`` is one
+    row. A row built from NaN (a diverged model's) is not undefined: its NaN is the model's."""
+    if not value.is_floating_point() or value.numel() == 0:
+        return value.new_zeros(value.shape[:1], dtype=torch.bool)
+    n = value.shape[0] if value.dim() else 1
+    rows = ~value.detach().reshape(n, -1).isfinite().all(1)
+    for k in _built_from(dist):
+        t = getattr(dist, k).detach()
+        if t.dim() and t.shape[0] == n:
+            rows &= t.reshape(n, -1).isfinite().all(1).to(rows.device)
+        elif not bool(t.isfinite().all()):
+            rows &= False
+    return rows if value.dim() else rows.reshape(())
 
 
 def select_output(out: Any, output: OutputSpec = None) -> Tensor:
