@@ -57,7 +57,9 @@ class CaptumForward(nn.Module):
     shared by every row (:class:`~lightning_causal.causal.engine.forward_args.ForwardArgs`), is kept
     here and passed whole to every call: Captum would expand it with the inputs; so is, with ``num_samples`` given,
     every tensor whose first dimension is not the samples' (weights passed to ``torch.func.functional_call``, a
-    codebook ``[K, D]``, a scalar), which Captum expands as well (and the model then refuses). With ``input_dtype`` set, floating inputs reach the model
+    codebook ``[K, D]``), which Captum would expand as well (and the model then refuse; a scalar it leaves as it is).
+    A tensor of one entry per sample flattened to ``[N*T]`` is passed whole too, as the causal estimators pass it (they
+    gather by row only the tensors of first dimension ``N``). With ``input_dtype`` set, floating inputs reach the model
     in that dtype: Captum's float32 noise (``NoiseTunnel``, ``GradientShap``) promotes the rows of
     a bfloat16 or float16 model to float32, which the model refuses.
 
