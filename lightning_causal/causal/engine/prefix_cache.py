@@ -332,8 +332,8 @@ def _differentiates_through(cache: PrefixCache, xs: tuple[Tensor, ...], module: 
     _, rows = trial_rows(cache.value.shape[0], cache.value.device)
     try:
         constants = cache.forward.select(FullRunner(cache.forward, xs, module, cache.fold)(cache.value[rows], rows))
-    except RuntimeError:  # the model's own autograd.grad: "appears to not have been used in the graph"
-        return True
+    except Exception:  # the model's own autograd.grad: "appears to not have been used in the graph",
+        return True  # or, with allow_unused=True, its None gradient used (TypeError): it needs the layer's graph
     return not close(constants, cache.output[rows])
 
 

@@ -1,0 +1,45 @@
+"""Review of 4270da2a: the pass that tells a forward differentiating through the layer from one that only switches
+autograd on gives the layer's output as constants, which a forward taking gradients may not survive in any way."""
+
+import pytest
+import torch
+from torch import nn
+
+from lightning_causal.causal import unit_effects
+
+
+class _ForcesAllowUnused(nn.Module):
+    """F = -dE/dx with allow_unused=True: the gradient is None where x does not reach E."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.enable_grad():
+            x = x if x.requires_grad else x.detach().requires_grad_(True)
+            (g,) = torch.autograd.grad(self.net(x).sum(), x, create_graph=True, allow_unused=True)
+            return -g
+
+
+def _hand_effects(model: _ForcesAllowUnused, x: torch.Tensor) -> torch.Tensor:
+    """e_u = F_0(x) - F_0(x | do(h_u := 0)), h = tanh(W1 x + b1), E = w2 . h: F = -W1^T (w2 * (1 - h^2))."""
+    w1, w2 = model.net[0].weight.detach(), model.net[2].weight.detach()[0]
+    h = torch.tanh(x @ w1.T + model.net[0].bias.detach())
+    per_unit = w2 * (1 - h**2)  # [N, 4]: unit u's share of -dE/dh . dh/dz; do(h_u := 0) removes it (a constant)
+    return -(per_unit * w1[:, 0])  # F_0 = -sum_u per_unit_u W1[u, 0]; its effect: -(share of u)
+
+
+@pytest.mark.parametrize("use_suffix", [True, False])
+def test_exact_effects_of_forces_taken_with_allow_unused(use_suffix):
+    # before: TypeError "bad operand type for unary -: 'NoneType'" from the constants pass (-None), for method='exact' too
+    torch.manual_seed(0)
+    model, x = _ForcesAllowUnused().eval(), torch.randn(5, 3)
+    got = unit_effects(model, x, "net.1", unit_dim=-1, target=0, use_suffix=use_suffix)
+    torch.testing.assert_close(got, _hand_effects(model, x))
+
+
+def test_atp_of_forces_taken_with_allow_unused_is_refused_in_words():
+    torch.manual_seed(0)
+    with pytest.raises(ValueError, match=r"takes gradients in its forward pass"):
+        unit_effects(_ForcesAllowUnused().eval(), torch.randn(5, 3), "net.1", unit_dim=-1, target=0, method="atp")
