@@ -43,3 +43,30 @@ def test_atp_of_forces_taken_with_allow_unused_is_refused_in_words():
     torch.manual_seed(0)
     with pytest.raises(ValueError, match=r"takes gradients in its forward pass"):
         unit_effects(_ForcesAllowUnused().eval(), torch.randn(5, 3), "net.1", unit_dim=-1, target=0, method="atp")
+
+
+class _SwitchesAutogradOnRoundingByBatch(nn.Module):
+    """Switches autograd on and takes no gradient; its read-out rounds by the batch size as a half-precision GPU
+    kernel does (a tile chosen by the rows: one bfloat16 ulp, 2^-8 relative, apart), within the 1% by which
+    check_samples_independent tells such rounding from a batch dependence."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(3, 6), nn.Tanh(), nn.Linear(6, 2, bias=False))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.enable_grad():
+            y = self.net(x)
+            return y * (1.0 + 2.0**-8) if x.shape[0] > 2 else y
+
+
+@pytest.mark.parametrize("use_suffix", [True, False])
+def test_atp_of_a_forward_switching_autograd_on_is_not_refused_for_batch_size_rounding(use_suffix):
+    # before: the constants pass of 2 rows was compared with the probe pass of 5 rows at close()'s 1e-4, and the
+    # rounding apart refused atp as "the model takes gradients in its forward pass"
+    torch.manual_seed(0)
+    model, x = _SwitchesAutogradOnRoundingByBatch().eval(), torch.randn(5, 3)
+    got = unit_effects(model, x, "net.1", unit_dim=-1, target=0, method="atp", use_suffix=use_suffix, max_batch_size=5)
+    with torch.no_grad():
+        readout = model.net[2].weight[0] * torch.tanh(model.net[0](x))  # d y_0 / d h_u · (h_u - 0)
+    torch.testing.assert_close(got, readout, rtol=2**-7, atol=1e-6)  # the batch's rounding, one ulp

@@ -325,16 +325,19 @@ def prefix_cache(forward: Forward, xs: tuple[Tensor, ...], layer: str, *, path: 
 def _differentiates_through(cache: PrefixCache, xs: tuple[Tensor, ...], module: nn.Module) -> bool:
     """Whether a model whose output records autograd under ``no_grad`` differentiates through the layer in its
     forward (``torch.autograd.grad(E.sum(), x)`` with ``x`` before the layer): two trial rows' full pass with the
-    layer's clean output given as constants (no graph kept) fails or gives another output. A forward that only
-    switches autograd on (``with torch.enable_grad(): return self.net(x)``), or differentiates with respect to a value
-    after the layer, gives the output back as it was: a function of the layer's values, which the first-order
-    estimates linearise."""
+    layer's clean output given as constants (no graph kept) fails or gives another output than their pass with the
+    live output's graph kept (:func:`~.suffix_runners.keeping_graph`), the same values in a batch of the same rows, so
+    that kernels rounding by the batch size (half precision on a GPU: an ulp is 2^-8) do not tell them apart. A
+    forward that only switches autograd on (``with torch.enable_grad(): return self.net(x)``), or differentiates with
+    respect to a value after the layer, gives the output back as it was: a function of the layer's values, which the
+    first-order estimates linearise."""
     _, rows = trial_rows(cache.value.shape[0], cache.value.device)
     try:
         constants = cache.forward.select(FullRunner(cache.forward, xs, module, cache.fold)(cache.value[rows], rows))
     except Exception:  # the model's own autograd.grad: "appears to not have been used in the graph",
         return True  # or, with allow_unused=True, its None gradient used (TypeError): it needs the layer's graph
-    return not close(constants, cache.output[rows])
+    kept = cache.forward.select(FullRunner(cache.forward, xs, module, cache.fold, clean=cache.value)(cache.value[rows], rows))
+    return not close(constants, kept)
 
 
 def _use_read_slices(cache: PrefixCache, xs: tuple[Tensor, ...], module: nn.Module, reads: ReadSlices) -> None:
