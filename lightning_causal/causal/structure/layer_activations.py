@@ -22,6 +22,7 @@ from lightning_causal.causal.engine.noise import CommonNoise
 from lightning_causal.causal.engine.quantized import check_not_quantized
 from lightning_causal.causal.engine.state import output_fix
 from lightning_causal.causal.engine.unit_sites import (
+    check_not_vmapped,
     container_hint,
     folded_hint,
     functional_layer_hint,
@@ -29,8 +30,8 @@ from lightning_causal.causal.engine.unit_sites import (
 )
 from lightning_causal.causal.engine.user_frame import outside_package
 
-__all__ = ["BATCH_FIRST", "BROADCAST", "NOT_SAMPLES_FIRST", "clean_activations", "real_positions_only", "seeded_clean_activations",
-           "skipped_modules_error"]
+__all__ = ["BATCH_FIRST", "BROADCAST", "NOT_SAMPLES_FIRST", "VMAPPED", "clean_activations", "real_positions_only",
+           "seeded_clean_activations", "skipped_modules_error"]
 
 BATCH_FIRST = ("A layer built with batch_first=False (nn.TransformerEncoderLayer, recurrent layers) returns [T, N, ...] "
                 "(build it with batch_first=True), and a module called on some rows only (an expert of a mixture) returns "
@@ -47,6 +48,11 @@ ONE_ROW = ("one row for all samples: an output computed from no sample and broad
 
 #: its ``meta["left_out"]`` entry
 BROADCAST = "its output has " + ONE_ROW
+
+#: a default layer run inside ``torch.func.vmap`` (a named one is refused with
+#: :func:`~lightning_causal.causal.engine.unit_sites.check_not_vmapped`'s message); its ``meta["left_out"]`` entry
+VMAPPED = ("it runs inside torch.func.vmap, one sample at a time, and a hook cannot tell which sample it sees: name a "
+           "module applied to what vmap returns with `layers=`")
 
 
 def _sequential_hint(forward: Forward, name: str) -> str:
@@ -67,11 +73,24 @@ def clean_activations(forward: Forward, xs: tuple[Tensor, ...], layers: list[str
     module does not run unless its ``:input`` site is named), silently, and those whose outputs do not
     hold the samples first with a warning and, where ``left_out`` is given, an entry there
     (:data:`NOT_SAMPLES_FIRST`). A kept module that runs several times per pass is read at its last call, with a
-    warning and, where ``calls`` is given, an entry there (name -> its calls per pass)."""
+    warning and, where ``calls`` is given, an entry there (name -> its calls per pass). A module run inside
+    ``torch.func.vmap`` is refused where named (:func:`~lightning_causal.causal.engine.unit_sites.check_not_vmapped`),
+    else left out (:data:`VMAPPED`)."""
+    vmapped: set[str] = set()
+
+    def keep(name: str, out: Tensor) -> Tensor:  # under vmap a hook sees one sample: no row count, say vmap
+        try:
+            check_not_vmapped(name, out)
+        except ValueError:
+            if named:
+                raise
+            vmapped.add(name)
+        return out.clone()
+
     with warnings.catch_warnings():
         if not named:  # default layers that do not run are left out below, silently
             warnings.simplefilter("ignore", UnreachedSiteWarning)
-        with capture(forward.model, layers) as acts:
+        with capture(forward.model, layers, keep=keep) as acts:
             with _last_calls(forward.model, [k for k in layers if _resolves(forward.model, k)]) as last:
                 out = forward(*xs)
     if not isinstance(out, Tensor) or out.dim() != 2:
@@ -79,24 +98,26 @@ def clean_activations(forward: Forward, xs: tuple[Tensor, ...], layers: list[str
         fix = f"; {output_fix(out)}" if isinstance(out, Tensor) and out.dim() > 2 else ""
         raise ValueError(f"Expected a model returning [N, outputs] but it returned {shape}{fix}")
     n = out.shape[0]
-    short = {k: v for k, v in acts.items() if k in layers and v.shape[0] != n}
+    short = {k: v for k, v in acts.items() if k in layers and v.shape[0] != n and k not in vmapped}
     one_row = {k for k, v in short.items() if _one_row(v, n, last.get(k, (0, 1))[1])}
     folded = {k: f"{list(v.shape)} for {n} samples" + (f": {ONE_ROW}" if k in one_row else _calls_note(last.get(k, (0, 1))[1]))
               for k, v in short.items()}
+    folded |= {k: f"{list(acts[k].shape)}, one sample's: {VMAPPED}" for k in layers if k in vmapped}
     folded |= _not_samples_first(forward, xs, {k: v for k, v in acts.items() if k in layers and k not in folded})
+    across = set(folded) - one_row - vmapped  # the batch laid out otherwise: BATCH_FIRST
     missing = [k for k in layers if k not in acts or k in folded]
     if missing and named:
         why = "; ".join(f"{k!r} returned {folded[k]}" if k in folded else f"{k!r} did not run{_sequential_hint(forward, k)}"
                         for k in missing)
         fold = next((h for k in missing if k in acts and (h := folded_hint(acts[k].shape, n))), "")
         raise ValueError(f"Expected the modules {missing} to run in the forward pass with outputs [N, ...] (N = {n} "
-                         f"samples) but {why}." + (f" {BATCH_FIRST}" if set(folded) - one_row else "") + fold)
+                         f"samples) but {why}." + (f" {BATCH_FIRST}" if across else "") + fold)
     if folded:
         if left_out is not None:
-            left_out.update({k: BROADCAST if k in one_row else NOT_SAMPLES_FIRST for k in folded})
+            left_out.update({k: BROADCAST if k in one_row else VMAPPED if k in vmapped else NOT_SAMPLES_FIRST for k in folded})
         shown = "; ".join(f"{k!r} returned {v}" for k, v in list(folded.items())[:6]) + (" ..." if len(folded) > 6 else "")
         warnings.warn(f"The layer map leaves out the modules whose outputs do not hold the samples on dimension 0: "
-                      f"{shown}." + (f" {BATCH_FIRST}" if set(folded) - one_row else ""), UserWarning, stacklevel=outside_package())
+                      f"{shown}." + (f" {BATCH_FIRST}" if across else ""), UserWarning, stacklevel=outside_package())
     # forward order, a module that runs several times at its last call: the one capture keeps
     kept = {k: acts[k] for k in sorted(acts, key=lambda k: last.get(k, (0, 0))[0]) if k in layers and k not in missing}
     for k, h in kept.items():  # a statically quantized layer: torch has no arithmetic on its output
@@ -112,7 +133,9 @@ def clean_activations(forward: Forward, xs: tuple[Tensor, ...], layers: list[str
         fold = next((h for k in folded if k in acts and (h := folded_hint(acts[k].shape, n))), "")
         shared = [k for k in missing if k in one_row]  # one row for the batch: computed from no sample
         raise ValueError(f"Expected a leaf module with parameters that runs in the forward pass with outputs [N, ...]; name them with "
-                         f"`layers=` (none of {missing[:6]} does)" + (f". {BATCH_FIRST}" if set(folded) - one_row else "")
+                         f"`layers=` (none of {missing[:6]} does)" + (f". {BATCH_FIRST}" if across else "")
+                         + (f". {sorted(vmapped)[:6]} run inside torch.func.vmap, one sample at a time: name a module applied to "
+                            "what vmap returns" if vmapped else "")
                          + (f". {shared[:6]} return {ONE_ROW}: a hypernetwork that makes one set of weights for the batch has no "
                             "hidden layer per sample" if shared else "") + fold
                          # an nn.ParameterList of weights the model reads in functional code: no layer of it runs
