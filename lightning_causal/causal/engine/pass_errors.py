@@ -207,8 +207,10 @@ def forward_gradient_hint(err: BaseException, grad_enabled: bool) -> str | None:
     - torch's "... appears to not have been used in the graph": the estimator replaced a hidden layer's output by
       values it cached from the probe (constants to autograd), so the model's outputs no longer reach its inputs.
       ``input_effects``, ``intervene`` and ``unit_effects`` (``method="exact"``) differentiate through the layer's
-      unchanged units; the causal graph, which patches cached values into a layer, cannot (the first-order
-      ``method="attribution"``/``"atp"`` are refused before, by ``unit_attribution``).
+      unchanged units; the causal graph, which patches cached values into a layer, cannot, nor can the first-order
+      ``method="attribution"``/``"atp"``, which run the model on from cached values too (refused before, by
+      ``unit_attribution``, where the forward keeps its gradient's graph, ``create_graph=True``; reaching this error
+      where it does not), and the note names them.
 
     Args:
         err: the error the pass raised.
@@ -232,5 +234,6 @@ def forward_gradient_hint(err: BaseException, grad_enabled: bool) -> str | None:
                 "hidden layer's output by values cached from the probe, constants that no gradient reaches the inputs "
                 "through: input effects, Sobol' indices, `intervene` and unit_effects/UnitImportanceAudit with "
                 "method='exact' intervene on such a model (the unchanged units keep their gradient); the causal graph "
-                "does not")
+                "and the first-order method='attribution'/'atp' (and screen=) of unit_effects/UnitImportanceAudit do not: "
+                "use method='exact'")
     return None
