@@ -70,3 +70,36 @@ def test_atp_of_a_forward_switching_autograd_on_is_not_refused_for_batch_size_ro
     with torch.no_grad():
         readout = model.net[2].weight[0] * torch.tanh(model.net[0](x))  # d y_0 / d h_u · (h_u - 0)
     torch.testing.assert_close(got, readout, rtol=2**-7, atol=1e-6)  # the batch's rounding, one ulp
+
+
+class _ForcesOfReLU(nn.Module):
+    """F = -d(w2 . relu(W1 x) + |x|^2 / 2)/dx; control flow on a tensor: no fx path. Unit u of the ReLU gives F_0 the
+    term -w2_u 1[z_u > 0] W1[u, 0]; do(h_u := 0), a constant, takes it away."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(3, 4, bias=False), nn.ReLU(), nn.Linear(4, 1, bias=False))
+        with torch.no_grad():
+            self.net[0].weight.copy_(torch.tensor([[1.0, 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 1]]))
+            self.net[2].weight.copy_(torch.tensor([[0.5, 0.25, -0.75, -1.5]]))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.sum() > -1e9:
+            with torch.enable_grad():
+                x = x if x.requires_grad else x.detach().requires_grad_(True)
+                return -torch.autograd.grad(self.net(x).sum() + 0.5 * (x**2).sum(), x, create_graph=True)[0]
+        return x
+
+
+def test_forces_whose_two_trial_rows_have_the_layer_off_are_not_answered_as_constants():
+    # rows 0 and 1 (the trial rows) have every ReLU unit off: the layer's derivative is 0 there, and the trial passes
+    # could not tell the hooks path's constant prefix from the model. Before: the hooks path was taken and every unit
+    # of rows 2, 3 got the whole layer's effect, -0.5 + 1.5 = 1.0 (the layer's graph dropped), and atp gave zeros
+    model = _ForcesOfReLU().eval()
+    x = torch.tensor([[-1.0, -2.0, -0.5], [-0.3, -0.2, -1.0], [1.0, 2.0, 0.5], [0.5, 0.1, 0.2]])
+    got, info = unit_effects(model, x, "net.1", unit_dim=-1, target=0, return_info=True)
+    on = torch.tensor([[0.0], [0.0], [1.0], [1.0]])  # rows 2, 3: every unit on
+    torch.testing.assert_close(got, on * torch.tensor([-0.5, 0.0, 0.0, 1.5]))  # -w2_u W1[u, 0]
+    assert info.path == "full"
+    with pytest.raises(ValueError, match=r"takes gradients in its forward pass"):
+        unit_effects(model, x, "net.1", unit_dim=-1, target=0, method="atp")

@@ -139,8 +139,8 @@ class PrefixCache:
         self.calls = 0
         #: whether the model's forward differentiates through the layer itself (forces ``-dE/dx`` by
         #: ``torch.autograd.grad``): its output on the probe records autograd although the prefix ran under ``no_grad``,
-        #: and the layer's output given as constants changes it (:func:`prefix_cache` checks that on two trial rows; a
-        #: forward that only switches autograd on gives it back as it was)
+        #: and the layer's output given as constants changes it (:func:`prefix_cache` checks that on every probe sample;
+        #: a forward that only switches autograd on gives it back as it was, and only such a forward takes the fast paths)
         self.records_gradients = bool(output.requires_grad)
 
     @property
@@ -305,6 +305,9 @@ def prefix_cache(forward: Forward, xs: tuple[Tensor, ...], layer: str, *, path: 
             try:
                 cache, reads = build(forward, xs, layer, module, rows_per_sample >= READ_CUT_MIN_ROWS)
                 _check_trial_pass(cache, xs, module, compare=True)
+                if cache.records_gradients and _differentiates_through(cache, xs, module):
+                    raise SplitRefused("the forward differentiates through the layer itself (torch.autograd.grad: forces "
+                                       "-dE/dx), and only full passes keep the graph of the layer's inputs")
             except SplitRefused as err:
                 if path == name:
                     raise ValueError(f"Cannot split the model at {layer!r} with path={name!r}: {err}") from err
@@ -313,7 +316,7 @@ def prefix_cache(forward: Forward, xs: tuple[Tensor, ...], layer: str, *, path: 
             cache.reason = "; ".join(reasons)
             _check_samples_independent(cache, xs)
             _use_read_slices(cache, xs, module, reads)
-            cache.records_gradients = cache.records_gradients and _differentiates_through(cache, xs, module)
+            cache.records_gradients = False  # a forward differentiating through the layer was refused above
             return cache
         cache = _full_cache(forward, xs, layer, module, "; ".join(reasons) or "forced", fold)
         _check_trial_pass(cache, xs, module, compare=False)
@@ -324,19 +327,21 @@ def prefix_cache(forward: Forward, xs: tuple[Tensor, ...], layer: str, *, path: 
 
 def _differentiates_through(cache: PrefixCache, xs: tuple[Tensor, ...], module: nn.Module) -> bool:
     """Whether a model whose output records autograd under ``no_grad`` differentiates through the layer in its
-    forward (``torch.autograd.grad(E.sum(), x)`` with ``x`` before the layer): two trial rows' full pass with the
-    layer's clean output given as constants (no graph kept) fails or gives another output than their pass with the
-    live output's graph kept (:func:`~.suffix_runners.keeping_graph`), the same values in a batch of the same rows, so
-    that kernels rounding by the batch size (half precision on a GPU: an ulp is 2^-8) do not tell them apart. A
-    forward that only switches autograd on (``with torch.enable_grad(): return self.net(x)``), or differentiates with
-    respect to a value after the layer, gives the output back as it was: a function of the layer's values, which the
-    first-order estimates linearise."""
-    _, rows = trial_rows(cache.value.shape[0], cache.value.device)
+    forward (``torch.autograd.grad(E.sum(), x)`` with ``x`` before the layer): the probe's full passes with the
+    layer's clean output given as constants (no graph kept) fail or give another output than their passes with the
+    live output's graph kept (:func:`~.suffix_runners.keeping_graph`), the same values in batches of the same rows, so
+    that kernels rounding by the batch size (half precision on a GPU: an ulp is 2^-8) do not tell them apart. Every
+    probe sample, not two trial rows: a sample whose derivative through the layer is 0 (its ReLU units all off) gives
+    the same output either way. A forward that only switches autograd on (``with torch.enable_grad(): return
+    self.net(x)``), or differentiates with respect to a value after the layer, gives the output back as it was: a
+    function of the layer's values, which the first-order estimates linearise; the fast paths, which answer the
+    prefix as constants, serve it."""
+    rows = torch.arange(cache.value.shape[0], device=cache.value.device)  # the probe pass's batch, and its memory
     try:
-        constants = cache.forward.select(FullRunner(cache.forward, xs, module, cache.fold)(cache.value[rows], rows))
+        constants = cache.forward.select(FullRunner(cache.forward, xs, module, cache.fold)(cache.value, rows))
     except Exception:  # the model's own autograd.grad: "appears to not have been used in the graph",
         return True  # or, with allow_unused=True, its None gradient used (TypeError): it needs the layer's graph
-    kept = cache.forward.select(FullRunner(cache.forward, xs, module, cache.fold, clean=cache.value)(cache.value[rows], rows))
+    kept = cache.forward.select(FullRunner(cache.forward, xs, module, cache.fold, clean=cache.value)(cache.value, rows))
     return not close(constants, kept)
 
 
