@@ -129,9 +129,20 @@ _DICTS = frozenset({dict, OrderedDict})  # a cache the model writes into, `self.
 _MODULE_DICTS = frozenset(name for name, v in vars(nn.Module()).items() if isinstance(v, dict))  # nn.Module's own
 
 
+def _is_dict(v: Any) -> bool:
+    """Whether an attribute's value is a dict the model may write tensors into: a ``dict``, an ``OrderedDict`` or
+    another subclass (``collections.defaultdict``); by type first, as :data:`_PLAIN`."""
+    return type(v) in _DICTS or (type(v) not in _PLAIN and isinstance(v, dict))
+
+
 def _dict_tensors(d: dict[Any, Any]) -> list[Tensor]:
     """The tensors a dict attribute holds as values (a tensor, or a tuple or list of them)."""
     return [t for v in d.values() if isinstance(v, _HOLDERS) for t in _tensors(v)]
+
+
+def _holds_tensors(v: Any) -> bool:
+    """Whether an attribute's value holds tensors: a tensor, a tuple or list of them, a dict holding them."""
+    return bool(_tensors(v)) if isinstance(v, _HOLDERS) else _is_dict(v) and bool(_dict_tensors(v))
 
 
 @dataclass
@@ -152,8 +163,9 @@ class KeptAttributes:
         """Put back every tensor attribute that was reassigned, set or added, and undo in-place updates.
 
         An attribute that held tensors, or holds tensors now, is set back to the very object it held (``None``,
-        an empty tuple, any value), or removed where it was absent; a list gets its items back, and so does a dict that
-        held tensors or holds them now (``self.cache["W"] = w``, set in place); a tensor updated in
+        an empty tuple, any value), or removed where it was absent (a dict holding tensors so too, ``self.cache = {"W": w}``);
+        a list gets its items back, and so does a dict (a ``defaultdict`` too) that held tensors or holds them now
+        (``self.cache["W"] = w``, set in place); a tensor updated in
         place (``self.h.copy_(h)``) or given other data (``self.h.data = h``) gets its values back; a buffer noted with ``reassigned_buffers`` and
         reassigned since (``self.h = h.detach()`` on a registered buffer) is set back to the very tensor. With ``values``
         (:func:`keep_attributes`), a buffer updated in place (``self.steps += 1``, ``spectral_norm``'s ``u``) gets its
@@ -171,7 +183,7 @@ class KeptAttributes:
                 old, new = before.get(name, _ABSENT), now.get(name)
                 if self.numbers and type(old) in _NUMBERS and type(new) in _NUMBERS:
                     now[name] = old
-                elif (isinstance(new, _HOLDERS) and _tensors(new)) or (isinstance(old, _HOLDERS) and _tensors(old)):
+                elif _holds_tensors(new) or _holds_tensors(old):  # also a dict replaced, `self.cache = {"W": w}`
                     if old is _ABSENT:
                         del now[name]
                     else:
@@ -287,7 +299,7 @@ def keep_attributes(model: nn.Module, reassigned_buffers: bool = False, values: 
         held = [(name, v) for name, v in before.items() if type(v) not in _PLAIN and isinstance(v, _HOLDERS)]
         kept.entries.append((m, before, {name: list(v) for name, v in held if isinstance(v, list)}))
         kept.copies += [(t, t._version, _address(t), t.detach().clone()) for _, v in held for t in _tensors(v) if _copyable(t)]
-        dicts = [v for name, v in before.items() if type(v) in _DICTS and name not in _MODULE_DICTS]
+        dicts = [v for name, v in before.items() if _is_dict(v) and name not in _MODULE_DICTS]
         kept.dicts += [(d, dict(d)) for d in dicts]
         kept.copies += [(t, t._version, _address(t), t.detach().clone()) for d in dicts for t in _dict_tensors(d) if _copyable(t)]
         if reassigned_buffers:
