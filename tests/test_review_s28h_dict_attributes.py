@@ -65,3 +65,33 @@ def test_audit_mode_removes_a_dict_first_set_inside() -> None:
     with audit_mode(model):
         model(torch.randn(3, 7))
     assert not hasattr(model, "cache")
+
+
+class _PerLayer(nn.Module):
+    """A model keeping each layer's output in a dict per layer: ``self.cache["enc"]["h"] = h``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.enc, self.head = nn.Linear(3, 4), nn.Linear(4, 1)
+        self.cache: dict[str, dict[str, torch.Tensor]] = {"enc": {}, "head": {}}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.enc(x)
+        self.cache["enc"]["h"] = h.detach()
+        y = self.head(h)
+        self.cache["head"] = {"y": y.detach()}  # a nested dict replaced
+        return y
+
+
+def test_an_audit_puts_back_the_items_of_nested_dicts() -> None:
+    torch.manual_seed(0)
+    model = _PerLayer().eval()
+    x = torch.randn(12, 3)
+    with torch.no_grad():
+        model(x[:5])
+    enc, head, h, y = model.cache["enc"], model.cache["head"], model.cache["enc"]["h"], model.cache["head"]["y"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        audit_model(model, [UnitImportanceAudit(["enc"])], Probe(x, torch.zeros(12, dtype=torch.long)), probe_size=12)
+    assert model.cache["enc"] is enc and model.cache["head"] is head
+    assert model.cache["enc"]["h"] is h and model.cache["head"]["y"] is y and h.shape == (5, 4)

@@ -135,9 +135,27 @@ def _is_dict(v: Any) -> bool:
     return type(v) in _DICTS or (type(v) not in _PLAIN and isinstance(v, dict))
 
 
-def _dict_tensors(d: dict[Any, Any]) -> list[Tensor]:
-    """The tensors a dict attribute holds as values (a tensor, or a tuple or list of them)."""
+def _own_tensors(d: dict[Any, Any]) -> list[Tensor]:
+    """The tensors a dict holds as values (a tensor, or a tuple or list of them), not those of the dicts it holds."""
     return [t for v in d.values() if isinstance(v, _HOLDERS) for t in _tensors(v)]
+
+
+def _nested_dicts(d: dict[Any, Any], seen: set[int]) -> list[dict[Any, Any]]:
+    """``d`` and the dicts it holds as values, at any depth (a cache per layer, ``self.cache["enc"]["W"] = w``), each
+    once: not those in ``seen`` (the ids of the dicts found so far, a dict two modules share too), which it adds to."""
+    found, todo = [], [d]
+    while todo:
+        x = todo.pop()
+        if id(x) not in seen:
+            seen.add(id(x))
+            found.append(x)
+            todo += [v for v in x.values() if _is_dict(v)]
+    return found
+
+
+def _dict_tensors(d: dict[Any, Any]) -> list[Tensor]:
+    """The tensors a dict attribute holds as values (a tensor, or a tuple or list of them), also in the dicts it holds."""
+    return [t for x in _nested_dicts(d, set()) for t in _own_tensors(x)]
 
 
 def _holds_tensors(v: Any) -> bool:
@@ -164,8 +182,9 @@ class KeptAttributes:
 
         An attribute that held tensors, or holds tensors now, is set back to the very object it held (``None``,
         an empty tuple, any value), or removed where it was absent (a dict holding tensors so too, ``self.cache = {"W": w}``);
-        a list gets its items back, and so does a dict (a ``defaultdict`` too) that held tensors or holds them now
-        (``self.cache["W"] = w``, set in place); a tensor updated in
+        a list gets its items back, and so does a dict (a ``defaultdict`` too, and a dict it holds at any depth,
+        ``self.cache["enc"]["h"] = h``) that held tensors or holds them now (``self.cache["W"] = w``, set in place); a
+        tensor updated in
         place (``self.h.copy_(h)``) or given other data (``self.h.data = h``) gets its values back; a buffer noted with ``reassigned_buffers`` and
         reassigned since (``self.h = h.detach()`` on a registered buffer) is set back to the very tensor. With ``values``
         (:func:`keep_attributes`), a buffer updated in place (``self.steps += 1``, ``spectral_norm``'s ``u``) gets its
@@ -294,14 +313,15 @@ def keep_attributes(model: nn.Module, reassigned_buffers: bool = False, values: 
         (torch.Size([1, 2]), None, False)
     """
     kept = KeptAttributes(values=[] if values else None, numbers=values or numbers)
+    seen: set[int] = set()  # the dicts kept: each once, also one shared by two modules or held in another
     for m in model.modules():
         before = dict(vars(m))
         held = [(name, v) for name, v in before.items() if type(v) not in _PLAIN and isinstance(v, _HOLDERS)]
         kept.entries.append((m, before, {name: list(v) for name, v in held if isinstance(v, list)}))
         kept.copies += [(t, t._version, _address(t), t.detach().clone()) for _, v in held for t in _tensors(v) if _copyable(t)]
-        dicts = [v for name, v in before.items() if _is_dict(v) and name not in _MODULE_DICTS]
+        dicts = [x for name, v in before.items() if _is_dict(v) and name not in _MODULE_DICTS for x in _nested_dicts(v, seen)]
         kept.dicts += [(d, dict(d)) for d in dicts]
-        kept.copies += [(t, t._version, _address(t), t.detach().clone()) for d in dicts for t in _dict_tensors(d) if _copyable(t)]
+        kept.copies += [(t, t._version, _address(t), t.detach().clone()) for d in dicts for t in _own_tensors(d) if _copyable(t)]
         if reassigned_buffers:
             kept.buffers += [(m, name, b, -1 if b is None or b.is_inference() else b._version) for name, b in m._buffers.items()]
         if kept.values is not None and not _trained_statistics(m):
