@@ -1,6 +1,8 @@
 """Review of 4270da2a: the pass that tells a forward differentiating through the layer from one that only switches
 autograd on gives the layer's output as constants, which a forward taking gradients may not survive in any way."""
 
+import contextlib
+
 import pytest
 import torch
 from torch import nn
@@ -103,3 +105,31 @@ def test_forces_whose_two_trial_rows_have_the_layer_off_are_not_answered_as_cons
     assert info.path == "full"
     with pytest.raises(ValueError, match=r"takes gradients in its forward pass"):
         unit_effects(model, x, "net.1", unit_dim=-1, target=0, method="atp")
+
+
+class _DropoutKeptOn(nn.Module):
+    """MC dropout kept on in eval mode (F.dropout(..., training=True)); ``switch``: inside torch.enable_grad()."""
+
+    def __init__(self, switch: bool) -> None:
+        super().__init__()
+        self.switch = switch
+        self.net = nn.Sequential(nn.Linear(3, 6), nn.Tanh(), nn.Linear(6, 2))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.enable_grad() if self.switch else contextlib.nullcontext():
+            return nn.functional.dropout(self.net(x), 0.5, training=True)
+
+
+@pytest.mark.filterwarnings("ignore:The model draws random numbers")
+def test_atp_of_a_forward_switching_autograd_on_with_dropout_kept_on_is_that_of_its_twin():
+    # before (029e03b2): the passes with the layer's output as constants and with its graph kept drew different
+    # dropout masks, and atp was refused as "the model takes gradients in its forward pass"
+    x = torch.randn(6, 3, generator=torch.Generator().manual_seed(0))
+    got = []
+    for switch in (True, False):
+        torch.manual_seed(0)
+        model = _DropoutKeptOn(switch).eval()
+        torch.manual_seed(1)
+        got.append(unit_effects(model, x, "net.1", unit_dim=-1, target=0, method="atp", use_suffix=False))
+    torch.testing.assert_close(got[0], got[1], rtol=0, atol=0)  # the same draws: one RNG state, none taken by the check
+    assert bool(got[0].ne(0).any())

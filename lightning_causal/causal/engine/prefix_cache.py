@@ -74,7 +74,7 @@ from lightning_causal.causal.engine.live_values import (
 )
 from lightning_causal.causal.engine.read_positions import ProbeCheck, ReadSlices, find_read_slices
 from lightning_causal.causal.engine.sample_independence import check_samples_independent
-from lightning_causal.causal.engine.state import as_tuple
+from lightning_causal.causal.engine.state import as_tuple, rng_preserved
 from lightning_causal.causal.engine.suffix import SplitRefused, fx_split
 from lightning_causal.causal.engine.suffix_runners import Edit, FullRunner, FxRunner
 from lightning_causal.causal.engine.unit_sites import check_samples_first, is_model_output
@@ -329,8 +329,9 @@ def _differentiates_through(cache: PrefixCache, xs: tuple[Tensor, ...], module: 
     """Whether a model whose output records autograd under ``no_grad`` differentiates through the layer in its
     forward (``torch.autograd.grad(E.sum(), x)`` with ``x`` before the layer): the probe's full passes with the
     layer's clean output given as constants (no graph kept) fail or give another output than their passes with the
-    live output's graph kept (:func:`~.suffix_runners.keeping_graph`), the same values in batches of the same rows, so
-    that kernels rounding by the batch size (half precision on a GPU: an ulp is 2^-8) do not tell them apart. Every
+    live output's graph kept (:func:`~.suffix_runners.keeping_graph`), the same values in batches of the same rows from the
+    same RNG state (dropout kept on in eval draws the same masks; the caller's draw is left as found), so that
+    kernels rounding by the batch size (half precision on a GPU: an ulp is 2^-8) do not tell them apart. Every
     probe sample, not two trial rows: a sample whose derivative through the layer is 0 (its ReLU units all off) gives
     the same output either way. A forward that only switches autograd on (``with torch.enable_grad(): return
     self.net(x)``), or differentiates with respect to a value after the layer, gives the output back as it was: a
@@ -338,10 +339,12 @@ def _differentiates_through(cache: PrefixCache, xs: tuple[Tensor, ...], module: 
     prefix as constants, serve it."""
     rows = torch.arange(cache.value.shape[0], device=cache.value.device)  # the probe pass's batch, and its memory
     try:
-        constants = cache.forward.select(FullRunner(cache.forward, xs, module, cache.fold)(cache.value, rows))
+        with rng_preserved():  # both passes draw the same noise (dropout kept on in eval), and leave the draw as found
+            constants = cache.forward.select(FullRunner(cache.forward, xs, module, cache.fold)(cache.value, rows))
     except Exception:  # the model's own autograd.grad: "appears to not have been used in the graph",
         return True  # or, with allow_unused=True, its None gradient used (TypeError): it needs the layer's graph
-    kept = cache.forward.select(FullRunner(cache.forward, xs, module, cache.fold, clean=cache.value)(cache.value, rows))
+    with rng_preserved():
+        kept = cache.forward.select(FullRunner(cache.forward, xs, module, cache.fold, clean=cache.value)(cache.value, rows))
     return not close(constants, kept)
 
 
