@@ -8,14 +8,11 @@ import torch
 from torch import nn
 
 from lightning_causal.causal import unit_effects
+from tests.test_review_s28a_keeping_graph import _Forces  # net = Linear(3, 4), Tanh, Linear(4, 1)
 
 
-class _ForcesAllowUnused(nn.Module):
+class _ForcesAllowUnused(_Forces):
     """F = -dE/dx with allow_unused=True: the gradient is None where x does not reach E."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.net = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         with torch.enable_grad():
