@@ -25,7 +25,11 @@ from lightning_causal.causal.engine.forward import Forward, dtype_hint, select_o
 from lightning_causal.causal.engine.pass_errors import export_guard_hint
 from lightning_causal.reporting.tensorboard import scalar_tags
 
-__all__ = ["check_probe_outputs", "checked_probe", "dry_run", "probe_to_device", "unbuilt_lazy_modules"]
+__all__ = ["NEVER_CALLED_LAZY", "check_probe_outputs", "checked_probe", "dry_run", "probe_to_device", "unbuilt_lazy_modules"]
+
+
+NEVER_CALLED_LAZY = ("a lazy module the forward never calls (a head kept for later) stays unbuilt by any pass: remove it "
+                     "from the model, or build it by calling it once on a batch of its input (`model.head(torch.zeros(1, d))`)")
 
 
 def unbuilt_lazy_modules(model: torch.nn.Module) -> list[str]:

@@ -41,7 +41,11 @@ from lightning_causal.callbacks._probe import (
     probe_source,
     validation_data,
 )
-from lightning_causal.callbacks._probe_setup import checked_probe, unbuilt_lazy_modules
+from lightning_causal.callbacks._probe_setup import (
+    NEVER_CALLED_LAZY,
+    checked_probe,
+    unbuilt_lazy_modules,
+)
 from lightning_causal.callbacks._report_dir import (
     check_report_dir,
     report_tag,
@@ -418,6 +422,11 @@ class CausalAuditCallback(AuditRun, Callback):
         """
         if self._unbuilt_probe is not None:  # after the first step, built or not (a module training does not call)
             probe, self._unbuilt_probe = self._unbuilt_probe, None
+            lazy = unbuilt_lazy_modules(pl_module)
+            if lazy:  # the checks' passes would stop on torch's 'Attempted to use an uninitialized parameter'
+                raise MisconfigurationException(
+                    f"CausalAuditCallback cannot audit a model holding lazy modules that its first training step did "
+                    f"not build ({', '.join(lazy[:3])}): {NEVER_CALLED_LAZY}")
             self._checked(probe, trainer, pl_module)
 
     @override

@@ -36,6 +36,7 @@ from lightning_causal.callbacks._one_audit import (
 )
 from lightning_causal.callbacks._probe import probe_from
 from lightning_causal.callbacks._probe_setup import (
+    NEVER_CALLED_LAZY,
     check_probe_outputs,
     dry_run,
     unbuilt_lazy_modules,
@@ -168,7 +169,7 @@ def audit_model(
             f"Expected argument `model` to hold no lazy module not built yet but got {lazy[:3]} (nn.LazyLinear, LazyConv2d "
             "before their first call): the audits' passes would build them from their own seeded generators and a fit "
             "after audit_model would start from those weights; build them first, with one forward pass of a batch "
-            "(`model(x)`), or audit the trained model")
+            f"(`model(x)`), or audit the trained model; {NEVER_CALLED_LAZY}")
     probe = probe_from(data, probe_size, unpack_batch, origin="data", model=model)
     device = next((p.device for p in target.parameters()), None)
     probe = _as_weights(probe.to(device) if device is not None else probe, target)
