@@ -212,7 +212,13 @@ def _fx_cache(forward: Forward, xs: tuple[Tensor, ...], layer: str, module: nn.M
         return split.recorder(*split.binding.values((*inputs, *a), kw))
 
     rows_one, rows_two = trial_rows(n, xs[0].device)
-    one, two = record(rows_one), record(rows_two)
+    try:
+        one, two = record(rows_one), record(rows_two)
+    except Exception as err:  # noqa: BLE001 - the model's own errors come back from the real model's passes
+        # torch.fx records torch.autograd.grad but not `with torch.enable_grad()` (run at trace time): a forward
+        # taking gradients fails in the traced graph under the prefix's no_grad, where the model runs
+        raise SplitRefused(f"the traced graph fails where the model runs ({type(err).__name__}: {str(err)[:120]}; "
+                           "torch.fx does not record `with torch.enable_grad()`)") from err
     plans = [value_plan(a, b) for a, b in zip(one[2:], two[2:])]
     bad = [name for name, p in zip(split.live_names, plans) if p is None]
     if bad or value_plan(one[1], two[1]) != "rows":
