@@ -163,6 +163,41 @@ def _holds_tensors(v: Any) -> bool:
     return bool(_tensors(v)) if isinstance(v, _HOLDERS) else _is_dict(v) and bool(_dict_tensors(v))
 
 
+def dict_items(model: nn.Module) -> list[tuple[dict[Any, Any], dict[Any, Any]]]:
+    """Each dict attribute of ``model``'s modules (``nn.Module``'s own aside; the dicts they hold too, each once) with a
+    copy of its items, for :func:`put_back_items` after a pass whose writes are never the model's: a ``torch.fx`` trace,
+    which would leave its ``Proxy`` objects (no tensors: :meth:`KeptAttributes.restore` does not take them) in a cache
+    the forward writes into and reads (``self.cache["W"] = w``).
+
+    Args:
+        model: the model.
+
+    Examples:
+        >>> m = nn.Linear(2, 2)
+        >>> m.cache = {}
+        >>> kept = dict_items(m)
+        >>> m.cache["W"] = "a proxy"
+        >>> put_back_items(kept)
+        >>> m.cache
+        {}
+    """
+    seen: set[int] = set()
+    return [(d, dict(d)) for m in model.modules() for name, v in vars(m).items()
+            if _is_dict(v) and name not in _MODULE_DICTS for d in _nested_dicts(v, seen)]
+
+
+def put_back_items(kept: list[tuple[dict[Any, Any], dict[Any, Any]]]) -> None:
+    """Give each dict of :func:`dict_items` its items back, where they changed.
+
+    Args:
+        kept: what :func:`dict_items` returned.
+    """
+    for d, items in kept:
+        if d.keys() != items.keys() or any(d[k] is not v for k, v in items.items()):
+            d.clear()
+            d.update(items)
+
+
 @dataclass
 class KeptAttributes:
     """What :func:`keep_attributes` saw: per module, a shallow copy of its attributes (``vars``) and the items of its

@@ -35,6 +35,7 @@ import torch.fx as fx
 from torch import Tensor, nn
 
 from lightning_causal.causal.engine.forward import kept_inputs, restore_inputs
+from lightning_causal.causal.engine.kept_attributes import dict_items, put_back_items
 from lightning_causal.causal.engine.live_values import snapshot
 
 __all__ = ["FxSplit", "fx_split", "suffix_module", "SplitRefused"]
@@ -56,10 +57,13 @@ class _LeafTracer(fx.Tracer):
 def _trace(model: nn.Module, layer: str, concrete: Mapping[str, Any] | None = None) -> tuple[fx.Graph, nn.Module]:
     """Trace a shallow copy of ``model`` (tensor constants the tracer stores land on the copy)."""
     root = copy.copy(model)
+    caches = dict_items(model)  # a dict the forward writes into is shared with the copy: no Proxy left in it
     try:
         return _LeafTracer(layer).trace(root, concrete_args=dict(concrete) if concrete else None), root
     except Exception as err:  # noqa: BLE001 - any tracing failure means: use another path
         raise SplitRefused(f"torch.fx cannot trace the model ({type(err).__name__}: {str(err)[:120]})") from err
+    finally:
+        put_back_items(caches)
 
 
 @dataclass
