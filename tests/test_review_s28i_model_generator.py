@@ -1,0 +1,36 @@
+"""Review of 827781d1: the two passes that tell a forward differentiating through the layer from one that only
+switches autograd on start from the same random state, the generators the model holds itself included."""
+
+import contextlib
+
+import torch
+from torch import nn
+
+from lightning_causal.causal import unit_effects
+
+
+class _OwnGenerator(nn.Module):
+    """y = net(x) (1 + 0.1 u), u drawn from the model's own torch.Generator; ``switch``: inside torch.enable_grad()."""
+
+    def __init__(self, switch: bool) -> None:
+        super().__init__()
+        self.switch, self.gen = switch, torch.Generator().manual_seed(0)
+        self.net = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.enable_grad() if self.switch else contextlib.nullcontext():
+            return self.net(x) * (1 + 0.1 * torch.rand(x.shape[0], 1, generator=self.gen))
+
+
+def test_atp_of_a_forward_switching_autograd_on_drawing_from_its_own_generator_is_that_of_its_twin():
+    # before: the constants pass and the graph-kept pass drew different u from self.gen, and atp was refused as
+    # "the model takes gradients in its forward pass" (at 6c52889e it equalled its twin's)
+    x = torch.randn(5, 3, generator=torch.Generator().manual_seed(0))
+    got = []
+    for switch in (True, False):
+        torch.manual_seed(0)
+        model = _OwnGenerator(switch).eval()
+        got.append(unit_effects(model, x, "net.1", unit_dim=-1, target=0, method="atp", use_suffix=False))
+        assert torch.equal(model.gen.get_state(), torch.Generator().manual_seed(0).get_state())  # left as found
+    torch.testing.assert_close(got[0], got[1], rtol=0, atol=0)
+    assert bool(got[0].ne(0).any())
