@@ -33,6 +33,7 @@ from lightning_causal.causal.engine.interventions import (
     replace_output,
     resolve_module,
 )
+from lightning_causal.causal.engine.kept_attributes import dict_items, put_back_items
 from lightning_causal.causal.engine.prefix_cache import (
     PrefixCache,
     check_samples_independent,
@@ -171,10 +172,13 @@ def bypassed(model: nn.Module, source: str, layer: str) -> bool:
         >>> bypassed(Skip(), "a", "b"), bypassed(nn.Sequential(nn.Linear(2, 2), nn.Linear(2, 2)), "0", "1")
         (True, False)
     """
+    caches = dict_items(model)  # a cache the forward writes into keeps no Proxy of the trace
     try:
         graph = _Leaves({source, layer}).trace(model)
     except Exception:  # noqa: BLE001 - any tracing failure means: assume a bypass
         return True
+    finally:
+        put_back_items(caches)
     sites = {name: [n for n in graph.nodes if n.op == "call_module" and n.target == name] for name in (source, layer)}
     if any(len(found) != 1 for found in sites.values()):
         return True
