@@ -13,7 +13,6 @@ import contextlib
 import copy
 import dataclasses
 import functools
-import random
 import types
 from collections.abc import Iterator, Mapping, Sequence
 from itertools import chain, islice
@@ -39,12 +38,12 @@ from torch.utils.data import (
 )
 
 from lightning_causal.causal.engine.forward_args import map_tensors
+from lightning_causal.causal.engine.generators import RNG_TYPES, rng_state, set_rng_state
 from lightning_causal.causal.engine.live_values import rebuild
 from lightning_causal.causal.engine.state import rng_preserved
 
 __all__ = ["batch_rows", "read_samples", "rngs_untouched"]
 
-_RNG_TYPES = (torch.Generator, random.Random, np.random.Generator, np.random.RandomState)
 _LEAVES = (str, bytes, int, float, complex, bool, type(None), Tensor, np.ndarray, type, types.ModuleType,
            types.BuiltinFunctionType)
 _DEPTH = 6  # loader -> batch_sampler -> sampler -> generator; dataset -> transform -> list -> op -> rng
@@ -89,7 +88,7 @@ def _find_rngs(roots: Sequence[Any]) -> list[Any]:
     def visit(obj: Any, depth: int) -> None:
         if seen.get(id(obj), -1) >= depth:
             return
-        if isinstance(obj, _RNG_TYPES):
+        if isinstance(obj, RNG_TYPES):
             if id(obj) not in seen:
                 found.append(obj)
             seen[id(obj)] = depth
@@ -114,32 +113,6 @@ def _find_rngs(roots: Sequence[Any]) -> list[Any]:
     for root in roots:
         visit(root, _DEPTH)
     return found
-
-
-def _rng_state(rng: Any) -> Any:
-    if isinstance(rng, torch.Generator):
-        return rng.get_state()
-    if isinstance(rng, np.random.Generator):
-        return rng.bit_generator.state
-    if isinstance(rng, np.random.RandomState):
-        return rng.get_state()
-    try:
-        return rng.getstate()
-    except NotImplementedError:  # random.SystemRandom: no state to restore
-        return None
-
-
-def _set_rng_state(rng: Any, state: Any) -> None:
-    if state is None:
-        return
-    if isinstance(rng, torch.Generator):
-        rng.set_state(state)
-    elif isinstance(rng, np.random.Generator):
-        rng.bit_generator.state = state
-    elif isinstance(rng, np.random.RandomState):
-        rng.set_state(state)
-    else:
-        rng.setstate(state)
 
 
 def _persistent_loaders(roots: Sequence[Any]) -> list[DataLoader]:
@@ -181,7 +154,7 @@ def rngs_untouched(*roots: Any) -> Iterator[None]:
     sampler, where they keep a state (``state_dict``/``load_state_dict``: a resumable stream's
     position), get their state back on exit."""
     rngs = _find_rngs(roots)
-    states = [_rng_state(r) for r in rngs]
+    states = [rng_state(r) for r in rngs]
     stateful = [(part, copy.deepcopy(part.state_dict())) for part in _stateful_parts(roots)]
     loaders = [(d, d._iterator) for d in _persistent_loaders(roots)]
     for loader, _ in loaders:
@@ -191,7 +164,7 @@ def rngs_untouched(*roots: Any) -> Iterator[None]:
             yield
     finally:
         for rng, state in zip(rngs, states):
-            _set_rng_state(rng, state)
+            set_rng_state(rng, state)
         for part, state in stateful:
             part.load_state_dict(state)
         for loader, before in loaders:

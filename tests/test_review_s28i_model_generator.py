@@ -2,7 +2,9 @@
 switches autograd on start from the same random state, the generators the model holds itself included."""
 
 import contextlib
+import random
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -32,5 +34,31 @@ def test_atp_of_a_forward_switching_autograd_on_drawing_from_its_own_generator_i
         model = _OwnGenerator(switch).eval()
         got.append(unit_effects(model, x, "net.1", unit_dim=-1, target=0, method="atp", use_suffix=False))
         assert torch.equal(model.gen.get_state(), torch.Generator().manual_seed(0).get_state())  # left as found
+    torch.testing.assert_close(got[0], got[1], rtol=0, atol=0)
+    assert bool(got[0].ne(0).any())
+
+
+class _NumpyAndRandom(nn.Module):
+    """y = net(x) (1 + 0.1 u + 0.01 v), u from the model's own NumPy Generator, v from its own random.Random."""
+
+    def __init__(self, switch: bool) -> None:
+        super().__init__()
+        self.switch, self.rng, self.py = switch, np.random.default_rng(0), random.Random(0)
+        self.net = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.enable_grad() if self.switch else contextlib.nullcontext():
+            u = torch.as_tensor(self.rng.random((x.shape[0], 1)), dtype=x.dtype)
+            return self.net(x) * (1 + 0.1 * u + 0.01 * self.py.random())
+
+
+def test_atp_of_a_forward_switching_autograd_on_drawing_from_its_numpy_and_random_generators_is_that_of_its_twin():
+    # before: refused as "the model takes gradients in its forward pass" (the check restored torch's generators only)
+    x = torch.randn(5, 3, generator=torch.Generator().manual_seed(0))
+    got = []
+    for switch in (True, False):
+        torch.manual_seed(0)
+        model = _NumpyAndRandom(switch).eval()
+        got.append(unit_effects(model, x, "net.1", unit_dim=-1, target=0, method="atp", use_suffix=False))
     torch.testing.assert_close(got[0], got[1], rtol=0, atol=0)
     assert bool(got[0].ne(0).any())

@@ -10,13 +10,20 @@ seed them (:class:`~.noise.CommonNoise`).
 from __future__ import annotations
 
 import contextlib
+import random
 from collections.abc import Iterator
 from contextvars import ContextVar
+from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["active_generators", "module_generators", "generators_registered"]
+__all__ = ["RNG_TYPES", "active_generators", "generators_registered", "model_rngs_kept", "module_generators",
+           "rng_state", "set_rng_state"]
+
+#: the generator objects whose state can be read and put back: torch's, ``random``'s and NumPy's
+RNG_TYPES = (torch.Generator, random.Random, np.random.Generator, np.random.RandomState)
 
 _ACTIVE: ContextVar[tuple[torch.Generator, ...]] = ContextVar("lightning_causal_model_generators", default=())
 #: The attributes every ``nn.Module`` has (parameters, buffers, submodules, hooks): never a user's generator, and
@@ -36,18 +43,106 @@ def module_generators(model: nn.Module) -> list[torch.Generator]:
         >>> len(module_generators(nn.Sequential(Noisy(), nn.Linear(2, 2)))), len(module_generators(nn.Linear(2, 2)))
         (1, 0)
     """
-    found: dict[int, torch.Generator] = {}
+    return _held(model, (torch.Generator,))
+
+
+def _held(model: nn.Module, kinds: tuple[type, ...]) -> list[Any]:
+    """The objects of ``kinds`` that ``model``'s modules hold as attributes, directly or in a list, tuple or dict
+    attribute, each once."""
+    found: dict[int, Any] = {}
     for m in model.modules():
         for key, value in vars(m).items():
             if key in _MODULE_INTERNALS:
                 continue
-            if isinstance(value, torch.Generator):
+            if isinstance(value, kinds):
                 found.setdefault(id(value), value)
             elif isinstance(value, (list, tuple, dict)):
                 for g in value.values() if isinstance(value, dict) else value:
-                    if isinstance(g, torch.Generator):
+                    if isinstance(g, kinds):
                         found.setdefault(id(g), g)
     return list(found.values())
+
+
+def rng_state(rng: Any) -> Any:
+    """The state of a generator object of :data:`RNG_TYPES` (``None``: ``random.SystemRandom``, which has none).
+
+    Args:
+        rng: a ``torch.Generator``, ``random.Random``, or NumPy ``Generator``/``RandomState``.
+
+    Examples:
+        >>> g = torch.Generator().manual_seed(0)
+        >>> state = rng_state(g)
+        >>> first = torch.rand(1, generator=g)
+        >>> set_rng_state(g, state)
+        >>> torch.equal(first, torch.rand(1, generator=g))
+        True
+    """
+    if isinstance(rng, torch.Generator):
+        return rng.get_state()
+    if isinstance(rng, np.random.Generator):
+        return rng.bit_generator.state
+    if isinstance(rng, np.random.RandomState):
+        return rng.get_state()
+    try:
+        return rng.getstate()
+    except NotImplementedError:  # random.SystemRandom: no state to restore
+        return None
+
+
+def set_rng_state(rng: Any, state: Any) -> None:
+    """Put back a state :func:`rng_state` read (``None``: nothing to put back).
+
+    Args:
+        rng: the generator object the state was read from.
+        state: what :func:`rng_state` returned for it.
+
+    Examples:
+        >>> rng = np.random.default_rng(0)
+        >>> state = rng_state(rng)
+        >>> first = rng.random()
+        >>> set_rng_state(rng, state)
+        >>> first == rng.random()
+        True
+    """
+    if state is None:
+        return
+    if isinstance(rng, torch.Generator):
+        rng.set_state(state)
+    elif isinstance(rng, np.random.Generator):
+        rng.bit_generator.state = state
+    elif isinstance(rng, np.random.RandomState):
+        rng.set_state(state)
+    else:
+        rng.setstate(state)
+
+
+@contextlib.contextmanager
+def model_rngs_kept(model: nn.Module) -> Iterator[None]:
+    """Put back, on exit (also on exceptions), the states of the generator objects of :data:`RNG_TYPES` that
+    ``model``'s modules hold (as :func:`module_generators` finds them): a block run twice from inside this
+    draws the same numbers from them both times.
+
+    Args:
+        model: the model whose modules' generators are kept.
+
+    Examples:
+        >>> class Noisy(nn.Module):
+        ...     def __init__(self):
+        ...         super().__init__()
+        ...         self.rng = np.random.default_rng(0)
+        >>> model = Noisy()
+        >>> with model_rngs_kept(model):
+        ...     first = model.rng.random()
+        >>> first == model.rng.random()
+        True
+    """
+    held = _held(model, RNG_TYPES)
+    states = [rng_state(r) for r in held]
+    try:
+        yield
+    finally:
+        for rng, state in zip(held, states):
+            set_rng_state(rng, state)
 
 
 def active_generators() -> tuple[torch.Generator, ...]:

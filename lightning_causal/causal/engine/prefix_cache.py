@@ -55,7 +55,7 @@ from lightning_causal.causal.engine.batching import rows_per_pass
 from lightning_causal.causal.engine.checks import check_choice, check_int
 from lightning_causal.causal.engine.folded_rows import unfold
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
-from lightning_causal.causal.engine.generators import generators_registered
+from lightning_causal.causal.engine.generators import model_rngs_kept
 from lightning_causal.causal.engine.hook_split import StubRead, hook_split, record_calls
 from lightning_causal.causal.engine.interventions import (
     module_output,
@@ -337,8 +337,8 @@ def _differentiates_through(cache: PrefixCache, xs: tuple[Tensor, ...], module: 
     forward (``torch.autograd.grad(E.sum(), x)`` with ``x`` before the layer): the probe's full passes with the
     layer's clean output given as constants (no graph kept) fail or give another output than their passes with the
     live output's graph kept (:func:`~.suffix_runners.keeping_graph`), the same values in batches of the same rows from the
-    same RNG state (the global ones and the ``torch.Generator`` objects the model holds,
-    :func:`~.generators.module_generators`: dropout kept on in eval draws the same masks; the caller's draw is left as
+    same RNG state (the global ones and the generators the model holds, torch's, NumPy's and ``random``'s:
+    :func:`~.generators.model_rngs_kept`; dropout kept on in eval draws the same masks; the caller's draw is left as
     found), so that kernels rounding by the batch size (half precision on a GPU: an ulp is 2^-8) do not tell them
     apart. Every
     probe sample, not two trial rows: a sample whose derivative through the layer is 0 (its ReLU units all off) gives
@@ -349,11 +349,11 @@ def _differentiates_through(cache: PrefixCache, xs: tuple[Tensor, ...], module: 
     rows = torch.arange(cache.value.shape[0], device=cache.value.device)  # the probe pass's batch, and its memory
     try:
         # both passes draw the same noise (dropout kept on in eval; the model's own generators too), and leave it as found
-        with rng_preserved(), generators_registered(cache.forward.model):
+        with rng_preserved(), model_rngs_kept(cache.forward.model):
             constants = cache.forward.select(FullRunner(cache.forward, xs, module, cache.fold)(cache.value, rows))
     except Exception:  # the model's own autograd.grad: "appears to not have been used in the graph",
         return True  # or, with allow_unused=True, its None gradient used (TypeError): it needs the layer's graph
-    with rng_preserved(), generators_registered(cache.forward.model):
+    with rng_preserved(), model_rngs_kept(cache.forward.model):
         kept = cache.forward.select(FullRunner(cache.forward, xs, module, cache.fold, clean=cache.value)(cache.value, rows))
     return not close(constants, kept)
 
