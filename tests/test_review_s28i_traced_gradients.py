@@ -7,14 +7,11 @@ import torch
 from torch import nn
 
 from lightning_causal.causal import unit_effects
+from tests.test_review_s28a_keeping_graph import _Forces  # net = Linear(3, 4), Tanh, Linear(4, 1)
 
 
-class _TracedForces(nn.Module):
+class _TracedForces(_Forces):
     """F = -dE/dx, E = w2 . tanh(W1 x + b1) + b2, written without control flow: torch.fx traces it."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.net = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         with torch.enable_grad():
