@@ -47,6 +47,10 @@ from torch import Tensor, nn
 from lightning_causal._compat import OutOfMemoryError
 from lightning_causal.causal.engine.eager import eager_module
 from lightning_causal.causal.engine.forward_args import ForwardArgs
+from lightning_causal.causal.engine.kept_attributes import (
+    BATCH_STATISTICS_FIX,
+    batch_statistic_norms,
+)
 from lightning_causal.causal.engine.linked_samples import (
     GRAPH_HINT,
     linked_arguments,
@@ -105,6 +109,11 @@ def restore_inputs(kept: list[tuple[Tensor, int, Tensor]]) -> bool:
             with torch.no_grad():
                 v.copy_(copy)
     return moved
+
+
+def _one_row(inputs: tuple[Any, ...]) -> bool:
+    """Whether a pass's first input is a tensor of one row."""
+    return bool(inputs) and isinstance(inputs[0], Tensor) and inputs[0].dim() > 0 and inputs[0].shape[0] == 1
 
 
 class Forward:
@@ -175,6 +184,9 @@ class Forward:
         An ``IndexError`` or ``RuntimeError`` of a pass whose rows a forward argument may link (a
         graph's ``edge_index``: :func:`~lightning_causal.causal.engine.linked_samples.pass_error_note`)
         is raised again with the same type and that note appended (a subclass keeps itself, with the note).
+        A ``ValueError`` of a pass of one row on a model with a BatchNorm built with ``track_running_stats=False``
+        (torch's "Expected more than 1 value per channel", from a site check's trial pass of one sample) is raised
+        again naming those layers: such a model normalises by the batch's statistics even in eval mode.
 
         Args:
             *inputs: the model's positional inputs, ``[R, ...]`` each.
@@ -210,6 +222,13 @@ class Forward:
             guard = export_guard_hint(err)
             if guard is not None and type(err) in (AssertionError, RuntimeError):  # torch.export's guard on the batch size
                 raise type(err)(f"{err}. {guard}") from err  # (AssertionError; torch 2.3: RuntimeError)
+            if isinstance(err, ValueError) and _one_row(inputs) and batch_statistic_norms(self.model):
+                norms = batch_statistic_norms(self.model)  # a trial pass of one sample ("more than 1 value per channel")
+                raise ValueError(
+                    f"Expected the model to treat samples independently, but its normalisation layer(s) {norms[:3]} have "
+                    "track_running_stats=False, so even in eval mode they normalise by the batch's statistics, and a pass "
+                    f"of one sample fails ({err}). The audits run rows of many samples in one batch, whose statistics "
+                    f"would mix them silently; {BATCH_STATISTICS_FIX}") from err
             if not isinstance(err, RuntimeError):
                 raise
             hint = (dtype_hint(self.model, inputs, err) or width_hint(self.model, inputs, err)

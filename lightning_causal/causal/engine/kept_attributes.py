@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-__all__ = ["KeptAttributes", "buffer_of", "is_norm_layer", "keep_attributes"]
+__all__ = ["BATCH_STATISTICS_FIX", "KeptAttributes", "batch_statistic_norms", "buffer_of", "is_norm_layer", "keep_attributes"]
 
 
 def _tensors(value: Any) -> list[Tensor]:
@@ -92,6 +92,26 @@ def is_norm_layer(module: nn.Module, kind: type[nn.Module] = nn.modules.batchnor
     if not (isinstance(cls, type) and issubclass(cls, nn.modules.batchnorm._NormBase)):
         cls = _scripted_norm_class(module)
     return cls is not None and issubclass(cls, kind)
+
+
+BATCH_STATISTICS_FIX = ("build them with track_running_stats=True (and train them), or use a per-sample normalisation "
+                        "(LayerNorm, GroupNorm)")
+
+
+def batch_statistic_norms(model: nn.Module) -> list[str]:
+    """The names of ``model``'s BatchNorm layers (also scripted) built with ``track_running_stats=False``: they
+    normalise by the batch's statistics even in eval mode, so a sample's output depends on its batch, and a pass of
+    one sample fails in torch ("Expected more than 1 value per channel").
+
+    Args:
+        model: the model.
+
+    Examples:
+        >>> batch_statistic_norms(nn.Sequential(nn.Linear(2, 2), nn.BatchNorm1d(2, track_running_stats=False), nn.BatchNorm1d(2)))
+        ['1']
+    """
+    return [name for name, m in model.named_modules()
+            if is_norm_layer(m, nn.modules.batchnorm._BatchNorm) and not m.track_running_stats]
 
 
 _SCRIPTED_NORMS: dict[str, type[nn.Module] | None] = {}  # a scripted type's qualified name: the norm its forward runs

@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
-from torch.nn.modules.batchnorm import _BatchNorm
 
 from lightning_causal.causal.engine.forward import Forward
-from lightning_causal.causal.engine.kept_attributes import is_norm_layer
+from lightning_causal.causal.engine.kept_attributes import (
+    BATCH_STATISTICS_FIX,
+    batch_statistic_norms,
+    is_norm_layer,
+)
 from lightning_causal.causal.engine.live_values import close, trial_rows
 from lightning_causal.causal.engine.noise import GeneratorWatch
 
@@ -51,13 +54,11 @@ def check_samples_independent(forward: Forward, xs: tuple[Tensor, ...], output: 
     if not same and not same_outputs(forward(*(x[rows] for x in xs), rows=rows), alone)[1]:
         return  # the model differs from itself run twice alone (noise from a generator of its own), not by the batch
     if not same:
-        batch_norms = [name for name, m in forward.model.named_modules()
-                       if is_norm_layer(m, _BatchNorm) and not m.track_running_stats]  # also scripted
+        batch_norms = batch_statistic_norms(forward.model)  # also scripted
         if batch_norms:
             cause = (f"its normalisation layer(s) {batch_norms[:3]} have track_running_stats=False, so even in eval mode "
                      "they normalise by the batch's statistics")
-            fix = ("build them with track_running_stats=True (and train them), or use a per-sample normalisation "
-                   "(LayerNorm, GroupNorm)")
+            fix = BATCH_STATISTICS_FIX
         elif states:
             cause = (f"its forward reads a state it keeps from earlier calls: {', '.join(states[:3])} (a recurrent "
                      "state carried across batches, `self.h = h.detach()`)")
