@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from lightning_causal.causal.engine.checks import check_seed
+from lightning_causal.causal.engine.lazy_modules import check_built
 from lightning_causal.causal.engine.state import audit_mode, rng_preserved
 
 __all__ = ["SeedLike", "attribution_context", "deterministic_warn_only", "seed_of", "seeded_rng"]
@@ -103,6 +104,7 @@ def attribution_context(model: nn.Module, seed: int | None = None) -> Iterator[N
         seed: seed of the global generators inside the block; ``None``: not seeded (they are
             restored on exit either way, by ``audit_mode``).
     """
+    check_built(model)
     saved = [(p, p.requires_grad, p.grad) for p in model.parameters()]
     rng = seeded_rng(seed) if seed is not None else contextlib.nullcontext()
     try:

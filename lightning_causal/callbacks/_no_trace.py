@@ -13,6 +13,7 @@ import torch
 
 from lightning_causal.causal.engine.generators import active_generators, generators_registered
 from lightning_causal.causal.engine.kept_attributes import buffer_of, keep_attributes
+from lightning_causal.causal.engine.lazy_modules import check_built
 from lightning_causal.causal.engine.state import eval_mode, observers_off, rng_preserved
 from lightning_causal.causal.engine.user_frame import outside_package
 
@@ -51,6 +52,7 @@ def no_trace(module: torch.nn.Module) -> Iterator[None]:
     of your own that runs the model itself sees it on the scales it holds, as the package's estimators do
     (:func:`~lightning_causal.causal.engine.state.observers_off`); outside ``inference_mode`` so that gradient-based
     audits can use autograd."""
+    check_built(module)
     params = list(module.parameters())
     grads = [(p.grad, None if p.grad is None else p.grad.detach().clone()) for p in params]
     requires = [p.requires_grad for p in params]

@@ -22,30 +22,11 @@ from lightning_causal.callbacks._warnings import WarningsOncePerFit
 from lightning_causal.causal.engine.batching import is_out_of_memory, settle_shards, sharded_rows
 from lightning_causal.causal.engine.checks import check_class_labels
 from lightning_causal.causal.engine.forward import Forward, dtype_hint, select_output
+from lightning_causal.causal.engine.lazy_modules import NEVER_CALLED_LAZY, unbuilt_lazy_modules
 from lightning_causal.causal.engine.pass_errors import export_guard_hint
 from lightning_causal.reporting.tensorboard import scalar_tags
 
 __all__ = ["NEVER_CALLED_LAZY", "check_probe_outputs", "checked_probe", "dry_run", "probe_to_device", "unbuilt_lazy_modules"]
-
-
-NEVER_CALLED_LAZY = ("a lazy module the forward never calls (a head kept for later) stays unbuilt by any pass: remove it "
-                     "from the model, or build it by calling it once on a batch of its input (`model.head(torch.zeros(1, d))`)")
-
-
-def unbuilt_lazy_modules(model: torch.nn.Module) -> list[str]:
-    """The names of ``model``'s modules holding a parameter or buffer not built yet (``nn.LazyLinear``, ``LazyConv2d``
-    before their first call: ``torch.nn.parameter.is_lazy``), ``"(model)"`` for the model itself.
-
-    Examples:
-        >>> unbuilt_lazy_modules(torch.nn.Sequential(torch.nn.LazyLinear(2), torch.nn.ReLU(), torch.nn.Linear(2, 1)))
-        ['0']
-        >>> unbuilt_lazy_modules(torch.nn.Linear(2, 1))
-        []
-    """
-    from torch.nn.parameter import is_lazy
-
-    return [name or "(model)" for name, module in model.named_modules()
-            if any(is_lazy(t) for t in [*module.parameters(recurse=False), *module.buffers(recurse=False)])]
 
 
 def _check_rows_of_a_flat_probe(probe: Probe, out: object) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from torch import nn
 
+from lightning_causal.causal.engine.lazy_modules import check_built
 from lightning_causal.causal.engine.state import observers_off
 
 __all__ = ["freeze"]
@@ -27,6 +28,7 @@ def freeze(model: nn.Module) -> nn.Module:
         >>> frozen is net, net.training, any(p.requires_grad for p in net.parameters()), int(net[1].observer_enabled)
         (True, False, False, 0)
     """
+    check_built(model)
     model.eval()
     for p in model.parameters():
         p.requires_grad_(False)

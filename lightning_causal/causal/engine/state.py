@@ -22,6 +22,7 @@ from lightning_causal.causal.engine.eager import force_eager
 from lightning_causal.causal.engine.generators import generators_registered
 from lightning_causal.causal.engine.input_kinds import check_input_kinds, samples_hint
 from lightning_causal.causal.engine.kept_attributes import buffer_of, keep_attributes
+from lightning_causal.causal.engine.lazy_modules import check_built
 from lightning_causal.causal.engine.user_frame import outside_package
 
 __all__ = ["frozen_params", "audit_mode", "eval_mode", "is_fake_quant", "observer_on", "observers_off", "rnn_backward", "check_logits", "gather_target", "output_fix", "resolve_target", "rng_preserved", "as_tuple",
@@ -533,6 +534,7 @@ def frozen_params(model: nn.Module) -> Iterator[None]:
         >>> model.weight.requires_grad
         True
     """
+    check_built(model)
     params = list(model.parameters())
     flags = [p.requires_grad for p in params]
     try:
