@@ -108,3 +108,46 @@ def test_the_token_strips_say_what_each_token_is_set_to(monkeypatch, baseline, i
     assert torch.allclose(r.maps["effect"].double(), (w[ids] - w[5]) / 4)  # (w[id_t] − w[5]) / T
     fig = _figures(monkeypatch, [r], ids)["causal/input_effect/maps/sample_0"]
     assert fig._suptitle.get_text().split("\n")[1:] == [f"effects against each token set to {said}"]
+
+
+# CaptumBaseline's causal map is InputEffectAudit's δ_g against each group set to its baseline b, and its figures did
+# not say b; its attribution methods' maps are no set-to-b effects, so the words name the causal map only.
+
+
+def test_captum_baselines_figures_say_the_causal_maps_baseline_only(monkeypatch):
+    from lightning_causal import CaptumBaseline
+
+    model = nn.Linear(3, 2, bias=False).double()  # f_c = w_c . x, δ_g = w_tg (x_g − b) of the predicted class t
+    with torch.no_grad():
+        model.weight.copy_(torch.tensor([[2.0, -1.0, 0.5], [0.0, 1.0, 1.0]], dtype=torch.float64))
+    x = torch.tensor([[1.0, 3.0, 0.5], [0.0, 1.0, 2.5], [2.0, 0.0, 1.0]], dtype=torch.float64)
+    r = CaptumBaseline(methods=("Saliency",), baseline=0.5).run(model, Probe(x))
+    t = torch.tensor([1, 1, 0])  # (model(x)).argmax(1): [-0.75, 3.5], [0.25, 3.5], [4.5, 1]
+    assert torch.equal(model(x).argmax(1), t)
+    assert torch.allclose(r.maps["causal"].double(), model.weight.detach()[t] * (x - 0.5))
+    assert (r.meta["baseline"], r.meta["baseline_maps"]) == ("0.5", ["causal"])
+    fig = _figures(monkeypatch, [r], x)["causal/captum_baseline/maps/top_features"]
+    title = " ".join(fig._suptitle.get_text().split())
+    assert title.endswith("explaining each sample's predicted class; causal: against each feature set to 0.5"), title
+    # the title's third line takes no room from the bars: as high as those of a baseline the title does not say
+    plain = CaptumBaseline(methods=("Saliency",), baseline=torch.full((3,), 0.5, dtype=torch.float64)).run(model, Probe(x))
+    other = _figures(monkeypatch, [plain], x)["causal/captum_baseline/maps/top_features"]
+    assert "baseline" not in plain.meta and (fig._suptitle.get_text().count("\n"), other._suptitle.get_text().count("\n")) == (2, 1)
+    heights = [f.axes[0].get_position().height * f.get_figheight() for f in (fig, other)]  # inches
+    assert heights[0] == pytest.approx(heights[1], abs=0.05), heights
+
+
+def test_captum_baselines_image_note_and_token_strips_name_the_causal_map(monkeypatch):
+    from lightning_causal import CaptumBaseline
+
+    x = torch.tensor([[[[255, 51], [0, 102]]], [[[10, 20], [30, 40]]]], dtype=torch.uint8)
+    r = CaptumBaseline(methods=("FeatureAblation",), patch_size=1, baseline=0).run(_Pixels(), Probe(x))
+    fig = _figures(monkeypatch, [r], x)["causal/captum_baseline/maps/sample_0"]
+    notes = [" ".join(t.get_text().split()) for t in fig.texts if t is not fig._suptitle]
+    assert notes == ["red: raises the output, blue: lowers it; causal: against the group set to 0"]
+    ids = torch.tensor([[1, 2, 3, 4], [4, 4, 1, 3]])
+    r = CaptumBaseline(methods=("FeatureAblation",), baseline=5).run(_Bag(), Probe(ids))
+    w = torch.tensor([0.0, 1.0, -2.0, 0.5, 3.0, -1.0], dtype=torch.float64)
+    assert torch.allclose(r.maps["causal"].double(), (w[ids] - w[5]) / 4)
+    fig = _figures(monkeypatch, [r], ids)["causal/captum_baseline/maps/sample_0"]
+    assert fig._suptitle.get_text().split("\n")[1:] == ["causal: effects against each token set to id 5"]

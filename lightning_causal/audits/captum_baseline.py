@@ -37,6 +37,7 @@ from lightning_causal.audits.captum_report import (
     write_comparison,
 )
 from lightning_causal.audits.input_effects import (
+    baseline_text,
     probe_groups,
     real_groups,
     real_mean,
@@ -80,7 +81,7 @@ from lightning_causal.causal.engine.input_noise import element_sd
 from lightning_causal.causal.engine.input_sites import check_site
 from lightning_causal.causal.engine.interventions import resolve_module
 from lightning_causal.causal.engine.state import audit_mode, resolve_target
-from lightning_causal.causal.engine.token_ids import special_token_baseline
+from lightning_causal.causal.engine.token_ids import INDEX_DTYPES, special_token_baseline
 from lightning_causal.causal.engine.units import per_layer_layouts
 
 __all__ = ["CaptumBaseline", "CompareSettings"]
@@ -184,7 +185,9 @@ class CaptumBaseline(Audit):
       with ``None`` for its rank agreement with itself);
       ``meta["seconds"]`` per explanation; ``meta["calls/<layer>"]`` for a layer of ``layers`` that runs several times per
       forward pass (a shared encoder), whose Captum layer method reads the last call where the causal effects set every
-      call, as the notes say.
+      call, as the notes say; ``meta["baseline"]`` (``"0"``, ``"id 103"``, as ``InputEffectAudit``'s, where
+      ``baseline`` is one value) with ``meta["baseline_maps"] = ["causal"]``: the figures say the causal map's effects
+      are against each group set to it (the attribution methods' maps are no set-to-``b`` effects).
 
     Deletion AUC: lower is more faithful; insertion AUC: higher is more faithful; stability
     (Spearman between the explanations of x and x + ε): higher is more stable. The areas are those
@@ -476,6 +479,9 @@ class CaptumBaseline(Audit):
                            sigma=sigma if not isinstance(sigma, Tensor) else
                            f"{self.settings.noise_fraction} standard deviations of each input element over the probe's samples",
                            methods=[s.label for s in self.specs])
+        said = baseline_text(self.baseline, x.dtype in INDEX_DTYPES, self.input_layer)
+        if said is not None:  # the causal map's δ_g = f(x) − f(x | do(x_g := b)) is against b; the methods' maps are not
+            result.meta.update(baseline=said, baseline_maps=["causal"])
         result.meta.update(names_meta(self.feature_names, self.class_names, tidx, mask, inputs=x, vocabulary=self.vocabulary,
                                       outputs=out, labels=probe.labels, model=task_model(model, self.output)))
         return result

@@ -146,4 +146,5 @@ def _frame_maps(data: MapData, reuse: bool) -> Iterator[tuple[str, Figure]]:
         title = global_title(data) if glob else sample_title(data, i)
         sample, maps = data.inputs[i].detach().float().cpu(), {k: v[i] for k, v in planes.items()}
         yield from sample_figures(data, i, maps, signed, note, partial(_frames_figure, sample, vmax=vmax, signed=signed, title=title,
-                                                                            origin=data.image_origin, kept=kept), drawn=RINGED)
+                                                                            origin=data.image_origin, kept=kept), drawn=RINGED,
+                                  title=title)

@@ -4,6 +4,7 @@ the input beside each map as a heatmap, one colour scale per map shared by the s
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import replace
 from functools import partial
 
 import torch
@@ -12,11 +13,12 @@ from torch import Tensor
 
 from lightning_causal.audits.options import tag_safe
 from lightning_causal.reporting.card_tags import COMPARE
-from lightning_causal.reporting.figure_style import has_negative, not_finite_notes
+from lightning_causal.reporting.figure_style import has_negative, not_finite_notes, title_lines
 from lightning_causal.reporting.image_figures import heatmap_row, strongest_channel
 from lightning_causal.reporting.kept_figures import forget_unused
 from lightning_causal.reporting.map_data import (
     MapData,
+    baseline_of,
     drawn_samples,
     global_title,
     map_limits,
@@ -77,14 +79,17 @@ def map_scales(data: MapData, drawn: dict[str, Tensor]) -> tuple[dict[str, float
 
 
 def sample_figures(data: MapData, i: int, maps: dict[str, Tensor], signed: dict[str, bool], note: str | None,
-                   draw: Callable[..., Figure], *, drawn: str) -> list[tuple[str, Figure]]:
+                   draw: Callable[..., Figure], *, drawn: str, title: str | None = None) -> list[tuple[str, Figure]]:
     """Sample ``i``'s figures of ``maps`` (its maps by name) as every map kind files them: one figure of all of
     them (``maps/sample_<i>``, with ``note``), or, beyond :data:`MAX_MAPS_PER_FIGURE` maps, one per map
     (``maps/sample_<i>/<tag>``, :func:`map_tags`), each with its own sign note (``signed``: whether each map's
     scale is signed; :func:`~lightning_causal.reporting.map_data.sign_note`, for maps of a class's score). A map of
     the sample that holds NaN or infinite scores adds ``"<map>: k of n scores are not finite (NaN/inf): <drawn>"`` to
     its figure's note (:func:`~lightning_causal.reporting.figure_style.not_finite_notes`, the rule of every map kind;
-    ``n``: the sample's scores of that map; the name where the figure holds several maps).
+    ``n``: the sample's scores of that map; the name where the figure holds several maps). A figure of one map that
+    ``meta["baseline"]`` is said of while other maps are not (:func:`~lightning_causal.reporting.map_data.baseline_of`:
+    ``CaptumBaseline``'s ``causal``) says it on its title's last line (``"explains class 1 against each group set to
+    0"``), its note the one line of the other maps' (the card as tall as theirs).
 
     Args:
         data: the maps and what they explain.
@@ -95,13 +100,30 @@ def sample_figures(data: MapData, i: int, maps: dict[str, Tensor], signed: dict[
         draw: ``draw(maps, note=note) -> Figure``: the kind's figure of some of the sample's maps.
         drawn: how the kind draws a score that is not finite, as its note says it (:data:`~lightning_causal.reporting.not_finite_marks.RINGED` of a heatmap's
             pixels, ``"grey crosses"`` of a point map's points).
+        title: the figures' title as ``draw`` takes it (``title=``), for the words on the baseline; ``None``: not said.
     """
     if len(maps) <= MAX_MAPS_PER_FIGURE:
         return [(f"maps/sample_{i}", draw(maps, note=_noted(note, maps, drawn)))]
     targets = data.meta.get("targets")
-    return [(f"maps/sample_{i}/{tag}", draw({name: maps[name]}, note=_noted(sign_note({name: signed[name]}, data) if targets else None,
-                                                                           {name: maps[name]}, drawn)))
-            for name, tag in zip(maps, map_tags(list(maps), data.meta.get("methods") or ()))]
+    b, of = baseline_of(data, list(maps))
+    # the baseline of some maps only (CaptumBaseline's causal): said on the title's last line where it fits there
+    # ("explains class 1 against each group set to 0"), else in the note: the note with it took two lines, the card
+    # 15 px taller than the methods', at 0.69 scale in TensorBoard
+    plain = replace(data, meta={k: v for k, v in data.meta.items() if k != "baseline"})
+    out = []
+    for name, tag in zip(maps, map_tags(list(maps), data.meta.get("methods") or ())):
+        one = {name: maps[name]}
+        fig = None
+        if title is not None and name in of and len(of) < len(maps):
+            said = f"{title} against each group set to {b}"
+            fig = draw(one, note=_noted(sign_note({name: signed[name]}, plain) if targets else None, one, drawn), title=said)
+            chars = max(16, int(fig.get_figwidth() * 12))  # the kinds' title width: about 12 characters of 11 pt per inch
+            if len(title_lines(said, chars)) > len(title_lines(title, chars)):
+                fig = None  # a line more: the note says it
+        if fig is None:
+            fig = draw(one, note=_noted(sign_note({name: signed[name]}, data) if targets else None, one, drawn))
+        out.append((f"maps/sample_{i}/{tag}", fig))
+    return out
 
 
 def _noted(note: str | None, maps: dict[str, Tensor], drawn: str) -> str | None:
@@ -181,4 +203,5 @@ def _image_maps(data: MapData, reuse: bool, kept: dict | None = None) -> Iterato
             title = f"{title}, depth slice {d} of 0–{data.inputs.shape[2] - 1} (largest mean |{next(iter(data.maps))}|{equal})"
         # a map drawn alone: its panel is titled with its name
         yield from sample_figures(data, i, maps, signed, note, partial(heatmap_row, sample, vmax=vmax, title=title, signed=signed,
-                                                                                  layout=layout, origin=data.image_origin, reuse=reuse), drawn=RINGED)
+                                                                                  layout=layout, origin=data.image_origin, reuse=reuse), drawn=RINGED,
+                                  title=title)

@@ -19,7 +19,7 @@ from lightning_causal.reporting.image_figures import ImageOrigin, finite_peak
 TITLE_NAME = 40
 
 __all__ = [
-    "SERIES_COLOURS", "MapData", "drawn_samples", "explained_quantity", "global_title", "map_limits", "output_noun",
+    "SERIES_COLOURS", "MapData", "baseline_of", "drawn_samples", "explained_quantity", "global_title", "map_limits", "output_noun",
     "sample_title", "sign_note",
 ]
 
@@ -196,10 +196,33 @@ def map_limits(data: MapData, values: dict[str, Tensor]) -> dict[str, float]:
     return {k: v or 1.0 for k, v in own.items()}
 
 
+def baseline_of(data: MapData, names: list[str]) -> tuple[str | None, list[str]]:
+    """What each group is set to (``meta["baseline"]``: ``"0"``, ``"id 103"``) and which of the maps ``names`` are
+    effects against it: all of them (``InputEffectAudit``'s one map), or those named in ``meta["baseline_maps"]``
+    (``CaptumBaseline``'s ``"causal"``: its attribution methods are not set-to-``b`` effects); ``(None, [])`` where the
+    audit does not say.
+
+    Args:
+        data: the maps and the audit's ``meta``.
+        names: the maps a figure draws.
+
+    Examples:
+        >>> import torch
+        >>> d = MapData(torch.zeros(1, 2), {}, "captum_baseline", {"baseline": "0", "baseline_maps": ["causal"]})
+        >>> baseline_of(d, ["causal", "Saliency"]), baseline_of(MapData(torch.zeros(1, 2), {}, "own", {}), ["a"])
+        (('0', ['causal']), (None, []))
+    """
+    b, own = data.meta.get("baseline"), data.meta.get("baseline_maps")
+    if not isinstance(b, str):
+        return None, []
+    return b, [name for name in names if own is None or name in own]
+
+
 def sign_note(signed: dict[str, bool], data: MapData) -> str | None:
     """What red and blue mean in maps of a class's score (of the output, for a model of one output),
-    against the value each group is set to where ``meta["baseline"]`` says it (``InputEffectAudit``:
-    "red: raises the explained class's score against the group set to 0"), ``None`` without a signed map;
+    against the value each group is set to where ``meta["baseline"]`` says it (:func:`baseline_of`;
+    ``InputEffectAudit``: "red: raises the explained class's score against the group set to 0"; of some of the maps
+    only, ``CaptumBaseline``'s: "...; causal: against the group set to 0"), ``None`` without a signed map;
     maps without negative values (Saliency's |gradient|) are named as showing size only.
 
     Args:
@@ -210,10 +233,12 @@ def sign_note(signed: dict[str, bool], data: MapData) -> str | None:
         return None
     what = ("the output" if data.meta.get("outputs") == 1 else "the explained output" if data.meta.get("regression")
             else "the explained label's logit" if data.meta.get("multi_label") else "the explained class's score")
-    if isinstance(data.meta.get("baseline"), str):  # InputEffectAudit's δ_g = f(x) − f(x | do(x_g := b)): against b
-        what = f"{what} against the group set to {data.meta['baseline']}"
+    b, of = baseline_of(data, list(signed))  # δ_g = f(x) − f(x | do(x_g := b)): against b
+    if b is not None and len(of) == len(signed):
+        what = f"{what} against the group set to {b}"
+    some = f"; {', '.join(of)}: against the group set to {b}" if of and len(of) < len(signed) else ""
     unsigned = [name for name, s in signed.items() if not s]
-    return f"red: raises {what}, blue: lowers it" + (f"; {', '.join(unsigned)}: size only" if unsigned else "")
+    return f"red: raises {what}, blue: lowers it" + some + (f"; {', '.join(unsigned)}: size only" if unsigned else "")
 
 
 def output_noun(data: MapData) -> str:

@@ -125,5 +125,5 @@ def point_maps(data: MapData) -> list[tuple[str, Figure]]:
         title = global_title(data) if glob else sample_title(data, i)
         maps = {k: v[i] for k, v in scores.items()}
         out += sample_figures(data, i, maps, signed, note, partial(_scatter_figure, points[i], vmax=vmax, signed=signed, title=title),
-                              drawn="grey crosses")
+                              drawn="grey crosses", title=title)
     return out

@@ -20,6 +20,7 @@ from lightning_causal.reporting.image_figures import finite_peak, say_all_zero
 from lightning_causal.reporting.map_data import (
     SERIES_COLOURS,
     MapData,
+    baseline_of,
     drawn_samples,
     explained_quantity,
     output_noun,
@@ -141,15 +142,16 @@ def tabular_maps(data: MapData, top: int = 8) -> list[tuple[str, Figure]]:
         head, tail = f"{data.audit}: top features over the whole probe ({int(data.inputs.shape[0])} samples)", f"of {what}" if what else ""
     else:
         head, tail = f"{data.audit}: top features over {int(first.shape[0])} probe samples", f"explaining {_explained(data)}"
-        if isinstance(data.meta.get("baseline"), str):  # InputEffectAudit's effects are against each feature set to b
-            tail = f"{tail}, against each feature set to {data.meta['baseline']}"
+        b, of = baseline_of(data, list(scores))  # InputEffectAudit's effects are against each feature set to b
+        if of:  # CaptumBaseline's causal map only: named
+            tail = f"{tail}{', ' if len(of) == m else '; ' + ', '.join(of) + ': '}against each feature set to {b}"
     title = "\n".join(title_lines(head, int(WIDTH * 12)) + (title_lines(tail, int(WIDTH * 12)) if tail else []))  # 10 pt: ~12 characters per inch
+    more = 0.17 * max(0, title.count("\n") - 1)  # a title of more than two lines (the baseline said) keeps the bars' room
     shared = bool(data.meta.get("shared_map_scale"))  # maps of one unit (Sobol' S and S_T): one scale, not each its own largest
     if m == 1:
         unfinished = _not_finite(first, list(range(len(columns))), names)  # every feature: a NaN mean ranks last
         # 8 bars: 306 pixels, at 0.7 in a card of about 400 x 215 (0.27: 0.62); one bar the height of two (at 1.52 inches
         # the title's and the caption's lines left the axes no room: 'Tight layout not applied', the caption cut)
-        more = 0.17 * max(0, title.count("\n") - 1)  # a title of more than two lines (the baseline said) keeps the bars' room
         fig = Figure(figsize=(WIDTH, 1.3 + 0.22 * max(k, 2) + (0.16 if unfinished else 0.0) + more))
         ax = fig.subplots()
         size = first.abs().mean(0)
@@ -190,7 +192,7 @@ def tabular_maps(data: MapData, top: int = 8) -> list[tuple[str, Figure]]:
         rows = -(-m // ncol) if across else 0  # the legend's rows above the bars
         row = 0.19 if m < 4 else 0.21  # inches a feature: its 9-point name apart from the next (8 features: 0.66 or more)
         below = 0.15 * (unfinished.count("\n") + 1) if unfinished else 0.0  # the notes' lines under the bars
-        fig = Figure(figsize=(WIDTH * 1.1, 1.2 + 0.15 * rows + row * k + below) if across else (WIDTH * 1.1, 2.9 + below))
+        fig = Figure(figsize=(WIDTH * 1.1, 1.2 + 0.15 * rows + row * k + below + more) if across else (WIDTH * 1.1, 2.9 + below + more))
         ax = fig.subplots()
         width = 0.8 / m
         for i, (label, s) in enumerate(zip(labels, scores.values())):

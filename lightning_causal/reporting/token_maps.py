@@ -13,7 +13,13 @@ from torch import Tensor
 from lightning_causal.reporting.figure_style import NOT_FINITE, WIDTH, not_finite_note
 from lightning_causal.reporting.image_figures import finite_peak
 from lightning_causal.reporting.image_maps import map_tags
-from lightning_causal.reporting.map_data import MapData, drawn_samples, map_limits, sample_title
+from lightning_causal.reporting.map_data import (
+    MapData,
+    baseline_of,
+    drawn_samples,
+    map_limits,
+    sample_title,
+)
 
 __all__ = ["MAX_STRIPS_HEIGHT", "MAX_WINDOW_LINES", "token_maps"]
 
@@ -126,11 +132,14 @@ def token_maps(data: MapData, chars_per_line: int = 56) -> list[tuple[str, Figur
     split = len(data.maps) > 1 and any(_strips_height(len(lines), len(data.maps)) > MAX_STRIPS_HEIGHT for _, lines in sentences)
     tags = dict(zip(data.maps, map_tags(list(data.maps), data.meta.get("methods") or ())))
     # InputEffectAudit's δ_g = f(x) − f(x | do(x_g := b)): red and blue are against the token set to b (meta["baseline"])
-    against = f"effects against each token set to {data.meta['baseline']}" if isinstance(data.meta.get("baseline"), str) else None
+    b, of = baseline_of(data, list(data.maps))
     out = []
     for i, ((scores, lines), (_, _, note, hidden)) in enumerate(zip(sentences, windows)):
         for group in [list(scores)] if not split else [[name] for name in scores]:
             tag = f"maps/sample_{i}/{tags[group[0]]}" if split else f"maps/sample_{i}"
+            mine = [name for name in group if name in of]  # CaptumBaseline's causal map only: named
+            against = (f"{'' if len(mine) == len(group) else ', '.join(mine) + ': '}effects against each token set to {b}"
+                       if mine else None)
             said = "\n".join(([note] + [f"the largest |{name}|, token {hidden[name]}, is not drawn (see the report)"
                                          for name in group if name in hidden] if note else []) + ([against] if against else [])) or None
             out.append((tag, _strips(data, i, {name: scores[name] for name in group}, lines, limits, chars_per_line, cmap, said)))
