@@ -345,17 +345,28 @@ def _differentiates_through(cache: PrefixCache, xs: tuple[Tensor, ...], module: 
     the same output either way. A forward that only switches autograd on (``with torch.enable_grad(): return
     self.net(x)``), or differentiates with respect to a value after the layer, gives the output back as it was: a
     function of the layer's values, which the first-order estimates linearise; the fast paths, which answer the
-    prefix as constants, serve it."""
+    prefix as constants, serve it. A constants pass that fails counts as needing the graph only where the pass with the
+    graph kept runs; where that fails too (out of memory), the constants pass's error is raised."""
     rows = torch.arange(cache.value.shape[0], device=cache.value.device)  # the probe pass's batch, and its memory
-    try:
+
+    def full_pass(clean: Tensor | None) -> Tensor:
         # both passes draw the same noise (dropout kept on in eval; the model's own generators too), and leave it as found
         with rng_preserved(), model_rngs_kept(cache.forward.model):
-            constants = cache.forward.select(FullRunner(cache.forward, xs, module, cache.fold)(cache.value, rows))
-    except Exception:  # the model's own autograd.grad: "appears to not have been used in the graph",
-        return True  # or, with allow_unused=True, its None gradient used (TypeError): it needs the layer's graph
-    with rng_preserved(), model_rngs_kept(cache.forward.model):
-        kept = cache.forward.select(FullRunner(cache.forward, xs, module, cache.fold, clean=cache.value)(cache.value, rows))
-    return not close(constants, kept)
+            return cache.forward.select(FullRunner(cache.forward, xs, module, cache.fold, clean=clean)(cache.value, rows))
+
+    try:
+        constants = full_pass(None)
+    except Exception as err:  # the model's own autograd.grad: "appears to not have been used in the graph", or, with
+        first = err  # allow_unused=True, its None gradient used (TypeError): it needs the layer's graph, if the pass
+    else:  # that keeps the graph runs; else (out of memory) the error is not the constants' doing and is raised
+        return not close(constants, full_pass(cache.value))
+    try:
+        full_pass(cache.value)
+    except Exception:
+        pass
+    else:
+        return True
+    raise first
 
 
 def _use_read_slices(cache: PrefixCache, xs: tuple[Tensor, ...], module: nn.Module, reads: ReadSlices) -> None:
