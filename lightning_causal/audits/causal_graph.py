@@ -16,6 +16,7 @@ from lightning_causal.audits.options import (
     check_class_name_count,
     check_names,
     first_row_outputs,
+    names_meta,
     regression_labels,
     task_model,
     warn_predicted_class_of_regression,
@@ -83,7 +84,9 @@ class CausalGraphAudit(Audit):
     (``edge_changes`` table, ``edges_gained``, ``edges_lost``, ``edge_jaccard_previous``), left out with a note at a
     run whose layers' units (``meta["units"]`` of the graph) or explained output's width (``meta["outputs"]``) changed
     since the previous (a head grown to more classes: node ``head:7`` is no unit of the earlier graph), the result's
-    ``meta["units_changed"]`` saying what changed (read by ``AuditEarlyStopping``/``AuditModelCheckpoint``). A probe
+    ``meta["units_changed"]`` saying what changed (read by ``AuditEarlyStopping``/``AuditModelCheckpoint``). The graph's
+    ``meta`` says what its output nodes are (``regression`` or ``multi_label``, and an int ``target``), for the figure's
+    title ("effects of do(unit := 0) on output 1"). A probe
     of one sample, or of copies of one sample, has no spread for the tests (one sample: no unit is
     kept; copies: every non-zero effect has z = inf) nor for the mean ablation: a ``UserWarning``
     (at set-up in a fit) and a note say so.
@@ -251,6 +254,13 @@ class CausalGraphAudit(Audit):
         result = AuditResult(self.name, graphs={"causal_graph": graph.to_dict()})
         if self.class_names is not None:
             result.graphs["causal_graph"].setdefault("meta", {})["class_names"] = list(self.class_names)
+        # what the output nodes are, for the figure's title ("on output 1", "on the explained class's score"): a regression's
+        # or multi-label model's columns are no classes; a fixed int target is one output for every sample
+        task = names_meta(None, None, None, None, outputs=first_row(), labels=probe.labels, model=task_model(model, self.output))
+        fixed = options["target"]
+        result.graphs["causal_graph"].setdefault("meta", {}).update(
+            {k: v for k, v in task.items() if k in ("regression", "multi_label")},
+            **({"target": int(fixed)} if isinstance(fixed, int) and not isinstance(fixed, bool) else {}))
         result.scalars["faithfulness"] = float(graph.meta["faithfulness"])
         if spreadless:  # the t-tests and the mean ablation have nothing to work with: say why, not a generic cause
             note = f"CausalGraphAudit {self.name!r}: the probe holds {spreadless}, so " + _spreadless_note(spreadless, self.options["alternative"])

@@ -234,12 +234,24 @@ def _legend_handles() -> list[Line2D]:
 def _effects_line(meta: dict) -> str:
     """The title's second line: what the unit and path effects are, from ``meta["baseline"]`` (``causal_graph``'s
     ``"zero"``, ``"mean"`` or a number): ``"\neffects of do(unit := 0) on the explained class's score"``; ``""``
-    where the graph does not say."""
+    where the graph does not say. On what (``CausalGraphAudit``'s ``meta``): ``the output`` (``outputs`` 1), ``output k``
+    / ``the explained output`` (``regression``, with or without an int ``target``), ``label k's logit`` / ``the
+    explained label's logit`` (``multi_label``), else ``class k's score`` / ``the explained class's score``.
+
+    Examples:
+        >>> _effects_line({"baseline": "zero", "outputs": 3, "regression": True, "target": 1})
+        '\\neffects of do(unit := 0) on output 1'
+    """
     b = meta.get("baseline")
     value = "0" if b == "zero" else "its mean" if b == "mean" else f"{b:g}" if isinstance(b, (int, float)) and not isinstance(b, bool) else None
     if value is None:
         return ""
-    on = "the output" if meta.get("outputs") == 1 else "the explained class's score"
+    t = meta.get("target")
+    k = t if isinstance(t, int) and not isinstance(t, bool) else None
+    on = ("the output" if meta.get("outputs") == 1
+          else ("the explained output" if k is None else f"output {k}") if meta.get("regression")
+          else ("the explained label's logit" if k is None else f"label {k}'s logit") if meta.get("multi_label")
+          else "the explained class's score" if k is None else f"class {k}'s score")
     return f"\neffects of do(unit := {value}) on {on}"
 
 
