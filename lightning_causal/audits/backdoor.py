@@ -26,7 +26,7 @@ from lightning_causal.causal.backdoor.neural_cleanse import (
     check_reverse_options,
     neural_cleanse,
 )
-from lightning_causal.causal.backdoor.suspects import suspect_units
+from lightning_causal.causal.backdoor.suspects import anomaly_scale, suspect_units
 from lightning_causal.causal.backdoor.triggers import Trigger, attack_success_rate, trigger_effect
 from lightning_causal.causal.engine.checks import (
     check_class_labels,
@@ -250,6 +250,7 @@ class BackdoorAudit(Audit):
         ]
         # the line of the rule in use only: a threshold that flags nothing would read as a missed flag
         result.curves["anomaly_index"] = {"x": list(range(c)), "anomaly_index": res.anomaly_index.tolist()}
+        result.meta["anomaly_scale"] = anomaly_scale(res.mask_norms)  # the axis's σ: 1.4826·MAD, or the fallback where MAD = 0
         if res.max_ratio is None:  # the index rule flags: at or above its threshold
             result.curves["anomaly_index"][INDEX_BOUND] = float(self.threshold)
         else:  # the ratio rule flags: each class's score at or below its bound

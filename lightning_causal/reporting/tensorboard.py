@@ -607,6 +607,9 @@ def _curve_figure(r: AuditResult, name: str, curve: dict[str, list[float]]) -> F
         flat = [k for k in curve if k in r.maps and not bool(r.maps[k].ne(0).any())]  # ranks nothing: groups by id
         return comparison_curves({name: curve}, str(r.meta.get("curve_score") or "target score"), r.meta.get("curve_auc"), flat)
     xlabel, ylabel = (r.meta.get("curve_axes") or {}).get(name) or _CURVE_AXES.get(name, ("x", name))
+    scale = r.meta.get("anomaly_scale")  # BackdoorAudit: the σ mad_anomaly_index divided by where the MAD is 0
+    if name == "anomaly_index" and isinstance(scale, str) and scale != "1.4826·MAD":
+        ylabel = f"anomaly index of the mask's L1 norm\n(σ = {scale}: MAD = 0;\n> 0: below the median)"
     ticks = _class_names(r) if xlabel == "class" else None
     return curves_figure(curve, f"{r.audit}: {name}", xlabel, ylabel, xticklabels=ticks)
 

@@ -8,6 +8,7 @@ from torch import nn
 
 from lightning_causal.audits.backdoor import BackdoorAudit
 from lightning_causal.audits.base import Probe
+from lightning_causal.causal.backdoor.suspects import anomaly_scale
 from lightning_causal.causal.backdoor.triggers import Trigger, attack_success_rate, trigger_effect
 from lightning_causal.datasets.poisoning import patch_trigger
 from tests.helpers.backdoor import TARGET, train_poisoned_mlp
@@ -56,6 +57,7 @@ def test_reverse_engineering_flags_the_target_and_leaves_no_trace(poisoned):
     assert r.images["reversed_masks"].shape == (10, 1, 8, 8) and r.images["reversed_patterns"].shape == (10, 1, 8, 8)
     assert r.vectors["anomaly_index"].shape == (10,) and "suspect_score/2" in r.vectors  # suspects of the reversed trigger
     assert set(r.curves["anomaly_index"]) == {"x", "anomaly_index"}  # the ratio rule decides: no index threshold drawn
+    assert r.meta["anomaly_scale"] == anomaly_scale(r.vectors["mask_norm"])  # the σ the anomaly-index axis names
     conc = r.vectors["mask_concentration"]
     assert conc.shape == (10,) and r.tables["flagged_classes"][0]["concentration"] == float(conc[TARGET]) > 0.8
     assert torch.allclose(r.vectors["flag_score"], r.vectors["norm_ratio"] / conc)  # the default score: compactness 1

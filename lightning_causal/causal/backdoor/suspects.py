@@ -26,7 +26,7 @@ from lightning_causal.causal.engine.state import audit_mode
 from lightning_causal.causal.engine.unit_sites import check_unit_dimension
 from lightning_causal.causal.engine.units import check_layout_options, resolve_layout, to_units
 
-__all__ = ["MAD_CONSISTENCY", "mad_anomaly_index", "SuspectUnits", "suspect_units"]
+__all__ = ["MAD_CONSISTENCY", "anomaly_scale", "mad_anomaly_index", "SuspectUnits", "suspect_units"]
 
 #: Consistency constant of the median absolute deviation: 1.4826·MAD estimates σ for normal data.
 MAD_CONSISTENCY = 1.4826
@@ -67,14 +67,39 @@ def mad_anomaly_index(values: Tensor, side: AnomalySide = "low") -> Tensor:
     if not torch.isfinite(values).all():
         raise ValueError("Expected argument `values` to be finite but it holds NaN or infinity")
     v = values.double()
-    med = v.quantile(0.5)
-    dev = v - med
-    scale = MAD_CONSISTENCY * dev.abs().quantile(0.5)
-    if scale == 0:
-        scale = MEAN_AD_CONSISTENCY * dev.abs().mean()  # not 1.4826, the median's constant: σ units either way
-    scale = scale if scale > 0 else torch.ones((), dtype=v.dtype)
+    dev = v - v.quantile(0.5)
+    scale, _ = _scale(dev)
     z = {"low": -dev, "high": dev, "both": dev.abs()}[side] / scale + 0.0  # + 0.0: no negative zeros
     return z.to(values.dtype if values.is_floating_point() else torch.get_default_dtype())
+
+
+def _scale(dev: Tensor) -> tuple[Tensor, str]:
+    """The scale of :func:`mad_anomaly_index` for deviations from the median ``dev``, and its name."""
+    scale = MAD_CONSISTENCY * dev.abs().quantile(0.5)
+    if scale > 0:
+        return scale, "1.4826·MAD"
+    scale = MEAN_AD_CONSISTENCY * dev.abs().mean()  # not 1.4826, the median's constant: σ units either way
+    return (scale, "1.2533·mean|v − med|") if scale > 0 else (torch.ones((), dtype=dev.dtype), "1")
+
+
+def anomaly_scale(values: Tensor) -> str:
+    """Which σ :func:`mad_anomaly_index` divides ``values``' deviations from their median by, as the figures name it:
+    ``"1.4826·MAD"``; ``"1.2533·mean|v − med|"`` where the MAD is 0 (more than half the values equal the median);
+    ``"1"`` where every value is the median.
+
+    Args:
+        values: at least 2 finite values ``[K]``, as :func:`mad_anomaly_index` takes them.
+
+    Raises:
+        ValueError: as :func:`mad_anomaly_index`.
+
+    Examples:
+        >>> anomaly_scale(torch.tensor([1.0, 10.0, 11.0, 12.0, 13.0])), anomaly_scale(torch.tensor([1.0, 5.0, 5.0, 5.0]))
+        ('1.4826·MAD', '1.2533·mean|v − med|')
+    """
+    mad_anomaly_index(values)  # the same checks
+    v = values.double()
+    return _scale(v - v.quantile(0.5))[1]
 
 
 @dataclass
