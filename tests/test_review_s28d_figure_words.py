@@ -130,7 +130,7 @@ def test_captum_baselines_figures_say_the_causal_maps_baseline_only(monkeypatch)
     title = " ".join(fig._suptitle.get_text().split())
     assert title.endswith("explaining each sample's predicted class; causal: against each feature set to 0.5"), title
     # the title's third line takes no room from the bars: as high as those of a baseline the title does not say
-    plain = CaptumBaseline(methods=("Saliency",), baseline=torch.full((3,), 0.5, dtype=torch.float64)).run(model, Probe(x))
+    plain = CaptumBaseline(methods=("Saliency",), baseline=torch.tensor([0.5, 0.5, 0.25], dtype=torch.float64)).run(model, Probe(x))
     other = _figures(monkeypatch, [plain], x)["causal/captum_baseline/maps/top_features"]
     assert "baseline" not in plain.meta and (fig._suptitle.get_text().count("\n"), other._suptitle.get_text().count("\n")) == (2, 1)
     heights = [f.axes[0].get_position().height * f.get_figheight() for f in (fig, other)]  # inches

@@ -121,7 +121,7 @@ def test_the_baseline_words_of_ids_embeddings_and_tensors():
     assert baseline_text(103, True) == "id 103" and baseline_text(torch.tensor(103), True) == "id 103"
     assert baseline_text(103, True, "emb") == "the embedding of id 103"
     assert baseline_text(0.0, False, "emb") == "0 at emb"
-    assert baseline_text(torch.zeros(3)) is None and baseline_text((0.0, 1.0)) is None  # no single value: not said
+    assert baseline_text(torch.tensor([0.0, 1.0, 0.0])) is None and baseline_text((0.0, 1.0)) is None  # no single value: not said
 
 
 # The causal graph's figure said 'unit effect > 0' and 'positive path effect' without saying of what: both are

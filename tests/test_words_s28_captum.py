@@ -18,7 +18,7 @@ def _cards(baseline, labels=None):
     x = torch.linspace(0, 1, 32, dtype=torch.float64).reshape(2, 1, 4, 4)
     r = CaptumBaseline(methods=("Saliency", "IntegratedGradients"), patch_size=1, baseline=baseline).run(model, Probe(x, labels))
     t = model(x).argmax(1)
-    assert torch.allclose(r.maps["causal"].double().flatten(1), model[1].weight.detach()[t] * (x.flatten(1) - 0.5))
+    assert torch.allclose(r.maps["causal"].double().flatten(1), model[1].weight.detach()[t] * (x - baseline).flatten(1))
     return r, int(t[0]), dict(image_maps(MapData(x, r.maps, r.audit, r.meta, labels)))
 
 
@@ -34,9 +34,9 @@ def test_the_causal_cards_title_names_the_baseline_its_note_one_line():
                                                       f"explains class {t} against each group set to 0.5"]
     assert "set to" not in ig._suptitle.get_text()  # the attribution methods' maps are no set-to-b effects
     assert _notes(causal) == ["red: raises the explained class's score, blue: lowers it"]
-    # as tall as the causal card of a baseline the figures do not say (a per-element tensor): 4.2 x 2.95 inches, which
-    # TensorBoard's card (about 400 x 215) shows at 0.73 (the note's two lines: 3.1 inches, 0.69)
-    plain, _, other = _cards(torch.full((1, 4, 4), 0.5, dtype=torch.float64), labels)
+    # as tall as the causal card of a baseline the figures do not say (a tensor of several values): 4.2 x 2.95 inches,
+    # which TensorBoard's card (about 400 x 215) shows at 0.73 (the note's two lines: 3.1 inches, 0.69)
+    plain, _, other = _cards(torch.tensor([0.5] * 15 + [0.25], dtype=torch.float64).reshape(1, 4, 4), labels)
     assert "baseline" not in plain.meta and "set to" not in other["maps/sample_0/causal"]._suptitle.get_text()
     assert tuple(causal.get_size_inches()) == tuple(other["maps/sample_0/causal"].get_size_inches()) == (4.2, 2.95)
 

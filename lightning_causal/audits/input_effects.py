@@ -203,7 +203,8 @@ def baseline_text(baseline: Any, integer_inputs: bool = False, input_layer: str 
     """What each group is set to, for the figures' words ("red: raises the explained class's score against the group
     set to 0"): a number (``"0"``, ``"0.5"``), ``"id 103"`` for an integer baseline of inputs of ids (int64 or int32:
     a token or a category code), ``"the embedding of id 103"`` for it at an ``input_layer``; ``None`` where it is no
-    single value (a tensor of one value per element, one per input of a tuple). Other integer inputs (uint8 pixels,
+    single value (a tensor of different values per element, one per input of a tuple); a tensor whose elements are all
+    one value (``torch.zeros(D)``) is that value. Other integer inputs (uint8 pixels,
     int16 audio samples) hold values, no ids: their baseline is a number (``"0"``).
 
     Args:
@@ -213,14 +214,21 @@ def baseline_text(baseline: Any, integer_inputs: bool = False, input_layer: str 
 
     Examples:
         >>> baseline_text(0.0), baseline_text(torch.tensor(0.5)), baseline_text(103, True), baseline_text(torch.zeros(4))
-        ('0', '0.5', 'id 103', None)
+        ('0', '0.5', 'id 103', '0')
+        >>> baseline_text(torch.tensor([0.0, 1.0])) is None  # no single value: not said
+        True
         >>> baseline_text(103, True, "bert.embeddings.word_embeddings"), baseline_text(0.0, True, "emb")
         ('the embedding of id 103', '0 at emb')
     """
     values = baseline if isinstance(baseline, tuple) else (baseline,)
-    if len(values) != 1 or (isinstance(values[0], Tensor) and values[0].numel() != 1):
+    if len(values) != 1:
         return None
-    b = values[0].item() if isinstance(values[0], Tensor) else values[0]
+    b = values[0]
+    if isinstance(b, Tensor):  # torch.zeros(D), [N, D] of one value: every group set to that one number, said as it
+        flat = b.detach().reshape(-1)
+        if flat.numel() == 0 or not bool((flat == flat[0]).all()):
+            return None
+        b = flat[0].item()
     if integer_inputs and isinstance(b, int) and not isinstance(b, bool):
         return f"the embedding of id {b}" if input_layer is not None else f"id {b}"
     text = str(b) if isinstance(b, bool) else f"{b:g}"
