@@ -256,7 +256,10 @@ class CausalGraphAudit(Audit):
             result.graphs["causal_graph"].setdefault("meta", {})["class_names"] = list(self.class_names)
         # what the output nodes are, for the figure's title ("on output 1", "on the explained class's score"): a regression's
         # or multi-label model's columns are no classes; a fixed int target is one output for every sample
-        task = names_meta(None, None, None, None, outputs=first_row(), labels=probe.labels, model=task_model(model, self.output))
+        # (read from the graph's output width: no pass of the model beyond the graph's)
+        width = int(graph.meta.get("outputs", 1))
+        task = names_meta(None, None, None, None, outputs=torch.empty(1, width), labels=probe.labels,
+                          model=task_model(model, self.output))
         fixed = options["target"]
         result.graphs["causal_graph"].setdefault("meta", {}).update(
             {k: v for k, v in task.items() if k in ("regression", "multi_label")},
