@@ -32,3 +32,10 @@ def test_the_graph_title_names_what_is_explained(outputs, labels, target, on):
     r = CausalGraphAudit(["1"], target=target).run(_model(outputs), Probe(x, y))
     title = graph_figure(r.graphs["causal_graph"]).axes[0].get_title()
     assert title.split("\n")[1] == f"effects of do(unit := 0) on {on}", title
+
+
+def test_a_fixed_class_is_named_by_its_class_name_where_the_audit_has_them():
+    x = torch.linspace(-1, 1, 48).reshape(16, 3)
+    r = CausalGraphAudit(["1"], target=2, class_names=["ant", "bee", "cat"]).run(_model(3), Probe(x, torch.arange(16) % 3))
+    title = graph_figure(r.graphs["causal_graph"]).axes[0].get_title()
+    assert title.split("\n")[1] == "effects of do(unit := 0) on class 2 (cat)'s score", title

@@ -231,6 +231,12 @@ def _legend_handles() -> list[Line2D]:
             Line2D([], [], color="0.4", lw=0.7, label="weak (width ∝ |effect|)"), node("white", "node area ∝ |effect|")]
 
 
+def _class_name(meta: dict, k: int) -> str:
+    """Class ``k`` as the graph's ``meta["class_names"]`` names it (``"3 (cat)"``), else its number."""
+    names = meta.get("class_names") or []
+    return f"{k} ({_short(str(names[k]))})" if 0 <= k < len(names) else str(k)
+
+
 def _effects_line(meta: dict) -> str:
     """The title's second line: what the unit and path effects are, from ``meta["baseline"]`` (``causal_graph``'s
     ``"zero"``, ``"mean"`` or a number): ``"\neffects of do(unit := 0) on the explained class's score"``; ``""``
@@ -251,7 +257,7 @@ def _effects_line(meta: dict) -> str:
     on = ("the output" if meta.get("outputs") == 1
           else ("the explained output" if k is None else f"output {k}") if meta.get("regression")
           else ("the explained label's logit" if k is None else f"label {k}'s logit") if meta.get("multi_label")
-          else "the explained class's score" if k is None else f"class {k}'s score")
+          else "the explained class's score" if k is None else f"class {_class_name(meta, k)}'s score")
     return f"\neffects of do(unit := {value}) on {on}"
 
 
