@@ -5,23 +5,11 @@ explained samples the fit never validates on; an empty first dataset was already
 dataloader holds no samples for the callback either: the next one is read, and where every validation dataloader
 holds none, the training data, as Lightning validates on nothing."""
 
-import logging
 
 import torch
 from torch.utils.data import DataLoader
 
-from lightning_causal import CausalAuditCallback
-from lightning_causal.audits import InputEffectAudit
-from tests.helpers.lightning import trainer
-from tests.test_leftovers_s28b_empty_first_val import _data, _Model
-
-
-def _fit(tmp_path, val, caplog):
-    caplog.set_level(logging.INFO)
-    cb = CausalAuditCallback([InputEffectAudit(ace_values=None)], probe_size=3)
-    model = _Model()
-    trainer(tmp_path, max_epochs=1, callbacks=[cb]).fit(model, DataLoader(_data(8), batch_size=4), val)
-    return cb, model, caplog.text
+from tests.test_leftovers_s28b_empty_first_val import _data, _fit
 
 
 def test_a_first_loader_whose_sampler_selects_no_sample_is_passed_over(tmp_path, caplog):
