@@ -298,7 +298,9 @@ class KeptAttributes:
         unless what it holds now is computed in the autograd graph (``torch.nn.utils.weight_norm``'s ``weight``, which
         every pass computes again; a carried state is detached); a list given other items; a kept tensor updated in
         place or given other data; with ``reassigned_buffers``, a buffer reassigned or updated in place, normalisation
-        and fake-quant modules' aside (their batch statistics and observers are told apart by the module's type).
+        and fake-quant modules' aside (their batch statistics and observers are told apart by the module's type); an
+        item of a dict attribute (at any depth) set, reassigned, removed or updated in place as a tensor attribute
+        would be, named by the attribute and its key (``self.cache["h"] = h.detach()``: ``cache['h']``).
         Nothing is put back; :meth:`restore` still can.
 
         Args:
@@ -333,7 +335,47 @@ class KeptAttributes:
             now_b = buffer_of(m, name)
             if now_b is not b or (b is not None and not b.is_inference() and b._version != version):
                 note(m, name, now_b, now_b is not b)
+        found += self._dict_changes(model, kept)
         return found
+
+    def _dict_changes(self, model: nn.Module, kept: dict[int, tuple[int, int, torch.Size]]) -> list[tuple[str, tuple[int, ...], bool]]:
+        """:meth:`changes` of the items of the dicts kept (a carried state kept in a cache, ``self.cache["h"] = h.detach()``),
+        each named by the attribute and its keys (``cache['h']``), as the tensor attributes are."""
+        found: list[tuple[str, tuple[int, ...], bool]] = []
+        names: dict[int, str] | None = None
+        for d, items in self.dicts:
+            for key in [*d, *(k for k in items if k not in d)]:
+                old, new = items.get(key, _ABSENT), d.get(key, _ABSENT)
+                new_tensors = _tensors(new) if isinstance(new, _HOLDERS) else []
+                if new is not old:
+                    computed = bool(new_tensors) and all(t.grad_fn is not None for t in new_tensors)  # as for attributes
+                    set_ = not computed and bool(new_tensors or (isinstance(old, _HOLDERS) and _tensors(old)))
+                    moved = False
+                elif any(id(t) in kept and (t._version, _address(t), t.shape) != kept[id(t)] for t in new_tensors):
+                    set_ = any(id(t) in kept and (_address(t), t.shape) != kept[id(t)][1:] for t in new_tensors)
+                    moved = True  # updated in place, or given other data
+                else:
+                    continue
+                if not (set_ or moved):
+                    continue
+                names = _dict_names(model) if names is None else names
+                found.append((f"{names.get(id(d), '<dict>')}[{key!r}]", tuple(new_tensors[0].shape) if new_tensors else (), set_))
+        return found
+
+
+def _dict_names(model: nn.Module) -> dict[int, str]:
+    """The name of each dict attribute of ``model``'s modules and of the dicts they hold, by id: ``enc.cache``,
+    ``cache['enc']``."""
+    names: dict[int, str] = {}
+    for prefix, m in model.named_modules():
+        at = f"{prefix}." if prefix else ""
+        todo = [(f"{at}{name}", v) for name, v in vars(m).items() if _is_dict(v) and name not in _MODULE_DICTS]
+        while todo:
+            name, d = todo.pop()
+            if id(d) not in names:
+                names[id(d)] = name
+                todo += [(f"{name}[{k!r}]", v) for k, v in d.items() if _is_dict(v)]
+    return names
 
 
 def keep_attributes(model: nn.Module, reassigned_buffers: bool = False, values: bool = False,
