@@ -1,6 +1,7 @@
 """What :class:`~lightning_causal.callbacks.audit.CausalAuditCallback` checks of the trainer it is set up
 in: audits of one name in two audit callbacks (refused), a strategy that shards the parameters across processes
-(refused), a weight-averaging callback listed before it (warned), a training dataloader without a length (warned), and Lightning's ``sync_dist`` advice for the
+(refused), a weight-averaging callback listed before it (warned), a training dataloader without a length (warned), a fit that
+ran no training step (warned at its end: nothing audited), and Lightning's ``sync_dist`` advice for the
 callback's own scalars under DDP (silenced)."""
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ __all__ = [
     "quiet_sync_dist_advice",
     "warn_averaging_before",
     "warn_endless_epochs",
+    "warn_no_training",
 ]
 
 
@@ -108,3 +110,29 @@ def warn_endless_epochs(trainer: Trainer) -> None:
                        "it never runs out (a stream trained with `max_steps`), its first epoch ends only when training stops, "
                        "and the callback audits at most once, at the end of fit. For audits during training, give the Trainer "
                        "`limit_train_batches=<int>` (epochs of that many batches, audited on the schedule) or the dataset a `__len__`")
+
+
+def _no_training_reason(trainer: Trainer) -> str:
+    """Why Lightning ran no training step in a fit that was not resumed nor interrupted: ``limit_train_batches=0``,
+    a training dataloader of no batch, or ``max_epochs``/``max_steps`` reached before the first step."""
+    if trainer.limit_train_batches == 0:
+        return "the Trainer has `limit_train_batches=0`"
+    if trainer.num_training_batches == 0:
+        return "the training dataloader holds no batch (an empty dataset, or fewer samples than a batch with `drop_last=True`)"
+    return f"`max_epochs={trainer.max_epochs}`, `max_steps={trainer.max_steps}` ended it before the first step"
+
+
+def warn_no_training(trainer: Trainer) -> None:
+    """Warn (process 0) that a fit ran no training step, so the callback audited nothing: Lightning skips training,
+    ``on_train_start`` and ``on_train_end`` included (no probe is read, no epoch ends, no fit-end audit runs), where
+    ``limit_train_batches=0``, the training dataloader has no batch, or the limits are reached before the first step.
+    Lightning itself says nothing of ``limit_train_batches=0``.
+
+    Args:
+        trainer: the Lightning ``Trainer`` whose fit ends.
+    """
+    warn_at_users_line(
+        f"CausalAuditCallback ran no audit: this fit ran no training step, as {_no_training_reason(trainer)}, so Lightning "
+        "called none of the hooks that read the probe and audit (no epoch ended, and the audit at the end of fit, "
+        "`on_fit_end=True`, audits the last trained epoch: there is none). Give the fit training batches, or audit the "
+        "model as it is with `lightning_causal.audit_model(model, audits, data)`")

@@ -34,6 +34,7 @@ from lightning_causal.callbacks._fit_checks import (
     quiet_sync_dist_advice,
     warn_averaging_before,
     warn_endless_epochs,
+    warn_no_training,
 )
 from lightning_causal.callbacks._probe import (
     note_cut_probe,
@@ -381,13 +382,19 @@ class CausalAuditCallback(AuditRun, Callback):
         """A fit resumed from a checkpoint of a finished training runs no training and none of the hooks that audit: its
         last epoch, scheduled but not audited in the checkpoint (an ``OnExceptionCheckpoint`` written when that
         epoch's audit raised, a checkpoint of its last batch), stays unaudited; a warning says so and what audits it.
+        A fresh fit that ran no training step (``limit_train_batches=0``, a training dataloader of no batch) audited
+        nothing, fit-end audit included (it audits the last trained epoch): a warning says why
+        (:func:`~lightning_causal.callbacks._fit_checks.warn_no_training`).
 
         Args:
             trainer: the Lightning ``Trainer`` running the fit.
             pl_module: the ``LightningModule`` being trained.
         """
         check_trainer(trainer, "on_fit_end")
-        if not self._state_restored or self._train_started or trainer.interrupted:
+        if self._train_started or trainer.interrupted:
+            return
+        if not self._state_restored:  # a fresh fit that ran no training step: nothing read, nothing audited
+            warn_no_training(trainer)
             return
         last = trainer.current_epoch - 1
         if last >= 0 and last not in self.failed_epochs and self.should_audit(last):
