@@ -238,13 +238,14 @@ def topk_overlap(a: Tensor, b: Tensor, k: int, valid: Tensor | None = None, *, p
 
     .. math:: O = |\\mathrm{top}_{k_n}(a) ∩ \\mathrm{top}_{k_n}(b)| / k_n, \\quad k_n = \\min(k, |V_n|)
 
-    With ``valid``, the top groups are taken among the row's valid groups ``V_n`` (ties: lower
-    group id first) and ``k`` is capped at their number; NaN for a row without valid groups.
+    The top groups are taken among the row's valid groups ``V_n`` (all groups without ``valid``),
+    ties by lower group id first (:func:`rank_positions`), and ``k`` is capped at their number.
     ``proper=True`` caps it at ``max(1, |V_n| - 1)`` instead: a top-k holding every valid group is
     shared by any two rankings (overlap 1.0 by construction, e.g. a padded sentence of three real
-    tokens compared at ``k = 5``). Without ``valid`` ``k_n = k`` (at most G) and ties are broken by
-    ``torch.topk``. NaN for a row holding a NaN at a valid group in ``a`` or ``b`` (``topk`` would
-    take it for the largest score).
+    tokens compared at ``k = 5``). NaN, as :func:`spearman`, for a row where ``a`` or ``b`` is constant
+    on ``V_n`` (an explanation of 0 everywhere has no top k: any k of its groups would do) or that has
+    fewer than two valid groups, and for a row holding a NaN at a valid group in ``a`` or ``b``
+    (``topk`` would take it for the largest score).
 
     Args:
         a: scores ``[N, G]``.
@@ -263,6 +264,8 @@ def topk_overlap(a: Tensor, b: Tensor, k: int, valid: Tensor | None = None, *, p
         >>> topk_overlap(torch.tensor([[3.0, 2.0, 1.0, 0.0]]), torch.tensor([[1.0, 2.0, 3.0, 0.0]]), 4,
         ...              torch.tensor([[True, True, True, False]]), proper=True)
         tensor([0.5000])
+        >>> topk_overlap(torch.tensor([[3.0, 3.0, 1.0], [1.0, 2.0, 3.0]]), torch.tensor([[0.0, 3.0, 1.0], [2.0, 2.0, 2.0]]), 1)
+        tensor([0., nan])
     """
     _check_pair(a, b)
     check_int("k", k, minimum=1, maximum=a.shape[1])
@@ -270,15 +273,12 @@ def topk_overlap(a: Tensor, b: Tensor, k: int, valid: Tensor | None = None, *, p
     nan = _nan_rows(a, b, valid)
     if bool(nan.any()):
         a, b = a.nan_to_num(0.0), b.nan_to_num(0.0)
-    if valid is None:
-        ta = torch.zeros_like(a, dtype=torch.bool).scatter_(1, a.topk(k, dim=1).indices, True)
-        tb = torch.zeros_like(b, dtype=torch.bool).scatter_(1, b.topk(k, dim=1).indices, True)
-        return ((ta & tb).sum(1).to(a.dtype) / k).masked_fill(nan, float("nan"))
-    size = valid.sum(1, keepdim=True)
+    undefined = nan | _constant(a, valid) | _constant(b, valid)
+    size = valid.sum(1, keepdim=True) if valid is not None else torch.full_like(a[:, :1], a.shape[1], dtype=torch.long)
     kn = ((size - 1).clamp(min=1) if proper else size).clamp_max(k)
     ta, tb = rank_positions(a, valid) < kn, rank_positions(b, valid) < kn  # invalid groups rank last
     dtype = a.dtype if a.is_floating_point() else torch.float
-    return ((ta & tb).sum(1).to(dtype) / kn.squeeze(1)).masked_fill((size.squeeze(1) == 0) | nan, float("nan"))
+    return ((ta & tb).sum(1).to(dtype) / kn.squeeze(1)).masked_fill(undefined, float("nan"))
 
 
 def rank_positions(scores: Tensor, valid: Tensor | None = None) -> Tensor:
