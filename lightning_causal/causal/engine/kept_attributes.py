@@ -12,7 +12,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-__all__ = ["BATCH_STATISTICS_FIX", "KeptAttributes", "batch_statistic_norms", "buffer_of", "is_norm_layer", "keep_attributes"]
+__all__ = ["BATCH_STATISTICS_FIX", "TRACED_TRAINING_FIX", "KeptAttributes", "batch_statistic_norms", "buffer_of", "is_norm_layer",
+           "keep_attributes", "traced_training_norms"]
 
 
 def _tensors(value: Any) -> list[Tensor]:
@@ -112,6 +113,48 @@ def batch_statistic_norms(model: nn.Module) -> list[str]:
     """
     return [name for name, m in model.named_modules()
             if is_norm_layer(m, nn.modules.batchnorm._BatchNorm) and not m.track_running_stats]
+
+
+TRACED_TRAINING_FIX = ("trace the model in eval mode (`model.eval(); torch.jit.trace(model, x)`), whose graph then "
+                       "normalises by the running statistics, or pass the eager model")
+
+
+def traced_training_norms(model: nn.Module) -> list[str]:
+    """The names of ``model``'s modules made by ``torch.jit.trace`` whose graph runs ``batch_norm`` in training mode: a
+    BatchNorm traced while the model was in training mode. The trace fixes the mode into the graph, so in eval mode too
+    it normalises by the batch's statistics (and updates the running ones), and a sample's output depends on its batch.
+
+    Args:
+        model: the model.
+
+    Examples:
+        >>> import warnings
+        >>> net = nn.Sequential(nn.Linear(2, 2), nn.BatchNorm1d(2))
+        >>> with warnings.catch_warnings():
+        ...     warnings.simplefilter("ignore")
+        ...     in_train = torch.jit.trace(net.train(), torch.randn(4, 2))
+        ...     in_eval = torch.jit.trace(net.eval(), torch.randn(4, 2))
+        >>> traced_training_norms(in_train.eval()), traced_training_norms(in_eval)
+        (['1'], [])
+    """
+    return [name for name, m in model.named_modules() if _traced_batch_norm_in_training(m)]
+
+
+def _traced_batch_norm_in_training(module: nn.Module) -> bool:
+    """Whether ``module`` is a traced module (not scripted: a script keeps the mode a flag) whose own graph calls
+    ``aten::batch_norm`` with ``training`` a constant ``True``."""
+    if not isinstance(module, torch.jit.ScriptModule) or isinstance(module, torch.jit.RecursiveScriptModule):
+        return False
+    try:
+        nodes = list(module.graph.nodes())
+    except RuntimeError:  # no forward traced
+        return False
+    for node in nodes:
+        if node.kind() == "aten::batch_norm":
+            training = list(node.inputs())[5].node()
+            if training.kind() == "prim::Constant" and training.output().toIValue() is True:
+                return True
+    return False
 
 
 _SCRIPTED_NORMS: dict[str, type[nn.Module] | None] = {}  # a scripted type's qualified name: the norm its forward runs

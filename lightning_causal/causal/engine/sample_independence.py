@@ -10,8 +10,10 @@ from torch import Tensor, nn
 from lightning_causal.causal.engine.forward import Forward
 from lightning_causal.causal.engine.kept_attributes import (
     BATCH_STATISTICS_FIX,
+    TRACED_TRAINING_FIX,
     batch_statistic_norms,
     is_norm_layer,
+    traced_training_norms,
 )
 from lightning_causal.causal.engine.live_values import close, trial_rows
 from lightning_causal.causal.engine.noise import GeneratorWatch
@@ -32,7 +34,9 @@ def check_samples_independent(forward: Forward, xs: tuple[Tensor, ...], output: 
     model that draws from a global generator while the two samples run alone (MC dropout kept on in
     eval; :class:`~.noise.GeneratorWatch`), or that differs from itself when they run alone twice,
     draws noise: that is not the batch's doing, and it passes (noise with few draws per sample made
-    the two runs alone agree by chance, and such models were refused).
+    the two runs alone agree by chance, and such models were refused). A model traced (``torch.jit.trace``) with a
+    BatchNorm in training mode is refused before any pass, naming the layers (:func:`~.kept_attributes.traced_training_norms`):
+    its graph normalises by the batch in every mode, whatever the probe's samples show.
 
     Args:
         forward: the model's prepared :class:`~lightning_causal.causal.engine.forward.Forward`.
@@ -40,6 +44,13 @@ def check_samples_independent(forward: Forward, xs: tuple[Tensor, ...], output: 
         output: the (selected) output of the whole probe's pass ``[N, ...]``.
         what: the estimator's action, as above.
     """
+    traced = traced_training_norms(forward.model)
+    if traced:
+        raise ValueError(
+            f"Expected the model to treat samples independently, but its BatchNorm layer(s) {traced[:3]} were traced "
+            "(torch.jit.trace) in training mode, so their graph normalises by the batch's statistics (and updates the "
+            f"running ones) in eval mode too: the trace fixes the mode it ran in. {what} runs rows of many samples in one "
+            f"batch, whose statistics would mix them silently; {TRACED_TRAINING_FIX}")
     _, rows = trial_rows(xs[0].shape[0], xs[0].device)
     n = xs[0].shape[0]
     sized = carried_states(forward.model, n)  # before the pass alone, which may set a state of its own size
