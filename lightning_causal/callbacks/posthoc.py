@@ -36,13 +36,12 @@ from lightning_causal.callbacks._one_audit import (
 )
 from lightning_causal.callbacks._probe import probe_from
 from lightning_causal.callbacks._probe_setup import (
-    NEVER_CALLED_LAZY,
     check_probe_outputs,
     dry_run,
-    unbuilt_lazy_modules,
 )
 from lightning_causal.callbacks._trainer_facts import tag_prefix
 from lightning_causal.causal.engine.checks import check_int
+from lightning_causal.causal.engine.lazy_modules import unbuilt_refusal
 from lightning_causal.reporting.figure_kinds import FigureKind
 from lightning_causal.reporting.image_figures import ImageOrigin, check_origin
 from lightning_causal.reporting.json_report import write_report
@@ -163,13 +162,9 @@ def audit_model(
     if data is None:
         raise MisconfigurationException("Expected argument `data` to hold the samples to explain but got None")
     target = getattr(model, "audited_module", model)
-    lazy = unbuilt_lazy_modules(target)
-    if lazy:  # the audits' first pass would build them from the audits' seed: a model not left as found
-        raise MisconfigurationException(
-            f"Expected argument `model` to hold no lazy module not built yet but got {lazy[:3]} (nn.LazyLinear, LazyConv2d "
-            "before their first call): the audits' passes would build them from their own seeded generators and a fit "
-            "after audit_model would start from those weights; build them first, with one forward pass of a batch "
-            f"(`model(x)`), or audit the trained model; {NEVER_CALLED_LAZY}")
+    lazy = unbuilt_refusal(target)
+    if lazy is not None:  # the audits' first pass would build them from the audits' seed: a model not left as found
+        raise MisconfigurationException(lazy)
     probe = probe_from(data, probe_size, unpack_batch, origin="data", model=model)
     device = next((p.device for p in target.parameters()), None)
     probe = _as_weights(probe.to(device) if device is not None else probe, target)
