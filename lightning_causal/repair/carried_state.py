@@ -15,7 +15,7 @@ from torch import Tensor, nn
 from lightning_causal.causal.engine.kept_attributes import KeptAttributes
 from lightning_causal.repair.base import RepairTerm
 
-__all__ = ["sized_by_batch", "task_pass_state", "term_pass_noted"]
+__all__ = ["sized_by_batch", "task_pass_state", "term_pass_noted", "validation_batches"]
 
 #: The way out a note names, as docs/your_model.md ('A state carried across batches') says it.
 STATE_FIX = ("read the carried state only where the rows are those it was carried for, and start other rows from a "
@@ -70,6 +70,28 @@ def task_pass_state(kept: KeptAttributes, model: nn.Module, n: int) -> tuple[tup
         (('h', (8, 4)),)
     """
     return tuple((name, shape) for name, shape, set_ in kept.changes(model) if sized_by_batch(shape, n, set_))
+
+
+def validation_batches(trainer: Any) -> int | None:
+    """The validation batches ``trainer``'s fit has started so far (its validation loop's progress, Lightning's
+    internals), ``None`` without a trainer or where those internals are missing or changed. A change between two
+    training steps says that a validation loop ran between them, whatever hooks a subclass overrides (its own
+    ``on_validation_model_eval`` that calls ``self.model.eval()``, not the module's ``eval()``): the carried state is
+    read again at the next step.
+
+    Args:
+        trainer: the module's trainer, or ``None``.
+
+    Examples:
+        >>> validation_batches(None) is None
+        True
+    """
+    if trainer is None:
+        return None
+    try:  # Lightning's internals: where they changed, None (the module's eval() in a validation loop still marks it)
+        return int(trainer.fit_loop.epoch_loop.val_loop.batch_progress.total.started)
+    except Exception:  # noqa: BLE001 - a check only, never an error of the step
+        return None
 
 
 def _rows(args: tuple[Any, ...], kwargs: dict[str, Any]) -> int | None:

@@ -37,7 +37,7 @@ from lightning_causal.causal.engine.kept_attributes import keep_attributes
 from lightning_causal.causal.engine.output_selection import check_not_a_row, held_distribution
 from lightning_causal.causal.engine.user_frame import outside_package
 from lightning_causal.repair.base import RepairTerm
-from lightning_causal.repair.carried_state import task_pass_state
+from lightning_causal.repair.carried_state import task_pass_state, validation_batches
 from lightning_causal.repair.checkpoints import (
     load_arguments,
     model_state_dict,
@@ -161,7 +161,8 @@ class CausalRepairModule(EvaluationSteps):
             would mix the batch statistics and change the task loss), as are models that carry a state across
             batches (``self.h = h.detach()``; the joint pass would leave the joint batch's state): the state sized by the
             batch that the task's pass changes is read at each fit's first step, each epoch's and the first after a
-            validation loop (the module's ``eval()``) while none was found, which run unfused (the terms that the next steps fuse leave no state
+            validation loop (the module's ``eval()``, or the loop's batches counted since the last reading:
+            :func:`~lightning_causal.repair.carried_state.validation_batches`) while none was found, which run unfused (the terms that the next steps fuse leave no state
             there: a step counter counts each step once); set ``False`` for other models
             whose output on a row depends on the other rows in train mode.
             Used by the default :meth:`task_step` only (not with ``wrap`` or an overridden ``task_step``);
@@ -534,7 +535,9 @@ class CausalRepairModule(EvaluationSteps):
         active = [(t, w) for t in self.terms if (w := t.weight_at(epoch)) != 0.0]
         default_task = type(self).task_step is CausalRepairModule.task_step
         state = self.__dict__.get("_carried")  # the state the task's pass sets (None: not read yet)
-        if state == () and self.__dict__.get("_carried_epoch") != epoch:
+        trainer = self.__dict__.get("_trainer")
+        if state == () and (self.__dict__.get("_carried_epoch") != epoch
+                            or self.__dict__.get("_carried_validations") != validation_batches(trainer)):
             state = None  # read again at each epoch's first step (and after a validation loop): a state set up later
         watch = keep_attributes(self.model, reassigned_buffers=True) if state is None else None
         fuse = (self._fuse and default_task and args is None and self.explain is None and not state
@@ -550,7 +553,7 @@ class CausalRepairModule(EvaluationSteps):
                 return None
             if watch is not None:  # a state carried across batches (`self.h = h.detach()`): unfused from now on, as
                 self._carried = state = task_pass_state(watch, self.model, num_rows(x))  # the joint pass would leave the joint batch's
-                self._carried_epoch = epoch
+                self._carried_epoch, self._carried_validations = epoch, validation_batches(trainer)
                 if state == () and fuse and y is not None:  # fused from the next step: the terms that step runs in the
                     undone = {t.name for t, _ in active if fusable(t, self.output)}  # task's pass change no state here
         return add_terms(model, task, active, values, (term_x, y, term_args), epoch, state, undone)
@@ -610,7 +613,9 @@ class CausalRepairModule(EvaluationSteps):
         start, while ``trainer.validating``) marks the model's carried state to be read again at the next training step,
         where none was found: a state the validation sets up (:mod:`~lightning_causal.repair.carried_state`). Here, not
         in a validation hook, so that a subclass's own ``on_validation_end`` (or ``on_validation_start``) without
-        ``super()`` keeps it. An ``eval()`` outside a validation (an audit, a callback that looks at predictions
+        ``super()`` keeps it; one whose ``on_validation_model_eval`` puts the network in eval mode itself
+        (``self.model.eval()``) is read again all the same, the step counting the validation batches run since
+        (:func:`~lightning_causal.repair.carried_state.validation_batches`). An ``eval()`` outside a validation (an audit, a callback that looks at predictions
         mid-epoch, a Fabric or plain loop) marks nothing: the next step runs fused as it would without it (an unfused
         step draws other dropout masks), and a Fabric or plain loop's state is read again at each ``epoch=``.
 
