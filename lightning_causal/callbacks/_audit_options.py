@@ -11,6 +11,7 @@ from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
 from lightning_causal.audits.base import Audit
 from lightning_causal.audits.options import check_names
+from lightning_causal.callbacks._schedule import check_schedule
 from lightning_causal.causal.engine.checks import check_int
 from lightning_causal.reporting.figure_kinds import KINDS, FigureKind
 
@@ -23,9 +24,11 @@ ON_ERROR: tuple[OnError, ...] = get_args(OnError)  # the values `on_error` takes
 def check_audit_options(
     audits: Sequence[Audit] | Audit, probe_size: int, every_n_epochs: int | Callable[[int], bool], epochs: Iterable[int] | None,
     max_batch_size: int | None, report_dir: str | os.PathLike | None, on_error: OnError, unpack_batch: Any, figure_kind: FigureKind | None,
+    *, on_fit_end: Any = True,
 ) -> tuple[list[Audit], list[int] | None]:
     """The callback's arguments checked; returns the audits as a list (one audit alone, or any other
-    sequence, made one) and the epochs sorted without repeats (``None`` stays ``None``).
+    sequence, made one) and the epochs sorted without repeats (``None`` stays ``None``; the schedule's checks:
+    :func:`~lightning_causal.callbacks._schedule.check_schedule`).
 
     Raises:
         MisconfigurationException: for any argument outside what it allows.
@@ -52,16 +55,7 @@ def check_audit_options(
     if len(set(names)) != len(names):
         raise MisconfigurationException(f"Expected audits with distinct names but got {names}; pass `name=` to tell them apart")
     check_int("probe_size", probe_size, minimum=1, error=MisconfigurationException)
-    if not callable(every_n_epochs) and (
-        isinstance(every_n_epochs, bool) or not isinstance(every_n_epochs, int) or every_n_epochs < 1
-    ):
-        raise MisconfigurationException(
-            f"Expected argument `every_n_epochs` to be an int >= 1 or a callable of the epoch but got {every_n_epochs!r}"
-        )
-    if epochs is not None:
-        epochs = sorted(set(epochs))
-        if any(isinstance(e, bool) or not isinstance(e, int) or e < 0 for e in epochs):
-            raise MisconfigurationException(f"Expected argument `epochs` to hold non-negative ints but got {epochs}")
+    epochs = check_schedule(every_n_epochs, epochs, on_fit_end)
     check_int("max_batch_size", max_batch_size, minimum=1, none_ok=True, error=MisconfigurationException)
     if report_dir is not None and not isinstance(report_dir, (str, os.PathLike)):
         raise MisconfigurationException(f"Expected argument `report_dir` to be None, a str or an os.PathLike but got {report_dir!r}")

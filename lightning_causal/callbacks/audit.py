@@ -59,6 +59,7 @@ from lightning_causal.callbacks._resume import (
     unclaimed_audit_state,
     warn_other_probe,
 )
+from lightning_causal.callbacks._schedule import scheduled, warn_nothing_scheduled
 from lightning_causal.callbacks._trainer_facts import ended_at_last_batch, saved_in_epoch_end
 from lightning_causal.callbacks._trainer_only import check_trainer
 from lightning_causal.callbacks._warnings import WarningsOncePerFit
@@ -128,10 +129,13 @@ class CausalAuditCallback(AuditRun, Callback):
             ``epoch -> bool``: training epochs, audited at their end whether they validate or not
             (``check_val_every_n_epoch``), once however often they validate (``val_check_interval``); an epoch
             cut by ``max_steps`` or early stopping is the last one (a training dataloader without a length: at most one
-            audit, at the end of fit, with a warning).
-        epochs: explicit epochs to audit (overrides ``every_n_epochs``).
+            audit, at the end of fit, with a warning). A callable must take the epoch as its one positional argument
+            (checked here) and return one truth value (a tensor of several elements stops the fit naming the epoch).
+        epochs: explicit epochs to audit, 0-based (an iterable of non-negative ints: ``[0, 4, 9]``, ``range(0, 30, 5)``;
+            overrides ``every_n_epochs``).
         on_fit_end: also audit the last epoch when training ends (``on_train_end``, while the model is still
-            on its training device) if the schedule skipped it; not after an exception or interrupt.
+            on its training device) if the schedule skipped it; not after an exception or interrupt. With ``False``, a
+            schedule of no epoch below ``max_epochs`` (``epochs=[]``) audits nothing, and set-up warns.
         max_batch_size: rows per forward pass of the interventions (default: memory budget).
         report_dir: where JSON reports go (default ``<log_dir>/causal_audit``: the first logger's ``log_dir``
             (``trainer.log_dir``) for a ``TensorBoardLogger`` or ``CSVLogger``, ``default_root_dir`` with
@@ -239,7 +243,7 @@ class CausalAuditCallback(AuditRun, Callback):
         figures_every_n_audits: int = 1,
     ) -> None:
         audits, epochs = check_audit_options(audits, probe_size, every_n_epochs, epochs, max_batch_size, report_dir,
-                                             on_error, unpack_batch, figure_kind)
+                                             on_error, unpack_batch, figure_kind, on_fit_end=on_fit_end)
         check_origin(image_origin, error=MisconfigurationException)
         self.class_names = share_class_names(audits, class_names)
         check_int("figures_every_n_audits", figures_every_n_audits, minimum=1, error=MisconfigurationException)
@@ -311,7 +315,7 @@ class CausalAuditCallback(AuditRun, Callback):
         if self.epochs is not None:
             return epoch in self.epochs
         if callable(self.every_n_epochs):
-            return bool(self.every_n_epochs(epoch))
+            return scheduled(self.every_n_epochs, epoch)
         return (epoch + 1) % self.every_n_epochs == 0
 
     # ------------------------------------------------------------------ hooks
@@ -341,6 +345,7 @@ class CausalAuditCallback(AuditRun, Callback):
             quiet_sync_dist_advice()
         if self.on_fit_end_audit:
             warn_averaging_before(self, trainer)
+        warn_nothing_scheduled(self.every_n_epochs, self.epochs, self.on_fit_end_audit, trainer)
         from lightning_causal.callbacks import monitoring  # imported here: it imports this module
 
         monitoring.advise_lightning_monitors(self, trainer)
