@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import warnings
 from collections.abc import Sequence
 from typing import Any, Literal, get_args
@@ -279,8 +280,9 @@ class SobolAudit(Audit):
         """
         return self._analyse(model, probe, max_batch_size)[0]
 
-    def _analyse(self, model: nn.Module, probe: Probe, max_batch_size: int | None) -> tuple[SobolResult, int, str]:
-        """The result, the explained class and what was explained (``ClassProbability.explained``)."""
+    def _analyse(self, model: nn.Module, probe: Probe, max_batch_size: int | None) -> tuple[SobolResult, int, str, str]:
+        """The result, the explained class, what was explained (``ClassProbability.explained``) and, where
+        the explained output did not vary, why (else "")."""
         self.validate(model, probe)
         x = probe.first.detach()
         mask = self._mask(x)
@@ -305,9 +307,10 @@ class SobolAudit(Audit):
                 res = sobol_indices(func, source, self.n, mask.flatten(), n_bootstrap=self.n_bootstrap, max_batch_size=rows,
                                     seed=self.seed, confidence=self.confidence, names=self.feature_names,
                                     replicates=self.replicates)
-        if res.variance == 0.0:
-            warnings.warn(f"SobolAudit {self.name!r}: {self._constant_cause(x, func.explained)}; every index is set to 0",
-                          ProbeContentsWarning, stacklevel=outside_package())
+            cause = self._constant_cause(x, func) if res.variance == 0.0 else ""
+        if cause:
+            warnings.warn(f"SobolAudit {self.name!r}: {cause}; every index is set to 0", ProbeContentsWarning,
+                          stacklevel=outside_package())
         if func.explained == "sigmoid probability":
             warnings.warn(
                 f"SobolAudit {self.name!r} explains sigmoid(output) of a model with one output, i.e. a binary "
@@ -319,14 +322,26 @@ class SobolAudit(Audit):
         if func.explained == "softmax probability":
             warn_softmax_of_regression(f"SobolAudit {self.name!r}", probe.labels, "`probability=False`", model=model,
                                        outputs=first_row_outputs(model, probe, self.output), output=self.output)
-        return res, func.target, func.explained
+        return res, func.target, func.explained, cause
 
     @staticmethod
-    def _constant_cause(x: Tensor, explained: str) -> str:
+    def _constant_cause(x: Tensor, func: ClassProbability) -> str:
         """Why the explained output did not vary over the drawn inputs: the probe (identical samples
-        give one input to draw) or the model."""
+        give one input to draw), a probability saturated at 0 or 1 in the model's dtype while its logit
+        varies over the probe, or the model."""
+        explained = func.explained
         if torch.equal(x, x[:1].expand_as(x)):
             return f"the probe's {x.shape[0]} samples are identical, so every drawn input is that sample and the {explained} cannot vary"
+        if func.probability and x.is_floating_point():
+            p = func(x.flatten(1))
+            raw = copy.copy(func)
+            raw.probability = False
+            z = raw(x.flatten(1))
+            if bool(((p == 0) | (p == 1)).all()) and bool((z != z[0]).any()):
+                return (f"the {explained} of class {func.target} is {float(p[0]):g} on every input drawn from the probe, saturated in "
+                        f"{str(p.dtype).removeprefix('torch.')}: its output for the class varies over the probe (from {float(z.min()):.4g} "
+                        f"to {float(z.max()):.4g}) but the probability rounds to {float(p[0]):g}; pass `probability=False` "
+                        "to explain that output")
         return f"the {explained} is constant over the inputs drawn from the probe (a model whose output ignores them)"
 
     def state_dict(self) -> dict[str, Any]:
@@ -345,10 +360,10 @@ class SobolAudit(Audit):
 
     def run(self, model: nn.Module, probe: Probe, *, max_batch_size: int | None = None) -> AuditResult:
         x = probe.first
-        res, target, explained = self._analyse(model, probe, max_batch_size)
+        res, target, explained, cause = self._analyse(model, probe, max_batch_size)
         result = AuditResult(self.name)
-        if res.variance == 0.0:  # the report and the text card say why every index is 0
-            result.meta["notes"] = [f"{self._constant_cause(x.detach(), explained)}; every index is 0"]
+        if cause:  # the report and the text card say why every index is 0
+            result.meta["notes"] = [f"{cause}; every index is 0"]
         first, total = res.first.float(), res.total.float()
         result.vectors.update({"first": first, "total": total})
         order = total.argsort(descending=True).tolist()
