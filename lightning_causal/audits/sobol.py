@@ -37,6 +37,7 @@ from lightning_causal.causal.engine.state import audit_mode, rng_preserved
 from lightning_causal.causal.engine.user_frame import outside_package
 from lightning_causal.causal.scm.attribute_flip import one_hot_blocks
 from lightning_causal.causal.sensitivity.samplers import (
+    ClassProbability,
     EmpiricalMarginals,
     GaussianCopula,
     _warn_singular,
