@@ -143,6 +143,10 @@ class PrefixCache:
         #: and the layer's output given as constants changes it (:func:`prefix_cache` checks that on every probe sample;
         #: a forward that only switches autograd on gives it back as it was, and only such a forward takes the fast paths)
         self.records_gradients = bool(output.requires_grad)
+        #: with :attr:`records_gradients`: the forward differentiates with respect to the layer's own output (it returns
+        #: a derivative such as ``dy/dh``, ``torch.autograd.grad(y, h)``), not an input before it: given as constants,
+        #: that output failed torch's "One of the differentiated Tensors does not require grad" (:func:`prefix_cache`)
+        self.differentiates_layer = False
 
     @property
     def edits_value(self) -> bool:
@@ -346,7 +350,9 @@ def _differentiates_through(cache: PrefixCache, xs: tuple[Tensor, ...], module: 
     self.net(x)``), or differentiates with respect to a value after the layer, gives the output back as it was: a
     function of the layer's values, which the first-order estimates linearise; the fast paths, which answer the
     prefix as constants, serve it. A constants pass that fails counts as needing the graph only where the pass with the
-    graph kept runs; where that fails too (out of memory), the constants pass's error is raised."""
+    graph kept runs; where that fails too (out of memory), the constants pass's error is raised. A constants pass that
+    fails with torch's "One of the differentiated Tensors does not require grad" differentiates with respect to the
+    layer's own output (``dy/dh``): ``cache.differentiates_layer`` says so, for the estimators' words."""
     rows = torch.arange(cache.value.shape[0], device=cache.value.device)  # the probe pass's batch, and its memory
 
     def full_pass(clean: Tensor | None) -> Tensor:
@@ -365,8 +371,14 @@ def _differentiates_through(cache: PrefixCache, xs: tuple[Tensor, ...], module: 
     except Exception:
         pass
     else:
+        cache.differentiates_layer = _NOT_DIFFERENTIABLE in str(first)
         return True
     raise first
+
+
+#: torch's error where the tensor ``autograd.grad`` differentiates with respect to records no graph: the layer's output
+#: given as constants, where the forward differentiates with respect to it (``dy/dh``)
+_NOT_DIFFERENTIABLE = "One of the differentiated Tensors does not require grad"
 
 
 def _use_read_slices(cache: PrefixCache, xs: tuple[Tensor, ...], module: nn.Module, reads: ReadSlices) -> None:
