@@ -152,33 +152,70 @@ def _method_call(output: str, method: Callable[..., Any], out: Any) -> str:
             f"the model's return value alone{way}")
 
 
-def _check_defined(dist: Distribution, output: str, picked: Tensor) -> None:
+def _check_defined(dist: Distribution, output: OutputSpec, picked: Tensor, read: str | None = None) -> None:
     """``ValueError`` where ``output=`` named a moment of the distribution ``dist`` that torch leaves undefined in
     any row of the model call (:func:`_undefined_rows`): torch's ``Categorical.mean`` and ``.variance`` (its classes
     have no order), a ``Cauchy``'s mean (NaN) and variance (infinite), a ``StudentT``'s mean where its ``df <= 1`` (a
     ``df`` the model computes: some rows only). Those rows' effects would be NaN, silently, and a refusal that waited
     for every row of a call would depend on ``max_batch_size``; the message names the rows and the tensors that
     explain the distribution. A distribution built from NaN (a diverged model's, under ``validate_args=False``)
-    passes: its NaN effects are reported, as a tensor model's are (:mod:`~lightning_causal.causal.engine.finite`)."""
+    passes: its NaN effects are reported, as a tensor model's are (:mod:`~lightning_causal.causal.engine.finite`).
+    A callable ``output=`` (``lambda d: d.mean``, ``lambda out: out['dist'].mean``; ``read`` says how it reaches
+    ``dist``: ``"out"``, ``"out['dist']"``) is refused alike where its value is infinite or NaN as a moment of ``dist``
+    that is undefined in those rows (:func:`_undefined_moment`), with the callables that explain the distribution;
+    elsewhere (a ``log_prob`` of ``-inf`` beyond the support) its value is the model's, reported."""
     rows = _undefined_rows(dist, picked)
     if not bool(rows.any()):
         return
-    built = ", ".join(f"`output={k!r}`" for k in _built_from(dist))
-    way = ("its log-probabilities, `.logits` (no `output=`, as for any Categorical), or `output='probs'`"
-           if isinstance(getattr(dist, "logits", None), Tensor) else
-           f"a tensor it is built from{f' ({built})' if built else ''}, or `output=lambda out: out.icdf(torch.tensor(0.5))`"
-           " (its median) where torch computes it")
+    moment = output if read is None else _undefined_moment(dist, rows, picked)
+    if moment is None:
+        return
+    kind = type(dist).__name__
+    if read is None:
+        built = ", ".join(f"`output={k!r}`" for k in _built_from(dist))
+        way = ("its log-probabilities, `.logits` (no `output=`, as for any Categorical), or `output='probs'`"
+               if isinstance(getattr(dist, "logits", None), Tensor) else
+               f"a tensor it is built from{f' ({built})' if built else ''}, or `output=lambda out: out.icdf(torch.tensor(0.5))`"
+               " (its median) where torch computes it")
+        subject, value = f"argument `output={output!r}` to select a defined tensor of the {kind} but its `{output}` is", ""
+    else:
+        built = ", ".join(f"`output=lambda out: {read}.{k}`" for k in _built_from(dist))
+        way = (f"its log-probabilities, `output=lambda out: {read}.logits`, or `output=lambda out: {read}.probs`"
+               if isinstance(getattr(dist, "logits", None), Tensor) else
+               f"a tensor it is built from{f' ({built})' if built else ''}, or `output=lambda out: {read}.icdf(torch.tensor(0.5))`"
+               " (its median) where torch computes it")
+        where = "the model returns" if read == "out" else f"at {read}"
+        subject = f"`output=` (a callable) to return a defined tensor of the {kind} {where} but it returned"
+        value = f", where the {kind}'s `{moment}` is undefined"
     bad = picked.detach()[rows] if picked.dim() else picked.detach()
     what = "NaN" if bool(bad.isnan().all()) else "infinite or NaN"
     if bool(rows.all()):
-        raise ValueError(f"Expected argument `output={output!r}` to select a defined tensor of the {type(dist).__name__} but "
-                         f"its `{output}` is {what} everywhere (torch defines none: a Categorical's classes have no order, a "
-                         f"Cauchy has no mean), so every effect would be NaN; explain {way}")
+        raise ValueError(f"Expected {subject} {what} everywhere{value} (torch defines none: a Categorical's classes have no "
+                         f"order, a Cauchy has no mean), so every effect would be NaN; explain {way}")
     shown = rows.nonzero().flatten().tolist()
-    raise ValueError(f"Expected argument `output={output!r}` to select a defined tensor of the {type(dist).__name__} but "
-                     f"its `{output}` is {what} in rows {shown[:8]}{' ...' if len(shown) > 8 else ''} of the {rows.numel()} "
-                     "of a model call, where the tensors it is built from are finite (torch defines none there: a StudentT's mean "
-                     f"where df <= 1, its variance where df <= 2), so those rows' effects would be NaN; explain {way}")
+    raise ValueError(f"Expected {subject} {what} in rows {shown[:8]}{' ...' if len(shown) > 8 else ''} of the "
+                     f"{rows.numel()} of a model call{value + ' and' if value else ', where'} the tensors it is built from are finite (torch defines "
+                     f"none there: a StudentT's mean where df <= 1, its variance where df <= 2), so those rows' effects "
+                     f"would be NaN; explain {way}")
+
+
+def _undefined_moment(dist: Distribution, rows: Tensor, picked: Tensor) -> str | None:
+    """The first of the distribution ``dist``'s ``mean``, ``variance`` and ``stddev`` that torch leaves undefined in
+    every one of ``rows`` (``[N]`` booleans of a model call's rows: :func:`_undefined_rows`) and that is infinite or
+    NaN where ``picked``, a callable ``output=``'s value of as many elements, is (``d.mean``, ``d.mean[:, None]``,
+    ``2 * d.mean``), or ``None``: a value of other elements, NaN of its own (an empty slice's mean), is the callable's."""
+    for name in ("mean", "variance", "stddev"):
+        try:
+            value = getattr(dist, name)
+        except NotImplementedError:
+            continue
+        if not isinstance(value, Tensor):
+            continue
+        undefined = _undefined_rows(dist, value).reshape(-1)
+        if (undefined.numel() == rows.numel() and bool(undefined[rows.reshape(-1)].all()) and value.numel() == picked.numel()
+                and bool((value.detach().reshape(-1).isfinite() == picked.detach().reshape(-1).isfinite().to(value.device)).all())):
+            return name
+    return None
 
 
 def _first_choice(out: Any) -> str:
@@ -333,6 +370,8 @@ def select_output(out: Any, output: OutputSpec = None) -> Tensor:
                         f"{type(picked).__name__}{call}")
     if isinstance(out, Distribution) and isinstance(output, str):
         _check_defined(out, output, picked)
+    elif callable(output) and (held := (("out", out) if isinstance(out, Distribution) else held_distribution(out))):
+        _check_defined(held[1], output, picked, read=held[0])  # a moment read by a callable: the same refusal
     if callable(output) and picked.dim() and picked.shape[0] > 1 and _one_row(out):
         # a pass of one row whose selected output has several: the callable broadcast the row against a tensor of
         # its own (one entry per probe sample), so every row but one would be another sample's number
