@@ -43,7 +43,7 @@ from lightning_causal.causal.structure.graph_context import (
     check_value_spec,
     unit_layouts,
 )
-from lightning_causal.causal.structure.graph_data import OUTPUT, CausalGraph
+from lightning_causal.causal.structure.graph_data import OUTPUT, CausalGraph, count_stat
 from lightning_causal.causal.structure.layer_trace import distinct_samples
 from lightning_causal.causal.structure.path_effects import path_effects_from
 from lightning_causal.causal.structure.significance import (
@@ -232,7 +232,7 @@ def _test_edges(blocks: list, rule: _Rule) -> tuple[list[tuple[str, str]], list[
     share = torch.where(strongest > 0, strength / strongest.clamp_min(1e-300), torch.zeros_like(strength))
     keep = rule.passes(mean, p_adj, share) & from_node
     stats = [{"effect": float(mean[e]), "se": float(se[e]), "z": float(z[e]), "p_value": float(p[e]),
-              "p_adjusted": float(p_adj[e]), "share": float(share[e]), "samples": float(samples[e])}
+              "p_adjusted": float(p_adj[e]), "share": float(share[e]), "samples": int(samples[e])}
              for e in keep.nonzero().flatten().tolist()]
     return [pairs[e] for e in keep.nonzero().flatten().tolist()], stats, int(from_node.sum()), len(pairs)
 
@@ -243,11 +243,11 @@ def _assemble(ctx: GraphContext, nodes: dict[str, list[int]], node_stats: dict[s
     for layer in ctx.layers:
         for u in nodes[layer]:
             ids.append(f"{layer}:{u}")
-            stats[ids[-1]] = {k: float(v[u]) for k, v in node_stats[layer].items()}
+            stats[ids[-1]] = {k: count_stat(k, v[u]) for k, v in node_stats[layer].items()}
     for c in sorted(set(ctx.tidx.tolist())):
         rows = ctx.tidx == c
         ids.append(f"{OUTPUT}:{c}")
-        stats[ids[-1]] = {"samples": float(rows.sum()), "logit": float(ctx.f0[rows].mean())}
+        stats[ids[-1]] = {"samples": int(rows.sum()), "logit": float(ctx.f0[rows].mean())}
     top: dict[str, float] = {}
     for (_, t), st in zip(edges, edge_stats):
         layer = t.rsplit(":", 1)[0]

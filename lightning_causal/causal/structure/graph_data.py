@@ -8,12 +8,31 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["CausalGraph", "OUTPUT"]
+__all__ = ["COUNT_STATS", "CausalGraph", "OUTPUT", "count_stat"]
 
 OUTPUT = "output"
 
 
 _NON_FINITE = ("nan", "inf", "-inf")  # how plain_number writes them
+
+
+COUNT_STATS = ("class", "samples")  # the statistics of nodes and edges that are class indices and sample counts
+
+
+def count_stat(key: str, value: Any) -> int | float:
+    """A node's or edge's statistic ``key`` as its number: an ``int`` for a class index or a sample count
+    (:data:`COUNT_STATS`), so that ``class_names[node["class"]]`` works and the report writes ``2``, not ``2.0``; a
+    ``float`` for every other (an effect, a z-score, a p-value).
+
+    Args:
+        key: the statistic's name (``"class"``, ``"samples"``, ``"effect"``, ...).
+        value: its value (a float, a one-element tensor, a number read from JSON).
+
+    Examples:
+        >>> count_stat("class", 2.0), count_stat("samples", 10), count_stat("z", 3)
+        (2, 10, 3.0)
+    """
+    return int(value) if key in COUNT_STATS else float(value)
 
 
 def plain_number(v: float) -> float | str:
@@ -36,13 +55,13 @@ class CausalGraph:
             explained output, signed, divided by the largest magnitude among the kept edges into
             the same layer (the strongest edge into a layer is ±1; the output counts as a layer).
         node_stats: id -> ``effect`` (mean unit effect ``E[e_u]`` over all samples),
-            ``importance`` (``E|e_u|``) and the node test of its deciding ``class``:
+            ``importance`` (``E|e_u|``) and the node test of its deciding ``class`` (its index, an ``int``):
             ``class_effect`` (mean over the samples explained as that class), ``se``, ``z``,
             ``p_value``, ``share`` (of the layer's strongest effect for that class); output
-            nodes: ``samples``, ``logit``.
+            nodes: ``samples`` (an ``int``), ``logit``.
         edge_stats: parallel to ``edges``: ``effect`` (mean path effect), ``se``, ``z``,
             ``p_value``, ``p_adjusted`` (after the multiple-testing correction), ``share`` (of the
-            strongest path effect into the same target unit), ``samples``.
+            strongest path effect into the same target unit), ``samples`` (an ``int``).
         meta: settings and diagnostics (``faithfulness``, ``units`` (each layer's number of units: graphs whose
             ``units`` differ do not number the same units), ``outputs`` (the explained output's columns), ``candidates`` (edges from nodes), ``tests`` (the
             correction's family: edges from every unit with a path), ``alpha``, ...).
@@ -113,9 +132,9 @@ class CausalGraph:
         for n in self.nodes:
             layer, unit = n.rsplit(":", 1)
             nodes.append({"id": n, "layer": layer, "unit": int(unit),
-                          **{k: plain_number(float(v)) for k, v in self.node_stats.get(n, {}).items()}})
+                          **{k: _written(k, v) for k, v in self.node_stats.get(n, {}).items()}})
         stats = self.edge_stats or [{} for _ in self.edges]
-        edges = [{"source": s, "target": t, "weight": plain_number(float(w)), **{k: plain_number(float(v)) for k, v in st.items()}}
+        edges = [{"source": s, "target": t, "weight": plain_number(float(w)), **{k: _written(k, v) for k, v in st.items()}}
                  for (s, t, w), st in zip(self.edges, stats)]
         return {"kind": "causal_graph", "layers": list(self.layers), "nodes": nodes, "edges": edges,
                 "meta": {k: plain_number(v) if isinstance(v, float) else v for k, v in self.meta.items()}}
@@ -131,9 +150,9 @@ class CausalGraph:
             raise ValueError("Expected argument `data` to be a dict from CausalGraph.to_dict() (kind 'causal_graph')")
         node_keys, edge_keys = {"id", "layer", "unit"}, {"source", "target", "weight"}
         nodes = [n["id"] for n in data["nodes"]]
-        node_stats = {n["id"]: {k: float(v) for k, v in n.items() if k not in node_keys} for n in data["nodes"]}
+        node_stats = {n["id"]: {k: count_stat(k, v) for k, v in n.items() if k not in node_keys} for n in data["nodes"]}
         edges = [(e["source"], e["target"], float(e["weight"])) for e in data["edges"]]
-        edge_stats = [{k: float(v) for k, v in e.items() if k not in edge_keys} for e in data["edges"]]
+        edge_stats = [{k: count_stat(k, v) for k, v in e.items() if k not in edge_keys} for e in data["edges"]]
         meta = {k: float(v) if isinstance(v, str) and v in _NON_FINITE else v for k, v in data.get("meta", {}).items()}
         return cls(list(data["layers"]), nodes, edges, node_stats, edge_stats, meta)
 
@@ -164,6 +183,12 @@ class CausalGraph:
             lines.append(f"  {q(s)} -> {q(t)} [penwidth={0.5 + 3 * abs(w):.2f}, color={colour}, label=\"{w:.2f}\"];")
         lines.append("}")
         return "\n".join(lines)
+
+
+def _written(key: str, value: Any) -> int | float | str:
+    """A statistic as :meth:`CausalGraph.to_dict` writes it: a count as an ``int``, else a JSON-safe float."""
+    number = count_stat(key, value)
+    return number if isinstance(number, int) else plain_number(number)
 
 
 def _dot_quote(s: str) -> str:
