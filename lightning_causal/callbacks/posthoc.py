@@ -107,8 +107,9 @@ def audit_model(
         image_origin: where row 0 of an image is drawn in TensorBoard (``"upper"``, ``"lower"``: a spectrogram's lowest
             frequency at the bottom), as the callback's.
         epoch: the epoch the report and the TensorBoard content are filed under.
-        report_dir: where the JSON report is written (``<report_dir>/epoch_<epoch>.json``, as the callback's;
-            read with :func:`~lightning_causal.reporting.json_report.load_report`); ``None``: none.
+        report_dir: where the JSON report is written (``<report_dir>/epoch_<epoch>.json``, as the callback's, with its
+            top-level entries: ``audit_seconds`` of the audits' full runs, ``world_size`` 1, ``probe``; read with
+            :func:`~lightning_causal.reporting.json_report.load_report`); ``None``: none.
         writer: a ``TensorBoardLogger`` or a ``SummaryWriter`` (anything with its ``add_*`` methods) that receives the
             scalars (``causal/<audit>/<metric>``, the callback's tags, after a logger's ``prefix=`` as in the fit:
             ``p-causal/...``) and the rich content the callback draws (under the prefix too: histograms, figures,
@@ -177,6 +178,7 @@ def audit_model(
         failed = _dry_runs(audit_list, target, probe, position, max_batch_size)
         if failed is not None:  # raised outside the except clause: its own cause and context kept, as a full run's
             raise failed
+        start = time.perf_counter()  # the callback's audit_seconds: its audits' full runs, not their dry runs
         for audit in audit_list:
             t0, notes = time.perf_counter(), []
             try:
@@ -190,9 +192,11 @@ def audit_model(
 
             results.append(finish_result(audit, result, notes, epoch=epoch, seconds=time.perf_counter() - t0,
                                          previous=before.get(audit.name, {}), warn=warn, model=target))
+        seconds = time.perf_counter() - start
     report = None
-    if report_dir is not None:
-        report = write_report(report_dir, epoch, "epoch_end", results, extra={"probe": {"source": "audit_model", "samples": len(probe)}})
+    if report_dir is not None:  # the top-level entries of the callback's reports, in its order: two runs' reports compare
+        report = write_report(report_dir, epoch, "epoch_end", results, extra={
+            "audit_seconds": seconds, "world_size": 1, "probe": {"source": "audit_model", "samples": len(probe)}})
     if tb is not None:
         at = epoch if step is None else step
         for tag, value in (t for r in results for t in scalar_tags(r).items()):
