@@ -324,7 +324,10 @@ def layer_causal_map(
         if noise is not None:
             out, acts = seeded_clean_activations(forward, xs, list(acts), noise)
         real_positions = None if padding is None else ~padding.reshape(padding.shape[:2])
-        acts = {a: real_positions_only(h, real_positions) for a, h in acts.items()}
+        # numbers only: a forward taking gradients itself (forces -dE/dx) records a graph under no_grad, which the map's
+        # statistics, computed after audit_mode, would carry (torch warns at float() of them)
+        out = out.detach()
+        acts = {a: real_positions_only(h.detach(), real_positions) for a, h in acts.items()}
         check_token_baselines(xs, bases, readers, pads)
         check_samples_independent(forward, xs, out, "A layer causal map")
         order = list(acts)
