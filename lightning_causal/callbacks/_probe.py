@@ -26,8 +26,8 @@ from lightning_causal.causal.engine.linked_samples import bag_hint
 from lightning_causal.causal.engine.user_frame import outside_package
 from lightning_causal.data_reading import batch_rows, read_samples, rngs_untouched
 
-__all__ = ["call_hint", "check_finite_probe", "given_samples", "note_cut_probe", "probe_from", "probe_source", "trainer_data",
-           "validation_data"]
+__all__ = ["call_hint", "check_finite_probe", "given_samples", "note_cut_probe", "probe_from", "probe_source", "scalars_untouched",
+           "trainer_data", "validation_data"]
 
 
 def probe_from(source: Any, size: int, unpack_batch: UnpackBatch | None = None, origin: str = "probe",
@@ -179,7 +179,9 @@ def validation_data(trainer: Trainer) -> Iterator[None]:
     was: Lightning requests them again when the fit first validates, at the same point of the random
     streams as without the callback. A hook that draws at random (a random subset of the validation
     set) would otherwise shift training's streams, and validate on other samples than the same fit
-    without the callback."""
+    without the callback. The plain values the hook sets on the datamodule or the module are put back too
+    (:func:`scalars_untouched`): a fold index it advances per request would otherwise give every later
+    validation the next fold."""
     if trainer.val_dataloaders is not None or not trainer.enable_validation:
         yield
         return
@@ -187,7 +189,8 @@ def validation_data(trainer: Trainer) -> Iterator[None]:
     names = ("_combined_loader", "_max_batches", "_last_val_dl_reload_epoch", "_seen_batches_per_dataloader")
     saved = {name: getattr(val_loop, name) for name in names if hasattr(val_loop, name)}
     try:
-        with rngs_untouched(trainer.datamodule, trainer.lightning_module):  # the hook may be the module's own
+        owners = (trainer.datamodule, trainer.lightning_module)  # the hook may be the module's own
+        with rngs_untouched(*owners), scalars_untouched(*owners):
             trainer.validating = True
             try:
                 val_loop.setup_data()
@@ -197,6 +200,41 @@ def validation_data(trainer: Trainer) -> Iterator[None]:
     finally:
         for name, value in saved.items():
             setattr(val_loop, name, value)
+
+
+_SCALARS = (bool, int, float, complex, str, bytes, type(None))
+
+
+@contextlib.contextmanager
+def scalars_untouched(*owners: Any) -> Iterator[None]:
+    """Put back, on exit, the plain values (numbers, strings, ``None``) of ``owners``' attributes as they were on
+    entry, and remove those the block added: a ``val_dataloader`` hook called for the probe that advances a counter of
+    its own (a fold index rotated per request, ``self.fold = (self.fold + 1) % k``) leaves it where the fit's own first
+    request finds it without the callback. Other values (lists, loaders, datasets) are left as the block leaves them.
+
+    Args:
+        owners: the objects (a datamodule, a LightningModule; ``None`` is skipped) whose attributes are kept.
+
+    Examples:
+        >>> class Folds:
+        ...     fold = 0
+        ...     def val_dataloader(self):
+        ...         self.fold, self.seen = (self.fold + 1) % 3, True
+        >>> folds = Folds()
+        >>> with scalars_untouched(folds, None):
+        ...     folds.val_dataloader()
+        >>> folds.fold, hasattr(folds, "seen")
+        (0, False)
+    """
+    kept = [(vars(o), {k: v for k, v in vars(o).items() if isinstance(v, _SCALARS)}) for o in owners
+            if o is not None and hasattr(o, "__dict__")]
+    try:
+        yield
+    finally:
+        for attributes, before in kept:
+            for name in [k for k, v in attributes.items() if isinstance(v, _SCALARS) and k not in before]:
+                del attributes[name]
+            attributes.update(before)
 
 
 def trainer_data(trainer: Trainer) -> tuple[Any, str]:
