@@ -30,6 +30,7 @@ from lightning_causal.causal.engine.ablation import padding_positions
 from lightning_causal.causal.engine.checks import check_class_labels, check_int
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.input_sites import check_site
+from lightning_causal.causal.engine.ranking import largest_k
 from lightning_causal.causal.engine.units import per_layer_layouts
 from lightning_causal.causal.engine.user_frame import outside_package
 from lightning_causal.causal.scm.attribute_flip import (
@@ -584,12 +585,12 @@ class FairnessAudit(Audit):
                                **self.model_options(probe))
         imp, mean = eff.abs().mean(0), eff.mean(0)
         total = float(imp.sum())
-        top = imp.topk(min(self.top_k, imp.numel()))
+        top_values, top_units = largest_k(imp, min(self.top_k, imp.numel()))  # equal: lower unit id first
         result.vectors[f"carriers/{layer}"] = imp
         # NaN effects (a diverged model) give NaN shares, not a share of 0 that a monitor would take for a value
         share = lambda v: v / total if total > 0 else (0.0 if total == 0 else math.nan)  # noqa: E731
-        result.scalars[f"{layer}/top1_carrier_share"] = share(float(top.values[0]))
+        result.scalars[f"{layer}/top1_carrier_share"] = share(float(top_values[0]))
         result.tables[f"top_carriers/{layer}"] = [
             {"unit": int(u), "carried": float(imp[u]), "mean_effect": float(mean[u]), "share": share(float(imp[u]))}
-            for u in top.indices.tolist()
+            for u in top_units.tolist()
         ]

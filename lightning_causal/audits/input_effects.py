@@ -31,6 +31,7 @@ from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.groups import broadcast_groups, group_counts, group_mask
 from lightning_causal.causal.engine.interventions import resolve_module
 from lightning_causal.causal.engine.probe_warnings import ConstantGroupsWarning
+from lightning_causal.causal.engine.ranking import largest_k
 from lightning_causal.causal.engine.state import audit_mode, resolve_target
 from lightning_causal.causal.engine.token_ids import INDEX_DTYPES, check_special_tokens
 from lightning_causal.causal.engine.user_frame import outside_package
@@ -434,7 +435,7 @@ class InputEffectAudit(Audit):
         mean_abs, mean = real_mean(effects.abs(), real), real_mean(effects, real)  # padding groups left out
         if real is None:
             k = min(self.top_k, mean_abs.numel())
-            top_values, top_groups = mean_abs.topk(k)
+            top_values, top_groups = largest_k(mean_abs, k)  # equal effects (identical columns): lower group id first
             mean_abs_effect = float(mean_abs.mean())
         else:
             somewhere = real.any(0)
@@ -495,10 +496,10 @@ class InputEffectAudit(Audit):
         count = torch.bincount(tok)
         mean = torch.bincount(tok, weights=val) / count.clamp_min(1)
         mean[count == 0] = -1.0
-        top = mean.topk(min(self.top_k, int((count > 0).sum())))
+        top = largest_k(mean, min(self.top_k, int((count > 0).sum())))[1]
         words = self.vocabulary
         return [{"token": int(t), **({"word": words[t]} if words is not None and t < len(words) else {}),
-                 "mean_abs_effect": float(mean[t]), "count": int(count[t])} for t in top.indices.tolist()]
+                 "mean_abs_effect": float(mean[t]), "count": int(count[t])} for t in top.tolist()]
 
     def _ace(self, model: nn.Module, probe: Probe, mask: Tensor, max_batch_size: int | None) -> Tensor | None:
         """Range of the ACE curve per group (``None`` when skipped or for token inputs)."""

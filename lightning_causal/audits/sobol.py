@@ -33,6 +33,7 @@ from lightning_causal.causal.engine.checks import check_choice, check_int, check
 from lightning_causal.causal.engine.forward import Forward, ForwardArgs, OutputSpec
 from lightning_causal.causal.engine.groups import broadcast_groups, make_feature_mask
 from lightning_causal.causal.engine.probe_warnings import ProbeContentsWarning
+from lightning_causal.causal.engine.ranking import largest_k
 from lightning_causal.causal.engine.state import audit_mode, rng_preserved
 from lightning_causal.causal.engine.user_frame import outside_package
 from lightning_causal.causal.scm.attribute_flip import one_hot_blocks
@@ -367,7 +368,7 @@ class SobolAudit(Audit):
             result.meta["notes"] = [f"{cause}; every index is 0"]
         first, total = res.first.float(), res.total.float()
         result.vectors.update({"first": first, "total": total})
-        order = total.argsort(descending=True).tolist()
+        order = largest_k(total)[1].tolist()  # equal indices (the 0s of ignored groups): lower group id first
         if self.target is None:
             self._chosen_target = int(target)
         if self._scalar_groups is None or max(self._scalar_groups) >= len(order):

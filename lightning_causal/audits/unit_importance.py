@@ -34,6 +34,7 @@ from lightning_causal.causal.engine.interventions import (
     SetTo,
     Zero,
 )
+from lightning_causal.causal.engine.ranking import largest_k
 from lightning_causal.causal.engine.units import per_layer_layouts, unit_kind
 
 __all__ = ["UnitImportanceAudit"]
@@ -209,12 +210,12 @@ class UnitImportanceAudit(Audit):
             )
             imp, mean = eff.abs().mean(0), eff.mean(0)
             k = min(self.top_k, imp.numel())
-            top = imp.topk(k)
+            top_values, top_units = largest_k(imp, k)  # equal importances (dead units): lower unit id first
             total = float(imp.sum())
             result.vectors[f"importance/{layer}"] = imp
-            result.scalars[f"{layer}/top1_importance"] = float(top.values[0])
-            add_top_share(result, f"{layer}/", top.values, total, self.top_k, imp.numel())
-            rows = [{"unit": int(u), "importance": float(imp[u]), "mean_effect": float(mean[u])} for u in top.indices.tolist()]
+            result.scalars[f"{layer}/top1_importance"] = float(top_values[0])
+            add_top_share(result, f"{layer}/", top_values, total, self.top_k, imp.numel())
+            rows = [{"unit": int(u), "importance": float(imp[u]), "mean_effect": float(mean[u])} for u in top_units.tolist()]
             result.meta[f"path/{layer}"] = info.path
             if info.read_positions:  # the modules after the layer run at the read positions only
                 result.meta[f"read_positions/{layer}"] = list(info.read_positions)

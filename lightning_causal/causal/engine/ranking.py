@@ -20,7 +20,7 @@ from torch import Tensor
 from lightning_causal.causal.engine.batching import check_max_batch_size, map_rows
 from lightning_causal.causal.engine.checks import check_int
 
-__all__ = ["average_ranks", "spearman", "kendall", "topk_overlap", "rank_positions"]
+__all__ = ["average_ranks", "spearman", "kendall", "topk_overlap", "rank_positions", "largest_k"]
 
 
 def _check_scores(name: str, a: object, *, dim: bool = True) -> None:
@@ -305,3 +305,30 @@ def rank_positions(scores: Tensor, valid: Tensor | None = None) -> Tensor:
         order = order.gather(1, torch.sort((~valid).gather(1, order).to(torch.uint8), dim=1, stable=True).indices)
     pos = torch.arange(scores.shape[1], device=scores.device).expand_as(order)
     return torch.empty_like(order).scatter_(1, order, pos)
+
+
+def largest_k(scores: Tensor, k: int | None = None) -> tuple[Tensor, Tensor]:
+    """The ``k`` largest entries of a vector ``[G]`` and their indices, largest first, equal scores by
+    lower index first (all ``G`` when ``k`` is ``None``).
+
+    ``torch.topk`` and a plain ``argsort`` order equal scores their own way, which changes with the
+    vector's length and the device (``torch.zeros(4).topk(2)`` gives indices 2, 3): a table of the top
+    groups or units listed one of two tied columns, the figure beside it the other. A NaN sorts first,
+    as in ``torch.topk``.
+
+    Args:
+        scores: a vector ``[G]``.
+        k: how many (``0 <= k``, at most ``G``); ``None``: all of them, in order.
+
+    Examples:
+        >>> largest_k(torch.tensor([0.5, 0.9, 0.5, 0.5]), 2)
+        (tensor([0.9000, 0.5000]), tensor([1, 0]))
+        >>> largest_k(torch.zeros(4))[1]
+        tensor([0, 1, 2, 3])
+    """
+    if not isinstance(scores, Tensor) or scores.dim() != 1:
+        raise ValueError(f"Expected argument `scores` to be a vector [G] but got {getattr(scores, 'shape', type(scores).__name__)}")
+    if k is not None:
+        check_int("k", k, minimum=0, maximum=scores.shape[0])
+    values, indices = torch.sort(scores, descending=True, stable=True)
+    return (values, indices) if k is None else (values[:k], indices[:k])
