@@ -4,7 +4,9 @@ trial) was run but its numbers never checked. They equal a hand ``do()``: each l
 output's ``|δ_g|`` per input group, and each layer's relative response. But the map's statistics, computed after
 ``audit_mode`` from the clean pass's output and activations, carried the graph such a forward records under
 ``no_grad``: torch warned "Converting a tensor with requires_grad=True to a scalar may lead to unexpected behavior" at
-the map's own ``float()`` (an error under ``-W error``). The clean pass's output and activations are numbers only now.
+the map's own ``float()`` (an error under ``-W error``). The clean pass's output and activations are numbers only now,
+and the note on the causal graph's refusal (which stays: its clamps and empty circuit have no hand ``do()`` on a force
+output) names the layer map among the estimators that run on such a model.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import pytest
 import torch
 
 from lightning_causal.audits import LayerMapAudit, Probe
-from lightning_causal.causal import layer_causal_map
+from lightning_causal.causal import causal_graph, layer_causal_map
 from tests.test_trial_newuser49_forward_gradients import _model
 
 LAYERS = ["net.0", "net.2"]
@@ -59,3 +61,9 @@ def test_the_layer_map_of_forces_equals_a_hand_do_and_holds_no_graph(skip):
     torch.testing.assert_close(lm.response, response, rtol=1e-5, atol=1e-7)
     assert not lm.response.requires_grad and not lm.group_effects["<output>"].requires_grad
     torch.testing.assert_close(audit.vectors["layer_response"], response.float(), rtol=1e-5, atol=1e-7)
+
+
+def test_the_graphs_refusal_names_the_layer_map_among_what_runs():
+    with pytest.raises(RuntimeError, match=r"not have been used in the graph.*the layer causal map \(LayerMapAudit\).*"
+                                           r"the causal graph and the first-order"):
+        causal_graph(_model(), torch.randn(4, 3), ["net.1", "net.3"], target=0)

@@ -206,8 +206,8 @@ def forward_gradient_hint(err: BaseException, grad_enabled: bool) -> str | None:
       the model under ``torch.no_grad()``: an intervention needs no gradient): the forward must switch it on itself;
     - torch's "... appears to not have been used in the graph": the estimator replaced a hidden layer's output by
       values it cached from the probe (constants to autograd), so the model's outputs no longer reach its inputs.
-      ``input_effects``, ``intervene`` and ``unit_effects`` (``method="exact"``) differentiate through the layer's
-      unchanged units; the causal graph, which patches cached values into a layer, cannot, nor can the first-order
+      ``input_effects`` and the layer causal map (input interventions only), ``intervene`` and ``unit_effects``
+      (``method="exact"``) differentiate through the layer's unchanged units; the causal graph, which patches cached values into a layer, cannot, nor can the first-order
       ``method="attribution"``/``"atp"``, which run the model on from cached values too (refused before, by
       ``unit_attribution``, where the forward keeps its gradient's graph, ``create_graph=True``; reaching this error
       where it does not), and the note names them.
@@ -232,8 +232,9 @@ def forward_gradient_hint(err: BaseException, grad_enabled: bool) -> str | None:
     if _CUT_GRAPH_ERROR in str(err):
         return ("The model takes gradients with respect to its inputs in its forward pass, and this estimator replaced a "
                 "hidden layer's output by values cached from the probe, constants that no gradient reaches the inputs "
-                "through: input effects, Sobol' indices, `intervene` and unit_effects/UnitImportanceAudit with "
-                "method='exact' intervene on such a model (the unchanged units keep their gradient); the causal graph "
+                "through: input effects, Sobol' indices, the layer causal map (LayerMapAudit), `intervene` and "
+                "unit_effects/UnitImportanceAudit with method='exact' intervene on such a model (the unchanged units keep "
+                "their gradient); the causal graph "
                 "and the first-order method='attribution'/'atp' (and screen=) of unit_effects/UnitImportanceAudit do not: "
                 "use method='exact'")
     return None
