@@ -29,6 +29,7 @@ def _callback(**schedule):
     (dict(every_n_epochs=lambda: True), r"`every_n_epochs` to be an int >= 1 or a callable of the epoch .* but got "
                                         r"<lambda>\(\)"),
     (dict(every_n_epochs=lambda epoch, total: True), r"`every_n_epochs` .* but got <lambda>\(epoch, total\)"),
+    (dict(every_n_epochs=[0, 4]), r"`every_n_epochs` .* but got \[0, 4\]; to audit those epochs, pass `epochs=\[0, 4\]`"),
     (dict(on_fit_end="no"), r"`on_fit_end` to be a bool but got 'no'"),
     (dict(on_fit_end=None), r"`on_fit_end` to be a bool but got None"),
 ])

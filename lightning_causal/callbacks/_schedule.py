@@ -61,7 +61,9 @@ def check_schedule(every_n_epochs: Any, epochs: Any, on_fit_end: Any) -> list[in
         if not _takes_the_epoch(every_n_epochs):
             raise MisconfigurationException(f"Expected argument `every_n_epochs` to be {_EVERY} but got {_signature(every_n_epochs)}")
     elif isinstance(every_n_epochs, bool) or not isinstance(every_n_epochs, int) or every_n_epochs < 1:
-        raise MisconfigurationException(f"Expected argument `every_n_epochs` to be {_EVERY} but got {every_n_epochs!r}")
+        listed = isinstance(every_n_epochs, (list, tuple, range, set, frozenset))  # the epochs themselves: `epochs=`
+        raise MisconfigurationException(f"Expected argument `every_n_epochs` to be {_EVERY} but got {every_n_epochs!r}"
+                                        + (f"; to audit those epochs, pass `epochs={every_n_epochs!r}`" if listed else ""))
     if not isinstance(on_fit_end, bool):
         raise MisconfigurationException(f"Expected argument `on_fit_end` to be a bool but got {on_fit_end!r}")
     if epochs is None:
