@@ -24,7 +24,7 @@ from lightning_causal.causal.engine.forward import (
     OutputSpec,
     check_output_spec,
 )
-from lightning_causal.causal.engine.forward_args import map_tensors
+from lightning_causal.causal.engine.forward_args import map_tensors, mark_whole, whole_positions
 from lightning_causal.causal.engine.linked_samples import check_linked_samples
 from lightning_causal.causal.engine.probe_warnings import ProbeContentsWarning
 from lightning_causal.causal.engine.state import as_tuple, audit_mode
@@ -86,7 +86,8 @@ class Probe:
         Args:
             fn: a function ``Tensor -> Tensor``.
         """
-        return Probe(map_tensors(self.inputs, fn), map_tensors(self.labels, fn), map_tensors(self.additional_forward_args, fn))
+        args = self.additional_forward_args  # a subset's marks kept (mark_whole): the places of the tensors stay
+        return Probe(map_tensors(self.inputs, fn), map_tensors(self.labels, fn), mark_whole(map_tensors(args, fn), whole_positions(args)))
 
     def to(self, device: torch.device | str) -> Probe:
         """Return a copy on ``device``.
@@ -99,17 +100,24 @@ class Probe:
     def subset(self, rows: Tensor | slice) -> Probe:
         """The probe of the samples ``rows`` (forward arguments with ``N`` rows follow them, but not a
         1-D ``position_ids`` ``[T]`` shared by every row: :class:`~lightning_causal.causal.engine.forward_args.ForwardArgs`).
+        The forward arguments this probe passes whole stay whole in the subset, marked
+        (:func:`~lightning_causal.causal.engine.forward_args.mark_whole`), where their first dimension equals the
+        subset's samples (a weight of 16 rows beside a probe of 4 in a subset of 16 rows: Captum's sensitivity).
 
         Args:
             rows: the sample indices (a ``LongTensor`` or a boolean mask) or a slice.
         """
         n = len(self)
-        shared = ForwardArgs(self.additional_forward_args, n).shared
+        fargs = ForwardArgs(self.additional_forward_args, n)
 
         def take(t: Tensor) -> Tensor:
-            return t[rows] if t.dim() > 0 and t.shape[0] == n and not any(t is s for s in shared) else t
+            return t[rows] if t.dim() > 0 and t.shape[0] == n else t
 
-        return self.map(take)
+        def take_argument(t: Tensor) -> Tensor:
+            return t[rows] if fargs._per_sample(t) else t
+
+        args = mark_whole(map_tensors(self.additional_forward_args, take_argument), fargs.whole_positions())
+        return Probe(map_tensors(self.inputs, take), map_tensors(self.labels, take), args)
 
 
 def dry_rows(probe: Probe) -> slice | Tensor:
@@ -166,7 +174,8 @@ class AuditResult:
 
     Attributes:
         audit: the audit's name, ``Audit.name`` (``AuditResult(self.name, ...)``; tags ``causal/<audit>/<metric>``).
-        scalars: metric name -> float (or a one-element tensor): logged to every logger and ``callback_metrics``
+        scalars: metric name -> float (or a one-element tensor of any shape, written to the report as its number):
+            logged to every logger and ``callback_metrics``
             (monitored by ``AuditEarlyStopping``/``AuditModelCheckpoint``) and charted in the custom-scalars layout.
         vectors: name -> 1-D tensor: logged as histograms and compared with the previous audit's vector of the
             same name and length for drift (``drift/<name>/{spearman,topk_jaccard,shift}``; with its entries named in
@@ -221,7 +230,7 @@ class AuditResult:
         return {
             "schema_version": SCHEMA_VERSION,
             "audit": self.audit,
-            "scalars": _jsonable(dict(self.scalars)),
+            "scalars": {str(k): _jsonable(_number(v)) for k, v in self.scalars.items()},
             "vectors": _jsonable(self.vectors),
             "maps": _jsonable(self.maps),
             "images": {k: list(v.shape) for k, v in self.images.items()},
@@ -268,6 +277,12 @@ class AuditResult:
             graphs=dict(data.get("graphs", {})), tables=dict(data.get("tables", {})), curves=dict(data.get("curves", {})),
             meta=dict(data.get("meta", {})),
         )
+
+
+def _number(value: Any) -> Any:
+    """A scalar as the number it holds: a one-element tensor of any shape (``tensor([0.5])``, which ``tolist`` would
+    write as the list ``[0.5]``) as its ``item()``; anything else as it is."""
+    return value.item() if isinstance(value, Tensor) and value.numel() == 1 else value
 
 
 def _floats(values: Any) -> Any:

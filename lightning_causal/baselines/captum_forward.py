@@ -57,7 +57,8 @@ class CaptumForward(nn.Module):
     shared by every row (:class:`~lightning_causal.causal.engine.forward_args.ForwardArgs`), is kept
     here and passed whole to every call: Captum would expand it with the inputs; so is, with ``num_samples`` given,
     every tensor whose first dimension is not the samples' (weights passed to ``torch.func.functional_call``, a
-    codebook ``[K, D]``), which Captum would expand as well (and the model then refuse; a scalar it leaves as it is).
+    codebook ``[K, D]``), which Captum would expand as well (and the model then refuse; a scalar it leaves as it is), and
+    every tensor a probe's subset marks as passed whole (:func:`~lightning_causal.causal.engine.forward_args.mark_whole`).
     A tensor of one entry per sample flattened to ``[N*T]`` is passed whole too, as the causal estimators pass it (they
     gather by row only the tensors of first dimension ``N``). With ``input_dtype`` set, floating inputs reach the model
     in that dtype: Captum's float32 noise (``NoiseTunnel``, ``GradientShap``) promotes the rows of
@@ -95,8 +96,8 @@ class CaptumForward(nn.Module):
         # per-sample field) are handed to it one by one and put back in place on each call
         self._template = (tuple(fargs.args), keywords)
         # a tensor that is no sample's (first dimension not the samples': functional_call's weights) is passed whole
-        self._whole = set() if num_samples is None else {
-            id(t) for t in tensor_leaves(self._template) if t.dim() == 0 or t.shape[0] != num_samples}
+        self._whole = {id(t) for t in tensor_leaves(self._template)
+                       if fargs.is_whole(t) or (num_samples is not None and (t.dim() == 0 or t.shape[0] != num_samples))}
         self._values = tuple(t for t in tensor_leaves(self._template) if id(t) not in self._whole)
         self._num_inputs = num_inputs
         self.input_dtype: torch.dtype | None = None

@@ -11,6 +11,12 @@ sentences as tokens would otherwise get its positions gathered by row (an error,
 positions). One integer per sample held in a list or a NumPy array (``lengths=[5, 3, ...]``) is
 refused: it cannot follow the rows. :class:`ForwardArgs` holds them for
 :class:`~lightning_causal.causal.engine.forward.Forward`.
+
+Which tensors are a sample's is decided once, on the probe's ``N``: a subset of the probe (a dry run's 2 samples,
+Captum's sensitivity repeating each sample ``k`` times, a rank's shard) hands its arguments on marked
+(:func:`mark_whole`), so that a tensor the probe passes whole (a weight of ``k N`` or 2 rows for a functional layer)
+stays whole where its first dimension happens to equal the subset's samples; every consumer reads the marks through
+:class:`ForwardArgs` (the engine's passes, :class:`~lightning_causal.baselines.captum_forward.CaptumForward`).
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from torch import Tensor
 
 from lightning_causal.causal.engine.live_values import rebuild, rows_of
 
-__all__ = ["ForwardArgs", "SHARED_POSITIONS", "map_tensors", "tensor_leaves"]
+__all__ = ["ForwardArgs", "SHARED_POSITIONS", "map_tensors", "mark_whole", "tensor_leaves", "whole_positions"]
 
 #: keywords whose 1-D tensor ``[T]`` holds one position per token, shared by every row (Hugging Face's names)
 SHARED_POSITIONS = ("position_ids", "cache_position")
@@ -83,6 +89,54 @@ def map_tensors(value: Any, fn: Any, *, dataclasses: bool = False) -> Any:
     return value
 
 
+class _WholeTuple(tuple):
+    """Positional forward arguments whose tensors at :attr:`whole` (places in :func:`tensor_leaves` order) are passed
+    whole (:func:`mark_whole`)."""
+
+    whole: frozenset[int] = frozenset()
+
+
+class _WholeDict(dict):
+    """Keyword forward arguments whose tensors at :attr:`whole` are passed whole (:func:`mark_whole`)."""
+
+    whole: frozenset[int] = frozenset()
+
+
+def mark_whole(value: Any, places: Any) -> Any:
+    """The forward arguments ``value`` (a tuple, a ``Mapping`` or one value) with their tensors at ``places`` (places
+    in :func:`tensor_leaves` order) marked as passed whole to every pass, whatever their first dimension: a subset of
+    a probe keeps its probe's decision (:meth:`ForwardArgs.whole_positions`). ``value`` itself where there are none;
+    one value becomes a tuple of it, which :class:`ForwardArgs` passes alike.
+
+    Args:
+        value: the forward arguments.
+        places: the places of the tensors passed whole.
+
+    Examples:
+        >>> w = torch.zeros(2, 3)
+        >>> args = mark_whole((w,), [0])
+        >>> ForwardArgs(args, num_samples=2).take(torch.tensor([1, 1, 0]))[0][0] is w  # not gathered by row
+        True
+        >>> mark_whole((w,), []) is not None and whole_positions((w,))
+        frozenset()
+    """
+    places = frozenset(places)
+    if not places or value is None:
+        return value
+    out: Any = _WholeDict(value) if isinstance(value, Mapping) else _WholeTuple(value if isinstance(value, tuple) else (value,))
+    out.whole = places
+    return out
+
+
+def whole_positions(value: Any) -> frozenset[int]:
+    """The places (in :func:`tensor_leaves` order) of the tensors :func:`mark_whole` marked in ``value``.
+
+    Args:
+        value: forward arguments.
+    """
+    return value.whole if isinstance(value, (_WholeTuple, _WholeDict)) else frozenset()
+
+
 def _with_fields(name: str, value: Any) -> list[tuple[str, Any]]:
     """``(name, value)`` and, inside a named tuple or a mapping, each field or value by its place (``"the positional
     forward argument 0's field 'lengths'"``), at any depth: a per-sample list is refused there too. A list's items are
@@ -126,7 +180,8 @@ class ForwardArgs:
     Args:
         additional_forward_args: ``None``, a tuple (positional), a ``Mapping`` (keywords) or one value.
         num_samples: ``N``; tensors whose first dimension is ``N`` travel with their rows, except
-            a 1-D keyword of :data:`SHARED_POSITIONS` (``position_ids=torch.arange(T)``: shared).
+            a 1-D keyword of :data:`SHARED_POSITIONS` (``position_ids=torch.arange(T)``: shared) and those
+            :func:`mark_whole` marked (a probe's subset: what the probe passes whole).
 
     Examples:
         >>> import torch
@@ -152,6 +207,9 @@ class ForwardArgs:
         self.num_samples = num_samples
         #: the 1-D position tensors passed whole to every pass (:data:`SHARED_POSITIONS`)
         self.shared = [v for k, v in self.kwargs.items() if k in SHARED_POSITIONS and isinstance(v, Tensor) and v.dim() == 1]
+        #: the tensors passed whole whatever their first dimension (:func:`mark_whole`: a subset's probe decided)
+        leaves, marked = tensor_leaves((self.args, self.kwargs)), whole_positions(value)
+        self.whole = [t for i, t in enumerate(leaves) if i in marked]
         named = [*((f"the positional forward argument {i}", v) for i, v in enumerate(self.args)),
                  *((f"the forward argument {k!r}", v) for k, v in self.kwargs.items())]
         for name, v in named:
@@ -163,7 +221,20 @@ class ForwardArgs:
 
     def _per_sample(self, v: Any) -> bool:
         return (isinstance(v, Tensor) and v.dim() > 0 and self.num_samples is not None and v.shape[0] == self.num_samples
-                and not self.is_shared(v))
+                and not self.is_shared(v) and not any(v is w for w in self.whole))
+
+    def is_whole(self, v: Any) -> bool:
+        """Whether ``v`` is a tensor marked as passed whole (:func:`mark_whole`), whatever its first dimension.
+
+        Args:
+            v: an argument value.
+        """
+        return any(v is w for w in self.whole)
+
+    def whole_positions(self) -> frozenset[int]:
+        """The places (in :func:`tensor_leaves` order) of the tensors that do not travel with their rows: what a subset
+        of these samples passes whole (:func:`mark_whole`)."""
+        return frozenset(i for i, t in enumerate(tensor_leaves((self.args, self.kwargs))) if not self._per_sample(t))
 
     def is_shared(self, v: Any) -> bool:
         """Whether ``v`` is one of the 1-D position tensors shared by every row (:attr:`shared`).
@@ -210,4 +281,5 @@ class ForwardArgs:
         args, kwargs = self.take(rows)
         out = ForwardArgs(None, len(rows))
         out.args, out.kwargs, out.shared = args, kwargs, self.shared
+        out.whole = [t for t in tensor_leaves((self.args, self.kwargs)) if not self._per_sample(t)]  # this probe's decision
         return out
