@@ -174,7 +174,8 @@ class AuditResult:
 
     Attributes:
         audit: the audit's name, ``Audit.name`` (``AuditResult(self.name, ...)``; tags ``causal/<audit>/<metric>``).
-        scalars: metric name -> float (or a one-element tensor): logged to every logger and ``callback_metrics``
+        scalars: metric name -> float (or a one-element tensor of any shape, written to the report as its number):
+            logged to every logger and ``callback_metrics``
             (monitored by ``AuditEarlyStopping``/``AuditModelCheckpoint``) and charted in the custom-scalars layout.
         vectors: name -> 1-D tensor: logged as histograms and compared with the previous audit's vector of the
             same name and length for drift (``drift/<name>/{spearman,topk_jaccard,shift}``; with its entries named in
@@ -229,7 +230,7 @@ class AuditResult:
         return {
             "schema_version": SCHEMA_VERSION,
             "audit": self.audit,
-            "scalars": _jsonable(dict(self.scalars)),
+            "scalars": {str(k): _jsonable(_number(v)) for k, v in self.scalars.items()},
             "vectors": _jsonable(self.vectors),
             "maps": _jsonable(self.maps),
             "images": {k: list(v.shape) for k, v in self.images.items()},
@@ -276,6 +277,12 @@ class AuditResult:
             graphs=dict(data.get("graphs", {})), tables=dict(data.get("tables", {})), curves=dict(data.get("curves", {})),
             meta=dict(data.get("meta", {})),
         )
+
+
+def _number(value: Any) -> Any:
+    """A scalar as the number it holds: a one-element tensor of any shape (``tensor([0.5])``, which ``tolist`` would
+    write as the list ``[0.5]``) as its ``item()``; anything else as it is."""
+    return value.item() if isinstance(value, Tensor) and value.numel() == 1 else value
 
 
 def _floats(values: Any) -> Any:
