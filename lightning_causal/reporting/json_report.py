@@ -166,6 +166,9 @@ def _remote_write(url: str, text: str) -> None:
 
 _GROUPS = ("scalars", "vectors", "maps", "tables", "curves", "graphs")  # the numbers of a result (meta: as it is)
 _NON_FINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
+_GRAPH_KINDS = ("causal_graph", "layer_map")  # CausalGraph.to_dict, LayerCausalMap.to_dict: NaN, inf already strings
+_GRAPH_WORDS = ("kind", "id", "layer", "source", "target")  # the keys of their names; lists hold names but these:
+_GRAPH_NUMBER_LISTS = ("cka", "response", "group_effects")
 
 
 def _entry(result: AuditResult) -> dict[str, Any]:
@@ -173,9 +176,28 @@ def _entry(result: AuditResult) -> dict[str, Any]:
     entry = result.to_dict()
     places: list[list[str | int]] = []
     for group in _GROUPS:
-        _find_non_finite(entry[group], getattr(result, group), [group], places)
+        value = getattr(result, group)
+        if group == "graphs":  # a graph's numbers that its to_dict wrote as strings are numbers all the same
+            value = {name: _graph_numbers(g) if isinstance(g, dict) and g.get("kind") in _GRAPH_KINDS else g
+                     for name, g in value.items()}
+        _find_non_finite(entry[group], value, [group], places)
     entry["non_finite"] = places
     return entry
+
+
+def _graph_numbers(value: Any, key: str = "") -> Any:
+    """A graph dict of ``CausalGraph.to_dict`` or ``LayerCausalMap.to_dict``, which write NaN and infinities as
+    ``"nan"``, ``"inf"``, ``"-inf"`` (a node's z with no variance, a layer's CKA of no spread), with those strings as
+    floats at the places of numbers: each value of its dicts (its nodes, edges, meta) but the names (``kind``, ``id``,
+    ``layer``, ``source``, ``target``) and the lists of names (``layers``, ``class_names``), and each item of its lists
+    of numbers (``cka``, ``response``, ``group_effects``)."""
+    if isinstance(value, dict):
+        return {k: _graph_numbers(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_graph_numbers(v, key) if isinstance(v, (dict, list)) or key in _GRAPH_NUMBER_LISTS else v for v in value]
+    if isinstance(value, str) and key not in _GRAPH_WORDS:
+        return _NON_FINITE.get(value, value)
+    return value
 
 
 def _find_non_finite(written: Any, value: Any, place: list[str | int], places: list[list[str | int]]) -> None:
