@@ -183,7 +183,8 @@ class CaptumBaseline(Audit):
       (means over the probe).
     - ``vectors`` ``mean_abs/<causal|M>`` (mean |score| per group); ``tables["comparison"]`` (one row per method, the causal one last
       with ``None`` for its rank agreement with itself);
-      ``meta["seconds"]`` per explanation; ``meta["calls/<layer>"]`` for a layer of ``layers`` that runs several times per
+      ``meta["method_seconds"]`` per explanation (the ``seconds`` column of the table; ``meta["seconds"]``, as every
+      audit's, is the audit's own time in the callback's and ``audit_model``'s results); ``meta["calls/<layer>"]`` for a layer of ``layers`` that runs several times per
       forward pass (a shared encoder), whose Captum layer method reads the last call where the causal effects set every
       call, as the notes say; ``meta["baseline"]`` (``"0"``, ``"id 103"``, as ``InputEffectAudit``'s, where
       ``baseline`` is one value) with ``meta["baseline_maps"] = ["causal"]``: the figures say the causal map's effects
@@ -475,7 +476,7 @@ class CaptumBaseline(Audit):
         softmax = self.settings.score == "softmax" or self.settings.score == "auto" and out.dim() == 2 and out.shape[1] > 1
         result.meta["curve_score"] = ("probability of the explained class (softmax)" if softmax else
                                       "raw output (logit or regression value, in the output's units)")
-        result.meta.update(groups=g, samples=int(x.shape[0]), seconds=seconds, top_k=k,
+        result.meta.update(groups=g, samples=int(x.shape[0]), method_seconds=seconds, top_k=k,
                            sigma=sigma if not isinstance(sigma, Tensor) else
                            f"{self.settings.noise_fraction} standard deviations of each input element over the probe's samples",
                            methods=[s.label for s in self.specs])
