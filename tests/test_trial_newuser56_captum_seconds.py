@@ -32,3 +32,34 @@ def test_seconds_per_explanation_are_kept_beside_the_audits_own_seconds(tmp_path
     assert {row["method"]: row["seconds"] for row in result.tables["comparison"]} == per_method
     entry = load_report(tmp_path / "epoch_0000.json")["audits"]["captum_baseline"]
     assert entry["meta"]["method_seconds"] == per_method and entry["meta"]["seconds"] == result.meta["seconds"]
+
+
+def test_two_runs_reports_differ_only_in_the_timings_docs_recipes_names(tmp_path):
+    """docs/recipes.md: "two runs with the same seed give the same file but for the timings (audit_seconds, each
+    meta["seconds"], and CaptumBaseline's seconds per explanation: meta["method_seconds"] and the seconds column of
+    tables["comparison"])"; the comparison's column was not named there."""
+    import json
+
+    from lightning_causal import InputEffectAudit
+
+    model, x = _setup()
+    for run in ("a", "b"):
+        audit_model(model, [InputEffectAudit(ace_values=2), CaptumBaseline(("Saliency", "FeatureAblation"))], x,
+                    report_dir=tmp_path / run)
+    a, b = (json.loads((tmp_path / run / "epoch_0000.json").read_text()) for run in ("a", "b"))
+
+    def timings(doc):
+        places = [("audit_seconds",)]
+        for name, entry in doc["audits"].items():
+            places += [("audits", name, "meta", key) for key in ("seconds", "method_seconds") if key in entry["meta"]]
+            places += [("audits", name, "tables", "comparison", i, "seconds")
+                       for i, _ in enumerate(entry["tables"].get("comparison", []))]
+        for place in places:
+            holder = doc
+            for key in place[:-1]:
+                holder = holder[key]
+            holder[place[-1]] = None
+        return places
+
+    assert timings(a) == timings(b) and len(timings(a)) == 1 + 2 + 1 + 3
+    assert a == b
