@@ -343,7 +343,9 @@ class KeptAttributes:
         place or given other data; with ``reassigned_buffers``, a buffer reassigned or updated in place, normalisation
         and fake-quant modules' aside (their batch statistics and observers are told apart by the module's type); an
         item of a dict attribute (at any depth) set, reassigned, removed or updated in place as a tensor attribute
-        would be, named by the attribute and its key (``self.cache["h"] = h.detach()``: ``cache['h']``).
+        would be, named by the attribute and its key (``self.cache["h"] = h.detach()``: ``cache['h']``); an attribute
+        or an item set to a dict holding tensors, or from one (``self.state = {"h": h.detach()}`` at every batch:
+        ``state``, the shape its first tensor's).
         Nothing is put back; :meth:`restore` still can.
 
         Args:
@@ -355,23 +357,16 @@ class KeptAttributes:
 
         def note(m: nn.Module, name: str, value: Any, set_: bool = True) -> None:
             at = names.get(id(m), "")
-            tensors = _tensors(value) if isinstance(value, _HOLDERS) else []
-            found.append((f"{at}.{name}" if at else name, tuple(tensors[0].shape) if tensors else (), set_))
+            found.append((f"{at}.{name}" if at else name, _first_shape(value), set_))
 
         for m, before, items in self.entries:
             now = vars(m)
             for name in [*now, *(k for k in before if k not in now)]:
                 old, new = before.get(name, _ABSENT), now.get(name, _ABSENT)
-                new_tensors = _tensors(new) if isinstance(new, _HOLDERS) else []
-                if new is not old:
-                    computed = bool(new_tensors) and all(t.grad_fn is not None for t in new_tensors)
-                    if not computed and (new_tensors or (isinstance(old, _HOLDERS) and _tensors(old))):
-                        note(m, name, new)
-                elif name in items and (len(new) != len(items[name]) or any(a is not b for a, b in zip(new, items[name]))):
+                if new is old and name in items and (len(new) != len(items[name]) or any(a is not b for a, b in zip(new, items[name]))):
                     note(m, name, new)
-                elif any(id(t) in kept and (t._version, _address(t), t.shape) != kept[id(t)] for t in new_tensors):
-                    # updated in place, or given other data (`self.h.data = h`: another address or shape)
-                    note(m, name, new, any(id(t) in kept and (_address(t), t.shape) != kept[id(t)][1:] for t in new_tensors))
+                elif (set_ := _value_change(old, new, kept)) is not None:
+                    note(m, name, new, set_)
         for m, name, b, version in self.buffers:
             if _trained_statistics(m):
                 continue
@@ -388,22 +383,41 @@ class KeptAttributes:
         names: dict[int, str] | None = None
         for d, items in self.dicts:
             for key in [*d, *(k for k in items if k not in d)]:
-                old, new = items.get(key, _ABSENT), d.get(key, _ABSENT)
-                new_tensors = _tensors(new) if isinstance(new, _HOLDERS) else []
-                if new is not old:
-                    computed = bool(new_tensors) and all(t.grad_fn is not None for t in new_tensors)  # as for attributes
-                    set_ = not computed and bool(new_tensors or (isinstance(old, _HOLDERS) and _tensors(old)))
-                    moved = False
-                elif any(id(t) in kept and (t._version, _address(t), t.shape) != kept[id(t)] for t in new_tensors):
-                    set_ = any(id(t) in kept and (_address(t), t.shape) != kept[id(t)][1:] for t in new_tensors)
-                    moved = True  # updated in place, or given other data
-                else:
-                    continue
-                if not (set_ or moved):
-                    continue
-                names = _dict_names(model) if names is None else names
-                found.append((f"{names.get(id(d), '<dict>')}[{key!r}]", tuple(new_tensors[0].shape) if new_tensors else (), set_))
+                new = d.get(key, _ABSENT)
+                if (set_ := _value_change(items.get(key, _ABSENT), new, kept)) is not None:  # as for attributes
+                    names = _dict_names(model) if names is None else names
+                    found.append((f"{names.get(id(d), '<dict>')}[{key!r}]", _first_shape(new), set_))
         return found
+
+
+def _held(value: Any) -> list[Tensor]:
+    """The tensors ``value`` holds as a state would: a tensor, a tuple or list of them, a dict holding them (at any
+    depth, ``{"h": h.detach()}``)."""
+    if isinstance(value, _HOLDERS):
+        return _tensors(value)
+    return _dict_tensors(value) if _is_dict(value) else []
+
+
+def _first_shape(value: Any) -> tuple[int, ...]:
+    """The shape of the first tensor ``value`` holds (:func:`_held`), ``()`` where it holds none."""
+    tensors = _held(value)
+    return tuple(tensors[0].shape) if tensors else ()
+
+
+def _value_change(old: Any, new: Any, kept: dict[int, tuple[int, int, torch.Size]]) -> bool | None:
+    """How an attribute's or a dict item's value changed since :func:`keep_attributes` (``old``, ``new``; ``_ABSENT``
+    where there was or is none), as :meth:`KeptAttributes.changes` names it: ``True`` where it was set, reassigned or
+    removed (also to or from a dict holding tensors, ``self.state = {"h": h.detach()}``) or a kept tensor of it was
+    given other data (``self.h.data = h``), ``False`` where a kept tensor of it was updated in place, ``None`` where no
+    state changed (no tensor held before or now, or what it holds now is computed in the autograd graph: a value every
+    pass computes again, ``weight_norm``'s ``weight``). The items of a dict it still holds are :meth:`changes`' own."""
+    if new is not old:
+        tensors = _held(new)
+        computed = bool(tensors) and all(t.grad_fn is not None for t in tensors)
+        return None if computed or not (tensors or _held(old)) else True
+    moved = [t for t in (_tensors(new) if isinstance(new, _HOLDERS) else [])
+             if id(t) in kept and (t._version, _address(t), t.shape) != kept[id(t)]]
+    return any((_address(t), t.shape) != kept[id(t)][1:] for t in moved) if moved else None
 
 
 def _dict_names(model: nn.Module) -> dict[int, str]:
