@@ -26,7 +26,7 @@ from lightning_causal.causal.engine.linked_samples import bag_hint
 from lightning_causal.causal.engine.user_frame import outside_package
 from lightning_causal.data_reading import batch_rows, read_samples, rngs_untouched
 
-__all__ = ["call_hint", "check_finite_probe", "given_samples", "note_cut_probe", "probe_from", "probe_source", "scalars_untouched",
+__all__ = ["attributes_untouched", "call_hint", "check_finite_probe", "given_samples", "note_cut_probe", "probe_from", "probe_source",
            "trainer_data", "validation_data"]
 
 
@@ -179,9 +179,10 @@ def validation_data(trainer: Trainer) -> Iterator[None]:
     was: Lightning requests them again when the fit first validates, at the same point of the random
     streams as without the callback. A hook that draws at random (a random subset of the validation
     set) would otherwise shift training's streams, and validate on other samples than the same fit
-    without the callback. The plain values the hook sets on the datamodule or the module are put back too
-    (:func:`scalars_untouched`): a fold index it advances per request would otherwise give every later
-    validation the next fold."""
+    without the callback. The attributes of the datamodule and the module are put back too, after the
+    probe's reading (:func:`attributes_untouched`): a fold index the hook advances per request would otherwise give every
+    later validation the next fold, a collate function reading a value the hook sets reads it, and a flag that guards a
+    list the hook fills stays with its list."""
     if trainer.val_dataloaders is not None or not trainer.enable_validation:
         yield
         return
@@ -190,51 +191,88 @@ def validation_data(trainer: Trainer) -> Iterator[None]:
     saved = {name: getattr(val_loop, name) for name in names if hasattr(val_loop, name)}
     try:
         owners = (trainer.datamodule, trainer.lightning_module)  # the hook may be the module's own
-        with rngs_untouched(*owners), scalars_untouched(*owners):
-            trainer.validating = True
-            try:
-                val_loop.setup_data()
-            finally:
-                trainer.training = True
-        yield
+        with attributes_untouched(*owners):  # after the reading: the loader's collate_fn may read what the hook set
+            with rngs_untouched(*owners):
+                trainer.validating = True
+                try:
+                    val_loop.setup_data()
+                finally:
+                    trainer.training = True
+            yield
     finally:
         for name, value in saved.items():
             setattr(val_loop, name, value)
 
 
-_SCALARS = (bool, int, float, complex, str, bytes, type(None))
+_CONTAINERS = (list, dict, set)
 
 
 @contextlib.contextmanager
-def scalars_untouched(*owners: Any) -> Iterator[None]:
-    """Put back, on exit, the plain values (numbers, strings, ``None``) of ``owners``' attributes as they were on
-    entry, and remove those the block added: a ``val_dataloader`` hook called for the probe that advances a counter of
-    its own (a fold index rotated per request, ``self.fold = (self.fold + 1) % k``) leaves it where the fit's own first
-    request finds it without the callback. Other values (lists, loaders, datasets) are left as the block leaves them.
+def attributes_untouched(*owners: Any) -> Iterator[None]:
+    """Put back, on exit, ``owners``' attributes as they were on entry: each bound to the object it held (those the block
+    added removed), and the items of the lists, dicts and sets held on them (an ``nn.Module``'s registered modules,
+    parameters and buffers among them). A ``val_dataloader`` hook called for the probe then leaves the datamodule and the
+    module as the fit's own first request finds them without the callback, whatever it set: a fold index rotated per
+    request (``self.fold = (self.fold + 1) % k``), a flag with the list it guards (``if not self.loaded:
+    self.items.extend(...); self.loaded = True``), a dataset cached on ``None`` (built again at the first validation, as
+    without the callback), a module registered over a plain value. What objects further down hold (a dataset's own
+    attributes) is left as the block leaves it.
 
     Args:
         owners: the objects (a datamodule, a LightningModule; ``None`` is skipped) whose attributes are kept.
 
     Examples:
         >>> class Folds:
-        ...     fold = 0
+        ...     def __init__(self):
+        ...         self.fold, self.items = 0, []
         ...     def val_dataloader(self):
         ...         self.fold, self.seen = (self.fold + 1) % 3, True
+        ...         self.items.append(self.fold)
         >>> folds = Folds()
-        >>> with scalars_untouched(folds, None):
+        >>> with attributes_untouched(folds, None):
         ...     folds.val_dataloader()
-        >>> folds.fold, hasattr(folds, "seen")
-        (0, False)
+        >>> folds.fold, hasattr(folds, "seen"), folds.items
+        (0, False, [])
     """
-    kept = [(vars(o), {k: v for k, v in vars(o).items() if isinstance(v, _SCALARS)}) for o in owners
-            if o is not None and hasattr(o, "__dict__")]
+    kept = [(vars(o), dict(vars(o)), {name: _contents(v) for name, v in vars(o).items() if isinstance(v, _CONTAINERS)})
+            for o in owners if o is not None and hasattr(o, "__dict__")]
     try:
         yield
     finally:
-        for attributes, before in kept:
-            for name in [k for k, v in attributes.items() if isinstance(v, _SCALARS) and k not in before]:
+        for attributes, before, contents in kept:
+            for name in [k for k in attributes if k not in before]:
                 del attributes[name]
             attributes.update(before)
+            for name, items in contents.items():
+                held = before[name]
+                if not _same(held, items):  # only what the block changed is touched
+                    _put_back(held, items)
+
+
+def _contents(container: list | dict | set) -> list[Any]:
+    """What ``container`` holds (a dict's ``(key, value)`` pairs, in order), as references."""
+    return list(container.items()) if isinstance(container, dict) else list(container)
+
+
+def _same(held: list | dict | set, items: list[Any]) -> bool:
+    """Whether ``held`` holds the very objects of ``items`` (a list, a dict: in that order)."""
+    now = _contents(held)
+    if len(now) != len(items):
+        return False
+    if isinstance(held, set):
+        return all(item in held for item in items)
+    if isinstance(held, dict):
+        return all(k is k0 and v is v0 for (k, v), (k0, v0) in zip(now, items))
+    return all(a is b for a, b in zip(now, items))
+
+
+def _put_back(held: list | dict | set, items: list[Any]) -> None:
+    """Give ``held`` back ``items``, in place (other objects may hold the same container)."""
+    held.clear()
+    if isinstance(held, list):
+        held.extend(items)
+    else:
+        held.update(items)
 
 
 def trainer_data(trainer: Trainer) -> tuple[Any, str]:
