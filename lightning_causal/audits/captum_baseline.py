@@ -24,6 +24,7 @@ from lightning_causal.audits.captum_metrics import (
     Explainer,
     agreement,
     faithfulness,
+    note_flat_curves,
     overlap_k,
     reference_metrics,
     stability,
@@ -476,6 +477,7 @@ class CaptumBaseline(Audit):
         softmax = self.settings.score == "softmax" or self.settings.score == "auto" and out.dim() == 2 and out.shape[1] > 1
         result.meta["curve_score"] = ("probability of the explained class (softmax)" if softmax else
                                       "raw output (logit or regression value, in the output's units)")
+        note_flat_curves(self, result, list(scores))
         result.meta.update(groups=g, samples=int(x.shape[0]), method_seconds=seconds, top_k=k,
                            sigma=sigma if not isinstance(sigma, Tensor) else
                            f"{self.settings.noise_fraction} standard deviations of each input element over the probe's samples",

@@ -6,6 +6,7 @@ overlap); every value a mean over the samples where it is defined (:func:`nanmea
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -16,12 +17,14 @@ from lightning_causal.audits.base import AuditResult, Probe
 from lightning_causal.baselines import metrics as M
 from lightning_causal.baselines.captum_methods import CaptumForward
 from lightning_causal.causal.engine.ablation import padding_positions
+from lightning_causal.causal.engine.probe_warnings import ProbeContentsWarning
 from lightning_causal.causal.engine.ranking import kendall, spearman, topk_overlap
+from lightning_causal.causal.engine.user_frame import outside_package
 
 if TYPE_CHECKING:
     from lightning_causal.audits.captum_baseline import CaptumBaseline
 
-__all__ = ["agreement", "faithfulness", "nanmean", "overlap_k", "reference_metrics", "stability"]
+__all__ = ["agreement", "faithfulness", "nanmean", "note_flat_curves", "overlap_k", "reference_metrics", "stability"]
 
 #: ``(inputs, target) -> scores [M, G]``: the causal effects or a Captum method.
 Explainer = Callable[[Tensor, Tensor], Tensor]
@@ -55,6 +58,8 @@ def faithfulness(
             score=audit.settings.score, max_batch_size=mbs, valid=real, **audit.model_options(probe),
         )
         out[f"{mode}_auc"] = nanmean(M.curve_auc(frac, curves))
+        if bool((curves.nan_to_num(0.0) == curves[:, :1].nan_to_num(0.0)).all()):  # no sample's score moved along it
+            result.meta.setdefault("flat_curves", {}).setdefault(mode, []).append(label)
         x_axis = frac if frac.dim() == 1 else frac.nanmean(0)  # per-sample fractions with padding: their mean
         curve = result.curves.setdefault(mode, {"x": x_axis.tolist()})
         curve[label] = curves.mean(0).tolist()
@@ -62,6 +67,29 @@ def faithfulness(
         # figure's legend shows the AUC of the scalars, the mean of the rows' own areas
         result.meta.setdefault("curve_auc", {}).setdefault(mode, {})[label] = out[f"{mode}_auc"]
     return out
+
+
+def note_flat_curves(audit: CaptumBaseline, result: AuditResult, labels: list[str]) -> None:
+    """A note and a warning where no sample's deletion or insertion curve moved under any explanation (``labels``):
+    a saturated softmax (logits hundreds apart: the probability is 1.0 whatever is set to the baseline) or an
+    output the groups do not change; the areas are those of constant curves and tell no method from another.
+
+    Args:
+        audit: the audit (its name).
+        result: its result, with ``meta["flat_curves"]`` (mode -> labels whose curves are all flat) and ``meta["curve_score"]``.
+        labels: every explanation compared (``"causal"`` and the methods).
+    """
+    flat = result.meta.get("flat_curves") or {}
+    if not all(set(labels) <= set(flat.get(mode, ())) for mode in ("deletion", "insertion")):
+        return
+    start = result.curves["deletion"]["causal"][0]
+    softmax = str(result.meta.get("curve_score", "")).startswith("probability")
+    way_out = ("a saturated softmax (logits far apart) keeps it there: `settings=CompareSettings(score='raw')` draws the curves "
+               "of the explained logit" if softmax else "the output does not depend on the groups set to the baseline")
+    words = (f"no probe sample's deletion or insertion curve moves under any explanation (the {result.meta.get('curve_score')} "
+             f"stays at {start:.4g} from the input to every group set to the baseline): the areas compare nothing; {way_out}")
+    result.meta.setdefault("notes", []).append(words)
+    warnings.warn(f"CaptumBaseline {audit.name!r}: {words}", ProbeContentsWarning, stacklevel=outside_package())
 
 
 def stability(audit: CaptumBaseline, explain: Explainer, probe: Probe, tidx: Tensor, s: Tensor, sigma: float | Tensor, real: Tensor | None = None,
