@@ -28,14 +28,18 @@ def _signature(fn: Callable[..., Any]) -> str:
 
 
 def _takes_the_epoch(fn: Callable[..., Any]) -> bool:
-    """Whether ``fn(epoch)`` binds: a callable whose signature cannot be read (some built-ins) is taken."""
-    try:
-        inspect.signature(fn).bind(0)
-    except ValueError:  # no signature to read
+    """Whether ``fn(epoch)`` binds: a callable whose signature cannot be read (some built-ins) is taken. The signature
+    is read as ``functools.wraps`` shows it (the wrapped function's) and as the wrapper itself takes it: a decorator's
+    wrapper may take the epoch that the function it wraps does not (``@at_epochs(1, 3) def enabled(): ...``)."""
+    for follow_wrapped in (True, False):
+        try:
+            inspect.signature(fn, follow_wrapped=follow_wrapped).bind(0)
+        except ValueError:  # no signature to read
+            return True
+        except TypeError:
+            continue
         return True
-    except TypeError:
-        return False
-    return True
+    return False
 
 
 def check_schedule(every_n_epochs: Any, epochs: Any, on_fit_end: Any) -> list[int] | None:
