@@ -156,7 +156,7 @@ class CausalRepairModule(EvaluationSteps):
             counterfactuals of :class:`~lightning_causal.repair.fairness.CounterfactualFairnessTerm`)
             in one forward pass, shared with the task loss (same objective, fewer kernel launches:
             the speed-up is in ``benchmarks/RESULTS.md``). Models with BatchNorm layers that use the
-            batch's statistics (training mode) and quantization-aware models while an observer is on (``prepare_qat``: the
+            batch's statistics (training mode, or traced by ``torch.jit.trace`` in training mode, which fixes that mode) and quantization-aware models while an observer is on (``prepare_qat``: the
             fake-quant observers take their ranges from the pass's rows) are run unfused whatever this says (the joint pass
             would mix the batch statistics and change the task loss), as are models that carry a state across
             batches (``self.h = h.detach()``; the joint pass would leave the joint batch's state): the state sized by the

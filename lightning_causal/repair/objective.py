@@ -22,7 +22,11 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from lightning_causal._user_warnings import warn_at_users_line
 from lightning_causal.batches import num_rows
 from lightning_causal.causal.engine.forward import OutputSpec
-from lightning_causal.causal.engine.kept_attributes import is_norm_layer, keep_attributes
+from lightning_causal.causal.engine.kept_attributes import (
+    is_norm_layer,
+    keep_attributes,
+    traced_batch_norm_in_training,
+)
 from lightning_causal.causal.engine.state import is_fake_quant, observer_on
 from lightning_causal.repair.base import RepairTerm
 from lightning_causal.repair.carried_state import term_pass_noted
@@ -140,14 +144,15 @@ def fusable(term: RepairTerm, output: OutputSpec = None) -> bool:
 def batch_statistics_in_use(model: nn.Module) -> bool:
     """Whether a BatchNorm layer of ``model`` (eager or scripted:
     :func:`~lightning_causal.causal.engine.kept_attributes.is_norm_layer`) normalises by the batch's statistics now
-    (training mode, or no running statistics), or ``model`` is quantization-aware with an observer on (a fake-quant module,
+    (training mode, or no running statistics; traced in training mode, whose graph does so in either mode:
+    :func:`~lightning_causal.causal.engine.kept_attributes.traced_batch_norm_in_training`), or ``model`` is quantization-aware with an observer on (a fake-quant module,
     whose observer updates the range and scale the pass quantizes with from its rows; its flag read from the device
     only when it was written since, :func:`~lightning_causal.causal.engine.state.observer_on`): a joint forward pass of
     ``x`` and the counterfactuals would mix them, and the task loss would not be the one of ``x`` alone. A QAT model
     whose observers are off (``model.apply(torch.ao.quantization.disable_observer)``) quantizes every row with the
     scales it holds and fuses."""
     return any((is_norm_layer(m, _BatchNorm) and (m.training or not m.track_running_stats))
-               or (is_fake_quant(m) and observer_on(m))
+               or traced_batch_norm_in_training(m) or (is_fake_quant(m) and observer_on(m))
                for m in model.modules())  # not cached: `sync_batchnorm=True` replaces the modules at set-up
 
 
