@@ -24,7 +24,7 @@ from lightning_causal.causal.engine.forward import (
     OutputSpec,
     check_output_spec,
 )
-from lightning_causal.causal.engine.forward_args import map_tensors, mark_whole, whole_positions
+from lightning_causal.causal.engine.forward_args import map_tensors, mark_whole, marks_kept
 from lightning_causal.causal.engine.linked_samples import check_linked_samples
 from lightning_causal.causal.engine.probe_warnings import ProbeContentsWarning
 from lightning_causal.causal.engine.state import as_tuple, audit_mode
@@ -87,7 +87,7 @@ class Probe:
             fn: a function ``Tensor -> Tensor``.
         """
         args = self.additional_forward_args  # a subset's marks kept (mark_whole): the places of the tensors stay
-        return Probe(map_tensors(self.inputs, fn), map_tensors(self.labels, fn), mark_whole(map_tensors(args, fn), whole_positions(args)))
+        return Probe(map_tensors(self.inputs, fn), map_tensors(self.labels, fn), marks_kept(map_tensors(args, fn), args))
 
     def to(self, device: torch.device | str) -> Probe:
         """Return a copy on ``device``.

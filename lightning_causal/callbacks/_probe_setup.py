@@ -22,6 +22,7 @@ from lightning_causal.callbacks._warnings import WarningsOncePerFit
 from lightning_causal.causal.engine.batching import is_out_of_memory, settle_shards, sharded_rows
 from lightning_causal.causal.engine.checks import check_class_labels
 from lightning_causal.causal.engine.forward import Forward, dtype_hint, select_output
+from lightning_causal.causal.engine.forward_args import marks_kept
 from lightning_causal.causal.engine.lazy_modules import NEVER_CALLED_LAZY, unbuilt_lazy_modules
 from lightning_causal.causal.engine.pass_errors import export_guard_hint
 from lightning_causal.reporting.tensorboard import scalar_tags
@@ -174,4 +175,5 @@ def probe_to_device(probe: Probe, trainer: Trainer, pl_module: LightningModule) 
     probe = probe.to(pl_module.device)
     convert = trainer.precision_plugin.convert_input  # floating tensors to the weights' dtype under "64-true"/"bf16-true"
     args = probe.additional_forward_args  # a float side input (model(img, meta)) is the model's input too, as in training
-    return Probe(convert(probe.inputs), probe.labels, convert(args) if args is not None else None)
+    # a cut probe's marks kept (forward_args.marks_kept): the plugin's apply_to_collection rebuilds a plain tuple or dict
+    return Probe(convert(probe.inputs), probe.labels, marks_kept(convert(args), args) if args is not None else None)

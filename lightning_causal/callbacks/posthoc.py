@@ -41,6 +41,7 @@ from lightning_causal.callbacks._probe_setup import (
 )
 from lightning_causal.callbacks._trainer_facts import tag_prefix
 from lightning_causal.causal.engine.checks import check_int
+from lightning_causal.causal.engine.forward_args import marks_kept
 from lightning_causal.causal.engine.lazy_modules import unbuilt_refusal
 from lightning_causal.reporting.figure_kinds import FigureKind
 from lightning_causal.reporting.image_figures import ImageOrigin, check_origin
@@ -249,7 +250,8 @@ def _as_weights(probe: Probe, model: torch.nn.Module) -> Probe:
     def cast(value: Any) -> Any:  # as the precision plugin's convert_input: namedtuples, dataclasses kept
         return apply_to_collection(value, torch.Tensor, lambda t: t.to(dtype) if t.is_floating_point() else t)
 
-    return Probe(cast(probe.inputs), probe.labels, cast(probe.additional_forward_args))
+    args = probe.additional_forward_args  # a cut probe's marks kept (forward_args.marks_kept): a weight stays whole
+    return Probe(cast(probe.inputs), probe.labels, marks_kept(cast(args), args))
 
 
 def _previous_vectors(previous: Any) -> dict[str, dict[str, torch.Tensor]]:

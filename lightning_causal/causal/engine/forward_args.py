@@ -30,7 +30,7 @@ from torch import Tensor
 
 from lightning_causal.causal.engine.live_values import rebuild, rows_of
 
-__all__ = ["ForwardArgs", "SHARED_POSITIONS", "map_tensors", "mark_whole", "tensor_leaves", "whole_positions"]
+__all__ = ["ForwardArgs", "SHARED_POSITIONS", "map_tensors", "mark_whole", "marks_kept", "tensor_leaves", "whole_positions"]
 
 #: keywords whose 1-D tensor ``[T]`` holds one position per token, shared by every row (Hugging Face's names)
 SHARED_POSITIONS = ("position_ids", "cache_position")
@@ -135,6 +135,28 @@ def whole_positions(value: Any) -> frozenset[int]:
         value: forward arguments.
     """
     return value.whole if isinstance(value, (_WholeTuple, _WholeDict)) else frozenset()
+
+
+def marks_kept(value: Any, given: Any, offset: int = 0) -> Any:
+    """``value``, forward arguments rebuilt from ``given`` (its tensors cast or moved, ``apply_to_collection``; or
+    placed after ``offset`` tensors of their own, the other inputs of a model explained at one input), marked as
+    ``given`` was (:func:`mark_whole`): a rebuilt tuple or dict is a plain one, and a weight that a subset of the
+    probe passes whole would be read by its rows again.
+
+    Args:
+        value: the rebuilt forward arguments, their tensors in ``given``'s order after ``offset`` new ones.
+        given: the forward arguments they were rebuilt from.
+        offset: the tensors placed before ``given``'s in ``value``.
+
+    Examples:
+        >>> w = torch.zeros(2, 3)
+        >>> given = mark_whole((w,), [0])
+        >>> whole_positions(tuple(given)), whole_positions(marks_kept(tuple(given), given))
+        (frozenset(), frozenset({0}))
+        >>> whole_positions(marks_kept((torch.ones(2), *given), given, offset=1))
+        frozenset({1})
+    """
+    return mark_whole(value, {place + offset for place in whole_positions(given)})
 
 
 def _with_fields(name: str, value: Any) -> list[tuple[str, Any]]:
