@@ -39,6 +39,7 @@ from typing import Any
 from torch import Tensor, nn
 
 from lightning_causal.causal.engine.eager import eager_module
+from lightning_causal.causal.engine.forward_args import marks_kept, tensor_leaves
 
 __all__ = ["ChosenInput", "check_input_choice", "chosen_input", "input_position", "model_call", "model_name", "other_input_key",
            "positional_names"]
@@ -276,7 +277,9 @@ def chosen_input(model: nn.Module, inputs: tuple[Tensor, ...], position: int,
     and the forward arguments that carry the other inputs beside ``additional_forward_args`` (a tuple:
     the other inputs first, then its values; a mapping: its entries and the other inputs under
     :func:`other_input_key`; one value: as a tuple of one). The first input with forward arguments that are
-    not a mapping needs no wrapper: ``model`` itself, the other inputs as its positional forward arguments.
+    not a mapping needs no wrapper: ``model`` itself, the other inputs as its positional forward arguments. The tensors
+    that a cut probe's forward arguments pass whole stay marked so
+    (:func:`~lightning_causal.causal.engine.forward_args.marks_kept`): a weight of as many rows as the cut's samples.
 
     Args:
         model: the model, called ``model(*inputs, *args, **kwargs)``.
@@ -301,12 +304,12 @@ def chosen_input(model: nn.Module, inputs: tuple[Tensor, ...], position: int,
         clash = [k for k in additional_forward_args if k.startswith(other_input_key(0)[:-1])]  # type: ignore[union-attr]
         if clash:
             raise ValueError(f"Expected forward arguments without the reserved keys '_input_<k>' but got {clash}")
-        args: Any = {**additional_forward_args,  # type: ignore[dict-item]
-                     **{other_input_key(j): t for j, t in enumerate(inputs) if j != position}}
+        args: Any = marks_kept({**additional_forward_args,  # type: ignore[dict-item]
+                                **{other_input_key(j): t for j, t in enumerate(inputs) if j != position}}, additional_forward_args)
     elif additional_forward_args is None:
         args = tuple(others)
-    elif isinstance(additional_forward_args, tuple):
-        args = (*others, *additional_forward_args)
+    elif isinstance(additional_forward_args, tuple):  # the tensors a cut probe passes whole stay marked, after the others
+        args = marks_kept((*others, *additional_forward_args), additional_forward_args, offset=len(tensor_leaves(others)))
     else:
         args = (*others, additional_forward_args)
     return model_called, inputs[position], args
