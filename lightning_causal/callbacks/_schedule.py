@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from lightning.pytorch import Trainer
+from lightning.pytorch.callbacks import BatchSizeFinder, LearningRateFinder
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
 from lightning_causal._user_warnings import warn_at_users_line
@@ -111,10 +112,19 @@ def scheduled(every_n_epochs: Callable[[int], Any], epoch: int) -> bool:
             f"returned {value!r:.200}: return one truth value per epoch (`bool(...)`, `.item()`, `.all()`)") from err
 
 
+def _tuner_search(trainer: Trainer) -> bool:
+    """Whether this fit is a ``Tuner``'s search (``Tuner(trainer).lr_find`` / ``scale_batch_size``), which Lightning
+    runs as a fit of its own that stops before training: its finder callback is set to exit there (``_early_exit``). A
+    ``LearningRateFinder`` / ``BatchSizeFinder`` the user lists searches within the fit that trains: not such a fit."""
+    return any(isinstance(cb, (LearningRateFinder, BatchSizeFinder)) and getattr(cb, "_early_exit", False)
+               for cb in trainer.callbacks)
+
+
 def warn_nothing_scheduled(every_n_epochs: Any, epochs: list[int] | None, on_fit_end: bool, trainer: Trainer) -> None:
     """At set-up: warn where the schedule audits no epoch of the fit (``on_fit_end=False``; with ``True`` the last epoch
     is audited at the end of fit). Epochs count from 0: ``max_epochs=10`` trains epochs 0 to 9. A callable schedule
-    is the user's code, not called here; a fit without an epoch limit (``max_epochs=-1``) is not judged.
+    is the user's code, not called here; a fit without an epoch limit (``max_epochs=-1``) is not judged, nor the search
+    fit of a ``Tuner`` (``lr_find``, ``scale_batch_size``), which trains no epoch: the user's ``fit`` after it warns.
 
     Args:
         every_n_epochs: the callback's ``every_n_epochs``.
@@ -123,6 +133,8 @@ def warn_nothing_scheduled(every_n_epochs: Any, epochs: list[int] | None, on_fit
         trainer: the Lightning ``Trainer`` being set up for a fit.
     """
     max_epochs = trainer.max_epochs
+    if _tuner_search(trainer):  # the fit of `Tuner(trainer).lr_find` / `scale_batch_size`: the fit after it warns
+        return
     if on_fit_end or max_epochs is None or max_epochs < 1 or (epochs is None and callable(every_n_epochs)):
         return
     if epochs is not None:
