@@ -215,9 +215,10 @@ def attribution_estimates(
         raise ValueError(
             f"Expected the first-order estimates of layer {cache.layer!r} (method='attribution'/'atp', screen=) to "
             "linearise the output in the layer's values, but the model's forward takes gradients with respect to the "
-            f"output of layer {cache.layer!r} itself (torch.autograd.grad(y, h), h that output: the model returns a "
-            "derivative such as dy/dh, not forces -dE/dx of its inputs): the estimates give the layer's output as values "
-            "of their own, which the forward's autograd.grad cannot differentiate with respect to (torch: 'One of the "
+            f"output of layer {cache.layer!r} itself or a value computed from it (torch.autograd.grad(y, h), h that "
+            "output or z = tanh(h): the model returns a derivative such as dy/dh, not forces -dE/dx of its inputs): the "
+            "estimates give the layer's output as values of their own, from which the forward's autograd.grad cannot "
+            "differentiate (torch: 'One of the "
             "differentiated Tensors does not require grad'). Use method='exact' without screen= (every unit set on the "
             "layer's live output, equal to a hand do() on such a model)")
     if cache.records_gradients:

@@ -143,9 +143,10 @@ class PrefixCache:
         #: and the layer's output given as constants changes it (:func:`prefix_cache` checks that on every probe sample;
         #: a forward that only switches autograd on gives it back as it was, and only such a forward takes the fast paths)
         self.records_gradients = bool(output.requires_grad)
-        #: with :attr:`records_gradients`: the forward differentiates with respect to the layer's own output (it returns
-        #: a derivative such as ``dy/dh``, ``torch.autograd.grad(y, h)``), not an input before it: given as constants,
-        #: that output failed torch's "One of the differentiated Tensors does not require grad" (:func:`prefix_cache`)
+        #: with :attr:`records_gradients`: the forward differentiates with respect to the layer's own output or a value
+        #: computed from it (it returns a derivative such as ``dy/dh``, ``torch.autograd.grad(y, h)``, or ``dy/dz`` with
+        #: ``z = tanh(h)``), not an input before it: given as constants, that output failed torch's "One of the
+        #: differentiated Tensors does not require grad" (:func:`prefix_cache`)
         self.differentiates_layer = False
 
     @property
@@ -347,12 +348,13 @@ def _differentiates_through(cache: PrefixCache, xs: tuple[Tensor, ...], module: 
     apart. Every
     probe sample, not two trial rows: a sample whose derivative through the layer is 0 (its ReLU units all off) gives
     the same output either way. A forward that only switches autograd on (``with torch.enable_grad(): return
-    self.net(x)``), or differentiates with respect to a value after the layer, gives the output back as it was: a
+    self.net(x)``) gives the output back as it was: a
     function of the layer's values, which the first-order estimates linearise; the fast paths, which answer the
     prefix as constants, serve it. A constants pass that fails counts as needing the graph only where the pass with the
     graph kept runs; where that fails too (out of memory), the constants pass's error is raised. A constants pass that
     fails with torch's "One of the differentiated Tensors does not require grad" differentiates with respect to the
-    layer's own output (``dy/dh``): ``cache.differentiates_layer`` says so, for the estimators' words."""
+    layer's own output or a value computed from it (``dy/dh``, ``dy/dz`` with ``z = tanh(h)``): ``cache.differentiates_layer``
+    says so, for the estimators' words."""
     rows = torch.arange(cache.value.shape[0], device=cache.value.device)  # the probe pass's batch, and its memory
 
     def full_pass(clean: Tensor | None) -> Tensor:
@@ -377,7 +379,7 @@ def _differentiates_through(cache: PrefixCache, xs: tuple[Tensor, ...], module: 
 
 
 #: torch's error where the tensor ``autograd.grad`` differentiates with respect to records no graph: the layer's output
-#: given as constants, where the forward differentiates with respect to it (``dy/dh``)
+#: given as constants, where the forward differentiates with respect to it or a value computed from it (``dy/dh``)
 _NOT_DIFFERENTIABLE = "One of the differentiated Tensors does not require grad"
 
 
