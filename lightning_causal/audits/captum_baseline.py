@@ -25,6 +25,7 @@ from lightning_causal.audits.captum_metrics import (
     agreement,
     faithfulness,
     note_flat_curves,
+    note_nan_scores,
     overlap_k,
     reference_metrics,
     stability,
@@ -478,6 +479,7 @@ class CaptumBaseline(Audit):
         result.meta["curve_score"] = ("probability of the explained class (softmax)" if softmax else
                                       "raw output (logit or regression value, in the output's units)")
         note_flat_curves(self, result, list(scores))
+        note_nan_scores(self, result, int(x.shape[0]))
         result.meta.update(groups=g, samples=int(x.shape[0]), method_seconds=seconds, top_k=k,
                            sigma=sigma if not isinstance(sigma, Tensor) else
                            f"{self.settings.noise_fraction} standard deviations of each input element over the probe's samples",

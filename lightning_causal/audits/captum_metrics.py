@@ -24,7 +24,7 @@ from lightning_causal.causal.engine.user_frame import outside_package
 if TYPE_CHECKING:
     from lightning_causal.audits.captum_baseline import CaptumBaseline
 
-__all__ = ["agreement", "faithfulness", "nanmean", "note_flat_curves", "overlap_k", "reference_metrics", "stability"]
+__all__ = ["agreement", "faithfulness", "nanmean", "note_flat_curves", "note_nan_scores", "overlap_k", "reference_metrics", "stability"]
 
 #: ``(inputs, target) -> scores [M, G]``: the causal effects or a Captum method.
 Explainer = Callable[[Tensor, Tensor], Tensor]
@@ -52,17 +52,23 @@ def faithfulness(
     result: AuditResult, label: str, real: Tensor | None = None,
 ) -> dict[str, float]:
     out = {}
+    lost = (s.isnan() if real is None else s.isnan() & real).flatten(1).any(1)  # a non-finite output: NaN scores rank nothing
+    if bool(lost.any()):
+        s = s.nan_to_num(0.0)  # ranked anyhow; their curves are NaN below
+        result.meta.setdefault("nan_score_samples", {})[label] = lost.nonzero().flatten().tolist()
     for mode in ("deletion", "insertion"):
         frac, curves = M.perturbation_curve(
             model, probe.first, mask, s, mode=mode, baseline=audit._baseline(probe.first), target=tidx, steps=audit.settings.steps,
             score=audit.settings.score, max_batch_size=mbs, valid=real, **audit.model_options(probe),
         )
+        curves = curves.masked_fill(lost.unsqueeze(1), float("nan"))
         out[f"{mode}_auc"] = nanmean(M.curve_auc(frac, curves))
-        if bool((curves.nan_to_num(0.0) == curves[:, :1].nan_to_num(0.0)).all()):  # no sample's score moved along it
+        kept = curves[~lost].nan_to_num(0.0)
+        if kept.numel() and bool((kept == kept[:, :1]).all()):  # no sample's score moved along it
             result.meta.setdefault("flat_curves", {}).setdefault(mode, []).append(label)
         x_axis = frac if frac.dim() == 1 else frac.nanmean(0)  # per-sample fractions with padding: their mean
         curve = result.curves.setdefault(mode, {"x": x_axis.tolist()})
-        curve[label] = curves.mean(0).tolist()
+        curve[label] = curves.nanmean(0).tolist()  # the samples with NaN scores left out
         # the mean curve over the mean fractions is not the rows' curves (each over its own real groups): the
         # figure's legend shows the AUC of the scalars, the mean of the rows' own areas
         result.meta.setdefault("curve_auc", {}).setdefault(mode, {})[label] = out[f"{mode}_auc"]
@@ -90,6 +96,24 @@ def note_flat_curves(audit: CaptumBaseline, result: AuditResult, labels: list[st
              f"stays at {start:.4g} from the input to every group set to the baseline): the areas compare nothing; {way_out}")
     result.meta.setdefault("notes", []).append(words)
     warnings.warn(f"CaptumBaseline {audit.name!r}: {words}", ProbeContentsWarning, stacklevel=outside_package())
+
+
+def note_nan_scores(audit: CaptumBaseline, result: AuditResult, n: int) -> None:
+    """A note and a warning naming the samples whose scores under an explanation hold NaN (``meta["nan_score_samples"]``,
+    from :func:`faithfulness`): the model's explained output is not finite there (a diverged model, a float16 model
+    whose logits pass 65504), so their curves rank nothing and are left out of the areas.
+
+    Args:
+        audit: the audit (its name).
+        result: its result.
+        n: the number of probe samples.
+    """
+    for label, rows in (result.meta.get("nan_score_samples") or {}).items():
+        words = (f"{label}'s scores hold NaN in samples {rows[:8]}{' ...' if len(rows) > 8 else ''} of {n} (the model's explained "
+                 "output is not finite there or where a group is set to the baseline: a diverged model, or a float16 model whose "
+                 "logits pass 65504): their deletion and insertion curves are left out of the areas and the drawn mean")
+        result.meta.setdefault("notes", []).append(words)
+        warnings.warn(f"CaptumBaseline {audit.name!r}: {words}", UserWarning, stacklevel=outside_package())
 
 
 def stability(audit: CaptumBaseline, explain: Explainer, probe: Probe, tidx: Tensor, s: Tensor, sigma: float | Tensor, real: Tensor | None = None,
