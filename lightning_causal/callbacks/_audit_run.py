@@ -222,6 +222,27 @@ class AuditRun:
         scalars = {t: v for r in results for t, v in scalar_tags(r).items()}
         scalars[self._seconds_tag] = total
         self.last_scalars = scalars
+        try:
+            drawn = self._log_and_render(trainer, pl_module, epoch, stage, results, scalars, monitored)
+        except BaseException:
+            # Ctrl+C (or a logger's error, a full disk) while the epoch's content was logged or drawn: the epoch is not
+            # recorded, as one whose audit raised, so the checkpoint then written (OnExceptionCheckpoint) holds the
+            # state before it and the fit resumed from it audits the epoch again and logs and draws it whole; recorded,
+            # it kept the part logged before the interrupt for good
+            self.audited_epochs.remove(epoch)
+            if stage != "fit_end":  # the fit-end audit's bases were given back above
+                self._give_back(bases)
+            raise
+        trained = None if self._fit_clock is None else t0 - self._fit_clock
+        if total + (drawn or 0.0) > SLOW_AUDIT_SECONDS:  # the drawing, not in `total`, can outlast the audits
+            seconds = {r.audit: float(r.meta["seconds"]) for r in results if "seconds" in r.meta}
+            console_line(trainer, cost_line(epoch, total, seconds, trained, drawn))
+        self._fit_clock = time.perf_counter()
+
+    def _log_and_render(self, trainer: Trainer, pl_module: LightningModule, epoch: int, stage: str,
+                        results: list[AuditResult], scalars: dict[str, float], monitored: bool) -> float | None:
+        """Log the recorded epoch's ``scalars`` (``callback_metrics`` where ``monitored`` at an epoch's end, every
+        logger) and draw its TensorBoard content; return the drawing's seconds (:meth:`_render`)."""
         # monitorable (callback_metrics); `log` is not allowed in on_train_end, and under `barebones=True` it only warns
         if stage == "epoch_end" and monitored and not trainer.barebones:
             pl_module.log_dict(scalars, on_step=False, on_epoch=True, sync_dist=False, logger=False)
@@ -231,12 +252,7 @@ class AuditRun:
             epoch_column = {} if isinstance(logger, TensorBoardLogger) else {"epoch": epoch}
             logger.log_metrics({**scalars, **epoch_column}, step=epoch_end_step(trainer))
             logger.save()  # as Lightning after each of its own: a CSVLogger's row is on disk when the audit ends
-        drawn = self._render(trainer, epoch, results, stage)
-        trained = None if self._fit_clock is None else t0 - self._fit_clock
-        if total + (drawn or 0.0) > SLOW_AUDIT_SECONDS:  # the drawing, not in `total`, can outlast the audits
-            seconds = {r.audit: float(r.meta["seconds"]) for r in results if "seconds" in r.meta}
-            console_line(trainer, cost_line(epoch, total, seconds, trained, drawn))
-        self._fit_clock = time.perf_counter()
+        return self._render(trainer, epoch, results, stage)
 
     def _give_back(self, bases: tuple[dict[str, dict[str, torch.Tensor]], dict[str, dict[str, Any]]]) -> None:
         """Restore the drift bases and audit states :meth:`_run` took at an epoch's start."""

@@ -178,11 +178,17 @@ def _entry(result: AuditResult) -> dict[str, Any]:
     for group in _GROUPS:
         value = getattr(result, group)
         if group == "graphs":  # a graph's numbers that its to_dict wrote as strings are numbers all the same
-            value = {name: _graph_numbers(g) if isinstance(g, dict) and g.get("kind") in _GRAPH_KINDS else g
-                     for name, g in value.items()}
+            value = _graphs_read(value)
         _find_non_finite(entry[group], value, [group], places)
     entry["non_finite"] = places
     return entry
+
+
+def _graphs_read(graphs: Mapping[str, Any]) -> dict[str, Any]:
+    """``graphs`` (an audit's, or a report entry's) with each graph of ``CausalGraph.to_dict`` or
+    ``LayerCausalMap.to_dict`` read by :func:`_graph_numbers`; other graphs as they are."""
+    return {name: _graph_numbers(g) if isinstance(g, dict) and g.get("kind") in _GRAPH_KINDS else g
+            for name, g in graphs.items()}
 
 
 def _graph_numbers(value: Any, key: str = "") -> Any:
@@ -277,7 +283,9 @@ def load_report(path: str | os.PathLike) -> dict[str, Any]:
     (:func:`write_report`), and read back as floats in each audit's ``scalars``, ``vectors``,
     ``maps``, ``tables``, ``curves`` and ``graphs`` (a group's rate with no rows, a node's z with no
     variance); words and names spelt so stay strings; ``meta`` (names, words) is read as it is. A
-    report written before ``"non_finite"`` existed has every such string of those groups read as a number.
+    report written before ``"non_finite"`` existed has every such string of those groups read as a number; one whose
+    ``"non_finite"`` lists no place in its causal graph or layer map (written before it listed them) has theirs read
+    all the same, their names (layers, nodes) kept.
 
     Args:
         path: the report's path, or its URL (``s3://bucket/logs/causal_audit/epoch_0003.json``, read through fsspec).
@@ -306,6 +314,8 @@ def load_report(path: str | os.PathLike) -> dict[str, Any]:
         if isinstance(result, dict) and isinstance(result.get("non_finite"), list):
             for place in result["non_finite"]:
                 _read_number(result, place, name, path)
+            if isinstance(result.get("graphs"), dict):  # a report written before a graph's places were listed
+                result["graphs"] = _graphs_read(result["graphs"])
         elif isinstance(result, dict):  # written before the places were listed
             for key in _GROUPS:
                 if key in result:
