@@ -22,6 +22,7 @@ from lightning_causal.causal.effects.unit_effects import unit_effects
 from lightning_causal.causal.engine.checks import check_float, check_int
 from lightning_causal.causal.engine.forward import OutputSpec, check_output_spec, select_output
 from lightning_causal.causal.engine.interventions import resolve_module
+from lightning_causal.causal.engine.lazy_modules import unbuilt_refusal
 from lightning_causal.causal.engine.state import audit_mode, resolve_target
 
 __all__ = ["causal_unit_scores", "causal_pruning_fn"]
@@ -144,7 +145,8 @@ def causal_pruning_fn(
         MisconfigurationException: unknown layers, layers without a ``[units, ...]`` weight or with a
             parametrized one (``weight_norm``, ``spectral_norm``: torch's pruning cannot mask it), an
             unknown ``scope``, a probe that is not a tensor or that the model rejects, an ``output``
-            that selects no tensor of its return value, a ``target`` out of the model's classes.
+            that selects no tensor of its return value, a ``target`` out of the model's classes, a model holding a
+            lazy module not built yet (``nn.LazyLinear`` before its first call: run ``model(x)`` first).
 
     Examples:
         >>> from lightning.pytorch.callbacks import ModelPruning
@@ -166,6 +168,9 @@ def causal_pruning_fn(
     if not layers:
         raise MisconfigurationException("Expected argument `layers` to be a non-empty list of module names")
     output = check_output_spec(output, MisconfigurationException)
+    lazy = unbuilt_refusal(model)
+    if lazy is not None:  # the probe's check would build them (audit_mode refuses), torch's pruning cannot mask them
+        raise MisconfigurationException(f"causal_pruning_fn: {lazy}")
     params = _unit_params(model, layers)
     _check_probe(model, tensors, target, output)
     config = {"model": model, "probe": probe_inputs, "layers": list(layers), "target": target, "scope": scope,
