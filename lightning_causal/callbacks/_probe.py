@@ -22,6 +22,7 @@ from lightning_causal.callbacks._no_trace import audit_seed
 from lightning_causal.causal.engine.chosen_input import model_name
 from lightning_causal.causal.engine.finite import check_finite_samples, per_sample_tensors
 from lightning_causal.causal.engine.generators import generators_registered
+from lightning_causal.causal.engine.kept_attributes import put_back_items
 from lightning_causal.causal.engine.linked_samples import bag_hint
 from lightning_causal.causal.engine.user_frame import outside_package
 from lightning_causal.data_reading import batch_rows, read_samples, rngs_untouched
@@ -204,9 +205,6 @@ def validation_data(trainer: Trainer) -> Iterator[None]:
             setattr(val_loop, name, value)
 
 
-_CONTAINERS = (list, dict, set)
-
-
 @contextlib.contextmanager
 def attributes_untouched(*owners: Any) -> Iterator[None]:
     """Put back, on exit, ``owners``' attributes as they were on entry: each bound to the object it held (those the block
@@ -234,45 +232,24 @@ def attributes_untouched(*owners: Any) -> Iterator[None]:
         >>> folds.fold, hasattr(folds, "seen"), folds.items
         (0, False, [])
     """
-    kept = [(vars(o), dict(vars(o)), {name: _contents(v) for name, v in vars(o).items() if isinstance(v, _CONTAINERS)})
-            for o in owners if o is not None and hasattr(o, "__dict__")]
+    kept = [(vars(o), dict(vars(o))) for o in owners if o is not None and hasattr(o, "__dict__")]
+    dicts = [(v, dict(v)) for _, before in kept for v in before.values() if isinstance(v, dict)]
+    others = [(v, list(v)) for _, before in kept for v in before.values() if isinstance(v, (list, set))]
     try:
         yield
     finally:
-        for attributes, before, contents in kept:
+        for attributes, before in kept:
             for name in [k for k in attributes if k not in before]:
                 del attributes[name]
             attributes.update(before)
-            for name, items in contents.items():
-                held = before[name]
-                if not _same(held, items):  # only what the block changed is touched
-                    _put_back(held, items)
-
-
-def _contents(container: list | dict | set) -> list[Any]:
-    """What ``container`` holds (a dict's ``(key, value)`` pairs, in order), as references."""
-    return list(container.items()) if isinstance(container, dict) else list(container)
-
-
-def _same(held: list | dict | set, items: list[Any]) -> bool:
-    """Whether ``held`` holds the very objects of ``items`` (a list, a dict: in that order)."""
-    now = _contents(held)
-    if len(now) != len(items):
-        return False
-    if isinstance(held, set):
-        return all(item in held for item in items)
-    if isinstance(held, dict):
-        return all(k is k0 and v is v0 for (k, v), (k0, v0) in zip(now, items))
-    return all(a is b for a, b in zip(now, items))
-
-
-def _put_back(held: list | dict | set, items: list[Any]) -> None:
-    """Give ``held`` back ``items``, in place (other objects may hold the same container)."""
-    held.clear()
-    if isinstance(held, list):
-        held.extend(items)
-    else:
-        held.update(items)
+        put_back_items(dicts)  # only what the block changed is touched
+        for held, items in others:  # a list or a set: its items back, in place, where they changed
+            if isinstance(held, set):
+                if held != set(items):
+                    held.clear()
+                    held.update(items)
+            elif len(held) != len(items) or any(a is not b for a, b in zip(held, items)):
+                held[:] = items
 
 
 def trainer_data(trainer: Trainer) -> tuple[Any, str]:
