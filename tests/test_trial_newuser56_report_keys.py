@@ -43,7 +43,8 @@ def test_audit_models_report_has_the_callbacks_top_level_entries_in_its_order(tm
     assert after["world_size"] == fit["world_size"] == 1
     assert isinstance(after["audit_seconds"], float)
     assert after["audit_seconds"] >= sum(r.meta["seconds"] for r in results)  # the audits' runs, and what lies between
-    assert after["audit_seconds"] == pytest.approx(sum(r.meta["seconds"] for r in results), abs=1.0)
+    # not a clock reading: at most the audits' runs plus what lies between (generous on a loaded CI machine)
+    assert after["audit_seconds"] < sum(r.meta["seconds"] for r in results) + 10.0
     assert [list(entry) for entry in after["audits"].values()] == [list(entry) for entry in fit["audits"].values()]
     for name, entry in after["audits"].items():  # the numbers of the fit's audit of the same weights
         assert entry["scalars"] == pytest.approx(fit["audits"][name]["scalars"], abs=1e-6)
