@@ -36,3 +36,15 @@ def test_samples_whose_effects_are_nan_are_named_and_left_out_of_the_curves():
     alone = CaptumBaseline(("Saliency",), target=1).run(model, Probe(x[kept]))  # the other samples' areas, by themselves
     for mode in ("deletion", "insertion"):
         assert result.meta["curve_auc"][mode]["causal"] == pytest.approx(alone.meta["curve_auc"][mode]["causal"], abs=1e-3)
+
+
+def test_groups_the_model_ignores_do_not_head_the_top_table_for_their_nan_effects():
+    """On the overflowing samples x_2 and x_3, which the model ignores, have effect inf - inf = NaN, so their mean
+    |effect| is NaN, and InputEffectAudit's top table listed them first (torch.topk takes NaN for the largest)."""
+    from lightning_causal import InputEffectAudit
+
+    model, x = _overflowing()
+    result = InputEffectAudit(target=1, ace_values=None).run(model, Probe(x))
+    mean_abs = result.vectors["mean_abs_effect"]
+    assert mean_abs[2].isnan() and mean_abs[3].isnan() and mean_abs[0].isinf() and mean_abs[1].isinf()
+    assert [row["group"] for row in result.tables["top_groups"]] == [0, 1, 2, 3]  # inf first, NaN last, each by id

@@ -14,6 +14,8 @@ ranked at once and identical rankings give exactly 1 (docs/architecture.md).
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 
@@ -313,8 +315,9 @@ def largest_k(scores: Tensor, k: int | None = None) -> tuple[Tensor, Tensor]:
 
     ``torch.topk`` and a plain ``argsort`` order equal scores their own way, which changes with the
     vector's length and the device (``torch.zeros(4).topk(2)`` gives indices 2, 3): a table of the top
-    groups or units listed one of two tied columns, the figure beside it the other. A NaN sorts first,
-    as in ``torch.topk``.
+    groups or units listed one of two tied columns, the figure beside it the other. A NaN sorts last (with
+    ``-inf``; ``torch.topk`` puts it first: the groups a float16 model ignores, NaN where its logits overflow,
+    headed the top table).
 
     Args:
         scores: a vector ``[G]``.
@@ -325,10 +328,13 @@ def largest_k(scores: Tensor, k: int | None = None) -> tuple[Tensor, Tensor]:
         (tensor([0.9000, 0.5000]), tensor([1, 0]))
         >>> largest_k(torch.zeros(4))[1]
         tensor([0, 1, 2, 3])
+        >>> largest_k(torch.tensor([float("nan"), 1.0, float("inf")]))[1]
+        tensor([2, 1, 0])
     """
     if not isinstance(scores, Tensor) or scores.dim() != 1:
         raise ValueError(f"Expected argument `scores` to be a vector [G] but got {getattr(scores, 'shape', type(scores).__name__)}")
     if k is not None:
         check_int("k", k, minimum=0, maximum=scores.shape[0])
-    values, indices = torch.sort(scores, descending=True, stable=True)
-    return (values, indices) if k is None else (values[:k], indices[:k])
+    indices = torch.sort(scores.nan_to_num(nan=-math.inf), descending=True, stable=True).indices
+    indices = indices if k is None else indices[:k]
+    return scores[indices], indices
