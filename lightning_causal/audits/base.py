@@ -174,7 +174,8 @@ class AuditResult:
 
     Attributes:
         audit: the audit's name, ``Audit.name`` (``AuditResult(self.name, ...)``; tags ``causal/<audit>/<metric>``).
-        scalars: metric name -> float (or a one-element tensor of any shape, written to the report as its number):
+        scalars: metric name -> float (or a one-element tensor of any shape, written to the report as its number; a
+            bool, ``True``/``torch.tensor(True)``, is the number 1.0/0.0, in the report as in the loggers):
             logged to every logger and ``callback_metrics``
             (monitored by ``AuditEarlyStopping``/``AuditModelCheckpoint``) and charted in the custom-scalars layout.
         vectors: name -> 1-D tensor: logged as histograms and compared with the previous audit's vector of the
@@ -230,7 +231,7 @@ class AuditResult:
         return {
             "schema_version": SCHEMA_VERSION,
             "audit": self.audit,
-            "scalars": {str(k): _jsonable(_number(v)) for k, v in self.scalars.items()},
+            "scalars": {str(k): _scalar(v) for k, v in self.scalars.items()},
             "vectors": _jsonable(self.vectors),
             "maps": _jsonable(self.maps),
             "images": {k: list(v.shape) for k, v in self.images.items()},
@@ -283,6 +284,14 @@ def _number(value: Any) -> Any:
     """A scalar as the number it holds: a one-element tensor of any shape (``tensor([0.5])``, which ``tolist`` would
     write as the list ``[0.5]``) as its ``item()``; anything else as it is."""
     return value.item() if isinstance(value, Tensor) and value.numel() == 1 else value
+
+
+def _scalar(value: Any) -> Any:
+    """A scalar as the JSON number the loggers log (``float(value)``): a bool (Python's, NumPy's or a bool tensor's, which
+    ``json`` would write as ``true`` and :meth:`AuditResult.from_dict` read back as 1.0) as 1.0 or 0.0; NaN and infinities
+    as their strings; other numbers as they are."""
+    value = _jsonable(_number(value))
+    return float(value) if isinstance(value, bool) else value
 
 
 def _floats(values: Any) -> Any:
