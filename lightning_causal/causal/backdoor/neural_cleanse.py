@@ -37,6 +37,7 @@ from lightning_causal.causal.backdoor.search_starts import (
 )
 from lightning_causal.causal.backdoor.suspects import mad_anomaly_index
 from lightning_causal.causal.backdoor.trigger_search import (  # noqa: F401 - _squash kept importable from here
+    _check_finite_logits,
     _check_reverse_args,
     _init_theta,
     _optimisation_dtype,
@@ -260,6 +261,7 @@ def neural_cleanse(
             with torch.no_grad():
                 warn_separate_noise(fwd, (x,), "neural_cleanse")  # each step of the search sees another draw
                 pred = _logits(model, x, mbs, forward=fwd)
+                _check_finite_logits(pred, "neural_cleanse")
             if pred.shape[1] != num_classes:
                 raise ValueError(f"Expected argument `num_classes` to match the model's {pred.shape[1]} outputs but got {num_classes}")
             pred = pred.argmax(1)

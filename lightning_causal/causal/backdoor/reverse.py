@@ -9,6 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from lightning_causal.causal.backdoor.trigger_search import (
+    _check_finite_logits,
     _check_reverse_args,
     _init_theta,
     _optimisation_dtype,
@@ -124,6 +125,7 @@ def reverse_trigger(
             with torch.no_grad():
                 warn_separate_noise(run.fwd, (x,), "reverse_trigger")  # each step of the search sees another draw
                 logits = _logits(model, x, run.max_batch_size, forward=run.fwd)
+                _check_finite_logits(logits, "reverse_trigger")
             if not target < logits.shape[1]:
                 raise ValueError(f"Expected argument `target` to be a class of the model's {logits.shape[1]} outputs but got {target}")
             cls = torch.tensor([target], device=dev)

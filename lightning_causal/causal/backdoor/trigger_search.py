@@ -92,6 +92,21 @@ def _optimise_classes(model: Forward, x: Tensor, pred: Tensor, cls: Tensor, thet
     return best_m, best_p, lam, ~never
 
 
+def _check_finite_logits(logits: Tensor, caller: str) -> None:
+    """Refuse clean outputs ``[N, C]`` that hold NaN or infinity before a trigger search starts: its loss, and then every
+    mask and pattern it optimises, would be NaN, and the search ended in :class:`~lightning_causal.causal.backdoor.triggers.Trigger`'s
+    refusal of a mask outside [0, 1], which the caller never gave (a model whose weights diverged in training)."""
+    bad = (~torch.isfinite(logits.detach())).flatten(1).any(1)
+    if bool(bad.any()):
+        rows = bad.nonzero().flatten().tolist()
+        raise ValueError(
+            f"Expected the model's outputs on the samples `x` searched over to be finite, but they hold NaN or infinity at samples "
+            f"{rows[:8]}{' ...' if len(rows) > 8 else ''} of {logits.shape[0]}: {caller}'s trigger search optimises each "
+            "trigger against those outputs and would give NaN masks and patterns. A model whose weights hold NaN or "
+            "infinity (training diverged: a learning rate too high, a loss of log(0)) or that overflows its dtype cannot "
+            "be searched; audit a checkpoint from before the divergence")
+
+
 def _check_reverse_args(x: Tensor, num_classes: int, steps: int, lr: float, init_lambda: float, target_asr: float,
                         batch_size: int, patience: int, generator: torch.Generator | None) -> None:
     if not isinstance(x, Tensor) or x.dim() < 2 or x.shape[0] == 0:
