@@ -30,17 +30,24 @@ def _signature(fn: Callable[..., Any]) -> str:
 
 def _takes_the_epoch(fn: Callable[..., Any]) -> bool:
     """Whether ``fn(epoch)`` binds: a callable whose signature cannot be read (some built-ins) is taken. The signature
-    is read as ``functools.wraps`` shows it (the wrapped function's) and as the wrapper itself takes it: a decorator's
-    wrapper may take the epoch that the function it wraps does not (``@at_epochs(1, 3) def enabled(): ...``)."""
-    for follow_wrapped in (True, False):
-        try:
-            inspect.signature(fn, follow_wrapped=follow_wrapped).bind(0)
-        except ValueError:  # no signature to read
-            return True
-        except TypeError:
-            continue
+    is read as ``functools.wraps`` shows it (the wrapped function's), else as the wrapper itself takes it, where it takes
+    the epoch in a parameter of its own: a decorator's wrapper may take the epoch that the function it wraps does not
+    (``@at_epochs(1, 3) def enabled(): ...``, ``def schedule(epoch)``), while one passing its arguments on
+    (``def wrapper(*args, **kwargs)``, ``functools.lru_cache``) calls the wrapped function with the epoch."""
+    try:
+        inspect.signature(fn).bind(0)
+    except ValueError:  # no signature to read
         return True
-    return False
+    except TypeError:
+        pass
+    else:
+        return True
+    try:
+        own = inspect.signature(fn, follow_wrapped=False)
+        bound = own.bind(0)
+    except (TypeError, ValueError):  # the wrapper's own not read (lru_cache's): the wrapped function's is what it takes
+        return False
+    return all(own.parameters[name].kind is not inspect.Parameter.VAR_POSITIONAL for name in bound.arguments)
 
 
 def check_schedule(every_n_epochs: Any, epochs: Any, on_fit_end: Any) -> list[int] | None:
