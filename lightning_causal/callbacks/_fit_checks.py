@@ -60,10 +60,17 @@ def check_names_across_callbacks(audits: Sequence[Audit], others: Sequence[Seque
     mine = [a.name for a in audits]
     shared = [name for name in mine if any(name in [a.name for a in theirs] for theirs in others)]
     if shared:
+        # one audit object listed in both callbacks: `name=` on it renames it in both, and its state (the causal graph
+        # audit's previous graph) would be shared too; each callback needs an object of its own
+        same = [a.name for a in audits if any(a is b for theirs in others for b in theirs)]
+        way_out = ("pass `name=` to the audits of one callback to tell them apart" if not same else
+                   f"{same} {'is one audit object' if len(same) == 1 else 'are audit objects'} listed in both: build a "
+                   f"second audit object for the other callback, with a `name=` of its own (e.g. "
+                   f"`{type(next(a for a in audits if a.name == same[0])).__name__}(..., name='{same[0]}_2')`); `name=` on "
+                   "the one object would rename it in both")
         raise MisconfigurationException(
             f"Expected the audit callbacks of one trainer to hold audits of distinct names but {shared} are in "
-            f"more than one: their scalars (causal/{shared[0]}/...) and drift would mix in one series; pass "
-            "`name=` to the audits of one callback to tell them apart")
+            f"more than one: their scalars (causal/{shared[0]}/...) and drift would mix in one series; {way_out}")
 
 
 def warn_averaging_before(callback: Callback, trainer: Trainer) -> None:
