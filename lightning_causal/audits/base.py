@@ -102,7 +102,9 @@ class Probe:
         1-D ``position_ids`` ``[T]`` shared by every row: :class:`~lightning_causal.causal.engine.forward_args.ForwardArgs`).
         The forward arguments this probe passes whole stay whole in the subset, marked
         (:func:`~lightning_causal.causal.engine.forward_args.mark_whole`), where their first dimension equals the
-        subset's samples (a weight of 16 rows beside a probe of 4 in a subset of 16 rows: Captum's sensitivity).
+        subset's samples (a weight of 16 rows beside a probe of 4 in a subset of 16 rows: Captum's sensitivity);
+        the others are whole there by their shape, and forward arguments without such a tensor are handed on as
+        they are (one tensor stays that tensor; one marked becomes a tuple of it, passed alike).
 
         Args:
             rows: the sample indices (a ``LongTensor`` or a boolean mask) or a slice.
@@ -116,8 +118,10 @@ class Probe:
         def take_argument(t: Tensor) -> Tensor:
             return t[rows] if fargs._per_sample(t) else t
 
-        args = mark_whole(map_tensors(self.additional_forward_args, take_argument), fargs.whole_positions())
-        return Probe(map_tensors(self.inputs, take), map_tensors(self.labels, take), args)
+        inputs = map_tensors(self.inputs, take)
+        first = inputs[0] if isinstance(inputs, tuple) else inputs
+        args = mark_whole(map_tensors(self.additional_forward_args, take_argument), fargs.whole_positions(first.shape[0]))
+        return Probe(inputs, map_tensors(self.labels, take), args)
 
 
 def dry_rows(probe: Probe) -> slice | Tensor:

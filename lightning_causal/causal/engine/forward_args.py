@@ -253,10 +253,17 @@ class ForwardArgs:
         """
         return any(v is w for w in self.whole)
 
-    def whole_positions(self) -> frozenset[int]:
+    def whole_positions(self, samples: int | None = None) -> frozenset[int]:
         """The places (in :func:`tensor_leaves` order) of the tensors that do not travel with their rows: what a subset
-        of these samples passes whole (:func:`mark_whole`)."""
-        return frozenset(i for i, t in enumerate(tensor_leaves((self.args, self.kwargs))) if not self._per_sample(t))
+        of these samples passes whole (:func:`mark_whole`); with ``samples``, the subset's, only those of first
+        dimension ``samples``, which it would read by row (the others are whole there by their shape, and forward
+        arguments without a mark keep their form: one tensor stays a tensor).
+
+        Args:
+            samples: the samples of the subset, or ``None``: every tensor passed whole.
+        """
+        return frozenset(i for i, t in enumerate(tensor_leaves((self.args, self.kwargs))) if not self._per_sample(t)
+                         and (samples is None or (t.dim() > 0 and t.shape[0] == samples)))
 
     def is_shared(self, v: Any) -> bool:
         """Whether ``v`` is one of the 1-D position tensors shared by every row (:attr:`shared`).
