@@ -338,12 +338,16 @@ class SobolAudit(Audit):
             p = func(x.flatten(1))
             raw = copy.copy(func)
             raw.probability = False
+            one = func.outputs == 1  # a binary classifier's one logit z: p_1 = sigmoid(z), p_0 = sigmoid(-z); its raw output is column 0
+            if one:
+                raw.target = 0
             z = raw(x.flatten(1))
             if bool(((p == 0) | (p == 1)).all()) and bool((z != z[0]).any()):
+                what = "its one output (the logit)" if one else "its output for the class"
                 return (f"the {explained} of class {func.target} is {float(p[0]):g} on every input drawn from the probe, saturated in "
-                        f"{str(p.dtype).removeprefix('torch.')}: its output for the class varies over the probe (from {float(z.min()):.4g} "
+                        f"{str(p.dtype).removeprefix('torch.')}: {what} varies over the probe (from {float(z.min()):.4g} "
                         f"to {float(z.max()):.4g}) but the probability rounds to {float(p[0]):g}; pass `probability=False` "
-                        "to explain that output")
+                        + ("(and `target=None` or 0: the model's one output) " if one else "") + "to explain that output")
         return f"the {explained} is constant over the inputs drawn from the probe (a model whose output ignores them)"
 
     def state_dict(self) -> dict[str, Any]:
