@@ -330,11 +330,14 @@ def largest_k(scores: Tensor, k: int | None = None) -> tuple[Tensor, Tensor]:
         tensor([0, 1, 2, 3])
         >>> largest_k(torch.tensor([float("nan"), 1.0, float("inf")]))[1]
         tensor([2, 1, 0])
+        >>> largest_k(torch.tensor([65504.0, float("inf")], dtype=torch.float16))[1]  # inf before float16's largest finite value
+        tensor([1, 0])
     """
     if not isinstance(scores, Tensor) or scores.dim() != 1:
         raise ValueError(f"Expected argument `scores` to be a vector [G] but got {getattr(scores, 'shape', type(scores).__name__)}")
     if k is not None:
         check_int("k", k, minimum=0, maximum=scores.shape[0])
-    indices = torch.sort(scores.nan_to_num(nan=-math.inf), descending=True, stable=True).indices
+    # nan_to_num's default puts the dtype's largest finite value for inf: float16's 65504 tied with inf, listed first by its lower index
+    indices = torch.sort(scores.nan_to_num(nan=-math.inf, posinf=math.inf, neginf=-math.inf), descending=True, stable=True).indices
     indices = indices if k is None else indices[:k]
     return scores[indices], indices
