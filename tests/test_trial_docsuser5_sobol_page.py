@@ -27,7 +27,8 @@ def test_a_table_run_reports_what_the_page_says():
     r = SobolAudit(n=256, feature_names=["a", "b", "c"]).run(nn.Linear(3, 2), Probe(torch.randn(64, 3)))
     assert {"S/a", "ST/a", "sum_S", "output_variance"} <= set(r.scalars)
     rows = r.tables["indices"]
-    assert list(rows[0]) == ["group", "S", "S_ci", "ST", "ST_ci"]
+    assert list(rows[0]) == ["feature", "group", "S", "S_ci", "ST", "ST_ci"] and rows[0]["feature"] == ["a", "b", "c"][rows[0]["group"]]
+    assert "a table (`feature`, the group's name where `feature_names` are given, and `group`, its index" in _paragraph()
     assert [row["ST"] for row in rows] == sorted((row["ST"] for row in rows), reverse=True)
     assert r.maps["total"].shape == (1, 3) and torch.equal(r.maps["total"][0], r.vectors["total"])
     assert "float tables `[N, D]`" in _paragraph()  # the page names the table's maps

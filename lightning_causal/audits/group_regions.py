@@ -4,13 +4,31 @@ of a waveform, "depth 0–7, rows 8–15, cols 8–15" of a volume), and the rul
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import Tensor
 
-__all__ = ["AXES", "group_region", "region_tag", "region_text", "signal_layout"]
+__all__ = ["AXES", "group_key", "group_region", "region_tag", "region_text", "signal_layout"]
 
 #: the axes a region names, in the order a report reads them
 AXES = ("steps", "depth", "rows", "cols", "channels", "features")
+
+
+def group_key(group: int, feature_names: Sequence[str] | None = None) -> dict[str, int | str]:
+    """The columns that name an input group in every audit's table (``InputEffectAudit``'s ``top_groups``,
+    ``SobolAudit``'s ``indices``): ``feature``, its name in ``feature_names`` where the audit has them, and
+    ``group``, its index (an int), so that two audits' tables merge on either column.
+
+    Args:
+        group: the group's index (``0 .. G-1``, its id in the feature mask).
+        feature_names: one name per group, or ``None``.
+
+    Examples:
+        >>> group_key(2, ["age", "income", "hours"]), group_key(2)
+        ({'feature': 'hours', 'group': 2}, {'group': 2})
+    """
+    return {**({"feature": feature_names[group]} if feature_names is not None else {}), "group": int(group)}
 
 
 def region_text(row: dict) -> str:

@@ -11,7 +11,7 @@ import torch
 from torch import Tensor, nn
 
 from lightning_causal.audits.base import Audit, AuditResult, Probe
-from lightning_causal.audits.group_regions import group_region, signal_layout
+from lightning_causal.audits.group_regions import group_key, group_region, signal_layout
 from lightning_causal.audits.options import (
     check_baseline,
     check_mask_options,
@@ -463,8 +463,7 @@ class InputEffectAudit(Audit):
                     "sample(s), which are one sample or copies of it, so every group's grid is one value; audit more, different samples")
         result.tables["top_groups"] = [
             {
-                **({"feature": self.feature_names[g]} if self.feature_names is not None else {}),
-                "group": int(g),
+                **group_key(g, self.feature_names),
                 "mean_abs_effect": float(mean_abs[g]),
                 "mean_effect": float(mean[g]),
                 **({"ace_range": float(ace_range[g])} if ace_range is not None else {}),

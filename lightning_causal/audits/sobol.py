@@ -12,7 +12,7 @@ import torch
 from torch import Tensor, nn
 
 from lightning_causal.audits.base import Audit, AuditResult, Probe
-from lightning_causal.audits.group_regions import group_region, region_tag
+from lightning_causal.audits.group_regions import group_key, group_region, region_tag
 from lightning_causal.audits.options import (
     ONE_INPUT_WAYS_OUT,
     check_distinct_tags,
@@ -76,7 +76,8 @@ class SobolAudit(Audit):
     name in ``feature_names``, else its index, followed where the group has a box by where it lies:
     ``S/17_rows_8-15_cols_0-7`` of an image patch, ``S/9_steps_36-39`` of a window of a signal, ends inclusive;
     ``meta["group_tags"]`` lists those segments, the items of the S and ST charts of the custom-scalars layout) plus ``sum_S`` (1 - sum_S
-    is the interaction share) and ``output_variance``, a table ``indices`` (group, S, S_ci, ST, ST_ci, and where
+    is the interaction share) and ``output_variance``, a table ``indices`` (``feature``, the group's name where
+    ``feature_names`` are given, ``group``, its index, as in ``InputEffectAudit``'s ``top_groups``; S, S_ci, ST, ST_ci, and where
     the group lies as :class:`~lightning_causal.audits.input_effects.InputEffectAudit`'s ``top_groups`` say it:
     ``steps``, ``depth``, ``rows``, ``cols``, ... of signals, images, volumes and videos)
     sorted by total order (drawn in TensorBoard as bars of S and ST with their intervals,
@@ -389,7 +390,9 @@ class SobolAudit(Audit):
             result.meta["group_tags"] = [tags[g] for g in self._scalar_groups]
         result.scalars["sum_S"] = float(res.first.sum())
         result.scalars["output_variance"] = res.variance
-        result.tables["indices"] = [{**rows[g], **regions[g]} for g in order]
+        # named as every audit names an input group (group_key: group, the index; feature, the name where given)
+        result.tables["indices"] = [{**group_key(g, self.feature_names), **{k: v for k, v in rows[g].items() if k not in ("group", "feature")},
+                                     **regions[g]} for g in order]
         if x.dim() in (3, 4, 5) or (x.dim() == 2 and x.is_floating_point()):  # [N, D]: drawn under figure_kind="sequence"
             shape = torch.Size((1, *x.shape[1:]))
             result.maps["total"] = broadcast_groups(total.unsqueeze(0).to(x.device), mask, shape)

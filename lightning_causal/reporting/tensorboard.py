@@ -633,13 +633,14 @@ def _interval_figure(r: AuditResult, name: str, rows: list[dict]) -> Figure:
         return interval_bar_figure(rows, f"{r.audit}: positive rate per group{ci}", label="label", top=len(rows),
                                    xlabel="share of positive decisions", ylabel="group", label_chars=_GROUP_CHARS)
     names = r.meta.get("feature_names")  # the rows are named by them: the axis says what they are
+    named = bool(names) and all("feature" in row for row in rows)  # input groups: `feature` the name, `group` the index
     chars = 24
-    if not names and any(region_text(row) for row in rows):  # input groups with a box: where each lies, not a bare id
+    if not named and any(region_text(row) for row in rows):  # input groups with a box: where each lies, not a bare id
         rows = [{**row, "group": f"{row['group']} ({region_text(row)})" if region_text(row) else row["group"]} for row in rows]
         # whole: a 64x64 image's "12 (rows 48–63, cols 0–15)" was cut to "12 (rows 48–63, cols 0–…", the column lost
         chars = _REGION_CHARS
-    return interval_bar_figure(rows, f"{r.audit}: {name}{of}{ci}", xlabel="index", ylabel="feature" if names else "group",
-                               label_chars=chars)
+    return interval_bar_figure(rows, f"{r.audit}: {name}{of}{ci}", label="feature" if named else "group", xlabel="index",
+                               ylabel="feature" if names else "group", label_chars=chars)
 
 
 def _graph_figure(graph: dict) -> Figure | None:

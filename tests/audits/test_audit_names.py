@@ -59,7 +59,7 @@ def test_sobol_tags_and_table_use_tag_safe_names():
     model, probe = _tabular()
     r = SobolAudit(n=64, n_bootstrap=4, top_k=4, feature_names=FEATURES, class_names=["low", "mid", "high"]).run(model, probe)
     assert {k.split("/", 1)[1] for k in r.scalars if k.startswith("S/")} == {"age", "hours_week", "sex", "income"}
-    assert {row["group"] for row in r.tables["indices"]} == set(FEATURES)
+    assert {row["feature"]: row["group"] for row in r.tables["indices"]} == {name: g for g, name in enumerate(FEATURES)}
     assert r.meta["target_name"] == ["low", "mid", "high"][r.meta["target"]]
 
 

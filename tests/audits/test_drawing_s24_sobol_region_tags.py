@@ -29,12 +29,12 @@ def test_patch_tags_name_where_the_patch_lies_and_stay_over_audits():
     x = torch.rand(32, 1, 8, 8, generator=torch.Generator().manual_seed(0))
     audit = SobolAudit(n=64, top_k=2, n_bootstrap=0, patch_size=4, target=0)
     first = audit.run(_patch_model([0.0, 0.0, 1.0, 0.5]), Probe(x))  # patches 2 (rows 4-7, cols 0-3) and 3 on top
-    assert [row["group"] for row in first.tables["indices"][:2]] == ["2", "3"]
+    assert [row["group"] for row in first.tables["indices"][:2]] == [2, 3]
     expected = {"S/2_rows_4-7_cols_0-3", "ST/2_rows_4-7_cols_0-3", "S/3_rows_4-7_cols_4-7", "ST/3_rows_4-7_cols_4-7",
                 "sum_S", "output_variance"}
     assert set(first.scalars) == expected
     second = audit.run(_patch_model([1.0, 0.5, 0.0, 0.0]), Probe(x))  # now patches 0 and 1 are
-    assert [row["group"] for row in second.tables["indices"][:2]] == ["0", "1"]
+    assert [row["group"] for row in second.tables["indices"][:2]] == [0, 1]
     assert set(second.scalars) == expected  # the same series, no gaps, no new tags
     assert first.meta["group_tags"] == second.meta["group_tags"] == ["2_rows_4-7_cols_0-3", "3_rows_4-7_cols_4-7"]
     # one chart of S (and one of ST) holding both patches, not one chart per patch

@@ -33,7 +33,7 @@ def test_tabular_linear_output_matches_empirical_variances():
                               f"ST/{int(expected.argsort()[1])}", "sum_S", "output_variance"}
     assert r.scalars["sum_S"] == pytest.approx(1.0, abs=0.02)
     rows = r.tables["indices"]
-    assert [row["group"] for row in rows] == [str(g) for g in expected.argsort(descending=True).tolist()]
+    assert [row["group"] for row in rows] == expected.argsort(descending=True).tolist()  # the index: no feature_names
     assert set(rows[0]) == {"group", "S", "S_ci", "ST", "ST_ci"} and rows[0]["ST_ci"][0] <= rows[0]["ST"]
     # [N, D]: maps over the whole probe ([1, D], each column its group's index), drawn only under figure_kind="sequence"
     assert torch.equal(r.maps["total"], r.vectors["total"].unsqueeze(0)) and r.meta["n_evaluations"] == 5 * 4096

@@ -15,5 +15,5 @@ def test_the_scalars_are_the_table_s_estimates_not_their_float32_rounding():
     r = SobolAudit(n=64, n_bootstrap=0, target=1, feature_names=["a", "b", "c"]).run(model, Probe(torch.randn(32, 3)))
     rows = r.tables["indices"]
     for row in rows:
-        assert r.scalars[f"S/{row['group']}"] == row["S"] and r.scalars[f"ST/{row['group']}"] == row["ST"]
+        assert r.scalars[f"S/{row['feature']}"] == row["S"] and r.scalars[f"ST/{row['feature']}"] == row["ST"]
     assert abs(r.scalars["sum_S"] - sum(row["S"] for row in rows)) < 1e-15

@@ -22,5 +22,5 @@ def test_the_forecasting_snippet_finds_the_planted_lags(monkeypatch, tmp_path) -
     tops = [[row["feature"] for row in results[f"lags_h{h}"].tables["top_groups"][:2]] for h in range(3)]
     assert tops == [["lag3_f0", "lag1_f2"], ["lag3_f0", "lag1_f2"], ["lag1_f2", "lag3_f0"]]
     assert results["lags_h0"].meta["targets"] == [0] * 128 and results["lags_h2"].meta["regression"] is True
-    sobol = {row["group"]: row["S"] for row in results["sobol"].tables["indices"]}
+    sobol = {row["feature"]: row["S"] for row in results["sobol"].tables["indices"]}
     assert abs(sobol["f0"] - 0.9) < 0.15 and abs(sobol["f2"] - 0.1) < 0.15  # 1.5^2 / (1.5^2 + 0.5^2), unit variances

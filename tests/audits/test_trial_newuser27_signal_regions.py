@@ -78,7 +78,7 @@ def test_sobol_rows_and_card_say_where_a_group_lies_too():
     r = SobolAudit(feature_mask=(torch.arange(2000) // 100).reshape(1, 1, 2000), n=16, top_k=1, probability=False,
                    target=0).run(_linear(x.shape[1:], weights), Probe(x))
     row = r.tables["indices"][0]
-    assert row["group"] == "8" and row["steps"] == [800, 900] and row["ST"] > 0.99  # the output is window 8's sum
+    assert row["group"] == 8 and row["steps"] == [800, 900] and row["ST"] > 0.99  # the output is window 8's sum
     assert "indices: 8 at steps 800–899 (ST " in markdown_summary(0, [r])
 
 

@@ -20,7 +20,7 @@ def test_every_top_group_keeps_its_own_scalar():
     model = nn.Sequential(nn.Linear(3, 8), nn.Tanh(), nn.Linear(8, 2))
     x = torch.randn(64, 3, generator=torch.Generator().manual_seed(1))
     r = SobolAudit(n=64, n_bootstrap=0, feature_names=["capital gain", "capital loss", "hours/week"]).run(model, Probe(x))
-    first = {row["group"]: row["S"] for row in r.tables["indices"]}
+    first = {row["feature"]: row["S"] for row in r.tables["indices"]}
     for name, tag in (("capital gain", "capital_gain"), ("capital loss", "capital_loss"), ("hours/week", "hours_week")):
         assert r.scalars[f"S/{tag}"] == pytest.approx(first[name], abs=1e-6)
 

@@ -115,7 +115,7 @@ def test_model_with_target_and_modes_restored():
 def test_to_dict_and_rows_include_shapley():
     r = intrinsic_causal_contributions(lambda x: x.sum(1), CHAIN, n=256, n_bootstrap=0)
     rows = r.to_rows()
-    assert rows[0]["group"] == "x1" and "shapley" in rows[0] and math.isnan(rows[0]["shapley_ci"][0])
+    assert (rows[0]["group"], rows[0]["feature"]) == (0, "x1") and "shapley" in rows[0] and math.isnan(rows[0]["shapley_ci"][0])
     assert len(r.to_dict()["shapley"]) == 3
 
 

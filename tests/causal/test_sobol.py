@@ -282,7 +282,7 @@ def test_to_dict_and_rows():
     d = r.to_dict()
     assert d["names"] == ["a", "b", "c"] and len(d["first_ci"]) == 3 and d["n"] == 128
     rows = r.to_rows()
-    assert rows[1]["group"] == "b" and rows[1]["ST"] == pytest.approx(float(r.total[1]))
+    assert (rows[1]["group"], rows[1]["feature"]) == (1, "b") and rows[1]["ST"] == pytest.approx(float(r.total[1]))
     assert rows[1]["ST_ci"][0] <= rows[1]["ST"] <= rows[1]["ST_ci"][1]
     none = sobol_indices(ishigami, CUBE, n=128, n_bootstrap=0)
     assert torch.isnan(none.first_ci).all() and torch.equal(none.first, r.first)

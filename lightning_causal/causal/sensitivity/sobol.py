@@ -132,9 +132,17 @@ class SobolResult:
     method: str = "sobol"
 
     def to_rows(self) -> list[dict[str, Any]]:
-        """One row per group: ``group``, ``S``, ``S_ci``, ``ST``, ``ST_ci`` (plain floats)."""
+        """One row per group: ``group`` (its index), ``feature`` (its name in :attr:`names`), ``S``, ``S_ci``, ``ST``,
+        ``ST_ci`` (plain floats): named as the audits' tables name an input group.
+
+        Examples:
+            >>> from lightning_causal.causal import UniformCube, sobol_indices
+            >>> row = sobol_indices(lambda x: x[:, 0] + 2 * x[:, 1], UniformCube(2), n=256, names=["a", "b"]).to_rows()[1]
+            >>> row["group"], row["feature"], round(row["ST"], 1)
+            (1, 'b', 0.8)
+        """
         return [
-            {"group": name, "S": float(self.first[g]), "S_ci": self.first_ci[g].tolist(),
+            {"group": g, "feature": name, "S": float(self.first[g]), "S_ci": self.first_ci[g].tolist(),
              "ST": float(self.total[g]), "ST_ci": self.total_ci[g].tolist()}
             for g, name in enumerate(self.names)
         ]
