@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import warnings
+from collections import deque
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -208,10 +209,10 @@ def validation_data(trainer: Trainer) -> Iterator[None]:
 @contextlib.contextmanager
 def attributes_untouched(*owners: Any) -> Iterator[None]:
     """Put back, on exit, ``owners``' attributes as they were on entry: each bound to the object it held (those the block
-    added removed), and the items of the lists, dicts and sets held on them (an ``nn.Module``'s registered modules,
+    added removed), and the items of the lists, deques, dicts and sets held on them (an ``nn.Module``'s registered modules,
     parameters and buffers among them). A ``val_dataloader`` hook called for the probe then leaves the datamodule and the
     module as the fit's own first request finds them without the callback, whatever it set: a fold index rotated per
-    request (``self.fold = (self.fold + 1) % k``), a flag with the list it guards (``if not self.loaded:
+    request (``self.fold = (self.fold + 1) % k``, ``self.folds.rotate(-1)`` on a deque), a flag with the list it guards (``if not self.loaded:
     self.items.extend(...); self.loaded = True``), a dataset cached on ``None`` (built again at the first validation, as
     without the callback), a module registered over a plain value. What objects further down hold (a dataset's own
     attributes) is left as the block leaves it.
@@ -234,7 +235,7 @@ def attributes_untouched(*owners: Any) -> Iterator[None]:
     """
     kept = [(vars(o), dict(vars(o))) for o in owners if o is not None and hasattr(o, "__dict__")]
     dicts = [(v, dict(v)) for _, before in kept for v in before.values() if isinstance(v, dict)]
-    others = [(v, list(v)) for _, before in kept for v in before.values() if isinstance(v, (list, set))]
+    others = [(v, list(v)) for _, before in kept for v in before.values() if isinstance(v, (list, deque, set))]
     try:
         yield
     finally:
@@ -243,13 +244,17 @@ def attributes_untouched(*owners: Any) -> Iterator[None]:
                 del attributes[name]
             attributes.update(before)
         put_back_items(dicts)  # only what the block changed is touched
-        for held, items in others:  # a list or a set: its items back, in place, where they changed
+        for held, items in others:  # a list, a deque or a set: its items back, in place, where they changed
             if isinstance(held, set):
                 if held != set(items):
                     held.clear()
                     held.update(items)
             elif len(held) != len(items) or any(a is not b for a, b in zip(held, items)):
-                held[:] = items
+                if isinstance(held, deque):  # no slice assignment; its maxlen kept
+                    held.clear()
+                    held.extend(items)
+                else:
+                    held[:] = items
 
 
 def trainer_data(trainer: Trainer) -> tuple[Any, str]:
