@@ -18,7 +18,7 @@ from lightning_causal.causal.engine.kept_attributes import (
 from lightning_causal.causal.engine.live_values import close, trial_rows
 from lightning_causal.causal.engine.noise import GeneratorWatch
 
-__all__ = ["check_samples_independent", "same_outputs"]
+__all__ = ["check_samples_independent", "refuse_traced_training", "same_outputs"]
 
 
 def check_samples_independent(forward: Forward, xs: tuple[Tensor, ...], output: Tensor, what: str) -> None:
@@ -44,13 +44,7 @@ def check_samples_independent(forward: Forward, xs: tuple[Tensor, ...], output: 
         output: the (selected) output of the whole probe's pass ``[N, ...]``.
         what: the estimator's action, as above.
     """
-    traced = traced_training_norms(forward.model)
-    if traced:
-        raise ValueError(
-            f"Expected the model to treat samples independently, but its BatchNorm layer(s) {traced[:3]} were traced "
-            "(torch.jit.trace) in training mode, so their graph normalises by the batch's statistics (and updates the "
-            f"running ones) in eval mode too: the trace fixes the mode it ran in. {what} runs rows of many samples in one "
-            f"batch, whose statistics would mix them silently; {TRACED_TRAINING_FIX}")
+    refuse_traced_training(forward.model, what)
     _, rows = trial_rows(xs[0].shape[0], xs[0].device)
     n = xs[0].shape[0]
     sized = carried_states(forward.model, n)  # before the pass alone, which may set a state of its own size
@@ -85,6 +79,28 @@ def check_samples_independent(forward: Forward, xs: tuple[Tensor, ...], output: 
             f"run alone differ from their outputs in the batch of {xs[0].shape[0]} (max |difference| "
             f"{diff:.3g}): {cause}. {what} runs rows of many samples in one batch, which would mix their branches "
             f"silently; {fix}")
+
+
+def refuse_traced_training(model: nn.Module, what: str) -> None:
+    """Refuse ``model`` where a BatchNorm of it was traced (``torch.jit.trace``) in training mode
+    (:func:`~.kept_attributes.traced_training_norms`): its graph normalises by the batch's statistics in every mode,
+    whatever a pass shows (of one row too: the traced graph skips torch's check), so the refusal comes before any
+    pass (``ValueError``, naming the layers and ``TRACED_TRAINING_FIX``); :func:`check_samples_independent`'s first step.
+
+    Args:
+        model: the model.
+        what: the estimator's action, as in :func:`check_samples_independent`.
+
+    Examples:
+        >>> refuse_traced_training(nn.Sequential(nn.Linear(2, 2), nn.BatchNorm1d(2)), "The analysis")  # eager: passes
+    """
+    traced = traced_training_norms(model)
+    if traced:
+        raise ValueError(
+            f"Expected the model to treat samples independently, but its BatchNorm layer(s) {traced[:3]} were traced "
+            "(torch.jit.trace) in training mode, so their graph normalises by the batch's statistics (and updates the "
+            f"running ones) in eval mode too: the trace fixes the mode it ran in. {what} runs rows of many samples in one "
+            f"batch, whose statistics would mix them silently; {TRACED_TRAINING_FIX}")
 
 
 def _kept_tensors(model: nn.Module) -> dict[str, Tensor]:

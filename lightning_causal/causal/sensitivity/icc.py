@@ -40,12 +40,14 @@ from lightning_causal.causal.engine.state import (
 from lightning_causal.causal.engine.user_frame import outside_package
 from lightning_causal.causal.sensitivity.pick_freeze import (
     bootstrap_counts,
+    check_func_independent,
     check_func_noise,
     evaluate_pick_freeze,
     is_constant,
     make_generator,
     normal_ci,
     pick_freeze_indices,
+    refuse_traced_func,
     user_func,
 )
 from lightning_causal.causal.sensitivity.sobol import (
@@ -289,8 +291,10 @@ def intrinsic_causal_contributions(
     module = model_or_func if isinstance(model_or_func, nn.Module) else None
     devices = model_devices(module) if module is not None else None
     with rng_preserved(devices):  # a model's own noise draws
+        refuse_traced_func(model_or_func, None, "intrinsic_causal_contributions")
         noise = check_func_noise(func, a, rows, scm.generate, devices)
         y = evaluate_pick_freeze(func, a, b, select, rows=rows, transform=scm.generate, noise=noise)
+        check_func_independent(func, a, y[0], rows, scm.generate, module, "intrinsic_causal_contributions", devices)
     if is_constant(y, [str(s.nonzero().flatten().tolist()) for s in select]):
         z = torch.zeros(d, dtype=torch.float64)
         zi = torch.zeros(d, 2, dtype=torch.float64)

@@ -16,6 +16,11 @@ from lightning_causal.causal.engine.batching import map_rows
 from lightning_causal.causal.engine.checks import check_seed
 from lightning_causal.causal.engine.noise import CommonNoise, noise_scale, warn_noise
 from lightning_causal.causal.engine.pass_errors import is_dtype_error
+from lightning_causal.causal.engine.sample_independence import (
+    check_samples_independent,
+    refuse_traced_training,
+)
+from lightning_causal.causal.engine.state import rng_preserved
 from lightning_causal.causal.engine.user_frame import outside_package
 
 __all__ = [
@@ -24,6 +29,8 @@ __all__ = [
     "user_func",
     "evaluate_pick_freeze",
     "check_func_noise",
+    "check_func_independent",
+    "refuse_traced_func",
     "bootstrap_counts",
     "pick_freeze_indices",
     "normal_ci",
@@ -163,6 +170,84 @@ def check_func_noise(func: Callable[[Tensor], Tensor], a: Tensor, rows: int,
     warn_noise()
     return CommonNoise(a.shape[0], rows, devices if devices is not None else [])
 
+
+
+def _func_model(func: Callable[[Tensor], Tensor], model: torch.nn.Module | None) -> torch.nn.Module | None:
+    """The model ``func`` runs: ``model`` where given, else ``func``'s own ``model`` (a
+    :class:`~lightning_causal.causal.sensitivity.samplers.ClassProbability`'s, ``SobolAudit``'s), else ``None`` (a
+    function of the user's)."""
+    model = model if model is not None else getattr(func, "model", None)
+    return model if isinstance(model, torch.nn.Module) else None
+
+
+def refuse_traced_func(func: Callable[[Tensor], Tensor], model: torch.nn.Module | None, what: str) -> None:
+    """Refuse, before the evaluation, the model ``func`` runs (``model``, else ``func``'s own ``model``, a
+    :class:`~lightning_causal.causal.sensitivity.samplers.ClassProbability`'s) where a BatchNorm of it was traced in
+    training mode: :func:`~lightning_causal.causal.engine.sample_independence.refuse_traced_training` (its graph
+    normalises by the batch in every mode, also of one row per call); a function of the user's passes.
+
+    Args:
+        func: the scalar function of the analysis.
+        model: the model ``func`` runs, or ``None``.
+        what: the analysis, as the refusal names it.
+
+    Examples:
+        >>> refuse_traced_func(lambda x: x[:, 0], None, "sobol_indices")
+    """
+    found = _func_model(func, model)
+    if found is not None:
+        refuse_traced_training(found, what)
+
+
+class _RowsCall:
+    """``func`` on the rows (through ``transform``) as :func:`check_samples_independent` calls a
+    :class:`~lightning_causal.causal.engine.forward.Forward`: ``call(x, rows=...)``, with the ``model`` it reads."""
+
+    def __init__(self, func: Callable[[Tensor], Tensor], transform: Callable[[Tensor], Tensor] | None,
+                 model: torch.nn.Module | None) -> None:
+        self.func, self.transform = func, transform
+        found = _func_model(func, model)
+        self.model = found if found is not None else torch.nn.Module()  # a function of the user's: no layer to name
+
+    def __call__(self, x: Tensor, rows: Tensor | None = None) -> Tensor:
+        return _call(self.func, self.transform(x) if self.transform is not None else x)
+
+
+def check_func_independent(func: Callable[[Tensor], Tensor], a: Tensor, y_a: Tensor, rows: int,
+                           transform: Callable[[Tensor], Tensor] | None, model: torch.nn.Module | None, what: str,
+                           devices: list[int] | None = None) -> None:
+    """Refuse a ``func`` whose value for a row depended on the other rows of its call, as every estimator refuses such a
+    model (:func:`~lightning_causal.causal.engine.sample_independence.check_samples_independent`, ``ValueError``): the
+    analysis ran the drawn rows in chunks of ``rows``, so the indices of a model that normalises by the batch
+    (``x - x.mean(0)``) would mix whichever rows shared a chunk, silently. Called after :func:`evaluate_pick_freeze`
+    with ``y_a``, ``func``'s values of ``a``'s rows as it ran them: two of them run alone must agree (2 rows more; a
+    ``func`` that draws noise passes; nothing where each row ran alone, ``rows`` 1). A BatchNorm traced in training mode
+    is refused before the evaluation (:func:`refuse_traced_func`). The global RNG is left as it was.
+
+    Args:
+        func: the scalar function of the analysis, as :func:`evaluate_pick_freeze` calls it.
+        a: the drawn matrix ``A`` ``[n, D]``.
+        y_a: ``func``'s values of ``a``'s rows in the evaluation ``[n]`` (its first block).
+        rows: the rows per call of the evaluation.
+        transform: what maps the drawn rows to ``func``'s inputs (an inverse CDF, an SCM's ``generate``), or ``None``.
+        model: the model ``func`` runs, named in the refusal; ``None``: ``func``'s own ``model``, if any.
+        what: the analysis, as the refusal names it.
+        devices: the CUDA devices whose generators are saved (:func:`~lightning_causal.causal.engine.state.rng_preserved`).
+
+    Examples:
+        >>> a = torch.linspace(0, 1, 16, dtype=torch.float64).reshape(8, 2)
+        >>> check_func_independent(lambda x: x[:, 0], a, a[:, 0], 4, None, None, "sobol_indices")  # per row: passes
+        >>> centred = lambda x: x[:, 0] - x[:, 0].mean()
+        >>> check_func_independent(centred, a, torch.cat([centred(a[:4]), centred(a[4:])]), 4, None, None, "sobol_indices")
+        Traceback (most recent call last):
+        ...
+        ValueError: Expected the model to treat samples independently, ...
+    """
+    m = min(rows, a.shape[0])
+    if m < 2:
+        return  # every row ran alone
+    with rng_preserved(devices), torch.no_grad():
+        check_samples_independent(_RowsCall(func, transform, model), (a[:m],), y_a[:m], what)  # type: ignore[arg-type]
 
 
 def bootstrap_counts(n: int, n_bootstrap: int, generator: torch.Generator) -> Tensor:

@@ -48,12 +48,14 @@ from lightning_causal.causal.engine.user_frame import outside_package
 from lightning_causal.causal.sensitivity.pick_freeze import (
     ConstantOutputWarning,
     bootstrap_counts,
+    check_func_independent,
     check_func_noise,
     evaluate_pick_freeze,
     is_constant,
     make_generator,
     normal_ci,
     pick_freeze_indices,
+    refuse_traced_func,
     scrambled_sobol,
     user_func,
 )
@@ -375,8 +377,11 @@ def sobol_indices(
         rows = min(rows, rows_per_pass(module, (example,), forward=lambda x, rows: func(x)))
     devices = model_devices(module) if module is not None else None
     with rng_preserved(devices), remembered_fit():  # a model's own noise draws; one block: an OOM retry and a warning of the model said once
+        what = "The Sobol' analysis (sobol_indices)"
+        refuse_traced_func(func, module, what)
         noise = check_func_noise(func, a, rows, transform, devices)
         y = evaluate_pick_freeze(func, a, b, select, rows=rows, transform=transform, noise=noise)
+        check_func_independent(func, a, y[0], rows, transform, module, what, devices)  # A's rows as they ran
     result = SobolResult(*_zero_result(g), names, n, int(y.numel()), 0.0, float(confidence), method)
     if is_constant(y, ["A", "B"] + [f"AB[{name}]" for name in names]):
         return result
