@@ -102,8 +102,11 @@ class CounterfactualAudit(Audit):
     action; no labels needed). Reports ``misclassified_rate`` (towards the labels), ``explained``,
     ``success_rate`` and, over the successes,
     ``mean_l1``, ``mean_l2`` and ``mean_sparsity`` (the fraction of input elements changed, frozen
-    ones included: lower is sparser); a table per sample (tabular inputs: ``changes``, the three
-    largest changes by column); for images, one picture per sample: input | counterfactual |
+    ones included: lower is sparser); a table ``counterfactuals``, a row per sample, with the counterfactual as numbers:
+    ``changed_elements`` (the indices into one flattened sample, of shape ``meta["input_shape"]``; of tabular inputs
+    the columns, named in ``changed_features`` where ``feature_names`` are given), ``original_values`` and
+    ``counterfactual_values`` there (``x[index].flatten()[changed_elements] = counterfactual_values`` gives the point
+    back from the JSON report); tabular inputs also ``changes``, the three largest changes by column in words; for images, one picture per sample: input | counterfactual |
     difference (a features-last sequence ``[N, T, F]`` is drawn features x time; of a volume or video
     ``[N, C, D, H, W]``, the depth slice (frame) where the counterfactual changes most, its index in the row's
     ``depth``); ``meta["counterfactual_inputs"]``
@@ -334,6 +337,10 @@ class CounterfactualAudit(Audit):
              "success": bool(cf.success[j]), "l1": float(cf.l1[j]), "l2": float(cf.l2[j]), "sparsity": float(cf.sparsity[j])}
             for j, i in enumerate(idx.tolist())
         ]
+        # the counterfactual points as numbers, which the JSON report keeps (the pictures keep only their shape)
+        result.meta["input_shape"] = list(x.shape[1:])
+        for row, a, b in zip(result.tables["counterfactuals"], x[idx].detach().flatten(1), cf.counterfactuals.detach().to(x.device).flatten(1)):
+            row.update(self._changed(a, b, tabular=x.dim() == 2))
         if x.dim() in (3, 4):
             a, b = x[idx], cf.counterfactuals
             result.meta["counterfactual_inputs"] = "as_given"
@@ -356,6 +363,16 @@ class CounterfactualAudit(Audit):
             for row, d in zip(result.tables["counterfactuals"], cf.delta):
                 row["changes"] = self._changes(d)
         return result
+
+    def _changed(self, a: Tensor, b: Tensor, tabular: bool) -> dict[str, list]:
+        """Where one counterfactual ``b`` differs from its input ``a`` (both flattened): ``changed_elements``, the
+        indices into one flattened sample (``meta["input_shape"]``; of tabular inputs the columns, with their
+        ``changed_features`` where named), and the ``original_values`` and ``counterfactual_values`` there, so that
+        ``x.flatten()[changed_elements] = counterfactual_values`` rebuilds the counterfactual from the report."""
+        changed = (b != a).nonzero().flatten()
+        named = {"changed_features": [self.feature_names[c] for c in changed.tolist()]} if tabular and self.feature_names is not None else {}
+        return {"changed_elements": changed.tolist(), **named, "original_values": a[changed].tolist(),
+                "counterfactual_values": b[changed].tolist()}
 
     def _changes(self, d: Tensor) -> str:
         """The three largest changes of one tabular counterfactual: a column ``name: +0.5``, or a
