@@ -7,6 +7,8 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import Tensor
 
+from lightning_causal.causal.engine.forward_args import ForwardArgs
+
 __all__ = ["check_finite_samples", "check_finite_value", "per_sample_tensors"]
 
 
@@ -78,13 +80,25 @@ def check_finite_samples(xs: tuple[Tensor, ...], explained: Tensor, name: str = 
 
 def per_sample_tensors(args: object, n: int, prefix: str = "additional_forward_args") -> list[tuple[str, Tensor]]:
     """The floating tensors of ``n`` rows in forward arguments (a tuple: positional, a Mapping:
-    keywords, or one tensor), each with its name, e.g. ``additional_forward_args['meta']``.
+    keywords, or one tensor), each with its name, e.g. ``additional_forward_args['meta']``; not those a cut probe
+    passes whole (:func:`~lightning_causal.causal.engine.forward_args.mark_whole`: a weight of ``n`` rows beside a
+    probe cut to ``n`` samples), which hold no sample's values.
+
+    Args:
+        args: the forward arguments.
+        n: the samples.
+        prefix: the name of ``args`` in the names given.
 
     Examples:
         >>> [k for k, _ in per_sample_tensors({"meta": torch.zeros(3, 2), "mask": torch.ones(3, 2, dtype=torch.long)}, 3)]
         ["additional_forward_args['meta']"]
+        >>> from lightning_causal.causal.engine.forward_args import mark_whole
+        >>> per_sample_tensors(mark_whole((torch.zeros(3, 2),), [0]), 3)  # a weight the probe passes whole
+        []
     """
+    fargs = ForwardArgs(args, n)  # reads the marks: what the probe passes whole is no sample's
     items = (list(args.items()) if isinstance(args, Mapping) else list(enumerate(args)) if isinstance(args, (tuple, list))
              else [(None, args)])
     return [(prefix if key is None else f"{prefix}[{key!r}]", t) for key, t in items
-            if isinstance(t, Tensor) and (t.is_floating_point() or t.is_complex()) and t.dim() > 0 and t.shape[0] == n]
+            if isinstance(t, Tensor) and (t.is_floating_point() or t.is_complex()) and t.dim() > 0 and t.shape[0] == n
+            and not fargs.is_whole(t)]
