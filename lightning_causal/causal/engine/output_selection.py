@@ -87,6 +87,12 @@ def held_distribution(out: Any) -> tuple[str, Distribution] | None:
         >>> held_distribution(torch.zeros(2)) is None
         True
     """
+    return next(iter(_held_distributions(out)), None)
+
+
+def _held_distributions(out: Any) -> list[tuple[str, Distribution]]:
+    """Every ``torch.distributions`` object that the return value ``out`` holds, each with how a callable reads it, in
+    order (:func:`held_distribution` gives the first)."""
     if isinstance(out, Mapping):
         items: list[tuple[str, Any]] = [(f"out[{k!r}]", v) for k, v in out.items()]
     elif isinstance(out, (tuple, list)):
@@ -94,8 +100,8 @@ def held_distribution(out: Any) -> tuple[str, Distribution] | None:
     elif dataclasses.is_dataclass(out) and not isinstance(out, type):
         items = [(f"out.{f.name}", getattr(out, f.name)) for f in dataclasses.fields(out)]
     else:
-        return None
-    return next(((read, value) for read, value in items if isinstance(value, Distribution)), None)
+        return []
+    return [(read, value) for read, value in items if isinstance(value, Distribution)]
 
 
 def _distribution_reads(read: str, dist: Distribution) -> str:
@@ -370,8 +376,9 @@ def select_output(out: Any, output: OutputSpec = None) -> Tensor:
                         f"{type(picked).__name__}{call}")
     if isinstance(out, Distribution) and isinstance(output, str):
         _check_defined(out, output, picked)
-    elif callable(output) and (held := (("out", out) if isinstance(out, Distribution) else held_distribution(out))):
-        _check_defined(held[1], output, picked, read=held[0])  # a moment read by a callable: the same refusal
+    elif callable(output):  # a moment read by a callable: the same refusal, of whichever distribution it read
+        for read, dist in [("out", out)] if isinstance(out, Distribution) else _held_distributions(out):
+            _check_defined(dist, output, picked, read=read)
     if callable(output) and picked.dim() and picked.shape[0] > 1 and _one_row(out):
         # a pass of one row whose selected output has several: the callable broadcast the row against a tensor of
         # its own (one entry per probe sample), so every row but one would be another sample's number
