@@ -24,6 +24,7 @@ from lightning_causal.audits.captum_metrics import (
     Explainer,
     agreement,
     faithfulness,
+    nan_score_rows,
     note_flat_curves,
     note_nan_scores,
     overlap_k,
@@ -447,7 +448,8 @@ class CaptumBaseline(Audit):
 
         tunnel = tunnel_zeros(self, scores, levels, plain)  # a NoiseTunnel method of (nearly) 0 everywhere: its level named
         zero = warn_without_gradient(self, scores, tunnel)
-        rows = {label: faithfulness(self, model, probe, mask, scores[label], tidx, max_batch_size, result, label, real)
+        lost = nan_score_rows(result, scores, real)  # NaN scores under some explanation: those samples left out of every curve
+        rows = {label: faithfulness(self, model, probe, mask, scores[label], tidx, max_batch_size, result, label, real, lost)
                 for label in scores}
         tokens = not x.is_floating_point()
         # the noise of floating inputs: noise_fraction standard deviations of each input element over the probe's

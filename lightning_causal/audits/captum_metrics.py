@@ -24,7 +24,7 @@ from lightning_causal.causal.engine.user_frame import outside_package
 if TYPE_CHECKING:
     from lightning_causal.audits.captum_baseline import CaptumBaseline
 
-__all__ = ["agreement", "faithfulness", "nanmean", "note_flat_curves", "note_nan_scores", "overlap_k", "reference_metrics", "stability"]
+__all__ = ["agreement", "faithfulness", "nan_score_rows", "nanmean", "note_flat_curves", "note_nan_scores", "overlap_k", "reference_metrics", "stability"]
 
 #: ``(inputs, target) -> scores [M, G]``: the causal effects or a Captum method.
 Explainer = Callable[[Tensor, Tensor], Tensor]
@@ -49,13 +49,15 @@ def nanmean(v: Tensor) -> float:
 
 def faithfulness(
     audit: CaptumBaseline, model: nn.Module, probe: Probe, mask: Tensor, s: Tensor, tidx: Tensor, mbs: int | None,
-    result: AuditResult, label: str, real: Tensor | None = None,
+    result: AuditResult, label: str, real: Tensor | None = None, lost: Tensor | None = None,
 ) -> dict[str, float]:
+    """The deletion and insertion areas of the explanation ``s`` (``label``), its mean curves into ``result``; the samples
+    ``lost`` (:func:`nan_score_rows`: NaN scores under some explanation; ``None``: those of ``s``) left out of both."""
     out = {}
-    lost = (s.isnan() if real is None else s.isnan() & real).flatten(1).any(1)  # a non-finite output: NaN scores rank nothing
-    if bool(lost.any()):
-        s = s.nan_to_num(0.0)  # ranked anyhow; their curves are NaN below
-        result.meta.setdefault("nan_score_samples", {})[label] = lost.nonzero().flatten().tolist()
+    own = _nan_rows(s, real)
+    lost = own if lost is None else lost
+    if bool(own.any()):
+        s = s.masked_fill(s.isnan(), 0.0)  # NaN scores (a non-finite output) rank nothing: ranked anyhow, their curves are NaN below
     for mode in ("deletion", "insertion"):
         frac, curves = M.perturbation_curve(
             model, probe.first, mask, s, mode=mode, baseline=audit._baseline(probe.first), target=tidx, steps=audit.settings.steps,
@@ -98,22 +100,54 @@ def note_flat_curves(audit: CaptumBaseline, result: AuditResult, labels: list[st
     warnings.warn(f"CaptumBaseline {audit.name!r}: {words}", ProbeContentsWarning, stacklevel=outside_package())
 
 
+def _nan_rows(s: Tensor, real: Tensor | None) -> Tensor:
+    """Samples ``[N]`` whose scores ``s`` hold NaN at a real group."""
+    return (s.isnan() if real is None else s.isnan() & real).flatten(1).any(1)
+
+
+def nan_score_rows(result: AuditResult, scores: dict[str, Tensor], real: Tensor | None = None) -> Tensor:
+    """The samples ``[N]`` (booleans) whose scores under some explanation hold NaN at a real group, each explanation's
+    recorded in ``meta["nan_score_samples"]``: the model's explained output is not finite there (inf - inf). They are left
+    out of every explanation's curves (:func:`faithfulness`), so that the areas compare the same samples: a method
+    whose scores stay finite there (a gradient) was otherwise averaged over samples the causal map's area left out.
+
+    Args:
+        result: the result (its meta).
+        scores: label -> scores ``[N, G]``.
+        real: each sample's real groups ``[N, G]`` (``None``: all).
+    """
+    lost = None
+    for label, s in scores.items():
+        rows = _nan_rows(s, real)
+        if bool(rows.any()):
+            result.meta.setdefault("nan_score_samples", {})[label] = rows.nonzero().flatten().tolist()
+        lost = rows if lost is None else lost | rows
+    return lost
+
+
 def note_nan_scores(audit: CaptumBaseline, result: AuditResult, n: int) -> None:
-    """A note and a warning naming the samples whose scores under an explanation hold NaN (``meta["nan_score_samples"]``,
-    from :func:`faithfulness`): the model's explained output is not finite there (a diverged model, a float16 model
-    whose logits pass 65504), so their curves rank nothing and are left out of the areas.
+    """One note and one warning naming the samples whose scores under some explanation hold NaN (``meta["nan_score_samples"]``,
+    from :func:`nan_score_rows`) and the explanations: the model's explained output is not finite there (a diverged model, a
+    float16 model whose logits pass 65504), so those samples are left out of every explanation's areas.
 
     Args:
         audit: the audit (its name).
         result: its result.
         n: the number of probe samples.
     """
-    for label, rows in (result.meta.get("nan_score_samples") or {}).items():
-        words = (f"{label}'s scores hold NaN in samples {rows[:8]}{' ...' if len(rows) > 8 else ''} of {n} (the model's explained "
-                 "output is not finite there or where a group is set to the baseline: a diverged model, or a float16 model whose "
-                 "logits pass 65504): their deletion and insertion curves are left out of the areas and the drawn mean")
-        result.meta.setdefault("notes", []).append(words)
-        warnings.warn(f"CaptumBaseline {audit.name!r}: {words}", UserWarning, stacklevel=outside_package())
+    named = result.meta.get("nan_score_samples") or {}
+    if not named:
+        return
+    rows = sorted(set().union(*named.values()))
+    labels = [f"{label}'s" for label in named]
+    who = labels[0] if len(labels) == 1 else f"{', '.join(labels[:-1])} and {labels[-1]}"
+    words = (f"{who} scores hold NaN in samples {rows[:8]}{' ...' if len(rows) > 8 else ''} of {n} (the model's explained "
+             "output is not finite there or where a group is set to the baseline: a diverged model, or a float16 model whose "
+             "logits pass 65504): those samples are left out of every explanation's deletion and insertion areas and drawn mean, "
+             "so that they compare the same samples; a float16 model's overflow is gone in a float32 copy "
+             "(`copy.deepcopy(model).float()`, with a float32 probe)")
+    result.meta.setdefault("notes", []).append(words)
+    warnings.warn(f"CaptumBaseline {audit.name!r}: {words}", UserWarning, stacklevel=outside_package())
 
 
 def stability(audit: CaptumBaseline, explain: Explainer, probe: Probe, tidx: Tensor, s: Tensor, sigma: float | Tensor, real: Tensor | None = None,
