@@ -116,14 +116,14 @@ def tunnel_zeros(audit: CaptumBaseline, scores: dict[str, Tensor], levels: dict[
 
 def warn_without_gradient(audit: CaptumBaseline, scores: dict[str, Tensor], said: Iterable[str] = ()) -> list[str]:
     """Warn when a gradient method scores a group exactly 0 in every sample whose causal effect
-    is not 0: no gradient reaches it (a max-pooling or ReLU that passes none from there, as in an
+    is not 0 (a NaN effect, inf - inf of an output that is not finite, is no effect seen): no gradient reaches it (a max-pooling or ReLU that passes none from there, as in an
     image CNN's border patches; a category code cast to an integer inside the model). A method that
     scores every group 0 in every sample meets a model whose gradient is 0 (``torch.round`` of its
     activations): said so, and its label returned (the comparison's notes name the cause of its NaN). Both
     warnings say what holds at the probe's samples: a ``ProbeContentsWarning``, which :meth:`Audit.dry_run` ignores
     (two samples whose ReLUs are all off say nothing of the whole probe). ``said``: the NoiseTunnel methods whose
     zeros :func:`tunnel_zeros` has linked to their noise level, not warned of again (an all-0 one is still returned)."""
-    moved = scores["causal"].ne(0).any(0)
+    moved = scores["causal"].nan_to_num(0.0).ne(0).any(0)  # a NaN effect (inf - inf of a float16 model's overflow) is no effect seen
     zero = []
     said = set(said)
     for spec in audit.specs:
