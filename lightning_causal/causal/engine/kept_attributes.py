@@ -5,6 +5,7 @@ that the next training batch would start from it. Buffers are restored by ``audi
 
 from __future__ import annotations
 
+import weakref
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
@@ -121,7 +122,8 @@ TRACED_TRAINING_FIX = ("trace the model in eval mode (`model.eval(); torch.jit.t
 
 def traced_training_norms(model: nn.Module) -> list[str]:
     """The names of ``model``'s modules made by ``torch.jit.trace`` whose graph runs ``batch_norm`` in training mode: a
-    BatchNorm traced while the model was in training mode. The trace fixes the mode into the graph, so in eval mode too
+    BatchNorm traced while the model was in training mode (also saved and loaded back, ``torch.jit.load``;
+    :func:`traced_batch_norm_in_training`). The trace fixes the mode into the graph, so in eval mode too
     it normalises by the batch's statistics (and updates the running ones), and a sample's output depends on its batch.
 
     Args:
@@ -140,38 +142,47 @@ def traced_training_norms(model: nn.Module) -> list[str]:
     return [name for name, m in model.named_modules() if traced_batch_norm_in_training(m)]
 
 
-_TRACED_TRAINING: dict[str, bool] = {}  # a traced type's qualified name (one per trace): its graph's answer
+#: a compiled module's answer, by the module (weakly): not by its type's qualified name, which a module loaded from a file
+#: (``torch.jit.load``) keeps as its tracing process named it, so that an eval-traced file and a train-traced one
+#: loaded beside each other, or beside a trace of this process, may share it
+_TRACED_TRAINING: weakref.WeakKeyDictionary[nn.Module, bool] = weakref.WeakKeyDictionary()
 
 
 def traced_batch_norm_in_training(module: nn.Module) -> bool:
-    """Whether ``module`` is a traced module (``torch.jit.trace``; not scripted: a script keeps the mode a flag) whose
-    own graph calls ``aten::batch_norm`` with ``training`` a constant ``True``: it normalises by the batch's statistics
-    in either mode. Read from its graph once per traced type (each trace makes its own; 0.1 ms a module), as a training
-    step asks it of every module (``repair/objective.batch_statistics_in_use``).
+    """Whether ``module`` is a compiled module whose own graph calls ``aten::batch_norm`` with ``training`` a constant
+    ``True``: a BatchNorm traced (``torch.jit.trace``) in training mode, also saved and loaded back (``torch.jit.load``,
+    a ``RecursiveScriptModule`` then); it normalises by the batch's statistics in either mode. A scripted BatchNorm
+    (``torch.jit.script``) keeps the mode a flag and is none. Read from its graph once per module (0.1 ms), as a
+    training step asks it of every module (``repair/objective.batch_statistics_in_use``).
 
     Args:
         module: a module.
 
     Examples:
-        >>> import warnings
+        >>> import io, warnings
         >>> with warnings.catch_warnings():
         ...     warnings.simplefilter("ignore")
         ...     bn = torch.jit.trace(nn.BatchNorm1d(2).train(), torch.randn(4, 2))
         >>> traced_batch_norm_in_training(bn.eval()), traced_batch_norm_in_training(nn.BatchNorm1d(2))
         (True, False)
+        >>> saved = io.BytesIO()
+        >>> torch.jit.save(bn, saved)
+        >>> _ = saved.seek(0)
+        >>> traced_batch_norm_in_training(torch.jit.load(saved)), traced_batch_norm_in_training(torch.jit.script(nn.BatchNorm1d(2)))
+        (True, False)
     """
-    if not isinstance(module, torch.jit.ScriptModule) or isinstance(module, torch.jit.RecursiveScriptModule):
+    if not isinstance(module, torch.jit.ScriptModule):
         return False
-    name = module._c._type().qualified_name()
-    if name not in _TRACED_TRAINING:
+    found = _TRACED_TRAINING.get(module)
+    if found is None:
         try:
             nodes = list(module.graph.nodes())
-        except RuntimeError:  # no forward traced
+        except RuntimeError:  # no forward traced or compiled
             nodes = []
-        _TRACED_TRAINING[name] = any(
+        _TRACED_TRAINING[module] = found = any(
             node.kind() == "aten::batch_norm" and (training := list(node.inputs())[5].node()).kind() == "prim::Constant"
             and training.output().toIValue() is True for node in nodes)
-    return _TRACED_TRAINING[name]
+    return found
 
 
 _SCRIPTED_NORMS: dict[str, type[nn.Module] | None] = {}  # a scripted type's qualified name: the norm its forward runs
