@@ -242,17 +242,37 @@ class AuditRun:
     def _log_and_render(self, trainer: Trainer, pl_module: LightningModule, epoch: int, stage: str,
                         results: list[AuditResult], scalars: dict[str, float], monitored: bool) -> float | None:
         """Log the recorded epoch's ``scalars`` (``callback_metrics`` where ``monitored`` at an epoch's end, every
-        logger) and draw its TensorBoard content; return the drawing's seconds (:meth:`_render`)."""
+        logger) and draw its TensorBoard content; return the drawing's seconds (:meth:`_render`). An error of a logger
+        or of the drawing (a full disk) raises a ``RuntimeError`` naming what was logged, the error chained
+        (``on_error="raise"``), or warns and returns ``None`` (``"warn"``: the epoch stays audited, its numbers in its
+        report and ``last_results``); a Ctrl+C goes up as it is."""
         # monitorable (callback_metrics); `log` is not allowed in on_train_end, and under `barebones=True` it only warns
         if stage == "epoch_end" and monitored and not trainer.barebones:
             pl_module.log_dict(scalars, on_step=False, on_epoch=True, sync_dist=False, logger=False)
-        for logger in trainer.loggers:  # at the step of the rich content, one step per audit
-            # with the epoch, as Lightning's own rows (a CSV row without it is lost to a group-by-epoch);
-            # TensorBoard already has an `epoch` point at this step (the card names the epoch too)
-            epoch_column = {} if isinstance(logger, TensorBoardLogger) else {"epoch": epoch}
-            logger.log_metrics({**scalars, **epoch_column}, step=epoch_end_step(trainer))
-            logger.save()  # as Lightning after each of its own: a CSVLogger's row is on disk when the audit ends
-        return self._render(trainer, epoch, results, stage)
+        error, doing, drawn = None, "", None
+        try:
+            for logger in trainer.loggers:  # at the step of the rich content, one step per audit
+                doing = f"logging its scalars to {type(logger).__name__}"
+                # with the epoch, as Lightning's own rows (a CSV row without it is lost to a group-by-epoch);
+                # TensorBoard already has an `epoch` point at this step (the card names the epoch too)
+                epoch_column = {} if isinstance(logger, TensorBoardLogger) else {"epoch": epoch}
+                logger.log_metrics({**scalars, **epoch_column}, step=epoch_end_step(trainer))
+                logger.save()  # as Lightning after each of its own: a CSVLogger's row is on disk when the audit ends
+            doing = "drawing its TensorBoard content (histograms, figures, text card)"
+            drawn = self._render(trainer, epoch, results, stage)
+        except Exception as err:  # a full disk under a logger or the drawing, a logger's own error
+            error = err
+        # the loggers and the drawing write on rank 0 only: every process learns its failure and goes on (or stops) alike
+        failure = trainer.strategy.broadcast(None if error is None else f"{doing} raised {error!r}", src=0)
+        if failure is None:
+            return drawn
+        report = f" (its JSON report is written: {self.report_dir})" if self.report_dir is not None else ""
+        message = f"Causal audit of epoch {epoch} ran{report} but could not be logged: {failure}"
+        if self.on_error == "raise":
+            raise RuntimeError(f"{message}; pass `on_error='warn'` to go on without it") from error
+        warn_at_users_line(f"{message}; training continues, the epoch recorded as audited (its values in the "
+                           "callback's `last_results`), its logged content incomplete")
+        return None
 
     def _give_back(self, bases: tuple[dict[str, dict[str, torch.Tensor]], dict[str, dict[str, Any]]]) -> None:
         """Restore the drift bases and audit states :meth:`_run` took at an epoch's start."""

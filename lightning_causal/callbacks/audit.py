@@ -149,7 +149,9 @@ class CausalAuditCallback(AuditRun, Callback):
             memory also names the ``max_batch_size`` to try) or ``"warn"`` (log and continue:
             a failed audit logs ``causal/<name>/failed`` = 1 and its error in the report, the other
             audits of the epoch their results, and the epoch is audited; an epoch whose report could not
-            be written is recorded in ``failed_epochs``, not audited).
+            be written is recorded in ``failed_epochs``, not audited; a logger's or the drawing's error after
+            the report (a full disk under TensorBoard) is said, the epoch audited). ``"raise"`` stops there too,
+            naming what was being logged, the epoch left unrecorded (a resumed fit audits it again).
         unpack_batch: ``batch -> (inputs, labels, additional_forward_args)`` for the probe data
             (default: :func:`~lightning_causal.batches.default_unpack_batch`: a tensor, ``(x, y)``,
             or a mapping with ``x``/``input_ids``/... and ``y``/``labels``/...).
