@@ -269,6 +269,11 @@ def stability(
     """Per-sample stability: Spearman ρ between ``explain(x)`` and ``explain(x + σ ⊙ ε)``,
     ε ~ N(0, I), averaged over ``n_repeats`` draws of a private generator.
 
+    ε is drawn in the inputs' dtype, and torch's CPU generator gives other normal draws in float64 than in float32
+    under one seed (every one, from 16 elements): a model's float64 twin is measured on other noise, so its
+    stability differs by the spread of the draws, not by rounding (a tanh MLP of 6 inputs, 64 samples: 0.968 in
+    float32, 0.971 in float64); compare such twins with ``n_repeats`` draws enough to make that spread small.
+
     By default each element's σ is ``noise_fraction`` of its own standard deviation over the samples of ``inputs``,
     ``σ_e = noise_fraction · sd_n(x_ne)`` (:func:`~lightning_causal.causal.engine.input_noise.input_noise_sd`, the
     rule of every stability measure): a column of a table, a pixel of an image, moves by the same share of its own
