@@ -93,16 +93,23 @@ def _optimise_classes(model: Forward, x: Tensor, pred: Tensor, cls: Tensor, thet
 
 
 def _check_finite_logits(logits: Tensor, caller: str) -> None:
-    """Refuse clean outputs ``[N, C]`` that hold NaN or infinity before a trigger search starts: its loss, and then every
-    mask and pattern it optimises, would be NaN, and the search ended in :class:`~lightning_causal.causal.backdoor.triggers.Trigger`'s
-    refusal of a mask outside [0, 1], which the caller never gave (a model whose weights diverged in training)."""
-    bad = (~torch.isfinite(logits.detach())).flatten(1).any(1)
+    """Refuse clean outputs ``[N, C]`` that hold NaN or +infinity, or -infinity in every class of a sample, before a
+    trigger search starts: its loss (cross-entropy of ``log_softmax``, which is NaN there), and then every mask and
+    pattern it optimises, would be NaN, and the search ended in
+    :class:`~lightning_causal.causal.backdoor.triggers.Trigger`'s refusal of a mask outside [0, 1], which the caller never
+    gave (a model whose weights diverged in training). A -infinity beside finite outputs passes: a class ruled out for
+    the sample (``out.masked_fill(illegal, float("-inf"))`` of a policy's illegal actions, a float16 logit that
+    overflows below) has probability 0 and a finite gradient, and the search gives what it gives with a large finite
+    value there."""
+    out = logits.detach().flatten(1)
+    bad = (out.isnan() | out.isposinf()).any(1) | out.isneginf().all(1)
     if bool(bad.any()):
         rows = bad.nonzero().flatten().tolist()
         raise ValueError(
             f"Expected the model's outputs on the samples `x` searched over to be finite, but they hold NaN or infinity at samples "
             f"{rows[:8]}{' ...' if len(rows) > 8 else ''} of {logits.shape[0]}: {caller}'s trigger search optimises each "
-            "trigger against those outputs and would give NaN masks and patterns. A model whose weights hold NaN or "
+            "trigger against those outputs and would give NaN masks and patterns (a -infinity beside finite outputs, a "
+            "class ruled out, is accepted). A model whose weights hold NaN or "
             "infinity (training diverged: a learning rate too high, a loss of log(0)) or that overflows its dtype cannot "
             "be searched; audit a checkpoint from before the divergence")
 
