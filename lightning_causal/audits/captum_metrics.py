@@ -6,7 +6,6 @@ overlap); every value a mean over the samples where it is defined (:func:`nanmea
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -14,12 +13,12 @@ import torch
 from torch import Tensor, nn
 
 from lightning_causal.audits.base import AuditResult, Probe
+from lightning_causal.audits.captum_report import note_and_warn
 from lightning_causal.baselines import metrics as M
 from lightning_causal.baselines.captum_methods import CaptumForward
 from lightning_causal.causal.engine.ablation import padding_positions
 from lightning_causal.causal.engine.probe_warnings import ProbeContentsWarning
 from lightning_causal.causal.engine.ranking import kendall, spearman, topk_overlap
-from lightning_causal.causal.engine.user_frame import outside_package
 
 if TYPE_CHECKING:
     from lightning_causal.audits.captum_baseline import CaptumBaseline
@@ -96,8 +95,7 @@ def note_flat_curves(audit: CaptumBaseline, result: AuditResult, labels: list[st
                "of the explained logit" if softmax else "the output does not depend on the groups set to the baseline")
     words = (f"no probe sample's deletion or insertion curve moves under any explanation (the {result.meta.get('curve_score')} "
              f"stays at {start:.4g} from the input to every group set to the baseline): the areas compare nothing; {way_out}")
-    result.meta.setdefault("notes", []).append(words)
-    warnings.warn(f"CaptumBaseline {audit.name!r}: {words}", ProbeContentsWarning, stacklevel=outside_package())
+    note_and_warn(audit, result, words, ProbeContentsWarning)
 
 
 def _nan_rows(s: Tensor, real: Tensor | None) -> Tensor:
@@ -146,8 +144,7 @@ def note_nan_scores(audit: CaptumBaseline, result: AuditResult, n: int) -> None:
              "logits pass 65504): those samples are left out of every explanation's deletion and insertion areas and drawn mean, "
              "so that they compare the same samples; a float16 model's overflow is gone in a float32 copy "
              "(`copy.deepcopy(model).float()`, with a float32 probe)")
-    result.meta.setdefault("notes", []).append(words)
-    warnings.warn(f"CaptumBaseline {audit.name!r}: {words}", UserWarning, stacklevel=outside_package())
+    note_and_warn(audit, result, words, UserWarning)
 
 
 def stability(audit: CaptumBaseline, explain: Explainer, probe: Probe, tidx: Tensor, s: Tensor, sigma: float | Tensor, real: Tensor | None = None,

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from lightning_causal.audits.captum_baseline import CaptumBaseline
     from lightning_causal.baselines.method_specs import MethodSpec
 
-__all__ = ["RANK_METRICS", "SURROGATE_ROWS", "TUNNEL_NEAR_ZERO", "TUNNEL_ZERO_SHARE", "note_no_spread", "tunnel_zeros", "warn_layer_unreached", "warn_surrogate_gradient",
+__all__ = ["RANK_METRICS", "SURROGATE_ROWS", "TUNNEL_NEAR_ZERO", "TUNNEL_ZERO_SHARE", "note_and_warn", "note_no_spread", "tunnel_zeros", "warn_layer_unreached", "warn_surrogate_gradient",
            "warn_without_gradient", "write_comparison"]
 
 #: The rank-agreement metrics (columns of the comparison table; the causal row has none: ``None`` there, JSON ``null``,
@@ -114,6 +114,13 @@ def tunnel_zeros(audit: CaptumBaseline, scores: dict[str, Tensor], levels: dict[
     return said
 
 
+def note_and_warn(audit: CaptumBaseline, result: AuditResult, words: str, category: type[Warning] = UserWarning) -> None:
+    """Say ``words`` twice, as the comparison's notes of what holds at this probe are said: in ``result``'s notes (the
+    text card, the report) and as a warning of ``category`` prefixed by the audit's name, at the user's line."""
+    result.meta.setdefault("notes", []).append(words)
+    warnings.warn(f"CaptumBaseline {audit.name!r}: {words}", category, stacklevel=outside_package())
+
+
 def warn_without_gradient(audit: CaptumBaseline, scores: dict[str, Tensor], said: Iterable[str] = ()) -> list[str]:
     """Warn when a gradient method scores a group exactly 0 in every sample whose causal effect
     is not 0 (a NaN effect, inf - inf of an output that is not finite, is no effect seen): no gradient reaches it (a max-pooling or ReLU that passes none from there, as in an
@@ -185,8 +192,7 @@ def warn_layer_unreached(audit: CaptumBaseline, result: AuditResult, layer: str,
                    "beside an explained image), and Captum's layer methods attribute along that input, so its compare/ "
                    "metrics are NaN; explain the input that reaches it (the first parameter of forward) or leave it out "
                    "of `layers`")
-    result.meta.setdefault("notes", []).append(message)
-    warnings.warn(f"CaptumBaseline {audit.name!r}: {message}", category, stacklevel=outside_package())
+    note_and_warn(audit, result, message, category)
 
 
 def warn_surrogate_gradient(audit: CaptumBaseline, model: nn.Module, probe: Probe, target: Tensor, result: AuditResult) -> None:
@@ -225,5 +231,4 @@ def note_no_spread(audit: CaptumBaseline, result: AuditResult, x: Tensor) -> Non
     ``sensitivity_max``) rather than a stability of 1 for every method."""
     message = (f"no stability: no element of the probe's {list(x.shape)} input varies over its samples (one sample?), and "
                "the noise is a share of each element's standard deviation over them; give more samples or `noise_sigma=`")
-    result.meta.setdefault("notes", []).append(message)
-    warnings.warn(f"CaptumBaseline {audit.name!r}: {message}", ProbeContentsWarning, stacklevel=outside_package())
+    note_and_warn(audit, result, message, ProbeContentsWarning)

@@ -23,7 +23,7 @@ from lightning_causal.audits.options import (
     task_model,
     warn_predicted_class_of_regression,
 )
-from lightning_causal.audits.top_share import add_top_share
+from lightning_causal.audits.top_share import add_top_share, note_non_finite_samples
 from lightning_causal.causal.effects.input_effects import average_causal_effect, input_effects
 from lightning_causal.causal.engine.ablation import check_baselines, padding_positions
 from lightning_causal.causal.engine.checks import check_int
@@ -445,6 +445,7 @@ class InputEffectAudit(Audit):
             top_values = mean_abs[top_groups]
             mean_abs_effect = float((effects.abs() * real).sum() / real.sum())
         result = AuditResult(self.name)
+        note_non_finite_samples(result, effects if real is None else effects.masked_fill(~real, 0.0))  # which samples made NaN means
         result.vectors["mean_abs_effect"] = mean_abs
         result.vectors["mean_effect"] = mean
         result.maps["effect"] = broadcast_groups(effects, mask, x.shape)

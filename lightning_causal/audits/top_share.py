@@ -1,16 +1,18 @@
 """The ``top{k}_share`` scalar of :class:`~lightning_causal.audits.UnitImportanceAudit` (per layer) and
 :class:`~lightning_causal.audits.InputEffectAudit`: the share of the strongest units or input groups in the total,
-tagged by the audit's ``top_k``, never by the width it met (:func:`add_top_share`)."""
+tagged by the audit's ``top_k``, never by the width it met (:func:`add_top_share`); and the note naming the probe samples
+whose effects are not finite, where their means are not (:func:`note_non_finite_samples`)."""
 
 from __future__ import annotations
 
 import math
 
+import torch
 from torch import Tensor
 
 from lightning_causal.audits.base import AuditResult
 
-__all__ = ["add_top_share"]
+__all__ = ["add_top_share", "note_non_finite_samples"]
 
 
 def add_top_share(result: AuditResult, prefix: str, ranked: Tensor, total: float, top_k: int, count: int) -> str:
@@ -46,3 +48,35 @@ def add_top_share(result: AuditResult, prefix: str, ranked: Tensor, total: float
     result.scalars[tag] = float(ranked[:k].sum()) / total if total > 0 else (0.0 if total == 0 else math.nan)
     result.meta.setdefault("top_shares", {})[tag] = [k, int(count)]
     return tag
+
+
+def note_non_finite_samples(result: AuditResult, effects: Tensor, what: str = "the effects") -> list[int]:
+    """Add to ``result``'s notes the probe samples whose ``effects`` ``[N, ...]`` hold NaN or infinity: the means over the
+    samples (``mean_abs_effect``, an importance, a top share) are then not finite, and the note (which the warning of
+    non-finite values repeats) says which samples made them and why: the model's explained output is not finite there
+    or under the intervention (a diverged model, a float16 model whose logits pass 65504, where inf - inf is NaN).
+
+    Args:
+        result: the audit's result, given the note.
+        effects: per-sample effects ``[N, ...]``.
+        what: what ``effects`` are, first in the note (``"the effects"``, ``"the unit effects of layer 'fc1'"``).
+
+    Returns:
+        The samples named (``[]``: every effect finite, no note).
+
+    Examples:
+        >>> r = AuditResult("effects")
+        >>> note_non_finite_samples(r, torch.tensor([[1.0, 2.0], [float("inf"), 0.0], [float("nan"), 1.0]]))
+        [1, 2]
+        >>> r.meta["notes"][0][:49]
+        'the effects are not finite in samples [1, 2] of 3'
+    """
+    bad = ~torch.isfinite(effects.reshape(effects.shape[0], -1)).all(1)
+    rows = bad.nonzero().flatten().tolist()
+    if rows:
+        result.meta.setdefault("notes", []).append(
+            f"{what} are not finite in samples {rows[:8]}{' ...' if len(rows) > 8 else ''} of {effects.shape[0]} (the model's "
+            "explained output is not finite there or under the intervention: a diverged model, or a float16 model whose logits "
+            "pass 65504, where inf - inf is NaN), so the means over the samples are not; a float16 model's overflow is gone in a "
+            "float32 copy (`copy.deepcopy(model).float()`)")
+    return rows

@@ -15,7 +15,7 @@ from lightning_causal.audits.options import (
     first_row_outputs,
     warn_predicted_class_of_regression,
 )
-from lightning_causal.audits.top_share import add_top_share
+from lightning_causal.audits.top_share import add_top_share, note_non_finite_samples
 from lightning_causal.causal.effects.unit_effects import (
     METHODS,
     UnitMethod,
@@ -209,6 +209,7 @@ class UnitImportanceAudit(Audit):
                 num_heads=self.num_heads[layer], method=self.method, screen=self.screen, return_info=True,
             )
             imp, mean = eff.abs().mean(0), eff.mean(0)
+            note_non_finite_samples(result, eff, f"the unit effects of layer {layer!r}")  # which samples made NaN importances
             k = min(self.top_k, imp.numel())
             top_values, top_units = largest_k(imp, k)  # equal importances (dead units): lower unit id first
             total = float(imp.sum())

@@ -20,10 +20,18 @@ __all__ = ["check_schedule", "scheduled", "warn_nothing_scheduled"]
 _EVERY = "an int >= 1 or a callable of the epoch (`epoch -> bool`, called with the 0-based epoch as its one argument)"
 
 
+def _call_signature(fn: Callable[..., Any], follow_wrapped: bool = True) -> inspect.Signature:
+    """``inspect.signature(fn)``, but of an object whose class's ``__call__`` is a ``staticmethod`` or ``classmethod``
+    as it is called: inspect reads those as ``()`` (Python 3.11), though ``obj(epoch)`` binds."""
+    if not isinstance(fn, type) and isinstance(inspect.getattr_static(type(fn), "__call__", None), (staticmethod, classmethod)):
+        return inspect.signature(type(fn).__call__, follow_wrapped=follow_wrapped)
+    return inspect.signature(fn, follow_wrapped=follow_wrapped)
+
+
 def _signature(fn: Callable[..., Any]) -> str:
     """``fn``'s name and signature as the user wrote them (``<lambda>(epoch, total)``), else its repr."""
     try:
-        return f"{getattr(fn, '__name__', type(fn).__name__)}{inspect.signature(fn)}"
+        return f"{getattr(fn, '__name__', type(fn).__name__)}{_call_signature(fn)}"
     except (TypeError, ValueError):
         return repr(fn)
 
@@ -33,9 +41,10 @@ def _takes_the_epoch(fn: Callable[..., Any]) -> bool:
     is read as ``functools.wraps`` shows it (the wrapped function's), else as the wrapper itself takes it, where it takes
     the epoch in a parameter of its own: a decorator's wrapper may take the epoch that the function it wraps does not
     (``@at_epochs(1, 3) def enabled(): ...``, ``def schedule(epoch)``), while one passing its arguments on
-    (``def wrapper(*args, **kwargs)``, ``functools.lru_cache``) calls the wrapped function with the epoch."""
+    (``def wrapper(*args, **kwargs)``, ``functools.lru_cache``) calls the wrapped function with the epoch. An object
+    whose ``__call__`` is a ``staticmethod`` or ``classmethod`` is read as it is called (:func:`_call_signature`)."""
     try:
-        inspect.signature(fn).bind(0)
+        _call_signature(fn).bind(0)
     except ValueError:  # no signature to read
         return True
     except TypeError:
@@ -43,7 +52,7 @@ def _takes_the_epoch(fn: Callable[..., Any]) -> bool:
     else:
         return True
     try:
-        own = inspect.signature(fn, follow_wrapped=False)
+        own = _call_signature(fn, follow_wrapped=False)
         bound = own.bind(0)
     except (TypeError, ValueError):  # the wrapper's own not read (lru_cache's): the wrapped function's is what it takes
         return False

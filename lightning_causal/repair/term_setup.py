@@ -14,9 +14,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from torch import Tensor, nn
 
 from lightning_causal._user_warnings import warn_at_users_line
+from lightning_causal.causal.engine.lazy_modules import NEVER_CALLED_LAZY, unbuilt_lazy_modules
 from lightning_causal.repair.base import RepairTerm
 
 __all__ = ["RUN_RECORDS", "SetupRecord", "set_up_terms", "weights_print"]
@@ -123,6 +125,20 @@ def _public_prints(term: RepairTerm) -> dict[str, Any]:
     return {k: _print(v) for k, v in vars(term).items() if not k.startswith("_")}
 
 
+def _check_built_for(fresh: Sequence[RepairTerm], model: nn.Module) -> None:
+    """Refuse to set up the terms of ``fresh`` that keep a state computed from the model's weights (:func:`_keeps_state`)
+    while a lazy module of ``model`` is not built: their set-up would read weights not drawn yet (a reference copy that
+    its first pass builds with weights of its own, a trigger searched on no network)."""
+    reading = [t.name for t in fresh if _keeps_state(t)]
+    lazy = unbuilt_lazy_modules(model) if reading else []
+    if lazy:
+        raise MisconfigurationException(
+            f"CausalRepairModule: expected the model's lazy modules to be built before the terms {reading} are set up "
+            f"(at the start of training; their set-up reads the weights), but got {lazy[:3]} not built yet (nn.LazyLinear, "
+            "LazyConv2d before their first call): build them first, with one forward pass of a batch before the fit "
+            f"(`model(x)`); {NEVER_CALLED_LAZY}")
+
+
 def _keeps_state(term: RepairTerm) -> bool:
     """Whether ``term`` may keep its set-up's state (its class overrides ``state_dict``)."""
     return type(term).state_dict is not RepairTerm.state_dict
@@ -219,6 +235,11 @@ def set_up_terms(
     Returns:
         The names of the terms given back a record's state.
 
+    Raises:
+        MisconfigurationException: where a term to set up keeps a state its set-up computes from the model (its
+            ``state_dict`` is its own: a ``BackdoorSuppressionTerm``'s reference copy and triggers) while a lazy
+            module of the model is not built yet (``nn.LazyLinear`` before its first call), naming the terms and modules.
+
     Examples:
         >>> class Counted(RepairTerm):
         ...     def setup(self, model, train_inputs=None):
@@ -238,6 +259,7 @@ def set_up_terms(
             f"not have (its terms: {[t.name for t in terms]}); they are not trained. Pass them, "
             "`terms=[...]`, to go on repairing")
     fresh = [t for t in terms if t.name not in restored]
+    _check_built_for(fresh, model)
     check_only = not any(t.needs_train_inputs for t in fresh)
     inputs = read_inputs(fresh, check_only) if fresh else None
     recording = records is not None and any(_keeps_state(t) for t in fresh)

@@ -249,6 +249,19 @@ def _dict_tensors(d: dict[Any, Any]) -> list[Tensor]:
     return [t for x in _nested_dicts(d, set()) for t in _own_tensors(x)]
 
 
+def _lists(items: dict[Any, Any]) -> dict[Any, list[Any]]:
+    """A copy of the items of each list among ``items``' values (a module's attributes, a dict attribute's items): a
+    list the forward appends to (``self.hist.append(h.detach())``, ``self.cache["hist"].append(...)``) is the same
+    object after the pass, so its items are what :meth:`KeptAttributes.changes` compares and :meth:`KeptAttributes.restore`
+    puts back."""
+    return {k: list(v) for k, v in items.items() if isinstance(v, list)}
+
+
+def _list_moved(now: Any, kept: list[Any]) -> bool:
+    """Whether the list ``now`` holds other items than ``kept`` (:func:`_lists`): more, fewer or others."""
+    return len(now) != len(kept) or any(a is not b for a, b in zip(now, kept))
+
+
 def _holds_tensors(v: Any) -> bool:
     """Whether an attribute's value holds tensors: a tensor, a tuple or list of them, a dict holding them."""
     return bool(_tensors(v)) if isinstance(v, _HOLDERS) else _is_dict(v) and bool(_dict_tensors(v))
@@ -292,7 +305,7 @@ def put_back_items(kept: list[tuple[dict[Any, Any], dict[Any, Any]]]) -> None:
 @dataclass
 class KeptAttributes:
     """What :func:`keep_attributes` saw: per module, a shallow copy of its attributes (``vars``) and the items of its
-    lists; the items of its dicts (not ``nn.Module``'s own); a copy of each tensor attribute with its version; with ``reassigned_buffers``, the buffers; with ``values``,
+    lists; the items of its dicts (not ``nn.Module``'s own) and of the lists they hold; a copy of each tensor attribute with its version; with ``reassigned_buffers``, the buffers; with ``values``,
     a copy of each buffer's values (``values``: the buffer, its version and the copy); with ``values`` or ``numbers``
     (``numbers``), the attributes holding numbers are put back too."""
 
@@ -301,14 +314,14 @@ class KeptAttributes:
     buffers: list[tuple[nn.Module, str, Tensor | None, int]] = field(default_factory=list)
     values: list[tuple[Tensor, int, Tensor]] | None = None
     numbers: bool = False
-    dicts: list[tuple[dict[Any, Any], dict[Any, Any]]] = field(default_factory=list)
+    dicts: list[tuple[dict[Any, Any], dict[Any, Any], dict[Any, list[Any]]]] = field(default_factory=list)
 
     def restore(self) -> None:
         """Put back every tensor attribute that was reassigned, set or added, and undo in-place updates.
 
         An attribute that held tensors, or holds tensors now, is set back to the very object it held (``None``,
         an empty tuple, any value), or removed where it was absent (a dict holding tensors so too, ``self.cache = {"W": w}``);
-        a list gets its items back, and so does a dict (a ``defaultdict`` too, and a dict it holds at any depth,
+        a list gets its items back (also one a dict holds, ``self.cache["hist"].append(h.detach())``), and so does a dict (a ``defaultdict`` too, and a dict it holds at any depth,
         ``self.cache["enc"]["h"] = h``) that held tensors or holds them now (``self.cache["W"] = w``, set in place); a
         tensor updated in
         place (``self.h.copy_(h)``) or given other data (``self.h.data = h``) gets its values back; a buffer noted with ``reassigned_buffers`` and
@@ -333,15 +346,13 @@ class KeptAttributes:
                         del now[name]
                     else:
                         now[name] = old
-            for name, kept in items.items():
-                value = before[name]
-                if (len(value) != len(kept) or any(a is not b for a, b in zip(value, kept))) and (_tensors(value) or _tensors(kept)):
-                    value[:] = kept
-        for d, kept_items in self.dicts:
+            _put_back_lists(before, items)
+        for d, kept_items, lists in self.dicts:
             if (d.keys() != kept_items.keys() or any(d[k] is not v for k, v in kept_items.items())) and (
                     _dict_tensors(d) or _dict_tensors(kept_items)):
                 d.clear()
                 d.update(kept_items)
+            _put_back_lists(kept_items, lists)
         with torch.no_grad():
             for t, version, address, copy in self.copies:
                 if t.shape != copy.shape or _address(t) != address:  # `self.h.data = h`: no new version
@@ -368,7 +379,8 @@ class KeptAttributes:
         other list items, not updated in place in its tensor): a tensor attribute (or a tuple or list of them) set, reassigned or removed,
         unless what it holds now is computed in the autograd graph (``torch.nn.utils.weight_norm``'s ``weight``, which
         every pass computes again; a carried state is detached); a list given other items; a kept tensor updated in
-        place or given other data; with ``reassigned_buffers``, a buffer reassigned or updated in place, normalisation
+        place or given other data; a list a dict attribute holds given other items (``self.cache["hist"].append(h)``:
+        ``cache['hist']``, the shape its first tensor's); with ``reassigned_buffers``, a buffer reassigned or updated in place, normalisation
         and fake-quant modules' aside (their batch statistics and observers are told apart by the module's type); an
         item of a dict attribute (at any depth) set, reassigned, removed or updated in place as a tensor attribute
         would be, named by the attribute and its key (``self.cache["h"] = h.detach()``: ``cache['h']``); an attribute
@@ -391,7 +403,7 @@ class KeptAttributes:
             now = vars(m)
             for name in [*now, *(k for k in before if k not in now)]:
                 old, new = before.get(name, _ABSENT), now.get(name, _ABSENT)
-                if new is old and name in items and (len(new) != len(items[name]) or any(a is not b for a, b in zip(new, items[name]))):
+                if new is old and name in items and _list_moved(new, items[name]):
                     note(m, name, new)
                 elif (set_ := _value_change(old, new, kept)) is not None:
                     note(m, name, new, set_)
@@ -409,13 +421,26 @@ class KeptAttributes:
         each named by the attribute and its keys (``cache['h']``), as the tensor attributes are."""
         found: list[tuple[str, tuple[int, ...], bool]] = []
         names: dict[int, str] | None = None
-        for d, items in self.dicts:
+        for d, items, lists in self.dicts:
             for key in [*d, *(k for k in items if k not in d)]:
-                new = d.get(key, _ABSENT)
-                if (set_ := _value_change(items.get(key, _ABSENT), new, kept)) is not None:  # as for attributes
+                old, new = items.get(key, _ABSENT), d.get(key, _ABSENT)
+                if new is old and key in lists and _list_moved(new, lists[key]):  # as for attributes
+                    set_: bool | None = True
+                else:
+                    set_ = _value_change(old, new, kept)
+                if set_ is not None:
                     names = _dict_names(model) if names is None else names
                     found.append((f"{names.get(id(d), '<dict>')}[{key!r}]", _first_shape(new), set_))
         return found
+
+
+def _put_back_lists(holder: dict[Any, Any], lists: dict[Any, list[Any]]) -> None:
+    """Give each list of :func:`_lists` that still is ``holder``'s value its items back, where it holds tensors now or
+    held them (``self.hist.append(h.detach())``, ``self.cache["hist"].append(...)``)."""
+    for key, kept in lists.items():
+        value = holder[key]
+        if _list_moved(value, kept) and (_tensors(value) or _tensors(kept)):
+            value[:] = kept
 
 
 def _held(value: Any) -> list[Tensor]:
@@ -499,10 +524,10 @@ def keep_attributes(model: nn.Module, reassigned_buffers: bool = False, values: 
     for m in model.modules():
         before = dict(vars(m))
         held = [(name, v) for name, v in before.items() if type(v) not in _PLAIN and isinstance(v, _HOLDERS)]
-        kept.entries.append((m, before, {name: list(v) for name, v in held if isinstance(v, list)}))
+        kept.entries.append((m, before, _lists(dict(held))))
         kept.copies += [(t, t._version, _address(t), t.detach().clone()) for _, v in held for t in _tensors(v) if _copyable(t)]
         dicts = [x for name, v in before.items() if _is_dict(v) and name not in _MODULE_DICTS for x in _nested_dicts(v, seen)]
-        kept.dicts += [(d, dict(d)) for d in dicts]
+        kept.dicts += [(d, dict(d), _lists(d)) for d in dicts]
         kept.copies += [(t, t._version, _address(t), t.detach().clone()) for d in dicts for t in _own_tensors(d) if _copyable(t)]
         if reassigned_buffers:
             kept.buffers += [(m, name, b, -1 if b is None or b.is_inference() else b._version) for name, b in m._buffers.items()]
