@@ -368,8 +368,9 @@ class CounterfactualAudit(Audit):
         """Where one counterfactual ``b`` differs from its input ``a`` (both flattened): ``changed_elements``, the
         indices into one flattened sample (``meta["input_shape"]``; of tabular inputs the columns, with their
         ``changed_features`` where named), and the ``original_values`` and ``counterfactual_values`` there, so that
-        ``x.flatten()[changed_elements] = counterfactual_values`` rebuilds the counterfactual from the report."""
-        changed = (b != a).nonzero().flatten()
+        ``x.flatten()[changed_elements] = counterfactual_values`` rebuilds the counterfactual from the report. A missing
+        value (NaN) the counterfactual keeps is no change (``NaN != NaN``: it was listed, with NaN for both values)."""
+        changed = ((b != a) & ~(a.isnan() & b.isnan())).nonzero().flatten()
         named = {"changed_features": [self.feature_names[c] for c in changed.tolist()]} if tabular and self.feature_names is not None else {}
         return {"changed_elements": changed.tolist(), **named, "original_values": a[changed].tolist(),
                 "counterfactual_values": b[changed].tolist()}
