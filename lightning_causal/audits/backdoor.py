@@ -3,6 +3,7 @@ which units carry it."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -25,6 +26,7 @@ from lightning_causal.causal.backdoor.neural_cleanse import (
     check_class_outputs,
     check_reverse_options,
     neural_cleanse,
+    unattacked_note,
 )
 from lightning_causal.causal.backdoor.suspects import anomaly_scale, suspect_units
 from lightning_causal.causal.backdoor.triggers import Trigger, attack_success_rate, trigger_effect
@@ -68,7 +70,10 @@ class BackdoorAudit(Audit):
     on: the norm ratio, divided by the mask's concentration for images); for images also each
     mask's concentration (vector ``mask_concentration``). If a class is flagged and ``layers``
     are given, the suspect units of its reversed trigger. A flag of one of 2 classes, which may be a natural imbalance
-    between them, is said in a note (the text card, the report) beside ``neural_cleanse``'s warning.
+    between them, is said in a note (the text card, the report) beside ``neural_cleanse``'s warning; so is a class
+    every probe sample is predicted as, whose trigger had no sample to move: never flagged, its per-class values NaN,
+    left out of the median, the MAD and ``max_anomaly_index``
+    (:attr:`~lightning_causal.causal.backdoor.flagging.ReversedTriggers.unattacked`).
 
     Cost: reverse engineering runs ``steps`` forward/backward passes of ``C × batch_size`` rows
     (≈ 5–20 s for 10 classes on the digits CNN on 2 CPU cores at the default 200 steps), so
@@ -234,7 +239,8 @@ class BackdoorAudit(Audit):
                               norm_ratio=res.norm_ratio, flag_score=res.score)
         if res.concentration is not None:
             result.vectors["mask_concentration"] = res.concentration
-        result.scalars.update(max_anomaly_index=float(res.anomaly_index.max()), flagged_count=float(len(res.flagged)),
+        defined = res.anomaly_index[~res.anomaly_index.isnan()]  # an unattacked class's index is NaN
+        result.scalars.update(max_anomaly_index=float(defined.max()) if defined.numel() else math.nan, flagged_count=float(len(res.flagged)),
                               top_class=float(res.most_suspect))
         for k in range(c):
             item = tag_safe(labels[k]) if self.class_names is not None else f"class_{k}"
@@ -250,7 +256,9 @@ class BackdoorAudit(Audit):
         ]
         # the line of the rule in use only: a threshold that flags nothing would read as a missed flag
         result.curves["anomaly_index"] = {"x": list(range(c)), "anomaly_index": res.anomaly_index.tolist()}
-        result.meta["anomaly_scale"] = anomaly_scale(res.mask_norms)  # the axis's σ: 1.4826·MAD, or the fallback where MAD = 0
+        compared = res.mask_norms[[k for k in range(c) if k not in res.unattacked]]  # the norms the index reads
+        if compared.numel() >= 2:  # the axis's σ: 1.4826·MAD, or the fallback where MAD = 0
+            result.meta["anomaly_scale"] = anomaly_scale(compared)
         if res.max_ratio is None:  # the index rule flags: at or above its threshold
             result.curves["anomaly_index"][INDEX_BOUND] = float(self.threshold)
         else:  # the ratio rule flags: each class's score at or below its bound
@@ -260,6 +268,8 @@ class BackdoorAudit(Audit):
             result.meta.setdefault("notes", []).append(
                 f"class {res.flagged[0]} flagged among 2 classes, where a natural imbalance is flagged too: confirm with a "
                 "known trigger, BackdoorAudit(trigger)")
+        for k in res.unattacked:  # neural_cleanse warns too
+            result.meta.setdefault("notes", []).append(unattacked_note(labels[k], x.shape[0], c))
         if res.flagged:
             self._suspects(model, x, res.triggers[res.flagged[0]], result, mbs, fwd_options)
 

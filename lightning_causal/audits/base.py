@@ -423,7 +423,7 @@ class Audit(ABC):
         Returns the result (its scalar names let monitors check their tag before training), or
         ``None``. Warnings about what the 2 samples hold (too few rows to compare layers by, one
         sample a class, repeated samples, constant groups, both equal to the baseline, layers they do not
-        move, a gradient 0 at both, a class flagged among two by Neural Cleanse), of category :class:`~lightning_causal.causal.engine.probe_warnings.ProbeContentsWarning`,
+        move, a gradient 0 at both, a class flagged among two by Neural Cleanse or predicted for both), of category :class:`~lightning_causal.causal.engine.probe_warnings.ProbeContentsWarning`,
         are left to the audits of the whole probe (or checked on the whole probe by an override:
         ``SobolAudit``'s correlation and one-hot blocks, ``CausalGraphAudit``'s spread).
 

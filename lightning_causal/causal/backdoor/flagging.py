@@ -3,16 +3,20 @@ Cleanse's index rule, and the result of :func:`~lightning_causal.causal.backdoor
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import torch
 from torch import Tensor
 
 from lightning_causal.causal.backdoor.mask_statistics import divide_by_concentration, norm_ratio
+from lightning_causal.causal.backdoor.suspects import mad_anomaly_index
 from lightning_causal.causal.backdoor.triggers import Trigger
 from lightning_causal.causal.engine.checks import check_float
 
-__all__ = ["COMPACTNESS", "MAX_NORM_RATIO", "MAX_PLAIN_RATIO", "MAX_RATIO", "PLAIN_TARGET_ASR", "TARGET_ASR", "ReversedTriggers", "resolve_max_ratio",
-           "resolve_target_asr"]
+__all__ = ["COMPACTNESS", "MAX_NORM_RATIO", "MAX_PLAIN_RATIO", "MAX_RATIO", "PLAIN_TARGET_ASR", "TARGET_ASR", "ReversedTriggers", "norm_statistics",
+           "resolve_max_ratio", "resolve_target_asr"]
 
 #: Default bound of the ratio rule on the compact score (image inputs, ``compactness > 0``).
 MAX_RATIO = 0.75
@@ -69,24 +73,62 @@ def resolve_max_ratio(max_ratio: float | str | None, compact: bool, image: bool 
     return check_float("max_ratio", max_ratio, minimum=0.0, open_min=True)
 
 
+def norm_statistics(norms: Tensor, unattacked: Sequence[int] = ()) -> tuple[Tensor, Tensor]:
+    """The anomaly index (:func:`~lightning_causal.causal.backdoor.suspects.mad_anomaly_index`) and the
+    :func:`~lightning_causal.causal.backdoor.mask_statistics.norm_ratio` of reversed mask norms, taken over the
+    classes that had inputs to move.
+
+    A class every input was already predicted as (``unattacked``) gave its trigger no input to move: its loss
+    was the mask penalty alone, and its mask shrank to nearly nothing. Its norm measures no trigger, so it is
+    left out of the median and the MAD, and its index and ratio are NaN. The index needs two classes to compare:
+    with fewer left it is NaN for all (a lone class's ratio is 1, its norm over itself). Without ``unattacked``
+    these are ``mad_anomaly_index(norms), norm_ratio(norms)``.
+
+    Args:
+        norms: ``[C]`` the mask norms.
+        unattacked: the classes every input was already predicted as (at most one, for inputs that exist).
+
+    Examples:
+        >>> index, ratio = norm_statistics(torch.tensor([0.01, 2.0, 4.0, 6.0]), unattacked=[0])
+        >>> [round(v, 4) for v in index.tolist()], ratio.tolist()  # classes 1-3: median 4, MAD 2
+        ([nan, 0.6745, 0.0, -0.6745], [nan, 0.5, 1.0, 1.5])
+    """
+    if not unattacked:
+        return mad_anomaly_index(norms), norm_ratio(norms)
+    keep = torch.ones(norms.shape[0], dtype=torch.bool, device=norms.device)
+    keep[list(unattacked)] = False
+    index, ratio = torch.full_like(norms, math.nan), torch.full_like(norms, math.nan)
+    if int(keep.sum()) >= 2:
+        index[keep] = mad_anomaly_index(norms[keep])
+    if bool(keep.any()):
+        ratio[keep] = norm_ratio(norms[keep])
+    return index, ratio
+
+
 @dataclass
 class ReversedTriggers:
     """Result of :func:`neural_cleanse`.
 
     Attributes:
         triggers: one reverse-engineered :class:`Trigger` per class (``triggers[c].target == c``).
-        anomaly_index: ``[C]`` MAD anomaly index of the mask norms (positive = smaller than usual).
+        anomaly_index: ``[C]`` MAD anomaly index of the mask norms (positive = smaller than usual), over
+            the classes not ``unattacked`` (:func:`norm_statistics`).
         mask_norms: ``[C]`` ``|m_c|_1`` of each returned mask.
         attack_rates: ``[C]`` attack success rate of each returned trigger on the inputs
-            (those not already predicted as the class).
+            (those not already predicted as the class; NaN where there are none).
         lambdas: ``[C]`` final weight of the mask norm.
         threshold: the anomaly index that flags a class under the index rule (``max_ratio=None``).
         concentration: ``[C]`` :func:`mask_concentration` of each mask (image inputs; else ``None``).
         min_concentration: if set, a class is flagged only if its concentration is at least this.
         max_ratio: the ratio rule (default): a class is flagged if ``score <= max_ratio``;
             ``None``: the index rule of Neural Cleanse, ``anomaly_index >= threshold``.
-        norm_ratio: ``[C]`` each mask norm over the median norm (computed if not given).
+        norm_ratio: ``[C]`` each mask norm over the median norm (computed if not given, by
+            :func:`norm_statistics`).
         compactness: the exponent ``p`` of the score (0: the score is the norm ratio).
+        unattacked: the classes every input was already predicted as: their triggers had no input to
+            move and shrank under the mask penalty alone. They are never flagged, rank last in
+            :attr:`most_suspect`, and are left out of the median and the MAD (their index, ratio and
+            score are NaN, :func:`norm_statistics`).
         score: ``[C]`` :func:`compact_ratio`: ``norm_ratio / concentration ** compactness``
             (the norm ratio without concentrations).
         flagged: the classes the rule flags (and, with ``min_concentration``, that are compact
@@ -114,6 +156,7 @@ class ReversedTriggers:
     max_ratio: float | None = None
     norm_ratio: Tensor | None = None
     compactness: float = 0.0
+    unattacked: list[int] = field(default_factory=list)
     score: Tensor = field(init=False)
     flagged: list[int] = field(init=False)
 
@@ -121,7 +164,7 @@ class ReversedTriggers:
         if self.min_concentration is not None and self.concentration is None:
             raise ValueError("Expected `concentration` with `min_concentration` set (image masks only) but got None")
         if self.norm_ratio is None:
-            self.norm_ratio = norm_ratio(self.mask_norms)
+            self.norm_ratio = norm_statistics(self.mask_norms, self.unattacked)[1]
         self.score = divide_by_concentration(self.norm_ratio, self.concentration, self.compactness)
         if self.max_ratio is not None:
             order = self.score.argsort(stable=True).tolist()
@@ -129,13 +172,15 @@ class ReversedTriggers:
         else:
             order = self.anomaly_index.argsort(descending=True).tolist()
             small = (self.anomaly_index >= self.threshold).tolist()
-        self.flagged = [c for c in order if small[c]
+        self.flagged = [c for c in order if small[c] and c not in self.unattacked
                         and (self.min_concentration is None or float(self.concentration[c]) >= self.min_concentration)]  # type: ignore[index]
 
     @property
     def most_suspect(self) -> int:
         """The class the rule ranks first, flagged or not: the lowest ``score`` under the ratio
-        rule, the highest ``anomaly_index`` under the index rule."""
-        return int(self.score.argmin()) if self.max_ratio is not None else int(self.anomaly_index.argmax())
+        rule, the highest ``anomaly_index`` under the index rule (the first such class); a NaN
+        ranks after every number, an ``unattacked`` class after every other."""
+        key = (self.score if self.max_ratio is not None else -self.anomaly_index).tolist()
+        return min(range(len(key)), key=lambda c: (c in self.unattacked, math.isnan(key[c]), key[c]))
 
 

@@ -21,6 +21,7 @@ from lightning_causal.causal.backdoor.flagging import (
     MAX_RATIO,
     TARGET_ASR,
     ReversedTriggers,
+    norm_statistics,
     resolve_max_ratio,
     resolve_target_asr,
 )
@@ -35,7 +36,6 @@ from lightning_causal.causal.backdoor.search_starts import (
     _local_theta,
     _window_corners,
 )
-from lightning_causal.causal.backdoor.suspects import mad_anomaly_index
 from lightning_causal.causal.backdoor.trigger_search import (  # noqa: F401 - _squash kept importable from here
     _check_finite_logits,
     _check_reverse_args,
@@ -77,7 +77,8 @@ def check_class_outputs(width: int, caller: str) -> None:
 
 
 def _final_rates(model: Forward, x: Tensor, pred: Tensor, masks: Tensor, patterns: Tensor, rows: int) -> Tensor:
-    """``[C]`` attack rate of each class's trigger on the inputs not already predicted as that class."""
+    """``[C]`` attack rate of each class's trigger on the inputs not already predicted as that class (NaN, 0 of 0,
+    for a class every input is predicted as)."""
     n, c = x.shape[0], masks.shape[0]
 
     def evaluate(idx: Tensor) -> Tensor:
@@ -87,7 +88,28 @@ def _final_rates(model: Forward, x: Tensor, pred: Tensor, masks: Tensor, pattern
 
     hit = map_rows(c * n, rows, evaluate, x.device).view(c, n)
     keep = (pred.unsqueeze(0) != torch.arange(c, device=x.device).unsqueeze(1)).float()
-    return (hit * keep).sum(1) / keep.sum(1).clamp_min(1)
+    return (hit * keep).sum(1) / keep.sum(1)
+
+
+def unattacked_note(label: object, n: int, num_classes: int) -> str:
+    """What :func:`neural_cleanse` says of class ``label`` when every one of its ``n`` inputs is already predicted
+    as it (:attr:`~lightning_causal.causal.backdoor.flagging.ReversedTriggers.unattacked`): its warning, and the
+    note of :class:`~lightning_causal.audits.backdoor.BackdoorAudit`.
+
+    Args:
+        label: the class, as the reader knows it (its index or its name).
+        n: the number of inputs.
+        num_classes: the number of classes (with 2, the other class has none to be compared with).
+
+    Examples:
+        >>> unattacked_note(0, 64, 10)[:63]
+        'every one of the 64 inputs is already predicted as class 0: its'
+    """
+    lone = "; with 2 classes the other class has none to be compared with (its anomaly index is NaN too)" if num_classes == 2 else ""
+    return (f"every one of the {n} inputs is already predicted as class {label}: its reversed trigger had no input to move "
+            f"and shrank under the mask penalty alone, so class {label} is not flagged and is left out of the median and "
+            f"the MAD (its anomaly index, norm ratio, flag score and attack rate are NaN){lone}; inputs the model puts in "
+            "other classes are needed to test it")
 
 
 def neural_cleanse(
@@ -177,11 +199,20 @@ def neural_cleanse(
     ``requires_grad`` off (no ``.grad`` is created) and every flag restored afterwards. Gradients
     are enabled inside, so this also works under ``torch.no_grad``/``inference_mode``.
 
+    A class every input is already predicted as (a model that puts all of ``x`` in one class; few samples)
+    gives its trigger no input to move: its loss is the mask penalty alone and its mask shrinks to nearly
+    nothing, which the rules would read as a planted trigger (an untrained 3-class MLP predicting class 0
+    everywhere had class 0 at anomaly index 79). Such a class is ``unattacked``: never flagged, left out of the
+    median and the MAD (:func:`~lightning_causal.causal.backdoor.flagging.norm_statistics`), its index, norm
+    ratio, score and attack rate NaN, and a
+    :class:`~lightning_causal.causal.engine.probe_warnings.ProbeContentsWarning` names it. The other classes'
+    statistics are those of their own norms.
+
     With 2 classes the rule can only compare the two triggers' sizes, so a flag warns (confirm it with a
-    known trigger). The warning is a
-    :class:`~lightning_causal.causal.engine.probe_warnings.ProbeContentsWarning`: on the 2 samples of an
-    audit's dry run most 2-class models are flagged (8 of 10 untrained MLPs on the synthetic fairness data,
-    4 of 10 on 256 samples), so the dry run leaves it to the audit of the whole probe.
+    known trigger), also a :class:`~lightning_causal.causal.engine.probe_warnings.ProbeContentsWarning`: on
+    the 2 samples of an audit's dry run, where it is ignored, 1 of 10 untrained 4-8-2 MLPs on the synthetic
+    fairness data is flagged (8 of 10 before the class the 2 samples were predicted as was left out), and 1 of
+    10 on 256 samples.
 
     Args:
         model: classifier returning logits ``[N, num_classes]``.
@@ -280,9 +311,13 @@ def neural_cleanse(
     norms = masks.flatten(1).to(_optimisation_dtype(x)).sum(1)
     triggers = [Trigger(masks[c], patterns[c], c) for c in range(num_classes)]
     conc = mask_concentration(masks, window) if x.dim() == 4 else None
-    result = ReversedTriggers(triggers, mad_anomaly_index(norms), norms, rates, lambdas, float(threshold), conc,
+    unattacked = [int(pred[0])] if bool((pred == pred[0]).all()) else []  # no input to move: its trigger says nothing
+    index, ratio = norm_statistics(norms, unattacked)
+    result = ReversedTriggers(triggers, index, norms, rates, lambdas, float(threshold), conc,
                               None if min_concentration is None else float(min_concentration),
-                              max_ratio, compactness=float(compactness))
+                              max_ratio, ratio, float(compactness), unattacked)
+    if unattacked:
+        warnings.warn(unattacked_note(unattacked[0], x.shape[0], num_classes), ProbeContentsWarning, stacklevel=outside_package())
     if num_classes == 2 and result.flagged:
         warnings.warn(
             f"Neural Cleanse flagged class {result.flagged[0]} of a model with 2 classes: with two classes the rule can only "
@@ -298,7 +333,8 @@ def reverse_engineer_triggers(model: nn.Module, x: Tensor, num_classes: int, **o
     arguments). Under plain Neural Cleanse's index rule a class is flagged at an index ``>= 2``;
     the default rule (:func:`neural_cleanse`'s ``max_ratio``) flags by the trigger's size relative
     to the median, and can flag classes whose index is below 2: read ``neural_cleanse(...).flagged``
-    for the classes it flags. With 2 classes the index is always ``±0.67``.
+    for the classes it flags. With 2 classes the index is always ``±0.67`` (NaN where every input is predicted as
+    one of them: :attr:`~lightning_causal.causal.backdoor.flagging.ReversedTriggers.unattacked`).
 
     Args:
         model: the classifier, as in :func:`neural_cleanse`.

@@ -6,7 +6,8 @@ samples or already equal to the baseline, layers these samples neither move nor 
 the samples cannot determine (``GaussianCopula``), one-hot blocks seen in them or an output constant over inputs
 drawn from them (``SobolAudit``), a gradient exactly 0 at them (``CaptumBaseline``; features at a flat point,
 ``input_effects(method='attribution')``), a class that Neural Cleanse
-flags among two (``neural_cleanse``, ``BackdoorAudit``). A probe of two rows (an
+flags among two, or a class every sample is predicted as, whose reversed trigger had no sample to move
+(``neural_cleanse``, ``BackdoorAudit``). A probe of two rows (an
 audit's dry run) trips most of them whatever the model, so callers that run on such a probe filter them by
 category, never by their wording, which may change (``SobolAudit`` and ``CausalGraphAudit`` check theirs on the
 whole probe at the dry run instead)::
