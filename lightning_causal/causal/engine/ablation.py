@@ -23,7 +23,7 @@ from torch import Tensor, nn
 
 from lightning_causal.causal.engine.chosen_input import model_call
 from lightning_causal.causal.engine.eager import eager_module
-from lightning_causal.causal.engine.forward_args import tensor_leaves
+from lightning_causal.causal.engine.forward_args import tensor_leaves, whole_positions
 from lightning_causal.causal.engine.groups import group_counts
 from lightning_causal.causal.engine.live_values import rows_of
 from lightning_causal.causal.engine.token_ids import INDEX_DTYPES
@@ -310,10 +310,14 @@ def _padding_of(x: Tensor, named: Mapping) -> Tensor | None:
 
 def _argument_tensors(additional_forward_args: object, named: Mapping, n: int) -> list[Tensor]:
     """The forward arguments that are tensors of ``n`` rows and at least 2 dimensions (also those nested in an
-    argument), other than the padding arguments themselves: the tensors a padding argument may describe instead of the inputs."""
+    argument), other than the padding arguments themselves and those passed whole (:func:`whole_positions`: a weight
+    that a probe cut to as many rows as it has passes whole): the tensors a padding argument may describe instead of
+    the inputs."""
     values = list(additional_forward_args.values()) if isinstance(additional_forward_args, Mapping) else additional_forward_args
     own = [named.get(name) for name in _PADDING_NAMES]
-    return [v for v in tensor_leaves(values) if v.dim() >= 2 and v.shape[0] == n and not any(v is o for o in own)]
+    whole = whole_positions(additional_forward_args)  # places in tensor_leaves order, as ForwardArgs reads them
+    return [v for i, v in enumerate(tensor_leaves(values))
+            if i not in whole and v.dim() >= 2 and v.shape[0] == n and not any(v is o for o in own)]
 
 
 def _described(tensors: Sequence[Tensor], named: Mapping) -> int | None:
