@@ -57,6 +57,7 @@ bench: setup
 	$(PY) benchmarks/bench_screen.py
 	$(PY) benchmarks/bench_ddp.py
 	$(PY) benchmarks/bench_ranking.py
+	$(PY) benchmarks/bench_topk_overlap.py
 	$(PY) benchmarks/bench_region_search.py
 	$(PY) benchmarks/bench_backdoor_rgb.py
 
