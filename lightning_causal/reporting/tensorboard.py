@@ -611,7 +611,21 @@ def _curve_figure(r: AuditResult, name: str, curve: dict[str, list[float]]) -> F
     if name == "anomaly_index" and isinstance(scale, str) and scale != "1.4826·MAD":
         ylabel = f"anomaly index of the mask's L1 norm\n(σ = {scale}: MAD = 0;\n> 0: below the median)"
     ticks = _class_names(r) if xlabel == "class" else None
-    return curves_figure(curve, f"{r.audit}: {name}", xlabel, ylabel, xticklabels=ticks)
+    return curves_figure(curve, f"{r.audit}: {name}{_not_drawn(curve, ticks, xlabel)}", xlabel, ylabel, xticklabels=ticks)
+
+
+def _not_drawn(curve: dict[str, Any], names: list[str] | None, xlabel: str) -> str:
+    """The title's word on the abscissa values every series holds NaN at, which a line plot leaves blank: BackdoorAudit's
+    class that every probe sample is predicted as had no point and no word (with 2 classes an empty chart)."""
+    series = [ys for key, ys in curve.items() if key != "x" and isinstance(ys, list)]
+    if not series:
+        return ""
+    x = curve.get("x") or list(range(len(series[0])))
+    blank = [i for i in range(len(x)) if all(i < len(ys) and isinstance(ys[i], float) and math.isnan(ys[i]) for ys in series)]
+    if not blank:
+        return ""
+    shown = [names[i] if names is not None and len(names) == len(x) else str(x[i]) for i in blank[:3]]
+    return f" (NaN, not drawn: {xlabel} {', '.join(shown)}{', …' if len(blank) > 3 else ''})"
 
 
 _GROUP_CHARS = 32  # a fairness group's label with its count: "female × race_Amer-Indi… (n=10)"

@@ -1,0 +1,50 @@
+"""Review of 5e154c5f: BackdoorAudit's class that every probe sample is predicted as has a NaN anomaly index and flag
+score; its curve figures drew no point there and said nothing (with 2 classes the anomaly index chart was empty). The
+title names the values left blank."""
+
+import warnings
+
+import torch
+from torch import nn
+
+from lightning_causal import BackdoorAudit
+from lightning_causal.audits import Probe
+from lightning_causal.reporting.tensorboard import TensorBoardRenderer
+
+
+def _one_class_model(bias: list[float]) -> tuple[nn.Module, torch.Tensor]:
+    x = torch.randn(32, 6, generator=torch.Generator().manual_seed(0))
+    torch.manual_seed(1)
+    model = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, len(bias))).eval()
+    with torch.no_grad():
+        model[2].bias.copy_(torch.tensor(bias))
+    return model, x
+
+
+def _titles(result) -> dict[str, str]:
+    return {tag.rsplit("/", 1)[-1]: fig.axes[0].get_title() for tag, fig in TensorBoardRenderer().figures([result]).items()}
+
+
+def test_the_curve_figures_name_the_class_they_leave_blank():
+    model, x = _one_class_model([50.0, 0.0, -50.0])  # class 0 ("cat") on every input: its values NaN
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        r = BackdoorAudit(steps=5, class_names=["cat", "dog", "eel"]).run(model, Probe(x))
+    assert r.curves["anomaly_index"]["anomaly_index"][0] != r.curves["anomaly_index"]["anomaly_index"][0]  # NaN
+    assert _titles(r) == {"anomaly_index": "backdoor: anomaly_index (NaN, not drawn: class cat)",
+                          "flag_score": "backdoor: flag_score (NaN, not drawn: class cat)"}
+
+
+def test_with_two_classes_the_empty_chart_says_why():
+    model, x = _one_class_model([0.0, 50.0])  # class 1 on every input: both indices NaN, class 1's score NaN
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        r = BackdoorAudit(steps=5).run(model, Probe(x))
+    assert _titles(r) == {"anomaly_index": "backdoor: anomaly_index (NaN, not drawn: class 0, 1)",
+                          "flag_score": "backdoor: flag_score (NaN, not drawn: class 1)"}
+
+
+def test_a_curve_without_nan_keeps_its_title():
+    model, x = _one_class_model([0.0, 0.0, 0.0])  # inputs in several classes
+    r = BackdoorAudit(steps=5).run(model, Probe(x))
+    assert _titles(r) == {"anomaly_index": "backdoor: anomaly_index", "flag_score": "backdoor: flag_score"}
