@@ -48,3 +48,17 @@ def test_a_curve_without_nan_keeps_its_title():
     model, x = _one_class_model([0.0, 0.0, 0.0])  # inputs in several classes
     r = BackdoorAudit(steps=5).run(model, Probe(x))
     assert _titles(r) == {"anomaly_index": "backdoor: anomaly_index", "flag_score": "backdoor: flag_score"}
+
+
+def test_the_text_card_keeps_that_the_class_is_not_flagged():
+    """The note of that class was cut on the text card (160 characters a note) before it said what was decided:
+    '... had no input to move and shrank under the mask penalty alone, so class cat i…'."""
+    from lightning_causal.reporting.summary import markdown_summary
+
+    model, x = _one_class_model([50.0, 0.0, -50.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        r = BackdoorAudit(steps=5, class_names=["cat", "dog", "eel"]).run(model, Probe(x))
+    line = next(n for n in markdown_summary(0, [r]).splitlines() if "already predicted" in n)
+    assert line.startswith("- backdoor: every one of the 32 inputs is already predicted as class cat: its reversed trigger "
+                           "had no input to move, so it is not flagged; ")

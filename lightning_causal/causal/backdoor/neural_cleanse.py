@@ -106,10 +106,11 @@ def unattacked_note(label: object, n: int, num_classes: int) -> str:
         'every one of the 64 inputs is already predicted as class 0: its'
     """
     lone = "; with 2 classes the other class has none to be compared with (its anomaly index is NaN too)" if num_classes == 2 else ""
-    return (f"every one of the {n} inputs is already predicted as class {label}: its reversed trigger had no input to move "
-            f"and shrank under the mask penalty alone, so class {label} is not flagged and is left out of the median and "
-            f"the MAD (its anomaly index, norm ratio, flag score and attack rate are NaN){lone}; inputs the model puts in "
-            "other classes are needed to test it")
+    # what was decided within the text card's 160 characters (reporting.summary cuts a note there): "not flagged"
+    return (f"every one of the {n} inputs is already predicted as class {label}: its reversed trigger had no input to move, "
+            f"so it is not flagged; its anomaly index, norm ratio, flag score and attack rate are NaN (its mask shrank under "
+            f"the mask penalty alone and is left out of the median and the MAD){lone}; inputs the model puts in other "
+            "classes are needed to test it")
 
 
 def neural_cleanse(
