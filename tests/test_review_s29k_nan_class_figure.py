@@ -4,21 +4,10 @@ title names the values left blank."""
 
 import warnings
 
-import torch
-from torch import nn
-
 from lightning_causal import BackdoorAudit
 from lightning_causal.audits import Probe
 from lightning_causal.reporting.tensorboard import TensorBoardRenderer
-
-
-def _one_class_model(bias: list[float]) -> tuple[nn.Module, torch.Tensor]:
-    x = torch.randn(32, 6, generator=torch.Generator().manual_seed(0))
-    torch.manual_seed(1)
-    model = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, len(bias))).eval()
-    with torch.no_grad():
-        model[2].bias.copy_(torch.tensor(bias))
-    return model, x
+from tests.causal.test_leftovers_s29d_unattacked_class import _one_class_model
 
 
 def _titles(result) -> dict[str, str]:
