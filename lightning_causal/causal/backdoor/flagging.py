@@ -13,7 +13,7 @@ from torch import Tensor
 from lightning_causal.causal.backdoor.mask_statistics import divide_by_concentration, norm_ratio
 from lightning_causal.causal.backdoor.suspects import mad_anomaly_index
 from lightning_causal.causal.backdoor.triggers import Trigger
-from lightning_causal.causal.engine.checks import check_float
+from lightning_causal.causal.engine.checks import check_float, check_int
 
 __all__ = ["COMPACTNESS", "MAX_NORM_RATIO", "MAX_PLAIN_RATIO", "MAX_RATIO", "PLAIN_TARGET_ASR", "TARGET_ASR", "ReversedTriggers", "norm_statistics",
            "resolve_max_ratio", "resolve_target_asr"]
@@ -88,11 +88,15 @@ def norm_statistics(norms: Tensor, unattacked: Sequence[int] = ()) -> tuple[Tens
         norms: ``[C]`` the mask norms.
         unattacked: the classes every input was already predicted as (at most one, for inputs that exist).
 
+    Raises:
+        ValueError: an entry of ``unattacked`` that is not a class of ``norms`` (an int in ``[0, C - 1]``).
+
     Examples:
         >>> index, ratio = norm_statistics(torch.tensor([0.01, 2.0, 4.0, 6.0]), unattacked=[0])
         >>> [round(v, 4) for v in index.tolist()], ratio.tolist()  # classes 1-3: median 4, MAD 2
         ([nan, 0.6745, 0.0, -0.6745], [nan, 0.5, 1.0, 1.5])
     """
+    _check_unattacked(unattacked, norms.shape[0])
     if not unattacked:
         return mad_anomaly_index(norms), norm_ratio(norms)
     keep = torch.ones(norms.shape[0], dtype=torch.bool, device=norms.device)
@@ -103,6 +107,13 @@ def norm_statistics(norms: Tensor, unattacked: Sequence[int] = ()) -> tuple[Tens
     if bool(keep.any()):
         ratio[keep] = norm_ratio(norms[keep])
     return index, ratio
+
+
+def _check_unattacked(unattacked: Sequence[int], num_classes: int) -> None:
+    """Each of ``unattacked`` a class of the ``num_classes`` (an index past them raised torch's IndexError, and ``-1`` set
+    the last class's values to NaN while the rules, which compare class numbers, could still flag it)."""
+    for k in unattacked:
+        check_int("unattacked", k, minimum=0, maximum=num_classes - 1)
 
 
 @dataclass
@@ -163,6 +174,7 @@ class ReversedTriggers:
     def __post_init__(self) -> None:
         if self.min_concentration is not None and self.concentration is None:
             raise ValueError("Expected `concentration` with `min_concentration` set (image masks only) but got None")
+        _check_unattacked(self.unattacked, self.mask_norms.shape[0])
         if self.norm_ratio is None:
             self.norm_ratio = norm_statistics(self.mask_norms, self.unattacked)[1]
         self.score = divide_by_concentration(self.norm_ratio, self.concentration, self.compactness)
