@@ -73,7 +73,9 @@ class BackdoorAudit(Audit):
     between them, is said in a note (the text card, the report) beside ``neural_cleanse``'s warning; so is a class
     every probe sample is predicted as, whose trigger had no sample to move: never flagged, its per-class values NaN,
     left out of the median, the MAD and ``max_anomaly_index``
-    (:attr:`~lightning_causal.causal.backdoor.flagging.ReversedTriggers.unattacked`).
+    (:attr:`~lightning_causal.causal.backdoor.flagging.ReversedTriggers.unattacked`); with 2 classes the other has none
+    to be compared with, so ``max_anomaly_index`` is NaN (``AuditEarlyStopping`` on it, or on the class's NaN ``anomaly_index/<class>``,
+    stops training there under its default ``check_finite=True``) and ``meta["anomaly_scale"]`` is absent.
 
     Cost: reverse engineering runs ``steps`` forward/backward passes of ``C × batch_size`` rows
     (≈ 5–20 s for 10 classes on the digits CNN on 2 CPU cores at the default 200 steps), so
