@@ -4,29 +4,23 @@ alone (ties in torch's own order: the floor, what 21e9ffee computed).
 
     .venv/bin/python benchmarks/bench_topk_overlap.py [--repeats 3]
 
-One torch thread, medians, timed side by side on the same ``[N, G]`` Gaussian scores (no ties) and on
-scores rounded to 1 decimal (many ties at the k-th place); each line also checks that the sets equal the
+One torch thread, medians after a warm-up call (``_timing.median_time``), timed side by side on the same
+``[N, G]`` Gaussian scores (no ties) and on scores rounded to 1 decimal (many ties at the k-th place); each line also checks that the sets equal the
 full sort's.
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
+import sys
+from pathlib import Path
 
 import torch
 
-from lightning_causal.causal.engine.ranking import rank_positions, topk_overlap
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-
-def _median_s(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+from benchmarks._timing import median_time  # noqa: E402
+from lightning_causal.causal.engine.ranking import rank_positions, topk_overlap  # noqa: E402
 
 
 def _full_sort(a: torch.Tensor, b: torch.Tensor, k: int) -> torch.Tensor:
@@ -51,7 +45,7 @@ def main() -> None:
         a, b = torch.randn(n, groups, generator=g), torch.randn(n, groups, generator=g)
         for kind, (x, y) in [("Gaussian", (a, b)), ("rounded to 0.1", (a.round(decimals=1), b.round(decimals=1)))]:
             same = torch.equal(topk_overlap(x, y, k), _full_sort(x, y, k))
-            cells = [_median_s(lambda f=f, x=x, y=y, k=k: f(x, y, k), args.repeats) for f in (topk_overlap, _full_sort, _topk_only)]
+            cells = [median_time(lambda f=f, x=x, y=y, k=k: f(x, y, k), args.repeats) for f in (topk_overlap, _full_sort, _topk_only)]
             print(f"| {kind} | {n} x {groups} | {k} | " + " | ".join(f"{c:.3f}" for c in cells) + f" | {same} |")
 
 
