@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from lightning_causal.audits import InputEffectAudit
 from lightning_causal.callbacks import CausalAuditCallback
 from lightning_causal.callbacks._probe import attributes_untouched
-from tests.helpers.lightning import SgdMlp
+from tests.test_trial_newuser54_fold_hook import _Net  # keeps every validation batch it sees
 
 _X = torch.randn(32, 5, generator=torch.Generator().manual_seed(0))
 _Y = (_X[:, 0] > 0).long()
@@ -34,15 +34,6 @@ class _Folds(pl.LightningDataModule):
         self.folds.rotate(-1)
         rows = slice(16 + 8 * fold, 24 + 8 * fold)
         return DataLoader(TensorDataset(_X[rows], _Y[rows]), batch_size=8)
-
-
-class _Net(SgdMlp):
-    def __init__(self) -> None:
-        super().__init__()
-        self.validated: list[torch.Tensor] = []
-
-    def validation_step(self, batch, batch_idx, dataloader_idx=0):
-        self.validated.append(batch[0].clone())
 
 
 def _fit(tmp_path, with_callback):

@@ -6,18 +6,12 @@ _WholeTuple". docs/recipes.md (Writing your own audit) now says how to call the 
 estimators do (a tuple positional, a mapping keywords, one value one argument, the marked tuple alike)."""
 
 import torch
-import torch.nn.functional as F
-from torch import nn
 
 from lightning_causal import audit_model
 from lightning_causal.audits import Audit, AuditResult
 from lightning_causal.audits.base import Probe
 from lightning_causal.causal.engine import ForwardArgs
-
-
-class _Functional(nn.Module):
-    def forward(self, x, w):
-        return F.linear(x, w)
+from tests.test_review_s29b_one_whole_argument import _Functional  # F.linear(x, w)
 
 
 class _OwnAudit(Audit):
