@@ -321,7 +321,8 @@ class KeptAttributes:
 
         An attribute that held tensors, or holds tensors now, is set back to the very object it held (``None``,
         an empty tuple, any value), or removed where it was absent (a dict holding tensors so too, ``self.cache = {"W": w}``);
-        a list gets its items back (also one a dict holds, ``self.cache["hist"].append(h.detach())``), and so does a dict (a ``defaultdict`` too, and a dict it holds at any depth,
+        a list gets its items back, whatever they are (also one a dict holds, ``self.cache["hist"].append(h.detach())``;
+        a log of numbers, ``self.log.append(float(x.mean()))``), and so does a dict (a ``defaultdict`` too, and a dict it holds at any depth,
         ``self.cache["enc"]["h"] = h``) that held tensors or holds them now (``self.cache["W"] = w``, set in place); a
         tensor updated in
         place (``self.h.copy_(h)``) or given other data (``self.h.data = h``) gets its values back; a buffer noted with ``reassigned_buffers`` and
@@ -435,11 +436,13 @@ class KeptAttributes:
 
 
 def _put_back_lists(holder: dict[Any, Any], lists: dict[Any, list[Any]]) -> None:
-    """Give each list of :func:`_lists` that still is ``holder``'s value its items back, where it holds tensors now or
-    held them (``self.hist.append(h.detach())``, ``self.cache["hist"].append(...)``)."""
+    """Give each list of :func:`_lists` that still is ``holder``'s value its items back, where they changed, whatever
+    they are: tensors (``self.hist.append(h.detach())``, ``self.cache["hist"].append(...)``) or not (a log of numbers,
+    ``self.log.append(float(x.mean()))``, which a forward reading it would read the audit's entries from), as
+    :meth:`KeptAttributes.changes` names them."""
     for key, kept in lists.items():
         value = holder[key]
-        if _list_moved(value, kept) and (_tensors(value) or _tensors(kept)):
+        if _list_moved(value, kept):
             value[:] = kept
 
 
