@@ -32,6 +32,7 @@ from lightning_causal.audits.options import (
 from lightning_causal.causal.engine.checks import check_class_labels, check_int, check_type
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.gradient_cuts import float_reading
+from lightning_causal.causal.engine.probe_warnings import ProbeContentsWarning
 from lightning_causal.causal.engine.state import audit_mode
 from lightning_causal.causal.engine.token_ids import INDEX_DTYPES
 from lightning_causal.causal.engine.user_frame import outside_package
@@ -115,7 +116,9 @@ class CounterfactualAudit(Audit):
     ``figure_kind="sequence"``: a univariate series ``[N, T]``). Needs probe labels, unless
     ``towards="runner_up"``: class indices ``[N]``, or soft labels ``[N, C]`` (mixup, CutMix, label
     smoothing, a teacher's probabilities: rows non-negative summing to 1), read by their largest entry
-    (a sample is misclassified when its predicted class is not that argmax; ``meta["labels"]`` says so).
+    (a sample is misclassified when its predicted class is not that argmax; ``meta["labels"]`` says so). An explained
+    sample holding NaN or infinity (a missing value a model that imputes inside reads) gets no counterfactual (the
+    search's cost of a change is NaN there): a note and a ``ProbeContentsWarning`` name those samples and their columns.
 
     Args:
         max_samples: misclassified samples explained (the first ones of the probe; with
@@ -337,6 +340,10 @@ class CounterfactualAudit(Audit):
              "success": bool(cf.success[j]), "l1": float(cf.l1[j]), "l2": float(cf.l2[j]), "sparsity": float(cf.sparsity[j])}
             for j, i in enumerate(idx.tolist())
         ]
+        missing = self._missing_note(x[idx], idx, cf.success)
+        if missing:  # no counterfactual, for a reason the table's rows do not give: said on the card and at the user's line
+            result.meta.setdefault("notes", []).append(missing)
+            warnings.warn(f"CounterfactualAudit {self.name!r}: {missing}", ProbeContentsWarning, stacklevel=outside_package())
         # the counterfactual points as numbers, which the JSON report keeps (the pictures keep only their shape)
         result.meta["input_shape"] = list(x.shape[1:])
         for row, a, b in zip(result.tables["counterfactuals"], x[idx].detach().flatten(1), cf.counterfactuals.detach().to(x.device).flatten(1)):
@@ -375,11 +382,29 @@ class CounterfactualAudit(Audit):
         return {"changed_elements": changed.tolist(), **named, "original_values": a[changed].tolist(),
                 "counterfactual_values": b[changed].tolist()}
 
+    def _missing_note(self, x: Tensor, idx: Tensor, success: Tensor) -> str:
+        """The explained samples ``x`` (probe indices ``idx``) without a counterfactual that hold NaN or infinity (missing
+        values, which a model may read: ``nan_to_num`` inside): the search's cost of ``x' - x`` is NaN there, so it never
+        finds one for them; ``""`` where none. Names them (the first 8), how many, and the columns (tabular) or elements."""
+        flat = ~torch.isfinite(x.detach().flatten(1))
+        lost = flat.any(1) & ~success.to(flat.device)
+        if not bool(lost.any()):
+            return ""
+        rows, where = idx[lost.to(idx.device)].tolist(), flat[lost].any(0).nonzero().flatten().tolist()
+        if x.dim() == 2:
+            what = f"columns {[self.feature_names[c] for c in where] if self.feature_names is not None else where}"
+        else:
+            what = f"{len(where)} of the {flat.shape[1]} elements of a sample"
+        return (f"samples {rows[:8]}{' ...' if len(rows) > 8 else ''} ({len(rows)} of the {len(x)} explained) have no "
+                f"counterfactual: they hold NaN or infinity (missing values) in {what}, where the search's cost of a change "
+                "is NaN; impute them (e.g. with the value the model reads them as) to explain them")
+
     def _changes(self, d: Tensor) -> str:
         """The three largest changes of one tabular counterfactual: a column ``name: +0.5``, or a
         switch of a ``categorical`` group ``old → new`` (counted as a change of 1), so that the new
         category is never cut off the list while its old one is shown."""
         grouped = {int(c) for group in self.categorical or () for c in group}
+        d = d.masked_fill(d.isnan(), 0.0)  # a missing value kept (NaN - NaN): no change, as in `_changed`
         items = [(float(d[c].abs()), f"{self._column(c)}: {float(d[c]):+.3g}") for c in d.nonzero().flatten().tolist()
                  if c not in grouped]
         for group in self.categorical or ():
