@@ -6,7 +6,7 @@ vectors the next drift compares with (:func:`drift_base`)."""
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 
@@ -30,22 +30,23 @@ __all__ = ["drift_base", "failure_hint", "finish_result", "non_finite_weights", 
 
 
 def run_audit(audit: Audit, model: torch.nn.Module, probe: Probe, position: int | None, max_batch_size: int | None,
-              notes: list[str]) -> AuditResult:
+              notes: list[str], said: list[str] | None = None) -> AuditResult:
     """Run ``audit`` on ``probe`` (the input ``position`` explained, :func:`~lightning_causal.callbacks._explain.audited_view`)
     from the global generators seeded as every audit (:func:`~lightning_causal.callbacks._no_trace.audit_seed`: a model's
     own noise, the same draws at every audit of the same weights), with no hook of it left on ``model``
     (:func:`~lightning_causal.callbacks._no_trace.hooks_removed`), appending to ``notes`` what the model's noise means
-    for its numbers (:func:`~lightning_causal.callbacks._warnings.noise_notes`); the result checked
+    for its numbers (:func:`~lightning_causal.callbacks._warnings.noise_notes`) and, to ``said`` where given, the text of
+    every warning it passed on; the result checked
     (:func:`~lightning_causal.callbacks._result_checks.checked_result`). The caller holds ``model`` in
     :func:`~lightning_causal.callbacks._no_trace.no_trace`. A pass that runs the device out of memory is remembered for
     the audit's later computations, and warned of once (:func:`~lightning_causal.causal.engine.batching.remembered_fit`)."""
-    with audit_seed(), noise_notes(notes), hooks_removed(model, f"Audit {audit.name!r}"), remembered_fit():
+    with audit_seed(), noise_notes(notes, said), hooks_removed(model, f"Audit {audit.name!r}"), remembered_fit():
         return checked_result(audit, audit.run(*audited_view(audit, model, probe, position), max_batch_size=max_batch_size))
 
 
 def finish_result(audit: Audit, result: AuditResult, notes: list[str], *, epoch: int, seconds: float,
                   previous: dict[str, torch.Tensor], warn: Callable[[str], None],
-                  model: torch.nn.Module | None = None) -> AuditResult:
+                  model: torch.nn.Module | None = None, said: Sequence[str] = ()) -> AuditResult:
     """Add to ``result`` of ``audit`` what an audit epoch adds: ``meta`` ``epoch``, ``seconds``, the ``notes`` of
     :func:`run_audit` and the explained ``output`` (a name or an index), the ``drift/<vector>/*`` scalars against
     ``previous`` (:func:`~lightning_causal.audits.drift.vector_drift`; ``{}``: none; a vector whose length changed since, a
@@ -55,7 +56,8 @@ def finish_result(audit: Audit, result: AuditResult, notes: list[str], *, epoch:
     infinity, ``warn("produced NaN or infinite values in [...]; <its notes>")`` and the note
     ``"non-finite values in [...]"``, with the parameters and buffers of the audited ``model`` that hold NaN or
     infinity named in both (:func:`non_finite_weights`: weights that diverged in training, not the audit, made
-    them); where only the weights are non-finite (finite values of a broken model: a counterfactual search that found
+    them), the notes that a warning in ``said`` (the audit's own, shown already: :func:`run_audit`) holds left out of
+    the warning, which says so; where only the weights are non-finite (finite values of a broken model: a counterfactual search that found
     none), ``warn("ran on a model it cannot explain: <which weights>")`` and that note. Returns ``result``."""
     result.meta.update(epoch=epoch, seconds=seconds)
     if notes:  # what a model's own noise means for the numbers, on the card and in the report
@@ -73,7 +75,9 @@ def finish_result(audit: Audit, result: AuditResult, notes: list[str], *, epoch:
     bad = result.non_finite()
     weights = non_finite_weights(model) if model is not None else ""
     if bad:
-        why = "".join(f"; {note}" for note in result.meta.get("notes", []))  # the audit's own explanation, if any
+        own = result.meta.get("notes", [])  # the audit's own explanation, if any, unless its own warning said it
+        kept = [note for note in own if not any(note in text for text in said)]
+        why = "".join(f"; {note}" for note in kept) + ("; the audit's warning above says why" if len(kept) < len(own) else "")
         warn(f"produced NaN or infinite values in {bad}{why}{'; ' + weights if weights else ''}")
         result.meta.setdefault("notes", []).append(f"non-finite values in {bad}{' (' + weights + ')' if weights else ''}")
     elif weights:  # finite numbers of a broken model (a counterfactual search that found none): as little to trust

@@ -99,7 +99,7 @@ def _module_of(filename: str) -> str | None:
 
 
 @contextlib.contextmanager
-def noise_notes(notes: list[str]) -> Iterator[None]:
+def noise_notes(notes: list[str], said: list[str] | None = None) -> Iterator[None]:
     """Pass on every warning raised inside, and append to ``notes`` what those saying that the model draws random
     numbers in eval mode (:func:`~lightning_causal.causal.engine.noise.warn_noise`,
     :func:`~lightning_causal.causal.engine.noise.warn_separate_noise`) mean for an audit's numbers: the warning is
@@ -107,6 +107,8 @@ def noise_notes(notes: list[str]) -> Iterator[None]:
 
     Args:
         notes: the list the notes are appended to (each once).
+        said: a list given the text of every warning passed on (``None``: none kept), so that a later warning need not
+            repeat an audit's note that its own warning already said.
 
     Examples:
         >>> notes = []
@@ -126,6 +128,8 @@ def noise_notes(notes: list[str]) -> Iterator[None]:
         for w in caught:
             show_again(w)
             text = str(w.message)
+            if said is not None:
+                said.append(text)
             if not text.startswith(RANDOM_MODEL):
                 continue
             found = re.search(rf"\)\. (.+?) {SEPARATE_DRAWS}", text)

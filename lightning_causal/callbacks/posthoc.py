@@ -181,9 +181,9 @@ def audit_model(
             raise failed
         start = time.perf_counter()  # the callback's audit_seconds: its audits' full runs, not their dry runs
         for audit in audit_list:
-            t0, notes = time.perf_counter(), []
+            t0, notes, said = time.perf_counter(), [], []
             try:
-                result = run_audit(audit, target, probe, position, max_batch_size, notes)
+                result = run_audit(audit, target, probe, position, max_batch_size, notes, said)
             except Exception as err:  # the error as raised (its type, its traceback), with the audit that raised it named
                 _name_audit(err, audit, target, max_batch_size, len(probe))
                 raise
@@ -192,7 +192,7 @@ def audit_model(
                 warnings.warn(f"Audit {name!r} {what}", UserWarning, stacklevel=4)
 
             results.append(finish_result(audit, result, notes, epoch=epoch, seconds=time.perf_counter() - t0,
-                                         previous=before.get(audit.name, {}), warn=warn, model=target))
+                                         previous=before.get(audit.name, {}), warn=warn, model=target, said=said))
         seconds = time.perf_counter() - start
     report = None
     if report_dir is not None:  # the top-level entries of the callback's reports, in its order: two runs' reports compare
