@@ -1,6 +1,7 @@
 """What :class:`~lightning_causal.callbacks.audit.CausalAuditCallback` checks of the trainer it is set up
 in: audits of one name in two audit callbacks (refused), a strategy that shards the parameters across processes
-(refused), a weight-averaging callback listed before it (warned), a training dataloader without a length (warned), a fit that
+(refused), a weight-averaging callback listed before it (warned) and ``StochasticWeightAveraging``'s BatchNorm epoch
+(not audited; warned where the fit-end audit falls after it), a training dataloader without a length (warned), a fit that
 ran no training step (warned at its end: nothing audited), and Lightning's ``sync_dist`` advice for the
 callback's own scalars under DDP (silenced)."""
 
@@ -20,6 +21,7 @@ __all__ = [
     "check_names_across_callbacks",
     "check_unsharded_parameters",
     "quiet_sync_dist_advice",
+    "swa_batch_norm_epoch",
     "warn_averaging_before",
     "warn_endless_epochs",
     "warn_no_training",
@@ -73,10 +75,36 @@ def check_names_across_callbacks(audits: Sequence[Audit], others: Sequence[Seque
             f"more than one: their scalars (causal/{shared[0]}/...) and drift would mix in one series; {way_out}")
 
 
+def _swa_with_batch_norm(trainer: Trainer) -> Callback | None:
+    """The trainer's ``StochasticWeightAveraging`` where its module holds BatchNorm layers and the fit has an epoch
+    limit: then the averaging adds an epoch after ``max_epochs`` (``fit_loop.max_epochs += 1`` at fit start, taken off
+    when training ends) that copies the averaged weights into the module at its start and runs the training data
+    forward, with no backward pass nor optimizer step, to recompute the BatchNorm statistics (Lightning 2.5 to 2.6)."""
+    from lightning.pytorch.callbacks import StochasticWeightAveraging
+
+    module = trainer.lightning_module
+    if module is None or trainer.max_epochs in (None, -1):
+        return None
+    swa = next((cb for cb in trainer.callbacks if isinstance(cb, StochasticWeightAveraging)), None)
+    return swa if swa is not None and swa.pl_module_contains_batch_norm(module) else None
+
+
+def swa_batch_norm_epoch(trainer: Trainer, epoch: int) -> bool:
+    """Whether ``epoch`` is the epoch that ``StochasticWeightAveraging`` adds after ``max_epochs`` to recompute a
+    BatchNorm model's statistics under the averaged weights (:func:`_swa_with_batch_norm`). It trains nothing, so the
+    callback does not audit it as a training epoch; the epoch before it is the fit's last. Read from the ``max_epochs``
+    the averaging kept at fit start (its ``_max_epochs``, set in its ``on_fit_start``), as its own hooks do."""
+    swa = _swa_with_batch_norm(trainer)
+    return swa is not None and getattr(swa, "_max_epochs", -1) not in (None, -1) and epoch == swa._max_epochs
+
+
 def warn_averaging_before(callback: Callback, trainer: Trainer) -> None:
     """``StochasticWeightAveraging`` listed before ``callback`` swaps the averaged weights in at
     ``on_train_end`` before the fit-end audit runs there: that audit explains other weights than
-    the epoch audits (which see the trained ones), unless the user says so. Call it only where the
+    the epoch audits (which see the trained ones), unless the user says so. On a model with BatchNorm layers
+    ``StochasticWeightAveraging`` swaps them in at the start of the epoch it adds after ``max_epochs``
+    (:func:`swa_batch_norm_epoch`), before training ends in either order: warned where the schedule leaves the
+    last epoch to the fit-end audit (a callable schedule cannot be read here: warned). Call it only where the
     callback audits at the end of fit."""
     from lightning.pytorch import callbacks as lightning_callbacks
 
@@ -93,6 +121,20 @@ def warn_averaging_before(callback: Callback, trainer: Trainer) -> None:
             "explains the averaged weights while every other audit explains the trained ones. List "
             f"CausalAuditCallback before {before[0]} to explain the trained weights throughout, or pass "
             "`on_fit_end=False`")
+        return
+    if _swa_with_batch_norm(trainer) is None:
+        return
+    last = trainer.max_epochs - 1
+    epochs, every = getattr(callback, "epochs", None), getattr(callback, "every_n_epochs", None)
+    if (epochs is not None and last in epochs) or (epochs is None and isinstance(every, int) and (last + 1) % every == 0):
+        return  # the last epoch is audited at its end, on the trained weights
+    warn_at_users_line(
+        "CausalAuditCallback's fit-end audit (of a last epoch off the schedule) will explain StochasticWeightAveraging's "
+        "averaged weights, whatever the order in `callbacks=`: the model has BatchNorm layers, so the averaging adds an "
+        f"epoch after `max_epochs` that swaps the averaged weights in at its start and recomputes the BatchNorm "
+        "statistics (that epoch trains nothing and is not audited), before training ends; every other audit explains the "
+        f"trained weights. Put the last epoch ({last}) on the schedule (`epochs=`, `every_n_epochs=`) to explain the "
+        "trained weights throughout, or pass `on_fit_end=False`")
 
 
 def quiet_sync_dist_advice() -> None:

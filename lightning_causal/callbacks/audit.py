@@ -32,6 +32,7 @@ from lightning_causal.callbacks._fit_checks import (
     check_names_across_callbacks,
     check_unsharded_parameters,
     quiet_sync_dist_advice,
+    swa_batch_norm_epoch,
     warn_averaging_before,
     warn_endless_epochs,
     warn_no_training,
@@ -211,7 +212,10 @@ class CausalAuditCallback(AuditRun, Callback):
     does so after the last audit when it comes after this callback in ``callbacks=``: the reports explain the trained
     weights, not the averaged ones. Listed before it, it swaps the averaged weights in before the fit-end audit of a
     last epoch off the schedule (both run in ``on_train_end``, in the order of ``callbacks=``), which then explains
-    them; a warning at set-up says so.
+    them; a warning at set-up says so. On a model with BatchNorm layers ``StochasticWeightAveraging`` adds an epoch after
+    ``max_epochs`` that swaps the averaged weights in at its start and recomputes the BatchNorm statistics, training
+    nothing: that epoch is not audited, and a fit-end audit of the last epoch comes after it in either order, explaining
+    the averaged weights (set-up warns where the schedule leaves the last epoch to it).
 
     Raises:
         MisconfigurationException: for invalid arguments, at construction or before the first
@@ -466,6 +470,8 @@ class CausalAuditCallback(AuditRun, Callback):
             self._audit_epoch_ended_in_checkpoint(trainer, pl_module)  # a resumed epoch that ran no batch
         if trainer.sanity_checking or not self.should_audit(trainer.current_epoch):
             return
+        if swa_batch_norm_epoch(trainer, trainer.current_epoch):  # StochasticWeightAveraging's: it trains nothing
+            return
         if self._unbuilt_probe is not None:  # no training step yet (on_train_batch_start returned -1): nothing built
             lazy = ", ".join(unbuilt_lazy_modules(pl_module)[:3]) or "none left"
             warn_at_users_line(
@@ -489,6 +495,8 @@ class CausalAuditCallback(AuditRun, Callback):
         check_trainer(trainer, "on_train_end")
         self._audit_epoch_ended_in_checkpoint(trainer, pl_module)  # a resumed fit that ran no batch
         last = max(trainer.current_epoch - 1, 0)
+        if swa_batch_norm_epoch(trainer, last):  # the fit's last epoch is the one before StochasticWeightAveraging's
+            last -= 1
         if self.on_fit_end_audit and last not in self.audited_epochs and last not in self.failed_epochs and self.probe is not None:
             self._run(trainer, pl_module, last, "fit_end")
         self._draw_last()  # the last audit's figures, left out by figures_every_n_audits
