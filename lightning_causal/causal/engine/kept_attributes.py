@@ -185,22 +185,25 @@ def traced_batch_norm_in_training(module: nn.Module) -> bool:
     return found
 
 
-_SCRIPTED_NORMS: dict[str, type[nn.Module] | None] = {}  # a scripted type's qualified name: the norm its forward runs
+#: a scripted module's answer, by the module (weakly), as :data:`_TRACED_TRAINING`: not by its type's qualified name, which
+#: the files of other processes keep as they named it, so that two files holding a class of the same name (``Block``: a
+#: BatchNorm subclass in one, a look-alike holding the ``track_running_stats`` flag in the other) loaded beside each
+#: other share it
+_SCRIPTED_NORMS: weakref.WeakKeyDictionary[nn.Module, type[nn.Module] | None] = weakref.WeakKeyDictionary()
 
 
 def _scripted_norm_class(module: torch.jit.RecursiveScriptModule) -> type[nn.Module] | None:
     """``nn.BatchNorm1d`` where the scripted ``module``'s forward runs ``batch_norm``, ``nn.InstanceNorm1d`` where it
     runs ``instance_norm`` (a scripted subclass of either, which keeps no Python class), else ``None``; read from its
-    inlined graph once per scripted type (0.5 ms)."""
-    name = module._c._type().qualified_name()
-    if name not in _SCRIPTED_NORMS:
+    inlined graph once per module (0.5 ms)."""
+    if module not in _SCRIPTED_NORMS:
         try:
             graph = str(module.inlined_graph)
         except RuntimeError:  # no forward compiled
             graph = ""
-        _SCRIPTED_NORMS[name] = (nn.BatchNorm1d if "aten::batch_norm" in graph else
-                                 nn.InstanceNorm1d if "aten::instance_norm" in graph else None)
-    return _SCRIPTED_NORMS[name]
+        _SCRIPTED_NORMS[module] = (nn.BatchNorm1d if "aten::batch_norm" in graph else
+                                   nn.InstanceNorm1d if "aten::instance_norm" in graph else None)
+    return _SCRIPTED_NORMS[module]
 
 
 def _trained_statistics(m: nn.Module) -> bool:
