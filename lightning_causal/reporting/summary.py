@@ -164,7 +164,13 @@ def _audit_line(r: AuditResult) -> str:
     return head + (": " + " · ".join(parts) if parts else "")
 
 
-def markdown_summary(epoch: int, results: Sequence[AuditResult], step: int | None = None, report: str | None = None) -> str:
+#: the line under the heading of the audit at the end of fit (``CausalAuditCallback(on_fit_end=True)``)
+_FIT_END_LINE = ("The audit at the end of fit (`on_fit_end=True`): the fit's last epoch was not audited at its end (off the "
+                "schedule, or an epoch that never ended); run after training, its scalars are not monitored.")
+
+
+def markdown_summary(epoch: int, results: Sequence[AuditResult], step: int | None = None, report: str | None = None,
+                     stage: str = "epoch_end") -> str:
     """A compact markdown summary of one audit epoch: one list item per audit (seconds, its first
     scalars, the top rows of its tables), the causal-vs-Captum comparison table when there is one (with a
     line under it saying how its columns read: agreement 1 = the same ranking, which metrics are better
@@ -177,6 +183,8 @@ def markdown_summary(epoch: int, results: Sequence[AuditResult], step: int | Non
         results: the audits' results of that epoch.
         step: the global step, shown when given.
         report: the JSON report's file name, or ``None``.
+        stage: when the audit ran, as the report's ``stage``: ``"fit_end"``, the callback's audit at the end of fit, said
+            under the heading (why it ran then, and that its scalars are not monitored); any other (``"epoch_end"``): nothing said.
 
     Examples:
         >>> r = AuditResult("ie", scalars={"mean_abs_effect": 0.123}, tables={"top_groups": [{"feature": "age", "mean_abs_effect": 0.3}]},
@@ -185,13 +193,20 @@ def markdown_summary(epoch: int, results: Sequence[AuditResult], step: int | Non
         ### Causal audit, epoch 2 (step 40)
         <BLANKLINE>
         - **ie** (0.5 s): mean_abs_effect 0.123 · top: top_groups: age (mean_abs_effect 0.3)
+        >>> print(markdown_summary(4, [r], stage="fit_end"))  # the callback's audit at the end of fit
+        ### Causal audit at the end of fit, epoch 4
+        <BLANKLINE>
+        The audit at the end of fit (`on_fit_end=True`): the fit's last epoch was not audited at its end (off the schedule, or an epoch that never ended); run after training, its scalars are not monitored.
+        <BLANKLINE>
+        - **ie** (0.5 s): mean_abs_effect 0.123 · top: top_groups: age (mean_abs_effect 0.3)
     """
     sequence = isinstance(results, Sequence) and not isinstance(results, (str, bytes))  # any sequence, as the hint says
     if not sequence or not all(isinstance(r, AuditResult) for r in results):
         raise TypeError(f"Expected argument `results` to be a sequence of AuditResult (audit.run's results) but got "
                         f"{type(results).__name__}{'' if not sequence else ' of ' + str(sorted({type(r).__name__ for r in results}))}")
     at = f" (step {step})" if step is not None else ""
-    lines = [f"### Causal audit, epoch {epoch}{at}", ""]
+    lines = [f"### Causal audit, epoch {epoch}{at}", ""] if stage != "fit_end" else [
+        f"### Causal audit at the end of fit, epoch {epoch}{at}", "", _FIT_END_LINE, ""]
     by_note: dict[str, list[str]] = {}  # note -> the audits that hold it: one line for a note several audits share
     extra = []
     for r in results:

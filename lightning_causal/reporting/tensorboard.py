@@ -268,10 +268,10 @@ class TensorBoardRenderer:
     def render(
         self, writer: Any, epoch: int, results: Sequence[AuditResult], probe_inputs: Tensor | None, *,
         step: int | None = None, probe_labels: Tensor | None = None, report: str | os.PathLike | None = None,
-        figures: bool = True, scalar_prefix: str = "",
+        figures: bool = True, scalar_prefix: str = "", stage: str = "epoch_end",
     ) -> None:
         """Write everything of one audit epoch at ``step`` (default ``epoch``); the text card names
-        the epoch, the step and the JSON ``report``.
+        the epoch, the step and the JSON ``report``, and says an audit at the end of fit (``stage``).
 
         Args:
             writer: a ``SummaryWriter`` (or anything with its ``add_*`` methods).
@@ -289,6 +289,8 @@ class TensorBoardRenderer:
                 ``"p-"``): put before every tag written here too (``p-causal/<audit>/histograms/...``, the figures, the
                 text card ``p-causal/summary``), so that fits of other prefixes logging to one directory keep them
                 apart as they do their scalars, and in the custom-scalars layout's patterns, to find the scalars.
+            stage: when the audit ran, as the report's (``"epoch_end"``; ``"fit_end"``: the callback's audit at the end of
+                fit, which the text card says: :func:`~lightning_causal.reporting.summary.markdown_summary`).
         """
         step = epoch if step is None else step
         out = _tagged(writer, scalar_prefix)
@@ -305,7 +307,7 @@ class TensorBoardRenderer:
         order = shared.renderers.index(id(self)) if self.card is None else self.card  # a second audit callback: its own card
         report_name = _report_name(report, writer)
         tag = "causal/summary" if order == 0 else f"causal/summary_{order + 1}"
-        out.add_text(tag, markdown_summary(epoch, results, step=step, report=report_name), step)
+        out.add_text(tag, markdown_summary(epoch, results, step=step, report=report_name, stage=stage), step)
         self._layout(writer, results, shared, scalar_prefix)
         writer.flush()
 
