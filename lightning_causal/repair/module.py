@@ -33,6 +33,7 @@ from lightning_causal.causal.engine.chosen_input import (
     input_position,
 )
 from lightning_causal.causal.engine.forward import ForwardArgs, OutputSpec, select_output
+from lightning_causal.causal.engine.forward_args import WholeAcrossBatches
 from lightning_causal.causal.engine.kept_attributes import keep_attributes
 from lightning_causal.causal.engine.output_selection import check_not_a_row, held_distribution
 from lightning_causal.causal.engine.user_frame import outside_package
@@ -544,6 +545,8 @@ class CausalRepairModule(EvaluationSteps):
                 and not self._batch_statistics_in_use())  # with state == (): fused; None: fused from the next step if () then
         fused = [t for t, _ in active if fusable(t, self.output)] if fuse and state == () else []
         model, term_x, term_args = self.explained_batch(x, args)  # checked before the task loss calls the model
+        if term_args is not None:  # a weight passed whole on the full batches stays whole on a short last one
+            term_args = self.__dict__.setdefault("_whole_args", WholeAcrossBatches()).marked(term_args, num_rows(term_x))
         if fused and y is not None:
             # fused only without `explain`: term_x is x, one tensor (explained_batch refused a tuple of inputs)
             task, values = fused_losses(self.model_outputs, self.task_loss, term_x, y, fused)

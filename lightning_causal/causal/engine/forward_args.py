@@ -16,7 +16,9 @@ Which tensors are a sample's is decided once, on the probe's ``N``: a subset of 
 Captum's sensitivity repeating each sample ``k`` times, a rank's shard) hands its arguments on marked
 (:func:`mark_whole`), so that a tensor the probe passes whole (a weight of ``k N`` or 2 rows for a functional layer)
 stays whole where its first dimension happens to equal the subset's samples; every consumer reads the marks through
-:class:`ForwardArgs` (the engine's passes, :class:`~lightning_causal.baselines.captum_forward.CaptumForward`).
+:class:`ForwardArgs` (the engine's passes, :class:`~lightning_causal.baselines.captum_forward.CaptumForward`). A fit's
+batches are decided alike on the largest batch so far (:class:`WholeAcrossBatches`): a short last batch hands its
+arguments on marked.
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ from torch import Tensor
 
 from lightning_causal.causal.engine.live_values import rebuild, rows_of
 
-__all__ = ["ForwardArgs", "SHARED_POSITIONS", "map_tensors", "mark_whole", "marks_kept", "tensor_leaves", "whole_positions"]
+__all__ = ["ForwardArgs", "SHARED_POSITIONS", "WholeAcrossBatches", "map_tensors", "mark_whole", "marks_kept", "tensor_leaves",
+           "whole_positions"]
 
 #: keywords whose 1-D tensor ``[T]`` holds one position per token, shared by every row (Hugging Face's names)
 SHARED_POSITIONS = ("position_ids", "cache_position")
@@ -312,3 +315,44 @@ class ForwardArgs:
         out.args, out.kwargs, out.shared = args, kwargs, self.shared
         out.whole = [t for t in tensor_leaves((self.args, self.kwargs)) if not self._per_sample(t)]  # this probe's decision
         return out
+
+
+class WholeAcrossBatches:
+    """Which forward arguments a fit's batches pass whole, decided on the largest batch so far and kept for smaller
+    ones, as a probe's decision is kept for its subsets (:func:`mark_whole`): a weight ``[16, F]`` beside batches of
+    32 rows is passed whole (its first dimension is not the batch's), and a short last batch of 16 rows would gather
+    it by row as a tensor of one entry per sample (a shape error, or silently other weights). A smaller batch's
+    arguments are handed on marked at the places (:func:`tensor_leaves` order) where the largest batch passed a tensor
+    of the very same shape whole; arguments of another structure (another count of tensors) are left as they are.
+
+    Examples:
+        >>> w, kept = torch.zeros(16, 4), WholeAcrossBatches()
+        >>> kept.marked((w, torch.ones(32)), 32)[0] is w  # the largest batch so far: decides, unmarked
+        True
+        >>> fargs = ForwardArgs(kept.marked((w, torch.ones(16)), 16), 16)
+        >>> fargs.is_whole(w), len(fargs.tensors())  # the weight whole, the per-sample tensor by row
+        (True, 1)
+    """
+
+    def __init__(self) -> None:
+        self.rows, self.count = 0, -1
+        self.shapes: dict[int, tuple[int, ...]] = {}  # place -> shape of each tensor the deciding batch passed whole
+
+    def marked(self, value: Any, num_samples: int) -> Any:
+        """``value``, the forward arguments of a batch of ``num_samples`` rows: marked whole (:func:`mark_whole`, its
+        own marks kept) where the largest batch so far passed a tensor of the same place and shape whole; ``value``
+        itself where that batch is this one or none is marked.
+
+        Args:
+            value: the batch's forward arguments (a tuple, a ``Mapping`` or one value).
+            num_samples: the batch's row count.
+        """
+        fargs = ForwardArgs(value, num_samples)
+        leaves = tensor_leaves((fargs.args, fargs.kwargs))
+        if num_samples >= self.rows or len(leaves) != self.count:
+            if num_samples >= self.rows:
+                self.rows, self.count = num_samples, len(leaves)
+                self.shapes = {i: tuple(leaves[i].shape) for i in fargs.whole_positions()}
+            return value
+        places = {i for i, shape in self.shapes.items() if tuple(leaves[i].shape) == shape and shape[:1] == (num_samples,)}
+        return mark_whole(value, places | whole_positions(value)) if places else value
