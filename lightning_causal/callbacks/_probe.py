@@ -28,7 +28,7 @@ from lightning_causal.causal.engine.linked_samples import bag_hint
 from lightning_causal.causal.engine.user_frame import outside_package
 from lightning_causal.data_reading import batch_rows, read_samples, rngs_untouched
 
-__all__ = ["attributes_untouched", "call_hint", "check_finite_probe", "given_samples", "note_cut_probe", "probe_from", "probe_source",
+__all__ = ["attributes_untouched", "call_hint", "check_finite_probe", "given_samples", "note_cut_probe", "plain_tensors", "probe_from", "probe_source",
            "trainer_data", "validation_data"]
 
 
@@ -58,7 +58,7 @@ def probe_from(source: Any, size: int, unpack_batch: UnpackBatch | None = None, 
     restored after it, its draws starting where it stands.
     """
     if isinstance(source, Probe):
-        return source.subset(slice(0, size))
+        return plain_tensors(source.subset(slice(0, size)))
     # an augmenting dataset's draws, and those of an `unpack_batch` that makes the model's inputs (a denoiser's noisy
     # x_t and timesteps drawn from x0): the same probe in every fit, resumed or not, on every rank, training's draws untouched;
     # the model's own generators (`self.gen`, which its training_step draws from too) seeded alike, and any other generator
@@ -101,7 +101,30 @@ def probe_from(source: Any, size: int, unpack_batch: UnpackBatch | None = None, 
         rows = isinstance(labels, Tensor) and labels.dim() > 0 and labels.shape[0] != first.shape[0]
         note = f". {bag_hint()}" if flat and rows else ""  # flat ids of every bag beside one label per sample
         raise MisconfigurationException(f"CausalAuditCallback cannot build the probe: {err}{note}") from err
-    return probe.subset(slice(0, size))
+    return plain_tensors(probe.subset(slice(0, size)))
+
+
+def plain_tensors(probe: Probe) -> Probe:
+    """``probe`` with its inference tensors (made under ``torch.inference_mode``: samples prepared by serving code, data
+    read inside such a block) copied as plain tensors: the audits' checks run the probe with autograd on, which takes no
+    inference tensor ("Inference tensors cannot be saved for backward"), and a copy made outside inference mode is a
+    plain tensor of the same values. ``probe`` itself where it holds none.
+
+    Args:
+        probe: the probe read.
+
+    Examples:
+        >>> with torch.inference_mode():
+        ...     x = torch.ones(2, 3)
+        >>> plain_tensors(Probe(x)).inputs.is_inference(), x.is_inference()
+        (False, True)
+    """
+    found: list[bool] = []
+    probe.map(lambda t: found.append(t.is_inference()) or t)
+    if not any(found):
+        return probe
+    with torch.inference_mode(False):
+        return probe.map(lambda t: t.clone() if t.is_inference() else t)
 
 
 def given_samples(source: Any) -> int | None:

@@ -169,7 +169,8 @@ def audit_model(
         raise MisconfigurationException(lazy)
     probe = probe_from(data, probe_size, unpack_batch, origin="data", model=model)
     device = next((p.device for p in target.parameters()), None)
-    probe = _as_weights(probe.to(device) if device is not None else probe, target)
+    with torch.inference_mode(False):  # converted under a caller's inference_mode, the probe would hold inference tensors
+        probe = _as_weights(probe.to(device) if device is not None else probe, target)
     position = explained_position(explain, target, probe)
     results = []
     with no_trace(target):
