@@ -100,7 +100,7 @@ def clean_activations(forward: Forward, xs: tuple[Tensor, ...], layers: list[str
     n = out.shape[0]
     short = {k: v for k, v in acts.items() if k in layers and v.shape[0] != n and k not in vmapped}
     one_row = {k for k, v in short.items() if _one_row(v, n, last.get(k, (0, 1))[1])}
-    folded = {k: f"{list(v.shape)} for {n} samples" + (f": {ONE_ROW}" if k in one_row else _calls_note(last.get(k, (0, 1))[1]))
+    folded = {k: f"{list(v.shape)} for {n} samples" + (f": {ONE_ROW}" if k in one_row else _calls_note(*last.get(k, (0, 1, None))[1:], n))
               for k, v in short.items()}
     folded |= {k: f"{list(acts[k].shape)}, one sample's: {VMAPPED}" for k in layers if k in vmapped}
     folded |= _not_samples_first(forward, xs, {k: v for k, v in acts.items() if k in layers and k not in folded})
@@ -150,9 +150,15 @@ def _one_row(h: Tensor, n: int, calls: int) -> bool:
     return n > 1 and calls == 1 and h.dim() > 0 and h.shape[0] == 1
 
 
-def _calls_note(calls: int) -> str:
-    """Why a module that runs several times per pass returns too few rows."""
-    return "" if calls < 2 else f" at each of its {calls} calls per pass (a module called per sample or per step in a loop)"
+def _calls_note(calls: int, first_rows: int | None, n: int) -> str:
+    """Why a module that runs several times per pass returns too few rows (at its last call, the one read): at every
+    call, or, where its first call returned every sample (``first_rows``), on the rows still running at a later one."""
+    if calls < 2:
+        return ""
+    if first_rows == n:
+        return (f" at the last of its {calls} calls per pass, its first returning all {n} (a module called again on the "
+                "rows still running only: a block repeated until each row halts)")
+    return f" at each of its {calls} calls per pass (a module called per sample or per step in a loop)"
 
 
 def _resolves(model: nn.Module, name: str) -> bool:
@@ -164,14 +170,17 @@ def _resolves(model: nn.Module, name: str) -> bool:
 
 
 @contextlib.contextmanager
-def _last_calls(model: nn.Module, names: list[str]) -> Iterator[dict[str, tuple[int, int]]]:
-    """``name -> (index of its last call in the pass, number of calls)``, filled during the block."""
-    seen: dict[str, tuple[int, int]] = {}
+def _last_calls(model: nn.Module, names: list[str]) -> Iterator[dict[str, tuple[int, int, int | None]]]:
+    """``name -> (index of its last call in the pass, number of calls, rows of its first call's output)``, filled during
+    the block (the rows ``None`` where that output is no tensor with a dimension)."""
+    seen: dict[str, tuple[int, int, int | None]] = {}
     ticks = itertools.count()
 
     def hook(name: str):  # noqa: ANN202
-        def note(*_: object) -> None:
-            seen[name] = (next(ticks), seen.get(name, (0, 0))[1] + 1)
+        def note(_module: nn.Module, _args: object, out: object) -> None:
+            rows = out.shape[0] if isinstance(out, Tensor) and out.dim() > 0 else None
+            _, count, first = seen.get(name, (0, 0, rows))
+            seen[name] = (next(ticks), count + 1, first)
         return note
 
     handles = [resolve_module(model, name).register_forward_hook(hook(name)) for name in names]
