@@ -158,7 +158,7 @@ def _method_call(output: str, method: Callable[..., Any], out: Any) -> str:
             f"the model's return value alone{way}")
 
 
-def _check_defined(dist: Distribution, output: OutputSpec, picked: Tensor, read: str | None = None) -> None:
+def _check_defined(dist: Distribution, output: OutputSpec, picked: Tensor, read: str | None = None, out: Any = None) -> None:
     """``ValueError`` where ``output=`` named a moment of the distribution ``dist`` that torch leaves undefined in
     any row of the model call (:func:`_undefined_rows`): torch's ``Categorical.mean`` and ``.variance`` (its classes
     have no order), a ``Cauchy``'s mean (NaN) and variance (infinite), a ``StudentT``'s mean where its ``df <= 1`` (a
@@ -167,13 +167,15 @@ def _check_defined(dist: Distribution, output: OutputSpec, picked: Tensor, read:
     explain the distribution. A distribution built from NaN (a diverged model's, under ``validate_args=False``)
     passes: its NaN effects are reported, as a tensor model's are (:mod:`~lightning_causal.causal.engine.finite`).
     A callable ``output=`` (``lambda d: d.mean``, ``lambda out: out['dist'].mean``; ``read`` says how it reaches
-    ``dist``: ``"out"``, ``"out['dist']"``) is refused alike where its value is infinite or NaN as a moment of ``dist``
-    that is undefined in those rows (:func:`_undefined_moment`), with the callables that explain the distribution;
-    elsewhere (a ``log_prob`` of ``-inf`` beyond the support) its value is the model's, reported."""
+    ``dist``: ``"out"``, ``"out['dist']"``; ``out``, the model's return value it was called on) is refused alike where
+    its value is infinite or NaN as a moment of ``dist`` that is undefined in those rows and its value's own
+    (:func:`_undefined_moment`), with the callables that explain the distribution; elsewhere (a ``log_prob`` of
+    ``-inf`` beyond the support, a NaN of the callable's own, another distribution's moment) its value is the model's,
+    reported."""
     rows = _undefined_rows(dist, picked)
     if not bool(rows.any()):
         return
-    moment = output if read is None else _undefined_moment(dist, rows, picked)
+    moment = output if read is None else _undefined_moment(dist, rows, picked, output, out)
     if moment is None:
         return
     kind = type(dist).__name__
@@ -205,12 +207,15 @@ def _check_defined(dist: Distribution, output: OutputSpec, picked: Tensor, read:
                      f"would be NaN; explain {way}")
 
 
-def _undefined_moment(dist: Distribution, rows: Tensor, picked: Tensor) -> str | None:
-    """The first of the distribution ``dist``'s ``mean``, ``variance`` and ``stddev`` that torch leaves undefined in
-    every one of ``rows`` (``[N]`` booleans of a model call's rows: :func:`_undefined_rows`) and that is infinite or
-    NaN where ``picked``, a callable ``output=``'s value of as many elements, is (``d.mean``, ``d.mean[:, None]``,
-    ``2 * d.mean``), or ``None``: a value of other elements, NaN of its own (an empty slice's mean), is the callable's."""
-    for name in ("mean", "variance", "stddev"):
+def _undefined_moment(dist: Distribution, rows: Tensor, picked: Tensor, output: Callable[[Any], Any], out: Any) -> str | None:
+    """The first of the distribution ``dist``'s ``mean``, ``stddev`` and ``variance`` that torch leaves undefined in
+    every one of ``rows`` (``[N]`` booleans of a model call's rows: :func:`_undefined_rows`), that is infinite or
+    NaN where ``picked``, the callable ``output``'s value on the model's return value ``out`` of as many elements, is
+    (``d.mean``, ``d.mean[:, None]``, ``2 * d.mean``), and that the callable read (:func:`_reads_moment`), or
+    ``None``: a value of other elements, or of NaN of its own shaped like the moment (an empty slice's mean, the log of
+    a negative score beside the distribution, another distribution's NaN moment beside it), is the callable's. The
+    ``stddev`` comes before the ``variance`` that torch computes it from."""
+    for name in ("mean", "stddev", "variance"):
         try:
             value = getattr(dist, name)
         except NotImplementedError:
@@ -219,9 +224,32 @@ def _undefined_moment(dist: Distribution, rows: Tensor, picked: Tensor) -> str |
             continue
         undefined = _undefined_rows(dist, value).reshape(-1)
         if (undefined.numel() == rows.numel() and bool(undefined[rows.reshape(-1)].all()) and value.numel() == picked.numel()
-                and bool((value.detach().reshape(-1).isfinite() == picked.detach().reshape(-1).isfinite().to(value.device)).all())):
+                and bool((value.detach().reshape(-1).isfinite() == picked.detach().reshape(-1).isfinite().to(value.device)).all())
+                and _reads_moment(dist, name, value, output, out, rows, picked)):
             return name
     return None
+
+
+def _reads_moment(dist: Distribution, name: str, value: Tensor, output: Callable[[Any], Any], out: Any, rows: Tensor,
+                  picked: Tensor) -> bool:
+    """Whether the callable ``output``'s non-finite ``rows`` of ``picked`` come from ``dist``'s moment ``name``
+    (``value``): called again on ``out`` with that moment made finite (0 where undefined; ``dist``'s class swapped for
+    a subclass of it for the call, then back: the very object ``out`` holds), those rows are finite."""
+    cls = type(dist)
+    finite = torch.where(value.detach().isfinite(), value.detach(), torch.zeros((), dtype=value.dtype, device=value.device))
+    dist.__class__ = type(cls.__name__, (cls,), {name: property(lambda self: finite)})
+    try:
+        with torch.no_grad():
+            again = output(out)
+    except Exception:  # the callable fails on the finite moment: not shown to read it
+        return False
+    finally:
+        dist.__class__ = cls
+    if not isinstance(again, Tensor) or again.shape != picked.shape:
+        return False
+    n = picked.shape[0] if picked.dim() else 1
+    left = ~again.detach().reshape(n, -1).isfinite().all(1)
+    return not bool((left & rows.reshape(-1).to(left.device)).any())
 
 
 def _first_choice(out: Any) -> str:
@@ -378,7 +406,7 @@ def select_output(out: Any, output: OutputSpec = None) -> Tensor:
         _check_defined(out, output, picked)
     elif callable(output):  # a moment read by a callable: the same refusal, of whichever distribution it read
         for read, dist in [("out", out)] if isinstance(out, Distribution) else _held_distributions(out):
-            _check_defined(dist, output, picked, read=read)
+            _check_defined(dist, output, picked, read=read, out=out)
     if callable(output) and picked.dim() and picked.shape[0] > 1 and _one_row(out):
         # a pass of one row whose selected output has several: the callable broadcast the row against a tensor of
         # its own (one entry per probe sample), so every row but one would be another sample's number
