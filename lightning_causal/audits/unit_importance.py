@@ -100,8 +100,9 @@ class UnitImportanceAudit(Audit):
 
     For each layer, ``importance_u = E_x |f_t(x) − f_t(x | do(h_u := a))|`` over the probe, with
     ``a`` given by ``intervention`` (default zero). Reports the importance vector per layer
-    (histograms, bar figures, drift), the top-k units, the largest importance (``<layer>/top1_importance``)
-    and the share of the top-k in the total
+    (histograms, bar figures, drift), the top-k units, the largest importance (``<layer>/top1_importance``; NaN where
+    a unit's importance is NaN, as the top share and ``InputEffectAudit``'s ``max_abs_effect``, the note of non-finite
+    values naming the samples that made it) and the share of the top-k in the total
     (``<layer>/top{k}_share``, k: ``top_k``; at most all units but one are summed, the share of all of them being always 1:
     a layer of 8 units gives ``top10_share`` of its 7 strongest, said in ``meta["top_shares"]`` and the text card; the tag
     keeps ``top_k`` whatever the width, so a layer grown or pruned between audits keeps its series:
@@ -214,7 +215,7 @@ class UnitImportanceAudit(Audit):
             top_values, top_units = largest_k(imp, k)  # equal importances (dead units): lower unit id first
             total = float(imp.sum())
             result.vectors[f"importance/{layer}"] = imp
-            result.scalars[f"{layer}/top1_importance"] = float(top_values[0])
+            result.scalars[f"{layer}/top1_importance"] = float(imp.max())  # NaN where a unit's is (top_values put it last)
             add_top_share(result, f"{layer}/", top_values, total, self.top_k, imp.numel())
             rows = [{"unit": int(u), "importance": float(imp[u]), "mean_effect": float(mean[u])} for u in top_units.tolist()]
             result.meta[f"path/{layer}"] = info.path
