@@ -22,7 +22,7 @@ from lightning_causal.causal.engine.eager import force_eager
 from lightning_causal.causal.engine.generators import generators_registered
 from lightning_causal.causal.engine.input_kinds import check_input_kinds, samples_hint
 from lightning_causal.causal.engine.kept_attributes import buffer_of, keep_attributes
-from lightning_causal.causal.engine.lazy_modules import check_audited_built, check_built
+from lightning_causal.causal.engine.lazy_modules import check_built
 from lightning_causal.causal.engine.user_frame import outside_package
 
 __all__ = ["frozen_params", "audit_mode", "eval_mode", "is_fake_quant", "observer_on", "observers_off", "rnn_backward", "check_logits", "gather_target", "output_fix", "resolve_target", "rng_preserved", "as_tuple",
@@ -111,7 +111,7 @@ def audit_mode(model: nn.Module, grad: bool = False, rng: bool = True) -> Iterat
     modules (``prepare_qat``) quantize with the scales they hold, their observers off inside (:func:`observers_off`):
     an enabled observer updates its range and scale at every pass, in eval mode too, so a sample's output would
     depend on the rows that ran before it and beside it. A model holding a lazy module not built yet is refused
-    (:func:`~lightning_causal.causal.engine.lazy_modules.check_audited_built`): the first pass inside would build it.
+    (:func:`~lightning_causal.causal.engine.lazy_modules.check_built`): the first pass inside would build it.
 
     Args:
         model: the model.
@@ -130,7 +130,7 @@ def audit_mode(model: nn.Module, grad: bool = False, rng: bool = True) -> Iterat
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"Expected argument `model` to be a torch.nn.Module but got {type(model)}")
-    check_audited_built(model)  # a lazy module not built: the first pass inside would build it (lazy_modules)
+    check_built(model, audited=True)  # a lazy module not built: the first pass inside would build it (lazy_modules)
     modes = [(m, m.training) for m in model.modules()]
     buffers, attributes = _kept_buffers(model), keep_attributes(model)
     grad_ctx = rnn_backward(model) if grad else torch.no_grad()
