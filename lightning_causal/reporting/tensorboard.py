@@ -613,17 +613,27 @@ def _curve_figure(r: AuditResult, name: str, curve: dict[str, list[float]]) -> F
     if name == "anomaly_index" and isinstance(scale, str) and scale != "1.4826·MAD":
         ylabel = f"anomaly index of the mask's L1 norm\n(σ = {scale}: MAD = 0;\n> 0: below the median)"
     ticks = _class_names(r) if xlabel == "class" else None
+    blank, x = _blank(curve)
+    if blank and len(blank) == len(x):  # an empty chart: its axis promises no number (σ = 1.4826·MAD)
+        ylabel = f"{ylabel.splitlines()[0]}\n(NaN at every {xlabel}: none drawn)"
     return curves_figure(curve, f"{r.audit}: {name}{_not_drawn(curve, ticks, xlabel)}", xlabel, ylabel, xticklabels=ticks)
+
+
+def _blank(curve: dict[str, Any]) -> tuple[list[int], list]:
+    """The positions of the abscissa values every series of ``curve`` holds NaN at (a line plot leaves them blank), and
+    the abscissa values (``curve["x"]``, else the positions)."""
+    series = [ys for key, ys in curve.items() if key != "x" and isinstance(ys, list)]
+    if not series:
+        return [], []
+    x = curve.get("x") or list(range(len(series[0])))
+    return [i for i in range(len(x)) if all(i < len(ys) and isinstance(ys[i], float) and math.isnan(ys[i]) for ys in series)], x
 
 
 def _not_drawn(curve: dict[str, Any], names: list[str] | None, xlabel: str) -> str:
     """The title's word on the abscissa values every series holds NaN at, which a line plot leaves blank: BackdoorAudit's
-    class that every probe sample is predicted as had no point and no word (with 2 classes an empty chart)."""
-    series = [ys for key, ys in curve.items() if key != "x" and isinstance(ys, list)]
-    if not series:
-        return ""
-    x = curve.get("x") or list(range(len(series[0])))
-    blank = [i for i in range(len(x)) if all(i < len(ys) and isinstance(ys[i], float) and math.isnan(ys[i]) for ys in series)]
+    class that every probe sample is predicted as had no point and no word (with 2 classes an empty chart, whose y-label
+    then says so instead of its scale: :func:`_curve_figure`)."""
+    blank, x = _blank(curve)
     if not blank:
         return ""
     shown = [names[i] if names is not None and len(names) == len(x) else str(x[i]) for i in blank[:3]]

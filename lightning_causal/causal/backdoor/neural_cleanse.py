@@ -44,6 +44,7 @@ from lightning_causal.causal.backdoor.trigger_search import (  # noqa: F401 - _s
     _optimise_classes,
     _prepare,
     _squash,
+    _unattacked,
     mask_shape,
 )
 from lightning_causal.causal.backdoor.triggers import Trigger, _check_model, _logits
@@ -312,7 +313,7 @@ def neural_cleanse(
     norms = masks.flatten(1).to(_optimisation_dtype(x)).sum(1)
     triggers = [Trigger(masks[c], patterns[c], c) for c in range(num_classes)]
     conc = mask_concentration(masks, window) if x.dim() == 4 else None
-    unattacked = [int(pred[0])] if bool((pred == pred[0]).all()) else []  # no input to move: its trigger says nothing
+    unattacked = _unattacked(pred)  # no input to move: its trigger says nothing
     index, ratio = norm_statistics(norms, unattacked)
     result = ReversedTriggers(triggers, index, norms, rates, lambdas, float(threshold), conc,
                               None if min_concentration is None else float(min_concentration),

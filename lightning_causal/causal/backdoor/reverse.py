@@ -3,6 +3,7 @@ optionally confined to a region: e.g. to complete a partial trigger around where
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import torch
@@ -15,12 +16,15 @@ from lightning_causal.causal.backdoor.trigger_search import (
     _optimisation_dtype,
     _optimise_classes,
     _prepare,
+    _unattacked,
 )
 from lightning_causal.causal.backdoor.triggers import Trigger, _check_model, _logits
 from lightning_causal.causal.engine.checks import check_int
 from lightning_causal.causal.engine.forward import OutputSpec
 from lightning_causal.causal.engine.noise import warn_separate_noise
+from lightning_causal.causal.engine.probe_warnings import ProbeContentsWarning
 from lightning_causal.causal.engine.state import audit_mode, frozen_params
+from lightning_causal.causal.engine.user_frame import outside_package
 
 __all__ = ["reverse_trigger"]
 
@@ -102,6 +106,11 @@ def reverse_trigger(
         ValueError: bad arguments, a ``region`` that is not 0/1 of the mask's shape or is empty,
             ``target`` not a class of the model.
 
+    Warns:
+        ProbeContentsWarning: every input of ``x`` is already predicted as ``target``: the search has no input to move,
+            the mask shrinks under its penalty alone and says nothing of a backdoor (``neural_cleanse`` never flags
+            such a class).
+
     Examples:
         >>> model = nn.Sequential(nn.Flatten(), nn.Linear(4, 3))
         >>> x = torch.rand(8, 1, 2, 2, generator=torch.Generator().manual_seed(0))
@@ -128,6 +137,12 @@ def reverse_trigger(
                 _check_finite_logits(logits, "reverse_trigger")
             if not target < logits.shape[1]:
                 raise ValueError(f"Expected argument `target` to be a class of the model's {logits.shape[1]} outputs but got {target}")
+            if _unattacked(logits.argmax(1)) == [target]:  # as neural_cleanse's class of every input (never flagged there)
+                warnings.warn(
+                    f"reverse_trigger: every one of the {x.shape[0]} inputs is already predicted as class {target}: its "
+                    "reversed trigger has no input to move and shrinks under the mask penalty alone, so its small mask says "
+                    f"nothing of a backdoor into class {target}; reverse it on inputs the model puts in other classes",
+                    ProbeContentsWarning, stacklevel=outside_package())
             cls = torch.tensor([target], device=dev)
             keep = None if region is None else region.to(device=dev, dtype=opt).unsqueeze(0)
             mask, pattern, _, _ = _optimise_classes(run.fwd, x, logits.argmax(1), cls, theta_m, theta_p, run.batches, run.cfg, keep)

@@ -114,6 +114,14 @@ def _check_finite_logits(logits: Tensor, caller: str) -> None:
             "be searched; audit a checkpoint from before the divergence")
 
 
+def _unattacked(pred: Tensor) -> list[int]:
+    """The class every input is already predicted as (``pred``: the model's classes ``[N]``), in a list; ``[]`` where the
+    inputs span classes. Its reversed trigger has no input to move: the search's loss over the inputs not yet in it is
+    empty, the mask penalty alone acts, and the mask shrinks to nearly nothing, which says nothing of a backdoor
+    (:attr:`~lightning_causal.causal.backdoor.flagging.ReversedTriggers.unattacked`; ``reverse_trigger`` warns)."""
+    return [int(pred[0])] if pred.numel() and bool((pred == pred[0]).all()) else []
+
+
 def _check_reverse_args(x: Tensor, num_classes: int, steps: int, lr: float, init_lambda: float, target_asr: float,
                         batch_size: int, patience: int, generator: torch.Generator | None) -> None:
     if not isinstance(x, Tensor) or x.dim() < 2 or x.shape[0] == 0:
