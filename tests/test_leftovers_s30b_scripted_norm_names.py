@@ -5,61 +5,89 @@ statistics in one, a module holding a ``track_running_stats`` flag beside a ``Li
 ``__torch__.Block``'s answer, so whichever was asked first answered for both: ``batch_statistic_norms`` named the plain
 model's ``Block`` (and ``CausalRepairModule`` ran its task pass alone, as for a BatchNorm in training) or not the
 BatchNorm's, whose refusal by the estimators then blamed "control flow on a batch statistic" instead of the layer and
-its ``track_running_stats=False``. The answer is now kept per module, as ``traced_batch_norm_in_training``'s."""
+its ``track_running_stats=False``. The answer is now kept per module, as ``traced_batch_norm_in_training``'s.
+
+Both files are written here, in one process, which names the second ``Block`` ``___torch_mangle_<n>.Block``; the second
+file is given the first's name as another process would have written it (:func:`_named_as`), which costs 0.1 s where a
+process of its own to write it took 5 to 11 s (importing torch)."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
+import io
+import zipfile
 
 import pytest
 import torch
+from torch import nn
 
 from lightning_causal.causal import input_effects
 from lightning_causal.causal.engine.kept_attributes import batch_statistic_norms
 from lightning_causal.repair.objective import batch_statistics_in_use
 
-_WRITE = """
-import sys, torch
-from torch import nn
 
-if sys.argv[1] == "norm":
+def _norm_model() -> nn.Module:
     class Block(nn.BatchNorm1d):
         pass
 
-    block = Block(3, track_running_stats=False)
-else:
+    return nn.Sequential(nn.Linear(3, 3), Block(3, track_running_stats=False))
+
+
+def _plain_model() -> nn.Module:
     class Block(nn.Module):
-        def __init__(self):
+        def __init__(self) -> None:
             super().__init__()
             self.track_running_stats = False
             self.lin = nn.Linear(3, 3)
 
-        def forward(self, x):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
             return self.lin(x)
 
-    block = Block()
-torch.jit.save(torch.jit.script(nn.Sequential(nn.Linear(3, 3), block)), sys.argv[2])
-"""
+    return nn.Sequential(nn.Linear(3, 3), Block())
+
+
+def _block_type(model: torch.jit.ScriptModule) -> str:
+    """The qualified name of the scripted ``model``'s ``Block``'s type."""
+    return model._modules["1"]._c._type().qualified_name()
+
+
+def _named_as(model: torch.jit.ScriptModule, name: str) -> io.BytesIO:
+    """``model`` saved (``torch.jit.save``) with its ``Block``'s type named ``name`` (the module path the type is saved
+    under, its code and the pickled objects' references renamed; its debug records, which name the source, left out)."""
+    old, new = _block_type(model).rsplit(".", 1)[0], name.rsplit(".", 1)[0]
+    saved, out = io.BytesIO(), io.BytesIO()
+    torch.jit.save(model, saved)
+    with zipfile.ZipFile(saved) as src, zipfile.ZipFile(out, "w") as dst:
+        for info in src.infolist():
+            if not info.filename.endswith(".debug_pkl"):
+                body = src.read(info)
+                for a, b in ((f"{old}.", f"{new}."), (f"{old}\n", f"{new}\n")):  # code; the pickle's GLOBAL references
+                    body = body.replace(a.encode(), b.encode())
+                dst.writestr(info.filename.replace(old.replace(".", "/") + ".py", new.replace(".", "/") + ".py"), body)
+    out.seek(0)
+    return out
 
 
 @pytest.fixture(scope="module")
-def files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """The BatchNorm ``Block``'s model and the plain ``Block``'s, each saved by a process of its own (both types named
-    ``__torch__.Block``; one process would name the second ``___torch_mangle_0.Block``)."""
-    folder = Path(tmp_path_factory.mktemp("scripted"))
-    paths, write = (folder / "norm.pt", folder / "plain.pt"), folder / "write.py"  # a file: script reads the source
-    write.write_text(_WRITE)
-    runs = [subprocess.Popen([sys.executable, str(write), kind, str(path)]) for kind, path in zip(("norm", "plain"), paths)]
-    assert [run.wait() for run in runs] == [0, 0]
-    return paths
+def files() -> tuple[bytes, bytes]:
+    """The BatchNorm ``Block``'s model and the plain ``Block``'s, saved as two processes would (both types named as the
+    BatchNorm's, ``__torch__.<this module>.Block``)."""
+    norm, plain = torch.jit.script(_norm_model()), torch.jit.script(_plain_model())
+    assert _block_type(norm) != _block_type(plain)  # one process mangles the second name
+    saved = io.BytesIO()
+    torch.jit.save(norm, saved)
+    return saved.getvalue(), _named_as(plain, _block_type(norm)).getvalue()
+
+
+def _load(files: tuple[bytes, bytes]) -> tuple[torch.jit.ScriptModule, torch.jit.ScriptModule]:
+    return tuple(torch.jit.load(io.BytesIO(f)) for f in files)
 
 
 @pytest.mark.parametrize("norm_first", [True, False])
 def test_same_named_classes_of_two_files_are_each_told_by_their_own_graph(files, norm_first: bool) -> None:
-    norm, plain = (torch.jit.load(str(f)) for f in files)
-    assert norm._modules["1"]._c._type().qualified_name() == plain._modules["1"]._c._type().qualified_name()
+    norm, plain = _load(files)
+    assert _block_type(norm) == _block_type(plain)
+    x = torch.randn(4, 3, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(plain(x), plain._modules["1"].lin(plain._modules["0"](x)))  # the plain Block's graph, renamed
     if norm_first:
         assert batch_statistic_norms(norm) == ["1"]
         assert batch_statistic_norms(plain) == []  # before: ['1'], the BatchNorm's answer
@@ -69,7 +97,7 @@ def test_same_named_classes_of_two_files_are_each_told_by_their_own_graph(files,
 
 
 def test_the_refusal_names_the_batchnorm_and_the_repair_runs_the_plain_model_fused(files) -> None:
-    norm, plain = (torch.jit.load(str(f)) for f in files)
+    norm, plain = _load(files)
     assert not batch_statistics_in_use(plain.train())  # before, asked first of the BatchNorm: True (run alone, slower)
     assert batch_statistics_in_use(norm.train())
     x = torch.randn(8, 3, generator=torch.Generator().manual_seed(0))
