@@ -26,6 +26,8 @@ import torch
 from torch import Tensor
 from torch.distributions import Distribution
 
+from lightning_causal.causal.engine.state import rng_preserved
+
 __all__ = ["OutputSpec", "ROW_WISE_OUTPUT", "TRAINING_ONLY_TUPLE", "check_output_spec", "check_not_a_row", "held_distribution",
            "select_output"]
 
@@ -234,12 +236,15 @@ def _reads_moment(dist: Distribution, name: str, value: Tensor, output: Callable
                   picked: Tensor) -> bool:
     """Whether the callable ``output``'s non-finite ``rows`` of ``picked`` come from ``dist``'s moment ``name``
     (``value``): called again on ``out`` with that moment made finite (0 where undefined; ``dist``'s class swapped for
-    a subclass of it for the call, then back: the very object ``out`` holds), those rows are finite."""
+    a subclass of it for the call, then back: the very object ``out`` holds), those rows are finite. The global random
+    number generators (torch's, NumPy's, ``random``'s) are put back after the call (:func:`~.state.rng_preserved`): a
+    callable that draws (``d.mean + noise``) leaves them as its one call did; a count the callable keeps of its own
+    calls counts these too."""
     cls = type(dist)
     finite = torch.where(value.detach().isfinite(), value.detach(), torch.zeros((), dtype=value.dtype, device=value.device))
     dist.__class__ = type(cls.__name__, (cls,), {name: property(lambda self: finite)})
     try:
-        with torch.no_grad():
+        with torch.no_grad(), rng_preserved():
             again = output(out)
     except Exception:  # the callable fails on the finite moment: not shown to read it
         return False
