@@ -31,7 +31,13 @@ from lightning_causal.callbacks._one_audit import (
     non_finite_weights,
     run_audit,
 )
-from lightning_causal.callbacks._trainer_facts import audited, epoch_end_step, row_shard, tag_prefix
+from lightning_causal.callbacks._trainer_facts import (
+    audited,
+    epoch_end_step,
+    explained_name,
+    row_shard,
+    tag_prefix,
+)
 from lightning_causal.callbacks._warnings import WarningsOncePerFit
 from lightning_causal.causal.engine.batching import (
     PeerFailure,
@@ -288,7 +294,8 @@ class AuditRun:
             try:
                 probe = {"source": self.probe_origin, "samples": len(self.probe) if self.probe is not None else 0}
                 write_report(self.report_dir, epoch, stage, results, tag=self._report_tag,
-                             extra={"audit_seconds": total, "world_size": trainer.world_size, "probe": probe})
+                             extra={"audit_seconds": total, "world_size": trainer.world_size, "probe": probe,
+                                    "model": explained_name(trainer.lightning_module)})
             except (OSError, TypeError, ValueError) as err:  # a full disk; a custom audit's value JSON cannot hold
                 error = repr(err)
         error = trainer.strategy.broadcast(error, src=0)

@@ -11,8 +11,10 @@ import torch
 from lightning.pytorch import LightningModule, Trainer
 
 from lightning_causal.causal.engine.batching import RowShard
+from lightning_causal.causal.engine.chosen_input import model_name
 
-__all__ = ["audited", "ended_at_last_batch", "epoch_end_step", "row_shard", "saved_in_epoch_end", "tag_prefix"]
+__all__ = ["audited", "ended_at_last_batch", "epoch_end_step", "explained_name", "row_shard", "saved_in_epoch_end",
+           "tag_prefix"]
 
 
 def audited(pl_module: LightningModule) -> torch.nn.Module:
@@ -20,6 +22,25 @@ def audited(pl_module: LightningModule) -> torch.nn.Module:
     ``CausalRepairModule.wrap`` explains the wrapped module, so layer names and tags do not change
     with wrapping), else ``pl_module`` itself."""
     return getattr(pl_module, "audited_module", pl_module)
+
+
+def explained_name(module: torch.nn.Module) -> str:
+    """The network the audits explain, as a report names it (its ``"model"`` entry): the class of ``module``, or, where
+    ``module`` names another network through ``audited_module`` (an EMA copy of its network, a GAN's discriminator, the
+    module a ``CausalRepairModule.wrap`` wraps), ``"<its class>.audited_module (<that network's class>)"``, so that a
+    report says whose weights it explains.
+
+    Args:
+        module: the LightningModule of the fit, or the model given to ``audit_model``.
+
+    Examples:
+        >>> explained_name(torch.nn.Linear(2, 1))
+        'Linear'
+    """
+    target = audited(module)  # type: ignore[arg-type]
+    if target is module:
+        return model_name(module)
+    return f"{model_name(module)}.audited_module ({model_name(target)})"
 
 
 def ended_at_last_batch(trainer: Trainer) -> bool:

@@ -39,7 +39,7 @@ from lightning_causal.callbacks._probe_setup import (
     check_probe_outputs,
     dry_run,
 )
-from lightning_causal.callbacks._trainer_facts import tag_prefix
+from lightning_causal.callbacks._trainer_facts import explained_name, tag_prefix
 from lightning_causal.causal.engine.checks import check_int
 from lightning_causal.causal.engine.forward_args import marks_kept
 from lightning_causal.causal.engine.lazy_modules import unbuilt_refusal
@@ -198,7 +198,8 @@ def audit_model(
     report = None
     if report_dir is not None:  # the top-level entries of the callback's reports, in its order: two runs' reports compare
         report = write_report(report_dir, epoch, "epoch_end", results, extra={
-            "audit_seconds": seconds, "world_size": 1, "probe": {"source": "audit_model", "samples": len(probe)}})
+            "audit_seconds": seconds, "world_size": 1, "probe": {"source": "audit_model", "samples": len(probe)},
+            "model": explained_name(model)})
     if tb is not None:
         at = epoch if step is None else step
         for tag, value in (t for r in results for t in scalar_tags(r).items()):
