@@ -108,7 +108,10 @@ class CausalAuditCallback(AuditRun, Callback):
         audits: the :class:`~lightning_causal.audits.Audit` objects to run (a sequence, or one audit alone), with distinct names. Several
             callbacks on one trainer hold audits of different names (``name=``; one name in two callbacks is
             refused at set-up, as their scalars and drift would mix in one series): the names make the
-            checkpoint's ``state_key`` (Lightning refuses two callbacks of one key), the tags and the report names.
+            checkpoint's ``state_key`` (Lightning refuses two callbacks of one key), the tags and the report names. Callbacks
+            whose audits have the same names, one audit object given to both included, meet Lightning's "Found more than one
+            stateful callback of type `CausalAuditCallback`" at ``Trainer(...)``, before the callback's own check can name
+            them: give each callback audit objects of its own, named apart (``InputEffectAudit(..., name="input_effect_2")``).
         probe: a :class:`~lightning_causal.audits.Probe`, a tensor, a batch nested like the training batches
             (``(inputs, labels)``, ``((x1, x2), y)``, a mapping, a dataclass), a ``Dataset``, a list of samples (as
             ``DataLoader(samples)`` takes them: dicts, or tuples with 0-dim labels) or a ``DataLoader``; ``None``
