@@ -438,12 +438,33 @@ def _check_pruning_order(monitor: str, trainer: Trainer) -> None:
             "see (the score would not be theirs); list ModelPruning before the CausalAuditCallback")
 
 
+def _warn_averaged_checkpoints(monitor: str, trainer: Trainer) -> None:
+    """Lightning's ``WeightAveraging`` (``EMAWeightAveraging``: Lightning >= 2.6) writes its average into every
+    checkpoint's ``state_dict`` and the trained weights under ``current_model_state``, while the audits explain the
+    trained weights: the best checkpoint's ``state_dict`` is not what gave its score. Warned at set-up, naming the key
+    that holds the audited weights."""
+    from lightning.pytorch import callbacks as lightning_callbacks
+
+    kind = getattr(lightning_callbacks, "WeightAveraging", None)
+    averaging = next((type(cb).__name__ for cb in trainer.callbacks if kind is not None and isinstance(cb, kind)), None)
+    if averaging is None:
+        return
+    warn_at_users_line(
+        f"AuditModelCheckpoint(monitor={monitor!r}) chooses checkpoints by audits of the trained weights, but {averaging} "
+        "writes its averaged weights into every checkpoint's `state_dict` (what `load_from_checkpoint` loads) and the "
+        "trained ones under `current_model_state`: a best checkpoint loaded and audited gives other numbers than its "
+        "score. Load `torch.load(path, weights_only=True)['current_model_state']` for the audited weights, or keep the "
+        "average in your module and audit it through `audited_module` (docs/your_model.md, 'EMA weights')")
+
+
 class AuditModelCheckpoint(_OnAudits, ModelCheckpoint):
     r"""Lightning's ``ModelCheckpoint`` on a scalar of
     :class:`~lightning_causal.callbacks.audit.CausalAuditCallback`: the top-k checkpoints are
     chosen among the epochs audited by the callback whose audit logs ``monitor``, each saved at the end of its epoch right after the audit
     (so the saved weights are the audited ones, unless the LightningModule changes them in its own
-    ``on_train_epoch_end``, which Lightning calls between the audit and the checkpoint).
+    ``on_train_epoch_end``, which Lightning calls between the audit and the checkpoint, or Lightning's ``WeightAveraging``
+    / ``EMAWeightAveraging`` writes its average into the checkpoint's ``state_dict``, the audited weights under
+    ``current_model_state``: ``setup`` warns).
 
     The audit schedule decides when checkpoints are considered: ``every_n_epochs``,
     ``every_n_train_steps``, ``train_time_interval`` and ``save_on_train_epoch_end`` are not
@@ -492,6 +513,7 @@ class AuditModelCheckpoint(_OnAudits, ModelCheckpoint):
         super().setup(trainer, pl_module, stage)
         if stage == "fit":
             _check_pruning_order(self.monitor, trainer)
+            _warn_averaged_checkpoints(self.monitor, trainer)
 
     @override
     def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
