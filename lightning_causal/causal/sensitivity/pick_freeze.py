@@ -14,11 +14,17 @@ from torch import Tensor
 
 from lightning_causal.causal.engine.batching import map_rows
 from lightning_causal.causal.engine.checks import check_seed
-from lightning_causal.causal.engine.noise import CommonNoise, noise_scale, warn_noise
+from lightning_causal.causal.engine.noise import (
+    CommonNoise,
+    GeneratorWatch,
+    noise_scale,
+    warn_noise,
+)
 from lightning_causal.causal.engine.pass_errors import is_dtype_error
 from lightning_causal.causal.engine.sample_independence import (
     check_samples_independent,
     refuse_traced_training,
+    same_outputs,
 )
 from lightning_causal.causal.engine.state import rng_preserved
 from lightning_causal.causal.engine.user_frame import outside_package
@@ -221,7 +227,8 @@ def check_func_independent(func: Callable[[Tensor], Tensor], a: Tensor, y_a: Ten
     analysis ran the drawn rows in chunks of ``rows``, so the indices of a model that normalises by the batch
     (``x - x.mean(0)``) would mix whichever rows shared a chunk, silently. Called after :func:`evaluate_pick_freeze`
     with ``y_a``, ``func``'s values of ``a``'s rows as it ran them: two of them run alone must agree (2 rows more; a
-    ``func`` that draws noise passes; nothing where each row ran alone, ``rows`` 1). A BatchNorm traced in training mode
+    ``func`` that draws noise passes; nothing where each row ran alone, ``rows`` 1), and so must :data:`SPREAD_ROWS`
+    rows spread over the first chunk, each run alone (:func:`_check_rows_alone`: a branch on a batch statistic). A BatchNorm traced in training mode
     is refused before the evaluation (:func:`refuse_traced_func`). The global RNG is left as it was.
 
     Args:
@@ -247,7 +254,37 @@ def check_func_independent(func: Callable[[Tensor], Tensor], a: Tensor, y_a: Ten
     if m < 2:
         return  # every row ran alone
     with rng_preserved(devices), torch.no_grad():
-        check_samples_independent(_RowsCall(func, transform, model), (a[:m],), y_a[:m], what)  # type: ignore[arg-type]
+        call = _RowsCall(func, transform, model)
+        check_samples_independent(call, (a[:m],), y_a[:m], what)  # type: ignore[arg-type]
+        _check_rows_alone(call, a[:m], y_a[:m], what)
+
+
+SPREAD_ROWS = 16
+"""How many rows of the first chunk :func:`_check_rows_alone` runs alone, spread over it."""
+
+
+def _check_rows_alone(call: _RowsCall, a: Tensor, y_a: Tensor, what: str) -> None:
+    """Refuse ``func`` where one of :data:`SPREAD_ROWS` rows spread over its first chunk ``a`` ``[m, D]``, run alone,
+    does not give its value in the chunk, ``y_a``. A branch on a batch statistic (an early exit when the batch's mean
+    confidence passes a threshold) gives every row of a chunk the branch of the chunk's mean, and rows 0 and 1 of
+    :func:`check_samples_independent` often take it alone too (a digits MLP: a fifth of the drawn rows took another
+    branch alone, 1 pair in 10 of them). Each row runs as a pass of two copies of itself (its own statistics; a batch
+    of one would change the shapes of a model that squeezes it); a ``func`` that draws noise is not judged, as there."""
+    m = a.shape[0]
+    for i in torch.linspace(2, m - 1, min(SPREAD_ROWS, max(m - 2, 0))).round().long().unique().tolist():
+        twice = a[[i, i]]
+        with GeneratorWatch() as watch:
+            alone = call(twice)
+        if watch.moved:
+            return  # the model draws random numbers: not the batch's doing
+        diff, same = same_outputs(alone, y_a[[i, i]])
+        if not same and same_outputs(call(twice), alone)[1]:
+            raise ValueError(
+                f"Expected the model to treat samples independently, but drawn row {i} run alone gives another value "
+                f"than in its pass of {m} rows (max |difference| {diff:.3g}): its forward depends on the batch (control "
+                f"flow on a batch statistic, e.g. `if p.mean() > t: return early`, or normalisation over the batch). "
+                f"{what} runs rows of many samples in one batch, which would mix their branches silently; make the "
+                "forward per-sample (e.g. `torch.where` per row) or pass one sample at a time")
 
 
 def bootstrap_counts(n: int, n_bootstrap: int, generator: torch.Generator) -> Tensor:
