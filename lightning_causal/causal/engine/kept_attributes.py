@@ -265,6 +265,14 @@ def _list_moved(now: Any, kept: list[Any]) -> bool:
     return len(now) != len(kept) or any(a is not b for a, b in zip(now, kept))
 
 
+def _plain_sequence(v: Any) -> bool:
+    """Whether an attribute's value is a list or tuple holding no tensor (a log of numbers reassigned,
+    ``self.log = self.log + [float(loss)]``; the shape last seen, ``self.seen = tuple(x.shape)``), which
+    :meth:`KeptAttributes.restore` sets back as it gives a list its items back; not one holding parameters (an RNN's
+    ``_flat_weights``, which only ``_apply``, never a pass, reassigns, with its ``_flat_weight_refs``)."""
+    return type(v) in (list, tuple) and not any(isinstance(i, Tensor) for i in v)
+
+
 def _holds_tensors(v: Any) -> bool:
     """Whether an attribute's value holds tensors: a tensor, a tuple or list of them, a dict holding them."""
     return bool(_tensors(v)) if isinstance(v, _HOLDERS) else _is_dict(v) and bool(_dict_tensors(v))
@@ -325,7 +333,8 @@ class KeptAttributes:
         An attribute that held tensors, or holds tensors now, is set back to the very object it held (``None``,
         an empty tuple, any value), or removed where it was absent (a dict holding tensors so too, ``self.cache = {"W": w}``);
         a list gets its items back, whatever they are (also one a dict holds, ``self.cache["hist"].append(h.detach())``;
-        a log of numbers, ``self.log.append(float(x.mean()))``), and so does a dict (a ``defaultdict`` too, and a dict it holds at any depth,
+        a log of numbers, ``self.log.append(float(x.mean()))``; a list or tuple of no tensors reassigned,
+        ``self.log = self.log + [x]``, is set back to the very object, :func:`_plain_sequence`), and so does a dict (a ``defaultdict`` too, and a dict it holds at any depth,
         ``self.cache["enc"]["h"] = h``) that held tensors or holds them now (``self.cache["W"] = w``, set in place); a
         tensor updated in
         place (``self.h.copy_(h)``) or given other data (``self.h.data = h``) gets its values back; a buffer noted with ``reassigned_buffers`` and
@@ -345,7 +354,8 @@ class KeptAttributes:
                 old, new = before.get(name, _ABSENT), now.get(name)
                 if self.numbers and type(old) in _NUMBERS and type(new) in _NUMBERS:
                     now[name] = old
-                elif _holds_tensors(new) or _holds_tensors(old):  # also a dict replaced, `self.cache = {"W": w}`
+                elif _holds_tensors(new) or _holds_tensors(old) or _plain_sequence(new) or _plain_sequence(old):
+                    # also a dict replaced, `self.cache = {"W": w}`, and a log reassigned, `self.log = self.log + [x]`
                     if old is _ABSENT:
                         del now[name]
                     else:
@@ -382,7 +392,8 @@ class KeptAttributes:
         shape now, ``()`` where none is left; ``set``: the tensor was set, reassigned, removed, given other data or
         other list items, not updated in place in its tensor): a tensor attribute (or a tuple or list of them) set, reassigned or removed,
         unless what it holds now is computed in the autograd graph (``torch.nn.utils.weight_norm``'s ``weight``, which
-        every pass computes again; a carried state is detached); a list given other items; a kept tensor updated in
+        every pass computes again; a carried state is detached); a list given other items, or a list or tuple of no
+        tensors reassigned (``self.log = self.log + [x]``: shape ``()``); a kept tensor updated in
         place or given other data; a list a dict attribute holds given other items (``self.cache["hist"].append(h)``:
         ``cache['hist']``, the shape its first tensor's); with ``reassigned_buffers``, a buffer reassigned or updated in place, normalisation
         and fake-quant modules' aside (their batch statistics and observers are told apart by the module's type); an
@@ -411,6 +422,8 @@ class KeptAttributes:
                     note(m, name, new)
                 elif (set_ := _value_change(old, new, kept)) is not None:
                     note(m, name, new, set_)
+                elif new is not old and (_plain_sequence(new) or _plain_sequence(old)):  # as a list given other items
+                    note(m, name, new)
         for m, name, b, version in self.buffers:
             if _trained_statistics(m):
                 continue
