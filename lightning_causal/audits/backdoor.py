@@ -39,6 +39,7 @@ from lightning_causal.causal.engine.checks import (
 )
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.input_sites import check_site
+from lightning_causal.causal.engine.sample_independence import check_samples_independent
 from lightning_causal.causal.engine.state import audit_mode
 from lightning_causal.causal.engine.units import per_layer_layouts
 
@@ -121,6 +122,8 @@ class BackdoorAudit(Audit):
         ['asr', 'clean_accuracy', 'trigger_ace']
     """
 
+    whole_probe_rows_check = True  # its passes run the samples in batches of their own (Audit's attribute)
+
     def __init__(
         self,
         trigger: Trigger | None = None,
@@ -174,7 +177,10 @@ class BackdoorAudit(Audit):
         probe = probe.subset(torch.arange(x.shape[0], device=x.device)) if x.shape[0] < len(probe) else probe
         options = self.model_options(probe)
         with audit_mode(model):
-            logits = Forward(model, num_samples=x.shape[0], **options)(x)
+            forward = Forward(model, num_samples=x.shape[0], **options)
+            logits = forward(x)
+            # the trigger search and the stamped copies run the samples in batches of their own
+            check_samples_independent(forward, (x,), logits, f"BackdoorAudit {self.name!r}")
         if logits.dim() == 1:  # one value per sample ([N], a squeezed logit): one output, as [N, 1] (not an IndexError)
             logits = logits.unsqueeze(1)
         if self.trigger is not None and logits.shape[1] < 2:

@@ -385,6 +385,11 @@ class Audit(ABC):
             every input (``UnitImportanceAudit``, ``CausalGraphAudit``). ``False`` (the default): it explains one
             input tensor, and ``CausalAuditCallback(explain=k)`` gives it input ``k`` alone, the others passed
             along as per-sample forward arguments.
+        whole_probe_rows_check: whether :meth:`dry_run` checks on the whole probe that the model treats its samples
+            independently (two samples run alone give their outputs in the probe's batch), as the audit's :meth:`run`
+            checks on the probe it is given (``FairnessAudit``, ``CounterfactualAudit``, ``BackdoorAudit``): the dry
+            run's 2 samples are too few to compare, so a model whose output for a sample depends on the other samples
+            of its batch (attention across the batch, scores normalised over it) is refused before training.
 
     Examples:
         >>> import torch
@@ -401,6 +406,7 @@ class Audit(ABC):
     """
 
     takes_every_input: ClassVar[bool] = False
+    whole_probe_rows_check: ClassVar[bool] = False
 
     def __init__(self, name: str | None = None, *, output: OutputSpec = None) -> None:
         if name is not None and (not isinstance(name, str) or not name):
@@ -430,7 +436,8 @@ class Audit(ABC):
         A probe whose forward arguments may link its samples (a graph's ``edge_index`` over the rows,
         :func:`~lightning_causal.causal.engine.linked_samples.linked_arguments`) is first checked on
         the whole probe (two samples run alone give their outputs in the batch): 2 samples cut from
-        the nodes of one graph would otherwise fail on the cut graph, or run on it.
+        the nodes of one graph would otherwise fail on the cut graph, or run on it; so is every probe of an audit
+        whose ``whole_probe_rows_check`` is set (the samples of the probe must be independent rows).
 
         The 2 samples are the first two, unless the probe's labels are multi-hot (zeros and ones
         ``[N, C]`` with some row not one-hot) and those two are one-hot: then the first and the first
@@ -445,7 +452,7 @@ class Audit(ABC):
         """
         with audit_mode(model):
             check_linked_samples(model, probe.inputs if isinstance(probe.inputs, tuple) else (probe.inputs,),
-                                 f"Audit {self.name!r}", **self.model_options(probe))
+                                 f"Audit {self.name!r}", independent=self.whole_probe_rows_check, **self.model_options(probe))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ProbeContentsWarning)  # of the 2 samples: said by the full runs, of the probe
             return self.run(model, probe.subset(dry_rows(probe)))

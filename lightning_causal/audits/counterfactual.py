@@ -33,6 +33,7 @@ from lightning_causal.causal.engine.checks import check_class_labels, check_int,
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.gradient_cuts import float_reading
 from lightning_causal.causal.engine.probe_warnings import ProbeContentsWarning
+from lightning_causal.causal.engine.sample_independence import check_samples_independent
 from lightning_causal.causal.engine.state import audit_mode
 from lightning_causal.causal.engine.token_ids import INDEX_DTYPES
 from lightning_causal.causal.engine.user_frame import outside_package
@@ -164,6 +165,8 @@ class CounterfactualAudit(Audit):
         >>> sorted(k for k in r.scalars if k in ("explained", "misclassified_rate"))
         ['explained', 'misclassified_rate']
     """
+
+    whole_probe_rows_check = True  # its passes run the samples in batches of their own (Audit's attribute)
 
     def __init__(
         self,
@@ -297,7 +300,10 @@ class CounterfactualAudit(Audit):
         x = probe.first
         options = self.model_options(probe)
         with audit_mode(model):
-            out = Forward(model, num_samples=len(probe), **options)(x)
+            forward = Forward(model, num_samples=len(probe), **options)
+            out = forward(x)
+            # the misclassified samples are those of the probe's batch; the search runs them in a batch of their own
+            check_samples_independent(forward, (x,), out, f"CounterfactualAudit {self.name!r}")
         _check_logits(out)
         check_class_name_count(self.class_names, int(out.shape[1]))
         pred = out.argmax(1)

@@ -189,6 +189,8 @@ class FairnessAudit(Audit):
         ['cf_changed', 'cf_flip_rate', 'cf_gap', 'cf_gap/group_0', 'cf_gap/group_1', 'cf_gap_max']
     """
 
+    whole_probe_rows_check = True  # its passes run the samples in batches of their own (Audit's attribute)
+
     def __init__(
         self,
         counterfactual: object,

@@ -238,15 +238,17 @@ def _check_reordered(forward: Forward, xs: tuple[Tensor, ...], output: Tensor, w
 
 
 def check_linked_samples(model: torch.nn.Module, xs: tuple[Tensor, ...], what: str, *, output: Any = None,
-                         additional_forward_args: Any = None) -> None:
+                         additional_forward_args: Any = None, independent: bool = False) -> None:
     """:func:`check_rows_independent` for ``model`` called on ``xs`` with these arguments, where
-    :func:`linked_arguments` finds one that may link the samples (then one pass of ``xs`` and one
-    of two samples, without gradients); otherwise only :func:`~.padded_reads.warn_padded_read`. For callers that hold no clean pass
-    of their own (Captum's methods, an audit's set-up)."""
+    :func:`linked_arguments` finds one that may link the samples, or ``independent`` asks for it (then one pass of
+    ``xs`` and one of two samples, without gradients); otherwise only :func:`~.padded_reads.warn_padded_read`. For
+    callers that hold no clean pass of their own (Captum's methods, an audit's set-up: ``independent`` for the audits
+    whose dry run on 2 samples cannot see a model that mixes the rows of its batch, :class:`~lightning_causal.audits.Audit`'s
+    ``whole_probe_rows_check``)."""
     from lightning_causal.causal.engine.forward import Forward
 
     forward = Forward(model, output=output, additional_forward_args=additional_forward_args, num_samples=xs[0].shape[0])
-    if linked_arguments(forward.args, model=forward.model, num_inputs=len(xs)):
+    if independent or linked_arguments(forward.args, model=forward.model, num_inputs=len(xs)):
         with torch.no_grad():
             check_rows_independent(forward, xs, forward(*xs), what)
     else:

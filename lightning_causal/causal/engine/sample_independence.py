@@ -72,7 +72,7 @@ def check_samples_independent(forward: Forward, xs: tuple[Tensor, ...], output: 
                    "fresh state")
         else:
             cause = ("its forward depends on the batch (control flow on a batch statistic, e.g. "
-                     "`if (p > t).all(): return early`, or normalisation over the batch)")
+                     "`if (p > t).all(): return early`, normalisation over the batch, or attention across its rows)")
             fix = "make the forward per-sample (e.g. `torch.where` per row) or pass one sample at a time"
         raise ValueError(
             f"Expected the model to treat samples independently, but the outputs of probe samples {rows.tolist()} "

@@ -38,6 +38,7 @@ from lightning_causal.causal.engine.noise import (
     common_noise,
     warn_separate_noise,
 )
+from lightning_causal.causal.engine.sample_independence import check_samples_independent
 from lightning_causal.causal.engine.state import (
     audit_mode,
     check_logits,
@@ -155,6 +156,21 @@ class FairnessGap(TypedDict):
     delta: Tensor  #: Δ per sample ``[N]``
 
 
+class _ProbabilityCall:
+    """``forward``'s class probabilities (:func:`probabilities`), called as a :class:`Forward` is, for
+    :func:`~lightning_causal.causal.engine.sample_independence.check_samples_independent` against the factual pass's
+    ``p``."""
+
+    def __init__(self, forward: Forward) -> None:
+        self.forward, self.model = forward, forward.model
+
+    def __call__(self, *xs: Tensor, rows: Tensor | None = None) -> Tensor:
+        out = self.forward(*xs, rows=rows)
+        if out.dim() == 2 and out.shape[1] > 1:  # logits, as the factual pass checked: two rows alone may look like
+            return (out.float() if out.dtype in (torch.float16, torch.bfloat16) else out).softmax(dim=1)  # probabilities
+        return probabilities(out)
+
+
 def _counterfactual_probabilities(
     model: nn.Module,
     x: Tensor,
@@ -206,6 +222,9 @@ def _counterfactual_probabilities(
                 seen: list[str] = []
                 p = _probabilities(forward, x, torch.arange(n, device=x.device), per_pass, seen)
         classes = seen[0]  # x holds a row (_check_x, Probe): at least one pass ran
+        if not clean_pass.moved and per_pass > 1:  # the counterfactual rows run in passes of their own: two samples
+            # run alone must give their probabilities in the factual pass (one pass of 2 rows)
+            check_samples_independent(_ProbabilityCall(forward), (x,), p, "A counterfactual fairness gap")  # type: ignore[arg-type]
         noise = common_noise(forward, forward.model, (x,), per_pass, drew=clean_pass.moved)
         if noise is not None:  # a sample and its counterfactuals draw one noise
             p = noise.clean(lambda s: probabilities(forward(x[s], rows=s)), x.device)
@@ -290,7 +309,10 @@ def counterfactual_fairness_gap(
     are not run. With an attention mask among the forward arguments, the counterfactual runs with
     ``x``'s mask: a token swap changes the real tokens only (a sentence whose identity terms lie only
     in padding is unchanged), and a counterfactual that writes into padded positions is refused
-    (:func:`counterfactual_inputs`). Eval mode without gradients; training flags are restored.
+    (:func:`counterfactual_inputs`). Eval mode without gradients; training flags are restored. The changed rows run in
+    passes of their own, so a model whose output for a sample depends on the other samples of its batch (scores centred
+    over the batch, attention across its rows) is refused (``ValueError``): flipping every sample's attribute would move
+    the batch with it, and the gap would not be that of one sample's counterfactual.
 
     Args:
         model: classifier; ``output`` selects its logits ``[N, C]`` (or a single logit ``[N]``/``[N, 1]``).

@@ -26,6 +26,7 @@ from lightning_causal.causal.engine.gradient_cuts import (
 from lightning_causal.causal.engine.input_kinds import check_input_kinds
 from lightning_causal.causal.engine.leaf_gradients import LeafGradients
 from lightning_causal.causal.engine.noise import warn_separate_noise
+from lightning_causal.causal.engine.sample_independence import check_samples_independent
 from lightning_causal.causal.engine.state import (
     audit_mode,
     frozen_params,
@@ -328,7 +329,10 @@ def counterfactual_explanation(
     both up and down.
 
     Runs in eval mode; the parameters' ``requires_grad`` is switched off meanwhile and restored
-    (their ``.grad`` is never touched); no global RNG is used.
+    (their ``.grad`` is never touched); no global RNG is used. Every input is searched in one batch, so a model whose
+    output for an input depends on the other inputs of its batch (scores centred over the batch, attention across its
+    rows) is refused (``ValueError``, :func:`~lightning_causal.causal.engine.sample_independence.check_samples_independent`):
+    an input's class there is not its class alone, and a change of nothing could pass for a counterfactual.
 
     Args:
         model: a classifier; ``output`` selects its logits ``[N, classes]``.
@@ -398,6 +402,8 @@ def counterfactual_explanation(
             shape = tuple(logits.shape) if isinstance(logits, Tensor) else type(logits).__name__
             raise ValueError(f"Expected a classifier returning logits [N, classes >= 2] but the model returned {shape}")
         target = resolve_target(logits, target_class, name="target_class")
+        # every input's search runs in one batch: an input's class there must be its class alone
+        check_samples_independent(forward, (x,), logits.detach(), "The counterfactual search (counterfactual_explanation)")
         rows = logits.detach()  # a NaN row has no decision to flip: its argmax (0) read as a success, silently
         check_finite_samples((x,), rows.masked_fill(torch.isfinite(rows), 0.0).sum(1))
         best, best_cost, last = _optimise(forward, x, target, mutable, (lo, hi), settings, generator, discrete, unit)
