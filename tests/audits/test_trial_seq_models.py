@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import lightning.pytorch as pl
 import pytest
 import torch
@@ -74,11 +76,11 @@ class SpyLSTM(nn.LSTM):
     cuDNN's RNN backward raises in eval mode ('cudnn RNN backward can only be called in training
     mode'), so a forward that is backpropagated in eval mode must not run on cuDNN."""
 
-    seen: list[bool]
+    record: Callable[[bool], None]  # the test's list's `append`: the audits put back the lists a model holds
 
     def forward(self, *args, **kwargs):
         if torch.is_grad_enabled() and not self.training:
-            self.seen.append(torch.backends.cudnn.enabled)
+            self.record(torch.backends.cudnn.enabled)
         return super().forward(*args, **kwargs)
 
 
@@ -86,7 +88,7 @@ class SpyLSTMClassifier(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.lstm = SpyLSTM(3, 4, batch_first=True)
-        self.lstm.seen = []
+        self.lstm.record = lambda enabled: None  # each test gives it its own list's `append`
         self.head = nn.Linear(4, 2)
 
     def forward(self, x):
@@ -114,10 +116,11 @@ def test_gradient_paths_run_an_lstm_in_eval_mode_without_cudnn():
     x, _ = _signals(4)
     for name, run in _gradient_paths().items():
         model = SpyLSTMClassifier().train()
-        model.lstm.seen = []
+        seen: list[bool] = []
+        model.lstm.record = seen.append
         run(model, x)
-        assert model.lstm.seen, name
-        assert not any(model.lstm.seen), f"{name} backpropagated through the LSTM in eval mode with cuDNN enabled"
+        assert seen, name
+        assert not any(seen), f"{name} backpropagated through the LSTM in eval mode with cuDNN enabled"
         assert torch.backends.cudnn.enabled, name
         assert model.training and model.lstm.training, name
 

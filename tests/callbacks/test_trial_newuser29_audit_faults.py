@@ -147,31 +147,32 @@ def test_an_audit_out_of_memory_under_on_error_warn_keeps_the_advice_in_the_repo
 class _HoldsActivations(_Limited):
     """``_Limited`` whose failing passes first take a tensor, as a device's activations (a weak reference kept)."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, taken: list[weakref.ref]) -> None:
         super().__init__(limit)
-        self.taken: list[weakref.ref] = []
+        self.take = taken.append  # not a list of the model's: the audit puts back the lists a model holds
 
     def forward(self, x):
         if x.shape[0] > self.limit:
             activations = torch.empty(x.shape[0], 1000)
-            self.taken.append(weakref.ref(activations))
+            self.take(weakref.ref(activations))
         return super().forward(x)
 
 
 class _FreedAtEpochStart(pl.Callback):
-    def __init__(self, net: _HoldsActivations) -> None:
-        self.net, self.freed = net, []
+    def __init__(self, taken: list[weakref.ref]) -> None:
+        self.taken, self.freed = taken, []
 
     def on_train_epoch_start(self, trainer, pl_module):
-        self.freed.append([ref() is None for ref in self.net.taken])
+        self.freed.append([ref() is None for ref in self.taken])
 
 
 def test_a_failed_pass_under_on_error_warn_leaves_its_memory_to_the_training_that_goes_on(tmp_path):
     # before: the error held the failed pass's tensors in reference cycles (the snapshot of the audit's frame that the
     # memory advice read, the frame's own variable), freed by the cyclic collector only, whenever it ran
     module = _LimitedModule(100)
-    module.net = _HoldsActivations(100)
-    check = _FreedAtEpochStart(module.net)
+    taken: list[weakref.ref] = []
+    module.net = _HoldsActivations(100, taken)
+    check = _FreedAtEpochStart(taken)
     gc.collect()
     gc.disable()  # reference counting alone: what a cycle holds stays
     try:
