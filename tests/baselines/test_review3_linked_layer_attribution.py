@@ -12,7 +12,7 @@ from torch import Tensor, nn
 
 from lightning_causal.baselines.captum_methods import layer_attribute
 from lightning_causal.baselines.input_layer_methods import input_layer_attribute
-from tests.helpers.linked_nodes import FeatureMLP, NodeMLP
+from tests.helpers.linked_nodes import FeatureMLP, NodeMLP, record_rows
 
 
 class NodeTypes(nn.Module):
@@ -22,10 +22,13 @@ class NodeTypes(nn.Module):
         super().__init__()
         torch.manual_seed(0)
         self.emb, self.out = nn.Embedding(5, 3), nn.Linear(3, 2)
-        self.rows_seen: list[int] = []
+        record_rows(self)
+
+    @property
+    def rows_seen(self) -> list[int]:
+        return self._rows()
 
     def forward(self, ids: Tensor, edge_index: Tensor) -> Tensor:
-        self.rows_seen.append(ids.shape[0])
         h = self.emb(ids)[:, 0]
         src, dst = edge_index
         return self.out(h + torch.zeros_like(h).index_add_(0, dst, h[src]))

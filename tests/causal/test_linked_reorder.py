@@ -11,6 +11,7 @@ import torch
 from torch import Tensor, nn
 
 from lightning_causal.causal import input_effects
+from tests.helpers.linked_nodes import record_rows
 
 
 class NodeMean(nn.Module):
@@ -20,10 +21,13 @@ class NodeMean(nn.Module):
         super().__init__()
         torch.manual_seed(0)
         self.lin = nn.Linear(3, 2)
-        self.rows_seen: list[int] = []
+        record_rows(self)
+
+    @property
+    def rows_seen(self) -> list[int]:
+        return self._rows()
 
     def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
-        self.rows_seen.append(x.shape[0])
         src, dst = edge_index
         agg = torch.zeros_like(x).index_add_(0, dst, x[src])
         return self.lin(x + agg)
