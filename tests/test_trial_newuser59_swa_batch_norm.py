@@ -73,8 +73,10 @@ def test_last_trained_epoch_is_the_fit_end_audit_and_set_up_says_it_explains_the
     assert reports == ["epoch_0001.json", "epoch_0002_fit_end.json"]  # before: epoch_0001, epoch_0003
     assert audit.last_results["input_effect"].scalars["mean_abs_effect"] == pytest.approx(final, rel=1e-5)
     assert len(messages) == 1 and "averaged weights" in messages[0]
-    if audit_first:  # before: no warning in this order
-        assert "BatchNorm" in messages[0] and "StochasticWeightAveraging" in messages[0]
+    # in either order the BatchNorm warning (before ee119035: none for the callback listed first); listed after SWA, the
+    # advice to list CausalAuditCallback first was given, which would not help (review_s30c): the swap comes in either order
+    assert "BatchNorm" in messages[0] and "whatever the order" in messages[0], messages[0]
+    assert "List CausalAuditCallback before" not in messages[0]
 
 
 @pytest.mark.filterwarnings("ignore")

@@ -103,9 +103,10 @@ def warn_averaging_before(callback: Callback, trainer: Trainer) -> None:
     ``on_train_end`` before the fit-end audit runs there: that audit explains other weights than
     the epoch audits (which see the trained ones), unless the user says so. On a model with BatchNorm layers
     ``StochasticWeightAveraging`` swaps them in at the start of the epoch it adds after ``max_epochs``
-    (:func:`swa_batch_norm_epoch`), before training ends in either order: warned where the schedule leaves the
-    last epoch to the fit-end audit (a callable schedule cannot be read here: warned). Call it only where the
-    callback audits at the end of fit."""
+    (:func:`swa_batch_norm_epoch`), before training ends in either order: warned, with no advice to reorder the
+    callbacks (which would not help), where the schedule (``callback.should_audit``) leaves the last epoch to the
+    fit-end audit (a callable schedule is not called here: warned). Call it only where the callback audits at the
+    end of fit."""
     from lightning.pytorch import callbacks as lightning_callbacks
 
     # Lightning's averaging callbacks (WeightAveraging, EMAWeightAveraging: Lightning >= 2.6) copy the average in there
@@ -113,7 +114,8 @@ def warn_averaging_before(callback: Callback, trainer: Trainer) -> None:
                   if hasattr(lightning_callbacks, k))
     callbacks = list(trainer.callbacks)
     mine = next((i for i, cb in enumerate(callbacks) if cb is callback), len(callbacks))
-    before = [type(cb).__name__ for cb in callbacks[:mine] if isinstance(cb, kinds)]
+    batch_norm_swa = _swa_with_batch_norm(trainer)  # its swap comes before training ends in either order: said below
+    before = [type(cb).__name__ for cb in callbacks[:mine] if isinstance(cb, kinds) and cb is not batch_norm_swa]
     if before:
         warn_at_users_line(
             f"CausalAuditCallback comes after {before[0]} in `callbacks=`: when training ends, the averaging "
@@ -122,12 +124,12 @@ def warn_averaging_before(callback: Callback, trainer: Trainer) -> None:
             f"CausalAuditCallback before {before[0]} to explain the trained weights throughout, or pass "
             "`on_fit_end=False`")
         return
-    if _swa_with_batch_norm(trainer) is None:
+    if batch_norm_swa is None:
         return
     last = trainer.max_epochs - 1
-    epochs, every = getattr(callback, "epochs", None), getattr(callback, "every_n_epochs", None)
-    if (epochs is not None and last in epochs) or (epochs is None and isinstance(every, int) and (last + 1) % every == 0):
-        return  # the last epoch is audited at its end, on the trained weights
+    readable = getattr(callback, "epochs", None) is not None or not callable(getattr(callback, "every_n_epochs", None))
+    if readable and callback.should_audit(last):  # type: ignore[attr-defined]
+        return  # the last epoch is audited at its end, on the trained weights (a callable is not called at set-up)
     warn_at_users_line(
         "CausalAuditCallback's fit-end audit (of a last epoch off the schedule) will explain StochasticWeightAveraging's "
         "averaged weights, whatever the order in `callbacks=`: the model has BatchNorm layers, so the averaging adds an "
