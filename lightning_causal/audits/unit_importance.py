@@ -102,7 +102,8 @@ class UnitImportanceAudit(Audit):
     ``a`` given by ``intervention`` (default zero). Reports the importance vector per layer
     (histograms, bar figures, drift), the top-k units, the largest importance (``<layer>/top1_importance``; NaN where
     a unit's importance is NaN, as the top share and ``InputEffectAudit``'s ``max_abs_effect``, the note of non-finite
-    values naming the samples that made it) and the share of the top-k in the total
+    values naming the samples that made it: ``AuditEarlyStopping`` on it stops there under ``check_finite=True`` and
+    says so) and the share of the top-k in the total
     (``<layer>/top{k}_share``, k: ``top_k``; at most all units but one are summed, the share of all of them being always 1:
     a layer of 8 units gives ``top10_share`` of its 7 strongest, said in ``meta["top_shares"]`` and the text card; the tag
     keeps ``top_k`` whatever the width, so a layer grown or pruned between audits keeps its series:

@@ -13,6 +13,7 @@ at its epoch, and ``patience`` counts audits.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import sys
@@ -396,7 +397,10 @@ class AuditEarlyStopping(_OnAudits, EarlyStopping):
     classes). A ``CausalGraphAudit``'s comparison with its previous graph (``edges_gained``, ``edges_lost``,
     ``edge_jaccard_previous``) is checked alike: from its second run on, skipped with a warning at a run whose
     units changed (``meta["units_changed"]``). When the audits that log ``monitor`` are scheduled at no epoch before
-    ``max_epochs``, ``setup`` warns (the audit at the end of fit is not monitored).
+    ``max_epochs``, ``setup`` warns (the audit at the end of fit is not monitored). An audit whose value is NaN or
+    infinite (``UnitImportanceAudit``'s ``top1_importance`` where a unit's ablation makes the output NaN, a share over
+    NaN effects) stops training under ``check_finite=True`` (Lightning's default), which Lightning says only under
+    ``verbose=True``: this callback warns; ``check_finite=False`` counts it as no improvement.
 
     Raises:
         MisconfigurationException: ``monitor`` not a non-empty string; ``check_on_train_epoch_end=False``
@@ -419,6 +423,19 @@ class AuditEarlyStopping(_OnAudits, EarlyStopping):
         _check_monitor("AuditEarlyStopping", monitor)
         check_int("patience", patience, minimum=0, error=MisconfigurationException)  # Lightning takes -1 (and 2.5) as given
         super().__init__(monitor, min_delta, patience, mode=mode, strict=strict, check_on_train_epoch_end=True, **kwargs)
+
+    @override
+    def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        stopped = trainer.should_stop
+        super().on_train_epoch_end(trainer, pl_module)
+        value = trainer.callback_metrics.get(self.monitor)
+        if not stopped and trainer.should_stop and self.check_finite and value is not None and not math.isfinite(float(value)):
+            # Lightning says why only under verbose=True: a fit that ended at its first audit, with no word of the stop
+            warn_at_users_line(
+                f"AuditEarlyStopping(monitor={self.monitor!r}) stopped training after the audit of epoch "
+                f"{trainer.current_epoch}: the audit's value is {float(value)} (`check_finite=True`, Lightning's default, "
+                "stops at a NaN or infinite value); the audit's warning of NaN or infinite values says where it comes from. "
+                "Pass `check_finite=False` to count such an audit as no improvement and train on")
 
 
 def _check_pruning_order(monitor: str, trainer: Trainer) -> None:
