@@ -51,8 +51,15 @@ def test_samples_with_missing_values_are_named_with_their_columns():
 def test_images_name_how_many_elements_and_finite_samples_say_nothing():
     x = torch.ones(3, 1, 2, 2)
     x[2, 0, 1, 1] = float("nan")
-    with pytest.warns(ProbeContentsWarning, match=r"samples \[2\] \(1 of the 3 explained\) .* in 1 of the 4 elements"):
+    with pytest.warns(ProbeContentsWarning, match=r"samples \[2\] \(1 of the 3 explained\) .* in 1 of the 4 elements of each,"):
         CounterfactualAudit(settings=CounterfactualSettings(steps=5)).run(_Imputing(4), _probe(x))
+    two = x.clone()
+    two[1, 0, 0, 0] = float("nan")  # two samples of one missing pixel each, at other places: 1 of 4 each (before: 2 of 4)
+    with pytest.warns(ProbeContentsWarning, match=r"samples \[1, 2\] \(2 of the 3 explained\) .* in 1 of the 4 elements of each,"):
+        CounterfactualAudit(settings=CounterfactualSettings(steps=5)).run(_Imputing(4), _probe(two))
+    two[1, 0, 1, 0] = float("nan")
+    with pytest.warns(ProbeContentsWarning, match=r"samples \[1, 2\] .* in 1 to 2 of the 4 elements of each,"):
+        CounterfactualAudit(settings=CounterfactualSettings(steps=5)).run(_Imputing(4), _probe(two))
     with warnings.catch_warnings():
         warnings.simplefilter("error", ProbeContentsWarning)
         result = CounterfactualAudit(settings=CounterfactualSettings(steps=5)).run(_Imputing(4), _probe(x[:2]))

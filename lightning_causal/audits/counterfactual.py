@@ -391,7 +391,8 @@ class CounterfactualAudit(Audit):
     def _missing_note(self, x: Tensor, idx: Tensor, success: Tensor) -> str:
         """The explained samples ``x`` (probe indices ``idx``) without a counterfactual that hold NaN or infinity (missing
         values, which a model may read: ``nan_to_num`` inside): the search's cost of ``x' - x`` is NaN there, so it never
-        finds one for them; ``""`` where none. Names them (the first 8), how many, and the columns (tabular) or elements."""
+        finds one for them; ``""`` where none. Names them (the first 8), how many, and the columns (tabular: those any of
+        them holds such a value in) or how many elements each holds (the fewest to the most)."""
         flat = ~torch.isfinite(x.detach().flatten(1))
         lost = flat.any(1) & ~success.to(flat.device)
         if not bool(lost.any()):
@@ -399,8 +400,9 @@ class CounterfactualAudit(Audit):
         rows, where = idx[lost.to(idx.device)].tolist(), flat[lost].any(0).nonzero().flatten().tolist()
         if x.dim() == 2:
             what = f"columns {[self.feature_names[c] for c in where] if self.feature_names is not None else where}"
-        else:
-            what = f"{len(where)} of the {flat.shape[1]} elements of a sample"
+        else:  # per sample: the union of their positions would count elements no one sample holds
+            fewest, most = (int(n) for n in flat[lost].sum(1).aminmax())
+            what = f"{fewest if fewest == most else f'{fewest} to {most}'} of the {flat.shape[1]} elements of each"
         return (f"samples {rows[:8]}{' ...' if len(rows) > 8 else ''} ({len(rows)} of the {len(x)} explained) have no "
                 f"counterfactual: they hold NaN or infinity (missing values) in {what}, where the search's cost of a change "
                 "is NaN; impute them (e.g. with the value the model reads them as) to explain them")
