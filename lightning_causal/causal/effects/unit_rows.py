@@ -108,7 +108,7 @@ def unit_rows(ivs: Sequence[Intervention], units: Tensor, layout: Layout, n: int
     def checked_layout(h: Tensor) -> Layout:
         lay = ivs[0].layout(h) if h.dim() > 1 else layout
         if h.shape[0] != u.shape[0] or fold > 1 and h.shape[1] != fold or lay.num_units != layout.num_units:
-            fewer = 0 < h.shape[0] < u.shape[0] and lay.num_units == layout.num_units and fold == 1
+            fewer = h.shape[0] < u.shape[0] and lay.num_units == layout.num_units and fold == 1  # 0: every row halted
             cause = ("fewer rows than the pass: a module called again on some of its rows only (a block repeated on the "
                      "rows that have not halted yet, a branch taken by some rows), whose rows are no longer the samples"
                      if fewer else "a module shared across inputs of other shapes (rows flattened into the batch)")
