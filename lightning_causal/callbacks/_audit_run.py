@@ -372,7 +372,8 @@ class AuditRun:
         figures = stage == "fit_end" or (len(self.audited_epochs) - 1) % self.figures_every_n_audits == 0
         step, labels = epoch_end_step(trainer), probe.labels if probe else None
         self._renderer.render(tb.experiment, epoch, results, shown, step=step, probe_labels=labels, report=report,
-                              figures=figures, scalar_prefix=tag_prefix(tb), stage=stage)
+                              figures=figures, scalar_prefix=tag_prefix(tb), stage=stage,
+                              model=explained_name(trainer.lightning_module))  # as the report's "model"
         self._undrawn = None if figures else (tb.experiment, results, shown, labels, step, tag_prefix(tb))
         return time.perf_counter() - t0
 

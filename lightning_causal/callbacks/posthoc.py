@@ -206,7 +206,7 @@ def audit_model(
             tb.add_scalar(prefix + tag, value, at)
         renderer = TensorBoardRenderer(figure_kind=figure_kind, image_origin=image_origin)
         renderer.render(tb, epoch, results, explained_input(probe, position), step=at, probe_labels=probe.labels, report=report,
-                        scalar_prefix=prefix)
+                        scalar_prefix=prefix, model=explained_name(model))
         if hasattr(tb, "flush"):
             tb.flush()
     return results

@@ -170,7 +170,7 @@ _FIT_END_LINE = ("The audit at the end of fit (`on_fit_end=True`): the fit's las
 
 
 def markdown_summary(epoch: int, results: Sequence[AuditResult], step: int | None = None, report: str | None = None,
-                     stage: str = "epoch_end") -> str:
+                     stage: str = "epoch_end", model: str | None = None) -> str:
     """A compact markdown summary of one audit epoch: one list item per audit (seconds, its first
     scalars, the top rows of its tables), the causal-vs-Captum comparison table when there is one (with a
     line under it saying how its columns read: agreement 1 = the same ranking, which metrics are better
@@ -185,12 +185,21 @@ def markdown_summary(epoch: int, results: Sequence[AuditResult], step: int | Non
         report: the JSON report's file name, or ``None``.
         stage: when the audit ran, as the report's ``stage``: ``"fit_end"``, the callback's audit at the end of fit, said
             under the heading (why it ran then, and that its scalars are not monitored); any other (``"epoch_end"``): nothing said.
+        model: the network the audits explain, as the JSON report's ``"model"`` names it (the module's class, or
+            ``"<class>.audited_module (<network's class>)"``), said on a line ``Model: `...``` under the heading;
+            ``None``: no such line.
 
     Examples:
         >>> r = AuditResult("ie", scalars={"mean_abs_effect": 0.123}, tables={"top_groups": [{"feature": "age", "mean_abs_effect": 0.3}]},
         ...                 meta={"seconds": 0.5})
         >>> print(markdown_summary(2, [r], step=40))
         ### Causal audit, epoch 2 (step 40)
+        <BLANKLINE>
+        - **ie** (0.5 s): mean_abs_effect 0.123 · top: top_groups: age (mean_abs_effect 0.3)
+        >>> print(markdown_summary(2, [r], model="Teacher.audited_module (Sequential)"))  # an EMA copy the module names
+        ### Causal audit, epoch 2
+        <BLANKLINE>
+        Model: `Teacher.audited_module (Sequential)`
         <BLANKLINE>
         - **ie** (0.5 s): mean_abs_effect 0.123 · top: top_groups: age (mean_abs_effect 0.3)
         >>> print(markdown_summary(4, [r], stage="fit_end"))  # the callback's audit at the end of fit
@@ -207,6 +216,8 @@ def markdown_summary(epoch: int, results: Sequence[AuditResult], step: int | Non
     at = f" (step {step})" if step is not None else ""
     lines = [f"### Causal audit, epoch {epoch}{at}", ""] if stage != "fit_end" else [
         f"### Causal audit at the end of fit, epoch {epoch}{at}", "", _FIT_END_LINE, ""]
+    if model is not None:  # whose weights the numbers explain, as the report's "model" (an EMA copy, the trained network)
+        lines += [f"Model: `{model}`", ""]
     by_note: dict[str, list[str]] = {}  # note -> the audits that hold it: one line for a note several audits share
     extra = []
     for r in results:

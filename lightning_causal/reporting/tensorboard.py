@@ -268,7 +268,7 @@ class TensorBoardRenderer:
     def render(
         self, writer: Any, epoch: int, results: Sequence[AuditResult], probe_inputs: Tensor | None, *,
         step: int | None = None, probe_labels: Tensor | None = None, report: str | os.PathLike | None = None,
-        figures: bool = True, scalar_prefix: str = "", stage: str = "epoch_end",
+        figures: bool = True, scalar_prefix: str = "", stage: str = "epoch_end", model: str | None = None,
     ) -> None:
         """Write everything of one audit epoch at ``step`` (default ``epoch``); the text card names
         the epoch, the step and the JSON ``report``, and says an audit at the end of fit (``stage``).
@@ -291,6 +291,7 @@ class TensorBoardRenderer:
                 apart as they do their scalars, and in the custom-scalars layout's patterns, to find the scalars.
             stage: when the audit ran, as the report's (``"epoch_end"``; ``"fit_end"``: the callback's audit at the end of
                 fit, which the text card says: :func:`~lightning_causal.reporting.summary.markdown_summary`).
+            model: the network explained, as the JSON report's ``"model"``, named on the text card; ``None``: not named.
         """
         step = epoch if step is None else step
         out = _tagged(writer, scalar_prefix)
@@ -307,7 +308,8 @@ class TensorBoardRenderer:
         order = shared.renderers.index(id(self)) if self.card is None else self.card  # a second audit callback: its own card
         report_name = _report_name(report, writer)
         tag = "causal/summary" if order == 0 else f"causal/summary_{order + 1}"
-        out.add_text(tag, markdown_summary(epoch, results, step=step, report=report_name, stage=stage), step)
+        out.add_text(tag, markdown_summary(epoch, results, step=step, report=report_name, stage=stage, model=model),
+                     step)
         self._layout(writer, results, shared, scalar_prefix)
         writer.flush()
 
