@@ -171,6 +171,9 @@ class BackdoorAudit(Audit):
         if self.trigger is not None:
             self.trigger.check(probe.first)
 
+    def _rows_of_first_pass(self, model: nn.Module, probe: Probe) -> int:
+        return min(len(probe), self.max_samples)  # the run's samples, in one pass
+
     def run(self, model: nn.Module, probe: Probe, *, max_batch_size: int | None = None) -> AuditResult:
         self.validate(model, probe)
         x = probe.first[: self.max_samples]

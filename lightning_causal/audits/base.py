@@ -25,7 +25,7 @@ from lightning_causal.causal.engine.forward import (
     check_output_spec,
 )
 from lightning_causal.causal.engine.forward_args import map_tensors, mark_whole, marks_kept
-from lightning_causal.causal.engine.linked_samples import check_linked_samples
+from lightning_causal.causal.engine.linked_samples import check_linked_samples, linked_arguments
 from lightning_causal.causal.engine.probe_warnings import ProbeContentsWarning
 from lightning_causal.causal.engine.state import as_tuple, audit_mode
 from lightning_causal.causal.engine.unit_sites import check_rows_at_sites
@@ -122,6 +122,11 @@ class Probe:
         first = inputs[0] if isinstance(inputs, tuple) else inputs
         args = mark_whole(map_tensors(self.additional_forward_args, take_argument), fargs.whole_positions(first.shape[0]))
         return Probe(inputs, map_tensors(self.labels, take), args)
+
+
+def _inputs_of(probe: Probe) -> tuple[Tensor, ...]:
+    """The probe's inputs as a tuple."""
+    return probe.inputs if isinstance(probe.inputs, tuple) else (probe.inputs,)
 
 
 def dry_rows(probe: Probe) -> slice | Tensor:
@@ -385,11 +390,14 @@ class Audit(ABC):
             every input (``UnitImportanceAudit``, ``CausalGraphAudit``). ``False`` (the default): it explains one
             input tensor, and ``CausalAuditCallback(explain=k)`` gives it input ``k`` alone, the others passed
             along as per-sample forward arguments.
-        whole_probe_rows_check: whether :meth:`dry_run` checks on the whole probe that the model treats its samples
+        whole_probe_rows_check: whether :meth:`dry_run` checks on the probe that the model treats its samples
             independently (two samples run alone give their outputs in the probe's batch), as the audit's :meth:`run`
             checks on the probe it is given (``FairnessAudit``, ``CounterfactualAudit``, ``BackdoorAudit``): the dry
             run's 2 samples are too few to compare, so a model whose output for a sample depends on the other samples
-            of its batch (attention across the batch, scores normalised over it) is refused before training.
+            of its batch (attention across the batch, scores normalised over it) is refused before training. The check
+            runs the samples the run's first pass holds, no more: ``BackdoorAudit``'s first ``max_samples``,
+            ``FairnessAudit``'s first chunk of the memory budget (``rows_per_pass``), ``CounterfactualAudit``'s whole
+            probe (a probe whose forward arguments link its samples: the whole probe).
 
     Examples:
         >>> import torch
@@ -437,7 +445,8 @@ class Audit(ABC):
         :func:`~lightning_causal.causal.engine.linked_samples.linked_arguments`) is first checked on
         the whole probe (two samples run alone give their outputs in the batch): 2 samples cut from
         the nodes of one graph would otherwise fail on the cut graph, or run on it; so is every probe of an audit
-        whose ``whole_probe_rows_check`` is set (the samples of the probe must be independent rows).
+        whose ``whole_probe_rows_check`` is set (the samples of the probe must be independent rows), on the samples the
+        run's first pass holds (as that attribute says).
 
         The 2 samples are the first two, unless the probe's labels are multi-hot (zeros and ones
         ``[N, C]`` with some row not one-hot) and those two are one-hot: then the first and the first
@@ -451,11 +460,22 @@ class Audit(ABC):
                 arguments.
         """
         with audit_mode(model):
-            check_linked_samples(model, probe.inputs if isinstance(probe.inputs, tuple) else (probe.inputs,),
-                                 f"Audit {self.name!r}", independent=self.whole_probe_rows_check, **self.model_options(probe))
+            checked = probe
+            if self.whole_probe_rows_check:  # on the samples the run's first pass holds, not more (a graph's: all)
+                k = self._rows_of_first_pass(model, probe)
+                forward = Forward(model, num_samples=len(probe), **self.model_options(probe))
+                if k < len(probe) and not linked_arguments(forward.args, model=forward.model, num_inputs=len(_inputs_of(probe))):
+                    checked = probe.subset(torch.arange(max(k, 2), device=probe.first.device))
+            check_linked_samples(model, _inputs_of(checked), f"Audit {self.name!r}",
+                                 independent=self.whole_probe_rows_check, **self.model_options(checked))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ProbeContentsWarning)  # of the 2 samples: said by the full runs, of the probe
             return self.run(model, probe.subset(dry_rows(probe)))
+
+    def _rows_of_first_pass(self, model: nn.Module, probe: Probe) -> int:
+        """How many of the probe's first samples the run's first pass holds in one batch: :meth:`dry_run`'s check of an
+        audit whose ``whole_probe_rows_check`` is set runs them, no more (the whole probe by default)."""
+        return len(probe)
 
     def validate(self, model: nn.Module, probe: Probe) -> None:  # noqa: B027 - optional hook
         """Check the configuration against ``model`` and ``probe``; raise ``ValueError`` if bad.

@@ -27,6 +27,7 @@ from lightning_causal.audits.options import (
     task_model,
 )
 from lightning_causal.causal.engine.ablation import padding_positions
+from lightning_causal.causal.engine.batching import rows_per_pass
 from lightning_causal.causal.engine.checks import check_class_labels, check_int
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.input_sites import check_site
@@ -342,6 +343,11 @@ class FairnessAudit(Audit):
         """Warn when the flipped column is one column of a one-hot block (``warn_one_hot_flip``)."""
         warn_one_hot_flip(f"FairnessAudit {self.name!r}", self.counterfactual, x,
                           "cf_gap and cf_flip_rate compare the model's outputs on those rows")
+
+    def _rows_of_first_pass(self, model: nn.Module, probe: Probe) -> int:
+        x = self._inputs(probe)  # the factual pass's chunk: rows_per_pass, as _counterfactual_probabilities measures it
+        forward = Forward(model, num_samples=x.shape[0], **self.model_options(probe))
+        return min(x.shape[0], rows_per_pass(forward.model, (x,), forward=forward))
 
     def run(self, model: nn.Module, probe: Probe, *, max_batch_size: int | None = None) -> AuditResult:
         x = self._inputs(probe)
