@@ -36,7 +36,7 @@ def run_audit(audit: Audit, model: torch.nn.Module, probe: Probe, position: int 
     own noise, the same draws at every audit of the same weights), with no hook of it left on ``model``
     (:func:`~lightning_causal.callbacks._no_trace.hooks_removed`), appending to ``notes`` what the model's noise means
     for its numbers (:func:`~lightning_causal.callbacks._warnings.noise_notes`) and, to ``said`` where given, the text of
-    every warning it passed on; the result checked
+    every warning it passed on that no filter of the user's hid; the result checked
     (:func:`~lightning_causal.callbacks._result_checks.checked_result`). The caller holds ``model`` in
     :func:`~lightning_causal.callbacks._no_trace.no_trace`. A pass that runs the device out of memory is remembered for
     the audit's later computations, and warned of once (:func:`~lightning_causal.causal.engine.batching.remembered_fit`)."""

@@ -14,7 +14,7 @@ from lightning_causal.causal.engine.noise import RANDOM_MODEL, SEPARATE_DRAWS
 __all__ = ["WarningsOncePerFit", "noise_notes", "show_again"]
 
 
-def show_again(w: warnings.WarningMessage) -> None:
+def show_again(w: warnings.WarningMessage) -> bool:
     """Warn ``w`` (a warning recorded inside an audit) again, under the filters in force outside the recording, with
     the module name ``warnings.warn`` gave it: that of the module of ``w.filename`` (the user's line, where the package
     warns at it). Without it, ``warnings.warn_explicit`` takes the file's path without ``.py`` for the module, so a
@@ -23,22 +23,44 @@ def show_again(w: warnings.WarningMessage) -> None:
     Args:
         w: the recorded warning.
 
+    Returns:
+        Whether the user's console holds ``w``: ``False`` where a filter of action ``"ignore"`` hid it, ``True`` where
+        it was shown now or, under an action that shows it once, before.
+
     Examples:
         >>> said = warnings.WarningMessage(UserWarning("kept"), UserWarning, os.__file__, 1)  # as if warned at os.py
         >>> with warnings.catch_warnings(record=True) as shown:
         ...     warnings.simplefilter("always")
         ...     warnings.filterwarnings("ignore", module="os")
         ...     show_again(said)
+        False
         >>> shown
         []
     """
     module = _module_of(w.filename)
-    if _shown_before(w, module):
-        return
+    action, where = _action(w, module)
+    if action == "ignore":
+        return False
+    if _shown_before(w, action, where):
+        return True
     if module is None:  # a string run by exec, a doctest: the file's name (an explicit module=None shows nothing)
         warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     else:
         warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, module=module)
+    return True
+
+
+def _action(w: warnings.WarningMessage, module: str | None) -> tuple[str, str]:
+    """The action of the first filter in force that matches ``w``, as ``warnings.warn_explicit`` finds it
+    (``warnings.defaultaction`` where none does), and the module name it matched against."""
+    message = w.message
+    text, category = (str(message), type(message)) if isinstance(message, Warning) else (str(message), w.category)
+    where = module if module is not None else (w.filename[:-3] if w.filename.lower().endswith(".py") else w.filename)
+    for act, msg, cat, mod, line in warnings.filters:
+        if ((msg is None or msg.match(text)) and issubclass(category, cat) and (mod is None or mod.match(where))
+                and (line == 0 or w.lineno == line)):
+            return act, where
+    return warnings.defaultaction, where
 
 
 #: what :func:`show_again` showed under an action that shows a warning once ("default", "module", "once"): the filter
@@ -46,7 +68,7 @@ def show_again(w: warnings.WarningMessage) -> None:
 _SHOWN: dict[str, object] = {"filters": None, "contents": None, "keys": set()}
 
 
-def _shown_before(w: warnings.WarningMessage, module: str | None) -> bool:
+def _shown_before(w: warnings.WarningMessage, action: str, where: str) -> bool:
     """Whether ``w`` was shown again already under the filters in force, by an action that shows it once: Python's
     ``"default"`` (once per message, category and line of a module, as a warning at the user's line is), ``"module"``
     (once per message of a module) or ``"once"`` (once per message). ``warnings.warn_explicit`` keeps no such memory
@@ -60,13 +82,6 @@ def _shown_before(w: warnings.WarningMessage, module: str | None) -> bool:
         _SHOWN.update(filters=filters, contents=list(filters), keys=set())
     message = w.message
     text, category = (str(message), type(message)) if isinstance(message, Warning) else (str(message), w.category)
-    where = module if module is not None else (w.filename[:-3] if w.filename.lower().endswith(".py") else w.filename)
-    action = warnings.defaultaction
-    for act, msg, cat, mod, line in filters:  # the first filter that matches, as warnings.warn_explicit finds it
-        if ((msg is None or msg.match(text)) and issubclass(category, cat) and (mod is None or mod.match(where))
-                and (line == 0 or w.lineno == line)):
-            action = act
-            break
     key = {"default": (where, text, category, w.lineno), "module": (where, text, category), "once": (text, category)}.get(action)
     keys: set = _SHOWN["keys"]  # type: ignore[assignment]
     if key is None:
@@ -107,8 +122,9 @@ def noise_notes(notes: list[str], said: list[str] | None = None) -> Iterator[Non
 
     Args:
         notes: the list the notes are appended to (each once).
-        said: a list given the text of every warning passed on (``None``: none kept), so that a later warning need not
-            repeat an audit's note that its own warning already said.
+        said: a list given the text of every warning passed on and shown (not one a filter of action ``"ignore"`` hid:
+            :func:`show_again`; ``None``: none kept), so that a later warning need not repeat an audit's note that its
+            own warning already said.
 
     Examples:
         >>> notes = []
@@ -126,9 +142,8 @@ def noise_notes(notes: list[str], said: list[str] | None = None) -> Iterator[Non
     finally:
         separate, common = [], False
         for w in caught:
-            show_again(w)
             text = str(w.message)
-            if said is not None:
+            if show_again(w) and said is not None:  # not one a filter of the user's hid: no "above" to point to
                 said.append(text)
             if not text.startswith(RANDOM_MODEL):
                 continue
