@@ -85,3 +85,36 @@ def test_without_batch_norm_the_order_alone_decides(tmp_path):
     assert reports == ["epoch_0001.json", "epoch_0002_fit_end.json"]
     assert audit.last_results["input_effect"].scalars["mean_abs_effect"] != pytest.approx(final, rel=1e-3)
     assert not messages
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_a_fit_resumed_from_the_last_batch_of_the_batch_norm_epoch_does_not_audit_it(tmp_path):
+    """review_s30c: ``ModelCheckpoint(every_n_train_steps=13)`` writes at the last batch of SWA's BatchNorm epoch (4
+    batches an epoch, the BatchNorm epoch's one step at its end: step 13) before that epoch ends; the fit resumed from it
+    audited that epoch as an epoch ended in the checkpoint (``_audit_epoch_ended_in_checkpoint``): epoch_0003.json, of
+    the averaged weights. Lightning 2.6's SWA then fails in its own ``on_train_end`` on this resume (no
+    ``_accumulate_grad_batches``: its BatchNorm epoch did not start in this run), which the test lets through."""
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    def fit(tag: str, ckpt_path: str | None = None) -> CausalAuditCallback:
+        pl.seed_everything(0, verbose=False)
+        module = LightningClassifier(nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 2)), lr=0.1,
+                                     optimizer="sgd")
+        audit = CausalAuditCallback([InputEffectAudit(ace_values=None, target=0)], probe_size=16,
+                                    report_dir=str(tmp_path / tag))
+        saving = ModelCheckpoint(dirpath=tmp_path / "ckpt", save_top_k=-1, every_n_train_steps=13, filename="last_batch")
+        trainer = pl.Trainer(max_epochs=3, logger=False, enable_progress_bar=False, enable_model_summary=False,
+                             default_root_dir=tmp_path,
+                             callbacks=[audit, StochasticWeightAveraging(swa_lrs=0.05, swa_epoch_start=1), saving])
+        data = DataLoader(TensorDataset(X, Y), batch_size=16)
+        try:
+            trainer.fit(module, data, data, ckpt_path=ckpt_path)
+        except AttributeError as err:  # Lightning's SWA on this resume (see above), after the callback's on_train_end
+            assert ckpt_path is not None and "_accumulate_grad_batches" in str(err), err
+        return audit
+
+    first = fit("first")
+    assert first.audited_epochs == [0, 1, 2]
+    resumed = fit("resumed", ckpt_path=str(tmp_path / "ckpt" / "last_batch.ckpt"))
+    assert resumed.audited_epochs == [0, 1, 2]  # before: [0, 1, 2, 3]
+    assert not list((tmp_path / "resumed").glob("*.json"))  # before: epoch_0003.json

@@ -460,9 +460,11 @@ class CausalAuditCallback(AuditRun, Callback):
         calls no ``on_train_epoch_end`` for ``e``. The restored weights are those of ``e``'s end, so ``e``, if
         scheduled and not audited, is audited before the first resumed batch (when Lightning has set its logging
         step; at the end of the resumed epoch or fit if none runs) as in the uninterrupted fit (same report, same
-        step), though it reaches no ``callback_metrics`` (no monitor of this fit reads it)."""
+        step), though it reaches no ``callback_metrics`` (no monitor of this fit reads it). Not the epoch
+        ``StochasticWeightAveraging`` adds for a BatchNorm model's statistics (``swa_batch_norm_epoch``), which trains
+        nothing and is not audited at its end either."""
         epoch, self._epoch_ended_in_checkpoint = self._epoch_ended_in_checkpoint, None
-        if epoch is not None and self.should_audit(epoch):
+        if epoch is not None and self.should_audit(epoch) and not swa_batch_norm_epoch(trainer, epoch):
             self._fit_clock = None  # its training was the earlier run's: the cost line sets it against none of this one
             self._run(trainer, pl_module, epoch, "epoch_end", monitored=False)
 
