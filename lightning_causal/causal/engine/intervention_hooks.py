@@ -165,7 +165,8 @@ def capture(model: nn.Module, names: Sequence[str], detach: bool = True, *,
     A module that runs several times in one forward pass (a shared encoder, a cell unrolled over
     time) keeps its last call's output, with a ``UserWarning`` (unless ``warn_repeats=False``: a ``keep`` that
     records every call): an intervention built from it (``MeanOf``) is then applied at every call with the last
-    call's statistics.
+    call's statistics. Where a later call returns fewer rows than the pass's first (a block repeated on the rows not
+    yet halted), the warning says so: the kept rows are then not the samples.
 
     With :func:`intervene` on the same module, hooks run in the order they were registered: ``capture``
     inside ``intervene``'s block records the intervened output, ``capture`` around it (entered first)
@@ -202,7 +203,9 @@ def capture(model: nn.Module, names: Sequence[str], detach: bool = True, *,
     store: dict[str, Tensor] = {}
     handles = []
     calls: dict[str, int] = {}  # per forward pass of the model
+    first_rows: dict[str, int | None] = {}  # the rows of each module's first call in the pass
     warned: set[str] = set()
+    warned_rows: set[str] = set()
 
     def make_hook(name: str):
         def hook(_m: nn.Module, _i: object, out: object) -> None:
@@ -212,10 +215,20 @@ def capture(model: nn.Module, names: Sequence[str], detach: bool = True, *,
             else:
                 store[name] = value.detach().clone() if detach else value.clone()
             calls[name] = calls.get(name, 0) + 1
-            if calls[name] == 2 and warn_repeats and name not in warned:
+            rows = value.shape[0] if value.dim() > 0 else None
+            first = first_rows.setdefault(name, rows)
+            fewer = rows is not None and first is not None and rows < first and name not in warned_rows
+            if warn_repeats and (fewer or calls[name] == 2 and name not in warned):
                 warned.add(name)
-                warnings.warn(f"Module {name!r} runs more than once per forward pass; capture keeps its last call's output",
-                              RepeatedCallsWarning, stacklevel=outside_package())
+                note = ""
+                if fewer:
+                    warned_rows.add(name)
+                    note = (f", and its call {calls[name]} returned {rows} rows where its first returned {first}: the "
+                            "last call's rows are not the pass's samples (a module called again on some rows only: a "
+                            "block repeated on the rows not yet halted, a branch); capture a module where the rows are "
+                            "put back together (an `nn.Identity` applied to the whole state)")
+                warnings.warn(f"Module {name!r} runs more than once per forward pass; capture keeps its last call's "
+                              f"output{note}", RepeatedCallsWarning, stacklevel=outside_package())
 
         return hook
 
@@ -223,7 +236,7 @@ def capture(model: nn.Module, names: Sequence[str], detach: bool = True, *,
         modules = {n: resolve_module(model, n) for n in names}
         check_eager_possible(model)
         try:
-            handles.append(model.register_forward_pre_hook(lambda *_: calls.clear()))
+            handles.append(model.register_forward_pre_hook(lambda *_: calls.clear() or first_rows.clear()))  # None: args kept
             for name, module in modules.items():
                 handles.append(module.register_forward_hook(make_hook(name)))
             handles += _warn_unreached(model, modules, "capture")
