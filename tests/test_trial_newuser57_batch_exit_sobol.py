@@ -43,7 +43,8 @@ def test_the_premise_rows_0_and_1_take_their_chunk_s_branch_alone_and_row_3_does
 
 
 def test_a_branch_on_a_batch_statistic_is_refused_by_the_sobol_analysis():
-    with pytest.raises(ValueError, match=r"drawn row \d+ run alone gives another value than in its pass of 64 rows .*"
+    with pytest.raises(ValueError, match=r"drawn row \d+ run alone gives another value than in the analysis' pass that "
+                                         r"held it \(passes of at most 64 rows; .*"
                                          r"control flow on a batch statistic"):
         sobol_indices(BatchExit(), sampler, n=64, n_bootstrap=0, max_batch_size=64)
 

@@ -259,16 +259,17 @@ def check_func_independent(func: Callable[[Tensor], Tensor], a: Tensor, y_a: Ten
     call = _RowsCall(func, transform, model)
     with rng_preserved(devices), torch.no_grad(), generators_registered(call.model):  # its own generators: seen, put back
         check_samples_independent(call, (a[:m],), y_a[:m], what)  # type: ignore[arg-type]
-        _check_rows_alone(call, a[:m], y_a[:m], what)
+        _check_rows_alone(call, a[:m], y_a[:m], rows, what)
 
 
 SPREAD_ROWS = 16
 """How many rows of the first chunk :func:`_check_rows_alone` runs alone, spread over it."""
 
 
-def _check_rows_alone(call: _RowsCall, a: Tensor, y_a: Tensor, what: str) -> None:
+def _check_rows_alone(call: _RowsCall, a: Tensor, y_a: Tensor, rows: int, what: str) -> None:
     """Refuse ``func`` where one of :data:`SPREAD_ROWS` rows spread over its first chunk ``a`` ``[m, D]``, run alone,
-    does not give its value in the chunk, ``y_a``. A branch on a batch statistic (an early exit when the batch's mean
+    does not give its value in the chunk, ``y_a`` (the evaluation's passes held up to ``rows`` rows: ``A``'s and, where
+    ``A`` has fewer, the mixed blocks' that follow). A branch on a batch statistic (an early exit when the batch's mean
     confidence passes a threshold) gives every row of a chunk the branch of the chunk's mean, and rows 0 and 1 of
     :func:`check_samples_independent` often take it alone too (a digits MLP: a fifth of the drawn rows took another
     branch alone, 1 pair in 10 of them). Each row runs as a pass of two copies of itself (its own statistics; a batch
@@ -284,8 +285,9 @@ def _check_rows_alone(call: _RowsCall, a: Tensor, y_a: Tensor, what: str) -> Non
         if not same and same_outputs(call(twice), alone)[1]:
             raise ValueError(
                 f"Expected the model to treat samples independently, but drawn row {i} run alone gives another value "
-                f"than in its pass of {m} rows (max |difference| {diff:.3g}): its forward depends on the batch (control "
-                f"flow on a batch statistic, e.g. `if p.mean() > t: return early`, or normalisation over the batch). "
+                f"than in the analysis' pass that held it (passes of at most {rows} rows; max |difference| {diff:.3g}): its "
+                "forward depends on the batch (control flow on a batch statistic, e.g. `if p.mean() > t: return early`, or "
+                "normalisation over the batch). "
                 f"{what} runs rows of many samples in one batch, which would mix their branches silently; make the "
                 "forward per-sample (e.g. `torch.where` per row) or pass one sample at a time")
 
