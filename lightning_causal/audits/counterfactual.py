@@ -392,14 +392,15 @@ class CounterfactualAudit(Audit):
         """The explained samples ``x`` (probe indices ``idx``) without a counterfactual that hold NaN or infinity (missing
         values, which a model may read: ``nan_to_num`` inside): the search's cost of ``x' - x`` is NaN there, so it never
         finds one for them; ``""`` where none. Names them (the first 8), how many, and the columns (tabular: those any of
-        them holds such a value in) or how many elements each holds (the fewest to the most)."""
+        them holds such a value in, named as the table's ``changes`` name them: :meth:`_column`) or how many elements
+        each holds (the fewest to the most)."""
         flat = ~torch.isfinite(x.detach().flatten(1))
         lost = flat.any(1) & ~success.to(flat.device)
         if not bool(lost.any()):
             return ""
         rows, where = idx[lost.to(idx.device)].tolist(), flat[lost].any(0).nonzero().flatten().tolist()
         if x.dim() == 2:
-            what = f"columns {[self.feature_names[c] for c in where] if self.feature_names is not None else where}"
+            what = f"columns {[self._column(c) for c in where]}"  # the table's names (x3 where none given)
         else:  # per sample: the union of their positions would count elements no one sample holds
             fewest, most = (int(n) for n in flat[lost].sum(1).aminmax())
             what = f"{fewest if fewest == most else f'{fewest} to {most}'} of the {flat.shape[1]} elements of each"
@@ -425,6 +426,7 @@ class CounterfactualAudit(Audit):
 
     def _column(self, c: int) -> str:
         return self.feature_names[c] if self.feature_names is not None else f"x{c}"
+        """Column ``c``'s name in the table and the notes: its ``feature_names`` entry, else ``x<c>``."""
 
 
 def _check_logits(out: Tensor) -> None:
