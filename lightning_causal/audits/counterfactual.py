@@ -425,8 +425,8 @@ class CounterfactualAudit(Audit):
         return ", ".join(text for _, text in items[:3])
 
     def _column(self, c: int) -> str:
-        return self.feature_names[c] if self.feature_names is not None else f"x{c}"
         """Column ``c``'s name in the table and the notes: its ``feature_names`` entry, else ``x<c>``."""
+        return self.feature_names[c] if self.feature_names is not None else f"x{c}"
 
 
 def _check_logits(out: Tensor) -> None:
