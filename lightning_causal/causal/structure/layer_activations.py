@@ -24,6 +24,7 @@ from lightning_causal.causal.engine.state import output_fix
 from lightning_causal.causal.engine.unit_sites import (
     check_not_vmapped,
     container_hint,
+    first_tensor,
     folded_hint,
     functional_layer_hint,
     holds_tensors_only,
@@ -172,12 +173,14 @@ def _resolves(model: nn.Module, name: str) -> bool:
 @contextlib.contextmanager
 def _last_calls(model: nn.Module, names: list[str]) -> Iterator[dict[str, tuple[int, int, int | None]]]:
     """``name -> (index of its last call in the pass, number of calls, rows of its first call's output)``, filled during
-    the block (the rows ``None`` where that output is no tensor with a dimension)."""
+    the block (the output's tensor as capture reads it, element 0 of a tuple; the rows ``None`` where there is no
+    tensor with a dimension)."""
     seen: dict[str, tuple[int, int, int | None]] = {}
     ticks = itertools.count()
 
     def hook(name: str):  # noqa: ANN202
         def note(_module: nn.Module, _args: object, out: object) -> None:
+            out = first_tensor(out)  # a block returning (state, halting score): the state, as capture reads it
             rows = out.shape[0] if isinstance(out, Tensor) and out.dim() > 0 else None
             _, count, first = seen.get(name, (0, 0, rows))
             seen[name] = (next(ticks), count + 1, first)
