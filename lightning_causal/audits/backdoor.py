@@ -40,7 +40,7 @@ from lightning_causal.causal.engine.checks import (
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.input_sites import check_site
 from lightning_causal.causal.engine.sample_independence import check_samples_independent
-from lightning_causal.causal.engine.state import audit_mode
+from lightning_causal.causal.engine.state import audit_mode, rng_preserved
 from lightning_causal.causal.engine.units import per_layer_layouts
 
 __all__ = ["BackdoorAudit"]
@@ -183,7 +183,8 @@ class BackdoorAudit(Audit):
             forward = Forward(model, num_samples=x.shape[0], **options)
             logits = forward(x)
             # the trigger search and the stamped copies run the samples in batches of their own
-            check_samples_independent(forward, (x,), logits, f"BackdoorAudit {self.name!r}")
+            with rng_preserved():  # its passes leave the later passes' draws (an MC-dropout model's) as they were
+                check_samples_independent(forward, (x,), logits, f"BackdoorAudit {self.name!r}")
         if logits.dim() == 1:  # one value per sample ([N], a squeezed logit): one output, as [N, 1] (not an IndexError)
             logits = logits.unsqueeze(1)
         if self.trigger is not None and logits.shape[1] < 2:

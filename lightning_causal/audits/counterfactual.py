@@ -34,7 +34,7 @@ from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.gradient_cuts import float_reading
 from lightning_causal.causal.engine.probe_warnings import ProbeContentsWarning
 from lightning_causal.causal.engine.sample_independence import check_samples_independent
-from lightning_causal.causal.engine.state import audit_mode
+from lightning_causal.causal.engine.state import audit_mode, rng_preserved
 from lightning_causal.causal.engine.token_ids import INDEX_DTYPES
 from lightning_causal.causal.engine.user_frame import outside_package
 from lightning_causal.causal.structure.counterfactual_refine import check_discrete
@@ -303,7 +303,8 @@ class CounterfactualAudit(Audit):
             forward = Forward(model, num_samples=len(probe), **options)
             out = forward(x)
             # the misclassified samples are those of the probe's batch; the search runs them in a batch of their own
-            check_samples_independent(forward, (x,), out, f"CounterfactualAudit {self.name!r}")
+            with rng_preserved():  # its passes leave the search's draws (an MC-dropout model's) as they were
+                check_samples_independent(forward, (x,), out, f"CounterfactualAudit {self.name!r}")
         _check_logits(out)
         check_class_name_count(self.class_names, int(out.shape[1]))
         pred = out.argmax(1)

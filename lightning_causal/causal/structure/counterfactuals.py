@@ -31,6 +31,7 @@ from lightning_causal.causal.engine.state import (
     audit_mode,
     frozen_params,
     resolve_target,
+    rng_preserved,
     rnn_backward,
 )
 from lightning_causal.causal.engine.user_frame import outside_package
@@ -403,7 +404,8 @@ def counterfactual_explanation(
             raise ValueError(f"Expected a classifier returning logits [N, classes >= 2] but the model returned {shape}")
         target = resolve_target(logits, target_class, name="target_class")
         # every input's search runs in one batch: an input's class there must be its class alone
-        check_samples_independent(forward, (x,), logits.detach(), "The counterfactual search (counterfactual_explanation)")
+        with rng_preserved():  # its passes leave the search's draws (an MC-dropout model's) as they were
+            check_samples_independent(forward, (x,), logits.detach(), "The counterfactual search (counterfactual_explanation)")
         rows = logits.detach()  # a NaN row has no decision to flip: its argmax (0) read as a success, silently
         check_finite_samples((x,), rows.masked_fill(torch.isfinite(rows), 0.0).sum(1))
         best, best_cost, last = _optimise(forward, x, target, mutable, (lo, hi), settings, generator, discrete, unit)
