@@ -168,6 +168,30 @@ def _audit_line(r: AuditResult) -> str:
 _FIT_END_LINE = ("The audit at the end of fit (`on_fit_end=True`): the fit's last epoch was not audited at its end (off the "
                 "schedule, or an epoch that never ended); run after training, its scalars are not monitored.")
 
+#: the moments an audit runs at, as the JSON report's ``stage`` says them
+STAGES = ("epoch_end", "fit_end")
+
+
+def check_stage(stage: object) -> None:
+    """Refuse a ``stage`` that is not one of :data:`STAGES`: a typo (``"fit-end"``) would give the ordinary card
+    silently, without the line that says the audit ran at the end of fit.
+
+    Args:
+        stage: the value given as ``stage``.
+
+    Raises:
+        ValueError: ``stage`` is not one of :data:`STAGES`.
+
+    Examples:
+        >>> check_stage("fit_end")
+        >>> check_stage("fit-end")
+        Traceback (most recent call last):
+        ...
+        ValueError: Expected argument `stage` to be one of 'epoch_end', 'fit_end' but got 'fit-end'
+    """
+    if not isinstance(stage, str) or stage not in STAGES:
+        raise ValueError(f"Expected argument `stage` to be one of {', '.join(map(repr, STAGES))} but got {stage!r}")
+
 
 def markdown_summary(epoch: int, results: Sequence[AuditResult], step: int | None = None, report: str | None = None,
                      stage: str = "epoch_end", model: str | None = None) -> str:
@@ -183,8 +207,9 @@ def markdown_summary(epoch: int, results: Sequence[AuditResult], step: int | Non
         results: the audits' results of that epoch.
         step: the global step, shown when given.
         report: the JSON report's file name, or ``None``.
-        stage: when the audit ran, as the report's ``stage``: ``"fit_end"``, the callback's audit at the end of fit, said
-            under the heading (why it ran then, and that its scalars are not monitored); any other (``"epoch_end"``): nothing said.
+        stage: when the audit ran, as the report's ``stage``: ``"epoch_end"`` (nothing said) or ``"fit_end"``, the
+            callback's audit at the end of fit, said under the heading (why it ran then, and that its scalars are not
+            monitored).
         model: the network the audits explain, as the JSON report's ``"model"`` names it (the module's class, or
             ``"<class>.audited_module (<network's class>)"``), said on a line ``Model: `...``` under the heading;
             ``None``: no such line.
@@ -208,7 +233,12 @@ def markdown_summary(epoch: int, results: Sequence[AuditResult], step: int | Non
         The audit at the end of fit (`on_fit_end=True`): the fit's last epoch was not audited at its end (off the schedule, or an epoch that never ended); run after training, its scalars are not monitored.
         <BLANKLINE>
         - **ie** (0.5 s): mean_abs_effect 0.123 · top: top_groups: age (mean_abs_effect 0.3)
+
+    Raises:
+        TypeError: ``results`` is not a sequence of ``AuditResult``.
+        ValueError: ``stage`` is not ``"epoch_end"`` nor ``"fit_end"``.
     """
+    check_stage(stage)
     sequence = isinstance(results, Sequence) and not isinstance(results, (str, bytes))  # any sequence, as the hint says
     if not sequence or not all(isinstance(r, AuditResult) for r in results):
         raise TypeError(f"Expected argument `results` to be a sequence of AuditResult (audit.run's results) but got "
