@@ -224,7 +224,25 @@ class CounterfactualFairnessTerm(RepairTerm):
             x: the batch's inputs ``[N, ...]`` (tabular rows or token ids).
             y: the batch's labels (read to check how the outputs are compared), or ``None``.
             additional_forward_args: the batch's forward arguments (attention masks), gathered by row;
-                ``None``: none.
+                ``None``: none. A tensor whose first dimension is the batch's ``N`` goes with its rows, so a weight
+                passed whole whose first dimension happens to equal ``N`` (``w [16, 4]`` on a short batch of 16 rows)
+                is gathered by row too: :class:`~lightning_causal.repair.module.CausalRepairModule` keeps the
+                decision of the fit's largest batch (``forward_args.WholeAcrossBatches``), but called directly (or on
+                a fit's first batch when that one is the short one) nothing tells it apart: mark it whole,
+                ``mark_whole((w,), [0])`` (``lightning_causal.causal.engine.forward_args.mark_whole``; ``0``: its
+                place among the arguments' tensors), as below.
+
+        Examples:
+            >>> from lightning_causal.causal import AttributeFlip
+            >>> from lightning_causal.causal.engine.forward_args import mark_whole
+            >>> class Weighted(nn.Module):  # runs with a weight passed beside the rows
+            ...     def forward(self, x, w):
+            ...         return x @ w
+            >>> w, x = torch.eye(2), torch.tensor([[0.0, 1.0], [1.0, 2.0]])  # w: as many rows as the batch
+            >>> term = CounterfactualFairnessTerm(AttributeFlip(0))
+            >>> loss = term.loss(Weighted(), x, None, additional_forward_args=mark_whole((w,), [0]))
+            >>> bool(torch.allclose(loss, term.loss_from_outputs(x @ w, AttributeFlip(0)(x) @ w, None)))
+            True
         """
         x_cf = self.extra_inputs(x)
         k = x_cf.shape[0]
