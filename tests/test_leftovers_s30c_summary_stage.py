@@ -5,13 +5,15 @@ The text card says an audit at the end of fit only for ``stage="fit_end"``; any 
 naming the argument, the value and what is allowed; ``render`` before it writes anything.
 """
 
+import re
+
 import pytest
 
 from lightning_causal.audits import AuditResult
 from lightning_causal.reporting import TensorBoardRenderer
 from lightning_causal.reporting.summary import markdown_summary
 
-REFUSAL = "Expected argument `stage` to be one of 'epoch_end', 'fit_end' but got "
+REFUSAL = "Expected argument `stage` to be one of ['epoch_end', 'fit_end'] but got "
 
 
 class _Writer:
@@ -29,10 +31,10 @@ class _Writer:
 @pytest.mark.parametrize("stage", ["fit-end", "FIT_END", "", None])
 def test_a_stage_of_no_known_moment_is_refused(stage):
     r = AuditResult("ie", scalars={"z": 1.0}, vectors={})
-    with pytest.raises(ValueError, match=f"^{REFUSAL}{stage!r}$".replace("(", r"\(").replace(")", r"\)")):
+    with pytest.raises(ValueError, match=f"^{re.escape(REFUSAL)}{re.escape(repr(stage))}$"):
         markdown_summary(3, [r], stage=stage)
     writer = _Writer()
-    with pytest.raises(ValueError, match=REFUSAL):
+    with pytest.raises(ValueError, match=re.escape(REFUSAL)):
         TensorBoardRenderer().render(writer, 3, [r], None, stage=stage)
     assert writer.calls == []  # nothing written before the refusal
 

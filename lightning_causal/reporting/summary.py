@@ -9,6 +9,7 @@ from typing import Any
 
 from lightning_causal.audits.base import AuditResult
 from lightning_causal.audits.group_regions import region_text
+from lightning_causal.causal.engine.checks import check_choice
 
 __all__ = ["markdown_summary"]
 
@@ -187,10 +188,9 @@ def check_stage(stage: object) -> None:
         >>> check_stage("fit-end")
         Traceback (most recent call last):
         ...
-        ValueError: Expected argument `stage` to be one of 'epoch_end', 'fit_end' but got 'fit-end'
+        ValueError: Expected argument `stage` to be one of ['epoch_end', 'fit_end'] but got 'fit-end'
     """
-    if not isinstance(stage, str) or stage not in STAGES:
-        raise ValueError(f"Expected argument `stage` to be one of {', '.join(map(repr, STAGES))} but got {stage!r}")
+    check_choice("stage", stage, STAGES)
 
 
 def markdown_summary(epoch: int, results: Sequence[AuditResult], step: int | None = None, report: str | None = None,
