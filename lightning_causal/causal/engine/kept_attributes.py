@@ -267,10 +267,11 @@ def _list_moved(now: Any, kept: list[Any]) -> bool:
 
 def _plain_sequence(v: Any) -> bool:
     """Whether an attribute's value is a list or tuple holding no tensor (a log of numbers reassigned,
-    ``self.log = self.log + [float(loss)]``; the shape last seen, ``self.seen = tuple(x.shape)``), which
+    ``self.log = self.log + [float(loss)]``; the shape last seen, ``self.seen = tuple(x.shape)``, also as a
+    ``torch.Size``, ``self.seen = x.shape``, or a named tuple: subclasses too), which
     :meth:`KeptAttributes.restore` sets back as it gives a list its items back; not one holding parameters (an RNN's
     ``_flat_weights``, which only ``_apply``, never a pass, reassigns, with its ``_flat_weight_refs``)."""
-    return type(v) in (list, tuple) and not any(isinstance(i, Tensor) for i in v)
+    return isinstance(v, (list, tuple)) and not any(isinstance(i, Tensor) for i in v)
 
 
 def _holds_tensors(v: Any) -> bool:
