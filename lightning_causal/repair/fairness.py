@@ -18,6 +18,7 @@ from lightning_causal._compat import is_autocast_enabled
 from lightning_causal.causal.engine.ablation import padding_positions
 from lightning_causal.causal.engine.checks import check_float
 from lightning_causal.causal.engine.forward import Forward, ForwardArgs, OutputSpec
+from lightning_causal.causal.engine.forward_args import tensor_leaves
 from lightning_causal.causal.engine.token_ids import (
     EmbeddingReader,
     embedding_lookup_error,
@@ -90,6 +91,25 @@ def _log_probs(outputs: Tensor) -> Tensor:
 
 
 _READERS = "_readers_by_model"  # the embeddings found per model: CounterfactualFairnessTerm._readers
+
+
+def _gathered_note(fargs: ForwardArgs) -> str | None:
+    """What to add to the model's error in :meth:`CounterfactualFairnessTerm.loss` where it gathered by row a
+    floating-point forward argument of the batch's first dimension (a weight passed whole whose first dimension happens
+    to equal the batch's rows: ``x @ w``, ``w [2, 2]`` beside 2 rows, fails with torch's bare shape error), else
+    ``None``; masks and ids (integer or boolean) are the rows' own."""
+    per_sample = fargs.tensors()
+    leaves = tensor_leaves((fargs.args, fargs.kwargs))
+    places = [i for i, t in enumerate(leaves) if t.is_floating_point() and any(t is p for p in per_sample)]
+    if not places:
+        return None
+    shapes = [list(leaves[i].shape) for i in places]
+    return (f"The term gathered by row, as tensors of one entry per sample, the forward arguments' floating-point "
+            f"tensors of first dimension {fargs.num_samples} (the batch's rows) at places {places} (shapes {shapes}, "
+            "places in the order of the arguments' tensors); a tensor passed whole whose first dimension happens to equal "
+            f"the batch's rows (a weight) must be marked: additional_forward_args=mark_whole(additional_forward_args, "
+            f"{places}) (from lightning_causal.causal.engine.forward_args import mark_whole), keeping only the places of "
+            "such tensors")
 
 
 class CounterfactualFairnessTerm(RepairTerm):
@@ -230,7 +250,8 @@ class CounterfactualFairnessTerm(RepairTerm):
                 decision of the fit's largest batch (``forward_args.WholeAcrossBatches``), but called directly (or on
                 a fit's first batch when that one is the short one) nothing tells it apart: mark it whole,
                 ``mark_whole((w,), [0])`` (``lightning_causal.causal.engine.forward_args.mark_whole``; ``0``: its
-                place among the arguments' tensors), as below.
+                place among the arguments' tensors), as below. The model's ``RuntimeError`` on such a gathered weight (a
+                shape error) names the floating-point tensors gathered by row, their places and that call.
 
         Examples:
             >>> from lightning_causal.causal import AttributeFlip
@@ -255,7 +276,8 @@ class CounterfactualFairnessTerm(RepairTerm):
         # ids or codes no embedding can look up: refused before the pass (on a GPU a device-side assert spoils the process)
         check_counterfactual_ids(self.counterfactual, x_cf[rows], self._readers(model, x, additional_forward_args))
         both = torch.cat([rows, rows])
-        args, kwargs = ForwardArgs(additional_forward_args, x.shape[0]).take(both)
+        fargs = ForwardArgs(additional_forward_args, x.shape[0])
+        args, kwargs = fargs.take(both)
         both_inputs = torch.cat([x[rows], x_cf[rows]])
         try:
             out = self.outputs(model, both_inputs, kwargs if kwargs else args or None)
@@ -263,7 +285,10 @@ class CounterfactualFairnessTerm(RepairTerm):
             # nn.Embedding's IndexError, nn.EmbeddingBag's RuntimeError on the CPU, a table the model indexes with the ids set
             err = embedding_lookup_error(caught, x_cf[rows][x_cf[rows] != x[rows]])
             if err is None:  # the model's own error
-                raise
+                note = _gathered_note(fargs) if type(caught) is RuntimeError else None
+                if note is None:
+                    raise
+                raise RuntimeError(f"{caught}. {note}") from caught  # a weight passed whole, gathered by row: a shape error
             if both_inputs.is_floating_point():  # a code column the model casts (x[:, j].long()) set to no code
                 raise float_code_error(err, "counterfactual", f"the counterfactuals of {self.counterfactual!r:.120}") from caught
             raise ValueError(
