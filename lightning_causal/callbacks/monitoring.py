@@ -23,6 +23,7 @@ from typing import Any, Literal
 from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, ModelPruning
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
+from torch import Tensor
 from typing_extensions import override
 
 from lightning_causal._user_warnings import warn_at_users_line
@@ -425,15 +426,29 @@ class AuditEarlyStopping(_OnAudits, EarlyStopping):
         super().__init__(monitor, min_delta, patience, mode=mode, strict=strict, check_on_train_epoch_end=True, **kwargs)
 
     @override
+    def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        super().setup(trainer, pl_module, stage)
+        self._non_finite: float | None = None  # the non-finite value this callback's own check stopped at, this epoch
+        self._non_finite_said = False  # once a fit: under min_epochs, Lightning trains on and the check stops again
+
+    @override
+    def _evaluate_stopping_criteria(self, current: Tensor) -> tuple[bool, str | None]:
+        should_stop, reason = super()._evaluate_stopping_criteria(current)
+        if should_stop and self.check_finite and not math.isfinite(float(current)):  # Lightning's first criterion
+            self._non_finite = float(current)
+        return should_stop, reason
+
+    @override
     def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        stopped = trainer.should_stop
+        self._non_finite = None
         super().on_train_epoch_end(trainer, pl_module)
-        value = trainer.callback_metrics.get(self.monitor)
-        if not stopped and trainer.should_stop and self.check_finite and value is not None and not math.isfinite(float(value)):
-            # Lightning says why only under verbose=True: a fit that ended at its first audit, with no word of the stop
+        if self._non_finite is not None and not getattr(self, "_non_finite_said", False):
+            # Lightning says why only under verbose=True: a fit that ended at its first audit, with no word of the stop;
+            # this callback's own decision, whatever another callback (Lightning's EarlyStopping listed before) decided
+            self._non_finite_said = True
             warn_at_users_line(
                 f"AuditEarlyStopping(monitor={self.monitor!r}) stopped training after the audit of epoch "
-                f"{trainer.current_epoch}: the audit's value is {float(value)} (`check_finite=True`, Lightning's default, "
+                f"{trainer.current_epoch}: the audit's value is {self._non_finite} (`check_finite=True`, Lightning's default, "
                 "stops at a NaN or infinite value); the audit's warning of NaN or infinite values says where it comes from. "
                 "Pass `check_finite=False` to count such an audit as no improvement and train on")
 
