@@ -2,7 +2,7 @@
 Artificial Brain Stimulation") as a backdoor flag, on the protocol's development fold models only (issue 17).
 
     PYTHONPATH=$PWD .venv/bin/python benchmarks/backdoor_abs.py --set dev|dev2 [--cases 0-11,16-17] [--folds 0,1,2,3,4]
-        [--tag abs] [--detection-tag abs30n] [--no-reverse] [--summary-only] [--pool]
+        [--tag abs] [--detection-tag abs30n] [--no-reverse] [--threads 1] [--summary-only] [--pool]
 
 (RESULTS.md gives the commands of the recorded run; about 3.5 s per fold model on one thread.)
 
@@ -27,9 +27,9 @@ missing) and the fold's clean 10% repair set as the probe (143-144 images):
    whose trigger sends images to it.
 
 Records go to ``benchmarks/.backdoor_cache/abs-<set>-<tag>.jsonl`` (resumed where a run stopped).
-``--summary-only`` (or the end of a run) prints, for one set or both pooled (``--pool``), per statistic, the bound just above every clean fold model's
-largest class statistic (no false alarm on these models) and the learned patch targets (ASR >= 50% before
-repair) flagged above it, beside Neural Cleanse's ``detection`` rows of ``<set>-<detection tag>.jsonl`` (run
+``--summary-only`` (or the end of a run) prints, for one set or both pooled (``--pool``), per statistic, the bound (the largest class statistic of any clean fold
+model: no false alarm on these models) and the learned patch targets (ASR >= 50% before repair) flagged above
+it (a value greater than the bound), beside Neural Cleanse's ``detection`` rows of ``<set>-<detection tag>.jsonl`` (run
 ``bench_backdoor_protocol.py --set <set> --methods detection --tag <detection tag> --term-options
 '{"contrast": false}'`` first: the rows are Neural Cleanse's own flags, which the contrast does not change).
 """
