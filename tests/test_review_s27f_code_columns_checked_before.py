@@ -8,6 +8,7 @@ pass with it runs; a fraction there (a mean baseline) warns that it runs as the 
 from __future__ import annotations
 
 import warnings
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -228,18 +229,19 @@ def test_the_repair_term_warns_of_a_code_no_embedding_holds_before_its_pass() ->
 
 
 class Words(nn.Module):
-    """Token ids [N, T] of a vocabulary of 10, mean-pooled; ``calls``: the forward passes run."""
+    """Token ids [N, T] of a vocabulary of 10, mean-pooled; ``tally.calls``: the forward passes run (in a namespace: a
+    number attribute is put back by ``audit_mode`` as the model's state)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.emb = nn.Embedding(10, 4)
         self.head = nn.Linear(4, 2)
-        self.calls = 0
+        self.tally = SimpleNamespace(calls=0)
         self.seen: set[int] = set()
         self.emb.register_forward_pre_hook(lambda _m, a: self.seen.update(a[0].reshape(-1).tolist()))
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        self.calls += 1
+        self.tally.calls += 1
         return self.head(self.emb(ids).mean(1))
 
 
@@ -251,9 +253,9 @@ def test_the_repair_term_refuses_token_ids_outside_the_vocabulary_before_its_pas
         CounterfactualFairnessTerm(TokenSwap([(4, 12)])).loss(model, ids, None)
     assert max(model.seen) < 10
     term = CounterfactualFairnessTerm(TokenSwap([(4, 8)]))
-    model.calls = 0
+    model.tally.calls = 0
     assert bool(torch.isfinite(term.loss(model, ids, None)))
-    assert model.calls == 2  # the readers' pass of one row, then the pairs' pass
+    assert model.tally.calls == 2  # the readers' pass of one row, then the pairs' pass
     longer = torch.tensor([[1, 4, 2, 2, 9], [8, 3, 3, 0, 0]])
     term.loss(model, longer, None)  # ids of another length: the embedding that reads them whole is known
-    assert model.calls == 3
+    assert model.tally.calls == 3

@@ -3,6 +3,7 @@ column) drew each column of the block on its own, so more than half of the rows 
 category or several (3 levels: P(all zero) = 8/27, P(several) = 7/27), silently."""
 
 import warnings
+from types import SimpleNamespace
 
 import torch
 from torch import nn
@@ -17,14 +18,21 @@ class Recorder(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.net = nn.Linear(5, 2)
-        self.rows = 0
-        self.valid = 0
+        self.tally = SimpleNamespace(rows=0, valid=0)  # not number attributes: audit_mode puts those back
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         block = x[:, 2:5]
-        self.rows += x.shape[0]
-        self.valid += int((((block == 0) | (block == 1)).all(1) & (block.sum(1) == 1)).sum())
+        self.tally.rows += x.shape[0]
+        self.tally.valid += int((((block == 0) | (block == 1)).all(1) & (block.sum(1) == 1)).sum())
         return self.net(x)
+
+    @property
+    def rows(self) -> int:
+        return self.tally.rows
+
+    @property
+    def valid(self) -> int:
+        return self.tally.valid
 
 
 def _probe() -> Probe:

@@ -3,6 +3,7 @@ the share of their rows that fit instead of failing at full size again, with one
 full size. Same values."""
 
 import warnings
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -64,11 +65,16 @@ class _Tight(nn.Module):
 
     def __init__(self, limit):
         super().__init__()
-        self.fc, self.limit, self.failed = nn.Linear(6, 3), limit, 0
+        self.fc, self.limit, self.tally = nn.Linear(6, 3), limit, SimpleNamespace(failed=0)
+
+    @property
+    def failed(self) -> int:
+        """The failed passes, counted in a namespace: a number attribute is put back by ``audit_mode`` as the model's state."""
+        return self.tally.failed
 
     def forward(self, x):
         if x.shape[0] > self.limit:
-            self.failed += 1
+            self.tally.failed += 1
             raise OutOfMemoryError(f"CUDA out of memory: {x.shape[0]} rows")
         return self.fc(x)
 

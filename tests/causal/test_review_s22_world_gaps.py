@@ -4,6 +4,7 @@ and Wilson's interval against the roots of its own quadratic."""
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -15,14 +16,19 @@ from lightning_causal.causal.scm.counterfactual import CallableCounterfactual
 
 
 class CountingModel(nn.Module):
-    """Logits ``(0, score + 2 sex · race_1)``; counts the rows it is called on."""
+    """Logits ``(0, score + 2 sex · race_1)``; counts the rows it is called on (in a namespace: a number attribute is
+    put back by ``audit_mode`` as the model's state)."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.rows = 0
+        self.tally = SimpleNamespace(rows=0)
+
+    @property
+    def rows(self) -> int:
+        return self.tally.rows
 
     def forward(self, x):
-        self.rows += x.shape[0]
+        self.tally.rows += x.shape[0]
         z = x[:, 3] + 2 * x[:, 0] * x[:, 2]
         return torch.stack([torch.zeros_like(z), z], 1)
 

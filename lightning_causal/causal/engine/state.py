@@ -97,7 +97,8 @@ def audit_mode(model: nn.Module, grad: bool = False, rng: bool = True) -> Iterat
     updates in each forward pass whatever its mode (a call counter, an enabled quantisation
     observer's running range) ends as it began, the very tensor with its values, and so does a tensor
     kept as a plain attribute (a recurrent state carried across batches, ``self.h = h.detach()``:
-    :mod:`~lightning_causal.causal.engine.kept_attributes`); the global random
+    :mod:`~lightning_causal.causal.engine.kept_attributes`), and so does a number attribute a forward pass
+    updates (a call counter, ``self.calls += 1``), as the callback's ``no_trace`` puts it back; the global random
     generators too (:func:`rng_preserved` on the CPU and the model's CUDA devices): a model that
     draws noise in eval mode (MC dropout kept on) leaves the caller's streams where they were
     (``rng=False`` for a wrapper around each of many calls, whose caller restores them once: each
@@ -132,7 +133,7 @@ def audit_mode(model: nn.Module, grad: bool = False, rng: bool = True) -> Iterat
         raise TypeError(f"Expected argument `model` to be a torch.nn.Module but got {type(model)}")
     check_built(model, audited=True)  # a lazy module not built: the first pass inside would build it (lazy_modules)
     modes = [(m, m.training) for m in model.modules()]
-    buffers, attributes = _kept_buffers(model), keep_attributes(model)
+    buffers, attributes = _kept_buffers(model), keep_attributes(model, numbers=True)  # a call counter too
     grad_ctx = rnn_backward(model) if grad else torch.no_grad()
     try:
         eval_mode(model)
