@@ -34,7 +34,7 @@ from lightning_causal.causal.engine.forward import Forward, ForwardArgs, OutputS
 from lightning_causal.causal.engine.groups import broadcast_groups, make_feature_mask
 from lightning_causal.causal.engine.probe_warnings import ProbeContentsWarning
 from lightning_causal.causal.engine.ranking import largest_k
-from lightning_causal.causal.engine.state import audit_mode, rng_preserved
+from lightning_causal.causal.engine.state import audit_mode
 from lightning_causal.causal.engine.user_frame import outside_package
 from lightning_causal.causal.scm.attribute_flip import one_hot_blocks
 from lightning_causal.causal.sensitivity.samplers import (
@@ -292,7 +292,7 @@ class SobolAudit(Audit):
         data = x if x.is_floating_point() else x.double()  # category codes: drawn as observed values, cast back per call
         self._warn_one_hot(data, mask)
         source = GaussianCopula(data) if self.sampler == "copula" else EmpiricalMarginals(data, groups=mask.flatten())
-        with rng_preserved():
+        with audit_mode(model):  # as every audit: the model's own generators and attributes put back too
             options = self.model_options(probe)
             target = self.target if self.target is not None else self._chosen_target
             if target is None:

@@ -35,7 +35,6 @@ from lightning_causal.causal.engine.state import (
     gather_target,
     model_devices,
     resolve_target,
-    rng_preserved,
 )
 from lightning_causal.causal.engine.user_frame import outside_package
 from lightning_causal.causal.sensitivity.pick_freeze import (
@@ -45,6 +44,7 @@ from lightning_causal.causal.sensitivity.pick_freeze import (
     evaluate_pick_freeze,
     is_constant,
     make_generator,
+    model_kept,
     normal_ci,
     pick_freeze_indices,
     refuse_traced_func,
@@ -290,7 +290,7 @@ def intrinsic_causal_contributions(
         rows = min(rows, rows_per_pass(model_or_func, (example,), forward=lambda x, rows: func(x)))
     module = model_or_func if isinstance(model_or_func, nn.Module) else None
     devices = model_devices(module) if module is not None else None
-    with rng_preserved(devices):  # a model's own noise draws
+    with model_kept(model_or_func, module, devices):  # its state put back (its own generators, its noise draws)
         refuse_traced_func(model_or_func, None, "intrinsic_causal_contributions")
         noise = check_func_noise(func, a, rows, scm.generate, devices)
         y = evaluate_pick_freeze(func, a, b, select, rows=rows, transform=scm.generate, noise=noise)

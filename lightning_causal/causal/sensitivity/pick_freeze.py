@@ -4,15 +4,16 @@ vectorised bootstrap (Archer, Saltelli & Sobol' 1997)."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import statistics
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import torch
 from torch import Tensor
 
-from lightning_causal.causal.engine.batching import map_rows
+from lightning_causal.causal.engine.batching import map_rows, remembered_fit
 from lightning_causal.causal.engine.checks import check_seed
 from lightning_causal.causal.engine.generators import generators_registered
 from lightning_causal.causal.engine.noise import (
@@ -27,7 +28,7 @@ from lightning_causal.causal.engine.sample_independence import (
     refuse_traced_training,
     same_outputs,
 )
-from lightning_causal.causal.engine.state import rng_preserved
+from lightning_causal.causal.engine.state import audit_mode, rng_preserved
 from lightning_causal.causal.engine.user_frame import outside_package
 
 __all__ = [
@@ -38,6 +39,7 @@ __all__ = [
     "check_func_noise",
     "check_func_independent",
     "refuse_traced_func",
+    "model_kept",
     "bootstrap_counts",
     "pick_freeze_indices",
     "normal_ci",
@@ -185,6 +187,41 @@ def _func_model(func: Callable[[Tensor], Tensor], model: torch.nn.Module | None)
     function of the user's)."""
     model = model if model is not None else getattr(func, "model", None)
     return model if isinstance(model, torch.nn.Module) else None
+
+
+@contextlib.contextmanager
+def model_kept(func: Callable[[Tensor], Tensor], model: torch.nn.Module | None,
+               devices: list[int] | None = None) -> Iterator[None]:
+    """The block of an analysis' passes, as every estimator runs its passes: in
+    :func:`~lightning_causal.causal.engine.state.audit_mode` of the model ``func`` runs (``model``, else ``func``'s own
+    ``model``, a :class:`~lightning_causal.causal.sensitivity.samplers.ClassProbability`'s), which puts back after it the
+    generators the model holds (``self.gen = torch.Generator()``, drawn from in ``forward``; the noise checks see their
+    draws inside), its attributes (a call counter) and the global generators; for a function of the user's (no model to
+    read), the global generators of the CUDA ``devices`` and the CPU
+    (:func:`~lightning_causal.causal.engine.state.rng_preserved`). In both, a pass that runs the device out of memory is
+    remembered for the passes after it (:func:`~lightning_causal.causal.engine.batching.remembered_fit`).
+
+    Args:
+        func: the scalar function of the analysis.
+        model: the model ``func`` runs, or ``None``.
+        devices: the CUDA devices whose generators are saved for a function of the user's.
+
+    Examples:
+        >>> class Noisy(torch.nn.Module):
+        ...     def __init__(self):
+        ...         super().__init__()
+        ...         self.gen = torch.Generator().manual_seed(0)
+        ...     def forward(self, x):
+        ...         return x + torch.rand(x.shape, generator=self.gen)
+        >>> model = Noisy()
+        >>> with model_kept(model, model):
+        ...     first = model(torch.zeros(1))
+        >>> torch.equal(first, model(torch.zeros(1)))  # the model's generator was put back
+        True
+    """
+    found = _func_model(func, model)
+    with audit_mode(found) if found is not None else rng_preserved(devices), remembered_fit():
+        yield
 
 
 def refuse_traced_func(func: Callable[[Tensor], Tensor], model: torch.nn.Module | None, what: str) -> None:

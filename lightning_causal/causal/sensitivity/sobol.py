@@ -38,12 +38,11 @@ from torch import Tensor, nn
 
 from lightning_causal.causal.engine.batching import (
     check_max_batch_size,
-    remembered_fit,
     rows_per_pass,
 )
 from lightning_causal.causal.engine.checks import check_float, check_int
 from lightning_causal.causal.engine.forward import Forward
-from lightning_causal.causal.engine.state import audit_mode, model_devices, rng_preserved
+from lightning_causal.causal.engine.state import audit_mode, model_devices
 from lightning_causal.causal.engine.user_frame import outside_package
 from lightning_causal.causal.sensitivity.pick_freeze import (
     ConstantOutputWarning,
@@ -53,6 +52,7 @@ from lightning_causal.causal.sensitivity.pick_freeze import (
     evaluate_pick_freeze,
     is_constant,
     make_generator,
+    model_kept,
     normal_ci,
     pick_freeze_indices,
     refuse_traced_func,
@@ -376,7 +376,7 @@ def sobol_indices(
         example = a[:4] if transform is None else transform(a[:4])
         rows = min(rows, rows_per_pass(module, (example,), forward=lambda x, rows: func(x)))
     devices = model_devices(module) if module is not None else None
-    with rng_preserved(devices), remembered_fit():  # a model's own noise draws; one block: an OOM retry and a warning of the model said once
+    with model_kept(func, module, devices):  # its state put back (its own generators); one block: an OOM retry said once
         what = "The Sobol' analysis (sobol_indices)"
         refuse_traced_func(func, module, what)
         noise = check_func_noise(func, a, rows, transform, devices)
