@@ -101,7 +101,9 @@ def swa_batch_norm_epoch(trainer: Trainer, epoch: int) -> bool:
 def warn_averaging_before(callback: Callback, trainer: Trainer) -> None:
     """``StochasticWeightAveraging`` listed before ``callback`` swaps the averaged weights in at
     ``on_train_end`` before the fit-end audit runs there: that audit explains other weights than
-    the epoch audits (which see the trained ones), unless the user says so. On a model with BatchNorm layers
+    the epoch audits (which see the trained ones), unless the user says so; not for a ``StochasticWeightAveraging`` where
+    the schedule audits the last epoch (``callback.should_audit``): it swaps only when the fit reaches that epoch, audited
+    at its end (no fit-end audit), and a fit that ends before it (early stopping) keeps the trained weights. On a model with BatchNorm layers
     ``StochasticWeightAveraging`` swaps them in at the start of the epoch it adds after ``max_epochs``
     (:func:`swa_batch_norm_epoch`), before training ends in either order: warned, with no advice to reorder the
     callbacks (which would not help), where the schedule (``callback.should_audit``) leaves the last epoch to the
@@ -115,7 +117,14 @@ def warn_averaging_before(callback: Callback, trainer: Trainer) -> None:
     callbacks = list(trainer.callbacks)
     mine = next((i for i, cb in enumerate(callbacks) if cb is callback), len(callbacks))
     batch_norm_swa = _swa_with_batch_norm(trainer)  # its swap comes before training ends in either order: said below
-    before = [type(cb).__name__ for cb in callbacks[:mine] if isinstance(cb, kinds) and cb is not batch_norm_swa]
+    last = -1 if trainer.max_epochs is None else trainer.max_epochs - 1
+    readable = getattr(callback, "epochs", None) is not None or not callable(getattr(callback, "every_n_epochs", None))
+    last_audited = last >= 0 and readable and callback.should_audit(last)  # type: ignore[attr-defined]
+    # StochasticWeightAveraging swaps only when the fit reaches its last epoch, audited then at its end (no fit-end
+    # audit); a fit ended earlier (early stopping) keeps the trained weights: never the averaged ones in a fit-end audit
+    swaps = [cb for cb in callbacks[:mine] if isinstance(cb, kinds) and cb is not batch_norm_swa
+             and not (last_audited and isinstance(cb, lightning_callbacks.StochasticWeightAveraging))]
+    before = [type(cb).__name__ for cb in swaps]
     if before:
         warn_at_users_line(
             f"CausalAuditCallback comes after {before[0]} in `callbacks=`: when training ends, the averaging "
@@ -124,11 +133,7 @@ def warn_averaging_before(callback: Callback, trainer: Trainer) -> None:
             f"CausalAuditCallback before {before[0]} to explain the trained weights throughout, or pass "
             "`on_fit_end=False`")
         return
-    if batch_norm_swa is None:
-        return
-    last = trainer.max_epochs - 1
-    readable = getattr(callback, "epochs", None) is not None or not callable(getattr(callback, "every_n_epochs", None))
-    if readable and callback.should_audit(last):  # type: ignore[attr-defined]
+    if batch_norm_swa is None or last_audited:
         return  # the last epoch is audited at its end, on the trained weights (a callable is not called at set-up)
     warn_at_users_line(
         "CausalAuditCallback's fit-end audit (of a last epoch off the schedule) will explain StochasticWeightAveraging's "
