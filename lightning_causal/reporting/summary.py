@@ -193,6 +193,28 @@ def check_stage(stage: object) -> None:
     check_choice("stage", stage, STAGES)
 
 
+def check_model_name(model: object) -> None:
+    """Refuse a ``model`` that is not a name (``None`` or a ``str``): the module itself (``model=net``, the word the
+    argument invites) would put its whole ``repr``, many lines, between the card's backticks.
+
+    Args:
+        model: the value given as ``model``.
+
+    Raises:
+        TypeError: ``model`` is neither ``None`` nor a ``str``.
+
+    Examples:
+        >>> check_model_name("Linear")
+        >>> check_model_name(3)
+        Traceback (most recent call last):
+        ...
+        TypeError: Expected argument `model` to be None or a str, the network's name as the JSON report's "model" gives it (the module's class: 'Linear'), but got int
+    """
+    if model is not None and not isinstance(model, str):
+        raise TypeError("Expected argument `model` to be None or a str, the network's name as the JSON report's \"model\" "
+                        f"gives it (the module's class: 'Linear'), but got {type(model).__name__}")
+
+
 def markdown_summary(epoch: int, results: Sequence[AuditResult], step: int | None = None, report: str | None = None,
                      stage: str = "epoch_end", model: str | None = None) -> str:
     """A compact markdown summary of one audit epoch: one list item per audit (seconds, its first
@@ -210,7 +232,7 @@ def markdown_summary(epoch: int, results: Sequence[AuditResult], step: int | Non
         stage: when the audit ran, as the report's ``stage``: ``"epoch_end"`` (nothing said) or ``"fit_end"``, the
             callback's audit at the end of fit, said under the heading (why it ran then, and that its scalars are not
             monitored).
-        model: the network the audits explain, as the JSON report's ``"model"`` names it (the module's class, or
+        model: the network the audits explain, its name as the JSON report's ``"model"`` gives it (the module's class, or
             ``"<class>.audited_module (<network's class>)"``), said on a line ``Model: `...``` under the heading;
             ``None``: no such line.
 
@@ -235,10 +257,11 @@ def markdown_summary(epoch: int, results: Sequence[AuditResult], step: int | Non
         - **ie** (0.5 s): mean_abs_effect 0.123 · top: top_groups: age (mean_abs_effect 0.3)
 
     Raises:
-        TypeError: ``results`` is not a sequence of ``AuditResult``.
+        TypeError: ``results`` is not a sequence of ``AuditResult``; ``model`` is not ``None`` nor a ``str``.
         ValueError: ``stage`` is not ``"epoch_end"`` nor ``"fit_end"``.
     """
     check_stage(stage)
+    check_model_name(model)
     sequence = isinstance(results, Sequence) and not isinstance(results, (str, bytes))  # any sequence, as the hint says
     if not sequence or not all(isinstance(r, AuditResult) for r in results):
         raise TypeError(f"Expected argument `results` to be a sequence of AuditResult (audit.run's results) but got "

@@ -69,7 +69,7 @@ from lightning_causal.reporting.graph_figures import graph_figure
 from lightning_causal.reporting.image_figures import ImageOrigin, check_origin, image_grid_figure
 from lightning_causal.reporting.layer_map_figures import layer_map_figure
 from lightning_causal.reporting.layout import custom_layout
-from lightning_causal.reporting.summary import check_stage, markdown_summary
+from lightning_causal.reporting.summary import check_model_name, check_stage, markdown_summary
 
 __all__ = ["scalar_tags", "TensorBoardRenderer", "markdown_summary", "figure_image"]
 
@@ -291,12 +291,15 @@ class TensorBoardRenderer:
                 apart as they do their scalars, and in the custom-scalars layout's patterns, to find the scalars.
             stage: when the audit ran, as the report's (``"epoch_end"``; ``"fit_end"``: the callback's audit at the end of
                 fit, which the text card says: :func:`~lightning_causal.reporting.summary.markdown_summary`).
-            model: the network explained, as the JSON report's ``"model"``, named on the text card; ``None``: not named.
+            model: the network explained, its name as the JSON report's ``"model"`` gives it (a ``str``, not the
+                module), named on the text card; ``None``: not named.
 
         Raises:
             ValueError: ``stage`` is not ``"epoch_end"`` nor ``"fit_end"`` (before anything is written).
+            TypeError: ``model`` is not ``None`` nor a ``str`` (before anything is written).
         """
         check_stage(stage)
+        check_model_name(model)
         step = epoch if step is None else step
         out = _tagged(writer, scalar_prefix)
         for r in results:
