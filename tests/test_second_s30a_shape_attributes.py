@@ -12,13 +12,11 @@ from collections import namedtuple
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_causal.audits import InputEffectAudit
-from lightning_causal.callbacks import CausalAuditCallback
 from lightning_causal.callbacks.posthoc import audit_model
 from lightning_causal.causal.engine.kept_attributes import keep_attributes
-from tests.helpers.lightning import SgdMlp, quick_trainer
+from tests.helpers.lightning import SgdMlp, fits_with_and_without_audits
 
 Seen = namedtuple("Seen", "rows cols")
 
@@ -62,20 +60,6 @@ def test_audit_model_leaves_the_shape_seen_as_it_was() -> None:
     assert model.seen == torch.Size([4, 5]) and model.named == Seen(4, 5)  # before: a row count of the audit's passes
 
 
-def _fit(audited: bool) -> ShapeResetMlp:
-    torch.manual_seed(0)
-    data = TensorDataset(torch.randn(48, 5), torch.randint(0, 3, (48,)))
-    model = ShapeResetMlp()
-    callbacks = [CausalAuditCallback([InputEffectAudit(ace_values=None)], probe_size=8)] if audited else []
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        quick_trainer(max_epochs=2, callbacks=callbacks, num_sanity_val_steps=0).fit(
-            model, DataLoader(data, batch_size=16), DataLoader(data, batch_size=16))
-    return model
-
-
 def test_a_fit_with_the_callback_trains_as_the_fit_without_it() -> None:
-    audited, plain = _fit(True), _fit(False)
-    assert audited.seen == plain.seen and torch.equal(audited.carried, plain.carried)
-    for (name, a), b in zip(audited.state_dict().items(), plain.state_dict().values()):
-        assert torch.equal(a, b), name  # before: the step after each audit started the carried mean afresh
+    audited, plain = fits_with_and_without_audits(ShapeResetMlp)  # before: its weights differ, the step after each
+    assert audited.seen == plain.seen and torch.equal(audited.carried, plain.carried)  # audit started the mean afresh

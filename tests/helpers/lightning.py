@@ -320,6 +320,31 @@ def quick_trainer(**kwargs) -> pl.Trainer:
     return pl.Trainer(**defaults)
 
 
+def fits_with_and_without_audits(make: Any) -> tuple[pl.LightningModule, pl.LightningModule]:
+    """The module ``make()`` gives, fitted twice from seed 0 (2 epochs of 48 rows of 5 features, batches of 16): with a
+    ``CausalAuditCallback`` running ``InputEffectAudit`` on a probe of 8 and without; the weights of both asserted equal
+    (the audits change no training). Returns ``(audited, plain)`` for the state the module keeps (a log, a shape)."""
+    import warnings
+
+    from lightning_causal.audits import InputEffectAudit
+    from lightning_causal.callbacks import CausalAuditCallback
+
+    fitted = []
+    for audited in (True, False):
+        torch.manual_seed(0)
+        data = TensorDataset(torch.randn(48, 5), torch.randint(0, 3, (48,)))
+        model = make()
+        callbacks = [CausalAuditCallback([InputEffectAudit(ace_values=None)], probe_size=8)] if audited else []
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            quick_trainer(max_epochs=2, callbacks=callbacks, num_sanity_val_steps=0).fit(
+                model, DataLoader(data, batch_size=16), DataLoader(data, batch_size=16))
+        fitted.append(model)
+    for (name, a), b in zip(fitted[0].state_dict().items(), fitted[1].state_dict().values()):
+        assert torch.equal(a, b), name
+    return fitted[0], fitted[1]
+
+
 class SgdMlp(pl.LightningModule):
     """``Linear(features, 8) -> ReLU -> Linear(8, 3)``, cross-entropy, SGD (lr 0.2, momentum 0.9), ``val_loss``
     logged on every validation dataloader: the module of the schedules and loops trials (float64 do-loops on its
