@@ -10,26 +10,14 @@ import torch
 from torch import nn
 
 from lightning_causal.causal import RepeatedCallsWarning, capture
+from tests.helpers.halting import HaltingLoop
 
 
-class Halting(nn.Module):
+class Halting(HaltingLoop):
     """``block`` on every row, then on the rows still running: rows whose feature 2 is negative halt after one step."""
 
     def __init__(self) -> None:
-        super().__init__()
-        self.block = nn.Linear(3, 3)
-        self.head = nn.Linear(3, 2)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = x
-        running = torch.ones(x.shape[0], dtype=torch.bool)
-        for _ in range(3):
-            rows = running.nonzero().flatten()
-            if rows.numel() == 0:
-                break
-            h = h.index_copy(0, rows, self.block(h[rows]))
-            running = running & (x[:, 2] > 0)
-        return self.head(h)
+        super().__init__(lambda _h, x: x[:, 2] > 0, steps=3, squash=lambda h: h)
 
 
 class Unrolled(nn.Module):

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from lightning_causal.causal import layer_causal_map
+from tests.helpers.halting import HaltingLoop, eye_plus_first
 
 
 class Block(nn.Module):
@@ -16,35 +17,18 @@ class Block(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.lin = nn.Linear(3, 3)
-        with torch.no_grad():
-            self.lin.weight.copy_(torch.eye(3))
-            self.lin.bias.copy_(torch.tensor([1.0, 0.0, 0.0]))
+        self.lin = eye_plus_first(nn.Linear(3, 3))
 
     def forward(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         out = torch.tanh(self.lin(h))
         return out, out[:, :1]
 
 
-class HaltingTuple(nn.Module):
+class HaltingTuple(HaltingLoop):
     """``block`` on every row, then on the rows still running: row 0 of ``X`` halts after one step, row 1 after two."""
 
     def __init__(self) -> None:
-        super().__init__()
-        self.block = Block()
-        self.head = nn.Linear(3, 2)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = x
-        running = torch.ones(x.shape[0], dtype=torch.bool)
-        for _ in range(5):
-            rows = running.nonzero().flatten()
-            if rows.numel() == 0:
-                break
-            state, _score = self.block(h[rows])
-            h = h.index_copy(0, rows, state)
-            running = running & (h[:, 0] < 0.75 + x[:, 2])
-        return self.head(h)
+        super().__init__(lambda h, x: h[:, 0] < 0.75 + x[:, 2], steps=5, block=Block(), squash=lambda h: h)
 
 
 X = torch.tensor([[2.0, 0.5, -1.5], [0.0, 0.2, 0.1]])

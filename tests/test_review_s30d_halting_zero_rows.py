@@ -5,28 +5,17 @@ flattened into the batch)" with no word of the nn.Identity site that works."""
 
 import pytest
 import torch
-from torch import nn
 
 from lightning_causal.causal import unit_effects
+from tests.helpers.halting import HaltingLoop
 
 
-class HaltAll(nn.Module):
+class HaltAll(HaltingLoop):
     """``block`` on every row, then on the rows still running, three times, with no `break`: every row halts after
     the first step (feature 0 of tanh is above -5), so the second and third calls get no row."""
 
     def __init__(self) -> None:
-        super().__init__()
-        self.block = nn.Linear(3, 3)
-        self.head = nn.Linear(3, 2)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = x
-        running = torch.ones(x.shape[0], dtype=torch.bool)
-        for _ in range(3):
-            rows = running.nonzero().flatten()
-            h = h.index_copy(0, rows, torch.tanh(self.block(h[rows])))
-            running = running & (h[:, 0] < -5)
-        return self.head(h)
+        super().__init__(lambda h, _x: h[:, 0] < -5, steps=3, stop=False)
 
 
 def test_the_premise_the_block_runs_on_every_row_then_on_none():

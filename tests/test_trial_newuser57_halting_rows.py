@@ -8,30 +8,16 @@ import torch
 from torch import nn
 
 from lightning_causal.causal import Zero, intervene, layer_causal_map, unit_effects
+from tests.helpers.halting import HaltingLoop, eye_plus_first
 
 
-class HaltingRows(nn.Module):
+class HaltingRows(HaltingLoop):
     """``block`` runs on every row, then again on the rows whose halting score is still low (at most 5 times):
     row 0 halts after one step, row 1 after two, rows 2 and 3 run all five."""
 
     def __init__(self) -> None:
-        super().__init__()
-        self.block = nn.Linear(3, 3)
-        self.head = nn.Linear(3, 2)
-        with torch.no_grad():
-            self.block.weight.copy_(torch.eye(3))
-            self.block.bias.copy_(torch.tensor([1.0, 0.0, 0.0]))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = x
-        running = torch.ones(x.shape[0], dtype=torch.bool)
-        for _ in range(5):
-            rows = running.nonzero().flatten()
-            if rows.numel() == 0:
-                break
-            h = h.index_copy(0, rows, torch.tanh(self.block(h[rows])))
-            running = running & (h[:, 0] < 0.75 + x[:, 2])  # halts once feature 0 passes the row's threshold
-        return self.head(h)
+        super().__init__(lambda h, x: h[:, 0] < 0.75 + x[:, 2], steps=5)  # halts once feature 0 passes the row's threshold
+        eye_plus_first(self.block)
 
 
 X = torch.tensor([[2.0, 0.5, -1.5], [0.0, 0.2, 0.1], [0.0, -0.3, 5.0], [1.0, 0.1, 5.0]])
@@ -61,27 +47,10 @@ def test_unit_effects_says_the_block_ran_on_some_rows_only():
 
 
 def test_the_way_out_the_message_names_gives_the_effects_of_a_hand_do():
-    """The site the message asks for: an nn.Identity applied where the rows are put back together, at every step;
-    its effects are those of a forward hook setting the unit at every call, one sample at a time."""
-
-    class WithSite(HaltingRows):
-        def __init__(self) -> None:
-            super().__init__()
-            self.step = nn.Identity()
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            h = x
-            running = torch.ones(x.shape[0], dtype=torch.bool)
-            for _ in range(5):
-                rows = running.nonzero().flatten()
-                if rows.numel() == 0:
-                    break
-                h = self.step(h.index_copy(0, rows, torch.tanh(self.block(h[rows]))))
-                running = running & (h[:, 0] < 0.75 + x[:, 2])
-            return self.head(h)
-
+    """The site the message asks for: an nn.Identity applied where the rows are put back together, at every step
+    (``HaltingLoop.step``); its effects are those of a forward hook setting the unit at every call, one sample at a time."""
     torch.manual_seed(0)
-    model = WithSite().eval()
+    model = HaltingRows().eval()
     effects = unit_effects(model, X, "step", unit_dim=-1, target=1)
     with torch.no_grad():
         hand = torch.stack([torch.stack([model(X[i:i + 1])[0, 1] - _with(model, X[i:i + 1], u) for u in range(3)])
