@@ -232,7 +232,9 @@ def intrinsic_causal_contributions(
             mode under ``no_grad``, modes restored) or a scalar function ``[M, D] -> [M]``, e.g.
             ``class_probability(model, t)`` to explain a class probability; a function of your own
             gets the SCM's rows as they are (an ``AdditiveNoiseSCM``'s are float32, also when fit on
-            float64 data): cast them for a float64 model, ``lambda x: model(x.double())[:, 0]``.
+            float64 data): cast them for a float64 model, ``lambda x: model(x.double())[:, 0]``; it runs the
+            model as it is (its mode; a generator it holds, ``self.gen``, is not put back: pass the model or
+            ``class_probability`` for that).
         scm: a fitted SCM with independent noises (``columns``, ``sample_noise``, ``generate``).
         n: noise samples per block.
         target: output column of a multi-output model (a class index for logits).

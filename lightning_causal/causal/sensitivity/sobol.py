@@ -318,7 +318,9 @@ def sobol_indices(
             model's dtype (and reshapes them); in a ``func`` of your own, cast them:
             ``lambda x: model(x.float())[:, 1]``. A one-output ``nn.Module`` may be passed as it
             is: it gets the rows in its own dtype, reshaped to the sampler's ``sample_shape`` (the
-            images of :class:`EmpiricalMarginals`), and runs in eval mode (modes restored).
+            images of :class:`EmpiricalMarginals`), and runs in eval mode (modes restored, and the generators
+            it holds, ``self.gen``, as :func:`class_probability`'s model); a ``func`` of your own runs the model as
+            it is (its mode; its own generators not put back).
         sampler: independent inputs; an object with ``dim`` and ``icdf(u)`` (scrambled Sobol' points,
             quasi-Monte Carlo; ``n`` is rounded up to a power of two with a warning), or a callable
             ``(n, generator) -> [n, D]`` (plain Monte Carlo, called twice for ``A`` and ``B``).
