@@ -15,7 +15,6 @@ from torch import Tensor
 
 from lightning_causal.causal.engine.batching import map_rows, remembered_fit
 from lightning_causal.causal.engine.checks import check_seed
-from lightning_causal.causal.engine.generators import generators_registered
 from lightning_causal.causal.engine.noise import (
     CommonNoise,
     GeneratorWatch,
@@ -268,8 +267,8 @@ def check_func_independent(func: Callable[[Tensor], Tensor], a: Tensor, y_a: Ten
     ``func`` that draws noise passes; nothing where each row ran alone, ``rows`` 1), and so must :data:`SPREAD_ROWS`
     rows spread over the first chunk, each run alone (:func:`_check_rows_alone`: a branch on a batch statistic; 16 passes
     of 2 rows more). A BatchNorm traced in training mode is refused before the evaluation (:func:`refuse_traced_func`).
-    The global RNG is left as it was, and so are the generators the model holds (``self.gen = torch.Generator()``,
-    :func:`~lightning_causal.causal.engine.generators.generators_registered`), whose draws the check sees as noise.
+    Its passes run in :func:`model_kept`, as the analysis' own: the global RNG is left as it was, and so are the generators
+    the model holds (``self.gen = torch.Generator()``), whose draws the check sees as noise.
 
     Args:
         func: the scalar function of the analysis, as :func:`evaluate_pick_freeze` calls it.
@@ -294,7 +293,7 @@ def check_func_independent(func: Callable[[Tensor], Tensor], a: Tensor, y_a: Ten
     if m < 2:
         return  # every row ran alone
     call = _RowsCall(func, transform, model)
-    with rng_preserved(devices), torch.no_grad(), generators_registered(call.model):  # its own generators: seen, put back
+    with model_kept(func, model, devices), torch.no_grad():  # as the analysis' passes: its own generators seen, put back
         check_samples_independent(call, (a[:m],), y_a[:m], what)  # type: ignore[arg-type]
         _check_rows_alone(call, a[:m], y_a[:m], rows, what)
 
