@@ -98,12 +98,23 @@ def swa_batch_norm_epoch(trainer: Trainer, epoch: int) -> bool:
     return swa is not None and getattr(swa, "_max_epochs", -1) not in (None, -1) and epoch == swa._max_epochs
 
 
+def _every_epoch_scheduled(callback: Callback, max_epochs: int | None) -> bool:
+    """Whether ``callback``'s readable schedule holds every epoch a fit of ``max_epochs`` may end in:
+    ``every_n_epochs=1``, or ``epochs=`` holding ``0 .. max_epochs - 1`` (``max_epochs`` known)."""
+    epochs = getattr(callback, "epochs", None)
+    if epochs is None:
+        return getattr(callback, "every_n_epochs", None) == 1
+    return max_epochs is not None and max_epochs >= 0 and set(range(max_epochs)) <= set(epochs)
+
+
 def warn_averaging_before(callback: Callback, trainer: Trainer) -> None:
     """``StochasticWeightAveraging`` listed before ``callback`` swaps the averaged weights in at
     ``on_train_end`` before the fit-end audit runs there: that audit explains other weights than
     the epoch audits (which see the trained ones), unless the user says so; not for a ``StochasticWeightAveraging`` where
     the schedule audits the last epoch (``callback.should_audit``): it swaps only when the fit reaches that epoch, audited
-    at its end (no fit-end audit), and a fit that ends before it (early stopping) keeps the trained weights. On a model with BatchNorm layers
+    at its end (no fit-end audit), and a fit that ends before it (early stopping) keeps the trained weights; nor for any
+    averaging where the schedule holds every epoch (``every_n_epochs=1``, :func:`_every_epoch_scheduled`): the epoch a fit
+    ends in, also early, is audited at its end on the trained weights, and no fit-end audit runs. On a model with BatchNorm layers
     ``StochasticWeightAveraging`` swaps them in at the start of the epoch it adds after ``max_epochs``
     (:func:`swa_batch_norm_epoch`), before training ends in either order: warned, with no advice to reorder the
     callbacks (which would not help), where the schedule (``callback.should_audit``) leaves the last epoch to the
@@ -122,7 +133,10 @@ def warn_averaging_before(callback: Callback, trainer: Trainer) -> None:
     last_audited = last >= 0 and readable and callback.should_audit(last)  # type: ignore[attr-defined]
     # StochasticWeightAveraging swaps only when the fit reaches its last epoch, audited then at its end (no fit-end
     # audit); a fit ended earlier (early stopping) keeps the trained weights: never the averaged ones in a fit-end audit
-    swaps = [cb for cb in callbacks[:mine] if isinstance(cb, kinds) and cb is not batch_norm_swa
+    # every epoch on the schedule: the epoch a fit ends in (early stopping, max_steps) is audited at its end, before any
+    # averaging swaps (WeightAveraging/EMAWeightAveraging swap whenever training ends), and no fit-end audit runs
+    every = readable and _every_epoch_scheduled(callback, trainer.max_epochs)
+    swaps = [cb for cb in callbacks[:mine] if isinstance(cb, kinds) and cb is not batch_norm_swa and not every
              and not (last_audited and isinstance(cb, lightning_callbacks.StochasticWeightAveraging))]
     before = [type(cb).__name__ for cb in swaps]
     if before:

@@ -216,7 +216,8 @@ class CausalAuditCallback(AuditRun, Callback):
     weights, not the averaged ones. Listed before it, it swaps the averaged weights in before the fit-end audit of a
     last epoch off the schedule (both run in ``on_train_end``, in the order of ``callbacks=``), which then explains
     them; a warning at set-up says so (for ``StochasticWeightAveraging`` only where the last epoch is off the schedule: it
-    swaps only in a fit that reaches it). On a model with BatchNorm layers ``StochasticWeightAveraging`` adds an epoch after
+    swaps only in a fit that reaches it; for none where every epoch is on it, ``every_n_epochs=1``: the epoch a fit ends
+    in is audited at its end, with no fit-end audit). On a model with BatchNorm layers ``StochasticWeightAveraging`` adds an epoch after
     ``max_epochs`` that swaps the averaged weights in at its start and recomputes the BatchNorm statistics, training
     nothing: that epoch is not audited, and a fit-end audit of the last epoch comes after it in either order, explaining
     the averaged weights (set-up warns where the schedule leaves the last epoch to it).
