@@ -176,7 +176,8 @@ def _endless_epochs(tmp_path: Path) -> None:  # _fit_checks.warn_endless_epochs:
 
 
 def _after_averaging(tmp_path: Path) -> None:  # _fit_checks: the callback listed after StochasticWeightAveraging
-    cb = CausalAuditCallback([_Ranked(VECTORS)], probe_size=8, report_dir=tmp_path / "r")
+    # the last epoch off the schedule (every_n_epochs=2 of 1 epoch): a fit-end audit, after the averaging swaps
+    cb = CausalAuditCallback([_Ranked(VECTORS)], probe_size=8, report_dir=tmp_path / "r", every_n_epochs=2)
     swa = StochasticWeightAveraging(swa_lrs=0.01)
     trainer(tmp_path, max_epochs=1, callbacks=[swa, cb]).fit(classifier(), *loaders())
 
