@@ -8,21 +8,12 @@ still refused."""
 
 import pytest
 import torch
-from torch import nn
 
 from lightning_causal.causal import EmpiricalMarginals, sobol_indices
 from lightning_causal.causal.sensitivity.pick_freeze import check_func_independent
-
-
-class Coin(nn.Module):
-    """``x0 + x1`` plus a fair coin (0 or 1) per row, drawn from the model's own generator."""
-
-    def __init__(self, seed: int) -> None:
-        super().__init__()
-        self.gen = torch.Generator().manual_seed(seed)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x[:, 0] + x[:, 1] + (torch.rand(x.shape[0], generator=self.gen, dtype=x.dtype) < 0.5).to(x.dtype)
+from tests.test_review_s30d_own_generator_sobol import (
+    Coin,  # x0 + x1 plus a coin per row from its own generator
+)
 
 
 @pytest.mark.parametrize("seed", range(4))
