@@ -46,7 +46,7 @@ def no_trace(module: torch.nn.Module) -> Iterator[None]:
     """Run audits in eval mode so that training cannot tell: grads (the same tensor objects),
     requires_grad, buffers (the same tensor objects, also where a forward pass reassigned one or filled one registered
     as ``None``, which is ``None`` again after), tensors kept as plain attributes (a recurrent state carried across batches)
-    and numbers (a call counter, ``self.calls += 1``), every submodule's mode and the RNG states restored (the global
+    and numbers, strings, bools and ``None`` (a call counter, ``self.calls += 1``; a mode, ``self.mode = "long"``), every submodule's mode and the RNG states restored (the global
     generators and those the model holds itself, :mod:`~lightning_causal.causal.engine.generators`);
     a quantization-aware model's fake-quant observers off inside (their flags are buffers, restored), so that an audit
     of your own that runs the model itself sees it on the scales it holds, as the package's estimators do
@@ -59,8 +59,9 @@ def no_trace(module: torch.nn.Module) -> Iterator[None]:
     # a buffer registered as None (a state the forward fills lazily) is kept too: set back to None after the audits
     buffers = [(m, name, b, None if b is None else b.detach().clone()) for m in module.modules()
                for name, b in m._buffers.items() if b is None or isinstance(b, torch.Tensor)]
-    # a recurrent state carried across batches (self.h = h.detach()), and numbers a forward pass updates (a call counter
-    # a Gumbel-softmax temperature anneals by, self.calls += 1): training goes on from the values it left; the buffers'
+    # a recurrent state carried across batches (self.h = h.detach()), and numbers, strings, bools and None a forward pass
+    # sets (a call counter a Gumbel-softmax temperature anneals by, self.calls += 1; self.mode = "long"): training goes
+    # on from the values it left; the buffers'
     # values are copied above, once
     attributes = keep_attributes(module, numbers=True)
     modes = [(m, m.training) for m in module.modules()]

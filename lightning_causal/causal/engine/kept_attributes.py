@@ -218,7 +218,9 @@ def _trained_statistics(m: nn.Module) -> bool:
 _HOLDERS = (Tensor, tuple, list)  # the values that may hold tensors
 _PLAIN = frozenset({dict, OrderedDict, set, bool, int, float, str, type(None)})  # a module's other attributes: passed by
 _ABSENT = object()  # at their type, faster than isinstance (measured: 0.2 against 0.7 ms on a 300-module MLP)
-_NUMBERS = frozenset({int, float})  # the attributes `values=True` puts back too (a call counter: self.calls += 1)
+#: the attributes `numbers=True` (and `values=True`) puts back too, where they held one of these before the passes and
+#: hold one after: a number (a call counter, self.calls += 1), a string, a bool or None (self.mode = "long")
+_SCALARS = frozenset({int, float, bool, str, type(None)})
 _DICTS = frozenset({dict, OrderedDict})  # a cache the model writes into, `self.cache["W"] = w`: its items are kept
 _MODULE_DICTS = frozenset(name for name, v in vars(nn.Module()).items() if isinstance(v, dict))  # nn.Module's own
 
@@ -319,7 +321,7 @@ class KeptAttributes:
     """What :func:`keep_attributes` saw: per module, a shallow copy of its attributes (``vars``) and the items of its
     lists; the items of its dicts (not ``nn.Module``'s own) and of the lists they hold; a copy of each tensor attribute with its version; with ``reassigned_buffers``, the buffers; with ``values``,
     a copy of each buffer's values (``values``: the buffer, its version and the copy); with ``values`` or ``numbers``
-    (``numbers``), the attributes holding numbers are put back too."""
+    (``numbers``), the attributes holding numbers, strings, bools or ``None`` are put back too."""
 
     entries: list[tuple[nn.Module, dict[str, Any], dict[str, list[Any]]]] = field(default_factory=list)
     copies: list[tuple[Tensor, int, int, Tensor]] = field(default_factory=list)
@@ -341,8 +343,9 @@ class KeptAttributes:
         place (``self.h.copy_(h)``) or given other data (``self.h.data = h``) gets its values back; a buffer noted with ``reassigned_buffers`` and
         reassigned since (``self.h = h.detach()`` on a registered buffer) is set back to the very tensor. With ``values``
         (:func:`keep_attributes`), a buffer updated in place (``self.steps += 1``, ``spectral_norm``'s ``u``) gets its
-        values back too, without a new version (a graph that saved it still runs backward), and an attribute holding a
-        number (``self.calls += 1``) its number (with ``numbers``, only that).
+        values back too, without a new version (a graph that saved it still runs backward), and an attribute that held a
+        number (``self.calls += 1``), a string, a bool or ``None`` (``self.mode = "long"``, ``self.flag = True``) and
+        holds one of them now gets its value back (with ``numbers``, only that: :data:`_SCALARS`).
         """
         for m, name, b, _ in self.buffers:
             if buffer_of(m, name) is not b:
@@ -353,7 +356,7 @@ class KeptAttributes:
             changed += [name for name in before if name not in now]
             for name in changed:
                 old, new = before.get(name, _ABSENT), now.get(name)
-                if self.numbers and type(old) in _NUMBERS and type(new) in _NUMBERS:
+                if self.numbers and type(old) in _SCALARS and type(new) in _SCALARS:
                     now[name] = old
                 elif _holds_tensors(new) or _holds_tensors(old) or _plain_sequence(new) or _plain_sequence(old):
                     # also a dict replaced, `self.cache = {"W": w}`, and a log reassigned, `self.log = self.log + [x]`
@@ -521,14 +524,16 @@ def keep_attributes(model: nn.Module, reassigned_buffers: bool = False, values: 
         model: the model.
         reassigned_buffers: also note the buffers, to set back any that is reassigned (not their values: a
             training pass's in-place updates of BatchNorm statistics stay), as the repair terms' passes need.
-        values: also copy the buffers' values and note the attributes holding numbers (``int``, ``float``), for
+        values: also copy the buffers' values and note the attributes holding numbers (``int``, ``float``), strings,
+            bools or ``None``, for
             :meth:`KeptAttributes.restore` to put back in-place updates too (a state updated in place,
             ``self.h.copy_(h)``; a step counter; ``spectral_norm``'s ``u`` and ``v``): the state as it was, for passes
             that must leave none (one copy of every buffer), but for the buffers of normalisation layers and fake-quant
             modules, whose updates by a training pass stay (BatchNorm's running statistics, an observer's range).
-        numbers: note the attributes holding numbers only (``values`` notes them too), for a caller that restores
-            the buffers itself (the callback's ``no_trace``: a call counter, ``self.calls += 1``, without a second
-            copy of every buffer).
+        numbers: note the attributes holding numbers, strings, bools or ``None`` only (``values`` notes them too),
+            for a caller that restores the buffers itself (the callback's ``no_trace``: a call counter,
+            ``self.calls += 1``, a mode the forward sets, ``self.mode = "long"``, without a second copy of every
+            buffer); one the passes set to a tensor or a list is put back as those are (:meth:`KeptAttributes.restore`).
 
     Examples:
         >>> m = nn.Linear(2, 2)

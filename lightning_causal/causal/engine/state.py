@@ -97,8 +97,9 @@ def audit_mode(model: nn.Module, grad: bool = False, rng: bool = True) -> Iterat
     updates in each forward pass whatever its mode (a call counter, an enabled quantisation
     observer's running range) ends as it began, the very tensor with its values, and so does a tensor
     kept as a plain attribute (a recurrent state carried across batches, ``self.h = h.detach()``:
-    :mod:`~lightning_causal.causal.engine.kept_attributes`), and so does a number attribute a forward pass
-    updates (a call counter, ``self.calls += 1``), as the callback's ``no_trace`` puts it back; the global random
+    :mod:`~lightning_causal.causal.engine.kept_attributes`), and so does a number, string, bool or ``None`` attribute a
+    forward pass sets (a call counter, ``self.calls += 1``; a mode, ``self.mode = "long"``), as the callback's
+    ``no_trace`` puts it back; the global random
     generators too (:func:`rng_preserved` on the CPU and the model's CUDA devices): a model that
     draws noise in eval mode (MC dropout kept on) leaves the caller's streams where they were
     (``rng=False`` for a wrapper around each of many calls, whose caller restores them once: each
