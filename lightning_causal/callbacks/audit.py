@@ -289,6 +289,7 @@ class CausalAuditCallback(AuditRun, Callback):
         self._unbuilt_probe: Probe | None = None  # read, checked after the first step: see on_train_start
         self._renderer = TensorBoardRenderer(figure_kind=figure_kind, image_origin=image_origin)
         self._warned_no_tb = False
+        self._stops_said: set[int] = set()  # Lightning's EarlyStopping told of its stop at a NaN audit: see monitoring
         self._warnings = WarningsOncePerFit()
         self._fit_clock: float | None = None  # see AuditRun._run
         self._undrawn = None  # see AuditRun._draw_last
@@ -487,6 +488,9 @@ class CausalAuditCallback(AuditRun, Callback):
                 "would build from their own seed, not training's; the first epoch that trains is audited as scheduled")
             return
         self._run(trainer, pl_module, trainer.current_epoch, "epoch_end")
+        from lightning_causal.callbacks import monitoring  # imported here: it imports this module
+
+        monitoring.warn_lightning_non_finite_stops(self, trainer)  # Lightning's EarlyStopping stops silently at a NaN
 
     @override
     def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
@@ -588,6 +592,7 @@ class CausalAuditCallback(AuditRun, Callback):
         self._train_started = False
         self._unbuilt_probe = None
         self._warned_no_tb = False
+        self._stops_said = set()
         self._fit_clock = None
         self._undrawn = None
         self._warnings.reset()

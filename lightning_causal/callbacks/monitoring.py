@@ -38,6 +38,7 @@ __all__ = [
     "audit_owners",
     "audit_scalars_now",
     "check_monitors_after_dry_run",
+    "warn_lightning_non_finite_stops",
 ]
 
 MonitorMode = Literal["min", "max"]  # the `mode` of Lightning's EarlyStopping and ModelCheckpoint
@@ -300,6 +301,61 @@ def advise_lightning_monitors(audit_callback: CausalAuditCallback, trainer: Trai
                 f"seen again. Use lightning_causal.Audit{ours} (the same arguments), which checks it once per audit")
 
 
+def warn_lightning_non_finite_stops(audit_callback: CausalAuditCallback, trainer: Trainer) -> None:
+    """After ``audit_callback``'s audit at an epoch's end: warn, once a fit each, for Lightning's own ``EarlyStopping``
+    (not :class:`AuditEarlyStopping`) that will stop training at this audit's NaN or infinite value of its ``monitor``
+    (``check_finite=True``, Lightning's default and its first criterion), which Lightning says only under
+    ``verbose=True``: one that reads the scalar at the epoch's end (``check_on_train_epoch_end``), which Lightning calls
+    after every callback that is no ``EarlyStopping`` or checkpoint, so right after the audit wherever it is listed, as
+    :class:`AuditEarlyStopping` warns of its own such stop.
+
+    Args:
+        audit_callback: the audit callback whose audit of this epoch just logged its scalars.
+        trainer: the Lightning ``Trainer`` whose ``EarlyStopping`` callbacks are checked.
+    """
+    if trainer.fast_dev_run or audit_callback.audited_epochs[-1:] != [trainer.current_epoch]:
+        return  # no audit logged at this epoch's end
+    for cb in trainer.callbacks:  # Lightning calls EarlyStopping's on_train_epoch_end after every other callback's
+        if (isinstance(cb, _OnAudits) or not isinstance(cb, EarlyStopping) or cb.verbose or not cb.check_finite
+                or id(cb) in audit_callback._stops_said or cb.monitor not in audit_callback.last_scalars
+                or _reads_at_validation_end(cb, trainer)):
+            continue
+        value = trainer.callback_metrics.get(cb.monitor)
+        if value is not None and value.numel() == 1 and not math.isfinite(float(value)):
+            audit_callback._stops_said.add(id(cb))
+            _warn_non_finite_stop(f"{type(cb).__name__}(monitor={cb.monitor!r})", float(value), trainer, decided=False)
+
+
+def _warn_non_finite_stop(who: str, value: float, trainer: Trainer, *, decided: bool) -> None:
+    """Warn that the early stopping ``who`` (``"AuditEarlyStopping(monitor='...')"``) stops training at this epoch's
+    audit, whose value ``value`` is NaN or infinite (``check_finite=True``), the way on named; ``decided``: it has
+    asked already (past tense), else it will, right after. Where ``Trainer(min_epochs=...)`` or ``min_steps`` is not
+    met yet, Lightning trains on until it is and stops then (``should_stop`` stays set): the words say so."""
+    epoch, minimum = trainer.current_epoch, _unmet_minimum(trainer)
+    if minimum:
+        stop = f"{'asked' if decided else 'asks'} training to stop after the audit of epoch {epoch}"
+        later = f"; {minimum} is not met yet: Lightning trains on until it is, and stops then"
+    else:
+        stop, later = f"{'stopped' if decided else 'stops'} training after the audit of epoch {epoch}", ""
+    quiet = "" if decided else ", and says so only under `verbose=True`"
+    warn_at_users_line(
+        f"{who} {stop}: the audit's value is {value} (`check_finite=True`, Lightning's default, stops at a NaN or infinite "
+        f"value{quiet}){later}; the audit's warning of NaN or infinite values says where it comes from. Pass "
+        "`check_finite=False` to count such an audit as no improvement and train on")
+
+
+def _unmet_minimum(trainer: Trainer) -> str:
+    """The ``Trainer``'s ``min_epochs``/``min_steps`` not met yet at this epoch's end, which keep a fit going although
+    ``trainer.should_stop`` is set (``"Trainer(min_epochs=3)"``); ``""`` where the fit may stop (Lightning's
+    ``fit_loop._can_stop_early``, which counts this epoch as processed already)."""
+    loop = trainer.fit_loop
+    if getattr(loop, "_can_stop_early", True):
+        return ""
+    unmet = [f"min_epochs={loop.min_epochs}"] if loop.min_epochs and loop.epoch_progress.current.processed < loop.min_epochs else []
+    unmet += [f"min_steps={loop.min_steps}"] if loop.min_steps and trainer.global_step < loop.min_steps else []
+    return f"Trainer({', '.join(unmet) or 'min_epochs, min_steps'})"
+
+
 def _reads_at_validation_end(cb: EarlyStopping | ModelCheckpoint, trainer: Trainer) -> str:
     """Why Lightning's ``cb`` reads its monitor when validation ends rather than at the end of the
     training epoch (``""`` where it reads it at the epoch end): its own option set to ``False``, or
@@ -401,7 +457,9 @@ class AuditEarlyStopping(_OnAudits, EarlyStopping):
     ``max_epochs``, ``setup`` warns (the audit at the end of fit is not monitored). An audit whose value is NaN or
     infinite (``UnitImportanceAudit``'s ``top1_importance`` where a unit's ablation makes the output NaN, a share over
     NaN effects) stops training under ``check_finite=True`` (Lightning's default), which Lightning says only under
-    ``verbose=True``: this callback warns; ``check_finite=False`` counts it as no improvement.
+    ``verbose=True``: this callback warns (under ``Trainer(min_epochs=...)``, that Lightning trains on until the minimum
+    is met); ``check_finite=False`` counts it as no improvement. Lightning's own ``EarlyStopping`` stops there too,
+    silently: the ``CausalAuditCallback`` warns of it where it reads the scalar right after the audit.
 
     Raises:
         MisconfigurationException: ``monitor`` not a non-empty string; ``check_on_train_epoch_end=False``
@@ -446,11 +504,7 @@ class AuditEarlyStopping(_OnAudits, EarlyStopping):
             # Lightning says why only under verbose=True: a fit that ended at its first audit, with no word of the stop;
             # this callback's own decision, whatever another callback (Lightning's EarlyStopping listed before) decided
             self._non_finite_said = True
-            warn_at_users_line(
-                f"AuditEarlyStopping(monitor={self.monitor!r}) stopped training after the audit of epoch "
-                f"{trainer.current_epoch}: the audit's value is {self._non_finite} (`check_finite=True`, Lightning's default, "
-                "stops at a NaN or infinite value); the audit's warning of NaN or infinite values says where it comes from. "
-                "Pass `check_finite=False` to count such an audit as no improvement and train on")
+            _warn_non_finite_stop(f"AuditEarlyStopping(monitor={self.monitor!r})", self._non_finite, trainer, decided=True)
 
 
 def _check_pruning_order(monitor: str, trainer: Trainer) -> None:
