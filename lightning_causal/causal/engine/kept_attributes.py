@@ -10,6 +10,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -221,8 +222,15 @@ _ABSENT = object()  # at their type, faster than isinstance (measured: 0.2 again
 #: the attributes `numbers=True` (and `values=True`) puts back too, where they held one of these before the passes and
 #: hold one after: a number (a call counter, self.calls += 1), a string, a bool or None (self.mode = "long")
 _SCALARS = frozenset({int, float, bool, str, type(None)})
+_NUMPY_SCALARS = (np.number, np.bool_, np.str_)  # the same held as numpy scalars (self.avg = np.mean(x); += on one)
 _DICTS = frozenset({dict, OrderedDict})  # a cache the model writes into, `self.cache["W"] = w`: its items are kept
 _MODULE_DICTS = frozenset(name for name, v in vars(nn.Module()).items() if isinstance(v, dict))  # nn.Module's own
+
+
+def _scalar(v: Any) -> bool:
+    """Whether ``v`` is a value the numbers' rule puts back: one of :data:`_SCALARS` (by type first, as :data:`_PLAIN`)
+    or a numpy scalar of them (``np.float64``, ``np.int64``, ``np.bool_``, ``np.str_``)."""
+    return type(v) in _SCALARS or isinstance(v, _NUMPY_SCALARS)
 
 
 def _is_dict(v: Any) -> bool:
@@ -345,7 +353,8 @@ class KeptAttributes:
         (:func:`keep_attributes`), a buffer updated in place (``self.steps += 1``, ``spectral_norm``'s ``u``) gets its
         values back too, without a new version (a graph that saved it still runs backward), and an attribute that held a
         number (``self.calls += 1``), a string, a bool or ``None`` (``self.mode = "long"``, ``self.flag = True``) and
-        holds one of them now gets its value back (with ``numbers``, only that: :data:`_SCALARS`).
+        holds one of them now gets its value back, also held as a numpy scalar (``np.float64``; with ``numbers``, only
+        that: :func:`_scalar`).
         """
         for m, name, b, _ in self.buffers:
             if buffer_of(m, name) is not b:
@@ -356,7 +365,7 @@ class KeptAttributes:
             changed += [name for name in before if name not in now]
             for name in changed:
                 old, new = before.get(name, _ABSENT), now.get(name)
-                if self.numbers and type(old) in _SCALARS and type(new) in _SCALARS:
+                if self.numbers and _scalar(old) and _scalar(new):
                     now[name] = old
                 elif _holds_tensors(new) or _holds_tensors(old) or _plain_sequence(new) or _plain_sequence(old):
                     # also a dict replaced, `self.cache = {"W": w}`, and a log reassigned, `self.log = self.log + [x]`
