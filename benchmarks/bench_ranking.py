@@ -14,23 +14,21 @@ from __future__ import annotations
 
 import argparse
 import functools
-import statistics
-import time
+import sys
+from pathlib import Path
 
 import torch
 from torchmetrics.functional.regression import kendall_rank_corrcoef, spearman_corrcoef
 
-from lightning_causal.causal.engine.ranking import kendall, spearman
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks._timing import median_time  # noqa: E402
+from lightning_causal.causal.engine.ranking import kendall, spearman  # noqa: E402
 
 
 def median_ms(fn, repeats: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return 1e3 * statistics.median(times)
+    """Median milliseconds of ``fn`` after a warm-up call (``_timing.median_time``)."""
+    return 1e3 * median_time(fn, repeats)
 
 
 def main() -> None:
