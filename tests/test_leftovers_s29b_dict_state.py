@@ -6,14 +6,12 @@ attributes are: the model runs unfused, the state is the task's and the weights 
 
 from __future__ import annotations
 
-import warnings
-
 import torch
 from torch import nn
 
 from lightning_causal.causal.engine.kept_attributes import keep_attributes
 from lightning_causal.repair.carried_state import task_pass_state
-from tests.repair.test_stateful_fused_s26 import F, H, N, _fit
+from tests.repair.test_stateful_fused_s26 import F, H, N, fit_fused_and_unfused
 
 
 class DictStreams(nn.Module):
@@ -55,13 +53,7 @@ def test_a_dict_item_computed_in_the_graph_is_no_carried_state() -> None:
 
 
 def test_a_state_carried_in_a_dict_runs_unfused_and_trains_as_the_unfused_fit() -> None:
-    torch.manual_seed(0)
-    fused, unfused = DictStreams(), DictStreams()
-    unfused.load_state_dict(fused.state_dict())
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        repair = _fit(fused, True)
-        _fit(unfused, False)
+    repair, fused, unfused = fit_fused_and_unfused(DictStreams)
     assert repair._carried == (("cache['h']", (N, H)),)  # before: (), fused
     assert fused.cache["h"].shape == (N, H)  # before: [16, 5], the joint batch's
     assert torch.equal(fused.cache["h"], unfused.cache["h"])

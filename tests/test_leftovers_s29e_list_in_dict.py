@@ -14,7 +14,7 @@ from torch import nn
 from lightning_causal.audits import InputEffectAudit
 from lightning_causal.callbacks.posthoc import audit_model
 from lightning_causal.causal.engine.kept_attributes import keep_attributes
-from tests.repair.test_stateful_fused_s26 import F, H, N, _fit
+from tests.repair.test_stateful_fused_s26 import F, H, N, fit_fused_and_unfused
 
 
 class HistStreams(nn.Module):
@@ -58,13 +58,7 @@ def test_audit_model_leaves_the_list_as_it_was() -> None:
 
 
 def test_a_state_carried_in_a_list_in_a_dict_runs_unfused_and_trains_as_the_unfused_fit() -> None:
-    torch.manual_seed(0)
-    fused, unfused = HistStreams(), HistStreams()
-    unfused.load_state_dict(fused.state_dict())
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        repair = _fit(fused, True)
-        _fit(unfused, False)
+    repair, fused, unfused = fit_fused_and_unfused(HistStreams)
     assert repair._carried == (("cache['hist']", (N, H)),)  # before: (), fused
     assert [t.shape for t in fused.cache["hist"]] == [t.shape for t in unfused.cache["hist"]]
     assert all(torch.equal(a, b) for a, b in zip(fused.cache["hist"], unfused.cache["hist"]))

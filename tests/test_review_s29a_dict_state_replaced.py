@@ -9,14 +9,13 @@ A value is now a state's holder also where it is a dict holding tensors (at any 
 from __future__ import annotations
 
 import collections
-import warnings
 
 import torch
 from torch import nn
 
 from lightning_causal.causal.engine.kept_attributes import keep_attributes
 from lightning_causal.repair.carried_state import task_pass_state
-from tests.repair.test_stateful_fused_s26 import F, H, N, _fit
+from tests.repair.test_stateful_fused_s26 import F, H, N, fit_fused_and_unfused
 
 
 class DictPerBatch(nn.Module):
@@ -63,13 +62,7 @@ def test_a_dict_of_numbers_or_a_dict_read_only_is_no_state() -> None:
 
 
 def test_a_state_carried_in_a_dict_made_at_every_batch_runs_unfused_and_trains_as_the_unfused_fit() -> None:
-    torch.manual_seed(0)
-    fused, unfused = DictPerBatch(), DictPerBatch()
-    unfused.load_state_dict(fused.state_dict())
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        repair = _fit(fused, True)
-        _fit(unfused, False)
+    repair, fused, unfused = fit_fused_and_unfused(DictPerBatch)
     assert repair._carried == (("state", (N, H)),)  # before: (), fused
     assert fused.state["h"].shape == (N, H)  # before: [16, 5], the joint batch's
     assert torch.equal(fused.state["h"], unfused.state["h"])

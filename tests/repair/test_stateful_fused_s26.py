@@ -6,6 +6,8 @@ carries nothing still fuses."""
 
 from __future__ import annotations
 
+import warnings
+
 import lightning.pytorch as pl
 import pytest
 import torch
@@ -47,6 +49,19 @@ def _fit(model: nn.Module, fuse: bool) -> CausalRepairModule:
     pl.Trainer(max_epochs=2, logger=False, enable_checkpointing=False, enable_progress_bar=False,
                enable_model_summary=False).fit(repair, _data())
     return repair
+
+
+def fit_fused_and_unfused(make: type[nn.Module]) -> tuple[CausalRepairModule, nn.Module, nn.Module]:
+    """Two ``make()`` models of the same weights (seed 0), fitted by ``_fit`` with the fused pass and without (warnings
+    ignored): the fused fit's repair module and both models."""
+    torch.manual_seed(0)
+    fused, unfused = make(), make()
+    unfused.load_state_dict(fused.state_dict())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        repair = _fit(fused, True)
+        _fit(unfused, False)
+    return repair, fused, unfused
 
 
 def test_fused_and_unfused_fits_of_a_stateful_model_give_the_same_weights_and_state() -> None:
