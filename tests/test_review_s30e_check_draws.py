@@ -7,7 +7,6 @@ results equal those of the same calls with the check skipped."""
 from __future__ import annotations
 
 import torch
-from torch import nn
 
 import lightning_causal.audits.counterfactual as audit_module
 import lightning_causal.causal.structure.counterfactuals as core_module
@@ -15,17 +14,9 @@ from lightning_causal import CounterfactualAudit
 from lightning_causal.audits import Probe
 from lightning_causal.causal import counterfactual_explanation
 from lightning_causal.causal.structure.counterfactuals import CounterfactualSettings
-
-
-class MCDropout(nn.Module):
-    """An MLP whose dropout stays on in eval mode (MC dropout): every pass draws from torch's generator."""
-
-    def __init__(self):
-        super().__init__()
-        self.l1, self.l2 = nn.Linear(4, 16), nn.Linear(16, 3)
-
-    def forward(self, x):
-        return self.l2(nn.functional.dropout(torch.relu(self.l1(x)), 0.3, training=True))
+from tests.causal.test_trial_stochastic_rng import (
+    MCDropout,  # dropout kept on in eval: every pass draws
+)
 
 
 def _skipped(monkeypatch):
