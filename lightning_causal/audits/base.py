@@ -124,11 +124,6 @@ class Probe:
         return Probe(inputs, map_tensors(self.labels, take), args)
 
 
-def _inputs_of(probe: Probe) -> tuple[Tensor, ...]:
-    """The probe's inputs as a tuple."""
-    return probe.inputs if isinstance(probe.inputs, tuple) else (probe.inputs,)
-
-
 def dry_rows(probe: Probe) -> slice | Tensor:
     """The 2 probe samples of a dry run (:meth:`Audit.dry_run`): the first two, or the first and the
     first multi-hot row where the labels are multi-hot and the first two rows are not.
@@ -464,9 +459,9 @@ class Audit(ABC):
             if self.whole_probe_rows_check:  # on the samples the run's first pass holds, not more (a graph's: all)
                 k = self._rows_of_first_pass(model, probe)
                 forward = Forward(model, num_samples=len(probe), **self.model_options(probe))
-                if k < len(probe) and not linked_arguments(forward.args, model=forward.model, num_inputs=len(_inputs_of(probe))):
+                if k < len(probe) and not linked_arguments(forward.args, model=forward.model, num_inputs=len(as_tuple(probe.inputs))):
                     checked = probe.subset(torch.arange(max(k, 2), device=probe.first.device))
-            check_linked_samples(model, _inputs_of(checked), f"Audit {self.name!r}",
+            check_linked_samples(model, as_tuple(checked.inputs), f"Audit {self.name!r}",
                                  independent=self.whole_probe_rows_check, **self.model_options(checked))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ProbeContentsWarning)  # of the 2 samples: said by the full runs, of the probe
