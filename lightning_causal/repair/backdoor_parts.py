@@ -217,7 +217,8 @@ class SuppressionParts:
             ref = _at_least_float32(self._forward(self.reference)(xs)).log_softmax(1)
             if invariant is not None:
                 ref = torch.where(invariant.unsqueeze(1), ref[src_a], ref)
-        kl = (ref.exp() * (ref - out.log_softmax(1))).sum(1)
+        # a class of probability 0 under f_0 (ruled out: a -inf logit) adds 0 (0 · log 0 = 0), not 0 · (-inf − (-inf)) = NaN
+        kl = (ref.exp() * (ref - out.log_softmax(1))).masked_fill(ref == float("-inf"), 0.0).sum(1)
         if self.triggers and xs.shape[0] > n:
             predicted = ref.argmax(1)
             hit = torch.zeros_like(predicted, dtype=torch.bool)

@@ -74,12 +74,22 @@ def _logit_pairing(p_logits: Tensor, q_logits: Tensor) -> Tensor:
     r"""Counterfactual logit pairing (Garg et al. 2019): ``(1/N) Σ_i ‖z̃_i − z̃'_i‖₁`` with
     ``z̃ = z − mean_c z`` the centred logits (a softmax is blind to a shift of all logits); a
     single logit ``[N]``/``[N, 1]`` is compared as it is. For two classes this is Garg et al.'s
-    ``|g(x) − g(x')|`` with ``g = z_1 − z_0``, the logit of the positive class."""
+    ``|g(x) − g(x')|`` with ``g = z_1 − z_0``, the logit of the positive class.
+
+    A logit equal in both (a class ruled out in both rows, ``masked_fill(~seen, -inf)``) differs by 0, not by
+    ``-inf − (-inf)`` = NaN: the same value as a finite fill (``-1e9``) gives."""
     a, b = _as_float(p_logits), _as_float(q_logits)
     if a.dim() == 1 or a.shape[1] == 1:
-        return (a.reshape(-1) - b.reshape(-1)).abs().mean()
-    d = a - b
+        a, b = a.reshape(-1), b.reshape(-1)
+        return _difference(a, b).abs().mean()
+    d = _difference(a, b)
     return (d - d.mean(1, keepdim=True)).abs().sum(1).mean()
+
+
+def _difference(a: Tensor, b: Tensor) -> Tensor:
+    """``a − b``, 0 where the two are equal: where both are the same infinity (a class ruled out with ``-inf``
+    in both), ``inf − inf`` would be NaN though nothing differs; finite entries are unchanged."""
+    return (a - b).masked_fill(a == b, 0.0)
 
 
 def _log_probs(outputs: Tensor) -> Tensor:
@@ -371,8 +381,8 @@ class CounterfactualFairnessTerm(RepairTerm):
             return _total_variation(outputs, extra_outputs, self._class_signs)
         if self.distance == "logit":
             return _logit_pairing(outputs, extra_outputs)
-        lp, lq = _log_probs(outputs), _log_probs(extra_outputs)
-        return 0.5 * ((lp.exp() - lq.exp()) * (lp - lq)).sum(1).mean()
+        lp, lq = _log_probs(outputs), _log_probs(extra_outputs)  # a class of probability 0 in both adds 0, not NaN
+        return 0.5 * ((lp.exp() - lq.exp()) * _difference(lp, lq)).sum(1).mean()
 
     def _check_labels(self, y: Tensor | None, outputs: Tensor, model: nn.Module | None = None) -> None:
         """On the first call: warn when the labels are multi-hot (a multi-label classifier) and the
