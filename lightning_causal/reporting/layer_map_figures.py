@@ -182,7 +182,8 @@ def layer_map_figure(layer_map: dict, title: str | None = None) -> Figure:
     encoder's row is its last call's), then the key (:data:`LAYER_MAP_KEY`). All text is 8 points or more.
 
     Sized for a TensorBoard image card (a box of about 400 x 215 pixels): 0.16 inch a layer, about 5 x 3 inches
-    for 12 layers with short names, 5.9 x 3.1 with 20-character names (shown at 0.66 or more). A chain of
+    for 12 layers with short names, 5.9 x 3.1 with 20-character names (shown at 0.66 or more); the columns' numbers
+    of a model of 100 layers or more are written upright (three digits are wider than a row). A chain of
     more than 16 causal nodes draws those whose incoming gain is farthest from 1, and a matrix of more than 32
     layers the first and last layer of each drawn node, numbered as among all (a gain over nodes not drawn
     reads ``×g over k``); the title then says how many of how many. The JSON report holds them all.
@@ -217,14 +218,16 @@ def layer_map_figure(layer_map: dict, title: str | None = None) -> Figure:
     lines = _left_out_note(layer_map.get("meta") or {}, 10**6) + [LAYER_MAP_KEY.format(threshold=threshold)]
     note = [fitted for line in lines for fitted in _fitted(line, width - 2 * _KEY_LEFT, int(width / _KEY_CHAR))]
     note_height = 0.15 * len(note) + 0.05
-    height = 0.3 + side + 0.35 + note_height
+    digits = max(len(str(i)) for i in numbers)  # the column numbers: 3 digits (a layer 100 or later) are wider than a row
+    upright = digits > 2  # then turned upright, each in its own column, the matrix lower by their length
+    height = 0.3 + side + 0.35 + note_height + (_CHAR * digits - 0.11 if upright else 0.0)
     fig = Figure(figsize=(width, height), layout="constrained")
     # constrained layout gives the labels and the colour bar their room, then the ratios share the rest
     grid = fig.add_gridspec(2, 2, width_ratios=[side, bars_width], height_ratios=[side + 0.35, note_height])
     ax, bars = fig.add_subplot(grid[0, 0]), fig.add_subplot(grid[0, 1])
     cka = layer_map["cka"]
     im = ax.imshow([[to_float(cka[i][j]) for j in numbers] for i in numbers], vmin=0.0, vmax=1.0, cmap="viridis", aspect="auto")
-    ax.set_xticks(range(n), [str(i) for i in numbers], fontsize=FONT)
+    ax.set_xticks(range(n), [str(i) for i in numbers], fontsize=FONT, rotation=90 if upright else 0)
     ax.set_yticks(range(n), rows, fontsize=FONT)
     ax.set_xlabel("layer", fontsize=FONT, labelpad=1)
     index = {layer: i for i, layer in enumerate(layers)}
