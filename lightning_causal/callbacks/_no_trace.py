@@ -14,7 +14,13 @@ import torch
 from lightning_causal.causal.engine.generators import active_generators, generators_registered
 from lightning_causal.causal.engine.kept_attributes import buffer_of, keep_attributes
 from lightning_causal.causal.engine.lazy_modules import check_built
-from lightning_causal.causal.engine.state import eval_mode, observers_off, rng_preserved
+from lightning_causal.causal.engine.state import (
+    eval_mode,
+    kept_renormed,
+    observers_off,
+    restore_renormed,
+    rng_preserved,
+)
 from lightning_causal.causal.engine.user_frame import outside_package
 
 __all__ = ["AUDIT_SEED", "audit_seed", "hooks_removed", "no_trace"]
@@ -43,7 +49,9 @@ def audit_seed(seed: int = AUDIT_SEED) -> Iterator[None]:
 
 @contextlib.contextmanager
 def no_trace(module: torch.nn.Module) -> Iterator[None]:
-    """Run audits in eval mode so that training cannot tell: grads (the same tensor objects),
+    """Run audits in eval mode so that training cannot tell: grads (the same tensor objects, sparse ones too: an
+    ``nn.Embedding(sparse=True)``'s), the weights an ``nn.Embedding(max_norm=...)`` renormalises in place at every
+    lookup (:func:`~lightning_causal.causal.engine.state.kept_renormed`),
     requires_grad, buffers (the same tensor objects, also where a forward pass reassigned one or filled one registered
     as ``None``, which is ``None`` again after), tensors kept as plain attributes (a recurrent state carried across batches)
     and numbers, strings, bools and ``None`` (a call counter, ``self.calls += 1``; a mode, ``self.mode = "long"``), every submodule's mode and the RNG states restored (the global
@@ -64,6 +72,7 @@ def no_trace(module: torch.nn.Module) -> Iterator[None]:
     # on from the values it left; the buffers'
     # values are copied above, once
     attributes = keep_attributes(module, numbers=True)
+    renormed = kept_renormed(module)  # an nn.Embedding(max_norm=...) renormalises the rows it looks up in place
     modes = [(m, m.training) for m in module.modules()]
     try:
         eval_mode(module)  # module.eval(), also on torch.export's modules, which refuse it
@@ -74,7 +83,8 @@ def no_trace(module: torch.nn.Module) -> Iterator[None]:
         with torch.no_grad():
             for p, (grad, saved), r in zip(params, grads, requires):
                 p.requires_grad_(r)
-                if grad is not None and not torch.equal(grad, saved):
+                # torch.equal takes no sparse tensor (an nn.Embedding(sparse=True)'s gradient): copied back as it is
+                if grad is not None and (grad.layout != torch.strided or not torch.equal(grad, saved)):
                     grad.copy_(saved)
                 if p.grad is not grad:  # keep the very tensor object (optimizers, DDP bucket views hold it)
                     p.grad = grad
@@ -83,6 +93,7 @@ def no_trace(module: torch.nn.Module) -> Iterator[None]:
                     m._buffers[name] = b
                 if b is not None and not torch.equal(b, saved):
                     b.copy_(saved)
+        restore_renormed(renormed)
         attributes.restore()
         for m, mode in modes:
             m.training = mode

@@ -25,7 +25,7 @@ from lightning_causal.causal.engine.kept_attributes import buffer_of, keep_attri
 from lightning_causal.causal.engine.lazy_modules import check_built
 from lightning_causal.causal.engine.user_frame import outside_package
 
-__all__ = ["frozen_params", "audit_mode", "eval_mode", "is_fake_quant", "observer_on", "observers_off", "rnn_backward", "check_logits", "gather_target", "output_fix", "resolve_target", "rng_preserved", "as_tuple",
+__all__ = ["frozen_params", "audit_mode", "eval_mode", "is_fake_quant", "kept_renormed", "restore_renormed", "observer_on", "observers_off", "rnn_backward", "check_logits", "gather_target", "output_fix", "resolve_target", "rng_preserved", "as_tuple",
            "inputs_type_error", "model_devices"]
 
 Target = int | list[int] | Tensor | None
@@ -99,7 +99,8 @@ def audit_mode(model: nn.Module, grad: bool = False, rng: bool = True) -> Iterat
     kept as a plain attribute (a recurrent state carried across batches, ``self.h = h.detach()``:
     :mod:`~lightning_causal.causal.engine.kept_attributes`), and so does a number, string, bool or ``None`` attribute a
     forward pass sets (a call counter, ``self.calls += 1``; a mode, ``self.mode = "long"``), as the callback's
-    ``no_trace`` puts it back; the global random
+    ``no_trace`` puts it back, and so does the weight of an ``nn.Embedding`` or ``nn.EmbeddingBag`` built with
+    ``max_norm=``, which every pass renormalises in place where it looks rows up (:func:`kept_renormed`); the global random
     generators too (:func:`rng_preserved` on the CPU and the model's CUDA devices): a model that
     draws noise in eval mode (MC dropout kept on) leaves the caller's streams where they were
     (``rng=False`` for a wrapper around each of many calls, whose caller restores them once: each
@@ -135,6 +136,7 @@ def audit_mode(model: nn.Module, grad: bool = False, rng: bool = True) -> Iterat
     check_built(model, audited=True)  # a lazy module not built: the first pass inside would build it (lazy_modules)
     modes = [(m, m.training) for m in model.modules()]
     buffers, attributes = _kept_buffers(model), keep_attributes(model, numbers=True)  # a call counter too
+    renormed = kept_renormed(model)  # an nn.Embedding(max_norm=...) renormalises its weight in place in every pass
     grad_ctx = rnn_backward(model) if grad else torch.no_grad()
     try:
         eval_mode(model)
@@ -149,7 +151,58 @@ def audit_mode(model: nn.Module, grad: bool = False, rng: bool = True) -> Iterat
         for m, mode in modes:
             m.training = mode
         _restore_buffers(buffers)
+        restore_renormed(renormed)
         attributes.restore()
+
+
+def kept_renormed(model: nn.Module) -> list[tuple[Tensor, int, Tensor]]:
+    """``(weight, version, copy)`` of every ``nn.Embedding`` and ``nn.EmbeddingBag`` of ``model`` built with
+    ``max_norm=``, for :func:`restore_renormed`: their forward renormalises the rows it looks up IN PLACE
+    (``torch.embedding_renorm_``, in eval mode and under ``no_grad`` too), so an audit's passes (a baseline id
+    training never looks up, the probe's ids) would change the trained weight: another checkpoint, and other
+    weights after the next optimizer steps (momentum and weight decay move a row whenever it was renormalised).
+    The copy costs the weight's memory once per block.
+
+    Args:
+        model: the model.
+
+    Examples:
+        >>> emb = nn.Embedding(3, 2, max_norm=1.0)
+        >>> with torch.no_grad():
+        ...     _ = emb.weight.copy_(torch.tensor([[3.0, 4.0], [0.3, 0.4], [6.0, 8.0]]))
+        >>> kept = kept_renormed(emb)
+        >>> _ = emb(torch.tensor([0]))  # renormalises row 0 to norm 1
+        >>> emb.weight[0].tolist()
+        [0.6000000238418579, 0.800000011920929]
+        >>> restore_renormed(kept)
+        >>> emb.weight[0].tolist()
+        [3.0, 4.0]
+    """
+    return [(m.weight, m.weight._version, m.weight.detach().clone()) for m in model.modules()
+            if isinstance(m, (nn.Embedding, nn.EmbeddingBag)) and m.max_norm is not None
+            and isinstance(m.weight, Tensor) and m.weight.device.type != "meta" and not m.weight.is_inference()]
+
+
+def restore_renormed(kept: list[tuple[Tensor, int, Tensor]]) -> None:
+    """Put back the weights :func:`kept_renormed` copied that a pass renormalised in place (the very tensors,
+    which optimizers hold).
+
+    Args:
+        kept: :func:`kept_renormed`'s list.
+
+    Examples:
+        >>> emb = nn.Embedding(2, 2, max_norm=0.1)
+        >>> before = emb.weight.detach().clone()
+        >>> kept = kept_renormed(emb)
+        >>> _ = emb(torch.tensor([0, 1]))
+        >>> restore_renormed(kept)
+        >>> torch.equal(emb.weight, before)
+        True
+    """
+    with torch.no_grad():
+        for weight, version, copy in kept:
+            if weight._version != version:
+                weight.copy_(copy)
 
 
 def observers_off(model: nn.Module) -> None:
