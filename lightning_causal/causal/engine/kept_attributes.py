@@ -228,9 +228,17 @@ _MODULE_DICTS = frozenset(name for name, v in vars(nn.Module()).items() if isins
 
 
 def _scalar(v: Any) -> bool:
-    """Whether ``v`` is a value the numbers' rule puts back: one of :data:`_SCALARS` (by type first, as :data:`_PLAIN`)
-    or a numpy scalar of them (``np.float64``, ``np.int64``, ``np.bool_``, ``np.str_``)."""
-    return type(v) in _SCALARS or isinstance(v, _NUMPY_SCALARS)
+    """Whether ``v`` is a value the numbers' rule puts back: one of :data:`_SCALARS` (by type first, as :data:`_PLAIN`),
+    a numpy scalar of them (``np.float64``, ``np.int64``, ``np.bool_``, ``np.str_``) or a 0-d numpy array
+    (``np.array(0.5)``, :func:`_zero_d`), or a dict (of no tensors: one holding tensors is put back as those are)."""
+    return type(v) in _SCALARS or isinstance(v, _NUMPY_SCALARS) or _zero_d(v) or _is_dict(v)
+
+
+def _zero_d(v: Any) -> bool:
+    """Whether ``v`` is a 0-d numpy array (``np.array(0.5)``): a number that ``self.t *= 0.9`` updates in place, so
+    :func:`keep_attributes` copies its value for :meth:`KeptAttributes.restore` (a numpy scalar, ``np.float32(0.5)``,
+    is immutable: set back as the other numbers)."""
+    return type(v) is np.ndarray and v.ndim == 0
 
 
 def _is_dict(v: Any) -> bool:
@@ -337,6 +345,7 @@ class KeptAttributes:
     values: list[tuple[Tensor, int, Tensor]] | None = None
     numbers: bool = False
     dicts: list[tuple[dict[Any, Any], dict[Any, Any], dict[Any, list[Any]]]] = field(default_factory=list)
+    arrays: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)  # with `numbers`: 0-d numpy arrays, a copy
 
     def restore(self) -> None:
         """Put back every tensor attribute that was reassigned, set or added, and undo in-place updates.
@@ -353,8 +362,11 @@ class KeptAttributes:
         (:func:`keep_attributes`), a buffer updated in place (``self.steps += 1``, ``spectral_norm``'s ``u``) gets its
         values back too, without a new version (a graph that saved it still runs backward), and an attribute that held a
         number (``self.calls += 1``), a string, a bool or ``None`` (``self.mode = "long"``, ``self.flag = True``) and
-        holds one of them now gets its value back, also held as a numpy scalar (``np.float64``; with ``numbers``, only
-        that: :func:`_scalar`).
+        holds one of them now gets its value back, also held as a numpy scalar (``np.float64``) or a 0-d numpy array
+        (``np.array(0.5)``, also updated in place, ``self.t *= 0.9``), as does a dict of no tensors, also updated in
+        place (``self.stats["n"] = rows``), and an attribute the passes created (``if not hasattr(self, "calls"):
+        self.calls = 0``, ``self.last_rows = n``) is removed, whatever it holds (with ``numbers``, only that:
+        :func:`_scalar`; what the model registers, a module, a parameter or a buffer, is no such attribute).
         """
         for m, name, b, _ in self.buffers:
             if buffer_of(m, name) is not b:
@@ -365,7 +377,9 @@ class KeptAttributes:
             changed += [name for name in before if name not in now]
             for name in changed:
                 old, new = before.get(name, _ABSENT), now.get(name)
-                if self.numbers and _scalar(old) and _scalar(new):
+                if self.numbers and old is _ABSENT:  # created by the passes (`if not hasattr(self, "calls")`): removed
+                    del now[name]
+                elif self.numbers and _scalar(old) and _scalar(new):
                     now[name] = old
                 elif _holds_tensors(new) or _holds_tensors(old) or _plain_sequence(new) or _plain_sequence(old):
                     # also a dict replaced, `self.cache = {"W": w}`, and a log reassigned, `self.log = self.log + [x]`
@@ -376,10 +390,13 @@ class KeptAttributes:
             _put_back_lists(before, items)
         for d, kept_items, lists in self.dicts:
             if (d.keys() != kept_items.keys() or any(d[k] is not v for k, v in kept_items.items())) and (
-                    _dict_tensors(d) or _dict_tensors(kept_items)):
+                    self.numbers or _dict_tensors(d) or _dict_tensors(kept_items)):  # numbers: `self.stats["n"] = rows` too
                 d.clear()
                 d.update(kept_items)
             _put_back_lists(kept_items, lists)
+        for a, value in self.arrays:
+            if a.tobytes() != value.tobytes() and a.flags.writeable:  # `self.t *= 0.9` on a 0-d array: in place
+                a[...] = value
         with torch.no_grad():
             for t, version, address, copy in self.copies:
                 if t.shape != copy.shape or _address(t) != address:  # `self.h.data = h`: no new version
@@ -539,7 +556,8 @@ def keep_attributes(model: nn.Module, reassigned_buffers: bool = False, values: 
             ``self.h.copy_(h)``; a step counter; ``spectral_norm``'s ``u`` and ``v``): the state as it was, for passes
             that must leave none (one copy of every buffer), but for the buffers of normalisation layers and fake-quant
             modules, whose updates by a training pass stay (BatchNorm's running statistics, an observer's range).
-        numbers: note the attributes holding numbers, strings, bools or ``None`` only (``values`` notes them too),
+        numbers: note the attributes holding numbers, strings, bools or ``None`` only, 0-d numpy arrays and dicts of
+            no tensors too, and remove those the passes create (``values`` does all this too),
             for a caller that restores the buffers itself (the callback's ``no_trace``: a call counter,
             ``self.calls += 1``, a mode the forward sets, ``self.mode = "long"``, without a second copy of every
             buffer); one the passes set to a tensor or a list is put back as those are (:meth:`KeptAttributes.restore`).
@@ -557,8 +575,11 @@ def keep_attributes(model: nn.Module, reassigned_buffers: bool = False, values: 
     seen: set[int] = set()  # the dicts kept: each once, also one shared by two modules or held in another
     for m in model.modules():
         before = dict(vars(m))
-        held = [(name, v) for name, v in before.items() if type(v) not in _PLAIN and isinstance(v, _HOLDERS)]
+        odd = [(name, v) for name, v in before.items() if type(v) not in _PLAIN]  # few: scanned once, as measured
+        held = [(name, v) for name, v in odd if isinstance(v, _HOLDERS)]
         kept.entries.append((m, before, _lists(dict(held))))
+        if kept.numbers:
+            kept.arrays += [(v, v.copy()) for _, v in odd if _zero_d(v)]
         kept.copies += [(t, t._version, _address(t), t.detach().clone()) for _, v in held for t in _tensors(v) if _copyable(t)]
         dicts = [x for name, v in before.items() if _is_dict(v) and name not in _MODULE_DICTS for x in _nested_dicts(v, seen)]
         kept.dicts += [(d, dict(d), _lists(d)) for d in dicts]
