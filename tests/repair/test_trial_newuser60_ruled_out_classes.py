@@ -92,3 +92,45 @@ def test_a_repair_of_a_masked_model_with_the_symmetric_kl_fits() -> None:
         pl.Trainer(max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
                    enable_model_summary=False).fit(repair, DataLoader(TensorDataset(x, y), batch_size=16))
     assert torch.isfinite(repair.model.lin.weight).all()  # before: FloatingPointError naming the term at the first step
+
+
+class _Fixed(nn.Module):
+    def __init__(self, logits: list[float]) -> None:
+        super().__init__()
+        self.register_buffer("logits", torch.tensor([logits]))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.logits.expand(x.shape[0], -1)
+
+
+def test_the_contrast_of_a_class_ruled_out_by_both_models_is_that_of_a_class_they_agree_on() -> None:
+    from lightning_causal.causal.backdoor.feature_shift import Contrast
+
+    f, shifted = _Fixed([0.0, 0.0, INF]), _Fixed([math.log(3.0), 0.0, INF])  # softmax (1/2, 1/2, 0) and (3/4, 1/4, 0)
+    contrast = Contrast(f, shifted)(torch.zeros(2, 1))
+    # log p_f − log p_s: log(1/2 ÷ 3/4), log(1/2 ÷ 1/4); the ruled-out class: logsumexp f_s − logsumexp f = log 4 − log 2,
+    # as class 1, which both give the same logit 0 (before: NaN, which Neural Cleanse refuses)
+    expected = torch.tensor([math.log(2 / 3), math.log(2.0), math.log(2.0)])
+    assert torch.allclose(contrast, expected.expand(2, -1), atol=1e-6)
+
+
+class _Image(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.body, self.fc = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.ReLU(), nn.Flatten()), nn.Linear(2 * 36, 4)
+        self.register_buffer("seen", torch.tensor([True, True, True, False]))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.body(x)).masked_fill(~self.seen, INF)
+
+
+def test_the_backdoor_terms_contrast_search_runs_on_a_masked_image_model() -> None:
+    x = torch.rand(16, 1, 6, 6, generator=torch.Generator().manual_seed(1))
+    term = BackdoorSuppressionTerm(reverse_options={"steps": 3}, contrast_options={"epochs": 1})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        term.setup(_Image(), x)  # before: ValueError, the contrast's outputs "hold NaN or infinity" (a diverged model)
+    assert term.contrast_detection is not None
+    assert all(torch.isfinite(t.mask).all() and torch.isfinite(t.pattern).all() for t in term.contrast_detection.triggers)
+    assert len(term.contrast_detection.triggers) == 4

@@ -129,10 +129,19 @@ class Contrast(nn.Module):
     gives ``x`` and ``f_s`` does not. Its argmax and cross-entropy are what Neural Cleanse
     optimises when it is given this module as the model.
 
+    A class ruled out by both (a ``-inf`` logit, ``logits.masked_fill(~seen, float("-inf"))``) gets
+    ``logsumexp f_s(x) − logsumexp f(x)``, the contrast of a class both give the same finite logit (the limit of an
+    equal finite fill), not ``-inf − (-inf)`` = NaN, which Neural Cleanse refuses.
+
     Examples:
         >>> f = nn.Linear(2, 2)
         >>> Contrast(f, f)(torch.ones(3, 2)).abs().max().item()
         0.0
+        >>> class Masked(nn.Module):  # the third class ruled out
+        ...     def forward(self, x):
+        ...         return torch.cat([x, torch.full_like(x[:, :1], float("-inf"))], 1)
+        >>> Contrast(Masked(), Masked())(torch.ones(1, 2)).tolist()  # the same model: no contrast anywhere
+        [[0.0, 0.0, 0.0]]
     """
 
     def __init__(self, model: nn.Module, shifted: nn.Module) -> None:
@@ -142,4 +151,8 @@ class Contrast(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         a, b = self.model(x), self.shifted(x)
         dtype = torch.promote_types(a.dtype, torch.float32)
-        return F.log_softmax(a.to(dtype), 1) - F.log_softmax(b.to(dtype), 1)
+        a, b = a.to(dtype), b.to(dtype)
+        contrast = F.log_softmax(a, 1) - F.log_softmax(b, 1)
+        both = (a == b) & a.isinf()  # ruled out by both: the shift of the normalisers, as for a finite fill
+        shift = b.logsumexp(1, keepdim=True) - a.logsumexp(1, keepdim=True)
+        return torch.where(both, shift, contrast)  # no host sync: Neural Cleanse calls this at every step
