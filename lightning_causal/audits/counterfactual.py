@@ -351,6 +351,9 @@ class CounterfactualAudit(Audit):
         if missing:  # no counterfactual, for a reason the table's rows do not give: said on the card and at the user's line
             result.meta.setdefault("notes", []).append(missing)
             warnings.warn(f"CounterfactualAudit {self.name!r}: {missing}", ProbeContentsWarning, stacklevel=outside_package())
+        ruled_out = _ruled_out_note(out.detach()[idx], y[idx], idx, cf.success)
+        if ruled_out:  # a class masked with -inf (not yet seen by a class-incremental model): "not found" without a why
+            result.meta.setdefault("notes", []).append(ruled_out)
         # the counterfactual points as numbers, which the JSON report keeps (the pictures keep only their shape)
         result.meta["input_shape"] = list(x.shape[1:])
         for row, a, b in zip(result.tables["counterfactuals"], x[idx].detach().flatten(1), cf.counterfactuals.detach().to(x.device).flatten(1)):
@@ -428,6 +431,28 @@ class CounterfactualAudit(Audit):
     def _column(self, c: int) -> str:
         """Column ``c``'s name in the table and the notes: its ``feature_names`` entry, else ``x<c>``."""
         return self.feature_names[c] if self.feature_names is not None else f"x{c}"
+
+
+def _ruled_out_note(out: Tensor, target: Tensor, idx: Tensor, success: Tensor) -> str:
+    """The explained samples without a counterfactual whose target class the model rules out at the sample (its output
+    there is -inf: ``logits.masked_fill(~seen, float("-inf"))`` of a class a class-incremental model has not seen yet),
+    named (probe indices ``idx``, the first 8) with their classes; ``""`` where none. The search gets no gradient from
+    an output of -inf, so it reaches such a class only where a change of the inputs lifts the mask.
+
+    Examples:
+        >>> out = torch.tensor([[1.0, 0.0, float("-inf")], [0.0, 1.0, float("-inf")]])
+        >>> _ruled_out_note(out, torch.tensor([2, 0]), torch.tensor([3, 5]), torch.tensor([False, False]))[:62]
+        'samples [3] (1 of the 2 explained) have no counterfactual: the'
+    """
+    lost = (out.gather(1, target.view(-1, 1)).squeeze(1) == float("-inf")) & ~success.to(out.device)
+    if not bool(lost.any()):
+        return ""
+    rows, classes = idx[lost.to(idx.device)].tolist(), sorted(set(target[lost].tolist()))
+    return (f"samples {rows[:8]}{' ...' if len(rows) > 8 else ''} ({len(rows)} of the {len(out)} explained) have no "
+            f"counterfactual: the model's output for their target class ({', '.join(map(str, classes))}) is -inf there, a "
+            "class it rules out (masked with -inf, e.g. not yet seen by a class-incremental model), which no change the "
+            "search makes reaches unless it lifts the mask; explain the classes the model can predict (a probe of those "
+            "classes, or towards=\"runner_up\")")
 
 
 def _check_logits(out: Tensor) -> None:
