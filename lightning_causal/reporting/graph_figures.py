@@ -12,6 +12,7 @@ from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
 from matplotlib.lines import Line2D
 from matplotlib.patches import FancyArrowPatch
+from matplotlib.path import Path
 from matplotlib.textpath import text_to_path
 
 from lightning_causal.causal.engine.units import unit_kind
@@ -194,16 +195,35 @@ def _edge_strengths(edges: list[dict]) -> list[float]:
     return [w if math.isfinite(w := to_float(e.get("weight"))) else 0.0 for e in edges]
 
 
-def _draw_edges(ax: Any, edges: list[dict], pos: dict[str, tuple[float, float]]) -> None:
-    """Weakest first, so that strong edges lie on top; edges that skip a column are drawn as arcs."""
+def _arc_path(x0: float, y0: float, x1: float, y1: float, top: float) -> Path:
+    """An edge's arc over the columns it skips, from ``(x0, y0)`` to ``(x1, y1)`` (data units: a column is 1, a
+    node's pitch 1): a quadratic Bézier curve whose control point lies ``x1 - x0`` above the middle of the chord
+    (about the quarter of its length that matplotlib's ``arc3,rad=0.25`` gave, at the figure's 1.15 inch a column
+    and 0.25 inch a node), lowered where the curve would rise above ``top``. The peak of the curve through
+    ``y0``, ``c`` and ``y1`` is ``y0 + (c - y0)² / (2c - y0 - y1)``; it equals ``top`` at ``c = top + √((top - y0)(top - y1))``.
+    With ``arc3`` an arc from the first of seven layers to the output rose 0.9 inch, above the drawing (cut off)
+    and across the column titles.
+
+    Examples:
+        >>> _arc_path(0, 0, 2, 0, top=5).vertices.tolist()  # room enough: 2 above the chord
+        [[0.0, 0.0], [1.0, 2.0], [2.0, 0.0]]
+        >>> _arc_path(0, 0, 8, 0, top=1).vertices.tolist()  # lowered: its peak, (0 + 2 * 2 + 0) / 4, is 1
+        [[0.0, 0.0], [4.0, 2.0], [8.0, 0.0]]
+    """
+    c = min((y0 + y1) / 2.0 + (x1 - x0), top + math.sqrt(max(top - y0, 0.0) * max(top - y1, 0.0)))
+    return Path([(x0, y0), ((x0 + x1) / 2.0, c), (x1, y1)], [Path.MOVETO, Path.CURVE3, Path.CURVE3])
+
+
+def _draw_edges(ax: Any, edges: list[dict], pos: dict[str, tuple[float, float]], top: float) -> None:
+    """Weakest first, so that strong edges lie on top; edges that skip a column are drawn as arcs
+    (:func:`_arc_path`), none rising above ``top``."""
     for e, w in sorted(zip(edges, _edge_strengths(edges)), key=lambda ew: abs(ew[1])):
         if e["source"] not in pos or e["target"] not in pos:
             continue
         (x0, y0), (x1, y1) = pos[e["source"]], pos[e["target"]]
         style = {"color": _POS if w >= 0 else _NEG, "lw": 0.4 + 3.2 * min(abs(w), 1.0), "alpha": 0.3 + 0.6 * min(abs(w), 1.0)}
         if x1 - x0 > 1:
-            ax.add_patch(FancyArrowPatch((x0, y0), (x1, y1), connectionstyle="arc3,rad=-0.25", arrowstyle="-",
-                                         zorder=2, **style))
+            ax.add_patch(FancyArrowPatch(path=_arc_path(x0, y0, x1, y1, top), arrowstyle="-", zorder=2, **style))
         else:
             ax.plot([x0, x1], [y0, y1], zorder=2, **style)
 
@@ -271,7 +291,7 @@ def graph_figure(graph: dict, title: str | None = None) -> Figure:
     into a hidden unit that moves the output by 1e-5 is drawn thin even when it is the strongest
     into its layer, ``weight`` 1; graphs without ``effect`` on the edges: ∝ |weight|), red =
     positive (the path supports the explained output), blue = negative; edges that skip a column (paths around the layers in between) are
-    arcs; a layer with no unit in the graph reads "no unit kept". The legend's two rows say so for the edges and
+    arcs, kept under the column titles however many columns they span (:func:`_arc_path`); a layer with no unit in the graph reads "no unit kept". The legend's two rows say so for the edges and
     the nodes. The title gives the numbers of
     nodes and edges and the faithfulness. With ``meta["class_names"]`` (``CausalGraphAudit(class_names=...)``)
     each output node's class name is written beside it (at most 18 characters). A column draws at most 16 nodes
@@ -305,7 +325,7 @@ def graph_figure(graph: dict, title: str | None = None) -> Figure:
     fig = Figure(figsize=(width, 1.25 + _PITCH * height + 0.15 * extra))  # 1.25: the title, the legend's two rows
     ax = fig.subplots()
     pos = _draw_nodes(ax, columns, height, kinds, names)
-    _draw_edges(ax, graph.get("edges", []), pos)
+    _draw_edges(ax, graph.get("edges", []), pos, (height - 1) / 2.0 + 1.0)  # the arcs' peaks: inside the y limits below
     faith = to_float(graph.get("meta", {}).get("faithfulness"))
     hidden = sum(totals.get(layer, len(ns)) for layer, ns in columns if layer != "output")  # drawn or not
     default = (f"causal graph: {hidden} nodes, {len(graph.get('edges', []))} edges"
