@@ -126,7 +126,8 @@ def nan_score_rows(result: AuditResult, scores: dict[str, Tensor], real: Tensor 
 def note_nan_scores(audit: CaptumBaseline, result: AuditResult, n: int) -> None:
     """One note and one warning naming the samples whose scores under some explanation hold NaN (``meta["nan_score_samples"]``,
     from :func:`nan_score_rows`) and the explanations: the model's explained output is not finite there (a diverged model, a
-    float16 model whose logits pass 65504), so those samples are left out of every explanation's areas.
+    float16 model whose logits pass 65504, a class the model rules out with -inf explained by ``target=``), so those
+    samples are left out of every explanation's areas.
 
     Args:
         audit: the audit (its name).
@@ -140,8 +141,9 @@ def note_nan_scores(audit: CaptumBaseline, result: AuditResult, n: int) -> None:
     labels = [f"{label}'s" for label in named]
     who = labels[0] if len(labels) == 1 else f"{', '.join(labels[:-1])} and {labels[-1]}"
     words = (f"{who} scores hold NaN in samples {rows[:8]}{' ...' if len(rows) > 8 else ''} of {n} (the model's explained "
-             "output is not finite there or where a group is set to the baseline: a diverged model, or a float16 model whose "
-             "logits pass 65504): those samples are left out of every explanation's deletion and insertion areas and drawn mean, "
+             "output is not finite there or where a group is set to the baseline: a diverged model, a float16 model whose "
+             "logits pass 65504, or a class the model rules out with -inf (`masked_fill(~seen, float('-inf'))`) explained by "
+             "`target=`): those samples are left out of every explanation's deletion and insertion areas and drawn mean, "
              "so that they compare the same samples; a float16 model's overflow is gone in a float32 copy "
              "(`copy.deepcopy(model).float()`, with a float32 probe)")
     note_and_warn(audit, result, words, UserWarning)

@@ -54,7 +54,8 @@ def note_non_finite_samples(result: AuditResult, effects: Tensor, what: str = "t
     """Add to ``result``'s notes the probe samples whose ``effects`` ``[N, ...]`` hold NaN or infinity: the means over the
     samples (``mean_abs_effect``, an importance, a top share) are then not finite, and the note (which the warning of
     non-finite values repeats) says which samples made them and why: the model's explained output is not finite there
-    or under the intervention (a diverged model, a float16 model whose logits pass 65504, where inf - inf is NaN).
+    or under the intervention (a diverged model, a float16 model whose logits pass 65504, where inf - inf is NaN, or a
+    class the model rules out with -inf, explained by ``target=``).
 
     Args:
         result: the audit's result, given the note.
@@ -76,7 +77,8 @@ def note_non_finite_samples(result: AuditResult, effects: Tensor, what: str = "t
     if rows:
         result.meta.setdefault("notes", []).append(
             f"{what} are not finite in samples {rows[:8]}{' ...' if len(rows) > 8 else ''} of {effects.shape[0]} (the model's "
-            "explained output is not finite there or under the intervention: a diverged model, or a float16 model whose logits "
-            "pass 65504, where inf - inf is NaN), so the means over the samples are not; a float16 model's overflow is gone in a "
-            "float32 copy (`copy.deepcopy(model).float()`)")
+            "explained output is not finite there or under the intervention: a diverged model, a float16 model whose logits "
+            "pass 65504, where inf - inf is NaN, or a class the model rules out with -inf (`masked_fill(~seen, "
+            "float('-inf'))`) explained by `target=`), so the means over the samples are not; a float16 model's overflow is gone "
+            "in a float32 copy (`copy.deepcopy(model).float()`); explain a class the model can predict")
     return rows
