@@ -49,6 +49,7 @@ from lightning_causal.causal.scm.fairness import (
     _fairness_gap,
     counterfactual_inputs,
     group_rates,
+    one_value_per_sample,
     worst_spread,
 )
 from lightning_causal.causal.scm.intersections import Intersections, _world_gaps
@@ -279,6 +280,8 @@ class FairnessAudit(Audit):
         x = probe.inputs
         if not isinstance(x, Tensor):
             raise single_input_error("FairnessAudit", x)
+        if x.dim() == 1:  # one id per sample: no column to flip or to group by
+            raise ValueError(one_value_per_sample(x, "inputs"))
         top = max(self._block) if self._block is not None else self.column
         if top is not None and (x.dim() != 2 or x.shape[1] <= top):
             raise ValueError(f"Expected a tabular probe [N, D] with D > {top} (the sensitive column) but got {list(x.shape)}")

@@ -34,6 +34,7 @@ from lightning_causal.causal.scm.counterfactual_checks import (
     keep_padding,
     token_readers,
 )
+from lightning_causal.causal.scm.fairness import one_value_per_sample
 from lightning_causal.causal.scm.token_swap import TokenSwap
 from lightning_causal.repair.base import SEVERAL_INPUTS_FIX, RepairTerm
 
@@ -342,6 +343,8 @@ class CounterfactualFairnessTerm(RepairTerm):
         if isinstance(x, (tuple, list)):
             raise ValueError(f"CounterfactualFairnessTerm acts on one input tensor but the batch holds {len(x)} inputs (a "
                              f"model of several inputs); {SEVERAL_INPUTS_FIX}")
+        if isinstance(x, Tensor) and x.dim() == 1:  # one id per sample: no column to flip
+            raise ValueError(one_value_per_sample(x, "x"))
         if not isinstance(x, Tensor) or x.dim() < 2:
             raise ValueError(f"Expected a batch `x` [N, ...] (tabular rows or token ids) but got {getattr(x, 'shape', type(x))}")
         self._check_one_hot(x)

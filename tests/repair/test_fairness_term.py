@@ -133,7 +133,7 @@ def test_bad_arguments_raise_clear_errors(data):
         CounterfactualFairnessTerm(lambda x: x[:, :2], 0).loss(nn.Linear(4, 2), data.x, None)
     with pytest.raises(ValueError, match="`sensitive` \\(the column to flip\\)"):
         CounterfactualFairnessTerm(data.scm)
-    with pytest.raises(ValueError, match="batch `x` \\[N, ...\\]"):
+    with pytest.raises(ValueError, match="to hold columns, \\[N, D, ...\\].*one sample without its batch dimension is x\\[None\\]"):
         term.loss(nn.Linear(4, 2), data.x[0], None)
     assert term.weight_at(3) == DEFAULT_FAIRNESS_WEIGHT and term.name == "counterfactual_fairness"
 

@@ -99,7 +99,29 @@ def _classes(outputs: Tensor) -> str:
     return f"the model returns {outputs.shape[1]} outputs"
 
 
+def one_value_per_sample(x: Tensor, name: str) -> str:
+    """The refusal of inputs of one dimension: the counterfactuals and group metrics act on columns, ``[N, D, ...]``.
+    Such a tensor is one sample without its batch dimension, or one value per sample ``[N]`` (a sensitive id column
+    given to the model as an input of its own); the way from each.
+
+    Args:
+        x: the refused inputs, of one dimension.
+        name: the caller's parameter, for the message.
+
+    Examples:
+        >>> one_value_per_sample(torch.tensor([0, 1, 1]), "x").split(", but")[0]
+        'Expected argument `x` to hold columns, [N, D, ...]'
+    """
+    return (f"Expected argument `{name}` to hold columns, [N, D, ...], but got {tuple(x.shape)}, one dimension: one "
+            f"sample without its batch dimension is {name}[None]; one value per sample (an id column given as an input "
+            f"of its own, a user's gender id [N]) is {name}[:, None], [N, 1], for a model that reads its column "
+            f"({name}[:, 0]; a wrapper forward(self, g, *rest): return self.model(g[:, 0], *rest)), where "
+            f"`AttributeFlip(0)` flips a 0/1 id and the groups are its values")
+
+
 def _check_x(x: object) -> None:
+    if isinstance(x, Tensor) and x.dim() == 1 and x.shape[0] > 0:
+        raise ValueError(one_value_per_sample(x, "x"))
     if not isinstance(x, Tensor) or x.dim() < 2 or x.shape[0] == 0:
         raise ValueError(f"Expected argument `x` to be a tensor [N, ...] with N >= 1 but got {getattr(x, 'shape', type(x))}")
 
