@@ -458,6 +458,15 @@ class InputEffectAudit(Audit):
             result.vectors["ace_range"] = ace_range
             reached = ace_range.new_ones(ace_range.shape, dtype=torch.bool) if real is None else real[: self.ace_samples].any(0)
             result.scalars["mean_ace_range"] = float(ace_range[reached].mean()) if bool(reached.any()) else 0.0  # groups lying in padding left out
+            lost = (~torch.isfinite(ace_range) & reached).nonzero().flatten().tolist()
+            if lost:  # the curve's mean over the samples hit -inf (an action masked as illegal at some values): say why
+                named = [self.feature_names[g] if self.feature_names is not None else g for g in lost]
+                result.meta.setdefault("notes", []).append(
+                    f"ace_range is not finite for groups {named[:8]}{' ...' if len(named) > 8 else ''} (so neither is "
+                    "mean_ace_range): the explained output is not finite at some of the values the ACE curve sets them to (a "
+                    "class the model rules out with -inf where a group takes those values, e.g. an action masked as illegal, "
+                    "or a diverged model), so the curve's mean over the samples is -inf there and its range undefined; "
+                    "`ace_values=None` leaves the curve out")
             head = x[: self.ace_samples].detach()
             if torch.equal(head, head[:1].expand_as(head)):  # quantiles of one value: a flat grid, 0 whatever the model
                 result.meta.setdefault("notes", []).append(
