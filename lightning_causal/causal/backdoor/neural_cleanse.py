@@ -293,7 +293,7 @@ def neural_cleanse(
         with audit_mode(model, grad=True), frozen_params(model), torch.enable_grad():
             with torch.no_grad():
                 warn_separate_noise(fwd, (x,), "neural_cleanse")  # each step of the search sees another draw
-                pred = _logits(model, x, mbs, forward=fwd)
+                pred = _logits(model, x, mbs, fwd, "neural_cleanse")
                 _check_finite_logits(pred, "neural_cleanse")
             if pred.shape[1] != num_classes:
                 raise ValueError(f"Expected argument `num_classes` to match the model's {pred.shape[1]} outputs but got {num_classes}")

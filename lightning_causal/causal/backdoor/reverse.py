@@ -133,7 +133,7 @@ def reverse_trigger(
         with audit_mode(model, grad=True), frozen_params(model), torch.enable_grad():
             with torch.no_grad():
                 warn_separate_noise(run.fwd, (x,), "reverse_trigger")  # each step of the search sees another draw
-                logits = _logits(model, x, run.max_batch_size, forward=run.fwd)
+                logits = _logits(model, x, run.max_batch_size, run.fwd, "reverse_trigger")
                 _check_finite_logits(logits, "reverse_trigger")
             if not target < logits.shape[1]:
                 raise ValueError(f"Expected argument `target` to be a class of the model's {logits.shape[1]} outputs but got {target}")

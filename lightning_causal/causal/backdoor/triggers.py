@@ -19,7 +19,8 @@ from lightning_causal.causal.engine.checks import check_class_labels
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.gradient_cuts import float_reading
 from lightning_causal.causal.engine.noise import GeneratorWatch, common_noise
-from lightning_causal.causal.engine.state import audit_mode
+from lightning_causal.causal.engine.sample_independence import check_samples_independent
+from lightning_causal.causal.engine.state import audit_mode, rng_preserved
 
 __all__ = ["Trigger", "attack_success_rate", "trigger_effect"]
 
@@ -121,12 +122,21 @@ def _check_model(model: nn.Module) -> None:
         raise TypeError(f"Expected argument `model` to be a torch.nn.Module but got {type(model)}")
 
 
-def _logits(model: nn.Module, x: Tensor, max_batch_size: int | None, forward: Forward | None = None) -> Tensor:
+def _logits(model: nn.Module, x: Tensor, max_batch_size: int | None, forward: Forward | _RowsOf | None = None,
+            what: str | None = None) -> Tensor:
     """``model(x)`` in chunks (call inside ``audit_mode``), through ``forward`` if given (its
-    per-sample arguments follow the rows of ``x``); checks a ``[N, C]`` output."""
+    per-sample arguments follow the rows of ``x``); checks a ``[N, C]`` output. With ``what`` (the public function's
+    name, and ``forward``), two of the rows run alone must give their logits in the pass, as ``BackdoorAudit`` checks its
+    probe (:func:`~lightning_causal.causal.engine.sample_independence.check_samples_independent`, once per call: one
+    pass of two rows, its draws put back): a model that normalises over the batch (a BatchNorm built with
+    ``track_running_stats=False``) would give numbers of whichever rows share a chunk, silently."""
     rows = rows_per_pass(model, (x,), max_batch_size, forward=forward)
     call = (lambda idx: forward(x[idx], rows=idx)) if forward is not None else (lambda idx: model(x[idx]))
-    return _class_logits(map_rows(x.shape[0], rows, call, x.device))
+    out = _class_logits(map_rows(x.shape[0], rows, call, x.device))
+    if what is not None and forward is not None and x.shape[0] > 1:
+        with rng_preserved():  # its passes leave the later passes' draws (an MC-dropout model's) as they were
+            check_samples_independent(forward, (x,), out, what)  # type: ignore[arg-type]  # _RowsOf: forward.model, rows=
+    return out
 
 
 def _class_logits(out: Tensor) -> Tensor:
@@ -194,7 +204,8 @@ def attack_success_rate(
     fwd = Forward(model, output=output, additional_forward_args=additional_forward_args, num_samples=x.shape[0])
     rows = torch.nonzero(keep).flatten()
     with audit_mode(model):
-        out = _logits(model, trigger.apply(x[keep]), check_max_batch_size(max_batch_size), _RowsOf(fwd, rows))
+        out = _logits(model, trigger.apply(x[keep]), check_max_batch_size(max_batch_size), _RowsOf(fwd, rows),
+                      "attack_success_rate")
     _check_target(trigger, out.shape[1])
     check_class_labels("y", y, int(out.shape[1]))
     return float((out.argmax(1) == trigger.target).double().mean())  # an exact share: 5 of 19 is 0.2631578947368421
@@ -229,7 +240,8 @@ def trigger_effect(
     rows = torch.arange(2 * n, device=x.device) % n  # clean rows, then their triggered copies
     with audit_mode(model):
         with GeneratorWatch() as passes:  # whether the model draws from a global generator: no pass of its own
-            both = _logits(model, torch.cat([x, trigger.apply(x)]), check_max_batch_size(max_batch_size), _RowsOf(fwd, rows))
+            both = _logits(model, torch.cat([x, trigger.apply(x)]), check_max_batch_size(max_batch_size), _RowsOf(fwd, rows),
+                           "trigger_effect")
         # common random numbers for a model that draws noise: a sample and its triggered copy draw one noise
         noise = common_noise(fwd, model, (x,), lambda: rows_per_pass(model, (x,), check_max_batch_size(max_batch_size), forward=fwd),
                              drew=passes.moved)
