@@ -49,9 +49,10 @@ def test_a_block_on_the_rows_not_yet_halted_is_said_to_have_returned_fewer_rows(
     shape, said = _said(Halting(), "block")
     assert shape == (2, 3)  # rows 1 and 3 still running: not the 4 samples
     assert said == ["Module 'block' runs more than once per forward pass; capture keeps its last call's output, and its "
-                    "call 2 returned 2 rows where its first returned 4: the last call's rows are not the pass's samples (a "
-                    "module called again on some rows only: a block repeated on the rows not yet halted, a branch); "
-                    "capture a module where the rows are put back together (an `nn.Identity` applied to the whole state)"]
+                    "call 2 returned 2 rows where its first call returned 4: a module called again on some of its rows "
+                    "only (a block repeated on the rows not yet halted, a branch taken by some rows), whose later calls' "
+                    "rows are not the pass's samples; capture an `nn.Identity` applied to the whole state where the rows "
+                    "are put back together, at every step"]
 
 
 def test_a_cell_called_on_every_row_at_each_step_keeps_the_former_words():
@@ -68,7 +69,7 @@ def test_rows_that_halt_at_a_later_call_are_said_in_a_second_warning():
 
     shape, said = _said(Late(), "block")
     assert shape == (1, 3) and len(said) == 2
-    assert said[0].endswith("keeps its last call's output") and "its call 3 returned 1 rows where its first returned 4" in said[1]
+    assert said[0].endswith("keeps its last call's output") and "its call 3 returned 1 rows where its first call returned 4" in said[1]
 
 
 @pytest.mark.parametrize("model, name", [(Halting(), "block"), (Unrolled(), "cell")])

@@ -43,7 +43,7 @@ def test_the_premise_the_block_returns_a_tuple_on_2_rows_then_1():
 
 
 def test_the_layer_map_says_the_tuple_block_s_first_call_returned_every_sample():
-    with pytest.raises(ValueError, match=r"'block' returned \[1, 3\] for 2 samples at the last of its 2 calls per pass, its "
-                                         r"first returning all 2 \(a module called again on the rows still running only") as err:
+    with pytest.raises(ValueError, match=r"'block' returned \[1, 3\] for 2 samples at the last of its 2 calls per pass, 1 rows "
+                                         r"where its first call returned 2: a module called again on some of its rows only") as err:
         layer_causal_map(HaltingTuple(), X, torch.arange(3), ["block", "head"])
     assert "at each of its" not in str(err.value)

@@ -27,7 +27,7 @@ def test_the_premise_the_block_runs_on_every_row_then_on_none():
 
 
 def test_a_later_call_on_no_row_is_said_to_be_one_on_fewer_rows():
-    with pytest.raises(ValueError, match=r"a later call returned \[0, 3\] \(3 units on dimension 1\): fewer rows than the "
-                                         r"pass: a module called again on some of its rows only .*`nn.Identity`") as err:
+    with pytest.raises(ValueError, match=r"a later call returned \[0, 3\] \(3 units on dimension 1\): 0 rows where its first "
+                                         r"call returned \d+: a module called again on some of its rows only .*`nn.Identity`") as err:
         unit_effects(HaltAll(), torch.randn(4, 3), "block", unit_dim=-1, target=0)
     assert "shared across inputs of other shapes" not in str(err.value)

@@ -39,9 +39,9 @@ def test_the_model_calls_its_block_on_fewer_rows_at_later_steps():
 
 
 def test_unit_effects_says_the_block_ran_on_some_rows_only():
-    with pytest.raises(ValueError, match=r"returned \[\d+, 3\] \(3 units on dimension 1\): fewer rows than the pass: a module "
-                                         r"called again on some of its rows only \(a block repeated on the rows that have not "
-                                         r"halted yet") as err:
+    with pytest.raises(ValueError, match=r"returned \[\d+, 3\] \(3 units on dimension 1\): \d+ rows where its first call "
+                                         r"returned \d+: a module called again on some of its rows only \(a block repeated on the "
+                                         r"rows not yet halted") as err:
         unit_effects(HaltingRows(), X, "block", unit_dim=-1, target=0)
     assert "shared across inputs of other shapes" not in str(err.value)
 
@@ -64,7 +64,7 @@ def _with(model: nn.Module, x: torch.Tensor, unit: int) -> torch.Tensor:
 
 
 def test_the_layer_map_says_the_last_call_ran_on_fewer_rows_than_the_first():
-    with pytest.raises(ValueError, match=r"'block' returned \[1, 3\] for 2 samples at the last of its 2 calls per pass, its "
-                                         r"first returning all 2 \(a module called again on the rows still running only") as err:
+    with pytest.raises(ValueError, match=r"'block' returned \[1, 3\] for 2 samples at the last of its 2 calls per pass, 1 rows "
+                                         r"where its first call returned 2: a module called again on some of its rows only") as err:
         layer_causal_map(HaltingRows(), X[:2], torch.arange(3), ["block", "head"])
     assert "at each of its" not in str(err.value)

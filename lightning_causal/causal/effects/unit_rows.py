@@ -18,6 +18,11 @@ from lightning_causal.causal.engine.batching import (
     rows_per_pass,
 )
 from lightning_causal.causal.engine.folded_rows import unfold
+from lightning_causal.causal.engine.intervention_hooks import (
+    FEWER_ROWS_FIX,
+    fewer_rows,
+    fewer_rows_cause,
+)
 from lightning_causal.causal.engine.interventions import (
     Intervention,
     MeanOf,
@@ -108,16 +113,14 @@ def unit_rows(ivs: Sequence[Intervention], units: Tensor, layout: Layout, n: int
     def checked_layout(h: Tensor) -> Layout:
         lay = ivs[0].layout(h) if h.dim() > 1 else layout
         if h.shape[0] != u.shape[0] or fold > 1 and h.shape[1] != fold or lay.num_units != layout.num_units:
-            fewer = h.shape[0] < u.shape[0] and lay.num_units == layout.num_units and fold == 1  # 0: every row halted
-            cause = ("fewer rows than the pass: a module called again on some of its rows only (a block repeated on the "
-                     "rows that have not halted yet, a branch taken by some rows), whose rows are no longer the samples"
-                     if fewer else "a module shared across inputs of other shapes (rows flattened into the batch)")
+            fewer = fewer_rows(h.shape[0], u.shape[0]) and lay.num_units == layout.num_units and fold == 1  # 0: all halted
+            cause = (fewer_rows_cause(h.shape[0], u.shape[0]) if fewer
+                     else "a module shared across inputs of other shapes (rows flattened into the batch)")
             raise ValueError(
                 f"Expected every call of the layer in a forward pass to return one row per row of the pass "
                 f"({u.shape[0]}) with {layout.num_units} units, as its first call does, but a later call returned "
                 f"{list(h.shape)} ({lay.num_units} units on dimension {lay.dim}): {cause}. Name a module called once, "
-                "or one whose calls all keep the samples on dimension 0" + (
-                    " (an `nn.Identity` applied where the rows are put back together, at every step)" if fewer else ""))
+                "or one whose calls all keep the samples on dimension 0" + (f" ({FEWER_ROWS_FIX})" if fewer else ""))
         return lay
 
     drawn: dict = {}  # Resample's donors of these rows, drawn at the first call

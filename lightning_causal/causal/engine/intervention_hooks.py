@@ -24,7 +24,8 @@ from lightning_causal.causal.engine.unit_interventions import Intervention
 from lightning_causal.causal.engine.unit_sites import check_not_vmapped, check_unit_dimension
 from lightning_causal.causal.engine.user_frame import outside_package
 
-__all__ = ["RepeatedCallsWarning", "UnreachedSiteWarning", "capture", "intervene"]
+__all__ = ["FEWER_ROWS_FIX", "RepeatedCallsWarning", "UnreachedSiteWarning", "capture", "fewer_rows", "fewer_rows_cause",
+           "intervene"]
 
 
 class UnreachedSiteWarning(UserWarning):
@@ -37,6 +38,44 @@ class RepeatedCallsWarning(UserWarning):
     """The warning that a module named to :func:`capture` runs more than once per forward pass (capture keeps its
     last call's output). Its own category, so that callers that say it in their own words filter it by what it is,
     not by its wording."""
+
+
+#: where to name a site instead of a module called again on some of its rows only (:func:`fewer_rows_cause`)
+FEWER_ROWS_FIX = "an `nn.Identity` applied to the whole state where the rows are put back together, at every step"
+
+
+def fewer_rows(rows: int | None, first: int | None) -> bool:
+    """Whether a module's later call in a forward pass returned fewer rows (``rows``) than its first call (``first``;
+    ``None``: an output without rows): a block repeated on the rows not yet halted. The test of :func:`capture`'s
+    warning, the unit estimators' refusal (``effects/unit_rows.py``) and the layer map's note.
+
+    Args:
+        rows: the rows of the later call's output.
+        first: the rows of the first call's output.
+
+    Examples:
+        >>> fewer_rows(2, 4), fewer_rows(0, 4), fewer_rows(4, 4), fewer_rows(None, 4)
+        (True, True, False, False)
+    """
+    return rows is not None and first is not None and rows < first
+
+
+def fewer_rows_cause(rows: int, first: int) -> str:
+    """The words for a module's later call in a forward pass that returned ``rows`` rows where its first call returned
+    ``first`` (:func:`fewer_rows`), one text for :func:`capture`'s warning, the unit estimators' refusal and the layer
+    map's note; each names the site instead with :data:`FEWER_ROWS_FIX`.
+
+    Args:
+        rows: the rows of the later call's output.
+        first: the rows of the first call's output.
+
+    Examples:
+        >>> print(fewer_rows_cause(2, 4))  # doctest: +ELLIPSIS
+        2 rows where its first call returned 4: a module called again on some of its rows only (a block repeated on ...
+    """
+    return (f"{rows} rows where its first call returned {first}: a module called again on some of its rows only (a block "
+            "repeated on the rows not yet halted, a branch taken by some rows), whose later calls' rows are not the "
+            "pass's samples")
 
 
 def _check_sites(model: nn.Module, sites: Mapping[str, object], kind: type | tuple) -> dict[str, nn.Module]:
@@ -217,16 +256,13 @@ def capture(model: nn.Module, names: Sequence[str], detach: bool = True, *,
             calls[name] = calls.get(name, 0) + 1
             rows = value.shape[0] if value.dim() > 0 else None
             first = first_rows.setdefault(name, rows)
-            fewer = rows is not None and first is not None and rows < first and name not in warned_rows
+            fewer = fewer_rows(rows, first) and name not in warned_rows
             if warn_repeats and (fewer or calls[name] == 2 and name not in warned):
                 warned.add(name)
                 note = ""
                 if fewer:
                     warned_rows.add(name)
-                    note = (f", and its call {calls[name]} returned {rows} rows where its first returned {first}: the "
-                            "last call's rows are not the pass's samples (a module called again on some rows only: a "
-                            "block repeated on the rows not yet halted, a branch); capture a module where the rows are "
-                            "put back together (an `nn.Identity` applied to the whole state)")
+                    note = f", and its call {calls[name]} returned {fewer_rows_cause(rows, first)}; capture {FEWER_ROWS_FIX}"  # type: ignore[arg-type]
                 warnings.warn(f"Module {name!r} runs more than once per forward pass; capture keeps its last call's "
                               f"output{note}", RepeatedCallsWarning, stacklevel=outside_package())
 

@@ -16,7 +16,12 @@ import torch
 from torch import Tensor, nn
 
 from lightning_causal.causal.engine.forward import Forward
-from lightning_causal.causal.engine.intervention_hooks import UnreachedSiteWarning
+from lightning_causal.causal.engine.intervention_hooks import (
+    FEWER_ROWS_FIX,
+    UnreachedSiteWarning,
+    fewer_rows,
+    fewer_rows_cause,
+)
 from lightning_causal.causal.engine.interventions import capture, resolve_module
 from lightning_causal.causal.engine.noise import CommonNoise
 from lightning_causal.causal.engine.quantized import check_not_quantized
@@ -101,7 +106,7 @@ def clean_activations(forward: Forward, xs: tuple[Tensor, ...], layers: list[str
     n = out.shape[0]
     short = {k: v for k, v in acts.items() if k in layers and v.shape[0] != n and k not in vmapped}
     one_row = {k for k, v in short.items() if _one_row(v, n, last.get(k, (0, 1))[1])}
-    folded = {k: f"{list(v.shape)} for {n} samples" + (f": {ONE_ROW}" if k in one_row else _calls_note(*last.get(k, (0, 1, None))[1:], n))
+    folded = {k: f"{list(v.shape)} for {n} samples" + (f": {ONE_ROW}" if k in one_row else _calls_note(*last.get(k, (0, 1, None))[1:], n, v.shape[0]))
               for k, v in short.items()}
     folded |= {k: f"{list(acts[k].shape)}, one sample's: {VMAPPED}" for k in layers if k in vmapped}
     folded |= _not_samples_first(forward, xs, {k: v for k, v in acts.items() if k in layers and k not in folded})
@@ -151,14 +156,13 @@ def _one_row(h: Tensor, n: int, calls: int) -> bool:
     return n > 1 and calls == 1 and h.dim() > 0 and h.shape[0] == 1
 
 
-def _calls_note(calls: int, first_rows: int | None, n: int) -> str:
-    """Why a module that runs several times per pass returns too few rows (at its last call, the one read): at every
-    call, or, where its first call returned every sample (``first_rows``), on the rows still running at a later one."""
+def _calls_note(calls: int, first_rows: int | None, n: int, rows: int) -> str:
+    """Why a module that runs several times per pass returns too few rows (``rows`` at its last call, the one read): at
+    every call, or, where its first call returned every sample (``first_rows``), on the rows still running at a later one."""
     if calls < 2:
         return ""
-    if first_rows == n:
-        return (f" at the last of its {calls} calls per pass, its first returning all {n} (a module called again on the "
-                "rows still running only: a block repeated until each row halts)")
+    if first_rows == n and fewer_rows(rows, first_rows):
+        return f" at the last of its {calls} calls per pass, {fewer_rows_cause(rows, n)}; name {FEWER_ROWS_FIX}"
     return f" at each of its {calls} calls per pass (a module called per sample or per step in a loop)"
 
 
