@@ -273,7 +273,8 @@ class CausalGraphAudit(Audit):
         if math.isnan(result.scalars["faithfulness"]) and not all(math.isfinite(v) for v in ends):  # a diverged model
             result.meta.setdefault("notes", []).append(
                 f"faithfulness undefined (NaN): the mean explained output is not finite (full model {ends[0]}, every unit "
-                f"ablated {ends[1]}), as with NaN weights")
+                f"ablated {ends[1]}), as with NaN weights, or a class the model rules out with -inf (`masked_fill(~seen, "
+                "float('-inf'))`) explained by `target=`: explain a class the model can predict")
         elif math.isnan(result.scalars["faithfulness"]) and not spreadless:
             fix = "; pass ablation='zero'" if options["ablation"] == "mean" else ""
             if regression_labels(probe.labels, model=task_model(model, self.output)):  # zero ablation moves a regression's mean output by chance: no ratio to read

@@ -169,6 +169,11 @@ class LayerMapAudit(Audit):
         if adjacent:
             result.scalars["mean_adjacent_cka"] = sum(adjacent) / len(adjacent)
         result.scalars["output_response"] = float(lm.meta["output_response"])
+        if not math.isfinite(result.scalars["output_response"]):  # else NaN on the card with no word of why
+            result.meta.setdefault("notes", []).append(
+                f"output_response is not finite ({result.scalars['output_response']}): the explained output is not finite, "
+                "clean or under the input interventions (a diverged model, or a class the model rules out with -inf, "
+                "`masked_fill(~seen, float('-inf'))`, explained by `target=`: explain a class the model can predict)")
         result.vectors["layer_response"] = lm.response.float()
         result.meta["vector_entries"] = {"layer_response": list(lm.layers)}  # drift compares the same layers only
         index = {layer: i for i, layer in enumerate(lm.layers)}
