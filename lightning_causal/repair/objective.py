@@ -274,6 +274,11 @@ def add_terms(
             logs.update({f"repair/{term.name}/{k}": _part(v) for k, v in getattr(parts, "tensors", parts).items()})
     if not torch.isfinite(total):
         bad = [k.removeprefix("repair/") for k, v in logs.items() if not torch.isfinite(v).all()]
-        raise FloatingPointError(f"CausalRepairModule: non-finite loss at epoch {epoch} from {bad}")
+        hint = ""
+        if bool(task.detach().isposinf().any()):  # +inf, not NaN: a label the model gives probability 0, not diverged weights
+            hint = ("; the task loss is +inf: a label of a class whose output is -inf, one the model rules out (a class-incremental "
+                    "model's class not yet seen, `logits.masked_fill(~seen, float('-inf'))`), or of probability 0: leave such "
+                    "samples out of the batches until the model can predict their class")
+        raise FloatingPointError(f"CausalRepairModule: non-finite loss at epoch {epoch} from {bad}{hint}")
     logs["repair/total"] = total.detach()
     return total, logs

@@ -134,3 +134,17 @@ def test_the_backdoor_terms_contrast_search_runs_on_a_masked_image_model() -> No
     assert term.contrast_detection is not None
     assert all(torch.isfinite(t.mask).all() and torch.isfinite(t.pattern).all() for t in term.contrast_detection.triggers)
     assert len(term.contrast_detection.triggers) == 4
+
+
+def test_a_label_of_a_ruled_out_class_is_named_as_the_cause_of_an_infinite_task_loss() -> None:
+    x = torch.randn(16, 4, generator=torch.Generator().manual_seed(3))
+    x[:, 0] = (x[:, 0] > 0).float()
+    y = torch.zeros(16, dtype=torch.long)
+    y[5] = 3  # the class not yet seen: cross-entropy +inf
+    repair = CausalRepairModule(Incremental(INF), [CounterfactualFairnessTerm(AttributeFlip(0))], lr=1e-2)
+    with warnings.catch_warnings(), pytest.raises(FloatingPointError) as error:
+        warnings.simplefilter("ignore")
+        pl.Trainer(max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                   enable_model_summary=False).fit(repair, DataLoader(TensorDataset(x, y), batch_size=16))
+    assert str(error.value).startswith("CausalRepairModule: non-finite loss at epoch 0 from ['task_loss']; the task loss is "
+                                       "+inf: a label of a class whose output is -inf, one the model rules out")
