@@ -98,8 +98,9 @@ def audit_mode(model: nn.Module, grad: bool = False, rng: bool = True) -> Iterat
     observer's running range) ends as it began, the very tensor with its values, and so does a tensor
     kept as a plain attribute (a recurrent state carried across batches, ``self.h = h.detach()``:
     :mod:`~lightning_causal.causal.engine.kept_attributes`), and so does a number, string, bool or ``None`` attribute a
-    forward pass sets (a call counter, ``self.calls += 1``; a mode, ``self.mode = "long"``), as the callback's
-    ``no_trace`` puts it back, and so does the weight of an ``nn.Embedding`` or ``nn.EmbeddingBag`` built with
+    forward pass sets (a call counter, ``self.calls += 1``; a mode, ``self.mode = "long"``; also a 0-d numpy array or a
+    dict of them, ``self.stats["n"] += 1``), and one it creates (``if not hasattr(self, "calls")``) is removed, as the
+    callback's ``no_trace`` does, and so does the weight of an ``nn.Embedding`` or ``nn.EmbeddingBag`` built with
     ``max_norm=``, which every pass renormalises in place where it looks rows up (:func:`kept_renormed`); the global random
     generators too (:func:`rng_preserved` on the CPU and the model's CUDA devices): a model that
     draws noise in eval mode (MC dropout kept on) leaves the caller's streams where they were
