@@ -24,22 +24,27 @@ from lightning_causal.causal.engine.checks import check_class_labels
 from lightning_causal.causal.engine.forward import Forward, dtype_hint, select_output
 from lightning_causal.causal.engine.forward_args import marks_kept
 from lightning_causal.causal.engine.lazy_modules import NEVER_CALLED_LAZY, unbuilt_lazy_modules
+from lightning_causal.causal.engine.linked_samples import GRAPH_HINT, linked_hint
 from lightning_causal.causal.engine.pass_errors import export_guard_hint
 from lightning_causal.reporting.tensorboard import scalar_tags
 
 __all__ = ["NEVER_CALLED_LAZY", "check_probe_outputs", "checked_probe", "dry_run", "probe_to_device", "unbuilt_lazy_modules"]
 
 
-def _check_rows_of_a_flat_probe(probe: Probe, out: object) -> None:
+def _check_rows_of_a_flat_probe(probe: Probe, out: object, model: torch.nn.Module | None = None) -> None:
     """A 1-D probe ``[N]`` is N samples of one value; a model that took it for one sample of N features (an
     ``nn.Linear`` reads a vector as one row) returns no row per sample, and the audits failed later on
-    torch's shape errors naming neither."""
+    torch's shape errors naming neither. Integer ids beside an ``nn.EmbeddingBag`` of ``model`` are the flat
+    ``indices`` of every bag (called with ``offsets``): the way out is the bags padded to ``[N, K]``
+    (:func:`~lightning_causal.causal.engine.linked_samples.linked_hint`), not a reshape."""
     x = probe.first
     if isinstance(x, torch.Tensor) and x.dim() == 1 and isinstance(out, torch.Tensor) and (out.dim() == 0 or out.shape[0] != x.shape[0]):
+        bags = linked_hint(model, (x,))
+        fix = (bags if bags != GRAPH_HINT else f"for one sample of {x.shape[0]} features pass probe[None] ([1, "
+               f"{x.shape[0]}]), for {x.shape[0]} samples of one feature probe[:, None]")
         raise MisconfigurationException(
             f"Expected argument `probe` to hold one row per sample but got a 1-D tensor [{x.shape[0]}] (read as {x.shape[0]} samples "
-            f"of one value) for which the model returned shape {list(out.shape)}: for one sample of {x.shape[0]} features pass "
-            f"probe[None] ([1, {x.shape[0]}]), for {x.shape[0]} samples of one feature probe[:, None]")
+            f"of one value) for which the model returned shape {list(out.shape)}: {fix}")
 
 
 def checked_probe(
@@ -99,7 +104,7 @@ def check_probe_outputs(audits: Sequence[Audit], model: torch.nn.Module, probe: 
             out = select_output(raw, audit.output)
         except Exception as err:
             raise MisconfigurationException(f"Audit {audit.name!r} is misconfigured: {err}") from err
-        _check_rows_of_a_flat_probe(probe, out)
+        _check_rows_of_a_flat_probe(probe, out, model)
         _check_scores(audit, out, model)
         check_finite_probe(probe, out, origin)
         # a head the model says is a regression (a held nn.PoissonNLLLoss, a task declared per head) has no classes:

@@ -87,7 +87,8 @@ def bag_hint(reader: str = "an nn.EmbeddingBag", padding_idx: int | None = None)
         "bag, not the samples, and the estimators need one row per sample (they run subsets, repeats and interventions "
         "of samples). Pad each sample's bag into ids [N, K] with the bag's `padding_idx` "
         f"(nn.EmbeddingBag(..., padding_idx={pad}), which leaves that id out of every bag) and call the bag without "
-        f"`offsets`; then `baseline={pad}` removes an item from its bag, and `special_tokens=({pad},)` leaves the padding "
+        "`offsets` (`per_sample_weights` padded alike, [N, K], passed as a forward argument, which follows its rows); "
+        f"then `baseline={pad}` removes an item from its bag, and `special_tokens=({pad},)` leaves the padding "
         "out of the audits' summaries (docs/your_model.md, 'Token inputs')"
     )
 
