@@ -88,9 +88,10 @@ def _logit_pairing(p_logits: Tensor, q_logits: Tensor) -> Tensor:
 
 
 def _difference(a: Tensor, b: Tensor) -> Tensor:
-    """``a − b``, 0 where the two are equal: where both are the same infinity (a class ruled out with ``-inf``
-    in both), ``inf − inf`` would be NaN though nothing differs; finite entries are unchanged."""
-    return (a - b).masked_fill(a == b, 0.0)
+    """``a − b``, 0 where both are the same infinity (a class ruled out with ``-inf`` in both), where ``inf − inf``
+    would be NaN though nothing differs. Finite entries are unchanged, their gradients too: a finite logit equal in
+    both rows (a class head initialised to zero) still passes its gradient on."""
+    return (a - b).masked_fill((a == b) & a.isinf(), 0.0)
 
 
 def _log_probs(outputs: Tensor) -> Tensor:
