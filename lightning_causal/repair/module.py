@@ -650,12 +650,32 @@ class CausalRepairModule(EvaluationSteps):
         such a module: the parameters it froze join when it unfreezes them, as a param group of its own at its learning
         rate (already in the optimizer, it skipped them with a warning and they trained at ``lr``). Without one, over all
         of them, as Lightning's usual ``Adam(self.parameters())``: a parameter frozen at the start and unfrozen by your
-        own code trains once unfrozen."""
+        own code trains once unfrozen. A model holding an ``nn.Embedding`` or ``nn.EmbeddingBag`` built with
+        ``sparse=True`` is refused (``MisconfigurationException`` naming them and the way): Adam takes no sparse
+        gradient, and the fit stopped at its first step on torch's error, which pointed to ``SparseAdam`` that this
+        method cannot be told to use."""
+        _refuse_sparse_embeddings(self.model)
         params = list(self.model.parameters())
         callbacks = self._trainer.callbacks if self._trainer is not None else []
         if any(isinstance(callback, BaseFinetuning) for callback in callbacks):
             params = [p for p in params if p.requires_grad] or params
         return torch.optim.Adam(params, lr=self.lr)
+
+
+def _refuse_sparse_embeddings(model: nn.Module) -> None:
+    """Refuse, before the first step, a model whose embeddings give sparse gradients to the default Adam (a
+    recommender's ``nn.Embedding(50_000, 16, sparse=True)``), naming them and the way: two optimizers under manual
+    optimization, as the class docstring describes it."""
+    sparse = [name or type(model).__name__ for name, m in model.named_modules()
+              if isinstance(m, (nn.Embedding, nn.EmbeddingBag)) and m.sparse]
+    if sparse:
+        raise MisconfigurationException(
+            f"CausalRepairModule's optimizer, Adam over every parameter, takes no sparse gradient, which the model's "
+            f"embeddings built with sparse=True give: {sparse[:4]}. Subclass CausalRepairModule with "
+            "`automatic_optimization = False`, a `configure_optimizers` returning [torch.optim.SparseAdam(<their "
+            "weights>), torch.optim.Adam(<the other parameters>)] and a `training_step` that zeroes both, runs "
+            "`total, logs = self.objective(batch, batch_idx)`, `self.manual_backward(total)` and steps both; or build "
+            "the embeddings with sparse=False (dense gradients of the whole table)")
 
 
 def _check_terms_explain(terms: Sequence[RepairTerm], explain: int | str) -> None:
