@@ -65,14 +65,22 @@ def _describe(batch: Any) -> str:
     return f"a {type(batch).__name__}"
 
 
-def _named_fix(names: list[str], access: Callable[[str], str]) -> str:
-    """``(inputs, labels, None)`` of a batch whose parts have names (a mapping's keys, a dataclass's
-    fields), written with ``access(name)``: labels are the first of :data:`LABEL_KEYS` (else the
-    second part), inputs the others (several: a model of several inputs, ``model(x1, x2, ...)``)."""
+def _named_parts(names: list[str]) -> tuple[str | None, list[str]]:
+    """``(labels, inputs)`` of a batch whose parts have names: labels are the first of :data:`LABEL_KEYS`, else the
+    second of two parts (``{"image": ..., "class": ...}``), else none: of three or more parts without a label name (a
+    recommender's ``{"user_id", "gender", "dense", "pos", "neg"}``) every part is an input, none taken for labels."""
     label = next((k for k in LABEL_KEYS if k in names), None)
     rest = [k for k in names if k != label]
-    if label is None and len(rest) > 1:  # e.g. {"image": ..., "class": ...}
+    if label is None and len(rest) == 2:  # e.g. {"image": ..., "class": ...}
         label, rest = rest[1], rest[:1]
+    return label, rest
+
+
+def _named_fix(names: list[str], access: Callable[[str], str]) -> str:
+    """``(inputs, labels, None)`` of a batch whose parts have names (a mapping's keys, a dataclass's
+    fields), written with ``access(name)``: labels and inputs as :func:`_named_parts` splits them (several inputs: a
+    model of several inputs, ``model(x1, x2, ...)``)."""
+    label, rest = _named_parts(names)
     parts = [access(k) for k in rest]
     x = parts[0] if len(parts) == 1 else f"({', '.join(parts)})" if parts else access("<inputs>")
     y = access(label) if label is not None else "None"
@@ -84,8 +92,7 @@ def _named_advice(names: list[str], access: Callable[[str], str]) -> str:
     listed in the batch's order, which says nothing of the order ``forward`` takes them in: a batch
     ``{"tab": ..., "image": ..., "y": ...}`` for ``forward(self, image, tab)`` would otherwise be
     answered with a lambda that calls ``model(tab, image)``, silently so for inputs of one shape."""
-    label = next((k for k in LABEL_KEYS if k in names), None)
-    several = label is not None and len([k for k in names if k != label]) > 1
+    several = len(_named_parts(names)[1]) > 1
     order = " with the inputs in the order `forward` takes them (the batch's order is no guide)" if several else ""
     return (f"pass `unpack_batch=` a callable batch -> (inputs, labels, additional_forward_args){order}, e.g. "
             f"`unpack_batch=lambda batch: {_named_fix(names, access)}`")
