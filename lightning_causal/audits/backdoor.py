@@ -74,7 +74,9 @@ class BackdoorAudit(Audit):
     between them, is said in a note (the text card, the report) beside ``neural_cleanse``'s warning; so is a class
     every probe sample is predicted as, whose trigger had no sample to move: never flagged, its per-class values NaN,
     left out of the median, the MAD and ``max_anomaly_index``
-    (:attr:`~lightning_causal.causal.backdoor.flagging.ReversedTriggers.unattacked`); with 2 classes the other has none
+    (:attr:`~lightning_causal.causal.backdoor.flagging.ReversedTriggers.unattacked`), and classes whose output is -inf on
+    every probe sample (:attr:`~lightning_causal.causal.backdoor.flagging.ReversedTriggers.ruled_out`: a class not yet
+    seen, masked with -inf), alike; with 2 classes the other has none
     to be compared with, so ``max_anomaly_index`` is NaN (``AuditEarlyStopping`` on it, or on the class's NaN ``anomaly_index/<class>``,
     stops training there under its default ``check_finite=True``) and ``meta["anomaly_scale"]`` is absent.
 
@@ -268,7 +270,7 @@ class BackdoorAudit(Audit):
         ]
         # the line of the rule in use only: a threshold that flags nothing would read as a missed flag
         result.curves["anomaly_index"] = {"x": list(range(c)), "anomaly_index": res.anomaly_index.tolist()}
-        compared = res.mask_norms[[k for k in range(c) if k not in res.unattacked]]  # the norms the index reads
+        compared = res.mask_norms[[k for k in range(c) if k not in res.left_out]]  # the norms the index reads
         if compared.numel() >= 2:  # the axis's σ: 1.4826·MAD, or the fallback where MAD = 0
             result.meta["anomaly_scale"] = anomaly_scale(compared)
         if res.max_ratio is None:  # the index rule flags: at or above its threshold
@@ -282,6 +284,12 @@ class BackdoorAudit(Audit):
                 "known trigger, BackdoorAudit(trigger)")
         for k in res.unattacked:  # neural_cleanse warns too
             result.meta.setdefault("notes", []).append(unattacked_note(labels[k], x.shape[0], c))
+        if res.ruled_out:  # else NaN in the table with no word of why
+            named = [labels[k] for k in res.ruled_out]
+            result.meta.setdefault("notes", []).append(
+                f"classes {', '.join(map(str, named[:8]))}{' ...' if len(named) > 8 else ''} are ruled out (output -inf on every input): no "
+                "reversed trigger reaches them, so they are not flagged and are left out of the median and the MAD (their "
+                "anomaly index, norm ratio and flag score are NaN)")
         if res.flagged:
             self._suspects(model, x, res.triggers[res.flagged[0]], result, mbs, fwd_options)
 

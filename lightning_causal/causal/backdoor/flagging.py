@@ -86,7 +86,9 @@ def norm_statistics(norms: Tensor, unattacked: Sequence[int] = ()) -> tuple[Tens
 
     Args:
         norms: ``[C]`` the mask norms.
-        unattacked: the classes every input was already predicted as (at most one, for inputs that exist).
+        unattacked: the classes left out: the class every input was already predicted as
+            (:attr:`ReversedTriggers.unattacked`) and the classes ruled out with -inf on every input
+            (:attr:`ReversedTriggers.ruled_out`).
 
     Raises:
         ValueError: an entry of ``unattacked`` that is not a class of ``norms`` (an int in ``[0, C - 1]``).
@@ -109,11 +111,12 @@ def norm_statistics(norms: Tensor, unattacked: Sequence[int] = ()) -> tuple[Tens
     return index, ratio
 
 
-def _check_unattacked(unattacked: Sequence[int], num_classes: int) -> None:
-    """Each of ``unattacked`` a class of the ``num_classes`` (an index past them raised torch's IndexError, and ``-1`` set
-    the last class's values to NaN while the rules, which compare class numbers, could still flag it)."""
+def _check_unattacked(unattacked: Sequence[int], num_classes: int, name: str = "unattacked") -> None:
+    """Each of ``unattacked`` (the argument ``name``) a class of the ``num_classes`` (an index past them raised torch's
+    IndexError, and ``-1`` set the last class's values to NaN while the rules, which compare class numbers, could still
+    flag it)."""
     for k in unattacked:
-        check_int("unattacked", k, minimum=0, maximum=num_classes - 1)
+        check_int(name, k, minimum=0, maximum=num_classes - 1)
 
 
 @dataclass
@@ -140,6 +143,9 @@ class ReversedTriggers:
             move and shrank under the mask penalty alone. They are never flagged, rank last in
             :attr:`most_suspect`, and are left out of the median and the MAD (their index, ratio and
             score are NaN, :func:`norm_statistics`).
+        ruled_out: the classes whose output is -inf on every input (``logits.masked_fill(~seen, float("-inf"))``
+            of a class not yet seen): the search had no gradient towards them and their masks measure no trigger.
+            Treated as ``unattacked`` (never flagged, last in :attr:`most_suspect`, out of the median and the MAD).
         score: ``[C]`` :func:`compact_ratio`: ``norm_ratio / concentration ** compactness``
             (the norm ratio without concentrations).
         flagged: the classes the rule flags (and, with ``min_concentration``, that are compact
@@ -168,6 +174,7 @@ class ReversedTriggers:
     norm_ratio: Tensor | None = None
     compactness: float = 0.0
     unattacked: list[int] = field(default_factory=list)
+    ruled_out: list[int] = field(default_factory=list)
     score: Tensor = field(init=False)
     flagged: list[int] = field(init=False)
 
@@ -175,8 +182,10 @@ class ReversedTriggers:
         if self.min_concentration is not None and self.concentration is None:
             raise ValueError("Expected `concentration` with `min_concentration` set (image masks only) but got None")
         _check_unattacked(self.unattacked, self.mask_norms.shape[0])
+        _check_unattacked(self.ruled_out, self.mask_norms.shape[0], "ruled_out")
+        left_out = self.left_out
         if self.norm_ratio is None:
-            self.norm_ratio = norm_statistics(self.mask_norms, self.unattacked)[1]
+            self.norm_ratio = norm_statistics(self.mask_norms, left_out)[1]
         self.score = divide_by_concentration(self.norm_ratio, self.concentration, self.compactness)
         if self.max_ratio is not None:
             order = self.score.argsort(stable=True).tolist()
@@ -184,15 +193,22 @@ class ReversedTriggers:
         else:
             order = self.anomaly_index.argsort(descending=True).tolist()
             small = (self.anomaly_index >= self.threshold).tolist()
-        self.flagged = [c for c in order if small[c] and c not in self.unattacked
+        self.flagged = [c for c in order if small[c] and c not in left_out
                         and (self.min_concentration is None or float(self.concentration[c]) >= self.min_concentration)]  # type: ignore[index]
 
     @property
     def most_suspect(self) -> int:
         """The class the rule ranks first, flagged or not: the lowest ``score`` under the ratio
         rule, the highest ``anomaly_index`` under the index rule (the first such class); a NaN
-        ranks after every number, an ``unattacked`` class after every other."""
+        ranks after every number, an ``unattacked`` or ``ruled_out`` class after every other."""
         key = (self.score if self.max_ratio is not None else -self.anomaly_index).tolist()
-        return min(range(len(key)), key=lambda c: (c in self.unattacked, math.isnan(key[c]), key[c]))
+        left_out = self.left_out
+        return min(range(len(key)), key=lambda c: (c in left_out, math.isnan(key[c]), key[c]))
+
+    @property
+    def left_out(self) -> list[int]:
+        """The classes whose masks measure no trigger, out of the median and the MAD and never flagged:
+        ``unattacked`` and ``ruled_out``."""
+        return [*self.unattacked, *self.ruled_out]
 
 

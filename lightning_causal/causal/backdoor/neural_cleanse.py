@@ -43,6 +43,7 @@ from lightning_causal.causal.backdoor.trigger_search import (  # noqa: F401 - _s
     _optimisation_dtype,
     _optimise_classes,
     _prepare,
+    _ruled_out,
     _squash,
     _unattacked,
     mask_shape,
@@ -207,8 +208,12 @@ def neural_cleanse(
     everywhere had class 0 at anomaly index 79). Such a class is ``unattacked``: never flagged, left out of the
     median and the MAD (:func:`~lightning_causal.causal.backdoor.flagging.norm_statistics`), its index, norm
     ratio, score and attack rate NaN, and a
-    :class:`~lightning_causal.causal.engine.probe_warnings.ProbeContentsWarning` names it. The other classes'
-    statistics are those of their own norms.
+    :class:`~lightning_causal.causal.engine.probe_warnings.ProbeContentsWarning` names it. A class whose output is -inf
+    on every input (``ruled_out``: ``logits.masked_fill(~seen, float("-inf"))`` of a class a class-incremental model has
+    not seen yet) gives the search no gradient: its trigger is never reached and its mask grows as ``λ`` falls (a
+    4-class model of 8 outputs had its 4 seen classes flagged at norm ratio 0.2 with the 4 ruled out in the median); it
+    is left out alike, its index, norm ratio and score NaN, never flagged. The other classes' statistics are those of
+    their own norms.
 
     With 2 classes the rule can only compare the two triggers' sizes, so a flag warns (confirm it with a
     known trigger), also a :class:`~lightning_causal.causal.engine.probe_warnings.ProbeContentsWarning`: on
@@ -297,6 +302,7 @@ def neural_cleanse(
                 _check_finite_logits(pred, "neural_cleanse")
             if pred.shape[1] != num_classes:
                 raise ValueError(f"Expected argument `num_classes` to match the model's {pred.shape[1]} outputs but got {num_classes}")
+            ruled_out = _ruled_out(pred)  # -inf on every input: no trigger reaches the class
             pred = pred.argmax(1)
             per_pass = num_classes * starts if mbs is None else max(1, mbs // b)
             parts = [
@@ -314,10 +320,10 @@ def neural_cleanse(
     triggers = [Trigger(masks[c], patterns[c], c) for c in range(num_classes)]
     conc = mask_concentration(masks, window) if x.dim() == 4 else None
     unattacked = _unattacked(pred)  # no input to move: its trigger says nothing
-    index, ratio = norm_statistics(norms, unattacked)
+    index, ratio = norm_statistics(norms, unattacked + ruled_out)
     result = ReversedTriggers(triggers, index, norms, rates, lambdas, float(threshold), conc,
                               None if min_concentration is None else float(min_concentration),
-                              max_ratio, ratio, float(compactness), unattacked)
+                              max_ratio, ratio, float(compactness), unattacked, ruled_out)
     if unattacked:
         warnings.warn(unattacked_note(unattacked[0], x.shape[0], num_classes), ProbeContentsWarning, stacklevel=outside_package())
     if num_classes == 2 and result.flagged:

@@ -122,6 +122,15 @@ def _unattacked(pred: Tensor) -> list[int]:
     return [int(pred[0])] if pred.numel() and bool((pred == pred[0]).all()) else []
 
 
+def _ruled_out(logits: Tensor) -> list[int]:
+    """The classes whose output is -inf on every input (``logits`` ``[N, C]``: ``out.masked_fill(~seen, float("-inf"))`` of
+    a class a class-incremental model has not seen yet). The search gets no gradient from an output of -inf, so its
+    trigger is never reached and its mask, grown as the mask penalty's weight falls, measures no trigger: left out of
+    the median and the MAD as an unattacked class is
+    (:attr:`~lightning_causal.causal.backdoor.flagging.ReversedTriggers.ruled_out`)."""
+    return logits.detach().flatten(1).isneginf().all(0).nonzero().flatten().tolist()
+
+
 def _check_reverse_args(x: Tensor, num_classes: int, steps: int, lr: float, init_lambda: float, target_asr: float,
                         batch_size: int, patience: int, generator: torch.Generator | None) -> None:
     if not isinstance(x, Tensor) or x.dim() < 2 or x.shape[0] == 0:

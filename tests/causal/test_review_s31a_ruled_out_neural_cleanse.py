@@ -1,0 +1,56 @@
+"""Review of the newuser60 trial (6b0922c3 left it): Neural Cleanse on a class-incremental model whose classes not yet
+seen are ruled out with -inf (``logits.masked_fill(~seen, float("-inf"))``) took those classes' masks into the median
+and the MAD. The search has no gradient towards a class of output -inf: its trigger is never reached and its mask grows
+as λ falls, so the median rose and every class the model could predict was flagged (a trained 4-class MLP of 8
+outputs: norm ratios 0.19 to 0.24, all 4 flagged). Such classes are left out as an unattacked class is."""
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from lightning_causal import BackdoorAudit
+from lightning_causal.audits import Probe
+from lightning_causal.causal import Trigger, mad_anomaly_index, neural_cleanse
+from lightning_causal.causal.backdoor.flagging import ReversedTriggers
+
+
+class _Masked(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.body = nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Linear(16, 5))
+        self.register_buffer("seen", torch.tensor([True, True, True, False, False]))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x).masked_fill(~self.seen, float("-inf"))
+
+
+def _x() -> torch.Tensor:
+    return torch.randn(32, 6, generator=torch.Generator().manual_seed(0))
+
+
+def test_classes_ruled_out_on_every_input_are_left_out_of_the_median_and_never_flagged() -> None:
+    res = neural_cleanse(_Masked(), _x(), 5, steps=40)
+    seen = res.mask_norms[:3]  # the statistics of the 3 classes the model can predict, as their own
+    torch.testing.assert_close(res.anomaly_index[:3], mad_anomaly_index(seen))
+    torch.testing.assert_close(res.norm_ratio[:3], seen / seen.median())
+    assert all(math.isnan(v) for v in [*res.anomaly_index[3:], *res.norm_ratio[3:], *res.score[3:]])
+    assert 3 not in res.flagged and 4 not in res.flagged and res.most_suspect in (0, 1, 2)
+    assert res.ruled_out == [3, 4] and res.unattacked == []
+
+
+def test_a_ruled_out_class_is_never_flagged_however_small_its_mask() -> None:
+    norms = torch.tensor([2.0, 10.0, 11.0, 12.0, 0.5, 40.0])  # class 4's and 5's masks measure no trigger
+    triggers = [Trigger(torch.zeros(4), 0.0, target=c) for c in range(6)]
+    r = ReversedTriggers(triggers, mad_anomaly_index(norms), norms, torch.ones(6), torch.ones(6), max_ratio=0.75,
+                         ruled_out=[4, 5])
+    assert r.norm_ratio[:4].tolist() == pytest.approx([2 / 10.5, 10 / 10.5, 11 / 10.5, 12 / 10.5])  # median of 2, 10, 11, 12: 10.5
+    assert r.flagged == [0] and r.most_suspect == 0 and r.left_out == [4, 5]
+
+
+def test_the_audit_names_the_ruled_out_classes() -> None:
+    result = BackdoorAudit(steps=20).run(_Masked(), Probe(_x()))
+    assert any(n.startswith("classes 3, 4 are ruled out (output -inf on every input)") for n in result.meta["notes"])
+    assert math.isnan(result.scalars["anomaly_index/class_3"]) and math.isfinite(result.scalars["max_anomaly_index"])
