@@ -1,0 +1,279 @@
+"""Reconstructive Neuron Pruning (Li et al., ICML 2023, "Reconstructive Neuron Pruning for Backdoor Defense") as a
+detection-free repair, alone and before the default ``trigger=None`` repair, on the protocol's development fold
+models only (issue 17).
+
+    PYTHONPATH=$PWD .venv/bin/python benchmarks/backdoor_rnp.py --set dev|dev2 [--cases 0-11,16-17] [--folds 0,1,2,3,4]
+        [--configs 0.2:0.01:0.2:20,...] [--repair rnp:0.2:0.01:0.2:20@k4,...] [--reversed] [--random] [--tag rnp]
+        [--summary-only] [--table METHOD,...]
+
+(RESULTS.md, "Reconstructive neuron pruning, development sets only", gives the commands of the recorded runs.)
+
+A study, not package API and not a default. The test set is refused: nothing here was chosen to be measured on it.
+
+For each fold model (``benchmarks/.backdoor_cache/models``, trained as ``bench_backdoor_protocol.py`` does where
+missing) and the fold's clean 10% repair set (143-144 images), RNP with a config ``floor:unlearn_lr:mask_lr:epochs``:
+
+1. **Unlearn.** A copy of the model takes gradient *ascent* steps on the repair set's cross-entropy (SGD, momentum 0.9,
+   weight decay 5e-4, batch 32, the paper's optimiser) until its accuracy on the repair set is at most ``floor``
+   (checked after every step; at most 20 epochs).
+2. **Recover.** On the unlearned weights, held fixed, one mask value per unit (the output channels of ``conv1`` and
+   ``conv2``, the neurons of ``fc1``: 16 + 32 + 64 = 112 units; the unit's whole output, bias included, is multiplied)
+   starts at 1 and is learned by SGD (``mask_lr``, momentum 0.9, batch 32) on the repair set's cross-entropy for
+   ``epochs`` epochs, clipped to [0, 1] after every step.
+3. **Prune** in the *original* model the units whose mask is below a threshold (method suffix ``@t<threshold>``) or
+   the ``k`` units of lowest mask (``@k<k>``): their weights and bias set to zero.
+
+Methods recorded (one record per fold and method, in ``bench_backdoor_protocol.py``'s format, so
+``benchmarks/backdoor_report.pooled`` pools them): ``none`` (before), ``rnp:<config>@t<t>`` / ``@k<k>`` (RNP alone,
+with ``pruned``: the number of units), ``<rnp method>+reversed`` (``--repair``: the pruned model, its pruned units held
+at zero, then the default ``trigger=None`` repair of the protocol: ``BackdoorSuppressionTerm()`` set up on the pruned
+model, 20 epochs, Adam 4e-3, batch 32), ``reversed`` (``--reversed``: that repair of the unpruned model, the
+protocol's ``reversed`` row), and ``random@k<k>`` (``--random``: the control, k units drawn at random, one seeded draw
+per fold). Records go to ``benchmarks/.backdoor_cache/rnp-<set>-<tag>.jsonl`` (resumed where a run
+stopped). The summary prints, per method, the patch cases at pooled ASR <= 2% and at Δ >= −1 point, the mean Δ and
+ASR, the clean cases' mean and worst Δ (issue target: a loss of at most 0.5 point), and the mean units pruned.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import logging
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks import backdoor_peers as peers  # noqa: E402
+from benchmarks import backdoor_protocol as bp  # noqa: E402
+from benchmarks.backdoor_report import pooled  # noqa: E402
+from benchmarks.bench_backdoor_protocol import CACHE, Fold, _pick, scores  # noqa: E402
+from lightning_causal.repair.backdoor import BackdoorSuppressionTerm  # noqa: E402
+
+UNITS = ("conv1", "conv2", "fc1")
+THRESHOLDS = (0.05, 0.1, 0.2, 0.3, 0.5)
+KS = (1, 2, 4, 8)
+#: floor:unlearn_lr:mask_lr:epochs. The paper's settings are floor 0.2, unlearning lr 0.01, mask lr 0.2, 20 epochs.
+CONFIGS = ("0.2:0.01:0.2:20", "0.5:0.01:0.2:20", "0.2:0.001:0.01:20", "0.5:0.001:0.01:20")
+
+
+def _accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    with torch.no_grad():
+        return float((model(x).argmax(1) == y).float().mean())
+
+
+def unlearn(model: nn.Module, x: torch.Tensor, y: torch.Tensor, floor: float, lr: float, seed: int,
+            batch: int = 32, max_epochs: int = 20) -> tuple[nn.Module, int]:
+    """A copy of ``model`` after gradient-ascent steps on ``CE(x, y)`` until its accuracy on ``x`` is <= ``floor``;
+    and the number of steps taken."""
+    m = copy.deepcopy(model).train()
+    opt = torch.optim.SGD(m.parameters(), lr=lr, momentum=0.9, weight_decay=5e-4)
+    g = torch.Generator().manual_seed(seed)
+    steps = 0
+    for _ in range(max_epochs):
+        for idx in torch.randperm(len(y), generator=g).split(batch):
+            loss = -F.cross_entropy(m(x[idx]), y[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            steps += 1
+            if _accuracy(m.eval(), x, y) <= floor:
+                return m.eval(), steps
+            m.train()
+    return m.eval(), steps
+
+
+def recover(unlearned: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: int, lr: float, seed: int,
+            batch: int = 32) -> torch.Tensor:
+    """The learned unit masks ``[112]`` (in :data:`UNITS` order) of the unlearned model, its weights held fixed."""
+    m = copy.deepcopy(unlearned).eval()
+    for p in m.parameters():
+        p.requires_grad_(False)
+    mods = [m.get_submodule(n) for n in UNITS]
+    masks = [torch.ones(mod.weight.shape[0], requires_grad=True) for mod in mods]
+
+    def hook(k: int):
+        return lambda mod, inp, out: out * masks[k].view((1, -1) + (1,) * (out.dim() - 2))
+
+    handles = [mod.register_forward_hook(hook(k)) for k, mod in enumerate(mods)]
+    opt = torch.optim.SGD(masks, lr=lr, momentum=0.9)
+    g = torch.Generator().manual_seed(seed + 1)
+    try:
+        for _ in range(epochs):
+            for idx in torch.randperm(len(y), generator=g).split(batch):
+                loss = F.cross_entropy(m(x[idx]), y[idx])
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                with torch.no_grad():
+                    for t in masks:
+                        t.clamp_(0, 1)
+    finally:
+        for h in handles:
+            h.remove()
+    return torch.cat([t.detach() for t in masks])
+
+
+def pruned_units(mask: torch.Tensor, rule: str) -> torch.Tensor:
+    """The units (bool ``[112]``) a rule prunes: ``t<threshold>`` (mask below it) or ``k<k>`` (the k lowest)."""
+    if rule.startswith("t"):
+        return mask < float(rule[1:])
+    off = torch.zeros_like(mask, dtype=torch.bool)
+    off[mask.argsort(stable=True)[: int(rule[1:])]] = True
+    return off
+
+
+def pruned_model(model: nn.Module, off: torch.Tensor) -> nn.Module:
+    """A copy of ``model`` whose units ``off`` are held at zero: their weights and bias set to zero, and a forward
+    hook that zeroes their output, so that later training (whose gradient there is then zero) keeps them off."""
+    m = copy.deepcopy(model)
+    start = 0
+    with torch.no_grad():
+        for name in UNITS:
+            mod = m.get_submodule(name)
+            keep = (~off[start : start + mod.weight.shape[0]]).float()
+            start += mod.weight.shape[0]
+            mod.weight.mul_(keep.view((-1,) + (1,) * (mod.weight.dim() - 1)))
+            mod.bias.mul_(keep)
+            mod.register_forward_hook(lambda mod, inp, out, keep=keep: out * keep.view((1, -1) + (1,) * (out.dim() - 2)))
+    return m.eval()
+
+
+def reversed_repair(model: nn.Module, x: torch.Tensor, y: torch.Tensor, seed: int) -> tuple[nn.Module, list[int]]:
+    """The protocol's default ``trigger=None`` repair of ``model`` (term set up on it), and the flagged classes."""
+    term = BackdoorSuppressionTerm()
+    first = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        term.setup(model, x[first][:512])
+        flagged = [t.target for t in term.triggers]
+        return peers.repair_with_terms(model, [term], x, y, bp.REPAIR_EPOCHS, seed, setup=False, lr=bp.REPAIR_LR), flagged
+
+
+def run_fold(case: bp.Case, fold: int, digits, configs: list[str], repair: list[str], with_reversed: bool, out: Path,
+             done: set, with_random: bool = False) -> None:
+    """Every missing record of one fold model."""
+    repair_configs = {m.partition("@")[0][4:] for m in repair}
+    rules = [f"t{t:g}" for t in THRESHOLDS] + [f"k{k}" for k in KS]
+    todo = [c for c in dict.fromkeys([*configs, *repair_configs]) if (case.seed, fold, f"rnp:{c}@{rules[0]}") not in done]
+    todo_repair = [m for m in repair if (case.seed, fold, f"{m}+reversed") not in done]
+    need = ["none"] if (case.seed, fold, "none") not in done else []
+    need += ["reversed"] if with_reversed and (case.seed, fold, "reversed") not in done else []
+    need += ["random"] if with_random and (case.seed, fold, f"random@k{KS[0]}") not in done else []
+    if not (todo or todo_repair or need):
+        return
+    f = Fold(case, fold, digits, {})
+    x, y = f.repair_set(bp.REPAIR_FRACTION)
+    seed = f.data.train_seed
+    records, masks = [], {}
+    if "none" in need:
+        records.append({**scores(f.model, f.before, f.trigger, f.data), "method": "none", "seconds": 0.0})
+    if "random" in need:  # the control: k units drawn at random (seeded by the fold), nested over k
+        total = sum(f.model.get_submodule(n).weight.shape[0] for n in UNITS)
+        order = torch.randperm(total, generator=torch.Generator().manual_seed(seed))
+        for k in KS:
+            off = torch.zeros(total, dtype=torch.bool)
+            off[order[:k]] = True
+            records.append({**scores(pruned_model(f.model, off), f.before, f.trigger, f.data), "method": f"random@k{k}",
+                            "pruned": k, "seconds": 0.0})
+    for c in dict.fromkeys([*todo, *(m.partition("@")[0][4:] for m in todo_repair)]):
+        floor, ulr, mlr, epochs = c.split(":")
+        t0 = time.perf_counter()
+        unlearned, steps = unlearn(f.model, x, y, float(floor), float(ulr), seed)
+        masks[c] = recover(unlearned, x, y, int(epochs), float(mlr), seed)
+        seconds = round(time.perf_counter() - t0, 2)
+        if c in todo:
+            for rule in rules:
+                off = pruned_units(masks[c], rule)
+                rec = scores(pruned_model(f.model, off), f.before, f.trigger, f.data)
+                records.append({**rec, "method": f"rnp:{c}@{rule}", "pruned": int(off.sum()), "steps": steps, "seconds": seconds})
+            records[-1]["mask"] = [round(float(v), 3) for v in masks[c]]
+    for m in todo_repair:
+        c, _, rule = m[4:].partition("@")
+        t0 = time.perf_counter()
+        off = pruned_units(masks[c], rule)
+        model, flagged = reversed_repair(pruned_model(f.model, off), x, y, seed)
+        records.append({**scores(model, f.before, f.trigger, f.data), "method": f"{m}+reversed", "pruned": int(off.sum()),
+                        "flagged": flagged, "seconds": round(time.perf_counter() - t0, 2)})
+    if "reversed" in need:
+        t0 = time.perf_counter()
+        model, flagged = reversed_repair(f.model, x, y, seed)
+        records.append({**scores(model, f.before, f.trigger, f.data), "method": "reversed", "flagged": flagged,
+                        "seconds": round(time.perf_counter() - t0, 2)})
+    with out.open("a") as fh:
+        for rec in records:
+            fh.write(json.dumps({"seed": case.seed, "fold": fold, **rec}) + "\n")
+    print(f"{case.name} fold {fold}: {len(records)} records", flush=True)
+
+
+def summary(cases, path: Path, table: list[str]) -> str:
+    """Per method: patch cases at ASR <= 2% / Δ >= −1 (pooled folds), mean Δ and ASR; clean cases' mean / worst Δ;
+    units pruned; and, for the ``table`` methods, every case."""
+    records = {(r["seed"], r["fold"], r["method"]): r for r in map(json.loads, path.read_text().splitlines())} if path.exists() else {}
+    methods = [m for m in dict.fromkeys(k[2] for k in records) if m != "none"]
+    lines = ["| method | patch: ASR ≤ 2% | Δ ≥ −1 | mean Δ | mean ASR | clean: mean Δ | worst Δ | units pruned (mean) | s per fold (median) |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for m in methods:
+        ps = [p for c in cases if c.family == "patch" and (p := pooled(records, c, m)) is not None]
+        cs = [p for c in cases if c.family == "clean" and (p := pooled(records, c, m)) is not None]
+        rs = [r for k, r in records.items() if k[2] == m]
+        units = [r["pruned"] for r in rs if "pruned" in r]
+        secs = sorted(r["seconds"] for r in rs)
+        cell = (f"{sum(p['asr'] <= 2 for p in ps)}/{len(ps)} | {sum(p['delta'] >= -1 for p in ps)}/{len(ps)} | "
+                f"{sum(p['delta'] for p in ps) / len(ps):+.2f} | {sum(p['asr'] for p in ps) / len(ps):.1f}") if ps else "– | – | – | –"
+        clean = f"{sum(p['delta'] for p in cs) / len(cs):+.2f} | {min(p['delta'] for p in cs):+.2f}" if cs else "– | –"
+        lines.append(f"| {m} | {cell} | {clean} | {sum(units) / len(units) if units else 0:.1f} | {secs[len(secs) // 2]:.1f} |")
+    if table:
+        lines += ["", f"| case | before: acc / ASR | {' | '.join(table)} |", "|---|---|" + "---|" * len(table)]
+        for c in cases:
+            base = pooled(records, c, "none")
+            if base is None or c.family == "blended":
+                continue
+            cells = [(lambda p: "–" if p is None else f"{p['delta']:+.2f} / {p['asr']:.1f}" if "asr" in p else f"{p['delta']:+.2f}")(pooled(records, c, m))
+                     for m in table]
+            before = f"{base['acc']:.1f} / {base['asr']:.1f}" if "asr" in base else f"{base['acc']:.1f}"
+            lines.append(f"| {c.name} | {before} | {' | '.join(cells)} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--set", choices=("dev", "dev2"), default="dev", help="development sets only; the test set is refused")
+    parser.add_argument("--cases", default="", help="case positions, e.g. '0-11,16-17' (default: all; blended cases are skipped)")
+    parser.add_argument("--folds", default="0,1,2,3,4")
+    parser.add_argument("--configs", default=",".join(CONFIGS), help="RNP configs floor:unlearn_lr:mask_lr:epochs ('' for none)")
+    parser.add_argument("--repair", default="", help="RNP methods (rnp:<config>@t<t> or @k<k>) followed by the trigger=None repair")
+    parser.add_argument("--reversed", action="store_true", help="also the default trigger=None repair of the unpruned model")
+    parser.add_argument("--random", action="store_true", help="also the control: the k units pruned drawn at random")
+    parser.add_argument("--tag", default="rnp")
+    parser.add_argument("--table", default="", help="methods shown case by case in the summary")
+    parser.add_argument("--summary-only", action="store_true")
+    args = parser.parse_args()
+    warnings.filterwarnings("ignore")
+    logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
+    torch.set_num_threads(1)
+    cases = {"dev": bp.DEV_CASES, "dev2": bp.DEV2_CASES}[args.set]
+    out = CACHE / f"rnp-{args.set}-{args.tag}.jsonl"
+    if not args.summary_only:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        done = {(r["seed"], r["fold"], r["method"]) for r in map(json.loads, out.read_text().splitlines())} if out.exists() else set()
+        digits = bp.load_all_digits()
+        configs = [c for c in args.configs.split(",") if c]
+        repair = [m for m in args.repair.split(",") if m]
+        for case in _pick(cases, args.cases):
+            if case.family == "blended":
+                continue
+            for fold in map(int, args.folds.split(",")):
+                run_fold(case, fold, digits, configs, repair, args.reversed, out, done, args.random)
+    print(summary(cases, out, [m for m in args.table.split(",") if m]))
+
+
+if __name__ == "__main__":
+    main()
