@@ -14,6 +14,7 @@ from torch import Tensor, nn
 
 from lightning_causal.audits.base import AuditResult, Probe
 from lightning_causal.audits.captum_report import note_and_warn
+from lightning_causal.audits.top_share import RULED_OUT_FIX, RULED_OUT_TARGET
 from lightning_causal.baselines import metrics as M
 from lightning_causal.baselines.captum_methods import CaptumForward
 from lightning_causal.causal.engine.ablation import padding_positions
@@ -142,10 +143,9 @@ def note_nan_scores(audit: CaptumBaseline, result: AuditResult, n: int) -> None:
     who = labels[0] if len(labels) == 1 else f"{', '.join(labels[:-1])} and {labels[-1]}"
     words = (f"{who} scores hold NaN in samples {rows[:8]}{' ...' if len(rows) > 8 else ''} of {n} (the model's explained "
              "output is not finite there or where a group is set to the baseline: a diverged model, a float16 model whose "
-             "logits pass 65504, or a class the model rules out with -inf (`masked_fill(~seen, float('-inf'))`) explained by "
-             "`target=`): those samples are left out of every explanation's deletion and insertion areas and drawn mean, "
-             "so that they compare the same samples; a float16 model's overflow is gone in a float32 copy "
-             "(`copy.deepcopy(model).float()`, with a float32 probe)")
+             f"logits pass 65504, or {RULED_OUT_TARGET}): those samples are left out of every explanation's deletion and "
+             "insertion areas and drawn mean, so that they compare the same samples; a float16 model's overflow is gone in a "
+             f"float32 copy (`copy.deepcopy(model).float()`, with a float32 probe); {RULED_OUT_FIX}")
     note_and_warn(audit, result, words, UserWarning)
 
 

@@ -21,6 +21,7 @@ from lightning_causal.audits.options import (
     task_model,
     warn_predicted_class_of_regression,
 )
+from lightning_causal.audits.top_share import RULED_OUT_FIX, RULED_OUT_TARGET
 from lightning_causal.causal.engine.checks import check_choice, check_float, check_int, check_seed
 from lightning_causal.causal.engine.forward import OutputSpec
 from lightning_causal.causal.engine.input_sites import check_site
@@ -273,8 +274,7 @@ class CausalGraphAudit(Audit):
         if math.isnan(result.scalars["faithfulness"]) and not all(math.isfinite(v) for v in ends):  # a diverged model
             result.meta.setdefault("notes", []).append(
                 f"faithfulness undefined (NaN): the mean explained output is not finite (full model {ends[0]}, every unit "
-                f"ablated {ends[1]}), as with NaN weights, or a class the model rules out with -inf (`masked_fill(~seen, "
-                "float('-inf'))`) explained by `target=`: explain a class the model can predict")
+                f"ablated {ends[1]}), as with NaN weights, or {RULED_OUT_TARGET}: {RULED_OUT_FIX}")
         elif math.isnan(result.scalars["faithfulness"]) and not spreadless:
             fix = "; pass ablation='zero'" if options["ablation"] == "mean" else ""
             if regression_labels(probe.labels, model=task_model(model, self.output)):  # zero ablation moves a regression's mean output by chance: no ratio to read

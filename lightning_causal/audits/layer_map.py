@@ -17,6 +17,7 @@ from lightning_causal.audits.options import (
     single_input_error,
     warn_predicted_class_of_regression,
 )
+from lightning_causal.audits.top_share import RULED_OUT_FIX, RULED_OUT_TARGET
 from lightning_causal.causal.engine.checks import check_float, check_int, check_seed
 from lightning_causal.causal.engine.forward import OutputSpec
 from lightning_causal.causal.engine.interventions import resolve_module
@@ -172,8 +173,7 @@ class LayerMapAudit(Audit):
         if not math.isfinite(result.scalars["output_response"]):  # else NaN on the card with no word of why
             result.meta.setdefault("notes", []).append(
                 f"output_response is not finite ({result.scalars['output_response']}): the explained output is not finite, "
-                "clean or under the input interventions (a diverged model, or a class the model rules out with -inf, "
-                "`masked_fill(~seen, float('-inf'))`, explained by `target=`: explain a class the model can predict)")
+                f"clean or under the input interventions (a diverged model, or {RULED_OUT_TARGET}: {RULED_OUT_FIX})")
         result.vectors["layer_response"] = lm.response.float()
         result.meta["vector_entries"] = {"layer_response": list(lm.layers)}  # drift compares the same layers only
         index = {layer: i for i, layer in enumerate(lm.layers)}

@@ -12,7 +12,14 @@ from torch import Tensor
 
 from lightning_causal.audits.base import AuditResult
 
-__all__ = ["add_top_share", "note_non_finite_samples"]
+__all__ = ["RULED_OUT_FIX", "RULED_OUT_TARGET", "add_top_share", "note_non_finite_samples"]
+
+#: A cause of non-finite effects that every audit's note of them names (this module's, ``CaptumBaseline``'s,
+#: ``LayerMapAudit``'s, ``CausalGraphAudit``'s): the class explained by ``target=`` is one the model rules out (a class a
+#: class-incremental model has not seen yet), whose output -inf gives -inf − (-inf) = NaN.
+RULED_OUT_TARGET = "a class the model rules out with -inf (`masked_fill(~seen, float('-inf'))`) explained by `target=`"
+#: The way out of :data:`RULED_OUT_TARGET`.
+RULED_OUT_FIX = "explain a class the model can predict"
 
 
 def add_top_share(result: AuditResult, prefix: str, ranked: Tensor, total: float, top_k: int, count: int) -> str:
@@ -80,7 +87,6 @@ def note_non_finite_samples(result: AuditResult, effects: Tensor, what: str = "t
         result.meta.setdefault("notes", []).append(
             f"{what} are not finite in samples {rows[:8]}{' ...' if len(rows) > 8 else ''} of {effects.shape[0]} (the model's "
             "explained output is not finite there or under the intervention: a diverged model, a float16 model whose logits "
-            "pass 65504, where inf - inf is NaN, or a class the model rules out with -inf (`masked_fill(~seen, "
-            "float('-inf'))`) explained by `target=`), so the means over the samples are not; a float16 model's overflow is gone "
-            "in a float32 copy (`copy.deepcopy(model).float()`); explain a class the model can predict")
+            f"pass 65504, where inf - inf is NaN, or {RULED_OUT_TARGET}), so the means over the samples are not; a float16 "
+            f"model's overflow is gone in a float32 copy (`copy.deepcopy(model).float()`); {RULED_OUT_FIX}")
     return rows
