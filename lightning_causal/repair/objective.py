@@ -275,10 +275,13 @@ def add_terms(
     if not torch.isfinite(total):
         bad = [k.removeprefix("repair/") for k, v in logs.items() if not torch.isfinite(v).all()]
         hint = ""
-        if bool(task.detach().isposinf().any()):  # +inf, not NaN: a label the model gives probability 0, not diverged weights
-            hint = ("; the task loss is +inf: a label of a class whose output is -inf, one the model rules out (a class-incremental "
-                    "model's class not yet seen, `logits.masked_fill(~seen, float('-inf'))`), or of probability 0: leave such "
-                    "samples out of the batches until the model can predict their class")
+        if bool(task.detach().isposinf().any()):  # +inf, not NaN
+            ruled_out = ("a label of a class whose output is -inf, one the model rules out (a class-incremental model's class "
+                         "not yet seen, `logits.masked_fill(~seen, float('-inf'))`), or of probability 0: leave such samples out "
+                         "of the batches until the model can predict their class")
+            # class indices: a label the model gives probability 0; other labels (a regression's) may be outputs that overflow
+            hint = (f"; the task loss is +inf: {ruled_out}" if isinstance(y, Tensor) and not y.is_floating_point() and not y.is_complex()
+                    else f"; the task loss is +inf: outputs that overflow their dtype (weights that diverged: a lower learning rate), or {ruled_out}")
         raise FloatingPointError(f"CausalRepairModule: non-finite loss at epoch {epoch} from {bad}{hint}")
     logs["repair/total"] = total.detach()
     return total, logs
