@@ -16,9 +16,8 @@ from lightning_causal.causal.engine.kept_attributes import buffer_of, keep_attri
 from lightning_causal.causal.engine.lazy_modules import check_built
 from lightning_causal.causal.engine.state import (
     eval_mode,
-    kept_renormed,
     observers_off,
-    restore_renormed,
+    renorms_kept,
     rng_preserved,
 )
 from lightning_causal.causal.engine.user_frame import outside_package
@@ -51,7 +50,7 @@ def audit_seed(seed: int = AUDIT_SEED) -> Iterator[None]:
 def no_trace(module: torch.nn.Module) -> Iterator[None]:
     """Run audits in eval mode so that training cannot tell: grads (the same tensor objects, sparse ones too: an
     ``nn.Embedding(sparse=True)``'s), the weights an ``nn.Embedding(max_norm=...)`` renormalises in place at every
-    lookup (:func:`~lightning_causal.causal.engine.state.kept_renormed`),
+    lookup (:func:`~lightning_causal.causal.engine.state.renorms_kept`),
     requires_grad, buffers (the same tensor objects, also where a forward pass reassigned one or filled one registered
     as ``None``, which is ``None`` again after), tensors kept as plain attributes (a recurrent state carried across batches)
     and numbers, strings, bools and ``None`` (a call counter, ``self.calls += 1``; a mode, ``self.mode = "long"``; also a
@@ -73,12 +72,12 @@ def no_trace(module: torch.nn.Module) -> Iterator[None]:
     # on from the values it left; the buffers'
     # values are copied above, once
     attributes = keep_attributes(module, numbers=True)
-    renormed = kept_renormed(module)  # an nn.Embedding(max_norm=...) renormalises the rows it looks up in place
     modes = [(m, m.training) for m in module.modules()]
     try:
         eval_mode(module)  # module.eval(), also on torch.export's modules, which refuse it
         observers_off(module)  # a QAT model's fake-quant observers: an audit of your own runs on the scales it holds
-        with torch.inference_mode(False), rng_preserved(), generators_registered(module):
+        # an nn.Embedding(max_norm=...) renormalises the rows it looks up in place: its weight copied once for the audit
+        with torch.inference_mode(False), rng_preserved(), generators_registered(module), renorms_kept(module):
             yield
     finally:
         with torch.no_grad():
@@ -94,7 +93,6 @@ def no_trace(module: torch.nn.Module) -> Iterator[None]:
                     m._buffers[name] = b
                 if b is not None and not torch.equal(b, saved):
                     b.copy_(saved)
-        restore_renormed(renormed)
         attributes.restore()
         for m, mode in modes:
             m.training = mode

@@ -9,6 +9,8 @@ import random
 import warnings
 import weakref
 from collections.abc import Iterator, Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -25,7 +27,7 @@ from lightning_causal.causal.engine.kept_attributes import buffer_of, keep_attri
 from lightning_causal.causal.engine.lazy_modules import check_built
 from lightning_causal.causal.engine.user_frame import outside_package
 
-__all__ = ["frozen_params", "audit_mode", "eval_mode", "is_fake_quant", "kept_renormed", "restore_renormed", "observer_on", "observers_off", "rnn_backward", "check_logits", "gather_target", "output_fix", "resolve_target", "rng_preserved", "as_tuple",
+__all__ = ["frozen_params", "audit_mode", "eval_mode", "is_fake_quant", "renorms_kept", "observer_on", "observers_off", "rnn_backward", "check_logits", "gather_target", "output_fix", "resolve_target", "rng_preserved", "as_tuple",
            "inputs_type_error", "model_devices"]
 
 Target = int | list[int] | Tensor | None
@@ -101,7 +103,7 @@ def audit_mode(model: nn.Module, grad: bool = False, rng: bool = True) -> Iterat
     forward pass sets (a call counter, ``self.calls += 1``; a mode, ``self.mode = "long"``; also a 0-d numpy array or a
     dict of them, ``self.stats["n"] += 1``), and one it creates (``if not hasattr(self, "calls")``) is removed, as the
     callback's ``no_trace`` does, and so does the weight of an ``nn.Embedding`` or ``nn.EmbeddingBag`` built with
-    ``max_norm=``, which every pass renormalises in place where it looks rows up (:func:`kept_renormed`); the global random
+    ``max_norm=``, which every pass renormalises in place where it looks rows up (:func:`renorms_kept`); the global random
     generators too (:func:`rng_preserved` on the CPU and the model's CUDA devices): a model that
     draws noise in eval mode (MC dropout kept on) leaves the caller's streams where they were
     (``rng=False`` for a wrapper around each of many calls, whose caller restores them once: each
@@ -137,13 +139,12 @@ def audit_mode(model: nn.Module, grad: bool = False, rng: bool = True) -> Iterat
     check_built(model, audited=True)  # a lazy module not built: the first pass inside would build it (lazy_modules)
     modes = [(m, m.training) for m in model.modules()]
     buffers, attributes = _kept_buffers(model), keep_attributes(model, numbers=True)  # a call counter too
-    renormed = kept_renormed(model)  # an nn.Embedding(max_norm=...) renormalises its weight in place in every pass
     grad_ctx = rnn_backward(model) if grad else torch.no_grad()
     try:
         eval_mode(model)
         observers_off(model)
         with grad_ctx, force_eager(), rng_preserved(model_devices(model)) if rng else contextlib.nullcontext(), \
-                generators_registered(model, restore=rng), remembered_fit():
+                generators_registered(model, restore=rng), remembered_fit(), renorms_kept(model):
             yield model
     except RuntimeError as err:
         _note_wrapper_backward(model, err)
@@ -152,17 +153,53 @@ def audit_mode(model: nn.Module, grad: bool = False, rng: bool = True) -> Iterat
         for m, mode in modes:
             m.training = mode
         _restore_buffers(buffers)
-        restore_renormed(renormed)
         attributes.restore()
 
 
-def kept_renormed(model: nn.Module) -> list[tuple[Tensor, int, Tensor]]:
-    """``(weight, version, copy)`` of every ``nn.Embedding`` and ``nn.EmbeddingBag`` of ``model`` built with
-    ``max_norm=``, for :func:`restore_renormed`: their forward renormalises the rows it looks up IN PLACE
-    (``torch.embedding_renorm_``, in eval mode and under ``no_grad`` too), so an audit's passes (a baseline id
-    training never looks up, the probe's ids) would change the trained weight: another checkpoint, and other
-    weights after the next optimizer steps (momentum and weight decay move a row whenever it was renormalised).
-    The copy costs the weight's memory once per block.
+@dataclass
+class _Renormed:
+    """A weight an ``nn.Embedding(max_norm=...)`` renormalises in place, as a :func:`renorms_kept` block found it:
+    ``copy`` its values, ``clean`` the version counter of the weight when it last held them."""
+
+    weight: Tensor
+    copy: Tensor
+    clean: int
+
+    def put_back(self) -> None:
+        """Copy the values back where a pass changed the weight since it last held them (the very tensor)."""
+        if self.weight._version != self.clean:
+            with torch.no_grad():
+                self.weight.copy_(self.copy)
+            self.clean = self.weight._version
+
+
+#: the weights the outermost :func:`renorms_kept` block open now has copied (by ``id``), which blocks inside it share
+_RENORMED: ContextVar[dict[int, _Renormed] | None] = ContextVar("lightning_causal_renormed_weights", default=None)
+
+
+def _renorm_weights(model: nn.Module) -> list[Tensor]:
+    """The weights of ``model``'s ``nn.Embedding``/``nn.EmbeddingBag`` built with ``max_norm=`` (a tied one once)."""
+    found: dict[int, Tensor] = {}
+    for m in model.modules():
+        if isinstance(m, (nn.Embedding, nn.EmbeddingBag)) and m.max_norm is not None and isinstance(m.weight, Tensor) \
+                and m.weight.device.type != "meta" and not m.weight.is_inference():
+            found.setdefault(id(m.weight), m.weight)
+    return list(found.values())
+
+
+@contextlib.contextmanager
+def renorms_kept(model: nn.Module) -> Iterator[None]:
+    """Put back, after the block, the weight of every ``nn.Embedding`` and ``nn.EmbeddingBag`` of ``model`` built
+    with ``max_norm=``: their forward renormalises the rows it looks up IN PLACE (``torch.embedding_renorm_``, in eval
+    mode and under ``no_grad`` too), so an audit's passes (a baseline id training never looks up, the probe's ids)
+    would change the trained weight: another checkpoint, and other weights after the next optimizer steps (momentum
+    and weight decay move a row whenever it was renormalised). The weights are the very tensors (optimizers hold them).
+
+    The outermost block open copies a weight once (the weight's memory, once per audit); a block inside it (an
+    estimator's, one per chunk of rows: ``ClassProbability``'s calls) copies nothing and starts and ends on the
+    values the outermost one copied, which it copies back only where a pass changed them (the version counter): every
+    block's passes see the weight as trained, as a chunk run alone would (a renormalised row, renormalised again, can
+    differ in its last bits).
 
     Args:
         model: the model.
@@ -171,39 +208,40 @@ def kept_renormed(model: nn.Module) -> list[tuple[Tensor, int, Tensor]]:
         >>> emb = nn.Embedding(3, 2, max_norm=1.0)
         >>> with torch.no_grad():
         ...     _ = emb.weight.copy_(torch.tensor([[3.0, 4.0], [0.3, 0.4], [6.0, 8.0]]))
-        >>> kept = kept_renormed(emb)
-        >>> _ = emb(torch.tensor([0]))  # renormalises row 0 to norm 1
-        >>> emb.weight[0].tolist()
+        >>> with renorms_kept(emb):
+        ...     _ = emb(torch.tensor([0]))  # renormalises row 0 to norm 1
+        ...     emb.weight[0].tolist()
         [0.6000000238418579, 0.800000011920929]
-        >>> restore_renormed(kept)
         >>> emb.weight[0].tolist()
         [3.0, 4.0]
     """
-    return [(m.weight, m.weight._version, m.weight.detach().clone()) for m in model.modules()
-            if isinstance(m, (nn.Embedding, nn.EmbeddingBag)) and m.max_norm is not None
-            and isinstance(m.weight, Tensor) and m.weight.device.type != "meta" and not m.weight.is_inference()]
-
-
-def restore_renormed(kept: list[tuple[Tensor, int, Tensor]]) -> None:
-    """Put back the weights :func:`kept_renormed` copied that a pass renormalised in place (the very tensors,
-    which optimizers hold).
-
-    Args:
-        kept: :func:`kept_renormed`'s list.
-
-    Examples:
-        >>> emb = nn.Embedding(2, 2, max_norm=0.1)
-        >>> before = emb.weight.detach().clone()
-        >>> kept = kept_renormed(emb)
-        >>> _ = emb(torch.tensor([0, 1]))
-        >>> restore_renormed(kept)
-        >>> torch.equal(emb.weight, before)
-        True
-    """
-    with torch.no_grad():
-        for weight, version, copy in kept:
-            if weight._version != version:
-                weight.copy_(copy)
+    weights = _renorm_weights(model)
+    held = _RENORMED.get()
+    if not weights and held is None:  # nothing to keep, no block open: the usual model costs nothing more
+        yield
+        return
+    token = None
+    if held is None:  # the outermost block: blocks inside share its copies
+        held = {}
+        token = _RENORMED.set(held)
+    owned = [id(w) for w in weights if id(w) not in held]
+    for w in weights:
+        if id(w) not in held:
+            held[id(w)] = _Renormed(w, w.detach().clone(), w._version)
+    kept = [held[id(w)] for w in weights]
+    try:
+        for k in kept:  # a pass between blocks (an audit's own, outside its estimators' blocks) renormalised it
+            k.put_back()
+        yield
+    finally:
+        try:
+            for k in kept:
+                k.put_back()
+        finally:
+            for key in owned:
+                del held[key]
+            if token is not None:
+                _RENORMED.reset(token)
 
 
 def observers_off(model: nn.Module) -> None:
