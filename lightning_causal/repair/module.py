@@ -651,23 +651,28 @@ class CausalRepairModule(EvaluationSteps):
         rate (already in the optimizer, it skipped them with a warning and they trained at ``lr``). Without one, over all
         of them, as Lightning's usual ``Adam(self.parameters())``: a parameter frozen at the start and unfrozen by your
         own code trains once unfrozen. A model holding an ``nn.Embedding`` or ``nn.EmbeddingBag`` built with
-        ``sparse=True`` is refused (``MisconfigurationException`` naming them and the way): Adam takes no sparse
-        gradient, and the fit stopped at its first step on torch's error, which pointed to ``SparseAdam`` that this
-        method cannot be told to use."""
-        _refuse_sparse_embeddings(self.model)
-        params = list(self.model.parameters())
+        ``sparse=True`` whose weight trains is refused (``MisconfigurationException`` naming them and the way): Adam
+        takes no sparse gradient, and the fit stopped at its first step on torch's error, which pointed to
+        ``SparseAdam`` that this method cannot be told to use; a frozen one (``requires_grad=False``: the id table
+        kept, the head repaired) gives no gradient and trains as any frozen parameter, unless a finetuning callback
+        is there to unfreeze it."""
         callbacks = self._trainer.callbacks if self._trainer is not None else []
-        if any(isinstance(callback, BaseFinetuning) for callback in callbacks):
+        finetuning = any(isinstance(callback, BaseFinetuning) for callback in callbacks)
+        _refuse_sparse_embeddings(self.model, finetuning)
+        params = list(self.model.parameters())
+        if finetuning:
             params = [p for p in params if p.requires_grad] or params
         return torch.optim.Adam(params, lr=self.lr)
 
 
-def _refuse_sparse_embeddings(model: nn.Module) -> None:
+def _refuse_sparse_embeddings(model: nn.Module, finetuning: bool) -> None:
     """Refuse, before the first step, a model whose embeddings give sparse gradients to the default Adam (a
     recommender's ``nn.Embedding(50_000, 16, sparse=True)``), naming them and the way: two optimizers under manual
-    optimization, as the class docstring describes it."""
+    optimization, as the class docstring describes it. A frozen one gives none (unless ``finetuning``, a
+    ``BaseFinetuning`` callback, may unfreeze it into Adam)."""
     sparse = [name or type(model).__name__ for name, m in model.named_modules()
-              if isinstance(m, (nn.Embedding, nn.EmbeddingBag)) and m.sparse]
+              if isinstance(m, (nn.Embedding, nn.EmbeddingBag)) and m.sparse
+              and (finetuning or not isinstance(m.weight, torch.Tensor) or m.weight.requires_grad)]
     if sparse:
         raise MisconfigurationException(
             f"CausalRepairModule's optimizer, Adam over every parameter, takes no sparse gradient, which the model's "

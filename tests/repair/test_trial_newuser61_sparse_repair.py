@@ -78,3 +78,16 @@ def test_two_optimizers_under_manual_optimization_train_the_looked_up_rows(tmp_p
     moved = (module.model.users.weight != before).any(1)
     assert torch.equal(moved, seen)  # SparseAdam: every looked-up row, no other
     assert "repair/counterfactual_fairness" in module.trainer.callback_metrics
+
+
+def test_a_frozen_sparse_embedding_is_not_refused_and_stays_as_it_was(tmp_path):
+    """Review of 409720c0: a frozen sparse table (the ids kept, the head repaired) gives no gradient to Adam, which
+    trains the rest; it was refused too."""
+    model = UserNet()
+    model.users.weight.requires_grad_(False)
+    module = CausalRepairModule(model, [CounterfactualFairnessTerm(AttributeFlip(0))])
+    table, head = model.users.weight.detach().clone(), model.head.weight.detach().clone()
+    trainer(tmp_path, max_epochs=1).fit(module, _loader())
+    assert torch.equal(model.users.weight, table)
+    assert not torch.equal(model.head.weight, head)
+    assert "repair/counterfactual_fairness" in module.trainer.callback_metrics
