@@ -123,19 +123,23 @@ def _check_model(model: nn.Module) -> None:
 
 
 def _logits(model: nn.Module, x: Tensor, max_batch_size: int | None, forward: Forward | _RowsOf | None = None,
-            what: str | None = None) -> Tensor:
+            what: str | None = None, samples: int | None = None) -> Tensor:
     """``model(x)`` in chunks (call inside ``audit_mode``), through ``forward`` if given (its
     per-sample arguments follow the rows of ``x``); checks a ``[N, C]`` output. With ``what`` (the public function's
     name, and ``forward``), two of the rows run alone must give their logits in the pass, as ``BackdoorAudit`` checks its
     probe (:func:`~lightning_causal.causal.engine.sample_independence.check_samples_independent`, once per call: one
     pass of two rows, its draws put back): a model that normalises over the batch (a BatchNorm built with
-    ``track_running_stats=False``) would give numbers of whichever rows share a chunk, silently."""
+    ``track_running_stats=False``) would give numbers of whichever rows share a chunk, silently. ``samples``: the
+    first rows are the caller's samples, which the check takes and its message counts (``trigger_effect``'s clean
+    rows, its stamped copies after them: of one sample, that row twice alone against its pass beside its copy);
+    ``None``: every row."""
     rows = rows_per_pass(model, (x,), max_batch_size, forward=forward)
     call = (lambda idx: forward(x[idx], rows=idx)) if forward is not None else (lambda idx: model(x[idx]))
     out = _class_logits(map_rows(x.shape[0], rows, call, x.device))
     if what is not None and forward is not None and x.shape[0] > 1:
         with rng_preserved():  # its passes leave the later passes' draws (an MC-dropout model's) as they were
-            check_samples_independent(forward, (x,), out, what)  # type: ignore[arg-type]  # _RowsOf: forward.model, rows=
+            k = x.shape[0] if samples is None else samples
+            check_samples_independent(forward, (x[:k],), out[:k], what)  # type: ignore[arg-type]  # _RowsOf: forward.model, rows=
     return out
 
 
@@ -241,7 +245,7 @@ def trigger_effect(
     with audit_mode(model):
         with GeneratorWatch() as passes:  # whether the model draws from a global generator: no pass of its own
             both = _logits(model, torch.cat([x, trigger.apply(x)]), check_max_batch_size(max_batch_size), _RowsOf(fwd, rows),
-                           "trigger_effect")
+                           "trigger_effect", samples=n)
         # common random numbers for a model that draws noise: a sample and its triggered copy draw one noise
         noise = common_noise(fwd, model, (x,), lambda: rows_per_pass(model, (x,), check_max_batch_size(max_batch_size), forward=fwd),
                              drew=passes.moved)
