@@ -53,20 +53,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks import backdoor_peers as peers  # noqa: E402
 from benchmarks import backdoor_protocol as bp  # noqa: E402
-from benchmarks.backdoor_report import pooled  # noqa: E402
-from benchmarks.bench_backdoor_protocol import CACHE, Fold, _pick, scores  # noqa: E402
-from lightning_causal.repair.backdoor import BackdoorSuppressionTerm  # noqa: E402
+from benchmarks.backdoor_peers import _accuracy  # noqa: E402
+from benchmarks.backdoor_report import load, pooled  # noqa: E402
+from benchmarks.bench_backdoor_protocol import CACHE, Fold, _done, _pick, reversed_term, scores  # noqa: E402
 
 UNITS = ("conv1", "conv2", "fc1")
 THRESHOLDS = (0.05, 0.1, 0.2, 0.3, 0.5)
 KS = (1, 2, 4, 8)
 #: floor:unlearn_lr:mask_lr:epochs. The paper's settings are floor 0.2, unlearning lr 0.01, mask lr 0.2, 20 epochs.
 CONFIGS = ("0.2:0.01:0.2:20", "0.5:0.01:0.2:20", "0.2:0.001:0.01:20", "0.5:0.001:0.01:20")
-
-
-def _accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    with torch.no_grad():
-        return float((model(x).argmax(1) == y).float().mean())
 
 
 def unlearn(model: nn.Module, x: torch.Tensor, y: torch.Tensor, floor: float, lr: float, seed: int,
@@ -148,13 +143,11 @@ def pruned_model(model: nn.Module, off: torch.Tensor) -> nn.Module:
 
 def reversed_repair(model: nn.Module, x: torch.Tensor, y: torch.Tensor, seed: int) -> tuple[nn.Module, list[int]]:
     """The protocol's default ``trigger=None`` repair of ``model`` (term set up on it), and the flagged classes."""
-    term = BackdoorSuppressionTerm()
-    first = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
+    term = reversed_term(model, x, seed, {})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        term.setup(model, x[first][:512])
-        flagged = [t.target for t in term.triggers]
-        return peers.repair_with_terms(model, [term], x, y, bp.REPAIR_EPOCHS, seed, setup=False, lr=bp.REPAIR_LR), flagged
+        return peers.repair_with_terms(model, [term], x, y, bp.REPAIR_EPOCHS, seed, setup=False, lr=bp.REPAIR_LR), [
+            t.target for t in term.triggers]
 
 
 def run_fold(case: bp.Case, fold: int, digits, configs: list[str], repair: list[str], with_reversed: bool, out: Path,
@@ -216,7 +209,7 @@ def run_fold(case: bp.Case, fold: int, digits, configs: list[str], repair: list[
 def summary(cases, path: Path, table: list[str]) -> str:
     """Per method: patch cases at ASR <= 2% / Δ >= −1 (pooled folds), mean Δ and ASR; clean cases' mean / worst Δ;
     units pruned; and, for the ``table`` methods, every case."""
-    records = {(r["seed"], r["fold"], r["method"]): r for r in map(json.loads, path.read_text().splitlines())} if path.exists() else {}
+    records = load(path)
     methods = [m for m in dict.fromkeys(k[2] for k in records) if m != "none"]
     lines = ["| method | patch: ASR ≤ 2% | Δ ≥ −1 | mean Δ | mean ASR | clean: mean Δ | worst Δ | units pruned (mean) | s per fold (median) |",
              "|---|---|---|---|---|---|---|---|---|"]
@@ -263,7 +256,7 @@ def main() -> None:
     out = CACHE / f"rnp-{args.set}-{args.tag}.jsonl"
     if not args.summary_only:
         out.parent.mkdir(parents=True, exist_ok=True)
-        done = {(r["seed"], r["fold"], r["method"]) for r in map(json.loads, out.read_text().splitlines())} if out.exists() else set()
+        done = _done(out)
         digits = bp.load_all_digits()
         configs = [c for c in args.configs.split(",") if c]
         repair = [m for m in args.repair.split(",") if m]

@@ -81,6 +81,18 @@ def scores(model, before, trig, data: bp.FoldData) -> dict:
     return out
 
 
+def reversed_term(model: torch.nn.Module, x: torch.Tensor, seed: int, options: dict) -> BackdoorSuppressionTerm:
+    """The protocol's ``trigger=None`` term, ``BackdoorSuppressionTerm(**options)``, set up (Neural Cleanse run) on
+    ``model`` and up to 512 rows of the repair set ``x``, drawn by a permutation seeded with ``seed`` (the fold's
+    ``train_seed``); warnings silenced."""
+    term = BackdoorSuppressionTerm(**options)
+    first = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        term.setup(model, x[first][:512])
+    return term
+
+
 class Fold:
     """One (case, fold): the data, the poisoned model and the set-up ``trigger=None`` terms."""
 
@@ -100,13 +112,7 @@ class Fold:
     def reversed_term(self, fraction: float) -> BackdoorSuppressionTerm:
         """A ``trigger=None`` term set up (Neural Cleanse run) on this fold's repair set."""
         if fraction not in self._reversed:
-            x, _ = self.repair_set(fraction)
-            term = BackdoorSuppressionTerm(**self.options)
-            first = torch.randperm(len(x), generator=torch.Generator().manual_seed(self.data.train_seed))
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                term.setup(self.model, x[first][:512])
-            self._reversed[fraction] = term
+            self._reversed[fraction] = reversed_term(self.model, self.repair_set(fraction)[0], self.data.train_seed, self.options)
         return self._reversed[fraction]
 
     def run(self, method: str) -> tuple[torch.nn.Module, dict]:
