@@ -103,14 +103,14 @@ class _Fixed(nn.Module):
         return self.logits.expand(x.shape[0], -1)
 
 
-def test_the_contrast_of_a_class_ruled_out_by_both_models_is_that_of_a_class_they_agree_on() -> None:
+def test_the_contrast_of_a_class_ruled_out_by_both_models_stays_ruled_out() -> None:
     from lightning_causal.causal.backdoor.feature_shift import Contrast
 
     f, shifted = _Fixed([0.0, 0.0, INF]), _Fixed([math.log(3.0), 0.0, INF])  # softmax (1/2, 1/2, 0) and (3/4, 1/4, 0)
     contrast = Contrast(f, shifted)(torch.zeros(2, 1))
-    # log p_f − log p_s: log(1/2 ÷ 3/4), log(1/2 ÷ 1/4); the ruled-out class: logsumexp f_s − logsumexp f = log 4 − log 2,
-    # as class 1, which both give the same logit 0 (before: NaN, which Neural Cleanse refuses)
-    expected = torch.tensor([math.log(2 / 3), math.log(2.0), math.log(2.0)])
+    # log p_f − log p_s: log(1/2 ÷ 3/4), log(1/2 ÷ 1/4); the ruled-out class stays -inf (before: NaN, which Neural
+    # Cleanse refuses; review_s31a: not the finite logsumexp f_s − logsumexp f, which Neural Cleanse took into its median)
+    expected = torch.tensor([math.log(2 / 3), math.log(2.0), INF])
     assert torch.allclose(contrast, expected.expand(2, -1), atol=1e-6)
 
 
@@ -134,6 +134,13 @@ def test_the_backdoor_terms_contrast_search_runs_on_a_masked_image_model() -> No
     assert term.contrast_detection is not None
     assert all(torch.isfinite(t.mask).all() and torch.isfinite(t.pattern).all() for t in term.contrast_detection.triggers)
     assert len(term.contrast_detection.triggers) == 4
+    # the class both rule out is left out of the contrast's median and MAD, as of the model's own (review_s31a: its finite
+    # contrast stood there, and 3 of 3 classes of a clean CNN of 10 outputs, 7 ruled out, were flagged on the contrast)
+    contrast = term.contrast_detection
+    assert contrast.ruled_out == [3] and math.isnan(contrast.score[3]) and 3 not in contrast.flagged
+    compared = [k for k in range(3) if k not in contrast.unattacked]  # the classes the contrast can move inputs into
+    norms = contrast.mask_norms[compared]
+    torch.testing.assert_close(contrast.norm_ratio[compared], norms / norms.median() if len(compared) % 2 else norms / norms.mean())
 
 
 def test_a_label_of_a_ruled_out_class_is_named_as_the_cause_of_an_infinite_task_loss() -> None:
