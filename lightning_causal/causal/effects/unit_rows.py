@@ -20,6 +20,7 @@ from lightning_causal.causal.engine.batching import (
 from lightning_causal.causal.engine.folded_rows import unfold
 from lightning_causal.causal.engine.intervention_hooks import (
     FEWER_ROWS_FIX,
+    OTHER_ROWS_CAUSE,
     fewer_rows,
     fewer_rows_cause,
 )
@@ -114,8 +115,7 @@ def unit_rows(ivs: Sequence[Intervention], units: Tensor, layout: Layout, n: int
         lay = ivs[0].layout(h) if h.dim() > 1 else layout
         if h.shape[0] != u.shape[0] or fold > 1 and h.shape[1] != fold or lay.num_units != layout.num_units:
             fewer = fewer_rows(h.shape[0], u.shape[0]) and lay.num_units == layout.num_units and fold == 1  # 0: all halted
-            cause = (fewer_rows_cause(h.shape[0], u.shape[0]) if fewer
-                     else "a module shared across inputs of other shapes (rows flattened into the batch)")
+            cause = fewer_rows_cause(h.shape[0], u.shape[0]) if fewer else OTHER_ROWS_CAUSE
             raise ValueError(
                 f"Expected every call of the layer in a forward pass to return one row per row of the pass "
                 f"({u.shape[0]}) with {layout.num_units} units, as its first call does, but a later call returned "

@@ -24,8 +24,8 @@ from lightning_causal.causal.engine.unit_interventions import Intervention
 from lightning_causal.causal.engine.unit_sites import check_not_vmapped, check_unit_dimension
 from lightning_causal.causal.engine.user_frame import outside_package
 
-__all__ = ["FEWER_ROWS_FIX", "RepeatedCallsWarning", "UnreachedSiteWarning", "capture", "fewer_rows", "fewer_rows_cause",
-           "intervene"]
+__all__ = ["FEWER_ROWS_FIX", "OTHER_ROWS_CAUSE", "RepeatedCallsWarning", "UnreachedSiteWarning", "capture", "fewer_rows",
+           "fewer_rows_cause", "intervene"]
 
 
 class UnreachedSiteWarning(UserWarning):
@@ -42,6 +42,9 @@ class RepeatedCallsWarning(UserWarning):
 
 #: where to name a site instead of a module called again on some of its rows only (:func:`fewer_rows_cause`)
 FEWER_ROWS_FIX = "an `nn.Identity` applied to the whole state where the rows are put back together, at every step"
+#: the cause of a module's later call in a pass that returned other rows than its first, not fewer (the unit
+#: estimators' refusal, the layer map's note): a module called again on more rows, a stack or a flattening of them
+OTHER_ROWS_CAUSE = "a module shared across inputs of other shapes (rows flattened into the batch)"
 
 
 def fewer_rows(rows: int | None, first: int | None) -> bool:

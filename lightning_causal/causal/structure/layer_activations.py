@@ -18,6 +18,7 @@ from torch import Tensor, nn
 from lightning_causal.causal.engine.forward import Forward
 from lightning_causal.causal.engine.intervention_hooks import (
     FEWER_ROWS_FIX,
+    OTHER_ROWS_CAUSE,
     UnreachedSiteWarning,
     fewer_rows,
     fewer_rows_cause,
@@ -157,12 +158,15 @@ def _one_row(h: Tensor, n: int, calls: int) -> bool:
 
 
 def _calls_note(calls: int, first_rows: int | None, n: int, rows: int) -> str:
-    """Why a module that runs several times per pass returns too few rows (``rows`` at its last call, the one read): at
-    every call, or, where its first call returned every sample (``first_rows``), on the rows still running at a later one."""
+    """Why a module that runs several times per pass returns other rows than the ``n`` samples (``rows`` at its last
+    call, the one read): at every call, or, where its first call returned every sample (``first_rows``), at a later one,
+    fewer (on the rows still running) or more (on a stack of its rows, :data:`OTHER_ROWS_CAUSE`)."""
     if calls < 2:
         return ""
     if first_rows == n and fewer_rows(rows, first_rows):
         return f" at the last of its {calls} calls per pass, {fewer_rows_cause(rows, n)}; name {FEWER_ROWS_FIX}"
+    if first_rows == n:  # its first call returned every sample, a later one more rows: `self.block(torch.cat([h, -h]))`
+        return f" at the last of its {calls} calls per pass, {rows} rows where its first call returned {n}: {OTHER_ROWS_CAUSE}"
     return f" at each of its {calls} calls per pass (a module called per sample or per step in a loop)"
 
 
