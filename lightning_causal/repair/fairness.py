@@ -388,6 +388,24 @@ class CounterfactualFairnessTerm(RepairTerm):
         lp, lq = _log_probs(outputs), _log_probs(extra_outputs)  # a class of probability 0 in both adds 0, not NaN
         return 0.5 * ((lp.exp() - lq.exp()) * _difference(lp, lq)).sum(1).mean()
 
+    def _non_finite_note(self, value: Tensor) -> str:
+        """What the ``FloatingPointError`` of :func:`~lightning_causal.repair.objective.add_terms` adds where the term's
+        ``value`` is not finite (read on the failing step only): a class the model rules out with ``-inf`` in one row
+        of a pair and not in the other (a mask that depends on the input), where the symmetric KL is truly ``+inf``
+        and the logits' difference infinite; the total variation (``abs_prob``) stays bounded by 1."""
+        if self.distance == "abs_prob" or self.distance == "sym_kl" and not bool(value.isposinf()):
+            return ""  # a NaN symmetric KL: NaN outputs, not a class ruled out
+        mask = ("a class the model rules out (a -inf logit, probability 0) in one row of a pair and not in the other (a "
+                "mask that depends on the input, which the counterfactual moves)")
+        ways = ("pass distance='abs_prob' (the total variation, bounded by 1), or mask with a large finite negative "
+                "(`masked_fill(mask, -1e4)`)")
+        if self.distance == "sym_kl":
+            return (f"; the term {self.name!r} (distance='sym_kl') is +inf: {mask}, where the symmetric KL is infinite "
+                    f"(distance='logit' too): {ways}, a KL large but finite (half the fill times the other row's "
+                    "probability of that class)")
+        return (f"; the term {self.name!r} (distance='logit') is not finite: {mask} makes the difference of their "
+                f"logits infinite (or the outputs are not finite): {ways}, a large but finite difference")
+
     def _check_labels(self, y: Tensor | None, outputs: Tensor, model: nn.Module | None = None) -> None:
         """On the first call: warn when the labels are multi-hot (a multi-label classifier) and the
         model has several outputs, whose softmax or centred logits every distance compares; or when

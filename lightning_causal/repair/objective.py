@@ -248,7 +248,8 @@ def add_terms(
 
     Raises:
         FloatingPointError: the total is not finite; the message names the task loss or the terms
-            that are not (``epoch`` says when).
+            that are not (``epoch`` says when), and a term's cause where the term knows it
+            (``CounterfactualFairnessTerm``: a class ruled out with ``-inf`` in one row of a pair only).
     """
     x, y, args = batch
     total, logs = task, {"repair/task_loss": task.detach()}
@@ -282,6 +283,10 @@ def add_terms(
             # class indices: a label the model gives probability 0; other labels (a regression's) may be outputs that overflow
             hint = (f"; the task loss is +inf: {ruled_out}" if isinstance(y, Tensor) and not y.is_floating_point() and not y.is_complex()
                     else f"; the task loss is +inf: outputs that overflow their dtype (weights that diverged: a lower learning rate), or {ruled_out}")
+        for term, _ in active:  # a term's own cause (CounterfactualFairnessTerm: a class ruled out in one row of a pair)
+            note = getattr(term, "_non_finite_note", None)
+            if note is not None and term.name in bad:
+                hint += note(logs[f"repair/{term.name}"])
         raise FloatingPointError(f"CausalRepairModule: non-finite loss at epoch {epoch} from {bad}{hint}")
     logs["repair/total"] = total.detach()
     return total, logs
