@@ -6,17 +6,20 @@ import sys
 
 import pytest
 
+from lightning_causal.causal.engine.batching import rows_alone
 from lightning_causal.causal.engine.linear_update import LinearReaders
 
 
 @pytest.fixture
 def updates(monkeypatch):
-    """Counts the suffix rows answered by the prefix cache's linear update (``updates["rows"]``)."""
+    """Counts the suffix rows answered by the prefix cache's linear update (``updates["rows"]``), but for the
+    stacked-rows check's rows run alone besides their chunk (``rows_alone``, one row a pass; the update's trial of two
+    rows that the first of them sets off is counted)."""
     counted = {"rows": 0}
     original = LinearReaders._update
 
     def counting(self, module, h, rows, columns):
-        counted["rows"] += h.shape[0]
+        counted["rows"] += 0 if rows_alone() and h.shape[0] == 1 else h.shape[0]
         return original(self, module, h, rows, columns)
 
     monkeypatch.setattr(LinearReaders, "_update", counting)

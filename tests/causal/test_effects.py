@@ -14,6 +14,7 @@ from lightning_causal.causal import (
     patch_mask,
     unit_effects,
 )
+from lightning_causal.causal.engine.batching import rows_alone
 from lightning_causal.causal.engine.suffix import suffix_module
 from tests.helpers.models import (
     MLP,
@@ -289,7 +290,8 @@ def test_non_classifier_output_rejected():
 def test_noop_interventions_are_skipped_but_reported_as_zero():
     model = hand_linear([1.0, 2.0, 3.0])
     rows = []
-    model.register_forward_pre_hook(lambda m, inp: rows.append(inp[0].shape[0]))
+    # the stacked-rows check's rows run alone besides their chunk are not counted
+    model.register_forward_pre_hook(lambda m, inp: None if rows_alone() else rows.append(inp[0].shape[0]))
     x = torch.tensor([[0.0, 1.0, 1.0], [2.0, 0.0, 0.0]])  # group 0 is already 0 in sample 0, group 1 in sample 1
     out = input_effects(model, x, torch.tensor([[0, 1, 1]]), max_batch_size=100)
     assert torch.equal(out, torch.tensor([[0.0, 5.0], [2.0, 0.0]]))

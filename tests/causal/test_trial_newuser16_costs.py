@@ -16,6 +16,7 @@ from torch import nn
 
 import lightning_causal.causal as c
 from lightning_causal.baselines import perturbation_curve
+from lightning_causal.causal.engine.batching import rows_alone
 from lightning_causal.causal.sensitivity.pick_freeze import SPREAD_ROWS
 
 N, G = 16, 3
@@ -31,7 +32,8 @@ class _Rows:
         model[2].register_forward_hook(lambda m, i, o: self._add("suffix", o))
 
     def _add(self, name: str, out: torch.Tensor) -> None:
-        setattr(self, name, getattr(self, name) + out.shape[0])
+        if not rows_alone():  # the stacked-rows check's rows run alone besides their chunk are not counted
+            setattr(self, name, getattr(self, name) + out.shape[0])
 
     def reset(self) -> _Rows:
         self.full = self.suffix = 0
@@ -101,7 +103,7 @@ def test_sobol_and_icc_run_the_design_rows(shapley):
     calls = [0]
 
     def func(z: torch.Tensor) -> torch.Tensor:
-        calls[0] += z.shape[0]
+        calls[0] += 0 if rows_alone() else z.shape[0]  # the stacked-rows check's rows alone not counted
         return model(z)[:, 0]
 
     n = 64

@@ -42,6 +42,7 @@ from lightning_causal.causal.engine.groups import (
 from lightning_causal.causal.engine.linked_samples import check_rows_independent
 from lightning_causal.causal.engine.noise import CommonNoise, GeneratorWatch, common_noise
 from lightning_causal.causal.engine.probe_warnings import ProbeContentsWarning
+from lightning_causal.causal.engine.stacked_rows import rows_alone_checked
 from lightning_causal.causal.engine.state import (
     as_tuple,
     audit_mode,
@@ -188,6 +189,7 @@ def input_effects(
     bases = check_baselines(xs, baseline)
     # the attribution estimate backpropagates: autograd must work even under a caller's inference_mode
     with torch.inference_mode(False) if method == "attribution" else contextlib.nullcontext(), audit_mode(forward.model), \
+            rows_alone_checked("input_effects", model=forward.model), \
             rnn_backward(forward.model, method == "attribution"):
         if method == "attribution":
             return input_attribution_estimates(forward, xs, masks, bases, num_groups=g, target=target, max_batch_size=max_batch_size)
@@ -307,7 +309,7 @@ def interventional_expectations(
     n, k = xs[0].shape[0], grid.shape[1]
     flat = grid.T.reshape(-1)  # row order: value k, group g
     forward = Forward(model, output=output, additional_forward_args=additional_forward_args, num_samples=n)
-    with audit_mode(forward.model):
+    with audit_mode(forward.model), rows_alone_checked("interventional_expectations", model=forward.model):
         # the clean pass only: which embeddings read integer inputs (codes), and whether the model draws from a global generator
         with embedding_readers(forward.model, xs) as readers, GeneratorWatch() as clean_pass:
             tidx, f0 = clean_target(forward, xs, target)

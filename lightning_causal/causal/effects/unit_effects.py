@@ -25,11 +25,13 @@ from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.input_sites import input_sites
 from lightning_causal.causal.engine.interventions import (
     Intervention,
+    Resample,
     Zero,
 )
 from lightning_causal.causal.engine.linked_samples import check_linked_samples
 from lightning_causal.causal.engine.noise import CommonNoise, noise_scale, warn_noise
 from lightning_causal.causal.engine.prefix_cache import PrefixCache, prefix_cache
+from lightning_causal.causal.engine.stacked_rows import rows_alone_checked
 from lightning_causal.causal.engine.state import (
     as_tuple,
     audit_mode,
@@ -351,6 +353,8 @@ def unit_effects(
     # the first-order estimates backpropagate: autograd must work even under a caller's inference_mode
     needs_grad = method != "exact" or screen is not None
     with torch.inference_mode(False) if needs_grad else contextlib.nullcontext(), audit_mode(forward.model), \
+            rows_alone_checked(f"unit_effects on {layer!r}", [iv.generator for iv in ivs if isinstance(iv, Resample)],
+                               forward.model), \
             rnn_backward(forward.model, needs_grad), input_sites(forward.model, [layer]):
         # the nodes of one graph as samples: refused from passes of every row, before the passes of fewer rows below
         check_linked_samples(forward.model, xs, f"Intervening on {layer!r}", output=output,

@@ -20,9 +20,11 @@ from lightning_causal.causal.engine.user_frame import outside_package
 
 __all__ = [
     "DEFAULT_MEMORY_BUDGET",
+    "alone_block",
     "PeerFailure",
     "RowShard",
     "check_max_batch_size",
+    "checked_chunks",
     "current_shard",
     "each_chunk",
     "first_in_block",
@@ -31,6 +33,7 @@ __all__ = [
     "pass_budget",
     "preferred_pass_bytes",
     "remembered_fit",
+    "rows_alone",
     "rows_per_pass",
     "said_in_block",
     "settle_shards",
@@ -370,13 +373,91 @@ def said_in_block(key: str) -> bool:
     return block is not None and key in block.said
 
 
-def _each_chunk(start: int, stop: int, rows: int, fn: Callable[[Tensor], T], device: torch.device, retry: bool = True) -> list[T]:
+#: How a chunk runs inside a :func:`checked_chunks` block: ``check(fn, idx, rows_of)`` returns ``fn(idx)``.
+ChunkCheck = Callable[[Callable[[Tensor], T], Tensor, Callable[[T], Tensor]], T]
+_CHECK: ContextVar[ChunkCheck | None] = ContextVar("lightning_causal_chunk_check", default=None)
+
+
+@contextlib.contextmanager
+def checked_chunks(check: ChunkCheck | None) -> Iterator[None]:
+    """Inside the block, every chunk of :func:`map_rows` (and of :func:`each_chunk` given ``rows_of``) runs as
+    ``check(fn, idx, rows_of)``, which returns ``fn(idx)`` and may run rows of it again to compare (``rows_of(result)``:
+    the result's ``[r, ...]`` values per row; ``map_rows``' result itself); the estimators that stack intervened rows open
+    one with :class:`~.stacked_rows.RowsAlone`. A block inside another keeps the outer one's check (the estimator the
+    user called names the refusal); ``None`` adds none.
+
+    Args:
+        check: what runs each chunk, as above, or ``None``.
+
+    Examples:
+        >>> seen = []
+        >>> def check(fn, idx, rows_of):
+        ...     seen.append(idx.tolist())
+        ...     return fn(idx)
+        >>> with checked_chunks(check):
+        ...     map_rows(3, 2, lambda idx: idx * 10, torch.device("cpu"))
+        tensor([ 0, 10, 20])
+        >>> seen
+        [[0, 1], [2]]
+    """
+    if check is None or _CHECK.get() is not None:
+        yield
+        return
+    token = _CHECK.set(check)
+    try:
+        yield
+    finally:
+        _CHECK.reset(token)
+
+
+_ALONE: ContextVar[bool] = ContextVar("lightning_causal_rows_alone", default=False)
+
+
+def rows_alone() -> bool:
+    """Whether the chunk running now is a :func:`checked_chunks` check's rows run again apart from their chunk (set by
+    the check, :func:`alone_block`): a ``fn`` that writes its rows' results by index, or records what its passes saw,
+    returns the values it is checked on then and keeps nothing (the chunk's own pass follows).
+
+    Examples:
+        >>> rows_alone()
+        False
+    """
+    return _ALONE.get()
+
+
+@contextlib.contextmanager
+def alone_block() -> Iterator[None]:
+    """Inside the block :func:`rows_alone` is ``True`` (a check runs rows apart from their chunk).
+
+    Examples:
+        >>> with alone_block():
+        ...     rows_alone()
+        True
+    """
+    token = _ALONE.set(True)
+    try:
+        yield
+    finally:
+        _ALONE.reset(token)
+
+
+def _whole(result: Tensor) -> Tensor:
+    """A :func:`map_rows` chunk's values per row: its result."""
+    return result
+
+
+def _each_chunk(start: int, stop: int, rows: int, fn: Callable[[Tensor], T], device: torch.device, retry: bool = True,
+                rows_of: Callable[[T], Tensor] | None = None) -> list[T]:
     """``fn`` over the chunks of ``[start, stop)``, its results in order; with ``retry``, a chunk of two rows or more that
     runs the device out of memory is run again in halves (and the rows after it in chunks of that size), with one
     warning: the budget measured before the passes can be too generous when other work takes memory meanwhile, or the
     allocator fragments. In a :func:`remembered_fit` block the chunks start at the share of ``rows`` that fit before on
     this device, and the share that fits now is remembered; without ``retry`` the chunks are ``rows`` as given. The
-    values do not depend on the chunking (nor, then, on the retry)."""
+    values do not depend on the chunking (nor, then, on the retry). With ``rows_of`` (the values per row of a result)
+    inside a :func:`checked_chunks` block each chunk runs through the block's check."""
+    check = _CHECK.get() if rows_of is not None else None
+    if check is not None:
+        fn = (lambda f, ch, of: lambda idx: ch(f, idx, of))(fn, check, rows_of)
     block = _FIT.get() if retry else None
     fit, key, asked = block or _Fit(), str(device), rows
     rows = max(1, int(rows * fit.share.get(key, 1)))
@@ -408,10 +489,11 @@ def _each_chunk(start: int, stop: int, rows: int, fn: Callable[[Tensor], T], dev
 
 def _map_chunks(start: int, stop: int, rows: int, fn: Callable[[Tensor], Tensor], device: torch.device) -> Tensor:
     """The results of ``fn`` over the chunks of ``[start, stop)`` (:func:`_each_chunk`: retried), concatenated."""
-    return torch.cat(_each_chunk(start, stop, rows, fn, device))
+    return torch.cat(_each_chunk(start, stop, rows, fn, device, rows_of=_whole))
 
 
-def each_chunk(total: int, rows: int, fn: Callable[[Tensor], T], device: torch.device) -> list[T]:
+def each_chunk(total: int, rows: int, fn: Callable[[Tensor], T], device: torch.device,
+               rows_of: Callable[[T], Tensor] | None = None) -> list[T]:
     """``fn(idx)`` over consecutive chunks of at most ``rows`` row indices, its results in a list, with
     :func:`map_rows`' retry: a chunk of two rows or more that runs the device out of memory runs again in halves
     (remembered in a :func:`remembered_fit` block). For the loops whose chunk does more than return one tensor of its
@@ -419,13 +501,16 @@ def each_chunk(total: int, rows: int, fn: Callable[[Tensor], T], device: torch.d
     by index, or return them). Every process computes every row (no sharing, unlike :func:`map_rows`), and under
     :func:`sharded_rows` the chunks are ``rows`` as given, neither retried nor shrunk by what a :func:`remembered_fit`
     block learnt in this process: ``fn`` may run :func:`map_rows`, whose collectives every process must call alike, in
-    the same chunks.
+    the same chunks. With ``rows_of`` each chunk runs through the check of a :func:`checked_chunks` block open now
+    (rows of it run again alone and compared: ``fn`` must then give its rows' results whatever it ran before them, the
+    chunk's own writes coming last).
 
     Args:
         total: the number of rows ``R``.
         rows: rows per chunk (an integer >= 1).
         fn: evaluates a chunk: ``fn(idx)`` for the ``[r]`` row indices ``idx``.
         device: the device of the row indices.
+        rows_of: a result's ``[r, ...]`` values per row, for :func:`checked_chunks`' check; ``None``: no check.
 
     Examples:
         >>> each_chunk(5, 2, lambda idx: idx.tolist(), torch.device("cpu"))
@@ -434,7 +519,7 @@ def each_chunk(total: int, rows: int, fn: Callable[[Tensor], T], device: torch.d
     check_int("total", total, minimum=0)
     check_int("rows", rows, minimum=1)
     shard = _SHARD.get()
-    return _each_chunk(0, total, rows, fn, device, retry=shard is None or shard.world_size < 2)
+    return _each_chunk(0, total, rows, fn, device, retry=shard is None or shard.world_size < 2, rows_of=rows_of)
 
 
 class PeerFailure(RuntimeError):
@@ -491,7 +576,8 @@ def map_rows(total: int, rows: int, fn: Callable[[Tensor], Tensor], device: torc
     Under :func:`sharded_rows` each process evaluates its contiguous part of the rows and the
     parts are gathered (padded to equal length for the collective, then trimmed). The processes
     first exchange whether they evaluated their part: if one failed, every one raises (that one
-    its error, the others :class:`PeerFailure`) instead of waiting in or mismatching the gather.
+    its error, the others :class:`PeerFailure`) instead of waiting in or mismatching the gather. Inside a
+    :func:`checked_chunks` block each chunk runs through the block's check (the estimators' stacked-rows check).
 
     Args:
         total: the number of rows ``R``.

@@ -36,7 +36,9 @@ def check_samples_independent(forward: Forward, xs: tuple[Tensor, ...], output: 
     draws noise: that is not the batch's doing, and it passes (noise with few draws per sample made
     the two runs alone agree by chance, and such models were refused). A model traced (``torch.jit.trace``) with a
     BatchNorm in training mode is refused before any pass, naming the layers (:func:`~.kept_attributes.traced_training_norms`):
-    its graph normalises by the batch in every mode, whatever the probe's samples show.
+    its graph normalises by the batch in every mode, whatever the probe's samples show. The check sees the clean probe
+    only: the passes of intervened rows, whose batch statistic an intervention can move across a branch's threshold, are
+    checked as they run (:func:`~lightning_causal.causal.engine.stacked_rows.rows_alone_checked`).
 
     Args:
         forward: the model's prepared :class:`~lightning_causal.causal.engine.forward.Forward`.

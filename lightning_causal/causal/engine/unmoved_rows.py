@@ -23,7 +23,8 @@ __all__ = ["each_moving", "map_moving", "spread_moving"]
 T = TypeVar("T")
 
 
-def each_moving(moving: Tensor | None, total: int, rows: int, fn: Callable[[Tensor], T], device: torch.device) -> list[T]:
+def each_moving(moving: Tensor | None, total: int, rows: int, fn: Callable[[Tensor], T], device: torch.device,
+                rows_of: Callable[[T], Tensor] | None = None) -> list[T]:
     """``fn(idx)`` over the flat rows ``idx`` that move (``moving``, ``[total]`` booleans; ``None``: all ``total``
     rows, ranges ``0..total``), in :func:`~lightning_causal.causal.engine.batching.each_chunk`'s chunks of at most
     ``rows`` of them (its out-of-memory retry); the chunks' results in a list, in row order (empty where no row moves).
@@ -34,15 +35,17 @@ def each_moving(moving: Tensor | None, total: int, rows: int, fn: Callable[[Tens
         rows: rows per chunk.
         fn: runs a chunk of flat rows (returns its results, or writes them by index).
         device: the device of the row indices.
+        rows_of: a result's values per row, for the check of a
+            :func:`~lightning_causal.causal.engine.batching.checked_chunks` block (``each_chunk``'s); ``None``: none.
 
     Examples:
         >>> each_moving(torch.tensor([False, True, True, True]), 4, 2, lambda idx: idx.tolist(), torch.device("cpu"))
         [[1, 2], [3]]
     """
     if moving is None:
-        return each_chunk(total, rows, fn, device)
+        return each_chunk(total, rows, fn, device, rows_of)
     run = moving.nonzero().squeeze(1)
-    return each_chunk(run.numel(), rows, lambda i: fn(run[i]), device) if run.numel() else []
+    return each_chunk(run.numel(), rows, lambda i: fn(run[i]), device, rows_of) if run.numel() else []
 
 
 def spread_moving(parts: Sequence[Tensor], moving: Tensor | None, unmoved: Tensor | None = None) -> Tensor:

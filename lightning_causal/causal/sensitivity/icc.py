@@ -39,9 +39,8 @@ from lightning_causal.causal.engine.state import (
 from lightning_causal.causal.engine.user_frame import outside_package
 from lightning_causal.causal.sensitivity.pick_freeze import (
     bootstrap_counts,
-    check_func_independent,
     check_func_noise,
-    evaluate_pick_freeze,
+    evaluate_checked,
     is_constant,
     make_generator,
     model_kept,
@@ -295,8 +294,8 @@ def intrinsic_causal_contributions(
     with model_kept(model_or_func, module, devices):  # its state put back (its own generators, its noise draws)
         refuse_traced_func(model_or_func, None, "intrinsic_causal_contributions")
         noise = check_func_noise(func, a, rows, scm.generate, devices)
-        y = evaluate_pick_freeze(func, a, b, select, rows=rows, transform=scm.generate, noise=noise)
-        check_func_independent(func, a, y[0], rows, scm.generate, module, "intrinsic_causal_contributions", devices)
+        y = evaluate_checked(func, a, b, select, rows=rows, transform=scm.generate, noise=noise, model=module,
+                             what="intrinsic_causal_contributions", devices=devices)  # a branch on the batch refused
     if is_constant(y, [str(s.nonzero().flatten().tolist()) for s in select]):
         z = torch.zeros(d, dtype=torch.float64)
         zi = torch.zeros(d, 2, dtype=torch.float64)

@@ -27,6 +27,7 @@ from lightning_causal.causal.engine.sample_independence import (
     refuse_traced_training,
     same_outputs,
 )
+from lightning_causal.causal.engine.stacked_rows import StackedRowsError, rows_alone_checked
 from lightning_causal.causal.engine.state import audit_mode, rng_preserved
 from lightning_causal.causal.engine.user_frame import outside_package
 
@@ -37,6 +38,7 @@ __all__ = [
     "evaluate_pick_freeze",
     "check_func_noise",
     "check_func_independent",
+    "evaluate_checked",
     "refuse_traced_func",
     "model_kept",
     "bootstrap_counts",
@@ -267,6 +269,9 @@ def check_func_independent(func: Callable[[Tensor], Tensor], a: Tensor, y_a: Ten
     ``func`` that draws noise passes; nothing where each row ran alone, ``rows`` 1), and so must :data:`SPREAD_ROWS`
     rows spread over the first chunk, each run alone (:func:`_check_rows_alone`: a branch on a batch statistic; 16 passes
     of 2 rows more). A BatchNorm traced in training mode is refused before the evaluation (:func:`refuse_traced_func`).
+    The evaluation's chunks (of the mixed matrices and ``B`` too) are checked as they run, by
+    :func:`~lightning_causal.causal.engine.stacked_rows.rows_alone_checked` (each chunk's first and last rows alone);
+    :func:`evaluate_checked` runs both, this one's words first.
     Its passes run in :func:`model_kept`, as the analysis' own: the global RNG is left as it was, and so are the generators
     the model holds (``self.gen = torch.Generator()``), whose draws the check sees as noise.
 
@@ -296,6 +301,56 @@ def check_func_independent(func: Callable[[Tensor], Tensor], a: Tensor, y_a: Ten
     with model_kept(func, model, devices), torch.no_grad():  # as the analysis' passes: its own generators seen, put back
         check_samples_independent(call, (a[:m],), y_a[:m], what)  # type: ignore[arg-type]
         _check_rows_alone(call, a[:m], y_a[:m], rows, what)
+
+
+def evaluate_checked(func: Callable[[Tensor], Tensor], a: Tensor, b: Tensor, select: Tensor, *, rows: int,
+                     transform: Callable[[Tensor], Tensor] | None, noise: CommonNoise | None,
+                     model: torch.nn.Module | None, what: str, devices: list[int] | None = None) -> Tensor:
+    """:func:`evaluate_pick_freeze` with the analysis' two checks that ``func`` treats its rows independently: each
+    chunk's first and last rows run alone as it runs
+    (:func:`~lightning_causal.causal.engine.stacked_rows.rows_alone_checked`), then ``A``'s drawn rows
+    (:func:`check_func_independent`). The drawn rows' check words the cause it sees more exactly (a forward that
+    normalises by the batch, a branch on a batch statistic among the drawn rows, with the rows per pass), so where the
+    stacked-rows check refuses a chunk, ``func``'s values of the first chunk of ``A`` (its first ``rows`` rows, in one
+    call, as the evaluation ran them) go through it first, and the stacked-rows refusal follows only where it passes.
+    Call it where the model's state is kept (:func:`model_kept`). Returns :func:`evaluate_pick_freeze`'s ``[K, n]``.
+
+    Args:
+        func: the scalar function of the analysis.
+        a: the drawn matrix ``A`` ``[n, D]``.
+        b: the drawn matrix ``B`` ``[n, D]``.
+        select: ``[K, D]`` booleans, as in :func:`evaluate_pick_freeze`.
+        rows: the rows per call of the evaluation.
+        transform: what maps the drawn rows to ``func``'s inputs, or ``None``.
+        noise: the common random numbers of a ``func`` that draws noise (:func:`check_func_noise`), or ``None``.
+        model: the model ``func`` runs, or ``None``.
+        what: the analysis, as the refusals name it.
+        devices: the CUDA devices whose generators are saved.
+
+    Examples:
+        >>> a, b = torch.zeros(4, 2, dtype=torch.float64), torch.ones(4, 2, dtype=torch.float64)
+        >>> select = torch.tensor([[False, False], [True, False]])
+        >>> evaluate_checked(lambda x: x[:, 0] + 2 * x[:, 1], a, b, select, rows=8, transform=None, noise=None, model=None,
+        ...                  what="sobol_indices")
+        tensor([[0., 0., 0., 0.],
+                [1., 1., 1., 1.]], dtype=torch.float64)
+        >>> evaluate_checked(lambda x: x[:, 0] - x[:, 0].mean(), a + torch.arange(4.0).view(4, 1), b, select, rows=8,
+        ...                  transform=None, noise=None, model=None, what="sobol_indices")
+        Traceback (most recent call last):
+        ...
+        ValueError: Expected the model to treat samples independently, ...
+    """
+    try:
+        with rows_alone_checked(what, model=model):
+            y = evaluate_pick_freeze(func, a, b, select, rows=rows, transform=transform, noise=noise)
+    except StackedRowsError:
+        m = min(rows, a.shape[0])
+        with torch.no_grad():
+            first = _call(func, transform(a[:m]) if transform is not None else a[:m])
+        check_func_independent(func, a, first, rows, transform, model, what, devices)  # its words, where it sees the cause
+        raise
+    check_func_independent(func, a, y[0], rows, transform, model, what, devices)  # A's rows as they ran
+    return y
 
 
 SPREAD_ROWS = 16

@@ -47,9 +47,8 @@ from lightning_causal.causal.engine.user_frame import outside_package
 from lightning_causal.causal.sensitivity.pick_freeze import (
     ConstantOutputWarning,
     bootstrap_counts,
-    check_func_independent,
     check_func_noise,
-    evaluate_pick_freeze,
+    evaluate_checked,
     is_constant,
     make_generator,
     model_kept,
@@ -382,8 +381,9 @@ def sobol_indices(
         what = "The Sobol' analysis (sobol_indices)"
         refuse_traced_func(func, module, what)
         noise = check_func_noise(func, a, rows, transform, devices)
-        y = evaluate_pick_freeze(func, a, b, select, rows=rows, transform=transform, noise=noise)
-        check_func_independent(func, a, y[0], rows, transform, module, what, devices)  # A's rows as they ran
+        # every pass's first and last rows run apart too (a branch on the batch refused), then A's drawn rows
+        y = evaluate_checked(func, a, b, select, rows=rows, transform=transform, noise=noise, model=module, what=what,
+                             devices=devices)
     result = SobolResult(*_zero_result(g), names, n, int(y.numel()), 0.0, float(confidence), method)
     if is_constant(y, ["A", "B"] + [f"AB[{name}]" for name in names]):
         return result

@@ -30,6 +30,7 @@ from lightning_causal.causal.engine.probe_warnings import (
     ProbeContentsWarning,
     RepeatedSamplesWarning,
 )
+from lightning_causal.causal.engine.stacked_rows import rows_alone_checked
 from lightning_causal.causal.engine.state import as_tuple, audit_mode
 from lightning_causal.causal.engine.units import (
     per_layer_layouts,
@@ -363,7 +364,7 @@ def causal_graph(
     dims, heads = per_layer_layouts(unit_dim, num_heads, layers)
     xs = as_tuple(inputs)
     forward = Forward(model, output=output, additional_forward_args=additional_forward_args, num_samples=xs[0].shape[0], as_matrix=True)
-    with audit_mode(forward.model), input_sites(forward.model, layers):  # "<module>:input" sites exist for the call
+    with audit_mode(forward.model), rows_alone_checked("causal_graph", model=forward.model), input_sites(forward.model, layers):  # "<module>:input" sites exist for the call
         # the nodes of one graph as samples: refused from passes of every row, before the passes of fewer rows below
         check_linked_samples(forward.model, xs, "A causal graph", output=output, additional_forward_args=additional_forward_args)
         with GeneratorWatch() as clean_pass:  # whether the model draws from a global generator: no pass of its own

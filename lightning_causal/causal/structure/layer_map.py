@@ -32,6 +32,7 @@ from lightning_causal.causal.engine.linked_samples import check_linked_samples
 from lightning_causal.causal.engine.noise import GeneratorWatch, common_noise
 from lightning_causal.causal.engine.prefix_cache import check_samples_independent
 from lightning_causal.causal.engine.probe_warnings import ProbeContentsWarning
+from lightning_causal.causal.engine.stacked_rows import rows_alone_checked
 from lightning_causal.causal.engine.state import as_tuple, audit_mode, gather_target, resolve_target
 from lightning_causal.causal.engine.token_ids import (
     check_special_tokens,
@@ -293,7 +294,7 @@ def layer_causal_map(
     if padding is not None and bool(padding.any()):  # padded positions keep their values: no group holds them
         masks = unpadded_masks(xs, masks, pads, g)
     masks = keep_special_tokens(xs, masks, check_special_tokens(special_tokens), g)  # kept tokens: in no group, no row
-    with audit_mode(model), warnings.catch_warnings():
+    with audit_mode(model), rows_alone_checked("layer_causal_map", model=model), warnings.catch_warnings():
         # said once, by clean_activations, with where the map places such a module
         warnings.simplefilter("ignore", RepeatedCallsWarning)
         # the nodes of one graph as samples: refused from passes of every row, before any pass of fewer rows

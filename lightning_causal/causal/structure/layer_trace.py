@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 
 from lightning_causal.causal.engine.ablation import ablate_groups, changed_groups, sample_rows
-from lightning_causal.causal.engine.batching import rows_per_pass
+from lightning_causal.causal.engine.batching import rows_alone, rows_per_pass
 from lightning_causal.causal.engine.groups import group_counts
 from lightning_causal.causal.engine.interventions import capture
 from lightning_causal.causal.engine.noise import CommonNoise
@@ -130,6 +130,10 @@ def trace_interventions(forward, xs, masks, bases, acts, out, tidx, keep, max_ba
         gathered, straight into the buffer of ``Δ``)."""
         grp, s = idx // n, idx % n
         xi = tuple(ablate_groups(x, m, s, grp, values=sample_rows(b, s)) for x, m, b in zip(xs, masks, bases))
+        if rows_alone():  # a check's rows run apart from their chunk: their logit rows compared, nothing recorded or kept
+            with token_errors_named(bases):
+                oi = forward(*xi, rows=s)
+            return {}, (gather_target(out[s], tidx[s]) - gather_target(oi, tidx[s])).abs(), s.new_zeros(0)
         differences: set[str] = set()  # the layers whose record is Δ already (made by the hook), not a copy of the output
 
         def difference(a: str, value: Tensor) -> Tensor:
@@ -175,8 +179,9 @@ def trace_interventions(forward, xs, masks, bases, acts, out, tidx, keep, max_ba
         moving = moving_input_rows(xs, masks, bases, g)
         # out of memory: halved, as map_rows does; every row: each chunk is a range of flat rows, the first read on the
         # host; else the rows that change the input only, gathered
+        # rows_of: the |Δ target logit| rows, which rows_alone_checked's check compares with the chunk's first and last
         passes = each_moving(moving, g * n, rows, lambda idx: one_pass(idx, None if moving is not None else int(idx[0])),
-                             xs[0].device)
+                             xs[0].device, rows_of=lambda p: p[1])
         if not passes:  # no row moves: a pass of row 0 checks every layer's rows (check_rows) and gives the results'
             # dtypes; its numbers, the clean sample again in a pass of another size (its rounding may differ), are not read
             passes = [_no_rows(one_pass(torch.zeros(1, dtype=torch.long, device=xs[0].device)))]

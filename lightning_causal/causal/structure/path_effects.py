@@ -38,7 +38,7 @@ from torch import Tensor
 
 from lightning_causal.causal.effects.unit_rows import moving_units
 from lightning_causal.causal.engine.ablation import replace_units
-from lightning_causal.causal.engine.batching import map_rows
+from lightning_causal.causal.engine.batching import map_rows, rows_alone
 from lightning_causal.causal.engine.units import Layout
 from lightning_causal.causal.engine.unmoved_rows import each_moving
 from lightning_causal.causal.structure.graph_context import GraphContext, Hook
@@ -107,22 +107,26 @@ def path_effects_from(
     exists = {t: torch.zeros(k, len(js), dtype=torch.bool, device=h.device) for t, js in targets.items()}
     change = torch.zeros(k, n, dtype=ctx.f0.dtype, device=h.device)
 
-    def sweep(idx: Tensor) -> None:  # its rows' results written by index: a chunk run again in halves writes the same
+    def sweep(idx: Tensor) -> Tensor:  # its rows' results written by index: a chunk run again in halves writes the same
         i_idx, s = idx // n, idx % n
         store: dict[str, Tensor] = {}
         hooks = {layer: _record(layer, store, ctx.acts[layer][s] if clamp else None) for layer in (later if clamp else targets)}
         logit = ctx.logits_from(source, replace_units(h[s], src[i_idx], base), s, hooks)
+        if rows_alone():  # rows_alone_checked's check runs rows apart from their chunk: their output change compared only
+            return ctx.f0[s] - logit
         if missing := [layer for layer in targets if layer not in store]:
             raise skipped_modules_error(missing, s)
         change[i_idx, s] = ctx.f0[s] - logit
         for layer, js in targets.items():
             _patch_targets(ctx, layer, js, store[layer], i_idx, s, hidden[layer], exists[layer])
+        return change[i_idx, s]
 
     # a row whose source unit already holds the baseline on its sample runs the clean sample: its output change is 0
     # and no target unit moves (no patching pass, no path), as the zeros above say; not run (moving_units), unless the
     # model draws noise (its passes draw separately: every row runs, as before)
     moving = None if ctx.noisy else moving_units(h, lambda _k, _part, _s: base, 1, src, Layout(1, 1, h.shape[1]))
-    each_moving(moving, k * n, ctx.rows(source, k * n), sweep, h.device)  # out of memory: halved, as map_rows does
+    # out of memory: halved, as map_rows does; each chunk's output changes checked against its first and last rows apart
+    each_moving(moving, k * n, ctx.rows(source, k * n), sweep, h.device, rows_of=lambda change_rows: change_rows)
     return PathEffects(hidden, exists, change)
 
 

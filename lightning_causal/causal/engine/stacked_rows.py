@@ -1,0 +1,204 @@
+"""Whether the intervened rows an estimator stacks in one pass give what they give alone (:class:`RowsAlone`,
+:func:`rows_alone_checked`).
+
+:func:`~.sample_independence.check_samples_independent` sees the clean probe only. A model that branches on a
+statistic of its batch (``if h.abs().mean() > t:``, ``if (p > t).all(): return early``) can pass it and still take
+another branch in a pass of intervened rows: an intervention moves the stacked rows' statistic across the threshold,
+the whole pass takes the other branch, and every effect of that pass is silently that branch's. Inside
+:func:`rows_alone_checked` (opened by the estimators that stack intervened rows: unit effects, input effects and
+interventional expectations, the causal graph, the layer map, Sobol' indices and intrinsic causal contributions) each
+chunk of the row engine (:func:`~.batching.map_rows`, and :func:`~.batching.each_chunk` where the
+estimator gives its values per row) of two rows or more runs its first and its last row alone first, a pass of one
+row each (:func:`~.batching.rows_alone` is true then: an estimator that writes its rows' results by index keeps
+nothing of them), then the chunk; the chunk's values of those rows must match theirs alone (:func:`~.sample_independence.same_outputs`: within 1% of their
+scale, the rounding of batch-size dependent kernels), else ``ValueError`` naming the estimator, the pass and the
+difference. Refused rather than warned: the effects of such a pass are not the model's effects of any row, and a
+warning would let them into the reports (the clean-probe check refuses the same cause).
+
+The rows alone must not change what the estimator computes: torch's global generators, the model's own ones
+(:func:`~.generators.active_generators`) and those the estimator names (a ``Resample``'s donors) are put back where a row alone drew from them, and such a model is taken to
+draw noise, not to branch on the batch (no comparison); where the two differ, the rows run alone once more, and rows
+that differ from themselves are noise as well, and so is a model whose rows alone set a state it keeps from call to
+call (a recurrent ``self.h = h.detach()`` read where the batch size matches, the shape last seen,
+:meth:`~.kept_attributes.KeptAttributes.changed`): a row alone does not read the state its chunk reads, so the two
+cannot be compared (the package runs such models; :func:`~.sample_independence.check_samples_independent` names the
+state, :func:`~.sample_independence.carried_states`, where it changes the clean probe's outputs); a row that fails alone (a function that wants two rows) is not
+compared, its chunk runs as before. Passes of one row (the estimators run such passes already: the site
+checks, the trial rows), and the first and last rows of a chunk, most apart in it (of other units, samples or input
+groups): a row alone holds its own statistic, which a pair of rows would average. A chunk whose two end rows alone take
+its branch is not seen (its other rows may not): the check samples two rows a pass, it does not prove every row. Two
+passes of one row per chunk (the audits of a digits CNN and MLP run one or two chunks per layer or estimator): 0.8-4.2%
+of the CPU time of their unit importance, input effect and layer map audits, one thread
+(``benchmarks/bench_stacked_rows.py``; the numbers are the same as without the check, ``torch.equal``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
+from typing import TypeVar
+
+import torch
+from torch import Tensor, nn
+
+from lightning_causal.causal.engine.batching import alone_block, checked_chunks
+from lightning_causal.causal.engine.generators import active_generators
+from lightning_causal.causal.engine.kept_attributes import keep_attributes
+from lightning_causal.causal.engine.sample_independence import same_outputs
+
+__all__ = ["RowsAlone", "StackedRowsError", "rows_alone_checked"]
+
+T = TypeVar("T")
+
+
+class StackedRowsError(ValueError):
+    """:class:`RowsAlone`'s refusal (a ``ValueError``): the rows of a stacked pass gave other values alone. An estimator
+    whose own check of the clean rows names a more specific cause (the Sobol' analysis' drawn rows,
+    :func:`~lightning_causal.causal.sensitivity.pick_freeze.check_func_independent`) runs that check where it meets this
+    refusal, so that its words come first.
+
+    Examples:
+        >>> issubclass(StackedRowsError, ValueError)
+        True
+    """
+
+
+class RowsAlone:
+    """The check of :func:`rows_alone_checked`'s block: ``RowsAlone(what)(fn, idx, rows_of)`` returns ``fn(idx)`` after
+    running the first and the last row of ``idx`` alone (``fn`` of one row each, before the chunk's pass, under
+    :func:`~.batching.alone_block`) and comparing ``rows_of`` of the three results; ``ValueError`` where
+    they differ beyond rounding (see the module).
+
+    Args:
+        what: the estimator, as the refusal names it (``"unit_effects on 'fc1'"``).
+        generators: generators the chunks draw from besides the global ones and the model's (a
+            :class:`~lightning_causal.causal.Resample`'s donors): kept as the others are.
+        model: the model the chunks run, whose plain attributes (a state its forward sets, ``self.h``) the rows alone
+            leave as they found them (:func:`~.kept_attributes.keep_attributes`); ``None``: none.
+
+    Examples:
+        >>> check = RowsAlone("An estimator")
+        >>> check(lambda idx: idx * 2.0, torch.arange(4), lambda out: out)
+        tensor([0., 2., 4., 6.])
+        >>> check(lambda idx: idx * len(idx), torch.arange(4), lambda out: out)  # rows that read the batch size
+        Traceback (most recent call last):
+            ...
+        lightning_causal.causal.engine.stacked_rows.StackedRowsError: Expected the intervened rows that An estimator stacks in one pass to give what they give alone, ...
+    """
+
+    def __init__(self, what: str, generators: Sequence[torch.Generator] = (), model: nn.Module | None = None) -> None:
+        if not isinstance(what, str):
+            raise TypeError(f"Expected argument `what` to be a str but got {what!r}")
+        self.what, self.generators, self.model = what, tuple(generators), model
+
+    def __call__(self, fn: Callable[[Tensor], T], idx: Tensor, rows_of: Callable[[T], Tensor]) -> T:
+        r = idx.numel()
+        if r < 2:
+            return fn(idx)
+        ends = [0, r - 1]
+        alone, drew = _alone(fn, idx, ends, rows_of, self.generators, self.model)
+        out = fn(idx)
+        if drew:
+            return out  # the model draws noise: the rows alone drew other numbers than the chunk's
+        values = rows_of(out)
+        if not isinstance(values, Tensor) or values.dim() == 0 or values.shape[0] != r or alone.shape != (2, *values.shape[1:]):
+            return out  # no values per row to compare
+        stacked = values[ends]
+        diff, same = same_outputs(alone, stacked)
+        if same:
+            return out
+        states: list[str] = []
+        again, drew = _alone(fn, idx, ends, rows_of, self.generators, self.model, states)
+        if drew or not same_outputs(again, alone)[1]:
+            return out  # rows that differ from themselves alone: noise from a generator no watch sees, not the batch
+        if states:
+            return out  # a state the model carries from call to call (`self.h = h.detach()`), which a row alone does not read
+        flat = idx[ends].tolist()
+        raise StackedRowsError(
+            f"Expected the intervened rows that {self.what} stacks in one pass to give what they give alone, but in a pass "
+            f"of {r} rows (flat rows {int(idx.min())}..{int(idx.max())}), rows {flat} run alone give "
+            f"{_short(alone)} and in the pass {_short(stacked)} (max |difference| {diff:.3g}): the model's forward "
+            "depends on its batch once its inputs or units are intervened on (control flow on a batch statistic, e.g. "
+            "`if h.abs().mean() > t:` or `if (p > t).all(): return early`, whose threshold the intervened rows of a pass "
+            "cross together), which the clean probe's check cannot see; every effect of such a pass would be that "
+            "branch's, silently. Make the forward per-sample (e.g. `torch.where` on a per-row condition), or pass "
+            "`max_batch_size=1` where the estimator takes it (one row per pass, slow)")
+
+
+def _alone(fn: Callable[[Tensor], T], idx: Tensor, ends: list[int], rows_of: Callable[[T], Tensor],
+           generators: tuple[torch.Generator, ...], model: nn.Module | None,
+           states: list[str] | None = None) -> tuple[Tensor, bool]:
+    """The ``rows_of`` values of the rows ``idx[ends]`` run alone, a pass of one row each under
+    :func:`~.batching.alone_block` (concatenated), and whether a generator (``generators`` too) moved meanwhile (then
+    put back as found); ``model``'s plain attributes put back after them. ``states``, a list, gets the names of the
+    state the passes set or changed (:meth:`~.kept_attributes.KeptAttributes.changes`: ``self.h = h.detach()``, the
+    shape last seen), before it is put back."""
+    saved = _generators(generators)
+    kept = keep_attributes(model, values=True, numbers=True) if model is not None else None
+    try:
+        with alone_block():
+            parts = [rows_of(fn(idx[e:e + 1])) for e in ends]
+    except Exception:  # a row alone that fails (a func that wants two rows): no comparison; the chunk's pass says its own
+        parts = []
+    finally:
+        drew = _generators_moved(saved)
+        if kept is not None:
+            if states is not None:
+                states += [name for name, _ in kept.changed(model)]  # type: ignore[arg-type]
+            kept.restore()
+    if not parts or not all(isinstance(p, Tensor) and p.dim() > 0 and p.shape[0] == 1 for p in parts):
+        return torch.empty(0), drew
+    return torch.cat(parts), drew
+
+
+def _generators(extra: tuple[torch.Generator, ...] = ()) -> list[tuple[torch.Generator, Tensor]]:
+    """``(generator, state)`` of torch's global generators (the CPU one, the initialised CUDA ones), those the model holds
+    (inside :func:`~.state.audit_mode`) and ``extra``. NumPy's and ``random``'s are left out (reading NumPy's state took
+    140 us, a third of the check of a small MLP's chunk): a forward that draws from them is noise to the estimators'
+    noise checks (:func:`~.noise.generator_states`), whose common random numbers run chunks of one block, unchecked."""
+    saved = [(torch.default_generator, torch.default_generator.get_state())]
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        saved += [(g, g.get_state()) for g in torch.cuda.default_generators]
+    return saved + [(g, g.get_state()) for g in (*active_generators(), *extra)]
+
+
+def _generators_moved(saved: list[tuple[torch.Generator, Tensor]]) -> bool:
+    """Whether a generator of ``saved`` moved; every one that did is put back to its saved state."""
+    moved = False
+    for g, state in saved:
+        if not torch.equal(g.get_state(), state):
+            g.set_state(state)
+            moved = True
+    return moved
+
+
+def _short(values: Tensor) -> str:
+    """The first values of ``values`` (4 at most), for the message."""
+    flat = values.detach().flatten()
+    shown = ", ".join(f"{float(v):.4g}" for v in flat[:4]) if flat.is_floating_point() else ", ".join(str(v.item()) for v in flat[:4])
+    return f"[{shown}{', ...' if flat.numel() > 4 else ''}]"
+
+
+@contextlib.contextmanager
+def rows_alone_checked(what: str, generators: Sequence[torch.Generator] = (), model: nn.Module | None = None) -> Iterator[None]:
+    """Inside the block the row engine's chunks are checked by :class:`RowsAlone` (``what`` names the estimator in the
+    refusal); inside another such block, the outer one's check (and name) stays.
+
+    Args:
+        what: the estimator, as the refusal names it.
+        generators: generators the chunks draw from besides the global ones and the model's, as in :class:`RowsAlone`.
+        model: the model the chunks run, as in :class:`RowsAlone`.
+
+    Examples:
+        >>> from lightning_causal.causal.engine.batching import map_rows
+        >>> with rows_alone_checked("The estimator"):
+        ...     map_rows(4, 4, lambda idx: idx * 1.0, torch.device("cpu"))
+        tensor([0., 1., 2., 3.])
+        >>> with rows_alone_checked("The estimator"):  # a pass whose rows depend on each other
+        ...     map_rows(4, 4, lambda idx: idx * len(idx), torch.device("cpu"))
+        Traceback (most recent call last):
+            ...
+        lightning_causal.causal.engine.stacked_rows.StackedRowsError: Expected the intervened rows that The estimator stacks in one pass to give what they give alone, ...
+    """
+    with checked_chunks(RowsAlone(what, generators, model)):
+        yield
