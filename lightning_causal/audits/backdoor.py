@@ -45,6 +45,18 @@ from lightning_causal.causal.engine.units import per_layer_layouts
 
 __all__ = ["BackdoorAudit"]
 
+
+def _ruled_out_note(named: Sequence[object]) -> str:
+    """The note of the classes :attr:`~lightning_causal.causal.backdoor.flagging.ReversedTriggers.ruled_out` (their
+    labels ``named``), whose NaN statistics the table and the charts show with no word of why."""
+    one = len(named) == 1
+    who = f"class {named[0]} is" if one else f"classes {', '.join(map(str, named[:8]))}{' ...' if len(named) > 8 else ''} are"
+    it, its = ("it", "its") if one else ("them", "their")
+    return (f"{who} ruled out (output -inf on every probe sample, and the reversed trigger{'' if one else 's'} moved no sample into {it}): "
+            f"Neural Cleanse gets no gradient towards an output of -inf, so {its} mask{'' if one else 's'} measure"
+            f"{'s' if one else ''} no trigger: not flagged, left out of the median and the MAD ({its} anomaly index, norm "
+            f"ratio and flag score are NaN), and whether a trigger opens {it} for other inputs is not tested")
+
 #: Legend of the bound lines in the curves: the rule flags a class above (index) or below (score) them.
 INDEX_BOUND = "flagged at or above"
 SCORE_BOUND = "flagged at or below"
@@ -75,8 +87,9 @@ class BackdoorAudit(Audit):
     every probe sample is predicted as, whose trigger had no sample to move: never flagged, its per-class values NaN,
     left out of the median, the MAD and ``max_anomaly_index``
     (:attr:`~lightning_causal.causal.backdoor.flagging.ReversedTriggers.unattacked`), and classes whose output is -inf on
-    every probe sample (:attr:`~lightning_causal.causal.backdoor.flagging.ReversedTriggers.ruled_out`: a class not yet
-    seen, masked with -inf), alike; with 2 classes the other has none
+    every probe sample and that their reversed trigger moved no sample into
+    (:attr:`~lightning_causal.causal.backdoor.flagging.ReversedTriggers.ruled_out`: a class not yet seen, masked with
+    -inf; not tested), alike; with 2 classes the other has none
     to be compared with, so ``max_anomaly_index`` is NaN (``AuditEarlyStopping`` on it, or on the class's NaN ``anomaly_index/<class>``,
     stops training there under its default ``check_finite=True``) and ``meta["anomaly_scale"]`` is absent.
 
@@ -285,11 +298,7 @@ class BackdoorAudit(Audit):
         for k in res.unattacked:  # neural_cleanse warns too
             result.meta.setdefault("notes", []).append(unattacked_note(labels[k], x.shape[0], c))
         if res.ruled_out:  # else NaN in the table with no word of why
-            named = [labels[k] for k in res.ruled_out]
-            result.meta.setdefault("notes", []).append(
-                f"classes {', '.join(map(str, named[:8]))}{' ...' if len(named) > 8 else ''} are ruled out (output -inf on every input): no "
-                "reversed trigger reaches them, so they are not flagged and are left out of the median and the MAD (their "
-                "anomaly index, norm ratio and flag score are NaN)")
+            result.meta.setdefault("notes", []).append(_ruled_out_note([labels[k] for k in res.ruled_out]))
         if res.flagged:
             self._suspects(model, x, res.triggers[res.flagged[0]], result, mbs, fwd_options)
 

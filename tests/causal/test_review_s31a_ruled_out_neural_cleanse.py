@@ -52,5 +52,39 @@ def test_a_ruled_out_class_is_never_flagged_however_small_its_mask() -> None:
 
 def test_the_audit_names_the_ruled_out_classes() -> None:
     result = BackdoorAudit(steps=20).run(_Masked(), Probe(_x()))
-    assert any(n.startswith("classes 3, 4 are ruled out (output -inf on every input)") for n in result.meta["notes"])
+    assert any(n.startswith("classes 3, 4 are ruled out (output -inf on every probe sample, and the reversed triggers moved "
+                            "no sample into them)") and n.endswith("whether a trigger opens them for other inputs is not tested")
+               for n in result.meta["notes"])
     assert math.isnan(result.scalars["anomaly_index/class_3"]) and math.isfinite(result.scalars["max_anomaly_index"])
+
+
+class _Gated(nn.Module):
+    """Class 4 is -inf where feature 0 is at most 0.5 (every probe sample), and finite (bias 5) above: ruled out for
+    the probe, but a trigger that raises feature 0 reaches it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.body = nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Linear(16, 5))
+        with torch.no_grad():
+            self.body[2].bias[4] = 5.0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.body(x)
+        return torch.cat([out[:, :4], out[:, 4:].masked_fill(x[:, :1] <= 0.5, float("-inf"))], 1)
+
+
+def test_a_class_ruled_out_on_the_probe_that_the_reversed_trigger_reaches_is_compared() -> None:
+    """Second look at 36571f7b: a class -inf on every probe sample was left out on the clean outputs alone, though its
+    reversed trigger moved every sample into it (attack rate 1, the smallest mask): its NaN hid a trigger the search
+    found, and the note said no reversed trigger reaches it."""
+    x = torch.rand(64, 6, generator=torch.Generator().manual_seed(0))
+    x[:, 0] = 0.45 + 0.04 * x[:, 0]  # every probe sample below the gate
+    model = _Gated()
+    assert bool(model(x)[:, 4].isneginf().all())
+    res = neural_cleanse(model, x, 5, steps=100, input_range=(0.0, 1.0))
+    assert res.attack_rates[4] == 1.0 and bool((model(res.triggers[4].apply(x)).argmax(1) == 4).all())
+    assert res.ruled_out == [] and res.left_out == []
+    torch.testing.assert_close(res.norm_ratio, res.mask_norms / res.mask_norms.median())  # 5 norms: the median is one of them
+    torch.testing.assert_close(res.anomaly_index, mad_anomaly_index(res.mask_norms))
+    assert math.isfinite(res.score[4]) and res.most_suspect == 4  # the smallest mask

@@ -144,8 +144,10 @@ class ReversedTriggers:
             :attr:`most_suspect`, and are left out of the median and the MAD (their index, ratio and
             score are NaN, :func:`norm_statistics`).
         ruled_out: the classes whose output is -inf on every input (``logits.masked_fill(~seen, float("-inf"))``
-            of a class not yet seen): the search had no gradient towards them and their masks measure no trigger.
-            Treated as ``unattacked`` (never flagged, last in :attr:`most_suspect`, out of the median and the MAD).
+            of a class not yet seen) and that their reversed trigger moved no input into (attack rate 0): the search
+            had no gradient towards them and their masks measure no trigger. Treated as ``unattacked`` (never
+            flagged, last in :attr:`most_suspect`, out of the median and the MAD); whether a trigger opens them for
+            other inputs is not tested.
         score: ``[C]`` :func:`compact_ratio`: ``norm_ratio / concentration ** compactness``
             (the norm ratio without concentrations).
         flagged: the classes the rule flags (and, with ``min_concentration``, that are compact

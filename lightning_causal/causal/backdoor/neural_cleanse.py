@@ -209,11 +209,13 @@ def neural_cleanse(
     median and the MAD (:func:`~lightning_causal.causal.backdoor.flagging.norm_statistics`), its index, norm
     ratio, score and attack rate NaN, and a
     :class:`~lightning_causal.causal.engine.probe_warnings.ProbeContentsWarning` names it. A class whose output is -inf
-    on every input (``ruled_out``: ``logits.masked_fill(~seen, float("-inf"))`` of a class a class-incremental model has
-    not seen yet) gives the search no gradient: its trigger is never reached and its mask grows as ``λ`` falls (a
-    4-class model of 8 outputs had its 4 seen classes flagged at norm ratio 0.2 with the 4 ruled out in the median); it
-    is left out alike, its index, norm ratio and score NaN, never flagged. The other classes' statistics are those of
-    their own norms.
+    on every input ``x`` gives the search no gradient towards it. Where its reversed trigger moved no input into it
+    either (attack rate 0; ``logits.masked_fill(~seen, float("-inf"))`` of a class a class-incremental model has not
+    seen yet), its mask, grown as ``λ`` falls, measures no trigger (a 4-class model of 8 outputs had its 4 seen classes
+    flagged at norm ratio 0.2 with the 4 ruled out in the median): such a class is ``ruled_out``, left out alike, its
+    index, norm ratio and score NaN, never flagged, and whether a trigger opens it for other inputs is not tested. One
+    the trigger did reach (a class the model rules out only for inputs like ``x``) is compared as any other. The other
+    classes' statistics are those of their own norms.
 
     With 2 classes the rule can only compare the two triggers' sizes, so a flag warns (confirm it with a
     known trigger), also a :class:`~lightning_causal.causal.engine.probe_warnings.ProbeContentsWarning`: on
@@ -302,7 +304,7 @@ def neural_cleanse(
                 _check_finite_logits(pred, "neural_cleanse")
             if pred.shape[1] != num_classes:
                 raise ValueError(f"Expected argument `num_classes` to match the model's {pred.shape[1]} outputs but got {num_classes}")
-            ruled_out = _ruled_out(pred)  # -inf on every input: no trigger reaches the class
+            clean_ruled_out = _ruled_out(pred)  # -inf on every input: no gradient towards the class
             pred = pred.argmax(1)
             per_pass = num_classes * starts if mbs is None else max(1, mbs // b)
             parts = [
@@ -320,6 +322,9 @@ def neural_cleanse(
     triggers = [Trigger(masks[c], patterns[c], c) for c in range(num_classes)]
     conc = mask_concentration(masks, window) if x.dim() == 4 else None
     unattacked = _unattacked(pred)  # no input to move: its trigger says nothing
+    # a class -inf on every input that no reversed trigger reached either: its mask measures no trigger (one the search
+    # did reach, a class -inf only on these inputs, is a trigger like any other)
+    ruled_out = [k for k, r in zip(clean_ruled_out, rates[clean_ruled_out].tolist()) if r == 0] if clean_ruled_out else []
     index, ratio = norm_statistics(norms, unattacked + ruled_out)
     result = ReversedTriggers(triggers, index, norms, rates, lambdas, float(threshold), conc,
                               None if min_concentration is None else float(min_concentration),

@@ -125,8 +125,8 @@ def _unattacked(pred: Tensor) -> list[int]:
 def _ruled_out(logits: Tensor) -> list[int]:
     """The classes whose output is -inf on every input (``logits`` ``[N, C]``: ``out.masked_fill(~seen, float("-inf"))`` of
     a class a class-incremental model has not seen yet). The search gets no gradient from an output of -inf, so its
-    trigger is never reached and its mask, grown as the mask penalty's weight falls, measures no trigger: left out of
-    the median and the MAD as an unattacked class is
+    trigger is rarely reached and its mask, grown as the mask penalty's weight falls, measures no trigger: those whose
+    reversed trigger moved no input into them are left out of the median and the MAD as an unattacked class is
     (:attr:`~lightning_causal.causal.backdoor.flagging.ReversedTriggers.ruled_out`)."""
     return logits.detach().flatten(1).isneginf().all(0).nonzero().flatten().tolist()
 
