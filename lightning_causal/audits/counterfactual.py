@@ -313,6 +313,9 @@ class CounterfactualAudit(Audit):
         result.meta["towards"] = self.towards
         if self.towards == "runner_up":  # the class of the second-highest output: the decision's nearest alternative
             y = out.detach().scatter(1, pred[:, None], float("-inf")).argmax(1)
+            # every class but the predicted one -inf: the argmax of such a row is its first class, the predicted one where
+            # that is 0 (a counterfactual found with no change); another, ruled-out class instead (named in the note below)
+            y = torch.where(y == pred, (pred + 1) % out.shape[1], y)
             idx = torch.arange(min(len(probe), self.max_samples), device=x.device)
         else:
             y = class_indices(probe.labels, task_model(model, self.output)).to(x.device)
@@ -437,22 +440,38 @@ def _ruled_out_note(out: Tensor, target: Tensor, idx: Tensor, success: Tensor) -
     """The explained samples without a counterfactual whose target class the model rules out at the sample (its output
     there is -inf: ``logits.masked_fill(~seen, float("-inf"))`` of a class a class-incremental model has not seen yet),
     named (probe indices ``idx``, the first 8) with their classes; ``""`` where none. The search gets no gradient from
-    an output of -inf, so it reaches such a class only where a change of the inputs lifts the mask.
+    an output of -inf, so it reaches such a class only where a change of the inputs lifts the mask. The way out fits
+    the samples: ``towards="runner_up"`` where another class than the predicted one is finite there; where every
+    class but the predicted one is -inf the model predicts no other class there, which no ``towards`` changes (the
+    only samples ``towards="runner_up"`` leaves without a finite target).
 
     Examples:
         >>> out = torch.tensor([[1.0, 0.0, float("-inf")], [0.0, 1.0, float("-inf")]])
         >>> _ruled_out_note(out, torch.tensor([2, 0]), torch.tensor([3, 5]), torch.tensor([False, False]))[:62]
         'samples [3] (1 of the 2 explained) have no counterfactual: the'
+        >>> alone = torch.tensor([[1.0, float("-inf"), float("-inf")]])
+        >>> _ruled_out_note(alone, torch.tensor([2]), torch.tensor([0]), torch.tensor([False]))[-67:]
+        'no counterfactual unless a change lifts the mask (whatever towards)'
     """
     lost = (out.gather(1, target.view(-1, 1)).squeeze(1) == float("-inf")) & ~success.to(out.device)
     if not bool(lost.any()):
         return ""
     rows, classes = idx[lost.to(idx.device)].tolist(), sorted(set(target[lost].tolist()))
-    return (f"samples {rows[:8]}{' ...' if len(rows) > 8 else ''} ({len(rows)} of the {len(out)} explained) have no "
+    # the predicted class the only one not ruled out: no class to flip to, whatever `towards` picks
+    alone = (out.scatter(1, out.argmax(1, keepdim=True), float("-inf")) == float("-inf")).all(1)[lost]
+    head = (f"samples {rows[:8]}{' ...' if len(rows) > 8 else ''} ({len(rows)} of the {len(out)} explained) have no "
             f"counterfactual: the model's output for their target class ({', '.join(map(str, classes))}) is -inf there, a "
             "class it rules out (masked with -inf, e.g. not yet seen by a class-incremental model), which no change the "
-            "search makes reaches unless it lifts the mask; explain the classes the model can predict (a probe of those "
-            "classes, or towards=\"runner_up\")")
+            "search makes reaches unless it lifts the mask; ")
+    if bool(alone.all()):
+        return head + ("every class but the predicted one is -inf at these samples: the model predicts no other class "
+                       "there, so they have no counterfactual unless a change lifts the mask (whatever towards)")
+    advice = "explain the classes the model can predict (a probe of those classes"  # towards="label": runner-ups are alone
+    if bool(alone.any()):
+        only = [r for r, a in zip(rows, alone.tolist()) if a]
+        return head + advice + (f", or towards=\"runner_up\", except for samples {only[:8]}{' ...' if len(only) > 8 else ''} "
+                                "where every class but the predicted one is -inf: the model predicts no other class there)")
+    return head + advice + ", or towards=\"runner_up\")"
 
 
 def _check_logits(out: Tensor) -> None:
