@@ -183,7 +183,8 @@ def layer_map_figure(layer_map: dict, title: str | None = None) -> Figure:
 
     Sized for a TensorBoard image card (a box of about 400 x 215 pixels): 0.16 inch a layer, about 5 x 3 inches
     for 12 layers with short names, 5.9 x 3.1 with 20-character names (shown at 0.66 or more); the columns' numbers
-    of a model of 100 layers or more are written upright (three digits are wider than a row). A chain of
+    are written upright where one drawn has three digits or more (a layer 100 or later of a model of more than 100
+    layers: three digits are wider than a column). A chain of
     more than 16 causal nodes draws those whose incoming gain is farthest from 1, and a matrix of more than 32
     layers the first and last layer of each drawn node, numbered as among all (a gain over nodes not drawn
     reads ``×g over k``); the title then says how many of how many. The JSON report holds them all.
