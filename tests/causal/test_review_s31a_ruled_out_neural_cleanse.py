@@ -5,6 +5,7 @@ as λ falls, so the median rose and every class the model could predict was flag
 outputs: norm ratios 0.19 to 0.24, all 4 flagged). Such classes are left out as an unattacked class is."""
 
 import math
+import warnings
 
 import pytest
 import torch
@@ -88,3 +89,20 @@ def test_a_class_ruled_out_on_the_probe_that_the_reversed_trigger_reaches_is_com
     torch.testing.assert_close(res.norm_ratio, res.mask_norms / res.mask_norms.median())  # 5 norms: the median is one of them
     torch.testing.assert_close(res.anomaly_index, mad_anomaly_index(res.mask_norms))
     assert math.isfinite(res.score[4]) and res.most_suspect == 4  # the smallest mask
+
+
+def test_reverse_trigger_warns_of_a_target_ruled_out_on_every_input_that_it_never_reaches() -> None:
+    """Second look at 36571f7b: reverse_trigger, which shares the search and warns of an unattacked target, returned the
+    meaningless mask of a class ruled out with -inf on every input with no word (neural_cleanse leaves it out)."""
+    from lightning_causal.causal import reverse_trigger
+    from lightning_causal.causal.engine.probe_warnings import ProbeContentsWarning
+
+    with pytest.warns(ProbeContentsWarning, match=r"class 3's output is -inf on every one of the 32 inputs .* never reached it"):
+        reverse_trigger(_Masked(), _x(), 3, steps=20)
+    x = torch.rand(64, 6, generator=torch.Generator().manual_seed(0))
+    x[:, 0] = 0.45 + 0.04 * x[:, 0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a class it can predict, and the gated class its trigger reaches: no warning
+        reverse_trigger(_Masked(), _x(), 1, steps=20)
+        t = reverse_trigger(_Gated(), x, 4, steps=100, input_range=(0.0, 1.0))
+    assert bool((_Gated()(t.apply(x)).argmax(1) == 4).all())

@@ -16,6 +16,7 @@ from lightning_causal.causal.backdoor.trigger_search import (
     _optimisation_dtype,
     _optimise_classes,
     _prepare,
+    _ruled_out,
     _unattacked,
 )
 from lightning_causal.causal.backdoor.triggers import Trigger, _check_model, _logits
@@ -109,7 +110,8 @@ def reverse_trigger(
     Warns:
         ProbeContentsWarning: every input of ``x`` is already predicted as ``target``: the search has no input to move,
             the mask shrinks under its penalty alone and says nothing of a backdoor (``neural_cleanse`` never flags
-            such a class).
+            such a class); or ``target``'s output is -inf on every input and the search never reached it (no
+            gradient towards an output of -inf: the mask measures no trigger; ``neural_cleanse``'s ``ruled_out``).
 
     Examples:
         >>> model = nn.Sequential(nn.Flatten(), nn.Linear(4, 3))
@@ -145,5 +147,12 @@ def reverse_trigger(
                     ProbeContentsWarning, stacklevel=outside_package())
             cls = torch.tensor([target], device=dev)
             keep = None if region is None else region.to(device=dev, dtype=opt).unsqueeze(0)
-            mask, pattern, _, _ = _optimise_classes(run.fwd, x, logits.argmax(1), cls, theta_m, theta_p, run.batches, run.cfg, keep)
+            mask, pattern, _, reached = _optimise_classes(run.fwd, x, logits.argmax(1), cls, theta_m, theta_p, run.batches, run.cfg, keep)
+    if target in _ruled_out(logits) and not bool(reached[0]):  # as neural_cleanse's ruled_out (never flagged there)
+        warnings.warn(
+            f"reverse_trigger: class {target}'s output is -inf on every one of the {x.shape[0]} inputs (a class the model "
+            "rules out, e.g. `masked_fill(~seen, float('-inf'))` of a class not yet seen) and its reversed trigger never "
+            "reached it: the search gets no gradient towards an output of -inf, so the mask, grown as the penalty's weight "
+            f"fell, measures no trigger, and whether a trigger opens class {target} for other inputs is not tested",
+            ProbeContentsWarning, stacklevel=outside_package())
     return Trigger(mask[0].detach().to(x.dtype), pattern[0].detach().to(x.dtype), target)
