@@ -20,17 +20,26 @@ from lightning_causal.causal.structure.layer_map import layer_causal_map
 PROBE = torch.tensor([[2.0, 1.0], [1.0, 1.0], [1.0, 1.0], [2.0, 1.0]])
 
 
+def identity() -> nn.Linear:
+    """A 2 x 2 linear layer that passes its input on."""
+    layer = nn.Linear(2, 2, bias=False)
+    with torch.no_grad():
+        layer.weight.copy_(torch.eye(2))
+    return layer
+
+
 class BatchBranch(nn.Module):
     """``s = h0 + h1``, times 10 where the batch's mean of ``h0`` is above 0.5 (``h = x``: an identity layer ``h``)."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.h = nn.Linear(2, 2, bias=False)
-        with torch.no_grad():
-            self.h.weight.copy_(torch.eye(2))
+        self.h = identity()
+
+    def hidden(self, x: torch.Tensor) -> torch.Tensor:
+        return self.h(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.h(x)
+        h = self.hidden(x)
         s = h.sum(1, keepdim=True)
         return s * 10 if h[:, 0].mean() > 0.5 else s
 
@@ -139,14 +148,10 @@ class Deep(BatchBranch):
 
     def __init__(self) -> None:
         super().__init__()
-        self.g = nn.Linear(2, 2, bias=False)
-        with torch.no_grad():
-            self.g.weight.copy_(torch.eye(2))
+        self.g = identity()
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.g(self.h(x))
-        s = h.sum(1, keepdim=True)
-        return s * 10 if h[:, 0].mean() > 0.5 else s
+    def hidden(self, x: torch.Tensor) -> torch.Tensor:
+        return self.g(self.h(x))
 
 
 class MCDropout(nn.Module):

@@ -55,6 +55,7 @@ MAX_CUDA_BUDGET = 8 * 2**30
 _MIN_ROWS = 64
 _MAX_ROWS = 1 << 16
 T = TypeVar("T")
+V = TypeVar("V")
 
 
 def check_max_batch_size(max_batch_size: int | None) -> int | None:
@@ -237,6 +238,17 @@ class RowShard:
 _SHARD: ContextVar[RowShard | None] = ContextVar("lightning_causal_row_shard", default=None)
 
 
+@contextlib.contextmanager
+def _set_in_block(var: ContextVar[V], value: V) -> Iterator[None]:
+    """``var`` is ``value`` inside the block and as it was after it (the blocks of this module: :func:`sharded_rows`,
+    :func:`remembered_fit`, :func:`checked_chunks`, :func:`alone_block`)."""
+    token = var.set(value)
+    try:
+        yield
+    finally:
+        var.reset(token)
+
+
 def current_shard() -> RowShard | None:
     """The :class:`RowShard` set by :func:`sharded_rows`, or ``None`` (one process evaluates all)."""
     return _SHARD.get()
@@ -257,11 +269,8 @@ def sharded_rows(shard: RowShard | None) -> Iterator[None]:
         ...     map_rows(5, 2, lambda idx: idx * 1.0, torch.device("cpu"))
         tensor([  0.,   1.,   2., 100., 101.])
     """
-    token = _SHARD.set(shard)
-    try:
+    with _set_in_block(_SHARD, shard):
         yield
-    finally:
-        _SHARD.reset(token)
 
 
 def is_out_of_memory(error: BaseException) -> bool:
@@ -325,11 +334,8 @@ def remembered_fit() -> Iterator[None]:
     if _FIT.get() is not None:
         yield
         return
-    token = _FIT.set(_Fit())
-    try:
+    with _set_in_block(_FIT, _Fit()):
         yield
-    finally:
-        _FIT.reset(token)
 
 
 def first_in_block(key: str) -> bool:
@@ -403,11 +409,8 @@ def checked_chunks(check: ChunkCheck | None) -> Iterator[None]:
     if check is None or _CHECK.get() is not None:
         yield
         return
-    token = _CHECK.set(check)
-    try:
+    with _set_in_block(_CHECK, check):
         yield
-    finally:
-        _CHECK.reset(token)
 
 
 _ALONE: ContextVar[bool] = ContextVar("lightning_causal_rows_alone", default=False)
@@ -434,11 +437,8 @@ def alone_block() -> Iterator[None]:
         ...     rows_alone()
         True
     """
-    token = _ALONE.set(True)
-    try:
+    with _set_in_block(_ALONE, True):
         yield
-    finally:
-        _ALONE.reset(token)
 
 
 def _whole(result: Tensor) -> Tensor:
