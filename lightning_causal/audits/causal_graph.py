@@ -72,6 +72,27 @@ def _spreadless_note(spreadless: str, alternative: str) -> str:
             "ablation='zero'); audit more, different samples")
 
 
+def _no_edges_note(name: str, graph: CausalGraph, units: int) -> str:
+    """Why a graph of ``units`` unit nodes has no edges: the test each edge must pass (``alpha`` after the correction
+    over ``meta["tests"]`` edge tests) and, where several classes are explained, the samples of each, on which the edges
+    into its output are tested (a 100-class model on 128 samples: a median of 2 samples a class among 4980 tests)."""
+    meta = graph.meta
+    rule = (f"after the {meta['correction']} correction over {meta['tests']} edge tests (every unit of the source layers "
+            "with a path, nodes or not)" if meta["correction"] != "none" else f"uncorrected ({meta['tests']} edge tests)")
+    counts = sorted(int(graph.node_stats[n]["samples"]) for n in graph.nodes if n.startswith("output:"))
+    per_class = ""
+    if len(counts) > 1:
+        mid = len(counts) // 2
+        median = counts[mid] if len(counts) % 2 else (counts[mid - 1] + counts[mid]) / 2
+        per_class = (f"; the edges into the outputs are tested per explained class, on the samples explained as it: the "
+                     f"{meta['samples']} samples are explained as {len(counts)} classes, a median of {median:g} a class "
+                     f"({sum(c == 1 for c in counts)} of one sample, which has no standard error)")
+    return (f"CausalGraphAudit {name!r}: {units} nodes and no edges: none of the {meta['candidates']} candidate edges (from "
+            f"nodes) has a p-value of at most alpha={meta['alpha']:g} {rule} with a share of at least {meta['min_share']:g}"
+            f"{per_class}. A larger probe (more samples per explained class), one explained class for every sample "
+            "(target=) or a looser test (correction='none', a larger alpha) can keep edges")
+
+
 class CausalGraphAudit(Audit):
     """Causal explanatory graph of chosen layers (:func:`~lightning_causal.causal.structure.graph.causal_graph`).
 
@@ -289,6 +310,8 @@ class CausalGraphAudit(Audit):
             self._note_small_shift(graph, ends, result)
         result.scalars["n_nodes"] = float(sum(1 for n in graph.nodes if n.rsplit(":", 1)[0] in self.layers))
         result.scalars["n_edges"] = float(len(graph.edges))
+        if result.scalars["n_nodes"] and not graph.edges and not spreadless:  # the probe's spread said above
+            result.meta.setdefault("notes", []).append(_no_edges_note(self.name, graph, int(result.scalars["n_nodes"])))
         result.scalars["edge_density"] = len(graph.edges) / max(1, graph.meta["candidates"])
         if self.stability_resamples:
             stab = graph_stability(model, probe.inputs, self.layers, self.top_k, resamples=self.stability_resamples,
