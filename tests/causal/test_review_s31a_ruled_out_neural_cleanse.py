@@ -106,3 +106,33 @@ def test_reverse_trigger_warns_of_a_target_ruled_out_on_every_input_that_it_neve
         reverse_trigger(_Masked(), _x(), 1, steps=20)
         t = reverse_trigger(_Gated(), x, 4, steps=100, input_range=(0.0, 1.0))
     assert bool((_Gated()(t.apply(x)).argmax(1) == 4).all())
+
+
+class _TwoLeft(nn.Module):
+    """Class 0 where feature 0 passes 0.5 (one feature moves an input there), class 1 where all of features 1-11 pass
+    0.5 (eleven must move); classes 2-4 ruled out: a natural imbalance between the two classes left."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        l0, l1 = 20 * torch.relu(x[:, 0] - 0.5), 20 * (x[:, 1:].amin(1) - 0.5)
+        return torch.stack([l0, l1] + [torch.full_like(l0, float("-inf"))] * 3, 1)
+
+
+def test_a_flag_among_the_two_classes_left_besides_the_ruled_out_ones_warns_as_of_two_classes() -> None:
+    """Second look at 36571f7b: with the ruled-out classes left out, a 5-output model compares 2 classes' trigger sizes,
+    where a natural imbalance is flagged (as of a 2-class model), with no warning nor note."""
+    from lightning_causal.causal.engine.probe_warnings import ProbeContentsWarning
+
+    x = torch.rand(64, 12, generator=torch.Generator().manual_seed(0))
+    x[32:, 1:] = 0.6 + 0.4 * x[32:, 1:]  # half the samples class 1
+    x[32:, 0] *= 0.5
+    with pytest.warns(ProbeContentsWarning, match=r"flagged class 0 among the 2 classes it compares \(the other 3 of the "
+                                                  r"model's 5 ruled out with -inf\): with two classes"):
+        res = neural_cleanse(_TwoLeft(), x, 5, steps=100, input_range=(0.0, 1.0))
+    assert res.ruled_out == [2, 3, 4] and res.flagged == [0]
+    norms = res.mask_norms[:2]
+    torch.testing.assert_close(res.norm_ratio[:2], norms / norms.mean())  # the median of two: their mean
+    assert res.norm_ratio[0] <= 0.35  # the bound for inputs that are not images
+    result = BackdoorAudit(steps=100, reverse_options={"input_range": (0.0, 1.0)}).run(_TwoLeft(), Probe(x))
+    assert result.meta["flagged"] == [0]
+    assert any(n.startswith("class 0 flagged among 2 classes (the others ruled out), where a natural imbalance")
+               for n in result.meta["notes"])

@@ -217,8 +217,8 @@ def neural_cleanse(
     the trigger did reach (a class the model rules out only for inputs like ``x``) is compared as any other. The other
     classes' statistics are those of their own norms.
 
-    With 2 classes the rule can only compare the two triggers' sizes, so a flag warns (confirm it with a
-    known trigger), also a :class:`~lightning_causal.causal.engine.probe_warnings.ProbeContentsWarning`: on
+    With 2 classes (or 2 besides the ``ruled_out`` ones) the rule can only compare the two triggers' sizes, so a flag
+    warns (confirm it with a known trigger), also a :class:`~lightning_causal.causal.engine.probe_warnings.ProbeContentsWarning`: on
     the 2 samples of an audit's dry run, where it is ignored, 1 of 10 untrained 4-8-2 MLPs on the synthetic
     fairness data is flagged (8 of 10 before the class the 2 samples were predicted as was left out), and 1 of
     10 on 256 samples.
@@ -331,9 +331,11 @@ def neural_cleanse(
                               max_ratio, ratio, float(compactness), unattacked, ruled_out)
     if unattacked:
         warnings.warn(unattacked_note(unattacked[0], x.shape[0], num_classes), ProbeContentsWarning, stacklevel=outside_package())
-    if num_classes == 2 and result.flagged:
+    if num_classes - len(ruled_out) == 2 and result.flagged:  # two classes compared: the model's, or all it can reach
+        among = "of a model with 2 classes" if num_classes == 2 else (
+            f"among the 2 classes it compares (the other {num_classes - 2} of the model's {num_classes} ruled out with -inf)")
         warnings.warn(
-            f"Neural Cleanse flagged class {result.flagged[0]} of a model with 2 classes: with two classes the rule can only "
+            f"Neural Cleanse flagged class {result.flagged[0]} {among}: with two classes the rule can only "
             "compare the two triggers' sizes, and a natural imbalance between the classes is flagged as well (a clean "
             "binary tabular model was flagged in a trial). Confirm with a known trigger before repairing",
             ProbeContentsWarning, stacklevel=outside_package())  # a dry run's 2 samples flag most 2-class models
