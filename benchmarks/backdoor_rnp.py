@@ -64,6 +64,36 @@ KS = (1, 2, 4, 8)
 CONFIGS = ("0.2:0.01:0.2:20", "0.5:0.01:0.2:20", "0.2:0.001:0.01:20", "0.5:0.001:0.01:20")
 
 
+def config_values(config: str) -> tuple[float, float, float, int]:
+    """``(floor, unlearn_lr, mask_lr, epochs)`` of an RNP config ``floor:unlearn_lr:mask_lr:epochs``; a ValueError
+    naming the config and the form otherwise."""
+    parts = config.split(":")
+    try:
+        if len(parts) != 4 or int(parts[3]) < 1:
+            raise ValueError
+        return float(parts[0]), float(parts[1]), float(parts[2]), int(parts[3])
+    except ValueError:
+        raise ValueError(f"Expected an RNP config floor:unlearn_lr:mask_lr:epochs (e.g. {CONFIGS[0]}: three numbers and "
+                         f"a whole number of epochs >= 1) but got {config!r}") from None
+
+
+def method_parts(method: str) -> tuple[str, str]:
+    """``(config, rule)`` of an RNP method ``rnp:<config>@t<threshold>`` or ``rnp:<config>@k<k>`` (``--repair``'s
+    names); a ValueError naming the method and the form otherwise."""
+    prefix, _, rest = method.partition(":")
+    config, at, rule = rest.partition("@")
+    try:
+        if prefix != "rnp" or not at:
+            raise ValueError
+        config_values(config)
+        if not (rule[:1] == "t" and float(rule[1:]) >= 0 or rule[:1] == "k" and int(rule[1:]) >= 1):
+            raise ValueError
+    except ValueError:
+        raise ValueError(f"Expected each --repair method to be rnp:<floor:unlearn_lr:mask_lr:epochs>@t<threshold> or "
+                         f"@k<k> (e.g. rnp:{CONFIGS[0]}@k4: RNP, then the trigger=None repair) but got {method!r}") from None
+    return config, rule
+
+
 def unlearn(model: nn.Module, x: torch.Tensor, y: torch.Tensor, floor: float, lr: float, seed: int,
             batch: int = 32, max_epochs: int = 20) -> tuple[nn.Module, int]:
     """A copy of ``model`` after gradient-ascent steps on ``CE(x, y)`` until its accuracy on ``x`` is <= ``floor``;
@@ -153,7 +183,7 @@ def reversed_repair(model: nn.Module, x: torch.Tensor, y: torch.Tensor, seed: in
 def run_fold(case: bp.Case, fold: int, digits, configs: list[str], repair: list[str], with_reversed: bool, out: Path,
              done: set, with_random: bool = False) -> None:
     """Every missing record of one fold model."""
-    repair_configs = {m.partition("@")[0][4:] for m in repair}
+    repair_configs = {method_parts(m)[0] for m in repair}
     rules = [f"t{t:g}" for t in THRESHOLDS] + [f"k{k}" for k in KS]
     todo = [c for c in dict.fromkeys([*configs, *repair_configs]) if (case.seed, fold, f"rnp:{c}@{rules[0]}") not in done]
     todo_repair = [m for m in repair if (case.seed, fold, f"{m}+reversed") not in done]
@@ -176,11 +206,11 @@ def run_fold(case: bp.Case, fold: int, digits, configs: list[str], repair: list[
             off[order[:k]] = True
             records.append({**scores(pruned_model(f.model, off), f.before, f.trigger, f.data), "method": f"random@k{k}",
                             "pruned": k, "seconds": 0.0})
-    for c in dict.fromkeys([*todo, *(m.partition("@")[0][4:] for m in todo_repair)]):
-        floor, ulr, mlr, epochs = c.split(":")
+    for c in dict.fromkeys([*todo, *(method_parts(m)[0] for m in todo_repair)]):
+        floor, ulr, mlr, epochs = config_values(c)
         t0 = time.perf_counter()
-        unlearned, steps = unlearn(f.model, x, y, float(floor), float(ulr), seed)
-        masks[c] = recover(unlearned, x, y, int(epochs), float(mlr), seed)
+        unlearned, steps = unlearn(f.model, x, y, floor, ulr, seed)
+        masks[c] = recover(unlearned, x, y, epochs, mlr, seed)
         seconds = round(time.perf_counter() - t0, 2)
         if c in todo:
             for rule in rules:
@@ -189,7 +219,7 @@ def run_fold(case: bp.Case, fold: int, digits, configs: list[str], repair: list[
                 records.append({**rec, "method": f"rnp:{c}@{rule}", "pruned": int(off.sum()), "steps": steps, "seconds": seconds})
             records[-1]["mask"] = [round(float(v), 3) for v in masks[c]]
     for m in todo_repair:
-        c, _, rule = m[4:].partition("@")
+        c, rule = method_parts(m)
         t0 = time.perf_counter()
         off = pruned_units(masks[c], rule)
         model, flagged = reversed_repair(pruned_model(f.model, off), x, y, seed)
@@ -255,11 +285,18 @@ def main() -> None:
     cases = {"dev": bp.DEV_CASES, "dev2": bp.DEV2_CASES}[args.set]
     out = CACHE / f"rnp-{args.set}-{args.tag}.jsonl"
     if not args.summary_only:
+        configs = [c for c in args.configs.split(",") if c]
+        repair = [m for m in args.repair.split(",") if m]
+        try:  # before any fold runs: a name that is no RNP method failed only when its fold came (or pruned by another rule)
+            for c in configs:
+                config_values(c)
+            for m in repair:
+                method_parts(m)
+        except ValueError as err:
+            parser.error(str(err))
         out.parent.mkdir(parents=True, exist_ok=True)
         done = _done(out)
         digits = bp.load_all_digits()
-        configs = [c for c in args.configs.split(",") if c]
-        repair = [m for m in args.repair.split(",") if m]
         for case in _pick(cases, args.cases):
             if case.family == "blended":
                 continue
