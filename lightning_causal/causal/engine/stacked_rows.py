@@ -20,8 +20,9 @@ The rows alone must not change what the estimator computes: torch's global gener
 draw noise, not to branch on the batch (no comparison); where the two differ, the rows run alone once more, and rows
 that differ from themselves are noise as well, and so is a model whose rows alone set a state it keeps from call to
 call (a recurrent ``self.h = h.detach()`` read where the batch size matches, the shape last seen,
-:meth:`~.kept_attributes.KeptAttributes.changed`): a row alone does not read the state its chunk reads, so the two
-cannot be compared (the package runs such models; :func:`~.sample_independence.check_samples_independent` names the
+:meth:`~.kept_attributes.KeptAttributes.changed`, where the chunk run once more after its own pass gives other values:
+it reads the state, :func:`_reads_own_state`): a row alone does not read the state its chunk reads, so the two
+cannot be compared (a state only written, ``self.last_out = out.detach()``, leaves the chunk's values as they were: compared) (the package runs such models; :func:`~.sample_independence.check_samples_independent` names the
 state, :func:`~.sample_independence.carried_states`, where it changes the clean probe's outputs); a row that fails alone (a function that wants two rows) is not
 compared, its chunk runs as before. Passes of one row (the estimators run such passes already: the site
 checks, the trial rows), and the first and last rows of a chunk, most apart in it (of other units, samples or input
@@ -111,7 +112,7 @@ class RowsAlone:
         again, drew = _alone(fn, idx, ends, rows_of, self.generators, self.model, states)
         if drew or not same_outputs(again, alone)[1]:
             return out  # rows that differ from themselves alone: noise from a generator no watch sees, not the batch
-        if states:
+        if states and _reads_own_state(fn, idx, rows_of, values, self.generators, self.model):
             return out  # a state the model carries from call to call (`self.h = h.detach()`), which a row alone does not read
         flat = idx[ends].tolist()
         raise StackedRowsError(
@@ -149,6 +150,27 @@ def _alone(fn: Callable[[Tensor], T], idx: Tensor, ends: list[int], rows_of: Cal
     if not parts or not all(isinstance(p, Tensor) and p.dim() > 0 and p.shape[0] == 1 for p in parts):
         return torch.empty(0), drew
     return torch.cat(parts), drew
+
+
+def _reads_own_state(fn: Callable[[Tensor], T], idx: Tensor, rows_of: Callable[[T], Tensor], values: Tensor,
+                     generators: tuple[torch.Generator, ...], model: nn.Module | None) -> bool:
+    """Whether the chunk, run once more after its own pass (under :func:`~.batching.alone_block`, the state its pass
+    set in place), gives other ``rows_of`` values than ``values`` (its pass's), or draws, or fails: the model reads the
+    state it keeps (a recurrent ``self.h`` read where the batch size matches), which a row alone cannot. A state it only
+    writes (``self.last_out = out.detach()``, kept for a figure) gives the same values: the rows are compared. The
+    generators and ``model``'s attributes are put back as the chunk's pass left them."""
+    saved = _generators(generators)
+    kept = keep_attributes(model, values=True, numbers=True) if model is not None else None
+    try:
+        with alone_block():
+            again = rows_of(fn(idx))
+    except Exception:  # another pass of the chunk fails: taken as reading its state, as before (not compared)
+        return True
+    finally:
+        drew = _generators_moved(saved)
+        if kept is not None:
+            kept.restore()
+    return drew or not isinstance(again, Tensor) or again.shape != values.shape or not same_outputs(again, values)[1]
 
 
 def _generators(extra: tuple[torch.Generator, ...] = ()) -> list[tuple[torch.Generator, Tensor]]:
