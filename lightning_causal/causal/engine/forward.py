@@ -123,6 +123,8 @@ class Forward:
     every call (see :mod:`lightning_causal.causal.engine.eager`).
     A model with dynamically quantized layers (``quantize_dynamic``), whose rows depend on the
     others of their batch, is warned about once (see :mod:`lightning_causal.causal.engine.quantized`).
+    An output whose columns follow its rows (as many columns as rows in a pass of another size than the first's: an
+    in-batch score matrix ``u @ v.T``) is refused as batch-coupled, naming ``output=``.
 
     Args:
         model: any ``nn.Module``.
@@ -174,6 +176,9 @@ class Forward:
         #: shows it does not (``False``: versions are still checked, a copy per call costs up to a fifth
         #: of a small model's pass), for good once one shows it does (``True``).
         self.copies_inputs: bool | None = None
+        #: ``(rows, columns)`` of the first pass whose output is a matrix (or more): a later pass of another number of
+        #: rows whose columns follow its rows as these did is refused (:meth:`_check_width`)
+        self.first_width: tuple[int, int] | None = None
 
     def raw(self, *inputs: Tensor, rows: Tensor | None = None) -> Any:
         """The model's return value for ``inputs`` whose row ``r`` belongs to sample ``rows[r]``.
@@ -303,7 +308,26 @@ class Forward:
                    "pass `output=` a callable out -> [N, ...] (e.g. `output=lambda out: out.view(-1, T, C).mean(1)` for "
                    "per-position scores flattened to [N * T, C])")
             )
+        if n is not None and picked.dim() >= 2:
+            self._check_width(n, picked.shape[1])
         return picked
+
+    def _check_width(self, n: int, width: int) -> None:
+        """Refuse an output whose width follows the batch: a pass of ``n`` rows with ``n`` columns where the first pass,
+        of another number of rows, had as many columns as rows (an in-batch score matrix ``u @ v.T``)."""
+        if self.first_width is None:
+            self.first_width = (n, width)
+            return
+        n0, w0 = self.first_width
+        if n != n0 and width == n and w0 == n0:
+            raise ValueError(
+                f"Expected the explained output to have the same columns in every pass, but a pass of {n0} rows gave "
+                f"{w0} columns and one of {n} rows {n} columns: the output's width follows the batch (batch-coupled: an in-batch "
+                "score matrix such as `u @ v.T`, row i scoring every item of its batch), so a column means another item "
+                "in every pass the estimators run (passes of any number of rows, one included) and no row's effects can "
+                "be read. Explain a per-sample output instead: pass `output=` a callable giving each row its own score "
+                "(e.g. `output=lambda s: s.diagonal()[:, None]`, each row's own item), or score against a fixed set of "
+                "candidates (`u @ item_table.T`)")
 
     def rows_for(self, count: int, device: torch.device) -> Tensor:
         """Sample indices of the first ``count`` rows of a trial pass.

@@ -1,0 +1,45 @@
+"""A model whose output width follows its batch (an in-batch sampled-softmax score matrix ``u @ v.T``, ``[B, B]``)
+failed input_effects with "index 1 is out of bounds" (two samples: the passes of one row give ``[1, 1]``) or with the
+clean check's "max |difference| nan" and a cause it does not have (control flow, normalisation); it is now refused
+naming the cause (the output's width follows the batch) and the way out, which gives each row's own score."""
+
+import pytest
+import torch
+from torch import nn
+
+from lightning_causal.causal.effects.input_effects import input_effects
+from lightning_causal.causal.effects.unit_effects import unit_effects
+
+
+class InBatch(nn.Module):
+    """Row i scores every item of its batch: ``u(x_i) . v(x_j)`` for every j."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.u, self.v = nn.Linear(4, 8), nn.Linear(4, 8)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.u(x) @ self.v(x).T
+
+
+@pytest.mark.parametrize("samples", [2, 6])
+def test_an_output_whose_width_follows_the_batch_is_refused_by_name(samples):
+    model, x = InBatch(), torch.randn(samples, 4, generator=torch.Generator().manual_seed(1))
+    for run in [lambda: input_effects(model, x, target=torch.arange(samples)), lambda: unit_effects(model, x, "u")]:
+        with pytest.raises(ValueError, match=r"the output's width follows the batch \(batch-coupled") as caught:
+            run()
+        assert "columns and one of" in str(caught.value) and "output=lambda s: s.diagonal()[:, None]" in str(caught.value)
+
+
+def test_the_way_out_gives_each_rows_own_score():
+    # zeroing feature j of sample i moves its own score u(x_i) . v(x_i) by the hand difference
+    model, x = InBatch(), torch.randn(5, 4, generator=torch.Generator().manual_seed(1))
+    effects = input_effects(model, x, output=lambda s: s.diagonal()[:, None])
+
+    def own(z: torch.Tensor) -> torch.Tensor:
+        return (model.u(z) * model.v(z)).sum(1)
+
+    with torch.no_grad():
+        expected = torch.stack([own(x) - own(x * (torch.arange(4) != j)) for j in range(4)], 1)
+    assert torch.allclose(effects, expected, atol=1e-6)
