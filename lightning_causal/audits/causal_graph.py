@@ -72,25 +72,37 @@ def _spreadless_note(spreadless: str, alternative: str) -> str:
             "ablation='zero'); audit more, different samples")
 
 
-def _no_edges_note(name: str, graph: CausalGraph, units: int) -> str:
+def _no_edges_note(graph: CausalGraph, units: int) -> str:
     """Why a graph of ``units`` unit nodes has no edges: the test each edge must pass (``alpha`` after the correction
     over ``meta["tests"]`` edge tests) and, where several classes are explained, the samples of each, on which the edges
-    into its output are tested (a 100-class model on 128 samples: a median of 2 samples a class among 4980 tests)."""
+    into its output are tested (a 100-class model on 128 samples: a median of 2 samples a class among 4980 tests). The
+    cause and the ways out come first: the text card keeps a note's first 160 characters.
+
+    Examples:
+        >>> g = CausalGraph(["fc"], ["fc:0", "output:0", "output:1"], [], {"fc:0": {}, "output:0": {"samples": 1},
+        ...     "output:1": {"samples": 3}}, [], {"correction": "bh", "tests": 8, "samples": 4, "candidates": 2,
+        ...     "alpha": 0.05, "min_share": 0.05})
+        >>> print(_no_edges_note(g, 1))  # doctest: +NORMALIZE_WHITESPACE
+        1 node and no edges: an output's edges are tested on its class's samples (4 in 2 classes, median 2, 1 of one):
+        use a larger probe, target=k or a looser test (correction='none', a larger alpha); none of the 2 candidate edges
+        (from nodes) has a p-value of at most alpha=0.05 after the bh correction over 8 edge tests (every unit of the
+        source layers with a path, nodes or not) with a share of at least 0.05 (a class of one sample has no standard
+        error)
+    """
     meta = graph.meta
     rule = (f"after the {meta['correction']} correction over {meta['tests']} edge tests (every unit of the source layers "
             "with a path, nodes or not)" if meta["correction"] != "none" else f"uncorrected ({meta['tests']} edge tests)")
     counts = sorted(int(graph.node_stats[n]["samples"]) for n in graph.nodes if n.startswith("output:"))
-    per_class = ""
-    if len(counts) > 1:
-        mid = len(counts) // 2
-        median = counts[mid] if len(counts) % 2 else (counts[mid - 1] + counts[mid]) / 2
-        per_class = (f"; the edges into the outputs are tested per explained class, on the samples explained as it: the "
-                     f"{meta['samples']} samples are explained as {len(counts)} classes, a median of {median:g} a class "
-                     f"({sum(c == 1 for c in counts)} of one sample, which has no standard error)")
-    return (f"CausalGraphAudit {name!r}: {units} nodes and no edges: none of the {meta['candidates']} candidate edges (from "
-            f"nodes) has a p-value of at most alpha={meta['alpha']:g} {rule} with a share of at least {meta['min_share']:g}"
-            f"{per_class}. A larger probe (more samples per explained class), one explained class for every sample "
-            "(target=) or a looser test (correction='none', a larger alpha) can keep edges")
+    test = (f"none of the {meta['candidates']} candidate edges (from nodes) has a p-value of at most alpha={meta['alpha']:g} "
+            f"{rule} with a share of at least {meta['min_share']:g}")
+    units_text = f"{units} node{'s' if units != 1 else ''} and no edges"
+    if len(counts) < 2:  # one explained class: target= changes nothing
+        return f"{units_text}: {test}. A larger probe or a looser test (correction='none', a larger alpha) can keep edges"
+    mid = len(counts) // 2
+    median = counts[mid] if len(counts) % 2 else (counts[mid - 1] + counts[mid]) / 2
+    return (f"{units_text}: an output's edges are tested on its class's samples ({meta['samples']} in {len(counts)} "
+            f"classes, median {median:g}, {sum(c == 1 for c in counts)} of one): use a larger probe, target=k or a looser "
+            f"test (correction='none', a larger alpha); {test} (a class of one sample has no standard error)")
 
 
 class CausalGraphAudit(Audit):
@@ -311,7 +323,7 @@ class CausalGraphAudit(Audit):
         result.scalars["n_nodes"] = float(sum(1 for n in graph.nodes if n.rsplit(":", 1)[0] in self.layers))
         result.scalars["n_edges"] = float(len(graph.edges))
         if result.scalars["n_nodes"] and not graph.edges and not spreadless:  # the probe's spread said above
-            result.meta.setdefault("notes", []).append(_no_edges_note(self.name, graph, int(result.scalars["n_nodes"])))
+            result.meta.setdefault("notes", []).append(_no_edges_note(graph, int(result.scalars["n_nodes"])))
         result.scalars["edge_density"] = len(graph.edges) / max(1, graph.meta["candidates"])
         if self.stability_resamples:
             stab = graph_stability(model, probe.inputs, self.layers, self.top_k, resamples=self.stability_resamples,
