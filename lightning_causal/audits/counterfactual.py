@@ -152,7 +152,9 @@ class CounterfactualAudit(Audit):
         towards: the class each counterfactual reaches: ``"label"`` (the probe's misclassified samples,
             towards their labels) or ``"runner_up"`` (every sample, towards the class of its second-highest
             output: what change of the input would flip the decision, for a model without true classes,
-            such as a Q-network whose predicted class is the greedy action). Each row of the
+            such as a Q-network whose predicted class is the greedy action; a sample where every other output
+            is ``-inf`` has no such class: its target is a class ruled out there, class 0, or class 1 where class 0
+            is the prediction, so its row says not found and a note names it). Each row of the
             ``counterfactuals`` table holds ``target``, the class searched for (and ``label`` where
             ``towards="label"``).
 
