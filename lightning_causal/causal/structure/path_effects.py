@@ -37,7 +37,7 @@ import torch
 from torch import Tensor
 
 from lightning_causal.causal.effects.unit_rows import moving_units
-from lightning_causal.causal.engine.ablation import replace_units
+from lightning_causal.causal.engine.ablation import replace_units, replace_units_
 from lightning_causal.causal.engine.batching import map_rows, rows_alone
 from lightning_causal.causal.engine.units import Layout
 from lightning_causal.causal.engine.unmoved_rows import each_moving
@@ -111,7 +111,7 @@ def path_effects_from(
         i_idx, s = idx // n, idx % n
         store: dict[str, Tensor] = {}
         hooks = {layer: _record(layer, store, ctx.acts[layer][s] if clamp else None) for layer in (later if clamp else targets)}
-        logit = ctx.logits_from(source, replace_units(h[s], src[i_idx], base), s, hooks)
+        logit = ctx.logits_from(source, replace_units_(h[s], src[i_idx], base), s, hooks)
         if rows_alone():  # rows_alone_checked's check runs rows apart from their chunk: their output change compared only
             return ctx.f0[s] - logit
         if missing := [layer for layer in targets if layer not in store]:
