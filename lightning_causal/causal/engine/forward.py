@@ -123,8 +123,10 @@ class Forward:
     every call (see :mod:`lightning_causal.causal.engine.eager`).
     A model with dynamically quantized layers (``quantize_dynamic``), whose rows depend on the
     others of their batch, is warned about once (see :mod:`lightning_causal.causal.engine.quantized`).
-    An output whose columns follow its rows (as many columns as rows in a pass of another size than the first's: an
-    in-batch score matrix ``u @ v.T``) is refused as batch-coupled, naming ``output=``.
+    An output whose columns follow its rows (as many columns as rows in a pass of another size than the first's, every
+    pass before having had as many columns as rows: an in-batch score matrix ``u @ v.T``) is refused as batch-coupled,
+    naming ``output=``; a head that grows between passes (class-incremental) to as many classes as a later pass's rows
+    is not, once a pass had other columns than rows.
 
     Args:
         model: any ``nn.Module``.
@@ -179,6 +181,9 @@ class Forward:
         #: ``(rows, columns)`` of the first pass whose output is a matrix (or more): a later pass of another number of
         #: rows whose columns follow its rows as these did is refused (:meth:`_check_width`)
         self.first_width: tuple[int, int] | None = None
+        #: whether every such pass so far had as many columns as rows (``False`` for good once one had not: the width is
+        #: then no batch's, and a grown head's classes equal to a later pass's rows are no reason to refuse)
+        self.width_follows_rows = True
 
     def raw(self, *inputs: Tensor, rows: Tensor | None = None) -> Any:
         """The model's return value for ``inputs`` whose row ``r`` belongs to sample ``rows[r]``.
@@ -314,12 +319,13 @@ class Forward:
 
     def _check_width(self, n: int, width: int) -> None:
         """Refuse an output whose width follows the batch: a pass of ``n`` rows with ``n`` columns where the first pass,
-        of another number of rows, had as many columns as rows (an in-batch score matrix ``u @ v.T``)."""
+        of another number of rows, and every pass since, had as many columns as rows (an in-batch score matrix
+        ``u @ v.T``); a pass with other columns than rows (a fixed head, grown later or not) ends the check."""
         if self.first_width is None:
             self.first_width = (n, width)
-            return
+        self.width_follows_rows = self.width_follows_rows and width == n
         n0, w0 = self.first_width
-        if n != n0 and width == n and w0 == n0:
+        if n != n0 and self.width_follows_rows:
             raise ValueError(
                 f"Expected the explained output to have the same columns in every pass, but a pass of {n0} rows gave "
                 f"{w0} columns and one of {n} rows {n} columns: the output's width follows the batch (batch-coupled: an in-batch "
