@@ -46,27 +46,16 @@ def test_the_way_out_gives_each_rows_own_score():
     assert torch.allclose(effects, expected, atol=1e-6)
 
 
-class GrowingHead(nn.Module):
-    """A class-incremental classifier whose head grows between passes (2 classes, then 4)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        torch.manual_seed(0)
-        self.body, self.head = nn.Linear(6, 8), nn.Linear(8, 2)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.body(x))
-
-
 def test_a_head_grown_to_as_many_classes_as_a_later_pass_has_rows_is_not_refused():
     # one Forward for a whole fit (BackdoorSuppressionTerm keeps one per model): a set-up pass of 2 rows on 2 classes,
     # steps of 16 rows on 2 classes, then the head grows to 4 classes and a partial batch has 4 rows
-    model, x = GrowingHead(), torch.randn(16, 6, generator=torch.Generator().manual_seed(1))
+    torch.manual_seed(0)
+    model, x = nn.Sequential(nn.Linear(6, 8), nn.Linear(8, 2)), torch.randn(16, 6, generator=torch.Generator().manual_seed(1))
     forward = Forward(model)
     assert forward(x[:2]).shape == (2, 2) and forward(x).shape == (16, 2)
-    model.head = nn.Linear(8, 4)
+    model[1] = nn.Linear(8, 4)  # the head grown to 4 classes (class-incremental)
     with torch.no_grad():
-        assert torch.equal(forward(x[:4]), model.head(model.body(x[:4])))
+        assert torch.equal(forward(x[:4]), model[1](model[0](x[:4])))
     # the in-batch model stays refused at its second pass, whatever its sizes
     inbatch = Forward(InBatch())
     inbatch(x[:2, :4])
