@@ -279,21 +279,22 @@ def main() -> None:
     parser.add_argument("--table", default="", help="methods shown case by case in the summary")
     parser.add_argument("--summary-only", action="store_true")
     args = parser.parse_args()
+    configs = [c for c in args.configs.split(",") if c]
+    repair = [m for m in args.repair.split(",") if m]
+    try:  # before any fold runs (a name that is no RNP method failed only when its fold came, or pruned by another
+        # rule) and before the process's warnings, logs and threads are set for the run
+        for c in configs:
+            config_values(c)
+        for m in repair:
+            method_parts(m)
+    except ValueError as err:
+        parser.error(str(err))
     warnings.filterwarnings("ignore")
     logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
     torch.set_num_threads(1)
     cases = {"dev": bp.DEV_CASES, "dev2": bp.DEV2_CASES}[args.set]
     out = CACHE / f"rnp-{args.set}-{args.tag}.jsonl"
     if not args.summary_only:
-        configs = [c for c in args.configs.split(",") if c]
-        repair = [m for m in args.repair.split(",") if m]
-        try:  # before any fold runs: a name that is no RNP method failed only when its fold came (or pruned by another rule)
-            for c in configs:
-                config_values(c)
-            for m in repair:
-                method_parts(m)
-        except ValueError as err:
-            parser.error(str(err))
         out.parent.mkdir(parents=True, exist_ok=True)
         done = _done(out)
         digits = bp.load_all_digits()

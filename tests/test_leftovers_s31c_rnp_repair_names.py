@@ -6,9 +6,11 @@ checked before any fold runs."""
 
 from __future__ import annotations
 
+import logging
 import sys
 
 import pytest
+import torch
 
 from benchmarks import backdoor_rnp as rnp
 
@@ -34,7 +36,10 @@ def test_the_script_refuses_the_name_before_any_fold_runs(monkeypatch, tmp_path,
     monkeypatch.setattr(rnp.bp, "load_all_digits", no_folds)
     monkeypatch.setattr(rnp, "CACHE", tmp_path)
     monkeypatch.setattr(sys, "argv", ["backdoor_rnp.py", "--repair", "0.2:0.01:0.2:20@k4", "--tag", "test"])
+    level, threads = logging.getLogger("lightning.pytorch").level, torch.get_num_threads()
     with pytest.raises(SystemExit) as caught:
         rnp.main()
     assert caught.value.code == 2  # argparse's error
+    # refused before the run's set-up: Lightning's logs (other tests read them) and torch's threads left as they were
+    assert (logging.getLogger("lightning.pytorch").level, torch.get_num_threads()) == (level, threads)
     assert "but got '0.2:0.01:0.2:20@k4'" in capsys.readouterr().err
