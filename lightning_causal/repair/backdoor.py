@@ -166,7 +166,9 @@ class BackdoorSuppressionTerm(TriggerSetup, SuppressionParts, RepairTerm):
             unstamped row, which trains away responses to stamps that detection did not flag
             (``"mixup+shift+patch"``; measured on development cases only, see docs/methods.md).
         balance: unlearning counts the target class's rows as a group of their own.
-        when_unflagged: ``"skip"`` or ``"top"`` (``trigger=None`` and no class flagged).
+        when_unflagged: ``"skip"`` or ``"top"`` (``trigger=None`` and no class flagged). Where every class is
+            left out of the comparison (``detection.left_out``: predicted for every input, or ruled out
+            with ``-inf``), nothing is suppressed either way, with a warning.
         contrast: ``None`` (default: on where it can run, below), ``True`` (on; refused where it
             cannot run) or ``False`` (off). With ``trigger=None``, also reverse triggers on the
             contrast between the model and a feature-shifted copy of it
