@@ -210,6 +210,11 @@ class RepairTerm(ABC):
         ``None`` (default): nothing is saved and ``setup`` runs again when a fit resumes."""
         return None
 
+    def _non_finite_note(self, value: Tensor) -> str:
+        """What :func:`~lightning_causal.repair.objective.add_terms`' ``FloatingPointError`` adds where this term's
+        ``value`` is not finite (read on the failing step only): the cause where the term knows it, else ``""``."""
+        return ""
+
     def load_state_dict(self, state: dict[str, Any], model: nn.Module) -> None:
         """Restore :meth:`state_dict`'s output in place of :meth:`setup` (a resumed fit).
 

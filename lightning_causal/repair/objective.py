@@ -284,9 +284,8 @@ def add_terms(
             hint = (f"; the task loss is +inf: {ruled_out}" if isinstance(y, Tensor) and not y.is_floating_point() and not y.is_complex()
                     else f"; the task loss is +inf: outputs that overflow their dtype (weights that diverged: a lower learning rate), or {ruled_out}")
         for term, _ in active:  # a term's own cause (CounterfactualFairnessTerm: a class ruled out in one row of a pair)
-            note = getattr(term, "_non_finite_note", None)
-            if note is not None and term.name in bad:
-                hint += note(logs[f"repair/{term.name}"])
+            if term.name in bad:
+                hint += term._non_finite_note(logs[f"repair/{term.name}"])
         raise FloatingPointError(f"CausalRepairModule: non-finite loss at epoch {epoch} from {bad}{hint}")
     logs["repair/total"] = total.detach()
     return total, logs
