@@ -9,7 +9,7 @@ The default, :func:`default_unpack_batch`, understands
 - a mapping: inputs are the first present of ``x``, ``inputs``, ``features``, ``input_ids``,
   ``pixel_values``, ``input_values``, ``input_features`` (the last two: a Hugging Face audio feature
   extractor's waveforms ``[N, T]`` of Wav2Vec2/HuBERT and log-mel features ``[N, n_mels, frames]`` of
-  Whisper); labels the first of ``y``, ``labels``, ``label``, ``target``; with
+  Whisper); labels the first of ``y``, ``labels``, ``label``, ``target``, ``targets``; with
   ``input_ids``, the ``attention_mask`` and ``token_type_ids`` present are keyword forward
   arguments (a Hugging Face tokenizer's batch).
 
@@ -42,7 +42,7 @@ __all__ = ["INPUT_KEYS", "LABEL_KEYS", "TOKEN_ARGUMENT_KEYS", "Unpacked", "defau
            "unread_keys_message"]
 
 INPUT_KEYS = ("x", "inputs", "features", "input_ids", "pixel_values", "input_values", "input_features")
-LABEL_KEYS = ("y", "labels", "label", "target")
+LABEL_KEYS = ("y", "labels", "label", "target", "targets")
 TOKEN_ARGUMENT_KEYS = ("attention_mask", "token_type_ids")
 
 Unpacked = tuple[Tensor | tuple[Tensor, ...], Tensor | None, Any]
