@@ -78,13 +78,18 @@ def _logit_pairing(p_logits: Tensor, q_logits: Tensor) -> Tensor:
     ``|g(x) − g(x')|`` with ``g = z_1 − z_0``, the logit of the positive class.
 
     A logit equal in both (a class ruled out in both rows, ``masked_fill(~seen, -inf)``) differs by 0, not by
-    ``-inf − (-inf)`` = NaN: the same value as a finite fill (``-1e9``) gives."""
+    ``-inf − (-inf)`` = NaN: the same value as a finite fill (``-1e9``) gives. A class ruled out in one row of a pair
+    only makes that pair's distance ``+inf``, not ``d − mean(d)`` = ``-inf − (-inf)`` = NaN: the limit of a finite fill
+    ``-M``, whose pair adds about ``2M(C − 1)/C`` (``M → ∞``), as the symmetric KL is ``+inf`` there; NaN outputs stay
+    NaN."""
     a, b = _as_float(p_logits), _as_float(q_logits)
     if a.dim() == 1 or a.shape[1] == 1:
         a, b = a.reshape(-1), b.reshape(-1)
         return _difference(a, b).abs().mean()
     d = _difference(a, b)
-    return (d - d.mean(1, keepdim=True)).abs().sum(1).mean()
+    infinite = d.isinf()  # a class ruled out in one row of the pair only: zeroed, so the pair's other logits keep finite gradients
+    d = d.masked_fill(infinite, 0.0)
+    return (d - d.mean(1, keepdim=True)).abs().sum(1).masked_fill(infinite.any(1), math.inf).mean()
 
 
 def _difference(a: Tensor, b: Tensor) -> Tensor:
@@ -391,20 +396,21 @@ class CounterfactualFairnessTerm(RepairTerm):
     def _non_finite_note(self, value: Tensor) -> str:
         """What the ``FloatingPointError`` of :func:`~lightning_causal.repair.objective.add_terms` adds where the term's
         ``value`` is not finite (read on the failing step only): a class the model rules out with ``-inf`` in one row
-        of a pair and not in the other (a mask that depends on the input), where the symmetric KL is truly ``+inf``
-        and the logits' difference infinite; the total variation (``abs_prob``) stays bounded by 1."""
-        if self.distance == "abs_prob" or self.distance == "sym_kl" and not bool(value.isposinf()):
-            return ""  # a NaN symmetric KL: NaN outputs, not a class ruled out
-        mask = ("a class the model rules out (a -inf logit, probability 0) in one row of a pair and not in the other (a "
-                "mask that depends on the input, which the counterfactual moves)")
-        ways = ("pass distance='abs_prob' (the total variation, bounded by 1), or mask with a large finite negative "
-                "(`masked_fill(mask, -1e4)`)")
-        if self.distance == "sym_kl":
-            return (f"; the term {self.name!r} (distance='sym_kl') is +inf: {mask}, where the symmetric KL is infinite "
-                    f"(distance='logit' too): {ways}, a KL large but finite (half the fill times the other row's "
-                    "probability of that class)")
-        return (f"; the term {self.name!r} (distance='logit') is not finite: {mask} makes the difference of their "
-                f"logits infinite (or the outputs are not finite): {ways}, a large but finite difference")
+        of a pair and not in the other (a mask that depends on the input), where the symmetric KL and the logits'
+        pairing are truly ``+inf``; the total variation (``abs_prob``) stays bounded by 1. A NaN (NaN outputs) gets no
+        note. A large finite fill is not offered as a way out: the term then grows with the fill (a ``-1e4`` fill gave
+        ``logit`` 13,332 and ``sym_kl`` 951 beside a task loss of 0.9) and outweighs the task loss."""
+        if self.distance == "abs_prob" or not bool(value.isposinf()):
+            return ""  # a NaN: NaN outputs, not a class ruled out
+        what = "the symmetric KL" if self.distance == "sym_kl" else "the difference of the two rows' logits"
+        return (f"; the term {self.name!r} (distance={self.distance!r}) is +inf: a class the model rules out (a -inf "
+                "logit, probability 0) in one row of a pair and not in the other (a mask that depends on the input, "
+                f"which the counterfactual moves), where {what} is infinite: pass distance='abs_prob' (the total "
+                "variation, bounded by 1, which counts the other row's probability of that class), or rule the class "
+                "out in both rows of a pair (a mask the counterfactual does not move). A large finite fill "
+                "(`masked_fill(mask, -1e4)`) is no way out: the term then grows with the fill (distance='logit' by "
+                "about 2·fill·(C−1)/C a pair, 'sym_kl' by half the fill times the other row's probability of the "
+                "class) and outweighs the task loss")
 
     def _check_labels(self, y: Tensor | None, outputs: Tensor, model: nn.Module | None = None) -> None:
         """On the first call: warn when the labels are multi-hot (a multi-label classifier) and the
