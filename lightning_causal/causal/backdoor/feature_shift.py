@@ -134,7 +134,11 @@ class Contrast(nn.Module):
     none is into the model's own class, and Neural Cleanse leaves a class of -inf on every input out of its median and
     MAD (:attr:`~lightning_causal.causal.backdoor.flagging.ReversedTriggers.ruled_out`), where a finite value (the
     contrast of a class both give the same finite logit) put meaningless masks: 3 of 3 classes of a clean CNN of 10
-    outputs, 7 ruled out, were flagged on the contrast.
+    outputs, 7 ruled out, were flagged on the contrast. A class only one of the two rules out is ruled out of the
+    contrast too: ``-inf`` where the model does, and where the copy only does (a mask that reads the outputs, a top-k
+    gate the tuning moved) ``-inf`` rather than ``finite − (-inf)`` = ``+inf``, which Neural Cleanse refused as the
+    outputs of a diverged model. A sample whose two models rule out every class between them (disjoint top-k sets)
+    has no contrast in any class and is still refused.
 
     Examples:
         >>> f = nn.Linear(2, 2)
@@ -145,6 +149,8 @@ class Contrast(nn.Module):
         ...         return torch.cat([x, torch.full_like(x[:, :1], float("-inf"))], 1)
         >>> Contrast(Masked(), Masked())(torch.ones(1, 2)).tolist()  # the same model: no contrast; the third ruled out
         [[0.0, 0.0, -inf]]
+        >>> Contrast(lambda x: torch.zeros(1, 3), Masked())(torch.zeros(1, 2)).tolist()[0][2]  # ruled out by the copy only
+        -inf
     """
 
     def __init__(self, model: nn.Module, shifted: nn.Module) -> None:
@@ -156,5 +162,6 @@ class Contrast(nn.Module):
         dtype = torch.promote_types(a.dtype, torch.float32)
         a, b = a.to(dtype), b.to(dtype)
         contrast = F.log_softmax(a, 1) - F.log_softmax(b, 1)
-        # ruled out by both: still ruled out (not -inf - (-inf) = NaN); no host sync: Neural Cleanse calls this at every step
-        return contrast.masked_fill((a == b) & a.isneginf(), float("-inf"))
+        # ruled out by either: ruled out (not -inf - (-inf) = NaN, nor finite - (-inf) = +inf, which Neural Cleanse refuses
+        # as a diverged model); no host sync: Neural Cleanse calls this at every step
+        return contrast.masked_fill(a.isneginf() | b.isneginf(), float("-inf"))

@@ -1,0 +1,55 @@
+"""A class ruled out (``-inf``) by only one of the two models of a :class:`Contrast`: by the model, the contrast is
+``-inf − finite`` = ``-inf`` (left out, as where both rule it out); by the feature-shifted copy only, it was
+``finite − (-inf)`` = ``+inf``, which Neural Cleanse refused as the outputs of a diverged model, stopping
+``BackdoorSuppressionTerm``'s contrastive detection. A class either model rules out is now ruled out of the contrast,
+and Neural Cleanse leaves a class ruled out on every input out of its comparison (``ruled_out``), as where both do
+(leftovers_s32b)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from lightning_causal.causal.backdoor.feature_shift import Contrast
+from lightning_causal.causal.backdoor.neural_cleanse import neural_cleanse
+
+
+class _Masked(nn.Module):
+    """A 4-class linear model of 4x4 images; ``ruled_out``'s class -inf on every input."""
+
+    def __init__(self, ruled_out: int | None, zero: bool = False) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.net = nn.Sequential(nn.Flatten(), nn.Linear(16, 4))
+        if zero:
+            nn.init.zeros_(self.net[1].weight), nn.init.zeros_(self.net[1].bias)
+        self.ruled_out = ruled_out
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        z = self.net(x)
+        if self.ruled_out is None:
+            return z
+        mask = torch.zeros_like(z, dtype=torch.bool)
+        mask[:, self.ruled_out] = True
+        return z.masked_fill(mask, float("-inf"))
+
+
+@pytest.mark.parametrize("copy_rules_out", [True, False])
+def test_the_contrast_of_a_class_one_model_rules_out_is_minus_inf(copy_rules_out: bool) -> None:
+    plain, masked = _Masked(None, zero=True), _Masked(3, zero=True)  # logits 0: softmax 1/4 each, or 1/3 of 3 classes
+    contrast = Contrast(plain, masked) if copy_rules_out else Contrast(masked, plain)
+    out = contrast(torch.ones(2, 1, 4, 4))
+    sign = 1.0 if copy_rules_out else -1.0  # log(1/4) − log(1/3), or its opposite
+    torch.testing.assert_close(out[:, :3], torch.full((2, 3), sign * math.log(3 / 4)))
+    assert out[:, 3].tolist() == [float("-inf")] * 2  # was +inf where the copy ruled it out
+
+
+def test_neural_cleanse_leaves_out_a_class_the_copy_rules_out_on_every_input() -> None:
+    x = torch.rand(32, 1, 4, 4, generator=torch.Generator().manual_seed(1))
+    res = neural_cleanse(Contrast(_Masked(None), _Masked(3)), x, 4, steps=20)  # before: ValueError, 'diverged' outputs
+    both = neural_cleanse(Contrast(_Masked(3), _Masked(3)), x, 4, steps=20)
+    assert res.ruled_out == both.ruled_out == [3] and 3 not in res.flagged
+    assert math.isnan(res.anomaly_index[3]) and math.isnan(res.norm_ratio[3])
