@@ -182,10 +182,12 @@ def close(a: Tensor, b: Tensor) -> bool:
     Examples:
         >>> close(torch.tensor([float("nan"), 1.0]), torch.tensor([float("nan"), 1.0]))
         True
+        >>> close(torch.tensor([1 + 2j]), torch.tensor([1 + 2.000001j]))  # complex: within rounding too
+        True
     """
     if not isinstance(a, Tensor) or not isinstance(b, Tensor) or a.shape != b.shape:
         return False
-    if not a.is_floating_point():
+    if not (a.is_floating_point() or a.is_complex()) or a.is_complex() != b.is_complex():  # complex values are rounded as real ones
         return torch.equal(a, b)
     return bool(close_elements(a, b).all())
 

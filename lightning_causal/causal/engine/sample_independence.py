@@ -152,16 +152,24 @@ def carried_states(model: nn.Module, n: int, before: dict[str, tuple[int, int]] 
 
 def same_outputs(a: Tensor, b: Tensor) -> tuple[float, bool]:
     """``(max |a - b|, whether that is within 1% of the scale 1 + max |b|)`` (16 ulps for half
-    precision; NaN outputs are not judged); :func:`close` for outputs that are not floating point.
+    precision; NaN outputs are not judged); :func:`close` for outputs that are neither floating point nor complex.
 
     Examples:
         >>> same_outputs(torch.tensor([1.0, 2.0]), torch.tensor([1.0, 2.015625]))  # 1% of 1 + 2.015625: 0.0302
         (0.015625, True)
         >>> same_outputs(torch.tensor([1.0, 2.0]), torch.tensor([1.0, 2.5]))
         (0.5, False)
+        >>> same_outputs(torch.tensor([3 + 4j]), torch.tensor([3 + 4.5j]))  # complex: |a - b| against 1% of 1 + |b|
+        (0.5, False)
     """
-    if a.shape == b.shape and a.is_floating_point() and b.is_floating_point():
-        diff = float((a.detach().double() - b.detach().double()).abs().max()) if b.numel() else 0.0
+    if a.shape == b.shape and _inexact(a) and _inexact(b):  # complex values too (the modes of an rfft): |a - b| is real
+        wide = torch.complex128 if a.is_complex() or b.is_complex() else torch.float64
+        diff = float((a.detach().to(wide) - b.detach().to(wide)).abs().max()) if b.numel() else 0.0
         scale = 1.0 + (float(b.detach().abs().max()) if b.numel() else 0.0)
-        return diff, not diff > max(1e-2, 16 * torch.finfo(b.dtype).eps) * scale
+        return diff, not diff > max(1e-2, 16 * torch.finfo(b.real.dtype).eps) * scale
     return float("nan"), close(a, b)
+
+
+def _inexact(t: Tensor) -> bool:
+    """Whether ``t`` holds rounded numbers, real or complex (compared within a tolerance, not exactly)."""
+    return t.is_floating_point() or t.is_complex()
