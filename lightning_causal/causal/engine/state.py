@@ -100,8 +100,8 @@ def audit_mode(model: nn.Module, grad: bool = False, rng: bool = True) -> Iterat
     observer's running range) ends as it began, the very tensor with its values, and so does a tensor
     kept as a plain attribute (a recurrent state carried across batches, ``self.h = h.detach()``:
     :mod:`~lightning_causal.causal.engine.kept_attributes`), and so does a number, string, bool or ``None`` attribute a
-    forward pass sets (a call counter, ``self.calls += 1``; a mode, ``self.mode = "long"``; also a 0-d numpy array or a
-    dict of them, ``self.stats["n"] += 1``), and one it creates (``if not hasattr(self, "calls")``) is removed, as the
+    forward pass sets (a call counter, ``self.calls += 1``; a mode, ``self.mode = "long"``; also a numpy array or a set,
+    updated in place too, ``self.mean += m``, ``self.seen.add(k)``, or a dict of them, ``self.stats["n"] += 1``), and one it creates (``if not hasattr(self, "calls")``) is removed, as the
     callback's ``no_trace`` does, and so does the weight of an ``nn.Embedding`` or ``nn.EmbeddingBag`` built with
     ``max_norm=``, which every pass renormalises in place where it looks rows up (:func:`renorms_kept`); the global random
     generators too (:func:`rng_preserved` on the CPU and the model's CUDA devices): a model that
@@ -455,14 +455,20 @@ def rng_preserved(devices: list[int] | None = None) -> Iterator[None]:
 
 def output_fix(outputs: Tensor) -> str:
     """How to choose what to explain from an output of more than two dimensions (per-position
-    scores, a segmentation map): ``"pass `output=` a callable out -> [N, classes] ..."``.
+    scores, a segmentation map, a one-channel field ``[N, 1, L]``): ``"pass `output=` a callable out -> [N, classes] ..."``.
 
     Examples:
         >>> output_fix(torch.zeros(2, 3, 4, 4))[:25]
         'pass `output=` a callable'
+        >>> "out[:, :, j]" in output_fix(torch.zeros(2, 1, 128))  # a one-channel field: a point or a region of it
+        True
     """
     if outputs.dim() == 3 and outputs.shape[-1] == 1:  # a forecast [N, H, 1]: averaging its horizons is no answer
         example = "`output=lambda out: out[..., 0]` for one value per horizon or step [N, H, 1], then `target=h` for horizon h"
+    elif outputs.dim() == 3 and outputs.shape[1] == 1:  # one channel along L: a field, whose positions are no classes
+        example = ("`output=lambda out: out[:, :, j]` for the value at position j of a one-channel field [N, 1, L] (a "
+                   "neural operator's or a 1-D autoencoder's output, a denoised signal) or `out[:, :, a:b].mean(2)` for "
+                   "a region's mean; `out[:, 0]` where the L values are the class scores of one position")
     elif outputs.dim() == 3:
         example = ("`output=lambda out: out.mean(1)` for per-position scores [N, T, C] averaged over positions, "
                    "`out[:, 0]` for the first position's, or `out[:, -1]` for the last position's: a causal language "
