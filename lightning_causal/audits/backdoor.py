@@ -82,7 +82,7 @@ class BackdoorAudit(Audit):
     (each mask norm over the median) and the ``flag_score`` vector (what the ratio rule flags
     on: the norm ratio, divided by the mask's concentration for images); for images also each
     mask's concentration (vector ``mask_concentration``). If a class is flagged and ``layers``
-    are given, the suspect units of its reversed trigger. A flag of one of 2 classes (or of 2 besides the ruled-out ones below), which may be a
+    are given, the suspect units of its reversed trigger. A flag of one of 2 classes (or of 2 besides the classes left out below), which may be a
     natural imbalance between them, is said in a note (the text card, the report) beside ``neural_cleanse``'s warning; so is a class
     every probe sample is predicted as, whose trigger had no sample to move: never flagged, its per-class values NaN,
     left out of the median, the MAD and ``max_anomaly_index``
@@ -291,10 +291,10 @@ class BackdoorAudit(Audit):
         else:  # the ratio rule flags: each class's score at or below its bound
             result.curves["flag_score"] = {"x": list(range(c)), "flag_score": res.score.tolist(), SCORE_BOUND: float(res.max_ratio)}
         result.meta.update(flagged=res.flagged, mask_norms=res.mask_norms.tolist(), max_ratio=res.max_ratio)
-        if c - len(res.ruled_out) == 2 and res.flagged:  # neural_cleanse warns too; a note stays on the text card and report whatever the filters
-            result.meta.setdefault("notes", []).append(
-                f"class {res.flagged[0]} flagged among 2 classes{' (the others ruled out)' if c > 2 else ''}, where a natural "
-                "imbalance is flagged too: confirm with a known trigger, BackdoorAudit(trigger)")
+        if c - len(res.left_out) == 2 and res.flagged:  # neural_cleanse warns too; a note stays on the text card and report whatever the filters
+            result.meta.setdefault("notes", []).append(  # short: whole on the card (each class left out has a note of why)
+                f"class {labels[res.flagged[0]]} flagged among 2 classes ({'others left out; ' if c > 2 else ''}index ±0.67 "
+                "at any sizes): a natural imbalance is flagged too, confirm with BackdoorAudit(trigger)")
         for k in res.unattacked:  # neural_cleanse warns too
             result.meta.setdefault("notes", []).append(unattacked_note(labels[k], x.shape[0], c))
         if res.ruled_out:  # else NaN in the table with no word of why

@@ -75,8 +75,8 @@ def test_a_flag_among_two_classes_keeps_its_caveat_on_the_result_whatever_the_wa
         warnings.simplefilter("ignore", ProbeContentsWarning)
         result = BackdoorAudit(steps=150).run(model, probe.subset(torch.arange(2)))
     assert result.scalars["flagged_count"] == 1 and not [w for w in caught if FLAG in str(w.message)]
-    note = (f"class {result.meta['flagged'][0]} flagged among 2 classes, where a natural imbalance is flagged too: "
-            "confirm with a known trigger, BackdoorAudit(trigger)")
+    note = (f"class {result.meta['flagged'][0]} flagged among 2 classes (index ±0.67 at any sizes): a natural imbalance "
+            "is flagged too, confirm with BackdoorAudit(trigger)")
     assert note in result.meta["notes"] and f"- backdoor: {note}" in markdown_summary(0, [result])  # whole on the card
 
 

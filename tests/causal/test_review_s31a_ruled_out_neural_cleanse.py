@@ -126,7 +126,8 @@ def test_a_flag_among_the_two_classes_left_besides_the_ruled_out_ones_warns_as_o
     x[32:, 1:] = 0.6 + 0.4 * x[32:, 1:]  # half the samples class 1
     x[32:, 0] *= 0.5
     with pytest.warns(ProbeContentsWarning, match=r"flagged class 0 among the 2 classes it compares \(the other 3 of the "
-                                                  r"model's 5 ruled out with -inf\): with two classes"):
+                                                  r"model's 5 left out: classes 2, 3, 4 ruled out with -inf on every "
+                                                  r"input\): with two classes"):
         res = neural_cleanse(_TwoLeft(), x, 5, steps=100, input_range=(0.0, 1.0))
     assert res.ruled_out == [2, 3, 4] and res.flagged == [0]
     norms = res.mask_norms[:2]
@@ -134,5 +135,6 @@ def test_a_flag_among_the_two_classes_left_besides_the_ruled_out_ones_warns_as_o
     assert res.norm_ratio[0] <= 0.35  # the bound for inputs that are not images
     result = BackdoorAudit(steps=100, reverse_options={"input_range": (0.0, 1.0)}).run(_TwoLeft(), Probe(x))
     assert result.meta["flagged"] == [0]
-    assert any(n.startswith("class 0 flagged among 2 classes (the others ruled out), where a natural imbalance")
+    assert any(n.startswith("class 0 flagged among 2 classes (others left out; index ±0.67 at any sizes): a natural "
+                            "imbalance")
                for n in result.meta["notes"])

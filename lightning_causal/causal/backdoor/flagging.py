@@ -15,8 +15,8 @@ from lightning_causal.causal.backdoor.suspects import mad_anomaly_index
 from lightning_causal.causal.backdoor.triggers import Trigger
 from lightning_causal.causal.engine.checks import check_float, check_int
 
-__all__ = ["COMPACTNESS", "MAX_NORM_RATIO", "MAX_PLAIN_RATIO", "MAX_RATIO", "PLAIN_TARGET_ASR", "TARGET_ASR", "ReversedTriggers", "norm_statistics",
-           "resolve_max_ratio", "resolve_target_asr"]
+__all__ = ["COMPACTNESS", "MAX_NORM_RATIO", "MAX_PLAIN_RATIO", "MAX_RATIO", "PLAIN_TARGET_ASR", "TARGET_ASR", "ReversedTriggers",
+           "left_out_words", "norm_statistics", "resolve_max_ratio", "resolve_target_asr"]
 
 #: Default bound of the ratio rule on the compact score (image inputs, ``compactness > 0``).
 MAX_RATIO = 0.75
@@ -214,3 +214,27 @@ class ReversedTriggers:
         return [*self.unattacked, *self.ruled_out]
 
 
+def left_out_words(result: ReversedTriggers, labels: Sequence[object] | None = None, inputs: str = "input") -> str:
+    """Why each class of :attr:`ReversedTriggers.left_out` is out of the comparison, in words: the classes predicted
+    for every input (``unattacked``), then those ruled out with -inf on every input (``ruled_out``); ``""`` where none
+    is. The two-class warning of :func:`~lightning_causal.causal.backdoor.neural_cleanse.neural_cleanse` and
+    ``BackdoorAudit``'s note name them so.
+
+    Args:
+        result: the :class:`ReversedTriggers`.
+        labels: each class's label (``labels[k]``), or ``None``: the class numbers.
+        inputs: what the inputs are called (``"probe sample"`` in an audit).
+
+    Examples:
+        >>> norms = torch.tensor([0.01, 2.0, 3.0, 4.0])
+        >>> r = ReversedTriggers([Trigger(torch.zeros(2), 0.0, c) for c in range(4)], torch.zeros(4), norms,
+        ...                      torch.ones(4), torch.ones(4), unattacked=[0], ruled_out=[2, 3])
+        >>> left_out_words(r)
+        'class 0 predicted for every input, classes 2, 3 ruled out with -inf on every input'
+    """
+    def named(group: Sequence[int]) -> str:
+        shown = ", ".join(str(labels[k] if labels is not None else k) for k in group[:8])
+        return f"class{'es' if len(group) > 1 else ''} {shown}{' ...' if len(group) > 8 else ''}"
+
+    groups = ((result.unattacked, f"predicted for every {inputs}"), (result.ruled_out, f"ruled out with -inf on every {inputs}"))
+    return ", ".join(f"{named(group)} {why}" for group, why in groups if group)

@@ -21,6 +21,7 @@ from lightning_causal.causal.backdoor.flagging import (
     MAX_RATIO,
     TARGET_ASR,
     ReversedTriggers,
+    left_out_words,
     norm_statistics,
     resolve_max_ratio,
     resolve_target_asr,
@@ -331,14 +332,16 @@ def neural_cleanse(
                               max_ratio, ratio, float(compactness), unattacked, ruled_out)
     if unattacked:
         warnings.warn(unattacked_note(unattacked[0], x.shape[0], num_classes), ProbeContentsWarning, stacklevel=outside_package())
-    if num_classes - len(ruled_out) == 2 and result.flagged:  # two classes compared: the model's, or all it can reach
+    if num_classes - len(result.left_out) == 2 and result.flagged:  # two classes compared: the model's, or those left
         among = "of a model with 2 classes" if num_classes == 2 else (
-            f"among the 2 classes it compares (the other {num_classes - 2} of the model's {num_classes} ruled out with -inf)")
+            f"among the 2 classes it compares (the other {num_classes - 2} of the model's {num_classes} left out: "
+            f"{left_out_words(result)})")
         warnings.warn(
-            f"Neural Cleanse flagged class {result.flagged[0]} {among}: with two classes the rule can only "
-            "compare the two triggers' sizes, and a natural imbalance between the classes is flagged as well (a clean "
-            "binary tabular model was flagged in a trial). Confirm with a known trigger before repairing",
-            ProbeContentsWarning, stacklevel=outside_package())  # a dry run's 2 samples flag most 2-class models
+            f"Neural Cleanse flagged class {result.flagged[0]} {among}: with two classes the median-based anomaly index "
+            "means little (±0.67 whatever the two triggers' sizes: the median of two is their mean, the MAD half their "
+            "difference), the rule can only compare the two triggers' sizes, and a natural imbalance between the "
+            "classes is flagged as well (a clean binary tabular model was flagged in a trial). Confirm with a known "
+            "trigger before repairing", ProbeContentsWarning, stacklevel=outside_package())  # a dry run's 2 samples flag most 2-class models
     return result
 
 
