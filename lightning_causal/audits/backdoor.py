@@ -76,7 +76,8 @@ class BackdoorAudit(Audit):
     (:func:`~lightning_causal.causal.backdoor.neural_cleanse.neural_cleanse`; masks, patterns and stamped
     triggers as images), the anomaly index vector and per-class scalars
     ``anomaly_index/class_<c>``, ``max_anomaly_index``, ``flagged_count``, ``top_class`` (the class the rule ranks first,
-    flagged or not: :attr:`~lightning_causal.causal.backdoor.flagging.ReversedTriggers.most_suspect`), a table
+    flagged or not: :attr:`~lightning_causal.causal.backdoor.flagging.ReversedTriggers.most_suspect`; NaN where every
+    class is left out of the comparison), a table
     of flagged classes, a curve of the indices with the index rule's threshold and, under the ratio
     rule (default), a curve ``flag_score`` of each class's score with the bound it is flagged at; the ``norm_ratio`` vector
     (each mask norm over the median) and the ``flag_score`` vector (what the ratio rule flags
@@ -268,7 +269,7 @@ class BackdoorAudit(Audit):
             result.vectors["mask_concentration"] = res.concentration
         defined = res.anomaly_index[~res.anomaly_index.isnan()]  # an unattacked class's index is NaN
         result.scalars.update(max_anomaly_index=float(defined.max()) if defined.numel() else math.nan, flagged_count=float(len(res.flagged)),
-                              top_class=float(res.most_suspect))
+                              top_class=math.nan if res.most_suspect is None else float(res.most_suspect))  # None: every class left out
         for k in range(c):
             item = tag_safe(labels[k]) if self.class_names is not None else f"class_{k}"
             result.scalars[f"anomaly_index/{item}"] = float(res.anomaly_index[k])

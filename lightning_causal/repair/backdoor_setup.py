@@ -173,7 +173,7 @@ class TriggerSetup:
             flagged = sorted([*flagged, *by_contrast])
         if not flagged:
             top = self.detection.most_suspect
-            if top in self.detection.left_out:  # every class left out: no reversed trigger measures anything to suppress
+            if top is None:  # every class left out: no reversed trigger measures anything to suppress
                 warnings.warn("BackdoorSuppressionTerm: no class flagged by Neural Cleanse, and none can be compared: every "
                               f"class is left out (predicted for every input given: {self.detection.unattacked}; ruled "
                               f"out with -inf on every one of them: {self.detection.ruled_out}), so no reversed trigger measures "

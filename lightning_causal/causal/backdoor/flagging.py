@@ -140,13 +140,13 @@ class ReversedTriggers:
             :func:`norm_statistics`).
         compactness: the exponent ``p`` of the score (0: the score is the norm ratio).
         unattacked: the classes every input was already predicted as: their triggers had no input to
-            move and shrank under the mask penalty alone. They are never flagged, rank last in
+            move and shrank under the mask penalty alone. They are never flagged, never
             :attr:`most_suspect`, and are left out of the median and the MAD (their index, ratio and
             score are NaN, :func:`norm_statistics`).
         ruled_out: the classes whose output is -inf on every input (``logits.masked_fill(~seen, float("-inf"))``
             of a class not yet seen) and that their reversed trigger moved no input into (attack rate 0): the search
             had no gradient towards them and their masks measure no trigger. Treated as ``unattacked`` (never
-            flagged, last in :attr:`most_suspect`, out of the median and the MAD); whether a trigger opens them for
+            flagged, never :attr:`most_suspect`, out of the median and the MAD); whether a trigger opens them for
             other inputs is not tested.
         score: ``[C]`` :func:`compact_ratio`: ``norm_ratio / concentration ** compactness``
             (the norm ratio without concentrations).
@@ -199,13 +199,28 @@ class ReversedTriggers:
                         and (self.min_concentration is None or float(self.concentration[c]) >= self.min_concentration)]  # type: ignore[index]
 
     @property
-    def most_suspect(self) -> int:
+    def most_suspect(self) -> int | None:
         """The class the rule ranks first, flagged or not: the lowest ``score`` under the ratio
         rule, the highest ``anomaly_index`` under the index rule (the first such class); a NaN
-        ranks after every number, an ``unattacked`` or ``ruled_out`` class after every other."""
+        ranks after every number. An ``unattacked`` or ``ruled_out`` class is never the answer: its mask measures no
+        trigger. ``None`` where every class is left out (a class-incremental model at its first task: one class
+        predicted for every input, the others ruled out with -inf), as ``BackdoorSuppressionTerm`` suppresses nothing
+        there.
+
+        Examples:
+            >>> norms = torch.tensor([0.01, 2.0, 3.0])
+            >>> kw = dict(max_ratio=0.75, unattacked=[0])
+            >>> ReversedTriggers([Trigger(torch.zeros(2), 0.0, c) for c in range(3)], torch.zeros(3), norms, torch.ones(3),
+            ...                  torch.ones(3), ruled_out=[1], **kw).most_suspect  # class 2, the one compared
+            2
+            >>> ReversedTriggers([Trigger(torch.zeros(2), 0.0, c) for c in range(3)], torch.zeros(3), norms, torch.ones(3),
+            ...                  torch.ones(3), ruled_out=[1, 2], **kw).most_suspect is None  # every class left out
+            True
+        """
         key = (self.score if self.max_ratio is not None else -self.anomaly_index).tolist()
-        left_out = self.left_out
-        return min(range(len(key)), key=lambda c: (c in left_out, math.isnan(key[c]), key[c]))
+        left_out = set(self.left_out)
+        compared = [c for c in range(len(key)) if c not in left_out]
+        return min(compared, key=lambda c: (math.isnan(key[c]), key[c])) if compared else None
 
     @property
     def left_out(self) -> list[int]:
