@@ -200,7 +200,9 @@ def trace_interventions(forward, xs, masks, bases, acts, out, tidx, keep, max_ba
     for a in list(profiles):  # one layer's profiles at a time: each layer's chunks go as its whole is made
         x = spread_moving(profiles.pop(a), kept_moving)  # float32, or float64 for a float64 model; fresh
         x -= x.mean(0)  # centred in place: no second copy
-        grams[a] = (x @ x.T).double()
+        # complex Δ (a Fourier layer's modes): Re(X X^H), the Gram of its real and imaginary parts side by side; X X^T
+        # cast to real gave Re X Re X^T - Im X Im X^T
+        grams[a] = (x @ x.mH).real.double()
         del x
     return grams, norms, logit_rows, input_rows
 
