@@ -113,7 +113,11 @@ def _check_no_gradient_means_no_effect(cache: PrefixCache, f: Tensor, target_idx
         moved = gather_target(cache(lambda v: 1.0 - 0.5 * v, s), target_idx[s])
     if not close(moved, f.detach()):
         cause = gradient_cut_causes(cache.forward.model, more="torch.utils.checkpoint(..., use_reentrant=True) around it: "
-                                                              "use_reentrant=False lets gradients through")
+                                                              "use_reentrant=False lets gradients through, or "
+                                                              "torch.func.grad/jacrev/vjp of the inputs in forward (forces "
+                                                              "-dE/dx of a Hamiltonian or energy network): it differentiates "
+                                                              "through the layer, and from its values given as constants, "
+                                                              "as the first-order estimates give them, returns 0")
         raise ValueError(
             f"Expected the gradient of the model's output to reach layer {cache.layer!r}, whose output it depends "
             f"on, but none does: the forward cuts the gradient after the layer ({cause}), so "
