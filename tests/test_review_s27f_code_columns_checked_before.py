@@ -26,14 +26,14 @@ from lightning_causal.causal.engine.token_ids import embedding_readers
 
 
 class Region(nn.Module):
-    """Two numeric columns and a region code 0..3 kept as a float column, cast here; ``seen``: every index looked up."""
+    """Two numeric columns and a region code 0..3 kept as a float column, cast here; ``looked_up.ids``: every index looked up."""
 
     def __init__(self) -> None:
         super().__init__()
         self.region = nn.Embedding(4, 2)
         self.head = nn.Linear(4, 2)
-        self.seen: set[int] = set()
-        self.region.register_forward_pre_hook(lambda _m, a: self.seen.update(a[0].reshape(-1).tolist()))
+        self.looked_up = SimpleNamespace(ids=set())  # not the model's state: audit_mode puts back a set it holds
+        self.region.register_forward_pre_hook(lambda _m, a: self.looked_up.ids.update(a[0].reshape(-1).tolist()))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(torch.cat([x[:, :2], self.region(x[:, 2].long())], 1))
@@ -116,8 +116,8 @@ class RaceCode(nn.Module):
         super().__init__()
         self.race = nn.Embedding(5, 2)
         self.head = nn.Linear(5, 2)
-        self.seen: set[int] = set()
-        self.race.register_forward_pre_hook(lambda _m, a: self.seen.update(a[0].reshape(-1).tolist()))
+        self.looked_up = SimpleNamespace(ids=set())  # not the model's state: audit_mode puts back a set it holds
+        self.race.register_forward_pre_hook(lambda _m, a: self.looked_up.ids.update(a[0].reshape(-1).tolist()))
 
     def forward(self, race: torch.Tensor, xc: torch.Tensor) -> torch.Tensor:
         return self.head(torch.cat([self.race(race[:, 0]), xc], 1))
@@ -129,7 +129,7 @@ def test_integer_codes_read_through_a_column_view_are_refused_before_the_pass() 
     race, xc = torch.arange(10).remainder(5).unsqueeze(1), torch.randn(10, 3)
     with pytest.raises(ValueError, match=r"set column 0 \(a category code: Embedding 'race' looks it up\).*0 <= code < 5, but got 5"):
         counterfactual_fairness_gap(model, race, lambda r: r + 1, additional_forward_args=(xc,))
-    assert model.seen <= {0, 1, 2, 3, 4}
+    assert model.looked_up.ids <= {0, 1, 2, 3, 4}
 
 
 def test_a_fractional_code_baseline_warns_and_runs_as_the_code_below() -> None:
@@ -237,8 +237,8 @@ class Words(nn.Module):
         self.emb = nn.Embedding(10, 4)
         self.head = nn.Linear(4, 2)
         self.tally = SimpleNamespace(calls=0)
-        self.seen: set[int] = set()
-        self.emb.register_forward_pre_hook(lambda _m, a: self.seen.update(a[0].reshape(-1).tolist()))
+        self.looked_up = SimpleNamespace(ids=set())  # not the model's state: audit_mode puts back a set it holds
+        self.emb.register_forward_pre_hook(lambda _m, a: self.looked_up.ids.update(a[0].reshape(-1).tolist()))
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         self.tally.calls += 1
@@ -251,7 +251,7 @@ def test_the_repair_term_refuses_token_ids_outside_the_vocabulary_before_its_pas
     ids = torch.tensor([[1, 4, 2], [4, 3, 3], [5, 6, 7]])
     with pytest.raises(ValueError, match=r"TokenSwap.*to give token ids in \[0, 10\).*Embedding 'emb'.*but got 12"):
         CounterfactualFairnessTerm(TokenSwap([(4, 12)])).loss(model, ids, None)
-    assert max(model.seen) < 10
+    assert max(model.looked_up.ids) < 10
     term = CounterfactualFairnessTerm(TokenSwap([(4, 8)]))
     model.tally.calls = 0
     assert bool(torch.isfinite(term.loss(model, ids, None)))

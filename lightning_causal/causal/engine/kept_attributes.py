@@ -217,7 +217,7 @@ def _trained_statistics(m: nn.Module) -> bool:
 
 
 _HOLDERS = (Tensor, tuple, list)  # the values that may hold tensors
-_PLAIN = frozenset({dict, OrderedDict, set, bool, int, float, str, type(None)})  # a module's other attributes: passed by
+_PLAIN = frozenset({dict, OrderedDict, bool, int, float, str, type(None)})  # a module's other attributes: passed by
 _ABSENT = object()  # at their type, faster than isinstance (measured: 0.2 against 0.7 ms on a 300-module MLP)
 #: the attributes `numbers=True` (and `values=True`) puts back too, where they held one of these before the passes and
 #: hold one after: a number (a call counter, self.calls += 1), a string, a bool or None (self.mode = "long")
@@ -225,20 +225,49 @@ _SCALARS = frozenset({int, float, bool, str, type(None)})
 _NUMPY_SCALARS = (np.number, np.bool_, np.str_)  # the same held as numpy scalars (self.avg = np.mean(x); += on one)
 _DICTS = frozenset({dict, OrderedDict})  # a cache the model writes into, `self.cache["W"] = w`: its items are kept
 _MODULE_DICTS = frozenset(name for name, v in vars(nn.Module()).items() if isinstance(v, dict))  # nn.Module's own
+_MODULE_SETS = frozenset(name for name, v in vars(nn.Module()).items() if isinstance(v, set))  # its non-persistent buffers
 
 
 def _scalar(v: Any) -> bool:
     """Whether ``v`` is a value the numbers' rule puts back: one of :data:`_SCALARS` (by type first, as :data:`_PLAIN`),
-    a numpy scalar of them (``np.float64``, ``np.int64``, ``np.bool_``, ``np.str_``) or a 0-d numpy array
-    (``np.array(0.5)``, :func:`_zero_d`), or a dict (of no tensors: one holding tensors is put back as those are)."""
-    return type(v) in _SCALARS or isinstance(v, _NUMPY_SCALARS) or _zero_d(v) or _is_dict(v)
+    a numpy scalar of them (``np.float64``, ``np.int64``, ``np.bool_``, ``np.str_``), a numpy array (``np.array(0.5)``,
+    a running mean ``np.zeros(8)``) or a set (:func:`_in_place`), or a dict (of no tensors: one holding tensors is put
+    back as those are)."""
+    return type(v) in _SCALARS or isinstance(v, _NUMPY_SCALARS) or type(v) in _IN_PLACE or _is_dict(v)
 
 
-def _zero_d(v: Any) -> bool:
-    """Whether ``v`` is a 0-d numpy array (``np.array(0.5)``): a number that ``self.t *= 0.9`` updates in place, so
-    :func:`keep_attributes` copies its value for :meth:`KeptAttributes.restore` (a numpy scalar, ``np.float32(0.5)``,
-    is immutable: set back as the other numbers)."""
-    return type(v) is np.ndarray and v.ndim == 0
+#: the values a forward may update in place that :func:`keep_attributes` copies (with ``numbers``): a numpy array
+#: (``self.t *= 0.9`` on ``np.array(1.0)``, ``self.mean += x.mean(0)`` on ``np.zeros(8)``) and a set (``self.seen.add(k)``)
+_IN_PLACE = frozenset({np.ndarray, set})
+
+#: the largest numpy array (bytes) and set (items) :func:`keep_attributes` copies: beyond, a copy at every audit pass
+#: would cost more than the passes (a lookup table of 100 MB), and the values are left as the passes leave them
+KEPT_ARRAY_BYTES, KEPT_SET_ITEMS = 2**20, 2**16
+
+
+def _in_place(v: Any) -> bool:
+    """Whether ``v`` is a value that :func:`keep_attributes` copies for :meth:`KeptAttributes.restore` to put back an
+    in-place update: a writeable numpy array of numbers, bools or strings of at most :data:`KEPT_ARRAY_BYTES` (a 0-d one,
+    ``np.array(0.5)``, too; a numpy scalar, ``np.float32(0.5)``, is immutable: set back as the other numbers), or a set of
+    at most :data:`KEPT_SET_ITEMS` items."""
+    if type(v) is np.ndarray:
+        return v.flags.writeable and not v.dtype.hasobject and v.nbytes <= KEPT_ARRAY_BYTES
+    return type(v) is set and len(v) <= KEPT_SET_ITEMS
+
+
+def _copies(values: Any) -> list[tuple[Any, Any]]:
+    """``(value, copy)`` of each value of ``values`` that :func:`_in_place` takes."""
+    return [(v, v.copy()) for v in values if type(v) in _IN_PLACE and _in_place(v)]
+
+
+def _put_back_in_place(value: Any, copy: Any) -> None:
+    """Give an array or a set of :func:`_copies` its copy's values back, where they changed in place."""
+    if type(value) is set:
+        if value != copy:
+            value.clear()
+            value.update(copy)
+    elif value.shape == copy.shape and value.dtype == copy.dtype and value.flags.writeable and value.tobytes() != copy.tobytes():
+        value[...] = copy
 
 
 def _is_dict(v: Any) -> bool:
@@ -345,7 +374,7 @@ class KeptAttributes:
     values: list[tuple[Tensor, int, Tensor]] | None = None
     numbers: bool = False
     dicts: list[tuple[dict[Any, Any], dict[Any, Any], dict[Any, list[Any]]]] = field(default_factory=list)
-    arrays: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)  # with `numbers`: 0-d numpy arrays, a copy
+    arrays: list[tuple[Any, Any]] = field(default_factory=list)  # with `numbers`: numpy arrays and sets, a copy (_in_place)
 
     def restore(self) -> None:
         """Put back every tensor attribute that was reassigned, set or added, and undo in-place updates.
@@ -362,8 +391,10 @@ class KeptAttributes:
         (:func:`keep_attributes`), a buffer updated in place (``self.steps += 1``, ``spectral_norm``'s ``u``) gets its
         values back too, without a new version (a graph that saved it still runs backward), and an attribute that held a
         number (``self.calls += 1``), a string, a bool or ``None`` (``self.mode = "long"``, ``self.flag = True``) and
-        holds one of them now gets its value back, also held as a numpy scalar (``np.float64``) or a 0-d numpy array
-        (``np.array(0.5)``, also updated in place, ``self.t *= 0.9``), as does a dict of no tensors, also updated in
+        holds one of them now gets its value back, also held as a numpy scalar (``np.float64``), as does a numpy array
+        (``np.array(0.5)``, ``np.zeros(8)``) or a set, also updated in place (``self.t *= 0.9``, ``self.mean += m``,
+        ``self.seen.add(k)``; one of at most :data:`KEPT_ARRAY_BYTES` bytes or :data:`KEPT_SET_ITEMS` items, also held in
+        a dict, ``self.stats["mean"] += m``: :func:`_in_place`), and a dict of no tensors, also updated in
         place (``self.stats["n"] = rows``), and an attribute the passes created (``if not hasattr(self, "calls"):
         self.calls = 0``, ``self.last_rows = n``) is removed, whatever it holds (with ``numbers``, only that:
         :func:`_scalar`; what the model registers, a module, a parameter or a buffer, is no such attribute).
@@ -394,9 +425,8 @@ class KeptAttributes:
                 d.clear()
                 d.update(kept_items)
             _put_back_lists(kept_items, lists)
-        for a, value in self.arrays:
-            if a.tobytes() != value.tobytes() and a.flags.writeable:  # `self.t *= 0.9` on a 0-d array: in place
-                a[...] = value
+        for a, value in self.arrays:  # `self.t *= 0.9` on an array, `self.seen.add(k)`: in place
+            _put_back_in_place(a, value)
         with torch.no_grad():
             for t, version, address, copy in self.copies:
                 if t.shape != copy.shape or _address(t) != address:  # `self.h.data = h`: no new version
@@ -556,8 +586,9 @@ def keep_attributes(model: nn.Module, reassigned_buffers: bool = False, values: 
             ``self.h.copy_(h)``; a step counter; ``spectral_norm``'s ``u`` and ``v``): the state as it was, for passes
             that must leave none (one copy of every buffer), but for the buffers of normalisation layers and fake-quant
             modules, whose updates by a training pass stay (BatchNorm's running statistics, an observer's range).
-        numbers: note the attributes holding numbers, strings, bools or ``None`` only, 0-d numpy arrays and dicts of
-            no tensors too, and remove those the passes create (``values`` does all this too),
+        numbers: note the attributes holding numbers, strings, bools or ``None`` only, numpy arrays, sets and dicts of
+            no tensors too (a copy of each array and set, in a dict too, up to :data:`KEPT_ARRAY_BYTES` bytes and
+            :data:`KEPT_SET_ITEMS` items: :func:`_in_place`), and remove those the passes create (``values`` does all this too),
             for a caller that restores the buffers itself (the callback's ``no_trace``: a call counter,
             ``self.calls += 1``, a mode the forward sets, ``self.mode = "long"``, without a second copy of every
             buffer); one the passes set to a tensor or a list is put back as those are (:meth:`KeptAttributes.restore`).
@@ -579,10 +610,12 @@ def keep_attributes(model: nn.Module, reassigned_buffers: bool = False, values: 
         held = [(name, v) for name, v in odd if isinstance(v, _HOLDERS)]
         kept.entries.append((m, before, _lists(dict(held))))
         if kept.numbers:
-            kept.arrays += [(v, v.copy()) for _, v in odd if _zero_d(v)]
+            kept.arrays += _copies(v for name, v in odd if name not in _MODULE_SETS)
         kept.copies += [(t, t._version, _address(t), t.detach().clone()) for _, v in held for t in _tensors(v) if _copyable(t)]
         dicts = [x for name, v in before.items() if _is_dict(v) and name not in _MODULE_DICTS for x in _nested_dicts(v, seen)]
         kept.dicts += [(d, dict(d), _lists(d)) for d in dicts]
+        if kept.numbers:  # an array or a set a dict holds, `self.stats["mean"] += x`
+            kept.arrays += [c for d in dicts for c in _copies(d.values())]
         kept.copies += [(t, t._version, _address(t), t.detach().clone()) for d in dicts for t in _own_tensors(d) if _copyable(t)]
         if reassigned_buffers:
             kept.buffers += [(m, name, b, -1 if b is None or b.is_inference() else b._version) for name, b in m._buffers.items()]
