@@ -323,7 +323,9 @@ class CausalGraphAudit(Audit):
         result.scalars["n_nodes"] = float(sum(1 for n in graph.nodes if n.rsplit(":", 1)[0] in self.layers))
         result.scalars["n_edges"] = float(len(graph.edges))
         if result.scalars["n_nodes"] and not graph.edges and not spreadless:  # the probe's spread said above
-            result.meta.setdefault("notes", []).append(_no_edges_note(graph, int(result.scalars["n_nodes"])))
+            note = _no_edges_note(graph, int(result.scalars["n_nodes"]))
+            result.meta.setdefault("notes", []).append(note)
+            result.graphs["causal_graph"]["meta"]["no_edges"] = note  # the figure says it too (graph_figure)
         result.scalars["edge_density"] = len(graph.edges) / max(1, graph.meta["candidates"])
         if self.stability_resamples:
             stab = graph_stability(model, probe.inputs, self.layers, self.top_k, resamples=self.stability_resamples,

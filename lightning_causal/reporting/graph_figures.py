@@ -6,6 +6,7 @@ figure, :func:`~lightning_causal.reporting.layer_map_figures.layer_map_figure`, 
 from __future__ import annotations
 
 import math
+import textwrap
 from typing import Any
 
 from matplotlib.figure import Figure
@@ -238,6 +239,8 @@ def _short(name: str) -> str:
 _LABEL_LINE = 10.5  # points per line of a column title (8-point bold text and its leading)
 _MIN_WIDTH = 4.45  # inches: the legend's three entries and the title fit (a graph of one layer has two columns)
 _PITCH = 0.25  # inches between the nodes of a column
+_NOTE_LINE = 0.11  # inches per line of the no-edges reason (6.5-point text and its leading)
+_NOTE_CHARS = 18  # characters of 6.5-point text per inch of the figure's width (3.7 points a character measured, and a margin)
 _LARGEST = _PITCH * 72 - 1.0  # points: the largest circle's diameter, 1 point under the pitch of a column's nodes
 
 
@@ -298,7 +301,9 @@ def graph_figure(graph: dict, title: str | None = None) -> Figure:
     (a TensorBoard card shrinks a taller figure past reading: a 1000-class model explains every class its probe
     predicts): a layer's first ones, strongest first as the audit lists them, and the classes with the strongest
     edges into them, in their order; its title then says how many of how many (``output (16 of 36)``), the figure's
-    title gives the graph's own numbers, and the ``nodes`` and ``edges`` tables hold them all.
+    title gives the graph's own numbers, and the ``nodes`` and ``edges`` tables hold them all. A graph of nodes and no
+    edges says why under its nodes, in the words of ``CausalGraphAudit``'s note on the card and in the report
+    (``meta["no_edges"]``: the edge tests, the correction, alpha, the samples per explained class and the ways out).
 
     Examples:
         >>> fig = graph_figure({"layers": ["fc"], "nodes": [{"id": "fc:0", "layer": "fc", "unit": 0, "effect": 1.0},
@@ -322,7 +327,11 @@ def graph_figure(graph: dict, title: str | None = None) -> Figure:
     # 0.25 inch per node of the tallest column (was 0.45: eight units per layer made a 445 x 510 figure, which a
     # TensorBoard card, a box of about 400 x 215 pixels, showed at 0.42, its labels unreadable; 0.28 and 1.5 inches
     # for the title and legend: 489 x 374, at 0.57; now 325 high, at 0.66, the largest markers 5 pixels apart)
-    fig = Figure(figsize=(width, 1.25 + _PITCH * height + 0.15 * extra))  # 1.25: the title, the legend's two rows
+    reason = graph.get("meta", {}).get("no_edges") if not graph.get("edges") else None  # CausalGraphAudit's note
+    why = textwrap.wrap(f"Why no edges: {reason}", int(width * _NOTE_CHARS)) if isinstance(reason, str) and reason else []
+    room = _NOTE_LINE * len(why) + 0.1 * bool(why)  # inches under the legend (0.1: its margins)
+    drawing = 1.25 + _PITCH * height + 0.15 * extra  # 1.25: the title, the legend's two rows
+    fig = Figure(figsize=(width, drawing + room))
     ax = fig.subplots()
     pos = _draw_nodes(ax, columns, height, kinds, names)
     _draw_edges(ax, graph.get("edges", []), pos, (height - 1) / 2.0 + 1.0)  # the arcs' peaks: inside the y limits below
@@ -335,5 +344,8 @@ def graph_figure(graph: dict, title: str | None = None) -> Figure:
     ax.set_xlim(-0.6, len(columns) - 0.4 + margin)
     ax.set_ylim(-(height - 1) / 2.0 - 1.9, (height - 1) / 2.0 + 1.2)  # room for the arcs above the top node, the legend below
     ax.axis("off")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0.0, room / (drawing + room), 1.0, 1.0))  # the drawing as without a reason, above its strip
+    if why:  # the same words as the card's and the report's note, in a strip of their own under the legend
+        fig.text(0.5, (room - 0.05) / (drawing + room), "\n".join(why), ha="center", va="top", fontsize=6.5, color="0.25",
+                 linespacing=1.15)
     return fig
