@@ -63,7 +63,9 @@ def bar_figure(
     k = min(top, v.numel())
     order = largest_first(v.abs(), k)  # ties (bars of equal height) in index order
     names = [str(labels[i]) if labels is not None else str(i) for i in order]
-    slanted = max(len(n) for n in names) * k > 48
+    # level labels need about 8 px a character and 4 px between neighbours on the card's axis of some 400 px: 16 labels
+    # of 3 digits (a layer of 100-999 units) ran together at 48 characters ("109101103..."); beyond 40 they slant
+    slanted = max(len(n) for n in names) * k > 40
     guess = [bool(e) for e in estimated] if estimated is not None else [False] * v.numel()
     fig = Figure(figsize=(WIDTH, 2.7 + (0.5 if slanted else 0.0)))
     ax = fig.subplots()
