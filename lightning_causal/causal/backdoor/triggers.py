@@ -208,8 +208,13 @@ def attack_success_rate(
     fwd = Forward(model, output=output, additional_forward_args=additional_forward_args, num_samples=x.shape[0])
     rows = torch.nonzero(keep).flatten()
     with audit_mode(model):
-        out = _logits(model, trigger.apply(x[keep]), check_max_batch_size(max_batch_size), _RowsOf(fwd, rows),
-                      "attack_success_rate")
+        stamped, forward = trigger.apply(x[keep]), _RowsOf(fwd, rows)
+        out = _logits(model, stamped, check_max_batch_size(max_batch_size), forward)
+        if stamped.shape[0] > 1:  # _logits' check, its message naming the user's samples, not their places among these
+            with rng_preserved():
+                check_samples_independent(forward, (stamped,), out, "attack_success_rate", sample_ids=rows,  # type: ignore[arg-type]
+                                          batch=f"the batch of the {len(rows)} samples whose label is not the target "
+                                                f"{trigger.target} (of {x.shape[0]})")
     _check_target(trigger, out.shape[1])
     check_class_labels("y", y, int(out.shape[1]))
     return float((out.argmax(1) == trigger.target).double().mean())  # an exact share: 5 of 19 is 0.2631578947368421

@@ -21,7 +21,8 @@ from lightning_causal.causal.engine.noise import GeneratorWatch
 __all__ = ["check_samples_independent", "refuse_traced_training", "same_outputs"]
 
 
-def check_samples_independent(forward: Forward, xs: tuple[Tensor, ...], output: Tensor, what: str) -> None:
+def check_samples_independent(forward: Forward, xs: tuple[Tensor, ...], output: Tensor, what: str, *,
+                              sample_ids: Tensor | None = None, batch: str | None = None) -> None:
     """Refuse a model whose output for a sample depends on the other samples of its batch.
 
     Every estimator runs intervened rows of many samples (and units) in one batch, so two probe
@@ -45,6 +46,9 @@ def check_samples_independent(forward: Forward, xs: tuple[Tensor, ...], output: 
         xs: the probe inputs ``[N, ...]``.
         output: the (selected) output of the whole probe's pass ``[N, ...]``.
         what: the estimator's action, as above.
+        sample_ids: where ``xs`` are some of the user's samples (``attack_success_rate``'s, not of the target class),
+            the user's index of each row: the message names those, not the rows' places in ``xs``.
+        batch: with ``sample_ids``, what the batch is, in words (default: ``"the batch of N"``).
     """
     refuse_traced_training(forward.model, what)
     _, rows = trial_rows(xs[0].shape[0], xs[0].device)
@@ -77,8 +81,9 @@ def check_samples_independent(forward: Forward, xs: tuple[Tensor, ...], output: 
                      "`if (p > t).all(): return early`, normalisation over the batch, or attention across its rows)")
             fix = "make the forward per-sample (e.g. `torch.where` per row) or pass one sample at a time"
         raise ValueError(
-            f"Expected the model to treat samples independently, but the outputs of probe samples {rows.tolist()} "
-            f"run alone differ from their outputs in the batch of {xs[0].shape[0]} (max |difference| "
+            f"Expected the model to treat samples independently, but the outputs of probe samples "
+            f"{(rows if sample_ids is None else sample_ids[rows.to(sample_ids.device)]).tolist()} "
+            f"run alone differ from their outputs in {batch or f'the batch of {xs[0].shape[0]}'} (max |difference| "
             f"{diff:.3g}): {cause}. {what} runs rows of many samples in one batch, which would mix their branches "
             f"silently; {fix}")
 
