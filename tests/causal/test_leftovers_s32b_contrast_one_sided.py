@@ -53,3 +53,27 @@ def test_neural_cleanse_leaves_out_a_class_the_copy_rules_out_on_every_input() -
     both = neural_cleanse(Contrast(_Masked(3), _Masked(3)), x, 4, steps=20)
     assert res.ruled_out == both.ruled_out == [3] and 3 not in res.flagged
     assert math.isnan(res.anomaly_index[3]) and math.isnan(res.norm_ratio[3])
+
+
+class _Top2(nn.Module):
+    """Every class but the two of largest logits ruled out with -inf."""
+
+    def __init__(self, seed: int) -> None:
+        super().__init__()
+        torch.manual_seed(seed)
+        self.net = nn.Sequential(nn.Flatten(), nn.Linear(16, 4))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        z = self.net(x)
+        return z.masked_fill(z < z.topk(2, 1).values[:, -1:], float("-inf"))
+
+
+def test_a_sample_whose_two_models_share_no_class_is_refused_as_such_not_as_a_divergence() -> None:
+    x = torch.rand(32, 1, 4, 4, generator=torch.Generator().manual_seed(1))
+    contrast = Contrast(_Top2(0), _Top2(1))
+    none = contrast(x).isneginf().all(1).nonzero().flatten().tolist()
+    assert none == [7]  # the two models' top-2 classes are disjoint on sample 7 only
+    with pytest.raises(ValueError, match=r"At samples \[7\] every output is -infinity: the model rules every class out "
+                                         r"there \(on a Contrast, the model and its feature-shifted copy rule out") as caught:
+        neural_cleanse(contrast, x, 4, steps=2)
+    assert "diverged" not in str(caught.value)

@@ -138,7 +138,7 @@ class Contrast(nn.Module):
     contrast too: ``-inf`` where the model does, and where the copy only does (a mask that reads the outputs, a top-k
     gate the tuning moved) ``-inf`` rather than ``finite − (-inf)`` = ``+inf``, which Neural Cleanse refused as the
     outputs of a diverged model. A sample whose two models rule out every class between them (disjoint top-k sets)
-    has no contrast in any class and is still refused.
+    has no contrast in any class: Neural Cleanse refuses it, naming that cause and the sample.
 
     Examples:
         >>> f = nn.Linear(2, 2)

@@ -100,18 +100,32 @@ def _check_finite_logits(logits: Tensor, caller: str) -> None:
     gave (a model whose weights diverged in training). A -infinity beside finite outputs passes: a class ruled out for
     the sample (``out.masked_fill(illegal, float("-inf"))`` of a policy's illegal actions, a float16 logit that
     overflows below) has probability 0 and a finite gradient, and the search gives what it gives with a large finite
-    value there."""
+    value there. The message names each cause it sees: NaN or +infinity (a diverged model), -infinity in every class
+    of a sample (every class ruled out there, no divergence: on a :class:`~.feature_shift.Contrast`, the model and its
+    copy ruling out different classes)."""
     out = logits.detach().flatten(1)
-    bad = (out.isnan() | out.isposinf()).any(1) | out.isneginf().all(1)
-    if bool(bad.any()):
-        rows = bad.nonzero().flatten().tolist()
-        raise ValueError(
-            f"Expected the model's outputs on the samples `x` searched over to be finite, but they hold NaN or infinity at samples "
-            f"{rows[:8]}{' ...' if len(rows) > 8 else ''} of {logits.shape[0]}: {caller}'s trigger search optimises each "
-            "trigger against those outputs and would give NaN masks and patterns (a -infinity beside finite outputs, a "
-            "class ruled out, is accepted). A model whose weights hold NaN or "
-            "infinity (training diverged: a learning rate too high, a loss of log(0)) or that overflows its dtype cannot "
-            "be searched; audit a checkpoint from before the divergence")
+    diverged, every = (out.isnan() | out.isposinf()).any(1), out.isneginf().all(1)
+    if not bool((diverged | every).any()):
+        return
+    causes = []
+    if bool(diverged.any()):
+        causes.append("A model whose weights hold NaN or infinity (training diverged: a learning rate too high, a loss of "
+                      "log(0)) or that overflows its dtype cannot be searched; audit a checkpoint from before the divergence")
+    if bool(every.any()):  # every class masked: not a divergence
+        causes.append(f"At samples {_listed(every)} every output is -infinity: the model rules every class out there (on "
+                      "a Contrast, the model and its feature-shifted copy rule out different classes there, none of "
+                      "both); leave those samples out of `x`")
+    raise ValueError(
+        f"Expected the model's outputs on the samples `x` searched over to be finite, but they hold NaN or infinity at samples "
+        f"{_listed(diverged | every)} of {logits.shape[0]}: {caller}'s trigger search optimises each trigger against those "
+        "outputs and would give NaN masks and patterns (a -infinity beside finite outputs, a class ruled out, is "
+        f"accepted). {'. '.join(causes)}")
+
+
+def _listed(rows: Tensor) -> str:
+    """The samples where ``rows`` (bool ``[N]``) is true, as a list of at most 8 (``"[1, 4, 6]"``), ``" ..."`` after."""
+    found = rows.nonzero().flatten().tolist()
+    return f"{found[:8]}{' ...' if len(found) > 8 else ''}"
 
 
 def _unattacked(pred: Tensor) -> list[int]:
