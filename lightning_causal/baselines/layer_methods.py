@@ -180,6 +180,10 @@ def layer_attribute(
         additional_forward_args: extra forward arguments, as in
             :class:`~lightning_causal.causal.engine.forward.Forward`.
 
+    A complex layer (``torch.fft`` modes) is refused by the gradient methods, whose complex product of gradient and
+    activation is not the first-order change ``Re(conj(g)·d)`` (``unit_effects(..., method="attribution")`` gives it);
+    ``LayerActivation`` averages its complex values.
+
     Examples:
         >>> model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
         >>> layer_attribute(model, torch.ones(5, 3), "1", target=0).shape
@@ -238,6 +242,13 @@ def layer_attribute(
     out = out.detach()
     if out.dim() < 2:
         raise ValueError(f"Expected module {layer!r} to output a tensor [N, U, ...] but got shape {list(out.shape)}")
+    if out.is_complex() and method != "LayerActivation":
+        raise ValueError(
+            f"Expected a real output of layer {layer!r} for Captum's {method}, but it is complex ({out.dtype}: a Fourier "
+            "layer's modes): Captum multiplies autograd's gradient g = df/dRe + i df/dIm by the activation's change d as "
+            "complex numbers, and the real part of g·d is not the first-order change of the output, Re(conj(g)·d) (its "
+            "sign flips where the output reads the imaginary part). Use unit_effects(..., method='attribution'), which "
+            "gives Re(conj(g)·d), or method='exact', or name a layer whose output is real (the irfft after the modes)")
     out = to_units(out, resolve_layout(out.shape, unit_dim, num_heads))
     flat = out.flatten(2) if out.dim() > 2 else out.unsqueeze(2)
     return flat.sum(2) if reduce == "sum" else flat.mean(2)
