@@ -13,7 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from lightning_causal.causal.engine.ablation import check_baselines
-from lightning_causal.causal.engine.batching import rows_per_pass
+from lightning_causal.causal.engine.batching import checked_pass, rows_per_pass
 from lightning_causal.causal.engine.eager import eager_module
 from lightning_causal.causal.engine.forward_args import ForwardArgs, map_tensors, tensor_leaves
 from lightning_causal.causal.engine.noise import warn_separate_noise
@@ -62,7 +62,11 @@ class CaptumForward(nn.Module):
     A tensor of one entry per sample flattened to ``[N*T]`` is passed whole too, as the causal estimators pass it (they
     gather by row only the tensors of first dimension ``N``). With ``input_dtype`` set, floating inputs reach the model
     in that dtype: Captum's float32 noise (``NoiseTunnel``, ``GradientShap``) promotes the rows of
-    a bfloat16 or float16 model to float32, which the model refuses.
+    a bfloat16 or float16 model to float32, which the model refuses. Inside a stacked-rows block
+    (:func:`~lightning_causal.causal.engine.stacked_rows.rows_alone_checked`, which ``attribute`` opens around Captum's
+    passes) each call of two rows or more runs its first and last rows alone too, in the grad mode of the call
+    (:func:`~lightning_causal.causal.engine.batching.checked_pass`): a model that branches on a statistic of the rows
+    Captum stacks is refused.
 
     Args:
         model: the model.
@@ -122,6 +126,16 @@ class CaptumForward(nn.Module):
                      for v in self._values)
 
     def forward(self, *args: Any) -> Tensor:
+        first = args[0] if args else None
+        rows = first.shape[0] if isinstance(first, Tensor) and first.dim() > 0 else 0
+        if rows < 2:
+            return self._call(args)
+        # inside a rows_alone_checked block (attribute()'s, around Captum's passes): the pass's first and last rows
+        # run alone too, under the grad mode Captum runs the pass in (DeepLift's hooks want inputs that require grad)
+        return checked_pass(lambda idx: self._call(args if idx.numel() == rows else _row_of(args, int(idx[0]), rows)),
+                            rows, _detached)
+
+    def _call(self, args: tuple[Any, ...]) -> Tensor:
         k = self._num_inputs
         inputs, given = args[:k], iter(args[k:])
         positional, keywords = map_tensors(self._template, lambda t: t if id(t) in self._whole else next(given))
@@ -169,6 +183,18 @@ class CaptumForward(nn.Module):
         """
         args = ForwardArgs(self._values, x.shape[0])
         return rows_per_pass(self, (x,), max_batch_size, forward=lambda *t, rows: self(*t, *args.take(rows)[0]))
+
+
+def _row_of(args: tuple[Any, ...], i: int, rows: int) -> tuple[Any, ...]:
+    """Row ``i`` of Captum's arguments of a pass of ``rows`` rows (every tensor of ``rows`` rows: Captum expands the
+    per-sample arguments with the inputs), as a copy that requires grad where the pass's tensor does."""
+    return tuple(a[i:i + 1].detach().clone().requires_grad_(a.requires_grad) if isinstance(a, Tensor) and a.dim() > 0
+                 and a.shape[0] == rows else a for a in args)
+
+
+def _detached(out: Tensor) -> Tensor:
+    """A pass's values per row, for the stacked-rows check."""
+    return out.detach()
 
 
 def whole_token_ids(x: Tensor, value: Any) -> Any:

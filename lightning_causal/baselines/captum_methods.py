@@ -26,6 +26,7 @@ random streams are untouched and results are reproducible
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from collections.abc import Mapping
 from dataclasses import replace
@@ -71,6 +72,7 @@ from lightning_causal.causal.engine.finite import check_finite_value
 from lightning_causal.causal.engine.groups import flat_mask, group_counts
 from lightning_causal.causal.engine.linked_samples import check_linked_samples
 from lightning_causal.causal.engine.output_selection import OutputSpec
+from lightning_causal.causal.engine.stacked_rows import rows_alone_checked
 from lightning_causal.causal.engine.user_frame import outside_package
 
 # the model as Captum calls it, the attribution context and the layer methods live in their own
@@ -353,7 +355,10 @@ def attribute(
     Raises:
         ValueError: unknown method or option, an option value out of range (named with the method),
             bad inputs or target; a gradient method on a model where no gradient flows from the output back to
-            the input (a hard threshold, argmax, one_hot, quantized layers, ``torch.no_grad()`` in forward).
+            the input (a hard threshold, argmax, one_hot, quantized layers, ``torch.no_grad()`` in forward); a model
+            whose forward branches on a statistic of the rows Captum stacks in a pass (``if h.mean() > t:``), where a
+            pass's first or last row alone gives other outputs than in the pass
+            (:class:`~lightning_causal.causal.engine.stacked_rows.StackedRowsError`, as the causal estimators refuse it).
 
     Warns:
         UserWarning: a NoiseTunnel without ``stdevs`` on a table ``[N, F]`` whose default level is more than 15 times
@@ -423,9 +428,8 @@ def attribute(
                 nt["stdevs"] = tunnel_stdevs(x.detach(), nt["stdevs"])
                 nt["draw_baseline_from_distrib"] = spec.name == "GradientShap"
                 tunnel = NoiseTunnel(algo) if spec.name in _ROW_DRAWS else _NoiseDrawnOnce(algo)
-                out = tunnel.attribute(x, target=tidx, **nt, **kw)
-            else:
-                out = algo.attribute(x, target=tidx, **kw)
+            with _stacked_rows_checked(spec, forward.model):  # each pass Captum stacks: its end rows alone too
+                out = tunnel.attribute(x, target=tidx, **nt, **kw) if spec.noise_tunnel else algo.attribute(x, target=tidx, **kw)
         except RuntimeError as err:  # torch's "element 0 of tensors does not require grad", said of no input or method
             refusal = _refusal(err, spec, forward, x)
             if refusal is None:
@@ -437,6 +441,25 @@ def attribute(
     if kept is not None:  # a group that changes no token is exactly 0 (Captum's batched passes leave rounding there)
         out = out.masked_fill(_unchanged_groups(x, feature_mask, kept), 0)
     return out
+
+
+#: what each method stacks in a pass, as the stacked-rows refusal names it (NoiseTunnel's: its noisy copies)
+_STACKED = {"IntegratedGradients": "interpolated inputs", "GradientShap": "sampled points", "DeepLift": "inputs and baselines",
+            "FeatureAblation": "perturbed copies", "ShapleyValueSampling": "perturbed copies"}
+
+#: the way out of the stacked-rows refusal besides a per-row forward: Captum stacks at least one pass of the samples
+_ONE_SAMPLE = ("explain one sample per call (`inputs[i:i + 1]`) with `max_batch_size=1`, passes of one row (slow; "
+               "DeepLift stacks a sample with its baseline still), or explain with the causal estimators (input_effects)")
+
+
+def _stacked_rows_checked(spec: MethodSpec, model: nn.Module) -> contextlib.AbstractContextManager[None]:
+    """The stacked-rows check of the engine (:func:`~lightning_causal.causal.engine.stacked_rows.rows_alone_checked`)
+    over Captum's passes of ``spec``: each pass of two rows or more that Captum sends :class:`CaptumForward` (interpolated
+    inputs, perturbed copies, sampled points, noisy copies, the samples themselves) runs its first and last rows alone
+    too, and a model that takes another branch on the stacked rows (control flow on a batch statistic) is refused as the
+    causal estimators refuse it; a model that draws (MC dropout) is not compared."""
+    rows = "noisy copies" if spec.noise_tunnel else _STACKED.get(spec.name, "inputs")
+    return rows_alone_checked(f"Captum's {spec.label}", model=model, rows=rows, way_out=_ONE_SAMPLE)
 
 
 def _in_batches(gradient_func: Any, rows: int) -> Any:

@@ -25,6 +25,7 @@ __all__ = [
     "RowShard",
     "check_max_batch_size",
     "checked_chunks",
+    "checked_pass",
     "current_shard",
     "each_chunk",
     "first_in_block",
@@ -411,6 +412,26 @@ def checked_chunks(check: ChunkCheck | None) -> Iterator[None]:
         return
     with _set_in_block(_CHECK, check):
         yield
+
+
+def checked_pass(fn: Callable[[Tensor], T], rows: int, rows_of: Callable[[T], Tensor]) -> T:
+    """``fn(torch.arange(rows))``, a pass of ``rows`` stacked rows that the row engine does not chunk (Captum's
+    interpolated inputs, perturbed copies or sampled points, run by Captum in its own batches), through the check of a
+    :func:`checked_chunks` block open now, as :func:`map_rows` runs a chunk; ``fn(idx)`` for ``idx`` of ``rows`` rows
+    is the pass, for one row of it that row run alone. Outside such a block, or for one row, just the pass.
+
+    Args:
+        fn: the pass, of the row indices ``idx`` (``[r]``, on the CPU).
+        rows: the rows of the pass.
+        rows_of: a result's ``[r, ...]`` values per row, for the check.
+
+    Examples:
+        >>> checked_pass(lambda idx: idx * 2.0, 3, lambda out: out)
+        tensor([0., 2., 4.])
+    """
+    check = _CHECK.get()
+    idx = torch.arange(rows)
+    return fn(idx) if check is None or rows < 2 else check(fn, idx, rows_of)
 
 
 _ALONE: ContextVar[bool] = ContextVar("lightning_causal_rows_alone", default=False)
