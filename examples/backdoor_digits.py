@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import math
 import time
 import warnings
 from pathlib import Path
@@ -43,10 +44,11 @@ def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, trigger, 
     if res is None:
         res = neural_cleanse(model, x[:256], 10, batch_size=min(64, len(x)), steps=steps,
                              generator=torch.Generator().manual_seed(seed))
-    top = res.most_suspect  # the rule's first class, flagged or not
+    top = res.most_suspect  # the rule's first class, flagged or not; None where every class is left out
     su = suspect_units(model, x[:256], trigger, "conv2")
     return {"acc": acc, "asr": attack_success_rate(model, x, y, trigger), "flagged": res.flagged, "top": top,
-            "index": float(res.anomaly_index[top]), "kappa": float(res.concentration[top]),
+            "index": math.nan if top is None else float(res.anomaly_index[top]),
+            "kappa": math.nan if top is None else float(res.concentration[top]),
             "target_index": float(res.anomaly_index[trigger.target]),
             "suspects": su.ranking()[:3], "flagged_units": su.flagged}
 
@@ -81,7 +83,7 @@ def repair(args, model: torch.nn.Module, trigger, data, logger) -> BackdoorSuppr
 
 def _cells(r: dict) -> list[str]:
     return [f"{r['acc']:.3f}", f"{r['asr']:.3f}", str(r["flagged"] or "none"),
-            f"{r['top']} ({r['index']:.2f}, {r['kappa']:.2f})", f"{r['target_index']:.2f}", str(r["suspects"])]
+            "none (every class left out)" if r["top"] is None else f"{r['top']} ({r['index']:.2f}, {r['kappa']:.2f})", f"{r['target_index']:.2f}", str(r["suspects"])]
 
 
 def table(before: dict, after: dict) -> list[str]:
