@@ -9,12 +9,13 @@ intervened row's output is its probe output plus the change of the changed input
 
 so a suffix row costs ``|S| D_out`` multiply-adds per position there instead of ``I D_out``: one
 neuron of 512 intervened is 1/512 of the layer's matrix product. ``S`` is what the edit says it
-changes (``edit.changed_units``: the hidden-unit estimators' rows, :func:`~..effects.unit_rows.unit_rows`,
-replace one unit of the last dimension per row); an edit that does not say, or units wider than
+changes (``edit.changed_units``: the hidden-unit estimators' rows, :func:`~..effects.unit_rows.unit_rows`, and the
+causal graph's, :class:`~..structure.graph_context.UnitEdit`, replace one unit of the last dimension per row); an edit that does not say, or units wider than
 ``1 / MAX_SHARE`` of the inputs (a head of 4), run the layer as usual. Rounding aside this is the
 layer's own product (the tests compare with the full forward passes in float64).
 
-:class:`LinearReaders` records, during the prefix cache's probe run, every ``nn.Linear`` (exactly
+:class:`LinearReaders` records, during the prefix cache's probe run (the hook split's, or the ``torch.fx`` split's
+recorder: unit importance and the causal graph's sweeps of a model that traces take the update too), every ``nn.Linear`` (exactly
 that type: subclasses such as LoRA or quantised layers run as usual; also Hugging Face's
 ``Conv1D``, GPT-2's linear layer with its weight stored ``[in, out]``) whose input *is* the layer's
 output tensor (not a copy, not modified in place since: ``Tensor._version``) together with a copy
@@ -105,14 +106,21 @@ class LinearReaders:
 
     Args:
         layer: the intervened module (its first call's output, element 0 of a tuple, is ``h``).
+        entry: in suffix runs that do not run ``layer``, the module whose first positional argument is the
+            run's ``h`` (the ``"fx"`` path's traced suffix); ``None``: ``layer``'s first output, as in the probe run.
     """
 
-    def __init__(self, layer: nn.Module) -> None:
+    def __init__(self, layer: nn.Module, entry: nn.Module | None = None) -> None:
         self.layer = layer
+        #: where a suffix run's intervened tensor shows: ``None``, the layer's own first output (the ``"hooks"`` path
+        #: runs the layer); else the first positional argument of this module (the ``"fx"`` path's traced suffix, which
+        #: starts after the layer and is given the rows' layer output)
+        self.entry = entry
         self.names: dict[int, str] = {}
         self.outputs: dict[nn.Module, Tensor] = {}  # module -> its output on the probe
         self.value: Tensor | None = None  # h on the probe (the prefix cache's value)
         self.checked = False  # whether the prefix cache has tried the update on its trial rows
+        self._weights: dict[nn.Module, tuple[tuple[int, int, torch.dtype], Tensor]] = {}  # module -> input-major weight
 
     def __bool__(self) -> bool:
         return bool(self.outputs)
@@ -186,7 +194,7 @@ class LinearReaders:
 
     def clear(self) -> None:
         """Answer no layer by the update from now on (the cache fell back to full passes)."""
-        self.outputs = {}
+        self.outputs, self._weights = {}, {}
 
     @contextlib.contextmanager
     def applied(self, rows: Tensor, edit: object = None) -> Iterator[None]:
@@ -206,8 +214,8 @@ class LinearReaders:
         columns = units.view(-1, 1) * unit_size + torch.arange(unit_size, device=units.device)  # [R, k]
         current: dict[str, Any] = {}
 
-        def layer_hook(_m: nn.Module, _args: Any, out: Any) -> None:
-            h = first_tensor(out)
+        def layer_hook(_m: nn.Module, args: Any, out: Any = None) -> None:
+            h = first_tensor(out if self.entry is None else args)
             if "h" not in current and h is not None:
                 current["h"], current["version"] = h, _version(h)
 
@@ -225,7 +233,8 @@ class LinearReaders:
 
             return make
 
-        handle = self.layer.register_forward_hook(layer_hook)
+        handle = (self.layer.register_forward_hook(layer_hook) if self.entry is None
+                  else self.entry.register_forward_pre_hook(layer_hook))
         try:
             with patched_forwards({m: wrap(m) for m in self.outputs}):
                 yield
@@ -241,7 +250,22 @@ class LinearReaders:
         new = h.reshape(r, positions, width).gather(2, columns[:, None, :].expand(-1, positions, -1))  # [R, P, k]
         old = self.value.reshape(self.value.shape[0], positions, width)[
             rows[:, None, None], torch.arange(positions, device=device)[None, :, None], columns[:, None, :]]
-        weight = _input_major(module)
+        weight = self._input_major(module)
         w = weight.index_select(0, columns.flatten()).view(r, columns.shape[1], weight.shape[1])  # [R, k, D_out]
-        out = rows_of(self.outputs[module], rows)
-        return out + torch.bmm(new - old, w.to(new.dtype)).view(out.shape)
+        out = rows_of(self.outputs[module], rows)  # a fresh copy: the change is added into it
+        out.view(r, positions, -1).baddbmm_(new - old, w.to(new.dtype))
+        return out
+
+    def _input_major(self, module: nn.Module) -> Tensor:
+        """The module's weight as ``[in_features, out_features]``, contiguous: its rows are the columns the update
+        gathers. ``nn.Linear`` stores ``[out, in]``, whose columns a gather reads one element per row of the weight
+        (5-6x the time of contiguous rows on a 4,096 x 4,096 layer, one thread): a copy made once for the reader's
+        life (the weight's ``_version`` checked: a change in place makes a new one)."""
+        weight = _input_major(module)
+        if weight.is_contiguous():  # Hugging Face's Conv1D stores [in, out]
+            return weight
+        key = (weight.data_ptr(), weight._version, weight.dtype)
+        kept = self._weights.get(module)
+        if kept is None or kept[0] != key:
+            kept = self._weights[module] = (key, weight.contiguous())
+        return kept[1]

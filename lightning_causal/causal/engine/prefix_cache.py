@@ -207,7 +207,8 @@ class PrefixCache:
 
 
 def _fx_cache(forward: Forward, xs: tuple[Tensor, ...], layer: str, module: nn.Module, _cut: bool) -> tuple[PrefixCache, ReadSlices]:
-    """The torch.fx split (no read-position cut: a traced graph inlines the modules it would hook)."""
+    """The torch.fx split (no read-position cut: a traced graph inlines the modules it would hook); the linear layers
+    that read the layer's output in the probe's recorded pass are answered by the update (:mod:`~.linear_update`)."""
     args, kwargs = forward.args.take(None)
     split = fx_split(forward.model, layer, (*xs, *args), kwargs)
     n = xs[0].shape[0]
@@ -231,7 +232,9 @@ def _fx_cache(forward: Forward, xs: tuple[Tensor, ...], layer: str, module: nn.M
         raise SplitRefused(f"values crossing the cut depend on the batch size: {bad or [layer]}")
     if not close(forward.select(two[0]), forward(*(x[rows_two] for x in xs), rows=rows_two)):
         raise SplitRefused("the traced graph does not reproduce the model's output")
-    out, h, *live = record(None)
+    readers = LinearReaders(module, entry=split.suffix)  # the traced suffix is given the rows' layer output
+    with readers.recording(forward.model):
+        out, h, *live = record(None)
     if not all(check_rows(p, v, n) for p, v in zip(plans, live)):
         raise SplitRefused("values crossing the cut do not have one row per sample")
     rows_mixed = mixed_rows(n, xs[0].device)
@@ -240,7 +243,9 @@ def _fx_cache(forward: Forward, xs: tuple[Tensor, ...], layer: str, module: nn.M
     runner = FxRunner(split, module, h, live, plans)
     if not close(forward.select(runner(h[rows_two], rows_two)), forward.select(out)[rows_two]):
         raise SplitRefused("the suffix does not reproduce the model's output")
-    return PrefixCache(forward, layer, runner, value=h, output=forward.select(out), path="fx", reason=""), ReadSlices([])
+    cache = PrefixCache(forward, layer, runner, value=h, output=forward.select(out), path="fx", reason="")
+    readers.value, cache.linear = h, readers
+    return cache, ReadSlices([])
 
 
 def cache_prefix(

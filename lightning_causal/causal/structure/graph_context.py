@@ -22,7 +22,7 @@ import torch
 import torch.fx as fx
 from torch import Tensor, nn
 
-from lightning_causal.causal.engine.ablation import input_padding, position_mean
+from lightning_causal.causal.engine.ablation import input_padding, position_mean, replace_units_
 from lightning_causal.causal.engine.batching import rows_per_pass
 from lightning_causal.causal.engine.finite import check_finite_samples
 from lightning_causal.causal.engine.forward import Forward
@@ -47,7 +47,7 @@ from lightning_causal.causal.structure.layer_activations import (
     skipped_modules_error,
 )
 
-__all__ = ["GraphContext", "ValueSpec", "bypassed", "check_value_spec", "hooked", "layer_values", "unit_layouts"]
+__all__ = ["GraphContext", "UnitEdit", "ValueSpec", "bypassed", "check_value_spec", "hooked", "layer_values", "unit_layouts"]
 
 #: Rows per probe sample from which runs from a layer that ``torch.fx`` cannot split plainly (a skip
 #: tensor crosses it, or the model does not trace) use the prefix cache: its probe run and checks
@@ -73,6 +73,46 @@ def round_off(dtype: torch.dtype) -> float:
     return ROUND_OFF_FLOAT64 if dtype in (torch.float64, torch.complex128) else ROUND_OFF
 
 Hook = Callable[[Tensor], Tensor | None]
+
+
+class UnitEdit:
+    """The rows of a sweep or a patching pass as an edit of the layer's output: unit ``units[r]`` of row ``r`` set to
+    ``values`` (in the ``[N, U, ...]`` view, broadcastable to the rows': a baseline ``[1, U, ...]`` or 0-d, or each
+    row's own ``[R, 1, ...]``), written into the rows' copy (:func:`~lightning_causal.causal.engine.ablation.replace_units_`).
+    A prefix cache's runs take it as they take the hidden-unit estimators' rows
+    (:func:`~lightning_causal.causal.effects.unit_rows.unit_rows`): applied to the rows of its cached output
+    (``in_place``), and, where a linear layer reads that output, answered by the linear update from the units it
+    names (``changed_units``, :mod:`~lightning_causal.causal.engine.linear_update`).
+
+    Args:
+        units: ``[R]`` the unit set in each row.
+        values: the values, in the ``[N, U, ...]`` view.
+        layout: where the units are in the layer's own output.
+
+    Examples:
+        >>> edit = UnitEdit(torch.tensor([1, 0]), torch.tensor(0.0), Layout(1, 1, 3))
+        >>> edit(torch.ones(2, 3)), edit.changed_units[1:]
+        (tensor([[1., 0., 1.],
+                [0., 1., 1.]]), (1, 1))
+    """
+
+    def __init__(self, units: Tensor, values: Tensor, layout: Layout) -> None:
+        self.units, self.values, self.layout = units, values, layout
+        #: ``(units [R], unit_dim, unit_size)`` in the layer's own output: what the linear update reads
+        self.changed_units = (units, layout.dim, layout.unit_size)
+
+    def on_units(self, h: Tensor) -> Tensor:
+        """The rows' ``[R, U, ...]`` view ``h`` (a copy the caller owns) with the units set, in place; returns ``h``."""
+        return replace_units_(h, self.units, self.values)
+
+    def in_place(self, h: Tensor) -> Tensor:
+        """The rows' output ``h`` in the layer's own layout (a copy the caller owns) with the units set, in place
+        (through its ``[R, U, ...]`` view, a view of ``h``); returns ``h``."""
+        self.on_units(to_units(h, self.layout))
+        return h
+
+    def __call__(self, h: Tensor) -> Tensor:
+        return self.in_place(h.clone())
 
 
 class _Stop(Exception):
@@ -230,6 +270,7 @@ class GraphContext:
     _traced: dict[str, nn.Module | None] = field(default_factory=dict)
     _modules: dict[str, nn.Module] = field(default_factory=dict)
     _rows: dict[tuple[str | None, int, str | None], int] = field(default_factory=dict)
+    _edits: dict[str, bool] = field(default_factory=dict)
 
     @classmethod
     def build(cls, forward: Forward, xs: tuple[Tensor, ...], layers: list[str], target: object, *,
@@ -263,6 +304,10 @@ class GraphContext:
     def values(self, layer: str, spec: ValueSpec, parameter: str = "ablation") -> Tensor:
         """:func:`layer_values` of ``layer``'s clean activations (``"mean"``: at real positions only)."""
         return layer_values(self.acts[layer], spec, layer, parameter, real=self.real, layout=self.layouts.get(layer))
+
+    def layout(self, layer: str) -> Layout:
+        """Where ``layer``'s units are in its own output (dimension 1 unless :attr:`layouts` says otherwise)."""
+        return self.layouts.get(layer) or Layout(1, 1, int(self.acts[layer].shape[1]))
 
     def native(self, layer: str, h: Tensor) -> Tensor:
         """``h`` in the ``[N, U, ...]`` view back in ``layer``'s own layout."""
@@ -328,15 +373,16 @@ class GraphContext:
         if layer not in self._traced:  # the plain fx suffix takes a tensor output only
             self._traced[layer] = suffix_module(self.model, layer) if self.tensor_output[layer] else None
         found: nn.Module | PrefixCache | None = self._traced[layer]
-        if found is None:  # the prefix cache cuts a tuple at element 0 (Hugging Face attention)
-            if total_rows < CACHE_MIN_ROWS * self.n:
+        if total_rows < CACHE_MIN_ROWS * self.n:
+            if found is None:  # undecided: full passes until a call brings enough rows
                 return None
+        else:  # the prefix cache cuts a tuple at element 0 (Hugging Face attention)
             try:
-                found = prefix_cache(self.forward, self.xs, layer)
-            except ValueError:  # the model cannot be split there: full passes
-                found = None
-            if found is not None and found.path == "full":
-                found = None
+                cache = prefix_cache(self.forward, self.xs, layer)
+            except ValueError:  # the model cannot be split there: full passes (or the plain suffix)
+                cache = None
+            if cache is not None and cache.path != "full" and (found is None or cache.linear):
+                found = cache  # beside a plain suffix, only where its linear update answers a layer reading the output
         later = self.layers[self.layers.index(layer) + 1:]
         if found is not None and later:
             one = torch.zeros(1, dtype=torch.long, device=self.acts[layer].device)
@@ -346,7 +392,9 @@ class GraphContext:
         self._suffixes[layer] = found
         return found
 
-    def _run(self, suffix: nn.Module | PrefixCache, value: Tensor, s: Tensor) -> Tensor:
+    def _run(self, suffix: nn.Module | PrefixCache, value: Tensor | UnitEdit, s: Tensor) -> Tensor:
+        if isinstance(value, UnitEdit):  # the cache applies it to a fresh copy of its rows
+            return suffix(value, s)  # type: ignore[operator]
         value = value.clone()  # the model's to overwrite in place (ReLU(inplace=True)), not ours
         return suffix(value, s) if isinstance(suffix, PrefixCache) else self.forward.select(suffix(value))
 
@@ -366,15 +414,32 @@ class GraphContext:
                 self._rows[key] = rows_per_pass(self.model, self.xs, self.max_batch_size, forward=self.forward)
         return self._rows[key]
 
-    def logits_from(self, layer: str, patched: Tensor, s: Tensor, hooks: Mapping[str, Hook] | None = None) -> Tensor:
-        """``f_t`` of rows whose activation of ``layer`` is ``patched`` (row ``r`` is sample ``s[r]``),
-        run as :meth:`rows` decided for ``layer``."""
+    def logits_from(self, layer: str, patched: Tensor | UnitEdit, s: Tensor, hooks: Mapping[str, Hook] | None = None) -> Tensor:
+        """``f_t`` of rows whose activation of ``layer`` is ``patched`` (row ``r`` is sample ``s[r]``; a
+        :class:`UnitEdit` of the rows' clean activations), run as :meth:`rows` decided for ``layer``. An edit goes to
+        a prefix cache as it is, where the cache edits its cached output, which holds the clean activations bit for
+        bit (:meth:`_edits_cache`; a linear layer reading the output is then answered by the linear update);
+        elsewhere it is applied to a copy of the rows' clean activations first."""
         hooks = dict(hooks or {})
         suffix = self._suffixes.get(layer)
+        if isinstance(patched, UnitEdit) and not (isinstance(suffix, PrefixCache) and self._edits_cache(layer, suffix)):
+            patched = patched.on_units(self.acts[layer][s])
         if suffix is not None:
+            value = patched if isinstance(patched, UnitEdit) else self.native(layer, patched)
+            if isinstance(suffix, PrefixCache):
+                suffix.prepare(value)  # the linear update's trial rows, outside the hooks that record and clamp the rows
             with self._hooked(hooks, s.shape[0]):
-                return gather_target(self._run(suffix, self.native(layer, patched), s), self.tidx[s])
+                return gather_target(self._run(suffix, value, s), self.tidx[s])
         return self.logits(s, {**hooks, layer: lambda _h: patched})
+
+    def _edits_cache(self, layer: str, cache: PrefixCache) -> bool:
+        """Whether an edit given to ``cache`` sets the units of the clean activations and nothing else: the cache
+        edits its cached output (:attr:`~lightning_causal.causal.engine.prefix_cache.PrefixCache.edits_value`), equal
+        to the graph's clean activations of ``layer`` bit for bit (checked once per cache)."""
+        if layer not in self._edits:
+            same = cache.value.shape == self.native(layer, self.acts[layer]).shape
+            self._edits[layer] = cache.edits_value and same and torch.equal(cache.value, self.native(layer, self.acts[layer]))
+        return self._edits[layer] and cache.edits_value
 
     def logits(self, s: Tensor, hooks: Mapping[str, Hook]) -> Tensor:
         """``f_t`` of a full forward pass over samples ``s`` with ``hooks``."""

@@ -37,11 +37,10 @@ import torch
 from torch import Tensor
 
 from lightning_causal.causal.effects.unit_rows import moving_units
-from lightning_causal.causal.engine.ablation import replace_units, replace_units_
 from lightning_causal.causal.engine.batching import map_rows, rows_alone
 from lightning_causal.causal.engine.units import Layout
 from lightning_causal.causal.engine.unmoved_rows import each_moving
-from lightning_causal.causal.structure.graph_context import GraphContext, Hook
+from lightning_causal.causal.structure.graph_context import GraphContext, Hook, UnitEdit
 from lightning_causal.causal.structure.layer_activations import skipped_modules_error
 
 __all__ = ["PathEffects", "path_effects_from"]
@@ -111,7 +110,7 @@ def path_effects_from(
         i_idx, s = idx // n, idx % n
         store: dict[str, Tensor] = {}
         hooks = {layer: _record(layer, store, ctx.acts[layer][s] if clamp else None) for layer in (later if clamp else targets)}
-        logit = ctx.logits_from(source, replace_units_(h[s], src[i_idx], base), s, hooks)
+        logit = ctx.logits_from(source, UnitEdit(src[i_idx], base, ctx.layout(source)), s, hooks)
         if rows_alone():  # rows_alone_checked's check runs rows apart from their chunk: their output change compared only
             return ctx.f0[s] - logit
         if missing := [layer for layer in targets if layer not in store]:
@@ -146,7 +145,7 @@ def _patch_targets(ctx: GraphContext, layer: str, js: list[int], reached: Tensor
     def evaluate(idx: Tensor) -> Tensor:
         rr, jj = r_idx[idx], j_idx[idx]
         ss = s[rr]
-        patched = replace_units(ctx.acts[layer][ss], tgt[jj], values[rr, jj].unsqueeze(1))
+        patched = UnitEdit(tgt[jj], values[rr, jj].unsqueeze(1), ctx.layout(layer))
         return ctx.f0[ss] - ctx.logits_from(layer, patched, ss, None)
 
     p = map_rows(r_idx.numel(), ctx.rows(layer, r_idx.numel()), evaluate, reached.device)
