@@ -46,7 +46,11 @@ from lightning_causal.repair.checkpoints import (
     save_entry,
 )
 from lightning_causal.repair.evaluation_steps import EvaluationSteps
-from lightning_causal.repair.module_arguments import check_module_arguments, check_setup_inputs
+from lightning_causal.repair.module_arguments import (
+    check_module_arguments,
+    check_setup_inputs,
+    check_task_labels,
+)
 from lightning_causal.repair.objective import (
     add_terms,
     batch_statistics_in_use,
@@ -139,7 +143,8 @@ class CausalRepairModule(EvaluationSteps):
         model: the network to repair (its parameters are optimised: see :meth:`configure_optimizers`; its submodules
             are attributes of the module too, ``repair.backbone``, for callbacks such as Lightning's ``BackboneFinetuning``).
         terms: :class:`~lightning_causal.repair.base.RepairTerm` objects with unique names.
-        task_loss: ``(outputs, y) -> loss`` (default cross-entropy). A loss module says the network's
+        task_loss: ``(outputs, y) -> loss`` (default cross-entropy, which refuses a regression's real-valued labels at
+            the first batch: pass ``F.mse_loss`` or the like there). A loss module says the network's
             task to the terms and audits that read labels (``nn.CrossEntropyLoss()``: one class per
             sample, so soft labels are read as classes without a guess warning): stated for the network, which audits
             read (:func:`~lightning_causal.audits.label_task.state_task`), and the network's task handed to each term
@@ -194,7 +199,7 @@ class CausalRepairModule(EvaluationSteps):
 
     Raises:
         MisconfigurationException: invalid arguments, a batch without labels for the default
-            :meth:`task_step`, or manual optimization with the default ``training_step``; with ``explain``,
+            :meth:`task_step`, real-valued labels (a regression's) for the default ``task_loss``, or manual optimization with the default ``training_step``; with ``explain``,
             batches of one input, a position past their inputs or a name that is no parameter of
             ``forward`` taking one of them.
 
@@ -535,6 +540,9 @@ class CausalRepairModule(EvaluationSteps):
         undone: set[str] = set()
         active = [(t, w) for t in self.terms if (w := t.weight_at(epoch)) != 0.0]
         default_task = type(self).task_step is CausalRepairModule.task_step
+        if default_task and not self.__dict__.get("_labels_checked", False):  # the first batch: cross-entropy on a
+            check_task_labels(self.task_loss, y)  # regression's targets trains without an error, towards nonsense
+            self.__dict__["_labels_checked"] = True
         state = self.__dict__.get("_carried")  # the state the task's pass sets (None: not read yet)
         trainer = self.__dict__.get("_trainer")
         if state == () and (self.__dict__.get("_carried_epoch") != epoch

@@ -9,12 +9,14 @@ from lightning.pytorch import LightningModule
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.utilities.model_helpers import is_overridden
 from torch import Tensor, nn
+from torch.nn import functional as F
 
 from lightning_causal._user_warnings import warn_at_users_line
+from lightning_causal.audits.label_task import regression_labels
 from lightning_causal.causal.engine.checks import check_callable, check_float
 from lightning_causal.causal.engine.forward import OutputSpec, check_output_spec
 
-__all__ = ["check_module_arguments", "check_setup_inputs"]
+__all__ = ["check_module_arguments", "check_setup_inputs", "check_task_labels"]
 
 
 def check_module_arguments(model: Any, task_loss: Any, lr: Any, unpack_batch: Any, output: Any, *, wraps: bool) -> OutputSpec:
@@ -50,6 +52,35 @@ def check_module_arguments(model: Any, task_loss: Any, lr: Any, unpack_batch: An
     check_callable("unpack_batch", unpack_batch, "a callable batch -> (inputs, labels, additional_forward_args)",
                    none_ok=True, error=MisconfigurationException)
     return check_output_spec(output, MisconfigurationException)
+
+
+def check_task_labels(task_loss: Any, labels: Any) -> None:
+    """Refuse the default task loss, ``F.cross_entropy``, on ``labels`` that are a regression target (floats that are
+    neither zeros and ones, class probabilities nor class indices: :func:`~lightning_causal.audits.label_task.regression_labels`),
+    which it takes for class probabilities without a word and trains towards (a forecaster's targets ``[N, H]``: its
+    validation MSE went from 0.3 to 2,569 in three epochs).
+
+    Raises:
+        MisconfigurationException: as above, naming ``task_loss=`` and ``wrap()``.
+
+    Examples:
+        >>> import torch
+        >>> check_task_labels(F.cross_entropy, torch.tensor([2, 0, 1]))  # class indices: as ever
+        >>> check_task_labels(F.mse_loss, torch.tensor([[0.3, -1.2]]))  # a regression's own loss
+        >>> check_task_labels(F.cross_entropy, torch.tensor([[0.3, -1.2], [2.5, 0.1]]))  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        lightning.fabric.utilities.exceptions.MisconfigurationException: Expected labels ... but got a regression target ...
+    """
+    if task_loss is not F.cross_entropy or not isinstance(labels, Tensor) or not regression_labels(labels):
+        return
+    shown = ", ".join(f"{v:.4g}" for v in labels.detach().reshape(-1)[:3].tolist())
+    raise MisconfigurationException(
+        "Expected labels of classes (class indices, or class probabilities) for CausalRepairModule's default "
+        f"`task_loss`, F.cross_entropy, but got a regression target ({list(labels.shape)} {str(labels.dtype)[6:]} "
+        f"such as {shown}), which cross-entropy would take for class probabilities and train the outputs towards: pass "
+        "the regression's loss, `task_loss=F.mse_loss` (or nn.MSELoss(), nn.HuberLoss(), ...), or fine-tune a "
+        "LightningModule with its own `training_step` and loss through `CausalRepairModule.wrap(module, terms)`")
 
 
 def check_setup_inputs(setup_inputs: Any) -> Tensor | None:
