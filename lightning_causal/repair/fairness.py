@@ -81,15 +81,19 @@ def _logit_pairing(p_logits: Tensor, q_logits: Tensor) -> Tensor:
     ``-inf − (-inf)`` = NaN: the same value as a finite fill (``-1e9``) gives. A class ruled out in one row of a pair
     only makes that pair's distance ``+inf``, not ``d − mean(d)`` = ``-inf − (-inf)`` = NaN: the limit of a finite fill
     ``-M``, whose pair adds about ``2M(C − 1)/C`` (``M → ∞``), as the symmetric KL is ``+inf`` there; NaN outputs stay
-    NaN."""
+    NaN, and a pair with a ``+inf`` output (an overflow, a diverged model: no class ruled out) is NaN, as the symmetric KL
+    and the total variation are."""
     a, b = _as_float(p_logits), _as_float(q_logits)
     if a.dim() == 1 or a.shape[1] == 1:
         a, b = a.reshape(-1), b.reshape(-1)
-        return _difference(a, b).abs().mean()
+        return _difference(a, b).abs().masked_fill(torch.maximum(a, b).isposinf(), math.nan).mean()
     d = _difference(a, b)
     infinite = d.isinf()  # a class ruled out in one row of the pair only: zeroed, so the pair's other logits keep finite gradients
     d = d.masked_fill(infinite, 0.0)
-    return (d - d.mean(1, keepdim=True)).abs().sum(1).masked_fill(infinite.any(1), math.inf).mean()
+    pairs = (d - d.mean(1, keepdim=True)).abs().sum(1).masked_fill(infinite.any(1), math.inf)
+    # a +inf output (an overflow, a diverged model) rules nothing out: NaN, as sym_kl and abs_prob give, not the +inf
+    # whose note names a class ruled out
+    return pairs.masked_fill(torch.maximum(a, b).isposinf().any(1), math.nan).mean()
 
 
 def _difference(a: Tensor, b: Tensor) -> Tensor:
