@@ -4,14 +4,19 @@ rightly (the estimates run the model on from the layer's values given as constan
 finds no path to the inputs and returns 0), but the refusal named only causes the model does not have: "the forward
 cuts the gradient after the layer (a .detach() or torch.no_grad(), or a step such as (h > 0).float() ...)". It now
 names ``torch.func.grad`` of the inputs in forward too; the way out, ``method='exact'``, gives a hand ``do()``'s
-effects."""
+effects.
+
+``causal_graph`` on such a model raised nothing: its paths clamp layers to cached constants, through which
+``torch.func.grad`` returns a derivative of 0, so it built a graph of those clamps (of a 2-32-32-1 network, edges of
+weight 1.0, logit_graph 0: /tmp/newuser64/hnn_graph.py). It is now refused, naming the exact unit effects; a plain network's graph is
+unchanged (no layer whose constants change the output)."""
 
 import pytest
 import torch
 from torch import nn
 from torch.func import grad
 
-from lightning_causal.causal import Zero, intervene, unit_effects
+from lightning_causal.causal import Zero, causal_graph, intervene, unit_effects
 
 
 class _Hamiltonian(nn.Module):
@@ -46,3 +51,12 @@ def test_the_way_out_gives_a_hand_do() -> None:
         with intervene(model, {"H.1": Zero(units=[unit])}):
             hand = clean - model(z)[:, 0].detach()
         torch.testing.assert_close(effects[:, unit], hand)
+
+
+def test_the_causal_graph_refuses_a_torch_func_grad_forward() -> None:
+    model, z = _setup()
+    with pytest.raises(ValueError, match=r"layer 'H.1' gives back its own values as constants.*torch\.func\.grad"):
+        causal_graph(model, z, ["H.1"], target=0)
+    plain = model.H  # the energy network itself: its graph is built as before
+    graph = causal_graph(plain, z, ["1"], target=0)
+    assert graph.meta["samples"] == 6

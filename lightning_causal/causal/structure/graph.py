@@ -22,16 +22,19 @@ from torch import Tensor, nn
 
 from lightning_causal.causal.engine.checks import check_choice, check_float, check_int, check_seed
 from lightning_causal.causal.engine.forward import Forward, ForwardArgs, OutputSpec
+from lightning_causal.causal.engine.generators import model_rngs_kept
 from lightning_causal.causal.engine.input_noise import input_noise_sd, varies
 from lightning_causal.causal.engine.input_sites import check_site, input_sites
 from lightning_causal.causal.engine.linked_samples import check_linked_samples
+from lightning_causal.causal.engine.live_values import close
+from lightning_causal.causal.engine.module_sites import resolve_module
 from lightning_causal.causal.engine.noise import GeneratorWatch, warn_separate_noise
 from lightning_causal.causal.engine.probe_warnings import (
     ProbeContentsWarning,
     RepeatedSamplesWarning,
 )
 from lightning_causal.causal.engine.stacked_rows import rows_alone_checked
-from lightning_causal.causal.engine.state import as_tuple, audit_mode
+from lightning_causal.causal.engine.state import as_tuple, audit_mode, rng_preserved
 from lightning_causal.causal.engine.units import (
     per_layer_layouts,
 )
@@ -98,6 +101,48 @@ def _check_rule(top_k: Any, alpha: Any, min_share: Any, correction: Any, alterna
                  check_float("alpha", alpha, minimum=0.0, maximum=1.0, open_min=True),
                  check_float("min_share", min_share, minimum=0.0, maximum=1.0),
                  check_choice("correction", correction, CORRECTIONS), check_choice("alternative", alternative, ALTERNATIVES))
+
+
+def _check_constant_layers(forward: Forward, xs: tuple[Tensor, ...], layers: Sequence[str]) -> None:
+    """Refuse a forward that differentiates its inputs through a chosen layer without autograd's error: the graph's paths
+    clamp layers to values cached from the probe, constants, and ``torch.func.grad`` (forces ``(dH/dp, -dH/dq)`` of a
+    Hamiltonian network) raises nothing there but returns a derivative of 0 through them, so every path effect would be
+    that of the clamps. Seen on two probe rows: each layer's output given back as a constant equal to itself
+    (``detach``) must leave the output as it is. A forward that fails so (``torch.autograd.grad``: "appears to not have
+    been used in the graph") is left to the graph's passes, whose error names it; one that draws noise is not judged."""
+    rows = torch.arange(min(2, xs[0].shape[0]), device=xs[0].device)
+
+    def run(layer: str | None = None) -> Tensor:
+        handle = None
+        if layer is not None:
+            handle = resolve_module(forward.model, layer).register_forward_hook(
+                lambda _m, _i, out: out.detach() if isinstance(out, Tensor) else None)
+        try:
+            with rng_preserved(), model_rngs_kept(forward.model):
+                return forward(*(x[rows] for x in xs), rows=rows)
+        finally:
+            if handle is not None:
+                handle.remove()
+
+    try:
+        clean = run()
+        if not close(clean, run()):
+            return  # noise: two clean passes differ
+    except Exception:
+        return
+    for layer in layers:
+        try:
+            constants = run(layer)
+        except Exception:
+            continue
+        if not close(constants, clean):
+            raise ValueError(
+                f"Expected the model's output to stay as it is when layer {layer!r} gives back its own values as constants, "
+                "but it changes: the forward differentiates its inputs through the layer (torch.func.grad/jacrev: forces "
+                "-dE/dx, a Hamiltonian network's (dH/dp, -dH/dq)), and the causal graph's paths clamp layers to values "
+                "cached from the probe, constants through which such a forward finds a derivative of 0, so every path "
+                "effect would be that of the clamps. Use unit_effects/UnitImportanceAudit (method='exact'), which sets "
+                "units on the layer's live output, or input effects")
 
 
 def _select_nodes(e: Tensor, tidx: Tensor, rule: _Rule) -> tuple[list[int], dict[str, Tensor]]:
@@ -367,6 +412,7 @@ def causal_graph(
     with audit_mode(forward.model), rows_alone_checked("causal_graph", model=forward.model), input_sites(forward.model, layers):  # "<module>:input" sites exist for the call
         # the nodes of one graph as samples: refused from passes of every row, before the passes of fewer rows below
         check_linked_samples(forward.model, xs, "A causal graph", output=output, additional_forward_args=additional_forward_args)
+        _check_constant_layers(forward, xs, layers)
         with GeneratorWatch() as clean_pass:  # whether the model draws from a global generator: no pass of its own
             layouts = unit_layouts(forward, xs, layers, dims, heads)
             ctx = GraphContext.build(forward, xs, layers, target, max_batch_size=max_batch_size, layouts=layouts)
