@@ -447,9 +447,19 @@ def attribute(
 _STACKED = {"IntegratedGradients": "interpolated inputs", "GradientShap": "sampled points", "DeepLift": "inputs and baselines",
             "FeatureAblation": "perturbed copies", "ShapleyValueSampling": "perturbed copies"}
 
-#: the way out of the stacked-rows refusal besides a per-row forward: Captum stacks at least one pass of the samples
-_ONE_SAMPLE = ("explain one sample per call (`inputs[i:i + 1]`) with `max_batch_size=1`, passes of one row (slow; "
-               "DeepLift stacks a sample with its baseline still), or explain with the causal estimators (input_effects)")
+def _way_out(spec: MethodSpec) -> str:
+    """The way out of the stacked-rows refusal of ``spec`` besides a per-row forward: one sample per call in passes of
+    one row, where that makes every pass one row (DeepLift runs each sample beside its baseline in one pass whatever
+    ``max_batch_size``; a NoiseTunnel over GradientShap its noisy copies and GradientShap's sampled points, unless told
+    otherwise)."""
+    if spec.name == "DeepLift":
+        return ("explain with another method: DeepLift runs each sample beside its baseline in one pass whatever "
+                "`max_batch_size` (IntegratedGradients of one sample per call, `inputs[i:i + 1]`, with `max_batch_size=1`), "
+                "or with the causal estimators (input_effects)")
+    options = (" and options `nt_samples_batch_size=1, n_samples=1` (a NoiseTunnel over GradientShap runs its noisy "
+               "copies and sampled points in one pass otherwise)" if spec.noise_tunnel and spec.name in _ROW_DRAWS else "")
+    return (f"explain one sample per call (`inputs[i:i + 1]`) with `max_batch_size=1` (CaptumBaseline: a Probe of one "
+            f"sample){options}, passes of one row (slow), or explain with the causal estimators (input_effects)")
 
 
 def _stacked_rows_checked(spec: MethodSpec, model: nn.Module) -> contextlib.AbstractContextManager[None]:
@@ -459,7 +469,7 @@ def _stacked_rows_checked(spec: MethodSpec, model: nn.Module) -> contextlib.Abst
     too, and a model that takes another branch on the stacked rows (control flow on a batch statistic) is refused as the
     causal estimators refuse it; a model that draws (MC dropout) is not compared."""
     rows = "noisy copies" if spec.noise_tunnel else _STACKED.get(spec.name, "inputs")
-    return rows_alone_checked(f"Captum's {spec.label}", model=model, rows=rows, way_out=_ONE_SAMPLE)
+    return rows_alone_checked(f"Captum's {spec.label}", model=model, rows=rows, way_out=_way_out(spec))
 
 
 def _in_batches(gradient_func: Any, rows: int) -> Any:
