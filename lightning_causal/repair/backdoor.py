@@ -188,7 +188,9 @@ class BackdoorSuppressionTerm(TriggerSetup, SuppressionParts, RepairTerm):
             It runs on models called as ``model(x)`` returning logits (no ``output``, no
             ``additional_forward_args``) whose output layer is an ``nn.Linear`` with one output per
             class, on image inputs ``[N, C, H, W]`` (the bound was chosen on images only); with
-            ``None`` it is skipped elsewhere.
+            ``None`` it is skipped elsewhere. A training input on which the model and its copy rule out
+            (``-inf``) every class between them (disjoint top-k sets) has no contrast and is left out of
+            its search, with a warning.
         contrast_options: ``epochs``, ``alpha``, ``lr``, ``batch_size`` of ``feature_shifted`` and
             ``max_ratio``, the contrast's flag bound.
         seed: seed of the private generator of the augmentations.

@@ -241,6 +241,21 @@ class TriggerSetup:
         with audit_mode(model):
             shifted = feature_shifted(model, train_inputs, num_classes, generator=generator, **shift)
         contrast = Contrast(model, shifted)
+        with audit_mode(model), torch.no_grad():  # a sample on which the two rule out every class between them (disjoint
+            # top-k sets) has no contrast in any class, and Neural Cleanse refuses it: searched without it
+            none = torch.cat([contrast(part).flatten(1).isneginf().all(1) for part in train_inputs.split(256)])
+        if bool(none.any()):
+            rows, count = none.nonzero().flatten().tolist(), len(train_inputs)
+            shown = f"{rows[:8]}{' ...' if len(rows) > 8 else ''}"
+            rest = (f"contrastive detection runs on the other {count - len(rows)}" if len(rows) < count
+                    else "contrastive detection is skipped (`contrast=False` turns it off)")
+            warnings.warn(f"BackdoorSuppressionTerm: the model and its feature-shifted copy rule out (-inf) every class "
+                          f"between them on the samples {shown} of `train_inputs` ({len(rows)} of {count}: a top-k gate "
+                          f"or a mask whose classes the tuning moved), where their contrast has no class; {rest}",
+                          stacklevel=outside_package())
+            if len(rows) == count:
+                return []
+            train_inputs = train_inputs[~none]
         run = {**options, "max_ratio": self.contrast_options.get("max_ratio", MAX_CONTRAST_RATIO)}
         self.contrast_detection = neural_cleanse(contrast, train_inputs, num_classes, **run)
         return self.contrast_detection.flagged
