@@ -266,34 +266,48 @@ def summary(cases, path: Path, table: list[str]) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def study_parser(doc: str, tag: str, repair: str) -> argparse.ArgumentParser:
+    """The command line shared by the development-set studies of units (this one, ``backdoor_clp.py``): ``--set``
+    (development sets only), ``--cases``, ``--folds``, ``--repair`` (help ``repair``: the study's methods followed by
+    the default ``trigger=None`` repair), ``--reversed``, ``--tag`` (default ``tag``), ``--table``, ``--summary-only``;
+    each study adds its own options."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--set", choices=("dev", "dev2"), default="dev", help="development sets only; the test set is refused")
     parser.add_argument("--cases", default="", help="case positions, e.g. '0-11,16-17' (default: all; blended cases are skipped)")
     parser.add_argument("--folds", default="0,1,2,3,4")
-    parser.add_argument("--configs", default=",".join(CONFIGS), help="RNP configs floor:unlearn_lr:mask_lr:epochs ('' for none)")
-    parser.add_argument("--repair", default="", help="RNP methods (rnp:<config>@t<t> or @k<k>) followed by the trigger=None repair")
+    parser.add_argument("--repair", default="", help=repair)
     parser.add_argument("--reversed", action="store_true", help="also the default trigger=None repair of the unpruned model")
-    parser.add_argument("--random", action="store_true", help="also the control: the k units pruned drawn at random")
-    parser.add_argument("--tag", default="rnp")
+    parser.add_argument("--tag", default=tag)
     parser.add_argument("--table", default="", help="methods shown case by case in the summary")
     parser.add_argument("--summary-only", action="store_true")
+    return parser
+
+
+def study_lists(parser: argparse.ArgumentParser, checks: dict) -> tuple[argparse.Namespace, list[list[str]]]:
+    """The parsed arguments, and each comma-separated option named in ``checks`` as a list of names, every name checked
+    by its function (a ValueError becomes argparse's error, naming it) before anything else runs: a name that no
+    study method is used to fail only when its fold came, and the run's set-up (:func:`study_folds`) must not have
+    touched the process before a refusal."""
     args = parser.parse_args()
-    configs = [c for c in args.configs.split(",") if c]
-    repair = [m for m in args.repair.split(",") if m]
-    try:  # before any fold runs (a name that is no RNP method failed only when its fold came, or pruned by another
-        # rule) and before the process's warnings, logs and threads are set for the run
-        for c in configs:
-            config_values(c)
-        for m in repair:
-            method_parts(m)
+    lists = [[n for n in getattr(args, option).split(",") if n] for option in checks]
+    try:
+        for names, check in zip(lists, checks.values()):
+            for n in names:
+                check(n)
     except ValueError as err:
         parser.error(str(err))
+    return args, lists
+
+
+def study_folds(args: argparse.Namespace, out: Path, run) -> tuple:  # noqa: ANN001 - run(case, fold, digits, done)
+    """Sets the process up for a run (warnings and Lightning's logs off, one thread) and, unless ``--summary-only``,
+    calls ``run(case, fold, digits, done)`` on every fold of the chosen cases but the blended ones (``done``: the
+    ``(seed, fold, method)`` already in ``out``); returns the set's cases. Call it after the study's options are
+    checked, so that a refused name leaves the process as it was."""
     warnings.filterwarnings("ignore")
     logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
     torch.set_num_threads(1)
     cases = {"dev": bp.DEV_CASES, "dev2": bp.DEV2_CASES}[args.set]
-    out = CACHE / f"rnp-{args.set}-{args.tag}.jsonl"
     if not args.summary_only:
         out.parent.mkdir(parents=True, exist_ok=True)
         done = _done(out)
@@ -302,7 +316,18 @@ def main() -> None:
             if case.family == "blended":
                 continue
             for fold in map(int, args.folds.split(",")):
-                run_fold(case, fold, digits, configs, repair, args.reversed, out, done, args.random)
+                run(case, fold, digits, done)
+    return cases
+
+
+def main() -> None:
+    parser = study_parser(__doc__, "rnp", "RNP methods (rnp:<config>@t<t> or @k<k>) followed by the trigger=None repair")
+    parser.add_argument("--configs", default=",".join(CONFIGS), help="RNP configs floor:unlearn_lr:mask_lr:epochs ('' for none)")
+    parser.add_argument("--random", action="store_true", help="also the control: the k units pruned drawn at random")
+    args, (configs, repair) = study_lists(parser, {"configs": config_values, "repair": method_parts})
+    out = CACHE / f"rnp-{args.set}-{args.tag}.jsonl"
+    cases = study_folds(args, out, lambda case, fold, digits, done: run_fold(case, fold, digits, configs, repair, args.reversed,
+                                                                            out, done, args.random))
     print(summary(cases, out, [m for m in args.table.split(",") if m]))
 
 
