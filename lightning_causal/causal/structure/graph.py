@@ -109,23 +109,31 @@ def _check_constant_layers(forward: Forward, xs: tuple[Tensor, ...], layers: Seq
     Hamiltonian network) raises nothing there but returns a derivative of 0 through them, so every path effect would be
     that of the clamps. Seen on two probe rows: each layer's output given back as a constant equal to itself
     (``detach``) must leave the output as it is. A forward that fails so (``torch.autograd.grad``: "appears to not have
-    been used in the graph") is left to the graph's passes, whose error names it; one that draws noise is not judged."""
+    been used in the graph") is left to the graph's passes, whose error names it; one that draws noise is not judged.
+    Every layer is given back so at once first: where that leaves the output as it is (an ordinary model), two passes of
+    two rows are all the check costs; each layer alone only where it does not."""
     rows = torch.arange(min(2, xs[0].shape[0]), device=xs[0].device)
 
-    def run(layer: str | None = None) -> Tensor:
-        handle = None
-        if layer is not None:
-            handle = resolve_module(forward.model, layer).register_forward_hook(
-                lambda _m, _i, out: out.detach() if isinstance(out, Tensor) else None)
+    def run(*constant: str) -> Tensor:
+        handles = [resolve_module(forward.model, layer).register_forward_hook(
+            lambda _m, _i, out: out.detach() if isinstance(out, Tensor) else None) for layer in constant]
         try:
             with rng_preserved(), model_rngs_kept(forward.model):
                 return forward(*(x[rows] for x in xs), rows=rows)
         finally:
-            if handle is not None:
+            for handle in handles:
                 handle.remove()
 
     try:
         clean = run()
+    except Exception:
+        return
+    try:
+        if close(run(*layers), clean):
+            return
+    except Exception:  # a forward that fails so (torch.autograd.grad): each layer alone below
+        pass
+    try:
         if not close(clean, run()):
             return  # noise: two clean passes differ
     except Exception:
