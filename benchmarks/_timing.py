@@ -88,6 +88,38 @@ def module_at(rev: str, path: str) -> ModuleType:
     return module
 
 
+#: the folder whose ``lightning_causal`` a benchmark's child process imports (:func:`tree_runs`, :func:`import_tree`)
+TREE_VARIABLE = "BENCH_TREE"
+
+
+def import_tree(child_flag: str) -> None:
+    """In a child process of :func:`tree_runs` (``child_flag`` among the arguments), put the tree it measures first on
+    ``sys.path``: call before importing ``lightning_causal``."""
+    import os
+
+    if child_flag in sys.argv and os.environ.get(TREE_VARIABLE):
+        sys.path.insert(0, os.environ[TREE_VARIABLE])
+
+
+def tree_runs(script: str, child_args: list[str], trees: dict[str, str], repeats: int) -> dict[str, list[dict]]:
+    """Run ``script child_args`` once per tree and repeat in a child process, the trees in turn within every repeat
+    (``trees``: name -> a folder holding a ``lightning_causal``, e.g. an earlier revision's ``git archive REV | tar -x
+    -C DIR``, imported through :func:`import_tree`). The child prints a JSON object as its last line, with ``"tree"``
+    the folder it imported ``lightning_causal`` from (checked). Returns tree -> the children's objects."""
+    import json
+    import os
+
+    runs: dict[str, list[dict]] = {tree: [] for tree in trees}
+    for _ in range(repeats):
+        for tree, path in trees.items():
+            out = subprocess.run([sys.executable, script, *child_args], env={**os.environ, TREE_VARIABLE: path},
+                                 check=True, capture_output=True, text=True)
+            runs[tree].append(json.loads(out.stdout.strip().splitlines()[-1]))
+            if Path(runs[tree][-1]["tree"]).resolve() != Path(path).resolve():
+                raise RuntimeError(f"the child measured {runs[tree][-1]['tree']}, not {path}")
+    return runs
+
+
 def digits_bench_parser(doc: str) -> argparse.ArgumentParser:
     """The options of the benchmarks that time models trained on digits (bench_unit_rows, bench_moving_rows):
     ``--repeats``, ``--probe`` (validation rows), ``--threads`` and ``--train-epochs``; ``doc`` is the script's

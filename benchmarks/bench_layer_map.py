@@ -2,6 +2,7 @@
 ``causal/structure/layer_trace.py`` (its interventions), side by side in one process.
 
     .venv/bin/python benchmarks/bench_layer_map.py [--before REV] [--repeats 5] [--probe-cnn 8] [--probe-digits 64] [--threads 1]
+    .venv/bin/python benchmarks/bench_layer_map.py --deep [--before-tree DIR] [--repeats 3] [--probe-digits 64]
 
 Models: a small CNN on 3x32x32 inputs (conv 3->16->32->64, 3x3, ReLU, max pools, global average pool, a linear
 head: the default layers are its 3 convolutions and the head) and the digits LeNet
@@ -19,6 +20,12 @@ the current ``trace_interventions`` and with the one of ``--before`` (read with 
 time (the process's, one thread: less moved by other work on a shared machine); the largest difference of the two
 maps' CKA and relative responses is printed too (0 or float rounding). A ``torch.profiler`` table of the current
 code on the CNN follows with ``--profile``. Prints a markdown table.
+
+``--deep``: ``layer_causal_map`` (2x2 patches of the 8x8 digits, default layers) of a residual CNN of 134 layers (a
+stem, 4 stages of 8 blocks conv-BN-ReLU-conv-BN plus a skip, each stage ended by a 1x1 conv, a linear head; 8
+channels; random weights, seed 0) on the first ``--probe-digits`` validation digits, in a child process per tree
+(``--before-tree DIR``: an earlier revision's files, ``git archive REV | tar -x -C DIR``; ``--now-tree DIR``: the files
+measured as now, default this checkout; the trees in turn within every repeat): medians of the child's CPU seconds of the call, and the largest difference of the two trees' CKA and responses.
 """
 
 from __future__ import annotations
@@ -34,8 +41,11 @@ from torch.nn import functional as F
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from benchmarks._timing import import_tree  # noqa: E402
 
-from benchmarks._timing import interleaved_times, module_at  # noqa: E402
+import_tree("--deep-child")
+
+from benchmarks._timing import interleaved_times, module_at, tree_runs  # noqa: E402
 from lightning_causal.audits.base import Probe  # noqa: E402
 from lightning_causal.audits.layer_map import LayerMapAudit  # noqa: E402
 from lightning_causal.causal.structure import layer_map  # noqa: E402
@@ -75,6 +85,74 @@ def trained_cases(epochs: int, probe_cnn: int, probe_digits: int) -> list[tuple[
     return cases
 
 
+class _Block(nn.Module):
+    def __init__(self, c: int) -> None:
+        super().__init__()
+        self.conv1, self.bn1 = nn.Conv2d(c, c, 3, padding=1), nn.BatchNorm2d(c)
+        self.conv2, self.bn2 = nn.Conv2d(c, c, 3, padding=1), nn.BatchNorm2d(c)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(x + self.bn2(self.conv2(torch.relu(self.bn1(self.conv1(x))))))
+
+
+class DeepResNet(nn.Module):
+    """The ``--deep`` model: 134 layers (a stem, 4 stages of ``per`` blocks and a 1x1 conv, a linear head)."""
+
+    def __init__(self, per: int = 8, c: int = 8) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(1, c, 3, padding=1)
+        self.stages = nn.ModuleList(nn.ModuleDict({"blocks": nn.ModuleList(_Block(c) for _ in range(per)),
+                                                   "down": nn.Conv2d(c, c, 1)}) for _ in range(4))
+        self.head = nn.Linear(c, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = torch.relu(self.stem(x))
+        for stage in self.stages:
+            for block in stage["blocks"]:
+                h = block(h)
+            h = stage["down"](h)
+        return self.head(h.mean((2, 3)))
+
+
+def deep_child(args: argparse.Namespace) -> None:
+    """One ``--deep`` measurement in this process (the tree it imported): JSON of the CPU seconds and the map."""
+    import json
+    import time
+
+    import lightning_causal
+    from lightning_causal.causal import layer_causal_map, patch_mask
+
+    torch.manual_seed(0)
+    model, x = DeepResNet().eval(), load_digits_tensors()[2][: args.probe_digits]
+    c = time.process_time()
+    lm = layer_causal_map(model, x, patch_mask((1, 8, 8), 2))
+    print(json.dumps({"cpu": time.process_time() - c, "tree": str(Path(lightning_causal.__file__).parents[1]),
+                      "layers": len(lm.layers), "cka": torch.as_tensor(lm.cka).tolist(),
+                      "response": torch.as_tensor(lm.response).tolist()}))
+
+
+def deep(args: argparse.Namespace) -> None:
+    import statistics
+
+    trees = {"now": args.now_tree or str(ROOT)} | ({"before": args.before_tree} if args.before_tree else {})
+    runs = tree_runs(__file__, ["--deep-child", "--probe-digits", str(args.probe_digits), "--threads", str(args.threads)],
+                     trees, args.repeats)
+    cpu = {t: statistics.median(r["cpu"] for r in rs) for t, rs in runs.items()}
+    print(f"torch {torch.__version__}, {args.threads} thread(s), {args.probe_digits} digits, repeats {args.repeats} (the "
+          f"trees in turn, a child process each)\n")
+    print("| model | layers | " + " | ".join(f"{t} (CPU s)" for t in trees) + (" | now / before | max abs diff (CKA, response) |"
+                                                                              if len(trees) > 1 else " |"))
+    print("|---" * (2 + len(trees) + (2 if len(trees) > 1 else 0)) + "|")
+    row = f"| residual CNN, 2x2 patches | {runs['now'][0]['layers']} | " + " | ".join(f"{cpu[t]:.2f}" for t in trees)
+    if len(trees) > 1:
+        a, b = runs["now"][0], runs["before"][0]
+        pairs = [*zip(torch.tensor(a["cka"]).flatten().tolist(), torch.tensor(b["cka"]).flatten().tolist()),
+                 *zip(a["response"], b["response"])]
+        diff = max((abs(u - v) for u, v in pairs if u == u and v == v), default=0.0)
+        row += f" | {cpu['now'] / cpu['before']:.2f}x | {diff:.1e}"
+    print(row + " |")
+
+
 def reference_trace(rev: str):
     """``trace_interventions`` of ``causal/structure/layer_trace.py`` at git revision ``rev``."""
     return module_at(rev, "lightning_causal/causal/structure/layer_trace.py").trace_interventions
@@ -92,8 +170,14 @@ def main() -> None:
     parser.add_argument("--train-epochs", type=int, default=3, help="epochs of the trained models")
     parser.add_argument("--no-trained", action="store_true", help="the random-weight cases only")
     parser.add_argument("--profile", action="store_true", help="also print a torch.profiler table of the current code")
+    parser.add_argument("--deep", action="store_true", help="the 134-layer residual CNN, in child processes")
+    parser.add_argument("--before-tree", default=None, help="with --deep: an earlier revision's files to compare with")
+    parser.add_argument("--now-tree", default=None, help="with --deep: the files measured as now (default: this checkout)")
+    parser.add_argument("--deep-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    if args.deep_child or args.deep:
+        return deep_child(args) if args.deep_child else deep(args)
     warnings.filterwarnings("ignore", message="LayerMapAudit: without `feature_mask`")  # the defaults, on purpose
     now, before = layer_map.trace_interventions, reference_trace(args.before)
     gen = torch.Generator().manual_seed(1)

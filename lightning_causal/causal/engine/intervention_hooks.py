@@ -18,6 +18,7 @@ from lightning_causal.causal.engine.module_sites import (
     module_output,
     replace_output,
     resolve_module,
+    resolve_modules,
 )
 from lightning_causal.causal.engine.quantized import check_not_quantized
 from lightning_causal.causal.engine.unit_interventions import Intervention
@@ -272,7 +273,7 @@ def capture(model: nn.Module, names: Sequence[str], detach: bool = True, *,
         return hook
 
     with input_sites(model, names):  # "<module>:input" sites exist for the block
-        modules = {n: resolve_module(model, n) for n in names}
+        modules = resolve_modules(model, names)
         check_eager_possible(model)
         try:
             handles.append(model.register_forward_pre_hook(lambda *_: calls.clear() or first_rows.clear()))  # None: args kept

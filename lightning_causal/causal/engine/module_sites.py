@@ -10,7 +10,7 @@ first positional input (:mod:`~lightning_causal.causal.engine.input_sites`).
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from itertools import chain
 
 import torch
@@ -29,7 +29,7 @@ from lightning_causal.causal.engine.unit_sites import (
     is_model_output,
 )
 
-__all__ = ["graph_calls", "module_output", "replace_output", "resolve_module"]
+__all__ = ["graph_calls", "module_output", "replace_output", "resolve_module", "resolve_modules"]
 
 
 def resolve_module(model: nn.Module, name: str) -> nn.Module:
@@ -50,14 +50,46 @@ def resolve_module(model: nn.Module, name: str) -> nn.Module:
         >>> resolve_module(m, "0")
         Linear(in_features=2, out_features=3, bias=True)
     """
+    return _resolve(model, name, None)
+
+
+def resolve_modules(model: nn.Module, names: Sequence[str]) -> dict[str, nn.Module]:
+    """:func:`resolve_module` of each name (name -> module, in order), with the same checks and errors, the model's
+    modules listed and looked at once for all of them (``capture`` of the 134 layers of a deep CNN's layer map listed
+    the modules 134 times per pass: a tenth of the map's time).
+
+    Args:
+        model: the model.
+        names: module names, as :func:`resolve_module` takes them.
+
+    Examples:
+        >>> m = nn.Sequential(nn.Linear(2, 3), nn.ReLU())
+        >>> list(resolve_modules(m, ["1", "0"]).values())
+        [ReLU(), Linear(in_features=2, out_features=3, bias=True)]
+    """
+    listed = _Listed(model)
+    return {name: _resolve(model, name, listed) for name in names}
+
+
+class _Listed:
+    """A model's modules (:func:`~lightning_causal.causal.engine.eager.named_modules`) and whether any holds a tensor on
+    the meta device, found once for several names."""
+
+    def __init__(self, model: nn.Module) -> None:
+        self.modules = named_modules(model)
+        self.meta = _holds_meta(self.modules)
+
+
+def _resolve(model: nn.Module, name: str, listed: _Listed | None) -> nn.Module:
+    """:func:`resolve_module`, from the model's ``listed`` modules where given (else listed now)."""
     if not isinstance(name, str):
         names = [n for n in named_modules(model) if n][:5]
         raise TypeError(f"Expected a layer given as one module name (str), e.g. one of {names}, but got "
                         f"{type(name).__name__} {name!r:.80}")
     parent = input_parent(name)
     if parent is not None:  # "<module>:input": the module's input, attached by `input_sites`
-        return attached_site(resolve_module(model, parent), name)
-    modules = named_modules(model)
+        return attached_site(_resolve(model, parent, listed), name)
+    modules = named_modules(model) if listed is None else listed.modules
     name = user_name(name)
     layer = _parametrized_layer(modules, name)
     if layer is not None:  # a module of a weight parametrization (or its parameter): it computes a weight, not activations
@@ -95,7 +127,7 @@ def resolve_module(model: nn.Module, name: str) -> nn.Module:
             hint += f". The model reads {held} in functional code: " + functional_layer_hint()
         raise ValueError(f"Unknown module name {name!r} in model {model_name(model)}; {hint}")
     _check_eager(model, modules, name)
-    _check_not_meta_site(model, modules, name)
+    _check_not_meta_site(model, modules, name, None if listed is None else listed.meta)
     return modules[name]
 
 
@@ -123,15 +155,20 @@ def _nested_hint(model: nn.Module, name: str, nested: list[str]) -> str:
             "your model under their own attribute)")
 
 
-def _check_not_meta_site(model: nn.Module, modules: Mapping[str, nn.Module], name: str) -> None:
+def _holds_meta(modules: Mapping[str, nn.Module]) -> bool:
+    """Whether any of ``modules`` holds a parameter or buffer of its own on the meta device."""
+    return any(isinstance(t, Tensor) and t.is_meta for m in modules.values() for t in chain(m._parameters.values(), m._buffers.values()))
+
+
+def _check_not_meta_site(model: nn.Module, modules: Mapping[str, nn.Module], name: str, meta: bool | None = None) -> None:
     """Refuse a layer that is, or lies inside, a module whose weights are all on the ``meta`` device: in
     a model that runs, such a module is the skeleton that ``torch.func.functional_call`` runs with other
     weights (the model-ensembling recipe: ``stack_module_state`` and ``vmap``), where hooks see vmapped
     tensors (a container holding it beside real layers is no skeleton: its other layers are sites); a
     model that is meta throughout gets :func:`~lightning_causal.causal.engine.forward.check_not_meta`'s message."""
     # one look at each module's own tensors (a buffer a torch.fx trace left as a Proxy is none): a model without
-    # meta ones, nearly every one, has no such module
-    if not any(isinstance(t, Tensor) and t.is_meta for m in modules.values() for t in chain(m._parameters.values(), m._buffers.values())):
+    # meta ones, nearly every one, has no such module (``meta``: that look taken already)
+    if not (_holds_meta(modules) if meta is None else meta):
         return
     parts = name.split(".") if name else []
     for path in (".".join(parts[: i + 1]) for i in range(len(parts))):
