@@ -123,7 +123,8 @@ def _check_model(model: nn.Module) -> None:
 
 
 def _logits(model: nn.Module, x: Tensor, max_batch_size: int | None, forward: Forward | _RowsOf | None = None,
-            what: str | None = None, samples: int | None = None) -> Tensor:
+            what: str | None = None, samples: int | None = None, *, sample_ids: Tensor | None = None,
+            batch: str | None = None) -> Tensor:
     """``model(x)`` in chunks (call inside ``audit_mode``), through ``forward`` if given (its
     per-sample arguments follow the rows of ``x``); checks a ``[N, C]`` output. With ``what`` (the public function's
     name, and ``forward``), two of the rows run alone must give their logits in the pass, as ``BackdoorAudit`` checks its
@@ -132,14 +133,16 @@ def _logits(model: nn.Module, x: Tensor, max_batch_size: int | None, forward: Fo
     ``track_running_stats=False``) would give numbers of whichever rows share a chunk, silently. ``samples``: the
     first rows are the caller's samples, which the check takes and its message counts (``trigger_effect``'s clean
     rows, its stamped copies after them: of one sample, that row twice alone against its pass beside its copy);
-    ``None``: every row."""
+    ``None``: every row. ``sample_ids`` and ``batch``: the check's message names the user's index of each row and
+    the batch in those words (``attack_success_rate``'s rows are the samples not of the target)."""
     rows = rows_per_pass(model, (x,), max_batch_size, forward=forward)
     call = (lambda idx: forward(x[idx], rows=idx)) if forward is not None else (lambda idx: model(x[idx]))
     out = _class_logits(map_rows(x.shape[0], rows, call, x.device))
     if what is not None and forward is not None and x.shape[0] > 1:
         with rng_preserved():  # its passes leave the later passes' draws (an MC-dropout model's) as they were
             k = x.shape[0] if samples is None else samples
-            check_samples_independent(forward, (x[:k],), out[:k], what)  # type: ignore[arg-type]  # _RowsOf: forward.model, rows=
+            check_samples_independent(forward, (x[:k],), out[:k], what, sample_ids=sample_ids,  # type: ignore[arg-type]
+                                      batch=batch)  # _RowsOf: forward.model, rows=
     return out
 
 
@@ -208,13 +211,10 @@ def attack_success_rate(
     fwd = Forward(model, output=output, additional_forward_args=additional_forward_args, num_samples=x.shape[0])
     rows = torch.nonzero(keep).flatten()
     with audit_mode(model):
-        stamped, forward = trigger.apply(x[keep]), _RowsOf(fwd, rows)
-        out = _logits(model, stamped, check_max_batch_size(max_batch_size), forward)
-        if stamped.shape[0] > 1:  # _logits' check, its message naming the user's samples, not their places among these
-            with rng_preserved():
-                check_samples_independent(forward, (stamped,), out, "attack_success_rate", sample_ids=rows,  # type: ignore[arg-type]
-                                          batch=f"the batch of the {len(rows)} samples whose label is not the target "
-                                                f"{trigger.target} (of {x.shape[0]})")
+        out = _logits(model, trigger.apply(x[keep]), check_max_batch_size(max_batch_size), _RowsOf(fwd, rows),
+                      "attack_success_rate", sample_ids=rows,  # the check's message names the user's samples
+                      batch=f"the batch of the {len(rows)} samples whose label is not the target {trigger.target} "
+                            f"(of {x.shape[0]})")
     _check_target(trigger, out.shape[1])
     check_class_labels("y", y, int(out.shape[1]))
     return float((out.argmax(1) == trigger.target).double().mean())  # an exact share: 5 of 19 is 0.2631578947368421
