@@ -20,7 +20,8 @@ def linear_cka(x: Tensor, y: Tensor) -> float:
     .. math:: CKA(X, Y) = \\frac{\\|Y_c^T X_c\\|_F^2}{\\|X_c^T X_c\\|_F \\, \\|Y_c^T Y_c\\|_F}
 
     with column-centred ``X_c``, ``Y_c``. Invariant to orthogonal transforms and isotropic scaling;
-    ``nan`` when either representation is constant.
+    ``nan`` when either representation is constant. A complex representation (a Fourier layer's modes) is taken as
+    its real and imaginary parts side by side (``torch.view_as_real``), as the layer map's Gram ``Re(X_c X_cᴴ)`` takes it.
 
     Args:
         x: a representation ``[N, P]`` (one row per sample).
@@ -30,13 +31,18 @@ def linear_cka(x: Tensor, y: Tensor) -> float:
         >>> x = torch.randn(20, 3, generator=torch.Generator().manual_seed(0))
         >>> round(linear_cka(x, 2 * x), 6), round(linear_cka(x, x @ torch.linalg.qr(torch.randn(3, 3))[0]), 4)
         (1.0, 1.0)
+        >>> z = torch.randn(20, 3, dtype=torch.complex64, generator=torch.Generator().manual_seed(0))
+        >>> round(linear_cka(z, torch.view_as_real(z).reshape(20, 6)), 6)  # the same numbers as real pairs
+        1.0
     """
     for name, t in (("x", x), ("y", y)):
         if not isinstance(t, Tensor):
             raise TypeError(f"Expected argument `{name}` to be a tensor [N, P] but got {type(t).__name__}")
     if x.dim() != 2 or y.dim() != 2 or x.shape[0] != y.shape[0]:
         raise ValueError(f"Expected two matrices with the same rows but got {list(x.shape)} and {list(y.shape)}")
-    x, y = (t if t.is_floating_point() else t.double() for t in (x, y))  # integer codes too (mean() refuses them)
+    # complex: real and imaginary parts side by side (.double() would drop the imaginary part); integer codes too
+    # (mean() refuses them)
+    x, y = (torch.view_as_real(t).flatten(1) if t.is_complex() else t if t.is_floating_point() else t.double() for t in (x, y))
     xc, yc = (x - x.mean(0)).double(), (y - y.mean(0)).double()
     denom = torch.linalg.matrix_norm(xc.T @ xc) * torch.linalg.matrix_norm(yc.T @ yc)
     if denom <= 0:
