@@ -56,7 +56,8 @@ def check_module_arguments(model: Any, task_loss: Any, lr: Any, unpack_batch: An
 
 def check_task_labels(task_loss: Any, labels: Any) -> None:
     """Refuse the default task loss, ``F.cross_entropy``, on ``labels`` that are a regression target (floats that are
-    neither zeros and ones, class probabilities nor class indices: :func:`~lightning_causal.audits.label_task.regression_labels`),
+    neither zeros and ones, class probabilities nor class indices: :func:`~lightning_causal.audits.label_task.regression_labels`;
+    of labels ``[N, C, d1, ...]``, class probabilities over dimension 1, as cross-entropy reads them),
     which it takes for class probabilities without a word and trains towards (a forecaster's targets ``[N, H]``: its
     validation MSE went from 0.3 to 2,569 in three epochs).
 
@@ -67,12 +68,18 @@ def check_task_labels(task_loss: Any, labels: Any) -> None:
         >>> import torch
         >>> check_task_labels(F.cross_entropy, torch.tensor([2, 0, 1]))  # class indices: as ever
         >>> check_task_labels(F.mse_loss, torch.tensor([[0.3, -1.2]]))  # a regression's own loss
+        >>> check_task_labels(F.cross_entropy, torch.softmax(torch.randn(2, 3, 5), 1))  # a sequence's soft labels
         >>> check_task_labels(F.cross_entropy, torch.tensor([[0.3, -1.2], [2.5, 0.1]]))  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
         lightning.fabric.utilities.exceptions.MisconfigurationException: Expected labels ... but got a regression target ...
     """
-    if task_loss is not F.cross_entropy or not isinstance(labels, Tensor) or not regression_labels(labels):
+    if task_loss is not F.cross_entropy or not isinstance(labels, Tensor):
+        return
+    # cross-entropy's class probabilities of outputs [N, C, d1, ...] (a sequence's or a segmentation's soft labels) sum
+    # to 1 over dimension 1: read as rows [N * d1 * ..., C] (as [N, C] rows are)
+    rows = labels.movedim(1, -1).reshape(-1, labels.shape[1]) if labels.dim() > 2 and labels.numel() else labels
+    if not regression_labels(rows):
         return
     shown = ", ".join(f"{v:.4g}" for v in labels.detach().reshape(-1)[:3].tolist())
     raise MisconfigurationException(
