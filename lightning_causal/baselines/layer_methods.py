@@ -8,6 +8,7 @@ heads; ``unit_dim``/``num_heads``; ``"<module>:input"`` sites), run in the
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from collections.abc import Mapping
 from typing import Any, Literal
@@ -32,6 +33,7 @@ from lightning_causal.causal.engine.input_sites import input_sites, output_site
 from lightning_causal.causal.engine.interventions import resolve_module
 from lightning_causal.causal.engine.linked_samples import check_linked_samples
 from lightning_causal.causal.engine.output_selection import OutputSpec
+from lightning_causal.causal.engine.stacked_rows import rows_alone_checked
 from lightning_causal.causal.engine.unit_sites import check_site_units
 from lightning_causal.causal.engine.units import check_layout_options, resolve_layout, to_units
 from lightning_causal.causal.engine.user_frame import outside_package
@@ -133,6 +135,24 @@ def checkpoint_refusal(err: RuntimeError, method: str, layer: str | None, model:
         f"leaves the segment), or {TRAINING_ONLY}. {works}")
 
 
+def _stacked_rows_checked(method: str, layer: str, model: nn.Module) -> contextlib.AbstractContextManager[None]:
+    """The engine's stacked-rows check (:func:`~lightning_causal.causal.engine.stacked_rows.rows_alone_checked`) over
+    the passes Captum sends :class:`CaptumForward` for ``method`` on ``layer``, as ``attribute`` opens it for the methods
+    of the inputs: LayerConductance's interpolated inputs, the samples of LayerGradientXActivation and LayerActivation.
+    Not LayerIntegratedGradients: Captum's hook puts the interpolated layer values of the whole pass in place of the
+    layer's output, so that a row run alone runs the whole pass after the layer (nothing to compare, two passes more)."""
+    if method == "LayerIntegratedGradients":
+        return contextlib.nullcontext()
+    if method == "LayerConductance":
+        rows, way_out = "interpolated inputs", (
+            "explain the layer with the causal estimators (unit_effects on it): LayerConductance runs two interpolated "
+            "inputs of a sample in one pass at least, whatever `max_batch_size`")
+    else:
+        rows, way_out = "inputs", ("explain one sample per call (`inputs[i:i + 1]`; CaptumBaseline: a Probe of one "
+                                   "sample), or with the causal estimators (unit_effects on the layer)")
+    return rows_alone_checked(f"Captum's {method} on {layer!r}", model=model, rows=rows, way_out=way_out)
+
+
 def layer_attribute(
     model: nn.Module,
     inputs: Tensor,
@@ -184,6 +204,11 @@ def layer_attribute(
     activation is not the first-order change ``Re(conj(g)·d)`` (``unit_effects(..., method="attribution")`` gives it);
     ``LayerActivation`` averages its complex values.
 
+    LayerConductance's passes of interpolated inputs and the samples of LayerGradientXActivation and LayerActivation run
+    their first and last rows alone too (the engine's stacked-rows check, as ``attribute`` runs it): a model whose
+    forward branches on a statistic of its batch (``if h.mean() > t:``) is refused, ``ValueError``; not
+    LayerIntegratedGradients' passes, whose layer values Captum's hook puts in place of the layer's output whole.
+
     Examples:
         >>> model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
         >>> layer_attribute(model, torch.ones(5, 3), "1", target=0).shape
@@ -223,7 +248,8 @@ def layer_attribute(
         kw = {**defaults, **(options or {})}
         if kw.get("internal_batch_size", 0) is None:  # LayerConductance needs 2 rows per sample at least
             kw["internal_batch_size"] = max(forward.rows_per_pass(x, max_batch_size), 2 * x.shape[0])
-        with output_site(module) as site:  # Captum hooks a tensor: element 0 of a tuple output (an LSTM's)
+        # Captum hooks a tensor: element 0 of a tuple output (an LSTM's); each pass's end rows alone too (stacked rows)
+        with output_site(module) as site, _stacked_rows_checked(method, layer, forward.model):
             try:
                 if method in ("LayerConductance", "LayerIntegratedGradients"):
                     out = cls(forward, site).attribute(x, baselines=baselines, target=tidx,
