@@ -4,6 +4,7 @@ recall of causal graph edges on planted networks of growing size.
     .venv/bin/python benchmarks/bench_graph.py [--repeats 3] [--probe 256] [--reference-rev REV] [--threads 1]
     .venv/bin/python benchmarks/bench_graph.py --planted [--seeds 100 ... 119]
     .venv/bin/python benchmarks/bench_graph.py --bert [--probe 64] [--repeats 3] [--threads 2]
+    .venv/bin/python benchmarks/bench_graph.py --wide [--before-tree DIR] [--cases mlp cnn] [--probe 16] [--repeats 3]
 
 Costs. Models: the digits LeNet (``DigitsCNN``) and the deeper plain CNN (``DeepCNN``, 6 conv
 layers). One training epoch = 1,437 digits, batch 64, Adam (forward + backward + step). Measured
@@ -24,6 +25,14 @@ strong edges between units that reach an explained class.
 neurons, each with the defaults (runs from a layer that bring at least 8 rows per sample use the
 prefix cache's module-hook split: only the suffix after the layer runs) and with the cache switched
 off (full forward passes), interleaved.
+``--wide``: ``causal_graph`` (defaults) and ``unit_effects`` of its first layer on wide models with random weights (seed 0),
+on the first ``--probe`` validation digits: an MLP 64-4096-4096-10 (layers: its two ReLUs, the first read by a linear
+layer of 4,096 x 4,096) and a CNN with 512 channels (conv 1->512->512, 3x3, on 8x8 digits, global average pool, a
+linear head; layers: its two ReLUs, the first read by a convolution); ``--cases`` picks them. With ``--before-tree DIR``
+(an earlier revision's files, ``git archive REV | tar -x -C DIR``) each measurement runs in a child process importing
+``lightning_causal`` from that tree or from this checkout (``--now-tree DIR``: other files), the trees in turn within
+every repeat (``_timing.tree_runs``); medians of the child's CPU seconds of the call (one thread), and whether the two
+trees' graphs have the same edges and the largest relative difference of the unit effects.
 Prints markdown tables.
 """
 
@@ -39,8 +48,11 @@ from torch.nn import functional as F
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from benchmarks._timing import import_tree  # noqa: E402
 
-from benchmarks._timing import interleaved_medians, module_at  # noqa: E402
+import_tree("--wide-child")  # the tree a --wide child measures
+
+from benchmarks._timing import interleaved_medians, module_at, tree_runs  # noqa: E402
 from lightning_causal.causal.engine.groups import patch_mask  # noqa: E402
 from lightning_causal.causal.structure.counterfactuals import counterfactual_explanation  # noqa: E402
 from lightning_causal.causal.structure.graph import causal_graph, graph_stability  # noqa: E402
@@ -129,6 +141,64 @@ def bert_graphs(args: argparse.Namespace) -> None:
         print(f"| {name} | {t['cache']:.2f} | {t['full']:.2f} | {t['cache'] / t['full']:.2f}x | {same} |", flush=True)
 
 
+def wide_model(case: str) -> tuple[torch.nn.Module, list[str]]:
+    """The ``--wide`` models (random weights, seed 0) and the graph's layers."""
+    nn = torch.nn
+    torch.manual_seed(0)
+    if case == "mlp":
+        model = nn.Sequential(nn.Flatten(), nn.Linear(64, 4096), nn.ReLU(), nn.Linear(4096, 4096), nn.ReLU(), nn.Linear(4096, 10))
+        return model.eval(), ["2", "4"]
+    model = nn.Sequential(nn.Conv2d(1, 512, 3, padding=1), nn.ReLU(), nn.Conv2d(512, 512, 3, padding=1), nn.ReLU(),
+                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(512, 10))
+    return model.eval(), ["1", "3"]
+
+
+def wide_child(args: argparse.Namespace) -> None:
+    """One measurement of ``--wide`` in this process (the tree on ``PYTHONPATH``): JSON of the CPU seconds and results."""
+    import json
+
+    from lightning_causal.causal import unit_effects
+
+    case, what = args.wide_child.split(":")
+    model, layers = wide_model(case)
+    probe = load_digits_tensors()[2][: args.probe]
+    c = time.process_time()
+    if what == "graph":
+        g = causal_graph(model, probe, layers)
+        result = {"edges": [list(e[:2]) for e in g.edges]}
+    else:
+        result = {"effects": unit_effects(model, probe, layers[0]).tolist()}
+    import lightning_causal
+
+    print(json.dumps({"cpu": time.process_time() - c, "tree": str(Path(lightning_causal.__file__).parents[1]), **result}))
+
+
+def wide(args: argparse.Namespace) -> None:
+    import statistics
+
+    trees = {"now": args.now_tree or str(ROOT)} | ({"before": args.before_tree} if args.before_tree else {})
+    print(f"torch {torch.__version__}, {args.threads} thread(s), probe {args.probe} digits, repeats {args.repeats} "
+          "(the trees in turn, a child process each)\n")
+    print("| model | measured | " + " | ".join(f"{t} (CPU s)" for t in trees) + (" | now / before | same |" if len(trees) > 1 else " |"))
+    print("|---" * (2 + len(trees) + (2 if len(trees) > 1 else 0)) + "|")
+    names = {"mlp": "MLP 64-4096-4096-10", "cnn": "CNN 1-512-512 channels"}
+    for case in args.cases:
+        for what in ("graph", "unit_effects"):
+            runs = tree_runs(__file__, ["--wide-child", f"{case}:{what}", "--probe", str(args.probe), "--threads", str(args.threads)],
+                             trees, args.repeats)
+            cpu = {t: statistics.median(r["cpu"] for r in rs) for t, rs in runs.items()}
+            row = f"| {names[case]} | {what} | " + " | ".join(f"{cpu[t]:.2f}" for t in trees)
+            if len(trees) > 1:
+                a, b = runs["now"][0], runs["before"][0]
+                if what == "graph":
+                    same = "edges equal" if a["edges"] == b["edges"] else "edges differ"
+                else:
+                    x, y = torch.tensor(a["effects"]), torch.tensor(b["effects"])
+                    same = f"max rel. diff {float((x - y).abs().max() / y.abs().max()):.1e}"
+                row += f" | {cpu['now'] / cpu['before']:.2f}x | {same}"
+            print(row + " |", flush=True)
+
+
 def planted(args: argparse.Namespace) -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, seeds {args.seeds[0]}..{args.seeds[-1]}\n")
     print("| widths | classes | probe | true edges (mean) | candidates (mean) | kept (mean) | precision | recall | exact recoveries "
@@ -169,9 +239,18 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=list(range(100, 120)))
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--bert", action="store_true")
+    parser.add_argument("--wide", action="store_true")
+    parser.add_argument("--before-tree", default=None)
+    parser.add_argument("--now-tree", default=None, help="with --wide: the files measured as now (default: this checkout)")
+    parser.add_argument("--cases", nargs="+", choices=("mlp", "cnn"), default=["mlp", "cnn"], help="the --wide models")
+    parser.add_argument("--wide-child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    if args.bert:
+    if args.wide_child:
+        wide_child(args)
+    elif args.wide:
+        wide(args)
+    elif args.bert:
         sys.path.insert(0, str(ROOT / "benchmarks"))
         bert_graphs(args)
     else:

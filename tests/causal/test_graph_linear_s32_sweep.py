@@ -84,8 +84,8 @@ def test_the_sweep_of_a_layer_read_by_a_linear_layer_no_longer_runs_its_product_
     graph = causal_graph(model, x, ["1", "3"], top_k=4, alpha=0.5)
     moving = int((model[1](model[0](x)) != 0).sum())  # the sweep rows of layer '1' that run (a unit not at 0 already)
     assert moving > 700
-    # before: each of them ran model[2]'s product besides the clean, cache, trial and faithfulness passes (1,0xx rows in
-    # all); now only those passes do (264 rows: 11 passes of the probe's 24)
+    # before: each of them ran model[2]'s product besides the clean, trial and faithfulness passes (891 rows in all, 751
+    # of them the sweep's); now only those passes and the prefix cache's own do (224 rows)
     assert product.rows < moving // 2
     assert updates["rows"] >= moving + 2  # answered by the update: the sweep of '1' and its two trial rows, and more
     _assert_same_graph(graph, reference)
