@@ -12,7 +12,7 @@ from torch import nn
 
 from lightning_causal.baselines import layer_methods
 from lightning_causal.baselines.layer_methods import layer_attribute
-from tests.test_captum_stacked_s32_captum import MCDropout
+from tests.test_captum_stacked_s32_captum import ordinary_models
 from tests.test_leftovers_s31a_stacked_rows import PROBE
 
 
@@ -65,17 +65,12 @@ def test_layer_conductance_of_a_model_that_branches_on_its_batch_is_refused():
     torch.testing.assert_close(fixed[0], fixed[1])
 
 
-def ordinary() -> list[tuple[str, nn.Module, torch.Tensor, str]]:
-    torch.manual_seed(0)
-    x = torch.randn(12, 6)
-    mlp = nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Linear(16, 3))
-    bn = nn.Sequential(nn.Linear(6, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Linear(16, 3))
-    with torch.no_grad():
-        bn[1].running_mean.uniform_(-0.5, 0.5)
-        bn[1].running_var.uniform_(0.5, 2.0)
-    conv = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 16, 3))
-    return [("mlp", mlp, x, "1"), ("batchnorm", bn, x, "2"), ("cnn", conv, torch.randn(6, 1, 4, 4), "1"),
-            ("mc dropout", MCDropout(), x, "a")]
+#: a hidden layer of each of test_captum_stacked_s32_captum's ordinary float32 models
+LAYERS = {"mlp": "1", "batchnorm": "2", "cnn": "1", "mc dropout": "a"}
+
+
+def ordinary() -> list[tuple[str, torch.nn.Module, torch.Tensor, str]]:
+    return [(name, model, x, LAYERS[name]) for name, model, x in ordinary_models() if name in LAYERS]
 
 
 @pytest.mark.parametrize("name, model, x, layer", ordinary(), ids=[c[0] for c in ordinary()])
