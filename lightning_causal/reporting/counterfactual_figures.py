@@ -6,13 +6,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import torch
 from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
-from torch import Tensor, nn
+from torch import Tensor
 
 from lightning_causal.reporting.figure_style import POS, step_bars, title_lines
-from lightning_causal.reporting.image_figures import ImageOrigin, largest_change, to_image
+from lightning_causal.reporting.image_figures import (
+    ImageOrigin,
+    largest_change,
+    strongest_channel,
+    to_image,
+)
 from lightning_causal.reporting.kept_figures import keep_figure, kept_figure
 
 __all__ = ["counterfactual_figure"]
@@ -82,12 +88,10 @@ def counterfactual_figure(
             if signal:
                 _signal_cell(ax, name, img[0, 0], panels["input"][c, 0, 0].detach().float().cpu(), diverging)
             elif name == "difference":  # a long sequence's steps binned to the cell's pixels: a one-step change stays drawn
-                size = -(-w // max(1, int(cell * fig.dpi / 2.5))) if stretched else 1  # steps a bin: 2 px or more of a cell
-                # the layout narrows by up to a fifth (114 of 130 px beside the colour bar)
-                end = -(-w // size) * size - 0.5  # the last bin's end, in steps
-                ax.imshow(_grid_image(name, img, size), cmap=diverging, vmin=-1.0, vmax=1.0, interpolation="nearest",
-                          aspect=aspect, origin=origin, extent=(-0.5, end, h - 0.5, -0.5) if origin == "upper" else (-0.5, end, -0.5, h - 0.5))
-                ax.set_xlim(-0.5, w - 0.5)
+                bins = min(w, max(1, int(cell * fig.dpi / 2.5))) if stretched else w  # 2 px or more a bin: the layout
+                # narrows a cell by up to a fifth (114 of 130 px beside the colour bar); the bins span the steps' axis
+                ax.imshow(_grid_image(name, img, bins), cmap=diverging, vmin=-1.0, vmax=1.0, interpolation="nearest",
+                          aspect=aspect, origin=origin, extent=(-0.5, w - 0.5, h - 0.5, -0.5) if origin == "upper" else (-0.5, w - 0.5, -0.5, h - 0.5))
             elif img.dim() == 3 and img.shape[0] == 3:
                 ax.imshow(_grid_image(name, img), interpolation="nearest", aspect=aspect, origin=origin)
             else:
@@ -115,17 +119,25 @@ def counterfactual_figure(
     return fig
 
 
-def _grid_image(name: str, img: Tensor, size: int = 1) -> Any:
+def _grid_image(name: str, img: Tensor, bins: int | None = None) -> Any:
     """What a counterfactual grid's image panel of row ``name`` draws of ``img`` ``[C, H, W]`` (one sample's). The
-    difference keeps in each bin of ``size`` columns (a long sequence's steps, more than its cell has pixels, where
-    ``imshow`` draws a column a pixel and drops the rest: a counterfactual's one changed step of 256 was not drawn)
-    the change of largest magnitude, with its sign."""
+    difference of ``W`` columns (a long sequence's steps, more than its cell has pixels, where ``imshow`` draws a
+    column a pixel and drops the rest: a counterfactual's one changed step of 256 was not drawn) is drawn in ``bins``
+    equal bins spanning the ``W`` steps (``None``: ``W``), each the change of largest magnitude, with its sign, of the
+    steps whose centre it covers: step ``i`` in bin ``floor((i + 0.5) * bins / W)``, so that each is drawn where
+    it lies on the steps' axis (bins of a whole number of steps from step 0 left the last steps in a partial bin
+    cut off by the axis: a change at step 255 of 256 was drawn 0.4 px wide)."""
     if name == "difference":
         d = largest_change(img)
-        if size == 1:
+        w = d.shape[-1]
+        if bins is None or bins >= w:
             return d.numpy()
-        binned = nn.functional.pad(d, (0, -d.shape[-1] % size)).reshape(d.shape[0], -1, size)
-        return binned.gather(-1, binned.abs().argmax(-1, keepdim=True))[..., 0].numpy()
+        of_step = torch.div((2 * torch.arange(w) + 1) * bins, 2 * w, rounding_mode="floor")  # each step's bin
+        starts = torch.searchsorted(of_step, torch.arange(bins))
+        ends = torch.searchsorted(of_step, torch.arange(bins), right=True)
+        steps = starts[:, None] + torch.arange(int((ends - starts).max()))  # [bins, the most steps of a bin]
+        binned = d[..., steps.clamp(max=w - 1)] * (steps < ends[:, None])  # another bin's step counts as no change
+        return strongest_channel(binned, -1).numpy()
     if img.dim() == 3 and img.shape[0] == 3:
         return img.permute(1, 2, 0).clamp(0, 1).numpy()
     return to_image(img).numpy()
@@ -136,9 +148,8 @@ def _redrawn(fig: Figure, axes: Any, panels: dict[str, Tensor], labels: Sequence
     :mod:`~lightning_causal.reporting.kept_figures`) showing ``panels`` under ``labels``."""
     for r, name in enumerate(("input", "counterfactual", "difference")):
         for c in range(axes.shape[1]):
-            image = axes[r][c].get_images()[0]
-            size = round((image.get_extent()[1] + 0.5) / image.get_array().shape[1]) if name == "difference" else 1
-            image.set_data(_grid_image(name, panels[name][c].detach().float().cpu(), size))  # binned as it was built
+            image = axes[r][c].get_images()[0]  # the difference binned as it was built
+            image.set_data(_grid_image(name, panels[name][c].detach().float().cpu(), image.get_array().shape[1]))
     for c, label in enumerate(labels):
         axes[0][c].set_title(str(label), fontsize=9, color=POS if c in failed else "black")
     return fig
