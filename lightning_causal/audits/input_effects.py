@@ -42,7 +42,8 @@ __all__ = ["MANY_GROUPS", "InputEffectAudit", "probe_groups", "real_groups", "re
 # one group per element beyond this many elements per sample is warned of: a second of 16 kHz audio
 # [N, 1, 16000] took 200 s on a CPU for the callback's 2-sample dry run alone (hours per audit), with no word
 # 3x32x32 images (3,072 groups) cost a LayerMapAudit about 60 s of CPU per audit at 64 probe rows (layermap_speed,
-# benchmarks/RESULTS.md): warned of from 1,024 (a 1x28x28 image, 784, is not)
+# benchmarks/RESULTS.md): warned of beyond 1,024 (as the docstrings and docs/recipes.md say: a 1x28x28 image, 784, a
+# 1x32x32 one or a sequence [N, 256, 4], 1,024, are not)
 MANY_GROUPS = 1024
 
 
