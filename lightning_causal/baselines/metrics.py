@@ -75,8 +75,9 @@ TokenPool = Literal["probe", "position"]
 def _score(out: Tensor, tidx: Tensor, score: str) -> Tensor:
     if score == "softmax" or (score == "auto" and out.dim() == 2 and out.shape[1] > 1):
         out = check_logits(out, f"the perturbation curves (score={score!r}; score='raw' reads the output as it is: "
-                                "`CaptumBaseline(..., settings=CompareSettings(score='raw'))`, for rows that are no class "
-                                "probabilities, a mixture's weights or a composition)").softmax(1)
+                                "`perturbation_curve(..., score='raw')`, `CaptumBaseline(..., settings=CompareSettings("
+                                "score='raw'))`, for rows that are no class probabilities, a mixture's weights or a "
+                                "composition)").softmax(1)
     return gather_target(out, tidx)
 
 
