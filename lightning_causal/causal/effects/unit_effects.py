@@ -28,7 +28,7 @@ from lightning_causal.causal.engine.interventions import (
     Resample,
     Zero,
 )
-from lightning_causal.causal.engine.linked_samples import check_linked_samples
+from lightning_causal.causal.engine.linked_samples import check_linked_samples, failed_rows_named
 from lightning_causal.causal.engine.noise import CommonNoise, noise_scale, warn_noise
 from lightning_causal.causal.engine.prefix_cache import PrefixCache, prefix_cache
 from lightning_causal.causal.engine.stacked_rows import rows_alone_checked
@@ -369,12 +369,14 @@ def unit_effects(
             check_sample_major(layer, lambda xi, r: forward(*xi, rows=r), forward.model, xs, fold)
             check_folded_interventions(layer, ivs, fold, method, screen)
             ivs = [unfolded_intervention(iv) for iv in ivs]
-        scale = noise_scale(forward, xs)  # a model that draws noise runs full passes with common random numbers
-        if scale:
-            warn_noise()
-        cache = prefix_cache(forward, xs, layer, path="auto" if use_suffix and not scale else "full",
-                             rows_per_sample=_exact_rows_per_sample(ivs, (1, *site.shape) if fold > 1 else site.shape, method, screen),
-                             fold=fold)
+        # passes of fewer rows than the probe run from here: a model that reads its whole batch fails in them
+        with failed_rows_named(forward, xs, f"Intervening on {layer!r}"):
+            scale = noise_scale(forward, xs)  # a model that draws noise runs full passes with common random numbers
+            if scale:
+                warn_noise()
+            cache = prefix_cache(forward, xs, layer, path="auto" if use_suffix and not scale else "full",
+                                 rows_per_sample=_exact_rows_per_sample(ivs, (1, *site.shape) if fold > 1 else site.shape, method, screen),
+                                 fold=fold)
         noise, clean = None, cache.output
         if scale:
             cache.reason = "the model draws random numbers in eval mode: full passes with common random numbers"

@@ -23,7 +23,8 @@ Examples:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -164,6 +165,14 @@ def pass_error_note(args: ForwardArgs, pass_rows: int, *, model: torch.nn.Module
             f"{'; '.join(linked)}. {GRAPH_HINT}")
 
 
+BATCH_HINT = (
+    "If the model computes something shared from its batch's rows (a prototypical network's class prototypes from "
+    "the support rows of an episode, a statistic over the batch), no sample has an output of its own: compute the "
+    "shared part once from fixed rows (the prototypes kept as a buffer) and explain the queries, or make the "
+    "episode the sample, `[B, K, ...]`"
+)
+
+
 def check_rows_independent(forward: Forward, xs: tuple[Tensor, ...], output: Tensor, what: str) -> None:
     """Refuse a model whose samples are not independent rows, before any intervened pass.
 
@@ -202,8 +211,47 @@ def check_rows_independent(forward: Forward, xs: tuple[Tensor, ...], output: Ten
             f"Expected the model to compute each sample's output from that sample's rows alone, but probe samples "
             f"{[0, min(1, n - 1)]} run alone failed where the batch of {n} ran: {what} runs rows of many samples in batches "
             f"of its own choosing (subsets, repeats, interventions). The model's error: {type(err).__name__}: {err}"
-            + ("" if told else f". {named}{GRAPH_HINT}")
+            + ("" if told else f". {named}{GRAPH_HINT}") + ("" if linked else f". {BATCH_HINT}")
         ) from err
+
+
+@contextlib.contextmanager
+def failed_rows_named(forward: Forward, xs: tuple[Tensor, ...], what: str) -> Iterator[None]:
+    """Re-raise an ``IndexError`` or ``RuntimeError`` of the passes inside as :func:`check_rows_independent`'s
+    ``ValueError`` where that check refuses the model: an estimator that runs passes of fewer rows than the probe
+    (a noise check on its first rows, a split of the forward pass on a trial row) before the check, on a model
+    whose forward reads its whole batch (a prototypical network's prototypes from the batch's first rows, a
+    ``reshape`` to the batch's size), got the model's own error from deep inside. Only a failure costs anything:
+    a pass of ``xs`` and one of two samples, without gradients; where that pass fails too, or the check passes,
+    the error is the model's own and goes on unchanged, and so does running out of memory.
+
+    Examples:
+        >>> from lightning_causal.causal.engine.forward import Forward
+        >>> class Episode(torch.nn.Module):  # prototypes from the batch's first 3 rows
+        ...     def forward(self, x):
+        ...         return -torch.cdist(x, x[:3].reshape(3, -1)) ** 2
+        >>> forward, x = Forward(Episode()), torch.rand(4, 3)
+        >>> with failed_rows_named(forward, (x,), "unit_effects"):
+        ...     forward(x[:1], rows=torch.arange(1))
+        Traceback (most recent call last):
+        ...
+        ValueError: Expected the model to compute each sample's output from that sample's rows alone, ...
+    """
+    try:
+        yield
+    except OutOfMemoryError:
+        raise
+    except (IndexError, RuntimeError) as err:
+        try:
+            with torch.no_grad():
+                output = forward(*xs)
+        except Exception:  # the whole probe fails too: the model's own error
+            raise err from None
+        try:
+            check_rows_independent(forward, xs, output, what)
+        except ValueError as refusal:
+            raise refusal from err
+        raise
 
 
 def _check_reordered(forward: Forward, xs: tuple[Tensor, ...], output: Tensor, what: str, named: str) -> None:

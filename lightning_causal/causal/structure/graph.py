@@ -25,7 +25,7 @@ from lightning_causal.causal.engine.forward import Forward, ForwardArgs, OutputS
 from lightning_causal.causal.engine.generators import model_rngs_kept
 from lightning_causal.causal.engine.input_noise import input_noise_sd, varies
 from lightning_causal.causal.engine.input_sites import check_site, input_sites
-from lightning_causal.causal.engine.linked_samples import check_linked_samples
+from lightning_causal.causal.engine.linked_samples import check_linked_samples, failed_rows_named
 from lightning_causal.causal.engine.live_values import close
 from lightning_causal.causal.engine.module_sites import resolve_module
 from lightning_causal.causal.engine.noise import GeneratorWatch, warn_separate_noise
@@ -421,7 +421,8 @@ def causal_graph(
         # the nodes of one graph as samples: refused from passes of every row, before the passes of fewer rows below
         check_linked_samples(forward.model, xs, "A causal graph", output=output, additional_forward_args=additional_forward_args)
         _check_constant_layers(forward, xs, layers)
-        with GeneratorWatch() as clean_pass:  # whether the model draws from a global generator: no pass of its own
+        # a model that reads its whole batch (prototypes from its first rows) fails in a pass of fewer rows: named
+        with failed_rows_named(forward, xs, "A causal graph"), GeneratorWatch() as clean_pass:  # no pass of its own
             layouts = unit_layouts(forward, xs, layers, dims, heads)
             ctx = GraphContext.build(forward, xs, layers, target, max_batch_size=max_batch_size, layouts=layouts)
         ctx.noisy = warn_separate_noise(forward, xs, "causal_graph", drew=clean_pass.moved)

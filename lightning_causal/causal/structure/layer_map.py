@@ -28,7 +28,7 @@ from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.groups import check_feature_mask, num_groups
 from lightning_causal.causal.engine.intervention_hooks import RepeatedCallsWarning
 from lightning_causal.causal.engine.interventions import resolve_module
-from lightning_causal.causal.engine.linked_samples import check_linked_samples
+from lightning_causal.causal.engine.linked_samples import check_linked_samples, failed_rows_named
 from lightning_causal.causal.engine.noise import GeneratorWatch, common_noise
 from lightning_causal.causal.engine.prefix_cache import check_samples_independent
 from lightning_causal.causal.engine.probe_warnings import ProbeContentsWarning
@@ -299,7 +299,8 @@ def layer_causal_map(
         warnings.simplefilter("ignore", RepeatedCallsWarning)
         # the nodes of one graph as samples: refused from passes of every row, before any pass of fewer rows
         check_linked_samples(model, xs, "A layer causal map", output=output, additional_forward_args=additional_forward_args)
-        with GeneratorWatch() as clean_pass:  # whether the model draws from a global generator: no pass of its own
+        # a model that reads its whole batch (prototypes from its first rows) fails in a pass of fewer rows: named
+        with failed_rows_named(forward, xs, "A layer causal map"), GeneratorWatch() as clean_pass:  # no pass of its own
             left_out: dict[str, str] = {}
             if names is None:
                 names, left_out = default_layer_choice(forward, xs)
