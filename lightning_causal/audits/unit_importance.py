@@ -126,7 +126,9 @@ class UnitImportanceAudit(Audit):
         name: tag of the audit (default ``"unit_importance"``).
         unit_dim: the dimension that indexes units, one for all layers or a mapping layer -> dim
             (``-1`` for the neurons of ``[N, T, D]`` hidden states); default 1, refused at set-up
-            where the layer's features are last (dimension 1 would be positions; see ``unit_effects``).
+            where the layer's features are last (dimension 1 would be positions; see ``unit_effects``). Of a
+            convolution (``nn.Conv1d``, ..., channels first) ``-1`` ranks its positions, not its channels: a note
+            says so and the bars call them ``position``.
         num_heads: split the unit dimension into heads, for all layers or per layer (a mapping).
         method: ``"exact"`` or ``"attribution"`` (first-order estimate, one backward pass).
         screen: rank units by the estimate and intervene exactly on this many per layer only.
@@ -230,6 +232,13 @@ class UnitImportanceAudit(Audit):
                     f"{layer} runs {info.calls} times per forward pass: each unit is set at every call (an nn.Identity "
                     "per call names one: docs/your_model.md, 'Layers in functional code')")
             kind = unit_kind(self.unit_dim[layer], self.num_heads[layer])
+            module = dict(model.named_modules()).get(layer)
+            if kind == "neuron" and isinstance(module, nn.modules.conv._ConvNd):  # channels first: not its neurons
+                kind = "position"
+                result.meta.setdefault("notes", []).append(
+                    f"{layer} is an nn.{type(module).__name__}, whose output [N, C, ...] holds its channels in dimension "
+                    f"1: unit_dim={self.unit_dim[layer]} ranks its positions (time steps of a sequence), not its "
+                    f"channels; unit_dim=1 (the default) ranks the channels")
             if kind is not None:  # what the figures call a unit
                 result.meta[f"unit_kind/{layer}"] = kind
             if self.screen is not None or self.method != "exact":  # mark which values are estimates
