@@ -41,12 +41,19 @@ from lightning_causal.causal.engine.user_frame import outside_package
 __all__ = ["checkpoint_refusal", "layer_attribute"]
 
 
-def _warn_repeated_layer(module: nn.Module, layer: str, method: str, run: Any) -> None:
+def _warn_repeated_layer(module: nn.Module, layer: str, method: str, run: Any) -> torch.dtype | None:
     """Warn when ``module`` runs several times in the pass ``run()`` (a shared layer, a cell unrolled
     over time): Captum's layer methods hook one tensor, the last call's, while
-    :func:`~lightning_causal.causal.effects.unit_effects.unit_effects` intervenes at every call."""
-    calls = [0]
-    handle = module.register_forward_hook(lambda *_: calls.__setitem__(0, calls[0] + 1))
+    :func:`~lightning_causal.causal.effects.unit_effects.unit_effects` intervenes at every call. Returns the dtype of its
+    last call's output (element 0 of a tuple, the tensor Captum hooks; ``None`` for another value), so that a complex
+    layer is refused before Captum's passes run."""
+    calls: list[Any] = [0, None]
+
+    def seen(_m: nn.Module, _i: Any, out: Any) -> None:
+        first = out[0] if isinstance(out, (tuple, list)) and out else out
+        calls[:] = [calls[0] + 1, first.dtype if isinstance(first, Tensor) else None]
+
+    handle = module.register_forward_hook(seen)
     try:
         with torch.no_grad():
             run()
@@ -58,6 +65,7 @@ def _warn_repeated_layer(module: nn.Module, layer: str, method: str, run: Any) -
             "methods hook one output), while unit_effects intervenes on the units at every call, so the two explain "
             "different things. Name a module that runs once (e.g. an nn.Identity applied to the last call's output)",
             UserWarning, stacklevel=outside_package())
+    return calls[1]
 
 
 def _token_baselines(forward: CaptumForward, x: Tensor, baselines: Any) -> Tensor:
@@ -244,7 +252,14 @@ def layer_attribute(
         first, fargs = torch.zeros(1, dtype=torch.long, device=x.device), ForwardArgs(forward.captum_args() or (), x.shape[0])
         check_site_units(forward.model, layer, lambda: forward(x[:1], *fargs.take(first)[0]), unit_dim, num_heads,
                          "Pass `unit_dim=-1` for its features (neurons), or `unit_dim=1` to attribute to positions.")
-        _warn_repeated_layer(module, layer, method, lambda: forward(x[:1], *fargs.take(first)[0]))
+        dtype = _warn_repeated_layer(module, layer, method, lambda: forward(x[:1], *fargs.take(first)[0]))
+        if dtype is not None and dtype.is_complex and method != "LayerActivation":  # before Captum's passes
+            raise ValueError(
+                f"Expected a real output of layer {layer!r} for Captum's {method}, but it is complex ({dtype}: a Fourier "
+                "layer's modes): Captum multiplies autograd's gradient g = df/dRe + i df/dIm by the activation's change d as "
+                "complex numbers, and the real part of g·d is not the first-order change of the output, Re(conj(g)·d) (its "
+                "sign flips where the output reads the imaginary part). Use unit_effects(..., method='attribution'), which "
+                "gives Re(conj(g)·d), or method='exact', or name a layer whose output is real (the irfft after the modes)")
         kw = {**defaults, **(options or {})}
         if kw.get("internal_batch_size", 0) is None:  # LayerConductance needs 2 rows per sample at least
             kw["internal_batch_size"] = max(forward.rows_per_pass(x, max_batch_size), 2 * x.shape[0])
@@ -268,13 +283,6 @@ def layer_attribute(
     out = out.detach()
     if out.dim() < 2:
         raise ValueError(f"Expected module {layer!r} to output a tensor [N, U, ...] but got shape {list(out.shape)}")
-    if out.is_complex() and method != "LayerActivation":
-        raise ValueError(
-            f"Expected a real output of layer {layer!r} for Captum's {method}, but it is complex ({out.dtype}: a Fourier "
-            "layer's modes): Captum multiplies autograd's gradient g = df/dRe + i df/dIm by the activation's change d as "
-            "complex numbers, and the real part of g·d is not the first-order change of the output, Re(conj(g)·d) (its "
-            "sign flips where the output reads the imaginary part). Use unit_effects(..., method='attribution'), which "
-            "gives Re(conj(g)·d), or method='exact', or name a layer whose output is real (the irfft after the modes)")
     out = to_units(out, resolve_layout(out.shape, unit_dim, num_heads))
     flat = out.flatten(2) if out.dim() > 2 else out.unsqueeze(2)
     return flat.sum(2) if reduce == "sum" else flat.mean(2)
