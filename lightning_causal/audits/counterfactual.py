@@ -108,7 +108,9 @@ class CounterfactualAudit(Audit):
     ``changed_elements`` (the indices into one flattened sample, of shape ``meta["input_shape"]``; of tabular inputs
     the columns, named in ``changed_features`` where ``feature_names`` are given), ``original_values`` and
     ``counterfactual_values`` there (``x[index].flatten()[changed_elements] = counterfactual_values`` gives the point
-    back from the JSON report); tabular inputs also ``changes``, the three largest changes by column in words; for images, one picture per sample: input | counterfactual |
+    back from the JSON report); tabular inputs also ``changes``, the three largest changes by column in words, and so
+    do sequences ``[N, T, F]`` or ``[N, C, T]`` by step (``"step 103 of feature 2: -0.18"``; of channels first,
+    ``channel``); for images, one picture per sample: input | counterfactual |
     difference (a features-last sequence ``[N, T, F]`` is drawn features x time; of a volume or video
     ``[N, C, D, H, W]``, the depth slice (frame) where the counterfactual changes most, its index in the row's
     ``depth``); ``meta["counterfactual_inputs"]``
@@ -366,10 +368,14 @@ class CounterfactualAudit(Audit):
         if x.dim() in (3, 4):
             a, b = x[idx], cf.counterfactuals
             result.meta["counterfactual_inputs"] = "as_given"
-            if x.dim() == 3 and signal_layout(x.shape[1:]) == "last":  # features last [N, T, F]: time runs across
+            layout = signal_layout(x.shape[1:]) if x.dim() == 3 else None
+            if layout == "last":  # features last [N, T, F]: time runs across
                 a, b = a.transpose(1, 2), b.transpose(1, 2)
                 result.meta["counterfactual_inputs"] = "transposed"
             result.images["counterfactuals"] = _triptych(a, b)
+            if layout is not None:  # a sequence: its largest changes by step and feature (channel), in words
+                for row, d in zip(result.tables["counterfactuals"], cf.delta.detach().cpu()):
+                    row["changes"] = _step_changes(d, layout)
         elif x.dim() == 5:  # a volume or video [N, C, D, H, W]: each sample's depth slice (frame) of largest change
             a, b = x[idx], cf.counterfactuals.to(x.device)
             depth = (b - a).abs().sum(dim=(1, 3, 4)).argmax(1)
@@ -436,6 +442,23 @@ class CounterfactualAudit(Audit):
     def _column(self, c: int) -> str:
         """Column ``c``'s name in the table and the notes: its ``feature_names`` entry, else ``x<c>``."""
         return self.feature_names[c] if self.feature_names is not None else f"x{c}"
+
+
+def _step_changes(d: Tensor, layout: str) -> str:
+    """The three largest changes of one sequence's counterfactual ``d`` (``[T, F]`` features last, ``[C, T]`` channels
+    first, as :func:`~lightning_causal.audits.group_regions.signal_layout` says) in words, ``"step 103 of feature 2:
+    -0.18"``, the largest first (equal ones in the order of the flattened sample): the flat ``changed_elements`` (402 of
+    ``[T, 4]``) do not say the step."""
+    d = d.masked_fill(d.isnan(), 0.0)  # a missing value kept (NaN - NaN): no change, as in `_changed`
+    flat = d.flatten()
+    size, order = flat.abs().sort(descending=True, stable=True)  # stable: equal changes in the sample's order
+    order = order[:3][size[:3] > 0].tolist()
+    width = d.shape[1]
+    words = []
+    for e in order:
+        step, other = (e // width, e % width) if layout == "last" else (e % width, e // width)
+        words.append(f"step {step} of {'feature' if layout == 'last' else 'channel'} {other}: {float(flat[e]):+.3g}")
+    return ", ".join(words)
 
 
 def _ruled_out_note(out: Tensor, target: Tensor, idx: Tensor, success: Tensor) -> str:
