@@ -49,7 +49,7 @@ from lightning_causal.causal.backdoor.trigger_search import (  # noqa: F401 - _s
     _unattacked,
     mask_shape,
 )
-from lightning_causal.causal.backdoor.triggers import Trigger, _check_model, _logits
+from lightning_causal.causal.backdoor.triggers import Trigger, _check_model, _logits, _predicted
 from lightning_causal.causal.engine.batching import map_rows, rows_per_pass
 from lightning_causal.causal.engine.checks import check_float, check_int
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
@@ -87,7 +87,7 @@ def _final_rates(model: Forward, x: Tensor, pred: Tensor, masks: Tensor, pattern
     def evaluate(idx: Tensor) -> Tensor:
         cls, s = idx // n, idx % n
         xt = (1 - masks[cls]) * x[s] + masks[cls] * patterns[cls]
-        return (model(xt.to(x.dtype), rows=s).argmax(1) == cls).float()
+        return (_predicted(model(xt.to(x.dtype), rows=s)) == cls).float()  # a row of no class reaches none
 
     hit = map_rows(c * n, rows, evaluate, x.device).view(c, n)
     keep = (pred.unsqueeze(0) != torch.arange(c, device=x.device).unsqueeze(1)).float()

@@ -13,6 +13,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from lightning_causal.causal.backdoor.triggers import _predicted
 from lightning_causal.causal.engine.batching import check_max_batch_size
 from lightning_causal.causal.engine.checks import check_float, check_int, check_type
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
@@ -77,7 +78,7 @@ def _optimise_classes(model: Forward, x: Tensor, pred: Tensor, cls: Tensor, thet
         loss.backward()
         opt.step()
         with torch.no_grad():
-            hit = (out.argmax(1).view(k, b) == cls.unsqueeze(1)).float()
+            hit = (_predicted(out).view(k, b) == cls.unsqueeze(1)).float()  # a row of no class (-inf in each) reaches none
             asr = (hit * keep).sum(1) / keep.sum(1).clamp_min(1)
             ok = asr >= cfg.target_asr
             better = ok & (norm < best_norm)

@@ -146,6 +146,13 @@ def _logits(model: nn.Module, x: Tensor, max_batch_size: int | None, forward: Fo
     return out
 
 
+def _predicted(out: Tensor) -> Tensor:
+    """Each row's class, ``argmax`` of ``out`` ``[N, C]``, and -1 where every class is -inf (a row of no class: a mask
+    ruling every class out, or a :class:`~.feature_shift.Contrast` whose two models share none there): ``argmax`` gives
+    such a row as class 0, and a trigger driving rows there read as reaching class 0."""
+    return out.argmax(1).masked_fill(out.isneginf().all(1), -1)
+
+
 def _class_logits(out: Tensor) -> Tensor:
     if out.dim() != 2 or out.shape[1] < 2:
         raise ValueError(f"Expected the model to return class logits [N, C] with C >= 2 but got {list(out.shape)}")
@@ -177,6 +184,8 @@ def attack_success_rate(
     """Share of triggered inputs classified as the target, over inputs whose true class is not it.
 
     .. math:: ASR = \\frac{|\\{i : y_i \\ne t,\\ \\arg\\max f(T(x_i)) = t\\}|}{|\\{i : y_i \\ne t\\}|}
+
+    A triggered input whose outputs are -inf in every class (every class ruled out) reaches no class.
 
     Args:
         model: a classifier returning logits ``[N, C]`` (run in eval mode, no gradient).
@@ -217,7 +226,7 @@ def attack_success_rate(
                             f"(of {x.shape[0]})")
     _check_target(trigger, out.shape[1])
     check_class_labels("y", y, int(out.shape[1]))
-    return float((out.argmax(1) == trigger.target).double().mean())  # an exact share: 5 of 19 is 0.2631578947368421
+    return float((_predicted(out) == trigger.target).double().mean())  # an exact share: 5 of 19 is 0.2631578947368421
 
 
 def trigger_effect(
