@@ -190,7 +190,8 @@ class BackdoorSuppressionTerm(TriggerSetup, SuppressionParts, RepairTerm):
             class, on image inputs ``[N, C, H, W]`` (the bound was chosen on images only); with
             ``None`` it is skipped elsewhere. A training input on which the model and its copy rule out
             (``-inf``) every class between them (disjoint top-k sets) has no contrast and is left out of
-            its search, with a warning.
+            its search, with a warning; where every one is, the contrast is skipped with that warning
+            (``None``) or refused (``True``).
         contrast_options: ``epochs``, ``alpha``, ``lr``, ``batch_size`` of ``feature_shifted`` and
             ``max_ratio``, the contrast's flag bound.
         seed: seed of the private generator of the augmentations.

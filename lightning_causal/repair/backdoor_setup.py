@@ -246,6 +246,11 @@ class TriggerSetup:
             none = torch.cat([contrast(part).flatten(1).isneginf().all(1) for part in train_inputs.split(256)])
         if bool(none.any()):
             rows, count = none.nonzero().flatten().tolist(), len(train_inputs)
+            if len(rows) == count and self.contrast:  # asked for: refused, as what else it cannot run on
+                raise ValueError(f"BackdoorSuppressionTerm(contrast=True): the model and its feature-shifted copy rule out "
+                                 f"(-inf) every class between them on every one of the {count} samples of `train_inputs` (a "
+                                 "top-k gate or a mask whose classes the tuning moved), so their contrast has no class to "
+                                 "search; pass `contrast=None` (skipped with a warning there) or `contrast=False`")
             shown = f"{rows[:8]}{' ...' if len(rows) > 8 else ''}"
             rest = (f"contrastive detection runs on the other {count - len(rows)}" if len(rows) < count
                     else "contrastive detection is skipped (`contrast=False` turns it off)")
