@@ -161,7 +161,7 @@ def _sequence_figure(x: Tensor, maps: dict[str, Tensor], scales: dict[str, tuple
     (``{}`` at first; the writer's path), a one-channel sample of the same panels, scales, maps of 0 only, note and
     title height as an earlier one redraws that one's figure (:func:`_redrawn_signal`,
     :mod:`~lightning_causal.reporting.kept_figures`)."""
-    xlabel = "time step" if last else "position"
+    xlabel = "time step" if last else "step"  # the word of the card and the Sobol' tags (group_regions: "steps 10–19")
     lines = title_lines(title, int(_FIGURE_WIDTH * 11))
     note = sign_note({name: scales[name][0] == "RdBu_r" for name in maps}, data) if data.meta.get("targets") else None
     # a line per map of NaN/inf scores (figure_style's rule): no bar of one channel, a grey cell of a heatmap, ringed
@@ -295,7 +295,10 @@ def _signal_heatmaps(x: Tensor, maps: dict[str, Tensor], scales: dict[str, tuple
     if c <= 4:
         for k in range(c):
             axes[0].plot(range(t), x[k].tolist(), color=SERIES_COLOURS[k], linewidth=1.1, label=f"{word} {k}")
-        axes[0].legend(fontsize=7, loc="upper left", ncol=c, frameon=False)
+        # above the panel, in one row (inside its upper left corner it covered the lines: 328 of 1024 points of four
+        # channels over 256 steps); tight_layout makes its room under the title
+        axes[0].legend(fontsize=7, loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=c, frameon=False, borderaxespad=0.1,
+                       handlelength=1.5, columnspacing=1.2)
     else:
         im = axes[0].imshow(x.numpy(), aspect="auto", cmap="viridis", interpolation="nearest", extent=extent)
         _side_colorbar(fig, axes[0], im)

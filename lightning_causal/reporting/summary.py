@@ -110,10 +110,26 @@ def _tops(r: AuditResult) -> str:
             # two samples' changes fit the part's width; the rest are in the JSON report
             parts.append(f"{name}: " + "; ".join(_counterfactual_row(row, r.meta.get("class_names")) for row in rows[:2]))
             continue
-        items = [lv for lv in (_label_and_value(row, graph_classes) for row in rows[:_TOP]) if lv is not None]
+        shown = [row for row in rows[:_TOP] if not _no_effect(row)]  # a top list of groups of no effect says nothing
+        if not shown and any(_no_effect(row) for row in rows[:1]):
+            key = next(k for k in _EFFECTS if isinstance(rows[0].get(k), float))
+            parts.append(f"{name}: none had an effect ({key} 0)")
+            continue
+        items = [lv for lv in (_label_and_value(row, graph_classes) for row in shown) if lv is not None]
         if items:
             parts.append(f"{name}: " + ", ".join(f"{lab} ({val})" if val else lab for lab, val in items))
     return "; ".join(parts)
+
+
+#: the columns of an effect (Sobol' total order, unit importance, effects), whose 0 is no effect: such a row is no
+#: "top" item (a group's rate of positive decisions or a score of 0 is a value, kept)
+_EFFECTS = ("ST", "importance", "mean_abs_effect", "effect")
+
+
+def _no_effect(row: object) -> bool:
+    """Whether a table row's ranking value (the first of :data:`_VALUES` it has) is an effect of exactly 0."""
+    key = next((k for k in _VALUES if isinstance(row, dict) and isinstance(row.get(k), float)), None)
+    return key in _EFFECTS and row[key] == 0.0
 
 
 #: How each column of the causal-vs-Captum table reads (its direction), said below the table.

@@ -459,7 +459,7 @@ class TensorBoardRenderer:
                      and sequence_layout(kind, inputs) == "last")
         if sequence and inputs is not None and inputs.dim() in (2, 3):  # label the steps (and the channels or features)
             last = sequence_layout(kind, inputs) == "last"
-            axes = ("time step", "feature") if last else ("position", "channel")
+            axes = ("time step", "feature") if last else ("step", "channel")  # as the card says its groups: "steps 10–19"
         else:
             axes = None
         origin = self._origin(kind)

@@ -94,7 +94,7 @@ def test_sequence_figure_draws_the_input_line_and_overlays_the_effect():
     assert ax.lines[0].get_ydata().tolist() == pytest.approx(x[0, 0].tolist())
     heights = [p.get_height() for p in twin.patches]
     assert heights[10] == 3.0 and sum(abs(h) for h in heights) == 3.0
-    assert ax.get_ylabel() == "input" and twin.get_ylabel() == "causal" and ax.get_xlabel() == "position"
+    assert ax.get_ylabel() == "input" and twin.get_ylabel() == "causal" and ax.get_xlabel() == "step"
 
 
 def test_a_features_last_sequence_draws_each_feature_as_a_row_of_the_map():
