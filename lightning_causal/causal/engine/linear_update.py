@@ -130,18 +130,20 @@ class LinearReaders:
         return [repr(self.names.get(id(m), type(m).__name__)) for m in self.outputs]
 
     @contextlib.contextmanager
-    def recording(self, model: nn.Module) -> Iterator[None]:
+    def recording(self, model: nn.Module, *, at_entry: bool = False) -> Iterator[None]:
         """Open around the probe run: records each ``nn.Linear`` whose first positional argument is
         the layer's first output, unchanged (hooks removed on exit).
 
         Args:
             model: the model of the probe run.
+            at_entry: the run is one of :attr:`entry`, whose first positional argument is ``h`` (a suffix that does
+                not run the layer); ``False``: ``h`` is the layer's first output.
         """
         seen: dict[str, Any] = {}
         pending: dict[int, nn.Module] = {}
 
-        def layer_hook(_m: nn.Module, _args: Any, out: Any) -> None:
-            h = first_tensor(out)
+        def layer_hook(_m: nn.Module, args: Any, out: Any = None) -> None:
+            h = first_tensor(args if at_entry else out)
             if "h" not in seen and h is not None:
                 seen["h"], seen["version"] = h, _version(h)
 
@@ -159,7 +161,8 @@ class LinearReaders:
 
         linears = {name: m for name, m in model.named_modules() if _is_linear(m)}
         self.names = {id(m): name for name, m in linears.items()}
-        handles = [self.layer.register_forward_hook(layer_hook)]
+        handles = [self.entry.register_forward_pre_hook(layer_hook) if at_entry and self.entry is not None
+                   else self.layer.register_forward_hook(layer_hook)]
         for module in linears.values():
             handles.append(module.register_forward_pre_hook(pre, with_kwargs=True))
             # first among the module's forward hooks: the forward's own output, before a user's hook changes it
