@@ -101,7 +101,7 @@ def _check_finite_logits(logits: Tensor, caller: str) -> None:
     gave (a model whose weights diverged in training). A -infinity beside finite outputs passes: a class ruled out for
     the sample (``out.masked_fill(illegal, float("-inf"))`` of a policy's illegal actions, a float16 logit that
     overflows below) has probability 0 and a finite gradient, and the search gives what it gives with a large finite
-    value there. The message names each cause it sees: NaN or +infinity (a diverged model), -infinity in every class
+    value there. The message names each cause it sees, from its opening on: NaN or +infinity (a diverged model), -infinity in every class
     of a sample (every class ruled out there, no divergence: on a :class:`~.feature_shift.Contrast`, the model and its
     copy ruling out different classes)."""
     out = logits.detach().flatten(1)
@@ -116,9 +116,13 @@ def _check_finite_logits(logits: Tensor, caller: str) -> None:
         causes.append(f"At samples {_listed(every)} every output is -infinity: the model rules every class out there (on "
                       "a Contrast, the model and its feature-shifted copy rule out different classes there, none of "
                       "both); leave those samples out of `x`")
+    seen = [f"they hold NaN or infinity at samples {_listed(diverged)}"] if bool(diverged.any()) else []
+    if bool(every.any()):  # the opening says what was seen: no NaN nor infinity where every class is -infinity only
+        seen.append(f"{'are' if seen else 'they are'} -infinity in every class at samples {_listed(every)}")
+    expected = "finite" if bool(diverged.any()) else "finite in one class at least for each sample"
     raise ValueError(
-        f"Expected the model's outputs on the samples `x` searched over to be finite, but they hold NaN or infinity at samples "
-        f"{_listed(diverged | every)} of {logits.shape[0]}: {caller}'s trigger search optimises each trigger against those "
+        f"Expected the model's outputs on the samples `x` searched over to be {expected}, but {' and '.join(seen)} of "
+        f"{logits.shape[0]}: {caller}'s trigger search optimises each trigger against those "
         "outputs and would give NaN masks and patterns (a -infinity beside finite outputs, a class ruled out, is "
         f"accepted). {'. '.join(causes)}")
 
