@@ -31,7 +31,8 @@ def counterfactual_figure(
     """Counterfactual explanations, one column per sample titled ``labels[k]`` (e.g. ``"label 3 → pred
     5"`` / ``"→ cf 3 ✓"``), rows ``input`` and ``counterfactual`` in grey (or colour) on ``[0, 1]``
     and ``difference`` (counterfactual − input, ``[-1, 1]``; of colour images, each pixel's largest
-    channel change, :func:`largest_change`) on a diverging scale centred at 0,
+    channel change, :func:`largest_change`; of more rows or columns than its cell has pixels, bins of them, each its
+    change of largest magnitude, so that a one-element change is drawn) on a diverging scale centred at 0,
     all ``[K, C, H, W]`` as :func:`~lightning_causal.audits.counterfactual.split_triptych` gives
     them. Columns in ``failed`` (no counterfactual found) are framed and titled in red. Cells keep
     the images' aspect ratio. A univariate signal (one channel of one row, ``[K, 1, 1, T]``, from
@@ -81,15 +82,18 @@ def counterfactual_figure(
     if again is not None:
         return _redrawn(again.figure, again.panels, panels, labels, failed)
     fig = Figure(figsize=figsize, layout="constrained")
+    # the difference's bins, rows and columns, 2.5 px or more each (the layout narrows a cell by up to a fifth: 114 of
+    # 130 px beside the colour bar): a cell of `cell` x `height` inches, or kept to the image's scale within both
+    across = cell if stretched else min(cell, height * w / h)
+    bins = (min(h, max(1, int((height if stretched else across * h / w) * fig.dpi / 2.5))),
+            min(w, max(1, int(across * fig.dpi / 2.5))))
     axes = fig.subplots(3, k, squeeze=False)
     for r, name in enumerate(("input", "counterfactual", "difference")):
         for c in range(k):
             ax, img = axes[r][c], panels[name][c].detach().float().cpu()
             if signal:
                 _signal_cell(ax, name, img[0, 0], panels["input"][c, 0, 0].detach().float().cpu(), diverging)
-            elif name == "difference":  # a long sequence's steps binned to the cell's pixels: a one-step change stays drawn
-                bins = min(w, max(1, int(cell * fig.dpi / 2.5))) if stretched else w  # 2 px or more a bin: the layout
-                # narrows a cell by up to a fifth (114 of 130 px beside the colour bar); the bins span the steps' axis
+            elif name == "difference":  # binned to the cell's pixels: a one-step (one-pixel) change stays drawn
                 ax.imshow(_grid_image(name, img, bins), cmap=diverging, vmin=-1.0, vmax=1.0, interpolation="nearest",
                           aspect=aspect, origin=origin, extent=(-0.5, w - 0.5, h - 0.5, -0.5) if origin == "upper" else (-0.5, w - 0.5, -0.5, h - 0.5))
             elif img.dim() == 3 and img.shape[0] == 3:
@@ -119,28 +123,37 @@ def counterfactual_figure(
     return fig
 
 
-def _grid_image(name: str, img: Tensor, bins: int | None = None) -> Any:
+def _grid_image(name: str, img: Tensor, bins: tuple[int, int] | None = None) -> Any:
     """What a counterfactual grid's image panel of row ``name`` draws of ``img`` ``[C, H, W]`` (one sample's). The
-    difference of ``W`` columns (a long sequence's steps, more than its cell has pixels, where ``imshow`` draws a
-    column a pixel and drops the rest: a counterfactual's one changed step of 256 was not drawn) is drawn in ``bins``
-    equal bins spanning the ``W`` steps (``None``: ``W``), each the change of largest magnitude, with its sign, of the
-    steps whose centre it covers: step ``i`` in bin ``floor((i + 0.5) * bins / W)``, so that each is drawn where
-    it lies on the steps' axis (bins of a whole number of steps from step 0 left the last steps in a partial bin
-    cut off by the axis: a change at step 255 of 256 was drawn 0.4 px wide)."""
+    difference of more rows or columns than its cell has pixels (a long sequence's steps, its many features, a large
+    image, where ``imshow`` draws a row or column a pixel and drops the rest: a counterfactual's one changed step of
+    256 was not drawn) is drawn in ``bins`` ``(rows, columns)`` (``None``: ``(H, W)``, as it is), each the change of
+    largest magnitude, with its sign, of the elements it covers (:func:`_binned`)."""
     if name == "difference":
         d = largest_change(img)
-        w = d.shape[-1]
-        if bins is None or bins >= w:
-            return d.numpy()
-        of_step = torch.div((2 * torch.arange(w) + 1) * bins, 2 * w, rounding_mode="floor")  # each step's bin
-        starts = torch.searchsorted(of_step, torch.arange(bins))
-        ends = torch.searchsorted(of_step, torch.arange(bins), right=True)
-        steps = starts[:, None] + torch.arange(int((ends - starts).max()))  # [bins, the most steps of a bin]
-        binned = d[..., steps.clamp(max=w - 1)] * (steps < ends[:, None])  # another bin's step counts as no change
-        return strongest_channel(binned, -1).numpy()
+        if bins is not None:
+            d = _binned(_binned(d, bins[1]).T, bins[0]).T  # the largest of a rectangle: of its rows' largest
+        return d.numpy()
     if img.dim() == 3 and img.shape[0] == 3:
         return img.permute(1, 2, 0).clamp(0, 1).numpy()
     return to_image(img).numpy()
+
+
+def _binned(d: Tensor, bins: int) -> Tensor:
+    """``d`` ``[H, W]`` in ``bins`` equal bins spanning its ``W`` columns (as many as it has where ``bins >= W``), each
+    the value of largest magnitude, with its sign, of the columns whose centre it covers: column ``i`` in bin
+    ``floor((i + 0.5) * bins / W)``, so that each is drawn where it lies on the axis of the ``W`` columns (bins of a
+    whole number of steps from step 0 left the last steps in a partial bin cut off by the axis: a change at step 255
+    of 256 was drawn 0.4 px wide)."""
+    w = d.shape[-1]
+    if bins >= w:
+        return d
+    of_step = torch.div((2 * torch.arange(w) + 1) * bins, 2 * w, rounding_mode="floor")  # each column's bin
+    starts = torch.searchsorted(of_step, torch.arange(bins))
+    ends = torch.searchsorted(of_step, torch.arange(bins), right=True)
+    steps = starts[:, None] + torch.arange(int((ends - starts).max()))  # [bins, the most columns of a bin]
+    binned = d[..., steps.clamp(max=w - 1)] * (steps < ends[:, None])  # another bin's column counts as no change
+    return strongest_channel(binned, -1)
 
 
 def _redrawn(fig: Figure, axes: Any, panels: dict[str, Tensor], labels: Sequence[str], failed: Sequence[int]) -> Figure:
@@ -149,7 +162,7 @@ def _redrawn(fig: Figure, axes: Any, panels: dict[str, Tensor], labels: Sequence
     for r, name in enumerate(("input", "counterfactual", "difference")):
         for c in range(axes.shape[1]):
             image = axes[r][c].get_images()[0]  # the difference binned as it was built
-            image.set_data(_grid_image(name, panels[name][c].detach().float().cpu(), image.get_array().shape[1]))
+            image.set_data(_grid_image(name, panels[name][c].detach().float().cpu(), image.get_array().shape[:2]))
     for c, label in enumerate(labels):
         axes[0][c].set_title(str(label), fontsize=9, color=POS if c in failed else "black")
     return fig
