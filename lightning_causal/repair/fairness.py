@@ -104,10 +104,14 @@ def _difference(a: Tensor, b: Tensor) -> Tensor:
 
 
 def _log_probs(outputs: Tensor) -> Tensor:
+    """Log class probabilities of logits ``[N, C]``, or ``(log(1 − σ), log σ)`` of a single logit ``[N]``/``[N, 1]``;
+    a single ``+inf`` logit (an overflow, a diverged model: no class ruled out) gives NaN, as ``log_softmax`` does of a
+    ``+inf`` among several, not ``(-inf, 0)``, which read as the negative class ruled out (the fit's note of a ``-inf``
+    mask); a single ``-inf`` is the positive class ruled out, as for the ``logit`` distance."""
     out = _as_float(outputs)
     if out.dim() == 1 or out.shape[1] == 1:
         z = out.reshape(-1)
-        return torch.stack([F.logsigmoid(-z), F.logsigmoid(z)], 1)
+        return torch.stack([F.logsigmoid(-z), F.logsigmoid(z)], 1).masked_fill(z.isposinf().unsqueeze(1), math.nan)
     return out.log_softmax(dim=1)
 
 
