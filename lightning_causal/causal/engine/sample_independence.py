@@ -4,10 +4,13 @@ that allows for the rounding of batch-size dependent kernels (:func:`same_output
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor, nn
 
 from lightning_causal.causal.engine.forward import Forward
+from lightning_causal.causal.engine.forward_args import ForwardArgs
 from lightning_causal.causal.engine.kept_attributes import (
     BATCH_STATISTICS_FIX,
     TRACED_TRAINING_FIX,
@@ -39,7 +42,10 @@ def check_samples_independent(forward: Forward, xs: tuple[Tensor, ...], output: 
     BatchNorm in training mode is refused before any pass, naming the layers (:func:`~.kept_attributes.traced_training_norms`):
     its graph normalises by the batch in every mode, whatever the probe's samples show. The check sees the clean probe
     only: the passes of intervened rows, whose batch statistic an intervention can move across a branch's threshold, are
-    checked as they run (:func:`~lightning_causal.causal.engine.stacked_rows.rows_alone_checked`).
+    checked as they run (:func:`~lightning_causal.causal.engine.stacked_rows.rows_alone_checked`). Where forward
+    arguments travel with their rows, the refusal names them first: a set every sample reads whole (a few-shot
+    episode's support set) whose first dimension equals the number of samples by chance is gathered by row, and the
+    samples alone read some of its rows (NaN prototypes of the classes they miss); :func:`~.forward_args.mark_whole`.
 
     Args:
         forward: the model's prepared :class:`~lightning_causal.causal.engine.forward.Forward`.
@@ -76,6 +82,14 @@ def check_samples_independent(forward: Forward, xs: tuple[Tensor, ...], output: 
             fix = ("the audits explain the output of an input alone: read the state in training only (`h0 = self.h "
                    "if self.training else None`), so that evaluation and the audits start every sequence from a "
                    "fresh state")
+        elif isinstance(getattr(forward, "args", None), ForwardArgs) and forward.args.tensors():  # a Forward's: gathered by row
+            cause = ("a forward argument of one row per sample is gathered by row with each sample, so that the samples "
+                     f"alone read {len(rows)} of its {n} rows: a tensor that every sample reads whole (a few-shot "
+                     "episode's support set and its labels, weights) whose first dimension equals the probe's "
+                     f"{n} samples by chance; or its forward depends on the batch (control flow on a batch statistic)")
+            fix = ("pass such a tensor whole with `additional_forward_args=mark_whole((support, support_y), [0, 1])` "
+                   "(its places among the arguments' tensors; `from lightning_causal.causal.engine.forward_args import "
+                   "mark_whole`), or probe another number of samples")
         else:
             cause = ("its forward depends on the batch (control flow on a batch statistic, e.g. "
                      "`if (p > t).all(): return early`, normalisation over the batch, or attention across its rows)")
@@ -83,8 +97,10 @@ def check_samples_independent(forward: Forward, xs: tuple[Tensor, ...], output: 
         raise ValueError(
             f"Expected the model to treat samples independently, but the outputs of probe samples "
             f"{(rows if sample_ids is None else sample_ids[rows.to(sample_ids.device)]).tolist()} "
-            f"run alone differ from their outputs in {batch or f'the batch of {xs[0].shape[0]}'} (max |difference| "
-            f"{diff:.3g}): {cause}. {what} runs rows of many samples in one batch, which would mix their branches "
+            f"run alone differ from their outputs in {batch or f'the batch of {xs[0].shape[0]}'} ("
+            + ((("NaN where the batch gave numbers" if bool((alone.isnan() & ~clean.isnan()).any()) else
+                 "numbers where the batch gave NaN")) if math.isnan(diff) and _inexact(alone) else
+               f"max |difference| {diff:.3g}") + f"): {cause}. {what} runs rows of many samples in one batch, which would mix their branches "
             f"silently; {fix}")
 
 
@@ -157,7 +173,9 @@ def carried_states(model: nn.Module, n: int, before: dict[str, tuple[int, int]] 
 
 def same_outputs(a: Tensor, b: Tensor) -> tuple[float, bool]:
     """``(max |a - b|, whether that is within 1% of the scale 1 + max |b|)`` (16 ulps for half
-    precision; NaN outputs are not judged); :func:`close` for outputs that are neither floating point nor complex.
+    precision), over the entries that are NaN in neither; an entry NaN in one and a number in the other differs
+    (``max |a - b|`` NaN then: a support set gathered by row gives NaN prototypes alone, which passed as the same
+    before, as did any difference beside a NaN); :func:`close` for outputs that are neither floating point nor complex.
 
     Examples:
         >>> same_outputs(torch.tensor([1.0, 2.0]), torch.tensor([1.0, 2.015625]))  # 1% of 1 + 2.015625: 0.0302
@@ -166,11 +184,18 @@ def same_outputs(a: Tensor, b: Tensor) -> tuple[float, bool]:
         (0.5, False)
         >>> same_outputs(torch.tensor([3 + 4j]), torch.tensor([3 + 4.5j]))  # complex: |a - b| against 1% of 1 + |b|
         (0.5, False)
+        >>> nan = float("nan")
+        >>> same_outputs(torch.tensor([1.0, nan]), torch.tensor([1.0, nan])), same_outputs(torch.tensor([nan, 2.0]), torch.tensor([1.0, 2.0]))
+        ((0.0, True), (nan, False))
     """
     if a.shape == b.shape and _inexact(a) and _inexact(b):  # complex values too (the modes of an rfft): |a - b| is real
         wide = torch.complex128 if a.is_complex() or b.is_complex() else torch.float64
-        diff = float((a.detach().to(wide) - b.detach().to(wide)).abs().max()) if b.numel() else 0.0
-        scale = 1.0 + (float(b.detach().abs().max()) if b.numel() else 0.0)
+        a, b = a.detach().to(wide), b.detach().to(wide)
+        if bool((a.isnan() != b.isnan()).any()):
+            return float("nan"), False
+        d, m = (a - b).abs(), b.abs()
+        diff = float(d[~d.isnan()].max()) if bool((~d.isnan()).any()) else 0.0  # inf - inf: the same infinity
+        scale = 1.0 + (float(m[~m.isnan()].max()) if bool((~m.isnan()).any()) else 0.0)
         return diff, not diff > max(1e-2, 16 * torch.finfo(b.real.dtype).eps) * scale
     return float("nan"), close(a, b)
 
