@@ -240,10 +240,17 @@ class CounterfactualAudit(Audit):
                                        model=tasked)
         self._validate_outputs(model, probe, regression, labels)
         if regression:  # no class indices to cast with .long() either
+            inputs = probe.inputs if isinstance(probe.inputs, tuple) else (probe.inputs,)
+            # two augmented views of one shape, (view1, view2), read as (x, y) by the default unpacking
+            views = labels.shape == inputs[0].shape and labels.dim() > 2
             raise ValueError(
                 f"CounterfactualAudit explains a classifier's decision (the smallest change that flips its class) but the "
                 f"probe's labels are real-valued {list(labels.shape)} (a regression, e.g. a forecast?): a regression has no "
-                "class to flip to; explain it with InputEffectAudit or SobolAudit(probability=False), `target=` an output")
+                "class to flip to; explain it with InputEffectAudit or SobolAudit(probability=False), `target=` an output"
+                + ("; labels of the inputs' own shape may be a second input, the other view of a self-supervised batch "
+                   "`(view1, view2)` read as `(x, y)`: leave it out, `unpack_batch=lambda batch: (batch[0], None, None)`, "
+                   "and explain the class of a probe's `output=` (a linear probe's logits) with `towards=\"runner_up\"`"
+                   if views else ""))
         if labels.is_floating_point() or labels.is_complex():  # BCE-style 0./1. targets: resolve_target named `target`
             values = sorted(set(labels[:1000].tolist()))
             raise ValueError(
