@@ -18,20 +18,7 @@ from lightning_causal.causal.structure.counterfactuals import CounterfactualSett
 from lightning_causal.reporting.figure_kinds import MapData, map_figures
 from lightning_causal.reporting.summary import markdown_summary
 from lightning_causal.reporting.tensorboard import TensorBoardRenderer
-
-
-class _Writer:
-    def add_histogram(self, *args, **kwargs):
-        pass
-
-    def add_text(self, *args, **kwargs):
-        pass
-
-    def add_custom_scalars(self, *args, **kwargs):
-        pass
-
-    def flush(self):
-        pass
+from tests.helpers.writers import RecordingWriter
 
 
 def test_a_channels_first_signal_is_said_in_steps_on_the_card_and_the_figures():
@@ -48,7 +35,7 @@ def test_a_channels_first_signal_is_said_in_steps_on_the_card_and_the_figures():
     renderer._figure = lambda writer, tag, fig, step: figures.__setitem__(tag, fig)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        renderer.render(_Writer(), 0, [cf], x, probe_labels=labels)
+        renderer.render(RecordingWriter(), 0, [cf], x, probe_labels=labels)
     grid = [ax for ax in figures["causal/counterfactual/images/counterfactuals"].axes if ax.get_images()]
     assert {ax.get_xlabel() for ax in grid if ax.get_xlabel()} == {"step"}
 
