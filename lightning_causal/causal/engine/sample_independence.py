@@ -189,6 +189,7 @@ def same_outputs(a: Tensor, b: Tensor) -> tuple[float, bool]:
         ((0.0, True), (nan, False))
     """
     if a.shape == b.shape and _inexact(a) and _inexact(b):  # complex values too (the modes of an rfft): |a - b| is real
+        tol = max(1e-2, 16 * torch.finfo(b.real.dtype).eps)  # of b's own dtype, before widening it
         wide = torch.complex128 if a.is_complex() or b.is_complex() else torch.float64
         a, b = a.detach().to(wide), b.detach().to(wide)
         if bool((a.isnan() != b.isnan()).any()):
@@ -196,7 +197,7 @@ def same_outputs(a: Tensor, b: Tensor) -> tuple[float, bool]:
         d, m = (a - b).abs(), b.abs()
         diff = float(d[~d.isnan()].max()) if bool((~d.isnan()).any()) else 0.0  # inf - inf: the same infinity
         scale = 1.0 + (float(m[~m.isnan()].max()) if bool((~m.isnan()).any()) else 0.0)
-        return diff, not diff > max(1e-2, 16 * torch.finfo(b.real.dtype).eps) * scale
+        return diff, not diff > tol * scale
     return float("nan"), close(a, b)
 
 
