@@ -107,12 +107,13 @@ def _check_constant_layers(forward: Forward, xs: tuple[Tensor, ...], layers: Seq
     """Refuse a forward that differentiates its inputs through a chosen layer without autograd's error: the graph's paths
     clamp layers to values cached from the probe, constants, and ``torch.func.grad`` (forces ``(dH/dp, -dH/dq)`` of a
     Hamiltonian network) raises nothing there but returns a derivative of 0 through them, so every path effect would be
-    that of the clamps. Seen on two probe rows: each layer's output given back as a constant equal to itself
-    (``detach``) must leave the output as it is. A forward that fails so (``torch.autograd.grad``: "appears to not have
+    that of the clamps. Seen on every probe row (a forward may differentiate through the layer on some rows only: a
+    gate closed on the first rows leaves their output as it is): each layer's output given back as a constant equal to
+    itself (``detach``) must leave the output as it is. A forward that fails so (``torch.autograd.grad``: "appears to not have
     been used in the graph") is left to the graph's passes, whose error names it; one that draws noise is not judged.
     Every layer is given back so at once first: where that leaves the output as it is (an ordinary model), two passes of
-    two rows are all the check costs; each layer alone only where it does not."""
-    rows = torch.arange(min(2, xs[0].shape[0]), device=xs[0].device)
+    the probe are all the check costs; each layer alone only where it does not."""
+    rows = torch.arange(xs[0].shape[0], device=xs[0].device)
 
     def run(*constant: str) -> Tensor:
         handles = [resolve_module(forward.model, layer).register_forward_hook(
