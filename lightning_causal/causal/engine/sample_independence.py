@@ -173,9 +173,12 @@ def carried_states(model: nn.Module, n: int, before: dict[str, tuple[int, int]] 
 
 def same_outputs(a: Tensor, b: Tensor) -> tuple[float, bool]:
     """``(max |a - b|, whether that is within 1% of the scale 1 + max |b|)`` (16 ulps for half
-    precision), over the entries that are NaN in neither; an entry NaN in one and a number in the other differs
+    precision), over the entries that are finite in both; an entry NaN in one and a number in the other differs
     (``max |a - b|`` NaN then: a support set gathered by row gives NaN prototypes alone, which passed as the same
-    before, as did any difference beside a NaN); :func:`close` for outputs that are neither floating point nor complex.
+    before, as did any difference beside a NaN), and so does an infinity against a number or the other infinity
+    (``inf``); NaN or the same infinity in both (a class masked with ``-inf``) is the same, and leaves the scale
+    (an infinite scale took any difference beside it for rounding); :func:`close` for outputs that are neither
+    floating point nor complex.
 
     Examples:
         >>> same_outputs(torch.tensor([1.0, 2.0]), torch.tensor([1.0, 2.015625]))  # 1% of 1 + 2.015625: 0.0302
@@ -187,6 +190,9 @@ def same_outputs(a: Tensor, b: Tensor) -> tuple[float, bool]:
         >>> nan = float("nan")
         >>> same_outputs(torch.tensor([1.0, nan]), torch.tensor([1.0, nan])), same_outputs(torch.tensor([nan, 2.0]), torch.tensor([1.0, 2.0]))
         ((0.0, True), (nan, False))
+        >>> inf = float("inf")
+        >>> same_outputs(torch.tensor([-inf, 1.0]), torch.tensor([-inf, 5.0])), same_outputs(torch.tensor([2.0]), torch.tensor([inf]))
+        ((4.0, False), (inf, False))
     """
     if a.shape == b.shape and _inexact(a) and _inexact(b):  # complex values too (the modes of an rfft): |a - b| is real
         tol = max(1e-2, 16 * torch.finfo(b.real.dtype).eps)  # of b's own dtype, before widening it
@@ -194,9 +200,13 @@ def same_outputs(a: Tensor, b: Tensor) -> tuple[float, bool]:
         a, b = a.detach().to(wide), b.detach().to(wide)
         if bool((a.isnan() != b.isnan()).any()):
             return float("nan"), False
-        d, m = (a - b).abs(), b.abs()
-        diff = float(d[~d.isnan()].max()) if bool((~d.isnan()).any()) else 0.0  # inf - inf: the same infinity
-        scale = 1.0 + (float(m[~m.isnan()].max()) if bool((~m.isnan()).any()) else 0.0)
+        infinite = (a.isinf() | b.isinf()) & ~a.isnan()
+        if bool((infinite & (a != b)).any()):  # an infinity against a number or the other infinity
+            return float("inf"), False
+        finite = ~a.isnan() & ~infinite  # the same infinity (a class masked with -inf in both) is the same
+        d, m = (a - b).abs()[finite], b.abs()[finite]  # the scale of the finite entries: an infinity accepted any
+        diff = float(d.max()) if d.numel() else 0.0
+        scale = 1.0 + (float(m.max()) if m.numel() else 0.0)
         return diff, not diff > tol * scale
     return float("nan"), close(a, b)
 
