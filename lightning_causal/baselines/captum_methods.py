@@ -447,6 +447,10 @@ def attribute(
 _STACKED = {"IntegratedGradients": "interpolated inputs", "GradientShap": "sampled points", "DeepLift": "inputs and baselines",
             "FeatureAblation": "perturbed copies", "ShapleyValueSampling": "perturbed copies"}
 
+#: the causal estimators' way out: they check their own stacked rows and refuse the same model unless a pass is one row
+_ESTIMATOR = "in passes of one row (input_effects with `max_batch_size=1`)"
+
+
 def _way_out(spec: MethodSpec) -> str:
     """The way out of the stacked-rows refusal of ``spec`` besides a per-row forward: one sample per call in passes of
     one row, where that makes every pass one row (DeepLift runs each sample beside its baseline in one pass whatever
@@ -455,11 +459,11 @@ def _way_out(spec: MethodSpec) -> str:
     if spec.name == "DeepLift":
         return ("explain with another method: DeepLift runs each sample beside its baseline in one pass whatever "
                 "`max_batch_size` (IntegratedGradients of one sample per call, `inputs[i:i + 1]`, with `max_batch_size=1`), "
-                "or with the causal estimators (input_effects)")
+                f"or with the causal estimators {_ESTIMATOR}")
     options = (" and options `nt_samples_batch_size=1, n_samples=1` (a NoiseTunnel over GradientShap runs its noisy "
                "copies and sampled points in one pass otherwise)" if spec.noise_tunnel and spec.name in _ROW_DRAWS else "")
     return (f"explain one sample per call (`inputs[i:i + 1]`) with `max_batch_size=1` (CaptumBaseline: a Probe of one "
-            f"sample){options}, passes of one row (slow), or explain with the causal estimators (input_effects)")
+            f"sample){options}, passes of one row (slow), or explain with the causal estimators {_ESTIMATOR}")
 
 
 def _stacked_rows_checked(spec: MethodSpec, model: nn.Module) -> contextlib.AbstractContextManager[None]:

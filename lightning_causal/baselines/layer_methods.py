@@ -153,11 +153,13 @@ def _stacked_rows_checked(method: str, layer: str, model: nn.Module) -> contextl
         return contextlib.nullcontext()
     if method == "LayerConductance":
         rows, way_out = "interpolated inputs", (
-            "explain the layer with the causal estimators (unit_effects on it): LayerConductance runs two interpolated "
+            "explain the layer with the causal estimators in passes of one row (unit_effects on it with "
+            "`max_batch_size=1`: they refuse the model in passes of more): LayerConductance runs two interpolated "
             "inputs of a sample in one pass at least, whatever `max_batch_size`")
     else:
         rows, way_out = "inputs", ("explain one sample per call (`inputs[i:i + 1]`; CaptumBaseline: a Probe of one "
-                                   "sample), or with the causal estimators (unit_effects on the layer)")
+                                   "sample), or with the causal estimators in passes of one row (unit_effects on the "
+                                   "layer with `max_batch_size=1`)")
     return rows_alone_checked(f"Captum's {method} on {layer!r}", model=model, rows=rows, way_out=way_out)
 
 
