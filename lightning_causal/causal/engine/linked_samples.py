@@ -242,11 +242,14 @@ def failed_rows_named(forward: Forward, xs: tuple[Tensor, ...], what: str) -> It
     except OutOfMemoryError:
         raise
     except (IndexError, RuntimeError) as err:
+        whole_failed = False
         try:
             with torch.no_grad():
                 output = forward(*xs)
-        except Exception:  # the whole probe fails too: the model's own error
-            raise err from None
+        except Exception:
+            whole_failed = True
+        if whole_failed:  # the whole probe fails too: the model's own error, as it was raised (its cause kept)
+            raise
         try:
             check_rows_independent(forward, xs, output, what)
         except ValueError as refusal:
