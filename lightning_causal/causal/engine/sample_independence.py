@@ -24,6 +24,10 @@ from lightning_causal.causal.engine.noise import GeneratorWatch
 __all__ = ["check_samples_independent", "refuse_traced_training", "same_outputs"]
 
 
+#: the way out of a forward that depends on its batch
+PER_SAMPLE_FIX = "make the forward per-sample (e.g. `torch.where` per row) or pass one sample at a time"
+
+
 def check_samples_independent(forward: Forward, xs: tuple[Tensor, ...], output: Tensor, what: str, *,
                               sample_ids: Tensor | None = None, batch: str | None = None) -> None:
     """Refuse a model whose output for a sample depends on the other samples of its batch.
@@ -89,11 +93,11 @@ def check_samples_independent(forward: Forward, xs: tuple[Tensor, ...], output: 
                      f"{n} samples by chance; or its forward depends on the batch (control flow on a batch statistic)")
             fix = ("pass such a tensor whole with `additional_forward_args=mark_whole((support, support_y), [0, 1])` "
                    "(its places among the arguments' tensors; `from lightning_causal.causal.engine.forward_args import "
-                   "mark_whole`), or probe another number of samples")
+                   f"mark_whole`), or probe another number of samples; if its forward depends on the batch, {PER_SAMPLE_FIX}")
         else:
             cause = ("its forward depends on the batch (control flow on a batch statistic, e.g. "
                      "`if (p > t).all(): return early`, normalisation over the batch, or attention across its rows)")
-            fix = "make the forward per-sample (e.g. `torch.where` per row) or pass one sample at a time"
+            fix = PER_SAMPLE_FIX
         raise ValueError(
             f"Expected the model to treat samples independently, but the outputs of probe samples "
             f"{(rows if sample_ids is None else sample_ids[rows.to(sample_ids.device)]).tolist()} "
