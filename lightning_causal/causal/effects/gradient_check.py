@@ -24,13 +24,15 @@ it, ~1e-4); a missed path leaves a gap of the missed path's share of the derivat
 - kinks (ReLU) crossed at the larger step: the gap of a probe is the smallest of those at its
   steps, ``t = 1e-3``, ``1e-4`` and ``3e-4`` (``1e-5``, ``1e-6`` and ``3e-6`` in float64), each taken only while a
   probe shows a gap;
-- rounding: a probe counts only where its signed shares ``(fd − lin) / max(|fd|, |lin|)`` agree over the steps (the
+- rounding: a probe counts where its signed shares ``(fd − lin) / max(|fd|, |lin|)`` agree over the steps (the
   same sign, parting by at most :data:`AGREE` of the largest). A missed path misses the same share at every step; an
   output computed as the difference of terms larger than itself (a physics-informed network's residual
   ``u_t − u_xx`` by ``torch.autograd.grad`` in forward, in float32) is rounded at the scale of those terms, a
   difference ``fd − lin`` of about the same size at every step: a share that grows as ``1/t``, with a sign of its
   own (a trained PINN's residual on 16 rows: gaps of up to 9% at ``1e-3`` and 17% at ``1e-4``, a probe's shares
-  0.055 then -0.43; no gap in float64). Where the terms are more
+  0.055 then -0.43; no gap in float64). Where they part, a probe still counts if its share at the largest step, the
+  least rounded, stands clear of its rounding: ``|s_0| − CLEAR · max_k |s_k − s_0| t_k / t_0 > TOLERANCE``
+  (:data:`CLEAR` = 3; a detached share 0.23 of such a residual: -0.52 then -0.72). Where the terms are more
   than ~100 times the output and its change over the steps is below their rounding (the output does not move), the
   shares agree (-1 at every step, as a straight-through rounding's) and the check still warns;
 - a probe whose forward and backward differences, ``f(v + t d) − f(v)`` and ``f(v) − f(v − t d)``,
@@ -74,7 +76,12 @@ kink or a tie and says nothing (on a differentiable model they differ by ``O(t)`
 AGREE = 0.25
 """How far the signed gaps of one probe at its steps may part, as a share of the largest, for the probe to count."""
 
+CLEAR = 3.0
+"""How many times its rounding (estimated from the further steps' shares, scaled by their steps) the share of a probe at
+the largest step must exceed :data:`TOLERANCE` by to count where the shares over the steps part."""
+
 _STEPS = {torch.float32: (1e-3, 1e-4, 3e-4), torch.float64: (1e-5, 1e-6, 3e-6)}
+_RATIOS = (1.0, 0.1, 0.3)  # each step over the largest (both dtypes)
 _REAL = {torch.complex64: torch.float32, torch.complex128: torch.float64}  # complex values: their parts' steps
 
 Edit = Callable[[int, Tensor], Tensor]
@@ -159,13 +166,19 @@ def probe_gaps(run: Callable[[Edit], Tensor], directions: int = 2, per_channel: 
 
 def _agreed(gap: list[Tensor], share: list[Tensor]) -> Tensor:
     """The gap of each probe over the steps so far: the smallest, where the signed shares ``(fd − lin) / max(|fd|,
-    |lin|)`` agree (the same sign, parting by at most :data:`AGREE` of the largest in size); 0 where they part or a
-    step met a kink. A missed path misses the same share at every step; the output's rounding gives a difference
-    ``fd − lin`` of its own size at each, a share that grows as ``1/t``, with a sign of its own."""
+    |lin|)`` agree (the same sign, parting by at most :data:`AGREE` of the largest in size), or where the share at the
+    largest step stands clear of its rounding: ``|s_0| − CLEAR · max_k |s_k − s_0| t_k / t_0 > TOLERANCE``; 0 otherwise
+    or where a step met a kink. A missed path misses the same share at every step; the output's rounding gives a
+    difference ``fd − lin`` of its own size at each, a share that grows as ``1/t``, with a sign of its own, so the
+    share at the largest step is the least rounded, by about ``t_k / t_0`` of how far a smaller step's parts from it
+    (a residual of terms ~50 times its size with a detached share of 0.23: shares -0.52 then -0.72, rounding ~0.02)."""
     g, s = torch.stack(gap), torch.stack(share)
     parted = (s.max(0).values - s.min(0).values) > AGREE * s.abs().max(0).values
+    ratio = torch.tensor(_RATIOS[: len(share)], dtype=s.dtype, device=s.device).view(-1, *[1] * (s.dim() - 1))
+    rounding = ((s - s[:1]).abs() * ratio).max(0).values
+    clear = s[0].abs() - CLEAR * rounding > TOLERANCE
     least = g.min(0).values  # NaN where a step met a kink
-    return torch.where(parted | least.isnan(), torch.zeros_like(least), least)
+    return torch.where((parted & ~clear) | least.isnan(), torch.zeros_like(least), least)
 
 
 def check_gradient_path(run: Callable[[Edit], Tensor], where: str, estimates: str, fix: str, *, per_channel: bool = False,
