@@ -199,7 +199,7 @@ class CausalRepairModule(EvaluationSteps):
 
     Raises:
         MisconfigurationException: invalid arguments, a batch without labels for the default
-            :meth:`task_step`, real-valued labels (a regression's) for the default ``task_loss``, or manual optimization with the default ``training_step``; with ``explain``,
+            :meth:`task_step`, real-valued labels (a regression's) for a cross-entropy ``task_loss`` (the default, ``nn.CrossEntropyLoss()``), or manual optimization with the default ``training_step``; with ``explain``,
             batches of one input, a position past their inputs or a name that is no parameter of
             ``forward`` taking one of them.
 

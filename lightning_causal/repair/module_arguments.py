@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from lightning.pytorch import LightningModule
@@ -55,7 +56,8 @@ def check_module_arguments(model: Any, task_loss: Any, lr: Any, unpack_batch: An
 
 
 def check_task_labels(task_loss: Any, labels: Any) -> None:
-    """Refuse the default task loss, ``F.cross_entropy``, on ``labels`` that are a regression target (floats that are
+    """Refuse a cross-entropy task loss (the default, ``F.cross_entropy``; ``nn.CrossEntropyLoss()``; a
+    ``functools.partial`` of ``F.cross_entropy``) on ``labels`` that are a regression target (floats that are
     neither zeros and ones, class probabilities nor class indices: :func:`~lightning_causal.audits.label_task.regression_labels`;
     of labels ``[N, C, d1, ...]``, class probabilities over dimension 1, as cross-entropy reads them),
     which it takes for class probabilities without a word and trains towards (a forecaster's targets ``[N, H]``: its
@@ -74,7 +76,8 @@ def check_task_labels(task_loss: Any, labels: Any) -> None:
         ...
         lightning.fabric.utilities.exceptions.MisconfigurationException: Expected labels ... but got a regression target ...
     """
-    if task_loss is not F.cross_entropy or not isinstance(labels, Tensor):
+    what = _cross_entropy_named(task_loss)
+    if what is None or not isinstance(labels, Tensor):
         return
     # cross-entropy's class probabilities of outputs [N, C, d1, ...] (a sequence's or a segmentation's soft labels) sum
     # to 1 over dimension 1: read as rows [N * d1 * ..., C] (as [N, C] rows are)
@@ -83,11 +86,24 @@ def check_task_labels(task_loss: Any, labels: Any) -> None:
         return
     shown = ", ".join(f"{v:.4g}" for v in labels.detach().reshape(-1)[:3].tolist())
     raise MisconfigurationException(
-        "Expected labels of classes (class indices, or class probabilities) for CausalRepairModule's default "
-        f"`task_loss`, F.cross_entropy, but got a regression target ({list(labels.shape)} {str(labels.dtype)[6:]} "
+        "Expected labels of classes (class indices, or class probabilities) for CausalRepairModule's "
+        f"`task_loss`, {what}, but got a regression target ({list(labels.shape)} {str(labels.dtype)[6:]} "
         f"such as {shown}), which cross-entropy would take for class probabilities and train the outputs towards: pass "
         "the regression's loss, `task_loss=F.mse_loss` (or nn.MSELoss(), nn.HuberLoss(), ...), or fine-tune a "
         "LightningModule with its own `training_step` and loss through `CausalRepairModule.wrap(module, terms)`")
+
+
+def _cross_entropy_named(task_loss: Any) -> str | None:
+    """How :func:`check_task_labels` names a cross-entropy ``task_loss`` (the default ``F.cross_entropy``, an
+    ``nn.CrossEntropyLoss()`` or a ``functools.partial`` of ``F.cross_entropy``, e.g. with ``label_smoothing=``); ``None``
+    for any other loss, whose labels are the user's to choose."""
+    if task_loss is F.cross_entropy:
+        return "F.cross_entropy (the default)"
+    if isinstance(task_loss, nn.CrossEntropyLoss):
+        return "nn.CrossEntropyLoss()"
+    if isinstance(task_loss, functools.partial) and task_loss.func is F.cross_entropy:
+        return "a partial of F.cross_entropy"
+    return None
 
 
 def check_setup_inputs(setup_inputs: Any) -> Tensor | None:
