@@ -36,3 +36,14 @@ def test_class_labels_pass_every_cross_entropy(loss):
 @pytest.mark.parametrize("loss", [nn.MSELoss(), F.mse_loss, functools.partial(F.huber_loss, delta=0.5)])
 def test_other_losses_are_not_checked(loss):
     check_task_labels(loss, TARGETS)
+
+
+def test_soft_labels_with_rows_of_zeros_pass():
+    """A soft-label row of zeros adds nothing to cross-entropy (a sample left out on purpose): the batch is soft labels,
+    not a regression's targets (review_s32d found it refused)."""
+    soft = torch.tensor([[0.2, 0.8, 0.0], [0.0, 0.0, 0.0], [0.5, 0.25, 0.25]])
+    check_task_labels(F.cross_entropy, soft)
+    assert F.cross_entropy(torch.randn(3, 3), soft).isfinite()
+    check_task_labels(F.cross_entropy, soft.T.reshape(1, 3, 3))  # [N, C, T] with a step of zeros
+    with pytest.raises(MisconfigurationException, match="regression target"):  # zeros beside a regression's targets
+        check_task_labels(F.cross_entropy, torch.tensor([[0.3, -1.2], [0.0, 0.0]]))

@@ -71,6 +71,7 @@ def check_task_labels(task_loss: Any, labels: Any) -> None:
         >>> check_task_labels(F.cross_entropy, torch.tensor([2, 0, 1]))  # class indices: as ever
         >>> check_task_labels(F.mse_loss, torch.tensor([[0.3, -1.2]]))  # a regression's own loss
         >>> check_task_labels(F.cross_entropy, torch.softmax(torch.randn(2, 3, 5), 1))  # a sequence's soft labels
+        >>> check_task_labels(F.cross_entropy, torch.tensor([[0.2, 0.8], [0.0, 0.0]]))  # a row of zeros: left out
         >>> check_task_labels(F.cross_entropy, torch.tensor([[0.3, -1.2], [2.5, 0.1]]))  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
@@ -82,6 +83,8 @@ def check_task_labels(task_loss: Any, labels: Any) -> None:
     # cross-entropy's class probabilities of outputs [N, C, d1, ...] (a sequence's or a segmentation's soft labels) sum
     # to 1 over dimension 1: read as rows [N * d1 * ..., C] (as [N, C] rows are)
     rows = labels.movedim(1, -1).reshape(-1, labels.shape[1]) if labels.dim() > 2 and labels.numel() else labels
+    if rows.dim() == 2 and rows.is_floating_point():  # a row of zeros adds nothing to cross-entropy: a sample left out
+        rows = rows[rows.ne(0).any(1)]  # (soft labels zeroed to ignore it), no regression's target
     if not regression_labels(rows):
         return
     shown = ", ".join(f"{v:.4g}" for v in labels.detach().reshape(-1)[:3].tolist())
