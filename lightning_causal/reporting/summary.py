@@ -111,7 +111,7 @@ def _tops(r: AuditResult) -> str:
             parts.append(f"{name}: " + "; ".join(_counterfactual_row(row, r.meta.get("class_names")) for row in rows[:2]))
             continue
         shown = [row for row in rows[:_TOP] if not _no_effect(row)]  # a top list of groups of no effect says nothing
-        if not shown and any(_no_effect(row) for row in rows[:1]):
+        if not shown and all(_no_effect(row) for row in rows):  # every row, not the first: a table not sorted by effect
             key = next(k for k in _EFFECTS if isinstance(rows[0].get(k), float))
             parts.append(f"{name}: none had an effect ({key} 0)")
             continue
