@@ -606,11 +606,12 @@ def keep_attributes(model: nn.Module, reassigned_buffers: bool = False, values: 
     seen: set[int] = set()  # the dicts kept: each once, also one shared by two modules or held in another
     for m in model.modules():
         before = dict(vars(m))
-        odd = [(name, v) for name, v in before.items() if type(v) not in _PLAIN]  # few: scanned once, as measured
+        odd = [(name, v) for name, v in before.items()  # few: scanned once, as measured; nn.Module's own set of
+               if type(v) not in _PLAIN and not (name in _MODULE_SETS and type(v) is set)]  # buffer names left out here
         held = [(name, v) for name, v in odd if isinstance(v, _HOLDERS)]
         kept.entries.append((m, before, _lists(dict(held))))
         if kept.numbers:
-            kept.arrays += _copies(v for name, v in odd if name not in _MODULE_SETS)
+            kept.arrays += _copies(v for _, v in odd)
         kept.copies += [(t, t._version, _address(t), t.detach().clone()) for _, v in held for t in _tensors(v) if _copyable(t)]
         dicts = [x for name, v in before.items() if _is_dict(v) and name not in _MODULE_DICTS for x in _nested_dicts(v, seen)]
         kept.dicts += [(d, dict(d), _lists(d)) for d in dicts]
