@@ -221,7 +221,7 @@ _PLAIN = frozenset({dict, OrderedDict, bool, int, float, str, type(None)})  # a 
 _ABSENT = object()  # at their type, faster than isinstance (measured: 0.2 against 0.7 ms on a 300-module MLP)
 #: the attributes `numbers=True` (and `values=True`) puts back too, where they held one of these before the passes and
 #: hold one after: a number (a call counter, self.calls += 1), a string, a bool or None (self.mode = "long")
-_SCALARS = frozenset({int, float, bool, str, type(None)})
+_SCALARS = frozenset({int, float, bool, str, type(None), frozenset})  # a frozenset reassigned too, self.tags = self.tags | {k}
 _NUMPY_SCALARS = (np.number, np.bool_, np.str_)  # the same held as numpy scalars (self.avg = np.mean(x); += on one)
 _DICTS = frozenset({dict, OrderedDict})  # a cache the model writes into, `self.cache["W"] = w`: its items are kept
 _MODULE_DICTS = frozenset(name for name, v in vars(nn.Module()).items() if isinstance(v, dict))  # nn.Module's own
@@ -229,7 +229,7 @@ _MODULE_SETS = frozenset(name for name, v in vars(nn.Module()).items() if isinst
 
 
 def _scalar(v: Any) -> bool:
-    """Whether ``v`` is a value the numbers' rule puts back: one of :data:`_SCALARS` (by type first, as :data:`_PLAIN`),
+    """Whether ``v`` is a value the numbers' rule puts back: one of :data:`_SCALARS` (a frozenset too; by type first, as :data:`_PLAIN`),
     a numpy scalar of them (``np.float64``, ``np.int64``, ``np.bool_``, ``np.str_``), a numpy array (``np.array(0.5)``,
     a running mean ``np.zeros(8)``) or a set (:func:`_in_place`), or a dict (of no tensors: one holding tensors is put
     back as those are)."""
@@ -243,6 +243,10 @@ _IN_PLACE = frozenset({np.ndarray, set})
 #: the largest numpy array (bytes) and set (items) :func:`keep_attributes` copies: beyond, a copy at every audit pass
 #: would cost more than the passes (a lookup table of 100 MB), and the values are left as the passes leave them
 KEPT_ARRAY_BYTES, KEPT_SET_ITEMS = 2**20, 2**16
+#: the most bytes of arrays and items of sets one :func:`keep_attributes` copies in all (16 arrays and 4 sets at their
+#: bounds): a model keeping a thousand arrays of 1 MiB would otherwise be copied whole (1 GB) at every audit pass; the
+#: arrays and sets past it, in the order of ``model.modules()``, are left as the passes leave them, as a larger one is
+KEPT_TOTAL_BYTES, KEPT_TOTAL_SET_ITEMS = 16 * KEPT_ARRAY_BYTES, 4 * KEPT_SET_ITEMS
 
 
 def _in_place(v: Any) -> bool:
@@ -255,9 +259,17 @@ def _in_place(v: Any) -> bool:
     return type(v) is set and len(v) <= KEPT_SET_ITEMS
 
 
-def _copies(values: Any) -> list[tuple[Any, Any]]:
-    """``(value, copy)`` of each value of ``values`` that :func:`_in_place` takes."""
-    return [(v, v.copy()) for v in values if type(v) in _IN_PLACE and _in_place(v)]
+def _copies(values: Any, left: list[int]) -> list[tuple[Any, Any]]:
+    """``(value, copy)`` of each value of ``values`` that :func:`_in_place` takes, while ``left`` (the bytes of arrays
+    and the items of sets still to copy, :data:`KEPT_TOTAL_BYTES`, :data:`KEPT_TOTAL_SET_ITEMS`; updated) allows."""
+    found = []
+    for v in values:
+        if type(v) in _IN_PLACE and _in_place(v):
+            k, size = (0, v.nbytes) if type(v) is np.ndarray else (1, len(v))
+            if size <= left[k]:
+                left[k] -= size
+                found.append((v, v.copy()))
+    return found
 
 
 def _put_back_in_place(value: Any, copy: Any) -> None:
@@ -390,11 +402,12 @@ class KeptAttributes:
         reassigned since (``self.h = h.detach()`` on a registered buffer) is set back to the very tensor. With ``values``
         (:func:`keep_attributes`), a buffer updated in place (``self.steps += 1``, ``spectral_norm``'s ``u``) gets its
         values back too, without a new version (a graph that saved it still runs backward), and an attribute that held a
-        number (``self.calls += 1``), a string, a bool or ``None`` (``self.mode = "long"``, ``self.flag = True``) and
+        number (``self.calls += 1``), a string, a bool, a frozenset or ``None`` (``self.mode = "long"``, ``self.flag = True``) and
         holds one of them now gets its value back, also held as a numpy scalar (``np.float64``), as does a numpy array
         (``np.array(0.5)``, ``np.zeros(8)``) or a set, also updated in place (``self.t *= 0.9``, ``self.mean += m``,
         ``self.seen.add(k)``; one of at most :data:`KEPT_ARRAY_BYTES` bytes or :data:`KEPT_SET_ITEMS` items, also held in
-        a dict, ``self.stats["mean"] += m``: :func:`_in_place`), and a dict of no tensors, also updated in
+        a dict, ``self.stats["mean"] += m``: :func:`_in_place`, within :data:`KEPT_TOTAL_BYTES` and
+        :data:`KEPT_TOTAL_SET_ITEMS` in all), and a dict of no tensors, also updated in
         place (``self.stats["n"] = rows``), and an attribute the passes created (``if not hasattr(self, "calls"):
         self.calls = 0``, ``self.last_rows = n``) is removed, whatever it holds (with ``numbers``, only that:
         :func:`_scalar`; what the model registers, a module, a parameter or a buffer, is no such attribute).
@@ -588,7 +601,8 @@ def keep_attributes(model: nn.Module, reassigned_buffers: bool = False, values: 
             modules, whose updates by a training pass stay (BatchNorm's running statistics, an observer's range).
         numbers: note the attributes holding numbers, strings, bools or ``None`` only, numpy arrays, sets and dicts of
             no tensors too (a copy of each array and set, in a dict too, up to :data:`KEPT_ARRAY_BYTES` bytes and
-            :data:`KEPT_SET_ITEMS` items: :func:`_in_place`), and remove those the passes create (``values`` does all this too),
+            :data:`KEPT_SET_ITEMS` items: :func:`_in_place`; :data:`KEPT_TOTAL_BYTES` and :data:`KEPT_TOTAL_SET_ITEMS`
+            in all) and frozensets (reassigned, ``self.tags = self.tags | {k}``), and remove those the passes create (``values`` does all this too),
             for a caller that restores the buffers itself (the callback's ``no_trace``: a call counter,
             ``self.calls += 1``, a mode the forward sets, ``self.mode = "long"``, without a second copy of every
             buffer); one the passes set to a tensor or a list is put back as those are (:meth:`KeptAttributes.restore`).
@@ -603,6 +617,7 @@ def keep_attributes(model: nn.Module, reassigned_buffers: bool = False, values: 
         (torch.Size([1, 2]), None, False)
     """
     kept = KeptAttributes(values=[] if values else None, numbers=values or numbers)
+    left = [KEPT_TOTAL_BYTES, KEPT_TOTAL_SET_ITEMS]  # what _copies may still copy
     seen: set[int] = set()  # the dicts kept: each once, also one shared by two modules or held in another
     for m in model.modules():
         before = dict(vars(m))
@@ -611,12 +626,12 @@ def keep_attributes(model: nn.Module, reassigned_buffers: bool = False, values: 
         held = [(name, v) for name, v in odd if isinstance(v, _HOLDERS)]
         kept.entries.append((m, before, _lists(dict(held))))
         if kept.numbers:
-            kept.arrays += _copies(v for _, v in odd)
+            kept.arrays += _copies((v for _, v in odd), left)
         kept.copies += [(t, t._version, _address(t), t.detach().clone()) for _, v in held for t in _tensors(v) if _copyable(t)]
         dicts = [x for name, v in before.items() if _is_dict(v) and name not in _MODULE_DICTS for x in _nested_dicts(v, seen)]
         kept.dicts += [(d, dict(d), _lists(d)) for d in dicts]
         if kept.numbers:  # an array or a set a dict holds, `self.stats["mean"] += x`
-            kept.arrays += [c for d in dicts for c in _copies(d.values())]
+            kept.arrays += [c for d in dicts for c in _copies(d.values(), left)]
         kept.copies += [(t, t._version, _address(t), t.detach().clone()) for d in dicts for t in _own_tensors(d) if _copyable(t)]
         if reassigned_buffers:
             kept.buffers += [(m, name, b, -1 if b is None or b.is_inference() else b._version) for name, b in m._buffers.items()]
