@@ -55,12 +55,12 @@ from lightning_causal.causal.engine.batching import rows_per_pass
 from lightning_causal.causal.engine.checks import check_choice, check_int
 from lightning_causal.causal.engine.folded_rows import unfold
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
-from lightning_causal.causal.engine.generators import model_rngs_kept
 from lightning_causal.causal.engine.hook_split import StubRead, hook_split, record_calls
 from lightning_causal.causal.engine.interventions import (
     module_output,
     resolve_module,
 )
+from lightning_causal.causal.engine.layer_constants import constants_verdict
 from lightning_causal.causal.engine.linear_update import LinearReaders
 from lightning_causal.causal.engine.live_values import (
     check_rows,
@@ -75,7 +75,7 @@ from lightning_causal.causal.engine.live_values import (
 )
 from lightning_causal.causal.engine.read_positions import ProbeCheck, ReadSlices, find_read_slices
 from lightning_causal.causal.engine.sample_independence import check_samples_independent
-from lightning_causal.causal.engine.state import as_tuple, rng_preserved
+from lightning_causal.causal.engine.state import as_tuple
 from lightning_causal.causal.engine.suffix import SplitRefused, fx_split
 from lightning_causal.causal.engine.suffix_runners import Edit, FullRunner, FxRunner
 from lightning_causal.causal.engine.unit_sites import check_samples_first, is_model_output
@@ -344,48 +344,19 @@ def prefix_cache(forward: Forward, xs: tuple[Tensor, ...], layer: str, *, path: 
 
 def _differentiates_through(cache: PrefixCache, xs: tuple[Tensor, ...], module: nn.Module) -> bool:
     """Whether a model whose output records autograd under ``no_grad`` differentiates through the layer in its
-    forward (``torch.autograd.grad(E.sum(), x)`` with ``x`` before the layer): the probe's full passes with the
-    layer's clean output given as constants (no graph kept) fail or give another output than their passes with the
-    live output's graph kept (:func:`~.suffix_runners.keeping_graph`), the same values in batches of the same rows from the
-    same RNG state (the global ones and the generators the model holds, torch's, NumPy's and ``random``'s:
-    :func:`~.generators.model_rngs_kept`; dropout kept on in eval draws the same masks; the caller's draw is left as
-    found), so that kernels rounding by the batch size (half precision on a GPU: an ulp is 2^-8) do not tell them
-    apart. Every
-    probe sample, not two trial rows: a sample whose derivative through the layer is 0 (its ReLU units all off) gives
-    the same output either way. A forward that only switches autograd on (``with torch.enable_grad(): return
-    self.net(x)``) gives the output back as it was: a
-    function of the layer's values, which the first-order estimates linearise; the fast paths, which answer the
-    prefix as constants, serve it. A constants pass that fails counts as needing the graph only where the pass with the
-    graph kept runs; where that fails too (out of memory), the constants pass's error is raised. A constants pass that
-    fails with torch's "One of the differentiated Tensors does not require grad" differentiates with respect to the
-    layer's own output or a value computed from it (``dy/dh``, ``dy/dz`` with ``z = tanh(h)``): ``cache.differentiates_layer``
-    says so, for the estimators' words."""
-    rows = torch.arange(cache.value.shape[0], device=cache.value.device)  # the probe pass's batch, and its memory
-
-    def full_pass(clean: Tensor | None) -> Tensor:
-        # both passes draw the same noise (dropout kept on in eval; the model's own generators too), and leave it as found
-        with rng_preserved(), model_rngs_kept(cache.forward.model):
-            return cache.forward.select(FullRunner(cache.forward, xs, module, cache.fold, clean=clean)(cache.value, rows))
-
-    try:
-        constants = full_pass(None)
-    except Exception as err:  # the model's own autograd.grad: "appears to not have been used in the graph", or, with
-        first = err  # allow_unused=True, its None gradient used (TypeError): it needs the layer's graph, if the pass
-    else:  # that keeps the graph runs; else (out of memory) the error is not the constants' doing and is raised
-        return not close(constants, full_pass(cache.value))
-    try:
-        full_pass(cache.value)
-    except Exception:
-        pass
-    else:
-        cache.differentiates_layer = _NOT_DIFFERENTIABLE in str(first)
-        return True
-    raise first
-
-
-#: torch's error where the tensor ``autograd.grad`` differentiates with respect to records no graph: the layer's output
-#: given as constants, where the forward differentiates with respect to it or a value computed from it (``dy/dh``)
-_NOT_DIFFERENTIABLE = "One of the differentiated Tensors does not require grad"
+    forward (``torch.autograd.grad(E.sum(), x)`` with ``x`` before the layer): the probe's full pass with the layer's
+    output given back as a constant fails or gives another output than without
+    (:func:`~.layer_constants.constants_verdict`, the causal graph's check too: every probe sample, from the same RNG
+    state). A forward that only switches autograd on (``with torch.enable_grad(): return self.net(x)``) gives the
+    output back as it was: a function of the layer's values, which the first-order estimates linearise; the fast
+    paths, which answer the prefix as constants, serve it. A constants pass that fails counts only where the plain
+    pass runs; where that fails too (out of memory), the constants pass's error is raised. One that fails with torch's
+    "One of the differentiated Tensors does not require grad" differentiates with respect to the layer's own output or
+    a value computed from it (``dy/dh``): ``cache.differentiates_layer`` says so, for the estimators' words. Outputs
+    that differ between two plain passes too (noise no watch restores) count as differentiating, as the safe side."""
+    verdict = constants_verdict(cache.forward, xs, [module])
+    cache.differentiates_layer = verdict.of_layer_itself
+    return verdict.kind != "same"
 
 
 def _use_read_slices(cache: PrefixCache, xs: tuple[Tensor, ...], module: nn.Module, reads: ReadSlices) -> None:

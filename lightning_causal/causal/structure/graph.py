@@ -22,11 +22,10 @@ from torch import Tensor, nn
 
 from lightning_causal.causal.engine.checks import check_choice, check_float, check_int, check_seed
 from lightning_causal.causal.engine.forward import Forward, ForwardArgs, OutputSpec
-from lightning_causal.causal.engine.generators import model_rngs_kept
 from lightning_causal.causal.engine.input_noise import input_noise_sd, varies
 from lightning_causal.causal.engine.input_sites import check_site, input_sites
+from lightning_causal.causal.engine.layer_constants import constants_verdict, probe_pass
 from lightning_causal.causal.engine.linked_samples import check_linked_samples, failed_rows_named
-from lightning_causal.causal.engine.live_values import close
 from lightning_causal.causal.engine.module_sites import resolve_module
 from lightning_causal.causal.engine.noise import GeneratorWatch, warn_separate_noise
 from lightning_causal.causal.engine.probe_warnings import (
@@ -34,7 +33,7 @@ from lightning_causal.causal.engine.probe_warnings import (
     RepeatedSamplesWarning,
 )
 from lightning_causal.causal.engine.stacked_rows import rows_alone_checked
-from lightning_causal.causal.engine.state import as_tuple, audit_mode, rng_preserved
+from lightning_causal.causal.engine.state import as_tuple, audit_mode
 from lightning_causal.causal.engine.units import (
     per_layer_layouts,
 )
@@ -107,44 +106,26 @@ def _check_constant_layers(forward: Forward, xs: tuple[Tensor, ...], layers: Seq
     """Refuse a forward that differentiates its inputs through a chosen layer without autograd's error: the graph's paths
     clamp layers to values cached from the probe, constants, and ``torch.func.grad`` (forces ``(dH/dp, -dH/dq)`` of a
     Hamiltonian network) raises nothing there but returns a derivative of 0 through them, so every path effect would be
-    that of the clamps. Seen on every probe row (a forward may differentiate through the layer on some rows only: a
-    gate closed on the first rows leaves their output as it is): each layer's output given back as a constant equal to
-    itself (``detach``) must leave the output as it is. A forward that fails so (``torch.autograd.grad``: "appears to not have
-    been used in the graph") is left to the graph's passes, whose error names it; one that draws noise is not judged.
-    Every layer is given back so at once first: where that leaves the output as it is (an ordinary model), two passes of
-    the probe are all the check costs; each layer alone only where it does not."""
-    rows = torch.arange(xs[0].shape[0], device=xs[0].device)
-
-    def run(*constant: str) -> Tensor:
-        handles = [resolve_module(forward.model, layer).register_forward_hook(
-            lambda _m, _i, out: out.detach() if isinstance(out, Tensor) else None) for layer in constant]
-        try:
-            with rng_preserved(), model_rngs_kept(forward.model):
-                return forward(*(x[rows] for x in xs), rows=rows)
-        finally:
-            for handle in handles:
-                handle.remove()
-
+    that of the clamps. The prefix cache's check, run on every graph
+    (:func:`~lightning_causal.causal.engine.layer_constants.constants_verdict`: the probe's pass with the layers'
+    outputs, element 0 of a tuple too, given back as constants equal to themselves must give the output as it is; the
+    prefix cache runs it only where the output records autograd, which ``torch.func.grad``'s does not). A forward that fails so (``torch.autograd.grad``: "appears to not have been used in the graph") is left to
+    the graph's passes, whose error names it; one that draws noise is not judged. Every layer at once first: where that
+    leaves the output as it is (an ordinary model), two passes of the probe are all the check costs; each layer alone
+    only where it does not."""
+    modules = [resolve_module(forward.model, layer) for layer in layers]
     try:
-        clean = run()
-    except Exception:
-        return
-    try:
-        if close(run(*layers), clean):
+        clean = probe_pass(forward, xs)
+        if constants_verdict(forward, xs, modules, clean).kind in ("same", "noise"):
             return
-    except Exception:  # a forward that fails so (torch.autograd.grad): each layer alone below
-        pass
-    try:
-        if not close(clean, run()):
-            return  # noise: two clean passes differ
-    except Exception:
+    except Exception:  # noqa: BLE001 - a forward that fails without constants: the graph's passes name its error
         return
-    for layer in layers:
+    for layer, module in zip(layers, modules):  # "changes" or "fails" (torch.autograd.grad): each layer alone
         try:
-            constants = run(layer)
-        except Exception:
+            changes = constants_verdict(forward, xs, [module], clean).kind == "changes"
+        except Exception:  # noqa: BLE001 - the graph's passes name the model's error
             continue
-        if not close(constants, clean):
+        if changes:
             raise ValueError(
                 f"Expected the model's output to stay as it is when layer {layer!r} gives back its own values as constants, "
                 "but it changes: the forward differentiates its inputs through the layer (torch.func.grad/jacrev: forces "
