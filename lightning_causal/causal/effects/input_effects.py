@@ -265,7 +265,8 @@ def interventional_expectations(
         feature_mask: integer group ids ``0..G-1`` broadcastable to each input; ``None``: one group per
             element, as in :func:`input_effects`.
         values: ``[K]`` values shared by all groups, ``[G, K]`` per group, or ``"quantiles"``
-            (``num_values`` quantiles, 5% to 95%, of each group's values over ``inputs``; a group
+            (``num_values`` quantiles, 5% to 95%, of each group's values over ``inputs``; 0% to 100% for a sparse group
+            whose 5%-95% quantiles are one value although it varies, a flag set in a few samples; a group
             constant over ``inputs`` gets one value, a flat curve, and a ``UserWarning`` says so).
             A group in an integer input of a tuple (category codes ``x_cat`` beside ``x_cont``)
             takes whole values only: its quantiles are observed codes (nearest rank), and a

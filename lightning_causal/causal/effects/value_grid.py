@@ -21,6 +21,9 @@ def value_grid(xs: tuple[Tensor, ...], masks: tuple[Tensor, ...], values: Tensor
     <lightning_causal.causal.effects.input_effects.interventional_expectations>`'s ``values``: a tensor ``[K]``
     shared by the groups or ``[G, K]``, or ``"quantiles"``, ``num_values`` quantiles (5% to 95%) of each group's
     elements over ``xs``; the quantiles of a group pool its elements (elements of id ``G``, padding, are in no pool).
+    A group whose 5% to 95% quantiles are one value although it varies (a sparse feature: a flag set in a few
+    samples, a cue shown at one step of a sequence) takes quantiles from 0% to 100% instead, which span its observed
+    range: the flat grid would give it ACE 0 whatever the model does with it.
 
     A group with elements in an integer input (category codes of a tuple ``(x_cont, x_cat)``) takes
     whole values only, since they are set as codes: its quantiles are the nearest observed codes (a
@@ -37,6 +40,10 @@ def value_grid(xs: tuple[Tensor, ...], masks: tuple[Tensor, ...], values: Tensor
         >>> value_grid((x,), (groups,), "quantiles", 3, 2)  # group 1 is constant: a flat grid, with a warning
         tensor([[0.5000, 5.0000, 9.5000],
                 [1.0000, 1.0000, 1.0000]])
+        >>> sparse = torch.zeros(40, 1)
+        >>> sparse[0] = 1.0  # a flag set in 1 of 40 samples: its 5%-95% quantiles are all 0
+        >>> value_grid((sparse,), (torch.tensor([[0]]),), "quantiles", 3, 1)  # 0%-100% instead
+        tensor([[0., 0., 1.]])
         >>> value_grid((x,), (groups,), torch.tensor([0.0, 1.0]), 3, 2)
         tensor([[0., 1.],
                 [0., 1.]])
@@ -83,9 +90,17 @@ def _values_grid(xs: tuple[Tensor, ...], masks: tuple[Tensor, ...], values: Tens
                     "as a tensor or drop the non-finite samples"
                 )
             how = "nearest" if bool(coded[grp]) else "linear"  # codes: observed codes, never a value between two
-            rows.append(torch.quantile(pooled.to(qtype), levels, interpolation=how) if pooled.numel() else torch.zeros_like(levels))
             if not pooled.numel():
+                rows.append(torch.zeros_like(levels))
                 empty.add(grp)
+                continue
+            row = torch.quantile(pooled.to(qtype), levels, interpolation=how)
+            if bool((row == row[0]).all()) and bool((pooled != pooled[0]).any()):
+                # a sparse group (a flag set in 4% of the samples, a cue shown at one step of a sequence): its 5%-95%
+                # quantiles are one value although it varies, a flat curve that would read as no effect: span its range
+                row = torch.quantile(pooled.to(qtype), torch.linspace(0, 1, num_values, device=levels.device, dtype=qtype),
+                                     interpolation=how)
+            rows.append(row)
         grid = torch.stack(rows)
         _warn_constant_groups(grid, empty)
         return grid.to(_value_dtype(xs))
