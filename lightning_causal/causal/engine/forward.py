@@ -333,7 +333,9 @@ class Forward:
                 "in every pass the estimators run (passes of any number of rows, one included) and no row's effects can "
                 "be read. Explain a per-sample output instead: pass `output=` a callable giving each row its own score "
                 "(e.g. `output=lambda s: s.diagonal()[:, None]`, each row's own item), or score against a fixed set of "
-                "candidates (`u @ item_table.T`)")
+                "candidates (`u @ item_table.T`; a two-tower model given the other tower's inputs as forward arguments: "
+                "pass them whole with `mark_whole` and `output=lambda s: s.log_softmax(1)`, docs/your_model.md, 'Models "
+                "without class outputs')")
 
     def rows_for(self, count: int, device: torch.device) -> Tensor:
         """Sample indices of the first ``count`` rows of a trial pass.

@@ -266,6 +266,7 @@ def _check_reordered(forward: Forward, xs: tuple[Tensor, ...], output: Tensor, w
     node ``n - 1 - i`` have mirrored neighbourhoods) gives the same outputs reversed, so where the
     reversed order passes, a fixed shuffle of the rows (no random stream drawn) runs too. A model
     that draws random numbers in these passes is not judged here."""
+    from lightning_causal.causal.engine.in_batch_scores import place_paired_hint
     from lightning_causal.causal.engine.noise import GeneratorWatch
     from lightning_causal.causal.engine.sample_independence import same_outputs
 
@@ -286,7 +287,8 @@ def _check_reordered(forward: Forward, xs: tuple[Tensor, ...], output: Tensor, w
             raise ValueError(
                 f"Expected the model to compute each sample's output from that sample's rows alone, but the probe's {n} "
                 f"samples run in {how} gave other outputs than in their own order (max |difference| {diff:.3g}): {what} runs "
-                f"rows of many samples in batches of its own choosing (subsets, repeats, interventions). {named}{GRAPH_HINT}")
+                f"rows of many samples in batches of its own choosing (subsets, repeats, interventions). "
+                f"{place_paired_hint(forward, xs)}{named}{GRAPH_HINT}")
 
 
 def check_linked_samples(model: torch.nn.Module, xs: tuple[Tensor, ...], what: str, *, output: Any = None,

@@ -11,6 +11,7 @@ from torch import Tensor, nn
 
 from lightning_causal.causal.engine.forward import Forward
 from lightning_causal.causal.engine.forward_args import ForwardArgs
+from lightning_causal.causal.engine.in_batch_scores import IN_BATCH_FIX, in_batch_cause
 from lightning_causal.causal.engine.kept_attributes import (
     BATCH_STATISTICS_FIX,
     TRACED_TRAINING_FIX,
@@ -50,6 +51,8 @@ def check_samples_independent(forward: Forward, xs: tuple[Tensor, ...], output: 
     arguments travel with their rows, the refusal names them first: a set every sample reads whole (a few-shot
     episode's support set) whose first dimension equals the number of samples by chance is gathered by row, and the
     samples alone read some of its rows (NaN prototypes of the classes they miss); :func:`~.forward_args.mark_whole`.
+    Where ``output=`` reads an in-batch score matrix across its columns (a CLIP-like model's similarities ``[B, B]``
+    under a retrieval softmax or an InfoNCE term), the refusal names that first (:mod:`~.in_batch_scores`).
 
     Args:
         forward: the model's prepared :class:`~lightning_causal.causal.engine.forward.Forward`.
@@ -80,6 +83,8 @@ def check_samples_independent(forward: Forward, xs: tuple[Tensor, ...], output: 
             cause = (f"its normalisation layer(s) {batch_norms[:3]} have track_running_stats=False, so even in eval mode "
                      "they normalise by the batch's statistics")
             fix = BATCH_STATISTICS_FIX
+        elif (in_batch := in_batch_cause(forward, xs, rows)) is not None:  # output= across a [B, B] matrix
+            cause, fix = in_batch, IN_BATCH_FIX
         elif states:
             cause = (f"its forward reads a state it keeps from earlier calls: {', '.join(states[:3])} (a recurrent "
                      "state carried across batches, `self.h = h.detach()`)")

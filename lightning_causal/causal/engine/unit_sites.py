@@ -318,12 +318,14 @@ def check_default_units(name: str, facts: SiteFacts, unit_dim: int | None, num_h
         f"positions. {fix}")
 
 
-def check_samples_first(name: str, shape: Sequence[int], samples: int) -> None:
+def check_samples_first(name: str, shape: Sequence[int], samples: int, *, shared: bool = False) -> None:
     """Refuse a layer whose output does not hold one row per sample on dimension 0 (``shape`` is its
     output on ``samples`` samples): a recurrent layer or ``nn.TransformerEncoderLayer`` with
     ``batch_first=False`` returns ``[T, N, D]``; a module called on a subset of the rows (an expert of a
     mixture) returns fewer rows than the samples, and is refused saying so; so is an output of one row for several
-    samples, computed from no sample (a hypernetwork's weights made from one task embedding) and shared by the batch.
+    samples, computed from no sample (a hypernetwork's weights made from one task embedding) and shared by the batch,
+    and, where the caller saw the same rows in passes of other numbers of samples (``shared``), one of any number of
+    rows (a zero-shot classifier's text tower over its 10 class prompts).
 
     Examples:
         >>> check_samples_first("hyper.1", (1, 16), 12)  # doctest: +ELLIPSIS
@@ -338,13 +340,20 @@ def check_samples_first(name: str, shape: Sequence[int], samples: int) -> None:
         Traceback (most recent call last):
         ...
         ValueError: Expected dimension 0 of the output of 'rnn' to be the samples ... Build it with batch_first=True, ...
+        >>> check_samples_first("text.proj", (10, 32), 2, shared=True)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        ValueError: Expected dimension 0 ... has shape [10, 32]: the same 10 rows for all samples ..., an output computed ...
     """
-    if len(shape) and shape[0] == 1 < samples and not (len(shape) > 2 and shape[1] == samples):
+    if len(shape) and (shape[0] == 1 < samples or shared) and not (len(shape) > 2 and shape[1] == samples):
+        rows = ("one row for all samples" if shape[0] == 1 else
+                f"the same {shape[0]} rows for all samples (in passes of other numbers of samples)")
         raise ValueError(  # one row for the batch: computed from no sample (a hypernetwork's weights from a task id)
             f"Expected dimension 0 of the output of {name!r} to be the samples (size {samples} in a pass of {samples} "
-            f"sample(s)) but its output has shape {list(shape)}: one row for all samples, an output computed from no "
+            f"sample(s)) but its output has shape {list(shape)}: {rows}, an output computed from no "
             "sample and shared by the batch (a hypernetwork's weights made from one task embedding, a learned query, "
-            "position embeddings) or a module called on one row only, which cannot be a site: the estimators set a unit "
+            "position embeddings, a zero-shot classifier's text tower over its class prompts) or a module called on one "
+            "row only, which cannot be a site: the estimators set a unit "
             "in some rows of a batch and not in others. Read its units with `intervene` on the whole probe, one pass per "
             "unit (docs/your_model.md, the expert units example), or name a layer that holds one row per sample")
     if len(shape) and shape[0] < samples and not (len(shape) > 2 and shape[1] == samples):  # [T, N, D]: steps first
@@ -352,7 +361,8 @@ def check_samples_first(name: str, shape: Sequence[int], samples: int) -> None:
             f"Expected dimension 0 of the output of {name!r} to be the samples (size {samples} in a pass of {samples} "
             f"sample(s)) but its output has shape {list(shape)}: {shape[0]} row(s), fewer than the batch, the output of a "
             "module called on some rows only (an expert of a mixture, on the rows routed to it; a module called per "
-            "sample in a loop), which cannot be a site. Name the module where the experts' outputs are combined (one row "
+            "sample in a loop) or on rows of its own that every sample shares (a zero-shot classifier's text tower over "
+            "its class prompts), which cannot be a site. Name the module where the experts' outputs are combined (one row "
             "per sample); the units of an expert's hidden layer are read with `intervene` on the whole probe, one pass "
             "per unit (docs/your_model.md, the expert units example)")
     if len(shape) == 0 or shape[0] != samples:
