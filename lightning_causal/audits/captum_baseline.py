@@ -422,7 +422,7 @@ class CaptumBaseline(Audit):
             out = Forward(model, num_samples=len(probe), **options)(x)
         tidx = resolve_target(out, self.target)
         if self.target is None:
-            warn_predicted_class_of_regression(f"CaptumBaseline {self.name!r}", probe.labels, out, model=model, output=self.output)
+            warn_predicted_class_of_regression(f"CaptumBaseline {self.name!r}", probe.labels, out, model=model, output=self.output, probe=probe)
         if self.settings.score == "auto" and out.dim() == 2 and out.shape[1] > 1:
             warn_softmax_of_regression(f"CaptumBaseline {self.name!r} (its deletion and insertion curves)", probe.labels, "`settings=CompareSettings(score='raw')`",
                                        model=model, outputs=out, output=self.output)

@@ -429,7 +429,7 @@ class InputEffectAudit(Audit):
             out = Forward(model, num_samples=len(probe), **options)(x)
         targets = resolve_target(out, self.target)
         if self.target is None:
-            warn_predicted_class_of_regression(f"InputEffectAudit {self.name!r}", probe.labels, out, model=model, output=self.output)
+            warn_predicted_class_of_regression(f"InputEffectAudit {self.name!r}", probe.labels, out, model=model, output=self.output, probe=probe)
         effects = input_effects(model, x, mask, self.baseline, target=targets, max_batch_size=max_batch_size,
                                 input_layer=self.input_layer, special_tokens=self.special_tokens, **options)
         real = real_groups(x, mask, probe.additional_forward_args, model, self.special_tokens)

@@ -13,6 +13,7 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
+import torch
 from torch import Tensor
 
 from lightning_causal.audits.label_task import (
@@ -26,7 +27,7 @@ from lightning_causal.audits.label_task import (
 )
 from lightning_causal.causal.engine.user_frame import outside_package
 
-__all__ = ["first_row_outputs", "unlabelled_regression", "warn_predicted_class_of_regression", "warn_softmax_of_regression"]
+__all__ = ["continuous_distribution_read", "first_row_outputs", "unlabelled_regression", "warn_predicted_class_of_regression", "warn_softmax_of_regression"]
 
 #: what a model that says it regresses is told, where its probe holds no labels (an autoencoder's)
 _SAYS_REGRESSION = ("the model says it is a regression (a regression loss it holds, e.g. nn.MSELoss, or `task='regression'`; "
@@ -126,20 +127,79 @@ def warn_softmax_of_regression(audit: str, labels: Any, fix: str, model: Any = N
 def first_row_outputs(model: Any, probe: Any, output: Any) -> Callable[[], Tensor]:
     """A callable giving the model's explained output (``output``: the audit's ``output=``) on the
     probe's first sample, with its forward arguments, for :func:`warn_predicted_class_of_regression`;
-    it leaves no trace."""
+    it leaves no trace. It carries ``probe``, which that warning reads (:func:`continuous_distribution_read`)."""
     def outputs() -> Tensor:
-        from lightning_causal.causal.engine.forward import Forward
-        from lightning_causal.causal.engine.state import audit_mode
-
-        sub = probe.subset(slice(0, 1))
-        inputs = sub.inputs if isinstance(sub.inputs, tuple) else (sub.inputs,)
-        with audit_mode(model):
-            return Forward(model, num_samples=1, output=output, **sub.forward_options)(*inputs)
+        return _first_row(model, probe, output)[1]
+    outputs.probe = probe  # type: ignore[attr-defined]
     return outputs
 
 
+def _first_row(model: Any, probe: Any, output: Any) -> tuple[Any, Tensor]:
+    """The model's return value on the probe's first sample, with its forward arguments, and the tensor ``output``
+    selects of it; it leaves no trace."""
+    from lightning_causal.causal.engine.forward import Forward
+    from lightning_causal.causal.engine.state import audit_mode
+
+    sub = probe.subset(slice(0, 1))
+    inputs = sub.inputs if isinstance(sub.inputs, tuple) else (sub.inputs,)
+    forward = Forward(model, num_samples=1, output=output, **sub.forward_options)
+    with audit_mode(model):
+        raw = forward.raw(*inputs)
+        return raw, forward.select(raw)
+
+
+#: the tensors of a continuous distribution that an ``output=`` reads (:func:`continuous_distribution_read`)
+_MOMENTS = ("mean", "loc", "mode", "stddev", "variance", "scale")
+
+
+def continuous_distribution_read(model: Any, probe: Any, output: Any) -> str | None:
+    """What the explained output is, where ``output`` (the audit's ``output=``) reads a tensor of a continuous
+    ``torch.distributions`` object that the model returns or holds (a mapping's value, a tuple's item): a Gaussian
+    policy's action means, ``"the Normal's mean"``; ``None`` otherwise (a ``Categorical``'s logits, a tensor, a tuple
+    ``(mean, log_std)``, which says nothing of what it holds). Its coordinates are no classes: the largest of a
+    continuous action's means is force x in one state and force y in another. One pass of the probe's first sample.
+
+    Examples:
+        >>> from torch import nn
+        >>> from torch.distributions import Categorical, Normal
+        >>> from lightning_causal.audits import Probe
+        >>> class Policy(nn.Module):
+        ...     def forward(self, x):
+        ...         return {"dist": Normal(x, 1.0), "pi": Categorical(logits=x)}
+        >>> probe = Probe(torch.zeros(3, 2))
+        >>> continuous_distribution_read(Policy(), probe, lambda out: out["dist"].mean)
+        "the Normal's mean"
+        >>> continuous_distribution_read(Policy(), probe, lambda out: out["pi"].logits) is None
+        True
+    """
+    if output is None or probe is None:  # without output=, a distribution is read only through its logits
+        return None
+    from torch.distributions import Distribution
+
+    from lightning_causal.causal.engine.output_selection import _held_distributions
+
+    raw, picked = _first_row(model, probe, output)
+    found = [raw] if isinstance(raw, Distribution) else [dist for _, dist in _held_distributions(raw)]
+    for dist in found:
+        try:
+            if dist.support.is_discrete:
+                continue
+        except NotImplementedError:
+            continue
+        for name in _MOMENTS:
+            try:
+                value = getattr(dist, name)
+            except (NotImplementedError, AttributeError, ValueError):
+                continue
+            if isinstance(value, Tensor) and value.shape == picked.shape and torch.equal(value, picked):
+                base = getattr(dist, "base_dist", None)  # Independent(Normal), a TransformedDistribution's base
+                kind = f"{type(dist).__name__}({type(base).__name__})" if base is not None else type(dist).__name__
+                return f"the {kind}'s {name}"
+    return None
+
+
 def warn_predicted_class_of_regression(audit: str, labels: Any, outputs: Tensor | Callable[[], Tensor], *, per_sample: bool = True,
-                                       model: Any = None, output: Any = None) -> None:
+                                       model: Any = None, output: Any = None, probe: Any = None) -> None:
     """Warn that ``audit``, given ``target=None``, explains the predicted class (the largest output)
     of a model whose probe labels are a regression target (:func:`regression_labels`) and which has
     several outputs (a forecast of ``H`` horizons, a multi-output regression): the largest output is
@@ -151,10 +211,13 @@ def warn_predicted_class_of_regression(audit: str, labels: Any, outputs: Tensor 
     coordinate is no class; the warning names ``output=`` scores per sample (cosine similarity to class centroids).
     Per-level logits (:func:`level_outputs`: a multi-label model whose labels are ranks ``[N]``, an ordinal
     head's cumulative logits or a survival model's hazards) are warned about alike, naming ``output=`` the rank.
+    A tensor ``output=`` reads of a continuous distribution (:func:`continuous_distribution_read`: a Gaussian policy's
+    action means) is warned about whatever the labels, naming ``target=k``; ``probe`` (or the one ``outputs`` carries,
+    :func:`first_row_outputs`) is read for it.
     ``outputs``: the model's explained output on some probe rows, or a callable that computes it. ``per_sample``: the class is chosen per sample (else once, the one
     predicted most often). ``output``: the audit's ``output=`` (:func:`embedding_output`). ``model``: its task decides multi-label and regression labels (:func:`multi_hot_labels`, :func:`regression_labels`). A model with one output, class labels and a probe without labels say nothing, unless the model says it regresses (:func:`unlabelled_regression`: an autoencoder's flat reconstruction).
     """
-    model = task_model(model, output)
+    raw_model, model = model, task_model(model, output)
     multi_label = multi_hot_labels(labels, model)
     regression = not multi_label and regression_labels(labels, model=model)
     out = outputs() if callable(outputs) else outputs
@@ -180,6 +243,14 @@ def warn_predicted_class_of_regression(audit: str, labels: Any, outputs: Tensor 
             "or `target=k` for coordinate k", UserWarning, stacklevel=outside_package())
         return
     if not multi_label and not regression:
+        read = continuous_distribution_read(raw_model, probe if probe is not None else getattr(outputs, "probe", None), output)
+        if read is not None:  # a Gaussian policy's action means: its largest coordinate is no action
+            warnings.warn(
+                f"{audit} explains the predicted class (`target=None`: the largest of the model's {width} outputs), but "
+                f"they are {read}, a continuous distribution (a continuous action?): its largest coordinate is no class, "
+                f"and {how}. Pass `target=k` to explain coordinate k (one audit per coordinate, each with its own "
+                "`name=`)", UserWarning, stacklevel=outside_package())
+            return
         if unlabelled_regression(labels, model):  # an autoencoder's flat reconstruction [N, D]: its largest element
             warnings.warn(
                 f"{audit} explains the predicted class (`target=None`: the largest of the model's {width} outputs), but "

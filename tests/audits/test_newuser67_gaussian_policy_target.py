@@ -1,0 +1,77 @@
+"""A Gaussian policy (a continuous action of 2 forces) returning a ``torch.distributions.Normal`` (or holding one in
+a mapping) was explained with ``target=None`` as "each sample's predicted class": the largest of its action means,
+force x for some states and force y for others, with no warning (its probe holds states, no labels). The audits
+now warn, naming ``target=k`` (found by newuser67). A categorical policy's logits and a Q-network stay quiet."""
+
+import warnings
+
+import pytest
+import torch
+from torch import nn
+from torch.distributions import Categorical, Independent, Normal
+
+from lightning_causal.audits import (
+    CaptumBaseline,
+    CausalGraphAudit,
+    InputEffectAudit,
+    LayerMapAudit,
+    Probe,
+    SobolAudit,
+    UnitImportanceAudit,
+)
+
+
+class GaussianPolicy(nn.Module):
+    def __init__(self, kind: str) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.trunk = nn.Sequential(nn.Linear(4, 8), nn.Tanh())
+        self.mu = nn.Linear(8, 2)
+        self.sd = nn.Linear(8, 2)  # a state-dependent spread
+        self.kind = kind
+
+    def forward(self, obs: torch.Tensor):
+        h = self.trunk(obs)
+        mu, std = self.mu(h), nn.functional.softplus(self.sd(h)) + 1e-3
+        if self.kind == "normal":
+            return Normal(mu, std)
+        if self.kind == "independent":
+            return Independent(Normal(mu, std), 1)
+        if self.kind == "mapping":
+            return {"dist": Normal(mu, std), "value": mu.sum(1)}
+        return {"pi": Categorical(logits=mu), "value": mu.sum(1)}  # a categorical policy of 2 actions
+
+
+def _warnings(audit, model) -> list[str]:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        audit.run(model, Probe(torch.randn(16, 4, generator=torch.Generator().manual_seed(1))))
+    return [str(w.message) for w in caught if "continuous distribution" in str(w.message)]
+
+
+AUDITS = {
+    "input": lambda output: InputEffectAudit(output=output, ace_values=None),
+    "units": lambda output: UnitImportanceAudit(["trunk.1"], output=output),
+    "graph": lambda output: CausalGraphAudit(["trunk.1"], output=output, stability_resamples=0),
+    "layer_map": lambda output: LayerMapAudit(output=output),
+    "sobol": lambda output: SobolAudit(output=output, probability=False, n=64, n_bootstrap=2),
+    "captum": lambda output: CaptumBaseline(methods=("Saliency",), output=output),
+}
+
+
+@pytest.mark.parametrize("audit", sorted(AUDITS))
+@pytest.mark.parametrize(("kind", "output"), [("normal", "mean"), ("independent", "mean"), ("normal", "stddev"),
+                                              ("mapping", lambda out: out["dist"].mean)])
+def test_target_none_on_a_continuous_distribution_warns(audit: str, kind: str, output) -> None:
+    messages = _warnings(AUDITS[audit](output), GaussianPolicy(kind))
+    assert len(messages) == 1, messages
+    assert "Normal" in messages[0] and "`target=k`" in messages[0]
+
+
+@pytest.mark.parametrize(("kind", "output"), [("categorical", lambda out: out["pi"].logits), ("normal", "mean")])
+def test_no_warning_for_class_scores_or_a_chosen_target(kind: str, output) -> None:
+    model = GaussianPolicy(kind)
+    if kind == "categorical":  # a categorical policy's logits: the largest is the greedy action
+        assert _warnings(InputEffectAudit(output=output, ace_values=None), model) == []
+    else:  # target=k explains action dimension k: nothing to warn of
+        assert _warnings(InputEffectAudit(output=output, target=1, ace_values=None), model) == []
