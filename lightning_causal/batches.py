@@ -30,6 +30,7 @@ Examples:
 from __future__ import annotations
 
 import dataclasses
+import inspect
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -39,7 +40,7 @@ from torch.nn.utils.rnn import PackedSequence
 from lightning_causal.causal.engine.input_kinds import check_input_kinds
 
 __all__ = ["INPUT_KEYS", "LABEL_KEYS", "TOKEN_ARGUMENT_KEYS", "Unpacked", "default_unpack_batch", "unpack", "unread_keys",
-           "unread_keys_message"]
+           "unread_keys_message", "forward_keys"]
 
 INPUT_KEYS = ("x", "inputs", "features", "input_ids", "pixel_values", "input_values", "input_features")
 LABEL_KEYS = ("y", "labels", "label", "target", "targets")
@@ -136,17 +137,53 @@ def unread_keys(batch: Any) -> list[str]:
     return [str(k) for k, v in batch.items() if isinstance(v, Tensor) and k not in used]
 
 
-def unread_keys_message(batch: Any, args: Any, batches: str, callers: str) -> str | None:
+def forward_keys(forward: Callable[..., Any] | None, batch: Any) -> list[str] | None:
+    """The keys of a mapping ``batch`` that name ``forward``'s positional parameters, in its order (the leading ones
+    that are tensors of the batch), where they hold every parameter without a default and the first is not the input
+    the default reads (a CLIP-like ``forward(pixels, input_ids, attention_mask)`` beside a batch ``{"pixels",
+    "input_ids", "attention_mask", "label"}``, whose default input is ``input_ids``); else ``None``.
+
+    Examples:
+        >>> import torch
+        >>> batch = {"pixels": torch.zeros(2, 1, 8, 8), "input_ids": torch.zeros(2, 6), "label": torch.zeros(2)}
+        >>> forward_keys(lambda pixels, input_ids, attention_mask=None: None, batch)
+        ['pixels', 'input_ids']
+        >>> forward_keys(lambda input_ids, attention_mask=None: None, batch) is None  # the default reads it
+        True
+    """
+    if forward is None or not isinstance(batch, Mapping):
+        return None
+    try:
+        params = [p for p in inspect.signature(forward).parameters.values()
+                  if p.kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+    except (TypeError, ValueError):  # a builtin or a callable without a signature
+        return None
+    names: list[str] = []
+    for p in params:
+        if not isinstance(batch.get(p.name), Tensor):
+            break
+        names.append(p.name)
+    required = [p.name for p in params if p.default is inspect.Parameter.empty]
+    key = next((k for k in INPUT_KEYS if k in batch), None)
+    if not names or names[0] == key or any(n not in names for n in required):
+        return None
+    return names
+
+
+def unread_keys_message(batch: Any, args: Any, batches: str, callers: str,
+                        forward: Callable[..., Any] | None = None) -> str | None:
     """The warning that the tensors :func:`unread_keys` names reach no model call, with the ``unpack_batch=`` that
     passes them (``args``: the forward arguments the default passes, a tokenizer's ``attention_mask``, kept in it);
     ``None`` where every tensor is read. ``batches`` names the batches (``"The probe's batches"``), ``callers`` who
-    calls the model on them (``"the audits"``).
+    calls the model on them (``"the audits"``). Where the batch's keys name ``forward``'s parameters
+    (:func:`forward_keys`), the ``unpack_batch=`` passes those keys as its inputs, in its order.
 
     Args:
         batch: a batch read by :func:`default_unpack_batch`.
         args: the forward arguments it gave (its third part).
         batches: what the batches are, the message's subject.
         callers: what calls the model on them.
+        forward: the model's ``forward``, where known.
 
     Examples:
         >>> import torch
@@ -161,8 +198,16 @@ def unread_keys_message(batch: Any, args: Any, batches: str, callers: str) -> st
     label = next((k for k in LABEL_KEYS if k in batch), None)
     passed = list(args) if isinstance(args, Mapping) else []  # a tokenizer's attention_mask: keep it in the fix
     call = "".join(f", {k}=batch[{k!r}]" for k in passed)
-    return (f"{batches} hold {unread} besides the inputs {key!r}" + (f" and the labels {label!r}" if label else "")
-            + f": the default `unpack_batch` passes them to no model call ({callers} call `model(batch[{key!r}]{call})`). "
+    said = (f"{batches} hold {unread} besides the inputs {key!r}" + (f" and the labels {label!r}" if label else "")
+            + f": the default `unpack_batch` passes them to no model call ({callers} call `model(batch[{key!r}]{call})`)")
+    named = forward_keys(forward, batch)
+    if named:  # forward's parameters are keys of the batch: pass those, in its order
+        inputs = f"batch[{named[0]!r}]" if len(named) == 1 else "(" + ", ".join(f"batch[{k!r}]" for k in named) + ")"
+        return (f"{said}, but forward takes ({', '.join(named)}), keys of the batch: pass `unpack_batch=lambda batch: "
+                f"({inputs}, " + (f"batch[{label!r}]" if label else "None") + ", None)`"
+                + (f", and `explain={named[0]!r}` (the input the audits that set input groups explain)"
+                   if len(named) > 1 else ""))
+    return (f"{said}. "
             f"If forward needs them, pass `unpack_batch=lambda batch: (batch[{key!r}], "
             + (f"batch[{label!r}]" if label else "None") + ", {"
             + ", ".join(f"{k!r}: batch[{k!r}]" for k in [*passed, *unread]) + "})`")

@@ -79,7 +79,9 @@ def probe_from(source: Any, size: int, unpack_batch: UnpackBatch | None = None, 
             inputs, labels, args = unpack(batch, unpack_batch)
         except ValueError as err:
             raise MisconfigurationException(f"The audits cannot read the probe batch: {err}") from err  # callback and audit_model
-    unread = unread_keys_message(batch, args, "The probe's batches", "the audits") if unpack_batch is None else None
+    explained = getattr(model, "audited_module", model)  # the network the audits call (`audited`)
+    unread = (unread_keys_message(batch, args, "The probe's batches", "the audits", getattr(explained, "forward", None))
+              if unpack_batch is None else None)
     if unread:
         warnings.warn(unread, UserWarning, stacklevel=outside_package())
     first = inputs if isinstance(inputs, Tensor) else inputs[0]

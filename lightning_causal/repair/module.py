@@ -411,7 +411,8 @@ class CausalRepairModule(EvaluationSteps):
             # a padded audio batch's attention_mask (or any tensor of a mapping the default reads not) reaches no model
             # call: trained without it, silently, while the audit callback warns of the same batch
             self.__dict__["_unread_checked"] = True
-            message = unread_keys_message(batch, unpacked[2], "CausalRepairModule's batches", "the task loss and the terms")
+            message = unread_keys_message(batch, unpacked[2], "CausalRepairModule's batches", "the task loss and the terms",
+                                          getattr(self.model, "forward", None))
             if message:
                 warnings.warn(message, UserWarning, stacklevel=outside_package())
         return unpacked
