@@ -29,7 +29,7 @@ from lightning_causal.causal.engine.live_values import rows_of
 from lightning_causal.causal.engine.token_ids import INDEX_DTYPES
 
 __all__ = ["TOKEN_BASELINE_ADVICE", "check_baselines", "shown_baseline", "sample_rows", "ablate_groups", "changed_groups",
-           "differs", "replace_units", "padding_arguments", "padding_positions", "input_padding", "unpadded_masks", "position_mean", "reference_mask"]
+           "differs", "replace_units", "padding_arguments", "padding_positions", "time_axis", "step_positions", "input_padding", "unpadded_masks", "position_mean", "reference_mask"]
 
 BaselineLike = float | int | complex | Tensor | Sequence
 
@@ -303,9 +303,63 @@ def _padding_of(x: Tensor, named: Mapping) -> Tensor | None:
     lengths = named.get("lengths")
     if not isinstance(lengths, Tensor) or lengths.shape != x.shape[:1] or lengths.is_floating_point() or lengths.dtype == torch.bool:
         return None
-    steps = torch.arange(x.shape[1], device=x.device)
-    pad = steps.unsqueeze(0) >= lengths.to(x.device).unsqueeze(1)
-    return pad.view(*pad.shape, *[1] * (x.dim() - 2))
+    axis = time_axis(x, lengths)
+    steps = torch.arange(x.shape[axis], device=x.device)
+    pad = steps.unsqueeze(0) >= lengths.to(x.device).unsqueeze(1)  # [N, T]
+    shape = [x.shape[0]] + [1] * (x.dim() - 1)
+    shape[axis] = x.shape[axis]
+    return pad.view(shape)
+
+
+def time_axis(x: Tensor, lengths: Tensor) -> int:
+    """The axis of ``x`` whose steps ``lengths`` count: dimension 1 (``batch_first``, as
+    ``pack_padded_sequence`` takes it), or the last of an input of 3 or more dimensions laid out channels
+    first, ``[N, C, T]`` as ``Conv1d`` takes it (a waveform ``[N, 1, L]``, frames of mel bins ``[N, M, T]``,
+    a spectrogram ``[N, 1, M, T]``): where dimension 1 is shorter than the longest length and the last holds
+    it, or where both hold it and every sample's steps from its length on hold one value (the padding) along
+    the last dimension only. Read as dimension 1, the mel bins at and above a short clip's length were taken for
+    padding: their effects 0 and never set.
+
+    Examples:
+        >>> import torch
+        >>> time_axis(torch.zeros(2, 1, 8000), torch.tensor([8000, 5000])), time_axis(torch.zeros(2, 9, 4), torch.tensor([9, 5]))
+        (2, 1)
+        >>> x = torch.randn(2, 16, 40); x[1, :, 10:] = 0  # 16 bins of 40 frames, the second clip 10 frames long
+        >>> time_axis(x, torch.tensor([40, 10])), time_axis(x.transpose(1, 2), torch.tensor([40, 10]))
+        (2, 1)
+    """
+    last = x.dim() - 1
+    if last < 2 or not lengths.numel():
+        return 1
+    longest = int(lengths.max())
+    if x.shape[last] < longest:
+        return 1
+    if x.shape[1] < longest:
+        return last
+    return last if _filled_after(x, lengths, last) and not _filled_after(x, lengths, 1) else 1
+
+
+def step_positions(padding: Tensor | None) -> Tensor | None:
+    """The ``[N, T]`` booleans of a padding (:func:`padding_positions`) along dimension 1, as hidden states
+    ``[N, T, ...]`` follow it; ``None`` without padding or for one along another axis (a channels-first
+    ``[N, C, T]`` input's frames, :func:`time_axis`), whose layers' outputs do not keep the steps on dimension 1.
+
+    Examples:
+        >>> import torch
+        >>> step_positions(torch.tensor([[False, True]]).view(1, 2, 1)), step_positions(torch.zeros(1, 1, 5, dtype=torch.bool))
+        (tensor([[False,  True]]), None)
+    """
+    if padding is None or padding.dim() < 2 or padding[0, 0].numel() != 1:
+        return None
+    return padding.reshape(padding.shape[:2])
+
+
+def _filled_after(x: Tensor, lengths: Tensor, axis: int) -> bool:
+    """Whether some sample has steps at or after its length along ``axis`` and they all hold one value (a pad)."""
+    steps = x.movedim(axis, 1)
+    pad = torch.arange(steps.shape[1], device=x.device).unsqueeze(0) >= lengths.to(x.device).unsqueeze(1)
+    values = steps[pad]  # [P, ...]: every padded step's values
+    return bool(values.numel()) and bool((values == values.reshape(-1)[0]).all())
 
 
 def _argument_tensors(additional_forward_args: object, named: Mapping, n: int) -> list[Tensor]:
@@ -335,7 +389,8 @@ def _described(tensors: Sequence[Tensor], named: Mapping) -> int | None:
         return max(shaped, key=lambda k: (not tensors[k].is_floating_point() or tensors[k].dim() >= 3, -k))
     lengths = named.get("lengths")
     longest = int(lengths.max()) if isinstance(lengths, Tensor) and lengths.numel() else 0
-    return max(fits, key=lambda k: (tensors[k].shape[1] >= longest, tensors[k].dim() >= 3, tensors[k].shape[1], -k))
+    steps = [tensors[k].shape[time_axis(tensors[k], lengths)] if isinstance(lengths, Tensor) else tensors[k].shape[1] for k in range(len(tensors))]
+    return max(fits, key=lambda k: (steps[k] >= longest, tensors[k].dim() >= 3, steps[k], -k))
 
 
 def input_padding(

@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor
 
-from lightning_causal.causal.engine.ablation import input_padding
+from lightning_causal.causal.engine.ablation import input_padding, step_positions
 from lightning_causal.causal.engine.forward_args import SHARED_POSITIONS
 from lightning_causal.causal.engine.user_frame import outside_package
 
@@ -147,9 +147,9 @@ def warn_padded_read(forward: Forward, xs: tuple[Tensor, ...], what: str) -> Non
     source = forward.args.kwargs if forward.args.kwargs else forward.args.args or None
     pads = input_padding(xs, source, model=forward.model)
     pad = next((p for p in pads if p is not None), None) if pads is not None else None
-    if pad is None:
+    pad = step_positions(pad)  # [N, T]: the padding is the same along a position's features
+    if pad is None:  # none, or along a channels-first input's frames: no per-position outputs [N, T, ...] to read
         return
-    pad = pad.reshape(*pad.shape[:2], -1)[..., 0]  # [N, T]: the padding is the same along a position's features
     rows = (pad.any(1) & ~pad.all(1)).nonzero().flatten()[:_CHECKED_ROWS]
     if not rows.numel():
         return

@@ -22,7 +22,12 @@ import torch
 import torch.fx as fx
 from torch import Tensor, nn
 
-from lightning_causal.causal.engine.ablation import input_padding, position_mean, replace_units_
+from lightning_causal.causal.engine.ablation import (
+    input_padding,
+    position_mean,
+    replace_units_,
+    step_positions,
+)
 from lightning_causal.causal.engine.batching import rows_per_pass
 from lightning_causal.causal.engine.finite import check_finite_samples
 from lightning_causal.causal.engine.forward import Forward
@@ -299,7 +304,7 @@ class GraphContext:
         padding = next((p for p in pads or () if p is not None), None)
         return cls(forward=forward, xs=xs, layers=layers, acts=acts, tidx=tidx, f0=gather_target(out, tidx),
                    max_batch_size=max_batch_size, tensor_output={name: issubclass(kinds[name][0], Tensor) for name in layers},
-                   layouts=layouts, real=None if padding is None else ~padding.reshape(padding.shape[:2]),
+                   layouts=layouts, real=None if step_positions(padding) is None else ~step_positions(padding),
                    outputs=int(out.shape[1]) if out.dim() > 1 else 1)
 
     def values(self, layer: str, spec: ValueSpec, parameter: str = "ablation") -> Tensor:

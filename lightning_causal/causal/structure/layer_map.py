@@ -19,7 +19,12 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from lightning_causal.causal.engine.ablation import check_baselines, input_padding, unpadded_masks
+from lightning_causal.causal.engine.ablation import (
+    check_baselines,
+    input_padding,
+    step_positions,
+    unpadded_masks,
+)
 from lightning_causal.causal.engine.batching import rows_per_pass
 from lightning_causal.causal.engine.checks import check_float, check_int, check_seed
 from lightning_causal.causal.engine.chosen_input import model_name
@@ -325,7 +330,8 @@ def layer_causal_map(
                              drew=clean_pass.moved)
         if noise is not None:
             out, acts = seeded_clean_activations(forward, xs, list(acts), noise)
-        real_positions = None if padding is None else ~padding.reshape(padding.shape[:2])
+        steps = step_positions(padding)  # [N, T] of a batch-first input; None for a channels-first one's frames
+        real_positions = None if steps is None else ~steps
         # numbers only: a forward taking gradients itself (forces -dE/dx) records a graph under no_grad, which the map's
         # statistics, computed after audit_mode, would carry (torch warns at float() of them)
         out = out.detach()
