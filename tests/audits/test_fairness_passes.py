@@ -119,8 +119,9 @@ def test_token_carriers_with_a_mask_share_the_passes():
     # the ids' check (1 row), the trial pass, the factual pass, samples 0 and 1 alone, the 7 sentences with a term among their real tokens; then
     # the patched rows (a forward argument: through the whole model) after a trial pass: of the 4 units x 10 rows the 25
     # whose unit the swap changes, bit for bit (moving_units): not those of sentences 3, 5 and 9 (neither term), nor of
-    # sentence 4 (both terms: its mean embedding stays, but for one unit moved by 3e-8, the rounding of the 7-row pass)
-    assert factual == 1 and rows == [1, 4, 10, 2, 7, 4, 25]
+    # sentence 4 (both terms: its mean embedding stays, but for one unit moved by 3e-8, the rounding of the 7-row pass,
+    # on CPUs whose kernels round a 7-row product otherwise than a 1-row one: 24 on an AVX-512 Xeon, where it is not moved)
+    assert factual == 1 and rows[:6] == [1, 4, 10, 2, 7, 4] and rows[6] in (24, 25)
     own = carrier_unit_effects(model, ids, swap, "fc", additional_forward_args={"attention_mask": mask}).abs().mean(0)
     assert torch.allclose(result.vectors["carriers/fc"], own, atol=1e-7)
 

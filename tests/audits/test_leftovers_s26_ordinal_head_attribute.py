@@ -58,7 +58,9 @@ def test_the_warning_names_the_attribute_read_of_an_output_object_and_that_way_w
             model, Probe(probe.inputs))
     assert not [w for w in seen if "rank" in str(w.message)]
     effects = result.vectors["mean_abs_effect"]  # of the score 1.5 x0 + 0.7 x1: x0's the largest, x2..x4 none
-    assert effects.shape == (5,) and effects[2:].abs().max() == 0 and effects[0] > effects[1] > 0
+    # (none up to float32 rounding: the intervened pass's matrix product rounds otherwise than the factual pass's on
+    # CPUs whose kernels depend on the rows in a pass, 7e-9 on an AVX-512 Xeon)
+    assert effects.shape == (5,) and effects[2:].abs().max() <= 1e-6 * effects[0] and effects[0] > effects[1] > 0
 
 
 def test_a_name_that_is_no_identifier_is_read_by_getattr_and_an_index_by_subscript():

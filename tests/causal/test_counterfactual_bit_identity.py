@@ -5,6 +5,11 @@ boolean-index bookkeeping): the faster search must find exactly the same points.
 the same with a random start (``init_noise``, a private generator), ``l2 = 0`` (polishing's knapsack), a mask and
 a class per input; a tabular MLP with a one-hot group, integer columns and ``scale`` (a failed row among them);
 the digits CNN with bounds [0, 1] (its changed pixels). One thread, so that no reduction splits differently.
+
+Bit for bit holds on one CPU only: a CPU with other vector kernels (AVX-512 against AVX2) rounds the same search's
+matrix products differently, and 150 steps carry that rounding to ~5e-7 of the recorded points (measured on an
+AVX-512 Xeon). The points are compared within ``_ROUNDING`` (1e-5): a change to the search itself (a step, a
+projection, the polish) moves them by far more, which the test still catches.
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ from lightning_causal.causal.structure.counterfactuals import (
     counterfactual_explanation,
 )
 from lightning_causal.models import DigitsCNN
+
+_ROUNDING = {"atol": 1e-5, "rtol": 0.0}
 
 
 @pytest.fixture(autouse=True)
@@ -53,7 +60,7 @@ TABULAR = [[0.6613521575927734, 0.266924113035202, 1.0, 0.0, 0.0, 2.0, 1.0],
 def test_an_mlp_s_counterfactuals_are_the_recorded_ones():
     model, x = _mlp()
     cf = counterfactual_explanation(model, x, 2, CounterfactualSettings(steps=150), bounds=(-3.0, 3.0))
-    assert torch.equal(cf.counterfactuals, torch.tensor(MLP))
+    torch.testing.assert_close(cf.counterfactuals, torch.tensor(MLP), **_ROUNDING)
     assert cf.success.all() and cf.predicted.tolist() == [2, 2, 2, 2]
 
 
@@ -61,7 +68,7 @@ def test_a_random_start_without_l2_under_a_mask_finds_the_recorded_counterfactua
     model, x = _mlp()
     cf = counterfactual_explanation(model, x, torch.tensor([0, 1, 2, 0]), CounterfactualSettings(steps=150, l2=0.0, init_noise=0.1),
                                     mask=torch.tensor([1.0, 1.0, 0.0, 1.0]), generator=torch.Generator().manual_seed(2))
-    assert torch.equal(cf.counterfactuals, torch.tensor(MLP_NOISE_L2_0))
+    torch.testing.assert_close(cf.counterfactuals, torch.tensor(MLP_NOISE_L2_0), **_ROUNDING)
     assert cf.predicted.tolist() == [0, 1, 2, 0]
 
 
@@ -74,7 +81,7 @@ def test_tabular_counterfactuals_with_categories_integers_and_scale_are_the_reco
     target = 1 - model(x).argmax(1)
     cf = counterfactual_explanation(model, x, target, CounterfactualSettings(steps=150), categorical=[[2, 3, 4]], integer=[5, 6],
                                     bounds=(-10.0, 10.0), scale=torch.tensor([1.0, 2.0, 1.0, 1.0, 1.0, 3.0, 1.0]))
-    assert torch.equal(cf.counterfactuals, torch.tensor(TABULAR))
+    torch.testing.assert_close(cf.counterfactuals, torch.tensor(TABULAR), **_ROUNDING)
     assert cf.success.tolist() == [False, True, True, True]  # row 0 reported as not found: x' = x
 
 
@@ -85,5 +92,6 @@ def test_the_digits_cnn_s_counterfactuals_change_the_recorded_pixels():
     cf = counterfactual_explanation(model, x, 3, CounterfactualSettings(steps=100), bounds=(0.0, 1.0))
     d = cf.delta.flatten(1)
     assert d.nonzero().tolist() == [[0, 43], [1, 14], [1, 34], [1, 63]]
-    assert d[d != 0].tolist() == [0.12945443391799927, -0.02426018938422203, -0.28731369972229004, 0.6062698364257812]
+    torch.testing.assert_close(d[d != 0], torch.tensor([0.12945443391799927, -0.02426018938422203, -0.28731369972229004, 0.6062698364257812]),
+                               **_ROUNDING)
     assert cf.predicted.tolist() == [3, 3]
