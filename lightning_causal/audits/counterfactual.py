@@ -29,6 +29,7 @@ from lightning_causal.audits.options import (
     single_input_error,
     task_model,
 )
+from lightning_causal.audits.task_warnings import continuous_distribution_read
 from lightning_causal.causal.engine.checks import check_class_labels, check_int, check_type
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.gradient_cuts import float_reading
@@ -281,6 +282,13 @@ class CounterfactualAudit(Audit):
                 f"model's outputs are an embedding {list(out.shape)} ({embedding}): its largest coordinate is no class to "
                 "flip; pass `output=` class scores, e.g. the cosine similarity to each class's centroid "
                 "(`output=lambda out: out @ centroids.T`, `centroids` [C, D] of unit rows: the nearest centroid's class)")
+        read = None if regression else continuous_distribution_read(model, probe, self.output)
+        if read is not None:  # a Gaussian policy's action means: the largest is force x in one state, force y in another
+            raise ValueError(
+                f"CounterfactualAudit explains a classifier's decision (the smallest change that flips its class) but the "
+                f"model's outputs are {read}, a continuous distribution (a continuous action?): its largest coordinate is "
+                "no class to flip; explain each coordinate k with InputEffectAudit(target=k) or "
+                "SobolAudit(target=k, probability=False)")
 
     def _validate_options(self, probe: Probe) -> None:
         """``bounds``, ``mask``, ``categorical``/``integer`` and ``feature_names`` against the probe's inputs."""

@@ -13,6 +13,7 @@ from torch.distributions import Categorical, Independent, Normal
 from lightning_causal.audits import (
     CaptumBaseline,
     CausalGraphAudit,
+    CounterfactualAudit,
     InputEffectAudit,
     LayerMapAudit,
     Probe,
@@ -75,3 +76,13 @@ def test_no_warning_for_class_scores_or_a_chosen_target(kind: str, output) -> No
         assert _warnings(InputEffectAudit(output=output, ace_values=None), model) == []
     else:  # target=k explains action dimension k: nothing to warn of
         assert _warnings(InputEffectAudit(output=output, target=1, ace_values=None), model) == []
+
+
+@pytest.mark.parametrize("kind", ["normal", "mapping"])
+def test_counterfactual_audit_refuses_a_continuous_action(kind: str) -> None:
+    """towards='runner_up' flipped the largest action mean to the other (16 of 16 'succeeded'), in silence."""
+    output = "mean" if kind == "normal" else (lambda out: out["dist"].mean)
+    probe = Probe(torch.randn(16, 4, generator=torch.Generator().manual_seed(1)))
+    with pytest.raises(ValueError, match=r"the Normal's mean, a continuous distribution .*InputEffectAudit\(target=k\)"):
+        CounterfactualAudit(towards="runner_up", output=output).validate(GaussianPolicy(kind), probe)
+    CounterfactualAudit(towards="runner_up", output=lambda out: out["pi"].logits).validate(GaussianPolicy("categorical"), probe)
