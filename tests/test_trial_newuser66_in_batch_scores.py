@@ -117,3 +117,13 @@ def test_text_tower_over_prompts_is_named_as_shared(samples):
     text = str(err.value)
     assert "zero-shot classifier's text tower over its class prompts" in text and "`intervene`" in text
     assert "batch_first" not in text and "rows per sample" not in text
+
+
+def test_layer_map_names_prompt_rows_it_leaves_out():
+    from lightning_causal.causal import layer_causal_map
+
+    with pytest.warns(UserWarning, match="zero-shot classifier's text tower over its class prompts") as seen:
+        result = layer_causal_map(ZeroShot().eval(), batch(8)[0], GROUPS)
+    said = next(str(w.message) for w in seen if "leaves out" in str(w.message))
+    assert "'text' returned [5, 6] for 8 samples" in said
+    assert "zero-shot classifier's class prompts" in result.meta["left_out"]["text"]
