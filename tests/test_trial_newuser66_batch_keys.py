@@ -76,3 +76,11 @@ def test_message_without_forward_is_as_before():
     b = {"x": torch.zeros(2, 3), "meta": torch.zeros(2, 5), "y": torch.zeros(2)}
     said = unread_keys_message(b, None, "The batches", "the audits", forward=lambda x, meta: None)
     assert "{'meta': batch['meta']}" in said  # x is the default's input: its fix stays
+
+
+def test_repair_of_two_towers_names_the_zero_shot_classifier():
+    from lightning_causal import BackdoorSuppressionTerm, CausalRepairModule, Trigger
+
+    trigger = Trigger(torch.zeros(1, 4, 4), 1.0, target=0)
+    with pytest.raises(MisconfigurationException, match="for a CLIP-like two-tower model, its zero-shot classifier"):
+        CausalRepairModule(TwoTower(), [BackdoorSuppressionTerm(trigger)], explain="pixels")

@@ -24,7 +24,11 @@ __all__ = ["ONE_INPUT_FIX", "SETUP_SAMPLES", "one_input_only", "train_inputs"]
 SETUP_SAMPLES = 512
 #: The way out for a term that acts on one input and cannot act beside others (:func:`one_input_only`).
 ONE_INPUT_FIX = ("give the term a model of one input (a wrapper whose forward splits torch.cat([image.flatten(1), tab], 1), "
-                 "a trigger's mask and pattern shaped for it)")
+                 "a trigger's mask and pattern shaped for it; for a CLIP-like two-tower model, its zero-shot classifier: a "
+                 "module whose forward(pixels) scores the image tower's embedding against class prompts' embeddings "
+                 "kept as a buffer, repaired with `CausalRepairModule(zero_shot, terms, unpack_batch=lambda batch: "
+                 "(batch['pixels'], batch['label'], None))`, which fine-tunes the towers the two-tower model shares; "
+                 "docs/your_model.md, 'Models without class outputs')")
 
 
 def one_input_only(term: RepairTerm) -> str | None:
