@@ -28,7 +28,8 @@ off (full forward passes), interleaved.
 ``--wide``: ``causal_graph`` (defaults) and ``unit_effects`` of its first layer on wide models with random weights (seed 0),
 on the first ``--probe`` validation digits: an MLP 64-4096-4096-10 (layers: its two ReLUs, the first read by a linear
 layer of 4,096 x 4,096) and a CNN with 512 channels (conv 1->512->512, 3x3, on 8x8 digits, global average pool, a
-linear head; layers: its two ReLUs, the first read by a convolution); ``--cases`` picks them. With ``--before-tree DIR``
+linear head; layers: its two ReLUs, the first read by a convolution, which the linear update answers too:
+``engine/conv_update.py``); ``--cases`` picks them. With ``--before-tree DIR``
 (an earlier revision's files, ``git archive REV | tar -x -C DIR``) each measurement runs in a child process importing
 ``lightning_causal`` from that tree or from this checkout (``--now-tree DIR``: other files), the trees in turn within
 every repeat (``_timing.tree_runs``); medians of the child's CPU seconds of the call (one thread), and whether the two

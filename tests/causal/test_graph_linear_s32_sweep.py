@@ -2,7 +2,7 @@
 is read by an ``nn.Linear`` (an MLP's next layer, also on the ``torch.fx`` path of models that trace), the sweep's rows
 (one unit set to the baseline) and the patching pass's rows (one target unit patched) are answered as the layer's probe
 output plus the changed unit's column, instead of its full product per row, as unit importance's rows are. Where no
-linear layer reads the output (an activation, a normalisation, a convolution next), both run the model as before. The
+linear layer reads the output (an activation, a normalisation, a depthwise convolution next), both run the model as before. The
 graphs equal those of full forward passes (the reference path, float64: rounding only)."""
 
 from __future__ import annotations
@@ -118,13 +118,15 @@ def test_a_layer_read_by_an_activation_or_a_normalisation_runs_the_model_as_befo
     _assert_same_graph(only_0, _reference(full_passes, model, x, ["0"], top_k=4, alpha=0.5))
 
 
-def test_a_layer_read_by_a_convolution_runs_the_model_as_before(updates, full_passes):
+def test_a_layer_read_by_a_depthwise_convolution_runs_the_model_as_before(updates, full_passes):
+    # a convolution reading the layer takes the update since leftovers_s33a (tests/causal/test_conv_update.py); a
+    # depthwise one (a channel is its group's whole input) does not
     torch.manual_seed(0)
-    model = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1), nn.ReLU(),
+    model = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1, groups=8), nn.ReLU(),
                           nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 3)).double().eval()
     x = torch.randn(16, 1, 6, 6, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
     graph = causal_graph(model, x, ["1", "3"], top_k=4, alpha=0.5)
-    assert updates["rows"] == 0  # channels read by a convolution: the layer's own product, as unit importance runs it
+    assert updates["rows"] == 0  # channels read by a depthwise convolution: the layer's own product
     _assert_same_graph(graph, _reference(full_passes, model, x, ["1", "3"], top_k=4, alpha=0.5))
 
 

@@ -1,6 +1,7 @@
 """Review of 1ca91e45 (review_s32e): beside a plain ``torch.fx`` suffix, the causal graph builds a layer's prefix cache
-only for the linear update (an ``nn.Linear`` reading the layer's output as it is); a layer that a convolution, an
-activation or a normalisation reads keeps the plain suffix without paying the cache's probe run and checks (on a small
+only for the linear update (an ``nn.Linear`` reading the layer's output as it is, or since leftovers_s33a a
+convolution it answers); a layer that a depthwise convolution, an activation or a normalisation reads keeps the plain
+suffix without paying the cache's probe run and checks (on a small
 CNN they doubled the passes of a one-layer graph). The graphs equal those of full forward passes either way."""
 
 from __future__ import annotations
@@ -39,14 +40,19 @@ def caches(monkeypatch):
     return built
 
 
-def test_a_layer_read_by_a_convolution_builds_no_prefix_cache(caches, updates, full_passes):  # noqa: F811
+@pytest.mark.parametrize("groups", [8, 1])
+def test_a_layer_read_by_a_convolution_builds_a_prefix_cache_only_where_the_update_answers_it(groups, caches, updates,
+                                                                                              full_passes):  # noqa: F811
     torch.manual_seed(0)
-    model = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1), nn.ReLU(),
-                          nn.Flatten(), nn.Linear(8 * 36, 3)).double().eval()
+    model = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1, groups=groups),
+                          nn.ReLU(), nn.Flatten(), nn.Linear(8 * 36, 3)).double().eval()
     x = torch.randn(16, 1, 6, 6, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
     graph = causal_graph(model, x, ["1", "3"], top_k=4, alpha=0.5)
-    # '1' is read by a convolution, '3' by Flatten (a new tensor): the plain suffix for both, no cache (before: both)
-    assert caches == [] and updates["rows"] == 0
+    # '3' is read by Flatten (a new tensor): the plain suffix, no cache. '1' is read by a convolution: depthwise (groups
+    # 8), which the update does not answer (a channel is a group's whole input), the plain suffix too (before: both
+    # cached); a plain one, answered by the update since leftovers_s33a, the cache
+    assert caches == ([] if groups == 8 else ["1"])
+    assert (updates["rows"] == 0) == (groups == 8)
     _assert_same_graph(graph, _reference(full_passes, model, x, ["1", "3"], top_k=4, alpha=0.5))
 
 

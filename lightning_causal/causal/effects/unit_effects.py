@@ -93,9 +93,10 @@ class UnitEffectsInfo:
         layout: where the units are (``dim``, ``unit_size``, ``num_units``).
         read_positions: the modules after the layer that ran at the positions the output reads
             only, one line each (a sequence classifier's last layer; empty on the full path).
-        linear_updates: the ``nn.Linear`` layers reading the layer's output that were answered as
-            their probe output plus the changed units' columns (MLP neurons; empty on the full
-            path and for units wider than an eighth of the layer: :mod:`~..engine.linear_update`).
+        linear_updates: the ``nn.Linear`` layers and convolutions reading the layer's output that were answered as
+            their probe output plus the changed units' share (MLP neurons, a CNN's channels; empty on the full
+            path and for units wider than an eighth of the layer, of a convolution group's input channels:
+            :mod:`~..engine.linear_update`).
         calls: how many times the layer runs in one forward pass (a shared encoder, a block applied repeatedly: more
             than 1, and every call is intervened on).
     """
@@ -405,6 +406,6 @@ def unit_effects(
         return effects
     # the first-order estimates run no intervened rows: no layer was answered by the update then
     ran_rows = bool(exact.any())
-    updates = tuple(cache.linear.describe()) if ran_rows and cache.linear.answers(layout.dim, layout.unit_size) else ()
+    updates = tuple(cache.linear.describe(layout.dim, layout.unit_size)) if ran_rows else ()
     return effects, UnitEffectsInfo(cache.path, cache.reason, method, units, exact, estimate, layout,
                                     tuple(cache.reads.describe()), updates, max(1, cache.calls))

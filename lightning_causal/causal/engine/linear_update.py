@@ -8,16 +8,22 @@ intervened row's output is its probe output plus the change of the changed input
     y' = h' W^T + b = y + (h' - h) W^T = y + (h' - h)_S (W_S)^T    (W_S: the columns S of W)
 
 so a suffix row costs ``|S| D_out`` multiply-adds per position there instead of ``I D_out``: one
-neuron of 512 intervened is 1/512 of the layer's matrix product. ``S`` is what the edit says it
+neuron of 512 intervened is 1/512 of the layer's matrix product. A convolution (``nn.Conv1d``, ``nn.Conv2d``,
+``nn.Conv3d``) reading the output is linear in it too: a row that changes channels ``S`` is answered as
+``y + conv((h' - h)_S, W[:, S])`` (:mod:`~.conv_update`: stride, dilation, every padding mode, the group holding ``S``).
+``S`` is what the edit says it
 changes (``edit.changed_units``: the hidden-unit estimators' rows, :func:`~..effects.unit_rows.unit_rows`, and the
-causal graph's, :class:`~..structure.graph_context.UnitEdit`, replace one unit of the last dimension per row); an edit that does not say, or units wider than
-``1 / MAX_SHARE`` of the inputs (a head of 4), run the layer as usual. Rounding aside this is the
+causal graph's, :class:`~..structure.graph_context.UnitEdit`, replace one unit per row); each layer answers the units it
+can (a linear layer those of the last dimension, a convolution those of the channels inside one group): an edit that
+does not say, or units wider than ``1 / MAX_SHARE`` of the inputs (a head of 4; of a group's input channels: a
+depthwise convolution), run the layer as usual. Rounding aside this is the
 layer's own product (the tests compare with the full forward passes in float64).
 
 :class:`LinearReaders` records, during the prefix cache's probe run (the hook split's, or the ``torch.fx`` split's
 recorder: unit importance and the causal graph's sweeps of a model that traces take the update too), every ``nn.Linear`` (exactly
 that type: subclasses such as LoRA or quantised layers run as usual; also Hugging Face's
-``Conv1D``, GPT-2's linear layer with its weight stored ``[in, out]``) whose input *is* the layer's
+``Conv1D``, GPT-2's linear layer with its weight stored ``[in, out]``), and every ``nn.Conv1d``/``Conv2d``/``Conv3d``
+(exactly those, on a batched input), whose input *is* the layer's
 output tensor (not a copy, not modified in place since: ``Tensor._version``) together with a copy
 of its forward's output on the probe (taken before its forward hooks run: a hook, or the model's code
 changing it in place later, acts on the update's answer in a suffix run as it acts on the layer's
@@ -57,14 +63,21 @@ import torch
 from torch import Tensor, nn
 
 from lightning_causal._compat import is_autocast_enabled
+from lightning_causal.causal.engine.conv_update import (
+    add_conv_change,
+    conv_width,
+    is_conv,
+    takes_batched,
+)
 from lightning_causal.causal.engine.hook_split import patched_forwards
 from lightning_causal.causal.engine.live_values import rows_of
 from lightning_causal.causal.engine.unit_sites import first_tensor
 
 __all__ = ["MAX_SHARE", "LinearReaders"]
 
-#: The update runs when a row changes at most ``in_features / MAX_SHARE`` inputs of the layer
-#: (the gathers and the batched product cost more than the plain product beyond that).
+#: The update runs when a row changes at most ``in_features / MAX_SHARE`` inputs of the layer, or of a convolution
+#: ``in_channels / groups / MAX_SHARE`` input channels (the gathers and the batched product cost more than the plain
+#: product beyond that; for convolutions ``benchmarks/bench_conv_update.py``).
 MAX_SHARE = 8
 
 
@@ -102,7 +115,7 @@ def _unchanged(t: Tensor, version: int | None) -> bool:
 
 
 class LinearReaders:
-    """The ``nn.Linear`` modules that read a layer's output as it is (see the module docstring).
+    """The ``nn.Linear`` modules and convolutions that read a layer's output as it is (see the module docstring).
 
     Args:
         layer: the intervened module (its first call's output, element 0 of a tuple, is ``h``).
@@ -119,20 +132,28 @@ class LinearReaders:
         self.names: dict[int, str] = {}
         self.outputs: dict[nn.Module, Tensor] = {}  # module -> its output on the probe
         self.value: Tensor | None = None  # h on the probe (the prefix cache's value)
-        self.checked = False  # whether the prefix cache has tried the update on its trial rows
+        #: the ``(unit_dim, unit_size)`` of the units the prefix cache has tried the update on, on its trial rows
+        self.checked: set[tuple[int, int]] = set()
         self._weights: dict[nn.Module, tuple[tuple[int, int, torch.dtype], Tensor]] = {}  # module -> input-major weight
 
     def __bool__(self) -> bool:
         return bool(self.outputs)
 
-    def describe(self) -> list[str]:
-        """The names of the linear layers answered by the update."""
-        return [repr(self.names.get(id(m), type(m).__name__)) for m in self.outputs]
+    def describe(self, unit_dim: int | None = None, unit_size: int = 1) -> list[str]:
+        """The names of the layers answered by the update (``unit_dim`` given: for rows that change one unit of
+        ``unit_size`` positions of that dimension, :meth:`answers`).
+
+        Args:
+            unit_dim: the dimension of the changed units; ``None``: every recorded layer.
+            unit_size: positions per unit.
+        """
+        modules = self.outputs if unit_dim is None else self._answering(unit_dim, unit_size)
+        return [repr(self.names.get(id(m), type(m).__name__)) for m in modules]
 
     @contextlib.contextmanager
     def recording(self, model: nn.Module, *, at_entry: bool = False) -> Iterator[None]:
-        """Open around the probe run: records each ``nn.Linear`` whose first positional argument is
-        the layer's first output, unchanged (hooks removed on exit).
+        """Open around the probe run: records each ``nn.Linear`` (or convolution, on a batched input) whose first
+        positional argument is the layer's first output, unchanged (hooks removed on exit).
 
         Args:
             model: the model of the probe run.
@@ -150,7 +171,8 @@ class LinearReaders:
         def pre(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
             h = seen.get("h")
             if (h is not None and len(args) == 1 and not kwargs and args[0] is h and _unchanged(h, seen["version"])
-                    and module not in self.outputs and not _autocast_on(h.device)):
+                    and module not in self.outputs and not _autocast_on(h.device)
+                    and (not is_conv(module) or takes_batched(module, h))):
                 pending[id(module)] = module
 
         def post(module: nn.Module, _args: Any, out: Any) -> None:
@@ -159,7 +181,7 @@ class LinearReaders:
                 # and the update adds to the layer's own product, not to what the model made of it
                 self.outputs[module] = out.detach().clone()
 
-        linears = {name: m for name, m in model.named_modules() if _is_linear(m)}
+        linears = {name: m for name, m in model.named_modules() if _is_linear(m) or is_conv(m)}
         self.names = {id(m): name for name, m in linears.items()}
         handles = [self.entry.register_forward_pre_hook(layer_hook) if at_entry and self.entry is not None
                    else self.layer.register_forward_hook(layer_hook)]
@@ -176,14 +198,37 @@ class LinearReaders:
 
     def answers(self, unit_dim: int, unit_size: int) -> bool:
         """Whether rows that change one unit (``unit_size`` wide) of dimension ``unit_dim`` are
-        answered by the update: units of the last dimension, at most ``1 / MAX_SHARE`` of it.
+        answered by the update in some recorded layer: a linear layer's units of the last dimension, a convolution's
+        of the channels (dimension 1) inside one group, at most ``1 / MAX_SHARE`` of the inputs (of a group's).
 
         Args:
             unit_dim: the dimension of the changed units.
             unit_size: positions per unit (1, or a head's dimension).
         """
-        return (bool(self.outputs) and self.value is not None and unit_dim % self.value.dim() == self.value.dim() - 1
-                and unit_size * MAX_SHARE <= self.value.shape[-1])
+        return bool(self._answering(unit_dim, unit_size))
+
+    def _answering(self, unit_dim: int, unit_size: int) -> list[nn.Module]:
+        """The recorded layers that answer rows changing one unit (``unit_size`` wide) of dimension ``unit_dim``."""
+        if self.value is None:
+            return []
+        ndim = self.value.dim()
+        last = unit_dim % ndim == ndim - 1
+        widths = {m: conv_width(m, unit_dim, unit_size, ndim) if is_conv(m) else (self.value.shape[-1] if last else 0)
+                  for m in self.outputs}
+        return [m for m, width in widths.items() if width and unit_size * MAX_SHARE <= width]
+
+    def unchecked(self, edit: object) -> tuple[int, int] | None:
+        """The ``(unit_dim, unit_size)`` of ``edit``'s units where a run of it would be answered by the update and the
+        update was not tried on such units yet (the prefix cache's trial rows), else ``None``.
+
+        Args:
+            edit: the layer output of the coming run, as in :meth:`used_by`.
+        """
+        if not self.used_by(edit):
+            return None
+        _, unit_dim, unit_size = edit.changed_units  # type: ignore[attr-defined]
+        key = (unit_dim % self.value.dim(), unit_size)  # type: ignore[union-attr]
+        return None if key in self.checked else key
 
     def used_by(self, edit: object) -> bool:
         """Whether a suffix run of ``edit`` would be answered by the update (its hint qualifies).
@@ -213,7 +258,7 @@ class LinearReaders:
         if not self.used_by(edit) or edit.changed_units[0].shape != rows.shape:  # type: ignore[attr-defined]
             yield
             return
-        units, _, unit_size = edit.changed_units  # type: ignore[attr-defined]
+        units, unit_dim, unit_size = edit.changed_units  # type: ignore[attr-defined]
         columns = units.view(-1, 1) * unit_size + torch.arange(unit_size, device=units.device)  # [R, k]
         current: dict[str, Any] = {}
 
@@ -239,32 +284,40 @@ class LinearReaders:
         handle = (self.layer.register_forward_hook(layer_hook) if self.entry is None
                   else self.entry.register_forward_pre_hook(layer_hook))
         try:
-            with patched_forwards({m: wrap(m) for m in self.outputs}):
+            with patched_forwards({m: wrap(m) for m in self._answering(unit_dim, unit_size)}):
                 yield
         finally:
             handle.remove()
 
     def _update(self, module: nn.Module, h: Tensor, rows: Tensor, columns: Tensor) -> Tensor:
-        """``y[rows] + (h - value[rows])_S W_S^T``, ``S``: each row's changed ``columns`` ``[R, k]``."""
+        """``module``'s probe output of ``rows`` plus the change of each row's changed ``columns`` ``[R, k]`` (of the
+        last dimension for a linear layer, of the channels for a convolution: :mod:`~.conv_update`)."""
         device = self.value.device
         rows, columns = rows.to(device), columns.to(device)
+        if is_conv(module):
+            delta = h[torch.arange(h.shape[0], device=device)[:, None], columns] - self.value[rows[:, None], columns]
+            out = rows_of(self.outputs[module], rows).contiguous()  # a fresh copy: the change is added into it
+            add_conv_change(module, out, delta, columns, self._weight(module))
+            return out
         r, width = h.shape[0], h.shape[-1]
         positions = h.numel() // (r * width)
         new = h.reshape(r, positions, width).gather(2, columns[:, None, :].expand(-1, positions, -1))  # [R, P, k]
         old = self.value.reshape(self.value.shape[0], positions, width)[
             rows[:, None, None], torch.arange(positions, device=device)[None, :, None], columns[:, None, :]]
-        weight = self._input_major(module)
+        weight = self._weight(module)
         w = weight.index_select(0, columns.flatten()).view(r, columns.shape[1], weight.shape[1])  # [R, k, D_out]
         out = rows_of(self.outputs[module], rows)  # a fresh copy: the change is added into it
         out.view(r, positions, -1).baddbmm_(new - old, w.to(new.dtype))
         return out
 
-    def _input_major(self, module: nn.Module) -> Tensor:
-        """The module's weight as ``[in_features, out_features]``, contiguous: its rows are the columns the update
-        gathers. ``nn.Linear`` stores ``[out, in]``, whose columns a gather reads one element per row of the weight
-        (5-6x the time of contiguous rows on a 4,096 x 4,096 layer, one thread): a copy made once for the reader's
-        life (the weight's ``_version`` checked: a change in place makes a new one)."""
-        weight = _input_major(module)
+    def _weight(self, module: nn.Module) -> Tensor:
+        """The module's weight as the update reads it, contiguous: a linear layer's as ``[in_features,
+        out_features]`` (its rows are the columns the update gathers), a convolution's as it is. ``nn.Linear`` stores
+        ``[out, in]``, whose columns a gather reads one element per row of the weight (5-6x the time of contiguous rows
+        on a 4,096 x 4,096 layer, one thread): a copy made once for the reader's life (the weight's ``_version``
+        checked: a change in place makes a new one), as of a convolution's weight that is not contiguous
+        (``channels_last``)."""
+        weight = module.weight if is_conv(module) else _input_major(module)
         if weight.is_contiguous():  # Hugging Face's Conv1D stores [in, out]
             return weight
         key = (weight.data_ptr(), weight._version, weight.dtype)

@@ -185,7 +185,9 @@ class PrefixCache:
 
     def prepare(self, value: Tensor | Edit) -> None:
         """Run the one-time check that a run of ``value`` needs first: the linear update is tried on
-        two trial rows before the first run that would use it (heads never do: no check run).
+        two trial rows before the first run that would use it, once per kind of unit (``(unit_dim, unit_size)``: the
+        last dimension's neurons of a linear reader, a convolution's channels; heads wider than an eighth of the inputs
+        never use it: no check run).
         :meth:`__call__` calls it; a caller that wraps its calls in hooks that count or stop module
         calls (the attribution frontier stops at its module) calls it before entering them, so that
         the trial runs neither stop there nor advance the hooks' counts.
@@ -193,9 +195,10 @@ class PrefixCache:
         Args:
             value: the layer output (or edit) of the coming run.
         """
-        if self.linear and not self.linear.checked and self.linear.used_by(value):
-            self.linear.checked = True
-            _check_linear_update(self)
+        key = self.linear.unchecked(value) if self.linear else None
+        if key is not None:
+            self.linear.checked.add(key)
+            _check_linear_update(self, *key)
 
     def rows_per_pass(self, max_batch_size: int | None = None) -> int:
         """Rows per suffix call within the engine's memory budget (or ``max_batch_size``).
@@ -370,17 +373,19 @@ def _use_read_slices(cache: PrefixCache, xs: tuple[Tensor, ...], module: nn.Modu
         cache.reads = ReadSlices([])
 
 
-def _check_linear_update(cache: PrefixCache) -> None:
-    """Keep the linear layers' update (:mod:`~.linear_update`) only if two trial rows with one input
-    of theirs moved give the output the layers' own product gives."""
+def _check_linear_update(cache: PrefixCache, unit_dim: int, unit_size: int) -> None:
+    """Keep the update of the layers reading the cached output (:mod:`~.linear_update`) only if two trial rows with
+    their unit 0 (``unit_size`` wide, of dimension ``unit_dim``: a linear layer's input, a convolution's channel) moved
+    give the output the layers' own products give."""
     _, rows = trial_rows(cache.value.shape[0], cache.value.device)
 
     def one_moved(h: Tensor) -> Tensor:
         moved = h.clone()
-        moved[..., 0] = 1.0 - 0.5 * moved[..., 0]
+        unit = moved.narrow(unit_dim, 0, unit_size)
+        unit.copy_(1.0 - 0.5 * unit)
         return moved
 
-    one_moved.changed_units = (torch.zeros_like(rows), -1, 1)  # type: ignore[attr-defined]
+    one_moved.changed_units = (torch.zeros_like(rows), unit_dim, unit_size)  # type: ignore[attr-defined]
 
     linear = cache.linear
     with torch.no_grad():  # as the suffix runs that use it (under autograd the layers run as usual)

@@ -387,7 +387,8 @@ class GraphContext:
                 cache = prefix_cache(self.forward, self.xs, layer)
             except ValueError:  # the model cannot be split there: full passes (or the plain suffix)
                 cache = None
-            if cache is not None and cache.path != "full" and (found is None or cache.linear):
+            layout = self.layout(layer)
+            if cache is not None and cache.path != "full" and (found is None or cache.linear.answers(layout.dim, layout.unit_size)):
                 found = cache  # beside a plain suffix, only where its linear update answers a layer reading the output
         later = self.layers[self.layers.index(layer) + 1:]
         if found is not None and later:
@@ -399,19 +400,22 @@ class GraphContext:
         return found
 
     def _read_by_linear(self, layer: str, suffix: nn.Module) -> bool:
-        """Whether an ``nn.Linear`` reads the plain fx ``suffix``'s input as it is (the linear update's readers,
+        """Whether an ``nn.Linear`` or a convolution that the linear update answers for the layer's units reads the
+        plain fx ``suffix``'s input as it is (the update's readers,
         :class:`~lightning_causal.causal.engine.linear_update.LinearReaders`, recorded in a run of one sample): beside
         a plain suffix the prefix cache serves that update only, and its probe run and checks (on a small CNN 7 passes
-        of the model per layer, 12-20% of the graph's CPU time) are not paid for where a convolution or an activation reads
-        the layer."""
+        of the model per layer, 12-20% of the graph's CPU time) are not paid for where an activation, or a
+        convolution the update does not answer (a depthwise one), reads the layer."""
         readers = LinearReaders(nn.Identity(), entry=suffix)
         one = torch.zeros(1, dtype=torch.long, device=self.acts[layer].device)
+        value = self.native(layer, self.acts[layer][one])
         try:
             with torch.no_grad(), readers.recording(suffix, at_entry=True):
-                suffix(self.native(layer, self.acts[layer][one]).clone())
+                suffix(value.clone())
         except Exception:  # noqa: BLE001 -- a suffix that fails on one row: the prefix cache decides, as before
             return True
-        return bool(readers)
+        readers.value, layout = value, self.layout(layer)
+        return readers.answers(layout.dim, layout.unit_size)
 
     def _run(self, suffix: nn.Module | PrefixCache, value: Tensor | UnitEdit, s: Tensor) -> Tensor:
         if isinstance(value, UnitEdit):  # the cache applies it to a fresh copy of its rows

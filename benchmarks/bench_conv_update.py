@@ -1,0 +1,75 @@
+"""Where the linear update of a convolution reader pays: the update of rows that change one input channel each against
+the convolution's own product on the same rows, by input channels, kernel and size (``engine/conv_update.py``; the
+rule it checks: ``linear_update.MAX_SHARE``, a unit at most an eighth of a group's input channels).
+
+    .venv/bin/python benchmarks/bench_conv_update.py [--rows 256] [--repeats 5] [--threads 1]
+
+Each case: ``nn.Conv2d(C, C, k, padding=k // 2)`` (random weights, seed 0) read by a layer output of 16 probe samples
+``[16, C, S, S]``; ``--rows`` rows, each a probe sample with one random channel scaled by 0. "conv": the module's
+forward on the rows; "update": ``LinearReaders._update`` (the rows' probe outputs copied, the changed channel's change
+gathered, its windows and the batched product with its weight slice added), the path a suffix run takes. Medians of
+``--repeats`` (interleaved, after a warm-up) of the process's CPU seconds (on a shared machine they move less than the
+wall time), one thread by default. Prints a markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+from torch import nn
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from benchmarks._timing import interleaved_times  # noqa: E402
+from lightning_causal.causal.engine.linear_update import MAX_SHARE, LinearReaders  # noqa: E402
+
+
+def case(channels: int, kernel: int, size: int, rows: int, repeats: int) -> dict[str, float]:
+    """Median CPU seconds of the convolution and of the update on ``rows`` rows of one changed channel each."""
+    torch.manual_seed(0)
+    conv = nn.Conv2d(channels, channels, kernel, padding=kernel // 2).eval()
+    value = torch.randn(16, channels, size, size)
+    readers = LinearReaders(nn.Identity())
+    with torch.no_grad():
+        readers.value, readers.outputs = value, {conv: conv(value)}
+    picked = torch.randint(0, 16, (rows,))
+    columns = torch.randint(0, channels, (rows, 1))
+    h = value[picked].clone()
+    h[torch.arange(rows)[:, None], columns] = 0.0
+
+    def plain() -> None:
+        with torch.no_grad():
+            conv(h)
+
+    def update() -> None:
+        with torch.no_grad():
+            readers._update(conv, h, picked, columns)
+
+    return {name: cpu for name, (_wall, cpu) in interleaved_times({"conv": plain, "update": update}, repeats).items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=256)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), {args.rows} rows, medians of {args.repeats}; "
+          f"MAX_SHARE = {MAX_SHARE}\n")
+    print("| input channels | kernel | size | conv (CPU ms) | update (CPU ms) | update / conv | answered |")
+    print("|---|---|---|---|---|---|---|")
+    for kernel in (3, 1):
+        for size in (8, 16, 32):
+            for channels in (2, 4, 8, 16, 32, 64):
+                t = case(channels, kernel, size, args.rows, args.repeats)
+                answered = "yes" if MAX_SHARE <= channels else "no"
+                print(f"| {channels} | {kernel}x{kernel} | {size}x{size} | {t['conv'] * 1e3:.2f} | {t['update'] * 1e3:.2f} | "
+                      f"{t['update'] / t['conv']:.2f} | {answered} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
