@@ -127,3 +127,15 @@ def test_layer_map_names_prompt_rows_it_leaves_out():
     said = next(str(w.message) for w in seen if "leaves out" in str(w.message))
     assert "'text' returned [5, 6] for 8 samples" in said
     assert "zero-shot classifier's class prompts" in result.meta["left_out"]["text"]
+
+
+def test_no_candidates_hint_without_arguments_passed_whole():
+    from lightning_causal.causal.engine.forward import Forward
+    from lightning_causal.causal.engine.in_batch_scores import place_paired_hint
+
+    x, ids, mask = batch()
+    rows = Forward(model(), output=lambda s: s.diagonal()[:, None], additional_forward_args=(ids, mask), num_samples=6)
+    assert place_paired_hint(rows, (x,)) == ""  # the captions follow their rows: no candidates passed whole
+    whole = Forward(model(), output=lambda s: s.diagonal()[:, None], num_samples=6,
+                    additional_forward_args=mark_whole((ids, mask), [0, 1]))
+    assert "pairs row i with candidate i" in place_paired_hint(whole, (x,))

@@ -94,16 +94,18 @@ def in_batch_cause(forward: Any, xs: tuple[Tensor, ...], rows: Tensor) -> str | 
 
 def place_paired_hint(forward: Any, xs: tuple[Tensor, ...]) -> str:
     """Where ``forward`` selects its explained output with ``output=`` from a return value that holds a square score
-    matrix on the whole probe (``[N, N]``: every row against ``N`` candidates passed whole), a sentence that names
-    reading it by the row's place in the pass; else ``""``.
+    matrix on the whole probe (``[N, N]``: every row against ``N`` candidates passed whole) and a forward argument of
+    ``N`` rows is passed whole (``mark_whole``), a sentence that names reading it by the row's place in the pass;
+    else ``""``.
 
     Args:
         forward: the model's :class:`~.forward.Forward`.
         xs: the probe inputs ``[N, ...]``.
     """
     n = xs[0].shape[0]
-    if getattr(forward, "output", None) is None or n < 2:
-        return ""
+    args = getattr(forward, "args", None)
+    if getattr(forward, "output", None) is None or n < 2 or args is None or not args.whole_positions(n):
+        return ""  # no forward argument of N rows passed whole: no candidates of the probe's number
     names = square_tensors(_raw(forward, xs, None), n)
     if not names:
         return ""
