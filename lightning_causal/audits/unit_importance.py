@@ -16,6 +16,7 @@ from lightning_causal.audits.options import (
     warn_predicted_class_of_regression,
 )
 from lightning_causal.audits.top_share import add_top_share, note_non_finite_samples
+from lightning_causal.audits.unit_names import unit_kinds
 from lightning_causal.causal.effects.unit_effects import (
     METHODS,
     UnitMethod,
@@ -206,6 +207,9 @@ class UnitImportanceAudit(Audit):
             warn_predicted_class_of_regression(f"UnitImportanceAudit {self.name!r}", probe.labels,
                                                first_row_outputs(model, Probe(probe.inputs, probe.labels, afa), self.output),
                                                model=model, output=self.output)
+        kinds, sources = unit_kinds(model, probe.inputs if isinstance(probe.inputs, tuple) else (probe.inputs,), self.layers,
+                                    {layer: unit_kind(self.unit_dim[layer], self.num_heads[layer]) for layer in self.layers},
+                                    {"output": self.output, **Probe(probe.inputs, probe.labels, afa).subset(slice(0, 1)).forward_options})
         for layer in self.layers:
             eff, info = unit_effects(
                 model, probe.inputs, layer, _replayed(self.intervention, self._donors), target=self.target, max_batch_size=max_batch_size,
@@ -231,12 +235,13 @@ class UnitImportanceAudit(Audit):
                 result.meta.setdefault("notes", []).append(
                     f"{layer} runs {info.calls} times per forward pass: each unit is set at every call (an nn.Identity "
                     "per call names one: docs/your_model.md, 'Layers in functional code')")
-            kind = unit_kind(self.unit_dim[layer], self.num_heads[layer])
-            module = dict(model.named_modules()).get(layer)
-            if kind == "neuron" and isinstance(module, nn.modules.conv._ConvNd):  # channels first: not its neurons
-                kind = "position"
+            kind = kinds[layer]
+            if layer in sources:  # channels first: not its neurons
+                source = dict(model.named_modules())[sources[layer]]
+                what = (f"{layer} is an nn.{type(source).__name__}" if sources[layer] == layer else
+                        f"{layer} carries the output of nn.{type(source).__name__} {sources[layer]!r}")
                 result.meta.setdefault("notes", []).append(
-                    f"{layer} is an nn.{type(module).__name__}, whose output [N, C, ...] holds its channels in dimension "
+                    f"{what}, whose output [N, C, ...] holds its channels in dimension "
                     f"1: unit_dim={self.unit_dim[layer]} ranks its positions (time steps of a sequence), not its "
                     f"channels; unit_dim=1 (the default) ranks the channels")
             if kind is not None:  # what the figures call a unit
