@@ -425,7 +425,7 @@ class CaptumBaseline(Audit):
             warn_predicted_class_of_regression(f"CaptumBaseline {self.name!r}", probe.labels, out, model=model, output=self.output, probe=probe)
         if self.settings.score == "auto" and out.dim() == 2 and out.shape[1] > 1:
             warn_softmax_of_regression(f"CaptumBaseline {self.name!r} (its deletion and insertion curves)", probe.labels, "`settings=CompareSettings(score='raw')`",
-                                       model=model, outputs=out, output=self.output)
+                                       model=model, outputs=out, output=self.output, probe=probe)
         tunnel_notes: list[str] = []  # NoiseTunnel's default level on a table of mixed scales: warned, and on the card
         levels: dict[str, tuple[float, bool]] = {}  # each NoiseTunnel method's noise level, and whether it is the default
         explainers = self._explainers(model, probe, mask, max_batch_size, tunnel_notes, levels)

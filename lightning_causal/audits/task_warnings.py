@@ -58,7 +58,8 @@ def unlabelled_regression(labels: Any, model: Any) -> bool:
 
 
 def warn_softmax_of_regression(audit: str, labels: Any, fix: str, model: Any = None, *,
-                               outputs: Tensor | Callable[[], Tensor] | None = None, output: Any = None) -> None:
+                               outputs: Tensor | Callable[[], Tensor] | None = None, output: Any = None,
+                               probe: Any = None) -> None:
     """Warn that ``audit`` applies a softmax to the model's outputs although the probe's labels are
     a regression target (:func:`regression_labels`: a multi-output regression, whose outputs are not
     logits: the softmax of ``(10 x0, x1)`` is explained by ``x0`` alone). Integer labels, class-like
@@ -75,8 +76,18 @@ def warn_softmax_of_regression(audit: str, labels: Any, fix: str, model: Any = N
     explained output on some probe rows, or a callable computing it) and ``output`` (the audit's
     ``output=``): an embedding (:func:`embedding_output`) is warned about whatever the labels, the
     softmax of its coordinates being no probability; so are per-level logits (:func:`level_outputs`: an
-    ordinal head's cumulative logits, a survival model's hazards, whose labels are ranks ``[N]``).
+    ordinal head's cumulative logits, a survival model's hazards, whose labels are ranks ``[N]``). A tensor ``output=``
+    reads of a continuous distribution (:func:`continuous_distribution_read`: a Gaussian policy's action means) is
+    warned about whatever the labels; ``probe`` (or the one ``outputs`` carries, :func:`first_row_outputs`) is read for it.
     """
+    read = continuous_distribution_read(model, probe if probe is not None else getattr(outputs, "probe", None),
+                                        output) if outputs is not None else None
+    if read is not None:  # a Gaussian policy's action means: their softmax is no probability of an action
+        warnings.warn(
+            f"{audit} explains the softmax over the model's outputs, but they are {read}, a continuous distribution (a "
+            f"continuous action?): the softmax of its coordinates is no probability; pass {fix} to explain the output "
+            "itself", UserWarning, stacklevel=outside_package())
+        return
     model = task_model(model, output)
     # integer labels are a regression's only where the model says so (a VAE's `task='regression'` beside its digits' labels)
     said = unlabelled_regression(labels, model) or (isinstance(labels, Tensor) and not labels.is_floating_point()

@@ -47,7 +47,7 @@ def _warnings(audit, model) -> list[str]:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         audit.run(model, Probe(torch.randn(16, 4, generator=torch.Generator().manual_seed(1))))
-    return [str(w.message) for w in caught if "continuous distribution" in str(w.message)]
+    return [str(w.message) for w in caught if "continuous distribution" in str(w.message) and "predicted class" in str(w.message)]
 
 
 AUDITS = {
@@ -86,3 +86,25 @@ def test_counterfactual_audit_refuses_a_continuous_action(kind: str) -> None:
     with pytest.raises(ValueError, match=r"the Normal's mean, a continuous distribution .*InputEffectAudit\(target=k\)"):
         CounterfactualAudit(towards="runner_up", output=output).validate(GaussianPolicy(kind), probe)
     CounterfactualAudit(towards="runner_up", output=lambda out: out["pi"].logits).validate(GaussianPolicy("categorical"), probe)
+
+
+def _softmax_warnings(audit, model) -> list[str]:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        audit.run(model, Probe(torch.randn(16, 4, generator=torch.Generator().manual_seed(1))))
+    return [str(w.message) for w in caught if "softmax" in str(w.message) and "continuous distribution" in str(w.message)]
+
+
+@pytest.mark.parametrize("kind", ["normal", "mapping"])
+def test_softmax_over_a_continuous_action_warns(kind: str) -> None:
+    """SobolAudit(output='mean', target=0) explained softmax(action means)[0], and CaptumBaseline's deletion and
+    insertion curves the same softmax, in silence: no probability of a continuous action."""
+    output = "mean" if kind == "normal" else (lambda out: out["dist"].mean)
+    model = GaussianPolicy(kind)
+    sobol = _softmax_warnings(SobolAudit(output=output, target=0, n=64, n_bootstrap=2), model)
+    assert len(sobol) == 1 and "`probability=False`" in sobol[0]
+    captum = _softmax_warnings(CaptumBaseline(methods=("Saliency",), output=output, target=0), model)
+    assert len(captum) == 1 and "score='raw'" in captum[0]
+    assert _softmax_warnings(SobolAudit(output=output, target=0, probability=False, n=64, n_bootstrap=2), model) == []
+    categorical = GaussianPolicy("categorical")
+    assert _softmax_warnings(SobolAudit(output=lambda out: out["pi"].logits, target=0, n=64, n_bootstrap=2), categorical) == []
