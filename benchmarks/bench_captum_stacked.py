@@ -1,13 +1,15 @@
 """Cost of the stacked-rows check over Captum's passes (``baselines/captum_methods._stacked_rows_checked``): each pass
 Captum sends the model (interpolated inputs, perturbed copies, sampled points, the samples and their baselines) runs
-its first and last rows alone too, to refuse a model whose batch statistic moves across a branch's threshold.
+its first and last rows and an inner one (drawn from the check's own generator) alone too, to refuse a model whose
+batch statistic moves across a branch's threshold.
 
 The package's ``DigitsCNN`` trained (``fit_classifier``, ``--train-epochs``, seed 0) on scikit-learn's digits, a probe
 from the validation digits. ``CaptumBaseline`` with IntegratedGradients, Saliency, DeepLift, GradientShap and
 FeatureAblation (2x2 patches; ``audit.run``: the causal effects, the curves and the stability besides the methods), and
-each method's ``attribute`` alone, are timed with the check ("checked") and with it off (``_stacked_rows_checked``
-replaced by a block that checks nothing: the code's path before the check), in turn within every repeat
-(``interleaved_times``); the ratio is checked / off of the medians. The audit's results of both are compared with
+each method's ``attribute`` alone, are timed with the check ("checked"), with the check of the end rows only ("ends":
+the check before its inner row, ``bench_stacked_rows.ends_only``) and with it off
+(``_stacked_rows_checked`` replaced by a block that checks nothing: the code's path before the check), in turn within
+every repeat (``interleaved_times``); the ratios are checked / off and ends / off of the medians. The audit's results of both are compared with
 ``torch.equal`` (NaN matching NaN; the seconds of its comparison table aside). Last, the CPU time spent inside the
 check over the rest of the audit's (``check_share``), which a loaded machine moves less than the ratio.
 
@@ -27,7 +29,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._timing import digits_bench_parser, interleaved_times  # noqa: E402
-from benchmarks.bench_stacked_rows import equal, tensors  # noqa: E402
+from benchmarks.bench_stacked_rows import ends_only, equal, tensors  # noqa: E402
 from lightning_causal.audits import CaptumBaseline  # noqa: E402
 from lightning_causal.audits.base import Probe  # noqa: E402
 from lightning_causal.baselines import captum_methods  # noqa: E402
@@ -122,19 +124,28 @@ def main() -> None:
     same = before.keys() == after.keys() and all(equal(before[k], after[k]) for k in before)
     print(f"threads {args.threads}, probe {args.probe}, medians of {args.repeats} (checked and off in turn), "
           f"torch {torch.__version__}; CaptumBaseline's {len(after)} results {'torch.equal' if same else 'DIFFER'}\n")
-    print("| run | off: wall / CPU (s) | checked: wall / CPU (s) | ratio (wall, CPU) |")
-    print("|---|---|---|---|")
+    print("| run | off: wall / CPU (s) | ends: wall / CPU (s) | checked: wall / CPU (s) | ends / off (wall, CPU) | "
+          "checked / off (wall, CPU) |")
+    print("|---|---|---|---|---|---|")
     for name, run in runs.items():
         def run_off(run=run):
             with off():
                 return run()
 
-        times = interleaved_times({"off": run_off, "checked": run}, args.repeats)
-        (wo, co), (wc, cc) = times["off"], times["checked"]
-        print(f"| {name} | {wo:.3f} / {co:.3f} | {wc:.3f} / {cc:.3f} | {wc / wo:.3f}, {cc / co:.3f} |", flush=True)
+        def run_ends(run=run):
+            with ends_only():
+                return run()
+
+        times = interleaved_times({"off": run_off, "ends": run_ends, "checked": run}, args.repeats)
+        (wo, co), (we, ce), (wc, cc) = times["off"], times["ends"], times["checked"]
+        print(f"| {name} | {wo:.3f} / {co:.3f} | {we:.3f} / {ce:.3f} | {wc:.3f} / {cc:.3f} | {we / wo:.3f}, {ce / co:.3f} | "
+              f"{wc / wo:.3f}, {cc / co:.3f} |", flush=True)
+    with ends_only():
+        ends = check_share(runs["CaptumBaseline (5 methods, 2x2 patches)"], args.repeats)
     shares = check_share(runs["CaptumBaseline (5 methods, 2x2 patches)"], args.repeats)
-    print(f"\nCPU time inside the check over the rest of CaptumBaseline's run: median {100 * statistics.median(shares):.2f}% "
-          f"(from {100 * min(shares):.2f}% to {100 * max(shares):.2f}%, {len(shares)} runs)")
+    for what, found in (("the end rows' check", ends), ("the check", shares)):
+        print(f"\nCPU time inside {what} over the rest of CaptumBaseline's run: median {100 * statistics.median(found):.2f}% "
+              f"(from {100 * min(found):.2f}% to {100 * max(found):.2f}%, {len(found)} runs)")
 
 
 if __name__ == "__main__":

@@ -1,11 +1,13 @@
 """Cost of the stacked-rows check (``causal/engine/stacked_rows.py``): each chunk of intervened rows runs its first and
-last rows alone too, to refuse a model whose batch statistic an intervention moves across a branch's threshold.
+last rows and an inner one (drawn from the check's own generator) alone too, to refuse a model whose batch statistic an
+intervention moves across a branch's threshold.
 
 Models trained (``fit_classifier``, ``--train-epochs``, seed 0) on scikit-learn's digits (the package's ``DigitsCNN``
 and a ReLU MLP 64-128-64-10), probes from the validation digits. Each audit (``UnitImportanceAudit``,
-``InputEffectAudit``, ``LayerMapAudit``; ``audit.run``) is timed with the check ("checked") and with it off (an outer
-``checked_chunks`` block that runs every chunk as it is: the code's path before the check), in turn within every repeat
-(``interleaved_times``); the ratio is checked / off of the medians. ``--save PATH`` writes the audits' results instead
+``InputEffectAudit``, ``LayerMapAudit``; ``audit.run``) is timed with the check ("checked"), with the check of the end
+rows only ("ends": the check before its inner row, :func:`ends_only`) and with it off (an outer ``checked_chunks`` block
+that runs every chunk as it is: the code's path before the check), in turn within every repeat (``interleaved_times``);
+the ratios are checked / off and ends / off of the medians. ``--save PATH`` writes the audits' results instead
 (no timing), for a ``torch.equal`` comparison (NaN matching NaN) of two checkouts (``--compare A B``).
 
     python benchmarks/bench_stacked_rows.py --repeats 7 --threads 1
@@ -13,6 +15,7 @@ and a ReLU MLP 64-128-64-10), probes from the validation digits. Each audit (``U
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 
@@ -56,6 +59,19 @@ def off():
     return checked_chunks(lambda fn, idx, rows_of: fn(idx))
 
 
+@contextlib.contextmanager
+def ends_only():
+    """The check of each chunk's (or pass's) two end rows only, as it was before the inner row."""
+    from lightning_causal.causal.engine import stacked_rows
+
+    picked = stacked_rows.RowsAlone.picked_rows
+    stacked_rows.RowsAlone.picked_rows = lambda self, r: [0, r - 1]
+    try:
+        yield
+    finally:
+        stacked_rows.RowsAlone.picked_rows = picked
+
+
 def tensors(result) -> dict[str, object]:
     """An audit result's numbers by name: its scalars, vectors and maps as tensors, its graphs and tables as JSON text."""
     import json
@@ -93,17 +109,24 @@ def main() -> None:
         return
     print(f"threads {args.threads}, probe {args.probe}, medians of {args.repeats} (checked and off in turn), "
           f"torch {torch.__version__}\n")
-    print("| audit | off: wall / CPU (s) | checked: wall / CPU (s) | ratio (wall, CPU) |")
-    print("|---|---|---|---|")
+    print("| audit | off: wall / CPU (s) | ends: wall / CPU (s) | checked: wall / CPU (s) | ends / off (wall, CPU) | "
+          "checked / off (wall, CPU) |")
+    print("|---|---|---|---|---|---|")
     for name, audit, model, probe in runs:
         def run_off(audit=audit, model=model, probe=probe):
             with off():
                 return audit.run(model, probe)
 
-        times = interleaved_times({"off": run_off, "checked": lambda audit=audit, model=model, probe=probe: audit.run(model, probe)},
+        def run_ends(audit=audit, model=model, probe=probe):
+            with ends_only():
+                return audit.run(model, probe)
+
+        times = interleaved_times({"off": run_off, "ends": run_ends,
+                                   "checked": lambda audit=audit, model=model, probe=probe: audit.run(model, probe)},
                                   args.repeats)
-        (wo, co), (wc, cc) = times["off"], times["checked"]
-        print(f"| {name} | {wo:.3f} / {co:.3f} | {wc:.3f} / {cc:.3f} | {wc / wo:.3f}, {cc / co:.3f} |", flush=True)
+        (wo, co), (we, ce), (wc, cc) = times["off"], times["ends"], times["checked"]
+        print(f"| {name} | {wo:.3f} / {co:.3f} | {we:.3f} / {ce:.3f} | {wc:.3f} / {cc:.3f} | {we / wo:.3f}, {ce / co:.3f} | "
+              f"{wc / wo:.3f}, {cc / co:.3f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ from torch import Tensor, nn
 from lightning_causal.baselines.captum_methods import layer_attribute
 from lightning_causal.causal.engine.input_sites import input_sites
 from lightning_causal.causal.engine.interventions import module_output, resolve_module
+from lightning_causal.causal.engine.stacked_rows import rows_alone_checked
 from lightning_causal.causal.engine.state import audit_mode, resolve_target
 from lightning_causal.causal.engine.units import resolve_layout, to_units
 from lightning_causal.causal.structure.graph_data import OUTPUT, CausalGraph
@@ -99,6 +100,10 @@ def attribution_graph(
         n_steps: integration steps of ``LayerConductance``.
         max_batch_size: rows per forward pass.
 
+    Raises:
+        ValueError: a model whose forward branches on a statistic of its batch (the stacked-rows check of the
+            LayerConductance passes: their end rows and an inner one alone too), named for this function.
+
     Examples:
         >>> model = nn.Sequential(nn.Linear(2, 2), nn.ReLU(), nn.Linear(2, 2))
         >>> like = CausalGraph(["1"], ["1:0", "output:0"], [("1:0", "output:0", 1.0)])
@@ -108,6 +113,21 @@ def attribution_graph(
     """
     with audit_mode(model):
         tidx = resolve_target(model(inputs), target)
+    # the stacked-rows check of the LayerConductance passes below, named for this function (an outer block's name stays)
+    with rows_alone_checked(f"attribution_graph (Captum's LayerConductance on the layers {list(like.layers)})", model=model,
+                            rows="interpolated inputs", way_out=_WAY_OUT):
+        return _attribution_graph(model, inputs, like, tidx, n_steps, max_batch_size)
+
+
+#: the stacked-rows refusal's way out for :func:`attribution_graph`
+_WAY_OUT = ("build the graph with the causal estimators in passes of one row (causal_graph(..., max_batch_size=1)): "
+            "attribution_graph's LayerConductance runs two interpolated inputs of a sample in one pass at least, whatever "
+            "`max_batch_size`")
+
+
+def _attribution_graph(model: nn.Module, inputs: Tensor, like: CausalGraph, tidx: Tensor, n_steps: int,
+                       max_batch_size: int | None) -> CausalGraph:
+    """:func:`attribution_graph` for the resolved targets ``tidx``."""
     layouts = dict(like.meta.get("unit_layouts") or {})  # the causal graph's units (neurons, heads)
     node_score = {layer: layer_attribute(model, inputs, layer, "LayerConductance", target=tidx, options={"n_steps": n_steps},
                                          max_batch_size=max_batch_size, **layouts.get(layer, {})) for layer in like.layers}

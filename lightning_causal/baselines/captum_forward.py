@@ -7,6 +7,8 @@ tensor (``output=``). :func:`prepare_inputs` checks and clones the inputs and re
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -15,7 +17,9 @@ from torch import Tensor, nn
 from lightning_causal.causal.engine.ablation import check_baselines
 from lightning_causal.causal.engine.batching import checked_pass, rows_per_pass
 from lightning_causal.causal.engine.eager import eager_module
+from lightning_causal.causal.engine.forward import Forward
 from lightning_causal.causal.engine.forward_args import ForwardArgs, map_tensors, tensor_leaves
+from lightning_causal.causal.engine.linked_samples import check_rows_independent, failed_rows_named
 from lightning_causal.causal.engine.noise import warn_separate_noise
 from lightning_causal.causal.engine.output_selection import (
     OutputSpec,
@@ -63,10 +67,11 @@ class CaptumForward(nn.Module):
     gather by row only the tensors of first dimension ``N``). With ``input_dtype`` set, floating inputs reach the model
     in that dtype: Captum's float32 noise (``NoiseTunnel``, ``GradientShap``) promotes the rows of
     a bfloat16 or float16 model to float32, which the model refuses. Inside a stacked-rows block
-    (:func:`~lightning_causal.causal.engine.stacked_rows.rows_alone_checked`, which ``attribute`` opens around Captum's
-    passes) each call of two rows or more runs its first and last rows alone too, in the grad mode of the call
-    (:func:`~lightning_causal.causal.engine.batching.checked_pass`): a model that branches on a statistic of the rows
-    Captum stacks is refused.
+    (:func:`~lightning_causal.causal.engine.stacked_rows.rows_alone_checked`, which ``attribute`` and the layer methods
+    open around Captum's passes) each call of two rows or more runs its first and last rows and an inner one alone too,
+    in the grad mode of the call (:func:`~lightning_causal.causal.engine.batching.checked_pass`; a row alone takes its
+    row of the values Captum's hook puts in place of :attr:`replaced_site`'s output): a model that branches on a
+    statistic of the rows Captum stacks is refused.
 
     Args:
         model: the model.
@@ -103,8 +108,13 @@ class CaptumForward(nn.Module):
         self._whole = {id(t) for t in tensor_leaves(self._template)
                        if fargs.is_whole(t) or (num_samples is not None and (t.dim() == 0 or t.shape[0] != num_samples))}
         self._values = tuple(t for t in tensor_leaves(self._template) if id(t) not in self._whole)
-        self._num_inputs = num_inputs
+        self._num_inputs, self._given = num_inputs, additional_forward_args
         self.input_dtype: torch.dtype | None = None
+        #: a module whose output Captum replaces with the values of the whole pass (LayerIntegratedGradients'
+        #: interpolated layer values, LayerFeatureAblation's ablated copies): a row of the pass run alone takes its row
+        self.replaced_site: nn.Module | None = None
+        #: whether a row run alone by the stacked-rows check failed where its pass runs (a model that reads its batch)
+        self.failed_alone = False
 
     def captum_args(self, differentiable: bool = False) -> tuple[Any, ...] | None:
         """What to pass as Captum's ``additional_forward_args`` (``None`` when there are none).
@@ -130,10 +140,25 @@ class CaptumForward(nn.Module):
         rows = first.shape[0] if isinstance(first, Tensor) and first.dim() > 0 else 0
         if rows < 2:
             return self._call(args)
-        # inside a rows_alone_checked block (attribute()'s, around Captum's passes): the pass's first and last rows
-        # run alone too, under the grad mode Captum runs the pass in (DeepLift's hooks want inputs that require grad)
-        return checked_pass(lambda idx: self._call(args if idx.numel() == rows else _row_of(args, int(idx[0]), rows)),
+        # inside a rows_alone_checked block (attribute()'s, around Captum's passes): the pass's end rows and an inner
+        # one run alone too, under the grad mode Captum runs the pass in (DeepLift's hooks want inputs that require grad)
+        return checked_pass(lambda idx: self._call(args) if idx.numel() == rows else self._row_alone(args, int(idx[0]), rows),
                             rows, _detached)
+
+    def _row_alone(self, args: tuple[Any, ...], i: int, rows: int) -> Tensor:
+        """Row ``i`` of a pass of ``rows`` rows run alone: the row of Captum's arguments, and of the values Captum puts
+        in place of :attr:`replaced_site`'s output (the whole pass's); a failure is recorded (:attr:`failed_alone`)."""
+        handle = None
+        if self.replaced_site is not None:  # registered after Captum's hook, so it runs after it and takes its values
+            handle = self.replaced_site.register_forward_hook(lambda _m, _i, out: _output_row(out, i, rows))
+        try:
+            return self._call(_row_of(args, i, rows))
+        except Exception:
+            self.failed_alone = True
+            raise
+        finally:
+            if handle is not None:
+                handle.remove()
 
     def _call(self, args: tuple[Any, ...]) -> Tensor:
         k = self._num_inputs
@@ -144,6 +169,37 @@ class CaptumForward(nn.Module):
             inputs = tuple(t.to(self.input_dtype) if isinstance(t, Tensor) and t.is_floating_point() else t for t in inputs)
         out = select_output(self.model(*inputs, *positional, **keywords), self.output)
         return out.unsqueeze(1) if out.dim() == 1 else out
+
+    @contextlib.contextmanager
+    def coupled_rows_refused(self, x: Tensor, what: str) -> Iterator[None]:
+        """Refuse, in the causal estimators' words, a model whose samples read each other's rows (a prototypical
+        network's prototypes from its batch's first rows): an ``IndexError`` or ``RuntimeError`` of a pass inside the
+        block (a trial pass of fewer rows than ``x``, one of Captum's) becomes
+        :func:`~lightning_causal.causal.engine.linked_samples.check_rows_independent`'s ``ValueError`` where that check
+        of ``x`` refuses the model (:func:`~lightning_causal.causal.engine.linked_samples.failed_rows_named`), and so
+        does a block whose passes ran where a row of them run alone by the stacked-rows check failed
+        (:attr:`failed_alone`; Captum's passes of enough rows ran, each with the prototypes of its own first rows).
+        Only a failure costs anything: a pass of ``x`` and one of two samples, without gradients (the engine's
+        ``Forward`` they run on is built then: 0.4 ms of a digits CNN's, 5% of Saliency's call).
+
+        Args:
+            x: the explained inputs ``[N, ...]``.
+            what: the method, as the refusal names it.
+        """
+        self.failed_alone = False
+        try:
+            yield
+        except (IndexError, RuntimeError):
+            with failed_rows_named(self._core(x), (x,), what):
+                raise
+        if self.failed_alone:
+            core = self._core(x)
+            with torch.no_grad():
+                check_rows_independent(core, (x,), core(x), what)
+
+    def _core(self, x: Tensor) -> Forward:
+        """The engine's :class:`~lightning_causal.causal.engine.forward.Forward` of this model, output and arguments."""
+        return Forward(self.model, output=self.output, additional_forward_args=self._given, num_samples=x.shape[0])
 
     def warn_noise(self, x: Tensor, what: str) -> None:
         """Warn when the model draws noise in eval mode: Captum compares passes that draw it separately
@@ -190,6 +246,16 @@ def _row_of(args: tuple[Any, ...], i: int, rows: int) -> tuple[Any, ...]:
     per-sample arguments with the inputs), as a copy that requires grad where the pass's tensor does."""
     return tuple(a[i:i + 1].detach().clone().requires_grad_(a.requires_grad) if isinstance(a, Tensor) and a.dim() > 0
                  and a.shape[0] == rows else a for a in args)
+
+
+def _output_row(out: Any, i: int, rows: int) -> Any:
+    """Row ``i`` of a module's output ``out`` that holds a pass of ``rows`` rows (a tensor, or a tuple of them), or
+    ``None`` (the output as it is) where it holds none."""
+    if isinstance(out, Tensor):
+        return out[i:i + 1] if out.dim() > 0 and out.shape[0] == rows else None
+    if isinstance(out, tuple) and any(isinstance(t, Tensor) and t.dim() > 0 and t.shape[0] == rows for t in out):
+        return tuple(t[i:i + 1] if isinstance(t, Tensor) and t.dim() > 0 and t.shape[0] == rows else t for t in out)
+    return None
 
 
 def _detached(out: Tensor) -> Tensor:

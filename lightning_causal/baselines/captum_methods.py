@@ -357,8 +357,10 @@ def attribute(
             bad inputs or target; a gradient method on a model where no gradient flows from the output back to
             the input (a hard threshold, argmax, one_hot, quantized layers, ``torch.no_grad()`` in forward); a model
             whose forward branches on a statistic of the rows Captum stacks in a pass (``if h.mean() > t:``), where a
-            pass's first or last row alone gives other outputs than in the pass
-            (:class:`~lightning_causal.causal.engine.stacked_rows.StackedRowsError`, as the causal estimators refuse it).
+            pass's first or last row, or one drawn among its inner rows, alone gives other outputs than in the pass
+            (:class:`~lightning_causal.causal.engine.stacked_rows.StackedRowsError`, as the causal estimators refuse it);
+            a model whose samples read each other's rows (a prototypical network's prototypes from the batch's first
+            rows), in the causal estimators' words (``CaptumForward.coupled_rows_refused``).
 
     Warns:
         UserWarning: a NoiseTunnel without ``stdevs`` on a table ``[N, F]`` whose default level is more than 15 times
@@ -396,8 +398,9 @@ def attribute(
     seed = seed_of(generator) if spec.randomised else None
     forward = CaptumForward(model, output=output, additional_forward_args=additional_forward_args,
                             num_samples=num_samples_of(inputs))
-    with attribution_context(forward.model, seed):
+    with attribution_context(forward.model, seed), contextlib.ExitStack() as named:
         x, tidx = prepare_inputs(forward, inputs, target, integer_ok=spec.grouped and not spec.noise_tunnel)  # ablation: token ids too
+        named.enter_context(forward.coupled_rows_refused(x, f"Captum's {spec.label}"))  # prototypes from the batch's rows
         forward.input_dtype = x.dtype if x.is_floating_point() else None  # the rows Captum builds, back in x's dtype
         # the nodes of one graph given with its edge_index: Captum expands the inputs, not the graph
         check_linked_samples(forward.model, (x,), f"Captum's {spec.label}", output=output,
@@ -428,7 +431,7 @@ def attribute(
                 nt["stdevs"] = tunnel_stdevs(x.detach(), nt["stdevs"])
                 nt["draw_baseline_from_distrib"] = spec.name == "GradientShap"
                 tunnel = NoiseTunnel(algo) if spec.name in _ROW_DRAWS else _NoiseDrawnOnce(algo)
-            with _stacked_rows_checked(spec, forward.model):  # each pass Captum stacks: its end rows alone too
+            with _stacked_rows_checked(spec, forward.model):  # each pass Captum stacks: its end rows and an inner one alone too
                 out = tunnel.attribute(x, target=tidx, **nt, **kw) if spec.noise_tunnel else algo.attribute(x, target=tidx, **kw)
         except RuntimeError as err:  # torch's "element 0 of tensors does not require grad", said of no input or method
             refusal = _refusal(err, spec, forward, x)
@@ -469,7 +472,7 @@ def _way_out(spec: MethodSpec) -> str:
 def _stacked_rows_checked(spec: MethodSpec, model: nn.Module) -> contextlib.AbstractContextManager[None]:
     """The stacked-rows check of the engine (:func:`~lightning_causal.causal.engine.stacked_rows.rows_alone_checked`)
     over Captum's passes of ``spec``: each pass of two rows or more that Captum sends :class:`CaptumForward` (interpolated
-    inputs, perturbed copies, sampled points, noisy copies, the samples themselves) runs its first and last rows alone
+    inputs, perturbed copies, sampled points, noisy copies, the samples themselves) runs its first and last rows (and an inner one) alone
     too, and a model that takes another branch on the stacked rows (control flow on a batch statistic) is refused as the
     causal estimators refuse it; a model that draws (MC dropout) is not compared."""
     rows = "noisy copies" if spec.noise_tunnel else _STACKED.get(spec.name, "inputs")

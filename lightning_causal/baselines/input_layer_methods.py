@@ -12,6 +12,7 @@ group's value, so its mean), giving one value per input position ``[N, T]``.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -38,6 +39,7 @@ from lightning_causal.causal.engine.ablation import check_baselines
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.interventions import capture, resolve_module
 from lightning_causal.causal.engine.linked_samples import check_linked_samples
+from lightning_causal.causal.engine.stacked_rows import rows_alone_checked
 
 __all__ = ["input_layer_attribute"]
 
@@ -92,7 +94,11 @@ def input_layer_attribute(
             with the inputs by Captum).
 
     Raises:
-        ValueError: not an input-layer method, a layer whose output does not start with the input's shape.
+        ValueError: not an input-layer method, a layer whose output does not start with the input's shape; a model whose
+            forward branches on a statistic of its batch (each pass Captum stacks runs its end rows and an inner one
+            alone too: the engine's stacked-rows check, a row alone taking its row of the layer values Captum puts in
+            place of the layer's output), or whose samples read each other's rows (a prototypical network's prototypes
+            from the batch), in the causal estimators' words.
 
     Examples:
         >>> model = nn.Sequential(nn.Embedding(6, 2), nn.Flatten(), nn.Linear(6, 2))
@@ -107,8 +113,9 @@ def input_layer_attribute(
     forward = CaptumForward(model, output=output, additional_forward_args=additional_forward_args,
                             num_samples=num_samples_of(inputs))
     module = resolve_module(forward.model, layer)
-    with attribution_context(forward.model, seed):
+    with attribution_context(forward.model, seed), contextlib.ExitStack() as named:
         x, tidx = prepare_inputs(forward, inputs, target, integer_ok=True)
+        named.enter_context(forward.coupled_rows_refused(x, f"Captum's {spec.label}"))  # prototypes from the batch's rows
         # the nodes of one graph with its edge_index: Captum expands the inputs, not the graph
         check_linked_samples(forward.model, (x,), f"Captum's {spec.label}", output=output,
                              additional_forward_args=additional_forward_args)
@@ -145,8 +152,12 @@ def input_layer_attribute(
                 tidx = int(tidx[0])  # one target for every sample: Captum's batched passes take it as an int
         elif METHOD_TABLE[spec.name].baselines:
             kw["baselines"] = torch.broadcast_to(b, x.shape).contiguous()
+        # Captum's hook puts the pass's layer values (interpolated, ablated) in place of the layer's output: a row alone
+        # takes its row of them; each pass runs its end rows and an inner one alone too (the engine's stacked-rows check)
+        forward.replaced_site = module if spec.name in _REPLACED else None
         try:
-            out = METHOD_TABLE[spec.name].cls(forward, module).attribute(x, target=tidx, additional_forward_args=forward.captum_args(), **kw)
+            with _stacked_rows_checked(spec, layer, forward.model):
+                out = METHOD_TABLE[spec.name].cls(forward, module).attribute(x, target=tidx, additional_forward_args=forward.captum_args(), **kw)
         except RuntimeError as err:  # a step after the layer cuts the gradient (torch's "element 0 ... grad_fn")
             works = ("LayerFeatureAblation and the causal effects (input_effects(..., input_layer=...)) perturb the layer and "
                      "need no gradient")
@@ -162,3 +173,20 @@ def input_layer_attribute(
                          f"but got {list(out.shape)}")
     flat = out.reshape(*x.shape, -1)
     return flat.mean(-1) if spec.grouped else flat.sum(-1)
+
+
+#: what each input-layer method stacks in a pass, as the stacked-rows refusal names it
+_STACKED = {"LayerIntegratedGradients": "interpolated layer values", "LayerFeatureAblation": "ablated copies"}
+#: the input-layer methods whose hook puts the whole pass's layer values in place of the layer's output
+_REPLACED = frozenset(_STACKED)
+
+
+def _stacked_rows_checked(spec: MethodSpec, layer: str, model: nn.Module) -> contextlib.AbstractContextManager[None]:
+    """The engine's stacked-rows check (:func:`~lightning_causal.causal.engine.stacked_rows.rows_alone_checked`) over
+    the passes Captum sends :class:`CaptumForward` for ``spec`` on the input layer ``layer``: a model whose forward
+    branches on a statistic of its batch is refused, as ``attribute`` and ``layer_attribute`` refuse it."""
+    return rows_alone_checked(
+        f"Captum's {spec.label} on {layer!r}", model=model, rows=_STACKED.get(spec.name, "inputs"),
+        way_out=("explain one sample per call (`inputs[i:i + 1]`) with `max_batch_size=1` (passes of one row, slow), or "
+                 "with the causal token effects in passes of one row (input_effects(..., input_layer=...) with "
+                 "`max_batch_size=1`)"))

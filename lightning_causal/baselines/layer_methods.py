@@ -146,16 +146,16 @@ def checkpoint_refusal(err: RuntimeError, method: str, layer: str | None, model:
 def _stacked_rows_checked(method: str, layer: str, model: nn.Module) -> contextlib.AbstractContextManager[None]:
     """The engine's stacked-rows check (:func:`~lightning_causal.causal.engine.stacked_rows.rows_alone_checked`) over
     the passes Captum sends :class:`CaptumForward` for ``method`` on ``layer``, as ``attribute`` opens it for the methods
-    of the inputs: LayerConductance's interpolated inputs, the samples of LayerGradientXActivation and LayerActivation.
-    Not LayerIntegratedGradients: Captum's hook puts the interpolated layer values of the whole pass in place of the
-    layer's output, so that a row run alone runs the whole pass after the layer (nothing to compare, two passes more)."""
-    if method == "LayerIntegratedGradients":
-        return contextlib.nullcontext()
-    if method == "LayerConductance":
-        rows, way_out = "interpolated inputs", (
-            "explain the layer with the causal estimators in passes of one row (unit_effects on it with "
-            "`max_batch_size=1`: they refuse the model in passes of more): LayerConductance runs two interpolated "
-            "inputs of a sample in one pass at least, whatever `max_batch_size`")
+    of the inputs: LayerConductance's interpolated inputs, LayerIntegratedGradients' interpolated layer values (whose
+    hook puts the whole pass's values in place of the layer's output: a row run alone takes its row of them,
+    :attr:`CaptumForward.replaced_site`), the samples of LayerGradientXActivation and LayerActivation."""
+    if method in ("LayerConductance", "LayerIntegratedGradients"):
+        rows = "interpolated inputs" if method == "LayerConductance" else "interpolated layer values"
+        way_out = ("explain the layer with the causal estimators in passes of one row (unit_effects on it with "
+                   "`max_batch_size=1`: they refuse the model in passes of more): LayerConductance runs two interpolated "
+                   "inputs of a sample in one pass at least, whatever `max_batch_size`" if method == "LayerConductance" else
+                   "explain one sample per call (`inputs[i:i + 1]`) with `max_batch_size=1` (passes of one row, slow), "
+                   "or with the causal estimators in passes of one row (unit_effects on the layer with `max_batch_size=1`)")
     else:
         rows, way_out = "inputs", ("explain one sample per call (`inputs[i:i + 1]`; CaptumBaseline: a Probe of one "
                                    "sample), or with the causal estimators in passes of one row (unit_effects on the "
@@ -199,7 +199,8 @@ def layer_attribute(
         reduction: ``"sum"`` or ``"mean"`` over each unit's positions (default: per method, as above).
         unit_dim: the dimension that indexes the units (see ``unit_effects``).
         num_heads: split the unit dimension into this many heads (see ``unit_effects``).
-        max_batch_size: rows per forward pass of LayerConductance (default: cache-friendly chunks).
+        max_batch_size: rows per forward pass of LayerConductance (two rows of a sample at least) and
+            LayerIntegratedGradients (default: cache-friendly chunks).
         target: class index, per-sample indices ``[N]``, or ``None`` (the predicted class).
         baselines: the baseline of the input of LayerConductance and LayerIntegratedGradients (a number or
             a tensor broadcastable to ``inputs``).
@@ -214,10 +215,11 @@ def layer_attribute(
     activation is not the first-order change ``Re(conj(g)·d)`` (``unit_effects(..., method="attribution")`` gives it);
     ``LayerActivation`` averages its complex values.
 
-    LayerConductance's passes of interpolated inputs and the samples of LayerGradientXActivation and LayerActivation run
-    their first and last rows alone too (the engine's stacked-rows check, as ``attribute`` runs it): a model whose
-    forward branches on a statistic of its batch (``if h.mean() > t:``) is refused, ``ValueError``; not
-    LayerIntegratedGradients' passes, whose layer values Captum's hook puts in place of the layer's output whole.
+    Each pass Captum stacks (LayerConductance's interpolated inputs, LayerIntegratedGradients' interpolated layer values,
+    the samples of LayerGradientXActivation and LayerActivation) runs its end rows and an inner one alone too (the
+    engine's stacked-rows check, as ``attribute`` runs it): a model whose forward branches on a statistic of its batch
+    (``if h.mean() > t:``) is refused, ``ValueError``; so is one whose samples read each other's rows (a prototypical
+    network's prototypes from the batch), in the causal estimators' words.
 
     Examples:
         >>> model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
@@ -242,10 +244,11 @@ def layer_attribute(
                         "activations (from those of a baseline token), 'LayerGradientXActivation' takes none")
     forward = CaptumForward(model, output=output, additional_forward_args=additional_forward_args,
                             num_samples=num_samples_of(inputs))
-    with input_sites(forward.model, [layer]), attribution_context(forward.model):
+    with input_sites(forward.model, [layer]), attribution_context(forward.model), contextlib.ExitStack() as named:
         module = resolve_module(forward.model, layer)
         # token ids: the layer methods that take no gradient of the inputs run on them, as Captum's do (they were refused)
         x, tidx = prepare_inputs(forward, inputs, target, integer_ok=True)
+        named.enter_context(forward.coupled_rows_refused(x, f"Captum's {method}"))  # prototypes from the batch's rows
         if not x.is_floating_point() and method == "LayerIntegratedGradients":
             baselines = _token_baselines(forward, x, baselines)
         # the nodes of one graph with its edge_index: refused before the 1-row site checks cut the graph
@@ -264,9 +267,11 @@ def layer_attribute(
                 "gives Re(conj(g)·d), or method='exact', or name a layer whose output is real (the irfft after the modes)")
         kw = {**defaults, **(options or {})}
         if kw.get("internal_batch_size", 0) is None:  # LayerConductance needs 2 rows per sample at least
-            kw["internal_batch_size"] = max(forward.rows_per_pass(x, max_batch_size), 2 * x.shape[0])
-        # Captum hooks a tensor: element 0 of a tuple output (an LSTM's); each pass's end rows alone too (stacked rows)
+            least = 2 * x.shape[0] if method == "LayerConductance" else x.shape[0]
+            kw["internal_batch_size"] = max(forward.rows_per_pass(x, max_batch_size), least)
+        # Captum hooks a tensor: element 0 of a tuple output (an LSTM's); each pass's end rows and an inner one alone too
         with output_site(module) as site, _stacked_rows_checked(method, layer, forward.model):
+            forward.replaced_site = site if method == "LayerIntegratedGradients" else None  # Captum replaces its output
             try:
                 if method in ("LayerConductance", "LayerIntegratedGradients"):
                     out = cls(forward, site).attribute(x, baselines=baselines, target=tidx,

@@ -7,11 +7,13 @@ another branch in a pass of intervened rows: an intervention moves the stacked r
 the whole pass takes the other branch, and every effect of that pass is silently that branch's. Inside
 :func:`rows_alone_checked` (opened by the estimators that stack intervened rows: unit effects, input effects and
 interventional expectations, the causal graph, the layer map, Sobol' indices and intrinsic causal contributions; and
-the Captum baselines' ``attribute``, whose passes Captum stacks itself, run through :func:`~.batching.checked_pass`:
-interpolated inputs, perturbed copies, sampled points) each
+the Captum baselines' ``attribute``, ``layer_attribute``, ``input_layer_attribute`` and ``attribution_graph``, whose
+passes Captum stacks itself, run through :func:`~.batching.checked_pass`: interpolated inputs or layer values, perturbed
+copies, sampled points) each
 chunk of the row engine (:func:`~.batching.map_rows`, and :func:`~.batching.each_chunk` where the
-estimator gives its values per row) of two rows or more runs its first and its last row alone first, a pass of one
-row each (:func:`~.batching.rows_alone` is true then: an estimator that writes its rows' results by index keeps
+estimator gives its values per row) of two rows or more runs its first and its last row and, from 3 rows on, one
+inner row (:meth:`RowsAlone.picked_rows`: drawn from the check's own generator, seeded at :data:`INNER_SEED`, a new row
+at each pass, the same at every run, no global stream moved) alone first, a pass of one row each (:func:`~.batching.rows_alone` is true then: an estimator that writes its rows' results by index keeps
 nothing of them), then the chunk; the chunk's values of those rows must match theirs alone (:func:`~.sample_independence.same_outputs`: within 1% of each
 row's scale, the rounding of batch-size dependent kernels), else ``ValueError`` naming the estimator, the pass and the
 difference. Refused rather than warned: the effects of such a pass are not the model's effects of any row, and a
@@ -28,15 +30,19 @@ cannot be compared (a state only written, ``self.last_out = out.detach()``, leav
 state, :func:`~.sample_independence.carried_states`, where it changes the clean probe's outputs); a row that fails alone (a function that wants two rows) is not
 compared, its chunk runs as before. Passes of one row (the estimators run such passes already: the site
 checks, the trial rows), and the first and last rows of a chunk, most apart in it (of other units, samples or input
-groups): a row alone holds its own statistic, which a pair of rows would average. A chunk whose two end rows alone take
-its branch is not seen (its other rows may not): the check samples two rows a pass, it does not prove every row. Two
-passes of one row per chunk (the audits of a digits CNN and MLP run one or two chunks per layer or estimator): 0.8-4.2%
-of the CPU time of their unit importance, input effect and layer map audits, one thread
+groups): a row alone holds its own statistic, which a pair of rows would average; and an inner row, whose draw covers
+a pass's middle (Captum's DeepLift stacks ``[x; b]``: its ends are sample 0 and baseline N - 1, and a pass whose ends
+take its branch alone while its inner rows do not was answered unseen). A chunk whose end rows and drawn inner row alone
+take its branch is not seen (its other rows may not): the check samples three rows a pass, it does not prove every
+row. Three passes of one row per chunk (the audits of a digits CNN and MLP run one or two chunks per layer or
+estimator): their unit importance, input effect and layer map audits took 0.99-1.12x the CPU time without the check on
+a loaded machine, within the noise of the end rows' check alone (1.00-1.12x; 0.8-4.2% on a quieter one), one thread
 (``benchmarks/bench_stacked_rows.py``; the numbers are the same as without the check, ``torch.equal``). Over Captum's
-passes: 2.9% (2.6-3.2%) of the CPU time of a digits CNN's ``CaptumBaseline`` run (IntegratedGradients, Saliency,
-DeepLift, GradientShap, FeatureAblation; 12 passes checked), one thread, spent inside the check
-(``benchmarks/bench_captum_stacked.py``; the audit's results ``torch.equal``); a single fast method's ``attribute``
-pays more (Saliency's one pass of 8 ms: +4-12%).
+passes: 3.5% (3.2-3.7%) of the CPU time of a digits CNN's ``CaptumBaseline`` run (IntegratedGradients, Saliency,
+DeepLift, GradientShap, FeatureAblation; 12 passes checked), one thread, spent inside the check, 2.7% (2.5-2.9%) for
+the end rows alone in the same run (``benchmarks/bench_captum_stacked.py``, ``benchmarks/RESULTS.md``; the audit's
+results ``torch.equal``); a single fast method's ``attribute`` pays more (Saliency's one pass of 7 ms: +16% CPU, +14%
+for the end rows alone).
 """
 
 from __future__ import annotations
@@ -50,13 +56,16 @@ from torch import Tensor, nn
 
 from lightning_causal.causal.engine.batching import alone_block, checked_chunks
 from lightning_causal.causal.engine.generators import active_generators
-from lightning_causal.causal.engine.kept_attributes import keep_attributes
+from lightning_causal.causal.engine.kept_attributes import KeptAttributes, keep_attributes
 from lightning_causal.causal.engine.sample_independence import same_outputs
 
 __all__ = ["RowsAlone", "StackedRowsError", "rows_alone_checked"]
 
 T = TypeVar("T")
 
+
+#: the seed of :class:`RowsAlone`'s draws of a pass's inner row (its own CPU generator; no global stream moves)
+INNER_SEED = 0
 
 #: :class:`RowsAlone`'s way out besides a per-row forward, for the estimators that take ``max_batch_size``
 WAY_OUT = "pass `max_batch_size=1` where the estimator takes it (one row per pass, slow)"
@@ -107,64 +116,93 @@ class RowsAlone:
                 raise TypeError(f"Expected argument `{name}` to be a str but got {value!r}")
         self.what, self.generators, self.model = what, tuple(generators), model
         self.rows, self.way_out = rows, way_out
+        self._inner = torch.Generator(device="cpu").manual_seed(INNER_SEED)  # the inner rows' draws: private, the same every run
 
     def __call__(self, fn: Callable[[Tensor], T], idx: Tensor, rows_of: Callable[[T], Tensor]) -> T:
         r = idx.numel()
         if r < 2:
             return fn(idx)
-        ends = [0, r - 1]
-        alone, drew = _alone(fn, idx, ends, rows_of, self.generators, self.model)
+        picked = self.picked_rows(r)
+        alone, drew = _alone(fn, idx, picked, rows_of, self.generators, self.model)
         out = fn(idx)
         if drew:
             return out  # the model draws noise: the rows alone drew other numbers than the chunk's
         values = rows_of(out)
-        if not isinstance(values, Tensor) or values.dim() == 0 or values.shape[0] != r or alone.shape != (2, *values.shape[1:]):
+        if (not isinstance(values, Tensor) or values.dim() == 0 or values.shape[0] != r
+                or alone.shape != (len(picked), *values.shape[1:])):
             return out  # no values per row to compare
-        stacked = values[ends]
-        diff, same = _same_rows(alone, stacked)
-        if same:
+        stacked = values[picked]
+        found = _same_rows(alone, stacked)
+        if all(same for _, same in found):
             return out
         states: list[str] = []
-        again, drew = _alone(fn, idx, ends, rows_of, self.generators, self.model, states)
-        if drew or not _same_rows(again, alone)[1]:
+        again, drew = _alone(fn, idx, picked, rows_of, self.generators, self.model, states)
+        if drew or not all(same for _, same in _same_rows(again, alone)):
             return out  # rows that differ from themselves alone: noise from a generator no watch sees, not the batch
         if states and _reads_own_state(fn, idx, rows_of, values, self.generators, self.model):
             return out  # a state the model carries from call to call (`self.h = h.detach()`), which a row alone does not read
-        flat = idx[ends].tolist()
+        # the end rows where one of them differs (both named, as they are compared), else the inner row
+        shown = [0, len(picked) - 1] if not (found[0][1] and found[-1][1]) else [1]
+        diff = max((d for d, _ in (found[i] for i in shown) if d == d), default=float("nan"))
+        flat = idx[[picked[i] for i in shown]].tolist()
+        which = (f"rows {flat} run alone give {_short(alone[shown])} and in the pass {_short(stacked[shown])}" if len(shown) > 1
+                 else f"row {flat[0]} (drawn among its inner rows; its end rows agree) run alone gives {_short(alone[shown])} and "
+                      f"in the pass {_short(stacked[shown])}")
         raise StackedRowsError(
             f"Expected the {self.rows} that {self.what} stacks in one pass to give what they give alone, but in a pass "
-            f"of {r} rows (flat rows {int(idx.min())}..{int(idx.max())}), rows {flat} run alone give "
-            f"{_short(alone)} and in the pass {_short(stacked)} (max |difference| {diff:.3g}): the model's forward "
-            "depends on its batch once its inputs or units are intervened on (control flow on a batch statistic, e.g. "
-            "`if h.abs().mean() > t:` or `if (p > t).all(): return early`, whose threshold the intervened rows of a pass "
-            "cross together), which the clean probe's check cannot see; every effect of such a pass would be that "
-            f"branch's, silently. Make the forward per-sample (e.g. `torch.where` on a per-row condition), or {self.way_out}")
+            f"of {r} rows (flat rows {int(idx.min())}..{int(idx.max())}), {which} (max |difference| {diff:.3g}): the "
+            "model's forward depends on its batch once its inputs or units are intervened on (control flow on a batch "
+            "statistic, e.g. `if h.abs().mean() > t:` or `if (p > t).all(): return early`, whose threshold the intervened "
+            "rows of a pass cross together), which the clean probe's check cannot see; every effect of such a pass would "
+            f"be that branch's, silently. Make the forward per-sample (e.g. `torch.where` on a per-row condition), or "
+            f"{self.way_out}")
+
+    def picked_rows(self, r: int) -> list[int]:
+        """The rows of a pass of ``r`` rows (``r >= 2``) that run alone: its first and last (most apart in it) and, from
+        3 rows on, one inner row drawn from the check's own generator (seeded at :data:`INNER_SEED`: the same rows at
+        every run, no global stream moved), a new one at each pass: a pass whose ends alone take its branch and whose
+        inner rows do not (a pass of samples and their baselines, ``[x; b]``) is seen where the draw falls on one."""
+        if r < 3:
+            return [0, r - 1]
+        return [0, int(torch.randint(1, r - 1, (1,), generator=self._inner, device="cpu")), r - 1]
 
 
-def _alone(fn: Callable[[Tensor], T], idx: Tensor, ends: list[int], rows_of: Callable[[T], Tensor],
+def _alone(fn: Callable[[Tensor], T], idx: Tensor, picked: list[int], rows_of: Callable[[T], Tensor],
            generators: tuple[torch.Generator, ...], model: nn.Module | None,
            states: list[str] | None = None) -> tuple[Tensor, bool]:
-    """The ``rows_of`` values of the rows ``idx[ends]`` run alone, a pass of one row each under
+    """The ``rows_of`` values of the rows ``idx[picked]`` run alone, a pass of one row each under
     :func:`~.batching.alone_block` (concatenated), and whether a generator (``generators`` too) moved meanwhile (then
-    put back as found); ``model``'s plain attributes put back after them. ``states``, a list, gets the names of the
+    put back as found); ``model``'s plain attributes put back after each of them, so that every row alone starts from
+    the state its chunk's pass starts from, not from the one the rows alone before it left (a log whose length the
+    forward reads: the third row alone read two entries more than the pass). ``states``, a list, gets the names of the
     state the passes set or changed (:meth:`~.kept_attributes.KeptAttributes.changes`: ``self.h = h.detach()``, the
     shape last seen), before it is put back."""
     saved = _generators(generators)
     kept = keep_attributes(model, values=True, numbers=True) if model is not None else None
+    parts: list[Tensor] = []
     try:
         with alone_block():
-            parts = [rows_of(fn(idx[e:e + 1])) for e in ends]
+            for j, e in enumerate(picked):
+                if j and kept is not None:
+                    _put_back(kept, model, states)
+                parts.append(rows_of(fn(idx[e:e + 1])))
     except Exception:  # a row alone that fails (a func that wants two rows): no comparison; the chunk's pass says its own
         parts = []
     finally:
         drew = _generators_moved(saved)
         if kept is not None:
-            if states is not None:
-                states += [name for name, _ in kept.changed(model)]  # type: ignore[arg-type]
-            kept.restore()
+            _put_back(kept, model, states)
     if not parts or not all(isinstance(p, Tensor) and p.dim() > 0 and p.shape[0] == 1 for p in parts):
         return torch.empty(0), drew
     return torch.cat(parts), drew
+
+
+def _put_back(kept: KeptAttributes, model: nn.Module | None, states: list[str] | None) -> None:
+    """``kept``'s attributes of ``model`` put back, the names of those the passes changed added to ``states`` first
+    (where given, each name once)."""
+    if states is not None:
+        states += [name for name, _ in kept.changed(model) if name not in states]  # type: ignore[arg-type]
+    kept.restore()
 
 
 def _reads_own_state(fn: Callable[[Tensor], T], idx: Tensor, rows_of: Callable[[T], Tensor], values: Tensor,
@@ -188,14 +226,12 @@ def _reads_own_state(fn: Callable[[Tensor], T], idx: Tensor, rows_of: Callable[[
     return drew or not isinstance(again, Tensor) or again.shape != values.shape or not same_outputs(again, values)[1]
 
 
-def _same_rows(a: Tensor, b: Tensor) -> tuple[float, bool]:
-    """:func:`~.sample_independence.same_outputs` of each row of ``a`` and ``b`` (``[2, ...]``) on its own scale
-    (``1 + max |b[i]|``): the largest difference, and whether every row is within. On the scale of both rows a row near
+def _same_rows(a: Tensor, b: Tensor) -> list[tuple[float, bool]]:
+    """:func:`~.sample_independence.same_outputs` of each row of ``a`` and ``b`` (``[k, ...]``) on its own scale
+    (``1 + max |b[i]|``): each row's largest difference, and whether it is within. On the scale of both rows a row near
     the baseline took the other branch unseen (Captum's first interpolated input, ``s = 0.0016`` alone and ``0.016`` in
     the pass, beside a last row of 29.8: within 1% of 30.8)."""
-    found = [same_outputs(a[i:i + 1], b[i:i + 1]) for i in range(a.shape[0])]
-    diffs = [d for d, _ in found if d == d]
-    return max(diffs, default=float("nan")), all(same for _, same in found)
+    return [same_outputs(a[i:i + 1], b[i:i + 1]) for i in range(a.shape[0])]
 
 
 def _generators(extra: tuple[torch.Generator, ...] = ()) -> list[tuple[torch.Generator, Tensor]]:
