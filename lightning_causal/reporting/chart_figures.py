@@ -4,11 +4,14 @@ pyplot state)."""
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from typing import Any
 
+from matplotlib.backends.backend_agg import RendererAgg
 from matplotlib.figure import Figure
+from matplotlib.font_manager import FontProperties
 from matplotlib.ticker import MaxNLocator
 from torch import Tensor
 
@@ -63,11 +66,8 @@ def bar_figure(
     k = min(top, v.numel())
     order = largest_first(v.abs(), k)  # ties (bars of equal height) in index order
     names = [str(labels[i]) if labels is not None else str(i) for i in order]
-    # level labels need about 8 px a character and 4 px between neighbours on the card's axis of some 400 px: 16 labels
-    # of 3 digits (a layer of 100-999 units) ran together at 48 characters ("109101103..."); beyond 40 they slant
-    slanted = max(len(n) for n in names) * k > 40
     guess = [bool(e) for e in estimated] if estimated is not None else [False] * v.numel()
-    fig = Figure(figsize=(WIDTH, 2.7 + (0.5 if slanted else 0.0)))
+    fig = Figure(figsize=(WIDTH, 2.7))
     ax = fig.subplots()
     signed = bool((v < 0).any())  # magnitudes (a mean |effect|) have no direction to colour
     bars = ax.bar(range(k), [float(v[i]) for i in order],
@@ -77,7 +77,7 @@ def bar_figure(
             bar.set_alpha(0.45)
             bar.set_hatch("///")
     ax.set_xticks(range(k))
-    ax.set_xticklabels(names, fontsize=9, rotation=35 if slanted else 0, ha="right" if slanted else "center")
+    ax.set_xticklabels(names, fontsize=9)
     ax.axhline(0.0, color="0.3", linewidth=0.6)
     ax.set_title(title, fontsize=11)
     if any(guess):
@@ -88,9 +88,73 @@ def bar_figure(
     ax.set_xlabel(item_label if k == v.numel() else f"{item_label} (the {k} largest of {v.numel()})", fontsize=10)
     ax.tick_params(axis="y", labelsize=9)
     fig.tight_layout()
+    # 16 labels of 3 digits (a layer of 100-999 units) ran together level ("109101103..."), and so did 5 of 7 W's
+    slant_if_colliding(ax, list(range(k)), grow=0.5)
     if any(guess) and _clear_of_bars(ax, bars):  # the y axis grew: its tick labels may be wider
         fig.tight_layout()
     return fig
+
+
+#: the least room between two level tick labels, in pixels (about a space and a half of the 9-point font)
+LABEL_GAP_PX = 4.0
+
+
+@functools.lru_cache(maxsize=4)
+def _measurer(dpi: float) -> RendererAgg:
+    """A renderer that measures text at ``dpi`` (nothing is drawn)."""
+    return RendererAgg(1, 1, dpi)
+
+
+def slant_if_colliding(ax: Any, positions: Sequence[float], grow: float = 0.0) -> bool:
+    """Slant ``ax``'s x tick labels (35 degrees, right-aligned) where, level, they would run together
+    (:func:`labels_collide`, on the laid-out axes), the figure ``grow`` inches higher for them, laid out again.
+
+    Args:
+        ax: the laid-out axes, its tick labels set level.
+        positions: the tick labels' x positions, in data units.
+        grow: inches the figure grows by where they slant.
+
+    Returns:
+        Whether they slant.
+    """
+    ticks = ax.get_xticklabels()
+    if not labels_collide(ax, positions, [t.get_text() for t in ticks], ticks[0].get_fontsize() if ticks else 9):
+        return False
+    for t in ticks:
+        t.set_rotation(35)
+        t.set_horizontalalignment("right")
+    fig = ax.figure
+    fig.set_size_inches(fig.get_figwidth(), fig.get_figheight() + grow)
+    fig.tight_layout()
+    return True
+
+
+def labels_collide(ax: Any, positions: Sequence[float], names: Sequence[str], fontsize: float = 9) -> bool:
+    """Whether the tick labels ``names`` at ``positions`` on ``ax``'s x axis, drawn level, would leave less than
+    :data:`LABEL_GAP_PX` between neighbours: their widths measured in the figure's font at its dpi (a ``W`` is three
+    times an ``i``, so that a count of characters let 5 labels of 7 W's overlap level), the axis's pixels per data
+    unit from its limits and its width as laid out.
+
+    Args:
+        ax: the axes, its data plotted (its x limits are read).
+        positions: the labels' x positions, in data units.
+        names: the labels.
+        fontsize: their size in points.
+
+    Examples:
+        >>> fig = Figure(figsize=(WIDTH, 2.7))
+        >>> ax = fig.subplots()
+        >>> _ = ax.bar(range(5), [1.0] * 5)
+        >>> labels_collide(ax, range(5), ["WWWWWWW"] * 5), labels_collide(ax, range(5), ["iiiiiii"] * 5)
+        (True, False)
+    """
+    fig = ax.figure
+    prop = FontProperties(size=fontsize)
+    widths = [_measurer(fig.dpi).get_text_width_height_descent(n, prop, ismath=False)[0] for n in names]
+    lo, hi = ax.get_xlim()
+    per_unit = ax.get_position().width * fig.get_figwidth() * fig.dpi / max(abs(hi - lo), 1e-12)
+    return any(abs(b - a) * per_unit < (wa + wb) / 2 + LABEL_GAP_PX
+               for a, b, wa, wb in zip(positions, positions[1:], widths, widths[1:]))
 
 
 def _clear_of_bars(ax: Any, bars: Any) -> bool:
@@ -265,9 +329,8 @@ def curves_figure(
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     elif xticklabels is not None and x is not None and len(xticklabels) == len(x):
         labels = short_labels([str(t) for t in xticklabels])
-        slanted = len(x) * max(len(t) for t in labels) > 40
         ax.set_xticks(list(x))
-        ax.set_xticklabels(labels, fontsize=9, rotation=35 if slanted else 0, ha="right" if slanted else "center")
+        ax.set_xticklabels(labels, fontsize=9)
     elif x is not None and 0 < len(x) <= 32 and all(float(v).is_integer() for v in x):  # classes, epochs: whole ticks only
         ax.set_xticks([int(v) for v in x])
     ax.set_title(title, fontsize=11)
@@ -275,4 +338,6 @@ def curves_figure(
     ax.set_ylabel(ylabel, fontsize=10)
     ax.legend(fontsize=9)
     fig.tight_layout()
+    if xticklabels is not None and x is not None and len(xticklabels) == len(x) <= MAX_TICK_LABELS:
+        slant_if_colliding(ax, [float(v) for v in x])
     return fig
