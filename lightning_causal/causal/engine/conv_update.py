@@ -89,10 +89,10 @@ def _windows(module: nn.Module, delta: Tensor) -> Tensor:
         x = x.unfold(2 + i, (k - 1) * d + 1, s)  # the window appended as the last dimension
         if d > 1:
             x = x[..., ::d]
-    r, k = delta.shape[:2]
+    rows, channels = delta.shape[:2]
     out_shape = x.shape[2:2 + nd]
     x = x.permute(0, 1, *range(2 + nd, 2 + 2 * nd), *range(2, 2 + nd))  # [R, k, *kernel, *out]
-    return x.reshape(r, k * math.prod(module.kernel_size), math.prod(out_shape))
+    return x.reshape(rows, channels * math.prod(module.kernel_size), math.prod(out_shape))
 
 
 def add_conv_change(module: nn.Module, out: Tensor, delta: Tensor, columns: Tensor, weight: Tensor) -> None:
