@@ -145,6 +145,16 @@ def _input_pixels(x: Tensor) -> tuple[Any, bool]:
 
 
 MAX_COLUMNS = 4  # panels per row of a heatmap figure: more would shrink each map below legibility in a TensorBoard card
+#: an image at least this many times as wide as it is high (a spectrogram of 64 bins x 400 frames) is drawn one panel
+#: a row, each stretched to :data:`WIDE_PANEL` inches across and as high as its figure may be, between
+#: :data:`WIDE_HEIGHT` and its height at scale: kept to scale beside the others, 64 x 400 took 145 x 23 pixels, 3 bins a
+#: pixel
+WIDE_RATIO = 3.0
+WIDE_PANEL = 4.6  # inches across (with its colour bar and the figure's margins, 545 pixels)
+WIDE_HEIGHT = 0.45  # inches at least, a panel of three rows (a Sobol' audit's input | total | first)
+#: inches a figure of a wide image is at most high: a TensorBoard image card (about 400 x 215 pixels) shows 545 x 305
+#: pixels at 0.7 of their size, as it shows the other images' figures
+WIDE_FIGURE_HEIGHT = 3.05
 
 
 def finite_peak(values: Tensor) -> float:
@@ -256,7 +266,7 @@ def heatmap_row(
     TensorBoard card); signed maps on a symmetric diverging scale, unsigned maps on a sequential
     scale from 0 (:func:`map_scale`; ``signed[name]`` decides, default: the map has a negative
     value), never clipped, one colour scale per map (``vmax[name]``, default the map's own max
-    |value|). Panels keep the image's aspect ratio, the input and every map drawn with row 0 at ``origin``; ``title`` above (e.g. which class the maps
+    |value|). Panels keep the image's aspect ratio, the input and every map drawn with row 0 at ``origin``; an image at least :data:`WIDE_RATIO` times as wide as high (a spectrogram's frames) one panel a row, stretched to :data:`WIDE_PANEL` inches across and as high as a TensorBoard card shows at 0.7 of its size (:data:`WIDE_FIGURE_HEIGHT`); ``title`` above (e.g. which class the maps
     explain), ``note`` in one small line below (e.g. what the colours of a signed map mean). A map of 0 only (a
     gradient method on a model whose gradient is 0) says "0 everywhere" in its panel, its colour bar a tick at 0; a map
     of no finite score (all NaN) says "no finite values", its panel grey and no colour bar.
@@ -291,17 +301,22 @@ def heatmap_row(
     from mpl_toolkits.axes_grid1 import make_axes_locatable
 
     n = 1 + len(maps)
-    rows = -(-n // MAX_COLUMNS)
-    cols = -(-n // rows)
     h, w = int(sample.shape[-2]), int(sample.shape[-1])
+    wide = w >= WIDE_RATIO * h  # one panel a row, stretched (a spectrogram's frames across)
+    rows = n if wide else -(-n // MAX_COLUMNS)
+    cols = -(-n // rows)
     cell = 1.45  # inches of image per panel along its longer side (a colour bar beside each map)
-    height = cell * min(h / w, 1.0) + 0.45  # the panel's title above
-    width = (cell * min(w / h, 1.0) + 0.45) * cols + 0.4
+    width = ((WIDE_PANEL if wide else cell * min(w / h, 1.0)) + 0.45) * cols + 0.4
     lines = title_lines(title, max(16, int(width * 12))) if title else []  # about 12 characters of 11 pt per inch
     # the note wrapped to the figure's width (about 16 characters of 8 pt per inch): one line was cut at both
     # edges of a narrow figure (a map of [C, 1], a sequence of one step)
     notes = textwrap.wrap(note, max(16, int(width * 16))) if note else []
     below = 0.05 + 0.15 * len(notes) if notes else 0.0
+    if wide:  # as high as the figure may be, 0.3 inches of each panel its title
+        room = (WIDE_FIGURE_HEIGHT - 0.25 - 0.3 * len(lines) - below) / rows - 0.3
+        height = max(min(WIDE_PANEL * h / w, room), WIDE_HEIGHT) + 0.3
+    else:
+        height = cell * min(h / w, 1.0) + 0.45  # the panel's title above
     figsize = (width, 0.25 + rows * height + 0.3 * len(lines) + below)
     images = [largest_change(m) for m in maps.values()]  # [C, H, W]: each pixel's channel of largest |value|
     scales = []
@@ -329,6 +344,7 @@ def heatmap_row(
     axes[0].set_title("input", fontsize=10)
     for ax, (name, m), img, (cmap, lo, hi) in zip(axes[1:], maps.items(), images, scales):
         im = ax.imshow(img.numpy(), cmap=not_finite_colours(cmap), vmin=lo, vmax=hi, interpolation="nearest", origin=origin)  # NaN/inf grey
+        ax.set_aspect("auto" if wide else "equal")  # stretched to its panel, as audio tools draw a spectrogram
         ring_not_finite(ax, img)  # and ringed: one grey pixel among pale blue ones is hard to find
         ax.set_title(name, fontsize=10 if len(name) <= 16 else 8)
         bar_ax = make_axes_locatable(ax).append_axes("right", size="6%", pad=0.06)  # as tall as the image, whatever its aspect
@@ -338,6 +354,9 @@ def heatmap_row(
     for ax in axes:
         ax.set_xticks([])
         ax.set_yticks([])
+    axes[0].set_aspect("auto" if wide else "equal")
+    if wide:  # the input as wide as the maps above their colour bars: their frames line up
+        make_axes_locatable(axes[0]).append_axes("right", size="6%", pad=0.06).set_axis_off()
     suptitle = fig.suptitle("\n".join(lines), fontsize=11) if lines else None
     if notes:
         fig.text(0.5, 0.02, "\n".join(notes), ha="center", va="bottom", fontsize=8, color="0.3")

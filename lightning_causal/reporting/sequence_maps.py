@@ -17,6 +17,7 @@ from torch import Tensor
 
 from lightning_causal.audits.group_regions import signal_layout
 from lightning_causal.reporting.figure_style import (
+    MAX_BARS,
     NEG,
     POS,
     WIDTH,
@@ -192,6 +193,7 @@ def _sequence_figure(x: Tensor, maps: dict[str, Tensor], scales: dict[str, tuple
 
 
 _FIGURE_WIDTH = WIDTH * 1.15  # inches: a sequence's figure
+DENSE_LINE = "0.65"  # the grey of a signal of more than MAX_BARS steps under its map's bars
 
 
 def _redrawn_signal(pairs: list[tuple[Any, Any]], x: Tensor, maps: dict[str, Tensor]) -> None:
@@ -212,8 +214,11 @@ def _signal_bars(x: Tensor, maps: dict[str, Tensor], scales: dict[str, tuple[str
     t = list(range(x.shape[-1]))
     fig = Figure(figsize=(_FIGURE_WIDTH, 0.8 + 1.2 * len(maps)))
     axes = fig.subplots(len(maps), 1, squeeze=False, sharex=True)[:, 0]
+    # a line of more steps than its panel has pixels (a second of audio) is a solid block: black and 1.1 points wide, it
+    # hid the bars drawn over it; light and thin, the bars stand out on it
+    dense = x.shape[-1] > MAX_BARS
     for ax, (name, m) in zip(axes, maps.items()):
-        ax.plot(t, x[0].tolist(), color="black", linewidth=1.1)
+        ax.plot(t, x[0].tolist(), color=DENSE_LINE if dense else "black", linewidth=0.5 if dense else 1.1)
         ax.set_ylabel("input", fontsize=9)
         twin = ax.twinx()
         step_bars(twin, m[0].tolist(), (POS, NEG), alpha=0.45)  # a long signal: one outline per sign
