@@ -91,15 +91,21 @@ def counterfactual_figure(
     for r, name in enumerate(("input", "counterfactual", "difference")):
         for c in range(k):
             ax, img = axes[r][c], panels[name][c].detach().float().cpu()
+            # every row binned alike to the cell's pixels (:func:`_grid_image`): a one-step (one-pixel) change stays drawn
+            # in the difference, and the input and counterfactual show that very element in its bin
+            extent = (-0.5, w - 0.5, h - 0.5, -0.5) if origin == "upper" else (-0.5, w - 0.5, -0.5, h - 0.5)
+            change = panels["difference"][c].detach().float().cpu()
             if signal:
                 _signal_cell(ax, name, img[0, 0], panels["input"][c, 0, 0].detach().float().cpu(), diverging)
-            elif name == "difference":  # binned to the cell's pixels: a one-step (one-pixel) change stays drawn
+            elif name == "difference":
                 ax.imshow(_grid_image(name, img, bins), cmap=diverging, vmin=-1.0, vmax=1.0, interpolation="nearest",
-                          aspect=aspect, origin=origin, extent=(-0.5, w - 0.5, h - 0.5, -0.5) if origin == "upper" else (-0.5, w - 0.5, -0.5, h - 0.5))
+                          aspect=aspect, origin=origin, extent=extent)
             elif img.dim() == 3 and img.shape[0] == 3:
-                ax.imshow(_grid_image(name, img), interpolation="nearest", aspect=aspect, origin=origin)
+                ax.imshow(_grid_image(name, img, bins, change), interpolation="nearest", aspect=aspect, origin=origin,
+                          extent=extent)
             else:
-                ax.imshow(_grid_image(name, img), cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest", aspect=aspect, origin=origin)
+                ax.imshow(_grid_image(name, img, bins, change), cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest",
+                          aspect=aspect, origin=origin, extent=extent)
             ax.set_xticks([])
             ax.set_yticks([])
             if sequence_axes is not None:
@@ -123,17 +129,22 @@ def counterfactual_figure(
     return fig
 
 
-def _grid_image(name: str, img: Tensor, bins: tuple[int, int] | None = None) -> Any:
+def _grid_image(name: str, img: Tensor, bins: tuple[int, int] | None = None, change: Tensor | None = None) -> Any:
     """What a counterfactual grid's image panel of row ``name`` draws of ``img`` ``[C, H, W]`` (one sample's). The
     difference of more rows or columns than its cell has pixels (a long sequence's steps, its many features, a large
     image, where ``imshow`` draws a row or column a pixel and drops the rest: a counterfactual's one changed step of
     256 was not drawn) is drawn in ``bins`` ``(rows, columns)`` (``None``: ``(H, W)``, as it is), each the change of
-    largest magnitude, with its sign, of the elements it covers (:func:`_binned`)."""
+    largest magnitude, with its sign, of the elements it covers (:func:`_binned`); the input and the counterfactual in
+    the same bins, each the element of that largest change (``change``: the sample's difference), the bin's mean where
+    nothing in it changed (:func:`_binned_at_change`), so that the three rows agree bin by bin."""
     if name == "difference":
         d = largest_change(img)
         if bins is not None:
             d = _binned(_binned(d, bins[1]).T, bins[0]).T  # the largest of a rectangle: of its rows' largest
         return d.numpy()
+    img = img.detach().float().cpu()
+    if bins is not None and change is not None and (bins[0] < img.shape[-2] or bins[1] < img.shape[-1]):
+        img = _binned_at_change(img if img.dim() == 3 else img[None], largest_change(change), bins)
     if img.dim() == 3 and img.shape[0] == 3:
         return img.permute(1, 2, 0).clamp(0, 1).numpy()
     return to_image(img).numpy()
@@ -156,13 +167,37 @@ def _binned(d: Tensor, bins: int) -> Tensor:
     return strongest_channel(binned, -1)
 
 
+def _bin_of(n: int, bins: int) -> Tensor:
+    """The bin of each of ``n`` rows or columns in ``bins`` equal bins (as :func:`_binned`: by its centre)."""
+    return torch.div((2 * torch.arange(n) + 1) * min(bins, n), 2 * n, rounding_mode="floor")
+
+
+def _binned_at_change(img: Tensor, d: Tensor, bins: tuple[int, int]) -> Tensor:
+    """``img`` ``[C, H, W]`` in ``bins`` ``(rows, columns)`` (as :func:`_binned` bins the difference ``d`` ``[H, W]``):
+    each bin the values of its element of largest ``|d|`` (the first of equal ones), or its mean where ``d`` is 0 in all
+    of it. ``[C, rows, columns]``, no more of either than ``img`` has."""
+    c, h, w = img.shape
+    rb, cb = _bin_of(h, bins[0]), _bin_of(w, bins[1])
+    nb_r, nb_c = int(rb[-1]) + 1, int(cb[-1]) + 1
+    bin_id = (rb[:, None] * nb_c + cb[None, :]).reshape(-1)  # [H·W]
+    size = torch.zeros(nb_r * nb_c).scatter_add_(0, bin_id, torch.ones(h * w))
+    mean = torch.zeros(c, nb_r * nb_c).scatter_add_(1, bin_id.expand(c, -1), img.reshape(c, -1)) / size
+    mag = d.abs().reshape(-1)
+    top = torch.zeros(nb_r * nb_c).scatter_reduce_(0, bin_id, mag, "amax", include_self=False)
+    at = torch.where(mag == top[bin_id], torch.arange(h * w), h * w)  # the elements of their bin's largest change
+    first = torch.full((nb_r * nb_c,), h * w).scatter_reduce_(0, bin_id, at, "amin", include_self=False)
+    picked = img.reshape(c, -1)[:, first.clamp(max=h * w - 1)]
+    return torch.where(top > 0, picked, mean).reshape(c, nb_r, nb_c)
+
+
 def _redrawn(fig: Figure, axes: Any, panels: dict[str, Tensor], labels: Sequence[str], failed: Sequence[int]) -> Figure:
     """The kept figure ``fig`` of :func:`counterfactual_figure` (its grid of ``axes``, put back where they were built:
     :mod:`~lightning_causal.reporting.kept_figures`) showing ``panels`` under ``labels``."""
     for r, name in enumerate(("input", "counterfactual", "difference")):
         for c in range(axes.shape[1]):
-            image = axes[r][c].get_images()[0]  # the difference binned as it was built
-            image.set_data(_grid_image(name, panels[name][c].detach().float().cpu(), image.get_array().shape[:2]))
+            image = axes[r][c].get_images()[0]  # every row binned as it was built
+            image.set_data(_grid_image(name, panels[name][c].detach().float().cpu(), image.get_array().shape[:2],
+                                       panels["difference"][c].detach().float().cpu()))
     for c, label in enumerate(labels):
         axes[0][c].set_title(str(label), fontsize=9, color=POS if c in failed else "black")
     return fig
