@@ -206,3 +206,32 @@ def test_a_prototypical_network_of_tokens_is_refused_by_the_input_layer_methods(
         with pytest.raises(ValueError, match="compute each sample's output from that sample's rows alone") as caught:
             input_layer_attribute(TokenEpisode().eval(), ids, "emb", method, target=0, max_batch_size=rows)
         assert "prototypical network's class prototypes" in str(caught.value)
+
+
+class NumpyNoise(nn.Module):
+    """An MLP whose output adds NumPy noise (a generator the check does not watch): its rows alone differ from their
+    pass and from themselves, so the check runs them again after the pass; the noise is additive, so the layer
+    attributions are those of the model without it."""
+
+    def __init__(self, noise: bool = True) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.a, self.b, self.noise = nn.Linear(4, 8), nn.Linear(8, 2), noise
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.b(torch.relu(self.a(x)))
+        if not self.noise:
+            return out
+        import numpy as np
+
+        return out + torch.as_tensor(np.random.default_rng().standard_normal((x.shape[0], 1)), dtype=x.dtype)
+
+
+@pytest.mark.parametrize("method", ["LayerConductance", "LayerGradientXActivation", "LayerIntegratedGradients"])
+def test_rows_run_again_after_a_pass_leave_captums_layer_as_the_pass_set_it(method):
+    # before: the rows run alone after the pass overwrote the layer Captum saved (its gradient is taken of it):
+    # LayerConductance and LayerGradientXActivation said no gradient reaches the layer, LayerIntegratedGradients failed
+    # on "The size of tensor a (16) must match the size of tensor b (96)"
+    x = torch.rand(6, 4, generator=torch.Generator().manual_seed(1))
+    without = layer_attribute(NumpyNoise(noise=False).eval(), x, "a", method, target=0)
+    torch.testing.assert_close(layer_attribute(NumpyNoise().eval(), x, "a", method, target=0), without, atol=1e-5, rtol=1e-4)

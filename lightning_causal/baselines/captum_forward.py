@@ -142,8 +142,16 @@ class CaptumForward(nn.Module):
             return self._call(args)
         # inside a rows_alone_checked block (attribute()'s, around Captum's passes): the pass's end rows and an inner
         # one run alone too, under the grad mode Captum runs the pass in (DeepLift's hooks want inputs that require grad)
-        return checked_pass(lambda idx: self._call(args) if idx.numel() == rows else self._row_alone(args, int(idx[0]), rows),
-                            rows, _detached)
+        last: list[Tensor] = []
+
+        def run(idx: Tensor) -> Tensor:
+            last[:] = [self._call(args) if idx.numel() == rows else self._row_alone(args, int(idx[0]), rows)]
+            return last[0]
+
+        out = checked_pass(run, rows, _detached)
+        if last and last[0] is not out:  # the check ran rows after the pass (noise, a kept state): Captum's hooks saw
+            out = self._call(args)  # them last (the layer its gradient is taken of): the pass runs once more, last
+        return out
 
     def _row_alone(self, args: tuple[Any, ...], i: int, rows: int) -> Tensor:
         """Row ``i`` of a pass of ``rows`` rows run alone: the row of Captum's arguments, and of the values Captum puts
