@@ -35,7 +35,8 @@ from lightning_causal.causal.engine.interventions import (
 )
 from lightning_causal.causal.engine.unit_sites import check_samples_first
 
-__all__ = ["fold_of", "unfold", "unfolded_intervention", "check_sample_major", "check_folded_interventions"]
+__all__ = ["fold_of", "unfold", "unfolded_intervention", "check_sample_major", "check_shared_rows",
+           "check_folded_interventions"]
 
 
 def fold_of(shape: Sequence[int], samples: int) -> int:
@@ -78,22 +79,16 @@ def check_folded_interventions(layer: str, ivs: Sequence[Intervention], fold: in
             "not samples. Pass SetTo(values) with the values you want, or name a module with one row per sample")
 
 
-def check_sample_major(layer: str, run: Callable[[tuple[Tensor, ...], Tensor], object], model: torch.nn.Module,
-                       xs: tuple[Tensor, ...], fold: int) -> None:
-    """``ValueError`` unless ``layer``'s output on two distinct samples run together is their
-    outputs alone, one after the other (``fold`` rows each): the blocks of ``[R·k, ...]`` are then
-    the rows of the pass. ``run(inputs, rows)`` runs the model on ``inputs`` whose rows are those of
-    the probe samples ``rows``. The two are probe sample 0 and the first probe sample that differs
-    from it; a probe of one sample (a graph as the sample: one graph of ``k`` nodes) or of equal
-    samples pairs sample 0 with a copy of it whose every element is moved (``1 - x / 2``), run with
-    sample 0's forward arguments; only integer inputs, which no such copy can stand for, are refused
-    then."""
+def _pair_outputs(layer: str, run: Callable[[tuple[Tensor, ...], Tensor], object], model: torch.nn.Module,
+                  xs: tuple[Tensor, ...], what: str) -> tuple[Tensor, Tensor, Tensor]:
+    """``layer``'s outputs on two distinct samples alone and together (``first``, ``second``, ``both``): probe sample
+    0 and the first probe sample that differs from it, or, where none does, sample 0 and a copy of it whose every
+    element is moved (``1 - x / 2``), run with sample 0's forward arguments; ``ValueError`` for integer inputs without
+    a second distinct sample (``what`` says why two are needed)."""
     n = xs[0].shape[0]
     flat = torch.cat([x.detach().reshape(n, -1).double() for x in xs], 1)
     other = torch.nonzero((flat != flat[:1]).any(1)).flatten()
-    distinct = (f"Expected at least two distinct probe samples for layer {layer!r}, whose output folds {fold} rows per "
-                "sample into the batch: two samples run together show whether the rows are laid out sample after sample. "
-                "Pass a probe of two or more different samples")
+    distinct = f"Expected at least two distinct probe samples for layer {layer!r}, {what}. Pass a probe of two or more different samples"
     moved = not other.numel()
     if not moved:
         pair = torch.stack([torch.zeros_like(other[0]), other[0]]).to(xs[0].device)
@@ -116,10 +111,43 @@ def check_sample_major(layer: str, run: Callable[[tuple[Tensor, ...], Tensor], o
                     raise ValueError(f"{distinct} (the one sample's moved copy 1 - x / 2 stood for a second one, and the "
                                      f"model refused it: {type(err).__name__}: {err})") from err
             alone.append(seen[layer])
-    first, second, both = alone
+    return alone[0], alone[1], alone[2]
+
+
+def _shared(first: Tensor, second: Tensor, both: Tensor) -> bool:
+    """Whether two samples alone and together gave the same rows: rows of its own that every sample shares."""
+    return first.shape == second.shape == both.shape and torch.equal(first, both) and torch.equal(second, both)
+
+
+def check_shared_rows(layer: str, run: Callable[[tuple[Tensor, ...], Tensor], object], model: torch.nn.Module,
+                      xs: tuple[Tensor, ...]) -> None:
+    """Refuse, with :func:`~.unit_sites.check_samples_first`'s words for rows every sample shares (a zero-shot
+    classifier's text tower over its class prompts), a ``layer`` whose output is the same rows for two samples alone
+    and together (:func:`check_sample_major`'s passes); else return (the caller's own refusal stands). Called where a
+    layer's output on one sample has several rows, before a refusal that would name a fold or ``batch_first=False``."""
+    try:
+        first, second, both = _pair_outputs(layer, run, model, xs, "to tell rows of its own from rows of the samples")
+    except ValueError:  # no second sample to compare: the caller's refusal stands
+        return
+    if _shared(first, second, both):
+        check_samples_first(layer, both.shape, 2, shared=True)
+
+
+def check_sample_major(layer: str, run: Callable[[tuple[Tensor, ...], Tensor], object], model: torch.nn.Module,
+                       xs: tuple[Tensor, ...], fold: int) -> None:
+    """``ValueError`` unless ``layer``'s output on two distinct samples run together is their
+    outputs alone, one after the other (``fold`` rows each): the blocks of ``[R·k, ...]`` are then
+    the rows of the pass. ``run(inputs, rows)`` runs the model on ``inputs`` whose rows are those of
+    the probe samples ``rows``. The two are probe sample 0 and the first probe sample that differs
+    from it; a probe of one sample (a graph as the sample: one graph of ``k`` nodes) or of equal
+    samples pairs sample 0 with a copy of it whose every element is moved (``1 - x / 2``), run with
+    sample 0's forward arguments; only integer inputs, which no such copy can stand for, are refused
+    then."""
+    first, second, both = _pair_outputs(
+        layer, run, model, xs, f"whose output folds {fold} rows per sample into the batch: two samples run together show "
+        "whether the rows are laid out sample after sample")
     if both.shape[0] != 2 * fold:  # not k rows per sample: [T, N, ...] of batch_first=False, or rows routed elsewhere
-        shared = first.shape == second.shape == both.shape and torch.equal(first, both) and torch.equal(second, both)
-        check_samples_first(layer, both.shape, 2, shared=shared)  # shared: the same rows whatever the samples
+        check_samples_first(layer, both.shape, 2, shared=_shared(first, second, both))  # shared: the same rows whatever the samples
     expected = torch.cat([first, second])
     scale = 1e-5 * (1.0 + float(expected.abs().max())) if expected.is_floating_point() else 0.0
     if both.shape != expected.shape or not bool(((both - expected).abs() <= scale).all()):

@@ -30,6 +30,7 @@ from lightning_causal.causal.engine.ablation import (
 )
 from lightning_causal.causal.engine.batching import rows_per_pass
 from lightning_causal.causal.engine.finite import check_finite_samples
+from lightning_causal.causal.engine.folded_rows import check_shared_rows
 from lightning_causal.causal.engine.forward import Forward
 from lightning_causal.causal.engine.intervention_hooks import RepeatedCallsWarning
 from lightning_causal.causal.engine.interventions import (
@@ -524,8 +525,12 @@ def unit_layouts(forward: Forward, xs: tuple[Tensor, ...], layers: list[str], di
     one = torch.zeros(1, dtype=torch.long, device=xs[0].device)
     layouts = {}
     for layer in layers:
-        facts = check_site_units(forward.model, layer, lambda: forward(*(x[:1] for x in xs), rows=one), dims[layer],
-                                 heads[layer], "Pass `unit_dim=-1` (for all layers, or a mapping layer -> dim) for its features (neurons).")
+        try:
+            facts = check_site_units(forward.model, layer, lambda: forward(*(x[:1] for x in xs), rows=one), dims[layer],
+                                     heads[layer], "Pass `unit_dim=-1` (for all layers, or a mapping layer -> dim) for its features (neurons).")
+        except ValueError:  # rows every sample shares (a zero-shot classifier's text tower) are named as such, not a fold
+            check_shared_rows(layer, lambda xi, r: forward(*xi, rows=r), forward.model, xs)
+            raise
         layout = resolve_layout(facts.shape, dims[layer], heads[layer])
         if (layout.dim, layout.unit_size) != (1, 1):
             layouts[layer] = layout
