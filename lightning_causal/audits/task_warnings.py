@@ -166,7 +166,8 @@ _MOMENTS = ("mean", "loc", "mode", "stddev", "variance", "scale")
 def continuous_distribution_read(model: Any, probe: Any, output: Any) -> str | None:
     """What the explained output is, where ``output`` (the audit's ``output=``) reads a tensor of a continuous
     ``torch.distributions`` object that the model returns or holds (a mapping's value, a tuple's item): a Gaussian
-    policy's action means, ``"the Normal's mean"``; ``None`` otherwise (a ``Categorical``'s logits, a tensor, a tuple
+    policy's action means, ``"the Normal's mean"``, also of the base of a ``TransformedDistribution`` (a tanh-squashed
+    Normal read as ``out.base_dist.mean``); ``None`` otherwise (a ``Categorical``'s logits, a tensor, a tuple
     ``(mean, log_std)``, which says nothing of what it holds). Its coordinates are no classes: the largest of a
     continuous action's means is force x in one state and force y in another. One pass of the probe's first sample.
 
@@ -191,6 +192,7 @@ def continuous_distribution_read(model: Any, probe: Any, output: Any) -> str | N
 
     raw, picked = _first_row(model, probe, output)
     found = [raw] if isinstance(raw, Distribution) else [dist for _, dist in _held_distributions(raw)]
+    found += [d.base_dist for d in found if isinstance(getattr(d, "base_dist", None), Distribution)]  # a tanh-squashed Normal's
     for dist in found:
         try:
             if dist.support.is_discrete:

@@ -124,3 +124,17 @@ def test_fairness_audit_on_a_continuous_action_warns() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)
         FairnessAudit(AttributeFlip(3), output=lambda out: out["pi"].logits).validate(GaussianPolicy("categorical"), Probe(x))
+
+
+def test_a_tanh_squashed_policy_read_through_its_base_warns() -> None:
+    """A SAC-style policy, TransformedDistribution(Normal(mu, std), [TanhTransform()]), whose mean torch leaves
+    unimplemented, is read through its base: `output=lambda out: out.base_dist.mean`."""
+    from torch.distributions import TanhTransform, TransformedDistribution
+
+    class Squashed(GaussianPolicy):
+        def forward(self, obs):
+            return TransformedDistribution(super().forward(obs), [TanhTransform()])
+
+    messages = _warnings(InputEffectAudit(output=lambda out: out.base_dist.mean, ace_values=None), Squashed("normal"))
+    assert len(messages) == 1 and "the Normal's mean" in messages[0]
+
