@@ -189,9 +189,9 @@ class BackdoorSuppressionTerm(TriggerSetup, SuppressionParts, RepairTerm):
             ``additional_forward_args``) whose output layer is an ``nn.Linear`` with one output per
             class, on image inputs ``[N, C, H, W]`` (the bound was chosen on images only); with
             ``None`` it is skipped elsewhere. A training input on which the model and its copy rule out
-            (``-inf``) every class between them (disjoint top-k sets) has no contrast and is left out of
-            its search, with a warning; where every one is, the contrast is skipped with that warning
-            (``None``) or refused (``True``).
+            (``-inf``) every class between them (disjoint top-k sets), or all but one (a top-1 gate), has no
+            two classes to compare and is left out of its search, with a warning; where every one is, the
+            contrast is skipped with that warning (``None``) or refused (``True``).
         contrast_options: ``epochs``, ``alpha``, ``lr``, ``batch_size`` of ``feature_shifted`` and
             ``max_ratio``, the contrast's flag bound.
         seed: seed of the private generator of the augmentations.

@@ -242,22 +242,26 @@ class TriggerSetup:
             shifted = feature_shifted(model, train_inputs, num_classes, generator=generator, **shift)
         contrast = Contrast(model, shifted)
         with audit_mode(model), torch.no_grad():  # a sample on which the two rule out every class between them (disjoint
-            # top-k sets) has no contrast in any class, and Neural Cleanse refuses it: searched without it
-            none = torch.cat([contrast(part).flatten(1).isneginf().all(1) for part in train_inputs.split(256)])
+            # top-k sets) has no contrast in any class, and Neural Cleanse refuses it; one on which they leave one class
+            # (a top-1 gate: the contrast 0 there) has no other class to move it to, the search moved by its mask penalty
+            # alone (its cross-entropy constant): both searched without
+            none = torch.cat([contrast(part).flatten(1).isfinite().sum(1) <= 1 for part in train_inputs.split(256)])
         if bool(none.any()):
             rows, count = none.nonzero().flatten().tolist(), len(train_inputs)
             if len(rows) == count and self.contrast:  # asked for: refused, as what else it cannot run on
                 raise ValueError(f"BackdoorSuppressionTerm(contrast=True): the model and its feature-shifted copy rule out "
-                                 f"(-inf) every class between them on every one of the {count} samples of `train_inputs` (a "
-                                 "top-k gate or a mask whose classes the tuning moved), so their contrast has no class to "
-                                 "search; pass `contrast=None` (skipped with a warning there) or `contrast=False`")
+                                 f"(-inf) every class between them, or all but one, on every one of the {count} samples of "
+                                 "`train_inputs` (a top-1 gate, a top-k gate or a mask whose classes the tuning moved), so "
+                                 "their contrast has no two classes to compare (a trigger search would be moved by its "
+                                 "mask penalty alone); pass `contrast=None` (skipped with a warning there) or `contrast=False`")
             shown = f"{rows[:8]}{' ...' if len(rows) > 8 else ''}"
             rest = (f"contrastive detection runs on the other {count - len(rows)}" if len(rows) < count
                     else "contrastive detection is skipped (`contrast=False` turns it off)")
             warnings.warn(f"BackdoorSuppressionTerm: the model and its feature-shifted copy rule out (-inf) every class "
-                          f"between them on the samples {shown} of `train_inputs` ({len(rows)} of {count}: a top-k gate "
-                          f"or a mask whose classes the tuning moved), where their contrast has no class; {rest}",
-                          stacklevel=outside_package())
+                          f"between them, or all but one, on the samples {shown} of `train_inputs` ({len(rows)} of "
+                          f"{count}: a top-1 gate, a top-k gate or a mask whose classes the tuning moved), where their "
+                          f"contrast has no two classes to compare (a trigger search there would be moved by its mask "
+                          f"penalty alone); {rest}", stacklevel=outside_package())
             if len(rows) == count:
                 return []
             train_inputs = train_inputs[~none]

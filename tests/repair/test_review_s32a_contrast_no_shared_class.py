@@ -41,21 +41,21 @@ def _setup(k: int) -> tuple[BackdoorSuppressionTerm, list[str], list[int]]:
         term.setup(model, x)  # before: ValueError 'At samples [...] every output is -infinity'
     with audit_mode(model), torch.no_grad():  # the same copy (seed 0), its contrast by hand
         shifted = feature_shifted(model, x, 4, generator=torch.Generator().manual_seed(term.seed))
-        none = Contrast(model, shifted)(x).isneginf().all(1).nonzero().flatten().tolist()
+        none = (Contrast(model, shifted)(x).isfinite().sum(1) <= 1).nonzero().flatten().tolist()  # one class at most
     said = [str(w.message) for w in caught if "feature-shifted copy rule out" in str(w.message)]
     return term, said, none
 
 
 def test_samples_without_a_shared_class_are_left_out_of_the_contrast_and_named() -> None:
     term, said, none = _setup(2)
-    assert 0 < len(none) < 8  # a few samples of disjoint top-2 sets
+    assert 8 < len(none) < 64  # samples of disjoint top-2 sets, or of one class shared (leftovers_s33c)
     (message,) = said
-    assert f"on the samples {none} of `train_inputs` ({len(none)} of 64" in message
+    assert f"on the samples {none[:8]} ... of `train_inputs` ({len(none)} of 64" in message
     assert f"contrastive detection runs on the other {64 - len(none)}" in message
     assert term.contrast_detection is not None  # the contrast was searched on the rest
 
 
-def test_a_top_1_gate_names_its_first_8_samples_and_searches_the_rest() -> None:
-    term, said, none = _setup(1)  # top-1: every sample where the copy predicts another class has no class
-    assert 8 < len(none) < 64 and term.contrast_detection is not None
-    assert f"on the samples {none[:8]} ... of `train_inputs` ({len(none)} of 64" in said[0]
+def test_a_top_1_gate_names_its_first_8_samples_and_skips_the_contrast() -> None:
+    term, said, none = _setup(1)  # top-1: no class where the copy predicts another, one where it agrees (leftovers_s33c)
+    assert len(none) == 64 and term.contrast_detection is None
+    assert f"on the samples {none[:8]} ... of `train_inputs` (64 of 64" in said[0] and "is skipped" in said[0]

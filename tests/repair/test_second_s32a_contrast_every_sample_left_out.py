@@ -59,6 +59,6 @@ def test_every_sample_without_a_shared_class_skips_the_contrast_with_the_warning
 def test_contrast_true_refuses_a_contrast_of_no_class_on_every_sample() -> None:
     term = BackdoorSuppressionTerm(None, reverse_options={"steps": 5}, contrast=True)
     with pytest.raises(ValueError, match=r"BackdoorSuppressionTerm\(contrast=True\): the model and its feature-shifted "
-                                         r"copy rule out \(-inf\) every class between them on every one of the 32 "
+                                         r"copy rule out \(-inf\) every class between them, or all but one, on every one of the 32 "
                                          r"samples of `train_inputs`.*pass `contrast=None`"):
         term.setup(_Disjoint(), _x())  # before: skipped with the warning, though asked for
