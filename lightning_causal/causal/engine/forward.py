@@ -47,6 +47,7 @@ from torch import Tensor, nn
 from lightning_causal._compat import OutOfMemoryError
 from lightning_causal.causal.engine.eager import eager_module
 from lightning_causal.causal.engine.forward_args import ForwardArgs
+from lightning_causal.causal.engine.in_batch_scores import place_paired_hint
 from lightning_causal.causal.engine.kept_attributes import (
     BATCH_STATISTICS_FIX,
     batch_statistic_norms,
@@ -306,8 +307,10 @@ class Forward:
                     "`out.squeeze()` in forward removes every dimension of size 1, the batch's too); the estimators run "
                     "passes of any number of rows, one included: squeeze a named dimension (`x.squeeze(-1)`, "
                     "`out.flatten(1)`) instead")
+            paired = place_paired_hint(self, inputs, raw)  # s.diagonal() of [n, C] against C candidates passed whole
             raise ValueError(
-                f"Expected the explained output to have one row per input row ({n}) but got shape {tuple(picked.shape)}; "
+                f"Expected the explained output to have one row per input row ({n}) but got shape {tuple(picked.shape)}"
+                + (f". {paired}" if paired else "; ")
                 + (f"forward arguments link the input rows ({'; '.join(linked)}): the rows are no samples"
                    + (" (nodes of graphs pooled per graph?). " if hint == GRAPH_HINT else ". ") + hint if linked else
                    "pass `output=` a callable out -> [N, ...] (e.g. `output=lambda out: out.view(-1, T, C).mean(1)` for "

@@ -27,7 +27,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-__all__ = ["square_tensors", "in_batch_cause", "place_paired_hint", "IN_BATCH_FIX"]
+__all__ = ["square_tensors", "score_tensors", "in_batch_cause", "place_paired_hint", "IN_BATCH_FIX"]
 
 #: the ways out of an ``output=`` that reads an in-batch score matrix across its columns
 IN_BATCH_FIX = (
@@ -49,6 +49,17 @@ def square_tensors(out: Any, rows: int) -> list[str]:
         out: the model's return value.
         rows: the rows of the pass.
     """
+    return score_tensors(out, rows, rows)
+
+
+def score_tensors(out: Any, rows: int, columns: int) -> list[str]:
+    """The tensors ``[rows, columns, ...]`` of a return value ``out``, named as :func:`square_tensors` names them.
+
+    Args:
+        out: the model's return value.
+        rows: the rows of the pass.
+        columns: the columns (candidates) looked for.
+    """
     if isinstance(out, Tensor):
         items: list[tuple[str, Any]] = [("the output", out)]
     elif isinstance(out, Mapping):
@@ -57,7 +68,8 @@ def square_tensors(out: Any, rows: int) -> list[str]:
         items = [(f"element {i}", v) for i, v in enumerate(out)]
     else:
         items = []
-    return [name for name, v in items if isinstance(v, Tensor) and v.dim() >= 2 and v.shape[0] == v.shape[1] == rows]
+    return [name for name, v in items if isinstance(v, Tensor) and v.dim() >= 2 and v.shape[0] == rows
+            and v.shape[1] == columns]
 
 
 def _raw(forward: Any, xs: tuple[Tensor, ...], rows: Tensor | None) -> Any:
@@ -92,25 +104,31 @@ def in_batch_cause(forward: Any, xs: tuple[Tensor, ...], rows: Tensor) -> str | 
             "share its pass")
 
 
-def place_paired_hint(forward: Any, xs: tuple[Tensor, ...]) -> str:
-    """Where ``forward`` selects its explained output with ``output=`` from a return value that holds a square score
-    matrix on the whole probe (``[N, N]``: every row against ``N`` candidates passed whole) and a forward argument of
-    ``N`` rows is passed whole (``mark_whole``), a sentence that names reading it by the row's place in the pass;
-    else ``""``.
+def place_paired_hint(forward: Any, xs: tuple[Tensor, ...], raw: Any = None) -> str:
+    """Where ``forward`` selects its explained output with ``output=`` from a return value that holds a score matrix
+    ``[N, C]`` on the ``N`` rows of ``xs`` (``raw``, where given; else one pass) and ``C`` is the first dimension of a
+    forward argument passed whole (``mark_whole``: every row against ``C`` candidates), a sentence that names reading
+    it by the row's place in the pass (``s.diagonal()``: row i against candidate i); else ``""``. ``C`` may differ from
+    ``N`` (10 class prompts, a probe of 64): the diagonal then has ``min(N, C)`` rows.
 
     Args:
         forward: the model's :class:`~.forward.Forward`.
-        xs: the probe inputs ``[N, ...]``.
+        xs: the inputs ``[N, ...]`` of the pass.
+        raw: ``forward``'s return value on ``xs``, where the caller has it.
     """
     n = xs[0].shape[0]
     args = getattr(forward, "args", None)
-    if getattr(forward, "output", None) is None or n < 2 or args is None or not args.whole_positions(n):
-        return ""  # no forward argument of N rows passed whole: no candidates of the probe's number
-    names = square_tensors(_raw(forward, xs, None), n)
-    if not names:
+    sizes = sorted({int(t.shape[0]) for t in getattr(args, "whole", ()) if isinstance(t, Tensor) and t.dim()})
+    if getattr(forward, "output", None) is None or n < 2 or not sizes:
+        return ""  # no forward argument passed whole: no candidates
+    out = _raw(forward, xs, None) if raw is None else raw
+    found = [(name, c) for c in sizes for name in score_tensors(out, n, c)]
+    if not found:
         return ""
-    return (f"If the model scores each row against {n} candidates passed whole ({names[0]} is [{n}, {n}]: the other "
+    name, c = found[0]
+    return (f"If the model scores each row against {c} candidates passed whole ({name} is [{n}, {c}]: the other "
             "tower's inputs of a CLIP-like model, `mark_whole`), `output=` must not pick a row's candidate by the row's "
             "place in the pass: `s.diagonal()` pairs row i with candidate i whichever sample row i holds, another "
-            "sample's once the rows move. Pick each row's own candidate with `target=` instead "
-            "(`output=lambda s: s.log_softmax(1)`, `target=torch.arange(N)`). ")
+            f"sample's once the rows move{'' if c == n else f', and has min(rows, {c}) rows'}. Pick each row's own "
+            "candidate with `target=` instead (`output=lambda s: s.log_softmax(1)`, `target=torch.arange(N)` for each "
+            "sample's own caption among N passed whole, its class for class prompts). ")
