@@ -265,7 +265,8 @@ class TriggerSetup:
             if len(rows) == count:
                 return []
             train_inputs = train_inputs[~none]
-        run = {**options, "max_ratio": self.contrast_options.get("max_ratio", MAX_CONTRAST_RATIO)}
+        run = {**options, "max_ratio": self.contrast_options.get("max_ratio", MAX_CONTRAST_RATIO),
+               "given": len(none)}  # its words count what the user gave too
         self.contrast_detection = neural_cleanse(contrast, train_inputs, num_classes, **run)
         return self.contrast_detection.flagged
 

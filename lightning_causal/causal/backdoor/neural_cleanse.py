@@ -94,7 +94,7 @@ def _final_rates(model: Forward, x: Tensor, pred: Tensor, masks: Tensor, pattern
     return (hit * keep).sum(1) / keep.sum(1)
 
 
-def unattacked_note(label: object, n: int, num_classes: int) -> str:
+def unattacked_note(label: object, n: int, num_classes: int, given: int | None = None) -> str:
     """What :func:`neural_cleanse` says of class ``label`` when every one of its ``n`` inputs is already predicted
     as it (:attr:`~lightning_causal.causal.backdoor.flagging.ReversedTriggers.unattacked`): its warning, and the
     note of :class:`~lightning_causal.audits.backdoor.BackdoorAudit`.
@@ -103,14 +103,19 @@ def unattacked_note(label: object, n: int, num_classes: int) -> str:
         label: the class, as the reader knows it (its index or its name).
         n: the number of inputs.
         num_classes: the number of classes (with 2, the other class has none to be compared with).
+        given: the number of inputs the user gave, where the caller left some out before the search (the ``n``
+            searched are what is left): the note counts both.
 
     Examples:
         >>> unattacked_note(0, 64, 10)[:63]
         'every one of the 64 inputs is already predicted as class 0: its'
+        >>> unattacked_note(0, 29, 10, given=64)[:87]
+        'every one of the 29 inputs searched (of the 64 given, 35 left out) is already predicted'
     """
     lone = "; with 2 classes the other class has none to be compared with (its anomaly index is NaN too)" if num_classes == 2 else ""
+    inputs = f"{n} inputs" if given is None or given == n else f"{n} inputs searched (of the {given} given, {given - n} left out)"
     # what was decided within the text card's 160 characters (reporting.summary cuts a note there): "not flagged"
-    return (f"every one of the {n} inputs is already predicted as class {label}: its reversed trigger had no input to move, "
+    return (f"every one of the {inputs} is already predicted as class {label}: its reversed trigger had no input to move, "
             f"so it is not flagged; its anomaly index, norm ratio, flag score and attack rate are NaN (its mask shrank under "
             f"the mask penalty alone and is left out of the median and the MAD){lone}; inputs the model puts in other "
             "classes are needed to test it")
@@ -139,6 +144,7 @@ def neural_cleanse(
     output: OutputSpec = None,
     additional_forward_args: Any = None,
     channel_dim: int | None = 1,
+    given: int | None = None,
 ) -> ReversedTriggers:
     """Reverse-engineer the smallest trigger of every class and flag anomalously small ones
     (Neural Cleanse, Wang et al. 2019).
@@ -252,6 +258,9 @@ def neural_cleanse(
             (:class:`~lightning_causal.causal.engine.forward.Forward`).
         additional_forward_args: further arguments of the model (Captum's convention; tensors
             with one row per input follow their rows).
+        given: the number of inputs the user gave, where the caller left some out of ``x`` before the search
+            (``BackdoorSuppressionTerm``'s contrast: samples of no two classes to compare): the messages that count
+            the inputs count both (``None``: ``x`` is what the user gave).
         starts: optimisation starts per class (1 to 10; ``> 1`` for image inputs only). Start 0
             is Neural Cleanse's random one (so ``starts=1`` is plain Neural Cleanse); start
             ``s >= 1`` puts the mask at 0.6 inside one window of half the image's side (the
@@ -277,6 +286,7 @@ def neural_cleanse(
     check_float("threshold", threshold, minimum=0.0, open_min=True)
     check_int("window", window, minimum=1)
     check_int("starts", starts, minimum=1, maximum=MAX_STARTS)
+    check_int("given", given, minimum=int(x.shape[0]), none_ok=True)
     if starts > 1 and x.dim() != 4:
         raise ValueError(f"Expected image inputs [N, C, H, W] with `starts` > 1 but got {list(x.shape)}")
     if min_concentration is not None:
@@ -331,7 +341,8 @@ def neural_cleanse(
                               None if min_concentration is None else float(min_concentration),
                               max_ratio, ratio, float(compactness), unattacked, ruled_out)
     if unattacked:
-        warnings.warn(unattacked_note(unattacked[0], x.shape[0], num_classes), ProbeContentsWarning, stacklevel=outside_package())
+        warnings.warn(unattacked_note(unattacked[0], x.shape[0], num_classes, given), ProbeContentsWarning,
+                      stacklevel=outside_package())
     if num_classes - len(result.left_out) == 2 and result.flagged:  # two classes compared: the model's, or those left
         among = "of a model with 2 classes" if num_classes == 2 else (
             f"among the 2 classes it compares (the other {num_classes - 2} of the model's {num_classes} left out: "
