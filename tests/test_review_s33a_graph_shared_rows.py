@@ -1,4 +1,4 @@
-"""The causal graph on a zero-shot classifier's text tower (its class prompts kept as a buffer, the same rows for
+"""The causal graph (and Captum's layer methods and the fairness carriers, which run the same one-sample check) on a zero-shot classifier's text tower (its class prompts kept as a buffer, the same rows for
 every sample) named batch_first=False, a fold of 'N rows per sample' (Swin, OPT, a graph neural network) and said
 unit_effects takes such a layer, none of which holds: unit_effects refuses it too. The graph now names rows every
 sample shares, as unit_effects and the layer map do (review of 8843ba5c); a true fold and [T, N, D] keep their words."""
@@ -8,7 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lightning_causal.causal import causal_graph
+from lightning_causal.baselines import layer_attribute
+from lightning_causal.causal import carrier_unit_effects, causal_graph
 
 
 class ZeroShot(nn.Module):
@@ -30,10 +31,16 @@ class ZeroShot(nn.Module):
 
 
 @pytest.mark.parametrize("samples", [1, 2, 4, 6])  # 4: as many samples as prompts
-def test_graph_names_prompt_rows_every_sample_shares(samples):
+@pytest.mark.parametrize("estimator", ["graph", "captum", "carriers"])
+def test_graph_names_prompt_rows_every_sample_shares(samples, estimator):
     x = torch.rand(samples, 1, 3, 3, generator=torch.Generator().manual_seed(0))
     with pytest.raises(ValueError) as err:
-        causal_graph(ZeroShot().eval(), x, layers=["image.1", "proj"])
+        if estimator == "graph":
+            causal_graph(ZeroShot().eval(), x, layers=["image.1", "proj"])
+        elif estimator == "carriers":
+            carrier_unit_effects(ZeroShot().eval(), x, lambda v: 1 - v, "proj", target=0, unit_dim=-1)
+        else:
+            layer_attribute(ZeroShot().eval(), x, "proj", "LayerGradientXActivation", target=0, unit_dim=-1)
     text = str(err.value)
     assert "'proj'" in text and "the same 4 rows for all samples" in text
     assert "zero-shot classifier's text tower over its class prompts" in text and "`intervene`" in text

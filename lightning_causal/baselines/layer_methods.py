@@ -27,6 +27,7 @@ from lightning_causal.baselines.method_specs import (
 )
 from lightning_causal.causal.engine.chosen_input import model_name
 from lightning_causal.causal.engine.finite import check_finite_value
+from lightning_causal.causal.engine.folded_rows import check_site_units_named
 from lightning_causal.causal.engine.forward_args import ForwardArgs
 from lightning_causal.causal.engine.gradient_cuts import gradient_cut_causes
 from lightning_causal.causal.engine.input_sites import input_sites, output_site
@@ -34,7 +35,6 @@ from lightning_causal.causal.engine.interventions import resolve_module
 from lightning_causal.causal.engine.linked_samples import check_linked_samples
 from lightning_causal.causal.engine.output_selection import OutputSpec
 from lightning_causal.causal.engine.stacked_rows import rows_alone_checked
-from lightning_causal.causal.engine.unit_sites import check_site_units
 from lightning_causal.causal.engine.units import check_layout_options, resolve_layout, to_units
 from lightning_causal.causal.engine.user_frame import outside_package
 
@@ -255,8 +255,8 @@ def layer_attribute(
         check_linked_samples(forward.model, (x,), f"Captum's {method}", output=output,
                              additional_forward_args=additional_forward_args)
         first, fargs = torch.zeros(1, dtype=torch.long, device=x.device), ForwardArgs(forward.captum_args() or (), x.shape[0])
-        check_site_units(forward.model, layer, lambda: forward(x[:1], *fargs.take(first)[0]), unit_dim, num_heads,
-                         "Pass `unit_dim=-1` for its features (neurons), or `unit_dim=1` to attribute to positions.")
+        check_site_units_named(forward.model, layer, lambda xi, r: forward(*xi, *fargs.take(r)[0]), (x,), unit_dim, num_heads,
+                               "Pass `unit_dim=-1` for its features (neurons), or `unit_dim=1` to attribute to positions.")
         dtype = _warn_repeated_layer(module, layer, method, lambda: forward(x[:1], *fargs.take(first)[0]))
         if dtype is not None and dtype.is_complex and method != "LayerActivation":  # before Captum's passes
             raise ValueError(

@@ -33,10 +33,14 @@ from lightning_causal.causal.engine.interventions import (
     Resample,
     capture,
 )
-from lightning_causal.causal.engine.unit_sites import check_samples_first
+from lightning_causal.causal.engine.unit_sites import (
+    SiteFacts,
+    check_samples_first,
+    check_site_units,
+)
 
 __all__ = ["fold_of", "unfold", "unfolded_intervention", "check_sample_major", "check_shared_rows",
-           "check_folded_interventions"]
+           "check_site_units_named", "check_folded_interventions"]
 
 
 def fold_of(shape: Sequence[int], samples: int) -> int:
@@ -131,6 +135,20 @@ def check_shared_rows(layer: str, run: Callable[[tuple[Tensor, ...], Tensor], ob
         return
     if _shared(first, second, both):
         check_samples_first(layer, both.shape, 2, shared=True)
+
+
+def check_site_units_named(model: torch.nn.Module, layer: str, run: Callable[[tuple[Tensor, ...], Tensor], object],
+                           xs: tuple[Tensor, ...], unit_dim: int | None, num_heads: int | None, fix: str) -> SiteFacts:
+    """:func:`~.unit_sites.check_site_units` on probe sample 0's pass (``run(inputs, rows)`` as
+    :func:`check_sample_major` takes it); where it refuses, :func:`check_shared_rows` first, so that rows every
+    sample shares are named as such, not as a fold or ``batch_first=False``: the one-sample check of the causal graph,
+    Captum's layer methods and the fairness carriers."""
+    one = torch.zeros(1, dtype=torch.long, device=xs[0].device)
+    try:
+        return check_site_units(model, layer, lambda: run(tuple(x[:1] for x in xs), one), unit_dim, num_heads, fix)
+    except ValueError:  # rows every sample shares (a zero-shot classifier's text tower) are named as such
+        check_shared_rows(layer, run, model, xs)
+        raise
 
 
 def check_sample_major(layer: str, run: Callable[[tuple[Tensor, ...], Tensor], object], model: torch.nn.Module,

@@ -25,6 +25,7 @@ from lightning_causal.causal.effects.unit_rows import moving_units
 from lightning_causal.causal.engine.ablation import padding_positions, replace_units
 from lightning_causal.causal.engine.batching import map_rows, rows_per_pass
 from lightning_causal.causal.engine.checks import check_float, check_int
+from lightning_causal.causal.engine.folded_rows import check_site_units_named
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.input_sites import input_sites
 from lightning_causal.causal.engine.interventions import (
@@ -46,7 +47,6 @@ from lightning_causal.causal.engine.state import (
 )
 from lightning_causal.causal.engine.suffix import suffix_module
 from lightning_causal.causal.engine.token_ids import embedding_readers, float_codes_named
-from lightning_causal.causal.engine.unit_sites import check_site_units
 from lightning_causal.causal.engine.units import Layout, check_layout_options, resolve_layout
 from lightning_causal.causal.engine.unmoved_rows import map_moving
 from lightning_causal.causal.engine.user_frame import outside_package
@@ -664,8 +664,8 @@ def _carrier_effects(
         kinds: list[type] = []
         probe = module.register_forward_hook(lambda _m, _i, o: kinds.append(type(o)))
         try:
-            check_site_units(model, layer, lambda: forward(x[:1], rows=torch.zeros(1, dtype=torch.long, device=x.device)), unit_dim,
-                             num_heads, "Pass `unit_dim=-1` for its features (neurons), or `unit_dim=1` to patch positions.")
+            check_site_units_named(model, layer, lambda xi, r: forward(*xi, rows=r), (x,), unit_dim, num_heads,
+                                   "Pass `unit_dim=-1` for its features (neurons), or `unit_dim=1` to patch positions.")
             if recorded is None:
                 x_cf = counterfactual_inputs(cf, x, padding_positions(x, additional_forward_args, model=model))
                 with capture(model, [layer]) as acts:

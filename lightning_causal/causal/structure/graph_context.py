@@ -30,7 +30,7 @@ from lightning_causal.causal.engine.ablation import (
 )
 from lightning_causal.causal.engine.batching import rows_per_pass
 from lightning_causal.causal.engine.finite import check_finite_samples
-from lightning_causal.causal.engine.folded_rows import check_shared_rows
+from lightning_causal.causal.engine.folded_rows import check_site_units_named
 from lightning_causal.causal.engine.forward import Forward
 from lightning_causal.causal.engine.intervention_hooks import RepeatedCallsWarning
 from lightning_causal.causal.engine.interventions import (
@@ -48,7 +48,7 @@ from lightning_causal.causal.engine.prefix_cache import (
 )
 from lightning_causal.causal.engine.state import gather_target, output_fix, resolve_target
 from lightning_causal.causal.engine.suffix import suffix_module
-from lightning_causal.causal.engine.unit_sites import check_samples_first, check_site_units
+from lightning_causal.causal.engine.unit_sites import check_samples_first
 from lightning_causal.causal.engine.units import Layout, from_units, resolve_layout, to_units
 from lightning_causal.causal.structure.layer_activations import (
     skipped_modules_error,
@@ -522,15 +522,10 @@ def unit_layouts(forward: Forward, xs: tuple[Tensor, ...], layers: list[str], di
     """Each layer's unit layout (only those that are not dimension 1), after the checks of one
     sample's pass: heads only where the output is not projected, the default only where the
     features are not last. Call it inside ``input_sites`` for ``"<module>:input"`` layers."""
-    one = torch.zeros(1, dtype=torch.long, device=xs[0].device)
     layouts = {}
     for layer in layers:
-        try:
-            facts = check_site_units(forward.model, layer, lambda: forward(*(x[:1] for x in xs), rows=one), dims[layer],
-                                     heads[layer], "Pass `unit_dim=-1` (for all layers, or a mapping layer -> dim) for its features (neurons).")
-        except ValueError:  # rows every sample shares (a zero-shot classifier's text tower) are named as such, not a fold
-            check_shared_rows(layer, lambda xi, r: forward(*xi, rows=r), forward.model, xs)
-            raise
+        facts = check_site_units_named(forward.model, layer, lambda xi, r: forward(*xi, rows=r), xs, dims[layer], heads[layer],
+                                       "Pass `unit_dim=-1` (for all layers, or a mapping layer -> dim) for its features (neurons).")
         layout = resolve_layout(facts.shape, dims[layer], heads[layer])
         if (layout.dim, layout.unit_size) != (1, 1):
             layouts[layer] = layout
