@@ -66,3 +66,18 @@ def test_graph_keeps_its_words_for_a_true_fold():
     with pytest.raises(ValueError, match="With 3 rows per sample, the model may fold something into the batch") as err:
         causal_graph(Folded().eval(), x, layers=["fc"])
     assert "the same 3 rows" not in str(err.value)
+
+
+@pytest.mark.parametrize("estimator", ["graph", "unit_effects"])
+def test_prompt_rows_of_two_tokens_are_named_as_shared(estimator):
+    """The prompts' embeddings [4, 2, 5] (2 tokens a prompt) in a pass of 2 samples: the same rows alone and together,
+    which the [T, N, D] guard of check_samples_first (dimension 1 the samples) took for batch_first=False."""
+    from lightning_causal.causal import unit_effects
+
+    x = torch.rand(6, 1, 3, 3, generator=torch.Generator().manual_seed(0))
+    with pytest.raises(ValueError) as err:
+        if estimator == "graph":
+            causal_graph(ZeroShot().eval(), x, layers=["embed"], unit_dim=-1)
+        else:
+            unit_effects(ZeroShot().eval(), x, "embed", unit_dim=-1, target=0)
+    assert "the same 4 rows for all samples" in str(err.value) and "batch_first" not in str(err.value)

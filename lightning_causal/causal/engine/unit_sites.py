@@ -345,7 +345,7 @@ def check_samples_first(name: str, shape: Sequence[int], samples: int, *, shared
         ...
         ValueError: Expected dimension 0 ... has shape [10, 32]: the same 10 rows for all samples ..., an output computed ...
     """
-    if len(shape) and (shape[0] == 1 < samples or shared) and not (len(shape) > 2 and shape[1] == samples):
+    if len(shape) and (shared or (shape[0] == 1 < samples and not (len(shape) > 2 and shape[1] == samples))):
         rows = ("one row for all samples" if shape[0] == 1 else
                 f"the same {shape[0]} rows for all samples (in passes of other numbers of samples)")
         raise ValueError(  # one row for the batch: computed from no sample (a hypernetwork's weights from a task id)
