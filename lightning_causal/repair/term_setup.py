@@ -6,10 +6,12 @@ weights it started from: :class:`SetupRecord`, :func:`set_up_terms`)."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import types
-from collections.abc import Callable, Mapping, MutableMapping, Sequence
+import warnings
+from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -204,6 +206,50 @@ class SetupRecord:
                 and all(_print(getattr(term, k, _Never())) == v for k, v in self.options.items()))
 
 
+def read_words(n: int) -> str:
+    """What the ``n`` training inputs :class:`~lightning_causal.repair.module.CausalRepairModule` read for its terms'
+    set-up are, in the user's terms.
+
+    Examples:
+        >>> read_words(512)[:58]
+        'the 512 training inputs CausalRepairModule read for the te'
+    """
+    return (f"the {n} training inputs CausalRepairModule read for the terms' set-up, the first {n} samples of the train "
+            "dataloader's data in its sampler's order: sample k is the dataset's sample k under a sequential or random "
+            "sampler; `CausalRepairModule(setup_inputs=)` gives your own")
+
+
+@contextlib.contextmanager
+def inputs_named(words: str | None) -> Iterator[None]:
+    """During a term's set-up, its warnings and errors that name ``train_inputs`` (``"samples [3, 19] of
+    `train_inputs`"``) get ``words``, what those inputs are (:func:`read_words`), appended: the user never passed them.
+    The other warnings are warned again as they were; ``None``: nothing is done.
+
+    Args:
+        words: what the set-up's ``train_inputs`` are, or ``None``.
+    """
+    if words is None:
+        yield
+        return
+    said = f"`train_inputs`: {words}"
+    seen: list[warnings.WarningMessage] = []
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                yield
+            except Exception as err:
+                if "`train_inputs`" in str(err):
+                    err.add_note(said)
+                raise
+            finally:
+                seen = list(caught)
+    finally:
+        for w in seen:  # outside the recording: the user's filters decide
+            message = str(w.message)
+            warn_at_users_line(f"{message} ({said})" if "`train_inputs`" in message else message, w.category)
+
+
 def set_up_terms(
     terms: Sequence[RepairTerm],
     model: nn.Module,
@@ -211,6 +257,8 @@ def set_up_terms(
     saved_names: Sequence[str],
     read_inputs: Callable[[list[RepairTerm], bool], Tensor | None],
     records: MutableMapping[str, SetupRecord] | None = None,
+    *,
+    read: bool = False,
 ) -> list[str]:
     """Each of ``terms`` given back its ``restored`` state (``load_state_dict(state, model)``, a resumed fit)
     or set up (``setup(model, inputs)``). ``read_inputs(fresh, check_only)`` gives the training inputs of the
@@ -231,6 +279,9 @@ def set_up_terms(
         saved_names: the names of the terms of the fit that saved that checkpoint.
         read_inputs: ``(fresh, check_only) -> inputs``, the training inputs of the terms set up.
         records: the records of earlier set-ups by term name (read and updated), or ``None`` for none.
+        read: whether ``read_inputs`` read the inputs from the train dataloader (not ``setup_inputs=``): a term's
+            set-up warnings and errors that name ``train_inputs``, which the user never passed, say what those are
+            (:func:`inputs_named`).
 
     Returns:
         The names of the terms given back a record's state.
@@ -266,12 +317,14 @@ def set_up_terms(
     weights = weights_print(model) if recording else ""  # the weights before any term's setup runs
     inputs_print = _print(inputs) if recording else None
     reused = []
+    words = read_words(int(inputs.shape[0])) if read and isinstance(inputs, Tensor) else None
     for term in terms:
         if term.name in restored:
             term.load_state_dict(restored[term.name], model)
             continue
         if not recording or not _keeps_state(term):
-            term.setup(model, inputs)
+            with inputs_named(words):
+                term.setup(model, inputs)
             continue
         record = records.pop(term.name, None)
         if record is not None and record.matches(term, weights, inputs_print):
@@ -280,7 +333,8 @@ def set_up_terms(
             reused.append(term.name)
             continue
         before = _public_prints(term)
-        term.setup(model, inputs)
+        with inputs_named(words):
+            term.setup(model, inputs)
         state = term.state_dict()
         if state is None:
             continue
