@@ -27,7 +27,9 @@ that type: subclasses such as LoRA or quantised layers run as usual; also Huggin
 output tensor (not a copy, not modified in place since: ``Tensor._version``) together with a copy
 of its forward's output on the probe (taken before its forward hooks run: a hook, or the model's code
 changing it in place later, acts on the update's answer in a suffix run as it acts on the layer's
-output); :meth:`LinearReaders.applied` patches their ``forward`` during a suffix run
+output; the rows of probe samples whose input or output there holds an ``inf`` or ``NaN``, an ``exp`` that overflowed,
+take the layer's own product: ``y + (h' - h)_S W_S`` would be ``inf - inf``, a ``NaN``, where the product of ``h'`` is
+finite); :meth:`LinearReaders.applied` patches their ``forward`` during a suffix run
 so that a call whose input is the run's intervened tensor is answered by the update. Anything
 else (another input, autograd or autocast on, extra arguments) calls the layer.
 
@@ -104,6 +106,11 @@ def _autocast_on(device: torch.device) -> bool:
     return is_autocast_enabled(device.type)
 
 
+def _unfinite_rows(t: Tensor) -> Tensor:
+    """``[N]`` whether each row (dimension 0) of ``t`` holds an ``inf`` or ``NaN``."""
+    return ~torch.isfinite(t.detach()).flatten(1).all(1) if t.dim() else ~torch.isfinite(t.detach()).view(1)
+
+
 def _version(t: Tensor) -> int | None:
     """The tensor's in-place version counter (``None`` for an inference tensor, which has none)."""
     return None if t.is_inference() else t._version
@@ -135,6 +142,8 @@ class LinearReaders:
         #: the ``(unit_dim, unit_size)`` of the units the prefix cache has tried the update on, on its trial rows
         self.checked: set[tuple[int, int]] = set()
         self._weights: dict[nn.Module, tuple[tuple[int, int, torch.dtype], Tensor]] = {}  # module -> input-major weight
+        #: module -> ``[N]`` the probe samples whose input or output of the module is not finite (absent: none)
+        self.unfinite: dict[nn.Module, Tensor] = {}
 
     def __bool__(self) -> bool:
         return bool(self.outputs)
@@ -180,6 +189,11 @@ class LinearReaders:
                 # a copy: the model may change the output in place later (``y.clamp_(max=c)``, ``y += x``),
                 # and the update adds to the layer's own product, not to what the model made of it
                 self.outputs[module] = out.detach().clone()
+                if "unfinite" not in seen:
+                    seen["unfinite"] = _unfinite_rows(seen["h"])
+                rows = seen["unfinite"] | _unfinite_rows(out)
+                if bool(rows.any()):
+                    self.unfinite[module] = rows
 
         linears = {name: m for name, m in model.named_modules() if _is_linear(m) or is_conv(m)}
         self.names = {id(m): name for name, m in linears.items()}
@@ -242,7 +256,7 @@ class LinearReaders:
 
     def clear(self) -> None:
         """Answer no layer by the update from now on (the cache fell back to full passes)."""
-        self.outputs, self._weights = {}, {}
+        self.outputs, self._weights, self.unfinite = {}, {}, {}
 
     @contextlib.contextmanager
     def applied(self, rows: Tensor, edit: object = None) -> Iterator[None]:
@@ -275,7 +289,13 @@ class LinearReaders:
                             or h.shape[1:] != self.value.shape[1:] or h.shape[0] != rows.shape[0] or h.dtype != self.value.dtype
                             or torch.is_grad_enabled() or _autocast_on(h.device)):
                         return original(*args, **kwargs)
-                    return self._update(module, h, rows, columns)
+                    out = self._update(module, h, rows, columns)
+                    unfinite = self.unfinite.get(module)
+                    if unfinite is not None:  # those rows' own product (the update's inf - inf there is NaN)
+                        picked = unfinite[rows.to(unfinite.device)].nonzero().flatten()
+                        if picked.numel():
+                            out[picked] = original(h[picked])
+                    return out
 
                 return forward
 
