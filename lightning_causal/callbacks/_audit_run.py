@@ -38,7 +38,7 @@ from lightning_causal.callbacks._trainer_facts import (
     row_shard,
     tag_prefix,
 )
-from lightning_causal.callbacks._warnings import WarningsOncePerFit
+from lightning_causal.callbacks._warnings import ProcessFailureWarning, WarningsOncePerFit
 from lightning_causal.causal.engine.batching import (
     PeerFailure,
     current_shard,
@@ -338,7 +338,7 @@ class AuditRun:
             shard = current_shard()
             if shard is not None and shard.rank != 0 and not isinstance(error, PeerFailure):  # rank 0 only names this process
                 warnings.warn(f"Causal audit {audit.name!r} failed at epoch {epoch} in process {shard.rank}: {error!r}{hint}",
-                              stacklevel=outside_package())
+                              ProcessFailureWarning, stacklevel=outside_package())  # shown there, not by process 0
             failed = AuditResult(audit.name, scalars={"failed": 1.0}, meta={"error": repr(error) + hint, "epoch": epoch})
             # the error's traceback holds this frame, which holds the error: a cycle that would keep the failed pass's
             # tensors (the device memory an out-of-memory pass took) from the training that goes on, until the cyclic

@@ -162,6 +162,12 @@ def noise_notes(notes: list[str], said: list[str] | None = None) -> Iterator[Non
         notes.extend(n for n in new if n not in notes)
 
 
+class ProcessFailureWarning(UserWarning):
+    """An audit's failure in a process other than 0 under a distributed strategy, with its own error (process 0 says
+    only that another process failed, ``PeerFailure``): :meth:`WarningsOncePerFit.collect` shows it in that process,
+    where it shows no other warning (those are process 0's to show)."""
+
+
 class WarningsOncePerFit:
     """Collects the warnings raised inside :meth:`collect` and shows each ``(category, message)``
     once until :meth:`reset` (a new fit): third-party warnings such as Captum's DeepLift hook
@@ -186,7 +192,8 @@ class WarningsOncePerFit:
 
     @contextlib.contextmanager
     def collect(self, show: bool = True) -> Iterator[None]:
-        """Record the warnings raised inside; on exit show the new ones if ``show`` (rank 0)."""
+        """Record the warnings raised inside; on exit show the new ones if ``show`` (rank 0), and a
+        :class:`ProcessFailureWarning` (this process's own failure) whatever ``show``."""
         caught: list[warnings.WarningMessage] = []
         try:
             with warnings.catch_warnings(record=True) as caught:
@@ -195,6 +202,6 @@ class WarningsOncePerFit:
         finally:
             for w in caught:
                 key = (w.category, str(w.message))
-                if key not in self.seen and show:
+                if key not in self.seen and (show or issubclass(w.category, ProcessFailureWarning)):
                     show_again(w)
                 self.seen.add(key)
