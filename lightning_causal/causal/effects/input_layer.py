@@ -200,8 +200,8 @@ def input_layer_effects(
         check_finite_samples((x,), f0)
         ref = layer_reference(forward, x, h, layer, baseline=baseline, readers=readers).to(h.dtype)
         m = mask.view(*mask.shape, *[1] * (h.dim() - x.dim()))
-        pad = padding_positions(x, forward_args, model=forward.model)  # [N, T]: over the layer's trailing dimensions too
-        pad = None if pad is None else pad.view(*pad.shape[:2], *[1] * (h.dim() - 2))
+        pad = padding_positions(x, forward_args, model=forward.model)  # broadcastable to x: over the layer's trailing dimensions too
+        pad = None if pad is None else pad.view(*pad.shape, *[1] * (h.dim() - x.dim()))  # as the mask: [N, T, 1] or [N, 1, T]
         changed = changed_groups((h,), (m,), (ref,), num_groups, (pad,)).T  # [G, N]
         rows = max(1, rows_per_pass(forward.model, (x,), max_batch_size, forward=forward))
         noise = common_noise(forward, forward.model, (x,), rows, drew=clean_pass.moved)  # None unless the model draws noise

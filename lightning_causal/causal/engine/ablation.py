@@ -316,9 +316,9 @@ def time_axis(x: Tensor, lengths: Tensor) -> int:
     ``pack_padded_sequence`` takes it), or the last of an input of 3 or more dimensions laid out channels
     first, ``[N, C, T]`` as ``Conv1d`` takes it (a waveform ``[N, 1, L]``, frames of mel bins ``[N, M, T]``,
     a spectrogram ``[N, 1, M, T]``): where dimension 1 is shorter than the longest length and the last holds
-    it, or where both hold it and every sample's steps from its length on hold one value (the padding) along
-    the last dimension only. Read as dimension 1, the mel bins at and above a short clip's length were taken for
-    padding: their effects 0 and never set.
+    it, or where both hold it, dimension 1 holds no one value after every length and the last does, or every length
+    is the last dimension's size (full clips) and dimension 1 is longer. Read as dimension 1, the mel bins at and
+    above a short clip's length were taken for padding: their effects 0 and never set.
 
     Examples:
         >>> import torch
@@ -326,6 +326,9 @@ def time_axis(x: Tensor, lengths: Tensor) -> int:
         (2, 1)
         >>> x = torch.randn(2, 16, 40); x[1, :, 10:] = 0  # 16 bins of 40 frames, the second clip 10 frames long
         >>> time_axis(x, torch.tensor([40, 10])), time_axis(x.transpose(1, 2), torch.tensor([40, 10]))
+        (2, 1)
+        >>> x = torch.randn(2, 64, 50)  # two full clips of 50 frames, 64 bins, and the same laid out batch first
+        >>> time_axis(x, torch.tensor([50, 50])), time_axis(x.transpose(1, 2), torch.tensor([50, 50]))
         (2, 1)
     """
     last = x.dim() - 1
@@ -336,7 +339,12 @@ def time_axis(x: Tensor, lengths: Tensor) -> int:
         return 1
     if x.shape[1] < longest:
         return last
-    return last if _filled_after(x, lengths, last) and not _filled_after(x, lengths, 1) else 1
+    if _filled_after(x, lengths, 1):
+        return 1
+    # no pad value along dimension 1: the last where its padding holds one, or where no length falls short of it while
+    # dimension 1 is longer than them all (a probe of full clips [N, 64 bins, 50 frames]: read as dimension 1, bins
+    # 50-63 were padding in every clip), as a batch padded to its longest clip is
+    return last if _filled_after(x, lengths, last) or x.shape[last] == int(lengths.min()) < x.shape[1] else 1
 
 
 def step_positions(padding: Tensor | None) -> Tensor | None:
@@ -378,7 +386,9 @@ def _described(tensors: Sequence[Tensor], named: Mapping) -> int | None:
     """Which of ``tensors`` (the inputs, then the tensors among the forward arguments) a padding
     argument describes: an ``attention_mask`` ``[N, T]`` a tensor of that shape ``[N, T, ...]``, token
     ids (integer) or a sequence of features (3-D or more) before a 2-D float table; ``lengths`` a
-    tensor with at least ``max(lengths)`` steps along dimension 1, 3-D before 2-D, then the longest.
+    tensor with at least ``max(lengths)`` steps along its time axis (:func:`time_axis`), one read along dimension 1 or
+    whose padding holds one value before one read along its last dimension without (an image beside token ids), 3-D
+    before 2-D, then the longest.
     Ties: the first. ``None``: none fits."""
     fits = [k for k, t in enumerate(tensors) if _padding_of(t, named) is not None]
     if len(fits) <= 1:
@@ -389,8 +399,12 @@ def _described(tensors: Sequence[Tensor], named: Mapping) -> int | None:
         return max(shaped, key=lambda k: (not tensors[k].is_floating_point() or tensors[k].dim() >= 3, -k))
     lengths = named.get("lengths")
     longest = int(lengths.max()) if isinstance(lengths, Tensor) and lengths.numel() else 0
-    steps = [tensors[k].shape[time_axis(tensors[k], lengths)] if isinstance(lengths, Tensor) else tensors[k].shape[1] for k in range(len(tensors))]
-    return max(fits, key=lambda k: (steps[k] >= longest, tensors[k].dim() >= 3, steps[k], -k))
+    axes = {k: time_axis(tensors[k], lengths) if isinstance(lengths, Tensor) else 1 for k in fits}
+    steps = {k: tensors[k].shape[axes[k]] for k in fits}
+    # read along its last dimension, a tensor whose padding does not show it (one pad value after every length) comes
+    # after one read along dimension 1: an image [N, 3, H, W] beside the token ids its lengths count keeps its columns
+    shown = {k: axes[k] == 1 or _filled_after(tensors[k], lengths, axes[k]) for k in fits}
+    return max(fits, key=lambda k: (steps[k] >= longest, shown[k], tensors[k].dim() >= 3, steps[k], -k))
 
 
 def input_padding(
