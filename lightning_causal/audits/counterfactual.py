@@ -288,7 +288,8 @@ class CounterfactualAudit(Audit):
                 f"CounterfactualAudit explains a classifier's decision (the smallest change that flips its class) but the "
                 f"model's outputs are {read}, a continuous distribution (a continuous action?): its largest coordinate is "
                 "no class to flip; explain each coordinate k with InputEffectAudit(target=k) or "
-                "SobolAudit(target=k, probability=False)")
+                "SobolAudit(target=k, probability=False) (a classifier whose logits are a Normal's mean, a heteroscedastic "
+                "one, is explained where the probe holds its integer class labels)")
 
     def _validate_options(self, probe: Probe) -> None:
         """``bounds``, ``mask``, ``categorical``/``integer`` and ``feature_names`` against the probe's inputs."""

@@ -156,7 +156,7 @@ def _first_row(model: Any, probe: Any, output: Any) -> tuple[Any, Tensor]:
     forward = Forward(model, num_samples=1, output=output, **sub.forward_options)
     with audit_mode(model):
         raw = forward.raw(*inputs)
-        return raw, forward.select(raw)
+        return raw, forward.checked(raw, *inputs)  # a squeezed batch of one named at the dry run
 
 
 #: the tensors of a continuous distribution that an ``output=`` reads (:func:`continuous_distribution_read`)
@@ -170,6 +170,13 @@ def continuous_distribution_read(model: Any, probe: Any, output: Any) -> str | N
     Normal read as ``out.base_dist.mean``); ``None`` otherwise (a ``Categorical``'s logits, a tensor, a tuple
     ``(mean, log_std)``, which says nothing of what it holds). Its coordinates are no classes: the largest of a
     continuous action's means is force x in one state and force y in another. One pass of the probe's first sample.
+
+    A classifier is never taken for one: ``None`` where the probe holds integer class labels (a heteroscedastic
+    classifier's ``Normal`` over its logits), for a distribution on the simplex (a ``Dirichlet``'s mean, an evidential
+    classifier's class probabilities), where the tensor read equals as well a tensor the model returns beside the
+    distribution, or a discrete distribution's, that is no view of the moment (a hybrid action's logits, zero like the
+    Normal's mean of a freshly zeroed head), and where the pass or a moment fails (a forward that needs several rows, a
+    distribution of the user's whose ``mean`` raises): the audit's own checks speak then.
 
     Examples:
         >>> from torch import nn
@@ -186,29 +193,69 @@ def continuous_distribution_read(model: Any, probe: Any, output: Any) -> str | N
     """
     if output is None or probe is None:  # without output=, a distribution is read only through its logits
         return None
+    labels = getattr(probe, "labels", None)
+    if isinstance(labels, Tensor) and not (labels.is_floating_point() or labels.is_complex()):
+        return None  # class labels: a classifier's probe, whatever distribution its logits come from
     from torch.distributions import Distribution
 
-    from lightning_causal.causal.engine.output_selection import _held_distributions
+    from lightning_causal.causal.engine.output_selection import _held_distributions, held_items
 
-    raw, picked = _first_row(model, probe, output)
+    try:  # a warning's guess: a pass that fails here is left to the audit's own checks
+        raw, picked = _first_row(model, probe, output)
+    except Exception:  # noqa: BLE001
+        return None
     found = [raw] if isinstance(raw, Distribution) else [dist for _, dist in _held_distributions(raw)]
     found += [d.base_dist for d in found if isinstance(getattr(d, "base_dist", None), Distribution)]  # a tanh-squashed Normal's
+    others = [v for v in _read_tensors(held_items(raw), found) if v.shape == picked.shape and torch.equal(v, picked)]
     for dist in found:
-        try:
-            if dist.support.is_discrete:
-                continue
-        except NotImplementedError:
-            continue
+        if _or_none(lambda d=dist: d.support.is_discrete) is not False or _on_simplex(dist):
+            continue  # discrete, unknown, or shares of one whole (a Dirichlet's class probabilities)
         for name in _MOMENTS:
-            try:
-                value = getattr(dist, name)
-            except (NotImplementedError, AttributeError, ValueError):
+            value = _or_none(lambda d=dist, n=name: getattr(d, n))
+            if not (isinstance(value, Tensor) and value.shape == picked.shape and torch.equal(value, picked)):
                 continue
-            if isinstance(value, Tensor) and value.shape == picked.shape and torch.equal(value, picked):
-                base = getattr(dist, "base_dist", None)  # Independent(Normal), a TransformedDistribution's base
-                kind = f"{type(dist).__name__}({type(base).__name__})" if base is not None else type(dist).__name__
-                return f"the {kind}'s {name}"
+            if any(not _same_storage(v, value) for v in others):
+                return None  # it equals a tensor held beside the distribution as well (logits equal to a mean of zeros)
+            base = getattr(dist, "base_dist", None)  # Independent(Normal), a TransformedDistribution's base
+            kind = f"{type(dist).__name__}({type(base).__name__})" if base is not None else type(dist).__name__
+            return f"the {kind}'s {name}"
     return None
+
+
+def _or_none(read: Callable[[], Any]) -> Any:
+    """``read()``, or ``None`` where it raises: a distribution's lazy moment (a ``TransformedDistribution``'s mean
+    raises ``NotImplementedError``; a user's distribution anything)."""
+    try:
+        return read()
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def _on_simplex(dist: Any) -> bool:
+    """Whether ``dist`` lives on the simplex (``Dirichlet``, ``RelaxedOneHotCategorical``, also inside
+    ``Independent``): its coordinates are shares of one whole, class probabilities, not a continuous action's."""
+    from torch.distributions import constraints
+
+    support = _or_none(lambda: dist.support)
+    while isinstance(support, constraints.independent):
+        support = support.base_constraint
+    return isinstance(support, type(constraints.simplex))
+
+
+def _read_tensors(items: list[tuple[str, Any]], found: list[Any]) -> list[Tensor]:
+    """The tensors a return value holds beside its distributions ``found``: its plain tensors (``items``, a mapping's
+    values, a tuple's items, a dataclass's fields) and the logits and probabilities of its discrete distributions."""
+    held = [v for _, v in items if isinstance(v, Tensor)]
+    for dist in found:
+        if _or_none(lambda d=dist: d.support.is_discrete) is True:
+            held += [v for v in (_or_none(lambda d=dist, n=n: getattr(d, n)) for n in ("logits", "probs"))
+                     if isinstance(v, Tensor)]
+    return held
+
+
+def _same_storage(a: Tensor, b: Tensor) -> bool:
+    """Whether ``a`` and ``b`` share memory (a mean held beside its ``Normal``, whose ``loc`` is a view of it)."""
+    return a.untyped_storage().data_ptr() == b.untyped_storage().data_ptr()
 
 
 def warn_predicted_class_of_regression(audit: str, labels: Any, outputs: Tensor | Callable[[], Tensor], *, per_sample: bool = True,

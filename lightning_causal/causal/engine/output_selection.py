@@ -28,7 +28,7 @@ from torch.distributions import Distribution
 
 from lightning_causal.causal.engine.state import rng_preserved
 
-__all__ = ["OutputSpec", "ROW_WISE_OUTPUT", "TRAINING_ONLY_TUPLE", "check_output_spec", "check_not_a_row", "held_distribution",
+__all__ = ["OutputSpec", "ROW_WISE_OUTPUT", "TRAINING_ONLY_TUPLE", "check_output_spec", "check_not_a_row", "held_distribution", "held_items",
            "select_output"]
 
 OutputSpec = None | str | int | Callable[[Any], Tensor]
@@ -92,18 +92,22 @@ def held_distribution(out: Any) -> tuple[str, Distribution] | None:
     return next(iter(_held_distributions(out)), None)
 
 
+def held_items(out: Any) -> list[tuple[str, Any]]:
+    """The values the return value ``out`` holds (a mapping's values, a tuple's or list's items, a dataclass's fields),
+    each with how a callable reads it, in order; none for anything else."""
+    if isinstance(out, Mapping):
+        return [(f"out[{k!r}]", v) for k, v in out.items()]
+    if isinstance(out, (tuple, list)):
+        return [(f"out[{i}]", v) for i, v in enumerate(out)]
+    if dataclasses.is_dataclass(out) and not isinstance(out, type):
+        return [(f"out.{f.name}", getattr(out, f.name)) for f in dataclasses.fields(out)]
+    return []
+
+
 def _held_distributions(out: Any) -> list[tuple[str, Distribution]]:
     """Every ``torch.distributions`` object that the return value ``out`` holds, each with how a callable reads it, in
     order (:func:`held_distribution` gives the first)."""
-    if isinstance(out, Mapping):
-        items: list[tuple[str, Any]] = [(f"out[{k!r}]", v) for k, v in out.items()]
-    elif isinstance(out, (tuple, list)):
-        items = [(f"out[{i}]", v) for i, v in enumerate(out)]
-    elif dataclasses.is_dataclass(out) and not isinstance(out, type):
-        items = [(f"out.{f.name}", getattr(out, f.name)) for f in dataclasses.fields(out)]
-    else:
-        return []
-    return [(read, value) for read, value in items if isinstance(value, Distribution)]
+    return [(read, value) for read, value in held_items(out) if isinstance(value, Distribution)]
 
 
 def _distribution_reads(read: str, dist: Distribution) -> str:
