@@ -285,7 +285,13 @@ class Forward:
         return picked.unsqueeze(1) if self.as_matrix and picked.dim() == 1 else picked
 
     def __call__(self, *inputs: Tensor, rows: Tensor | None = None) -> Tensor:
-        raw = self.raw(*inputs, rows=rows)
+        return self.checked(self.raw(*inputs, rows=rows), *inputs)
+
+    def checked(self, raw: Any, *inputs: Tensor) -> Tensor:
+        """The explained tensor of ``raw``, the model's return value on ``inputs`` (:meth:`raw`), with the row checks
+        of a call: one row per input row, else a refusal naming the cause (a squeezed batch of one, a 1-D input read as
+        one sample, linked rows, an in-batch score matrix); a caller that needs the return value as well takes it from
+        :meth:`raw` and this."""
         picked = self.select(raw)
         n = inputs[0].shape[0] if inputs and isinstance(inputs[0], Tensor) and inputs[0].dim() else None
         if n is not None and (picked.dim() == 0 or picked.shape[0] != n):
