@@ -181,8 +181,10 @@ class CaptumForward(nn.Module):
     @contextlib.contextmanager
     def coupled_rows_refused(self, x: Tensor, what: str) -> Iterator[None]:
         """Refuse, in the causal estimators' words, a model whose samples read each other's rows (a prototypical
-        network's prototypes from its batch's first rows): an ``IndexError`` or ``RuntimeError`` of a pass inside the
-        block (a trial pass of fewer rows than ``x``, one of Captum's) becomes
+        network's prototypes from its batch's first rows): an ``IndexError``, ``RuntimeError`` or ``ValueError`` of a
+        pass inside the block (a trial pass of fewer rows than ``x``, one of Captum's; the layer methods' pass of one
+        row through a ``BatchNorm1d(track_running_stats=False)``, torch's "Expected more than 1 value per channel"; not
+        a ``ValueError`` of this package, a refusal that names its cause) becomes
         :func:`~lightning_causal.causal.engine.linked_samples.check_rows_independent`'s ``ValueError`` where that check
         of ``x`` refuses the model (:func:`~lightning_causal.causal.engine.linked_samples.failed_rows_named`), and so
         does a block whose passes ran where a row of them run alone by the stacked-rows check failed
@@ -197,8 +199,10 @@ class CaptumForward(nn.Module):
         self.failed_alone = False
         try:
             yield
-        except (IndexError, RuntimeError):
-            with failed_rows_named(self._core(x), (x,), what):
+        except (IndexError, RuntimeError, ValueError) as err:  # ValueError: torch's or the model's, not a refusal of ours
+            if isinstance(err, ValueError) and _raised_here(err):
+                raise
+            with failed_rows_named(self._core(x), (x,), what, errors=(IndexError, RuntimeError, ValueError)):
                 raise
         if self.failed_alone:
             core = self._core(x)
@@ -254,6 +258,14 @@ def _row_of(args: tuple[Any, ...], i: int, rows: int) -> tuple[Any, ...]:
     per-sample arguments with the inputs), as a copy that requires grad where the pass's tensor does."""
     return tuple(a[i:i + 1].detach().clone().requires_grad_(a.requires_grad) if isinstance(a, Tensor) and a.dim() > 0
                  and a.shape[0] == rows else a for a in args)
+
+
+def _raised_here(err: BaseException) -> bool:
+    """Whether ``err`` was raised in this package (a refusal of ours, which names its cause), not in the model or torch."""
+    tb = err.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb is not None and str(tb.tb_frame.f_globals.get("__name__", "")).startswith("lightning_causal.")
 
 
 def _output_row(out: Any, i: int, rows: int) -> Any:

@@ -216,14 +216,17 @@ def check_rows_independent(forward: Forward, xs: tuple[Tensor, ...], output: Ten
 
 
 @contextlib.contextmanager
-def failed_rows_named(forward: Forward, xs: tuple[Tensor, ...], what: str) -> Iterator[None]:
-    """Re-raise an ``IndexError`` or ``RuntimeError`` of the passes inside as :func:`check_rows_independent`'s
+def failed_rows_named(forward: Forward, xs: tuple[Tensor, ...], what: str,
+                      errors: tuple[type[Exception], ...] = (IndexError, RuntimeError)) -> Iterator[None]:
+    """Re-raise an ``IndexError`` or ``RuntimeError`` (``errors``) of the passes inside as :func:`check_rows_independent`'s
     ``ValueError`` where that check refuses the model: an estimator that runs passes of fewer rows than the probe
     (a noise check on its first rows, a split of the forward pass on a trial row) before the check, on a model
     whose forward reads its whole batch (a prototypical network's prototypes from the batch's first rows, a
     ``reshape`` to the batch's size), got the model's own error from deep inside. Only a failure costs anything:
     a pass of ``xs`` and one of two samples, without gradients; where that pass fails too, or the check passes,
-    the error is the model's own and goes on unchanged, and so does running out of memory.
+    the error is the model's own and goes on unchanged, and so does running out of memory. ``errors``: the
+    errors taken so (Captum's layer methods add torch's ``ValueError`` of a pass of one row through a
+    ``BatchNorm1d(track_running_stats=False)`` in eval mode, "Expected more than 1 value per channel when training").
 
     Examples:
         >>> from lightning_causal.causal.engine.forward import Forward
@@ -241,7 +244,7 @@ def failed_rows_named(forward: Forward, xs: tuple[Tensor, ...], what: str) -> It
         yield
     except OutOfMemoryError:
         raise
-    except (IndexError, RuntimeError) as err:
+    except errors as err:
         whole_failed = False
         try:
             with torch.no_grad():
