@@ -214,9 +214,9 @@ def read_words(n: int) -> str:
         >>> read_words(512)[:58]
         'the 512 training inputs CausalRepairModule read for the te'
     """
-    return (f"the {n} training inputs CausalRepairModule read for the terms' set-up, the first {n} samples of the train "
-            "dataloader's data in its sampler's order: sample k is the dataset's sample k under a sequential or random "
-            "sampler; `CausalRepairModule(setup_inputs=)` gives your own")
+    return (f"the {n} training inputs CausalRepairModule read for the terms' set-up, the first {n} samples a new iterator "
+            "of the train dataloader gives: sample k is the dataset's sample k under a sequential sampler, not under "
+            "shuffle=True (a random sampler's draw); `CausalRepairModule(setup_inputs=)` gives your own")
 
 
 @contextlib.contextmanager

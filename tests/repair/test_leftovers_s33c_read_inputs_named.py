@@ -35,9 +35,9 @@ def test_samples_of_the_inputs_the_module_read_are_named_in_the_users_terms() ->
     (said,) = _said()
     assert "of `train_inputs` (32 of 32" in said
     assert said.endswith("(`train_inputs`: the 32 training inputs CausalRepairModule read for the terms' set-up, the "
-                         "first 32 samples of the train dataloader's data in its sampler's order: sample k is the "
-                         "dataset's sample k under a sequential or random sampler; `CausalRepairModule(setup_inputs=)` "
-                         "gives your own)")
+                         "first 32 samples a new iterator of the train dataloader gives: sample k is the dataset's "
+                         "sample k under a sequential sampler, not under shuffle=True (a random sampler's draw); "
+                         "`CausalRepairModule(setup_inputs=)` gives your own)")
 
 
 def test_inputs_given_by_the_user_are_theirs() -> None:
