@@ -118,3 +118,11 @@ def test_a_probe_of_full_clips_fewer_frames_than_bins_keeps_every_bin():
     assert pad.shape == (4, 50, 1) and not bool(pad.any())
     seq[1, 30:] = 0.0  # a shorter one, zero-padded: its steps 30-49 along dimension 1
     assert padding_positions(seq, {"lengths": torch.tensor([50, 30, 50, 50])})[:, :, 0].sum(1).tolist() == [0, 20, 0, 0]
+
+
+def test_step_positions_of_an_empty_padding_is_its_empty_steps():
+    from lightning_causal.causal.engine.ablation import step_positions
+
+    assert step_positions(torch.zeros(0, 6, 1, dtype=torch.bool)).shape == (0, 6)  # was IndexError (padding[0, 0])
+    assert step_positions(torch.zeros(0, 1, 6, dtype=torch.bool)) is None
+    assert step_positions(torch.zeros(3, 6, dtype=torch.bool)).shape == (3, 6)

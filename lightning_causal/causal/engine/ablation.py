@@ -357,7 +357,7 @@ def step_positions(padding: Tensor | None) -> Tensor | None:
         >>> step_positions(torch.tensor([[False, True]]).view(1, 2, 1)), step_positions(torch.zeros(1, 1, 5, dtype=torch.bool))
         (tensor([[False,  True]]), None)
     """
-    if padding is None or padding.dim() < 2 or padding[0, 0].numel() != 1:
+    if padding is None or padding.dim() < 2 or padding.shape[2:].numel() != 1:  # [N, T, 1, ...]; an empty probe too
         return None
     return padding.reshape(padding.shape[:2])
 
