@@ -16,7 +16,7 @@ from lightning_causal.audits.options import (
     warn_predicted_class_of_regression,
 )
 from lightning_causal.audits.top_share import add_top_share, note_non_finite_samples
-from lightning_causal.audits.unit_names import unit_kinds
+from lightning_causal.audits.unit_names import probe_unit_kinds
 from lightning_causal.causal.effects.unit_effects import (
     METHODS,
     UnitMethod,
@@ -36,7 +36,7 @@ from lightning_causal.causal.engine.interventions import (
     Zero,
 )
 from lightning_causal.causal.engine.ranking import largest_k
-from lightning_causal.causal.engine.units import per_layer_layouts, unit_kind
+from lightning_causal.causal.engine.units import per_layer_layouts
 
 __all__ = ["UnitImportanceAudit"]
 
@@ -207,9 +207,7 @@ class UnitImportanceAudit(Audit):
             warn_predicted_class_of_regression(f"UnitImportanceAudit {self.name!r}", probe.labels,
                                                first_row_outputs(model, Probe(probe.inputs, probe.labels, afa), self.output),
                                                model=model, output=self.output)
-        kinds, sources = unit_kinds(model, probe.inputs if isinstance(probe.inputs, tuple) else (probe.inputs,), self.layers,
-                                    {layer: unit_kind(self.unit_dim[layer], self.num_heads[layer]) for layer in self.layers},
-                                    {"output": self.output, **Probe(probe.inputs, probe.labels, afa).subset(slice(0, 1)).forward_options})
+        kinds, sources = probe_unit_kinds(model, probe, self.layers, self.unit_dim, self.num_heads, self.output, afa)
         for layer in self.layers:
             eff, info = unit_effects(
                 model, probe.inputs, layer, _replayed(self.intervention, self._donors), target=self.target, max_batch_size=max_batch_size,

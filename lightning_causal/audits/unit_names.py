@@ -22,11 +22,13 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from lightning_causal.causal.engine.forward import Forward
+from lightning_causal.audits.base import Probe
+from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.interventions import module_output
-from lightning_causal.causal.engine.state import audit_mode
+from lightning_causal.causal.engine.state import as_tuple, audit_mode
+from lightning_causal.causal.engine.units import unit_kind
 
-__all__ = ["channels_source", "unit_kinds"]
+__all__ = ["channels_source", "probe_unit_kinds", "unit_kinds"]
 
 #: modules whose output holds channels in dimension 1 (of three or more dimensions)
 CHANNELS_FIRST: tuple[type[nn.Module], ...] = (
@@ -132,3 +134,24 @@ def unit_kinds(model: nn.Module, inputs: tuple[Tensor, ...], layers: Sequence[st
             found[layer] = "mode"
     held.clear()
     return found, sources
+
+
+def probe_unit_kinds(model: nn.Module, probe: Probe, layers: Sequence[str], dims: Mapping[str, int | None],
+                     heads: Mapping[str, int | None], output: OutputSpec,
+                     additional_forward_args: Any) -> tuple[dict[str, str | None], dict[str, str]]:
+    """:func:`unit_kinds` of an audit's layers (``UnitImportanceAudit``'s bars, ``CausalGraphAudit``'s graph figure):
+    each layer's :func:`~lightning_causal.causal.engine.units.unit_kind` of its ``unit_dim`` and ``num_heads``, named
+    from one pass of the probe's first sample where it is ``"neuron"``.
+
+    Args:
+        model: the model.
+        probe: the audit's probe.
+        layers: the layers.
+        dims: per layer, its ``unit_dim``.
+        heads: per layer, its ``num_heads``.
+        output: the audit's ``output=``.
+        additional_forward_args: the forward arguments of the probe's passes.
+    """
+    options = {"output": output, **Probe(probe.inputs, probe.labels, additional_forward_args).subset(slice(0, 1)).forward_options}
+    return unit_kinds(model, as_tuple(probe.inputs), layers, {layer: unit_kind(dims[layer], heads[layer]) for layer in layers},
+                      options)

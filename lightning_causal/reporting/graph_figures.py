@@ -315,7 +315,9 @@ def graph_figure(graph: dict, title: str | None = None) -> Figure:
     columns, totals = _capped(_columns(graph), graph.get("edges", []))
     height = max([len(ns) for _, ns in columns] + [1])
     layouts = graph.get("meta", {}).get("unit_layouts") or {}
-    kinds = {layer: f"{kind}s" for layer, o in layouts.items() if (kind := unit_kind(o.get("unit_dim"), o.get("num_heads")))}
+    named = graph.get("meta", {}).get("unit_kinds") or {}  # CausalGraphAudit's: positions after a convolution, modes
+    kinds = {layer: f"{kind}s" for layer, o in layouts.items()
+             if (kind := named.get(layer) or unit_kind(o.get("unit_dim"), o.get("num_heads")))}
     for layer, nodes in columns:  # a capped column says how many of its nodes it draws
         if layer in totals:
             kinds[layer] = "; ".join(([kinds[layer]] if layer in kinds else []) + [f"{len(nodes)} of {totals[layer]}"])
