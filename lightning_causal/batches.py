@@ -230,6 +230,25 @@ def _triplet_advice(batch: Any) -> str:
             "sample, the model's embedding being no class scores: docs/your_model.md, Models without class outputs)")
 
 
+def _survival_advice(batch: Any) -> str:
+    """The way to read ``(x, time, event)`` of a survival model (times ``[N]`` >= 0 in floats, event indicators ``[N]`` of
+    zeros and ones), which the advice for ``(x, y, w)`` would read as class labels ``time``: the audits get no labels (a
+    time is no class), a repair's own ``task_loss`` both, stacked ``[N, 2]``."""
+    if not all(isinstance(t, Tensor) for t in batch) or batch[0].dim() == 0:
+        return ""
+    x, time, event = batch
+    n = x.shape[0]
+    if time.shape != (n,) or event.shape != (n,) or not time.is_floating_point() or n == 0:
+        return ""
+    if not (bool((time >= 0).all()) and bool(((event == 0) | (event == 1)).all())):
+        return ""
+    return ("; for (x, time, event) of a survival model, a time is no class label: give the audits "
+            "`unpack_batch=lambda batch: (batch[0], None, None)` (and `output=` the log-risk or the survival to a "
+            "horizon: docs/your_model.md, 'Ordinal heads and survival models'), and CausalRepairModule "
+            "`unpack_batch=lambda batch: (batch[0], torch.stack([batch[1], batch[2].float()], 1), None)` with your "
+            "partial likelihood of those [N, 2] labels as `task_loss`")
+
+
 def default_unpack_batch(batch: Any) -> Unpacked:
     """``(inputs, labels, additional_forward_args)`` of a batch under the default convention.
 
@@ -256,7 +275,8 @@ def default_unpack_batch(batch: Any) -> Unpacked:
                "`DataLoader(batches, batch_size=None)` (or a `DataLoader` over the samples); or " + fix)
     elif fields is None and isinstance(batch, (tuple, list)) and len(batch) == 3:  # (x, y, w) or (x, lengths, y)
         fix += (" for batches (x, y, w); for (x, lengths, y) of a padded sequence model forward(x, lengths), "
-                "`unpack_batch=lambda batch: (batch[0], batch[2], {'lengths': batch[1]})`" + _triplet_advice(batch))
+                "`unpack_batch=lambda batch: (batch[0], batch[2], {'lengths': batch[1]})`" + _triplet_advice(batch)
+                + _survival_advice(batch))
     raise ValueError(
         f"Expected a batch that is a tensor, (inputs, labels) or a mapping with an input key but got "
         f"{_describe(batch)}; {fix}"

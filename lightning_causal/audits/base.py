@@ -126,7 +126,10 @@ class Probe:
 
 def dry_rows(probe: Probe) -> slice | Tensor:
     """The 2 probe samples of a dry run (:meth:`Audit.dry_run`): the first two, or the first and the
-    first multi-hot row where the labels are multi-hot and the first two rows are not.
+    first multi-hot row where the labels are multi-hot and the first two rows are not, or the first and the first
+    row holding a float label beyond [0, 1] where the first two hold none (a survival model's ``(time, event)``
+    ``[N, 2]`` whose first two times are below 1: a regression target on the probe, zeros, ones and fractions on those
+    two rows, which the label checks would read as classes).
 
     Args:
         probe: the probe: the fixed samples the audit explains, with their labels and forward arguments.
@@ -135,12 +138,19 @@ def dry_rows(probe: Probe) -> slice | Tensor:
         >>> y = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
         >>> dry_rows(Probe(torch.zeros(3, 2), y)), dry_rows(Probe(torch.zeros(3, 2), y[[0, 1, 0]]))
         (tensor([0, 2]), slice(0, 2, None))
+        >>> dry_rows(Probe(torch.zeros(3, 2), torch.tensor([[0.3, 1.0], [0.2, 0.0], [4.1, 1.0]])))  # (time, event)
+        tensor([0, 2])
     """
     labels = probe.labels
     first = slice(0, 2)
-    if not isinstance(labels, Tensor) or not labels.is_floating_point() or labels.dim() != 2 or len(probe) <= 2:
+    if not isinstance(labels, Tensor) or not labels.is_floating_point() or labels.dim() not in (1, 2) or len(probe) <= 2:
         return first
     lab = labels.detach()
+    beyond = ((lab < 0) | (lab > 1)).reshape(len(lab), -1).any(1)  # a regression's value (a time, a count): the probe's
+    if not bool(beyond[:2].any()) and bool(beyond.any()):  # labels are no classes where the first two rows look like some
+        return torch.stack([torch.zeros((), dtype=torch.long, device=lab.device), beyond.nonzero()[0, 0]])
+    if labels.dim() != 2:
+        return first
     if labels.shape[1] < 2 or not bool(((lab == 0) | (lab == 1)).all()):
         return first
     several = (lab.sum(1) != 1).nonzero().flatten()
@@ -446,7 +456,9 @@ class Audit(ABC):
         The 2 samples are the first two, unless the probe's labels are multi-hot (zeros and ones
         ``[N, C]`` with some row not one-hot) and those two are one-hot: then the first and the first
         multi-hot row, so that the dry run reads the labels as the full run does
-        (:func:`~lightning_causal.audits.options.multi_hot_labels` of a model that does not say its task).
+        (:func:`~lightning_causal.audits.options.multi_hot_labels` of a model that does not say its task); and
+        where the float labels hold a value beyond [0, 1] but the first two rows none, the first and the first
+        such row (:func:`dry_rows`: a regression target, a survival model's ``(time, event)``, not classes).
 
         Args:
             model: the model under audit, any ``nn.Module`` (the callback passes the ``LightningModule``, or
