@@ -291,7 +291,15 @@ class Forward:
         """The explained tensor of ``raw``, the model's return value on ``inputs`` (:meth:`raw`), with the row checks
         of a call: one row per input row, else a refusal naming the cause (a squeezed batch of one, a 1-D input read as
         one sample, linked rows, an in-batch score matrix); a caller that needs the return value as well takes it from
-        :meth:`raw` and this."""
+        :meth:`raw` and this.
+
+        Args:
+            raw: the model's return value on ``inputs``.
+            inputs: the pass's positional inputs, the first of which counts its rows.
+
+        Raises:
+            ValueError: the explained tensor has not one row per input row.
+        """
         picked = self.select(raw)
         n = inputs[0].shape[0] if inputs and isinstance(inputs[0], Tensor) and inputs[0].dim() else None
         if n is not None and (picked.dim() == 0 or picked.shape[0] != n):
