@@ -24,8 +24,8 @@ from torch import Tensor, nn
 
 from lightning_causal.audits.base import Probe
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
-from lightning_causal.causal.engine.interventions import module_output
 from lightning_causal.causal.engine.state import as_tuple, audit_mode
+from lightning_causal.causal.engine.unit_sites import first_tensor
 from lightning_causal.causal.engine.units import unit_kind
 
 __all__ = ["channels_source", "probe_unit_kinds", "unit_kinds"]
@@ -107,8 +107,8 @@ def unit_kinds(model: nn.Module, inputs: tuple[Tensor, ...], layers: Sequence[st
 
     def hook(name: str) -> Any:
         def record(_m: nn.Module, args: tuple[Any, ...], out: Any) -> None:
-            value = module_output(out)
-            if name in calls or not isinstance(value, Tensor):
+            value = first_tensor(out)  # None for a module returning a dict or nothing, whose calls are not recorded
+            if name in calls or value is None:
                 return
             first = args[0] if args and isinstance(args[0], Tensor) else None
             held.extend((first, value))
