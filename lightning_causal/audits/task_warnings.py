@@ -27,7 +27,7 @@ from lightning_causal.audits.label_task import (
 )
 from lightning_causal.causal.engine.user_frame import outside_package
 
-__all__ = ["continuous_distribution_read", "first_row_outputs", "unlabelled_regression", "warn_predicted_class_of_regression", "warn_softmax_of_regression"]
+__all__ = ["continuous_distribution_read", "continuous_moment", "first_row_outputs", "unlabelled_regression", "warn_predicted_class_of_regression", "warn_softmax_of_regression"]
 
 #: what a model that says it regresses is told, where its probe holds no labels (an autoencoder's)
 _SAYS_REGRESSION = ("the model says it is a regression (a regression loss it holds, e.g. nn.MSELoss, or `task='regression'`; "
@@ -196,13 +196,29 @@ def continuous_distribution_read(model: Any, probe: Any, output: Any) -> str | N
     labels = getattr(probe, "labels", None)
     if isinstance(labels, Tensor) and not (labels.is_floating_point() or labels.is_complex()):
         return None  # class labels: a classifier's probe, whatever distribution its logits come from
+    try:  # a warning's guess: a pass that fails here is left to the audit's own checks
+        raw, picked = _first_row(model, probe, output)
+    except Exception:  # noqa: BLE001
+        return None
+    return continuous_moment(raw, picked)
+
+
+def continuous_moment(raw: Any, picked: Tensor) -> str | None:
+    """The check of :func:`continuous_distribution_read` on a pass already run: ``raw`` the model's return value,
+    ``picked`` the tensor ``output=`` selects of it (a repair term's, on its batch). ``"the Normal's mean"``, or
+    ``None`` (labels are not read here: the caller's).
+
+    Examples:
+        >>> from torch.distributions import Normal
+        >>> mu = torch.tensor([[0.5, -1.0]])
+        >>> continuous_moment(Normal(mu, 1.0), mu), continuous_moment({"logits": mu}, mu)
+        ("the Normal's mean", None)
+    """
     from torch.distributions import Distribution
 
     from lightning_causal.causal.engine.output_selection import _held_distributions, held_items
 
-    try:  # a warning's guess: a pass that fails here is left to the audit's own checks
-        raw, picked = _first_row(model, probe, output)
-    except Exception:  # noqa: BLE001
+    if not isinstance(picked, Tensor):
         return None
     found = [raw] if isinstance(raw, Distribution) else [dist for _, dist in _held_distributions(raw)]
     found += [d.base_dist for d in found if isinstance(getattr(d, "base_dist", None), Distribution)]  # a tanh-squashed Normal's

@@ -105,11 +105,15 @@ class RepairTerm(ABC):
             additional_forward_args: the batch's forward arguments (tuple: positional; Mapping:
                 keywords); ``None``: none.
         """
+        return self._raw_and_outputs(model, x, additional_forward_args)[1]
+
+    def _raw_and_outputs(self, model: nn.Module, x: Tensor, additional_forward_args: Any = None) -> tuple[Any, Tensor]:
+        """:meth:`outputs` with the model's return value it selects from (a distribution a term's checks read)."""
         fargs = ForwardArgs(additional_forward_args)
         raw = model(x, *fargs.args, **fargs.kwargs)
         picked = select_output(raw, self.output)
         check_not_a_row(raw, picked, self.output, (x if isinstance(x, Tensor) else x[0]).shape[0])
-        return picked
+        return raw, picked
 
     def checked_logits(self, outputs: Tensor) -> Tensor:
         """``outputs`` as given; on the term's first call they are checked to be logits, not

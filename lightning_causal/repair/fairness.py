@@ -305,7 +305,7 @@ class CounterfactualFairnessTerm(RepairTerm):
         args, kwargs = fargs.take(both)
         both_inputs = torch.cat([x[rows], x_cf[rows]])
         try:
-            out = self.outputs(model, both_inputs, kwargs if kwargs else args or None)
+            raw, out = self._raw_and_outputs(model, both_inputs, kwargs if kwargs else args or None)
         except (IndexError, RuntimeError) as caught:  # an embedding's failed lookup, which names nothing
             # nn.Embedding's IndexError, nn.EmbeddingBag's RuntimeError on the CPU, a table the model indexes with the ids set
             err = embedding_lookup_error(caught, x_cf[rows][x_cf[rows] != x[rows]])
@@ -323,6 +323,10 @@ class CounterfactualFairnessTerm(RepairTerm):
                 "against the vocabulary (e.g. with counterfactual_fairness_gap, which names the embedding)"
             ) from caught
         m = rows.numel()
+        if "_continuous" not in self.__dict__:  # the first pass: a continuous action's means, which no distance is for
+            from lightning_causal.audits.task_warnings import continuous_moment
+
+            self._continuous = continuous_moment(raw, out)
         return self._distance(out[:m], out[m:], y, model) * (m / k)
 
     def _readers(self, model: nn.Module, x: Tensor, additional_forward_args: Any) -> list[EmbeddingReader]:
@@ -431,6 +435,8 @@ class CounterfactualFairnessTerm(RepairTerm):
         if getattr(self, "_labels_checked", False):
             return
         self._labels_checked = True
+        if self._warn_continuous(y, outputs):
+            return
         from lightning_causal.audits.options import multi_hot_labels, regression_labels
 
         task = self.task_of(model)
@@ -465,6 +471,31 @@ class CounterfactualFairnessTerm(RepairTerm):
             "its sigmoid by 4e-5), so the penalty barely moves the model. Pass "
             + (per_output if several else "distance='logit' to penalise |f(x) − f(x_cf)| of the output itself"),
             UserWarning, stacklevel=outside_package())
+
+    def _warn_continuous(self, y: Tensor | None, outputs: Tensor) -> bool:
+        """Warn, and say so, where the outputs compared are a continuous distribution's moment (a Gaussian policy's
+        action means, :func:`~lightning_causal.audits.task_warnings.continuous_moment` on the term's first pass) and
+        the distance is none for them: a softmax or sigmoid (no probability of an action), or centred coordinates (a
+        flip moving every coordinate alike gets 0). Not for a batch of integer class labels (a classifier's logits
+        drawn from a ``Normal``)."""
+        read = self.__dict__.get("_continuous")
+        if read is None or isinstance(y, Tensor) and not (y.is_floating_point() or y.is_complex()):
+            return False
+        width = int(outputs.shape[1]) if outputs.dim() == 2 else 1
+        if self.distance == "logit" and width == 1:
+            return False  # |mean_k(x) - mean_k(x_cf)|: what a coordinate's term should compare
+        compared = (f"the model's {width} outputs centred (less their mean, as counterfactual logit pairing does)"
+                    if self.distance == "logit" else "class probabilities (the softmax of the outputs, the sigmoid of one)")
+        why = ("a flip that moves every coordinate alike gets penalty 0" if self.distance == "logit"
+               else "the softmax (or sigmoid) of its coordinates is no probability of an action")
+        way = ("one term per coordinate, `output=lambda out: out.mean[:, [k]]` with distance='logit' (each with its own "
+               "`name=`), which penalises |mean_k(x) − mean_k(x_cf)|" if width > 1 else "distance='logit', which penalises "
+               "|mean(x) − mean(x_cf)|")
+        warnings.warn(
+            f"CounterfactualFairnessTerm {self.name!r} (distance={self.distance!r}) compares {compared}, but they are "
+            f"{read}, a continuous distribution (a continuous action?): {why}. Pass {way}", UserWarning,
+            stacklevel=outside_package())
+        return True
 
     def _class_signs(self, like: Tensor) -> Tensor:
         """``(−1, 1)`` in ``like``'s dtype and device (cached): ``logits @ s = z_1 − z_0``."""
