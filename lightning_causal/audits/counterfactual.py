@@ -520,4 +520,6 @@ def _check_logits(out: Tensor) -> None:
         raise ValueError(
             f"CounterfactualAudit explains a classifier's decision and needs logits [N, classes >= 2] but the model "
             f"returned shape {list(out.shape)} (a regression has no class to flip to); a binary classifier with one "
-            "logit z can return torch.cat([-z, z], 1)")
+            "logit z can return torch.cat([-z, z], 1); a score asked to cross a threshold t (a risk score below its "
+            "median t: a survival model's log-risk) is two classes by `output=lambda out: torch.stack([out - t, t - "
+            "out], 1)` of an output [N] (`out[:, 0]` of [N, 1]), class 1 below t (`towards=\"runner_up\"` without labels)")

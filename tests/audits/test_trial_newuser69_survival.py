@@ -64,3 +64,27 @@ def test_a_time_event_batch_is_answered_with_the_survival_way() -> None:
     with pytest.raises(ValueError) as err:  # sample weights of any value: no survival batch
         default_unpack_batch((x, torch.randint(0, 3, (32,)), torch.rand(32) * 3))
     assert "survival" not in str(err.value)
+
+
+def test_a_log_risk_counterfactual_is_told_the_threshold_way_and_that_way_works() -> None:
+    from lightning_causal.audits import CounterfactualAudit
+
+    x, _, _ = _cohort()
+    model = _log_risk()
+    with pytest.raises(ValueError, match=r"threshold t.*torch\.stack\(\[out - t, t - out\], 1\)"):
+        CounterfactualAudit(max_samples=4, towards="runner_up").run(model, Probe(x, None))
+    with torch.no_grad():
+        risk = model(x)[:, 0]
+    t = risk.median()
+    two = lambda out: torch.stack([out[:, 0] - t, t - out[:, 0]], 1)  # noqa: E731 - the message's way, of [N, 1]
+    high = x[risk > t][:4]
+    mask = torch.tensor([1.0, 1.0, 0.0])  # the protected column stays
+    result = CounterfactualAudit(max_samples=4, mask=mask, output=two, towards="runner_up").run(model, Probe(high, None))
+    rows = [r for r in result.tables["counterfactuals"] if r["success"]]
+    assert rows
+    for row in rows:  # the point rebuilt from the report lies below the median, its protected column unchanged
+        point = high[row["index"]].clone()
+        point[row["changed_elements"]] = torch.tensor(row["counterfactual_values"])
+        with torch.no_grad():
+            assert float(model(point[None])[0, 0]) < float(t)
+        assert 2 not in row["changed_elements"]
