@@ -262,8 +262,9 @@ class LinearReaders:
     def applied(self, rows: Tensor, edit: object = None) -> Iterator[None]:
         """During a suffix run of the probe samples ``rows`` whose layer output is ``edit``: a recorded
         layer called on the run's first output of the intervened layer is answered by the update
-        when ``edit`` says which units of the last dimension it changes (``edit.changed_units``:
-        ``(units [R], unit_dim, unit_size)``, set by the hidden-unit estimators; hooks restored on exit).
+        when ``edit`` says which units it changes (``edit.changed_units``: ``(units [R], unit_dim, unit_size)``, set by
+        the hidden-unit estimators and the causal graph) and the layer answers such units (:meth:`answers`: a linear
+        layer those of the last dimension, a convolution its channels; hooks restored on exit).
 
         Args:
             rows: ``[R]`` the probe sample of each row of the run.
