@@ -114,13 +114,18 @@ def _pair_outputs(layer: str, run: Callable[[tuple[Tensor, ...], Tensor], object
                         raise
                     raise ValueError(f"{distinct} (the one sample's moved copy 1 - x / 2 stood for a second one, and the "
                                      f"model refused it: {type(err).__name__}: {err})") from err
+            if layer not in seen:  # not called on these rows (an expert no row is routed to, a branch)
+                raise ValueError(f"Expected module {layer!r} to run on probe samples {rows.tolist()}, {what}, but the "
+                                 "forward pass did not call it. Name a module that the model calls for every sample")
             alone.append(seen[layer])
     return alone[0], alone[1], alone[2]
 
 
 def _shared(first: Tensor, second: Tensor, both: Tensor) -> bool:
-    """Whether two samples alone and together gave the same rows: rows of its own that every sample shares."""
-    return first.shape == second.shape == both.shape and torch.equal(first, both) and torch.equal(second, both)
+    """Whether two samples alone and together gave the same rows: rows of its own that every sample shares (not an
+    empty output, which an expert no row of the two is routed to returns)."""
+    return (first.shape == second.shape == both.shape and first.numel() > 0 and torch.equal(first, both)
+            and torch.equal(second, both))
 
 
 def check_shared_rows(layer: str, run: Callable[[tuple[Tensor, ...], Tensor], object], model: torch.nn.Module,
@@ -131,8 +136,10 @@ def check_shared_rows(layer: str, run: Callable[[tuple[Tensor, ...], Tensor], ob
     layer's output on one sample has several rows, before a refusal that would name a fold or ``batch_first=False``."""
     try:
         first, second, both = _pair_outputs(layer, run, model, xs, "to tell rows of its own from rows of the samples")
-    except ValueError:  # no second sample to compare: the caller's refusal stands
-        return
+    except OutOfMemoryError:
+        raise
+    except (ValueError, IndexError, RuntimeError):  # no second sample, the layer not called, a pass that fails: the
+        return  # caller's refusal stands (its words name the cause; this check only names shared rows better)
     if _shared(first, second, both):
         check_samples_first(layer, both.shape, 2, shared=True)
 

@@ -27,6 +27,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from lightning_causal.causal.engine.output_selection import select_output
+
 __all__ = ["square_tensors", "score_tensors", "in_batch_cause", "place_paired_hint", "IN_BATCH_FIX"]
 
 #: the ways out of an ``output=`` that reads an in-batch score matrix across its columns
@@ -60,6 +62,11 @@ def score_tensors(out: Any, rows: int, columns: int) -> list[str]:
         rows: the rows of the pass.
         columns: the columns (candidates) looked for.
     """
+    return [name for name, _ in _score_items(out, rows, columns)]
+
+
+def _score_items(out: Any, rows: int, columns: int) -> list[tuple[str, Tensor]]:
+    """The tensors ``[rows, columns, ...]`` of a return value ``out`` with their names (:func:`score_tensors`)."""
     if isinstance(out, Tensor):
         items: list[tuple[str, Any]] = [("the output", out)]
     elif isinstance(out, Mapping):
@@ -68,7 +75,7 @@ def score_tensors(out: Any, rows: int, columns: int) -> list[str]:
         items = [(f"element {i}", v) for i, v in enumerate(out)]
     else:
         items = []
-    return [name for name, v in items if isinstance(v, Tensor) and v.dim() >= 2 and v.shape[0] == rows
+    return [(name, v) for name, v in items if isinstance(v, Tensor) and v.dim() >= 2 and v.shape[0] == rows
             and v.shape[1] == columns]
 
 
@@ -104,11 +111,20 @@ def in_batch_cause(forward: Any, xs: tuple[Tensor, ...], rows: Tensor) -> str | 
             "share its pass")
 
 
+def _reads_diagonal(picked: Any, scores: Tensor) -> bool:
+    """Whether the explained tensor ``picked`` is the diagonal of ``scores`` ``[N, C, ...]`` (row i against candidate
+    i, ``min(N, C)`` rows, in any shape): what reading a candidate by the row's place gives."""
+    diagonal = scores.diagonal(0, 0, 1).movedim(-1, 0)
+    return (isinstance(picked, Tensor) and picked.numel() == diagonal.numel() > 0
+            and torch.equal(picked.detach().reshape(-1), diagonal.detach().reshape(-1)))
+
+
 def place_paired_hint(forward: Any, xs: tuple[Tensor, ...], raw: Any = None) -> str:
     """Where ``forward`` selects its explained output with ``output=`` from a return value that holds a score matrix
     ``[N, C]`` on the ``N`` rows of ``xs`` (``raw``, where given; else one pass) and ``C`` is the first dimension of a
-    forward argument passed whole (``mark_whole``: every row against ``C`` candidates), a sentence that names reading
-    it by the row's place in the pass (``s.diagonal()``: row i against candidate i); else ``""``. ``C`` may differ from
+    forward argument passed whole (``mark_whole``: every row against ``C`` candidates), and the explained output is
+    its diagonal, a sentence that names reading it by the row's place in the pass (``s.diagonal()``: row i against
+    candidate i); else ``""`` (a node classifier's logits ``[N, 2]`` read whole beside an ``edge_index`` of 2 rows). ``C`` may differ from
     ``N`` (10 class prompts, a probe of 64): the diagonal then has ``min(N, C)`` rows.
 
     Args:
@@ -122,9 +138,13 @@ def place_paired_hint(forward: Any, xs: tuple[Tensor, ...], raw: Any = None) -> 
     if getattr(forward, "output", None) is None or n < 2 or not sizes:
         return ""  # no forward argument passed whole: no candidates
     out = _raw(forward, xs, None) if raw is None else raw
-    found = [(name, c) for c in sizes for name in score_tensors(out, n, c)]
-    if not found:
+    try:
+        picked = select_output(out, forward.output)
+    except Exception:  # noqa: BLE001 - only a message is at stake: the refusal that called this goes on without it
         return ""
+    found = [(name, c) for c in sizes for name, s in _score_items(out, n, c) if _reads_diagonal(picked, s)]
+    if not found:
+        return ""  # no score matrix read by the row's place (a node classifier's logits [N, 2] beside an edge_index)
     name, c = found[0]
     return (f"If the model scores each row against {c} candidates passed whole ({name} is [{n}, {c}]: the other "
             "tower's inputs of a CLIP-like model, `mark_whole`), `output=` must not pick a row's candidate by the row's "
