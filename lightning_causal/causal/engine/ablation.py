@@ -264,7 +264,8 @@ def padding_positions(
     """Positions of ``x`` that the model is told to ignore: where the forward argument
     ``attention_mask`` (Hugging Face's name; a tensor with ``x``'s first two dimensions) is 0, or,
     without one, the steps ``t >= lengths[n]`` of an argument ``lengths`` (one integer per sample, as
-    ``pack_padded_sequence`` takes it; dimension 1 of ``x`` is time, ``batch_first``). Keyword
+    ``pack_padded_sequence`` takes it; dimension 1 of ``x`` is time, ``batch_first``, or another of a
+    channels-first input, :func:`time_axis`). Keyword
     arguments (a ``Mapping``) are read by their keys; positional ones (a tuple) by the name of the
     parameter of ``model.forward`` they bind to (:func:`padding_arguments`; ``num_inputs`` inputs
     come first), so ``model(x, lengths)`` with ``additional_forward_args=(lengths,)`` is read as
@@ -315,9 +316,11 @@ def time_axis(x: Tensor, lengths: Tensor) -> int:
     """The axis of ``x`` whose steps ``lengths`` count: dimension 1 (``batch_first``, as
     ``pack_padded_sequence`` takes it), or the last of an input of 3 or more dimensions laid out channels
     first, ``[N, C, T]`` as ``Conv1d`` takes it (a waveform ``[N, 1, L]``, frames of mel bins ``[N, M, T]``,
-    a spectrogram ``[N, 1, M, T]``): where dimension 1 is shorter than the longest length and the last holds
-    it, or where both hold it, dimension 1 holds no one value after every length and the last does, or every length
-    is the last dimension's size (full clips) and dimension 1 is longer. Read as dimension 1, the mel bins at and
+    a spectrogram ``[N, 1, M, T]``), or another after dimension 1 (a video ``[N, C, T, H, W]`` as ``Conv3d`` takes
+    it): where dimension 1 is shorter than the longest length, the later axis holding it whose steps from each length
+    on hold one value (the padding), else the one as long as the longest length, else the last; where both dimension 1
+    and the last hold it, the last where dimension 1 holds no one value after every length and the last does, or every
+    length is the last dimension's size (full clips) and dimension 1 is longer. Read as dimension 1, the mel bins at and
     above a short clip's length were taken for padding: their effects 0 and never set.
 
     Examples:
@@ -330,16 +333,22 @@ def time_axis(x: Tensor, lengths: Tensor) -> int:
         >>> x = torch.randn(2, 64, 50)  # two full clips of 50 frames, 64 bins, and the same laid out batch first
         >>> time_axis(x, torch.tensor([50, 50])), time_axis(x.transpose(1, 2), torch.tensor([50, 50]))
         (2, 1)
+        >>> time_axis(torch.randn(2, 3, 8, 12, 12), torch.tensor([8, 8]))  # a video [N, C, T, H, W] of full clips
+        2
     """
     last = x.dim() - 1
     if last < 2 or not lengths.numel():
         return 1
     longest = int(lengths.max())
-    if x.shape[last] < longest:
-        return 1
     if x.shape[1] < longest:
-        return last
-    if _filled_after(x, lengths, 1):
+        held = [a for a in range(2, last + 1) if x.shape[a] >= longest]  # the later axes that hold the longest length
+        # the one whose padding holds one value after every length, else the one as long as the longest length (a
+        # batch padded to it), else the last: a video laid out for Conv3d, [N, C, T, H, W], along dimension 2 (read
+        # along its columns, a short clip's columns were padding in every frame, a full clip's past its length)
+        shown = [a for a in held if _filled_after(x, lengths, a)]
+        fit = [a for a in held if x.shape[a] == longest]
+        return shown[-1] if shown else fit[-1] if fit else last if last in held else 1
+    if x.shape[last] < longest or _filled_after(x, lengths, 1):
         return 1
     # no pad value along dimension 1: the last where its padding holds one, or where no length falls short of it while
     # dimension 1 is longer than them all (a probe of full clips [N, 64 bins, 50 frames]: read as dimension 1, bins
@@ -387,8 +396,10 @@ def _described(tensors: Sequence[Tensor], named: Mapping) -> int | None:
     argument describes: an ``attention_mask`` ``[N, T]`` a tensor of that shape ``[N, T, ...]``, token
     ids (integer) or a sequence of features (3-D or more) before a 2-D float table; ``lengths`` a
     tensor with at least ``max(lengths)`` steps along its time axis (:func:`time_axis`), one read along dimension 1 or
-    whose padding holds one value before one read along its last dimension without (an image beside token ids), 3-D
-    before 2-D, then the longest.
+    whose padding holds one value before one read along another dimension without (an image beside token ids), and
+    beside token ids or a sequence whose padding holds one value (their pad id, zeros) one whose padding does so before
+    one whose does not (channels-first frames beside a transcript's ids, a context beside its query), 3-D before 2-D,
+    then the longest.
     Ties: the first. ``None``: none fits."""
     fits = [k for k, t in enumerate(tensors) if _padding_of(t, named) is not None]
     if len(fits) <= 1:
@@ -402,8 +413,14 @@ def _described(tensors: Sequence[Tensor], named: Mapping) -> int | None:
     axes = {k: time_axis(tensors[k], lengths) if isinstance(lengths, Tensor) else 1 for k in fits}
     steps = {k: tensors[k].shape[axes[k]] for k in fits}
     # read along its last dimension, a tensor whose padding does not show it (one pad value after every length) comes
-    # after one read along dimension 1: an image [N, 3, H, W] beside the token ids its lengths count keeps its columns
-    shown = {k: axes[k] == 1 or _filled_after(tensors[k], lengths, axes[k]) for k in fits}
+    # after one read along dimension 1: an image [N, 3, H, W] beside the token ids its lengths count keeps its columns;
+    # beside token ids or a sequence (3-D or more) whose padding shows them (their pad id, zeros), every tensor whose
+    # padding does not comes after: frames [N, 64 bins, 100] beside a transcript's ids keep their bins, a context
+    # [N, 16, D] beside the zero-padded query the lengths count its steps (a 2-D float table shows them by chance, its
+    # columns past each length zero: no evidence)
+    filled = {k: _filled_after(tensors[k], lengths, axes[k]) for k in fits} if isinstance(lengths, Tensor) else {}
+    shows = any(v and (not tensors[k].is_floating_point() or tensors[k].dim() >= 3) for k, v in filled.items())
+    shown = {k: (axes[k] == 1 and not shows) or filled.get(k, True) for k in fits}
     return max(fits, key=lambda k: (steps[k] >= longest, shown[k], tensors[k].dim() >= 3, steps[k], -k))
 
 
@@ -414,9 +431,10 @@ def input_padding(
     argument describes, ``None`` for the others; ``None`` without padding. An ``attention_mask``
     ``[N, T]`` describes an input of that shape ``[N, T, ...]``, token ids (an integer input) first:
     of ``model(ids, meta)`` and ``model(meta, ids)`` the ids either way, whatever the other's width.
-    ``lengths`` describe an input with at least ``max(lengths)`` steps along dimension 1, a sequence
-    ``[N, T, F]`` before a 2-D one, then the longest: not a metadata table ``[N, M]`` beside it, whose
-    column ``j`` would be read as padding in every sample shorter than ``j``. Ties: the first input.
+    ``lengths`` describe an input with at least ``max(lengths)`` steps along its time axis, one whose padding
+    holds one value before one whose does not beside token ids or a sequence whose does, a sequence ``[N, T, F]`` before a 2-D
+    one, then the longest: not a metadata table ``[N, M]`` beside it, whose column ``j`` would be read as padding in
+    every sample shorter than ``j`` (:func:`_described`). Ties: the first input.
 
     Examples:
         >>> import torch
