@@ -5,6 +5,7 @@ labels), and each audit validated and run once on 2 samples (a dry run whose sta
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import torch
@@ -148,9 +149,11 @@ def _targets_of_positions(probe: Probe) -> torch.Tensor | None:
     return labels
 
 
-def dry_run(audit: Audit, model: torch.nn.Module, probe: Probe) -> AuditResult | None:
+def dry_run(audit: Audit, model: torch.nn.Module, probe: Probe, *, quiet_run: bool = False) -> AuditResult | None:
     """``audit`` validated and run on 2 probe samples, its state restored; under DDP every process learns
-    whether one failed, and all raise alike.
+    whether one failed, and all raise alike. ``quiet_run``: the warnings of the run on 2 samples are ignored (left to
+    the full run, which gives them again: ``audit_model``'s); the set-up's (``validate``, of the whole probe, which no
+    full run gives again: ``FairnessAudit``'s on a Gaussian policy's means) are shown whatever it says.
 
     Raises:
         MisconfigurationException: naming the audit, from its error.
@@ -161,7 +164,10 @@ def dry_run(audit: Audit, model: torch.nn.Module, probe: Probe) -> AuditResult |
     try:
         with hooks_removed(model, f"Audit {audit.name!r}"):
             audit.validate(model, probe)
-            result = audit.dry_run(model, probe)
+            with warnings.catch_warnings():
+                if quiet_run:
+                    warnings.simplefilter("ignore")
+                result = audit.dry_run(model, probe)
         result = None if result is None else checked_result(audit, result)  # a dry run of its own may return None
         check_state(audit, audit.state_dict())  # what a checkpoint must give back on resume
     except Exception as err:

@@ -216,12 +216,11 @@ def _dry_runs(audits: list[Audit], model: torch.nn.Module, probe: Probe, positio
               max_batch_size: int | None) -> Exception | None:
     """The error of the first of ``audits`` whose dry run (:func:`~lightning_causal.callbacks._probe_setup.dry_run`) failed,
     the audit's own (not the wrapping ``MisconfigurationException``) with the note naming the audit and its dry run;
-    ``None`` where every dry run passed. Their warnings are left to the full runs, which give them again."""
+    ``None`` where every dry run passed. The warnings of their runs on 2 samples are left to the full runs, which give
+    them again; those of the audits' set-up (``validate``, which no full run repeats) are shown."""
     for audit in audits:
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                dry_run(audit, *audited_view(audit, model, probe, position))
+            dry_run(audit, *audited_view(audit, model, probe, position), quiet_run=True)
         except MisconfigurationException as err:
             cause = err.__cause__ if isinstance(err.__cause__, Exception) else err
             _name_audit(cause, audit, model, max_batch_size, len(probe), " (its dry run on 2 probe samples, before any "
