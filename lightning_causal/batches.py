@@ -231,9 +231,20 @@ def _triplet_advice(batch: Any) -> str:
 
 
 def _survival_advice(batch: Any) -> str:
-    """The way to read ``(x, time, event)`` of a survival model (times ``[N]`` >= 0 in floats, event indicators ``[N]`` of
-    zeros and ones), which the advice for ``(x, y, w)`` would read as class labels ``time``: the audits get no labels (a
-    time is no class), a repair's own ``task_loss`` both, stacked ``[N, 2]``."""
+    """The way to read ``(x, time, event)`` of a survival model (times ``[N]`` >= 0 in floats, not all 0 and 1; event
+    indicators ``[N]`` holding both zeros and ones), which the advice for ``(x, y, w)`` would read as class labels
+    ``time``: the audits get no labels (a time is no class), a repair's own ``task_loss`` both, stacked ``[N, 2]``. Not
+    for ``(x, y, w)`` of a weighted classifier: labels 0/1 in floats are no times, and weights all 1 (uniform) are no
+    events (a batch without censoring is then told only the ``(x, y, w)`` way).
+
+    Examples:
+        >>> import torch
+        >>> x, y = torch.zeros(4, 2), torch.tensor([0.0, 1.0, 1.0, 0.0])
+        >>> bool(_survival_advice((x, torch.tensor([2.5, 0.3, 4.0, 1.2]), y))), bool(_survival_advice((x, y, torch.ones(4))))
+        (True, False)
+        >>> bool(_survival_advice((x, y, torch.tensor([1.0, 0.0, 1.0, 1.0]))))  # a 0/1 sample mask beside 0/1 labels
+        False
+    """
     if not all(isinstance(t, Tensor) for t in batch) or batch[0].dim() == 0:
         return ""
     x, time, event = batch
@@ -242,6 +253,8 @@ def _survival_advice(batch: Any) -> str:
         return ""
     if not (bool((time >= 0).all()) and bool(((event == 0) | (event == 1)).all())):
         return ""
+    if bool(((time == 0) | (time == 1)).all()) or not (bool((event == 0).any()) and bool((event == 1).any())):
+        return ""  # a binary classifier's float labels; uniform weights (or a batch without censoring)
     return ("; for (x, time, event) of a survival model, a time is no class label: give the audits "
             "`unpack_batch=lambda batch: (batch[0], None, None)` (and `output=` the log-risk or the survival to a "
             "horizon: docs/your_model.md, 'Ordinal heads and survival models'), and CausalRepairModule "
