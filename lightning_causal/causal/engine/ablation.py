@@ -375,8 +375,15 @@ def _filled_after(x: Tensor, lengths: Tensor, axis: int) -> bool:
     """Whether some sample has steps at or after its length along ``axis`` and they all hold one value (a pad)."""
     steps = x.movedim(axis, 1)
     pad = torch.arange(steps.shape[1], device=x.device).unsqueeze(0) >= lengths.to(x.device).unsqueeze(1)
-    values = steps[pad]  # [P, ...]: every padded step's values
-    return bool(values.numel()) and bool((values == values.reshape(-1)[0]).all())
+    padded = pad.any(1).nonzero()
+    if not padded.numel():
+        return False
+    n = int(padded[0, 0])
+    first = steps[n][pad[n]]  # the first padded sample's steps: most axes that are no time axis differ there already
+    value = first.reshape(-1)[0]
+    if not bool((first == value).all()):
+        return False
+    return bool((steps[pad] == value).all())  # [P, ...]: every padded step's values
 
 
 def _argument_tensors(additional_forward_args: object, named: Mapping, n: int) -> list[Tensor]:
