@@ -164,3 +164,30 @@ def test_a_longer_context_beside_the_zero_padded_query_the_lengths_count_keeps_e
     windows = (torch.arange(16) // 4).view(1, 16, 1)
     effects = input_effects(model, ctx, windows, target=0, additional_forward_args=args)
     assert torch.allclose(effects, _hand(model, ctx, windows, 4, args), atol=1e-6)
+
+
+class _TimeMel(nn.Module):
+    """A ``Conv2d`` over log-mel frames laid out ``[N, 1, T, n_mels]`` (as PANNs take them) reading ``lengths`` frames."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(1, 4, 3, padding=1)
+        self.head = nn.Linear(4, 3)
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        real = (torch.arange(x.shape[2])[None] < lengths[:, None]).float().view(x.shape[0], 1, -1, 1)
+        return self.head((self.conv(x * real).relu() * real).sum((2, 3)) / lengths[:, None])
+
+
+def test_frames_laid_out_time_then_mel_bins_are_padded_along_time():
+    """``[N, 1, 20 frames, 32 bins]``: dimension 1 is shorter than the longest length and the bins hold it too, so the
+    last dimension was read as time, the bins at and above each clip's length padding (full clips too); the frames now."""
+    torch.manual_seed(4)
+    model = _TimeMel().eval()
+    lengths = torch.tensor([20, 14, 6, 20])
+    x = torch.randn(4, 1, 20, 32).masked_fill(torch.arange(20).view(1, 1, 20, 1) >= lengths.view(4, 1, 1, 1), 0.0)
+    assert padding_positions(x, {"lengths": lengths}).shape == (4, 1, 20, 1)  # was (4, 1, 1, 32)
+    assert time_axis(torch.randn(4, 1, 20, 32), torch.full((4,), 20)) == 2  # full clips: was 3
+    bands = (torch.arange(32) // 8).view(1, 1, 1, 32)
+    effects = input_effects(model, x, bands, target=0, additional_forward_args={"lengths": lengths})
+    assert torch.allclose(effects, _hand(model, x, bands, 4, {"lengths": lengths}), atol=1e-5)

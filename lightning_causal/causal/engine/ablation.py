@@ -317,11 +317,12 @@ def time_axis(x: Tensor, lengths: Tensor) -> int:
     ``pack_padded_sequence`` takes it), or the last of an input of 3 or more dimensions laid out channels
     first, ``[N, C, T]`` as ``Conv1d`` takes it (a waveform ``[N, 1, L]``, frames of mel bins ``[N, M, T]``,
     a spectrogram ``[N, 1, M, T]``), or another after dimension 1 (a video ``[N, C, T, H, W]`` as ``Conv3d`` takes
-    it): where dimension 1 is shorter than the longest length, the later axis holding it whose steps from each length
-    on hold one value (the padding), else the one as long as the longest length, else the last; where both dimension 1
-    and the last hold it, the last where dimension 1 holds no one value after every length and the last does, or every
-    length is the last dimension's size (full clips) and dimension 1 is longer. Read as dimension 1, the mel bins at and
-    above a short clip's length were taken for padding: their effects 0 and never set.
+    it, log-mel frames ``[N, 1, T, M]``): where dimension 1 is shorter than the longest length, the later axis holding
+    it whose steps from each length on hold one value (the padding), else the one as long as the longest length, else
+    the last; where both dimension 1 and the last hold it, the last where dimension 1 holds no one value after every
+    length and the last does, or every length is the last dimension's size (full clips) and dimension 1 is longer.
+    Read as dimension 1, the mel bins at and above a short clip's length were taken for padding: their effects 0 and
+    never set.
 
     Examples:
         >>> import torch
