@@ -230,6 +230,31 @@ def _triplet_advice(batch: Any) -> str:
             "sample, the model's embedding being no class scores: docs/your_model.md, Models without class outputs)")
 
 
+def time_event(time: Any, event: Any) -> bool:
+    """Whether ``time`` and ``event`` read as a survival model's right-censored targets: float times ``[N]`` >= 0, not
+    all 0 and 1 (a binary classifier's float labels), beside event indicators ``[N]`` holding both zeros and ones (all 1:
+    uniform sample weights, or a batch without censoring, which the values cannot tell apart). One test for
+    :func:`default_unpack_batch`'s message on ``(x, time, event)`` and for the refusal of stacked ``[N, 2]`` labels as
+    classes (:func:`~lightning_causal.audits.options.check_one_label_per_sample`).
+
+    Args:
+        time: the candidate times, any value (``False`` unless a float tensor ``[N]``).
+        event: the candidate event indicators, any value (``False`` unless a tensor of ``time``'s shape).
+
+    Examples:
+        >>> import torch
+        >>> y = torch.tensor([0.0, 1.0, 1.0, 0.0])
+        >>> time_event(torch.tensor([2.5, 0.3, 4.0, 1.2]), y), time_event(y, torch.ones(4)), time_event(y, y)
+        (True, False, False)
+    """
+    if not (isinstance(time, Tensor) and isinstance(event, Tensor) and time.dim() == 1 and time.shape == event.shape
+            and time.is_floating_point() and time.numel() > 0):
+        return False
+    if not (bool((time >= 0).all()) and bool(((event == 0) | (event == 1)).all())):
+        return False
+    return not bool(((time == 0) | (time == 1)).all()) and bool((event == 0).any()) and bool((event == 1).any())
+
+
 def _survival_advice(batch: Any) -> str:
     """The way to read ``(x, time, event)`` of a survival model (times ``[N]`` >= 0 in floats, not all 0 and 1; event
     indicators ``[N]`` holding both zeros and ones), which the advice for ``(x, y, w)`` would read as class labels
@@ -248,13 +273,8 @@ def _survival_advice(batch: Any) -> str:
     if not all(isinstance(t, Tensor) for t in batch) or batch[0].dim() == 0:
         return ""
     x, time, event = batch
-    n = x.shape[0]
-    if time.shape != (n,) or event.shape != (n,) or not time.is_floating_point() or n == 0:
+    if time.shape != (x.shape[0],) or not time_event(time, event):
         return ""
-    if not (bool((time >= 0).all()) and bool(((event == 0) | (event == 1)).all())):
-        return ""
-    if bool(((time == 0) | (time == 1)).all()) or not (bool((event == 0).any()) and bool((event == 1).any())):
-        return ""  # a binary classifier's float labels; uniform weights (or a batch without censoring)
     return ("; for (x, time, event) of a survival model, a time is no class label: give the audits "
             "`unpack_batch=lambda batch: (batch[0], None, None)` (and `output=` the log-risk or the survival to a "
             "horizon: docs/your_model.md, 'Ordinal heads and survival models'), and CausalRepairModule "

@@ -32,6 +32,7 @@ from lightning_causal.audits.task_warnings import (
     warn_predicted_class_of_regression,
     warn_softmax_of_regression,
 )
+from lightning_causal.batches import time_event
 from lightning_causal.causal.engine.checks import check_int
 
 __all__ = ["check_target", "check_baseline", "label_task", "check_mask_options", "check_names", "check_name_count", "check_distinct_tags", "tag_safe", "class_label", "names_meta", "warn_softmax_of_regression", "regression_labels", "multi_hot_labels", "warn_predicted_class_of_regression", "embedding_output", "first_row_outputs", "single_input_error", "ONE_INPUT_WAYS_OUT", "check_one_label_per_sample", "task_model", "class_indices"]
@@ -320,6 +321,9 @@ def check_one_label_per_sample(audit: str, labels: Any, n: int, why: str, *, mul
             fix = (f"; these rows are soft labels but the model says it is {task} (a loss it holds, such as "
                    "BCEWithLogitsLoss on mixup targets, or `hparams.task`), so they are not read as classes: for a "
                    "single-label classifier pass `unpack_batch=lambda b: (b[0], b[1].argmax(1), None)`")
+        elif isinstance(labels, Tensor) and labels.dim() == 2 and labels.shape[1] == 2 and time_event(labels[:, 0], labels[:, 1]):
+            fix = ("; these rows read as a survival model's (time, event), no class: give the audits no labels, "
+                   "`unpack_batch=lambda batch: (batch[0], None, None)` (docs/your_model.md, 'Ordinal heads and survival models', a Cox model)")
         raise ValueError(
             f"{audit} needs one class label per probe sample, [{n}], but got "
             f"{list(getattr(labels, 'shape', [])) or type(labels).__name__} (per-position or multi-label targets have no "

@@ -42,3 +42,28 @@ def test_a_censored_survival_batch_is_still_told_the_survival_way() -> None:
     event = (torch.arange(n) % 4 != 0).float()
     assert "(x, time, event) of a survival model" in _message((x, time, event))
     assert "(x, time, event) of a survival model" in _message((x, time, event.bool()))
+
+
+def test_time_event_labels_refused_as_classes_name_the_way_without_labels() -> None:
+    """Times scaled into [0, 1] (by the longest follow-up) stacked beside the events are kept as class-like labels by
+    FairnessAudit and refused as no single class per sample, in the dry run and the full run alike: the refusal named
+    only labels of one class per sample, which a survival model has not."""
+    from torch import nn
+
+    from lightning_causal import FairnessAudit
+    from lightning_causal.audits import Probe
+    from lightning_causal.causal import AttributeFlip
+
+    n = 16
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(n, 3, generator=g)
+    x[:, 2] = (torch.arange(n) % 2).float()
+    labels = torch.stack([torch.rand(n, generator=g) * 0.9 + 0.05, (torch.arange(n) % 3 != 0).float()], 1)
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 1)).eval()
+    for run in (FairnessAudit(AttributeFlip(2)).dry_run, FairnessAudit(AttributeFlip(2)).run):
+        with pytest.raises(ValueError, match=r"survival model's \(time, event\).*\(batch\[0\], None, None\)"):
+            run(model, Probe(x, labels))
+    with pytest.raises(ValueError) as err:  # multi-hot [N, 2] labels keep their words
+        FairnessAudit(AttributeFlip(2)).run(model, Probe(x, (torch.rand(n, 2, generator=g) > 0.5).float()))
+    assert "survival" not in str(err.value)
