@@ -29,7 +29,7 @@ from lightning_causal.audits.options import (
     single_input_error,
     task_model,
 )
-from lightning_causal.audits.task_warnings import continuous_distribution_read
+from lightning_causal.audits.task_warnings import continuous_distribution_read, continuous_guess
 from lightning_causal.causal.engine.checks import check_class_labels, check_int, check_type
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.gradient_cuts import float_reading
@@ -286,7 +286,7 @@ class CounterfactualAudit(Audit):
         if read is not None:  # a Gaussian policy's action means: the largest is force x in one state, force y in another
             raise ValueError(
                 f"CounterfactualAudit explains a classifier's decision (the smallest change that flips its class) but the "
-                f"model's outputs are {read}, a continuous distribution (a continuous action?): its largest coordinate is "
+                f"model's outputs are {read}, a continuous distribution ({continuous_guess(probe.labels, task_model(model, self.output))}): its largest coordinate is "
                 "no class to flip; explain each coordinate k with InputEffectAudit(target=k) or "
                 "SobolAudit(target=k, probability=False) (a classifier whose logits are a Normal's mean, a heteroscedastic "
                 "one, is explained where the probe holds its integer class labels); coordinate k asked to cross a threshold "

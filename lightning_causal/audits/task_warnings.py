@@ -27,7 +27,7 @@ from lightning_causal.audits.label_task import (
 )
 from lightning_causal.causal.engine.user_frame import outside_package
 
-__all__ = ["continuous_distribution_read", "continuous_moment", "first_row_outputs", "unlabelled_regression", "warn_predicted_class_of_regression", "warn_softmax_of_regression"]
+__all__ = ["continuous_distribution_read", "continuous_guess", "continuous_moment", "first_row_outputs", "unlabelled_regression", "warn_predicted_class_of_regression", "warn_softmax_of_regression"]
 
 #: what a model that says it regresses is told, where its probe holds no labels (an autoencoder's)
 _SAYS_REGRESSION = ("the model says it is a regression (a regression loss it holds, e.g. nn.MSELoss, or `task='regression'`; "
@@ -84,9 +84,9 @@ def warn_softmax_of_regression(audit: str, labels: Any, fix: str, model: Any = N
                                         output) if outputs is not None else None
     if read is not None:  # a Gaussian policy's action means: their softmax is no probability of an action
         warnings.warn(
-            f"{audit} explains the softmax over the model's outputs, but they are {read}, a continuous distribution (a "
-            f"continuous action?): the softmax of its coordinates is no probability; pass {fix} to explain the output "
-            "itself", UserWarning, stacklevel=outside_package())
+            f"{audit} explains the softmax over the model's outputs, but they are {read}, a continuous distribution "
+            f"({continuous_guess(labels, task_model(model, output))}): the softmax of its coordinates is no probability; "
+            f"pass {fix} to explain the output itself", UserWarning, stacklevel=outside_package())
         return
     model = task_model(model, output)
     # integer labels are a regression's only where the model says so (a VAE's `task='regression'` beside its digits' labels)
@@ -201,6 +201,20 @@ def continuous_distribution_read(model: Any, probe: Any, output: Any) -> str | N
     except Exception:  # noqa: BLE001
         return None
     return continuous_moment(raw, picked)
+
+
+def continuous_guess(labels: Any, model: Any = None) -> str:
+    """What a continuous distribution read as the outputs (:func:`continuous_distribution_read`) likely is, for the
+    warnings' words: a heteroscedastic regression's predictive distribution where ``labels`` are a regression target
+    (:func:`regression_labels`, ``model`` its task), else a continuous action (a Gaussian policy's).
+
+    Examples:
+        >>> continuous_guess(torch.tensor([0.3, -1.2])), continuous_guess(None)
+        ("a regression's predictive distribution, Normal(mean, std) beside real-valued labels?", 'a continuous action?')
+    """
+    if regression_labels(labels, model=model):
+        return "a regression's predictive distribution, Normal(mean, std) beside real-valued labels?"
+    return "a continuous action?"
 
 
 def continuous_moment(raw: Any, picked: Tensor) -> str | None:

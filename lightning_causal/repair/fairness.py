@@ -481,19 +481,21 @@ class CounterfactualFairnessTerm(RepairTerm):
         read = self.__dict__.get("_continuous")
         if read is None or isinstance(y, Tensor) and not (y.is_floating_point() or y.is_complex()):
             return False
+        from lightning_causal.audits.task_warnings import continuous_guess
+
         width = int(outputs.shape[1]) if outputs.dim() == 2 else 1
         if self.distance == "logit" and width == 1:
             return False  # |mean_k(x) - mean_k(x_cf)|: what a coordinate's term should compare
         compared = (f"the model's {width} outputs centred (less their mean, as counterfactual logit pairing does)"
                     if self.distance == "logit" else "class probabilities (the softmax of the outputs, the sigmoid of one)")
         why = ("a flip that moves every coordinate alike gets penalty 0" if self.distance == "logit"
-               else "the softmax (or sigmoid) of its coordinates is no probability of an action")
+               else "the softmax (or sigmoid) of its coordinates is no probability")
         way = ("one term per coordinate, `output=lambda out: out.mean[:, [k]]` with distance='logit' (each with its own "
                "`name=`), which penalises |mean_k(x) − mean_k(x_cf)|" if width > 1 else "distance='logit', which penalises "
                "|mean(x) − mean(x_cf)|")
         warnings.warn(
             f"CounterfactualFairnessTerm {self.name!r} (distance={self.distance!r}) compares {compared}, but they are "
-            f"{read}, a continuous distribution (a continuous action?): {why}. Pass {way}", UserWarning,
+            f"{read}, a continuous distribution ({continuous_guess(y)}): {why}. Pass {way}", UserWarning,
             stacklevel=outside_package())
         return True
 
