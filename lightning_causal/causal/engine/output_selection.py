@@ -345,6 +345,17 @@ def _undefined_rows(dist: Distribution, value: Tensor) -> Tensor:
     return rows if value.dim() else rows.reshape(())
 
 
+def _base_attribute(out: Any, output: Any, err: Exception) -> str:
+    """The way to an attribute a wrapping distribution lacks and its base holds (``output="logits"`` of an
+    ``Independent(Bernoulli(logits=...))``: ``out.base_dist.logits``); ``""`` otherwise."""
+    base = getattr(out, "base_dist", None)
+    if not (isinstance(err, AttributeError) and isinstance(output, str) and output.isidentifier() and base is not None
+            and isinstance(getattr(base, output, None), Tensor)):
+        return ""
+    return (f"; its base distribution ({type(base).__name__}) holds `{output}`: pass "
+            f"`output=lambda out: out.base_dist.{output}`")
+
+
 def select_output(out: Any, output: OutputSpec = None) -> Tensor:
     """The tensor that ``output`` selects from the model's return value ``out``.
 
@@ -398,7 +409,7 @@ def select_output(out: Any, output: OutputSpec = None) -> Tensor:
         # an IndexError of a callable: mostly an index of one entry per probe sample (a position per sentence); a
         # distribution's mean or entropy that torch leaves unimplemented: what it does compute
         hint = f". {ROW_WISE_OUTPUT}" if callable(output) and isinstance(err, IndexError) else (
-            _distribution_choice(out) if isinstance(err, NotImplementedError) else "")
+            _distribution_choice(out) if isinstance(err, NotImplementedError) else _base_attribute(out, output, err))
         raise TypeError(f"Expected argument `output={output!r}` to select a tensor from {_describe(out)} but it failed: {err!r}{hint}") from err
     if not isinstance(picked, Tensor):
         # a method named by a string (`output="entropy"` of a distribution) is not called: name the callable that calls it
