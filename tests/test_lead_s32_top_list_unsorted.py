@@ -13,6 +13,7 @@ def _groups(*effects: float) -> list[dict]:
 def test_unsorted_table_with_a_later_effect_is_not_said_to_have_none():
     card = markdown_summary(0, [AuditResult("ie", tables={"top_groups": _groups(0.0, 0.0, 0.0, 5.0)})])
     assert "none had an effect" not in card
+    assert "top_groups: step3" in card  # the row of effect is shown (the first three rows taken before: none was)
 
 
 def test_every_row_of_no_effect_still_says_so():

@@ -244,8 +244,9 @@ class TriggerSetup:
         with audit_mode(model), torch.no_grad():  # a sample on which the two rule out every class between them (disjoint
             # top-k sets) has no contrast in any class, and Neural Cleanse refuses it; one on which they leave one class
             # (a top-1 gate: the contrast 0 there) has no other class to move it to, the search moved by its mask penalty
-            # alone (its cross-entropy constant): both searched without
-            none = torch.cat([contrast(part).flatten(1).isfinite().sum(1) <= 1 for part in train_inputs.split(256)])
+            # alone (its cross-entropy constant): both searched without; NaN or +inf is no class ruled out (a copy that
+            # diverged: the search's own refusal names it)
+            none = torch.cat([(~contrast(part).flatten(1).isneginf()).sum(1) <= 1 for part in train_inputs.split(256)])
         if bool(none.any()):
             rows, count = none.nonzero().flatten().tolist(), len(train_inputs)
             if len(rows) == count and self.contrast:  # asked for: refused, as what else it cannot run on

@@ -110,7 +110,9 @@ def _tops(r: AuditResult) -> str:
             # two samples' changes fit the part's width; the rest are in the JSON report
             parts.append(f"{name}: " + "; ".join(_counterfactual_row(row, r.meta.get("class_names")) for row in rows[:2]))
             continue
-        shown = [row for row in rows[:_TOP] if not _no_effect(row)]  # a top list of groups of no effect says nothing
+        # a top list of groups of no effect says nothing: left out before the first _TOP are taken (a table not sorted
+        # by effect keeps its rows of effect)
+        shown = [row for row in rows if not _no_effect(row)][:_TOP]
         if not shown and all(_no_effect(row) for row in rows):  # every row, not the first: a table not sorted by effect
             key = next(k for k in _EFFECTS if isinstance(rows[0].get(k), float))
             parts.append(f"{name}: none had an effect ({key} 0)")
