@@ -303,7 +303,8 @@ class FairnessAudit(Audit):
         check_counterfactual_ids(self.counterfactual, x_cf, token_readers(Forward(model, num_samples=len(probe), **self.model_options(probe)), x))
         if not bool((x_cf != x).any()):
             self._warn_nothing_changed(x.shape[0])
-        out = first_row_outputs(model, probe, self.output)()
+        first = first_row_outputs(model, probe, self.output)
+        out = first()
         levels = level_outputs(probe.labels, out, task_model(model, self.output), self.output)
         if levels is not None:  # a guess (a one-vs-rest classifier's labels look alike): warned, not refused
             warnings.warn(
@@ -311,7 +312,8 @@ class FairnessAudit(Audit):
                 f"is no probability of a rank, and their largest no predicted rank; {LEVEL_WAYS_OUT}", UserWarning,
                 stacklevel=outside_package())
         # a multi-output regression (a heading (cos, sin) of unit norm) is warned about as one (_class_labels), not refused
-        embedding = None if regression_labels(probe.labels, model=task_model(model, self.output)) else embedding_output(out, model, self.output)
+        regressing = regression_labels(probe.labels, model=task_model(model, self.output))
+        embedding = None if regressing else embedding_output(out, model, self.output)
         if embedding is not None:
             raise ValueError(
                 f"FairnessAudit compares class probabilities (the softmax of the outputs) but the model's outputs are an "
@@ -319,8 +321,7 @@ class FairnessAudit(Audit):
                 "`output=` class scores, e.g. temperature-scaled similarities to class centroids (`output=lambda out: "
                 "out @ centroids.T / 0.1`, `centroids` [C, D] of unit rows), or compare model(x) with "
                 "model(counterfactual(x)) directly (their cosine similarity)")
-        read = None if regression_labels(probe.labels, model=task_model(model, self.output)) else continuous_distribution_read(
-            model, probe, self.output)
+        read = None if regressing else continuous_distribution_read(model, probe, self.output, first)
         if read is not None:  # a Gaussian policy's action means: their softmax is no probability of an action
             warnings.warn(
                 f"FairnessAudit compares class probabilities (the softmax of the outputs) but they are {read}, a continuous "

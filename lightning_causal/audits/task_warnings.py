@@ -81,7 +81,7 @@ def warn_softmax_of_regression(audit: str, labels: Any, fix: str, model: Any = N
     warned about whatever the labels; ``probe`` (or the one ``outputs`` carries, :func:`first_row_outputs`) is read for it.
     """
     read = continuous_distribution_read(model, probe if probe is not None else getattr(outputs, "probe", None),
-                                        output) if outputs is not None else None
+                                        output, outputs) if outputs is not None else None
     if read is not None:  # a Gaussian policy's action means: their softmax is no probability of an action
         warnings.warn(
             f"{audit} explains the softmax over the model's outputs, but they are {read}, a continuous distribution "
@@ -138,10 +138,18 @@ def warn_softmax_of_regression(audit: str, labels: Any, fix: str, model: Any = N
 def first_row_outputs(model: Any, probe: Any, output: Any) -> Callable[[], Tensor]:
     """A callable giving the model's explained output (``output``: the audit's ``output=``) on the
     probe's first sample, with its forward arguments, for :func:`warn_predicted_class_of_regression`;
-    it leaves no trace. It carries ``probe``, which that warning reads (:func:`continuous_distribution_read`)."""
+    it leaves no trace. It carries ``probe`` and ``first_row`` (the pass's return value and explained tensor, run once
+    for both), which that warning reads (:func:`continuous_distribution_read`)."""
+    ran: list[tuple[Any, Tensor]] = []
+
+    def first_row() -> tuple[Any, Tensor]:
+        if not ran:
+            ran.append(_first_row(model, probe, output))
+        return ran[0]
+
     def outputs() -> Tensor:
-        return _first_row(model, probe, output)[1]
-    outputs.probe = probe  # type: ignore[attr-defined]
+        return first_row()[1]
+    outputs.probe, outputs.model, outputs.first_row = probe, model, first_row  # type: ignore[attr-defined]
     return outputs
 
 
@@ -163,13 +171,14 @@ def _first_row(model: Any, probe: Any, output: Any) -> tuple[Any, Tensor]:
 _MOMENTS = ("mean", "loc", "mode", "stddev", "variance", "scale")
 
 
-def continuous_distribution_read(model: Any, probe: Any, output: Any) -> str | None:
+def continuous_distribution_read(model: Any, probe: Any, output: Any, outputs: Any = None) -> str | None:
     """What the explained output is, where ``output`` (the audit's ``output=``) reads a tensor of a continuous
     ``torch.distributions`` object that the model returns or holds (a mapping's value, a tuple's item): a Gaussian
     policy's action means, ``"the Normal's mean"``, also of the base of a ``TransformedDistribution`` (a tanh-squashed
     Normal read as ``out.base_dist.mean``); ``None`` otherwise (a ``Categorical``'s logits, a tensor, a tuple
     ``(mean, log_std)``, which says nothing of what it holds). Its coordinates are no classes: the largest of a
-    continuous action's means is force x in one state and force y in another. One pass of the probe's first sample.
+    continuous action's means is force x in one state and force y in another. One pass of the probe's first sample,
+    none where ``outputs`` (:func:`first_row_outputs` of the same probe) has run it.
 
     A classifier is never taken for one: ``None`` where the probe holds integer class labels (a heteroscedastic
     classifier's ``Normal`` over its logits), for a distribution on the simplex (a ``Dirichlet``'s mean, an evidential
@@ -196,8 +205,10 @@ def continuous_distribution_read(model: Any, probe: Any, output: Any) -> str | N
     labels = getattr(probe, "labels", None)
     if isinstance(labels, Tensor) and not (labels.is_floating_point() or labels.is_complex()):
         return None  # class labels: a classifier's probe, whatever distribution its logits come from
+    same = getattr(outputs, "probe", None) is probe and getattr(outputs, "model", None) is model
+    ran = getattr(outputs, "first_row", None) if same else None
     try:  # a warning's guess: a pass that fails here is left to the audit's own checks
-        raw, picked = _first_row(model, probe, output)
+        raw, picked = ran() if ran is not None else _first_row(model, probe, output)
     except Exception:  # noqa: BLE001
         return None
     return continuous_moment(raw, picked)
@@ -333,7 +344,8 @@ def warn_predicted_class_of_regression(audit: str, labels: Any, outputs: Tensor 
             "or `target=k` for coordinate k", UserWarning, stacklevel=outside_package())
         return
     if not multi_label and not regression:
-        read = continuous_distribution_read(raw_model, probe if probe is not None else getattr(outputs, "probe", None), output)
+        read = continuous_distribution_read(raw_model, probe if probe is not None else getattr(outputs, "probe", None), output,
+                                            outputs)
         if read is not None:  # a Gaussian policy's action means: its largest coordinate is no action
             warnings.warn(
                 f"{audit} explains the predicted class (`target=None`: the largest of the model's {width} outputs), but "

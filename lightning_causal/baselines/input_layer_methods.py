@@ -154,7 +154,7 @@ def input_layer_attribute(
             kw["baselines"] = torch.broadcast_to(b, x.shape).contiguous()
         # Captum's hook puts the pass's layer values (interpolated, ablated) in place of the layer's output: a row alone
         # takes its row of them; each pass runs its end rows and an inner one alone too (the engine's stacked-rows check)
-        forward.replaced_site = module if spec.name in _REPLACED else None
+        forward.replaced_site = module if spec.name in _STACKED else None
         try:
             with _stacked_rows_checked(spec, layer, forward.model):
                 out = METHOD_TABLE[spec.name].cls(forward, module).attribute(x, target=tidx, additional_forward_args=forward.captum_args(), **kw)
@@ -177,8 +177,6 @@ def input_layer_attribute(
 
 #: what each input-layer method stacks in a pass, as the stacked-rows refusal names it
 _STACKED = {"LayerIntegratedGradients": "interpolated layer values", "LayerFeatureAblation": "ablated copies"}
-#: the input-layer methods whose hook puts the whole pass's layer values in place of the layer's output
-_REPLACED = frozenset(_STACKED)
 
 
 def _stacked_rows_checked(spec: MethodSpec, layer: str, model: nn.Module) -> contextlib.AbstractContextManager[None]:

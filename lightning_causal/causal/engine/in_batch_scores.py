@@ -29,7 +29,7 @@ from torch import Tensor
 
 from lightning_causal.causal.engine.output_selection import select_output
 
-__all__ = ["square_tensors", "score_tensors", "in_batch_cause", "place_paired_hint", "IN_BATCH_FIX"]
+__all__ = ["square_tensors", "in_batch_cause", "place_paired_hint", "IN_BATCH_FIX"]
 
 #: the ways out of an ``output=`` that reads an in-batch score matrix across its columns
 IN_BATCH_FIX = (
@@ -51,22 +51,11 @@ def square_tensors(out: Any, rows: int) -> list[str]:
         out: the model's return value.
         rows: the rows of the pass.
     """
-    return score_tensors(out, rows, rows)
-
-
-def score_tensors(out: Any, rows: int, columns: int) -> list[str]:
-    """The tensors ``[rows, columns, ...]`` of a return value ``out``, named as :func:`square_tensors` names them.
-
-    Args:
-        out: the model's return value.
-        rows: the rows of the pass.
-        columns: the columns (candidates) looked for.
-    """
-    return [name for name, _ in _score_items(out, rows, columns)]
+    return [name for name, _ in _score_items(out, rows, rows)]
 
 
 def _score_items(out: Any, rows: int, columns: int) -> list[tuple[str, Tensor]]:
-    """The tensors ``[rows, columns, ...]`` of a return value ``out`` with their names (:func:`score_tensors`)."""
+    """The tensors ``[rows, columns, ...]`` of a return value ``out`` with their names (as :func:`square_tensors` names them)."""
     if isinstance(out, Tensor):
         items: list[tuple[str, Any]] = [("the output", out)]
     elif isinstance(out, Mapping):
@@ -101,7 +90,8 @@ def in_batch_cause(forward: Any, xs: tuple[Tensor, ...], rows: Tensor) -> str | 
     n, k = xs[0].shape[0], len(rows)
     if getattr(forward, "output", None) is None or k == n:
         return None
-    names = [name for name in square_tensors(_raw(forward, xs, rows), k) if name in square_tensors(_raw(forward, xs, None), n)]
+    whole = square_tensors(_raw(forward, xs, None), n)  # one pass of the probe, whatever the names found alone
+    names = [name for name in square_tensors(_raw(forward, xs, rows), k) if name in whole]
     if not names:
         return None
     return (f"the model returns an in-batch score matrix ({names[0]} is [{n}, {n}] for the batch of {n} and [{k}, {k}] "

@@ -108,7 +108,7 @@ def _autocast_on(device: torch.device) -> bool:
 
 def _unfinite_rows(t: Tensor) -> Tensor:
     """``[N]`` whether each row (dimension 0) of ``t`` holds an ``inf`` or ``NaN``."""
-    return ~torch.isfinite(t.detach()).flatten(1).all(1) if t.dim() else ~torch.isfinite(t.detach()).view(1)
+    return ~torch.isfinite(t.detach()).reshape(t.shape[0], -1).all(1)
 
 
 def _version(t: Tensor) -> int | None:

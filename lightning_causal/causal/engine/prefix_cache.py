@@ -195,7 +195,7 @@ class PrefixCache:
         Args:
             value: the layer output (or edit) of the coming run.
         """
-        key = self.linear.unchecked(value) if self.linear else None
+        key = self.linear.unchecked(value)
         if key is not None:
             self.linear.checked.add(key)
             _check_linear_update(self, *key)

@@ -305,7 +305,7 @@ class GraphContext:
         padding = next((p for p in pads or () if p is not None), None)
         return cls(forward=forward, xs=xs, layers=layers, acts=acts, tidx=tidx, f0=gather_target(out, tidx),
                    max_batch_size=max_batch_size, tensor_output={name: issubclass(kinds[name][0], Tensor) for name in layers},
-                   layouts=layouts, real=None if step_positions(padding) is None else ~step_positions(padding),
+                   layouts=layouts, real=_real_steps(padding),
                    outputs=int(out.shape[1]) if out.dim() > 1 else 1)
 
     def values(self, layer: str, spec: ValueSpec, parameter: str = "ablation") -> Tensor:
@@ -530,3 +530,9 @@ def unit_layouts(forward: Forward, xs: tuple[Tensor, ...], layers: list[str], di
         if (layout.dim, layout.unit_size) != (1, 1):
             layouts[layer] = layout
     return layouts
+
+
+def _real_steps(padding: Tensor | None) -> Tensor | None:
+    """``[N, T]`` the steps that are no padding (:func:`~..engine.ablation.step_positions` of ``padding``), or ``None``."""
+    steps = step_positions(padding)
+    return None if steps is None else ~steps
