@@ -22,7 +22,6 @@ from lightning_causal.audits.options import (
     warn_predicted_class_of_regression,
 )
 from lightning_causal.audits.top_share import RULED_OUT_FIX, RULED_OUT_TARGET
-from lightning_causal.audits.unit_names import probe_unit_kinds
 from lightning_causal.causal.engine.checks import check_choice, check_float, check_int, check_seed
 from lightning_causal.causal.engine.forward import OutputSpec
 from lightning_causal.causal.engine.input_sites import check_site
@@ -289,12 +288,6 @@ class CausalGraphAudit(Audit):
         result = AuditResult(self.name, graphs={"causal_graph": graph.to_dict()})
         if self.class_names is not None:
             result.graphs["causal_graph"].setdefault("meta", {})["class_names"] = list(self.class_names)
-        # what the figure calls the units of unit_dim off dimension 1: positions after a convolution, a spectrum's modes
-        kinds, _ = probe_unit_kinds(model, probe, self.layers, *per_layer_layouts(self.options["unit_dim"], self.options["num_heads"],
-                                                                                   self.layers), self.output, options["additional_forward_args"])
-        named = {layer: kind for layer, kind in kinds.items() if kind in ("position", "mode")}
-        if named:
-            result.graphs["causal_graph"].setdefault("meta", {})["unit_kinds"] = named
         # what the output nodes are, for the figure's title ("on output 1", "on the explained class's score"): a regression's
         # or multi-label model's columns are no classes; a fixed int target is one output for every sample
         # (read from the graph's output width: no pass of the model beyond the graph's)

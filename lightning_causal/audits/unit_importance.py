@@ -16,7 +16,6 @@ from lightning_causal.audits.options import (
     warn_predicted_class_of_regression,
 )
 from lightning_causal.audits.top_share import add_top_share, note_non_finite_samples
-from lightning_causal.audits.unit_names import probe_unit_kinds
 from lightning_causal.causal.effects.unit_effects import (
     METHODS,
     UnitMethod,
@@ -24,6 +23,7 @@ from lightning_causal.causal.effects.unit_effects import (
     unit_effects,
 )
 from lightning_causal.causal.engine.checks import check_choice, check_int
+from lightning_causal.causal.engine.eager import named_modules
 from lightning_causal.causal.engine.forward import OutputSpec
 from lightning_causal.causal.engine.input_sites import check_site
 from lightning_causal.causal.engine.interventions import (
@@ -36,6 +36,7 @@ from lightning_causal.causal.engine.interventions import (
     Zero,
 )
 from lightning_causal.causal.engine.ranking import largest_k
+from lightning_causal.causal.engine.unit_sites import named_unit_kind
 from lightning_causal.causal.engine.units import per_layer_layouts
 
 __all__ = ["UnitImportanceAudit"]
@@ -207,7 +208,6 @@ class UnitImportanceAudit(Audit):
             warn_predicted_class_of_regression(f"UnitImportanceAudit {self.name!r}", probe.labels,
                                                first_row_outputs(model, Probe(probe.inputs, probe.labels, afa), self.output),
                                                model=model, output=self.output)
-        kinds, sources = probe_unit_kinds(model, probe, self.layers, self.unit_dim, self.num_heads, self.output, afa)
         for layer in self.layers:
             eff, info = unit_effects(
                 model, probe.inputs, layer, _replayed(self.intervention, self._donors), target=self.target, max_batch_size=max_batch_size,
@@ -233,11 +233,13 @@ class UnitImportanceAudit(Audit):
                 result.meta.setdefault("notes", []).append(
                     f"{layer} runs {info.calls} times per forward pass: each unit is set at every call (an nn.Identity "
                     "per call names one: docs/your_model.md, 'Layers in functional code')")
-            kind = kinds[layer]
-            if layer in sources:  # channels first: not its neurons
-                source = dict(model.named_modules())[sources[layer]]
-                what = (f"{layer} is an nn.{type(source).__name__}" if sources[layer] == layer else
-                        f"{layer} carries the output of nn.{type(source).__name__} {sources[layer]!r}")
+            kind = named_unit_kind(info.site, self.unit_dim[layer], self.num_heads[layer])
+            if kind == "position":  # channels first: not its neurons
+                source = info.site.channels_source
+                module = type(named_modules(model)[source]).__name__
+                what = (f"{layer} is an nn.{module}" if source == layer else
+                        f"{layer} is the input of nn.{module} {source!r}" if layer.endswith(":input") else
+                        f"{layer} carries the output of nn.{module} {source!r}")
                 result.meta.setdefault("notes", []).append(
                     f"{what}, whose output [N, C, ...] holds its channels in dimension "
                     f"1: unit_dim={self.unit_dim[layer]} ranks its positions (time steps of a sequence), not its "

@@ -40,7 +40,7 @@ from lightning_causal.causal.engine.state import (
     resolve_target,
     rnn_backward,
 )
-from lightning_causal.causal.engine.unit_sites import check_site_units
+from lightning_causal.causal.engine.unit_sites import SiteFacts, check_site_units
 from lightning_causal.causal.engine.units import Layout, check_layout_options, resolve_layout
 from lightning_causal.causal.engine.unmoved_rows import map_moving
 
@@ -99,6 +99,9 @@ class UnitEffectsInfo:
             :mod:`~..engine.linear_update`).
         calls: how many times the layer runs in one forward pass (a shared encoder, a block applied repeatedly: more
             than 1, and every call is intervened on).
+        site: what the checks' pass of one sample found about the layer
+            (:class:`~lightning_causal.causal.engine.unit_sites.SiteFacts`: its layout, the module whose channels it
+            carries, whether it is complex), from which :func:`~..engine.unit_sites.named_unit_kind` names its units.
     """
 
     path: str
@@ -111,6 +114,7 @@ class UnitEffectsInfo:
     read_positions: tuple[str, ...] = ()
     linear_updates: tuple[str, ...] = ()
     calls: int = 1
+    site: SiteFacts | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able summary (the estimate left out)."""
@@ -408,4 +412,4 @@ def unit_effects(
     ran_rows = bool(exact.any())
     updates = tuple(cache.linear.describe(layout.dim, layout.unit_size)) if ran_rows else ()
     return effects, UnitEffectsInfo(cache.path, cache.reason, method, units, exact, estimate, layout,
-                                    tuple(cache.reads.describe()), updates, max(1, cache.calls))
+                                    tuple(cache.reads.describe()), updates, max(1, cache.calls), site)

@@ -25,21 +25,30 @@ from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.modules.conv import _ConvNd
 from torch.nn.modules.instancenorm import _InstanceNorm
+from torch.nn.modules.pooling import (
+    _AdaptiveAvgPoolNd,
+    _AdaptiveMaxPoolNd,
+    _AvgPoolNd,
+    _LPPoolNd,
+    _MaxPoolNd,
+)
 from torch.nn.utils.rnn import PackedSequence
 
 from lightning_causal._compat import module_hooks_fire
 from lightning_causal.causal.engine.eager import named_modules
 from lightning_causal.causal.engine.input_sites import InputSite
 from lightning_causal.causal.engine.quantized import check_not_quantized
+from lightning_causal.causal.engine.units import unit_kind
 
 __all__ = ["SiteFacts", "check_default_units", "check_not_vmapped", "check_rows_at_sites", "check_samples_first", "check_site_units",
-           "check_unit_dimension", "first_tensor", "folded_hint", "functional_layer_hint", "holds_tensors_only", "inspect_site", "is_model_output"]
+           "check_unit_dimension", "first_tensor", "folded_hint", "functional_layer_hint", "holds_tensors_only", "inspect_site", "is_model_output", "named_unit_kind"]
 
 #: Layers whose output is ``[N, ..., D]`` with the features last (a ``[N, T, D]`` sequence of
 #: ``D``-dimensional vectors); Hugging Face's ``Conv1D`` (GPT-2) and norms are matched by name.
 _FEATURES_LAST = (nn.Linear, nn.Bilinear, nn.Embedding, nn.LayerNorm, nn.MultiheadAttention, nn.RNNBase)
-#: Layers whose output is ``[N, C, ...]`` with the channels first.
-_CHANNELS_FIRST = (_ConvNd, _BatchNorm, _InstanceNorm, nn.GroupNorm)
+#: Layers whose output is ``[N, C, ...]`` with the channels first (a pooling layer's, of three or more dimensions).
+_CHANNELS_FIRST = (_ConvNd, _BatchNorm, _InstanceNorm, nn.GroupNorm, _MaxPoolNd, _AvgPoolNd, _AdaptiveAvgPoolNd,
+                   _AdaptiveMaxPoolNd, _LPPoolNd)
 
 
 def _mixes_features(module: nn.Module) -> bool:
@@ -93,16 +102,21 @@ class SiteFacts:
             such a layer returned a tensor of the output's shape; or a parameter-free layer (an
             activation, dropout) applied to such a layer's output.
         shape: the shape of its output in the pass.
-        channels_first: its output is laid out ``[N, C, ...]``: it is a convolution or a channel
-            normalisation (batch, instance, group norm), a block in which one of them returned a
-            tensor of the output's shape (a residual block), the input of one, or a parameter-free
-            layer applied to such an output.
+        channels_first: its output is laid out ``[N, C, ...]``: it is a convolution, a channel
+            normalisation (batch, instance, group norm) or a pooling layer, a block in which one of them returned a
+            tensor of the output's shape (a residual block, a convolution block ending in a pool), the input of one, or
+            a chain of parameter-free layers (activations, dropouts) applied to such an output.
+        channels_source: where ``channels_first``, the name of the module whose layout the output holds: the layer
+            itself, the last such module of the block, the module whose input it is, or the one before the chain.
+        complex: its output is complex (a spectrum: the modes of ``torch.fft.rfft``).
     """
 
     projected: bool
     features_last: bool
     shape: tuple[int, ...]
     channels_first: bool = False
+    channels_source: str | None = None
+    complex: bool = False
 
 
 class _Reached(BaseException):
@@ -193,8 +207,35 @@ def inspect_site(model: nn.Module, name: str, run: Callable[[], object]) -> Site
     inner = {id(m) for m in site.modules() if m is not site}
     inside = [(m, t) for m, t in outputs if id(m) in inner]
     projected = isinstance(site, nn.MultiheadAttention) or any(_mixes_features(m) and _same(t, out) for m, t in inside)
+    names = {id(m): n for n, m in reversed(modules.items())}  # the first name of a module shared under two
+    source = _channels_source(site, name, out, seen.get("input"), inside, outputs, inputs, names)
     return SiteFacts(projected, _is_features_last(site, out, seen.get("input"), inside, outputs, inputs), tuple(out.shape),
-                     _is_channels_first(site, out, seen.get("input"), inside, outputs))
+                     source is not None, source, out.is_complex())
+
+
+def named_unit_kind(facts: SiteFacts | None, unit_dim: int | None, num_heads: int | None) -> str | None:
+    """What figures call a layer's units: :func:`~lightning_causal.causal.engine.units.unit_kind` of its ``unit_dim`` and
+    ``num_heads``, where the pass says otherwise for units off dimension 1 (``"neuron"``, the features of
+    ``[N, T, D]``): ``"position"`` on a channels-first output of three or more dimensions (:attr:`SiteFacts.channels_first`:
+    dimension 2 on are its positions), ``"mode"`` on a complex one (a spectrum).
+
+    Args:
+        facts: :func:`inspect_site`'s facts of the layer (``None``: ``unit_kind`` alone).
+        unit_dim: the layer's ``unit_dim``.
+        num_heads: the layer's ``num_heads``.
+
+    Examples:
+        >>> net = nn.Sequential(nn.Conv1d(2, 3, 1), nn.ReLU())
+        >>> facts = inspect_site(net, "1", lambda: net(torch.zeros(1, 2, 4)))
+        >>> named_unit_kind(facts, -1, None), facts.channels_source, named_unit_kind(facts, None, None)
+        ('position', '0', None)
+    """
+    kind = unit_kind(unit_dim, num_heads)
+    if kind != "neuron" or facts is None:
+        return kind
+    if facts.channels_first and len(facts.shape) >= 3:
+        return "position"
+    return "mode" if facts.complex else kind
 
 
 def holds_tensors_only(module: nn.Module) -> bool:
@@ -249,15 +290,28 @@ def container_hint(name: str, site: nn.Module) -> str:
             f"child, {child!r}, whose output is the container's")
 
 
-def _is_channels_first(site: nn.Module, out: Tensor, inp: Tensor | None, inside: list, outputs: list) -> bool:
+def _channels_source(site: nn.Module, name: str, out: Tensor, inp: Tensor | None, inside: list, outputs: list,
+                     inputs: dict[int, Tensor | None], names: Mapping[int, str]) -> str | None:
+    """:attr:`SiteFacts.channels_source`: the module whose channels-first layout ``site``'s output holds, or ``None``."""
     if isinstance(site, InputSite):
-        return isinstance(site.consumer, _CHANNELS_FIRST)
+        return names.get(id(site.consumer), name) if isinstance(site.consumer, _CHANNELS_FIRST) else None
     if isinstance(site, _CHANNELS_FIRST):
-        return True
+        return name
     if inside:  # a block that convolves, one of whose layers returned a tensor of the output's shape
-        return any(isinstance(m, _CHANNELS_FIRST) and t.shape == out.shape for m, t in inside)
-    # a parameter-free leaf (an activation) right after a convolution or channel normalisation
-    return _passes_layout(site, inp, out) and any(isinstance(m, _CHANNELS_FIRST) and _same(t, inp) for m, t in outputs)
+        made = [m for m, t in inside if isinstance(m, _CHANNELS_FIRST) and t.shape == out.shape]
+        return names.get(id(made[-1]), name) if made else None
+    # a chain of parameter-free leaves (activations, dropouts) after a convolution, channel normalisation or pool
+    module, tensor = site, out
+    for _ in range(len(outputs)):
+        if not _passes_layout(module, inp, tensor):
+            return None
+        producers = [(m, t) for m, t in outputs if _same(t, inp) and m is not module]  # in call order: the maker first
+        made = next((m for m, _ in producers if isinstance(m, _CHANNELS_FIRST)), None)
+        if made is not None or not producers:
+            return None if made is None else names.get(id(made), name)
+        module, tensor = producers[0]  # a dropout in eval or an in-place activation gives back its input: not its maker
+        inp = inputs.get(id(module))
+    return None
 
 
 def _passes_layout(module: nn.Module, inp: Tensor | None, out: Tensor) -> bool:

@@ -405,7 +405,8 @@ def causal_graph(
         _check_constant_layers(forward, xs, layers)
         # a model that reads its whole batch (prototypes from its first rows) fails in a pass of fewer rows: named
         with failed_rows_named(forward, xs, "A causal graph"), GeneratorWatch() as clean_pass:  # no pass of its own
-            layouts = unit_layouts(forward, xs, layers, dims, heads)
+            named: dict[str, str] = {}  # what the figure calls the units of unit_dim off dimension 1, where not neurons
+            layouts = unit_layouts(forward, xs, layers, dims, heads, named)
             ctx = GraphContext.build(forward, xs, layers, target, max_batch_size=max_batch_size, layouts=layouts)
         ctx.noisy = warn_separate_noise(forward, xs, "causal_graph", drew=clean_pass.moved)
         _warn_single_sample_classes(ctx.tidx)
@@ -430,6 +431,8 @@ def causal_graph(
                       outputs=ctx.outputs,
                       unit_layouts={layer: {"unit_dim": dims[layer], "num_heads": heads[layer]}  # as given, for a graph of the same units
                                     for layer in layers if dims[layer] is not None or heads[layer] is not None})
+    if named:  # positions after a convolution, a spectrum's modes: the figure's column titles
+        graph.meta["unit_kinds"] = named
     return graph
 
 

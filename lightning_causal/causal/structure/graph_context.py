@@ -48,7 +48,7 @@ from lightning_causal.causal.engine.prefix_cache import (
 )
 from lightning_causal.causal.engine.state import gather_target, output_fix, resolve_target
 from lightning_causal.causal.engine.suffix import suffix_module
-from lightning_causal.causal.engine.unit_sites import check_samples_first
+from lightning_causal.causal.engine.unit_sites import check_samples_first, named_unit_kind
 from lightning_causal.causal.engine.units import Layout, from_units, resolve_layout, to_units
 from lightning_causal.causal.structure.layer_activations import (
     skipped_modules_error,
@@ -518,10 +518,12 @@ def _check_clean_pass(out: Tensor, layers: list[str], acts: dict[str, Tensor], k
 
 
 def unit_layouts(forward: Forward, xs: tuple[Tensor, ...], layers: list[str], dims: Mapping[str, int | None],
-                 heads: Mapping[str, int | None]) -> dict[str, Layout]:
+                 heads: Mapping[str, int | None], named: dict[str, str] | None = None) -> dict[str, Layout]:
     """Each layer's unit layout (only those that are not dimension 1), after the checks of one
     sample's pass: heads only where the output is not projected, the default only where the
-    features are not last. Call it inside ``input_sites`` for ``"<module>:input"`` layers."""
+    features are not last. Call it inside ``input_sites`` for ``"<module>:input"`` layers. ``named``, where given, is
+    filled with the layers whose units the pass names otherwise than ``unit_dim`` does
+    (:func:`~..engine.unit_sites.named_unit_kind`: ``"position"`` after a convolution, ``"mode"`` of a spectrum)."""
     layouts = {}
     for layer in layers:
         facts = check_site_units_named(forward.model, layer, lambda xi, r: forward(*xi, rows=r), xs, dims[layer], heads[layer],
@@ -529,6 +531,8 @@ def unit_layouts(forward: Forward, xs: tuple[Tensor, ...], layers: list[str], di
         layout = resolve_layout(facts.shape, dims[layer], heads[layer])
         if (layout.dim, layout.unit_size) != (1, 1):
             layouts[layer] = layout
+        if named is not None and (kind := named_unit_kind(facts, dims[layer], heads[layer])) in ("position", "mode"):
+            named[layer] = kind
     return layouts
 
 
