@@ -288,14 +288,16 @@ def padding_positions(
     named = padding_arguments(model, additional_forward_args, num_inputs)
     if not isinstance(named, Mapping):
         return None
-    pad = _padding_of(x, named)
-    if pad is None or _described((x, *_argument_tensors(additional_forward_args, named, x.shape[0])), named) != 0:
+    scans: dict = {}  # each tensor's time axis and padding read once (a waveform's scan costs ms)
+    pad = _padding_of(x, named, scans)
+    if pad is None or _described((x, *_argument_tensors(additional_forward_args, named, x.shape[0])), named, scans) != 0:
         return None
     return pad
 
 
-def _padding_of(x: Tensor, named: Mapping) -> Tensor | None:
-    """:func:`padding_positions` of ``x`` alone, from the named padding arguments ``named``."""
+def _padding_of(x: Tensor, named: Mapping, scans: dict | None = None) -> Tensor | None:
+    """:func:`padding_positions` of ``x`` alone, from the named padding arguments ``named`` (``scans``: the call's
+    scans, :func:`_scanned`)."""
     if x.dim() < 2:
         return None
     att = named.get("attention_mask")
@@ -304,7 +306,7 @@ def _padding_of(x: Tensor, named: Mapping) -> Tensor | None:
     lengths = named.get("lengths")
     if not isinstance(lengths, Tensor) or lengths.shape != x.shape[:1] or lengths.is_floating_point() or lengths.dtype == torch.bool:
         return None
-    axis = time_axis(x, lengths)
+    axis = _time_axis(x, lengths, scans)
     steps = torch.arange(x.shape[axis], device=x.device)
     pad = steps.unsqueeze(0) >= lengths.to(x.device).unsqueeze(1)  # [N, T]
     shape = [x.shape[0]] + [1] * (x.dim() - 1)
@@ -337,6 +339,23 @@ def time_axis(x: Tensor, lengths: Tensor) -> int:
         >>> time_axis(torch.randn(2, 3, 8, 12, 12), torch.tensor([8, 8]))  # a video [N, C, T, H, W] of full clips
         2
     """
+    return _time_axis(x, lengths)
+
+
+def _scanned(x: Tensor, lengths: Tensor, axis: int, scans: dict | None) -> bool:
+    """:func:`_filled_after`, kept in ``scans`` (one call's, keyed by the tensor's id and the axis, its tensors alive
+    throughout), so that the call's other reads of ``x`` along ``axis`` do not scan it again (a waveform's scan
+    costs milliseconds)."""
+    if scans is None:
+        return _filled_after(x, lengths, axis)
+    key = (id(x), axis)
+    if key not in scans:
+        scans[key] = _filled_after(x, lengths, axis)
+    return scans[key]
+
+
+def _time_axis(x: Tensor, lengths: Tensor, scans: dict | None = None) -> int:
+    """:func:`time_axis`, its scans kept in ``scans`` (:func:`_scanned`)."""
     last = x.dim() - 1
     if last < 2 or not lengths.numel():
         return 1
@@ -346,15 +365,15 @@ def time_axis(x: Tensor, lengths: Tensor) -> int:
         # the one whose padding holds one value after every length, else the one as long as the longest length (a
         # batch padded to it), else the last: a video laid out for Conv3d, [N, C, T, H, W], along dimension 2 (read
         # along its columns, a short clip's columns were padding in every frame, a full clip's past its length)
-        shown = [a for a in held if _filled_after(x, lengths, a)]
+        shown = [a for a in held if _scanned(x, lengths, a, scans)]
         fit = [a for a in held if x.shape[a] == longest]
         return shown[-1] if shown else fit[-1] if fit else last if last in held else 1
-    if x.shape[last] < longest or _filled_after(x, lengths, 1):
+    if x.shape[last] < longest or _scanned(x, lengths, 1, scans):
         return 1
     # no pad value along dimension 1: the last where its padding holds one, or where no length falls short of it while
     # dimension 1 is longer than them all (a probe of full clips [N, 64 bins, 50 frames]: read as dimension 1, bins
     # 50-63 were padding in every clip), as a batch padded to its longest clip is
-    return last if _filled_after(x, lengths, last) or x.shape[last] == int(lengths.min()) < x.shape[1] else 1
+    return last if _scanned(x, lengths, last, scans) or x.shape[last] == int(lengths.min()) < x.shape[1] else 1
 
 
 def step_positions(padding: Tensor | None) -> Tensor | None:
@@ -399,7 +418,7 @@ def _argument_tensors(additional_forward_args: object, named: Mapping, n: int) -
             if i not in whole and v.dim() >= 2 and v.shape[0] == n and not any(v is o for o in own)]
 
 
-def _described(tensors: Sequence[Tensor], named: Mapping) -> int | None:
+def _described(tensors: Sequence[Tensor], named: Mapping, scans: dict | None = None) -> int | None:
     """Which of ``tensors`` (the inputs, then the tensors among the forward arguments) a padding
     argument describes: an ``attention_mask`` ``[N, T]`` a tensor of that shape ``[N, T, ...]``, token
     ids (integer) or a sequence of features (3-D or more) before a 2-D float table; ``lengths`` a
@@ -408,8 +427,9 @@ def _described(tensors: Sequence[Tensor], named: Mapping) -> int | None:
     beside token ids or a sequence whose padding holds one value (their pad id, zeros) one whose padding does so before
     one whose does not (channels-first frames beside a transcript's ids, a context beside its query), 3-D before 2-D,
     then the longest.
-    Ties: the first. ``None``: none fits."""
-    fits = [k for k, t in enumerate(tensors) if _padding_of(t, named) is not None]
+    Ties: the first. ``None``: none fits. ``scans``: the call's scans (:func:`_scanned`)."""
+    scans = {} if scans is None else scans
+    fits = [k for k, t in enumerate(tensors) if _padding_of(t, named, scans) is not None]
     if len(fits) <= 1:
         return fits[0] if fits else None
     att = named.get("attention_mask")
@@ -418,7 +438,7 @@ def _described(tensors: Sequence[Tensor], named: Mapping) -> int | None:
         return max(shaped, key=lambda k: (not tensors[k].is_floating_point() or tensors[k].dim() >= 3, -k))
     lengths = named.get("lengths")
     longest = int(lengths.max()) if isinstance(lengths, Tensor) and lengths.numel() else 0
-    axes = {k: time_axis(tensors[k], lengths) if isinstance(lengths, Tensor) else 1 for k in fits}
+    axes = {k: _time_axis(tensors[k], lengths, scans) if isinstance(lengths, Tensor) else 1 for k in fits}
     steps = {k: tensors[k].shape[axes[k]] for k in fits}
     # read along its last dimension, a tensor whose padding does not show it (one pad value after every length) comes
     # after one read along dimension 1: an image [N, 3, H, W] beside the token ids its lengths count keeps its columns;
@@ -426,7 +446,7 @@ def _described(tensors: Sequence[Tensor], named: Mapping) -> int | None:
     # padding does not comes after: frames [N, 64 bins, 100] beside a transcript's ids keep their bins, a context
     # [N, 16, D] beside the zero-padded query the lengths count its steps (a 2-D float table shows them by chance, its
     # columns past each length zero: no evidence)
-    filled = {k: _filled_after(tensors[k], lengths, axes[k]) for k in fits} if isinstance(lengths, Tensor) else {}
+    filled = {k: _scanned(tensors[k], lengths, axes[k], scans) for k in fits} if isinstance(lengths, Tensor) else {}
     shows = any(v and (not tensors[k].is_floating_point() or tensors[k].dim() >= 3) for k, v in filled.items())
     shown = {k: (axes[k] == 1 and not shows) or filled.get(k, True) for k in fits}
     return max(fits, key=lambda k: (steps[k] >= longest, shown[k], tensors[k].dim() >= 3, steps[k], -k))
@@ -456,10 +476,11 @@ def input_padding(
     named = padding_arguments(model, additional_forward_args, len(xs))
     if not isinstance(named, Mapping):
         return None
-    chosen = _described((*xs, *_argument_tensors(additional_forward_args, named, xs[0].shape[0])), named)
+    scans: dict = {}  # each tensor's time axis and padding read once
+    chosen = _described((*xs, *_argument_tensors(additional_forward_args, named, xs[0].shape[0])), named, scans)
     if chosen is None or chosen >= len(xs):  # no input, or a forward argument (the ids beside an explained table)
         return None
-    return tuple(_padding_of(x, named) if k == chosen else None for k, x in enumerate(xs))
+    return tuple(_padding_of(x, named, scans) if k == chosen else None for k, x in enumerate(xs))
 
 
 def unpadded_masks(xs: tuple[Tensor, ...], masks: tuple[Tensor, ...], pads: tuple[Tensor | None, ...] | None,
