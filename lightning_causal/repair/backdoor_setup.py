@@ -38,6 +38,7 @@ from lightning_causal.causal.engine.frozen import freeze
 from lightning_causal.causal.engine.state import audit_mode, check_logits
 from lightning_causal.causal.engine.user_frame import outside_package
 from lightning_causal.repair.backdoor_triggers import binarized, dilated, grown_mask
+from lightning_causal.repair.term_setup import inputs_said
 
 __all__ = ["CONTRAST_COMPLETION", "TriggerSetup"]
 
@@ -254,7 +255,8 @@ class TriggerSetup:
                                  f"(-inf) every class between them, or all but one, on every one of the {count} samples of "
                                  "`train_inputs` (a top-1 gate, a top-k gate or a mask whose classes the tuning moved), so "
                                  "their contrast has no two classes to compare (a trigger search would be moved by its "
-                                 "mask penalty alone); pass `contrast=None` (skipped with a warning there) or `contrast=False`")
+                                 "mask penalty alone); pass `contrast=None` (skipped with a warning there) or `contrast=False`"
+                                 + inputs_said())
             shown = f"{rows[:8]}{' ...' if len(rows) > 8 else ''}"
             rest = (f"contrastive detection runs on the other {count - len(rows)}" if len(rows) < count
                     else "contrastive detection is skipped (`contrast=False` turns it off)")
@@ -262,7 +264,7 @@ class TriggerSetup:
                           f"between them, or all but one, on the samples {shown} of `train_inputs` ({len(rows)} of "
                           f"{count}: a top-1 gate, a top-k gate or a mask whose classes the tuning moved), where their "
                           f"contrast has no two classes to compare (a trigger search there would be moved by its mask "
-                          f"penalty alone); {rest}", stacklevel=outside_package())
+                          f"penalty alone); {rest}{inputs_said()}", stacklevel=outside_package())
             if len(rows) == count:
                 return []
             train_inputs = train_inputs[~none]

@@ -7,10 +7,10 @@ weights it started from: :class:`SetupRecord`, :func:`set_up_terms`)."""
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import copy
 import hashlib
 import types
-import warnings
 from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -219,35 +219,41 @@ def read_words(n: int) -> str:
             "shuffle=True (a random sampler's draw); `CausalRepairModule(setup_inputs=)` gives your own")
 
 
+#: what the set-up's ``train_inputs`` are (:func:`read_words`) while :func:`set_up_terms` sets a term up on inputs
+#: CausalRepairModule read from the train dataloader (:func:`inputs_named`), else ``None``
+_READ_WORDS: contextvars.ContextVar[str | None] = contextvars.ContextVar("lightning_causal_read_words", default=None)
+
+
 @contextlib.contextmanager
 def inputs_named(words: str | None) -> Iterator[None]:
-    """During a term's set-up, its warnings and errors that name ``train_inputs`` (``"samples [3, 19] of
-    `train_inputs`"``) get ``words``, what those inputs are (:func:`read_words`), appended: the user never passed them.
-    The other warnings are warned again as they were; ``None``: nothing is done.
+    """During a term's set-up, :func:`inputs_said` gives ``words``, what its ``train_inputs`` are (:func:`read_words`):
+    the set-up's warnings and errors that name them (``"samples [3, 19] of `train_inputs`"``) say so, the user never
+    passed them; ``None``: they were the user's (``setup_inputs=``). No warning is caught: each keeps its own file and
+    line, and the user's filters.
 
     Args:
         words: what the set-up's ``train_inputs`` are, or ``None``.
     """
-    if words is None:
-        yield
-        return
-    said = f"`train_inputs`: {words}"
-    seen: list[warnings.WarningMessage] = []
+    token = _READ_WORDS.set(words)
     try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            try:
-                yield
-            except Exception as err:
-                if "`train_inputs`" in str(err):
-                    err.add_note(said)
-                raise
-            finally:
-                seen = list(caught)
+        yield
     finally:
-        for w in seen:  # outside the recording: the user's filters decide
-            message = str(w.message)
-            warn_at_users_line(f"{message} ({said})" if "`train_inputs`" in message else message, w.category)
+        _READ_WORDS.reset(token)
+
+
+def inputs_said() -> str:
+    """What a term's set-up appends to a warning or error that names its ``train_inputs``: ``" (`train_inputs`: ...)"``
+    with what they are where CausalRepairModule read them (:func:`inputs_named`), else ``""``.
+
+    Examples:
+        >>> inputs_said()
+        ''
+        >>> with inputs_named(read_words(4)):
+        ...     inputs_said()[:44]
+        ' (`train_inputs`: the 4 training inputs Caus'
+    """
+    words = _READ_WORDS.get()
+    return "" if words is None else f" (`train_inputs`: {words})"
 
 
 def set_up_terms(
