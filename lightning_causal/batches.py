@@ -38,6 +38,7 @@ from torch import Tensor
 from torch.nn.utils.rnn import PackedSequence
 
 from lightning_causal.causal.engine.input_kinds import check_input_kinds
+from lightning_causal.causal.engine.per_sample_results import per_sample_mappings, targets_way
 
 __all__ = ["INPUT_KEYS", "LABEL_KEYS", "TOKEN_ARGUMENT_KEYS", "Unpacked", "default_unpack_batch", "unpack", "unread_keys",
            "unread_keys_message", "forward_keys"]
@@ -306,6 +307,8 @@ def default_unpack_batch(batch: Any) -> Unpacked:
     if isinstance(batch, list) and batch and all(isinstance(b, (tuple, list, Mapping)) for b in batch):  # [(x1, y1), ...]
         fix = ("a list of batches is read as one batch: to read its batches in turn, as a loader's, pass "
                "`DataLoader(batches, batch_size=None)` (or a `DataLoader` over the samples); or " + fix)
+    elif fields is None and isinstance(batch, (tuple, list)) and len(batch) == 2 and per_sample_mappings(batch[1]):
+        fix = targets_way(batch[1], stacked=_tensors(batch[0]))  # (images, targets) of a detector: no class labels
     elif fields is None and isinstance(batch, (tuple, list)) and len(batch) == 3:  # (x, y, w) or (x, lengths, y)
         fix += (" for batches (x, y, w); for (x, lengths, y) of a padded sequence model forward(x, lengths), "
                 "`unpack_batch=lambda batch: (batch[0], batch[2], {'lengths': batch[1]})`" + _triplet_advice(batch)
@@ -332,7 +335,9 @@ def _check(result: Any) -> Unpacked:
         raise ValueError(f"Expected `unpack_batch` to return a tensor or a tuple of tensors as inputs but got {_describe(inputs)}")
     if labels is not None and not isinstance(labels, Tensor):
         got = type(labels).__name__
-        if isinstance(labels, (Mapping, tuple, list)):  # the labels of several heads: {'cls': y, 'reg': r}
+        if per_sample_mappings(labels):  # a detector's targets, one dict per image
+            got = f"{_describe(labels)}: {targets_way(labels)}"
+        elif isinstance(labels, (Mapping, tuple, list)):  # the labels of several heads: {'cls': y, 'reg': r}
             got = (f"{_describe(labels)}: the labels of one head, the one the audits (or the repair's task loss) explain; "
                    "a model of several outputs is audited one head's labels per callback, each with its own "
                    "`unpack_batch=` (docs/your_model.md, 'Models of several outputs')")

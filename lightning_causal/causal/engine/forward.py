@@ -74,6 +74,7 @@ from lightning_causal.causal.engine.pass_errors import (
     meta_tensor,
     width_hint,
 )
+from lightning_causal.causal.engine.per_sample_results import per_sample_mappings, results_way
 from lightning_causal.causal.engine.quantized import warn_dynamic_quantized
 
 # ForwardArgs, the output selection and the pass errors live in their own modules; their names stay
@@ -322,6 +323,9 @@ class Forward:
                     "passes of any number of rows, one included: squeeze a named dimension (`x.squeeze(-1)`, "
                     "`out.flatten(1)`) instead")
             paired = place_paired_hint(self, inputs, raw)  # s.diagonal() of [n, C] against C candidates passed whole
+            if not paired and not linked and per_sample_mappings(raw):  # torch.cat of a detector's per-image scores
+                raise ValueError(f"Expected the explained output to have one row per input row ({n}) but got shape "
+                                 f"{tuple(picked.shape)}: {results_way(raw)}")
             raise ValueError(
                 f"Expected the explained output to have one row per input row ({n}) but got shape {tuple(picked.shape)}"
                 + (f". {paired}" if paired else "; ")

@@ -26,6 +26,7 @@ import torch
 from torch import Tensor
 from torch.distributions import Distribution
 
+from lightning_causal.causal.engine.per_sample_results import per_sample_mappings, results_way
 from lightning_causal.causal.engine.state import rng_preserved
 
 __all__ = ["OutputSpec", "ROW_WISE_OUTPUT", "TRAINING_ONLY_TUPLE", "check_output_spec", "check_not_a_row", "held_distribution", "held_items",
@@ -379,6 +380,9 @@ def select_output(out: Any, output: OutputSpec = None) -> Tensor:
             return out["logits"]
         if not isinstance(out, Mapping) and isinstance(getattr(out, "logits", None), Tensor):
             return out.logits
+        if per_sample_mappings(out):  # a detector's per-image dicts: no tuple of heads
+            raise TypeError(f"Expected the model to return a tensor, an object with a `.logits` tensor or a mapping with "
+                            f"'logits' but got {_describe(out)}: {results_way(out)}")
         aux = f" ({TRAINING_ONLY_TUPLE})" if isinstance(out, (tuple, list)) and not hasattr(out, "_fields") else ""
         raise TypeError(
             f"Expected the model to return a tensor, an object with a `.logits` tensor or a mapping with 'logits' "
@@ -410,6 +414,8 @@ def select_output(out: Any, output: OutputSpec = None) -> Tensor:
         # distribution's mean or entropy that torch leaves unimplemented: what it does compute
         hint = f". {ROW_WISE_OUTPUT}" if callable(output) and isinstance(err, IndexError) else (
             _distribution_choice(out) if isinstance(err, NotImplementedError) else _base_attribute(out, output, err))
+        if not callable(output) and per_sample_mappings(out):  # output='scores' of a detector's per-image dicts
+            hint = f": {results_way(out)}"
         raise TypeError(f"Expected argument `output={output!r}` to select a tensor from {_describe(out)} but it failed: {err!r}{hint}") from err
     if not isinstance(picked, Tensor):
         # a method named by a string (`output="entropy"` of a distribution) is not called: name the callable that calls it
@@ -420,6 +426,8 @@ def select_output(out: Any, output: OutputSpec = None) -> Tensor:
                 output) else None
             call = (f"; explain one tensor of it, e.g. {_distribution_reads(read, picked)}" if read else
                     f"; take one tensor of the {type(picked).__name__} in the callable (its `.mean`, `.variance`)")
+        if per_sample_mappings(out):  # out[0] of a detector's per-image dicts: the first image's result
+            call = f": {results_way(out)}"
         raise TypeError(f"Expected argument `output={output!r}` to select a tensor from {_describe(out)} but got "
                         f"{type(picked).__name__}{call}")
     if isinstance(out, Distribution) and isinstance(output, str):

@@ -1,0 +1,91 @@
+"""Results and targets of one mapping per sample: a detector's per-image dicts.
+
+An object detector (torchvision's, a CenterNet decoded after non-maximum suppression) returns in eval mode a list of
+one mapping per image, ``{"boxes": [n_i, 4], "scores": [n_i], "labels": [n_i]}``, each of its own length ``n_i``, and
+trains on ``(images, targets)`` batches whose targets are such a list too. Neither is a tensor of one row per sample:
+``out[0]`` is the first *image's* result, ``torch.cat`` of the scores has ``sum(n_i)`` rows, and the targets are no
+class labels. :func:`per_sample_mappings` tells such a list; :func:`results_way` and :func:`targets_way` name what to
+pass instead (an ``output=`` that gives every image the same number of scores; ``unpack_batch=`` without the targets).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from torch import Tensor
+
+__all__ = ["per_sample_mappings", "results_way", "targets_way"]
+
+_PAGE = "docs/your_model.md, 'Object detectors'"
+
+
+def per_sample_mappings(value: Any) -> bool:
+    """Whether ``value`` is a list (or plain tuple) of mappings that hold tensors, one per sample.
+
+    Args:
+        value: any value (a model's return value, a batch's labels).
+
+    Examples:
+        >>> import torch
+        >>> per_sample_mappings([{"boxes": torch.zeros(2, 4), "labels": torch.tensor([1, 0])}, {"boxes": torch.zeros(0, 4)}])
+        True
+        >>> per_sample_mappings({"logits": torch.zeros(2, 3)}), per_sample_mappings([torch.zeros(2)])
+        (False, False)
+    """
+    return (isinstance(value, (list, tuple)) and not hasattr(value, "_fields") and len(value) > 0
+            and all(isinstance(v, Mapping) and any(isinstance(t, Tensor) for t in v.values()) for v in value))
+
+
+def _keys(value: Any) -> list[Any]:
+    return list(value[0])[:6]
+
+
+def results_way(out: Any) -> str:
+    """What to pass as ``output=`` for a return value of one mapping per sample (:func:`per_sample_mappings`): a
+    callable that reduces each sample's result to the same number of scores; with ``scores`` and ``labels``, each
+    class's best score.
+
+    Args:
+        out: the model's return value, a list of mappings.
+
+    Examples:
+        >>> import torch
+        >>> print(results_way([{"scores": torch.ones(1), "labels": torch.ones(1, dtype=torch.long)}])[:80])
+        a list of one result per sample (a detector's per-image dicts with keys ['scores
+    """
+    keys = set(out[0])
+    if {"scores", "labels"} <= keys:
+        reduce = ("each class's best score, 0 where the image has none (K: the number of label values, torchvision's "
+                  "background included), then `target=c`: `output=lambda out: torch.stack([o['scores'].new_zeros(K)"
+                  ".scatter_reduce(0, o['labels'], o['scores'], 'amax') for o in out])`")
+    else:
+        reduce = "`output=lambda out: torch.stack([<a fixed number of scores of o> for o in out])`"
+    return (f"a list of one result per sample (a detector's per-image dicts with keys {_keys(out)}, each of its own "
+            f"length) holds no tensor of one row per sample (`output=0` takes the first image's result; the images' "
+            f"scores concatenated have one row per detection): pass `output=` a callable that gives "
+            f"every sample the same number of scores, e.g. {reduce}; or explain the dense heads before the decoding "
+            f"({_PAGE})")
+
+
+def targets_way(labels: Any, stacked: bool = False) -> str:
+    """What to pass as ``unpack_batch=`` for a batch whose labels are one mapping per sample (a detector's targets,
+    ``{"boxes", "labels"}`` per image): no labels for the audits, or image-level labels made from them.
+
+    Args:
+        labels: the batch's labels, a list of mappings.
+        stacked: the images are a list of tensors (``torch.stack(batch[0])`` in the fix).
+
+    Examples:
+        >>> import torch
+        >>> print(targets_way([{"boxes": torch.zeros(1, 4), "labels": torch.ones(1, dtype=torch.long)}])[:67])
+        per-image target dicts with keys ['boxes', 'labels'] (a detector's)
+    """
+    images = "torch.stack(batch[0])" if stacked else "batch[0]"
+    present = ("torch.stack([(t['labels'] == c).any() for t in batch[1]]).long()" if "labels" in labels[0]
+               else "<one class index per image>")
+    return (f"per-image target dicts with keys {_keys(labels)} (a detector's) are no class labels of the samples: pass "
+            f"`unpack_batch=lambda batch: ({images}, None, None)` with each audit's `output=` a score per image "
+            f"({_PAGE}); the audits that need one class per image (CounterfactualAudit, FairnessAudit, BackdoorAudit) "
+            f"take image-level labels made from them, e.g. `unpack_batch=lambda batch: ({images}, {present}, None)` "
+            "(whether class c is present)")
