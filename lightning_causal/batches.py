@@ -40,8 +40,8 @@ from torch.nn.utils.rnn import PackedSequence
 from lightning_causal.causal.engine.input_kinds import check_input_kinds
 from lightning_causal.causal.engine.per_sample_results import per_sample_mappings, targets_way
 
-__all__ = ["INPUT_KEYS", "LABEL_KEYS", "TOKEN_ARGUMENT_KEYS", "Unpacked", "default_unpack_batch", "unpack", "unread_keys",
-           "unread_keys_message", "forward_keys"]
+__all__ = ["INPUT_KEYS", "LABEL_KEYS", "TOKEN_ARGUMENT_KEYS", "Unpacked", "default_unpack_batch", "keys_unpack_batch", "unpack",
+           "unread_keys", "unread_keys_message", "forward_keys"]
 
 INPUT_KEYS = ("x", "inputs", "features", "input_ids", "pixel_values", "input_values", "input_features")
 LABEL_KEYS = ("y", "labels", "label", "target", "targets")
@@ -171,6 +171,19 @@ def forward_keys(forward: Callable[..., Any] | None, batch: Any) -> list[str] | 
     return names
 
 
+def keys_unpack_batch(batch: Mapping, named: Sequence[str]) -> str:
+    """``unpack_batch=lambda batch: (...)`` passing the keys ``named`` (:func:`forward_keys`) of a mapping ``batch`` as
+    the inputs, its labels (the first of :data:`LABEL_KEYS` it holds) and no forward arguments.
+
+    Examples:
+        >>> keys_unpack_batch({"pixels": 0, "label": 0}, ["pixels"])
+        "unpack_batch=lambda batch: (batch['pixels'], batch['label'], None)"
+    """
+    label = next((k for k in LABEL_KEYS if k in batch), None)
+    inputs = f"batch[{named[0]!r}]" if len(named) == 1 else "(" + ", ".join(f"batch[{k!r}]" for k in named) + ")"
+    return f"unpack_batch=lambda batch: ({inputs}, " + (f"batch[{label!r}]" if label else "None") + ", None)"
+
+
 def unread_keys_message(batch: Any, args: Any, batches: str, callers: str,
                         forward: Callable[..., Any] | None = None) -> str | None:
     """The warning that the tensors :func:`unread_keys` names reach no model call, with the ``unpack_batch=`` that
@@ -203,9 +216,7 @@ def unread_keys_message(batch: Any, args: Any, batches: str, callers: str,
             + f": the default `unpack_batch` passes them to no model call ({callers} call `model(batch[{key!r}]{call})`)")
     named = forward_keys(forward, batch)
     if named:  # forward's parameters are keys of the batch: pass those, in its order
-        inputs = f"batch[{named[0]!r}]" if len(named) == 1 else "(" + ", ".join(f"batch[{k!r}]" for k in named) + ")"
-        return (f"{said}, but forward takes ({', '.join(named)}), keys of the batch: pass `unpack_batch=lambda batch: "
-                f"({inputs}, " + (f"batch[{label!r}]" if label else "None") + ", None)`"
+        return (f"{said}, but forward takes ({', '.join(named)}), keys of the batch: pass `{keys_unpack_batch(batch, named)}`"
                 + (f", and `explain={named[0]!r}` (the input the audits that set input groups explain)"
                    if len(named) > 1 else ""))
     return (f"{said}. "

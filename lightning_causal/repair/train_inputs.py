@@ -14,7 +14,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, IterableDataset
 
 from lightning_causal._user_warnings import warn_at_users_line
-from lightning_causal.batches import num_rows
+from lightning_causal.batches import INPUT_KEYS, forward_keys, keys_unpack_batch, num_rows
 from lightning_causal.data_reading import read_samples, rngs_untouched
 from lightning_causal.repair.base import SEVERAL_INPUTS_FIX, RepairTerm
 
@@ -103,11 +103,13 @@ def train_inputs(
     # restored section, the set-up moves no stream whatever it reads (512 rows, one, or `given`)
     roots = (loader, getattr(trainer, "lightning_module", None), getattr(trainer, "datamodule", None), inputs_of, args_of)
     unpacked: list[tuple[Any, Any]] = []  # (inputs, forward arguments) of each batch read
+    first: Any = None  # the first batch read, whose keys may name forward's one input (_check_forward_args)
     if isinstance(loader, DataLoader) and not isinstance(loader.dataset, IterableDataset):
         with rngs_untouched(*roots):
             batch = _as_trained(trainer, read_samples(loader, 1 if check_only or given is not None else SETUP_SAMPLES,
                                                       loader_order=True), device)
             unpacked.append((inputs_of(batch), None if args_of is None else args_of(batch)))
+            first = batch
     elif check_only:
         return None
     elif given is not None:
@@ -118,12 +120,14 @@ def train_inputs(
             for batch in loader:
                 batch = _as_trained(trainer, batch, device)
                 unpacked.append((inputs_of(batch), None if args_of is None or unpacked else args_of(batch)))
+                first = batch if first is None else first
                 count += num_rows(unpacked[-1][0])
                 if count >= SETUP_SAMPLES:
                     break
         _warn_of_a_stream(loader, terms, count)
     if unpacked and args_of is not None:
-        _check_forward_args(unpacked[0][1], terms)
+        _check_forward_args(unpacked[0][1], terms, first,
+                            getattr(getattr(getattr(trainer, "lightning_module", None), "model", None), "forward", None))
     taken = [_setup_input(trainer, device, x, terms) for x, _ in unpacked]
     if check_only:
         return None
@@ -172,21 +176,32 @@ def _as_trained(trainer: Trainer, batch: Any, device: torch.device) -> Any:
     return module._apply_batch_transfer_handler(batch, device, dataloader_idx=0)
 
 
-def _check_forward_args(args: Any, terms: Sequence[RepairTerm]) -> None:
+def _check_forward_args(args: Any, terms: Sequence[RepairTerm], batch: Any = None,
+                        forward: Callable[..., Any] | None = None) -> None:
     """Refuse forward arguments of the batch beside a term whose loss makes rows of its own (``makes_own_rows``), before
     any set-up runs the model without them (a ``BackdoorSuppressionTerm`` with ``trigger=None``: "forward() missing 1
-    required positional argument", from inside Neural Cleanse)."""
+    required positional argument", from inside Neural Cleanse). Where the model's ``forward`` takes one input, a key
+    of the mapping ``batch`` (a zero-shot classifier's ``forward(pixels)`` beside ``{"pixels", "input_ids",
+    "attention_mask", "label"}``, whose ``input_ids`` the default ``unpack_batch`` reads), the refusal gives the
+    ``unpack_batch=`` that passes that key alone (:func:`~lightning_causal.batches.keys_unpack_batch`)."""
     refused = [t for t in terms if t.makes_own_rows]
     if args is not None and refused:
         term = refused[0]
         what = sorted(map(str, args)) if isinstance(args, Mapping) else f"{len(args)} positional" if isinstance(args, tuple) else "one"
         setup = (", and its set-up runs the model on training inputs without them (e.g. the Neural Cleanse of a "
                  "BackdoorSuppressionTerm with trigger=None)" if term.needs_train_inputs else "")
+        named = forward_keys(forward, batch)
+        read = next((k for k in INPUT_KEYS if k in batch), None) if named else None
+        fix = (f"the model's forward takes one input, {named[0]!r}, a key of the batches, which `unpack_batch` did not "
+               f"give it alone (the default reads the first of {list(INPUT_KEYS)} a batch holds, here {read!r}, with "
+               f"its tokenizer's arguments): pass `{keys_unpack_batch(batch, named)}`"
+               if named is not None and len(named) == 1 else
+               f"{ONE_INPUT_FIX}, and arguments shared by every call to the term itself (BackdoorSuppressionTerm: its "
+               "`additional_forward_args=`)")
         raise MisconfigurationException(
             f"The training batches carry forward arguments ({what}) beside term {term.name!r} ({type(term).__name__}), "
             "whose loss makes rows of its own (`makes_own_rows`: stamped or augmented copies), which per-sample arguments "
-            f"(the table of model(image, tab)) cannot follow{setup}; {ONE_INPUT_FIX}, and arguments shared by every call "
-            "to the term itself (BackdoorSuppressionTerm: its `additional_forward_args=`)")
+            f"(the table of model(image, tab)) cannot follow{setup}; {fix}")
 
 
 def _setup_input(trainer: Trainer, device: torch.device, x: Any, terms: Sequence[RepairTerm]) -> Tensor:
