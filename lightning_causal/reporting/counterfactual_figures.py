@@ -159,7 +159,7 @@ def _binned(d: Tensor, bins: int) -> Tensor:
     w = d.shape[-1]
     if bins >= w:
         return d
-    of_step = torch.div((2 * torch.arange(w) + 1) * bins, 2 * w, rounding_mode="floor")  # each column's bin
+    of_step = _bin_of(w, bins)  # each column's bin
     starts = torch.searchsorted(of_step, torch.arange(bins))
     ends = torch.searchsorted(of_step, torch.arange(bins), right=True)
     steps = starts[:, None] + torch.arange(int((ends - starts).max()))  # [bins, the most columns of a bin]

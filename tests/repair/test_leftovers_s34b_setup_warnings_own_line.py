@@ -21,7 +21,7 @@ class _Noted(RepairTerm):
 
     def setup(self, model: nn.Module, train_inputs: torch.Tensor | None = None) -> None:
         self.said = inputs_said()
-        warnings.warn("a note of the term's own set-up", UserWarning)  # stacklevel 1: this line
+        warnings.warn("a note of the term's own set-up", UserWarning, stacklevel=1)  # this line
 
     def loss(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return model(x).sum()

@@ -108,17 +108,16 @@ def _check_finite_logits(logits: Tensor, caller: str) -> None:
     diverged, every = (out.isnan() | out.isposinf()).any(1), out.isneginf().all(1)
     if not bool((diverged | every).any()):
         return
-    causes = []
+    seen, causes = [], []  # what the opening says was seen, and its cause, for each seen
     if bool(diverged.any()):
+        seen.append(f"they hold NaN or infinity at samples {_listed(diverged)}")
         causes.append("A model whose weights hold NaN or infinity (training diverged: a learning rate too high, a loss of "
                       "log(0)) or that overflows its dtype cannot be searched; audit a checkpoint from before the divergence")
-    if bool(every.any()):  # every class masked: not a divergence
+    if bool(every.any()):  # every class masked: not a divergence, and no NaN nor infinity where it is all that was seen
+        seen.append(f"{'are' if seen else 'they are'} -infinity in every class at samples {_listed(every)}")
         causes.append(f"At samples {_listed(every)} every output is -infinity: the model rules every class out there (on "
                       "a Contrast, the model and its feature-shifted copy rule out different classes there, none of "
                       "both); leave those samples out of `x`")
-    seen = [f"they hold NaN or infinity at samples {_listed(diverged)}"] if bool(diverged.any()) else []
-    if bool(every.any()):  # the opening says what was seen: no NaN nor infinity where every class is -infinity only
-        seen.append(f"{'are' if seen else 'they are'} -infinity in every class at samples {_listed(every)}")
     expected = "finite" if bool(diverged.any()) else "finite in one class at least for each sample"
     raise ValueError(
         f"Expected the model's outputs on the samples `x` searched over to be {expected}, but {' and '.join(seen)} of "
