@@ -43,7 +43,8 @@ def test_graph_names_prompt_rows_every_sample_shares(samples, estimator):
             layer_attribute(ZeroShot().eval(), x, "proj", "LayerGradientXActivation", target=0, unit_dim=-1)
     text = str(err.value)
     assert "'proj'" in text and "the same 4 rows for all samples" in text
-    assert "zero-shot classifier's text tower over its class prompts" in text and "`intervene`" in text
+    assert "zero-shot classifier's text tower over its class prompts" in text
+    assert "`unit_effects` or `UnitImportanceAudit`, which set a unit in every shared row" in text  # (leftovers_s34a)
     assert "batch_first" not in text and "rows per sample" not in text and "Swin" not in text
 
 
@@ -68,16 +69,14 @@ def test_graph_keeps_its_words_for_a_true_fold():
     assert "the same 3 rows" not in str(err.value)
 
 
-@pytest.mark.parametrize("estimator", ["graph", "unit_effects"])
-def test_prompt_rows_of_two_tokens_are_named_as_shared(estimator):
+def test_prompt_rows_of_two_tokens_are_named_as_shared():
     """The prompts' embeddings [4, 2, 5] (2 tokens a prompt) in a pass of 2 samples: the same rows alone and together,
-    which the [T, N, D] guard of check_samples_first (dimension 1 the samples) took for batch_first=False."""
+    which the [T, N, D] guard of check_samples_first (dimension 1 the samples) took for batch_first=False. unit_effects
+    measures them since leftovers_s34a (each unit set in every shared row: tests/causal/test_leftovers_s34a_shared_units.py)."""
     from lightning_causal.causal import unit_effects
 
     x = torch.rand(6, 1, 3, 3, generator=torch.Generator().manual_seed(0))
     with pytest.raises(ValueError) as err:
-        if estimator == "graph":
-            causal_graph(ZeroShot().eval(), x, layers=["embed"], unit_dim=-1)
-        else:
-            unit_effects(ZeroShot().eval(), x, "embed", unit_dim=-1, target=0)
+        causal_graph(ZeroShot().eval(), x, layers=["embed"], unit_dim=-1)
     assert "the same 4 rows for all samples" in str(err.value) and "batch_first" not in str(err.value)
+    assert unit_effects(ZeroShot().eval(), x, "embed", unit_dim=-1, target=0, return_info=True)[1].path == "shared"

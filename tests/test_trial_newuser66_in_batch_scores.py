@@ -110,13 +110,21 @@ class ZeroShot(nn.Module):
 
 
 @pytest.mark.parametrize("samples", [3, 8])
-def test_text_tower_over_prompts_is_named_as_shared(samples):
-    x = batch(samples)[0]
-    with pytest.raises(ValueError) as err:
-        unit_effects(ZeroShot().eval(), x, "text", unit_dim=-1, target=0)
-    text = str(err.value)
-    assert "zero-shot classifier's text tower over its class prompts" in text and "`intervene`" in text
-    assert "batch_first" not in text and "rows per sample" not in text
+def test_text_tower_over_prompts_is_measured_in_every_shared_row(samples):
+    """Refused (named as shared) until leftovers_s34a; each unit is now set in every prompt's row, as `intervene` does
+    on the whole probe (tests/causal/test_leftovers_s34a_shared_units.py for the float64 hand loop)."""
+    from lightning_causal.causal.engine.interventions import Zero, intervene
+
+    x, m = batch(samples)[0], ZeroShot().eval()
+    effects, info = unit_effects(m, x, "text", unit_dim=-1, target=0, return_info=True)
+    with torch.no_grad():
+        clean = m(x)[:, 0]
+        by_hand = []
+        for u in range(6):
+            with intervene(m, {"text": Zero(units=[u], unit_dim=-1)}):
+                by_hand.append(clean - m(x)[:, 0])
+    torch.testing.assert_close(effects, torch.stack(by_hand, 1), atol=1e-6, rtol=0)
+    assert info.path == "shared" and "same 5 rows for every sample" in info.reason
 
 
 def test_layer_map_names_prompt_rows_it_leaves_out():

@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
+from lightning_causal.causal.engine.folded_rows import shared_shape
 from lightning_causal.causal.engine.forward import (
     Forward,
     ForwardArgs,
@@ -315,7 +316,8 @@ def _floats(values: Any) -> Any:
     return float(values) if isinstance(values, str) else values
 
 
-def check_layer_rows(model: nn.Module, probe: Probe, layers: Sequence[str], additional_forward_args: Any = None) -> None:
+def check_layer_rows(model: nn.Module, probe: Probe, layers: Sequence[str], additional_forward_args: Any = None, *,
+                     shared_ok: bool = False) -> None:
     """Refuse a layer of ``layers`` that returns fewer rows than the probe's samples in one pass of the whole probe (eval
     mode, leaving no trace): an expert of a mixture, run on the rows routed to it, which the dry run's 2 samples may all
     reach (:func:`~lightning_causal.causal.engine.unit_sites.check_rows_at_sites`); run by the ``validate`` of the audits
@@ -326,6 +328,10 @@ def check_layer_rows(model: nn.Module, probe: Probe, layers: Sequence[str], addi
         probe: the probe.
         layers: the layers (module names, or ``"<module>:input"``).
         additional_forward_args: the audit's forward arguments; the probe's where ``None``.
+        shared_ok: accept a layer whose rows every sample shares (the same rows for two samples alone and together:
+            a zero-shot classifier's text tower over its class prompts, fewer rows than a probe of more samples),
+            which ``unit_effects`` measures (:mod:`~lightning_causal.causal.effects.shared_units`); asked only where
+            a layer is refused.
 
     Raises:
         ValueError: naming the layer, the rows it returned and where to look instead.
@@ -338,7 +344,16 @@ def check_layer_rows(model: nn.Module, probe: Probe, layers: Sequence[str], addi
     inputs = as_tuple(probe.inputs)
     forward = Forward(model, num_samples=len(probe), additional_forward_args=additional_forward_args)
     with audit_mode(model):
-        check_rows_at_sites(model, layers, lambda: forward.raw(*inputs), len(probe))
+        try:
+            check_rows_at_sites(model, layers, lambda: forward.raw(*inputs), len(probe))
+        except ValueError:
+            if not shared_ok:
+                raise
+            kept = [layer for layer in layers  # rows every sample shares are the estimators' to measure
+                    if shared_shape(layer, lambda xi, r: forward(*xi, rows=r), model, inputs) is None]
+            if len(kept) == len(layers):
+                raise
+            check_rows_at_sites(model, kept, lambda: forward.raw(*inputs), len(probe))
 
 
 def layer_names(layers: str | Sequence[str], allow_empty: bool = False) -> list[str]:

@@ -16,6 +16,7 @@ from lightning_causal.audits.options import (
     warn_predicted_class_of_regression,
 )
 from lightning_causal.audits.top_share import add_top_share, note_non_finite_samples
+from lightning_causal.causal.effects.shared_units import SHARED_PATH
 from lightning_causal.causal.effects.unit_effects import (
     METHODS,
     UnitMethod,
@@ -186,7 +187,9 @@ class UnitImportanceAudit(Audit):
     def validate(self, model: nn.Module, probe: Probe) -> None:
         """Check the layers: modules of ``model``, each returning one row per sample in a pass of the whole probe
         (at set-up, before the dry run of 2 samples: an expert of a mixture that both samples were routed to
-        returns them both, and would stop the fit at the first audit, when the probe's other samples go elsewhere).
+        returns them both, and would stop the fit at the first audit, when the probe's other samples go elsewhere);
+        a layer whose rows every sample shares (a zero-shot classifier's text tower over its class prompts) is taken,
+        each unit set in every shared row (:mod:`~lightning_causal.causal.effects.shared_units`).
 
         Args:
             model: the model the audit explains.
@@ -197,7 +200,7 @@ class UnitImportanceAudit(Audit):
         """
         for layer in self.layers:
             check_site(model, layer)
-        check_layer_rows(model, probe, self.layers, self.additional_forward_args)
+        check_layer_rows(model, probe, self.layers, self.additional_forward_args, shared_ok=True)
 
     def run(self, model: nn.Module, probe: Probe, *, max_batch_size: int | None = None) -> AuditResult:
         result = AuditResult(self.name, meta=do_meta(self.intervention))
@@ -228,6 +231,8 @@ class UnitImportanceAudit(Audit):
                 result.meta[f"read_positions/{layer}"] = list(info.read_positions)
             if info.linear_updates:  # the linear layers reading it answered by the update
                 result.meta[f"linear_updates/{layer}"] = list(info.linear_updates)
+            if info.path == SHARED_PATH:  # rows every sample shares: each unit set in all of them at once
+                result.meta.setdefault("notes", []).append(f"{layer}: {info.reason}")
             if info.calls > 1:  # a shared module: each unit is set at every call, which the bars do not show
                 result.meta[f"calls/{layer}"] = info.calls
                 result.meta.setdefault("notes", []).append(

@@ -154,6 +154,14 @@ def test_docs_snippet_runs_and_matches_float64_loops():
             hu[:, u] = 0
             units[:, u] = own_class(x) - (F.normalize(hu, dim=1) @ c.T).gather(1, y[:, None])[:, 0]
     torch.testing.assert_close(ns["units"].double(), units, atol=1e-5, rtol=1e-4)
+    zero_shot, text = ns["zero_shot"].double(), torch.zeros(16, 16, dtype=torch.float64)  # its text units: leftovers_s34a
+    with torch.no_grad():
+        clean = zero_shot(x).gather(1, y[:, None])[:, 0]
+        for u in range(16):  # unit u zeroed in every prompt's row, the model rerun
+            handle = zero_shot.text.register_forward_hook(lambda _m, _i, out, u=u: out.index_fill(1, torch.tensor([u]), 0.0))
+            text[:, u] = clean - zero_shot(x).gather(1, y[:, None])[:, 0]
+            handle.remove()
+    torch.testing.assert_close(ns["text_units"].double(), text, atol=1e-5, rtol=1e-4)
 
 
 @pytest.mark.parametrize("audit", [lambda: SobolAudit(64, target=2, n_bootstrap=0),

@@ -12,8 +12,15 @@ from typing import Any, Literal, get_args, overload
 import torch
 from torch import Tensor, nn
 
+from lightning_causal.causal.effects.shared_units import (
+    SHARED_PATH,
+    SHARED_REASON,
+    check_shared_interventions,
+    shared_unit_effects,
+)
 from lightning_causal.causal.effects.unit_attribution import attribution_estimates
 from lightning_causal.causal.effects.unit_rows import moving_rows, unit_rows
+from lightning_causal.causal.engine.batching import rows_per_pass
 from lightning_causal.causal.engine.checks import check_choice, check_int
 from lightning_causal.causal.engine.finite import check_finite_samples
 from lightning_causal.causal.engine.folded_rows import (
@@ -82,7 +89,9 @@ class UnitEffectsInfo:
 
     Attributes:
         path: how the suffix ran: ``"fx"`` (torch.fx split with cached live values), ``"hooks"``
-            (module-hook split) or ``"full"`` (full forward passes).
+            (module-hook split), ``"full"`` (full forward passes) or ``"shared"`` (rows every sample shares, a
+            zero-shot classifier's text tower: each unit set in every shared row, full passes of the probe,
+            :mod:`~lightning_causal.causal.effects.shared_units`).
         reason: why faster paths were not taken (``""`` when none was refused).
         method: ``"exact"``, ``"attribution"`` or ``"atp"``.
         units: the unit indices of the result's columns ``[U]``.
@@ -305,7 +314,10 @@ def unit_effects(
             heads of ``transformers`` 5 attention, ``"...self_attn.o_proj:input"``). A layer that
             folds ``k`` rows per sample into the batch (OPT's ``fc1`` on ``[N·T, D]``) is intervened
             on in all of a sample's rows, on full passes, exact ``Zero``/``SetTo``/``Scale`` only
-            (:mod:`~lightning_causal.causal.engine.folded_rows`).
+            (:mod:`~lightning_causal.causal.engine.folded_rows`). A layer whose rows every sample shares (a
+            zero-shot classifier's text tower over its ``C`` class prompts, ``[C, ...]`` in every pass) has each
+            unit set in every shared row, one pass of the probe per unit and chunk, exact ``Zero``/``SetTo``/
+            ``Scale``/``MeanOf`` only (:mod:`~lightning_causal.causal.effects.shared_units`).
         intervention: an :class:`Intervention` (default ``Zero()``) or a list (do-grid); its
             ``units`` restrict the units evaluated.
         unit_dim: the dimension of the layer's output that indexes units (default 1; ``-1`` for the
@@ -369,9 +381,21 @@ def unit_effects(
                                 ivs[0].num_heads, "Pass `unit_dim=-1` for its features (neurons), or `unit_dim=1` to intervene on positions.",
                                 folded=True)
         fold = site.shape[0]  # rows per sample: > 1 where the layer folds positions into the batch (OPT's fc1)
+        # the layout first: a [T, N, ...] layer (batch_first=False) is no fold, and its message says so; rows every
+        # sample shares (a zero-shot classifier's text tower over its class prompts) are set in every shared row
+        if fold > 1 and check_sample_major(layer, lambda xi, r: forward(*xi, rows=r), forward.model, xs, fold, shared_ok=True):
+            check_shared_interventions(layer, ivs, site.shape, method, screen)
+            with failed_rows_named(forward, xs, f"Intervening on {layer!r}"):
+                scale = noise_scale(forward, xs)
+                if scale:
+                    warn_noise()
+                effects, units, layout = shared_unit_effects(
+                    forward, xs, layer, ivs, site.shape, target, rows_per_pass(forward.model, xs, max_batch_size, forward=forward),
+                    bool(scale))
+            info = UnitEffectsInfo(SHARED_PATH, SHARED_REASON.format(layer=layer, rows=site.shape[0]), method, units,
+                                   torch.ones(units.numel(), dtype=torch.bool), None, layout)
+            return (effects, info) if return_info else effects
         if fold > 1:
-            # the layout first: a [T, N, ...] layer (batch_first=False) is no fold, and its message says so
-            check_sample_major(layer, lambda xi, r: forward(*xi, rows=r), forward.model, xs, fold)
             check_folded_interventions(layer, ivs, fold, method, screen)
             ivs = [unfolded_intervention(iv) for iv in ivs]
         # passes of fewer rows than the probe run from here: a model that reads its whole batch fails in them

@@ -39,7 +39,7 @@ from lightning_causal.causal.engine.unit_sites import (
     check_site_units,
 )
 
-__all__ = ["fold_of", "unfold", "unfolded_intervention", "check_sample_major", "check_shared_rows",
+__all__ = ["fold_of", "unfold", "unfolded_intervention", "check_sample_major", "check_shared_rows", "shared_shape",
            "check_site_units_named", "check_folded_interventions"]
 
 
@@ -128,20 +128,30 @@ def _shared(first: Tensor, second: Tensor, both: Tensor) -> bool:
             and torch.equal(second, both))
 
 
-def check_shared_rows(layer: str, run: Callable[[tuple[Tensor, ...], Tensor], object], model: torch.nn.Module,
-                      xs: tuple[Tensor, ...]) -> None:
-    """Refuse, with :func:`~.unit_sites.check_samples_first`'s words for rows every sample shares (a zero-shot
-    classifier's text tower over its class prompts), a ``layer`` whose output is the same rows for two samples alone
-    and together (:func:`check_sample_major`'s passes); else return (the caller's own refusal stands). Called where a
-    layer's output on one sample has several rows, before a refusal that would name a fold or ``batch_first=False``."""
+def shared_shape(layer: str, run: Callable[[tuple[Tensor, ...], Tensor], object], model: torch.nn.Module,
+                 xs: tuple[Tensor, ...]) -> tuple[int, ...] | None:
+    """The shape of ``layer``'s output where it is the same rows for two samples alone and together
+    (:func:`check_sample_major`'s passes: rows every sample shares, a zero-shot classifier's text tower over its
+    class prompts); ``None`` otherwise, also where no second sample, a layer not called or a failed pass leaves it
+    unknown (the caller's own refusal stands then: its words name the cause)."""
     try:
         first, second, both = _pair_outputs(layer, run, model, xs, "to tell rows of its own from rows of the samples")
     except OutOfMemoryError:
         raise
-    except (ValueError, IndexError, RuntimeError):  # no second sample, the layer not called, a pass that fails: the
-        return  # caller's refusal stands (its words name the cause; this check only names shared rows better)
-    if _shared(first, second, both):
-        check_samples_first(layer, both.shape, 2, shared=True)
+    except (ValueError, IndexError, RuntimeError):
+        return None
+    return tuple(both.shape) if _shared(first, second, both) else None
+
+
+def check_shared_rows(layer: str, run: Callable[[tuple[Tensor, ...], Tensor], object], model: torch.nn.Module,
+                      xs: tuple[Tensor, ...]) -> None:
+    """Refuse, with :func:`~.unit_sites.check_samples_first`'s words for rows every sample shares (a zero-shot
+    classifier's text tower over its class prompts), a ``layer`` whose output is the same rows for two samples alone
+    and together (:func:`shared_shape`); else return (the caller's own refusal stands). Called where a
+    layer's output on one sample has several rows, before a refusal that would name a fold or ``batch_first=False``."""
+    shape = shared_shape(layer, run, model, xs)
+    if shape is not None:
+        check_samples_first(layer, shape, 2, shared=True)
 
 
 def check_site_units_named(model: torch.nn.Module, layer: str, run: Callable[[tuple[Tensor, ...], Tensor], object],
@@ -159,7 +169,7 @@ def check_site_units_named(model: torch.nn.Module, layer: str, run: Callable[[tu
 
 
 def check_sample_major(layer: str, run: Callable[[tuple[Tensor, ...], Tensor], object], model: torch.nn.Module,
-                       xs: tuple[Tensor, ...], fold: int) -> None:
+                       xs: tuple[Tensor, ...], fold: int, *, shared_ok: bool = False) -> bool:
     """``ValueError`` unless ``layer``'s output on two distinct samples run together is their
     outputs alone, one after the other (``fold`` rows each): the blocks of ``[R·k, ...]`` are then
     the rows of the pass. ``run(inputs, rows)`` runs the model on ``inputs`` whose rows are those of
@@ -167,12 +177,20 @@ def check_sample_major(layer: str, run: Callable[[tuple[Tensor, ...], Tensor], o
     from it; a probe of one sample (a graph as the sample: one graph of ``k`` nodes) or of equal
     samples pairs sample 0 with a copy of it whose every element is moved (``1 - x / 2``), run with
     sample 0's forward arguments; only integer inputs, which no such copy can stand for, are refused
-    then."""
+    then.
+
+    Returns ``True``, with ``shared_ok``, where the two samples alone and together gave the same rows, rows every
+    sample shares (a zero-shot classifier's text tower over its class prompts, which
+    :mod:`~lightning_causal.causal.effects.shared_units` measures), refused otherwise; ``False`` for a fold laid
+    out sample after sample."""
     first, second, both = _pair_outputs(
         layer, run, model, xs, f"whose output folds {fold} rows per sample into the batch: two samples run together show "
         "whether the rows are laid out sample after sample")
+    shared = _shared(first, second, both)  # the same rows whatever the samples
+    if shared and shared_ok:
+        return True
     if both.shape[0] != 2 * fold:  # not k rows per sample: [T, N, ...] of batch_first=False, or rows routed elsewhere
-        check_samples_first(layer, both.shape, 2, shared=_shared(first, second, both))  # shared: the same rows whatever the samples
+        check_samples_first(layer, both.shape, 2, shared=shared)
     expected = torch.cat([first, second])
     scale = 1e-5 * (1.0 + float(expected.abs().max())) if expected.is_floating_point() else 0.0
     if both.shape != expected.shape or not bool(((both - expected).abs() <= scale).all()):
@@ -181,3 +199,4 @@ def check_sample_major(layer: str, run: Callable[[tuple[Tensor, ...], Tensor], o
             f"sample after sample) but two samples run together gave {list(both.shape)} with their rows interleaved or "
             "changed (a [T·N, ...] layout, positions first, as a batch_first=False model flattens, or rows that depend on "
             "the other sample): its rows cannot be told apart by sample. Name a module with one row per sample")
+    return False

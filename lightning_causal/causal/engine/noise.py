@@ -216,7 +216,9 @@ class CommonNoise:
     ``base`` is drawn from the global CPU generator (in :func:`~.state.audit_mode`, which restores
     it): the caller's RNG state chooses the draw. Seeds are set on the CPU generator, on the CUDA
     ``devices`` only (:func:`model_devices`, the ones the caller's state is restored for), on
-    NumPy's and ``random``'s generators and on the model's own (restored there too).
+    NumPy's and ``random``'s generators and on the model's own (restored there too). ``seeded=False`` runs the
+    same blocks without drawing ``base`` or setting a generator: the blocks of a model that draws nothing, one
+    intervention per pass (the units of rows every sample shares, :mod:`~..effects.shared_units`).
 
     Examples:
         >>> class Noisy(nn.Module):
@@ -230,16 +232,19 @@ class CommonNoise:
         True
     """
 
-    def __init__(self, n: int, rows: int, devices: list[int]) -> None:
+    def __init__(self, n: int, rows: int, devices: list[int], *, seeded: bool = True) -> None:
         self.n, self.size = n, max(1, min(rows, n))
         self.count = -(-n // self.size)
         self.devices = devices
-        self.base = int(torch.randint(0, 2**62, (1,)))
+        self.seeded = seeded  # False: the same blocks of samples for a model that draws nothing, no generator touched
+        self.base = int(torch.randint(0, 2**62, (1,))) if seeded else 0
 
     def seed(self, block: int, stream: int = 0) -> None:
         """Set the generators to the seed of sample block ``block`` (in noise stream ``stream``): torch's
         CPU one and those of the CUDA ``devices``, NumPy's and ``random``'s (a model may draw from any
-        of them, :func:`generator_states`)."""
+        of them, :func:`generator_states`); nothing where the blocks are not ``seeded``."""
+        if not self.seeded:
+            return
         seed = self.base + stream * self.count + block
         torch.default_generator.manual_seed(seed)
         for d in self.devices:

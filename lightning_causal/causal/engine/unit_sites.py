@@ -372,6 +372,18 @@ def check_default_units(name: str, facts: SiteFacts, unit_dim: int | None, num_h
         f"positions. {fix}")
 
 
+#: the way out of :func:`check_samples_first` for one row that serves every sample (a hypernetwork's weights)
+ONE_ROW_WAY = ("which cannot be a site: the estimators set a unit in some rows of a batch and not in others. Read its "
+               "units with `intervene` on the whole probe, one pass per unit (docs/your_model.md, the expert units "
+               "example), or name a layer that holds one row per sample")
+#: ... and for rows every sample shares, seen in passes of other numbers of samples (a zero-shot classifier's text tower)
+SHARED_WAY = ("which no estimator that reads a unit per sample row takes (the causal graph, whose node is a unit's "
+              "activation per sample, the layer map, Captum's layer methods, the fairness carriers): measure its units' "
+              "effects on the output with `unit_effects` or `UnitImportanceAudit`, which set a unit in every shared row, "
+              "one pass of the probe per unit (lightning_causal.causal.effects.shared_units), or name a layer that "
+              "holds one row per sample")
+
+
 def check_samples_first(name: str, shape: Sequence[int], samples: int, *, shared: bool = False) -> None:
     """Refuse a layer whose output does not hold one row per sample on dimension 0 (``shape`` is its
     output on ``samples`` samples): a recurrent layer or ``nn.TransformerEncoderLayer`` with
@@ -407,9 +419,7 @@ def check_samples_first(name: str, shape: Sequence[int], samples: int, *, shared
             f"sample(s)) but its output has shape {list(shape)}: {rows}, an output computed from no "
             "sample and shared by the batch (a hypernetwork's weights made from one task embedding, a learned query, "
             "position embeddings, a zero-shot classifier's text tower over its class prompts) or a module called on one "
-            "row only, which cannot be a site: the estimators set a unit "
-            "in some rows of a batch and not in others. Read its units with `intervene` on the whole probe, one pass per "
-            "unit (docs/your_model.md, the expert units example), or name a layer that holds one row per sample")
+            f"row only, {SHARED_WAY if shared else ONE_ROW_WAY}")
     if len(shape) and shape[0] < samples and not (len(shape) > 2 and shape[1] == samples):  # [T, N, D]: steps first
         raise ValueError(
             f"Expected dimension 0 of the output of {name!r} to be the samples (size {samples} in a pass of {samples} "
@@ -418,7 +428,8 @@ def check_samples_first(name: str, shape: Sequence[int], samples: int, *, shared
             "sample in a loop) or on rows of its own that every sample shares (a zero-shot classifier's text tower over "
             "its class prompts), which cannot be a site. Name the module where the experts' outputs are combined (one row "
             "per sample); the units of an expert's hidden layer are read with `intervene` on the whole probe, one pass "
-            "per unit (docs/your_model.md, the expert units example)")
+            "per unit (docs/your_model.md, the expert units example); those of a text tower's shared rows with "
+            "`unit_effects` or `UnitImportanceAudit`, which set a unit in every shared row")
     if len(shape) == 0 or shape[0] != samples:
         raise ValueError(
             f"Expected dimension 0 of the output of {name!r} to be the samples (size {samples} in a pass of {samples} "

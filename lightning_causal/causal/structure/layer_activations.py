@@ -43,13 +43,15 @@ __all__ = ["BATCH_FIRST", "BROADCAST", "NOT_SAMPLES_FIRST", "VMAPPED", "clean_ac
 BATCH_FIRST = ("A layer built with batch_first=False (nn.TransformerEncoderLayer, recurrent layers) returns [T, N, ...] "
                 "(build it with batch_first=True), and a module called on some rows only (an expert of a mixture) returns "
                 "fewer; a module run on rows of its own that every sample shares (a zero-shot classifier's text tower over "
-                "its class prompts, one row a prompt) holds no sample's rows, and no input intervention moves it: name "
-                "modules that return every sample first with `layers=`")
+                "its class prompts, one row a prompt) holds no sample's rows, and no input intervention moves it (its "
+                "units' effects on the output: `unit_effects`, `UnitImportanceAudit`): name modules that return every "
+                "sample first with `layers=`")
 
 
 #: why a default layer whose output does not hold one row per sample left the layer map (its ``meta["left_out"]`` entry)
 NOT_SAMPLES_FIRST = ("its output does not hold one row per sample: [T, N, ...], an expert of a mixture called on some rows, "
-                     "or rows of its own that every sample shares (a zero-shot classifier's class prompts)")
+                     "or rows of its own that every sample shares (a zero-shot classifier's class prompts, whose units "
+                     "`unit_effects` measures)")
 
 #: a layer whose output has one row for a probe of several samples: nothing of a sample moves it
 ONE_ROW = ("one row for all samples: an output computed from no sample and broadcast over the batch (position embeddings "
