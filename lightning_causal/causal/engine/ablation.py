@@ -321,7 +321,8 @@ def time_axis(x: Tensor, lengths: Tensor) -> int:
     a spectrogram ``[N, 1, M, T]``), or another after dimension 1 (a video ``[N, C, T, H, W]`` as ``Conv3d`` takes
     it, log-mel frames ``[N, 1, T, M]``): where dimension 1 is shorter than the longest length, the later axis holding
     it whose steps from each length on hold one value (the padding), else the one as long as the longest length, else
-    the last; where both dimension 1 and the last hold it, the last where dimension 1 holds no one value after every
+    the last (of a 5-D input, dimension 2, the frames, wherever they hold the longest length and no other axis alone
+    holds one pad value: clips of 16 frames of 16 x 16 padded with noise or their last frame); where both dimension 1 and the last hold it, the last where dimension 1 holds no one value after every
     length and the last does, or every length is the last dimension's size (full clips) and dimension 1 is longer.
     Read as dimension 1, the mel bins at and above a short clip's length were taken for padding: their effects 0 and
     never set.
@@ -337,6 +338,8 @@ def time_axis(x: Tensor, lengths: Tensor) -> int:
         >>> time_axis(x, torch.tensor([50, 50])), time_axis(x.transpose(1, 2), torch.tensor([50, 50]))
         (2, 1)
         >>> time_axis(torch.randn(2, 3, 8, 12, 12), torch.tensor([8, 8]))  # a video [N, C, T, H, W] of full clips
+        2
+        >>> time_axis(torch.randn(2, 1, 16, 16, 16), torch.tensor([12, 9]))  # noise-padded, the longest 12 of 16 frames
         2
     """
     return _time_axis(x, lengths)
@@ -367,7 +370,13 @@ def _time_axis(x: Tensor, lengths: Tensor, scans: dict | None = None) -> int:
         # along its columns, a short clip's columns were padding in every frame, a full clip's past its length)
         shown = [a for a in held if _scanned(x, lengths, a, scans)]
         fit = [a for a in held if x.shape[a] == longest]
-        return shown[-1] if shown else fit[-1] if fit else last if last in held else 1
+        # of a 5-D input, a video laid out for Conv3d, the frames (dimension 2) wherever they hold the longest length and
+        # no other axis alone shows the pad: square frames of a clip's length (16 of 16 x 16), padding of noise or of the
+        # last frame repeated, a probe whose longest clip is shorter than the frames, were read along the columns
+        frames = 2 if x.dim() == 5 and 2 in held else None
+        if shown:
+            return frames if frames in shown else shown[-1]
+        return frames if frames is not None else fit[-1] if fit else last if last in held else 1
     if x.shape[last] < longest or _scanned(x, lengths, 1, scans):
         return 1
     # no pad value along dimension 1: the last where its padding holds one, or where no length falls short of it while
