@@ -232,7 +232,7 @@ class UnitImportanceAudit(Audit):
             if info.linear_updates:  # the linear layers reading it answered by the update
                 result.meta[f"linear_updates/{layer}"] = list(info.linear_updates)
             if info.path == SHARED_PATH:  # rows every sample shares: each unit set in all of them at once
-                result.meta.setdefault("notes", []).append(f"{layer}: {info.reason}")
+                result.meta.setdefault("notes", []).append(info.reason)
             if info.calls > 1:  # a shared module: each unit is set at every call, which the bars do not show
                 result.meta[f"calls/{layer}"] = info.calls
                 result.meta.setdefault("notes", []).append(

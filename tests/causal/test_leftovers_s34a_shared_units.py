@@ -199,3 +199,24 @@ def test_a_model_that_draws_noise_gets_common_random_numbers():
         noisy = unit_effects(Noisy().double().eval(), x, "proj", unit_dim=-1, target=1, max_batch_size=3)
     plain = unit_effects(ZeroShot().double().eval(), x, "proj", unit_dim=-1, target=1, max_batch_size=3)
     torch.testing.assert_close(noisy, plain, rtol=0, atol=1e-12)
+
+
+class Twice(nn.Module):
+    """A text layer applied twice to 4 prompt rows kept as a buffer: each unit is set at both calls."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.image, self.lin = nn.Linear(9, 6), nn.Linear(6, 6)
+        self.register_buffer("prompts", torch.randn(4, 6))
+
+    def forward(self, x):
+        return self.image(x.flatten(1)) @ torch.tanh(self.lin(torch.tanh(self.lin(self.prompts)))).T
+
+
+def test_a_layer_called_twice_is_set_at_both_calls_and_says_so():
+    model, x = Twice().double().eval(), probe(5)
+    got, info = unit_effects(model, x, "lin", target=3, return_info=True)
+    expected = hand_effects(model, x, "lin", range(6), torch.zeros_like, torch.full((5,), 3))  # the hook: every call
+    torch.testing.assert_close(got, expected, rtol=0, atol=1e-12)
+    assert info.path == "shared" and info.calls == 2

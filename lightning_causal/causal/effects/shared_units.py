@@ -57,7 +57,7 @@ from torch import Tensor
 
 from lightning_causal.causal.engine.finite import check_finite_samples
 from lightning_causal.causal.engine.forward import Forward
-from lightning_causal.causal.engine.intervention_hooks import intervene
+from lightning_causal.causal.engine.intervention_hooks import capture, intervene
 from lightning_causal.causal.engine.interventions import Intervention, Patch, Resample
 from lightning_causal.causal.engine.noise import CommonNoise
 from lightning_causal.causal.engine.state import gather_target, model_devices, resolve_target
@@ -92,9 +92,9 @@ def check_shared_interventions(layer: str, ivs: Sequence[Intervention], shape: S
 
 def shared_unit_effects(forward: Forward, xs: tuple[Tensor, ...], layer: str, ivs: Sequence[Intervention],
                         shape: Sequence[int], target: int | Tensor | None, rows: int,
-                        noisy: bool) -> tuple[Tensor, Tensor, Layout]:
+                        noisy: bool) -> tuple[Tensor, Tensor, Layout, int]:
     """``[N, U]`` effects of setting each unit of ``layer`` (output ``shape`` ``[C, ...]``, the same rows for every
-    sample) in every shared row, with the selected units ``[U]`` and their layout: one pass of ``rows`` samples at
+    sample) in every shared row, with the selected units ``[U]``, their layout and the layer's calls per pass: one pass of ``rows`` samples at
     most per (intervention, unit) and chunk of the probe, the clean outputs from one pass per chunk (``noisy``: each
     chunk's passes from one seed, :class:`~lightning_causal.causal.engine.noise.CommonNoise`). Called inside the
     caller's :func:`~lightning_causal.causal.engine.state.audit_mode` (modes, gradients, RNG restored); the
@@ -105,7 +105,9 @@ def shared_unit_effects(forward: Forward, xs: tuple[Tensor, ...], layer: str, iv
     if int(units.max()) >= layout.num_units:
         raise ValueError(f"Expected `units` in [0, {layout.num_units - 1}] for layer {layer!r} but got {units.tolist()}")
     blocks = CommonNoise(xs[0].shape[0], rows, model_devices(forward.model), seeded=noisy)
-    clean = blocks.clean(lambda s: forward(*(x[s] for x in xs), rows=s), device)
+    seen: list[int] = []  # the layer's calls in the clean passes (each is intervened on: `intervene` hooks every call)
+    with capture(forward.model, [layer], keep=lambda _name, out: seen.append(1) or out.new_empty(0), warn_repeats=False):
+        clean = blocks.clean(lambda s: forward(*(x[s] for x in xs), rows=s), device)
     tidx = resolve_target(clean, target)
     check_finite_samples(xs, gather_target(clean, tidx))
     per_unit = [copy.copy(iv) for iv in ivs for _ in range(units.numel())]  # row b: intervention b // U, unit b % U
@@ -121,4 +123,4 @@ def shared_unit_effects(forward: Forward, xs: tuple[Tensor, ...], layer: str, iv
         effects = gather_target(clean, tidx).unsqueeze(0) - curve[0]
     else:
         effects = curve.max(0).values - curve.min(0).values
-    return effects.T.contiguous(), units, layout
+    return effects.T.contiguous(), units, layout, max(1, len(seen) // blocks.count)

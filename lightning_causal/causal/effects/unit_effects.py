@@ -389,11 +389,11 @@ def unit_effects(
                 scale = noise_scale(forward, xs)
                 if scale:
                     warn_noise()
-                effects, units, layout = shared_unit_effects(
+                effects, units, layout, calls = shared_unit_effects(
                     forward, xs, layer, ivs, site.shape, target, rows_per_pass(forward.model, xs, max_batch_size, forward=forward),
                     bool(scale))
             info = UnitEffectsInfo(SHARED_PATH, SHARED_REASON.format(layer=layer, rows=site.shape[0]), method, units,
-                                   torch.ones(units.numel(), dtype=torch.bool), None, layout)
+                                   torch.ones(units.numel(), dtype=torch.bool), None, layout, calls=calls)
             return (effects, info) if return_info else effects
         if fold > 1:
             check_folded_interventions(layer, ivs, fold, method, screen)

@@ -106,7 +106,7 @@ def _pair_outputs(layer: str, run: Callable[[tuple[Tensor, ...], Tensor], object
     alone = []
     with torch.no_grad():
         for rows, xi in zip((pair[:1], pair[1:], pair), inputs):
-            with capture(model, [layer]) as seen:
+            with capture(model, [layer], warn_repeats=False) as seen:  # the last call is compared: no user capture
                 try:
                     run(xi, rows)
                 except (IndexError, RuntimeError) as err:  # the moved copy is no input the model takes (codes as floats)
