@@ -71,6 +71,11 @@ def test_per_image_results_are_refused_naming_the_reduction(ns, output):
     assert "isinstance(out, tuple)" not in message  # the training-mode tuple's advice: out[0], the first image
 
 
+def test_a_dense_heatmap_named_by_its_key_is_refused_naming_its_peak(ns):
+    with pytest.raises(ValueError, match=r"`out.amax\(\(2, 3\)\)` for each class's peak of a detector's heatmap"):
+        input_effects(ns["net"], ns["x"], ns["mask"], output="heatmap", target=1)
+
+
 def _targets(n):
     return [{"boxes": torch.zeros(i % 3, 4), "labels": torch.arange(i % 3)} for i in range(n)]
 

@@ -477,7 +477,8 @@ def output_fix(outputs: Tensor) -> str:
                    "which averages the horizons")
     else:
         example = ("`output=lambda out: out.mean((2, 3))` for the class scores of a segmentation map averaged over pixels; "
-                   "for an autoencoder's reconstruction, `out[:, :, i, j]` for a pixel or `out[:, :, 2:6, 2:6].mean((2, 3))` "
+                   "`out.amax((2, 3))` for each class's peak of a detector's heatmap [N, K, H, W] (docs/your_model.md, "
+                   "'Object detectors'); for an autoencoder's reconstruction, `out[:, :, i, j]` for a pixel or `out[:, :, 2:6, 2:6].mean((2, 3))` "
                    "for a region, whose error per sample, reading the input too, needs a wrapper model that returns it; "
                    "a Categorical over the pixels holds the classes last, `out.logits` [N, H, W, C]: "
                    "`out.logits.mean((1, 2))`")
