@@ -77,7 +77,7 @@ def test_zero_equals_the_hand_loop(samples, layer):
     expected = hand_effects(model, x, layer, range(got.shape[1]), torch.zeros_like, target)
     torch.testing.assert_close(got, expected, rtol=0, atol=1e-12)
     assert got.abs().max() > 1e-3  # the text units move the logits
-    assert info.path == "shared" and "same 4 rows for every sample" in info.reason and bool(info.exact.all())
+    assert info.path == "shared" and "4 rows every sample shares" in info.reason and bool(info.exact.all())
 
 
 def test_set_to_grid_scale_and_mean_equal_the_hand_loop():
@@ -142,7 +142,7 @@ def test_unit_importance_audit_takes_the_text_tower():
     result = audit.run(model, Probe(x, y))
     expected = hand_effects(model, x, "proj", range(6), torch.zeros_like, torch.zeros(9, dtype=torch.long)).abs().mean(0)
     torch.testing.assert_close(result.vectors["importance/proj"], expected, rtol=0, atol=1e-12)
-    assert result.meta["path/proj"] == "shared" and any("same 4 rows" in n for n in result.meta["notes"])
+    assert result.meta["path/proj"] == "shared" and any("4 rows every sample shares" in n for n in result.meta["notes"])
 
 
 def test_rows_not_shared_keep_their_handling():

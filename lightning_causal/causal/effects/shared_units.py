@@ -67,8 +67,8 @@ __all__ = ["SHARED_PATH", "SHARED_REASON", "check_shared_interventions", "shared
 
 #: ``UnitEffectsInfo.path`` of a layer whose rows every sample shares, and its ``reason``
 SHARED_PATH = "shared"
-SHARED_REASON = ("{layer!r} holds the same {rows} rows for every sample (a zero-shot classifier's text tower over its "
-                 "class prompts): each unit set in every shared row, full passes of the probe, one per unit and chunk")
+SHARED_REASON = ("{layer!r} holds {rows} rows every sample shares (a zero-shot classifier's class prompts): each unit "
+                 "set in all of them, one pass per unit")  # a line of the text card's notes, which cut at 160
 
 
 def check_shared_interventions(layer: str, ivs: Sequence[Intervention], shape: Sequence[int], method: str,
