@@ -289,7 +289,7 @@ class CounterfactualAudit(Audit):
                 f"model's outputs are {read}, a continuous distribution ({continuous_guess(probe.labels, task_model(model, self.output))}): its largest coordinate is "
                 "no class to flip; explain each coordinate k with InputEffectAudit(target=k) or "
                 "SobolAudit(target=k, probability=False) (a classifier whose logits are a Normal's mean, a heteroscedastic "
-                "one, is explained where the probe holds its integer class labels); coordinate k asked to cross a threshold "
+                "one, is explained where the probe holds its integer class labels, a coordinate for each class); coordinate k asked to cross a threshold "
                 "t (force k below t, a heteroscedastic regression's target k below t) is two classes by `output=lambda "
                 "out: torch.stack([m[:, k] - t, t - m[:, k]], 1)`, `m` the means as your `output=` reads them "
                 "(`out.mean`), class 1 below t (`towards=\"runner_up\"` without labels)")

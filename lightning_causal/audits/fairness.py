@@ -26,7 +26,7 @@ from lightning_causal.audits.options import (
     single_input_error,
     task_model,
 )
-from lightning_causal.audits.task_warnings import continuous_distribution_read
+from lightning_causal.audits.task_warnings import continuous_distribution_read, continuous_guess
 from lightning_causal.causal.engine.ablation import padding_positions
 from lightning_causal.causal.engine.batching import rows_per_pass
 from lightning_causal.causal.engine.checks import check_class_labels, check_int
@@ -325,7 +325,7 @@ class FairnessAudit(Audit):
         if read is not None:  # a Gaussian policy's action means: their softmax is no probability of an action
             warnings.warn(
                 f"FairnessAudit compares class probabilities (the softmax of the outputs) but they are {read}, a continuous "
-                "distribution (a continuous action?): the softmax of its coordinates is no probability, so cf_gap and "
+                f"distribution ({continuous_guess(probe.labels, task_model(model, self.output))}): the softmax of its coordinates is no probability, so cf_gap and "
                 "cf_flip_rate are no change of the action; measure the flipped column's effect on each coordinate k with "
                 "InputEffectAudit(target=k) or compare model(x) with model(counterfactual(x)) directly", UserWarning,
                 stacklevel=outside_package())

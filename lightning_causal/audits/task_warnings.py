@@ -180,8 +180,11 @@ def continuous_distribution_read(model: Any, probe: Any, output: Any, outputs: A
     continuous action's means is force x in one state and force y in another. One pass of the probe's first sample,
     none where ``outputs`` (:func:`first_row_outputs` of the same probe) has run it.
 
-    A classifier is never taken for one: ``None`` where the probe holds integer class labels (a heteroscedastic
-    classifier's ``Normal`` over its logits), for a distribution on the simplex (a ``Dirichlet``'s mean, an evidential
+    A classifier is never taken for one: ``None`` where the probe holds integer class labels that the tensor read has a
+    coordinate for each of, along some dimension (a heteroscedastic classifier's ``Normal`` over its logits: labels
+    below its width; one logit for labels 0 and 1; a
+    distribution narrower than the labels' classes, a VAE encoder's posterior over a latent of 2 beside digits 0-9, is
+    no classifier's and is read), for a distribution on the simplex (a ``Dirichlet``'s mean, an evidential
     classifier's class probabilities), where the tensor read equals as well a tensor the model returns beside the
     distribution, or a discrete distribution's, that is no view of the moment (a hybrid action's logits, zero like the
     Normal's mean of a freshly zeroed head), and where the pass or a moment fails (a forward that needs several rows, a
@@ -203,7 +206,8 @@ def continuous_distribution_read(model: Any, probe: Any, output: Any, outputs: A
     if output is None or probe is None:  # without output=, a distribution is read only through its logits
         return None
     labels = getattr(probe, "labels", None)
-    if isinstance(labels, Tensor) and not (labels.is_floating_point() or labels.is_complex()):
+    classes = isinstance(labels, Tensor) and not (labels.is_floating_point() or labels.is_complex())
+    if classes and (labels.numel() == 0 or labels.dtype == torch.bool):
         return None  # class labels: a classifier's probe, whatever distribution its logits come from
     same = getattr(outputs, "probe", None) is probe and getattr(outputs, "model", None) is model
     ran = getattr(outputs, "first_row", None) if same else None
@@ -211,6 +215,8 @@ def continuous_distribution_read(model: Any, probe: Any, output: Any, outputs: A
         raw, picked = ran() if ran is not None else _first_row(model, probe, output)
     except Exception:  # noqa: BLE001
         return None
+    if classes and (not isinstance(picked, Tensor) or int(labels.max()) < max(2, *picked.shape[1:])):
+        return None  # a coordinate for every class (one logit for two): a classifier's logits may be what it is over
     return continuous_moment(raw, picked)
 
 
@@ -219,12 +225,17 @@ def continuous_guess(labels: Any, model: Any = None) -> str:
     warnings' words: a heteroscedastic regression's predictive distribution where ``labels`` are a regression target
     (:func:`regression_labels`, ``model`` its task), else a continuous action (a Gaussian policy's).
 
+    Integer labels (which :func:`continuous_distribution_read` passes only where the distribution has fewer
+    coordinates than their classes) name a latent distribution.
+
     Examples:
         >>> continuous_guess(torch.tensor([0.3, -1.2])), continuous_guess(None)
         ("a regression's predictive distribution, Normal(mean, std) beside real-valued labels?", 'a continuous action?')
     """
     if regression_labels(labels, model=model):
         return "a regression's predictive distribution, Normal(mean, std) beside real-valued labels?"
+    if isinstance(labels, Tensor) and labels.numel() and not (labels.is_floating_point() or labels.is_complex()):
+        return "a latent distribution, a VAE encoder's posterior, beside class labels it has fewer coordinates than?"
     return "a continuous action?"
 
 
@@ -349,7 +360,8 @@ def warn_predicted_class_of_regression(audit: str, labels: Any, outputs: Tensor 
         if read is not None:  # a Gaussian policy's action means: its largest coordinate is no action
             warnings.warn(
                 f"{audit} explains the predicted class (`target=None`: the largest of the model's {width} outputs), but "
-                f"they are {read}, a continuous distribution (a continuous action?): its largest coordinate is no class, "
+                f"they are {read}, a continuous distribution ({continuous_guess(labels, model)}): its largest coordinate is "
+                "no class, "
                 f"and {how}. Pass `target=k` to explain coordinate k (one audit per coordinate, each with its own "
                 "`name=`)", UserWarning, stacklevel=outside_package())
             return
