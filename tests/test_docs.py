@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import os
 import re
 from pathlib import Path
 
@@ -257,6 +258,28 @@ def test_sequence_recipe_runs(monkeypatch, tmp_path):
     _quiet_trainer(monkeypatch, tmp_path)
     ns = _run_snippet(_page_blocks("recipes.md")[2], {}, SEQUENCE_FAST)
     assert ns["audit"].audited_epochs == [0]
+
+
+def test_federated_recipe_continues_each_clients_run_and_compares_the_clients(monkeypatch, tmp_path):
+    """'Federated learning': each client's kept Trainer goes on over the rounds (one report per local epoch, no
+    warning of an earlier run's reports), the global model has a report per round on each client's data, and the
+    fairness across clients compares the clients as groups."""
+    import warnings
+
+    _quiet_trainer(monkeypatch, tmp_path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ns = _run_snippet(_block("recipes.md", "class Client(pl.LightningModule)"), {},
+                          (("K, ROUNDS, EPOCHS = 4, 3, 2", "K, ROUNDS, EPOCHS = 2, 2, 1"),))
+    assert not [w for w in caught if "already holds reports" in str(w.message)]
+    assert [t.current_epoch for t in ns["trainers"]] == [2, 2]
+    runs = tmp_path / "runs" / "federated"
+    assert sorted(os.listdir(runs / "client_1" / "version_0" / "causal_audit")) == ["epoch_0000.json", "epoch_0001.json"]
+    assert sorted(os.listdir(runs / "global" / "client_1" / "causal_audit")) == ["epoch_0000.json", "epoch_0001.json"]
+    assert "drift/mean_abs_effect/spearman" in ns["last"][1][0].scalars  # against the round before
+    ns = _run_snippet(_block("recipes.md", "class FlipSByClient(Counterfactual)"), ns)
+    assert [row["name"] for row in ns["across"].tables["groups"]] == ["client_0", "client_1"]
+    assert [row["count"] for row in ns["across"].tables["groups"]] == [100, 100]
 
 
 def test_one_hot_and_integer_counterfactual_recipe_prints_what_the_page_says(capsys):

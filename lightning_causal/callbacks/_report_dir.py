@@ -142,4 +142,20 @@ def warn_earlier_reports(report_dir: str | None, tag: str, trainer: Trainer) -> 
     if earlier:
         warn_at_users_line(f"CausalAuditCallback: `report_dir` {report_dir!r} already holds reports of epochs {earlier} "
                            f"(of an earlier run), at or after the epoch this fit starts at ({start}): this fit replaces those "
-                           "of the epochs it audits and leaves the others; pass another `report_dir` to keep runs apart")
+                           "of the epochs it audits and leaves the others; pass another `report_dir` to keep runs apart"
+                           + _shared_tensorboard_run(report_dir, trainer))
+
+
+def _shared_tensorboard_run(report_dir: str, trainer: Trainer) -> str:
+    """The advice on TensorBoard where ``report_dir`` is the run directory of the fit's ``TensorBoardLogger``: the earlier
+    run logged there too, at the epochs and steps this fit counts again (a new ``Trainer`` counts both from 0, as each client
+    of each round of federated learning does with one logger), so TensorBoard draws both runs as one zigzag series."""
+    logger = next((lg for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)), None)
+    if logger is None or not same_directory(report_dir, os.path.join(logger.log_dir, "causal_audit")):
+        return ""
+    return (f". Its TensorBoard run, {logger.log_dir!r}, holds that run's values of those epochs too, and this fit logs its own "
+            f"beside them (a new Trainer counts epochs and steps from 0 again; this one from step {trainer.global_step}): "
+            "TensorBoard draws the two runs as one series that goes back and forth. Give each fit a logger of its own "
+            "(`TensorBoardLogger(save_dir, name=..., version=...)`), or, for one model trained on in several fits (rounds "
+            "of federated learning), keep its Trainer and raise `trainer.fit_loop.max_epochs` before the next `fit`: its "
+            "epochs and steps go on")
