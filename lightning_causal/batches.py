@@ -34,6 +34,7 @@ import inspect
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import torch
 from torch import Tensor
 from torch.nn.utils.rnn import PackedSequence
 
@@ -242,25 +243,33 @@ def _triplet_advice(batch: Any) -> str:
             "sample, the model's embedding being no class scores: docs/your_model.md, Models without class outputs)")
 
 
-def time_event(time: Any, event: Any) -> bool:
+def time_event(time: Any, event: Any, *, whole: bool = False) -> bool:
     """Whether ``time`` and ``event`` read as a survival model's right-censored targets: float times ``[N]`` >= 0, not
     all 0 and 1 (a binary classifier's float labels), beside event indicators ``[N]`` holding both zeros and ones (all 1:
     uniform sample weights, or a batch without censoring, which the values cannot tell apart). One test for
     :func:`default_unpack_batch`'s message on ``(x, time, event)`` and for the refusal of stacked ``[N, 2]`` labels as
-    classes (:func:`~lightning_causal.audits.options.check_one_label_per_sample`).
+    classes (:func:`~lightning_causal.audits.options.check_one_label_per_sample`). ``whole``: integer times instead
+    (days), which the values cannot tell from class labels beside a 0/1 sample mask: the callers' words say "if".
 
     Args:
-        time: the candidate times, any value (``False`` unless a float tensor ``[N]``).
+        time: the candidate times, any value (``False`` unless a float tensor ``[N]``, an integer one where ``whole``).
         event: the candidate event indicators, any value (``False`` unless a tensor of ``time``'s shape).
+        whole: read integer times, not float ones.
 
     Examples:
         >>> import torch
         >>> y = torch.tensor([0.0, 1.0, 1.0, 0.0])
         >>> time_event(torch.tensor([2.5, 0.3, 4.0, 1.2]), y), time_event(y, torch.ones(4)), time_event(y, y)
         (True, False, False)
+        >>> days = torch.tensor([30, 412, 95, 7])
+        >>> time_event(days, y), time_event(days, y, whole=True), time_event(days.bool(), y, whole=True)
+        (False, True, False)
     """
     if not (isinstance(time, Tensor) and isinstance(event, Tensor) and time.dim() == 1 and time.shape == event.shape
-            and time.is_floating_point() and time.numel() > 0):
+            and time.numel() > 0):
+        return False
+    if not (time.is_floating_point() if not whole else
+            not (time.is_floating_point() or time.is_complex() or time.dtype == torch.bool)):
         return False
     if not (bool((time >= 0).all()) and bool(((event == 0) | (event == 1)).all())):
         return False
@@ -285,9 +294,16 @@ def _survival_advice(batch: Any) -> str:
     if not all(isinstance(t, Tensor) for t in batch) or batch[0].dim() == 0:
         return ""
     x, time, event = batch
-    if time.shape != (x.shape[0],) or not time_event(time, event):
+    if time.shape != (x.shape[0],):
         return ""
-    return ("; for (x, time, event) of a survival model, a time is no class label: give the audits "
+    if time_event(time, event):
+        opening = "; for (x, time, event) of a survival model, a time is no class label"
+    elif time_event(time, event, whole=True):  # whole-unit times read as class labels beside a 0/1 mask as well
+        opening = ("; if batch[1] holds a survival model's times in whole units (days) and batch[2] its events, not class "
+                   "labels beside a sample mask, a time is no class label")
+    else:
+        return ""
+    return (f"{opening}: give the audits "
             "`unpack_batch=lambda batch: (batch[0], None, None)` (and `output=` the log-risk or the survival to a "
             "horizon: docs/your_model.md, 'Ordinal heads and survival models'), and CausalRepairModule "
             "`unpack_batch=lambda batch: (batch[0], torch.stack([batch[1], batch[2].float()], 1), None)` with your "

@@ -286,6 +286,11 @@ def names_meta(
     return meta
 
 
+#: the way out of :func:`check_one_label_per_sample` for stacked (time, event) labels of a survival model
+_NO_LABELS = ("give the audits no labels, `unpack_batch=lambda batch: (batch[0], None, None)` (docs/your_model.md, "
+              "'Ordinal heads and survival models', a Cox model)")
+
+
 def check_one_label_per_sample(audit: str, labels: Any, n: int, why: str, *, multi_label_output: str | None = None,
                                model: Any = None) -> None:
     """``ValueError`` unless ``labels`` is one class per probe sample, ``[n]`` (per-position
@@ -322,8 +327,11 @@ def check_one_label_per_sample(audit: str, labels: Any, n: int, why: str, *, mul
                    "BCEWithLogitsLoss on mixup targets, or `hparams.task`), so they are not read as classes: for a "
                    "single-label classifier pass `unpack_batch=lambda b: (b[0], b[1].argmax(1), None)`")
         elif isinstance(labels, Tensor) and labels.dim() == 2 and labels.shape[1] == 2 and time_event(labels[:, 0], labels[:, 1]):
-            fix = ("; these rows read as a survival model's (time, event), no class: give the audits no labels, "
-                   "`unpack_batch=lambda batch: (batch[0], None, None)` (docs/your_model.md, 'Ordinal heads and survival models', a Cox model)")
+            fix = "; these rows read as a survival model's (time, event), no class: " + _NO_LABELS
+        elif isinstance(labels, Tensor) and labels.dim() == 2 and labels.shape[1] == 2 and time_event(labels[:, 0], labels[:, 1],
+                                                                                                     whole=True):
+            fix = ("; if these rows are a survival model's (time, event), times in whole units (days), not two labels per "
+                   "sample: " + _NO_LABELS)
         raise ValueError(
             f"{audit} needs one class label per probe sample, [{n}], but got "
             f"{list(getattr(labels, 'shape', [])) or type(labels).__name__} (per-position or multi-label targets have no "
