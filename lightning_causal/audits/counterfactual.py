@@ -30,6 +30,7 @@ from lightning_causal.audits.options import (
     task_model,
 )
 from lightning_causal.audits.task_warnings import continuous_distribution_read, continuous_guess
+from lightning_causal.causal.engine.ablation import padding_positions
 from lightning_causal.causal.engine.checks import check_class_labels, check_int, check_type
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.gradient_cuts import float_reading
@@ -228,7 +229,7 @@ class CounterfactualAudit(Audit):
             raise ValueError(f"CounterfactualAudit optimises continuous inputs but the probe holds {dtype}{way}")
         if self.towards == "runner_up":
             self._validate_outputs(model, probe, regression=False)
-            self._validate_options(probe)
+            self._validate_options(probe, model)
             return
         tasked = task_model(model, self.output)
         labels = class_indices(probe.labels, tasked)  # soft labels [N, C]: their argmax
@@ -259,7 +260,7 @@ class CounterfactualAudit(Audit):
                 f"dtype {labels.dtype} (values {values[:4]}{' ...' if len(values) > 4 else ''}); pass labels of class indices, "
                 "e.g. `labels.long()`, through `unpack_batch=` (or a `probe=`)"
             )
-        self._validate_options(probe)
+        self._validate_options(probe, model)
 
     def _validate_outputs(self, model: nn.Module, probe: Probe, regression: bool, labels: Tensor | None = None) -> None:
         """The model's outputs are class scores [N, C >= 2], not an embedding (the model's kind before the labels':
@@ -294,13 +295,15 @@ class CounterfactualAudit(Audit):
                 "out: torch.stack([m[:, k] - t, t - m[:, k]], 1)`, `m` the means as your `output=` reads them "
                 "(`out.mean`), class 1 below t (`towards=\"runner_up\"` without labels)")
 
-    def _validate_options(self, probe: Probe) -> None:
-        """``bounds``, ``mask``, ``categorical``/``integer`` and ``feature_names`` against the probe's inputs."""
+    def _validate_options(self, probe: Probe, model: nn.Module) -> None:
+        """``bounds``, ``mask``, ``categorical``/``integer`` and ``feature_names`` against the probe's inputs (a
+        one-hot group lying in padding, a padded node's all-zero atom type, unchecked: the search keeps it)."""
         if self.bounds is not None:
             check_bounds(self.bounds, probe.first)
         if self.mask is not None:
             self._check_mask(probe.first)
-        check_discrete(self.categorical, self.integer, probe.first, *check_bounds(self.bounds, probe.first))
+        check_discrete(self.categorical, self.integer, probe.first, *check_bounds(self.bounds, probe.first),
+                       padding_positions(probe.first, probe.additional_forward_args, model=model))
         if self.scale is not None:  # one unit per feature, the same for every sample
             check_scale(self.scale, probe.first[:1])
         if self.feature_names is not None and probe.first.dim() == 2:

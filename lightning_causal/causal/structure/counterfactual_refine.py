@@ -55,18 +55,19 @@ class DiscreteFeatures:
         rounds = bool(self.integer.any())
         int_free = self.integer & free
         own = [(cols, x0[:, cols].argmax(1, keepdim=True), free[:, cols] | (x0[:, cols] == 1)) for cols in self.groups]
+        own = [(cols, orig, allowed, ~allowed.any(1, keepdim=True)) for cols, orig, allowed in own]  # a row frozen whole: kept
 
         def project(xc: Tensor) -> Tensor:
             f = xc.flatten(1).clone()
             if rounds:
                 rounded = torch.minimum(torch.maximum(f.round(), self.int_lo), self.int_hi)
                 f = torch.where(int_free, rounded, f)
-            for cols, orig, allowed in own:
+            for cols, orig, allowed, kept in own:
                 v = f[:, cols]
                 score = torch.where(allowed, v, -torch.inf)
                 pick = score.argmax(1, keepdim=True)
                 pick = torch.where(score.gather(1, orig) >= score.gather(1, pick), orig, pick)
-                f[:, cols] = torch.zeros_like(v).scatter_(1, pick, 1.0)
+                f[:, cols] = torch.where(kept, x0[:, cols], torch.zeros_like(v).scatter_(1, pick, 1.0))
             return f.view_as(xc)
 
         return project
@@ -95,11 +96,15 @@ def _columns(name: str, value: object, d: int) -> list[int]:
     return cols
 
 
-def check_discrete(categorical: object, integer: object, x: Tensor, lo: Tensor, hi: Tensor) -> DiscreteFeatures | None:
+def check_discrete(categorical: object, integer: object, x: Tensor, lo: Tensor, hi: Tensor,
+                   padding: Tensor | None = None) -> DiscreteFeatures | None:
     """``categorical`` (a sequence of one-hot groups, each a sequence of >= 2 column indices of
     ``inputs.flatten(1)``) and ``integer`` (column indices, or a boolean tensor broadcastable to one
     input) checked against the inputs ``x`` and the bounds ``(lo, hi)``
-    (broadcast to one input, or to the inputs for bounds of each input); ``None`` where both are ``None``."""
+    (broadcast to one input, or to the inputs for bounds of each input); ``None`` where both are ``None``.
+    ``padding`` (booleans broadcastable to ``x``, :func:`~lightning_causal.causal.engine.ablation.padding_positions`):
+    a group lying wholly in a row's padding (a padded node's all-zero atom type) is not checked in that row;
+    the search never changes it (:meth:`DiscreteFeatures.projector` keeps a row's group that no column may change)."""
     if categorical is None and integer is None:
         return None
     f, d = x.flatten(1), x[0].numel()
@@ -134,9 +139,11 @@ def check_discrete(categorical: object, integer: object, x: Tensor, lo: Tensor, 
         if both:
             raise ValueError(f"Expected arguments `integer` and `categorical` to share no column but column {both[0]} is in both "
                              "(one-hot columns are integral already)")
+    padded = None if padding is None else torch.broadcast_to(padding.to(x.device), x.shape).flatten(1)
     for k, cols in enumerate(groups):
         v = f[:, cols]
-        bad = (~((v == 0) | (v == 1)).all(1) | (v.sum(1) != 1)).nonzero().flatten()
+        wrong = ~((v == 0) | (v == 1)).all(1) | (v.sum(1) != 1)
+        bad = (wrong if padded is None else wrong & ~padded[:, cols].all(1)).nonzero().flatten()
         if bad.numel():
             i = int(bad[0])
             raise ValueError(f"Expected argument `categorical` to name one-hot columns (one 1, the rest 0, in every row) but "

@@ -15,6 +15,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from lightning_causal.causal.engine.ablation import padding_positions
 from lightning_causal.causal.engine.checks import check_float, check_int
 from lightning_causal.causal.engine.finite import check_finite_samples
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
@@ -392,7 +393,10 @@ def counterfactual_explanation(
         x = inputs.detach().clone()  # a normal tensor even if `inputs` was made under inference_mode
         lo, hi = check_bounds(bounds, x, per_input=True)  # made here, not under a caller's inference_mode: autograd saves them
         mutable = _mutable(mask, x)
-        discrete = check_discrete(categorical, integer, x, lo, hi)
+        padding = padding_positions(x, additional_forward_args, model=forward.model)  # padded nodes, steps: never changed
+        if padding is not None:
+            mutable = mutable & ~padding.to(x.device)
+        discrete = check_discrete(categorical, integer, x, lo, hi, padding)
         warn_outside_bounds(x, mutable, lo, hi)  # after the checks: a refused call says only why
         unit = check_scale(scale, x)
         if discrete is not None and discrete.groups:  # the one-hot columns move inside [0, 1]
