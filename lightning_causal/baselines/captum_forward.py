@@ -14,12 +14,13 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from lightning_causal._compat import OutOfMemoryError
 from lightning_causal.causal.engine.ablation import check_baselines
 from lightning_causal.causal.engine.batching import checked_pass, rows_per_pass
 from lightning_causal.causal.engine.eager import eager_module
 from lightning_causal.causal.engine.forward import Forward
 from lightning_causal.causal.engine.forward_args import ForwardArgs, map_tensors, tensor_leaves
-from lightning_causal.causal.engine.linked_samples import check_rows_independent, failed_rows_named
+from lightning_causal.causal.engine.linked_samples import check_rows_independent, name_failed_rows
 from lightning_causal.causal.engine.noise import warn_separate_noise
 from lightning_causal.causal.engine.output_selection import (
     OutputSpec,
@@ -186,7 +187,7 @@ class CaptumForward(nn.Module):
         row through a ``BatchNorm1d(track_running_stats=False)``, torch's "Expected more than 1 value per channel"; not
         a ``ValueError`` of this package, a refusal that names its cause) becomes
         :func:`~lightning_causal.causal.engine.linked_samples.check_rows_independent`'s ``ValueError`` where that check
-        of ``x`` refuses the model (:func:`~lightning_causal.causal.engine.linked_samples.failed_rows_named`), and so
+        of ``x`` refuses the model (:func:`~lightning_causal.causal.engine.linked_samples.name_failed_rows`), and so
         does a block whose passes ran where a row of them run alone by the stacked-rows check failed
         (:attr:`failed_alone`; Captum's passes of enough rows ran, each with the prototypes of its own first rows).
         Only a failure costs anything: a pass of ``x`` and one of two samples, without gradients (the engine's
@@ -200,10 +201,9 @@ class CaptumForward(nn.Module):
         try:
             yield
         except (IndexError, RuntimeError, ValueError) as err:  # ValueError: torch's or the model's, not a refusal of ours
-            if isinstance(err, ValueError) and _raised_here(err):
-                raise
-            with failed_rows_named(self._core(x), (x,), what, errors=(IndexError, RuntimeError, ValueError)):
-                raise
+            if not (isinstance(err, OutOfMemoryError) or isinstance(err, ValueError) and _raised_here(err)):
+                name_failed_rows(self._core(x), (x,), what, err)
+            raise
         if self.failed_alone:
             core = self._core(x)
             with torch.no_grad():

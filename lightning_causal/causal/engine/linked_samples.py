@@ -216,17 +216,13 @@ def check_rows_independent(forward: Forward, xs: tuple[Tensor, ...], output: Ten
 
 
 @contextlib.contextmanager
-def failed_rows_named(forward: Forward, xs: tuple[Tensor, ...], what: str,
-                      errors: tuple[type[Exception], ...] = (IndexError, RuntimeError)) -> Iterator[None]:
-    """Re-raise an ``IndexError`` or ``RuntimeError`` (``errors``) of the passes inside as :func:`check_rows_independent`'s
-    ``ValueError`` where that check refuses the model: an estimator that runs passes of fewer rows than the probe
-    (a noise check on its first rows, a split of the forward pass on a trial row) before the check, on a model
-    whose forward reads its whole batch (a prototypical network's prototypes from the batch's first rows, a
-    ``reshape`` to the batch's size), got the model's own error from deep inside. Only a failure costs anything:
-    a pass of ``xs`` and one of two samples, without gradients; where that pass fails too, or the check passes,
-    the error is the model's own and goes on unchanged, and so does running out of memory. ``errors``: the
-    errors taken so (Captum's layer methods add torch's ``ValueError`` of a pass of one row through a
-    ``BatchNorm1d(track_running_stats=False)`` in eval mode, "Expected more than 1 value per channel when training").
+def failed_rows_named(forward: Forward, xs: tuple[Tensor, ...], what: str) -> Iterator[None]:
+    """Re-raise an ``IndexError`` or ``RuntimeError`` of the passes inside as :func:`check_rows_independent`'s
+    ``ValueError`` where that check refuses the model (:func:`name_failed_rows`): an estimator that runs passes of fewer
+    rows than the probe (a noise check on its first rows, a split of the forward pass on a trial row) before the check,
+    on a model whose forward reads its whole batch (a prototypical network's prototypes from the batch's first rows, a
+    ``reshape`` to the batch's size), got the model's own error from deep inside. Running out of memory goes on
+    unchanged.
 
     Examples:
         >>> from lightning_causal.causal.engine.forward import Forward
@@ -244,20 +240,33 @@ def failed_rows_named(forward: Forward, xs: tuple[Tensor, ...], what: str,
         yield
     except OutOfMemoryError:
         raise
-    except errors as err:
-        whole_failed = False
-        try:
-            with torch.no_grad():
-                output = forward(*xs)
-        except Exception:
-            whole_failed = True
-        if whole_failed:  # the whole probe fails too: the model's own error, as it was raised (its cause kept)
-            raise
-        try:
-            check_rows_independent(forward, xs, output, what)
-        except ValueError as refusal:
-            raise refusal from err
+    except (IndexError, RuntimeError) as err:
+        name_failed_rows(forward, xs, what, err)
         raise
+
+
+def name_failed_rows(forward: Forward, xs: tuple[Tensor, ...], what: str, err: Exception) -> None:
+    """Raise :func:`check_rows_independent`'s ``ValueError``, from ``err`` (a pass's failure, being handled), where that
+    check refuses the model; return otherwise, for the caller to re-raise ``err``: where the pass of ``xs`` fails too,
+    or the check passes, the error is the model's own. Only a failure costs anything: a pass of ``xs`` and one of two
+    samples, without gradients. :func:`failed_rows_named`'s, and Captum's (``CaptumForward.coupled_rows_refused``, which
+    takes torch's ``ValueError`` of a pass of one row through a ``BatchNorm1d(track_running_stats=False)`` too).
+
+    Args:
+        forward: the model's forward.
+        xs: the probe's inputs.
+        what: the estimator, as the refusal names it.
+        err: the failure.
+    """
+    try:
+        with torch.no_grad():
+            output = forward(*xs)
+    except Exception:  # noqa: BLE001 - the whole probe fails too: the model's own error, re-raised by the caller
+        return
+    try:
+        check_rows_independent(forward, xs, output, what)
+    except ValueError as refusal:
+        raise refusal from err
 
 
 def _check_reordered(forward: Forward, xs: tuple[Tensor, ...], output: Tensor, what: str, named: str) -> None:
