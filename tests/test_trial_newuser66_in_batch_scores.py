@@ -124,7 +124,7 @@ def test_text_tower_over_prompts_is_measured_in_every_shared_row(samples):
             with intervene(m, {"text": Zero(units=[u], unit_dim=-1)}):
                 by_hand.append(clean - m(x)[:, 0])
     torch.testing.assert_close(effects, torch.stack(by_hand, 1), atol=1e-6, rtol=0)
-    assert info.path == "shared" and "5 rows every sample shares" in info.reason
+    assert info.path == "shared" and "5 row(s) every sample shares" in info.reason
 
 
 def test_layer_map_names_prompt_rows_it_leaves_out():

@@ -77,7 +77,7 @@ def test_zero_equals_the_hand_loop(samples, layer):
     expected = hand_effects(model, x, layer, range(got.shape[1]), torch.zeros_like, target)
     torch.testing.assert_close(got, expected, rtol=0, atol=1e-12)
     assert got.abs().max() > 1e-3  # the text units move the logits
-    assert info.path == "shared" and "4 rows every sample shares" in info.reason and bool(info.exact.all())
+    assert info.path == "shared" and "4 row(s) every sample shares" in info.reason and bool(info.exact.all())
 
 
 def test_set_to_grid_scale_and_mean_equal_the_hand_loop():
@@ -142,7 +142,7 @@ def test_unit_importance_audit_takes_the_text_tower():
     result = audit.run(model, Probe(x, y))
     expected = hand_effects(model, x, "proj", range(6), torch.zeros_like, torch.zeros(9, dtype=torch.long)).abs().mean(0)
     torch.testing.assert_close(result.vectors["importance/proj"], expected, rtol=0, atol=1e-12)
-    assert result.meta["path/proj"] == "shared" and any("4 rows every sample shares" in n for n in result.meta["notes"])
+    assert result.meta["path/proj"] == "shared" and any("4 row(s) every sample shares" in n for n in result.meta["notes"])
 
 
 def test_rows_not_shared_keep_their_handling():
@@ -220,3 +220,23 @@ def test_a_layer_called_twice_is_set_at_both_calls_and_says_so():
     expected = hand_effects(model, x, "lin", range(6), torch.zeros_like, torch.full((5,), 3))  # the hook: every call
     torch.testing.assert_close(got, expected, rtol=0, atol=1e-12)
     assert info.path == "shared" and info.calls == 2
+
+
+class OnePrompt(Twice):
+    """One prompt row [1, 6] for the whole batch (a hypernetwork's weights, a one-class prompt): [1, ...] on a probe of
+    several samples, which the prefix cache refuses before the shared rows are looked for."""
+
+    def __init__(self):
+        super().__init__()
+        self.prompts = self.prompts[:1].clone()
+
+
+def test_one_shared_row_is_measured_too_and_the_audit_runs_it():
+    model, x = OnePrompt().double().eval(), probe(6)
+    got, info = unit_effects(model, x, "lin", target=0, return_info=True)
+    torch.testing.assert_close(got, hand_effects(model, x, "lin", range(6), torch.zeros_like, torch.zeros(6, dtype=torch.long)),
+                               rtol=0, atol=1e-12)
+    assert info.path == "shared" and "1 row(s) every sample shares" in info.reason
+    audit = UnitImportanceAudit(["lin"], target=0)
+    audit.validate(model, Probe(x))  # the set-up check lets the shared row through, and the run measures it
+    torch.testing.assert_close(audit.run(model, Probe(x)).vectors["importance/lin"], got.abs().mean(0), rtol=0, atol=1e-12)

@@ -4,8 +4,12 @@ A CLIP-like zero-shot classifier embeds its ``C`` class prompts once per forward
 (``logits = scale * image @ prompts.T``, the prompts' token ids kept as a buffer): a layer of its text
 tower returns ``[C, ...]`` whatever the samples, the same rows for one sample, for another and for
 both together (:func:`~lightning_causal.causal.engine.folded_rows.check_sample_major` with
-``shared_ok=True`` tells them from a fold of ``k`` rows per sample). Such a layer holds no row of a
-sample that an estimator could set apart from the others; its unit is a column of every shared row.
+``shared_ok=True`` tells them from a fold of ``k`` rows per sample). So does, with one row, a
+hypernetwork's weights made from one task embedding or a position embedding of ``position_ids``
+``[1, T]`` (``[1, ...]`` for a probe of several samples, which the prefix cache refuses and
+:func:`~lightning_causal.causal.engine.folded_rows.shared_shape` then finds shared). Such a layer holds
+no row of a sample that an estimator could set apart from the others; its unit is a column of every
+shared row.
 
 ``do(h_u := a)`` there sets unit ``u`` in every shared row at once, at every call of the layer in the
 pass, which is the same intervention for every sample: the probe's samples run as they are, one pass
@@ -67,7 +71,7 @@ __all__ = ["SHARED_PATH", "SHARED_REASON", "check_shared_interventions", "shared
 
 #: ``UnitEffectsInfo.path`` of a layer whose rows every sample shares, and its ``reason``
 SHARED_PATH = "shared"
-SHARED_REASON = ("{layer!r} holds {rows} rows every sample shares (a zero-shot classifier's class prompts): each unit "
+SHARED_REASON = ("{layer!r} holds {rows} row(s) every sample shares (class prompts, a hypernetwork's weights): each unit "
                  "set in all of them, one pass per unit")  # a line of the text card's notes, which cut at 160
 
 
@@ -76,7 +80,7 @@ def check_shared_interventions(layer: str, ivs: Sequence[Intervention], shape: S
     """Refuse what rows every sample shares (``shape``: the layer's output, ``[C, ...]`` in every pass) cannot answer:
     the first-order estimates and interventions that pair a donor row with each sample (``Resample``, ``Patch``)."""
     rows = f"layer {layer!r}, whose output {list(shape)} holds the same {shape[0]} rows for every sample (rows of its own "
-    rows += "that the samples share: a zero-shot classifier's text tower over its class prompts)"
+    rows += "that the samples share: a zero-shot classifier's text tower over its class prompts, a hypernetwork's weights)"
     if method != "exact" or screen is not None:
         raise ValueError(
             f"Expected method='exact' without `screen` for {rows}, but got method={method!r}, screen={screen!r}: the "

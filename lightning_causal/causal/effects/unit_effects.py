@@ -26,6 +26,7 @@ from lightning_causal.causal.engine.finite import check_finite_samples
 from lightning_causal.causal.engine.folded_rows import (
     check_folded_interventions,
     check_sample_major,
+    shared_shape,
     unfolded_intervention,
 )
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
@@ -381,9 +382,11 @@ def unit_effects(
                                 ivs[0].num_heads, "Pass `unit_dim=-1` for its features (neurons), or `unit_dim=1` to intervene on positions.",
                                 folded=True)
         fold = site.shape[0]  # rows per sample: > 1 where the layer folds positions into the batch (OPT's fc1)
-        # the layout first: a [T, N, ...] layer (batch_first=False) is no fold, and its message says so; rows every
-        # sample shares (a zero-shot classifier's text tower over its class prompts) are set in every shared row
-        if fold > 1 and check_sample_major(layer, lambda xi, r: forward(*xi, rows=r), forward.model, xs, fold, shared_ok=True):
+        run = lambda xi, r: forward(*xi, rows=r)  # noqa: E731 - the probe rows r of inputs xi
+
+        def shared() -> Tensor | tuple[Tensor, UnitEffectsInfo]:
+            """Rows every sample shares (a zero-shot classifier's text tower over its class prompts, a hypernetwork's
+            one row): each unit set in all of them (:mod:`~lightning_causal.causal.effects.shared_units`)."""
             check_shared_interventions(layer, ivs, site.shape, method, screen)
             with failed_rows_named(forward, xs, f"Intervening on {layer!r}"):
                 scale = noise_scale(forward, xs)
@@ -393,8 +396,13 @@ def unit_effects(
                     forward, xs, layer, ivs, site.shape, target, rows_per_pass(forward.model, xs, max_batch_size, forward=forward),
                     bool(scale))
             info = UnitEffectsInfo(SHARED_PATH, SHARED_REASON.format(layer=layer, rows=site.shape[0]), method, units,
-                                   torch.ones(units.numel(), dtype=torch.bool), None, layout, calls=calls)
+                                   torch.ones(units.numel(), dtype=torch.bool), None, layout, calls=calls, site=site)
             return (effects, info) if return_info else effects
+
+        # the layout first: a [T, N, ...] layer (batch_first=False) is no fold, and its message says so; rows every
+        # sample shares (a zero-shot classifier's text tower over its class prompts) are set in every shared row
+        if fold > 1 and check_sample_major(layer, run, forward.model, xs, fold, shared_ok=True):
+            return shared()
         if fold > 1:
             check_folded_interventions(layer, ivs, fold, method, screen)
             ivs = [unfolded_intervention(iv) for iv in ivs]
@@ -403,9 +411,16 @@ def unit_effects(
             scale = noise_scale(forward, xs)  # a model that draws noise runs full passes with common random numbers
             if scale:
                 warn_noise()
-            cache = prefix_cache(forward, xs, layer, path="auto" if use_suffix and not scale else "full",
-                                 rows_per_sample=_exact_rows_per_sample(ivs, (1, *site.shape) if fold > 1 else site.shape, method, screen),
-                                 fold=fold)
+            try:
+                cache = prefix_cache(forward, xs, layer, path="auto" if use_suffix and not scale else "full",
+                                     rows_per_sample=_exact_rows_per_sample(ivs, (1, *site.shape) if fold > 1 else site.shape, method, screen),
+                                     fold=fold)
+            except ValueError:  # one row for the whole probe (a hypernetwork's weights from one task embedding)?
+                if fold > 1 or site.shape[0] != 1 or xs[0].shape[0] < 2 or shared_shape(layer, run, forward.model, xs) is None:
+                    raise
+                cache = None
+        if cache is None:
+            return shared()
         noise, clean = None, cache.output
         if scale:
             cache.reason = "the model draws random numbers in eval mode: full passes with common random numbers"

@@ -373,9 +373,11 @@ def check_default_units(name: str, facts: SiteFacts, unit_dim: int | None, num_h
 
 
 #: the way out of :func:`check_samples_first` for one row that serves every sample (a hypernetwork's weights)
-ONE_ROW_WAY = ("which cannot be a site: the estimators set a unit in some rows of a batch and not in others. Read its "
-               "units with `intervene` on the whole probe, one pass per unit (docs/your_model.md, the expert units "
-               "example), or name a layer that holds one row per sample")
+ONE_ROW_WAY = ("which cannot be a site here: this estimator sets a unit in some rows of a batch and not in others. Where "
+               "the row is the same for every sample, `unit_effects` and `UnitImportanceAudit` set a unit in it for all "
+               "of them (lightning_causal.causal.effects.shared_units); read an expert's units with `intervene` on the "
+               "whole probe, one pass per unit (docs/your_model.md, the expert units example), or name a layer that "
+               "holds one row per sample")
 #: ... and for rows every sample shares, seen in passes of other numbers of samples (a zero-shot classifier's text tower)
 SHARED_WAY = ("which no estimator that reads a unit per sample row takes (the causal graph, whose node is a unit's "
               "activation per sample, the layer map, Captum's layer methods, the fairness carriers): measure its units' "

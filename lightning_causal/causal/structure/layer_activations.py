@@ -56,7 +56,8 @@ NOT_SAMPLES_FIRST = ("its output does not hold one row per sample: [T, N, ...], 
 #: a layer whose output has one row for a probe of several samples: nothing of a sample moves it
 ONE_ROW = ("one row for all samples: an output computed from no sample and broadcast over the batch (position embeddings "
            "of position_ids [1, T], e.g. ALBERT's or BERT's `embeddings.position_embeddings`), which no input intervention "
-           "moves, or a module called on one row only (an expert of a mixture)")
+           "moves (its units' effects on the output: `unit_effects`), or a module called on one row only (an expert of a "
+           "mixture)")
 
 #: its ``meta["left_out"]`` entry
 BROADCAST = "its output has " + ONE_ROW
