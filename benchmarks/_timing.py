@@ -101,18 +101,23 @@ def import_tree(child_flag: str) -> None:
         sys.path.insert(0, os.environ[TREE_VARIABLE])
 
 
-def tree_runs(script: str, child_args: list[str], trees: dict[str, str], repeats: int) -> dict[str, list[dict]]:
+def tree_runs(script: str, child_args: list[str], trees: dict[str, str], repeats: int,
+              replace: dict[str, tuple[str, str]] | None = None) -> dict[str, list[dict]]:
     """Run ``script child_args`` once per tree and repeat in a child process, the trees in turn within every repeat
     (``trees``: name -> a folder holding a ``lightning_causal``, e.g. an earlier revision's ``git archive REV | tar -x
-    -C DIR``, imported through :func:`import_tree`). The child prints a JSON object as its last line, with ``"tree"``
-    the folder it imported ``lightning_causal`` from (checked). Returns tree -> the children's objects."""
+    -C DIR``, imported through :func:`import_tree`; two names may share a folder where ``replace``, name -> ``(old,
+    new)``, makes their arguments differ: ``new`` for ``old`` in them). The child prints a JSON object as its last line,
+    with ``"tree"`` the folder it imported ``lightning_causal`` from (checked). Returns tree -> the children's
+    objects."""
     import json
     import os
 
     runs: dict[str, list[dict]] = {tree: [] for tree in trees}
     for _ in range(repeats):
         for tree, path in trees.items():
-            out = subprocess.run([sys.executable, script, *child_args], env={**os.environ, TREE_VARIABLE: path},
+            old, new = (replace or {}).get(tree, ("", ""))
+            argv = [a.replace(old, new) for a in child_args] if old else child_args
+            out = subprocess.run([sys.executable, script, *argv], env={**os.environ, TREE_VARIABLE: path},
                                  check=True, capture_output=True, text=True)
             runs[tree].append(json.loads(out.stdout.strip().splitlines()[-1]))
             if Path(runs[tree][-1]["tree"]).resolve() != Path(path).resolve():

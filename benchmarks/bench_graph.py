@@ -5,6 +5,8 @@ recall of causal graph edges on planted networks of growing size.
     .venv/bin/python benchmarks/bench_graph.py --planted [--seeds 100 ... 119]
     .venv/bin/python benchmarks/bench_graph.py --bert [--probe 64] [--repeats 3] [--threads 2]
     .venv/bin/python benchmarks/bench_graph.py --wide [--before-tree DIR] [--cases mlp cnn] [--probe 16] [--repeats 3]
+    .venv/bin/python benchmarks/bench_graph.py --small [--set dev test] [--before-tree DIR] [--probe 64] [--repeats 5]
+    .venv/bin/python benchmarks/bench_graph.py --unfinite-cost [--cases mlp cnn] [--probe 16]
 
 Costs. Models: the digits LeNet (``DigitsCNN``) and the deeper plain CNN (``DeepCNN``, 6 conv
 layers). One training epoch = 1,437 digits, batch 64, Adam (forward + backward + step). Measured
@@ -34,6 +36,19 @@ linear head; layers: its two ReLUs, the first read by a convolution, which the l
 ``lightning_causal`` from that tree or from this checkout (``--now-tree DIR``: other files), the trees in turn within
 every repeat (``_timing.tree_runs``); medians of the child's CPU seconds of the call (one thread), and whether the two
 trees' graphs have the same edges and the largest relative difference of the unit effects.
+``--small``: ``causal_graph`` (defaults) and ``unit_effects`` of its first layer on small CNNs (random weights, seed 0,
+the first ``--probe`` validation digits; CPU seconds per call over 3 calls in a child process, medians of
+``--repeats``, the variants in turn), where the convolution update is near break-even and the prefix cache the graph
+builds beside its plain ``torch.fx`` suffix may cost more than it saves (``graph_context.CONV_CACHE_MIN_WORK``). The
+cases come in two sets (``--set``): ``dev``, on which the rule was decided (2-conv CNNs of 8 to 64 channels on 8x8,
+their first ReLU read by the second convolution; the LeNet and the deep CNN, whose chosen layers a ReLU reads, as the
+noise), and ``test``, committed before it was measured (1-D convolutions over the 64 pixels as steps, of 24 and 96
+channels, and over the steps as units; a stride-2 reader; 32 channels on digits upsampled to 16x16). Without
+``--before-tree`` each case runs with the cache forced beside the plain suffix and refused there, in this checkout, and
+the table says which the rule takes (the update's spared multiply-adds per row of the first layer's readers); with
+``--before-tree DIR`` this checkout against that tree, both as they are.
+``--unfinite-cost``: the work the non-finite check (``linear_update._unfinite_rows``, review 96678d11) adds to the
+``--wide`` models' ``causal_graph`` and ``unit_effects``, timed inside one call of each (one thread).
 Prints markdown tables.
 """
 
@@ -52,6 +67,7 @@ sys.path.insert(0, str(ROOT))
 from benchmarks._timing import import_tree  # noqa: E402
 
 import_tree("--wide-child")  # the tree a --wide child measures
+import_tree("--small-child")  # the tree a --small child measures
 
 from benchmarks._timing import interleaved_medians, module_at, tree_runs  # noqa: E402
 from lightning_causal.causal.engine.groups import patch_mask  # noqa: E402
@@ -200,6 +216,146 @@ def wide(args: argparse.Namespace) -> None:
             print(row + " |", flush=True)
 
 
+SMALL_SETS = {"dev": ["cnn8", "cnn16", "cnn32", "cnn64", "lenet", "deep"],
+              "test": ["seq24", "seq96", "seq64-steps", "cnn48-stride2", "cnn32-16x16"]}
+
+
+def small_model(case: str) -> tuple[torch.nn.Module, list[str], dict, callable]:
+    """The ``--small`` models (random weights, seed 0): the model, the graph's layers, its keyword arguments (units
+    along the steps for ``seq64-steps``) and the map from digits ``[N, 1, 8, 8]`` to the model's input."""
+    nn = torch.nn
+    torch.manual_seed(0)
+    same, kw = (lambda x: x), {}
+    if case in ("lenet", "deep"):
+        return (DigitsCNN() if case == "lenet" else DeepCNN()).eval(), (["conv1", "conv2"] if case == "lenet" else
+                                                                         ["features.4", "features.7"]), kw, same
+    if case.startswith("seq"):  # the 64 pixels as the steps of a sequence
+        c = int(case[3:].split("-")[0])
+        kw = {"unit_dim": {"1": -1, "3": -1}} if case.endswith("steps") else {}
+        model = nn.Sequential(nn.Conv1d(1, c, 5, padding=2), nn.ReLU(), nn.Conv1d(c, c, 5, padding=2), nn.ReLU(),
+                              nn.Flatten(), nn.Linear(c * 64, 10))
+        return model.eval(), ["1", "3"], kw, lambda x: x.reshape(x.shape[0], 1, 64)
+    if case == "cnn48-stride2":
+        model = nn.Sequential(nn.Conv2d(1, 48, 3, padding=1), nn.ReLU(), nn.Conv2d(48, 48, 3, stride=2, padding=1),
+                              nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(48, 10))
+        return model.eval(), ["1", "3"], kw, same
+    c, size = int(case[3:].split("-")[0]), (16 if case.endswith("16x16") else 8)
+    model = nn.Sequential(nn.Conv2d(1, c, 3, padding=1), nn.ReLU(), nn.Conv2d(c, c, 3, padding=1), nn.ReLU(),
+                          nn.Flatten(), nn.Linear(c * size * size, 10))
+    upsample = (lambda x: F.interpolate(x, scale_factor=2, mode="nearest")) if size == 16 else same
+    return model.eval(), ["1", "3"], kw, upsample
+
+
+def small_child(args: argparse.Namespace) -> None:
+    """One ``--small`` measurement in this process: JSON of the CPU seconds per call (3 calls) and the results."""
+    import json
+    import math
+
+    import lightning_causal
+    from lightning_causal.causal import unit_effects
+    from lightning_causal.causal.structure import graph_context
+
+    case, what, mode = args.small_child.split(":")
+    if mode != "as-is":  # the prefix cache beside the plain suffix forced (0) or refused (inf) for convolution readers
+        graph_context.CONV_CACHE_MIN_WORK = 0 if mode == "cache" else math.inf
+    model, layers, kw, prepare = small_model(case)
+    probe = prepare(load_digits_tensors()[2][: args.probe])
+    c = time.process_time()
+    for _ in range(3):
+        if what == "graph":
+            g = causal_graph(model, probe, layers, **kw)
+            result = {"edges": [list(e[:2]) for e in g.edges]}
+        else:
+            dim = kw.get("unit_dim", {}).get(layers[0])
+            result = {"effects": unit_effects(model, probe, layers[0], **({"unit_dim": dim} if dim else {})).tolist()}
+    print(json.dumps({"cpu": (time.process_time() - c) / 3, "tree": str(Path(lightning_causal.__file__).parents[1]),
+                      **result}))
+
+
+def small_spared(case: str, probe: torch.Tensor) -> float | None:
+    """The multiply-adds per row the update spares in the convolutions reading the first layer (``None``: none
+    answers, or a linear layer does), as the graph's rule reads them."""
+    from lightning_causal.causal.engine.prefix_cache import cache_prefix
+
+    model, layers, kw, prepare = small_model(case)
+    dim = kw.get("unit_dim", {}).get(layers[0], 1)
+    with torch.no_grad():
+        readers = cache_prefix(model, prepare(probe[:2]), layers[0]).linear
+    return readers.conv_work_spared(dim, 1) if readers.answers(dim, 1) else None
+
+
+def _same(a: dict, b: dict, what: str) -> str:
+    if what == "graph":
+        return "edges equal" if a["edges"] == b["edges"] else "edges differ"
+    x, y = torch.tensor(a["effects"]), torch.tensor(b["effects"])
+    return f"max rel. diff {float((x - y).abs().max() / y.abs().max()):.1e}"
+
+
+def small(args: argparse.Namespace) -> None:
+    import statistics
+
+    from lightning_causal.causal.structure.graph_context import CONV_CACHE_MIN_WORK
+
+    probe = load_digits_tensors()[2][: args.probe]
+    if args.before_tree:
+        variants = {"now": (args.now_tree or str(ROOT), "as-is"), "before": (args.before_tree, "as-is")}
+    else:
+        variants = {"cache": (str(ROOT), "cache"), "plain": (str(ROOT), "plain")}
+    a, b = variants
+    print(f"torch {torch.__version__}, {args.threads} thread(s), probe {args.probe} digits, CPU s per call (3 calls), "
+          f"medians of {args.repeats} (the variants in turn, a child process each); CONV_CACHE_MIN_WORK = "
+          f"{CONV_CACHE_MIN_WORK:,}\n")
+    print(f"| set | model | spared per row | measured | {a} (CPU s) | {b} (CPU s) | {a} / {b} | rule takes | same |")
+    print("|---" * 9 + "|")
+    for name in args.set:
+        for case in SMALL_SETS[name]:
+            spared = small_spared(case, probe)
+            takes = "cache" if spared is not None and spared >= CONV_CACHE_MIN_WORK else "plain"
+            for what in ("graph", "unit_effects"):
+                runs = tree_runs(__file__, ["--small-child", f"{case}:{what}:MODE", "--probe", str(args.probe),
+                                            "--threads", str(args.threads)],
+                                 {v: path for v, (path, _) in variants.items()}, args.repeats,
+                                 replace={v: ("MODE", mode) for v, (_, mode) in variants.items()})
+                cpu = {v: statistics.median(r["cpu"] for r in rs) for v, rs in runs.items()}
+                print(f"| {name} | {case} | {'-' if spared is None else f'{spared:,.0f}'} | {what} | {cpu[a]:.4f} | "
+                      f"{cpu[b]:.4f} | {cpu[a] / cpu[b]:.2f}x | {takes if what == 'graph' else '-'} | "
+                      f"{_same(runs[a][0], runs[b][0], what)} |", flush=True)
+
+
+def unfinite_cost(args: argparse.Namespace) -> None:
+    """The non-finite check's CPU time inside one call of ``causal_graph`` and ``unit_effects`` (``--wide`` models)."""
+    from lightning_causal.causal import unit_effects
+    from lightning_causal.causal.engine import linear_update
+
+    spent, original = {"t": 0.0, "n": 0, "elems": 0}, linear_update._unfinite_rows
+
+    def timed(t: torch.Tensor) -> torch.Tensor:
+        c = time.process_time()
+        rows = original(t)
+        spent["t"] += time.process_time() - c
+        spent["n"], spent["elems"] = spent["n"] + 1, spent["elems"] + t.numel()
+        return rows
+
+    linear_update._unfinite_rows = timed
+    probe = load_digits_tensors()[2][: args.probe]
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), probe {args.probe} digits, one call each\n")
+    print("| model | measured | call (CPU s) | checks | elements read | check (CPU ms) | share |")
+    print("|---|---|---|---|---|---|---|")
+    names = {"mlp": "MLP 64-4096-4096-10", "cnn": "CNN 1-512-512 channels"}
+    try:
+        for case in args.cases:
+            model, layers = wide_model(case)
+            for what in ("graph", "unit_effects"):
+                spent.update(t=0.0, n=0, elems=0)
+                c = time.process_time()
+                causal_graph(model, probe, layers) if what == "graph" else unit_effects(model, probe, layers[0])
+                total = time.process_time() - c
+                print(f"| {names[case]} | {what} | {total:.2f} | {spent['n']} | {spent['elems']:,} | {spent['t'] * 1e3:.1f} "
+                      f"| {100 * spent['t'] / total:.2f}% |", flush=True)
+    finally:
+        linear_update._unfinite_rows = original
+
+
 def planted(args: argparse.Namespace) -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, seeds {args.seeds[0]}..{args.seeds[-1]}\n")
     print("| widths | classes | probe | true edges (mean) | candidates (mean) | kept (mean) | precision | recall | exact recoveries "
@@ -245,10 +401,20 @@ def main() -> None:
     parser.add_argument("--now-tree", default=None, help="with --wide: the files measured as now (default: this checkout)")
     parser.add_argument("--cases", nargs="+", choices=("mlp", "cnn"), default=["mlp", "cnn"], help="the --wide models")
     parser.add_argument("--wide-child", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--small", action="store_true")
+    parser.add_argument("--set", nargs="+", choices=tuple(SMALL_SETS), default=list(SMALL_SETS), help="the --small cases")
+    parser.add_argument("--small-child", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--unfinite-cost", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if args.wide_child:
         wide_child(args)
+    elif args.small_child:
+        small_child(args)
+    elif args.small:
+        small(args)
+    elif args.unfinite_cost:
+        unfinite_cost(args)
     elif args.wide:
         wide(args)
     elif args.bert:

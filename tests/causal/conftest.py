@@ -18,9 +18,9 @@ def updates(monkeypatch):
     counted = {"rows": 0}
     original = LinearReaders._update
 
-    def counting(self, module, h, rows, columns):
+    def counting(self, module, h, rows, columns, **kw):
         counted["rows"] += 0 if rows_alone() and h.shape[0] == 1 else h.shape[0]
-        return original(self, module, h, rows, columns)
+        return original(self, module, h, rows, columns, **kw)
 
     monkeypatch.setattr(LinearReaders, "_update", counting)
     return counted

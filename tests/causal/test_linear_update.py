@@ -111,7 +111,7 @@ def test_an_edit_that_does_not_say_what_it_changed_runs_the_layer(updates):
 
 def test_a_wrong_update_is_caught_by_the_trial_rows(monkeypatch):
     model, x = _mlp_case()
-    monkeypatch.setattr(LinearReaders, "_update", lambda self, module, h, rows, columns: self.outputs[module][rows])
+    monkeypatch.setattr(LinearReaders, "_update", lambda self, module, h, rows, columns, **_kw: self.outputs[module][rows])
     (fast, _), full = _effects(model, (x,), "act", unit_dim=-1)
     torch.testing.assert_close(fast, full, rtol=0, atol=1e-12)  # the update was dropped, not trusted
 

@@ -41,9 +41,13 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-__all__ = ["add_conv_change", "conv_width", "is_conv", "takes_batched"]
+__all__ = ["add_conv_change", "add_position_change", "conv_share", "is_conv", "slab_width", "takes_batched"]
 
 _CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
+#: Multiply-adds of a row's convolution that the update of positions must save at least: below, its gathers and
+#: scatter cost more than the product they spare (``benchmarks/bench_conv_update.py --positions``: 8 channels, 3 taps,
+#: 128 steps, 24,576 spared: 1.06x the convolution's time; 8 channels, 512 steps, 98,304: 0.53x).
+POSITION_MIN_WORK = 65536
 
 
 def is_conv(module: nn.Module) -> bool:
@@ -58,21 +62,44 @@ def takes_batched(module: nn.Module, h: Tensor) -> bool:
     return h.dim() == len(module.kernel_size) + 2
 
 
-def conv_width(module: nn.Module, unit_dim: int, unit_size: int, ndim: int) -> int:
-    """The input channels of one group (``in_channels / groups``) where rows that change one unit (``unit_size``
-    channels) of dimension ``unit_dim`` of an input of ``ndim`` dimensions can be answered by the update: units of the
-    channels (dimension 1), each inside one group; else 0. The caller weighs the unit against this width
+def slab_width(module: nn.Module, dim: int, unit_size: int) -> int:
+    """The output positions along spatial dimension ``dim`` (0: the first spatial one) that a change of ``unit_size``
+    consecutive input positions there can reach, at most: ``(unit_size - 1 + (k - 1) d) // s + 1`` (kernel ``k``,
+    dilation ``d``, stride ``s``)."""
+    k, d, s = module.kernel_size[dim], module.dilation[dim], module.stride[dim]
+    return (unit_size - 1 + (k - 1) * d) // s + 1
+
+
+def conv_share(module: nn.Module, unit_dim: int, unit_size: int, ndim: int, out_shape: tuple[int, ...]) -> float | None:
+    """The share of the convolution's product that the update of a row changing one unit computes, where it can
+    answer such rows; else ``None``. The caller takes the update where the share is at most ``1 / MAX_SHARE``
     (``linear_update.MAX_SHARE``).
+
+    - Units of the channels (dimension 1), each inside one group: ``unit_size / (in_channels / groups)``.
+    - Units of positions along a spatial dimension (``unit_dim=-1`` of a ``Conv1d``'s input: a sequence's steps),
+      with zero padding (the other modes copy a changed edge into the padding): the output positions the change can
+      reach (:func:`slab_width`) over the output's length there, where the row's product spared is at least
+      :data:`POSITION_MIN_WORK` multiply-adds.
 
     Args:
         module: the convolution.
         unit_dim: the dimension of the changed units (negative counts from the end).
-        unit_size: channels per unit.
+        unit_size: channels (positions) per unit.
         ndim: the dimensions of the convolution's (batched) input.
+        out_shape: the shape of the convolution's output (batched).
     """
-    per_group = module.in_channels // module.groups
-    fits = ndim == len(module.kernel_size) + 2 and unit_dim % ndim == 1 and per_group % unit_size == 0
-    return per_group if fits else 0
+    nd = len(module.kernel_size)
+    if ndim != nd + 2:
+        return None
+    dim = unit_dim % ndim
+    if dim == 1:
+        per_group = module.in_channels // module.groups
+        return unit_size / per_group if per_group % unit_size == 0 else None
+    if dim == 0 or module.padding_mode != "zeros":
+        return None
+    share = min(1.0, slab_width(module, dim - 2, unit_size) / out_shape[dim])
+    work = module.in_channels // module.groups * math.prod(module.kernel_size) * math.prod(out_shape[1:])
+    return share if work * (1.0 - share) >= POSITION_MIN_WORK else None
 
 
 def _windows(module: nn.Module, delta: Tensor) -> Tensor:
@@ -118,3 +145,50 @@ def add_conv_change(module: nn.Module, out: Tensor, delta: Tensor, columns: Tens
         flat.baddbmm_(w, windows)
     else:  # the rows' own group of outputs only
         flat.view(r, groups, out_group, -1)[torch.arange(r, device=out.device), group] += torch.bmm(w, windows)
+
+
+def add_position_change(module: nn.Module, out: Tensor, h: Tensor, value: Tensor, rows: Tensor, positions: Tensor,
+                        dim: int) -> None:
+    """Add the change of each row's input positions ``positions`` along dimension ``dim`` into ``out`` in place: only
+    the output positions those input positions reach (:func:`slab_width` of them a row, from
+    ``ceil((p + pad - (k - 1) d) / s)`` for the unit's first position ``p``, ``pad`` the module's padding before the
+    positions), computed as ``conv(h' - h)`` over the window of input positions that they read, every channel and the
+    other spatial dimensions whole (padded with zeros there as the module pads). Zero padding only
+    (:func:`conv_share`).
+
+    Args:
+        module: the convolution (its stride, padding, dilation, groups).
+        out: ``[R, C_out, *out]`` the rows' probe outputs (a contiguous copy the caller owns).
+        h: ``[R, C_in, *spatial]`` the rows' intervened input.
+        value: ``[N, C_in, *spatial]`` the probe's input of the convolution.
+        rows: ``[R]`` the probe sample of each row.
+        positions: ``[R, k]`` the consecutive positions each row changes (its unit's).
+        dim: the dimension of the positions (2 or later).
+    """
+    nd, r = len(module.kernel_size), h.shape[0]
+    i = dim - 2
+    k, d, s = module.kernel_size[i], module.dilation[i], module.stride[i]
+    pads = list(module._reversed_padding_repeated_twice)
+    before = pads[2 * (nd - 1 - i)]
+    pads[2 * (nd - 1 - i)] = pads[2 * (nd - 1 - i) + 1] = 0  # the window is cut along dim; the others padded below
+    width = slab_width(module, i, positions.shape[1])
+    first = torch.div(-(positions[:, 0] + before - (k - 1) * d), s, rounding_mode="floor").neg()  # [R] first output
+    read = (first * s - before)[:, None] + torch.arange((width - 1) * s + (k - 1) * d + 1, device=h.device)  # [R, L]
+    inside = (read >= 0) & (read < h.shape[dim])
+    read = read.clamp(0, h.shape[dim] - 1)
+    ar = torch.arange(r, device=h.device)[:, None]
+    # [R, L, C, *other]: advanced indices apart put their dimensions first
+    delta = h.movedim(dim, -1)[ar, ..., read] - value.movedim(dim, -1)[rows[:, None], ..., read]
+    delta = delta.masked_fill_(~inside.view(r, -1, *([1] * (h.dim() - 2))), 0.0).movedim(1, -1).movedim(-1, dim)
+    if any(pads):
+        delta = F.pad(delta, pads)
+    change = _CONV_FUNCTIONS[nd](delta, module.weight.to(delta.dtype), None, module.stride, 0, module.dilation,
+                                 module.groups)  # [R, C_out, *out] with `width` positions along dim
+    reached = first[:, None] + torch.arange(width, device=h.device)  # [R, width]
+    shape = [r] + [1] * (out.dim() - 1)
+    shape[dim] = width
+    valid = ((reached >= 0) & (reached < out.shape[dim])).view(shape)
+    out.scatter_add_(dim, reached.clamp(0, out.shape[dim] - 1).view(shape).expand_as(change), change * valid)
+
+
+_CONV_FUNCTIONS = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}

@@ -58,6 +58,7 @@ Examples:
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -67,7 +68,8 @@ from torch import Tensor, nn
 from lightning_causal._compat import is_autocast_enabled
 from lightning_causal.causal.engine.conv_update import (
     add_conv_change,
-    conv_width,
+    add_position_change,
+    conv_share,
     is_conv,
     takes_batched,
 )
@@ -221,15 +223,32 @@ class LinearReaders:
         """
         return bool(self._answering(unit_dim, unit_size))
 
-    def _answering(self, unit_dim: int, unit_size: int) -> list[nn.Module]:
-        """The recorded layers that answer rows changing one unit (``unit_size`` wide) of dimension ``unit_dim``."""
+    def conv_work_spared(self, unit_dim: int, unit_size: int) -> float | None:
+        """The multiply-adds per row that the update spares in the convolutions answering rows that change one unit
+        (``unit_size`` wide) of dimension ``unit_dim``: each one's product (``in_channels / groups`` x kernel x
+        output elements) less the share the update computes (:func:`~.conv_update.conv_share`); ``None`` where a
+        linear layer answers such rows (its update was always taken: session 32's graphs over MLPs and transformers).
+
+        Args:
+            unit_dim: the dimension of the changed units.
+            unit_size: positions per unit.
+        """
+        shares = self._answering(unit_dim, unit_size)
+        if any(not is_conv(m) for m in shares):
+            return None
+        return sum(m.in_channels // m.groups * math.prod(m.kernel_size) * math.prod(self.outputs[m].shape[1:])
+                   * (1.0 - share) for m, share in shares.items())
+
+    def _answering(self, unit_dim: int, unit_size: int) -> dict[nn.Module, float]:
+        """The recorded layers that answer rows changing one unit (``unit_size`` wide) of dimension ``unit_dim``, each
+        with the share of its product the update computes."""
         if self.value is None:
-            return []
+            return {}
         ndim = self.value.dim()
         last = unit_dim % ndim == ndim - 1
-        widths = {m: conv_width(m, unit_dim, unit_size, ndim) if is_conv(m) else (self.value.shape[-1] if last else 0)
-                  for m in self.outputs}
-        return [m for m, width in widths.items() if width and unit_size * MAX_SHARE <= width]
+        shares = {m: conv_share(m, unit_dim, unit_size, ndim, out.shape) if is_conv(m)
+                  else (unit_size / self.value.shape[-1] if last else None) for m, out in self.outputs.items()}
+        return {m: share for m, share in shares.items() if share is not None and share * MAX_SHARE <= 1}
 
     def unchecked(self, edit: object) -> tuple[int, int] | None:
         """The ``(unit_dim, unit_size)`` of ``edit``'s units where a run of it would be answered by the update and the
@@ -290,7 +309,7 @@ class LinearReaders:
                             or h.shape[1:] != self.value.shape[1:] or h.shape[0] != rows.shape[0] or h.dtype != self.value.dtype
                             or torch.is_grad_enabled() or _autocast_on(h.device)):
                         return original(*args, **kwargs)
-                    out = self._update(module, h, rows, columns)
+                    out = self._update(module, h, rows, columns, unit_dim=unit_dim % h.dim())
                     unfinite = self.unfinite.get(module)
                     if unfinite is not None:  # those rows' own product (the update's inf - inf there is NaN)
                         picked = unfinite[rows.to(unfinite.device)].nonzero().flatten()
@@ -310,11 +329,16 @@ class LinearReaders:
         finally:
             handle.remove()
 
-    def _update(self, module: nn.Module, h: Tensor, rows: Tensor, columns: Tensor) -> Tensor:
+    def _update(self, module: nn.Module, h: Tensor, rows: Tensor, columns: Tensor, *, unit_dim: int = 1) -> Tensor:
         """``module``'s probe output of ``rows`` plus the change of each row's changed ``columns`` ``[R, k]`` (of the
-        last dimension for a linear layer, of the channels for a convolution: :mod:`~.conv_update`)."""
+        last dimension for a linear layer; of a convolution's ``unit_dim``: its channels, or positions along a spatial
+        dimension, whose reach only is computed: :mod:`~.conv_update`)."""
         device = self.value.device
         rows, columns = rows.to(device), columns.to(device)
+        if is_conv(module) and unit_dim >= 2:
+            out = rows_of(self.outputs[module], rows).contiguous()  # a fresh copy: the change is added into it
+            add_position_change(module, out, h, self.value, rows, columns, unit_dim)
+            return out
         if is_conv(module):
             delta = h[torch.arange(h.shape[0], device=device)[:, None], columns] - self.value[rows[:, None], columns]
             out = rows_of(self.outputs[module], rows).contiguous()  # a fresh copy: the change is added into it

@@ -62,6 +62,13 @@ __all__ = ["GraphContext", "UnitEdit", "ValueSpec", "bypassed", "check_value_spe
 #: was 1.10x slower with it than with full passes).
 CACHE_MIN_ROWS = 8
 
+#: Beside a plain ``torch.fx`` suffix, the prefix cache is built for the convolutions the linear update answers only
+#: where they spare at least this many multiply-adds per row (:meth:`~lightning_causal.causal.engine.linear_update.\
+#: LinearReaders.conv_work_spared`): its probe run and checks cost more than the update saves on small CNNs
+#: (decided on ``benchmarks/bench_graph.py --small --set dev``, graphs with the cache against without: 32 channels of
+#: 8x8, 571,392 spared a row, 1.18x; 64 channels, 2,322,432 spared, 0.87x; checked on ``--set test``).
+CONV_CACHE_MIN_WORK = 1_000_000
+
 #: How an intervened or ablated unit is set: ``"zero"``, ``"mean"`` (its mean over the probe,
 #: per element: mean ablation) or a number.
 ValueSpec = str | float
@@ -406,7 +413,8 @@ class GraphContext:
         :class:`~lightning_causal.causal.engine.linear_update.LinearReaders`, recorded in a run of one sample): beside
         a plain suffix the prefix cache serves that update only, and its probe run and checks (on a small CNN 7 passes
         of the model per layer, 12-20% of the graph's CPU time) are not paid for where an activation, or a
-        convolution the update does not answer (a depthwise one), reads the layer."""
+        convolution the update does not answer (a depthwise one), reads the layer, nor where the convolutions it
+        answers spare fewer than :data:`CONV_CACHE_MIN_WORK` multiply-adds a row (a small CNN's)."""
         readers = LinearReaders(nn.Identity(), entry=suffix)
         one = torch.zeros(1, dtype=torch.long, device=self.acts[layer].device)
         value = self.native(layer, self.acts[layer][one])
@@ -416,7 +424,10 @@ class GraphContext:
         except Exception:  # noqa: BLE001 -- a suffix that fails on one row: the prefix cache decides, as before
             return True
         readers.value, layout = value, self.layout(layer)
-        return readers.answers(layout.dim, layout.unit_size)
+        if not readers.answers(layout.dim, layout.unit_size):
+            return False
+        spared = readers.conv_work_spared(layout.dim, layout.unit_size)
+        return spared is None or spared >= CONV_CACHE_MIN_WORK
 
     def _run(self, suffix: nn.Module | PrefixCache, value: Tensor | UnitEdit, s: Tensor) -> Tensor:
         if isinstance(value, UnitEdit):  # the cache applies it to a fresh copy of its rows
