@@ -21,7 +21,7 @@ from torch import Tensor, nn
 
 from lightning_causal.causal.engine.user_frame import outside_package
 
-__all__ = ["GUESSED_SINGLE_LABEL", "GUESSED_SOFT_LABELS", "class_distributions", "class_indices", "embedding_output", "label_task", "level_outputs", "LEVEL_WAYS_OUT",
+__all__ = ["GUESSED_SINGLE_LABEL", "GUESSED_SOFT_LABELS", "class_distributions", "class_indices", "embedding_output", "independent_probabilities", "label_task", "level_outputs", "LEVEL_WAYS_OUT",
            "multi_hot_labels",
            "regression_labels", "smoothed_multi_hot", "state_task", "task_model"]
 
@@ -276,6 +276,28 @@ def regression_labels(labels: Any, width: int | None = None, model: Any = None, 
     if lab.dim() == 1 and bool((lab >= 0).all()) and bool((lab == lab.round()).all()):
         return width is not None and float(lab.max()) > max(1, width - 1)
     return True
+
+
+def independent_probabilities(outputs: Any) -> str | None:
+    """Why ``outputs`` (the explained output on the probe, ``[N, C]``) read as independent probabilities rather than
+    logits, or ``None``: every entry of at least 8 rows lies in ``[0, 1]`` and some row does not sum to 1 (a sigmoid per
+    class: a multi-label head ending in ``nn.Sigmoid``, a detector's best score per class, 0 where it found none).
+    Logits of a classifier rarely all lie there (a head's logits spread around 0 from its initialisation on); fewer rows
+    (the callback's dry run, one sample's row) say nothing.
+
+    Examples:
+        >>> independent_probabilities(torch.tensor([[0.9, 0.0, 0.0]] * 8))
+        'every entry of the outputs [N, 3] lies in [0, 1] and their rows do not sum to 1'
+        >>> independent_probabilities(torch.randn(8, 3)), independent_probabilities(torch.tensor([[0.9, 0.0]]))
+        (None, None)
+    """
+    if not isinstance(outputs, Tensor) or outputs.dim() != 2 or outputs.shape[1] < 2 or outputs.shape[0] < 8 \
+            or not outputs.is_floating_point():
+        return None
+    out = outputs.detach()
+    if not bool(((out >= 0) & (out <= 1)).all()) or _rows_sum_to_one(out):
+        return None
+    return f"every entry of the outputs [N, {outputs.shape[1]}] lies in [0, 1] and their rows do not sum to 1"
 
 
 def _rows_sum_to_one(labels: Tensor) -> bool:

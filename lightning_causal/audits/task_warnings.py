@@ -19,6 +19,7 @@ from torch import Tensor
 from lightning_causal.audits.label_task import (
     LEVEL_WAYS_OUT,
     embedding_output,
+    independent_probabilities,
     label_task,
     level_outputs,
     multi_hot_labels,
@@ -116,6 +117,15 @@ def warn_softmax_of_regression(audit: str, labels: Any, fix: str, model: Any = N
                 f"softmax of its coordinates is no probability; pass {fix} to explain the outputs themselves, or `output=` "
                 "class scores such as temperature-scaled similarities to class centroids (`output=lambda out: out @ "
                 "centroids.T / 0.1`)", UserWarning, stacklevel=outside_package())
+            return
+        probabilities = independent_probabilities(out)
+        if probabilities is not None:  # sigmoids: a multi-label head's, a detector's best score per class
+            warnings.warn(
+                f"{audit} explains the softmax over the model's outputs, but {probabilities}, as independent "
+                "probabilities do (a sigmoid per class: a multi-label head, a detector's best score per class): their "
+                "softmax is no class probability (a score of 0.9 beside two of 0 becomes 0.55); pass "
+                f"{fix} to explain the outputs themselves, or `output=lambda out: out[:, [k]].logit()` to explain class "
+                "k's own probability as a binary classifier's logit", UserWarning, stacklevel=outside_package())
         return
     if isinstance(labels, Tensor) and labels.is_floating_point():
         if multi_hot_labels(labels, model):

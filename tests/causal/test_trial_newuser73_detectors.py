@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import re
+import warnings
 from pathlib import Path
 
 import lightning.pytorch as pl
@@ -131,3 +132,27 @@ def test_the_callback_refuses_targets_at_set_up_and_runs_with_the_page_way(ns, t
         fit(CausalAuditCallback([audit], probe_size=8))
     trainer = fit(CausalAuditCallback([audit], probe_size=8, unpack_batch=lambda batch: (batch[0], None, None)))
     assert "causal/input_effect/mean_abs_effect" in trainer.callback_metrics
+
+
+def _curve_warnings(model, x, output, **kwargs):
+    from lightning_causal import CaptumBaseline
+    from lightning_causal.audits import Probe
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        CaptumBaseline(("Saliency",), patch_size=8, output=output, target=1, **kwargs).run(model, Probe(x))
+    return [str(w.message) for w in caught if "softmax over the model's outputs" in str(w.message)]
+
+
+def test_the_curves_warn_of_a_softmax_over_a_detectors_scores(ns):
+    """The deletion and insertion curves took a softmax over each class's best detection score, independent
+    sigmoids (0.9 beside two 0: 0.55), without a word; they warn now, naming CompareSettings(score='raw'), which
+    silences it, as the classes' logits say nothing."""
+    from lightning_causal.audits import CompareSettings
+
+    x, detector = ns["x"], ns["Detector"](ns["net"], threshold=0.0)  # every peak kept: scores in (0, 1) in every image
+    said = _curve_warnings(detector, x, ns["best"])
+    assert len(said) == 1 and "lies in [0, 1] and their rows do not sum to 1" in said[0]
+    assert "`settings=CompareSettings(score='raw')`" in said[0]
+    assert not _curve_warnings(detector, x, ns["best"], settings=CompareSettings(score="raw"))
+    assert not _curve_warnings(ns["net"], x, ns["peaks"])  # logits
