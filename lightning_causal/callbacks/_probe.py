@@ -22,9 +22,14 @@ from lightning_causal.batches import UnpackBatch, unpack, unread_keys_message
 from lightning_causal.callbacks._no_trace import audit_seed
 from lightning_causal.causal.engine.chosen_input import model_name
 from lightning_causal.causal.engine.finite import check_finite_samples, per_sample_tensors
+from lightning_causal.causal.engine.forward_args import ForwardArgs
 from lightning_causal.causal.engine.generators import generators_registered
 from lightning_causal.causal.engine.kept_attributes import put_back_items
-from lightning_causal.causal.engine.linked_samples import bag_hint
+from lightning_causal.causal.engine.linked_samples import (
+    POOLED_GRAPH_HINT,
+    bag_hint,
+    linked_arguments,
+)
 from lightning_causal.causal.engine.user_frame import outside_package
 from lightning_causal.data_reading import batch_rows, read_samples, rngs_untouched
 
@@ -102,8 +107,18 @@ def probe_from(source: Any, size: int, unpack_batch: UnpackBatch | None = None, 
         flat = first.dim() == 1 and not (first.is_floating_point() or first.is_complex() or first.dtype == torch.bool)
         rows = isinstance(labels, Tensor) and labels.dim() > 0 and labels.shape[0] != first.shape[0]
         note = f". {bag_hint()}" if flat and rows else ""  # flat ids of every bag beside one label per sample
+        if rows and not note and labels.shape[0] < first.shape[0] and _links_rows(args, first.shape[0]):
+            note = f". {POOLED_GRAPH_HINT}"  # the nodes of graphs concatenated beside one label per graph
         raise MisconfigurationException(f"CausalAuditCallback cannot build the probe: {err}{note}") from err
     return plain_tensors(probe.subset(slice(0, size)))
+
+
+def _links_rows(args: Any, n: int) -> bool:
+    """Whether a forward argument links the ``n`` input rows (an ``edge_index``): the rows are no samples."""
+    try:
+        return bool(linked_arguments(ForwardArgs(args, n)))
+    except (TypeError, ValueError):  # arguments that ForwardArgs refuses: no hint
+        return False
 
 
 def plain_tensors(probe: Probe) -> Probe:

@@ -54,6 +54,7 @@ from lightning_causal.causal.engine.kept_attributes import (
 )
 from lightning_causal.causal.engine.linked_samples import (
     GRAPH_HINT,
+    POOLED_GRAPH_HINT,
     linked_arguments,
     linked_hint,
     pass_error_note,
@@ -330,7 +331,7 @@ class Forward:
                 f"Expected the explained output to have one row per input row ({n}) but got shape {tuple(picked.shape)}"
                 + (f". {paired}" if paired else "; ")
                 + (f"forward arguments link the input rows ({'; '.join(linked)}): the rows are no samples"
-                   + (" (nodes of graphs pooled per graph?). " if hint == GRAPH_HINT else ". ") + hint if linked else
+                   + (f". {POOLED_GRAPH_HINT}" if hint == GRAPH_HINT and 0 < picked.shape[0] < n else f". {hint}") if linked else
                    "pass `output=` a callable out -> [N, ...] (e.g. `output=lambda out: out.view(-1, T, C).mean(1)` for "
                    "per-position scores flattened to [N * T, C])")
             )

@@ -37,13 +37,21 @@ from lightning_causal.causal.engine.padded_reads import warn_padded_read
 if TYPE_CHECKING:
     from lightning_causal.causal.engine.forward import Forward, ForwardArgs
 
-__all__ = ["GRAPH_HINT", "bag_hint", "check_linked_samples", "check_rows_independent", "linked_arguments", "linked_hint", "pass_error_note"]
+__all__ = ["GRAPH_HINT", "POOLED_GRAPH_HINT", "bag_hint", "check_linked_samples", "check_rows_independent", "linked_arguments", "linked_hint", "pass_error_note"]
 
 GRAPH_HINT = (
     "If the samples are the nodes of a graph that a forward argument links (a graph neural network's `edge_index` "
     "or adjacency), a node's output reads its neighbours' rows and the nodes cannot be the samples: make the graph "
     "the sample, a model of `x [B, num_nodes, F]` that runs its B copies of the graph together (docs/recipes.md, "
     "'Graph neural networks'), and explain a node's output with `output=`"
+)
+
+POOLED_GRAPH_HINT = (
+    "If the rows are the nodes of many graphs concatenated (PyG-style `x [num_nodes, F]` with an `edge_index` and a "
+    "`batch` vector of graph ids) and the model pools them to one output per graph, the graphs are the samples: pad "
+    "them, `x [B, max_nodes, F]`, with the adjacency `[B, max_nodes, max_nodes]` and the node mask `[B, max_nodes]` as "
+    "forward arguments, the mask under the name `attention_mask` so that padded nodes are never set nor counted "
+    "(docs/recipes.md, 'Graph neural networks', many small graphs: the `PaddedGraphs` wrapper)"
 )
 
 
