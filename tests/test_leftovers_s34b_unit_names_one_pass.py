@@ -51,3 +51,21 @@ def test_the_channels_of_an_input_site_are_named_as_its_input() -> None:
     r = UnitImportanceAudit(["0:input"], unit_dim=-1, target=0).run(model, Probe(_x()))
     assert r.meta["unit_kind/0:input"] == "position"
     assert any(n.startswith("0:input is the input of nn.Conv1d '0'") for n in r.meta["notes"])
+
+
+class _PooledSequence(nn.Module):
+    """A sequence block [N, T, D] -> [N, T / 2, D] that pools its steps in between (a funnel transformer's)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inner, self.pool, self.outer = nn.Linear(4, 4), nn.AvgPool1d(2), nn.Linear(4, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.outer(self.pool(self.inner(x).transpose(1, 2)).transpose(1, 2))
+
+
+def test_a_pool_inside_a_sequence_block_leaves_its_features_last() -> None:
+    torch.manual_seed(0)
+    model = nn.Sequential(_PooledSequence(), nn.Flatten(), nn.Linear(12, 2)).eval()
+    with pytest.raises(ValueError, match="has its features last"):
+        unit_effects(model, torch.randn(3, 6, 4), "0")

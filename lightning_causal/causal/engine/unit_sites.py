@@ -46,9 +46,11 @@ __all__ = ["SiteFacts", "check_default_units", "check_not_vmapped", "check_rows_
 #: Layers whose output is ``[N, ..., D]`` with the features last (a ``[N, T, D]`` sequence of
 #: ``D``-dimensional vectors); Hugging Face's ``Conv1D`` (GPT-2) and norms are matched by name.
 _FEATURES_LAST = (nn.Linear, nn.Bilinear, nn.Embedding, nn.LayerNorm, nn.MultiheadAttention, nn.RNNBase)
-#: Layers whose output is ``[N, C, ...]`` with the channels first (a pooling layer's, of three or more dimensions).
-_CHANNELS_FIRST = (_ConvNd, _BatchNorm, _InstanceNorm, nn.GroupNorm, _MaxPoolNd, _AvgPoolNd, _AdaptiveAvgPoolNd,
-                   _AdaptiveMaxPoolNd, _LPPoolNd)
+#: Layers that mix or normalise channels, whose output is ``[N, C, ...]``: a block holding one is no features-last one.
+_CONVOLVES = (_ConvNd, _BatchNorm, _InstanceNorm, nn.GroupNorm)
+#: Layers whose output is ``[N, C, ...]`` with the channels first: those and the pools (of three or more dimensions),
+#: which keep their input's channels (not counted against features last: a pool inside a block says nothing of it).
+_CHANNELS_FIRST = (*_CONVOLVES, _MaxPoolNd, _AvgPoolNd, _AdaptiveAvgPoolNd, _AdaptiveMaxPoolNd, _LPPoolNd)
 
 
 def _mixes_features(module: nn.Module) -> bool:
@@ -324,16 +326,16 @@ def _is_features_last(site: nn.Module, out: Tensor, inp: Tensor | None, inside: 
                       inputs: dict[int, Tensor | None]) -> bool:
     if isinstance(site, InputSite):  # the layer that reads the input says how (a linear layer: features last)
         consumer = site.consumer
-        if isinstance(consumer, _CHANNELS_FIRST):
+        if isinstance(consumer, _CONVOLVES):
             return False
         if _features_last(consumer) and not isinstance(consumer, nn.Embedding):
             return True
     if _features_last(site):
         return True
-    if isinstance(site, _CHANNELS_FIRST):
+    if isinstance(site, _CONVOLVES):
         return False
     if inside:  # a block: its own layers say, unless it convolves
-        if any(isinstance(m, _CHANNELS_FIRST) for m, _ in inside):
+        if any(isinstance(m, _CONVOLVES) for m, _ in inside):
             return False
         return any(_features_last(m) and t.shape == out.shape for m, t in inside)
     # parameter-free leaves (activations, dropout): the layout of the layer that produced the input
@@ -342,7 +344,7 @@ def _is_features_last(site: nn.Module, out: Tensor, inp: Tensor | None, inside: 
         if not _passes_layout(module, inp, tensor):
             return False
         producers = [(m, t) for m, t in outputs if _same(t, inp) and m is not module]
-        if any(isinstance(m, _CHANNELS_FIRST) for m, _ in producers):
+        if any(isinstance(m, _CONVOLVES) for m, _ in producers):
             return False
         if any(_features_last(m) for m, _ in producers):
             return True
