@@ -156,3 +156,19 @@ def test_the_curves_warn_of_a_softmax_over_a_detectors_scores(ns):
     assert "`settings=CompareSettings(score='raw')`" in said[0]
     assert not _curve_warnings(detector, x, ns["best"], settings=CompareSettings(score="raw"))
     assert not _curve_warnings(ns["net"], x, ns["peaks"])  # logits
+
+
+def test_a_counterfactual_of_decoded_scores_without_a_gradient_names_the_dense_heads(ns):
+    """Decoded scores of a detector that keeps no box are constants (0 for a missed cross): the gradient search was
+    warned of (a gradient of 0 at every sample) or refused (none at all) naming a step, ReLUs, a .detach() or an argmax
+    only; both name the decoding and the dense heads now."""
+    from lightning_causal.causal import CounterfactualSettings, counterfactual_explanation
+
+    detector = ns["Detector"](ns["net"], threshold=1.0)  # no box passes: every cross is missed
+    said = "a detector's decoding: its scores are constants where no box passes"
+    scores = lambda out: torch.stack([torch.full((len(out),), 0.3), ns["best"](out)[:, 1]], 1)  # noqa: E731 - zero gradient
+    with pytest.warns(UserWarning, match=said):
+        counterfactual_explanation(detector, ns["x"][:2], 1, output=scores, settings=CounterfactualSettings(steps=2))
+    constants = lambda out: torch.stack([torch.full((len(out),), 0.3), torch.zeros(len(out))], 1)  # noqa: E731 - none
+    with pytest.raises(ValueError, match=said):
+        counterfactual_explanation(detector, ns["x"][:2], 1, output=constants, settings=CounterfactualSettings(steps=2))

@@ -27,6 +27,7 @@ from lightning_causal.causal.engine.gradient_cuts import (
 from lightning_causal.causal.engine.input_kinds import check_input_kinds
 from lightning_causal.causal.engine.leaf_gradients import LeafGradients
 from lightning_causal.causal.engine.noise import warn_separate_noise
+from lightning_causal.causal.engine.per_sample_results import per_sample_mappings
 from lightning_causal.causal.engine.sample_independence import check_samples_independent
 from lightning_causal.causal.engine.state import (
     audit_mode,
@@ -484,7 +485,21 @@ class _Adam:
         return torch.sign(self.delta) * (self.delta.abs() - tau / (v_hat.sqrt() + self.eps)).clamp_min(0.0)
 
 
-def _check_input_gradient(forward: Forward, logits: Tensor, delta: Tensor, grads: LeafGradients) -> None:
+def _decoding(forward: Forward, x: Tensor) -> str:
+    """``", or a detector's decoding ..."`` where the model returns one result per image (a detector's dicts after its
+    threshold and non-maximum suppression: constants where no box passes), else ``""``; one pass, on a refusal's path."""
+    try:
+        with torch.no_grad():
+            raw = forward.raw(x)
+    except Exception:  # noqa: BLE001 - a hint only: the refusal or warning it joins speaks for itself
+        return ""
+    if not per_sample_mappings(raw):
+        return ""
+    return (", or a detector's decoding: its scores are constants where no box passes the threshold (0 for a missed "
+            "object), so search the dense heads' logits before the decoding (docs/your_model.md, 'Object detectors')")
+
+
+def _check_input_gradient(forward: Forward, logits: Tensor, delta: Tensor, grads: LeafGradients, x: Tensor) -> None:
     """The search follows the gradient of the logits with respect to the change ``delta`` of the inputs:
     refuse a model whose logits have none (quantized layers, whose ops torch runs without a gradient
     even where the output requires one; a ``.detach()`` or ``torch.no_grad()`` in its forward): its
@@ -504,13 +519,13 @@ def _check_input_gradient(forward: Forward, logits: Tensor, delta: Tensor, grads
                         "straight-through gradient, or ReLUs off at every sample), so the "
                         "gradient search cannot leave the inputs: every sample ends without a counterfactual (success "
                         "False), which says nothing of the model's decisions. Search the model without the step (the float "
-                        "model it approximates), or use interventions (input_effects, average_causal_effect)",
-                        UserWarning, stacklevel=outside_package())
+                        f"model it approximates){_decoding(forward, x)}, or use interventions (input_effects, "
+                        "average_causal_effect)", UserWarning, stacklevel=outside_package())
         if grad is not None:
             return
     cause = gradient_cut_causes(forward.model, quantized_after="; search the float model that was quantized")
     raise ValueError(f"Expected the model's output to have a gradient with respect to its inputs, which the counterfactual "
-                     f"search follows, but it has none: the forward cuts it ({cause}; interventions need no gradient: "
+                     f"search follows, but it has none: the forward cuts it ({cause}{_decoding(forward, x)}; interventions need no gradient: "
                      "input_effects, average_causal_effect)")
 
 
@@ -558,7 +573,7 @@ def _optimise(forward: Forward, x: Tensor, target: Tensor, mutable: Tensor, box:
             logits = forward(xc)
             change = xc - x if unit is None else (xc - x) / unit
         if step == 0:
-            _check_input_gradient(forward, logits, delta, grads)
+            _check_input_gradient(forward, logits, delta, grads, x)
         with torch.no_grad():  # bookkeeping on the current (projected) point: the best valid counterfactual so far
             if discrete is None:
                 xd, valid, d = xc.detach(), logits.argmax(1) == target, change.detach().flatten(1)
