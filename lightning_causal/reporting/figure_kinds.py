@@ -27,7 +27,8 @@ kind        inputs                                  figure (tag ``causal/<audit>
 
 ``frames`` (chosen, never inferred) draws a video ``[N, C, T, H, W]`` (as ``Conv3d`` takes it) frame by
 frame: per sample the input's frames across (at most 8, evenly spaced) and each map's below them
-(``sample_<i>``), where ``image`` draws its one frame of largest effect.
+(``sample_<i>``), where ``image`` draws its one frame of largest effect. Clips that look laid out ``[N, T, C, H, W]``
+(dimension 2 of 1 or 3 entries) are drawn so too, and the renderer warns once, naming a wrapper (:func:`ambiguous_frames`).
 
 ``points`` (chosen, never inferred) draws point clouds ``[N, P, D]`` (``D >= 2`` coordinates per point, as a
 PointNet takes them) or ``[N, D, P]`` (as ``Conv1d`` takes them; the shorter axis holds the coordinates),
@@ -56,7 +57,7 @@ from matplotlib.figure import Figure
 from torch import Tensor
 
 from lightning_causal.causal.engine.token_ids import INDEX_DTYPES
-from lightning_causal.reporting.frame_maps import frame_maps
+from lightning_causal.reporting.frame_maps import ambiguous_frames, frame_maps
 from lightning_causal.reporting.image_maps import image_maps
 from lightning_causal.reporting.map_data import MapData, explained_quantity, sample_title
 from lightning_causal.reporting.point_maps import point_maps
@@ -70,7 +71,7 @@ from lightning_causal.reporting.tabular_maps import tabular_maps
 from lightning_causal.reporting.token_maps import token_maps
 
 __all__ = [
-    "INDEX_DTYPES", "KINDS", "FigureKind", "MAP_FIGURES", "MapData", "ambiguous_sequence", "explained_quantity", "frame_maps", "image_maps", "infer_kind", "map_figures", "point_maps",
+    "INDEX_DTYPES", "KINDS", "FigureKind", "MAP_FIGURES", "MapData", "ambiguous_frames", "ambiguous_sequence", "explained_quantity", "frame_maps", "image_maps", "infer_kind", "map_figures", "point_maps",
     "sample_title", "sequence_layout", "sequence_maps", "skip_reason", "tabular_maps", "token_maps",
 ]
 

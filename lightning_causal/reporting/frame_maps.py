@@ -31,9 +31,38 @@ from lightning_causal.reporting.map_data import (
 )
 from lightning_causal.reporting.not_finite_marks import RINGED, ring_not_finite
 
-__all__ = ["MAX_FRAMES", "drawn_frames", "frame_maps"]
+__all__ = ["MAX_FRAMES", "ambiguous_frames", "drawn_frames", "frame_maps"]
 
 MAX_FRAMES = 8  # columns of a figure: more would shrink each frame below legibility in a TensorBoard card
+
+
+def ambiguous_frames(kind: str | None, inputs: Tensor) -> str | None:
+    """A note for ``figure_kind="frames"`` on clips that look laid out ``[N, T, C, H, W]`` (frames first, as
+    VideoMAE, TimeSformer and a frame-wise CNN take them): dimension 2 holds 1 or 3 entries (grey or RGB) and
+    dimension 1 does not. The kind draws dimension 2 as the frames, so such clips would show their colour channels as
+    frames, each the strongest of the real frames (a moving dot drawn as a streak, its motion gone); the note names
+    the way: explain a wrapper that takes ``[N, C, T, H, W]``. ``None`` otherwise.
+
+    Args:
+        kind: the figure kind.
+        inputs: the probe inputs.
+
+    Examples:
+        >>> import torch
+        >>> ambiguous_frames("frames", torch.zeros(2, 8, 3, 4, 4)).split(":")[0]
+        "figure kind 'frames' draws inputs of shape [2, 8, 3, 4, 4] as [N, C, T, H, W]"
+        >>> ambiguous_frames("frames", torch.zeros(2, 3, 8, 4, 4)), ambiguous_frames("image", torch.zeros(2, 8, 3, 4, 4))
+        (None, None)
+    """
+    if kind != "frames" or inputs.dim() != 5 or int(inputs.shape[2]) not in (1, 3) or int(inputs.shape[1]) in (1, 3):
+        return None
+    a, b = int(inputs.shape[1]), int(inputs.shape[2])
+    return (f"figure kind 'frames' draws inputs of shape {list(inputs.shape)} as [N, C, T, H, W]: {a} channels over {b} "
+            f"frame{'s' if b > 1 else ''}. Clips laid out [N, T, C, H, W] ({a} frames of {b} channel{'s' if b > 1 else ''}) "
+            "are drawn wrong so, each frame drawn the strongest of the real frames (a motion shows as a streak): explain "
+            "a wrapper that takes [N, C, T, H, W], a module whose forward returns model(x.transpose(1, 2)), on the clips "
+            "transposed, unpack_batch=lambda b: (b[0].transpose(1, 2), b[1], None) (feature masks and baselines laid "
+            "out alike)")
 
 
 def drawn_frames(frames: int) -> list[int]:

@@ -56,6 +56,7 @@ from lightning_causal.reporting.figure_kinds import (
     KINDS,
     FigureKind,
     MapData,
+    ambiguous_frames,
     ambiguous_sequence,
     explained_quantity,
     infer_kind,
@@ -419,7 +420,7 @@ class TensorBoardRenderer:
                 self._skipped.add(reason)
                 warnings.warn(f"Attribution maps are not drawn in TensorBoard: {reason}", UserWarning, stacklevel=outside_package())
             return
-        note = ambiguous_sequence(kind, inputs)
+        note = ambiguous_sequence(kind, inputs) or ambiguous_frames(kind, inputs)
         if note is not None and note not in self._skipped:
             self._skipped.add(note)
             warnings.warn(note, UserWarning, stacklevel=outside_package())
