@@ -136,11 +136,11 @@ def shared_shape(layer: str, run: Callable[[tuple[Tensor, ...], Tensor], object]
     unknown (the caller's own refusal stands then: its words name the cause)."""
     try:
         first, second, both = _pair_outputs(layer, run, model, xs, "to tell rows of its own from rows of the samples")
+        return tuple(both.shape) if _shared(first, second, both) else None
     except OutOfMemoryError:
         raise
-    except (ValueError, IndexError, RuntimeError):
+    except (ValueError, IndexError, RuntimeError):  # also a site run under torch.func.vmap: no aten::equal of its rows
         return None
-    return tuple(both.shape) if _shared(first, second, both) else None
 
 
 def check_shared_rows(layer: str, run: Callable[[tuple[Tensor, ...], Tensor], object], model: torch.nn.Module,
