@@ -80,14 +80,14 @@ class Trigger:
                              f"{list(x.shape)}): a trigger is stamped as (1 - mask) * x + mask * pattern; give the "
                              f"inputs as floats ({float_reading(x.dtype)}), with the pattern on the same scale")
         sample = tuple(x.shape[1:])
-        try:
-            ok = torch.broadcast_shapes(self.mask.shape, self.pattern.shape, sample) == sample
-        except RuntimeError:
-            ok = False
-        if not ok:
+        if not (_fits(self.mask.shape, sample) and _fits(self.pattern.shape, sample)):
+            batched = [name for name, t in (("mask", self.mask), ("pattern", self.pattern))
+                       if t.dim() == len(sample) + 1 and t.shape[0] == 1 and _fits(t.shape[1:], sample)]
+            way = (f": {' and '.join(f'`{n}`' for n in batched)} laid out with a batch dimension [1, ...] (as a feature_mask "
+                   f"is); give one input's, {', '.join(f'{n}[0]' for n in batched)}") if batched else ""
             raise ValueError(
                 f"Expected the trigger's `mask` {list(self.mask.shape)} and `pattern` {list(self.pattern.shape)} "
-                f"to broadcast to one input of shape {list(sample)}"
+                f"to broadcast to one input of shape {list(sample)}{way}"
             )
 
     def apply(self, x: Tensor) -> Tensor:
@@ -269,3 +269,11 @@ def trigger_effect(
             both = _class_logits(torch.cat([clean, noise.rows(1, lambda _, s: fwd(stamped[s], rows=s), x.device)[0]]))
     _check_target(trigger, both.shape[1])
     return both[n:, trigger.target] - both[:n, trigger.target]
+
+
+def _fits(shape: tuple[int, ...], sample: tuple[int, ...]) -> bool:
+    """Whether ``shape`` broadcasts to ``sample`` (no larger than it)."""
+    try:
+        return torch.broadcast_shapes(shape, sample) == sample
+    except RuntimeError:
+        return False
