@@ -2,7 +2,8 @@
 in: audits of one name in two audit callbacks (refused), a strategy that shards the parameters across processes
 (refused), a weight-averaging callback listed before it (warned) and ``StochasticWeightAveraging``'s BatchNorm epoch
 (not audited; warned where the fit-end audit falls after it), a training dataloader without a length (warned), a fit that
-ran no training step (warned at its end: nothing audited), and Lightning's ``sync_dist`` advice for the
+ran no training step (warned at its end: nothing audited), weights changed after an epoch's audit with no training step
+between (warned: the audit explained the weights before the change), and Lightning's ``sync_dist`` advice for the
 callback's own scalars under DDP (silenced)."""
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 
+import torch
 from lightning.pytorch import Callback, Trainer
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.utilities.warnings import PossibleUserWarning
@@ -18,12 +20,15 @@ from lightning_causal._user_warnings import warn_at_users_line
 from lightning_causal.audits.base import Audit
 
 __all__ = [
+    "averaging_callbacks",
     "check_names_across_callbacks",
     "check_unsharded_parameters",
     "quiet_sync_dist_advice",
     "swa_batch_norm_epoch",
     "warn_averaging_before",
+    "warn_changed_after_audit",
     "warn_endless_epochs",
+    "weight_sums",
     "warn_no_training",
 ]
 
@@ -107,6 +112,21 @@ def _every_epoch_scheduled(callback: Callback, max_epochs: int | None) -> bool:
     return max_epochs is not None and max_epochs >= 0 and set(range(max_epochs)) <= set(epochs)
 
 
+def _averaging_kinds() -> tuple[type, ...]:
+    """Lightning's callbacks that copy averaged weights into the model when training ends (``StochasticWeightAveraging``;
+    ``WeightAveraging`` and its ``EMAWeightAveraging``: Lightning >= 2.6)."""
+    from lightning.pytorch import callbacks as lightning_callbacks
+
+    return tuple(getattr(lightning_callbacks, k) for k in ("StochasticWeightAveraging", "WeightAveraging")
+                 if hasattr(lightning_callbacks, k))
+
+
+def averaging_callbacks(trainer: Trainer) -> list[Callback]:
+    """The callbacks of ``trainer`` that copy averaged weights into the model when training ends (:func:`_averaging_kinds`)."""
+    kinds = _averaging_kinds()
+    return [cb for cb in trainer.callbacks if isinstance(cb, kinds)]
+
+
 def warn_averaging_before(callback: Callback, trainer: Trainer) -> None:
     """``StochasticWeightAveraging`` listed before ``callback`` swaps the averaged weights in at
     ``on_train_end`` before the fit-end audit runs there: that audit explains other weights than
@@ -122,9 +142,7 @@ def warn_averaging_before(callback: Callback, trainer: Trainer) -> None:
     end of fit."""
     from lightning.pytorch import callbacks as lightning_callbacks
 
-    # Lightning's averaging callbacks (WeightAveraging, EMAWeightAveraging: Lightning >= 2.6) copy the average in there
-    kinds = tuple(getattr(lightning_callbacks, k) for k in ("StochasticWeightAveraging", "WeightAveraging")
-                  if hasattr(lightning_callbacks, k))
+    kinds = _averaging_kinds()
     callbacks = list(trainer.callbacks)
     mine = next((i for i, cb in enumerate(callbacks) if cb is callback), len(callbacks))
     batch_norm_swa = _swa_with_batch_norm(trainer)  # its swap comes before training ends in either order: said below
@@ -206,3 +224,36 @@ def warn_no_training(trainer: Trainer) -> None:
         "called none of the hooks that read the probe and audit (no epoch ended, and the audit at the end of fit, "
         "`on_fit_end=True`, audits the last trained epoch: there is none). Give the fit training batches, or audit the "
         "model as it is with `lightning_causal.audit_model(model, audits, data)`")
+
+
+def weight_sums(module: torch.nn.Module) -> tuple[tuple[str, ...], torch.Tensor]:
+    """The names of ``module``'s parameters and each one's sum and sum of squares ``[P, 2]`` (float32, on the host):
+    equal when read twice with no write to the weights between (the same reductions of the same values)."""
+    named = [(n, p) for n, p in module.named_parameters() if not torch.nn.parameter.is_lazy(p)]
+    with torch.no_grad():
+        values = [torch.view_as_real(p.detach()) if p.is_complex() else p.detach() for _, p in named]
+        rows = [torch.stack([v.float().sum(), v.float().square().sum()]).cpu() for v in values]
+    return tuple(n for n, _ in named), torch.stack(rows) if rows else torch.zeros(0, 2)
+
+
+def warn_changed_after_audit(before: tuple[int, tuple[str, ...], torch.Tensor] | None, module: torch.nn.Module,
+                             where: str) -> bool:
+    """Warn where the weights of ``module`` changed since the audit of epoch ``before[0]`` (``before``: that epoch,
+    :func:`weight_sums` right after its audit) though no training step ran between: a change made after the callbacks'
+    ``on_train_epoch_end`` (the LightningModule's own, which Lightning calls after them: federated averaging of local
+    copies into the audited network, a projection; a callback listed after this one), which that audit did not
+    see. ``where``: when it is found (``"at the start of epoch 3"``). Returns whether it warned."""
+    if before is None:
+        return False
+    epoch, names, sums = before
+    now_names, now = weight_sums(module)
+    if now_names == names and torch.equal(now, sums):
+        return False
+    warn_at_users_line(
+        f"CausalAuditCallback: the weights of the audited {type(module).__name__} changed after the audit of epoch "
+        f"{epoch} with no training step since ({where}): a change made after the callbacks' `on_train_epoch_end`, in "
+        "your LightningModule's own (which Lightning calls after them: averaging local copies into the audited network, "
+        "as in federated learning, a projection) or by a callback listed after this one. Each such audit explains the "
+        "weights before the change, and its report too; make the change in the epoch's last `training_step` or in "
+        "`on_train_batch_end`, or audit the weights it makes with `lightning_causal.audit_model(model, audits, data)`")
+    return True

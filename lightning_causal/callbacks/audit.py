@@ -29,13 +29,16 @@ from lightning_causal.callbacks._audit_options import (
 from lightning_causal.callbacks._audit_run import AuditRun
 from lightning_causal.callbacks._explain import check_explain
 from lightning_causal.callbacks._fit_checks import (
+    averaging_callbacks,
     check_names_across_callbacks,
     check_unsharded_parameters,
     quiet_sync_dist_advice,
     swa_batch_norm_epoch,
     warn_averaging_before,
+    warn_changed_after_audit,
     warn_endless_epochs,
     warn_no_training,
+    weight_sums,
 )
 from lightning_causal.callbacks._probe import (
     note_cut_probe,
@@ -61,7 +64,11 @@ from lightning_causal.callbacks._resume import (
     warn_other_probe,
 )
 from lightning_causal.callbacks._schedule import scheduled, warn_nothing_scheduled
-from lightning_causal.callbacks._trainer_facts import ended_at_last_batch, saved_in_epoch_end
+from lightning_causal.callbacks._trainer_facts import (
+    audited,
+    ended_at_last_batch,
+    saved_in_epoch_end,
+)
 from lightning_causal.callbacks._trainer_only import check_trainer
 from lightning_causal.callbacks._warnings import WarningsOncePerFit
 from lightning_causal.causal.engine.checks import check_int
@@ -293,6 +300,8 @@ class CausalAuditCallback(AuditRun, Callback):
         self._warnings = WarningsOncePerFit()
         self._fit_clock: float | None = None  # see AuditRun._run
         self._undrawn = None  # see AuditRun._draw_last
+        self._audited_sums: tuple | None = None  # see on_train_epoch_start
+        self._said_changed_after = False
 
     def __copy__(self) -> CausalAuditCallback:
         """``copy.copy(callback)``: a callback of the same configuration with its own audits (shallow copies of
@@ -488,9 +497,25 @@ class CausalAuditCallback(AuditRun, Callback):
                 "would build from their own seed, not training's; the first epoch that trains is audited as scheduled")
             return
         self._run(trainer, pl_module, trainer.current_epoch, "epoch_end")
+        if not self._said_changed_after:  # read again where the next hook of no training step sees them
+            self._audited_sums = (trainer.current_epoch, *weight_sums(audited(pl_module)))
         from lightning_causal.callbacks import monitoring  # imported here: it imports this module
 
         monitoring.warn_lightning_non_finite_stops(self, trainer)  # Lightning's EarlyStopping stops silently at a NaN
+
+    @override
+    def on_train_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        """Whether the weights the last epoch's audit explained changed before this epoch's first step
+        (:func:`~lightning_causal.callbacks._fit_checks.warn_changed_after_audit`; said once per fit).
+
+        Args:
+            trainer: the Lightning ``Trainer`` running the fit.
+            pl_module: the ``LightningModule`` being trained.
+        """
+        before, self._audited_sums = self._audited_sums, None
+        if before is not None and before[0] == trainer.current_epoch - 1 and not averaging_callbacks(trainer):
+            self._said_changed_after = warn_changed_after_audit(before, audited(pl_module),
+                                                                f"at the start of epoch {trainer.current_epoch}")
 
     @override
     def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
@@ -504,6 +529,9 @@ class CausalAuditCallback(AuditRun, Callback):
             pl_module: the ``LightningModule`` being trained.
         """
         check_trainer(trainer, "on_train_end")
+        before, self._audited_sums = self._audited_sums, None
+        if before is not None and before[0] == trainer.current_epoch - 1 and not averaging_callbacks(trainer):
+            self._said_changed_after = warn_changed_after_audit(before, audited(pl_module), "at the end of training")
         self._audit_epoch_ended_in_checkpoint(trainer, pl_module)  # a resumed fit that ran no batch
         last = max(trainer.current_epoch - 1, 0)
         if swa_batch_norm_epoch(trainer, last):  # the fit's last epoch is the one before StochasticWeightAveraging's
@@ -591,6 +619,8 @@ class CausalAuditCallback(AuditRun, Callback):
         self._state_restored = False  # load_state_dict sets it: a resumed fit's state of this callback
         self._train_started = False
         self._unbuilt_probe = None
+        self._audited_sums = None  # (epoch, names, sums): the weights an epoch's audit explained (weight_sums)
+        self._said_changed_after = False
         self._warned_no_tb = False
         self._stops_said = set()
         self._fit_clock = None

@@ -152,3 +152,67 @@ def test_a_callback_reused_over_clients_gives_each_fit_what_a_fresh_one_gives(tm
     got = {k: v for k, v in second.last_scalars.items() if "seconds" not in k}
     want = {k: v for k, v in fresh.last_scalars.items() if "seconds" not in k}
     assert got == want
+
+
+class _AveragedInOne(pl.LightningModule):
+    """Federated averaging inside one module: two local copies trained on their clients' rows of each batch, averaged
+    into the audited ``global_net`` in the module's ``on_train_epoch_end``, which Lightning calls after the callbacks'."""
+
+    def __init__(self, average: bool = True) -> None:
+        super().__init__()
+        self.global_net = nn.Sequential(nn.Linear(3, 8), nn.ReLU(), nn.Linear(8, 2))
+        self.local = nn.ModuleList([nn.Sequential(nn.Linear(3, 8), nn.ReLU(), nn.Linear(8, 2)) for _ in range(2)])
+        self.average = average
+
+    @property
+    def audited_module(self):
+        return self.global_net
+
+    def forward(self, x):
+        return self.global_net(x)
+
+    def training_step(self, batch, batch_idx):
+        x, y, client = batch
+        return sum(F.cross_entropy(self.local[k](x[client == k]), y[client == k]) for k in range(2))
+
+    def on_train_epoch_end(self):
+        if self.average:
+            with torch.no_grad():
+                for name, p in self.global_net.named_parameters():
+                    p.copy_(torch.stack([dict(net.named_parameters())[name] for net in self.local]).mean(0))
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.local.parameters(), lr=0.1)
+
+
+def _two_clients() -> DataLoader:
+    (a, _), (b, _) = _loaders(0), _loaders(1)
+    return DataLoader(torch.utils.data.ConcatDataset([a.dataset, b.dataset]), batch_size=16, shuffle=True)
+
+
+def _said(module, max_epochs, callbacks=None, tmp_path=None) -> list[str]:
+    callback = CausalAuditCallback([InputEffectAudit(ace_values=None)], unpack_batch=lambda b: (b[0], b[1], None), probe_size=8)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _trainer(False, [callback, *(callbacks or [])], max_epochs=max_epochs, root=tmp_path).fit(module, _two_clients())
+    return [str(w.message) for w in caught if "changed after the audit" in str(w.message)]
+
+
+@pytest.mark.parametrize("max_epochs, where", [(3, "at the start of epoch 1"), (1, "at the end of training")])
+def test_weights_averaged_in_the_modules_epoch_end_are_said_to_be_unexplained(tmp_path, max_epochs, where):
+    """The module's own ``on_train_epoch_end`` averages the clients' copies into the audited network after each audit:
+    every audit explained the weights before the averaging, the final averaged ones never, silently. Now said once
+    per fit, when the next epoch starts (or training ends) with weights other than those the audit read."""
+    said = _said(_AveragedInOne(), max_epochs, tmp_path=tmp_path)
+    assert len(said) == 1, said
+    assert f"changed after the audit of epoch 0 with no training step since ({where})" in said[0]
+    assert "`on_train_batch_end`" in said[0] and "audit_model" in said[0]
+
+
+def test_an_epoch_end_that_changes_no_weight_and_weight_averaging_are_not_warned_about(tmp_path):
+    from lightning.pytorch.callbacks import StochasticWeightAveraging
+
+    assert _said(_AveragedInOne(average=False), 2, tmp_path=tmp_path) == []
+    assert _said(_Client(), 2, tmp_path=tmp_path) == []  # a plain fit
+    # StochasticWeightAveraging copies its average in when training ends (warned of elsewhere where it matters)
+    assert _said(_Client(), 2, [StochasticWeightAveraging(swa_lrs=0.05, swa_epoch_start=1)], tmp_path=tmp_path) == []
