@@ -450,6 +450,9 @@ class InputEffectAudit(Audit):
         result.vectors["mean_abs_effect"] = mean_abs
         result.vectors["mean_effect"] = mean
         result.maps["effect"] = broadcast_groups(effects, mask, x.shape)
+        padding = None if real is None else padding_positions(x, probe.additional_forward_args, model=model)
+        if padding is not None:  # a group spanning real and padded positions (feature k of every node) set the real ones only
+            result.maps["effect"] = result.maps["effect"].masked_fill(padding.to(x.device), 0)
         total = float(mean_abs.sum())
         result.scalars["mean_abs_effect"] = mean_abs_effect
         result.scalars["max_abs_effect"] = float(mean_abs.max())
