@@ -283,7 +283,7 @@ def check_head_dimension(name: str, facts: SiteFacts, unit_dim: int | None, num_
     returns = f"returns {list(facts.shape)}" if all(facts.shape) else "returns its output"
     raise ValueError(
         f"Expected `num_heads` without `unit_dim` on an output whose features are last ([N, T, D]: it splits the last "
-        f"dimension), but {name!r} {returns} with its channels on dimension 1 (a convolution or a "
-        f"channel normalisation), so num_heads={num_heads} would cut the width into slices of columns. Pass "
+        f"dimension), but {name!r} {returns} with its channels on dimension 1 (a convolution, a "
+        f"channel normalisation or a pool), so num_heads={num_heads} would cut the width into slices of columns. Pass "
         f"`unit_dim=1` for {groups} as units (e.g. the groups of a grouped convolution), or `unit_dim=-1` to split "
         "the last dimension")

@@ -106,7 +106,8 @@ class SiteFacts:
         shape: the shape of its output in the pass.
         channels_first: its output is laid out ``[N, C, ...]``: it is a convolution, a channel
             normalisation (batch, instance, group norm) or a pooling layer, a block in which one of them returned a
-            tensor of the output's shape (a residual block, a convolution block ending in a pool), the input of one, or
+            tensor of the output's shape (a residual block, a convolution block ending in a pool; not a block whose
+            features are last, whose pool of that shape pools its steps through a transpose), the input of one, or
             a chain of parameter-free layers (activations, dropouts) applied to such an output.
         channels_source: where ``channels_first``, the name of the module whose layout the output holds: the layer
             itself, the last such module of the block, the module whose input it is, or the one before the chain.
@@ -210,9 +211,13 @@ def inspect_site(model: nn.Module, name: str, run: Callable[[], object]) -> Site
     inside = [(m, t) for m, t in outputs if id(m) in inner]
     projected = isinstance(site, nn.MultiheadAttention) or any(_mixes_features(m) and _same(t, out) for m, t in inside)
     names = {id(m): n for n, m in reversed(modules.items())}  # the first name of a module shared under two
-    source = _channels_source(site, name, out, seen.get("input"), inside, outputs, inputs, names)
-    return SiteFacts(projected, _is_features_last(site, out, seen.get("input"), inside, outputs, inputs), tuple(out.shape),
-                     source is not None, source, out.is_complex())
+    features_last = _is_features_last(site, out, seen.get("input"), inside, outputs, inputs)
+    # a block whose own layers give its features last holds no channels-first layout: a pool inside it of the block's
+    # shape pools its steps through a transpose (a PoolFormer's token mixer on 16 tokens of 16 features), as a pool
+    # says nothing of features last (a block that convolves is never features-last)
+    source = None if inside and features_last else _channels_source(site, name, out, seen.get("input"), inside, outputs,
+                                                                      inputs, names)
+    return SiteFacts(projected, features_last, tuple(out.shape), source is not None, source, out.is_complex())
 
 
 def named_unit_kind(facts: SiteFacts | None, unit_dim: int | None, num_heads: int | None) -> str | None:
