@@ -25,12 +25,19 @@ from lightning_causal.audits.options import (
 )
 from lightning_causal.audits.top_share import add_top_share, note_non_finite_samples
 from lightning_causal.causal.effects.input_effects import average_causal_effect, input_effects
-from lightning_causal.causal.engine.ablation import check_baselines, padding_positions
+from lightning_causal.causal.engine.ablation import (
+    check_baselines,
+    padding_positions,
+    unnamed_padding,
+)
 from lightning_causal.causal.engine.checks import check_int
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.groups import broadcast_groups, group_counts, group_mask
 from lightning_causal.causal.engine.interventions import resolve_module
-from lightning_causal.causal.engine.probe_warnings import ConstantGroupsWarning
+from lightning_causal.causal.engine.probe_warnings import (
+    ConstantGroupsWarning,
+    ProbeContentsWarning,
+)
 from lightning_causal.causal.engine.ranking import largest_k
 from lightning_causal.causal.engine.state import audit_mode, resolve_target
 from lightning_causal.causal.engine.token_ids import INDEX_DTYPES, check_special_tokens
@@ -434,6 +441,14 @@ class InputEffectAudit(Audit):
                                 input_layer=self.input_layer, special_tokens=self.special_tokens, **options)
         real = real_groups(x, mask, probe.additional_forward_args, model, self.special_tokens)
         mean_abs, mean = real_mean(effects.abs(), real), real_mean(effects, real)  # padding groups left out
+        unread = unnamed_padding(x, probe.additional_forward_args, model=model) if real is None else None
+        if unread is not None:
+            warnings.warn(
+                f"InputEffectAudit {self.name!r}: {unread} is 0 where the inputs are all zero, as a padding mask (padded "
+                "graphs' node mask, padded steps) is, but only `attention_mask` or `lengths` are read as padding: the means "
+                "and rankings count those positions as groups of effect 0 (a node slot that few samples hold ranks low); "
+                "name the parameter `attention_mask` (forward(self, x, adj, attention_mask)) or pass it as that keyword",
+                ProbeContentsWarning, stacklevel=outside_package())
         if real is None:
             k = min(self.top_k, mean_abs.numel())
             top_values, top_groups = largest_k(mean_abs, k)  # equal effects (identical columns): lower group id first

@@ -28,7 +28,7 @@ from lightning_causal.causal.engine.groups import group_counts
 from lightning_causal.causal.engine.live_values import rows_of
 from lightning_causal.causal.engine.token_ids import INDEX_DTYPES
 
-__all__ = ["TOKEN_BASELINE_ADVICE", "check_baselines", "shown_baseline", "sample_rows", "ablate_groups", "changed_groups",
+__all__ = ["TOKEN_BASELINE_ADVICE", "unnamed_padding", "check_baselines", "shown_baseline", "sample_rows", "ablate_groups", "changed_groups",
            "differs", "replace_units", "padding_arguments", "padding_positions", "time_axis", "step_positions", "input_padding", "unpadded_masks", "position_mean", "reference_mask"]
 
 BaselineLike = float | int | complex | Tensor | Sequence
@@ -293,6 +293,36 @@ def padding_positions(
     if pad is None or _described((x, *_argument_tensors(additional_forward_args, named, x.shape[0])), named, scans) != 0:
         return None
     return pad
+
+
+def unnamed_padding(x: Tensor, additional_forward_args: object, *, model: nn.Module | None = None) -> str | None:
+    """A forward argument that looks like a padding mask of ``x`` under another name, or ``None``: a tensor of ``x``'s first
+    two dimensions holding 0/1 (bool, or numbers), some 0, with ``x`` (of 3 or more dimensions: the nodes of padded
+    graphs ``[N, max_nodes, F]``, a sequence ``[N, T, F]``) all zero wherever it is 0, where :func:`padding_positions`
+    finds no padding. Such a mask (``node_mask``, ``mask``) reaches the model but is not read as padding: the means
+    count its positions as groups of effect 0. Named by its keyword or position.
+
+    Examples:
+        >>> import torch
+        >>> x, m = torch.ones(2, 3, 4), torch.tensor([[1, 1, 0], [1, 1, 1]])
+        >>> x[0, 2] = 0
+        >>> unnamed_padding(x, {"node_mask": m}), unnamed_padding(x, {"attention_mask": m})
+        ("the forward argument 'node_mask'", None)
+    """
+    if x.dim() < 3 or padding_positions(x, additional_forward_args, model=model) is not None:
+        return None
+    args = (additional_forward_args.items() if isinstance(additional_forward_args, Mapping) else
+            enumerate(additional_forward_args) if isinstance(additional_forward_args, tuple) else
+            [(0, additional_forward_args)])
+    for key, v in args:
+        if not isinstance(v, Tensor) or v.shape != x.shape[:2] or v.is_complex():
+            continue
+        zero = v == 0
+        if not bool(((v == 0) | (v == 1)).all()) or not bool(zero.any()):
+            continue
+        if bool((x[zero.to(x.device)] == 0).all()):
+            return f"the forward argument {key!r}" if isinstance(key, str) else f"the positional forward argument {key}"
+    return None
 
 
 def _padding_of(x: Tensor, named: Mapping, scans: dict | None = None) -> Tensor | None:
