@@ -466,7 +466,7 @@ class TensorBoardRenderer:
         origin = self._origin(kind)
         # the writer's path draws each figure before the next audit's, so the grid is one figure redrawn (figures(): its own)
         kept = None if isinstance(writer, _FigureKeeper) else _KEPT.setdefault(self, {}).setdefault(f"{base}/images/counterfactuals", {})
-        cf = None if columns else _counterfactual_figure(r, self.max_samples, transpose, axes, origin, kept)
+        cf = None if columns else _counterfactual_figure(r, self.max_samples, transpose, axes, origin, kept, frames=kind == "frames")
         if cf is not None:
             self._figure(writer, f"{base}/images/counterfactuals", cf, step)
         for name, img in r.images.items():
@@ -537,7 +537,7 @@ _CAPTION_NAME = 24  # the most characters of a class name in a counterfactual co
 
 def _counterfactual_figure(r: AuditResult, columns: int, transpose: bool = False,
                            sequence_axes: tuple[str, str] | None = None, origin: ImageOrigin = "upper",
-                           kept: dict | None = None) -> Figure | None:
+                           kept: dict | None = None, *, frames: bool = False) -> Figure | None:
     """CounterfactualAudit's pictures (``images["counterfactuals"]``, one input | counterfactual |
     difference strip per row of ``tables["counterfactuals"]``) as rows of panels, one column per
     sample titled with its label (none with ``towards="runner_up"``), prediction and the counterfactual's prediction
@@ -545,7 +545,8 @@ def _counterfactual_figure(r: AuditResult, columns: int, transpose: bool = False
     ``transpose``: each panel ``[.., A, B]`` drawn as ``[.., B, A]`` (a features-last sequence ``[T, F]``
     stored as given, drawn with time across); ``sequence_axes``: the labels of a sequence's axes; ``origin``: where each
     image's row 0 is drawn; ``kept``: the figure kept from the last audit, redrawn where it may be
-    (:func:`~lightning_causal.reporting.counterfactual_figures.counterfactual_figure`)."""
+    (:func:`~lightning_causal.reporting.counterfactual_figures.counterfactual_figure`); ``frames``: the input is a
+    video drawn as ``figure_kind="frames"``, whose slice is captioned ``frame 3``, as the maps' ``t=3``, not ``depth slice 3``."""
     img, rows = r.images.get("counterfactuals"), r.tables.get("counterfactuals")
     if img is None or not rows or img.dim() != 4 or img.shape[0] != len(rows) or (img.shape[-1] - 2) % 3:
         return None
@@ -565,7 +566,7 @@ def _counterfactual_figure(r: AuditResult, columns: int, transpose: bool = False
         head = f"label {name(row['label'])} → pred {name(row['predicted'])}" if "label" in row else f"pred {name(row['predicted'])}"
         head = head if len(head) <= 20 else head.replace(" → ", "\n→ ")  # long class names: one per line
         labels.append(f"{head}\n→ cf {name(row['counterfactual_predicted'])} " + ("✓" if row["success"] else "✗ not found")
-                      + (f"\ndepth slice {row['depth']}" if "depth" in row else ""))  # a volume's (video's) drawn slice
+                      + (f"\n{'frame' if frames else 'depth slice'} {row['depth']}" if "depth" in row else ""))  # a volume's (video's) drawn slice
     failed = [j for j, row in enumerate(rows[:k]) if not row["success"]]
     shown = f" (the first {k} of {len(rows)})" if k < len(rows) else ""
     title = (f"{r.audit}: smallest changes flipping each sample's predicted class to its runner-up{shown}"

@@ -46,3 +46,22 @@ def test_clips_laid_out_for_conv3d_draw_their_frames_without_a_note():
         drawn = torch.as_tensor(fig.axes[t].get_images()[0].get_array().data)  # RGB [H, W, 3]
         drawn = drawn.sum(-1) if drawn.dim() == 3 else drawn
         assert int(drawn.argmax()) == 3 * 6 + t % 6
+
+
+def test_a_videos_counterfactual_names_its_frame_under_the_frames_kind():
+    """CounterfactualAudit draws a video at its frame of largest change; under ``figure_kind="frames"`` (whose maps say
+    ``t=3``) each column said ``depth slice 3``, a volume's word: it says ``frame 3`` now, a volume keeps its own."""
+    from lightning_causal.audits import CounterfactualAudit, Probe
+    from lightning_causal.causal.structure.counterfactuals import CounterfactualSettings
+
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(6 * 3 * 3, 2, bias=False))
+    w = torch.zeros(2, 1, 6, 3, 3)
+    w[1, 0, 4, 1, 1] = 1.0  # class 1 reads the middle pixel of frame 4: only there can a change flip the class
+    model[1].weight.data.copy_(w.reshape(2, -1))
+    x = torch.zeros(2, 1, 6, 3, 3)
+    r = CounterfactualAudit(max_samples=2, towards="runner_up", settings=CounterfactualSettings(steps=25, polish=0)).run(model, Probe(x))
+    tag = "causal/counterfactual/images/counterfactuals"
+    fig = TensorBoardRenderer(figure_kind="frames", max_samples=2).figures([r], x)[tag]
+    assert [ax.get_title().split("\n")[-1] for ax in fig.axes[:2]] == ["frame 4"] * 2  # was 'depth slice 4'
+    fig = TensorBoardRenderer(max_samples=2).figures([r], x)[tag]
+    assert [ax.get_title().split("\n")[-1] for ax in fig.axes[:2]] == ["depth slice 4"] * 2
