@@ -19,6 +19,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from lightning_causal.causal.engine.state import rows_sum_to_one
 from lightning_causal.causal.engine.user_frame import outside_package
 
 __all__ = ["GUESSED_SINGLE_LABEL", "GUESSED_SOFT_LABELS", "class_distributions", "class_indices", "embedding_output", "independent_probabilities", "label_task", "level_outputs", "LEVEL_WAYS_OUT",
@@ -209,7 +210,7 @@ def smoothed_multi_hot(labels: Any) -> tuple[float, float] | None:
     if values.numel() != 2:
         return None
     low, high = float(values[0]), float(values[1])
-    if not 0 <= low < 0.5 < high <= 1 or (low, high) == (0.0, 1.0) or _rows_sum_to_one(labels):
+    if not 0 <= low < 0.5 < high <= 1 or (low, high) == (0.0, 1.0) or rows_sum_to_one(labels):
         return None
     return round(low, 6), round(high, 6)
 
@@ -271,7 +272,7 @@ def regression_labels(labels: Any, width: int | None = None, model: Any = None, 
     lab = labels.detach()
     if bool(((lab == 0) | (lab == 1)).all()):
         return False
-    if lab.dim() == 2 and _rows_sum_to_one(lab):
+    if lab.dim() == 2 and rows_sum_to_one(lab):
         return False
     if lab.dim() == 1 and bool((lab >= 0).all()) and bool((lab == lab.round()).all()):
         return width is not None and float(lab.max()) > max(1, width - 1)
@@ -295,21 +296,9 @@ def independent_probabilities(outputs: Any) -> str | None:
             or not outputs.is_floating_point():
         return None
     out = outputs.detach()
-    if not bool(((out >= 0) & (out <= 1)).all()) or _rows_sum_to_one(out):
+    if not bool(((out >= 0) & (out <= 1)).all()) or rows_sum_to_one(out):
         return None
     return f"every entry of the outputs [N, {outputs.shape[1]}] lies in [0, 1] and their rows do not sum to 1"
-
-
-def _rows_sum_to_one(labels: Tensor) -> bool:
-    """Whether every row of ``labels`` ``[N, C]`` is non-negative and sums to 1, to the rounding of
-    their dtype (1e-4 for float32 and float64, 4 eps for float16 and bfloat16: 3.9e-3 and 3.1e-2, whose
-    probabilities sum to 1 +- eps / 2), summed in float64 (float32 on MPS, which has no float64). One answer read back
-    from the device, and no float64 copy of the rows (``sum(dtype=)`` accumulates each row in float64): the backdoor
-    repair term asks at every step of soft labels."""
-    tol = max(1e-4, 4 * torch.finfo(labels.dtype).eps) if labels.is_floating_point() else 1e-4
-    lab = labels.detach()
-    sums = lab.sum(1, dtype=torch.float32 if labels.device.type == "mps" else torch.float64)
-    return bool((lab >= 0).all() & ((sums - 1).abs() <= tol).all())
 
 
 def class_distributions(labels: Any, model: Any = None, *, task: str | None = None) -> bool:
@@ -334,7 +323,7 @@ def class_distributions(labels: Any, model: Any = None, *, task: str | None = No
             or labels.shape[0] == 0):
         return False
     task = task if task is not None else label_task(model) if model is not None else None
-    if task in ("multilabel", "regression") or not _rows_sum_to_one(labels):
+    if task in ("multilabel", "regression") or not rows_sum_to_one(labels):
         return False
     if task is None:  # a guess: rows summing to 1 are zeros and ones only where one-hot
         lab = labels.detach()
@@ -379,10 +368,10 @@ def embedding_output(outputs: Any, model: Any = None, output: Any = None) -> str
         return None
     model = task_model(model, output)
     # float16 / bfloat16 outputs round each value by up to eps/2 (relative): a bfloat16 softmax row
-    # [1.0, 2e-4, ...] sums to 1 + 7e-4, within _rows_sum_to_one's tolerance. The norm keeps 1e-4: widened to the
+    # [1.0, 2e-4, ...] sums to 1 + 7e-4, within rows_sum_to_one's tolerance. The norm keeps 1e-4: widened to the
     # rounding, a classifier's one row of two logits (first_row_outputs) near the unit circle would be refused as an
     # embedding; a float16 / bfloat16 embedding (norms 1 +- 1e-3) is then missed, which only loses a warning.
-    if not _rows_sum_to_one(outputs):
+    if not rows_sum_to_one(outputs):
         # float64 where the device has it (MPS has none: there float32, whose rounding is far below the 1e-4 tested)
         out = outputs.detach().to(torch.float32 if outputs.device.type == "mps" else torch.float64)
         if bool(((out.norm(dim=1) - 1).abs() <= 1e-4).all()):

@@ -27,7 +27,7 @@ from lightning_causal.causal.engine.kept_attributes import buffer_of, keep_attri
 from lightning_causal.causal.engine.lazy_modules import check_built
 from lightning_causal.causal.engine.user_frame import outside_package
 
-__all__ = ["frozen_params", "audit_mode", "eval_mode", "is_fake_quant", "renorms_kept", "observer_on", "observers_off", "rnn_backward", "check_logits", "gather_target", "output_fix", "resolve_target", "rng_preserved", "as_tuple",
+__all__ = ["frozen_params", "audit_mode", "eval_mode", "is_fake_quant", "renorms_kept", "observer_on", "observers_off", "rnn_backward", "check_logits", "rows_sum_to_one", "gather_target", "output_fix", "resolve_target", "rng_preserved", "as_tuple",
            "inputs_type_error", "model_devices"]
 
 Target = int | list[int] | Tensor | None
@@ -498,6 +498,19 @@ def _as_logits(outputs: Tensor) -> Tensor:
     return outputs
 
 
+def rows_sum_to_one(labels: Tensor) -> bool:
+    """Whether every row of ``labels`` ``[N, C]`` is non-negative and sums to 1, to the rounding of
+    their dtype (1e-4 for float32 and float64, 4 eps for float16 and bfloat16: 3.9e-3 and 3.1e-2, whose
+    probabilities sum to 1 +- eps / 2), summed in float64 (float32 on MPS, which has no float64). One answer read back
+    from the device, and no float64 copy of the rows (``sum(dtype=)`` accumulates each row in float64): the backdoor
+    repair term asks at every step of soft labels. One rule for labels (`audits/label_task`) and outputs
+    (:func:`check_logits`: float16 softmax rows over 10 classes sum to 1 +- 3e-4)."""
+    tol = max(1e-4, 4 * torch.finfo(labels.dtype).eps) if labels.is_floating_point() else 1e-4
+    lab = labels.detach()
+    sums = lab.sum(1, dtype=torch.float32 if labels.device.type == "mps" else torch.float64)
+    return bool((lab >= 0).all() & ((sums - 1).abs() <= tol).all())
+
+
 def check_logits(outputs: Tensor, caller: str) -> Tensor:
     """``outputs`` as given, unless they are already class probabilities: ``[N, C]`` (``C >= 2``)
     with every row non-negative and summing to 1 (a model ending in ``nn.Softmax``). ``caller``
@@ -539,7 +552,7 @@ def check_logits(outputs: Tensor, caller: str) -> Tensor:
     if isinstance(outputs, Tensor) and outputs.dim() == 2 and outputs.shape[1] >= 2 and outputs.shape[0] > 0:
         with torch.no_grad():
             out = outputs.detach().float()
-            is_prob = bool((out >= 0).all()) and bool(((out.sum(1) - 1).abs() <= 1e-4).all())
+            is_prob = rows_sum_to_one(outputs)  # to the rounding of their dtype: a float16 softmax's rows too
         if is_prob:
             raise ValueError(
                 f"Expected logits from the model, but every row of its output {list(outputs.shape)} is non-negative and "
