@@ -18,7 +18,8 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
-from lightning_causal.causal.engine.folded_rows import shared_shape
+from lightning_causal.causal.effects.shared_units import check_rows_shared
+from lightning_causal.causal.engine.folded_rows import shared_rows
 from lightning_causal.causal.engine.forward import (
     Forward,
     ForwardArgs,
@@ -26,6 +27,7 @@ from lightning_causal.causal.engine.forward import (
     check_output_spec,
 )
 from lightning_causal.causal.engine.forward_args import map_tensors, mark_whole, marks_kept
+from lightning_causal.causal.engine.intervention_hooks import capture
 from lightning_causal.causal.engine.linked_samples import check_linked_samples, linked_arguments
 from lightning_causal.causal.engine.probe_warnings import ProbeContentsWarning
 from lightning_causal.causal.engine.state import as_tuple, audit_mode
@@ -331,7 +333,8 @@ def check_layer_rows(model: nn.Module, probe: Probe, layers: Sequence[str], addi
         shared_ok: accept a layer whose rows every sample shares (the same rows for two samples alone and together:
             a zero-shot classifier's text tower over its class prompts, fewer rows than a probe of more samples),
             which ``unit_effects`` measures (:mod:`~lightning_causal.causal.effects.shared_units`); asked only where
-            a layer is refused.
+            a layer is refused, and refused where the whole probe's pass gives it other rows than the two samples (rows
+            that depend on the batch's samples, :func:`~lightning_causal.causal.effects.shared_units.check_rows_shared`).
 
     Raises:
         ValueError: naming the layer, the rows it returned and where to look instead.
@@ -349,11 +352,16 @@ def check_layer_rows(model: nn.Module, probe: Probe, layers: Sequence[str], addi
         except ValueError:
             if not shared_ok:
                 raise
-            kept = [layer for layer in layers  # rows every sample shares are the estimators' to measure
-                    if shared_shape(layer, lambda xi, r: forward(*xi, rows=r), model, inputs) is None]
-            if len(kept) == len(layers):
+            shared = {layer: rows for layer in layers  # rows every sample shares are the estimators' to measure
+                      if (rows := shared_rows(layer, lambda xi, r: forward(*xi, rows=r), model, inputs)) is not None}
+            if not shared:
                 raise
-            check_rows_at_sites(model, kept, lambda: forward.raw(*inputs), len(probe))
+            check_rows_at_sites(model, [layer for layer in layers if layer not in shared], lambda: forward.raw(*inputs),
+                                len(probe))
+            with torch.no_grad(), capture(model, list(shared), warn_repeats=False) as seen:  # the same in the probe's pass
+                forward.raw(*inputs)
+            for layer, rows in shared.items():
+                check_rows_shared(layer, rows, seen[layer], f"the whole probe ({len(probe)} samples)")
 
 
 def layer_names(layers: str | Sequence[str], allow_empty: bool = False) -> list[str]:

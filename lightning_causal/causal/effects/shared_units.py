@@ -9,7 +9,9 @@ hypernetwork's weights made from one task embedding or a position embedding of `
 ``[1, T]`` (``[1, ...]`` for a probe of several samples, which the prefix cache refuses and
 :func:`~lightning_causal.causal.engine.folded_rows.shared_shape` then finds shared). Such a layer holds
 no row of a sample that an estimator could set apart from the others; its unit is a column of every
-shared row.
+shared row. Two samples only show it: each clean pass of the probe must give the layer those rows again
+(:func:`check_rows_shared`), or the layer is refused: rows pooled over the batch (a set model, prototypes or
+attention over the batch) that the two samples compared happen to give the same input.
 
 ``do(h_u := a)`` there sets unit ``u`` in every shared row at once, at every call of the layer in the
 pass, which is the same intervention for every sample: the probe's samples run as they are, one pass
@@ -60,6 +62,7 @@ import torch
 from torch import Tensor
 
 from lightning_causal.causal.engine.finite import check_finite_samples
+from lightning_causal.causal.engine.folded_rows import same_rows
 from lightning_causal.causal.engine.forward import Forward
 from lightning_causal.causal.engine.intervention_hooks import capture, intervene
 from lightning_causal.causal.engine.interventions import Intervention, Patch, Resample
@@ -67,12 +70,12 @@ from lightning_causal.causal.engine.noise import CommonNoise
 from lightning_causal.causal.engine.state import gather_target, model_devices, resolve_target
 from lightning_causal.causal.engine.units import Layout, resolve_layout
 
-__all__ = ["SHARED_PATH", "SHARED_REASON", "check_shared_interventions", "shared_unit_effects"]
+__all__ = ["SHARED_PATH", "SHARED_REASON", "check_rows_shared", "check_shared_interventions", "shared_unit_effects"]
 
 #: ``UnitEffectsInfo.path`` of a layer whose rows every sample shares, and its ``reason``
 SHARED_PATH = "shared"
-SHARED_REASON = ("{layer!r} holds {rows} row(s) every sample shares (class prompts, a hypernetwork's weights): each unit "
-                 "set in all of them, one pass per unit")  # a line of the text card's notes, which cut at 160
+SHARED_REASON = ("{layer!r} holds {rows} row(s) every sample shares: each unit set in all of them, one pass per unit"
+                 )  # a line of the text card's notes, which cut at 160: whole for a layer name of 70 characters
 
 
 def check_shared_interventions(layer: str, ivs: Sequence[Intervention], shape: Sequence[int], method: str,
@@ -94,24 +97,52 @@ def check_shared_interventions(layer: str, ivs: Sequence[Intervention], shape: S
             "the shared rows) or SetTo(values)")
 
 
+def check_rows_shared(layer: str, shared: Tensor, got: Tensor, where: str) -> None:
+    """Refuse ``layer`` where a pass of ``where`` gave it other rows (``got``, its last call) than the two samples alone
+    and together (``shared``, :func:`~lightning_causal.causal.engine.folded_rows.shared_rows`): rows that depend on the
+    batch's samples (a set model pooling its batch, prototypes or attention over the batch), which two samples that give
+    the layer the same input showed as shared. Setting a unit there would be measured on each chunk's own rows."""
+    if not same_rows(got, shared):
+        raise ValueError(
+            f"Expected layer {layer!r} to hold the same rows in every pass, as two probe samples alone and together gave "
+            f"it ({list(shared.shape)}, rows every sample shares: a zero-shot classifier's class prompts), but a pass of "
+            f"{where} gave {list(got.shape)} other rows: its rows depend on the samples of the batch (a set model pooling "
+            "its batch, prototypes or attention over the batch), and those two samples give it the same input. Its units "
+            "belong to no sample: read them with `intervene` on the whole probe, one pass per unit, or name a layer that "
+            "holds one row per sample")
+
+
 def shared_unit_effects(forward: Forward, xs: tuple[Tensor, ...], layer: str, ivs: Sequence[Intervention],
                         shape: Sequence[int], target: int | Tensor | None, rows: int,
-                        noisy: bool) -> tuple[Tensor, Tensor, Layout, int]:
+                        noisy: bool, shared: Tensor) -> tuple[Tensor, Tensor, Layout, int]:
     """``[N, U]`` effects of setting each unit of ``layer`` (output ``shape`` ``[C, ...]``, the same rows for every
-    sample) in every shared row, with the selected units ``[U]``, their layout and the layer's calls per pass: one pass of ``rows`` samples at
+    sample, ``shared`` as two samples gave them) in every shared row, with the selected units ``[U]``, their layout and
+    the layer's calls per pass: one pass of ``rows`` samples at
     most per (intervention, unit) and chunk of the probe, the clean outputs from one pass per chunk (``noisy``: each
     chunk's passes from one seed, :class:`~lightning_causal.causal.engine.noise.CommonNoise`). Called inside the
     caller's :func:`~lightning_causal.causal.engine.state.audit_mode` (modes, gradients, RNG restored); the
-    interventions' hooks are removed after every pass, also on exceptions (:func:`intervene`)."""
+    interventions' hooks are removed after every pass, also on exceptions (:func:`intervene`). Each clean pass's rows
+    (the layer's last call) are compared with ``shared`` first (:func:`check_rows_shared`)."""
     layout = resolve_layout(shape, ivs[0].unit_dim, ivs[0].num_heads)
     device = xs[0].device
     units = torch.as_tensor(ivs[0].units if ivs[0].units is not None else range(layout.num_units), device=device)
     if int(units.max()) >= layout.num_units:
         raise ValueError(f"Expected `units` in [0, {layout.num_units - 1}] for layer {layer!r} but got {units.tolist()}")
     blocks = CommonNoise(xs[0].shape[0], rows, model_devices(forward.model), seeded=noisy)
-    seen: list[int] = []  # the layer's calls in the clean passes (each is intervened on: `intervene` hooks every call)
-    with capture(forward.model, [layer], keep=lambda _name, out: seen.append(1) or out.new_empty(0), warn_repeats=False):
-        clean = blocks.clean(lambda s: forward(*(x[s] for x in xs), rows=s), device)
+    seen: list[Tensor] = []  # the layer's calls in the clean passes (each is intervened on: `intervene` hooks every call)
+
+    def clean_pass(s: Tensor) -> Tensor:
+        """The clean output of samples ``s``; the layer's rows there (its last call) compared with the two samples'."""
+        calls = len(seen)
+        out = forward(*(x[s] for x in xs), rows=s)
+        if len(seen) > calls:
+            check_rows_shared(layer, shared, seen[-1], f"probe samples {int(s[0])} to {int(s[-1])}")
+        seen[calls:] = [seen[-1].new_empty(0)] * (len(seen) - calls)  # counted, not kept
+        return out
+
+    with capture(forward.model, [layer], keep=lambda _name, out: seen.append(out.clone()) or out.new_empty(0),
+                 warn_repeats=False):
+        clean = blocks.clean(clean_pass, device)
     tidx = resolve_target(clean, target)
     check_finite_samples(xs, gather_target(clean, tidx))
     per_unit = [copy.copy(iv) for iv in ivs for _ in range(units.numel())]  # row b: intervention b // U, unit b % U

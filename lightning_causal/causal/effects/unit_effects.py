@@ -26,7 +26,7 @@ from lightning_causal.causal.engine.finite import check_finite_samples
 from lightning_causal.causal.engine.folded_rows import (
     check_folded_interventions,
     check_sample_major,
-    shared_shape,
+    shared_rows,
     unfolded_intervention,
 )
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
@@ -384,9 +384,10 @@ def unit_effects(
         fold = site.shape[0]  # rows per sample: > 1 where the layer folds positions into the batch (OPT's fc1)
         run = lambda xi, r: forward(*xi, rows=r)  # noqa: E731 - the probe rows r of inputs xi
 
-        def shared() -> Tensor | tuple[Tensor, UnitEffectsInfo]:
+        def shared(rows: Tensor) -> Tensor | tuple[Tensor, UnitEffectsInfo]:
             """Rows every sample shares (a zero-shot classifier's text tower over its class prompts, a hypernetwork's
-            one row): each unit set in all of them (:mod:`~lightning_causal.causal.effects.shared_units`)."""
+            one row), ``rows`` as two samples gave them: each unit set in all of them
+            (:mod:`~lightning_causal.causal.effects.shared_units`)."""
             check_shared_interventions(layer, ivs, site.shape, method, screen)
             with failed_rows_named(forward, xs, f"Intervening on {layer!r}"):
                 scale = noise_scale(forward, xs)
@@ -394,15 +395,16 @@ def unit_effects(
                     warn_noise()
                 effects, units, layout, calls = shared_unit_effects(
                     forward, xs, layer, ivs, site.shape, target, rows_per_pass(forward.model, xs, max_batch_size, forward=forward),
-                    bool(scale))
+                    bool(scale), rows)
             info = UnitEffectsInfo(SHARED_PATH, SHARED_REASON.format(layer=layer, rows=site.shape[0]), method, units,
                                    torch.ones(units.numel(), dtype=torch.bool), None, layout, calls=calls, site=site)
             return (effects, info) if return_info else effects
 
         # the layout first: a [T, N, ...] layer (batch_first=False) is no fold, and its message says so; rows every
         # sample shares (a zero-shot classifier's text tower over its class prompts) are set in every shared row
-        if fold > 1 and check_sample_major(layer, run, forward.model, xs, fold, shared_ok=True):
-            return shared()
+        rows = check_sample_major(layer, run, forward.model, xs, fold, shared_ok=True) if fold > 1 else None
+        if rows is not None:
+            return shared(rows)
         if fold > 1:
             check_folded_interventions(layer, ivs, fold, method, screen)
             ivs = [unfolded_intervention(iv) for iv in ivs]
@@ -416,11 +418,12 @@ def unit_effects(
                                      rows_per_sample=_exact_rows_per_sample(ivs, (1, *site.shape) if fold > 1 else site.shape, method, screen),
                                      fold=fold)
             except ValueError:  # one row for the whole probe (a hypernetwork's weights from one task embedding)?
-                if fold > 1 or site.shape[0] != 1 or xs[0].shape[0] < 2 or shared_shape(layer, run, forward.model, xs) is None:
+                if fold > 1 or site.shape[0] != 1 or xs[0].shape[0] < 2 or \
+                        (rows := shared_rows(layer, run, forward.model, xs)) is None:
                     raise
                 cache = None
         if cache is None:
-            return shared()
+            return shared(rows)
         noise, clean = None, cache.output
         if scale:
             cache.reason = "the model draws random numbers in eval mode: full passes with common random numbers"

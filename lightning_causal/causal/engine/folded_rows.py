@@ -39,7 +39,7 @@ from lightning_causal.causal.engine.unit_sites import (
     check_site_units,
 )
 
-__all__ = ["fold_of", "unfold", "unfolded_intervention", "check_sample_major", "check_shared_rows", "shared_shape",
+__all__ = ["fold_of", "unfold", "unfolded_intervention", "check_sample_major", "check_shared_rows", "shared_rows", "shared_shape", "same_rows",
            "check_site_units_named", "check_folded_interventions"]
 
 
@@ -128,19 +128,35 @@ def _shared(first: Tensor, second: Tensor, both: Tensor) -> bool:
             and torch.equal(second, both))
 
 
-def shared_shape(layer: str, run: Callable[[tuple[Tensor, ...], Tensor], object], model: torch.nn.Module,
-                 xs: tuple[Tensor, ...]) -> tuple[int, ...] | None:
-    """The shape of ``layer``'s output where it is the same rows for two samples alone and together
-    (:func:`check_sample_major`'s passes: rows every sample shares, a zero-shot classifier's text tower over its
-    class prompts); ``None`` otherwise, also where no second sample, a layer not called or a failed pass leaves it
-    unknown (the caller's own refusal stands then: its words name the cause)."""
+def shared_rows(layer: str, run: Callable[[tuple[Tensor, ...], Tensor], object], model: torch.nn.Module,
+                xs: tuple[Tensor, ...]) -> Tensor | None:
+    """``layer``'s output where it is the same rows for two samples alone and together (:func:`check_sample_major`'s
+    passes: rows every sample shares, a zero-shot classifier's text tower over its class prompts); ``None`` otherwise,
+    also where no second sample, a layer not called or a failed pass leaves it unknown (the caller's own refusal stands
+    then: its words name the cause). Two samples only: the passes of the probe are compared with these rows where the
+    layer is measured (:func:`same_rows`)."""
     try:
         first, second, both = _pair_outputs(layer, run, model, xs, "to tell rows of its own from rows of the samples")
-        return tuple(both.shape) if _shared(first, second, both) else None
+        return both if _shared(first, second, both) else None
     except OutOfMemoryError:
         raise
     except (ValueError, IndexError, RuntimeError):  # also a site run under torch.func.vmap: no aten::equal of its rows
         return None
+
+
+def shared_shape(layer: str, run: Callable[[tuple[Tensor, ...], Tensor], object], model: torch.nn.Module,
+                 xs: tuple[Tensor, ...]) -> tuple[int, ...] | None:
+    """The shape of :func:`shared_rows`, ``None`` where it gives none."""
+    rows = shared_rows(layer, run, model, xs)
+    return None if rows is None else tuple(rows.shape)
+
+
+def same_rows(got: Tensor, expected: Tensor) -> bool:
+    """Whether ``got`` holds ``expected``'s rows, to ``1e-5 (1 + max |expected|)`` for floats (exactly otherwise)."""
+    if got.shape != expected.shape:
+        return False
+    scale = 1e-5 * (1.0 + float(expected.abs().max())) if expected.is_floating_point() and expected.numel() else 0.0
+    return bool(((got - expected).abs() <= scale).all()) if expected.is_floating_point() else torch.equal(got, expected)
 
 
 def check_shared_rows(layer: str, run: Callable[[tuple[Tensor, ...], Tensor], object], model: torch.nn.Module,
@@ -169,7 +185,7 @@ def check_site_units_named(model: torch.nn.Module, layer: str, run: Callable[[tu
 
 
 def check_sample_major(layer: str, run: Callable[[tuple[Tensor, ...], Tensor], object], model: torch.nn.Module,
-                       xs: tuple[Tensor, ...], fold: int, *, shared_ok: bool = False) -> bool:
+                       xs: tuple[Tensor, ...], fold: int, *, shared_ok: bool = False) -> Tensor | None:
     """``ValueError`` unless ``layer``'s output on two distinct samples run together is their
     outputs alone, one after the other (``fold`` rows each): the blocks of ``[R·k, ...]`` are then
     the rows of the pass. ``run(inputs, rows)`` runs the model on ``inputs`` whose rows are those of
@@ -179,24 +195,22 @@ def check_sample_major(layer: str, run: Callable[[tuple[Tensor, ...], Tensor], o
     sample 0's forward arguments; only integer inputs, which no such copy can stand for, are refused
     then.
 
-    Returns ``True``, with ``shared_ok``, where the two samples alone and together gave the same rows, rows every
+    Returns those rows, with ``shared_ok``, where the two samples alone and together gave the same rows, rows every
     sample shares (a zero-shot classifier's text tower over its class prompts, which
-    :mod:`~lightning_causal.causal.effects.shared_units` measures), refused otherwise; ``False`` for a fold laid
-    out sample after sample."""
+    :mod:`~lightning_causal.causal.effects.shared_units` measures, comparing the probe's passes with them), refused
+    otherwise; ``None`` for a fold laid out sample after sample."""
     first, second, both = _pair_outputs(
         layer, run, model, xs, f"whose output folds {fold} rows per sample into the batch: two samples run together show "
         "whether the rows are laid out sample after sample")
     shared = _shared(first, second, both)  # the same rows whatever the samples
     if shared and shared_ok:
-        return True
+        return both
     if both.shape[0] != 2 * fold:  # not k rows per sample: [T, N, ...] of batch_first=False, or rows routed elsewhere
         check_samples_first(layer, both.shape, 2, shared=shared)
-    expected = torch.cat([first, second])
-    scale = 1e-5 * (1.0 + float(expected.abs().max())) if expected.is_floating_point() else 0.0
-    if both.shape != expected.shape or not bool(((both - expected).abs() <= scale).all()):
+    if not same_rows(both, torch.cat([first, second])):
         raise ValueError(
             f"Expected the output of {layer!r} to hold each sample's {fold} rows one after the other ([N·{fold}, ...], "
             f"sample after sample) but two samples run together gave {list(both.shape)} with their rows interleaved or "
             "changed (a [T·N, ...] layout, positions first, as a batch_first=False model flattens, or rows that depend on "
             "the other sample): its rows cannot be told apart by sample. Name a module with one row per sample")
-    return False
+    return None
