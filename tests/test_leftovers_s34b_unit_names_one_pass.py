@@ -31,7 +31,7 @@ def _x() -> torch.Tensor:
 def test_a_convolution_block_ending_in_a_pool_ranks_positions_and_says_so() -> None:
     r = UnitImportanceAudit(["0"], unit_dim=-1, target=0).run(_net(), Probe(_x()))
     assert r.meta["unit_kind/0"] == "position"
-    assert any(n.startswith("0 carries the output of nn.MaxPool1d '0.2'") and "ranks its positions" in n
+    assert any(n.startswith("0 is a block laid out as nn.MaxPool1d '0.2' inside it") and "ranks its positions" in n
                for n in r.meta["notes"])
 
 

@@ -53,7 +53,7 @@ def test_a_pool_over_steps_inside_a_sequence_block_leaves_it_features_last_whate
         assert facts.features_last and not facts.channels_first and facts.channels_source is None
         r = UnitImportanceAudit(["block"], unit_dim=-1, target=0).run(model, Probe(ids))
         assert r.meta["unit_kind/block"] == "neuron"
-        assert not any("holds its channels" in n for n in r.meta.get("notes", []))
+        assert not any("channels in dimension 1" in n for n in r.meta.get("notes", []))
         _, info = unit_effects(model, ids, "block", num_heads=4, target=0, return_info=True)  # heads, not refused
         assert info.layout.dim == 2 and info.units.numel() == 4
 
@@ -64,3 +64,28 @@ def test_a_convolution_block_ending_in_a_pool_stays_channels_first() -> None:
     x = torch.randn(1, 16, 16)
     facts = inspect_site(model, "0", lambda: model(x))
     assert facts.channels_first and facts.channels_source == "0.2"
+
+
+class _Residual(nn.Module):
+    """A ResNet basic block whose shortcut (Conv1d, BatchNorm1d) runs after its main path, as torchvision's does."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv, self.bn = nn.Conv1d(2, 4, 3, padding=1), nn.BatchNorm1d(4)
+        self.short = nn.Sequential(nn.Conv1d(2, 4, 1), nn.BatchNorm1d(4))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.bn(self.conv(x))
+        return torch.relu(out + self.short(x))
+
+
+def test_a_residual_blocks_note_says_it_is_a_block_not_the_output_of_its_shortcut() -> None:
+    """eb30fb1f named a block's units "positions" from the last channels-first layer inside it, and the note said the
+    block 'carries the output of nn.BatchNorm1d 'b.short.1'', its shortcut's norm, of which it carries a sum."""
+    torch.manual_seed(0)
+    model = nn.Sequential(_Residual(), nn.Flatten(), nn.Linear(32, 2)).eval()
+    r = UnitImportanceAudit(["0"], unit_dim=-1, target=0).run(model, Probe(torch.randn(6, 2, 8)))
+    assert r.meta["unit_kind/0"] == "position"
+    note = next(n for n in r.meta["notes"] if "channels in dimension 1" in n)
+    assert note.startswith("0 is a block laid out as nn.BatchNorm1d '0.short.1' inside it, [N, C, ...] with its channels")
+    assert "carries the output" not in note and "ranks its positions" in note

@@ -242,12 +242,14 @@ class UnitImportanceAudit(Audit):
             if kind == "position":  # channels first: not its neurons
                 source = info.site.channels_source
                 module = type(named_modules(model)[source]).__name__
-                what = (f"{layer} is an nn.{module}" if source == layer else
-                        f"{layer} is the input of nn.{module} {source!r}" if layer.endswith(":input") else
-                        f"{layer} carries the output of nn.{module} {source!r}")
+                layout = "[N, C, ...] with its channels in dimension 1"
+                what = (f"{layer} is an nn.{module}, whose output is {layout}" if source == layer else
+                        f"{layer} is the input of nn.{module} {source!r}, {layout}" if layer.endswith(":input") else
+                        # a block's output (a residual block's sum) is laid out as the last such layer inside it
+                        f"{layer} is a block laid out as nn.{module} {source!r} inside it, {layout}"
+                        if source.startswith(f"{layer}.") else f"{layer} carries the output of nn.{module} {source!r}, {layout}")
                 result.meta.setdefault("notes", []).append(
-                    f"{what}, whose output [N, C, ...] holds its channels in dimension "
-                    f"1: unit_dim={self.unit_dim[layer]} ranks its positions (time steps of a sequence), not its "
+                    f"{what}: unit_dim={self.unit_dim[layer]} ranks its positions (time steps of a sequence), not its "
                     f"channels; unit_dim=1 (the default) ranks the channels")
             if kind is not None:  # what the figures call a unit
                 result.meta[f"unit_kind/{layer}"] = kind
