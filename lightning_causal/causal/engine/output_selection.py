@@ -26,7 +26,12 @@ import torch
 from torch import Tensor
 from torch.distributions import Distribution
 
-from lightning_causal.causal.engine.per_sample_results import per_sample_mappings, results_way
+from lightning_causal.causal.engine.per_sample_results import (
+    levels_way,
+    per_sample_mappings,
+    reduction_failed,
+    results_way,
+)
 from lightning_causal.causal.engine.state import rng_preserved
 
 __all__ = ["OutputSpec", "ROW_WISE_OUTPUT", "TRAINING_ONLY_TUPLE", "check_output_spec", "check_not_a_row", "held_distribution", "held_items",
@@ -400,6 +405,8 @@ def select_output(out: Any, output: OutputSpec = None) -> Tensor:
             except RuntimeError as err:  # a shape mismatch: mostly a tensor of the probe's samples read by the callable
                 if type(err) is not RuntimeError:  # torch.OutOfMemoryError and the like keep their type (batch halving)
                     raise
+                if per_sample_mappings(out):  # a detector's per-image dicts: no tensor of the samples to read
+                    raise RuntimeError(f"{str(err).rstrip('.')}: {reduction_failed(out, err)}") from err
                 raise RuntimeError(f"{str(err).rstrip('.')}. {ROW_WISE_OUTPUT}{_log_prob_way(out)}") from err
             except ValueError as err:  # torch.distributions' check of a value of other rows: `out.log_prob(y)`
                 if type(err) is not ValueError:
@@ -428,6 +435,9 @@ def select_output(out: Any, output: OutputSpec = None) -> Tensor:
                     f"; take one tensor of the {type(picked).__name__} in the callable (its `.mean`, `.variance`)")
         if per_sample_mappings(out):  # out[0] of a detector's per-image dicts: the first image's result
             call = f": {results_way(out)}"
+        elif not callable(output):  # output='cls' of a feature pyramid's class maps, one per level
+            call = levels_way(f"out[{output!r}]" if isinstance(out, (Mapping, tuple, list)) else f"out.{output}",
+                              picked) or call
         raise TypeError(f"Expected argument `output={output!r}` to select a tensor from {_describe(out)} but got "
                         f"{type(picked).__name__}{call}")
     if isinstance(out, Distribution) and isinstance(output, str):

@@ -15,7 +15,7 @@ from typing import Any
 
 from torch import Tensor
 
-__all__ = ["per_sample_mappings", "results_way", "targets_way"]
+__all__ = ["levels_way", "per_sample_mappings", "reduction_failed", "results_way", "targets_way"]
 
 _PAGE = "docs/your_model.md, 'Object detectors'"
 
@@ -89,3 +89,46 @@ def targets_way(labels: Any, stacked: bool = False) -> str:
             f"({_PAGE}); the audits that need one class per image (CounterfactualAudit, FairnessAudit, BackdoorAudit) "
             f"take image-level labels made from them, e.g. `unpack_batch=lambda batch: ({images}, {present}, None)` "
             "(whether class c is present)")
+
+
+def reduction_failed(out: Any, err: Exception) -> str:
+    """What to check where a callable ``output=`` fails with ``err`` on a return value of one mapping per sample: a
+    scatter by label out of range (``K`` counts the label values, torchvision's background 0 included), else the
+    reduction of :func:`results_way` (``torch.stack`` of the images' own numbers of detections).
+
+    Examples:
+        >>> import torch
+        >>> out = [{"scores": torch.ones(1), "labels": torch.tensor([3])}]
+        >>> print(reduction_failed(out, RuntimeError("index 3 is out of bounds for dimension 0 with size 3"))[-61:])
+        need K = classes + 1 (docs/your_model.md, 'Object detectors')
+    """
+    if "out of bounds" not in str(err) and "index" not in str(err).lower():
+        return results_way(out)
+    top = [int(o["labels"].max()) for o in out if isinstance(o.get("labels"), Tensor) and o["labels"].numel()
+           and not o["labels"].is_floating_point()] if isinstance(out[0], Mapping) else []
+    largest = f" (the largest here is {max(top)})" if top else ""
+    return (f"the callable reads a list of one result per sample (a detector's per-image dicts with keys {_keys(out)}): "
+            "where it scatters each image's scores by label into K entries, K must be more than every label "
+            f"value{largest}: labels counted from 1 (torchvision's, background 0) need K = classes + 1 ({_PAGE})")
+
+
+def levels_way(read: str, picked: Any) -> str:
+    """What to pass as ``output=`` where it selected a list of tensors (a feature pyramid's class maps, one
+    ``[N, K, H_l, W_l]`` per level, as FCOS, RetinaNet or YOLO heads return them), or ``""`` for another value.
+
+    Args:
+        read: how the list is read from the return value (``"out['cls']"``).
+        picked: the value ``output=`` selected.
+
+    Examples:
+        >>> import torch
+        >>> print(levels_way("out['cls']", [torch.zeros(2, 3, 8, 8), torch.zeros(2, 3, 4, 4)])[:60])
+        ; a list of 2 tensors (a feature pyramid's levels?) is no te
+    """
+    if not isinstance(picked, (list, tuple)) or not picked or not all(isinstance(t, Tensor) and t.dim() for t in picked):
+        return ""
+    way = f"explain one of them (`output=lambda out: {read}[0]`)"
+    if all(t.dim() == 4 for t in picked) and len({t.shape[:2] for t in picked}) == 1:  # [N, K, H_l, W_l] per level
+        way += (f", or each class's peak over every level, `output=lambda out: torch.cat([level.flatten(2) for level in "
+                f"{read}], 2).amax(2)` ({_PAGE})")
+    return f"; a list of {len(picked)} tensors (a feature pyramid's levels?) is no tensor to explain: {way}"
