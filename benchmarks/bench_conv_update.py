@@ -89,7 +89,7 @@ def positions(args: argparse.Namespace) -> None:
             for channels in (8, 64, 256):
                 t = position_case(channels, kernel, length, args.rows, args.repeats)
                 share = conv_share(nn.Conv1d(channels, channels, kernel, padding=kernel // 2), -1, 1, 3, (1, channels, length))
-                answered = "yes" if share * MAX_SHARE <= 1 else "no"
+                answered = "yes" if share is not None and share * MAX_SHARE <= 1 else "no"
                 print(f"| {channels} | {kernel} | {length} | {t['conv'] * 1e3:.2f} | {t['update'] * 1e3:.2f} | "
                       f"{t['update'] / t['conv']:.2f} | {answered} |", flush=True)
 

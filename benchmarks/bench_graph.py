@@ -5,7 +5,8 @@ recall of causal graph edges on planted networks of growing size.
     .venv/bin/python benchmarks/bench_graph.py --planted [--seeds 100 ... 119]
     .venv/bin/python benchmarks/bench_graph.py --bert [--probe 64] [--repeats 3] [--threads 2]
     .venv/bin/python benchmarks/bench_graph.py --wide [--before-tree DIR] [--cases mlp cnn] [--probe 16] [--repeats 3]
-    .venv/bin/python benchmarks/bench_graph.py --small [--set dev test] [--before-tree DIR] [--probe 64] [--repeats 5]
+    .venv/bin/python benchmarks/bench_graph.py --small [--set dev test] [--only CASE ...] [--measure graph unit_effects]
+        [--before-tree DIR] [--probe 64] [--repeats 5]
     .venv/bin/python benchmarks/bench_graph.py --unfinite-cost [--cases mlp cnn] [--probe 16]
 
 Costs. Models: the digits LeNet (``DigitsCNN``) and the deeper plain CNN (``DeepCNN``, 6 conv
@@ -308,10 +309,10 @@ def small(args: argparse.Namespace) -> None:
     print(f"| set | model | spared per row | measured | {a} (CPU s) | {b} (CPU s) | {a} / {b} | rule takes | same |")
     print("|---" * 9 + "|")
     for name in args.set:
-        for case in SMALL_SETS[name]:
+        for case in [c for c in SMALL_SETS[name] if not args.only or c in args.only]:
             spared = small_spared(case, probe)
             takes = "cache" if spared is not None and spared >= CONV_CACHE_MIN_WORK else "plain"
-            for what in ("graph", "unit_effects"):
+            for what in args.measure:
                 runs = tree_runs(__file__, ["--small-child", f"{case}:{what}:MODE", "--probe", str(args.probe),
                                             "--threads", str(args.threads)],
                                  {v: path for v, (path, _) in variants.items()}, args.repeats,
@@ -403,6 +404,9 @@ def main() -> None:
     parser.add_argument("--wide-child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--small", action="store_true")
     parser.add_argument("--set", nargs="+", choices=tuple(SMALL_SETS), default=list(SMALL_SETS), help="the --small cases")
+    parser.add_argument("--only", nargs="+", default=None, help="with --small: these cases of the sets only")
+    parser.add_argument("--measure", nargs="+", choices=("graph", "unit_effects"), default=["graph", "unit_effects"],
+                        help="with --small: what is timed")
     parser.add_argument("--small-child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--unfinite-cost", action="store_true")
     args = parser.parse_args()
