@@ -292,36 +292,75 @@ def padding_positions(
     pad = _padding_of(x, named, scans)
     if pad is None or _described((x, *_argument_tensors(additional_forward_args, named, x.shape[0])), named, scans) != 0:
         return None
+    att = named.get("attention_mask")
+    if isinstance(att, Tensor) and att.shape == x.shape[:2]:
+        _check_padding_sense(x, pad.view(att.shape))
     return pad
 
 
-def unnamed_padding(x: Tensor, additional_forward_args: object, *, model: nn.Module | None = None) -> str | None:
-    """A forward argument that looks like a padding mask of ``x`` under another name, or ``None``: a tensor of ``x``'s first
-    two dimensions holding 0/1 (bool, or numbers), some 0, with ``x`` (of 3 or more dimensions: the nodes of padded
-    graphs ``[N, max_nodes, F]``, a sequence ``[N, T, F]``) all zero wherever it is 0, where :func:`padding_positions`
-    finds no padding. Such a mask (``node_mask``, ``mask``) reaches the model but is not read as padding: the means
-    count its positions as groups of effect 0. Named by its keyword or position.
+def _check_padding_sense(x: Tensor, pad: Tensor) -> None:
+    """Refuse an ``attention_mask`` of torch's sense (``key_padding_mask``: ``True`` = padding, the opposite of Hugging
+    Face's 1 = real): ``x`` all zero at every position ``pad`` (``[N, T]``, the mask's zeros) calls real and holding values
+    at some it calls padding, where read as it is, every real position would be left out and never set, and the
+    padding set instead.
+
+    Examples:
+        >>> import torch
+        >>> padding_positions(torch.tensor([[[1.0], [0.0]]]), {"attention_mask": torch.tensor([[True, False]])}).flatten()
+        tensor([False,  True])
+        >>> padding_positions(torch.tensor([[[1.0], [0.0]]]), {"attention_mask": torch.tensor([[False, True]])})
+        Traceback (most recent call last):
+        ...
+        ValueError: Expected argument `attention_mask` to be 1 (True) at the real positions and 0 at the padding but the inputs are all zero wherever it is 1 ...
+    """
+    if not bool(pad.any()) or bool(pad.all()):
+        return
+    filled = (x != 0).flatten(2).any(2) if x.dim() > 2 else x != 0  # [N, T]: positions holding a value
+    if not bool(filled[~pad].any()) and bool(filled[pad].any()):
+        raise ValueError(
+            "Expected argument `attention_mask` to be 1 (True) at the real positions and 0 at the padding but the inputs "
+            f"are all zero wherever it is 1 and hold values where it is 0 (0 at {int(pad.sum())} of {pad.numel()} positions): "
+            "a mask of torch's sense (`key_padding_mask`, True = padding) read so would leave every real position out; "
+            "pass `attention_mask=~key_padding_mask` and give the model `key_padding_mask = attention_mask == 0`")
+
+
+def unnamed_padding(x: Tensor, additional_forward_args: object, *,
+                    model: nn.Module | None = None) -> tuple[str, int] | None:
+    """A forward argument that looks like a padding mask of ``x`` under another name, as ``(its name in words, the
+    value that marks padding)``, or ``None``: a tensor of ``x``'s first two dimensions holding 0/1 (bool, or numbers),
+    with ``x`` (of 3 or more dimensions: the nodes of padded graphs ``[N, max_nodes, F]``, a sequence ``[N, T, F]``) all
+    zero wherever it holds one of the two values and not all zero elsewhere, that value running over a prefix or a
+    suffix of every row (padding after or before the data: a flag or a dropout mask scattered among the positions is
+    none), where :func:`padding_positions` finds no padding. 0 marks padding in a mask that is 1 at the real positions
+    (``node_mask``, ``mask``), 1 in one of torch's sense (``key_padding_mask``: ``True`` = padding). Such a mask reaches
+    the model but is not read as padding: the means count its positions as groups of effect 0. Named by its keyword
+    or position.
 
     Examples:
         >>> import torch
         >>> x, m = torch.ones(2, 3, 4), torch.tensor([[1, 1, 0], [1, 1, 1]])
         >>> x[0, 2] = 0
         >>> unnamed_padding(x, {"node_mask": m}), unnamed_padding(x, {"attention_mask": m})
-        ("the forward argument 'node_mask'", None)
+        (("the forward argument 'node_mask'", 0), None)
+        >>> unnamed_padding(x, {"key_padding_mask": m == 0})
+        ("the forward argument 'key_padding_mask'", 1)
     """
     if x.dim() < 3 or padding_positions(x, additional_forward_args, model=model) is not None:
         return None
     args = (additional_forward_args.items() if isinstance(additional_forward_args, Mapping) else
             enumerate(additional_forward_args) if isinstance(additional_forward_args, tuple) else
             [(0, additional_forward_args)])
+    filled = None
     for key, v in args:
-        if not isinstance(v, Tensor) or v.shape != x.shape[:2] or v.is_complex():
+        if not isinstance(v, Tensor) or v.shape != x.shape[:2] or v.is_complex() or not bool(((v == 0) | (v == 1)).all()):
             continue
-        zero = v == 0
-        if not bool(((v == 0) | (v == 1)).all()) or not bool(zero.any()):
-            continue
-        if bool((x[zero.to(x.device)] == 0).all()):
-            return f"the forward argument {key!r}" if isinstance(key, str) else f"the positional forward argument {key}"
+        filled = (x != 0).flatten(2).any(2) if filled is None else filled  # [N, T]: positions holding a value
+        for value in (0, 1):
+            pad = (v == value).to(x.device)
+            ends = (pad[:, 1:] >= pad[:, :-1]).all(1) | (pad[:, 1:] <= pad[:, :-1]).all(1)  # a suffix or a prefix
+            if bool(pad.any()) and bool(ends.all()) and not bool(filled[pad].any()) and bool(filled[~pad].any()):
+                return (f"the forward argument {key!r}" if isinstance(key, str) else
+                        f"the positional forward argument {key}"), value
     return None
 
 
@@ -352,7 +391,10 @@ def time_axis(x: Tensor, lengths: Tensor) -> int:
     it, log-mel frames ``[N, 1, T, M]``): where dimension 1 is shorter than the longest length, the later axis holding
     it whose steps from each length on hold one value (the padding), else the one as long as the longest length, else
     the last (of a 5-D input, dimension 2, the frames, wherever they hold the longest length and no other axis alone
-    holds one pad value: clips of 16 frames of 16 x 16 padded with noise or their last frame); where both dimension 1 and the last hold it, the last where dimension 1 holds no one value after every
+    holds one pad value or is alone as long as the longest length: clips of 16 frames of 16 x 16 padded with noise or
+    their last frame, where a volume ``[N, C, H, W, D]`` padded to its deepest keeps its depth; and where dimension 1
+    holds it too, 16 bands over 8 frames, dimension 2 where it alone shows one pad value); where both dimension 1
+    and the last hold it, the last where dimension 1 holds no one value after every
     length and the last does, or every length is the last dimension's size (full clips) and dimension 1 is longer.
     Read as dimension 1, the mel bins at and above a short clip's length were taken for padding: their effects 0 and
     never set.
@@ -371,6 +413,8 @@ def time_axis(x: Tensor, lengths: Tensor) -> int:
         2
         >>> time_axis(torch.randn(2, 1, 16, 16, 16), torch.tensor([12, 9]))  # noise-padded, the longest 12 of 16 frames
         2
+        >>> time_axis(torch.randn(2, 1, 32, 32, 24), torch.tensor([24, 17]))  # a volume [N, C, H, W, D] of 24 slices
+        4
     """
     return _time_axis(x, lengths)
 
@@ -401,12 +445,20 @@ def _time_axis(x: Tensor, lengths: Tensor, scans: dict | None = None) -> int:
         shown = [a for a in held if _scanned(x, lengths, a, scans)]
         fit = [a for a in held if x.shape[a] == longest]
         # of a 5-D input, a video laid out for Conv3d, the frames (dimension 2) wherever they hold the longest length and
-        # no other axis alone shows the pad: square frames of a clip's length (16 of 16 x 16), padding of noise or of the
-        # last frame repeated, a probe whose longest clip is shorter than the frames, were read along the columns
+        # no other axis alone shows the pad or is alone as long as it: square frames of a clip's length (16 of 16 x 16),
+        # padding of noise or of the last frame repeated, a probe whose longest clip is shorter than the frames, were
+        # read along the columns; a volume laid out [N, C, H, W, D] (MONAI's) batched to its deepest keeps its depth
         frames = 2 if x.dim() == 5 and 2 in held else None
         if shown:
             return frames if frames in shown else shown[-1]
-        return frames if frames is not None else fit[-1] if fit else last if last in held else 1
+        if fit and (frames is None or len(fit) == 1):  # square frames as wide as the longest clip say nothing
+            return fit[-1]
+        return frames if frames is not None else last if last in held else 1
+    # a video [N, C, T, H, W] of as many channels as its longest clip's frames or more (16 bands, 8 frames) whose frames
+    # alone show one pad value: read along dimension 1, its channels from each length on were padding in every frame
+    if (x.dim() == 5 and x.shape[2] >= longest and not _scanned(x, lengths, 1, scans) and _scanned(x, lengths, 2, scans)
+            and not (x.shape[last] >= longest and _scanned(x, lengths, last, scans))):
+        return 2
     if x.shape[last] < longest or _scanned(x, lengths, 1, scans):
         return 1
     # no pad value along dimension 1: the last where its padding holds one, or where no length falls short of it while
