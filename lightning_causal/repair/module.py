@@ -36,6 +36,7 @@ from lightning_causal.causal.engine.forward import ForwardArgs, OutputSpec, sele
 from lightning_causal.causal.engine.forward_args import WholeAcrossBatches
 from lightning_causal.causal.engine.kept_attributes import keep_attributes
 from lightning_causal.causal.engine.output_selection import check_not_a_row, held_distribution
+from lightning_causal.causal.engine.per_sample_results import REPAIR_TARGETS_WAY, detection_batch
 from lightning_causal.causal.engine.user_frame import outside_package
 from lightning_causal.repair.base import RepairTerm
 from lightning_causal.repair.carried_state import task_pass_state, validation_batches
@@ -406,7 +407,8 @@ class CausalRepairModule(EvaluationSteps):
         try:
             unpacked = unpack(batch, self.unpack_batch)
         except ValueError as err:
-            raise MisconfigurationException(f"CausalRepairModule cannot read the batch: {err}") from err
+            way = f". {REPAIR_TARGETS_WAY}" if detection_batch(batch) else ""  # (images, targets): the loss reads them
+            raise MisconfigurationException(f"CausalRepairModule cannot read the batch: {err}{way}") from err
         if self.unpack_batch is None and not self.__dict__.get("_unread_checked", False):  # the first batch read
             # a padded audio batch's attention_mask (or any tensor of a mapping the default reads not) reaches no model
             # call: trained without it, silently, while the audit callback warns of the same batch
@@ -494,7 +496,7 @@ class CausalRepairModule(EvaluationSteps):
         if y is None:
             raise MisconfigurationException(
                 "CausalRepairModule's default `task_step` needs batches with labels but got a batch without labels; "
-                "pass labelled data, `unpack_batch=` or override `task_step`"
+                + (REPAIR_TARGETS_WAY if detection_batch(batch) else "pass labelled data, `unpack_batch=` or override `task_step`")
             )
         with forward_arguments_checked(args, "default `task_step`"):
             out = self.model_outputs(x, args)

@@ -15,9 +15,17 @@ from typing import Any
 
 from torch import Tensor
 
-__all__ = ["levels_way", "per_sample_mappings", "reduction_failed", "results_way", "targets_way"]
+__all__ = ["REPAIR_TARGETS_WAY", "detection_batch", "levels_way", "per_sample_mappings", "reduction_failed", "results_way",
+           "targets_way"]
 
 _PAGE = "docs/your_model.md, 'Object detectors'"
+
+REPAIR_TARGETS_WAY = (
+    "CausalRepairModule's default `task_step`, `task_loss(model(images), labels)`, cannot take a detector's loss of "
+    "its targets: subclass it and override `task_step(self, batch, batch_idx)` to return that loss from `batch[1]`; "
+    "`unpack_batch=` then gives the terms the images and image-level labels made from the targets (BackdoorSuppressionTerm "
+    "keeps them on its triggered copies), e.g. `unpack_batch=lambda batch: (batch[0], torch.stack([(t['labels'] == c)"
+    f".any() for t in batch[1]]).long(), None)`, with `output=` a score per image and class ({_PAGE})")
 
 
 def per_sample_mappings(value: Any) -> bool:
@@ -35,6 +43,17 @@ def per_sample_mappings(value: Any) -> bool:
     """
     return (isinstance(value, (list, tuple)) and not hasattr(value, "_fields") and len(value) > 0
             and all(isinstance(v, Mapping) and any(isinstance(t, Tensor) for t in v.values()) for v in value))
+
+
+def detection_batch(batch: Any) -> bool:
+    """Whether ``batch`` is a detector's ``(images, targets, ...)``, its targets one mapping per image.
+
+    Examples:
+        >>> import torch
+        >>> detection_batch((torch.zeros(1, 3), [{"labels": torch.ones(1)}])), detection_batch((torch.zeros(1, 3), torch.ones(1)))
+        (True, False)
+    """
+    return isinstance(batch, (tuple, list)) and len(batch) >= 2 and per_sample_mappings(batch[1])
 
 
 def _keys(value: Any) -> list[Any]:
