@@ -226,28 +226,61 @@ def warn_no_training(trainer: Trainer) -> None:
         "model as it is with `lightning_causal.audit_model(model, audits, data)`")
 
 
-def weight_sums(module: torch.nn.Module) -> tuple[tuple[str, ...], torch.Tensor]:
-    """The names of ``module``'s parameters and each one's sum and sum of squares ``[P, 2]`` (float32, on the host):
-    equal when read twice with no write to the weights between (the same reductions of the same values)."""
-    named = [(n, p) for n, p in module.named_parameters() if not torch.nn.parameter.is_lazy(p)]
+def _forward_weights(module: torch.nn.Module) -> list[tuple[str, torch.Tensor]]:
+    """The named weights ``module``'s forward uses: its parameters (lazy ones left out), a pruned one
+    (``torch.nn.utils.prune``, ``ModelPruning``: a parameter ``X_orig`` beside a buffer ``X_mask``) as the weight ``X``
+    the pruning computed, so that pruning made permanent (``X_orig * X_mask`` written into a parameter ``X``) changes
+    nothing and a new mask does."""
+    named = []
+    for prefix, sub in module.named_modules():
+        for name, p in sub._parameters.items():
+            if p is None or torch.nn.parameter.is_lazy(p):
+                continue
+            base = name[:-len("_orig")] if name.endswith("_orig") else None
+            pruned = getattr(sub, base, None) if base is not None and base + "_mask" in sub._buffers else None
+            if isinstance(pruned, torch.Tensor):
+                name, p = base, pruned
+            named.append((f"{prefix}.{name}" if prefix else name, p))
+    return named
+
+
+def weight_sums(module: torch.nn.Module) -> tuple[tuple[str, ...], torch.Tensor | None]:
+    """The names of the weights ``module``'s forward uses (:func:`_forward_weights`) and each one's sum and Euclidean
+    norm ``[P, 2]`` (float32, on the first weight's device: read with no wait for the device and no copy of a float32
+    weight; compared once, by :func:`warn_changed_after_audit`): equal when read twice with no write to the weights
+    between (the same reductions of the same values)."""
+    named = _forward_weights(module)
+    if not named:
+        return (), None
+    device = named[0][1].device
     with torch.no_grad():
-        values = [torch.view_as_real(p.detach()) if p.is_complex() else p.detach() for _, p in named]
-        rows = [torch.stack([v.float().sum(), v.float().square().sum()]).cpu() for v in values]
-    return tuple(n for n, _ in named), torch.stack(rows) if rows else torch.zeros(0, 2)
+        rows = []
+        for _, p in named:
+            v = torch.view_as_real(p.detach()) if p.is_complex() else p.detach()
+            v = v if v.dtype in (torch.float32, torch.float64) else v.float()
+            rows.append(torch.stack([v.sum(), torch.linalg.vector_norm(v)]).to(device, torch.float32))
+    return tuple(n for n, _ in named), torch.stack(rows)
 
 
-def warn_changed_after_audit(before: tuple[int, tuple[str, ...], torch.Tensor] | None, module: torch.nn.Module,
-                             where: str) -> bool:
-    """Warn where the weights of ``module`` changed since the audit of epoch ``before[0]`` (``before``: that epoch,
-    :func:`weight_sums` right after its audit) though no training step ran between: a change made after the callbacks'
-    ``on_train_epoch_end`` (the LightningModule's own, which Lightning calls after them: federated averaging of local
-    copies into the audited network, a projection; a callback listed after this one), which that audit did not
-    see. ``where``: when it is found (``"at the start of epoch 3"``). Returns whether it warned."""
+def _same_sums(a: tuple[tuple[str, ...], torch.Tensor | None], b: tuple[tuple[str, ...], torch.Tensor | None]) -> bool:
+    """Whether two :func:`weight_sums` readings are of the same weights."""
+    return a[0] == b[0] and (a[1] is None or b[1] is None or torch.equal(a[1], b[1].to(a[1].device)))
+
+
+def warn_changed_after_audit(before: tuple | None, module: torch.nn.Module, where: str) -> bool:
+    """Warn where the weights of ``module`` changed since the audit of epoch ``before[0]`` though no training step ran
+    between: a change made after the callbacks' ``on_train_epoch_end`` (the LightningModule's own, which Lightning calls
+    after them: federated averaging of local copies into the audited network, a projection; a callback listed after this
+    one), which that audit did not see. ``before``: that epoch, :func:`weight_sums` right after its audit and those of the
+    epoch's last training step (``None`` where unread: a fit stopped mid-epoch); weights back to the latter are not
+    warned about (a callback listed before this one that swapped other weights in for the epoch's end, as an EMA for its
+    checkpoint, and back when the next epoch starts: the audit explained the weights the epoch ended with).
+    ``where``: when it is found (``"at the start of epoch 3"``). Returns whether it warned."""
     if before is None:
         return False
-    epoch, names, sums = before
-    now_names, now = weight_sums(module)
-    if now_names == names and torch.equal(now, sums):
+    epoch, names, sums, trained = before
+    now = weight_sums(module)
+    if _same_sums(now, (names, sums)) or (trained is not None and _same_sums(now, trained)):
         return False
     warn_at_users_line(
         f"CausalAuditCallback: the weights of the audited {type(module).__name__} changed after the audit of epoch "
@@ -255,5 +288,7 @@ def warn_changed_after_audit(before: tuple[int, tuple[str, ...], torch.Tensor] |
         "your LightningModule's own (which Lightning calls after them: averaging local copies into the audited network, "
         "as in federated learning, a projection) or by a callback listed after this one. Each such audit explains the "
         "weights before the change, and its report too; make the change in the epoch's last `training_step` or in "
-        "`on_train_batch_end`, or audit the weights it makes with `lightning_causal.audit_model(model, audits, data)`")
+        "`on_train_batch_end`, list such a callback before CausalAuditCallback in `Trainer(callbacks=[...])` (its "
+        "`on_train_epoch_end` then runs before the audit), or audit the weights it makes with "
+        "`lightning_causal.audit_model(model, audits, data)`")
     return True

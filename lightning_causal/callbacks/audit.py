@@ -301,6 +301,7 @@ class CausalAuditCallback(AuditRun, Callback):
         self._fit_clock: float | None = None  # see AuditRun._run
         self._undrawn = None  # see AuditRun._draw_last
         self._audited_sums: tuple | None = None  # see on_train_epoch_start
+        self._trained_sums: tuple | None = None  # see on_train_batch_end
         self._said_changed_after = False
 
     def __copy__(self) -> CausalAuditCallback:
@@ -444,7 +445,8 @@ class CausalAuditCallback(AuditRun, Callback):
 
     @override
     def on_train_batch_end(self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any, batch_idx: int) -> None:
-        """The probe's checks left for after the first training step, which built the model's lazy modules.
+        """The probe's checks left for after the first training step, which built the model's lazy modules; at the last
+        batch of an epoch to be audited, the weights its step made (``weight_sums``, read by ``on_train_epoch_start``).
 
         Args:
             trainer: the Lightning ``Trainer`` running the fit.
@@ -461,6 +463,8 @@ class CausalAuditCallback(AuditRun, Callback):
                     f"CausalAuditCallback cannot audit a model holding lazy modules that its first training step did "
                     f"not build ({', '.join(lazy[:3])}): {NEVER_CALLED_LAZY}")
             self._checked(probe, trainer, pl_module)
+        if getattr(trainer, "is_last_batch", False) and not self._said_changed_after and self.should_audit(trainer.current_epoch):
+            self._trained_sums = weight_sums(audited(pl_module))  # the weights the epoch's last step made
 
     @override
     def on_train_batch_start(self, trainer: Trainer, pl_module: LightningModule, batch: Any, batch_idx: int) -> None:
@@ -498,7 +502,8 @@ class CausalAuditCallback(AuditRun, Callback):
             return
         self._run(trainer, pl_module, trainer.current_epoch, "epoch_end")
         if not self._said_changed_after:  # read again where the next hook of no training step sees them
-            self._audited_sums = (trainer.current_epoch, *weight_sums(audited(pl_module)))
+            self._audited_sums = (trainer.current_epoch, *weight_sums(audited(pl_module)), self._trained_sums)
+        self._trained_sums = None
         from lightning_causal.callbacks import monitoring  # imported here: it imports this module
 
         monitoring.warn_lightning_non_finite_stops(self, trainer)  # Lightning's EarlyStopping stops silently at a NaN
@@ -512,7 +517,7 @@ class CausalAuditCallback(AuditRun, Callback):
             trainer: the Lightning ``Trainer`` running the fit.
             pl_module: the ``LightningModule`` being trained.
         """
-        before, self._audited_sums = self._audited_sums, None
+        before, self._audited_sums, self._trained_sums = self._audited_sums, None, None
         if before is not None and before[0] == trainer.current_epoch - 1 and not averaging_callbacks(trainer):
             self._said_changed_after = warn_changed_after_audit(before, audited(pl_module),
                                                                 f"at the start of epoch {trainer.current_epoch}")
@@ -619,7 +624,8 @@ class CausalAuditCallback(AuditRun, Callback):
         self._state_restored = False  # load_state_dict sets it: a resumed fit's state of this callback
         self._train_started = False
         self._unbuilt_probe = None
-        self._audited_sums = None  # (epoch, names, sums): the weights an epoch's audit explained (weight_sums)
+        self._audited_sums = None  # (epoch, names, sums, trained): the weights an epoch's audit explained (weight_sums)
+        self._trained_sums = None  # (names, sums): the weights of the last step of an epoch to be audited
         self._said_changed_after = False
         self._warned_no_tb = False
         self._stops_said = set()
