@@ -443,11 +443,15 @@ class InputEffectAudit(Audit):
         mean_abs, mean = real_mean(effects.abs(), real), real_mean(effects, real)  # padding groups left out
         unread = unnamed_padding(x, probe.additional_forward_args, model=model) if real is None else None
         if unread is not None:
+            where, value = unread
+            way = ("name the parameter `attention_mask` (forward(self, x, adj, attention_mask)) or pass it as that keyword"
+                   if value == 0 else "pass `attention_mask=~key_padding_mask` (1 at the real positions, 0 at the padding) "
+                   "and give the model `key_padding_mask = attention_mask == 0`")
             warnings.warn(
-                f"InputEffectAudit {self.name!r}: {unread} is 0 where the inputs are all zero, as a padding mask (padded "
-                "graphs' node mask, padded steps) is, but only `attention_mask` or `lengths` are read as padding: the means "
-                "and rankings count those positions as groups of effect 0 (a node slot that few samples hold ranks low); "
-                "name the parameter `attention_mask` (forward(self, x, adj, attention_mask)) or pass it as that keyword",
+                f"InputEffectAudit {self.name!r}: {where} is {value} where the inputs are all zero, as a padding mask (padded "
+                "graphs' node mask, padded steps) is, but only `attention_mask` (0 = padding) or `lengths` are read as "
+                "padding: the means and rankings count those positions as groups of effect 0 (a node slot that few "
+                f"samples hold ranks low); {way}",
                 ProbeContentsWarning, stacklevel=outside_package())
         if real is None:
             k = min(self.top_k, mean_abs.numel())

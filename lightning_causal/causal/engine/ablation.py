@@ -292,36 +292,75 @@ def padding_positions(
     pad = _padding_of(x, named, scans)
     if pad is None or _described((x, *_argument_tensors(additional_forward_args, named, x.shape[0])), named, scans) != 0:
         return None
+    att = named.get("attention_mask")
+    if isinstance(att, Tensor) and att.shape == x.shape[:2]:
+        _check_padding_sense(x, pad.view(att.shape))
     return pad
 
 
-def unnamed_padding(x: Tensor, additional_forward_args: object, *, model: nn.Module | None = None) -> str | None:
-    """A forward argument that looks like a padding mask of ``x`` under another name, or ``None``: a tensor of ``x``'s first
-    two dimensions holding 0/1 (bool, or numbers), some 0, with ``x`` (of 3 or more dimensions: the nodes of padded
-    graphs ``[N, max_nodes, F]``, a sequence ``[N, T, F]``) all zero wherever it is 0, where :func:`padding_positions`
-    finds no padding. Such a mask (``node_mask``, ``mask``) reaches the model but is not read as padding: the means
-    count its positions as groups of effect 0. Named by its keyword or position.
+def _check_padding_sense(x: Tensor, pad: Tensor) -> None:
+    """Refuse an ``attention_mask`` of torch's sense (``key_padding_mask``: ``True`` = padding, the opposite of Hugging
+    Face's 1 = real): ``x`` all zero at every position ``pad`` (``[N, T]``, the mask's zeros) calls real and holding values
+    at some it calls padding, where read as it is, every real position would be left out and never set, and the
+    padding set instead.
+
+    Examples:
+        >>> import torch
+        >>> padding_positions(torch.tensor([[[1.0], [0.0]]]), {"attention_mask": torch.tensor([[True, False]])}).flatten()
+        tensor([False,  True])
+        >>> padding_positions(torch.tensor([[[1.0], [0.0]]]), {"attention_mask": torch.tensor([[False, True]])})
+        Traceback (most recent call last):
+        ...
+        ValueError: Expected argument `attention_mask` to be 1 (True) at the real positions and 0 at the padding but the inputs are all zero wherever it is 1 ...
+    """
+    if not bool(pad.any()) or bool(pad.all()):
+        return
+    filled = (x != 0).flatten(2).any(2) if x.dim() > 2 else x != 0  # [N, T]: positions holding a value
+    if not bool(filled[~pad].any()) and bool(filled[pad].any()):
+        raise ValueError(
+            "Expected argument `attention_mask` to be 1 (True) at the real positions and 0 at the padding but the inputs "
+            f"are all zero wherever it is 1 and hold values where it is 0 (0 at {int(pad.sum())} of {pad.numel()} positions): "
+            "a mask of torch's sense (`key_padding_mask`, True = padding) read so would leave every real position out; "
+            "pass `attention_mask=~key_padding_mask` and give the model `key_padding_mask = attention_mask == 0`")
+
+
+def unnamed_padding(x: Tensor, additional_forward_args: object, *,
+                    model: nn.Module | None = None) -> tuple[str, int] | None:
+    """A forward argument that looks like a padding mask of ``x`` under another name, as ``(its name in words, the
+    value that marks padding)``, or ``None``: a tensor of ``x``'s first two dimensions holding 0/1 (bool, or numbers),
+    with ``x`` (of 3 or more dimensions: the nodes of padded graphs ``[N, max_nodes, F]``, a sequence ``[N, T, F]``) all
+    zero wherever it holds one of the two values and not all zero elsewhere, that value running over a prefix or a
+    suffix of every row (padding after or before the data: a flag or a dropout mask scattered among the positions is
+    none), where :func:`padding_positions` finds no padding. 0 marks padding in a mask that is 1 at the real positions
+    (``node_mask``, ``mask``), 1 in one of torch's sense (``key_padding_mask``: ``True`` = padding). Such a mask reaches
+    the model but is not read as padding: the means count its positions as groups of effect 0. Named by its keyword
+    or position.
 
     Examples:
         >>> import torch
         >>> x, m = torch.ones(2, 3, 4), torch.tensor([[1, 1, 0], [1, 1, 1]])
         >>> x[0, 2] = 0
         >>> unnamed_padding(x, {"node_mask": m}), unnamed_padding(x, {"attention_mask": m})
-        ("the forward argument 'node_mask'", None)
+        (("the forward argument 'node_mask'", 0), None)
+        >>> unnamed_padding(x, {"key_padding_mask": m == 0})
+        ("the forward argument 'key_padding_mask'", 1)
     """
     if x.dim() < 3 or padding_positions(x, additional_forward_args, model=model) is not None:
         return None
     args = (additional_forward_args.items() if isinstance(additional_forward_args, Mapping) else
             enumerate(additional_forward_args) if isinstance(additional_forward_args, tuple) else
             [(0, additional_forward_args)])
+    filled = None
     for key, v in args:
-        if not isinstance(v, Tensor) or v.shape != x.shape[:2] or v.is_complex():
+        if not isinstance(v, Tensor) or v.shape != x.shape[:2] or v.is_complex() or not bool(((v == 0) | (v == 1)).all()):
             continue
-        zero = v == 0
-        if not bool(((v == 0) | (v == 1)).all()) or not bool(zero.any()):
-            continue
-        if bool((x[zero.to(x.device)] == 0).all()):
-            return f"the forward argument {key!r}" if isinstance(key, str) else f"the positional forward argument {key}"
+        filled = (x != 0).flatten(2).any(2) if filled is None else filled  # [N, T]: positions holding a value
+        for value in (0, 1):
+            pad = (v == value).to(x.device)
+            ends = (pad[:, 1:] >= pad[:, :-1]).all(1) | (pad[:, 1:] <= pad[:, :-1]).all(1)  # a suffix or a prefix
+            if bool(pad.any()) and bool(ends.all()) and not bool(filled[pad].any()) and bool(filled[~pad].any()):
+                return (f"the forward argument {key!r}" if isinstance(key, str) else
+                        f"the positional forward argument {key}"), value
     return None
 
 
