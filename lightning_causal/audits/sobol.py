@@ -57,6 +57,9 @@ SobolSampler = Literal["empirical", "copula"]
 _SAMPLERS: tuple[SobolSampler, ...] = get_args(SobolSampler)  # the values `sampler` takes
 
 
+SOFTMAX_CHECK_ROWS = 64  # probe rows whose outputs the softmax warnings read (one pass of them, after the indices)
+
+
 class SobolAudit(Audit):
     """Sobol' indices of input groups for the probability of one class, with bootstrap intervals.
 
@@ -322,9 +325,12 @@ class SobolAudit(Audit):
                 "(the logit of the probability: its sigmoid gives the probability back), else the probability gets a second sigmoid",
                 UserWarning, stacklevel=outside_package(),
             )
-        if func.explained == "softmax probability":
+        if func.explained == "softmax probability":  # on up to SOFTMAX_CHECK_ROWS probe rows: a detector's best scores
+            sub = probe.subset(slice(0, SOFTMAX_CHECK_ROWS))  # per class tell their sigmoids from 8 rows on, not from one
+            with audit_mode(model):
+                out = Forward(model, num_samples=len(sub), **self.model_options(sub))(sub.first)
             warn_softmax_of_regression(f"SobolAudit {self.name!r}", probe.labels, "`probability=False`", model=model,
-                                       outputs=first_row_outputs(model, probe, self.output), output=self.output)
+                                       outputs=out, output=self.output, probe=probe)
         return res, func.target, func.explained, cause
 
     @staticmethod

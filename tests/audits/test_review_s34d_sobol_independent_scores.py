@@ -1,0 +1,45 @@
+"""Review of 6c99d91f (review_s34d): SobolAudit's softmax over independent scores.
+
+6c99d91f warned where CaptumBaseline's curves take a softmax over outputs that are independent probabilities (every
+entry of 8 probe rows or more in [0, 1], rows not summing to 1: a multi-label head's sigmoids, a detector's best score
+per class), but SobolAudit, whose default `probability=True` takes the same softmax, read the outputs of the probe's
+first row alone, which tells nothing: the softmax of each class's best detection score was explained without a word.
+It reads up to 64 probe rows now.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import torch
+from torch import nn
+
+from lightning_causal import SobolAudit
+from lightning_causal.audits import Probe
+
+
+class _Best(nn.Module):  # each class's best score of a decoder: sigmoids, 0 where below the threshold
+    def __init__(self, threshold: float):
+        super().__init__()
+        self.head, self.threshold = nn.Linear(6, 3), threshold
+
+    def forward(self, x):
+        p = self.head(x).sigmoid()
+        return torch.where(p > self.threshold, p, torch.zeros_like(p))
+
+
+def _said(model, x, **kwargs):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        SobolAudit(n=64, n_bootstrap=0, target=1, patch_size=None, **kwargs).run(model, Probe(x))
+    return [str(w.message) for w in caught if "softmax over the model's outputs" in str(w.message)]
+
+
+def test_sobol_warns_of_a_softmax_over_independent_scores_and_not_over_logits():
+    torch.manual_seed(0)
+    x, model = torch.randn(16, 6), _Best(0.4).eval()
+    said = _said(model, x)
+    assert len(said) == 1 and "lies in [0, 1] and their rows do not sum to 1" in said[0] and "`probability=False`" in said[0]
+    assert not _said(model, x, probability=False)
+    assert not _said(model.head, x)  # logits
+    assert not _said(model, x[:7])  # too few rows to tell
