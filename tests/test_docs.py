@@ -263,10 +263,14 @@ def test_sequence_recipe_runs(monkeypatch, tmp_path):
 def test_federated_recipe_continues_each_clients_run_and_compares_the_clients(monkeypatch, tmp_path):
     """'Federated learning': each client's kept Trainer goes on over the rounds (one report per local epoch, no
     warning of an earlier run's reports), the global model has a report per round on each client's data, and the
-    fairness across clients compares the clients as groups."""
+    fairness across clients compares the clients as groups. The figures are not drawn (half the test's time; what is
+    asserted is in the runs, reports and tables; the renderer's tests draw these audits' figures)."""
     import warnings
 
+    from lightning_causal.reporting.tensorboard import TensorBoardRenderer
+
     _quiet_trainer(monkeypatch, tmp_path)
+    monkeypatch.setattr(TensorBoardRenderer, "_draw_figures", lambda self, *args: None)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         ns = _run_snippet(_block("recipes.md", "class Client(pl.LightningModule)"), {},
