@@ -85,3 +85,27 @@ def test_labels_counted_from_one_name_k_plus_one_not_forward_arguments():
     # with variable numbers of scores stacked: the reduction to a fixed number of scores is named
     with pytest.raises(RuntimeError, match="each class's best score, 0 where the image has none"):
         input_effects(_Decoded(net), x, mask, output=lambda out: torch.stack([o["scores"] for o in out]), target=1)
+
+
+class _TwoHeads(nn.Module):  # `return heads, aux`: a tuple of mappings of every sample's heads, no result per image
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = nn.Linear(6, 3), nn.Linear(6, 4)
+
+    def forward(self, x):
+        return {"logits": self.a(x)}, {"embedding": self.b(x)}
+
+
+@pytest.mark.parametrize("output", [None, 0])
+def test_a_tuple_of_head_mappings_is_not_called_a_detectors_per_image_results(output):
+    with pytest.raises(TypeError) as err:
+        input_effects(_TwoHeads(), torch.randn(8, 6), torch.arange(6), output=output, target=1)
+    assert "per-image" not in str(err.value) and "detector" not in str(err.value)
+
+
+def test_targets_collated_as_a_tuple_are_still_told():
+    from lightning_causal.batches import unpack
+
+    targets = tuple({"boxes": torch.zeros(i, 4), "labels": torch.arange(i)} for i in range(4))  # tuple(zip(*batch))
+    with pytest.raises(ValueError, match=r"unpack_batch=lambda batch: \(batch\[0\], None, None\)"):
+        unpack((torch.rand(4, 1, 8, 8), targets))

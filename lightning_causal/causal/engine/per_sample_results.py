@@ -28,8 +28,14 @@ REPAIR_TARGETS_WAY = (
     f".any() for t in batch[1]]).long(), None)`, with `output=` a score per image and class ({_PAGE})")
 
 
+_RESULT_KEYS = frozenset({"boxes", "scores", "labels", "masks", "keypoints"})  # a detector's results and targets
+
+
 def per_sample_mappings(value: Any) -> bool:
-    """Whether ``value`` is a list (or plain tuple) of mappings that hold tensors, one per sample.
+    """Whether ``value`` is a list of mappings that hold tensors, one per sample; a plain tuple of them only where a
+    mapping holds a detector's keys (``boxes``, ``scores``, ``labels``, ``masks``, ``keypoints``: targets collated by
+    ``tuple(zip(*batch))``, as torchvision's references do), since ``return heads, aux`` is a tuple of mappings of
+    the heads of every sample (a two-tower model's outputs), no result per sample.
 
     Args:
         value: any value (a model's return value, a batch's labels).
@@ -40,9 +46,13 @@ def per_sample_mappings(value: Any) -> bool:
         True
         >>> per_sample_mappings({"logits": torch.zeros(2, 3)}), per_sample_mappings([torch.zeros(2)])
         (False, False)
+        >>> per_sample_mappings(({"logits": torch.zeros(8, 3)}, {"embedding": torch.zeros(8, 4)}))
+        False
     """
-    return (isinstance(value, (list, tuple)) and not hasattr(value, "_fields") and len(value) > 0
-            and all(isinstance(v, Mapping) and any(isinstance(t, Tensor) for t in v.values()) for v in value))
+    if not isinstance(value, (list, tuple)) or hasattr(value, "_fields") or not value or not all(
+            isinstance(v, Mapping) and any(isinstance(t, Tensor) for t in v.values()) for v in value):
+        return False
+    return isinstance(value, list) or any(_RESULT_KEYS & set(v) for v in value)
 
 
 def detection_batch(batch: Any) -> bool:
