@@ -43,3 +43,24 @@ def test_sobol_warns_of_a_softmax_over_independent_scores_and_not_over_logits():
     assert not _said(model, x, probability=False)
     assert not _said(model.head, x)  # logits
     assert not _said(model, x[:7])  # too few rows to tell
+
+
+def test_the_advised_logit_of_one_class_keeps_the_curves_finite_where_a_score_is_0():
+    """The warning's way to explain one class's own probability, `out[:, [k]].logit()`, gave -inf for every image
+    without a detection of class k (a score of 0), and the curves' AUCs were -inf; it names `logit(eps=1e-6)` now."""
+    import re
+
+    from lightning_causal import CaptumBaseline
+
+    torch.manual_seed(0)
+    x, model = torch.randn(16, 6), _Best(0.5).eval()
+    assert (model(x)[:, 1] == 0).any()  # images without a detection of class 1
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        CaptumBaseline(("Saliency",), target=1).run(model, Probe(x))
+    said = next(str(w.message) for w in caught if "softmax over the model's outputs" in str(w.message))
+    way = re.search(r"`output=(lambda out: out\[:, \[k\]\]\.logit.*?)`", said).group(1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = CaptumBaseline(("Saliency",), target=0, output=eval(way.replace("[k]", "[1]"))).run(model, Probe(x))  # noqa: S307
+    assert torch.isfinite(torch.tensor([result.scalars["deletion_auc"], result.scalars["insertion_auc"]])).all()
