@@ -14,6 +14,13 @@ output element of those groups (``K``: the kernel's elements) where the convolut
 one channel of 512 is 1/512 of the product. The windows are taken from the change by ``Tensor.unfold`` (one per
 spatial dimension: 1-D, 2-D and 3-D alike) and the product is a batched matrix product per row.
 
+A unit of positions (``unit_dim=-1`` of a ``Conv1d``'s input: a sequence's steps; a ``Conv2d``'s columns or rows)
+changes every channel at ``u`` consecutive positions ``p..p+u-1`` of one spatial dimension; under zero padding only
+the ``(u - 1 + (k - 1) d) // s + 1`` output positions there whose windows hold one of them change
+(:func:`slab_width`), so :func:`add_position_change` convolves the change over the input positions those outputs read
+alone (every channel, the other spatial dimensions whole) and adds it into them. The other padding modes copy a
+changed edge into the padding, so positions there run the layer.
+
 :class:`~lightning_causal.causal.engine.linear_update.LinearReaders` records and answers these layers beside the
 linear ones (exactly ``nn.Conv1d``, ``nn.Conv2d`` and ``nn.Conv3d``, called on a batched input); this module holds
 the convolution's own rule and arithmetic.

@@ -14,9 +14,10 @@ neuron of 512 intervened is 1/512 of the layer's matrix product. A convolution (
 ``S`` is what the edit says it
 changes (``edit.changed_units``: the hidden-unit estimators' rows, :func:`~..effects.unit_rows.unit_rows`, and the
 causal graph's, :class:`~..structure.graph_context.UnitEdit`, replace one unit per row); each layer answers the units it
-can (a linear layer those of the last dimension, a convolution those of the channels inside one group): an edit that
+can (a linear layer those of the last dimension, a convolution those of the channels inside one group, or positions
+along a spatial dimension under zero padding, a sequence's steps, whose reach alone is computed): an edit that
 does not say, or units wider than ``1 / MAX_SHARE`` of the inputs (a head of 4; of a group's input channels: a
-depthwise convolution), run the layer as usual. Rounding aside this is the
+depthwise convolution; positions reaching over an eighth of the output), run the layer as usual. Rounding aside this is the
 layer's own product (the tests compare with the full forward passes in float64).
 
 :class:`LinearReaders` records, during the prefix cache's probe run (the hook split's, or the ``torch.fx`` split's
@@ -215,7 +216,9 @@ class LinearReaders:
     def answers(self, unit_dim: int, unit_size: int) -> bool:
         """Whether rows that change one unit (``unit_size`` wide) of dimension ``unit_dim`` are
         answered by the update in some recorded layer: a linear layer's units of the last dimension, a convolution's
-        of the channels (dimension 1) inside one group, at most ``1 / MAX_SHARE`` of the inputs (of a group's).
+        of the channels (dimension 1) inside one group, at most ``1 / MAX_SHARE`` of the inputs (of a group's), or of
+        positions along a spatial dimension (:func:`~.conv_update.conv_share`: zero padding, a reach of at most
+        ``1 / MAX_SHARE`` of the output there, ``POSITION_MIN_WORK`` multiply-adds spared a row).
 
         Args:
             unit_dim: the dimension of the changed units.
@@ -283,7 +286,7 @@ class LinearReaders:
         layer called on the run's first output of the intervened layer is answered by the update
         when ``edit`` says which units it changes (``edit.changed_units``: ``(units [R], unit_dim, unit_size)``, set by
         the hidden-unit estimators and the causal graph) and the layer answers such units (:meth:`answers`: a linear
-        layer those of the last dimension, a convolution its channels; hooks restored on exit).
+        layer those of the last dimension, a convolution its channels or positions; hooks restored on exit).
 
         Args:
             rows: ``[R]`` the probe sample of each row of the run.
