@@ -24,7 +24,7 @@ import sys
 from pathlib import Path
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -33,18 +33,16 @@ from lightning_causal.causal.engine.conv_update import conv_share  # noqa: E402
 from lightning_causal.causal.engine.linear_update import MAX_SHARE, LinearReaders  # noqa: E402
 
 
-def case(channels: int, kernel: int, size: int, rows: int, repeats: int) -> dict[str, float]:
-    """Median CPU seconds of the convolution and of the update on ``rows`` rows of one changed channel each."""
-    torch.manual_seed(0)
-    conv = nn.Conv2d(channels, channels, kernel, padding=kernel // 2).eval()
-    value = torch.randn(16, channels, size, size)
+def _timed(conv: nn.Module, value: Tensor, unit_dim: int, width: int, rows: int, repeats: int) -> dict[str, float]:
+    """Median CPU seconds of ``conv`` and of the update on ``rows`` rows of ``value``, each with one unit of
+    ``unit_dim`` (``width`` of them) set to 0."""
     readers = LinearReaders(nn.Identity())
     with torch.no_grad():
         readers.value, readers.outputs = value, {conv: conv(value)}
-    picked = torch.randint(0, 16, (rows,))
-    columns = torch.randint(0, channels, (rows, 1))
+    picked = torch.randint(0, value.shape[0], (rows,))
+    columns = torch.randint(0, width, (rows, 1))
     h = value[picked].clone()
-    h[torch.arange(rows)[:, None], columns] = 0.0
+    h.movedim(unit_dim, 1)[torch.arange(rows)[:, None], columns] = 0.0
 
     def plain() -> None:
         with torch.no_grad():
@@ -52,33 +50,23 @@ def case(channels: int, kernel: int, size: int, rows: int, repeats: int) -> dict
 
     def update() -> None:
         with torch.no_grad():
-            readers._update(conv, h, picked, columns)
+            readers._update(conv, h, picked, columns, unit_dim=unit_dim)
 
     return {name: cpu for name, (_wall, cpu) in interleaved_times({"conv": plain, "update": update}, repeats).items()}
+
+
+def case(channels: int, kernel: int, size: int, rows: int, repeats: int) -> dict[str, float]:
+    """Median CPU seconds of the convolution and of the update on ``rows`` rows of one changed channel each."""
+    torch.manual_seed(0)
+    conv = nn.Conv2d(channels, channels, kernel, padding=kernel // 2).eval()
+    return _timed(conv, torch.randn(16, channels, size, size), 1, channels, rows, repeats)
 
 
 def position_case(channels: int, kernel: int, length: int, rows: int, repeats: int) -> dict[str, float]:
     """Median CPU seconds of a ``Conv1d`` and of the update on ``rows`` rows of one changed position each."""
     torch.manual_seed(0)
     conv = nn.Conv1d(channels, channels, kernel, padding=kernel // 2).eval()
-    value = torch.randn(16, channels, length)
-    readers = LinearReaders(nn.Identity())
-    with torch.no_grad():
-        readers.value, readers.outputs = value, {conv: conv(value)}
-    picked = torch.randint(0, 16, (rows,))
-    columns = torch.randint(0, length, (rows, 1))
-    h = value[picked].clone()
-    h[torch.arange(rows)[:, None], :, columns] = 0.0
-
-    def plain() -> None:
-        with torch.no_grad():
-            conv(h)
-
-    def update() -> None:
-        with torch.no_grad():
-            readers._update(conv, h, picked, columns, unit_dim=2)
-
-    return {name: cpu for name, (_wall, cpu) in interleaved_times({"conv": plain, "update": update}, repeats).items()}
+    return _timed(conv, torch.randn(16, channels, length), 2, length, rows, repeats)
 
 
 def positions(args: argparse.Namespace) -> None:
