@@ -404,7 +404,8 @@ def main() -> None:
     parser.add_argument("--wide-child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--small", action="store_true")
     parser.add_argument("--set", nargs="+", choices=tuple(SMALL_SETS), default=list(SMALL_SETS), help="the --small cases")
-    parser.add_argument("--only", nargs="+", default=None, help="with --small: these cases of the sets only")
+    parser.add_argument("--only", nargs="+", default=None, choices=[c for cases in SMALL_SETS.values() for c in cases],
+                        help="with --small: these cases of the sets only")
     parser.add_argument("--measure", nargs="+", choices=("graph", "unit_effects"), default=["graph", "unit_effects"],
                         help="with --small: what is timed")
     parser.add_argument("--small-child", default=None, help=argparse.SUPPRESS)
