@@ -3,7 +3,8 @@
 channels' change through their weight slice, ``y' = y + conv((h' - h)_S, W[:, S])``. The effects equal full forward
 passes in float64 (stride, padding of every mode, dilation, groups, 1-D to 3-D, hooks, in-place changes); the update is
 taken where a unit is at most an eighth of a group's input channels and refused elsewhere (depthwise convolutions,
-units straddling two groups, units along another dimension, subclasses)."""
+units straddling two groups, units along the width that reach over an eighth of it, subclasses; positions the update
+answers: tests/causal/test_leftovers_s34c_conv_positions.py)."""
 
 from __future__ import annotations
 
@@ -125,7 +126,7 @@ REFUSED = {
     "depthwise": (lambda: nn.Conv2d(16, 16, 3, padding=1, groups=16), {}),
     "four groups of 4 channels": (lambda: nn.Conv2d(16, 8, 3, padding=1, groups=4), {}),
     "heads of 4 of 16 channels": (lambda: nn.Conv2d(16, 6, 3, padding=1), {"num_heads": 4, "unit_dim": 1}),
-    "units along the width": (lambda: nn.Conv2d(16, 6, 3, padding=1), {"unit_dim": -1}),
+    "units along the width": (lambda: nn.Conv2d(16, 6, 3, padding=1), {"unit_dim": -1}),  # a reach of 3 of 16 columns
 }
 
 
