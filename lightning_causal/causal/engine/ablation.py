@@ -292,6 +292,13 @@ def padding_positions(
     pad = _padding_of(x, named, scans)
     if pad is None or _described((x, *_argument_tensors(additional_forward_args, named, x.shape[0])), named, scans) != 0:
         return None
+    return _sense_checked(x, pad, named)
+
+
+def _sense_checked(x: Tensor, pad: Tensor, named: Mapping) -> Tensor:
+    """``pad``, the padding of ``x`` the named arguments give, once :func:`_check_padding_sense` has found an
+    ``attention_mask`` of ``x``'s shape ``[N, T]`` in Hugging Face's sense: what :func:`padding_positions` and
+    :func:`input_padding` return."""
     att = named.get("attention_mask")
     if isinstance(att, Tensor) and att.shape == x.shape[:2]:
         _check_padding_sense(x, pad.view(att.shape))
@@ -571,7 +578,8 @@ def input_padding(
     chosen = _described((*xs, *_argument_tensors(additional_forward_args, named, xs[0].shape[0])), named, scans)
     if chosen is None or chosen >= len(xs):  # no input, or a forward argument (the ids beside an explained table)
         return None
-    return tuple(_padding_of(x, named, scans) if k == chosen else None for k, x in enumerate(xs))
+    pad = _padding_of(xs[chosen], named, scans)
+    return tuple(_sense_checked(x, pad, named) if k == chosen else None for k, x in enumerate(xs))
 
 
 def unpadded_masks(xs: tuple[Tensor, ...], masks: tuple[Tensor, ...], pads: tuple[Tensor | None, ...] | None,
