@@ -384,15 +384,17 @@ def unit_effects(
         fold = site.shape[0]  # rows per sample: > 1 where the layer folds positions into the batch (OPT's fc1)
         run = lambda xi, r: forward(*xi, rows=r)  # noqa: E731 - the probe rows r of inputs xi
 
-        def shared(rows: Tensor) -> Tensor | tuple[Tensor, UnitEffectsInfo]:
+        def shared(rows: Tensor, scale: float | None = None) -> Tensor | tuple[Tensor, UnitEffectsInfo]:
             """Rows every sample shares (a zero-shot classifier's text tower over its class prompts, a hypernetwork's
             one row), ``rows`` as two samples gave them: each unit set in all of them
-            (:mod:`~lightning_causal.causal.effects.shared_units`)."""
+            (:mod:`~lightning_causal.causal.effects.shared_units`); ``scale``: the model's noise, where already read
+            (and warned of)."""
             check_shared_interventions(layer, ivs, site.shape, method, screen)
             with failed_rows_named(forward, xs, f"Intervening on {layer!r}"):
-                scale = noise_scale(forward, xs)
-                if scale:
-                    warn_noise()
+                if scale is None:
+                    scale = noise_scale(forward, xs)
+                    if scale:
+                        warn_noise()
                 effects, units, layout, calls = shared_unit_effects(
                     forward, xs, layer, ivs, site.shape, target, rows_per_pass(forward.model, xs, max_batch_size, forward=forward),
                     bool(scale), rows)
@@ -423,7 +425,7 @@ def unit_effects(
                     raise
                 cache = None
         if cache is None:
-            return shared(rows)
+            return shared(rows, scale)
         noise, clean = None, cache.output
         if scale:
             cache.reason = "the model draws random numbers in eval mode: full passes with common random numbers"
