@@ -29,6 +29,7 @@ import copy
 import inspect
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from keyword import iskeyword
 from typing import Any
 
 import torch.fx as fx
@@ -54,9 +55,11 @@ class _LeafTracer(fx.Tracer):
         return qualname == self._leaf or super().is_leaf_module(m, qualname)
 
 
-def _trace(model: nn.Module, layer: str, concrete: Mapping[str, Any] | None = None) -> tuple[fx.Graph, nn.Module]:
-    """Trace a shallow copy of ``model`` (tensor constants the tracer stores land on the copy)."""
-    root = copy.copy(model)
+def _trace(model: nn.Module, layer: str, concrete: Mapping[str, Any] | None = None,
+           binding: _Binding | None = None) -> tuple[fx.Graph, nn.Module]:
+    """Trace a shallow copy of ``model`` (tensor constants the tracer stores land on the copy; ``binding``: the call's
+    flat signature where it fills ``*args``/``**kwargs``)."""
+    root = copy.copy(model) if binding is None else binding.traced(copy.copy(model))
     caches = dict_items(model)  # a dict the forward writes into is shared with the copy: no Proxy left in it
     try:
         return _LeafTracer(layer).trace(root, concrete_args=dict(concrete) if concrete else None), root
@@ -150,33 +153,83 @@ def _build_recorder(new: fx.Graph, root: nn.Module, cut: _Cut, env: dict[fx.Node
 
 class _Binding:
     """How a call ``model(*args, **kwargs)`` maps to the traced graph's placeholders: tensors become
-    the recorder's inputs, other values are specialised (``concrete_args``)."""
+    the recorder's inputs, other values are specialised (``concrete_args``).
+
+    A forward with ``*args``/``**kwargs`` that receive values is traced through a flat signature of as
+    many explicit parameters as the call has (:attr:`flat`): the ``i``-th value of ``*args`` as
+    ``_<args>_<i>``, a ``**kwargs`` value under its key; :meth:`values` refuses a later call of another
+    structure (another count of variadic values, other keys) rather than bind it to the wrong placeholders."""
 
     def __init__(self, model: nn.Module, args: Sequence[Any], kwargs: Mapping[str, Any]) -> None:
         self.signature = inspect.signature(model.forward)
+        self.forward = type(model).forward
+        bound = self._bind(args, kwargs)
+        #: the traced parameters: (name, the forward parameter, the key in its ``*args``/``**kwargs`` or ``None``)
+        self.flat: list[tuple[str, inspect.Parameter, int | str | None]] = []
+        for p in self.signature.parameters.values():
+            value = bound.arguments.get(p.name)
+            if p.kind == p.VAR_POSITIONAL:
+                self.flat.extend((f"_{p.name}_{i}", p, i) for i in range(len(value or ())))
+            elif p.kind == p.VAR_KEYWORD:
+                self.flat.extend((key, p, key) for key in (value or {}))
+            else:
+                self.flat.append((p.name, p, None))
+        self.variadic = any(key is not None for *_, key in self.flat)
+        self.structure = self._structure(bound)
+        names = [name for name, *_ in self.flat]
+        if self.variadic and (len(set(names)) < len(names) or not all(n.isidentifier() and not iskeyword(n) and n not in ("self", "__forward") for n in names)):
+            raise SplitRefused(f"variadic forward arguments whose names cannot be parameters: {names}")
+        self.params = [p for _, p, _ in self.flat] if self.variadic else list(self.signature.parameters.values())
+        self.tensors: list[str] = []
+        self.concrete: dict[str, Any] = {}
+        for name, p, key in self.flat:
+            value = bound.arguments.get(p.name) if key is None else bound.arguments[p.name][key]
+            if isinstance(value, Tensor):
+                self.tensors.append(name)
+            elif _holds_tensor(value):
+                raise SplitRefused(f"forward argument {name!r} holds tensors inside a container")
+            else:
+                self.concrete[name] = value
+
+    def _bind(self, args: Sequence[Any], kwargs: Mapping[str, Any]) -> inspect.BoundArguments:
         try:
             bound = self.signature.bind(*args, **kwargs)
         except TypeError as err:
             raise SplitRefused(f"the call does not match forward's signature ({err})") from err
         bound.apply_defaults()
-        self.params = list(self.signature.parameters.values())
-        self.tensors: list[str] = []
-        self.concrete: dict[str, Any] = {}
-        for p in self.params:
-            value = bound.arguments.get(p.name)
-            if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
-                if value:
-                    raise SplitRefused("variadic forward arguments are not traced")
-            elif isinstance(value, Tensor):
-                self.tensors.append(p.name)
-            elif _holds_tensor(value):
-                raise SplitRefused(f"forward argument {p.name!r} holds tensors inside a container")
-            else:
-                self.concrete[p.name] = value
+        return bound
+
+    def _structure(self, bound: inspect.BoundArguments) -> tuple[Any, ...]:
+        """The count of ``*args`` values and the keys of ``**kwargs``: what the traced placeholders stand for."""
+        return tuple(len(bound.arguments.get(p.name, ())) if p.kind == p.VAR_POSITIONAL else tuple(bound.arguments.get(p.name, {}))
+                     for p in self.signature.parameters.values() if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD))
 
     def values(self, args: Sequence[Any], kwargs: Mapping[str, Any]) -> list[Tensor]:
-        bound = self.signature.bind(*args, **kwargs)
-        return [bound.arguments[name] for name in self.tensors]
+        bound = self._bind(args, kwargs)
+        if self._structure(bound) != self.structure:
+            raise SplitRefused(f"the call's variadic arguments {self._structure(bound)} differ from the traced call's "
+                               f"{self.structure}")
+        return [bound.arguments[p.name] if key is None else bound.arguments[p.name][key]
+                for name, p, key in self.flat if name in self.tensors]
+
+    def traced(self, root: nn.Module) -> nn.Module:
+        """``root`` (a shallow copy of the model) itself, or with a variadic call its class's subclass whose
+        ``forward`` takes the flat parameters and calls the model's ``forward`` with them as the call did."""
+        if not self.variadic:
+            return root
+        positional = [name for name, p, _ in self.flat if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL)]
+        keyword = [name for name, p, _ in self.flat if p.kind in (p.KEYWORD_ONLY, p.VAR_KEYWORD)]
+        names = [name for name, *_ in self.flat]
+        source = (f"def forward(self, {', '.join(names)}):\n"
+                  f"    return __forward(self, {', '.join([*positional, *(f'{k}={k}' for k in keyword)])})\n")
+        space: dict[str, Any] = {"__forward": self.forward}
+        exec(compile(source, f"<flat forward of {type(root).__qualname__}>", "exec"), space)  # noqa: S102 - names checked
+        cls = type(root)
+        try:
+            root.__class__ = type(cls)(cls.__name__, (cls,), {"forward": space["forward"], "__module__": cls.__module__})
+        except Exception as err:  # noqa: BLE001 - a class that cannot be subclassed this way
+            raise SplitRefused(f"the variadic forward cannot be given a flat signature ({type(err).__name__}: {err})") from err
+        return root
 
     def placeholder_env(self, graph: fx.Graph, new: fx.Graph) -> tuple[dict[fx.Node, Any], set[fx.Node]]:
         """Map the traced placeholders to the recorder's inputs (tensors) or constants."""
@@ -185,15 +238,41 @@ class _Binding:
             raise SplitRefused("the traced graph's placeholders do not match forward's parameters")
         env: dict[fx.Node, Any] = {}
         inputs = set()
-        for node, p in zip(holders, self.params):
-            if p.name in self.tensors:
+        flat = self.flat if self.variadic else [(p.name, p, None) for p in self.params]
+        for node, (name, p, key) in zip(holders, flat):
+            if name in self.tensors:
                 env[node] = new.placeholder(f"in_{len(inputs)}")
                 inputs.add(node)
-            elif p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            elif key is None and p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):  # an empty *args/**kwargs
                 env[node] = () if p.kind == p.VAR_POSITIONAL else {}
             else:
-                env[node] = self.concrete[p.name]
+                env[node] = self.concrete[name]
         return env, inputs
+
+
+def flat_call(model: nn.Module, args: Sequence[Any], kwargs: Mapping[str, Any]) -> tuple[nn.Module, dict[str, Any] | None]:
+    """What to trace for a call ``model(*args, **kwargs)`` whose ``*args``/``**kwargs`` receive values: a shallow copy
+    of ``model`` with the call's flat signature (:class:`_Binding`) and its specialised non-tensor values; ``model``
+    and ``None`` for any other call (traced as before: every parameter a placeholder).
+
+    Raises:
+        SplitRefused: the call does not bind, or holds tensors inside containers, or names that cannot be parameters.
+    """
+    if not _fills_variadic(model, args, kwargs):
+        return model, None
+    binding = _Binding(model, args, kwargs)
+    return binding.traced(copy.copy(model)), binding.concrete
+
+
+def _fills_variadic(model: nn.Module, args: Sequence[Any], kwargs: Mapping[str, Any]) -> bool:
+    """Whether the call ``model(*args, **kwargs)`` gives its forward's ``*args`` or ``**kwargs`` values (``False``
+    also where it does not bind: the model's own call says why)."""
+    signature = inspect.signature(model.forward)
+    try:
+        bound = signature.bind(*args, **kwargs)
+    except TypeError:
+        return False
+    return any(bound.arguments.get(p.name) for p in signature.parameters.values() if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD))
 
 
 def _holds_tensor(value: Any) -> bool:
@@ -250,7 +329,7 @@ def fx_split(model: nn.Module, layer: str, args: Sequence[Any], kwargs: Mapping[
             depend on ``layer``.
     """
     binding = _Binding(model, args, kwargs)
-    graph, root = _trace(model, layer, binding.concrete)
+    graph, root = _trace(model, layer, binding.concrete, binding)
     new = fx.Graph()
     env, inputs = binding.placeholder_env(graph, new)
     cut = _analyse(graph, layer, inputs)
@@ -262,7 +341,7 @@ def fx_split(model: nn.Module, layer: str, args: Sequence[Any], kwargs: Mapping[
     return FxSplit(_InputsKept(recorder), suffix, binding, [n.name for n in cut.live], cut.later_calls)
 
 
-def suffix_module(model: nn.Module, layer: str) -> nn.Module | None:
+def suffix_module(model: nn.Module, layer: str, call: tuple[Sequence[Any], Mapping[str, Any]] | None = None) -> nn.Module | None:
     """A module mapping the output of ``layer`` to the model's output, or ``None`` if impossible.
 
     ``None`` when the model does not trace, ``layer`` is called more than once, or any other value
@@ -273,6 +352,8 @@ def suffix_module(model: nn.Module, layer: str) -> nn.Module | None:
     Args:
         model: the model (``torch.fx``-traceable for a result).
         layer: the module name where the suffix starts.
+        call: the ``(args, kwargs)`` of the model's calls, which a forward with ``*args``/``**kwargs`` is traced
+            through (:func:`flat_call`; a call filling neither traces as without it).
 
     Examples:
         >>> import torch
@@ -282,10 +363,18 @@ def suffix_module(model: nn.Module, layer: str) -> nn.Module | None:
         torch.Size([5, 2])
     """
     try:
-        graph, root = _trace(model, layer)
-        cut = _analyse(graph, layer, {n for n in graph.nodes if n.op == "placeholder"})
+        binding = _Binding(model, *call) if call is not None and _fills_variadic(model, *call) else None
+        if binding is not None:
+            graph, root = _trace(model, layer, binding.concrete, binding)
+            holders = dict(zip((name for name, *_ in binding.flat), (n for n in graph.nodes if n.op == "placeholder")))
+            tensors = {holders[name] for name in binding.tensors}
+            consts = {holders[name]: value for name, value in binding.concrete.items()}
+        else:
+            graph, root = _trace(model, layer)
+            tensors, consts = {n for n in graph.nodes if n.op == "placeholder"}, {}
+        cut = _analyse(graph, layer, tensors)
     except SplitRefused:
         return None
     if cut.live or cut.later_calls:
         return None
-    return _build_suffix(root, cut)
+    return _build_suffix(root, cut, consts)

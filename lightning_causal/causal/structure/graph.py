@@ -231,7 +231,7 @@ def _sweep(ctx: GraphContext, a: int, nodes: dict[str, list[int]], base: Tensor)
     effects = _round_off(sweep.output, ctx.output_tolerance())
     if not later:
         return effects, {}, {}, effects
-    if not bypassed(ctx.model, layer, later[0]):
+    if not bypassed(ctx.model, layer, later[0], ctx.call):
         return effects, sweep.hidden, sweep.exists, None
     far = {t: nodes[t] for t in later[1:] if nodes[t]}
     clamped = path_effects_from(ctx, layer, units, far, base=base, clamp=True)

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import contextlib
 import warnings
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 import torch.fx as fx
@@ -47,7 +48,7 @@ from lightning_causal.causal.engine.prefix_cache import (
     prefix_cache,
 )
 from lightning_causal.causal.engine.state import gather_target, output_fix, resolve_target
-from lightning_causal.causal.engine.suffix import suffix_module
+from lightning_causal.causal.engine.suffix import flat_call, suffix_module
 from lightning_causal.causal.engine.unit_sites import check_samples_first, named_unit_kind
 from lightning_causal.causal.engine.units import Layout, from_units, resolve_layout, to_units
 from lightning_causal.causal.structure.layer_activations import (
@@ -209,11 +210,12 @@ class _Leaves(fx.Tracer):
         return qualname in self._leaves or super().is_leaf_module(m, qualname)
 
 
-def bypassed(model: nn.Module, source: str, layer: str) -> bool:
+def bypassed(model: nn.Module, source: str, layer: str, call: tuple[Sequence[Any], Mapping[str, Any]] | None = None) -> bool:
     """Whether a path from the output of module ``source`` to the model's output avoids module
     ``layer`` (a skip connection around it), read from the ``torch.fx`` graph. ``True`` (the safe
     answer: the caller then measures those paths) when the model does not trace or either module
-    is called other than once.
+    is called other than once. ``call``: the ``(args, kwargs)`` of the model's calls, which a forward with
+    ``*args``/``**kwargs`` is traced through (:func:`~lightning_causal.causal.engine.suffix.flat_call`).
 
     Examples:
         >>> class Skip(nn.Module):
@@ -228,7 +230,8 @@ def bypassed(model: nn.Module, source: str, layer: str) -> bool:
     """
     caches = dict_items(model)  # a cache the forward writes into keeps no Proxy of the trace
     try:
-        graph = _Leaves({source, layer}).trace(model)
+        root, concrete = flat_call(model, *call) if call is not None else (model, None)
+        graph = _Leaves({source, layer}).trace(root, concrete_args=concrete)
     except Exception:  # noqa: BLE001 - any tracing failure means: assume a bypass
         return True
     finally:
@@ -358,6 +361,12 @@ class GraphContext:
         return self.forward.model
 
     @property
+    def call(self) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """The ``(args, kwargs)`` of the model's call on the probe (what a variadic forward is traced through)."""
+        args, kwargs = self.forward.args.take(None)
+        return (*self.xs, *args), kwargs
+
+    @property
     def n(self) -> int:
         return int(self.f0.shape[0])
 
@@ -385,7 +394,7 @@ class GraphContext:
         if layer in self._suffixes:
             return self._suffixes[layer]
         if layer not in self._traced:  # the plain fx suffix takes a tensor output only
-            self._traced[layer] = suffix_module(self.model, layer) if self.tensor_output[layer] else None
+            self._traced[layer] = suffix_module(self.model, layer, self.call) if self.tensor_output[layer] else None
         found: nn.Module | PrefixCache | None = self._traced[layer]
         if total_rows < CACHE_MIN_ROWS * self.n:
             if found is None:  # undecided: full passes until a call brings enough rows
