@@ -43,12 +43,13 @@ Examples:
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-__all__ = ["add_conv_change", "add_position_change", "conv_share", "is_conv", "slab_width", "takes_batched"]
+__all__ = ["add_conv_change", "add_position_change", "conv_share", "conv_work", "is_conv", "slab_width", "takes_batched"]
 
 _CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 #: Multiply-adds of a row's convolution that the update of positions must save at least: below, its gathers and
@@ -105,8 +106,13 @@ def conv_share(module: nn.Module, unit_dim: int, unit_size: int, ndim: int, out_
     if dim == 0 or module.padding_mode != "zeros":
         return None
     share = min(1.0, slab_width(module, dim - 2, unit_size) / out_shape[dim])
-    work = module.in_channels // module.groups * math.prod(module.kernel_size) * math.prod(out_shape[1:])
-    return share if work * (1.0 - share) >= POSITION_MIN_WORK else None
+    return share if conv_work(module, out_shape) * (1.0 - share) >= POSITION_MIN_WORK else None
+
+
+def conv_work(module: nn.Module, out_shape: Sequence[int]) -> int:
+    """The multiply-adds of one row of the convolution ``module`` whose (batched) output is ``out_shape``:
+    ``in_channels / groups`` x the kernel's elements x the output's elements per row."""
+    return module.in_channels // module.groups * math.prod(module.kernel_size) * math.prod(out_shape[1:])
 
 
 def _windows(module: nn.Module, delta: Tensor) -> Tensor:

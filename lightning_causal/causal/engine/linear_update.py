@@ -59,7 +59,6 @@ Examples:
 from __future__ import annotations
 
 import contextlib
-import math
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -71,6 +70,7 @@ from lightning_causal.causal.engine.conv_update import (
     add_conv_change,
     add_position_change,
     conv_share,
+    conv_work,
     is_conv,
     takes_batched,
 )
@@ -239,8 +239,7 @@ class LinearReaders:
         shares = self._answering(unit_dim, unit_size)
         if any(not is_conv(m) for m in shares):
             return None
-        return sum(m.in_channels // m.groups * math.prod(m.kernel_size) * math.prod(self.outputs[m].shape[1:])
-                   * (1.0 - share) for m, share in shares.items())
+        return sum(conv_work(m, self.outputs[m].shape) * (1.0 - share) for m, share in shares.items())
 
     def _answering(self, unit_dim: int, unit_size: int) -> dict[nn.Module, float]:
         """The recorded layers that answer rows changing one unit (``unit_size`` wide) of dimension ``unit_dim``, each
