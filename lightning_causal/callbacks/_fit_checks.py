@@ -231,11 +231,12 @@ def _forward_weights(module: torch.nn.Module) -> list[tuple[str, torch.Tensor]]:
     (``torch.nn.utils.prune``, ``ModelPruning``: a parameter ``X_orig`` beside a buffer ``X_mask``) as the weight ``X``
     the pruning computed, so that pruning made permanent (``X_orig * X_mask`` written into a parameter ``X``) changes
     nothing and a new mask does."""
-    named = []
+    named, seen = [], set()
     for prefix, sub in module.named_modules():
         for name, p in sub._parameters.items():
-            if p is None or torch.nn.parameter.is_lazy(p):
+            if p is None or torch.nn.parameter.is_lazy(p) or id(p) in seen:  # a tied weight (an LM's head) read once
                 continue
+            seen.add(id(p))
             base = name[:-len("_orig")] if name.endswith("_orig") else None
             pruned = getattr(sub, base, None) if base is not None and base + "_mask" in sub._buffers else None
             if isinstance(pruned, torch.Tensor):

@@ -376,6 +376,9 @@ class CausalAuditCallback(AuditRun, Callback):
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         check_trainer(trainer, "on_train_start")
         self._train_started = True  # on_fit_end: a resumed fit of a finished training never gets here
+        # weights an averaging callback copies in change after the audits by design (warned of where it matters): the
+        # weights-changed-after-an-audit check is off for the fit, and its readings skipped
+        self._said_changed_after = bool(averaging_callbacks(trainer))
         warn_earlier_reports(self.report_dir, self._report_tag, trainer)
         warn_endless_epochs(trainer)
         with validation_data(trainer) if self._probe_source is None else contextlib.nullcontext():
@@ -517,10 +520,15 @@ class CausalAuditCallback(AuditRun, Callback):
             trainer: the Lightning ``Trainer`` running the fit.
             pl_module: the ``LightningModule`` being trained.
         """
-        before, self._audited_sums, self._trained_sums = self._audited_sums, None, None
-        if before is not None and before[0] == trainer.current_epoch - 1 and not averaging_callbacks(trainer):
-            self._said_changed_after = warn_changed_after_audit(before, audited(pl_module),
-                                                                f"at the start of epoch {trainer.current_epoch}")
+        self._trained_sums = None
+        self._check_weights_after_audit(pl_module, f"at the start of epoch {trainer.current_epoch}")
+
+    def _check_weights_after_audit(self, pl_module: LightningModule, where: str) -> None:
+        """:func:`~lightning_causal.callbacks._fit_checks.warn_changed_after_audit` of the weights the last audit read
+        (``where``: when), once per fit."""
+        before, self._audited_sums = self._audited_sums, None
+        if before is not None:
+            self._said_changed_after = warn_changed_after_audit(before, audited(pl_module), where)
 
     @override
     def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
@@ -534,9 +542,7 @@ class CausalAuditCallback(AuditRun, Callback):
             pl_module: the ``LightningModule`` being trained.
         """
         check_trainer(trainer, "on_train_end")
-        before, self._audited_sums = self._audited_sums, None
-        if before is not None and before[0] == trainer.current_epoch - 1 and not averaging_callbacks(trainer):
-            self._said_changed_after = warn_changed_after_audit(before, audited(pl_module), "at the end of training")
+        self._check_weights_after_audit(pl_module, "at the end of training")
         self._audit_epoch_ended_in_checkpoint(trainer, pl_module)  # a resumed fit that ran no batch
         last = max(trainer.current_epoch - 1, 0)
         if swa_batch_norm_epoch(trainer, last):  # the fit's last epoch is the one before StochasticWeightAveraging's

@@ -190,11 +190,11 @@ def _two_clients() -> DataLoader:
     return DataLoader(torch.utils.data.ConcatDataset([a.dataset, b.dataset]), batch_size=16, shuffle=True)
 
 
-def _said(module, max_epochs, callbacks=None, tmp_path=None) -> list[str]:
+def _said(module, max_epochs, callbacks=None, tmp_path=None, before=()) -> list[str]:
     callback = CausalAuditCallback([InputEffectAudit(ace_values=None)], unpack_batch=lambda b: (b[0], b[1], None), probe_size=8)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        _trainer(False, [callback, *(callbacks or [])], max_epochs=max_epochs, root=tmp_path).fit(module, _two_clients())
+        _trainer(False, [*before, callback, *(callbacks or [])], max_epochs=max_epochs, root=tmp_path).fit(module, _two_clients())
     return [str(w.message) for w in caught if "changed after the audit" in str(w.message)]
 
 
@@ -216,3 +216,5 @@ def test_an_epoch_end_that_changes_no_weight_and_weight_averaging_are_not_warned
     assert _said(_Client(), 2, tmp_path=tmp_path) == []  # a plain fit
     # StochasticWeightAveraging copies its average in when training ends (warned of elsewhere where it matters)
     assert _said(_Client(), 2, [StochasticWeightAveraging(swa_lrs=0.05, swa_epoch_start=1)], tmp_path=tmp_path) == []
+    # listed before the callback, it copies its average in before the callback's end-of-training check reads them
+    assert _said(_Client(), 2, before=[StochasticWeightAveraging(swa_lrs=0.05, swa_epoch_start=1)], tmp_path=tmp_path) == []
