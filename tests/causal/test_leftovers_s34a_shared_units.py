@@ -115,11 +115,10 @@ def test_hooks_modes_and_rng_restored_after_a_failed_pass():
     model, x = ZeroShot().double().eval(), probe(5)
     PASSES[0] = 0
     unit_effects(model, x, "proj", unit_dim=-1, target=0)
-    model, total, PASSES[0] = ZeroShot(fail_after=PASSES[0] - 3).double().train(), PASSES[0], 0
+    model, PASSES[0] = ZeroShot(fail_after=PASSES[0] - 3).double().train(), 0
     state = torch.get_rng_state()
     with pytest.raises(RuntimeError, match="the pass failed"):  # the checks and the clean pass ran: an intervened one failed
         unit_effects(model, x, "proj", unit_dim=-1, target=0)
-    assert PASSES[0] > total - 3  # (a failed pass is followed by the check of rows alone, which names linked samples)
     assert all(m.training for m in model.modules())
     assert not any(m._forward_hooks or m._forward_pre_hooks for m in model.modules())
     assert torch.equal(torch.get_rng_state(), state)
