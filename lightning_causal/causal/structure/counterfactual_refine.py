@@ -54,8 +54,12 @@ class DiscreteFeatures:
         free = mutable.flatten(1).expand_as(x0)
         rounds = bool(self.integer.any())
         int_free = self.integer & free
-        own = [(cols, x0[:, cols].argmax(1, keepdim=True), free[:, cols] | (x0[:, cols] == 1)) for cols in self.groups]
-        own = [(cols, orig, allowed, ~allowed.any(1, keepdim=True)) for cols, orig, allowed in own]  # a row frozen whole: kept
+        own = []
+        for cols in self.groups:
+            allowed = free[:, cols] | (x0[:, cols] == 1)
+            kept = ~allowed.any(1, keepdim=True)  # a row frozen whole (a padded node): kept as it is
+            own.append((cols, x0[:, cols].argmax(1, keepdim=True), allowed,
+                        (kept, x0[:, cols]) if bool(kept.any()) else None))
 
         def project(xc: Tensor) -> Tensor:
             f = xc.flatten(1).clone()
@@ -67,7 +71,8 @@ class DiscreteFeatures:
                 score = torch.where(allowed, v, -torch.inf)
                 pick = score.argmax(1, keepdim=True)
                 pick = torch.where(score.gather(1, orig) >= score.gather(1, pick), orig, pick)
-                f[:, cols] = torch.where(kept, x0[:, cols], torch.zeros_like(v).scatter_(1, pick, 1.0))
+                hot = torch.zeros_like(v).scatter_(1, pick, 1.0)
+                f[:, cols] = hot if kept is None else torch.where(kept[0], kept[1], hot)
             return f.view_as(xc)
 
         return project
