@@ -28,7 +28,7 @@ from lightning_causal.causal.engine.groups import group_counts
 from lightning_causal.causal.engine.live_values import rows_of
 from lightning_causal.causal.engine.token_ids import INDEX_DTYPES
 
-__all__ = ["TOKEN_BASELINE_ADVICE", "unnamed_padding", "check_baselines", "shown_baseline", "sample_rows", "ablate_groups", "changed_groups",
+__all__ = ["TOKEN_BASELINE_ADVICE", "TORCH_SENSE_WAY", "unnamed_padding", "check_baselines", "shown_baseline", "sample_rows", "ablate_groups", "changed_groups",
            "differs", "replace_units", "padding_arguments", "padding_positions", "time_axis", "step_positions", "input_padding", "unpadded_masks", "position_mean", "reference_mask"]
 
 BaselineLike = float | int | complex | Tensor | Sequence
@@ -295,6 +295,12 @@ def padding_positions(
     return _sense_checked(x, pad, named)
 
 
+#: the way out for a padding mask of torch's sense (``key_padding_mask``: ``True`` = padding), which only an
+#: ``attention_mask`` of Hugging Face's (1 = real) is read as
+TORCH_SENSE_WAY = ("pass `attention_mask=~key_padding_mask` (1 at the real positions, 0 at the padding) and give the model "
+                   "`key_padding_mask = attention_mask == 0`")
+
+
 def _sense_checked(x: Tensor, pad: Tensor, named: Mapping) -> Tensor:
     """``pad``, the padding of ``x`` the named arguments give, once :func:`_check_padding_sense` has found an
     ``attention_mask`` of ``x``'s shape ``[N, T]`` in Hugging Face's sense: what :func:`padding_positions` and
@@ -328,7 +334,7 @@ def _check_padding_sense(x: Tensor, pad: Tensor) -> None:
             "Expected argument `attention_mask` to be 1 (True) at the real positions and 0 at the padding but the inputs "
             f"are all zero wherever it is 1 and hold values where it is 0 (0 at {int(pad.sum())} of {pad.numel()} positions): "
             "a mask of torch's sense (`key_padding_mask`, True = padding) read so would leave every real position out; "
-            "pass `attention_mask=~key_padding_mask` and give the model `key_padding_mask = attention_mask == 0`")
+            f"{TORCH_SENSE_WAY}")
 
 
 def unnamed_padding(x: Tensor, additional_forward_args: object, *,
