@@ -58,7 +58,6 @@ from __future__ import annotations
 import copy
 from collections.abc import Sequence
 
-import torch
 from torch import Tensor
 
 from lightning_causal.causal.engine.finite import check_finite_samples
@@ -68,7 +67,7 @@ from lightning_causal.causal.engine.intervention_hooks import capture, intervene
 from lightning_causal.causal.engine.interventions import Intervention, Patch, Resample
 from lightning_causal.causal.engine.noise import CommonNoise
 from lightning_causal.causal.engine.state import gather_target, model_devices, resolve_target
-from lightning_causal.causal.engine.units import Layout, resolve_layout
+from lightning_causal.causal.engine.units import Layout, resolve_layout, selected_units
 
 __all__ = ["SHARED_PATH", "SHARED_REASON", "check_rows_shared", "check_shared_interventions", "shared_unit_effects"]
 
@@ -125,23 +124,25 @@ def shared_unit_effects(forward: Forward, xs: tuple[Tensor, ...], layer: str, iv
     (the layer's last call) are compared with ``shared`` first (:func:`check_rows_shared`)."""
     layout = resolve_layout(shape, ivs[0].unit_dim, ivs[0].num_heads)
     device = xs[0].device
-    units = torch.as_tensor(ivs[0].units if ivs[0].units is not None else range(layout.num_units), device=device)
-    if int(units.max()) >= layout.num_units:
-        raise ValueError(f"Expected `units` in [0, {layout.num_units - 1}] for layer {layer!r} but got {units.tolist()}")
+    units = selected_units(ivs[0].units, layout, layer, device)
     blocks = CommonNoise(xs[0].shape[0], rows, model_devices(forward.model), seeded=noisy)
-    seen: list[Tensor] = []  # the layer's calls in the clean passes (each is intervened on: `intervene` hooks every call)
+    calls, last = 0, None  # the layer's calls in the clean passes (each is intervened on: `intervene` hooks every call)
+
+    def keep(_name: str, out: Tensor) -> Tensor:
+        nonlocal calls, last
+        calls, last = calls + 1, out.clone()
+        return out.new_empty(0)
 
     def clean_pass(s: Tensor) -> Tensor:
         """The clean output of samples ``s``; the layer's rows there (its last call) compared with the two samples'."""
-        calls = len(seen)
+        nonlocal last
+        last = None
         out = forward(*(x[s] for x in xs), rows=s)
-        if len(seen) > calls:
-            check_rows_shared(layer, shared, seen[-1], f"probe samples {int(s[0])} to {int(s[-1])}")
-        seen[calls:] = [seen[-1].new_empty(0)] * (len(seen) - calls)  # counted, not kept
+        if last is not None:
+            check_rows_shared(layer, shared, last, f"probe samples {int(s[0])} to {int(s[-1])}")
         return out
 
-    with capture(forward.model, [layer], keep=lambda _name, out: seen.append(out.clone()) or out.new_empty(0),
-                 warn_repeats=False):
+    with capture(forward.model, [layer], keep=keep, warn_repeats=False):
         clean = blocks.clean(clean_pass, device)
     tidx = resolve_target(clean, target)
     check_finite_samples(xs, gather_target(clean, tidx))
@@ -158,4 +159,4 @@ def shared_unit_effects(forward: Forward, xs: tuple[Tensor, ...], layer: str, iv
         effects = gather_target(clean, tidx).unsqueeze(0) - curve[0]
     else:
         effects = curve.max(0).values - curve.min(0).values
-    return effects.T.contiguous(), units, layout, max(1, len(seen) // blocks.count)
+    return effects.T.contiguous(), units, layout, max(1, calls // blocks.count)

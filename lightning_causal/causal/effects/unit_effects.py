@@ -49,7 +49,12 @@ from lightning_causal.causal.engine.state import (
     rnn_backward,
 )
 from lightning_causal.causal.engine.unit_sites import SiteFacts, check_site_units
-from lightning_causal.causal.engine.units import Layout, check_layout_options, resolve_layout
+from lightning_causal.causal.engine.units import (
+    Layout,
+    check_layout_options,
+    resolve_layout,
+    selected_units,
+)
 from lightning_causal.causal.engine.unmoved_rows import map_moving
 
 __all__ = ["unit_effects", "check_interventions", "UnitEffectsInfo", "METHODS", "UnitMethod"]
@@ -184,13 +189,6 @@ def _exact_rows_per_sample(ivs: list[Intervention], shape: tuple[int, ...], meth
         return 0
     num_units = len(ivs[0].units) if ivs[0].units is not None else resolve_layout(shape, ivs[0].unit_dim, ivs[0].num_heads).num_units
     return len(ivs) * (num_units if screen is None else min(screen, num_units))
-
-
-def _units(ivs: list[Intervention], layout: Layout, layer: str, device: torch.device) -> Tensor:
-    units = torch.as_tensor(ivs[0].units if ivs[0].units is not None else range(layout.num_units), device=device)
-    if int(units.max()) >= layout.num_units:
-        raise ValueError(f"Expected `units` in [0, {layout.num_units - 1}] for layer {layer!r} but got {units.tolist()}")
-    return units
 
 
 # the return type follows `return_info`: a tensor, or (tensor, info) with return_info=True
@@ -432,7 +430,7 @@ def unit_effects(
             noise = CommonNoise(xs[0].shape[0], cache.rows_per_pass(max_batch_size), model_devices(forward.model))
             clean = noise.clean(lambda s: forward(*(x[s] for x in xs), rows=s), xs[0].device)
         layout = ivs[0].layout(cache.value)
-        units = _units(ivs, layout, layer, cache.value.device)
+        units = selected_units(ivs[0].units, layout, layer, cache.value.device)
         tidx = resolve_target(clean, target)
         check_finite_samples(xs, gather_target(cache.output, tidx))
         estimate = None

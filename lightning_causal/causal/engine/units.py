@@ -26,8 +26,8 @@ from torch import Tensor
 
 from lightning_causal.causal.engine.checks import check_int
 
-__all__ = ["Layout", "check_layout_options", "from_units", "per_layer", "per_layer_layouts", "resolve_layout", "to_units", "unit_kind", "unit_positions_mask",
-           "per_unit_values", "unit_sums"]
+__all__ = ["Layout", "check_layout_options", "from_units", "per_layer", "per_layer_layouts", "resolve_layout", "selected_units",
+           "to_units", "unit_kind", "unit_positions_mask", "per_unit_values", "unit_sums"]
 
 
 class Layout(NamedTuple):
@@ -274,3 +274,12 @@ def unit_kind(unit_dim: int | None, num_heads: int | None) -> str | None:
     if num_heads is not None:
         return "head"
     return "neuron" if unit_dim is not None and unit_dim != 1 else None
+
+
+def selected_units(units: Sequence[int] | None, layout: Layout, layer: str, device: torch.device) -> Tensor:
+    """The units an intervention names (``units``; ``None``: every unit of ``layout``) as a tensor on ``device``;
+    ``ValueError`` naming ``layer`` where one is past the layout's last unit."""
+    chosen = torch.as_tensor(units if units is not None else range(layout.num_units), device=device)
+    if int(chosen.max()) >= layout.num_units:
+        raise ValueError(f"Expected `units` in [0, {layout.num_units - 1}] for layer {layer!r} but got {chosen.tolist()}")
+    return chosen
