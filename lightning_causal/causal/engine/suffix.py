@@ -153,7 +153,8 @@ def _build_recorder(new: fx.Graph, root: nn.Module, cut: _Cut, env: dict[fx.Node
 
 class _Binding:
     """How a call ``model(*args, **kwargs)`` maps to the traced graph's placeholders: tensors become
-    the recorder's inputs, other values are specialised (``concrete_args``).
+    the recorder's inputs, other values are specialised (``concrete_args``; a tuple, list or mapping of them is
+    refused: the tracer flattens it into placeholders of its own and the output into a list).
 
     A forward with ``*args``/``**kwargs`` that receive values is traced through a flat signature of as
     many explicit parameters as the call has (:attr:`flat`): the ``i``-th value of ``*args`` as
@@ -188,6 +189,9 @@ class _Binding:
                 self.tensors.append(name)
             elif _holds_tensor(value):
                 raise SplitRefused(f"forward argument {name!r} holds tensors inside a container")
+            elif isinstance(value, (tuple, list, Mapping)):  # concrete_args flattens it: placeholders of its own
+                raise SplitRefused(f"forward argument {name!r} is a {type(value).__name__}, which torch.fx specialises "
+                                   "into placeholders of its own and a flattened output")
             else:
                 self.concrete[name] = value
 
@@ -231,11 +235,16 @@ class _Binding:
             raise SplitRefused(f"the variadic forward cannot be given a flat signature ({type(err).__name__}: {err})") from err
         return root
 
-    def placeholder_env(self, graph: fx.Graph, new: fx.Graph) -> tuple[dict[fx.Node, Any], set[fx.Node]]:
-        """Map the traced placeholders to the recorder's inputs (tensors) or constants."""
+    def holders(self, graph: fx.Graph) -> list[fx.Node]:
+        """The traced graph's placeholders, one per parameter of :attr:`params` (else :class:`SplitRefused`)."""
         holders = [n for n in graph.nodes if n.op == "placeholder"]
         if len(holders) != len(self.params):
             raise SplitRefused("the traced graph's placeholders do not match forward's parameters")
+        return holders
+
+    def placeholder_env(self, graph: fx.Graph, new: fx.Graph) -> tuple[dict[fx.Node, Any], set[fx.Node]]:
+        """Map the traced placeholders to the recorder's inputs (tensors) or constants."""
+        holders = self.holders(graph)
         env: dict[fx.Node, Any] = {}
         inputs = set()
         flat = self.flat if self.variadic else [(p.name, p, None) for p in self.params]
@@ -366,7 +375,7 @@ def suffix_module(model: nn.Module, layer: str, call: tuple[Sequence[Any], Mappi
         binding = _Binding(model, *call) if call is not None and _fills_variadic(model, *call) else None
         if binding is not None:
             graph, root = _trace(model, layer, binding.concrete, binding)
-            holders = dict(zip((name for name, *_ in binding.flat), (n for n in graph.nodes if n.op == "placeholder")))
+            holders = dict(zip((name for name, *_ in binding.flat), binding.holders(graph)))
             tensors = {holders[name] for name in binding.tensors}
             consts = {holders[name]: value for name, value in binding.concrete.items()}
         else:
