@@ -41,12 +41,19 @@ from torch.nn.utils.rnn import PackedSequence
 from lightning_causal.causal.engine.input_kinds import check_input_kinds
 from lightning_causal.causal.engine.per_sample_results import per_sample_mappings, targets_way
 
-__all__ = ["INPUT_KEYS", "LABEL_KEYS", "TOKEN_ARGUMENT_KEYS", "Unpacked", "default_unpack_batch", "keys_unpack_batch", "unpack",
+__all__ = ["INPUT_KEYS", "LABEL_KEYS", "TOKEN_ARGUMENT_KEYS", "Unpacked", "default_input_key", "default_unpack_batch",
+           "keys_unpack_batch", "unpack",
            "unread_keys", "unread_keys_message", "forward_keys"]
 
 INPUT_KEYS = ("x", "inputs", "features", "input_ids", "pixel_values", "input_values", "input_features")
 LABEL_KEYS = ("y", "labels", "label", "target", "targets")
 TOKEN_ARGUMENT_KEYS = ("attention_mask", "token_type_ids")
+
+
+def default_input_key(batch: Mapping) -> str | None:
+    """The key of a mapping ``batch`` whose value the default unpacking reads as the inputs: the first of
+    :data:`INPUT_KEYS` it holds (``None``: none)."""
+    return next((k for k in INPUT_KEYS if k in batch), None)
 
 Unpacked = tuple[Tensor | tuple[Tensor, ...], Tensor | None, Any]
 UnpackBatch = Callable[[Any], Unpacked]
@@ -109,7 +116,7 @@ def _dataclass_fields(batch: Any) -> list[str] | None:
 
 
 def _from_mapping(batch: Mapping) -> Unpacked:
-    key = next((k for k in INPUT_KEYS if k in batch), None)
+    key = default_input_key(batch)
     if key is None:
         keys = list(batch)
         raise ValueError(
@@ -132,7 +139,7 @@ def unread_keys(batch: Any) -> list[str]:
     """
     if not isinstance(batch, Mapping):
         return []
-    key = next((k for k in INPUT_KEYS if k in batch), None)
+    key = default_input_key(batch)
     used = {key, next((k for k in LABEL_KEYS if k in batch), None)}
     if key == "input_ids":
         used |= set(TOKEN_ARGUMENT_KEYS)
@@ -166,7 +173,7 @@ def forward_keys(forward: Callable[..., Any] | None, batch: Any) -> list[str] | 
             break
         names.append(p.name)
     required = [p.name for p in params if p.default is inspect.Parameter.empty]
-    key = next((k for k in INPUT_KEYS if k in batch), None)
+    key = default_input_key(batch)
     if not names or names[0] == key or any(n not in names for n in required):
         return None
     return names
@@ -209,7 +216,7 @@ def unread_keys_message(batch: Any, args: Any, batches: str, callers: str,
     unread = unread_keys(batch)
     if not unread:
         return None
-    key = next(k for k in INPUT_KEYS if k in batch)
+    key = default_input_key(batch)
     label = next((k for k in LABEL_KEYS if k in batch), None)
     passed = list(args) if isinstance(args, Mapping) else []  # a tokenizer's attention_mask: keep it in the fix
     call = "".join(f", {k}=batch[{k!r}]" for k in passed)

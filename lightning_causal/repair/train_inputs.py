@@ -14,7 +14,13 @@ from torch import Tensor
 from torch.utils.data import DataLoader, IterableDataset
 
 from lightning_causal._user_warnings import warn_at_users_line
-from lightning_causal.batches import INPUT_KEYS, forward_keys, keys_unpack_batch, num_rows
+from lightning_causal.batches import (
+    INPUT_KEYS,
+    default_input_key,
+    forward_keys,
+    keys_unpack_batch,
+    num_rows,
+)
 from lightning_causal.data_reading import read_samples, rngs_untouched
 from lightning_causal.repair.base import SEVERAL_INPUTS_FIX, RepairTerm
 
@@ -191,7 +197,7 @@ def _check_forward_args(args: Any, terms: Sequence[RepairTerm], batch: Any = Non
         setup = (", and its set-up runs the model on training inputs without them (e.g. the Neural Cleanse of a "
                  "BackdoorSuppressionTerm with trigger=None)" if term.needs_train_inputs else "")
         named = forward_keys(forward, batch)
-        read = next((k for k in INPUT_KEYS if k in batch), None) if named else None
+        read = default_input_key(batch) if named else None
         fix = (f"the model's forward takes one input, {named[0]!r}, a key of the batches, which `unpack_batch` did not "
                f"give it alone (the default reads the first of {list(INPUT_KEYS)} a batch holds, here {read!r}, with "
                f"its tokenizer's arguments): pass `{keys_unpack_batch(batch, named)}`"

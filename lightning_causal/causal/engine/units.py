@@ -278,7 +278,18 @@ def unit_kind(unit_dim: int | None, num_heads: int | None) -> str | None:
 
 def selected_units(units: Sequence[int] | None, layout: Layout, layer: str, device: torch.device) -> Tensor:
     """The units an intervention names (``units``; ``None``: every unit of ``layout``) as a tensor on ``device``;
-    ``ValueError`` naming ``layer`` where one is past the layout's last unit."""
+    ``ValueError`` naming ``layer`` where one is past the layout's last unit.
+
+    Args:
+        units: the intervention's ``units``, or ``None`` for all.
+        layout: the layer's unit layout (:func:`resolve_layout`).
+        layer: the layer's name, for the message.
+        device: where the tensor goes.
+
+    Examples:
+        >>> selected_units(None, resolve_layout((2, 3), 1, None), "fc", torch.device("cpu"))
+        tensor([0, 1, 2])
+    """
     chosen = torch.as_tensor(units if units is not None else range(layout.num_units), device=device)
     if int(chosen.max()) >= layout.num_units:
         raise ValueError(f"Expected `units` in [0, {layout.num_units - 1}] for layer {layer!r} but got {chosen.tolist()}")
