@@ -42,6 +42,7 @@ from lightning_causal.causal.engine.interventions import (
 )
 from lightning_causal.causal.engine.kept_attributes import dict_items, put_back_items
 from lightning_causal.causal.engine.linear_update import LinearReaders
+from lightning_causal.causal.engine.live_values import close
 from lightning_causal.causal.engine.prefix_cache import (
     PrefixCache,
     check_samples_independent,
@@ -395,6 +396,8 @@ class GraphContext:
             return self._suffixes[layer]
         if layer not in self._traced:  # the plain fx suffix takes a tensor output only
             self._traced[layer] = suffix_module(self.model, layer, self.call) if self.tensor_output[layer] else None
+            if self._traced[layer] is not None and not self._reproduces(layer, self._traced[layer]):
+                self._traced[layer] = None
         found: nn.Module | PrefixCache | None = self._traced[layer]
         if total_rows < CACHE_MIN_ROWS * self.n:
             if found is None:  # undecided: full passes until a call brings enough rows
@@ -415,6 +418,14 @@ class GraphContext:
             found = found if all(name in got for name in later) else None
         self._suffixes[layer] = found
         return found
+
+    def _reproduces(self, layer: str, suffix: nn.Module) -> bool:
+        """Whether the plain suffix gives the model's output on one probe row: it is traced from the class's
+        ``forward``, which a forward replaced on the instance (``model.forward = fn``, ``types.MethodType``) is not."""
+        one = torch.zeros(1, dtype=torch.long, device=self.acts[layer].device)
+        with torch.no_grad():
+            return close(self._run(suffix, self.native(layer, self.acts[layer][one]), one),
+                         self.forward(*(x[one] for x in self.xs), rows=one))
 
     def _read_by_linear(self, layer: str, suffix: nn.Module) -> bool:
         """Whether an ``nn.Linear`` or a convolution that the linear update answers for the layer's units reads the
