@@ -2,7 +2,7 @@
 wrapper scaling the network's output) is what every pass of the model runs, but the plain fx suffix of
 ``GraphContext.suffix`` (``suffix_module``) is traced from the class's ``forward``, and nothing compared it with the
 model: ``causal_graph`` read every run from a layer without the wrapper (edge effects 1.68 against 0.40 in full
-passes, 37 edges against 23). The plain suffix now stands only where it gives the model's output on a probe row."""
+passes, 37 edges against 23); a forward hook on the model itself alike. The plain suffix now stands only where it gives the model's output on a probe row."""
 
 from __future__ import annotations
 
@@ -34,11 +34,14 @@ def _scaled(self, *a):
     return type(self).forward(self, *a) * torch.tensor([3.0, -1.0], dtype=torch.float64)
 
 
-@pytest.mark.parametrize("cls", [Net, Star])
-def test_a_graph_of_a_model_whose_forward_is_replaced_on_the_instance_equals_full_passes(cls, monkeypatch):
+@pytest.mark.parametrize("cls, way", [(Net, "instance"), (Star, "instance"), (Star, "hook")])
+def test_a_graph_of_a_model_whose_forward_is_replaced_on_the_instance_equals_full_passes(cls, way, monkeypatch):
     torch.manual_seed(0)
     model = cls().double().eval()
-    model.forward = types.MethodType(_scaled, model)
+    if way == "instance":
+        model.forward = types.MethodType(_scaled, model)
+    else:  # a forward hook on the model itself: not in the traced graph either
+        model.register_forward_hook(lambda m, i, o: o * torch.tensor([3.0, -1.0], dtype=torch.float64))
     g = torch.Generator().manual_seed(0)
     x, adj = torch.randn(32, 4, 3, generator=g, dtype=torch.float64), torch.rand(32, 4, 4, generator=g, dtype=torch.float64)
     kw = {"top_k": None, "unit_dim": -1, "additional_forward_args": (adj,), "alpha": 0.5, "min_share": 0.0}
