@@ -230,7 +230,10 @@ class _Binding:
         exec(compile(source, f"<flat forward of {type(root).__qualname__}>", "exec"), space)  # noqa: S102 - names checked
         cls = type(root)
         try:
-            root.__class__ = type(cls)(cls.__name__, (cls,), {"forward": space["forward"], "__module__": cls.__module__})
+            flat = type(cls)(cls.__name__, (cls,), {"forward": space["forward"], "__module__": cls.__module__})
+            # on the copy alone: a wrapper forwarding attribute writes to the module it wraps (Lightning Fabric's
+            # _FabricModule) would set the class of the user's network
+            object.__setattr__(root, "__class__", flat)
         except Exception as err:  # noqa: BLE001 - a class that cannot be subclassed this way
             raise SplitRefused(f"the variadic forward cannot be given a flat signature ({type(err).__name__}: {err})") from err
         return root
