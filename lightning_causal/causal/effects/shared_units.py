@@ -7,7 +7,7 @@ both together (:func:`~lightning_causal.causal.engine.folded_rows.check_sample_m
 ``shared_ok=True`` tells them from a fold of ``k`` rows per sample). So does, with one row, a
 hypernetwork's weights made from one task embedding or a position embedding of ``position_ids``
 ``[1, T]`` (``[1, ...]`` for a probe of several samples, which the prefix cache refuses and
-:func:`~lightning_causal.causal.engine.folded_rows.shared_shape` then finds shared). Such a layer holds
+:func:`~lightning_causal.causal.engine.folded_rows.shared_rows` then finds shared). Such a layer holds
 no row of a sample that an estimator could set apart from the others; its unit is a column of every
 shared row. Two samples only show it: each clean pass of the probe must give the layer those rows again
 (:func:`check_rows_shared`), or the layer is refused: rows pooled over the batch (a set model, prototypes or

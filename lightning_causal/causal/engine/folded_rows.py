@@ -39,7 +39,7 @@ from lightning_causal.causal.engine.unit_sites import (
     check_site_units,
 )
 
-__all__ = ["fold_of", "unfold", "unfolded_intervention", "check_sample_major", "check_shared_rows", "shared_rows", "shared_shape", "same_rows",
+__all__ = ["fold_of", "unfold", "unfolded_intervention", "check_sample_major", "check_shared_rows", "shared_rows", "same_rows",
            "check_site_units_named", "check_folded_interventions"]
 
 
@@ -144,13 +144,6 @@ def shared_rows(layer: str, run: Callable[[tuple[Tensor, ...], Tensor], object],
         return None
 
 
-def shared_shape(layer: str, run: Callable[[tuple[Tensor, ...], Tensor], object], model: torch.nn.Module,
-                 xs: tuple[Tensor, ...]) -> tuple[int, ...] | None:
-    """The shape of :func:`shared_rows`, ``None`` where it gives none."""
-    rows = shared_rows(layer, run, model, xs)
-    return None if rows is None else tuple(rows.shape)
-
-
 def same_rows(got: Tensor, expected: Tensor) -> bool:
     """Whether ``got`` holds ``expected``'s rows, to ``1e-5 (1 + max |expected|)`` for floats (exactly otherwise)."""
     if got.shape != expected.shape:
@@ -163,11 +156,11 @@ def check_shared_rows(layer: str, run: Callable[[tuple[Tensor, ...], Tensor], ob
                       xs: tuple[Tensor, ...]) -> None:
     """Refuse, with :func:`~.unit_sites.check_samples_first`'s words for rows every sample shares (a zero-shot
     classifier's text tower over its class prompts), a ``layer`` whose output is the same rows for two samples alone
-    and together (:func:`shared_shape`); else return (the caller's own refusal stands). Called where a
+    and together (:func:`shared_rows`); else return (the caller's own refusal stands). Called where a
     layer's output on one sample has several rows, before a refusal that would name a fold or ``batch_first=False``."""
-    shape = shared_shape(layer, run, model, xs)
-    if shape is not None:
-        check_samples_first(layer, shape, 2, shared=True)
+    rows = shared_rows(layer, run, model, xs)
+    if rows is not None:
+        check_samples_first(layer, tuple(rows.shape), 2, shared=True)
 
 
 def check_site_units_named(model: torch.nn.Module, layer: str, run: Callable[[tuple[Tensor, ...], Tensor], object],
