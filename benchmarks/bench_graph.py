@@ -399,7 +399,8 @@ def main() -> None:
     parser.add_argument("--bert", action="store_true")
     parser.add_argument("--wide", action="store_true")
     parser.add_argument("--before-tree", default=None)
-    parser.add_argument("--now-tree", default=None, help="with --wide: the files measured as now (default: this checkout)")
+    parser.add_argument("--now-tree", default=None,
+                        help="with --wide or --small: the files measured as now (default: this checkout)")
     parser.add_argument("--cases", nargs="+", choices=("mlp", "cnn"), default=["mlp", "cnn"], help="the --wide models")
     parser.add_argument("--wide-child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--small", action="store_true")
@@ -411,6 +412,9 @@ def main() -> None:
     parser.add_argument("--small-child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--unfinite-cost", action="store_true")
     args = parser.parse_args()
+    picked = {c for s in args.set for c in SMALL_SETS[s]}
+    if args.only and not set(args.only) <= picked:  # a case of a set not picked: a table of no rows, no run
+        parser.error(f"--only {sorted(set(args.only) - picked)} are no cases of --set {args.set}: {sorted(picked)}")
     torch.set_num_threads(args.threads)
     if args.wide_child:
         wide_child(args)

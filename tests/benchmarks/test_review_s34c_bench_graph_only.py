@@ -15,3 +15,10 @@ def test_a_misspelt_small_case_is_refused_before_anything_runs():
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "invalid choice: 'seq64_steps'" in done.stderr and "seq64-steps" in done.stderr
     assert "| set | model |" not in done.stdout
+
+
+def test_a_case_of_a_set_not_picked_is_refused_too():
+    done = subprocess.run([sys.executable, str(SCRIPT), "--small", "--set", "test", "--only", "cnn8"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "--only ['cnn8'] are no cases of --set ['test']" in done.stderr
+    assert "| set | model |" not in done.stdout
