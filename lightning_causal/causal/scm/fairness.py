@@ -34,6 +34,7 @@ from lightning_causal.causal.engine.interventions import (
     intervene,
     resolve_module,
 )
+from lightning_causal.causal.engine.live_values import close
 from lightning_causal.causal.engine.noise import (
     GeneratorWatch,
     common_noise,
@@ -690,6 +691,9 @@ def _carrier_effects(
         nu = layout.num_units
         plain = use_suffix and not forward.args and kinds and issubclass(kinds[0], Tensor)
         suffix = suffix_module(model, layer) if plain else None
+        if suffix is not None:  # traced from the class's forward: a forward replaced on the instance, or a hook on the
+            with torch.no_grad():  # model itself, is not in it (checked on one row of the factual pass)
+                suffix = suffix if close(probabilities(forward.select(suffix(h[:1]))), p0[:1]) else None
         # a unit whose counterfactual activation is its factual one, bit for bit (every unit of a sample that the
         # counterfactual leaves as it is, a ReLU unit at 0 in both), patches nothing: its row runs the factual sample
         # and c_u is 0, so it is not run (moving_units), where the row's passes edit h alone (the layer run once a
