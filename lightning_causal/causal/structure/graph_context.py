@@ -421,11 +421,12 @@ class GraphContext:
 
     def _reproduces(self, layer: str, suffix: nn.Module) -> bool:
         """Whether the plain suffix gives the model's output on one probe row: it is traced from the class's
-        ``forward``, which a forward replaced on the instance (``model.forward = fn``, ``types.MethodType``) is not."""
+        ``forward``, which a forward replaced on the instance (``model.forward = fn``, ``types.MethodType``) is not;
+        read at the explained output, against the clean pass's (``f0``: no pass of the model)."""
         one = torch.zeros(1, dtype=torch.long, device=self.acts[layer].device)
         with torch.no_grad():
-            return close(self._run(suffix, self.native(layer, self.acts[layer][one]), one),
-                         self.forward(*(x[one] for x in self.xs), rows=one))
+            out = self._run(suffix, self.native(layer, self.acts[layer][one]), one)
+            return isinstance(out, Tensor) and close(gather_target(out, self.tidx[one]), self.f0[one])
 
     def _read_by_linear(self, layer: str, suffix: nn.Module) -> bool:
         """Whether an ``nn.Linear`` or a convolution that the linear update answers for the layer's units reads the
