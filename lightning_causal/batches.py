@@ -250,37 +250,36 @@ def _triplet_advice(batch: Any) -> str:
             "sample, the model's embedding being no class scores: docs/your_model.md, Models without class outputs)")
 
 
-def time_event(time: Any, event: Any, *, whole: bool = False) -> bool:
-    """Whether ``time`` and ``event`` read as a survival model's right-censored targets: float times ``[N]`` >= 0, not
-    all 0 and 1 (a binary classifier's float labels), beside event indicators ``[N]`` holding both zeros and ones (all 1:
-    uniform sample weights, or a batch without censoring, which the values cannot tell apart). One test for
-    :func:`default_unpack_batch`'s message on ``(x, time, event)`` and for the refusal of stacked ``[N, 2]`` labels as
-    classes (:func:`~lightning_causal.audits.options.check_one_label_per_sample`). ``whole``: integer times instead
-    (days), which the values cannot tell from class labels beside a 0/1 sample mask: the callers' words say "if".
+def time_event(time: Any, event: Any) -> str | None:
+    """How ``time`` and ``event`` read as a survival model's right-censored targets: ``"float"`` for float times ``[N]``
+    >= 0, not all 0 and 1 (a binary classifier's float labels), beside event indicators ``[N]`` holding both zeros and
+    ones (all 1: uniform sample weights, or a batch without censoring, which the values cannot tell apart); ``"whole"``
+    for integer times so (days), which the values cannot tell from class labels beside a 0/1 sample mask (the callers'
+    words say "if"); ``None`` otherwise. One test, one pass over the values, for :func:`default_unpack_batch`'s message on
+    ``(x, time, event)`` and for the refusal of stacked ``[N, 2]`` labels as classes
+    (:func:`~lightning_causal.audits.options.check_one_label_per_sample`).
 
     Args:
-        time: the candidate times, any value (``False`` unless a float tensor ``[N]``, an integer one where ``whole``).
-        event: the candidate event indicators, any value (``False`` unless a tensor of ``time``'s shape).
-        whole: read integer times, not float ones.
+        time: the candidate times, any value (``None`` unless a real, non-boolean tensor ``[N]``).
+        event: the candidate event indicators, any value (``None`` unless a tensor of ``time``'s shape).
 
     Examples:
         >>> import torch
         >>> y = torch.tensor([0.0, 1.0, 1.0, 0.0])
         >>> time_event(torch.tensor([2.5, 0.3, 4.0, 1.2]), y), time_event(y, torch.ones(4)), time_event(y, y)
-        (True, False, False)
+        ('float', None, None)
         >>> days = torch.tensor([30, 412, 95, 7])
-        >>> time_event(days, y), time_event(days, y, whole=True), time_event(days.bool(), y, whole=True)
-        (False, True, False)
+        >>> time_event(days, y), time_event(days.bool(), y)
+        ('whole', None)
     """
     if not (isinstance(time, Tensor) and isinstance(event, Tensor) and time.dim() == 1 and time.shape == event.shape
-            and time.numel() > 0):
-        return False
-    if not (time.is_floating_point() if not whole else
-            not (time.is_floating_point() or time.is_complex() or time.dtype == torch.bool)):
-        return False
+            and time.numel() > 0) or time.is_complex() or time.dtype == torch.bool:
+        return None
     if not (bool((time >= 0).all()) and bool(((event == 0) | (event == 1)).all())):
-        return False
-    return not bool(((time == 0) | (time == 1)).all()) and bool((event == 0).any()) and bool((event == 1).any())
+        return None
+    if bool(((time == 0) | (time == 1)).all()) or not (bool((event == 0).any()) and bool((event == 1).any())):
+        return None
+    return "float" if time.is_floating_point() else "whole"
 
 
 def _survival_advice(batch: Any) -> str:
@@ -303,9 +302,10 @@ def _survival_advice(batch: Any) -> str:
     x, time, event = batch
     if time.shape != (x.shape[0],):
         return ""
-    if time_event(time, event):
+    reading = time_event(time, event)
+    if reading == "float":
         opening = "; for (x, time, event) of a survival model, a time is no class label"
-    elif time_event(time, event, whole=True):  # whole-unit times read as class labels beside a 0/1 mask as well
+    elif reading == "whole":  # whole-unit times read as class labels beside a 0/1 mask as well
         opening = ("; if batch[1] holds a survival model's times in whole units (days) and batch[2] its events, not class "
                    "labels beside a sample mask, a time is no class label")
     else:

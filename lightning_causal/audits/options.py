@@ -326,10 +326,10 @@ def check_one_label_per_sample(audit: str, labels: Any, n: int, why: str, *, mul
             fix = (f"; these rows are soft labels but the model says it is {task} (a loss it holds, such as "
                    "BCEWithLogitsLoss on mixup targets, or `hparams.task`), so they are not read as classes: for a "
                    "single-label classifier pass `unpack_batch=lambda b: (b[0], b[1].argmax(1), None)`")
-        elif isinstance(labels, Tensor) and labels.dim() == 2 and labels.shape[1] == 2 and time_event(labels[:, 0], labels[:, 1]):
+        elif (reading := time_event(labels[:, 0], labels[:, 1]) if isinstance(labels, Tensor) and labels.dim() == 2
+              and labels.shape[1] == 2 else None) == "float":
             fix = "; these rows read as a survival model's (time, event), no class: " + _NO_LABELS
-        elif isinstance(labels, Tensor) and labels.dim() == 2 and labels.shape[1] == 2 and time_event(labels[:, 0], labels[:, 1],
-                                                                                                     whole=True):
+        elif reading == "whole":
             fix = ("; if these rows are a survival model's (time, event), times in whole units (days), not two labels per "
                    "sample: " + _NO_LABELS)
         raise ValueError(
