@@ -41,7 +41,8 @@ from torch.nn.utils.rnn import PackedSequence
 from lightning_causal.causal.engine.input_kinds import check_input_kinds
 from lightning_causal.causal.engine.per_sample_results import per_sample_mappings, targets_way
 
-__all__ = ["INPUT_KEYS", "LABEL_KEYS", "TOKEN_ARGUMENT_KEYS", "Unpacked", "default_input_key", "default_unpack_batch",
+__all__ = ["INPUT_KEYS", "LABEL_KEYS", "TOKEN_ARGUMENT_KEYS", "Unpacked", "default_input_key", "default_label_key",
+           "default_unpack_batch",
            "keys_unpack_batch", "unpack",
            "unread_keys", "unread_keys_message", "forward_keys"]
 
@@ -54,6 +55,20 @@ def default_input_key(batch: Mapping) -> str | None:
     """The key of a mapping ``batch`` whose value the default unpacking reads as the inputs: the first of
     :data:`INPUT_KEYS` it holds (``None``: none)."""
     return next((k for k in INPUT_KEYS if k in batch), None)
+
+
+def default_label_key(batch: Mapping | Sequence[str]) -> str | None:
+    """The key of a mapping ``batch`` (or of its names) whose value the default unpacking reads as the labels: the
+    first of :data:`LABEL_KEYS` it holds (``None``: none).
+
+    Args:
+        batch: a mapping batch, or the names of a batch's parts (a dataclass's fields).
+
+    Examples:
+        >>> default_label_key({"x": 0, "target": 0, "y": 0}), default_label_key(["image", "class"])
+        ('y', None)
+    """
+    return next((k for k in LABEL_KEYS if k in batch), None)
 
 Unpacked = tuple[Tensor | tuple[Tensor, ...], Tensor | None, Any]
 UnpackBatch = Callable[[Any], Unpacked]
@@ -79,7 +94,7 @@ def _named_parts(names: list[str]) -> tuple[str | None, list[str]]:
     """``(labels, inputs)`` of a batch whose parts have names: labels are the first of :data:`LABEL_KEYS`, else the
     second of two parts (``{"image": ..., "class": ...}``), else none: of three or more parts without a label name (a
     recommender's ``{"user_id", "gender", "dense", "pos", "neg"}``) every part is an input, none taken for labels."""
-    label = next((k for k in LABEL_KEYS if k in names), None)
+    label = default_label_key(names)
     rest = [k for k in names if k != label]
     if label is None and len(rest) == 2:  # e.g. {"image": ..., "class": ...}
         label, rest = rest[1], rest[:1]
@@ -122,7 +137,8 @@ def _from_mapping(batch: Mapping) -> Unpacked:
         raise ValueError(
             f"Expected a batch mapping with one of the input keys {list(INPUT_KEYS)} but got keys {keys}; "
             f"{_named_advice(keys, lambda k: f'batch[{k!r}]')}")
-    labels = next((batch[k] for k in LABEL_KEYS if k in batch), None)
+    label = default_label_key(batch)
+    labels = batch[label] if label is not None else None
     kwargs = {k: batch[k] for k in TOKEN_ARGUMENT_KEYS if k in batch} if key == "input_ids" else {}
     return batch[key], labels, kwargs or None
 
@@ -140,7 +156,7 @@ def unread_keys(batch: Any) -> list[str]:
     if not isinstance(batch, Mapping):
         return []
     key = default_input_key(batch)
-    used = {key, next((k for k in LABEL_KEYS if k in batch), None)}
+    used = {key, default_label_key(batch)}
     if key == "input_ids":
         used |= set(TOKEN_ARGUMENT_KEYS)
     return [str(k) for k, v in batch.items() if isinstance(v, Tensor) and k not in used]
@@ -187,7 +203,7 @@ def keys_unpack_batch(batch: Mapping, named: Sequence[str]) -> str:
         >>> keys_unpack_batch({"pixels": 0, "label": 0}, ["pixels"])
         "unpack_batch=lambda batch: (batch['pixels'], batch['label'], None)"
     """
-    label = next((k for k in LABEL_KEYS if k in batch), None)
+    label = default_label_key(batch)
     inputs = f"batch[{named[0]!r}]" if len(named) == 1 else "(" + ", ".join(f"batch[{k!r}]" for k in named) + ")"
     return f"unpack_batch=lambda batch: ({inputs}, " + (f"batch[{label!r}]" if label else "None") + ", None)"
 
@@ -217,7 +233,7 @@ def unread_keys_message(batch: Any, args: Any, batches: str, callers: str,
     if not unread:
         return None
     key = default_input_key(batch)
-    label = next((k for k in LABEL_KEYS if k in batch), None)
+    label = default_label_key(batch)
     passed = list(args) if isinstance(args, Mapping) else []  # a tokenizer's attention_mask: keep it in the fix
     call = "".join(f", {k}=batch[{k!r}]" for k in passed)
     said = (f"{batches} hold {unread} besides the inputs {key!r}" + (f" and the labels {label!r}" if label else "")
