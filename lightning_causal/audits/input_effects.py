@@ -178,7 +178,11 @@ def real_groups(
         tensor([[ True,  True, False],
                 [ True,  True,  True]])
     """
-    padding = padding_positions(inputs, additional_forward_args, model=model)
+    return _real_groups(inputs, feature_mask, padding_positions(inputs, additional_forward_args, model=model), special_tokens)
+
+
+def _real_groups(inputs: Tensor, feature_mask: Tensor, padding: Tensor | None, special_tokens: Sequence[int] = ()) -> Tensor | None:
+    """:func:`real_groups` of the probe's padding already read (``padding``: its ``padding_positions``, or ``None``)."""
     if special_tokens and not inputs.is_floating_point():
         special = torch.isin(inputs, torch.tensor(tuple(special_tokens), dtype=inputs.dtype, device=inputs.device))
         padding = special if padding is None else padding | special
@@ -440,9 +444,10 @@ class InputEffectAudit(Audit):
             warn_predicted_class_of_regression(f"InputEffectAudit {self.name!r}", probe.labels, out, model=model, output=self.output, probe=probe)
         effects = input_effects(model, x, mask, self.baseline, target=targets, max_batch_size=max_batch_size,
                                 input_layer=self.input_layer, special_tokens=self.special_tokens, **options)
-        real = real_groups(x, mask, probe.additional_forward_args, model, self.special_tokens)
+        padding = padding_positions(x, probe.additional_forward_args, model=model)  # read once, for each use below
+        real = _real_groups(x, mask, padding, self.special_tokens)
         mean_abs, mean = real_mean(effects.abs(), real), real_mean(effects, real)  # padding groups left out
-        unread = unnamed_padding(x, probe.additional_forward_args, model=model) if real is None else None
+        unread = unnamed_padding(x, probe.additional_forward_args) if real is None and padding is None else None
         if unread is not None:
             where, value = unread
             way = ("name the parameter `attention_mask` (forward(self, x, adj, attention_mask)) or pass it as that keyword"
@@ -469,8 +474,7 @@ class InputEffectAudit(Audit):
         result.vectors["mean_abs_effect"] = mean_abs
         result.vectors["mean_effect"] = mean
         result.maps["effect"] = broadcast_groups(effects, mask, x.shape)
-        padding = None if real is None else padding_positions(x, probe.additional_forward_args, model=model)
-        if padding is not None:  # a group spanning real and padded positions (feature k of every node) set the real ones only
+        if real is not None and padding is not None:  # a group spanning real and padded positions (feature k of every node) set the real ones only
             result.maps["effect"] = result.maps["effect"].masked_fill(padding.to(x.device), 0)
         total = float(mean_abs.sum())
         result.scalars["mean_abs_effect"] = mean_abs_effect
@@ -506,7 +510,7 @@ class InputEffectAudit(Audit):
             for g in top_groups.tolist()
         ]
         if not x.is_floating_point():
-            result.tables["top_tokens"] = self._top_tokens(x, result.maps["effect"], probe, model)
+            result.tables["top_tokens"] = self._top_tokens(x, result.maps["effect"], padding)
         result.meta.update(groups=int(mean_abs.numel()), samples=int(x.shape[0]))
         said = baseline_text(self.baseline, x.dtype in INDEX_DTYPES, self.input_layer)  # uint8 pixels hold no ids
         if said is not None:  # the figures say what each group's effect is against
@@ -515,10 +519,10 @@ class InputEffectAudit(Audit):
                                       outputs=out, labels=probe.labels, model=task_model(model, self.output)))
         return result
 
-    def _top_tokens(self, ids: Tensor, effect: Tensor, probe: Probe, model: nn.Module | None = None) -> list[dict]:
-        """The ``top_k`` token ids by mean |δ| over their occurrences (padding excluded)."""
+    def _top_tokens(self, ids: Tensor, effect: Tensor, padding: Tensor | None) -> list[dict]:
+        """The ``top_k`` token ids by mean |δ| over their occurrences (``padding``, the probe's padding positions,
+        excluded)."""
         keep = torch.ones_like(ids, dtype=torch.bool)
-        padding = padding_positions(ids, probe.additional_forward_args, model=model)
         if padding is not None:
             keep &= ~padding
         if self.special_tokens:

@@ -337,14 +337,14 @@ def _check_padding_sense(x: Tensor, pad: Tensor) -> None:
             f"{TORCH_SENSE_WAY}")
 
 
-def unnamed_padding(x: Tensor, additional_forward_args: object, *,
-                    model: nn.Module | None = None) -> tuple[str, int] | None:
+def unnamed_padding(x: Tensor, additional_forward_args: object) -> tuple[str, int] | None:
     """A forward argument that looks like a padding mask of ``x`` under another name, as ``(its name in words, the
     value that marks padding)``, or ``None``: a tensor of ``x``'s first two dimensions holding 0/1 (bool, or numbers),
     with ``x`` (of 3 or more dimensions: the nodes of padded graphs ``[N, max_nodes, F]``, a sequence ``[N, T, F]``) all
     zero wherever it holds one of the two values and not all zero elsewhere, that value running over a prefix or a
     suffix of every row (padding after or before the data: a flag or a dropout mask scattered among the positions is
-    none), where :func:`padding_positions` finds no padding. 0 marks padding in a mask that is 1 at the real positions
+    none). To be asked where :func:`padding_positions` found no padding (the caller has read it: an ``attention_mask``
+    is read, not unnamed). 0 marks padding in a mask that is 1 at the real positions
     (``node_mask``, ``mask``), 1 in one of torch's sense (``key_padding_mask``: ``True`` = padding). Such a mask reaches
     the model but is not read as padding: the means count its positions as groups of effect 0. Named by its keyword
     or position.
@@ -353,12 +353,12 @@ def unnamed_padding(x: Tensor, additional_forward_args: object, *,
         >>> import torch
         >>> x, m = torch.ones(2, 3, 4), torch.tensor([[1, 1, 0], [1, 1, 1]])
         >>> x[0, 2] = 0
-        >>> unnamed_padding(x, {"node_mask": m}), unnamed_padding(x, {"attention_mask": m})
-        (("the forward argument 'node_mask'", 0), None)
+        >>> unnamed_padding(x, {"node_mask": m}), unnamed_padding(x, (m,))
+        (("the forward argument 'node_mask'", 0), ('the positional forward argument 0', 0))
         >>> unnamed_padding(x, {"key_padding_mask": m == 0})
         ("the forward argument 'key_padding_mask'", 1)
     """
-    if x.dim() < 3 or padding_positions(x, additional_forward_args, model=model) is not None:
+    if x.dim() < 3:
         return None
     args = (additional_forward_args.items() if isinstance(additional_forward_args, Mapping) else
             enumerate(additional_forward_args) if isinstance(additional_forward_args, tuple) else
