@@ -80,11 +80,16 @@ from lightning_causal.causal.engine.checks import (
 )
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.groups import aggregate_to_groups, broadcast_groups
-from lightning_causal.causal.engine.input_noise import element_sd
+from lightning_causal.causal.engine.input_noise import code_elements, element_sd
 from lightning_causal.causal.engine.input_sites import check_site
 from lightning_causal.causal.engine.interventions import resolve_module
 from lightning_causal.causal.engine.state import audit_mode, resolve_target
-from lightning_causal.causal.engine.token_ids import INDEX_DTYPES, special_token_baseline
+from lightning_causal.causal.engine.token_ids import (
+    INDEX_DTYPES,
+    code_position,
+    embedding_readers,
+    special_token_baseline,
+)
 from lightning_causal.causal.engine.units import per_layer_layouts
 
 __all__ = ["CaptumBaseline", "CompareSettings"]
@@ -418,8 +423,9 @@ class CaptumBaseline(Audit):
         options = self.model_options(probe)
         if not self.input_layer:  # the causal effects, the ablation methods and the curves set groups to `baseline`
             warn_one_hot_interventions(f"CaptumBaseline {self.name!r}", x, mask, self.baseline, self.feature_names)
-        with audit_mode(model):
+        with audit_mode(model), embedding_readers(model, (x,)) as readers:  # which float columns are category codes
             out = Forward(model, num_samples=len(probe), **options)(x)
+        codes = code_elements(readers, (x,))[0]  # they take no stability noise (another category, not a neighbour)
         tidx = resolve_target(out, self.target)
         if self.target is None:
             warn_predicted_class_of_regression(f"CaptumBaseline {self.name!r}", probe.labels, out, model=model, output=self.output, probe=probe)
@@ -458,6 +464,12 @@ class CaptumBaseline(Audit):
         # stability of 1 for every method, so there is none (and no sensitivity_max), with a note
         # (each element's sd over the samples, element_sd, computed once: whether any varies, and the noise's scale)
         sd = None if tokens or self.noise_sigma is not None else element_sd(x)
+        if sd is not None and codes is not None:
+            sd = sd.masked_fill(codes.to(sd.device), 0.0)
+            shown = [code_position(x, j) for j in codes.reshape(-1).nonzero().flatten().tolist()]
+            tunnel_notes.append(  # set after write_comparison, with the tunnel's
+                f"stability leaves {', '.join(shown[:8])}{' ...' if len(shown) > 8 else ''} as they are: category codes "
+                "an embedding reads cast to indices, which Gaussian noise would turn into other categories")
         spread = sd is None or bool(x.shape[0] > 1 and (sd > 0).any())  # varies(x)
         sigma = None if not spread else self.settings.noise_fraction if tokens else (
             self.noise_sigma if sd is None else sd * self.settings.noise_fraction)  # input_noise_sd(x, noise_fraction)

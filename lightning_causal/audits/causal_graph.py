@@ -23,13 +23,15 @@ from lightning_causal.audits.options import (
 )
 from lightning_causal.audits.top_share import RULED_OUT_FIX, RULED_OUT_TARGET
 from lightning_causal.causal.engine.checks import check_choice, check_float, check_int, check_seed
-from lightning_causal.causal.engine.forward import OutputSpec
+from lightning_causal.causal.engine.forward import Forward, OutputSpec
+from lightning_causal.causal.engine.input_noise import float_code_elements
 from lightning_causal.causal.engine.input_sites import check_site
 from lightning_causal.causal.engine.probe_warnings import (
     ProbeContentsWarning,
     RepeatedSamplesWarning,
 )
 from lightning_causal.causal.engine.state import as_tuple
+from lightning_causal.causal.engine.token_ids import code_position
 from lightning_causal.causal.engine.units import per_layer_layouts
 from lightning_causal.causal.engine.user_frame import outside_package
 from lightning_causal.causal.structure.graph import causal_graph, graph_stability
@@ -328,8 +330,16 @@ class CausalGraphAudit(Audit):
             result.graphs["causal_graph"]["meta"]["no_edges"] = note  # the figure says it too (graph_figure)
         result.scalars["edge_density"] = len(graph.edges) / max(1, graph.meta["candidates"])
         if self.stability_resamples:
+            xs = as_tuple(probe.inputs)  # category codes in float columns take no noise: said in a note
+            codes = float_code_elements(Forward(model, output=options.get("output"), num_samples=len(probe),
+                                                additional_forward_args=options["additional_forward_args"]), xs)
             stab = graph_stability(model, probe.inputs, self.layers, self.top_k, resamples=self.stability_resamples,
-                                   noise=self.noise, seed=self.seed, reference=graph, **options)
+                                   noise=self.noise, seed=self.seed, reference=graph, codes=codes, **options)
+            kept = [code_position(x, j) for x, c in zip(xs, codes) if c is not None for j in c.reshape(-1).nonzero().flatten().tolist()]
+            if kept:
+                result.meta.setdefault("notes", []).append(
+                    f"stability_noise leaves {', '.join(kept[:8])}{' ...' if len(kept) > 8 else ''} as they are: category "
+                    "codes an embedding reads cast to indices, which Gaussian noise would turn into other categories")
             result.scalars["stability_resample"] = stab["resample_jaccard"]
             if math.isnan(stab["noise_jaccard"]):
                 result.meta.setdefault("notes", []).append(

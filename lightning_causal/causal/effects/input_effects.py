@@ -21,7 +21,7 @@ from torch import Tensor, nn
 
 from lightning_causal.causal.effects.input_attribution import input_attribution_estimates
 from lightning_causal.causal.effects.input_layer import input_layer_effects
-from lightning_causal.causal.effects.value_grid import value_grid
+from lightning_causal.causal.effects.value_grid import code_groups, value_grid
 from lightning_causal.causal.engine.ablation import (
     ablate_groups,
     changed_groups,
@@ -307,13 +307,19 @@ def interventional_expectations(
     grid = value_grid(xs, pooled, values, num_values, g)  # padded positions: in no group's quantiles, never set
     if not torch.isfinite(grid).all():
         raise ValueError("Expected argument `values` to be finite but it holds NaN or infinity")
-    n, k = xs[0].shape[0], grid.shape[1]
-    flat = grid.T.reshape(-1)  # row order: value k, group g
+    n = xs[0].shape[0]
     forward = Forward(model, output=output, additional_forward_args=additional_forward_args, num_samples=n)
     with audit_mode(forward.model), rows_alone_checked("interventional_expectations", model=forward.model):
         # the clean pass only: which embeddings read integer inputs (codes), and whether the model draws from a global generator
         with embedding_readers(forward.model, xs) as readers, GeneratorWatch() as clean_pass:
             tidx, f0 = clean_target(forward, xs, target)
+        codes = code_groups(xs, masks, readers, g)  # codes kept in float columns: quantiles of observed codes too
+        if isinstance(values, str) and bool(codes.any()):
+            with warnings.catch_warnings():  # what the grid warns of, the first one said
+                warnings.simplefilter("ignore")
+                grid = value_grid(xs, pooled, values, num_values, g, float_codes=codes)
+        k = grid.shape[1]
+        flat = grid.T.reshape(-1)  # row order: value k, group g
         rows = max(1, rows_per_pass(forward.model, xs, max_batch_size, forward=forward))
         noise = common_noise(forward, forward.model, xs, rows, drew=clean_pass.moved)  # None unless the model draws noise
         if noise is not None:
@@ -321,7 +327,7 @@ def interventional_expectations(
         # [K, G, N]: rows where x_g already equals α (or g lies in padding) are no-ops and keep f0
         settings = [tuple(grid[:, kk][m].to(x.dtype) for x, m in zip(xs, masks)) for kk in range(k)]
         for kk, bases in enumerate(settings):  # a code no embedding can look up: named before any intervened pass
-            try:  # a quantile such as 1.4 of a code column runs as code 1 (docs/recipes.md): not warned of
+            try:  # a value such as 1.4 given for a code column runs as code 1 (docs/recipes.md): not warned of
                 check_token_baselines(xs, bases, readers, padding, fractions=False)
             except ValueError as err:
                 raise ValueError(str(err).replace("Expected argument `baseline`", f"Expected argument `values` (column {kk})", 1)

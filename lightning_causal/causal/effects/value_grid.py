@@ -5,18 +5,21 @@ an integer input; a warning for a group constant over the probe (its curve is fl
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor
 
 from lightning_causal.causal.engine.checks import check_int
 from lightning_causal.causal.engine.probe_warnings import ConstantGroupsWarning
+from lightning_causal.causal.engine.token_ids import EmbeddingReader
 from lightning_causal.causal.engine.user_frame import outside_package
 
-__all__ = ["value_grid"]
+__all__ = ["code_groups", "value_grid"]
 
 
-def value_grid(xs: tuple[Tensor, ...], masks: tuple[Tensor, ...], values: Tensor | str, num_values: int, g: int) -> Tensor:
+def value_grid(xs: tuple[Tensor, ...], masks: tuple[Tensor, ...], values: Tensor | str, num_values: int, g: int,
+               float_codes: Tensor | None = None) -> Tensor:
     """The values ``[G, K]`` each group ``g`` is set to, ``do(x_g := α)``, from :func:`interventional_expectations
     <lightning_causal.causal.effects.input_effects.interventional_expectations>`'s ``values``: a tensor ``[K]``
     shared by the groups or ``[G, K]``, or ``"quantiles"``, ``num_values`` quantiles (5% to 95%) of each group's
@@ -28,7 +31,10 @@ def value_grid(xs: tuple[Tensor, ...], masks: tuple[Tensor, ...], values: Tensor
     A group with elements in an integer input (category codes of a tuple ``(x_cont, x_cat)``) takes
     whole values only, since they are set as codes: its quantiles are the nearest observed codes (a
     linear interpolation, 0.92 between codes 0 and 1, was run as code 0 and reported as 0.92), and
-    a fractional value passed for it is refused.
+    a fractional value passed for it is refused. So do the quantiles of the groups ``float_codes`` (``[G]`` bool)
+    names: category codes kept in a float column and cast inside the model (``nn.Embedding(x[:, j].long())``, found
+    by the clean pass, :func:`code_groups`): a linear quantile 4.25 of a marital-status code ran as code 4 and was
+    reported as 4.25. A value passed for them is set as given (a fraction runs as the code below it).
 
     Raises:
         ValueError: ``values`` neither a tensor of shape ``[K]`` / ``[G, K]`` nor ``"quantiles"``, a group
@@ -54,7 +60,8 @@ def value_grid(xs: tuple[Tensor, ...], masks: tuple[Tensor, ...], values: Tensor
             ids = m.expand(torch.broadcast_shapes(m.shape, x.shape)).reshape(-1)
             ids = ids[ids < g]
             coded[ids.to(coded.device)] = True
-    grid = _values_grid(xs, masks, values, num_values, g, coded)
+    nearest = coded if float_codes is None else coded | float_codes.to(coded.device)
+    grid = _values_grid(xs, masks, values, num_values, g, nearest)
     for x, m in zip(xs, masks):  # float groups of a half precision input beside codes: set, and reported, in its dtype
         if x.is_floating_point() and x.dtype != grid.dtype:
             ids = m.expand(torch.broadcast_shapes(m.shape, x.shape)).reshape(-1)
@@ -69,6 +76,26 @@ def value_grid(xs: tuple[Tensor, ...], masks: tuple[Tensor, ...], values: Tensor
             f"but got {float(grid[grp, kk])}: a code is set as it is, and a fraction would run as another code. Pass the "
             "codes to set (`values=torch.tensor([0., 1., 2.])` for a 3-level column, or per group `[G, K]`)")
     return grid
+
+
+def code_groups(xs: tuple[Tensor, ...], masks: tuple[Tensor, ...], readers: Sequence[EmbeddingReader], g: int) -> Tensor:
+    """``[G]`` bool: the groups holding a position of a float input that an embedding reads cast to indices (a
+    category code kept in a float column, ``EmbeddingReader.columns``), in any sample.
+
+    Examples:
+        >>> from lightning_causal.causal.engine.token_ids import EmbeddingReader
+        >>> reader = EmbeddingReader("emb", "Embedding", 4, 0, (2,), (1,), 0, (2,))  # reads column 2 of input 0
+        >>> code_groups((torch.zeros(2, 3),), (torch.tensor([[0, 1, 1]]),), [reader], 2)
+        tensor([False,  True])
+    """
+    found = torch.zeros(g, dtype=torch.bool, device=xs[0].device)
+    for r in readers:
+        if r.columns is None or not xs[r.input_index].is_floating_point():
+            continue
+        x, m = xs[r.input_index], masks[r.input_index]
+        ids = m.expand(torch.broadcast_shapes(m.shape, x.shape)).reshape(x.shape[0], -1)[:, list(r.columns)].reshape(-1)
+        found[ids[ids < g].to(found.device)] = True
+    return found
 
 
 def _values_grid(xs: tuple[Tensor, ...], masks: tuple[Tensor, ...], values: Tensor | str, num_values: int, g: int,

@@ -11,9 +11,18 @@ the stability measured the explanation on noise, not near the probe.
 
 from __future__ import annotations
 
-from torch import Tensor
+from collections.abc import Sequence
+from typing import Any
 
-__all__ = ["element_sd", "input_noise_sd", "varies"]
+import torch
+from torch import Tensor, nn
+
+from lightning_causal.causal.engine.state import audit_mode
+from lightning_causal.causal.engine.token_ids import EmbeddingReader, embedding_readers
+
+__all__ = ["code_elements", "element_sd", "float_code_elements", "input_noise_sd", "varies"]
+
+_CODE_ROWS = 256  # the clean rows a float input's code columns are matched on (as the embeddings' readers match them)
 
 
 def element_sd(x: Tensor) -> Tensor:
@@ -46,7 +55,50 @@ def element_sd(x: Tensor) -> Tensor:
     return (centred.square().sum(0, keepdim=True) / (count - 1).clamp(min=1)).sqrt().to(x.dtype)
 
 
-def input_noise_sd(x: Tensor, noise: float) -> Tensor:
+def code_elements(readers: Sequence[EmbeddingReader], xs: tuple[Tensor, ...]) -> tuple[Tensor | None, ...]:
+    """Per input of ``xs``, a bool ``[1, ...]`` (one sample's shape) of the elements an embedding reads cast to indices:
+    category codes kept in a float column (``nn.Embedding(x[:, j].long())``, ``EmbeddingReader.columns``); ``None``
+    for an input without one.
+
+    Examples:
+        >>> reader = EmbeddingReader("emb", "Embedding", 4, 0, (2,), (1,), 0, (2,))  # reads column 2 of input 0
+        >>> code_elements([reader], (torch.zeros(2, 3),))
+        (tensor([[False, False,  True]]),)
+    """
+    out: list[Tensor | None] = [None] * len(xs)
+    for r in readers:
+        x = xs[r.input_index]
+        if r.columns is None or not x.is_floating_point():
+            continue
+        flat = torch.zeros(x[0].numel(), dtype=torch.bool, device=x.device) if out[r.input_index] is None \
+            else out[r.input_index].reshape(-1)  # type: ignore[union-attr]
+        flat[list(r.columns)] = True
+        out[r.input_index] = flat.reshape(1, *x.shape[1:])
+    return tuple(out)
+
+
+def float_code_elements(forward: Any, xs: tuple[Tensor, ...]) -> tuple[Tensor | None, ...]:
+    """:func:`code_elements` found on a clean pass of the first 256 rows of ``xs``: ``forward`` (an engine
+    ``Forward``, called ``forward(*xs, rows=...)``) runs them in eval mode without gradient, under
+    :func:`~lightning_causal.causal.engine.token_ids.embedding_readers`. No pass for a model without an embedding or
+    inputs without a float one of two rows or more: every entry ``None``.
+
+    Gaussian noise has no meaning for such a code (a nominal category), and ``.long()`` truncates the noisy value to
+    another category half the time at a tenth of the column's spread: the stability measures leave these elements as
+    they are (:func:`input_noise_sd`'s ``codes``).
+    """
+    model = forward.model
+    if not any(isinstance(m, (nn.Embedding, nn.EmbeddingBag)) for m in model.modules()) or \
+            not any(x.is_floating_point() and x.dim() >= 1 and x.shape[0] >= 2 for x in xs):
+        return (None,) * len(xs)
+    k = min(xs[0].shape[0], _CODE_ROWS)
+    head = tuple(x[:k] for x in xs)
+    with torch.no_grad(), audit_mode(model), embedding_readers(model, head) as readers:
+        forward(*head, rows=torch.arange(k, device=xs[0].device))
+    return code_elements(readers, head)
+
+
+def input_noise_sd(x: Tensor, noise: float, codes: Tensor | None = None) -> Tensor:
     """The noise standard deviation of each element of ``x`` ``[N, ...]``: ``noise · sd_e``, ``sd_e`` its standard
     deviation over the samples (:func:`element_sd`), ``[1, ...]``: the noisy copy ``x + input_noise_sd(x, noise) · ε``,
     ``ε ~ N(0, I)``, moves each column of a table, each pixel, by ``noise`` of its own spread over the probe.
@@ -60,16 +112,21 @@ def input_noise_sd(x: Tensor, noise: float) -> Tensor:
     Args:
         x: floating-point inputs ``[N, ...]``.
         noise: the share of each element's standard deviation, ``>= 0``.
+        codes: bool ``[1, ...]``, elements that get no noise: category codes an embedding reads cast to indices
+            (:func:`float_code_elements`).
 
     Examples:
         >>> import torch
         >>> [round(v, 4) for v in input_noise_sd(torch.tensor([[0.0, 1000.0], [2.0, 3000.0]]), 0.1)[0].tolist()]
         [0.1414, 141.4214]
+        >>> input_noise_sd(torch.tensor([[0.0, 1.0], [2.0, 3.0]]), 0.1, codes=torch.tensor([[False, True]]))
+        tensor([[0.1414, 0.0000]])
     """
     if isinstance(noise, bool) or not isinstance(noise, (int, float)) or not noise >= 0:
         raise ValueError(f"Expected argument `noise` to be a non-negative float (a share of each element's standard "
                          f"deviation) but got {noise!r}")
-    return element_sd(x) * noise
+    sd = element_sd(x) * noise
+    return sd if codes is None else sd.masked_fill(codes.to(sd.device), 0.0)
 
 
 def varies(x: Tensor) -> bool:

@@ -22,7 +22,7 @@ from torch import Tensor, nn
 
 from lightning_causal.causal.engine.checks import check_choice, check_float, check_int, check_seed
 from lightning_causal.causal.engine.forward import Forward, ForwardArgs, OutputSpec
-from lightning_causal.causal.engine.input_noise import input_noise_sd, varies
+from lightning_causal.causal.engine.input_noise import float_code_elements, input_noise_sd, varies
 from lightning_causal.causal.engine.input_sites import check_site, input_sites
 from lightning_causal.causal.engine.layer_constants import constants_verdict, probe_pass
 from lightning_causal.causal.engine.linked_samples import check_linked_samples, failed_rows_named
@@ -436,11 +436,13 @@ def causal_graph(
     return graph
 
 
-def _jitter(xs: tuple[Tensor, ...], noise: float, gen: torch.Generator) -> tuple[Tensor, ...]:
+def _jitter(xs: tuple[Tensor, ...], noise: float, gen: torch.Generator,
+            codes: tuple[Tensor | None, ...]) -> tuple[Tensor, ...]:
     """``x + input_noise_sd(x, noise) · ε``: ``noise`` standard deviations of each input element over the samples
-    (:func:`~lightning_causal.causal.engine.input_noise.input_noise_sd`, the rule of every stability measure)."""
-    return tuple(x + input_noise_sd(x, noise) * torch.randn(x.shape, generator=gen).to(x.device, x.dtype)
-                 if x.is_floating_point() else x for x in xs)
+    (:func:`~lightning_causal.causal.engine.input_noise.input_noise_sd`, the rule of every stability measure), none on
+    the category codes an embedding reads cast (``codes``)."""
+    return tuple(x + input_noise_sd(x, noise, c) * torch.randn(x.shape, generator=gen).to(x.device, x.dtype)
+                 if x.is_floating_point() else x for x, c in zip(xs, codes))
 
 
 def graph_stability(
@@ -453,6 +455,7 @@ def graph_stability(
     noise: float = 0.05,
     seed: int = 0,
     reference: CausalGraph | None = None,
+    codes: tuple[Tensor | None, ...] | None = None,
     **options: Any,
 ) -> dict[str, float]:
     """Stability of the graph's edge set (the central claim of Ahmad et al. 2023).
@@ -464,7 +467,10 @@ def graph_stability(
     an element constant over them (:func:`~lightning_causal.causal.engine.input_noise.input_noise_sd`, the rule of
     every stability measure; on the floating-point inputs; NaN, and no noisy graph built, when no element of them
     varies over the samples: token ids, which have no Gaussian neighbourhood, or a probe of one sample, whose noisy
-    graph would be the graph itself). All randomness comes from a private generator seeded by ``seed``; the
+    graph would be the graph itself). Category codes kept in a float column and cast inside the model
+    (``nn.Embedding(x[:, j].long())``) take no noise: a nominal code has no Gaussian neighbourhood, and the truncated
+    noisy value is another category (found on a clean pass, :func:`~lightning_causal.causal.engine.input_noise.float_code_elements`;
+    NaN too where only such codes vary). All randomness comes from a private generator seeded by ``seed``; the
     resamples are drawn first, so they do not depend on how many inputs are jittered (``model(image,
     tab)`` resamples the same samples whether ``tab`` is an input or a forward argument).
 
@@ -477,6 +483,9 @@ def graph_stability(
         noise: input noise in standard deviations of each input element over the probe's samples.
         seed: seed of the private generator.
         reference: the graph to compare with (saves building it again).
+        codes: per input, bool ``[1, ...]`` of the elements that take no noise (``None`` entries: none), as
+            :func:`~lightning_causal.causal.engine.input_noise.float_code_elements` finds them (the default, one clean
+            pass of up to 256 rows for a model with an embedding).
         **options: keyword options of :func:`causal_graph` (``target``, ``alpha``, ``min_share``,
             ``output``, ``additional_forward_args``, ...); per-sample ``target`` and forward
             arguments follow the resampled rows.
@@ -498,7 +507,10 @@ def graph_stability(
     fargs = fargs if isinstance(fargs, ForwardArgs) else ForwardArgs(fargs, n)
     per_sample_target = isinstance(target, Tensor) and target.numel() > 1
     boot, noisy = [], []
-    jitter = any(varies(x) for x in xs)  # no spread over the samples (token ids, one sample): no noise to scale
+    if codes is None:  # category codes in float columns: no Gaussian noise (found on the first rows' clean pass)
+        codes = float_code_elements(Forward(model, output=options.get("output"), additional_forward_args=fargs, num_samples=n), xs)
+    # no spread over the samples (token ids, one sample, only codes vary): no noise to scale
+    jitter = any(varies(x) and bool((input_noise_sd(x, 1.0, c) > 0).any()) for x, c in zip(xs, codes))
     # every resample drawn before any noise: the noise draws (one per floating point input) do not move them, so a
     # model(image, tab) probe resamples the same samples whether tab is an input or a forward argument
     draws = [torch.randint(n, (n,), generator=gen) for _ in range(resamples)]
@@ -510,6 +522,6 @@ def graph_stability(
                              additional_forward_args=fargs.subset(idx), **options)
         boot.append(ref.jaccard(g))
         if jitter:
-            g = causal_graph(model, _jitter(xs, noise, gen), layers, top_k, target=target, additional_forward_args=fargs, **options)
+            g = causal_graph(model, _jitter(xs, noise, gen, codes), layers, top_k, target=target, additional_forward_args=fargs, **options)
             noisy.append(ref.jaccard(g))
     return {"resample_jaccard": sum(boot) / len(boot), "noise_jaccard": sum(noisy) / len(noisy) if noisy else math.nan}
