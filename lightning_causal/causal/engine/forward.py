@@ -76,7 +76,7 @@ from lightning_causal.causal.engine.pass_errors import (
     width_hint,
 )
 from lightning_causal.causal.engine.per_sample_results import per_sample_mappings, results_way
-from lightning_causal.causal.engine.quantized import warn_dynamic_quantized
+from lightning_causal.causal.engine.quantized import refuse_dynamic_quantized
 
 # ForwardArgs, the output selection and the pass errors live in their own modules; their names stay
 # importable from here (ROW_WISE_OUTPUT too), the import path every estimator uses
@@ -169,7 +169,7 @@ class Forward:
         #: a parameter or buffer on the meta device: a pass that fails on a meta tensor is refused naming it
         #: (:func:`check_not_meta`); a model using a meta skeleton through functional_call runs
         self.meta = meta_tensor(self.model)
-        warn_dynamic_quantized(self.model)  # its rows depend on their batch: the effects hold quantization noise
+        refuse_dynamic_quantized(self.model)  # its rows depend on their batch: the effects would hold quantization noise
         self.output = check_output_spec(output)
         self.as_matrix = as_matrix
         self.args = (

@@ -1,0 +1,84 @@
+"""A model deployed with ``torch.ao.quantization.quantize_dynamic`` (int8 Linear layers, which quantize their input
+with one scale over every row of the batch) was warned about and run: where the two probe samples run alone agreed
+with the batch by chance, ``unit_effects`` returned effects holding the quantization noise (off a hand "set, rerun,
+difference" loop by 0.53 where the mean |effect| was 0.71, on a 31-32-32-2 MLP of breast-cancer data), and elsewhere
+the sample-independence checks refused it naming control flow on a batch statistic (every audit of ``audit_model``,
+probe of 100). It is refused before any pass, naming the quantized layers and the ways out; the docs' recipe (a float
+copy of the int8 weights, dequantized) runs and compares the float and the int8 weights' unit importances."""
+
+import re
+import warnings
+from pathlib import Path
+
+import pytest
+import torch
+from lightning.fabric.utilities.exceptions import MisconfigurationException
+from torch import nn
+from torch.utils.data import TensorDataset
+
+from lightning_causal import InputEffectAudit, LayerMapAudit, UnitImportanceAudit, audit_model
+from lightning_causal.causal import unit_effects
+
+PAGE = Path(__file__).resolve().parents[2] / "docs" / "your_model.md"
+
+
+def _float() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Linear(16, 16), nn.ReLU(), nn.Linear(16, 2)).eval()
+
+
+def _int8(model: nn.Module) -> nn.Module:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch.ao's deprecation notices
+        return torch.ao.quantization.quantize_dynamic(model, {nn.Linear}, dtype=torch.qint8)
+
+
+def _probe_alone_agrees_with_batch(q: nn.Module, x: torch.Tensor) -> bool:
+    with torch.no_grad():
+        return bool(torch.allclose(q(x[[0, -1]]), q(x)[[0, -1]], atol=1e-2))
+
+
+def test_a_probe_whose_rows_agree_by_chance_is_refused_too():
+    """Before: this probe's two samples alone agree with its batch, so unit_effects ran (with a warning) and its
+    effects held the quantization noise; now refused like any other probe."""
+    q = _int8(_float())
+    x = torch.cat([torch.full((1, 6), 0.5), torch.randn(6, 6, generator=torch.Generator().manual_seed(3)) * 0.1,
+                   torch.full((1, 6), -0.5)])  # rows 0 and -1 span the batch's range: the same scales alone
+    assert _probe_alone_agrees_with_batch(q, x)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(ValueError, match=r"dynamically quantized layers \('0', '2', '4'; .*float model"):
+            unit_effects(q, x, "1")
+
+
+@pytest.mark.parametrize("audit", [UnitImportanceAudit(["1"]), InputEffectAudit(), LayerMapAudit(layers=["1", "3"])],
+                         ids=["units", "inputs", "layer_map"])
+def test_audit_model_refuses_naming_the_quantization_not_a_batch_statistic(audit):
+    q = _int8(_float())
+    data = TensorDataset(torch.randn(64, 6, generator=torch.Generator().manual_seed(1)), torch.randint(0, 2, (64,)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(MisconfigurationException) as refusal:
+            audit_model(q, [audit], data, probe_size=64)
+    message = str(refusal.value)
+    assert "dynamically quantized layers ('0', '2', '4'" in message and "dequantize" in message
+    assert "control flow" not in message
+
+
+def test_the_docs_recipe_runs_and_its_copy_holds_the_int8_weights():
+    code = re.search(r"<!-- dequantized -->\s*```python\n(.*?)```", PAGE.read_text(), re.S).group(1)
+    ns: dict = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        exec(compile(code, "<your_model.md dequantized>", "exec"), ns)  # noqa: S102 - the docs' own example
+    scalars = ns["int8_results"][0].scalars
+    assert {"drift/importance/1/spearman", "drift/importance/3/spearman"} <= set(scalars)
+    assert all(-1.0 <= scalars[k] <= 1.0 for k in scalars if k.endswith("spearman"))
+    copy, int8 = ns["dequantized"](ns["int8"]), ns["int8"]
+    for i in (0, 2, 4):
+        assert isinstance(copy[i], nn.Linear) and torch.equal(copy[i].weight, int8[i].weight().dequantize())
+        assert torch.equal(copy[i].bias, int8[i].bias())
+    x = ns["data"].tensors[0][:1]  # one row alone: the int8 model quantizes it with its own scale
+    with torch.no_grad():  # the copy differs from the deployed model by the input's quantization only
+        assert float((copy(x) - int8(x)).abs().max()) < 0.05 * (1 + float(int8(x).abs().max()))
+    assert ns["dequantized"](ns["net"]) is not ns["net"]  # a float model passes through, copied
