@@ -2,8 +2,10 @@
 config) in ``*args``/``**kwargs``. torch.fx's ``concrete_args`` flattens such a value into placeholders of its own and
 the graph's output into a list, so the plain suffix that ``suffix_module`` built through the call returned a list
 (``causal_graph``: 'Expected the model to return a tensor ... but got list'), or a suffix that asks for a tensor it was
-never given, or a ``KeyError`` for an empty one, where the parent ran full passes. Such a value is refused now, as a
-tensor inside a container is: full passes, the effects those of full passes."""
+never given, or a ``KeyError`` for an empty one, where the parent ran full passes. Such a value was refused then, as a
+tensor inside a container is: full passes, the effects those of full passes; leftovers_s35a specialises it (a tuple,
+list or mapping of Python scalars alone), as a number is, into the flat forward: the effects still those of full
+passes, the fast path taken."""
 
 from __future__ import annotations
 
@@ -55,9 +57,23 @@ def test_a_graph_of_a_variadic_forward_given_a_container_equals_full_passes(cls,
 
 
 @pytest.mark.parametrize("cls, afa", CALLS)
-def test_the_split_and_the_plain_suffix_refuse_a_container_of_specialised_values(cls, afa):
+def test_the_split_and_the_plain_suffix_specialise_a_container_of_scalars(cls, afa):
+    """leftovers_s35a: such a value is specialised as a number is (baked into the flat forward, no placeholders of
+    torch.fx's own): the split and the plain suffix give the model's output."""
     model = _model(cls)
     args, kwargs = ((X, *afa), {}) if isinstance(afa, tuple) else ((X,), afa)
-    assert suffix_module(model, "act", (args, kwargs)) is None  # before: a suffix returning a list, or raising
-    with pytest.raises(SplitRefused, match="is a (tuple|dict)"):
-        fx_split(model, "act", args, kwargs)
+    want = model(*args, **kwargs)
+    split = fx_split(model, "act", args, kwargs)  # before: SplitRefused, 'is a tuple'
+    torch.testing.assert_close(split.recorder(*split.binding.values(args, kwargs))[0], want, atol=0, rtol=0)
+    tail = suffix_module(model, "act", (args, kwargs))
+    if isinstance((args[2:] or [None])[-1], torch.Tensor):  # a per-sample gain crosses the cut: no plain suffix
+        assert tail is None
+    else:
+        torch.testing.assert_close(tail(model.act(model.l1(X))), want, atol=0, rtol=0)
+
+
+def test_a_container_of_other_objects_stays_refused():
+    model = _model(Sized)
+    with pytest.raises(SplitRefused, match="holding values other than tensors and Python scalars"):
+        fx_split(model, "act", (X, [object()], 2.0), {})
+    assert suffix_module(model, "act", ((X, [object()], 2.0), {})) is None

@@ -55,18 +55,29 @@ class _LeafTracer(fx.Tracer):
         return qualname == self._leaf or super().is_leaf_module(m, qualname)
 
 
-def _trace(model: nn.Module, layer: str, concrete: Mapping[str, Any] | None = None,
-           binding: _Binding | None = None) -> tuple[fx.Graph, nn.Module]:
-    """Trace a shallow copy of ``model`` (tensor constants the tracer stores land on the copy; ``binding``: the call's
-    flat signature where it fills ``*args``/``**kwargs``)."""
-    root = copy.copy(model) if binding is None else binding.traced(copy.copy(model))
+def _trace(model: nn.Module, layer: str, binding: _Binding | None = None) -> tuple[fx.Graph, nn.Module]:
+    """Trace a shallow copy of ``model`` (tensor constants the tracer stores land on the copy), through ``binding``'s
+    flat forward where a call is given (:meth:`_Binding.traced`), else with every parameter a placeholder."""
+    if binding is None:
+        _class_forward(model)
+        root = copy.copy(model)
+    else:
+        root = binding.traced(model)
     caches = dict_items(model)  # a dict the forward writes into is shared with the copy: no Proxy left in it
     try:
-        return _LeafTracer(layer).trace(root, concrete_args=dict(concrete) if concrete else None), root
+        return _LeafTracer(layer).trace(root), root
     except Exception as err:  # noqa: BLE001 - any tracing failure means: use another path
         raise SplitRefused(f"torch.fx cannot trace the model ({type(err).__name__}: {str(err)[:120]})") from err
     finally:
         put_back_items(caches)
+
+
+def _class_forward(model: nn.Module) -> Any:
+    """The ``forward`` torch.fx traces, its class's (``Tracer.trace`` reads ``type(root).forward``): a forward replaced
+    on the instance (``model.forward = fn``) is not it, refused (:class:`SplitRefused`) rather than traced unseen."""
+    if "forward" in vars(model):
+        raise SplitRefused("the model's forward is replaced on the instance, and torch.fx traces its class's")
+    return type(model).forward
 
 
 @dataclass
@@ -105,11 +116,10 @@ def _analyse(graph: fx.Graph, layer: str, inputs: set[fx.Node]) -> _Cut:
     return _Cut(nodes, site, after, live, len(sites) - 1)
 
 
-def _build_suffix(root: nn.Module, cut: _Cut, consts: Mapping[fx.Node, Any] | None = None) -> fx.GraphModule:
-    """``(value, *live) -> output``: the nodes after the cut, constants copied as needed
-    (``consts``: traced placeholders specialised to constants)."""
+def _build_suffix(root: nn.Module, cut: _Cut) -> fx.GraphModule:
+    """``(value, *live) -> output``: the nodes after the cut, constants copied as needed."""
     new = fx.Graph()
-    env: dict[fx.Node, Any] = dict(consts or {})
+    env: dict[fx.Node, Any] = {}
     env[cut.site] = new.placeholder("value")
     env.update({n: new.placeholder(f"live_{i}") for i, n in enumerate(cut.live)})
 
@@ -151,140 +161,17 @@ def _build_recorder(new: fx.Graph, root: nn.Module, cut: _Cut, env: dict[fx.Node
     return fx.GraphModule(root, new)
 
 
-class _Binding:
-    """How a call ``model(*args, **kwargs)`` maps to the traced graph's placeholders: tensors become
-    the recorder's inputs, other values are specialised (``concrete_args``; a tuple, list or mapping of them is
-    refused: the tracer flattens it into placeholders of its own and the output into a list).
-
-    A forward with ``*args``/``**kwargs`` that receive values is traced through a flat signature of as
-    many explicit parameters as the call has (:attr:`flat`): the ``i``-th value of ``*args`` as
-    ``_<args>_<i>``, a ``**kwargs`` value under its key; :meth:`values` refuses a later call of another
-    structure (another count of variadic values, other keys) rather than bind it to the wrong placeholders."""
-
-    def __init__(self, model: nn.Module, args: Sequence[Any], kwargs: Mapping[str, Any]) -> None:
-        self.signature = inspect.signature(model.forward)
-        self.forward = type(model).forward
-        bound = self._bind(args, kwargs)
-        #: the traced parameters: (name, the forward parameter, the key in its ``*args``/``**kwargs`` or ``None``)
-        self.flat: list[tuple[str, inspect.Parameter, int | str | None]] = []
-        for p in self.signature.parameters.values():
-            value = bound.arguments.get(p.name)
-            if p.kind == p.VAR_POSITIONAL:
-                self.flat.extend((f"_{p.name}_{i}", p, i) for i in range(len(value or ())))
-            elif p.kind == p.VAR_KEYWORD:
-                self.flat.extend((key, p, key) for key in (value or {}))
-            else:
-                self.flat.append((p.name, p, None))
-        self.variadic = any(key is not None for *_, key in self.flat)
-        self.structure = self._structure(bound)
-        names = [name for name, *_ in self.flat]
-        if self.variadic and (len(set(names)) < len(names) or not all(n.isidentifier() and not iskeyword(n) and n not in ("self", "__forward") for n in names)):
-            raise SplitRefused(f"variadic forward arguments whose names cannot be parameters: {names}")
-        self.params = [p for _, p, _ in self.flat] if self.variadic else list(self.signature.parameters.values())
-        self.tensors: list[str] = []
-        self.concrete: dict[str, Any] = {}
-        for name, p, key in self.flat:
-            value = bound.arguments.get(p.name) if key is None else bound.arguments[p.name][key]
-            if isinstance(value, Tensor):
-                self.tensors.append(name)
-            elif _holds_tensor(value):
-                raise SplitRefused(f"forward argument {name!r} holds tensors inside a container")
-            elif isinstance(value, (tuple, list, Mapping)):  # concrete_args flattens it: placeholders of its own
-                raise SplitRefused(f"forward argument {name!r} is a {type(value).__name__}, which torch.fx specialises "
-                                   "into placeholders of its own and a flattened output")
-            else:
-                self.concrete[name] = value
-
-    def _bind(self, args: Sequence[Any], kwargs: Mapping[str, Any]) -> inspect.BoundArguments:
-        try:
-            bound = self.signature.bind(*args, **kwargs)
-        except TypeError as err:
-            raise SplitRefused(f"the call does not match forward's signature ({err})") from err
-        bound.apply_defaults()
-        return bound
-
-    def _structure(self, bound: inspect.BoundArguments) -> tuple[Any, ...]:
-        """The count of ``*args`` values and the keys of ``**kwargs``: what the traced placeholders stand for."""
-        return tuple(len(bound.arguments.get(p.name, ())) if p.kind == p.VAR_POSITIONAL else tuple(bound.arguments.get(p.name, {}))
-                     for p in self.signature.parameters.values() if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD))
-
-    def values(self, args: Sequence[Any], kwargs: Mapping[str, Any]) -> list[Tensor]:
-        bound = self._bind(args, kwargs)
-        if self._structure(bound) != self.structure:
-            raise SplitRefused(f"the call's variadic arguments {self._structure(bound)} differ from the traced call's "
-                               f"{self.structure}")
-        return [bound.arguments[p.name] if key is None else bound.arguments[p.name][key]
-                for name, p, key in self.flat if name in self.tensors]
-
-    def traced(self, root: nn.Module) -> nn.Module:
-        """``root`` (a shallow copy of the model) itself, or with a variadic call its class's subclass whose
-        ``forward`` takes the flat parameters and calls the model's ``forward`` with them as the call did."""
-        if not self.variadic:
-            return root
-        positional = [name for name, p, _ in self.flat if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL)]
-        keyword = [name for name, p, _ in self.flat if p.kind in (p.KEYWORD_ONLY, p.VAR_KEYWORD)]
-        names = [name for name, *_ in self.flat]
-        source = (f"def forward(self, {', '.join(names)}):\n"
-                  f"    return __forward(self, {', '.join([*positional, *(f'{k}={k}' for k in keyword)])})\n")
-        space: dict[str, Any] = {"__forward": self.forward}
-        exec(compile(source, f"<flat forward of {type(root).__qualname__}>", "exec"), space)  # noqa: S102 - names checked
-        cls = type(root)
-        try:
-            flat = type(cls)(cls.__name__, (cls,), {"forward": space["forward"], "__module__": cls.__module__})
-            # on the copy alone: a wrapper forwarding attribute writes to the module it wraps (Lightning Fabric's
-            # _FabricModule) would set the class of the user's network
-            object.__setattr__(root, "__class__", flat)
-        except Exception as err:  # noqa: BLE001 - a class that cannot be subclassed this way
-            raise SplitRefused(f"the variadic forward cannot be given a flat signature ({type(err).__name__}: {err})") from err
-        return root
-
-    def holders(self, graph: fx.Graph) -> list[fx.Node]:
-        """The traced graph's placeholders, one per parameter of :attr:`params` (else :class:`SplitRefused`)."""
-        holders = [n for n in graph.nodes if n.op == "placeholder"]
-        if len(holders) != len(self.params):
-            raise SplitRefused("the traced graph's placeholders do not match forward's parameters")
-        return holders
-
-    def placeholder_env(self, graph: fx.Graph, new: fx.Graph) -> tuple[dict[fx.Node, Any], set[fx.Node]]:
-        """Map the traced placeholders to the recorder's inputs (tensors) or constants."""
-        holders = self.holders(graph)
-        env: dict[fx.Node, Any] = {}
-        inputs = set()
-        flat = self.flat if self.variadic else [(p.name, p, None) for p in self.params]
-        for node, (name, p, key) in zip(holders, flat):
-            if name in self.tensors:
-                env[node] = new.placeholder(f"in_{len(inputs)}")
-                inputs.add(node)
-            elif key is None and p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):  # an empty *args/**kwargs
-                env[node] = () if p.kind == p.VAR_POSITIONAL else {}
-            else:
-                env[node] = self.concrete[name]
-        return env, inputs
+_SCALARS = (bool, int, float, complex, str, bytes, type(None))
 
 
-def flat_call(model: nn.Module, args: Sequence[Any], kwargs: Mapping[str, Any]) -> tuple[nn.Module, dict[str, Any] | None]:
-    """What to trace for a call ``model(*args, **kwargs)`` whose ``*args``/``**kwargs`` receive values: a shallow copy
-    of ``model`` with the call's flat signature (:class:`_Binding`) and its specialised non-tensor values; ``model``
-    and ``None`` for any other call (traced as before: every parameter a placeholder).
-
-    Raises:
-        SplitRefused: the call does not bind, or holds tensors inside containers, or names that cannot be parameters.
-    """
-    if not _fills_variadic(model, args, kwargs):
-        return model, None
-    binding = _Binding(model, args, kwargs)
-    return binding.traced(copy.copy(model)), binding.concrete
-
-
-def _fills_variadic(model: nn.Module, args: Sequence[Any], kwargs: Mapping[str, Any]) -> bool:
-    """Whether the call ``model(*args, **kwargs)`` gives its forward's ``*args`` or ``**kwargs`` values (``False``
-    also where it does not bind: the model's own call says why)."""
-    signature = inspect.signature(model.forward)
-    try:
-        bound = signature.bind(*args, **kwargs)
-    except TypeError:
-        return False
-    return any(bound.arguments.get(p.name) for p in signature.parameters.values() if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD))
+def _of_scalars(value: Any) -> bool:
+    """Whether ``value`` is a tuple, list or mapping of Python scalars alone, at any depth (``dims=(0,)``, ``sizes=[1,
+    2]``, ``{"mode": "mean"}``): a value specialised as a number is."""
+    if isinstance(value, (tuple, list)):
+        return all(isinstance(v, _SCALARS) or _of_scalars(v) for v in value)
+    if isinstance(value, Mapping):
+        return all(isinstance(v, _SCALARS) or _of_scalars(v) for v in value.values())
+    return False
 
 
 def _holds_tensor(value: Any) -> bool:
@@ -295,6 +182,130 @@ def _holds_tensor(value: Any) -> bool:
     if isinstance(value, Mapping):
         return any(_holds_tensor(v) for v in value.values())
     return False
+
+
+#: one value of a call bound to ``forward``: (its name in the flat forward, the forward parameter, its key in that
+#: parameter's ``*args``/``**kwargs`` or ``None``, the value)
+_Entry = tuple[str, inspect.Parameter, "int | str | None", Any]
+
+
+class _Binding:
+    """How a call ``model(*args, **kwargs)`` maps to the traced graph: its placeholders are the call's tensors (and
+    values holding tensors inside a container, which :func:`fx_split` refuses), in ``forward``'s order; every other
+    value is specialised, a tuple, list or mapping of Python scalars too (``dims=(0,)``; one holding other objects is
+    refused).
+
+    Where that is not one placeholder per parameter of ``forward`` (a value specialised, or ``*args``/``**kwargs``),
+    the model is traced through a flat forward (:meth:`traced`) taking the placeholders alone, the ``i``-th value of
+    ``*args`` as ``_<args>_<i>``, a ``**kwargs`` value under its key. :meth:`values` refuses a later call of another
+    structure (another count of ``*args`` values, other ``**kwargs`` keys, or the same keys in another order: a forward
+    may read its ``**kwargs`` in order, ``torch.cat(list(kw.values()), -1)``) rather than bind it to the wrong
+    placeholders.
+
+    The forward is the class's, which torch.fx traces (:func:`_class_forward`): one replaced on the instance is refused.
+    """
+
+    def __init__(self, model: nn.Module, args: Sequence[Any], kwargs: Mapping[str, Any]) -> None:
+        self.forward = _class_forward(model)
+        self.signature = inspect.signature(self.forward.__get__(model, type(model)))
+        entries = self._entries(args, kwargs)
+        self.structure = self._structure(entries)
+        #: the placeholders' names, in forward's order, and those of them that are tensors
+        self.inputs = [name for name, *_, value in entries if _holds_tensor(value)]
+        self.tensors = [name for name, *_, value in entries if isinstance(value, Tensor)]
+        #: the values specialised as constants
+        self.constants = {name: copy.deepcopy(value) if _of_scalars(value) else value
+                          for name, *_, value in entries if not _holds_tensor(value)}
+        for name, value in self.constants.items():
+            if isinstance(value, (tuple, list, Mapping)) and not _of_scalars(value):
+                raise SplitRefused(f"forward argument {name!r} is a {type(value).__name__} holding values other than "
+                                   "tensors and Python scalars, which cannot be specialised")
+        variadic = any(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in self.signature.parameters.values())
+        self.flat = variadic or bool(self.constants)
+        if self.flat and (len(set(self.inputs)) < len(self.inputs) or not all(
+                n.isidentifier() and not iskeyword(n) and n not in ("self", "__forward", "__constants") for n in self.inputs)):
+            raise SplitRefused(f"forward arguments whose names cannot be parameters: {self.inputs}")
+        self._kinds = [(name, p, key) for name, p, key, _ in entries]
+
+    def _entries(self, args: Sequence[Any], kwargs: Mapping[str, Any]) -> list[_Entry]:
+        try:
+            bound = self.signature.bind(*args, **kwargs)
+        except TypeError as err:
+            raise SplitRefused(f"the call does not match forward's signature ({err})") from err
+        bound.apply_defaults()
+        entries: list[_Entry] = []
+        for p in self.signature.parameters.values():
+            value = bound.arguments[p.name]
+            if p.kind == p.VAR_POSITIONAL:
+                entries.extend((f"_{p.name}_{i}", p, i, v) for i, v in enumerate(value))
+            elif p.kind == p.VAR_KEYWORD:
+                entries.extend((key, p, key, v) for key, v in value.items())
+            else:
+                entries.append((p.name, p, None, value))
+        return entries
+
+    @staticmethod
+    def _structure(entries: list[_Entry]) -> tuple[Any, ...]:
+        """The names of the values, the ``*args``/``**kwargs`` keys in the call's order: what the placeholders stand for."""
+        return tuple(name for name, *_ in entries)
+
+    def values(self, args: Sequence[Any], kwargs: Mapping[str, Any]) -> list[Tensor]:
+        """The tensors of a call ``model(*args, **kwargs)`` shaped like the traced one, in the placeholders' order."""
+        entries = self._entries(args, kwargs)
+        if self._structure(entries) != self.structure:
+            raise SplitRefused(f"the call's variadic arguments {self._structure(entries)} differ from the traced call's "
+                               f"{self.structure}")
+        return [value for name, *_, value in entries if name in self.tensors]
+
+    def traced(self, model: nn.Module) -> nn.Module:
+        """A shallow copy of ``model``, with a flat call (:attr:`flat`) given a subclass of its class whose ``forward``
+        takes the placeholders alone and calls the class's ``forward`` as the call did, the specialised values as
+        constants (module names stay)."""
+        root = copy.copy(model)
+        if not self.flat:
+            return root
+        constants = list(self.constants.values())
+        at = {name: i for i, name in enumerate(self.constants)}
+        positional, keyword = [], []
+        for name, p, key in self._kinds:
+            expr = name if name in self.inputs else f"__constants[{at[name]}]"
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL):
+                positional.append(expr)
+            else:
+                keyword.append(f"{name if key is None else key!r}: {expr}")
+        source = (f"def forward(self, {', '.join(self.inputs)}):\n"
+                  f"    return __forward(self, {''.join(f'{e}, ' for e in positional)}**{{{', '.join(keyword)}}})\n")
+        space: dict[str, Any] = {"__forward": self.forward, "__constants": constants}
+        exec(compile(source, f"<flat forward of {type(root).__qualname__}>", "exec"), space)  # noqa: S102 - names checked
+        cls = type(root)
+        try:
+            flat = type(cls)(cls.__name__, (cls,), {"forward": space["forward"], "__module__": cls.__module__})
+            # on the copy alone: a wrapper forwarding attribute writes to the module it wraps (Lightning Fabric's
+            # _FabricModule) would set the class of the user's network
+            object.__setattr__(root, "__class__", flat)
+        except Exception as err:  # noqa: BLE001 - a class that cannot be subclassed this way
+            raise SplitRefused(f"the forward cannot be given a flat signature ({type(err).__name__}: {err})") from err
+        return root
+
+    def placeholder_env(self, graph: fx.Graph, new: fx.Graph) -> tuple[dict[fx.Node, Any], set[fx.Node]]:
+        """Map the traced placeholders to the recorder's inputs (else :class:`SplitRefused`)."""
+        holders = [n for n in graph.nodes if n.op == "placeholder"]
+        if len(holders) != len(self.inputs):
+            raise SplitRefused("the traced graph's placeholders do not match forward's parameters")
+        env = {node: new.placeholder(f"in_{i}") for i, node in enumerate(holders)}
+        return env, set(holders)
+
+
+def flat_call(model: nn.Module, args: Sequence[Any], kwargs: Mapping[str, Any]) -> nn.Module:
+    """What torch.fx traces for a call ``model(*args, **kwargs)``: a shallow copy of ``model``, through a flat
+    forward where the call specialises a value or fills ``*args``/``**kwargs`` (:class:`_Binding`); its placeholders
+    are the call's tensors (and values holding tensors).
+
+    Raises:
+        SplitRefused: the call does not bind, or holds a container of other values than tensors and Python scalars, or
+            names that cannot be parameters, or the model's forward is replaced on the instance.
+    """
+    return _Binding(model, args, kwargs).traced(model)
 
 
 class _InputsKept:
@@ -341,13 +352,16 @@ def fx_split(model: nn.Module, layer: str, args: Sequence[Any], kwargs: Mapping[
             depend on ``layer``.
     """
     binding = _Binding(model, args, kwargs)
-    graph, root = _trace(model, layer, binding.concrete, binding)
+    nested = [name for name in binding.inputs if name not in binding.tensors]
+    if nested:
+        raise SplitRefused(f"forward argument {nested[0]!r} holds tensors inside a container")
+    graph, root = _trace(model, layer, binding)
     new = fx.Graph()
     env, inputs = binding.placeholder_env(graph, new)
     cut = _analyse(graph, layer, inputs)
     try:
         recorder = _build_recorder(new, root, cut, env)
-        suffix = _build_suffix(root, cut, {n: v for n, v in env.items() if n.op == "placeholder" and not isinstance(v, fx.Node)})
+        suffix = _build_suffix(root, cut)
     except Exception as err:  # noqa: BLE001 - code generation of exotic constants
         raise SplitRefused(f"the split graph cannot be built ({type(err).__name__}: {str(err)[:120]})") from err
     return FxSplit(_InputsKept(recorder), suffix, binding, [n.name for n in cut.live], cut.later_calls)
@@ -375,18 +389,10 @@ def suffix_module(model: nn.Module, layer: str, call: tuple[Sequence[Any], Mappi
         torch.Size([5, 2])
     """
     try:
-        binding = _Binding(model, *call) if call is not None and _fills_variadic(model, *call) else None
-        if binding is not None:
-            graph, root = _trace(model, layer, binding.concrete, binding)
-            holders = dict(zip((name for name, *_ in binding.flat), binding.holders(graph)))
-            tensors = {holders[name] for name in binding.tensors}
-            consts = {holders[name]: value for name, value in binding.concrete.items()}
-        else:
-            graph, root = _trace(model, layer)
-            tensors, consts = {n for n in graph.nodes if n.op == "placeholder"}, {}
-        cut = _analyse(graph, layer, tensors)
+        graph, root = _trace(model, layer, _Binding(model, *call) if call is not None else None)
+        cut = _analyse(graph, layer, {n for n in graph.nodes if n.op == "placeholder"})
     except SplitRefused:
         return None
     if cut.live or cut.later_calls:
         return None
-    return _build_suffix(root, cut, consts)
+    return _build_suffix(root, cut)

@@ -215,8 +215,9 @@ def bypassed(model: nn.Module, source: str, layer: str, call: tuple[Sequence[Any
     """Whether a path from the output of module ``source`` to the model's output avoids module
     ``layer`` (a skip connection around it), read from the ``torch.fx`` graph. ``True`` (the safe
     answer: the caller then measures those paths) when the model does not trace or either module
-    is called other than once. ``call``: the ``(args, kwargs)`` of the model's calls, which a forward with
-    ``*args``/``**kwargs`` is traced through (:func:`~lightning_causal.causal.engine.suffix.flat_call`).
+    is called other than once, or its forward is replaced on the instance (torch.fx traces the class's). ``call``: the
+    ``(args, kwargs)`` of the model's calls, which the model is traced through (a shallow copy, its non-tensor values
+    specialised, ``*args``/``**kwargs`` flat: :func:`~lightning_causal.causal.engine.suffix.flat_call`).
 
     Examples:
         >>> class Skip(nn.Module):
@@ -231,8 +232,7 @@ def bypassed(model: nn.Module, source: str, layer: str, call: tuple[Sequence[Any
     """
     caches = dict_items(model)  # a cache the forward writes into keeps no Proxy of the trace
     try:
-        root, concrete = flat_call(model, *call) if call is not None else (model, None)
-        graph = _Leaves({source, layer}).trace(root, concrete_args=concrete)
+        graph = _Leaves({source, layer}).trace(flat_call(model, *call) if call is not None else model)
     except Exception:  # noqa: BLE001 - any tracing failure means: assume a bypass
         return True
     finally:
