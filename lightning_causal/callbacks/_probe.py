@@ -5,6 +5,7 @@ of the fit's data it comes from, and how the audits call the model on it."""
 from __future__ import annotations
 
 import contextlib
+import inspect
 import warnings
 from collections import deque
 from collections.abc import Iterator, Mapping
@@ -389,7 +390,8 @@ def call_hint(model: torch.nn.Module, probe: Probe, err: BaseException | None = 
     """How the audits call the model on the probe, and what decides it (``unpack_batch=``; for a LightningModule
     whose ``forward`` is not the network to explain, such as a GAN's generator, an ``audited_module`` property).
     Where ``err``, the model's refusal, says that ``forward`` misses a positional argument (or none is given), the hint
-    names the labels read beside the inputs (a denoiser's timesteps ``t`` read as labels) and inputs that
+    names the labels read beside the inputs (a denoiser's timesteps ``t`` read as labels; where a later parameter of
+    ``forward`` is named as a condition, ``y`` of ``forward(x_t, t, y)``, the labels as that condition) and inputs that
     ``training_step`` makes; not for another error (a classifier's shape mismatch, whose labels are labels)."""
     inputs = probe.inputs if isinstance(probe.inputs, tuple) else (probe.inputs,)
     args = probe.additional_forward_args
@@ -402,9 +404,17 @@ def call_hint(model: torch.nn.Module, probe: Probe, err: BaseException | None = 
         call += ", ..."
     missing = err is None or isinstance(err, TypeError) and "positional argument" in str(err)
     labels = probe.labels if missing else None
-    read = (f" (the labels it read, {list(labels.shape)} of {labels.dtype}, reach no model call: where `forward` takes "
+    condition = _condition_parameter(model, len(inputs) + (len(args) if isinstance(args, tuple) else 0))
+    read = ("" if labels is None else
+            f" (the labels it read, {list(labels.shape)} of {labels.dtype}, reach no model call: where `forward` takes "
             "them as an input, the timesteps t of a denoiser's `forward(x_t, t)`, give the batch (x_t, t) as ((x_t, t),) or "
-            "pass `unpack_batch=lambda batch: ((batch[0], batch[1]), None, None)`)") if labels is not None else ""
+            "pass `unpack_batch=lambda batch: ((batch[0], batch[1]), None, None)`)" if condition is None else
+            f" (the labels it read, {list(labels.shape)} of {labels.dtype}, reach no model call: `forward` takes them as "
+            f"its `{condition[1]}`, a condition (a class-conditional denoiser's labels), after `{condition[0]}`, which the "
+            f"batch does not hold; make `{condition[0]}` in `unpack_batch=` as `training_step` does and pass the labels "
+            f"after it: `unpack_batch=lambda batch: ((*make(batch[0]), batch[1]), None, None)`, `make(x0)` returning "
+            f"forward's inputs before `{condition[1]}` ((x_t, t) drawn for x0), with `explain=` the input to explain "
+            f"(`explain='{condition[2]}'`); given as ((inputs, labels),) the labels would be read as `{condition[0]}`)")
     return (f"The audits call {model_name(model)}.forward as `model({call})`, the inputs and forward arguments that "
             f"`unpack_batch` read from the batch{read}: give `forward` these parameters (e.g. `forward(self, input_ids, "
             "attention_mask=None)` for a Hugging Face batch), or pass `unpack_batch=` a callable batch -> (inputs, labels, "
@@ -413,6 +423,26 @@ def call_hint(model: torch.nn.Module, probe: Probe, err: BaseException | None = 
                "for clean samples x0), `unpack_batch=` may make them the same way (its draws start from a fixed seed and "
                "leave training's random streams as they were)" if missing else "")
             + (_audited_module_hint(model) if isinstance(model, LightningModule) else ""))
+
+
+#: names of forward parameters that take a condition, a class-conditional model's labels (classifier-free guidance)
+_CONDITION_NAMES = frozenset({"y", "label", "labels", "class_label", "class_labels", "cond", "condition", "c"})
+
+
+def _condition_parameter(model: torch.nn.Module, given: int) -> tuple[str, str, str] | None:
+    """``(missing, condition, first)`` where ``forward``'s parameter after the ``given`` positional values is not named
+    as a condition but a later one is (``forward(x_t, t, y)`` given ``x0`` alone: the labels are its ``y``, not its
+    ``t``); ``first`` is forward's first parameter (the input to explain). ``None`` otherwise, also for a ``forward``
+    whose signature cannot be read."""
+    try:
+        parameters = inspect.signature(model.forward).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    names = [p.name for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    if len(names) <= given or names[given] in _CONDITION_NAMES:
+        return None
+    condition = next((name for name in names[given + 1:] if name in _CONDITION_NAMES), None)
+    return None if condition is None else (names[given], condition, names[0])
 
 
 def _audited_module_hint(module: LightningModule) -> str:
