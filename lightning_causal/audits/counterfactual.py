@@ -29,7 +29,11 @@ from lightning_causal.audits.options import (
     single_input_error,
     task_model,
 )
-from lightning_causal.audits.task_warnings import continuous_distribution_read, continuous_guess
+from lightning_causal.audits.task_warnings import (
+    continuous_distribution_read,
+    continuous_guess,
+    ran_outputs,
+)
 from lightning_causal.causal.engine.ablation import padding_positions
 from lightning_causal.causal.engine.checks import check_class_labels, check_int, check_type
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
@@ -267,8 +271,10 @@ class CounterfactualAudit(Audit):
         a regression's float labels are not the fault) nor per-level logits (:func:`level_outputs`: an ordinal
         head's cumulative logits, whose largest is no rank; ``labels``, the probe's class labels, tell them: warned about,
         the labels of a one-vs-rest classifier being alike)."""
+        forward = Forward(model, num_samples=len(probe), **self.model_options(probe))
         with audit_mode(model), torch.no_grad():
-            out = Forward(model, num_samples=len(probe), **self.model_options(probe))(probe.first)
+            raw = forward.raw(probe.first)
+            out = forward.checked(raw, probe.first)
         _check_logits(out)
         levels = None if regression else level_outputs(labels, out, task_model(model, self.output), self.output)
         if levels is not None:  # a guess (a one-vs-rest classifier's labels look alike): warned, not refused
@@ -283,7 +289,8 @@ class CounterfactualAudit(Audit):
                 f"model's outputs are an embedding {list(out.shape)} ({embedding}): its largest coordinate is no class to "
                 "flip; pass `output=` class scores, e.g. the cosine similarity to each class's centroid "
                 "(`output=lambda out: out @ centroids.T`, `centroids` [C, D] of unit rows: the nearest centroid's class)")
-        read = None if regression else continuous_distribution_read(model, probe, self.output)
+        read = None if regression else continuous_distribution_read(model, probe, self.output,
+                                                                      ran_outputs(model, probe, raw, out))  # no pass of its own
         if read is not None:  # a Gaussian policy's action means: the largest is force x in one state, force y in another
             raise ValueError(
                 f"CounterfactualAudit explains a classifier's decision (the smallest change that flips its class) but the "
@@ -302,8 +309,9 @@ class CounterfactualAudit(Audit):
             check_bounds(self.bounds, probe.first)
         if self.mask is not None:
             self._check_mask(probe.first)
+        discrete = self.categorical is not None or self.integer is not None  # the padding read only where it is needed
         check_discrete(self.categorical, self.integer, probe.first, *check_bounds(self.bounds, probe.first),
-                       padding_positions(probe.first, probe.additional_forward_args, model=model))
+                       padding_positions(probe.first, probe.additional_forward_args, model=model) if discrete else None)
         if self.scale is not None:  # one unit per feature, the same for every sample
             check_scale(self.scale, probe.first[:1])
         if self.feature_names is not None and probe.first.dim() == 2:

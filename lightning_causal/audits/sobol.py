@@ -28,6 +28,7 @@ from lightning_causal.audits.options import (
     warn_predicted_class_of_regression,
     warn_softmax_of_regression,
 )
+from lightning_causal.audits.task_warnings import ran_outputs
 from lightning_causal.causal.engine.batching import rows_per_pass
 from lightning_causal.causal.engine.checks import check_choice, check_int, check_seed
 from lightning_causal.causal.engine.forward import Forward, ForwardArgs, OutputSpec
@@ -58,7 +59,6 @@ _SAMPLERS: tuple[SobolSampler, ...] = get_args(SobolSampler)  # the values `samp
 
 
 DRY_RUN_N = 16  # base samples of the dry run (at most the audit's n): it checks the set-up, not the estimate
-SOFTMAX_CHECK_ROWS = 64  # probe rows whose outputs the softmax warnings read (one pass of them, after the indices)
 
 
 class SobolAudit(Audit):
@@ -334,12 +334,10 @@ class SobolAudit(Audit):
                 "(the logit of the probability: its sigmoid gives the probability back), else the probability gets a second sigmoid",
                 UserWarning, stacklevel=outside_package(),
             )
-        if func.explained == "softmax probability":  # on up to SOFTMAX_CHECK_ROWS probe rows: a detector's best scores
-            sub = probe.subset(slice(0, SOFTMAX_CHECK_ROWS))  # per class tell their sigmoids from 8 rows on, not from one
-            with audit_mode(model):
-                out = Forward(model, num_samples=len(sub), **self.model_options(sub))(sub.first)
+        if func.explained == "softmax probability":  # on the first 64 rows the analysis ran (KEPT_ROWS): a detector's
             warn_softmax_of_regression(f"SobolAudit {self.name!r}", probe.labels, "`probability=False`", model=model,
-                                       outputs=out, output=self.output, probe=probe)
+                                       outputs=ran_outputs(model, probe, *func.first_return, func.first_outputs),
+                                       output=self.output, probe=probe)
         return res, func.target, func.explained, cause
 
     @staticmethod

@@ -28,7 +28,7 @@ from lightning_causal.audits.label_task import (
 )
 from lightning_causal.causal.engine.user_frame import outside_package
 
-__all__ = ["continuous_distribution_read", "continuous_guess", "continuous_moment", "first_row_outputs", "unlabelled_regression", "warn_predicted_class_of_regression", "warn_softmax_of_regression"]
+__all__ = ["continuous_distribution_read", "continuous_guess", "continuous_moment", "first_row_outputs", "ran_outputs", "unlabelled_regression", "warn_predicted_class_of_regression", "warn_softmax_of_regression"]
 
 #: what a model that says it regresses is told, where its probe holds no labels (an autoencoder's)
 _SAYS_REGRESSION = ("the model says it is a regression (a regression loss it holds, e.g. nn.MSELoss, or `task='regression'`; "
@@ -161,6 +161,25 @@ def first_row_outputs(model: Any, probe: Any, output: Any) -> Callable[[], Tenso
     def outputs() -> Tensor:
         return first_row()[1]
     outputs.probe, outputs.model, outputs.first_row = probe, model, first_row  # type: ignore[attr-defined]
+    return outputs
+
+
+def ran_outputs(model: Any, probe: Any, raw: Any, picked: Tensor, shown: Tensor | None = None) -> Callable[[], Tensor]:
+    """:func:`first_row_outputs` of a pass the caller has run: ``raw`` the model's return value on some rows of
+    ``probe`` (or on rows an analysis drew from it), ``picked`` the tensor ``output=`` selects of it, and ``shown`` the
+    outputs the call gives (default ``picked``): the warnings' checks of what the outputs are, without a pass of their
+    own.
+
+    Examples:
+        >>> from torch.distributions import Normal
+        >>> from lightning_causal.audits import Probe
+        >>> probe, mu = Probe(torch.zeros(2, 3)), torch.tensor([[0.5, -1.0], [0.2, 0.1]])
+        >>> continuous_distribution_read(None, probe, "mean", ran_outputs(None, probe, Normal(mu, 1.0), mu))
+        "the Normal's mean"
+    """
+    def outputs() -> Tensor:
+        return picked if shown is None else shown
+    outputs.probe, outputs.model, outputs.first_row = probe, model, lambda: (raw, picked)  # type: ignore[attr-defined]
     return outputs
 
 

@@ -354,6 +354,11 @@ class ClassProbability:
         self.outputs: int | None = None  # the model's output width, known after the first call
         #: an integer dtype: rows are category codes drawn as floats (observed values), cast back to it
         self.input_dtype: torch.dtype | None = None
+        #: the explained output before the softmax on the first (at most :data:`KEPT_ROWS`) rows the calls ran, and
+        #: the model's return value and explained output of the first call: what an audit's checks of the outputs
+        #: (logits or not) read, without a pass of their own
+        self.first_outputs: Tensor | None = None
+        self.first_return: tuple[Any, Tensor] | None = None
 
     @property
     def explained(self) -> str:
@@ -376,7 +381,9 @@ class ClassProbability:
             x = x.to(device=param.device, dtype=param.dtype if x.is_floating_point() else x.dtype)
         with audit_mode(self.model, rng=False):  # called per chunk: sobol_indices restores the RNG around all calls
             try:
-                out = self.forward(x).to(home)
+                raw = self.forward.raw(x)
+                picked = self.forward.checked(raw, x)
+                out = picked.to(home)
             except RuntimeError as err:  # flat rows [M, D] into a model of images or sequences
                 if self.input_shape is not None or x.dim() != 2:
                     raise
@@ -395,6 +402,7 @@ class ClassProbability:
                 + (f"; {output_fix(out)}" if out.dim() > 2 else "")
             )
         self.outputs = int(out.shape[1])
+        self._keep(raw, picked)
         if out.dtype in (torch.float16, torch.bfloat16):
             out = out.float()  # a half-precision softmax keeps a handful of distinct probabilities: the variance is lost
         if self.probability:
@@ -402,6 +410,20 @@ class ClassProbability:
                 return (out[:, 0] if self.target == 1 else -out[:, 0]).sigmoid()
             out = check_logits(out, "the Sobol' analysis (probability=True)").softmax(dim=1)
         return out[:, self.target]
+
+    def _keep(self, raw: Any, out: Tensor) -> None:
+        """Keep ``first_return`` (the first call's: ``out`` the explained output read of ``raw``) and the first
+        :data:`KEPT_ROWS` rows of ``first_outputs``."""
+        if self.first_return is None:
+            self.first_return = raw, out
+        kept = 0 if self.first_outputs is None else self.first_outputs.shape[0]
+        if kept < KEPT_ROWS:
+            rows = out[: KEPT_ROWS - kept].detach()
+            self.first_outputs = rows if self.first_outputs is None else torch.cat([self.first_outputs, rows])
+
+
+#: the rows of the explained output that :class:`ClassProbability` keeps (``first_outputs``)
+KEPT_ROWS = 64
 
 
 def class_probability(
