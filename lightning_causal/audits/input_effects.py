@@ -34,6 +34,7 @@ from lightning_causal.causal.engine.ablation import (
 from lightning_causal.causal.engine.checks import check_int
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.groups import broadcast_groups, group_counts, group_mask
+from lightning_causal.causal.engine.input_noise import code_elements
 from lightning_causal.causal.engine.interventions import resolve_module
 from lightning_causal.causal.engine.probe_warnings import (
     ConstantGroupsWarning,
@@ -41,7 +42,11 @@ from lightning_causal.causal.engine.probe_warnings import (
 )
 from lightning_causal.causal.engine.ranking import largest_k
 from lightning_causal.causal.engine.state import audit_mode, resolve_target
-from lightning_causal.causal.engine.token_ids import INDEX_DTYPES, check_special_tokens
+from lightning_causal.causal.engine.token_ids import (
+    INDEX_DTYPES,
+    check_special_tokens,
+    embedding_readers,
+)
 from lightning_causal.causal.engine.user_frame import outside_package
 from lightning_causal.causal.scm.attribute_flip import one_hot_blocks
 
@@ -437,8 +442,9 @@ class InputEffectAudit(Audit):
                     f"block(s) {blocks} are all 0 or all 1 at once (no category, or all) at its points and their ace_range is "
                     "no effect of the feature; pass ace_values=None, and read mean_abs_effect with a one-hot baseline",
                     UserWarning, stacklevel=outside_package())
-        with audit_mode(model):
+        with audit_mode(model), embedding_readers(model, (x,)) as readers:  # which float columns are category codes
             out = Forward(model, num_samples=len(probe), **options)(x)
+        codes = code_elements(readers, (x,))[0]
         targets = resolve_target(out, self.target)
         if self.target is None:
             warn_predicted_class_of_regression(f"InputEffectAudit {self.name!r}", probe.labels, out, model=model, output=self.output, probe=probe)
@@ -474,6 +480,8 @@ class InputEffectAudit(Audit):
         result.vectors["mean_abs_effect"] = mean_abs
         result.vectors["mean_effect"] = mean
         result.maps["effect"] = broadcast_groups(effects, mask, x.shape)
+        if codes is not None:  # nominal codes in float columns: a higher code is no higher value (no direction in the bars)
+            result.meta["code_elements"] = codes.reshape(-1).nonzero().flatten().tolist()
         if real is not None and padding is not None:  # a group spanning real and padded positions (feature k of every node) set the real ones only
             result.maps["effect"] = result.maps["effect"].masked_fill(padding.to(x.device), 0)
         total = float(mean_abs.sum())

@@ -98,6 +98,25 @@ def do_meta(intervention: Intervention | Sequence[Intervention] | None) -> dict[
     return {"do": words[type(iv)]} if type(iv) in words else {}
 
 
+def _check_unit_names(unit_names: object, layers: Sequence[str]) -> dict[str, list[str]]:
+    """``unit_names`` checked: ``None`` or a mapping of some of ``layers`` to sequences of names (strings)."""
+    if unit_names is None:
+        return {}
+    if not isinstance(unit_names, Mapping):
+        raise TypeError(f"Expected argument `unit_names` to be a mapping {{layer: [name of each unit]}} but got "
+                        f"{type(unit_names).__name__}")
+    out = {}
+    for layer, names in unit_names.items():
+        if layer not in layers:
+            raise ValueError(f"Expected the keys of argument `unit_names` to be layers of the audit, {list(layers)}, "
+                             f"but got {layer!r}")
+        if isinstance(names, str) or not isinstance(names, Sequence) or not all(isinstance(n, str) for n in names):
+            raise TypeError(f"Expected argument `unit_names[{layer!r}]` to be a sequence of strings, one per unit, "
+                            f"but got {names!r:.80}")
+        out[layer] = list(names)
+    return out
+
+
 class UnitImportanceAudit(Audit):
     """Counterfactual importance of conv filters, neurons or attention heads (Debbi 2021; CARE).
 
@@ -140,6 +159,10 @@ class UnitImportanceAudit(Audit):
         additional_forward_args: extra forward arguments, as in
             :func:`~lightning_causal.causal.unit_effects` (per-sample forward arguments follow their
             rows); a probe's own ``additional_forward_args`` are used when none is given here.
+        unit_names: names of the units of some layers, ``{layer: [name of unit 0, ...]}``, one per unit (the
+            tokens of a tabular transformer, ``unit_dim=1``: ``["[CLS]", "age", ..., "sex"]``): the ``name`` of each
+            row of ``top_units/<layer>``, ``meta["unit_names/<layer>"]`` and the bar figures' labels; a count other than
+            the layer's units is a ``ValueError`` at the first run (the dry run at set-up).
 
     Examples:
         >>> import torch
@@ -165,9 +188,11 @@ class UnitImportanceAudit(Audit):
         output: OutputSpec = None,
         additional_forward_args: Any = None,
         name: str | None = None,
+        unit_names: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         super().__init__(name, output=output)
         layers = layer_names(layers)
+        self.unit_names = _check_unit_names(unit_names, layers)
         check_int("top_k", top_k, minimum=1)
         if intervention is not None:
             if any(isinstance(iv, Patch) for iv in check_interventions(intervention)):
@@ -226,6 +251,15 @@ class UnitImportanceAudit(Audit):
             result.scalars[f"{layer}/top1_importance"] = float(imp.max())  # NaN where a unit's is (top_values put it last)
             add_top_share(result, f"{layer}/", top_values, total, self.top_k, imp.numel())
             rows = [{"unit": int(u), "importance": float(imp[u]), "mean_effect": float(mean[u])} for u in top_units.tolist()]
+            names = self.unit_names.get(layer)
+            if names is not None:  # a feature token's column, a head's role: in the table, the card and the bars
+                if len(names) != imp.numel():
+                    raise ValueError(f"Expected argument `unit_names` to hold one name per unit of layer {layer!r}, "
+                                     f"{imp.numel()} (unit_dim={self.unit_dim[layer]}, num_heads={self.num_heads[layer]}), "
+                                     f"but got {len(names)}: {list(names)[:6]}{' ...' if len(names) > 6 else ''}")
+                result.meta[f"unit_names/{layer}"] = list(names)
+                for row in rows:
+                    row["name"] = names[row["unit"]]
             result.meta[f"path/{layer}"] = info.path
             if info.read_positions:  # the modules after the layer run at the read positions only
                 result.meta[f"read_positions/{layer}"] = list(info.read_positions)

@@ -70,7 +70,8 @@ _SIGN_COLOURS = {1.0: "tab:red", -1.0: "tab:blue", 0.0: "tab:gray"}
 def _directions(data: MapData, columns: list[int], scores) -> list[float] | None:
     """Per drawn group, the direction of its column where one output is explained for every sample:
     ``sign(Σ_n (x_n − x̄)(δ_n − δ̄))`` over the probe (+1: higher values raise the output), 0 for a
-    group of several columns, a column without spread or a covariance that is not finite (NaN inputs); ``None`` where the explained output differs
+    group of several columns, a category code an embedding reads cast (``meta["code_elements"]``: a nominal code has
+    no higher value), a column without spread or a covariance that is not finite (NaN inputs); ``None`` where the explained output differs
     between samples (each sample's predicted class) or the inputs are not floats (category codes)."""
     targets = data.meta.get("targets")
     fixed = data.meta.get("outputs") == 1 or (targets is not None and len(targets) > 0 and len(set(targets)) == 1)
@@ -84,7 +85,9 @@ def _directions(data: MapData, columns: list[int], scores) -> list[float] | None
     cov = ((x - x.mean(0)) * (s - s.mean(0))).sum(0)
     defined = (x.amax(0) > x.amin(0)) & cov.isfinite()  # spread, and no NaN (a missing value, diverged weights)
     single = [groups.count(groups[c]) == 1 for c in columns]
-    return [float(torch.sign(cov[j])) if single[j] and bool(defined[j]) else 0.0 for j in range(len(columns))]
+    codes = set(data.meta.get("code_elements") or ())  # nominal codes an embedding reads cast: no higher value
+    return [float(torch.sign(cov[j])) if single[j] and bool(defined[j]) and columns[j] not in codes else 0.0
+            for j in range(len(columns))]
 
 
 def _not_finite(scores: torch.Tensor, features: list[int], names: list[str]) -> str:
