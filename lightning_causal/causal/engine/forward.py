@@ -64,6 +64,7 @@ from lightning_causal.causal.engine.output_selection import (
     OutputSpec,
     check_not_a_row,
     check_output_spec,
+    check_time_major,
     select_output,
 )
 from lightning_causal.causal.engine.pass_errors import (
@@ -307,6 +308,7 @@ class Forward:
         if n is not None and (picked.dim() == 0 or picked.shape[0] != n):
             # output=0 meant for a tuple (logits, features), given a model that returns one tensor (in eval mode only?)
             check_not_a_row(raw, picked, self.output, n)
+            check_time_major(raw, picked, n)  # [T, N, C] log-probs for F.ctc_loss: out.mean(1) would read T samples
             linked = linked_arguments(self.args, model=self.model, num_inputs=len(inputs))
             hint = linked_hint(self.model, inputs)  # the graph hint, or flat indices of an nn.EmbeddingBag with offsets
             x = inputs[0]

@@ -143,10 +143,27 @@ def linked_arguments(args: ForwardArgs, pass_rows: int | None = None, *, model: 
             # (a first dimension of 1 broadcasts over the samples, as a shared position_ids [1, T]: no indices of them)
             low, high = int(v.min()), int(v.max())
             pairs = v.dim() == 2 and v.shape[0] == 2  # [2, E]: a graph's edges as pairs of rows (COO, PyG's layout)
-            if low >= 0 and (high < n or pairs and pass_rows is not None and high >= pass_rows):
+            counts = _counted_by(v, named, args)
+            if counts is not None:  # F.ctc_loss's targets concatenated, their lengths per sample beside them
+                found.append(f"{name} (integer, shape {shape}): the labels of every sample concatenated, as many as "
+                             f"{counts} sums to, which cannot follow their samples' rows: pad them, [N, S] with "
+                             f"{counts} unchanged (F.ctc_loss takes padded targets too), and they travel with their rows")
+            elif low >= 0 and (high < n or pairs and pass_rows is not None and high >= pass_rows):
                 found.append(f"{name} (integer, shape {shape}, values in [0, {high + 1}))")
     return found
 
+
+
+def _counted_by(v: Tensor, named: list[tuple[str, Any]], args: ForwardArgs) -> str | None:
+    """The name of a per-sample 1-D integer argument whose values sum to the length of the 1-D integer ``v`` (lengths
+    beside the sequences of all samples concatenated: ``F.ctc_loss``'s targets with their ``target_lengths``), or ``None``."""
+    if v.dim() != 1:
+        return None
+    for name, u in named:
+        if (isinstance(u, Tensor) and u.dim() == 1 and u is not v and not u.is_floating_point() and u.dtype != torch.bool
+                and args._per_sample(u) and int(u.min()) >= 0 and int(u.sum()) == v.numel()):
+            return name.removeprefix("the forward argument ").removeprefix("the positional forward argument ")
+    return None
 
 def _named_leaves(name: str, value: Any) -> list[tuple[str, Any]]:
     """``(name, value)``, or the tensors nested in ``value`` (a named tuple's fields, a list's items, a mapping's values,

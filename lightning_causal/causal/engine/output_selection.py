@@ -34,7 +34,7 @@ from lightning_causal.causal.engine.per_sample_results import (
 )
 from lightning_causal.causal.engine.state import rng_preserved
 
-__all__ = ["OutputSpec", "ROW_WISE_OUTPUT", "TRAINING_ONLY_TUPLE", "check_output_spec", "check_not_a_row", "held_distribution", "held_items",
+__all__ = ["OutputSpec", "ROW_WISE_OUTPUT", "TRAINING_ONLY_TUPLE", "check_output_spec", "check_not_a_row", "check_time_major", "time_major", "time_major_fix", "held_distribution", "held_items",
            "select_output"]
 
 OutputSpec = None | str | int | Callable[[Any], Tensor]
@@ -486,6 +486,51 @@ def check_not_a_row(raw: Any, picked: Tensor, output: OutputSpec, rows: int) -> 
         f"indexed the model's output, itself a tensor of shape {tuple(raw.shape)}, and took {f'its row {output}' if index else 'a row'} "
         f"(shape {tuple(picked.shape)}); a model that returns one tensor needs no `output=`{column}; {TRAINING_ONLY_TUPLE}")
 
+
+
+def time_major(raw: Any, rows: int) -> tuple[int, ...] | None:
+    """The shape of ``raw``, a model's return value on ``rows`` rows, where it holds its time steps first,
+    ``[T, N, ...]`` (``rows`` entries along dimension 1, another number but 1 along dimension 0), else ``None``.
+
+    Examples:
+        >>> import torch
+        >>> time_major(torch.zeros(30, 4, 7), 4), time_major(torch.zeros(4, 30, 7), 4)
+        ((30, 4, 7), None)
+    """
+    if not isinstance(raw, Tensor) or raw.dim() < 3 or raw.shape[1] != rows or raw.shape[0] in (1, rows):
+        return None
+    return tuple(raw.shape)
+
+
+def time_major_fix(shape: tuple[int, ...]) -> str:
+    """What to pass for a model that returns ``shape``, its time steps first (:func:`time_major`)."""
+    return (f"the model returns {shape}: its time steps first, [T, N, C] (log-probabilities laid out for F.ctc_loss, a "
+            f"layer built with batch_first=False), whose dimension 1 holds the {shape[1]} samples and dimension 0 the "
+            f"{shape[0]} steps. Pass `output=` a callable that keeps the samples first: `output=lambda out: out[t]` for "
+            "the class scores of step t ([N, C]; `target=` the class, e.g. a token), or `lambda out: out.transpose(0, 1)"
+            "[:, a:b].mean(1)` for steps a to b; not `out.mean(1)` nor `out.view(-1, T, C)`, which read the steps as "
+            "samples or mix them. A score of the whole sequence that reads each sample's own labels or length (the CTC "
+            "log-likelihood of a transcript) needs them as forward arguments of a wrapper model (docs/your_model.md, "
+            "'Speech recognition: CTC models')")
+
+
+def check_time_major(raw: Any, picked: Tensor, rows: int) -> None:
+    """``ValueError`` when the model returns its time steps first, ``[T, N, ...]`` (:func:`time_major`; of a return
+    value that is no tensor, ``picked``), and the explained tensor ``picked`` has not one row per input row. The usual
+    fixes for per-position scores, ``out.mean(1)`` or ``out.view(-1, T, C)``, would read such an output as ``T``
+    samples or mix the samples with the time steps, so the message names the ones that keep the samples apart.
+
+    Examples:
+        >>> import torch
+        >>> check_time_major(torch.zeros(30, 4, 7), torch.zeros(30, 4, 7), 4)
+        Traceback (most recent call last):
+        ...
+        ValueError: Expected the explained output to have one row per input row (4) but got shape (30, 4, 7): the model ...
+    """
+    shape = time_major(raw if isinstance(raw, Tensor) else picked, rows)
+    if shape is not None:
+        raise ValueError(f"Expected the explained output to have one row per input row ({rows}) but got shape "
+                         f"{tuple(picked.shape)}: {time_major_fix(shape)}")
 
 ROW_WISE_OUTPUT = (
     "A callable `output=` is called on the model's output for batches of rows that the estimators choose (any number "
