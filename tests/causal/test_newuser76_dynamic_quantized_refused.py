@@ -82,3 +82,37 @@ def test_the_docs_recipe_runs_and_its_copy_holds_the_int8_weights():
     with torch.no_grad():  # the copy differs from the deployed model by the input's quantization only
         assert float((copy(x) - int8(x)).abs().max()) < 0.05 * (1 + float(int8(x).abs().max()))
     assert ns["dequantized"](ns["net"]) is not ns["net"]  # a float model passes through, copied
+
+
+class _LoRAOnInt8(nn.Module):
+    """A frozen int8 base (quantize_dynamic) with a float low-rank adapter that trains (QLoRA's pattern)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.base = _int8(nn.Sequential(nn.Linear(6, 8)))[0]
+        self.lora_A = nn.Parameter(torch.full((2, 6), 0.1))
+        self.lora_B = nn.Parameter(torch.zeros(8, 2))
+        self.head = nn.Linear(8, 2)
+
+    def forward(self, x):
+        return self.head(torch.relu(self.base(x) + x @ self.lora_A.t() @ self.lora_B.t()))
+
+
+def test_the_callback_refuses_it_at_set_up_before_any_training_step(tmp_path):
+    import lightning.pytorch as pl
+    from torch.utils.data import DataLoader
+
+    from lightning_causal import CausalAuditCallback
+    from lightning_causal.models import LightningClassifier
+
+    torch.manual_seed(0)
+    model = _LoRAOnInt8()
+    data = TensorDataset(torch.randn(32, 6), torch.randint(0, 2, (32,)))
+    trainer = pl.Trainer(max_epochs=1, logger=False, enable_progress_bar=False, enable_model_summary=False,
+                         enable_checkpointing=False, default_root_dir=tmp_path,
+                         callbacks=[CausalAuditCallback([UnitImportanceAudit(["model.head:input"])], probe_size=16)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(MisconfigurationException, match=r"dynamically quantized layers \('model.base'; "):
+            trainer.fit(LightningClassifier(model), DataLoader(data, batch_size=8), DataLoader(data, batch_size=16))
+    assert torch.equal(model.lora_B, torch.zeros(8, 2))  # refused before the first step
