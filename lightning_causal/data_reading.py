@@ -56,7 +56,9 @@ _SPREAD_SEED = 0  # the private generator that spreads a distributed loader's `l
 def _callable_parts(obj: Any) -> list[Any]:
     """What a transform given as a function holds: a closure's captured values and a function's
     defaults (``lambda x: x + torch.randn(x.shape, generator=g)``), a ``functools.partial``'s function
-    and arguments, a bound method's object (not a function's globals)."""
+    and arguments, a bound method's object; of a function's globals, the generators and functions its code
+    names (a module-level ``G = torch.Generator()`` a denoiser's ``unpack_batch`` draws timesteps from, directly
+    or through a helper function it calls), not its other globals."""
     if isinstance(obj, types.FunctionType):
         cells = []
         for cell in obj.__closure__ or ():
@@ -64,12 +66,23 @@ def _callable_parts(obj: Any) -> list[Any]:
                 cells.append(cell.cell_contents)
             except ValueError:  # an empty cell (a name not yet bound)
                 pass
-        return [*cells, *(obj.__defaults__ or ()), *(obj.__kwdefaults__ or {}).values()]
+        named = (obj.__globals__.get(name) for name in _code_names(obj.__code__))
+        return [*cells, *(obj.__defaults__ or ()), *(obj.__kwdefaults__ or {}).values(),
+                *(value for value in named if isinstance(value, (*RNG_TYPES, types.FunctionType)))]
     if isinstance(obj, functools.partial):
         return [obj.func, *obj.args, *obj.keywords.values()]
     if isinstance(obj, types.MethodType):
         return [obj.__self__, obj.__func__]
     return []
+
+
+def _code_names(code: types.CodeType) -> set[str]:
+    """The global names ``code`` reads, with those of the functions defined in it (a lambda, a nested ``def``)."""
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            names |= _code_names(const)
+    return names
 
 
 def _find_rngs(roots: Sequence[Any]) -> list[Any]:

@@ -60,7 +60,8 @@ def probe_from(source: Any, size: int, unpack_batch: UnpackBatch | None = None, 
     uninterrupted one, and on every rank; so does ``unpack_batch``, which may draw too (a denoiser's
     ``(x_t, t)`` made from a batch of clean samples ``x0``, as its ``training_step`` makes them), also from
     generators ``model`` holds (``self.gen``: seeded with ``AUDIT_SEED`` and restored, as the audits seed them); any
-    other generator ``unpack_batch`` reaches (:func:`rngs_untouched` of it: through a closure, a bound method) is
+    other generator ``unpack_batch`` reaches (:func:`rngs_untouched` of it: through a closure, a bound method, a global
+    name its code or a function it calls reads) is
     restored after it, its draws starting where it stands.
     """
     if isinstance(source, Probe):
