@@ -243,7 +243,8 @@ class CounterfactualAudit(Audit):
         if not regression or label_task(tasked) is None and smoothed_multi_hot(labels) is not None:
             check_one_label_per_sample("CounterfactualAudit", labels, len(probe), "to explain towards",
                                        multi_label_output="lambda out: torch.cat([-out[:, [k]], out[:, [k]]], 1)",
-                                       model=tasked)
+                                       model=tasked, without_labels="`towards=\"runner_up\"`, which needs no labels "
+                                       "(the smallest change to the output's second class)")
         self._validate_outputs(model, probe, regression, labels)
         if regression:  # no class indices to cast with .long() either
             inputs = probe.inputs if isinstance(probe.inputs, tuple) else (probe.inputs,)

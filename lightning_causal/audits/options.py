@@ -292,14 +292,15 @@ _NO_LABELS = ("give the audits no labels, `unpack_batch=lambda batch: (batch[0],
 
 
 def check_one_label_per_sample(audit: str, labels: Any, n: int, why: str, *, multi_label_output: str | None = None,
-                               model: Any = None) -> None:
+                               model: Any = None, without_labels: str = "") -> None:
     """``ValueError`` unless ``labels`` is one class per probe sample, ``[n]`` (per-position
     ``[N, T]`` or multi-hot ``[N, C]`` labels have no single class; ``why`` says what needs it).
     ``multi_label_output``: the ``output=`` that makes label ``k`` of a multi-label classifier the
     audit's binary classifier, named for multi-hot labels (labels ``y[:, k]`` alone would leave
     the audit explaining all the model's outputs as classes of one decision). ``model``: the model
     audited, whose task (:func:`label_task`) decides whether labels ``[N, C]`` are multi-hot (a
-    multi-label model's probe whose rows hold one label each gets the hint too).
+    multi-label model's probe whose rows hold one label each gets the hint too). ``without_labels``: the audit's
+    own way that needs no labels, named for a class per pixel ``[N, H, W]`` (a segmentation mask).
 
     Examples:
         >>> check_one_label_per_sample("FairnessAudit", torch.zeros(4, 3), 4, "to compare decisions with")
@@ -326,6 +327,11 @@ def check_one_label_per_sample(audit: str, labels: Any, n: int, why: str, *, mul
             fix = (f"; these rows are soft labels but the model says it is {task} (a loss it holds, such as "
                    "BCEWithLogitsLoss on mixup targets, or `hparams.task`), so they are not read as classes: for a "
                    "single-label classifier pass `unpack_batch=lambda b: (b[0], b[1].argmax(1), None)`")
+        elif isinstance(labels, Tensor) and labels.dim() >= 3 and labels.shape[0] == n:
+            fix = ("; these are a class per pixel (a segmentation mask [N, H, W]): give the audit one class per sample of "
+                   "what its `output=` explains, e.g. a region's most frequent class beside `output=lambda out: "
+                   "out[:, :, 8:16, 8:16].mean((2, 3))`: `unpack_batch=lambda b: (b[0], b[1][:, 8:16, "
+                   "8:16].flatten(1).mode(1).values, None)`" + (f"; or {without_labels}" if without_labels else ""))
         elif (reading := time_event(labels[:, 0], labels[:, 1]) if isinstance(labels, Tensor) and labels.dim() == 2
               and labels.shape[1] == 2 else None) == "float":
             fix = "; these rows read as a survival model's (time, event), no class: " + _NO_LABELS

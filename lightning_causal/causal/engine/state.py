@@ -605,11 +605,18 @@ def resolve_target(outputs: Tensor, target: Target, *, classes: str | None = Non
     idx = torch.as_tensor(target, device=logits.device)
     if idx.is_floating_point():
         raise TypeError(f"Expected argument `{name}` to hold integer class indices but got dtype {idx.dtype}")
+    shape = list(idx.shape)
     idx = idx.long().reshape(-1)
     if idx.numel() == 1:
         idx = idx.expand(n)
     if idx.numel() != n:
-        raise ValueError(f"Expected argument `{name}` to have 1 or {n} entries but got {idx.numel()}")
+        dense = ""
+        if len(shape) >= 2 and shape[0] == n:  # a class per position (a segmentation mask [N, H, W]) is no class per sample
+            dense = (f" (shape {shape}: a class per position, e.g. a segmentation mask, is not one class per sample; choose "
+                     "what is explained with `output=` reducing the dense output to [N, classes], e.g. a region's mean "
+                     f"`output=lambda out: out[:, :, 8:16, 8:16].mean((2, 3))`, and pass `{name}=` one class per sample, "
+                     "e.g. the region's most frequent class `mask[:, 8:16, 8:16].flatten(1).mode(1).values`)")
+        raise ValueError(f"Expected argument `{name}` to have 1 or {n} entries but got {idx.numel()}{dense}")
     if (idx < 0).any() or (idx >= c).any():
         bad = sorted(set(idx[(idx < 0) | (idx >= c)].tolist()))
         raise ValueError(f"Expected argument `{name}` to be in [0, {c - 1}] but got {bad[:8]} ({classes or f'the model returns {c} outputs'})")
