@@ -37,7 +37,7 @@ from lightning_causal.causal.engine.interventions import (
     Zero,
 )
 from lightning_causal.causal.engine.linked_samples import check_linked_samples, failed_rows_named
-from lightning_causal.causal.engine.noise import CommonNoise, noise_scale, warn_noise
+from lightning_causal.causal.engine.noise import CommonNoise, noise_warned
 from lightning_causal.causal.engine.prefix_cache import PrefixCache, prefix_cache
 from lightning_causal.causal.engine.stacked_rows import rows_alone_checked
 from lightning_causal.causal.engine.state import (
@@ -389,10 +389,7 @@ def unit_effects(
             (and warned of)."""
             check_shared_interventions(layer, ivs, site.shape, method, screen)
             with failed_rows_named(forward, xs, f"Intervening on {layer!r}"):
-                if scale is None:
-                    scale = noise_scale(forward, xs)
-                    if scale:
-                        warn_noise()
+                scale = noise_warned(forward, xs) if scale is None else scale
                 effects, units, layout, calls = shared_unit_effects(
                     forward, xs, layer, ivs, site.shape, target, rows_per_pass(forward.model, xs, max_batch_size, forward=forward),
                     bool(scale), rows)
@@ -410,9 +407,7 @@ def unit_effects(
             ivs = [unfolded_intervention(iv) for iv in ivs]
         # passes of fewer rows than the probe run from here: a model that reads its whole batch fails in them
         with failed_rows_named(forward, xs, f"Intervening on {layer!r}"):
-            scale = noise_scale(forward, xs)  # a model that draws noise runs full passes with common random numbers
-            if scale:
-                warn_noise()
+            scale = noise_warned(forward, xs)  # a model that draws noise runs full passes with common random numbers
             try:
                 cache = prefix_cache(forward, xs, layer, path="auto" if use_suffix and not scale else "full",
                                      rows_per_sample=_exact_rows_per_sample(ivs, (1, *site.shape) if fold > 1 else site.shape, method, screen),

@@ -50,7 +50,7 @@ from lightning_causal.causal.engine.generators import active_generators
 from lightning_causal.causal.engine.state import model_devices
 from lightning_causal.causal.engine.user_frame import outside_package
 
-__all__ = ["RANDOM_MODEL", "SEPARATE_DRAWS", "CommonNoise", "GeneratorWatch", "common_noise", "draws_random_numbers", "generator_states", "noise_scale", "warn_noise",
+__all__ = ["RANDOM_MODEL", "SEPARATE_DRAWS", "CommonNoise", "GeneratorWatch", "common_noise", "draws_random_numbers", "generator_states", "noise_scale", "noise_warned", "warn_noise",
            "warn_separate_noise", "NOISE_SAMPLES"]
 
 #: Samples of the probe run twice to detect a model that draws noise (two clean passes): noise drawn
@@ -174,16 +174,31 @@ def warn_noise(stacklevel: int | None = None) -> None:
         UserWarning, stacklevel=outside_package() if stacklevel is None else stacklevel)
 
 
+def noise_warned(forward: Callable[..., Tensor], xs: tuple[Tensor, ...], *, drew: bool | None = None,
+                 stacklevel: int | None = None) -> float:
+    """:func:`noise_scale` of the model ``forward`` calls on ``xs`` (``drew`` as there), with :func:`warn_noise`
+    (``stacklevel`` as there) where it is not 0: the check of every estimator that runs a noisy model with common
+    random numbers. Call it inside :func:`~.state.audit_mode`.
+
+    Examples:
+        >>> import torch
+        >>> noise_warned(lambda x, rows: 2 * x, (torch.ones(3, 2),))
+        0.0
+    """
+    scale = noise_scale(forward, xs, drew=drew)
+    if scale:
+        warn_noise(stacklevel=stacklevel)
+    return scale
+
+
 def common_noise(forward: Callable[..., Tensor], model: nn.Module, xs: tuple[Tensor, ...],
                  rows: int | Callable[[], int], stacklevel: int | None = None, drew: bool | None = None) -> CommonNoise | None:
     """A :class:`CommonNoise` of blocks of ``rows`` samples, with :func:`warn_noise`, when ``model``
     (called by ``forward``) draws noise (:func:`noise_scale`); ``None`` otherwise. ``rows`` may be a
     callable, called only for a model that draws (a block size that costs a trial pass to find);
     ``drew`` as in :func:`noise_scale`."""
-    scale = noise_scale(forward, xs, drew=drew)
-    if not scale:
+    if not noise_warned(forward, xs, drew=drew, stacklevel=stacklevel):
         return None
-    warn_noise(stacklevel=stacklevel)
     return CommonNoise(xs[0].shape[0], rows() if callable(rows) else rows, model_devices(model))
 
 

@@ -18,8 +18,7 @@ from lightning_causal.causal.engine.checks import check_seed
 from lightning_causal.causal.engine.noise import (
     CommonNoise,
     GeneratorWatch,
-    noise_scale,
-    warn_noise,
+    noise_warned,
 )
 from lightning_causal.causal.engine.pass_errors import is_dtype_error
 from lightning_causal.causal.engine.sample_independence import (
@@ -172,12 +171,11 @@ def check_func_noise(func: Callable[[Tensor], Tensor], a: Tensor, rows: int,
 
     try:
         with torch.no_grad():
-            scale = noise_scale(forward, (a,))
+            scale = noise_warned(forward, (a,))
     except (TypeError, ValueError, RuntimeError):  # a bad func or sampler: the evaluation of all rows says so, with their count
         return None
     if not scale:
         return None
-    warn_noise()
     return CommonNoise(a.shape[0], rows, devices if devices is not None else [])
 
 
