@@ -116,3 +116,27 @@ def test_the_callback_refuses_it_at_set_up_before_any_training_step(tmp_path):
         with pytest.raises(MisconfigurationException, match=r"dynamically quantized layers \('model.base'; "):
             trainer.fit(LightningClassifier(model), DataLoader(data, batch_size=8), DataLoader(data, batch_size=16))
     assert torch.equal(model.lora_B, torch.zeros(8, 2))  # refused before the first step
+
+
+def test_float16_dynamic_quantization_treats_rows_apart_and_runs():
+    """``quantize_dynamic(..., dtype=torch.float16)`` packs float16 weights and quantizes no input: a row's output is
+    the same alone and in its batch, so it is not refused (it was warned about at c05592e6's parent and refused at
+    c05592e6), and a unit's effect equals a hand "set, rerun, difference" loop."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        q16 = torch.ao.quantization.quantize_dynamic(_float(), {nn.Linear}, dtype=torch.float16)
+    x = torch.randn(12, 6, generator=torch.Generator().manual_seed(4)) * 3
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        effects = unit_effects(q16, x, "1")
+    assert [str(w.message) for w in record if "quantized" in str(w.message)] == []
+    with torch.no_grad():
+        out = q16(x)
+        t = out.argmax(1, keepdim=True)
+        for u in range(16):
+            handle = q16[1].register_forward_hook(lambda m, i, o, u=u: o.index_fill(1, torch.tensor([u]), 0.0))
+            try:
+                hand = (out.gather(1, t) - q16(x).gather(1, t))[:, 0]
+            finally:
+                handle.remove()
+            torch.testing.assert_close(effects[:, u], hand, atol=1e-6, rtol=1e-5)

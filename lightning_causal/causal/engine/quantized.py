@@ -11,7 +11,8 @@ gave effects up to a fifth of the mean ``|effect|``, and on a 31-32-32-2 MLP of 
 effects off a hand loop by 0.53 where the mean ``|effect|`` was 0.71. Such a model was warned about
 and run, and then refused or not by chance (the checks that samples run alone give their outputs in
 the batch, with a cause that named control flow on a batch statistic): :func:`refuse_dynamic_quantized`
-refuses it before any pass, naming the layers and the ways out. Quantized layers (dynamic or static)
+refuses it before any pass, naming the layers and the ways out (int8 ones: those of float16 weights,
+``quantize_dynamic(..., dtype=torch.float16)``, cast their input to float16 and treat rows apart). Quantized layers (dynamic or static)
 have no gradient either: the first-order estimates name them (:func:`quantized_layers`) when no
 gradient reaches a layer. A statically quantized model (``torch.ao.quantization.prepare``/``convert``)
 passes quantized tensors between its layers: torch has no ``where``, ``zero_`` or arithmetic on them,
@@ -28,6 +29,7 @@ Examples:
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
 
 from lightning_causal.causal.engine.eager import named_modules
@@ -65,10 +67,19 @@ def no_gradient_cause(model: nn.Module, after: str = ": quantize_dynamic or stat
 
 
 def dynamic_quantized(model: nn.Module) -> list[str]:
-    """Names of the dynamically quantized modules of ``model`` (``quantize_dynamic``): each quantizes
-    its input with a scale computed over the whole batch, so a row's output depends on the other rows."""
+    """Names of the dynamically quantized modules of ``model`` (``quantize_dynamic``) of int8 weights: each
+    quantizes its input with a scale computed over the whole batch, so a row's output depends on the other rows.
+    Those of ``dtype=torch.float16`` (float16 weights, the input cast, not quantized) treat rows apart: left out."""
     return [name for name, m in named_modules(model).items()
-            if _quantized(m) and ".quantized.dynamic" in type(m).__module__]
+            if _quantized(m) and ".quantized.dynamic" in type(m).__module__ and _weight_dtype(m) != torch.float16]
+
+
+def _weight_dtype(module: nn.Module) -> torch.dtype | None:
+    """The dtype a dynamically quantized module's weights are packed in: ``torch.qint8`` or ``torch.float16``
+    (a Linear's ``_packed_params.dtype``, an RNN's ``dtype``; ``None`` where it holds neither)."""
+    packed = getattr(module, "_packed_params", None)
+    dtype = getattr(packed, "dtype", None) if packed is not None else getattr(module, "dtype", None)
+    return dtype if isinstance(dtype, torch.dtype) else None
 
 
 #: the ways out of a dynamically quantized model, also in docs/your_model.md's recipe
