@@ -11,6 +11,12 @@ on ``--probe`` random padded graphs of 32 nodes (32 features; a node encoder 32-
 layer 128-128 before the second; random weights, seed 0). Printed: the rows run through the encoder's first layer (a
 forward hook), the median CPU seconds of the call, and whether the graph's edges equal those of the explicit forward in
 the same tree. Prints a markdown table.
+
+The ``plain`` case (``Explicit``/``Variadic`` beside it) takes the plain fx suffix at both layers, which the padded
+graphs never do (the mask crosses the cut: the prefix cache serves them): the same encoder and layer on each node
+alone, the nodes' mean pooled after the second ReLU, called with ``x`` alone. Its rows and CPU time against a tree
+without the plain suffix's check (``GraphContext._reproduces``, b508ffcc: ``--before-tree`` of ``git archive
+f55153ce``) measure what the check costs.
 """
 
 from __future__ import annotations
@@ -46,6 +52,11 @@ class _Net(nn.Module):
         return self.head(h.sum(1) / mask.sum(1, keepdim=True).clamp(min=1))
 
 
+    def plain(self, x):
+        h = self.act1(self.mix(torch.relu(self.l1(x))))
+        return self.head(self.act2(self.l2(h)).mean(1))
+
+
 class Explicit(_Net):
     def forward(self, x, adj, mask):
         return self.net(x, adj, mask)
@@ -54,6 +65,19 @@ class Explicit(_Net):
 class Variadic(_Net):
     def forward(self, *a):
         return self.net(*a)
+
+
+class ExplicitPlain(_Net):
+    def forward(self, x):
+        return self.plain(x)
+
+
+class VariadicPlain(_Net):
+    def forward(self, *a):
+        return self.plain(*a)
+
+
+CASES = {"padded graph": ((Explicit, Variadic), True), "plain": ((ExplicitPlain, VariadicPlain), False)}
 
 
 def _child(probe: int) -> None:
@@ -69,18 +93,20 @@ def _child(probe: int) -> None:
     adj = adj / adj.sum(-1, keepdim=True)
     mask = torch.rand(probe, nodes, generator=g) < 0.8
     result = {"tree": str(Path(lightning_causal.__file__).parents[1])}
-    edges = {}
-    for cls in (Explicit, Variadic):
-        torch.manual_seed(0)
-        model = cls().eval()
-        rows = []
-        handle = model.l1.register_forward_hook(lambda m, i, o, rows=rows: rows.append(i[0].shape[0]))
-        start = time.process_time()
-        graph = causal_graph(model, x, ["act1", "act2"], unit_dim=-1, additional_forward_args=(adj, mask.float()))
-        result[cls.__name__] = {"seconds": time.process_time() - start, "rows": sum(rows)}
-        handle.remove()
-        edges[cls.__name__] = [e[:2] for e in graph.edges]
-    result["same_edges"] = edges["Explicit"] == edges["Variadic"]
+    for case, (classes, graph_args) in CASES.items():
+        edges = {}
+        for cls in classes:
+            torch.manual_seed(0)
+            model = cls().eval()
+            rows = []
+            handle = model.l1.register_forward_hook(lambda m, i, o, rows=rows: rows.append(i[0].shape[0]))
+            start = time.process_time()
+            graph = causal_graph(model, x, ["act1", "act2"], unit_dim=-1,
+                                 additional_forward_args=(adj, mask.float()) if graph_args else None)
+            result[cls.__name__] = {"seconds": time.process_time() - start, "rows": sum(rows)}
+            handle.remove()
+            edges[cls.__name__] = [e[:2] for e in graph.edges]
+        result[f"same_edges {case}"] = edges[classes[0].__name__] == edges[classes[1].__name__]
     print(json.dumps(result))
 
 
@@ -97,14 +123,15 @@ def main() -> None:
     trees = {"before": args.before_tree, "now": str(ROOT)}
     runs = tree_runs(__file__, ["--child", "--probe", str(args.probe)], trees, args.repeats)
     print(f"probe {args.probe} graphs of 32 nodes, {args.repeats} repeats, 1 thread (median CPU s of causal_graph)\n")
-    print("| tree | forward | rows through l1 | CPU s | same edges as explicit |")
-    print("|---|---|---:|---:|---|")
-    for tree, found in runs.items():
-        for name in ("Explicit", "Variadic"):
-            seconds = sorted(r[name]["seconds"] for r in found)[len(found) // 2]
-            same = all(r["same_edges"] for r in found) if name == "Variadic" else ""
-            print(f"| {tree} | {name} | {found[0][name]['rows']:,} | {seconds:.2f} | {same} |")
-
+    print("| case | tree | forward | rows through l1 | CPU s | same edges as explicit |")
+    print("|---|---|---|---:|---:|---|")
+    for case, (classes, _) in CASES.items():
+        for tree, found in runs.items():
+            for cls in classes:
+                name = cls.__name__
+                seconds = sorted(r[name]["seconds"] for r in found)[len(found) // 2]
+                same = all(r[f"same_edges {case}"] for r in found) if cls is classes[1] else ""
+                print(f"| {case} | {tree} | {name.removesuffix('Plain')} | {found[0][name]['rows']:,} | {seconds:.2f} | {same} |")
 
 if __name__ == "__main__":
     main()
