@@ -32,6 +32,7 @@ from lightning_causal.audits.captum_metrics import (
     stability,
 )
 from lightning_causal.audits.captum_report import (
+    noisy_codes_named,
     note_no_spread,
     tunnel_zeros,
     warn_layer_unreached,
@@ -83,6 +84,7 @@ from lightning_causal.causal.engine.groups import aggregate_to_groups, broadcast
 from lightning_causal.causal.engine.input_noise import code_elements, element_sd
 from lightning_causal.causal.engine.input_sites import check_site
 from lightning_causal.causal.engine.interventions import resolve_module
+from lightning_causal.causal.engine.noise import GeneratorWatch
 from lightning_causal.causal.engine.state import audit_mode, resolve_target
 from lightning_causal.causal.engine.token_ids import (
     INDEX_DTYPES,
@@ -423,8 +425,8 @@ class CaptumBaseline(Audit):
         options = self.model_options(probe)
         if not self.input_layer:  # the causal effects, the ablation methods and the curves set groups to `baseline`
             warn_one_hot_interventions(f"CaptumBaseline {self.name!r}", x, mask, self.baseline, self.feature_names)
-        with audit_mode(model), embedding_readers(model, (x,)) as readers:  # which float columns are category codes
-            out = Forward(model, num_samples=len(probe), **options)(x)
+        with audit_mode(model), embedding_readers(model, (x,)) as readers, GeneratorWatch() as clean_pass:  # which
+            out = Forward(model, num_samples=len(probe), **options)(x)  # float columns are category codes; a model's noise
         codes = code_elements(readers, (x,))[0]  # they take no stability noise (another category, not a neighbour)
         tidx = resolve_target(out, self.target)
         if self.target is None:
@@ -435,6 +437,8 @@ class CaptumBaseline(Audit):
         tunnel_notes: list[str] = []  # NoiseTunnel's default level on a table of mixed scales: warned, and on the card
         levels: dict[str, tuple[float, bool]] = {}  # each NoiseTunnel method's noise level, and whether it is the default
         explainers = self._explainers(model, probe, mask, max_batch_size, tunnel_notes, levels)
+        if codes is not None:  # NoiseTunnel's noise moves category codes too: warned, and a code past the last named
+            explainers = noisy_codes_named(self, explainers, codes, x, tunnel_notes)
         real = real_groups(x, mask, probe.additional_forward_args, model, self._special(x))  # None without padding
         result = AuditResult(self.name)
         scores, seconds = {}, {}
@@ -455,7 +459,8 @@ class CaptumBaseline(Audit):
         tunnel = tunnel_zeros(self, scores, levels, plain)  # a NoiseTunnel method of (nearly) 0 everywhere: its level named
         zero = warn_without_gradient(self, scores, tunnel)
         lost = nan_score_rows(result, scores, real)  # NaN scores under some explanation: those samples left out of every curve
-        rows = {label: faithfulness(self, model, probe, mask, scores[label], tidx, max_batch_size, result, label, real, lost)
+        rows = {label: faithfulness(self, model, probe, mask, scores[label], tidx, max_batch_size, result, label, real, lost,
+                                    clean=(out, clean_pass.moved))  # one clean pass for every curve
                 for label in scores}
         tokens = not x.is_floating_point()
         # the noise of floating inputs: noise_fraction standard deviations of each input element over the probe's

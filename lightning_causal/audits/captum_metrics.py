@@ -50,9 +50,12 @@ def nanmean(v: Tensor) -> float:
 def faithfulness(
     audit: CaptumBaseline, model: nn.Module, probe: Probe, mask: Tensor, s: Tensor, tidx: Tensor, mbs: int | None,
     result: AuditResult, label: str, real: Tensor | None = None, lost: Tensor | None = None,
+    clean: tuple[Tensor, bool | None] | None = None,
 ) -> dict[str, float]:
     """The deletion and insertion areas of the explanation ``s`` (``label``), its mean curves into ``result``; the samples
-    ``lost`` (:func:`nan_score_rows`: NaN scores under some explanation; ``None``: those of ``s``) left out of both."""
+    ``lost`` (:func:`nan_score_rows`: NaN scores under some explanation; ``None``: those of ``s``) left out of both;
+    ``clean``: the audit's clean pass, as :func:`~lightning_causal.baselines.metrics.perturbation_curve` takes it (one
+    for every curve)."""
     out = {}
     own = _nan_rows(s, real)
     lost = own if lost is None else lost
@@ -61,7 +64,7 @@ def faithfulness(
     for mode in ("deletion", "insertion"):
         frac, curves = M.perturbation_curve(
             model, probe.first, mask, s, mode=mode, baseline=audit._baseline(probe.first), target=tidx, steps=audit.settings.steps,
-            score=audit.settings.score, max_batch_size=mbs, valid=real, **audit.model_options(probe),
+            score=audit.settings.score, max_batch_size=mbs, valid=real, clean=clean, **audit.model_options(probe),
         )
         curves = curves.masked_fill(lost.unsqueeze(1), float("nan"))
         out[f"{mode}_auc"] = nanmean(M.curve_auc(frac, curves))

@@ -96,6 +96,7 @@ def perturbation_curve(
     output: OutputSpec = None,
     additional_forward_args: Any = None,
     valid: Tensor | None = None,
+    clean: tuple[Tensor, bool | None] | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Deletion or insertion curve of an explanation ``scores`` ``[N, G]``.
 
@@ -127,6 +128,10 @@ def perturbation_curve(
             :class:`~lightning_causal.causal.engine.forward.Forward`).
         valid: the groups of each row that are ranked and replaced (``None``: all of them).
         max_batch_size: rows per forward pass; ``None``: chosen from the memory budget.
+        clean: ``(the explained output on inputs [N, ...], whether its pass moved a global generator)``, where the
+            caller has run that pass (:class:`~lightning_causal.causal.engine.noise.GeneratorWatch`; ``None`` for
+            "unknown": a small pass asks), so that the curves of several explanations or modes run it once; ``None``:
+            run here.
 
     Returns:
         ``(fractions [S + 1], curves [N, S + 1])`` with ``fractions = k_s / G``; with ``valid``,
@@ -169,9 +174,16 @@ def perturbation_curve(
     b = torch.as_tensor(baseline, dtype=inputs.dtype, device=inputs.device)
     b = b.expand(inputs.shape).reshape(n, -1) if b.dim() else b
     forward = Forward(model, output=output, additional_forward_args=additional_forward_args, num_samples=n)
+    if clean is not None and not (isinstance(clean, tuple) and len(clean) == 2 and isinstance(clean[0], Tensor)
+                                  and clean[0].shape[:1] == (n,) and clean[1] in (True, False, None)):
+        raise ValueError(f"Expected argument `clean` to be None or (the explained output [{n}, ...] on `inputs`, True, "
+                         f"False or None) but got {clean!r:.80}")
     with audit_mode(forward.model):
-        with GeneratorWatch() as clean_pass:  # whether the model draws from a global generator: no pass of its own
-            clean = forward(inputs)
+        if clean is None:
+            with GeneratorWatch() as clean_pass:  # whether the model draws from a global generator: no pass of its own
+                out = forward(inputs)
+            clean = out, clean_pass.moved
+        clean, drew = clean
         if score == "softmax" and (clean.dim() != 2 or clean.shape[1] < 2):
             raise ValueError(
                 f"Expected argument `score='softmax'` only for a model with several outputs [N, C >= 2] but its output is "
@@ -193,7 +205,7 @@ def perturbation_curve(
 
         rows = rows_per_pass(forward.model, (inputs,), max_batch_size, forward=forward)
         # every point of a sample's curve: one noise
-        noise = common_noise(forward, forward.model, (inputs,), rows, drew=clean_pass.moved)
+        noise = common_noise(forward, forward.model, (inputs,), rows, drew=drew)
         if noise is None:
             curves = map_rows(n * (s + 1), rows, evaluate, inputs.device).view(s + 1, n).T
         else:  # a model that draws noise in eval mode: common random numbers along each curve
