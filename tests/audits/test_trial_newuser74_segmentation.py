@@ -11,6 +11,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -86,3 +89,42 @@ def test_masks_as_probe_labels_of_a_counterfactual_audit_name_a_region_class_and
     result = CounterfactualAudit(output=region, towards="runner_up", max_samples=2,
                                  settings=CounterfactualSettings(steps=20)).run(model, Probe(x, masks))
     assert result.scalars["explained"] == 2.0
+
+
+PAGE = Path(__file__).resolve().parents[2] / "docs" / "your_model.md"
+
+
+@pytest.fixture(scope="module")
+def page():
+    code = re.search(r"<!-- segmentation -->\s*```python\n(.*?)```", PAGE.read_text(), re.S).group(1)
+    namespace: dict = {}
+    exec(compile(code, "<your_model.md segmentation>", "exec"), namespace)  # noqa: S102 - the page's own example
+    return namespace
+
+
+def test_the_page_recipe_equals_a_hand_loop_and_its_audits_take_the_region_classes(page):
+    net, x, mask, region = page["net"], page["x"], page["mask"], page["region"]
+    with torch.no_grad():
+        f0 = region(net(x))[:, 1]
+        hand = torch.stack([f0 - region(net(x * (mask != g)))[:, 1] for g in range(int(mask.max()) + 1)], 1)
+        # torchvision's {"out", "aux"}: the same recipe reads "out"
+        assert torch.equal(region({"out": net(x), "aux": net(x)}), region(net(x)))
+    torch.testing.assert_close(page["pixels"], hand, rtol=0, atol=1e-5)
+    masks = torch.randint(0, 3, (8, 24, 24), generator=torch.Generator().manual_seed(0))
+    inputs, labels, _ = page["region_class"]((x, masks, torch.ones(8)))  # (images, masks, weights) batches too
+    assert labels.shape == (8,) and torch.equal(labels, masks[:, 8:16, 8:16].flatten(1).mode(1).values)
+    audits = page["callbacks"][0].audits
+    probe = Probe(inputs, labels)
+    for audit in audits:
+        audit.validate(_Wrapped(net), probe)
+    result = audits[0].run(_Wrapped(net), probe)
+    assert result.scalars["mean_abs_effect"] == pytest.approx(hand.abs().mean().item(), rel=1e-4)
+
+
+class _Wrapped(nn.Module):  # the LightningModule's attribute path: "model.enc.0"
+    def __init__(self, net):
+        super().__init__()
+        self.model = net
+
+    def forward(self, x):
+        return self.model(x)
