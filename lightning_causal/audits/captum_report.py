@@ -20,13 +20,14 @@ from lightning_causal.causal.effects.gradient_check import Edit, check_gradient_
 from lightning_causal.causal.engine.forward import Forward
 from lightning_causal.causal.engine.probe_warnings import ProbeContentsWarning
 from lightning_causal.causal.engine.state import audit_mode, gather_target
+from lightning_causal.causal.engine.token_ids import code_position, embedding_lookup_error
 from lightning_causal.causal.engine.user_frame import outside_package
 
 if TYPE_CHECKING:
     from lightning_causal.audits.captum_baseline import CaptumBaseline
     from lightning_causal.baselines.method_specs import MethodSpec
 
-__all__ = ["RANK_METRICS", "SURROGATE_ROWS", "TUNNEL_NEAR_ZERO", "TUNNEL_ZERO_SHARE", "note_and_warn", "note_no_spread", "tunnel_zeros", "warn_layer_unreached", "warn_surrogate_gradient",
+__all__ = ["RANK_METRICS", "SURROGATE_ROWS", "TUNNEL_NEAR_ZERO", "TUNNEL_ZERO_SHARE", "note_and_warn", "note_no_spread", "noisy_codes_named", "tunnel_zeros", "warn_layer_unreached", "warn_surrogate_gradient",
            "warn_without_gradient", "write_comparison"]
 
 #: The rank-agreement metrics (columns of the comparison table; the causal row has none: ``None`` there, JSON ``null``,
@@ -232,3 +233,40 @@ def note_no_spread(audit: CaptumBaseline, result: AuditResult, x: Tensor) -> Non
     message = (f"no stability: no element of the probe's {list(x.shape)} input varies over its samples (one sample?), and "
                "the noise is a share of each element's standard deviation over them; give more samples or `noise_sigma=`")
     note_and_warn(audit, result, message, ProbeContentsWarning)
+
+
+def noisy_codes_named(audit: CaptumBaseline, explainers: dict[str, Callable[[Tensor, Tensor], Tensor]], codes: Tensor,
+                      x: Tensor, notes: list[str]) -> dict[str, Callable[[Tensor, Tensor], Tensor]]:
+    """The ``explainers`` of ``audit`` on a float table ``x`` whose ``codes`` (bool ``[1, ...]``) are category codes the
+    model casts to embedding indices: each ``NoiseTunnel`` method (Captum's Gaussian noise on every input element, the
+    codes too, which ``.long()`` runs as other categories) is warned of once, with a note in ``notes``, and its pass that an
+    embedding cannot look up (a code pushed below 0 or past the last: ``IndexError: index out of range in self`` from deep
+    inside the model) is a ``ValueError`` naming the method and the code columns."""
+    shown = [code_position(x, j) for j in codes.reshape(-1).nonzero().flatten().tolist()]
+    where = f"{', '.join(shown[:8])}{' ...' if len(shown) > 8 else ''}"
+    noisy = [s.label for s in audit.specs if s.noise_tunnel]
+    if not noisy:
+        return explainers
+    words = (f"CaptumBaseline {audit.name!r}: {', '.join(noisy)} add(s) Captum's Gaussian noise to every input element, the "
+             f"category codes in {where} too, which the model casts to embedding indices: its maps average gradients at "
+             "other categories (and a code pushed below 0 or past the last fails the pass); leave NoiseTunnel out for "
+             "such a table, or explain its numeric columns through a wrapper that holds the codes fixed")
+    warnings.warn(words, ProbeContentsWarning, stacklevel=outside_package())
+    notes.append(words)
+
+    def named(label: str, explain: Callable[[Tensor, Tensor], Tensor]) -> Callable[[Tensor, Tensor], Tensor]:
+        def run(z: Tensor, target: Tensor) -> Tensor:
+            try:
+                return explain(z, target)
+            except (IndexError, RuntimeError) as caught:
+                err = embedding_lookup_error(caught)
+                if err is None:
+                    raise
+                raise ValueError(
+                    f"Expected the methods of CaptumBaseline {audit.name!r} to run the model on inputs it can read, but "
+                    f"{label} failed with IndexError: {err}: its Gaussian noise moved the category codes in {where}, "
+                    f"which the model casts to embedding indices, outside their range; leave {label} out of `methods` "
+                    "(compare the codes with FeatureAblation, the causal effects' interventions)") from caught
+        return run
+
+    return {label: named(label, e) if label in noisy else e for label, e in explainers.items()}

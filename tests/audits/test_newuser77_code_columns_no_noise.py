@@ -73,3 +73,24 @@ def test_captum_baseline_stability_leaves_codes_whole():
     assert float((codes - codes.round()).abs().max()) < 0.01, "a category code was run with Gaussian noise"
     assert 0.0 < result.scalars["stability"] <= 1.0
     assert any("column 2, column 3" in n for n in result.meta["notes"])
+
+
+def test_noise_tunnel_on_codes_is_warned_and_its_failed_lookup_named():
+    import pytest
+
+    from lightning_causal.causal.engine.probe_warnings import ProbeContentsWarning
+
+    torch.manual_seed(0)
+    x = census()
+    with pytest.raises(ValueError, match=r"NoiseTunnel-Saliency failed .* category codes in column 2, column 3"):
+        with pytest.warns(ProbeContentsWarning, match=r"NoiseTunnel-Saliency add\(s\) .* column 2, column 3"):
+            CaptumBaseline(("NoiseTunnel(Saliency)",)).run(CensusNet().eval(), Probe(x))  # code 5 + noise: no code 6
+
+    class Roomy(CensusNet):  # embeddings with room past the codes: the noisy codes run, as other categories
+        def __init__(self):
+            super().__init__()
+            self.occupation, self.sex = nn.Embedding(64, 3), nn.Embedding(64, 2)
+
+    with pytest.warns(ProbeContentsWarning, match="its maps average gradients at other categories"):
+        result = CaptumBaseline([("NoiseTunnel(Saliency)", {"stdevs": 0.2})]).run(Roomy().eval(), Probe(x))  # above -1
+    assert any("NoiseTunnel-Saliency add(s)" in n for n in result.meta["notes"])
