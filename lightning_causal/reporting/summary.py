@@ -82,8 +82,8 @@ def _label_and_value(row: dict, class_names: list | None = None) -> tuple[str, s
 
 
 #: the columns the audits sort their table rows by (Sobol' total order, unit importance, effects, a
-#: group's rate of positive decisions, an edge's effect rather than its normalised weight)
-_VALUES = ("ST", "importance", "mean_abs_effect", "effect", "positive_rate", "score", "flag_score")
+#: group's rate of positive decisions, an edge's effect rather than its normalised weight, a layer map node's response)
+_VALUES = ("ST", "importance", "mean_abs_effect", "effect", "positive_rate", "score", "flag_score", "response")
 
 
 def _counterfactual_row(row: dict, class_names: list | None) -> str:
@@ -123,9 +123,10 @@ def _tops(r: AuditResult) -> str:
     return "; ".join(parts)
 
 
-#: the columns of an effect (Sobol' total order, unit importance, effects), whose 0 is no effect: such a row is no
-#: "top" item (a group's rate of positive decisions or a score of 0 is a value, kept)
-_EFFECTS = ("ST", "importance", "mean_abs_effect", "effect")
+#: the columns of an effect (Sobol' total order, unit importance, effects, a layer map node's response: 0 where no
+#: input intervention moves it), whose 0 is no effect: such a row is no "top" item (a group's rate of positive
+#: decisions or a score of 0 is a value, kept)
+_EFFECTS = ("ST", "importance", "mean_abs_effect", "effect", "response")
 
 
 def _no_effect(row: object) -> bool:
