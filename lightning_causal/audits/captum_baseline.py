@@ -84,6 +84,7 @@ from lightning_causal.causal.engine.groups import aggregate_to_groups, broadcast
 from lightning_causal.causal.engine.input_noise import code_elements, element_sd
 from lightning_causal.causal.engine.input_sites import check_site
 from lightning_causal.causal.engine.interventions import resolve_module
+from lightning_causal.causal.engine.noise import GeneratorWatch
 from lightning_causal.causal.engine.state import audit_mode, resolve_target
 from lightning_causal.causal.engine.token_ids import (
     INDEX_DTYPES,
@@ -424,8 +425,8 @@ class CaptumBaseline(Audit):
         options = self.model_options(probe)
         if not self.input_layer:  # the causal effects, the ablation methods and the curves set groups to `baseline`
             warn_one_hot_interventions(f"CaptumBaseline {self.name!r}", x, mask, self.baseline, self.feature_names)
-        with audit_mode(model), embedding_readers(model, (x,)) as readers:  # which float columns are category codes
-            out = Forward(model, num_samples=len(probe), **options)(x)
+        with audit_mode(model), embedding_readers(model, (x,)) as readers, GeneratorWatch() as clean_pass:  # which
+            out = Forward(model, num_samples=len(probe), **options)(x)  # float columns are category codes; a model's noise
         codes = code_elements(readers, (x,))[0]  # they take no stability noise (another category, not a neighbour)
         tidx = resolve_target(out, self.target)
         if self.target is None:
@@ -458,7 +459,8 @@ class CaptumBaseline(Audit):
         tunnel = tunnel_zeros(self, scores, levels, plain)  # a NoiseTunnel method of (nearly) 0 everywhere: its level named
         zero = warn_without_gradient(self, scores, tunnel)
         lost = nan_score_rows(result, scores, real)  # NaN scores under some explanation: those samples left out of every curve
-        rows = {label: faithfulness(self, model, probe, mask, scores[label], tidx, max_batch_size, result, label, real, lost)
+        rows = {label: faithfulness(self, model, probe, mask, scores[label], tidx, max_batch_size, result, label, real, lost,
+                                    clean=(out, clean_pass.moved))  # one clean pass for every curve
                 for label in scores}
         tokens = not x.is_floating_point()
         # the noise of floating inputs: noise_fraction standard deviations of each input element over the probe's
