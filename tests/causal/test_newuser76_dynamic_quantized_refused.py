@@ -82,6 +82,36 @@ def test_the_docs_recipe_runs_and_its_copy_holds_the_int8_weights():
     with torch.no_grad():  # the copy differs from the deployed model by the input's quantization only
         assert float((copy(x) - int8(x)).abs().max()) < 0.05 * (1 + float(int8(x).abs().max()))
     assert ns["dequantized"](ns["net"]) is not ns["net"]  # a float model passes through, copied
+    assert {"drift/importance/1/spearman", "drift/importance/3/spearman"} <= set(ns["served"][0].scalars)
+
+
+def test_the_one_sample_copy_gives_the_int8_models_effects_each_sample_alone():
+    """The recipe's ``dequantized(int8, one_sample=True)``: its outputs are those of the int8 model run on each sample
+    alone, and a unit's effect on it equals a hand loop on the int8 model, sample by sample (set the unit, rerun the
+    sample alone, difference): the deployed model as it serves one sample at a time."""
+    if torch.backends.quantized.engine not in ("x86", "fbgemm"):
+        pytest.skip("the recipe's 7-bit input range is x86's kernel")
+    code = re.search(r"<!-- dequantized -->\s*```python\n(.*?)\ntorch.manual_seed", PAGE.read_text(), re.S).group(1)
+    ns: dict = {}
+    exec(compile(code, "<your_model.md dequantized>", "exec"), ns)  # noqa: S102 - the docs' own functions
+    int8 = _int8(_float())
+    served = ns["dequantized"](int8, one_sample=True)
+    x = torch.randn(10, 6, generator=torch.Generator().manual_seed(5)) * torch.linspace(0.1, 4, 10)[:, None]
+    with torch.no_grad():
+        alone = torch.cat([int8(x[i : i + 1]) for i in range(10)])
+        torch.testing.assert_close(served(x), alone, atol=1e-5, rtol=1e-5)
+    effects = unit_effects(served, x, "1")
+    t = alone.argmax(1)
+    hand = torch.zeros(10, 16)
+    with torch.no_grad():
+        for u in range(16):
+            handle = int8[1].register_forward_hook(lambda m, i, o, u=u: o.index_fill(1, torch.tensor([u]), 0.0))
+            try:
+                for i in range(10):
+                    hand[i, u] = alone[i, t[i]] - int8(x[i : i + 1])[0, t[i]]
+            finally:
+                handle.remove()
+    torch.testing.assert_close(effects, hand, atol=1e-5, rtol=1e-4)
 
 
 class _LoRAOnInt8(nn.Module):

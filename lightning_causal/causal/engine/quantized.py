@@ -86,8 +86,9 @@ def _weight_dtype(module: nn.Module) -> torch.dtype | None:
 DYNAMIC_QUANTIZED_FIX = (
     "audit the float model that was quantized (quantize_dynamic returns a copy: keep the float one), and to see what "
     "the int8 weights changed, a float copy holding them dequantized (each layer's `weight().dequantize()` and "
-    "`bias()` in an nn.Linear, docs/your_model.md's recipe); or a statically quantized model (prepare, calibrate, "
-    "convert: fixed scales, whose rows do not depend on their batch)")
+    "`bias()` in an nn.Linear), or the deployed model as it serves one sample at a time, a float copy whose layers "
+    "quantize each sample's input with its own scale (docs/your_model.md's recipe, `dequantized`); or a statically "
+    "quantized model (prepare, calibrate, convert: fixed scales, whose rows do not depend on their batch)")
 
 
 def refuse_dynamic_quantized(model: nn.Module) -> None:
