@@ -19,6 +19,7 @@ from torch import nn
 
 from lightning_causal.causal.effects.unit_effects import unit_effects
 from lightning_causal.causal.engine.suffix import SplitRefused, fx_split, suffix_module
+from lightning_causal.causal.scm.fairness import carrier_unit_effects
 from lightning_causal.causal.structure import graph_context
 from lightning_causal.causal.structure.graph import causal_graph
 from lightning_causal.causal.structure.graph_context import bypassed
@@ -129,3 +130,31 @@ def test_a_forward_replaced_on_the_instance_is_refused_so_its_skip_path_is_measu
     assert [e[:2] for e in got.edges] == [e[:2] for e in want.edges]
     assert any(e[0].startswith("act:") and not e[1].startswith("act2") for e in want.edges)
     assert [s["effect"] for s in got.edge_stats] == pytest.approx([s["effect"] for s in want.edge_stats], abs=1e-12)
+
+
+class Picked(nn.Module):
+    """``forward(x, keep=(1, 0))``: a tuple default picks the output's columns."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.l1, self.act, self.head = nn.Linear(3, 6), nn.ReLU(), nn.Linear(6, 2)
+
+    def forward(self, x, keep=(1, 0)):
+        return self.head(self.act(self.l1(x)))[:, list(keep)]
+
+
+def test_carrier_unit_effects_trace_the_call_so_a_tuple_default_takes_the_suffix():
+    model = _model(Picked)
+    x = torch.randn(16, 3, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    cf = x.clone()
+    cf[:, 0] = -cf[:, 0]
+    rows, handle = _rows_through(model, "l1")
+    try:
+        fast = carrier_unit_effects(model, x, lambda _z: cf, "act", target=0)
+        fast_rows = sum(rows)
+        rows.clear()
+        full = carrier_unit_effects(model, x, lambda _z: cf, "act", target=0, use_suffix=False)
+    finally:
+        handle.remove()
+    torch.testing.assert_close(fast, full, rtol=0, atol=1e-12)
+    assert fast_rows < sum(rows) / 2, (fast_rows, sum(rows))  # before: the bare trace's 'keep' crossed the cut: full passes

@@ -690,7 +690,7 @@ def _carrier_effects(
         layout = resolve_layout(h.shape, unit_dim, num_heads)
         nu = layout.num_units
         plain = use_suffix and not forward.args and kinds and issubclass(kinds[0], Tensor)
-        suffix = suffix_module(model, layer) if plain else None
+        suffix = suffix_module(model, layer, ((x,), {})) if plain else None  # traced through the call: defaults specialised
         if suffix is not None:  # traced from the class's forward: a forward replaced on the instance, or a hook on the
             with torch.no_grad():  # model itself, is not in it (checked on one row of the factual pass)
                 suffix = suffix if close(probabilities(forward.select(suffix(h[:1]))), p0[:1]) else None
