@@ -27,6 +27,7 @@ from lightning_causal.causal.engine.forward_args import marks_kept
 from lightning_causal.causal.engine.lazy_modules import NEVER_CALLED_LAZY, unbuilt_lazy_modules
 from lightning_causal.causal.engine.linked_samples import GRAPH_HINT, linked_hint
 from lightning_causal.causal.engine.pass_errors import export_guard_hint
+from lightning_causal.causal.engine.user_frame import outside_package
 from lightning_causal.reporting.tensorboard import scalar_tags
 
 __all__ = ["NEVER_CALLED_LAZY", "check_probe_outputs", "checked_probe", "dry_run", "probe_to_device", "unbuilt_lazy_modules"]
@@ -107,6 +108,7 @@ def check_probe_outputs(audits: Sequence[Audit], model: torch.nn.Module, probe: 
             raise MisconfigurationException(f"Audit {audit.name!r} is misconfigured: {err}") from err
         _check_rows_of_a_flat_probe(probe, out, model)
         _check_scores(audit, out, model)
+        _warn_elements_as_classes(audit, raw, out, model, probe)
         check_finite_probe(probe, out, origin)
         # a head the model says is a regression (a held nn.PoissonNLLLoss, a task declared per head) has no classes:
         # its labels may be integer counts beyond its width
@@ -122,6 +124,30 @@ def check_probe_outputs(audits: Sequence[Audit], model: torch.nn.Module, probe: 
                 "`unpack_batch=lambda batch: (batch[0], None, None)`; where they are classes of a head that grows during "
                 "the fit (class-incremental learning), validate on the classes the head has at the start, or leave them "
                 "out as above (the probe is read once, at the start of fit)") from err
+
+
+def _warn_elements_as_classes(audit: Audit, raw: object, out: object, model: torch.nn.Module, probe: Probe) -> None:
+    """Warn where ``target=None`` (the largest output) would pick one of the elements of a return value shaped as one
+    of the model's inputs (a denoiser's predicted noise, an autoencoder's reconstruction ``[N, C, H, W]``): an explained
+    output ``[N, D]`` of more columns than its ``C`` channels holds its pixels (``out.flatten(1)``), no classes, and each
+    sample would be explained at whichever was largest. Not where the model says its task (a loss held, a ``task``
+    hyperparameter: the task warnings speak there), nor for a pixel's channels (a segmentation map's ``out[:, :, i, j]``)."""
+    if getattr(audit, "target", 0) is not None or not isinstance(raw, torch.Tensor) or raw.dim() < 3:
+        return
+    if not isinstance(out, torch.Tensor) or out.dim() != 2 or out.shape[1] <= raw.shape[1]:
+        return
+    inputs = probe.inputs if isinstance(probe.inputs, tuple) else (probe.inputs,)
+    if not any(isinstance(x, torch.Tensor) and x.shape == raw.shape for x in inputs):
+        return
+    if label_task(task_model(model, audit.output)) is not None:
+        return
+    warnings.warn(
+        f"Audit {audit.name!r} explains the predicted class (`target=None`: the largest of the {int(out.shape[1])} outputs "
+        f"its `output=` selects), but {type(model).__name__} returns {list(raw.shape)}, the shape of its input (a denoiser's "
+        "predicted noise, an autoencoder's reconstruction): those outputs are pixels of it, no classes, and each sample is "
+        "explained at whichever is largest. Pass `output=` one score per sample, a region's mean "
+        "(`lambda out: out[:, :, 2:6, 2:6].mean((2, 3))`), or `target=k` for element k (one audit per element, each with "
+        "its own `name=`)", UserWarning, stacklevel=outside_package())
 
 
 def _check_scores(audit: Audit, out: object, model: torch.nn.Module) -> None:
