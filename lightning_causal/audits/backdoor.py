@@ -245,9 +245,11 @@ class BackdoorAudit(Audit):
         keep = torch.nonzero(y != trigger.target).flatten()
         kept = self.model_options(probe.subset(keep))  # forward arguments of the kept samples
         result.scalars["trigger_ace"] = float(trigger_effect(model, x[keep], trigger, mbs, **kept).mean())
-        if x.dim() == 4:
-            result.images["trigger"] = (trigger.mask * trigger.pattern).expand(x.shape[1:]).unsqueeze(0)
-            result.images["triggered_inputs"] = trigger.apply(x[:4]).detach()
+        if x.dim() in (4, 5):
+            drawn = (trigger.mask * trigger.pattern).expand(x.shape[1:]).unsqueeze(0)
+            frame = _drawn_frame(drawn, result, "the trigger's")
+            result.images["trigger"] = _frame(drawn, frame)
+            result.images["triggered_inputs"] = _frame(trigger.apply(x[:4]).detach(), frame)
         self._suspects(model, x, trigger, result, mbs, options)
 
     def _reverse(self, model: nn.Module, x: Tensor, width: int, result: AuditResult, mbs: int | None,
@@ -260,8 +262,10 @@ class BackdoorAudit(Audit):
         masks = torch.stack([t.mask for t in res.triggers])
         patterns = torch.stack([t.pattern for t in res.triggers])
         labels = [class_label(self.class_names, k) for k in range(c)]
-        if x.dim() == 4:
-            result.images.update(reversed_masks=masks, reversed_patterns=patterns, reversed_triggers=masks * patterns)
+        if x.dim() in (4, 5):
+            frame = _drawn_frame(masks, result, "the reversed masks'")
+            result.images.update(reversed_masks=_frame(masks, frame), reversed_patterns=_frame(patterns, frame),
+                                 reversed_triggers=_frame(masks * patterns, frame))
             result.meta["image_labels"] = {k: labels for k in ("reversed_masks", "reversed_patterns", "reversed_triggers")}
         result.vectors.update(anomaly_index=res.anomaly_index, mask_norm=res.mask_norms, reversed_asr=res.attack_rates,
                               norm_ratio=res.norm_ratio, flag_score=res.score)
@@ -316,3 +320,24 @@ class BackdoorAudit(Audit):
                  "flagged": u in su.flagged}
                 for u in su.ranking()[: self.top_k]
             ]
+
+
+def _drawn_frame(clips: Tensor, result: AuditResult, whose: str) -> int | None:
+    """The frame of clips ``[N, C, T, H, W]`` that the pictures draw (``None`` for images ``[N, C, H, W]``): where
+    ``clips`` (a trigger, the reversed masks) have the largest summed magnitude, the middle frame where every frame
+    holds as much; named in a note on the card."""
+    if clips.dim() != 5:
+        return None
+    mass = clips.detach().abs().double().sum((0, 1, 3, 4))  # [T]
+    t, alike = mass.numel(), bool((mass == mass.max()).all())
+    frame = t // 2 if alike else int(mass.argmax())
+    result.meta["image_frame"] = f"frame {frame} of {t}"  # in the pictures' titles
+    result.meta.setdefault("notes", []).append(
+        f"the pictures show frame {frame} of the clips' {t} (dimension 2 of [N, C, T, H, W]): "
+        + (f"the middle one, {whose} frames being alike" if alike else f"{whose} largest"))
+    return frame
+
+
+def _frame(clips: Tensor, frame: int | None) -> Tensor:
+    """Frame ``frame`` of clips ``[N, C, T, H, W]`` as images ``[N, C, H, W]``; images as they are (``None``)."""
+    return clips if frame is None else clips[:, :, frame]

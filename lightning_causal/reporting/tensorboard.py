@@ -480,7 +480,8 @@ class TensorBoardRenderer:
             flagged = r.meta.get("flagged", []) if names else []
             group = _group_name(list(images))
             rows = {(name[len(group):].lstrip("_/") or name) if len(images) > 1 else name: img for name, img in images.items()}
-            title = f"{r.audit}: {group}" + (" per class (red: flagged)" if flagged else " per class" if names else "")
+            title = (f"{r.audit}: {group}" + (f" at {r.meta['image_frame']}" if r.meta.get("image_frame") else "")  # a clip's
+                     + (" per class (red: flagged)" if flagged else " per class" if names else ""))
             chosen = _suspect_columns(r, count, flagged) if names else None
             if chosen is not None:  # more classes than columns: the flagged and most suspect ones, not the first
                 rows = {name: img[chosen] for name, img in rows.items()}
