@@ -473,7 +473,7 @@ class CaptumBaseline(Audit):
             sd = sd.masked_fill(codes.to(sd.device), 0.0)
             shown = [code_position(x, j) for j in codes.reshape(-1).nonzero().flatten().tolist()]
             tunnel_notes.append(  # set after write_comparison, with the tunnel's
-                f"stability leaves {', '.join(shown[:8])}{' ...' if len(shown) > 8 else ''} as they are: category codes "
+                f"stability leaves {', '.join(shown[:8])}{' ...' if len(shown) > 8 else ''} as {'it is' if len(shown) == 1 else 'they are'}: category codes "
                 "an embedding reads cast to indices, which Gaussian noise would turn into other categories")
         spread = sd is None or bool(x.shape[0] > 1 and (sd > 0).any())  # varies(x)
         sigma = None if not spread else self.settings.noise_fraction if tokens else (

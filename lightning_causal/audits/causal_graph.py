@@ -338,7 +338,7 @@ class CausalGraphAudit(Audit):
             kept = [code_position(x, j) for x, c in zip(xs, codes) if c is not None for j in c.reshape(-1).nonzero().flatten().tolist()]
             if kept:
                 result.meta.setdefault("notes", []).append(
-                    f"stability_noise leaves {', '.join(kept[:8])}{' ...' if len(kept) > 8 else ''} as they are: category "
+                    f"stability_noise leaves {', '.join(kept[:8])}{' ...' if len(kept) > 8 else ''} as {'it is' if len(kept) == 1 else 'they are'}: category "
                     "codes an embedding reads cast to indices, which Gaussian noise would turn into other categories")
             result.scalars["stability_resample"] = stab["resample_jaccard"]
             if math.isnan(stab["noise_jaccard"]):

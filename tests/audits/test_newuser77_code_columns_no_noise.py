@@ -94,3 +94,18 @@ def test_noise_tunnel_on_codes_is_warned_and_its_failed_lookup_named():
     with pytest.warns(ProbeContentsWarning, match="its maps average gradients at other categories"):
         result = CaptumBaseline([("NoiseTunnel(Saliency)", {"stdevs": 0.2})]).run(Roomy().eval(), Probe(x))  # above -1
     assert any("NoiseTunnel-Saliency add(s)" in n for n in result.meta["notes"])
+
+
+def test_one_code_column_is_named_in_the_singular():
+    class OneCode(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.occupation = nn.Embedding(6, 2)
+            self.out = nn.Linear(4, 2)
+
+        def forward(self, x):
+            return self.out(torch.cat([x[:, :2], self.occupation(x[:, 2].long())], 1))
+
+    torch.manual_seed(0)
+    result = CaptumBaseline(("Saliency",)).run(OneCode().eval(), Probe(census()[:, :3]))
+    assert any(n.startswith("stability leaves column 2 as it is: category codes") for n in result.meta["notes"])
