@@ -38,10 +38,11 @@ __all__ = ["check_not_quantized", "dynamic_quantized", "no_gradient_cause", "qua
 
 def _quantized(module: nn.Module) -> bool:
     """A module of ``torch.ao.nn``'s quantized kinds (not a reference module, which computes in float,
-    nor the packed weights a quantized layer holds)."""
-    path = type(module).__module__
+    nor the packed weights a quantized layer holds: a Linear's ``...PackedParams``, a dynamic RNN's
+    ``PackedParameter`` modules, ``lstm._all_weight_values.0``)."""
+    path, name = type(module).__module__, type(module).__name__
     return (path.startswith("torch.ao.nn.") and ".quantized" in path and ".reference" not in path
-            and not type(module).__name__.endswith("PackedParams"))
+            and not name.endswith("PackedParams") and name != "PackedParameter")
 
 
 def quantized_layers(model: nn.Module) -> list[str]:
@@ -76,9 +77,14 @@ def dynamic_quantized(model: nn.Module) -> list[str]:
 
 def _weight_dtype(module: nn.Module) -> torch.dtype | None:
     """The dtype a dynamically quantized module's weights are packed in: ``torch.qint8`` or ``torch.float16``
-    (a Linear's ``_packed_params.dtype``, an RNN's ``dtype``; ``None`` where it holds neither)."""
+    (a Linear's ``_packed_params.dtype``, an RNN's ``dtype``, an RNN cell's ``weight_dtype``; ``None`` where it
+    holds none of them)."""
     packed = getattr(module, "_packed_params", None)
-    dtype = getattr(packed, "dtype", None) if packed is not None else getattr(module, "dtype", None)
+    if packed is not None:
+        dtype = getattr(packed, "dtype", None)
+    else:
+        dtype = getattr(module, "dtype", None)
+        dtype = dtype if isinstance(dtype, torch.dtype) else getattr(module, "weight_dtype", None)
     return dtype if isinstance(dtype, torch.dtype) else None
 
 
