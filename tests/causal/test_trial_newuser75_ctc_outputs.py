@@ -102,3 +102,28 @@ def test_padded_ctc_targets_equal_a_hand_loop():
         want = torch.stack([clean - model(x.index_fill(1, torch.tensor([f]), 0.0), targets, target_lengths)
                             for f in range(T)], 1)
     torch.testing.assert_close(got, want)
+
+
+class ReadsEveryFrame(nn.Module):
+    """A model that reads its padded frames too (no packing), so that setting them would show an effect."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.lin = nn.Linear(FEATS, CLASSES)
+
+    def forward(self, x, input_lengths):
+        return self.lin(x).mean(1)
+
+
+@pytest.mark.parametrize("positional", [False, True], ids=["keyword", "positional"])
+def test_input_lengths_is_read_as_lengths(positional):
+    """F.ctc_loss names the frame counts `input_lengths`: they mark the padding as `lengths` does (padded frames are
+    never set: no effect), where before they reached the model only and the padded frames were set and counted."""
+    x, _, _ = _data()
+    lengths = torch.tensor([9, 5, 3, 7])
+    mask = torch.arange(T).reshape(1, T, 1).expand(1, T, FEATS)
+    args = (lengths,) if positional else {"input_lengths": lengths}
+    got = input_effects(ReadsEveryFrame().eval(), x, mask, target=1, additional_forward_args=args)
+    padded = torch.arange(T) >= lengths[:, None]
+    assert bool((got[padded] == 0).all()) and bool((got[~padded] != 0).all())

@@ -188,6 +188,7 @@ def check_baselines(xs: tuple[Tensor, ...], baseline: BaselineLike) -> tuple[Ten
 
 
 _PADDING_NAMES = ("attention_mask", "lengths")
+_LENGTHS_ALIASES = ("input_lengths",)  # F.ctc_loss's name of the frame counts: read as `lengths`
 
 
 def padding_arguments(model: nn.Module | None, additional_forward_args: object, num_inputs: int = 1) -> Mapping | None:
@@ -199,6 +200,8 @@ def padding_arguments(model: nn.Module | None, additional_forward_args: object, 
     any depth (``forward(x, meta)`` with ``meta.attention_mask`` or ``meta["lengths"]``), is one too:
     such tensors travel with their rows (:class:`~lightning_causal.causal.engine.forward_args.ForwardArgs`);
     an argument of that name itself (a tensor, not ``None``) comes first, then the first nested one. A list's items are not looked into.
+    ``input_lengths`` (``F.ctc_loss``'s name of the frame counts), under any of these forms, is read as ``lengths``
+    where no ``lengths`` is given (``_LENGTHS_ALIASES``).
     A :class:`~lightning_causal.causal.engine.chosen_input.ChosenInput` (the callback's ``explain=``) is
     seen through: the arguments are named by its model's ``forward``, the other inputs in their places
     (:func:`~lightning_causal.causal.engine.chosen_input.model_call`).
@@ -223,7 +226,12 @@ def padding_arguments(model: nn.Module | None, additional_forward_args: object, 
         _nested_padding(v, nested)
     top = dict(named or {})
     nested = {k: v for k, v in nested.items() if not isinstance(top.get(k), Tensor)}  # a tensor so named itself first
-    return {**top, **nested} if nested else named
+    found = {**top, **nested} if nested else named
+    if isinstance(found, Mapping) and not isinstance(found.get("lengths"), Tensor):  # `input_lengths` alone: the lengths
+        alias = next((found[a] for a in _LENGTHS_ALIASES if isinstance(found.get(a), Tensor)), None)
+        if alias is not None:
+            found = {**found, "lengths": alias}
+    return found
 
 
 def _top_level_padding(model: nn.Module | None, additional_forward_args: object, num_inputs: int) -> Mapping | None:
@@ -240,7 +248,7 @@ def _top_level_padding(model: nn.Module | None, additional_forward_args: object,
         return None
     positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
     params = bound.signature.parameters
-    return {k: v for k, v in bound.arguments.items() if k in _PADDING_NAMES and params[k].kind in positional}
+    return {k: v for k, v in bound.arguments.items() if k in (*_PADDING_NAMES, *_LENGTHS_ALIASES) and params[k].kind in positional}
 
 
 def _nested_padding(value: object, found: dict[str, Tensor]) -> None:
@@ -253,7 +261,7 @@ def _nested_padding(value: object, found: dict[str, Tensor]) -> None:
     else:
         return
     for key, v in items:
-        if key in _PADDING_NAMES and isinstance(v, Tensor):
+        if key in (*_PADDING_NAMES, *_LENGTHS_ALIASES) and isinstance(v, Tensor):
             found.setdefault(key, v)
         _nested_padding(v, found)
 
