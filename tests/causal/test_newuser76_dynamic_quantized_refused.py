@@ -85,21 +85,40 @@ def test_the_docs_recipe_runs_and_its_copy_holds_the_int8_weights():
     assert {"drift/importance/1/spearman", "drift/importance/3/spearman"} <= set(ns["served"][0].scalars)
 
 
-def test_the_one_sample_copy_gives_the_int8_models_effects_each_sample_alone():
-    """The recipe's ``dequantized(int8, one_sample=True)``: its outputs are those of the int8 model run on each sample
-    alone, and a unit's effect on it equals a hand loop on the int8 model, sample by sample (set the unit, rerun the
-    sample alone, difference): the deployed model as it serves one sample at a time."""
-    if torch.backends.quantized.engine not in ("x86", "fbgemm"):
-        pytest.skip("the recipe's 7-bit input range is x86's kernel")
+def _recipe_functions() -> dict:
     code = re.search(r"<!-- dequantized -->\s*```python\n(.*?)\ntorch.manual_seed", PAGE.read_text(), re.S).group(1)
     ns: dict = {}
     exec(compile(code, "<your_model.md dequantized>", "exec"), ns)  # noqa: S102 - the docs' own functions
+    return ns
+
+
+@pytest.fixture(params=["x86", "fbgemm", "onednn", "qnnpack"])
+def engine(request):
+    """Each quantization engine this torch holds (QNNPACK is ARM's: 8-bit inputs, where x86's kernels take 7)."""
+    if request.param not in torch.backends.quantized.supported_engines:
+        pytest.skip(f"this torch has no {request.param} engine")
+    before = torch.backends.quantized.engine
+    torch.backends.quantized.engine = request.param
+    yield request.param
+    torch.backends.quantized.engine = before
+
+
+def test_the_one_sample_copy_gives_the_int8_models_effects_each_sample_alone(engine):
+    """The recipe's ``dequantized(int8, one_sample=True)``: its outputs are those of the int8 model run on each sample
+    alone, and a unit's effect on it equals a hand loop on the int8 model, sample by sample (set the unit, rerun the
+    sample alone, difference): the deployed model as it serves one sample at a time. On every engine, samples of a
+    tiny range too (review s35: QNNPACK's 8-bit inputs were emulated with x86's 7 bits, off by 5e-2 on outputs of 4,
+    and a range under 127 * 6.1e-5 took a scale below the kernel's least)."""
+    ns = _recipe_functions()
     int8 = _int8(_float())
     served = ns["dequantized"](int8, one_sample=True)
     x = torch.randn(10, 6, generator=torch.Generator().manual_seed(5)) * torch.linspace(0.1, 4, 10)[:, None]
+    x[:2] *= 1e-3  # a sample of a tiny range: the kernel's least scale
     with torch.no_grad():
         alone = torch.cat([int8(x[i : i + 1]) for i in range(10)])
         torch.testing.assert_close(served(x), alone, atol=1e-5, rtol=1e-5)
+        first = torch.cat([int8[0](x[i : i + 1]) for i in range(10)])  # the first layer, each sample alone
+        torch.testing.assert_close(served[0](x), first, atol=2e-6, rtol=2e-6)
     effects = unit_effects(served, x, "1")
     t = alone.argmax(1)
     hand = torch.zeros(10, 16)
@@ -112,6 +131,16 @@ def test_the_one_sample_copy_gives_the_int8_models_effects_each_sample_alone():
             finally:
                 handle.remove()
     torch.testing.assert_close(effects, hand, atol=1e-5, rtol=1e-4)
+
+
+def test_the_one_sample_copy_refuses_itself_where_its_engine_quantizes_otherwise():
+    """The copy checks each layer against the int8 one: an input range the engine does not use (here x86's 7 bits
+    read as QNNPACK's 8) is refused, not emulated wrong in silence."""
+    ns = _recipe_functions()
+    int8 = _int8(_float())
+    ns["INPUT_QMAX"][torch.backends.quantized.engine] = 255 if ns["INPUT_QMAX"][torch.backends.quantized.engine] == 127 else 127
+    with pytest.raises(RuntimeError, match=r"engine quantizes a dynamic Linear's input otherwise than this copy"):
+        ns["dequantized"](int8, one_sample=True)
 
 
 class _LoRAOnInt8(nn.Module):
