@@ -56,9 +56,10 @@ _SPREAD_SEED = 0  # the private generator that spreads a distributed loader's `l
 def _callable_parts(obj: Any) -> list[Any]:
     """What a transform given as a function holds: a closure's captured values and a function's
     defaults (``lambda x: x + torch.randn(x.shape, generator=g)``), a ``functools.partial``'s function
-    and arguments, a bound method's object; of a function's globals, the generators and functions its code
-    names (a module-level ``G = torch.Generator()`` a denoiser's ``unpack_batch`` draws timesteps from, directly
-    or through a helper function it calls), not its other globals."""
+    and arguments, a bound method's object; the globals its code names (a module-level ``G = torch.Generator()`` a
+    denoiser's ``unpack_batch`` draws timesteps from, directly, through a helper function it calls, or held by a
+    global object: a noise schedule ``sched.q_sample(x0)`` drawing from ``self.g``, a dict of generators, a
+    ``functools.partial``, a bound method), walked as any other part (modules and classes are not)."""
     if isinstance(obj, types.FunctionType):
         cells = []
         for cell in obj.__closure__ or ():
@@ -66,9 +67,8 @@ def _callable_parts(obj: Any) -> list[Any]:
                 cells.append(cell.cell_contents)
             except ValueError:  # an empty cell (a name not yet bound)
                 pass
-        named = (obj.__globals__.get(name) for name in _code_names(obj.__code__))
-        return [*cells, *(obj.__defaults__ or ()), *(obj.__kwdefaults__ or {}).values(),
-                *(value for value in named if isinstance(value, (*RNG_TYPES, types.FunctionType)))]
+        named = [obj.__globals__[name] for name in sorted(_code_names(obj.__code__)) if name in obj.__globals__]
+        return [*cells, *(obj.__defaults__ or ()), *(obj.__kwdefaults__ or {}).values(), *named]
     if isinstance(obj, functools.partial):
         return [obj.func, *obj.args, *obj.keywords.values()]
     if isinstance(obj, types.MethodType):
