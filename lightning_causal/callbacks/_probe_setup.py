@@ -27,6 +27,7 @@ from lightning_causal.causal.engine.forward_args import marks_kept
 from lightning_causal.causal.engine.lazy_modules import NEVER_CALLED_LAZY, unbuilt_lazy_modules
 from lightning_causal.causal.engine.linked_samples import GRAPH_HINT, linked_hint
 from lightning_causal.causal.engine.pass_errors import export_guard_hint
+from lightning_causal.causal.engine.quantized import refuse_dynamic_quantized
 from lightning_causal.causal.engine.user_frame import outside_package
 from lightning_causal.reporting.tensorboard import scalar_tags
 
@@ -84,6 +85,10 @@ def check_probe_outputs(audits: Sequence[Audit], model: torch.nn.Module, probe: 
     Raises:
         MisconfigurationException: as :func:`checked_probe` says.
     """
+    try:  # the model's own refusal, before the probe's: no advice on how the batch is unpacked
+        refuse_dynamic_quantized(model)
+    except ValueError as err:
+        raise MisconfigurationException(str(err)) from err
     try:
         raw = Forward(model, num_samples=len(probe), **probe.forward_options).raw(
             *(probe.inputs if isinstance(probe.inputs, tuple) else (probe.inputs,))

@@ -63,6 +63,8 @@ def test_audit_model_refuses_naming_the_quantization_not_a_batch_statistic(audit
     message = str(refusal.value)
     assert "dynamically quantized layers ('0', '2', '4'" in message and "dequantize" in message
     assert "control flow" not in message
+    # the model is refused, not the probe: no advice on how the batch is unpacked (review s35)
+    assert "unpack_batch" not in message and "The probe of shape" not in message
 
 
 def test_the_docs_recipe_runs_and_its_copy_holds_the_int8_weights():
@@ -172,8 +174,9 @@ def test_the_callback_refuses_it_at_set_up_before_any_training_step(tmp_path):
                          callbacks=[CausalAuditCallback([UnitImportanceAudit(["model.head:input"])], probe_size=16)])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        with pytest.raises(MisconfigurationException, match=r"dynamically quantized layers \('model.base'; "):
+        with pytest.raises(MisconfigurationException, match=r"dynamically quantized layers \('model.base'; ") as refusal:
             trainer.fit(LightningClassifier(model), DataLoader(data, batch_size=8), DataLoader(data, batch_size=16))
+    assert "unpack_batch" not in str(refusal.value)  # the model is refused, not the batch's unpacking
     assert torch.equal(model.lora_B, torch.zeros(8, 2))  # refused before the first step
 
 
