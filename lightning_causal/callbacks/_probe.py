@@ -428,19 +428,23 @@ def call_hint(model: torch.nn.Module, probe: Probe, err: BaseException | None = 
 
 #: names of forward parameters that take a condition, a class-conditional model's labels (classifier-free guidance)
 _CONDITION_NAMES = frozenset({"y", "label", "labels", "class_label", "class_labels", "cond", "condition", "c"})
+#: names of a denoiser's noise level, the parameter a conditional denoiser's batches (x0, y) lack before the condition
+_TIMESTEP_NAMES = frozenset({"t", "ts", "time", "times", "timestep", "timesteps", "time_step", "time_steps", "step",
+                             "steps", "sigma", "sigmas", "noise_level", "noise_levels", "noise_labels", "log_snr", "logsnr"})
 
 
 def _condition_parameter(model: torch.nn.Module, given: int) -> tuple[str, str, str] | None:
-    """``(missing, condition, first)`` where ``forward``'s parameter after the ``given`` positional values is not named
-    as a condition but a later one is (``forward(x_t, t, y)`` given ``x0`` alone: the labels are its ``y``, not its
-    ``t``); ``first`` is forward's first parameter (the input to explain). ``None`` otherwise, also for a ``forward``
-    whose signature cannot be read."""
+    """``(missing, condition, first)`` where ``forward``'s parameter after the ``given`` positional values is named as a
+    denoiser's noise level and a later one as a condition (``forward(x_t, t, y)`` given ``x0`` alone: the labels are its
+    ``y``, not its ``t``); ``first`` is forward's first parameter (the input to explain). ``None`` otherwise (a
+    recurrent cell's ``forward(x, h, c)``, whose ``c`` is its cell state; ``forward(x, mask, labels=None)``, labels for
+    a loss), also for a ``forward`` whose signature cannot be read."""
     try:
         parameters = inspect.signature(model.forward).parameters.values()
     except (TypeError, ValueError):
         return None
     names = [p.name for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    if len(names) <= given or names[given] in _CONDITION_NAMES:
+    if len(names) <= given or names[given] not in _TIMESTEP_NAMES:
         return None
     condition = next((name for name in names[given + 1:] if name in _CONDITION_NAMES), None)
     return None if condition is None else (names[given], condition, names[0])
