@@ -81,14 +81,13 @@ from lightning_causal.causal.engine.checks import (
 )
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.groups import aggregate_to_groups, broadcast_groups
-from lightning_causal.causal.engine.input_noise import code_elements, element_sd
+from lightning_causal.causal.engine.input_noise import code_elements, codes_kept_note, element_sd
 from lightning_causal.causal.engine.input_sites import check_site
 from lightning_causal.causal.engine.interventions import resolve_module
 from lightning_causal.causal.engine.noise import GeneratorWatch
 from lightning_causal.causal.engine.state import audit_mode, resolve_target
 from lightning_causal.causal.engine.token_ids import (
     INDEX_DTYPES,
-    code_position,
     embedding_readers,
     special_token_baseline,
 )
@@ -245,7 +244,9 @@ class CaptumBaseline(Audit):
             their number (per sample: its real groups, with padding): a top-k holding all of them is
             shared by any two rankings (overlap 1.0).
         noise_sigma: stability noise σ in the input's units, the same for every element (default
-            ``settings.noise_fraction`` standard deviations of each input element over the probe's samples).
+            ``settings.noise_fraction`` standard deviations of each input element over the probe's samples); under
+            either, category codes kept in a float column and cast inside the model (``nn.Embedding(x[:, j].long())``,
+            found on the clean pass) take none, with a note naming them.
         method_options: ``{method label: options}`` merged over ``methods``' options (a tunnel's key may be
             written ``"NoiseTunnel(<name>)"``, as in ``methods``, or as its label ``"NoiseTunnel-<name>"``).
         layers: hidden layers whose ``unit_effects`` are set beside ``settings.layer_method``
@@ -469,15 +470,14 @@ class CaptumBaseline(Audit):
         # stability of 1 for every method, so there is none (and no sensitivity_max), with a note
         # (each element's sd over the samples, element_sd, computed once: whether any varies, and the noise's scale)
         sd = None if tokens or self.noise_sigma is not None else element_sd(x)
-        if sd is not None and codes is not None:
-            sd = sd.masked_fill(codes.to(sd.device), 0.0)
-            shown = [code_position(x, j) for j in codes.reshape(-1).nonzero().flatten().tolist()]
-            tunnel_notes.append(  # set after write_comparison, with the tunnel's
-                f"stability leaves {', '.join(shown[:8])}{' ...' if len(shown) > 8 else ''} as {'it is' if len(shown) == 1 else 'they are'}: category codes "
-                "an embedding reads cast to indices, which Gaussian noise would turn into other categories")
-        spread = sd is None or bool(x.shape[0] > 1 and (sd > 0).any())  # varies(x)
-        sigma = None if not spread else self.settings.noise_fraction if tokens else (
-            self.noise_sigma if sd is None else sd * self.settings.noise_fraction)  # input_noise_sd(x, noise_fraction)
+        sigma = self.settings.noise_fraction if tokens else (  # input_noise_sd(x, noise_fraction), or noise_sigma
+            self.noise_sigma if sd is None else sd * self.settings.noise_fraction)
+        kept = None if tokens or codes is None else codes_kept_note("stability", (x,), (codes,))
+        if kept:  # category codes take no noise, noise_sigma's no more than the default's: said (after write_comparison)
+            tunnel_notes.append(kept)
+            sigma = torch.as_tensor(sigma, dtype=x.dtype, device=x.device).expand_as(x[:1]).masked_fill(codes.to(x.device), 0.0)
+        spread = not isinstance(sigma, Tensor) or bool(x.shape[0] > 1 and (sigma > 0).any())  # varies(x)
+        sigma = sigma if spread else None
         for label, explain in explainers.items():
             if spread:
                 rows[label]["stability"] = stability(self, explain, probe, tidx, scores[label], sigma, real, model)
@@ -490,7 +490,7 @@ class CaptumBaseline(Audit):
         if tunnel_notes:  # after write_comparison, which sets the notes
             result.meta.setdefault("notes", []).extend(tunnel_notes)
         if not spread:
-            note_no_spread(self, result, x)
+            note_no_spread(self, result, x, codes_only=bool(kept))
         warn_surrogate_gradient(self, model, probe, tidx, result)
         for layer in self.layers:
             self._layer(model, probe, layer, tidx, max_batch_size, result)
@@ -500,7 +500,7 @@ class CaptumBaseline(Audit):
         note_flat_curves(self, result, list(scores))
         note_nan_scores(self, result, int(x.shape[0]))
         result.meta.update(groups=g, samples=int(x.shape[0]), method_seconds=seconds, top_k=k,
-                           sigma=sigma if not isinstance(sigma, Tensor) else
+                           sigma=sigma if not isinstance(sigma, Tensor) else self.noise_sigma if self.noise_sigma is not None else
                            f"{self.settings.noise_fraction} standard deviations of each input element over the probe's samples",
                            methods=[s.label for s in self.specs])
         said = baseline_text(self.baseline, x.dtype in INDEX_DTYPES, self.input_layer)

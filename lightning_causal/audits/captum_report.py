@@ -18,9 +18,10 @@ from torch import Tensor, nn
 from lightning_causal.audits.base import AuditResult, Probe
 from lightning_causal.causal.effects.gradient_check import Edit, check_gradient_path
 from lightning_causal.causal.engine.forward import Forward
+from lightning_causal.causal.engine.input_noise import codes_named
 from lightning_causal.causal.engine.probe_warnings import ProbeContentsWarning
 from lightning_causal.causal.engine.state import audit_mode, gather_target
-from lightning_causal.causal.engine.token_ids import code_position, embedding_lookup_error
+from lightning_causal.causal.engine.token_ids import embedding_lookup_error
 from lightning_causal.causal.engine.user_frame import outside_package
 
 if TYPE_CHECKING:
@@ -226,11 +227,15 @@ def warn_surrogate_gradient(audit: CaptumBaseline, model: nn.Module, probe: Prob
             "they explain a surrogate")
 
 
-def note_no_spread(audit: CaptumBaseline, result: AuditResult, x: Tensor) -> None:
+def note_no_spread(audit: CaptumBaseline, result: AuditResult, x: Tensor, codes_only: bool = False) -> None:
     """The note and warning of a float probe of which no element varies over the samples (one sample): the stability
     noise is a share of each element's standard deviation over them, so there is no ``stability`` (nor
-    ``sensitivity_max``) rather than a stability of 1 for every method."""
-    message = (f"no stability: no element of the probe's {list(x.shape)} input varies over its samples (one sample?), and "
+    ``sensitivity_max``) rather than a stability of 1 for every method. ``codes_only``: the elements the noise would
+    move are all category codes an embedding reads cast to indices, which take none."""
+    message = (f"no stability: the noise would move only category codes of the probe's {list(x.shape)} input, which an "
+               "embedding reads cast to indices and which take none (the other elements do not vary over its samples)"
+               if codes_only else
+               f"no stability: no element of the probe's {list(x.shape)} input varies over its samples (one sample?), and "
                "the noise is a share of each element's standard deviation over them; give more samples or `noise_sigma=`")
     note_and_warn(audit, result, message, ProbeContentsWarning)
 
@@ -242,8 +247,7 @@ def noisy_codes_named(audit: CaptumBaseline, explainers: dict[str, Callable[[Ten
     codes too, which ``.long()`` runs as other categories) is warned of once, with a note in ``notes``, and its pass that an
     embedding cannot look up (a code pushed below 0 or past the last: ``IndexError: index out of range in self`` from deep
     inside the model) is a ``ValueError`` naming the method and the code columns."""
-    shown = [code_position(x, j) for j in codes.reshape(-1).nonzero().flatten().tolist()]
-    where = f"{', '.join(shown[:8])}{' ...' if len(shown) > 8 else ''}"
+    where = codes_named((x,), (codes,))
     noisy = [s.label for s in audit.specs if s.noise_tunnel]
     if not noisy:
         return explainers

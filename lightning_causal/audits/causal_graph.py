@@ -24,14 +24,13 @@ from lightning_causal.audits.options import (
 from lightning_causal.audits.top_share import RULED_OUT_FIX, RULED_OUT_TARGET
 from lightning_causal.causal.engine.checks import check_choice, check_float, check_int, check_seed
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
-from lightning_causal.causal.engine.input_noise import float_code_elements
+from lightning_causal.causal.engine.input_noise import codes_kept_note, float_code_elements
 from lightning_causal.causal.engine.input_sites import check_site
 from lightning_causal.causal.engine.probe_warnings import (
     ProbeContentsWarning,
     RepeatedSamplesWarning,
 )
 from lightning_causal.causal.engine.state import as_tuple
-from lightning_causal.causal.engine.token_ids import code_position
 from lightning_causal.causal.engine.units import per_layer_layouts
 from lightning_causal.causal.engine.user_frame import outside_package
 from lightning_causal.causal.structure.graph import causal_graph, graph_stability
@@ -335,16 +334,16 @@ class CausalGraphAudit(Audit):
                                                 additional_forward_args=options["additional_forward_args"]), xs)
             stab = graph_stability(model, probe.inputs, self.layers, self.top_k, resamples=self.stability_resamples,
                                    noise=self.noise, seed=self.seed, reference=graph, codes=codes, **options)
-            kept = [code_position(x, j) for x, c in zip(xs, codes) if c is not None for j in c.reshape(-1).nonzero().flatten().tolist()]
+            kept = codes_kept_note("stability_noise", xs, codes)
             if kept:
-                result.meta.setdefault("notes", []).append(
-                    f"stability_noise leaves {', '.join(kept[:8])}{' ...' if len(kept) > 8 else ''} as {'it is' if len(kept) == 1 else 'they are'}: category "
-                    "codes an embedding reads cast to indices, which Gaussian noise would turn into other categories")
+                result.meta.setdefault("notes", []).append(kept)
             result.scalars["stability_resample"] = stab["resample_jaccard"]
             if math.isnan(stab["noise_jaccard"]):
                 result.meta.setdefault("notes", []).append(
                     "no stability_noise: the probe holds token ids, which Gaussian noise does not apply to"
                     if not any(x.is_floating_point() for x in as_tuple(probe.inputs)) else
+                    "no stability_noise: the only input elements that vary over the probe's samples are category codes "
+                    "an embedding reads cast to indices, which take no noise" if kept else
                     "no stability_noise: no input element varies over the probe's samples (one sample?), and the noise is "
                     "scaled by each element's standard deviation over them")
             else:

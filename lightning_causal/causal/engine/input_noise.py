@@ -18,9 +18,13 @@ import torch
 from torch import Tensor, nn
 
 from lightning_causal.causal.engine.state import audit_mode
-from lightning_causal.causal.engine.token_ids import EmbeddingReader, embedding_readers
+from lightning_causal.causal.engine.token_ids import (
+    EmbeddingReader,
+    code_position,
+    embedding_readers,
+)
 
-__all__ = ["code_elements", "element_sd", "float_code_elements", "input_noise_sd", "varies"]
+__all__ = ["code_elements", "codes_kept_note", "codes_named", "element_sd", "float_code_elements", "input_noise_sd", "varies"]
 
 _CODE_ROWS = 256  # the clean rows a float input's code columns are matched on (as the embeddings' readers match them)
 
@@ -96,6 +100,34 @@ def float_code_elements(forward: Any, xs: tuple[Tensor, ...]) -> tuple[Tensor | 
     with torch.no_grad(), audit_mode(model), embedding_readers(model, head) as readers:
         forward(*head, rows=torch.arange(k, device=xs[0].device))
     return code_elements(readers, head)
+
+
+def codes_named(xs: tuple[Tensor, ...], codes: tuple[Tensor | None, ...]) -> str:
+    """The elements ``codes`` marks (:func:`code_elements`' entries, per input of ``xs``) in words, the first 8:
+    ``"column 2, column 3"``; ``""`` for none.
+
+    Examples:
+        >>> codes_named((torch.zeros(2, 4),), (torch.tensor([[False, False, True, True]]),))
+        'column 2, column 3'
+    """
+    kept = [code_position(x, j) for x, c in zip(xs, codes) if c is not None for j in c.reshape(-1).nonzero().flatten().tolist()]
+    return f"{', '.join(kept[:8])}{' ...' if len(kept) > 8 else ''}"
+
+
+def codes_kept_note(measure: str, xs: tuple[Tensor, ...], codes: tuple[Tensor | None, ...]) -> str | None:
+    """The note of a stability measure (``measure``, its name on the card) that leaves the category codes ``codes``
+    marks out of its noise (:func:`input_noise_sd`'s ``codes``), naming them; ``None`` where it marks none.
+
+    Examples:
+        >>> codes_kept_note("stability", (torch.zeros(2, 3),), (torch.tensor([[False, False, True]]),))[:39]
+        'stability leaves column 2 as it is: cat'
+    """
+    where = codes_named(xs, codes)
+    if not where:
+        return None
+    one = sum(int(c.sum()) for c in codes if c is not None) == 1
+    return (f"{measure} leaves {where} as {'it is' if one else 'they are'}: category codes an embedding reads cast to "
+            "indices, which Gaussian noise would turn into other categories")
 
 
 def input_noise_sd(x: Tensor, noise: float, codes: Tensor | None = None) -> Tensor:
