@@ -136,13 +136,21 @@ def _warn_elements_as_classes(audit: Audit, raw: object, out: object, model: tor
     of the model's inputs (a denoiser's predicted noise, an autoencoder's reconstruction ``[N, C, H, W]``): an explained
     output ``[N, D]`` of more columns than its ``C`` channels holds its pixels (``out.flatten(1)``), no classes, and each
     sample would be explained at whichever was largest. Not where the model says its task (a loss held, a ``task``
-    hyperparameter: the task warnings speak there), nor for a pixel's channels (a segmentation map's ``out[:, :, i, j]``)."""
-    if getattr(audit, "target", 0) is not None or not isinstance(raw, torch.Tensor) or raw.dim() < 3:
+    hyperparameter: the task warnings speak there), nor for a pixel's channels (a segmentation map's ``out[:, :, i, j]``),
+    nor for one position's scores over a vocabulary the input is one-hot in (a character model's ``[N, T, V]`` of
+    one-hot ``[N, T, V]`` inputs, ``out[:, -1]``: the next character's classes). The target is the audit's ``target``
+    or, for an audit that keeps it among its ``options`` (``CausalGraphAudit``), that one."""
+    options = getattr(audit, "options", None)
+    target = getattr(audit, "target", options.get("target", 0) if isinstance(options, dict) else 0)
+    if target is not None or not isinstance(raw, torch.Tensor) or raw.dim() < 3:
         return
     if not isinstance(out, torch.Tensor) or out.dim() != 2 or out.shape[1] <= raw.shape[1]:
         return
     inputs = probe.inputs if isinstance(probe.inputs, tuple) else (probe.inputs,)
-    if not any(isinstance(x, torch.Tensor) and x.shape == raw.shape for x in inputs):
+    shaped = [x for x in inputs if isinstance(x, torch.Tensor) and x.shape == raw.shape]
+    if not shaped:
+        return
+    if out.shape[1] == raw.shape[-1] and any(_one_hot(x) for x in shaped):
         return
     if label_task(task_model(model, audit.output)) is not None:
         return
@@ -153,6 +161,11 @@ def _warn_elements_as_classes(audit: Audit, raw: object, out: object, model: tor
         "explained at whichever is largest. Pass `output=` one score per sample, a region's mean "
         "(`lambda out: out[:, :, 2:6, 2:6].mean((2, 3))`), or `target=k` for element k (one audit per element, each with "
         "its own `name=`)", UserWarning, stacklevel=outside_package())
+
+
+def _one_hot(x: torch.Tensor) -> bool:
+    """Whether ``x`` is one-hot along its last dimension (each position one 1, the rest 0): categorical inputs."""
+    return bool(x.numel()) and bool(((x == 0) | (x == 1)).all()) and bool((x.sum(-1) == 1).all())
 
 
 def _check_scores(audit: Audit, out: object, model: torch.nn.Module) -> None:

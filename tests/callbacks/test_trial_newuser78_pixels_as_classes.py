@@ -15,7 +15,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from lightning_causal import InputEffectAudit, audit_model
+from lightning_causal import CausalGraphAudit, InputEffectAudit, audit_model
 
 
 class Denoiser(nn.Module):
@@ -53,3 +53,37 @@ def test_one_score_a_fixed_element_and_a_pixel_s_channels_are_not(case):
         assert _warnings(Denoiser(), lambda out: out.flatten(1), target=5) == []
     else:  # 3 classes per pixel of a 3-channel image: the classes of one pixel
         assert _warnings(Denoiser(3), lambda out: out[:, :, 4, 4], channels=3) == []
+
+
+class CharModel(nn.Module):
+    """A character model on one-hot inputs [N, T, V], returning the next character's scores at each position [N, T, V]."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rnn, self.head = nn.GRU(12, 16, batch_first=True), nn.Linear(16, 12)
+
+    def forward(self, x):
+        return self.head(self.rnn(x)[0])
+
+
+def test_review_s35c_one_position_s_classes_of_one_hot_inputs_are_not_warned_of():
+    """Review of 7f868701: a character model's last position's 12 scores, of one-hot inputs as wide, are classes."""
+    g = torch.Generator().manual_seed(0)
+    ids = torch.randint(0, 12, (8, 6), generator=g)
+    loader = DataLoader(TensorDataset(torch.nn.functional.one_hot(ids, 12).float(), ids[:, -1]), batch_size=8)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        audit_model(CharModel(), [InputEffectAudit(output=lambda out: out[:, -1], ace_values=None)], loader, probe_size=8)
+    assert [str(w.message) for w in caught if "pixels of" in str(w.message)] == []
+
+
+def test_review_s35c_a_causal_graph_of_a_flattened_denoiser_output_is_warned_of():
+    """Review of 7f868701: CausalGraphAudit keeps its target among its options, which the check did not read."""
+    g = torch.Generator().manual_seed(0)
+    x, t = torch.randn(8, 1, 8, 8, generator=g), torch.randint(0, 10, (8,), generator=g)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        audit_model(Denoiser(), [CausalGraphAudit(["conv"], output=lambda out: out.flatten(1), stability_resamples=0)],
+                    DataLoader(TensorDataset(x, t), batch_size=8), probe_size=8,
+                    unpack_batch=lambda b: ((b[0], b[1]), None, None), explain="x_t")
+    assert any("pixels of" in str(w.message) and "64 outputs" in str(w.message) for w in caught)
