@@ -16,6 +16,7 @@ from lightning_causal._user_warnings import warn_at_users_line
 from lightning_causal.audits.label_task import regression_labels
 from lightning_causal.causal.engine.checks import check_callable, check_float
 from lightning_causal.causal.engine.forward import OutputSpec, check_output_spec
+from lightning_causal.causal.engine.quantized import refuse_dynamic_quantized
 
 __all__ = ["check_module_arguments", "check_setup_inputs", "check_task_labels"]
 
@@ -27,7 +28,9 @@ def check_module_arguments(model: Any, task_loss: Any, lr: Any, unpack_batch: An
 
     Raises:
         MisconfigurationException: ``model`` not a module, ``task_loss`` or ``unpack_batch`` not callable
-            (``unpack_batch`` may be ``None``), ``lr`` not a number > 0, or an invalid ``output``.
+            (``unpack_batch`` may be ``None``), ``lr`` not a number > 0, an invalid ``output``, or a model holding
+            int8 ``quantize_dynamic`` layers (:func:`~lightning_causal.causal.engine.quantized.refuse_dynamic_quantized`:
+            every term's estimate would hold the batch's quantization noise; refused here, not in the first step).
 
     Examples:
         >>> check_module_arguments(nn.Linear(3, 2), sum, 0.1, None, "logits", wraps=False)
@@ -39,6 +42,10 @@ def check_module_arguments(model: Any, task_loss: Any, lr: Any, unpack_batch: An
     """
     if not isinstance(model, nn.Module):
         raise MisconfigurationException(f"Expected argument `model` to be a torch.nn.Module but got {type(model)}")
+    try:
+        refuse_dynamic_quantized(model)
+    except ValueError as err:
+        raise MisconfigurationException(str(err)) from err
     if not callable(task_loss):
         raise MisconfigurationException(f"Expected argument `task_loss` to be a callable (outputs, y) -> loss but got {task_loss!r}")
     if isinstance(model, LightningModule) and not wraps:
