@@ -34,7 +34,9 @@ groups): a row alone holds its own statistic, which a pair of rows would average
 a pass's middle (Captum's DeepLift stacks ``[x; b]``: its ends are sample 0 and baseline N - 1, and a pass whose ends
 take its branch alone while its inner rows do not was answered unseen). A chunk whose end rows and drawn inner row alone
 take its branch is not seen (its other rows may not): the check samples three rows a pass, it does not prove every
-row. Three passes of one row per chunk (the audits of a digits CNN and MLP run one or two chunks per layer or
+row. Every chunk is checked, none sampled: the rows are group- or unit-major, so the chunk that crosses a
+threshold is the one holding the groups that matter, anywhere in the run (the 23rd pass of 24 in
+``tests/causal/test_review_s35d_late_chunk_refused.py``). Three passes of one row per chunk (the audits of a digits CNN and MLP run one or two chunks per layer or
 estimator): their unit importance, input effect and layer map audits took 0.99-1.12x the CPU time without the check on
 a loaded machine, within the noise of the end rows' check alone (1.00-1.12x; 0.8-4.2% on a quieter one), one thread
 (``benchmarks/bench_stacked_rows.py``; the numbers are the same as without the check, ``torch.equal``). Over Captum's
