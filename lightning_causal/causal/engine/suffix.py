@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import copy
 import inspect
+import reprlib
+import types
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from keyword import iskeyword
@@ -184,6 +186,24 @@ def _holds_tensor(value: Any) -> bool:
     return False
 
 
+def _same_value(a: Any, b: Any) -> bool:
+    """Whether a value specialised into a traced graph (``b``) stands for ``a``: the same object, or Python scalars and
+    containers of them of the same types and values, at any depth (``1`` is not ``1.0``, a list not a tuple)."""
+    if a is b:
+        return True
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, (tuple, list)):
+        return len(a) == len(b) and all(map(_same_value, a, b))
+    if isinstance(a, Mapping):
+        return list(a) == list(b) and all(_same_value(a[k], b[k]) for k in a)
+    return isinstance(a, _SCALARS) and bool(a == b or (a != a and b != b))  # noqa: PLR0124 - NaN stands for NaN
+
+
+def _described(value: Any) -> str:
+    return reprlib.repr(value) if isinstance(value, _SCALARS) or _of_scalars(value) else f"a {type(value).__name__}"
+
+
 #: one value of a call bound to ``forward``: (its name in the flat forward, the forward parameter, its key in that
 #: parameter's ``*args``/``**kwargs`` or ``None``, the value)
 _Entry = tuple[str, inspect.Parameter, "int | str | None", Any]
@@ -200,7 +220,8 @@ class _Binding:
     ``*args`` as ``_<args>_<i>``, a ``**kwargs`` value under its key. :meth:`values` refuses a later call of another
     structure (another count of ``*args`` values, other ``**kwargs`` keys, or the same keys in another order: a forward
     may read its ``**kwargs`` in order, ``torch.cat(list(kw.values()), -1)``) rather than bind it to the wrong
-    placeholders.
+    placeholders, and one whose specialised values differ from the traced call's, or whose tensors stand elsewhere (a
+    mask given where the trace specialised ``None``), rather than compute the traced call's values in silence.
 
     The forward is the class's, which torch.fx traces (:func:`_class_forward`): one replaced on the instance is refused.
     """
@@ -250,11 +271,23 @@ class _Binding:
         return tuple(name for name, *_ in entries)
 
     def values(self, args: Sequence[Any], kwargs: Mapping[str, Any]) -> list[Tensor]:
-        """The tensors of a call ``model(*args, **kwargs)`` shaped like the traced one, in the placeholders' order."""
+        """The tensors of a call ``model(*args, **kwargs)`` shaped like the traced one, in the placeholders' order
+        (:class:`SplitRefused` for a call of another structure or other specialised values: :class:`_Binding`)."""
         entries = self._entries(args, kwargs)
         if self._structure(entries) != self.structure:
             raise SplitRefused(f"the call's variadic arguments {self._structure(entries)} differ from the traced call's "
                                f"{self.structure}")
+        for name, *_, value in entries:  # the graph computes the traced call's specialised values, not the call's
+            if name in self.constants:
+                same, was = _same_value(value, self.constants[name]), _described(self.constants[name])
+            elif name in self.tensors:
+                same, was = isinstance(value, Tensor), "a tensor"
+            else:
+                same, was = _holds_tensor(value) and not isinstance(value, Tensor), "a container of tensors"
+            if not same:
+                raise SplitRefused(f"forward argument {name!r} is {_described(value)} where the traced call's was {was} "
+                                   "(a value other than a tensor is specialised into the graph): trace the split for "
+                                   "this call")
         return [value for name, *_, value in entries if name in self.tensors]
 
     def traced(self, model: nn.Module) -> nn.Module:
@@ -273,13 +306,20 @@ class _Binding:
                 positional.append(expr)
             else:
                 keyword.append(f"{name if key is None else key!r}: {expr}")
-        source = (f"def forward(self, {', '.join(self.inputs)}):\n"
-                  f"    return __forward(self, {''.join(f'{e}, ' for e in positional)}**{{{', '.join(keyword)}}})\n")
-        space: dict[str, Any] = {"__forward": self.forward, "__constants": constants}
+        source = (f"def make(__forward, __constants):\n"
+                  f"    def forward(self, {', '.join(self.inputs)}):\n"
+                  f"        return __forward(self, {''.join(f'{e}, ' for e in positional)}**{{{', '.join(keyword)}}})\n"
+                  f"    return forward\n")
+        space: dict[str, Any] = {}
         exec(compile(source, f"<flat forward of {type(root).__qualname__}>", "exec"), space)  # noqa: S102 - names checked
+        made = space["make"](self.forward, constants)
+        # torch.fx patches the math functions a traced forward's module imports by name (`from math import sqrt`) in
+        # that forward's globals: the flat forward's are the class forward's, its own names in its closure
+        forward = types.FunctionType(made.__code__, getattr(self.forward, "__globals__", space), "forward", None,
+                                     made.__closure__)
         cls = type(root)
         try:
-            flat = type(cls)(cls.__name__, (cls,), {"forward": space["forward"], "__module__": cls.__module__})
+            flat = type(cls)(cls.__name__, (cls,), {"forward": forward, "__module__": cls.__module__})
             # on the copy alone: a wrapper forwarding attribute writes to the module it wraps (Lightning Fabric's
             # _FabricModule) would set the class of the user's network
             object.__setattr__(root, "__class__", flat)

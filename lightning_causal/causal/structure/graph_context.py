@@ -49,7 +49,7 @@ from lightning_causal.causal.engine.prefix_cache import (
     prefix_cache,
 )
 from lightning_causal.causal.engine.state import gather_target, output_fix, resolve_target
-from lightning_causal.causal.engine.suffix import flat_call, suffix_module
+from lightning_causal.causal.engine.suffix import _class_forward, flat_call, suffix_module
 from lightning_causal.causal.engine.unit_sites import check_samples_first, named_unit_kind
 from lightning_causal.causal.engine.units import Layout, from_units, resolve_layout, to_units
 from lightning_causal.causal.structure.layer_activations import (
@@ -232,7 +232,9 @@ def bypassed(model: nn.Module, source: str, layer: str, call: tuple[Sequence[Any
     """
     caches = dict_items(model)  # a cache the forward writes into keeps no Proxy of the trace
     try:
-        graph = _Leaves({source, layer}).trace(flat_call(model, *call) if call is not None else model)
+        root = flat_call(model, *call) if call is not None else model
+        _class_forward(model)  # torch.fx traces the class's forward: one replaced on the instance is refused (True)
+        graph = _Leaves({source, layer}).trace(root)
     except Exception:  # noqa: BLE001 - any tracing failure means: assume a bypass
         return True
     finally:
