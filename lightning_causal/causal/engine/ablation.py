@@ -29,7 +29,7 @@ from lightning_causal.causal.engine.live_values import rows_of
 from lightning_causal.causal.engine.token_ids import INDEX_DTYPES
 
 __all__ = ["TOKEN_BASELINE_ADVICE", "TORCH_SENSE_WAY", "unnamed_padding", "check_baselines", "shown_baseline", "sample_rows", "ablate_groups", "changed_groups",
-           "differs", "replace_units", "padding_arguments", "padding_positions", "time_axis", "step_positions", "input_padding", "unpadded_masks", "position_mean", "reference_mask"]
+           "differs", "replace_units", "padding_arguments", "lengths_alias", "padding_positions", "time_axis", "step_positions", "input_padding", "unpadded_masks", "position_mean", "reference_mask"]
 
 BaselineLike = float | int | complex | Tensor | Sequence
 
@@ -188,7 +188,64 @@ def check_baselines(xs: tuple[Tensor, ...], baseline: BaselineLike) -> tuple[Ten
 
 
 _PADDING_NAMES = ("attention_mask", "lengths")
-_LENGTHS_ALIASES = ("input_lengths",)  # F.ctc_loss's name of the frame counts: read as `lengths`
+#: the words that end a name of the explained input's step counts (``x_lens``, ``feats_lengths``, ``seq_len``)
+_LENGTH_WORDS = ("lengths", "length", "lens", "len")
+#: the usual names of an input sequence, whose ``<name>_lengths`` are its step counts whatever forward calls the input
+#: (``F.ctc_loss``'s ``input_lengths``, ESPnet's ``speech_lengths``/``ilens``, icefall's ``x_lens``, fairseq's
+#: ``src_lengths``); a target's, a label's or a transcript's counts (``target_lengths``) are never among them
+_INPUT_STEMS = ("input", "inputs", "i", "x", "xs", "feat", "feats", "feature", "features", "speech", "audio", "wav",
+                "wave", "waveform", "signal", "input_signal", "seq", "seqs", "sequence", "sequences", "src", "source",
+                "frame", "frames", "spec", "mel", "fbank")
+
+
+def lengths_alias(name: object, inputs: Sequence[str] = ()) -> bool:
+    """Whether a forward argument named ``name`` holds the explained input's step counts, read as ``lengths``
+    (:func:`padding_arguments`): ``<stem>_<word>`` or ``<stem><word>`` with ``word`` one of ``lengths``, ``length``,
+    ``lens``, ``len`` and ``stem`` the name of an explained input's parameter of ``model.forward`` (``inputs``:
+    ``forward(self, feats, feats_len)``) or a usual name of an input sequence (``_INPUT_STEMS``: ``input_lengths``,
+    ``feat_lens``, ``speech_lengths``, ``x_lens``, ``seq_lens``, ``src_lengths``, ``ilens``). The counts of
+    another forward argument (``target_lengths``, ``label_lengths``, ``text_lens``) are not: read as the input's,
+    its frames past a transcript's length would be taken for padding; nor a bare ``lens`` or ``length`` (a camera
+    lens's id, a scalar).
+
+    Examples:
+        >>> [lengths_alias(k) for k in ("input_lengths", "feat_lens", "speech_lengths", "x_lens", "seq_lens", "ilens")]
+        [True, True, True, True, True, True]
+        >>> [lengths_alias(k) for k in ("target_lengths", "label_lengths", "y_lens", "lens", "lengths", "n")]
+        [False, False, False, False, False, False]
+        >>> lengths_alias("y_lens", inputs=("y",)), lengths_alias("tokens_len", inputs=("tokens",))
+        (True, True)
+    """
+    if not isinstance(name, str) or name in _PADDING_NAMES:
+        return False
+    low = name.lower()
+    for word in _LENGTH_WORDS:
+        if low.endswith(word):
+            stem = low[: -len(word)]
+            stem = stem[:-1] if stem.endswith("_") else stem
+            if stem in _INPUT_STEMS or stem in {i.lower() for i in inputs}:
+                return True
+    return False
+
+
+def _padding_name(name: object, inputs: Sequence[str]) -> bool:
+    """A name :func:`padding_arguments` reads: an ``attention_mask``, ``lengths`` or another name of them
+    (:func:`lengths_alias`)."""
+    return name in _PADDING_NAMES or lengths_alias(name, inputs)
+
+
+def _input_names(model: nn.Module | None, num_inputs: int) -> tuple[str, ...]:
+    """The names of ``model.forward``'s parameters the ``num_inputs`` inputs bind to (a :class:`ChosenInput` seen
+    through: the explained input's own name), or none where they cannot be read."""
+    if model is None:
+        return ()
+    marks = tuple(object() for _ in range(num_inputs))
+    try:
+        called, call = model_call(eager_module(model), marks)
+        bound = inspect.signature(eager_module(called).forward).bind_partial(*call)
+    except (TypeError, ValueError):
+        return ()
+    return tuple(k for k, v in bound.arguments.items() if any(v is m for m in marks))
 
 
 def padding_arguments(model: nn.Module | None, additional_forward_args: object, num_inputs: int = 1) -> Mapping | None:
@@ -200,8 +257,9 @@ def padding_arguments(model: nn.Module | None, additional_forward_args: object, 
     any depth (``forward(x, meta)`` with ``meta.attention_mask`` or ``meta["lengths"]``), is one too:
     such tensors travel with their rows (:class:`~lightning_causal.causal.engine.forward_args.ForwardArgs`);
     an argument of that name itself (a tensor, not ``None``) comes first, then the first nested one. A list's items are not looked into.
-    ``input_lengths`` (``F.ctc_loss``'s name of the frame counts), under any of these forms, is read as ``lengths``
-    where no ``lengths`` is given (``_LENGTHS_ALIASES``).
+    Another name of the explained input's step counts (:func:`lengths_alias`: ``F.ctc_loss``'s ``input_lengths``,
+    ``feat_lens``, ``x_lens``, ``<input>_lengths`` of ``forward``'s input parameter), under any of these forms, is read
+    as ``lengths`` where no ``lengths`` is given (the first so named); ``target_lengths`` and the like are not.
     A :class:`~lightning_causal.causal.engine.chosen_input.ChosenInput` (the callback's ``explain=``) is
     seen through: the arguments are named by its model's ``forward``, the other inputs in their places
     (:func:`~lightning_causal.causal.engine.chosen_input.model_call`).
@@ -218,23 +276,25 @@ def padding_arguments(model: nn.Module | None, additional_forward_args: object, 
         >>> padding_arguments(None, {"meta": Meta(torch.tensor([2, 1]), "a")})["lengths"]
         tensor([2, 1])
     """
-    named = _top_level_padding(model, additional_forward_args, num_inputs)
+    inputs = _input_names(model, num_inputs)
+    named = _top_level_padding(model, additional_forward_args, num_inputs, inputs)
     values = (additional_forward_args.values() if isinstance(additional_forward_args, Mapping) else
               additional_forward_args if isinstance(additional_forward_args, tuple) else (additional_forward_args,))
     nested: dict[str, Tensor] = {}
     for v in values:
-        _nested_padding(v, nested)
+        _nested_padding(v, nested, inputs)
     top = dict(named or {})
     nested = {k: v for k, v in nested.items() if not isinstance(top.get(k), Tensor)}  # a tensor so named itself first
     found = {**top, **nested} if nested else named
-    if isinstance(found, Mapping) and not isinstance(found.get("lengths"), Tensor):  # `input_lengths` alone: the lengths
-        alias = next((found[a] for a in _LENGTHS_ALIASES if isinstance(found.get(a), Tensor)), None)
+    if isinstance(found, Mapping) and not isinstance(found.get("lengths"), Tensor):  # `x_lens` alone: the lengths
+        alias = next((v for k, v in found.items() if isinstance(v, Tensor) and lengths_alias(k, inputs)), None)
         if alias is not None:
             found = {**found, "lengths": alias}
     return found
 
 
-def _top_level_padding(model: nn.Module | None, additional_forward_args: object, num_inputs: int) -> Mapping | None:
+def _top_level_padding(model: nn.Module | None, additional_forward_args: object, num_inputs: int,
+                       inputs: Sequence[str] = ()) -> Mapping | None:
     """:func:`padding_arguments` of the arguments themselves (keywords, or positional ones named by ``model.forward``)."""
     if isinstance(additional_forward_args, Mapping) or additional_forward_args is None:
         return additional_forward_args
@@ -248,12 +308,13 @@ def _top_level_padding(model: nn.Module | None, additional_forward_args: object,
         return None
     positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
     params = bound.signature.parameters
-    return {k: v for k, v in bound.arguments.items() if k in (*_PADDING_NAMES, *_LENGTHS_ALIASES) and params[k].kind in positional}
+    return {k: v for k, v in bound.arguments.items() if _padding_name(k, inputs) and params[k].kind in positional}
 
 
-def _nested_padding(value: object, found: dict[str, Tensor]) -> None:
-    """Add to ``found`` the tensors of :data:`_PADDING_NAMES` among the fields of the named tuples and the values of the
-    mappings in ``value``, at any depth (the first of each name is kept), as :class:`ForwardArgs` looks into them."""
+def _nested_padding(value: object, found: dict[str, Tensor], inputs: Sequence[str] = ()) -> None:
+    """Add to ``found`` the tensors of :data:`_PADDING_NAMES` (and :func:`lengths_alias`'s names, ``inputs`` the explained
+    inputs' parameters) among the fields of the named tuples and the values of the mappings in ``value``, at any depth
+    (the first of each name is kept), as :class:`ForwardArgs` looks into them."""
     if isinstance(value, tuple) and hasattr(value, "_fields"):
         items = list(zip(value._fields, value))
     elif isinstance(value, Mapping):
@@ -261,9 +322,9 @@ def _nested_padding(value: object, found: dict[str, Tensor]) -> None:
     else:
         return
     for key, v in items:
-        if key in (*_PADDING_NAMES, *_LENGTHS_ALIASES) and isinstance(v, Tensor):
+        if _padding_name(key, inputs) and isinstance(v, Tensor):
             found.setdefault(key, v)
-        _nested_padding(v, found)
+        _nested_padding(v, found, inputs)
 
 
 def padding_positions(
