@@ -34,7 +34,7 @@ from lightning_causal.causal.engine.per_sample_results import (
 )
 from lightning_causal.causal.engine.state import rng_preserved
 
-__all__ = ["OutputSpec", "ROW_WISE_OUTPUT", "TRAINING_ONLY_TUPLE", "check_output_spec", "check_not_a_row", "check_time_major", "time_major", "time_major_fix", "held_distribution", "held_items",
+__all__ = ["OutputSpec", "ROW_WISE_OUTPUT", "TRAINING_ONLY_TUPLE", "check_output_spec", "check_not_a_row", "check_time_major", "reads_across_samples", "time_major", "time_major_fix", "held_distribution", "held_items",
            "select_output"]
 
 OutputSpec = None | str | int | Callable[[Any], Tensor]
@@ -506,12 +506,38 @@ def time_major_fix(shape: tuple[int, ...]) -> str:
     """What to pass for a model that returns ``shape``, its time steps first (:func:`time_major`)."""
     return (f"the model returns {shape}: its time steps first, [T, N, C] (log-probabilities laid out for F.ctc_loss, a "
             f"layer built with batch_first=False), whose dimension 1 holds the {shape[1]} samples and dimension 0 the "
-            f"{shape[0]} steps. Pass `output=` a callable that keeps the samples first: `output=lambda out: out[t]` for "
+            f"{shape[0]} steps (or, of a recurrent layer's final state h_n [layers x directions, N, H], its layers: "
+            "`output=lambda out: out[-1]` for the last layer's). Pass `output=` a callable that keeps the samples first: "
+            "`output=lambda out: out[t]` for "
             "the class scores of step t ([N, C]; `target=` the class, e.g. a token), or `lambda out: out.transpose(0, 1)"
             "[:, a:b].mean(1)` for steps a to b; not `out.mean(1)` nor `out.view(-1, T, C)`, which read the steps as "
             "samples or mix them. A score of the whole sequence that reads each sample's own labels or length (the CTC "
             "log-likelihood of a transcript) needs them as forward arguments of a wrapper model (docs/your_model.md, "
             "'Speech recognition: CTC models')")
+
+
+def reads_across_samples(output: Callable[[Any], Tensor], raw: Tensor) -> bool:
+    """Whether the callable ``output`` computes the rows it returns for a time-major ``raw`` (``[T, N, ...]``,
+    :func:`time_major`) from other samples too: what it returns on the whole differs from what it returns on each
+    sample alone (``raw[:, k:k+1]``), or fails there (``out.view(-1, T, C)`` or ``out.mean(1)``, not ``out[t]``).
+
+    Examples:
+        >>> import torch
+        >>> raw = torch.randn(9, 2, 4)
+        >>> reads_across_samples(lambda out: out[3], raw), reads_across_samples(lambda out: out.view(-1, 9, 4).mean(1), raw)
+        (False, True)
+    """
+    try:
+        with torch.no_grad():
+            whole = output(raw)
+            parts = [output(raw[:, k: k + 1]) for k in range(raw.shape[1])]  # the trial rows: two samples
+    except Exception:  # noqa: BLE001 - a callable that fails on one sample reads its batch's layout
+        return True
+    if not isinstance(whole, Tensor) or not all(isinstance(p, Tensor) and p.shape[:1] == (1,) for p in parts):
+        return True
+    alone = torch.cat(parts)
+    return alone.shape != whole.shape or not torch.allclose(alone.double(), whole.double(), rtol=1e-4, atol=1e-6,
+                                                            equal_nan=True)
 
 
 def check_time_major(raw: Any, picked: Tensor, rows: int) -> None:

@@ -21,7 +21,11 @@ from lightning_causal.causal.engine.kept_attributes import (
 )
 from lightning_causal.causal.engine.live_values import close, trial_rows
 from lightning_causal.causal.engine.noise import GeneratorWatch
-from lightning_causal.causal.engine.output_selection import time_major, time_major_fix
+from lightning_causal.causal.engine.output_selection import (
+    reads_across_samples,
+    time_major,
+    time_major_fix,
+)
 
 __all__ = ["check_samples_independent", "refuse_traced_training", "same_outputs"]
 
@@ -86,9 +90,10 @@ def check_samples_independent(forward: Forward, xs: tuple[Tensor, ...], output: 
             fix = BATCH_STATISTICS_FIX
         elif (in_batch := in_batch_cause(forward, xs, rows)) is not None:  # output= across a [B, B] matrix
             cause, fix = in_batch, IN_BATCH_FIX
-        elif callable(getattr(forward, "output", None)) and (laid := time_major(forward.raw(*(x[rows] for x in xs), rows=rows),
-                                                                               len(rows))) is not None:
-            cause = "`output=` reshapes or reduces its output across the samples"  # out.view(-1, T, C) of [T, N, C]
+        elif (callable(getattr(forward, "output", None))
+              and (laid := time_major(raw := forward.raw(*(x[rows] for x in xs), rows=rows), len(rows))) is not None
+              and reads_across_samples(forward.output, raw)):  # out.view(-1, T, C) of [T, N, C]; not out[t]
+            cause = "`output=` reshapes or reduces its output across the samples"
             fix = time_major_fix(laid)
         elif states:
             cause = (f"its forward reads a state it keeps from earlier calls: {', '.join(states[:3])} (a recurrent "
