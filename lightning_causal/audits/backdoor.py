@@ -247,7 +247,8 @@ class BackdoorAudit(Audit):
         result.scalars["trigger_ace"] = float(trigger_effect(model, x[keep], trigger, mbs, **kept).mean())
         if x.dim() in (4, 5):
             drawn = (trigger.mask * trigger.pattern).expand(x.shape[1:]).unsqueeze(0)
-            frame = _drawn_frame(drawn, result, "the trigger's")
+            # the frame where the mask stamps most: a black patch's mask * pattern is 0 on every frame
+            frame = _drawn_frame(trigger.mask.expand(x.shape[1:]).unsqueeze(0), x, result, "the trigger's")
             result.images["trigger"] = _frame(drawn, frame)
             result.images["triggered_inputs"] = _frame(trigger.apply(x[:4]).detach(), frame)
         self._suspects(model, x, trigger, result, mbs, options)
@@ -263,7 +264,7 @@ class BackdoorAudit(Audit):
         patterns = torch.stack([t.pattern for t in res.triggers])
         labels = [class_label(self.class_names, k) for k in range(c)]
         if x.dim() in (4, 5):
-            frame = _drawn_frame(masks, result, "the reversed masks'")
+            frame = _drawn_frame(masks, x, result, "the reversed masks'")  # one frame [K, 1, 1, H, W]: shared by all
             result.images.update(reversed_masks=_frame(masks, frame), reversed_patterns=_frame(patterns, frame),
                                  reversed_triggers=_frame(masks * patterns, frame))
             result.meta["image_labels"] = {k: labels for k in ("reversed_masks", "reversed_patterns", "reversed_triggers")}
@@ -322,13 +323,14 @@ class BackdoorAudit(Audit):
             ]
 
 
-def _drawn_frame(clips: Tensor, result: AuditResult, whose: str) -> int | None:
-    """The frame of clips ``[N, C, T, H, W]`` that the pictures draw (``None`` for images ``[N, C, H, W]``): where
-    ``clips`` (a trigger, the reversed masks) have the largest summed magnitude, the middle frame where every frame
-    holds as much; named in a note on the card."""
-    if clips.dim() != 5:
+def _drawn_frame(clips: Tensor, x: Tensor, result: AuditResult, whose: str) -> int | None:
+    """The frame of the probe's clips ``x`` ``[N, C, T, H, W]`` that the pictures draw (``None`` for images
+    ``[N, C, H, W]``): where ``clips`` (a trigger's mask, the reversed masks: where the stamp acts, whatever it stamps,
+    a black patch too; of ``T`` frames, or of one shared by all, a mask reversed with ``channel_dim=2``) have the
+    largest summed magnitude, the middle frame where every frame holds as much; named in a note on the card."""
+    if clips.dim() != 5 or x.dim() != 5:
         return None
-    mass = clips.detach().abs().double().sum((0, 1, 3, 4))  # [T]
+    mass = clips.detach().abs().double().sum((0, 1, 3, 4)).expand(x.shape[2])  # [T]
     t, alike = mass.numel(), bool((mass == mass.max()).all())
     frame = t // 2 if alike else int(mass.argmax())
     result.meta["image_frame"] = f"frame {frame} of {t}"  # in the pictures' titles
@@ -339,5 +341,6 @@ def _drawn_frame(clips: Tensor, result: AuditResult, whose: str) -> int | None:
 
 
 def _frame(clips: Tensor, frame: int | None) -> Tensor:
-    """Frame ``frame`` of clips ``[N, C, T, H, W]`` as images ``[N, C, H, W]``; images as they are (``None``)."""
-    return clips if frame is None else clips[:, :, frame]
+    """Frame ``frame`` of clips ``[N, C, T, H, W]`` as images ``[N, C, H, W]`` (the one frame of a mask shared by
+    every frame, ``T`` 1); images as they are (``None``)."""
+    return clips if frame is None else clips[:, :, frame if clips.shape[2] > 1 else 0]

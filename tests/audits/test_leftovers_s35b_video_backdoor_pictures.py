@@ -60,3 +60,25 @@ def test_the_figures_name_the_frame() -> None:
     titles = {tag: fig._suptitle.get_text() if fig._suptitle else fig.axes[0].get_title() for tag, fig in figures.items()
               if "/images/" in tag}
     assert titles and all("at frame 4 of 6" in title.replace("\n", " ") for title in titles.values()), titles
+
+
+def test_a_black_trigger_is_drawn_at_the_frame_it_stamps() -> None:
+    """Review of 0091b2bd: the frame was chosen by |mask * pattern|, which a black patch (pattern 0) holds nowhere: its
+    pictures showed the middle frame, where no trigger is, with a note that the trigger's frames were alike. The mask
+    says where the stamp acts."""
+    mask = torch.zeros(1, 6, 8, 8)
+    mask[:, 5, 5:, 5:] = 1.0  # a black corner square on the last frame only
+    clips = _clips() * 0.8 + 0.1  # no pixel is black already
+    result = BackdoorAudit(Trigger(mask, 0.0, target=0)).run(_Clips().eval(), Probe(clips))
+    assert result.meta["image_frame"] == "frame 5 of 6"
+    assert bool((result.images["triggered_inputs"][:, :, 5:, 5:] == 0).all())  # the black square is in the picture
+    assert any("frame 5 of the clips' 6" in note and "the trigger's largest" in note for note in result.meta["notes"])
+
+
+def test_masks_reversed_shared_by_every_frame_name_the_clips_frames() -> None:
+    """Review of 0091b2bd: masks reversed with channel_dim=2 (one mask for every frame, [K, C, 1, H, W]) were read as
+    clips of one frame: the titles said 'frame 0 of 1' of clips of 6 frames."""
+    result = BackdoorAudit(steps=3, max_samples=8, reverse_options={"channel_dim": 2}).run(_Clips().eval(), Probe(_clips()))
+    assert result.meta["image_frame"] == "frame 3 of 6"
+    assert any("frame 3 of the clips' 6" in note and "the middle one" in note for note in result.meta["notes"])
+    assert all(result.images[name].shape == (3, 3, 8, 8) for name in ("reversed_masks", "reversed_patterns", "reversed_triggers"))
