@@ -16,10 +16,12 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
+from torch.distributions import Distribution
 
 from lightning_causal.causal.engine.checks import check_float, check_int
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.input_kinds import check_input_kinds
+from lightning_causal.causal.engine.output_selection import held_distribution
 from lightning_causal.causal.engine.probe_warnings import ProbeContentsWarning
 from lightning_causal.causal.engine.state import audit_mode, check_logits, output_fix
 from lightning_causal.causal.engine.user_frame import outside_package
@@ -356,7 +358,10 @@ class ClassProbability:
         self.input_dtype: torch.dtype | None = None
         #: the explained output before the softmax on the first (at most :data:`KEPT_ROWS`) rows the calls ran, and
         #: the model's return value and explained output of the first call: what an audit's checks of the outputs
-        #: (logits or not) read, without a pass of their own
+        #: (logits or not) read, without a pass of their own. The return value is kept only where it is or holds a
+        #: ``torch.distributions`` object (what those checks read of it), else ``None`` with the first rows of the
+        #: explained output; the rows are copies, not views of the call's return value, which they would keep whole
+        #: (a language model's logits ``[M, T, V]`` behind ``out.logits[:, -1]``, its cache)
         self.first_outputs: Tensor | None = None
         self.first_return: tuple[Any, Tensor] | None = None
 
@@ -414,11 +419,12 @@ class ClassProbability:
     def _keep(self, raw: Any, out: Tensor) -> None:
         """Keep ``first_return`` (the first call's: ``out`` the explained output read of ``raw``) and the first
         :data:`KEPT_ROWS` rows of ``first_outputs``."""
-        if self.first_return is None:
-            self.first_return = raw, out
+        if self.first_return is None:  # the distribution's moments are compared with the whole explained output
+            held = isinstance(raw, Distribution) or held_distribution(raw) is not None
+            self.first_return = (raw, out.detach()) if held else (None, out[:KEPT_ROWS].detach().clone())
         kept = 0 if self.first_outputs is None else self.first_outputs.shape[0]
         if kept < KEPT_ROWS:
-            rows = out[: KEPT_ROWS - kept].detach()
+            rows = out[: KEPT_ROWS - kept].detach().clone()
             self.first_outputs = rows if self.first_outputs is None else torch.cat([self.first_outputs, rows])
 
 
