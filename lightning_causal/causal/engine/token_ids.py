@@ -48,7 +48,7 @@ __all__ = [
     "INDEX_DTYPES", "EmbeddingReader", "embedding_readers", "check_token_baselines", "token_baseline_error", "check_special_tokens",
     "keep_special_tokens", "special_token_baseline", "special_token_hint", "token_errors_named", "FLOAT_CODES",
     "float_code_error", "float_codes_named", "embedding_lookup_error", "code_values", "codes_outside", "code_position",
-    "warn_codes_outside", "FractionalCodeWarning", "from_embedding",
+    "warn_codes_outside", "FractionalCodeWarning", "from_embedding", "code_ranges", "code_range_words",
 ]
 
 
@@ -56,7 +56,9 @@ __all__ = [
 class EmbeddingReader:
     """An embedding whose indices were a view of input ``input_index``: that view's layout; or, with ``columns``, an
     embedding whose indices were a float input's values cast (``x[:, 5].long()``, a category code kept in a float
-    column): ``columns`` are the positions of a sample's flattened values it looks up, ``size`` its indices' shape."""
+    column): ``columns`` are the positions of a sample's flattened values it looks up, ``size`` its indices' shape, and
+    ``shifts`` (``None``: all 0) the constant added to each column's codes before the lookup (one table shared by
+    several columns, each from its own offset: rtdl's ``emb(x[:, cats].long() + offsets)``)."""
 
     name: str
     kind: str
@@ -66,6 +68,7 @@ class EmbeddingReader:
     stride: tuple[int, ...]
     offset: int
     columns: tuple[int, ...] | None = None
+    shifts: tuple[int, ...] | None = None
 
 
 class FractionalCodeWarning(UserWarning):
@@ -127,36 +130,70 @@ def _recorder(  # noqa: ANN202
                 found.append(EmbeddingReader(name, kind, num, i, tuple(idx.shape), tuple(idx.stride()), idx.storage_offset()))
                 viewed = True
         for i, x in () if viewed else (floats or {}).items():
-            columns = _code_columns(idx, x)
-            if columns is not None:
-                found.append(EmbeddingReader(name, kind, num, i, tuple(idx.shape), tuple(idx.stride()), 0, columns))
+            matched = _code_columns(idx, x)
+            if matched is not None:
+                columns, shifts = matched
+                found.append(EmbeddingReader(name, kind, num, i, tuple(idx.shape), tuple(idx.stride()), 0, columns,
+                                             shifts if any(shifts) else None))
 
     return hook
 
 
-def _code_columns(idx: Tensor, x: Tensor) -> tuple[int, ...] | None:
+def _code_columns(idx: Tensor, x: Tensor) -> tuple[tuple[int, ...], tuple[int, ...]] | None:
     """The positions of a sample's flattened values of the float input ``x`` that the indices ``idx`` (``[N, ...]``,
-    a sample's own) are, cast: for each index, the one whole-valued position, not constant over the ``N`` samples,
-    whose truncated values equal it in every sample (the first 256); ``None`` where an index has no such position or more than one
-    (the indices are computed otherwise, or the samples do not tell the columns apart)."""
+    a sample's own) are, cast and shifted, with the shifts: for each index, the one whole-valued position, not constant
+    over the ``N`` samples, whose values plus a constant ``c`` (the same in every sample, ``0`` for
+    ``emb(x[:, j].long())``; a feature's offset in one table shared by several columns, rtdl's
+    ``emb(x[:, cats].long() + offsets)``) equal it in every sample (the first 256); ``None`` where an index has no such
+    position or more than one (the indices are computed otherwise, or the samples do not tell the columns apart).
+
+    The search compares each index's change from the first sample with each position's (index minus value constant
+    over the samples): the changes of the sample among the first 10 where the most indices moved give the candidate pairs
+    (``[k, D]`` booleans, at most ``64 * 4096``), which the other 8 thin one at a time and every sample then checks,
+    reading only the candidates' values (no ``[N, D]`` copy, no ``[k, D, N]`` comparison; where those samples repeat the
+    first in most positions the candidates are many, at most ``k * D`` values a step).
+
+    Examples:
+        >>> x = torch.tensor([[37., 2., 1.], [52., 0., 1.], [23., 1., 0.]])  # age, then two codes
+        >>> _code_columns(x[:, 1:].long() + torch.tensor([0, 3]), x)  # one table: the second column's rows from 3
+        ((1, 2), (0, 3))
+    """
     n = x.shape[0]
     if idx.dim() == 0 or idx.shape[0] != n or idx.device != x.device or idx[0].numel() > _CODE_ID_LIMIT:
         return None
     m = min(n, _CODE_MATCH_ROWS)  # the first rows tell the columns apart: no [N, D] copies of a large probe
     flat = x.detach()[:m].reshape(m, -1)
-    ids = idx.detach()[:m].reshape(m, -1).to(flat.dtype)
-    first = flat[0] == ids[0].unsqueeze(1)  # [k, D]: each index's candidate positions, from the first row alone
-    if not bool(first.any(1).all()):  # computed indices, an image's pixels: most end here, no row but the first read
+    ids = idx.detach()[:m].reshape(m, -1).double()  # exact differences of codes and of indices up to 2**53
+    moved = ids - ids[:1]  # [m, k]: each index's change from the first row
+    if not bool(moved.ne(0).any(0).all()):  # an index constant over the rows (a position id, a [CLS]): no code read
         return None
-    columns = []
-    for p, candidates in enumerate(first):
-        c = candidates.nonzero().squeeze(1)
-        v = flat[:, c]  # equal to the index in every row (so whole-valued), not constant over the rows
-        hit = c[(v == ids[:, p:p + 1]).all(0) & (v != v[:1]).any(0)]
-        if hit.numel() != 1:
+    head = min(m, 10)
+    best = int(moved[1:head].ne(0).sum(1).argmax()) + 1  # the row where the most indices moved: the fewest pairs
+    two = flat[[0, best]].double()
+    p, j = (moved[best].unsqueeze(1) == (two[1] - two[0]).unsqueeze(0)).nonzero(as_tuple=True)  # its pairs
+    for r in range(1, head):  # thinned by the next rows, one at a time (computed indices, pixels: most end here)
+        if r == best:
+            continue
+        if p.unique().numel() != moved.shape[1]:
             return None
-        columns.append(int(hit[0]))
-    return tuple(columns)
+        keep = (flat[r, j].double() - flat[0, j].double()) == moved[r, p]
+        p, j = p[keep], j[keep]
+    if p.unique().numel() != moved.shape[1]:
+        return None
+    values = flat[:, j].double()  # [m, pairs]: each candidate checked on every row, whole-valued
+    hit = ((values - values[:1]) == moved[:, p]).all(0) & (values == values.trunc()).all(0)
+    p, j, first = p[hit], j[hit], values[0, hit]
+    columns, shifts = [], []
+    for q in range(moved.shape[1]):  # k <= 64 indices
+        own = p == q
+        if int(own.sum()) > 1:  # a column equal to the index is read as it is (a copy shifted by a constant beside it)
+            own &= first == ids[0, q]
+        if int(own.sum()) != 1:
+            return None
+        c = int(own.nonzero()[0, 0])
+        columns.append(int(j[c]))
+        shifts.append(int(ids[0, q] - first[c]))
+    return tuple(columns), tuple(shifts)
 
 
 def code_values(values: Tensor, reader: EmbeddingReader) -> Tensor:
@@ -165,13 +202,51 @@ def code_values(values: Tensor, reader: EmbeddingReader) -> Tensor:
     return values.reshape(values.shape[0], -1)[:, list(reader.columns or ())]
 
 
+def code_ranges(reader: EmbeddingReader) -> tuple[tuple[int, int], ...]:
+    """Per column of a code reader, the codes ``(low, high)`` (``low <= code < high``) whose rows of its table are the
+    column's own: ``[0, num_embeddings)`` unshifted; with ``shifts`` (one table, each column from its own offset) the
+    rows from the column's offset (from 0 for the lowest) up to the next higher offset (to the table's end for the
+    highest), less the offset: a workclass code past its 8 levels would read the next column's first row.
+
+    Examples:
+        >>> reader = EmbeddingReader("emb", "Embedding", 20, 0, (2, 2), (2, 1), 0, (3, 4), (0, 8))
+        >>> code_ranges(reader)
+        ((0, 8), (0, 12))
+    """
+    n, shifts = reader.num_embeddings, reader.shifts or (0,) * len(reader.columns or ())
+    out = []
+    for c in shifts:
+        low = c if any(o < c for o in shifts) else 0
+        high = min((o for o in shifts if o > c), default=n)
+        out.append((low - c, high - c))
+    return tuple(out)
+
+
+def code_range_words(reader: EmbeddingReader, k: int) -> str:
+    """The codes of a code reader's ``k``-th column (:func:`code_ranges`) in words: ``0 <= code < 8``, and for a column
+    read at an offset of a shared table where its rows lie.
+
+    Examples:
+        >>> code_range_words(EmbeddingReader("emb", "Embedding", 20, 0, (2, 2), (2, 1), 0, (3, 4), (0, 8)), 1)
+        '0 <= code < 12 (rows 8 to 19 of the 20 of a table it shares with other columns, read from offset 8)'
+    """
+    low, high = code_ranges(reader)[k]
+    c = (reader.shifts or (0,) * (k + 1))[k]
+    if not reader.shifts:
+        return f"{low} <= code < {high}"
+    return (f"{low} <= code < {high} (rows {low + c} to {high + c - 1} of the {reader.num_embeddings} of a table it shares "
+            f"with other columns, read from offset {c})")
+
+
 def codes_outside(values: Tensor, reader: EmbeddingReader) -> Tensor:
-    """Which of a code reader's values (:func:`code_values`) its embedding cannot look up: ``< 0`` or
-    ``>= num_embeddings`` once ``.long()`` truncates them, or not finite."""
+    """Which of a code reader's values (:func:`code_values`) lie outside their column's codes (:func:`code_ranges`:
+    ``< 0`` or ``>= num_embeddings`` of an unshifted column) once ``.long()`` truncates them, or are not finite."""
+    ranges = torch.tensor(code_ranges(reader), device=values.device).reshape(-1, 2)
+    low, high = ranges[:, 0], ranges[:, 1]
     if not values.is_floating_point():
-        return (values < 0) | (values >= reader.num_embeddings)
+        return (values < low) | (values >= high)
     cast = values.trunc()
-    return (cast < 0) | (cast >= reader.num_embeddings) | ~torch.isfinite(values)
+    return (cast < low) | (cast >= high) | ~torch.isfinite(values)
 
 
 def code_position(x: Tensor, j: int) -> str:
@@ -219,11 +294,16 @@ def warn_codes_outside(who: str, x: Tensor, values: Tensor, reader: EmbeddingRea
     warnings.warn(
         f"{who} sets {code_position(x, (reader.columns or ())[k])} to {float(values[row, k]):g}; that column looks like a "
         f"category code that {reader.kind} {reader.name!r} looks up (its values were the embedding's indices in every "
-        f"clean row), whose codes are 0 <= code < {reader.num_embeddings}: if the model casts the column to indices "
-        "(x[:, j].long()), the pass fails (on a GPU with a device-side assert); a model that maps the value into range "
+        f"clean row), whose codes are {code_range_words(reader, k)}: if the model casts the column to indices "
+        f"(x[:, j].long()), {_OUTSIDE_SHARED if reader.shifts else _OUTSIDE}; a model that maps the value into range "
         "(bucketize, clamp) runs",
         FractionalCodeWarning, stacklevel=outside_package())
     return True
+
+
+_OUTSIDE = "the pass fails (on a GPU with a device-side assert)"
+_OUTSIDE_SHARED = ("the value reads another column's row of the shared table in silence, or beyond the table the pass fails "
+                   "(on a GPU with a device-side assert)")
 
 
 def _check_codes(x: Tensor, b: Tensor, r: EmbeddingReader, which: str, fractions: bool) -> None:

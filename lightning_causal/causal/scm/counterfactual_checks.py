@@ -20,6 +20,7 @@ from lightning_causal.causal.engine.state import audit_mode
 from lightning_causal.causal.engine.token_ids import (
     EmbeddingReader,
     code_position,
+    code_range_words,
     code_values,
     codes_outside,
     embedding_readers,
@@ -127,7 +128,8 @@ def check_counterfactual_ids(counterfactual: object, x_cf: Tensor, readers: list
                 raise ValueError(
                     f"Expected argument `counterfactual` ({counterfactual!r:.120}) to set "
                     f"{code_position(x_cf, r.columns[int(bad.nonzero()[0, 1])])} (a category code: {r.kind} {r.name!r} "
-                    f"looks it up) to one of its codes, 0 <= code < {r.num_embeddings}, but got {float(values[bad][0]):g}"
+                    f"looks it up) to one of its codes, {code_range_words(r, int(bad.nonzero()[0, 1]))}, but got "
+                    f"{float(values[bad][0]):g}"
                 )
             continue
         bad = (x_cf < 0) | (x_cf >= r.num_embeddings)
