@@ -476,7 +476,10 @@ class CaptumBaseline(Audit):
         if kept:  # category codes take no noise, noise_sigma's no more than the default's: said (after write_comparison)
             tunnel_notes.append(kept)
             sigma = torch.as_tensor(sigma, dtype=x.dtype, device=x.device).expand_as(x[:1]).masked_fill(codes.to(x.device), 0.0)
-        spread = not isinstance(sigma, Tensor) or bool(x.shape[0] > 1 and (sigma > 0).any())  # varies(x)
+        # varies(x) on the default path; noise_sigma, in the input's units, needs no spread over the samples (0 is the
+        # user's own choice: measured as given, category codes or not)
+        spread = (not isinstance(sigma, Tensor) or self.noise_sigma == 0
+                  or bool((self.noise_sigma is not None or x.shape[0] > 1) and (sigma > 0).any()))
         sigma = sigma if spread else None
         for label, explain in explainers.items():
             if spread:

@@ -1,6 +1,5 @@
 """The stacked-rows check (``stacked_rows.RowsAlone``) runs three rows alone before every chunk of intervened rows; its
-cost (7-13% of the CPU time of a small U-Net's input effects and audits, 21-25% of a small transformer's causal graph,
-one thread, review s35d) tempts a schedule that checks the first chunks only, or a geometric sample of them. The rows
+cost (the module docstring's figures) tempts a schedule that checks the first chunks only, or a geometric sample of them. The rows
 are group- (unit-) major, so the chunk that crosses a batch statistic's threshold is the one holding the groups that
 matter, anywhere in the run: here the 23rd of 24, and in a second call of the same estimator on the same model. Every
 chunk must stay checked for such a model to be refused."""

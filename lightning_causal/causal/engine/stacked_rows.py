@@ -44,7 +44,10 @@ passes: 3.5% (3.2-3.7%) of the CPU time of a digits CNN's ``CaptumBaseline`` run
 DeepLift, GradientShap, FeatureAblation; 12 passes checked), one thread, spent inside the check, 2.7% (2.5-2.9%) for
 the end rows alone in the same run (``benchmarks/bench_captum_stacked.py``, ``benchmarks/RESULTS.md``; the audit's
 results ``torch.equal``); a single fast method's ``attribute`` pays more (Saliency's one pass of 7 ms: +16% CPU, +14%
-for the end rows alone).
+for the end rows alone). Models with more chunks pay more, measured by the review of 889838d8 (one thread, check
+on/off, medians of 3 runs, scratch scripts, not a benchmark): a 40x40 U-Net's InputEffectAudit 1.05x (the check 7-13% of
+the CPU time of its input effects, unit effects and graph), a two-layer transformer's causal graph 1.25x; the one-row
+forwards are most of it (0.83 ms a row alone against 0.48 ms a row in a chunk).
 """
 
 from __future__ import annotations

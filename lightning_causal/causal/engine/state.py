@@ -611,7 +611,11 @@ def resolve_target(outputs: Tensor, target: Target, *, classes: str | None = Non
         idx = idx.expand(n)
     if idx.numel() != n:
         dense = ""
-        if len(shape) >= 2 and shape[0] == n:  # a class per position (a segmentation mask [N, H, W]) is no class per sample
+        if len(shape) == 2 and shape[0] == n:  # [N, C]: one-hot or multi-hot rows, or a class per step of a sequence
+            dense = (f" (shape {shape}: rows of {shape[1]} entries are not one class per sample; one-hot rows give their "
+                     f"class with `{name}=y.argmax(1)`, a class per step of a sequence is chosen with `output=` reducing "
+                     f"the steps, e.g. `output=lambda out: out[:, t]` and `{name}=y[:, t]`)")
+        elif len(shape) >= 3 and shape[0] == n:  # a class per position (a segmentation mask [N, H, W]) is no class per sample
             dense = (f" (shape {shape}: a class per position, e.g. a segmentation mask, is not one class per sample; choose "
                      "what is explained with `output=` reducing the dense output to [N, classes], e.g. a region's mean "
                      f"`output=lambda out: out[:, :, 8:16, 8:16].mean((2, 3))`, and pass `{name}=` one class per sample, "
