@@ -109,13 +109,15 @@ def test_the_one_sample_copy_gives_the_int8_models_effects_each_sample_alone(eng
     """The recipe's ``dequantized(int8, one_sample=True)``: its outputs are those of the int8 model run on each sample
     alone, and a unit's effect on it equals a hand loop on the int8 model, sample by sample (set the unit, rerun the
     sample alone, difference): the deployed model as it serves one sample at a time. On every engine, samples of a
-    tiny range too (review s35: QNNPACK's 8-bit inputs were emulated with x86's 7 bits, off by 5e-2 on outputs of 4,
-    and a range under 127 * 6.1e-5 took a scale below the kernel's least)."""
+    tiny range and with rounding ties too (review s35: QNNPACK's 8-bit inputs were emulated with x86's 7 bits, off by
+    5e-2 on outputs of 4; a range under 127 * 6.1e-5 took a scale below the kernel's least; a sample spanning [-1, 1],
+    a saturated tanh's, was rounded otherwise than the kernel, its parameters in float32 and its codes cut at 127)."""
     ns = _recipe_functions()
     int8 = _int8(_float())
     served = ns["dequantized"](int8, one_sample=True)
     x = torch.randn(10, 6, generator=torch.Generator().manual_seed(5)) * torch.linspace(0.1, 4, 10)[:, None]
     x[:2] *= 1e-3  # a sample of a tiny range: the kernel's least scale
+    x[2] = torch.tensor([-1.0, 1.0, 0.5, -0.25, 1.0, 0.75])  # ties: a zero point of 63.5 (127.5), codes on a half step
     with torch.no_grad():
         alone = torch.cat([int8(x[i : i + 1]) for i in range(10)])
         torch.testing.assert_close(served(x), alone, atol=1e-5, rtol=1e-5)
