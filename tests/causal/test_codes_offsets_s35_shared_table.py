@@ -126,3 +126,12 @@ def test_a_column_equal_to_the_indices_wins_over_a_shifted_copy_and_two_copies_t
     triplet = torch.cat([x, x[:, 4:5] + 3.0, x[:, 4:5] + 5.0], 1)  # read at offset 1: columns 4, 7 and 8 all fit
     assert _code_columns(triplet[:, 4].long() + 1, triplet) is None
     assert _code_columns(torch.arange(64)[:, None].expand(64, 3) * 0 + torch.tensor([0, 1, 2]), x) is None  # constant
+
+
+def test_a_few_rows_match_no_column_at_an_offset():
+    # two rows: a bucket id that moved by 1 (age 30 -> 40 by decades, at offset 3) fits the 0/1 flag plus a constant
+    x = torch.tensor([[30.0, 0.0], [40.0, 1.0]])
+    assert _code_columns((x[:, 0] / 10).long(), x) is None
+    x = census(7)
+    assert _code_columns(x[:, 4:].long() + torch.tensor([0, 8, 15]), x) is None  # 7 rows: too few to tell
+    assert _code_columns(x[:, 4:].long(), x) == ((4, 5, 6), (0, 0, 0))  # equal to the columns: matched as before

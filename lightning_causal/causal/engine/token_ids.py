@@ -81,6 +81,7 @@ class FractionalCodeWarning(UserWarning):
 _CODE_ROW_LIMIT = 4096  # float inputs of at most this many values a sample are matched to an embedding's indices
 _CODE_ID_LIMIT = 64  # indices of at most this many a sample are matched
 _CODE_MATCH_ROWS = 256  # the clean rows an embedding's indices are matched on
+_CODE_SHIFT_ROWS = 8  # the clean rows a match at an offset (indices equal to a column plus a constant) needs
 
 
 def _is_integer(x: object) -> bool:
@@ -145,7 +146,8 @@ def _code_columns(idx: Tensor, x: Tensor) -> tuple[tuple[int, ...], tuple[int, .
     over the ``N`` samples, whose values plus a constant ``c`` (the same in every sample, ``0`` for
     ``emb(x[:, j].long())``; a feature's offset in one table shared by several columns, rtdl's
     ``emb(x[:, cats].long() + offsets)``) equal it in every sample (the first 256); ``None`` where an index has no such
-    position or more than one (the indices are computed otherwise, or the samples do not tell the columns apart).
+    position or more than one (the indices are computed otherwise, or the samples do not tell the columns apart), and
+    where a constant is not 0 on fewer than 8 samples (a change of a few rows is matched by chance).
 
     The search compares each index's change from the first sample with each position's (index minus value constant
     over the samples): the changes of the sample among the first 10 where the most indices moved give the candidate pairs
@@ -154,9 +156,11 @@ def _code_columns(idx: Tensor, x: Tensor) -> tuple[tuple[int, ...], tuple[int, .
     first in most positions the candidates are many, at most ``k * D`` values a step).
 
     Examples:
-        >>> x = torch.tensor([[37., 2., 1.], [52., 0., 1.], [23., 1., 0.]])  # age, then two codes
+        >>> x = torch.tensor([[37., 2., 1.], [52., 0., 1.], [23., 1., 0.], [61., 2., 0.]]).repeat(2, 1)  # age, two codes
         >>> _code_columns(x[:, 1:].long() + torch.tensor([0, 3]), x)  # one table: the second column's rows from 3
         ((1, 2), (0, 3))
+        >>> _code_columns(x[:4, 1:].long() + torch.tensor([0, 3]), x[:4]) is None  # 4 rows: too few for an offset
+        True
     """
     n = x.shape[0]
     if idx.dim() == 0 or idx.shape[0] != n or idx.device != x.device or idx[0].numel() > _CODE_ID_LIMIT:
@@ -193,6 +197,8 @@ def _code_columns(idx: Tensor, x: Tensor) -> tuple[tuple[int, ...], tuple[int, .
         c = int(own.nonzero()[0, 0])
         columns.append(int(j[c]))
         shifts.append(int(ids[0, q] - first[c]))
+    if any(shifts) and m < _CODE_SHIFT_ROWS:  # two rows: a bucket id that moved by 1 fits a 0/1 flag plus a constant
+        return None
     return tuple(columns), tuple(shifts)
 
 
