@@ -177,6 +177,7 @@ class LayerMapAudit(Audit):
         result.vectors["layer_response"] = lm.response.float()
         result.meta["vector_entries"] = {"layer_response": list(lm.layers)}  # drift compares the same layers only
         index = {layer: i for i, layer in enumerate(lm.layers)}
-        result.tables["nodes"] = [{"node": k, "layers": len(v), "response": float(lm.response[index[v[0]]])}
-                                  for k, v in lm.nodes.items() if v]
+        rows = [{"node": k, "layers": len(v), "response": float(lm.response[index[v[0]]])} for k, v in lm.nodes.items() if v]
+        # by response, largest first, as every audit's table is by its effect (the card's top nodes are its first rows)
+        result.tables["nodes"] = sorted(rows, key=lambda row: -row["response"] if row["response"] == row["response"] else math.inf)
         return result

@@ -5,7 +5,6 @@ of the fit's data it comes from, and how the audits call the model on it."""
 from __future__ import annotations
 
 import contextlib
-import inspect
 import warnings
 from collections import deque
 from collections.abc import Iterator, Mapping
@@ -21,7 +20,7 @@ from lightning_causal._console import console_line
 from lightning_causal.audits.base import Probe
 from lightning_causal.batches import UnpackBatch, unpack, unread_keys_message
 from lightning_causal.callbacks._no_trace import audit_seed
-from lightning_causal.causal.engine.chosen_input import model_name
+from lightning_causal.causal.engine.chosen_input import model_name, positional_names
 from lightning_causal.causal.engine.finite import check_finite_samples, per_sample_tensors
 from lightning_causal.causal.engine.forward_args import ForwardArgs
 from lightning_causal.causal.engine.generators import generators_registered
@@ -439,12 +438,8 @@ def _condition_parameter(model: torch.nn.Module, given: int) -> tuple[str, str, 
     ``y``, not its ``t``); ``first`` is forward's first parameter (the input to explain). ``None`` otherwise (a
     recurrent cell's ``forward(x, h, c)``, whose ``c`` is its cell state; ``forward(x, mask, labels=None)``, labels for
     a loss), also for a ``forward`` whose signature cannot be read."""
-    try:
-        parameters = inspect.signature(model.forward).parameters.values()
-    except (TypeError, ValueError):
-        return None
-    names = [p.name for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    if len(names) <= given or names[given] not in _TIMESTEP_NAMES:
+    names = positional_names(model)  # a compiled model's (eager_module), not its wrapper's `(*args, **kwargs)`
+    if names is None or len(names) <= given or names[given] not in _TIMESTEP_NAMES:
         return None
     condition = next((name for name in names[given + 1:] if name in _CONDITION_NAMES), None)
     return None if condition is None else (names[given], condition, names[0])

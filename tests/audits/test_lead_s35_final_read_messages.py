@@ -56,3 +56,43 @@ def test_noise_sigma_zero_beside_codes_is_measured_as_given():
         result = CaptumBaseline(("Saliency",), noise_sigma=0.0).run(CensusNet().eval(), Probe(x))
     assert any("stability" in key for key in result.scalars)
     assert not any("only category codes" in note for note in result.meta.get("notes", []))
+
+
+def test_the_layer_maps_nodes_are_listed_by_response_largest_first():
+    """44402fcb left response-0 nodes off the card's top nodes, but the table stayed in forward order, so the card's
+    "top" were the first layers, not the largest responses. The relative response is a layer's change over its norm:
+    a first layer of a large constant bias, which the next layer's rows (summing to 0) cancel, responds least."""
+    from lightning_causal.audits.layer_map import LayerMapAudit
+    from lightning_causal.reporting.summary import markdown_summary
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 8), nn.Linear(8, 8), nn.Tanh(), nn.Linear(8, 3)).eval()
+    with torch.no_grad():
+        model[0].bias.fill_(100.0)
+        model[1].weight.sub_(model[1].weight.mean(1, keepdim=True))
+        model[1].bias.zero_()
+    result = LayerMapAudit(threshold=0.999, layers=["0", "1", "3"]).run(model, Probe(torch.randn(16, 6)))
+    responses = [row["response"] for row in result.tables["nodes"]]
+    assert len(responses) >= 2 and responses == sorted(responses, reverse=True)
+    by_layer = dict(zip(result.graphs["layer_map"]["layers"], result.vectors["layer_response"].tolist()))
+    assert by_layer["1"] > by_layer["0"]  # forward order is not response order here
+    card = markdown_summary(0, [result])
+    largest = result.tables["nodes"][0]["node"]
+    assert f"nodes: {largest} " in card
+
+
+def test_a_compiled_conditional_denoiser_gets_the_conditions_advice():
+    """cf5a2f75 read ``inspect.signature(model.forward)``: a ``torch.compile``d denoiser's is ``(*args, **kwargs)``, so it
+    got the unconditional advice that reads its labels as ``sigma`` (the wrong answer cf5a2f75 mended);
+    ``positional_names`` reads the compiled model's own forward."""
+    from lightning.pytorch.utilities.exceptions import MisconfigurationException
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from lightning_causal import InputEffectAudit, audit_model
+    from tests.callbacks.test_review_s35c_condition_hint_names import EdmDenoiser
+
+    g = torch.Generator().manual_seed(0)
+    data = DataLoader(TensorDataset(torch.randn(8, 4, generator=g), torch.randint(0, 3, (8,), generator=g)), batch_size=8)
+    with pytest.raises(MisconfigurationException) as info:
+        audit_model(torch.compile(EdmDenoiser(), backend="eager"), [InputEffectAudit(ace_values=None)], data, probe_size=8)
+    assert "`forward` takes them as its `class_labels`" in str(info.value)
