@@ -235,16 +235,23 @@ class _Binding:
         self.inputs = [name for name, *_, value in entries if _holds_tensor(value)]
         self.tensors = [name for name, *_, value in entries if isinstance(value, Tensor)]
         #: the values specialised as constants
-        self.constants = {name: copy.deepcopy(value) if _of_scalars(value) else value
-                          for name, *_, value in entries if not _holds_tensor(value)}
+        try:  # a copy, which a later call's values are compared with (`values`); one that cannot be copied is refused
+            self.constants = {name: copy.deepcopy(value) if _of_scalars(value) else value
+                              for name, *_, value in entries if not _holds_tensor(value)}
+        except Exception as err:  # a read-only mapping default, `cfg=types.MappingProxyType({...})`: not picklable
+            raise SplitRefused(f"a forward argument cannot be copied to be specialised ({type(err).__name__}: {err})") from err
         for name, value in self.constants.items():
             if isinstance(value, (tuple, list, Mapping)) and not _of_scalars(value):
                 raise SplitRefused(f"forward argument {name!r} is a {type(value).__name__} holding values other than "
                                    "tensors and Python scalars, which cannot be specialised")
         variadic = any(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in self.signature.parameters.values())
         self.flat = variadic or bool(self.constants)
-        if self.flat and (len(set(self.inputs)) < len(self.inputs) or not all(
-                n.isidentifier() and not iskeyword(n) and n not in ("self", "__forward", "__constants") for n in self.inputs)):
+        # every value's name, specialised or not, is one parameter or constant of the flat forward: a `*a` value
+        # `_a_0` beside a keyword `_a_0`, or a positional-only name again as a `**kw` key, would share one
+        if self.flat and len(set(self.structure)) < len(self.structure):
+            raise SplitRefused(f"forward arguments sharing a name, which a flat forward cannot take: {list(self.structure)}")
+        if self.flat and not all(n.isidentifier() and not iskeyword(n) and n not in ("self", "__forward", "__constants")
+                                 for n in self.inputs):
             raise SplitRefused(f"forward arguments whose names cannot be parameters: {self.inputs}")
         self._kinds = [(name, p, key) for name, p, key, _ in entries]
 
