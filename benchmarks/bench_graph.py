@@ -8,6 +8,7 @@ recall of causal graph edges on planted networks of growing size.
     .venv/bin/python benchmarks/bench_graph.py --small [--set dev test] [--only CASE ...] [--measure graph unit_effects]
         [--before-tree DIR] [--probe 64] [--repeats 5]
     .venv/bin/python benchmarks/bench_graph.py --unfinite-cost [--cases mlp cnn] [--probe 16]
+    .venv/bin/python benchmarks/bench_graph.py --stability --before-tree DIR [--stability-cases mlp tokens cnn] [--repeats 3]
 
 Costs. Models: the digits LeNet (``DigitsCNN``) and the deeper plain CNN (``DeepCNN``, 6 conv
 layers). One training epoch = 1,437 digits, batch 64, Adam (forward + backward + step). Measured
@@ -50,6 +51,15 @@ the table says which the rule takes (the update's spared multiply-adds per row o
 ``--before-tree DIR`` this checkout against that tree, both as they are.
 ``--unfinite-cost``: the work the non-finite check (``linear_update._unfinite_rows``, review 96678d11) adds to the
 ``--wide`` models' ``causal_graph`` and ``unit_effects``, timed inside one call of each (one thread).
+``--stability``: ``CausalGraphAudit``'s stability measure, ``graph_stability`` with the audit's defaults (2 resamples and
+2 noisy copies; ``reference`` the probe's graph, built first and not timed), on three small models of the session-35
+reports (newuser76-78), trained briefly (seed 0): ``mlp``, a 31-32-32-2 MLP on ``load_breast_cancer`` (30 standardised
+features and a constant column), probe 100, layers its two ReLUs; ``tokens``, a 2-layer transformer encoder (width 32,
+4 heads, feed-forward 64) over 12 random token ids, probe 128, layers the two ``linear1`` with ``unit_dim=-1`` (token
+ids: no noisy copies); ``cnn``, a 1-8-16 conv net on the first 64 validation digits, layers its two ReLUs. With
+``--before-tree DIR`` each tree runs in a child process (``_timing.tree_runs``, the trees in turn within every repeat):
+medians of the child's CPU seconds of the call (one thread), the rows through the model's layers, and whether the two
+trees' bootstrap graphs (every node, edge and statistic, ``CausalGraph.to_dict``) and Jaccard values are equal.
 Prints markdown tables.
 """
 
@@ -69,6 +79,7 @@ from benchmarks._timing import import_tree  # noqa: E402
 
 import_tree("--wide-child")  # the tree a --wide child measures
 import_tree("--small-child")  # the tree a --small child measures
+import_tree("--stability-child")  # the tree a --stability child measures
 
 from benchmarks._timing import interleaved_medians, module_at, tree_runs  # noqa: E402
 from lightning_causal.causal.engine.groups import patch_mask  # noqa: E402
@@ -323,6 +334,101 @@ def small(args: argparse.Namespace) -> None:
                       f"{_same(runs[a][0], runs[b][0], what)} |", flush=True)
 
 
+def stability_model(case: str) -> tuple[torch.nn.Module, torch.Tensor, list[str], dict]:
+    """The ``--stability`` models (seed 0, trained briefly): the model, the probe, the layers and the graph's options."""
+    nn = torch.nn
+    torch.manual_seed(0)
+    if case == "mlp":
+        from sklearn.datasets import load_breast_cancer
+
+        data, labels = load_breast_cancer(return_X_y=True)
+        x = torch.tensor((data - data.mean(0)) / data.std(0), dtype=torch.float32)
+        x, y = torch.cat([x, torch.ones(len(x), 1)], 1), torch.tensor(labels)
+        model = nn.Sequential(nn.Linear(31, 32), nn.ReLU(), nn.Linear(32, 32), nn.ReLU(), nn.Linear(32, 2))
+        probe, layers, kw = x[:100], ["1", "3"], {}
+    elif case == "tokens":
+        class Tokens(nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.emb = nn.Embedding(50, 32)
+                layer = nn.TransformerEncoderLayer(32, 4, 64, dropout=0.0, batch_first=True)
+                self.enc = nn.TransformerEncoder(layer, 2, enable_nested_tensor=False)
+                self.head = nn.Linear(32, 3)
+
+            def forward(self, t: torch.Tensor) -> torch.Tensor:
+                return self.head(self.enc(self.emb(t)).mean(1))
+
+        model = Tokens()
+        x = torch.randint(0, 50, (256, 12), generator=torch.Generator().manual_seed(1))
+        y = (x[:, 0] % 3 + (x[:, 1] > 25)).clamp(max=2)
+        probe, layers, kw = x[:128], ["enc.layers.0.linear1", "enc.layers.1.linear1"], {"unit_dim": -1}
+    else:
+        x, y = load_digits_tensors()[:2]
+        model = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(),
+                              nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 10))
+        probe, layers, kw = load_digits_tensors()[2][:64], ["1", "3"], {}
+    opt = torch.optim.Adam(model.parameters(), 1e-2)
+    for _ in range(100):
+        opt.zero_grad()
+        F.cross_entropy(model(x), y).backward()
+        opt.step()
+    return model.eval(), probe, layers, kw
+
+
+def stability_child(args: argparse.Namespace) -> None:
+    """One ``--stability`` measurement in this process: JSON of the CPU seconds, rows and a digest of the results."""
+    import hashlib
+    import json
+
+    import lightning_causal
+    from lightning_causal.causal.structure import graph as graph_module
+
+    model, probe, layers, kw = stability_model(args.stability_child)
+    reference = causal_graph(model, probe, layers, **kw)
+    built = []
+
+    def recording(*a, **k):  # the graphs graph_stability builds, for the digest
+        built.append(graph_module.causal_graph.__wrapped__(*a, **k))
+        return built[-1]
+
+    recording.__wrapped__ = graph_module.causal_graph
+    graph_module.causal_graph = recording
+    rows = [0]
+    hooks = [m.register_forward_hook(lambda _m, _i, out: rows.__setitem__(0, rows[0] + out.shape[0]))
+             for n, m in model.named_modules() if n in layers]
+    c = time.process_time()
+    result = graph_stability(model, probe, layers, resamples=2, seed=0, reference=reference, **kw)
+    cpu = time.process_time() - c
+    for h in hooks:
+        h.remove()
+    digest = hashlib.sha256(json.dumps([g.to_dict() for g in built], sort_keys=True, default=str).encode()).hexdigest()
+    print(json.dumps({"cpu": cpu, "rows": rows[0], "digest": digest[:16], "graphs": len(built), **result,
+                      "tree": str(Path(lightning_causal.__file__).parents[1])}))
+
+
+def stability(args: argparse.Namespace) -> None:
+    import math
+    import statistics
+
+    trees = {"now": args.now_tree or str(ROOT), **({"before": args.before_tree} if args.before_tree else {})}
+    print(f"torch {torch.__version__}, {args.threads} thread(s), graph_stability (2 resamples, noise 0.05, seed 0), "
+          f"CPU s per call, medians of {args.repeats} (the trees in turn, a child process each)\n")
+    names = list(trees)
+    print("| model | graphs | " + " | ".join(f"{t} CPU s | {t} rows" for t in names)
+          + (" | now / before (CPU) | same graphs and Jaccard |" if len(names) > 1 else " |"))
+    print("|---" * (2 + 2 * len(names) + (2 if len(names) > 1 else 0)) + "|")
+    for case in args.stability_cases:
+        runs = tree_runs(__file__, ["--stability-child", case, "--threads", str(args.threads)], trees, args.repeats)
+        cpu = {t: statistics.median(r["cpu"] for r in rs) for t, rs in runs.items()}
+        line = f"| {case} | {runs['now'][0]['graphs']} | " + " | ".join(f"{cpu[t]:.3f} | {runs[t][0]['rows']:,}" for t in names)
+        if len(names) > 1:
+            a, b = runs["now"][0], runs["before"][0]
+            same = all(a[k] == b[k] for k in ("digest", "resample_jaccard")) and (  # NaN: no noisy copies (token ids)
+                a["noise_jaccard"] == b["noise_jaccard"] or math.isnan(a["noise_jaccard"]) and math.isnan(b["noise_jaccard"]))
+            line += f" | {cpu['now'] / cpu['before']:.2f}x | {'yes' if same else 'NO'} |"
+        print(line, flush=True)
+
+
 def unfinite_cost(args: argparse.Namespace) -> None:
     """The non-finite check's CPU time inside one call of ``causal_graph`` and ``unit_effects`` (``--wide`` models)."""
     from lightning_causal.causal import unit_effects
@@ -411,6 +517,10 @@ def main() -> None:
                         help="with --small: what is timed")
     parser.add_argument("--small-child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--unfinite-cost", action="store_true")
+    parser.add_argument("--stability", action="store_true")
+    parser.add_argument("--stability-cases", nargs="+", choices=("mlp", "tokens", "cnn"), default=["mlp", "tokens", "cnn"],
+                        help="with --stability: the models")
+    parser.add_argument("--stability-child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     picked = {c for s in args.set for c in SMALL_SETS[s]}
     if args.only and not set(args.only) <= picked:  # a case of a set not picked: a table of no rows, no run
@@ -420,6 +530,10 @@ def main() -> None:
         wide_child(args)
     elif args.small_child:
         small_child(args)
+    elif args.stability_child:
+        stability_child(args)
+    elif args.stability:
+        stability(args)
     elif args.small:
         small(args)
     elif args.unfinite_cost:

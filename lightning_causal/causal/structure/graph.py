@@ -14,6 +14,8 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,6 +66,24 @@ from lightning_causal.causal.structure.significance import (
 __all__ = ["causal_graph", "graph_stability"]
 
 Inputs = Tensor | tuple[Tensor, ...]
+
+_COPIES: ContextVar[Tensor | None] = ContextVar("_COPIES", default=None)
+"""Set by :func:`graph_stability` around the graph of a bootstrap resample: ``[N]``, the first sample each sample is a
+copy of (the same draw: equal inputs, target and forward arguments), so that the sweeps run each drawn sample once
+(:func:`~lightning_causal.causal.structure.path_effects.path_effects_from`'s ``copies``)."""
+
+
+@contextmanager
+def _copies_of(draw: Tensor):
+    """:data:`_COPIES` for the resample ``x[draw]``: each position's first position of the same draw."""
+    n = draw.numel()
+    _, inverse = torch.unique(draw.cpu(), return_inverse=True)
+    first = torch.full((n,), n, dtype=torch.long).scatter_reduce(0, inverse, torch.arange(n), "amin", include_self=True)
+    token = _COPIES.set(first[inverse])
+    try:
+        yield
+    finally:
+        _COPIES.reset(token)
 
 
 @dataclass(frozen=True)
@@ -219,22 +239,24 @@ def _block(d: Tensor, exists: Tensor, src: list[int], source: str, targets: list
     return pairs, mean[live], se[live], z[live], int(d.shape[-1]), strongest[cols], from_node
 
 
-def _sweep(ctx: GraphContext, a: int, nodes: dict[str, list[int]], base: Tensor) -> tuple[Tensor, dict, dict, Tensor | None]:
+def _sweep(ctx: GraphContext, a: int, nodes: dict[str, list[int]], base: Tensor,
+           copies: Tensor | None = None) -> tuple[Tensor, dict, dict, Tensor | None]:
     """Unit effects of every unit of chosen layer ``a`` and the path effects of every unit into the
     nodes of later layers: ``(effects [U, N], hidden, exists, output effects [U, N] or None)``.
     The paths that avoid the next chosen layer are measured (a clamped sweep) only where the model
-    has such paths; elsewhere they are exactly 0 and no candidates (``None``)."""
+    has such paths; elsewhere they are exactly 0 and no candidates (``None``). ``copies``: as
+    :func:`~lightning_causal.causal.structure.path_effects.path_effects_from`'s."""
     layer, later = ctx.layers[a], ctx.layers[a + 1:]
     units = list(range(ctx.acts[layer].shape[1]))
     targets = {later[0]: nodes[later[0]]} if later and nodes[later[0]] else {}
-    sweep = path_effects_from(ctx, layer, units, targets, base=base, clamp=False)
+    sweep = path_effects_from(ctx, layer, units, targets, base=base, clamp=False, copies=copies)
     effects = _round_off(sweep.output, ctx.output_tolerance())
     if not later:
         return effects, {}, {}, effects
     if not bypassed(ctx.model, layer, later[0], ctx.call):
         return effects, sweep.hidden, sweep.exists, None
     far = {t: nodes[t] for t in later[1:] if nodes[t]}
-    clamped = path_effects_from(ctx, layer, units, far, base=base, clamp=True)
+    clamped = path_effects_from(ctx, layer, units, far, base=base, clamp=True, copies=copies)
     return effects, {**sweep.hidden, **clamped.hidden}, {**sweep.exists, **clamped.exists}, clamped.output
 
 
@@ -414,9 +436,11 @@ def causal_graph(
         nodes: dict[str, list[int]] = {}
         node_stats: dict[str, dict[str, Tensor]] = {}
         blocks: dict[str, list[tuple]] = {}
+        copies = _COPIES.get()  # graph_stability's bootstrap resample: each drawn sample swept once
+        copies = copies if copies is not None and copies.numel() == ctx.n else None
         for a in reversed(range(len(layers))):  # the nodes of later layers are the targets of a sweep
             layer = layers[a]
-            effects, hidden, exists, out = _sweep(ctx, a, nodes, ctx.values(layer, baseline, "baseline"))
+            effects, hidden, exists, out = _sweep(ctx, a, nodes, ctx.values(layer, baseline, "baseline"), copies)
             nodes[layer], node_stats[layer] = _select_nodes(effects, ctx.tidx, rule)
             blocks[layer] = _candidates(ctx, nodes, layer, hidden, exists, out, rule.alternative) if nodes[layer] else []
         edges, edge_stats, candidates, family = _test_edges([b for layer in layers for b in blocks[layer]], rule)
@@ -472,7 +496,9 @@ def graph_stability(
     noisy value is another category (found on a clean pass, :func:`~lightning_causal.causal.engine.input_noise.float_code_elements`;
     NaN too where only such codes vary). All randomness comes from a private generator seeded by ``seed``; the
     resamples are drawn first, so they do not depend on how many inputs are jittered (``model(image,
-    tab)`` resamples the same samples whether ``tab`` is an input or a forward argument).
+    tab)`` resamples the same samples whether ``tab`` is an input or a forward argument). A resample's graph sweeps
+    each drawn sample once and copies its effects to its repeats (about a third of a resample's samples; not for a
+    model that draws noise): the graph is the one :func:`causal_graph` gives on the resampled probe, number for number.
 
     Args:
         model: the model, as in :func:`causal_graph`.
@@ -517,9 +543,10 @@ def graph_stability(
     for idx in draws:
         with warnings.catch_warnings():  # a bootstrap resample repeats samples by design: not the user's probe
             warnings.simplefilter("ignore", RepeatedSamplesWarning)
-            g = causal_graph(model, tuple(x[idx.to(x.device)] for x in xs), layers, top_k,
-                             target=target[idx.to(target.device)] if per_sample_target else target,
-                             additional_forward_args=fargs.subset(idx), **options)
+            with _copies_of(idx):  # a sample drawn k times is swept once, its effects copied (the same numbers)
+                g = causal_graph(model, tuple(x[idx.to(x.device)] for x in xs), layers, top_k,
+                                 target=target[idx.to(target.device)] if per_sample_target else target,
+                                 additional_forward_args=fargs.subset(idx), **options)
         boot.append(ref.jaccard(g))
         if jitter:
             g = causal_graph(model, _jitter(xs, noise, gen, codes), layers, top_k, target=target, additional_forward_args=fargs, **options)

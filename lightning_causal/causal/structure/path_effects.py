@@ -26,7 +26,9 @@ in chunked batches, the first pass only on rows whose source unit does not alrea
 sample, bit for bit (:func:`~lightning_causal.causal.effects.unit_rows.moving_units`: such a row runs
 the clean sample, its effects are 0), the patching only on rows where the patched value differs from
 the clean one beyond round-off; a chunk that runs the device out of memory runs again in halves
-(:func:`~lightning_causal.causal.engine.batching.each_chunk`).
+(:func:`~lightning_causal.causal.engine.batching.each_chunk`). Where the caller names samples that are copies of
+earlier ones (``copies``: a bootstrap resample's repeated draws), only the first of each runs and its effects are
+copied to the others: the same numbers, a third fewer rows for a resample.
 """
 
 from __future__ import annotations
@@ -79,6 +81,7 @@ def path_effects_from(
     *,
     base: Tensor,
     clamp: bool = True,
+    copies: Tensor | None = None,
 ) -> PathEffects:
     """Path effects of the ``units`` of chosen layer ``source`` into ``targets`` (later chosen layer
     -> its target units), and the change of the explained output.
@@ -95,6 +98,10 @@ def path_effects_from(
         targets: later chosen layer -> target units ``j``.
         base: the value ``b`` (broadcastable to ``[1, U, ...]`` of ``source``).
         clamp: clamp every later chosen layer to its clean value after recording it.
+        copies: ``[N]``, the first sample each sample is a copy of (itself where none), where the caller knows the
+            samples equal in every input, target and forward argument (a bootstrap resample,
+            :func:`~lightning_causal.causal.structure.graph.graph_stability`): only the first of each runs, its
+            effects copied to the others (``None``: every sample runs; so does a model that draws noise).
     """
     n, k = ctx.n, len(units)
     later = ctx.layers[ctx.layers.index(source) + 1:]
@@ -124,8 +131,16 @@ def path_effects_from(
     # and no target unit moves (no patching pass, no path), as the zeros above say; not run (moving_units), unless the
     # model draws noise (its passes draw separately: every row runs, as before)
     moving = None if ctx.noisy else moving_units(h, lambda _k, _part, _s: base, 1, src, Layout(1, 1, h.shape[1]))
+    copied = copies is not None and not ctx.noisy
+    if copied:  # a copy of an earlier sample: its rows not run, the first's effects copied below (a bootstrap's ~37%)
+        first = (copies == torch.arange(n, device=copies.device)).to(h.device).repeat(k)  # flat row i * n + s
+        moving = first if moving is None else moving & first
     # out of memory: halved, as map_rows does; each chunk's output changes checked against its first and last rows apart
     each_moving(moving, k * n, ctx.rows(source, k * n), sweep, h.device, rows_of=lambda change_rows: change_rows)
+    if copied:
+        at = copies.to(h.device)
+        change = change[:, at]
+        hidden = {t: e[:, :, at] for t, e in hidden.items()}  # exists: any sample, the copies' are their first's
     return PathEffects(hidden, exists, change)
 
 
