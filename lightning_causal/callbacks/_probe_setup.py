@@ -85,10 +85,7 @@ def check_probe_outputs(audits: Sequence[Audit], model: torch.nn.Module, probe: 
     Raises:
         MisconfigurationException: as :func:`checked_probe` says.
     """
-    try:  # the model's own refusal, before the probe's: no advice on how the batch is unpacked
-        refuse_dynamic_quantized(model)
-    except ValueError as err:
-        raise MisconfigurationException(str(err)) from err
+    refuse_dynamic_quantized(model, MisconfigurationException)  # the model's own refusal, before the probe's
     try:
         raw = Forward(model, num_samples=len(probe), **probe.forward_options).raw(
             *(probe.inputs if isinstance(probe.inputs, tuple) else (probe.inputs,))

@@ -42,10 +42,7 @@ def check_module_arguments(model: Any, task_loss: Any, lr: Any, unpack_batch: An
     """
     if not isinstance(model, nn.Module):
         raise MisconfigurationException(f"Expected argument `model` to be a torch.nn.Module but got {type(model)}")
-    try:
-        refuse_dynamic_quantized(model)
-    except ValueError as err:
-        raise MisconfigurationException(str(err)) from err
+    refuse_dynamic_quantized(model, MisconfigurationException)  # the model's own refusal, before the probe's
     if not callable(task_loss):
         raise MisconfigurationException(f"Expected argument `task_loss` to be a callable (outputs, y) -> loss but got {task_loss!r}")
     if isinstance(model, LightningModule) and not wraps:

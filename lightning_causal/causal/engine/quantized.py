@@ -8,10 +8,9 @@ by up to a quantization step of the layer's input. The estimators run intervened
 batches than the clean pass (that is how they batch), so an effect would hold that noise beside the
 intervention's: on a ReLU MLP of 16 units, zeroing a unit that was already 0 — no change at all —
 gave effects up to a fifth of the mean ``|effect|``, and on a 31-32-32-2 MLP of breast-cancer data
-effects off a hand loop by 0.53 where the mean ``|effect|`` was 0.71. Such a model was warned about
-and run, and then refused or not by chance (the checks that samples run alone give their outputs in
-the batch, with a cause that named control flow on a batch statistic): :func:`refuse_dynamic_quantized`
-refuses it before any pass, naming the layers and the ways out (int8 ones: those of float16 weights,
+effects off a hand loop by 0.53 where the mean ``|effect|`` was 0.71, and the checks that samples run
+alone give their outputs in the batch would see it by chance only, blaming control flow on a batch
+statistic. :func:`refuse_dynamic_quantized` refuses it before any pass, naming the layers and the ways out (int8 ones: those of float16 weights,
 ``quantize_dynamic(..., dtype=torch.float16)``, cast their input to float16 and treat rows apart). Quantized layers (dynamic or static)
 have no gradient either: the first-order estimates name them (:func:`quantized_layers`) when no
 gradient reaches a layer. A statically quantized model (``torch.ao.quantization.prepare``/``convert``)
@@ -97,12 +96,17 @@ DYNAMIC_QUANTIZED_FIX = (
     "quantized model (prepare, calibrate, convert: fixed scales, whose rows do not depend on their batch)")
 
 
-def refuse_dynamic_quantized(model: nn.Module) -> None:
+def refuse_dynamic_quantized(model: nn.Module, error: type[Exception] = ValueError) -> None:
     """Refuse ``model`` where it holds dynamically quantized layers (``quantize_dynamic``): each quantizes its input
     with one scale taken over every row of the batch, so a sample's output depends on the rows it runs with, and
     every estimator, which runs intervened rows in other batches than the clean pass, would report that noise as
-    effects (see the module docstring). ``ValueError`` naming up to five layers and :data:`DYNAMIC_QUANTIZED_FIX`,
+    effects (see the module docstring). ``error`` naming up to five layers and :data:`DYNAMIC_QUANTIZED_FIX`,
     before any pass (:class:`~.forward.Forward`'s constructor).
+
+    Args:
+        model: the model.
+        error: the exception raised (``MisconfigurationException`` where Lightning-facing code refuses: the callback's
+            set-up, :class:`~lightning_causal.repair.CausalRepairModule`).
 
     Examples:
         >>> refuse_dynamic_quantized(nn.Sequential(nn.Linear(2, 2)))  # a float model passes
@@ -111,7 +115,7 @@ def refuse_dynamic_quantized(model: nn.Module) -> None:
     if not names:
         return
     shown = ", ".join(repr(n) for n in names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
-    raise ValueError(
+    raise error(
         f"Expected a model whose samples' outputs do not depend on their batch, but it holds dynamically quantized "
         f"layers ({shown}; torch.ao.quantization.quantize_dynamic): each quantizes its input with one scale taken over "
         "every row of the batch, so a sample's output depends on the rows it runs with, and the effects, which run "
