@@ -82,33 +82,43 @@ def signal_layout(shape: tuple[int, ...] | torch.Size) -> str | None:
     return None
 
 
-def _axis_names(sample_shape: tuple[int, ...]) -> tuple[str, ...] | None:
+def _axis_names(sample_shape: tuple[int, ...], steps: int | None = None) -> tuple[str, ...] | None:
     """The name of each axis of one sample: a signal's ``channels``/``steps``/``features``, an image's
-    ``channels``/``rows``/``cols``, a volume's (or a video's, ``[C, T, H, W]``) ``depth`` before them."""
+    ``channels``/``rows``/``cols``, a volume's (or a video's, ``[C, T, H, W]``) ``depth`` before them; ``steps``: the
+    axis of ``x`` that lengths count (1 or 2), which makes a 2-D sample a sequence whatever its shape."""
     if len(sample_shape) == 2:
-        layout = signal_layout(sample_shape)
+        layout = {1: "last", 2: "first"}.get(steps) or signal_layout(sample_shape)
         return {"first": ("channels", "steps"), "last": ("steps", "features"), None: ("rows", "cols")}[layout]
     return {3: ("channels", "rows", "cols"), 4: ("channels", "depth", "rows", "cols")}.get(len(sample_shape))
 
 
-def group_region(mask: Tensor, group: int, x: Tensor) -> dict[str, list[int]]:
+def group_region(mask: Tensor, group: int, x: Tensor, padding: Tensor | None = None) -> dict[str, list[int]]:
     """Where group ``group`` of ``mask`` lies in the floating point input ``x`` ``[N, ...]``: per axis the
     half-open range ``[start, stop)`` of the group's bounding box, ``steps`` of a 1-D signal ``[N, C, T]`` or
     ``[N, T, F]``, ``rows``/``cols`` of an image ``[N, C, H, W]`` or ``[N, H, W]``, ``depth``/``rows``/``cols``
     of a volume or video ``[N, C, D, H, W]`` (``D``: a video's frames), and ``channels`` or ``features``
     where the group holds some of them only. Nothing for token ids, tabular rows ``[N, D]``, other shapes or
-    a mask per sample (its groups lie somewhere else in each).
+    a mask per sample (its groups lie somewhere else in each). A sequence ``[N, T, F]`` whose steps its ``lengths``
+    count (``padding``, :func:`~lightning_causal.causal.engine.ablation.padding_positions`, along one axis) is read as
+    one whatever its shape: 40 frames of 24 filterbank features are no image of rows and columns.
 
     Args:
         mask: the group ids ``[1 or N, ...]``, broadcastable to ``x``.
         group: a group id.
         x: the input ``[N, ...]``.
+        padding: the input's padding positions (``[N, T, 1]`` or ``[N, 1, T]``), or ``None``.
 
     Examples:
         >>> group_region(torch.arange(4).repeat_interleave(5).view(1, 1, 20), 2, torch.zeros(3, 1, 20))
         {'steps': [10, 15]}
+        >>> frames = torch.arange(40).view(1, 40, 1).expand(1, 40, 24)  # a group per frame of 24 features
+        >>> group_region(frames, 14, torch.zeros(2, 40, 24)), group_region(frames, 14, torch.zeros(2, 40, 24), torch.zeros(2, 40, 1, dtype=torch.bool))
+        ({'rows': [14, 15], 'cols': [0, 24]}, {'steps': [14, 15]})
     """
-    names = _axis_names(tuple(x.shape[1:]))
+    steps = None
+    if padding is not None and x.dim() == 3 and padding.dim() == 3:
+        steps = next((a for a in (1, 2) if padding.shape[a] == x.shape[a] > 1 and padding.shape[3 - a] == 1), None)
+    names = _axis_names(tuple(x.shape[1:]), steps)
     if names is None or not x.is_floating_point() or mask.dim() != x.dim() or mask.shape[0] != 1:
         return {}
     where = (mask[0].expand(x.shape[1:]) == group).nonzero()

@@ -513,7 +513,7 @@ class InputEffectAudit(Audit):
                 "mean_abs_effect": float(mean_abs[g]),
                 "mean_effect": float(mean[g]),
                 **({"ace_range": float(ace_range[g])} if ace_range is not None else {}),
-                **group_region(mask, g, x),
+                **group_region(mask, g, x, padding),  # a sequence whose lengths count its steps: steps, features
             }
             for g in top_groups.tolist()
         ]
