@@ -263,7 +263,14 @@ class BackdoorAudit(Audit):
         masks = torch.stack([t.mask for t in res.triggers])
         patterns = torch.stack([t.pattern for t in res.triggers])
         labels = [class_label(self.class_names, k) for k in range(c)]
-        if x.dim() in (4, 5):
+        if x.dim() == 5 and masks.dim() == 5 and masks.shape[2] > 1:  # each class at its own frame: a flagged class's
+            frames = _class_frames(masks, x, result)  # small mask may sit on a frame the others' large masks do not
+            labels = [f"{label} (frame {f})" for label, f in zip(labels, frames.tolist())]
+            at = (torch.arange(c, device=masks.device), slice(None), frames.to(masks.device))
+            result.images.update(reversed_masks=masks[at], reversed_patterns=patterns[at],
+                                 reversed_triggers=(masks * patterns)[at])
+            result.meta["image_labels"] = {k: labels for k in ("reversed_masks", "reversed_patterns", "reversed_triggers")}
+        elif x.dim() in (4, 5):
             frame = _drawn_frame(masks, x, result, "the reversed masks'")  # one frame [K, 1, 1, H, W]: shared by all
             result.images.update(reversed_masks=_frame(masks, frame), reversed_patterns=_frame(patterns, frame),
                                  reversed_triggers=_frame(masks * patterns, frame))
@@ -338,6 +345,21 @@ def _drawn_frame(clips: Tensor, x: Tensor, result: AuditResult, whose: str) -> i
         f"the pictures show frame {frame} of the clips' {t} (dimension 2 of [N, C, T, H, W]): "
         + (f"the middle one, {whose} frames being alike" if alike else f"{whose} largest"))
     return frame
+
+
+def _class_frames(masks: Tensor, x: Tensor, result: AuditResult) -> Tensor:
+    """Each class's frame ``[K]`` of its reversed mask ``masks`` ``[K, C, T, H, W]`` (``T`` > 1): where its mask has the
+    largest summed magnitude, the middle frame where every frame holds as much; said in a note on the card. One frame for
+    every class would be chosen by the unattacked classes' large masks, and a flagged class's small mask on another
+    frame drawn blank."""
+    mass = masks.detach().abs().double().sum((1, 3, 4))  # [K, T]
+    t = mass.shape[1]
+    alike = (mass == mass.max(1, keepdim=True).values).all(1)
+    frames = torch.where(alike, torch.full_like(alike, t // 2, dtype=torch.long), mass.argmax(1))
+    result.meta.setdefault("notes", []).append(
+        f"each class's reversed trigger is drawn at the frame of the clips' {t} (dimension 2 of [N, C, T, H, W]) its "
+        "mask holds most, named beside the class (the middle one where its frames are alike)")
+    return frames.cpu()
 
 
 def _frame(clips: Tensor, frame: int | None) -> Tensor:

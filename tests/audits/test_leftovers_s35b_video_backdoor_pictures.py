@@ -47,7 +47,7 @@ def test_reversed_triggers_of_clips_are_drawn_one_frame_per_class() -> None:
     result = BackdoorAudit(steps=5, max_samples=8).run(_Clips().eval(), Probe(_clips()))
     for name in ("reversed_masks", "reversed_patterns", "reversed_triggers"):
         assert result.images[name].dim() == 4 and result.images[name].shape[0] == 3 and result.images[name].shape[-2:] == (8, 8)
-    assert any("the reversed masks'" in note for note in result.meta["notes"])
+    assert any("each class's reversed trigger is drawn at the frame" in note for note in result.meta["notes"])
 
 
 def test_the_figures_name_the_frame() -> None:
