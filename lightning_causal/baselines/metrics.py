@@ -175,7 +175,7 @@ def perturbation_curve(
     b = b.expand(inputs.shape).reshape(n, -1) if b.dim() else b
     forward = Forward(model, output=output, additional_forward_args=additional_forward_args, num_samples=n)
     if clean is not None and not (isinstance(clean, tuple) and len(clean) == 2 and isinstance(clean[0], Tensor)
-                                  and clean[0].shape[:1] == (n,) and clean[1] in (True, False, None)):
+                                  and clean[0].shape[:1] == (n,) and (clean[1] is None or isinstance(clean[1], bool))):
         raise ValueError(f"Expected argument `clean` to be None or (the explained output [{n}, ...] on `inputs`, True, "
                          f"False or None) but got {clean!r:.80}")
     with audit_mode(forward.model):

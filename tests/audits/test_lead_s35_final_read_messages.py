@@ -96,3 +96,14 @@ def test_a_compiled_conditional_denoiser_gets_the_conditions_advice():
     with pytest.raises(MisconfigurationException) as info:
         audit_model(torch.compile(EdmDenoiser(), backend="eager"), [InputEffectAudit(ace_values=None)], data, probe_size=8)
     assert "`forward` takes them as its `class_labels`" in str(info.value)
+
+
+def test_perturbation_curves_clean_pass_flag_must_be_a_bool():
+    """d1323ca4's public ``clean=(output, moved)``: a tensor as ``moved`` raised torch's "Boolean value of Tensor ...
+    ambiguous" from the check meant to name ``clean``."""
+    from lightning_causal.baselines.metrics import perturbation_curve
+
+    model, x = nn.Linear(4, 2), torch.randn(3, 4)
+    with pytest.raises(ValueError, match="Expected argument `clean`"):
+        perturbation_curve(model, x, torch.arange(4).expand(3, 4), torch.rand(3, 4), target=0,
+                           clean=(model(x), torch.tensor(True)))
