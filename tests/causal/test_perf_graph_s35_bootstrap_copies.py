@@ -71,3 +71,30 @@ def test_bootstrap_graph_sweeps_each_drawn_sample_once():
     # before: stability == resample + noise, 1,394 rows (every copy swept); now the resample's graph runs 601 of its 697
     # (its clean, faithfulness and check passes still run every row)
     assert stability - noise <= 0.9 * resample
+
+
+class _Noisy(Planted):
+    """Planted with noise drawn in its forward (eval mode too): a copy of a sample draws other numbers than its first."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.b(self.a(x))
+        return self.out(h + 1e-3 * torch.randn_like(h))
+
+
+def test_a_model_that_draws_noise_sweeps_every_copy():
+    """A copy's effects are its first's only where the passes are the same function of the sample: a model that draws
+    noise runs every row of the resample, as causal_graph on the resampled probe does (the same rows)."""
+    model, x = _Noisy(leak=0.05), planted_inputs(48, seed=1)
+    with pytest.warns(UserWarning):
+        ref = causal_graph(model, x, ["a", "b"])
+    torch.manual_seed(0)
+    with pytest.warns(UserWarning):
+        stability = _rows_through(model, lambda: graph_stability(model, x, ["a", "b"], resamples=1, seed=3, reference=ref))
+    gen = torch.Generator().manual_seed(3)
+    idx = torch.randint(48, (48,), generator=gen)
+    noisy = graph_module._jitter((x,), 0.05, gen, (None,))
+    torch.manual_seed(1)
+    with pytest.warns(UserWarning):
+        resample = _rows_through(model, lambda: causal_graph(model, x[idx], ["a", "b"]))
+        noise = _rows_through(model, lambda: causal_graph(model, noisy, ["a", "b"]))
+    assert stability == resample + noise
