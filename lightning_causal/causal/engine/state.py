@@ -27,7 +27,7 @@ from lightning_causal.causal.engine.kept_attributes import buffer_of, keep_attri
 from lightning_causal.causal.engine.lazy_modules import check_built
 from lightning_causal.causal.engine.user_frame import outside_package
 
-__all__ = ["frozen_params", "audit_mode", "eval_mode", "is_fake_quant", "renorms_kept", "observer_on", "observers_off", "rnn_backward", "check_logits", "rows_sum_to_one", "gather_target", "output_fix", "resolve_target", "rng_preserved", "as_tuple",
+__all__ = ["frozen_params", "audit_mode", "eval_mode", "is_fake_quant", "renorms_kept", "observer_on", "observers_off", "rnn_backward", "check_logits", "rows_sum_to_one", "gather_target", "output_fix", "listed_target", "resolve_target", "rng_preserved", "as_tuple",
            "inputs_type_error", "model_devices"]
 
 Target = int | list[int] | Tensor | None
@@ -575,6 +575,19 @@ def check_logits(outputs: Tensor, caller: str) -> Tensor:
     return outputs
 
 
+def listed_target(target: Target) -> Target:
+    """Captum's list of per-sample class indices (ints) as a tensor ``[N]``; any other ``target`` as it is (checked by
+    :func:`resolve_target`), so that a caller who subsets the samples subsets a listed target with them.
+
+    Examples:
+        >>> listed_target([2, 0, 1]), listed_target(1)
+        (tensor([2, 0, 1]), 1)
+    """
+    if isinstance(target, list) and target and all(isinstance(t, int) and not isinstance(t, bool) for t in target):
+        return torch.tensor(target)
+    return target
+
+
 def resolve_target(outputs: Tensor, target: Target, *, classes: str | None = None, name: str = "target") -> Tensor:
     """Per-sample class indices ``[N]``: ``None`` means the predicted class of ``outputs``.
     ``classes`` says what the columns of ``outputs`` are in an out-of-range message (default: the
@@ -595,8 +608,7 @@ def resolve_target(outputs: Tensor, target: Target, *, classes: str | None = Non
     n, c = logits.shape
     if target is None:
         return logits.argmax(dim=1) if c > 1 else torch.zeros(n, dtype=torch.long, device=logits.device)
-    if isinstance(target, list) and target and all(isinstance(t, int) and not isinstance(t, bool) for t in target):
-        target = torch.tensor(target)  # Captum's list of per-sample class indices
+    target = listed_target(target)  # Captum's list of per-sample class indices
     if isinstance(target, bool) or not isinstance(target, (int, Tensor)):
         dense = ("; a tuple such as Captum's `(class, i, j)` for a position of a dense output is said with `output=` "
                  "choosing the position and the class as the target: `output=lambda out: out[:, :, i, j]`, "

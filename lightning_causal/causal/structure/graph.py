@@ -35,7 +35,7 @@ from lightning_causal.causal.engine.probe_warnings import (
     RepeatedSamplesWarning,
 )
 from lightning_causal.causal.engine.stacked_rows import rows_alone_checked
-from lightning_causal.causal.engine.state import as_tuple, audit_mode
+from lightning_causal.causal.engine.state import as_tuple, audit_mode, listed_target
 from lightning_causal.causal.engine.units import (
     per_layer_layouts,
 )
@@ -514,7 +514,7 @@ def graph_stability(
             pass of up to 256 rows for a model with an embedding).
         **options: keyword options of :func:`causal_graph` (``target``, ``alpha``, ``min_share``,
             ``output``, ``additional_forward_args``, ...); per-sample ``target`` and forward
-            arguments follow the resampled rows.
+            arguments follow the resampled rows (a target as a tensor or a list of ints).
 
     Examples:
         >>> model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
@@ -529,7 +529,8 @@ def graph_stability(
     ref = reference if reference is not None else causal_graph(model, xs, layers, top_k, **options)
     gen = torch.Generator().manual_seed(seed)
     n = xs[0].shape[0]
-    target, fargs = options.pop("target", None), options.pop("additional_forward_args", None)
+    # a listed target (Captum's list of ints) follows the resampled rows as a tensor does
+    target, fargs = listed_target(options.pop("target", None)), options.pop("additional_forward_args", None)
     fargs = fargs if isinstance(fargs, ForwardArgs) else ForwardArgs(fargs, n)
     per_sample_target = isinstance(target, Tensor) and target.numel() > 1
     boot, noisy = [], []
