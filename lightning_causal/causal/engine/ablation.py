@@ -216,16 +216,21 @@ def lengths_alias(name: object, inputs: Sequence[str] = ()) -> bool:
         >>> lengths_alias("y_lens", inputs=("y",)), lengths_alias("tokens_len", inputs=("tokens",))
         (True, True)
     """
+    stem = _length_stem(name)
+    return stem is not None and (stem in _INPUT_STEMS or stem in {i.lower() for i in inputs})
+
+
+def _length_stem(name: object) -> str | None:
+    """``stem`` of a name ``<stem>_<word>`` or ``<stem><word>`` (``word`` of :data:`_LENGTH_WORDS`), lower case; ``None``
+    for another name and for ``lengths``/``attention_mask`` themselves."""
     if not isinstance(name, str) or name in _PADDING_NAMES:
-        return False
+        return None
     low = name.lower()
-    for word in _LENGTH_WORDS:
-        if low.endswith(word):
-            stem = low[: -len(word)]
-            stem = stem[:-1] if stem.endswith("_") else stem
-            if stem in _INPUT_STEMS or stem in {i.lower() for i in inputs}:
-                return True
-    return False
+    word = next((w for w in _LENGTH_WORDS if low.endswith(w)), None)
+    if word is None:
+        return None
+    stem = low[: -len(word)]
+    return stem[:-1] if stem.endswith("_") else stem
 
 
 def _padding_name(name: object, inputs: Sequence[str]) -> bool:
@@ -234,18 +239,25 @@ def _padding_name(name: object, inputs: Sequence[str]) -> bool:
     return name in _PADDING_NAMES or lengths_alias(name, inputs)
 
 
-def _input_names(model: nn.Module | None, num_inputs: int) -> tuple[str, ...]:
+def _input_names(model: nn.Module | None, num_inputs: int, additional_forward_args: object = None
+                 ) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """The names of ``model.forward``'s parameters the ``num_inputs`` inputs bind to (a :class:`ChosenInput` seen
-    through: the explained input's own name), or none where they cannot be read."""
+    through, the positional ``additional_forward_args`` in their places: the explained input's own name, not the first
+    parameter's), and those of its other parameters; none where they cannot be read."""
     if model is None:
-        return ()
+        return (), ()
     marks = tuple(object() for _ in range(num_inputs))
-    try:
-        called, call = model_call(eager_module(model), marks)
-        bound = inspect.signature(eager_module(called).forward).bind_partial(*call)
-    except (TypeError, ValueError):
-        return ()
-    return tuple(k for k, v in bound.arguments.items() if any(v is m for m in marks))
+    args = (() if isinstance(additional_forward_args, Mapping) or additional_forward_args is None else
+            additional_forward_args if isinstance(additional_forward_args, tuple) else (additional_forward_args,))
+    for call_args in ((*marks, *args), marks) if args else (marks,):
+        try:
+            called, call = model_call(eager_module(model), call_args)
+            bound = inspect.signature(eager_module(called).forward).bind_partial(*call)
+        except (TypeError, ValueError):
+            continue
+        inputs = tuple(k for k, v in bound.arguments.items() if any(v is m for m in marks))
+        return inputs, tuple(k for k in bound.signature.parameters if k not in inputs)
+    return (), ()
 
 
 def padding_arguments(model: nn.Module | None, additional_forward_args: object, num_inputs: int = 1) -> Mapping | None:
@@ -276,7 +288,7 @@ def padding_arguments(model: nn.Module | None, additional_forward_args: object, 
         >>> padding_arguments(None, {"meta": Meta(torch.tensor([2, 1]), "a")})["lengths"]
         tensor([2, 1])
     """
-    inputs = _input_names(model, num_inputs)
+    inputs, others = _input_names(model, num_inputs, additional_forward_args)
     named = _top_level_padding(model, additional_forward_args, num_inputs, inputs)
     values = (additional_forward_args.values() if isinstance(additional_forward_args, Mapping) else
               additional_forward_args if isinstance(additional_forward_args, tuple) else (additional_forward_args,))
@@ -287,7 +299,12 @@ def padding_arguments(model: nn.Module | None, additional_forward_args: object, 
     nested = {k: v for k, v in nested.items() if not isinstance(top.get(k), Tensor)}  # a tensor so named itself first
     found = {**top, **nested} if nested else named
     if isinstance(found, Mapping) and not isinstance(found.get("lengths"), Tensor):  # `x_lens` alone: the lengths
-        alias = next((v for k, v in found.items() if isinstance(v, Tensor) and lengths_alias(k, inputs)), None)
+        # the explained input's own counts first (`y_lens` explaining y); another parameter's (`x_lens` of forward's
+        # `x`, not explained) never
+        own = {i.lower() for i in inputs}
+        counts = [(_length_stem(k) not in own, v) for k, v in found.items() if isinstance(v, Tensor)
+                  and lengths_alias(k, inputs) and _length_stem(k) not in {o.lower() for o in others}]
+        alias = min(counts, key=lambda c: c[0])[1] if counts else None
         if alias is not None:
             found = {**found, "lengths": alias}
     return found
