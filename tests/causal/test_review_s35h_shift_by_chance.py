@@ -96,3 +96,17 @@ def test_a_code_below_the_lowest_offset_is_warned_of():
     assert said(torch.tensor([0.0, 0.0, 0.0, 1.0, 13.0])) == []  # every column's first and last levels are its own
     (message,) = said(torch.tensor([0.0, 0.0, 0.0, 2.0, 0.0]))  # sex's third level reads occupation's first row
     assert "0 <= code < 2 (rows 10 to 11" in message
+
+
+def test_a_rare_label_at_an_offset_is_no_sparse_flag():
+    """Final read of session 35: rows enough (64), but a label of one positive changes on one row only, which one of 200
+    sparse 0/1 flags (3% set) fits plus 1 by chance (37 of 100 probes before): the shifted index must carry 16 + log2(D)
+    bits, not only the probe that many rows."""
+    hits = 0
+    for seed in range(30):
+        g = torch.Generator().manual_seed(seed)
+        x = torch.cat([torch.randint(18, 90, (64, 1), generator=g).float(), (torch.rand(64, 200, generator=g) < 0.03).float()], 1)
+        y = torch.zeros(64, dtype=torch.long)
+        y[torch.randperm(64, generator=g)[:1]] = 1
+        hits += _code_columns((y + 1)[:, None], x) is not None
+    assert hits == 0

@@ -151,7 +151,9 @@ def _code_columns(idx: Tensor, x: Tensor) -> tuple[tuple[int, ...], tuple[int, .
     position or more than one (the indices are computed otherwise, or the samples do not tell the columns apart), and
     where a constant is not 0 on fewer than ``16 + log2(D)`` samples of ``D`` positions (a change of a few rows is
     matched by chance: a class label read as ``emb(y + 1)`` fit one of a binarized digit's 784 pixels plus 1 in 22% of
-    probes of 10 rows, 1% of 18, none of 300 of 24; a 0/1 column fits another's changes at odds of ``2 ** -(rows - 1)``).
+    probes of 10 rows, 1% of 18, none of 300 of 24; a 0/1 column fits another's changes at odds of ``2 ** -(rows - 1)``)
+    or where that index carries fewer than ``16 + log2(D)`` bits (:func:`_bits`: a label of one positive in 64 rows fit
+    one of 200 sparse 0/1 flags plus 1 in 37 of 100 probes; a real code so rare is read as before, not at its offset).
 
     The search compares each index's change from the first sample with each position's (index minus value constant
     over the samples): the changes of the sample among the first 10 where the most indices moved give the candidate pairs
@@ -201,9 +203,19 @@ def _code_columns(idx: Tensor, x: Tensor) -> tuple[tuple[int, ...], tuple[int, .
         c = int(own.nonzero()[0, 0])
         columns.append(int(j[c]))
         shifts.append(int(ids[0, q] - first[c]))
-    if any(shifts) and m < _CODE_SHIFT_ROWS + math.log2(flat.shape[1]):  # a bucket id that moved by 1 fits a 0/1 flag
-        return None  # plus a constant on two rows; a label's changes fit one of many binary pixels' on a few
+    need = _CODE_SHIFT_ROWS + math.log2(flat.shape[1])
+    if any(shifts) and m < need:  # a bucket id that moved by 1 fits a 0/1 flag plus a constant on two rows; a label's
+        return None  # changes fit one of many binary pixels' on a few
+    if any(_bits(ids[:, q]) < need for q, shift in enumerate(shifts) if shift):  # rows enough, but a shifted index that
+        return None  # rarely changes (a label of one positive in 64) fits a sparse 0/1 flag's changes by chance as well
     return tuple(columns), tuple(shifts)
+
+
+def _bits(values: Tensor) -> float:
+    """``-log2`` of the best chance that a column of independent draws fits ``values`` ``[m]`` exactly: ``m`` times the
+    entropy of their empirical distribution (``m`` bits for a balanced 0/1 column, about 7 for one 1 among 64)."""
+    _, counts = values.unique(return_counts=True)
+    return float(-(counts.double() * (counts.double() / values.numel()).log2()).sum())
 
 
 def code_values(values: Tensor, reader: EmbeddingReader) -> Tensor:
@@ -226,12 +238,15 @@ def code_ranges(reader: EmbeddingReader) -> tuple[tuple[int, int], ...]:
         ((0, 8), (0, 12))
         >>> code_ranges(EmbeddingReader("emb", "Embedding", 20, 0, (2, 2), (2, 1), 0, (3, 4), (2, 10)))  # 2 specials
         ((0, 8), (0, 10))
+        >>> code_ranges(EmbeddingReader("emb", "Embedding", 20, 0, (2, 2), (2, 1), 0, (3, 3), (0, 1)))  # one column twice
+        ((0, 20), (0, 19))
     """
     n, shifts = reader.num_embeddings, reader.shifts or (0,) * len(reader.columns or ())
+    columns = reader.columns or (None,) * len(shifts)
     out = []
-    for c in shifts:
-        low = max(c, 0)
-        high = min((o for o in shifts if o > c), default=n)
+    for c, col in zip(shifts, columns):
+        low = max(c, 0)  # up to another column's offset: one column read twice (`emb([lo, lo + 1])`) bounds nothing
+        high = min((o for o, j in zip(shifts, columns) if o > c and j != col), default=n)
         out.append((low - c, high - c))
     return tuple(out)
 
