@@ -107,3 +107,21 @@ def test_perturbation_curves_clean_pass_flag_must_be_a_bool():
     with pytest.raises(ValueError, match="Expected argument `clean`"):
         perturbation_curve(model, x, torch.arange(4).expand(3, 4), torch.rand(3, 4), target=0,
                            clean=(model(x), torch.tensor(True)))
+
+
+def test_graph_stabilitys_codes_are_one_per_input():
+    """765957d7's public graph_stability(codes=) was not checked: zip dropped inputs when the tuple was short, and
+    ``codes=(None,)`` on a two-input model ended in a bare ``TypeError: forward() missing ... 'z'``."""
+    from lightning_causal.causal.structure.graph import graph_stability
+
+    class TwoInputs(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc, self.act, self.out = nn.Linear(4, 6), nn.ReLU(), nn.Linear(6, 2)
+
+        def forward(self, x, z):
+            return self.out(self.act(self.fc(x + z)))
+
+    xs = (torch.randn(8, 4), torch.randn(8, 4))
+    with pytest.raises(ValueError, match="Expected argument `codes`"):
+        graph_stability(TwoInputs().eval(), xs, ["act"], codes=(None,))

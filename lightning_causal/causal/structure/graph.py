@@ -526,6 +526,11 @@ def graph_stability(
     check_seed(seed)
     check_float("noise", noise, minimum=0.0)
     xs = as_tuple(inputs)
+    if codes is not None and not (isinstance(codes, tuple) and len(codes) == len(xs) and all(
+            c is None or isinstance(c, Tensor) and c.dtype == torch.bool and c.shape == (1, *x.shape[1:])
+            for c, x in zip(codes, xs))):
+        raise ValueError(f"Expected argument `codes` to be None or a tuple of {len(xs)} entries, one per input, each None "
+                         f"or a bool tensor [1, ...] shaped like one sample of its input, but got {codes!r:.120}")
     ref = reference if reference is not None else causal_graph(model, xs, layers, top_k, **options)
     gen = torch.Generator().manual_seed(seed)
     n = xs[0].shape[0]
