@@ -328,6 +328,14 @@ class CausalGraphAudit(Audit):
             result.meta.setdefault("notes", []).append(note)
             result.graphs["causal_graph"]["meta"]["no_edges"] = note  # the figure says it too (graph_figure)
         result.scalars["edge_density"] = len(graph.edges) / max(1, graph.meta["candidates"])
+        # after the faithfulness notes, which the callback's warnings lead with
+        lowering = graph.meta.get("lowering_units") or {}
+        if lowering and (task.get("regression") or width == 1):  # a value or one score: lowering it is a cause too
+            result.meta.setdefault("notes", []).append(
+                f"{sum(lowering.values())} units ({', '.join(f'{layer}: {k}' for layer, k in lowering.items())}) lower the "
+                "explained output as surely as the graph's nodes raise it (two-sided test), but alternative='greater', "
+                "the default, keeps only units that raise it: for a regression or a single score pass "
+                "alternative='two-sided' to keep both")
         if self.stability_resamples:
             xs = as_tuple(probe.inputs)  # category codes in float columns take no noise: said in a note
             codes = float_code_elements(Forward(model, output=options.get("output"), num_samples=len(probe),

@@ -39,7 +39,8 @@ def test_a_regression_output_whose_mean_ablation_barely_moves_its_mean_is_noted(
     sd = float((x[:, 0] + 0.3 * x[:, 1].clamp(min=0)).std())  # the output, by hand
     assert shift < 0.1 * sd
     assert abs(result.scalars["faithfulness"] - 1.0) > 1.0  # the ratio itself: far from anything a graph can mean
-    assert len(messages) == 1 and result.meta["notes"] == messages
+    # besides the unit that lowers the forecast (relu(-x0)), which the one-sided test leaves out, noted since session 35
+    assert len(messages) == 1 and [n for n in result.meta["notes"] if "alternative='two-sided'" not in n] == messages
     assert f"{shift:.3g}" in messages[0] and f"({sd:.3g})" in messages[0]
 
 
@@ -59,6 +60,6 @@ def test_a_linear_head_on_a_regression_is_not_sent_to_zero_ablation() -> None:
         warnings.simplefilter("ignore")
         regression = CausalGraphAudit(["1"], stability_resamples=0).run(model, Probe(x, 1.7 * x[:, 0]))
         classifier = CausalGraphAudit(["1"], stability_resamples=0).run(model, Probe(x, (x[:, 0] > 0).long()))
-    (note,) = regression.meta["notes"]
+    (note,) = [n for n in regression.meta["notes"] if "alternative='two-sided'" not in n]  # lowering units: noted apart
     assert note.startswith("faithfulness undefined (NaN)") and "ablation='zero'" not in note and "a regression" in note
     assert classifier.meta["notes"][0].endswith("pass ablation='zero'")

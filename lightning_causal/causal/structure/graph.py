@@ -180,6 +180,22 @@ def _select_nodes(e: Tensor, tidx: Tensor, rule: _Rule) -> tuple[list[int], dict
     return order[: rule.top_k] if rule.top_k is not None else order, stats
 
 
+def _lowering_units(e: Tensor, tidx: Tensor, rule: _Rule) -> int:
+    """How many units the one-sided node test (``alternative="greater"``) leaves out that pass it two-sided with a
+    negative mean for an explained class: units that lower the explained output (a regression's value, a score) as
+    surely as the kept ones raise it; 0 under ``"two-sided"``, which keeps them."""
+    if rule.alternative != "greater":
+        return 0
+    lowering = torch.zeros(e.shape[0], dtype=torch.bool, device=e.device)
+    for c in sorted(set(tidx.tolist())):
+        rows = tidx == c
+        mean, _, z = paired_z(e[:, rows])
+        p = p_values(z, "two-sided", df=int(rows.sum()) - 1)
+        share = shares(mean, torch.zeros_like(mean, dtype=torch.long), "two-sided")
+        lowering |= (mean < 0) & (p <= rule.alpha) & (share >= rule.min_share)
+    return int(lowering.sum())
+
+
 def _warn_single_sample_classes(tidx: Tensor) -> None:
     """Warn when every explained class has one sample of the probe (a probe of one sample too): the node
     test is per class, a paired t-test has no standard error from one sample, so no unit can pass it and
@@ -436,12 +452,14 @@ def causal_graph(
         nodes: dict[str, list[int]] = {}
         node_stats: dict[str, dict[str, Tensor]] = {}
         blocks: dict[str, list[tuple]] = {}
+        lowering: dict[str, int] = {}  # units the one-sided test leaves out that lower the output (two-sided negatives)
         copies = _COPIES.get()  # graph_stability's bootstrap resample: each drawn sample swept once
         copies = copies if copies is not None and copies.numel() == ctx.n else None
         for a in reversed(range(len(layers))):  # the nodes of later layers are the targets of a sweep
             layer = layers[a]
             effects, hidden, exists, out = _sweep(ctx, a, nodes, ctx.values(layer, baseline, "baseline"), copies)
             nodes[layer], node_stats[layer] = _select_nodes(effects, ctx.tidx, rule)
+            lowering[layer] = _lowering_units(effects, ctx.tidx, rule)
             blocks[layer] = _candidates(ctx, nodes, layer, hidden, exists, out, rule.alternative) if nodes[layer] else []
         edges, edge_stats, candidates, family = _test_edges([b for layer in layers for b in blocks[layer]], rule)
         graph = _assemble(ctx, nodes, node_stats, edges, edge_stats)
@@ -449,6 +467,7 @@ def causal_graph(
         graph.meta.update(circuit_faithfulness(ctx, graph, ablated))
     graph.meta.update(candidates=candidates, tests=family, top_k=rule.top_k, alpha=rule.alpha, min_share=rule.min_share,
                       correction=rule.correction, alternative=rule.alternative,
+                      lowering_units={layer: k for layer, k in lowering.items() if k},
                       z_critical=z_critical(rule.alpha, rule.alternative), baseline=baseline,
                       ablation=ablation, samples=ctx.n,
                       units={layer: int(ctx.acts[layer].shape[1]) for layer in layers},  # which graphs' nodes are the same units
