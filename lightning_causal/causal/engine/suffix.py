@@ -425,8 +425,9 @@ def suffix_module(model: nn.Module, layer: str, call: tuple[Sequence[Any], Mappi
     Args:
         model: the model (``torch.fx``-traceable for a result).
         layer: the module name where the suffix starts.
-        call: the ``(args, kwargs)`` of the model's calls, which a forward with ``*args``/``**kwargs`` is traced
-            through (:func:`flat_call`; a call filling neither traces as without it).
+        call: the ``(args, kwargs)`` of the model's calls, which the model is traced through (:func:`flat_call`): its
+            values other than tensors (numbers, ``None``, tuples of numbers, a ``*args``/``**kwargs`` structure) are
+            written into the suffix as constants, so the suffix holds for calls with those values only.
 
     Examples:
         >>> import torch
