@@ -33,7 +33,8 @@ def test_integer_labels_beside_uniform_weights_are_not() -> None:
     assert "survival" not in _message((torch.randn(n, 3), torch.arange(n) % 5, torch.ones(n)))
 
 
-def test_stacked_whole_unit_time_event_labels_name_the_way_without_labels() -> None:
+def fairness_on_stacked_whole_days(match: str) -> None:
+    """A FairnessAudit given stacked [N, 2] (days, event) labels of whole days: refused with ``match``."""
     from torch import nn
 
     from lightning_causal import FairnessAudit
@@ -46,5 +47,9 @@ def test_stacked_whole_unit_time_event_labels_name_the_way_without_labels() -> N
     labels = torch.stack([_days(n), (torch.arange(n) % 3 != 0).long()], 1)
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 1)).eval()
-    with pytest.raises(ValueError, match=r"if these rows are a survival model's \(time, event\).*\(batch\[0\], None, None\)"):
+    with pytest.raises(ValueError, match=match):
         FairnessAudit(AttributeFlip(2)).run(model, Probe(x, labels))
+
+
+def test_stacked_whole_unit_time_event_labels_name_the_way_without_labels() -> None:
+    fairness_on_stacked_whole_days(r"if these rows are a survival model's \(time, event\).*\(batch\[0\], None, None\)")

@@ -4,10 +4,13 @@ times, once with ``whole=True``, each pass over the values. It now says which re
 
 import pytest
 import torch
-from torch import nn
 
 import lightning_causal.audits.options as options
 import lightning_causal.batches as batches
+from tests.audits.test_leftovers_s34b_whole_survival_times import (
+    _days,
+    fairness_on_stacked_whole_days,
+)
 
 
 def _counted(monkeypatch: pytest.MonkeyPatch, module: object) -> list:
@@ -22,10 +25,6 @@ def _counted(monkeypatch: pytest.MonkeyPatch, module: object) -> list:
     return calls
 
 
-def _days(n: int) -> torch.Tensor:
-    return torch.randint(1, 2000, (n,), generator=torch.Generator().manual_seed(0))
-
-
 def test_a_whole_unit_survival_batch_is_read_once(monkeypatch: pytest.MonkeyPatch) -> None:
     calls = _counted(monkeypatch, batches)
     n = 16
@@ -35,19 +34,8 @@ def test_a_whole_unit_survival_batch_is_read_once(monkeypatch: pytest.MonkeyPatc
 
 
 def test_stacked_whole_unit_labels_are_read_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    from lightning_causal import FairnessAudit
-    from lightning_causal.audits import Probe
-    from lightning_causal.causal import AttributeFlip
-
     calls = _counted(monkeypatch, options)
-    n = 16
-    x = torch.randn(n, 3, generator=torch.Generator().manual_seed(1))
-    x[:, 2] = (torch.arange(n) % 2).float()
-    labels = torch.stack([_days(n), (torch.arange(n) % 3 != 0).long()], 1)
-    torch.manual_seed(0)
-    model = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 1)).eval()
-    with pytest.raises(ValueError, match=r"if these rows are a survival model's \(time, event\)"):
-        FairnessAudit(AttributeFlip(2)).run(model, Probe(x, labels))
+    fairness_on_stacked_whole_days(r"if these rows are a survival model's \(time, event\)")
     assert len(calls) == 1
 
 

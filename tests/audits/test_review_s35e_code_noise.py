@@ -36,9 +36,9 @@ def census(n=96, numeric=None):
                       torch.randint(0, 2, (n, 1), generator=g).float()], 1)
 
 
-def code_values_run(model, x, run):  # every value of the code columns the model is run on
+def code_values_run(model, x, run, columns=slice(-2, None)):  # every value of `columns` (the codes) run, the result
     seen = []
-    handle = model.register_forward_pre_hook(lambda m, args: seen.append(args[0][:, -2:].detach().clone()))
+    handle = model.register_forward_pre_hook(lambda m, args: seen.append(args[0][:, columns].detach().clone()))
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

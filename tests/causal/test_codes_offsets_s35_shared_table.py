@@ -20,6 +20,7 @@ from lightning_causal.causal.engine.token_ids import (
     check_token_baselines,
     embedding_readers,
 )
+from tests.audits.test_review_s35e_code_noise import code_values_run
 
 LEVELS = (8, 7, 14)  # workclass, marital status, occupation: columns 4, 5, 6 after age, hours, children, a flag
 
@@ -59,18 +60,6 @@ def census(n=128):
     return torch.cat([numeric, codes], 1).float()
 
 
-def run_seeing(model, x, run, columns):  # every value of `columns` the model is run on, and the run's result
-    seen = []
-    handle = model.register_forward_pre_hook(lambda m, args: seen.append(args[0][:, columns].detach().clone()))
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            result = run()
-    finally:
-        handle.remove()
-    return torch.cat(seen), result
-
-
 def test_the_shared_table_reads_the_code_columns_at_their_offsets():
     torch.manual_seed(0)
     model, x = FTTransformer().eval(), census()
@@ -100,11 +89,11 @@ def test_ace_grid_of_the_codes_holds_observed_codes_and_age_is_interpolated():
 def test_stability_noise_leaves_the_codes_whole_and_the_note_names_them():
     torch.manual_seed(0)
     model, x = FTTransformer().eval(), census()
-    codes, captum = run_seeing(model, x, lambda: CaptumBaseline(("Saliency",), noise_sigma=0.3).run(model, Probe(x)),
+    codes, captum = code_values_run(model, x, lambda: CaptumBaseline(("Saliency",), noise_sigma=0.3).run(model, Probe(x)),
                                [4, 5, 6])
     assert float((codes - codes.round()).abs().max()) < 0.05  # the gradient-path check steps a code by ~0.01
     assert any(n.startswith("stability leaves column 4, column 5, column 6 as they are") for n in captum.meta["notes"])
-    values, graph = run_seeing(model, x, lambda: CausalGraphAudit(["block.1"], unit_dim=-1, top_k=4, stability_resamples=1).run(
+    values, graph = code_values_run(model, x, lambda: CausalGraphAudit(["block.1"], unit_dim=-1, top_k=4, stability_resamples=1).run(
         model, Probe(x)), slice(None))
     assert float((values[:, 4:] - values[:, 4:].round()).abs().max()) == 0.0
     assert float((values[:, :4] - values[:, :4].round()).abs().max()) > 0.1  # the numeric columns took their noise
