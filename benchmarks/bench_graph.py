@@ -506,7 +506,7 @@ def main() -> None:
     parser.add_argument("--wide", action="store_true")
     parser.add_argument("--before-tree", default=None)
     parser.add_argument("--now-tree", default=None,
-                        help="with --wide or --small: the files measured as now (default: this checkout)")
+                        help="with --wide, --small or --stability: the files measured as now (default: this checkout)")
     parser.add_argument("--cases", nargs="+", choices=("mlp", "cnn"), default=["mlp", "cnn"], help="the --wide models")
     parser.add_argument("--wide-child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--small", action="store_true")

@@ -479,7 +479,7 @@ class CaptumBaseline(Audit):
         # varies(x) on the default path; noise_sigma, in the input's units, needs no spread over the samples (0 is the
         # user's own choice: measured as given, category codes or not)
         spread = (not isinstance(sigma, Tensor) or self.noise_sigma == 0
-                  or bool((self.noise_sigma is not None or x.shape[0] > 1) and (sigma > 0).any()))
+                  or bool((sigma > 0).any()))  # element_sd is 0 for one sample
         sigma = sigma if spread else None
         for label, explain in explainers.items():
             if spread:

@@ -50,3 +50,20 @@ def test_no_note_where_no_unit_lowers_it_nor_for_a_classifier():
     assert notes == [] and not meta["lowering_units"]
     notes, _, _ = _notes(_model(3))
     assert notes == []
+
+
+def test_the_count_leaves_out_units_the_graph_keeps_for_another_class():
+    """Second final read: the count took, over the explained classes, every unit passing two-sided with a negative mean
+    for one of them, graph nodes for another class too ({'3': 4, '1': 6} on this 3-class MLP, 2 and 3 of them nodes);
+    it counts the units the one-sided graph leaves out, here exactly those a two-sided graph adds, in forward order."""
+    from lightning_causal.causal.structure.graph import causal_graph
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 12), nn.ReLU(), nn.Linear(12, 8), nn.ReLU(), nn.Linear(8, 3)).eval()
+    x = torch.randn(64, 6)
+    one_sided = causal_graph(model, x, ["1", "3"], top_k=None)
+    two_sided = causal_graph(model, x, ["1", "3"], top_k=None, alternative="two-sided")
+    added = sorted(set(two_sided.nodes) - set(one_sided.nodes))
+    expected = {layer: sum(n.startswith(f"{layer}:") for n in added) for layer in ("1", "3")}
+    assert one_sided.meta["lowering_units"] == {k: v for k, v in expected.items() if v}
+    assert list(one_sided.meta["lowering_units"]) == [k for k in ("1", "3") if expected[k]]  # forward order

@@ -693,7 +693,7 @@ def _carrier_effects(
         suffix = suffix_module(model, layer, ((x,), {})) if plain else None  # traced through the call: defaults specialised
         if suffix is not None:  # traced from the class's forward: a forward replaced on the instance, or a hook on the
             with torch.no_grad():  # model itself, is not in it (checked on one row of the factual pass)
-                suffix = suffix if close(probabilities(forward.select(suffix(h[:1]))), p0[:1]) else None
+                suffix = suffix if close(probabilities(forward.select(suffix(h[:1].clone()))), p0[:1]) else None  # an in-place head: not h[0]
         # a unit whose counterfactual activation is its factual one, bit for bit (every unit of a sample that the
         # counterfactual leaves as it is, a ReLU unit at 0 in both), patches nothing: its row runs the factual sample
         # and c_u is 0, so it is not run (moving_units), where the row's passes edit h alone (the layer run once a

@@ -155,12 +155,16 @@ def _check_constant_layers(forward: Forward, xs: tuple[Tensor, ...], layers: Seq
                 "units on the layer's live output, or input effects")
 
 
-def _select_nodes(e: Tensor, tidx: Tensor, rule: _Rule) -> tuple[list[int], dict[str, Tensor]]:
+def _select_nodes(e: Tensor, tidx: Tensor, rule: _Rule) -> tuple[list[int], dict[str, Tensor], int]:
     """Units that pass the node test for at least one explained class, strongest (mean effect over
     all samples) first, at most ``top_k``; every unit's statistics, the test's from its deciding
-    class (the passing class where its share is largest)."""
+    class (the passing class where its share is largest); and, under the one-sided test
+    (``alternative="greater"``), how many units it leaves out for every class that pass it two-sided with a
+    negative mean for one (units that lower the explained output as surely as the kept ones raise it; 0 under
+    ``"two-sided"``, which keeps them)."""
     classes = sorted(set(tidx.tolist()))
     tests = []
+    lowering = torch.zeros(e.shape[0], dtype=torch.bool, device=e.device)
     for c in classes:
         rows = tidx == c
         mean, se, z = paired_z(e[:, rows])
@@ -168,6 +172,9 @@ def _select_nodes(e: Tensor, tidx: Tensor, rule: _Rule) -> tuple[list[int], dict
         share = shares(mean, torch.zeros_like(mean, dtype=torch.long), rule.alternative)
         keep = rule.passes(mean, p, share)
         tests.append(torch.stack([t.double() for t in (mean, se, z, p, share, keep)]))
+        if rule.alternative == "greater":  # the same test two-sided, on the same z
+            both = shares(mean, torch.zeros_like(mean, dtype=torch.long), "two-sided")
+            lowering |= (mean < 0) & (p_values(z, "two-sided", df=int(rows.sum()) - 1) <= rule.alpha) & (both >= rule.min_share)
     stacked = torch.stack(tests)  # [C, 6, U]
     keep = stacked[:, 5] > 0
     best = torch.where(keep, stacked[:, 4], stacked[:, 4] - 2.0).argmax(0)  # passing classes first
@@ -177,23 +184,7 @@ def _select_nodes(e: Tensor, tidx: Tensor, rule: _Rule) -> tuple[list[int], dict
     order = sorted((u for u in range(e.shape[0]) if keep[:, u].any()), key=lambda u: (-float(strength[u]), u))
     stats = {"effect": overall, "importance": e.abs().mean(-1), "class": torch.as_tensor(classes, device=best.device)[best],
              "class_effect": mean, "se": se, "z": z, "p_value": p, "share": share}
-    return order[: rule.top_k] if rule.top_k is not None else order, stats
-
-
-def _lowering_units(e: Tensor, tidx: Tensor, rule: _Rule) -> int:
-    """How many units the one-sided node test (``alternative="greater"``) leaves out that pass it two-sided with a
-    negative mean for an explained class: units that lower the explained output (a regression's value, a score) as
-    surely as the kept ones raise it; 0 under ``"two-sided"``, which keeps them."""
-    if rule.alternative != "greater":
-        return 0
-    lowering = torch.zeros(e.shape[0], dtype=torch.bool, device=e.device)
-    for c in sorted(set(tidx.tolist())):
-        rows = tidx == c
-        mean, _, z = paired_z(e[:, rows])
-        p = p_values(z, "two-sided", df=int(rows.sum()) - 1)
-        share = shares(mean, torch.zeros_like(mean, dtype=torch.long), "two-sided")
-        lowering |= (mean < 0) & (p <= rule.alpha) & (share >= rule.min_share)
-    return int(lowering.sum())
+    return order[: rule.top_k] if rule.top_k is not None else order, stats, int((lowering & ~keep.any(0)).sum())
 
 
 def _warn_single_sample_classes(tidx: Tensor) -> None:
@@ -458,8 +449,7 @@ def causal_graph(
         for a in reversed(range(len(layers))):  # the nodes of later layers are the targets of a sweep
             layer = layers[a]
             effects, hidden, exists, out = _sweep(ctx, a, nodes, ctx.values(layer, baseline, "baseline"), copies)
-            nodes[layer], node_stats[layer] = _select_nodes(effects, ctx.tidx, rule)
-            lowering[layer] = _lowering_units(effects, ctx.tidx, rule)
+            nodes[layer], node_stats[layer], lowering[layer] = _select_nodes(effects, ctx.tidx, rule)
             blocks[layer] = _candidates(ctx, nodes, layer, hidden, exists, out, rule.alternative) if nodes[layer] else []
         edges, edge_stats, candidates, family = _test_edges([b for layer in layers for b in blocks[layer]], rule)
         graph = _assemble(ctx, nodes, node_stats, edges, edge_stats)
@@ -467,7 +457,7 @@ def causal_graph(
         graph.meta.update(circuit_faithfulness(ctx, graph, ablated))
     graph.meta.update(candidates=candidates, tests=family, top_k=rule.top_k, alpha=rule.alpha, min_share=rule.min_share,
                       correction=rule.correction, alternative=rule.alternative,
-                      lowering_units={layer: k for layer, k in lowering.items() if k},
+                      lowering_units={layer: lowering[layer] for layer in layers if lowering[layer]},  # forward order
                       z_critical=z_critical(rule.alpha, rule.alternative), baseline=baseline,
                       ablation=ablation, samples=ctx.n,
                       units={layer: int(ctx.acts[layer].shape[1]) for layer in layers},  # which graphs' nodes are the same units

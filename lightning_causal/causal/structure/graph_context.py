@@ -286,6 +286,7 @@ class GraphContext:
     real: Tensor | None = None
     outputs: int = 1  # the explained output's columns (its classes): which output:<c> nodes exist
     noisy: bool = False
+    row0: Tensor | None = None  # the clean pass's whole output of sample 0: what a plain suffix must reproduce
     _suffixes: dict[str, nn.Module | PrefixCache | None] = field(default_factory=dict)
     _traced: dict[str, nn.Module | None] = field(default_factory=dict)
     _modules: dict[str, nn.Module] = field(default_factory=dict)
@@ -319,7 +320,7 @@ class GraphContext:
         return cls(forward=forward, xs=xs, layers=layers, acts=acts, tidx=tidx, f0=gather_target(out, tidx),
                    max_batch_size=max_batch_size, tensor_output={name: issubclass(kinds[name][0], Tensor) for name in layers},
                    layouts=layouts, real=_real_steps(padding),
-                   outputs=int(out.shape[1]) if out.dim() > 1 else 1)
+                   outputs=int(out.shape[1]) if out.dim() > 1 else 1, row0=out[:1].detach())
 
     def values(self, layer: str, spec: ValueSpec, parameter: str = "ablation") -> Tensor:
         """:func:`layer_values` of ``layer``'s clean activations (``"mean"``: at real positions only)."""
@@ -423,12 +424,17 @@ class GraphContext:
 
     def _reproduces(self, layer: str, suffix: nn.Module) -> bool:
         """Whether the plain suffix gives the model's output on one probe row: it is traced from the class's
-        ``forward``, which a forward replaced on the instance (``model.forward = fn``, ``types.MethodType``) is not;
-        read at the explained output, against the clean pass's (``f0``: no pass of the model)."""
+        ``forward``, which a forward replaced on the instance (``model.forward = fn``, ``types.MethodType``) or a forward
+        hook on the model is not; its whole output row against the clean pass's (``row0``: no pass of the model), every
+        class, not the explained one only (a hook adding to another class's logit moves every row explained as it)."""
         one = torch.zeros(1, dtype=torch.long, device=self.acts[layer].device)
         with torch.no_grad():
             out = self._run(suffix, self.native(layer, self.acts[layer][one]), one)
-            return isinstance(out, Tensor) and close(gather_target(out, self.tidx[one]), self.f0[one])
+            if not isinstance(out, Tensor):
+                return False
+            if self.row0 is not None and out.shape == self.row0.shape:
+                return close(out, self.row0)
+            return close(gather_target(out, self.tidx[one]), self.f0[one])
 
     def _read_by_linear(self, layer: str, suffix: nn.Module) -> bool:
         """Whether an ``nn.Linear`` or a convolution that the linear update answers for the layer's units reads the
