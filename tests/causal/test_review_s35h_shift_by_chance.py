@@ -3,8 +3,8 @@ plus a constant) asked for 8 clean rows, whatever the number of positions search
 binarized digits reading its label through a table with a null class first (``emb(y + 1)``, classifier-free guidance's
 layout; ``y`` an integer input, so no view of it) had one of the 784 pixels taken for the label's code column in 22% of
 probes of 10 rows (the label's changes equal that pixel's): the pixel lost its stability noise, its ACE grid became
-observed codes, and a mean baseline was warned of as a fractional code. A shifted match now needs ``16 + log2(D)`` rows
-(D positions); a shared census table on enough rows is still read. And the lowest column of a shared table owned every
+observed codes, and a mean baseline was warned of as a fractional code. A shifted match now needs ``16 + log2(D)`` bits
+(D positions) in each shifted index (session 36: bits alone, not rows too); a shared census table is still read. And the lowest column of a shared table owned every
 row below its offset: in lucidrains' TabTransformer layout (2 special tokens first, then each column's levels) a
 baseline code of -1 read a special token's row in silence, and the warnings said 'codes are -2 <= code < 8'."""
 
@@ -59,7 +59,10 @@ def test_a_shared_table_is_read_on_enough_rows():
                    torch.stack([torch.randint(0, k, (n,), generator=g) for k in (2, 7, 14)], 1)], 1).float()
     offsets = torch.tensor([0, 2, 9])  # sex, marital status, occupation in one table
     assert _code_columns(x[:, 3:].long() + offsets, x) == ((3, 4, 5), (0, 2, 9))
-    assert _code_columns(x[:18, 3:].long() + offsets, x[:18]) is None  # 18 < 16 + log2(6)
+    # 18 rows: the codes at offsets 2 and 9 carry 16 + log2(6) bits and more (7 and 14 levels), read (None before
+    # session 36, which asked as many rows); a 0/1 column at an offset carries at most 18 bits on 18 rows: refused
+    assert _code_columns(x[:18, 3:].long() + offsets, x[:18]) == ((3, 4, 5), (0, 2, 9))
+    assert _code_columns(x[:18, [4, 3, 5]].long() + torch.tensor([0, 7, 9]), x[:18]) is None
     assert _code_columns(x[:18, 3:].long(), x[:18]) == ((3, 4, 5), (0, 0, 0))  # equal to the columns: as before
 
 

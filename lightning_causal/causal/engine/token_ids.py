@@ -82,8 +82,8 @@ class FractionalCodeWarning(UserWarning):
 _CODE_ROW_LIMIT = 4096  # float inputs of at most this many values a sample are matched to an embedding's indices
 _CODE_ID_LIMIT = 64  # indices of at most this many a sample are matched
 _CODE_MATCH_ROWS = 256  # the clean rows an embedding's indices are matched on
-_CODE_SHIFT_ROWS = 16  # the clean rows a match at an offset (indices equal to a column plus a constant) needs, beyond
-# log2 of the positions searched: a 0/1 column fits another's changes by chance at odds of 2 ** -(rows - 1)
+_CODE_SHIFT_BITS = 16  # the bits (_bits) each shifted index of a match at an offset (indices equal to a column plus a
+# constant) must carry, beyond log2 of the positions searched: a 0/1 column fits another's changes at odds of 2 ** -(rows - 1)
 
 
 def _is_integer(x: object) -> bool:
@@ -149,11 +149,12 @@ def _code_columns(idx: Tensor, x: Tensor) -> tuple[tuple[int, ...], tuple[int, .
     ``emb(x[:, j].long())``; a feature's offset in one table shared by several columns, rtdl's
     ``emb(x[:, cats].long() + offsets)``) equal it in every sample (the first 256); ``None`` where an index has no such
     position or more than one (the indices are computed otherwise, or the samples do not tell the columns apart), and
-    where a constant is not 0 on fewer than ``16 + log2(D)`` samples of ``D`` positions (a change of a few rows is
-    matched by chance: a class label read as ``emb(y + 1)`` fit one of a binarized digit's 784 pixels plus 1 in 22% of
-    probes of 10 rows, 1% of 18, none of 300 of 24; a 0/1 column fits another's changes at odds of ``2 ** -(rows - 1)``)
-    or where that index carries fewer than ``16 + log2(D)`` bits (:func:`_bits`: a label of one positive in 64 rows fit
-    one of 200 sparse 0/1 flags plus 1 in 37 of 100 probes; a real code so rare is read as before, not at its offset).
+    where an index whose constant is not 0 carries fewer than ``16 + log2(D)`` bits of ``D`` positions (:func:`_bits`;
+    a change of a few rows is matched by chance: a class label read as ``emb(y + 1)`` fit one of a binarized digit's
+    784 pixels plus 1 in 22% of probes of 10 rows when 8 rows sufficed, a label of one positive in 64 rows one of 200
+    sparse 0/1 flags plus 1 in 37 of 100 probes; a 0/1 column fits another's changes at odds of ``2 ** -(rows - 1)``,
+    so it needs ``16 + log2(D)`` rows, while codes of 7 or 14 levels are read on 10 to 12 rows; a real code so rare
+    is read as before, not at its offset).
 
     The search compares each index's change from the first sample with each position's (index minus value constant
     over the samples): the changes of the sample among the first 10 where the most indices moved give the candidate pairs
@@ -203,11 +204,9 @@ def _code_columns(idx: Tensor, x: Tensor) -> tuple[tuple[int, ...], tuple[int, .
         c = int(own.nonzero()[0, 0])
         columns.append(int(j[c]))
         shifts.append(int(ids[0, q] - first[c]))
-    need = _CODE_SHIFT_ROWS + math.log2(flat.shape[1])
-    if any(shifts) and m < need:  # a bucket id that moved by 1 fits a 0/1 flag plus a constant on two rows; a label's
-        return None  # changes fit one of many binary pixels' on a few
-    if any(_bits(ids[:, q]) < need for q, shift in enumerate(shifts) if shift):  # rows enough, but a shifted index that
-        return None  # rarely changes (a label of one positive in 64) fits a sparse 0/1 flag's changes by chance as well
+    need = _CODE_SHIFT_BITS + math.log2(flat.shape[1])
+    if any(_bits(ids[:, q]) < need for q, shift in enumerate(shifts) if shift):  # a label's changes fit one of many
+        return None  # binary pixels' on a few rows, a rare label's (one positive in 64) a sparse 0/1 flag's on many
     return tuple(columns), tuple(shifts)
 
 
