@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from typing import Literal, get_args
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -130,30 +131,41 @@ def _t_upper_tail(t: Tensor, nu: Tensor) -> Tensor:
 
 
 def _beta_fraction(a: Tensor, b: Tensor, x: Tensor, eps: float = 1e-14, max_iter: int = 5_000) -> Tensor:
-    """The continued fraction of the incomplete beta function (modified Lentz), element-wise."""
+    """The continued fraction of the incomplete beta function (modified Lentz, Numerical Recipes' ``betacf``),
+    element-wise, in float64 NumPy: the same operations in the same order as on tensors (the same bits), at about a
+    quarter of the cost (a step is some twenty operations on a few dozen numbers, where a tensor operation's overhead is
+    several times NumPy's), the coefficients of :data:`_BLOCK` steps at a time."""
+    device = x.device
+    a, b, x = (v.detach().to("cpu", torch.float64).numpy() for v in torch.broadcast_tensors(a, b, x))
     tiny = 1e-300
 
-    def guard(v: Tensor) -> Tensor:
-        return torch.where(v.abs() < tiny, torch.full_like(v, tiny), v)
+    def guard(v: np.ndarray) -> np.ndarray:
+        return np.where(np.abs(v) < tiny, tiny, v)
 
     qab, qap, qam = a + b, a + 1.0, a - 1.0
-    c = torch.ones_like(x)
-    d = 1.0 / guard(1.0 - qab * x / qap)
-    h = d.clone()
-    for m in range(1, max_iter + 1):
-        m2 = 2.0 * m
-        aa = m * (b - m) * x / ((qam + m2) * (a + m2))
-        d = 1.0 / guard(1.0 + aa * d)
-        c = guard(1.0 + aa / c)
-        h = h * d * c
-        aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))
-        d = 1.0 / guard(1.0 + aa * d)
-        c = guard(1.0 + aa / c)
-        delta = d * c
-        h = h * delta
-        if bool((((delta - 1.0).abs() <= eps) | ~torch.isfinite(delta)).all()):  # NaN input: no iterations to wait for
-            break
-    return h
+    with np.errstate(all="ignore"):  # a NaN input stays NaN (no warning): p_values answers it
+        c = np.ones_like(x)
+        d = 1.0 / guard(1.0 - qab * x / qap)
+        h = d.copy()
+        for start in range(1, max_iter + 1, _BLOCK):
+            m = np.arange(start, min(start + _BLOCK, max_iter + 1), dtype=np.float64).reshape(-1, *([1] * x.ndim))
+            m2 = 2.0 * m
+            odd = m * (b - m) * x / ((qam + m2) * (a + m2))
+            even = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))
+            for aa, bb in zip(odd, even):
+                d = 1.0 / guard(1.0 + aa * d)
+                c = guard(1.0 + aa / c)
+                h = h * d * c
+                d = 1.0 / guard(1.0 + bb * d)
+                c = guard(1.0 + bb / c)
+                delta = d * c
+                h = h * delta
+                if bool(((np.abs(delta - 1.0) <= eps) | ~np.isfinite(delta)).all()):  # NaN input: no iterations to wait for
+                    return torch.from_numpy(np.asarray(h)).to(device)
+    return torch.from_numpy(np.asarray(h)).to(device)
+
+
+_BLOCK = 16  # steps of the continued fraction whose coefficients are computed at once (most statistics converge in 18-31)
 
 
 def z_critical(alpha: float, alternative: Alternative = "greater") -> float:
