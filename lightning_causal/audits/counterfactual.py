@@ -347,6 +347,10 @@ class CounterfactualAudit(Audit):
         result.meta.update(names_meta(self.feature_names, self.class_names))
         result.meta["towards"] = self.towards
         if self.towards == "runner_up":  # the class of the second-highest output: the decision's nearest alternative
+            regression = _runner_up_of_regression(self, model, probe, pred)
+            if regression is not None:  # a quantile regressor's largest quantile is no class: warned, noted on the card
+                result.meta.setdefault("notes", []).append(regression)
+                warnings.warn(f"CounterfactualAudit {self.name!r}: {regression}", UserWarning, stacklevel=outside_package())
             y = out.detach().scatter(1, pred[:, None], float("-inf")).argmax(1)
             # every class but the predicted one -inf: the argmax of such a row is its first class, the predicted one where
             # that is 0 (a counterfactual found with no change); another, ruled-out class instead (named in the note below)
@@ -528,6 +532,29 @@ def _ruled_out_note(out: Tensor, target: Tensor, idx: Tensor, success: Tensor) -
         return head + advice + (f", or towards=\"runner_up\", except for samples {only[:8]}{' ...' if len(only) > 8 else ''} "
                                 "where every class but the predicted one is -inf: the model predicts no other class there)")
     return head + advice + ", or towards=\"runner_up\")"
+
+
+def _runner_up_of_regression(audit: CounterfactualAudit, model: nn.Module, probe: Probe, pred: Tensor) -> str | None:
+    """Why ``towards="runner_up"`` flips no decision of this model, or ``None``: the probe's labels are a regression
+    target (:func:`regression_labels`, the model's declared task first) and the flipped outputs are the model's own
+    (``output=`` None, a key or an index; a callable is taken as given, as the threshold's two classes
+    ``torch.stack([out - t, t - out], 1)`` are). Its largest output, a quantile regressor's highest quantile, a
+    forecast's largest horizon, is no class: the smallest change that makes another output largest is a quantile
+    crossing. ``pred``: the largest output of each probe sample. Warned, not refused: a model whose outputs are
+    classes trained on real-valued targets (a mixture density network's component logits, a Q-network) has such a
+    probe too."""
+    if callable(audit.output) or probe.labels is None or not regression_labels(probe.labels, model=task_model(model, audit.output)):
+        return None
+    labels = probe.labels
+    same = f"; output {int(pred[0])} is the largest on every probe sample" if bool((pred == pred[0]).all()) else ""
+    return (f"towards=\"runner_up\" flips the largest of the model's outputs, but the probe's labels are real-valued "
+            f"{list(labels.shape)} (a regression?): the largest of a regression's outputs (quantiles, horizons, targets) is "
+            f"no class{same}, and the smallest change that makes another output largest (a quantile crossing) explains no "
+            "decision. Explain each output with InputEffectAudit(target=k) or SobolAudit(target=k, probability=False); an "
+            "output k asked to cross a threshold t is two classes, `output=lambda out: torch.stack([out[:, k] - t, t - "
+            "out[:, k]], 1)` (class 1 below t); outputs that are classes (a mixture's component logits, Q-values) say so "
+            "by `output=lambda out: ...` (a callable is taken as given) or a probe without labels, `unpack_batch=lambda b: "
+            "(b[0], None, None)`")
 
 
 def _check_logits(out: Tensor) -> None:
