@@ -46,12 +46,21 @@ def _warn_repeated_layer(module: nn.Module, layer: str, method: str, run: Any) -
     over time): Captum's layer methods hook one tensor, the last call's, while
     :func:`~lightning_causal.causal.effects.unit_effects.unit_effects` intervenes at every call. Returns the dtype of its
     last call's output (element 0 of a tuple, the tensor Captum hooks; ``None`` for another value), so that a complex
-    layer is refused before Captum's passes run."""
+    layer is refused before Captum's passes run.
+
+    LayerIntegratedGradients is refused instead where the calls return different values (a block applied to its own
+    output, an ODE function at each solver stage): Captum's hook puts its interpolated values of the last call's output
+    in place of the output of *every* call, so it integrates another model, one whose every call returns the last
+    call's value (its attributions sum to that model's change, not to ``f_t(x) - f_t(b)``). Calls that return the same
+    value (one module applied twice to the same tensor) leave the model as it was, and are only warned about."""
     calls: list[Any] = [0, None]
+    outputs: list[Tensor] = []
 
     def seen(_m: nn.Module, _i: Any, out: Any) -> None:
         first = out[0] if isinstance(out, (tuple, list)) and out else out
         calls[:] = [calls[0] + 1, first.dtype if isinstance(first, Tensor) else None]
+        if isinstance(first, Tensor):
+            outputs.append(first.detach().clone())
 
     handle = module.register_forward_hook(seen)
     try:
@@ -59,6 +68,16 @@ def _warn_repeated_layer(module: nn.Module, layer: str, method: str, run: Any) -
             run()
     finally:
         handle.remove()
+    alike = all(o.shape == outputs[0].shape and torch.equal(o, outputs[0]) for o in outputs)
+    if calls[0] > 1 and method == "LayerIntegratedGradients" and not alike:
+        raise ValueError(
+            f"Expected layer {layer!r} to run once per forward pass for Captum's LayerIntegratedGradients, but it runs "
+            f"{calls[0]} times and its calls return different values (a block applied to its own output, an ODE function "
+            "at every solver stage): Captum puts its interpolated values of the last call's output in place of the output "
+            "of every call, so it would explain another model, whose every call returns the last call's value (its "
+            "attributions do not sum to f(x) - f(baseline)). Name a module that runs once (an nn.Identity applied to "
+            "one call's output), or use 'LayerConductance' or 'LayerGradientXActivation', which read the last call "
+            "without replacing the others; unit_effects sets each unit at every call")
     if calls[0] > 1:
         warnings.warn(
             f"Module {layer!r} runs {calls[0]} times per forward pass; {method} reads its last call only (Captum's layer "
@@ -214,6 +233,12 @@ def layer_attribute(
     A complex layer (``torch.fft`` modes) is refused by the gradient methods, whose complex product of gradient and
     activation is not the first-order change ``Re(conj(g)·d)`` (``unit_effects(..., method="attribution")`` gives it);
     ``LayerActivation`` averages its complex values.
+
+    A layer that runs several times per forward pass (a shared layer, a weight-tied block, an ODE function at every
+    solver stage) is read at its last call by Captum's layer methods, with a ``UserWarning`` (``unit_effects`` sets each
+    unit at every call). ``LayerIntegratedGradients`` is refused there (``ValueError``) where the calls return
+    different values: Captum puts its interpolated values of the last call in place of every call's output, which
+    explains another model.
 
     Each pass Captum stacks (LayerConductance's interpolated inputs, LayerIntegratedGradients' interpolated layer values,
     the samples of LayerGradientXActivation and LayerActivation) runs its end rows and an inner one alone too (the
