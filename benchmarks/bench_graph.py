@@ -386,13 +386,16 @@ def stability_child(args: argparse.Namespace) -> None:
     model, probe, layers, kw = stability_model(args.stability_child)
     reference = causal_graph(model, probe, layers, **kw)
     built = []
+    # what graph_stability builds its graphs with: graph._graph since perf_graph_s36 (its copies and traces as
+    # arguments), causal_graph in an earlier tree
+    name = "_graph" if hasattr(graph_module, "_graph") else "causal_graph"
+    build = getattr(graph_module, name)
 
     def recording(*a, **k):  # the graphs graph_stability builds, for the digest
-        built.append(graph_module.causal_graph.__wrapped__(*a, **k))
+        built.append(build(*a, **k))
         return built[-1]
 
-    recording.__wrapped__ = graph_module.causal_graph
-    graph_module.causal_graph = recording
+    setattr(graph_module, name, recording)
     rows = [0]
     hooks = [m.register_forward_hook(lambda _m, _i, out: rows.__setitem__(0, rows[0] + out.shape[0]))
              for n, m in model.named_modules() if n in layers]

@@ -2,8 +2,6 @@
 about 0.63 n distinct ones, and the sweeps (a pass per unit and sample, then one per edge and sample) ran every copy
 again. The copies' effects are now their first's: the graphs are the same, number for number, and fewer rows run."""
 
-import contextlib
-
 import pytest
 import torch
 
@@ -14,15 +12,15 @@ from tests.helpers.planted import Planted, ResidualBlock, planted_inputs
 
 def _bootstrap_graphs(monkeypatch, model, x, layers, **options):
     """The graphs graph_stability builds on its resamples (and on its noisy copies), in order, and the draws."""
-    built = []
+    built, graph = [], graph_module._graph
 
     def recording(*args, **kwargs):
-        g = causal_graph(*args, **kwargs)
+        g = graph(*args, **kwargs)
         built.append((args[1], g))
         return g
 
-    monkeypatch.setattr(graph_module, "causal_graph", recording)
     ref = causal_graph(model, x, layers, **options)
+    monkeypatch.setattr(graph_module, "_graph", recording)
     graph_stability(model, x, layers, resamples=2, seed=3, reference=ref, **options)
     gen = torch.Generator().manual_seed(3)
     draws = [torch.randint(x.shape[0], (x.shape[0],), generator=gen) for _ in range(2)]
@@ -92,8 +90,9 @@ def test_a_model_that_draws_noise_sweeps_every_copy():
     counted = []
     for named in (False, True):
         torch.manual_seed(0)
-        with pytest.warns(UserWarning), graph_module._copies_of(idx) if named else contextlib.nullcontext():
-            graphs = []
-            counted.append(_rows_through(model, lambda out=graphs: out.append(causal_graph(model, x[idx], ["a", "b"]))))
+        with pytest.warns(UserWarning):
+            graphs, copies = [], graph_module._copies_of(idx) if named else None
+            counted.append(_rows_through(model, lambda out=graphs, copies=copies: out.append(
+                graph_module._graph(model, x[idx], ["a", "b"], copies=copies))))
         counted.append(graphs[0].to_dict())
     assert counted[0] == counted[2] and counted[1] == counted[3]

@@ -14,8 +14,6 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Mapping, Sequence
-from contextlib import contextmanager
-from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,9 +40,9 @@ from lightning_causal.causal.engine.units import (
 from lightning_causal.causal.engine.user_frame import outside_package
 from lightning_causal.causal.structure.faithfulness import circuit_faithfulness
 from lightning_causal.causal.structure.graph_context import (
+    FxTraces,
     GraphContext,
     ValueSpec,
-    bypassed,
     check_value_spec,
     unit_layouts,
 )
@@ -67,23 +65,14 @@ __all__ = ["causal_graph", "graph_stability"]
 
 Inputs = Tensor | tuple[Tensor, ...]
 
-_COPIES: ContextVar[Tensor | None] = ContextVar("_COPIES", default=None)
-"""Set by :func:`graph_stability` around the graph of a bootstrap resample: ``[N]``, the first sample each sample is a
-copy of (the same draw: equal inputs, target and forward arguments), so that the sweeps run each drawn sample once
-(:func:`~lightning_causal.causal.structure.path_effects.path_effects_from`'s ``copies``)."""
-
-
-@contextmanager
-def _copies_of(draw: Tensor):
-    """:data:`_COPIES` for the resample ``x[draw]``: each position's first position of the same draw."""
+def _copies_of(draw: Tensor) -> Tensor:
+    """``[N]``, for the resample ``x[draw]``: each position's first position of the same draw (the same sample: equal
+    inputs, target and forward arguments), so that the graph's sweeps run each drawn sample once
+    (:func:`~lightning_causal.causal.structure.path_effects.path_effects_from`'s ``copies``)."""
     n = draw.numel()
     _, inverse = torch.unique(draw.cpu(), return_inverse=True)
     first = torch.full((n,), n, dtype=torch.long).scatter_reduce(0, inverse, torch.arange(n), "amin", include_self=True)
-    token = _COPIES.set(first[inverse])
-    try:
-        yield
-    finally:
-        _COPIES.reset(token)
+    return first[inverse]
 
 
 @dataclass(frozen=True)
@@ -260,7 +249,7 @@ def _sweep(ctx: GraphContext, a: int, nodes: dict[str, list[int]], base: Tensor,
     effects = _round_off(sweep.output, ctx.output_tolerance())
     if not later:
         return effects, {}, {}, effects
-    if not bypassed(ctx.model, layer, later[0], ctx.call):
+    if not ctx.bypassed(layer, later[0]):
         return effects, sweep.hidden, sweep.exists, None
     far = {t: nodes[t] for t in later[1:] if nodes[t]}
     clamped = path_effects_from(ctx, layer, units, far, base=base, clamp=True, copies=copies)
@@ -422,6 +411,36 @@ def causal_graph(
         >>> g.edges, round(g.meta["faithfulness"], 3), round(g.edge_stats[0]["z"], 1)
         ([('1:0', 'output:0', 1.0)], 0.999, 14.9)
     """
+    return _graph(model, inputs, layers, top_k, target=target, alpha=alpha, min_share=min_share,
+                  correction=correction, alternative=alternative, baseline=baseline, ablation=ablation,
+                  max_batch_size=max_batch_size, output=output, additional_forward_args=additional_forward_args,
+                  unit_dim=unit_dim, num_heads=num_heads)
+
+
+def _graph(
+    model: nn.Module,
+    inputs: Inputs,
+    layers: Sequence[str],
+    top_k: int | None = 8,
+    *,
+    copies: Tensor | None = None,
+    traces: FxTraces | None = None,
+    target: int | Tensor | None = None,
+    alpha: float = 0.05,
+    min_share: float = 0.05,
+    correction: Correction = "bh",
+    alternative: Alternative = "greater",
+    baseline: ValueSpec = "zero",
+    ablation: ValueSpec = "mean",
+    max_batch_size: int | None = None,
+    output: OutputSpec = None,
+    additional_forward_args: Any = None,
+    unit_dim: int | Mapping[str, int] | None = None,
+    num_heads: int | Mapping[str, int] | None = None,
+) -> CausalGraph:
+    """:func:`causal_graph`, with what :func:`graph_stability` knows of its graphs: ``copies``, a bootstrap resample's
+    repeats (:func:`_copies_of`: each drawn sample swept once), and ``traces``, the torch.fx traces its graphs share
+    (:class:`~lightning_causal.causal.structure.graph_context.FxTraces`)."""
     layers = _check_layers(model, layers)
     rule = _check_rule(top_k, alpha, min_share, correction, alternative)
     baseline, ablation = check_value_spec("baseline", baseline), check_value_spec("ablation", ablation)
@@ -436,7 +455,8 @@ def causal_graph(
         with failed_rows_named(forward, xs, "A causal graph"), GeneratorWatch() as clean_pass:  # no pass of its own
             named: dict[str, str] = {}  # what the figure calls the units of unit_dim off dimension 1, where not neurons
             layouts = unit_layouts(forward, xs, layers, dims, heads, named)
-            ctx = GraphContext.build(forward, xs, layers, target, max_batch_size=max_batch_size, layouts=layouts)
+            ctx = GraphContext.build(forward, xs, layers, target, max_batch_size=max_batch_size, layouts=layouts,
+                                     traces=traces)
         ctx.noisy = warn_separate_noise(forward, xs, "causal_graph", drew=clean_pass.moved)
         _warn_single_sample_classes(ctx.tidx)
         _warn_repeated_samples(xs)
@@ -444,8 +464,8 @@ def causal_graph(
         node_stats: dict[str, dict[str, Tensor]] = {}
         blocks: dict[str, list[tuple]] = {}
         lowering: dict[str, int] = {}  # units the one-sided test leaves out that lower the output (two-sided negatives)
-        copies = _COPIES.get()  # graph_stability's bootstrap resample: each drawn sample swept once
-        copies = copies if copies is not None and copies.numel() == ctx.n else None
+        if copies is not None and copies.numel() != ctx.n:
+            raise ValueError(f"Expected `copies` to name one sample per probe sample, {ctx.n}, but got {copies.numel()}")
         for a in reversed(range(len(layers))):  # the nodes of later layers are the targets of a sweep
             layer = layers[a]
             effects, hidden, exists, out = _sweep(ctx, a, nodes, ctx.values(layer, baseline, "baseline"), copies)
@@ -540,7 +560,8 @@ def graph_stability(
             for c, x in zip(codes, xs))):
         raise ValueError(f"Expected argument `codes` to be None or a tuple of {len(xs)} entries, one per input, each None "
                          f"or a bool tensor [1, ...] shaped like one sample of its input, but got {codes!r:.120}")
-    ref = reference if reference is not None else causal_graph(model, xs, layers, top_k, **options)
+    traces = FxTraces()  # the model does not change between these graphs: each suffix traced once, not once a graph
+    ref = reference if reference is not None else _graph(model, xs, layers, top_k, traces=traces, **options)
     gen = torch.Generator().manual_seed(seed)
     n = xs[0].shape[0]
     # a listed target (Captum's list of ints) follows the resampled rows as a tensor does
@@ -558,12 +579,13 @@ def graph_stability(
     for idx in draws:
         with warnings.catch_warnings():  # a bootstrap resample repeats samples by design: not the user's probe
             warnings.simplefilter("ignore", RepeatedSamplesWarning)
-            with _copies_of(idx):  # a sample drawn k times is swept once, its effects copied (the same numbers)
-                g = causal_graph(model, tuple(x[idx.to(x.device)] for x in xs), layers, top_k,
-                                 target=target[idx.to(target.device)] if per_sample_target else target,
-                                 additional_forward_args=fargs.subset(idx), **options)
+            # a sample drawn k times is swept once, its effects copied (the same numbers)
+            g = _graph(model, tuple(x[idx.to(x.device)] for x in xs), layers, top_k, copies=_copies_of(idx), traces=traces,
+                       target=target[idx.to(target.device)] if per_sample_target else target,
+                       additional_forward_args=fargs.subset(idx), **options)
         boot.append(ref.jaccard(g))
         if jitter:
-            g = causal_graph(model, _jitter(xs, noise, gen, codes), layers, top_k, target=target, additional_forward_args=fargs, **options)
+            g = _graph(model, _jitter(xs, noise, gen, codes), layers, top_k, traces=traces, target=target,
+                       additional_forward_args=fargs, **options)
             noisy.append(ref.jaccard(g))
     return {"resample_jaccard": sum(boot) / len(boot), "noise_jaccard": sum(noisy) / len(noisy) if noisy else math.nan}

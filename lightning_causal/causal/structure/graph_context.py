@@ -49,14 +49,20 @@ from lightning_causal.causal.engine.prefix_cache import (
     prefix_cache,
 )
 from lightning_causal.causal.engine.state import gather_target, output_fix, resolve_target
-from lightning_causal.causal.engine.suffix import _class_forward, flat_call, suffix_module
+from lightning_causal.causal.engine.suffix import (
+    SplitRefused,
+    _Binding,
+    _class_forward,
+    flat_call,
+    suffix_module,
+)
 from lightning_causal.causal.engine.unit_sites import check_samples_first, named_unit_kind
 from lightning_causal.causal.engine.units import Layout, from_units, resolve_layout, to_units
 from lightning_causal.causal.structure.layer_activations import (
     skipped_modules_error,
 )
 
-__all__ = ["GraphContext", "UnitEdit", "ValueSpec", "bypassed", "check_value_spec", "hooked", "layer_values", "unit_layouts"]
+__all__ = ["FxTraces", "GraphContext", "UnitEdit", "ValueSpec", "bypassed", "check_value_spec", "hooked", "layer_values", "unit_layouts"]
 
 #: Rows per probe sample from which runs from a layer that ``torch.fx`` cannot split plainly (a skip
 #: tensor crosses it, or the model does not trace) use the prefix cache: its probe run and checks
@@ -252,6 +258,53 @@ def bypassed(model: nn.Module, source: str, layer: str, call: tuple[Sequence[Any
     return any(n.op == "output" for n in seen)
 
 
+class FxTraces:
+    """The ``torch.fx`` work the graphs of one model share (:func:`~lightning_causal.causal.structure.graph.\
+graph_stability`'s resamples and noisy copies, between which nothing changes the model): the plain suffix after each
+    layer (:func:`~lightning_causal.causal.engine.suffix.suffix_module`, or ``None`` where it cannot be split) and
+    whether a path avoids a layer (:func:`bypassed`), traced once, not once a graph.
+
+    An answer is reused only for the same layers and a call of the same specialised values: the values other than
+    tensors (numbers, ``None``, tuples of numbers, the ``*args``/``**kwargs`` structure), which the trace writes in as
+    constants, and tensors where the traced call had tensors (the binding's own check, ``_Binding.values``); and only
+    while the model is the tree it was traced from: every module object, its class's ``forward``, a ``forward`` set on
+    the instance, its ``training`` flag, and every parameter and buffer object (a module, weight or buffer replaced,
+    a class's forward patched: traced again). Weights changed in place need no new trace: a suffix holds the model's
+    own modules and parameters, not copies. Each graph still checks that a suffix gives its model's output on one of
+    its own probe rows (:meth:`GraphContext._reproduces`).
+    """
+
+    def __init__(self) -> None:
+        self._answers: list[tuple[str, tuple[str, ...], list[Any], Any, Any]] = []
+
+    @staticmethod
+    def _tree(model: nn.Module) -> list[Any]:
+        """The objects a trace of ``model`` depends on, compared by identity (held: no id reused while compared)."""
+        out: list[Any] = []
+        for name, m in model.named_modules(remove_duplicate=False):
+            out += [name, m, type(m).forward, vars(m).get("forward"), m.training, *m._parameters.values(), *m._buffers.values()]
+        return out
+
+    def answer(self, kind: str, model: nn.Module, layers: tuple[str, ...], call: tuple[Sequence[Any], Mapping[str, Any]],
+               make: Callable[[], Any]) -> Any:
+        """``make()`` (a trace's answer), or the answer of an earlier call of ``kind`` for ``layers`` that holds here."""
+        try:
+            binding = _Binding(model, *call)
+        except SplitRefused:  # a call the trace refuses: nothing to share
+            return make()
+        tree = self._tree(model)
+        for k, ls, was, traced, answer in self._answers:
+            if k == kind and ls == layers and len(was) == len(tree) and all(a is b for a, b in zip(was, tree)):
+                try:
+                    traced.values(*call)
+                except SplitRefused:  # other specialised values: another trace
+                    continue
+                return answer
+        answer = make()
+        self._answers.append((kind, layers, tree, binding, answer))
+        return answer
+
+
 @dataclass(kw_only=True)
 class GraphContext:
     """The clean pass over the probe and the runs a graph is built from.
@@ -287,6 +340,7 @@ class GraphContext:
     outputs: int = 1  # the explained output's columns (its classes): which output:<c> nodes exist
     noisy: bool = False
     row0: Tensor | None = None  # the clean pass's whole output of sample 0: what a plain suffix must reproduce
+    traces: FxTraces | None = None  # torch.fx traces shared with other graphs of the model (graph_stability's)
     _suffixes: dict[str, nn.Module | PrefixCache | None] = field(default_factory=dict)
     _traced: dict[str, nn.Module | None] = field(default_factory=dict)
     _modules: dict[str, nn.Module] = field(default_factory=dict)
@@ -295,8 +349,10 @@ class GraphContext:
 
     @classmethod
     def build(cls, forward: Forward, xs: tuple[Tensor, ...], layers: list[str], target: object, *,
-              max_batch_size: int | None = None, layouts: Mapping[str, Layout] | None = None) -> GraphContext:
-        """Run the clean pass (inside the caller's ``audit_mode``) and check the layers."""
+              max_batch_size: int | None = None, layouts: Mapping[str, Layout] | None = None,
+              traces: FxTraces | None = None) -> GraphContext:
+        """Run the clean pass (inside the caller's ``audit_mode``) and check the layers; ``traces``: the torch.fx traces
+        shared with other graphs of the model (:class:`FxTraces`)."""
         layouts = dict(layouts or {})
         kinds: dict[str, list[type]] = {name: [] for name in layers}
         probes = [resolve_module(forward.model, name).register_forward_hook(
@@ -320,7 +376,7 @@ class GraphContext:
         return cls(forward=forward, xs=xs, layers=layers, acts=acts, tidx=tidx, f0=gather_target(out, tidx),
                    max_batch_size=max_batch_size, tensor_output={name: issubclass(kinds[name][0], Tensor) for name in layers},
                    layouts=layouts, real=_real_steps(padding),
-                   outputs=int(out.shape[1]) if out.dim() > 1 else 1, row0=out[:1].detach())
+                   outputs=int(out.shape[1]) if out.dim() > 1 else 1, row0=out[:1].detach(), traces=traces)
 
     def values(self, layer: str, spec: ValueSpec, parameter: str = "ablation") -> Tensor:
         """:func:`layer_values` of ``layer``'s clean activations (``"mean"``: at real positions only)."""
@@ -398,7 +454,8 @@ class GraphContext:
         if layer in self._suffixes:
             return self._suffixes[layer]
         if layer not in self._traced:  # the plain fx suffix takes a tensor output only
-            self._traced[layer] = suffix_module(self.model, layer, self.call) if self.tensor_output[layer] else None
+            self._traced[layer] = self._shared("suffix", (layer,), lambda: suffix_module(self.model, layer, self.call)) \
+                if self.tensor_output[layer] else None
             if self._traced[layer] is not None and not self._reproduces(layer, self._traced[layer]):
                 self._traced[layer] = None
         found: nn.Module | PrefixCache | None = self._traced[layer]
@@ -421,6 +478,14 @@ class GraphContext:
             found = found if all(name in got for name in later) else None
         self._suffixes[layer] = found
         return found
+
+    def _shared(self, kind: str, layers: tuple[str, ...], make: Callable[[], Any]) -> Any:
+        """``make()``, through :attr:`traces` where the graph shares them."""
+        return make() if self.traces is None else self.traces.answer(kind, self.model, layers, self.call, make)
+
+    def bypassed(self, source: str, layer: str) -> bool:
+        """:func:`bypassed` of the model's call on the probe (through :attr:`traces` where the graph shares them)."""
+        return self._shared("bypassed", (source, layer), lambda: bypassed(self.model, source, layer, self.call))
 
     def _reproduces(self, layer: str, suffix: nn.Module) -> bool:
         """Whether the plain suffix gives the model's output on one probe row: it is traced from the class's
