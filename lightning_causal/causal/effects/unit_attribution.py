@@ -24,7 +24,9 @@ weights, a cell unrolled over time) has no frontier; its estimate sums the first
 every call, ``Σ_k (h_k − b_k) · ∂f_t/∂h_k``, as the exact interventions set the unit at every call:
 the derivative at ``α = 1`` of ``f_t`` with the unit at ``b + α (h_u − b)`` at every call. It is
 exact for independent calls (a siamese encoder) on a linear suffix; for chained calls (each call
-reading the last one's output) ``f_t`` is a polynomial in ``α`` and no first-order estimate is.
+reading the last one's output) ``f_t`` is a polynomial in ``α`` and no first-order estimate is. A layer whose number of calls
+follows the rows (a loop until every row has converged, an adaptive solver's steps) is refused (``ValueError``) where
+one chunk of rows runs it more often than another: the estimates pair each call's gradient over the chunks.
 """
 
 from __future__ import annotations
@@ -78,6 +80,7 @@ def call_gradients(cache: PrefixCache, target_idx: Tensor, max_batch_size: int |
     h = cache.value.detach()
     rows = max(1, cache.rows_per_pass(max_batch_size) // (1 if max_batch_size else 2))
     shapes: list[torch.Size] = []
+    shapes_rows: list[int] = []  # the rows of the chunk that set ``shapes``
 
     def grad_rows(s: Tensor) -> Tensor:
         values: list[Tensor] = []
@@ -95,8 +98,17 @@ def call_gradients(cache: PrefixCache, target_idx: Tensor, max_batch_size: int |
             _check_no_gradient_means_no_effect(cache, f, target_idx, s)
         if not shapes:
             shapes.extend(v.shape[1:] for v in values)
+            shapes_rows.append(s.numel())
         if [v.shape[1:] for v in values] != shapes:
-            raise RuntimeError(f"Expected layer {cache.layer!r} to be called alike for every chunk of rows")
+            counts = (f"{len(shapes)} times on {shapes_rows[0]} row(s) and {len(values)} times on {s.numel()}"
+                      if len(values) != len(shapes) else f"{len(values)} times with other output shapes")
+            raise ValueError(
+                f"Expected layer {cache.layer!r} to run alike for every chunk of rows of the first-order estimates "
+                f"(method='attribution'/'atp', screen=), but it ran {counts}: the number of its calls follows the rows "
+                "(a loop until every row has converged, an adaptive ODE solver whose steps follow the batch), and the "
+                "estimates pair each call's gradient over the chunks. Use method='exact' (and no screen), which sets the "
+                "unit at every call of each pass; or make the number of calls fixed (a fixed number of iterations or "
+                "solver steps)")
         pairs = [(v, torch.zeros_like(v) if g is None else g.detach()) for v, g in zip(values, grads)]
         return torch.cat([t.flatten(1) for pair in pairs for t in pair], 1)
 
