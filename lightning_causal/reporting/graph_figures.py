@@ -9,6 +9,7 @@ import math
 import textwrap
 from typing import Any
 
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
 from matplotlib.lines import Line2D
@@ -173,7 +174,9 @@ def _draw_nodes(ax: Any, columns: list[tuple[str, list[dict]]], height: int,
             face = "0.65" if layer == "output" else (_NODE_POS if v >= 0 else _NODE_NEG)
             ax.scatter([x], [y], s=lo + (hi - lo) * abs(v) / top, color=face, edgecolors="0.2", linewidths=_NODE_EDGE,
                        zorder=3)  # at most 17 pt across (_LARGEST): the pitch is 18
-            ax.annotate(node_label(str(n["unit"])), (x, y), fontsize=fontsize, ha="center", va="center", zorder=4)
+            # inside the axes by construction: not tested at every layout and draw (annotation_clip)
+            ax.annotate(node_label(str(n["unit"])), (x, y), fontsize=fontsize, ha="center", va="center", zorder=4,
+                        annotation_clip=False)
             if layer == "output" and class_names and 0 <= int(n["unit"]) < len(class_names):  # the class, beside its node
                 ax.text(x + 0.14, y, _short(str(class_names[int(n["unit"])])), fontsize=7, ha="left", va="center", zorder=4)
         # above the axes, in points: the title (its pad, graph_figure) sits above them whatever the data scale
@@ -225,8 +228,8 @@ def _draw_edges(ax: Any, edges: list[dict], pos: dict[str, tuple[float, float]],
         style = {"color": _POS if w >= 0 else _NEG, "lw": 0.4 + 3.2 * min(abs(w), 1.0), "alpha": 0.3 + 0.6 * min(abs(w), 1.0)}
         if x1 - x0 > 1:
             ax.add_patch(FancyArrowPatch(path=_arc_path(x0, y0, x1, y1, top), arrowstyle="-", zorder=2, **style))
-        else:
-            ax.plot([x0, x1], [y0, y1], zorder=2, **style)
+        else:  # the Line2D ax.plot makes, without its argument parsing
+            ax.add_line(Line2D([x0, x1], [y0, y1], zorder=2, **style))
 
 
 _NAME_CHARS = 18  # a class name beside an output node: at most this many characters
@@ -334,6 +337,7 @@ def graph_figure(graph: dict, title: str | None = None) -> Figure:
     room = _NOTE_LINE * len(why) + 0.1 * bool(why)  # inches under the legend (0.1: its margins)
     drawing = 1.25 + _PITCH * height + 0.15 * extra  # 1.25: the title, the legend's two rows
     fig = Figure(figsize=(width, drawing + room))
+    FigureCanvasAgg(fig)  # tight_layout measures the texts on the renderer the drawing uses (else on one of its own)
     ax = fig.subplots()
     pos = _draw_nodes(ax, columns, height, kinds, names)
     _draw_edges(ax, graph.get("edges", []), pos, (height - 1) / 2.0 + 1.0)  # the arcs' peaks: inside the y limits below
@@ -341,7 +345,9 @@ def graph_figure(graph: dict, title: str | None = None) -> Figure:
     hidden = sum(totals.get(layer, len(ns)) for layer, ns in columns if layer != "output")  # drawn or not
     default = (f"causal graph: {hidden} nodes, {len(graph.get('edges', []))} edges"
                + (f", faithfulness {faith:.2f}" if math.isfinite(faith) else "") + _effects_line(graph.get("meta", {})))
-    ax.set_title(title or default, fontsize=9, pad=6 + _LABEL_LINE * lines)  # above the column titles
+    # above the column titles; y given: no axis is drawn, so matplotlib's search for tick labels above the axes (ticks
+    # computed at every layout and draw) would find none and put it at 1.0 too
+    ax.set_title(title or default, fontsize=9, pad=6 + _LABEL_LINE * lines, y=1.0)
     ax.legend(handles=_legend_handles(), loc="lower center", bbox_to_anchor=(0.5, -0.02), ncol=3, fontsize=7, frameon=False)
     ax.set_xlim(-0.6, len(columns) - 0.4 + margin)
     ax.set_ylim(-(height - 1) / 2.0 - 1.9, (height - 1) / 2.0 + 1.2)  # room for the arcs above the top node, the legend below
