@@ -349,7 +349,9 @@ class TensorBoardRenderer:
                 if name.startswith("importance/"):
                     layer = name.split("/", 1)[1]
                     kind = r.meta.get(f"unit_kind/{layer}", "unit")  # "head", "neuron" (sequence layers), else "unit"
-                    fig = bar_figure(vec, f"{r.audit}: {layer}", self.bar_top, r.meta.get(f"unit_names/{layer}"),
+                    calls = r.meta.get(f"calls/{layer}")  # a layer run several times per pass: set at every call
+                    said = f"\nset at each of its {calls} calls per forward pass" if isinstance(calls, int) and calls > 1 else ""
+                    fig = bar_figure(vec, f"{r.audit}: {layer}{said}", self.bar_top, r.meta.get(f"unit_names/{layer}"),
                                      value_label=_unit_value_label(r.meta, kind),
                                      item_label=kind, estimated=_estimated(r, layer, vec.numel()))
                     self._figure(writer, f"{base}/bars/{name}", fig, step)
