@@ -303,6 +303,12 @@ class FairnessAudit(Audit):
         check_counterfactual_ids(self.counterfactual, x_cf, token_readers(Forward(model, num_samples=len(probe), **self.model_options(probe)), x))
         if not bool((x_cf != x).any()):
             self._warn_nothing_changed(x.shape[0])
+        self._check_reading(model, probe, x)
+
+    def _check_reading(self, model: nn.Module, probe: Probe, x: Tensor) -> None:
+        """What makes the audit's measures no class probabilities or no groups, checked by :meth:`validate` and again
+        by :meth:`run` (called by hand, ``audit.run(model, probe)``, without the callback's set-up): per-level logits and a
+        continuous distribution's moments warned about, an embedding and group ids that are not whole numbers refused."""
         first = first_row_outputs(model, probe, self.output)
         out = first()
         levels = level_outputs(probe.labels, out, task_model(model, self.output), self.output)
@@ -314,6 +320,8 @@ class FairnessAudit(Audit):
         # a multi-output regression (a heading (cos, sin) of unit norm) is warned about as one (_class_labels), not refused
         regressing = regression_labels(probe.labels, model=task_model(model, self.output))
         embedding = None if regressing else embedding_output(out, model, self.output)
+        if embedding is not None and len(probe) > 1:  # a row of two logits may lie on the unit circle: 8 rows say
+            embedding = embedding_output(first_row_outputs(model, probe, self.output, rows=8)(), model, self.output)
         if embedding is not None:
             raise ValueError(
                 f"FairnessAudit compares class probabilities (the softmax of the outputs) but the model's outputs are an "
@@ -365,6 +373,7 @@ class FairnessAudit(Audit):
 
     def run(self, model: nn.Module, probe: Probe, *, max_batch_size: int | None = None) -> AuditResult:
         x = self._inputs(probe)
+        self._check_reading(model, probe, x)  # by hand too: an embedding's softmax is refused, a Normal's means warned of
         self._warn_one_hot(x)
         options = self.model_options(probe)
         check_name_count("feature_names", self.feature_names, x.shape[1], "column")

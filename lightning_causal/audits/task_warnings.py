@@ -146,16 +146,16 @@ def warn_softmax_of_regression(audit: str, labels: Any, fix: str, model: Any = N
         warnings.warn(message, UserWarning, stacklevel=outside_package())
 
 
-def first_row_outputs(model: Any, probe: Any, output: Any) -> Callable[[], Tensor]:
+def first_row_outputs(model: Any, probe: Any, output: Any, rows: int = 1) -> Callable[[], Tensor]:
     """A callable giving the model's explained output (``output``: the audit's ``output=``) on the
-    probe's first sample, with its forward arguments, for :func:`warn_predicted_class_of_regression`;
-    it leaves no trace. It carries ``probe`` and ``first_row`` (the pass's return value and explained tensor, run once
-    for both), which that warning reads (:func:`continuous_distribution_read`)."""
+    probe's first sample (its first ``rows`` samples), with its forward arguments, for
+    :func:`warn_predicted_class_of_regression`; it leaves no trace. It carries ``probe`` and ``first_row`` (the pass's
+    return value and explained tensor, run once for both), which that warning reads (:func:`continuous_distribution_read`)."""
     ran: list[tuple[Any, Tensor]] = []
 
     def first_row() -> tuple[Any, Tensor]:
         if not ran:
-            ran.append(_first_row(model, probe, output))
+            ran.append(_first_row(model, probe, output, rows))
         return ran[0]
 
     def outputs() -> Tensor:
@@ -183,15 +183,15 @@ def ran_outputs(model: Any, probe: Any, raw: Any, picked: Tensor, shown: Tensor 
     return outputs
 
 
-def _first_row(model: Any, probe: Any, output: Any) -> tuple[Any, Tensor]:
-    """The model's return value on the probe's first sample, with its forward arguments, and the tensor ``output``
-    selects of it; it leaves no trace."""
+def _first_row(model: Any, probe: Any, output: Any, rows: int = 1) -> tuple[Any, Tensor]:
+    """The model's return value on the probe's first sample (its first ``rows``), with its forward arguments, and the
+    tensor ``output`` selects of it; it leaves no trace."""
     from lightning_causal.causal.engine.forward import Forward
     from lightning_causal.causal.engine.state import audit_mode
 
-    sub = probe.subset(slice(0, 1))
+    sub = probe.subset(slice(0, max(1, min(rows, len(probe)))))
     inputs = sub.inputs if isinstance(sub.inputs, tuple) else (sub.inputs,)
-    forward = Forward(model, num_samples=1, output=output, **sub.forward_options)
+    forward = Forward(model, num_samples=len(sub), output=output, **sub.forward_options)
     with audit_mode(model):
         raw = forward.raw(*inputs)
         return raw, forward.checked(raw, *inputs)  # a squeezed batch of one named at the dry run

@@ -193,8 +193,8 @@ def _targets_of_positions(probe: Probe) -> torch.Tensor | None:
 def dry_run(audit: Audit, model: torch.nn.Module, probe: Probe, *, quiet_run: bool = False) -> AuditResult | None:
     """``audit`` validated and run on 2 probe samples, its state restored; under DDP every process learns
     whether one failed, and all raise alike. ``quiet_run``: the warnings of the run on 2 samples are ignored (left to
-    the full run, which gives them again: ``audit_model``'s); the set-up's (``validate``, of the whole probe, which no
-    full run gives again: ``FairnessAudit``'s on a Gaussian policy's means) are shown whatever it says.
+    the full run, which gives them again: ``audit_model``'s); the set-up's (``validate``, of the whole probe:
+    ``FairnessAudit``'s on a Gaussian policy's means) are shown whatever it says.
 
     Raises:
         MisconfigurationException: naming the audit, from its error.
