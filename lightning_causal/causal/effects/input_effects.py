@@ -41,6 +41,7 @@ from lightning_causal.causal.engine.groups import (
 )
 from lightning_causal.causal.engine.linked_samples import check_rows_independent
 from lightning_causal.causal.engine.noise import CommonNoise, GeneratorWatch, common_noise
+from lightning_causal.causal.engine.padded_reads import warn_padded_target
 from lightning_causal.causal.engine.probe_warnings import ProbeContentsWarning
 from lightning_causal.causal.engine.stacked_rows import rows_alone_checked
 from lightning_causal.causal.engine.state import (
@@ -91,6 +92,8 @@ def clean_target(forward: Forward, xs: tuple[Tensor, ...], target: Target, noise
     if noise is None:
         check_rows_independent(forward, xs, out, "Intervening on the inputs")
     idx = resolve_target(out, target)
+    if noise is None:
+        warn_padded_target(forward, xs, out, idx, target, "Intervening on the inputs")
     f0 = gather_target(out, idx)
     check_finite_samples(xs, f0)
     return idx, f0

@@ -38,6 +38,7 @@ from lightning_causal.causal.engine.interventions import (
 )
 from lightning_causal.causal.engine.linked_samples import check_linked_samples, failed_rows_named
 from lightning_causal.causal.engine.noise import CommonNoise, noise_warned
+from lightning_causal.causal.engine.padded_reads import warn_padded_target
 from lightning_causal.causal.engine.prefix_cache import PrefixCache, prefix_cache
 from lightning_causal.causal.engine.stacked_rows import rows_alone_checked
 from lightning_causal.causal.engine.state import (
@@ -427,6 +428,7 @@ def unit_effects(
         layout = ivs[0].layout(cache.value)
         units = selected_units(ivs[0].units, layout, layer, cache.value.device)
         tidx = resolve_target(clean, target)
+        warn_padded_target(forward, xs, clean, tidx, target, f"Intervening on {layer!r}")
         check_finite_samples(xs, gather_target(cache.output, tidx))
         estimate = None
         exact = torch.full((units.numel(),), method == "exact", dtype=torch.bool)

@@ -51,7 +51,7 @@ from lightning_causal.causal.engine.user_frame import outside_package
 if TYPE_CHECKING:
     from lightning_causal.causal.engine.forward import Forward
 
-__all__ = ["OTHER_POSITION_FIX", "PADDED_READ_FIX", "padded_reads", "warn_padded_read"]
+__all__ = ["OTHER_POSITION_FIX", "PADDED_READ_FIX", "PADDED_TARGET_FIX", "padded_reads", "warn_padded_read", "warn_padded_target"]
 
 #: the ways out, named in the warning
 PADDED_READ_FIX = (
@@ -66,6 +66,13 @@ OTHER_POSITION_FIX = (
     "a wrapper module given the mask as a forward argument (the first real token under left padding: "
     "`logits[torch.arange(len(ids)), attention_mask.argmax(1)]`); a callable `output=` cannot gather per sample, it is "
     "called on batches of rows of the estimators' choosing")
+
+#: the ways out where the explained column is a padded position (a listwise ranker's score of a padded item)
+PADDED_TARGET_FIX = (
+    "Have forward give the padded positions a score below every real one (`scores.masked_fill(attention_mask == 0, "
+    "-1e4)` at its end, in eval mode too), so that `target=None` picks a real position, or pass a `target=` real in "
+    "every sample (per sample: the top real item, `target=scores.masked_fill(attention_mask == 0, "
+    "float('-inf')).argmax(1)` computed once on the probe)")
 
 _CHECKED_ROWS = 4  # probe samples with padding run in the check's one pass
 
@@ -111,12 +118,14 @@ def padded_reads(out: Any, picked: Tensor, pad: Tensor) -> dict[int, list[int]]:
     return found
 
 
-def _follows_positions(forward: Forward, xs: tuple[Tensor, ...], rows: Tensor, steps: int) -> bool:
+def _follows_positions(forward: Forward, xs: tuple[Tensor, ...], rows: Tensor, steps: int, *, explained: bool = False) -> bool:
     """Whether the model's return value has a position axis: run on ``rows`` cut to ``steps - 1``
     positions (the inputs and the forward arguments ``[n, steps, ...]``, a shared 1-D
     ``position_ids``), one of its tensors has ``steps - 1`` entries on dimension 1. A classifier of
     as many classes as positions (``out[:, -1]``, its last class) has none; a model that refuses
-    the shorter rows (a fixed length) is taken to have one."""
+    the shorter rows (a fixed length) is taken to have one. ``explained``: the explained output itself
+    (``forward.select`` of the cut pass) must have ``steps - 1`` columns, a per-position score ``[N, T]``; a model
+    that refuses the shorter rows is then taken to have none."""
     n = int(rows.shape[0])
 
     def cut(value: Any, key: str | None = None) -> Any:
@@ -133,8 +142,11 @@ def _follows_positions(forward: Forward, xs: tuple[Tensor, ...], rows: Tensor, s
         with torch.no_grad():
             out = forward.model(*(cut(x[rows]) for x in xs), *(cut(a) for a in args),
                                 **{k: cut(v, k) for k, v in kwargs.items()})
-    except Exception:  # noqa: BLE001 - the model takes one length only: its outputs are read as positions
-        return True
+        if explained:
+            picked = forward.select(out)
+            return picked.dim() == 2 and tuple(picked.shape) == (n, steps - 1)
+    except Exception:  # noqa: BLE001 - the model takes one length only: its outputs are read as positions, its
+        return not explained  # explained columns not (a flattening classifier of as many classes as positions)
     return any(t.dim() >= 2 and t.shape[0] == n and t.shape[1] == steps - 1 for t in _sequence_outputs(out))
 
 
@@ -142,12 +154,9 @@ def warn_padded_read(forward: Forward, xs: tuple[Tensor, ...], what: str) -> Non
     """Warn when a callable ``output=`` reads probe samples at padded positions (module docstring):
     one pass of up to 4 samples that hold padding, without gradients; nothing runs without a
     callable ``output=`` or a padding argument, or when no sample holds padding."""
-    if not callable(forward.output) or not xs or not isinstance(xs[0], Tensor) or xs[0].dim() < 2:
+    if not callable(forward.output):
         return
-    source = forward.args.kwargs if forward.args.kwargs else forward.args.args or None
-    pads = input_padding(xs, source, model=forward.model)
-    pad = next((p for p in pads if p is not None), None) if pads is not None else None
-    pad = step_positions(pad)  # [N, T]: the padding is the same along a position's features
+    pad = _step_padding(forward, xs)  # [N, T]: the padding is the same along a position's features
     if pad is None:  # none, or along a channels-first input's frames: no per-position outputs [N, T, ...] to read
         return
     rows = (pad.any(1) & ~pad.all(1)).nonzero().flatten()[:_CHECKED_ROWS]
@@ -171,3 +180,64 @@ def warn_padded_read(forward: Forward, xs: tuple[Tensor, ...], what: str) -> Non
         f"{what}: the explained output (`output=`) of probe sample(s) {samples} is the model's output at position(s) "
         f"{positions}, which the forward arguments mark as padding ({why}), so every effect explains a position the "
         f"model ignores. {PADDED_READ_FIX if last else OTHER_POSITION_FIX}", UserWarning, stacklevel=outside_package())
+
+
+def _step_padding(forward: Forward, xs: tuple[Tensor, ...]) -> Tensor | None:
+    """The ``[N, T]`` padding of the inputs along dimension 1 that the forward arguments describe
+    (``attention_mask``, ``lengths``), or ``None``."""
+    if not xs or not isinstance(xs[0], Tensor) or xs[0].dim() < 2:
+        return None
+    source = forward.args.kwargs if forward.args.kwargs else forward.args.args or None
+    pads = input_padding(xs, source, model=forward.model)
+    pad = next((p for p in pads if p is not None), None) if pads is not None else None
+    return step_positions(pad)  # None along a channels-first input's frames
+
+
+def warn_padded_target(forward: Forward, xs: tuple[Tensor, ...], out: Tensor, idx: Tensor, target: Any, what: str) -> None:
+    """Warn when the explained column of a sample is a padded position: a listwise ranker's scores
+    ``[N, L]`` of lists padded to ``L`` items, one column per item, explained at ``target=None`` (each
+    sample's largest score, a padded item's where the model leaves padded scores unmasked) or at a
+    ``target=`` that is padding in some samples (its effects explain an item the model ignores, and
+    are NaN where the model scores padding ``-inf``). ``out``: the clean explained output ``[N, C]``,
+    ``idx``: the resolved target ``[N]``. Nothing runs without padding of ``C`` positions, or where
+    every explained column is real; else one pass of up to 4 such samples cut by one position tells
+    scores per position (``C - 1`` columns then) from a classifier of as many classes as positions.
+
+    Examples:
+        >>> import warnings
+        >>> import torch
+        >>> from torch import nn
+        >>> from lightning_causal.causal.engine.forward import Forward
+        >>> class Scores(nn.Module):  # [N, L, F] -> [N, L]: one score per item, padding left unmasked
+        ...     def forward(self, x, attention_mask):
+        ...         return x.sum(-1)
+        >>> x = torch.tensor([[[1.0], [2.0], [3.0]], [[4.0], [5.0], [0.0]]])
+        >>> mask = torch.tensor([[1, 1, 1], [1, 1, 0]])
+        >>> forward = Forward(Scores(), additional_forward_args={"attention_mask": mask}, num_samples=2)
+        >>> with warnings.catch_warnings(record=True) as caught:
+        ...     warnings.simplefilter("always")
+        ...     warn_padded_target(forward, (x,), forward(x), torch.tensor([2, 2]), 2, "input_effects")
+        >>> print(str(caught[0].message)[:96])
+        input_effects: the explained column of probe sample(s) [1] is position(s) [2] of the model's one
+    """
+    if out.dim() != 2 or out.shape[1] < 2 or idx.dim() != 1 or idx.shape[0] != out.shape[0]:
+        return
+    pad = _step_padding(forward, xs)
+    if pad is None or tuple(pad.shape) != tuple(out.shape):
+        return
+    pad = pad.to(idx.device)
+    hit = pad.gather(1, idx.view(-1, 1).clamp(0, pad.shape[1] - 1)).squeeze(1) & ~pad.all(1)
+    rows = hit.nonzero().flatten()
+    if not rows.numel() or not _follows_positions(forward, xs, rows[:_CHECKED_ROWS], int(pad.shape[1]), explained=True):
+        return
+    samples = rows.tolist()
+    shown = f"{samples[:8]}{f' and {len(samples) - 8} more' if len(samples) > 8 else ''}"
+    positions = sorted({int(t) for t in idx[rows].tolist()})
+    why = ("`target=None` explains each sample's largest output, and in these samples a padded position's output is "
+           "larger than every real one's: the model leaves its padded positions' scores unmasked" if target is None
+           else "`target=` names them")
+    warnings.warn(
+        f"{what}: the explained column of probe sample(s) {shown} is position(s) {positions} of the model's one "
+        f"output per position ([N, {pad.shape[1]}], its columns following the input's positions), which the forward "
+        f"arguments mark as padding ({why}), so every effect of those samples explains an item the model ignores (NaN "
+        f"where it scores padding -inf). {PADDED_TARGET_FIX}", UserWarning, stacklevel=outside_package())
