@@ -33,6 +33,7 @@ from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.input_sites import input_sites
 from lightning_causal.causal.engine.interventions import (
     Intervention,
+    Patch,
     Resample,
     Zero,
 )
@@ -420,6 +421,14 @@ def unit_effects(
                 cache = None
         if cache is None:
             return shared(rows, scale)
+        if cache.calls > 1 and any(isinstance(iv, Patch) for iv in ivs):
+            raise ValueError(
+                f"Expected layer {layer!r} to run once per forward pass for Patch, but it runs {cache.calls} times (a "
+                "shared layer, a weight-tied block, an ODE function at every solver stage): Patch's source holds one "
+                "activation per sample, so every call would be set to that one value (capture keeps the last call's), "
+                "not each call to its own value on the paired input, which is no activation patching of the paired run. "
+                "Name one call with an nn.Identity applied to its output and patch that (docs/your_model.md, 'Layers in "
+                "functional code'), or intervene with SetTo, MeanOf or Resample, which are set at every call")
         noise, clean = None, cache.output
         if scale:
             cache.reason = "the model draws random numbers in eval mode: full passes with common random numbers"

@@ -387,7 +387,9 @@ class Patch(Intervention):
     where patching ``u`` recovers the clean output). :func:`~lightning_causal.causal.engine.intervention_hooks.intervene`
     applies it to a batch of the ``N`` paired samples in their order. A call whose rows are not the
     ``N`` samples (another batch size, an estimator that does not pair its rows with the samples) is
-    refused.
+    refused. So is, by ``unit_effects``, a module that runs several times per forward pass (a weight-tied block, an
+    ODE function at every solver stage): one source row per sample would set every call to one value, where each call
+    of the paired run has its own; name one call with an ``nn.Identity`` applied to its output.
 
     Args:
         source: activations ``[N, ...]`` of the module on the paired inputs, shaped as its output
