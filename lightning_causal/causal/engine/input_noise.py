@@ -84,22 +84,33 @@ def code_elements(readers: Sequence[EmbeddingReader], xs: tuple[Tensor, ...]) ->
 def float_code_elements(forward: Any, xs: tuple[Tensor, ...]) -> tuple[Tensor | None, ...]:
     """:func:`code_elements` found on a clean pass of the first 256 rows of ``xs``: ``forward`` (an engine
     ``Forward``, called ``forward(*xs, rows=...)``) runs them in eval mode without gradient, under
-    :func:`~lightning_causal.causal.engine.token_ids.embedding_readers`. No pass for a model without an embedding or
-    inputs without a float one of two rows or more: every entry ``None``.
+    :func:`~lightning_causal.causal.engine.token_ids.embedding_readers` (which sees ``F.one_hot`` and a table indexed
+    directly too, so a model without an embedding runs it as well where a float input holds an element whole in every
+    row and not constant, :func:`_whole_and_varying`). No pass for inputs without a float one of two rows or more:
+    every entry ``None``.
 
     Gaussian noise has no meaning for such a code (a nominal category), and ``.long()`` truncates the noisy value to
     another category half the time at a tenth of the column's spread: the stability measures leave these elements as
     they are (:func:`input_noise_sd`'s ``codes``).
     """
     model = forward.model
-    if not any(isinstance(m, (nn.Embedding, nn.EmbeddingBag)) for m in model.modules()) or \
-            not any(x.is_floating_point() and x.dim() >= 1 and x.shape[0] >= 2 for x in xs):
-        return (None,) * len(xs)
     k = min(xs[0].shape[0], _CODE_ROWS)
     head = tuple(x[:k] for x in xs)
+    embedded = any(isinstance(m, (nn.Embedding, nn.EmbeddingBag)) for m in model.modules())
+    if not any(x.is_floating_point() and x.dim() >= 1 and x.shape[0] >= 2 and (embedded or _whole_and_varying(x))
+               for x in head):
+        return (None,) * len(xs)
     with torch.no_grad(), audit_mode(model), embedding_readers(model, head) as readers:
         forward(*head, rows=torch.arange(k, device=xs[0].device))
     return code_elements(readers, head)
+
+
+def _whole_and_varying(x: Tensor) -> bool:
+    """Whether some element of ``x`` (``[N, ...]``) is a whole number in every row and not constant over them: what a
+    code column needs (:func:`~lightning_causal.causal.engine.token_ids._code_columns`), so a model without an embedding
+    (``F.one_hot``, a table indexed directly) runs no pass for inputs without one (Gaussian features, a probe of 2 rows)."""
+    flat = x.detach().reshape(x.shape[0], -1)
+    return bool(((flat == flat.trunc()).all(0) & (flat != flat[:1]).any(0)).any())
 
 
 def codes_named(xs: tuple[Tensor, ...], codes: tuple[Tensor | None, ...]) -> str:

@@ -27,6 +27,8 @@ Examples:
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import math
 import os
 import re
@@ -37,7 +39,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.overrides import TorchFunctionMode
 
 from lightning_causal.causal.engine.user_frame import outside_package
 
@@ -46,7 +50,7 @@ INDEX_DTYPES = (torch.int64, torch.int32)
 other integers (``uint8``, ``int8``, ``int16``: pixels, bytes, PCM samples) and bools are values the model casts."""
 
 __all__ = [
-    "INDEX_DTYPES", "EmbeddingReader", "embedding_readers", "check_token_baselines", "token_baseline_error", "check_special_tokens",
+    "INDEX_DTYPES", "is_integer", "EmbeddingReader", "embedding_readers", "check_token_baselines", "token_baseline_error", "check_special_tokens",
     "keep_special_tokens", "special_token_baseline", "special_token_hint", "token_errors_named", "FLOAT_CODES",
     "float_code_error", "float_codes_named", "embedding_lookup_error", "code_values", "codes_outside", "code_position",
     "warn_codes_outside", "FractionalCodeWarning", "from_embedding", "code_ranges", "code_range_words",
@@ -59,7 +63,8 @@ class EmbeddingReader:
     embedding whose indices were a float input's values cast (``x[:, 5].long()``, a category code kept in a float
     column): ``columns`` are the positions of a sample's flattened values it looks up, ``size`` its indices' shape, and
     ``shifts`` (``None``: all 0) the constant added to each column's codes before the lookup (one table shared by
-    several columns, each from its own offset: rtdl's ``emb(x[:, cats].long() + offsets)``)."""
+    several columns, each from its own offset: rtdl's ``emb(x[:, cats].long() + offsets)``). A lookup with no module
+    (:class:`_Lookups`) is named by its kind, ``F.one_hot``, ``Parameter``, ``buffer`` or ``tensor``, and its name."""
 
     name: str
     kind: str
@@ -70,6 +75,10 @@ class EmbeddingReader:
     offset: int
     columns: tuple[int, ...] | None = None
     shifts: tuple[int, ...] | None = None
+    table: tuple[tuple[int, int], ...] | None = None
+    """Where the same embedding looked up other code columns in other calls of the pass (one shared table read a
+    column at a time, ``[emb(x[:, j].long() + off[j]) for j]``): ``(column, shift)`` of every column it read, its
+    own included (:func:`code_ranges` bounds each column by the others' offsets); ``None`` otherwise."""
 
 
 class FractionalCodeWarning(UserWarning):
@@ -86,16 +95,26 @@ _CODE_SHIFT_BITS = 16  # the bits (_bits) each shifted index of a match at an of
 # constant) must carry, beyond log2 of the positions searched: a 0/1 column fits another's changes at odds of 2 ** -(rows - 1)
 
 
-def _is_integer(x: object) -> bool:
+def is_integer(x: object) -> bool:
+    """Whether ``x`` is a tensor of integers (of any width; not bool, float nor complex).
+
+    Examples:
+        >>> is_integer(torch.tensor([1], dtype=torch.uint8)), is_integer(torch.tensor([True])), is_integer(3)
+        (True, False, False)
+    """
     return isinstance(x, Tensor) and not x.is_floating_point() and not x.is_complex() and x.dtype != torch.bool
 
 
 @contextmanager
 def embedding_readers(model: nn.Module, xs: tuple[Tensor, ...]) -> Iterator[list[EmbeddingReader]]:
     """Record, for the passes run inside, each ``nn.Embedding``/``nn.EmbeddingBag`` of ``model``
-    whose indices are a view of an integer input of ``xs`` (the hooks are removed on exit)."""
+    whose indices are a view of an integer input of ``xs`` (the hooks are removed on exit); with a float input of
+    at most 4096 values a sample, also the lookups that cast its columns to indices (:func:`_code_columns`): an
+    embedding's, and, watched by a ``TorchFunctionMode`` (:class:`_Lookups`), those with no module to hook,
+    ``F.one_hot(x[:, j].long(), K)``, a table indexed directly (``self.table[x[:, j].long()]``, ``index_select``) and
+    ``F.embedding`` of a weight no ``nn.Embedding`` holds."""
     found: list[EmbeddingReader] = []
-    storages = {i: x for i, x in enumerate(xs) if _is_integer(x) and x.numel()}
+    storages = {i: x for i, x in enumerate(xs) if is_integer(x) and x.numel()}
     floats = {i: x for i, x in enumerate(xs) if isinstance(x, Tensor) and x.is_floating_point() and x.dim() >= 1
               and x.shape[0] >= 2 and 0 < x[0].numel() <= _CODE_ROW_LIMIT}
     handles = []
@@ -103,11 +122,93 @@ def embedding_readers(model: nn.Module, xs: tuple[Tensor, ...]) -> Iterator[list
         for name, module in model.named_modules():
             if isinstance(module, (nn.Embedding, nn.EmbeddingBag)):
                 handles.append(module.register_forward_pre_hook(_recorder(name, module, storages, found, floats)))
-    try:
-        yield found
-    finally:
-        for h in handles:
-            h.remove()
+    with _Lookups(model, floats, found) if floats else contextlib.nullcontext():
+        try:
+            yield found
+        finally:
+            for h in handles:
+                h.remove()
+
+
+_FAST_PATHS = (nn.MultiheadAttention, nn.TransformerEncoderLayer, nn.TransformerEncoder)
+"""Modules whose fused fast path any active ``TorchFunctionMode`` switches off (``has_torch_function``): they run
+without :class:`_Lookups`, by their ``forward`` wrapped (a hook on them would switch the fast path off as well)."""
+
+
+class _Lookups(TorchFunctionMode):
+    """Records (as :func:`_recorder` does an embedding's) the lookups of a float input's columns cast to indices that
+    run in no ``nn.Embedding``: ``F.one_hot``, a tensor indexed by integers along its first dimension
+    (``table[ids]``, ``table[ids, :]``, ``index_select(0, ids)``) and ``F.embedding`` of a weight that no
+    ``nn.Embedding`` of the model holds (those are hooked). Every torch function of the pass goes through it (a few
+    microseconds each); the modules of :data:`_FAST_PATHS` run without it, their fast path kept."""
+
+    def __init__(self, model: nn.Module, floats: dict[int, Tensor], found: list[EmbeddingReader]) -> None:
+        super().__init__()
+        self.model, self.floats, self.found = model, floats, found
+        self.hooked = {id(m.weight) for m in model.modules() if isinstance(m, (nn.Embedding, nn.EmbeddingBag))}
+        self.names: dict[int, tuple[str, str]] | None = None  # a tensor's (kind, name), built at the first lookup
+        self.wrapped: list[nn.Module] = []
+
+    def __enter__(self):  # noqa: ANN204, D105
+        for m in self.model.modules():
+            if isinstance(m, _FAST_PATHS) and "forward" not in m.__dict__:
+                object.__setattr__(m, "forward", self._outside(m.forward))
+                self.wrapped.append(m)
+        return super().__enter__()
+
+    def __exit__(self, *exc: object) -> None:  # noqa: D105
+        try:
+            super().__exit__(*exc)
+        finally:
+            for m in self.wrapped:
+                m.__dict__.pop("forward", None)
+
+    def _outside(self, forward):  # noqa: ANN001, ANN202
+        def run(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+            if torch.overrides._get_current_function_mode() is not self:  # an outer fast-path module left it already
+                return forward(*args, **kwargs)
+            with torch.overrides._pop_mode_temporarily():
+                return forward(*args, **kwargs)
+        return run
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):  # noqa: ANN001, ANN204, D105
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        looked = self._lookup(func, args, kwargs)
+        if looked is not None:
+            idx, kind, name, num = looked
+            for i, x in self.floats.items():
+                _record_codes(idx, x, i, kind, name, num, self.found)
+        return out
+
+    def _lookup(self, func, args: tuple, kwargs: dict) -> tuple[Tensor, str, str, int] | None:  # noqa: ANN001
+        """The indices, the reader's kind and name, and the rows it looks up, of a watched lookup; else ``None``."""
+        if func is Tensor.__getitem__ and len(args) == 2 and isinstance(args[0], Tensor) and args[0].dim() >= 1:
+            key = args[1][0] if isinstance(args[1], tuple) and args[1] else args[1]
+            return (key, *self._named(args[0]), args[0].shape[0]) if is_integer(key) else None
+        if func in (torch.index_select, Tensor.index_select):
+            table, dim, idx = (list(args) + [kwargs.get(k) for k in ("dim", "index")[len(args) - 1:]])[:3]
+            ok = isinstance(table, Tensor) and dim in (0, -table.dim()) and is_integer(idx)
+            return (idx, *self._named(table), table.shape[0]) if ok else None
+        if func is F.one_hot:
+            idx = args[0] if args else kwargs.get("tensor")
+            k = args[1] if len(args) > 1 else kwargs.get("num_classes", -1)
+            if not is_integer(idx) or not idx.numel():
+                return None
+            k = int(k) if int(k) > 0 else int(idx.max()) + 1
+            return idx, "F.one_hot", f"num_classes={k}", k
+        if func is F.embedding:
+            idx, weight = (list(args) + [kwargs.get("weight")])[:2]
+            if not isinstance(weight, Tensor) or id(weight) in self.hooked:
+                return None
+            return (idx, *self._named(weight), weight.shape[0]) if is_integer(idx) else None
+        return None
+
+    def _named(self, table: Tensor) -> tuple[str, str]:
+        if self.names is None:
+            self.names = {id(t): ("Parameter", n) for n, t in self.model.named_parameters()}
+            self.names.update({id(t): ("buffer", n) for n, t in self.model.named_buffers()})
+        return self.names.get(id(table), ("tensor", f"of shape {tuple(table.shape)}"))
 
 
 def _span(t: Tensor) -> tuple[int, int, int]:
@@ -123,7 +224,7 @@ def _recorder(  # noqa: ANN202
 
     def hook(_module: nn.Module, args: tuple) -> None:
         idx = args[0] if args else None
-        if not _is_integer(idx) or not idx.numel():
+        if not is_integer(idx) or not idx.numel():
             return
         ptr, first, last = _span(idx)
         viewed = False
@@ -133,13 +234,27 @@ def _recorder(  # noqa: ANN202
                 found.append(EmbeddingReader(name, kind, num, i, tuple(idx.shape), tuple(idx.stride()), idx.storage_offset()))
                 viewed = True
         for i, x in () if viewed else (floats or {}).items():
-            matched = _code_columns(idx, x)
-            if matched is not None:
-                columns, shifts = matched
-                found.append(EmbeddingReader(name, kind, num, i, tuple(idx.shape), tuple(idx.stride()), 0, columns,
-                                             shifts if any(shifts) else None))
+            _record_codes(idx, x, i, kind, name, num, found)
 
     return hook
+
+
+def _record_codes(idx: Tensor, x: Tensor, i: int, kind: str, name: str, num: int, found: list[EmbeddingReader]) -> None:
+    """Record a lookup of ``num`` rows by the indices ``idx`` as a code reader of the float input ``x`` (input ``i``)
+    where they are its columns cast (:func:`_code_columns`)."""
+    if not is_integer(idx) or not idx.numel():
+        return
+    matched = _code_columns(idx, x)
+    if matched is None:
+        return
+    columns, shifts = matched
+    found.append(EmbeddingReader(name, kind, num, i, tuple(idx.shape), tuple(idx.stride()), 0, columns,
+                                 shifts if any(shifts) else None))
+    same = [k for k, r in enumerate(found) if r.columns is not None and (r.name, r.kind, r.input_index) == (name, kind, i)]
+    pairs = tuple(sorted({p for k in same for p in zip(found[k].columns, found[k].shifts or (0,) * len(found[k].columns))}))
+    if len({c for c, _ in pairs}) > len(columns):  # other calls read other columns of this table: each bounds the rest
+        for k in same:
+            found[k] = dataclasses.replace(found[k], table=pairs)
 
 
 def _code_columns(idx: Tensor, x: Tensor) -> tuple[tuple[int, ...], tuple[int, ...]] | None:
@@ -229,7 +344,8 @@ def code_ranges(reader: EmbeddingReader) -> tuple[tuple[int, int], ...]:
     rows from the column's offset (from row 0 for a negative one: 1-based codes read ``emb(x.long() - 1)``) up to the
     next higher offset (to the table's end for the highest), less the offset: a workclass code past its 8 levels would
     read the next column's first row, and a code below 0 the rows before the lowest offset (the special tokens that
-    lucidrains' TabTransformer keeps first).
+    lucidrains' TabTransformer keeps first). A table looked up a column at a time (``EmbeddingReader.table``) is
+    bounded by the offsets of the columns that the other calls read alike.
 
     Examples:
         >>> reader = EmbeddingReader("emb", "Embedding", 20, 0, (2, 2), (2, 1), 0, (3, 4), (0, 8))
@@ -242,12 +358,18 @@ def code_ranges(reader: EmbeddingReader) -> tuple[tuple[int, int], ...]:
     """
     n, shifts = reader.num_embeddings, reader.shifts or (0,) * len(reader.columns or ())
     columns = reader.columns or (None,) * len(shifts)
+    table = reader.table or tuple(zip(columns, shifts))  # every column of the table, those other calls read too
     out = []
     for c, col in zip(shifts, columns):
         low = max(c, 0)  # up to another column's offset: one column read twice (`emb([lo, lo + 1])`) bounds nothing
-        high = min((o for o, j in zip(shifts, columns) if o > c and j != col), default=n)
+        high = min((o for j, o in table if o > c and j != col), default=n)
         out.append((low - c, high - c))
     return tuple(out)
+
+
+def _shared(reader: EmbeddingReader) -> bool:
+    """Whether a code reader's table holds other columns' rows at other offsets (its shifts, or other calls')."""
+    return bool(reader.shifts) or any(o for _, o in reader.table or ())
 
 
 def code_range_words(reader: EmbeddingReader, k: int) -> str:
@@ -260,7 +382,7 @@ def code_range_words(reader: EmbeddingReader, k: int) -> str:
     """
     low, high = code_ranges(reader)[k]
     c = (reader.shifts or (0,) * (k + 1))[k]
-    if not reader.shifts:
+    if not _shared(reader):
         return f"{low} <= code < {high}"
     return (f"{low} <= code < {high} (rows {low + c} to {high + c - 1} of the {reader.num_embeddings} of a table it shares "
             f"with other columns, read from offset {c})")
@@ -323,7 +445,7 @@ def warn_codes_outside(who: str, x: Tensor, values: Tensor, reader: EmbeddingRea
         f"{who} sets {code_position(x, (reader.columns or ())[k])} to {float(values[row, k]):g}; that column looks like a "
         f"category code that {reader.kind} {reader.name!r} looks up (its values were the embedding's indices in every "
         f"clean row), whose codes are {code_range_words(reader, k)}: if the model casts the column to indices "
-        f"(x[:, j].long()), {_OUTSIDE_SHARED if reader.shifts else _OUTSIDE}; a model that maps the value into range "
+        f"(x[:, j].long()), {_OUTSIDE_SHARED if _shared(reader) else _OUTSIDE}; a model that maps the value into range "
         "(bucketize, clamp) runs",
         FractionalCodeWarning, stacklevel=outside_package())
     return True
@@ -398,7 +520,7 @@ def check_token_baselines(
 def token_baseline_error(err: IndexError, bases: tuple[Tensor, ...]) -> ValueError | None:
     """An error naming ``baseline`` for an ``IndexError`` of an intervened pass whose clean pass
     ran (the integer baseline is what changed), or ``None`` when no baseline is integer."""
-    ints = [b for b in bases if _is_integer(b)]
+    ints = [b for b in bases if is_integer(b)]
     if not ints:
         return None
     values = sorted({int(v) for b in ints for v in b.unique()[:8].tolist()})
@@ -494,7 +616,7 @@ def embedding_lookup_error(err: BaseException, ids: Tensor | None = None) -> Ind
         if from_embedding(err):
             return err
         index = _OUT_OF_BOUNDS.search(str(err))
-        found = index is not None and _is_integer(ids) and bool((ids == int(index.group(1))).any())
+        found = index is not None and is_integer(ids) and bool((ids == int(index.group(1))).any())
         return err if found else None
     message = str(err)
     if not isinstance(err, RuntimeError) or not ("index_size" in message or "not in the valid range" in message):
@@ -517,7 +639,7 @@ def float_codes_named(xs: tuple[Tensor, ...], argument: str, what: str) -> Itera
             raise
         if any(isinstance(x, Tensor) and x.is_floating_point() for x in xs):
             raise float_code_error(err, argument, what) from caught
-        if not any(_is_integer(x) for x in xs):
+        if not any(is_integer(x) for x in xs):
             raise
         raise ValueError(
             f"Expected argument `{argument}` to give ids the model can look up, but the clean forward pass ran and the pass "
@@ -537,7 +659,7 @@ def token_errors_named(bases: tuple[Tensor, ...]) -> Iterator[None]:
     try:
         yield
     except (IndexError, RuntimeError) as caught:
-        ids = [b.flatten() for b in bases if _is_integer(b)]
+        ids = [b.flatten() for b in bases if is_integer(b)]
         err = embedding_lookup_error(caught, torch.cat(ids) if ids else None)
         if err is None:  # the model's own error (an IndexError of its code, unrelated to the ids): not the baseline
             raise
@@ -582,7 +704,7 @@ def keep_special_tokens(
     if not special_tokens:
         return masks
     x = xs[0]
-    if not _is_integer(x):
+    if not is_integer(x):
         raise ValueError(
             f"Expected argument `special_tokens` only with token (integer) inputs but got {special_tokens!r} with an input "
             f"of dtype {x.dtype}"
@@ -597,7 +719,7 @@ def special_token_baseline(x: Tensor, baseline: object, special_tokens: tuple[in
     """A token baseline ``[N, T]`` that holds ``x``'s own token where it is one of ``special_tokens``
     (``baseline`` unchanged without them or for non-integer ``x``): Captum's baselines and the
     deletion/insertion curves then leave special tokens in place, as :func:`keep_special_tokens` does."""
-    if not special_tokens or not _is_integer(x):
+    if not special_tokens or not is_integer(x):
         return baseline
     b = torch.as_tensor(baseline, device=x.device).to(x.dtype)
     kept = torch.tensor(special_tokens, dtype=x.dtype, device=x.device)
@@ -608,7 +730,7 @@ def special_token_hint(err: ValueError, bases: tuple[Tensor, ...]) -> ValueError
     """The model's refusal of ids whose end-of-sequence token the baseline replaced (BART and T5
     classifiers: "All examples must have the same number of <eos> tokens"), with the way out:
     ``special_tokens=(eos_id,)``. ``None`` for any other error or without an integer baseline."""
-    if not any(_is_integer(b) for b in bases) or "eos" not in str(err).lower():
+    if not any(is_integer(b) for b in bases) or "eos" not in str(err).lower():
         return None
     return ValueError(
         f"{err} (the model refused the ids after the token baseline replaced a token it must read, its end-of-sequence "

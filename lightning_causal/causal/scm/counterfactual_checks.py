@@ -63,7 +63,9 @@ def token_readers(forward: Forward, x: Tensor) -> list[EmbeddingReader]:
     """The embeddings that look token ids ``x`` up as they are (one clean row run in eval mode
     without gradient under :func:`~lightning_causal.causal.engine.token_ids.embedding_readers`), or,
     for float inputs, the codes of a column the model casts to indices (``x[:, 5].long()``; matched on
-    up to 64 clean rows, :func:`counterfactual_readers`)."""
+    up to 64 clean rows, :func:`counterfactual_readers`). A model without an ``nn.Embedding`` runs no pass for float
+    inputs (the fairness audits count their passes): codes it reads through ``F.one_hot`` or a table indexed directly
+    are not checked here."""
     if x.is_complex() or x.dtype == torch.bool:
         return []
     if x.is_floating_point() and not any(isinstance(m, (nn.Embedding, nn.EmbeddingBag)) for m in forward.model.modules()):
