@@ -11,6 +11,7 @@ import torch
 from torch import Tensor
 
 from lightning_causal.causal.engine.checks import check_int
+from lightning_causal.causal.engine.input_noise import code_elements
 from lightning_causal.causal.engine.probe_warnings import ConstantGroupsWarning
 from lightning_causal.causal.engine.token_ids import EmbeddingReader
 from lightning_causal.causal.engine.user_frame import outside_package
@@ -89,12 +90,11 @@ def code_groups(xs: tuple[Tensor, ...], masks: tuple[Tensor, ...], readers: Sequ
         tensor([False,  True])
     """
     found = torch.zeros(g, dtype=torch.bool, device=xs[0].device)
-    for r in readers:
-        if r.columns is None or not xs[r.input_index].is_floating_point():
-            continue
-        x, m = xs[r.input_index], masks[r.input_index]
-        ids = m.expand(torch.broadcast_shapes(m.shape, x.shape)).reshape(x.shape[0], -1)[:, list(r.columns)].reshape(-1)
-        found[ids[ids < g].to(found.device)] = True
+    for x, m, codes in zip(xs, masks, code_elements(readers, xs)):  # per input, the elements read as codes
+        if codes is not None:
+            shape = torch.broadcast_shapes(m.shape, x.shape)
+            ids = m.expand(shape)[codes.to(m.device).expand(shape)]
+            found[ids[ids < g].to(found.device)] = True
     return found
 
 

@@ -26,7 +26,7 @@ from lightning_causal.causal.engine.eager import eager_module
 from lightning_causal.causal.engine.forward_args import tensor_leaves, whole_positions
 from lightning_causal.causal.engine.groups import group_counts
 from lightning_causal.causal.engine.live_values import rows_of
-from lightning_causal.causal.engine.token_ids import INDEX_DTYPES
+from lightning_causal.causal.engine.token_ids import INDEX_DTYPES, is_integer
 
 __all__ = ["TOKEN_BASELINE_ADVICE", "TORCH_SENSE_WAY", "unnamed_padding", "check_baselines", "shown_baseline", "sample_rows", "ablate_groups", "changed_groups",
            "differs", "replace_units", "padding_arguments", "lengths_alias", "padding_positions", "time_axis", "step_positions", "input_padding", "unpadded_masks", "position_mean", "reference_mask"]
@@ -68,7 +68,7 @@ def _check_one(x: Tensor, b: object, *, advice: bool = True) -> Tensor:
     if isinstance(b, Tensor) and b.is_complex() and not x.is_complex():  # .to() would drop the imaginary part
         raise TypeError(f"Expected argument `baseline` of the inputs' kind, real for inputs of dtype {x.dtype}, but got a "
                         f"complex tensor ({b.dtype}): its imaginary part would be dropped")
-    integer_input = not x.is_floating_point() and not x.is_complex() and x.dtype != torch.bool
+    integer_input = is_integer(x)
     if integer_input:  # token ids: the baseline is a token id, never a rounded float
         if isinstance(b, float) or isinstance(b, Tensor) and (b.is_floating_point() or b.is_complex() or b.dtype == torch.bool):
             message = f"Expected argument `baseline` to be an integer (a token id) for integer inputs of dtype {x.dtype} but got "

@@ -33,6 +33,7 @@ from torch import Tensor
 from lightning_causal._compat import OutOfMemoryError
 from lightning_causal.causal.engine.ablation import _PADDING_NAMES, padding_arguments
 from lightning_causal.causal.engine.padded_reads import warn_padded_read
+from lightning_causal.causal.engine.token_ids import is_integer
 
 if TYPE_CHECKING:
     from lightning_causal.causal.engine.forward import Forward, ForwardArgs
@@ -138,8 +139,7 @@ def linked_arguments(args: ForwardArgs, pass_rows: int | None = None, *, model: 
         if args._per_sample(v):
             if n > 1 and n in v.shape[1:] and not any(v is m for m in masks):
                 found.append(f"{name} (shape {shape}, {n} long beside its {n} rows: an adjacency?)")
-        elif (not v.is_floating_point() and not v.is_complex() and v.dtype != torch.bool and v.shape[0] != 1
-              and not args.is_shared(v)):  # a shared position_ids [T] indexes positions, not samples
+        elif is_integer(v) and v.shape[0] != 1 and not args.is_shared(v):  # a shared position_ids [T] indexes positions, not samples
             # (a first dimension of 1 broadcasts over the samples, as a shared position_ids [1, T]: no indices of them)
             low, high = int(v.min()), int(v.max())
             pairs = v.dim() == 2 and v.shape[0] == 2  # [2, E]: a graph's edges as pairs of rows (COO, PyG's layout)

@@ -34,6 +34,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from lightning_causal.causal.engine.token_ids import is_integer
+
 __all__ = ["ROWS", "SHARED", "CONST", "value_plan", "take", "rows_of", "leaves", "snapshot", "rebuild", "check_rows", "trial_rows",
            "mixed_rows", "follows_samples", "close", "moved"]
 
@@ -189,15 +191,11 @@ def close(a: Tensor, b: Tensor) -> bool:
     """
     if not isinstance(a, Tensor) or not isinstance(b, Tensor) or a.shape != b.shape:
         return False
-    if a.dtype != b.dtype and not (_integral(a) and _integral(b)):  # integers of other widths: the same values
+    if a.dtype != b.dtype and not (is_integer(a) and is_integer(b)):  # integers of other widths: the same values
         return False  # of another dtype: a traced graph missing the model's cast (Lightning Fabric's convert_output)
     if not (a.is_floating_point() or a.is_complex()) or a.is_complex() != b.is_complex():  # complex values are rounded as real ones
         return torch.equal(a, b)
     return bool(close_elements(a, b).all())
-
-
-def _integral(t: Tensor) -> bool:
-    return not (t.is_floating_point() or t.is_complex()) and t.dtype != torch.bool
 
 
 def close_elements(a: Tensor, b: Tensor, scale: Tensor | None = None) -> Tensor:

@@ -38,6 +38,7 @@ import torch.fx as fx
 from torch import Tensor, nn
 
 from lightning_causal.causal.engine.forward import kept_inputs, restore_inputs
+from lightning_causal.causal.engine.forward_args import tensor_leaves
 from lightning_causal.causal.engine.kept_attributes import dict_items, put_back_items
 from lightning_causal.causal.engine.live_values import snapshot
 
@@ -176,16 +177,6 @@ def _of_scalars(value: Any) -> bool:
     return False
 
 
-def _holds_tensor(value: Any) -> bool:
-    if isinstance(value, Tensor):
-        return True
-    if isinstance(value, (tuple, list)):
-        return any(_holds_tensor(v) for v in value)
-    if isinstance(value, Mapping):
-        return any(_holds_tensor(v) for v in value.values())
-    return False
-
-
 def _same_value(a: Any, b: Any) -> bool:
     """Whether a value specialised into a traced graph (``b``) stands for ``a``: the same object, or Python scalars and
     containers of them of the same types and values, at any depth (``1`` is not ``1.0``, a list not a tuple)."""
@@ -232,12 +223,12 @@ class _Binding:
         entries = self._entries(args, kwargs)
         self.structure = self._structure(entries)
         #: the placeholders' names, in forward's order, and those of them that are tensors
-        self.inputs = [name for name, *_, value in entries if _holds_tensor(value)]
+        self.inputs = [name for name, *_, value in entries if bool(tensor_leaves(value))]
         self.tensors = [name for name, *_, value in entries if isinstance(value, Tensor)]
         #: the values specialised as constants
         try:  # a copy, which a later call's values are compared with (`values`); one that cannot be copied is refused
             self.constants = {name: copy.deepcopy(value) if _of_scalars(value) else value
-                              for name, *_, value in entries if not _holds_tensor(value)}
+                              for name, *_, value in entries if not tensor_leaves(value)}
         except Exception as err:  # a read-only mapping default, `cfg=types.MappingProxyType({...})`: not picklable
             raise SplitRefused(f"a forward argument cannot be copied to be specialised ({type(err).__name__}: {err})") from err
         for name, value in self.constants.items():
@@ -290,7 +281,7 @@ class _Binding:
             elif name in self.tensors:
                 same, was = isinstance(value, Tensor), "a tensor"
             else:
-                same, was = _holds_tensor(value) and not isinstance(value, Tensor), "a container of tensors"
+                same, was = bool(tensor_leaves(value)) and not isinstance(value, Tensor), "a container of tensors"
             if not same:
                 raise SplitRefused(f"forward argument {name!r} is {_described(value)} where the traced call's was {was} "
                                    "(a value other than a tensor is specialised into the graph): trace the split for "
