@@ -348,7 +348,8 @@ def padding_positions(
     x: Tensor, additional_forward_args: object, *, model: nn.Module | None = None, num_inputs: int = 1
 ) -> Tensor | None:
     """Positions of ``x`` that the model is told to ignore: where the forward argument
-    ``attention_mask`` (Hugging Face's name; a tensor with ``x``'s first two dimensions) is 0, or,
+    ``attention_mask`` (Hugging Face's name; a tensor with ``x``'s first two dimensions, or of ``x``'s own shape
+    ``[N, T, C]``, an irregularly sampled series' observation mask, read entry by entry) is 0, or,
     without one, the steps ``t >= lengths[n]`` of an argument ``lengths`` (one integer per sample, as
     ``pack_padded_sequence`` takes it; dimension 1 of ``x`` is time, ``batch_first``, or another of a
     channels-first input, :func:`time_axis`). Keyword
@@ -367,6 +368,9 @@ def padding_positions(
         tensor([[False, False,  True]])
         >>> padding_positions(torch.zeros(2, 3, 4), {"lengths": torch.tensor([3, 1])}).shape
         torch.Size([2, 3, 1])
+        >>> padding_positions(torch.ones(1, 2, 2), {"attention_mask": torch.tensor([[[1, 0], [0, 1]]])})  # observed: 1
+        tensor([[[False,  True],
+                 [ True, False]]])
         >>> padding_positions(torch.zeros(2, 3, 4), {"lengths": torch.tensor([3, 1])})[..., 0]
         tensor([[False, False, False],
                 [False,  True,  True]])
@@ -394,6 +398,8 @@ def _sense_checked(x: Tensor, pad: Tensor, named: Mapping) -> Tensor:
     att = named.get("attention_mask")
     if isinstance(att, Tensor) and att.shape == x.shape[:2]:
         _check_padding_sense(x, pad.view(att.shape))
+    elif isinstance(att, Tensor) and x.dim() > 2 and att.shape == x.shape:  # an observation mask, entry by entry
+        _check_padding_sense(x.reshape(x.shape[0], -1, 1), pad.reshape(x.shape[0], -1))
     return pad
 
 
@@ -471,6 +477,8 @@ def _padding_of(x: Tensor, named: Mapping, scans: dict | None = None) -> Tensor 
     att = named.get("attention_mask")
     if isinstance(att, Tensor) and att.shape == x.shape[:2]:
         return (att == 0).to(x.device).view(*att.shape, *[1] * (x.dim() - 2))
+    if isinstance(att, Tensor) and x.dim() > 2 and att.shape == x.shape:  # an observation mask [N, T, C]: entry by entry
+        return (att == 0).to(x.device)
     lengths = named.get("lengths")
     if not isinstance(lengths, Tensor) or lengths.shape != x.shape[:1] or lengths.is_floating_point() or lengths.dtype == torch.bool:
         return None
