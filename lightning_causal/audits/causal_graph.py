@@ -15,6 +15,8 @@ from lightning_causal.audits.base import Audit, AuditResult, Probe, check_layer_
 from lightning_causal.audits.options import (
     check_class_name_count,
     check_names,
+    check_unit_name_count,
+    check_unit_names,
     first_row_outputs,
     names_meta,
     regression_labels,
@@ -159,6 +161,13 @@ class CausalGraphAudit(Audit):
             and written after them in the text summary (``output:1 (chirp)``); their ids stay
             ``output:<c>`` in the tables and reports (``graphs["causal_graph"]["meta"]`` keeps the names). A list of fewer names than outputs is a ``ValueError``;
             more are accepted (one list for a head that grows during the fit, given from the start).
+        unit_names: names of the units of some layers, ``{layer: [name of unit 0, ...]}``, one per unit as
+            ``unit_dim``/``num_heads`` lay them out (the tokens of a tabular transformer, ``unit_dim=1``: ``["[CLS]",
+            "age", ..., "sex"]``), as ``UnitImportanceAudit``'s: written left of each node in the figure (at most 18
+            characters), after the node ids in the text summary (``tokens:3 (age)``), as the ``name`` of the
+            ``nodes`` rows and the ``source_name``/``target_name`` of the ``edges`` rows, in
+            ``graphs["causal_graph"]["meta"]["unit_names"]`` and ``meta["unit_names/<layer>"]``; a count other than
+            the layer's units is a ``ValueError`` at the first run (the dry run at set-up).
 
     Examples:
         >>> import torch
@@ -191,10 +200,12 @@ class CausalGraphAudit(Audit):
         num_heads: PerLayer = None,
         name: str | None = None,
         class_names: Sequence[str] | None = None,
+        unit_names: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         super().__init__(name, output=output)
         self.layers = layer_names(layers)
         self.class_names = check_names("class_names", class_names)
+        self.unit_names = check_unit_names(unit_names, self.layers)
         dims, heads = per_layer_layouts(unit_dim, num_heads, self.layers)
         self.options: dict[str, Any] = {
             "alpha": check_float("alpha", alpha, minimum=0.0, maximum=1.0, open_min=True),
@@ -271,6 +282,12 @@ class CausalGraphAudit(Audit):
             result.meta.setdefault("notes", []).append(note)
             warnings.warn(note, UserWarning, stacklevel=outside_package())
 
+    def _named(self, node: str, key: str) -> dict[str, str]:
+        """``{key: name}`` of a unit node of a layer with ``unit_names``, else ``{}``."""
+        layer, _, unit = node.rpartition(":")
+        names = self.unit_names.get(layer)
+        return {key: names[int(unit)]} if names is not None and unit.isdigit() and int(unit) < len(names) else {}
+
     def run(self, model: nn.Module, probe: Probe, *, max_batch_size: int | None = None) -> AuditResult:
         options = {**self.options, "max_batch_size": max_batch_size}
         if options["additional_forward_args"] is None:  # the probe's (an attention mask, sequence lengths)
@@ -286,9 +303,16 @@ class CausalGraphAudit(Audit):
             if spreadless:  # identical samples: the audit's own note below says it, and why
                 warnings.simplefilter("ignore", RepeatedSamplesWarning)
             graph = causal_graph(model, probe.inputs, self.layers, self.top_k, **options)
+        for layer, names in self.unit_names.items():  # the units as unit_dim/num_heads lay them out
+            layout = graph.meta.get("unit_layouts", {}).get(layer, {})
+            check_unit_name_count(names, layer, int(graph.meta["units"][layer]),
+                                  f"unit_dim={layout.get('unit_dim')}, num_heads={layout.get('num_heads')}")
         result = AuditResult(self.name, graphs={"causal_graph": graph.to_dict()})
         if self.class_names is not None:
             result.graphs["causal_graph"].setdefault("meta", {})["class_names"] = list(self.class_names)
+        if self.unit_names:  # drawn beside their nodes, written after their ids in the text summary
+            result.graphs["causal_graph"].setdefault("meta", {})["unit_names"] = {k: list(v) for k, v in self.unit_names.items()}
+            result.meta.update({f"unit_names/{layer}": list(names) for layer, names in self.unit_names.items()})
         # what the output nodes are, for the figure's title ("on output 1", "on the explained class's score"): a regression's
         # or multi-label model's columns are no classes; a fixed int target is one output for every sample
         # (read from the graph's output width: no pass of the model beyond the graph's)
@@ -356,10 +380,11 @@ class CausalGraphAudit(Audit):
                     "scaled by each element's standard deviation over them")
             else:
                 result.scalars["stability_noise"] = stab["noise_jaccard"]
-        result.tables["nodes"] = [{"node": n, **{k: graph.node_stats[n][k] for k in _NODE_COLUMNS}}
+        result.tables["nodes"] = [{"node": n, **self._named(n, "name"), **{k: graph.node_stats[n][k] for k in _NODE_COLUMNS}}
                                   for n in graph.nodes if n.rsplit(":", 1)[0] in self.layers]
         order = sorted(range(len(graph.edges)), key=lambda i: -abs(graph.edges[i][2]))
         result.tables["edges"] = [{"source": graph.edges[i][0], "target": graph.edges[i][1], "weight": graph.edges[i][2],
+                                   **self._named(graph.edges[i][0], "source_name"), **self._named(graph.edges[i][1], "target_name"),
                                    **{k: graph.edge_stats[i][k] for k in _EDGE_COLUMNS}} for i in order]
         changed = _changed_units(self._previous, graph)
         if changed:  # a head grown, a layer widened or replaced: unit i of the two graphs is not one unit

@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
@@ -35,7 +35,7 @@ from lightning_causal.audits.task_warnings import (
 from lightning_causal.batches import time_event
 from lightning_causal.causal.engine.checks import check_int
 
-__all__ = ["check_target", "check_baseline", "label_task", "check_mask_options", "check_names", "check_name_count", "check_distinct_tags", "tag_safe", "class_label", "names_meta", "warn_softmax_of_regression", "regression_labels", "multi_hot_labels", "warn_predicted_class_of_regression", "embedding_output", "first_row_outputs", "single_input_error", "ONE_INPUT_WAYS_OUT", "check_one_label_per_sample", "task_model", "class_indices"]
+__all__ = ["check_target", "check_baseline", "label_task", "check_mask_options", "check_names", "check_name_count", "check_unit_names", "check_unit_name_count", "check_distinct_tags", "tag_safe", "class_label", "names_meta", "warn_softmax_of_regression", "regression_labels", "multi_hot_labels", "warn_predicted_class_of_regression", "embedding_output", "first_row_outputs", "single_input_error", "ONE_INPUT_WAYS_OUT", "check_one_label_per_sample", "task_model", "class_indices"]
 
 
 def check_target(target: Any) -> int | None:
@@ -124,6 +124,43 @@ def check_name_count(name: str, names: list[str] | None, count: int, what: str) 
     """
     if names is not None and len(names) != count:
         raise ValueError(f"Expected argument `{name}` to hold one name per {what} ({count}) but got {len(names)}")
+
+
+def check_unit_names(unit_names: object, layers: Sequence[str]) -> dict[str, list[str]]:
+    """``unit_names`` checked (``UnitImportanceAudit``'s and ``CausalGraphAudit``'s): ``None`` (``{}``) or a mapping
+    of some of ``layers`` to sequences of names (strings), one per unit.
+
+    Examples:
+        >>> check_unit_names({"fc": ("age", "income")}, ["fc"])
+        {'fc': ['age', 'income']}
+        >>> check_unit_names({"fc2": ["a"]}, ["fc"])
+        Traceback (most recent call last):
+        ...
+        ValueError: Expected the keys of argument `unit_names` to be layers of the audit, ['fc'], but got 'fc2'
+    """
+    if unit_names is None:
+        return {}
+    if not isinstance(unit_names, Mapping):
+        raise TypeError(f"Expected argument `unit_names` to be a mapping {{layer: [name of each unit]}} but got "
+                        f"{type(unit_names).__name__}")
+    out = {}
+    for layer, names in unit_names.items():
+        if layer not in layers:
+            raise ValueError(f"Expected the keys of argument `unit_names` to be layers of the audit, {list(layers)}, "
+                             f"but got {layer!r}")
+        if isinstance(names, str) or not isinstance(names, Sequence) or not all(isinstance(n, str) for n in names):
+            raise TypeError(f"Expected argument `unit_names[{layer!r}]` to be a sequence of strings, one per unit, "
+                            f"but got {names!r:.80}")
+        out[layer] = [str(n) for n in names]
+    return out
+
+
+def check_unit_name_count(names: Sequence[str], layer: str, units: int, layout: str) -> None:
+    """``names`` (of :func:`check_unit_names`) holds one name per unit of ``layer``, ``units`` of them as ``layout``
+    (``"unit_dim=-1, num_heads=None"``) lays them out: else a ``ValueError`` naming the counts and the first names."""
+    if len(names) != units:
+        raise ValueError(f"Expected argument `unit_names` to hold one name per unit of layer {layer!r}, "
+                         f"{units} ({layout}), but got {len(names)}: {list(names)[:6]}{' ...' if len(names) > 6 else ''}")
 
 
 def check_class_name_count(class_names: list[str] | None, count: int) -> None:

@@ -12,6 +12,8 @@ from torch import Tensor, nn
 from lightning_causal.audits.base import Audit, AuditResult, Probe, check_layer_rows, layer_names
 from lightning_causal.audits.options import (
     check_target,
+    check_unit_name_count,
+    check_unit_names,
     first_row_outputs,
     warn_predicted_class_of_regression,
 )
@@ -98,25 +100,6 @@ def do_meta(intervention: Intervention | Sequence[Intervention] | None) -> dict[
     return {"do": words[type(iv)]} if type(iv) in words else {}
 
 
-def _check_unit_names(unit_names: object, layers: Sequence[str]) -> dict[str, list[str]]:
-    """``unit_names`` checked: ``None`` or a mapping of some of ``layers`` to sequences of names (strings)."""
-    if unit_names is None:
-        return {}
-    if not isinstance(unit_names, Mapping):
-        raise TypeError(f"Expected argument `unit_names` to be a mapping {{layer: [name of each unit]}} but got "
-                        f"{type(unit_names).__name__}")
-    out = {}
-    for layer, names in unit_names.items():
-        if layer not in layers:
-            raise ValueError(f"Expected the keys of argument `unit_names` to be layers of the audit, {list(layers)}, "
-                             f"but got {layer!r}")
-        if isinstance(names, str) or not isinstance(names, Sequence) or not all(isinstance(n, str) for n in names):
-            raise TypeError(f"Expected argument `unit_names[{layer!r}]` to be a sequence of strings, one per unit, "
-                            f"but got {names!r:.80}")
-        out[layer] = list(names)
-    return out
-
-
 class UnitImportanceAudit(Audit):
     """Counterfactual importance of conv filters, neurons or attention heads (Debbi 2021; CARE).
 
@@ -192,7 +175,7 @@ class UnitImportanceAudit(Audit):
     ) -> None:
         super().__init__(name, output=output)
         layers = layer_names(layers)
-        self.unit_names = _check_unit_names(unit_names, layers)
+        self.unit_names = check_unit_names(unit_names, layers)
         check_int("top_k", top_k, minimum=1)
         if intervention is not None:
             if any(isinstance(iv, Patch) for iv in check_interventions(intervention)):
@@ -253,10 +236,7 @@ class UnitImportanceAudit(Audit):
             rows = [{"unit": int(u), "importance": float(imp[u]), "mean_effect": float(mean[u])} for u in top_units.tolist()]
             names = self.unit_names.get(layer)
             if names is not None:  # a feature token's column, a head's role: in the table, the card and the bars
-                if len(names) != imp.numel():
-                    raise ValueError(f"Expected argument `unit_names` to hold one name per unit of layer {layer!r}, "
-                                     f"{imp.numel()} (unit_dim={self.unit_dim[layer]}, num_heads={self.num_heads[layer]}), "
-                                     f"but got {len(names)}: {list(names)[:6]}{' ...' if len(names) > 6 else ''}")
+                check_unit_name_count(names, layer, imp.numel(), f"unit_dim={self.unit_dim[layer]}, num_heads={self.num_heads[layer]}")
                 result.meta[f"unit_names/{layer}"] = list(names)
                 for row in rows:
                     row["name"] = names[row["unit"]]

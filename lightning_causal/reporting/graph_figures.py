@@ -159,12 +159,15 @@ def node_sizes(units: list[str]) -> tuple[float, float, float]:
 
 
 def _draw_nodes(ax: Any, columns: list[tuple[str, list[dict]]], height: int,
-                kinds: dict[str, str] | None = None, class_names: list[str] | None = None) -> dict[str, tuple[float, float]]:
+                kinds: dict[str, str] | None = None, class_names: list[str] | None = None,
+                xs: list[float] | None = None, unit_names: dict[str, list[str]] | None = None) -> dict[str, tuple[float, float]]:
+    """Each column's nodes at ``xs`` (default: 0, 1, ...), a unit's name (``unit_names``) left of its node."""
     pos: dict[str, tuple[float, float]] = {}
-    kinds = kinds or {}
+    kinds, unit_names = kinds or {}, unit_names or {}
     labels = [label + (f"\n({kinds[layer]})" if layer in kinds else "")
               for label, (layer, _) in zip(column_labels([layer for layer, _ in columns]), columns)]
-    for x, (layer, nodes) in enumerate(columns):
+    for col, (layer, nodes) in enumerate(columns):
+        x = xs[col] if xs is not None else float(col)
         top = max([abs(_node_strength(n)) for n in nodes] + [1e-12])
         fontsize, lo, hi = node_sizes([str(n["unit"]) for n in nodes])
         for k, n in enumerate(nodes):
@@ -179,12 +182,22 @@ def _draw_nodes(ax: Any, columns: list[tuple[str, list[dict]]], height: int,
                         annotation_clip=False)
             if layer == "output" and class_names and 0 <= int(n["unit"]) < len(class_names):  # the class, beside its node
                 ax.text(x + 0.14, y, _short(str(class_names[int(n["unit"])])), fontsize=7, ha="left", va="center", zorder=4)
+            named = _unit_name(unit_names, layer, n)
+            if named is not None:  # left of the node, over the edges coming in (a box of its own keeps it readable)
+                ax.text(x - 0.14, y, named, fontsize=7, ha="right", va="center", zorder=4,
+                        bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "edgecolor": "none", "alpha": 0.85})
         # above the axes, in points: the title (its pad, graph_figure) sits above them whatever the data scale
-        ax.annotate(labels[x], (x, 1.0), xycoords=("data", "axes fraction"), xytext=(0, 2), textcoords="offset points",
+        ax.annotate(labels[col], (x, 1.0), xycoords=("data", "axes fraction"), xytext=(0, 2), textcoords="offset points",
                     ha="center", va="bottom", fontsize=8, fontweight="bold", annotation_clip=False)
         if not nodes:  # a layer none of whose units entered the graph: say so, not an unexplained empty column
             ax.text(x, 0.0, "no unit\nkept", ha="center", va="center", fontsize=7, color="0.45", style="italic")
     return pos
+
+
+def _unit_name(unit_names: dict[str, list[str]], layer: str, node: dict) -> str | None:
+    """The name of a unit node (``meta["unit_names"]``, ``CausalGraphAudit(unit_names=...)``), cut to 18 characters."""
+    names, unit = unit_names.get(layer), str(node.get("unit"))
+    return _short(str(names[int(unit)])) if names and unit.isdigit() and int(unit) < len(names) else None
 
 
 def _edge_strengths(edges: list[dict]) -> list[float]:
@@ -218,15 +231,17 @@ def _arc_path(x0: float, y0: float, x1: float, y1: float, top: float) -> Path:
     return Path([(x0, y0), ((x0 + x1) / 2.0, c), (x1, y1)], [Path.MOVETO, Path.CURVE3, Path.CURVE3])
 
 
-def _draw_edges(ax: Any, edges: list[dict], pos: dict[str, tuple[float, float]], top: float) -> None:
-    """Weakest first, so that strong edges lie on top; edges that skip a column are drawn as arcs
-    (:func:`_arc_path`), none rising above ``top``."""
+def _draw_edges(ax: Any, edges: list[dict], pos: dict[str, tuple[float, float]], top: float,
+                xs: list[float] | None = None) -> None:
+    """Weakest first, so that strong edges lie on top; edges that skip a column (the columns at ``xs``, default 0, 1,
+    ...) are drawn as arcs (:func:`_arc_path`), none rising above ``top``."""
+    column = {x: k for k, x in enumerate(xs)} if xs is not None else {}
     for e, w in sorted(zip(edges, _edge_strengths(edges)), key=lambda ew: abs(ew[1])):
         if e["source"] not in pos or e["target"] not in pos:
             continue
         (x0, y0), (x1, y1) = pos[e["source"]], pos[e["target"]]
         style = {"color": _POS if w >= 0 else _NEG, "lw": 0.4 + 3.2 * min(abs(w), 1.0), "alpha": 0.3 + 0.6 * min(abs(w), 1.0)}
-        if x1 - x0 > 1:
+        if column.get(x1, x1) - column.get(x0, x0) > 1:
             ax.add_patch(FancyArrowPatch(path=_arc_path(x0, y0, x1, y1, top), arrowstyle="-", zorder=2, **style))
         else:  # the Line2D ax.plot makes, without its argument parsing
             ax.add_line(Line2D([x0, x1], [y0, y1], zorder=2, **style))
@@ -300,7 +315,9 @@ def graph_figure(graph: dict, title: str | None = None) -> Figure:
     arcs, kept under the column titles however many columns they span (:func:`_arc_path`); a layer with no unit in the graph reads "no unit kept". The legend's two rows say so for the edges and
     the nodes. The title gives the numbers of
     nodes and edges and the faithfulness. With ``meta["class_names"]`` (``CausalGraphAudit(class_names=...)``)
-    each output node's class name is written beside it (at most 18 characters). A column draws at most 16 nodes
+    each output node's class name is written beside it (at most 18 characters); with ``meta["unit_names"]``
+    (``CausalGraphAudit(unit_names=...)``) each unit node's name left of it (at most 18 characters, on a white box over
+    the edges coming in), the columns set apart by the room the names take. A column draws at most 16 nodes
     (a TensorBoard card shrinks a taller figure past reading: a 1000-class model explains every class its probe
     predicts): a layer's first ones, strongest first as the audit lists them, and the classes with the strongest
     edges into them, in their order; its title then says how many of how many (``output (16 of 36)``), the figure's
@@ -328,7 +345,14 @@ def graph_figure(graph: dict, title: str | None = None) -> Figure:
     extra = max(0, lines - 2)  # column titles of more than two lines: room above the nodes
     names = graph.get("meta", {}).get("class_names") or None
     margin = 0.14 + 0.06 * max(len(_short(str(c))) for c in names) if names else 0.0  # data units right of the output column
-    width = max(1.0 + 1.15 * (len(columns) + margin), _MIN_WIDTH)  # ~5 inches (a card's width) for 3 columns; one layer: room for the legend
+    unit_names = graph.get("meta", {}).get("unit_names") or {}
+    rooms = [0.14 + 0.06 * max(len(named) for named in drawn) if (drawn := [named for n in nodes
+             if (named := _unit_name(unit_names, layer, n)) is not None]) else 0.0 for layer, nodes in columns]
+    xs = [0.0]  # a column 1 data unit after the one before, and the room of its nodes' longest name
+    for room in rooms[1:]:
+        xs.append(xs[-1] + 1.0 + room)
+    span = xs[-1] + 1.0 + rooms[0] + margin  # data units: the columns, the first one's names, the class names
+    width = max(1.0 + 1.15 * span, _MIN_WIDTH)  # ~5 inches (a card's width) for 3 columns; one layer: room for the legend
     # 0.25 inch per node of the tallest column (was 0.45: eight units per layer made a 445 x 510 figure, which a
     # TensorBoard card, a box of about 400 x 215 pixels, showed at 0.42, its labels unreadable; 0.28 and 1.5 inches
     # for the title and legend: 489 x 374, at 0.57; now 325 high, at 0.66, the largest markers 5 pixels apart)
@@ -339,8 +363,8 @@ def graph_figure(graph: dict, title: str | None = None) -> Figure:
     fig = Figure(figsize=(width, drawing + room))
     FigureCanvasAgg(fig)  # tight_layout measures the texts on the renderer the drawing uses (else on one of its own)
     ax = fig.subplots()
-    pos = _draw_nodes(ax, columns, height, kinds, names)
-    _draw_edges(ax, graph.get("edges", []), pos, (height - 1) / 2.0 + 1.0)  # the arcs' peaks: inside the y limits below
+    pos = _draw_nodes(ax, columns, height, kinds, names, xs, unit_names)
+    _draw_edges(ax, graph.get("edges", []), pos, (height - 1) / 2.0 + 1.0, xs)  # the arcs' peaks: inside the y limits below
     faith = to_float(graph.get("meta", {}).get("faithfulness"))
     hidden = sum(totals.get(layer, len(ns)) for layer, ns in columns if layer != "output")  # drawn or not
     default = (f"causal graph: {hidden} nodes, {len(graph.get('edges', []))} edges"
@@ -349,7 +373,7 @@ def graph_figure(graph: dict, title: str | None = None) -> Figure:
     # computed at every layout and draw) would find none and put it at 1.0 too
     ax.set_title(title or default, fontsize=9, pad=6 + _LABEL_LINE * lines, y=1.0)
     ax.legend(handles=_legend_handles(), loc="lower center", bbox_to_anchor=(0.5, -0.02), ncol=3, fontsize=7, frameon=False)
-    ax.set_xlim(-0.6, len(columns) - 0.4 + margin)
+    ax.set_xlim(-0.6 - rooms[0], xs[-1] + 0.6 + margin)
     ax.set_ylim(-(height - 1) / 2.0 - 1.9, (height - 1) / 2.0 + 1.2)  # room for the arcs above the top node, the legend below
     ax.axis("off")
     fig.tight_layout(rect=(0.0, room / (drawing + room), 1.0, 1.0))  # the drawing as without a reason, above its strip

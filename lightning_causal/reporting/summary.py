@@ -52,26 +52,31 @@ def _summed(r: AuditResult, key: str) -> str:
 _LABELS = ("feature", "name", "word", "node", "method", "group", "unit", "token", "class")
 
 
-def _node_name(node: object, class_names: list | None) -> str:
+def _node_name(node: object, class_names: list | None, unit_name: object = None) -> str:
     """A graph node id, an output node followed by its class where the audit has class names
-    (``output:1 (chirp)``)."""
+    (``output:1 (chirp)``), a unit node by its name where the audit has unit names (``tokens:3 (age)``)."""
     text = _fmt(node)
     if class_names and isinstance(node, str) and node.startswith("output:") and node[7:].isdigit() and int(node[7:]) < len(class_names):
         return f"{text} ({class_names[int(node[7:])]})"
-    return text
+    return f"{text} ({unit_name})" if isinstance(unit_name, str) else text
 
 
 def _label_and_value(row: dict, class_names: list | None = None) -> tuple[str, str] | None:
     """A table row as ``(label, value)``: the most specific name-like column (an edge: ``source →
-    target``; a graph's output nodes with their class where ``class_names`` are given) and the number the
-    audit ranks its rows by (``_VALUES``), else the first number."""
+    target``; a graph's output nodes with their class where ``class_names`` are given, its unit nodes with their
+    ``name``/``source_name``/``target_name``) and the number the audit ranks its rows by (``_VALUES``), else the
+    first number."""
     if "source" in row and "target" in row:
-        label_keys, label = {"source", "target"}, f"{_node_name(row['source'], class_names)} → {_node_name(row['target'], class_names)}"
+        label_keys = {"source", "target", "source_name", "target_name"}
+        label = (f"{_node_name(row['source'], class_names, row.get('source_name'))} → "
+                 f"{_node_name(row['target'], class_names, row.get('target_name'))}")
+    elif "node" in row:  # a graph's node, with its unit's name where it has one
+        label_keys, label = {"node", "name"}, _node_name(row["node"], class_names, row.get("name"))
     else:
         label_key = next((k for k in _LABELS if k in row), None)
         if label_key is None:
             return None
-        label_keys, label = {label_key}, (_node_name(row[label_key], class_names) if label_key == "node" else _fmt(row[label_key]))
+        label_keys, label = {label_key}, _fmt(row[label_key])
         where = region_text(row) if label_key == "group" else ""
         if where:  # an input group's box (a patch, a window, an octant): where it is, not a bare id
             label = f"{label} at {where}"
