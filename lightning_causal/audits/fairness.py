@@ -36,6 +36,7 @@ from lightning_causal.causal.engine.ranking import largest_k
 from lightning_causal.causal.engine.units import per_layer_layouts
 from lightning_causal.causal.engine.user_frame import outside_package
 from lightning_causal.causal.scm.attribute_flip import (
+    POSITION_ATTRIBUTE_FIX,
     resolve_counterfactual,
     warn_one_hot_flip,
 )
@@ -285,7 +286,8 @@ class FairnessAudit(Audit):
             raise ValueError(one_value_per_sample(x, "inputs"))
         top = max(self._block) if self._block is not None else self.column
         if top is not None and (x.dim() != 2 or x.shape[1] <= top):
-            raise ValueError(f"Expected a tabular probe [N, D] with D > {top} (the sensitive column) but got {list(x.shape)}")
+            hint = POSITION_ATTRIBUTE_FIX if x.dim() == 3 else ""
+            raise ValueError(f"Expected a tabular probe [N, D] with D > {top} (the sensitive column) but got {list(x.shape)}{hint}")
         return x
 
     @property

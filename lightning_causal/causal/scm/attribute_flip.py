@@ -26,7 +26,14 @@ from lightning_causal.causal.scm.scm import (
 )
 from lightning_causal.causal.scm.scm_flip import SCMFlip
 
-__all__ = ["AttributeFlip", "one_hot_block", "one_hot_blocks", "resolve_counterfactual", "warn_one_hot_flip"]
+__all__ = ["AttributeFlip", "POSITION_ATTRIBUTE_FIX", "one_hot_block", "one_hot_blocks", "resolve_counterfactual", "warn_one_hot_flip"]
+
+#: the way out for an attribute of every position of ``[N, T, F]`` (an item of a list, a step of a sequence), no column
+POSITION_ATTRIBUTE_FIX = (
+    "; an attribute of every position of [N, T, F] (each item of a list, each step of a sequence: x[..., k]) is no "
+    "column: pass a callable counterfactual x -> x_cf that flips it and leaves padded positions as they are, e.g. "
+    "`lambda x: torch.cat([x[..., :k], 1 - x[..., k:k + 1], x[..., k + 1:]], -1) * (x != 0).any(-1, keepdim=True)` "
+    "for zero-padded items (docs/recipes.md, 'Ranking and retrieval')")
 
 
 class AttributeFlip(Counterfactual):
@@ -117,7 +124,8 @@ class AttributeFlip(Counterfactual):
         """
         j = self.index_
         if not isinstance(x, Tensor) or x.dim() != 2 or x.shape[1] <= j:
-            raise ValueError(f"Expected argument `x` to be a tensor [N, D] with D > {j} but got {getattr(x, 'shape', type(x))}")
+            hint = POSITION_ATTRIBUTE_FIX if isinstance(x, Tensor) and x.dim() == 3 else ""
+            raise ValueError(f"Expected argument `x` to be a tensor [N, D] with D > {j} but got {getattr(x, 'shape', type(x))}{hint}")
         return self.counterfactual(x, {j: check_binary(x, j, self.values, str(self.name))})
 
     def __repr__(self) -> str:
