@@ -18,6 +18,7 @@ from lightning_causal.audits.options import (
     class_indices,
     class_label,
     multi_hot_labels,
+    regression_labels,
     tag_safe,
     task_model,
 )
@@ -40,7 +41,7 @@ from lightning_causal.causal.engine.checks import (
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.input_sites import check_site
 from lightning_causal.causal.engine.sample_independence import check_samples_independent
-from lightning_causal.causal.engine.state import audit_mode, rng_preserved
+from lightning_causal.causal.engine.state import audit_mode, rng_preserved, rows_sum_to_one
 from lightning_causal.causal.engine.units import per_layer_layouts
 
 __all__ = ["BackdoorAudit"]
@@ -214,6 +215,18 @@ class BackdoorAudit(Audit):
                 "(a multi-label classifier?): each label is its own decision. Audit label k as a binary classifier, "
                 "`output=lambda out: torch.cat([-out[:, [k]], out[:, [k]]], 1)` (class 1: label k on) with labels "
                 "`y[:, k].long()` (`unpack_batch=`)")
+        soft = probe.labels is not None and probe.labels.dim() == 2 and rows_sum_to_one(probe.labels)  # refused below
+        if not callable(self.output) and not soft and regression_labels(probe.labels, int(logits.shape[1]),
+                                                                        model=task_model(model, self.output)):
+            raise ValueError(
+                f"BackdoorAudit counts a sample as attacked when its predicted class (the largest of the model's "
+                f"{logits.shape[1]} outputs) is the target, but the probe's labels are real-valued "
+                f"{list(probe.labels.shape)} (a regression?): the largest of a regression's outputs (quantiles, horizons, "
+                "targets) is no class, and a trigger that makes another output largest (a quantile crossing) is no "
+                "attack. A suspected trigger's effect on output k is `input_effects` / InputEffectAudit(target=k) of its "
+                "patch; outputs that are class scores trained on real-valued targets (Q-values) say so by `output=lambda "
+                "out: ...` (a callable is taken as given) or a probe without labels, `unpack_batch=lambda b: (b[0], None, "
+                "None)`")
         result = AuditResult(self.name, meta={"samples": x.shape[0]})
         if self.class_names is not None:
             result.meta["class_names"] = list(self.class_names)
