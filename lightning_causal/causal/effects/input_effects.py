@@ -93,7 +93,7 @@ def clean_target(forward: Forward, xs: tuple[Tensor, ...], target: Target, noise
         check_rows_independent(forward, xs, out, "Intervening on the inputs")
     idx = resolve_target(out, target)
     if noise is None:
-        warn_padded_target(forward, xs, out, idx, target, "Intervening on the inputs")
+        warn_padded_target(forward, xs, out, idx, "Intervening on the inputs")
     f0 = gather_target(out, idx)
     check_finite_samples(xs, f0)
     return idx, f0

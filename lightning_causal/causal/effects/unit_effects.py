@@ -437,7 +437,7 @@ def unit_effects(
         layout = ivs[0].layout(cache.value)
         units = selected_units(ivs[0].units, layout, layer, cache.value.device)
         tidx = resolve_target(clean, target)
-        warn_padded_target(forward, xs, clean, tidx, target, f"Intervening on {layer!r}")
+        warn_padded_target(forward, xs, clean, tidx, f"Intervening on {layer!r}")
         check_finite_samples(xs, gather_target(cache.output, tidx))
         estimate = None
         exact = torch.full((units.numel(),), method == "exact", dtype=torch.bool)
