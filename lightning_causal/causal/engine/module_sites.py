@@ -23,10 +23,12 @@ from lightning_causal.causal.engine.forward import check_not_meta
 from lightning_causal.causal.engine.input_sites import SUFFIX, attached_site, input_parent
 from lightning_causal.causal.engine.live_values import rebuild
 from lightning_causal.causal.engine.unit_sites import (
+    PACKED_HINT,
     first_tensor,
     functional_layer_hint,
     holds_tensors_only,
     is_model_output,
+    returns_packed,
 )
 
 __all__ = ["graph_calls", "module_output", "replace_output", "resolve_module", "resolve_modules"]
@@ -250,8 +252,12 @@ def module_output(output: object, name: str = "module") -> Tensor:
     tensor = first_tensor(output)
     if tensor is not None:
         return tensor
+    got = type(output).__name__
+    if isinstance(output, (tuple, list)) and not hasattr(output, "_fields"):
+        got += f" ({', '.join(type(v).__name__ for v in output[:4])}{', ...' if len(output) > 4 else ''})"
+    hint = f": {PACKED_HINT}" if returns_packed(output) else ""
     raise TypeError(f"Expected module {name!r} to return a tensor, a tuple whose element 0 is a tensor or a Hugging Face "
-                    f"ModelOutput whose first field is one but got {type(output).__name__}")
+                    f"ModelOutput whose first field is one but got {got}{hint}")
 
 
 def replace_output(output: object, value: Tensor) -> object:

@@ -40,8 +40,21 @@ from lightning_causal.causal.engine.input_sites import InputSite
 from lightning_causal.causal.engine.quantized import check_not_quantized
 from lightning_causal.causal.engine.units import unit_kind
 
-__all__ = ["SiteFacts", "check_default_units", "check_not_vmapped", "check_rows_at_sites", "check_samples_first", "check_site_units",
-           "check_unit_dimension", "first_tensor", "folded_hint", "functional_layer_hint", "holds_tensors_only", "inspect_site", "is_model_output", "named_unit_kind"]
+__all__ = ["PACKED_HINT", "SiteFacts", "check_default_units", "check_not_vmapped", "check_rows_at_sites", "check_samples_first", "check_site_units",
+           "check_unit_dimension", "first_tensor", "folded_hint", "functional_layer_hint", "holds_tensors_only", "inspect_site", "is_model_output",
+           "named_unit_kind", "returns_packed"]
+
+#: what to name instead of a module that returns a ``PackedSequence`` (:func:`returns_packed`)
+PACKED_HINT = ("it returns a PackedSequence (a recurrent layer run on pack_padded_sequence), whose hidden states are "
+               "not one tensor [N, T, H]. Name a module that reads them as a tensor, e.g. the input of the layer applied "
+               "to the last hidden state ('head:input'), or unpack them (pad_packed_sequence) in a submodule and name it")
+
+
+def returns_packed(value: object) -> bool:
+    """Whether a module's return value is a ``PackedSequence`` or a tuple or list led by one (``nn.GRU``'s
+    ``(PackedSequence, h_n)``): no tensor of one row per sample (:data:`PACKED_HINT`)."""
+    return isinstance(value, PackedSequence) or (isinstance(value, (tuple, list)) and bool(value)
+                                                 and isinstance(value[0], PackedSequence))
 
 #: Layers whose output is ``[N, ..., D]`` with the features last (a ``[N, T, D]`` sequence of
 #: ``D``-dimensional vectors); Hugging Face's ``Conv1D`` (GPT-2) and norms are matched by name.
@@ -182,11 +195,8 @@ def inspect_site(model: nn.Module, name: str, run: Callable[[], object]) -> Site
                     f"{name.removesuffix(':input') + ':input'!r} (the attention calls out_proj as a module while that "
                     "site exists), with `num_heads` for one unit per head, or the attention itself for its output features")
         returned = seen.get("returned")
-        packed = isinstance(returned, (tuple, list)) and returned and isinstance(returned[0], PackedSequence)
-        if isinstance(returned, PackedSequence) or packed:
-            hint = (": it returns a PackedSequence (a recurrent layer run on pack_padded_sequence), whose hidden states are "
-                    "not one tensor [N, T, H]. Name a module that reads them as a tensor, e.g. the input of the layer applied "
-                    "to the last hidden state ('head:input'), or unpack them (pad_packed_sequence) in a submodule and name it")
+        if returns_packed(returned):
+            hint = ": " + PACKED_HINT
         if not hint and returned is not None:  # it ran, and returned no tensor where one is read (a plain dict, an object)
             hint = (f": it ran but returned {type(returned).__name__}, not a tensor, a tuple or list whose element 0 is one, "
                     "or a Hugging Face ModelOutput. Name the submodule that computes the tensor you mean, or the input "

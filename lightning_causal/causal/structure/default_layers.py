@@ -24,7 +24,11 @@ from lightning_causal.causal.engine.unit_sites import first_tensor
 from lightning_causal.causal.engine.user_frame import outside_package
 from lightning_causal.causal.structure.output_path import unread_layers
 
-__all__ = ["block_candidates", "default_layer_choice", "default_layers", "leaf_layers"]
+__all__ = ["NO_TENSOR", "block_candidates", "default_layer_choice", "default_layers", "leaf_layers"]
+
+#: why a default layer whose output holds no tensor left the layer map (its ``meta["left_out"]`` entry)
+NO_TENSOR = ("it returns no tensor of the samples' rows (a recurrent layer run on a PackedSequence returns "
+             "(PackedSequence, h_n)): name modules that read them as tensors with `layers=`")
 
 
 def _parametrization_modules(model: nn.Module) -> set[int]:
@@ -309,9 +313,41 @@ def _reaching_output(forward: Forward, xs: tuple[Tensor, ...], names: list[str])
     """``names`` without the layers the explained output does not read (:func:`unread_layers`), and
     those with why: the heads of a multi-head model's other outputs (``{"cls": ..., "reg": ...}``
     explained at ``"cls"``), which are no layers between its input and the explained output, and
-    layers nothing of which reaches it on the probe (a dead ReLU after them)."""
+    layers nothing of which reaches it on the probe (a dead ReLU after them); and without those whose output holds
+    no tensor (:data:`NO_TENSOR`: an ``nn.GRU`` run on a ``PackedSequence``), with a warning."""
+    untensored = dict.fromkeys(_tensorless(forward, xs, names), NO_TENSOR)
+    if untensored:
+        import warnings
+
+        warnings.warn(f"The layer map leaves the layers {list(untensored)} out of its default layers: {NO_TENSOR}",
+                      UserWarning, stacklevel=outside_package())
+        names = [name for name in names if name not in untensored]
     off = unread_layers(forward, xs, names) if len(names) > 1 else {}
-    return [name for name in names if name not in off], off
+    return [name for name in names if name not in off], {**untensored, **off}
+
+
+def _tensorless(forward: Forward, xs: tuple[Tensor, ...], names: list[str]) -> list[str]:
+    """The modules among ``names`` whose output holds no tensor (:func:`first_tensor` finds none: a recurrent layer's
+    ``(PackedSequence, h_n)``) on a pass of the first probe row, in forward order; hooks removed after it."""
+    modules = named_modules(forward.model)
+    found: dict[str, None] = {}
+
+    def hook(name: str):
+        def record(_m: nn.Module, _i: object, out: object) -> None:
+            if first_tensor(out) is None:
+                found[name] = None
+        return record
+
+    handles = [modules[name].register_forward_hook(hook(name)) for name in names
+               if not isinstance(modules[name], torch.jit.ScriptModule)]
+    try:
+        forward(*(x[:1] for x in xs), rows=torch.arange(1, device=xs[0].device))
+    except Exception:  # noqa: BLE001 - a check only: the map's own passes report the model's errors
+        pass
+    finally:
+        for handle in handles:
+            handle.remove()
+    return list(found)
 
 
 def _warn_other_stacks(chosen: list[str], others: list[list[str]]) -> None:
