@@ -26,7 +26,12 @@ from lightning_causal.baselines.captum_methods import (
     prepare_inputs,
     seed_of,
 )
-from lightning_causal.baselines.layer_methods import checkpoint_refusal, no_gradient_message
+from lightning_causal.baselines.layer_methods import (
+    checkpoint_refusal,
+    no_gradient_message,
+    repeated_calls,
+    repeated_layer_warning,
+)
 from lightning_causal.baselines.method_specs import (
     INPUT_LAYER_METHOD_NAMES,
     METHOD_TABLE,
@@ -37,6 +42,7 @@ from lightning_causal.baselines.method_specs import (
 from lightning_causal.causal.effects.input_layer import layer_reference
 from lightning_causal.causal.engine.ablation import check_baselines
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
+from lightning_causal.causal.engine.forward_args import ForwardArgs
 from lightning_causal.causal.engine.interventions import capture, resolve_module
 from lightning_causal.causal.engine.linked_samples import check_linked_samples
 from lightning_causal.causal.engine.stacked_rows import rows_alone_checked
@@ -50,6 +56,25 @@ def _layer_reference(forward: CaptumForward, x: Tensor, layer: str, baseline: in
     with torch.no_grad(), capture(core.model, [layer]) as acts:
         core(x)
     return layer_reference(core, x, acts[layer], layer, baseline=baseline)
+
+
+def _check_one_call(module: nn.Module, layer: str, method: str, run: Any) -> None:
+    """An input layer read more than once per pass: refused where its calls return different values (the embedding
+    read again on other ids, ``emb(ids.flip(1))``): Captum's layer methods hook one output, the last call's, and
+    LayerIntegratedGradients and LayerFeatureAblation put their values in place of every call's output, so the
+    attributions of the input positions would be another call's, or another model's. Calls of one value (the same ids
+    embedded twice) leave the model as it was: warned about only."""
+    calls, _, alike = repeated_calls(module, run)
+    if calls > 1 and not alike:
+        raise ValueError(
+            f"Expected input layer {layer!r} to run once per forward pass for Captum's {method}, but it runs {calls} times "
+            "and its calls return different values (the embedding read again on other ids): Captum's layer methods hook "
+            "one output, the last call's (LayerIntegratedGradients and LayerFeatureAblation put their values in place of "
+            "every call's output), so the attributions of the input positions would be another call's or another "
+            "model's. Embed the ids once in forward and reuse the embeddings (flip those), or explain the inputs with "
+            "input_effects, which sets each token at every read")
+    if calls > 1:
+        repeated_layer_warning(layer, calls, method)
 
 
 def input_layer_attribute(
@@ -155,6 +180,8 @@ def input_layer_attribute(
         # Captum's hook puts the pass's layer values (interpolated, ablated) in place of the layer's output: a row alone
         # takes its row of them; each pass runs its end rows and an inner one alone too (the engine's stacked-rows check)
         forward.replaced_site = module if spec.name in _STACKED else None
+        _check_one_call(module, layer, spec.label, lambda: forward(x[:1], *ForwardArgs(forward.captum_args() or (), x.shape[0])
+                                                                   .take(torch.zeros(1, dtype=torch.long, device=x.device))[0]))
         try:
             with _stacked_rows_checked(spec, layer, forward.model):
                 out = METHOD_TABLE[spec.name].cls(forward, module).attribute(x, target=tidx, additional_forward_args=forward.captum_args(), **kw)

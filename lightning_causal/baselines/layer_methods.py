@@ -38,21 +38,12 @@ from lightning_causal.causal.engine.stacked_rows import rows_alone_checked
 from lightning_causal.causal.engine.units import check_layout_options, resolve_layout, to_units
 from lightning_causal.causal.engine.user_frame import outside_package
 
-__all__ = ["checkpoint_refusal", "layer_attribute"]
+__all__ = ["checkpoint_refusal", "layer_attribute", "repeated_calls", "repeated_layer_warning"]
 
 
-def _warn_repeated_layer(module: nn.Module, layer: str, method: str, run: Any) -> torch.dtype | None:
-    """Warn when ``module`` runs several times in the pass ``run()`` (a shared layer, a cell unrolled
-    over time): Captum's layer methods hook one tensor, the last call's, while
-    :func:`~lightning_causal.causal.effects.unit_effects.unit_effects` intervenes at every call. Returns the dtype of its
-    last call's output (element 0 of a tuple, the tensor Captum hooks; ``None`` for another value), so that a complex
-    layer is refused before Captum's passes run.
-
-    LayerIntegratedGradients is refused instead where the calls return different values (a block applied to its own
-    output, an ODE function at each solver stage): Captum's hook puts its interpolated values of the last call's output
-    in place of the output of *every* call, so it integrates another model, one whose every call returns the last
-    call's value (its attributions sum to that model's change, not to ``f_t(x) - f_t(b)``). Calls that return the same
-    value (one module applied twice to the same tensor) leave the model as it was, and are only warned about."""
+def repeated_calls(module: nn.Module, run: Any) -> tuple[int, torch.dtype | None, bool]:
+    """How many times ``module`` runs in the pass ``run()``, the dtype of its last call's output (element 0 of a tuple,
+    the tensor Captum hooks; ``None`` for another value) and whether every call returned the same value."""
     calls: list[Any] = [0, None]
     outputs: list[Tensor] = []
 
@@ -69,22 +60,43 @@ def _warn_repeated_layer(module: nn.Module, layer: str, method: str, run: Any) -
     finally:
         handle.remove()
     alike = all(o.shape == outputs[0].shape and torch.equal(o, outputs[0]) for o in outputs)
-    if calls[0] > 1 and method == "LayerIntegratedGradients" and not alike:
+    return calls[0], calls[1], alike
+
+
+def repeated_layer_warning(layer: str, calls: int, method: str) -> None:
+    """The warning of a layer that runs ``calls`` times per pass, read at its last call by Captum's ``method``."""
+    warnings.warn(
+        f"Module {layer!r} runs {calls} times per forward pass; {method} reads its last call only (Captum's layer "
+        "methods hook one output), while unit_effects intervenes on the units at every call, so the two explain "
+        "different things. Name a module that runs once (e.g. an nn.Identity applied to the last call's output)",
+        UserWarning, stacklevel=outside_package())
+
+
+def _warn_repeated_layer(module: nn.Module, layer: str, method: str, run: Any) -> torch.dtype | None:
+    """Warn when ``module`` runs several times in the pass ``run()`` (a shared layer, a cell unrolled
+    over time): Captum's layer methods hook one tensor, the last call's, while
+    :func:`~lightning_causal.causal.effects.unit_effects.unit_effects` intervenes at every call. Returns the dtype of its
+    last call's output (element 0 of a tuple, the tensor Captum hooks; ``None`` for another value), so that a complex
+    layer is refused before Captum's passes run.
+
+    LayerIntegratedGradients is refused instead where the calls return different values (a block applied to its own
+    output, an ODE function at each solver stage): Captum's hook puts its interpolated values of the last call's output
+    in place of the output of *every* call, so it integrates another model, one whose every call returns the last
+    call's value (its attributions sum to that model's change, not to ``f_t(x) - f_t(b)``). Calls that return the same
+    value (one module applied twice to the same tensor) leave the model as it was, and are only warned about."""
+    calls, dtype, alike = repeated_calls(module, run)
+    if calls > 1 and method == "LayerIntegratedGradients" and not alike:
         raise ValueError(
             f"Expected layer {layer!r} to run once per forward pass for Captum's LayerIntegratedGradients, but it runs "
-            f"{calls[0]} times and its calls return different values (a block applied to its own output, an ODE function "
+            f"{calls} times and its calls return different values (a block applied to its own output, an ODE function "
             "at every solver stage): Captum puts its interpolated values of the last call's output in place of the output "
             "of every call, so it would explain another model, whose every call returns the last call's value (its "
             "attributions do not sum to f(x) - f(baseline)). Name a module that runs once (an nn.Identity applied to "
             "one call's output), or use 'LayerConductance' or 'LayerGradientXActivation', which read the last call "
             "without replacing the others; unit_effects sets each unit at every call")
-    if calls[0] > 1:
-        warnings.warn(
-            f"Module {layer!r} runs {calls[0]} times per forward pass; {method} reads its last call only (Captum's layer "
-            "methods hook one output), while unit_effects intervenes on the units at every call, so the two explain "
-            "different things. Name a module that runs once (e.g. an nn.Identity applied to the last call's output)",
-            UserWarning, stacklevel=outside_package())
-    return calls[1]
+    if calls > 1:
+        repeated_layer_warning(layer, calls, method)
+    return dtype
 
 
 def _token_baselines(forward: CaptumForward, x: Tensor, baselines: Any) -> Tensor:

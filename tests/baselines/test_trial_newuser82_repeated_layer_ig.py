@@ -87,3 +87,37 @@ def test_captum_baseline_with_layer_integrated_gradients_on_a_repeated_block_is_
         warnings.simplefilter("ignore")
         with pytest.raises(ValueError, match=r"runs 3 times and its calls return different values"):
             audit_model(model, [audit], Probe(x), probe_size=6)
+
+
+class _ReadBothWays(nn.Module):
+    """One embedding read on the ids and again on them reversed: two calls of other values at the input layer."""
+
+    def __init__(self, again: str = "flip") -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.emb, self.a, self.b = nn.Embedding(10, 4), nn.Linear(20, 2), nn.Linear(20, 2)
+        self.again = again
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        other = ids.flip(1) if self.again == "flip" else ids
+        return self.a(torch.tanh(self.emb(ids)).flatten(1)) + self.b(self.emb(other).flatten(1) ** 2)
+
+
+def test_input_layer_methods_on_an_embedding_read_twice_on_other_ids_are_refused() -> None:
+    from lightning_causal.baselines import input_layer_attribute
+
+    ids = torch.randint(1, 10, (3, 5), generator=torch.Generator().manual_seed(1))
+    model = _ReadBothWays().double().eval()
+    # before: LayerIntegratedGradients summed to 0.910 where f(x) - f(pad) is 0.806 (sample 0), each position given
+    # the last call's, the reversed sequence's, attribution
+    for method in ("LayerIntegratedGradients", "LayerFeatureAblation", "LayerGradientXActivation"):
+        with pytest.raises(ValueError, match=rf"Expected input layer 'emb' to run once per forward pass for Captum's "
+                                             rf"{method}, but it runs 2 times and its calls return different values"):
+            input_layer_attribute(model, ids, "emb", method, target=0)
+    # the same ids read twice: both calls take the values Captum puts in, so the attributions stay complete
+    same = _ReadBothWays(again="same").double().eval()
+    with pytest.warns(UserWarning, match=r"'emb' runs 2 times per forward pass; LayerIntegratedGradients"):
+        got = input_layer_attribute(same, ids, "emb", "LayerIntegratedGradients", target=0, options={"n_steps": 64})
+    with torch.no_grad():
+        true = (same(ids) - same(torch.zeros_like(ids)))[:, 0]
+    torch.testing.assert_close(got.sum(1), true, atol=1e-6, rtol=0)
