@@ -101,3 +101,15 @@ def test_a_classifier_of_as_many_classes_as_items_is_not_warned_of():
     assert (mask.gather(1, targets[:, None]) == 0).any()  # a class index at a padded position, by chance
     _, said = _padding_warnings(lambda: input_effects(model, x, additional_forward_args={"attention_mask": mask}))
     assert said == []
+
+
+def test_the_causal_graph_and_the_layer_map_warn_of_a_padded_top_item_too():
+    from lightning_causal.causal import causal_graph, layer_causal_map
+
+    x, mask = _lists()
+    model = Ranker().eval()
+    kw = {"additional_forward_args": {"attention_mask": mask}}
+    _, said = _padding_warnings(lambda: causal_graph(model, x, ["h"], unit_dim=-1, **kw))
+    assert len(said) == 1 and said[0].startswith("A causal graph") and "[1, 2]" in said[0], said
+    _, said = _padding_warnings(lambda: layer_causal_map(model, x, layers=["h", "out"], **kw))
+    assert len(said) >= 1 and any(s.startswith("A layer causal map") and "[1, 2]" in s for s in said), said

@@ -43,6 +43,7 @@ from lightning_causal.causal.engine.interventions import (
 from lightning_causal.causal.engine.kept_attributes import dict_items, put_back_items
 from lightning_causal.causal.engine.linear_update import LinearReaders
 from lightning_causal.causal.engine.live_values import close
+from lightning_causal.causal.engine.padded_reads import warn_padded_target
 from lightning_causal.causal.engine.prefix_cache import (
     PrefixCache,
     check_samples_independent,
@@ -368,6 +369,7 @@ class GraphContext:
         _check_clean_pass(out, layers, dict(acts), kinds)
         check_samples_independent(forward, xs, out, "A causal graph")
         tidx = resolve_target(out, target)  # type: ignore[arg-type]
+        warn_padded_target(forward, xs, out, tidx, "A causal graph")
         check_finite_samples(xs, gather_target(out, tidx))
         acts = {name: to_units(h, layouts[name]) if name in layouts else h for name, h in acts.items()}
         fargs = forward.args.kwargs or forward.args.args or None

@@ -35,6 +35,7 @@ from lightning_causal.causal.engine.intervention_hooks import RepeatedCallsWarni
 from lightning_causal.causal.engine.interventions import resolve_module
 from lightning_causal.causal.engine.linked_samples import check_linked_samples, failed_rows_named
 from lightning_causal.causal.engine.noise import GeneratorWatch, common_noise
+from lightning_causal.causal.engine.padded_reads import warn_padded_target
 from lightning_causal.causal.engine.prefix_cache import check_samples_independent
 from lightning_causal.causal.engine.probe_warnings import ProbeContentsWarning
 from lightning_causal.causal.engine.stacked_rows import rows_alone_checked
@@ -340,6 +341,7 @@ def layer_causal_map(
         check_samples_independent(forward, xs, out, "A layer causal map")
         order = list(acts)
         tidx = resolve_target(out, target)
+        warn_padded_target(forward, xs, out, tidx, "A layer causal map")
         check_finite_samples(xs, gather_target(out, tidx))
         real = real_rows(xs, masks, g)
         keep = row_subset(g * n, max_rows, seed, xs[0].device, real)
