@@ -139,8 +139,9 @@ class _Lookups(TorchFunctionMode):
     """Records (as :func:`_recorder` does an embedding's) the lookups of a float input's columns cast to indices that
     run in no ``nn.Embedding``: ``F.one_hot``, a tensor indexed by integers along its first dimension
     (``table[ids]``, ``table[ids, :]``, ``index_select(0, ids)``) and ``F.embedding`` of a weight that no
-    ``nn.Embedding`` of the model holds (those are hooked). Every torch function of the pass goes through it (a few
-    microseconds each); the modules of :data:`_FAST_PATHS` run without it, their fast path kept."""
+    ``nn.Embedding`` of the model holds (those are hooked); not an index that is the row numbers (:func:`_row_numbers`,
+    whatever column equals them). Every torch function of the pass goes through it (a few microseconds each); the
+    modules of :data:`_FAST_PATHS` run without it (without every watch, one inside another too), their fast path kept."""
 
     def __init__(self, model: nn.Module, floats: dict[int, Tensor], found: list[EmbeddingReader]) -> None:
         super().__init__()
@@ -165,9 +166,9 @@ class _Lookups(TorchFunctionMode):
 
     def _outside(self, forward):  # noqa: ANN001, ANN202
         def run(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
-            if torch.overrides._get_current_function_mode() is not self:  # an outer fast-path module left it already
-                return forward(*args, **kwargs)
-            with torch.overrides._pop_mode_temporarily():
+            with contextlib.ExitStack() as outside:  # every watch on top (one inside another too); none where an outer
+                while isinstance(torch.overrides._get_current_function_mode(), _Lookups):  # fast-path module left them
+                    outside.enter_context(torch.overrides._pop_mode_temporarily())
                 return forward(*args, **kwargs)
         return run
 
@@ -175,7 +176,7 @@ class _Lookups(TorchFunctionMode):
         kwargs = kwargs or {}
         out = func(*args, **kwargs)
         looked = self._lookup(func, args, kwargs)
-        if looked is not None:
+        if looked is not None and (looked[1] == "F.one_hot" or not _row_numbers(looked[0])):
             idx, kind, name, num = looked
             for i, x in self.floats.items():
                 _record_codes(idx, x, i, kind, name, num, self.found)
@@ -209,6 +210,23 @@ class _Lookups(TorchFunctionMode):
             self.names = {id(t): ("Parameter", n) for n, t in self.model.named_parameters()}
             self.names.update({id(t): ("buffer", n) for n, t in self.model.named_buffers()})
         return self.names.get(id(table), ("tensor", f"of shape {tuple(table.shape)}"))
+
+
+def _row_numbers(idx: Tensor) -> bool:
+    """Whether the indices ``idx`` (``[N, ...]``) are the row numbers from some start, alike at every other position
+    (over the first 256 rows): ``torch.arange(B)`` of ``h[torch.arange(B), last]``, the engine's own gather of a
+    per-sample forward argument by ``rows``, learned positions ``pos[torch.arange(T)]`` with ``T == N``. No code read,
+    though a probe column of consecutive whole numbers in row order (an id column, a day number) equals them.
+
+    Examples:
+        >>> _row_numbers(torch.arange(3, 9)), _row_numbers(torch.tensor([0, 2, 1])), _row_numbers(torch.tensor(4))
+        (True, False, False)
+    """
+    if idx.dim() == 0 or idx.shape[0] < 2:
+        return False
+    m = min(idx.shape[0], _CODE_MATCH_ROWS)
+    flat = idx[:m].reshape(m, -1)
+    return bool(((flat - flat[:1]) == torch.arange(m, device=idx.device).unsqueeze(1)).all())
 
 
 def _span(t: Tensor) -> tuple[int, int, int]:
