@@ -29,6 +29,7 @@ from lightning_causal.causal.engine.ablation import (
     TORCH_SENSE_WAY,
     check_baselines,
     padding_positions,
+    unnamed_observation_mask,
     unnamed_padding,
 )
 from lightning_causal.causal.engine.checks import check_int
@@ -464,6 +465,15 @@ class InputEffectAudit(Audit):
                 "padding: the means and rankings count those positions as groups of effect 0 (a node slot that few "
                 f"samples hold ranks low); {way}",
                 ProbeContentsWarning, stacklevel=outside_package())
+        observed = (unnamed_observation_mask(x, probe.additional_forward_args)
+                    if padding is None or padding.shape != x.shape else None)  # an attention_mask of x's shape is read
+        if observed is not None:
+            warnings.warn(
+                f"InputEffectAudit {self.name!r}: {observed} has the inputs' shape {list(x.shape)} and holds 0 and 1, as "
+                "an irregularly sampled series' observation mask does, but only `attention_mask` is read entry by entry: "
+                "the entries where it is 0 are set by the interventions, given effects of their own and counted in the "
+                "means; name the parameter `attention_mask` or pass it as that keyword (docs/your_model.md, 'Irregularly "
+                "sampled series: observation masks')", ProbeContentsWarning, stacklevel=outside_package())
         if real is None:
             k = min(self.top_k, mean_abs.numel())
             top_values, top_groups = largest_k(mean_abs, k)  # equal effects (identical columns): lower group id first

@@ -4,6 +4,8 @@ marks unobserved are never set by an intervention, get effect exactly 0 and are 
 Before, a mask of any shape but ``[N, T]`` was passed to the model and otherwise ignored without a word: every
 unobserved entry was set and given an effect, and the means counted them."""
 
+import warnings
+
 import pytest
 import torch
 from torch import nn
@@ -76,3 +78,25 @@ def test_missing_mask_of_the_opposite_sense_is_refused():
     missing = 1 - mask  # 1 = missing, with zeros imputed there: the opposite of attention_mask's sense
     with pytest.raises(ValueError, match="attention_mask"):
         input_effects(ReadsAll().eval(), values * mask, additional_forward_args={"attention_mask": missing}, target=0)
+
+
+class MaskNamed(nn.Module):
+    """GRU-D's and mTAN's name for the observation mask: ``mask``."""
+
+    def __init__(self):
+        super().__init__()
+        self.inner = ObservedOnly()
+
+    def forward(self, values, mask, delta=None):
+        return self.inner(values, mask)
+
+
+def test_an_observation_mask_under_another_name_is_warned_of():
+    values, mask = _series(3)
+    delta = torch.rand(N, T, C)  # of the values' shape too, but no mask
+    with pytest.warns(UserWarning, match=r"the forward argument 'mask' has the inputs' shape .* only `attention_mask`"):
+        InputEffectAudit(target=0, ace_values=None).run(MaskNamed().eval(), Probe(values, None, {"mask": mask, "delta": delta}))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # read as it is: nothing to say
+        InputEffectAudit(target=0, ace_values=None).run(ObservedOnly().eval(), Probe(values, None, {"attention_mask": mask}))
+        InputEffectAudit(target=0, ace_values=None).run(MaskNamed().eval(), Probe(values, None, {"mask": torch.ones_like(mask), "delta": delta}))

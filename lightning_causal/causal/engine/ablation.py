@@ -28,7 +28,7 @@ from lightning_causal.causal.engine.groups import group_counts
 from lightning_causal.causal.engine.live_values import rows_of
 from lightning_causal.causal.engine.token_ids import INDEX_DTYPES, is_integer
 
-__all__ = ["TOKEN_BASELINE_ADVICE", "TORCH_SENSE_WAY", "unnamed_padding", "check_baselines", "shown_baseline", "sample_rows", "ablate_groups", "changed_groups",
+__all__ = ["TOKEN_BASELINE_ADVICE", "TORCH_SENSE_WAY", "unnamed_observation_mask", "unnamed_padding", "check_baselines", "shown_baseline", "sample_rows", "ablate_groups", "changed_groups",
            "differs", "replace_units", "padding_arguments", "lengths_alias", "padding_positions", "time_axis", "step_positions", "input_padding", "unpadded_masks", "position_mean", "reference_mask"]
 
 BaselineLike = float | int | complex | Tensor | Sequence
@@ -466,6 +466,33 @@ def unnamed_padding(x: Tensor, additional_forward_args: object) -> tuple[str, in
             if bool(pad.any()) and bool(ends.all()) and not bool(filled[pad].any()) and bool(filled[~pad].any()):
                 return (f"the forward argument {key!r}" if isinstance(key, str) else
                         f"the positional forward argument {key}"), value
+    return None
+
+
+def unnamed_observation_mask(x: Tensor, additional_forward_args: object) -> str | None:
+    """A forward argument that looks like an observation mask of ``x`` under another name than ``attention_mask``, in
+    words, or ``None``: a tensor of ``x``'s own shape (3 or more dimensions: an irregularly sampled series' values
+    ``[N, T, C]``) holding both 0 and 1 and nothing else (``mask``, ``observed``: GRU-D's and mTAN's names). Only an
+    ``attention_mask`` of that shape is read entry by entry (:func:`padding_positions`); under another name the entries
+    it marks unobserved are set and given effects of their own. Named by its keyword or position.
+
+    Examples:
+        >>> import torch
+        >>> m = torch.tensor([[[1.0, 0.0], [1.0, 1.0]]])
+        >>> unnamed_observation_mask(torch.ones(1, 2, 2), {"mask": m}), unnamed_observation_mask(torch.ones(1, 2, 2), {"attention_mask": m})
+        ("the forward argument 'mask'", None)
+    """
+    if x.dim() < 3:
+        return None
+    args = (additional_forward_args.items() if isinstance(additional_forward_args, Mapping) else
+            enumerate(additional_forward_args) if isinstance(additional_forward_args, tuple) else
+            [(0, additional_forward_args)])
+    for key, v in args:
+        if key == "attention_mask" or not isinstance(v, Tensor) or v.shape != x.shape or v.is_complex():
+            continue
+        ones = v == 1
+        if bool(((v == 0) | ones).all()) and bool(ones.any()) and not bool(ones.all()):
+            return f"the forward argument {key!r}" if isinstance(key, str) else f"the positional forward argument {key}"
     return None
 
 
