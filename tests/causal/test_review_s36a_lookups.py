@@ -17,6 +17,7 @@ from lightning_causal.causal.effects.input_effects import input_effects
 from lightning_causal.causal.engine.forward import Forward
 from lightning_causal.causal.engine.input_noise import float_code_elements
 from lightning_causal.causal.engine.token_ids import FractionalCodeWarning, embedding_readers
+from tests.causal.test_leftovers_s36a_codes import Attention
 
 
 def with_ids(n=64):  # six Gaussian features, the first replaced by an id column 1..n in the probe's row order
@@ -69,16 +70,6 @@ def test_row_numbers_are_no_code_read():
     with torch.no_grad(), embedding_readers(model, (x,)) as readers:
         model(x)
     assert [(r.kind, r.columns) for r in readers] == [("F.one_hot", (5,))]  # the code still found, the positions not
-
-
-class Attention(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.inp, self.head = nn.Linear(4, 16), nn.Linear(16, 2)
-        self.enc = nn.TransformerEncoder(nn.TransformerEncoderLayer(16, 2, 32, batch_first=True), 2, enable_nested_tensor=False)
-
-    def forward(self, x):
-        return self.head(self.enc(self.inp(x)).mean(1))
 
 
 def test_a_watch_inside_another_keeps_the_fast_path():
