@@ -431,12 +431,23 @@ class CausalRepairModule(EvaluationSteps):
                 (``output=0`` for a model that returns ``(logits, aux)`` in training mode only, and
                 one tensor in eval mode, e.g. in ``validation_step``); a model that returns a
                 ``torch.distributions`` object without ``output=`` (:data:`DISTRIBUTION_TASK_LOSS`).
+            TypeError: a model that returns no tensor without ``output=``; a tuple of several tensors, such as
+                ``(mean, log_var)``, named with the stacking that gives the task loss one tensor.
         """
         raw = self._call_model(x, args)
         try:
             picked = select_output(raw, self.output)
         except TypeError as err:  # a distribution: the task loss takes tensors, from which its NLL rebuilds it
             read, dist = ("out", raw) if isinstance(raw, Distribution) else (held_distribution(raw) or (None, None))
+            several = isinstance(raw, (tuple, list)) and len(raw) > 1 and all(isinstance(t, Tensor) for t in raw)
+            if self.output is None and dist is None and several:  # (mean, log_var): output=0 would feed the loss the mean
+                raise TypeError(  # the type select_output raises, which callers catch
+                    f"{err}. CausalRepairModule's task loss takes one tensor: where it needs several of them together "
+                    "(a Gaussian NLL's `(mean, log_var)`, a mixture density network's `(logits_pi, mu, log_sigma)`), "
+                    "stack or concatenate them, `output=lambda out: torch.stack(out, -1)` with `task_loss=lambda o, y: "
+                    "F.gaussian_nll_loss(o[..., 0], y, o[..., 1].exp())`, and give each term an `output=` of its own, "
+                    "which reads the model's return value (`CounterfactualFairnessTerm(flip, output=0, "
+                    "distance='logit')`: |mean(x) - mean(x_cf)|)") from err
             if self.output is not None or dist is None or isinstance(getattr(dist, "logits", None), Tensor):
                 raise
             held = f" holding a {type(dist).__name__} at `{read}`" if read != "out" else ""
