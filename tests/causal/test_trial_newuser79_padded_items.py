@@ -113,3 +113,20 @@ def test_the_causal_graph_and_the_layer_map_warn_of_a_padded_top_item_too():
     assert len(said) == 1 and said[0].startswith("A causal graph") and "[1, 2]" in said[0], said
     _, said = _padding_warnings(lambda: layer_causal_map(model, x, layers=["h", "out"], **kw))
     assert len(said) >= 1 and any(s.startswith("A layer causal map") and "[1, 2]" in s for s in said), said
+
+
+def test_a_counterfactual_towards_a_padded_item_is_warned_of():
+    from lightning_causal.audits import CounterfactualAudit
+    from lightning_causal.causal import counterfactual_explanation
+
+    x, mask = _lists()
+    model = Ranker().eval()
+    kw = {"additional_forward_args": {"attention_mask": mask}}
+    _, said = _padding_warnings(lambda: counterfactual_explanation(model, x, 3, **kw))  # item 3: padding of list 1 and 2
+    assert len(said) == 1 and "The counterfactual search" in said[0] and "[1, 2]" in said[0], said
+    assert "`target_class=` names them" in said[0]
+    _, said = _padding_warnings(lambda: counterfactual_explanation(model, x, 1, **kw))  # real in every list
+    assert said == []
+    probe = Probe(x, torch.tensor([0, 1, 0, 1]), additional_forward_args={"attention_mask": mask})
+    _, said = _padding_warnings(lambda: CounterfactualAudit(towards="runner_up").run(model, probe))
+    assert any("The counterfactual search" in s for s in said), said  # runner-ups behind a padded top item: padding too

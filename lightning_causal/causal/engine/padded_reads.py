@@ -193,14 +193,15 @@ def _step_padding(forward: Forward, xs: tuple[Tensor, ...]) -> Tensor | None:
     return step_positions(pad)  # None along a channels-first input's frames
 
 
-def warn_padded_target(forward: Forward, xs: tuple[Tensor, ...], out: Tensor, idx: Tensor, what: str) -> None:
+def warn_padded_target(forward: Forward, xs: tuple[Tensor, ...], out: Tensor, idx: Tensor, what: str, *, name: str = "target") -> None:
     """Warn when the explained column of a sample is a padded position: a listwise ranker's scores
     ``[N, L]`` of lists padded to ``L`` items, one column per item, explained at ``target=None`` (each
     sample's largest score, a padded item's where the model leaves padded scores unmasked) or at a
     ``target=`` that is padding in some samples (its effects explain an item the model ignores, and
     are NaN where the model scores padding ``-inf``). ``out``: the clean explained output ``[N, C]``,
     ``idx``: the resolved target ``[N]`` (read as ``target=None``'s where it is each such sample's largest output, as an
-    audit that resolved ``None`` itself passes it). Nothing runs without padding of ``C`` positions, or where
+    audit that resolved ``None`` itself passes it); ``name``: the caller's parameter of the target, in the message
+    (``target_class`` for the counterfactual search). Nothing runs without padding of ``C`` positions, or where
     every explained column is real; else one pass of up to 4 such samples cut by one position tells
     scores per position (``C - 1`` columns then) from a classifier of as many classes as positions.
 
@@ -237,7 +238,7 @@ def warn_padded_target(forward: Forward, xs: tuple[Tensor, ...], out: Tensor, id
     largest = bool((idx[rows] == out.argmax(1).to(idx.device)[rows]).all())  # target=None, resolved here or by an audit
     why = ("`target=None` explains each sample's largest output, and in these samples a padded position's output is "
            "larger than every real one's: the model leaves its padded positions' scores unmasked" if largest
-           else "`target=` names them")
+           else f"`{name}=` names them")
     warnings.warn(
         f"{what}: the explained column of probe sample(s) {shown} is position(s) {positions} of the model's one "
         f"output per position ([N, {pad.shape[1]}], its columns following the input's positions), which the forward "

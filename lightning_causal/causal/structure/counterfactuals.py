@@ -27,6 +27,7 @@ from lightning_causal.causal.engine.gradient_cuts import (
 from lightning_causal.causal.engine.input_kinds import check_input_kinds
 from lightning_causal.causal.engine.leaf_gradients import LeafGradients
 from lightning_causal.causal.engine.noise import warn_separate_noise
+from lightning_causal.causal.engine.padded_reads import warn_padded_target
 from lightning_causal.causal.engine.per_sample_results import per_sample_mappings
 from lightning_causal.causal.engine.sample_independence import check_samples_independent
 from lightning_causal.causal.engine.state import (
@@ -408,6 +409,8 @@ def counterfactual_explanation(
             shape = tuple(logits.shape) if isinstance(logits, Tensor) else type(logits).__name__
             raise ValueError(f"Expected a classifier returning logits [N, classes >= 2] but the model returned {shape}")
         target = resolve_target(logits, target_class, name="target_class")
+        warn_padded_target(forward, (x,), logits.detach(), target, "The counterfactual search (counterfactual_explanation)",
+                           name="target_class")
         # every input's search runs in one batch: an input's class there must be its class alone
         with rng_preserved():  # its passes leave the search's draws (an MC-dropout model's) as they were
             check_samples_independent(forward, (x,), logits.detach(), "The counterfactual search (counterfactual_explanation)")
