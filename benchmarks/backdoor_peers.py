@@ -25,7 +25,7 @@ clean repair set.
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -49,13 +49,15 @@ def _batches(n: int, epochs: int, batch: int, seed: int):
 def repair_with_terms(model: nn.Module, terms: Sequence[RepairTerm], x: Tensor, y: Tensor, epochs: int, seed: int,
                       setup: bool = True, lr: float = 1e-3, batch: int = 32,
                       shift: tuple[str, float] | None = None,
-                      universal: tuple[float, int, float] | None = None) -> nn.Module:
+                      universal: tuple[float, int, float] | None = None,
+                      extra: Callable[[nn.Module, Tensor, Tensor], Tensor] | None = None) -> nn.Module:
     """A repaired copy of ``model``: ``CausalRepairModule(model, terms).objective`` minimised by Adam
     over ``epochs`` shuffled passes of ``(x, y)``; terms are set up on ``x`` (up to 512 rows) first
     unless ``setup=False`` (terms already set up on this model). ``shift=(head, alpha)`` adds
     :func:`fst`'s feature shift: ``head`` re-initialised, ``alpha * <w, w_0>``, norm projection.
     ``universal=(eps, steps, weight)`` adds ``weight * CE(f(clip(x + delta)), y)`` with ``delta`` from
-    :func:`universal_perturbation` on the step's batch (I-BAU's min-max, alternating)."""
+    :func:`universal_perturbation` on the step's batch (I-BAU's min-max, alternating). ``extra(model, x, y)``
+    adds a loss of the model being repaired on the step's batch (``benchmarks/backdoor_sau.py``'s unlearning)."""
     module = CausalRepairModule(copy.deepcopy(model).train(), list(terms), lr=lr)
     if setup:
         first = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed))
@@ -73,6 +75,8 @@ def repair_with_terms(model: nn.Module, terms: Sequence[RepairTerm], x: Tensor, 
             eps, steps, weight = universal
             delta = universal_perturbation(module.model, x[idx], y[idx], eps, steps, g)
             loss = loss + weight * F.cross_entropy(module.model((x[idx] + delta).clamp(0, 1)), y[idx])
+        if extra is not None:
+            loss = loss + extra(module.model, x[idx], y[idx])
         if layer is not None:
             loss = loss + alpha * (layer.weight * w0).sum()
         opt.zero_grad(set_to_none=True)
