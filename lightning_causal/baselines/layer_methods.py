@@ -72,6 +72,42 @@ def repeated_layer_warning(layer: str, calls: int, method: str) -> None:
         UserWarning, stacklevel=outside_package())
 
 
+def _last_call_decides(module: nn.Module, run: Any) -> bool:
+    """Whether the pass ``run()`` gives the same output with every call of ``module`` returning its last call's output
+    moved as with the last call alone returning it: then what Captum's LayerIntegratedGradients integrates (its hook
+    replaces every call's output) is the model read at the last call, as for a module run once (one activation module
+    applied at each layer of a chain, whose earlier outputs reach the output through its last call only). A pass that
+    fails with every call replaced (calls of other shapes) is no such model."""
+    with output_site(module) as site:  # element 0 of a tuple, the tensor Captum replaces
+        seen: list[Tensor] = []
+        handle = site.register_forward_hook(lambda _m, _i, out: seen.append(out.detach()))
+        try:
+            with torch.no_grad():
+                run()
+        finally:
+            handle.remove()
+        if not seen or not seen[-1].is_floating_point():
+            return True
+        moved, count = seen[-1] + 1.0, [0]
+
+        def last_only(_m: nn.Module, _i: Any, _out: Any) -> Tensor | None:
+            count[0] += 1
+            return moved if count[0] == len(seen) else None
+
+        outputs: list[Any] = []
+        for hook in (last_only, lambda _m, _i, _out: moved):
+            handle = site.register_forward_hook(hook)
+            try:
+                with torch.no_grad():
+                    outputs.append(run())
+            except Exception:  # noqa: BLE001 - an earlier call of another shape cannot take the last one's value
+                return False
+            finally:
+                handle.remove()
+    return all(isinstance(o, Tensor) for o in outputs) and outputs[0].shape == outputs[1].shape and \
+        bool(torch.equal(outputs[0], outputs[1]))
+
+
 def _warn_repeated_layer(module: nn.Module, layer: str, method: str, run: Any) -> torch.dtype | None:
     """Warn when ``module`` runs several times in the pass ``run()`` (a shared layer, a cell unrolled
     over time): Captum's layer methods hook one tensor, the last call's, while
@@ -80,20 +116,24 @@ def _warn_repeated_layer(module: nn.Module, layer: str, method: str, run: Any) -
     layer is refused before Captum's passes run.
 
     LayerIntegratedGradients is refused instead where the calls return different values (a block applied to its own
-    output, an ODE function at each solver stage): Captum's hook puts its interpolated values of the last call's output
-    in place of the output of *every* call, so it integrates another model, one whose every call returns the last
-    call's value (its attributions sum to that model's change, not to ``f_t(x) - f_t(b)``). Calls that return the same
-    value (one module applied twice to the same tensor) leave the model as it was, and are only warned about."""
+    output, an ODE function at each solver stage) that reach the output otherwise than through the last call: Captum's
+    hook puts its interpolated values of the last call's output in place of the output of *every* call, so it integrates
+    another model, one whose every call returns the last call's value (its attributions sum to that model's change, not
+    to ``f_t(x) - f_t(b)``). Calls that return the same value (one module applied twice to the same tensor) leave the
+    model as it was, and so does replacing the earlier calls of a chain (one activation module applied at each layer,
+    :func:`_last_call_decides`): those are only warned about, the answer being the last call's."""
     calls, dtype, alike = repeated_calls(module, run)
-    if calls > 1 and method == "LayerIntegratedGradients" and not alike:
+    if calls > 1 and method == "LayerIntegratedGradients" and not alike and not _last_call_decides(module, run):
         raise ValueError(
             f"Expected layer {layer!r} to run once per forward pass for Captum's LayerIntegratedGradients, but it runs "
-            f"{calls} times and its calls return different values (a block applied to its own output, an ODE function "
-            "at every solver stage): Captum puts its interpolated values of the last call's output in place of the output "
-            "of every call, so it would explain another model, whose every call returns the last call's value (its "
-            "attributions do not sum to f(x) - f(baseline)). Name a module that runs once (an nn.Identity applied to "
-            "one call's output), or use 'LayerConductance' or 'LayerGradientXActivation', which read the last call "
-            "without replacing the others; unit_effects sets each unit at every call")
+            f"{calls} times and its calls return different values that reach the output otherwise than through its last "
+            "call (a block applied to its own output, an ODE function at every solver stage, one activation module used "
+            "by layers of other shapes or beside a skip connection): Captum puts its interpolated values of the last "
+            "call's output in place of the output of every call, so it would explain another model, whose every call "
+            "returns the last call's value (its attributions do not sum to f(x) - f(baseline)). Name a module that runs "
+            "once (give each place its own module, or apply an nn.Identity to one call's output), or use "
+            "'LayerConductance' or 'LayerGradientXActivation', which read the last call without replacing the others; "
+            "unit_effects sets each unit at every call")
     if calls > 1:
         repeated_layer_warning(layer, calls, method)
     return dtype
