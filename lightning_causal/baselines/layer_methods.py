@@ -95,12 +95,14 @@ def _last_call_decides(module: nn.Module, run: Any) -> bool:
             return moved if count[0] == len(seen) else None
 
         outputs: list[Any] = []
-        for hook in (last_only, lambda _m, _i, _out: moved):
+        for every, hook in ((False, last_only), (True, lambda _m, _i, _out: moved)):
             handle = site.register_forward_hook(hook)
             try:
                 with torch.no_grad():
                     outputs.append(run())
             except Exception:  # noqa: BLE001 - an earlier call of another shape cannot take the last one's value
+                if not every:  # the model's own failure, on the last call's value moved: not the shapes'
+                    raise
                 return False
             finally:
                 handle.remove()
