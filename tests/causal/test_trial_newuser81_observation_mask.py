@@ -100,3 +100,33 @@ def test_an_observation_mask_under_another_name_is_warned_of():
         warnings.simplefilter("error")  # read as it is: nothing to say
         InputEffectAudit(target=0, ace_values=None).run(ObservedOnly().eval(), Probe(values, None, {"attention_mask": mask}))
         InputEffectAudit(target=0, ace_values=None).run(MaskNamed().eval(), Probe(values, None, {"mask": torch.ones_like(mask), "delta": delta}))
+
+
+class StepLayers(nn.Module):
+    """Hidden states ``[N, T, H]`` with a large bias: their padded steps hold large activations no intervention moves."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.a = nn.Linear(C, 8)
+        self.b = nn.Linear(8, 8)
+        self.head = nn.Linear(8, 2)
+        nn.init.constant_(self.a.bias, 5.0)
+
+    def forward(self, values, attention_mask):
+        real = attention_mask.reshape(*attention_mask.shape[:2], -1).amax(2)[..., None]  # [N, T, 1]
+        h = self.b(torch.relu(self.a(values * real)))
+        return self.head((h * real).sum(1) / real.sum(1))
+
+
+def test_hidden_steps_of_an_observation_mask_follow_its_padding():
+    from lightning_causal.causal import layer_causal_map
+
+    values, _ = _series(4)
+    lengths = torch.tensor([5, 3, 4, 2, 5, 3])
+    steps = (torch.arange(T)[None] < lengths[:, None]).float()  # [N, T]: every entry of a real step observed
+    values = values * steps[..., None]
+    entries = steps[..., None].expand(N, T, C).contiguous()  # the same padding as an observation mask [N, T, C]
+    maps = [layer_causal_map(StepLayers().eval(), values, additional_forward_args={"attention_mask": m}, layers=["a", "b"])
+            for m in (steps, entries)]
+    torch.testing.assert_close(maps[1].response, maps[0].response)  # before: the padded steps' activations counted
