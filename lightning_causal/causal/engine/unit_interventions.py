@@ -235,6 +235,10 @@ class MeanOf(Intervention):
     model's output but moves with the real tokens and with the pad id there: without the mask it
     enters the mean, so the value depends on how far the reference was padded.
 
+    A module that runs several times per forward pass (a weight-tied block, an ODE function at every solver stage) is
+    set to this one mean at every call; from :func:`~lightning_causal.causal.engine.intervention_hooks.capture`, which
+    keeps the last call's output (and warns), that is the last call's mean at every call, not each call's own.
+
     Args:
         reference: activations ``[M, ...]`` of the module on reference data.
         units: ``None`` (all units), an int, or a sequence of unit indices, as in :class:`Intervention`.
@@ -288,7 +292,8 @@ class Resample(Intervention):
     used), which advances with every call: the same ``Resample`` object gives other draws on its
     next use. For repeatable numbers, build a new one with a freshly seeded generator. In
     :func:`~lightning_causal.causal.effects.unit_effects.unit_effects` a layer that runs several
-    times per pass (weight-tied depth) gets each row's donor at every call, and the numbers do not
+    times per pass (weight-tied depth) gets each row's donor at every call (from ``capture``, the donor's last call's
+    value), and the numbers do not
     depend on ``max_batch_size``; :func:`~lightning_causal.causal.engine.intervention_hooks.intervene` draws anew at each call of the module.
 
     Padded reference sequences: pass their ``attention_mask`` (``[M, T]``, 0 at padding) and a
