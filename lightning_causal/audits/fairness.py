@@ -135,8 +135,9 @@ class FairnessAudit(Audit):
     differences (named there only, not among the small groups too), and with more than two groups the lowest and
     highest positive rate and the largest ``cf_gap`` (also ``meta["extremes"]``). The audit explains a classifier: a
     probe whose labels are fractional floats beyond [0, 1] (a regression target) gets a warning and
-    no label metrics (soft labels in [0, 1] are thresholded at 0.5; soft labels [N, C], rows summing to 1, read by
-    their largest entry). The group metrics compare
+    no label metrics, and so does a probe without labels of a model that says it regresses (an ``nn.MSELoss`` held,
+    ``hparams.task``), cf_gap being then the change of the output's sigmoid. Soft labels in [0, 1] are thresholded at
+    0.5; soft labels [N, C], rows summing to 1, are read by their largest entry. The group metrics compare
     binary decisions: with more than two classes a positive decision (and label) is class 1, every
     other class negative.
 
@@ -447,6 +448,9 @@ class FairnessAudit(Audit):
         (:func:`~lightning_causal.audits.label_task.class_indices`). ``width``: the columns of
         the class probabilities (2 for one output, which ``regression_labels`` reads as one: 0/1 classes either way)."""
         labels, task = probe.labels, label_task(task_model(model, self.output))
+        if labels is None and task == "regression":  # no labels to read, but the model says it regresses
+            self._warn_regression("the model says it regresses (a regression loss it holds, or `hparams.task`)")
+            return None
         labels = class_indices(labels, task=task)
         if labels is None or (not labels.is_floating_point() and task != "regression"):
             return labels  # integer labels are class indices unless the model says it regresses (int64 counts)
@@ -455,14 +459,18 @@ class FairnessAudit(Audit):
         if not regression_labels(labels, width, task=task):
             return labels
         odd = labels[(labels < 0) | (labels > 1)][:3].tolist() or labels.flatten()[:3].tolist()  # [N, C] proportions: values
+        self._warn_regression(f"the probe's labels are a regression target such as {[round(v, 4) for v in odd]} (not "
+                              "classes of the model's outputs)")
+        return None
+
+    def _warn_regression(self, why: str) -> None:
+        """Warn that the audit's measures are no change of a regression's output (``why``: what says it regresses)."""
         warnings.warn(
             f"FairnessAudit {self.name!r} compares class probabilities (the softmax of the outputs, the sigmoid of a "
-            f"single output), but the probe's labels are a regression target such as {[round(v, 4) for v in odd]} (not "
-            "classes of the model's outputs): the sigmoid of a regression output is no measure of its change (an output "
+            f"single output), but {why}: the sigmoid of a regression output is no measure of its change (an output "
             "moved from 10 to 13 changes its sigmoid by 4e-5), so cf_gap is not the change of the output, and the label "
             "metrics (equalized odds, TPR, FPR, accuracy) are left out. For a regression model compare "
             "model(x) with model(counterfactual(x)) directly", UserWarning, stacklevel=outside_package())
-        return None
 
     def _group_metrics(self, model: nn.Module, probe: Probe, p: Tensor, groups: Tensor, result: AuditResult,
                        labels: Tensor | None, delta: Tensor, changed: Tensor) -> None:
