@@ -78,4 +78,19 @@ def _fastpath_off() -> Iterator[None]:
         mha.set_fastpath_enabled(before)
 
 
-__all__ = ["OutOfMemoryError", "is_autocast_enabled", "module_hooks_fire"]
+def functorch_wrapped(value: object) -> bool:
+    """Whether ``value`` is a tensor that a ``torch.func`` transform wraps (``vmap``'s batched tensors, ``grad``'s and
+    ``jacrev``'s): it has no storage of its own, and under ``vmap`` it refuses data-dependent control flow
+    (``bool(t.any())``). ``False`` where torch has no functorch.
+
+    Examples:
+        >>> seen = []
+        >>> _ = torch.func.vmap(lambda t: seen.append(functorch_wrapped(t)) or t)(torch.zeros(2, 3))
+        >>> functorch_wrapped(torch.zeros(2)), seen
+        (False, [True])
+    """
+    functorch = getattr(torch._C, "_functorch", None)
+    return functorch is not None and isinstance(value, torch.Tensor) and functorch.is_functorch_wrapped_tensor(value)
+
+
+__all__ = ["OutOfMemoryError", "functorch_wrapped", "is_autocast_enabled", "module_hooks_fire"]

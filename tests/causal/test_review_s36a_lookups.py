@@ -82,3 +82,31 @@ def test_a_watch_inside_another_keeps_the_fast_path():
     assert torch.equal(watched, plain)
     assert torch.overrides._get_current_function_mode() is None
     assert all("forward" not in m.__dict__ for m in model.modules())
+
+
+class PerSample(nn.Module):  # each sample run alone by torch.func.vmap: a float sequence [T, 2] whose 2nd channel is a code
+    def __init__(self, embedding=False):
+        super().__init__()
+        self.table = nn.Embedding(5, 4) if embedding else nn.Parameter(torch.randn(5, 4))
+        self.head = nn.Linear(4, 2)
+
+    def forward(self, x):
+        def one(seq):
+            codes = seq[:, 1].long()
+            return self.head(self.table(codes) if isinstance(self.table, nn.Embedding) else self.table[codes]).mean(0)
+        return torch.func.vmap(one)(x)
+
+
+def test_lookups_under_vmap_leave_the_pass_alone():
+    torch.manual_seed(0)
+    g = torch.Generator().manual_seed(2)
+    x = torch.stack([torch.randn(8, 8, generator=g), torch.randint(0, 5, (8, 8), generator=g).float()], -1)  # T == N
+    for model in (PerSample().eval(), PerSample(embedding=True).eval()):
+        plain = model(x)
+        with embedding_readers(model, (x,)) as readers:  # a batched index has no storage, and refuses bool(): it raised
+            watched = model(x)
+        assert torch.equal(watched, plain) and readers == []
+        effects = input_effects(model, x, None, target=0)  # each element its own group, set to 0
+        cut = x.clone()
+        cut[:, 3, 1] = 0.0  # the code of step 3 (group 7) set to code 0 by hand
+        assert torch.allclose(effects[:, 7], plain[:, 0] - model(cut)[:, 0], atol=1e-6)

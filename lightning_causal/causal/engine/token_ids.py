@@ -43,6 +43,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.overrides import TorchFunctionMode
 
+from lightning_causal._compat import functorch_wrapped
 from lightning_causal.causal.engine.user_frame import outside_package
 
 INDEX_DTYPES = (torch.int64, torch.int32)
@@ -176,10 +177,11 @@ class _Lookups(TorchFunctionMode):
         kwargs = kwargs or {}
         out = func(*args, **kwargs)
         looked = self._lookup(func, args, kwargs)
-        if looked is not None and (looked[1] == "F.one_hot" or not _row_numbers(looked[0])):
+        if looked is not None and not functorch_wrapped(looked[0]):  # vmap's batched indices: a sample's, no rows
             idx, kind, name, num = looked
             for i, x in self.floats.items():
-                _record_codes(idx, x, i, kind, name, num, self.found)
+                if kind == "F.one_hot" or not _row_numbers(idx, x.shape[0]):
+                    _record_codes(idx, x, i, kind, name, num, self.found)
         return out
 
     def _lookup(self, func, args: tuple, kwargs: dict) -> tuple[Tensor, str, str, int] | None:  # noqa: ANN001
@@ -212,17 +214,17 @@ class _Lookups(TorchFunctionMode):
         return self.names.get(id(table), ("tensor", f"of shape {tuple(table.shape)}"))
 
 
-def _row_numbers(idx: Tensor) -> bool:
-    """Whether the indices ``idx`` (``[N, ...]``) are the row numbers from some start, alike at every other position
+def _row_numbers(idx: Tensor, n: int) -> bool:
+    """Whether the indices ``idx`` are ``[n, ...]`` and the row numbers from some start, alike at every other position
     (over the first 256 rows): ``torch.arange(B)`` of ``h[torch.arange(B), last]``, the engine's own gather of a
     per-sample forward argument by ``rows``, learned positions ``pos[torch.arange(T)]`` with ``T == N``. No code read,
     though a probe column of consecutive whole numbers in row order (an id column, a day number) equals them.
 
     Examples:
-        >>> _row_numbers(torch.arange(3, 9)), _row_numbers(torch.tensor([0, 2, 1])), _row_numbers(torch.tensor(4))
+        >>> _row_numbers(torch.arange(3, 9), 6), _row_numbers(torch.tensor([0, 2, 1]), 3), _row_numbers(torch.arange(4), 6)
         (True, False, False)
     """
-    if idx.dim() == 0 or idx.shape[0] < 2:
+    if idx.dim() == 0 or idx.shape[0] != n or n < 2:
         return False
     m = min(idx.shape[0], _CODE_MATCH_ROWS)
     flat = idx[:m].reshape(m, -1)
@@ -242,7 +244,7 @@ def _recorder(  # noqa: ANN202
 
     def hook(_module: nn.Module, args: tuple) -> None:
         idx = args[0] if args else None
-        if not is_integer(idx) or not idx.numel():
+        if not is_integer(idx) or not idx.numel() or functorch_wrapped(idx):  # under vmap: a sample's, no storage
             return
         ptr, first, last = _span(idx)
         viewed = False

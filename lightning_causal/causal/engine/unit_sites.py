@@ -34,7 +34,7 @@ from torch.nn.modules.pooling import (
 )
 from torch.nn.utils.rnn import PackedSequence
 
-from lightning_causal._compat import module_hooks_fire
+from lightning_causal._compat import functorch_wrapped, module_hooks_fire
 from lightning_causal.causal.engine.eager import named_modules
 from lightning_causal.causal.engine.input_sites import InputSite
 from lightning_causal.causal.engine.quantized import check_not_quantized
@@ -95,14 +95,9 @@ def is_model_output(value: object) -> bool:
 
 
 def _same(a: Tensor, b: Tensor) -> bool:
-    if _wrapped(a) or _wrapped(b):  # a module run under torch.func.grad/jacrev: its tensors have no storage
+    if functorch_wrapped(a) or functorch_wrapped(b):  # a module run under torch.func.grad/jacrev: its tensors have no storage
         return a is b
     return a.data_ptr() == b.data_ptr() and a.shape == b.shape
-
-
-def _wrapped(value: Tensor) -> bool:
-    functorch = getattr(torch._C, "_functorch", None)
-    return functorch is not None and functorch.is_functorch_wrapped_tensor(value)
 
 
 @dataclass(frozen=True)
