@@ -68,11 +68,12 @@ def _check_one_call(module: nn.Module, layer: str, method: str, run: Any) -> Non
     if calls > 1 and not alike:
         raise ValueError(
             f"Expected input layer {layer!r} to run once per forward pass for Captum's {method}, but it runs {calls} times "
-            "and its calls return different values (the embedding read again on other ids): Captum's layer methods hook "
-            "one output, the last call's (LayerIntegratedGradients and LayerFeatureAblation put their values in place of "
-            "every call's output), so the attributions of the input positions would be another call's or another "
-            "model's. Embed the ids once in forward and reuse the embeddings (flip those), or explain the inputs with "
-            "input_effects, which sets each token at every read")
+            "and its calls return different values (the embedding read again on other ids: reversed, or another forward "
+            "argument's, a decoder's): Captum's layer methods hook one output, the last call's (LayerIntegratedGradients "
+            "and LayerFeatureAblation put their values in place of every call's output), so the attributions of the input "
+            "positions would be another call's or another model's. Embed the ids once in forward and reuse the embeddings "
+            "(flip those), give the other ids an nn.Embedding of their own that shares the weight (`self.dec_emb.weight = "
+            "self.emb.weight`), or explain the inputs with input_effects, which sets each token at every read")
     if calls > 1:
         repeated_layer_warning(layer, calls, method)
 

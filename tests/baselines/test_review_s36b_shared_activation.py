@@ -74,3 +74,34 @@ def test_one_relu_of_layers_of_other_shapes_is_refused_in_words() -> None:
     model = _SharedReluCNN().eval()
     layer_attribute(model, x, "relu", "LayerConductance", target=0)  # reads the last call, warned about
     assert not model.relu._forward_hooks and not hasattr(model.relu, "lc_output_site")
+
+
+class _EncoderDecoder(nn.Module):
+    """One table for the source and the decoder's ids (``tied``: the decoder's own nn.Embedding sharing its weight)."""
+
+    def __init__(self, tied: bool) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.emb, self.head = nn.Embedding(20, 8), nn.Linear(16, 2)
+        self.dec_emb = nn.Embedding(20, 8) if tied else self.emb
+        if tied:
+            self.dec_emb.weight = self.emb.weight
+
+    def forward(self, src: torch.Tensor, tgt: torch.Tensor) -> torch.Tensor:
+        return self.head(torch.cat([torch.tanh(self.emb(src)).mean(1), self.dec_emb(tgt).mean(1)], 1))
+
+
+def test_a_table_shared_with_a_decoders_ids_is_refused_naming_the_way_that_works() -> None:
+    from lightning_causal.baselines import input_layer_attribute
+
+    src = torch.randint(1, 20, (4, 6), generator=torch.Generator().manual_seed(0))
+    tgt = torch.randint(1, 20, (4, 6), generator=torch.Generator().manual_seed(1))
+    with pytest.raises(ValueError, match=r"runs 2 times .* a decoder's.* nn\.Embedding of their own that shares the weight"):
+        input_layer_attribute(_EncoderDecoder(tied=False).double().eval(), src, "emb", "LayerIntegratedGradients",
+                              target=0, additional_forward_args=(tgt,))
+    model = _EncoderDecoder(tied=True).double().eval()  # the way the message names: the same model, one read of `emb`
+    got = input_layer_attribute(model, src, "emb", "LayerIntegratedGradients", target=0, additional_forward_args=(tgt,),
+                                options={"n_steps": 64})
+    with torch.no_grad():
+        true = (model(src, tgt) - model(torch.zeros_like(src), tgt))[:, 0]
+    torch.testing.assert_close(got.sum(1), true, atol=1e-6, rtol=0)
