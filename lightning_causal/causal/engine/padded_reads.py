@@ -44,8 +44,15 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor
 
-from lightning_causal.causal.engine.ablation import input_padding, step_positions
+from lightning_causal.causal.engine.ablation import (
+    TORCH_SENSE_WAY,
+    input_padding,
+    step_positions,
+    unnamed_padding,
+)
 from lightning_causal.causal.engine.forward_args import SHARED_POSITIONS
+from lightning_causal.causal.engine.generators import model_rngs_kept
+from lightning_causal.causal.engine.state import model_devices, rng_preserved
 from lightning_causal.causal.engine.user_frame import outside_package
 
 if TYPE_CHECKING:
@@ -138,8 +145,8 @@ def _follows_positions(forward: Forward, xs: tuple[Tensor, ...], rows: Tensor, s
         return value
 
     args, kwargs = forward.args.take(rows)
-    try:
-        with torch.no_grad():
+    try:  # the caller's random streams and the model's own generators left as they were (an MC-dropout model)
+        with torch.no_grad(), rng_preserved(model_devices(forward.model)), model_rngs_kept(forward.model):
             out = forward.model(*(cut(x[rows]) for x in xs), *(cut(a) for a in args),
                                 **{k: cut(v, k) for k, v in kwargs.items()})
         if explained:
@@ -156,14 +163,14 @@ def warn_padded_read(forward: Forward, xs: tuple[Tensor, ...], what: str) -> Non
     callable ``output=`` or a padding argument, or when no sample holds padding."""
     if not callable(forward.output):
         return
-    pad = _step_padding(forward, xs)  # [N, T]: the padding is the same along a position's features
+    pad, unnamed = _step_padding(forward, xs)  # [N, T]: the padding is the same along a position's features
     if pad is None:  # none, or along a channels-first input's frames: no per-position outputs [N, T, ...] to read
         return
     rows = (pad.any(1) & ~pad.all(1)).nonzero().flatten()[:_CHECKED_ROWS]
     if not rows.numel():
         return
     try:
-        with torch.no_grad():
+        with torch.no_grad(), rng_preserved(model_devices(forward.model)), model_rngs_kept(forward.model):
             out = forward.raw(*(x[rows] for x in xs), rows=rows)
             picked = forward.select(out)
     except Exception:  # noqa: BLE001 - a check only: the estimator's own passes report the model's errors
@@ -179,18 +186,31 @@ def warn_padded_read(forward: Forward, xs: tuple[Tensor, ...], what: str) -> Non
     warnings.warn(
         f"{what}: the explained output (`output=`) of probe sample(s) {samples} is the model's output at position(s) "
         f"{positions}, which the forward arguments mark as padding ({why}), so every effect explains a position the "
-        f"model ignores. {PADDED_READ_FIX if last else OTHER_POSITION_FIX}", UserWarning, stacklevel=outside_package())
+        f"model ignores. {PADDED_READ_FIX if last else OTHER_POSITION_FIX}{unnamed}", UserWarning, stacklevel=outside_package())
 
 
-def _step_padding(forward: Forward, xs: tuple[Tensor, ...]) -> Tensor | None:
+def _step_padding(forward: Forward, xs: tuple[Tensor, ...]) -> tuple[Tensor | None, str]:
     """The ``[N, T]`` padding of the inputs along dimension 1 that the forward arguments describe
-    (``attention_mask``, ``lengths``), or ``None``."""
+    (``attention_mask``, ``lengths``), or ``None``; and ``""``, or, where none of them describes it but a forward
+    argument under another name looks like a padding mask of the first input (``forward(self, x, mask)``, a
+    ``key_padding_mask``: :func:`~lightning_causal.causal.engine.ablation.unnamed_padding`), its padding and a
+    sentence for the warnings that says it was read from that argument, which the estimators do not read."""
     if not xs or not isinstance(xs[0], Tensor) or xs[0].dim() < 2:
-        return None
+        return None, ""
     source = forward.args.kwargs if forward.args.kwargs else forward.args.args or None
     pads = input_padding(xs, source, model=forward.model)
     pad = next((p for p in pads if p is not None), None) if pads is not None else None
-    return step_positions(pad)  # None along a channels-first input's frames
+    if pad is not None or xs[0].dim() < 3:
+        return step_positions(pad), ""  # None along a channels-first input's frames
+    for key, v in (*enumerate(forward.args.args), *forward.args.kwargs.items()):
+        found = unnamed_padding(xs[0], {key: v} if isinstance(key, str) else (v,))
+        if found is not None:
+            where = f"the forward argument {key!r}" if isinstance(key, str) else f"the positional forward argument {key}"
+            way = ("name the parameter `attention_mask` or pass it as that keyword" if found[1] == 0 else TORCH_SENSE_WAY)
+            return (v == found[1]).to(xs[0].device), (
+                f"; the padding was read from {where} ({found[1]} where the inputs are all zero, as a padding mask is); the "
+                f"estimators read only `attention_mask` (0 = padding) or `lengths` as padding: {way}")
+    return None, ""
 
 
 def warn_padded_target(forward: Forward, xs: tuple[Tensor, ...], out: Tensor, idx: Tensor, what: str, *, name: str = "target") -> None:
@@ -224,7 +244,7 @@ def warn_padded_target(forward: Forward, xs: tuple[Tensor, ...], out: Tensor, id
     """
     if out.dim() != 2 or out.shape[1] < 2 or idx.dim() != 1 or idx.shape[0] != out.shape[0]:
         return
-    pad = _step_padding(forward, xs)
+    pad, unnamed = _step_padding(forward, xs)
     if pad is None or tuple(pad.shape) != tuple(out.shape):
         return
     pad = pad.to(idx.device)
@@ -243,4 +263,4 @@ def warn_padded_target(forward: Forward, xs: tuple[Tensor, ...], out: Tensor, id
         f"{what}: the explained column of probe sample(s) {shown} is position(s) {positions} of the model's one "
         f"output per position ([N, {pad.shape[1]}], its columns following the input's positions), which the forward "
         f"arguments mark as padding ({why}), so every effect of those samples explains an item the model ignores (NaN "
-        f"where it scores padding -inf). {PADDED_TARGET_FIX}", UserWarning, stacklevel=outside_package())
+        f"where it scores padding -inf). {PADDED_TARGET_FIX}{unnamed}", UserWarning, stacklevel=outside_package())
