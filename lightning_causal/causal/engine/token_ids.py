@@ -118,17 +118,15 @@ def embedding_readers(model: nn.Module, xs: tuple[Tensor, ...]) -> Iterator[list
     storages = {i: x for i, x in enumerate(xs) if is_integer(x) and x.numel()}
     floats = {i: x for i, x in enumerate(xs) if isinstance(x, Tensor) and x.is_floating_point() and x.dim() >= 1
               and x.shape[0] >= 2 and 0 < x[0].numel() <= _CODE_ROW_LIMIT}
-    handles = []
-    if storages or floats:
-        for name, module in model.named_modules():
-            if isinstance(module, (nn.Embedding, nn.EmbeddingBag)):
-                handles.append(module.register_forward_pre_hook(_recorder(name, module, storages, found, floats)))
-    with _Lookups(model, floats, found) if floats else contextlib.nullcontext():
-        try:
-            yield found
-        finally:
-            for h in handles:
-                h.remove()
+    with contextlib.ExitStack() as stack:  # each hook removed, and the watch left, whatever fails after it was set
+        if storages or floats:
+            for name, module in model.named_modules():
+                if isinstance(module, (nn.Embedding, nn.EmbeddingBag)):
+                    stack.callback(module.register_forward_pre_hook(
+                        _recorder(name, module, storages, found, floats)).remove)
+        if floats:
+            stack.enter_context(_Lookups(model, floats, found))
+        yield found
 
 
 _FAST_PATHS = (nn.MultiheadAttention, nn.TransformerEncoderLayer, nn.TransformerEncoder)
@@ -152,18 +150,26 @@ class _Lookups(TorchFunctionMode):
         self.wrapped: list[nn.Module] = []
 
     def __enter__(self):  # noqa: ANN204, D105
-        for m in self.model.modules():
-            if isinstance(m, _FAST_PATHS) and "forward" not in m.__dict__:
-                object.__setattr__(m, "forward", self._outside(m.forward))
-                self.wrapped.append(m)
-        return super().__enter__()
+        try:
+            for m in self.model.modules():
+                if isinstance(m, _FAST_PATHS) and "forward" not in m.__dict__:
+                    object.__setattr__(m, "forward", self._outside(m.forward))
+                    self.wrapped.append(m)
+            return super().__enter__()
+        except BaseException:  # no wrapped forward left where the watch did not start
+            self._unwrap()
+            raise
 
     def __exit__(self, *exc: object) -> None:  # noqa: D105
         try:
             super().__exit__(*exc)
         finally:
-            for m in self.wrapped:
-                m.__dict__.pop("forward", None)
+            self._unwrap()
+
+    def _unwrap(self) -> None:
+        for m in self.wrapped:
+            m.__dict__.pop("forward", None)
+        self.wrapped.clear()
 
     def _outside(self, forward):  # noqa: ANN001, ANN202
         def run(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
