@@ -8,20 +8,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-from torch import nn
 
 from lightning_causal.audits import BackdoorAudit, Probe
 from lightning_causal.causal import Trigger
-
-
-class Quantiles(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.fc = nn.Linear(4, 1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        m = self.fc(x)
-        return torch.cat([m - 1.0, m, m + 1.0], 1)
+from tests.audits.test_trial_newuser80_runner_up_regression import Quantiles
 
 
 def _probe() -> Probe:
