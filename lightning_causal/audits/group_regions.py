@@ -4,15 +4,51 @@ of a waveform, "depth 0–7, rows 8–15, cols 8–15" of a volume), and the rul
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 import torch
 from torch import Tensor
 
-__all__ = ["AXES", "group_key", "group_region", "region_tag", "region_text", "signal_layout"]
+__all__ = ["AXES", "group_key", "group_region", "region_tag", "region_text", "signal_layout", "video_clips"]
 
-#: the axes a region names, in the order a report reads them
-AXES = ("steps", "depth", "rows", "cols", "channels", "features")
+#: the axes a region names, in the order a report reads them (``frames``: a video clip's, under :func:`video_clips`)
+AXES = ("steps", "frames", "depth", "rows", "cols", "channels", "features")
+
+_CLIPS: ContextVar[bool] = ContextVar("video_clips", default=False)
+
+
+@contextmanager
+def video_clips(clips: bool = True) -> Iterator[None]:
+    """Within it, a 5-D input ``[N, C, T, H, W]`` is read as video clips: its groups' boxes
+    (:func:`group_region`), hence ``top_groups`` rows, Sobol' ``indices`` rows and ``S/``/``ST/`` tags, the text card
+    and the report, name ``frames`` where a volume's ``[N, C, D, H, W]`` name ``depth``. Nothing in a 5-D tensor
+    tells the two apart: ``CausalAuditCallback`` and ``audit_model`` run their audits within it under
+    ``figure_kind="frames"``; around ``audit.run`` it does the same for audits run by hand.
+
+    Args:
+        clips: read 5-D inputs as clips (``False``: as volumes, the default outside it).
+
+    Examples:
+        >>> from lightning_causal.audits import InputEffectAudit
+        >>> from lightning_causal.audits.base import Probe
+        >>> model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(2 * 4 * 8 * 8, 2))
+        >>> audit, probe = InputEffectAudit(patch_size=4, top_k=1, ace_values=None), Probe(torch.rand(3, 2, 4, 8, 8))
+        >>> def axes():  # the axes the top group's row names
+        ...     return [k for k in audit.run(model, probe).tables["top_groups"][0] if k in AXES]
+        >>> with video_clips():
+        ...     clip = axes()
+        >>> clip, axes()  # a clip's row, a volume's
+        (['frames', 'rows', 'cols'], ['depth', 'rows', 'cols'])
+    """
+    if not isinstance(clips, bool):
+        raise TypeError(f"Expected argument `clips` to be a bool but got {clips!r:.80}")
+    token = _CLIPS.set(clips)
+    try:
+        yield
+    finally:
+        _CLIPS.reset(token)
 
 
 def group_key(group: int, feature_names: Sequence[str] | None = None) -> dict[str, int | str]:
@@ -84,19 +120,22 @@ def signal_layout(shape: tuple[int, ...] | torch.Size) -> str | None:
 
 def _axis_names(sample_shape: tuple[int, ...], steps: int | None = None) -> tuple[str, ...] | None:
     """The name of each axis of one sample: a signal's ``channels``/``steps``/``features``, an image's
-    ``channels``/``rows``/``cols``, a volume's (or a video's, ``[C, T, H, W]``) ``depth`` before them; ``steps``: the
-    axis of ``x`` that lengths count (1 or 2), which makes a 2-D sample a sequence whatever its shape."""
+    ``channels``/``rows``/``cols``, a volume's ``depth`` before them (a video clip's ``[C, T, H, W]`` ``frames``, within
+    :func:`video_clips`); ``steps``: the axis of ``x`` that lengths count (1 or 2), which makes a 2-D sample a sequence
+    whatever its shape."""
     if len(sample_shape) == 2:
         layout = {1: "last", 2: "first"}.get(steps) or signal_layout(sample_shape)
         return {"first": ("channels", "steps"), "last": ("steps", "features"), None: ("rows", "cols")}[layout]
-    return {3: ("channels", "rows", "cols"), 4: ("channels", "depth", "rows", "cols")}.get(len(sample_shape))
+    deep = "frames" if _CLIPS.get() else "depth"
+    return {3: ("channels", "rows", "cols"), 4: ("channels", deep, "rows", "cols")}.get(len(sample_shape))
 
 
 def group_region(mask: Tensor, group: int, x: Tensor, padding: Tensor | None = None) -> dict[str, list[int]]:
     """Where group ``group`` of ``mask`` lies in the floating point input ``x`` ``[N, ...]``: per axis the
     half-open range ``[start, stop)`` of the group's bounding box, ``steps`` of a 1-D signal ``[N, C, T]`` or
     ``[N, T, F]``, ``rows``/``cols`` of an image ``[N, C, H, W]`` or ``[N, H, W]``, ``depth``/``rows``/``cols``
-    of a volume or video ``[N, C, D, H, W]`` (``D``: a video's frames), and ``channels`` or ``features``
+    of a volume ``[N, C, D, H, W]`` (``frames``/``rows``/``cols`` of a video clip ``[N, C, T, H, W]`` within
+    :func:`video_clips`), and ``channels`` or ``features``
     where the group holds some of them only. Nothing for token ids, tabular rows ``[N, D]``, other shapes or
     a mask per sample (its groups lie somewhere else in each). A sequence ``[N, T, F]`` whose steps its ``lengths``
     count (``padding``, :func:`~lightning_causal.causal.engine.ablation.padding_positions`, along one axis) is read as

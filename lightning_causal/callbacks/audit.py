@@ -20,6 +20,7 @@ from typing_extensions import override
 from lightning_causal._console import console_line
 from lightning_causal._user_warnings import warn_at_users_line
 from lightning_causal.audits.base import Audit, AuditResult, Probe
+from lightning_causal.audits.group_regions import video_clips
 from lightning_causal.batches import UnpackBatch
 from lightning_causal.callbacks._audit_options import (
     OnError,
@@ -173,7 +174,9 @@ class CausalAuditCallback(AuditRun, Callback):
             ``[N, C, T]`` unless ``A >= 4 B``); a sequence kind draws ``[N, T]`` along ``T`` in every
             audit (Sobol' maps and counterfactuals included). ``"points"`` (never inferred) scatters the
             points of a point cloud ``[N, P, 3]`` in space, each coloured by its score; ``"frames"`` (never
-            inferred) every frame of a video ``[N, C, T, H, W]`` (``"image"``: its frame of largest effect).
+            inferred) every frame of a video ``[N, C, T, H, W]`` (``"image"``: its frame of largest effect), and
+            the audits then name its groups' frames ``frames`` in their rows, Sobol' tags, the text card and the report
+            (:func:`~lightning_causal.audits.group_regions.video_clips`; a volume's ``depth`` otherwise).
         image_origin: where row 0 of an image is drawn in TensorBoard under the ``"image"`` and ``"frames"`` kinds (each
             frame of a video): ``"upper"`` (default)
             at the top, as a photograph; ``"lower"`` at the bottom, as audio tools draw a spectrogram ``[N, 1, F, T]``
@@ -671,8 +674,9 @@ class CausalAuditCallback(AuditRun, Callback):
         self.report_dir = check_report_dir(self.report_dir, self.on_error, trainer)  # type: ignore[arg-type]
 
     def _set_probe(self, probe: Probe, trainer: Trainer, pl_module: LightningModule) -> None:
-        self.probe, self.dry_run_tags, self._explained = checked_probe(self.audits, probe, self.probe_origin, trainer, pl_module,
-                                                                       self._warnings, explain=self.explain)
+        with video_clips(self._renderer.figure_kind == "frames"):  # the dry run's tags are the audits' (frames_0-3)
+            self.probe, self.dry_run_tags, self._explained = checked_probe(self.audits, probe, self.probe_origin, trainer,
+                                                                           pl_module, self._warnings, explain=self.explain)
 
 
 def audit_seconds_tag(callback: CausalAuditCallback, callbacks: Iterable[Any]) -> str:

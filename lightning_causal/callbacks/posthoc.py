@@ -18,6 +18,7 @@ from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.utilities.model_helpers import is_overridden
 
 from lightning_causal.audits.base import Audit, AuditResult, Probe
+from lightning_causal.audits.group_regions import video_clips
 from lightning_causal.batches import UnpackBatch
 from lightning_causal.callbacks._audit_options import check_audit_options, share_class_names
 from lightning_causal.callbacks._explain import (
@@ -104,7 +105,8 @@ def audit_model(
         class_names: one name per class, given to every audit that takes ``class_names`` and has none (the audits are
             changed in place), as the callback's.
         max_batch_size: rows per forward pass of the interventions (``None``: memory budget).
-        figure_kind: how the maps are drawn in TensorBoard, as the callback's (``None``: from the probe's shape).
+        figure_kind: how the maps are drawn in TensorBoard, as the callback's (``None``: from the probe's shape;
+            ``"frames"``: the audits name a clip's frames ``frames``, not a volume's ``depth``).
         image_origin: where row 0 of an image is drawn in TensorBoard (``"upper"``, ``"lower"``: a spectrogram's lowest
             frequency at the bottom), as the callback's.
         epoch: the epoch the report and the TensorBoard content are filed under.
@@ -173,7 +175,7 @@ def audit_model(
         probe = _as_weights(probe.to(device) if device is not None else probe, target)
     position = explained_position(explain, target, probe)
     results = []
-    with no_trace(target):
+    with no_trace(target), video_clips(figure_kind == "frames"):  # clips' boxes name frames, not a volume's depth
         check_probe_outputs(audit_list, target, probe, "`data`")  # the callback's checks before a fit's first audit
         # and its dry runs: each audit validated and run on 2 samples (its state restored), so that a wrong option of the
         # last audit fails before the others ran in full
