@@ -428,8 +428,11 @@ def call_hint(model: torch.nn.Module, probe: Probe, err: BaseException | None = 
 #: names of forward parameters that take a condition, a class-conditional model's labels (classifier-free guidance)
 _CONDITION_NAMES = frozenset({"y", "label", "labels", "class_label", "class_labels", "cond", "condition", "c"})
 #: names of a denoiser's noise level, the parameter a conditional denoiser's batches (x0, y) lack before the condition
+#: (``tau``: a flow's time; ``noise_cond``, ``c_noise``: a score model's and EDM's preconditioned noise input)
 _TIMESTEP_NAMES = frozenset({"t", "ts", "time", "times", "timestep", "timesteps", "time_step", "time_steps", "step",
-                             "steps", "sigma", "sigmas", "noise_level", "noise_levels", "noise_labels", "log_snr", "logsnr"})
+                             "steps", "tau", "taus", "time_cond", "sigma", "sigmas", "log_sigma", "log_sigmas", "noise_level",
+                             "noise_levels", "noise_labels", "noise_cond", "noise_conds", "c_noise", "log_snr", "log_snrs",
+                             "logsnr"})
 
 
 def _condition_parameter(model: torch.nn.Module, given: int) -> tuple[str, str, str] | None:
