@@ -77,7 +77,8 @@ def _last_call_decides(module: nn.Module, run: Any) -> bool:
     moved as with the last call alone returning it: then what Captum's LayerIntegratedGradients integrates (its hook
     replaces every call's output) is the model read at the last call, as for a module run once (one activation module
     applied at each layer of a chain, whose earlier outputs reach the output through its last call only). A pass that
-    fails with every call replaced (calls of other shapes) is no such model."""
+    fails with every call replaced (calls of other shapes) is no such model. ``run`` runs every row: on one row, a skip
+    path that a ReLU closes there would pass for none."""
     with output_site(module) as site:  # element 0 of a tuple, the tensor Captum replaces
         seen: list[Tensor] = []
         handle = site.register_forward_hook(lambda _m, _i, out: seen.append(out.detach()))
@@ -110,7 +111,7 @@ def _last_call_decides(module: nn.Module, run: Any) -> bool:
         bool(torch.equal(outputs[0], outputs[1]))
 
 
-def _warn_repeated_layer(module: nn.Module, layer: str, method: str, run: Any) -> torch.dtype | None:
+def _warn_repeated_layer(module: nn.Module, layer: str, method: str, run: Any, run_all: Any) -> torch.dtype | None:
     """Warn when ``module`` runs several times in the pass ``run()`` (a shared layer, a cell unrolled
     over time): Captum's layer methods hook one tensor, the last call's, while
     :func:`~lightning_causal.causal.effects.unit_effects.unit_effects` intervenes at every call. Returns the dtype of its
@@ -123,9 +124,10 @@ def _warn_repeated_layer(module: nn.Module, layer: str, method: str, run: Any) -
     another model, one whose every call returns the last call's value (its attributions sum to that model's change, not
     to ``f_t(x) - f_t(b)``). Calls that return the same value (one module applied twice to the same tensor) leave the
     model as it was, and so does replacing the earlier calls of a chain (one activation module applied at each layer,
-    :func:`_last_call_decides`): those are only warned about, the answer being the last call's."""
+    :func:`_last_call_decides`, on every row, ``run_all``): those are only warned about, the answer being the last
+    call's."""
     calls, dtype, alike = repeated_calls(module, run)
-    if calls > 1 and method == "LayerIntegratedGradients" and not alike and not _last_call_decides(module, run):
+    if calls > 1 and method == "LayerIntegratedGradients" and not alike and not _last_call_decides(module, run_all):
         raise ValueError(
             f"Expected layer {layer!r} to run once per forward pass for Captum's LayerIntegratedGradients, but it runs "
             f"{calls} times and its calls return different values that reach the output otherwise than through its last "
@@ -336,7 +338,8 @@ def layer_attribute(
         first, fargs = torch.zeros(1, dtype=torch.long, device=x.device), ForwardArgs(forward.captum_args() or (), x.shape[0])
         check_site_units_named(forward.model, layer, lambda xi, r: forward(*xi, *fargs.take(r)[0]), (x,), unit_dim, num_heads,
                                "Pass `unit_dim=-1` for its features (neurons), or `unit_dim=1` to attribute to positions.")
-        dtype = _warn_repeated_layer(module, layer, method, lambda: forward(x[:1], *fargs.take(first)[0]))
+        dtype = _warn_repeated_layer(module, layer, method, lambda: forward(x[:1], *fargs.take(first)[0]),
+                                     lambda: forward(x, *(forward.captum_args() or ())))
         if dtype is not None and dtype.is_complex and method != "LayerActivation":  # before Captum's passes
             raise ValueError(
                 f"Expected a real output of layer {layer!r} for Captum's {method}, but it is complex ({dtype}: a Fourier "

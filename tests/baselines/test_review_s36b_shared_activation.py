@@ -67,6 +67,23 @@ def test_calls_reaching_the_output_past_the_last_one_are_refused_still() -> None
         layer_attribute(_Chain(shared=True, skip=True).double().eval(), _x(), "act", "LayerIntegratedGradients", target=0)
 
 
+class _GatedSkip(_Chain):
+    """The chain with the first activation's output added past the last call through a ReLU that the input's first
+    feature opens: closed on a row whose feature is negative, whatever the activation returns there."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h1 = self.act(self.l1(x))
+        h3 = self.act(self.l3(self.act(self.l2(h1))))
+        return self.out(h3 + torch.relu(h1 + 10 * x[:, :1] - 3))
+
+
+def test_a_skip_path_closed_on_the_first_row_only_is_refused_still() -> None:
+    x = _x()
+    x[0, 0], x[1:, 0] = -1.0, 1.0  # row 0's gate closed, the others' open
+    with pytest.raises(ValueError, match=r"Expected layer 'act' to run once .* runs 3 times"):
+        layer_attribute(_GatedSkip(shared=True).double().eval(), x, "act", "LayerIntegratedGradients", target=0)
+
+
 def test_one_relu_of_layers_of_other_shapes_is_refused_in_words() -> None:
     x = torch.randn(4, 1, 8, 8, generator=torch.Generator().manual_seed(2))
     with pytest.raises(ValueError, match=r"runs 3 times .*give each place its own module"):
