@@ -146,3 +146,27 @@ def test_a_noisy_models_counterfactual_is_the_same_whether_the_check_ran(monkeyp
     torch.manual_seed(1)
     unchecked, _ = _said(lambda: counterfactual_explanation(model, x, T - 1, **kw))
     assert torch.equal(checked.counterfactuals, unchecked.counterfactuals)
+
+
+class ItemIds(nn.Module):
+    """a list of item ids [N, L] -> one score per item [N, L]; the padding id 0 scores 0, above every real item."""
+
+    def __init__(self):
+        super().__init__()
+        self.emb = nn.Embedding(20, D, padding_idx=0)
+        self.out = nn.Linear(D, 1)
+        with torch.no_grad():
+            self.emb.weight.abs_(), self.out.weight.fill_(-1.0), self.out.bias.zero_()
+
+    def forward(self, ids, attention_mask):
+        return self.out(self.emb(ids)).squeeze(-1)
+
+
+def test_the_first_order_estimates_and_the_input_layer_warn_as_the_exact_effects_do():
+    x, mask = _lists()
+    kw = {"additional_forward_args": {"attention_mask": mask}}
+    _, said = _said(lambda: input_effects(AttentionScorer().eval(), x, method="attribution", **kw))
+    assert len(said) == 1 and "probe sample(s) [1, 2, 4, 5, 7]" in said[0], said
+    ids = (torch.arange(N * T).view(N, T) % 19 + 1) * mask
+    _, said = _said(lambda: input_effects(ItemIds().eval(), ids, input_layer="emb", **kw))
+    assert len(said) == 1 and "probe sample(s) [1, 2, 4, 5, 7]" in said[0], said

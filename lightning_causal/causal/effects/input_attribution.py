@@ -41,6 +41,7 @@ from lightning_causal.causal.engine.gradient_cuts import (
 )
 from lightning_causal.causal.engine.leaf_gradients import leaf_grads
 from lightning_causal.causal.engine.live_values import close, close_elements
+from lightning_causal.causal.engine.padded_reads import warn_padded_target
 from lightning_causal.causal.engine.probe_warnings import ProbeContentsWarning
 from lightning_causal.causal.engine.state import gather_target, resolve_target
 from lightning_causal.causal.engine.user_frame import outside_package
@@ -180,6 +181,7 @@ def input_attribution_estimates(
     n = xs[0].shape[0]
     out = forward(*xs)
     tidx = resolve_target(out, target)
+    warn_padded_target(forward, xs, out, tidx, "Intervening on the inputs")  # as the exact effects do (clean_target)
     clean = gather_target(out, tidx)
     check_finite_samples(xs, clean)
     rows = max(1, rows_per_pass(forward.model, xs, max_batch_size, forward=forward) // (1 if max_batch_size else 2))

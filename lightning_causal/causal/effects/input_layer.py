@@ -40,6 +40,7 @@ from lightning_causal.causal.engine.interventions import (
     resolve_module,
 )
 from lightning_causal.causal.engine.noise import GeneratorWatch, common_noise
+from lightning_causal.causal.engine.padded_reads import warn_padded_target
 from lightning_causal.causal.engine.state import audit_mode, gather_target, resolve_target
 from lightning_causal.causal.engine.token_ids import (
     check_token_baselines,
@@ -196,6 +197,7 @@ def input_layer_effects(
             pre.remove()
         h = _check_layer_output(acts.get(layer), x, layer, seen[0] if seen else None)
         tidx = resolve_target(out, target)
+        warn_padded_target(forward, (x,), out, tidx, "Intervening on the inputs")  # a list of item ids [N, L] -> [N, L]
         f0 = gather_target(out, tidx)
         check_finite_samples((x,), f0)
         ref = layer_reference(forward, x, h, layer, baseline=baseline, readers=readers).to(h.dtype)
