@@ -43,6 +43,7 @@ from lightning_causal.causal.engine import (
     intervene,
     patch_mask,
 )
+from lightning_causal.causal.engine.forward_args import mark_whole
 from lightning_causal.causal.engine.token_ids import FractionalCodeWarning
 from lightning_causal.causal.scm import (
     AdditiveNoiseSCM,
@@ -98,6 +99,8 @@ __all__ = [
     "intervene",
     "column_mask",
     "patch_mask",
+    # forward arguments every sample reads whole (a support set whose rows equal the samples' by chance)
+    "mark_whole",
     # warnings about the samples given (filter them by category)
     "ConstantGroupsWarning",
     "ProbeContentsWarning",

@@ -107,15 +107,32 @@ class _WholeDict(dict):
 
 def mark_whole(value: Any, places: Any) -> Any:
     """The forward arguments ``value`` (a tuple, a ``Mapping`` or one value) with their tensors at ``places`` (places
-    in :func:`tensor_leaves` order) marked as passed whole to every pass, whatever their first dimension: a subset of
-    a probe keeps its probe's decision (:meth:`ForwardArgs.whole_positions`). ``value`` itself where there are none;
-    one value becomes a tuple of it, which :class:`ForwardArgs` passes alike.
+    in :func:`tensor_leaves` order) marked as passed whole to every pass, whatever their first dimension: a tensor
+    every sample reads whole (a few-shot episode's support set, prototypes, class prompts' embeddings, a weight) whose
+    first dimension equals the samples' by chance is otherwise gathered by row with each sample, as Captum's
+    ``additional_forward_args`` are. Give it to any estimator, audit or ``Probe`` as ``additional_forward_args=``
+    (``from lightning_causal.causal import mark_whole``); a subset of a probe keeps its probe's decision
+    (:meth:`ForwardArgs.whole_positions`). ``value`` itself where there are none; one value becomes a tuple of it,
+    which :class:`ForwardArgs` passes alike.
 
     Args:
-        value: the forward arguments.
-        places: the places of the tensors passed whole.
+        value: the forward arguments (Captum's convention: a tuple is positional, a ``Mapping`` keywords).
+        places: the places of the tensors passed whole, counted over the tensors ``value`` holds (``0``: its first).
 
     Examples:
+        >>> from lightning_causal.causal import input_effects
+        >>> class Nearest(torch.nn.Module):  # scores against prototypes given at the call
+        ...     def forward(self, x, protos):
+        ...         return -torch.cdist(x, protos)
+        >>> x, protos = torch.randn(4, 3), torch.randn(4, 3)  # as many prototypes as samples, by chance
+        >>> effects = input_effects(Nearest(), x, target=0, additional_forward_args=mark_whole((protos,), [0]))
+        >>> x0 = x.clone(); x0[:, 1] = 0  # feature 1 set to the baseline 0 by hand, every prototype read
+        >>> torch.allclose(effects[:, 1], (Nearest()(x, protos) - Nearest()(x0, protos))[:, 0], atol=1e-5)
+        True
+
+        Unmarked, each sample's pass would read its own prototype row only (refused: its output's width follows the
+        batch). Inside the engine:
+
         >>> w = torch.zeros(2, 3)
         >>> args = mark_whole((w,), [0])
         >>> ForwardArgs(args, num_samples=2).take(torch.tensor([1, 1, 0]))[0][0] is w  # not gathered by row

@@ -36,7 +36,7 @@ IN_BATCH_FIX = (
     "explain each row's own score, `output=lambda s: s.diagonal()[:, None]` (its own item; a sample's value then reads "
     "its own image and caption only), or score every sample against one fixed set of candidates: pass the other "
     "tower's inputs whole (`additional_forward_args=mark_whole((input_ids, attention_mask), [0, 1])`, `from "
-    "lightning_causal.causal.engine.forward_args import mark_whole`) with `output=lambda s: s.log_softmax(1)` and each "
+    "lightning_causal.causal import mark_whole`) with `output=lambda s: s.log_softmax(1)` and each "
     "row's own candidate as `target=` (e.g. `target=torch.arange(N)`), or wrap the model around the candidates' "
     "embeddings kept as a buffer (a zero-shot classifier over class prompts, `logits = scale * image @ prompts.T`); "
     "docs/your_model.md, 'Models without class outputs'")

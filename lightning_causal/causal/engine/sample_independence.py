@@ -107,8 +107,8 @@ def check_samples_independent(forward: Forward, xs: tuple[Tensor, ...], output: 
                      "episode's support set and its labels, weights) whose first dimension equals the probe's "
                      f"{n} samples by chance; or its forward depends on the batch (control flow on a batch statistic)")
             fix = ("pass such a tensor whole with `additional_forward_args=mark_whole((support, support_y), [0, 1])` "
-                   "(its places among the arguments' tensors; `from lightning_causal.causal.engine.forward_args import "
-                   f"mark_whole`), or probe another number of samples; if its forward depends on the batch, {PER_SAMPLE_FIX}")
+                   "(its places among the arguments' tensors; `from lightning_causal.causal import mark_whole`)"
+                   f", or probe another number of samples; if its forward depends on the batch, {PER_SAMPLE_FIX}")
         else:
             cause = ("its forward depends on the batch (control flow on a batch statistic, e.g. "
                      "`if (p > t).all(): return early`, normalisation over the batch, or attention across its rows)")
