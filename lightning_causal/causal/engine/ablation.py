@@ -368,9 +368,9 @@ def padding_positions(
         tensor([[False, False,  True]])
         >>> padding_positions(torch.zeros(2, 3, 4), {"lengths": torch.tensor([3, 1])}).shape
         torch.Size([2, 3, 1])
-        >>> padding_positions(torch.ones(1, 2, 2), {"attention_mask": torch.tensor([[[1, 0], [0, 1]]])})  # observed: 1
-        tensor([[[False,  True],
-                 [ True, False]]])
+        >>> padding_positions(torch.ones(1, 2, 3), {"attention_mask": torch.tensor([[[1, 0, 1], [0, 1, 1]]])})  # observed: 1
+        tensor([[[False,  True, False],
+                 [ True, False, False]]])
         >>> padding_positions(torch.zeros(2, 3, 4), {"lengths": torch.tensor([3, 1])})[..., 0]
         tensor([[False, False, False],
                 [False,  True,  True]])
@@ -398,9 +398,26 @@ def _sense_checked(x: Tensor, pad: Tensor, named: Mapping) -> Tensor:
     att = named.get("attention_mask")
     if isinstance(att, Tensor) and att.shape == x.shape[:2]:
         _check_padding_sense(x, pad.view(att.shape))
-    elif isinstance(att, Tensor) and x.dim() > 2 and att.shape == x.shape:  # an observation mask, entry by entry
+    elif _observation_mask(x, att) and _imputed_varies(x, pad):  # entry by entry
         _check_padding_sense(x.reshape(x.shape[0], -1, 1), pad.reshape(x.shape[0], -1))
     return pad
+
+
+def _imputed_varies(x: Tensor, pad: Tensor) -> bool:
+    """Whether ``x`` holds more than one value at the entries an observation mask marks unobserved (``pad``, of ``x``'s
+    shape) in some channel (its last dimension): observations there, where the mask is of the opposite sense (1 =
+    missing); not one number imputed per channel (a mean), which beside observations all 0 (a rare flag, a 2-row dry
+    run) is a mask of the right sense.
+
+    Examples:
+        >>> import torch
+        >>> pad = torch.tensor([[[False], [True], [True]]])
+        >>> _imputed_varies(torch.tensor([[[0.0], [0.1], [0.1]]]), pad), _imputed_varies(torch.tensor([[[0.0], [0.3], [-1.2]]]), pad)
+        (False, True)
+    """
+    values, marked = x.reshape(-1, x.shape[-1]).double(), pad.reshape(-1, x.shape[-1])
+    inf = torch.tensor(float("inf"), dtype=torch.float64, device=values.device)
+    return bool((torch.where(marked, values, -inf).amax(0) > torch.where(marked, values, inf).amin(0)).any())
 
 
 def _check_padding_sense(x: Tensor, pad: Tensor) -> None:
@@ -478,8 +495,8 @@ def unnamed_observation_mask(x: Tensor, additional_forward_args: object) -> str 
 
     Examples:
         >>> import torch
-        >>> m = torch.tensor([[[1.0, 0.0], [1.0, 1.0]]])
-        >>> unnamed_observation_mask(torch.ones(1, 2, 2), {"mask": m}), unnamed_observation_mask(torch.ones(1, 2, 2), {"attention_mask": m})
+        >>> m = torch.tensor([[[1.0, 0.0, 1.0], [1.0, 1.0, 1.0]]])
+        >>> unnamed_observation_mask(torch.ones(1, 2, 3), {"mask": m}), unnamed_observation_mask(torch.ones(1, 2, 3), {"attention_mask": m})
         ("the forward argument 'mask'", None)
     """
     if x.dim() < 3:
@@ -488,12 +505,32 @@ def unnamed_observation_mask(x: Tensor, additional_forward_args: object) -> str 
             enumerate(additional_forward_args) if isinstance(additional_forward_args, tuple) else
             [(0, additional_forward_args)])
     for key, v in args:
-        if key == "attention_mask" or not isinstance(v, Tensor) or v.shape != x.shape or v.is_complex():
+        if key == "attention_mask" or not _observation_mask(x, v) or v.is_complex():
             continue
         ones = v == 1
         if bool(((v == 0) | ones).all()) and bool(ones.any()) and not bool(ones.all()):
             return f"the forward argument {key!r}" if isinstance(key, str) else f"the positional forward argument {key}"
     return None
+
+
+def _observation_mask(x: Tensor, mask: object) -> bool:
+    """Whether ``mask`` may be an observation mask of ``x``, read entry by entry as an ``attention_mask``: a tensor of
+    ``x``'s own shape, of 3 or more dimensions (values ``[N, T, C]``), but not a sequence's attention matrices
+    ``[N, T, T]`` beside an input ``[N, T, C]`` whose ``C`` equals ``T`` by chance: every sample's mask triangular (a
+    causal mask) or symmetric (the pairs of real positions), which an observation mask is not but by chance (all ones).
+
+    Examples:
+        >>> import torch
+        >>> x, causal = torch.ones(2, 3, 3), torch.ones(3, 3).tril().expand(2, 3, 3)
+        >>> _observation_mask(x, causal), _observation_mask(x, torch.tensor([[1, 0, 1], [1, 1, 0], [0, 1, 1]]).expand(2, 3, 3))
+        (False, True)
+    """
+    if not isinstance(mask, Tensor) or x.dim() < 3 or mask.shape != x.shape:
+        return False
+    if x.dim() > 3 or x.shape[1] != x.shape[2]:
+        return True
+    m = mask != 0
+    return not (bool((m == m.transpose(1, 2)).all()) or bool((m == m.tril()).all()) or bool((m == m.triu()).all()))
 
 
 def _padding_of(x: Tensor, named: Mapping, scans: dict | None = None) -> Tensor | None:
@@ -504,7 +541,7 @@ def _padding_of(x: Tensor, named: Mapping, scans: dict | None = None) -> Tensor 
     att = named.get("attention_mask")
     if isinstance(att, Tensor) and att.shape == x.shape[:2]:
         return (att == 0).to(x.device).view(*att.shape, *[1] * (x.dim() - 2))
-    if isinstance(att, Tensor) and x.dim() > 2 and att.shape == x.shape:  # an observation mask [N, T, C]: entry by entry
+    if _observation_mask(x, att):  # [N, T, C]: entry by entry
         return (att == 0).to(x.device)
     lengths = named.get("lengths")
     if not isinstance(lengths, Tensor) or lengths.shape != x.shape[:1] or lengths.is_floating_point() or lengths.dtype == torch.bool:
