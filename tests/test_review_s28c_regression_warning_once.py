@@ -74,6 +74,6 @@ def test_the_horizons_guessed_are_the_labels_columns_not_the_outputs():
     before, 'a forecast of 3 horizons?'; a mean and a log-variance beside one target per sample: 'a forecast of 2
     horizons?'."""
     quantiles = _said_of(Y, 3)
-    assert "the model's 3 outputs" in quantiles and "real-valued [N, 4] (a regression, e.g. a forecast of 4 horizons?)" in quantiles
+    assert "the model's 3 outputs" in quantiles and "real-valued [N, 4] (a regression of 4 values per sample, e.g. a forecast's 4 horizons" in quantiles
     one_target = _said_of(Y[:, 0], 2)
     assert "real-valued [N] (a regression?)" in one_target and "horizons" not in one_target

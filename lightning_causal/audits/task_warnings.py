@@ -344,8 +344,9 @@ def warn_predicted_class_of_regression(audit: str, labels: Any, outputs: Tensor 
                                        model: Any = None, output: Any = None, probe: Any = None) -> None:
     """Warn that ``audit``, given ``target=None``, explains the predicted class (the largest output)
     of a model whose probe labels are a regression target (:func:`regression_labels`) and which has
-    several outputs (a forecast of ``H`` horizons, a multi-output regression): the largest output is
-    no class, and the audit would explain horizon 0 for some samples and horizon 2 for others.
+    several outputs (a forecast of ``H`` horizons, a ranker's graded relevance of ``L`` items, a multi-output
+    regression): the largest output is no class, and the audit would explain horizon 0 for some samples and horizon 2
+    for others.
     Multi-hot labels (:func:`multi_hot_labels`, a multi-label classifier) are warned about alike:
     each label is its own decision, and the largest logit picks one label per sample.
     An embedding (:func:`embedding_output`: rows of unit L2 norm, or a model holding a metric-learning
@@ -411,7 +412,9 @@ def warn_predicted_class_of_regression(audit: str, labels: Any, outputs: Tensor 
         return
     # integer labels are a regression's only where the model says so (a Poisson regression's counts; a held loss)
     columns = int(labels.shape[1]) if labels.dim() == 2 else 1  # the horizons of a forecast: the labels', not the outputs
-    guess = f", e.g. a forecast of {columns} horizons?" if columns > 1 else "?"
+    # one value per position: a forecast's horizons as much as a ranker's graded relevance of its items (no new rule)
+    guess = (f" of {columns} values per sample, e.g. a forecast's {columns} horizons or a ranker's relevance grades of "
+             f"{columns} items?" if columns > 1 else "?")
     why = (f"the probe's labels are real-valued {_shape(labels)} (a regression{guess})"
            if labels.is_floating_point() else f"{_SAYS_REGRESSION}, and its labels {_shape(labels)} of {labels.dtype} "
            "are read as its targets")
