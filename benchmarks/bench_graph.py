@@ -9,6 +9,7 @@ recall of causal graph edges on planted networks of growing size.
         [--before-tree DIR] [--probe 64] [--repeats 5]
     .venv/bin/python benchmarks/bench_graph.py --unfinite-cost [--cases mlp cnn] [--probe 16]
     .venv/bin/python benchmarks/bench_graph.py --stability --before-tree DIR [--stability-cases mlp tokens cnn] [--repeats 3]
+    .venv/bin/python benchmarks/bench_graph.py --audit --before-tree DIR [--stability-cases mlp tokens cnn] [--repeats 3]
 
 Costs. Models: the digits LeNet (``DigitsCNN``) and the deeper plain CNN (``DeepCNN``, 6 conv
 layers). One training epoch = 1,437 digits, batch 64, Adam (forward + backward + step). Measured
@@ -60,6 +61,9 @@ ids: no noisy copies); ``cnn``, a 1-8-16 conv net on the first 64 validation dig
 ``--before-tree DIR`` each tree runs in a child process (``_timing.tree_runs``, the trees in turn within every repeat):
 medians of the child's CPU seconds of the call (one thread), the rows through the model's layers, and whether the two
 trees' bootstrap graphs (every node, edge and statistic, ``CausalGraph.to_dict``) and Jaccard values are equal.
+``--audit``: the same models' whole ``CausalGraphAudit.run`` (defaults: the probe's graph and the stability's four) after
+a warm-up run, and its figure as TensorBoard draws it (``graph_figure`` + ``figure_image``, the mean of 5), each tree in a
+child process as for ``--stability``; whether the two trees' graphs (``to_dict``) and scalars are equal.
 Prints markdown tables.
 """
 
@@ -80,6 +84,7 @@ from benchmarks._timing import import_tree  # noqa: E402
 import_tree("--wide-child")  # the tree a --wide child measures
 import_tree("--small-child")  # the tree a --small child measures
 import_tree("--stability-child")  # the tree a --stability child measures
+import_tree("--audit-child")  # the tree an --audit child measures
 
 from benchmarks._timing import interleaved_medians, module_at, tree_runs  # noqa: E402
 from lightning_causal.causal.engine.groups import patch_mask  # noqa: E402
@@ -432,6 +437,59 @@ def stability(args: argparse.Namespace) -> None:
         print(line, flush=True)
 
 
+def audit_child(args: argparse.Namespace) -> None:
+    """One ``--audit`` measurement in this process: JSON of the CPU seconds of ``CausalGraphAudit.run`` and of its
+    figure, and a digest of the result's graph and scalars."""
+    import hashlib
+    import json
+    import warnings
+
+    import lightning_causal
+    from lightning_causal.audits.base import Probe
+    from lightning_causal.audits.causal_graph import CausalGraphAudit
+    from lightning_causal.reporting.graph_figures import graph_figure
+    from lightning_causal.reporting.tensorboard import figure_image
+
+    warnings.simplefilter("ignore")
+    model, probe, layers, kw = stability_model(args.audit_child)
+    audit, probe = CausalGraphAudit(layers, **kw), Probe(probe)
+    figure_image(graph_figure(audit.run(model, probe).graphs["causal_graph"]))  # warm: the first figure loads fonts
+    audit._previous = None
+    c = time.process_time()
+    result = audit.run(model, probe)
+    run = time.process_time() - c
+    c = time.process_time()
+    for _ in range(5):  # the garbage collector's passes land on one figure or another: their mean
+        figure_image(graph_figure(result.graphs["causal_graph"]))
+    figure = (time.process_time() - c) / 5
+    digest = hashlib.sha256(json.dumps([result.graphs["causal_graph"], result.scalars], sort_keys=True,
+                                       default=str).encode()).hexdigest()
+    print(json.dumps({"run": run, "figure": figure, "digest": digest[:16],
+                      "tree": str(Path(lightning_causal.__file__).parents[1])}))
+
+
+def audit(args: argparse.Namespace) -> None:
+    import statistics
+
+    trees = {"now": args.now_tree or str(ROOT), **({"before": args.before_tree} if args.before_tree else {})}
+    print(f"torch {torch.__version__}, {args.threads} thread(s), CausalGraphAudit.run (defaults: 2 resamples, 2 noisy "
+          f"copies) and its figure (graph_figure + figure_image, the mean of 5), CPU s, medians of {args.repeats} (the "
+          "trees in turn, a child process each)\n")
+    names = list(trees)
+    print("| model | " + " | ".join(f"{t} run | {t} figure" for t in names)
+          + (" | run now / before | figure now / before | same graph and scalars |" if len(names) > 1 else " |"))
+    print("|---" * (1 + 2 * len(names) + (3 if len(names) > 1 else 0)) + "|")
+    for case in args.stability_cases:
+        runs = tree_runs(__file__, ["--audit-child", case, "--threads", str(args.threads)], trees, args.repeats)
+        cpu = {t: {k: statistics.median(r[k] for r in rs) for k in ("run", "figure")} for t, rs in runs.items()}
+        line = f"| {case} | " + " | ".join(f"{cpu[t]['run']:.3f} | {cpu[t]['figure']:.3f}" for t in names)
+        if len(names) > 1:
+            same = len({r["digest"] for rs in runs.values() for r in rs}) == 1
+            line += (f" | {cpu['now']['run'] / cpu['before']['run']:.2f}x | {cpu['now']['figure'] / cpu['before']['figure']:.2f}x"
+                     f" | {'yes' if same else 'NO'} |")
+        print(line, flush=True)
+
+
 def unfinite_cost(args: argparse.Namespace) -> None:
     """The non-finite check's CPU time inside one call of ``causal_graph`` and ``unit_effects`` (``--wide`` models)."""
     from lightning_causal.causal import unit_effects
@@ -524,6 +582,8 @@ def main() -> None:
     parser.add_argument("--stability-cases", nargs="+", choices=("mlp", "tokens", "cnn"), default=["mlp", "tokens", "cnn"],
                         help="with --stability: the models")
     parser.add_argument("--stability-child", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--audit", action="store_true", help="CausalGraphAudit.run and its figure, per tree (--stability-cases)")
+    parser.add_argument("--audit-child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     picked = {c for s in args.set for c in SMALL_SETS[s]}
     if args.only and not set(args.only) <= picked:  # a case of a set not picked: a table of no rows, no run
@@ -537,6 +597,10 @@ def main() -> None:
         stability_child(args)
     elif args.stability:
         stability(args)
+    elif args.audit_child:
+        audit_child(args)
+    elif args.audit:
+        audit(args)
     elif args.small:
         small(args)
     elif args.unfinite_cost:
