@@ -29,6 +29,7 @@ from lightning_causal.causal.engine.ablation import (
     TORCH_SENSE_WAY,
     check_baselines,
     padding_positions,
+    unnamed_lengths,
     unnamed_observation_mask,
     unnamed_padding,
 )
@@ -464,6 +465,15 @@ class InputEffectAudit(Audit):
                 "graphs' node mask, padded steps) is, but only `attention_mask` (0 = padding) or `lengths` are read as "
                 "padding: the means and rankings count those positions as groups of effect 0 (a node slot that few "
                 f"samples hold ranks low); {way}",
+                ProbeContentsWarning, stacklevel=outside_package())
+        counts = unnamed_lengths(x, probe.additional_forward_args, model=model) if real is None and padding is None else None
+        if counts is not None:
+            warnings.warn(
+                f"InputEffectAudit {self.name!r}: {counts} holds each sample's count of the inputs' steps (the steps after it "
+                "one pad value), but a bare `length`, `lens` or `len` is not read as the inputs' lengths (it may count "
+                "anything): the padded steps are set by the interventions, given effects of their own (0 where the model "
+                "packs them away) and counted in the means and rankings; name the parameter `lengths`, or `<input>_lengths` "
+                "after the explained input's parameter (forward(self, values, values_lengths)), or pass it as that keyword",
                 ProbeContentsWarning, stacklevel=outside_package())
         observed = (unnamed_observation_mask(x, probe.additional_forward_args)
                     if padding is None or padding.shape != x.shape else None)  # an attention_mask of x's shape is read

@@ -315,6 +315,16 @@ def _top_level_padding(model: nn.Module | None, additional_forward_args: object,
     """:func:`padding_arguments` of the arguments themselves (keywords, or positional ones named by ``model.forward``)."""
     if isinstance(additional_forward_args, Mapping) or additional_forward_args is None:
         return additional_forward_args
+    named = _named_arguments(model, additional_forward_args, num_inputs)
+    return None if named is None else {k: v for k, v in named.items() if _padding_name(k, inputs)}
+
+
+def _named_arguments(model: nn.Module | None, additional_forward_args: object, num_inputs: int = 1) -> Mapping | None:
+    """The forward arguments by name: keywords (a ``Mapping``) as they are, positional ones by the parameters of
+    ``model.forward`` they bind to after the ``num_inputs`` inputs (a ``ChosenInput``'s model's; the inputs' own
+    parameters hold ``None``); ``None`` where they cannot be named."""
+    if isinstance(additional_forward_args, Mapping) or additional_forward_args is None:
+        return additional_forward_args
     if model is None:
         return None
     args = additional_forward_args if isinstance(additional_forward_args, tuple) else (additional_forward_args,)
@@ -325,7 +335,33 @@ def _top_level_padding(model: nn.Module | None, additional_forward_args: object,
         return None
     positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
     params = bound.signature.parameters
-    return {k: v for k, v in bound.arguments.items() if _padding_name(k, inputs) and params[k].kind in positional}
+    return {k: v for k, v in bound.arguments.items() if params[k].kind in positional}
+
+
+def unnamed_lengths(x: Tensor, additional_forward_args: object, *, model: nn.Module | None = None) -> str | None:
+    """A forward argument under a bare name of step counts, ``length``, ``lens`` or ``len``, which is not read as
+    ``lengths`` (:func:`lengths_alias`: it may count anything), holding ``x``'s step counts, in words, or ``None``:
+    integers ``[N]`` from 1 to the size of ``x``'s dimension 1, some fewer, with ``x`` holding one pad value at every
+    step after them (:func:`_filled_after`). To be asked where :func:`padding_positions` found no padding: the padded
+    steps are set by the interventions, given effects of their own (0 where the model packs them away) and counted in
+    the means. Named by its keyword or parameter.
+
+    Examples:
+        >>> import torch
+        >>> x = torch.ones(2, 3, 1)
+        >>> x[1, 2] = 0
+        >>> unnamed_lengths(x, {"length": torch.tensor([3, 2])}), unnamed_lengths(x, {"length": torch.tensor([3, 3])})
+        ("the forward argument 'length'", None)
+    """
+    named = _named_arguments(model, additional_forward_args)
+    if x.dim() < 2 or not isinstance(named, Mapping):
+        return None
+    for key, v in named.items():
+        if (key in _LENGTH_WORDS[1:] and isinstance(v, Tensor) and v.shape == x.shape[:1] and not v.is_floating_point()
+                and not v.is_complex() and v.dtype != torch.bool and bool((v >= 1).all()) and bool((v <= x.shape[1]).all())
+                and bool((v < x.shape[1]).any()) and _filled_after(x, v, 1)):
+            return f"the forward argument {key!r}"
+    return None
 
 
 def _nested_padding(value: object, found: dict[str, Tensor], inputs: Sequence[str] = ()) -> None:
