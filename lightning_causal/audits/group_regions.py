@@ -11,12 +11,57 @@ from contextvars import ContextVar
 import torch
 from torch import Tensor
 
-__all__ = ["AXES", "group_key", "group_region", "region_tag", "region_text", "signal_layout", "video_clips"]
+__all__ = ["AXES", "group_key", "group_region", "point_clouds", "reading_clips", "region_tag", "region_text", "signal_layout",
+           "video_clips"]
 
-#: the axes a region names, in the order a report reads them (``frames``: a video clip's, under :func:`video_clips`)
-AXES = ("steps", "frames", "depth", "rows", "cols", "channels", "features")
+#: the axes a region names, in the order a report reads them (``frames``: a video clip's, under :func:`video_clips`;
+#: ``points``/``coordinates``: a point cloud's, under :func:`point_clouds`)
+AXES = ("points", "steps", "frames", "depth", "rows", "cols", "channels", "features", "coordinates")
 
 _CLIPS: ContextVar[bool] = ContextVar("video_clips", default=False)
+_CLOUDS: ContextVar[bool] = ContextVar("point_clouds", default=False)
+
+
+@contextmanager
+def _flag(var: ContextVar[bool], value: bool, name: str) -> Iterator[None]:
+    if not isinstance(value, bool):
+        raise TypeError(f"Expected argument `{name}` to be a bool but got {value!r:.80}")
+    token = var.set(value)
+    try:
+        yield
+    finally:
+        var.reset(token)
+
+
+@contextmanager
+def point_clouds(clouds: bool = True) -> Iterator[None]:
+    """Within it, a 3-D input ``[N, P, D]`` or ``[N, D, P]`` (a ``Conv1d`` PointNet's) is read as point clouds: its
+    groups' boxes (:func:`group_region`), hence ``top_groups`` rows, Sobol' ``indices`` rows and ``S/``/``ST/`` tags,
+    the text card and the report, name ``points`` (and ``coordinates`` where a group holds some of them only) where a
+    signal's name ``steps`` and ``channels``/``features`` or an image's ``rows``/``cols``. The coordinates are the
+    shorter axis, as :func:`~lightning_causal.reporting.point_maps.points_last` draws them. ``CausalAuditCallback``
+    and ``audit_model`` run their audits within it under ``figure_kind="points"``; around ``audit.run`` it does the
+    same for audits run by hand.
+
+    Args:
+        clouds: read 3-D inputs as point clouds (``False``: as signals or images, the default outside it).
+
+    Examples:
+        >>> from lightning_causal.audits import InputEffectAudit
+        >>> from lightning_causal.audits.base import Probe
+        >>> model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 64, 2))
+        >>> per_point = torch.arange(64).reshape(1, 1, 64).expand(1, 3, 64)  # [N, 3, P]: a group per point
+        >>> audit = InputEffectAudit(feature_mask=per_point, top_k=1, ace_values=None)
+        >>> probe = Probe(torch.rand(3, 3, 64))
+        >>> def row():  # the axes the top group's row names
+        ...     return {k: v for k, v in audit.run(model, probe).tables["top_groups"][0].items() if k in AXES}
+        >>> with point_clouds():
+        ...     cloud = row()
+        >>> list(cloud), list(row())  # a cloud's row, a signal's
+        (['points'], ['steps'])
+    """
+    with _flag(_CLOUDS, clouds, "clouds"):
+        yield
 
 
 @contextmanager
@@ -42,13 +87,21 @@ def video_clips(clips: bool = True) -> Iterator[None]:
         >>> clip, axes()  # a clip's row, a volume's
         (['frames', 'rows', 'cols'], ['depth', 'rows', 'cols'])
     """
-    if not isinstance(clips, bool):
-        raise TypeError(f"Expected argument `clips` to be a bool but got {clips!r:.80}")
-    token = _CLIPS.set(clips)
-    try:
+    with _flag(_CLIPS, clips, "clips"):
         yield
-    finally:
-        _CLIPS.reset(token)
+
+
+def reading_clips() -> bool:
+    """Whether a 5-D input is read as video clips here (within :func:`video_clips`): the third axis of ``[N, C, T, H,
+    W]`` is then a clip's ``frames`` (``CounterfactualAudit``'s row names its ``frame``), else a volume's ``depth``.
+
+    Examples:
+        >>> with video_clips():
+        ...     inside = reading_clips()
+        >>> inside, reading_clips()
+        (True, False)
+    """
+    return _CLIPS.get()
 
 
 def group_key(group: int, feature_names: Sequence[str] | None = None) -> dict[str, int | str]:
@@ -122,7 +175,11 @@ def _axis_names(sample_shape: tuple[int, ...], steps: int | None = None) -> tupl
     """The name of each axis of one sample: a signal's ``channels``/``steps``/``features``, an image's
     ``channels``/``rows``/``cols``, a volume's ``depth`` before them (a video clip's ``[C, T, H, W]`` ``frames``, within
     :func:`video_clips`); ``steps``: the axis of ``x`` that lengths count (1 or 2), which makes a 2-D sample a sequence
-    whatever its shape."""
+    whatever its shape; within :func:`point_clouds` a 2-D sample's ``points`` are that axis (padded points), else the
+    longer, and the other holds ``coordinates``."""
+    if len(sample_shape) == 2 and _CLOUDS.get():
+        first = steps == 1 if steps is not None else sample_shape[0] >= sample_shape[1]
+        return ("points", "coordinates") if first else ("coordinates", "points")
     if len(sample_shape) == 2:
         layout = {1: "last", 2: "first"}.get(steps) or signal_layout(sample_shape)
         return {"first": ("channels", "steps"), "last": ("steps", "features"), None: ("rows", "cols")}[layout]
@@ -165,5 +222,5 @@ def group_region(mask: Tensor, group: int, x: Tensor, padding: Tensor | None = N
         return {}
     lo, hi = where.min(0).values.tolist(), (where.max(0).values + 1).tolist()
     box = {name: [lo[k], hi[k]] for k, name in enumerate(names)
-           if name not in ("channels", "features") or (lo[k], hi[k]) != (0, x.shape[k + 1])}
+           if name not in ("channels", "features", "coordinates") or (lo[k], hi[k]) != (0, x.shape[k + 1])}
     return {name: box[name] for name in AXES if name in box}

@@ -20,7 +20,7 @@ from typing_extensions import override
 from lightning_causal._console import console_line
 from lightning_causal._user_warnings import warn_at_users_line
 from lightning_causal.audits.base import Audit, AuditResult, Probe
-from lightning_causal.audits.group_regions import video_clips
+from lightning_causal.audits.group_regions import point_clouds, video_clips
 from lightning_causal.batches import UnpackBatch
 from lightning_causal.callbacks._audit_options import (
     OnError,
@@ -173,7 +173,8 @@ class CausalAuditCallback(AuditRun, Callback):
             draws ``[N, T, F]`` along ``T`` whatever its shape (``"sequence"`` reads ``[N, A, B]`` as
             ``[N, C, T]`` unless ``A >= 4 B``); a sequence kind draws ``[N, T]`` along ``T`` in every
             audit (Sobol' maps and counterfactuals included). ``"points"`` (never inferred) scatters the
-            points of a point cloud ``[N, P, 3]`` in space, each coloured by its score; ``"frames"`` (never
+            points of a point cloud ``[N, P, 3]`` in space, each coloured by its score, and the audits name its groups'
+            points ``points`` (:func:`~lightning_causal.audits.group_regions.point_clouds`); ``"frames"`` (never
             inferred) every frame of a video ``[N, C, T, H, W]`` (``"image"``: its frame of largest effect), and
             the audits then name its groups' frames ``frames`` in their rows, Sobol' tags, the text card and the report
             (:func:`~lightning_causal.audits.group_regions.video_clips`; a volume's ``depth`` otherwise).
@@ -674,7 +675,8 @@ class CausalAuditCallback(AuditRun, Callback):
         self.report_dir = check_report_dir(self.report_dir, self.on_error, trainer)  # type: ignore[arg-type]
 
     def _set_probe(self, probe: Probe, trainer: Trainer, pl_module: LightningModule) -> None:
-        with video_clips(self._renderer.figure_kind == "frames"):  # the dry run's tags are the audits' (frames_0-3)
+        kind = self._renderer.figure_kind  # the dry run's tags are the audits' (frames_0-3, points_4-4)
+        with video_clips(kind == "frames"), point_clouds(kind == "points"):
             self.probe, self.dry_run_tags, self._explained = checked_probe(self.audits, probe, self.probe_origin, trainer,
                                                                            pl_module, self._warnings, explain=self.explain)
 
