@@ -678,8 +678,10 @@ def step_positions(padding: Tensor | None) -> Tensor | None:
     """The ``[N, T]`` booleans of a padding (:func:`padding_positions`) along dimension 1, as hidden states
     ``[N, T, ...]`` follow it; ``None`` without padding or for one along another axis (a channels-first
     ``[N, C, T]`` input's frames, :func:`time_axis`), whose layers' outputs do not keep the steps on dimension 1.
-    Of an observation mask read entry by entry (``[N, T, C]``), the steps where nothing is observed: the padding after
-    each series' length, which its mask holds 0 in every channel.
+    Of an observation mask read entry by entry (``[N, T, C]``), the steps where nothing is observed from some step to
+    the end: the padding after each series' length, which its mask holds 0 in every channel; a real step where nothing
+    was measured before later ones were (an hour of no measurement on a regular grid) is no padding: its hidden states
+    carry the earlier observations.
 
     Examples:
         >>> import torch
@@ -687,9 +689,12 @@ def step_positions(padding: Tensor | None) -> Tensor | None:
         (tensor([[False,  True]]), None)
         >>> step_positions(torch.tensor([[[False, True], [True, True]]]))  # entries unobserved: step 1 wholly
         tensor([[False,  True]])
+        >>> step_positions(torch.tensor([[[False, True], [True, True], [False, True], [True, True]]]))  # step 1: a gap
+        tensor([[False, False, False,  True]])
     """
     if padding is not None and padding.dim() > 2 and padding.shape[1] > 1 and padding.shape[2:].numel() > 1:
-        return padding.flatten(2).all(2)  # an observation mask [N, T, C] (padding_positions): the unobserved steps
+        # an observation mask [N, T, C] (padding_positions): the steps unobserved from there to the end
+        return padding.flatten(2).all(2).flip(1).cummin(1).values.flip(1)
     if padding is None or padding.dim() < 2 or padding.shape[2:].numel() != 1:  # [N, T, 1, ...]; an empty probe too
         return None
     return padding.reshape(padding.shape[:2])
