@@ -58,13 +58,14 @@ def _layer_reference(forward: CaptumForward, x: Tensor, layer: str, baseline: in
     return layer_reference(core, x, acts[layer], layer, baseline=baseline)
 
 
-def _check_one_call(module: nn.Module, layer: str, method: str, run: Any) -> None:
+def _check_one_call(module: nn.Module, layer: str, method: str, run: Any, run_all: Any) -> None:
     """An input layer read more than once per pass: refused where its calls return different values (the embedding
     read again on other ids, ``emb(ids.flip(1))``): Captum's layer methods hook one output, the last call's, and
     LayerIntegratedGradients and LayerFeatureAblation put their values in place of every call's output, so the
     attributions of the input positions would be another call's, or another model's. Calls of one value (the same ids
-    embedded twice) leave the model as it was: warned about only."""
-    calls, _, alike = repeated_calls(module, run)
+    embedded twice) leave the model as it was: warned about only. ``run`` is one row's pass, ``run_all`` every row's
+    (calls alike on the first row only, a palindrome read both ways, are not alike)."""
+    calls, _, alike = repeated_calls(module, run, run_all)
     if calls > 1 and not alike:
         raise ValueError(
             f"Expected input layer {layer!r} to run once per forward pass for Captum's {method}, but it runs {calls} times "
@@ -182,7 +183,8 @@ def input_layer_attribute(
         # takes its row of them; each pass runs its end rows and an inner one alone too (the engine's stacked-rows check)
         forward.replaced_site = module if spec.name in _STACKED else None
         _check_one_call(module, layer, spec.label, lambda: forward(x[:1], *ForwardArgs(forward.captum_args() or (), x.shape[0])
-                                                                   .take(torch.zeros(1, dtype=torch.long, device=x.device))[0]))
+                                                                   .take(torch.zeros(1, dtype=torch.long, device=x.device))[0]),
+                        lambda: forward(x, *(forward.captum_args() or ())))
         try:
             with _stacked_rows_checked(spec, layer, forward.model):
                 out = METHOD_TABLE[spec.name].cls(forward, module).attribute(x, target=tidx, additional_forward_args=forward.captum_args(), **kw)

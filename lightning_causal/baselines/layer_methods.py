@@ -41,26 +41,39 @@ from lightning_causal.causal.engine.user_frame import outside_package
 __all__ = ["checkpoint_refusal", "layer_attribute", "repeated_calls", "repeated_layer_warning"]
 
 
-def repeated_calls(module: nn.Module, run: Any) -> tuple[int, torch.dtype | None, bool]:
+def repeated_calls(module: nn.Module, run: Any, run_all: Any = None) -> tuple[int, torch.dtype | None, bool]:
     """How many times ``module`` runs in the pass ``run()``, the dtype of its last call's output (element 0 of a tuple,
-    the tensor Captum hooks; ``None`` for another value) and whether every call returned the same value."""
+    the tensor Captum hooks; ``None`` for another value) and whether every call returned the same value; where ``run``
+    is one row's pass and its calls are alike, ``run_all`` (every row) decides that: calls equal on one row only (a
+    palindrome read forwards and reversed, one token repeated) are not alike."""
     calls: list[Any] = [0, None]
-    outputs: list[Tensor] = []
+    first: list[Tensor] = []
+    alike = [True]
 
     def seen(_m: nn.Module, _i: Any, out: Any) -> None:
-        first = out[0] if isinstance(out, (tuple, list)) and out else out
-        calls[:] = [calls[0] + 1, first.dtype if isinstance(first, Tensor) else None]
-        if isinstance(first, Tensor):
-            outputs.append(first.detach().clone())
+        head = out[0] if isinstance(out, (tuple, list)) and out else out
+        calls[:] = [calls[0] + 1, head.dtype if isinstance(head, Tensor) else None]
+        if not isinstance(head, Tensor):
+            return
+        if not first:
+            first.append(head.detach().clone())
+        elif alike[0]:
+            alike[0] = head.shape == first[0].shape and bool(torch.equal(head, first[0]))
 
-    handle = module.register_forward_hook(seen)
-    try:
-        with torch.no_grad():
-            run()
-    finally:
-        handle.remove()
-    alike = all(o.shape == outputs[0].shape and torch.equal(o, outputs[0]) for o in outputs)
-    return calls[0], calls[1], alike
+    def count(pass_: Any) -> None:
+        handle = module.register_forward_hook(seen)
+        try:
+            with torch.no_grad():
+                pass_()
+        finally:
+            handle.remove()
+
+    count(run)
+    result = calls[0], calls[1]
+    if result[0] > 1 and alike[0] and run_all is not None:
+        calls[0], first[:] = 0, []
+        count(run_all)
+    return result[0], result[1], alike[0]
 
 
 def repeated_layer_warning(layer: str, calls: int, method: str) -> None:
@@ -73,42 +86,49 @@ def repeated_layer_warning(layer: str, calls: int, method: str) -> None:
 
 
 def _last_call_decides(module: nn.Module, run: Any) -> bool:
-    """Whether the pass ``run()`` gives the same output with every call of ``module`` returning its last call's output
-    moved as with the last call alone returning it: then what Captum's LayerIntegratedGradients integrates (its hook
+    """Whether the pass ``run()`` gives the same output with every call of ``module`` returning one value as with its
+    last call alone returning it, at the last call's own output (the end of Captum's path: ``f(x)`` must come back), at
+    zeros and at the last call's output moved by one: then what Captum's LayerIntegratedGradients integrates (its hook
     replaces every call's output) is the model read at the last call, as for a module run once (one activation module
     applied at each layer of a chain, whose earlier outputs reach the output through its last call only). A pass that
     fails with every call replaced (calls of other shapes) is no such model. ``run`` runs every row: on one row, a skip
-    path that a ReLU closes there would pass for none."""
+    path that a ReLU closes there would pass for none; at one point off the path, a path a threshold closes there."""
     with output_site(module) as site:  # element 0 of a tuple, the tensor Captum replaces
         seen: list[Tensor] = []
         handle = site.register_forward_hook(lambda _m, _i, out: seen.append(out.detach()))
         try:
             with torch.no_grad():
-                run()
+                plain = run()
         finally:
             handle.remove()
         if not seen or not seen[-1].is_floating_point():
             return True
-        moved, count = seen[-1] + 1.0, [0]
+        last = seen[-1]
 
-        def last_only(_m: nn.Module, _i: Any, _out: Any) -> Tensor | None:
-            count[0] += 1
-            return moved if count[0] == len(seen) else None
+        def replaced(value: Tensor, every: bool) -> Any:
+            count = [0]
 
-        outputs: list[Any] = []
-        for every, hook in ((False, last_only), (True, lambda _m, _i, _out: moved)):
+            def hook(_m: nn.Module, _i: Any, _out: Any) -> Tensor | None:
+                count[0] += 1
+                return value if every or count[0] == len(seen) else None
+
             handle = site.register_forward_hook(hook)
             try:
                 with torch.no_grad():
-                    outputs.append(run())
-            except Exception:  # noqa: BLE001 - an earlier call of another shape cannot take the last one's value
-                if not every:  # the model's own failure, on the last call's value moved: not the shapes'
-                    raise
-                return False
+                    return run()
             finally:
                 handle.remove()
-    return all(isinstance(o, Tensor) for o in outputs) and outputs[0].shape == outputs[1].shape and \
-        bool(torch.equal(outputs[0], outputs[1]))
+
+        for value in (last, torch.zeros_like(last), last + 1.0):
+            only_last = plain if value is last else replaced(value, every=False)  # the model's own failure: raised
+            try:
+                every = replaced(value, every=True)
+            except Exception:  # noqa: BLE001 - an earlier call of another shape cannot take the last one's value
+                return False
+            if not (isinstance(only_last, Tensor) and isinstance(every, Tensor) and only_last.shape == every.shape
+                    and bool(torch.equal(only_last, every))):
+                return False
+    return True
 
 
 def _warn_repeated_layer(module: nn.Module, layer: str, method: str, run: Any, run_all: Any) -> torch.dtype | None:
@@ -126,7 +146,7 @@ def _warn_repeated_layer(module: nn.Module, layer: str, method: str, run: Any, r
     model as it was, and so does replacing the earlier calls of a chain (one activation module applied at each layer,
     :func:`_last_call_decides`, on every row, ``run_all``): those are only warned about, the answer being the last
     call's."""
-    calls, dtype, alike = repeated_calls(module, run)
+    calls, dtype, alike = repeated_calls(module, run, run_all)
     if calls > 1 and method == "LayerIntegratedGradients" and not alike and not _last_call_decides(module, run_all):
         raise ValueError(
             f"Expected layer {layer!r} to run once per forward pass for Captum's LayerIntegratedGradients, but it runs "
