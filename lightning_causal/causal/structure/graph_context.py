@@ -14,6 +14,7 @@ later modules fire in all.
 from __future__ import annotations
 
 import contextlib
+import copy
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -54,6 +55,8 @@ from lightning_causal.causal.engine.suffix import (
     SplitRefused,
     _Binding,
     _class_forward,
+    _of_scalars,
+    _same_value,
     flat_call,
     suffix_module,
 )
@@ -259,6 +262,11 @@ def bypassed(model: nn.Module, source: str, layer: str, call: tuple[Sequence[Any
     return any(n.op == "output" for n in seen)
 
 
+#: The attributes every ``nn.Module`` holds (its parameters, buffers, submodules, hooks): compared apart, or not read
+#: by a trace (hooks run where a traced graph calls the module; a module it traces through runs without its hooks).
+_MODULE_STATE = frozenset(vars(nn.Module())) - {"training"}
+
+
 class FxTraces:
     """The ``torch.fx`` work the graphs of one model share (:func:`~lightning_causal.causal.structure.graph.\
 graph_stability`'s resamples and noisy copies, between which nothing changes the model): the plain suffix after each
@@ -268,11 +276,14 @@ graph_stability`'s resamples and noisy copies, between which nothing changes the
     An answer is reused only for the same layers and a call of the same specialised values: the values other than
     tensors (numbers, ``None``, tuples of numbers, the ``*args``/``**kwargs`` structure), which the trace writes in as
     constants, and tensors where the traced call had tensors (the binding's own check, ``_Binding.values``); and only
-    while the model is the tree it was traced from: every module object, its class's ``forward``, a ``forward`` set on
-    the instance, its ``training`` flag, and every parameter and buffer object (a module, weight or buffer replaced,
-    a class's forward patched: traced again). Weights changed in place need no new trace: a suffix holds the model's
-    own modules and parameters, not copies. Each graph still checks that a suffix gives its model's output on one of
-    its own probe rows (:meth:`GraphContext._reproduces`).
+    while the model is the tree it was traced from: every module's name and object, its class's ``forward``, every
+    parameter and buffer object, and every other attribute of the module (a ``forward`` set on the instance, its
+    ``training`` flag, a flag its forward branches on, ``self.use_skip``, a number it writes in, ``self.scale``, a
+    tensor kept as a plain attribute), which the trace specialises: numbers, strings, ``None`` and containers of them
+    compared by value, other objects by identity (a module, weight, buffer or tensor attribute replaced, a class's
+    forward patched, the mode flipped, a flag a forward pass sets from its data: traced again). Weights changed in
+    place need no new trace: a suffix holds the model's own modules and parameters, not copies. Each graph still
+    checks that a suffix gives its model's output on one of its own probe rows (:meth:`GraphContext._reproduces`).
     """
 
     def __init__(self) -> None:
@@ -280,10 +291,13 @@ graph_stability`'s resamples and noisy copies, between which nothing changes the
 
     @staticmethod
     def _tree(model: nn.Module) -> list[Any]:
-        """The objects a trace of ``model`` depends on, compared by identity (held: no id reused while compared)."""
+        """What a trace of ``model`` depends on, compared by :func:`_same_value`: names, numbers and containers of
+        them by value (a copy), other objects by identity (held: no id reused while compared)."""
         out: list[Any] = []
         for name, m in model.named_modules(remove_duplicate=False):
-            out += [name, m, type(m).forward, vars(m).get("forward"), m.training, *m._parameters.values(), *m._buffers.values()]
+            out += [name, m, type(m).forward, *m._parameters.items(), *m._buffers.items()]
+            out += [(key, copy.deepcopy(value) if _of_scalars(value) else value)
+                    for key, value in vars(m).items() if key not in _MODULE_STATE]
         return out
 
     def answer(self, kind: str, model: nn.Module, layers: tuple[str, ...], call: tuple[Sequence[Any], Mapping[str, Any]],
@@ -295,7 +309,7 @@ graph_stability`'s resamples and noisy copies, between which nothing changes the
             return make()
         tree = self._tree(model)
         for k, ls, was, traced, answer in self._answers:
-            if k == kind and ls == layers and len(was) == len(tree) and all(a is b for a, b in zip(was, tree)):
+            if k == kind and ls == layers and len(was) == len(tree) and all(map(_same_value, tree, was)):
                 try:
                     traced.values(*call)
                 except SplitRefused:  # other specialised values: another trace
