@@ -205,7 +205,9 @@ def agreement(audit: CaptumBaseline, causal: Tensor, other: Tensor, k: int, real
     constant: docs/methods.md)."""
     a, b = (causal.abs(), other.abs()) if audit.settings.absolute else (causal, other)
     rho = spearman(a, b, real)  # NaN where either is constant (or fewer than two groups)
-    topk = topk_overlap(a, b, k, real, proper=True)  # per sample: never all of its real groups
+    # per sample: never all of its real groups, nor some of the groups tied across the k-th place (a set model's points
+    # of exactly 0 effect, taken by lower id in both explanations, agreed in silence)
+    topk = topk_overlap(a, b, k, real, proper=True, ties="cut")
     return {
         "spearman": nanmean(rho),
         "kendall": nanmean(kendall(a, b, valid=real)),
