@@ -10,7 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from lightning_causal.audits.base import Audit, AuditResult, Probe
-from lightning_causal.audits.group_regions import signal_layout
+from lightning_causal.audits.group_regions import reading_clips, signal_layout
 from lightning_causal.audits.label_task import (
     LEVEL_WAYS_OUT,
     label_task,
@@ -119,7 +119,8 @@ class CounterfactualAudit(Audit):
     ``channel``); for images, one picture per sample: input | counterfactual |
     difference (a features-last sequence ``[N, T, F]`` is drawn features x time; of a volume or video
     ``[N, C, D, H, W]``, the depth slice (frame) where the counterfactual changes most, its index in the row's
-    ``depth``); ``meta["counterfactual_inputs"]``
+    ``depth``, a clip's in its ``frame`` within :func:`~lightning_causal.audits.group_regions.video_clips`, as under
+    ``figure_kind="frames"``); ``meta["counterfactual_inputs"]``
     says whether the pictures are of the inputs ``"as_given"``, ``"transposed"``, ``"depth_slice"`` or of ``[N, D]``
     ``"columns"`` as one channel ``[M, 1, 1, D]``, which TensorBoard draws only under
     ``figure_kind="sequence"``: a univariate series ``[N, T]``). Needs probe labels, unless
@@ -417,8 +418,9 @@ class CounterfactualAudit(Audit):
             rows = torch.arange(len(idx), device=depth.device)
             result.images["counterfactuals"] = _triptych(a[rows, :, depth], b[rows, :, depth])
             result.meta["counterfactual_inputs"] = "depth_slice"
+            axis = "frame" if reading_clips() else "depth"  # a clip's frame (figure_kind="frames"), a volume's slice
             for row, d in zip(result.tables["counterfactuals"], depth.tolist()):
-                row["depth"] = int(d)
+                row[axis] = int(d)
         elif x.dim() == 2:  # tabular: the largest changes, by column
             # as one channel over time [M, 1, 1, T]: TensorBoard draws it for figure_kind="sequence" (a univariate series)
             result.images["counterfactuals"] = _triptych(x[idx].unsqueeze(1), cf.counterfactuals.unsqueeze(1))

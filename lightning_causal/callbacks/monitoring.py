@@ -175,11 +175,32 @@ def _due(owner: str, monitor: str, trainer: Trainer, strict: bool) -> bool:
         return False
     failed = sorted(t for t in scalars if t.endswith("/failed"))
     message = (f"{owner}(monitor={monitor!r}) found no such scalar after the audit of epoch {trainer.current_epoch}; "
-               f"the audits logged: {sorted(scalars)[:40]}{_share_renamed(monitor, scalars)}")
+               f"the audits logged: {sorted(scalars)[:40]}{_now_named(monitor, scalars)}")
     if strict and not failed:
         raise MisconfigurationException(message)
     warn_at_users_line(f"{message}; this audit is skipped" + (f" (failed audits: {failed})" if failed else ""))
     return False
+
+
+def _now_named(monitor: str, scalars: Iterable[str]) -> str:
+    """What a tag ``monitor`` the audits did not log is now called, where it was renamed (empty otherwise)."""
+    scalars = set(scalars)
+    return _share_renamed(monitor, scalars) or _axis_renamed(monitor, scalars)
+
+
+def _axis_renamed(monitor: str, scalars: set[str]) -> str:
+    """Where ``monitor`` is a Sobol' tag of a 5-D input's group read the other way, ``S/11_depth_0-3_..`` of a video clip
+    under ``figure_kind="frames"`` (``depth`` before the clips named their ``frames``) or ``S/11_frames_0-3_..`` without
+    it: the tag logged now."""
+    head, _, last = monitor.rpartition("/")
+    for old, new, why in (("_depth_", "_frames_", "a video clip's groups name `frames` under figure_kind='frames' "
+                           "(before, a volume's `depth`)"),
+                          ("_frames_", "_depth_", "groups name `frames` only under figure_kind='frames', of a video clip "
+                           "(a 5-D input is otherwise read as a volume, `depth`)")):
+        now = f"{head}/{last.replace(old, new, 1)}"
+        if old in last and now in scalars:
+            return f"; {why}: monitor {now!r}"
+    return ""
 
 
 def _share_renamed(monitor: str, scalars: Iterable[str]) -> str:
@@ -396,7 +417,7 @@ def check_monitors_after_dry_run(audit_callback: CausalAuditCallback, trainer: T
             warn_at_users_line(
                 f"{type(cb).__name__}(monitor={cb.monitor!r}) is not among the scalars of the audits' dry run before training; "
                 f"unless the whole probe gives it, the first audit will raise. The dry run logged: "
-                f"{sorted(audit_callback.dry_run_tags)[:40]}{_share_renamed(cb.monitor, audit_callback.dry_run_tags)}")
+                f"{sorted(audit_callback.dry_run_tags)[:40]}{_now_named(cb.monitor, audit_callback.dry_run_tags)}")
 
 
 def _check_monitor(owner: str, monitor: object) -> None:

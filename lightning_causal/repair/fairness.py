@@ -133,7 +133,7 @@ def _gathered_note(fargs: ForwardArgs) -> str | None:
             f"tensors of first dimension {fargs.num_samples} (the batch's rows) at places {places} (shapes {shapes}, "
             "places in the order of the arguments' tensors); a tensor passed whole whose first dimension happens to equal "
             f"the batch's rows (a weight) must be marked: additional_forward_args=mark_whole(additional_forward_args, "
-            f"{places}) (from lightning_causal.causal.engine.forward_args import mark_whole), keeping only the places of "
+            f"{places}) (from lightning_causal.causal import mark_whole), keeping only the places of "
             "such tensors")
 
 
@@ -274,13 +274,13 @@ class CounterfactualFairnessTerm(RepairTerm):
                 is gathered by row too: :class:`~lightning_causal.repair.module.CausalRepairModule` keeps the
                 decision of the fit's largest batch (``forward_args.WholeAcrossBatches``), but called directly (or on
                 a fit's first batch when that one is the short one) nothing tells it apart: mark it whole,
-                ``mark_whole((w,), [0])`` (``lightning_causal.causal.engine.forward_args.mark_whole``; ``0``: its
+                ``mark_whole((w,), [0])`` (``from lightning_causal.causal import mark_whole``; ``0``: its
                 place among the arguments' tensors), as below. The model's ``RuntimeError`` on such a gathered weight (a
                 shape error) names the floating-point tensors gathered by row, their places and that call.
 
         Examples:
             >>> from lightning_causal.causal import AttributeFlip
-            >>> from lightning_causal.causal.engine.forward_args import mark_whole
+            >>> from lightning_causal.causal import mark_whole
             >>> class Weighted(nn.Module):  # runs with a weight passed beside the rows
             ...     def forward(self, x, w):
             ...         return x @ w

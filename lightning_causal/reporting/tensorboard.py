@@ -545,7 +545,7 @@ def _counterfactual_figure(r: AuditResult, columns: int, transpose: bool = False
     """CounterfactualAudit's pictures (``images["counterfactuals"]``, one input | counterfactual |
     difference strip per row of ``tables["counterfactuals"]``) as rows of panels, one column per
     sample titled with its label (none with ``towards="runner_up"``), prediction and the counterfactual's prediction
-    (of a volume or video, the depth slice drawn, the row's ``depth``); ``None`` for other results.
+    (of a volume or video, the depth slice drawn, the row's ``depth``, a clip's ``frame``); ``None`` for other results.
     ``transpose``: each panel ``[.., A, B]`` drawn as ``[.., B, A]`` (a features-last sequence ``[T, F]``
     stored as given, drawn with time across); ``sequence_axes``: the labels of a sequence's axes; ``origin``: where each
     image's row 0 is drawn; ``kept``: the figure kept from the last audit, redrawn where it may be
@@ -570,7 +570,8 @@ def _counterfactual_figure(r: AuditResult, columns: int, transpose: bool = False
         head = f"label {name(row['label'])} → pred {name(row['predicted'])}" if "label" in row else f"pred {name(row['predicted'])}"
         head = head if len(head) <= 20 else head.replace(" → ", "\n→ ")  # long class names: one per line
         labels.append(f"{head}\n→ cf {name(row['counterfactual_predicted'])} " + ("✓" if row["success"] else "✗ not found")
-                      + (f"\n{'frame' if frames else 'depth slice'} {row['depth']}" if "depth" in row else ""))  # a volume's (video's) drawn slice
+                      + (f"\nframe {row['frame']}" if "frame" in row  # a clip's drawn frame, a volume's slice
+                         else f"\n{'frame' if frames else 'depth slice'} {row['depth']}" if "depth" in row else ""))
     failed = [j for j, row in enumerate(rows[:k]) if not row["success"]]
     shown = f" (the first {k} of {len(rows)})" if k < len(rows) else ""
     title = (f"{r.audit}: smallest changes flipping each sample's predicted class to its runner-up{shown}"

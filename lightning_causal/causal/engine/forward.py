@@ -359,7 +359,7 @@ class Forward:
                 "(e.g. `output=lambda s: s.diagonal()[:, None]`, each row's own item), or score against a fixed set of "
                 "candidates (`u @ item_table.T`; a two-tower model given the other tower's inputs as forward arguments: "
                 "pass them whole, `additional_forward_args=mark_whole((items,), [0])` (`from "
-                "lightning_causal.causal.engine.forward_args import mark_whole`), with `output=lambda s: s.log_softmax(1)` "
+                "lightning_causal.causal import mark_whole`), with `output=lambda s: s.log_softmax(1)` "
                 "and each row's own candidate as `target=` (e.g. `target=torch.arange(N)`; `target=None` would explain "
                 "each row's best-scoring candidate), docs/recipes.md, 'Ranking and retrieval')")
 
