@@ -27,7 +27,7 @@ from lightning_causal.causal.engine.kept_attributes import buffer_of, keep_attri
 from lightning_causal.causal.engine.lazy_modules import check_built
 from lightning_causal.causal.engine.user_frame import outside_package
 
-__all__ = ["frozen_params", "audit_mode", "eval_mode", "is_fake_quant", "renorms_kept", "observer_on", "observers_off", "rnn_backward", "check_logits", "rows_sum_to_one", "gather_target", "output_fix", "listed_target", "resolve_target", "rng_preserved", "as_tuple",
+__all__ = ["frozen_params", "audit_mode", "float32_exact", "eval_mode", "is_fake_quant", "renorms_kept", "observer_on", "observers_off", "rnn_backward", "check_logits", "rows_sum_to_one", "gather_target", "output_fix", "listed_target", "resolve_target", "rng_preserved", "as_tuple",
            "inputs_type_error", "model_devices"]
 
 Target = int | list[int] | Tensor | None
@@ -109,7 +109,8 @@ def audit_mode(model: nn.Module, grad: bool = False, rng: bool = True) -> Iterat
     (``rng=False`` for a wrapper around each of many calls, whose caller restores them once: each
     call must draw fresh noise, not the same), and the generators the model holds itself
     (:mod:`~lightning_causal.causal.engine.generators`: ``self.gen = torch.Generator()``), which the
-    noise checks watch inside. Compiled code runs eagerly inside, so that
+    noise checks watch inside. Float32 products run at full precision inside (:func:`float32_exact`), whatever
+    ``torch.set_float32_matmul_precision`` says outside, which is put back. Compiled code runs eagerly inside, so that
     interventions on ``torch.compile``'d models take effect
     (:func:`~lightning_causal.causal.engine.eager.force_eager`). A pass that runs the device out of memory
     inside is remembered until the outermost ``audit_mode`` ends: the later computations start at the size that fit
@@ -144,7 +145,7 @@ def audit_mode(model: nn.Module, grad: bool = False, rng: bool = True) -> Iterat
         eval_mode(model)
         observers_off(model)
         with grad_ctx, force_eager(), rng_preserved(model_devices(model)) if rng else contextlib.nullcontext(), \
-                generators_registered(model, restore=rng), remembered_fit(), renorms_kept(model):
+                generators_registered(model, restore=rng), remembered_fit(), renorms_kept(model), float32_exact():
             yield model
     except RuntimeError as err:
         _note_wrapper_backward(model, err)
@@ -154,6 +155,60 @@ def audit_mode(model: nn.Module, grad: bool = False, rng: bool = True) -> Iterat
             m.training = mode
         _restore_buffers(buffers)
         attributes.restore()
+
+
+# the backends whose float32 products `torch.set_float32_matmul_precision("medium"/"high")` or their own
+# `fp32_precision` (torch 2.9 or later) lowers to bfloat16 or TF32; cuDNN's convolutions (TF32 by torch's default) are left
+_FP32_SITES = ("", "mkldnn.matmul", "mkldnn.conv", "mkldnn.rnn", "cuda.matmul")
+
+
+def _fp32_site(name: str) -> Any:
+    """The object of ``torch.backends`` whose ``fp32_precision`` ``name`` sets (``""``: ``torch.backends`` itself)."""
+    site: Any = torch.backends
+    for part in filter(None, name.split(".")):
+        site = getattr(site, part, None)
+    return site
+
+
+@contextlib.contextmanager
+def float32_exact() -> Iterator[None]:
+    """Float32 matrix products (and oneDNN's convolutions and recurrent layers) at full precision inside, the settings
+    put back on exit, also on exceptions. ``torch.set_float32_matmul_precision("medium")`` makes a CPU's float32
+    products bfloat16 ones (oneDNN) and ``"high"``/``"medium"`` a GPU's TF32 ones, whose rounding changes with the
+    rows that share a pass: effects of intervened rows stacked in one pass would differ from those of the rows run
+    alone, by up to 1e-1 on a logit, and every number would hold that rounding. The audits, like those of a
+    ``precision="bf16-mixed"`` fit that run outside autocast, compute in float32; training keeps its settings.
+
+    Examples:
+        >>> before = torch.get_float32_matmul_precision()
+        >>> a = torch.randn(64, 64, generator=torch.Generator().manual_seed(0))
+        >>> full = a @ a
+        >>> torch.set_float32_matmul_precision("medium")
+        >>> with float32_exact():
+        ...     exact = a @ a
+        >>> torch.equal(exact, full), torch.get_float32_matmul_precision()
+        (True, 'medium')
+        >>> torch.set_float32_matmul_precision(before)
+    """
+    if not hasattr(_fp32_site("mkldnn.matmul"), "fp32_precision"):  # before torch 2.9: the one global setting
+        before = torch.get_float32_matmul_precision()
+        if before != "highest":
+            torch.set_float32_matmul_precision("highest")
+        try:
+            yield
+        finally:
+            if before != "highest":
+                torch.set_float32_matmul_precision(before)
+        return
+    lowered = [(site, site.fp32_precision) for site in map(_fp32_site, _FP32_SITES)
+               if getattr(site, "fp32_precision", "ieee") not in ("none", "ieee")]
+    try:
+        for site, _ in lowered:
+            site.fp32_precision = "ieee"
+        yield
+    finally:
+        for site, value in lowered:
+            site.fp32_precision = value
 
 
 @dataclass
