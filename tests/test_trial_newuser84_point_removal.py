@@ -26,6 +26,10 @@ def test_removing_a_point_equals_the_hand_loop_and_padded_points_get_no_effect()
     torch.testing.assert_close(ns["removed"], by_hand_removed, atol=1e-6, rtol=0)
     torch.testing.assert_close(ns["moved"], by_hand_moved, atol=1e-6, rtol=0)
     torch.testing.assert_close(ns["copied"][:, 1:], by_hand_removed[:, 1:], atol=1e-6, rtol=0)  # a max ignores copies
+    octant = ns["octant"]
+    with torch.no_grad():  # removing every real point of octant o at once, by hand
+        by_hand_octant = torch.stack([clean - model(points, mask * (octant != o))[:, 1] for o in range(8)], 1)
+    torch.testing.assert_close(ns["by_octant"], by_hand_octant, atol=1e-6, rtol=0)
     real = ~padded
     assert (ns["moved"] - ns["removed"])[real].abs().max() > 1e-3  # the origin is a real point: moving is no removal
     assert bool((lengths >= 8).all()) and n == 64
