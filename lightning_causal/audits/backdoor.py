@@ -11,6 +11,7 @@ import torch
 from torch import Tensor, nn
 
 from lightning_causal.audits.base import Audit, AuditResult, Probe, layer_names
+from lightning_causal.audits.label_task import label_task, smoothed_multi_hot, soft_binary_targets
 from lightning_causal.audits.options import (
     check_distinct_tags,
     check_names,
@@ -208,7 +209,13 @@ class BackdoorAudit(Audit):
             raise ValueError(f"BackdoorAudit with a trigger measures the share of triggered samples classified as the target "
                              f"class and needs class logits [N, classes >= 2] but the model returned {logits.shape[1]} output "
                              "per sample; a binary classifier with one logit z can return torch.cat([-z, z], 1)")
-        if multi_hot_labels(probe.labels, task_model(model, self.output)) and logits.shape[1] >= 2:
+        if self.trigger is None:  # too few outputs is said before what the labels are (a one-logit model's soft targets)
+            check_class_outputs(self.num_classes if self.num_classes is not None else int(logits.shape[1]),
+                                "BackdoorAudit without a trigger")
+        tasked = task_model(model, self.output)
+        task = label_task(tasked)
+        if logits.shape[1] >= 2 and (multi_hot_labels(probe.labels, tasked)
+                                     or task is None and smoothed_multi_hot(probe.labels) is not None):
             raise ValueError(
                 f"BackdoorAudit counts a sample as attacked when its predicted class (the largest of the model's "
                 f"{logits.shape[1]} outputs) is the target, but the probe's labels are multi-hot {list(probe.labels.shape)} "
@@ -216,8 +223,8 @@ class BackdoorAudit(Audit):
                 "`output=lambda out: torch.cat([-out[:, [k]], out[:, [k]]], 1)` (class 1: label k on) with labels "
                 "`y[:, k].long()` (`unpack_batch=`)")
         soft = probe.labels is not None and probe.labels.dim() == 2 and rows_sum_to_one(probe.labels)  # refused below
-        if not callable(self.output) and not soft and regression_labels(probe.labels, int(logits.shape[1]),
-                                                                        model=task_model(model, self.output)):
+        soft = soft or soft_binary_targets(probe.labels, int(logits.shape[1]), task=task)  # label smoothing's 0.05/0.95
+        if not callable(self.output) and not soft and regression_labels(probe.labels, int(logits.shape[1]), task=task):
             raise ValueError(
                 f"BackdoorAudit counts a sample as attacked when its predicted class (the largest of the model's "
                 f"{logits.shape[1]} outputs) is the target, but the probe's labels are real-valued "

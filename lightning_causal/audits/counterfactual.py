@@ -16,6 +16,7 @@ from lightning_causal.audits.label_task import (
     label_task,
     level_outputs,
     smoothed_multi_hot,
+    soft_binary_targets,
 )
 from lightning_causal.audits.options import (
     check_class_name_count,
@@ -348,7 +349,7 @@ class CounterfactualAudit(Audit):
         result.meta.update(names_meta(self.feature_names, self.class_names))
         result.meta["towards"] = self.towards
         if self.towards == "runner_up":  # the class of the second-highest output: the decision's nearest alternative
-            regression = _runner_up_of_regression(self, model, probe, pred)
+            regression = _runner_up_of_regression(self, model, probe, pred, int(out.shape[1]))
             if regression is not None:  # a quantile regressor's largest quantile is no class: warned, noted on the card
                 result.meta.setdefault("notes", []).append(regression)
                 warnings.warn(f"CounterfactualAudit {self.name!r}: {regression}", UserWarning, stacklevel=outside_package())
@@ -536,16 +537,20 @@ def _ruled_out_note(out: Tensor, target: Tensor, idx: Tensor, success: Tensor) -
     return head + advice + ", or towards=\"runner_up\")"
 
 
-def _runner_up_of_regression(audit: CounterfactualAudit, model: nn.Module, probe: Probe, pred: Tensor) -> str | None:
+def _runner_up_of_regression(audit: CounterfactualAudit, model: nn.Module, probe: Probe, pred: Tensor,
+                             width: int) -> str | None:
     """Why ``towards="runner_up"`` flips no decision of this model, or ``None``: the probe's labels are a regression
     target (:func:`regression_labels`, the model's declared task first) and the flipped outputs are the model's own
     (``output=`` None, a key or an index; a callable is taken as given, as the threshold's two classes
     ``torch.stack([out - t, t - out], 1)`` are). Its largest output, a quantile regressor's highest quantile, a
     forecast's largest horizon, is no class: the smallest change that makes another output largest is a quantile
-    crossing. ``pred``: the largest output of each probe sample. Warned, not refused: a model whose outputs are
-    classes trained on real-valued targets (a mixture density network's component logits, a Q-network) has such a
-    probe too."""
-    if callable(audit.output) or probe.labels is None or not regression_labels(probe.labels, model=task_model(model, audit.output)):
+    crossing. ``pred``: the largest output of each probe sample; ``width``: the model's outputs (labels inside [0, 1] of
+    a binary classifier, :func:`soft_binary_targets`, are its soft targets, no regression). Warned, not refused: a
+    model whose outputs are classes trained on real-valued targets (a mixture density network's component logits, a
+    Q-network) has such a probe too."""
+    task = label_task(task_model(model, audit.output))
+    if (callable(audit.output) or probe.labels is None or not regression_labels(probe.labels, task=task)
+            or soft_binary_targets(probe.labels, width, task=task)):  # a binary classifier's smoothed 0.05/0.95
         return None
     labels = probe.labels
     same = f"; output {int(pred[0])} is the largest on every probe sample" if bool((pred == pred[0]).all()) else ""

@@ -12,7 +12,7 @@ from torch import Tensor, nn
 
 from lightning_causal.audits.base import Audit, AuditResult, Probe, layer_names
 from lightning_causal.audits.group_tags import group_tags
-from lightning_causal.audits.label_task import LEVEL_WAYS_OUT, level_outputs
+from lightning_causal.audits.label_task import LEVEL_WAYS_OUT, level_outputs, soft_binary_targets
 from lightning_causal.audits.options import (
     check_distinct_tags,
     check_name_count,
@@ -26,7 +26,12 @@ from lightning_causal.audits.options import (
     single_input_error,
     task_model,
 )
-from lightning_causal.audits.task_warnings import continuous_distribution_read, continuous_guess
+from lightning_causal.audits.task_warnings import (
+    _SAYS_REGRESSION,
+    continuous_distribution_read,
+    continuous_guess,
+    unlabelled_regression,
+)
 from lightning_causal.causal.engine.ablation import padding_positions
 from lightning_causal.causal.engine.batching import rows_per_pass
 from lightning_causal.causal.engine.checks import check_class_labels, check_int
@@ -447,14 +452,15 @@ class FairnessAudit(Audit):
         (rows summing to 1: mixup, label smoothing, a teacher's probabilities) are read by their largest entry
         (:func:`~lightning_causal.audits.label_task.class_indices`). ``width``: the columns of
         the class probabilities (2 for one output, which ``regression_labels`` reads as one: 0/1 classes either way)."""
-        labels, task = probe.labels, label_task(task_model(model, self.output))
-        if labels is None and task == "regression":  # no labels to read, but the model says it regresses
-            self._warn_regression("the model says it regresses (a regression loss it holds, or `hparams.task`)")
+        tasked = task_model(model, self.output)
+        if unlabelled_regression(probe.labels, tasked):  # no labels to read, but the model says it regresses
+            self._warn_regression(_SAYS_REGRESSION)
             return None
-        labels = class_indices(labels, task=task)
+        task = label_task(tasked)
+        labels = class_indices(probe.labels, task=task)
         if labels is None or (not labels.is_floating_point() and task != "regression"):
             return labels  # integer labels are class indices unless the model says it regresses (int64 counts)
-        if bool(((labels >= 0) & (labels <= 1)).all()) and task is None:
+        if soft_binary_targets(labels, width, task=task):  # label smoothing's 0.05/0.95, smoothed multi-hot rows
             return labels
         if not regression_labels(labels, width, task=task):
             return labels

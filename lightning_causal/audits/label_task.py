@@ -24,7 +24,7 @@ from lightning_causal.causal.engine.user_frame import outside_package
 
 __all__ = ["GUESSED_SINGLE_LABEL", "GUESSED_SOFT_LABELS", "class_distributions", "class_indices", "embedding_output", "independent_probabilities", "label_task", "level_outputs", "LEVEL_WAYS_OUT",
            "multi_hot_labels",
-           "regression_labels", "smoothed_multi_hot", "state_task", "task_model"]
+           "regression_labels", "smoothed_multi_hot", "soft_binary_targets", "state_task", "task_model"]
 
 
 def task_model(model: Any, output: Any) -> Any:
@@ -277,6 +277,28 @@ def regression_labels(labels: Any, width: int | None = None, model: Any = None, 
     if lab.dim() == 1 and bool((lab >= 0).all()) and bool((lab == lab.round()).all()):
         return width is not None and float(lab.max()) > max(1, width - 1)
     return True
+
+
+def soft_binary_targets(labels: Any, width: int, *, task: str | None = None) -> bool:
+    """Whether real-valued ``labels`` are a binary classifier's soft targets rather than a regression target: floats
+    inside [0, 1] (label smoothing's 0.05/0.95, a BCE target's probabilities) of a model that declares no ``task``
+    (:func:`label_task`) and has at most 2 outputs (``width``: a binary logit or a pair), or ``[N, width]``, one per
+    output (a multi-label classifier's smoothed multi-hot rows). The audits reading the largest output as a class
+    (BackdoorAudit, CounterfactualAudit's ``towards="runner_up"``) and FairnessAudit's class rates keep such labels as
+    classes; a quantile regressor's targets ``[N]`` inside [0, 1] on 3 or more outputs stay a regression
+    (:func:`regression_labels`).
+
+    Examples:
+        >>> soft = torch.tensor([0.05, 0.95, 0.95])
+        >>> soft_binary_targets(soft, 2), soft_binary_targets(soft, 1), soft_binary_targets(soft, 3)
+        (True, True, False)
+        >>> soft_binary_targets(soft, 2, task="regression"), soft_binary_targets(torch.tensor([0.5, 1.5]), 2)
+        (False, False)
+    """
+    if task is not None or not isinstance(labels, Tensor) or not labels.is_floating_point() or labels.numel() == 0:
+        return False
+    inside = bool(((labels >= 0) & (labels <= 1)).all())
+    return inside and (width <= 2 or labels.dim() == 2 and labels.shape[1] == width)
 
 
 def independent_probabilities(outputs: Any) -> str | None:

@@ -37,7 +37,7 @@ def _x() -> torch.Tensor:
 
 
 def test_an_unlabelled_probe_of_a_regressor_is_warned_of() -> None:
-    with pytest.warns(UserWarning, match=r"the model says it regresses .*cf_gap is not the change of the output"):
+    with pytest.warns(UserWarning, match=r"the model says it is a regression .*cf_gap is not the change of the output"):
         FairnessAudit(AttributeFlip(3), sensitive=3).run(Regressor(), Probe(_x()))
 
 
