@@ -475,7 +475,7 @@ class InputEffectAudit(Audit):
                 "packs them away) and counted in the means and rankings; name the parameter `lengths`, or `<input>_lengths` "
                 "after the explained input's parameter (forward(self, values, values_lengths)), or pass it as that keyword",
                 ProbeContentsWarning, stacklevel=outside_package())
-        observed = (unnamed_observation_mask(x, probe.additional_forward_args)
+        observed = (unnamed_observation_mask(x, probe.additional_forward_args, model=model)
                     if padding is None or padding.shape != x.shape else None)  # an attention_mask of x's shape is read
         if observed is not None:
             warnings.warn(

@@ -357,8 +357,8 @@ def unnamed_lengths(x: Tensor, additional_forward_args: object, *, model: nn.Mod
     if x.dim() < 2 or not isinstance(named, Mapping):
         return None
     for key, v in named.items():
-        if (key in _LENGTH_WORDS[1:] and isinstance(v, Tensor) and v.shape == x.shape[:1] and not v.is_floating_point()
-                and not v.is_complex() and v.dtype != torch.bool and bool((v >= 1).all()) and bool((v <= x.shape[1]).all())
+        if (key in _LENGTH_WORDS[1:] and isinstance(v, Tensor) and v.shape == x.shape[:1] and is_integer(v)
+                and bool((v >= 1).all()) and bool((v <= x.shape[1]).all())
                 and bool((v < x.shape[1]).any()) and _filled_after(x, v, 1)):
             return f"the forward argument {key!r}"
     return None
@@ -522,12 +522,13 @@ def unnamed_padding(x: Tensor, additional_forward_args: object) -> tuple[str, in
     return None
 
 
-def unnamed_observation_mask(x: Tensor, additional_forward_args: object) -> str | None:
+def unnamed_observation_mask(x: Tensor, additional_forward_args: object, *, model: nn.Module | None = None) -> str | None:
     """A forward argument that looks like an observation mask of ``x`` under another name than ``attention_mask``, in
     words, or ``None``: a tensor of ``x``'s own shape (3 or more dimensions: an irregularly sampled series' values
     ``[N, T, C]``) holding both 0 and 1 and nothing else (``mask``, ``observed``: GRU-D's and mTAN's names). Only an
     ``attention_mask`` of that shape is read entry by entry (:func:`padding_positions`); under another name the entries
-    it marks unobserved are set and given effects of their own. Named by its keyword or position.
+    it marks unobserved are set and given effects of their own. Named by its keyword, or by the parameter of
+    ``model.forward`` it binds to (its position among the forward arguments where ``model`` is not given).
 
     Examples:
         >>> import torch
@@ -537,7 +538,8 @@ def unnamed_observation_mask(x: Tensor, additional_forward_args: object) -> str 
     """
     if x.dim() < 3:
         return None
-    args = (additional_forward_args.items() if isinstance(additional_forward_args, Mapping) else
+    named = _named_arguments(model, additional_forward_args)
+    args = (named.items() if isinstance(named, Mapping) else
             enumerate(additional_forward_args) if isinstance(additional_forward_args, tuple) else
             [(0, additional_forward_args)])
     for key, v in args:
@@ -553,7 +555,8 @@ def _observation_mask(x: Tensor, mask: object) -> bool:
     """Whether ``mask`` may be an observation mask of ``x``, read entry by entry as an ``attention_mask``: a tensor of
     ``x``'s own shape, of 3 or more dimensions (values ``[N, T, C]``), but not a sequence's attention matrices
     ``[N, T, T]`` beside an input ``[N, T, C]`` whose ``C`` equals ``T`` by chance: every sample's mask triangular (a
-    causal mask) or symmetric (the pairs of real positions), which an observation mask is not but by chance (all ones).
+    causal mask), symmetric (the pairs of real positions) or one row for every query (a key-padding mask), which an
+    observation mask is not but by chance (all ones, or whole channels missing at every step and nothing else).
 
     Examples:
         >>> import torch
@@ -566,7 +569,8 @@ def _observation_mask(x: Tensor, mask: object) -> bool:
     if x.dim() > 3 or x.shape[1] != x.shape[2]:
         return True
     m = mask != 0
-    return not (bool((m == m.transpose(1, 2)).all()) or bool((m == m.tril()).all()) or bool((m == m.triu()).all()))
+    return not (bool((m == m.transpose(1, 2)).all()) or bool((m == m.tril()).all()) or bool((m == m.triu()).all())
+                or bool((m == m[:, :1]).all()))  # a key-padding mask: one row of real positions for every query
 
 
 def _padding_of(x: Tensor, named: Mapping, scans: dict | None = None) -> Tensor | None:
