@@ -57,6 +57,18 @@ def check_label_range(y: Tensor, n_classes: int) -> None:
         f"{bad} (labels {low}..{high}{hint})")
 
 
+# a suspect layer whose output carries no gradient while the model's output does: the causal-path penalty on its units
+# would be a constant, the term's path part silently doing nothing
+_NO_PATH_GRADIENT = (
+    "Expected the output of suspect layer {layer!r} to carry autograd in the term's pass, as the model's output does, "
+    "but it does not: the layer runs without autograd inside the forward (a torch.utils.checkpoint(..., "
+    "use_reentrant=True) segment holding it, which runs its forward under torch.no_grad, or a .detach() or "
+    "torch.no_grad() there), or no parameter up to it requires grad (a frozen backbone), so the causal-path penalty "
+    "on its units is a constant and would change nothing, silently. Checkpoint with use_reentrant=False, "
+    "unfreeze a layer up to {layer!r}, or pass path='logit' (the trigger's effect on the "
+    "output)")
+
+
 class StepParts(dict):
     """The parts of one step's loss by name (a term's ``last_parts``): a ``dict`` of ``float`` when read, holding the
     detached tensor the step computed, so that the step itself reads nothing back from the device (a float taken in
@@ -232,6 +244,8 @@ class SuppressionParts:
         if self.path == "units":
             shifts = []
             for k, u in self.suspects.items():  # type: ignore[union-attr]
+                if out_t.requires_grad and not acts[k].requires_grad:
+                    raise ValueError(_NO_PATH_GRADIENT.format(layer=k))
                 h = to_units(acts[k], resolve_layout(acts[k].shape, self.unit_dims[k], self.head_counts[k]))
                 shifts.append(_at_least_float32(h[m:, u] - h[:m, u].detach()).pow(2).mean())
             return torch.stack(shifts).mean()
