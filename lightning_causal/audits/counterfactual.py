@@ -10,7 +10,12 @@ import torch
 from torch import Tensor, nn
 
 from lightning_causal.audits.base import Audit, AuditResult, Probe
-from lightning_causal.audits.group_regions import reading_clips, signal_layout
+from lightning_causal.audits.group_regions import (
+    cloud_layout,
+    reading_clips,
+    reading_clouds,
+    signal_layout,
+)
 from lightning_causal.audits.label_task import (
     LEVEL_WAYS_OUT,
     label_task,
@@ -39,6 +44,7 @@ from lightning_causal.causal.engine.ablation import padding_positions
 from lightning_causal.causal.engine.checks import check_class_labels, check_int, check_type
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.gradient_cuts import float_reading
+from lightning_causal.causal.engine.padded_reads import warn_padded_target
 from lightning_causal.causal.engine.probe_warnings import ProbeContentsWarning
 from lightning_causal.causal.engine.sample_independence import check_samples_independent
 from lightning_causal.causal.engine.state import audit_mode, rng_preserved
@@ -117,7 +123,9 @@ class CounterfactualAudit(Audit):
     ``counterfactual_values`` there (``x[index].flatten()[changed_elements] = counterfactual_values`` gives the point
     back from the JSON report); tabular inputs also ``changes``, the three largest changes by column in words, and so
     do sequences ``[N, T, F]`` or ``[N, C, T]`` by step (``"step 103 of feature 2: -0.18"``; of channels first,
-    ``channel``); for images, one picture per sample: input | counterfactual |
+    ``channel``; of a point cloud ``[N, P, D]`` or ``[N, D, P]`` within
+    :func:`~lightning_causal.audits.group_regions.point_clouds`, as under ``figure_kind="points"``, by point:
+    ``"coordinate 2 of point 11: -0.18"``); for images, one picture per sample: input | counterfactual |
     difference (a features-last sequence ``[N, T, F]`` is drawn features x time; of a volume or video
     ``[N, C, D, H, W]``, the depth slice (frame) where the counterfactual changes most, its index in the row's
     ``depth``, a clip's in its ``frame`` within :func:`~lightning_causal.audits.group_regions.video_clips`, as under
@@ -376,8 +384,15 @@ class CounterfactualAudit(Audit):
             warn_outside_bounds(x[idx], mutable.to(x.device), *check_bounds(self.bounds, x), rows=idx,
                                 what="explained probe samples", names=names,
                                 stacklevel=outside_package() + 1)  # at the user's line: one frame below this one's
+        # a padded position explained is said in the audit's words (the search's would name its `target_class=`)
+        why = ("towards=\"runner_up\" explains each sample's second-largest output, a padded position's in these samples"
+               if self.towards == "runner_up" else "the probe's labels name them (towards=\"label\")")
+        with audit_mode(model):  # its cut pass runs the model in eval mode, as the search's own
+            warn_padded_target(Forward(model, num_samples=len(idx), **self.model_options(sub)), (x[idx],),
+                               out[idx].detach(), y[idx], f"CounterfactualAudit {self.name!r}", why=why)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", OutsideBoundsWarning)  # said above, of the probe's rows
+            warnings.filterwarnings("ignore", r"The counterfactual search \(counterfactual_explanation\): the explained column")
             cf = counterfactual_explanation(model, x[idx], y[idx], self.settings, mask=self.mask, bounds=self.bounds,
                                             categorical=self.categorical, integer=self.integer, scale=self.scale,
                                             **self.model_options(sub))
@@ -405,14 +420,15 @@ class CounterfactualAudit(Audit):
         if x.dim() in (3, 4):
             a, b = x[idx], cf.counterfactuals
             result.meta["counterfactual_inputs"] = "as_given"
-            layout = signal_layout(x.shape[1:]) if x.dim() == 3 else None
+            clouds = x.dim() == 3 and reading_clouds()  # figure_kind="points": a point cloud's points and coordinates
+            layout = (cloud_layout(x.shape[1:]) if clouds else signal_layout(x.shape[1:])) if x.dim() == 3 else None
             if layout == "last":  # features last [N, T, F]: time runs across
                 a, b = a.transpose(1, 2), b.transpose(1, 2)
                 result.meta["counterfactual_inputs"] = "transposed"
             result.images["counterfactuals"] = _triptych(a, b)
             if layout is not None:  # a sequence: its largest changes by step and feature (channel), in words
                 for row, d in zip(result.tables["counterfactuals"], cf.delta.detach().cpu()):
-                    row["changes"] = _step_changes(d, layout)
+                    row["changes"] = _step_changes(d, layout, clouds)
         elif x.dim() == 5:  # a volume or video [N, C, D, H, W]: each sample's depth slice (frame) of largest change
             a, b = x[idx], cf.counterfactuals.to(x.device)
             depth = (b - a).abs().sum(dim=(1, 3, 4)).argmax(1)
@@ -482,11 +498,12 @@ class CounterfactualAudit(Audit):
         return self.feature_names[c] if self.feature_names is not None else f"x{c}"
 
 
-def _step_changes(d: Tensor, layout: str) -> str:
+def _step_changes(d: Tensor, layout: str, clouds: bool = False) -> str:
     """The three largest changes of one sequence's counterfactual ``d`` (``[T, F]`` features last, ``[C, T]`` channels
     first, as :func:`~lightning_causal.audits.group_regions.signal_layout` says) in words, ``"step 103 of feature 2:
     -0.18"``, the largest first (equal ones in the order of the flattened sample): the flat ``changed_elements`` (402 of
-    ``[T, 4]``) do not say the step."""
+    ``[T, 4]``) do not say the step. Of a point cloud (``clouds``, ``[P, D]`` or ``[D, P]`` as
+    :func:`~lightning_causal.audits.group_regions.cloud_layout` says), ``"coordinate 2 of point 11: -0.18"``."""
     d = d.masked_fill(d.isnan(), 0.0)  # a missing value kept (NaN - NaN): no change, as in `_changed`
     flat = d.flatten()
     size, order = flat.abs().sort(descending=True, stable=True)  # stable: equal changes in the sample's order
@@ -495,7 +512,9 @@ def _step_changes(d: Tensor, layout: str) -> str:
     words = []
     for e in order:
         step, other = (e // width, e % width) if layout == "last" else (e % width, e // width)
-        words.append(f"step {step} of {'feature' if layout == 'last' else 'channel'} {other}: {float(flat[e]):+.3g}")
+        where = (f"coordinate {other} of point {step}" if clouds else
+                 f"step {step} of {'feature' if layout == 'last' else 'channel'} {other}")
+        words.append(f"{where}: {float(flat[e]):+.3g}")
     return ", ".join(words)
 
 

@@ -11,8 +11,8 @@ from contextvars import ContextVar
 import torch
 from torch import Tensor
 
-__all__ = ["AXES", "group_key", "group_region", "point_clouds", "reading_clips", "region_tag", "region_text", "signal_layout",
-           "video_clips"]
+__all__ = ["AXES", "cloud_layout", "figure_axes", "group_key", "group_region", "point_clouds", "reading_clips", "reading_clouds",
+           "region_tag", "region_text", "signal_layout", "video_clips"]
 
 #: the axes a region names, in the order a report reads them (``frames``: a video clip's, under :func:`video_clips`;
 #: ``points``/``coordinates``: a point cloud's, under :func:`point_clouds`)
@@ -89,6 +89,48 @@ def video_clips(clips: bool = True) -> Iterator[None]:
     """
     with _flag(_CLIPS, clips, "clips"):
         yield
+
+
+@contextmanager
+def figure_axes(figure_kind: str | None) -> Iterator[None]:
+    """The axes a figure kind names, the one context ``CausalAuditCallback`` (its dry run and every audit) and
+    ``audit_model`` enter: :func:`video_clips` under ``"frames"``, :func:`point_clouds` under ``"points"``, neither
+    under another kind.
+
+    Args:
+        figure_kind: the callback's ``figure_kind`` (``None``, ``"auto"``, ``"frames"``, ``"points"``, ...).
+
+    Examples:
+        >>> with figure_axes("points"):
+        ...     inside = reading_clouds(), reading_clips()
+        >>> inside, reading_clouds()
+        ((True, False), False)
+    """
+    with video_clips(figure_kind == "frames"), point_clouds(figure_kind == "points"):
+        yield
+
+
+def reading_clouds() -> bool:
+    """Whether a 3-D input is read as point clouds here (within :func:`point_clouds`): ``CounterfactualAudit``'s
+    changes then name points and coordinates, not steps and channels (:func:`cloud_layout`)."""
+    return _CLOUDS.get()
+
+
+def cloud_layout(shape: tuple[int, ...] | torch.Size, steps: int | None = None) -> str:
+    """How one point cloud ``[A, B]`` holds its points: ``"last"`` (``[P, D]``, coordinates last) or ``"first"``
+    (``[D, P]``, a ``Conv1d`` PointNet's): the points are the axis ``steps`` of ``x`` its padding runs along (1 or 2),
+    else the longer (``[P, D]`` where both are as long).
+
+    Args:
+        shape: one sample's shape ``[A, B]``.
+        steps: the axis of ``x`` (1 or 2) that padded points lie along, or ``None``.
+
+    Examples:
+        >>> cloud_layout((64, 3)), cloud_layout((3, 64)), cloud_layout((3, 64), steps=1)
+        ('last', 'first', 'last')
+    """
+    first = steps == 1 if steps is not None else shape[0] >= shape[1]
+    return "last" if first else "first"
 
 
 def reading_clips() -> bool:
@@ -178,8 +220,8 @@ def _axis_names(sample_shape: tuple[int, ...], steps: int | None = None) -> tupl
     whatever its shape; within :func:`point_clouds` a 2-D sample's ``points`` are that axis (padded points), else the
     longer, and the other holds ``coordinates``."""
     if len(sample_shape) == 2 and _CLOUDS.get():
-        first = steps == 1 if steps is not None else sample_shape[0] >= sample_shape[1]
-        return ("points", "coordinates") if first else ("coordinates", "points")
+        last = cloud_layout(sample_shape, steps) == "last"
+        return ("points", "coordinates") if last else ("coordinates", "points")
     if len(sample_shape) == 2:
         layout = {1: "last", 2: "first"}.get(steps) or signal_layout(sample_shape)
         return {"first": ("channels", "steps"), "last": ("steps", "features"), None: ("rows", "cols")}[layout]

@@ -22,7 +22,7 @@ from lightning.pytorch.loggers.logger import DummyLogger
 from lightning_causal._console import console_line
 from lightning_causal._user_warnings import warn_at_users_line
 from lightning_causal.audits.base import Audit, AuditResult, Probe
-from lightning_causal.audits.group_regions import point_clouds, video_clips
+from lightning_causal.audits.group_regions import figure_axes
 from lightning_causal.callbacks._explain import explained_input
 from lightning_causal.callbacks._no_trace import no_trace
 from lightning_causal.callbacks._one_audit import (
@@ -311,7 +311,7 @@ class AuditRun:
     def _audit_all(self, trainer: Trainer, model: torch.nn.Module, epoch: int) -> list[AuditResult]:
         results = []
         with (no_trace(model), sharded_rows(row_shard(trainer)), self._warnings.collect(show=trainer.is_global_zero),
-              video_clips(self._renderer.figure_kind == "frames"), point_clouds(self._renderer.figure_kind == "points"),
+              figure_axes(self._renderer.figure_kind),
               audit_progress(trainer, len(self.audits), epoch) as step):
             for done, audit in enumerate(self.audits):
                 step(done, audit.name)

@@ -20,7 +20,7 @@ from typing_extensions import override
 from lightning_causal._console import console_line
 from lightning_causal._user_warnings import warn_at_users_line
 from lightning_causal.audits.base import Audit, AuditResult, Probe
-from lightning_causal.audits.group_regions import point_clouds, video_clips
+from lightning_causal.audits.group_regions import figure_axes
 from lightning_causal.batches import UnpackBatch
 from lightning_causal.callbacks._audit_options import (
     OnError,
@@ -675,8 +675,7 @@ class CausalAuditCallback(AuditRun, Callback):
         self.report_dir = check_report_dir(self.report_dir, self.on_error, trainer)  # type: ignore[arg-type]
 
     def _set_probe(self, probe: Probe, trainer: Trainer, pl_module: LightningModule) -> None:
-        kind = self._renderer.figure_kind  # the dry run's tags are the audits' (frames_0-3, points_4-4)
-        with video_clips(kind == "frames"), point_clouds(kind == "points"):
+        with figure_axes(self._renderer.figure_kind):  # the dry run's tags are the audits' (frames_0-3, points_4-4)
             self.probe, self.dry_run_tags, self._explained = checked_probe(self.audits, probe, self.probe_origin, trainer,
                                                                            pl_module, self._warnings, explain=self.explain)
 

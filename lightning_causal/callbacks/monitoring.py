@@ -188,18 +188,34 @@ def _now_named(monitor: str, scalars: Iterable[str]) -> str:
     return _share_renamed(monitor, scalars) or _axis_renamed(monitor, scalars)
 
 
+#: the axis names a Sobol' tag's group changed, each with the ways back to a logged tag and why (renames applied together)
+_AXIS_RENAMES = (
+    ([[("_depth_", "_frames_")]], "a video clip's groups name `frames` under figure_kind='frames' (before, a volume's `depth`)"),
+    ([[("_frames_", "_depth_")]], "groups name `frames` only under figure_kind='frames', of a video clip (a 5-D input is "
+                                  "otherwise read as a volume, `depth`)"),
+    ([[("_steps_", "_points_"), ("_channels_", "_coordinates_"), ("_features_", "_coordinates_")]],
+     "a point cloud's groups name `points` (and `coordinates`) under figure_kind='points' (before, a signal's `steps` "
+     "and `channels`/`features`)"),
+    ([[("_points_", "_steps_"), ("_coordinates_", "_channels_")], [("_points_", "_steps_"), ("_coordinates_", "_features_")]],
+     "groups name `points` only under figure_kind='points', of a point cloud (a 3-D input is otherwise read as a "
+     "signal, `steps`)"),
+)
+
+
 def _axis_renamed(monitor: str, scalars: set[str]) -> str:
-    """Where ``monitor`` is a Sobol' tag of a 5-D input's group read the other way, ``S/11_depth_0-3_..`` of a video clip
-    under ``figure_kind="frames"`` (``depth`` before the clips named their ``frames``) or ``S/11_frames_0-3_..`` without
-    it: the tag logged now."""
+    """Where ``monitor`` is a Sobol' tag of a group read the other way, ``S/11_depth_0-3_..`` of a video clip under
+    ``figure_kind="frames"`` (``depth`` before the clips named their ``frames``) or ``S/11_frames_0-3_..`` without it,
+    ``S/7_steps_7-7`` of a point cloud under ``figure_kind="points"`` (``points`` since) or ``S/7_points_7-7`` without
+    it: the tag logged now. (A cloud that was read as an image, ``rows``/``cols``, has boxes of other bounds: not
+    found.)"""
     head, _, last = monitor.rpartition("/")
-    for old, new, why in (("_depth_", "_frames_", "a video clip's groups name `frames` under figure_kind='frames' "
-                           "(before, a volume's `depth`)"),
-                          ("_frames_", "_depth_", "groups name `frames` only under figure_kind='frames', of a video clip "
-                           "(a 5-D input is otherwise read as a volume, `depth`)")):
-        now = f"{head}/{last.replace(old, new, 1)}"
-        if old in last and now in scalars:
-            return f"; {why}: monitor {now!r}"
+    for ways, why in _AXIS_RENAMES:
+        for renames in ways:
+            now = last
+            for old, new in renames:
+                now = now.replace(old, new, 1)
+            if now != last and f"{head}/{now}" in scalars:
+                return f"; {why}: monitor {head + '/' + now!r}"
     return ""
 
 

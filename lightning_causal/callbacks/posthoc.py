@@ -18,7 +18,7 @@ from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.utilities.model_helpers import is_overridden
 
 from lightning_causal.audits.base import Audit, AuditResult, Probe
-from lightning_causal.audits.group_regions import point_clouds, video_clips
+from lightning_causal.audits.group_regions import figure_axes
 from lightning_causal.batches import UnpackBatch
 from lightning_causal.callbacks._audit_options import check_audit_options, share_class_names
 from lightning_causal.callbacks._explain import (
@@ -175,7 +175,7 @@ def audit_model(
         probe = _as_weights(probe.to(device) if device is not None else probe, target)
     position = explained_position(explain, target, probe)
     results = []
-    with no_trace(target), video_clips(figure_kind == "frames"), point_clouds(figure_kind == "points"):  # clips' frames, clouds' points
+    with no_trace(target), figure_axes(figure_kind):  # clips' frames, clouds' points
         check_probe_outputs(audit_list, target, probe, "`data`")  # the callback's checks before a fit's first audit
         # and its dry runs: each audit validated and run on 2 samples (its state restored), so that a wrong option of the
         # last audit fails before the others ran in full
