@@ -457,7 +457,7 @@ class InputEffectAudit(Audit):
         mean_abs, mean = real_mean(effects.abs(), real), real_mean(effects, real)  # padding groups left out
         unread = unnamed_padding(x, probe.additional_forward_args) if real is None and padding is None else None
         if unread is not None:
-            where, value = unread
+            where, value, _ = unread
             way = ("name the parameter `attention_mask` (forward(self, x, adj, attention_mask)) or pass it as that keyword"
                    if value == 0 else TORCH_SENSE_WAY)
             warnings.warn(

@@ -25,6 +25,7 @@ from lightning_causal.causal.effects.unit_effects import (
     check_interventions,
     unit_effects,
 )
+from lightning_causal.causal.engine.batching import remembered_fit
 from lightning_causal.causal.engine.checks import check_choice, check_int
 from lightning_causal.causal.engine.eager import named_modules
 from lightning_causal.causal.engine.forward import OutputSpec
@@ -211,6 +212,10 @@ class UnitImportanceAudit(Audit):
         check_layer_rows(model, probe, self.layers, self.additional_forward_args, shared_ok=True)
 
     def run(self, model: nn.Module, probe: Probe, *, max_batch_size: int | None = None) -> AuditResult:
+        with remembered_fit():  # one block for every layer: what the model is (a padded target) is said once
+            return self._run(model, probe, max_batch_size)
+
+    def _run(self, model: nn.Module, probe: Probe, max_batch_size: int | None) -> AuditResult:
         result = AuditResult(self.name, meta=do_meta(self.intervention))
         afa = self.additional_forward_args
         if afa is None:

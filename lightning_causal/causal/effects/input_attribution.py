@@ -31,7 +31,6 @@ from torch import Tensor
 from lightning_causal.causal.effects.gradient_check import Edit, check_gradient_path
 from lightning_causal.causal.engine.ablation import ablate_groups, changed_groups, sample_rows
 from lightning_causal.causal.engine.batching import map_rows, rows_per_pass
-from lightning_causal.causal.engine.finite import check_finite_samples
 from lightning_causal.causal.engine.first_order import first_order_change
 from lightning_causal.causal.engine.forward import Forward
 from lightning_causal.causal.engine.gradient_cuts import (
@@ -41,9 +40,9 @@ from lightning_causal.causal.engine.gradient_cuts import (
 )
 from lightning_causal.causal.engine.leaf_gradients import leaf_grads
 from lightning_causal.causal.engine.live_values import close, close_elements
-from lightning_causal.causal.engine.padded_reads import warn_padded_target
+from lightning_causal.causal.engine.padded_reads import explained_target
 from lightning_causal.causal.engine.probe_warnings import ProbeContentsWarning
-from lightning_causal.causal.engine.state import gather_target, resolve_target
+from lightning_causal.causal.engine.state import gather_target
 from lightning_causal.causal.engine.user_frame import outside_package
 
 __all__ = ["FLAT_CHECK_SAMPLES", "input_attribution_estimates"]
@@ -180,10 +179,7 @@ def input_attribution_estimates(
                         f"({not_float_input(dtype)})")
     n = xs[0].shape[0]
     out = forward(*xs)
-    tidx = resolve_target(out, target)
-    warn_padded_target(forward, xs, out, tidx, "Intervening on the inputs")  # as the exact effects do (clean_target)
-    clean = gather_target(out, tidx)
-    check_finite_samples(xs, clean)
+    tidx, clean = explained_target(forward, xs, out, target, "Intervening on the inputs")  # as the exact effects do
     rows = max(1, rows_per_pass(forward.model, xs, max_batch_size, forward=forward) // (1 if max_batch_size else 2))
 
     def estimate(s: Tensor) -> Tensor:

@@ -32,7 +32,6 @@ from lightning_causal.causal.engine.ablation import (
 )
 from lightning_causal.causal.engine.batching import map_rows, rows_per_pass
 from lightning_causal.causal.engine.checks import check_choice
-from lightning_causal.causal.engine.finite import check_finite_samples
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.groups import (
     check_feature_mask,
@@ -41,14 +40,13 @@ from lightning_causal.causal.engine.groups import (
 )
 from lightning_causal.causal.engine.linked_samples import check_rows_independent
 from lightning_causal.causal.engine.noise import CommonNoise, GeneratorWatch, common_noise
-from lightning_causal.causal.engine.padded_reads import warn_padded_target
+from lightning_causal.causal.engine.padded_reads import explained_target
 from lightning_causal.causal.engine.probe_warnings import ProbeContentsWarning
 from lightning_causal.causal.engine.stacked_rows import rows_alone_checked
 from lightning_causal.causal.engine.state import (
     as_tuple,
     audit_mode,
     gather_target,
-    resolve_target,
     rnn_backward,
 )
 from lightning_causal.causal.engine.token_ids import (
@@ -91,12 +89,7 @@ def clean_target(forward: Forward, xs: tuple[Tensor, ...], target: Target, noise
     out = forward(*xs) if noise is None else noise.clean(lambda s: forward(*(x[s] for x in xs), rows=s), xs[0].device)
     if noise is None:
         check_rows_independent(forward, xs, out, "Intervening on the inputs")
-    idx = resolve_target(out, target)
-    if noise is None:
-        warn_padded_target(forward, xs, out, idx, "Intervening on the inputs")
-    f0 = gather_target(out, idx)
-    check_finite_samples(xs, f0)
-    return idx, f0
+    return explained_target(forward, xs, out, target, "Intervening on the inputs", warn=noise is None)
 
 
 def input_effects(

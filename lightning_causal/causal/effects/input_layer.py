@@ -31,7 +31,6 @@ from lightning_causal.causal.engine.ablation import (
     sample_rows,
 )
 from lightning_causal.causal.engine.batching import rows_per_pass
-from lightning_causal.causal.engine.finite import check_finite_samples
 from lightning_causal.causal.engine.forward import Forward
 from lightning_causal.causal.engine.interventions import (
     capture,
@@ -40,7 +39,7 @@ from lightning_causal.causal.engine.interventions import (
     resolve_module,
 )
 from lightning_causal.causal.engine.noise import GeneratorWatch, common_noise
-from lightning_causal.causal.engine.padded_reads import warn_padded_target
+from lightning_causal.causal.engine.padded_reads import explained_target
 from lightning_causal.causal.engine.state import audit_mode, gather_target, resolve_target
 from lightning_causal.causal.engine.token_ids import (
     check_token_baselines,
@@ -196,10 +195,7 @@ def input_layer_effects(
         finally:
             pre.remove()
         h = _check_layer_output(acts.get(layer), x, layer, seen[0] if seen else None)
-        tidx = resolve_target(out, target)
-        warn_padded_target(forward, (x,), out, tidx, "Intervening on the inputs")  # a list of item ids [N, L] -> [N, L]
-        f0 = gather_target(out, tidx)
-        check_finite_samples((x,), f0)
+        tidx, f0 = explained_target(forward, (x,), out, target, "Intervening on the inputs")  # item ids [N, L] -> [N, L]
         ref = layer_reference(forward, x, h, layer, baseline=baseline, readers=readers).to(h.dtype)
         m = mask.view(*mask.shape, *[1] * (h.dim() - x.dim()))
         pad = padding_positions(x, forward_args, model=forward.model)  # broadcastable to x: over the layer's trailing dimensions too

@@ -20,9 +20,8 @@ from lightning_causal.causal.effects.shared_units import (
 )
 from lightning_causal.causal.effects.unit_attribution import attribution_estimates
 from lightning_causal.causal.effects.unit_rows import moving_rows, unit_rows
-from lightning_causal.causal.engine.batching import rows_per_pass
+from lightning_causal.causal.engine.batching import first_in_block, rows_per_pass
 from lightning_causal.causal.engine.checks import check_choice, check_int
-from lightning_causal.causal.engine.finite import check_finite_samples
 from lightning_causal.causal.engine.folded_rows import (
     check_folded_interventions,
     check_sample_major,
@@ -39,7 +38,7 @@ from lightning_causal.causal.engine.interventions import (
 )
 from lightning_causal.causal.engine.linked_samples import check_linked_samples, failed_rows_named
 from lightning_causal.causal.engine.noise import CommonNoise, noise_warned
-from lightning_causal.causal.engine.padded_reads import warn_padded_target
+from lightning_causal.causal.engine.padded_reads import explained_target
 from lightning_causal.causal.engine.prefix_cache import PrefixCache, prefix_cache
 from lightning_causal.causal.engine.stacked_rows import rows_alone_checked
 from lightning_causal.causal.engine.state import (
@@ -47,7 +46,6 @@ from lightning_causal.causal.engine.state import (
     audit_mode,
     gather_target,
     model_devices,
-    resolve_target,
     rnn_backward,
 )
 from lightning_causal.causal.engine.unit_sites import SiteFacts, check_site_units
@@ -436,9 +434,9 @@ def unit_effects(
             clean = noise.clean(lambda s: forward(*(x[s] for x in xs), rows=s), xs[0].device)
         layout = ivs[0].layout(cache.value)
         units = selected_units(ivs[0].units, layout, layer, cache.value.device)
-        tidx = resolve_target(clean, target)
-        warn_padded_target(forward, xs, clean, tidx, f"Intervening on {layer!r}")
-        check_finite_samples(xs, gather_target(cache.output, tidx))
+        # a padded position explained is said once per block (an audit's layers share the model's output and target)
+        tidx, _ = explained_target(forward, xs, clean, target, f"Intervening on {layer!r}", gathered=cache.output,
+                                   warn=first_in_block("padded_target"))
         estimate = None
         exact = torch.full((units.numel(),), method == "exact", dtype=torch.bool)
         if method != "exact" or screen is not None:

@@ -482,9 +482,10 @@ def _check_padding_sense(x: Tensor, pad: Tensor) -> None:
             f"{TORCH_SENSE_WAY}")
 
 
-def unnamed_padding(x: Tensor, additional_forward_args: object) -> tuple[str, int] | None:
+def unnamed_padding(x: Tensor, additional_forward_args: object) -> tuple[str, int, int | str] | None:
     """A forward argument that looks like a padding mask of ``x`` under another name, as ``(its name in words, the
-    value that marks padding)``, or ``None``: a tensor of ``x``'s first two dimensions holding 0/1 (bool, or numbers),
+    value that marks padding, its key)``, or ``None`` (the key: its keyword, or its position, also as an ``int`` key
+    of a mapping that holds the positional arguments beside the keywords): a tensor of ``x``'s first two dimensions holding 0/1 (bool, or numbers),
     with ``x`` (of 3 or more dimensions: the nodes of padded graphs ``[N, max_nodes, F]``, a sequence ``[N, T, F]``) all
     zero wherever it holds one of the two values and not all zero elsewhere, that value running over a prefix or a
     suffix of every row (padding after or before the data: a flag or a dropout mask scattered among the positions is
@@ -499,9 +500,9 @@ def unnamed_padding(x: Tensor, additional_forward_args: object) -> tuple[str, in
         >>> x, m = torch.ones(2, 3, 4), torch.tensor([[1, 1, 0], [1, 1, 1]])
         >>> x[0, 2] = 0
         >>> unnamed_padding(x, {"node_mask": m}), unnamed_padding(x, (m,))
-        (("the forward argument 'node_mask'", 0), ('the positional forward argument 0', 0))
+        (("the forward argument 'node_mask'", 0, 'node_mask'), ('the positional forward argument 0', 0, 0))
         >>> unnamed_padding(x, {"key_padding_mask": m == 0})
-        ("the forward argument 'key_padding_mask'", 1)
+        ("the forward argument 'key_padding_mask'", 1, 'key_padding_mask')
     """
     if x.dim() < 3:
         return None
@@ -518,7 +519,7 @@ def unnamed_padding(x: Tensor, additional_forward_args: object) -> tuple[str, in
             ends = (pad[:, 1:] >= pad[:, :-1]).all(1) | (pad[:, 1:] <= pad[:, :-1]).all(1)  # a suffix or a prefix
             if bool(pad.any()) and bool(ends.all()) and not bool(filled[pad].any()) and bool(filled[~pad].any()):
                 return (f"the forward argument {key!r}" if isinstance(key, str) else
-                        f"the positional forward argument {key}"), value
+                        f"the positional forward argument {key}"), value, key
     return None
 
 

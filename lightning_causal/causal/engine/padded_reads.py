@@ -50,15 +50,22 @@ from lightning_causal.causal.engine.ablation import (
     step_positions,
     unnamed_padding,
 )
+from lightning_causal.causal.engine.finite import check_finite_samples
 from lightning_causal.causal.engine.forward_args import SHARED_POSITIONS
 from lightning_causal.causal.engine.generators import model_rngs_kept
-from lightning_causal.causal.engine.state import model_devices, rng_preserved
+from lightning_causal.causal.engine.state import (
+    gather_target,
+    model_devices,
+    resolve_target,
+    rng_preserved,
+)
 from lightning_causal.causal.engine.user_frame import outside_package
 
 if TYPE_CHECKING:
     from lightning_causal.causal.engine.forward import Forward
 
-__all__ = ["OTHER_POSITION_FIX", "PADDED_READ_FIX", "PADDED_TARGET_FIX", "padded_reads", "warn_padded_read", "warn_padded_target"]
+__all__ = ["OTHER_POSITION_FIX", "PADDED_READ_FIX", "PADDED_TARGET_FIX", "explained_target", "padded_reads", "warn_padded_read",
+           "warn_padded_target"]
 
 #: the ways out, named in the warning
 PADDED_READ_FIX = (
@@ -202,18 +209,19 @@ def _step_padding(forward: Forward, xs: tuple[Tensor, ...]) -> tuple[Tensor | No
     pad = next((p for p in pads if p is not None), None) if pads is not None else None
     if pad is not None or xs[0].dim() < 3:
         return step_positions(pad), ""  # None along a channels-first input's frames
-    for key, v in (*enumerate(forward.args.args), *forward.args.kwargs.items()):
-        found = unnamed_padding(xs[0], {key: v} if isinstance(key, str) else (v,))
-        if found is not None:
-            where = f"the forward argument {key!r}" if isinstance(key, str) else f"the positional forward argument {key}"
-            way = ("name the parameter `attention_mask` or pass it as that keyword" if found[1] == 0 else TORCH_SENSE_WAY)
-            return (v == found[1]).to(xs[0].device), (
-                f"; the padding was read from {where} ({found[1]} where the inputs are all zero, as a padding mask is); the "
-                f"estimators read only `attention_mask` (0 = padding) or `lengths` as padding: {way}")
-    return None, ""
+    args = dict((*enumerate(forward.args.args), *forward.args.kwargs.items()))  # positions as int keys, words alike
+    found = unnamed_padding(xs[0], args)
+    if found is None:
+        return None, ""
+    where, value, key = found
+    way = ("name the parameter `attention_mask` or pass it as that keyword" if value == 0 else TORCH_SENSE_WAY)
+    return (args[key] == value).to(xs[0].device), (
+        f"; the padding was read from {where} ({value} where the inputs are all zero, as a padding mask is); the "
+        f"estimators read only `attention_mask` (0 = padding) or `lengths` as padding: {way}")
 
 
-def warn_padded_target(forward: Forward, xs: tuple[Tensor, ...], out: Tensor, idx: Tensor, what: str, *, name: str = "target") -> None:
+def warn_padded_target(forward: Forward, xs: tuple[Tensor, ...], out: Tensor, idx: Tensor, what: str, *, name: str = "target",
+                       why: str | None = None) -> None:
     """Warn when the explained column of a sample is a padded position: a listwise ranker's scores
     ``[N, L]`` of lists padded to ``L`` items, one column per item, explained at ``target=None`` (each
     sample's largest score, a padded item's where the model leaves padded scores unmasked) or at a
@@ -221,7 +229,8 @@ def warn_padded_target(forward: Forward, xs: tuple[Tensor, ...], out: Tensor, id
     are NaN where the model scores padding ``-inf``). ``out``: the clean explained output ``[N, C]``,
     ``idx``: the resolved target ``[N]`` (read as ``target=None``'s where it is each such sample's largest output, as an
     audit that resolved ``None`` itself passes it); ``name``: the caller's parameter of the target, in the message
-    (``target_class`` for the counterfactual search). Nothing runs without padding of ``C`` positions, or where
+    (``target_class`` for the counterfactual search); ``why``: how the caller chose the explained columns, in the
+    message (``towards="runner_up"``'s second-largest output), where the words above would guess wrong. Nothing runs without padding of ``C`` positions, or where
     every explained column is real; else one pass of up to 4 such samples cut by one position tells
     scores per position (``C - 1`` columns then) from a classifier of as many classes as positions.
 
@@ -256,11 +265,40 @@ def warn_padded_target(forward: Forward, xs: tuple[Tensor, ...], out: Tensor, id
     shown = f"{samples[:8]}{f' and {len(samples) - 8} more' if len(samples) > 8 else ''}"
     positions = sorted({int(t) for t in idx[rows].tolist()})
     largest = bool((idx[rows] == out.argmax(1).to(idx.device)[rows]).all())  # target=None, resolved here or by an audit
-    why = ("`target=None` explains each sample's largest output, and in these samples a padded position's output is "
-           "larger than every real one's: the model leaves its padded positions' scores unmasked" if largest
-           else f"`{name}=` names them")
+    why = why if why is not None else (
+        "`target=None` explains each sample's largest output, and in these samples a padded position's output is "
+        "larger than every real one's: the model leaves its padded positions' scores unmasked" if largest
+        else f"`{name}=` names them")
     warnings.warn(
         f"{what}: the explained column of probe sample(s) {shown} is position(s) {positions} of the model's one "
         f"output per position ([N, {pad.shape[1]}], its columns following the input's positions), which the forward "
         f"arguments mark as padding ({why}), so every effect of those samples explains an item the model ignores (NaN "
         f"where it scores padding -inf). {PADDED_TARGET_FIX}{unnamed}", UserWarning, stacklevel=outside_package())
+
+
+def explained_target(forward: Forward, xs: tuple[Tensor, ...], out: Tensor, target: Any, what: str, *,
+                     name: str = "target", why: str | None = None, gathered: Tensor | None = None,
+                     warn: bool = True) -> tuple[Tensor, Tensor]:
+    """The explained column of each sample and its clean value, ``(idx [N], f0 [N])``, as every estimator starts:
+    ``target`` resolved against the clean output ``out`` ``[N, C]``
+    (:func:`~lightning_causal.causal.engine.state.resolve_target`, ``name`` the caller's parameter in its messages),
+    a padded position explained warned about (:func:`warn_padded_target` with ``what``, ``name`` and ``why``; not
+    where ``warn`` is false: a pass of common random numbers, or a check said once per block), and samples of
+    non-finite inputs whose explained output is not finite refused
+    (:func:`~lightning_causal.causal.engine.finite.check_finite_samples`). ``gathered``: the output ``f0`` is read
+    from, where it is not ``out`` (the plain pass beside a noisy model's clean mean).
+
+    Examples:
+        >>> import torch
+        >>> from torch import nn
+        >>> from lightning_causal.causal.engine.forward import Forward
+        >>> x = torch.tensor([[1.0, 3.0], [4.0, 2.0]])
+        >>> explained_target(Forward(nn.Identity(), num_samples=2), (x,), x, None, "it")
+        (tensor([1, 0]), tensor([3., 4.]))
+    """
+    idx = resolve_target(out, target, name=name)
+    if warn:
+        warn_padded_target(forward, xs, out, idx, what, name=name, why=why)
+    f0 = gather_target(out if gathered is None else gathered, idx)
+    check_finite_samples(xs, f0)
+    return idx, f0

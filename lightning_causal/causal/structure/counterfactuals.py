@@ -27,13 +27,12 @@ from lightning_causal.causal.engine.gradient_cuts import (
 from lightning_causal.causal.engine.input_kinds import check_input_kinds
 from lightning_causal.causal.engine.leaf_gradients import LeafGradients
 from lightning_causal.causal.engine.noise import warn_separate_noise
-from lightning_causal.causal.engine.padded_reads import warn_padded_target
+from lightning_causal.causal.engine.padded_reads import explained_target
 from lightning_causal.causal.engine.per_sample_results import per_sample_mappings
 from lightning_causal.causal.engine.sample_independence import check_samples_independent
 from lightning_causal.causal.engine.state import (
     audit_mode,
     frozen_params,
-    resolve_target,
     rng_preserved,
     rnn_backward,
 )
@@ -408,9 +407,10 @@ def counterfactual_explanation(
         if not isinstance(logits, Tensor) or logits.dim() != 2 or logits.shape[1] < 2:
             shape = tuple(logits.shape) if isinstance(logits, Tensor) else type(logits).__name__
             raise ValueError(f"Expected a classifier returning logits [N, classes >= 2] but the model returned {shape}")
-        target = resolve_target(logits, target_class, name="target_class")
-        warn_padded_target(forward, (x,), logits.detach(), target, "The counterfactual search (counterfactual_explanation)",
-                           name="target_class")
+        # target_class names the columns, whichever is the largest (the words of target=None would be wrong)
+        target, _ = explained_target(forward, (x,), logits.detach(), target_class,
+                                     "The counterfactual search (counterfactual_explanation)", name="target_class",
+                                     why="`target_class=` names them")
         # every input's search runs in one batch: an input's class there must be its class alone
         with rng_preserved():  # its passes leave the search's draws (an MC-dropout model's) as they were
             check_samples_independent(forward, (x,), logits.detach(), "The counterfactual search (counterfactual_explanation)")

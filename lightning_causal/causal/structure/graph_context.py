@@ -31,7 +31,6 @@ from lightning_causal.causal.engine.ablation import (
     step_positions,
 )
 from lightning_causal.causal.engine.batching import rows_per_pass
-from lightning_causal.causal.engine.finite import check_finite_samples
 from lightning_causal.causal.engine.folded_rows import check_site_units_named
 from lightning_causal.causal.engine.forward import Forward
 from lightning_causal.causal.engine.intervention_hooks import RepeatedCallsWarning
@@ -44,13 +43,13 @@ from lightning_causal.causal.engine.interventions import (
 from lightning_causal.causal.engine.kept_attributes import dict_items, put_back_items
 from lightning_causal.causal.engine.linear_update import LinearReaders
 from lightning_causal.causal.engine.live_values import close
-from lightning_causal.causal.engine.padded_reads import warn_padded_target
+from lightning_causal.causal.engine.padded_reads import explained_target
 from lightning_causal.causal.engine.prefix_cache import (
     PrefixCache,
     check_samples_independent,
     prefix_cache,
 )
-from lightning_causal.causal.engine.state import gather_target, output_fix, resolve_target
+from lightning_causal.causal.engine.state import gather_target, output_fix
 from lightning_causal.causal.engine.suffix import (
     SplitRefused,
     _Binding,
@@ -267,6 +266,17 @@ def bypassed(model: nn.Module, source: str, layer: str, call: tuple[Sequence[Any
 _MODULE_STATE = frozenset(vars(nn.Module())) - {"training"}
 
 
+def _written(value: Any) -> int | None:
+    """The version counter of a tensor (bumped by every in-place write), ``None`` for another value or an inference
+    tensor (which keeps none)."""
+    if not isinstance(value, Tensor):
+        return None
+    try:
+        return value._version
+    except RuntimeError:
+        return None
+
+
 class FxTraces:
     """The ``torch.fx`` work the graphs of one model share (:func:`~lightning_causal.causal.structure.graph.\
 graph_stability`'s resamples and noisy copies, between which nothing changes the model): the plain suffix after each
@@ -281,8 +291,11 @@ graph_stability`'s resamples and noisy copies, between which nothing changes the
     ``training`` flag, a flag its forward branches on, ``self.use_skip``, a number it writes in, ``self.scale``, a
     tensor kept as a plain attribute), which the trace specialises: numbers, strings, ``None`` and containers of them
     compared by value, other objects by identity (a module, weight, buffer or tensor attribute replaced, a class's
-    forward patched, the mode flipped, a flag a forward pass sets from its data: traced again). Weights changed in
-    place need no new trace: a suffix holds the model's own modules and parameters, not copies. Each graph still
+    forward patched, the mode flipped, a flag a forward pass sets from its data: traced again), a buffer or tensor
+    attribute also by its version counter (written in place, ``self.clamp.fill_(...)`` in an ActNorm-style first
+    call: traced again). Objects held by identity are not looked into (a config namespace changed in place is not
+    watched). Weights changed in place need no new trace: a suffix holds the model's own modules and parameters, not
+    copies. Only the newest answer of a kind and layers is kept. Each graph still
     checks that a suffix gives its model's output on one of its own probe rows (:meth:`GraphContext._reproduces`).
     """
 
@@ -295,8 +308,9 @@ graph_stability`'s resamples and noisy copies, between which nothing changes the
         them by value (a copy), other objects by identity (held: no id reused while compared)."""
         out: list[Any] = []
         for name, m in model.named_modules(remove_duplicate=False):
-            out += [name, m, type(m).forward, *m._parameters.items(), *m._buffers.items()]
-            out += [(key, copy.deepcopy(value) if _of_scalars(value) else value)
+            out += [name, m, type(m).forward, *m._parameters.items(),
+                    *((key, b, _written(b)) for key, b in m._buffers.items())]
+            out += [(key, copy.deepcopy(value) if _of_scalars(value) else value, _written(value))
                     for key, value in vars(m).items() if key not in _MODULE_STATE]
         return out
 
@@ -316,7 +330,8 @@ graph_stability`'s resamples and noisy copies, between which nothing changes the
                     continue
                 return answer
         answer = make()
-        self._answers.append((kind, layers, tree, binding, answer))
+        self._answers[:] = [a for a in self._answers if (a[0], a[1]) != (kind, layers)]  # the newest of each kept: no
+        self._answers.append((kind, layers, tree, binding, answer))  # tensor a forward keeps (self.last = h) pinned
         return answer
 
 
@@ -382,14 +397,12 @@ class GraphContext:
                 p.remove()
         _check_clean_pass(out, layers, dict(acts), kinds)
         check_samples_independent(forward, xs, out, "A causal graph")
-        tidx = resolve_target(out, target)  # type: ignore[arg-type]
-        warn_padded_target(forward, xs, out, tidx, "A causal graph")
-        check_finite_samples(xs, gather_target(out, tidx))
+        tidx, f0 = explained_target(forward, xs, out, target, "A causal graph")  # type: ignore[arg-type]
         acts = {name: to_units(h, layouts[name]) if name in layouts else h for name, h in acts.items()}
         fargs = forward.args.kwargs or forward.args.args or None
         pads = input_padding(xs, fargs, model=forward.model)  # of the input the argument describes
         padding = next((p for p in pads or () if p is not None), None)
-        return cls(forward=forward, xs=xs, layers=layers, acts=acts, tidx=tidx, f0=gather_target(out, tidx),
+        return cls(forward=forward, xs=xs, layers=layers, acts=acts, tidx=tidx, f0=f0,
                    max_batch_size=max_batch_size, tensor_output={name: issubclass(kinds[name][0], Tensor) for name in layers},
                    layouts=layouts, real=_real_steps(padding),
                    outputs=int(out.shape[1]) if out.dim() > 1 else 1, row0=out[:1].detach(), traces=traces)

@@ -28,18 +28,17 @@ from lightning_causal.causal.engine.ablation import (
 from lightning_causal.causal.engine.batching import rows_per_pass
 from lightning_causal.causal.engine.checks import check_float, check_int, check_seed
 from lightning_causal.causal.engine.chosen_input import model_name
-from lightning_causal.causal.engine.finite import check_finite_samples
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.groups import check_feature_mask, num_groups
 from lightning_causal.causal.engine.intervention_hooks import RepeatedCallsWarning
 from lightning_causal.causal.engine.interventions import resolve_module
 from lightning_causal.causal.engine.linked_samples import check_linked_samples, failed_rows_named
 from lightning_causal.causal.engine.noise import GeneratorWatch, common_noise
-from lightning_causal.causal.engine.padded_reads import warn_padded_target
+from lightning_causal.causal.engine.padded_reads import explained_target
 from lightning_causal.causal.engine.prefix_cache import check_samples_independent
 from lightning_causal.causal.engine.probe_warnings import ProbeContentsWarning
 from lightning_causal.causal.engine.stacked_rows import rows_alone_checked
-from lightning_causal.causal.engine.state import as_tuple, audit_mode, gather_target, resolve_target
+from lightning_causal.causal.engine.state import as_tuple, audit_mode
 from lightning_causal.causal.engine.token_ids import (
     check_special_tokens,
     check_token_baselines,
@@ -340,9 +339,7 @@ def layer_causal_map(
         check_token_baselines(xs, bases, readers, pads)
         check_samples_independent(forward, xs, out, "A layer causal map")
         order = list(acts)
-        tidx = resolve_target(out, target)
-        warn_padded_target(forward, xs, out, tidx, "A layer causal map")
-        check_finite_samples(xs, gather_target(out, tidx))
+        tidx, f0 = explained_target(forward, xs, out, target, "A layer causal map")
         real = real_rows(xs, masks, g)
         keep = row_subset(g * n, max_rows, seed, xs[0].device, real)
         rerouted: dict[str, str] | None = None if layers is not None else {}  # default layers run on some rows only
@@ -365,7 +362,7 @@ def layer_causal_map(
     response = torch.stack([norms[a][real].mean() / acts[a].reshape(n, -1).norm(dim=1).mean().clamp_min(1e-12) for a in order]).double()
     cka = without_rounding_profiles(cka, response, [acts[a].dtype for a in order])
     groups = merge_contiguous(cka, float(threshold))
-    f_t = gather_target(out, tidx).abs().mean()
+    f_t = f0.abs().mean()
     lm = _build(order, cka, response, groups, norms, logit_delta, in_delta, f_t, xs, g, n, float(threshold), real, pads)
     _warn_left_out({a: why for a, why in left_out.items() if why not in (UNUSED, REROUTED, NOT_SAMPLES_FIRST, BROADCAST, NO_TENSOR)}, n)  # another output's head: nothing to say; the others warned of
     unmoved = [a for a, dead in zip(order, unmoved_layers(response, [acts[a].dtype for a in order])) if dead]
