@@ -8,23 +8,16 @@ from __future__ import annotations
 
 import pytest
 import torch
-from torch import nn
 
 from lightning_causal.audits import CounterfactualAudit, Probe
-from lightning_causal.audits.group_regions import figure_axes, point_clouds, reading_clips, reading_clouds
+from lightning_causal.audits.group_regions import (
+    figure_axes,
+    point_clouds,
+    reading_clips,
+    reading_clouds,
+)
 from lightning_causal.callbacks.monitoring import _now_named
-
-
-class _OneCoordinate(nn.Module):
-    """Class 1 where x[:, i, j] > 0.5."""
-
-    def __init__(self, i: int, j: int) -> None:
-        super().__init__()
-        self.i, self.j = i, j
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        v = 10 * (x[:, self.i, self.j] - 0.5)
-        return torch.stack([torch.zeros_like(v), v], 1)
+from tests.test_review_s32d_sequence_changes import _OneElement  # class 1 where x[:, i, j] > 0.5
 
 
 @pytest.mark.parametrize(("shape", "at", "words"), [((32, 3), (20, 2), "coordinate 2 of point 20: +"),  # [N, P, 3]
@@ -34,7 +27,7 @@ def test_a_clouds_change_is_said_by_point(shape: tuple[int, int], at: tuple[int,
     torch.manual_seed(0)
     x = torch.rand(6, *shape) * 0.4  # every sample predicted 0, labelled 1
     with point_clouds():
-        r = CounterfactualAudit(max_samples=2).run(_OneCoordinate(*at), Probe(x, torch.ones(6, dtype=torch.long)))
+        r = CounterfactualAudit(max_samples=2).run(_OneElement(*at), Probe(x, torch.ones(6, dtype=torch.long)))
     row = r.tables["counterfactuals"][0]
     assert row["success"] and row["changed_elements"] == [at[0] * shape[1] + at[1]]
     assert row["changes"] == f"{words}{row['counterfactual_values'][0] - row['original_values'][0]:.3g}"
