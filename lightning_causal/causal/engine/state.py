@@ -157,8 +157,9 @@ def audit_mode(model: nn.Module, grad: bool = False, rng: bool = True) -> Iterat
         attributes.restore()
 
 
-# the backends whose float32 products `torch.set_float32_matmul_precision("medium"/"high")` or their own
-# `fp32_precision` (torch 2.9 or later) lowers to bfloat16 or TF32; cuDNN's convolutions (TF32 by torch's default) are left
+# the operations whose float32 products `torch.set_float32_matmul_precision("medium"/"high")` or their own
+# `fp32_precision` (torch 2.9 or later; "none" takes the backend's or torch.backends' own, which may be lowered) lower to
+# bfloat16 or TF32, and torch.backends' own where set lowered (""); cuDNN's convolutions (TF32 by torch's default) are left
 _FP32_SITES = ("", "mkldnn.matmul", "mkldnn.conv", "mkldnn.rnn", "cuda.matmul")
 
 
@@ -170,6 +171,21 @@ def _fp32_site(name: str) -> Any:
     return site
 
 
+def _matmul_precision() -> str | None:
+    """``torch.get_float32_matmul_precision()``, or ``None`` where torch refuses to answer (the backends' own
+    ``fp32_precision`` set to a state the global setting cannot name)."""
+    try:
+        return torch.get_float32_matmul_precision()
+    except RuntimeError:
+        return None
+
+
+def _set_matmul_precision(value: str) -> None:
+    with warnings.catch_warnings():  # torch 2.9 says the global setting is to be deprecated: the user's own call said so
+        warnings.simplefilter("ignore")
+        torch.set_float32_matmul_precision(value)
+
+
 @contextlib.contextmanager
 def float32_exact() -> Iterator[None]:
     """Float32 matrix products (and oneDNN's convolutions and recurrent layers) at full precision inside, the settings
@@ -178,6 +194,9 @@ def float32_exact() -> Iterator[None]:
     rows that share a pass: effects of intervened rows stacked in one pass would differ from those of the rows run
     alone, by up to 1e-1 on a logit, and every number would hold that rounding. The audits, like those of a
     ``precision="bf16-mixed"`` fit that run outside autocast, compute in float32; training keeps its settings.
+    The global setting goes to ``"highest"`` inside with the operations' own ``fp32_precision`` (torch 2.9 or later)
+    to ``"ieee"``, so that the two agree (torch refuses ``torch.backends.cuda.matmul.allow_tf32`` where they do not);
+    a block inside another changes nothing, and the outermost puts back what it found.
 
     Examples:
         >>> before = torch.get_float32_matmul_precision()
@@ -190,25 +209,22 @@ def float32_exact() -> Iterator[None]:
         (True, 'medium')
         >>> torch.set_float32_matmul_precision(before)
     """
-    if not hasattr(_fp32_site("mkldnn.matmul"), "fp32_precision"):  # before torch 2.9: the one global setting
-        before = torch.get_float32_matmul_precision()
-        if before != "highest":
-            torch.set_float32_matmul_precision("highest")
-        try:
-            yield
-        finally:
-            if before != "highest":
-                torch.set_float32_matmul_precision(before)
-        return
-    lowered = [(site, site.fp32_precision) for site in map(_fp32_site, _FP32_SITES)
-               if getattr(site, "fp32_precision", "ieee") not in ("none", "ieee")]
+    legacy = _matmul_precision()
+    sites = [site for site in map(_fp32_site, _FP32_SITES) if hasattr(site, "fp32_precision")]  # none before torch 2.9
+    found = [(site, site.fp32_precision) for site in sites]
     try:
-        for site, _ in lowered:
-            site.fp32_precision = "ieee"
+        if legacy not in (None, "highest"):
+            _set_matmul_precision("highest")
+        for site, value in found:  # torch.backends' "none" is no setting; an operation's takes a lowered one above it
+            if value != "ieee" and (site is not torch.backends or value != "none"):
+                site.fp32_precision = "ieee"
         yield
     finally:
-        for site, value in lowered:
-            site.fp32_precision = value
+        if legacy not in (None, "highest"):
+            _set_matmul_precision(legacy)  # sets the matmuls' own too: every value found is put back after it
+        for site, value in found:
+            if site.fp32_precision != value:
+                site.fp32_precision = value
 
 
 @dataclass
