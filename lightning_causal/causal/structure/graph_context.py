@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import warnings
+import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -295,7 +296,9 @@ graph_stability`'s resamples and noisy copies, between which nothing changes the
     attribute also by its version counter (written in place, ``self.clamp.fill_(...)`` in an ActNorm-style first
     call: traced again). Objects held by identity are not looked into (a config namespace changed in place is not
     watched). Weights changed in place need no new trace: a suffix holds the model's own modules and parameters, not
-    copies. Only the newest answer of a kind and layers is kept. Each graph still
+    copies. A tensor kept as a plain attribute is held by a weak reference (one ``weakref.ref`` object per live
+    tensor: compared by identity; a forward storing a new tensor each pass, ``self.last = h``, keeps no activation
+    alive through the answers, each pass tracing again). Each graph still
     checks that a suffix gives its model's output on one of its own probe rows (:meth:`GraphContext._reproduces`).
     """
 
@@ -310,8 +313,9 @@ graph_stability`'s resamples and noisy copies, between which nothing changes the
         for name, m in model.named_modules(remove_duplicate=False):
             out += [name, m, type(m).forward, *m._parameters.items(),
                     *((key, b, _written(b)) for key, b in m._buffers.items())]
-            out += [(key, copy.deepcopy(value) if _of_scalars(value) else value, _written(value))
-                    for key, value in vars(m).items() if key not in _MODULE_STATE]
+            out += [(key, weakref.ref(value) if isinstance(value, Tensor) else  # a tensor a forward keeps
+                     copy.deepcopy(value) if _of_scalars(value) else value, _written(value))  # (self.last = h) not
+                    for key, value in vars(m).items() if key not in _MODULE_STATE]  # pinned: the same ref while alive
         return out
 
     def answer(self, kind: str, model: nn.Module, layers: tuple[str, ...], call: tuple[Sequence[Any], Mapping[str, Any]],
@@ -330,8 +334,7 @@ graph_stability`'s resamples and noisy copies, between which nothing changes the
                     continue
                 return answer
         answer = make()
-        self._answers[:] = [a for a in self._answers if (a[0], a[1]) != (kind, layers)]  # the newest of each kept: no
-        self._answers.append((kind, layers, tree, binding, answer))  # tensor a forward keeps (self.last = h) pinned
+        self._answers.append((kind, layers, tree, binding, answer))
         return answer
 
 
