@@ -240,6 +240,8 @@ class BackdoorAudit(Audit):
         if self.trigger is not None:
             labels = probe.labels[: self.max_samples] if probe.labels is not None else None
             labels = class_indices(labels, task_model(model, self.output))  # soft labels [N, C]: their argmax
+            if soft and labels is not None and labels.dim() == 1 and labels.is_floating_point():  # smoothed 0.05/0.95
+                labels = (labels > 0.5).long()  # a binary classifier's classes (`.long()` would make every one 0)
             self._known(model, probe, labels, logits, result, max_batch_size)
         else:
             self._reverse(model, x, logits.shape[1], result, max_batch_size, options)

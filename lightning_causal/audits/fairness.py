@@ -12,7 +12,7 @@ from torch import Tensor, nn
 
 from lightning_causal.audits.base import Audit, AuditResult, Probe, layer_names
 from lightning_causal.audits.group_tags import group_tags
-from lightning_causal.audits.label_task import LEVEL_WAYS_OUT, level_outputs, soft_binary_targets
+from lightning_causal.audits.label_task import LEVEL_WAYS_OUT, level_outputs
 from lightning_causal.audits.options import (
     check_distinct_tags,
     check_name_count,
@@ -460,8 +460,9 @@ class FairnessAudit(Audit):
         labels = class_indices(probe.labels, task=task)
         if labels is None or (not labels.is_floating_point() and task != "regression"):
             return labels  # integer labels are class indices unless the model says it regresses (int64 counts)
-        if soft_binary_targets(labels, width, task=task):  # label smoothing's 0.05/0.95, smoothed multi-hot rows
-            return labels
+        if task is None and bool(((labels >= 0) & (labels <= 1)).all()):  # wider than soft_binary_targets: label
+            return labels  # smoothing's 0.05/0.95 and any rows in [0, 1] are thresholded at 0.5 as classes, or refused
+            # as no single class per sample (a survival model's scaled time beside its event) by the caller
         if not regression_labels(labels, width, task=task):
             return labels
         odd = labels[(labels < 0) | (labels > 1)][:3].tolist() or labels.flatten()[:3].tolist()  # [N, C] proportions: values

@@ -282,11 +282,12 @@ def regression_labels(labels: Any, width: int | None = None, model: Any = None, 
 def soft_binary_targets(labels: Any, width: int, *, task: str | None = None) -> bool:
     """Whether real-valued ``labels`` are a binary classifier's soft targets rather than a regression target: floats
     inside [0, 1] (label smoothing's 0.05/0.95, a BCE target's probabilities) of a model that declares no ``task``
-    (:func:`label_task`) and has at most 2 outputs (``width``: a binary logit or a pair), or ``[N, width]``, one per
-    output (a multi-label classifier's smoothed multi-hot rows). The audits reading the largest output as a class
-    (BackdoorAudit, CounterfactualAudit's ``towards="runner_up"``) and FairnessAudit's class rates keep such labels as
-    classes; a quantile regressor's targets ``[N]`` inside [0, 1] on 3 or more outputs stay a regression
-    (:func:`regression_labels`).
+    (:func:`label_task`), one a sample (``[N]``), on at most 2 outputs (``width``: a binary logit or a pair), or
+    ``[N, width]``, one per output, holding two values only (a multi-label classifier's smoothed multi-hot rows,
+    :func:`smoothed_multi_hot`; other rows in [0, 1], a box regressor's min-max-scaled targets, stay a regression).
+    The audits reading the largest output as a class (BackdoorAudit, CounterfactualAudit's ``towards="runner_up"``)
+    keep such labels as classes (FairnessAudit keeps any labels in [0, 1], thresholded at 0.5); a quantile regressor's
+    targets ``[N]`` inside [0, 1] on 3 or more outputs stay a regression (:func:`regression_labels`).
 
     Examples:
         >>> soft = torch.tensor([0.05, 0.95, 0.95])
@@ -294,11 +295,15 @@ def soft_binary_targets(labels: Any, width: int, *, task: str | None = None) -> 
         (True, True, False)
         >>> soft_binary_targets(soft, 2, task="regression"), soft_binary_targets(torch.tensor([0.5, 1.5]), 2)
         (False, False)
+        >>> soft_binary_targets(torch.tensor([[0.1, 0.7, 0.3, 0.9], [0.2, 0.6, 0.4, 0.8]]), 4)  # boxes scaled to [0, 1]
+        False
     """
     if task is not None or not isinstance(labels, Tensor) or not labels.is_floating_point() or labels.numel() == 0:
         return False
-    inside = bool(((labels >= 0) & (labels <= 1)).all())
-    return inside and (width <= 2 or labels.dim() == 2 and labels.shape[1] == width)
+    if labels.dim() == 1 or labels.dim() == 2 and labels.shape[1] == 1:  # one target a sample: a binary classifier's
+        return width <= 2 and bool(((labels >= 0) & (labels <= 1)).all())
+    return labels.dim() == 2 and labels.shape[1] == width and smoothed_multi_hot(labels) is not None  # two values only:
+    # a box regressor's min-max-scaled targets [N, 4] in [0, 1] stay a regression
 
 
 def independent_probabilities(outputs: Any) -> str | None:

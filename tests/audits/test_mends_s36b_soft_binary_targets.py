@@ -60,3 +60,27 @@ def test_soft_binary_targets_rule():
     assert soft_binary_targets(torch.tensor([[0.05, 0.95, 0.05]]), 3)  # smoothed multi-hot, one per output
     assert not soft_binary_targets(soft, 2, task="regression") and not soft_binary_targets(soft * 2, 2)
     assert not soft_binary_targets(torch.tensor([0, 1]), 2)  # integer class indices: no soft targets
+
+
+def test_backdoor_with_a_trigger_reads_smoothed_binary_targets_as_their_classes():
+    # before (final read of 4fff5286): refused with "convert them with `.long()`", which makes every 0.95 a class 0
+    from lightning_causal.causal.backdoor.triggers import Trigger
+
+    x, soft = _data()
+    model = _model(2)
+    trigger = Trigger(mask=torch.tensor([1.0, 0.0, 0.0, 0.0]), pattern=torch.tensor([3.0, 0.0, 0.0, 0.0]), target=1)
+    result = BackdoorAudit(trigger=trigger, max_samples=32).run(model, Probe(x, soft))
+    with torch.no_grad():
+        want = float((model(x).argmax(1) == (soft > 0.5).long()).double().mean())
+    assert result.scalars["clean_accuracy"] == want
+
+
+def test_min_max_scaled_regression_targets_per_output_stay_a_regression():
+    # before (final read of 4fff5286): any [N, width] rows in [0, 1] counted as smoothed multi-hot targets
+    x, _ = _data()
+    boxes = torch.rand(32, 4, generator=torch.Generator().manual_seed(3))  # a box regressor's targets scaled to [0, 1]
+    assert not soft_binary_targets(boxes, 4)
+    with pytest.raises(ValueError, match="a regression"):
+        BackdoorAudit(steps=2, max_samples=8).run(_model(4), Probe(x, boxes))
+    with pytest.warns(UserWarning, match="a regression"):
+        CounterfactualAudit(towards="runner_up", max_samples=2).run(_model(4), Probe(x, boxes))
