@@ -126,7 +126,7 @@ def _last_call_decides(module: nn.Module, run: Any) -> bool:
             except Exception:  # noqa: BLE001 - an earlier call of another shape cannot take the last one's value
                 return False
             if not (isinstance(only_last, Tensor) and isinstance(every, Tensor) and only_last.shape == every.shape
-                    and bool(torch.equal(only_last, every))):
+                    and bool(torch.allclose(only_last, every, rtol=0, atol=0, equal_nan=True))):  # 0/0 in both
                 return False
     return True
 
@@ -146,7 +146,7 @@ def _warn_repeated_layer(module: nn.Module, layer: str, method: str, run: Any, r
     model as it was, and so does replacing the earlier calls of a chain (one activation module applied at each layer,
     :func:`_last_call_decides`, on every row, ``run_all``): those are only warned about, the answer being the last
     call's."""
-    calls, dtype, alike = repeated_calls(module, run, run_all)
+    calls, dtype, alike = repeated_calls(module, run, run_all if method == "LayerIntegratedGradients" else None)
     if calls > 1 and method == "LayerIntegratedGradients" and not alike and not _last_call_decides(module, run_all):
         raise ValueError(
             f"Expected layer {layer!r} to run once per forward pass for Captum's LayerIntegratedGradients, but it runs "
