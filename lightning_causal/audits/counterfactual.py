@@ -41,6 +41,7 @@ from lightning_causal.audits.task_warnings import (
     ran_outputs,
 )
 from lightning_causal.causal.engine.ablation import padding_positions
+from lightning_causal.causal.engine.batching import first_in_block, remembered_fit
 from lightning_causal.causal.engine.checks import check_class_labels, check_int, check_type
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.gradient_cuts import float_reading
@@ -387,15 +388,16 @@ class CounterfactualAudit(Audit):
         # a padded position explained is said in the audit's words (the search's would name its `target_class=`)
         why = ("towards=\"runner_up\" explains each sample's second-largest output, a padded position's in these samples"
                if self.towards == "runner_up" else "the probe's labels name them (towards=\"label\")")
-        with audit_mode(model):  # its cut pass runs the model in eval mode, as the search's own
-            warn_padded_target(Forward(model, num_samples=len(idx), **self.model_options(sub)), (x[idx],),
-                               out[idx].detach(), y[idx], f"CounterfactualAudit {self.name!r}", why=why)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", OutsideBoundsWarning)  # said above, of the probe's rows
-            warnings.filterwarnings("ignore", r"The counterfactual search \(counterfactual_explanation\): the explained column")
-            cf = counterfactual_explanation(model, x[idx], y[idx], self.settings, mask=self.mask, bounds=self.bounds,
-                                            categorical=self.categorical, integer=self.integer, scale=self.scale,
-                                            **self.model_options(sub))
+        with remembered_fit():  # one block: the search checks no padded target again (one cut pass, one warning)
+            if first_in_block("padded_target"):
+                with audit_mode(model):  # its cut pass runs the model in eval mode, as the search's own
+                    warn_padded_target(Forward(model, num_samples=len(idx), **self.model_options(sub)), (x[idx],),
+                                       out[idx].detach(), y[idx], f"CounterfactualAudit {self.name!r}", why=why)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", OutsideBoundsWarning)  # said above, of the probe's rows
+                cf = counterfactual_explanation(model, x[idx], y[idx], self.settings, mask=self.mask, bounds=self.bounds,
+                                                categorical=self.categorical, integer=self.integer, scale=self.scale,
+                                                **self.model_options(sub))
         summary = cf.summary()
         result.scalars["success_rate"] = summary["success_rate"]
         if cf.success.any():

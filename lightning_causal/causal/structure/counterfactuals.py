@@ -16,6 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from lightning_causal.causal.engine.ablation import padding_positions
+from lightning_causal.causal.engine.batching import first_in_block
 from lightning_causal.causal.engine.checks import check_float, check_int
 from lightning_causal.causal.engine.finite import check_finite_samples
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
@@ -407,10 +408,11 @@ def counterfactual_explanation(
         if not isinstance(logits, Tensor) or logits.dim() != 2 or logits.shape[1] < 2:
             shape = tuple(logits.shape) if isinstance(logits, Tensor) else type(logits).__name__
             raise ValueError(f"Expected a classifier returning logits [N, classes >= 2] but the model returned {shape}")
-        # target_class names the columns, whichever is the largest (the words of target=None would be wrong)
+        # target_class names the columns, whichever is the largest (the words of target=None would be wrong); said
+        # once a block (CounterfactualAudit checks first, in its own words, and the search runs no second cut pass)
         target, _ = explained_target(forward, (x,), logits.detach(), target_class,
                                      "The counterfactual search (counterfactual_explanation)", name="target_class",
-                                     why="`target_class=` names them")
+                                     why="`target_class=` names them", warn=first_in_block("padded_target"))
         # every input's search runs in one batch: an input's class there must be its class alone
         with rng_preserved():  # its passes leave the search's draws (an MC-dropout model's) as they were
             check_samples_independent(forward, (x,), logits.detach(), "The counterfactual search (counterfactual_explanation)")
