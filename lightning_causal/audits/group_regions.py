@@ -20,6 +20,9 @@ AXES = ("points", "steps", "frames", "depth", "rows", "cols", "channels", "featu
 
 _CLIPS: ContextVar[bool] = ContextVar("video_clips", default=False)
 _CLOUDS: ContextVar[bool] = ContextVar("point_clouds", default=False)
+#: how a 3-D input's samples hold time under a sequence figure kind (:func:`figure_axes`): ``"first"`` (``[C, T]``,
+#: ``"sequence"``, or its reading of the shape), ``"last"`` (``[T, F]``, ``"sequence_features_last"``), ``None`` outside
+_SEQUENCES: ContextVar[str | None] = ContextVar("sequences", default=None)
 
 
 @contextmanager
@@ -94,8 +97,11 @@ def video_clips(clips: bool = True) -> Iterator[None]:
 @contextmanager
 def figure_axes(figure_kind: str | None) -> Iterator[None]:
     """The axes a figure kind names, the one context ``CausalAuditCallback`` (its dry run and every audit) and
-    ``audit_model`` enter: :func:`video_clips` under ``"frames"``, :func:`point_clouds` under ``"points"``, neither
-    under another kind.
+    ``audit_model`` enter: :func:`video_clips` under ``"frames"``, :func:`point_clouds` under ``"points"``; under
+    ``"sequence"`` and ``"sequence_features_last"`` a 3-D input is a sequence whatever its shape, its groups' boxes
+    naming ``steps`` and ``channels``/``features`` as its figure draws them (``[N, T, C]`` of 12 steps of 4 channels
+    named ``rows`` and ``cols``, an image's axes: :func:`signal_layout` reads no time axis in it); neither under another
+    kind.
 
     Args:
         figure_kind: the callback's ``figure_kind`` (``None``, ``"auto"``, ``"frames"``, ``"points"``, ...).
@@ -105,9 +111,19 @@ def figure_axes(figure_kind: str | None) -> Iterator[None]:
         ...     inside = reading_clouds(), reading_clips()
         >>> inside, reading_clouds()
         ((True, False), False)
+        >>> steps = torch.arange(12).view(1, 12, 1).expand(1, 12, 4)  # a group per step of [N, 12, 4]
+        >>> with figure_axes("sequence_features_last"):
+        ...     sequence = group_region(steps, 5, torch.zeros(2, 12, 4))
+        >>> sequence, group_region(steps, 5, torch.zeros(2, 12, 4))
+        ({'steps': [5, 6]}, {'rows': [5, 6], 'cols': [0, 4]})
     """
-    with video_clips(figure_kind == "frames"), point_clouds(figure_kind == "points"):
-        yield
+    sequences = {"sequence": "first", "sequence_features_last": "last"}.get(figure_kind) if isinstance(figure_kind, str) else None
+    token = _SEQUENCES.set(sequences)
+    try:
+        with video_clips(figure_kind == "frames"), point_clouds(figure_kind == "points"):
+            yield
+    finally:
+        _SEQUENCES.reset(token)
 
 
 def reading_clouds() -> bool:
@@ -223,7 +239,9 @@ def _axis_names(sample_shape: tuple[int, ...], steps: int | None = None) -> tupl
         last = cloud_layout(sample_shape, steps) == "last"
         return ("points", "coordinates") if last else ("coordinates", "points")
     if len(sample_shape) == 2:
-        layout = {1: "last", 2: "first"}.get(steps) or signal_layout(sample_shape)
+        sequence = _SEQUENCES.get()  # a sequence figure kind: "last" as chosen; "sequence" reads the shape, else [C, T]
+        sequence = sequence if sequence != "first" else signal_layout(sample_shape) or "first"
+        layout = {1: "last", 2: "first"}.get(steps) or sequence or signal_layout(sample_shape)
         return {"first": ("channels", "steps"), "last": ("steps", "features"), None: ("rows", "cols")}[layout]
     deep = "frames" if _CLIPS.get() else "depth"
     return {3: ("channels", "rows", "cols"), 4: ("channels", deep, "rows", "cols")}.get(len(sample_shape))
@@ -244,7 +262,8 @@ def group_region(mask: Tensor, group: int, x: Tensor, padding: Tensor | None = N
         mask: the group ids ``[1 or N, ...]``, broadcastable to ``x``.
         group: a group id.
         x: the input ``[N, ...]``.
-        padding: the input's padding positions (``[N, T, 1]`` or ``[N, 1, T]``), or ``None``.
+        padding: the input's padding positions (``[N, T, 1]`` or ``[N, 1, T]``; an observation mask's, of ``x``'s shape
+            ``[N, T, C]``, reads dimension 1 as time unless :func:`signal_layout` reads ``[N, C, T]``), or ``None``.
 
     Examples:
         >>> group_region(torch.arange(4).repeat_interleave(5).view(1, 1, 20), 2, torch.zeros(3, 1, 20))
@@ -256,6 +275,8 @@ def group_region(mask: Tensor, group: int, x: Tensor, padding: Tensor | None = N
     steps = None
     if padding is not None and x.dim() == 3 and padding.dim() == 3:
         steps = next((a for a in (1, 2) if padding.shape[a] == x.shape[a] > 1 and padding.shape[3 - a] == 1), None)
+        if padding.shape == x.shape:  # an observation mask read entry by entry: [N, T, C] (or a signal's [N, C, T])
+            steps = 2 if signal_layout(x.shape[1:]) == "first" else 1
     names = _axis_names(tuple(x.shape[1:]), steps)
     if names is None or not x.is_floating_point() or mask.dim() != x.dim() or mask.shape[0] != 1:
         return {}
