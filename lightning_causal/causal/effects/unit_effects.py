@@ -48,6 +48,7 @@ from lightning_causal.causal.engine.state import (
     model_devices,
     rnn_backward,
 )
+from lightning_causal.causal.engine.unit_interventions import repeated_patch_error
 from lightning_causal.causal.engine.unit_sites import SiteFacts, check_site_units
 from lightning_causal.causal.engine.units import (
     Layout,
@@ -420,13 +421,7 @@ def unit_effects(
         if cache is None:
             return shared(rows, scale)
         if cache.calls > 1 and any(isinstance(iv, Patch) for iv in ivs):
-            raise ValueError(
-                f"Expected layer {layer!r} to run once per forward pass for Patch, but it runs {cache.calls} times (a "
-                "shared layer, a weight-tied block, an ODE function at every solver stage): Patch's source holds one "
-                "activation per sample, so every call would be set to that one value (capture keeps the last call's), "
-                "not each call to its own value on the paired input, which is no activation patching of the paired run. "
-                "Name one call with an nn.Identity applied to its output and patch that (docs/your_model.md, 'Layers in "
-                "functional code'), or intervene with SetTo, MeanOf or Resample, which are set at every call")
+            raise repeated_patch_error(layer, cache.calls)
         noise, clean = None, cache.output
         if scale:
             cache.reason = "the model draws random numbers in eval mode: full passes with common random numbers"

@@ -21,7 +21,11 @@ from lightning_causal.causal.engine.module_sites import (
     resolve_modules,
 )
 from lightning_causal.causal.engine.quantized import check_not_quantized
-from lightning_causal.causal.engine.unit_interventions import Intervention
+from lightning_causal.causal.engine.unit_interventions import (
+    Intervention,
+    Patch,
+    repeated_patch_error,
+)
 from lightning_causal.causal.engine.unit_sites import check_not_vmapped, check_unit_dimension
 from lightning_causal.causal.engine.user_frame import outside_package
 
@@ -117,6 +121,28 @@ def _warn_unreached(model: nn.Module, modules: Mapping[str, nn.Module], what: st
     return handles + [model.register_forward_hook(end)]
 
 
+def _refuse_repeated_patch(model: nn.Module, modules: Mapping[str, nn.Module]) -> list:
+    """Hooks that refuse, at the end of a forward pass of ``model``, a :class:`Patch` site that ran more than once in it
+    (:func:`repeated_patch_error`, the refusal of ``unit_effects`` too): its one source row per sample set every call.
+    The pass's output is not returned. Register them with the sites' own hooks."""
+    calls: dict[str, int] = {}
+
+    def start(*_: object) -> None:
+        calls.clear()
+
+    def end(*_: object) -> None:
+        for name, count in calls.items():
+            if count > 1:
+                raise repeated_patch_error(name, count)
+
+    def seen(name: str) -> None:
+        calls[name] = calls.get(name, 0) + 1
+
+    handles = [model.register_forward_pre_hook(start)]
+    handles += [m.register_forward_hook(lambda *_, n=name: seen(n)) for name, m in modules.items()]
+    return handles + [model.register_forward_hook(end)]
+
+
 def _apply(iv: Intervention, value: object, name: str) -> Tensor:
     """``iv`` applied to ``value``, the output of module ``name``; an output without units (``[N]``)
     is refused naming the module, unless ``iv`` replaces outputs its own way (its own ``__call__``)."""
@@ -161,7 +187,11 @@ def intervene(model: nn.Module, interventions: Mapping[str, Intervention]) -> It
     projection such as a whole transformer layer, a fused query/key/value projection, a convolution
     without ``unit_dim``), and warns at the first pass where its slices are parts of heads (a grouped-query
     ``v_proj`` cut by the query-head count). A module whose output comes from a normalisation inside it
-    is refused by the estimators, which inspect a pass, not here.
+    is refused by the estimators, which inspect a pass, not here. A module that runs several times per pass (a tied
+    block, an RNN cell looped in ``forward``, a shared activation) has every call's output replaced; a
+    :class:`~lightning_causal.causal.engine.unit_interventions.Patch` there is refused at the end of the pass
+    (``ValueError``, :func:`~lightning_causal.causal.engine.unit_interventions.repeated_patch_error`), as
+    ``unit_effects`` refuses it: its one source row per sample would set every call to the paired run's last call.
 
     Args:
         model: the model whose modules are intervened on.
@@ -192,6 +222,9 @@ def intervene(model: nn.Module, interventions: Mapping[str, Intervention]) -> It
                 check_heads(model, name, module, getattr(intervention, "unit_dim", None), getattr(intervention, "num_heads", None))
                 handles.append(module.register_forward_hook(_replacing_hook(model, name, intervention)))
             handles += _warn_unreached(model, modules, "the intervention")
+            patched = {name: m for name, m in modules.items() if isinstance(interventions[name], Patch)}
+            if patched:  # a module run several times a pass: refused, as unit_effects refuses it
+                handles += _refuse_repeated_patch(model, patched)
             with force_eager():
                 yield model
         finally:

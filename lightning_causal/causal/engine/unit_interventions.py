@@ -29,7 +29,7 @@ from lightning_causal.causal.engine.units import (
     unit_positions_mask,
 )
 
-__all__ = ["Intervention", "MeanOf", "Patch", "Resample", "Scale", "SetTo", "Units", "Zero"]
+__all__ = ["Intervention", "MeanOf", "Patch", "Resample", "Scale", "SetTo", "Units", "Zero", "repeated_patch_error"]
 
 
 Units = int | Sequence[int] | None
@@ -392,9 +392,10 @@ class Patch(Intervention):
     where patching ``u`` recovers the clean output). :func:`~lightning_causal.causal.engine.intervention_hooks.intervene`
     applies it to a batch of the ``N`` paired samples in their order. A call whose rows are not the
     ``N`` samples (another batch size, an estimator that does not pair its rows with the samples) is
-    refused. So is, by ``unit_effects``, a module that runs several times per forward pass (a weight-tied block, an
-    ODE function at every solver stage): one source row per sample would set every call to one value, where each call
-    of the paired run has its own; name one call with an ``nn.Identity`` applied to its output.
+    refused. So is, by ``unit_effects`` and by ``intervene`` alike (:func:`repeated_patch_error`), a module that runs
+    several times per forward pass (a weight-tied block, an RNN cell looped in ``forward``, a shared activation): one
+    source row per sample would set every call to one value, where each call of the paired run has its own; name one
+    call with an ``nn.Identity`` applied to its output.
 
     Args:
         source: activations ``[N, ...]`` of the module on the paired inputs, shaped as its output
@@ -450,3 +451,30 @@ class Patch(Intervention):
                              "(category codes or token ids) but it holds fractions")
         return picked.to(output.dtype)
 
+
+
+def repeated_patch_error(layer: str, calls: int) -> ValueError:
+    """The refusal of a :class:`Patch` on module ``layer`` that runs ``calls`` (> 1) times per forward pass, one text
+    for :func:`~lightning_causal.causal.effects.unit_effects.unit_effects` and
+    :func:`~lightning_causal.causal.engine.intervention_hooks.intervene`. Patch's ``source`` holds one activation per
+    sample (:func:`~lightning_causal.causal.engine.intervention_hooks.capture` keeps the last call's), so every call
+    would be set to that one value, not each call to its own value on the paired input: no activation patching of the
+    paired run, unless the calls return the same value there, which the run explained cannot tell (a module applied
+    twice to the same tensor gives per-call patching's output; ``act(y)`` beside ``act(y.clamp(min=0))``, equal calls
+    on inputs of positive ``y`` only, does not).
+
+    Args:
+        layer: the module's name.
+        calls: its calls in one forward pass.
+
+    Examples:
+        >>> print(repeated_patch_error("block", 3))  # doctest: +ELLIPSIS
+        Expected layer 'block' to run once per forward pass for Patch, but it runs 3 times (a shared layer, ...
+    """
+    return ValueError(
+        f"Expected layer {layer!r} to run once per forward pass for Patch, but it runs {calls} times (a shared layer, a "
+        "weight-tied block, an RNN cell looped in forward, an ODE function at every solver stage): Patch's source holds "
+        "one activation per sample, so every call would be set to that one value (capture keeps the last call's), not "
+        "each call to its own value on the paired input, which is no activation patching of the paired run. Name one "
+        "call with an nn.Identity applied to its output and patch that (docs/your_model.md, 'Layers in functional "
+        "code'), or intervene with SetTo, MeanOf or Resample, which are set at every call")
