@@ -38,7 +38,8 @@ from lightning_causal.causal.engine.token_ids import is_integer
 if TYPE_CHECKING:
     from lightning_causal.causal.engine.forward import Forward, ForwardArgs
 
-__all__ = ["GRAPH_HINT", "POOLED_GRAPH_HINT", "bag_hint", "check_linked_samples", "check_rows_independent", "linked_arguments", "linked_hint", "pass_error_note"]
+__all__ = ["GRAPH_HINT", "POOLED_GRAPH_HINT", "bag_hint", "check_linked_samples", "check_rows_independent", "linked_arguments", "linked_hint",
+           "pass_error_note", "refuse_flat_bags"]
 
 GRAPH_HINT = (
     "If the samples are the nodes of a graph that a forward argument links (a graph neural network's `edge_index` "
@@ -101,6 +102,71 @@ def bag_hint(reader: str = "an nn.EmbeddingBag", padding_idx: int | None = None)
         f"then `baseline={pad}` removes an item from its bag, and `special_tokens=({pad},)` leaves the padding "
         "out of the audits' summaries (docs/your_model.md, 'Token inputs')"
     )
+
+
+def refuse_flat_bags(forward: Forward, xs: tuple[Tensor, ...], what: str) -> None:
+    """Refuse flat ``indices`` of an ``nn.EmbeddingBag`` called with ``offsets`` as many as the bags (a click log of one
+    item per user on average), whose rows the shapes cannot tell from samples: each item would be taken for a sample
+    and every effect silently read another sample's bag. Only where the model holds an ``nn.EmbeddingBag`` and an input
+    is a 1-D integer tensor, a pass of ``xs`` (no gradients) sees each bag's call: one whose input is such an input,
+    with ``offsets`` other than one item per bag (``arange``), is refused with :func:`bag_hint`.
+
+    Args:
+        forward: the model's :class:`~lightning_causal.causal.engine.forward.Forward`.
+        xs: the probe's inputs.
+        what: the estimator, as the refusal names it.
+
+    Raises:
+        ValueError: such a call, naming the bag, the items and the bags.
+
+    Examples:
+        >>> from lightning_causal.causal.engine.forward import Forward
+        >>> class Bags(torch.nn.Module):
+        ...     def __init__(self):
+        ...         super().__init__()
+        ...         self.bag = torch.nn.EmbeddingBag(10, 2)
+        ...     def forward(self, ids, offsets):
+        ...         return self.bag(ids, offsets)
+        >>> offsets = torch.tensor([0, 2, 2])
+        >>> refuse_flat_bags(Forward(Bags(), additional_forward_args=(offsets,), num_samples=3), (torch.tensor([1, 2, 3]),), "input_effects")
+        Traceback (most recent call last):
+        ...
+        ValueError: Expected one row of `inputs` per sample, but nn.EmbeddingBag 'bag' reads the 1-D input [3] ...
+    """
+    flat = [x for x in xs if isinstance(x, Tensor) and x.dim() == 1 and is_integer(x)]
+    model = getattr(forward, "model", None)
+    bags = [(name, m) for name, m in model.named_modules() if isinstance(m, torch.nn.EmbeddingBag)] if flat and model else []
+    if not bags:
+        return
+    found: list[tuple[str, int, int]] = []
+
+    def seen(name: str) -> Any:
+        def hook(module: torch.nn.EmbeddingBag, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+            ids = args[0] if args else kwargs.get("input")
+            offsets = args[1] if len(args) > 1 else kwargs.get("offsets")
+            if (not isinstance(ids, Tensor) or not isinstance(offsets, Tensor) or ids.dim() != 1
+                    or not any(ids is x or (ids.shape == x.shape and torch.equal(ids, x)) for x in flat)):
+                return
+            items = ids.shape[0] + int(module.include_last_offset)
+            if offsets.shape == (items,) and torch.equal(offsets, torch.arange(items, device=offsets.device)):
+                return  # one item per bag: the rows are the samples
+            found.append((name, int(ids.shape[0]), int(offsets.numel()) - int(module.include_last_offset)))
+        return hook
+
+    handles = [m.register_forward_pre_hook(seen(name), with_kwargs=True) for name, m in bags]
+    try:
+        with torch.no_grad():
+            forward.raw(*xs)
+    finally:
+        for handle in handles:
+            handle.remove()
+    if found:
+        name, items, count = found[0]
+        raise ValueError(
+            f"Expected one row of `inputs` per sample, but nn.EmbeddingBag {name or 'model'!r} reads the 1-D input "
+            f"[{items}] with `offsets` that group its {items} items into {count} bags of other sizes than one: {what} "
+            "would take each item for a sample, and each item's effect would be read from another sample's bag, "
+            f"silently. {bag_hint(f'nn.EmbeddingBag {name or chr(39) + chr(39)!r}', dict(bags)[name].padding_idx)}")
 
 
 def linked_arguments(args: ForwardArgs, pass_rows: int | None = None, *, model: torch.nn.Module | None = None,

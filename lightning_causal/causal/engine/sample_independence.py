@@ -19,6 +19,7 @@ from lightning_causal.causal.engine.kept_attributes import (
     is_norm_layer,
     traced_training_norms,
 )
+from lightning_causal.causal.engine.linked_samples import refuse_flat_bags
 from lightning_causal.causal.engine.live_values import close, trial_rows
 from lightning_causal.causal.engine.noise import GeneratorWatch
 from lightning_causal.causal.engine.output_selection import (
@@ -69,6 +70,7 @@ def check_samples_independent(forward: Forward, xs: tuple[Tensor, ...], output: 
         batch: with ``sample_ids``, what the batch is, in words (default: ``"the batch of N"``).
     """
     refuse_traced_training(forward.model, what)
+    refuse_flat_bags(forward, xs, what)  # flat ids of an nn.EmbeddingBag with offsets, as many as the bags
     _, rows = trial_rows(xs[0].shape[0], xs[0].device)
     n = xs[0].shape[0]
     sized = carried_states(forward.model, n)  # before the pass alone, which may set a state of its own size
