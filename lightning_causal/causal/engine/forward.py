@@ -74,6 +74,7 @@ from lightning_causal.causal.engine.pass_errors import (
     forward_gradient_hint,
     keyword_clash_hint,
     meta_tensor,
+    sparse_layout_hint,
     width_hint,
 )
 from lightning_causal.causal.engine.per_sample_results import per_sample_mappings, results_way
@@ -246,7 +247,7 @@ class Forward:
             if not isinstance(err, RuntimeError):
                 raise
             hint = (dtype_hint(self.model, inputs, err) or width_hint(self.model, inputs, err)
-                    or forward_gradient_hint(err, grad_enabled))
+                    or forward_gradient_hint(err, grad_enabled) or sparse_layout_hint(err))
             if hint is None:
                 raise
             raise RuntimeError(f"{err}. {hint}") from err

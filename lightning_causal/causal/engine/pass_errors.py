@@ -5,7 +5,8 @@ forward argument that names a parameter the inputs fill already (:func:`keyword_
 dtype mismatch between the inputs and the model's parameters (:func:`dtype_hint`), inputs of
 another width than the model's first ``nn.Linear`` (:func:`width_hint`), and a ``torch.export``'ed
 model exported for one batch size (:func:`export_guard_hint`), whose torch errors name
-neither the argument nor the fix, and a forward that takes gradients itself (:func:`forward_gradient_hint`).
+neither the argument nor the fix, a forward that takes gradients itself (:func:`forward_gradient_hint`), and a
+forward that needs a sparse tensor where the estimators pass dense rows (:func:`sparse_layout_hint`).
 :class:`~lightning_causal.causal.engine.forward.Forward`
 applies them to every pass that fails.
 """
@@ -19,7 +20,7 @@ from typing import Any
 from torch import Tensor, nn
 
 __all__ = ["check_not_meta", "dtype_hint", "export_guard_hint", "forward_gradient_hint", "is_dtype_error", "keyword_clash_hint",
-           "meta_tensor", "width_hint"]
+           "meta_tensor", "sparse_layout_hint", "width_hint"]
 
 
 def meta_tensor(model: nn.Module) -> str | None:
@@ -238,3 +239,31 @@ def forward_gradient_hint(err: BaseException, grad_enabled: bool) -> str | None:
                 "and the first-order method='attribution'/'atp' (and screen=) of unit_effects/UnitImportanceAudit do not: "
                 "use method='exact'")
     return None
+
+
+#: torch's refusal of a dense tensor where a sparse one is needed (``x.coalesce()``, ``x.indices()``, ``x.values()``,
+#: ``x.crow_indices()`` of a dense ``x``: "coalesce expected sparse coordinate tensor layout but got Strided")
+_DENSE_LAYOUT_ERROR = re.compile(r"expected sparse .*layout but got Strided")
+
+
+def sparse_layout_hint(err: BaseException) -> str | None:
+    """The way out when a forward that needs a sparse tensor (``torch.sparse.mm(x.coalesce(), W)``, ``x.indices()``)
+    is given the dense rows every estimator runs (they set single features, the words of a bag of words, in rows of
+    their own, which a sparse tensor does not allow; the callback and ``audit_model`` read a sparse probe densely), or
+    ``None`` for any other error.
+
+    Args:
+        err: the error the pass raised.
+
+    Examples:
+        >>> err = RuntimeError("coalesce expected sparse coordinate tensor layout but got Strided")
+        >>> print(sparse_layout_hint(err))  # doctest: +ELLIPSIS
+        The model needs a sparse tensor, and the estimators run dense rows ...
+    """
+    if not isinstance(err, RuntimeError) or not _DENSE_LAYOUT_ERROR.search(str(err)):
+        return None
+    return ("The model needs a sparse tensor, and the estimators run dense rows (they set single features, the words of "
+            "a bag of words, in rows of their own, which a sparse tensor does not allow; the callback and `audit_model` "
+            "read a sparse probe densely): convert inside forward, `x = x if x.layout != torch.strided else "
+            "x.to_sparse()` (`x.to_sparse_csr()` for CSR), or use operations that take both layouts (`x @ W`, "
+            "`nn.Linear`, `torch.sparse.mm`) (docs/your_model.md, 'Packed, sparse and other input types')")
