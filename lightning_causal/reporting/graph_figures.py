@@ -22,6 +22,7 @@ from lightning_causal.reporting.figure_style import (
     layer_labels,
     numbers_named,
     path_tail,
+    short_labels,
     strip_common_prefix,
     to_float,
 )
@@ -158,12 +159,12 @@ def node_sizes(units: list[str]) -> tuple[float, float, float]:
     return size, lo, max(lo, min(max(230.0, lo + 100.0), _LARGEST**2))
 
 
-def _draw_nodes(ax: Any, columns: list[tuple[str, list[dict]]], height: int,
-                kinds: dict[str, str] | None = None, class_names: list[str] | None = None,
-                xs: list[float] | None = None, unit_names: dict[str, list[str]] | None = None) -> dict[str, tuple[float, float]]:
-    """Each column's nodes at ``xs`` (default: 0, 1, ...), a unit's name (``unit_names``) left of its node."""
+def _draw_nodes(ax: Any, columns: list[tuple[str, list[dict]]], height: int, kinds: dict[str, str] | None = None,
+                xs: list[float] | None = None, unit_labels: dict[str, str] | None = None) -> dict[str, tuple[float, float]]:
+    """Each column's nodes at ``xs`` (default: 0, 1, ...), a unit's name (``unit_labels``, by node id,
+    :func:`_node_labels`) left of its node, a class's name right of its output node."""
     pos: dict[str, tuple[float, float]] = {}
-    kinds, unit_names = kinds or {}, unit_names or {}
+    kinds, unit_labels = kinds or {}, unit_labels or {}
     labels = [label + (f"\n({kinds[layer]})" if layer in kinds else "")
               for label, (layer, _) in zip(column_labels([layer for layer, _ in columns]), columns)]
     for col, (layer, nodes) in enumerate(columns):
@@ -180,9 +181,9 @@ def _draw_nodes(ax: Any, columns: list[tuple[str, list[dict]]], height: int,
             # inside the axes by construction: not tested at every layout and draw (annotation_clip)
             ax.annotate(node_label(str(n["unit"])), (x, y), fontsize=fontsize, ha="center", va="center", zorder=4,
                         annotation_clip=False)
-            if layer == "output" and class_names and 0 <= int(n["unit"]) < len(class_names):  # the class, beside its node
-                ax.text(x + 0.14, y, _short(str(class_names[int(n["unit"])])), fontsize=7, ha="left", va="center", zorder=4)
-            named = _unit_name(unit_names, layer, n)
+            if layer == "output" and n["id"] in unit_labels:  # the class, beside its node
+                ax.text(x + 0.14, y, unit_labels[n["id"]], fontsize=7, ha="left", va="center", zorder=4)
+            named = unit_labels.get(n["id"]) if layer != "output" else None
             if named is not None:  # left of the node, over the edges coming in (a box of its own keeps it readable)
                 ax.text(x - 0.14, y, named, fontsize=7, ha="right", va="center", zorder=4,
                         bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "edgecolor": "none", "alpha": 0.85})
@@ -195,9 +196,36 @@ def _draw_nodes(ax: Any, columns: list[tuple[str, list[dict]]], height: int,
 
 
 def _unit_name(unit_names: dict[str, list[str]], layer: str, node: dict) -> str | None:
-    """The name of a unit node (``meta["unit_names"]``, ``CausalGraphAudit(unit_names=...)``), cut to 18 characters."""
+    """The name of a unit node (``meta["unit_names"]``, ``CausalGraphAudit(unit_names=...)``), whole."""
     names, unit = unit_names.get(layer), str(node.get("unit"))
-    return _short(str(names[int(unit)])) if names and unit.isdigit() and int(unit) < len(names) else None
+    return str(names[int(unit)]) if names and unit.isdigit() and int(unit) < len(names) else None
+
+
+def _node_labels(columns: list[tuple[str, list[dict]]], unit_names: dict[str, list[str]],
+                 class_names: list[str] | None) -> dict[str, str]:
+    """The names drawn beside the nodes, by node id: each unit's (``unit_names``) and each output node's class
+    (``class_names``), at most 18 characters, those of the figure that a cut at the end would make alike kept apart
+    (:func:`~lightning_causal.reporting.figure_style.short_labels`: ``encoder.layers.11.mlp.fc1[37]`` and
+    ``...fc2[37]`` both read ``encoder.layers.11…``; now ``encoder.…p.fc1[37]`` and ``encoder.…p.fc2[37]``).
+
+    Examples:
+        >>> cols = [(f"m.fc{k}", [{"id": f"m.fc{k}:0", "unit": 0}]) for k in (1, 2)]
+        >>> list(_node_labels(cols, {f"m.fc{k}": [f"encoder.layers.11.mlp.fc{k}[0]"] for k in (1, 2)}, None).values())
+        ['encoder.…lp.fc1[0]', 'encoder.…lp.fc2[0]']
+    """
+    whole: dict[str, str] = {}
+    for layer, nodes in columns:
+        for n in nodes:
+            unit = str(n.get("unit"))
+            if layer == "output":
+                name = str(class_names[int(unit)]) if class_names and unit.isdigit() and int(unit) < len(class_names) else None
+            else:
+                name = _unit_name(unit_names, layer, n)
+            if name is not None:
+                whole[n["id"]] = name
+    distinct = list(dict.fromkeys(whole.values()))  # a name given twice (u0 of two layers) is one name, cut once
+    cut = dict(zip(distinct, short_labels(distinct, _NAME_CHARS)))
+    return {node: cut[name] for node, name in whole.items()}
 
 
 def _edge_strengths(edges: list[dict]) -> list[float]:
@@ -317,7 +345,7 @@ def graph_figure(graph: dict, title: str | None = None) -> Figure:
     nodes and edges and the faithfulness. With ``meta["class_names"]`` (``CausalGraphAudit(class_names=...)``)
     each output node's class name is written beside it (at most 18 characters); with ``meta["unit_names"]``
     (``CausalGraphAudit(unit_names=...)``) each unit node's name left of it (at most 18 characters, on a white box over
-    the edges coming in), the columns set apart by the room the names take. A column draws at most 16 nodes
+    the edges coming in; names a cut at the end would make alike, units of one deep layer, cut apart: :func:`_node_labels`), the columns set apart by the room the names take. A column draws at most 16 nodes
     (a TensorBoard card shrinks a taller figure past reading: a 1000-class model explains every class its probe
     predicts): a layer's first ones, strongest first as the audit lists them, and the classes with the strongest
     edges into them, in their order; its title then says how many of how many (``output (16 of 36)``), the figure's
@@ -345,9 +373,9 @@ def graph_figure(graph: dict, title: str | None = None) -> Figure:
     extra = max(0, lines - 2)  # column titles of more than two lines: room above the nodes
     names = graph.get("meta", {}).get("class_names") or None
     margin = 0.14 + 0.06 * max(len(_short(str(c))) for c in names) if names else 0.0  # data units right of the output column
-    unit_names = graph.get("meta", {}).get("unit_names") or {}
-    rooms = [0.14 + 0.06 * max(len(named) for named in drawn) if (drawn := [named for n in nodes
-             if (named := _unit_name(unit_names, layer, n)) is not None]) else 0.0 for layer, nodes in columns]
+    drawn_names = _node_labels(columns, graph.get("meta", {}).get("unit_names") or {}, names)
+    rooms = [0.14 + 0.06 * max(len(named) for named in drawn) if layer != "output" and (drawn := [drawn_names[n["id"]] for n in nodes
+             if n["id"] in drawn_names]) else 0.0 for layer, nodes in columns]
     xs = [0.0]  # a column 1 data unit after the one before, and the room of its nodes' longest name
     for room in rooms[1:]:
         xs.append(xs[-1] + 1.0 + room)
@@ -363,7 +391,7 @@ def graph_figure(graph: dict, title: str | None = None) -> Figure:
     fig = Figure(figsize=(width, drawing + room))
     FigureCanvasAgg(fig)  # tight_layout measures the texts on the renderer the drawing uses (else on one of its own)
     ax = fig.subplots()
-    pos = _draw_nodes(ax, columns, height, kinds, names, xs, unit_names)
+    pos = _draw_nodes(ax, columns, height, kinds, xs, drawn_names)
     _draw_edges(ax, graph.get("edges", []), pos, (height - 1) / 2.0 + 1.0, xs)  # the arcs' peaks: inside the y limits below
     faith = to_float(graph.get("meta", {}).get("faithfulness"))
     hidden = sum(totals.get(layer, len(ns)) for layer, ns in columns if layer != "output")  # drawn or not
