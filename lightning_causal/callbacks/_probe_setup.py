@@ -31,7 +31,8 @@ from lightning_causal.causal.engine.quantized import refuse_dynamic_quantized
 from lightning_causal.causal.engine.user_frame import outside_package
 from lightning_causal.reporting.tensorboard import scalar_tags
 
-__all__ = ["NEVER_CALLED_LAZY", "check_probe_outputs", "checked_probe", "dry_run", "probe_to_device", "unbuilt_lazy_modules"]
+__all__ = ["LOWER_IS_LIKELIER_ROWS", "NEVER_CALLED_LAZY", "check_probe_outputs", "checked_probe", "dry_run",
+           "lower_is_likelier", "probe_to_device", "set_rows", "unbuilt_lazy_modules"]
 
 
 def _check_rows_of_a_flat_probe(probe: Probe, out: object, model: torch.nn.Module | None = None) -> None:
@@ -102,7 +103,7 @@ def check_probe_outputs(audits: Sequence[Audit], model: torch.nn.Module, probe: 
         raise MisconfigurationException(
             f"The probe of shape {list(probe.first.shape)} is rejected by the model: {err}.{hint}"
         ) from err
-    widths = []
+    widths, lowest, sets = [], [], []
     for audit in audits:  # each audit explains its own `output` of the return value
         try:
             out = select_output(raw, audit.output)
@@ -112,10 +113,18 @@ def check_probe_outputs(audits: Sequence[Audit], model: torch.nn.Module, probe: 
         _check_scores(audit, out, model)
         _warn_elements_as_classes(audit, raw, out, model, probe)
         check_finite_probe(probe, out, origin)
+        agreement = lower_is_likelier(out, _targets_of_positions(probe), model, audit.output)
+        lowest += [(audit.name, agreement)] if agreement is not None else []
+        tied = set_rows(out)
+        sets += [(audit.name, tied)] if tied is not None else []
         # a head the model says is a regression (a held nn.PoissonNLLLoss, a task declared per head) has no classes:
         # its labels may be integer counts beyond its width
         regression = label_task(task_model(model, audit.output)) == "regression"
         widths += [int(out.shape[1])] if out.dim() == 2 and not regression else []
+    if lowest:  # energies read as logits: every audit's class, probability and flip would be the least likely class's
+        _warn_energies(lowest)
+    if sets:  # 0/1 memberships read as logits: the first member of a set explained, softmaxes of 0s and 1s
+        _warn_sets(sets)
     if widths:  # the labels are classes of one of the explained heads (the widest)
         try:
             check_class_labels("the labels of `probe`", _targets_of_positions(probe), max(widths), error=MisconfigurationException)
@@ -126,6 +135,100 @@ def check_probe_outputs(audits: Sequence[Audit], model: torch.nn.Module, probe: 
                 "`unpack_batch=lambda batch: (batch[0], None, None)`; where they are classes of a head that grows during "
                 "the fit (class-incremental learning), validate on the classes the head has at the start, or leave them "
                 "out as above (the probe is read once, at the start of fit)") from err
+
+
+#: The fewest labelled probe rows on which :func:`lower_is_likelier` judges an output's direction.
+LOWER_IS_LIKELIER_ROWS = 20
+
+
+def lower_is_likelier(out: object, labels: object, model: torch.nn.Module | None = None, output: object = None,
+                      ) -> tuple[float, float] | None:
+    """``(smallest, largest)``: the shares of the probe's class labels that the smallest and the largest of the explained
+    outputs ``out`` ``[N, C]`` agree with, where the smallest decides the labels and the largest does not, or ``None``.
+    Such outputs are energies, distances or losses per class (lower = more likely: an energy-based classifier, a
+    nearest-prototype head's distances), which every audit reads as logits: its predicted class is the largest output
+    (the least likely class), its probabilities their softmax, its counterfactuals flip the largest. Judged on
+    :data:`LOWER_IS_LIKELIER_ROWS` labelled rows or more of two classes or more, one whole-number class per row: the
+    smallest agrees with half of the labels or more, with half of them more than the largest does, and with a tenth of
+    them more than the most frequent label's share (an untrained model predicting one class everywhere is no
+    energy model). Not for a model that says it regresses (:func:`~lightning_causal.audits.options.label_task`).
+
+    Examples:
+        >>> energies = torch.tensor([[0.0, 2.0, 3.0], [2.0, 0.0, 3.0], [3.0, 2.0, 0.0]]).repeat(8, 1)
+        >>> lower_is_likelier(energies, torch.arange(3).repeat(8)), lower_is_likelier(-energies, torch.arange(3).repeat(8))
+        ((1.0, 0.0), None)
+    """
+    if not (isinstance(out, torch.Tensor) and out.dim() == 2 and out.shape[1] >= 2 and out.is_floating_point()):
+        return None
+    if not (isinstance(labels, torch.Tensor) and labels.dim() == 1 and len(labels) == len(out)
+            and len(labels) >= LOWER_IS_LIKELIER_ROWS and not labels.dtype.is_complex and labels.dtype != torch.bool):
+        return None
+    if labels.is_floating_point() and not bool((labels == labels.round()).all()):
+        return None
+    labels = labels.long()
+    if bool(((labels < 0) | (labels >= out.shape[1])).any()) or len(labels.unique()) < 2:
+        return None
+    if label_task(task_model(model, output)) == "regression":
+        return None
+    out = out.detach()
+    smallest = float((out.argmin(1) == labels).float().mean())
+    largest = float((out.argmax(1) == labels).float().mean())
+    majority = float(labels.bincount().max()) / len(labels)
+    if smallest >= 0.5 and smallest >= largest + 0.5 and smallest >= majority + 0.1:
+        return smallest, largest
+    return None
+
+
+def _warn_energies(lowest: list[tuple[str, tuple[float, float]]]) -> None:
+    """One warning naming every audit whose explained output :func:`lower_is_likelier` found lower where likelier."""
+    names = ", ".join(repr(name) for name, _ in lowest)
+    smallest, largest = lowest[0][1]
+    warnings.warn(
+        f"The probe's labels are the class of the SMALLEST output on {smallest:.0%} of its samples and of the largest on "
+        f"{largest:.0%}, for the output{'s' if len(lowest) > 1 else ''} explained by audit{'s' if len(lowest) > 1 else ''} "
+        f"{names}: those outputs look like energies, distances or losses per class (lower = more likely), but every audit "
+        "reads its output as logits (higher = more likely): `target=None` would explain the largest output (the least "
+        "likely class), probabilities would be its softmax, counterfactuals would flip the largest output and "
+        "`misclassified` would count the correct samples. Pass `output=lambda out: -out` to each audit (logits = -energy; "
+        "a callback's audits all take it), or have `forward` return -energy",
+        UserWarning, stacklevel=outside_package())
+
+
+def set_rows(out: object) -> tuple[int, int] | None:
+    """``(tied, rows)``: where every entry of the explained output ``out`` ``[N, C]`` (``C >= 2``) is 0 or 1 (a
+    conformal wrapper's prediction sets, multi-hot; thresholded decisions) and some rows hold no 1 or several (an empty
+    set, a set of several classes), how many such rows of its ``N``; else ``None``. The audits read such an output as
+    logits: `target=None` explains each row's first largest entry, the first class of a set (class 0 of an empty set).
+
+    Examples:
+        >>> set_rows(torch.tensor([[1.0, 1.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 0.0]])), set_rows(torch.eye(3))
+        ((2, 3), None)
+    """
+    if not (isinstance(out, torch.Tensor) and out.dim() == 2 and out.shape[1] >= 2 and out.is_floating_point()
+            and out.numel()):
+        return None
+    out = out.detach()
+    if not bool(((out == 0) | (out == 1)).all()):
+        return None
+    tied = int((out.sum(1) != 1).sum())
+    return (tied, int(out.shape[0])) if tied else None
+
+
+def _warn_sets(sets: list[tuple[str, tuple[int, int]]]) -> None:
+    """One warning naming every audit whose explained output :func:`set_rows` found a 0/1 set with ties."""
+    names = ", ".join(repr(name) for name, _ in sets)
+    tied, rows = sets[0][1]
+    many = len(sets) > 1
+    warnings.warn(
+        f"The output{'s' if many else ''} explained by audit{'s' if many else ''} {names} hold{'' if many else 's'} only "
+        f"0s and 1s, and {tied} of the probe's {rows} rows hold no 1 or several (a prediction set of a conformal wrapper, "
+        "multi-hot decisions): the audits read an output as logits, so `target=None` explains the first class of each "
+        "set (class 0 of an empty set) and a softmax of 0/1 memberships is no class probability (the fairness gap, "
+        "SobolAudit's probability=True, the deletion curves); each effect is a step (a class leaving or joining the "
+        "set, -1, 0 or 1) and gradients are 0. Pass `output=` one score per sample: the set size (`lambda s: "
+        "s.sum(1, keepdim=True)`, with `SobolAudit(probability=False)` and `CompareSettings(score=\"raw\")`), class "
+        "k's membership (`target=k`), or the scores the set is cut from (the wrapped classifier's logits)",
+        UserWarning, stacklevel=outside_package())
 
 
 def _warn_elements_as_classes(audit: Audit, raw: object, out: object, model: torch.nn.Module, probe: Probe) -> None:

@@ -624,6 +624,13 @@ def check_logits(outputs: Tensor, caller: str) -> Tensor:
         with torch.no_grad():
             out = outputs.detach().float()
             is_prob = rows_sum_to_one(outputs)  # to the rounding of their dtype: a float16 softmax's rows too
+        if is_prob and bool(((out == 0) | (out == 1)).all()):  # log() of a 0 is -inf: no fix for decisions
+            raise ValueError(
+                f"Expected logits from the model, but every row of its output {list(outputs.shape)} is one-hot (one 1, "
+                "the rest 0): decisions, or prediction sets of one class each (an argmax or a thresholded output), no "
+                f"scores, and a softmax is applied to its output by {caller}, which expects logits. Pass `output=` the "
+                "scores the decisions are made from (a conformal or thresholding wrapper's classifier logits, "
+                "`output=lambda out: ...` of a forward that returns them too); not `out.log()`, which makes -inf of the 0s")
         if is_prob:
             raise ValueError(
                 f"Expected logits from the model, but every row of its output {list(outputs.shape)} is non-negative and "
