@@ -146,8 +146,9 @@ def lower_is_likelier(out: object, labels: object, model: torch.nn.Module | None
     """``(smallest, largest)``: the shares of the probe's class labels that the smallest and the largest of the explained
     outputs ``out`` ``[N, C]`` agree with, where the smallest decides the labels and the largest does not, or ``None``.
     Such outputs are energies, distances or losses per class (lower = more likely: an energy-based classifier, a
-    nearest-prototype head's distances), which every audit reads as logits: its predicted class is the largest output
-    (the least likely class), its probabilities their softmax, its counterfactuals flip the largest. Judged on
+    nearest-prototype head's distances, a conformal wrapper's non-conformity scores), which every audit reads as
+    logits: its predicted class is the largest output (the least likely class), its probabilities their softmax, its
+    counterfactuals flip the largest. Judged on
     :data:`LOWER_IS_LIKELIER_ROWS` labelled rows or more of two classes or more, one whole-number class per row: the
     smallest agrees with half of the labels or more, with half of them more than the largest does, and with a tenth of
     them more than the most frequent label's share (an untrained model predicting one class everywhere is no
@@ -186,11 +187,12 @@ def _warn_energies(lowest: list[tuple[str, tuple[float, float]]]) -> None:
     warnings.warn(
         f"The probe's labels are the class of the SMALLEST output on {smallest:.0%} of its samples and of the largest on "
         f"{largest:.0%}, for the output{'s' if len(lowest) > 1 else ''} explained by audit{'s' if len(lowest) > 1 else ''} "
-        f"{names}: those outputs look like energies, distances or losses per class (lower = more likely), but every audit "
-        "reads its output as logits (higher = more likely): `target=None` would explain the largest output (the least "
-        "likely class), probabilities would be its softmax, counterfactuals would flip the largest output and "
-        "`misclassified` would count the correct samples. Pass `output=lambda out: -out` to each audit (logits = -energy; "
-        "a callback's audits all take it), or have `forward` return -energy",
+        f"{names}: those outputs look like energies, distances or losses per class (lower = more likely; a conformal "
+        "wrapper's non-conformity scores, APS or 1 - p), but every audit reads its output as logits (higher = more "
+        "likely): `target=None` would explain the largest output (the least likely class), probabilities would be its "
+        "softmax, counterfactuals would flip the largest output and `misclassified` would count the correct samples. "
+        "Pass `output=lambda out: -out` to each audit (logits = -energy; a callback's audits all take it), or have "
+        "`forward` return -energy; for non-conformity scores, explain the logits they are computed from",
         UserWarning, stacklevel=outside_package())
 
 

@@ -128,3 +128,23 @@ def test_one_hot_decisions_refused_as_probabilities_name_no_log() -> None:
     assert "out.log()" in str(err.value) and "-inf" in str(err.value) and "scores the decisions are made from" in str(err.value)
     with pytest.raises(ValueError, match=r"out\.log\(\)`: log-probabilities"):  # probabilities keep their fix
         check_logits(torch.tensor([[0.2, 0.8], [0.5, 0.5]]), "FairnessAudit")
+
+
+class APSScores(nn.Module):
+    """A conformal wrapper's per-class APS non-conformity scores: the probability mass ranked at or above each class,
+    lower for likelier classes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.clf = Conformal(0.0).clf
+
+    def forward(self, x):
+        p = self.clf(x).softmax(1)
+        ranked, order = p.sort(1, descending=True)
+        return torch.empty_like(p).scatter_(1, order, ranked.cumsum(1))
+
+
+def test_non_conformity_scores_are_warned_of_as_energies() -> None:
+    x, y = _data()
+    said = _energy_warnings(_warnings(APSScores().eval(), [InputEffectAudit(ace_values=None)], x, y))
+    assert len(said) == 1 and "non-conformity scores" in said[0] and "explain the logits they are computed from" in said[0]
