@@ -53,6 +53,7 @@ from lightning_causal.causal.engine.token_ids import INDEX_DTYPES
 from lightning_causal.causal.engine.user_frame import outside_package
 from lightning_causal.causal.structure.counterfactual_refine import check_discrete
 from lightning_causal.causal.structure.counterfactuals import (
+    ITEM_COUNTERFACTUALS,
     CounterfactualSettings,
     OutsideBoundsWarning,
     check_bound_pair,
@@ -239,8 +240,8 @@ class CounterfactualAudit(Audit):
                 info = torch.iinfo(dtype)
                 way = (f"{floats}{float_reading(dtype)}, reads them the same), with `bounds=({info.min}, {info.max})` "
                        f"for {dtype} samples")
-            else:
-                way = ""
+            else:  # token or item ids: no values between them, no gradient
+                way = f"; {ITEM_COUNTERFACTUALS}"
             raise ValueError(f"CounterfactualAudit optimises continuous inputs but the probe holds {dtype}{way}")
         if self.towards == "runner_up":
             self._validate_outputs(model, probe, regression=False)

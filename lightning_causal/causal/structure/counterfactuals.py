@@ -37,6 +37,7 @@ from lightning_causal.causal.engine.state import (
     rng_preserved,
     rnn_backward,
 )
+from lightning_causal.causal.engine.token_ids import INDEX_DTYPES
 from lightning_causal.causal.engine.user_frame import outside_package
 from lightning_causal.causal.structure.counterfactual_refine import (
     DiscreteFeatures,
@@ -293,6 +294,16 @@ def _margin_loss(logits: Tensor, target: Tensor, margin: float) -> Tensor:
     return (others - z_t + margin).clamp_min(0.0)
 
 
+#: the way to counterfactuals of item or token ids in bags, which the search cannot move (no gradient, no values between
+#: them): the same model on each bag's counts (docs/your_model.md, 'Token inputs'); CounterfactualAudit's refusal too
+ITEM_COUNTERFACTUALS = (
+    "for ids in bags (an nn.EmbeddingBag's items, a bag of words), which items to remove to flip a decision is a search "
+    "over each bag's counts [N, V], the same model read through them (`counts @ bag.weight` for "
+    "nn.EmbeddingBag(mode='sum', padding_idx=0)), with `bounds=(0, counts)` (items only removed) and `integer=` every "
+    "column (docs/your_model.md, 'Which items to remove to flip a decision')"
+)
+
+
 def counterfactual_explanation(
     model: nn.Module,
     inputs: Tensor,
@@ -383,7 +394,8 @@ def counterfactual_explanation(
         raise ValueError("Expected argument `target_class` to be a class index or a tensor of indices but got None")
     check_input_kinds("inputs", inputs)  # a PackedSequence, a sparse or nested tensor: the way to a dense one
     if not isinstance(inputs, Tensor) or not inputs.is_floating_point():
-        got = (f"dtype {inputs.dtype} ({not_float_input(inputs.dtype, 'interventions: input_effects, average_causal_effect')})"
+        got = (f"dtype {inputs.dtype} ({not_float_input(inputs.dtype, 'interventions: input_effects, average_causal_effect')}"
+               f"{'; ' + ITEM_COUNTERFACTUALS if inputs.dtype in INDEX_DTYPES else ''})"
                if isinstance(inputs, Tensor) else type(inputs).__name__)
         raise TypeError(f"Expected argument `inputs` to be a floating tensor [N, D, ...] but got {got}")
     if inputs.dim() < 2:  # the shape, not the dtype, is what is wrong: say so
