@@ -20,7 +20,7 @@ from lightning_causal.causal.effects.shared_units import (
 )
 from lightning_causal.causal.effects.unit_attribution import attribution_estimates
 from lightning_causal.causal.effects.unit_rows import moving_rows, unit_rows
-from lightning_causal.causal.engine.batching import first_in_block, rows_per_pass
+from lightning_causal.causal.engine.batching import rows_per_pass
 from lightning_causal.causal.engine.checks import check_choice, check_int
 from lightning_causal.causal.engine.folded_rows import (
     check_folded_interventions,
@@ -431,7 +431,7 @@ def unit_effects(
         units = selected_units(ivs[0].units, layout, layer, cache.value.device)
         # a padded position explained is said once per block (an audit's layers share the model's output and target)
         tidx, _ = explained_target(forward, xs, clean, target, f"Intervening on {layer!r}", gathered=cache.output,
-                                   warn=first_in_block("padded_target"))
+                                   once="padded_target")
         estimate = None
         exact = torch.full((units.numel(),), method == "exact", dtype=torch.bool)
         if method != "exact" or screen is not None:

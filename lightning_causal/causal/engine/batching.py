@@ -29,6 +29,7 @@ __all__ = [
     "current_shard",
     "each_chunk",
     "first_in_block",
+    "mark_said",
     "is_out_of_memory",
     "map_rows",
     "pass_budget",
@@ -359,6 +360,24 @@ def first_in_block(key: str) -> bool:
         return False
     block.said.add(key)
     return True
+
+
+def mark_said(key: str) -> None:
+    """Record a warning of ``key`` as said in the :func:`remembered_fit` block open now (nothing outside any block): for
+    a check whose warning is known only after it ran (:func:`said_in_block` asked first, the mark taken only where
+    the warning was given, so that a first call with nothing to say swallows no later call's warning).
+
+    Args:
+        key: the warning's kind, as given to :func:`first_in_block`.
+
+    Examples:
+        >>> with remembered_fit():
+        ...     mark_said("padded_target"); said_in_block("padded_target")
+        True
+    """
+    block = _FIT.get()
+    if block is not None:
+        block.said.add(key)
 
 
 def said_in_block(key: str) -> bool:

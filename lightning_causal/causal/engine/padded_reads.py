@@ -50,6 +50,7 @@ from lightning_causal.causal.engine.ablation import (
     step_positions,
     unnamed_padding,
 )
+from lightning_causal.causal.engine.batching import mark_said, said_in_block
 from lightning_causal.causal.engine.finite import check_finite_samples
 from lightning_causal.causal.engine.forward_args import SHARED_POSITIONS
 from lightning_causal.causal.engine.generators import model_rngs_kept
@@ -221,7 +222,7 @@ def _step_padding(forward: Forward, xs: tuple[Tensor, ...]) -> tuple[Tensor | No
 
 
 def warn_padded_target(forward: Forward, xs: tuple[Tensor, ...], out: Tensor, idx: Tensor, what: str, *, name: str = "target",
-                       why: str | None = None) -> None:
+                       why: str | None = None) -> bool:
     """Warn when the explained column of a sample is a padded position: a listwise ranker's scores
     ``[N, L]`` of lists padded to ``L`` items, one column per item, explained at ``target=None`` (each
     sample's largest score, a padded item's where the model leaves padded scores unmasked) or at a
@@ -232,7 +233,8 @@ def warn_padded_target(forward: Forward, xs: tuple[Tensor, ...], out: Tensor, id
     (``target_class`` for the counterfactual search); ``why``: how the caller chose the explained columns, in the
     message (``towards="runner_up"``'s second-largest output), where the words above would guess wrong. Nothing runs without padding of ``C`` positions, or where
     every explained column is real; else one pass of up to 4 such samples cut by one position tells
-    scores per position (``C - 1`` columns then) from a classifier of as many classes as positions.
+    scores per position (``C - 1`` columns then) from a classifier of as many classes as positions. Returns whether
+    it warned (the caller marks a warning said once a block only then).
 
     Examples:
         >>> import warnings
@@ -247,20 +249,22 @@ def warn_padded_target(forward: Forward, xs: tuple[Tensor, ...], out: Tensor, id
         >>> forward = Forward(Scores(), additional_forward_args={"attention_mask": mask}, num_samples=2)
         >>> with warnings.catch_warnings(record=True) as caught:
         ...     warnings.simplefilter("always")
-        ...     warn_padded_target(forward, (x,), forward(x), torch.tensor([2, 2]), "input_effects")
+        ...     said = warn_padded_target(forward, (x,), forward(x), torch.tensor([2, 2]), "input_effects")
+        >>> said
+        True
         >>> print(str(caught[0].message)[:96])
         input_effects: the explained column of probe sample(s) [1] is position(s) [2] of the model's one
     """
     if out.dim() != 2 or out.shape[1] < 2 or idx.dim() != 1 or idx.shape[0] != out.shape[0]:
-        return
+        return False
     pad, unnamed = _step_padding(forward, xs)
     if pad is None or tuple(pad.shape) != tuple(out.shape):
-        return
+        return False
     pad = pad.to(idx.device)
     hit = pad.gather(1, idx.view(-1, 1).clamp(0, pad.shape[1] - 1)).squeeze(1) & ~pad.all(1)
     rows = hit.nonzero().flatten()
     if not rows.numel() or not _follows_positions(forward, xs, rows[:_CHECKED_ROWS], int(pad.shape[1]), explained=True):
-        return
+        return False
     samples = rows.tolist()
     shown = f"{samples[:8]}{f' and {len(samples) - 8} more' if len(samples) > 8 else ''}"
     positions = sorted({int(t) for t in idx[rows].tolist()})
@@ -274,11 +278,12 @@ def warn_padded_target(forward: Forward, xs: tuple[Tensor, ...], out: Tensor, id
         f"output per position ([N, {pad.shape[1]}], its columns following the input's positions), which the forward "
         f"arguments mark as padding ({why}), so every effect of those samples explains an item the model ignores (NaN "
         f"where it scores padding -inf). {PADDED_TARGET_FIX}{unnamed}", UserWarning, stacklevel=outside_package())
+    return True
 
 
 def explained_target(forward: Forward, xs: tuple[Tensor, ...], out: Tensor, target: Any, what: str, *,
                      name: str = "target", why: str | None = None, gathered: Tensor | None = None,
-                     warn: bool = True) -> tuple[Tensor, Tensor]:
+                     warn: bool = True, once: str | None = None) -> tuple[Tensor, Tensor]:
     """The explained column of each sample and its clean value, ``(idx [N], f0 [N])``, as every estimator starts:
     ``target`` resolved against the clean output ``out`` ``[N, C]``
     (:func:`~lightning_causal.causal.engine.state.resolve_target`, ``name`` the caller's parameter in its messages),
@@ -286,7 +291,10 @@ def explained_target(forward: Forward, xs: tuple[Tensor, ...], out: Tensor, targ
     where ``warn`` is false: a pass of common random numbers, or a check said once per block), and samples of
     non-finite inputs whose explained output is not finite refused
     (:func:`~lightning_causal.causal.engine.finite.check_finite_samples`). ``gathered``: the output ``f0`` is read
-    from, where it is not ``out`` (the plain pass beside a noisy model's clean mean).
+    from, where it is not ``out`` (the plain pass beside a noisy model's clean mean). ``once``: a key said once per
+    :func:`~lightning_causal.causal.engine.batching.remembered_fit` block (an audit's layers, an audit's check and its
+    search): the check is skipped where a warning of that key was given in the block, and the key is marked only where
+    this check gives its warning (a first call with nothing padded leaves a later call's padded target warned about).
 
     Examples:
         >>> import torch
@@ -297,8 +305,9 @@ def explained_target(forward: Forward, xs: tuple[Tensor, ...], out: Tensor, targ
         (tensor([1, 0]), tensor([3., 4.]))
     """
     idx = resolve_target(out, target, name=name)
-    if warn:
-        warn_padded_target(forward, xs, out, idx, what, name=name, why=why)
+    if warn and not (once is not None and said_in_block(once)) and \
+            warn_padded_target(forward, xs, out, idx, what, name=name, why=why) and once is not None:
+        mark_said(once)
     f0 = gather_target(out if gathered is None else gathered, idx)
     check_finite_samples(xs, f0)
     return idx, f0
