@@ -23,7 +23,7 @@ Seen = namedtuple("Seen", "rows cols")
 
 class ShapeResetMlp(SgdMlp):
     """:class:`SgdMlp` that carries the mean of its inputs across batches (added to its input), started afresh where the
-    batch's shape is not the last one seen (``self.seen = x.shape``, a ``torch.Size``)."""
+    batch's shape is not the last one seen or in eval mode (``self.seen = x.shape``, a ``torch.Size``)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -32,10 +32,12 @@ class ShapeResetMlp(SgdMlp):
         self.carried = torch.zeros(5)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        carried = self.carried if self.seen == x.shape else torch.zeros(5)
+        # read in training only, and the mean of earlier batches only: an eval pass that read it, or an output that
+        # read this batch's mean, would be refused (the audits explain an input alone; both passed before newuser86)
+        carried = self.carried if self.training and self.seen == x.shape else torch.zeros(5)
         self.carried = (0.5 * carried + 0.5 * x.mean(0)).detach()
         self.seen, self.named = x.shape, Seen(*x.shape)
-        return self.net(x + self.carried)
+        return self.net(x + carried)
 
 
 def test_a_size_and_a_named_tuple_reassigned_are_set_back() -> None:

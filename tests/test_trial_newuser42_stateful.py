@@ -44,15 +44,20 @@ class Carried(nn.Module):
         return self.head(out[:, -1])
 
 
+@pytest.mark.parametrize("read", ["always", "train"])
 @pytest.mark.parametrize("lstm", [False, True])
-def test_input_effects_leave_the_carried_state_as_it_was(lstm):
+def test_input_effects_leave_the_carried_state_as_it_was(lstm, read):
     torch.manual_seed(0)
-    m = Carried(lstm).eval()
+    m = Carried(lstm, read).eval()
     x = torch.randn(5, T, F)
     m(x)
     before = m.h
     values = [t.clone() for t in (before if lstm else (before,))]
-    input_effects(m, x, STEPS)
+    if read == "always":  # the probe's clean pass reads the state m(x) left: refused (it ran, silently, before newuser86)
+        with pytest.raises(ValueError, match="reads a state it keeps from earlier calls: h"):
+            input_effects(m, x, STEPS)
+    else:
+        input_effects(m, x, STEPS)
     assert m.h is before  # the state of the audits' last pass was [1, 30, 4] (5 samples x 6 groups)
     assert all(torch.equal(a, b) for a, b in zip(m.h if lstm else (m.h,), values))
 

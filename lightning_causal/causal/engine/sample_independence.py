@@ -17,6 +17,7 @@ from lightning_causal.causal.engine.kept_attributes import (
     TRACED_TRAINING_FIX,
     batch_statistic_norms,
     is_norm_layer,
+    keep_attributes,
     traced_training_norms,
 )
 from lightning_causal.causal.engine.linked_samples import refuse_flat_bags
@@ -75,6 +76,7 @@ def check_samples_independent(forward: Forward, xs: tuple[Tensor, ...], output: 
     n = xs[0].shape[0]
     sized = carried_states(forward.model, n)  # before the pass alone, which may set a state of its own size
     kept = {k: _identity(t) for k, t in _kept_tensors(forward.model).items()}
+    state = keep_attributes(forward.model, reassigned_buffers=True, values=True)  # the second run alone starts from it
     with GeneratorWatch() as watch:
         alone = forward(*(x[rows] for x in xs), rows=rows)
     states = sized + [s for s in carried_states(forward.model, n, kept) if s.split(" [")[0] not in {t.split(" [")[0] for t in sized}]
@@ -82,8 +84,11 @@ def check_samples_independent(forward: Forward, xs: tuple[Tensor, ...], output: 
         return  # the model draws random numbers (MC dropout kept on): its outputs differ by the draw, not by the batch
     clean = output[rows]
     diff, same = same_outputs(alone, clean)
-    if not same and not same_outputs(forward(*(x[rows] for x in xs), rows=rows), alone)[1]:
-        return  # the model differs from itself run twice alone (noise from a generator of its own), not by the batch
+    if not same:
+        if states:  # the first run alone set a state it may read where the size matches (`self.mem` of its rows)
+            state.restore()  # which would differ from itself run twice alone, taken for noise: the batch's read passed
+        if not same_outputs(forward(*(x[rows] for x in xs), rows=rows), alone)[1]:
+            return  # the model differs from itself run twice alone (noise from a generator of its own), not by the batch
     if not same:
         batch_norms = batch_statistic_norms(forward.model)  # also scripted
         if batch_norms:
@@ -101,8 +106,9 @@ def check_samples_independent(forward: Forward, xs: tuple[Tensor, ...], output: 
             cause = (f"its forward reads a state it keeps from earlier calls: {', '.join(states[:3])} (a recurrent "
                      "state carried across batches, `self.h = h.detach()`)")
             fix = ("the audits explain the output of an input alone: read the state in training only (`h0 = self.h "
-                   "if self.training else None`), so that evaluation and the audits start every sequence from a "
-                   "fresh state")
+                   "if self.training else None`), or reset it at the start of `forward` (a spiking neuron's membrane kept "
+                   "on the module and reset by `training_step`, as snntorch's `utils.reset`), so that evaluation and "
+                   "the audits start every sequence from a fresh state")
         elif isinstance(getattr(forward, "args", None), ForwardArgs) and forward.args.tensors():  # a Forward's: gathered by row
             cause = ("a forward argument of one row per sample is gathered by row with each sample, so that the samples "
                      f"alone read {len(rows)} of its {n} rows: a tensor that every sample reads whole (a few-shot "
