@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import warnings
+import weakref
 from collections.abc import Mapping, Sequence
 
 import torch
@@ -64,6 +65,11 @@ from lightning_causal.causal.scm.scm import AdditiveNoiseSCM
 from lightning_causal.causal.scm.token_swap import TokenSwap
 
 __all__ = ["FairnessAudit"]
+
+#: the audits whose ``validate`` checked what a model's outputs are, per model (:meth:`FairnessAudit._check_reading`):
+#: their ``run`` on that model checks and warns no second time; kept beside the model, not on the audit, which a
+#: spawned process pickles
+_READ_CHECKED: weakref.WeakKeyDictionary[nn.Module, weakref.WeakSet[FairnessAudit]] = weakref.WeakKeyDictionary()
 
 
 #: groups of fewer probe rows are named in a note: their rates are uncertain (a Wilson 95% interval of
@@ -312,11 +318,14 @@ class FairnessAudit(Audit):
         if not bool((x_cf != x).any()):
             self._warn_nothing_changed(x.shape[0])
         self._check_reading(model, probe, x)
+        _READ_CHECKED.setdefault(model, weakref.WeakSet()).add(self)  # run checks this model no second time
 
     def _check_reading(self, model: nn.Module, probe: Probe, x: Tensor) -> None:
-        """What makes the audit's measures no class probabilities or no groups, checked by :meth:`validate` and again
-        by :meth:`run` (called by hand, ``audit.run(model, probe)``, without the callback's set-up): per-level logits and a
-        continuous distribution's moments warned about, an embedding and group ids that are not whole numbers refused."""
+        """What makes the audit's measures no class probabilities or no groups, checked by :meth:`validate` and by
+        :meth:`run` where ``validate`` did not check this model (called by hand, ``audit.run(model, probe)``, without the
+        callback's set-up; once checked, the callback's and ``audit_model``'s runs say it no second time): per-level
+        logits and a continuous distribution's moments warned about, an embedding and group ids that are not whole
+        numbers refused."""
         first = first_row_outputs(model, probe, self.output)
         out = first()
         levels = level_outputs(probe.labels, out, task_model(model, self.output), self.output)
@@ -381,7 +390,8 @@ class FairnessAudit(Audit):
 
     def run(self, model: nn.Module, probe: Probe, *, max_batch_size: int | None = None) -> AuditResult:
         x = self._inputs(probe)
-        self._check_reading(model, probe, x)  # by hand too: an embedding's softmax is refused, a Normal's means warned of
+        if self not in _READ_CHECKED.get(model, ()):  # by hand too: an embedding's softmax is refused, a Normal's means
+            self._check_reading(model, probe, x)  # warned of; once only after the set-up's validate checked the model
         self._warn_one_hot(x)
         options = self.model_options(probe)
         check_name_count("feature_names", self.feature_names, x.shape[1], "column")
