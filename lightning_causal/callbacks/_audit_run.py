@@ -32,6 +32,7 @@ from lightning_causal.callbacks._one_audit import (
     non_finite_weights,
     run_audit,
 )
+from lightning_causal.callbacks._probe_setup import warn_outputs_read_as_logits
 from lightning_causal.callbacks._trainer_facts import (
     audited,
     epoch_end_step,
@@ -313,6 +314,8 @@ class AuditRun:
         with (no_trace(model), sharded_rows(row_shard(trainer)), self._warnings.collect(show=trainer.is_global_zero),
               figure_axes(self._renderer.figure_kind),
               audit_progress(trainer, len(self.audits), epoch) as step):
+            # energies or 0/1 sets read as logits: the set-up pass saw the untrained model, whose energies decided nothing
+            warn_outputs_read_as_logits(self.audits, model, self.probe)  # type: ignore[arg-type]
             for done, audit in enumerate(self.audits):
                 step(done, audit.name)
                 result = self._run_one(audit, model, epoch)

@@ -32,7 +32,7 @@ from lightning_causal.causal.engine.user_frame import outside_package
 from lightning_causal.reporting.tensorboard import scalar_tags
 
 __all__ = ["LOWER_IS_LIKELIER_ROWS", "NEVER_CALLED_LAZY", "check_probe_outputs", "checked_probe", "dry_run",
-           "lower_is_likelier", "probe_to_device", "set_rows", "unbuilt_lazy_modules"]
+           "lower_is_likelier", "probe_to_device", "set_rows", "unbuilt_lazy_modules", "warn_outputs_read_as_logits"]
 
 
 def _check_rows_of_a_flat_probe(probe: Probe, out: object, model: torch.nn.Module | None = None) -> None:
@@ -103,7 +103,7 @@ def check_probe_outputs(audits: Sequence[Audit], model: torch.nn.Module, probe: 
         raise MisconfigurationException(
             f"The probe of shape {list(probe.first.shape)} is rejected by the model: {err}.{hint}"
         ) from err
-    widths, lowest, sets = [], [], []
+    widths, explained = [], []
     for audit in audits:  # each audit explains its own `output` of the return value
         try:
             out = select_output(raw, audit.output)
@@ -113,18 +113,12 @@ def check_probe_outputs(audits: Sequence[Audit], model: torch.nn.Module, probe: 
         _check_scores(audit, out, model)
         _warn_elements_as_classes(audit, raw, out, model, probe)
         check_finite_probe(probe, out, origin)
-        agreement = lower_is_likelier(out, _targets_of_positions(probe), model, audit.output)
-        lowest += [(audit.name, agreement)] if agreement is not None else []
-        tied = set_rows(out)
-        sets += [(audit.name, tied)] if tied is not None else []
+        explained.append((audit, out))
         # a head the model says is a regression (a held nn.PoissonNLLLoss, a task declared per head) has no classes:
         # its labels may be integer counts beyond its width
         regression = label_task(task_model(model, audit.output)) == "regression"
         widths += [int(out.shape[1])] if out.dim() == 2 and not regression else []
-    if lowest:  # energies read as logits: every audit's class, probability and flip would be the least likely class's
-        _warn_energies(lowest)
-    if sets:  # 0/1 memberships read as logits: the first member of a set explained, softmaxes of 0s and 1s
-        _warn_sets(sets)
+    _warn_read_as_logits(explained, model, probe)
     if widths:  # the labels are classes of one of the explained heads (the widest)
         try:
             check_class_labels("the labels of `probe`", _targets_of_positions(probe), max(widths), error=MisconfigurationException)
@@ -135,6 +129,35 @@ def check_probe_outputs(audits: Sequence[Audit], model: torch.nn.Module, probe: 
                 "`unpack_batch=lambda batch: (batch[0], None, None)`; where they are classes of a head that grows during "
                 "the fit (class-incremental learning), validate on the classes the head has at the start, or leave them "
                 "out as above (the probe is read once, at the start of fit)") from err
+
+
+def warn_outputs_read_as_logits(audits: Sequence[Audit], model: torch.nn.Module, probe: Probe) -> None:
+    """The warnings of :func:`check_probe_outputs` on outputs that are no logits, energies
+    (:func:`lower_is_likelier`) and 0/1 prediction sets (:func:`set_rows`), on one pass of ``model`` over ``probe``
+    without gradients: run by the callback at each audit epoch (inside ``no_trace``), as the set-up pass sees the model
+    before its first training step, whose energies do not decide the labels yet. The messages hold no figure that
+    changes between epochs, so the callback's :class:`~lightning_causal.callbacks._warnings.WarningsOncePerFit` shows
+    each once per fit. A pass or an ``output=`` that fails says nothing here: the audits' own runs report it."""
+    try:
+        with torch.no_grad():
+            raw = Forward(model, num_samples=len(probe), **probe.forward_options).raw(
+                *(probe.inputs if isinstance(probe.inputs, tuple) else (probe.inputs,)))
+            explained = [(audit, select_output(raw, audit.output)) for audit in audits]
+    except Exception:  # the audits' runs name what failed
+        return
+    _warn_read_as_logits(explained, model, probe)
+
+
+def _warn_read_as_logits(explained: Sequence[tuple[Audit, object]], model: torch.nn.Module, probe: Probe) -> None:
+    """One warning naming the audits of ``explained`` (each with the output it explains) whose output looks like
+    energies (:func:`lower_is_likelier`), one naming those whose output is 0/1 prediction sets (:func:`set_rows`)."""
+    labels = _targets_of_positions(probe)
+    lowest = [audit.name for audit, out in explained if lower_is_likelier(out, labels, model, audit.output) is not None]
+    if lowest:  # energies read as logits: every audit's class, probability and flip would be the least likely class's
+        _warn_energies(lowest)
+    sets = [(audit.name, tied) for audit, out in explained if (tied := set_rows(out)) is not None]
+    if sets:  # 0/1 memberships read as logits: the first member of a set explained, softmaxes of 0s and 1s
+        _warn_sets(sets)
 
 
 #: The fewest labelled probe rows on which :func:`lower_is_likelier` judges an output's direction.
@@ -180,13 +203,13 @@ def lower_is_likelier(out: object, labels: object, model: torch.nn.Module | None
     return None
 
 
-def _warn_energies(lowest: list[tuple[str, tuple[float, float]]]) -> None:
-    """One warning naming every audit whose explained output :func:`lower_is_likelier` found lower where likelier."""
-    names = ", ".join(repr(name) for name, _ in lowest)
-    smallest, largest = lowest[0][1]
+def _warn_energies(lowest: list[str]) -> None:
+    """One warning naming every audit whose explained output :func:`lower_is_likelier` found lower where likelier (no
+    figure in it: the same words at every audit epoch, shown once per fit)."""
+    names = ", ".join(repr(name) for name in lowest)
     warnings.warn(
-        f"The probe's labels are the class of the SMALLEST output on {smallest:.0%} of its samples and of the largest on "
-        f"{largest:.0%}, for the output{'s' if len(lowest) > 1 else ''} explained by audit{'s' if len(lowest) > 1 else ''} "
+        "The probe's labels are the class of the SMALLEST output (on half of its samples or more, half of them more than "
+        f"of the largest), for the output{'s' if len(lowest) > 1 else ''} explained by audit{'s' if len(lowest) > 1 else ''} "
         f"{names}: those outputs look like energies, distances or losses per class (lower = more likely; a conformal "
         "wrapper's non-conformity scores, APS or 1 - p), but every audit reads its output as logits (higher = more "
         "likely): `target=None` would explain the largest output (the least likely class), probabilities would be its "
@@ -217,13 +240,13 @@ def set_rows(out: object) -> tuple[int, int] | None:
 
 
 def _warn_sets(sets: list[tuple[str, tuple[int, int]]]) -> None:
-    """One warning naming every audit whose explained output :func:`set_rows` found a 0/1 set with ties."""
+    """One warning naming every audit whose explained output :func:`set_rows` found a 0/1 set with ties (no figure in it:
+    the same words at every audit epoch, shown once per fit)."""
     names = ", ".join(repr(name) for name, _ in sets)
-    tied, rows = sets[0][1]
     many = len(sets) > 1
     warnings.warn(
         f"The output{'s' if many else ''} explained by audit{'s' if many else ''} {names} hold{'' if many else 's'} only "
-        f"0s and 1s, and {tied} of the probe's {rows} rows hold no 1 or several (a prediction set of a conformal wrapper, "
+        "0s and 1s, and some of the probe's rows hold no 1 or several (a prediction set of a conformal wrapper, "
         "multi-hot decisions): the audits read an output as logits, so `target=None` explains the first class of each "
         "set (class 0 of an empty set) and a softmax of 0/1 memberships is no class probability (the fairness gap, "
         "SobolAudit's probability=True, the deletion curves); each effect is a step (a class leaving or joining the "

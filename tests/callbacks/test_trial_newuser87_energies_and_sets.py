@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import warnings
 
+import lightning.pytorch as pl
 import pytest
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from lightning_causal import CounterfactualAudit, InputEffectAudit, audit_model
+from lightning_causal import CausalAuditCallback, CounterfactualAudit, InputEffectAudit, audit_model
 from lightning_causal.callbacks._probe_setup import (
     LOWER_IS_LIKELIER_ROWS,
     lower_is_likelier,
@@ -69,7 +70,7 @@ def test_energies_read_as_logits_are_warned_of_naming_the_fix() -> None:
     said = _energy_warnings(_warnings(model, [InputEffectAudit(ace_values=None), CounterfactualAudit(max_samples=2)], x, y))
     assert len(said) == 1, said  # one warning naming both audits
     assert "'input_effect', 'counterfactual'" in said[0] and "output=lambda out: -out" in said[0]
-    assert "SMALLEST output on 100%" in said[0] and "largest on 0%" in said[0]
+    assert "SMALLEST output (on half of its samples or more" in said[0]
     # the fix silences it, and a logits model is not warned of
     assert not _energy_warnings(_warnings(model, [InputEffectAudit(ace_values=None, output=lambda out: -out)], x, y))
     logits = nn.Sequential(Energies(), nn.Identity()).eval()
@@ -113,7 +114,7 @@ def test_prediction_sets_are_warned_of_and_the_calibrated_buffer_kept() -> None:
     tied = int((sets.sum(1) != 1).sum())
     assert 0 < tied < len(x) and set_rows(sets) == (tied, len(x))
     said = [m for m in _warnings(model, [InputEffectAudit(ace_values=None)], x, y) if "only 0s and 1s" in m]
-    assert len(said) == 1 and f"{tied} of the probe's {len(x)} rows" in said[0]
+    assert len(said) == 1 and "some of the probe's rows hold no 1 or several" in said[0]
     assert "first class of each set" in said[0] and "s.sum(1, keepdim=True)" in said[0]
     assert model.qhat.item() == pytest.approx(0.6)
     # one score per sample, the set size, is not warned of; nor are one-hot decisions (no ties)
@@ -148,3 +149,44 @@ def test_non_conformity_scores_are_warned_of_as_energies() -> None:
     x, y = _data()
     said = _energy_warnings(_warnings(APSScores().eval(), [InputEffectAudit(ace_values=None)], x, y))
     assert len(said) == 1 and "non-conformity scores" in said[0] and "explain the logits they are computed from" in said[0]
+
+
+class LearnsEnergies(pl.LightningModule):
+    """Untrained (zero weights: every class ties) when the callback checks its probe before the first step; its
+    training step sets the energies E_k = -(true logit k), as a fit of cross_entropy(-E, y) would."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = Energies()
+        with torch.no_grad():
+            self.net.linear.weight.zero_()
+
+    def forward(self, x):
+        return self.net(x)
+
+    def training_step(self, batch, _):
+        with torch.no_grad():
+            self.net.linear.weight.copy_(Energies().linear.weight)
+        return (self(batch[0]) * 0).sum() + self.net.linear.weight.sum() * 0
+
+    def validation_step(self, batch, _):
+        pass
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.0)
+
+
+def test_the_callback_warns_at_the_audit_epochs_once_per_fit(tmp_path) -> None:
+    """The set-up pass sees the untrained model, whose energies decide nothing: the audit epochs check again, and the
+    callback shows the warning once in a fit of two audited epochs."""
+    x, y = _data()
+    data = DataLoader(TensorDataset(x, y), batch_size=len(x))
+    callback = CausalAuditCallback([InputEffectAudit(ace_values=None)], probe_size=len(x), every_n_epochs=1)
+    trainer = pl.Trainer(max_epochs=2, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                         enable_model_summary=False, callbacks=[callback], default_root_dir=tmp_path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        trainer.fit(LearnsEnergies(), data, data)
+    assert callback.audited_epochs == [0, 1]
+    said = _energy_warnings([str(w.message) for w in caught])
+    assert len(said) == 1 and "'input_effect'" in said[0], said
