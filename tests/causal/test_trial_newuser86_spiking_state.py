@@ -6,6 +6,8 @@ stale-state output with fresh-state intervened rows, silently."""
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 import torch
 from torch import nn
@@ -91,3 +93,38 @@ def test_a_membrane_reset_at_the_start_of_forward_gives_the_hand_loops_effects()
     e = input_effects(m, x, target=1)
     assert hand.abs().max() > 0.5  # the inputs move the spike counts
     torch.testing.assert_close(e, hand, rtol=0, atol=1e-12)
+
+
+class Timing(nn.Module):
+    """A LIF layer read over T steps of 0/1 spike trains [N, T, C]: channel 0's spike early or late decides the class."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(2, 2)
+        with torch.no_grad():
+            self.fc.weight.copy_(torch.tensor([[1.0, 0.0], [0.0, 1.0]]))
+            self.fc.bias.zero_()
+
+    def forward(self, x):
+        early, late = x[:, :3, 0].sum(1), x[:, 3:, 0].sum(1)
+        return self.fc(torch.stack([early, late], 1) + 0.1 * x[:, :, 1:].sum((1, 2)).unsqueeze(1))
+
+
+def test_counterfactuals_of_spike_trains_set_to_fractions_are_warned_of_with_the_way_out():
+    from lightning_causal.causal import counterfactual_explanation
+
+    x = torch.zeros(4, 6, 2)
+    x[:2, 1, 0] = 1.0  # class 0: an early spike
+    x[2:, 4, 0] = 1.0  # class 1: a late spike
+    x[0, 2, 1] = x[3, 0, 1] = 1.0  # background events
+    m = Timing()
+    with pytest.warns(UserWarning, match=r"hold only 0 and 1 in every one of the 4 rows \(12 of 12 features.*"
+                                         r"rounded back to 0/1, 0 of those 4 still reach") as rec:
+        r = counterfactual_explanation(m, x, torch.tensor([1, 1, 0, 0]))  # was silent: fractions of a spike
+    assert bool(r.success.all()) and not bool(((r.counterfactuals == 0) | (r.counterfactuals == 1)).all())
+    assert "`integer=`" in str(rec[0].message)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the way out: 0/1 counterfactuals, no warning
+        r = counterfactual_explanation(m, x, torch.tensor([1, 1, 0, 0]), integer=torch.ones(6, 2, dtype=torch.bool),
+                                       bounds=(0.0, 1.0))
+    assert bool(r.success.all()) and bool(((r.counterfactuals == 0) | (r.counterfactuals == 1)).all())

@@ -340,7 +340,9 @@ def counterfactual_explanation(
     is exactly one-hot and integral, and an input whose projected points never reach the target is
     reported as failed (``x' = x``). Polishing also tries the switches of the k groups of largest
     linearised gain from the input's own categories (k = 0..G), and rounds the integers of each step
-    both up and down.
+    both up and down. Without them, features that hold only 0 and 1 in every row (0/1 spike trains, binary flags)
+    move to fractions no input takes: a ``UserWarning`` says so, with how many counterfactuals still reach their class
+    rounded back to 0/1, and names ``integer=`` with ``bounds=(0, 1)``.
 
     Runs in eval mode; the parameters' ``requires_grad`` is switched off meanwhile and restored
     (their ``.grad`` is never touched); no global RNG is used. Every input is searched in one batch, so a model whose
@@ -436,10 +438,42 @@ def counterfactual_explanation(
                 scale=unit)
         with torch.no_grad():
             predicted = forward(best).argmax(1)
+            if discrete is None:
+                _warn_fractional_binary(forward, x, best, target, predicted == target)
     delta = (best - x).flatten(1)
     success = predicted == target
     return Counterfactuals(x, best, target, success, delta.abs().sum(1), delta.norm(dim=1),
                            (delta != 0).double().mean(1), predicted)  # shares as exact as a float holds them: 8/360, not 0.022222223
+
+
+def _warn_fractional_binary(forward: Forward, x: Tensor, best: Tensor, target: Tensor, success: Tensor) -> None:
+    """Warn where the inputs hold only 0 and 1 at some features in every row (0/1 spike trains, binary flags), with
+    both values among them, and the successful counterfactuals set some of those features to fractions, which no input
+    takes: the search moves every feature continuously unless ``integer=`` names them. Says how many of those
+    counterfactuals still reach their class with the features rounded back to 0/1 (one pass of the model)."""
+    flat, found = x.flatten(1), best.flatten(1)
+    binary = ((flat == 0) | (flat == 1)).all(0)
+    if x.shape[0] < 2 or not bool(binary.any()) or not (bool((flat[:, binary] == 0).any()) and bool((flat[:, binary] == 1).any())):
+        return
+    moved = found[:, binary]
+    fractional = (moved != 0) & (moved != 1) & success.view(-1, 1)
+    if not bool(fractional.any()):
+        return
+    rounded = found.clone()
+    rounded[:, binary] = moved.clamp(0, 1).round()
+    kept = (forward(rounded.view_as(x)).argmax(1) == target) & success
+    rows = success & fractional.any(1)
+    example = float(moved[fractional][0])
+    warnings.warn(
+        f"The counterfactual search (counterfactual_explanation) moved inputs that hold only 0 and 1 in every one of the "
+        f"{x.shape[0]} rows ({int(binary.sum())} of {flat.shape[1]} features: 0/1 events, binary flags) to fractions "
+        f"({int(fractional.sum())} values, e.g. {example:.3g}) in {int(rows.sum())} of its {int(success.sum())} successful "
+        f"counterfactuals, which no input takes; rounded back to 0/1, {int((kept & rows).sum())} of those "
+        f"{int(rows.sum())} still reach their target class. To search over 0/1 values, pass those features as "
+        "`integer=` (a boolean mask of one input, `torch.ones_like(x[0], dtype=torch.bool)` for every feature) with "
+        "`bounds=(0, 1)` "
+        "(one-hot groups: `categorical=`; CounterfactualAudit takes the same `integer=`, `categorical=` and `bounds=`)",
+        UserWarning, stacklevel=3)
 
 
 def _project(x: Tensor, delta: Tensor, mutable: Tensor, lo: Tensor, hi: Tensor) -> Tensor:
