@@ -23,7 +23,7 @@ from lightning_causal._console import console_line
 from lightning_causal._user_warnings import warn_at_users_line
 from lightning_causal.audits.base import Audit, AuditResult, Probe
 from lightning_causal.audits.group_regions import figure_axes
-from lightning_causal.callbacks._explain import explained_input
+from lightning_causal.callbacks._explain import explained_input, explained_marks
 from lightning_causal.callbacks._no_trace import no_trace
 from lightning_causal.callbacks._one_audit import (
     drift_base,
@@ -199,7 +199,7 @@ class AuditRun:
     _warned_no_tb: bool
     _warnings: WarningsOncePerFit
     figures_every_n_audits: int
-    _undrawn: tuple[Any, list[AuditResult], Any, Any, int, str] | None  # the last audit's figures, not drawn yet (_draw_last)
+    _undrawn: tuple[Any, list[AuditResult], Any, Any, int, str, tuple[Any, Any]] | None  # the last audit's figures, not drawn yet (_draw_last)
     _fit_clock: float | None  # time.perf_counter() at the fit's start or the last audit's end (cost_line)
 
     def _run(self, trainer: Trainer, pl_module: LightningModule, epoch: int, stage: str, *, monitored: bool = True) -> None:
@@ -372,21 +372,25 @@ class AuditRun:
         t0 = time.perf_counter()
         probe, report = self.probe, report_path(self.report_dir, epoch, stage, tag=self._report_tag) if self.report_dir is not None else None
         shown = explained_input(probe, self._explained) if probe else None  # the input the maps explain
+        # its padded or unobserved entries and its steps' time stamps (the probe's forward arguments)
+        marks = explained_marks(audited(trainer.lightning_module), probe, self._explained) if probe else (None, None)
         # the figures at the first audit, every n-th after it and the fit-end one (audited_epochs holds this one); the
         # last audit of a fit, if not drawn here, is drawn when training ends (_draw_last)
         figures = stage == "fit_end" or (len(self.audited_epochs) - 1) % self.figures_every_n_audits == 0
         step, labels = epoch_end_step(trainer), probe.labels if probe else None
         self._renderer.render(tb.experiment, epoch, results, shown, step=step, probe_labels=labels, report=report,
                               figures=figures, scalar_prefix=tag_prefix(tb), stage=stage,
-                              model=explained_name(trainer.lightning_module))  # as the report's "model"
-        self._undrawn = None if figures else (tb.experiment, results, shown, labels, step, tag_prefix(tb))
+                              model=explained_name(trainer.lightning_module),  # as the report's "model"
+                              probe_unobserved=marks[0], probe_times=marks[1])
+        self._undrawn = None if figures else (tb.experiment, results, shown, labels, step, tag_prefix(tb), marks)
         return time.perf_counter() - t0
 
     def _draw_last(self) -> None:
         """Draw the figures of the fit's last audit where ``figures_every_n_audits`` left them out (training ended
         at an audit off its count: ``max_epochs``, early stopping, ``max_steps``), at that audit's step."""
         if self._undrawn is not None:
-            writer, results, shown, labels, step, prefix = self._undrawn
+            writer, results, shown, labels, step, prefix, (unobserved, times) = self._undrawn
             self._undrawn = None
-            self._renderer.render_figures(writer, results, shown, step=step, probe_labels=labels, scalar_prefix=prefix)
+            self._renderer.render_figures(writer, results, shown, step=step, probe_labels=labels, scalar_prefix=prefix,
+                                          probe_unobserved=unobserved, probe_times=times)
 

@@ -19,8 +19,9 @@ from lightning_causal.causal.engine.chosen_input import (
     chosen_input,
     input_position,
 )
+from lightning_causal.reporting.map_data import probe_marks
 
-__all__ = ["audited_view", "check_explain", "explained_input", "explained_position"]
+__all__ = ["audited_view", "check_explain", "explained_input", "explained_marks", "explained_position"]
 
 
 def check_explain(explain: Any) -> int | str | None:
@@ -79,3 +80,20 @@ def explained_input(probe: Probe, position: int | None) -> torch.Tensor:
     if position is None or not isinstance(probe.inputs, tuple):
         return probe.first
     return probe.inputs[position]
+
+
+def explained_marks(model: torch.nn.Module, probe: Probe, position: int | None) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """What the maps of the explained input draw apart (:func:`~lightning_causal.reporting.map_data.probe_marks`): its
+    entries the model is told to ignore (an observation mask's 0, padded steps or points) and its steps' time stamps,
+    read from the probe's forward arguments as the audits read them (the other inputs, under ``explain=``, in their
+    places), ``(None, None)`` where they hold none.
+
+    Args:
+        model: the model audited.
+        probe: the probe.
+        position: the explained input (:func:`explained_position`).
+    """
+    if position is None or not isinstance(probe.inputs, tuple):
+        return probe_marks(model, probe.first, probe.additional_forward_args)
+    wrapper, x, args = chosen_input(model, probe.inputs, position, probe.additional_forward_args)
+    return probe_marks(wrapper, x, args)

@@ -25,6 +25,7 @@ from lightning_causal.callbacks._explain import (
     audited_view,
     check_explain,
     explained_input,
+    explained_marks,
     explained_position,
 )
 from lightning_causal.callbacks._no_trace import no_trace
@@ -207,8 +208,9 @@ def audit_model(
         for tag, value in (t for r in results for t in scalar_tags(r).items()):
             tb.add_scalar(prefix + tag, value, at)
         renderer = TensorBoardRenderer(figure_kind=figure_kind, image_origin=image_origin)
+        unobserved, times = explained_marks(target, probe, position)  # padded or unobserved entries, time stamps
         renderer.render(tb, epoch, results, explained_input(probe, position), step=at, probe_labels=probe.labels, report=report,
-                        scalar_prefix=prefix, model=explained_name(model))
+                        scalar_prefix=prefix, model=explained_name(model), probe_unobserved=unobserved, probe_times=times)
         if hasattr(tb, "flush"):
             tb.flush()
     return results

@@ -11,7 +11,9 @@ from functools import cached_property
 from typing import Any
 
 from torch import Tensor
+from torch.nn import Module
 
+from lightning_causal.causal.engine.ablation import _named_arguments, padding_positions
 from lightning_causal.reporting.figure_style import short_label, short_labels
 from lightning_causal.reporting.image_figures import ImageOrigin, finite_peak
 
@@ -20,7 +22,7 @@ TITLE_NAME = 40
 
 __all__ = [
     "SERIES_COLOURS", "MapData", "baseline_of", "drawn_samples", "explained_quantity", "global_title", "map_limits", "output_noun",
-    "sample_title", "sign_note",
+    "probe_marks", "sample_title", "sign_note",
 ]
 
 SERIES_COLOURS = ("black", "tab:orange", "tab:green", "tab:purple", "tab:brown", "tab:pink", "tab:olive", "tab:cyan")
@@ -45,6 +47,11 @@ class MapData:
         image_origin: where row 0 of an image-kind map and its input (each frame of a frames-kind one) is drawn
             (``"upper"``: at the top; ``"lower"``: at the bottom, a spectrogram's lowest frequency as audio tools draw it;
             :data:`~lightning_causal.reporting.image_figures.ORIGINS`); titles and row indices are the data's.
+        unobserved: booleans broadcastable to ``inputs``, ``True`` at the entries the model is told to ignore (an
+            observation mask's 0, the steps after ``lengths``, padded points): the sequence figures hatch them and the
+            point figures leave those points out (:func:`probe_marks`); ``None``: every entry is drawn as measured.
+        times: each step's time stamp ``[N, T]`` (an irregularly sampled series' ``times``), the sequence figures'
+            time axis; ``None``: the steps' indices.
     """
 
     inputs: Tensor
@@ -54,6 +61,8 @@ class MapData:
     labels: Tensor | None = None
     max_samples: int = 4
     image_origin: ImageOrigin = "upper"
+    unobserved: Tensor | None = None
+    times: Tensor | None = None
 
     def class_name(self, index: int) -> str:
         """The name of class ``index`` in titles: ``repr`` of ``meta["class_names"][index]`` cut to
@@ -177,6 +186,44 @@ def drawn_samples(data: MapData) -> tuple[int, bool]:
     sizes = [int(m.shape[0]) for m in data.maps.values()]
     glob = all(s == 1 for s in sizes) and data.inputs.shape[0] > 1
     return min(data.max_samples, int(data.inputs.shape[0]), *sizes), glob
+
+
+#: the forward arguments read as a sequence's time stamps, ``[N, T]`` (mTAN's and GRU-D's ``times``)
+TIME_NAMES = ("times", "timestamps", "time_stamps")
+
+
+def probe_marks(model: Module | None, inputs: Tensor, additional_forward_args: object = None) -> tuple[Tensor | None, Tensor | None]:
+    """What the map figures of ``inputs`` draw apart, from the probe's forward arguments: the entries the model is told
+    to ignore (:func:`~lightning_causal.causal.engine.ablation.padding_positions`: ``attention_mask`` of the inputs'
+    first two dimensions or of their shape, an irregularly sampled series' observation mask, or ``lengths``), and each
+    step's time stamp (a floating ``times``, ``timestamps`` or ``time_stamps`` of shape ``[N, T]`` for one of the
+    inputs' axes); :class:`MapData`'s ``unobserved`` and ``times``. Positional arguments are named by
+    ``model.forward``'s parameters, keywords by their keys.
+
+    Args:
+        model: the model the probe is fed to (its ``forward`` names positional arguments), or ``None``.
+        inputs: the input the maps explain ``[N, ...]``.
+        additional_forward_args: the probe's other forward arguments (Captum's name).
+
+    Examples:
+        >>> import torch
+        >>> x, mask = torch.zeros(1, 3, 2), torch.tensor([[[1, 0], [1, 1], [0, 0]]])
+        >>> unobserved, times = probe_marks(None, x, {"attention_mask": mask, "times": torch.tensor([[0.0, 0.5, 1.5]])})
+        >>> unobserved.int().tolist(), times.tolist()
+        ([[[0, 1], [0, 0], [1, 1]]], [[0.0, 0.5, 1.5]])
+    """
+    if additional_forward_args is None or not isinstance(inputs, Tensor) or inputs.dim() < 2:
+        return None, None
+    try:
+        unobserved = padding_positions(inputs, additional_forward_args, model=model)
+    except ValueError:  # a mask of the opposite sense: the audits refused it in their own words
+        unobserved = None
+    named = _named_arguments(model, additional_forward_args)
+    stamps = next((v for k in TIME_NAMES if isinstance(named, Mapping) and isinstance(v := named.get(k), Tensor)), None)
+    axes = [int(n) for n in inputs.shape[1:3]]
+    times = (stamps.detach() if stamps is not None and stamps.is_floating_point() and stamps.dim() == 2
+             and stamps.shape[0] == inputs.shape[0] and int(stamps.shape[1]) in axes else None)
+    return (unobserved.detach() if unobserved is not None else None), times
 
 
 def map_limits(data: MapData, values: dict[str, Tensor]) -> dict[str, float]:

@@ -104,7 +104,10 @@ def point_maps(data: MapData) -> list[tuple[str, Figure]]:
     coordinates), so that a point's place in the shape says what it is; maps over the whole probe
     (Sobol' indices, ``[1, P, D]``) are drawn on sample 0's points. A NaN or infinite score is a grey cross (×) under
     the points, counts towards no colour scale, and the note below says how many of the sample's scores of each map are
-    not finite (:mod:`~lightning_causal.reporting.figure_style`'s rule for every map kind).
+    not finite (:mod:`~lightning_causal.reporting.figure_style`'s rule for every map kind). Padded points
+    (``data.unobserved``: an ``attention_mask``'s or node mask's 0, the points after ``lengths``; every coordinate
+    of the point) are left out, of the scatter and of the colour scales (a cloud padded with zeros drew its padding as
+    one point at the origin, coloured by its score), and the note says how many.
 
     Args:
         data: the maps ``[N, P, D]`` or ``[N, D, P]`` (``D >= 2``; :func:`points_last`) and the probe
@@ -119,11 +122,31 @@ def point_maps(data: MapData) -> list[tuple[str, Figure]]:
     n, glob = drawn_samples(data)
     scores = {k: point_scores(points_last(v[:n])) for k, v in data.maps.items()}  # [n, P] each
     points = points_last(data.inputs)
+    padded = _padded_points(data, n, glob)  # [n, P], or None
+    if padded is not None:  # their scores count towards no scale
+        scores = {k: v.masked_fill(padded, 0.0) for k, v in scores.items()}
     vmax, signed, note = map_scales(data, scores)
     out = []
     for i in range(n):
         title = global_title(data) if glob else sample_title(data, i)
-        maps = {k: v[i] for k, v in scores.items()}
-        out += sample_figures(data, i, maps, signed, note, partial(_scatter_figure, points[i], vmax=vmax, signed=signed, title=title),
+        real = slice(None) if padded is None else ~padded[i]
+        maps = {k: v[i][real] for k, v in scores.items()}
+        said = note
+        if padded is not None and bool(padded[i].any()):
+            left = f"{int(padded[i].sum())} of {padded.shape[1]} points are padding (the mask's 0): not drawn"
+            said = f"{note}; {left}" if note else left
+        out += sample_figures(data, i, maps, signed, said, partial(_scatter_figure, points[i][real], vmax=vmax, signed=signed, title=title),
                               drawn="grey crosses", title=title)
     return out
+
+
+def _padded_points(data: MapData, n: int, glob: bool) -> Tensor | None:
+    """Of the ``n`` drawn samples, the points ``[n, P]`` whose every coordinate ``data.unobserved`` marks (padding); ``None``
+    where none is given, the maps are over the whole probe or it does not broadcast to the inputs."""
+    if data.unobserved is None or glob or n == 0:
+        return None
+    try:
+        marks = data.unobserved[:n].detach().cpu().bool().expand(n, *data.inputs.shape[1:])
+    except RuntimeError:
+        return None
+    return points_last(marks).all(-1)

@@ -9,10 +9,13 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+import torch
+from matplotlib.collections import PatchCollection
 from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
+from matplotlib.patches import Rectangle
 from matplotlib.textpath import text_to_path
-from matplotlib.ticker import Locator, MaxNLocator
+from matplotlib.ticker import FuncFormatter, Locator, MaxNLocator
 from torch import Tensor
 
 from lightning_causal.audits.group_regions import signal_layout
@@ -103,7 +106,11 @@ def sequence_maps(data: MapData, layout: str | None = None, *, reuse: bool = Fal
     samples: symmetric and diverging for a signed map, from 0 for a map without negative values
     (Saliency). A features-last sample ``[T, F]`` is drawn along ``T``: ``layout="last"``, or by
     default where :func:`sequence_layout` reads the shape so. Signed maps of a class's score
-    (``meta["targets"]``) say below what red and blue mean.
+    (``meta["targets"]``) say below what red and blue mean. Entries the model is told to ignore
+    (``data.unobserved``: an irregularly sampled series' observation mask, padded steps) are hatched in every panel
+    (no input point, no bar, no map colour: every map's score there is taken as none, and the note says what the
+    hatching means); with ``data.times`` the time axis is labelled with each step's time stamp (the steps drawn
+    evenly), else with the steps' indices.
 
     One map: one figure per sample, tagged ``maps/sample_<i>``. Several maps (the causal effect beside
     each Captum method, Sobol' first-order and total indices): one figure per sample and map, tagged
@@ -137,7 +144,8 @@ def _sequence_maps(data: MapData, layout: str | None, reuse: bool) -> Iterator[t
     n, glob = drawn_samples(data)
     last = data.inputs.dim() == 3 and (layout or sequence_layout("sequence", data.inputs)) == "last"
     word = "feature" if last else "channel"
-    limits = map_limits(data, {name: m[: max(1, n)] for name, m in data.maps.items()})
+    gone = _unobserved(data, n, glob)  # [n, ...] of the inputs' shape, or None
+    limits = map_limits(data, {name: _observed(m[: max(1, n)], gone) for name, m in data.maps.items()})
     scales = {name: map_scale(m[: max(1, n)], limits[name]) for name, m in data.maps.items()}  # one per map, shared by the samples
     names = list(data.maps)
     single = len(names) == 1
@@ -146,18 +154,108 @@ def _sequence_maps(data: MapData, layout: str | None, reuse: bool) -> Iterator[t
     for i in range(n):
         x = data.inputs[i].detach().float().cpu()
         x = x.unsqueeze(0) if x.dim() == 1 else x.T if last else x  # [C, T]
-        maps = {name: (m[i].detach().float().cpu().reshape(data.inputs.shape[1:]).T if last else
-                       m[i].detach().float().cpu().reshape(x.shape)) for name, m in data.maps.items()}
+        hidden = None if gone is None else gone[i].T if last else gone[i].reshape(x.shape)  # [C, T]
+        hidden = hidden if hidden is not None and bool(hidden.any()) else None
+        maps = {name: _observed(m[i].detach().float().cpu().reshape(data.inputs.shape[1:]).T if last else
+                                m[i].detach().float().cpu().reshape(x.shape), hidden) for name, m in data.maps.items()}
         title = global_title(data) if glob else sample_title(data, i)
+        marks = _Marks(hidden, _stamps(data, i, x.shape[-1], glob))
         for group in [names] if single else [[name] for name in names]:
             drawn = {name: maps[name] for name in group}
             tag = f"maps/sample_{i}" if single else f"maps/sample_{i}/{suffixes[group[0]]}"
-            yield tag, _sequence_figure(x, drawn, scales, word, last, title if single else f"{group[0]}: {title}", data, kept)
+            yield tag, _sequence_figure(x, drawn, scales, word, last, title if single else f"{group[0]}: {title}", data, kept, marks)
+
+
+
+class _Marks:
+    """What a sample's figure draws apart: ``hidden`` ``[C, T]`` (the entries the model ignores, hatched) and
+    ``stamps`` (each step's time stamp, the time axis' labels), either ``None``."""
+
+    def __init__(self, hidden: Tensor | None = None, stamps: list[float] | None = None) -> None:
+        self.hidden, self.stamps = hidden, stamps
+
+
+#: the note under a figure with hatched entries
+HATCHED_NOTE = "hatched: not observed or padding (the model is told to ignore them): no input drawn, no score"
+HATCH = "0.6"  # the hatching's grey
+
+
+def _unobserved(data: MapData, n: int, glob: bool) -> Tensor | None:
+    """``data.unobserved`` of the ``n`` drawn samples, of the inputs' shape (``None``: none given, maps over the whole
+    probe, or a shape that does not broadcast to the inputs')."""
+    u = data.unobserved
+    if u is None or glob or n == 0:
+        return None
+    try:
+        return u[:n].detach().cpu().bool().expand(n, *data.inputs.shape[1:])
+    except RuntimeError:
+        return None
+
+
+def _observed(m: Tensor, gone: Tensor | None) -> Tensor:
+    """Map ``m`` with its scores at the ``gone`` entries set to 0 (no score: a Captum method's there is of no
+    measurement; the effects are 0 already), for the scales, notes and bars."""
+    return m if gone is None or gone.shape != m.shape else m.masked_fill(gone, 0.0)
+
+
+def _stamps(data: MapData, i: int, steps: int, glob: bool) -> list[float] | None:
+    """Sample ``i``'s time stamps (``data.times``) where it holds one per drawn step, else ``None``."""
+    t = data.times
+    if t is None or glob or t.dim() != 2 or int(t.shape[-1]) != steps or i >= t.shape[0]:
+        return None
+    return t[i].detach().double().cpu().tolist()
+
+
+def _runs(hidden: Tensor) -> list[tuple[int, int, int]]:
+    """The runs of ``True`` along each row of ``hidden`` ``[C, T]``: ``(row, start, stop)``, stop excluded."""
+    edges = torch.nn.functional.pad(hidden.int(), (1, 1)).diff(dim=1)  # +1 where a run starts, -1 after it ends
+    starts, stops = (edges == 1).nonzero(), (edges == -1).nonzero()  # row-major: the k-th start matches the k-th stop
+    return [(int(r), int(a), int(b)) for (r, a), (_, b) in zip(starts.tolist(), stops.tolist())]
+
+
+def _hatch(ax: Any, hidden: Tensor, *, span: bool = False) -> Any:
+    """Hatch the cells ``hidden`` ``[C, T]`` of a heatmap drawn on ``ax`` (rows down, steps across, cells of 1), white
+    under the hatching; ``span``: whole steps of a one-row panel, its full height. The collection, or ``None``."""
+    runs = _runs(hidden)
+    if not runs:
+        return None
+    if span:
+        boxes = [Rectangle((a - 0.5, 0.0), b - a, 1.0) for _, a, b in runs]
+        coll = PatchCollection(boxes, facecolor="white", edgecolor=HATCH, hatch="////", linewidth=0.0, zorder=0.5,
+                               transform=ax.get_xaxis_transform())
+    else:
+        boxes = [Rectangle((a - 0.5, r - 0.5), b - a, 1.0) for r, a, b in runs]
+        coll = PatchCollection(boxes, facecolor="white", edgecolor=HATCH, hatch="////", linewidth=0.0, zorder=2.5)
+    ax.add_collection(coll, autolim=False)
+    return coll
+
+
+def _time_axis(ax: Any, stamps: list[float] | None) -> str | None:
+    """Label the steps of ``ax``'s time axis with their time stamps: the axis label, or ``None`` without stamps."""
+    if stamps is None:
+        return None
+
+    def stamp(v: float, _: Any) -> str:
+        k = round(v)
+        return f"{stamps[k]:.3g}" if abs(v - k) < 1e-6 and 0 <= k < len(stamps) else ""
+
+    ax.xaxis.set_major_formatter(FuncFormatter(stamp))
+    return "time (each step at its time stamp; steps drawn evenly)"
+
+
+def _line(ax: Any, x: Tensor, hidden: Tensor | None, **style: Any) -> None:
+    """One channel ``x`` ``[T]`` as a line over its steps, only its observed ones where ``hidden`` ``[T]`` is given
+    (each a dot: a value between two observations was not measured)."""
+    if hidden is None:
+        ax.plot(range(x.shape[-1]), x.tolist(), **style)
+        return
+    seen = (~hidden).nonzero().flatten()
+    ax.plot(seen.tolist(), x[seen].tolist(), marker="o", markersize=2.5, **style)
 
 
 
 def _sequence_figure(x: Tensor, maps: dict[str, Tensor], scales: dict[str, tuple[str, float, float]], word: str,
-                     last: bool, title: str, data: MapData, kept: dict | None = None) -> Figure:
+                     last: bool, title: str, data: MapData, kept: dict | None = None, marks: _Marks | None = None) -> Figure:
     """One sample ``x`` ``[C, T]`` with ``maps`` (each ``[C, T]``), titled, with the sign note below. With ``kept``
     (``{}`` at first; the writer's path), a one-channel sample of the same panels, scales, maps of 0 only, note and
     title height as an earlier one redraws that one's figure (:func:`_redrawn_signal`,
@@ -167,15 +265,20 @@ def _sequence_figure(x: Tensor, maps: dict[str, Tensor], scales: dict[str, tuple
     note = sign_note({name: scales[name][0] == "RdBu_r" for name in maps}, data) if data.meta.get("targets") else None
     # a line per map of NaN/inf scores (figure_style's rule): no bar of one channel, a grey cell of a heatmap, ringed
     note = "\n".join(([note] if note else []) + not_finite_notes(maps, "no bar" if x.shape[0] == 1 else RINGED)) or None
+    marks = marks or _Marks()
+    if marks.hidden is not None:  # the legend word of the hatching
+        note = f"{note}\n{HATCHED_NOTE}" if note else HATCHED_NOTE
     below = 0.2 + 0.15 * note.count("\n") if note else 0.0  # inches under the panels
     key = (tuple(x.shape), tuple((name, scales[name], not bool(m.ne(0).any())) for name, m in maps.items()), xlabel, len(lines), note)
-    bars = kept is not None and x.shape[0] == 1  # the one-channel figure: a line and bars per map
+    # the one-channel figure: a line and bars per map (a sample with hatched steps or time stamps: a figure of its own)
+    bars = kept is not None and x.shape[0] == 1 and marks.hidden is None and marks.stamps is None
     again = kept_figure(kept, key, lines) if bars else None
     if again is not None:  # its layout put back to where a new figure's starts
         fig = again.figure
         _redrawn_signal(again.panels, x, maps)
     else:
-        fig = _signal_bars(x, maps, scales, xlabel) if x.shape[0] == 1 else _signal_heatmaps(x, maps, scales, word, xlabel)
+        fig = (_signal_bars(x, maps, scales, xlabel, marks) if x.shape[0] == 1 else
+               _signal_heatmaps(x, maps, scales, word, xlabel, marks))
         fig.set_figheight(fig.get_figheight() + 0.25 * (len(lines) - 1))  # a long title wrapped, not cut at both edges
         suptitle = fig.suptitle("\n".join(lines), fontsize=11)
         if note:  # one small line below: what red and blue mean
@@ -209,16 +312,20 @@ def _redrawn_signal(pairs: list[tuple[Any, Any]], x: Tensor, maps: dict[str, Ten
         step_bars(twin, m[0].tolist(), (POS, NEG), bars=twin.patches)
 
 
-def _signal_bars(x: Tensor, maps: dict[str, Tensor], scales: dict[str, tuple[str, float, float]], xlabel: str) -> Figure:
-    """One channel ``[1, T]``: a panel per map, the input as a line and the map as bars."""
-    t = list(range(x.shape[-1]))
+def _signal_bars(x: Tensor, maps: dict[str, Tensor], scales: dict[str, tuple[str, float, float]], xlabel: str,
+                 marks: _Marks | None = None) -> Figure:
+    """One channel ``[1, T]``: a panel per map, the input as a line and the map as bars; hidden steps hatched."""
+    marks = marks or _Marks()
     fig = Figure(figsize=(_FIGURE_WIDTH, 0.8 + 1.2 * len(maps)))
     axes = fig.subplots(len(maps), 1, squeeze=False, sharex=True)[:, 0]
     # a line of more steps than its panel has pixels (a second of audio) is a solid block: black and 1.1 points wide, it
     # hid the bars drawn over it; light and thin, the bars stand out on it
     dense = x.shape[-1] > MAX_BARS
     for ax, (name, m) in zip(axes, maps.items()):
-        ax.plot(t, x[0].tolist(), color=DENSE_LINE if dense else "black", linewidth=0.5 if dense else 1.1)
+        _line(ax, x[0], None if marks.hidden is None else marks.hidden[0], color=DENSE_LINE if dense else "black",
+              linewidth=0.5 if dense else 1.1)
+        if marks.hidden is not None:
+            _hatch(ax, marks.hidden, span=True)
         ax.set_ylabel("input", fontsize=9)
         twin = ax.twinx()
         step_bars(twin, m[0].tolist(), (POS, NEG), alpha=0.45)  # a long signal: one outline per sign
@@ -228,8 +335,8 @@ def _signal_bars(x: Tensor, maps: dict[str, Tensor], scales: dict[str, tuple[str
         twin.tick_params(labelsize=8)
         say_all_zero(twin, m[0])  # no bars: says why
         ax.tick_params(labelsize=8)
-    axes[-1].set_xlabel(xlabel, fontsize=10)
     axes[-1].xaxis.set_major_locator(MaxNLocator(integer=True))  # steps, not 2.5
+    axes[-1].set_xlabel(_time_axis(axes[-1], marks.stamps) or xlabel, fontsize=10)
     return fig
 
 
@@ -287,8 +394,9 @@ def _name_lines(name: str, size: float, room: float) -> list[str]:
 
 
 def _signal_heatmaps(x: Tensor, maps: dict[str, Tensor], scales: dict[str, tuple[str, float, float]], word: str,
-                     xlabel: str) -> Figure:
-    """Several channels ``[C, T]``: the input on top, then each map as a ``[C, T]`` heatmap."""
+                     xlabel: str, marks: _Marks | None = None) -> Figure:
+    """Several channels ``[C, T]``: the input on top, then each map as a ``[C, T]`` heatmap; hidden entries hatched."""
+    marks = marks or _Marks()
     c, t = x.shape
     extent = (-0.5, t - 0.5, c - 0.5, -0.5)
     rows = 1 + len(maps)
@@ -299,7 +407,8 @@ def _signal_heatmaps(x: Tensor, maps: dict[str, Tensor], scales: dict[str, tuple
     axes = fig.subplots(rows, 1, squeeze=False, sharex=True, gridspec_kw={"height_ratios": heights})[:, 0]
     if c <= 4:
         for k in range(c):
-            axes[0].plot(range(t), x[k].tolist(), color=SERIES_COLOURS[k], linewidth=1.1, label=f"{word} {k}")
+            _line(axes[0], x[k], None if marks.hidden is None else marks.hidden[k], color=SERIES_COLOURS[k], linewidth=1.1,
+                  label=f"{word} {k}")
         # above the panel, in one row (inside its upper left corner it covered the lines: 328 of 1024 points of four
         # channels over 256 steps); tight_layout makes its room under the title
         axes[0].legend(fontsize=7, loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=c, frameon=False, borderaxespad=0.1,
@@ -307,11 +416,15 @@ def _signal_heatmaps(x: Tensor, maps: dict[str, Tensor], scales: dict[str, tuple
     else:
         im = axes[0].imshow(x.numpy(), aspect="auto", cmap="viridis", interpolation="nearest", extent=extent)
         _side_colorbar(fig, axes[0], im)
+        if marks.hidden is not None:
+            _hatch(axes[0], marks.hidden)
     axes[0].set_ylabel("input" if c <= 4 else f"input\n{word}", fontsize=9)  # a heatmap's rows: channels or features
     for ax, (name, m) in zip(axes[1:], maps.items()):
         cmap, vmin, vmax = scales[name]
         im = ax.imshow(m.numpy(), aspect="auto", cmap=not_finite_colours(cmap), vmin=vmin, vmax=vmax, interpolation="nearest", extent=extent)
         ring_not_finite(ax, m, square=False)  # NaN/inf grey and ringed (not_finite_marks), each of a few rows apart
+        if marks.hidden is not None:  # over the cells the model ignores: no score
+            _hatch(ax, marks.hidden)
         bar = _side_colorbar(fig, ax, im)
         say_all_zero(ax, m, bar) or say_no_finite(ax, m, bar)
         # the map's name whole above its panel (along the panel's height, 'IntegratedGradients' was cut to 12 characters)
@@ -321,8 +434,8 @@ def _signal_heatmaps(x: Tensor, maps: dict[str, Tensor], scales: dict[str, tuple
         ax.yaxis.set_major_locator(_RowTicks(c, 8.0))  # as many labelled rows as the panel's drawn height holds
     for ax in axes:
         ax.tick_params(labelsize=8)
-    axes[-1].set_xlabel(xlabel, fontsize=10)
     axes[-1].xaxis.set_major_locator(MaxNLocator(integer=True))  # steps, not 2.5
+    axes[-1].set_xlabel(_time_axis(axes[-1], marks.stamps) or xlabel, fontsize=10)
     return fig
 
 

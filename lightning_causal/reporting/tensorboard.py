@@ -270,6 +270,7 @@ class TensorBoardRenderer:
         self, writer: Any, epoch: int, results: Sequence[AuditResult], probe_inputs: Tensor | None, *,
         step: int | None = None, probe_labels: Tensor | None = None, report: str | os.PathLike | None = None,
         figures: bool = True, scalar_prefix: str = "", stage: str = "epoch_end", model: str | None = None,
+        probe_unobserved: Tensor | None = None, probe_times: Tensor | None = None,
     ) -> None:
         """Write everything of one audit epoch at ``step`` (default ``epoch``); the text card names
         the epoch, the step and the JSON ``report``, and says an audit at the end of fit (``stage``).
@@ -294,6 +295,11 @@ class TensorBoardRenderer:
                 fit, which the text card says: :func:`~lightning_causal.reporting.summary.markdown_summary`).
             model: the network explained, its name as the JSON report's ``"model"`` gives it (a ``str``, not the
                 module), named on the text card; ``None``: not named.
+            probe_unobserved: booleans broadcastable to ``probe_inputs``, ``True`` at the entries the model is told to
+                ignore (an observation mask's 0, padded steps or points): the sequence maps hatch them, the point maps
+                leave those points out (:func:`~lightning_causal.reporting.map_data.probe_marks` reads them from the
+                probe's forward arguments, as the callback does); ``None``: every entry drawn as measured.
+            probe_times: each step's time stamp ``[N, T]``, the sequence maps' time axis; ``None``: the steps' indices.
 
         Raises:
             ValueError: ``stage`` is not ``"epoch_end"`` nor ``"fit_end"`` (before anything is written).
@@ -309,7 +315,8 @@ class TensorBoardRenderer:
                 if torch.isfinite(vec).all() and vec.numel() > 0:  # own namespace: a tag holds one kind of data
                     out.add_histogram(f"causal/{r.audit}/histograms/{filed(name, methods)}", vec.detach().float().cpu(), step)
         if figures:
-            self.render_figures(writer, results, probe_inputs, step=step, probe_labels=probe_labels, scalar_prefix=scalar_prefix)
+            self.render_figures(writer, results, probe_inputs, step=step, probe_labels=probe_labels, scalar_prefix=scalar_prefix,
+                                probe_unobserved=probe_unobserved, probe_times=probe_times)
         shared = _shared(writer)
         if self.card is None and id(self) not in shared.renderers:
             shared.renderers.append(id(self))
@@ -323,7 +330,8 @@ class TensorBoardRenderer:
 
     def render_figures(
         self, writer: Any, results: Sequence[AuditResult], probe_inputs: Tensor | None, *, step: int,
-        probe_labels: Tensor | None = None, scalar_prefix: str = "",
+        probe_labels: Tensor | None = None, scalar_prefix: str = "", probe_unobserved: Tensor | None = None,
+        probe_times: Tensor | None = None,
     ) -> None:
         """Write the figures and images of :meth:`render` only (maps, unit-importance bars, graphs, curves,
         intervals, the results' images) at ``step``: what :meth:`render` leaves out with ``figures=False``,
@@ -336,13 +344,16 @@ class TensorBoardRenderer:
             step: the step to write at (the audit's).
             probe_labels: the probe's labels, for the maps' titles.
             scalar_prefix: put before every tag, as :meth:`render`'s.
+            probe_unobserved: the entries the model ignores, as :meth:`render`'s.
+            probe_times: each step's time stamp, as :meth:`render`'s.
         """
         with glyphs_gathered():  # names matplotlib's font cannot draw: one warning, not one per character and figure
-            self._draw_figures(_tagged(writer, scalar_prefix), results, probe_inputs, step, probe_labels)
+            self._draw_figures(_tagged(writer, scalar_prefix), results, probe_inputs, step, probe_labels,
+                               (probe_unobserved, probe_times))
         writer.flush()
 
     def _draw_figures(self, writer: Any, results: Sequence[AuditResult], probe_inputs: Tensor | None, step: int,
-                      probe_labels: Tensor | None) -> None:
+                      probe_labels: Tensor | None, marks: tuple[Tensor | None, Tensor | None] = (None, None)) -> None:
         for r in results:
             base = f"causal/{r.audit}"
             for name, vec in r.vectors.items():
@@ -355,7 +366,7 @@ class TensorBoardRenderer:
                                      value_label=_unit_value_label(r.meta, kind),
                                      item_label=kind, estimated=_estimated(r, layer, vec.numel()))
                     self._figure(writer, f"{base}/bars/{name}", fig, step)
-            self._maps(writer, base, r, probe_inputs, probe_labels, step)
+            self._maps(writer, base, r, probe_inputs, probe_labels, step, marks)
             self._images(writer, base, r, step, probe_inputs)
             for name, graph in r.graphs.items():
                 fig = _graph_figure(graph)
@@ -368,7 +379,8 @@ class TensorBoardRenderer:
                     self._figure(writer, f"{base}/intervals/{name}", _interval_figure(r, name, rows), step)
 
     def figures(self, results: Sequence[AuditResult], probe_inputs: Tensor | None = None, *,
-                probe_labels: Tensor | None = None) -> dict[str, Figure]:
+                probe_labels: Tensor | None = None, probe_unobserved: Tensor | None = None,
+                probe_times: Tensor | None = None) -> dict[str, Figure]:
         """The figures :meth:`render` would log for ``results``, as matplotlib figures (``Figure``) by their tags
         (``"causal/input_effect/maps/sample_0"``), with no writer: in a notebook, ``display(fig)`` or
         ``fig.savefig(path)``; each a :class:`~lightning_causal.reporting.glyphs.GlyphsGatheredFigure`, whose drawing
@@ -380,6 +392,8 @@ class TensorBoardRenderer:
             results: the audits' results.
             probe_inputs: the probe's (first) input the maps are drawn over; ``None``: no map figures.
             probe_labels: the probe's labels, for the maps' titles.
+            probe_unobserved: the entries the model ignores, as :meth:`render`'s.
+            probe_times: each step's time stamp, as :meth:`render`'s.
 
         Examples:
             >>> import torch
@@ -390,7 +404,8 @@ class TensorBoardRenderer:
             ['causal/input_effect/maps/sample_0']
         """
         keeper = _FigureKeeper()
-        self.render(keeper, 0, results, probe_inputs, probe_labels=probe_labels)
+        self.render(keeper, 0, results, probe_inputs, probe_labels=probe_labels, probe_unobserved=probe_unobserved,
+                    probe_times=probe_times)
         return keeper.figures
 
     @staticmethod
@@ -411,7 +426,8 @@ class TensorBoardRenderer:
             shared.items |= items
             writer.add_custom_scalars(custom_layout(shared.tags, shared.items, prefix))
 
-    def _maps(self, writer: Any, base: str, r: AuditResult, inputs: Tensor | None, labels: Tensor | None, step: int) -> None:
+    def _maps(self, writer: Any, base: str, r: AuditResult, inputs: Tensor | None, labels: Tensor | None, step: int,
+              marks: tuple[Tensor | None, Tensor | None] = (None, None)) -> None:
         if not r.maps or inputs is None:
             return
         kind = self.figure_kind or infer_kind(inputs, r.meta)
@@ -436,7 +452,7 @@ class TensorBoardRenderer:
             if odd not in self._skipped:
                 self._skipped.add(odd)
                 warnings.warn(odd, UserWarning, stacklevel=outside_package())
-        data = MapData(inputs, dict(r.maps), r.audit, r.meta, labels, self.max_samples, self._origin(kind))
+        data = MapData(inputs, dict(r.maps), r.audit, r.meta, labels, self.max_samples, self._origin(kind), *marks)
         # the writer's path draws each figure before the next is built, so rows of one layout redraw one figure, from one
         # audit epoch to the next (figures(): their own); a style (rcParams) changed in the middle of a fit builds them afresh
         keeper = isinstance(writer, _FigureKeeper)
