@@ -10,7 +10,8 @@ from __future__ import annotations
 import contextlib
 import itertools
 import warnings
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Iterator, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -36,6 +37,11 @@ from lightning_causal.causal.engine.unit_sites import (
     holds_tensors_only,
 )
 from lightning_causal.causal.engine.user_frame import outside_package
+from lightning_causal.causal.structure.functional_layers import (
+    FUNCTIONAL,
+    functional_layer_calls,
+    functional_layers_note,
+)
 
 __all__ = ["BATCH_FIRST", "BROADCAST", "NOT_SAMPLES_FIRST", "VMAPPED", "clean_activations", "real_positions_only",
            "seeded_clean_activations", "skipped_modules_error"]
@@ -116,7 +122,16 @@ def clean_activations(forward: Forward, xs: tuple[Tensor, ...], layers: list[str
     folded = {k: f"{list(v.shape)} for {n} samples" + (f": {ONE_ROW}" if k in one_row else _calls_note(*last.get(k, (0, 1, None))[1:], n, v.shape[0]))
               for k, v in short.items()}
     folded |= {k: f"{list(acts[k].shape)}, one sample's: {VMAPPED}" for k in layers if k in vmapped}
-    folded |= _not_samples_first(forward, xs, {k: v for k, v in acts.items() if k in layers and k not in folded})
+    # the default layers: a layer the model computes in functional code outside them (a hypernetwork's main net, a
+    # dynamic filter) is in none of them, counted on the pass of two samples (not the clean pass: under a function mode
+    # nn.TransformerEncoderLayer leaves its fast path, whose rounding the intervened passes' differences would hold)
+    functional: Counter | None = None if named else Counter()
+    folded |= _not_samples_first(forward, xs, {k: v for k, v in acts.items() if k in layers and k not in folded},
+                                 functional=functional, covered=layers)
+    if functional and (note := functional_layers_note(functional)):
+        warnings.warn(note, UserWarning, stacklevel=outside_package())
+        if left_out is not None:
+            left_out.update(dict.fromkeys(functional, FUNCTIONAL))
     across = set(folded) - one_row - vmapped  # the batch laid out otherwise: BATCH_FIRST
     missing = [k for k in layers if k not in acts or k in folded]
     if missing and named:
@@ -208,19 +223,24 @@ def _last_calls(model: nn.Module, names: list[str]) -> Iterator[dict[str, tuple[
             handle.remove()
 
 
-def _not_samples_first(forward: Forward, xs: tuple[Tensor, ...], acts: dict[str, Tensor]) -> dict[str, str]:
+def _not_samples_first(forward: Forward, xs: tuple[Tensor, ...], acts: dict[str, Tensor], *,
+                       functional: Counter | None = None, covered: Sequence[str] = ()) -> dict[str, str]:
     """Layers whose probe output has as many rows as samples by coincidence (``[T, N, ...]`` with
     ``T = N``): on the first two samples alone (one more pass; the first sample alone for a probe
     of two, as a model that squeezes a batch of one would change shapes) they do not return as
-    many rows."""
+    many rows. ``functional``: a count that the same pass fills with the layers computed in functional code outside
+    ``covered`` (:func:`~lightning_causal.causal.structure.functional_layers.functional_layer_calls`)."""
     n = xs[0].shape[0]
     if not acts or n == 1:
         return {}
     rows = torch.arange(2 if n > 2 else 1, device=xs[0].device)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UnreachedSiteWarning)
-        with capture(forward.model, list(acts)) as few:
+        watch = contextlib.nullcontext(Counter()) if functional is None else functional_layer_calls(forward.model, covered)
+        with capture(forward.model, list(acts)) as few, watch as calls:
             forward(*(x[rows] for x in xs), rows=rows)
+    if functional is not None:
+        functional.update(calls)
     r = len(rows)
     return {k: f"{list(v.shape)} for {n} samples but {list(few[k].shape)} for {r}" for k, v in acts.items()
             if k in few and (few[k].dim() == 0 or few[k].shape[0] != r)}

@@ -56,6 +56,7 @@ from lightning_causal.causal.structure.cka import (
     without_rounding_profiles,
 )
 from lightning_causal.causal.structure.default_layers import NO_TENSOR, default_layer_choice
+from lightning_causal.causal.structure.functional_layers import FUNCTIONAL
 from lightning_causal.causal.structure.layer_activations import (
     BROADCAST,
     NOT_SAMPLES_FIRST,
@@ -364,7 +365,7 @@ def layer_causal_map(
     groups = merge_contiguous(cka, float(threshold))
     f_t = f0.abs().mean()
     lm = _build(order, cka, response, groups, norms, logit_delta, in_delta, f_t, xs, g, n, float(threshold), real, pads)
-    _warn_left_out({a: why for a, why in left_out.items() if why not in (UNUSED, REROUTED, NOT_SAMPLES_FIRST, BROADCAST, NO_TENSOR)}, n)  # another output's head: nothing to say; the others warned of
+    _warn_left_out({a: why for a, why in left_out.items() if why not in (UNUSED, REROUTED, NOT_SAMPLES_FIRST, BROADCAST, NO_TENSOR, FUNCTIONAL)}, n)  # another output's head: nothing to say; the others warned of
     unmoved = [a for a, dead in zip(order, unmoved_layers(response, [acts[a].dtype for a in order])) if dead]
     if unmoved:
         warnings.warn(
