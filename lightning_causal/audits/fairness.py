@@ -7,6 +7,7 @@ import math
 import warnings
 import weakref
 from collections.abc import Mapping, Sequence
+from typing import Literal
 
 import torch
 from torch import Tensor, nn
@@ -55,9 +56,11 @@ from lightning_causal.causal.scm.fairness import (
     _carrier_effects,
     _counterfactual_probabilities,
     _fairness_gap,
+    check_compare,
     counterfactual_inputs,
     group_rates,
     one_value_per_sample,
+    probabilities,
     worst_spread,
 )
 from lightning_causal.causal.scm.intersections import Intersections, _world_gaps
@@ -144,10 +147,12 @@ class FairnessAudit(Audit):
     the named groups the probe holds no row of, how many probe rows are in no group (a value that is no level of
     the attributes: a three-level code told two levels), the groups ``min_group_size`` leaves out of the group
     differences (named there only, not among the small groups too), and with more than two groups the lowest and
-    highest positive rate and the largest ``cf_gap`` (also ``meta["extremes"]``). The audit explains a classifier: a
-    probe whose labels are fractional floats beyond [0, 1] (a regression target) gets a warning and
-    no label metrics, and so does a probe without labels of a model that says it regresses (an ``nn.MSELoss`` held,
-    ``hparams.task``), cf_gap being then the change of the output's sigmoid. Soft labels in [0, 1] are thresholded at
+    highest positive rate and the largest ``cf_gap`` (also ``meta["extremes"]``). ``meta["compared"]`` says what cf_gap is
+    the change of. A regression (a probe whose labels are fractional floats beyond [0, 1], or a model that says it
+    regresses: an ``nn.MSELoss`` held, ``hparams.task``) gets no label metrics; with ``compare="output"`` its gap is in
+    output units, cf_gap = E|f_t(x_cf) − f_t(x)| over the changed samples (no cf_flip_rate: a regression makes no
+    decision; a note says so and that the group rates read outputs above 0), else it is warned about, naming
+    ``compare="output"``, cf_gap being then the change of the output's sigmoid. Soft labels in [0, 1] are thresholded at
     0.5; soft labels [N, C], rows summing to 1, are read by their largest entry. The group metrics compare
     binary decisions: with more than two classes a positive decision (and label) is class 1, every
     other class negative.
@@ -181,6 +186,10 @@ class FairnessAudit(Audit):
             C``); costs a pass over the rows each combination changes, batched with the flip's (the probe's own pass
             is the gap's: the audit runs it once, for the gap, the worlds, the groups' decisions and the carrier
             ``layers``, whose activations it records in that pass and in the flip's).
+        compare: what cf_gap compares: ``"probability"`` (class probabilities: the softmax, one output's sigmoid),
+            ``"output"`` (the raw output in its own units, a regressor's; no cf_flip_rate; not with ``layers``, whose
+            carriers are measured on class probabilities). The default ``"probability"`` warns where it detects a
+            regression (above).
         min_group_size: groups of fewer probe rows are left out of the max and min over groups of
             ``demographic_parity_difference`` and ``equalized_odds_difference`` and of the extremes (the lowest and
             highest positive rate, the largest ``cf_gap``: ``meta["extremes"]``), a note naming them (they keep their row of the ``groups`` table and their own
@@ -223,6 +232,7 @@ class FairnessAudit(Audit):
         vocabulary: Sequence[str] | None = None,
         worlds: bool = False,
         min_group_size: int = 1,
+        compare: Literal["probability", "output"] = "probability",
     ) -> None:
         super().__init__(name, output=output)
         self.feature_names = check_names("feature_names", feature_names)
@@ -244,6 +254,11 @@ class FairnessAudit(Audit):
         self.sensitive = sensitive if sensitive is not None else self.column
         self.layers = list(layers)
         self.unit_dim, self.num_heads = per_layer_layouts(unit_dim, num_heads, self.layers)
+        self.compare = check_compare(compare)
+        if self.compare == "output" and self.layers:
+            raise ValueError(f"Expected argument `layers` to be empty with compare='output' but got {self.layers[:4]}: the "
+                             "carrier units are measured on class probabilities; audit the carriers with "
+                             "compare='probability' in an audit of their own")
 
     def _check_vocabulary(self, vocabulary: Sequence[str] | None) -> list[str] | None:
         """``vocabulary`` as a list, for a ``TokenSwap`` whose every term it names."""
@@ -334,7 +349,7 @@ class FairnessAudit(Audit):
                 f"FairnessAudit compares class probabilities (the softmax of the outputs) but {levels}: their softmax "
                 f"is no probability of a rank, and their largest no predicted rank; {LEVEL_WAYS_OUT}", UserWarning,
                 stacklevel=outside_package())
-        # a multi-output regression (a heading (cos, sin) of unit norm) is warned about as one (_class_labels), not refused
+        # a multi-output regression (a heading (cos, sin) of unit norm) is warned about as one (_labels_read), not refused
         regressing = regression_labels(probe.labels, model=task_model(model, self.output))
         embedding = None if regressing else embedding_output(out, model, self.output)
         if embedding is not None and len(probe) > 1:  # a row of two logits may lie on the unit circle: 8 rows say
@@ -407,14 +422,27 @@ class FairnessAudit(Audit):
         # decisions and the carrier layers (their activations recorded in it and in the flip's pass) share it
         worlds = self.counterfactual.worlds() if self.worlds else {}  # type: ignore[attr-defined]
         recorded: dict[str, tuple[Tensor, Tensor] | None] = dict.fromkeys(self.layers)
+        compare = self.compare
         p, p_cf, changed, classes = _counterfactual_probabilities(
             model, x, [self.counterfactual, *(CallableCounterfactual(w) for w in worlds.values())],
-            max_batch_size=max_batch_size, record=recorded if self.layers else None, **options)
-        gap = _fairness_gap(p, p_cf[0], changed[0], self.target, classes)
-        result.scalars.update(cf_gap=gap["mean_abs"], cf_gap_max=gap["max_abs"], cf_flip_rate=gap["flip_rate"],
-                              cf_changed=gap["changed"])
+            max_batch_size=max_batch_size, record=recorded if self.layers else None, raw=compare == "output", **options)
+        gap = _fairness_gap(p, p_cf[0], changed[0], self.target, classes, compare)
+        result.scalars.update(cf_gap=gap["mean_abs"], cf_gap_max=gap["max_abs"], cf_changed=gap["changed"])
+        if compare == "probability":  # a regression's output makes no decision to flip
+            result.scalars["cf_flip_rate"] = gap["flip_rate"]
         result.vectors["cf_delta"] = gap["delta"]
-        labels = self._class_labels(probe, model, int(p.shape[1]))  # warns on a regression target (cf_gap a saturated sigmoid's)
+        result.meta["compared"] = gap["compared"]
+        outputs = p
+        if compare == "output":  # the group rates read the outputs' probabilities (one output: its sigmoid)
+            p = probabilities(p)
+        labels, why = self._labels_read(probe, model, int(p.shape[1]))
+        if why is not None and compare == "output":
+            result.meta.setdefault("notes", []).append(
+                f"{why}: cf_gap is the mean absolute change of the output in its own units (compare='output'), with no "
+                "cf_flip_rate; the label metrics (equalized odds, TPR, FPR, accuracy) are left out, and the group rates "
+                "are the shares of outputs above 0 (their sigmoid above 0.5)")
+        elif why is not None:  # cf_gap a saturated sigmoid's
+            self._warn_regression(why)
         pad = self._padding(model, probe)
         if pad is not None and self.counterfactual.per_position:  # a swap's groups: the terms among the real tokens
             x = x.masked_fill(pad.expand_as(x), -1)
@@ -422,18 +450,19 @@ class FairnessAudit(Audit):
         if groups is not None:
             self._group_metrics(model, probe, p, groups, result, labels, gap["delta"], changed[0])
         if self.worlds:
-            self._worlds(list(worlds), p, p_cf[1:], classes, result)
+            self._worlds(list(worlds), outputs, p_cf[1:], classes, result, compare)
         for layer in self.layers:
             acts = recorded[layer]
             self._carriers(model, probe, layer, max_batch_size, result, None if acts is None else (p, *acts, classes))
         return result
 
-    def _worlds(self, names: list[str], p: Tensor, p_w: Tensor, classes: str, result: AuditResult) -> None:
+    def _worlds(self, names: list[str], p: Tensor, p_w: Tensor, classes: str, result: AuditResult,
+                compare: str = "probability") -> None:
         """``world_gap_max`` and the table ``world_gaps``: the ``top_k`` pairs of intersections the model treats most
         differently, each row put into both (:func:`~lightning_causal.causal.scm.intersections.world_gaps`), from the
         probabilities on the probe ``p`` ``[N, C]`` and in each world ``p_w`` ``[W, N, C]`` (``classes``: what the model's
         outputs are, for a refused target)."""
-        g = _world_gaps(names, p, p_w, self.target, classes)
+        g = _world_gaps(names, p, p_w, self.target, f"the model returns {p.shape[1]} output(s)" if compare == "output" else classes)
         names, gaps = g["names"], g["mean_abs"]
         a, b = torch.triu_indices(len(names), len(names), 1)
         order = gaps[a, b].argsort(descending=True, stable=True)[: self.top_k].tolist()
@@ -452,8 +481,8 @@ class FairnessAudit(Audit):
         name = getattr(self.counterfactual, "name", None)  # AttributeFlip("sex", columns=...), scm.flip("sex")
         return name if isinstance(name, str) else self.sensitive if isinstance(self.sensitive, str) else None
 
-    def _class_labels(self, probe: Probe, model: nn.Module, width: int) -> Tensor | None:
-        """The probe's labels, or ``None`` with a warning when they are no classes but a regression
+    def _labels_read(self, probe: Probe, model: nn.Module, width: int) -> tuple[Tensor | None, str | None]:
+        """The probe's labels, or ``None`` and why when they are no classes but a regression
         target (:func:`~lightning_causal.audits.options.regression_labels` with the model's output
         width and task: fractional floats beyond [0, 1], or whole numbers no output of the model can
         be, such as counts 0..40 of a one-output regression): the audit compares class
@@ -461,24 +490,23 @@ class FairnessAudit(Audit):
         labels in [0, 1] (label smoothing) are kept: the group rates threshold them at 0.5; soft labels ``[N, C]``
         (rows summing to 1: mixup, label smoothing, a teacher's probabilities) are read by their largest entry
         (:func:`~lightning_causal.audits.label_task.class_indices`). ``width``: the columns of
-        the class probabilities (2 for one output, which ``regression_labels`` reads as one: 0/1 classes either way)."""
+        the class probabilities (2 for one output, which ``regression_labels`` reads as one: 0/1 classes either way).
+        The caller warns (:meth:`_warn_regression`) or notes the reason."""
         tasked = task_model(model, self.output)
         if unlabelled_regression(probe.labels, tasked):  # no labels to read, but the model says it regresses
-            self._warn_regression(_SAYS_REGRESSION)
-            return None
+            return None, _SAYS_REGRESSION
         task = label_task(tasked)
         labels = class_indices(probe.labels, task=task)
         if labels is None or (not labels.is_floating_point() and task != "regression"):
-            return labels  # integer labels are class indices unless the model says it regresses (int64 counts)
+            return labels, None  # integer labels are class indices unless the model says it regresses (int64 counts)
         if task is None and bool(((labels >= 0) & (labels <= 1)).all()):  # wider than soft_binary_targets: label
-            return labels  # smoothing's 0.05/0.95 and any rows in [0, 1] are thresholded at 0.5 as classes, or refused
-            # as no single class per sample (a survival model's scaled time beside its event) by the caller
+            return labels, None  # smoothing's 0.05/0.95 and any rows in [0, 1] are thresholded at 0.5 as classes, or
+            # refused as no single class per sample (a survival model's scaled time beside its event) by the caller
         if not regression_labels(labels, width, task=task):
-            return labels
+            return labels, None
         odd = labels[(labels < 0) | (labels > 1)][:3].tolist() or labels.flatten()[:3].tolist()  # [N, C] proportions: values
-        self._warn_regression(f"the probe's labels are a regression target such as {[round(v, 4) for v in odd]} (not "
-                              "classes of the model's outputs)")
-        return None
+        return None, (f"the probe's labels are a regression target such as {[round(v, 4) for v in odd]} (not classes of "
+                      "the model's outputs)")
 
     def _warn_regression(self, why: str) -> None:
         """Warn that the audit's measures are no change of a regression's output (``why``: what says it regresses)."""
@@ -486,8 +514,9 @@ class FairnessAudit(Audit):
             f"FairnessAudit {self.name!r} compares class probabilities (the softmax of the outputs, the sigmoid of a "
             f"single output), but {why}: the sigmoid of a regression output is no measure of its change (an output "
             "moved from 10 to 13 changes its sigmoid by 4e-5), so cf_gap is not the change of the output, and the label "
-            "metrics (equalized odds, TPR, FPR, accuracy) are left out. For a regression model compare "
-            "model(x) with model(counterfactual(x)) directly", UserWarning, stacklevel=outside_package())
+            "metrics (equalized odds, TPR, FPR, accuracy) are left out. For a regression model pass compare='output' "
+            "(the raw output's change, in its units; with target=k on several outputs, without carrier layers)",
+            UserWarning, stacklevel=outside_package())
 
     def _group_metrics(self, model: nn.Module, probe: Probe, p: Tensor, groups: Tensor, result: AuditResult,
                        labels: Tensor | None, delta: Tensor, changed: Tensor) -> None:

@@ -11,7 +11,7 @@ from lightning_causal import audit_model
 from lightning_causal.audits import Audit, AuditResult, Probe
 from lightning_causal.causal import unit_effects
 from lightning_causal.causal.engine.batching import remembered_fit
-from tests.causal.test_review_s36d_padded_target import N, MaskScorer, _lists
+from tests.causal.test_review_s36d_padded_target import MaskScorer, N, _lists
 
 
 def _said(seen) -> list[str]:

@@ -22,7 +22,7 @@ def test_the_gap_is_a_dict_of_exactly_the_typed_keys_and_types():
     x = torch.tensor([[0.0, 3.0], [1.0, 3.0]])
     gap = counterfactual_fairness_gap(model, x, AttributeFlip(0), target=1)
     hints = typing.get_type_hints(FairnessGap)
-    assert type(gap) is dict and set(gap) == set(hints) == {"mean_abs", "max_abs", "mean", "flip_rate", "changed", "delta"}
+    assert type(gap) is dict and set(gap) == set(hints) == {"mean_abs", "max_abs", "mean", "flip_rate", "changed", "delta", "compared"}
     assert all(isinstance(gap[k], t) for k, t in hints.items())
     assert isinstance(gap["delta"], Tensor) and hints["delta"] is Tensor
     # logits (0, x0): p_1 = sigmoid(x0); flipping x0 between 0 and 1 moves it by 0.7311 - 0.5 = 0.2311 and flips the class

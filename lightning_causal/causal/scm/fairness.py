@@ -16,7 +16,7 @@ import contextlib
 import math
 import warnings
 from collections.abc import Iterator, MutableMapping
-from typing import Any, TypedDict
+from typing import Any, Literal, TypedDict
 
 import torch
 from torch import Tensor, nn
@@ -62,7 +62,10 @@ from lightning_causal.causal.scm.counterfactual_checks import (
 
 __all__ = [
     "probabilities",
+    "raw_outputs",
     "counterfactual_inputs",
+    "COMPARES",
+    "check_compare",
     "counterfactual_fairness_gap",
     "FairnessGap",
     "group_rates",
@@ -90,6 +93,41 @@ def probabilities(outputs: Tensor) -> Tensor:
         p = torch.sigmoid(out.reshape(-1))
         return torch.stack([1 - p, p], 1)
     return check_logits(out, "the counterfactual fairness measures").softmax(dim=1)
+
+
+def raw_outputs(outputs: Tensor) -> Tensor:
+    """The model's outputs as columns ``[N, C]`` (one output ``[N]`` as ``[N, 1]``; half precision read in float32): what
+    ``compare="output"`` compares, in the outputs' own units (a regressor's prediction), where :func:`probabilities`
+    gives class probabilities.
+
+    Args:
+        outputs: model outputs ``[N]`` or ``[N, C]``.
+
+    Examples:
+        >>> raw_outputs(torch.tensor([10.0, 13.0]))
+        tensor([[10.],
+                [13.]])
+    """
+    if not isinstance(outputs, Tensor) or outputs.dim() not in (1, 2):
+        raise ValueError(f"Expected model outputs [N] or [N, C] but got {getattr(outputs, 'shape', type(outputs))}")
+    out = outputs.float() if outputs.dtype in (torch.float16, torch.bfloat16) else outputs
+    return out.reshape(-1, 1) if out.dim() == 1 else out
+
+
+#: what ``compare=`` of :func:`counterfactual_fairness_gap` and ``FairnessAudit`` takes
+COMPARES = ("probability", "output")
+
+
+def check_compare(compare: object) -> str:
+    """``compare`` checked against :data:`COMPARES`, naming the parameter, the value and the choices.
+
+    Args:
+        compare: ``"probability"`` (class probabilities) or ``"output"`` (the raw output, in its own units).
+    """
+    if compare not in COMPARES:
+        raise ValueError(f"Expected argument `compare` to be one of {COMPARES} (class probabilities, or the raw output of "
+                         f"a regressor in its own units) but got {compare!r:.60}")
+    return compare  # type: ignore[return-value]
 
 
 def _classes(outputs: Tensor) -> str:
@@ -153,14 +191,16 @@ def counterfactual_inputs(counterfactual: Counterfactual, x: Tensor, padding: Te
     return x_cf if padding is None else keep_padding(counterfactual, x, x_cf, padding)
 
 
-def _probabilities(forward: Forward, x: Tensor, rows: Tensor, per_pass: int, classes: list[str] | None = None) -> Tensor:
+def _probabilities(forward: Forward, x: Tensor, rows: Tensor, per_pass: int, classes: list[str] | None = None,
+                   read: Any = probabilities) -> Tensor:
     """``p(x)`` ``[M, C]`` for inputs whose row ``r`` belongs to sample ``rows[r]``, ``per_pass`` rows a pass;
     ``classes`` (a list) gets what the model's outputs are (:func:`_classes` of each pass's output, before the
-    sigmoid's two columns hide a single output)."""
+    sigmoid's two columns hide a single output); ``read``: what of the outputs is kept (:func:`raw_outputs` for
+    ``compare="output"``)."""
 
     def one_pass(i: Tensor) -> Tensor:
         out = forward(x[i], rows=rows[i])
-        p = probabilities(out)
+        p = read(out)
         if classes is not None:
             classes.append(_classes(out))
         return p
@@ -174,9 +214,10 @@ class FairnessGap(TypedDict):
     mean_abs: float  #: the gap: mean |Δ| over the samples the counterfactual changes
     max_abs: float  #: max |Δ|
     mean: float  #: mean signed Δ over the changed samples
-    flip_rate: float  #: share of the changed samples whose predicted class flips
+    flip_rate: float  #: share of the changed samples whose predicted class flips (NaN with ``compare="output"``)
     changed: float  #: share of the samples the counterfactual changes
     delta: Tensor  #: Δ per sample ``[N]``
+    compared: str  #: what Δ is the change of, in words (a class probability, one output's sigmoid, the raw output)
 
 
 class _ProbabilityCall:
@@ -184,11 +225,13 @@ class _ProbabilityCall:
     :func:`~lightning_causal.causal.engine.sample_independence.check_samples_independent` against the factual pass's
     ``p``."""
 
-    def __init__(self, forward: Forward) -> None:
-        self.forward, self.model = forward, forward.model
+    def __init__(self, forward: Forward, raw: bool = False) -> None:
+        self.forward, self.model, self.raw = forward, forward.model, raw
 
     def __call__(self, *xs: Tensor, rows: Tensor | None = None) -> Tensor:
         out = self.forward(*xs, rows=rows)
+        if self.raw:
+            return raw_outputs(out)
         if out.dim() == 2 and out.shape[1] > 1:  # logits, as the factual pass checked: two rows alone may look like
             return (out.float() if out.dtype in (torch.float16, torch.bfloat16) else out).softmax(dim=1)  # probabilities
         return probabilities(out)
@@ -203,6 +246,7 @@ def _counterfactual_probabilities(
     output: OutputSpec = None,
     additional_forward_args: Any = None,
     record: MutableMapping[str, tuple[Tensor, Tensor] | None] | None = None,
+    raw: bool = False,
 ) -> tuple[Tensor, Tensor, Tensor, str]:
     """The model's class probabilities on ``x`` and on each counterfactual of it, the factual pass run once:
     ``(p [N, C], p_cf [W, N, C], changed [W, N], classes)``, ``changed`` the rows each counterfactual changes (the
@@ -227,7 +271,9 @@ def _counterfactual_probabilities(
             changes none), for :func:`_carrier_effects`, which then runs no pass of its own; left ``None`` where
             the passes cannot give them (a model that draws noise, a layer whose output is not ``[N, ...]``, a
             module run more than once a pass).
+        raw: the raw outputs (:func:`raw_outputs`, ``compare="output"``) in place of the probabilities.
     """
+    read = raw_outputs if raw else probabilities
     n = x.shape[0]
     forward = Forward(model, output=output, additional_forward_args=additional_forward_args, num_samples=n)
     padding = padding_positions(x, additional_forward_args, model=forward.model)
@@ -243,22 +289,22 @@ def _counterfactual_probabilities(
             per_pass = rows_per_pass(forward.model, (x,), max_batch_size, forward=forward)  # one trial pass serves all
             with _recording(forward.model, record) as (factual, _):
                 seen: list[str] = []
-                p = _probabilities(forward, x, torch.arange(n, device=x.device), per_pass, seen)
+                p = _probabilities(forward, x, torch.arange(n, device=x.device), per_pass, seen, read)
         classes = seen[0]  # x holds a row (_check_x, Probe): at least one pass ran
         if not clean_pass.moved and per_pass > 1:  # the counterfactual rows run in passes of their own: two samples
             # run alone must give their probabilities in the factual pass (one pass of 2 rows)
-            check_samples_independent(_ProbabilityCall(forward), (x,), p, "A counterfactual fairness gap")  # type: ignore[arg-type]
+            check_samples_independent(_ProbabilityCall(forward, raw), (x,), p, "A counterfactual fairness gap")  # type: ignore[arg-type]
         noise = common_noise(forward, forward.model, (x,), per_pass, drew=clean_pass.moved)
         if noise is not None:  # a sample and its counterfactuals draw one noise
-            p = noise.clean(lambda s: probabilities(forward(x[s], rows=s)), x.device)
-            p_cf = noise.rows(len(counterfactuals), lambda b, s: probabilities(forward(x_cf[b][s], rows=s)), x.device)
+            p = noise.clean(lambda s: read(forward(x[s], rows=s)), x.device)
+            p_cf = noise.rows(len(counterfactuals), lambda b, s: read(forward(x_cf[b][s], rows=s)), x.device)
             return p, torch.where(changed.unsqueeze(2), p_cf, p), changed, classes
         p_cf = p.expand(len(counterfactuals), *p.shape).clone()
         # the flip's changed rows come first; the worlds' rows after them are counted, not copied
         with _recording(forward.model, record if rows.numel() else None, first=int(changed[0].sum())) as flipped:
             if rows.numel():  # a code column cast inside the model set to no code: named, not nn.Embedding's IndexError
                 with float_codes_named((x,), "counterfactual", "the counterfactual inputs"):
-                    p_cf[world, rows] = _probabilities(forward, x_cf[world, rows], rows, per_pass)
+                    p_cf[world, rows] = _probabilities(forward, x_cf[world, rows], rows, per_pass, read=read)
     if record is not None:
         _recorded(record, factual, flipped, changed[0], int(rows.numel()))
     return p, p_cf, changed, classes
@@ -319,11 +365,23 @@ def counterfactual_fairness_gap(
     output: OutputSpec = None,
     additional_forward_args: Any = None,
     warn_one_hot: bool = True,
+    compare: Literal["probability", "output"] = "probability",
 ) -> FairnessGap:
     r"""How much the model's decision would change had the sensitive attribute been different.
 
     .. math:: Δ(x) = p_t(x_{cf}) − p_t(x), \quad \text{gap} = E_{x: x_{cf} ≠ x}|Δ(x)|, \; \max|Δ|, \;
               \text{flip rate} = P_{x: x_{cf} ≠ x}[\arg\max f(x) ≠ \arg\max f(x_{cf})]
+
+    ``p_t`` is the softmax probability of class ``t`` of logits ``[N, C]``, and for one output (``[N]``, ``[N, 1]``)
+    the sigmoid of that output, read as a binary classifier's logit: for a regressor, whose output is no logit, that
+    is no measure of its change (an output moved from 10 to 13 moves its sigmoid by 4e-5). ``compare="output"``
+    compares the raw output instead, in its own units:
+
+    .. math:: Δ(x) = f_t(x_{cf}) − f_t(x), \quad \text{gap} = E_{x: x_{cf} ≠ x}|f_t(x_{cf}) − f_t(x)|
+
+    (a linear regressor ``f(x) = w·x + b`` whose attribute moves from ``a`` to ``a'``: gap ``= |w_a| · |a − a'|``), with
+    ``t`` the output column (``target``; ``None`` for a model of one output) and no flip rate (NaN: a regression
+    makes no decision). The result's ``compared`` says in words which of these ``Δ`` is.
 
     A predictor is counterfactually fair (Kusner et al. 2017) when Δ = 0 for every x. Means are
     over the samples that the counterfactual changes (every row for a flipped column; for a
@@ -355,10 +413,13 @@ def counterfactual_fairness_gap(
             block alone (:func:`~lightning_causal.causal.scm.attribute_flip.warn_one_hot_flip`):
             the gap is then measured on rows no encoder produces. ``False`` where the caller has
             checked (``FairnessAudit`` warns in its own name).
+        compare: ``"probability"`` (the default: class probabilities, a classifier's) or ``"output"`` (the raw
+            output, a regressor's, in its own units; a model of several outputs needs ``target=``, the column).
 
     Returns:
         a :class:`FairnessGap` (a dict): ``{"mean_abs", "max_abs", "mean", "flip_rate", "changed"}`` (floats;
-        ``changed`` = share of samples the counterfactual changes) and ``"delta"`` (Tensor ``[N]``).
+        ``changed`` = share of samples the counterfactual changes), ``"delta"`` (Tensor ``[N]``) and ``"compared"``
+        (what ``Δ`` is the change of, in words).
 
     Examples:
         >>> from lightning_causal.causal.scm.attribute_flip import AttributeFlip
@@ -368,32 +429,48 @@ def counterfactual_fairness_gap(
         >>> g = counterfactual_fairness_gap(model, x, AttributeFlip(0), target=1)
         >>> round(g["mean_abs"], 4), g["flip_rate"]
         (0.2311, 1.0)
+        >>> reg = nn.Linear(2, 1, bias=False)  # a regressor: f(x) = 3 x_0 + x_1
+        >>> _ = reg.weight.data.copy_(torch.tensor([[3.0, 1.0]]))
+        >>> g = counterfactual_fairness_gap(reg, x, AttributeFlip(0), compare="output")
+        >>> g["mean_abs"], g["compared"]
+        (3.0, "the model's output, in its own units")
     """
+    compare = check_compare(compare)
     cf = resolve_counterfactual(counterfactual, sensitive)
     _check_x(x)
     if warn_one_hot:
         warn_one_hot_flip("counterfactual_fairness_gap", cf, x, "the gap compares the model's outputs on those rows")
     p, p_cfs, changes, classes = _counterfactual_probabilities(model, x, [cf], max_batch_size=max_batch_size, output=output,
-                                                               additional_forward_args=additional_forward_args)
-    return _fairness_gap(p, p_cfs[0], changes[0], target, classes)
+                                                               additional_forward_args=additional_forward_args,
+                                                               raw=compare == "output")
+    return _fairness_gap(p, p_cfs[0], changes[0], target, classes, compare)
 
 
-def _fairness_gap(p: Tensor, p_cf: Tensor, changed: Tensor, target: int | Tensor | None, classes: str) -> FairnessGap:
-    """:func:`counterfactual_fairness_gap` from the probabilities on ``x`` and ``x_cf`` ``[N, C]``, the rows
-    the counterfactual changes ``[N]`` and what the model's outputs are (as :func:`_counterfactual_probabilities`
-    gives them: ``p`` alone cannot tell one output's sigmoid from two outputs)."""
+def _fairness_gap(p: Tensor, p_cf: Tensor, changed: Tensor, target: int | Tensor | None, classes: str,
+                  compare: str = "probability") -> FairnessGap:
+    """:func:`counterfactual_fairness_gap` from the probabilities on ``x`` and ``x_cf`` ``[N, C]`` (the raw outputs with
+    ``compare="output"``), the rows the counterfactual changes ``[N]`` and what the model's outputs are (as
+    :func:`_counterfactual_probabilities` gives them: ``p`` alone cannot tell one output's sigmoid from two outputs)."""
     idx = changed.nonzero().squeeze(1)
-    t = resolve_target(p, target, classes=classes)
+    raw = compare == "output"
+    if raw and target is None and p.shape[1] > 1:
+        raise ValueError(f"Expected argument `target` to name the output column compared (compare='output' on a model of "
+                         f"{p.shape[1]} outputs) but got None: the largest of a regressor's outputs is no decision")
+    t = resolve_target(p, target, classes=f"the model returns {p.shape[1]} output(s)" if raw else classes)
     delta = p_cf.gather(1, t.view(-1, 1)).squeeze(1) - p.gather(1, t.view(-1, 1)).squeeze(1)
     flips = (p.argmax(1) != p_cf.argmax(1)).double()  # shares as exact as a float holds them: 21/50 is 0.42, not 0.41999998
     some = idx.numel() > 0
+    compared = ("the model's output, in its own units" if raw else
+                "the sigmoid of the model's one output, read as a binary classifier's logit" if classes.startswith("the model has one")
+                else "the softmax probability of the target class")
     return {
         "mean_abs": float(delta[idx].abs().mean()) if some else 0.0,
         "max_abs": float(delta.abs().max()),
         "mean": float(delta[idx].mean()) if some else 0.0,
-        "flip_rate": float(flips[idx].mean()) if some else 0.0,
+        "flip_rate": math.nan if raw else float(flips[idx].mean()) if some else 0.0,
         "changed": float(changed.double().mean()),
         "delta": delta,
+        "compared": compared,
     }
 
 
