@@ -19,10 +19,10 @@ def test_ties_are_broken_by_lower_group_id_with_or_without_valid():
     a = torch.tensor([[3.0, 3.0, 1.0, 0.0]])  # top-1 by lower id: group 0 (groups 0 and 1 tie)
     b = torch.tensor([[0.0, 3.0, 3.0, 1.0]])  # top-1 by lower id: group 1 (groups 1 and 2 tie)
     everything = torch.ones(1, 4, dtype=torch.bool)
-    assert topk_overlap(a, b, 1).item() == 0.0  # {0} vs {1}, by hand
-    assert topk_overlap(a, b, 1, everything).item() == 0.0
-    assert topk_overlap(a, b, 2).item() == 0.5  # {0, 1} vs {1, 2}
-    assert topk_overlap(b, a, 2, everything).item() == 0.5
+    assert topk_overlap(a, b, 1, ties="first").item() == 0.0  # {0} vs {1}, by hand
+    assert topk_overlap(a, b, 1, everything, ties="first").item() == 0.0
+    assert topk_overlap(a, b, 2, ties="first").item() == 0.5  # {0, 1} vs {1, 2}
+    assert topk_overlap(b, a, 2, everything, ties="first").item() == 0.5
 
 
 @pytest.mark.parametrize("order", [[1.0, 2.0, 3.0, 4.0], [4.0, 3.0, 2.0, 1.0]])

@@ -29,7 +29,7 @@ def test_ties_at_the_kth_score_go_to_the_lower_group_ids():
     valid = torch.tensor([[True, False, True, True, True]])
     assert _in_top(scores, valid, torch.tensor([[2]])).tolist() == [[False, False, True, True, False]]
     # the overlap by hand: a's top 2 = {1, 2}, b's top 2 = {2, 3} (ties by lower id) -> 1/2
-    assert topk_overlap(scores, torch.tensor([[0.0, 1.0, 3.0, 3.0, 3.0]]), 2).item() == 0.5
+    assert topk_overlap(scores, torch.tensor([[0.0, 1.0, 3.0, 3.0, 3.0]]), 2, ties="first").item() == 0.5
 
 
 def test_rows_without_valid_groups_take_nothing():

@@ -236,13 +236,13 @@ def _kendall_many_groups(a: Tensor, b: Tensor, elements: int = 1 << 22, valid: T
 
 
 def topk_overlap(a: Tensor, b: Tensor, k: int, valid: Tensor | None = None, *, proper: bool = False,
-                 ties: str = "first") -> Tensor:
+                 ties: str = "cut") -> Tensor:
     """Per-sample share of the ``k`` largest groups of ``a`` that are among the ``k`` largest of ``b``.
 
     .. math:: O = |\\mathrm{top}_{k_n}(a) ∩ \\mathrm{top}_{k_n}(b)| / k_n, \\quad k_n = \\min(k, |V_n|)
 
-    The top groups are taken among the row's valid groups ``V_n`` (all groups without ``valid``),
-    ties by lower group id first (:func:`rank_positions`), and ``k`` is capped at their number.
+    The top groups are taken among the row's valid groups ``V_n`` (all groups without ``valid``), and ``k`` is capped
+    at their number.
     ``proper=True`` caps it at ``max(1, |V_n| - 1)`` instead: a top-k holding every valid group is
     shared by any two rankings (overlap 1.0 by construction, e.g. a padded sentence of three real
     tokens compared at ``k = 5``). NaN, as :func:`spearman`, for a row where ``a`` or ``b`` is constant
@@ -250,11 +250,14 @@ def topk_overlap(a: Tensor, b: Tensor, k: int, valid: Tensor | None = None, *, p
     fewer than two valid groups, and for a row holding a NaN at a valid group in ``a`` or ``b``
     (``topk`` would take it for the largest score).
 
-    ``ties="cut"`` takes no group from scores tied across the k-th place: ``k_n`` is cut to the largest ``k' <= k_n``
-    at which neither ``a`` nor ``b`` holds a tie across place ``k'`` (NaN where none is left). A max-pooled set model
-    gives most of its points exactly 0 (60 of 64 per sample), so the top 5 of a sample with 3 points of effect held 2
-    of the zeros, the lowest ids in both explanations: a method scoring 4 random points agreed 0.29, chance 0.08
-    (``CaptumBaseline``'s agreement cuts).
+    ``ties="cut"`` (the default) takes no group from scores tied across the k-th place: ``k_n`` is cut to the largest
+    ``k' <= k_n`` at which neither ``a`` nor ``b`` holds a tie across place ``k'`` (NaN where none is left). A
+    max-pooled set model gives most of its points exactly 0 (60 of 64 per sample), so the top 5 of a sample with 3
+    points of effect held 2 of the zeros, the lowest ids in both explanations: a method scoring 4 random points agreed
+    0.29, chance 0.08. ``CaptumBaseline``'s agreement cuts, so a caller of this function gets the report's numbers;
+    ``ties="first"`` breaks ties by lower group id (:func:`rank_positions`) and is NaN only where the rules above
+    say. A row's NaN is neither agreement nor disagreement:
+    a mean over the rows leaves it out (``torch.nanmean``), as ``CaptumBaseline``'s agreement does.
 
     Args:
         a: scores ``[N, G]``.
@@ -263,7 +266,7 @@ def topk_overlap(a: Tensor, b: Tensor, k: int, valid: Tensor | None = None, *, p
         valid: ``None`` (every group counts) or booleans ``[N, G]``: the groups of each row that count
             (e.g. real tokens).
         proper: cap ``k`` below the number of valid groups, as above.
-        ties: ``"first"`` (ties by lower group id) or ``"cut"`` (no tied group across the k-th place), as above.
+        ties: ``"cut"`` (no tied group across the k-th place) or ``"first"`` (ties by lower group id), as above.
 
     Examples:
         >>> topk_overlap(torch.tensor([[4.0, 3.0, 2.0, 1.0]]), torch.tensor([[4.0, 1.0, 3.0, 2.0]]), 2)
@@ -274,12 +277,12 @@ def topk_overlap(a: Tensor, b: Tensor, k: int, valid: Tensor | None = None, *, p
         >>> topk_overlap(torch.tensor([[3.0, 2.0, 1.0, 0.0]]), torch.tensor([[1.0, 2.0, 3.0, 0.0]]), 4,
         ...              torch.tensor([[True, True, True, False]]), proper=True)
         tensor([0.5000])
-        >>> topk_overlap(torch.tensor([[3.0, 3.0, 1.0], [1.0, 2.0, 3.0]]), torch.tensor([[0.0, 3.0, 1.0], [2.0, 2.0, 2.0]]), 1)
+        >>> topk_overlap(torch.tensor([[3.0, 3.0, 1.0], [1.0, 2.0, 3.0]]), torch.tensor([[0.0, 3.0, 1.0], [2.0, 2.0, 2.0]]), 1, ties="first")
         tensor([0., nan])
         >>> zeros = torch.tensor([[0.0, 0.0, 0.0, 5.0, 0.0, 0.0]])  # one point of effect, the rest exactly 0
         >>> other = torch.tensor([[0.0, 0.0, 0.0, 0.0, 0.0, 7.0]])
-        >>> topk_overlap(zeros, other, 3), topk_overlap(zeros, other, 3, ties="cut"), topk_overlap(zeros, zeros, 3, ties="cut")
-        (tensor([0.6667]), tensor([0.]), tensor([1.]))
+        >>> topk_overlap(zeros, other, 3), topk_overlap(zeros, zeros, 3), topk_overlap(zeros, other, 3, ties="first")
+        (tensor([0.]), tensor([1.]), tensor([0.6667]))
     """
     _check_pair(a, b)
     check_int("k", k, minimum=1, maximum=a.shape[1])
