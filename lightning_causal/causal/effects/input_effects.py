@@ -56,6 +56,7 @@ from lightning_causal.causal.engine.token_ids import (
     float_codes_named,
     keep_special_tokens,
     token_errors_named,
+    warn_padding_filled,
 )
 from lightning_causal.causal.engine.user_frame import outside_package
 
@@ -194,6 +195,7 @@ def input_effects(
             tidx, f0 = clean_target(forward, xs, target)
         padding = input_padding(xs, additional_forward_args, model=forward.model)  # of the input the argument describes
         check_token_baselines(xs, bases, readers, padding)
+        warn_padding_filled(xs, masks, bases, readers, g, padding)  # an nn.EmbeddingBag's padding set to an item
         rows = max(1, rows_per_pass(forward.model, xs, max_batch_size, forward=forward))
         noise = common_noise(forward, forward.model, xs, rows, drew=clean_pass.moved)  # None unless the model draws noise
         if noise is not None:

@@ -54,7 +54,7 @@ __all__ = [
     "INDEX_DTYPES", "is_integer", "EmbeddingReader", "embedding_readers", "check_token_baselines", "token_baseline_error", "check_special_tokens",
     "keep_special_tokens", "special_token_baseline", "special_token_hint", "token_errors_named", "FLOAT_CODES",
     "float_code_error", "float_codes_named", "embedding_lookup_error", "code_values", "codes_outside", "code_position",
-    "warn_codes_outside", "FractionalCodeWarning", "from_embedding", "code_ranges", "code_range_words",
+    "warn_codes_outside", "FractionalCodeWarning", "from_embedding", "code_ranges", "code_range_words", "warn_padding_filled",
 ]
 
 
@@ -80,6 +80,8 @@ class EmbeddingReader:
     """Where the same embedding looked up other code columns in other calls of the pass (one shared table read a
     column at a time, ``[emb(x[:, j].long() + off[j]) for j]``): ``(column, shift)`` of every column it read, its
     own included (:func:`code_ranges` bounds each column by the others' offsets); ``None`` otherwise."""
+    padding_idx: int | None = None
+    """The module's ``padding_idx`` (an ``nn.Embedding``'s or ``nn.EmbeddingBag``'s; ``None``: none or no module)."""
 
 
 class FractionalCodeWarning(UserWarning):
@@ -257,7 +259,8 @@ def _recorder(  # noqa: ANN202
         for i, x in storages.items():
             xp, xfirst, xlast = _span(x)
             if ptr == xp and xfirst <= first and last <= xlast:  # a view of input i (not of another part of its storage)
-                found.append(EmbeddingReader(name, kind, num, i, tuple(idx.shape), tuple(idx.stride()), idx.storage_offset()))
+                found.append(EmbeddingReader(name, kind, num, i, tuple(idx.shape), tuple(idx.stride()), idx.storage_offset(),
+                                             padding_idx=getattr(module, "padding_idx", None)))
                 viewed = True
         for i, x in () if viewed else (floats or {}).items():
             _record_codes(idx, x, i, kind, name, num, found)
@@ -541,6 +544,48 @@ def check_token_baselines(
                 f"{r.kind} {r.name!r}, which reads the input) but got "
                 f"{int(values[bad][0])}"
             )
+
+
+def warn_padding_filled(
+    xs: tuple[Tensor, ...], masks: tuple[Tensor, ...], bases: tuple[Tensor, ...], readers: list[EmbeddingReader], g: int,
+    padding: Tensor | tuple[Tensor | None, ...] | None = None,
+) -> None:
+    """Warn where an integer baseline other than an ``nn.EmbeddingBag``'s ``padding_idx`` would be set in slots that
+    hold that id (bags padded to ``[N, K]``): the bag leaves the padding id out, so those slots hold no item, and
+    setting them adds the baseline's item to the bag; their "effects" are of that addition, mixed into the summaries of
+    their positions. Slots in no group (``g``: ``special_tokens``) and padding keep their ids and are not counted.
+
+    Args:
+        xs: the inputs.
+        masks: their groups, ``g`` where in no group (:func:`keep_special_tokens`).
+        bases: the baselines, one per input.
+        readers: the embeddings that read the inputs (:func:`embedding_readers`).
+        g: the number of groups.
+        padding: as in :func:`check_token_baselines`.
+    """
+    pads = padding if isinstance(padding, tuple) else (padding,)
+    for r in readers:
+        if r.kind != "EmbeddingBag" or r.padding_idx is None or r.columns is not None:
+            continue
+        x, b, m = xs[r.input_index], bases[r.input_index], masks[r.input_index]
+        if not is_integer(b):
+            continue
+        pad = pads[r.input_index] if r.input_index < len(pads) else None
+        grouped = m.to(x.device).expand(x.shape) != g
+        if pad is not None:
+            grouped = grouped & ~pad.to(x.device).expand(x.shape)
+        read, base, moved = _read_values(x, x, r), _read_values(x, b, r), _read_values(x, grouped.to(x.dtype), r)
+        filled = (read == r.padding_idx) & (base != r.padding_idx) & moved.bool()
+        if bool(filled.any()):
+            value = int(base[filled][0])
+            warnings.warn(
+                f"input_effects: baseline {value} fills {int(filled.sum())} slot(s) holding the padding id {r.padding_idx} "
+                f"of nn.EmbeddingBag {r.name!r}, which leaves that id out of its bags: those slots hold no item, and setting "
+                f"them to {value} adds item {value} to the bag, so their effects are of that addition, mixed into the "
+                f"summaries of their positions. Pass special_tokens=({r.padding_idx},) to leave the padding as it is "
+                f"(baseline={r.padding_idx} removes an item from its bag; docs/your_model.md, 'Token inputs')",
+                UserWarning, stacklevel=outside_package())
+            return
 
 
 def token_baseline_error(err: IndexError, bases: tuple[Tensor, ...]) -> ValueError | None:
