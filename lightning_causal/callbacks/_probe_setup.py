@@ -71,17 +71,22 @@ def checked_probe(
     position = explained_position(explain, model, probe)
     probe = probe_to_device(probe, trainer, pl_module)
     with no_trace(model), sharded_rows(row_shard(trainer)), collected.collect(show=trainer.is_global_zero):
-        check_probe_outputs(audits, model, probe, origin)
+        # before the first training step: an untrained head's argmin is the label about one binary fit in four, no
+        # energy; each audit epoch judges the outputs (warn_outputs_read_as_logits)
+        check_probe_outputs(audits, model, probe, origin, read_as_logits=False)
         dry = [dry_run(audit, *audited_view(audit, model, probe, position)) for audit in audits]
     return probe, {tag for result in dry if result is not None for tag in scalar_tags(result)}, position
 
 
-def check_probe_outputs(audits: Sequence[Audit], model: torch.nn.Module, probe: Probe, origin: str) -> None:
+def check_probe_outputs(audits: Sequence[Audit], model: torch.nn.Module, probe: Probe, origin: str, *,
+                        read_as_logits: bool = True) -> None:
     """One forward pass of ``model`` on ``probe`` (on its device) checked for every audit: the model takes the probe,
     each audit's ``output`` selects real-valued scores of one row per sample, the inputs that reach them are finite,
     and the labels are classes of the explained output (unless the model says that output is a regression). Used
     before a fit's first audit and by :func:`~lightning_causal.callbacks.posthoc.audit_model`; ``origin`` names
-    where the probe was read in the messages.
+    where the probe was read in the messages. With ``read_as_logits``, also warns of outputs that read as energies or
+    0/1 prediction sets (:func:`warn_outputs_read_as_logits`'s warnings); the callback's set-up, which sees the model
+    before its first training step, leaves them to its audit epochs.
 
     Raises:
         MisconfigurationException: as :func:`checked_probe` says.
@@ -118,7 +123,8 @@ def check_probe_outputs(audits: Sequence[Audit], model: torch.nn.Module, probe: 
         # its labels may be integer counts beyond its width
         regression = label_task(task_model(model, audit.output)) == "regression"
         widths += [int(out.shape[1])] if out.dim() == 2 and not regression else []
-    _warn_read_as_logits(explained, model, probe)
+    if read_as_logits:
+        _warn_read_as_logits(explained, model, probe)
     if widths:  # the labels are classes of one of the explained heads (the widest)
         try:
             check_class_labels("the labels of `probe`", _targets_of_positions(probe), max(widths), error=MisconfigurationException)
@@ -134,8 +140,9 @@ def check_probe_outputs(audits: Sequence[Audit], model: torch.nn.Module, probe: 
 def warn_outputs_read_as_logits(audits: Sequence[Audit], model: torch.nn.Module, probe: Probe) -> None:
     """The warnings of :func:`check_probe_outputs` on outputs that are no logits, energies
     (:func:`lower_is_likelier`) and 0/1 prediction sets (:func:`set_rows`), on one pass of ``model`` over ``probe``
-    without gradients: run by the callback at each audit epoch (inside ``no_trace``), as the set-up pass sees the model
-    before its first training step, whose energies do not decide the labels yet. The messages hold no figure that
+    without gradients: run by the callback at each audit epoch (inside ``no_trace``), and not at its set-up, which sees
+    the model before its first training step: an energy model's energies decide no label yet, and an ordinary binary
+    classifier's random head is backwards (its argmin the label) about one fit in four. The messages hold no figure that
     changes between epochs, so the callback's :class:`~lightning_causal.callbacks._warnings.WarningsOncePerFit` shows
     each once per fit. A pass or an ``output=`` that fails says nothing here: the audits' own runs report it."""
     try:
@@ -215,14 +222,17 @@ def _warn_energies(lowest: list[str]) -> None:
         "likely): `target=None` would explain the largest output (the least likely class), probabilities would be its "
         "softmax, counterfactuals would flip the largest output and `misclassified` would count the correct samples. "
         "Pass `output=lambda out: -out` to each audit (logits = -energy; a callback's audits all take it), or have "
-        "`forward` return -energy; for non-conformity scores, explain the logits they are computed from",
+        "`forward` return -energy; for non-conformity scores, explain the logits they are computed from. A classifier of "
+        "logits whose training has not yet turned its head the labels' way (backwards at initialisation, early in a fit) "
+        "reads so too, and needs no `output=`",
         UserWarning, stacklevel=outside_package())
 
 
 def set_rows(out: object) -> tuple[int, int] | None:
     """``(tied, rows)``: where every entry of the explained output ``out`` ``[N, C]`` (``C >= 2``) is 0 or 1 (a
-    conformal wrapper's prediction sets, multi-hot; thresholded decisions) and some rows hold no 1 or several (an empty
-    set, a set of several classes), how many such rows of its ``N``; else ``None``. The audits read such an output as
+    conformal wrapper's prediction sets, multi-hot; thresholded decisions), one 1 at least (0s alone are a head
+    initialised to zeros), and some rows hold no 1 or several (an empty set, a set of several classes), how many such
+    rows of its ``N``; else ``None``. The audits read such an output as
     logits: `target=None` explains each row's first largest entry, the first class of a set (class 0 of an empty set).
 
     Examples:
@@ -233,7 +243,8 @@ def set_rows(out: object) -> tuple[int, int] | None:
             and out.numel()):
         return None
     out = out.detach()
-    if not bool(((out == 0) | (out == 1)).all()):
+    # an output of 0s alone (a head initialised to zeros, before training) is no set
+    if not bool(((out == 0) | (out == 1)).all()) or not bool((out == 1).any()):
         return None
     tied = int((out.sum(1) != 1).sum())
     return (tied, int(out.shape[0])) if tied else None
