@@ -437,8 +437,8 @@ def _batch_head(batch: Any, size: int) -> Any:
     sliced, and of a dataclass's fields (others kept; ``None`` if anything else is in it, or no
     tensor is)."""
     if isinstance(batch, Tensor):
-        if batch.layout != torch.strided and not batch.is_nested:  # sparse: no slicing, read densely (_dense)
-            batch = batch.to_dense()
+        if batch.layout != torch.strided and not batch.is_nested:  # sparse: its first rows, then read densely (_dense)
+            return _sparse_head(batch, size).to_dense()
         return batch[:size] if batch.dim() else batch  # a 0-d value (a batch-wide scalar) has no samples to slice
     if dataclasses.is_dataclass(batch) and not isinstance(batch, type):  # a collated dataclass batch
         heads = {f.name: _batch_head(getattr(batch, f.name), size) for f in dataclasses.fields(batch) if f.init}
@@ -451,6 +451,21 @@ def _batch_head(batch: Any, size: int) -> Any:
         items = [_batch_head(v, size) for v in batch]
         return rebuild(batch, items) if all(v is not None for v in items) else None
     return None
+
+
+def _sparse_head(t: Tensor, size: int) -> Tensor:
+    """The first ``size`` rows of a sparse COO or CSR tensor, still sparse (a bag of words over the whole corpus given
+    as the probe, ``[100_000, V]``, would be ``[100_000, V]`` dense before its rows were cut); other layouts as they are.
+    """
+    size = min(size, t.shape[0])
+    if t.layout == torch.sparse_coo:
+        return t.index_select(0, torch.arange(size, device=t.device))
+    if t.layout == torch.sparse_csr:
+        crow = t.crow_indices()[: size + 1]
+        nnz = int(crow[-1])
+        return torch.sparse_csr_tensor(crow, t.col_indices()[:nnz], t.values()[:nnz], (size, *t.shape[1:]),
+                                       dtype=t.dtype, device=t.device)
+    return t
 
 
 def _describe(value: Any) -> str:
