@@ -48,7 +48,7 @@ class _Watch(TorchFunctionMode):
 
     def __torch_function__(self, func, types, args=(), kwargs=None):  # noqa: ANN001, ANN204 - torch's signature
         name = _LAYER_FUNCTIONS.get(func)
-        if name is not None and self.running and self.running[-1] is not None:  # innermost module: one of yours, no layer
+        if name is not None and self.running and self.running[-1]:  # innermost module: one of yours, no layer, not torch's
             self.found[f"{name} in {self.running[-1]}.forward"] += 1
         return func(*args, **(kwargs or {}))
 
@@ -58,7 +58,8 @@ def functional_layer_calls(model: nn.Module, covered: Iterable[str]) -> Iterator
     """Counts, during the block, the layer functions (``F.linear``, ``F.conv*``, ``F.bilinear``) called in the forward of
     one of the model's modules that is none of ``covered`` (the layers the map reads) nor a layer the map leaves out
     (:func:`~lightning_causal.causal.structure.default_layers.leaf_layers`: another output's head), inside none of
-    them, and not one of torch's own modules: ``"F.conv2d in DynamicFilter.forward" -> calls``. A model run compiled or scripted,
+    them, and not one of torch's own modules (a module of yours in an ``nn.Sequential`` is yours):
+    ``"F.conv2d in DynamicFilter.forward" -> calls``. A model run compiled or scripted,
     where no Python mode sees the calls, gives an empty count.
 
     Args:
@@ -82,12 +83,13 @@ def functional_layer_calls(model: nn.Module, covered: Iterable[str]) -> Iterator
     """
     found: Counter = Counter()
     covered = set(covered) | set(leaf_layers(model))  # a layer left out of the map (another output's head) is a layer
-    running: list[str | None] = []  # per running module: its class where its functional calls count, else None
+    # per running module: its class where its functional calls count; None in a layer read (down to its end); "" for one
+    # of torch's own, whose own calls are its business but whose modules of yours are yours (an nn.Sequential's)
+    running: list[str | None] = []
     handles = []
 
     def enter(kind: str | None):  # noqa: ANN202
         def pre(_module: nn.Module, _args: object) -> None:
-            # inside a covered layer (or torch's own module) everything is that layer's: None down to its end
             running.append(None if kind is None or (running and running[-1] is None) else kind)
         return pre
 
@@ -100,7 +102,7 @@ def functional_layer_calls(model: nn.Module, covered: Iterable[str]) -> Iterator
         yield found
         return
     for name, module in model.named_modules():
-        kind = None if name in covered or _of_torch(module) else type(module).__name__
+        kind = None if name in covered else "" if _of_torch(module) else type(module).__name__
         handles.append(module.register_forward_pre_hook(enter(kind)))
         handles.append(module.register_forward_hook(leave, always_call=True))
     try:
