@@ -85,8 +85,8 @@ def check_samples_independent(forward: Forward, xs: tuple[Tensor, ...], output: 
     clean = output[rows]
     diff, same = same_outputs(alone, clean)
     if not same:
-        if states:  # the first run alone set a state it may read where the size matches (`self.mem` of its rows)
-            state.restore()  # which would differ from itself run twice alone, taken for noise: the batch's read passed
+        if _rows_state_set(forward.model, kept, len(rows)):  # the first run alone set a state of its rows' size, read
+            state.restore()  # where the size matches (`self.mem` [2, H]): its second run read it, taken for noise, passed
         if not same_outputs(forward(*(x[rows] for x in xs), rows=rows), alone)[1]:
             return  # the model differs from itself run twice alone (noise from a generator of its own), not by the batch
     if not same:
@@ -166,6 +166,28 @@ def _kept_tensors(model: nn.Module) -> dict[str, Tensor]:
             tensors = [t for t in tensors if not isinstance(t, nn.Parameter)]  # an RNN's list of its weights, _flat_weights
             kept.update({f"{at}{k}" + (f"[{i}]" if len(tensors) > 1 else ""): t for i, t in enumerate(tensors)})
     return kept
+
+
+def _rows_state_set(model: nn.Module, before: dict[str, tuple[int, int]], k: int) -> bool:
+    """Whether a pass of ``k`` rows set or changed a kept tensor (:func:`_kept_tensors`; ``before``: their identities
+    before it) of two or more dimensions, one of them ``k``: a state of those rows that the next pass of ``k`` rows may
+    read (a membrane ``self.mem`` ``[k, H]``, ``self.h`` ``[layers, k, H]``). A call counter (``self.step += 1``, the seed
+    of noise drawn afresh at every call) or a running mean over the rows is no such state: its model differs from itself
+    run twice alone by its noise, and passes.
+
+    Examples:
+        >>> m = nn.Linear(2, 2)
+        >>> m.step, m.mem = torch.zeros(()), torch.zeros(8, 2)
+        >>> before = {k: _identity(t) for k, t in _kept_tensors(m).items()}
+        >>> m.step += 1
+        >>> _rows_state_set(m, before, 2)
+        False
+        >>> m.mem = torch.zeros(2, 2)
+        >>> _rows_state_set(m, before, 2)
+        True
+    """
+    return any(t.dim() > 1 and k in t.shape and before.get(name) != _identity(t)
+               for name, t in _kept_tensors(model).items())
 
 
 def _identity(t: Tensor) -> tuple[int, int]:

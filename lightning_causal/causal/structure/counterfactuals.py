@@ -340,9 +340,9 @@ def counterfactual_explanation(
     is exactly one-hot and integral, and an input whose projected points never reach the target is
     reported as failed (``x' = x``). Polishing also tries the switches of the k groups of largest
     linearised gain from the input's own categories (k = 0..G), and rounds the integers of each step
-    both up and down. Without them, features that hold only 0 and 1 in every row (0/1 spike trains, binary flags)
-    move to fractions no input takes: a ``UserWarning`` says so, with how many counterfactuals still reach their class
-    rounded back to 0/1, and names ``integer=`` with ``bounds=(0, 1)``.
+    both up and down. Without them, features that hold only 0 and 1 in every row (0/1 spike trains, binary flags;
+    half or more of the features that vary over the rows) move to fractions no input takes: a ``UserWarning`` says so,
+    with how many counterfactuals still reach their class rounded back to 0/1, and names ``integer=`` with ``bounds=(0, 1)``.
 
     Runs in eval mode; the parameters' ``requires_grad`` is switched off meanwhile and restored
     (their ``.grad`` is never touched); no global RNG is used. Every input is searched in one batch, so a model whose
@@ -447,14 +447,17 @@ def counterfactual_explanation(
 
 
 def _warn_fractional_binary(forward: Forward, x: Tensor, best: Tensor, target: Tensor, success: Tensor) -> None:
-    """Warn where the inputs hold only 0 and 1 at some features in every row (0/1 spike trains, binary flags), with
-    both values among them, and the successful counterfactuals set some of those features to fractions, which no input
-    takes: the search moves every feature continuously unless ``integer=`` names them. Says how many of those
-    counterfactuals still reach their class with the features rounded back to 0/1 (one pass of the model)."""
+    """Warn where the inputs hold only 0 and 1 at some features in every row (0/1 spike trains, binary flags), such
+    features taking both values making half or more of those that vary over the rows (not grey levels in [0, 1], of
+    which a few pixels are 0 or 1 in every row of a small probe), and the successful counterfactuals set some of those
+    features to fractions, which no input takes: the search moves every feature continuously unless ``integer=`` names
+    them. Says how many of those counterfactuals still reach their class with the features rounded back to 0/1 (one
+    pass of the model)."""
     flat, found = x.flatten(1), best.flatten(1)
     binary = ((flat == 0) | (flat == 1)).all(0)
-    if x.shape[0] < 2 or not bool(binary.any()) or not (bool((flat[:, binary] == 0).any()) and bool((flat[:, binary] == 1).any())):
-        return
+    varying = (flat != flat[:1]).any(0)  # a 0/1 feature that varies takes both values
+    if x.shape[0] < 2 or 2 * int((binary & varying).sum()) < max(int(varying.sum()), 1):
+        return  # 0/1 features are not half of those that vary: grey levels 0..1 (digits / 16) at 0 or 1 by chance
     moved = found[:, binary]
     fractional = (moved != 0) & (moved != 1) & success.view(-1, 1)
     if not bool(fractional.any()):

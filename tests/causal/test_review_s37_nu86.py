@@ -1,0 +1,51 @@
+"""Review of newuser86's change (54542695, d263f079): a model drawing noise keyed by a call counter is not refused as
+reading a carried state, and grey levels in [0, 1] that sit at 0 or 1 in a few pixels are not warned of as 0/1 events."""
+
+from __future__ import annotations
+
+import warnings
+
+import torch
+from torch import nn
+
+from lightning_causal.causal import counterfactual_explanation, input_effects
+
+
+class CounterNoise(nn.Module):
+    """Noise drawn afresh at every call, seeded by a call counter it keeps (a 0-dim buffer)."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(6, 2)
+        self.register_buffer("step", torch.zeros((), dtype=torch.long))
+
+    def forward(self, x):
+        g = torch.Generator().manual_seed(int(self.step))
+        self.step += 1
+        return self.fc(x) + 0.5 * torch.randn(x.shape[0], 2, generator=g)
+
+
+def test_noise_seeded_by_a_call_counter_passes_as_noise_not_as_a_carried_state():
+    torch.manual_seed(0)
+    m = CounterNoise().eval()
+    x = torch.rand(16, 6)
+    e = input_effects(m, x, target=1)  # was refused after 54542695: "reads a state it keeps from earlier calls: step"
+    assert e.shape == (16, 6) and bool(torch.isfinite(e).all())
+
+
+def test_grey_levels_at_0_or_1_in_a_few_pixels_are_not_warned_of_as_binary_events():
+    torch.manual_seed(0)
+    x = torch.randint(1, 16, (4, 16)).float() / 16  # grey levels in (0, 1)
+    x[:, :3] = 0.0  # a blank border
+    x[:, 3] = torch.tensor([0.0, 1.0, 0.0, 1.0])  # one pixel at 0 or full ink in each of the 4 rows
+    m = nn.Linear(16, 2)
+    with torch.no_grad():
+        m.weight.zero_()
+        m.bias.zero_()
+        m.weight[1, :4] = 1.0  # the border and that pixel decide: the search moves them to grey levels
+        m.weight[0, 4:] = 0.5
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # warned after d263f079: "hold only 0 and 1 ... (4 of 16 features"
+        r = counterfactual_explanation(m, x, torch.ones(4, dtype=torch.long))
+    moved = r.counterfactuals[:, :4]
+    assert bool(r.success.any()) and bool(((moved != 0) & (moved != 1)).any())  # the pixels did move to grey levels
