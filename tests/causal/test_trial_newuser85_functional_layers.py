@@ -2,7 +2,7 @@
 module makes (a dynamic filter: per-sample 3x3 kernels from a global descriptor, applied with a grouped F.conv2d; a
 hypernetwork's F.linear with weights made from a task embedding), got a layer map of the modules around that layer
 only (descriptor -> kernel generator -> head) without a word: the layer the input and the generated weights meet in
-was in no node. The default layers' clean pass now counts the layer functions called outside every layer the map
+was in no node. The default layers' pass of two probe samples now counts the layer functions called outside every layer the map
 reads and warns, naming them and the way out (an nn.Identity named with `layers=`); layers of your own that call
 F.linear on their weights (parametrized too), torch's modules (nn.MultiheadAttention's F.linear) and named layers
 give no such warning. The map's meta["left_out"] holds each call, so the audit's notes and the figure say it too."""

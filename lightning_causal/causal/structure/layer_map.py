@@ -103,7 +103,9 @@ class LayerCausalMap:
         threshold: the merge threshold.
         meta: ``groups``, ``samples``, ``input_response``, ``output_response``; ``left_out`` (default
             layers only: leaf layer -> why the explained output does not read it, such as a layer before a
-            ReLU that no probe sample activates, warned about; another output's head) and ``unmoved``
+            ReLU that no probe sample activates, warned about; another output's head; a layer computed in functional
+            code outside every layer read, keyed by its call, ``"F.conv2d in DynamicFilter.forward"`` ->
+            ``functional_layers.FUNCTIONAL``, warned about) and ``unmoved``
             (the layers no intervention moves: relative response 0, CKA NaN, warned about); ``rerouted`` (default
             layers only: a layer left out as it runs on some rows only once inputs are intervened on, whose
             ``left_out`` entry is that category, -> what it did on the first pass of intervened rows where it did not
