@@ -454,18 +454,19 @@ def _batch_head(batch: Any, size: int) -> Any:
 
 
 def _sparse_head(t: Tensor, size: int) -> Tensor:
-    """The first ``size`` rows of a sparse COO or CSR tensor, still sparse (a bag of words over the whole corpus given
-    as the probe, ``[100_000, V]``, would be ``[100_000, V]`` dense before its rows were cut); other layouts as they are.
+    """The first ``size`` rows of a sparse tensor, still sparse (a bag of words over the whole corpus given as the probe,
+    ``[100_000, V]``, would be ``[100_000, V]`` dense before its rows were cut): a CSR matrix by its row pointers, COO
+    by ``index_select``, the other layouts (CSC, BSR, BSC, a batched CSR ``[B, M, V]``) through COO, their nonzeros.
     """
     size = min(size, t.shape[0])
-    if t.layout == torch.sparse_coo:
-        return t.index_select(0, torch.arange(size, device=t.device))
-    if t.layout == torch.sparse_csr:
+    if t.layout == torch.sparse_csr and t.crow_indices().dim() == 1:  # [N, V] (dense dimensions too): its row pointers
         crow = t.crow_indices()[: size + 1]
         nnz = int(crow[-1])
         return torch.sparse_csr_tensor(crow, t.col_indices()[:nnz], t.values()[:nnz], (size, *t.shape[1:]),
                                        dtype=t.dtype, device=t.device)
-    return t
+    if t.layout != torch.sparse_coo:
+        t = t.to_sparse()  # rows of a column-compressed or blocked layout are not cut in place
+    return t.index_select(0, torch.arange(size, device=t.device))
 
 
 def _describe(value: Any) -> str:
