@@ -400,8 +400,12 @@ class BackdoorSuppressionTerm(TriggerSetup, SuppressionParts, RepairTerm):
         layers = list(self.suspects) if suppress and self.path == "units" and self.path_weight > 0 else []
         for layer in layers:
             check_site(model, layer)
-        ctx = capture(model, layers, detach=False) if layers else contextlib.nullcontext({})
-        with ctx as acts:
+        # every call of a suspect layer (a backbone run on each view of a test-time-augmentation wrapper, a cell
+        # unrolled over time): the units are held at each call, as BackdoorAudit and unit_effects set them at each
+        acts: dict[str, list[Tensor]] = {layer: [] for layer in layers}
+        ctx = (capture(model, layers, detach=False, keep=lambda name, h: acts[name].append(h.clone()) or h,
+                       warn_repeats=False) if layers else contextlib.nullcontext({}))
+        with ctx:
             out = _at_least_float32(self.checked_logits(self._forward(model)(torch.cat([xs, self.stamp(xs)]) if suppress else xs)))
         zero = out.new_zeros(())
         unlearn = path = distill = zero

@@ -9,7 +9,7 @@ attributes it reads are the term's (set by its ``__init__`` and ``setup``).
 
 from __future__ import annotations
 
-from collections.abc import ItemsView, Iterator, Mapping, ValuesView
+from collections.abc import ItemsView, Iterator, Mapping, Sequence, ValuesView
 from typing import Any
 
 import torch
@@ -59,6 +59,14 @@ def check_label_range(y: Tensor, n_classes: int) -> None:
 
 # a suspect layer whose output carries no gradient while the model's output does: the causal-path penalty on its units
 # would be a constant, the term's path part silently doing nothing
+_OTHER_ROWS = (
+    "Expected every call of suspect layer {layer!r} to return the rows of the term's pass, the clean and the stamped "
+    "rows ({want}), so that the causal-path penalty pairs each stamped row with its clean one at each call, but it runs "
+    "{calls} times per forward pass and its call {call} returned {rows} rows (a block repeated on the rows not yet "
+    "halted, a module called on some of the rows or on rows flattened into the batch): name a site that sees every "
+    "row once per call, an `nn.Identity` where the rows are put back together, or pass path='logit' (the trigger's "
+    "effect on the output)")
+
 _NO_PATH_GRADIENT = (
     "Expected the output of suspect layer {layer!r} to carry autograd in the term's pass, as the model's output does, "
     "but it does not: the layer runs without autograd inside the forward (a torch.utils.checkpoint(..., "
@@ -239,15 +247,22 @@ class SuppressionParts:
             kl = kl * ~(hit & ~(hit[:n][src_a] | hit[:n][src_b]))
         return kl.mean()
 
-    def _path(self, out_c: Tensor, out_t: Tensor, acts: Mapping[str, Tensor], keep: Tensor, idx: Tensor, n: int) -> Tensor:
+    def _path(self, out_c: Tensor, out_t: Tensor, acts: Mapping[str, Sequence[Tensor]], keep: Tensor, idx: Tensor,
+              n: int) -> Tensor:
         m = out_c.shape[0]
         if self.path == "units":
             shifts = []
             for k, u in self.suspects.items():  # type: ignore[union-attr]
-                if out_t.requires_grad and not acts[k].requires_grad:
-                    raise ValueError(_NO_PATH_GRADIENT.format(layer=k))
-                h = to_units(acts[k], resolve_layout(acts[k].shape, self.unit_dims[k], self.head_counts[k]))
-                shifts.append(_at_least_float32(h[m:, u] - h[:m, u].detach()).pow(2).mean())
+                per_call = []
+                for c, a in enumerate(acts[k]):
+                    if a.dim() == 0 or a.shape[0] != 2 * m:
+                        raise ValueError(_OTHER_ROWS.format(layer=k, calls=len(acts[k]), call=c + 1,
+                                                            rows=a.shape[0] if a.dim() else 0, want=2 * m))
+                    if out_t.requires_grad and not a.requires_grad:
+                        raise ValueError(_NO_PATH_GRADIENT.format(layer=k))
+                    h = to_units(a, resolve_layout(a.shape, self.unit_dims[k], self.head_counts[k]))
+                    per_call.append(_at_least_float32(h[m:, u] - h[:m, u].detach()).pow(2).mean())
+                shifts.append(torch.stack(per_call).mean())  # the mean over the layer's calls: one call, its shift
             return torch.stack(shifts).mean()
         effect = out_t.softmax(1).gather(1, idx) - out_c.softmax(1).gather(1, idx).detach()
         return (effect.squeeze(1).clamp_min(0) * keep).sum() / n
