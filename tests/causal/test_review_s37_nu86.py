@@ -1,10 +1,12 @@
 """Review of newuser86's change (54542695, d263f079): a model drawing noise keyed by a call counter is not refused as
-reading a carried state, and grey levels in [0, 1] that sit at 0 or 1 in a few pixels are not warned of as 0/1 events."""
+reading a carried state, a membrane kept in a dict is, and grey levels in [0, 1] that sit at 0 or 1 in a few pixels
+are not warned of as 0/1 events."""
 
 from __future__ import annotations
 
 import warnings
 
+import pytest
 import torch
 from torch import nn
 
@@ -49,3 +51,47 @@ def test_grey_levels_at_0_or_1_in_a_few_pixels_are_not_warned_of_as_binary_event
         r = counterfactual_explanation(m, x, torch.ones(4, dtype=torch.long))
     moved = r.counterfactuals[:, :4]
     assert bool(r.success.any()) and bool(((moved != 0) & (moved != 1)).any())  # the pixels did move to grey levels
+
+
+class DictLIF(nn.Module):
+    """A LIF neuron whose membrane persists between calls in a dict (``self.state["mem"]``), fresh where the shape
+    changes."""
+
+    def __init__(self, beta: float = 0.8):
+        super().__init__()
+        self.beta, self.state = beta, {}
+
+    def forward(self, cur):
+        mem = self.state.get("mem")
+        if mem is None or mem.shape != cur.shape:
+            mem = torch.zeros_like(cur)
+        mem = self.beta * mem + cur
+        spk = (mem > 1.0).to(mem.dtype)
+        self.state["mem"] = mem - spk
+        return spk
+
+
+class DictSNN(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1, self.lif1, self.fc2 = nn.Linear(6, 12), DictLIF(), nn.Linear(12, 2)
+
+    def forward(self, x):
+        out = 0
+        for _ in range(6):
+            out = out + self.fc2(self.lif1(self.fc1(x)))
+        return out
+
+
+def test_a_membrane_kept_in_a_dict_of_the_probes_size_is_refused_naming_it():
+    torch.manual_seed(0)
+    m = DictSNN().double().eval()
+    with torch.no_grad():
+        m.fc1.weight.mul_(4)
+    x = torch.rand(16, 6, dtype=torch.float64)
+    with torch.no_grad():
+        m(x)  # a validation pass without reset: the membrane [16, 12] stays in the dict
+    left = m.lif1.state["mem"].clone()
+    with pytest.raises(ValueError, match=r"reads a state it keeps from earlier calls: lif1\.state\['mem'\] \[16, 12\]"):
+        input_effects(m, x, target=1)  # ran silently after 54542695: a dict's tensors were no kept state
+    assert torch.equal(m.lif1.state["mem"], left)

@@ -13,8 +13,10 @@ from lightning_causal.causal.engine.forward import Forward
 from lightning_causal.causal.engine.forward_args import ForwardArgs
 from lightning_causal.causal.engine.in_batch_scores import IN_BATCH_FIX, in_batch_cause
 from lightning_causal.causal.engine.kept_attributes import (
+    _MODULE_DICTS,
     BATCH_STATISTICS_FIX,
     TRACED_TRAINING_FIX,
+    _is_dict,
     batch_statistic_norms,
     is_norm_layer,
     keep_attributes,
@@ -155,13 +157,16 @@ def refuse_traced_training(model: nn.Module, what: str) -> None:
 
 def _kept_tensors(model: nn.Module) -> dict[str, Tensor]:
     """The tensors ``model``'s modules keep besides their parameters, by name: plain attributes (a tensor, or a
-    tuple or list of them) and buffers, normalisation statistics left out."""
+    tuple or list of them, or a dict's values, ``self.state["mem"]``, named ``state['mem']``) and buffers,
+    normalisation statistics left out."""
     kept: dict[str, Tensor] = {}
     for prefix, m in model.named_modules():
         if is_norm_layer(m):
             continue
         at = f"{prefix}." if prefix else ""
-        for k, v in [*vars(m).items(), *m._buffers.items()]:
+        held = [(f"{k}[{key!r}]", x) for k, v in vars(m).items() if k not in _MODULE_DICTS and _is_dict(v)
+                for key, x in list(v.items())]  # a membrane in a dict, `self.state["mem"] = mem`
+        for k, v in [*vars(m).items(), *m._buffers.items(), *held]:
             tensors = [v] if isinstance(v, Tensor) else [t for t in v if isinstance(t, Tensor)] if isinstance(v, (tuple, list)) else []
             tensors = [t for t in tensors if not isinstance(t, nn.Parameter)]  # an RNN's list of its weights, _flat_weights
             kept.update({f"{at}{k}" + (f"[{i}]" if len(tensors) > 1 else ""): t for i, t in enumerate(tensors)})
