@@ -162,11 +162,12 @@ def refuse_flat_bags(forward: Forward, xs: tuple[Tensor, ...], what: str) -> Non
             handle.remove()
     if found:
         name, items, count = found[0]
+        bag = f"nn.EmbeddingBag {name!r}" if name else "the model (an nn.EmbeddingBag)"
         raise ValueError(
-            f"Expected one row of `inputs` per sample, but nn.EmbeddingBag {name or 'model'!r} reads the 1-D input "
+            f"Expected one row of `inputs` per sample, but {bag} reads the 1-D input "
             f"[{items}] with `offsets` that group its {items} items into {count} bags of other sizes than one: {what} "
             "would take each item for a sample, and each item's effect would be read from another sample's bag, "
-            f"silently. {bag_hint(f'nn.EmbeddingBag {name or chr(39) + chr(39)!r}', dict(bags)[name].padding_idx)}")
+            f"silently. {bag_hint(bag, dict(bags)[name].padding_idx)}")
 
 
 def linked_arguments(args: ForwardArgs, pass_rows: int | None = None, *, model: torch.nn.Module | None = None,
