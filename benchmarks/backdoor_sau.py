@@ -180,7 +180,7 @@ def run_fold(case: bp.Case, fold: int, digits, methods: list[str], out: Path, do
             model = peers.repair_with_terms(f.model, terms, x, y, bp.REPAIR_EPOCHS, seed, setup=False, lr=bp.REPAIR_LR,
                                             extra=loss)
         rec = {"seed": case.seed, "fold": fold, "method": m, **scores(model, f.before, f.trigger, f.data), **extra,
-               "cpu": round(time.process_time() - t0, 2), "seconds": round(time.process_time() - t0, 2)}
+               "cpu": (cpu := round(time.process_time() - t0, 2)), "seconds": cpu}
         with out.open("a") as fh:
             fh.write(json.dumps(rec) + "\n")
     print(f"{case.name} fold {fold}: {len(todo)} records", flush=True)

@@ -125,7 +125,7 @@ def run_fold(case: bp.Case, fold: int, digits, methods: list[str], out: Path, do
             if f.trigger is not None:
                 extra["forgot_asr_hits"] = scores(forgotten, f.before, f.trigger, f.data)["asr_hits"]
         rec = {"seed": case.seed, "fold": fold, "method": m, **scores(model, f.before, f.trigger, f.data), **extra,
-               "cpu": round(time.process_time() - t0, 2), "seconds": round(time.process_time() - t0, 2)}
+               "cpu": (cpu := round(time.process_time() - t0, 2)), "seconds": cpu}
         with out.open("a") as fh:
             fh.write(json.dumps(rec) + "\n")
     print(f"{case.name} fold {fold}: {len(todo)} records", flush=True)
