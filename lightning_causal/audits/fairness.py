@@ -12,7 +12,7 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-from lightning_causal.audits.base import Audit, AuditResult, Probe, layer_names
+from lightning_causal.audits.base import Audit, AuditResult, Probe, dry_rows, layer_names
 from lightning_causal.audits.group_tags import group_tags
 from lightning_causal.audits.label_task import LEVEL_WAYS_OUT, level_outputs
 from lightning_causal.audits.options import (
@@ -151,9 +151,9 @@ class FairnessAudit(Audit):
     the change of. A regression (a probe whose labels are fractional floats beyond [0, 1], or a model that says it
     regresses: an ``nn.MSELoss`` held, ``hparams.task``) gets no label metrics; with ``compare="output"`` its gap is in
     output units, cf_gap = E|f_t(x_cf) − f_t(x)| over the changed samples (no cf_flip_rate: a regression makes no
-    decision; a note says so and that the group rates read outputs above 0), else it is warned about, naming
-    ``compare="output"``, cf_gap being then the change of the output's sigmoid. Soft labels in [0, 1] are thresholded at
-    0.5; soft labels [N, C], rows summing to 1, are read by their largest entry. The group metrics compare
+    decision; a note says so and that the group rates read outputs above 0, those of column ``target`` of several
+    outputs), else it is warned about, naming ``compare="output"``, cf_gap being then the change of the output's sigmoid.
+    Soft labels in [0, 1] are thresholded at 0.5; soft labels [N, C], rows summing to 1, are read by their largest entry. The group metrics compare
     binary decisions: with more than two classes a positive decision (and label) is class 1, every
     other class negative.
 
@@ -340,7 +340,8 @@ class FairnessAudit(Audit):
         :meth:`run` where ``validate`` did not check this model (called by hand, ``audit.run(model, probe)``, without the
         callback's set-up; once checked, the callback's and ``audit_model``'s runs say it no second time): per-level
         logits and a continuous distribution's moments warned about, an embedding and group ids that are not whole
-        numbers refused."""
+        numbers refused (:meth:`_check_groups`, which ``run`` checks whatever ``validate`` checked: the probe it is given
+        need not be validate's)."""
         first = first_row_outputs(model, probe, self.output)
         out = first()
         levels = level_outputs(probe.labels, out, task_model(model, self.output), self.output)
@@ -369,6 +370,10 @@ class FairnessAudit(Audit):
                 "cf_flip_rate are no change of the action; measure the flipped column's effect on each coordinate k with "
                 "InputEffectAudit(target=k) or compare model(x) with model(counterfactual(x)) directly", UserWarning,
                 stacklevel=outside_package())
+        self._check_groups(x)
+
+    def _check_groups(self, x: Tensor) -> None:
+        """Refuse a sensitive column of the probe ``x`` whose group ids are not whole numbers, naming ``sensitive``."""
         groups = self.counterfactual.groups(x)
         if groups is not None and groups.is_floating_point() and not bool((groups == groups.round()).all()):
             odd = groups[groups != groups.round()].unique()[:3].tolist()
@@ -407,6 +412,8 @@ class FairnessAudit(Audit):
         x = self._inputs(probe)
         if self not in _READ_CHECKED.get(model, ()):  # by hand too: an embedding's softmax is refused, a Normal's means
             self._check_reading(model, probe, x)  # warned of; once only after the set-up's validate checked the model
+        else:  # the probe's group ids at every run: validate's probe need not be this one
+            self._check_groups(x)
         self._warn_one_hot(x)
         options = self.model_options(probe)
         check_name_count("feature_names", self.feature_names, x.shape[1], "column")
@@ -440,7 +447,9 @@ class FairnessAudit(Audit):
             result.meta.setdefault("notes", []).append(
                 f"{why}: cf_gap is the mean absolute change of the output in its own units (compare='output'), with no "
                 "cf_flip_rate; the label metrics (equalized odds, TPR, FPR, accuracy) are left out, and the group rates "
-                "are the shares of outputs above 0 (their sigmoid above 0.5)")
+                "are the shares of outputs above 0 (their sigmoid above 0.5; of column target= of several outputs)")
+            if outputs.shape[1] > 1:  # a regression of several outputs: the rates read the column compared (target=)
+                p = probabilities(outputs[:, [self.target]])
         elif why is not None:  # cf_gap a saturated sigmoid's
             self._warn_regression(why)
         pad = self._padding(model, probe)
@@ -504,7 +513,10 @@ class FairnessAudit(Audit):
             # refused as no single class per sample (a survival model's scaled time beside its event) by the caller
         if not regression_labels(labels, width, task=task):
             return labels, None
-        odd = labels[(labels < 0) | (labels > 1)][:3].tolist() or labels.flatten()[:3].tolist()  # [N, C] proportions: values
+        # read from the 2 rows of the callback's dry run (dry_rows), so that its warning and the full run's are one text,
+        # said once a fit
+        seen = labels[dry_rows(probe)].flatten()
+        odd = seen[(seen < 0) | (seen > 1)][:3].tolist() or seen[:3].tolist()  # [N, C] proportions: values
         return None, (f"the probe's labels are a regression target such as {[round(v, 4) for v in odd]} (not classes of "
                       "the model's outputs)")
 
