@@ -89,3 +89,24 @@ def test_the_callback_says_a_regressions_warning_once_a_fit():
             Regressor(), DataLoader(TensorDataset(x, y), batch_size=16))
     said = [str(w.message) for w in seen if "are a regression target such as" in str(w.message)]
     assert len(said) == 1, said
+
+
+def test_world_gaps_under_compare_output_are_in_the_outputs_units():
+    """Untested in 1ca786bb: on a linear regressor the gap between two worlds is |the weights times the change|."""
+    from lightning_causal.causal import AttributeFlip
+    from lightning_causal.causal.scm.intersections import Intersections
+
+    n = 40
+    race = torch.arange(n) // 2 % 2
+    x = torch.cat([(torch.arange(n) % 2).float()[:, None], nn.functional.one_hot(race, 2).float(),
+                   torch.randn(n, 2, generator=torch.Generator().manual_seed(0))], 1)
+    reg = nn.Linear(5, 1)
+    with torch.no_grad():
+        reg.weight.copy_(torch.tensor([[2.0, 0.0, 5.0, 1.0, 1.0]]))  # sex moves the output by 2, race 1 by 5
+        reg.bias.fill_(10.0)
+    cf = Intersections(AttributeFlip(0), {"sex": 0, "race": [1, 2]})
+    r = FairnessAudit(cf, worlds=True, compare="output").run(reg, Probe(x))
+    gaps = {row["name"]: row["gap"] for row in r.tables["world_gaps"]}
+    assert r.scalars["world_gap_max"] == pytest.approx(7.0, abs=1e-5)  # sex and race together: 2 + 5
+    assert gaps["sex=0 × race=1 ↔ sex=1 × race=0"] == pytest.approx(3.0, abs=1e-5)  # 5 - 2
+    assert gaps["sex=0 × race=0 ↔ sex=1 × race=0"] == pytest.approx(2.0, abs=1e-5)
