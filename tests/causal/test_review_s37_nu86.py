@@ -95,3 +95,36 @@ def test_a_membrane_kept_in_a_dict_of_the_probes_size_is_refused_naming_it():
     with pytest.raises(ValueError, match=r"reads a state it keeps from earlier calls: lif1\.state\['mem'\] \[16, 12\]"):
         input_effects(m, x, target=1)  # ran silently after 54542695: a dict's tensors were no kept state
     assert torch.equal(m.lif1.state["mem"], left)
+
+
+class OneNeuron(nn.Module):
+    """One LIF neuron per sample, its membrane ``[B]`` kept on the module between calls."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc, self.mem = nn.Linear(6, 1), None
+
+    def forward(self, x):
+        out = 0
+        for _ in range(3):
+            cur = 1.5 * self.fc(x)[:, 0]
+            mem = self.mem if self.mem is not None and self.mem.shape == cur.shape else torch.zeros_like(cur)
+            mem = 0.8 * mem + cur
+            spk = (mem > 1.0).to(mem.dtype)
+            self.mem = mem - spk
+            out = out + spk
+        return torch.stack([-out, out + self.mem], 1)  # the spike count and the membrane left
+
+
+def test_a_one_dimensional_membrane_of_the_probes_size_is_refused():
+    torch.manual_seed(0)
+    m = OneNeuron().double().eval()
+    with torch.no_grad():
+        m.fc.weight.fill_(0.25)
+        m.fc.bias.zero_()
+    x = torch.rand(16, 6, dtype=torch.float64)
+    with torch.no_grad():
+        m(x)  # the membrane [16] stays
+        assert not torch.equal(m(x), m(x))  # which the next call of 16 rows reads
+    with pytest.raises(ValueError, match=r"reads a state it keeps from earlier calls: mem"):
+        input_effects(m, x, target=1)

@@ -175,8 +175,8 @@ def _kept_tensors(model: nn.Module) -> dict[str, Tensor]:
 
 def _rows_state_set(model: nn.Module, before: dict[str, tuple[int, int]], k: int) -> bool:
     """Whether a pass of ``k`` rows set or changed a kept tensor (:func:`_kept_tensors`; ``before``: their identities
-    before it) of two or more dimensions, one of them ``k``: a state of those rows that the next pass of ``k`` rows may
-    read (a membrane ``self.mem`` ``[k, H]``, ``self.h`` ``[layers, k, H]``). A call counter (``self.step += 1``, the seed
+    before it) with a dimension of ``k``: a state of those rows that the next pass of ``k`` rows may read (a membrane
+    ``self.mem`` ``[k, H]``, one neuron's ``[k]``, ``self.h`` ``[layers, k, H]``). A call counter (``self.step += 1``, the seed
     of noise drawn afresh at every call) or a running mean over the rows is no such state: its model differs from itself
     run twice alone by its noise, and passes.
 
@@ -191,7 +191,7 @@ def _rows_state_set(model: nn.Module, before: dict[str, tuple[int, int]], k: int
         >>> _rows_state_set(m, before, 2)
         True
     """
-    return any(t.dim() > 1 and k in t.shape and before.get(name) != _identity(t)
+    return any(t.dim() > 0 and k in t.shape and before.get(name) != _identity(t)
                for name, t in _kept_tensors(model).items())
 
 
