@@ -13,7 +13,8 @@ import torch
 from matplotlib.collections import PatchCollection
 from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
-from matplotlib.patches import Rectangle
+from matplotlib.patches import PathPatch
+from matplotlib.path import Path
 from matplotlib.textpath import text_to_path
 from matplotlib.ticker import FuncFormatter, Locator, MaxNLocator
 from torch import Tensor
@@ -206,26 +207,29 @@ def _stamps(data: MapData, i: int, steps: int, glob: bool) -> list[float] | None
     return t[i].detach().double().cpu().tolist()
 
 
-def _runs(hidden: Tensor) -> list[tuple[int, int, int]]:
-    """The runs of ``True`` along each row of ``hidden`` ``[C, T]``: ``(row, start, stop)``, stop excluded."""
+def _run_boxes(hidden: Tensor, span: bool) -> Path:
+    """The runs of ``True`` along each row of ``hidden`` ``[C, T]`` as one compound path of rectangles (cells of 1,
+    centred on their row and step; ``span``: from 0 to 1 in height, a panel's whole height in axes units)."""
     edges = torch.nn.functional.pad(hidden.int(), (1, 1)).diff(dim=1)  # +1 where a run starts, -1 after it ends
-    starts, stops = (edges == 1).nonzero(), (edges == -1).nonzero()  # row-major: the k-th start matches the k-th stop
-    return [(int(r), int(a), int(b)) for (r, a), (_, b) in zip(starts.tolist(), stops.tolist())]
+    starts, stops = (edges == 1).nonzero().double(), (edges == -1).nonzero().double()  # row-major: k-th start, k-th stop
+    x0, x1 = starts[:, 1] - 0.5, stops[:, 1] - 0.5
+    y0 = torch.zeros_like(x0) if span else starts[:, 0] - 0.5
+    y1 = y0 + 1.0
+    corners = torch.stack([torch.stack(c, 1) for c in ((x0, y0), (x1, y0), (x1, y1), (x0, y1), (x0, y0))], 1)
+    codes = [Path.MOVETO, Path.LINETO, Path.LINETO, Path.LINETO, Path.CLOSEPOLY] * len(x0)
+    return Path(corners.reshape(-1, 2).numpy(), codes)
 
 
 def _hatch(ax: Any, hidden: Tensor, *, span: bool = False) -> Any:
     """Hatch the cells ``hidden`` ``[C, T]`` of a heatmap drawn on ``ax`` (rows down, steps across, cells of 1), white
-    under the hatching; ``span``: whole steps of a one-row panel, its full height. The collection, or ``None``."""
-    runs = _runs(hidden)
-    if not runs:
+    under the hatching; ``span``: whole steps of a one-row panel, its full height. The collection, or ``None``. The
+    runs are one compound path, hatched in one pass (a collection of a rectangle per run drew each one's hatching on
+    its own: 16 channels of 2000 steps half unobserved took 6.7 s a figure, /tmp/review_s37_lb/t1.py)."""
+    if not bool(hidden.any()):
         return None
-    if span:
-        boxes = [Rectangle((a - 0.5, 0.0), b - a, 1.0) for _, a, b in runs]
-        coll = PatchCollection(boxes, facecolor="white", edgecolor=HATCH, hatch="////", linewidth=0.0, zorder=0.5,
-                               transform=ax.get_xaxis_transform())
-    else:
-        boxes = [Rectangle((a - 0.5, r - 0.5), b - a, 1.0) for r, a, b in runs]
-        coll = PatchCollection(boxes, facecolor="white", edgecolor=HATCH, hatch="////", linewidth=0.0, zorder=2.5)
+    style = {"transform": ax.get_xaxis_transform(), "zorder": 0.5} if span else {"zorder": 2.5}
+    coll = PatchCollection([PathPatch(_run_boxes(hidden, span))], facecolor="white", edgecolor=HATCH, hatch="////",
+                           linewidth=0.0, **style)
     ax.add_collection(coll, autolim=False)
     return coll
 

@@ -32,8 +32,8 @@ def _hatched_cells(ax) -> set[tuple[int, int]]:
     cells = set()
     for coll in ax.collections:
         if coll.get_hatch():
-            for path in coll.get_paths():
-                (x0, y0), (x1, y1) = path.vertices.min(0), path.vertices.max(0)
+            for box in (b for path in coll.get_paths() for b in path.to_polygons()):  # one rectangle per run
+                (x0, y0), (x1, y1) = box.min(0), box.max(0)
                 cells |= {(r, k) for r in range(round(y0 + 0.5), round(y1 + 0.5)) for k in range(round(x0 + 0.5), round(x1 + 0.5))}
     return cells
 
@@ -65,8 +65,8 @@ def test_bars_of_one_channel_leave_the_unobserved_steps_out():
     heights = [p.get_height() for p in twin.patches]
     assert heights == [1.0 if s else 0.0 for s in seen.tolist()]
     assert list(ax.get_lines()[0].get_xdata()) == seen.nonzero().flatten().tolist()
-    spans = [p for coll in ax.collections if coll.get_hatch() for p in coll.get_paths()]
-    covered = {k for p in spans for k in range(round(p.vertices[:, 0].min() + 0.5), round(p.vertices[:, 0].max() + 0.5))}
+    spans = [b for coll in ax.collections if coll.get_hatch() for p in coll.get_paths() for b in p.to_polygons()]
+    covered = {k for b in spans for k in range(round(b[:, 0].min() + 0.5), round(b[:, 0].max() + 0.5))}
     assert covered == set((~seen).nonzero().flatten().tolist())
     assert ax.get_xlabel() == "time step"  # no time stamps given: the steps' indices, said so
 
