@@ -4,6 +4,7 @@ outlier test) and CARE-style suspect units (Sun et al. 2022)."""
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
@@ -139,11 +140,14 @@ class SuspectUnits:
         return self.score.argsort(descending=True, stable=True).tolist()
 
 
-def _do_grid(h_clean: Tensor, h_trig: Tensor, num_values: int) -> list[SetTo]:
+def _do_grid(h_clean: Sequence[Tensor], h_trig: Sequence[Tensor], num_values: int) -> list[SetTo]:
     """``num_values`` per-unit values from each unit's mean on clean inputs to its mean on
-    triggered inputs (means over samples and positions; ``h`` is units-first ``[N, U, ...]``)."""
-    dims = [0] + list(range(2, h_clean.dim()))
-    lo, hi = h_clean.mean(dims), h_trig.mean(dims)
+    triggered inputs (means over samples and positions, then over the layer's calls in a forward pass: one ``h``
+    per call, units-first ``[N, U, ...]``)."""
+    def mean(hs: Sequence[Tensor]) -> Tensor:
+        return torch.stack([h.mean([0] + list(range(2, h.dim()))) for h in hs]).mean(0)
+
+    lo, hi = mean(h_clean), mean(h_trig)
     return [SetTo(lo + (hi - lo) * a) for a in torch.linspace(0, 1, num_values).tolist()]
 
 
@@ -166,7 +170,8 @@ def suspect_units(
 
     For each unit ``u`` the do-grid ``a_1..a_K`` spans the range over which the trigger moves
     it, from its mean on clean inputs ``x`` to its mean on triggered inputs ``T(x)`` (means over
-    samples and positions; a conv channel is set to ``a`` everywhere). The effect on an input
+    samples and positions, and over the calls of a layer that runs several times per forward pass, whose every call
+    is set; a conv channel is set to ``a`` everywhere). The effect on an input
     set ``S`` is the range of the interventional curve of the target logit, averaged over ``S``:
 
     .. math:: e_S(u) = \\mathbb{E}_{x \\in S}\\big[\\max_k f_t(x \\mid do(h_u := a_k)) − \\min_k f_t(x \\mid do(h_u := a_k))\\big]
@@ -211,17 +216,20 @@ def suspect_units(
     x_trig = trigger.apply(x_clean).detach()
     options = {"output": output, "additional_forward_args": additional_forward_args}
     fwd = Forward(model, num_samples=x_clean.shape[0], **options)
-    with audit_mode(model), capture(model, [layer]) as acts:
+    calls: list[Tensor] = []  # every call of the layer: a backbone run on each view of a test-time-augmentation wrapper
+    with audit_mode(model), capture(model, [layer], keep=lambda _, h: calls.append(h.clone()) or h, warn_repeats=False):
         _check_target(trigger, _logits(model, x_clean[:1], None, _RowsOf(fwd, torch.zeros(1, dtype=torch.long))).shape[1])
+        calls.clear()
         fwd.raw(x_clean)
-        h_clean = acts[layer]
+        h_clean, calls[:] = list(calls), []
         fwd.raw(x_trig)
-        h_trig = acts[layer]
-    check_unit_dimension(layer, h_clean.shape)
-    layout = resolve_layout(h_clean.shape, unit_dim, num_heads)
+        h_trig = list(calls)
+    check_unit_dimension(layer, h_clean[0].shape)
+    layout = resolve_layout(h_clean[0].shape, unit_dim, num_heads)
     if layout.num_units < 2:
-        raise ValueError(f"Expected layer {layer!r} to output [N, U, ...] with at least 2 units but got {list(h_clean.shape)}")
-    grid = _do_grid(to_units(h_clean, layout), to_units(h_trig, layout), num_values)  # unit_effects gives it the layout
+        raise ValueError(f"Expected layer {layer!r} to output [N, U, ...] with at least 2 units but got {list(h_clean[0].shape)}")
+    # the grid's values are set at every call (unit_effects), so it spans the units' means over every call
+    grid = _do_grid([to_units(h, layout) for h in h_clean], [to_units(h, layout) for h in h_trig], num_values)
     effects = [
         unit_effects(model, xs, layer, grid, target=trigger.target, max_batch_size=max_batch_size,
                      unit_dim=unit_dim, num_heads=num_heads, **options).mean(0)
