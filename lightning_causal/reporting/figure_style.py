@@ -166,7 +166,8 @@ def short_labels(texts: Sequence[str], limit: int = 24) -> list[str]:
     word where they start to differ whole, else keep that word and all after it, shortening their shared start
     (``"behavioura…07_normalised"`` of ``behavioural_score_component_<i>_normalised`` columns: the middle cut kept
     the component's last digit only), else cut in the middle, else from where they differ (``"…00_monthly_bal…"``);
-    as a last resort numbered by position.
+    groups whose cuts come out alike (``encoder.layers.10.mlp.fc1[37]``, ``…fc2[37]`` and layer 11's two) are cut apart
+    together (``"enc…10.mlp.fc1[37]"``); as a last resort numbered by position.
 
     Args:
         texts: the labels.
@@ -194,6 +195,15 @@ def short_labels(texts: Sequence[str], limit: int = 24) -> list[str]:
             out[i] = label
     if len(set(out)) == len(out):
         return out
+    # names of two merged groups cut apart alike (encoder.layers.10.mlp.fc1[37] beside fc2[37] and layer 11's two: each
+    # pair 'encoder.…p.fc1[37]', 'encoder.…p.fc2[37]'): every merged name cut apart together
+    cut = [i for indices in merged.values() if len(indices) > 1 for i in indices]
+    apart = _cut_apart([texts[i] for i in cut], limit) if cut else None
+    if apart is not None:
+        for i, label in zip(cut, apart):
+            out[i] = label
+        if len(set(out)) == len(out):
+            return out
     return [t if len(t) <= limit else short_label(f"{i}: {t}", limit) for i, t in enumerate(texts)]
 
 
