@@ -65,3 +65,35 @@ def test_unit_effects_on_a_model_reassigning_buffers_leaves_them_as_found():
     assert all(model.get_buffer(k) is v for k, v in before.items())
     assert all(torch.equal(model.get_buffer(k), v) for k, v in values.items())
     assert _proxies(model) == []
+
+
+class Scaled(nn.Module):
+    """A skip connection (so the graph's bypass trace runs) and an input scaled by a buffer the forward reassigns."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.a, self.b, self.c = nn.Linear(4, 6), nn.Linear(6, 6), nn.Linear(6, 3)
+        self.register_buffer("max_seen", torch.zeros(()))
+
+    def forward(self, x):
+        self.max_seen = torch.maximum(self.max_seen, x.max())
+        h = torch.relu(self.a(x / self.max_seen.clamp_min(1.0)))
+        return self.c(torch.relu(self.b(h)) + h)
+
+
+def test_the_graph_bypass_trace_puts_back_buffers_too():
+    # graph_context.bypassed traced the model itself and left the Proxy in `max_seen`: the graph's next pass read it
+    # (TypeError: Expected module 'a' to return a tensor ... but got Proxy)
+    from lightning_causal.causal import causal_graph
+    from lightning_causal.causal.structure.graph_context import bypassed
+
+    model = Scaled().eval()
+    assert bypassed(model, "a", "b")
+    assert _proxies(model) == []
+    x = torch.randn(32, 4, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        model(x)
+    kept = model.max_seen
+    causal_graph(model, x, ["a", "b"], top_k=3)
+    assert model.max_seen is kept and _proxies(model) == []

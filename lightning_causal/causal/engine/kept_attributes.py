@@ -339,10 +339,12 @@ def _holds_tensors(v: Any) -> bool:
 
 
 def dict_items(model: nn.Module) -> list[tuple[dict[Any, Any], dict[Any, Any]]]:
-    """Each dict attribute of ``model``'s modules (``nn.Module``'s own aside; the dicts they hold too, each once) with a
-    copy of its items, for :func:`put_back_items` after a pass whose writes are never the model's: a ``torch.fx`` trace,
-    which would leave its ``Proxy`` objects (no tensors: :meth:`KeptAttributes.restore` does not take them) in a cache
-    the forward writes into and reads (``self.cache["W"] = w``).
+    """Each dict attribute of ``model``'s modules (``nn.Module``'s own aside; the dicts they hold too, each once), and
+    each module's buffers and attributes (``_buffers``, ``vars``), with a copy of its items, for :func:`put_back_items`
+    after a pass whose writes are never the model's: a ``torch.fx`` trace, which would leave its ``Proxy`` objects (no
+    tensors: :meth:`KeptAttributes.restore` does not take them) in a cache the forward writes into and reads
+    (``self.cache["W"] = w``), in a buffer it reassigns (``self.max_seen = torch.maximum(...)``) or in an attribute it
+    sets (``self.last = h``).
 
     Args:
         model: the model.
@@ -357,8 +359,12 @@ def dict_items(model: nn.Module) -> list[tuple[dict[Any, Any], dict[Any, Any]]]:
         {}
     """
     seen: set[int] = set()
-    return [(d, dict(d)) for m in model.modules() for name, v in vars(m).items()
+    kept = [(d, dict(d)) for m in model.modules() for name, v in vars(m).items()
             if _is_dict(v) and name not in _MODULE_DICTS for d in _nested_dicts(v, seen)]
+    # and each module's buffers and attributes: a trace of the model (or of a shallow copy, whose `_buffers` and
+    # submodules are the model's) writes its Proxy into a buffer the forward reassigns (`self.max_seen =
+    # torch.maximum(...)`) and an attribute it sets (`self.last = h`); a scripted module's wrappers are no dicts
+    return kept + [(d, dict(d)) for m in model.modules() for d in (m._buffers, vars(m)) if isinstance(d, dict)]
 
 
 def put_back_items(kept: list[tuple[dict[Any, Any], dict[Any, Any]]]) -> None:

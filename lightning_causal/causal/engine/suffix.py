@@ -66,10 +66,7 @@ def _trace(model: nn.Module, layer: str, binding: _Binding | None = None) -> tup
         root = copy.copy(model)
     else:
         root = binding.traced(model)
-    caches = dict_items(model)  # a dict the forward writes into is shared with the copy: no Proxy left in it
-    # so are the buffers (`self.max_seen = torch.maximum(...)` on a registered buffer writes the copy's `_buffers`, the
-    # model's) and the submodules' attributes (`self.last = h`): put back, or the Proxy stays in the model for its passes
-    caches += [(d, dict(d)) for m in model.modules() for d in (m._buffers, vars(m)) if isinstance(d, dict)]  # not scripted
+    caches = dict_items(model)  # a dict, buffer or attribute the forward writes is shared with the copy: no Proxy left
     try:
         return _LeafTracer(layer).trace(root), root
     except Exception as err:  # noqa: BLE001 - any tracing failure means: use another path
