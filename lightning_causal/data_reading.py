@@ -438,7 +438,7 @@ def _batch_head(batch: Any, size: int) -> Any:
     tensor is)."""
     if isinstance(batch, Tensor):
         if batch.layout != torch.strided and not batch.is_nested:  # sparse: its first rows, then read densely (_dense)
-            return _sparse_head(batch, size).to_dense()
+            return _sparse_head(batch, size)
         return batch[:size] if batch.dim() else batch  # a 0-d value (a batch-wide scalar) has no samples to slice
     if dataclasses.is_dataclass(batch) and not isinstance(batch, type):  # a collated dataclass batch
         heads = {f.name: _batch_head(getattr(batch, f.name), size) for f in dataclasses.fields(batch) if f.init}

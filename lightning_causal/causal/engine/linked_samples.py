@@ -81,7 +81,12 @@ def linked_hint(model: torch.nn.Module | None, inputs: tuple[Any, ...]) -> str:
     if not bags:
         return GRAPH_HINT
     name, bag = bags[0]
-    return bag_hint(f"nn.EmbeddingBag {name or 'model'!r}", bag.padding_idx)
+    return bag_hint(_bag_label(name), bag.padding_idx)
+
+
+def _bag_label(name: str) -> str:
+    """How a message names the ``nn.EmbeddingBag`` at ``name`` (the model itself where ``name`` is empty)."""
+    return f"nn.EmbeddingBag {name!r}" if name else "the model (an nn.EmbeddingBag)"
 
 
 def bag_hint(reader: str = "an nn.EmbeddingBag", padding_idx: int | None = None) -> str:
@@ -162,7 +167,7 @@ def refuse_flat_bags(forward: Forward, xs: tuple[Tensor, ...], what: str) -> Non
             handle.remove()
     if found:
         name, items, count = found[0]
-        bag = f"nn.EmbeddingBag {name!r}" if name else "the model (an nn.EmbeddingBag)"
+        bag = _bag_label(name)
         raise ValueError(
             f"Expected one row of `inputs` per sample, but {bag} reads the 1-D input "
             f"[{items}] with `offsets` that group its {items} items into {count} bags of other sizes than one: {what} "

@@ -550,9 +550,10 @@ def warn_padding_filled(
     xs: tuple[Tensor, ...], masks: tuple[Tensor, ...], bases: tuple[Tensor, ...], readers: list[EmbeddingReader], g: int,
     padding: Tensor | tuple[Tensor | None, ...] | None = None,
 ) -> None:
-    """Warn where an integer baseline other than an ``nn.EmbeddingBag``'s ``padding_idx`` would be set in slots that
-    hold that id (bags padded to ``[N, K]``): the bag leaves the padding id out, so those slots hold no item, and
-    setting them adds the baseline's item to the bag; their "effects" are of that addition, mixed into the summaries of
+    """Warn where an integer baseline other than an ``nn.EmbeddingBag``'s ``padding_idx`` (or an ``nn.Embedding``'s:
+    its padding row is fixed, zeros unless set, so a bag summed by hand, ``emb(ids).sum(1)``, leaves it out too) would be
+    set in slots that hold that id (bags padded to ``[N, K]``): the bag leaves the padding id out, so those slots hold no
+    item, and setting them adds the baseline's item to the bag; their "effects" are of that addition, mixed into the summaries of
     their positions. Slots in no group (``g``: ``special_tokens``) and padding keep their ids and are not counted.
 
     Args:
@@ -565,7 +566,7 @@ def warn_padding_filled(
     """
     pads = padding if isinstance(padding, tuple) else (padding,)
     for r in readers:
-        if r.kind != "EmbeddingBag" or r.padding_idx is None or r.columns is not None:
+        if r.padding_idx is None or r.columns is not None:
             continue
         x, b, m = xs[r.input_index], bases[r.input_index], masks[r.input_index]
         if not is_integer(b):
@@ -578,10 +579,13 @@ def warn_padding_filled(
         filled = (read == r.padding_idx) & (base != r.padding_idx) & moved.bool()
         if bool(filled.any()):
             value = int(base[filled][0])
+            reads = (f"nn.EmbeddingBag {r.name!r}, which leaves that id out of its bags" if r.kind == "EmbeddingBag" else
+                     f"{r.kind} {r.name!r}, whose padding row is fixed (zeros, untrained: a bag summed by hand, "
+                     "`emb(ids).sum(1)`, leaves it out as a bag does)")
             warnings.warn(
                 f"input_effects: baseline {value} fills {int(filled.sum())} slot(s) holding the padding id {r.padding_idx} "
-                f"of nn.EmbeddingBag {r.name!r}, which leaves that id out of its bags: those slots hold no item, and setting "
-                f"them to {value} adds item {value} to the bag, so their effects are of that addition, mixed into the "
+                f"of {reads}: those slots hold no item, and setting "
+                f"them to {value} adds item {value} to the input, so their effects are of that addition, mixed into the "
                 f"summaries of their positions. Pass special_tokens=({r.padding_idx},) to leave the padding as it is "
                 f"(baseline={r.padding_idx} removes an item from its bag; docs/your_model.md, 'Token inputs')",
                 UserWarning, stacklevel=outside_package())
