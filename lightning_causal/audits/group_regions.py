@@ -263,7 +263,8 @@ def group_region(mask: Tensor, group: int, x: Tensor, padding: Tensor | None = N
         group: a group id.
         x: the input ``[N, ...]``.
         padding: the input's padding positions (``[N, T, 1]`` or ``[N, 1, T]``; an observation mask's, of ``x``'s shape
-            ``[N, T, C]``, reads dimension 1 as time unless :func:`signal_layout` reads ``[N, C, T]``), or ``None``.
+            ``[N, T, C]``, reads dimension 1 as time unless :func:`signal_layout` reads ``[N, C, T]``; under a sequence figure
+            kind, :func:`figure_axes`, the kind's reading as its figure draws it), or ``None``.
 
     Examples:
         >>> group_region(torch.arange(4).repeat_interleave(5).view(1, 1, 20), 2, torch.zeros(3, 1, 20))
@@ -275,8 +276,9 @@ def group_region(mask: Tensor, group: int, x: Tensor, padding: Tensor | None = N
     steps = None
     if padding is not None and x.dim() == 3 and padding.dim() == 3:
         steps = next((a for a in (1, 2) if padding.shape[a] == x.shape[a] > 1 and padding.shape[3 - a] == 1), None)
-        if padding.shape == x.shape:  # an observation mask read entry by entry: [N, T, C] (or a signal's [N, C, T])
-            steps = 2 if signal_layout(x.shape[1:]) == "first" else 1
+        if padding.shape == x.shape:  # an observation mask read entry by entry: [N, T, C] (or a signal's [N, C, T]); a
+            # sequence figure kind says where time is as its figure draws it (the mask's shape says nothing of it)
+            steps = None if _SEQUENCES.get() is not None else 2 if signal_layout(x.shape[1:]) == "first" else 1
     names = _axis_names(tuple(x.shape[1:]), steps)
     if names is None or not x.is_floating_point() or mask.dim() != x.dim() or mask.shape[0] != 1:
         return {}
