@@ -146,8 +146,10 @@ def _sequence_maps(data: MapData, layout: str | None, reuse: bool) -> Iterator[t
     last = data.inputs.dim() == 3 and (layout or sequence_layout("sequence", data.inputs)) == "last"
     word = "feature" if last else "channel"
     gone = _unobserved(data, n, glob)  # [n, ...] of the inputs' shape, or None
-    limits = map_limits(data, {name: _observed(m[: max(1, n)], gone) for name, m in data.maps.items()})
-    scales = {name: map_scale(m[: max(1, n)], limits[name]) for name, m in data.maps.items()}  # one per map, shared by the samples
+    seen = {name: _observed(m[: max(1, n)], gone) for name, m in data.maps.items()}  # no score at the hidden entries
+    limits = map_limits(data, seen)
+    scales = {name: map_scale(m, limits[name]) for name, m in seen.items()}  # one per map, shared by the samples; its
+    # sign too from the observed entries (a score below 0 at an unobserved one drew a diverging scale of no blue cell)
     names = list(data.maps)
     single = len(names) == 1
     suffixes = dict(zip(names, map_tags(names, data.meta.get("methods") or ())))

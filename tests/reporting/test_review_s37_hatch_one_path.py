@@ -36,3 +36,14 @@ def test_one_channel_hatches_its_hidden_steps_as_one_path_per_panel():
     hatchings = _hatchings(fig)
     assert hatchings and all(len(c.get_paths()) == 1 for c in hatchings)
     assert len(hatchings[0].get_paths()[0].to_polygons()) == 17
+
+
+def test_the_colour_scale_takes_its_sign_from_the_observed_entries_only():
+    x = torch.randn(1, 20, 6)
+    hidden = torch.zeros(1, 20, 6, dtype=torch.bool)
+    hidden[:, 15:] = True  # padded steps
+    scores = torch.rand(1, 20, 6) + 0.1
+    scores[:, 15:] = -5.0  # a method's scores where nothing was measured
+    [(_, fig)] = sequence_maps(MapData(x, {"IntegratedGradients": scores}, "ie", unobserved=hidden), "last")
+    image = fig.axes[1].get_images()[0]
+    assert image.get_cmap().name.startswith("Reds") and image.get_clim() == (0.0, float(scores[:, :15].max())), image.get_clim()
