@@ -152,7 +152,7 @@ class FairnessAudit(Audit):
     regresses: an ``nn.MSELoss`` held, ``hparams.task``) gets no label metrics; with ``compare="output"`` its gap is in
     output units, cf_gap = E|f_t(x_cf) − f_t(x)| over the changed samples (no cf_flip_rate: a regression makes no
     decision; a note says so and that the group rates read outputs above 0, those of column ``target`` of several
-    outputs), else it is warned about, naming ``compare="output"``, cf_gap being then the change of the output's sigmoid.
+    outputs, as they do for several outputs and a probe with no labels, with a note), else it is warned about, naming ``compare="output"``, cf_gap being then the change of the output's sigmoid.
     Soft labels in [0, 1] are thresholded at 0.5; soft labels [N, C], rows summing to 1, are read by their largest entry. The group metrics compare
     binary decisions: with more than two classes a positive decision (and label) is class 1, every
     other class negative.
@@ -440,16 +440,24 @@ class FairnessAudit(Audit):
         result.vectors["cf_delta"] = gap["delta"]
         result.meta["compared"] = gap["compared"]
         outputs = p
+        # the columns of the class probabilities (one output's sigmoid gives 2), read before any: a regression's raw
+        # outputs are no logits to check (a Dirichlet's concentrations, probabilities already: a false warning or refusal)
+        labels, why = self._labels_read(probe, model, 2 if compare == "output" and p.shape[1] == 1 else int(p.shape[1]))
         if compare == "output":  # the group rates read the outputs' probabilities (one output: its sigmoid)
-            p = probabilities(p)
-        labels, why = self._labels_read(probe, model, int(p.shape[1]))
-        if why is not None and compare == "output":
-            result.meta.setdefault("notes", []).append(
-                f"{why}: cf_gap is the mean absolute change of the output in its own units (compare='output'), with no "
-                "cf_flip_rate; the label metrics (equalized odds, TPR, FPR, accuracy) are left out, and the group rates "
-                "are the shares of outputs above 0 (their sigmoid above 0.5; of column target= of several outputs)")
-            if outputs.shape[1] > 1:  # a regression of several outputs: the rates read the column compared (target=)
-                p = probabilities(outputs[:, [self.target]])
+            # of a regression of several outputs, or of several outputs with no labels to tell one from classes: the
+            # column compared (target=), not the argmax over outputs that are no classes
+            column = outputs.shape[1] > 1 and (why is not None or labels is None)
+            p = probabilities(outputs[:, [self.target]] if column else outputs)
+            if why is not None:
+                result.meta.setdefault("notes", []).append(
+                    f"{why}: cf_gap is the mean absolute change of the output in its own units (compare='output'), with "
+                    "no cf_flip_rate; the label metrics (equalized odds, TPR, FPR, accuracy) are left out, and the group "
+                    "rates are the shares of outputs above 0 (their sigmoid above 0.5; of column target= of several outputs)")
+            elif column:
+                result.meta.setdefault("notes", []).append(
+                    f"the probe holds no labels to tell a regression of {outputs.shape[1]} outputs from classes: under "
+                    "compare='output' the group rates are the shares of column target= above 0 (its sigmoid above 0.5), "
+                    "not of the outputs' argmax; give the probe its labels for a classifier's decisions")
         elif why is not None:  # cf_gap a saturated sigmoid's
             self._warn_regression(why)
         pad = self._padding(model, probe)
