@@ -78,7 +78,7 @@ def check_samples_independent(forward: Forward, xs: tuple[Tensor, ...], output: 
     n = xs[0].shape[0]
     sized = carried_states(forward.model, n)  # before the pass alone, which may set a state of its own size
     kept = {k: _identity(t) for k, t in _kept_tensors(forward.model).items()}
-    state = keep_attributes(forward.model, reassigned_buffers=True, values=True)  # the second run alone starts from it
+    state = keep_attributes(forward.model, reassigned_buffers=True)  # the second run alone starts from it
     with GeneratorWatch() as watch:
         alone = forward(*(x[rows] for x in xs), rows=rows)
     states = sized + [s for s in carried_states(forward.model, n, kept) if s.split(" [")[0] not in {t.split(" [")[0] for t in sized}]
@@ -164,8 +164,13 @@ def _kept_tensors(model: nn.Module) -> dict[str, Tensor]:
         if is_norm_layer(m):
             continue
         at = f"{prefix}." if prefix else ""
-        held = [(f"{k}[{key!r}]", x) for k, v in vars(m).items() if k not in _MODULE_DICTS and _is_dict(v)
-                for key, x in list(v.items())]  # a membrane in a dict, `self.state["mem"] = mem`
+        held, todo, seen = [], [(k, v) for k, v in vars(m).items() if k not in _MODULE_DICTS and _is_dict(v)], set()
+        while todo:  # a membrane in a dict, `self.state["mem"] = mem`, at any depth, `self.state["l1"]["mem"]`
+            name, d = todo.pop()
+            if id(d) not in seen:
+                seen.add(id(d))
+                for key, x in list(d.items()):
+                    (todo if _is_dict(x) else held).append((f"{name}[{key!r}]", x))
         for k, v in [*vars(m).items(), *m._buffers.items(), *held]:
             tensors = [v] if isinstance(v, Tensor) else [t for t in v if isinstance(t, Tensor)] if isinstance(v, (tuple, list)) else []
             tensors = [t for t in tensors if not isinstance(t, nn.Parameter)]  # an RNN's list of its weights, _flat_weights
