@@ -57,16 +57,25 @@ def check_label_range(y: Tensor, n_classes: int) -> None:
         f"{bad} (labels {low}..{high}{hint})")
 
 
-# a suspect layer whose output carries no gradient while the model's output does: the causal-path penalty on its units
-# would be a constant, the term's path part silently doing nothing
+# a call of a suspect layer on other rows than the term's clean+stamped pass: no stamped row to pair with its clean one
 _OTHER_ROWS = (
     "Expected every call of suspect layer {layer!r} to return the rows of the term's pass, the clean and the stamped "
     "rows ({want}), so that the causal-path penalty pairs each stamped row with its clean one at each call, but it runs "
-    "{calls} times per forward pass and its call {call} returned {rows} rows (a block repeated on the rows not yet "
+    "{calls} per forward pass and its call {call} returned {rows} rows (a block repeated on the rows not yet "
     "halted, a module called on some of the rows or on rows flattened into the batch): name a site that sees every "
     "row once per call, an `nn.Identity` where the rows are put back together, or pass path='logit' (the trigger's "
     "effect on the output)")
 
+# a suspect layer that did not run in the term's pass: no call whose units the penalty could hold
+_NOT_RUN = (
+    "Expected suspect layer {layer!r} to run in the term's pass, whose causal-path penalty holds its units still at "
+    "each of its calls, but it did not run in this forward pass (a layer the model skips at some steps, a LayerDrop "
+    "or stochastic depth skipping the call; a module whose weights the model uses in functional code, such as the "
+    "out_proj of torch.nn.MultiheadAttention): name a site the model runs at every step (for that out_proj, "
+    "'<attention>.out_proj:input'), or pass path='logit' (the trigger's effect on the output)")
+
+# a suspect layer whose output carries no gradient while the model's output does: the causal-path penalty on its units
+# would be a constant, the term's path part silently doing nothing
 _NO_PATH_GRADIENT = (
     "Expected the output of suspect layer {layer!r} to carry autograd in the term's pass, as the model's output does, "
     "but it does not: the layer runs without autograd inside the forward (a torch.utils.checkpoint(..., "
@@ -253,10 +262,13 @@ class SuppressionParts:
         if self.path == "units":
             shifts = []
             for k, u in self.suspects.items():  # type: ignore[union-attr]
+                if not acts[k]:
+                    raise ValueError(_NOT_RUN.format(layer=k))
                 per_call = []
                 for c, a in enumerate(acts[k]):
                     if a.dim() == 0 or a.shape[0] != 2 * m:
-                        raise ValueError(_OTHER_ROWS.format(layer=k, calls=len(acts[k]), call=c + 1,
+                        calls = "once" if len(acts[k]) == 1 else f"{len(acts[k])} times"
+                        raise ValueError(_OTHER_ROWS.format(layer=k, calls=calls, call=c + 1,
                                                             rows=a.shape[0] if a.dim() else 0, want=2 * m))
                     if out_t.requires_grad and not a.requires_grad:
                         raise ValueError(_NO_PATH_GRADIENT.format(layer=k))
