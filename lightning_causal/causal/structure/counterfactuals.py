@@ -449,14 +449,16 @@ def counterfactual_explanation(
 def _warn_fractional_binary(forward: Forward, x: Tensor, best: Tensor, target: Tensor, success: Tensor) -> None:
     """Warn where the inputs hold only 0 and 1 at some features in every row (0/1 spike trains, binary flags), such
     features taking both values making half or more of those that vary over the rows (not grey levels in [0, 1], of
-    which a few pixels are 0 or 1 in every row of a small probe), and the successful counterfactuals set some of those
+    which a few pixels are 0 or 1 in every row of a small probe; one input: at every feature), and the successful counterfactuals set some of those
     features to fractions, which no input takes: the search moves every feature continuously unless ``integer=`` names
     them. Says how many of those counterfactuals still reach their class with the features rounded back to 0/1 (one
     pass of the model)."""
     flat, found = x.flatten(1), best.flatten(1)
     binary = ((flat == 0) | (flat == 1)).all(0)
     varying = (flat != flat[:1]).any(0)  # a 0/1 feature that varies takes both values
-    if x.shape[0] < 2 or 2 * int((binary & varying).sum()) < max(int(varying.sum()), 1):
+    if x.shape[0] < 2 and not bool(binary.all()):
+        return  # one input (the usual call) varies nowhere: warned where it holds only 0 and 1, a spike train's events
+    if x.shape[0] >= 2 and 2 * int((binary & varying).sum()) < max(int(varying.sum()), 1):
         return  # 0/1 features are not half of those that vary: grey levels 0..1 (digits / 16) at 0 or 1 by chance
     moved = found[:, binary]
     fractional = (moved != 0) & (moved != 1) & success.view(-1, 1)
@@ -473,9 +475,11 @@ def _warn_fractional_binary(forward: Forward, x: Tensor, best: Tensor, target: T
         f"({int(fractional.sum())} values, e.g. {example:.3g}) in {int(rows.sum())} of its {int(success.sum())} successful "
         f"counterfactuals, which no input takes; rounded back to 0/1, {int((kept & rows).sum())} of those "
         f"{int(rows.sum())} still reach their target class. To search over 0/1 values, pass those features as "
-        "`integer=` (a boolean mask of one input, `torch.ones_like(x[0], dtype=torch.bool)` for every feature) with "
-        "`bounds=(0, 1)` "
-        "(one-hot groups: `categorical=`; CounterfactualAudit takes the same `integer=`, `categorical=` and `bounds=`)",
+        + ("`integer=` (a boolean mask of one input, `torch.ones_like(x[0], dtype=torch.bool)` for every feature) with "
+           "`bounds=(0, 1)` " if bool(binary.all()) else
+           "`integer=` (a boolean mask of one input: `((x == 0) | (x == 1)).all(0)` marks them) with bounds 0 and 1 there "
+           "(`bounds=` of per-feature tensors, the other features' own) ")
+        + "(one-hot groups: `categorical=`; CounterfactualAudit takes the same `integer=`, `categorical=` and `bounds=`)",
         UserWarning, stacklevel=3)
 
 
