@@ -61,6 +61,7 @@ from lightning_causal.causal.scm.fairness import (
     group_rates,
     one_value_per_sample,
     probabilities,
+    target_classes,
     worst_spread,
 )
 from lightning_causal.causal.scm.intersections import Intersections, _world_gaps
@@ -479,7 +480,7 @@ class FairnessAudit(Audit):
         differently, each row put into both (:func:`~lightning_causal.causal.scm.intersections.world_gaps`), from the
         probabilities on the probe ``p`` ``[N, C]`` and in each world ``p_w`` ``[W, N, C]`` (``classes``: what the model's
         outputs are, for a refused target)."""
-        g = _world_gaps(names, p, p_w, self.target, f"the model returns {p.shape[1]} output(s)" if compare == "output" else classes)
+        g = _world_gaps(names, p, p_w, self.target, target_classes(p, classes, compare == "output"))
         names, gaps = g["names"], g["mean_abs"]
         a, b = torch.triu_indices(len(names), len(names), 1)
         order = gaps[a, b].argsort(descending=True, stable=True)[: self.top_k].tolist()

@@ -130,11 +130,27 @@ def check_compare(compare: object) -> str:
     return compare  # type: ignore[return-value]
 
 
+#: what :func:`_classes` says of a model of one output (the gap's ``compared`` reads it)
+ONE_OUTPUT = "the model has one output: the classes 0 and 1 of its sigmoid"
+
+
+def target_classes(p: Tensor, classes: str, raw: bool) -> str:
+    """What a refused ``target`` is checked against, for its message: the raw outputs' count with ``compare="output"``
+    (``raw``), else ``classes`` (:func:`_classes`).
+
+    Args:
+        p: the outputs compared ``[N, C]``.
+        classes: what the model's outputs are as classes (:func:`_classes`).
+        raw: ``compare="output"``: the raw outputs are compared.
+    """
+    return f"the model returns {p.shape[1]} output(s)" if raw else classes
+
+
 def _classes(outputs: Tensor) -> str:
     """What the classes of :func:`probabilities` are, for a message about ``target``, from the model's ``outputs``
     (not their probabilities, whose two columns one output's sigmoid gives too)."""
     if outputs.dim() == 1 or outputs.shape[1] == 1:
-        return "the model has one output: the classes 0 and 1 of its sigmoid"
+        return ONE_OUTPUT
     return f"the model returns {outputs.shape[1]} outputs"
 
 
@@ -456,12 +472,12 @@ def _fairness_gap(p: Tensor, p_cf: Tensor, changed: Tensor, target: int | Tensor
     if raw and target is None and p.shape[1] > 1:
         raise ValueError(f"Expected argument `target` to name the output column compared (compare='output' on a model of "
                          f"{p.shape[1]} outputs) but got None: the largest of a regressor's outputs is no decision")
-    t = resolve_target(p, target, classes=f"the model returns {p.shape[1]} output(s)" if raw else classes)
+    t = resolve_target(p, target, classes=target_classes(p, classes, raw))
     delta = p_cf.gather(1, t.view(-1, 1)).squeeze(1) - p.gather(1, t.view(-1, 1)).squeeze(1)
     flips = (p.argmax(1) != p_cf.argmax(1)).double()  # shares as exact as a float holds them: 21/50 is 0.42, not 0.41999998
     some = idx.numel() > 0
     compared = ("the model's output, in its own units" if raw else
-                "the sigmoid of the model's one output, read as a binary classifier's logit" if classes.startswith("the model has one")
+                "the sigmoid of the model's one output, read as a binary classifier's logit" if classes == ONE_OUTPUT
                 else "the softmax probability of the target class")
     return {
         "mean_abs": float(delta[idx].abs().mean()) if some else 0.0,
