@@ -171,7 +171,8 @@ def suspect_units(
     For each unit ``u`` the do-grid ``a_1..a_K`` spans the range over which the trigger moves
     it, from its mean on clean inputs ``x`` to its mean on triggered inputs ``T(x)`` (means over
     samples and positions, and over the calls of a layer that runs several times per forward pass, whose every call
-    is set; a conv channel is set to ``a`` everywhere). The effect on an input
+    is set: one module used at places of other widths is refused; a conv channel is set to ``a`` everywhere). The
+    effect on an input
     set ``S`` is the range of the interventional curve of the target logit, averaged over ``S``:
 
     .. math:: e_S(u) = \\mathbb{E}_{x \\in S}\\big[\\max_k f_t(x \\mid do(h_u := a_k)) − \\min_k f_t(x \\mid do(h_u := a_k))\\big]
@@ -224,10 +225,19 @@ def suspect_units(
         h_clean, calls[:] = list(calls), []
         fwd.raw(x_trig)
         h_trig = list(calls)
+    if not h_clean:
+        raise ValueError(f"Expected layer {layer!r} to run in the model's forward pass but it did not (a module whose "
+                         "weights the model uses in functional code, such as the out_proj of torch.nn.MultiheadAttention, "
+                         "never runs; that out_proj's input is the site '<attention>.out_proj:input')")
     check_unit_dimension(layer, h_clean[0].shape)
     layout = resolve_layout(h_clean[0].shape, unit_dim, num_heads)
     if layout.num_units < 2:
         raise ValueError(f"Expected layer {layer!r} to output [N, U, ...] with at least 2 units but got {list(h_clean[0].shape)}")
+    widths = [resolve_layout(h.shape, unit_dim, num_heads).num_units for h in h_clean]
+    if len(set(widths)) > 1:  # one module used at places of other widths (a ReLU after convolutions of 8 and 16 channels)
+        raise ValueError(f"Expected every call of layer {layer!r} to output the same units, as the do-grid sets them at "
+                         f"every call, but it runs {len(widths)} times per forward pass with {widths} units: name a "
+                         "module used at one place (or an nn.Identity put there)")
     # the grid's values are set at every call (unit_effects), so it spans the units' means over every call
     grid = _do_grid([to_units(h, layout) for h in h_clean], [to_units(h, layout) for h in h_trig], num_values)
     effects = [
