@@ -90,7 +90,7 @@ def main() -> None:
     other = M.aggregate_to_groups(attribute(model, x, "Saliency", target, feature_mask=mask), mask)
     rows += [
         ("agreement: Spearman + Kendall + top-5 (per method)", median_time(
-            lambda: (M.spearman(effects, other), M.kendall(effects, other), M.topk_overlap(effects, other, 5)), args.repeats)),
+            lambda: (M.spearman(effects, other), M.kendall(effects, other), M.topk_overlap(effects, other, 5, ties="first")), args.repeats)),
         ("deletion + insertion curves, 16 steps (per explanation)", median_time(
             lambda: [M.perturbation_curve(model, x, mask, effects, mode=m, baseline=0.0, target=target) for m in ("deletion", "insertion")], args.repeats)),
         ("stability of the causal effects (1 noise draw)", median_time(

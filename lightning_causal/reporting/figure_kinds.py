@@ -49,6 +49,7 @@ a ``MapData`` (``map_data``); their public names are re-exported here (this impo
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal, get_args
 
@@ -207,7 +208,7 @@ def map_figures(data: MapData, kind: str | None = None, *, reuse: bool = False, 
     if kind is None or skip_reason(kind, data.inputs) is not None or not maps:
         return []
     inputs = data.inputs.abs() if data.inputs.is_complex() else data.inputs  # STFT frames: their magnitude, a spectrogram
-    data = MapData(inputs, maps, data.audit, data.meta, data.labels, data.max_samples, data.image_origin, data.unobserved, data.times)
+    data = dataclasses.replace(data, inputs=inputs, maps=maps)
     if reuse and MAP_FIGURES[kind] is image_maps:  # the kinds whose rows redraw one figure; the image rows' from call to call
         return image_maps(data, reuse=True, kept=kept)
     if reuse and MAP_FIGURES[kind] in (frame_maps, sequence_maps, _FEATURES_LAST):

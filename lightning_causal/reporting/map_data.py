@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
+import torch
 from torch import Tensor
 from torch.nn import Module
 
@@ -224,6 +225,61 @@ def probe_marks(model: Module | None, inputs: Tensor, additional_forward_args: o
     times = (stamps.detach() if stamps is not None and stamps.is_floating_point() and stamps.dim() == 2
              and stamps.shape[0] == inputs.shape[0] and int(stamps.shape[1]) in axes else None)
     return (unobserved.detach() if unobserved is not None else None), times
+
+
+def check_marks(inputs: Tensor | None, unobserved: Tensor | None, times: Tensor | None) -> tuple[Tensor | None, Tensor | None]:
+    """The renderer's ``probe_unobserved`` and ``probe_times`` checked against the probe's ``inputs``, so that a mask
+    given as it is (``attention_mask``, 1 = observed: every observed entry would be hatched) or of another shape
+    (dropped: nothing hatched) fails in words rather than drawing another picture: ``unobserved`` booleans of the
+    inputs' shape, broadcastable to it, or of their first dimensions (``attention_mask == 0`` ``[N, T]`` of ``[N, T, C]``
+    inputs: given trailing dimensions of 1, as :func:`probe_marks` gives them); ``times`` floating ``[N, T]``.
+
+    Args:
+        inputs: the probe's (first) input the maps are drawn over, or ``None`` (no maps: only the kinds are checked).
+        unobserved: ``True`` at the entries the model is told to ignore, or ``None``.
+        times: each step's time stamp, or ``None``.
+
+    Raises:
+        TypeError: ``unobserved`` not a bool tensor, ``times`` not a floating one.
+        ValueError: their shapes do not fit the inputs'.
+
+    Examples:
+        >>> import torch
+        >>> check_marks(torch.zeros(2, 3, 4), torch.tensor([[False, True, False]] * 2), None)[0].shape
+        torch.Size([2, 3, 1])
+    """
+    if unobserved is not None:
+        if not isinstance(unobserved, Tensor) or unobserved.dtype != torch.bool:
+            raise TypeError("Expected argument `probe_unobserved` to be a bool tensor, True at the entries the model is told "
+                            "to ignore (`attention_mask == 0`, not the mask itself, whose 1 marks an observed entry), but "
+                            f"got {_described(unobserved)}")
+        if inputs is not None:
+            u = unobserved
+            if u.dim() < inputs.dim() and u.shape == inputs.shape[: u.dim()]:
+                u = u.reshape(*u.shape, *[1] * (inputs.dim() - u.dim()))
+            try:
+                fits = u.dim() == inputs.dim() and torch.broadcast_shapes(u.shape, inputs.shape) == inputs.shape
+            except RuntimeError:
+                fits = False
+            if not fits or u.shape[0] != inputs.shape[0]:
+                raise ValueError(f"Expected argument `probe_unobserved` of the probe inputs' shape {tuple(inputs.shape)}, "
+                                 "broadcastable to it with one row per sample, or of its first dimensions, but got "
+                                 f"{tuple(unobserved.shape)}")
+            unobserved = u
+    if times is not None:
+        if not isinstance(times, Tensor) or not times.is_floating_point():
+            raise TypeError(f"Expected argument `probe_times` to be a floating tensor of time stamps [N, T] but got "
+                            f"{_described(times)}")
+        if times.dim() != 2 or (inputs is not None and (times.shape[0] != inputs.shape[0] or inputs.dim() < 2
+                                                        or int(times.shape[1]) not in [int(n) for n in inputs.shape[1:3]])):
+            shape = None if inputs is None else tuple(inputs.shape)
+            raise ValueError(f"Expected argument `probe_times` of shape [N, T], one time stamp per sample and step of the "
+                             f"probe inputs {shape}, but got {tuple(times.shape)}")
+    return unobserved, times
+
+
+def _described(value: object) -> str:
+    return f"a {value.dtype} tensor {tuple(value.shape)}" if isinstance(value, Tensor) else repr(value)[:60]
 
 
 def map_limits(data: MapData, values: dict[str, Tensor]) -> dict[str, float]:

@@ -146,7 +146,8 @@ def _sequence_maps(data: MapData, layout: str | None, reuse: bool) -> Iterator[t
     last = data.inputs.dim() == 3 and (layout or sequence_layout("sequence", data.inputs)) == "last"
     word = "feature" if last else "channel"
     gone = _unobserved(data, n, glob)  # [n, ...] of the inputs' shape, or None
-    seen = {name: _observed(m[: max(1, n)], gone) for name, m in data.maps.items()}  # no score at the hidden entries
+    # no score at the hidden entries; on the CPU, as `gone` is (the maps of a fit on a GPU are on its device)
+    seen = {name: _observed(m[: max(1, n)].detach().float().cpu(), gone) for name, m in data.maps.items()}
     limits = map_limits(data, seen)
     scales = {name: map_scale(m, limits[name]) for name, m in seen.items()}  # one per map, shared by the samples; its
     # sign too from the observed entries (a score below 0 at an unobserved one drew a diverging scale of no blue cell)

@@ -70,6 +70,7 @@ from lightning_causal.reporting.graph_figures import graph_figure
 from lightning_causal.reporting.image_figures import ImageOrigin, check_origin, image_grid_figure
 from lightning_causal.reporting.layer_map_figures import layer_map_figure
 from lightning_causal.reporting.layout import custom_layout
+from lightning_causal.reporting.map_data import check_marks
 from lightning_causal.reporting.summary import check_model_name, check_stage, markdown_summary
 
 __all__ = ["scalar_tags", "TensorBoardRenderer", "markdown_summary", "figure_image"]
@@ -303,10 +304,13 @@ class TensorBoardRenderer:
 
         Raises:
             ValueError: ``stage`` is not ``"epoch_end"`` nor ``"fit_end"`` (before anything is written).
-            TypeError: ``model`` is not ``None`` nor a ``str`` (before anything is written).
+            TypeError: ``model`` is not ``None`` nor a ``str`` (before anything is written); ``probe_unobserved``
+                or ``probe_times`` of another kind or shape (:func:`~lightning_causal.reporting.map_data.check_marks`:
+                a ``ValueError`` for a shape).
         """
         check_stage(stage)
         check_model_name(model)
+        probe_unobserved, probe_times = check_marks(probe_inputs, probe_unobserved, probe_times)
         step = epoch if step is None else step
         out = _tagged(writer, scalar_prefix)
         for r in results:
@@ -347,9 +351,9 @@ class TensorBoardRenderer:
             probe_unobserved: the entries the model ignores, as :meth:`render`'s.
             probe_times: each step's time stamp, as :meth:`render`'s.
         """
+        marks = check_marks(probe_inputs, probe_unobserved, probe_times)
         with glyphs_gathered():  # names matplotlib's font cannot draw: one warning, not one per character and figure
-            self._draw_figures(_tagged(writer, scalar_prefix), results, probe_inputs, step, probe_labels,
-                               (probe_unobserved, probe_times))
+            self._draw_figures(_tagged(writer, scalar_prefix), results, probe_inputs, step, probe_labels, marks)
         writer.flush()
 
     def _draw_figures(self, writer: Any, results: Sequence[AuditResult], probe_inputs: Tensor | None, step: int,
