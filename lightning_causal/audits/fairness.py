@@ -445,9 +445,11 @@ class FairnessAudit(Audit):
         # outputs are no logits to check (a Dirichlet's concentrations, probabilities already: a false warning or refusal)
         labels, why = self._labels_read(probe, model, 2 if compare == "output" and p.shape[1] == 1 else int(p.shape[1]))
         if compare == "output":  # the group rates read the outputs' probabilities (one output: its sigmoid)
-            # of a regression of several outputs, or of several outputs with no labels to tell one from classes: the
-            # column compared (target=), not the argmax over outputs that are no classes
-            column = outputs.shape[1] > 1 and (why is not None or labels is None)
+            # of a regression of several outputs, or of several outputs with no labels to tell one from classes (and a
+            # model that does not say it classifies: an nn.CrossEntropyLoss held keeps its decisions): the column
+            # compared (target=), not the argmax over outputs that are no classes
+            column = outputs.shape[1] > 1 and (why is not None or labels is None and
+                                               label_task(task_model(model, self.output)) != "multiclass")
             p = probabilities(outputs[:, [self.target]] if column else outputs)
             if why is not None:
                 result.meta.setdefault("notes", []).append(

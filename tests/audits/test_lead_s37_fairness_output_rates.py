@@ -72,3 +72,34 @@ def test_raw_regression_outputs_are_not_checked_as_logits():
         flipped = torch.cat([1 - x[:, :1], x[:, 1:]], 1)
         expected = (model(flipped)[:, 0] - model(x)[:, 0]).abs().mean().item()
         assert result.scalars["cf_gap"] == pytest.approx(expected, rel=1e-5)
+
+
+class _Classifier(nn.Module):
+    """Two logits, and it says it classifies: an nn.CrossEntropyLoss held."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc, self.loss = nn.Linear(4, 2), nn.CrossEntropyLoss()
+        with torch.no_grad():
+            self.fc.weight.copy_(torch.tensor([[0.0, 0.0, 0.0, 0.0], [1.0, 0.0, 0.0, 1.0]]))
+            self.fc.bias.copy_(torch.tensor([3.0, 2.0]))
+
+    def forward(self, x):
+        return self.fc(x)
+
+
+def test_an_unlabelled_classifier_that_says_so_keeps_its_decisions_under_compare_output():
+    # a304c9d8 read column target= above 0 for every unlabelled model of several outputs: this classifier's positive
+    # rates went from its decisions' 0.07/0.57 to 0.99/1.00, its parity gap from 0.50 to 0.01
+    torch.manual_seed(0)
+    x = torch.randn(200, 4)
+    x[:, 3] = (torch.arange(200) % 2).float()
+    model = _Classifier()
+    out = model(x).detach()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = FairnessAudit(AttributeFlip(3), compare="output", target=1).run(model, Probe(x))
+    for g in (0, 1):
+        rows = x[:, 3] == g
+        assert result.scalars[f"positive_rate/group_{g}"] == pytest.approx(float((out[rows].argmax(1) == 1).double().mean()))
+    assert not any("no labels to tell" in n for n in result.meta.get("notes", []))
