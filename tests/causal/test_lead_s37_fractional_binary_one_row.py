@@ -14,21 +14,9 @@ import torch
 from torch import nn
 
 from lightning_causal.causal import counterfactual_explanation
-
-
-class Timing(nn.Module):
-    """Channel 0's spike early or late decides the class of a [N, T=6, C=2] spike train."""
-
-    def __init__(self):
-        super().__init__()
-        self.fc = nn.Linear(2, 2)
-        with torch.no_grad():
-            self.fc.weight.copy_(torch.tensor([[1.0, 0.0], [0.0, 1.0]]))
-            self.fc.bias.zero_()
-
-    def forward(self, x):
-        early, late = x[:, :3, 0].sum(1), x[:, 3:, 0].sum(1)
-        return self.fc(torch.stack([early, late], 1) + 0.1 * x[:, :, 1:].sum((1, 2)).unsqueeze(1))
+from tests.causal.test_trial_newuser86_spiking_state import (
+    Timing,  # channel 0's early or late spike decides
+)
 
 
 def test_one_spike_train_moved_to_fractions_is_warned_of():
