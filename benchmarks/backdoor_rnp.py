@@ -266,6 +266,16 @@ def summary(cases, path: Path, table: list[str]) -> str:
     return "\n".join(lines)
 
 
+def write_record(out: Path, case: bp.Case, fold: int, method: str, model: nn.Module, f: Fold, extra: dict,
+                 t0: float) -> None:
+    """Append one repaired fold model's record to the study's ``out`` (JSON lines): its scores, the method's ``extra``
+    fields and the CPU seconds since ``t0`` (one reading for ``cpu`` and ``seconds``), as the SAU and SEAM studies write."""
+    rec = {"seed": case.seed, "fold": fold, "method": method, **scores(model, f.before, f.trigger, f.data), **extra,
+           "cpu": (cpu := round(time.process_time() - t0, 2)), "seconds": cpu}
+    with out.open("a") as fh:
+        fh.write(json.dumps(rec) + "\n")
+
+
 def study_parser(doc: str, tag: str, repair: str) -> argparse.ArgumentParser:
     """The command line shared by the development-set studies of units (this one, ``backdoor_clp.py``): ``--set``
     (development sets only), ``--cases``, ``--folds``, ``--repair`` (help ``repair``: the study's methods followed by

@@ -41,7 +41,6 @@ the repair (the ``rsau``/``reversed`` term's Neural Cleanse set-up is counted on
 from __future__ import annotations
 
 import copy
-import json
 import sys
 import time
 from pathlib import Path
@@ -54,8 +53,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks import backdoor_peers as peers  # noqa: E402
 from benchmarks import backdoor_protocol as bp  # noqa: E402
-from benchmarks.backdoor_rnp import study_folds, study_lists, study_parser, summary  # noqa: E402
-from benchmarks.bench_backdoor_protocol import CACHE, Fold, reversed_term, scores  # noqa: E402
+from benchmarks.backdoor_rnp import study_folds, study_lists, study_parser, summary, write_record  # noqa: E402
+from benchmarks.bench_backdoor_protocol import CACHE, Fold, reversed_term  # noqa: E402
 
 METHODS = ("sau:linf0.1:5:1", "sau:l1-9:5:0.1", "rsau:l1-9:5:0.1")
 
@@ -179,10 +178,7 @@ def run_fold(case: bp.Case, fold: int, digits, methods: list[str], out: Path, do
             loss = None if m == "reversed" else sau_loss(ref, kind, budget, steps, weight, letters, seed)
             model = peers.repair_with_terms(f.model, terms, x, y, bp.REPAIR_EPOCHS, seed, setup=False, lr=bp.REPAIR_LR,
                                             extra=loss)
-        rec = {"seed": case.seed, "fold": fold, "method": m, **scores(model, f.before, f.trigger, f.data), **extra,
-               "cpu": (cpu := round(time.process_time() - t0, 2)), "seconds": cpu}
-        with out.open("a") as fh:
-            fh.write(json.dumps(rec) + "\n")
+        write_record(out, case, fold, m, model, f, extra, t0)
     print(f"{case.name} fold {fold}: {len(todo)} records", flush=True)
 
 

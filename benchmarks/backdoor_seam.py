@@ -34,7 +34,6 @@ development set's records, which were written before it was added).
 from __future__ import annotations
 
 import copy
-import json
 import sys
 import time
 from pathlib import Path
@@ -47,7 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks import backdoor_peers as peers  # noqa: E402
 from benchmarks import backdoor_protocol as bp  # noqa: E402
-from benchmarks.backdoor_rnp import study_folds, study_lists, study_parser, summary  # noqa: E402
+from benchmarks.backdoor_rnp import study_folds, study_lists, study_parser, summary, write_record  # noqa: E402
 from benchmarks.bench_backdoor_protocol import CACHE, Fold, scores  # noqa: E402
 
 METHODS = ("seam:1:0.004:20:0.004", "seam:3:0.004:20:0.004", "seam:2:0.01:40:0.004")
@@ -124,10 +123,7 @@ def run_fold(case: bp.Case, fold: int, digits, methods: list[str], out: Path, do
                 extra["forgot"] = round((forgotten(x).argmax(1) == y).float().mean().item(), 4)
             if f.trigger is not None:
                 extra["forgot_asr_hits"] = scores(forgotten, f.before, f.trigger, f.data)["asr_hits"]
-        rec = {"seed": case.seed, "fold": fold, "method": m, **scores(model, f.before, f.trigger, f.data), **extra,
-               "cpu": (cpu := round(time.process_time() - t0, 2)), "seconds": cpu}
-        with out.open("a") as fh:
-            fh.write(json.dumps(rec) + "\n")
+        write_record(out, case, fold, m, model, f, extra, t0)
     print(f"{case.name} fold {fold}: {len(todo)} records", flush=True)
 
 
