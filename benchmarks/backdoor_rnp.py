@@ -43,6 +43,7 @@ import logging
 import sys
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -274,6 +275,17 @@ def write_record(out: Path, case: bp.Case, fold: int, method: str, model: nn.Mod
            "cpu": (cpu := round(time.process_time() - t0, 2)), "seconds": cpu}
     with out.open("a") as fh:
         fh.write(json.dumps(rec) + "\n")
+
+
+def method_study(doc: str, tag: str, repair: str, methods: list[str], methods_help: str,
+                 parts: Callable[[str], object]) -> tuple[argparse.ArgumentParser, argparse.Namespace, list[str]]:
+    """A repair study's command line (:func:`study_parser` with its ``--methods``, checked by ``parts``, and ``--ft``):
+    the parser (for its own refusals), the arguments and the methods, plain fine-tuning first with ``--ft``."""
+    parser = study_parser(doc, tag, repair)
+    parser.add_argument("--methods", default=",".join(methods), help=methods_help)
+    parser.add_argument("--ft", action="store_true", help="also plain fine-tuning")
+    args, (chosen,) = study_lists(parser, {"methods": parts})
+    return parser, args, [*(["ft"] if args.ft else []), *chosen]
 
 
 def study_parser(doc: str, tag: str, repair: str) -> argparse.ArgumentParser:

@@ -53,7 +53,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks import backdoor_peers as peers  # noqa: E402
 from benchmarks import backdoor_protocol as bp  # noqa: E402
-from benchmarks.backdoor_rnp import study_folds, study_lists, study_parser, summary, write_record  # noqa: E402
+from benchmarks.backdoor_rnp import method_study, study_folds, summary, write_record  # noqa: E402
 from benchmarks.bench_backdoor_protocol import CACHE, Fold, reversed_term  # noqa: E402
 
 METHODS = ("sau:linf0.1:5:1", "sau:l1-9:5:0.1", "rsau:l1-9:5:0.1")
@@ -183,14 +183,12 @@ def run_fold(case: bp.Case, fold: int, digits, methods: list[str], out: Path, do
 
 
 def main() -> None:
-    parser = study_parser(__doc__, "sau", "not used by this study (refused): name rsau: methods in --methods")
-    parser.add_argument("--methods", default=",".join(METHODS), help="sau:/rsau: methods (see the docstring)")
-    parser.add_argument("--ft", action="store_true", help="also plain fine-tuning")
-    args, (methods,) = study_lists(parser, {"methods": method_parts})
+    parser, args, methods = method_study(__doc__, "sau", "not used by this study (refused): name rsau: methods in --methods",
+                                         METHODS, "sau:/rsau: methods (see the docstring)", method_parts)
     if args.repair:
         parser.error(f"--repair is not used by this study (the unlearning beside the trigger=None term is an rsau: "
                      f"method in --methods) but got {args.repair!r}")
-    methods = [*(["reversed"] if args.reversed else []), *(["ft"] if args.ft else []), *methods]
+    methods = [*(["reversed"] if args.reversed else []), *methods]
     out = CACHE / f"sau-{args.set}-{args.tag}.jsonl"
     cases = study_folds(args, out, lambda case, fold, digits, done: run_fold(case, fold, digits, methods, out, done))
     print(summary(cases, out, [m for m in args.table.split(",") if m]))

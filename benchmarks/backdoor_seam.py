@@ -46,7 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks import backdoor_peers as peers  # noqa: E402
 from benchmarks import backdoor_protocol as bp  # noqa: E402
-from benchmarks.backdoor_rnp import study_folds, study_lists, study_parser, summary, write_record  # noqa: E402
+from benchmarks.backdoor_rnp import method_study, study_folds, summary, write_record  # noqa: E402
 from benchmarks.bench_backdoor_protocol import CACHE, Fold, scores  # noqa: E402
 
 METHODS = ("seam:1:0.004:20:0.004", "seam:3:0.004:20:0.004", "seam:2:0.01:40:0.004")
@@ -128,14 +128,11 @@ def run_fold(case: bp.Case, fold: int, digits, methods: list[str], out: Path, do
 
 
 def main() -> None:
-    parser = study_parser(__doc__, "seam", "not used by this study (refused)")
-    parser.add_argument("--methods", default=",".join(METHODS), help="seam: settings (see the docstring)")
-    parser.add_argument("--ft", action="store_true", help="also plain fine-tuning")
-    args, (methods,) = study_lists(parser, {"methods": method_parts})
+    parser, args, methods = method_study(__doc__, "seam", "not used by this study (refused)", METHODS,
+                                         "seam: settings (see the docstring)", method_parts)
     if args.repair or args.reversed:
         parser.error(f"--repair and --reversed are not used by this study (SEAM runs without the trigger=None term) "
                      f"but got --repair {args.repair!r}, --reversed {args.reversed}")
-    methods = [*(["ft"] if args.ft else []), *methods]
     out = CACHE / f"seam-{args.set}-{args.tag}.jsonl"
     cases = study_folds(args, out, lambda case, fold, digits, done: run_fold(case, fold, digits, methods, out, done))
     print(summary(cases, out, [m for m in args.table.split(",") if m]))

@@ -5,29 +5,13 @@ warning twice. `run` now checks only a model its `validate` did not check: one c
 
 import warnings
 
-import torch
-from torch import nn
-from torch.distributions import Normal
-
-from lightning_causal.audits import FairnessAudit, Probe
+from lightning_causal.audits import FairnessAudit
 from lightning_causal.callbacks.posthoc import audit_model
 from lightning_causal.causal import AttributeFlip
-
-
-class _GaussianPolicy(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        torch.manual_seed(0)
-        self.trunk = nn.Linear(5, 2)
-
-    def forward(self, x: torch.Tensor) -> Normal:
-        return Normal(self.trunk(x), 0.5)
-
-
-def _probe() -> Probe:
-    x = torch.randn(16, 5, generator=torch.Generator().manual_seed(0))
-    x[:, 4] = (x[:, 4] > 0).float()
-    return Probe(x)
+from tests.callbacks.test_second_s33c_audit_model_set_up_warnings import (
+    GaussianPolicy as _GaussianPolicy,
+)
+from tests.callbacks.test_second_s33c_audit_model_set_up_warnings import _probe
 
 
 def _gaussian_warnings(call) -> int:
