@@ -443,13 +443,22 @@ class FairnessAudit(Audit):
         outputs = p
         # the columns of the class probabilities (one output's sigmoid gives 2), read before any: a regression's raw
         # outputs are no logits to check (a Dirichlet's concentrations, probabilities already: a false warning or refusal)
-        labels, why = self._labels_read(probe, model, 2 if compare == "output" and p.shape[1] == 1 else int(p.shape[1]))
+        task = label_task(task_model(model, self.output))  # walks every module: once
+        labels, why = self._labels_read(probe, model, 2 if compare == "output" and p.shape[1] == 1 else int(p.shape[1]), task)
+        if labels is None and task == "multilabel" and outputs.shape[1] > 1 and compare == "probability":
+            # with labels, one class per sample is asked for (the hint below); without, the softmax across the tags'
+            # logits was read as one decision, in silence (0.00/0.01 positive rates where tag k's are 0.21/0.78)
+            raise ValueError(
+                f"FairnessAudit {self.name!r} compares class probabilities, the softmax of the model's {outputs.shape[1]} "
+                "outputs, but the model says it is multi-label (an nn.BCEWithLogitsLoss held, or `hparams.task`): each "
+                "output is its own sigmoid decision, and their softmax is none; for a multi-label classifier audit label "
+                "k as a binary classifier, `output=lambda out: out[:, [k]]`, or compare its raw output, compare='output' "
+                "with target=k")
         if compare == "output":  # the group rates read the outputs' probabilities (one output: its sigmoid)
             # of a regression of several outputs, or of several outputs with no labels to tell one from classes (and a
             # model that does not say it classifies: an nn.CrossEntropyLoss held keeps its decisions): the column
             # compared (target=), not the argmax over outputs that are no classes
-            column = outputs.shape[1] > 1 and (why is not None or labels is None and
-                                               label_task(task_model(model, self.output)) != "multiclass")
+            column = outputs.shape[1] > 1 and (why is not None or labels is None and task != "multiclass")
             p = probabilities(outputs[:, [self.target]] if column else outputs)
             if why is not None:
                 result.meta.setdefault("notes", []).append(
@@ -458,9 +467,11 @@ class FairnessAudit(Audit):
                     "rates are the shares of outputs above 0 (their sigmoid above 0.5; of column target= of several outputs)")
             elif column:
                 result.meta.setdefault("notes", []).append(
-                    f"the probe holds no labels to tell a regression of {outputs.shape[1]} outputs from classes: under "
-                    "compare='output' the group rates are the shares of column target= above 0 (its sigmoid above 0.5), "
-                    "not of the outputs' argmax; give the probe its labels for a classifier's decisions")
+                    ("the model says it is multi-label" if task == "multilabel" else
+                     f"the probe holds no labels to tell a regression of {outputs.shape[1]} outputs from classes")
+                    + ": under compare='output' the group rates are the shares of column target= above 0 (its sigmoid "
+                    "above 0.5), not of the outputs' argmax" + ("" if task == "multilabel" else
+                                                                "; give the probe its labels for a classifier's decisions"))
         elif why is not None:  # cf_gap a saturated sigmoid's
             self._warn_regression(why)
         pad = self._padding(model, probe)
@@ -501,7 +512,7 @@ class FairnessAudit(Audit):
         name = getattr(self.counterfactual, "name", None)  # AttributeFlip("sex", columns=...), scm.flip("sex")
         return name if isinstance(name, str) else self.sensitive if isinstance(self.sensitive, str) else None
 
-    def _labels_read(self, probe: Probe, model: nn.Module, width: int) -> tuple[Tensor | None, str | None]:
+    def _labels_read(self, probe: Probe, model: nn.Module, width: int, task: str | None) -> tuple[Tensor | None, str | None]:
         """The probe's labels, or ``None`` and why when they are no classes but a regression
         target (:func:`~lightning_causal.audits.options.regression_labels` with the model's output
         width and task: fractional floats beyond [0, 1], or whole numbers no output of the model can
@@ -511,11 +522,11 @@ class FairnessAudit(Audit):
         (rows summing to 1: mixup, label smoothing, a teacher's probabilities) are read by their largest entry
         (:func:`~lightning_causal.audits.label_task.class_indices`). ``width``: the columns of
         the class probabilities (2 for one output, which ``regression_labels`` reads as one: 0/1 classes either way).
-        The caller warns (:meth:`_warn_regression`) or notes the reason."""
+        ``task``: what the model says of its task (:func:`~lightning_causal.audits.label_task.label_task`, read once by
+        the caller). The caller warns (:meth:`_warn_regression`) or notes the reason."""
         tasked = task_model(model, self.output)
         if unlabelled_regression(probe.labels, tasked):  # no labels to read, but the model says it regresses
             return None, _SAYS_REGRESSION
-        task = label_task(tasked)
         labels = class_indices(probe.labels, task=task)
         if labels is None or (not labels.is_floating_point() and task != "regression"):
             return labels, None  # integer labels are class indices unless the model says it regresses (int64 counts)

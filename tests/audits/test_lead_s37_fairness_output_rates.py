@@ -103,3 +103,36 @@ def test_an_unlabelled_classifier_that_says_so_keeps_its_decisions_under_compare
         rows = x[:, 3] == g
         assert result.scalars[f"positive_rate/group_{g}"] == pytest.approx(float((out[rows].argmax(1) == 1).double().mean()))
     assert not any("no labels to tell" in n for n in result.meta.get("notes", []))
+
+
+class _Tagger(nn.Module):
+    """Three tags, and it says it is multi-label: an nn.BCEWithLogitsLoss held."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc, self.loss = nn.Linear(4, 3), nn.BCEWithLogitsLoss()
+        with torch.no_grad():
+            self.fc.weight.copy_(torch.tensor([[0.0, 0.0, 0.0, 0.0], [1.0, 0.0, 0.0, 1.0], [0.0, 1.0, 0.0, 0.0]]))
+            self.fc.bias.copy_(torch.tensor([3.0, -0.5, 0.0]))
+
+    def forward(self, x):
+        return self.fc(x)
+
+
+def test_an_unlabelled_multi_label_model_is_refused_under_probabilities_and_read_by_its_tag_under_output():
+    # the softmax across the tags' logits was read as one decision in silence: positive rates 0.00/0.01 where tag 1's
+    # decisions are 0.21/0.78 (with labels the audit already asks for one class per sample)
+    torch.manual_seed(0)
+    x = torch.randn(200, 4)
+    x[:, 3] = (torch.arange(200) % 2).float()
+    model = _Tagger()
+    with pytest.raises(ValueError, match=r"says it is multi-label.*output=lambda out: out\[:, \[k\]\]"):
+        FairnessAudit(AttributeFlip(3), target=1).run(model, Probe(x))
+    out = model(x).detach()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = FairnessAudit(AttributeFlip(3), compare="output", target=1).run(model, Probe(x))
+    for g in (0, 1):
+        rows = x[:, 3] == g
+        assert result.scalars[f"positive_rate/group_{g}"] == pytest.approx(float((out[rows, 1] > 0).double().mean()))
+    assert any(n.startswith("the model says it is multi-label") for n in result.meta["notes"])
