@@ -221,9 +221,7 @@ def probe_marks(model: Module | None, inputs: Tensor, additional_forward_args: o
         unobserved = None
     named = _named_arguments(model, additional_forward_args)
     stamps = next((v for k in TIME_NAMES if isinstance(named, Mapping) and isinstance(v := named.get(k), Tensor)), None)
-    axes = [int(n) for n in inputs.shape[1:3]]
-    times = (stamps.detach() if stamps is not None and stamps.is_floating_point() and stamps.dim() == 2
-             and stamps.shape[0] == inputs.shape[0] and int(stamps.shape[1]) in axes else None)
+    times = stamps.detach() if stamps is not None and stamps.is_floating_point() and _stamps_fit(stamps, inputs) else None
     return (unobserved.detach() if unobserved is not None else None), times
 
 
@@ -270,12 +268,18 @@ def check_marks(inputs: Tensor | None, unobserved: Tensor | None, times: Tensor 
         if not isinstance(times, Tensor) or not times.is_floating_point():
             raise TypeError(f"Expected argument `probe_times` to be a floating tensor of time stamps [N, T] but got "
                             f"{_described(times)}")
-        if times.dim() != 2 or (inputs is not None and (times.shape[0] != inputs.shape[0] or inputs.dim() < 2
-                                                        or int(times.shape[1]) not in [int(n) for n in inputs.shape[1:3]])):
+        if times.dim() != 2 or (inputs is not None and not _stamps_fit(times, inputs)):
             shape = None if inputs is None else tuple(inputs.shape)
             raise ValueError(f"Expected argument `probe_times` of shape [N, T], one time stamp per sample and step of the "
                              f"probe inputs {shape}, but got {tuple(times.shape)}")
     return unobserved, times
+
+
+def _stamps_fit(times: Tensor, inputs: Tensor) -> bool:
+    """Whether ``times`` is one time stamp per sample and step of ``inputs``: ``[N, T]``, ``T`` one of the inputs'
+    first two axes after the samples (:func:`probe_marks` reads such a ``times``, :func:`check_marks` asks for it)."""
+    return (times.dim() == 2 and inputs.dim() >= 2 and times.shape[0] == inputs.shape[0]
+            and int(times.shape[1]) in [int(n) for n in inputs.shape[1:3]])
 
 
 def _described(value: object) -> str:

@@ -147,7 +147,8 @@ def _sequence_maps(data: MapData, layout: str | None, reuse: bool) -> Iterator[t
     word = "feature" if last else "channel"
     gone = _unobserved(data, n, glob)  # [n, ...] of the inputs' shape, or None
     # no score at the hidden entries; on the CPU, as `gone` is (the maps of a fit on a GPU are on its device)
-    seen = {name: _observed(m[: max(1, n)].detach().float().cpu(), gone) for name, m in data.maps.items()}
+    on_cpu = {name: m[: max(1, n)].detach().float().cpu() for name, m in data.maps.items()}  # one CPU copy a map
+    seen = {name: _observed(m, gone) for name, m in on_cpu.items()}
     limits = map_limits(data, seen)
     scales = {name: map_scale(m, limits[name]) for name, m in seen.items()}  # one per map, shared by the samples; its
     # sign too from the observed entries (a score below 0 at an unobserved one drew a diverging scale of no blue cell)
@@ -160,8 +161,8 @@ def _sequence_maps(data: MapData, layout: str | None, reuse: bool) -> Iterator[t
         x = x.unsqueeze(0) if x.dim() == 1 else x.T if last else x  # [C, T]
         hidden = None if gone is None else gone[i].T if last else gone[i].reshape(x.shape)  # [C, T]
         hidden = hidden if hidden is not None and bool(hidden.any()) else None
-        maps = {name: _observed(m[i].detach().float().cpu().reshape(data.inputs.shape[1:]).T if last else
-                                m[i].detach().float().cpu().reshape(x.shape), hidden) for name, m in data.maps.items()}
+        maps = {name: _observed(m[i].reshape(data.inputs.shape[1:]).T if last else m[i].reshape(x.shape), hidden)
+                for name, m in on_cpu.items()}
         title = global_title(data) if glob else sample_title(data, i)
         marks = _Marks(hidden, _stamps(data, i, x.shape[-1], glob))
         for group in [names] if single else [[name] for name in names]:
