@@ -1,0 +1,84 @@
+"""A normalizing flow's return value ``(z, log_det)`` read as a classifier's: a latent ``z`` shaped as the input beside
+one number per sample (the log-determinant of the Jacobian). Every audit reads an explained output as logits, so
+``output=0`` (the index the refusal of a tuple offers) explains ``z``'s coordinates as class scores: the largest
+coordinate as the predicted class, a softmax of ``z`` as probabilities, a counterfactual that makes another coordinate
+the largest. :func:`flow_parts` recognises the return value, :func:`flow_hint` adds the way out to the refusal of the
+tuple, :func:`warn_flow_latent` warns at set-up where an audit explains ``z`` as classes."""
+
+from __future__ import annotations
+
+import warnings
+
+import torch
+
+from lightning_causal.audits.base import Audit, Probe
+from lightning_causal.causal.engine.user_frame import outside_package
+
+__all__ = ["flow_hint", "flow_parts", "warn_flow_latent"]
+
+
+def flow_parts(raw: object, probe: Probe) -> tuple[int, int] | None:
+    """``(i, j)`` where ``raw`` is a tuple or list holding at ``i`` a floating tensor of the shape of one of the probe's
+    inputs (a flow's latent ``z``, as wide as the input it maps one to one) and at ``j`` a floating tensor of one number
+    per sample, ``[N]`` or ``[N, 1]`` (its log-determinant, or a log-likelihood); else ``None``.
+
+    Examples:
+        >>> x = torch.randn(4, 3)
+        >>> flow_parts((x * 2, torch.zeros(4)), Probe(x)), flow_parts((torch.randn(4, 2), torch.zeros(4)), Probe(x))
+        ((0, 1), None)
+    """
+    if not isinstance(raw, (tuple, list)) or len(raw) < 2:
+        return None
+    inputs = probe.inputs if isinstance(probe.inputs, tuple) else (probe.inputs,)
+    shapes = {x.shape for x in inputs if isinstance(x, torch.Tensor) and x.is_floating_point() and x.dim() >= 2}
+    tensors = [(k, t) for k, t in enumerate(raw) if isinstance(t, torch.Tensor) and t.is_floating_point()]
+    latent = next((k for k, t in tensors if t.shape in shapes), None)
+    rows = len(probe)
+    per_sample = next((k for k, t in tensors if k != latent and t.shape in (torch.Size([rows]), torch.Size([rows, 1]))),
+                      None)
+    return None if latent is None or per_sample is None else (latent, per_sample)
+
+
+def _likelihood(i: int, j: int) -> str:
+    """The ``output=`` of the log-likelihood under a standard normal base, for ``z`` at ``i`` and ``log_det`` at ``j``."""
+    return (f"`output=lambda out: torch.distributions.Normal(0.0, 1.0).log_prob(out[{i}]).flatten(1).sum(1) + "
+            f"out[{j}].flatten()` (log p(x) under a standard normal base, one number per sample, in nats; "
+            "`SobolAudit(probability=False)`)")
+
+
+def flow_hint(raw: object, probe: Probe) -> str:
+    """Words added to the refusal of a tuple without ``output=`` where it reads as a flow's ``(z, log_det)``
+    (:func:`flow_parts`): ``output=0`` would explain ``z`` as class scores; the log-likelihood's ``output=``. Empty
+    otherwise."""
+    parts = flow_parts(raw, probe)
+    if parts is None:
+        return ""
+    i, j = parts
+    return (f". out[{i}] {list(raw[i].shape)} has the shape of the input and out[{j}] {list(raw[j].shape)} one number "
+            "per sample, as a normalizing flow's `(z, log_det)`: there `output=" f"{i}` would explain z's coordinates as "
+            f"class scores; explain the log-likelihood, {_likelihood(i, j)}, or one coordinate of z with `target=k`")
+
+
+def warn_flow_latent(audit: Audit, raw: object, out: object, probe: Probe) -> None:
+    """Warn where ``audit`` explains the latent ``z`` of a return value that reads as a flow's ``(z, log_det)``
+    (:func:`flow_parts`; ``z`` itself or flattened) as class scores: under ``target=None`` (its largest coordinate), or
+    for an audit that reads the decision itself (``CounterfactualAudit``'s misclassified samples and flips). Not where the
+    audit names a coordinate (``target=k``)."""
+    parts = flow_parts(raw, probe)
+    if parts is None or not isinstance(out, torch.Tensor) or out.dim() != 2:
+        return
+    i, j = parts
+    z = raw[i]
+    if not (out is z or (out.shape == z.flatten(1).shape and torch.equal(out, z.flatten(1)))):
+        return
+    options = getattr(audit, "options", None)
+    if getattr(audit, "target", options.get("target") if isinstance(options, dict) else None) is not None:
+        return
+    warnings.warn(
+        f"Audit {audit.name!r} explains out[{i}] {list(z.shape)} of a return value whose out[{j}] "
+        f"{list(raw[j].shape)} is one number per sample and whose out[{i}] has the shape of the input, as a normalizing "
+        "flow's `(z, log_det)`: every audit reads its output as class scores, so the largest coordinate of z is taken for "
+        "the predicted class (`target=None`), a softmax of z for probabilities and a counterfactual makes another "
+        f"coordinate the largest, none of which is a decision of a density model. Explain the log-likelihood, "
+        f"{_likelihood(i, j)}, or one coordinate of z with `target=k`; a flow classifier explains its class scores "
+        "log p(x | y) + log p(y), `[N, C]`", UserWarning, stacklevel=outside_package())
