@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import Tensor, nn
 
-from lightning_causal.causal.engine.chosen_input import model_call
+from lightning_causal.causal.engine.chosen_input import model_call, model_keywords
 from lightning_causal.causal.engine.eager import eager_module
 from lightning_causal.causal.engine.forward_args import tensor_leaves, whole_positions
 from lightning_causal.causal.engine.groups import group_counts
@@ -314,17 +314,20 @@ def _top_level_padding(model: nn.Module | None, additional_forward_args: object,
                        inputs: Sequence[str] = ()) -> Mapping | None:
     """:func:`padding_arguments` of the arguments themselves (keywords, or positional ones named by ``model.forward``)."""
     if isinstance(additional_forward_args, Mapping) or additional_forward_args is None:
-        return additional_forward_args
+        return _named_arguments(model, additional_forward_args, num_inputs)
     named = _named_arguments(model, additional_forward_args, num_inputs)
     return None if named is None else {k: v for k, v in named.items() if _padding_name(k, inputs)}
 
 
 def _named_arguments(model: nn.Module | None, additional_forward_args: object, num_inputs: int = 1) -> Mapping | None:
-    """The forward arguments by name: keywords (a ``Mapping``) as they are, positional ones by the parameters of
-    ``model.forward`` they bind to after the ``num_inputs`` inputs (a ``ChosenInput``'s model's; the inputs' own
-    parameters hold ``None``); ``None`` where they cannot be named."""
-    if isinstance(additional_forward_args, Mapping) or additional_forward_args is None:
-        return additional_forward_args
+    """The forward arguments by name: keywords (a ``Mapping``) by their keys, positional ones by the parameters of
+    ``model.forward`` they bind to after the ``num_inputs`` inputs; a ``ChosenInput`` seen through, the other inputs it
+    carries named by its model's parameters either way (:func:`model_call`, :func:`model_keywords`; the explained
+    input's own parameter holds ``None`` or is absent); ``None`` where they cannot be named."""
+    if additional_forward_args is None:
+        return None
+    if isinstance(additional_forward_args, Mapping):
+        return additional_forward_args if model is None else model_keywords(model, additional_forward_args)
     if model is None:
         return None
     args = additional_forward_args if isinstance(additional_forward_args, tuple) else (additional_forward_args,)

@@ -41,8 +41,8 @@ from torch import Tensor, nn
 from lightning_causal.causal.engine.eager import eager_module
 from lightning_causal.causal.engine.forward_args import marks_kept, tensor_leaves
 
-__all__ = ["ChosenInput", "check_input_choice", "chosen_input", "input_position", "model_call", "model_name", "other_input_key",
-           "positional_names"]
+__all__ = ["ChosenInput", "check_input_choice", "chosen_input", "input_position", "model_call", "model_keywords", "model_name",
+           "other_input_key", "positional_names"]
 
 
 def other_input_key(position: int) -> str:
@@ -142,7 +142,8 @@ def model_call(model: nn.Module, args: tuple) -> tuple[nn.Module, tuple]:
     """The module whose ``forward`` receives the positional call ``model(*args)``, and the arguments it
     receives: a :class:`ChosenInput` of positional forward arguments passes ``(x_k, *others, *rest)`` to its
     model as ``(x_0, ..., x_{n-1}, *rest)``, so that code reading the call by ``forward``'s parameter names
-    (a positional ``attention_mask``) reads the model's own; any other module receives ``args`` as they are.
+    (a positional ``attention_mask``) reads the model's own (one whose other inputs travel as keywords, ``None`` in
+    their places: :func:`model_keywords` names them); any other module receives ``args`` as they are.
 
     Args:
         model: the module called.
@@ -158,11 +159,42 @@ def model_call(model: nn.Module, args: tuple) -> tuple[nn.Module, tuple]:
         >>> called is model, args
         (True, ('meta', 'ids', 'mask'))
     """
-    while isinstance(model, ChosenInput) and not model.keywords and args:
-        others, rest = args[1: model.num_inputs], args[model.num_inputs:]
+    while isinstance(model, ChosenInput) and args:
+        if model.keywords:  # the other inputs travel as keywords (model_keywords): None in their places
+            others, rest = (None,) * (model.num_inputs - 1), args[1:]
+        else:
+            others, rest = args[1: model.num_inputs], args[model.num_inputs:]
         args = (*others[: model.position], args[0], *others[model.position:], *rest)
         model = model.wrapped
     return model, tuple(args)
+
+
+def model_keywords(model: nn.Module, kwargs: Mapping) -> Mapping:
+    """The keyword arguments of the call ``model(x, **kwargs)`` by the names its model's ``forward`` gives them: a
+    :class:`ChosenInput` whose other inputs travel as keywords (forward arguments that are a mapping) passes the one
+    under :func:`other_input_key` ``(j)`` as its model's parameter ``j``, so that code reading the call by name (time
+    stamps or a padding mask given as an input of ``forward(x, times, mask=None)``) reads the model's own, as
+    :func:`model_call` does for positional ones; any other module receives ``kwargs`` as they are.
+
+    Args:
+        model: the module called.
+        kwargs: the keyword arguments of the call.
+
+    Examples:
+        >>> from torch import nn
+        >>> class Stamped(nn.Module):
+        ...     def forward(self, x, times, mask=None):
+        ...         return x
+        >>> model_keywords(ChosenInput(Stamped(), 0, 2, keywords=True), {"_input_1": "t", "mask": "m"})
+        {'times': 't', 'mask': 'm'}
+    """
+    model = eager_module(model)
+    while isinstance(model, ChosenInput) and model.keywords:
+        names = positional_names(model.wrapped) or []
+        keys = {other_input_key(j): names[j] for j in range(min(model.num_inputs, len(names))) if j != model.position}
+        kwargs = {keys.get(k, k): v for k, v in kwargs.items()}
+        model = eager_module(model.wrapped)
+    return kwargs
 
 
 def model_name(model: nn.Module) -> str:
