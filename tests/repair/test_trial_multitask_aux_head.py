@@ -18,7 +18,7 @@ from lightning_causal.causal.engine.forward import select_output
 from lightning_causal.repair import CausalRepairModule, CounterfactualFairnessTerm
 from tests.helpers.lightning import trainer
 
-BOTH_MODES = r"output=lambda out: out\[0\] if isinstance\(out, tuple\) else out"
+BOTH_MODES = r"output=lambda out: out\[0\] if isinstance\(out, \(tuple, list\)\) else out"
 
 
 class AuxNet(nn.Module):

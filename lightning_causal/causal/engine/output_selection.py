@@ -282,6 +282,21 @@ def _first_choice(out: Any) -> str:
     return f", e.g. `output={names[0]!r}` (one audit per output, each with its own `name=`)" if names else ""
 
 
+def _exits_choice(out: Any) -> str:
+    """``", e.g. `output=0` ... one per exit"``: for a tuple or list of several tensors of one shape with rows and
+    columns (a multi-exit network's logits at each exit, deep-supervision heads), that ``output=0`` takes the first of
+    them only, and the selection of each; else ``""``."""
+    if not isinstance(out, (tuple, list)) or hasattr(out, "_fields") or len(out) < 2:
+        return ""
+    if not all(isinstance(o, Tensor) and o.dim() >= 2 and o.shape == out[0].shape for o in out):
+        return ""
+    return (f", e.g. `output=0`: {len(out)} tensors of one shape {tuple(out[0].shape)} (a multi-exit network's exits, "
+            "deep-supervision or auxiliary heads) are outputs of their own, and `output=0` explains or repairs the first "
+            "only (a backdoor suppressed at exit 0 stays at the others, which an early exit in eval mode still takes): "
+            "one repair term or audit per exit, `output=lambda out: out[k] if isinstance(out, (tuple, list)) else out` "
+            "each with its own `name=`")
+
+
 def _distribution_choice(out: Any) -> str:
     """``", e.g. `output='mean'` ..."``: for a ``torch.distributions`` object (``return Normal(mu, sigma)``),
     the tensors that explain its prediction and its uncertainty apart, those of them it computes (torch leaves the
@@ -392,7 +407,7 @@ def select_output(out: Any, output: OutputSpec = None) -> Tensor:
         raise TypeError(
             f"Expected the model to return a tensor, an object with a `.logits` tensor or a mapping with 'logits' "
             f"but got {_describe(out)}; pass `output=` (a key, an index or a callable out -> Tensor) to choose the "
-            f"tensor{_held_choice(out) or _first_choice(out) or _distribution_choice(out)}{aux}"
+            f"tensor{_held_choice(out) or _exits_choice(out) or _first_choice(out) or _distribution_choice(out)}{aux}"
         )
     if isinstance(output, str) and isinstance(out, Tensor):  # getattr would pick a method (or .T, the transpose)
         raise TypeError(f"Expected argument `output={output!r}` to name an entry of a mapping or an attribute of the model's "
@@ -457,7 +472,11 @@ def select_output(out: Any, output: OutputSpec = None) -> Tensor:
 TRAINING_ONLY_TUPLE = (
     "a model that returns a tuple in training mode only, an auxiliary head beside the logits (`if self.training: return "
     "logits, aux`), returns one tensor in eval mode, where the audits run: "
-    "`output=lambda out: out[0] if isinstance(out, tuple) else out` takes the logits in both modes")
+    "`output=lambda out: out[0] if isinstance(out, (tuple, list)) else out` takes the logits in both modes")
+
+#: what a selection of element 0 misses where the training-mode tuple or list holds a multi-exit network's exits
+EXITS_IN_TRAINING = ("; a multi-exit network's exits, a list of logits in training mode, are an output each: `out[0]` "
+                     "is the first exit only, so one repair term or audit per exit, `out[k]`, each with its own `name=`")
 
 
 def check_not_a_row(raw: Any, picked: Tensor, output: OutputSpec, rows: int) -> None:
@@ -484,7 +503,8 @@ def check_not_a_row(raw: Any, picked: Tensor, output: OutputSpec, rows: int) -> 
     raise ValueError(
         f"Expected the explained output to have one row per input row ({rows}) but `output={output if index else '...'}` "
         f"indexed the model's output, itself a tensor of shape {tuple(raw.shape)}, and took {f'its row {output}' if index else 'a row'} "
-        f"(shape {tuple(picked.shape)}); a model that returns one tensor needs no `output=`{column}; {TRAINING_ONLY_TUPLE}")
+        f"(shape {tuple(picked.shape)}); a model that returns one tensor needs no `output=`{column}; {TRAINING_ONLY_TUPLE}"
+        f"{EXITS_IN_TRAINING}")
 
 
 
