@@ -19,6 +19,7 @@ from lightning_causal.causal.engine.ablation import padding_positions
 from lightning_causal.causal.engine.checks import check_float
 from lightning_causal.causal.engine.forward import Forward, ForwardArgs, OutputSpec
 from lightning_causal.causal.engine.forward_args import tensor_leaves
+from lightning_causal.causal.engine.state import check_one_logit
 from lightning_causal.causal.engine.token_ids import (
     EmbeddingReader,
     embedding_lookup_error,
@@ -394,6 +395,8 @@ class CounterfactualFairnessTerm(RepairTerm):
 
     def _distance(self, outputs: Tensor, extra_outputs: Tensor, y: Tensor | None, model: nn.Module | None) -> Tensor:
         """:meth:`loss_from_outputs`, the labels checked by the task of ``model`` where the term was handed none."""
+        if self.distance != "logit" and not getattr(self, "_logits_checked", False):  # a sigmoid of one output follows
+            check_one_logit(outputs, type(self).__name__)
         self.checked_logits(outputs)
         self._check_labels(y, outputs, model)
         if outputs.shape[0] != extra_outputs.shape[0]:

@@ -27,7 +27,7 @@ from lightning_causal.causal.engine.kept_attributes import buffer_of, keep_attri
 from lightning_causal.causal.engine.lazy_modules import check_built
 from lightning_causal.causal.engine.user_frame import outside_package
 
-__all__ = ["frozen_params", "audit_mode", "float32_exact", "eval_mode", "is_fake_quant", "renorms_kept", "observer_on", "observers_off", "rnn_backward", "check_logits", "rows_sum_to_one", "gather_target", "output_fix", "listed_target", "resolve_target", "rng_preserved", "as_tuple",
+__all__ = ["frozen_params", "audit_mode", "float32_exact", "eval_mode", "is_fake_quant", "renorms_kept", "observer_on", "observers_off", "rnn_backward", "check_logits", "check_one_logit", "rows_sum_to_one", "gather_target", "output_fix", "listed_target", "resolve_target", "rng_preserved", "as_tuple",
            "inputs_type_error", "model_devices"]
 
 Target = int | list[int] | Tensor | None
@@ -650,6 +650,43 @@ def check_logits(outputs: Tensor, caller: str) -> Tensor:
                 "alpha.sum()); for evidence, `output=lambda out: (out + 1).log()`; logits that are all at least 1 "
                 "keep their softmax centred, `output=lambda out: out - out.mean(1, keepdim=True)`, which silences this",
                 UserWarning, stacklevel=outside_package())
+    return outputs
+
+
+def check_one_logit(outputs: Tensor, caller: str) -> Tensor:
+    """``outputs`` as given; one output ``[N]`` / ``[N, 1]`` that ``caller`` reads as a binary classifier's logit (its
+    sigmoid the probability of class 1) is warned of where it looks like the probability already: a head ending in
+    ``torch.sigmoid``, a Laplace last layer's probit-approximated predictive ``sigmoid(f / sqrt(1 + pi/8 var))``. The
+    sigmoid of a probability lies in [0.5, 0.73], so every sample reads as decided positive (the fairness measures'
+    positive rates 1.0, their flip rate 0, their gap squeezed about fourfold). Told where at least 8 rows lie in [0, 1]
+    on both sides of 0.5: read as probabilities both decisions occur, read as logits every sample is positive, none
+    confidently (a classifier's logits spread over both signs from its initialisation on). ``output=lambda out:
+    out.logit(eps=1e-6)`` gives the probability back exactly (``eps``: a saturated 0 or 1 is no infinite logit). Warned
+    once per :func:`~lightning_causal.causal.engine.batching.remembered_fit` block and ``caller``, as
+    :func:`check_logits` warns of concentrations; outside one, at every call.
+
+    Examples:
+        >>> check_one_logit(torch.tensor([-2.0, 0.3, 1.5]), "it").shape
+        torch.Size([3])
+    """
+    if not isinstance(outputs, Tensor) or not outputs.is_floating_point() or outputs.dim() not in (1, 2) \
+            or outputs.dim() == 2 and outputs.shape[1] != 1 or outputs.shape[0] < 8:
+        return outputs
+    key = f"probabilities read as one logit by {caller}"
+    if said_in_block(key):
+        return outputs
+    with torch.no_grad():
+        out = outputs.detach().float()
+        both_sides = bool(((out >= 0) & (out <= 1)).all()) and bool((out < 0.5).any()) and bool((out > 0.5).any())
+    if both_sides and first_in_block(key):
+        warnings.warn(
+            f"Every entry of the model's one output {list(outputs.shape)} lies in [0, 1] on both sides of 0.5, as a binary "
+            f"classifier's probability does (a head ending in a sigmoid, a Laplace or probit predictive), and it is read as "
+            f"a logit by {caller}, whose sigmoid is taken for the probability: the sigmoid of a probability lies in [0.5, "
+            "0.73], every sample decided positive. For a probability pass `output=lambda out: out.logit(eps=1e-6)` (its sigmoid gives "
+            "the probability back; eps: a saturated 0 or 1 is no infinite logit); logits that all lie there decide every "
+            "sample positive, none with a probability above 0.73",
+            UserWarning, stacklevel=outside_package())
     return outputs
 
 

@@ -44,6 +44,7 @@ from lightning_causal.causal.engine.sample_independence import check_samples_ind
 from lightning_causal.causal.engine.state import (
     audit_mode,
     check_logits,
+    check_one_logit,
     resolve_target,
 )
 from lightning_causal.causal.engine.suffix import suffix_module
@@ -90,7 +91,7 @@ def probabilities(outputs: Tensor) -> Tensor:
         raise ValueError(f"Expected model outputs [N] or [N, C] but got {getattr(outputs, 'shape', type(outputs))}")
     out = outputs.float() if outputs.dtype in (torch.float16, torch.bfloat16) else outputs
     if out.dim() == 1 or out.shape[1] == 1:
-        p = torch.sigmoid(out.reshape(-1))
+        p = torch.sigmoid(check_one_logit(out, "the counterfactual fairness measures").reshape(-1))
         return torch.stack([1 - p, p], 1)
     return check_logits(out, "the counterfactual fairness measures").softmax(dim=1)
 
