@@ -14,7 +14,7 @@ import torch
 from lightning_causal.audits.base import Audit, Probe
 from lightning_causal.causal.engine.user_frame import outside_package
 
-__all__ = ["flow_hint", "flow_parts", "warn_flow_latent"]
+__all__ = ["DECIDING_ROWS", "decides_labels", "flow_hint", "flow_parts", "warn_flow_latent"]
 
 
 def flow_parts(raw: object, probe: Probe) -> tuple[int, int] | None:
@@ -37,6 +37,32 @@ def flow_parts(raw: object, probe: Probe) -> tuple[int, int] | None:
     per_sample = next((k for k, t in tensors if k != latent and t.shape in (torch.Size([rows]), torch.Size([rows, 1]))),
                       None)
     return None if latent is None or per_sample is None else (latent, per_sample)
+
+
+#: The fewest labelled probe rows on which :func:`decides_labels` judges whether an output is a classifier's.
+DECIDING_ROWS = 20
+
+
+def decides_labels(out: torch.Tensor, labels: object) -> bool:
+    """Whether the largest of ``out`` ``[N, C]`` is the probe's class label on half of its rows or more and on a tenth of
+    them more than the most frequent label's share, judged on :data:`DECIDING_ROWS` labelled rows or more of two classes
+    or more: then ``out`` is a classifier's logits (a hybrid's head beside its features' log-likelihood), no latent.
+
+    Examples:
+        >>> logits = torch.tensor([[2.0, 0.0], [0.0, 2.0]]).repeat(10, 1)
+        >>> decides_labels(logits, torch.arange(2).repeat(10)), decides_labels(-logits, torch.arange(2).repeat(10))
+        (True, False)
+    """
+    if not (isinstance(labels, torch.Tensor) and labels.dim() == 1 and len(labels) == len(out) >= DECIDING_ROWS
+            and not labels.dtype.is_complex and labels.dtype != torch.bool):
+        return False
+    if labels.is_floating_point() and not bool((labels == labels.round()).all()):
+        return False
+    labels = labels.long()
+    if bool(((labels < 0) | (labels >= out.shape[1])).any()) or len(labels.unique()) < 2:
+        return False
+    agree = float((out.detach().argmax(1) == labels).float().mean())
+    return agree >= 0.5 and agree >= float(labels.bincount().max()) / len(labels) + 0.1
 
 
 def _likelihood(i: int, j: int) -> str:
@@ -63,7 +89,9 @@ def warn_flow_latent(audit: Audit, raw: object, out: object, probe: Probe) -> No
     """Warn where ``audit`` explains the latent ``z`` of a return value that reads as a flow's ``(z, log_det)``
     (:func:`flow_parts`; ``z`` itself or flattened) as class scores: under ``target=None`` (its largest coordinate), or
     for an audit that reads the decision itself (``CounterfactualAudit``'s misclassified samples and flips). Not where the
-    audit names a coordinate (``target=k``)."""
+    audit names a coordinate (``target=k``), nor where the output's largest element decides the probe's labels
+    (:func:`decides_labels`: a trained hybrid's logits as wide as its input; an untrained one, at a callback's set-up,
+    is warned of)."""
     parts = flow_parts(raw, probe)
     if parts is None or not isinstance(out, torch.Tensor) or out.dim() != 2:
         return
@@ -73,6 +101,8 @@ def warn_flow_latent(audit: Audit, raw: object, out: object, probe: Probe) -> No
         return
     options = getattr(audit, "options", None)
     if getattr(audit, "target", options.get("target") if isinstance(options, dict) else None) is not None:
+        return
+    if decides_labels(out, probe.labels):  # a classifier's logits as wide as its input (a hybrid on 2 features, 2 classes)
         return
     warnings.warn(
         f"Audit {audit.name!r} explains out[{i}] {list(z.shape)} of a return value whose out[{j}] "

@@ -4,7 +4,9 @@ sample's largest latent coordinate, ``SobolAudit`` a softmax of ``z``, ``Counter
 'misclassified' (argmax of ``z`` against the labels 0/1) and made another coordinate the largest. A return value whose
 element has the input's shape beside one number per sample is now warned of at set-up where ``z`` is explained as
 classes (``target=None``, or an audit reading decisions), and the refusal of the tuple names the log-likelihood's
-``output=``, which these tests check against the closed-form log-density of an affine flow, set, rerun, difference."""
+``output=``, which these tests check against the closed-form log-density of an affine flow, set, rerun, difference.
+A hybrid on 2 features of 2 classes, whose logits have the input's shape beside its features' log-likelihood, is not
+warned of where its head decides the probe's labels."""
 
 from __future__ import annotations
 
@@ -80,6 +82,24 @@ def test_a_chosen_coordinate_the_likelihood_and_a_hybrid_head_are_not(case):
         assert _warned(AffineFlow(), InputEffectAudit(output=lik, ace_values=None)) == []
     else:
         assert _warned(Hybrid(), InputEffectAudit(output=0, ace_values=None)) == []
+
+
+class TwoFeatureHybrid(nn.Module):
+    """(logits [N, 2], log p(x) [N]) on 2 features of 2 classes: logits of the input's shape, a classifier's."""
+
+    def forward(self, x):
+        return torch.stack([-x[:, 0], x[:, 0]], 1), -0.5 * (x**2).sum(1)
+
+
+def test_a_hybrid_whose_logits_have_the_input_s_shape_is_not_warned_of_where_they_decide_the_labels():
+    g = torch.Generator().manual_seed(2)
+    x = torch.randn(40, 2, generator=g)
+    labels = (x[:, 0] > 0).long()
+    for flip, expected in ((labels, 0), (torch.arange(40) % 2, 1)):  # the head decides the labels, or chance does
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            audit_model(TwoFeatureHybrid(), [InputEffectAudit(output=0, ace_values=None)], (x, flip), probe_size=40)
+        assert len([w for w in caught if "normalizing flow" in str(w.message)]) == expected
 
 
 def test_the_refusal_of_the_tuple_names_the_likelihood_which_matches_the_closed_form():
