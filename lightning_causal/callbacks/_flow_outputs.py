@@ -3,7 +3,9 @@ one number per sample (the log-determinant of the Jacobian). Every audit reads a
 ``output=0`` (the index the refusal of a tuple offers) explains ``z``'s coordinates as class scores: the largest
 coordinate as the predicted class, a softmax of ``z`` as probabilities, a counterfactual that makes another coordinate
 the largest. :func:`flow_parts` recognises the return value, :func:`flow_hint` adds the way out to the refusal of the
-tuple, :func:`warn_flow_latent` warns at set-up where an audit explains ``z`` as classes."""
+tuple, :func:`warn_flow_latent` warns at set-up where an audit explains ``z`` as classes. A flow's log-likelihood
+``[N]`` is one output, which ``FairnessAudit`` reads as a binary logit: :func:`warn_saturated_decisions` warns where
+its sigmoid decides one class for every sample while the labels hold both."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ import torch
 from lightning_causal.audits.base import Audit, Probe
 from lightning_causal.causal.engine.user_frame import outside_package
 
-__all__ = ["DECIDING_ROWS", "decides_labels", "flow_hint", "flow_parts", "warn_flow_latent"]
+__all__ = ["DECIDING_ROWS", "decides_labels", "flow_hint", "flow_parts", "warn_flow_latent", "warn_saturated_decisions"]
 
 
 def flow_parts(raw: object, probe: Probe) -> tuple[int, int] | None:
@@ -112,3 +114,30 @@ def warn_flow_latent(audit: Audit, raw: object, out: object, probe: Probe) -> No
         f"coordinate the largest, none of which is a decision of a density model. Explain the log-likelihood, "
         f"{_likelihood(i, j)}, or one coordinate of z with `target=k`; a flow classifier explains its class scores "
         "log p(x | y) + log p(y), `[N, C]`", UserWarning, stacklevel=outside_package())
+
+
+def warn_saturated_decisions(audit: Audit, out: object, probe: Probe) -> None:
+    """Warn where ``audit`` compares class probabilities (``FairnessAudit`` with ``compare`` "probability" or left to
+    choose) of one output ``[N]`` or ``[N, 1]``, read as a binary logit, whose sigmoid is below 0.01 on every one of
+    :data:`DECIDING_ROWS` probe rows or more (or above 0.99 on every one) while the probe's 0/1 labels hold both classes:
+    a per-sample log-likelihood (a flow's ``log p(x)``, about -10 for 8 features), an energy or an unbounded score read
+    as a logit gives a cf_gap of 0 and positive rates of 0 or 1 that say nothing of it."""
+    if not (hasattr(audit, "compare") and getattr(audit, "compare", None) in (None, "probability")):
+        return
+    labels = probe.labels
+    if not (isinstance(out, torch.Tensor) and out.is_floating_point() and out.shape[1:] in ((), (1,))
+            and len(out) >= DECIDING_ROWS and isinstance(labels, torch.Tensor) and labels.shape == (len(out),)):
+        return
+    if not (bool(((labels == 0) | (labels == 1)).all()) and bool((labels == 0).any()) and bool((labels == 1).any())):
+        return
+    out = out.detach().flatten()
+    side = "below -4.6" if bool((out < -4.6).all()) else "above 4.6" if bool((out > 4.6).all()) else None
+    if side is None:
+        return
+    warnings.warn(
+        f"Audit {audit.name!r} compares class probabilities, the sigmoid of the model's one output as P(class 1), but that "
+        f"output is {side} on every one of the probe's {len(out)} samples (P(class 1) {'< 0.01' if side[0] == 'b' else '> 0.99'} "
+        f"everywhere, from {float(out.min()):.3g} to {float(out.max()):.3g}) while {int(labels.sum())} of its labels are 1: a "
+        "per-sample log-likelihood (a normalizing flow's log p(x)), an energy or a score of its own units read as a "
+        "binary logit, whose cf_gap is 0 and positive rates say nothing of it. Pass compare='output' (cf_gap: the mean "
+        "change of the output in its own units, nats for a log-likelihood)", UserWarning, stacklevel=outside_package())

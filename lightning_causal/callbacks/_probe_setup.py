@@ -15,7 +15,7 @@ from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from lightning_causal.audits.base import Audit, AuditResult, Probe
 from lightning_causal.audits.options import label_task, task_model
 from lightning_causal.callbacks._explain import audited_view, explained_position
-from lightning_causal.callbacks._flow_outputs import flow_hint, warn_flow_latent
+from lightning_causal.callbacks._flow_outputs import flow_hint, warn_flow_latent, warn_saturated_decisions
 from lightning_causal.callbacks._no_trace import hooks_removed, no_trace
 from lightning_causal.callbacks._probe import call_hint, check_finite_probe
 from lightning_causal.callbacks._result_checks import check_state, checked_result
@@ -120,6 +120,7 @@ def check_probe_outputs(audits: Sequence[Audit], model: torch.nn.Module, probe: 
         _check_scores(audit, out, model)
         _warn_elements_as_classes(audit, raw, out, model, probe)
         warn_flow_latent(audit, raw, out, probe)
+        warn_saturated_decisions(audit, out, probe)
         check_finite_probe(probe, out, origin)
         explained.append((audit, out))
         # a head the model says is a regression (a held nn.PoissonNLLLoss, a task declared per head) has no classes:

@@ -118,3 +118,39 @@ def test_the_refusal_of_the_tuple_names_the_likelihood_which_matches_the_closed_
 
         hand = torch.stack([log_p(x) - log_p(x.index_fill(1, torch.tensor([j]), 0.0)) for j in range(D)], 1)
     torch.testing.assert_close(torch.as_tensor(result.maps["effect"]).double(), hand, rtol=0, atol=1e-9)
+
+
+class LogLikelihood(nn.Module):
+    """log p(x) [N] of the affine flow: one output, which FairnessAudit reads as a binary logit."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.flow = AffineFlow()
+
+    def forward(self, x):
+        z, log_det = self.flow(x)
+        return torch.distributions.Normal(0.0, 1.0).log_prob(z).sum(1) + log_det - 8.0  # as low as a flow of 8 features
+
+
+@pytest.mark.parametrize("case", ["likelihood", "likelihood compare=output", "binary logit"])
+def test_fairness_of_a_log_likelihood_read_as_a_logit_is_warned_of(case):
+    """FairnessAudit on a flow's log p(x) with 0/1 labels gave cf_gap 0.0, positive rates 0.00 and accuracy 0.50 in
+    silence: sigmoid(log p(x)) is 0 for every sample."""
+    from lightning_causal import FairnessAudit
+    from lightning_causal.causal import AttributeFlip
+
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(32, D, generator=g)
+    x[:, 3] = (x[:, 3] > 0).float()
+    model = nn.Linear(D, 1) if case == "binary logit" else LogLikelihood()
+    options = {"compare": "output"} if case.endswith("output") else {}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        audit_model(model, [FairnessAudit(AttributeFlip(3), sensitive=3, **options)], (x, torch.arange(32) % 2),
+                    probe_size=32)
+    said = [str(w.message) for w in caught if "read as a" in str(w.message) and "binary logit" in str(w.message)]
+    if case == "likelihood":
+        (message,) = said
+        assert "below -4.6 on every one of the probe's 32 samples" in message and "compare='output'" in message
+    else:
+        assert said == []
