@@ -246,6 +246,7 @@ class UnitImportanceAudit(Audit):
                 for row in rows:
                     row["name"] = names[row["unit"]]
             result.meta[f"path/{layer}"] = info.path
+            _note_unreached(result, layer, eff, imp)
             if info.read_positions:  # the modules after the layer run at the read positions only
                 result.meta[f"read_positions/{layer}"] = list(info.read_positions)
             if info.linear_updates:  # the linear layers reading it answered by the update
@@ -278,3 +279,17 @@ class UnitImportanceAudit(Audit):
                     row["exact"] = bool(info.exact[row["unit"]])
             result.tables[f"top_units/{layer}"] = rows
         return result
+
+
+def _note_unreached(result: AuditResult, layer: str, eff: Tensor, imp: Tensor) -> None:
+    """Where no unit of ``layer`` changes some probe samples' outputs at all (an exit taken before the layer, a block or
+    expert their route skips), says how many: the importances are means over every sample, those counting 0."""
+    n, unreached = eff.shape[0], int((eff == 0).all(1).sum())  # a NaN row is no 0 row
+    if not 0 < unreached < n:
+        return
+    result.meta[f"unreached/{layer}"] = unreached
+    top = float(imp.max())  # the note's first words hold its numbers: the text card cuts a long note
+    result.meta.setdefault("notes", []).append(
+        f"{layer}: its top unit's importance is {top * n / (n - unreached):.3g} over the {n - unreached} probe samples "
+        f"it changes, {top:.3g} over all {n}: no unit of it changes the other {unreached} (an exit taken before it, a "
+        "block or expert their route skips), each counting 0 in the importances")
