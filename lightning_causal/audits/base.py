@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
+from lightning_causal.audits.logit_reads import judged_run
 from lightning_causal.causal.effects.shared_units import check_rows_shared
 from lightning_causal.causal.engine.folded_rows import shared_rows
 from lightning_causal.causal.engine.forward import (
@@ -443,6 +444,11 @@ class Audit(ABC):
 
     takes_every_input: ClassVar[bool] = False
     whole_probe_rows_check: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "run" in cls.__dict__:  # a direct run warns of energies or 0/1 sets read as logits, as the callback does
+            cls.run = judged_run(cls.__dict__["run"])  # type: ignore[method-assign]
 
     def __init__(self, name: str | None = None, *, output: OutputSpec = None) -> None:
         if name is not None and (not isinstance(name, str) or not name):

@@ -20,6 +20,7 @@ from lightning_causal.audits.drift import (
     resized_vectors,
     vector_drift,
 )
+from lightning_causal.audits.logit_reads import outputs_judged
 from lightning_causal.callbacks._explain import audited_view
 from lightning_causal.callbacks._no_trace import audit_seed, hooks_removed
 from lightning_causal.callbacks._result_checks import checked_result
@@ -39,8 +40,12 @@ def run_audit(audit: Audit, model: torch.nn.Module, probe: Probe, position: int 
     every warning it passed on that no filter of the user's hid; the result checked
     (:func:`~lightning_causal.callbacks._result_checks.checked_result`). The caller holds ``model`` in
     :func:`~lightning_causal.callbacks._no_trace.no_trace`. A pass that runs the device out of memory is remembered for
-    the audit's later computations, and warned of once (:func:`~lightning_causal.causal.engine.batching.remembered_fit`)."""
-    with audit_seed(), noise_notes(notes, said), hooks_removed(model, f"Audit {audit.name!r}"), remembered_fit():
+    the audit's later computations, and warned of once (:func:`~lightning_causal.causal.engine.batching.remembered_fit`).
+    The caller judges whether the outputs read as logits, for all its audits in one pass (the callback's
+    ``warn_outputs_read_as_logits``, ``audit_model``'s ``check_probe_outputs``): the run does not again
+    (:func:`~lightning_causal.audits.logit_reads.outputs_judged`)."""
+    # its outputs judged by the caller, for all its audits in one pass (warn_outputs_read_as_logits, check_probe_outputs)
+    with audit_seed(), noise_notes(notes, said), hooks_removed(model, f"Audit {audit.name!r}"), remembered_fit(), outputs_judged():
         return checked_result(audit, audit.run(*audited_view(audit, model, probe, position), max_batch_size=max_batch_size))
 
 

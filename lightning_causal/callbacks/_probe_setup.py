@@ -13,6 +13,11 @@ from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
 from lightning_causal.audits.base import Audit, AuditResult, Probe
+from lightning_causal.audits.logit_reads import (
+    outputs_judged,
+    targets_of_positions,
+    warn_read_as_logits,
+)
 from lightning_causal.audits.options import label_task, task_model
 from lightning_causal.callbacks._explain import audited_view, explained_position
 from lightning_causal.callbacks._flow_outputs import flow_hint, warn_flow_latent, warn_saturated_decisions
@@ -32,8 +37,8 @@ from lightning_causal.causal.engine.quantized import refuse_dynamic_quantized
 from lightning_causal.causal.engine.user_frame import outside_package
 from lightning_causal.reporting.tensorboard import scalar_tags
 
-__all__ = ["LOWER_IS_LIKELIER_ROWS", "NEVER_CALLED_LAZY", "check_probe_outputs", "checked_probe", "dry_run",
-           "lower_is_likelier", "probe_to_device", "set_rows", "unbuilt_lazy_modules", "warn_outputs_read_as_logits"]
+__all__ = ["NEVER_CALLED_LAZY", "check_probe_outputs", "checked_probe", "dry_run", "probe_to_device", "unbuilt_lazy_modules",
+           "warn_outputs_read_as_logits"]
 
 
 def _check_rows_of_a_flat_probe(probe: Probe, out: object, model: torch.nn.Module | None = None) -> None:
@@ -128,10 +133,10 @@ def check_probe_outputs(audits: Sequence[Audit], model: torch.nn.Module, probe: 
         regression = label_task(task_model(model, audit.output)) == "regression"
         widths += [int(out.shape[1])] if out.dim() == 2 and not regression else []
     if read_as_logits:
-        _warn_read_as_logits(explained, model, probe)
+        warn_read_as_logits(explained, model, targets_of_positions(probe))
     if widths:  # the labels are classes of one of the explained heads (the widest)
         try:
-            check_class_labels("the labels of `probe`", _targets_of_positions(probe), max(widths), error=MisconfigurationException)
+            check_class_labels("the labels of `probe`", targets_of_positions(probe), max(widths), error=MisconfigurationException)
         except MisconfigurationException as err:  # a model without class outputs: its labels only pair samples
             raise MisconfigurationException(
                 f"{err}; where the labels are no classes of the explained output (an autoencoder's, a VAE's or an "
@@ -143,7 +148,8 @@ def check_probe_outputs(audits: Sequence[Audit], model: torch.nn.Module, probe: 
 
 def warn_outputs_read_as_logits(audits: Sequence[Audit], model: torch.nn.Module, probe: Probe) -> None:
     """The warnings of :func:`check_probe_outputs` on outputs that are no logits, energies
-    (:func:`lower_is_likelier`) and 0/1 prediction sets (:func:`set_rows`), on one pass of ``model`` over ``probe``
+    (:func:`~lightning_causal.audits.logit_reads.lower_is_likelier`) and 0/1 prediction sets
+    (:func:`~lightning_causal.audits.logit_reads.set_rows`), on one pass of ``model`` over ``probe``
     without gradients: run by the callback at each audit epoch (inside ``no_trace``), and not at its set-up, which sees
     the model before its first training step: an energy model's energies decide no label yet, and an ordinary binary
     classifier's random head is backwards (its argmin the label) about one fit in four. The messages hold no figure that
@@ -156,119 +162,7 @@ def warn_outputs_read_as_logits(audits: Sequence[Audit], model: torch.nn.Module,
             explained = [(audit, select_output(raw, audit.output)) for audit in audits]
     except Exception:  # the audits' runs name what failed
         return
-    _warn_read_as_logits(explained, model, probe)
-
-
-def _warn_read_as_logits(explained: Sequence[tuple[Audit, object]], model: torch.nn.Module, probe: Probe) -> None:
-    """One warning naming the audits of ``explained`` (each with the output it explains) whose output looks like
-    energies (:func:`lower_is_likelier`), one naming those whose output is 0/1 prediction sets (:func:`set_rows`)."""
-    labels = _targets_of_positions(probe)
-    lowest = [audit.name for audit, out in explained if lower_is_likelier(out, labels, model, audit.output) is not None]
-    if lowest:  # energies read as logits: every audit's class, probability and flip would be the least likely class's
-        _warn_energies(lowest)
-    sets = [(audit.name, tied) for audit, out in explained if (tied := set_rows(out)) is not None]
-    if sets:  # 0/1 memberships read as logits: the first member of a set explained, softmaxes of 0s and 1s
-        _warn_sets(sets)
-
-
-#: The fewest labelled probe rows on which :func:`lower_is_likelier` judges an output's direction.
-LOWER_IS_LIKELIER_ROWS = 20
-
-
-def lower_is_likelier(out: object, labels: object, model: torch.nn.Module | None = None, output: object = None,
-                      ) -> tuple[float, float] | None:
-    """``(smallest, largest)``: the shares of the probe's class labels that the smallest and the largest of the explained
-    outputs ``out`` ``[N, C]`` agree with, where the smallest decides the labels and the largest does not, or ``None``.
-    Such outputs are energies, distances or losses per class (lower = more likely: an energy-based classifier, a
-    nearest-prototype head's distances, a conformal wrapper's non-conformity scores), which every audit reads as
-    logits: its predicted class is the largest output (the least likely class), its probabilities their softmax, its
-    counterfactuals flip the largest. Judged on
-    :data:`LOWER_IS_LIKELIER_ROWS` labelled rows or more of two classes or more, one whole-number class per row: the
-    smallest agrees with half of the labels or more, with half of them more than the largest does, and with a tenth of
-    them more than the most frequent label's share (an untrained model predicting one class everywhere is no
-    energy model). Not for a model that says it regresses (:func:`~lightning_causal.audits.options.label_task`).
-
-    Examples:
-        >>> energies = torch.tensor([[0.0, 2.0, 3.0], [2.0, 0.0, 3.0], [3.0, 2.0, 0.0]]).repeat(8, 1)
-        >>> lower_is_likelier(energies, torch.arange(3).repeat(8)), lower_is_likelier(-energies, torch.arange(3).repeat(8))
-        ((1.0, 0.0), None)
-    """
-    if not (isinstance(out, torch.Tensor) and out.dim() == 2 and out.shape[1] >= 2 and out.is_floating_point()):
-        return None
-    if not (isinstance(labels, torch.Tensor) and labels.dim() == 1 and len(labels) == len(out)
-            and len(labels) >= LOWER_IS_LIKELIER_ROWS and not labels.dtype.is_complex and labels.dtype != torch.bool):
-        return None
-    if labels.is_floating_point() and not bool((labels == labels.round()).all()):
-        return None
-    labels = labels.long()
-    if bool(((labels < 0) | (labels >= out.shape[1])).any()) or len(labels.unique()) < 2:
-        return None
-    if label_task(task_model(model, output)) == "regression":
-        return None
-    out = out.detach()
-    smallest = float((out.argmin(1) == labels).float().mean())
-    largest = float((out.argmax(1) == labels).float().mean())
-    majority = float(labels.bincount().max()) / len(labels)
-    if smallest >= 0.5 and smallest >= largest + 0.5 and smallest >= majority + 0.1:
-        return smallest, largest
-    return None
-
-
-def _warn_energies(lowest: list[str]) -> None:
-    """One warning naming every audit whose explained output :func:`lower_is_likelier` found lower where likelier (no
-    figure in it: the same words at every audit epoch, shown once per fit)."""
-    names = ", ".join(repr(name) for name in lowest)
-    warnings.warn(
-        "The probe's labels are the class of the SMALLEST output (on half of its samples or more, half of them more than "
-        f"of the largest), for the output{'s' if len(lowest) > 1 else ''} explained by audit{'s' if len(lowest) > 1 else ''} "
-        f"{names}: those outputs look like energies, distances or losses per class (lower = more likely; a conformal "
-        "wrapper's non-conformity scores, APS or 1 - p), but every audit reads its output as logits (higher = more "
-        "likely): `target=None` would explain the largest output (the least likely class), probabilities would be its "
-        "softmax, counterfactuals would flip the largest output and `misclassified` would count the correct samples. "
-        "Pass `output=lambda out: -out` to each audit (logits = -energy; a callback's audits all take it), or have "
-        "`forward` return -energy; for non-conformity scores, explain the logits they are computed from. A classifier of "
-        "logits whose training has not yet turned its head the labels' way (backwards at initialisation, early in a fit) "
-        "reads so too, and needs no `output=`",
-        UserWarning, stacklevel=outside_package())
-
-
-def set_rows(out: object) -> tuple[int, int] | None:
-    """``(tied, rows)``: where every entry of the explained output ``out`` ``[N, C]`` (``C >= 2``) is 0 or 1 (a
-    conformal wrapper's prediction sets, multi-hot; thresholded decisions), one 1 at least (0s alone are a head
-    initialised to zeros), and some rows hold no 1 or several (an empty set, a set of several classes), how many such
-    rows of its ``N``; else ``None``. The audits read such an output as
-    logits: `target=None` explains each row's first largest entry, the first class of a set (class 0 of an empty set).
-
-    Examples:
-        >>> set_rows(torch.tensor([[1.0, 1.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 0.0]])), set_rows(torch.eye(3))
-        ((2, 3), None)
-    """
-    if not (isinstance(out, torch.Tensor) and out.dim() == 2 and out.shape[1] >= 2 and out.is_floating_point()
-            and out.numel()):
-        return None
-    out = out.detach()
-    # an output of 0s alone (a head initialised to zeros, before training) is no set
-    if not bool(((out == 0) | (out == 1)).all()) or not bool((out == 1).any()):
-        return None
-    tied = int((out.sum(1) != 1).sum())
-    return (tied, int(out.shape[0])) if tied else None
-
-
-def _warn_sets(sets: list[tuple[str, tuple[int, int]]]) -> None:
-    """One warning naming every audit whose explained output :func:`set_rows` found a 0/1 set with ties (no figure in it:
-    the same words at every audit epoch, shown once per fit)."""
-    names = ", ".join(repr(name) for name, _ in sets)
-    many = len(sets) > 1
-    warnings.warn(
-        f"The output{'s' if many else ''} explained by audit{'s' if many else ''} {names} hold{'' if many else 's'} only "
-        "0s and 1s, and some of the probe's rows hold no 1 or several (a prediction set of a conformal wrapper, "
-        "multi-hot decisions): the audits read an output as logits, so `target=None` explains the first class of each "
-        "set (class 0 of an empty set) and a softmax of 0/1 memberships is no class probability (the fairness gap, "
-        "SobolAudit's probability=True, the deletion curves); each effect is a step (a class leaving or joining the "
-        "set, -1, 0 or 1) and gradients are 0. Pass `output=` one score per sample: the set size (`lambda s: "
-        "s.sum(1, keepdim=True)`, with `SobolAudit(probability=False)` and `CompareSettings(score=\"raw\")`), class "
-        "k's membership (`target=k`), or the scores the set is cut from (the wrapped classifier's logits)",
-        UserWarning, stacklevel=outside_package())
+    warn_read_as_logits(explained, model, targets_of_positions(probe))
 
 
 def _warn_elements_as_classes(audit: Audit, raw: object, out: object, model: torch.nn.Module, probe: Probe) -> None:
@@ -322,17 +216,6 @@ def _check_scores(audit: Audit, out: object, model: torch.nn.Module) -> None:
         f"(logits, Q-values): have `forward` return them, {where}or pass `output=` selecting them from what it returns")
 
 
-def _targets_of_positions(probe: Probe) -> torch.Tensor | None:
-    """The probe's labels, less the ignore index ``-100`` of cross entropy where they are per-position
-    targets shaped like the inputs' first two dimensions (a language model's batch: ``labels`` ``[N, T]``
-    with -100 at padding and prompt positions), which marks positions without a target, not a class."""
-    labels, first = probe.labels, probe.first
-    if (isinstance(labels, torch.Tensor) and labels.dim() >= 2 and first.dim() >= 2 and labels.shape[:2] == first.shape[:2]
-            and not labels.is_floating_point() and not labels.dtype.is_complex):
-        return labels[labels != -100]
-    return labels
-
-
 def dry_run(audit: Audit, model: torch.nn.Module, probe: Probe, *, quiet_run: bool = False) -> AuditResult | None:
     """``audit`` validated and run on 2 probe samples, its state restored; under DDP every process learns
     whether one failed, and all raise alike. ``quiet_run``: the warnings of the run on 2 samples are ignored (left to
@@ -346,7 +229,8 @@ def dry_run(audit: Audit, model: torch.nn.Module, probe: Probe, *, quiet_run: bo
     error: BaseException | None = None
     result = None
     try:
-        with hooks_removed(model, f"Audit {audit.name!r}"):
+        # its outputs judged at the audit epochs (energies decide no label before the first training step)
+        with hooks_removed(model, f"Audit {audit.name!r}"), outputs_judged():
             audit.validate(model, probe)
             with warnings.catch_warnings():
                 if quiet_run:

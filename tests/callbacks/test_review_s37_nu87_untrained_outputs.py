@@ -21,7 +21,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_causal import CausalAuditCallback, InputEffectAudit, audit_model
-from lightning_causal.callbacks._probe_setup import set_rows
+from lightning_causal.audits.logit_reads import set_rows
 
 
 def _blobs(n: int = 64) -> tuple[torch.Tensor, torch.Tensor]:

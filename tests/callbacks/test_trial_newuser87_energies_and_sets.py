@@ -25,7 +25,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_causal import CausalAuditCallback, CounterfactualAudit, InputEffectAudit, audit_model
-from lightning_causal.callbacks._probe_setup import (
+from lightning_causal.audits.logit_reads import (
     LOWER_IS_LIKELIER_ROWS,
     lower_is_likelier,
     set_rows,

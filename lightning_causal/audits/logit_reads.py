@@ -1,0 +1,227 @@
+"""Outputs that every audit reads as logits (higher = likelier) but that are none: energies, distances or losses per
+class (:func:`lower_is_likelier`: the probe's labels are the class of the smallest output) and 0/1 prediction sets
+(:func:`set_rows`). One rule, :func:`warn_read_as_logits`, serves both paths that warn of them: the callback's audit
+epochs and ``audit_model`` (one pass of the model for all their audits, each run inside :func:`outputs_judged`), and
+a direct ``audit.run(model, probe)`` of a probe with labels (:func:`judged_run`, which wraps every
+:class:`~lightning_causal.audits.base.Audit` subclass's ``run``: one pass, once per run, before it runs).
+"""
+
+from __future__ import annotations
+
+import functools
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from lightning_causal.audits.label_task import label_task, task_model
+from lightning_causal.causal.engine.forward import Forward, select_output
+from lightning_causal.causal.engine.state import as_tuple, audit_mode
+from lightning_causal.causal.engine.user_frame import outside_package
+
+if TYPE_CHECKING:
+    from lightning_causal.audits.base import Audit, Probe
+
+__all__ = ["LOWER_IS_LIKELIER_ROWS", "judged_run", "lower_is_likelier", "outputs_judged", "set_rows", "targets_of_positions",
+           "warn_read_as_logits"]
+
+
+def targets_of_positions(probe: Probe) -> torch.Tensor | None:
+    """The probe's labels, less the ignore index ``-100`` of cross entropy where they are per-position
+    targets shaped like the inputs' first two dimensions (a language model's batch: ``labels`` ``[N, T]``
+    with -100 at padding and prompt positions), which marks positions without a target, not a class.
+
+    Args:
+        probe: the probe.
+    """
+    labels, first = probe.labels, probe.first
+    if (isinstance(labels, torch.Tensor) and labels.dim() >= 2 and first.dim() >= 2 and labels.shape[:2] == first.shape[:2]
+            and not labels.is_floating_point() and not labels.dtype.is_complex):
+        return labels[labels != -100]
+    return labels
+
+
+def warn_read_as_logits(explained: Sequence[tuple[Audit, object]], model: torch.nn.Module, labels: object) -> None:
+    """One warning naming the audits of ``explained`` (each with the output it explains) whose output looks like
+    energies (:func:`lower_is_likelier` of the probe's ``labels``), one naming those whose output is 0/1 prediction
+    sets (:func:`set_rows`).
+
+    Args:
+        explained: ``(audit, the output it explains on the probe)`` pairs.
+        model: the model audited (whether it says it regresses).
+        labels: the probe's labels (:func:`targets_of_positions`).
+    """
+    lowest = [audit.name for audit, out in explained if lower_is_likelier(out, labels, model, audit.output) is not None]
+    if lowest:  # energies read as logits: every audit's class, probability and flip would be the least likely class's
+        _warn_energies(lowest)
+    sets = [(audit.name, tied) for audit, out in explained if (tied := set_rows(out)) is not None]
+    if sets:  # 0/1 memberships read as logits: the first member of a set explained, softmaxes of 0s and 1s
+        _warn_sets(sets)
+
+
+#: whether the audits run now are judged already (:func:`outputs_judged`)
+_JUDGED: ContextVar[bool] = ContextVar("lightning_causal_outputs_judged", default=False)
+
+
+@contextmanager
+def outputs_judged() -> Iterator[None]:
+    """Inside, audit runs do not judge their outputs (:func:`judged_run`): the caller judged them for all its audits
+    in one pass (the callback's audit epoch, ``audit_model``), left them to a later pass (the callback's set-up, which
+    sees the model before its first training step), or an outer run judges them (an audit's ``run`` calling
+    ``super().run``)."""
+    token = _JUDGED.set(True)
+    try:
+        yield
+    finally:
+        _JUDGED.reset(token)
+
+
+def judged_run(run: Callable[..., Any]) -> Callable[..., Any]:
+    """``run``, an audit's ``run(model, probe, *, max_batch_size=None)``, that also warns, as the callback's audit
+    epochs do, where the output the audit explains reads as energies or 0/1 sets (:func:`warn_read_as_logits`), on one
+    pass of ``model`` after the run (in :func:`~lightning_causal.causal.engine.state.audit_mode`: nothing of it kept)
+    over the probe or, with ``max_batch_size``, its first ``max_batch_size`` rows; only where the probe holds labels
+    the energies are judged on (:func:`lower_is_likelier`), once per run (not inside :func:`outputs_judged`). A pass or
+    an ``output=`` that fails says nothing here: the run reports it.
+
+    Args:
+        run: the audit class's own ``run``.
+    """
+    @functools.wraps(run)
+    def judged(self: Audit, model: torch.nn.Module, probe: Probe, *args: Any, **kwargs: Any) -> Any:
+        if _JUDGED.get():
+            return run(self, model, probe, *args, **kwargs)
+        with outputs_judged():
+            result = run(self, model, probe, *args, **kwargs)
+            _judge(self, model, probe, kwargs.get("max_batch_size"))  # after the run: its passes come first, as before
+        return result
+
+    return judged
+
+
+def _judge(audit: Audit, model: torch.nn.Module, probe: Probe, max_batch_size: object) -> None:
+    """:func:`judged_run`'s pass and warnings."""
+    labels = getattr(probe, "labels", None)
+    if not isinstance(model, torch.nn.Module) or _class_labels(labels) is None:
+        return
+    rows = len(probe) if not isinstance(max_batch_size, int) else min(len(probe), max(max_batch_size, 0))
+    if rows < LOWER_IS_LIKELIER_ROWS or label_task(task_model(model, audit.output)) == "regression":
+        return
+    try:
+        part = probe if rows == len(probe) else probe.subset(slice(0, rows))
+        with audit_mode(model):
+            raw = Forward(model, num_samples=rows, **part.forward_options).raw(*as_tuple(part.inputs))
+            out = select_output(raw, audit.output)
+    except Exception:  # the run names what failed
+        return
+    warn_read_as_logits([(audit, out)], model, targets_of_positions(part))
+
+
+def _class_labels(labels: object) -> torch.Tensor | None:
+    """``labels`` as class indices ``[N]`` (``long``) where :func:`lower_is_likelier` may judge on them: 1-D, of
+    :data:`LOWER_IS_LIKELIER_ROWS` rows or more, whole numbers (floats too), two classes or more, none negative."""
+    if not (isinstance(labels, torch.Tensor) and labels.dim() == 1 and len(labels) >= LOWER_IS_LIKELIER_ROWS
+            and not labels.dtype.is_complex and labels.dtype != torch.bool):
+        return None
+    if labels.is_floating_point() and not bool((labels == labels.round()).all()):
+        return None
+    labels = labels.long()
+    return labels if bool((labels >= 0).all()) and len(labels.unique()) >= 2 else None
+
+
+#: The fewest labelled probe rows on which :func:`lower_is_likelier` judges an output's direction.
+LOWER_IS_LIKELIER_ROWS = 20
+
+
+def lower_is_likelier(out: object, labels: object, model: torch.nn.Module | None = None, output: object = None,
+                      ) -> tuple[float, float] | None:
+    """``(smallest, largest)``: the shares of the probe's class labels that the smallest and the largest of the explained
+    outputs ``out`` ``[N, C]`` agree with, where the smallest decides the labels and the largest does not, or ``None``.
+    Such outputs are energies, distances or losses per class (lower = more likely: an energy-based classifier, a
+    nearest-prototype head's distances, a conformal wrapper's non-conformity scores), which every audit reads as
+    logits: its predicted class is the largest output (the least likely class), its probabilities their softmax, its
+    counterfactuals flip the largest. Judged on
+    :data:`LOWER_IS_LIKELIER_ROWS` labelled rows or more of two classes or more, one whole-number class per row: the
+    smallest agrees with half of the labels or more, with half of them more than the largest does, and with a tenth of
+    them more than the most frequent label's share (an untrained model predicting one class everywhere is no
+    energy model). Not for a model that says it regresses (:func:`~lightning_causal.audits.options.label_task`).
+
+    Examples:
+        >>> energies = torch.tensor([[0.0, 2.0, 3.0], [2.0, 0.0, 3.0], [3.0, 2.0, 0.0]]).repeat(8, 1)
+        >>> lower_is_likelier(energies, torch.arange(3).repeat(8)), lower_is_likelier(-energies, torch.arange(3).repeat(8))
+        ((1.0, 0.0), None)
+    """
+    if not (isinstance(out, torch.Tensor) and out.dim() == 2 and out.shape[1] >= 2 and out.is_floating_point()):
+        return None
+    labels = _class_labels(labels)
+    if labels is None or len(labels) != len(out) or bool((labels >= out.shape[1]).any()):
+        return None
+    if label_task(task_model(model, output)) == "regression":
+        return None
+    out = out.detach()
+    smallest = float((out.argmin(1) == labels).float().mean())
+    largest = float((out.argmax(1) == labels).float().mean())
+    majority = float(labels.bincount().max()) / len(labels)
+    if smallest >= 0.5 and smallest >= largest + 0.5 and smallest >= majority + 0.1:
+        return smallest, largest
+    return None
+
+
+def _warn_energies(lowest: list[str]) -> None:
+    """One warning naming every audit whose explained output :func:`lower_is_likelier` found lower where likelier (no
+    figure in it: the same words at every audit epoch, shown once per fit)."""
+    names = ", ".join(repr(name) for name in lowest)
+    warnings.warn(
+        "The probe's labels are the class of the SMALLEST output (on half of its samples or more, half of them more than "
+        f"of the largest), for the output{'s' if len(lowest) > 1 else ''} explained by audit{'s' if len(lowest) > 1 else ''} "
+        f"{names}: those outputs look like energies, distances or losses per class (lower = more likely; a conformal "
+        "wrapper's non-conformity scores, APS or 1 - p), but every audit reads its output as logits (higher = more "
+        "likely): `target=None` would explain the largest output (the least likely class), probabilities would be its "
+        "softmax, counterfactuals would flip the largest output and `misclassified` would count the correct samples. "
+        "Pass `output=lambda out: -out` to each audit (logits = -energy; a callback's audits all take it), or have "
+        "`forward` return -energy; for non-conformity scores, explain the logits they are computed from. A classifier of "
+        "logits whose training has not yet turned its head the labels' way (backwards at initialisation, early in a fit) "
+        "reads so too, and needs no `output=`",
+        UserWarning, stacklevel=outside_package())
+
+
+def set_rows(out: object) -> tuple[int, int] | None:
+    """``(tied, rows)``: where every entry of the explained output ``out`` ``[N, C]`` (``C >= 2``) is 0 or 1 (a
+    conformal wrapper's prediction sets, multi-hot; thresholded decisions), one 1 at least (0s alone are a head
+    initialised to zeros), and some rows hold no 1 or several (an empty set, a set of several classes), how many such
+    rows of its ``N``; else ``None``. The audits read such an output as
+    logits: `target=None` explains each row's first largest entry, the first class of a set (class 0 of an empty set).
+
+    Examples:
+        >>> set_rows(torch.tensor([[1.0, 1.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 0.0]])), set_rows(torch.eye(3))
+        ((2, 3), None)
+    """
+    if not (isinstance(out, torch.Tensor) and out.dim() == 2 and out.shape[1] >= 2 and out.is_floating_point()
+            and out.numel()):
+        return None
+    out = out.detach()
+    # an output of 0s alone (a head initialised to zeros, before training) is no set
+    if not bool(((out == 0) | (out == 1)).all()) or not bool((out == 1).any()):
+        return None
+    tied = int((out.sum(1) != 1).sum())
+    return (tied, int(out.shape[0])) if tied else None
+
+
+def _warn_sets(sets: list[tuple[str, tuple[int, int]]]) -> None:
+    """One warning naming every audit whose explained output :func:`set_rows` found a 0/1 set with ties (no figure in it:
+    the same words at every audit epoch, shown once per fit)."""
+    names = ", ".join(repr(name) for name, _ in sets)
+    many = len(sets) > 1
+    warnings.warn(
+        f"The output{'s' if many else ''} explained by audit{'s' if many else ''} {names} hold{'' if many else 's'} only "
+        "0s and 1s, and some of the probe's rows hold no 1 or several (a prediction set of a conformal wrapper, "
+        "multi-hot decisions): the audits read an output as logits, so `target=None` explains the first class of each "
+        "set (class 0 of an empty set) and a softmax of 0/1 memberships is no class probability (the fairness gap, "
+        "SobolAudit's probability=True, the deletion curves); each effect is a step (a class leaving or joining the "
+        "set, -1, 0 or 1) and gradients are 0. Pass `output=` one score per sample: the set size (`lambda s: "
+        "s.sum(1, keepdim=True)`, with `SobolAudit(probability=False)` and `CompareSettings(score=\"raw\")`), class "
+        "k's membership (`target=k`), or the scores the set is cut from (the wrapped classifier's logits)",
+        UserWarning, stacklevel=outside_package())
