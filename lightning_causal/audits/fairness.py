@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import warnings
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Literal
 
 import torch
@@ -149,11 +149,13 @@ class FairnessAudit(Audit):
     the attributes: a three-level code told two levels), the groups ``min_group_size`` leaves out of the group
     differences (named there only, not among the small groups too), and with more than two groups the lowest and
     highest positive rate and the largest ``cf_gap`` (also ``meta["extremes"]``). ``meta["compared"]`` says what cf_gap is
-    the change of. A regression (a probe whose labels are fractional floats beyond [0, 1], or a model that says it
-    regresses: an ``nn.MSELoss`` held, ``hparams.task``) gets no label metrics; with ``compare="output"`` its gap is in
+    the change of (the text card says it too), ``meta["compare"]`` the ``compare`` the run used. A regression (a probe
+    whose labels are fractional floats beyond [0, 1], or a model that says it regresses: an ``nn.MSELoss`` held,
+    ``hparams.task``) gets no label metrics; with ``compare="output"`` (the default's choice for it) its gap is in
     output units, cf_gap = E|f_t(x_cf) − f_t(x)| over the changed samples (no cf_flip_rate: a regression makes no
     decision; a note says so and that the group rates read outputs above 0, those of column ``target`` of several
-    outputs, as they do for several outputs and a probe with no labels, with a note), else it is warned about, naming ``compare="output"``, cf_gap being then the change of the output's sigmoid.
+    outputs, as they do for several outputs and a probe with no labels, with a note); with ``compare="probability"`` it is
+    warned about, naming ``compare="output"``, cf_gap being then the change of the output's sigmoid.
     Soft labels in [0, 1] are thresholded at 0.5; soft labels [N, C], rows summing to 1, are read by their largest entry. The group metrics compare
     binary decisions: with more than two classes a positive decision (and label) is class 1, every
     other class negative.
@@ -189,8 +191,9 @@ class FairnessAudit(Audit):
             ``layers``, whose activations it records in that pass and in the flip's).
         compare: what cf_gap compares: ``"probability"`` (class probabilities: the softmax, one output's sigmoid),
             ``"output"`` (the raw output in its own units, a regressor's; no cf_flip_rate; not with ``layers``, whose
-            carriers are measured on class probabilities). The default ``"probability"`` warns where it detects a
-            regression (above).
+            carriers are measured on class probabilities). The default ``None`` compares probabilities, or the
+            outputs where the run reads a regression (above) and no ``layers`` are given, saying so in
+            ``meta["compare"]`` and a note; an explicit ``"probability"`` is kept, and warned about on a regression.
         min_group_size: groups of fewer probe rows are left out of the max and min over groups of
             ``demographic_parity_difference`` and ``equalized_odds_difference`` and of the extremes (the lowest and
             highest positive rate, the largest ``cf_gap``: ``meta["extremes"]``), a note naming them (they keep their row of the ``groups`` table and their own
@@ -233,7 +236,7 @@ class FairnessAudit(Audit):
         vocabulary: Sequence[str] | None = None,
         worlds: bool = False,
         min_group_size: int = 1,
-        compare: Literal["probability", "output"] = "probability",
+        compare: Literal["probability", "output"] | None = None,
     ) -> None:
         super().__init__(name, output=output)
         self.feature_names = check_names("feature_names", feature_names)
@@ -255,7 +258,7 @@ class FairnessAudit(Audit):
         self.sensitive = sensitive if sensitive is not None else self.column
         self.layers = list(layers)
         self.unit_dim, self.num_heads = per_layer_layouts(unit_dim, num_heads, self.layers)
-        self.compare = check_compare(compare)
+        self.compare = None if compare is None else check_compare(compare)
         if self.compare == "output" and self.layers:
             raise ValueError(f"Expected argument `layers` to be empty with compare='output' but got {self.layers[:4]}: the "
                              "carrier units are measured on class probabilities; audit the carriers with "
@@ -336,14 +339,14 @@ class FairnessAudit(Audit):
         self._check_reading(model, probe, x)
         _READ_CHECKED.setdefault(model, weakref.WeakSet()).add(self)  # run checks this model no second time
 
-    def _check_reading(self, model: nn.Module, probe: Probe, x: Tensor) -> None:
+    def _check_reading(self, model: nn.Module, probe: Probe, x: Tensor, first: Callable[[], Tensor] | None = None) -> None:
         """What makes the audit's measures no class probabilities or no groups, checked by :meth:`validate` and by
         :meth:`run` where ``validate`` did not check this model (called by hand, ``audit.run(model, probe)``, without the
         callback's set-up; once checked, the callback's and ``audit_model``'s runs say it no second time): per-level
         logits and a continuous distribution's moments warned about, an embedding and group ids that are not whole
         numbers refused (:meth:`_check_groups`, which ``run`` checks whatever ``validate`` checked: the probe it is given
         need not be validate's)."""
-        first = first_row_outputs(model, probe, self.output)
+        first = first_row_outputs(model, probe, self.output) if first is None else first
         out = first()
         levels = level_outputs(probe.labels, out, task_model(model, self.output), self.output)
         if levels is not None:  # a guess (a one-vs-rest classifier's labels look alike): warned, not refused
@@ -411,8 +414,9 @@ class FairnessAudit(Audit):
 
     def run(self, model: nn.Module, probe: Probe, *, max_batch_size: int | None = None) -> AuditResult:
         x = self._inputs(probe)
+        first = first_row_outputs(model, probe, self.output)  # one pass of the first row, for the checks and the compare
         if self not in _READ_CHECKED.get(model, ()):  # by hand too: an embedding's softmax is refused, a Normal's means
-            self._check_reading(model, probe, x)  # warned of; once only after the set-up's validate checked the model
+            self._check_reading(model, probe, x, first)  # warned of; once only after the set-up's validate checked the model
         else:  # the probe's group ids at every run: validate's probe need not be this one
             self._check_groups(x)
         self._warn_one_hot(x)
@@ -430,7 +434,10 @@ class FairnessAudit(Audit):
         # decisions and the carrier layers (their activations recorded in it and in the flip's pass) share it
         worlds = self.counterfactual.worlds() if self.worlds else {}  # type: ignore[attr-defined]
         recorded: dict[str, tuple[Tensor, Tensor] | None] = dict.fromkeys(self.layers)
-        compare = self.compare
+        task = label_task(task_model(model, self.output))  # walks every module: once
+        why_output = None if self.compare is not None else self._regression_read(model, probe, task, first)
+        compare = self.compare or ("output" if why_output is not None else "probability")
+        result.meta["compare"] = compare
         p, p_cf, changed, classes = _counterfactual_probabilities(
             model, x, [self.counterfactual, *(CallableCounterfactual(w) for w in worlds.values())],
             max_batch_size=max_batch_size, record=recorded if self.layers else None, raw=compare == "output", **options)
@@ -443,7 +450,6 @@ class FairnessAudit(Audit):
         outputs = p
         # the columns of the class probabilities (one output's sigmoid gives 2), read before any: a regression's raw
         # outputs are no logits to check (a Dirichlet's concentrations, probabilities already: a false warning or refusal)
-        task = label_task(task_model(model, self.output))  # walks every module: once
         labels, why = self._labels_read(probe, model, 2 if compare == "output" and p.shape[1] == 1 else int(p.shape[1]), task)
         if labels is None and task == "multilabel" and outputs.shape[1] > 1 and compare == "probability":
             # with labels, one class per sample is asked for (the hint below); without, the softmax across the tags'
@@ -460,9 +466,10 @@ class FairnessAudit(Audit):
             # compared (target=), not the argmax over outputs that are no classes
             column = outputs.shape[1] > 1 and (why is not None or labels is None and task != "multiclass")
             p = probabilities(outputs[:, [self.target]] if column else outputs)
-            if why is not None:
+            if why is not None:  # the choice first: the card cuts a long note
+                chosen = "compare='output' chosen (`compare` left at its default) as " if why_output is not None else ""
                 result.meta.setdefault("notes", []).append(
-                    f"{why}: cf_gap is the mean absolute change of the output in its own units (compare='output'), with "
+                    f"{chosen}{why}: cf_gap is the mean absolute change of the output in its own units (compare='output'), with "
                     "no cf_flip_rate; the label metrics (equalized odds, TPR, FPR, accuracy) are left out, and the group "
                     "rates are the shares of outputs above 0 (their sigmoid above 0.5; of column target= of several outputs)")
             elif column:
@@ -541,6 +548,16 @@ class FairnessAudit(Audit):
         odd = seen[(seen < 0) | (seen > 1)][:3].tolist() or seen[:3].tolist()  # [N, C] proportions: values
         return None, (f"the probe's labels are a regression target such as {[round(v, 4) for v in odd]} (not classes of "
                       "the model's outputs)")
+
+    def _regression_read(self, model: nn.Module, probe: Probe, task: str | None, first: Callable[[], Tensor]) -> str | None:
+        """Why the run reads a regression (:meth:`_labels_read`'s reason, from the labels, the model's task and the width of
+        its outputs on the first row, ``first``), where ``compare`` is left at its default and no carrier ``layers`` (measured
+        on class probabilities) are asked for: then the outputs are compared; ``None``: the probabilities are."""
+        if self.layers:
+            return None
+        out = first()
+        width = 2 if out.dim() == 1 or out.shape[1] == 1 else int(out.shape[1])  # one output's sigmoid: 2 columns
+        return self._labels_read(probe, model, width, task)[1]
 
     def _warn_regression(self, why: str) -> None:
         """Warn that the audit's measures are no change of a regression's output (``why``: what says it regresses)."""

@@ -176,8 +176,8 @@ def _comparison(r: AuditResult) -> list[str]:
 
 def _audit_line(r: AuditResult) -> str:
     """One audit as a list item: its name and seconds, its headline scalars, the top rows of its
-    tables. A list item wraps at the card's width; a table cell squeezed beside long cells broke
-    names and headers inside words in TensorBoard."""
+    tables, what its gap compares (``meta["compared"]``). A list item wraps at the card's width; a table cell squeezed
+    beside long cells broke names and headers inside words in TensorBoard."""
     seconds = r.meta.get("seconds")
     if isinstance(seconds, float):  # 0.032 s, not 0.0 s, for a fast audit
         head = f"- **{r.audit}** ({seconds:.1f} s)" if seconds >= 0.1 else f"- **{r.audit}** ({seconds:.2g} s)"
@@ -186,6 +186,9 @@ def _audit_line(r: AuditResult) -> str:
     parts = [p for p in (_cut(_headline(r)), _cut(_tops(r))) if p]
     if len(parts) == 2:
         parts[1] = "top: " + parts[1]
+    compared = r.meta.get("compared")  # what a gap is the change of (FairnessAudit's cf_gap: a probability, the output)
+    if isinstance(compared, str) and compared:
+        parts.append(_cut(f"compared: {compared}"))
     return head + (": " + " · ".join(parts) if parts else "")
 
 

@@ -56,7 +56,7 @@ def test_the_factual_pass_runs_once(worlds):
 def test_a_regression_target_costs_no_pass_of_its_own():
     x, _, model = _probe_and_model()
     with pytest.warns(UserWarning, match="regression target"):
-        rows, factual, result = _passes(model, x, FairnessAudit(AttributeFlip(0)), torch.linspace(-2.5, 3.5, 16))
+        rows, factual, result = _passes(model, x, FairnessAudit(AttributeFlip(0), compare="probability"), torch.linspace(-2.5, 3.5, 16))
     assert factual == 1 and rows == [1, 4, 16, 2, 16]  # the labels' check reads the width of the factual pass's outputs
     assert "equalized_odds_difference" not in result.scalars
 

@@ -79,7 +79,7 @@ def test_the_audit_gives_a_regression_its_output_gap():
 def test_a_model_that_says_it_regresses_is_told_of_compare_output_and_gets_its_gap_with_it():
     model, x = _regressor(), _x()
     model.loss = nn.MSELoss()
-    result, said = _run(FairnessAudit(AttributeFlip(0)), model, Probe(x))
+    result, said = _run(FairnessAudit(AttributeFlip(0), compare="probability"), model, Probe(x))
     assert result.scalars["cf_gap"] < 1e-3 and any("pass compare='output'" in m for m in said)
     result, said = _run(FairnessAudit(AttributeFlip(0), compare="output"), model, Probe(x))
     assert result.scalars["cf_gap"] == pytest.approx(W_A, rel=1e-6) and not [m for m in said if "FairnessAudit" in m]

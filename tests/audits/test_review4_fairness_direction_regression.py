@@ -30,7 +30,7 @@ def test_unit_norm_regression_is_warned_about_as_a_regression_not_refused_as_an_
     x[:, 0] = (torch.arange(12) % 2).float()
     angle = torch.rand(12, generator=g) * 6.0
     probe = Probe(x, torch.stack([angle.cos(), angle.sin()], 1))
-    audit = FairnessAudit(AttributeFlip(0))
+    audit = FairnessAudit(AttributeFlip(0), compare="probability")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         audit.validate(Heading().eval(), probe)

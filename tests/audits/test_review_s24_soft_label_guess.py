@@ -60,7 +60,7 @@ def test_a_model_that_says_regression_keeps_its_proportions_a_regression_target(
     with pytest.raises(ValueError, match="a regression has no class to flip"):
         AUDITS["counterfactual"]().run(model, Probe(X, SHARES))
     with pytest.warns(UserWarning, match=r"regression target such as \[0.5, 0.3, 0.2\]") as record:
-        r = FairnessAudit(AttributeFlip(0), sensitive=0).run(model, Probe(X, SHARES))
+        r = FairnessAudit(AttributeFlip(0), sensitive=0, compare="probability").run(model, Probe(X, SHARES))
     assert not any(k.startswith(("tpr/", "fpr/", "accuracy/")) for k in r.scalars)
     assert not any("says nothing of its task" in str(w.message) for w in record)
     # a [N, 2] target of a 2-output regression holding its loss: no class distribution either

@@ -38,7 +38,7 @@ def _x() -> torch.Tensor:
 
 def test_an_unlabelled_probe_of_a_regressor_is_warned_of() -> None:
     with pytest.warns(UserWarning, match=r"the model says it is a regression .*cf_gap is not the change of the output"):
-        FairnessAudit(AttributeFlip(3), sensitive=3).run(Regressor(), Probe(_x()))
+        FairnessAudit(AttributeFlip(3), sensitive=3, compare="probability").run(Regressor(), Probe(_x()))
 
 
 def test_the_same_one_output_model_saying_nothing_of_its_task_stays_silent() -> None:

@@ -81,7 +81,7 @@ def test_the_callback_says_a_regressions_warning_once_a_fit():
     x = torch.randn(32, 5)
     x[:, 4] = (x[:, 4] > 0).float()
     y = torch.tensor([0.5, -2.0] + [3.0 + i for i in range(30)])  # the 2 dry-run rows hold one value beyond [0, 1]
-    cb = CausalAuditCallback([FairnessAudit(AttributeFlip(4))], probe=(x, y), every_n_epochs=1)
+    cb = CausalAuditCallback([FairnessAudit(AttributeFlip(4), compare="probability")], probe=(x, y), every_n_epochs=1)
     with warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("always")
         L.Trainer(max_epochs=1, callbacks=[cb], logger=False, enable_checkpointing=False, enable_progress_bar=False,

@@ -46,7 +46,7 @@ def test_fairness_audit_warns_and_leaves_out_label_metrics_for_integer_counts():
     torch.manual_seed(0)
     model = _Counts(nn.PoissonNLLLoss()).eval()
     with pytest.warns(UserWarning, match="regression target such as \\[5\\]"):  # the values of the dry run's 2 rows (dry_rows)
-        result = FairnessAudit(AttributeFlip(0)).run(model, Probe(x, counts))
+        result = FairnessAudit(AttributeFlip(0), compare="probability").run(model, Probe(x, counts))
     assert not any(k.startswith(("tpr", "fpr", "accuracy")) for k in result.scalars)
     p = torch.sigmoid(model(x)[:, 0]).detach()
     x_cf = x.clone()

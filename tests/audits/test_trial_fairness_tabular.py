@@ -55,7 +55,7 @@ def _regression_probe():
 def test_regression_labels_warn_and_leave_out_the_label_metrics():
     model, x, y = _regression_probe()
     with pytest.warns(UserWarning, match=r"labels are a regression target such as"):
-        r = FairnessAudit(AttributeFlip(0)).run(model, Probe(x, y))
+        r = FairnessAudit(AttributeFlip(0), compare="probability").run(model, Probe(x, y))
     assert r.scalars["cf_gap"] < 1e-3  # sigmoid(10 + ...) is saturated: why the user is warned
     assert "equalized_odds_difference" not in r.scalars and "accuracy/group_0" not in r.scalars
     assert "demographic_parity_difference" in r.scalars  # decisions only, no labels
@@ -97,5 +97,5 @@ def test_a_column_name_without_columns_names_the_missing_argument():
 def test_regression_labels_warn_without_group_metrics_too():
     model, x, y = _regression_probe()
     with pytest.warns(UserWarning, match=r"regression target"):  # a callable without `sensitive`: no groups
-        r = FairnessAudit(lambda x: torch.cat([1 - x[:, :1], x[:, 1:]], 1)).run(model, Probe(x, y))
+        r = FairnessAudit(lambda x: torch.cat([1 - x[:, :1], x[:, 1:]], 1), compare="probability").run(model, Probe(x, y))
     assert r.scalars["cf_gap"] < 1e-3 and "demographic_parity_difference" not in r.scalars

@@ -50,11 +50,11 @@ def test_counts_of_one_output_are_a_regression_classes_of_three_outputs_are_not(
 
 def test_fairness_audit_leaves_out_the_label_metrics_of_counts():
     x, y = _counts()
-    r, said = _said(lambda: FairnessAudit(AttributeFlip(0)).run(_counter(), Probe(x, y)), "regression target")
+    r, said = _said(lambda: FairnessAudit(AttributeFlip(0), compare="probability").run(_counter(), Probe(x, y)), "regression target")
     assert len(said) == 1
     assert "accuracy/group_0" not in r.scalars and "equalized_odds_difference" not in r.scalars
     three = nn.Linear(3, 3)  # whole-number labels 0..2 of a 3-class classifier stay classes
-    r, said = _said(lambda: FairnessAudit(AttributeFlip(0)).run(three, Probe(x, (y % 3))), "regression target")
+    r, said = _said(lambda: FairnessAudit(AttributeFlip(0), compare="probability").run(three, Probe(x, (y % 3))), "regression target")
     assert said == [] and "accuracy/group_0" in r.scalars
 
 

@@ -42,7 +42,7 @@ def _probe(labels: str):
 def test_fairness_of_a_regression_head_is_warned_about_whatever_loss_the_class_head_holds():
     model = Heads().eval()
     with pytest.warns(UserWarning, match="the probe's labels are a regression target"):
-        result = FairnessAudit(AttributeFlip(0), output="reg").run(model, _probe("reg"))
+        result = FairnessAudit(AttributeFlip(0), output="reg", compare="probability").run(model, _probe("reg"))
     assert "accuracy/group_0" not in result.scalars and "tpr/group_0" not in result.scalars  # no label metrics from real values
     with torch.no_grad():  # the gap it reports is the sigmoid's, ~0 for outputs of this scale: hence the warning
         x = _probe("reg").inputs
@@ -95,7 +95,7 @@ def test_a_task_declared_per_head_is_the_heads_task():
     counts = torch.arange(32) % 2  # int64 counts 0/1: class indices of a one-output model by the labels alone
     probe = Probe(_probe("reg").inputs, counts)
     with pytest.warns(UserWarning, match="the probe's labels are a regression target"):
-        FairnessAudit(AttributeFlip(0), output="reg").run(model, probe)
+        FairnessAudit(AttributeFlip(0), output="reg", compare="probability").run(model, probe)
     one_hot = torch.eye(3)[torch.arange(32) % 3]
     with warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("always")

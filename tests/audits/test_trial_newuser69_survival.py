@@ -39,7 +39,7 @@ def test_the_dry_run_reads_time_event_labels_as_the_full_run_does() -> None:
     probe = Probe(x, labels)
     rows = dry_rows(probe)
     assert bool(((labels[rows] < 0) | (labels[rows] > 1)).any())  # a row beyond [0, 1], as the probe holds
-    audit = FairnessAudit(AttributeFlip(2), feature_names=["age", "bp", "sex"])
+    audit = FairnessAudit(AttributeFlip(2), feature_names=["age", "bp", "sex"], compare="probability")
     with pytest.warns(UserWarning, match="regression target"):
         dry = audit.dry_run(_log_risk(), probe)  # refused before: 'needs one class label per probe sample'
     with pytest.warns(UserWarning, match="regression target"):
