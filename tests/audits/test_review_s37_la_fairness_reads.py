@@ -56,7 +56,7 @@ def test_output_rates_of_a_regression_of_several_outputs_read_the_compared_colum
     assert any("shares of outputs above 0" in n for n in r.meta["notes"])
 
 
-def test_the_callback_says_a_regressions_warning_once_a_fit():
+def test_the_callback_says_a_regressions_warning_once_a_fit(tmp_path):
     import lightning as L
     from torch.utils.data import DataLoader, TensorDataset
 
@@ -85,7 +85,7 @@ def test_the_callback_says_a_regressions_warning_once_a_fit():
     with warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("always")
         L.Trainer(max_epochs=1, callbacks=[cb], logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                  enable_model_summary=False, num_sanity_val_steps=0, limit_val_batches=0).fit(
+                  enable_model_summary=False, num_sanity_val_steps=0, limit_val_batches=0, default_root_dir=tmp_path).fit(
             Regressor(), DataLoader(TensorDataset(x, y), batch_size=16))
     said = [str(w.message) for w in seen if "are a regression target such as" in str(w.message)]
     assert len(said) == 1, said
