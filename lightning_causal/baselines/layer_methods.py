@@ -25,6 +25,7 @@ from lightning_causal.baselines.method_specs import (
     check_option_values,
     unknown_name_error,
 )
+from lightning_causal.baselines.reaching_calls import check_last_call_reaches
 from lightning_causal.causal.engine.chosen_input import model_name
 from lightning_causal.causal.engine.finite import check_finite_value
 from lightning_causal.causal.engine.folded_rows import check_site_units_named
@@ -367,6 +368,9 @@ def layer_attribute(
                 "complex numbers, and the real part of g·d is not the first-order change of the output, Re(conj(g)·d) (its "
                 "sign flips where the output reads the imaginary part). Use unit_effects(..., method='attribution'), which "
                 "gives Re(conj(g)·d), or method='exact', or name a layer whose output is real (the irfft after the modes)")
+        if method != "LayerActivation":  # the calls of a pass with gradients, which Captum's gradient methods read
+            one = x[:1].detach().requires_grad_() if x.is_floating_point() else x[:1]
+            check_last_call_reaches(module, layer, method, lambda: forward(one, *fargs.take(first)[0]))
         kw = {**defaults, **(options or {})}
         if kw.get("internal_batch_size", 0) is None:  # LayerConductance needs 2 rows per sample at least
             least = 2 * x.shape[0] if method == "LayerConductance" else x.shape[0]

@@ -15,11 +15,12 @@ search's steps, the backdoor repair's region search).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-__all__ = ["LeafGradients", "has_reentrant_checkpoint", "leaf_grad", "leaf_grads"]
+__all__ = ["LeafGradients", "graph_nodes", "has_reentrant_checkpoint", "leaf_grad", "leaf_grads"]
 
 
 def leaf_grads(output: Tensor, leaves: Sequence[Tensor], model: nn.Module, *, retain_graph: bool = False,
@@ -181,31 +182,36 @@ def has_reentrant_checkpoint(output: Tensor) -> bool:
         >>> has_reentrant_checkpoint(torch.tanh(x).sum()), has_reentrant_checkpoint(checkpoint(torch.tanh, x, use_reentrant=True).sum())
         (False, True)
     """
-    stack, seen = [output.grad_fn], set()
+    return any(type(node).__name__ == "CheckpointFunctionBackward" for node in graph_nodes(output))
+
+
+def graph_nodes(output: Tensor) -> dict[Any, None]:
+    """The nodes of ``output``'s autograd graph (its ``grad_fn`` and every node it reaches, as dict keys in the order
+    of a depth-first walk; empty without a graph): a tensor whose ``grad_fn`` is among them is one the output's
+    gradient reaches.
+
+    Examples:
+        >>> x = torch.ones(2, requires_grad=True)
+        >>> h, unused = torch.tanh(x), torch.sin(x)
+        >>> nodes = graph_nodes((2 * h).sum())
+        >>> h.grad_fn in nodes, unused.grad_fn in nodes, graph_nodes(torch.ones(1))
+        (True, False, {})
+    """
+    stack: list[Any] = [output.grad_fn]
+    seen: dict[Any, None] = {}
     while stack:
         node = stack.pop()
         if node is None or node in seen:
             continue
-        if type(node).__name__ == "CheckpointFunctionBackward":
-            return True
-        seen.add(node)
+        seen[node] = None
         stack.extend(n for n, _ in node.next_functions)
-    return False
+    return seen
 
 
 def _graph_leaves(output: Tensor) -> list[Tensor]:
     """The tensors ``output.backward()`` accumulates a ``.grad`` into outside a checkpoint's recomputation (the
     variables of the graph's ``AccumulateGrad`` nodes: a head's weights given as ``output=``, not ``model``'s)."""
-    stack, seen, found = [output.grad_fn], set(), []
-    while stack:
-        node = stack.pop()
-        if node is None or node in seen:
-            continue
-        seen.add(node)
-        if type(node).__name__ == "AccumulateGrad":
-            found.append(node.variable)
-        stack.extend(n for n, _ in node.next_functions)
-    return found
+    return [node.variable for node in graph_nodes(output) if type(node).__name__ == "AccumulateGrad"]
 
 
 def leaf_grad(output: Tensor, leaf: Tensor, model: nn.Module, *, retain_graph: bool = False,
