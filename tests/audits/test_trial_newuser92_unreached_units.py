@@ -3,7 +3,7 @@ block change nothing for them. UnitImportanceAudit averaged those samples' zero 
 silence: on digits 101 of 128 probe samples left before the last block, whose top unit read 0.18 where it is 0.87 over
 the 27 samples that reach it (/tmp/newuser92/exp11.py). The audit now says how many probe samples no unit of a layer
 changes (``meta["unreached/<layer>"]``) and, first in its note (the text card cuts long notes), the top unit's
-importance over the others."""
+importance over the others; the layer's bars in TensorBoard say how many samples count 0."""
 
 from __future__ import annotations
 
@@ -62,3 +62,15 @@ def test_the_audit_says_how_many_samples_leave_before_the_layer():
     reached = float(hand[(hand != 0).any(1)].abs().mean(0).max())
     shown = float(re.search(r"importance is ([\d.e-]+) over", note).group(1))
     assert abs(shown - reached) <= 1e-3 * reached
+
+
+def test_the_bars_title_says_how_many_samples_count_0():
+    from lightning_causal.reporting.tensorboard import TensorBoardRenderer
+
+    model = EarlyExit().eval()
+    result = UnitImportanceAudit(["block1.0", "block0.0"]).run(model, Probe(X))
+    figures = TensorBoardRenderer().figures([result])
+    late = figures["causal/unit_importance/bars/importance/block1.0"].axes[0].get_title()
+    first = figures["causal/unit_importance/bars/importance/block0.0"].axes[0].get_title()
+    assert f"means counting 0 for the {result.meta['unreached/block1.0']} probe samples it does not reach" in late
+    assert "does not reach" not in first
