@@ -367,7 +367,7 @@ class TensorBoardRenderer:
                     calls = r.meta.get(f"calls/{layer}")  # a layer run several times per pass: set at every call
                     said = f"\nset at each of its {calls} calls per forward pass" if isinstance(calls, int) and calls > 1 else ""
                     unreached = r.meta.get(f"unreached/{layer}")  # samples it changes nothing of (an exit taken before it)
-                    said += f"\nmeans counting 0 for the {unreached} probe samples it does not reach" if unreached else ""
+                    said += f"\n0 for the {unreached} samples it does not reach" if unreached else ""
                     fig = bar_figure(vec, f"{r.audit}: {layer}{said}", self.bar_top, r.meta.get(f"unit_names/{layer}"),
                                      value_label=_unit_value_label(r.meta, kind),
                                      item_label=kind, estimated=_estimated(r, layer, vec.numel()))

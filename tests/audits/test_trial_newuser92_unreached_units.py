@@ -72,5 +72,5 @@ def test_the_bars_title_says_how_many_samples_count_0():
     figures = TensorBoardRenderer().figures([result])
     late = figures["causal/unit_importance/bars/importance/block1.0"].axes[0].get_title()
     first = figures["causal/unit_importance/bars/importance/block0.0"].axes[0].get_title()
-    assert f"means counting 0 for the {result.meta['unreached/block1.0']} probe samples it does not reach" in late
+    assert f"0 for the {result.meta['unreached/block1.0']} samples it does not reach" in late
     assert "does not reach" not in first
