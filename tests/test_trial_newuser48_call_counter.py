@@ -41,21 +41,21 @@ class _GumbelGate(pl.LightningModule):
         return torch.optim.SGD(self.parameters(), lr=0.1)
 
 
-def _fit(callbacks: list) -> _GumbelGate:
+def _fit(callbacks: list, root) -> _GumbelGate:
     pl.seed_everything(0)
     x = torch.randn(48, 4)
     y = (x[:, 0] > 0).long()
     data = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=16)
     model = _GumbelGate()
     trainer = pl.Trainer(max_epochs=2, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                         enable_model_summary=False, callbacks=callbacks)
+                         enable_model_summary=False, callbacks=callbacks, default_root_dir=root)
     trainer.fit(model, data, data)
     return model
 
 
-def test_a_call_counter_in_forward_is_not_advanced_by_the_audits() -> None:
-    audited = _fit([CausalAuditCallback([UnitImportanceAudit(["enc"])], every_n_epochs=1, probe_size=8)])
-    plain = _fit([])
+def test_a_call_counter_in_forward_is_not_advanced_by_the_audits(tmp_path) -> None:
+    audited = _fit([CausalAuditCallback([UnitImportanceAudit(["enc"])], every_n_epochs=1, probe_size=8)], tmp_path)
+    plain = _fit([], tmp_path)
     assert audited.calls == plain.calls == 14  # 2 sanity-check batches, then 3 training and 3 validation batches an epoch;
     # before: 63 with the audits (their passes counted)
     for a, b in zip(audited.state_dict().values(), plain.state_dict().values()):
