@@ -121,7 +121,8 @@ def check_samples_independent(forward: Forward, xs: tuple[Tensor, ...], output: 
                    f", or probe another number of samples; if its forward depends on the batch, {PER_SAMPLE_FIX}")
         else:
             cause = ("its forward depends on the batch (control flow on a batch statistic, e.g. "
-                     "`if (p > t).all(): return early`, normalisation over the batch, or attention across its rows)")
+                     "`if (p > t).all(): return early` or a solver loop stopping on the batch's residual, normalisation "
+                     "over the batch, or attention across its rows)")
             fix = PER_SAMPLE_FIX
         raise ValueError(
             f"Expected the model to treat samples independently, but the outputs of probe samples "

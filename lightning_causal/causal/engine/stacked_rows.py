@@ -158,9 +158,12 @@ class RowsAlone:
             f"of {r} rows (flat rows {int(idx.min())}..{int(idx.max())}), {which} (max |difference| {diff:.3g}): the "
             "model's forward depends on its batch once its inputs or units are intervened on (control flow on a batch "
             "statistic, e.g. `if h.abs().mean() > t:` or `if (p > t).all(): return early`, whose threshold the intervened "
-            "rows of a pass cross together), which the clean probe's check cannot see; every effect of such a pass would "
-            f"be that branch's, silently. Make the forward per-sample (e.g. `torch.where` on a per-row condition), or "
-            f"{self.way_out}")
+            "rows of a pass cross together, or a solver loop that stops once the batch's residual is below its tolerance, "
+            "`if (z_new - z).norm() < tol * z_new.norm(): break`, a deep-equilibrium model's or an adaptive ODE solver's, "
+            "whose number of steps the intervened rows of a pass set together), which the clean probe's check cannot "
+            "see; every effect of such a pass would be that branch's, silently. Make the forward per-sample (e.g. "
+            "`torch.where` on a per-row condition; a solver's residual per row, `(z_new - z).norm(dim=1)`, its converged "
+            f"rows kept as they are), or {self.way_out}")
 
     def picked_rows(self, r: int) -> list[int]:
         """The rows of a pass of ``r`` rows (``r >= 2``) that run alone: its first and last (most apart in it) and, from
