@@ -27,9 +27,15 @@ from lightning_causal.causal.engine.checks import (
 from lightning_causal.causal.engine.forward import Forward, OutputSpec, check_output_spec
 from lightning_causal.causal.engine.input_sites import check_site
 from lightning_causal.causal.engine.interventions import capture
+from lightning_causal.causal.engine.state import audit_mode
 from lightning_causal.causal.engine.units import per_layer_layouts
 from lightning_causal.repair.augment import resolve_augment
-from lightning_causal.repair.backdoor_parts import StepParts, SuppressionParts, _at_least_float32
+from lightning_causal.repair.backdoor_parts import (
+    StepParts,
+    SuppressionParts,
+    _at_least_float32,
+    _CallShifts,
+)
 from lightning_causal.repair.backdoor_setup import TriggerSetup
 from lightning_causal.repair.backdoor_triggers import (
     _check_share,
@@ -291,10 +297,11 @@ class BackdoorSuppressionTerm(TriggerSetup, SuppressionParts, RepairTerm):
         self._generator: torch.Generator | None = None
 
     def __getstate__(self) -> dict[str, Any]:
-        """Pickled and copied without the built :class:`Forward` objects and the models' label tasks (weak references;
-        rebuilt on use), the random generator as its state (torch before 2.4 pickles no ``torch.Generator``)."""
+        """Pickled and copied without the built :class:`Forward` objects, the models' label tasks and the suspect
+        layers seen to run in eval mode (weak references; rebuilt on use), the random generator as its state (torch before 2.4 pickles no ``torch.Generator``)."""
         state = super().__getstate__()
         state.pop("_forwards", None)
+        state.pop("_runs_in_eval", None)
         if state.get("_generator") is not None:
             state["_generator"] = state["_generator"].get_state()
         return state
@@ -401,12 +408,15 @@ class BackdoorSuppressionTerm(TriggerSetup, SuppressionParts, RepairTerm):
         for layer in layers:
             check_site(model, layer)
         # every call of a suspect layer (a backbone run on each view of a test-time-augmentation wrapper, a cell
-        # unrolled over time): the units are held at each call, as BackdoorAudit and unit_effects set them at each
-        acts: dict[str, list[Tensor]] = {layer: [] for layer in layers}
-        ctx = (capture(model, layers, detach=False, keep=lambda name, h: acts[name].append(h.clone()) or h,
-                       warn_repeats=False) if layers else contextlib.nullcontext({}))
+        # unrolled over time): the units are held at each call, as BackdoorAudit and unit_effects set them at each;
+        # each call reduced to its shift as it runs (its output not kept), refused after the pass in the term's words
+        shifts = _CallShifts(model, self.suspects, self.unit_dims, self.head_counts, 2 * m) if layers else None
+        ctx = (capture(model, layers, detach=False, keep=shifts, warn_repeats=False, warn_unreached=False)
+               if layers else contextlib.nullcontext({}))
         with ctx:
             out = _at_least_float32(self.checked_logits(self._forward(model)(torch.cat([xs, self.stamp(xs)]) if suppress else xs)))
+        if shifts is not None:
+            shifts.skipped = self._skipped(model, xs[:1], [k for k in layers if not shifts.calls[k]])
         zero = out.new_zeros(())
         unlearn = path = distill = zero
         if suppress:
@@ -419,18 +429,34 @@ class BackdoorSuppressionTerm(TriggerSetup, SuppressionParts, RepairTerm):
             keep = self._keep(y, src_a, src_b, idx)
             unlearn = self._unlearn(out[m : m + n], y, idx[:n])
             if self.path in ("units", "logit") and self.path_weight > 0:
-                path = self._path(out[:m], out[m:], acts, keep, idx, n)
+                path = self._path(out[:m], out[m:], shifts, keep, idx, n)
         if suppress and self.regions:
             idx_r = self._targets(m, x.device, len(self.regions))
             keep_r = self._keep(y, src_a, src_b, idx_r)
             out_a = _at_least_float32(self._forward(model)(self.adversarial_rows(model, xs, idx_r.squeeze(1))))
             unlearn = 0.5 * (unlearn + self._unlearn(out_a[:n], y, idx_r[:n]))
             if self.path == "logit" and self.path_weight > 0:  # the unit path has no activations of these rows
-                path = 0.5 * (path + self._path(out[:m], out_a, {}, keep_r, idx_r, n))
+                path = 0.5 * (path + self._path(out[:m], out_a, None, keep_r, idx_r, n))
         if self.distill_weight > 0:
             distill = self._consistency(out[:m], xs, src_a, src_b, n, invariant)
         self.last_parts = StepParts({"unlearn": unlearn, "path": path, "distill": distill})  # read when asked for
         return self.unlearn_weight * unlearn + self.path_weight * path + self.distill_weight * distill
+
+    def _skipped(self, model: nn.Module, x: Tensor, unrun: list[str]) -> set[str]:
+        """The suspect layers of ``unrun``, which did not run in this step's pass of ``model``, that the model skips at
+        random in training (LayerDrop, stochastic depth skipping the call): those that run in eval mode, checked on a
+        row ``x`` once per layer (the model's modes, buffers and random streams restored). They have no units in this
+        step's network, so that its penalty leaves them out, as dropout leaves out a unit; a layer that does not run in
+        eval mode either is refused (:meth:`~SuppressionParts._path`)."""
+        if not unrun or not model.training:
+            return set()
+        known = self.__dict__.setdefault("_runs_in_eval", weakref.WeakKeyDictionary()).setdefault(model, set())
+        unseen = [k for k in unrun if k not in known]
+        if unseen:
+            with audit_mode(model), capture(model, unseen, keep=lambda k, h: known.add(k) or h.new_zeros(()),
+                                            warn_repeats=False, warn_unreached=False):
+                self._forward(model)(x)
+        return {k for k in unrun if k in known}
 
     def adversarial_rows(self, model: nn.Module, x: Tensor, targets: Tensor) -> Tensor:
         """Copies of ``x`` whose flagged region (row ``i``: region ``i mod K``) is searched for the

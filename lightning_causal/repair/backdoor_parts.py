@@ -66,13 +66,25 @@ _OTHER_ROWS = (
     "row once per call, an `nn.Identity` where the rows are put back together, or pass path='logit' (the trigger's "
     "effect on the output)")
 
-# a suspect layer that did not run in the term's pass: no call whose units the penalty could hold
+# a suspect layer whose output is sequence-first ([T, N, ...]): its first axis is no rows, so pairing it would pair time steps
+_SEQUENCE_FIRST = (
+    "Expected suspect layer {layer!r} to return the rows of the term's pass on its first axis, the clean and the stamped "
+    "rows ({want}), so that the causal-path penalty pairs each stamped row with its clean one, but its output of shape "
+    "{shape} is sequence-first ({why}): its first axis is the positions and its second the rows. Build the module "
+    "with batch_first=True (nn.GRU, nn.LSTM, nn.RNN, nn.MultiheadAttention and nn.Transformer's layers take it), name "
+    "a site whose output puts the rows first (an `nn.Identity` after the transpose back), or pass path='logit' (the "
+    "trigger's effect on the output)")
+
+# a suspect layer that did not run in the term's pass (nor, for a model in training, in eval mode): no call whose units
+# the penalty could hold
 _NOT_RUN = (
     "Expected suspect layer {layer!r} to run in the term's pass, whose causal-path penalty holds its units still at "
-    "each of its calls, but it did not run in this forward pass (a layer the model skips at some steps, a LayerDrop "
-    "or stochastic depth skipping the call; a module whose weights the model uses in functional code, such as the "
-    "out_proj of torch.nn.MultiheadAttention): name a site the model runs at every step (for that out_proj, "
-    "'<attention>.out_proj:input'), or pass path='logit' (the trigger's effect on the output)")
+    "each of its calls, but it did not run in this forward pass{where}: a module whose weights the model uses in "
+    "functional code, such as the out_proj of torch.nn.MultiheadAttention, never runs (its input, the heads, is the "
+    "site '<attention>.out_proj:input'), nor does a block the model skips for some inputs (an early exit). Name a site "
+    "the model runs at every step, or pass path='logit' (the trigger's effect on the output)")
+_NOT_RUN_TRAINING = (", nor in eval mode (a block that LayerDrop or stochastic depth skips at random in training runs "
+                     "there, and is left out of the penalty of the steps that skip it)")
 
 # a suspect layer whose output carries no gradient while the model's output does: the causal-path penalty on its units
 # would be a constant, the term's path part silently doing nothing
@@ -256,26 +268,13 @@ class SuppressionParts:
             kl = kl * ~(hit & ~(hit[:n][src_a] | hit[:n][src_b]))
         return kl.mean()
 
-    def _path(self, out_c: Tensor, out_t: Tensor, acts: Mapping[str, Sequence[Tensor]], keep: Tensor, idx: Tensor,
+    def _path(self, out_c: Tensor, out_t: Tensor, shifts: _CallShifts | None, keep: Tensor, idx: Tensor,
               n: int) -> Tensor:
-        m = out_c.shape[0]
+        """The causal-path penalty: with ``path="units"``, the mean over the suspect layers of each layer's mean over
+        its calls of the stamped rows' squared shift of its suspect units from their clean rows' (``shifts``, read as
+        the calls ran); with ``path="logit"``, the stamped rows' rise in target probability over their clean rows'."""
         if self.path == "units":
-            shifts = []
-            for k, u in self.suspects.items():  # type: ignore[union-attr]
-                if not acts[k]:
-                    raise ValueError(_NOT_RUN.format(layer=k))
-                per_call = []
-                for c, a in enumerate(acts[k]):
-                    if a.dim() == 0 or a.shape[0] != 2 * m:
-                        calls = "once" if len(acts[k]) == 1 else f"{len(acts[k])} times"
-                        raise ValueError(_OTHER_ROWS.format(layer=k, calls=calls, call=c + 1,
-                                                            rows=a.shape[0] if a.dim() else 0, want=2 * m))
-                    if out_t.requires_grad and not a.requires_grad:
-                        raise ValueError(_NO_PATH_GRADIENT.format(layer=k))
-                    h = to_units(a, resolve_layout(a.shape, self.unit_dims[k], self.head_counts[k]))
-                    per_call.append(_at_least_float32(h[m:, u] - h[:m, u].detach()).pow(2).mean())
-                shifts.append(torch.stack(per_call).mean())  # the mean over the layer's calls: one call, its shift
-            return torch.stack(shifts).mean()
+            return shifts.penalty(out_t)  # type: ignore[union-attr]
         effect = out_t.softmax(1).gather(1, idx) - out_c.softmax(1).gather(1, idx).detach()
         return (effect.squeeze(1).clamp_min(0) * keep).sum() / n
 
@@ -295,3 +294,83 @@ class SuppressionParts:
             return ce.mean()
         own = y == idx.squeeze(1)
         return ce.mean() + torch.where(own, ce, 0.0).sum() / own.sum().clamp_min(1)
+
+
+def _as_is(t: Tensor) -> Tensor:
+    """A saved tensor packed and unpacked as it is."""
+    return t
+
+
+class _CallShifts:
+    """The causal-path penalty's part of each call of the suspect layers, reduced as the call arrives (a ``capture``
+    ``keep``): the mean squared shift of the suspect units on the stamped rows from their clean rows (the second half
+    of the ``rows`` from the first), summed per layer with a count of calls. What is kept is a scalar per layer, not
+    every call's output: a GRU cell unrolled over 200 steps or a backbone run on each view of a test-time-augmentation
+    wrapper kept 200 (8) copies of the layer's whole output a training step. A call that cannot be paired row by row is
+    noted, the first per layer, and refused by :meth:`penalty` after the pass, which knows the number of calls.
+
+    Args:
+        model: the model whose suspect layers these are (to read a module's ``batch_first``).
+        suspects: layer name -> its suspect units.
+        unit_dims: each layer's ``unit_dim``.
+        head_counts: each layer's ``num_heads``.
+        rows: the rows of the term's pass (clean, then stamped: twice the clean rows).
+    """
+
+    def __init__(self, model: nn.Module, suspects: Mapping[str, Sequence[int]], unit_dims: Mapping[str, int | None],
+                 head_counts: Mapping[str, int | None], rows: int) -> None:
+        self.suspects, self.unit_dims, self.head_counts, self.rows = suspects, unit_dims, head_counts, rows
+        self.sequence_first = {k for k in suspects if getattr(model.get_submodule(k.split(":")[0]), "batch_first", None) is False}
+        self.calls = dict.fromkeys(suspects, 0)
+        self.total: dict[str, Tensor] = {}
+        self.refused: dict[str, tuple[int, dict[str, Any]]] = {}  # layer -> its first call not paired, and why
+        self.without_grad: dict[str, int] = {}  # layer -> its first call without autograd
+        self.skipped: set[str] = set()  # layers skipped at random in this training step (LayerDrop): no units this step
+        self.training = model.training
+
+    def __call__(self, name: str, a: Tensor) -> Tensor:
+        self.calls[name] += 1
+        if name in self.refused or not self._paired(name, a):
+            return a.new_zeros(())
+        if not a.requires_grad:  # refused after the pass if the model's output carries autograd
+            self.without_grad.setdefault(name, self.calls[name])
+        m = self.rows // 2
+        u = self.suspects[name]
+        # what the shift's backward keeps is saved outside a torch.utils.checkpoint segment holding the layer: its
+        # recomputation in the backward pass runs no hook, so the segment must count none of it as its own
+        with torch.autograd.graph.saved_tensors_hooks(_as_is, _as_is):
+            h = to_units(a, resolve_layout(a.shape, self.unit_dims[name], self.head_counts[name]))
+            shift = _at_least_float32(h[m:, u] - h[:m, u].detach()).pow(2).mean()
+        self.total[name] = shift if name not in self.total else self.total[name] + shift
+        return shift
+
+    def _paired(self, name: str, a: Tensor) -> bool:
+        """Whether call ``a`` holds the pass's rows on its first axis; else why not is noted."""
+        call = self.calls[name]
+        if a.dim() >= 2 and (name in self.sequence_first or a.shape[0] != self.rows and a.shape[1] == self.rows):
+            why = "the module says batch_first=False" if name in self.sequence_first else f"its second axis has the {self.rows} rows"
+            self.refused[name] = call, {"text": _SEQUENCE_FIRST, "shape": list(a.shape), "why": why}
+        elif a.dim() == 0 or a.shape[0] != self.rows:
+            self.refused[name] = call, {"text": _OTHER_ROWS, "call": call, "rows": a.shape[0] if a.dim() else 0}
+        return name not in self.refused
+
+    def penalty(self, out_t: Tensor) -> Tensor:
+        """The mean over the layers that ran of each layer's mean over its calls (0 where every layer was
+        :attr:`skipped`), the refusals raised in the layers' order, a layer's in the order of its calls (a call
+        without autograd where the model's stamped output ``out_t`` carries it: its penalty would be a constant)."""
+        shifts = []
+        for k in self.suspects:
+            if not self.calls[k] and k in self.skipped:
+                continue
+            if not self.calls[k]:
+                where = _NOT_RUN_TRAINING if self.training else " (the model in eval mode)"
+                raise ValueError(_NOT_RUN.format(layer=k, where=where))
+            refused_at, why = self.refused.get(k, (self.calls[k] + 1, None))
+            if out_t.requires_grad and self.without_grad.get(k, refused_at) < refused_at:
+                raise ValueError(_NO_PATH_GRADIENT.format(layer=k))
+            if why is not None:
+                calls = "once" if self.calls[k] == 1 else f"{self.calls[k]} times"
+                text = why.pop("text")
+                raise ValueError(text.format(layer=k, want=self.rows, calls=calls, **why))
+            shifts.append(self.total[k] / self.calls[k])  # the mean over the layer's calls: one call, its shift
+        return torch.stack(shifts).mean() if shifts else out_t.new_zeros(())

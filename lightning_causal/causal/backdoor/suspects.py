@@ -4,7 +4,6 @@ outlier test) and CARE-style suspect units (Sun et al. 2022)."""
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
@@ -25,7 +24,12 @@ from lightning_causal.causal.engine.input_sites import check_site
 from lightning_causal.causal.engine.interventions import SetTo, capture
 from lightning_causal.causal.engine.state import audit_mode
 from lightning_causal.causal.engine.unit_sites import check_unit_dimension
-from lightning_causal.causal.engine.units import check_layout_options, resolve_layout, to_units
+from lightning_causal.causal.engine.units import (
+    Layout,
+    check_layout_options,
+    resolve_layout,
+    to_units,
+)
 
 __all__ = ["MAD_CONSISTENCY", "anomaly_scale", "mad_anomaly_index", "SuspectUnits", "suspect_units"]
 
@@ -140,14 +144,60 @@ class SuspectUnits:
         return self.score.argsort(descending=True, stable=True).tolist()
 
 
-def _do_grid(h_clean: Sequence[Tensor], h_trig: Sequence[Tensor], num_values: int) -> list[SetTo]:
-    """``num_values`` per-unit values from each unit's mean on clean inputs to its mean on
-    triggered inputs (means over samples and positions, then over the layer's calls in a forward pass: one ``h``
-    per call, units-first ``[N, U, ...]``)."""
-    def mean(hs: Sequence[Tensor]) -> Tensor:
-        return torch.stack([h.mean([0] + list(range(2, h.dim()))) for h in hs]).mean(0)
+class _CallMeans:
+    """Each unit's mean over samples and positions of a layer's output (units-first ``[N, U, ...]``), averaged over the
+    layer's calls in a forward pass: a ``capture`` ``keep`` that reduces each call as it arrives, so that what is
+    kept is a sum ``[U]`` and a count, not every call's output (a GRU cell unrolled over 200 steps, a backbone run on
+    each view of a test-time-augmentation wrapper). The first call is checked (:func:`check_unit_dimension`, at least 2
+    units) and fixes the layout of every call; ``widths`` is each call's unit count (the calls of another width are
+    not summed: :func:`suspect_units` refuses them).
 
-    lo, hi = mean(h_clean), mean(h_trig)
+    Examples:
+        >>> means = _CallMeans("h", None, None)
+        >>> _ = means("h", torch.tensor([[1.0, 2.0], [3.0, 4.0]])), means("h", torch.tensor([[5.0, 6.0], [7.0, 8.0]]))
+        >>> means.mean(), means.widths
+        (tensor([4., 5.]), [2, 2])
+    """
+
+    def __init__(self, layer: str, unit_dim: int | None, num_heads: int | None) -> None:
+        self.layer, self.unit_dim, self.num_heads = layer, unit_dim, num_heads
+        self.layout: Layout | None = None
+        self.restart()
+
+    def restart(self) -> None:
+        """Forget the calls (the layout found stays: the triggered pass is read in the clean pass's)."""
+        self.total: Tensor | None = None
+        self.summed = 0
+        self.widths: list[int] = []
+
+    def __call__(self, _name: str, h: Tensor) -> Tensor:
+        if self.layout is None:
+            check_unit_dimension(self.layer, h.shape)
+            self.layout = resolve_layout(h.shape, self.unit_dim, self.num_heads)
+            if self.layout.num_units < 2:
+                raise ValueError(f"Expected layer {self.layer!r} to output [N, U, ...] with at least 2 units but got {list(h.shape)}")
+        self.widths.append(resolve_layout(h.shape, self.unit_dim, self.num_heads).num_units)
+        if self.widths[-1] != self.layout.num_units:
+            return h.new_zeros(())
+        u = to_units(h, self.layout)
+        mean = u.mean([0] + list(range(2, u.dim())))
+        self.total = mean if self.total is None else self.total + mean
+        self.summed += 1
+        return mean
+
+    def mean(self) -> Tensor:
+        """The units' means ``[U]``, averaged over the calls; refused where the layer did not run in the pass (on the
+        triggered inputs, where it ran on the clean ones: a block the model skips for some inputs)."""
+        if self.total is None:
+            raise ValueError(f"Expected layer {self.layer!r} to run in the model's forward pass of the triggered inputs, "
+                             "as it ran in that of the clean ones, but it did not (a block the model skips for some "
+                             "inputs, an early exit): name a layer the model runs on every input")
+        return self.total / self.summed
+
+
+def _do_grid(lo: Tensor, hi: Tensor, num_values: int) -> list[SetTo]:
+    """``num_values`` per-unit values from each unit's mean on clean inputs ``lo`` to its mean on triggered inputs
+    ``hi`` (``[U]`` each, as :class:`_CallMeans` reads them)."""
     return [SetTo(lo + (hi - lo) * a) for a in torch.linspace(0, 1, num_values).tolist()]
 
 
@@ -217,29 +267,24 @@ def suspect_units(
     x_trig = trigger.apply(x_clean).detach()
     options = {"output": output, "additional_forward_args": additional_forward_args}
     fwd = Forward(model, num_samples=x_clean.shape[0], **options)
-    calls: list[Tensor] = []  # every call of the layer: a backbone run on each view of a test-time-augmentation wrapper
-    with audit_mode(model), capture(model, [layer], keep=lambda _, h: calls.append(h.clone()) or h, warn_repeats=False):
+    means = _CallMeans(layer, unit_dim, num_heads)  # every call's units: a backbone run on each view of a test-time-
+    with audit_mode(model):  # augmentation wrapper, a cell unrolled over time; reduced as they arrive, their outputs not kept
         _check_target(trigger, _logits(model, x_clean[:1], None, _RowsOf(fwd, torch.zeros(1, dtype=torch.long))).shape[1])
-        calls.clear()
-        fwd.raw(x_clean)
-        h_clean, calls[:] = list(calls), []
-        fwd.raw(x_trig)
-        h_trig = list(calls)
-    if not h_clean:
+        with capture(model, [layer], keep=means, warn_repeats=False, warn_unreached=False):
+            fwd.raw(x_clean)
+            widths, lo = means.widths, means.mean() if means.widths else None
+            means.restart()
+            fwd.raw(x_trig)
+    if not widths:
         raise ValueError(f"Expected layer {layer!r} to run in the model's forward pass but it did not (a module whose "
                          "weights the model uses in functional code, such as the out_proj of torch.nn.MultiheadAttention, "
                          "never runs; that out_proj's input is the site '<attention>.out_proj:input')")
-    check_unit_dimension(layer, h_clean[0].shape)
-    layout = resolve_layout(h_clean[0].shape, unit_dim, num_heads)
-    if layout.num_units < 2:
-        raise ValueError(f"Expected layer {layer!r} to output [N, U, ...] with at least 2 units but got {list(h_clean[0].shape)}")
-    widths = [resolve_layout(h.shape, unit_dim, num_heads).num_units for h in h_clean]
     if len(set(widths)) > 1:  # one module used at places of other widths (a ReLU after convolutions of 8 and 16 channels)
         raise ValueError(f"Expected every call of layer {layer!r} to output the same units, as the do-grid sets them at "
                          f"every call, but it runs {len(widths)} times per forward pass with {widths} units: name a "
                          "module used at one place (or an nn.Identity put there)")
     # the grid's values are set at every call (unit_effects), so it spans the units' means over every call
-    grid = _do_grid([to_units(h, layout) for h in h_clean], [to_units(h, layout) for h in h_trig], num_values)
+    grid = _do_grid(lo, means.mean(), num_values)  # type: ignore[arg-type]
     effects = [
         unit_effects(model, xs, layer, grid, target=trigger.target, max_batch_size=max_batch_size,
                      unit_dim=unit_dim, num_heads=num_heads, **options).mean(0)

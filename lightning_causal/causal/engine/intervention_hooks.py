@@ -234,7 +234,8 @@ def intervene(model: nn.Module, interventions: Mapping[str, Intervention]) -> It
 
 @contextlib.contextmanager
 def capture(model: nn.Module, names: Sequence[str], detach: bool = True, *,
-            keep: Callable[[str, Tensor], Tensor] | None = None, warn_repeats: bool = True) -> Iterator[dict[str, Tensor]]:
+            keep: Callable[[str, Tensor], Tensor] | None = None, warn_repeats: bool = True,
+            warn_unreached: bool = True) -> Iterator[dict[str, Tensor]]:
     """Record the outputs of the named modules during the ``with`` block, as each module returned
     them: copies, which later in-place operations of the model (``ReLU(inplace=True)``) do not change.
 
@@ -260,6 +261,10 @@ def capture(model: nn.Module, names: Sequence[str], detach: bool = True, *,
         warn_repeats: warn where a module runs more than once per forward pass (the default); ``False`` for a
             ``keep`` that records every call (FairnessAudit's recording of its carrier layers), for which "keeps its
             last call's output" is not true.
+        warn_unreached: warn where a named module did not run in a forward pass (the default; its ``store`` entry is
+            missing); ``False`` for a caller that refuses such a module itself, in its own words (``suspect_units``,
+            the causal-path penalty of ``BackdoorSuppressionTerm``): its user gets the error alone, not a warning
+            about ``capture``, which they did not call, before it.
 
     Examples:
         >>> import torch
@@ -312,7 +317,8 @@ def capture(model: nn.Module, names: Sequence[str], detach: bool = True, *,
             handles.append(model.register_forward_pre_hook(lambda *_: calls.clear() or first_rows.clear()))  # None: args kept
             for name, module in modules.items():
                 handles.append(module.register_forward_hook(make_hook(name)))
-            handles += _warn_unreached(model, modules, "capture")
+            if warn_unreached:
+                handles += _warn_unreached(model, modules, "capture")
             with force_eager():
                 yield store
         finally:
