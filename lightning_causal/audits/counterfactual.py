@@ -41,7 +41,7 @@ from lightning_causal.audits.task_warnings import (
     ran_outputs,
 )
 from lightning_causal.causal.engine.ablation import padding_positions
-from lightning_causal.causal.engine.batching import mark_said, remembered_fit, said_in_block
+from lightning_causal.causal.engine.batching import remembered_fit, say_once_in_block
 from lightning_causal.causal.engine.checks import check_class_labels, check_int, check_type
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.gradient_cuts import float_reading
@@ -389,12 +389,13 @@ class CounterfactualAudit(Audit):
         # a padded position explained is said in the audit's words (the search's would name its `target_class=`)
         why = ("towards=\"runner_up\" explains each sample's second-largest output, a padded position's in these samples"
                if self.towards == "runner_up" else "the probe's labels name them (towards=\"label\")")
-        with remembered_fit():  # one block: the search checks no padded target again (one cut pass, one warning)
-            if not said_in_block("padded_target"):  # marked where said: the search then checks no padded target again
-                with audit_mode(model):  # its cut pass runs the model in eval mode, as the search's own
-                    if warn_padded_target(Forward(model, num_samples=len(idx), **self.model_options(sub)), (x[idx],),
-                                          out[idx].detach(), y[idx], f"CounterfactualAudit {self.name!r}", why=why):
-                        mark_said("padded_target")
+        def padded() -> bool:  # its cut pass runs the model in eval mode, as the search's own
+            with audit_mode(model):
+                return warn_padded_target(Forward(model, num_samples=len(idx), **self.model_options(sub)), (x[idx],),
+                                          out[idx].detach(), y[idx], f"CounterfactualAudit {self.name!r}", why=why)
+
+        with remembered_fit():  # one block: marked where said, the search then checks no padded target again
+            say_once_in_block("padded_target", padded)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", OutsideBoundsWarning)  # said above, of the probe's rows
                 cf = counterfactual_explanation(model, x[idx], y[idx], self.settings, mask=self.mask, bounds=self.bounds,

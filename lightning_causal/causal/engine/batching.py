@@ -38,6 +38,7 @@ __all__ = [
     "rows_alone",
     "rows_per_pass",
     "said_in_block",
+    "say_once_in_block",
     "settle_shards",
     "sharded_rows",
 ]
@@ -658,3 +659,33 @@ def map_rows(total: int, rows: int, fn: Callable[[Tensor], Tensor], device: torc
     parts = shard.all_gather(padded.to(shard.device or padded.device).contiguous()).to(mine.device)
     sizes = [RowShard(r, shard.world_size, shard.all_gather).part(total) for r in range(shard.world_size)]
     return torch.cat([parts[r, : b - a] for r, (a, b) in enumerate(sizes)])
+
+
+def say_once_in_block(key: str | None, say: Callable[[], bool]) -> bool:
+    """Run the check ``say`` (which warns where it finds something, and returns whether it warned) unless a warning of
+    ``key`` was already said in the :func:`remembered_fit` block open now; ``key`` is marked said only where ``say``
+    warned, so that a first call with nothing to say swallows no later call's warning (:func:`said_in_block` asked
+    first, :func:`mark_said` after). ``None``: no key, ``say`` runs at every call. For a check whose warning is known
+    only after it ran (a cut pass of the model, statistics of the outputs) that a block's several steps repeat (an
+    audit's check and its search, an audit's layers).
+
+    Args:
+        key: the warning's kind, as given to :func:`first_in_block`, or ``None``.
+        say: the check, called with no argument.
+
+    Returns:
+        whether ``say`` ran and warned.
+
+    Examples:
+        >>> with remembered_fit():
+        ...     say_once_in_block("padded_target", lambda: False), say_once_in_block("padded_target", lambda: True)
+        ...     say_once_in_block("padded_target", lambda: True)
+        (False, True)
+        False
+    """
+    if key is not None and said_in_block(key):
+        return False
+    said = say()
+    if said and key is not None:
+        mark_said(key)
+    return said

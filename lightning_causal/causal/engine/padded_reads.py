@@ -50,7 +50,7 @@ from lightning_causal.causal.engine.ablation import (
     step_positions,
     unnamed_padding,
 )
-from lightning_causal.causal.engine.batching import mark_said, said_in_block
+from lightning_causal.causal.engine.batching import say_once_in_block
 from lightning_causal.causal.engine.finite import check_finite_samples
 from lightning_causal.causal.engine.forward_args import SHARED_POSITIONS
 from lightning_causal.causal.engine.generators import model_rngs_kept
@@ -305,9 +305,8 @@ def explained_target(forward: Forward, xs: tuple[Tensor, ...], out: Tensor, targ
         (tensor([1, 0]), tensor([3., 4.]))
     """
     idx = resolve_target(out, target, name=name)
-    if warn and not (once is not None and said_in_block(once)) and \
-            warn_padded_target(forward, xs, out, idx, what, name=name, why=why) and once is not None:
-        mark_said(once)
+    if warn:
+        say_once_in_block(once, lambda: warn_padded_target(forward, xs, out, idx, what, name=name, why=why))
     f0 = gather_target(out if gathered is None else gathered, idx)
     check_finite_samples(xs, f0)
     return idx, f0
