@@ -4,7 +4,7 @@ fairness measures: the sigmoid of a probability lies in [0.5, 0.73], so ``Fairne
 positive (``positive_rate`` 1.0 in both groups where the model's decisions were 0.25 and 0.64), ``cf_flip_rate`` 0 and a
 ``cf_gap`` squeezed about fourfold, without a word. One output of at least 8 rows, every entry in [0, 1] and on both
 sides of 0.5 (read as logits: every sample positive; as probabilities: both decisions) is warned of wherever a sigmoid
-is applied to it, naming ``output=lambda out: out.logit(eps=1e-6)``, which gives the probabilities back exactly."""
+is applied to it, naming ``output=lambda out: out.float().logit(eps=1e-6)``, which gives the probabilities back exactly."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from lightning_causal.audits import Probe
 from lightning_causal.causal import counterfactual_fairness_gap
 from lightning_causal.causal.engine.state import check_one_logit
 
-WARNED = r"lies in \[0, 1\] on both sides of 0\.5.*`output=lambda out: out.logit\(eps=1e-6\)`"
+WARNED = r"lies in \[0, 1\] on both sides of 0\.5.*`output=lambda out: out.float\(\).logit\(eps=1e-6\)`"
 
 
 class SigmoidHead(nn.Module):

@@ -22,6 +22,7 @@ from lightning_causal.causal.engine.batching import first_in_block, remembered_f
 from lightning_causal.causal.engine.chosen_input import model_name
 from lightning_causal.causal.engine.eager import force_eager
 from lightning_causal.causal.engine.generators import generators_registered
+from lightning_causal.causal.engine.init_writes import init_writes_kept
 from lightning_causal.causal.engine.input_kinds import check_input_kinds, samples_hint
 from lightning_causal.causal.engine.kept_attributes import buffer_of, keep_attributes
 from lightning_causal.causal.engine.lazy_modules import check_built
@@ -103,7 +104,9 @@ def audit_mode(model: nn.Module, grad: bool = False, rng: bool = True) -> Iterat
     forward pass sets (a call counter, ``self.calls += 1``; a mode, ``self.mode = "long"``; also a numpy array or a set,
     updated in place too, ``self.mean += m``, ``self.seen.add(k)``, or a dict of them, ``self.stats["n"] += 1``), and one it creates (``if not hasattr(self, "calls")``) is removed, as the
     callback's ``no_trace`` does, and so does the weight of an ``nn.Embedding`` or ``nn.EmbeddingBag`` built with
-    ``max_norm=``, which every pass renormalises in place where it looks rows up (:func:`renorms_kept`); the global random
+    ``max_norm=``, which every pass renormalises in place where it looks rows up (:func:`renorms_kept`), and so do the
+    parameters a module initialises from its first batch beside a flag saying it has not yet (Glow's ActNorm,
+    ``self.loc.data.copy_(-x.mean(0))``: :func:`~lightning_causal.causal.engine.init_writes.init_writes_kept`); the global random
     generators too (:func:`rng_preserved` on the CPU and the model's CUDA devices): a model that
     draws noise in eval mode (MC dropout kept on) leaves the caller's streams where they were
     (``rng=False`` for a wrapper around each of many calls, whose caller restores them once: each
@@ -145,7 +148,8 @@ def audit_mode(model: nn.Module, grad: bool = False, rng: bool = True) -> Iterat
         eval_mode(model)
         observers_off(model)
         with grad_ctx, force_eager(), rng_preserved(model_devices(model)) if rng else contextlib.nullcontext(), \
-                generators_registered(model, restore=rng), remembered_fit(), renorms_kept(model), float32_exact():
+                generators_registered(model, restore=rng), remembered_fit(), renorms_kept(model), init_writes_kept(model), \
+                float32_exact():
             yield model
     except RuntimeError as err:
         _note_wrapper_backward(model, err)
@@ -661,7 +665,9 @@ def check_one_logit(outputs: Tensor, caller: str) -> Tensor:
     positive rates 1.0, their flip rate 0, their gap squeezed about fourfold). Told where at least 8 rows lie in [0, 1]
     on both sides of 0.5: read as probabilities both decisions occur, read as logits every sample is positive, none
     confidently (a classifier's logits spread over both signs from its initialisation on). ``output=lambda out:
-    out.logit(eps=1e-6)`` gives the probability back exactly (``eps``: a saturated 0 or 1 is no infinite logit). Warned
+    out.float().logit(eps=1e-6)`` gives the probability back exactly (``eps``: a saturated 0 or 1 is no infinite logit;
+    ``float()``: in float16 or bfloat16 ``1 - eps`` rounds to 1, whose logit is ``inf``, and a half-precision sigmoid
+    rounds every probability above 0.99976 (bfloat16: 0.998) to 1, where the repair term's default distance is NaN). Warned
     once per :func:`~lightning_causal.causal.engine.batching.remembered_fit` block and ``caller``, as
     :func:`check_logits` warns of concentrations; outside one, at every call.
 
@@ -683,8 +689,9 @@ def check_one_logit(outputs: Tensor, caller: str) -> Tensor:
             f"Every entry of the model's one output {list(outputs.shape)} lies in [0, 1] on both sides of 0.5, as a binary "
             f"classifier's probability does (a head ending in a sigmoid, a Laplace or probit predictive), and it is read as "
             f"a logit by {caller}, whose sigmoid is taken for the probability: the sigmoid of a probability lies in [0.5, "
-            "0.73], every sample decided positive. For a probability pass `output=lambda out: out.logit(eps=1e-6)` (its sigmoid gives "
-            "the probability back; eps: a saturated 0 or 1 is no infinite logit); logits that all lie there decide every "
+            "0.73], every sample decided positive. For a probability pass `output=lambda out: out.float().logit(eps=1e-6)` (its "
+            "sigmoid gives the probability back; eps: a saturated 0 or 1 is no infinite logit, in float32: float16's and "
+            "bfloat16's 1 - eps is 1); logits that all lie there decide every "
             "sample positive, none with a probability above 0.73",
             UserWarning, stacklevel=outside_package())
     return outputs
