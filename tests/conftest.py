@@ -1,5 +1,7 @@
 """Shared fixtures: the devices to run device-agnostic tests on (CUDA when available; CI has none)."""
 
+import os
+
 import matplotlib
 import pytest
 import torch
@@ -37,20 +39,31 @@ def _restore_deterministic_algorithms():
 
 #: what the callback, a Trainer or a SummaryWriter write into the working directory when a test gives them no folder
 _WRITTEN_IN_CWD = ("causal_audit", "lightning_logs", "runs", "checkpoints")
+#: the directory pytest runs from (a clone's root in CI), fixed when the suite starts: a test that moves the working
+#: directory without restoring it does not move the check
+_START_DIR = os.getcwd()
+
+
+def _written_in_start_dir() -> dict[str, int]:
+    """Each of :data:`_WRITTEN_IN_CWD` present in :data:`_START_DIR` with the latest modification time of the folder
+    and its entries (a new entry, such as ``causal_audit/epoch_0001.json`` or ``lightning_logs/version_3``, or a file
+    in it written again changes it)."""
+    paths = {name: os.path.join(_START_DIR, name) for name in _WRITTEN_IN_CWD}
+    return {name: max([os.stat(path).st_mtime_ns] + [entry.stat().st_mtime_ns for entry in os.scandir(path)])
+            for name, path in paths.items() if os.path.isdir(path)}
 
 
 @pytest.fixture(autouse=True)
 def _nothing_written_in_the_working_directory():
     """A test writes under ``tmp_path``: a callback without ``report_dir``, a Trainer without ``default_root_dir`` or
     ``logger=False`` write ``causal_audit/``, ``lightning_logs/`` into the directory pytest runs from (a clone's root
-    in CI). Fails the test after which one of them appeared (under pytest-xdist another worker's test may have made it
-    at the same time: the message says so)."""
-    import os
-
-    before = {name for name in _WRITTEN_IN_CWD if os.path.exists(name)}
+    in CI). Fails the test after which one of them appeared or received a new entry (under pytest-xdist another
+    worker's test may have written it at the same time: the message says so)."""
+    before = _written_in_start_dir()
     yield
-    made = [name for name in _WRITTEN_IN_CWD if name not in before and os.path.exists(name)]
+    after = _written_in_start_dir()
+    made = [name for name, stamp in after.items() if before.get(name) != stamp]
     if made:
-        raise AssertionError(f"{made} appeared in the working directory {os.getcwd()!r} during this test (or a test "
-                             "run beside it by another pytest-xdist worker): give the Trainer default_root_dir=tmp_path "
-                             "or logger=False, and CausalAuditCallback report_dir=tmp_path")
+        raise AssertionError(f"{made} appeared or changed in the directory pytest runs from {_START_DIR!r} during this "
+                             "test (or a test run beside it by another pytest-xdist worker): give the Trainer "
+                             "default_root_dir=tmp_path or logger=False, and CausalAuditCallback report_dir=tmp_path")
