@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from lightning_causal.causal.engine.generators import active_generators, generators_registered
+from lightning_causal.causal.engine.init_writes import init_writes_kept
 from lightning_causal.causal.engine.kept_attributes import buffer_of, keep_attributes
 from lightning_causal.causal.engine.lazy_modules import check_built
 from lightning_causal.causal.engine.state import (
@@ -50,7 +51,8 @@ def audit_seed(seed: int = AUDIT_SEED) -> Iterator[None]:
 def no_trace(module: torch.nn.Module) -> Iterator[None]:
     """Run audits in eval mode so that training cannot tell: grads (the same tensor objects, sparse ones too: an
     ``nn.Embedding(sparse=True)``'s), the weights an ``nn.Embedding(max_norm=...)`` renormalises in place at every
-    lookup (:func:`~lightning_causal.causal.engine.state.renorms_kept`),
+    lookup (:func:`~lightning_causal.causal.engine.state.renorms_kept`), the parameters a module initialises from its first
+    batch (Glow's ActNorm: :func:`~lightning_causal.causal.engine.init_writes.init_writes_kept`),
     requires_grad, buffers (the same tensor objects, also where a forward pass reassigned one or filled one registered
     as ``None``, which is ``None`` again after), tensors kept as plain attributes (a recurrent state carried across batches)
     and numbers, strings, bools and ``None`` (a call counter, ``self.calls += 1``; a mode, ``self.mode = "long"``; also a
@@ -77,7 +79,8 @@ def no_trace(module: torch.nn.Module) -> Iterator[None]:
         eval_mode(module)  # module.eval(), also on torch.export's modules, which refuse it
         observers_off(module)  # a QAT model's fake-quant observers: an audit of your own runs on the scales it holds
         # an nn.Embedding(max_norm=...) renormalises the rows it looks up in place: its weight copied once for the audit
-        with torch.inference_mode(False), rng_preserved(), generators_registered(module), renorms_kept(module):
+        with torch.inference_mode(False), rng_preserved(), generators_registered(module), renorms_kept(module), \
+                init_writes_kept(module):
             yield
     finally:
         with torch.no_grad():

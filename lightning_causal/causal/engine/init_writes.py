@@ -1,0 +1,89 @@
+"""Parameters a forward pass writes where a module initialises itself on its first call: Glow's ActNorm sets its
+``loc`` and ``scale`` from the batch's mean and deviation (``self.loc.data.copy_(-x.mean(0))``, or
+``self.loc.data = ...``), then sets a flag (a buffer, ``self.initialized.fill_(True)``, or a plain bool attribute). The
+audits restore the flag (``audit_mode``'s buffers, ``kept_attributes``), so an audit's passes must put back the
+parameters too: :func:`init_writes_kept`. Writes through ``.data`` bypass the version counter, so the values are
+compared; the modules watched are the ones such an initialisation needs, of a class of the user's own holding a falsy
+flag (a one-element buffer equal to 0, or an attribute ``False`` or ``0``): a model without one costs nothing."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import torch
+from torch import Tensor, nn
+
+__all__ = ["init_writes_kept", "uninitialised_params"]
+
+
+def _falsy_flag(m: nn.Module) -> bool:
+    """Whether ``m`` holds a flag that says "not initialised yet": a one-element buffer equal to 0, or an attribute of
+    its own that is ``False`` or the int ``0`` (not its ``training`` mode)."""
+    if any(isinstance(b, Tensor) and b.numel() == 1 and not b.is_complex() and b.device.type != "meta" and bool(b == 0)
+           for b in m._buffers.values()):
+        return True
+    return any(type(v) in (bool, int) and not v for k, v in vars(m).items() if k != "training")
+
+
+def uninitialised_params(model: nn.Module) -> list[nn.Parameter]:
+    """The parameters (each once) held directly by the modules of ``model`` whose class is not torch's own and that
+    hold a falsy flag (:func:`_falsy_flag`): those a data-dependent initialisation on the first pass would write.
+
+    Examples:
+        >>> class ActNorm(nn.Module):
+        ...     def __init__(self):
+        ...         super().__init__()
+        ...         self.loc = nn.Parameter(torch.zeros(2))
+        ...         self.register_buffer("initialized", torch.tensor(False))
+        >>> [tuple(p.shape) for p in uninitialised_params(nn.Sequential(ActNorm(), nn.Linear(2, 3), nn.BatchNorm1d(3)))]
+        [(2,)]
+    """
+    seen: dict[int, nn.Parameter] = {}
+    for m in model.modules():
+        if type(m).__module__.startswith("torch.") or not m._parameters or not _falsy_flag(m):
+            continue
+        for p in m._parameters.values():
+            if isinstance(p, Tensor) and not p.is_inference() and p.device.type != "meta":
+                seen.setdefault(id(p), p)
+    return list(seen.values())
+
+
+@contextlib.contextmanager
+def init_writes_kept(model: nn.Module) -> Iterator[None]:
+    """Put back, after the block (also on exceptions), the parameters of ``model`` that a data-dependent
+    initialisation wrote inside (:func:`uninitialised_params`): the very tensors, their storage where a pass replaced
+    it (``p.data = ...``) and their values where it wrote in place (``p.data.copy_(...)``). An audit of a flow never
+    trained would otherwise leave ActNorm holding the probe's statistics beside a flag that says it is not
+    initialised: a checkpoint or a comparison of ``state_dict()`` after the audit would see them.
+
+    Args:
+        model: the model.
+
+    Examples:
+        >>> class ActNorm(nn.Module):
+        ...     def __init__(self):
+        ...         super().__init__()
+        ...         self.loc, self.initialized = nn.Parameter(torch.zeros(2)), False
+        ...     def forward(self, x):
+        ...         if not self.initialized:
+        ...             self.loc.data.copy_(-x.mean(0))
+        ...             self.initialized = True
+        ...         return x + self.loc
+        >>> act = ActNorm()
+        >>> with init_writes_kept(act):
+        ...     _ = act(torch.tensor([[1.0, 3.0]]))
+        ...     act.loc.tolist()
+        [-1.0, -3.0]
+        >>> act.loc.tolist()
+        [0.0, 0.0]
+    """
+    kept = [(p, p.data, p.detach().clone()) for p in uninitialised_params(model)]
+    try:
+        yield
+    finally:
+        for p, data, copy in kept:
+            if p.data.data_ptr() != data.data_ptr() or p.shape != data.shape or p.dtype != data.dtype:
+                p.data = data  # a pass replaced the storage (`self.loc.data = ...`): the very tensor back
+            if not torch.equal(p.data, copy):
+                p.data.copy_(copy)
