@@ -55,7 +55,7 @@ from lightning_causal.causal.engine.checks import check_float, check_int
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.noise import warn_separate_noise
 from lightning_causal.causal.engine.probe_warnings import ProbeContentsWarning
-from lightning_causal.causal.engine.state import audit_mode, check_logits, frozen_params
+from lightning_causal.causal.engine.state import audit_mode, frozen_params
 from lightning_causal.causal.engine.user_frame import outside_package
 
 __all__ = ["COMPACTNESS", "MAX_NORM_RATIO", "MAX_PLAIN_RATIO", "MAX_RATIO", "TARGET_ASR", "ReversedTriggers", "check_reverse_options", "compact_ratio", "mask_concentration", "mask_shape",
@@ -313,7 +313,6 @@ def neural_cleanse(
                 warn_separate_noise(fwd, (x,), "neural_cleanse")  # each step of the search sees another draw
                 pred = _logits(model, x, mbs, fwd, "neural_cleanse")
                 _check_finite_logits(pred, "neural_cleanse")
-                check_logits(pred, "neural_cleanse (its trigger search minimises the cross-entropy of the outputs)")
             if pred.shape[1] != num_classes:
                 raise ValueError(f"Expected argument `num_classes` to match the model's {pred.shape[1]} outputs but got {num_classes}")
             clean_ruled_out = _ruled_out(pred)  # -inf on every input: no gradient towards the class

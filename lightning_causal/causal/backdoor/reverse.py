@@ -24,7 +24,7 @@ from lightning_causal.causal.engine.checks import check_int
 from lightning_causal.causal.engine.forward import OutputSpec
 from lightning_causal.causal.engine.noise import warn_separate_noise
 from lightning_causal.causal.engine.probe_warnings import ProbeContentsWarning
-from lightning_causal.causal.engine.state import audit_mode, check_logits, frozen_params
+from lightning_causal.causal.engine.state import audit_mode, frozen_params
 from lightning_causal.causal.engine.user_frame import outside_package
 
 __all__ = ["reverse_trigger"]
@@ -137,7 +137,6 @@ def reverse_trigger(
                 warn_separate_noise(run.fwd, (x,), "reverse_trigger")  # each step of the search sees another draw
                 logits = _logits(model, x, run.max_batch_size, run.fwd, "reverse_trigger")
                 _check_finite_logits(logits, "reverse_trigger")
-                check_logits(logits, "reverse_trigger (its trigger search minimises the cross-entropy of the outputs)")
             if not target < logits.shape[1]:
                 raise ValueError(f"Expected argument `target` to be a class of the model's {logits.shape[1]} outputs but got {target}")
             if _unattacked(logits.argmax(1)) == [target]:  # as neural_cleanse's class of every input (never flagged there)

@@ -18,6 +18,7 @@ from lightning_causal.causal.engine.batching import check_max_batch_size
 from lightning_causal.causal.engine.checks import check_float, check_int, check_type
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.gradient_cuts import float_reading
+from lightning_causal.causal.engine.state import check_logits
 from lightning_causal.causal.engine.user_frame import outside_package
 
 __all__ = ["mask_shape"]
@@ -103,10 +104,12 @@ def _check_finite_logits(logits: Tensor, caller: str) -> None:
     overflows below) has probability 0 and a finite gradient, and the search gives what it gives with a large finite
     value there. The message names each cause it sees, from its opening on: NaN or +infinity (a diverged model), -infinity in every class
     of a sample (every class ruled out there, no divergence: on a :class:`~.feature_shift.Contrast`, the model and its
-    copy ruling out different classes)."""
+    copy ruling out different classes). Finite outputs are then checked to be logits
+    (:func:`~lightning_causal.causal.engine.state.check_logits`: probabilities refused, concentrations warned of)."""
     out = logits.detach().flatten(1)
     diverged, every = (out.isnan() | out.isposinf()).any(1), out.isneginf().all(1)
-    if not bool((diverged | every).any()):
+    if not bool((diverged | every).any()):  # finite: then logits, not probabilities nor concentrations
+        check_logits(logits, f"{caller} (its trigger search minimises the cross-entropy of the outputs)")
         return
     seen, causes = [], []  # what the opening says was seen, and its cause, for each seen
     if bool(diverged.any()):
