@@ -245,7 +245,7 @@ def continuous_distribution_read(model: Any, probe: Any, output: Any, outputs: A
         raw, picked = ran() if ran is not None else _first_row(model, probe, output)
     except Exception:  # noqa: BLE001
         return None
-    if classes and (not isinstance(picked, Tensor) or int(labels.max()) < max(2, *picked.shape[1:])):
+    if classes and (not isinstance(picked, Tensor) or int(labels.max()) < max((2, *picked.shape[1:]))):
         return None  # a coordinate for every class (one logit for two): a classifier's logits may be what it is over
     return continuous_moment(raw, picked)
 
