@@ -25,7 +25,7 @@ from lightning_causal.causal.engine.user_frame import outside_package
 if TYPE_CHECKING:
     from lightning_causal.audits.base import Audit, Probe
 
-__all__ = ["LOWER_IS_LIKELIER_ROWS", "judged_run", "lower_is_likelier", "outputs_judged", "set_rows", "targets_of_positions",
+__all__ = ["LOWER_IS_LIKELIER_ROWS", "class_labels", "judged_run", "lower_is_likelier", "outputs_judged", "set_rows", "targets_of_positions",
            "warn_read_as_logits"]
 
 
@@ -105,7 +105,7 @@ def judged_run(run: Callable[..., Any]) -> Callable[..., Any]:
 def _judge(audit: Audit, model: torch.nn.Module, probe: Probe, max_batch_size: object) -> None:
     """:func:`judged_run`'s pass and warnings."""
     labels = getattr(probe, "labels", None)
-    if not isinstance(model, torch.nn.Module) or _class_labels(labels) is None:
+    if not isinstance(model, torch.nn.Module) or class_labels(labels) is None:
         return
     rows = len(probe) if not isinstance(max_batch_size, int) else min(len(probe), max(max_batch_size, 0))
     if rows < LOWER_IS_LIKELIER_ROWS or label_task(task_model(model, audit.output)) == "regression":
@@ -120,8 +120,9 @@ def _judge(audit: Audit, model: torch.nn.Module, probe: Probe, max_batch_size: o
     warn_read_as_logits([(audit, out)], model, targets_of_positions(part))
 
 
-def _class_labels(labels: object) -> torch.Tensor | None:
-    """``labels`` as class indices ``[N]`` (``long``) where :func:`lower_is_likelier` may judge on them: 1-D, of
+def class_labels(labels: object) -> torch.Tensor | None:
+    """``labels`` as class indices ``[N]`` (``long``) where :func:`lower_is_likelier` (and
+    ``callbacks._flow_outputs.decides_labels``) may judge on them: 1-D, of
     :data:`LOWER_IS_LIKELIER_ROWS` rows or more, whole numbers (floats too), two classes or more, none negative."""
     if not (isinstance(labels, torch.Tensor) and labels.dim() == 1 and len(labels) >= LOWER_IS_LIKELIER_ROWS
             and not labels.dtype.is_complex and labels.dtype != torch.bool):
@@ -156,7 +157,7 @@ def lower_is_likelier(out: object, labels: object, model: torch.nn.Module | None
     """
     if not (isinstance(out, torch.Tensor) and out.dim() == 2 and out.shape[1] >= 2 and out.is_floating_point()):
         return None
-    labels = _class_labels(labels)
+    labels = class_labels(labels)
     if labels is None or len(labels) != len(out) or bool((labels >= out.shape[1]).any()):
         return None
     if label_task(task_model(model, output)) == "regression":

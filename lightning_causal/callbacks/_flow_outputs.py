@@ -14,6 +14,7 @@ import warnings
 import torch
 
 from lightning_causal.audits.base import Audit, Probe
+from lightning_causal.audits.logit_reads import LOWER_IS_LIKELIER_ROWS, class_labels
 from lightning_causal.causal.engine.user_frame import outside_package
 
 __all__ = ["DECIDING_ROWS", "decides_labels", "flow_hint", "flow_parts", "warn_flow_latent", "warn_saturated_decisions"]
@@ -41,8 +42,9 @@ def flow_parts(raw: object, probe: Probe) -> tuple[int, int] | None:
     return None if latent is None or per_sample is None else (latent, per_sample)
 
 
-#: The fewest labelled probe rows on which :func:`decides_labels` judges whether an output is a classifier's.
-DECIDING_ROWS = 20
+#: The fewest labelled probe rows on which :func:`decides_labels` judges whether an output is a classifier's (those of
+#: :func:`~lightning_causal.audits.logit_reads.class_labels`).
+DECIDING_ROWS = LOWER_IS_LIKELIER_ROWS
 
 
 def decides_labels(out: torch.Tensor, labels: object) -> bool:
@@ -55,13 +57,8 @@ def decides_labels(out: torch.Tensor, labels: object) -> bool:
         >>> decides_labels(logits, torch.arange(2).repeat(10)), decides_labels(-logits, torch.arange(2).repeat(10))
         (True, False)
     """
-    if not (isinstance(labels, torch.Tensor) and labels.dim() == 1 and len(labels) == len(out) >= DECIDING_ROWS
-            and not labels.dtype.is_complex and labels.dtype != torch.bool):
-        return False
-    if labels.is_floating_point() and not bool((labels == labels.round()).all()):
-        return False
-    labels = labels.long()
-    if bool(((labels < 0) | (labels >= out.shape[1])).any()) or len(labels.unique()) < 2:
+    labels = class_labels(labels)
+    if labels is None or len(labels) != len(out) or bool((labels >= out.shape[1]).any()):
         return False
     agree = float((out.detach().argmax(1) == labels).float().mean())
     return agree >= 0.5 and agree >= float(labels.bincount().max()) / len(labels) + 0.1
