@@ -1,7 +1,7 @@
 """Review of 702b1084: the fix that the warning of a probability read as one logit named,
 ``output=lambda out: out.logit(eps=1e-6)``, gave ``inf`` for a half-precision model's saturated probabilities (in float16
 and bfloat16 ``1 - 1e-6`` rounds to 1, and a bfloat16 sigmoid rounds every probability above 0.998 to 1), on which
-``CounterfactualFairnessTerm``'s default distance (``sym_kl``) was NaN. The warning names the fix in float32 now,
+``CounterfactualFairnessTerm``'s ``sym_kl`` distance was NaN (its default ``abs_prob`` stayed finite). The warning names the fix in float32 now,
 ``out.float().logit(eps=1e-6)``; the fix it names is taken from its message and run here."""
 
 from __future__ import annotations

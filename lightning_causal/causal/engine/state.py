@@ -667,7 +667,7 @@ def check_one_logit(outputs: Tensor, caller: str) -> Tensor:
     confidently (a classifier's logits spread over both signs from its initialisation on). ``output=lambda out:
     out.float().logit(eps=1e-6)`` gives the probability back exactly (``eps``: a saturated 0 or 1 is no infinite logit;
     ``float()``: in float16 or bfloat16 ``1 - eps`` rounds to 1, whose logit is ``inf``, and a half-precision sigmoid
-    rounds every probability above 0.99976 (bfloat16: 0.998) to 1, where the repair term's default distance is NaN). Warned
+    rounds every probability above 0.99976 (bfloat16: 0.998) to 1, where the repair term's ``sym_kl`` distance is NaN). Warned
     once per :func:`~lightning_causal.causal.engine.batching.remembered_fit` block and ``caller``, as
     :func:`check_logits` warns of concentrations; outside one, at every call.
 
