@@ -7,6 +7,7 @@ parts (:mod:`lightning_causal.repair.backdoor_parts`) are mixins of their own mo
 from __future__ import annotations
 
 import contextlib
+import warnings
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal, get_args
@@ -29,8 +30,11 @@ from lightning_causal.causal.engine.input_sites import check_site
 from lightning_causal.causal.engine.interventions import capture
 from lightning_causal.causal.engine.state import audit_mode
 from lightning_causal.causal.engine.units import per_layer_layouts
+from lightning_causal.causal.engine.user_frame import outside_package
 from lightning_causal.repair.augment import resolve_augment
 from lightning_causal.repair.backdoor_parts import (
+    _NEVER_RUN_IN_TRAINING,
+    _SKIPPED_STEPS,
     StepParts,
     SuppressionParts,
     _at_least_float32,
@@ -302,6 +306,7 @@ class BackdoorSuppressionTerm(TriggerSetup, SuppressionParts, RepairTerm):
         state = super().__getstate__()
         state.pop("_forwards", None)
         state.pop("_runs_in_eval", None)
+        state.pop("_skipped_steps", None)
         if state.get("_generator") is not None:
             state["_generator"] = state["_generator"].get_state()
         return state
@@ -416,7 +421,7 @@ class BackdoorSuppressionTerm(TriggerSetup, SuppressionParts, RepairTerm):
         with ctx:
             out = _at_least_float32(self.checked_logits(self._forward(model)(torch.cat([xs, self.stamp(xs)]) if suppress else xs)))
         if shifts is not None:
-            shifts.skipped = self._skipped(model, xs[:1], [k for k in layers if not shifts.calls[k]])
+            shifts.skipped = self._skipped(model, xs[:1], shifts.calls)
         zero = out.new_zeros(())
         unlearn = path = distill = zero
         if suppress:
@@ -442,13 +447,22 @@ class BackdoorSuppressionTerm(TriggerSetup, SuppressionParts, RepairTerm):
         self.last_parts = StepParts({"unlearn": unlearn, "path": path, "distill": distill})  # read when asked for
         return self.unlearn_weight * unlearn + self.path_weight * path + self.distill_weight * distill
 
-    def _skipped(self, model: nn.Module, x: Tensor, unrun: list[str]) -> set[str]:
-        """The suspect layers of ``unrun``, which did not run in this step's pass of ``model``, that the model skips at
+    def _skipped(self, model: nn.Module, x: Tensor, calls: Mapping[str, int]) -> set[str]:
+        """The suspect layers that did not run in this step's pass of ``model`` (no ``calls``) that the model skips at
         random in training (LayerDrop, stochastic depth skipping the call): those that run in eval mode, checked on a
         row ``x`` once per layer (the model's modes, buffers and random streams restored). They have no units in this
         step's network, so that its penalty leaves them out, as dropout leaves out a unit; a layer that does not run in
-        eval mode either is refused (:meth:`~SuppressionParts._path`)."""
-        if not unrun or not model.training:
+        eval mode either is refused (:meth:`~SuppressionParts._path`). One left out of each of the first
+        ``_SKIPPED_STEPS`` training steps the term saw of the model, and run in none, is warned of once (a layer the
+        model runs in eval mode only, a branch on ``self.training``, would have no penalty at any step, in silence)."""
+        if not model.training:
+            return set()
+        # layer -> the training steps that skipped it before it first ran (None once it ran: skipped at random)
+        steps = self.__dict__.setdefault("_skipped_steps", weakref.WeakKeyDictionary()).setdefault(model, {})
+        unrun = [k for k, c in calls.items() if not c]
+        for k in calls.keys() - unrun:
+            steps[k] = None
+        if not unrun:
             return set()
         known = self.__dict__.setdefault("_runs_in_eval", weakref.WeakKeyDictionary()).setdefault(model, set())
         unseen = [k for k in unrun if k not in known]
@@ -456,7 +470,14 @@ class BackdoorSuppressionTerm(TriggerSetup, SuppressionParts, RepairTerm):
             with audit_mode(model), capture(model, unseen, keep=lambda k, h: known.add(k) or h.new_zeros(()),
                                             warn_repeats=False, warn_unreached=False):
                 self._forward(model)(x)
-        return {k for k in unrun if k in known}
+        skipped = [k for k in unrun if k in known]
+        for k in skipped:
+            if steps.get(k, 0) is not None:
+                steps[k] = steps.get(k, 0) + 1
+                if steps[k] == _SKIPPED_STEPS:
+                    warnings.warn(_NEVER_RUN_IN_TRAINING.format(layer=k, steps=_SKIPPED_STEPS), UserWarning,
+                                  stacklevel=outside_package())
+        return set(skipped)
 
     def adversarial_rows(self, model: nn.Module, x: Tensor, targets: Tensor) -> Tensor:
         """Copies of ``x`` whose flagged region (row ``i``: region ``i mod K``) is searched for the

@@ -86,6 +86,17 @@ _NOT_RUN = (
 _NOT_RUN_TRAINING = (", nor in eval mode (a block that LayerDrop or stochastic depth skips at random in training runs "
                      "there, and is left out of the penalty of the steps that skip it)")
 
+# a suspect layer left out of every training step so far (it runs in eval mode only?): its penalty held nothing
+_SKIPPED_STEPS = 10
+_NEVER_RUN_IN_TRAINING = (
+    "BackdoorSuppressionTerm: suspect layer {layer!r} did not run in any of the {steps} training steps the term has "
+    "seen of the model, though it runs in eval mode: read as a layer the model skips at random in training (LayerDrop, "
+    "stochastic depth), it was left out of each step's causal-path penalty, which so far held none of its units. A "
+    "layer skipped at random with probability p misses the first {steps} steps p**{steps} of the time (0.001 at "
+    "p=0.5); one the model runs in eval mode only (a branch on `self.training`, an exit every training batch takes "
+    "before it) is never held: name a site the model runs in training, or pass path='logit' (the trigger's effect on "
+    "the output)")
+
 # a suspect layer whose output carries no gradient while the model's output does: the causal-path penalty on its units
 # would be a constant, the term's path part silently doing nothing
 _NO_PATH_GRADIENT = (
@@ -347,7 +358,9 @@ class _CallShifts:
     def _paired(self, name: str, a: Tensor) -> bool:
         """Whether call ``a`` holds the pass's rows on its first axis; else why not is noted."""
         call = self.calls[name]
-        if a.dim() >= 2 and (name in self.sequence_first or a.shape[0] != self.rows and a.shape[1] == self.rows):
+        # [T, N, ...]: the pass's rows on the second axis, where the module says batch_first=False or the first is
+        # no rows (a module that says it but returns [N, H], a user's encoder returning its last hidden state, is paired)
+        if a.dim() >= 3 and a.shape[1] == self.rows and (name in self.sequence_first or a.shape[0] != self.rows):
             why = "the module says batch_first=False" if name in self.sequence_first else f"its second axis has the {self.rows} rows"
             self.refused[name] = call, {"text": _SEQUENCE_FIRST, "shape": list(a.shape), "why": why}
         elif a.dim() == 0 or a.shape[0] != self.rows:
