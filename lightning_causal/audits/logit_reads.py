@@ -88,7 +88,8 @@ JUDGED_ROWS = 256
 
 def judged_run(run: Callable[..., Any]) -> Callable[..., Any]:
     """``run``, an audit's ``run(model, probe, *, max_batch_size=None)``, that also warns, as the callback's audit
-    epochs do, where the output the audit explains reads as energies or 0/1 sets (:func:`warn_read_as_logits`), on one
+    epochs do, where the output the audit explains reads as energies or 0/1 sets (:func:`warn_read_as_logits`), or as a
+    flow's latent or log-likelihood explained as classes (:mod:`~lightning_causal.audits.flow_outputs`), on one
     pass of ``model`` after the run (in :func:`~lightning_causal.causal.engine.state.audit_mode`: nothing of it kept)
     over at most :data:`JUDGED_ROWS` rows of the probe, or ``max_batch_size`` where given, spread evenly over it (the
     first rows of a probe sorted by class hold one class); only where the probe holds labels the energies are judged on
@@ -138,11 +139,18 @@ def _judge(audit: Audit, model: torch.nn.Module, probe: Probe, max_batch_size: o
     except Exception:  # the run names what failed
         return
     warn_read_as_logits([(audit, out)], model, targets_of_positions(part))
+    from lightning_causal.audits.flow_outputs import (  # it imports this module
+        warn_flow_latent,
+        warn_saturated_decisions,
+    )
+
+    warn_flow_latent(audit, raw, out, part)  # a flow's (z, log_det) with z explained as classes
+    warn_saturated_decisions(audit, out, part)  # a log-likelihood read as a binary logit
 
 
 def class_labels(labels: object) -> torch.Tensor | None:
     """``labels`` as class indices ``[N]`` (``long``) where :func:`lower_is_likelier` (and
-    ``callbacks._flow_outputs.decides_labels``) may judge on them: 1-D, of
+    :func:`~lightning_causal.audits.flow_outputs.decides_labels`) may judge on them: 1-D, of
     :data:`LOWER_IS_LIKELIER_ROWS` rows or more, whole numbers (floats too), two classes or more, none negative."""
     if not (isinstance(labels, torch.Tensor) and labels.dim() == 1 and len(labels) >= LOWER_IS_LIKELIER_ROWS
             and not labels.dtype.is_complex and labels.dtype != torch.bool):

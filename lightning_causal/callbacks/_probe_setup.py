@@ -13,6 +13,11 @@ from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
 from lightning_causal.audits.base import Audit, AuditResult, Probe
+from lightning_causal.audits.flow_outputs import (
+    flow_hint,
+    warn_flow_latent,
+    warn_saturated_decisions,
+)
 from lightning_causal.audits.logit_reads import (
     outputs_judged,
     targets_of_positions,
@@ -20,11 +25,6 @@ from lightning_causal.audits.logit_reads import (
 )
 from lightning_causal.audits.options import label_task, task_model
 from lightning_causal.callbacks._explain import audited_view, explained_position
-from lightning_causal.callbacks._flow_outputs import (
-    flow_hint,
-    warn_flow_latent,
-    warn_saturated_decisions,
-)
 from lightning_causal.callbacks._no_trace import hooks_removed, no_trace
 from lightning_causal.callbacks._probe import call_hint, check_finite_probe
 from lightning_causal.callbacks._result_checks import check_state, checked_result

@@ -54,3 +54,32 @@ def test_fairness_of_a_flow_s_log_likelihood_runs_and_compares_nats() -> None:
     result = result["fairness"] if isinstance(result, dict) else result[0]
     # flipping x3 between 0 and 1 moves log p(x) by -(1 - 0) / 2 (its base log-density, scale 1): 0.5 nats for every sample
     assert result.scalars["cf_gap"] == pytest.approx(0.5, abs=1e-6)
+
+
+def _flow_warnings(run) -> list[str]:
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run()
+    return [str(w.message) for w in caught if "normalizing flow" in str(w.message) or "binary logit" in str(w.message)]
+
+
+def test_a_direct_run_warns_of_a_flow_s_latent_and_log_likelihood_read_as_classes() -> None:
+    """The flow warnings of 39d19b5e/e3b531e0 ran at the callback's and audit_model's set-up only: a direct
+    ``audit.run(model, probe)`` explained z's largest coordinate, or compared sigmoid(log p(x)), 0 everywhere, in
+    silence. They now run in ``judged_run``'s pass after a direct run of a probe with class labels, once."""
+    from lightning_causal import InputEffectAudit
+
+    x, y = _data()
+    flow = Flow()
+    latent = _flow_warnings(lambda: InputEffectAudit(output=0).run(flow, Probe(x, y)))
+    assert len(latent) == 1 and "out[0] [64, 4]" in latent[0] and "target=k" in latent[0]
+    fairness = FairnessAudit(AttributeFlip(3), sensitive=3, output=lambda out: log_p(out) - 10.0)
+    (saturated,) = _flow_warnings(lambda: fairness.run(flow, Probe(x, y)))
+    assert "below -4.6 on every one of the probe's 64 samples" in saturated and "compare='output'" in saturated
+    # what the warnings leave alone: a chosen coordinate, the likelihood compared in its own units, audit_model's run
+    assert _flow_warnings(lambda: InputEffectAudit(output=0, target=1).run(flow, Probe(x, y))) == []
+    compared = FairnessAudit(AttributeFlip(3), sensitive=3, output=lambda out: log_p(out) - 10.0, compare="output")
+    assert _flow_warnings(lambda: compared.run(flow, Probe(x, y))) == []
+    assert len(_flow_warnings(lambda: audit_model(flow, [InputEffectAudit(output=0)], (x, y), probe_size=64))) == 1

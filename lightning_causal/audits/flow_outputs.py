@@ -3,7 +3,9 @@ one number per sample (the log-determinant of the Jacobian). Every audit reads a
 ``output=0`` (the index the refusal of a tuple offers) explains ``z``'s coordinates as class scores: the largest
 coordinate as the predicted class, a softmax of ``z`` as probabilities, a counterfactual that makes another coordinate
 the largest. :func:`flow_parts` recognises the return value, :func:`flow_hint` adds the way out to the refusal of the
-tuple, :func:`warn_flow_latent` warns at set-up where an audit explains ``z`` as classes. A flow's log-likelihood
+tuple, :func:`warn_flow_latent` warns where an audit explains ``z`` as classes (at the callback's and
+``audit_model``'s set-up, ``check_probe_outputs``, and after a direct ``audit.run`` of a probe with class labels,
+``logit_reads.judged_run``). A flow's log-likelihood
 ``[N]`` is one output, which ``FairnessAudit`` reads as a binary logit: :func:`warn_saturated_decisions` warns where
 its sigmoid decides one class for every sample while the labels hold both."""
 
