@@ -552,12 +552,19 @@ class FairnessAudit(Audit):
     def _regression_read(self, model: nn.Module, probe: Probe, task: str | None, first: Callable[[], Tensor]) -> str | None:
         """Why the run reads a regression (:meth:`_labels_read`'s reason, from the labels, the model's task and the width of
         its outputs on the first row, ``first``), where ``compare`` is left at its default and no carrier ``layers`` (measured
-        on class probabilities) are asked for: then the outputs are compared; ``None``: the probabilities are."""
+        on class probabilities) are asked for: then the outputs are compared; ``None``: the probabilities are. Labels of
+        two values (a binary classifier's -1/+1, a margin's) are no regression target to choose the outputs by in
+        silence, where the model does not say it regresses: the probabilities are compared, and the run warns naming
+        ``compare="output"``."""
         if self.layers:
             return None
         out = first()
         width = 2 if out.dim() == 1 or out.shape[1] == 1 else int(out.shape[1])  # one output's sigmoid: 2 columns
-        return self._labels_read(probe, model, width, task)[1]
+        why = self._labels_read(probe, model, width, task)[1]
+        labels = probe.labels
+        if why is not None and task != "regression" and isinstance(labels, Tensor) and len(labels.unique()) <= 2:
+            return None  # -1/+1 classes: the warning names compare='output', the flip rate is kept
+        return why
 
     def _warn_regression(self, why: str) -> None:
         """Warn that the audit's measures are no change of a regression's output (``why``: what says it regresses)."""
