@@ -16,6 +16,7 @@ import warnings
 import torch
 
 from lightning_causal.audits.base import Audit, Probe
+from lightning_causal.audits.label_task import label_task, task_model
 from lightning_causal.audits.logit_reads import LOWER_IS_LIKELIER_ROWS, class_labels
 from lightning_causal.causal.engine.user_frame import outside_package
 
@@ -115,14 +116,17 @@ def warn_flow_latent(audit: Audit, raw: object, out: object, probe: Probe) -> No
         "log p(x | y) + log p(y), `[N, C]`", UserWarning, stacklevel=outside_package())
 
 
-def warn_saturated_decisions(audit: Audit, out: object, probe: Probe) -> None:
+def warn_saturated_decisions(audit: Audit, out: object, probe: Probe, model: torch.nn.Module | None = None) -> None:
     """Warn where ``audit`` compares class probabilities (``FairnessAudit`` with ``compare`` "probability" or left to
     choose) of one output ``[N]`` or ``[N, 1]``, read as a binary logit, whose sigmoid is below 0.01 on every one of
     :data:`DECIDING_ROWS` probe rows or more (or above 0.99 on every one) while the probe's 0/1 labels hold both classes:
     a per-sample log-likelihood (a flow's ``log p(x)``, about -10 for 8 features), an energy or an unbounded score read
-    as a logit gives a cf_gap of 0 and positive rates of 0 or 1 that say nothing of it."""
+    as a logit gives a cf_gap of 0 and positive rates of 0 or 1 that say nothing of it. Not where ``compare`` is left
+    to choose and ``model`` says it regresses (a held ``nn.MSELoss``): the audit compares its outputs then."""
     if not (hasattr(audit, "compare") and getattr(audit, "compare", None) in (None, "probability")):
         return
+    if audit.compare is None and label_task(task_model(model, getattr(audit, "output", None))) == "regression":
+        return  # left to choose, FairnessAudit compares the outputs of a model that says it regresses
     labels = probe.labels
     if not (isinstance(out, torch.Tensor) and out.is_floating_point() and out.shape[1:] in ((), (1,))
             and len(out) >= DECIDING_ROWS and isinstance(labels, torch.Tensor) and labels.shape == (len(out),)):

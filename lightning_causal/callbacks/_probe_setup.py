@@ -129,7 +129,7 @@ def check_probe_outputs(audits: Sequence[Audit], model: torch.nn.Module, probe: 
         _check_scores(audit, out, model)
         _warn_elements_as_classes(audit, raw, out, model, probe)
         warn_flow_latent(audit, raw, out, probe)
-        warn_saturated_decisions(audit, out, probe)
+        warn_saturated_decisions(audit, out, probe, model)
         check_finite_probe(probe, out, origin)
         explained.append((audit, out))
         # a head the model says is a regression (a held nn.PoissonNLLLoss, a task declared per head) has no classes:

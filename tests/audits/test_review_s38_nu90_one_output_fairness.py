@@ -83,3 +83,25 @@ def test_a_direct_run_warns_of_a_flow_s_latent_and_log_likelihood_read_as_classe
     compared = FairnessAudit(AttributeFlip(3), sensitive=3, output=lambda out: log_p(out) - 10.0, compare="output")
     assert _flow_warnings(lambda: compared.run(flow, Probe(x, y))) == []
     assert len(_flow_warnings(lambda: audit_model(flow, [InputEffectAudit(output=0)], (x, y), probe_size=64))) == 1
+
+
+class _Regressor(nn.Module):
+    """A model that says it regresses (a held nn.MSELoss), its one output about -10 on every sample."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin, self.loss = nn.Linear(4, 1), nn.MSELoss()
+
+    def forward(self, x):
+        return self.lin(x).squeeze(1) - 10.0
+
+
+@pytest.mark.parametrize("compare", [None, "probability"])
+def test_a_regressor_s_outputs_compared_by_default_are_not_warned_of_as_a_logit(compare) -> None:
+    """FairnessAudit left to choose compares a regressor's outputs (443ea5d7), but e3b531e0's warning still said it
+    compared sigmoid probabilities and named compare='output', which it already used."""
+    x, y = _data()
+    torch.manual_seed(0)
+    audit = FairnessAudit(AttributeFlip(3), sensitive=3, compare=compare)
+    said = _flow_warnings(lambda: audit_model(_Regressor(), [audit], (x, y), probe_size=64))
+    assert len([m for m in said if "binary logit" in m]) == (compare == "probability")
