@@ -8,31 +8,13 @@ are read, and at most ``JUDGED_ROWS`` (or ``max_batch_size``) rows spread over t
 
 from __future__ import annotations
 
-import warnings
-
 import torch
 
 from lightning_causal import InputEffectAudit
 from lightning_causal.audits import Audit, AuditResult, Probe
 from lightning_causal.audits.logit_reads import JUDGED_ROWS
+from tests.audits.test_leftovers_s38a_direct_energies import ROWS, _energy_warnings, _Rows
 from tests.callbacks.test_trial_newuser87_energies_and_sets import Energies, _data
-
-ROWS: list[int] = []
-
-
-class _Rows(Energies):
-    """Energies that record how many rows each pass held."""
-
-    def forward(self, x):
-        ROWS.append(int(x.shape[0]))
-        return super().forward(x)
-
-
-def _energy_warnings(run) -> list[str]:
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        run()
-    return [str(w.message) for w in caught if "look like energies" in str(w.message)]
 
 
 class _Named(Audit):
