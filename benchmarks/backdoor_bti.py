@@ -106,7 +106,7 @@ def benign_mask(model: nn.Module, x: Tensor, y: Tensor, lam: float = LAM, steps:
         rest = head(model, h * (1 - m)).softmax(1).gather(1, y[:, None]).squeeze(1)
         loss = kept - (1 - rest).clamp_min(1e-6).log().mean() + lam * m.mean()
         opt.zero_grad()
-        loss.backward()
+        (logit.grad,) = torch.autograd.grad(loss, [logit])  # the model's .grad left as found
         opt.step()
     return logit.detach().sigmoid()
 
