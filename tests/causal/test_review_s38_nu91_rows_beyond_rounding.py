@@ -1,0 +1,110 @@
+"""Review of 87eda424 (newuser91's deep-equilibrium trial): a fixed-point solver that stops once the batch's residual
+is below its tolerance moves each row's output with its batch-mates by less than the stacked-rows check's 1%, so
+`input_effects` in one big pass ran in silence with effects off each sample's own (a DEQ under Anderson at tolerance
+1e-2: up to 0.048, where the features the labels do not read have mean effects of 0.09-0.13), while
+`max_batch_size=64` was refused. The check now warns where its rows alone differ from their pass beyond float rounding
+(`stacked_rows.ROUNDING`, on each row's scale) but within the refusal's 1%, naming the difference on that scale and
+against the spread of the pass's values; ordinary models (BatchNorm in eval, float32 kernels of big and small passes)
+stay silent, and half precision, whose rounding reaches the 1%, is never warned of."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import torch
+from torch import nn
+
+from lightning_causal.causal import input_effects, unit_effects
+
+
+class _BatchResidual(nn.Module):
+    """z <- a z + (1 - a) t per row, a = sigmoid(3 x_1 + 2), iterated under no_grad until the batch's residual is
+    ``tol`` of the iterate (the implicit-layers tutorial's stopping rule), then the one-step call."""
+
+    def __init__(self, tol: float) -> None:
+        super().__init__()
+        self.rate, self.target, self.tol = nn.Linear(4, 1), nn.Linear(4, 2), tol
+        with torch.no_grad():
+            self.rate.weight.copy_(torch.tensor([[0.0, 3.0, 0.0, 0.0]]))
+            self.rate.bias.fill_(2.0)
+            self.target.weight.copy_(torch.tensor([[1.0, 0.0, 1.0, 0.0], [0.0, 1.0, 0.0, 1.0]]))
+            self.target.bias.fill_(0.5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a, t = torch.sigmoid(self.rate(x)), self.target(x)
+        with torch.no_grad():
+            z = torch.zeros_like(t)
+            for _ in range(2000):
+                new = a * z + (1 - a) * t
+                stop = bool((new - z).norm() < self.tol * new.norm())
+                z = new
+                if stop:
+                    break
+        return a * z + (1 - a) * t
+
+
+_X = torch.randn(64, 4, generator=torch.Generator().manual_seed(0))
+_X[:, 1] = 1.0  # one rate for every clean row, alike alone and together; the baseline x_1 = 0 mixes two in a pass
+
+
+def _alone(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    with torch.no_grad():
+        return torch.stack([torch.stack([model(r[None])[0, 0] - model(r[None] * (torch.arange(4) != g))[0, 0]
+                                         for g in range(4)]) for r in x])
+
+
+def test_a_batch_residual_solver_within_the_refusals_percent_is_warned_of_with_its_size() -> None:
+    model = _BatchResidual(tol=3e-4).eval()  # 1e-3 and above: refused (more than 1%)
+    with pytest.warns(UserWarning, match=r"stacks in one pass to give what they give alone to float rounding, but in a "
+                                         r"pass of 256 rows .* max \|difference\| [0-9.e-]+, [0-9.e-]+% of the row's "
+                                         r"scale .* the pass's values spread over [0-9.]+ .* a solver loop that stops "
+                                         r"once the batch's residual is below its tolerance") as seen:
+        got = input_effects(model, _X, target=0)
+    assert len([w for w in seen if "float rounding" in str(w.message)]) == 1  # once, for the whole run
+    off = float((got - _alone(model, _X)).abs().max())
+    assert 1e-4 < off < 0.05  # what the warning is for: effects off each sample's own, below the refusal
+    fixed = _BatchResidual(tol=1e-7).eval()  # solved to rounding: silent
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        input_effects(fixed, _X, target=0)
+
+
+def _bn_cnn() -> nn.Module:
+    torch.manual_seed(3)
+    model = nn.Sequential(nn.Conv2d(2, 12, 3, padding=1), nn.BatchNorm2d(12), nn.ReLU(), nn.Conv2d(12, 8, 3), nn.BatchNorm2d(8),
+                          nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 3))
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            with torch.no_grad():
+                m.running_mean.normal_(0, 0.5), m.running_var.uniform_(0.5, 2.0)
+    return model.eval()
+
+
+@pytest.mark.parametrize("max_batch_size", [None, 5])
+def test_ordinary_models_are_not_warned_of(max_batch_size: int | None) -> None:
+    torch.manual_seed(4)
+    mlp = nn.Sequential(nn.Linear(30, 128), nn.BatchNorm1d(128), nn.Tanh(), nn.Linear(128, 128), nn.ReLU(), nn.Linear(128, 4))
+    mlp[1].running_mean.normal_(0, 0.5)
+    x_img, x_vec = torch.randn(12, 2, 9, 9), torch.randn(40, 30)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        input_effects(_bn_cnn(), x_img, max_batch_size=max_batch_size)
+        unit_effects(_bn_cnn(), x_img, "3", max_batch_size=max_batch_size)
+        input_effects(mlp.eval(), x_vec, max_batch_size=max_batch_size)
+        unit_effects(mlp.eval(), x_vec, "2", max_batch_size=max_batch_size)
+
+
+def test_rounding_bound_follows_the_precision() -> None:
+    from lightning_causal.causal.engine.stacked_rows import ROUNDING, rounding_bound
+
+    assert rounding_bound(torch.ones(2)) == ROUNDING == rounding_bound(torch.ones(2, dtype=torch.float64))
+    assert rounding_bound(torch.ones(2, dtype=torch.float16)) >= 1e-2  # at the refusal's 1%: never warned of
+    assert rounding_bound(torch.ones(2, dtype=torch.bfloat16)) >= 1e-2
+    assert rounding_bound(torch.ones(2, dtype=torch.int64)) == ROUNDING
+    before = torch.get_float32_matmul_precision()
+    try:
+        torch.set_float32_matmul_precision("high")  # TF32 matmuls
+        assert rounding_bound(torch.ones(2)) == pytest.approx(512 * 2.0 ** -10)
+    finally:
+        torch.set_float32_matmul_precision(before)
