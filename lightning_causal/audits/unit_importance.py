@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -117,7 +117,9 @@ class UnitImportanceAudit(Audit):
     ``meta`` records how each layer was computed (``path/<layer>``: the prefix cache's path;
     ``exact_units/<layer>`` with a screen; ``calls/<layer>`` for a layer that runs several times per forward pass, a
     shared encoder or a block applied repeatedly, whose units are set at every call, as the audit's notes and the text
-    card say) and what was done to each unit (``do``, ``do_grid``: :func:`do_meta`,
+    card say; ``unreached/<layer>``: the probe samples that neither a unit of the layer nor all of them set at once
+    change, an exit taken before it, each counting 0 in the means, with a note of the top unit's importance over the
+    others) and what was done to each unit (``do``, ``do_grid``: :func:`do_meta`,
     which the bar figures' value axis names: ``mean |effect| of do(unit := 0)``).
 
     Args:
@@ -246,7 +248,9 @@ class UnitImportanceAudit(Audit):
                 for row in rows:
                     row["name"] = names[row["unit"]]
             result.meta[f"path/{layer}"] = info.path
-            _note_unreached(result, layer, eff, imp)
+            _note_unreached(result, layer, eff, imp, lambda value, layer=layer: unit_effects(
+                model, probe.inputs, layer, SetTo(value), target=self.target, max_batch_size=max_batch_size,
+                output=self.output, additional_forward_args=afa, unit_dim=self.unit_dim[layer] or 1, num_heads=1))
             if info.read_positions:  # the modules after the layer run at the read positions only
                 result.meta[f"read_positions/{layer}"] = list(info.read_positions)
             if info.linear_updates:  # the linear layers reading it answered by the update
@@ -281,15 +285,25 @@ class UnitImportanceAudit(Audit):
         return result
 
 
-def _note_unreached(result: AuditResult, layer: str, eff: Tensor, imp: Tensor) -> None:
-    """Where no unit of ``layer`` changes some probe samples' outputs at all (an exit taken before the layer, a block or
-    expert their route skips), says how many: the importances are means over every sample, those counting 0."""
-    n, unreached = eff.shape[0], int((eff == 0).all(1).sum())  # a NaN row is no 0 row
+def _note_unreached(result: AuditResult, layer: str, eff: Tensor, imp: Tensor, whole: Callable[[float], Tensor]) -> None:
+    """Where ``layer`` changes some probe samples' outputs in no way (an exit taken before the layer, a block or expert
+    their route skips), says how many: the importances are means over every sample, those counting 0.
+
+    A sample no unit changes is unreached only where setting all the layer's units at once, to 1 and then to -1
+    (``whole(value)``: its effects ``[N, 1]``, the unit dimension one head, one pass of the probe each, run only where
+    some row is all 0), changes nothing either: a ReLU layer all 0 for a sample, a pre-activation whose units are all
+    negative, or effects below a bfloat16 logit's rounding give a row of 0 for a sample the layer does reach."""
+    n, zero = eff.shape[0], (eff == 0).all(1)  # a NaN row is no 0 row
+    for value in (1.0, -1.0):
+        if not 0 < int(zero.sum()) < n:
+            return
+        zero &= (whole(value) == 0).all(1).to(zero.device)
+    unreached = int(zero.sum())
     if not 0 < unreached < n:
         return
     result.meta[f"unreached/{layer}"] = unreached
     top = float(imp.max())  # the note's first words hold its numbers: the text card cuts a long note
     result.meta.setdefault("notes", []).append(
         f"{layer}: its top unit's importance is {top * n / (n - unreached):.3g} over the {n - unreached} probe samples "
-        f"it changes, {top:.3g} over all {n}: no unit of it changes the other {unreached} (an exit taken before it, a "
-        "block or expert their route skips), each counting 0 in the importances")
+        f"it changes, {top:.3g} over all {n}: neither a unit of it nor all of them set at once changes the other "
+        f"{unreached} (an exit taken before it, a block or expert their route skips), each counting 0 in the importances")
