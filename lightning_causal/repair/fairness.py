@@ -395,10 +395,11 @@ class CounterfactualFairnessTerm(RepairTerm):
 
     def _distance(self, outputs: Tensor, extra_outputs: Tensor, y: Tensor | None, model: nn.Module | None) -> Tensor:
         """:meth:`loss_from_outputs`, the labels checked by the task of ``model`` where the term was handed none."""
-        if self.distance != "logit" and not getattr(self, "_logits_checked", False):  # a sigmoid of one output follows
-            check_one_logit(outputs, type(self).__name__)
+        first = not getattr(self, "_logits_checked", False)
         self.checked_logits(outputs)
-        self._check_labels(y, outputs, model)
+        regression = self._check_labels(y, outputs, model)
+        if first and self.distance != "logit" and not regression:  # a sigmoid of one output follows: a probability?
+            check_one_logit(outputs, type(self).__name__)  # (a regression's outputs in [0, 1] are none: told above)
         if outputs.shape[0] != extra_outputs.shape[0]:
             outputs = outputs[: extra_outputs.shape[0]]
         if self.distance == "abs_prob":
@@ -427,19 +428,20 @@ class CounterfactualFairnessTerm(RepairTerm):
                 "about 2·fill·(C−1)/C a pair, 'sym_kl' by half the fill times the other row's probability of the "
                 "class) and outweighs the task loss")
 
-    def _check_labels(self, y: Tensor | None, outputs: Tensor, model: nn.Module | None = None) -> None:
+    def _check_labels(self, y: Tensor | None, outputs: Tensor, model: nn.Module | None = None) -> bool:
         """On the first call: warn when the labels are multi-hot (a multi-label classifier) and the
         model has several outputs, whose softmax or centred logits every distance compares; or when
         the labels are a regression target (``regression_labels`` with the output width: fractional
         floats beyond [0, 1], or whole numbers no output can be a class of, such as counts of one
         output) and the distance compares probabilities, whose sigmoid saturates on such outputs. The task that
         decides (multi-label, regression) whatever a batch's rows hold is :meth:`~lightning_causal.repair.base.RepairTerm.task_of`
-        ``model``: the repair module's hand-over, else what ``model`` says."""
+        ``model``: the repair module's hand-over, else what ``model`` says. Returns whether the outputs were read as a
+        regression's or a continuous distribution's (on the first call; ``False`` after), whose outputs are no logits."""
         if getattr(self, "_labels_checked", False):
-            return
+            return False
         self._labels_checked = True
         if self._warn_continuous(y, outputs):
-            return
+            return True
         from lightning_causal.audits.options import multi_hot_labels, regression_labels
 
         task = self.task_of(model)
@@ -451,11 +453,11 @@ class CounterfactualFairnessTerm(RepairTerm):
                 "the softmax is blind to a flip that moves every label's logit alike (every label more likely for one "
                 "group: penalty 0). Pass one term per label, `output=lambda out: out[:, [k]]` (each with its own "
                 "`name=`), which compares label k's sigmoid", UserWarning, stacklevel=outside_package())
-            return
+            return False
         if not isinstance(y, Tensor) or task != "regression" and (not y.is_floating_point() or bool(((y >= 0) & (y <= 1)).all())):
-            return  # class indices and soft labels; a model that says it regresses: any labels (int64 counts too)
+            return task == "regression"  # class indices and soft labels; a model that says it regresses: any labels
         if not regression_labels(y, int(outputs.shape[1]) if outputs.dim() == 2 else 1, task=task):  # counts of one output are
-            return
+            return task == "regression"
         several = outputs.dim() == 2 and outputs.shape[1] >= 2
         per_output = ("one term per output, `output=lambda out: out[:, [k]]` with distance='logit' (each with its own "
                       "`name=`), which penalises |f_k(x) − f_k(x_cf)|")
@@ -466,7 +468,7 @@ class CounterfactualFairnessTerm(RepairTerm):
                     f"{outputs.shape[1]} outputs centred (logits less their mean, as counterfactual logit pairing does), "
                     "but the batch's labels are a regression target (not classes of the outputs; a regression of several outputs?): a "
                     "flip that moves every output alike gets penalty 0. Pass " + per_output, UserWarning, stacklevel=outside_package())
-            return
+            return True
         warnings.warn(
             f"CounterfactualFairnessTerm with distance={self.distance!r} compares class probabilities (the softmax of "
             "the outputs, the sigmoid of a single output), but the batch's labels are a regression target (not classes "
@@ -474,6 +476,7 @@ class CounterfactualFairnessTerm(RepairTerm):
             "its sigmoid by 4e-5), so the penalty barely moves the model. Pass "
             + (per_output if several else "distance='logit' to penalise |f(x) − f(x_cf)| of the output itself"),
             UserWarning, stacklevel=outside_package())
+        return True
 
     def _warn_continuous(self, y: Tensor | None, outputs: Tensor) -> bool:
         """Warn, and say so, where the outputs compared are a continuous distribution's moment (a Gaussian policy's

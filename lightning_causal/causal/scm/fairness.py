@@ -76,12 +76,15 @@ __all__ = [
 ]
 
 
-def probabilities(outputs: Tensor) -> Tensor:
+def probabilities(outputs: Tensor, check: bool = True) -> Tensor:
     """Class probabilities ``[N, C]`` in float32: softmax of ``[N, C]`` logits, or for a single
     logit (``[N]`` / ``[N, 1]``) the two columns ``(1 − σ, σ)``.
 
     Args:
         outputs: model outputs: logits ``[N, C]``, or one logit ``[N]`` / ``[N, 1]``.
+        check: whether the outputs are checked to be logits (``check_logits``, ``check_one_logit``); ``False`` for a
+            regression's outputs, whose sigmoid gives the share above 0 (a regression's outputs in [0, 1] are no
+            probability read as a logit).
 
     Examples:
         >>> probabilities(torch.tensor([0.0]))
@@ -91,9 +94,9 @@ def probabilities(outputs: Tensor) -> Tensor:
         raise ValueError(f"Expected model outputs [N] or [N, C] but got {getattr(outputs, 'shape', type(outputs))}")
     out = outputs.float() if outputs.dtype in (torch.float16, torch.bfloat16) else outputs
     if out.dim() == 1 or out.shape[1] == 1:
-        p = torch.sigmoid(check_one_logit(out, "the counterfactual fairness measures").reshape(-1))
+        p = torch.sigmoid((check_one_logit(out, "the counterfactual fairness measures") if check else out).reshape(-1))
         return torch.stack([1 - p, p], 1)
-    return check_logits(out, "the counterfactual fairness measures").softmax(dim=1)
+    return (check_logits(out, "the counterfactual fairness measures") if check else out).softmax(dim=1)
 
 
 def raw_outputs(outputs: Tensor) -> Tensor:
