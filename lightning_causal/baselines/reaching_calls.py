@@ -32,7 +32,9 @@ def _tensors(value: Any) -> list[Tensor]:
 
 def check_last_call_reaches(module: nn.Module, layer: str, method: str, run: Callable[[], Any]) -> None:
     """Refuse Captum's gradient layer ``method`` on ``layer`` where, in the pass ``run()`` with gradients on, the
-    module's last call reaches the output through no gradient while an earlier call does (see the module's words).
+    module's last call reaches the output through no gradient while an earlier call does (see the module's words). A
+    call reaches it where its output's ``grad_fn`` is in the output's graph, or, for a call returning a leaf that
+    requires grad (an ``nn.Identity`` on the input), where the leaf's ``AccumulateGrad`` is.
 
     Args:
         module: the layer's module (element 0 of a tuple output is read, the tensor Captum hooks).
@@ -60,11 +62,11 @@ def check_last_call_reaches(module: nn.Module, layer: str, method: str, run: Cal
         ...
         ValueError: Expected the last call of layer 'f' ...
     """
-    nodes: list[Any] = []
+    heads: list[Tensor | None] = []
 
     def seen(_m: nn.Module, _i: Any, out: Any) -> None:
         head = out[0] if isinstance(out, (tuple, list)) and out else out
-        nodes.append(head.grad_fn if isinstance(head, Tensor) else None)
+        heads.append(head if isinstance(head, Tensor) else None)
 
     handle = module.register_forward_hook(seen)
     try:
@@ -72,13 +74,16 @@ def check_last_call_reaches(module: nn.Module, layer: str, method: str, run: Cal
             result = run()
     finally:
         handle.remove()
-    if len(nodes) < 2:
+    if len(heads) < 2:
         return
     reached: dict[Any, None] = {}
     for t in _tensors(result):
         reached.update(graph_nodes(t))
-    on_path = [i + 1 for i, n in enumerate(nodes) if n is not None and n in reached]
-    if not on_path or on_path[-1] == len(nodes):
+    # a call that returns a leaf (an nn.Identity on the input) reaches the output through the leaf's AccumulateGrad node
+    leaves = {id(node.variable) for node in reached if type(node).__name__ == "AccumulateGrad"}
+    on_path = [i + 1 for i, t in enumerate(heads) if t is not None
+               and (t.grad_fn in reached if t.grad_fn is not None else t.requires_grad and id(t) in leaves)]
+    if not on_path or on_path[-1] == len(heads):
         return
     with torch.no_grad():
         calls = [0]
@@ -89,8 +94,8 @@ def check_last_call_reaches(module: nn.Module, layer: str, method: str, run: Cal
             handle.remove()
     raise ValueError(
         f"Expected the last call of layer {layer!r} in a pass with gradients to reach the output, for Captum's {method}, "
-        f"which reads that call, but it runs {len(nodes)} times in such a pass ({calls[0]} without gradients) and the "
-        f"output's gradient reaches call {on_path[-1]} of them, not call {len(nodes)}, the last: the forward calls it "
+        f"which reads that call, but it runs {len(heads)} times in such a pass ({calls[0]} without gradients) and the "
+        f"output's gradient reaches call {on_path[-1]} of them, not call {len(heads)}, the last: the forward calls it "
         "again for its backward pass or after its output (a deep-equilibrium model's f(z*) made for its implicit-gradient "
         "hook, `if z.requires_grad:`), a value the output does not depend on. Name a module that runs once on the way to "
         "the output (an nn.Identity applied to the output of the call that reaches it, the fixed point z*), or use "
