@@ -58,8 +58,9 @@ def test_a_batch_residual_solver_within_the_refusals_percent_is_warned_of_with_i
     model = _BatchResidual(tol=3e-4).eval()  # 1e-3 and above: refused (more than 1%)
     with pytest.warns(UserWarning, match=r"stacks in one pass to give what they give alone to float rounding, but in a "
                                          r"pass of 256 rows .* max \|difference\| [0-9.e-]+, [0-9.e-]+% of the row's "
-                                         r"scale .* the pass's values spread over [0-9.]+ .* a solver loop that stops "
-                                         r"once the batch's residual is below its tolerance") as seen:
+                                         r"scale .* the pass's values spread over [0-9.]+ .* how many rows each pass "
+                                         r"stacks \(`max_batch_size`, Captum's `internal_batch_size`\).* a solver loop "
+                                         r"that stops once the batch's residual is below its tolerance") as seen:
         got = input_effects(model, _X, target=0)
     assert len([w for w in seen if "float rounding" in str(w.message)]) == 1  # once, for the whole run
     off = float((got - _alone(model, _X)).abs().max())
