@@ -154,7 +154,7 @@ class RowsAlone:
         stacked = values[picked]
         found = _same_rows(alone, stacked)
         bound = rounding_bound(values, self.model)
-        beyond = [i for i, rel in enumerate(_relative(alone, stacked)) if rel > bound]  # within 1% maybe, not rounding
+        beyond = [i for i, rel in enumerate(_relative(alone, stacked, found)) if rel > bound]  # within 1%, maybe not rounding
         if all(same for _, same in found) and not beyond:
             return out
         states: list[str] = []
@@ -315,18 +315,16 @@ def _same_rows(a: Tensor, b: Tensor) -> list[tuple[float, bool]]:
     return [same_outputs(a[i:i + 1], b[i:i + 1]) for i in range(a.shape[0])]
 
 
-def _relative(a: Tensor, b: Tensor) -> list[float]:
+def _relative(a: Tensor, b: Tensor, found: list[tuple[float, bool]] | None = None) -> list[float]:
     """Each row's largest difference of ``a`` and ``b`` (``[k, ...]``, floating point or complex) over its scale
-    ``1 + max |b[i]|``, as :func:`_same_rows` weighs it; 0 for values that are neither (compared exactly)."""
-    if not (a.is_floating_point() or a.is_complex()) or not (b.is_floating_point() or b.is_complex()):
+    ``1 + max |b[i]|`` of its finite entries, as :func:`_same_rows` weighs it (``found``: its result for them, where
+    known, not computed again); 0 for values that are neither (compared exactly), ``inf`` for a NaN difference."""
+    if not (a.is_floating_point() or a.is_complex()) or not (b.is_floating_point() or b.is_complex()) or not a.shape[0]:
         return [0.0] * a.shape[0]
-    out = []
-    for i in range(a.shape[0]):
-        diff, _ = same_outputs(a[i:i + 1], b[i:i + 1])
-        scale = b[i].detach().abs().double()
-        scale = scale[scale.isfinite()]
-        out.append(float("inf") if diff != diff else diff / (1.0 + (float(scale.max()) if scale.numel() else 0.0)))
-    return out
+    diffs = [d for d, _ in (found if found is not None else _same_rows(a, b))]
+    m = b.detach().abs().double().reshape(b.shape[0], -1)
+    scales = (1.0 + torch.where(m.isfinite(), m, 0.0).amax(1) if m.shape[1] else torch.ones(b.shape[0])).tolist()
+    return [float("inf") if d != d else d / sc for d, sc in zip(diffs, scales)]
 
 
 def rounding_bound(values: Tensor, model: nn.Module | None = None) -> float:
