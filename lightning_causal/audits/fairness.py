@@ -552,8 +552,8 @@ class FairnessAudit(Audit):
     def _regression_read(self, model: nn.Module, probe: Probe, task: str | None, first: Callable[[], Tensor]) -> str | None:
         """Why the run reads a regression (:meth:`_labels_read`'s reason, from the labels, the model's task and the width of
         its outputs on the first row, ``first``), where ``compare`` is left at its default and no carrier ``layers`` (measured
-        on class probabilities) are asked for: then the outputs are compared; ``None``: the probabilities are. Labels of
-        two values (a binary classifier's -1/+1, a margin's) are no regression target to choose the outputs by in
+        on class probabilities) are asked for: then the outputs are compared; ``None``: the probabilities are. Labels
+        -1/+1 (a binary classifier's, a margin's: every |y| = 1) are no regression target to choose the outputs by in
         silence, where the model does not say it regresses: the probabilities are compared, and the run warns naming
         ``compare="output"``."""
         if self.layers:
@@ -562,8 +562,9 @@ class FairnessAudit(Audit):
         width = 2 if out.dim() == 1 or out.shape[1] == 1 else int(out.shape[1])  # one output's sigmoid: 2 columns
         why = self._labels_read(probe, model, width, task)[1]
         labels = probe.labels
-        if why is not None and task != "regression" and isinstance(labels, Tensor) and len(labels.unique()) <= 2:
-            return None  # -1/+1 classes: the warning names compare='output', the flip rate is kept
+        if why is not None and task != "regression" and isinstance(labels, Tensor) and bool((labels.abs() == 1).all()):
+            return None  # -1/+1 classes: the warning names compare='output', the flip rate is kept (two values of any
+            # other kind, counted, read every regression as classes on the callback's 2-row dry run)
         return why
 
     def _warn_regression(self, why: str) -> None:
