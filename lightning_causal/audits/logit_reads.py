@@ -127,7 +127,8 @@ def _judge(audit: Audit, model: torch.nn.Module, probe: Probe, max_batch_size: o
     labels = getattr(probe, "labels", None)
     if not isinstance(model, torch.nn.Module) or class_labels(labels) is None:
         return
-    rows = min(len(probe), JUDGED_ROWS if not isinstance(max_batch_size, int) else max(max_batch_size, 0))
+    # max_batch_size rows, but the fewest the rule judges on at least (a large model's 8 or 16 rows a pass: no judging)
+    rows = min(len(probe), JUDGED_ROWS if not isinstance(max_batch_size, int) else max(max_batch_size, LOWER_IS_LIKELIER_ROWS))
     if rows < LOWER_IS_LIKELIER_ROWS or label_task(task_model(model, audit.output)) == "regression":
         return
     try:

@@ -52,3 +52,14 @@ def test_a_large_probe_is_judged_on_at_most_judged_rows():
     ROWS.clear()
     said = _energy_warnings(lambda: InputEffectAudit(ace_values=None).run(model, Probe(x, y)))
     assert len(said) == 1 and ROWS[-1] == JUDGED_ROWS < len(x)
+
+
+def test_a_run_of_fewer_rows_a_pass_than_the_rule_needs_is_still_judged():
+    """Final read of c7542d74: under max_batch_size=8 or 16 (common for a large model) the judging pass held fewer rows
+    than the rule judges on (20), and no run was judged: it holds those 20 rows now."""
+    x, y = _data()
+    model = _Rows()
+    for rows in (8, 16, 19):
+        ROWS.clear()
+        said = _energy_warnings(lambda rows=rows: InputEffectAudit(ace_values=None).run(model, Probe(x, y), max_batch_size=rows))
+        assert len(said) == 1 and ROWS[-1] == 20, (rows, ROWS)
