@@ -312,6 +312,22 @@ def _as_is(t: Tensor) -> Tensor:
     return t
 
 
+def _says_sequence_first(module: nn.Module) -> bool:
+    """Whether ``module`` says it returns ``[T, N, ...]``: ``batch_first=False`` on itself (``nn.GRU``, ``nn.LSTM``,
+    ``nn.MultiheadAttention``) or on the attention it holds, where it has no such attribute of its own
+    (``nn.TransformerEncoderLayer``/``DecoderLayer`` keep it on ``self_attn``, ``nn.TransformerEncoder``/``Decoder`` on
+    their first layer's), all ``batch_first=False`` by default."""
+    for path in ("", "self_attn", "layers.0.self_attn"):
+        try:
+            held = module.get_submodule(path) if path else module
+        except AttributeError:
+            continue
+        said = getattr(held, "batch_first", None)
+        if said is not None:
+            return said is False
+    return False
+
+
 class _CallShifts:
     """The causal-path penalty's part of each call of the suspect layers, reduced as the call arrives (a ``capture``
     ``keep``): the mean squared shift of the suspect units on the stamped rows from their clean rows (the second half
@@ -331,7 +347,7 @@ class _CallShifts:
     def __init__(self, model: nn.Module, suspects: Mapping[str, Sequence[int]], unit_dims: Mapping[str, int | None],
                  head_counts: Mapping[str, int | None], rows: int) -> None:
         self.suspects, self.unit_dims, self.head_counts, self.rows = suspects, unit_dims, head_counts, rows
-        self.sequence_first = {k for k in suspects if getattr(model.get_submodule(k.split(":")[0]), "batch_first", None) is False}
+        self.sequence_first = {k for k in suspects if _says_sequence_first(model.get_submodule(k.split(":")[0]))}
         self.calls = dict.fromkeys(suspects, 0)
         self.total: dict[str, Tensor] = {}
         self.refused: dict[str, tuple[int, dict[str, Any]]] = {}  # layer -> its first call not paired, and why

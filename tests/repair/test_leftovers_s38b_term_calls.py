@@ -8,7 +8,6 @@ that skip it; one that never runs is refused alone, in the term's words. A seque
 batch_first=False) was said to return its time steps as rows, and where the time steps happened to number the rows,
 paired them in silence: it is refused naming the axes."""
 
-import copy
 import gc
 import warnings
 
@@ -143,10 +142,54 @@ def test_a_sequence_first_output_is_refused_naming_its_axes(positions):
     with pytest.raises(ValueError, match=rf"suspect layer 'gru'.*output of shape \[{positions}, 16, 6\] is sequence-first "
                                          r"\(the module says batch_first=False\).*second the rows.*batch_first=True"):
         _term("gru", positions=positions).loss(model, x, y)
-    wrapped = nn.Sequential()  # a module of its own that returns [T, N, H]: told by its second axis
-    wrapped.inner = copy.deepcopy(model)
-    wrapped.forward = lambda x: wrapped.inner(x)  # noqa: E731
-    if positions != 16:
-        with pytest.raises(ValueError, match=r"suspect layer 'inner.gru'.*sequence-first"):
-            _term("inner.gru", positions=positions).loss(wrapped, x, y)
+    if positions != 16:  # a module of its own, saying nothing of batch_first, that returns [T, N, H]: told by its axes
+        with pytest.raises(ValueError, match=r"suspect layer 'states'.*sequence-first \(its second axis has the 16 rows\)"):
+            _term("states", positions=positions).loss(_WrappedStates(), x, y)
     gc.collect()
+
+
+class _States(nn.Module):
+    """A GRU's states ``[T, N, H]`` returned by a module that has no ``batch_first`` of its own."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gru = nn.GRU(4, 6)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.gru(x)[0]
+
+
+class _WrappedStates(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.states, self.head = _States(), nn.Linear(6, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.states(x.transpose(0, 1))[-1])
+
+
+class _Encoder(nn.Module):
+    """nn.TransformerEncoderLayer / nn.TransformerEncoder at their default batch_first=False: ``[T, N, E]``, the flag
+    held on their attention, not on themselves."""
+
+    def __init__(self, stacked: bool, batch_first: bool = False) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        layer = nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0, batch_first=batch_first)
+        self.inp, self.head, self.batch_first_ = nn.Linear(4, 8), nn.Linear(8, 3), batch_first
+        self.enc = nn.TransformerEncoder(layer, 1, enable_nested_tensor=False) if stacked else layer
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.inp(x)
+        return self.head(self.enc(h).mean(1) if self.batch_first_ else self.enc(h.transpose(0, 1)).mean(0))
+
+
+@pytest.mark.parametrize("stacked", [False, True])
+def test_a_transformer_layer_at_its_default_layout_is_refused_where_its_steps_equal_the_rows(stacked):
+    """Final read of d692b056/0779de66: the layer says batch_first on its self_attn only, so with as many positions as
+    the pass's rows (16) its [T, N, E] output was paired position by position in silence (penalty 1.43)."""
+    x, y = _batch(8, 16)
+    with pytest.raises(ValueError, match=r"suspect layer 'enc'.*sequence-first \(the module says batch_first=False\)"):
+        _term("enc", positions=16).loss(_Encoder(stacked).train(), x, y)
+    assert bool(torch.isfinite(_term("enc", positions=16).loss(_Encoder(stacked, batch_first=True).train(), x, y)))
