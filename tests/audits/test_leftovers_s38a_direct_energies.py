@@ -82,5 +82,5 @@ def test_the_judging_pass_holds_max_batch_size_rows_and_leaves_the_model_as_foun
     model = _Rows().train()
     ROWS.clear()
     said = _energy_warnings(lambda: InputEffectAudit(ace_values=None).run(model, Probe(x, y), max_batch_size=24))
-    assert len(said) == 1 and ROWS[-1] == 24  # the judging pass, after the run's: the first 24 rows
+    assert len(said) == 1 and ROWS[-1] == 24  # the judging pass, after the run's: 24 rows spread over the probe
     assert model.training and [p.grad for p in model.parameters()] == [None, None]  # train mode restored, no gradient

@@ -290,8 +290,9 @@ def _exits_choice(out: Any) -> str:
         return ""
     if not all(isinstance(o, Tensor) and o.dim() >= 2 and o.shape == out[0].shape for o in out):
         return ""
-    return (f", e.g. `output=0`: {len(out)} tensors of one shape {tuple(out[0].shape)} (a multi-exit network's exits, "
-            "deep-supervision or auxiliary heads) are outputs of their own, and `output=0` explains or repairs the first "
+    return (f", e.g. `output=0`: {len(out)} tensors of one shape {tuple(out[0].shape)} are outputs of their own (one "
+            "audit per output, each with its own `name=`; a mean and a variance, start and end logits); if they are a "
+            "multi-exit network's exits, deep-supervision or auxiliary heads, `output=0` explains or repairs the first "
             "only (a backdoor suppressed at exit 0 stays at the others, which an early exit in eval mode still takes): "
             "one repair term or audit per exit, `output=lambda out: out[k] if isinstance(out, (tuple, list)) else out` "
             "each with its own `name=`")
