@@ -16,7 +16,6 @@ Examples:
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -489,7 +488,7 @@ def check_rows_at_sites(model: nn.Module, names: Sequence[str], run: Callable[[]
         ...
         ValueError: Expected dimension 0 of the output of 'experts.1' ... has shape [2, 3]: 2 row(s), fewer than the batch, ...
     """
-    from lightning_causal.causal.engine.intervention_hooks import UnreachedSiteWarning, capture
+    from lightning_causal.causal.engine.intervention_hooks import capture
 
     shapes: dict[str, tuple[int, ...]] = {}
 
@@ -499,10 +498,9 @@ def check_rows_at_sites(model: nn.Module, names: Sequence[str], run: Callable[[]
             shapes[name] = tuple(out.shape)
         return out.new_empty(0)
 
-    with warnings.catch_warnings():  # a site the pass does not reach is the estimators' to refuse or warn of
-        warnings.simplefilter("ignore", UnreachedSiteWarning)
-        with torch.no_grad(), capture(model, list(names), keep=keep, warn_repeats=False):
-            run()
+    # a site the pass does not reach is the estimators' to refuse or warn of
+    with torch.no_grad(), capture(model, list(names), keep=keep, warn_repeats=False, warn_unreached=False):
+        run()
     for name, shape in shapes.items():
         if len(shape) and shape[0] < samples:
             check_samples_first(name, shape, samples)
