@@ -109,3 +109,30 @@ def test_rounding_bound_follows_the_precision() -> None:
         assert rounding_bound(torch.ones(2)) == pytest.approx(512 * 2.0 ** -10)
     finally:
         torch.set_float32_matmul_precision(before)
+
+
+class _HalfBodyFloatLogits(nn.Module):
+    """A float16 body whose logits are returned in float32 (``.float()`` at the end of forward, as HF models do)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.body = nn.Sequential(nn.Linear(64, 512), nn.GELU(), nn.Linear(512, 512), nn.GELU(), nn.Linear(512, 10))
+        with torch.no_grad():
+            self.body[-1].weight.mul_(30)  # logits of a few units, as a trained classifier's
+        self.body.half().eval()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x.half()).float()
+
+
+def test_float32_logits_of_a_half_precision_body_are_not_warned() -> None:
+    """Final read of 057f3431: the bound was taken from the values' dtype only, so float32 logits of a float16 body
+    (one float16 ulp: ~6e-4 of the scale) were warned of as a solver stopping on its batch's residual."""
+    model, x = _HalfBodyFloatLogits(), torch.randn(24, 64, generator=torch.Generator().manual_seed(1))
+    mask = (torch.arange(64) // 8)[None]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        input_effects(model, x, target=0, feature_mask=mask, max_batch_size=7)
+        input_effects(model, x, target=0, feature_mask=mask)
+        unit_effects(model, x, "body.1", target=0, max_batch_size=7)

@@ -22,7 +22,7 @@ rounding (:func:`rounding_bound`), the pass runs and :func:`rows_alone_checked` 
 difference on its row's scale and against the spread of the pass's values (:meth:`RowsAlone.warn_differences`): a
 solver that stops once its batch's residual is below its tolerance (a deep-equilibrium model under Anderson
 acceleration at 1e-2) gave 0.26% in one pass of 768 rows, its effects up to 0.048 off each sample's own where the
-features its labels do not read have mean effects of 0.09-0.13, while ordinary float32 models stay below 3e-5%.
+features its labels do not read have mean effects of 0.09-0.13, while ordinary float32 models stay below 5e-5%.
 
 The rows alone must not change what the estimator computes: torch's global generators, the model's own ones
 (:func:`~.generators.active_generators`) and those the estimator names (a ``Resample``'s donors) are put back where a row alone drew from them, and such a model is taken to
@@ -137,6 +137,7 @@ class RowsAlone:
         self.rows, self.way_out = rows, way_out
         self._inner = torch.Generator(device="cpu").manual_seed(INNER_SEED)  # the inner rows' draws: private, the same every run
         self.worst: dict | None = None  # the largest difference beyond rounding a pass let through (_remember)
+        self._held: tuple[float, bool] | None = None  # model_precision(model), read at the first pass compared
 
     def __call__(self, fn: Callable[[Tensor], T], idx: Tensor, rows_of: Callable[[T], Tensor]) -> T:
         r = idx.numel()
@@ -153,8 +154,11 @@ class RowsAlone:
             return out  # no values per row to compare
         stacked = values[picked]
         found = _same_rows(alone, stacked)
-        bound = rounding_bound(values, self.model)
-        beyond = [i for i, rel in enumerate(_relative(alone, stacked, found)) if rel > bound]  # within 1%, maybe not rounding
+        if self._held is None:
+            self._held = model_precision(self.model)
+        bound = rounding_bound(values, self.model, held=self._held)
+        rels = _relative(alone, stacked, found)
+        beyond = [i for i, rel in enumerate(rels) if rel > bound]  # within 1%, maybe not rounding
         if all(same for _, same in found) and not beyond:
             return out
         states: list[str] = []
@@ -165,7 +169,7 @@ class RowsAlone:
             return out  # a state the model carries from call to call (`self.h = h.detach()`), which a row alone does not read
         if all(same for _, same in found):  # within the refusal's 1%, beyond rounding: remembered for one warning
             if max(_relative(again, alone)) <= bound:  # the rows alone give themselves again to rounding: not noise
-                self._remember(alone, stacked, values, idx, picked, beyond)
+                self._remember(alone, stacked, values, idx, picked, {i: rels[i] for i in beyond}, bound)
             return out
         # the end rows where one of them differs (both named, as they are compared), else the inner row
         shown = [0, len(picked) - 1] if not (found[0][1] and found[-1][1]) else [1]
@@ -187,11 +191,12 @@ class RowsAlone:
             f"rows kept as they are), or {self.way_out}")
 
     def _remember(self, alone: Tensor, stacked: Tensor, values: Tensor, idx: Tensor, picked: list[int],
-                  beyond: list[int]) -> None:
+                  beyond: dict[int, float], bound: float) -> None:
         """Keep, for :meth:`warn_differences`, the pass's largest difference beyond rounding (``beyond``: the rows of
-        ``picked`` past :func:`rounding_bound`) where it is the largest of the block so far."""
-        i = max(beyond, key=lambda j: _relative(alone[j:j + 1], stacked[j:j + 1])[0])
-        rel = _relative(alone[i:i + 1], stacked[i:i + 1])[0]
+        ``picked`` past ``bound``, :func:`rounding_bound`, with their differences on their scale) where it is the
+        largest of the block so far."""
+        i = max(beyond, key=beyond.__getitem__)
+        rel = beyond[i]
         if self.worst is not None and self.worst["rel"] >= rel:
             return
         wide = values.detach().real.double() if values.is_complex() else values.detach().double()
@@ -200,7 +205,7 @@ class RowsAlone:
                       "row": int(idx[picked[i]]), "first": int(idx.min()), "last": int(idx.max()),
                       "alone": _short(alone[i:i + 1]), "stacked": _short(stacked[i:i + 1]),
                       "spread": float(wide.max() - wide.min()) if wide.numel() else float("nan"),
-                      "bound": rounding_bound(values, self.model)}
+                      "bound": bound}
 
     def warn_differences(self) -> bool:
         """Warn (``UserWarning``, once per :func:`~.batching.remembered_fit` block: one audit) where a pass's rows alone
@@ -327,25 +332,43 @@ def _relative(a: Tensor, b: Tensor, found: list[tuple[float, bool]] | None = Non
     return [float("inf") if d != d else d / sc for d, sc in zip(diffs, scales)]
 
 
-def rounding_bound(values: Tensor, model: nn.Module | None = None) -> float:
+def model_precision(model: nn.Module | None) -> tuple[float, bool]:
+    """What :func:`rounding_bound` reads of ``model``: the coarsest machine epsilon of its floating parameters (0.0 for
+    none; a float16 body whose logits are returned in float32, ``.float()`` at the end of forward, computes in float16)
+    and whether it holds a convolution (``True`` where ``model`` is not known).
+
+    Examples:
+        >>> model_precision(torch.nn.Linear(2, 2).half()), model_precision(None)
+        ((0.0009765625, False), (0.0, True))
+    """
+    if model is None:
+        return 0.0, True
+    eps = max((torch.finfo(p.dtype).eps for p in model.parameters() if p.is_floating_point()), default=0.0)
+    return eps, any(isinstance(m, nn.modules.conv._ConvNd) for m in model.modules())
+
+
+def rounding_bound(values: Tensor, model: nn.Module | None = None, held: tuple[float, bool] | None = None) -> float:
     """The largest difference of a row alone and in its pass, on its scale, taken for float rounding: :data:`ROUNDING`
-    or 512 units in the last place of the precision the values were computed in, the larger (float16 and bfloat16,
-    TF32 matmuls of float32 CUDA values, TF32 convolutions where ``model`` holds one or is not known, a float32 matmul
-    precision below ``'highest'``, autocast: at or above the refusal's 1%, so never warned of).
+    or 512 units in the last place of the precision the values were computed in, the larger (float16 and bfloat16
+    values or parameters of ``model``, TF32 matmuls of float32 CUDA values, TF32 convolutions where ``model`` holds one
+    or is not known, a float32 matmul precision below ``'highest'``, autocast: at or above the refusal's 1%, so never
+    warned of). ``held``: :func:`model_precision` of ``model`` where the caller read it already.
 
     Examples:
         >>> rounding_bound(torch.ones(2)), rounding_bound(torch.ones(2, dtype=torch.float16)) >= 1e-2
         (0.0001, True)
+        >>> rounding_bound(torch.ones(2), torch.nn.Linear(2, 2).half()) >= 1e-2  # float32 logits of a float16 body
+        True
     """
     dtype = values.real.dtype if values.is_complex() else values.dtype
     if not dtype.is_floating_point:
         return ROUNDING
-    eps = torch.finfo(dtype).eps
+    coarsest, convolves = held if held is not None else model_precision(model)
+    eps = max(torch.finfo(dtype).eps, coarsest)
     if dtype == torch.float32:
         precision = torch.get_float32_matmul_precision()
         if precision != "highest":
             eps = max(eps, 2.0 ** (-10 if precision == "high" else -7))
-        convolves = model is None or any(isinstance(m, nn.modules.conv._ConvNd) for m in model.modules())
         if values.is_cuda and (torch.backends.cuda.matmul.allow_tf32 or (torch.backends.cudnn.allow_tf32 and convolves)):
             eps = max(eps, 2.0 ** -10)  # cuDNN's TF32 (on by default) serves convolutions only
     device = values.device.type
