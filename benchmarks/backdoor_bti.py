@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import copy
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -52,7 +51,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks import backdoor_peers as peers  # noqa: E402
 from benchmarks import backdoor_protocol as bp  # noqa: E402
-from benchmarks.backdoor_rnp import method_study, study_folds, summary, write_record  # noqa: E402
+from benchmarks.backdoor_rnp import fold_records, method_study, study_folds, summary  # noqa: E402
 from benchmarks.backdoor_seam import kd_loss  # noqa: E402
 from benchmarks.bench_backdoor_protocol import CACHE, Fold  # noqa: E402
 
@@ -105,7 +104,6 @@ def benign_mask(model: nn.Module, x: Tensor, y: Tensor, lam: float = LAM, steps:
         kept = F.cross_entropy(head(model, h * m), y)
         rest = head(model, h * (1 - m)).softmax(1).gather(1, y[:, None]).squeeze(1)
         loss = kept - (1 - rest).clamp_min(1e-6).log().mean() + lam * m.mean()
-        opt.zero_grad()
         (logit.grad,) = torch.autograd.grad(loss, [logit])  # the model's .grad left as found
         opt.step()
     return logit.detach().sigmoid()
@@ -195,24 +193,15 @@ def found(f: Fold, gen: Generator) -> dict:
 
 def run_fold(case: bp.Case, fold: int, digits, methods: list[str], out: Path, done: set) -> None:
     """Every missing record of one fold model."""
-    todo = [m for m in ["none", *methods] if (case.seed, fold, m) not in done]
-    if not todo:
-        return
-    f = Fold(case, fold, digits, {})
-    x, y = f.repair_set(bp.REPAIR_FRACTION)
-    seed = f.data.train_seed
-    for m in todo:
-        t0 = time.process_time()
-        extra: dict = {}
-        if m == "none":
-            model = f.model
-        elif m == "ft":
-            model = peers.repair_with_terms(f.model, [], x, y, bp.REPAIR_EPOCHS, seed, lr=bp.REPAIR_LR)
-        else:
+
+    def per_fold(f: Fold, x: Tensor, y: Tensor, seed: int):
+        def repaired(m: str) -> tuple[nn.Module, dict]:
             model, gen = bti_unlearn(f.model, x, y, *method_parts(m), seed)
-            extra = found(f, gen)
-        write_record(out, case, fold, m, model, f, extra, t0)
-    print(f"{case.name} fold {fold}: {len(todo)} records", flush=True)
+            return model, found(f, gen)
+
+        return repaired
+
+    fold_records(case, fold, digits, methods, out, done, per_fold)
 
 
 def main() -> None:

@@ -277,6 +277,32 @@ def write_record(out: Path, case: bp.Case, fold: int, method: str, model: nn.Mod
         fh.write(json.dumps(rec) + "\n")
 
 
+def fold_records(case: bp.Case, fold: int, digits, methods: list[str], out: Path, done: set,
+                 per_fold: Callable[[Fold, torch.Tensor, torch.Tensor, int], Callable[[str], tuple[nn.Module, dict]]]) -> None:
+    """Every missing record of one fold model, as the SAU, SEAM and BTI-DBF studies write them: ``none`` (the model as
+    trained), ``ft`` (plain fine-tuning) and each of ``methods`` by ``per_fold(fold model, repair x, repair y, seed)``,
+    called once a fold (what its methods share, cached in it), which gives a method's repaired model and ``extra``
+    record fields."""
+    todo = [m for m in ["none", *methods] if (case.seed, fold, m) not in done]
+    if not todo:
+        return
+    f = Fold(case, fold, digits, {})
+    x, y = f.repair_set(bp.REPAIR_FRACTION)
+    seed = f.data.train_seed
+    repaired = per_fold(f, x, y, seed)
+    for m in todo:
+        t0 = time.process_time()
+        extra: dict = {}
+        if m == "none":
+            model = f.model
+        elif m == "ft":
+            model = peers.repair_with_terms(f.model, [], x, y, bp.REPAIR_EPOCHS, seed, lr=bp.REPAIR_LR)
+        else:
+            model, extra = repaired(m)
+        write_record(out, case, fold, m, model, f, extra, t0)
+    print(f"{case.name} fold {fold}: {len(todo)} records", flush=True)
+
+
 def method_study(doc: str, tag: str, repair: str, methods: list[str], methods_help: str,
                  parts: Callable[[str], object]) -> tuple[argparse.ArgumentParser, argparse.Namespace, list[str]]:
     """A repair study's command line (:func:`study_parser` with its ``--methods``, checked by ``parts``, and ``--ft``):

@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import copy
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -53,7 +52,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks import backdoor_peers as peers  # noqa: E402
 from benchmarks import backdoor_protocol as bp  # noqa: E402
-from benchmarks.backdoor_rnp import method_study, study_folds, summary, write_record  # noqa: E402
+from benchmarks.backdoor_rnp import fold_records, method_study, study_folds, summary  # noqa: E402
 from benchmarks.bench_backdoor_protocol import CACHE, Fold, reversed_term  # noqa: E402
 
 METHODS = ("sau:linf0.1:5:1", "sau:l1-9:5:0.1", "rsau:l1-9:5:0.1")
@@ -153,22 +152,14 @@ def frozen(model: nn.Module) -> nn.Module:
 
 
 def run_fold(case: bp.Case, fold: int, digits, methods: list[str], out: Path, done: set) -> None:
-    """Every missing record of one fold model."""
-    todo = [m for m in ["none", *methods] if (case.seed, fold, m) not in done]
-    if not todo:
-        return
-    f = Fold(case, fold, digits, {})
-    x, y = f.repair_set(bp.REPAIR_FRACTION)
-    seed = f.data.train_seed
-    term, ref = None, frozen(f.model)
-    for m in todo:
-        t0 = time.process_time()
-        extra: dict = {}
-        if m == "none":
-            model = f.model
-        elif m == "ft":
-            model = peers.repair_with_terms(f.model, [], x, y, bp.REPAIR_EPOCHS, seed, lr=bp.REPAIR_LR)
-        else:
+    """Every missing record of one fold model (the trigger=None term reversed once a fold, for every rsau: method)."""
+
+    def per_fold(f: Fold, x: Tensor, y: Tensor, seed: int):
+        term, ref = None, frozen(f.model)
+
+        def repaired(m: str) -> tuple[nn.Module, dict]:
+            nonlocal term
+            extra: dict = {}
             beside, kind, budget, steps, weight, letters = method_parts(m) if m != "reversed" else (True, "", 0, 0, 0.0, "")
             terms = []
             if beside:
@@ -176,10 +167,12 @@ def run_fold(case: bp.Case, fold: int, digits, methods: list[str], out: Path, do
                     term = reversed_term(f.model, x, seed, {})
                 terms, extra["flagged"] = [copy.deepcopy(term)], [t.target for t in term.triggers]
             loss = None if m == "reversed" else sau_loss(ref, kind, budget, steps, weight, letters, seed)
-            model = peers.repair_with_terms(f.model, terms, x, y, bp.REPAIR_EPOCHS, seed, setup=False, lr=bp.REPAIR_LR,
-                                            extra=loss)
-        write_record(out, case, fold, m, model, f, extra, t0)
-    print(f"{case.name} fold {fold}: {len(todo)} records", flush=True)
+            return peers.repair_with_terms(f.model, terms, x, y, bp.REPAIR_EPOCHS, seed, setup=False, lr=bp.REPAIR_LR,
+                                           extra=loss), extra
+
+        return repaired
+
+    fold_records(case, fold, digits, methods, out, done, per_fold)
 
 
 def main() -> None:

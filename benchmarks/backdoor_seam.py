@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import copy
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -46,7 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks import backdoor_peers as peers  # noqa: E402
 from benchmarks import backdoor_protocol as bp  # noqa: E402
-from benchmarks.backdoor_rnp import method_study, study_folds, summary, write_record  # noqa: E402
+from benchmarks.backdoor_rnp import fold_records, method_study, study_folds, summary  # noqa: E402
 from benchmarks.bench_backdoor_protocol import CACHE, Fold, scores  # noqa: E402
 
 METHODS = ("seam:1:0.004:20:0.004", "seam:3:0.004:20:0.004", "seam:2:0.01:40:0.004")
@@ -103,28 +102,20 @@ def seam(model: nn.Module, x: Tensor, y: Tensor, forget_epochs: int, forget_lr: 
 
 def run_fold(case: bp.Case, fold: int, digits, methods: list[str], out: Path, done: set) -> None:
     """Every missing record of one fold model."""
-    todo = [m for m in ["none", *methods] if (case.seed, fold, m) not in done]
-    if not todo:
-        return
-    f = Fold(case, fold, digits, {})
-    x, y = f.repair_set(bp.REPAIR_FRACTION)
-    seed = f.data.train_seed
-    for m in todo:
-        t0 = time.process_time()
-        extra: dict = {}
-        if m == "none":
-            model = f.model
-        elif m == "ft":
-            model = peers.repair_with_terms(f.model, [], x, y, bp.REPAIR_EPOCHS, seed, lr=bp.REPAIR_LR)
-        else:
+
+    def per_fold(f: Fold, x: Tensor, y: Tensor, seed: int):
+        def repaired(m: str) -> tuple[nn.Module, dict]:
             *setting, kd = method_parts(m)
             model, forgotten = seam(f.model, x, y, *setting, seed, kd=kd)
             with torch.no_grad():
-                extra["forgot"] = round((forgotten(x).argmax(1) == y).float().mean().item(), 4)
+                extra = {"forgot": round((forgotten(x).argmax(1) == y).float().mean().item(), 4)}
             if f.trigger is not None:
                 extra["forgot_asr_hits"] = scores(forgotten, f.before, f.trigger, f.data)["asr_hits"]
-        write_record(out, case, fold, m, model, f, extra, t0)
-    print(f"{case.name} fold {fold}: {len(todo)} records", flush=True)
+            return model, extra
+
+        return repaired
+
+    fold_records(case, fold, digits, methods, out, done, per_fold)
 
 
 def main() -> None:
