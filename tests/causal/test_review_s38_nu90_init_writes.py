@@ -143,3 +143,33 @@ def test_an_initialised_flow_and_torch_s_own_modules_are_not_copied() -> None:
     state = _state(flow)
     input_effects(flow, _x(), column_mask(D), output=log_p)
     assert all(torch.equal(state[0][k], v) for k, v in flow.state_dict().items())
+
+
+def test_only_flags_named_for_initialisation_watch_a_modules_parameters():
+    """Final read of f7cea5dd: any falsy int or bool attribute counted as "not initialised", so a user's subclass of a
+    torch layer (timm's StdConv2d: Conv2d.transposed=False), a loralib-style layer (merged=False) and every
+    LightningModule had their weights copied and compared at each audit block (up to 5 nested copies a Sobol' run)."""
+
+    class StdConv2d(nn.Conv2d):  # inherits transposed=False, padding_mode, ...
+        pass
+
+    class Merging(nn.Linear):
+        def __init__(self) -> None:
+            super().__init__(3, 3)
+            self.merged, self.fan_in_fan_out, self.count = False, False, 0
+
+    class Inited(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.loc, self.inited = nn.Parameter(torch.zeros(3)), False
+
+    class Flagged(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.scale = nn.Parameter(torch.ones(3))
+            self.register_buffer("data_dep_init_done", torch.tensor(0.0))
+            self.register_buffer("steps", torch.tensor(0))
+
+    model = nn.Sequential(StdConv2d(3, 4, 3), Merging(), Inited(), Flagged())
+    assert [tuple(p.shape) for p in uninitialised_params(model)] == [(3,), (3,)]  # Inited.loc, Flagged.scale
+    assert uninitialised_params(nn.Sequential(StdConv2d(3, 4, 3), Merging())) == []

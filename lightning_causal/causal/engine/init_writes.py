@@ -4,7 +4,8 @@
 audits restore the flag (``audit_mode``'s buffers, ``kept_attributes``), so an audit's passes must put back the
 parameters too: :func:`init_writes_kept`. Writes through ``.data`` bypass the version counter, so the values are
 compared; the modules watched are the ones such an initialisation needs, of a class of the user's own holding a falsy
-flag (a one-element buffer equal to 0, or an attribute ``False`` or ``0``): a model without one costs nothing."""
+flag named for it (a one-element buffer equal to 0, or an attribute ``False`` or ``0``, whose name holds ``init``): a
+model without one costs nothing."""
 
 from __future__ import annotations
 
@@ -19,11 +20,18 @@ __all__ = ["init_writes_kept", "uninitialised_params"]
 
 def _falsy_flag(m: nn.Module) -> bool:
     """Whether ``m`` holds a flag that says "not initialised yet": a one-element buffer equal to 0, or an attribute of
-    its own that is ``False`` or the int ``0`` (not its ``training`` mode)."""
-    if any(isinstance(b, Tensor) and b.numel() == 1 and not b.is_complex() and b.device.type != "meta" and bool(b == 0)
-           for b in m._buffers.values()):
+    its own that is ``False`` or the int ``0``, named for initialisation (``initialized``, ``initialised``, ``inited``,
+    ``data_dep_init_done``; not every falsy flag: ``Conv2d.transposed``, ``LSTM.bidirectional``, loralib's ``merged``
+    and a LightningModule's own flags would have every such module's weights copied at each audit block)."""
+    if any(_names_init(k) and isinstance(b, Tensor) and b.numel() == 1 and not b.is_complex() and b.device.type != "meta"
+           and bool(b == 0) for k, b in m._buffers.items()):
         return True
-    return any(type(v) in (bool, int) and not v for k, v in vars(m).items() if k != "training")
+    return any(_names_init(k) and type(v) in (bool, int) and not v for k, v in vars(m).items())
+
+
+def _names_init(name: str) -> bool:
+    """Whether an attribute's ``name`` says initialisation (``initialized``, ``_inited``, ``data_dep_init_done``)."""
+    return "init" in name.lower()
 
 
 def uninitialised_params(model: nn.Module) -> list[nn.Parameter]:
