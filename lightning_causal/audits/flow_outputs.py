@@ -87,13 +87,14 @@ def flow_hint(raw: object, probe: Probe) -> str:
             f"class scores; explain the log-likelihood, {_likelihood(i, j)}, or one coordinate of z with `target=k`")
 
 
-def warn_flow_latent(audit: Audit, raw: object, out: object, probe: Probe) -> None:
+def warn_flow_latent(audit: Audit, raw: object, out: object, probe: Probe, model: torch.nn.Module | None = None) -> None:
     """Warn where ``audit`` explains the latent ``z`` of a return value that reads as a flow's ``(z, log_det)``
     (:func:`flow_parts`; ``z`` itself or flattened) as class scores: under ``target=None`` (its largest coordinate), or
     for an audit that reads the decision itself (``CounterfactualAudit``'s misclassified samples and flips). Not where the
     audit names a coordinate (``target=k``), nor where the output's largest element decides the probe's labels
     (:func:`decides_labels`: a trained hybrid's logits as wide as its input; an untrained one, at a callback's set-up,
-    is warned of)."""
+    is warned of), nor where ``model`` says its task (a classification or regression loss held, ``hparams.task``: an
+    actor-critic's ``(logits, value)``, a classifier's ``(logits, confidence)`` as wide as the input)."""
     parts = flow_parts(raw, probe)
     if parts is None or not isinstance(out, torch.Tensor) or out.dim() != 2:
         return
@@ -106,14 +107,17 @@ def warn_flow_latent(audit: Audit, raw: object, out: object, probe: Probe) -> No
         return
     if decides_labels(out, probe.labels):  # a classifier's logits as wide as its input (a hybrid on 2 features, 2 classes)
         return
+    if model is not None and label_task(model) is not None:  # the whole model's word: a head chosen by index says none
+        return  # a model that says its task: a classifier's (logits, confidence) as wide as its input
     warnings.warn(
         f"Audit {audit.name!r} explains out[{i}] {list(z.shape)} of a return value whose out[{j}] "
         f"{list(raw[j].shape)} is one number per sample and whose out[{i}] has the shape of the input, as a normalizing "
-        "flow's `(z, log_det)`: every audit reads its output as class scores, so the largest coordinate of z is taken for "
-        "the predicted class (`target=None`), a softmax of z for probabilities and a counterfactual makes another "
-        f"coordinate the largest, none of which is a decision of a density model. Explain the log-likelihood, "
-        f"{_likelihood(i, j)}, or one coordinate of z with `target=k`; a flow classifier explains its class scores "
-        "log p(x | y) + log p(y), `[N, C]`", UserWarning, stacklevel=outside_package())
+        "flow's `(z, log_det)` does. If it is one: every audit reads its output as class scores, so the largest "
+        "coordinate of z is taken for the predicted class (`target=None`), a softmax of z for probabilities and a "
+        "counterfactual makes another coordinate the largest, none of which is a decision of a density model; explain "
+        f"the log-likelihood, {_likelihood(i, j)}, or one coordinate of z with `target=k` (a flow classifier explains its "
+        "class scores log p(x | y) + log p(y), `[N, C]`). A policy's or classifier's logits as wide as the input (an "
+        "actor-critic's `(logits, value)`) are read rightly: nothing to do", UserWarning, stacklevel=outside_package())
 
 
 def warn_saturated_decisions(audit: Audit, out: object, probe: Probe, model: torch.nn.Module | None = None) -> None:
@@ -122,11 +126,14 @@ def warn_saturated_decisions(audit: Audit, out: object, probe: Probe, model: tor
     :data:`DECIDING_ROWS` probe rows or more (or above 0.99 on every one) while the probe's 0/1 labels hold both classes:
     a per-sample log-likelihood (a flow's ``log p(x)``, about -10 for 8 features), an energy or an unbounded score read
     as a logit gives a cf_gap of 0 and positive rates of 0 or 1 that say nothing of it. Not where ``compare`` is left
-    to choose and ``model`` says it regresses (a held ``nn.MSELoss``): the audit compares its outputs then."""
+    to choose and ``model`` says it regresses (a held ``nn.MSELoss``): the audit compares its outputs then; nor where
+    ``model`` says it classifies (an ``nn.BCEWithLogitsLoss`` held: a rare-event classifier whose bias starts at the
+    class prior has every probability below 0.01)."""
     if not (hasattr(audit, "compare") and getattr(audit, "compare", None) in (None, "probability")):
         return
-    if audit.compare is None and label_task(task_model(model, getattr(audit, "output", None))) == "regression":
-        return  # left to choose, FairnessAudit compares the outputs of a model that says it regresses
+    task = label_task(task_model(model, getattr(audit, "output", None)))
+    if task not in (None, "regression") or task == "regression" and audit.compare is None:
+        return  # a classifier's logit is read rightly; a regression's outputs are compared (compare left to choose)
     labels = probe.labels
     if not (isinstance(out, torch.Tensor) and out.is_floating_point() and out.shape[1:] in ((), (1,))
             and len(out) >= DECIDING_ROWS and isinstance(labels, torch.Tensor) and labels.shape == (len(out),)):
@@ -142,5 +149,6 @@ def warn_saturated_decisions(audit: Audit, out: object, probe: Probe, model: tor
         f"output is {side} on every one of the probe's {len(out)} samples (P(class 1) {'< 0.01' if side[0] == 'b' else '> 0.99'} "
         f"everywhere, from {float(out.min()):.3g} to {float(out.max()):.3g}) while {int(labels.sum())} of its labels are 1: a "
         "per-sample log-likelihood (a normalizing flow's log p(x)), an energy or a score of its own units read as a "
-        "binary logit, whose cf_gap is 0 and positive rates say nothing of it. Pass compare='output' (cf_gap: the mean "
-        "change of the output in its own units, nats for a log-likelihood)", UserWarning, stacklevel=outside_package())
+        "binary logit, whose cf_gap is 0 and positive rates say nothing of it. If the output is one of those, pass "
+        "compare='output' (cf_gap: the mean change of the output in its own units, nats for a log-likelihood); a rare-"
+        "event classifier's logit is read rightly (nothing to do)", UserWarning, stacklevel=outside_package())

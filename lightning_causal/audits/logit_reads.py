@@ -145,8 +145,8 @@ def _judge(audit: Audit, model: torch.nn.Module, probe: Probe, max_batch_size: o
         warn_saturated_decisions,
     )
 
-    warn_flow_latent(audit, raw, out, part)  # a flow's (z, log_det) with z explained as classes
-    warn_saturated_decisions(audit, out, part)  # a log-likelihood read as a binary logit
+    warn_flow_latent(audit, raw, out, part, model)  # a flow's (z, log_det) with z explained as classes
+    warn_saturated_decisions(audit, out, part, model)  # a log-likelihood read as a binary logit
 
 
 def class_labels(labels: object) -> torch.Tensor | None:

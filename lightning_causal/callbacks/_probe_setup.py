@@ -128,7 +128,7 @@ def check_probe_outputs(audits: Sequence[Audit], model: torch.nn.Module, probe: 
         _check_rows_of_a_flat_probe(probe, out, model)
         _check_scores(audit, out, model)
         _warn_elements_as_classes(audit, raw, out, model, probe)
-        warn_flow_latent(audit, raw, out, probe)
+        warn_flow_latent(audit, raw, out, probe, model)
         warn_saturated_decisions(audit, out, probe, model)
         check_finite_probe(probe, out, origin)
         explained.append((audit, out))
