@@ -33,6 +33,20 @@ def is_autocast_enabled(device_type: str) -> bool:
     return _is_autocast_enabled_before_2_4(device_type)
 
 
+def autocast_dtype(device_type: str) -> torch.dtype:
+    """The dtype autocast computes in on the device type ``device_type``: ``torch.get_autocast_dtype(device_type)`` from
+    torch 2.4; before, the per-device function (``torch.get_autocast_cpu_dtype``, ``torch.get_autocast_gpu_dtype``).
+
+    Examples:
+        >>> with torch.autocast("cpu", dtype=torch.bfloat16):
+        ...     autocast_dtype("cpu")
+        torch.bfloat16
+    """
+    if hasattr(torch, "get_autocast_dtype"):
+        return torch.get_autocast_dtype(device_type)
+    return torch.get_autocast_cpu_dtype() if device_type == "cpu" else torch.get_autocast_gpu_dtype()
+
+
 def _is_autocast_enabled_before_2_4(device_type: str) -> bool:
     if device_type == "cuda":
         return torch.is_autocast_enabled()
@@ -93,4 +107,4 @@ def functorch_wrapped(value: object) -> bool:
     return functorch is not None and isinstance(value, torch.Tensor) and functorch.is_functorch_wrapped_tensor(value)
 
 
-__all__ = ["OutOfMemoryError", "functorch_wrapped", "is_autocast_enabled", "module_hooks_fire"]
+__all__ = ["OutOfMemoryError", "autocast_dtype", "functorch_wrapped", "is_autocast_enabled", "module_hooks_fire"]

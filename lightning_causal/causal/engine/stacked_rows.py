@@ -65,6 +65,7 @@ from typing import TypeVar
 import torch
 from torch import Tensor, nn
 
+from lightning_causal._compat import autocast_dtype, is_autocast_enabled
 from lightning_causal.causal.engine.batching import alone_block, checked_chunks, first_in_block
 from lightning_causal.causal.engine.generators import active_generators
 from lightning_causal.causal.engine.kept_attributes import KeptAttributes, keep_attributes
@@ -373,9 +374,9 @@ def rounding_bound(values: Tensor, model: nn.Module | None = None, held: tuple[f
             eps = max(eps, 2.0 ** -10)  # cuDNN's TF32 (on by default) serves convolutions only
     device = values.device.type
     try:
-        if torch.is_autocast_enabled(device):
-            eps = max(eps, torch.finfo(torch.get_autocast_dtype(device)).eps)
-    except (RuntimeError, TypeError):  # a device type autocast does not know
+        if is_autocast_enabled(device):
+            eps = max(eps, torch.finfo(autocast_dtype(device)).eps)
+    except (RuntimeError, TypeError, AttributeError):  # a device type autocast does not know
         pass
     return max(ROUNDING, 512 * eps)
 
