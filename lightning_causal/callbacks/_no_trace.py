@@ -76,12 +76,12 @@ def no_trace(module: torch.nn.Module) -> Iterator[None]:
     attributes = keep_attributes(module, numbers=True)
     modes = [(m, m.training) for m in module.modules()]
     try:
-        eval_mode(module)  # module.eval(), also on torch.export's modules, which refuse it
-        observers_off(module)  # a QAT model's fake-quant observers: an audit of your own runs on the scales it holds
-        # an nn.Embedding(max_norm=...) renormalises the rows it looks up in place: its weight copied once for the audit
-        with torch.inference_mode(False), rng_preserved(), generators_registered(module), renorms_kept(module), \
-                init_writes_kept(module):
-            yield
+        with init_writes_kept(module):  # before eval(): a LoRA layer's train(False) merges its update into its weight
+            eval_mode(module)  # module.eval(), also on torch.export's modules, which refuse it
+            observers_off(module)  # a QAT model's fake-quant observers: an audit of your own runs on the scales it holds
+            # an nn.Embedding(max_norm=...) renormalises the rows it looks up in place: its weight copied once for the audit
+            with torch.inference_mode(False), rng_preserved(), generators_registered(module), renorms_kept(module):
+                yield
     finally:
         with torch.no_grad():
             for p, (grad, saved), r in zip(params, grads, requires):

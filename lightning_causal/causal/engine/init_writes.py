@@ -29,6 +29,13 @@ def _falsy_flag(m: nn.Module) -> bool:
     return any(_names_init(k) and type(v) in (bool, int) and not v for k, v in vars(m).items())
 
 
+def _own_train(m: nn.Module) -> bool:
+    """Whether ``m``'s class writes its own ``train(mode)``: a loralib-style LoRA layer merges ``B @ A`` into its weight
+    on ``train(False)`` (``self.weight.data += ...``, ``self.merged = True``) and takes it out on ``train(True)``; the
+    audits put the modes back by the flag (and ``merged`` with the attributes), so the weight must come back too."""
+    return type(m).train is not nn.Module.train
+
+
 def _names_init(name: str) -> bool:
     """Whether an attribute's ``name`` says initialisation (``initialized``, ``_inited``, ``data_dep_init_done``)."""
     return "init" in name.lower()
@@ -36,7 +43,8 @@ def _names_init(name: str) -> bool:
 
 def uninitialised_params(model: nn.Module) -> list[nn.Parameter]:
     """The parameters (each once) held directly by the modules of ``model`` whose class is not torch's own and that
-    hold a falsy flag (:func:`_falsy_flag`): those a data-dependent initialisation on the first pass would write.
+    hold a falsy flag (:func:`_falsy_flag`): those a data-dependent initialisation on the first pass would write; or
+    that write their own ``train`` (:func:`_own_train`): those a mode switch writes (a LoRA layer merging its update).
 
     Examples:
         >>> class ActNorm(nn.Module):
@@ -49,7 +57,7 @@ def uninitialised_params(model: nn.Module) -> list[nn.Parameter]:
     """
     seen: dict[int, nn.Parameter] = {}
     for m in model.modules():
-        if type(m).__module__.startswith("torch.") or not m._parameters or not _falsy_flag(m):
+        if type(m).__module__.startswith("torch.") or not m._parameters or not (_falsy_flag(m) or _own_train(m)):
             continue
         for p in m._parameters.values():
             if isinstance(p, Tensor) and not p.is_inference() and p.device.type != "meta":

@@ -145,12 +145,12 @@ def audit_mode(model: nn.Module, grad: bool = False, rng: bool = True) -> Iterat
     buffers, attributes = _kept_buffers(model), keep_attributes(model, numbers=True)  # a call counter too
     grad_ctx = rnn_backward(model) if grad else torch.no_grad()
     try:
-        eval_mode(model)
-        observers_off(model)
-        with grad_ctx, force_eager(), rng_preserved(model_devices(model)) if rng else contextlib.nullcontext(), \
-                generators_registered(model, restore=rng), remembered_fit(), renorms_kept(model), init_writes_kept(model), \
-                float32_exact():
-            yield model
+        with init_writes_kept(model):  # before eval(): a LoRA layer's train(False) merges its update into its weight
+            eval_mode(model)
+            observers_off(model)
+            with grad_ctx, force_eager(), rng_preserved(model_devices(model)) if rng else contextlib.nullcontext(), \
+                    generators_registered(model, restore=rng), remembered_fit(), renorms_kept(model), float32_exact():
+                yield model
     except RuntimeError as err:
         _note_wrapper_backward(model, err)
         raise
