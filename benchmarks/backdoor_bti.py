@@ -51,9 +51,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks import backdoor_peers as peers  # noqa: E402
 from benchmarks import backdoor_protocol as bp  # noqa: E402
-from benchmarks.backdoor_rnp import fold_records, method_study, study_folds, summary  # noqa: E402
+from benchmarks.backdoor_rnp import fold_records, trigger_free_study  # noqa: E402
 from benchmarks.backdoor_seam import kd_loss  # noqa: E402
-from benchmarks.bench_backdoor_protocol import CACHE, Fold  # noqa: E402
+from benchmarks.bench_backdoor_protocol import Fold  # noqa: E402
 
 METHODS = ("bti:1", "bti:1:kd1")
 #: the generator's trade-off between moving the non-benign features and keeping the benign ones
@@ -205,14 +205,7 @@ def run_fold(case: bp.Case, fold: int, digits, methods: list[str], out: Path, do
 
 
 def main() -> None:
-    parser, args, methods = method_study(__doc__, "bti", "not used by this study (refused)", METHODS,
-                                         "bti: settings (see the docstring)", method_parts)
-    if args.repair or args.reversed:
-        parser.error(f"--repair and --reversed are not used by this study (BTI-DBF runs without the trigger=None term) "
-                     f"but got --repair {args.repair!r}, --reversed {args.reversed}")
-    out = CACHE / f"bti-{args.set}-{args.tag}.jsonl"
-    cases = study_folds(args, out, lambda case, fold, digits, done: run_fold(case, fold, digits, methods, out, done))
-    print(summary(cases, out, [m for m in args.table.split(",") if m]))
+    trigger_free_study(__doc__, "bti", "BTI-DBF", METHODS, "bti: settings (see the docstring)", method_parts, run_fold)
 
 
 if __name__ == "__main__":

@@ -74,19 +74,23 @@ def test_raw_regression_outputs_are_not_checked_as_logits():
         assert result.scalars["cf_gap"] == pytest.approx(expected, rel=1e-5)
 
 
-class _Classifier(nn.Module):
-    """Two logits, and it says it classifies: an nn.CrossEntropyLoss held."""
+class _Said(nn.Module):
+    """A linear layer of fixed weights beside the loss that says its task (held, not used in forward)."""
 
-    def __init__(self) -> None:
+    def __init__(self, weight: list, bias: list, loss: nn.Module) -> None:
         super().__init__()
-        self.fc, self.loss = nn.Linear(4, 2), nn.CrossEntropyLoss()
+        self.fc, self.loss = nn.Linear(4, len(bias)), loss
         with torch.no_grad():
-            self.fc.weight.copy_(torch.tensor([[0.0, 0.0, 0.0, 0.0], [1.0, 0.0, 0.0, 1.0]]))
-            self.fc.bias.copy_(torch.tensor([3.0, 2.0]))
+            self.fc.weight.copy_(torch.tensor(weight))
+            self.fc.bias.copy_(torch.tensor(bias))
 
     def forward(self, x):
         return self.fc(x)
 
+
+def _Classifier() -> nn.Module:
+    """Two logits, and it says it classifies: an nn.CrossEntropyLoss held."""
+    return _Said([[0.0, 0.0, 0.0, 0.0], [1.0, 0.0, 0.0, 1.0]], [3.0, 2.0], nn.CrossEntropyLoss())
 
 def test_an_unlabelled_classifier_that_says_so_keeps_its_decisions_under_compare_output():
     # a304c9d8 read column target= above 0 for every unlabelled model of several outputs: this classifier's positive
@@ -105,19 +109,9 @@ def test_an_unlabelled_classifier_that_says_so_keeps_its_decisions_under_compare
     assert not any("no labels to tell" in n for n in result.meta.get("notes", []))
 
 
-class _Tagger(nn.Module):
+def _Tagger() -> nn.Module:
     """Three tags, and it says it is multi-label: an nn.BCEWithLogitsLoss held."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.fc, self.loss = nn.Linear(4, 3), nn.BCEWithLogitsLoss()
-        with torch.no_grad():
-            self.fc.weight.copy_(torch.tensor([[0.0, 0.0, 0.0, 0.0], [1.0, 0.0, 0.0, 1.0], [0.0, 1.0, 0.0, 0.0]]))
-            self.fc.bias.copy_(torch.tensor([3.0, -0.5, 0.0]))
-
-    def forward(self, x):
-        return self.fc(x)
-
+    return _Said([[0.0, 0.0, 0.0, 0.0], [1.0, 0.0, 0.0, 1.0], [0.0, 1.0, 0.0, 0.0]], [3.0, -0.5, 0.0], nn.BCEWithLogitsLoss())
 
 def test_an_unlabelled_multi_label_model_is_refused_under_probabilities_and_read_by_its_tag_under_output():
     # the softmax across the tags' logits was read as one decision in silence: positive rates 0.00/0.01 where tag 1's

@@ -16,32 +16,13 @@ import torch
 from torch import nn
 
 from lightning_causal.causal import input_effects, unit_effects
+from tests.causal.test_trial_newuser91_batch_residual_solver import _Relaxation
 
 
-class _BatchResidual(nn.Module):
+def _BatchResidual(tol: float) -> nn.Module:
     """z <- a z + (1 - a) t per row, a = sigmoid(3 x_1 + 2), iterated under no_grad until the batch's residual is
     ``tol`` of the iterate (the implicit-layers tutorial's stopping rule), then the one-step call."""
-
-    def __init__(self, tol: float) -> None:
-        super().__init__()
-        self.rate, self.target, self.tol = nn.Linear(4, 1), nn.Linear(4, 2), tol
-        with torch.no_grad():
-            self.rate.weight.copy_(torch.tensor([[0.0, 3.0, 0.0, 0.0]]))
-            self.rate.bias.fill_(2.0)
-            self.target.weight.copy_(torch.tensor([[1.0, 0.0, 1.0, 0.0], [0.0, 1.0, 0.0, 1.0]]))
-            self.target.bias.fill_(0.5)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        a, t = torch.sigmoid(self.rate(x)), self.target(x)
-        with torch.no_grad():
-            z = torch.zeros_like(t)
-            for _ in range(2000):
-                new = a * z + (1 - a) * t
-                stop = bool((new - z).norm() < self.tol * new.norm())
-                z = new
-                if stop:
-                    break
-        return a * z + (1 - a) * t
+    return _Relaxation(per_row=False, tol=tol, steps=2000)
 
 
 _X = torch.randn(64, 4, generator=torch.Generator().manual_seed(0))

@@ -16,11 +16,11 @@ from lightning_causal.causal import input_effects
 
 class _Relaxation(nn.Module):
     """z <- a z + (1 - a) t per row, a = sigmoid(3 x_1 + 2) (slow where x_1 is large), t = a linear map of x: the
-    fixed point is t, reached by iterations under no_grad until the residual is 1% of the iterate."""
+    fixed point is t, reached by iterations under no_grad until the residual is ``tol`` (1%) of the iterate."""
 
-    def __init__(self, per_row: bool) -> None:
+    def __init__(self, per_row: bool, tol: float = 1e-2, steps: int = 500) -> None:
         super().__init__()
-        self.rate, self.target, self.per_row = nn.Linear(4, 1), nn.Linear(4, 2), per_row
+        self.rate, self.target, self.per_row, self.tol, self.steps = nn.Linear(4, 1), nn.Linear(4, 2), per_row, tol, steps
         with torch.no_grad():
             self.rate.weight.copy_(torch.tensor([[0.0, 3.0, 0.0, 0.0]]))
             self.rate.bias.fill_(2.0)
@@ -31,14 +31,14 @@ class _Relaxation(nn.Module):
         a, t = torch.sigmoid(self.rate(x)), self.target(x)
         with torch.no_grad():
             z, done = torch.zeros_like(t), torch.zeros(x.shape[0], 1, dtype=torch.bool)
-            for _ in range(500):
+            for _ in range(self.steps):
                 new = a * z + (1 - a) * t
                 if self.per_row:  # each row's own residual; a converged row is kept as it is
                     new = torch.where(done, z, new)
-                    done = done | ((new - z).norm(dim=1, keepdim=True) < 1e-2 * new.norm(dim=1, keepdim=True))
+                    done = done | ((new - z).norm(dim=1, keepdim=True) < self.tol * new.norm(dim=1, keepdim=True))
                     stop = bool(done.all())
                 else:  # the batch's residual
-                    stop = bool((new - z).norm() < 1e-2 * new.norm())
+                    stop = bool((new - z).norm() < self.tol * new.norm())
                 z = new
                 if stop:
                     break
