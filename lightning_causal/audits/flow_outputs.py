@@ -107,8 +107,9 @@ def warn_flow_latent(audit: Audit, raw: object, out: object, probe: Probe, model
         return
     if decides_labels(out, probe.labels):  # a classifier's logits as wide as its input (a hybrid on 2 features, 2 classes)
         return
-    if model is not None and label_task(model) is not None:  # the whole model's word: a head chosen by index says none
-        return  # a model that says its task: a classifier's (logits, confidence) as wide as its input
+    if model is not None and label_task(model) == "multiclass":  # the whole model's word: a head chosen by index says none
+        return  # a classifier's (logits, confidence) as wide as its input (not "multilabel": a flow's coupling nets
+        # ending in nn.Sigmoid, a VAE holding nn.BCEWithLogitsLoss for its reconstruction say that too)
     warnings.warn(
         f"Audit {audit.name!r} explains out[{i}] {list(z.shape)} of a return value whose out[{j}] "
         f"{list(raw[j].shape)} is one number per sample and whose out[{i}] has the shape of the input, as a normalizing "
@@ -128,12 +129,12 @@ def warn_saturated_decisions(audit: Audit, out: object, probe: Probe, model: tor
     as a logit gives a cf_gap of 0 and positive rates of 0 or 1 that say nothing of it. Not where ``compare`` is left
     to choose and ``model`` says it regresses (a held ``nn.MSELoss``): the audit compares its outputs then; nor where
     ``model`` says it classifies (an ``nn.BCEWithLogitsLoss`` held: a rare-event classifier whose bias starts at the
-    class prior has every probability below 0.01)."""
+    class prior has every probability below 0.01) and its mean probability is within 100x of the labels' rate."""
     if not (hasattr(audit, "compare") and getattr(audit, "compare", None) in (None, "probability")):
         return
     task = label_task(task_model(model, getattr(audit, "output", None)))
-    if task not in (None, "regression") or task == "regression" and audit.compare is None:
-        return  # a classifier's logit is read rightly; a regression's outputs are compared (compare left to choose)
+    if task == "regression" and audit.compare is None:
+        return  # left to choose, FairnessAudit compares the outputs of a model that says it regresses
     labels = probe.labels
     if not (isinstance(out, torch.Tensor) and out.is_floating_point() and out.shape[1:] in ((), (1,))
             and len(out) >= DECIDING_ROWS and isinstance(labels, torch.Tensor) and labels.shape == (len(out),)):
@@ -144,6 +145,11 @@ def warn_saturated_decisions(audit: Audit, out: object, probe: Probe, model: tor
     side = "below -4.6" if bool((out < -4.6).all()) else "above 4.6" if bool((out > 4.6).all()) else None
     if side is None:
         return
+    rate, mean = float(labels.double().mean()), float(torch.sigmoid(out.double()).mean())
+    if task not in (None, "regression") and min(rate, 1 - rate) <= 100 * min(mean, 1 - mean):
+        return  # a classifier that says so, within 100x of its labels' rate: a rare-event one started at the prior
+        # (a log-likelihood of -10 gives 5e-5 where 1 label in 60 is positive; a VAE holding nn.BCEWithLogitsLoss says
+        # "multilabel" too, and is warned)
     warnings.warn(
         f"Audit {audit.name!r} compares class probabilities, the sigmoid of the model's one output as P(class 1), but that "
         f"output is {side} on every one of the probe's {len(out)} samples (P(class 1) {'< 0.01' if side[0] == 'b' else '> 0.99'} "

@@ -70,3 +70,43 @@ def test_logits_as_wide_as_the_input_of_a_model_that_says_it_classifies_are_no_f
     said = _said(lambda: audit_model(_WithConfidence(says=False), [InputEffectAudit(ace_values=None, output=0)],
                                      Probe(x), probe_size=32), words)
     assert said and "are read rightly: nothing to do" in said[0]
+
+
+class _ElboHolder(nn.Module):
+    """A per-sample log-likelihood (about -10) of a model holding nn.BCEWithLogitsLoss for its reconstruction, as a
+    Bernoulli VAE does: it says "multilabel", and its output is no logit."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin, self.recon = nn.Linear(4, 1), nn.BCEWithLogitsLoss(reduction="none")
+        with torch.no_grad():
+            self.lin.weight.fill_(0.5)
+            self.lin.bias.fill_(-10.0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.lin(x)
+
+
+class _SigmoidCouplingFlow(nn.Module):
+    """``(z, log_det)`` of an affine flow whose scale net ends in nn.Sigmoid (the last module registered)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.scale = nn.Sequential(nn.Linear(4, 4), nn.Sigmoid())
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        s = self.scale(x * torch.tensor([1.0, 0.0, 1.0, 0.0]))
+        return x * (1 + s), torch.log1p(s).sum(1)
+
+
+def test_weak_signs_of_a_task_do_not_silence_the_flow_warnings():
+    """Second final read of ae3731b2: label_task answers "multilabel" from a last nn.Sigmoid or a held
+    nn.BCEWithLogitsLoss, which a flow's coupling nets and a VAE's reconstruction loss give: both warnings went quiet."""
+    x = torch.randn(200, 4, generator=torch.Generator().manual_seed(0))
+    x[:, 3] = (torch.arange(200) % 2).float()
+    y = (torch.arange(200) % 3 == 0).long()
+    assert _said(lambda: FairnessAudit(AttributeFlip(3), sensitive=3).run(_ElboHolder(), Probe(x, y)),
+                 "per-sample log-likelihood")
+    assert _said(lambda: audit_model(_SigmoidCouplingFlow(), [InputEffectAudit(ace_values=None, output=0)],
+                                     Probe(x[:32]), probe_size=32), "normalizing flow's `(z, log_det)`")

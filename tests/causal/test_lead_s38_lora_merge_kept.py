@@ -64,3 +64,36 @@ def test_an_estimator_on_a_lora_model_in_train_mode_leaves_its_weights_bit_ident
     state = {k: v.clone() for k, v in model.state_dict().items()}
     input_effects(model, x, target=0)
     assert all(torch.equal(v, state[k]) for k, v in model.state_dict().items()) and not model[0].merged
+
+
+class WrappedLoRA(nn.Module):
+    """A hand-written LoRA wrapping its layer (``self.base``, torch's own nn.Linear) and merging into its weight."""
+
+    def __init__(self, i: int, o: int, r: int = 2) -> None:
+        super().__init__()
+        self.base, self.merged = nn.Linear(i, o), False
+        self.lora_A, self.lora_B = nn.Parameter(torch.randn(r, i)), nn.Parameter(torch.randn(o, r))
+
+    def train(self, mode: bool = True) -> WrappedLoRA:
+        super().train(mode)
+        if mode == self.merged:  # train(True) of a merged layer, train(False) of an unmerged one
+            sign = -1.0 if mode else 1.0
+            self.base.weight.data += sign * (self.lora_B @ self.lora_A)
+            self.merged = not mode
+        return self
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.base(x) if self.merged else self.base(x) + x @ self.lora_A.T @ self.lora_B.T
+
+
+def test_a_lora_wrapping_torchs_own_layer_is_left_as_found():
+    """Second final read of 85880442: only the parameters held by the class writing train() were kept, so a LoRA
+    merging into its wrapped nn.Linear's weight came back merged in the weight (output off by 3.69)."""
+    torch.manual_seed(0)
+    model, x = nn.Sequential(WrappedLoRA(4, 8), nn.ReLU(), nn.Linear(8, 3)).train(), torch.randn(6, 4)
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    for block in (audit_mode, no_trace):
+        with block(model), torch.no_grad():
+            model(x)
+        assert all(torch.equal(v, state[k]) for k, v in model.state_dict().items()), block.__name__
+        assert not model[0].merged and model.training

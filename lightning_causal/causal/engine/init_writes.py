@@ -10,7 +10,7 @@ model without one costs nothing."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import torch
 from torch import Tensor, nn
@@ -33,7 +33,13 @@ def _own_train(m: nn.Module) -> bool:
     """Whether ``m``'s class writes its own ``train(mode)``: a loralib-style LoRA layer merges ``B @ A`` into its weight
     on ``train(False)`` (``self.weight.data += ...``, ``self.merged = True``) and takes it out on ``train(True)``; the
     audits put the modes back by the flag (and ``merged`` with the attributes), so the weight must come back too."""
-    return type(m).train is not nn.Module.train
+    train = type(m).train
+    return train is not nn.Module.train and not train.__module__.startswith(_TRAIN_WRITES_NOTHING)
+
+
+#: libraries whose ``train`` overrides set flags only (transformers' ``PreTrainedModel`` sets its kernels' mode): a whole
+#: Hugging Face model copied at each audit epoch would cost its size in device memory for nothing
+_TRAIN_WRITES_NOTHING = ("torch.", "transformers.", "lightning.", "pytorch_lightning.")
 
 
 def _names_init(name: str) -> bool:
@@ -44,7 +50,8 @@ def _names_init(name: str) -> bool:
 def uninitialised_params(model: nn.Module) -> list[nn.Parameter]:
     """The parameters (each once) held directly by the modules of ``model`` whose class is not torch's own and that
     hold a falsy flag (:func:`_falsy_flag`): those a data-dependent initialisation on the first pass would write; or
-    that write their own ``train`` (:func:`_own_train`): those a mode switch writes (a LoRA layer merging its update).
+    that write their own ``train`` (:func:`_own_train`) with a module below them in train mode: every parameter below
+    them, which a mode switch may write (a LoRA layer merging its update into its own weight or its wrapped layer's).
 
     Examples:
         >>> class ActNorm(nn.Module):
@@ -57,9 +64,15 @@ def uninitialised_params(model: nn.Module) -> list[nn.Parameter]:
     """
     seen: dict[int, nn.Parameter] = {}
     for m in model.modules():
-        if type(m).__module__.startswith("torch.") or not m._parameters or not (_falsy_flag(m) or _own_train(m)):
+        if type(m).__module__.startswith("torch."):
             continue
-        for p in m._parameters.values():
+        if _own_train(m) and any(sub.training for sub in m.modules()):  # eval() may write any parameter below it
+            held: Iterable[Tensor] = m.parameters()  # (a wrapper merging into its self.base.weight, torch's nn.Linear)
+        elif m._parameters and _falsy_flag(m):
+            held = m._parameters.values()
+        else:
+            continue
+        for p in held:
             if isinstance(p, Tensor) and not p.is_inference() and p.device.type != "meta":
                 seen.setdefault(id(p), p)
     return list(seen.values())
