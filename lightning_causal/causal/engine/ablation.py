@@ -577,6 +577,49 @@ def _observation_mask(x: Tensor, mask: object) -> bool:
                 or bool((m == m[:, :1]).all()))  # a key-padding mask: one row of real positions for every query
 
 
+#: the largest value an additive attention mask may hold at a left-out position: BERT's -10000.0, -1e9, -inf and
+#: ``torch.finfo(dtype).min`` (Hugging Face's extended masks) are at or below it
+ADDITIVE_PAD = -1e4
+
+
+def mask_padding(attention_mask: Tensor) -> Tensor:
+    """The positions an ``attention_mask`` leaves out, as booleans of its shape, read by one rule: a keep mask (``bool``,
+    or numbers holding only 0 and 1: 1 at the real positions, 0 at the padding, Hugging Face's sense) is padding where
+    it is 0; an additive float mask (0 to attend, ``-inf`` or a large negative number, at most ``-1e4``, to leave out:
+    what ``nn.MultiheadAttention(attn_mask=...)`` and ``F.scaled_dot_product_attention`` add to the scores, a
+    Graphormer's or an extended Hugging Face mask) where it is negative; a float mask all 0 is additive (no padding: a
+    keep mask of no real position says nothing). Read as a keep mask, an additive mask's 0 took every real position for
+    padding (their effects 0, never set) and its -1e9 every padded one for real. Raises ``ValueError`` for any other
+    values (soft weights, biases, 0 and -1), which no rule can tell padding from.
+
+    Examples:
+        >>> import torch
+        >>> mask_padding(torch.tensor([[1, 1, 0]])), mask_padding(torch.tensor([[0.0, 0.0, float("-inf")]]))
+        (tensor([[False, False,  True]]), tensor([[False, False,  True]]))
+        >>> mask_padding(torch.tensor([[0.0, -1e9]])), mask_padding(torch.zeros(1, 2))
+        (tensor([[False,  True]]), tensor([[False, False]]))
+        >>> mask_padding(torch.tensor([[0.0, -0.5]]))
+        Traceback (most recent call last):
+        ...
+        ValueError: Expected argument `attention_mask` to be a keep mask ...
+    """
+    att = attention_mask
+    if att.dtype == torch.bool or not att.is_floating_point():
+        return att == 0
+    zero = att == 0
+    if bool((zero | (att == 1)).all()) and not bool(zero.all()):
+        return zero
+    if bool((zero | (att <= ADDITIVE_PAD)).all()):  # NaN is neither: refused below
+        return ~zero
+    shown = att.flatten().unique()[:6].tolist()
+    raise ValueError(
+        "Expected argument `attention_mask` to be a keep mask (bool, or 0 and 1 only: 1 at the real positions, 0 at the "
+        f"padding) or an additive float mask (0 at the real positions, -inf or a number at most {ADDITIVE_PAD:g} at the "
+        f"padding) but got dtype {att.dtype} with values {shown}: which positions are padding cannot be told; pass a keep "
+        "mask as `attention_mask` (True at the real positions) and build what the model adds to its scores inside "
+        "forward: `torch.zeros(m.shape, dtype=x.dtype).masked_fill(~m, float('-inf'))`")
+
+
 def _padding_of(x: Tensor, named: Mapping, scans: dict | None = None) -> Tensor | None:
     """:func:`padding_positions` of ``x`` alone, from the named padding arguments ``named`` (``scans``: the call's
     scans, :func:`_scanned`)."""
@@ -584,9 +627,9 @@ def _padding_of(x: Tensor, named: Mapping, scans: dict | None = None) -> Tensor 
         return None
     att = named.get("attention_mask")
     if isinstance(att, Tensor) and att.shape == x.shape[:2]:
-        return (att == 0).to(x.device).view(*att.shape, *[1] * (x.dim() - 2))
+        return mask_padding(att).to(x.device).view(*att.shape, *[1] * (x.dim() - 2))
     if _observation_mask(x, att):  # [N, T, C]: entry by entry
-        return (att == 0).to(x.device)
+        return mask_padding(att).to(x.device)
     lengths = named.get("lengths")
     if not isinstance(lengths, Tensor) or lengths.shape != x.shape[:1] or lengths.is_floating_point() or lengths.dtype == torch.bool:
         return None
