@@ -465,7 +465,7 @@ class FairnessAudit(Audit):
             # model that does not say it classifies: an nn.CrossEntropyLoss held keeps its decisions): the column
             # compared (target=), not the argmax over outputs that are no classes
             column = outputs.shape[1] > 1 and (why is not None or labels is None and task != "multiclass")
-            p = probabilities(outputs[:, [self.target]] if column else outputs, check=why is None)  # a regression: none
+            p = probabilities(outputs[:, [self.target]] if column else outputs, check=why is None, model=model)  # a regression: none
             if why is not None:  # the choice first: the card cuts a long note
                 chosen = "compare='output' chosen (`compare` left at its default) as " if why_output is not None else ""
                 result.meta.setdefault("notes", []).append(

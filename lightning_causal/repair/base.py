@@ -116,7 +116,8 @@ class RepairTerm(ABC):
         return raw, picked
 
     def checked_logits(self, outputs: Tensor) -> Tensor:
-        """``outputs`` as given; on the term's first call they are checked to be logits, not
+        """``outputs`` as given; on the term's first call (of a batch of 4 rows or more, which an evidential head's
+        concentrations are told on) they are checked to be logits, not
         probabilities (:func:`~lightning_causal.causal.engine.state.check_logits`). Once is
         enough (a model does not start returning probabilities mid-training), and the check
         reduces the batch and reads the answer on the host: a synchronisation every training
@@ -127,7 +128,8 @@ class RepairTerm(ABC):
         """
         if not getattr(self, "_logits_checked", False):
             check_logits(outputs, type(self).__name__)
-            self._logits_checked = True
+            # until a batch of 4 rows or more: fewer tell no evidential head's concentrations from logits
+            self._logits_checked = not (isinstance(outputs, Tensor) and outputs.dim() == 2 and outputs.shape[0] < 4)
         return outputs
 
     def take_task(self, model: nn.Module) -> None:

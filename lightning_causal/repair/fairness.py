@@ -19,7 +19,7 @@ from lightning_causal.causal.engine.ablation import padding_positions
 from lightning_causal.causal.engine.checks import check_float
 from lightning_causal.causal.engine.forward import Forward, ForwardArgs, OutputSpec
 from lightning_causal.causal.engine.forward_args import tensor_leaves
-from lightning_causal.causal.engine.state import check_one_logit
+from lightning_causal.causal.engine.state import ONE_LOGIT_ROWS, check_one_logit
 from lightning_causal.causal.engine.token_ids import (
     EmbeddingReader,
     embedding_lookup_error,
@@ -117,6 +117,7 @@ def _log_probs(outputs: Tensor) -> Tensor:
 
 
 _READERS = "_readers_by_model"  # the embeddings found per model: CounterfactualFairnessTerm._readers
+_READ_AS_OUTPUTS = "_outputs_read_as_regression"  # the first batch's labels said a regression: no logit to check
 
 
 def _gathered_note(fargs: ForwardArgs) -> str | None:
@@ -395,11 +396,11 @@ class CounterfactualFairnessTerm(RepairTerm):
 
     def _distance(self, outputs: Tensor, extra_outputs: Tensor, y: Tensor | None, model: nn.Module | None) -> Tensor:
         """:meth:`loss_from_outputs`, the labels checked by the task of ``model`` where the term was handed none."""
-        first = not getattr(self, "_logits_checked", False)
         self.checked_logits(outputs)
-        regression = self._check_labels(y, outputs, model)
-        if first and self.distance != "logit" and not regression:  # a sigmoid of one output follows: a probability?
-            check_one_logit(outputs, type(self).__name__)  # (a regression's outputs in [0, 1] are none: told above)
+        if not getattr(self, "_labels_checked", False):  # a regression's outputs in [0, 1] are no probabilities
+            self.__dict__[_READ_AS_OUTPUTS] = self._check_labels(y, outputs, model)
+        if not getattr(self, "_one_logit_checked", False):
+            self._check_one_logit(outputs, model)
         if outputs.shape[0] != extra_outputs.shape[0]:
             outputs = outputs[: extra_outputs.shape[0]]
         if self.distance == "abs_prob":
@@ -408,6 +409,18 @@ class CounterfactualFairnessTerm(RepairTerm):
             return _logit_pairing(outputs, extra_outputs)
         lp, lq = _log_probs(outputs), _log_probs(extra_outputs)  # a class of probability 0 in both adds 0, not NaN
         return 0.5 * ((lp.exp() - lq.exp()) * _difference(lp, lq)).sum(1).mean()
+
+    def _check_one_logit(self, outputs: Tensor, model: nn.Module | None) -> None:
+        """Where a sigmoid of one output follows (``distance`` not ``"logit"``, outputs not read as a regression's):
+        whether it is a probability already (:func:`~lightning_causal.causal.engine.state.check_one_logit`), on the
+        first batch of :data:`~lightning_causal.causal.engine.state.ONE_LOGIT_ROWS` rows or more (a first batch of 4
+        rows tells nothing; the flag set, no step reads the outputs on the host again)."""
+        if self.distance != "logit" and not self.__dict__.get(_READ_AS_OUTPUTS) \
+                and (outputs.dim() == 1 or outputs.dim() == 2 and outputs.shape[1] == 1):
+            if outputs.shape[0] < ONE_LOGIT_ROWS:
+                return  # too few rows to tell: the next batch is read
+            check_one_logit(outputs, type(self).__name__, model)
+        self._one_logit_checked = True
 
     def _non_finite_note(self, value: Tensor) -> str:
         """What the ``FloatingPointError`` of :func:`~lightning_causal.repair.objective.add_terms` adds where the term's

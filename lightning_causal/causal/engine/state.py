@@ -28,7 +28,7 @@ from lightning_causal.causal.engine.kept_attributes import buffer_of, keep_attri
 from lightning_causal.causal.engine.lazy_modules import check_built
 from lightning_causal.causal.engine.user_frame import outside_package
 
-__all__ = ["frozen_params", "audit_mode", "float32_exact", "eval_mode", "is_fake_quant", "renorms_kept", "observer_on", "observers_off", "rnn_backward", "check_logits", "check_one_logit", "rows_sum_to_one", "gather_target", "output_fix", "listed_target", "resolve_target", "rng_preserved", "as_tuple",
+__all__ = ["frozen_params", "audit_mode", "float32_exact", "eval_mode", "is_fake_quant", "renorms_kept", "observer_on", "observers_off", "rnn_backward", "check_logits", "check_one_logit", "ONE_LOGIT_ROWS", "ends_in_sigmoid", "rows_sum_to_one", "gather_target", "output_fix", "listed_target", "resolve_target", "rng_preserved", "as_tuple",
            "inputs_type_error", "model_devices"]
 
 Target = int | list[int] | Tensor | None
@@ -657,37 +657,89 @@ def check_logits(outputs: Tensor, caller: str) -> Tensor:
     return outputs
 
 
-def check_one_logit(outputs: Tensor, caller: str) -> Tensor:
+#: autograd nodes an ``output=`` or a cast puts after the model's last operation, moving no value (walked through by
+#: :func:`ends_in_sigmoid`)
+_SHAPE_NODES = ("View", "UnsafeView", "Reshape", "ReshapeAlias", "Select", "Slice", "Squeeze", "Unsqueeze", "Index",
+                "Clone", "ToCopy", "Expand", "Alias", "Permute", "Transpose", "T")
+
+
+def ends_in_sigmoid(outputs: Tensor, model: nn.Module | None = None) -> bool:
+    """Whether ``outputs`` come out of a sigmoid: their autograd graph's last operation (through reshapes, selections
+    and casts) is one (``torch.sigmoid`` or ``nn.Sigmoid``, read where they were computed with gradients: a training
+    step), or else the last layer ``model`` registers, losses and metrics aside, is an ``nn.Sigmoid`` (an audit's passes
+    run without gradients).
+
+    Examples:
+        >>> ends_in_sigmoid(torch.sigmoid(torch.zeros(2, requires_grad=True)).reshape(2, 1))
+        True
+        >>> ends_in_sigmoid(torch.zeros(2), nn.Sequential(nn.Linear(3, 1), nn.Sigmoid(), nn.BCELoss()))
+        True
+        >>> ends_in_sigmoid(torch.zeros(2), nn.Linear(3, 1))
+        False
+    """
+    node = outputs.grad_fn
+    while node is not None and type(node).__name__.rstrip("0123456789").removesuffix("Backward") in _SHAPE_NODES:
+        node = next((f for f, _ in node.next_functions if f is not None), None)
+    if node is not None:
+        return type(node).__name__.startswith("SigmoidBackward")
+    last = None
+    for m in model.modules() if isinstance(model, nn.Module) else ():
+        name = type(m).__name__
+        if not isinstance(m, nn.modules.loss._Loss) and not name.startswith(("Multiclass", "Multilabel", "Binary")) \
+                and not type(m).__module__.startswith("torchmetrics") and not any(True for _ in m.children()):
+            last = m
+    return isinstance(last, nn.Sigmoid)
+
+
+#: the fewest rows of one output on which :func:`check_one_logit` tells a probability from a logit
+ONE_LOGIT_ROWS = 8
+
+
+def check_one_logit(outputs: Tensor, caller: str, model: nn.Module | None = None) -> Tensor:
     """``outputs`` as given; one output ``[N]`` / ``[N, 1]`` that ``caller`` reads as a binary classifier's logit (its
     sigmoid the probability of class 1) is warned of where it looks like the probability already: a head ending in
     ``torch.sigmoid``, a Laplace last layer's probit-approximated predictive ``sigmoid(f / sqrt(1 + pi/8 var))``. The
     sigmoid of a probability lies in [0.5, 0.73], so every sample reads as decided positive (the fairness measures'
-    positive rates 1.0, their flip rate 0, their gap squeezed about fourfold). Told where at least 8 rows lie in [0, 1]
+    positive rates 1.0, their flip rate 0, their gap squeezed about fourfold). Told where at least 8 rows (:data:`ONE_LOGIT_ROWS`) lie in [0, 1]
     on both sides of 0.5: read as probabilities both decisions occur, read as logits every sample is positive, none
-    confidently (a classifier's logits spread over both signs from its initialisation on). ``output=lambda out:
+    confidently (a classifier's logits spread over both signs from its initialisation on); where they all lie on one
+    side (every probability above 0.5, or below: a classifier sure of one class on the probe, a rare-event one), where
+    the outputs end in a sigmoid (:func:`ends_in_sigmoid`: the last operation of outputs computed with gradients, else
+    ``model``'s last layer an ``nn.Sigmoid``): logits of one sign in (0, 1) are a model's own (a bias above 0), and
+    are read as they are. ``output=lambda out:
     out.float().logit(eps=1e-6)`` gives the probability back exactly (``eps``: a saturated 0 or 1 is no infinite logit;
     ``float()``: in float16 or bfloat16 ``1 - eps`` rounds to 1, whose logit is ``inf``, and a half-precision sigmoid
     rounds every probability above 0.99976 (bfloat16: 0.998) to 1, where the repair term's ``sym_kl`` distance is NaN). Warned
     once per :func:`~lightning_causal.causal.engine.batching.remembered_fit` block and ``caller``, as
     :func:`check_logits` warns of concentrations; outside one, at every call.
 
+    Args:
+        outputs: the one output ``[N]`` or ``[N, 1]``.
+        caller: who reads it as a logit, in the warning.
+        model: the model that gave it, whose last layer is read where ``outputs`` carry no autograd graph.
+
     Examples:
         >>> check_one_logit(torch.tensor([-2.0, 0.3, 1.5]), "it").shape
         torch.Size([3])
     """
     if not isinstance(outputs, Tensor) or not outputs.is_floating_point() or outputs.dim() not in (1, 2) \
-            or outputs.dim() == 2 and outputs.shape[1] != 1 or outputs.shape[0] < 8:
+            or outputs.dim() == 2 and outputs.shape[1] != 1 or outputs.shape[0] < ONE_LOGIT_ROWS:
         return outputs
     key = f"probabilities read as one logit by {caller}"
     if said_in_block(key):
         return outputs
     with torch.no_grad():
         out = outputs.detach().float()
-        both_sides = bool(((out >= 0) & (out <= 1)).all()) and bool((out < 0.5).any()) and bool((out > 0.5).any())
-    if both_sides and first_in_block(key):
+        unit = bool(((out >= 0) & (out <= 1)).all())
+        below, above = unit and bool((out < 0.5).any()), unit and bool((out > 0.5).any())
+    sigmoid = unit and not (below and above) and ends_in_sigmoid(outputs, model)  # one side: the model's last step says
+    if (below and above or sigmoid) and first_in_block(key):
+        where = ("on both sides of 0.5, as a binary classifier's probability does (a head ending in a sigmoid, a "
+                 "Laplace or probit predictive)" if not sigmoid else
+                 f"{'above' if above else 'below' if below else 'at'} 0.5, and the model's output comes out of a sigmoid (its last "
+                 "operation, or its last layer an nn.Sigmoid): a binary classifier's probability")
         warnings.warn(
-            f"Every entry of the model's one output {list(outputs.shape)} lies in [0, 1] on both sides of 0.5, as a binary "
-            f"classifier's probability does (a head ending in a sigmoid, a Laplace or probit predictive), and it is read as "
+            f"Every entry of the model's one output {list(outputs.shape)} lies in [0, 1] {where}, and it is read as "
             f"a logit by {caller}, whose sigmoid is taken for the probability: the sigmoid of a probability lies in [0.5, "
             "0.73], every sample decided positive. For a probability pass `output=lambda out: out.float().logit(eps=1e-6)` (its "
             "sigmoid gives the probability back; eps: a saturated 0 or 1 is no infinite logit, in float32: float16's and "

@@ -13,6 +13,7 @@ The model is called through :class:`~lightning_causal.causal.engine.forward.Forw
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import warnings
 from collections.abc import Iterator, MutableMapping
@@ -76,7 +77,7 @@ __all__ = [
 ]
 
 
-def probabilities(outputs: Tensor, check: bool = True) -> Tensor:
+def probabilities(outputs: Tensor, check: bool = True, model: nn.Module | None = None) -> Tensor:
     """Class probabilities ``[N, C]`` in float32: softmax of ``[N, C]`` logits, or for a single
     logit (``[N]`` / ``[N, 1]``) the two columns ``(1 − σ, σ)``.
 
@@ -85,6 +86,8 @@ def probabilities(outputs: Tensor, check: bool = True) -> Tensor:
         check: whether the outputs are checked to be logits (``check_logits``, ``check_one_logit``); ``False`` for a
             regression's outputs, whose sigmoid gives the share above 0 (a regression's outputs in [0, 1] are no
             probability read as a logit).
+        model: the model that gave ``outputs``, whose last layer (an ``nn.Sigmoid``) says one output on one side of
+            0.5 is a probability (:func:`~lightning_causal.causal.engine.state.check_one_logit`).
 
     Examples:
         >>> probabilities(torch.tensor([0.0]))
@@ -94,7 +97,7 @@ def probabilities(outputs: Tensor, check: bool = True) -> Tensor:
         raise ValueError(f"Expected model outputs [N] or [N, C] but got {getattr(outputs, 'shape', type(outputs))}")
     out = outputs.float() if outputs.dtype in (torch.float16, torch.bfloat16) else outputs
     if out.dim() == 1 or out.shape[1] == 1:
-        p = torch.sigmoid((check_one_logit(out, "the counterfactual fairness measures") if check else out).reshape(-1))
+        p = torch.sigmoid((check_one_logit(out, "the counterfactual fairness measures", model) if check else out).reshape(-1))
         return torch.stack([1 - p, p], 1)
     return (check_logits(out, "the counterfactual fairness measures") if check else out).softmax(dim=1)
 
@@ -293,9 +296,9 @@ def _counterfactual_probabilities(
             module run more than once a pass).
         raw: the raw outputs (:func:`raw_outputs`, ``compare="output"``) in place of the probabilities.
     """
-    read = raw_outputs if raw else probabilities
     n = x.shape[0]
     forward = Forward(model, output=output, additional_forward_args=additional_forward_args, num_samples=n)
+    read = raw_outputs if raw else functools.partial(probabilities, model=forward.model)
     padding = padding_positions(x, additional_forward_args, model=forward.model)
     x_cf = torch.stack([counterfactual_inputs(cf, x, padding) for cf in counterfactuals])  # [W, N, ...]
     changed = (x_cf != x).reshape(len(counterfactuals), n, -1).any(2)
@@ -771,7 +774,7 @@ def _carrier_effects(
                         before = len(kinds)
                         out = forward(x)
                         calls = len(kinds) - before  # the layer's calls in the factual pass over the probe
-                    p0, classes = probabilities(out), _classes(out)
+                    p0, classes = probabilities(out, model=model), _classes(out)
                     h = acts.get(layer)
                     check_counterfactual_ids(cf, x_cf, counterfactual_readers(readers, x))
                     forward(x_cf)
