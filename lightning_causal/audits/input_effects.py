@@ -26,6 +26,7 @@ from lightning_causal.audits.options import (
 from lightning_causal.audits.top_share import add_top_share, note_non_finite_samples
 from lightning_causal.causal.effects.input_effects import average_causal_effect, input_effects
 from lightning_causal.causal.engine.ablation import (
+    ADDITIVE_WAY,
     TORCH_SENSE_WAY,
     check_baselines,
     padding_positions,
@@ -459,7 +460,7 @@ class InputEffectAudit(Audit):
         if unread is not None:
             where, value, _ = unread
             way = ("name the parameter `attention_mask` (forward(self, x, adj, attention_mask)) or pass it as that keyword"
-                   if value == 0 else TORCH_SENSE_WAY)
+                   if value == 0 else TORCH_SENSE_WAY if value == 1 else ADDITIVE_WAY)
             warnings.warn(
                 f"InputEffectAudit {self.name!r}: {where} is {value} where the inputs are all zero, as a padding mask (padded "
                 "graphs' node mask, padded steps) is, but only `attention_mask` (0 = padding) or `lengths` are read as "

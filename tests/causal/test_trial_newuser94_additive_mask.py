@@ -78,3 +78,21 @@ def test_mask_that_is_neither_refused(values):
     x = torch.ones(1, 2, 3)
     with pytest.raises(ValueError, match=r"argument `attention_mask` to be a keep mask .* or an additive float mask"):
         padding_positions(x, {"attention_mask": torch.tensor([values])})
+
+
+class _Biased(_Graphormer):
+    """The same model taking its additive mask under another name, `attn_bias`."""
+
+    def forward(self, x, adj, attn_bias):
+        return super().forward(x, adj, attn_bias)
+
+
+def test_additive_mask_under_another_name_is_told():
+    from lightning_causal.audits import InputEffectAudit, Probe
+    from lightning_causal.audits.base import ProbeContentsWarning
+
+    x, adj, keep = _graphs(0.0)
+    probe = Probe(x, additional_forward_args={"adj": adj, "attn_bias": torch.where(keep, 0.0, -1e9)})
+    with pytest.warns(ProbeContentsWarning, match=r"'attn_bias' is -1000000000.0 where the inputs are all zero.*pass it as "
+                                                  r"`attention_mask` \(an additive mask"):
+        InputEffectAudit(ace_values=None).run(_Biased().eval(), probe)

@@ -424,6 +424,10 @@ def padding_positions(
     return _sense_checked(x, pad, named)
 
 
+#: the way out for an additive mask (0 beside -1e9 or -inf) under another name than ``attention_mask``
+ADDITIVE_WAY = ("pass it as `attention_mask` (an additive mask, 0 at the real positions and -inf or a number at most -1e4 "
+                "at the padding, is read by its negative entries) or name the parameter so")
+
 #: the way out for a padding mask of torch's sense (``key_padding_mask``: ``True`` = padding), which only an
 #: ``attention_mask`` of Hugging Face's (1 = real) is read as
 TORCH_SENSE_WAY = ("pass `attention_mask=~key_padding_mask` (1 at the real positions, 0 at the padding) and give the model "
@@ -494,7 +498,8 @@ def unnamed_padding(x: Tensor, additional_forward_args: object) -> tuple[str, in
     suffix of every row (padding after or before the data: a flag or a dropout mask scattered among the positions is
     none). To be asked where :func:`padding_positions` found no padding (the caller has read it: an ``attention_mask``
     is read, not unnamed). 0 marks padding in a mask that is 1 at the real positions
-    (``node_mask``, ``mask``), 1 in one of torch's sense (``key_padding_mask``: ``True`` = padding). Such a mask reaches
+    (``node_mask``, ``mask``), 1 in one of torch's sense (``key_padding_mask``: ``True`` = padding), its one negative
+    value in an additive float mask (``attn_bias``: 0 beside ``-1e9`` or ``-inf``, :data:`ADDITIVE_PAD`). Such a mask reaches
     the model but is not read as padding: the means count its positions as groups of effect 0. Named by its keyword
     or position.
 
@@ -514,10 +519,16 @@ def unnamed_padding(x: Tensor, additional_forward_args: object) -> tuple[str, in
             [(0, additional_forward_args)])
     filled = None
     for key, v in args:
-        if not isinstance(v, Tensor) or v.shape != x.shape[:2] or v.is_complex() or not bool(((v == 0) | (v == 1)).all()):
+        if not isinstance(v, Tensor) or v.shape != x.shape[:2] or v.is_complex():
+            continue
+        if bool(((v == 0) | (v == 1)).all()):
+            values: tuple = (0, 1)
+        elif v.is_floating_point() and bool(((v == 0) | (v <= ADDITIVE_PAD)).all()):
+            values = (float(v.min()),)  # an additive mask (0 beside -1e9 or -inf): its pad value
+        else:
             continue
         filled = (x != 0).flatten(2).any(2) if filled is None else filled  # [N, T]: positions holding a value
-        for value in (0, 1):
+        for value in values:
             pad = (v == value).to(x.device)
             ends = (pad[:, 1:] >= pad[:, :-1]).all(1) | (pad[:, 1:] <= pad[:, :-1]).all(1)  # a suffix or a prefix
             if bool(pad.any()) and bool(ends.all()) and not bool(filled[pad].any()) and bool(filled[~pad].any()):

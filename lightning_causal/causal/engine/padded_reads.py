@@ -14,8 +14,10 @@ left padding (``tokenizer.padding_side = "left"``) or a wrapper module that gath
 last real token, ``attention_mask.sum(1) - 1`` (``LastRealToken`` in ``docs/text.md``). Before it
 warns, one more pass of those samples cut by one position tells a per-position output from a
 classifier's logits of as many classes as positions (``out[:, -1]``, its last class): only the
-first follows the cut. An output computed from the positions (a softmax of the last position, a
-mean) is not recognised.
+first follows the cut. An output computed from every position, a mean or a sum over them (``out.mean(1)`` of
+node-level logits ``[B, N, C]`` of padded graphs), is told by the same pass: the model's output moved at the padded
+positions only, the explained output moves too (:func:`_mixes_padding`), warned about naming a wrapper that averages
+over the real positions. A softmax of the last position is not recognised.
 
 Examples:
     >>> import warnings
@@ -45,6 +47,7 @@ import torch
 from torch import Tensor
 
 from lightning_causal.causal.engine.ablation import (
+    ADDITIVE_WAY,
     TORCH_SENSE_WAY,
     input_padding,
     step_positions,
@@ -65,7 +68,7 @@ from lightning_causal.causal.engine.user_frame import outside_package
 if TYPE_CHECKING:
     from lightning_causal.causal.engine.forward import Forward
 
-__all__ = ["OTHER_POSITION_FIX", "PADDED_READ_FIX", "PADDED_TARGET_FIX", "explained_target", "padded_reads", "warn_padded_read",
+__all__ = ["MIXED_FIX", "OTHER_POSITION_FIX", "PADDED_READ_FIX", "PADDED_TARGET_FIX", "explained_target", "padded_reads", "warn_padded_read",
            "warn_padded_target"]
 
 #: the ways out, named in the warning
@@ -88,6 +91,12 @@ PADDED_TARGET_FIX = (
     "-1e4)` at its end, in eval mode too), so that `target=None` picks a real position, or pass a `target=` real in "
     "every sample (per sample: the top real item, `target=scores.masked_fill(attention_mask == 0, "
     "float('-inf')).argmax(1)` computed once on the probe)")
+
+#: the ways out where the explained output mixes in the padded positions (a mean over every node of padded graphs)
+MIXED_FIX = (
+    "Average over the real positions only, inside a wrapper module given the mask as a forward argument: "
+    "`m = attention_mask[..., None].to(out.dtype); (out * m).sum(1) / m.sum(1)`, or read one position real in every row "
+    "(`out[:, j]`); a callable `output=` cannot read the mask, it is called on batches of rows of the estimators' choosing")
 
 _CHECKED_ROWS = 4  # probe samples with padding run in the check's one pass
 
@@ -184,7 +193,17 @@ def warn_padded_read(forward: Forward, xs: tuple[Tensor, ...], what: str) -> Non
     except Exception:  # noqa: BLE001 - a check only: the estimator's own passes report the model's errors
         return
     found = padded_reads(out, picked, pad[rows.to(pad.device)])
-    if not found or not _follows_positions(forward, xs, rows, int(pad.shape[1])):
+    if not found:
+        mixed = _mixes_padding(forward, out, picked, pad[rows.to(pad.device)])
+        if mixed and _follows_positions(forward, xs, rows, int(pad.shape[1])):
+            warnings.warn(
+                f"{what}: the explained output (`output=`) of probe sample(s) {[int(rows[r]) for r in mixed]} moves with the "
+                "model's outputs at the positions the forward arguments mark as padding (a mean over every position, "
+                "`out.mean(1)`, counts the padded nodes' or tokens' outputs, which move when a real one does: a padded "
+                f"query still attends to the real keys), so every effect mixes in positions the model ignores. {MIXED_FIX}"
+                f"{unnamed}", UserWarning, stacklevel=outside_package())
+        return
+    if not _follows_positions(forward, xs, rows, int(pad.shape[1])):
         return
     samples = [int(rows[r]) for r in found]
     positions = sorted({t for ts in found.values() for t in ts})
@@ -195,6 +214,23 @@ def warn_padded_read(forward: Forward, xs: tuple[Tensor, ...], what: str) -> Non
         f"{what}: the explained output (`output=`) of probe sample(s) {samples} is the model's output at position(s) "
         f"{positions}, which the forward arguments mark as padding ({why}), so every effect explains a position the "
         f"model ignores. {PADDED_READ_FIX if last else OTHER_POSITION_FIX}{unnamed}", UserWarning, stacklevel=outside_package())
+
+
+def _mixes_padding(forward: Forward, out: Any, picked: Tensor, pad: Tensor) -> list[int]:
+    """The rows (of ``pad`` ``[n, T]``) whose explained output ``picked`` changes where the model's per-position output
+    (the return value itself, ``[n, T, ...]``) changes at padded positions only: an ``output=`` that averages or sums
+    over every position (``out.mean(1)`` of node-level logits ``[B, N, C]`` of padded graphs) reads the padding."""
+    if not isinstance(out, Tensor) or out.dim() < 2 or tuple(out.shape[:2]) != tuple(pad.shape) or not out.is_floating_point():
+        return []
+    moved = out.clone()
+    moved[pad.to(out.device)] += 1.0
+    try:
+        other = forward.select(moved)
+    except Exception:  # noqa: BLE001 - a check only
+        return []
+    if not isinstance(other, Tensor) or other.shape != picked.shape or other.shape[:1] != pad.shape[:1]:
+        return []
+    return (other != picked).reshape(len(picked), -1).any(1).nonzero().flatten().tolist()
 
 
 def _step_padding(forward: Forward, xs: tuple[Tensor, ...]) -> tuple[Tensor | None, str]:
@@ -215,7 +251,8 @@ def _step_padding(forward: Forward, xs: tuple[Tensor, ...]) -> tuple[Tensor | No
     if found is None:
         return None, ""
     where, value, key = found
-    way = ("name the parameter `attention_mask` or pass it as that keyword" if value == 0 else TORCH_SENSE_WAY)
+    way = ("name the parameter `attention_mask` or pass it as that keyword" if value == 0 else
+           TORCH_SENSE_WAY if value == 1 else ADDITIVE_WAY)
     return (args[key] == value).to(xs[0].device), (
         f"; the padding was read from {where} ({value} where the inputs are all zero, as a padding mask is); the "
         f"estimators read only `attention_mask` (0 = padding) or `lengths` as padding: {way}")
