@@ -3,7 +3,8 @@
 ``self.loc.data = ...``), then sets a flag (a buffer, ``self.initialized.fill_(True)``, or a plain bool attribute). The
 audits restore the flag (``audit_mode``'s buffers, ``kept_attributes``), so an audit's passes must put back the
 parameters too: :func:`init_writes_kept`. Writes through ``.data`` bypass the version counter, so the values are
-compared; the modules watched are the ones such an initialisation needs, of a class of the user's own holding a falsy
+compared; so are a LoRA layer's, merging its update in ``train(False)`` or in an eval-mode ``forward``; the modules
+watched are the ones such an initialisation needs, of a class of the user's own holding a falsy
 flag named for it (a one-element buffer equal to 0, or an attribute ``False`` or ``0``, whose name holds ``init``): a
 model without one costs nothing."""
 
@@ -42,6 +43,16 @@ def _own_train(m: nn.Module) -> bool:
 _TRAIN_WRITES_NOTHING = ("torch.", "transformers.", "lightning.", "pytorch_lightning.")
 
 
+def _merge_flag(m: nn.Module) -> bool | None:
+    """The bool attribute of ``m``'s own named for a merged update (``merged``, ``_merged``, ``is_merged``), else
+    ``None``: a LoRA layer written for Lightning, which puts modes back by the flag without calling ``train()``, merges
+    ``B @ A`` into its weight in its ``forward`` by ``self.training`` (``if not self.training and not self.merged:
+    self.base.weight.data += ...``); the audits' eval-mode passes merge it there, and the flag comes back with the
+    attributes. PEFT's ``merged`` is a property over a list (``merged_adapters``): PEFT merges on request only."""
+    flags = [v for k, v in vars(m).items() if "merged" in k.lower() and type(v) is bool]
+    return flags[0] if flags else None
+
+
 def _names_init(name: str) -> bool:
     """Whether an attribute's ``name`` says initialisation (``initialized``, ``_inited``, ``data_dep_init_done``)."""
     return "init" in name.lower()
@@ -51,7 +62,9 @@ def uninitialised_params(model: nn.Module) -> list[nn.Parameter]:
     """The parameters (each once) held directly by the modules of ``model`` whose class is not torch's own and that
     hold a falsy flag (:func:`_falsy_flag`): those a data-dependent initialisation on the first pass would write; or
     that write their own ``train`` (:func:`_own_train`) with a module below them in train mode: every parameter below
-    them, which a mode switch may write (a LoRA layer merging its update into its own weight or its wrapped layer's).
+    them, which a mode switch may write (a LoRA layer merging its update into its own weight or its wrapped layer's);
+    or that hold a ``merged`` flag (:func:`_merge_flag`) with a module below them in train mode or the flag ``False``:
+    every parameter below them, which an eval-mode pass may merge into.
 
     Examples:
         >>> class ActNorm(nn.Module):
@@ -66,7 +79,9 @@ def uninitialised_params(model: nn.Module) -> list[nn.Parameter]:
     for m in model.modules():
         if type(m).__module__.startswith("torch."):
             continue
-        if _own_train(m) and any(sub.training for sub in m.modules()):  # eval() may write any parameter below it
+        flag = _merge_flag(m)
+        if (_own_train(m) or flag is not None) and (flag is False or any(sub.training for sub in m.modules())):
+            # eval() may write any parameter below it, or an eval-mode pass merging there (a layer not merged yet)
             held: Iterable[Tensor] = m.parameters()  # (a wrapper merging into its self.base.weight, torch's nn.Linear)
         elif m._parameters and _falsy_flag(m):
             held = m._parameters.values()
