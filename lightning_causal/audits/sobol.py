@@ -115,7 +115,7 @@ class SobolAudit(Audit):
             hold every group).
         probability: explain the softmax probability (True) or the raw output (False). A model
             with one output is read as a binary classifier's logit and explained through its
-            sigmoid, with a warning: pass ``False`` for a regression model, and ``output=lambda out: out.logit()``
+            sigmoid, with a warning: pass ``False`` for a regression model, and ``output=lambda out: out.float().logit(eps=1e-6)``
             for a model that ends in a sigmoid already. ``meta["explained"]``
             says which quantity was explained.
         seed: seed of the private generator (the global RNG is untouched).
@@ -330,8 +330,9 @@ class SobolAudit(Audit):
             warnings.warn(
                 f"SobolAudit {self.name!r} explains sigmoid(output) of a model with one output, i.e. a binary "
                 "classifier's probability; for a regression model pass `probability=False` to explain the output itself, and "
-                "for a model that ends in a sigmoid already (it returns the probability) pass `output=lambda out: out.logit()` "
-                "(the logit of the probability: its sigmoid gives the probability back), else the probability gets a second sigmoid",
+                "for a model that ends in a sigmoid already (it returns the probability) pass `output=lambda out: out.float().logit(eps=1e-6)` "
+                "(the logit of the probability: its sigmoid gives the probability back; eps: a saturated 0 or 1 is no infinite "
+                "logit), else the probability gets a second sigmoid",
                 UserWarning, stacklevel=outside_package(),
             )
         if func.explained == "softmax probability":  # on the first 64 rows the analysis ran (KEPT_ROWS): a detector's
