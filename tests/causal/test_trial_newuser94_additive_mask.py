@@ -96,3 +96,15 @@ def test_additive_mask_under_another_name_is_told():
     with pytest.warns(ProbeContentsWarning, match=r"'attn_bias' is -1000000000.0 where the inputs are all zero.*pass it as "
                                                   r"`attention_mask` \(an additive mask"):
         InputEffectAudit(ace_values=None).run(_Biased().eval(), probe)
+
+
+def test_mean_of_takes_the_models_additive_mask():
+    from lightning_causal.causal import MeanOf
+
+    ref = torch.randn(3, 4, 5, generator=torch.Generator().manual_seed(0))
+    keep = torch.tensor([[1, 1, 0, 0], [1, 1, 1, 0], [1, 1, 1, 1]]).bool()
+    by_hand = (ref * keep[..., None]).sum(0) / keep.sum(0)[:, None]  # each position over the samples real there
+    for pad in (-1e9, float("-inf")):
+        torch.testing.assert_close(MeanOf(ref, unit_dim=-1, attention_mask=torch.where(keep, 0.0, pad)).mean, by_hand)
+    with pytest.raises(ValueError, match="keep mask .* or an additive float mask"):
+        MeanOf(ref, unit_dim=-1, attention_mask=torch.where(keep, 0.0, -0.5))

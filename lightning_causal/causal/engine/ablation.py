@@ -1060,7 +1060,8 @@ def replace_units_(h: Tensor, units: Tensor, values: Tensor, unit_dim: int = 1, 
 
 def reference_mask(attention_mask: Tensor | None, ref: Tensor) -> Tensor | None:
     """``[M, T]`` booleans (``True``: a real token) from the ``attention_mask`` of a reference
-    ``ref [M, T, ...]`` (:class:`~lightning_causal.causal.engine.interventions.MeanOf`), checked by name."""
+    ``ref [M, T, ...]`` (:class:`~lightning_causal.causal.engine.interventions.MeanOf`), checked by name: a keep mask
+    or an additive float mask, read as :func:`mask_padding` reads the model's."""
     if attention_mask is None:
         return None
     if not isinstance(attention_mask, Tensor):
@@ -1069,10 +1070,11 @@ def reference_mask(attention_mask: Tensor | None, ref: Tensor) -> Tensor | None:
         raise ValueError(
             f"Expected argument `attention_mask` of shape [M, T] = {list(ref.shape[:2])} (the first two dimensions of a "
             f"reference [M, T, ...] of sequences) but got {list(attention_mask.shape)} for a reference of shape {list(ref.shape)}")
-    if attention_mask.is_complex() or not bool(((attention_mask == 0) | (attention_mask == 1)).all()):
+    if attention_mask.is_complex() or (not attention_mask.is_floating_point()
+                                       and not bool(((attention_mask == 0) | (attention_mask == 1)).all())):
         raise ValueError(f"Expected argument `attention_mask` to hold 0 (padding) and 1 (a real token) only but got dtype "
                          f"{attention_mask.dtype} with values {attention_mask.unique()[:5].tolist()}")
-    real = attention_mask != 0
+    real = ~mask_padding(attention_mask)  # a keep mask's 1s, an additive mask's 0s: the model's own mask, as it reads it
     if not bool(real.any()):
         raise ValueError("Expected argument `attention_mask` to mark at least one real token (a 1) but it is all 0")
     return real
