@@ -1,5 +1,5 @@
 """A model that carries a state across batches in :class:`~lightning_causal.repair.module.CausalRepairModule`: the state
-its task pass sets, sized by the batch (:func:`task_pass_state`, read at the first step of a fit, of each epoch and after
+its task pass sets, sized by the batch, or the rows it writes into a memory bank (:func:`task_pass_state`, read at the first step of a fit, of each epoch and after
 each validation loop while the model carries none: such a model runs unfused) and the
 note added to an error its forward raises in a term's pass of another row count than that state's batch
 (:func:`term_pass_noted`)."""
@@ -15,7 +15,7 @@ from torch import Tensor, nn
 from lightning_causal.causal.engine.kept_attributes import KeptAttributes
 from lightning_causal.repair.base import RepairTerm
 
-__all__ = ["sized_by_batch", "task_pass_state", "term_pass_noted", "validation_batches"]
+__all__ = ["memory_rows_written", "sized_by_batch", "task_pass_state", "term_pass_noted", "validation_batches"]
 
 #: The way out a note names, as docs/your_model.md ('A state carried across batches') says it.
 STATE_FIX = ("read the carried state only where the rows are those it was carried for, and start other rows from a "
@@ -50,11 +50,12 @@ def task_pass_state(kept: KeptAttributes, model: nn.Module, n: int) -> tuple[tup
     ``spectral_norm``'s ``u`` and ``v``, a running mean of the features) has the same size after a joint pass: the
     model keeps fusing, and a counter counts a step once, not once per pass. A state reassigned with a first dimension
     that is a multiple of ``n`` (a running mean of 64 features on batches of 32 rows) is taken for a carried one: the
-    model runs unfused, which costs time, not results.
+    model runs unfused, which costs time, not results. A memory bank the pass wrote rows into
+    (:func:`memory_rows_written`: a FIFO queue of keys) is such a state too: unfused, put back after the terms' passes.
 
     Args:
         kept: :func:`~lightning_causal.causal.engine.kept_attributes.keep_attributes` of ``model`` with
-            ``reassigned_buffers=True``, taken before the task's pass.
+            ``reassigned_buffers=True`` (and ``values=True`` to find a memory bank), taken before the task's pass.
         model: the model.
         n: the row count of the task pass's batch.
 
@@ -69,7 +70,51 @@ def task_pass_state(kept: KeptAttributes, model: nn.Module, n: int) -> tuple[tup
         >>> task_pass_state(kept, m, 8)
         (('h', (8, 4)),)
     """
-    return tuple((name, shape) for name, shape, set_ in kept.changes(model) if sized_by_batch(shape, n, set_))
+    carried = tuple((name, shape) for name, shape, set_ in kept.changes(model) if sized_by_batch(shape, n, set_))
+    return carried + tuple(m for m in memory_rows_written(kept, model, n) if m not in carried)
+
+
+def memory_rows_written(kept: KeptAttributes, model: nn.Module, n: int) -> tuple[tuple[str, tuple[int, ...]], ...]:
+    """The buffers of ``model`` whose values the task's pass on ``n`` rows changed in some of their rows (along the first
+    dimension) and not all, at most ``n`` of them: a memory bank the training rows are written into (a FIFO queue of
+    keys and labels, ``self.keys[ptr:ptr + n] = z``, as MoCo's or a kNN classifier's), which a term's pass would fill
+    with the term's own rows (a fused pass writes the counterfactual rows beside the task's; an unfused term's pass
+    writes the batch's rows a second time), so that the bank would hold other rows than plain training puts there. Such
+    a buffer is treated as a state carried across batches: the model runs unfused and the terms' passes put it back.
+    A step counter (0-d), ``spectral_norm``'s ``u`` and ``v`` or a running mean (every entry changes) are no memory.
+    Needs ``kept`` taken with ``values=True`` (otherwise nothing is found).
+
+    Args:
+        kept: :func:`~lightning_causal.causal.engine.kept_attributes.keep_attributes` of ``model`` with ``values=True``,
+            taken before the task's pass.
+        model: the model.
+        n: the row count of the task pass's batch.
+
+    Examples:
+        >>> import torch
+        >>> from lightning_causal.causal.engine.kept_attributes import keep_attributes
+        >>> m = nn.Linear(3, 4)
+        >>> m.register_buffer("keys", torch.zeros(16, 4))
+        >>> m.register_buffer("steps", torch.zeros(()))
+        >>> kept = keep_attributes(m, reassigned_buffers=True, values=True)
+        >>> with torch.no_grad():
+        ...     m.keys[:8] = m(torch.ones(8, 3))
+        >>> m.steps += 1
+        >>> memory_rows_written(kept, m, 8)
+        (('keys', (16, 4)),)
+    """
+    names = {id(b): name for name, b in model.named_buffers() if b is not None}
+    found = []
+    for b, version, copy in kept.values or ():
+        if id(b) not in names or b.is_inference() or b._version == version or b.dim() == 0 or b.shape != copy.shape:
+            continue
+        moved = b.ne(copy)
+        if b.is_floating_point() or b.is_complex():
+            moved &= ~(b.isnan() & copy.isnan())  # NaN kept as NaN is no write
+        rows = int(moved.reshape(b.shape[0], -1).any(1).sum()) if b.numel() else 0
+        if 0 < rows <= n and rows < b.shape[0]:
+            found.append((names[id(b)], tuple(b.shape)))
+    return tuple(found)
 
 
 def validation_batches(trainer: Any) -> int | None:

@@ -562,7 +562,7 @@ class CausalRepairModule(EvaluationSteps):
         if state == () and (self.__dict__.get("_carried_epoch") != epoch
                             or self.__dict__.get("_carried_validations") != validation_batches(trainer)):
             state = None  # read again at each epoch's first step (and after a validation loop): a state set up later
-        watch = keep_attributes(self.model, reassigned_buffers=True) if state is None else None
+        watch = keep_attributes(self.model, reassigned_buffers=True, values=True) if state is None else None  # values: a memory bank
         fuse = (self._fuse and default_task and args is None and self.explain is None and not state
                 and not self._batch_statistics_in_use())  # with state == (): fused; None: fused from the next step if () then
         fused = [t for t, _ in active if fusable(t, self.output)] if fuse and state == () else []
