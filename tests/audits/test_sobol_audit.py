@@ -305,13 +305,13 @@ def test_the_copula_sampler_names_a_one_hot_block_it_breaks():
 
 def test_a_model_ending_in_a_sigmoid_gets_the_fix_the_warning_names():
     """A one-output model that returns its probability (ends in nn.Sigmoid) would be explained through a
-    second sigmoid: the warning names `output=lambda out: out.logit()`, and with it the audit explains the
+    second sigmoid: the warning names `output=lambda out: out.float().logit(eps=1e-6)`, and with it the audit explains the
     same quantity as on the logit model (sigmoid(logit(p)) = p)."""
     probe = _tabular_probe()
     logit_model = hand_linear([1.0, 1.0, -2.0], bias=0.3)
-    with pytest.warns(UserWarning, match=r"ends in a sigmoid already.*out\.logit\(\)"):
+    with pytest.warns(UserWarning, match=r"ends in a sigmoid already.*out\.float\(\)\.logit\(eps=1e-6\)"):
         ref = SobolAudit(n=256).run(logit_model, probe)
     with pytest.warns(UserWarning, match="sigmoid"):
-        fixed = SobolAudit(n=256, output=lambda out: out.logit()).run(nn.Sequential(logit_model, nn.Sigmoid()), probe)
+        fixed = SobolAudit(n=256, output=lambda out: out.float().logit(eps=1e-6)).run(nn.Sequential(logit_model, nn.Sigmoid()), probe)
     torch.testing.assert_close(fixed.vectors["total"], ref.vectors["total"], rtol=1e-4, atol=1e-5)
     assert fixed.scalars["output_variance"] == pytest.approx(ref.scalars["output_variance"], rel=1e-4)
