@@ -35,22 +35,49 @@ def is_autocast_enabled(device_type: str) -> bool:
 
 def autocast_dtype(device_type: str) -> torch.dtype:
     """The dtype autocast computes in on the device type ``device_type``: ``torch.get_autocast_dtype(device_type)`` from
-    torch 2.4; before, the per-device function (``torch.get_autocast_cpu_dtype``, ``torch.get_autocast_gpu_dtype``).
+    torch 2.4; before, the per-device function, as torch 2.3's ``torch.autocast`` reads it
+    (:func:`_autocast_dtype_before_2_4`).
+
+    Raises:
+        RuntimeError: before torch 2.4, for a device type autocast does not know there (``"mps"``: from torch 2.5).
 
     Examples:
         >>> with torch.autocast("cpu", dtype=torch.bfloat16):
         ...     autocast_dtype("cpu")
         torch.bfloat16
     """
-    if hasattr(torch, "get_autocast_dtype"):
+    if _TORCH >= (2, 4):
         return torch.get_autocast_dtype(device_type)
-    return torch.get_autocast_cpu_dtype() if device_type == "cpu" else torch.get_autocast_gpu_dtype()
+    return _autocast_dtype_before_2_4(device_type)
+
+
+def _before_2_4(device_type: str, what: str) -> object:
+    """Torch 2.3's per-device autocast function ``what`` (``"is_autocast_{}_enabled"``, ``"get_autocast_{}_dtype"``)
+    for ``device_type``, where ``torch.autocast`` of torch 2.3 finds it: CUDA's in ``torch`` without a device
+    (``torch.is_autocast_enabled``, ``torch.get_autocast_gpu_dtype``), the CPU's, IPU's and XLA's in ``torch``
+    (``torch.get_autocast_cpu_dtype``), XPU's and HPU's in their device module (``torch.xpu.get_autocast_xpu_dtype``), a
+    privateuse1 backend's module's own (``is_autocast_enabled``, ``get_autocast_dtype``); ``None`` for a device type
+    without autocast (``"mps"``)."""
+    if device_type == "cuda":
+        return getattr(torch, "is_autocast_enabled" if "enabled" in what else "get_autocast_gpu_dtype")
+    found = getattr(torch, what.format(device_type), None)
+    module = getattr(torch, device_type, None)
+    if found is None and module is not None:
+        found = getattr(module, what.format(device_type), None)
+        if found is None and device_type == torch._C._get_privateuse1_backend_name():
+            found = getattr(module, what.replace("_{}", ""), None)
+    return found
+
+
+def _autocast_dtype_before_2_4(device_type: str) -> torch.dtype:
+    get = _before_2_4(device_type, "get_autocast_{}_dtype")
+    if get is None:  # torch.get_autocast_gpu_dtype() was answered for any device type: CUDA's float16 for an XPU's bfloat16
+        raise RuntimeError(f"autocast knows no device type {device_type!r} on torch {torch.__version__}")
+    return get()
 
 
 def _is_autocast_enabled_before_2_4(device_type: str) -> bool:
-    if device_type == "cuda":
-        return torch.is_autocast_enabled()
-    enabled = getattr(torch, f"is_autocast_{device_type}_enabled", None)  # cpu, xpu, ipu, hpu, xla
+    enabled = _before_2_4(device_type, "is_autocast_{}_enabled")  # cpu, ipu, xla in torch; xpu, hpu in their module
     return bool(enabled()) if enabled is not None else False
 
 

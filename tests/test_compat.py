@@ -14,6 +14,7 @@ import ast
 import re
 from pathlib import Path
 
+import pytest
 import torch
 
 import lightning_causal
@@ -201,3 +202,21 @@ def test_a_missing_glyph_names_the_font_also_where_matplotlibs_warning_does_not(
         warnings.warn("Glyph 39899 (\\N{CJK UNIFIED IDEOGRAPH-9BDB}) missing from current font.", UserWarning, stacklevel=1)
     said = [str(w.message) for w in caught if "has no glyph" in str(w.message)]
     assert said and said[0].startswith(f"Matplotlib's font ({named.pop()}) has no glyph")
+
+
+def test_before_torch_2_4_autocast_is_read_for_the_device_type_asked(monkeypatch):
+    """Torch 2.3's per-device functions: an XPU's autocast dtype was answered with CUDA's (`torch.get_autocast_gpu_dtype`,
+    float16 where the XPU computes in bfloat16) and its autocast taken for off (`torch.is_autocast_xpu_enabled` lives
+    in `torch.xpu` there); a device type without autocast before torch 2.5 (mps) got CUDA's dtype too."""
+    import lightning_causal._compat as compat
+
+    monkeypatch.setattr(compat, "_TORCH", (2, 3))
+    monkeypatch.setattr(torch.xpu, "get_autocast_xpu_dtype", lambda: torch.bfloat16, raising=False)
+    monkeypatch.setattr(torch.xpu, "is_autocast_xpu_enabled", lambda: True, raising=False)
+    assert compat.autocast_dtype("xpu") == torch.bfloat16 and compat.is_autocast_enabled("xpu")
+    assert compat.autocast_dtype("cuda") == torch.get_autocast_gpu_dtype()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert compat.autocast_dtype("cpu") == torch.bfloat16 and compat.is_autocast_enabled("cpu")
+    with pytest.raises(RuntimeError, match="autocast knows no device type 'mps'"):
+        compat.autocast_dtype("mps")
+    assert not compat.is_autocast_enabled("mps")

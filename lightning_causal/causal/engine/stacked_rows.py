@@ -65,10 +65,16 @@ from typing import TypeVar
 import torch
 from torch import Tensor, nn
 
-from lightning_causal._compat import autocast_dtype, is_autocast_enabled
 from lightning_causal.causal.engine.batching import alone_block, checked_chunks, first_in_block
 from lightning_causal.causal.engine.generators import active_generators
 from lightning_causal.causal.engine.kept_attributes import KeptAttributes, keep_attributes
+from lightning_causal.causal.engine.rounding import (  # ROUNDING and rounding_bound kept importable from here
+    BEYOND_ROUNDING,
+    ROUNDING,
+    model_precision,
+    rounding_bound,
+    row_scales,
+)
 from lightning_causal.causal.engine.sample_independence import same_outputs
 from lightning_causal.causal.engine.user_frame import outside_package
 
@@ -82,14 +88,6 @@ INNER_SEED = 0
 
 #: :class:`RowsAlone`'s way out besides a per-row forward, for the estimators that take ``max_batch_size``
 WAY_OUT = "pass `max_batch_size=1` where the estimator takes it (one row per pass, slow)"
-
-#: the difference of a row alone and in its pass, on the row's scale (``1 + max |value|``), above which it is more than
-#: float rounding (:func:`rounding_bound`: this or 512 units in the last place of the values' precision, the larger):
-#: ordinary float32 models stayed below 2.4e-7 (MLPs of 2 to 6 layers with and without BatchNorm in eval, a BatchNorm
-#: CNN, an LSTM, a transformer layer; passes of up to 784 rows), a deep-equilibrium model stopping on its batch's
-#: residual (Anderson, tolerance 1e-2) gave 7.7e-4 to 2.6e-3 in passes the refusal's 1% let through
-ROUNDING = 1e-4
-
 
 class StackedRowsError(ValueError):
     """:class:`RowsAlone`'s refusal (a ``ValueError``): the rows of a stacked pass gave other values alone. An estimator
@@ -227,7 +225,7 @@ class RowsAlone:
             Expected the intervened rows that An estimator stacks in one pass to give what they give alone to fl
         """
         w = self.worst
-        if w is None or not first_in_block("stacked rows beyond rounding"):
+        if w is None or not first_in_block(BEYOND_ROUNDING):
             return False
         warnings.warn(
             f"Expected the {self.rows} that {self.what} stacks in one pass to give what they give alone to float "
@@ -328,57 +326,8 @@ def _relative(a: Tensor, b: Tensor, found: list[tuple[float, bool]] | None = Non
     if not (a.is_floating_point() or a.is_complex()) or not (b.is_floating_point() or b.is_complex()) or not a.shape[0]:
         return [0.0] * a.shape[0]
     diffs = [d for d, _ in (found if found is not None else _same_rows(a, b))]
-    m = b.detach().abs().double().reshape(b.shape[0], -1)
-    scales = (1.0 + torch.where(m.isfinite(), m, 0.0).amax(1) if m.shape[1] else torch.ones(b.shape[0])).tolist()
+    scales = row_scales(b).tolist()
     return [float("inf") if d != d else d / sc for d, sc in zip(diffs, scales)]
-
-
-def model_precision(model: nn.Module | None) -> tuple[float, bool]:
-    """What :func:`rounding_bound` reads of ``model``: the coarsest machine epsilon of its floating parameters (0.0 for
-    none; a float16 body whose logits are returned in float32, ``.float()`` at the end of forward, computes in float16)
-    and whether it holds a convolution (``True`` where ``model`` is not known).
-
-    Examples:
-        >>> model_precision(torch.nn.Linear(2, 2).half()), model_precision(None)
-        ((0.0009765625, False), (0.0, True))
-    """
-    if model is None:
-        return 0.0, True
-    eps = max((torch.finfo(p.dtype).eps for p in model.parameters() if p.is_floating_point()), default=0.0)
-    return eps, any(isinstance(m, nn.modules.conv._ConvNd) for m in model.modules())
-
-
-def rounding_bound(values: Tensor, model: nn.Module | None = None, held: tuple[float, bool] | None = None) -> float:
-    """The largest difference of a row alone and in its pass, on its scale, taken for float rounding: :data:`ROUNDING`
-    or 512 units in the last place of the precision the values were computed in, the larger (float16 and bfloat16
-    values or parameters of ``model``, TF32 matmuls of float32 CUDA values, TF32 convolutions where ``model`` holds one
-    or is not known, a float32 matmul precision below ``'highest'``, autocast: at or above the refusal's 1%, so never
-    warned of). ``held``: :func:`model_precision` of ``model`` where the caller read it already.
-
-    Examples:
-        >>> rounding_bound(torch.ones(2)), rounding_bound(torch.ones(2, dtype=torch.float16)) >= 1e-2
-        (0.0001, True)
-        >>> rounding_bound(torch.ones(2), torch.nn.Linear(2, 2).half()) >= 1e-2  # float32 logits of a float16 body
-        True
-    """
-    dtype = values.real.dtype if values.is_complex() else values.dtype
-    if not dtype.is_floating_point:
-        return ROUNDING
-    coarsest, convolves = held if held is not None else model_precision(model)
-    eps = max(torch.finfo(dtype).eps, coarsest)
-    if dtype == torch.float32:
-        precision = torch.get_float32_matmul_precision()
-        if precision != "highest":
-            eps = max(eps, 2.0 ** (-10 if precision == "high" else -7))
-        if values.is_cuda and (torch.backends.cuda.matmul.allow_tf32 or (torch.backends.cudnn.allow_tf32 and convolves)):
-            eps = max(eps, 2.0 ** -10)  # cuDNN's TF32 (on by default) serves convolutions only
-    device = values.device.type
-    try:
-        if is_autocast_enabled(device):
-            eps = max(eps, torch.finfo(autocast_dtype(device)).eps)
-    except (RuntimeError, TypeError, AttributeError):  # a device type autocast does not know
-        pass
-    return max(ROUNDING, 512 * eps)
 
 
 def _generators(extra: tuple[torch.Generator, ...] = ()) -> list[tuple[torch.Generator, Tensor]]:
