@@ -406,9 +406,10 @@ class Audit(ABC):
     Subclasses implement :meth:`run` and, when they can check their configuration against the
     model before training starts (layer names, probe shape), :meth:`validate`. Before training,
     the callback also runs :meth:`dry_run` (by default :meth:`run` on 2 probe samples), so that
-    every misconfiguration fails at set-up, not after the first epochs. A subclass's :meth:`run` called directly on a
-    probe with labels warns, as the callback's audit epochs do, where the output it explains reads as energies (lower =
-    likelier) or 0/1 prediction sets, which every audit reads as logits
+    every misconfiguration fails at set-up, not after the first epochs. A subclass's :meth:`run` called directly warns,
+    as the callback's audit epochs do (one judge, :func:`~lightning_causal.audits.logit_reads.judge_outputs`), where the
+    output it explains reads as energies (lower = likelier, on a probe with labels) or 0/1 prediction sets, which the
+    package's audits read as logits, or as a flow's latent or log-likelihood read as classes
     (:func:`~lightning_causal.audits.logit_reads.judged_run`: one pass after the run, once per run).
 
     Args:

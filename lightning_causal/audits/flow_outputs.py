@@ -113,7 +113,7 @@ def warn_flow_latent(audit: Audit, raw: object, out: object, probe: Probe, model
     warnings.warn(
         f"Audit {audit.name!r} explains out[{i}] {list(z.shape)} of a return value whose out[{j}] "
         f"{list(raw[j].shape)} is one number per sample and whose out[{i}] has the shape of the input, as a normalizing "
-        "flow's `(z, log_det)` does. If it is one: every audit reads its output as class scores, so the largest "
+        "flow's `(z, log_det)` does. If it is one: the package's audits read their output as class scores, so the largest "
         "coordinate of z is taken for the predicted class (`target=None`), a softmax of z for probabilities and a "
         "counterfactual makes another coordinate the largest, none of which is a decision of a density model; explain "
         f"the log-likelihood, {_likelihood(i, j)}, or one coordinate of z with `target=k` (a flow classifier explains its "

@@ -1,9 +1,11 @@
-"""Outputs that every audit reads as logits (higher = likelier) but that are none: energies, distances or losses per
-class (:func:`lower_is_likelier`: the probe's labels are the class of the smallest output) and 0/1 prediction sets
-(:func:`set_rows`). One rule, :func:`warn_read_as_logits`, serves both paths that warn of them: the callback's audit
-epochs and ``audit_model`` (one pass of the model for all their audits, each run inside :func:`outputs_judged`), and
-a direct ``audit.run(model, probe)`` of a probe with labels (:func:`judged_run`, which wraps every
-:class:`~lightning_causal.audits.base.Audit` subclass's ``run``: one pass, once per run, before it runs).
+"""Outputs that the package's audits read as logits (higher = likelier) but that are none: energies, distances or losses
+per class (:func:`lower_is_likelier`: the probe's labels are the class of the smallest output) and 0/1 prediction sets
+(:func:`set_rows`), and a flow's latent or log-likelihood read as classes (:mod:`~lightning_causal.audits.flow_outputs`).
+One judge, :func:`judge_outputs` (one pass, then :func:`warn_outputs`), serves both paths that warn of them, so that a
+model and probe get the same warnings by either: the callback's audit epochs (all their audits in one pass, each run
+inside :func:`outputs_judged`), and a direct ``audit.run(model, probe)`` (:func:`judged_run`, which wraps every
+:class:`~lightning_causal.audits.base.Audit` subclass's ``run``: one pass, once per run, after it runs); the callback's
+set-up and ``audit_model`` warn by :func:`warn_outputs` on the pass of their own checks.
 """
 
 from __future__ import annotations
@@ -26,8 +28,8 @@ from lightning_causal.causal.engine.user_frame import outside_package
 if TYPE_CHECKING:
     from lightning_causal.audits.base import Audit, Probe
 
-__all__ = ["JUDGED_ROWS", "LOWER_IS_LIKELIER_ROWS", "class_labels", "judged_run", "lower_is_likelier", "outputs_judged", "set_rows", "targets_of_positions",
-           "warn_read_as_logits"]
+__all__ = ["JUDGED_ROWS", "LOWER_IS_LIKELIER_ROWS", "class_labels", "judge_outputs", "judged_run", "lower_is_likelier",
+           "outputs_judged", "set_rows", "targets_of_positions", "warn_outputs", "warn_read_as_logits"]
 
 
 def targets_of_positions(probe: Probe) -> torch.Tensor | None:
@@ -55,9 +57,9 @@ def warn_read_as_logits(explained: Sequence[tuple[Audit, object]], model: torch.
         model: the model audited (whether it says it regresses).
         labels: the probe's labels (:func:`targets_of_positions`).
     """
-    lowest = [audit.name for audit, out in explained if lower_is_likelier(out, labels, model, audit.output) is not None]
+    lowest = [audit for audit, out in explained if lower_is_likelier(out, labels, model, audit.output) is not None]
     if lowest:  # energies read as logits: every audit's class, probability and flip would be the least likely class's
-        _warn_energies(lowest)
+        _warn_energies([audit.name for audit in lowest], [audit.name for audit in lowest if not _packaged(audit)])
     sets = [(audit.name, tied) for audit, out in explained if (tied := set_rows(out)) is not None]
     if sets:  # 0/1 memberships read as logits: the first member of a set explained, softmaxes of 0s and 1s
         _warn_sets(sets)
@@ -88,15 +90,12 @@ JUDGED_ROWS = 256
 
 def judged_run(run: Callable[..., Any]) -> Callable[..., Any]:
     """``run``, an audit's ``run(model, probe, *, max_batch_size=None)``, that also warns, as the callback's audit
-    epochs do, where the output the audit explains reads as energies or 0/1 sets (:func:`warn_read_as_logits`), or as a
-    flow's latent or log-likelihood explained as classes (:mod:`~lightning_causal.audits.flow_outputs`), on one
-    pass of ``model`` after the run (in :func:`~lightning_causal.causal.engine.state.audit_mode`: nothing of it kept)
-    over at most :data:`JUDGED_ROWS` rows of the probe, or ``max_batch_size`` where given, spread evenly over it (the
-    first rows of a probe sorted by class hold one class); only where the probe holds labels the energies are judged on
-    (:func:`lower_is_likelier`), once per run (not inside :func:`outputs_judged`). The model, the probe and
-    ``max_batch_size`` are read by ``run``'s own parameters, however the caller passed them (a subclass's
-    ``run(self, net, data, max_batch_size=None)`` called ``run(net=m, data=p)`` or ``run(m, p, 64)``). A pass or an
-    ``output=`` that fails says nothing here: the run reports it.
+    epochs do (:func:`judge_outputs`, the same judge), where the output the audit explains reads as energies or 0/1 sets
+    (:func:`warn_read_as_logits`), or as a flow's latent or log-likelihood explained as classes
+    (:mod:`~lightning_causal.audits.flow_outputs`), on one pass after the run, once per run (not inside
+    :func:`outputs_judged`). The model, the probe and ``max_batch_size`` are read by ``run``'s own parameters, however
+    the caller passed them (a subclass's ``run(self, net, data, max_batch_size=None)`` called ``run(net=m, data=p)`` or
+    ``run(m, p, 64)``). A pass or an ``output=`` that fails says nothing here: the run reports it.
 
     Args:
         run: the audit class's own ``run``.
@@ -116,37 +115,84 @@ def judged_run(run: Callable[..., Any]) -> Callable[..., Any]:
             from lightning_causal.audits.base import Probe  # it imports this module
 
             if len(bound.args) >= 3 and isinstance(bound.args[2], Probe):  # after the run: its passes come first
-                _judge(self, bound.args[1], bound.args[2], bound.arguments.get("max_batch_size"))
+                judge_outputs([self], bound.args[1], bound.args[2], bound.arguments.get("max_batch_size"))
         return result
 
     return judged
 
 
-def _judge(audit: Audit, model: torch.nn.Module, probe: Probe, max_batch_size: object) -> None:
-    """:func:`judged_run`'s pass and warnings."""
-    labels = getattr(probe, "labels", None)
-    if not isinstance(model, torch.nn.Module) or class_labels(labels) is None:
+def judge_outputs(audits: Sequence[Audit], model: torch.nn.Module, probe: Probe, max_batch_size: object = None) -> None:
+    """The warnings of outputs that the audits read as what they are not (:func:`warn_outputs`), on one pass of
+    ``model`` in :func:`~lightning_causal.causal.engine.state.audit_mode` (nothing of it kept) over at most
+    :data:`JUDGED_ROWS` rows of ``probe``, or ``max_batch_size`` where given but :data:`LOWER_IS_LIKELIER_ROWS` at
+    least, spread evenly over it (the first rows of a probe sorted by class hold one class; a cheap audit of a large
+    probe pays no whole pass more): the one judge of a direct run (:func:`judged_run`) and of the callback's audit
+    epochs (all its audits in that pass), so that the same model and probe get the same warnings by either path. A
+    pass that fails, or an ``output=`` that does not select (that audit left out), says nothing here: the runs report
+    it.
+
+    Args:
+        audits: the audits whose explained outputs are judged.
+        model: the model audited.
+        probe: the probe.
+        max_batch_size: the rows a pass holds (``None``: :data:`JUDGED_ROWS`).
+
+    Examples:
+        >>> import warnings
+        >>> from lightning_causal.audits import InputEffectAudit, Probe
+        >>> sets = torch.nn.Linear(2, 3)
+        >>> sets.forward = lambda x: (x[:, :1].repeat(1, 3) > torch.tensor([-1.0, 0.0, 1.0])).float()  # prediction sets
+        >>> with warnings.catch_warnings(record=True) as seen:
+        ...     warnings.simplefilter("always")
+        ...     judge_outputs([InputEffectAudit()], sets, Probe(torch.randn(30, 2)))
+        >>> [str(w.message)[:60] for w in seen]
+        ["The output explained by audit 'input_effect' holds only 0s a"]
+    """
+    if not isinstance(model, torch.nn.Module) or not len(probe):
         return
-    # max_batch_size rows, but the fewest the rule judges on at least (a large model's 8 or 16 rows a pass: no judging)
     rows = min(len(probe), JUDGED_ROWS if not isinstance(max_batch_size, int) else max(max_batch_size, LOWER_IS_LIKELIER_ROWS))
-    if rows < LOWER_IS_LIKELIER_ROWS or label_task(task_model(model, audit.output)) == "regression":
-        return
     try:
         spread = torch.arange(rows, device=probe.first.device) * len(probe) // rows  # evenly over the probe
         part = probe if rows == len(probe) else probe.subset(spread)
         with audit_mode(model):
             raw = Forward(model, num_samples=rows, **part.forward_options).raw(*as_tuple(part.inputs))
-            out = select_output(raw, audit.output)
-    except Exception:  # the run names what failed
+    except Exception:  # the runs name what failed
         return
-    warn_read_as_logits([(audit, out)], model, targets_of_positions(part))
+    explained = []
+    for audit in audits:
+        try:
+            explained.append((audit, select_output(raw, audit.output)))
+        except Exception:  # its run names what failed
+            continue
+    warn_outputs(explained, raw, model, part)
+
+
+def warn_outputs(explained: Sequence[tuple[Audit, object]], raw: object, model: torch.nn.Module, probe: Probe, *,
+                 read_as_logits: bool = True) -> None:
+    """The warnings of :func:`judge_outputs` on a pass already run: ``raw``, the model's return value on ``probe``, and
+    ``explained``, each audit with the output it explains. A flow's latent explained as classes
+    (:func:`~lightning_causal.audits.flow_outputs.warn_flow_latent`), a log-likelihood compared as a binary logit
+    (:func:`~lightning_causal.audits.flow_outputs.warn_saturated_decisions`) and, with ``read_as_logits``, energies and
+    0/1 sets (:func:`warn_read_as_logits`; the callback's set-up, which sees the model before its first training step,
+    leaves them to its audit epochs: an untrained binary classifier's head is backwards about one fit in four).
+
+    Args:
+        explained: ``(audit, the output it explains on the probe)`` pairs.
+        raw: the model's return value on ``probe``.
+        model: the model audited.
+        probe: the probe ``raw`` is of.
+        read_as_logits: also warn of energies and 0/1 sets.
+    """
     from lightning_causal.audits.flow_outputs import (  # it imports this module
         warn_flow_latent,
         warn_saturated_decisions,
     )
 
-    warn_flow_latent(audit, raw, out, part, model)  # a flow's (z, log_det) with z explained as classes
-    warn_saturated_decisions(audit, out, part, model)  # a log-likelihood read as a binary logit
+    for audit, out in explained:
+        warn_flow_latent(audit, raw, out, probe, model)  # a flow's (z, log_det) with z explained as classes
+        warn_saturated_decisions(audit, out, probe, model)  # a log-likelihood read as a binary logit
+    if read_as_logits:
+        warn_read_as_logits(explained, model, targets_of_positions(probe))
 
 
 def class_labels(labels: object) -> torch.Tensor | None:
@@ -171,7 +217,7 @@ def lower_is_likelier(out: object, labels: object, model: torch.nn.Module | None
     """``(smallest, largest)``: the shares of the probe's class labels that the smallest and the largest of the explained
     outputs ``out`` ``[N, C]`` agree with, where the smallest decides the labels and the largest does not, or ``None``.
     Such outputs are energies, distances or losses per class (lower = more likely: an energy-based classifier, a
-    nearest-prototype head's distances, a conformal wrapper's non-conformity scores), which every audit reads as
+    nearest-prototype head's distances, a conformal wrapper's non-conformity scores), which the package's audits read as
     logits: its predicted class is the largest output (the least likely class), its probabilities their softmax, its
     counterfactuals flip the largest. Judged on
     :data:`LOWER_IS_LIKELIER_ROWS` labelled rows or more of two classes or more, one whole-number class per row: the
@@ -200,21 +246,35 @@ def lower_is_likelier(out: object, labels: object, model: torch.nn.Module | None
     return None
 
 
-def _warn_energies(lowest: list[str]) -> None:
+def _packaged(audit: Audit) -> bool:
+    """Whether ``audit`` is of one of the package's audit classes (a subclass of the user's is not)."""
+    return type(audit).__module__.split(".")[0] == "lightning_causal"
+
+
+def _warn_energies(lowest: list[str], own: Sequence[str] = ()) -> None:
     """One warning naming every audit whose explained output :func:`lower_is_likelier` found lower where likelier (no
-    figure in it: the same words at every audit epoch, shown once per fit)."""
+    figure in it: the same words at every audit epoch, shown once per fit); ``own``: those of them of the user's own
+    classes, which may read the smallest output as the class themselves."""
     names = ", ".join(repr(name) for name in lowest)
+    yours = ""
+    if own:
+        many = len(own) > 1
+        yours = (f" Audit{'s' if many else ''} {', '.join(repr(name) for name in own)} {'are' if many else 'is'} of your "
+                 "own class: where it reads the smallest output as the likeliest class itself (`out.argmin(1)`), that "
+                 "reading is right, but the package's estimators it calls read the largest under `target=None`: pass "
+                 "them the argmin as `target=`, or the outputs negated as above.")
     warnings.warn(
         "The probe's labels are the class of the SMALLEST output (on half of its samples or more, half of them more than "
         f"of the largest), for the output{'s' if len(lowest) > 1 else ''} explained by audit{'s' if len(lowest) > 1 else ''} "
         f"{names}: those outputs look like energies, distances or losses per class (lower = more likely; a conformal "
-        "wrapper's non-conformity scores, APS or 1 - p), but every audit reads its output as logits (higher = more "
-        "likely): `target=None` would explain the largest output (the least likely class), probabilities would be its "
-        "softmax, counterfactuals would flip the largest output and `misclassified` would count the correct samples. "
+        "wrapper's non-conformity scores, APS or 1 - p), but the package's audits and estimators read an output as "
+        "logits (higher = more likely): `target=None` would explain the largest output (the least likely class), "
+        "probabilities would be its softmax, counterfactuals would flip the largest output and `misclassified` would "
+        "count the correct samples. "
         "Pass `output=lambda out: -out` to each audit (logits = -energy; a callback's audits all take it), or have "
         "`forward` return -energy; for non-conformity scores, explain the logits they are computed from. A classifier of "
         "logits whose training has not yet turned its head the labels' way (backwards at initialisation, early in a fit) "
-        "reads so too, and needs no `output=`",
+        f"reads so too, and needs no `output=`.{yours}",
         UserWarning, stacklevel=outside_package())
 
 

@@ -23,6 +23,7 @@ from lightning_causal._console import console_line
 from lightning_causal._user_warnings import warn_at_users_line
 from lightning_causal.audits.base import Audit, AuditResult, Probe
 from lightning_causal.audits.group_regions import figure_axes
+from lightning_causal.audits.logit_reads import judge_outputs
 from lightning_causal.callbacks._explain import explained_input, explained_marks
 from lightning_causal.callbacks._no_trace import no_trace
 from lightning_causal.callbacks._one_audit import (
@@ -32,7 +33,6 @@ from lightning_causal.callbacks._one_audit import (
     non_finite_weights,
     run_audit,
 )
-from lightning_causal.callbacks._probe_setup import warn_outputs_read_as_logits
 from lightning_causal.callbacks._trainer_facts import (
     audited,
     epoch_end_step,
@@ -314,8 +314,9 @@ class AuditRun:
         with (no_trace(model), sharded_rows(row_shard(trainer)), self._warnings.collect(show=trainer.is_global_zero),
               figure_axes(self._renderer.figure_kind),
               audit_progress(trainer, len(self.audits), epoch) as step):
-            # energies or 0/1 sets read as logits: the set-up pass saw the untrained model, whose energies decided nothing
-            warn_outputs_read_as_logits(self.audits, model, self.probe)  # type: ignore[arg-type]
+            # energies or 0/1 sets read as logits: the set-up pass saw the untrained model, whose energies decided nothing;
+            # the judge of a direct audit.run, so that either path gives the same warnings
+            judge_outputs(self.audits, model, self.probe, self.max_batch_size)  # type: ignore[arg-type]
             for done, audit in enumerate(self.audits):
                 step(done, audit.name)
                 result = self._run_one(audit, model, epoch)

@@ -13,16 +13,8 @@ from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
 from lightning_causal.audits.base import Audit, AuditResult, Probe
-from lightning_causal.audits.flow_outputs import (
-    flow_hint,
-    warn_flow_latent,
-    warn_saturated_decisions,
-)
-from lightning_causal.audits.logit_reads import (
-    outputs_judged,
-    targets_of_positions,
-    warn_read_as_logits,
-)
+from lightning_causal.audits.flow_outputs import flow_hint
+from lightning_causal.audits.logit_reads import outputs_judged, targets_of_positions, warn_outputs
 from lightning_causal.audits.options import label_task, task_model
 from lightning_causal.callbacks._explain import audited_view, explained_position
 from lightning_causal.callbacks._no_trace import hooks_removed, no_trace
@@ -41,8 +33,7 @@ from lightning_causal.causal.engine.quantized import refuse_dynamic_quantized
 from lightning_causal.causal.engine.user_frame import outside_package
 from lightning_causal.reporting.tensorboard import scalar_tags
 
-__all__ = ["NEVER_CALLED_LAZY", "check_probe_outputs", "checked_probe", "dry_run", "probe_to_device", "unbuilt_lazy_modules",
-           "warn_outputs_read_as_logits"]
+__all__ = ["NEVER_CALLED_LAZY", "check_probe_outputs", "checked_probe", "dry_run", "probe_to_device", "unbuilt_lazy_modules"]
 
 
 def _check_rows_of_a_flat_probe(probe: Probe, out: object, model: torch.nn.Module | None = None) -> None:
@@ -82,7 +73,7 @@ def checked_probe(
     probe = probe_to_device(probe, trainer, pl_module)
     with no_trace(model), sharded_rows(row_shard(trainer)), collected.collect(show=trainer.is_global_zero):
         # before the first training step: an untrained head's argmin is the label about one binary fit in four, no
-        # energy; each audit epoch judges the outputs (warn_outputs_read_as_logits)
+        # energy; each audit epoch judges the outputs (logit_reads.judge_outputs)
         check_probe_outputs(audits, model, probe, origin, read_as_logits=False)
         dry = [dry_run(audit, *audited_view(audit, model, probe, position)) for audit in audits]
     return probe, {tag for result in dry if result is not None for tag in scalar_tags(result)}, position
@@ -94,9 +85,10 @@ def check_probe_outputs(audits: Sequence[Audit], model: torch.nn.Module, probe: 
     each audit's ``output`` selects real-valued scores of one row per sample, the inputs that reach them are finite,
     and the labels are classes of the explained output (unless the model says that output is a regression). Used
     before a fit's first audit and by :func:`~lightning_causal.callbacks.posthoc.audit_model`; ``origin`` names
-    where the probe was read in the messages. With ``read_as_logits``, also warns of outputs that read as energies or
-    0/1 prediction sets (:func:`warn_outputs_read_as_logits`'s warnings); the callback's set-up, which sees the model
-    before its first training step, leaves them to its audit epochs.
+    where the probe was read in the messages. Warns, on that pass, of what the audit epochs and a direct run warn of
+    (:func:`~lightning_causal.audits.logit_reads.warn_outputs`, the rules of their judge: a flow's latent or
+    log-likelihood read as classes and, with ``read_as_logits``, energies and 0/1 prediction sets); the callback's
+    set-up, which sees the model before its first training step, leaves the energies and sets to its audit epochs.
 
     Raises:
         MisconfigurationException: as :func:`checked_probe` says.
@@ -128,16 +120,13 @@ def check_probe_outputs(audits: Sequence[Audit], model: torch.nn.Module, probe: 
         _check_rows_of_a_flat_probe(probe, out, model)
         _check_scores(audit, out, model)
         _warn_elements_as_classes(audit, raw, out, model, probe)
-        warn_flow_latent(audit, raw, out, probe, model)
-        warn_saturated_decisions(audit, out, probe, model)
         check_finite_probe(probe, out, origin)
         explained.append((audit, out))
         # a head the model says is a regression (a held nn.PoissonNLLLoss, a task declared per head) has no classes:
         # its labels may be integer counts beyond its width
         regression = label_task(task_model(model, audit.output)) == "regression"
         widths += [int(out.shape[1])] if out.dim() == 2 and not regression else []
-    if read_as_logits:
-        warn_read_as_logits(explained, model, targets_of_positions(probe))
+    warn_outputs(explained, raw, model, probe, read_as_logits=read_as_logits)  # the audit epochs' and direct runs' words
     if widths:  # the labels are classes of one of the explained heads (the widest)
         try:
             check_class_labels("the labels of `probe`", targets_of_positions(probe), max(widths), error=MisconfigurationException)
@@ -148,25 +137,6 @@ def check_probe_outputs(audits: Sequence[Audit], model: torch.nn.Module, probe: 
                 "`unpack_batch=lambda batch: (batch[0], None, None)`; where they are classes of a head that grows during "
                 "the fit (class-incremental learning), validate on the classes the head has at the start, or leave them "
                 "out as above (the probe is read once, at the start of fit)") from err
-
-
-def warn_outputs_read_as_logits(audits: Sequence[Audit], model: torch.nn.Module, probe: Probe) -> None:
-    """The warnings of :func:`check_probe_outputs` on outputs that are no logits, energies
-    (:func:`~lightning_causal.audits.logit_reads.lower_is_likelier`) and 0/1 prediction sets
-    (:func:`~lightning_causal.audits.logit_reads.set_rows`), on one pass of ``model`` over ``probe``
-    without gradients: run by the callback at each audit epoch (inside ``no_trace``), and not at its set-up, which sees
-    the model before its first training step: an energy model's energies decide no label yet, and an ordinary binary
-    classifier's random head is backwards (its argmin the label) about one fit in four. The messages hold no figure that
-    changes between epochs, so the callback's :class:`~lightning_causal.callbacks._warnings.WarningsOncePerFit` shows
-    each once per fit. A pass or an ``output=`` that fails says nothing here: the audits' own runs report it."""
-    try:
-        with torch.no_grad():
-            raw = Forward(model, num_samples=len(probe), **probe.forward_options).raw(
-                *(probe.inputs if isinstance(probe.inputs, tuple) else (probe.inputs,)))
-            explained = [(audit, select_output(raw, audit.output)) for audit in audits]
-    except Exception:  # the audits' runs name what failed
-        return
-    warn_read_as_logits(explained, model, targets_of_positions(probe))
 
 
 def _warn_elements_as_classes(audit: Audit, raw: object, out: object, model: torch.nn.Module, probe: Probe) -> None:

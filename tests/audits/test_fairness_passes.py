@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from lightning_causal.audits import FairnessAudit, Probe
+from lightning_causal.audits.logit_reads import outputs_judged
 from lightning_causal.causal import AttributeFlip, Intersections, TokenSwap, carrier_unit_effects
 
 
@@ -25,7 +26,9 @@ def _probe_and_model() -> tuple[torch.Tensor, torch.Tensor, nn.Module]:
 
 
 def _passes(model: nn.Module, x: torch.Tensor, audit: FairnessAudit, labels: torch.Tensor | None, **forward_args):
-    """The rows of each forward pass of ``model`` in ``audit.run``, and how many were the factual pass on ``x``."""
+    """The rows of each forward pass of ``model`` in ``audit.run``, and how many were the factual pass on ``x``: the
+    audit's own passes (inside ``outputs_judged``: not the pass after a direct run that judges what its output reads as,
+    ``logit_reads.judge_outputs``, which runs on probes without class labels too since leftovers_s39a)."""
     rows, factual = [], []
 
     def count(_m, inputs, _out) -> None:
@@ -34,7 +37,8 @@ def _passes(model: nn.Module, x: torch.Tensor, audit: FairnessAudit, labels: tor
 
     handle = model.register_forward_hook(count)
     try:
-        result = audit.run(model, Probe(x, labels, additional_forward_args=forward_args or None))
+        with outputs_judged():
+            result = audit.run(model, Probe(x, labels, additional_forward_args=forward_args or None))
     finally:
         handle.remove()
     return rows, sum(factual), result

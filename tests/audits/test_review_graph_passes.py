@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from lightning_causal.audits import CausalGraphAudit, Probe
+from lightning_causal.audits.logit_reads import outputs_judged
 from lightning_causal.causal import causal_graph
 
 
@@ -41,7 +42,8 @@ def test_the_audit_runs_no_pass_beyond_the_graphs() -> None:
     x = torch.randn(40, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     probe = Probe(x, 1.3 * x[:, :1])
     graph_rows = _passes(model, lambda: causal_graph(model, x, ["0"], target=0))
-    audit_rows = _passes(model, lambda: CausalGraphAudit(["0"], stability_resamples=0, target=0).run(model, probe))
+    with outputs_judged():  # the audit's own passes, not the judge's after a direct run (logit_reads.judge_outputs)
+        audit_rows = _passes(model, lambda: CausalGraphAudit(["0"], stability_resamples=0, target=0).run(model, probe))
     assert sorted(audit_rows) == sorted(graph_rows)
 
 
