@@ -7,6 +7,7 @@ parts (:mod:`lightning_causal.repair.backdoor_parts`) are mixins of their own mo
 from __future__ import annotations
 
 import contextlib
+import copy
 import warnings
 import weakref
 from collections.abc import Callable, Mapping, Sequence
@@ -316,6 +317,32 @@ class BackdoorSuppressionTerm(TriggerSetup, SuppressionParts, RepairTerm):
         if isinstance(generator, Tensor):  # a state saved by __getstate__
             state = {**state, "_generator": torch.Generator().set_state(generator)}
         self.__dict__.update(state)
+
+    def __copy__(self) -> BackdoorSuppressionTerm:
+        """A copy (``copy.copy``) that keeps what the term learnt of the model it shares with it: the suspect layers
+        seen to run in eval mode and the training steps that skipped them (copied), so that the copy, fine-tuning the
+        same network, neither warns again of a layer the original warned of nor counts its steps from 0."""
+        new = type(self).__new__(type(self))
+        new.__setstate__(self.__getstate__())
+        self._records_to(new, {})
+        return new
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> BackdoorSuppressionTerm:
+        """A deep copy whose records (:meth:`__copy__`) follow their model: kept for a model copied before the term in
+        the same ``copy.deepcopy`` (a ``CausalRepairModule`` copies its network first: EMA, SWA), or not copied."""
+        new = type(self).__new__(type(self))
+        memo[id(self)] = new
+        new.__setstate__(copy.deepcopy(self.__getstate__(), memo))
+        self._records_to(new, memo)
+        return new
+
+    def _records_to(self, new: BackdoorSuppressionTerm, memo: dict[int, Any]) -> None:
+        """Copy the per-model records into ``new``, each under the model's copy in ``memo`` where it has one."""
+        for key in ("_runs_in_eval", "_skipped_steps"):
+            held = self.__dict__.get(key)
+            if held:
+                new.__dict__[key] = weakref.WeakKeyDictionary(
+                    {memo.get(id(m), m): copy.copy(record) for m, record in held.items()})
 
     def _forward(self, model: nn.Module) -> Forward:
         """The :class:`Forward` of ``model`` (the model in training, or the frozen reference), built once

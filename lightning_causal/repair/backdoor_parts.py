@@ -375,8 +375,11 @@ class _CallShifts:
         """Whether call ``a`` holds the pass's rows on its first axis; else why not is noted."""
         call = self.calls[name]
         # [T, N, ...]: the pass's rows on the second axis, where the module says batch_first=False or the first is
-        # no rows (a module that says it but returns [N, H], a user's encoder returning its last hidden state, is paired)
-        if a.dim() >= 3 and a.shape[1] == self.rows and (name in self.sequence_first or a.shape[0] != self.rows):
+        # no rows nor a multiple of them (a module that says it but returns [N, H], a user's encoder returning its last
+        # hidden state, is paired; [N * heads, T, d], the heads folded into the rows, T equal to the rows by chance, is
+        # told as rows flattened into the batch, not as sequence-first)
+        if a.dim() >= 3 and a.shape[1] == self.rows and (
+                name in self.sequence_first or a.shape[0] != self.rows and a.shape[0] % self.rows != 0):
             why = "the module says batch_first=False" if name in self.sequence_first else f"its second axis has the {self.rows} rows"
             self.refused[name] = call, {"text": _SEQUENCE_FIRST, "shape": list(a.shape), "why": why}
         elif a.dim() == 0 or a.shape[0] != self.rows:
