@@ -28,6 +28,7 @@ from lightning_causal.causal.engine.output_selection import (
     select_output,
 )
 from lightning_causal.causal.engine.pass_errors import dtype_hint, width_hint
+from lightning_causal.causal.engine.stacked_rows import StackedRowsError
 from lightning_causal.causal.engine.state import resolve_target
 from lightning_causal.causal.engine.token_ids import check_token_baselines, embedding_readers
 
@@ -189,7 +190,10 @@ class CaptumForward(nn.Module):
         :func:`~lightning_causal.causal.engine.linked_samples.check_rows_independent`'s ``ValueError`` where that check
         of ``x`` refuses the model (:func:`~lightning_causal.causal.engine.linked_samples.name_failed_rows`), and so
         does a block whose passes ran where a row of them run alone by the stacked-rows check failed
-        (:attr:`failed_alone`; Captum's passes of enough rows ran, each with the prototypes of its own first rows).
+        (:attr:`failed_alone`; Captum's passes of enough rows ran, each with the prototypes of its own first rows), and a
+        stacked-rows refusal (``StackedRowsError``) where the samples of ``x`` as given already depend on their batch (a
+        model retrieving over its batch, each sample attending to the others): that refusal says a branch the stacked
+        rows cross together, which the clean samples' check cannot see, and its way out is one sample per call.
         Only a failure costs anything: a pass of ``x`` and one of two samples, without gradients (the engine's
         ``Forward`` they run on is built then: 0.4 ms of a digits CNN's, 5% of Saliency's call).
 
@@ -201,6 +205,11 @@ class CaptumForward(nn.Module):
         try:
             yield
         except (IndexError, RuntimeError, ValueError) as err:  # ValueError: torch's or the model's, not a refusal of ours
+            if isinstance(err, StackedRowsError):  # the samples as given already read each other's rows (a batch as the
+                core = self._core(x)  # memory, attention across its rows): the clean samples' refusal names that, not
+                with torch.no_grad():  # a branch that stacked rows cross together
+                    check_rows_independent(core, (x,), core(x), what)
+                raise
             if not (isinstance(err, OutOfMemoryError) or isinstance(err, ValueError) and _raised_here(err)):
                 name_failed_rows(self._core(x), (x,), what, err)
             raise
