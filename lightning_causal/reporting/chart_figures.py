@@ -67,7 +67,10 @@ def bar_figure(
     order = largest_first(v.abs(), k)  # ties (bars of equal height) in index order
     names = [str(labels[i]) if labels is not None else str(i) for i in order]
     guess = [bool(e) for e in estimated] if estimated is not None else [False] * v.numel()
-    fig = Figure(figsize=(WIDTH, 2.7))
+    # a layer's path past the card's width ("unit_importance: model.bert.encoder.layer.0.attention.self.query") was cut
+    # at the figure's edge, "...self.que": the title in lines that fit, the figure as much higher
+    lines = [line for given in title.split("\n") for line in title_lines(given, int(WIDTH * 11))]  # its own lines kept
+    fig = Figure(figsize=(WIDTH, 2.7 + 0.25 * (len(lines) - 1 - title.count("\n"))))
     ax = fig.subplots()
     signed = bool((v < 0).any())  # magnitudes (a mean |effect|) have no direction to colour
     bars = ax.bar(range(k), [float(v[i]) for i in order],
@@ -79,7 +82,7 @@ def bar_figure(
     ax.set_xticks(range(k))
     ax.set_xticklabels(names, fontsize=9)
     ax.axhline(0.0, color="0.3", linewidth=0.6)
-    ax.set_title(title, fontsize=11)
+    ax.set_title("\n".join(lines), fontsize=11)
     if any(guess):
         _estimate_legend(ax, guess, [guess[i] for i in order], item_label)
         value_label = f"{value_label}\n(first-order estimate)" if all(guess) else value_label
