@@ -44,7 +44,7 @@ from lightning_causal.causal.structure.functional_layers import (
 )
 
 __all__ = ["BATCH_FIRST", "BROADCAST", "NOT_SAMPLES_FIRST", "VMAPPED", "clean_activations", "real_positions_only",
-           "seeded_clean_activations", "skipped_modules_error"]
+           "seeded_clean_activations", "skipped_modules_error", "unaligned_positions"]
 
 BATCH_FIRST = ("A layer built with batch_first=False (nn.TransformerEncoderLayer, recurrent layers) returns [T, N, ...] "
                 "(build it with batch_first=True), and a module called on some rows only (an expert of a mixture) returns "
@@ -283,3 +283,25 @@ def real_positions_only(h: Tensor, real: Tensor | None) -> Tensor:
     if real is None or h.dim() < 3 or h.shape[:2] != real.shape:
         return h
     return torch.where(real.view(*real.shape, *[1] * (h.dim() - 2)), h, torch.zeros((), dtype=h.dtype, device=h.device))
+
+
+def unaligned_positions(acts: dict[str, Tensor], real: Tensor | None) -> list[str]:
+    """The layers whose outputs ``[N, T + k, ...]`` hold a few positions more than the input's ``T`` (``k`` from 1 to
+    4: a virtual node or a ``[CLS]`` token prepended inside forward) beside padding (``real``: ``[N, T]``, some
+    ``False``): where the extra positions lie is not known, so :func:`real_positions_only` keeps their padded positions.
+    Not a layer whose output is 0 at every padded position under some offset of the input's positions (``k`` before
+    them to none): a model that zeroes its padded nodes' hidden states leaves nothing there to count.
+
+    Examples:
+        >>> import torch
+        >>> real = torch.tensor([[True, False], [True, True]])
+        >>> unaligned_positions({"a": torch.ones(2, 3, 4), "b": torch.ones(2, 2, 4), "c": torch.ones(2, 4)}, real)
+        ['a']
+        >>> unaligned_positions({"zeroed": torch.tensor([[1.0, 1.0, 0.0], [1.0, 1.0, 1.0]]).unsqueeze(-1)}, real)
+        []
+    """
+    if real is None or bool(real.all()):
+        return []
+    n, t = real.shape
+    return [a for a, h in acts.items() if h.dim() >= 3 and h.shape[0] == n and t < h.shape[1] <= t + 4
+            and not any(not bool(h[:, off:off + t][~real.to(h.device)].any()) for off in range(h.shape[1] - t + 1))]

@@ -63,6 +63,7 @@ from lightning_causal.causal.structure.layer_activations import (
     clean_activations,
     real_positions_only,
     seeded_clean_activations,
+    unaligned_positions,
 )
 from lightning_causal.causal.structure.layer_trace import (
     REROUTED,
@@ -338,6 +339,7 @@ def layer_causal_map(
         # numbers only: a forward taking gradients itself (forces -dE/dx) records a graph under no_grad, which the map's
         # statistics, computed after audit_mode, would carry (torch warns at float() of them)
         out = out.detach()
+        _warn_unaligned(unaligned_positions(acts, real_positions), acts, real_positions)
         acts = {a: real_positions_only(h.detach(), real_positions) for a, h in acts.items()}
         check_token_baselines(xs, bases, readers, pads)
         check_samples_independent(forward, xs, out, "A layer causal map")
@@ -442,3 +444,18 @@ def _build(order, cka, response, groups, norms, logit_delta, in_delta, f_t, xs, 
         stats.append(st)
     return LayerCausalMap(order, cka, nodes, edges, stats, response, effects, threshold,
                           {"groups": g, "samples": n, "input_response": s_in, "output_response": s_out})
+
+
+def _warn_unaligned(names: list[str], acts: dict[str, Tensor], real: Tensor | None) -> None:
+    """Warn of layers whose outputs hold a few positions more than the padded input (:func:`unaligned_positions`)."""
+    if not names or real is None:
+        return
+    t = real.shape[1]
+    shown = ", ".join(f"{a!r} [N, {acts[a].shape[1]}, ...]" for a in names[:4]) + (" ..." if len(names) > 4 else "")
+    warnings.warn(
+        f"layer_causal_map: the outputs of {shown} hold more positions than the input's {t} (a virtual node or a [CLS] "
+        "token added inside forward), so the input's padding cannot be laid on them: their padded positions' hidden "
+        "states, which move when a real position does (a padded query still attends to the real keys), count in the "
+        "responses and the CKA, and the map depends on the length the probe is padded to. Zero the padded positions' "
+        "hidden states in the output of each layer read (`return h * keep[..., None]` at the end of its forward, the "
+        "virtual node kept), or add the extra position to the input itself, marked real in `attention_mask`", UserWarning, stacklevel=outside_package())
