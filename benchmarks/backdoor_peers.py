@@ -50,9 +50,13 @@ def repair_with_terms(model: nn.Module, terms: Sequence[RepairTerm], x: Tensor, 
                       setup: bool = True, lr: float = 1e-3, batch: int = 32,
                       shift: tuple[str, float] | None = None,
                       universal: tuple[float, int, float] | None = None,
-                      extra: Callable[[nn.Module, Tensor, Tensor], Tensor] | None = None) -> nn.Module:
+                      extra: Callable[[nn.Module, Tensor, Tensor], Tensor] | None = None,
+                      schedule: Callable[[int, int], float] | None = None,
+                      sgd: float | None = None) -> nn.Module:
     """A repaired copy of ``model``: ``CausalRepairModule(model, terms).objective`` minimised by Adam
-    over ``epochs`` shuffled passes of ``(x, y)``; terms are set up on ``x`` (up to 512 rows) first
+    (``sgd=momentum``: SGD with that momentum and weight decay 5e-4) at ``lr``, or at ``schedule(step, total)``
+    before each of the ``total`` steps, over ``epochs`` shuffled passes of ``(x, y)``; terms are set up on ``x``
+    (up to 512 rows) first
     unless ``setup=False`` (terms already set up on this model). ``shift=(head, alpha)`` adds
     :func:`fst`'s feature shift: ``head`` re-initialised, ``alpha * <w, w_0>``, norm projection.
     ``universal=(eps, steps, weight)`` adds ``weight * CE(f(clip(x + delta)), y)`` with ``delta`` from
@@ -67,9 +71,14 @@ def repair_with_terms(model: nn.Module, terms: Sequence[RepairTerm], x: Tensor, 
     if shift is not None:
         layer, w0, alpha = _reinit_head(module.model, shift[0], seed), None, shift[1]
         w0 = layer.w0
-    opt = torch.optim.Adam(module.model.parameters(), lr=lr)
+    params = module.model.parameters()
+    opt = torch.optim.Adam(params, lr=lr) if sgd is None else torch.optim.SGD(params, lr=lr, momentum=sgd, weight_decay=5e-4)
     g = torch.Generator().manual_seed(seed + 2)
-    for idx in _batches(len(y), epochs, batch, seed):
+    total = epochs * -(-len(y) // batch)
+    for step, idx in enumerate(_batches(len(y), epochs, batch, seed)):
+        if schedule is not None:
+            for group in opt.param_groups:
+                group["lr"] = schedule(step, total)
         loss, _ = module.objective((x[idx], y[idx]))
         if universal is not None:
             eps, steps, weight = universal
