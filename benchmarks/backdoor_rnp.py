@@ -305,12 +305,12 @@ def fold_records(case: bp.Case, fold: int, digits, methods: list[str], out: Path
 
 def trigger_free_study(doc: str, tag: str, label: str, methods: list[str], methods_help: str,
                        parts: Callable[[str], object], run_fold: Callable[..., None]) -> None:
-    """Run a study of methods that need no ``trigger=None`` term (SEAM, BTI-DBF) from its command line
+    """Run a study of methods whose settings name their own repair (SEAM, BTI-DBF, SFT) from its command line
     (:func:`method_study`; ``--repair`` and ``--reversed`` refused, naming ``label``): ``run_fold(case, fold, digits,
     methods, out, done)`` over the folds asked for, records in ``<tag>-<set>-<--tag>.jsonl``, then the summary."""
     parser, args, chosen = method_study(doc, tag, "not used by this study (refused)", methods, methods_help, parts)
     if args.repair or args.reversed:
-        parser.error(f"--repair and --reversed are not used by this study ({label} runs without the trigger=None term) "
+        parser.error(f"--repair and --reversed are not used by this study (each {label} setting names its own repair) "
                      f"but got --repair {args.repair!r}, --reversed {args.reversed}")
     out = CACHE / f"{tag}-{args.set}-{args.tag}.jsonl"
     cases = study_folds(args, out, lambda case, fold, digits, done: run_fold(case, fold, digits, chosen, out, done))

@@ -74,3 +74,14 @@ def test_sft_fits_the_clean_set_and_leaves_the_model_untouched():
     with torch.no_grad():
         assert (repaired(x).argmax(1) == y).float().mean() > 0.9 > (model(x).argmax(1) == y).float().mean()
     assert all(torch.equal(v, state[k]) for k, v in model.state_dict().items()) and repaired is not model
+
+
+@pytest.mark.parametrize("argv", [["--repair", "prune:0.1"], ["--reversed"]])
+def test_the_command_line_refuses_repair_and_reversed_in_words_true_for_rsft(argv, monkeypatch, capsys):
+    # rsft: keeps the default term's hold, so the refusal must not say SFT runs without the trigger=None term
+    monkeypatch.setattr("sys.argv", ["backdoor_sft.py", *argv])
+    with pytest.raises(SystemExit):
+        sft.main()
+    err = capsys.readouterr().err
+    assert "--repair and --reversed are not used by this study (each SFT setting names its own repair)" in err
+    assert "runs without" not in err
