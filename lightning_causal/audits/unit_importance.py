@@ -10,6 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from lightning_causal.audits.base import Audit, AuditResult, Probe, check_layer_rows, layer_names
+from lightning_causal.audits.input_effects import real_mean
 from lightning_causal.audits.options import (
     check_target,
     check_unit_name_count,
@@ -25,6 +26,7 @@ from lightning_causal.causal.effects.unit_effects import (
     check_interventions,
     unit_effects,
 )
+from lightning_causal.causal.engine.ablation import input_padding, step_positions
 from lightning_causal.causal.engine.batching import remembered_fit
 from lightning_causal.causal.engine.checks import check_choice, check_int
 from lightning_causal.causal.engine.eager import named_modules
@@ -232,7 +234,8 @@ class UnitImportanceAudit(Audit):
                 output=self.output, additional_forward_args=afa, unit_dim=self.unit_dim[layer],
                 num_heads=self.num_heads[layer], method=self.method, screen=self.screen, return_info=True,
             )
-            imp, mean = eff.abs().mean(0), eff.mean(0)
+            real = _real_positions(eff, info.site.shape, self.unit_dim[layer], self.num_heads[layer], model, probe.inputs, afa)
+            imp, mean = real_mean(eff.abs(), real), real_mean(eff, real)  # positions as units: over the samples holding them
             note_non_finite_samples(result, eff, f"the unit effects of layer {layer!r}")  # which samples made NaN importances
             k = min(self.top_k, imp.numel())
             top_values, top_units = largest_k(imp, k)  # equal importances (dead units): lower unit id first
@@ -283,6 +286,24 @@ class UnitImportanceAudit(Audit):
                     row["exact"] = bool(info.exact[row["unit"]])
             result.tables[f"top_units/{layer}"] = rows
         return result
+
+
+def _real_positions(eff: Tensor, shape: Sequence[int], unit_dim: int | None, num_heads: int | None, model: nn.Module,
+                    inputs: Any, additional_forward_args: Any) -> Tensor | None:
+    """``[N, U]`` booleans, the samples in which each unit is a real position, where the units are the positions of a
+    layer's output ``[N, T, ...]`` (``unit_dim=1`` named, no heads) as long as the padded input (an ``attention_mask`` or
+    ``lengths``: the nodes of padded graphs, the tokens of padded sentences); else ``None``. A padded position's effect
+    is 0 by design (the model masks it): counted, it diluted the importance of a node slot that few graphs hold (slot 9
+    of graphs of 5 to 10 nodes ranked at a fifth of its mean over the graphs that have it)."""
+    if unit_dim != 1 or num_heads is not None or len(shape) < 3 or eff.dim() != 2 or eff.shape[1] != shape[1]:
+        return None
+    xs = inputs if isinstance(inputs, tuple) else (inputs,)
+    pads = input_padding(xs, additional_forward_args, model=model)
+    pad = next((p for p in pads if p is not None), None) if pads is not None else None
+    steps = step_positions(pad)
+    if steps is None or tuple(steps.shape) != tuple(eff.shape) or not bool(steps.any()):
+        return None
+    return ~steps.to(eff.device)
 
 
 def _note_unreached(result: AuditResult, layer: str, eff: Tensor, imp: Tensor, whole: Callable[[float], Tensor]) -> None:
