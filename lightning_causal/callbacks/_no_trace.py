@@ -13,6 +13,7 @@ import torch
 
 from lightning_causal.causal.engine.generators import active_generators, generators_registered
 from lightning_causal.causal.engine.init_writes import init_writes_kept
+from lightning_causal.causal.engine.inner_steps import inner_steps_kept
 from lightning_causal.causal.engine.kept_attributes import buffer_of, keep_attributes
 from lightning_causal.causal.engine.lazy_modules import check_built
 from lightning_causal.causal.engine.state import (
@@ -52,7 +53,9 @@ def no_trace(module: torch.nn.Module) -> Iterator[None]:
     """Run audits in eval mode so that training cannot tell: grads (the same tensor objects, sparse ones too: an
     ``nn.Embedding(sparse=True)``'s), the weights an ``nn.Embedding(max_norm=...)`` renormalises in place at every
     lookup (:func:`~lightning_causal.causal.engine.state.renorms_kept`), the parameters a module initialises from its first
-    batch (Glow's ActNorm: :func:`~lightning_causal.causal.engine.init_writes.init_writes_kept`),
+    batch (Glow's ActNorm: :func:`~lightning_causal.causal.engine.init_writes.init_writes_kept`), the parameters an
+    optimizer stepped inside forward and its state (test-time adaptation, a forward keeping them refused:
+    :func:`~lightning_causal.causal.engine.inner_steps.inner_steps_kept`),
     requires_grad, buffers (the same tensor objects, also where a forward pass reassigned one or filled one registered
     as ``None``, which is ``None`` again after), tensors kept as plain attributes (a recurrent state carried across batches)
     and numbers, strings, bools and ``None`` (a call counter, ``self.calls += 1``; a mode, ``self.mode = "long"``; also a
@@ -76,7 +79,9 @@ def no_trace(module: torch.nn.Module) -> Iterator[None]:
     attributes = keep_attributes(module, numbers=True)
     modes = [(m, m.training) for m in module.modules()]
     try:
-        with init_writes_kept(module):  # before eval(): a LoRA layer's train(False) merges its update into its weight
+        # an optimizer stepped by forward (test-time adaptation): its parameters put back, a forward keeping them refused
+        # (the grads' values copied above); before eval(): a LoRA layer's train(False) merges its update into its weight
+        with init_writes_kept(module), inner_steps_kept(module, grads=False):
             eval_mode(module)  # module.eval(), also on torch.export's modules, which refuse it
             observers_off(module)  # a QAT model's fake-quant observers: an audit of your own runs on the scales it holds
             # an nn.Embedding(max_norm=...) renormalises the rows it looks up in place: its weight copied once for the audit

@@ -14,6 +14,7 @@ from lightning_causal.causal.engine.batching import first_in_block
 from lightning_causal.causal.engine.forward import Forward
 from lightning_causal.causal.engine.forward_args import ForwardArgs
 from lightning_causal.causal.engine.in_batch_scores import IN_BATCH_FIX, in_batch_cause
+from lightning_causal.causal.engine.inner_steps import BATCH_STEP_CAUSE, BATCH_STEP_FIX, stepped
 from lightning_causal.causal.engine.kept_attributes import (
     _MODULE_DICTS,
     BATCH_STATISTICS_FIX,
@@ -129,6 +130,8 @@ def _cause(forward: Forward, xs: tuple[Tensor, ...], rows: Tensor, states: list[
     its samples, a state kept from earlier calls (``states``, :func:`carried_states`), a forward argument gathered by
     row, else a forward that depends on its batch."""
     n = xs[0].shape[0]
+    if stepped():  # an optimizer stepped by forward on the batch, its weights put back (test-time training)
+        return BATCH_STEP_CAUSE, BATCH_STEP_FIX
     batch_norms = batch_statistic_norms(forward.model)  # also scripted
     if batch_norms:
         return (f"its normalisation layer(s) {batch_norms[:3]} have track_running_stats=False, so even in eval mode "

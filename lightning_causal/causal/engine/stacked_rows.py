@@ -67,6 +67,7 @@ from torch import Tensor, nn
 
 from lightning_causal.causal.engine.batching import alone_block, checked_chunks, first_in_block
 from lightning_causal.causal.engine.generators import active_generators
+from lightning_causal.causal.engine.inner_steps import BATCH_STEP_CAUSE, BATCH_STEP_FIX, stepped
 from lightning_causal.causal.engine.kept_attributes import KeptAttributes, keep_attributes
 from lightning_causal.causal.engine.rounding import (  # ROUNDING and rounding_bound kept importable from here
     BEYOND_ROUNDING,
@@ -179,7 +180,8 @@ class RowsAlone:
                       f"in the pass {_short(stacked[shown])}")
         raise StackedRowsError(
             f"Expected the {self.rows} that {self.what} stacks in one pass to give what they give alone, but in a pass "
-            f"of {r} rows (flat rows {int(idx.min())}..{int(idx.max())}), {which} (max |difference| {diff:.3g}): the "
+            f"of {r} rows (flat rows {int(idx.min())}..{int(idx.max())}), {which} (max |difference| {diff:.3g}): "
+            + (f"{BATCH_STEP_CAUSE}; {BATCH_STEP_FIX}, or {self.way_out}" if stepped() else "the "
             "model's forward depends on its batch once its inputs or units are intervened on (control flow on a batch "
             "statistic, e.g. `if h.abs().mean() > t:` or `if (p > t).all(): return early`, whose threshold the intervened "
             "rows of a pass cross together, or a solver loop that stops once the batch's residual is below its tolerance, "
@@ -187,7 +189,7 @@ class RowsAlone:
             "whose number of steps the intervened rows of a pass set together), which the clean probe's check cannot "
             "see; every effect of such a pass would be that branch's, silently. Make the forward per-sample (e.g. "
             "`torch.where` on a per-row condition; a solver's residual per row, `(z_new - z).norm(dim=1)`, its converged "
-            f"rows kept as they are), or {self.way_out}")
+            f"rows kept as they are), or {self.way_out}"))
 
     def _remember(self, alone: Tensor, stacked: Tensor, values: Tensor, idx: Tensor, picked: list[int],
                   beyond: dict[int, float], bound: float) -> None:

@@ -23,6 +23,7 @@ from lightning_causal.causal.engine.chosen_input import model_name
 from lightning_causal.causal.engine.eager import force_eager
 from lightning_causal.causal.engine.generators import generators_registered
 from lightning_causal.causal.engine.init_writes import init_writes_kept
+from lightning_causal.causal.engine.inner_steps import inner_steps_kept
 from lightning_causal.causal.engine.input_kinds import check_input_kinds, samples_hint
 from lightning_causal.causal.engine.kept_attributes import buffer_of, keep_attributes
 from lightning_causal.causal.engine.lazy_modules import check_built
@@ -106,7 +107,9 @@ def audit_mode(model: nn.Module, grad: bool = False, rng: bool = True) -> Iterat
     callback's ``no_trace`` does, and so does the weight of an ``nn.Embedding`` or ``nn.EmbeddingBag`` built with
     ``max_norm=``, which every pass renormalises in place where it looks rows up (:func:`renorms_kept`), and so do the
     parameters a module initialises from its first batch beside a flag saying it has not yet (Glow's ActNorm,
-    ``self.loc.data.copy_(-x.mean(0))``: :func:`~lightning_causal.causal.engine.init_writes.init_writes_kept`); the global random
+    ``self.loc.data.copy_(-x.mean(0))``: :func:`~lightning_causal.causal.engine.init_writes.init_writes_kept`), and so do the
+    parameters an optimizer stepped inside forward, its state and the parameters' ``.grad`` (test-time adaptation, TENT;
+    a forward that leaves them changed is refused: :func:`~lightning_causal.causal.engine.inner_steps.inner_steps_kept`); the global random
     generators too (:func:`rng_preserved` on the CPU and the model's CUDA devices): a model that
     draws noise in eval mode (MC dropout kept on) leaves the caller's streams where they were
     (``rng=False`` for a wrapper around each of many calls, whose caller restores them once: each
@@ -145,7 +148,8 @@ def audit_mode(model: nn.Module, grad: bool = False, rng: bool = True) -> Iterat
     buffers, attributes = _kept_buffers(model), keep_attributes(model, numbers=True)  # a call counter too
     grad_ctx = rnn_backward(model) if grad else torch.no_grad()
     try:
-        with init_writes_kept(model):  # before eval(): a LoRA layer's train(False) merges its update into its weight
+        # an optimizer stepped by forward (test-time adaptation): its parameters put back, a forward keeping them refused
+        with init_writes_kept(model), inner_steps_kept(model):  # before eval(): a LoRA layer's train(False) merges
             eval_mode(model)
             observers_off(model)
             with grad_ctx, force_eager(), rng_preserved(model_devices(model)) if rng else contextlib.nullcontext(), \
