@@ -38,11 +38,11 @@ BATCH_STEP_FIX = ("adapt on one sample at a time inside forward (its steps on th
 
 @dataclass
 class _Kept:
-    """What the outermost :func:`inner_steps_kept` block found: the model's parameters' names and ``.grad`` (by
+    """What the outermost :func:`inner_steps_kept` block found: the model and its parameters' ``.grad`` (by
     ``id``), the values of those an optimizer stepped, copied before its first step, and the
     optimizers' state before their first step."""
 
-    names: dict[int, str]
+    model: nn.Module
     grads: dict[int, tuple[Tensor, Tensor | None, int, Tensor | None]]
     params: dict[int, tuple[Tensor, Tensor]] = field(default_factory=dict)
     states: dict[int, tuple[Any, str, dict[Any, dict[str, Any]]]] = field(default_factory=dict)
@@ -50,7 +50,7 @@ class _Kept:
 
     def copy_before_step(self, optimizer: torch.optim.Optimizer) -> None:
         """The optimizer hook: copy what ``optimizer``'s step may write, the first time it steps a parameter."""
-        held = [p for group in optimizer.param_groups for p in group["params"] if id(p) in self.names]
+        held = [p for group in optimizer.param_groups for p in group["params"] if id(p) in self.grads]
         if not held:  # an inner optimizer over tensors forward made (a latent code): none of the model's
             return
         self.steps += 1
@@ -66,10 +66,11 @@ class _Kept:
         a step moved. A ``.grad`` the block found (none at an audit after ``zero_grad``) is the very tensor again; a
         backward inside that accumulated into it in place is not undone (the callback's ``no_trace`` copies them)."""
         moved = []
+        names = {id(p): name for name, p in self.model.named_parameters()} if self.params else {}  # read where stepped
         with torch.no_grad():
             for key, (p, values) in self.params.items():
                 if not torch.equal(p, values):
-                    moved.append(self.names[key])
+                    moved.append(names.get(key, "?"))
                     p.copy_(values)
         for ref, _, state in self.states.values():
             optimizer = ref()
@@ -145,8 +146,7 @@ def inner_steps_kept(model: nn.Module, grads: bool = True) -> Iterator[None]:
     outer = _KEPT.get()
     handle = None
     if outer is None:
-        names = {id(p): name for name, p in model.named_parameters()}
-        kept = _Kept(names, {id(p): _grad_kept(p, grads) for p in model.parameters()})
+        kept = _Kept(model, {id(p): _grad_kept(p, grads) for p in model.parameters()})
         handle = register_optimizer_step_pre_hook(lambda opt, args, kwargs: kept.copy_before_step(opt))
     else:
         kept = outer
