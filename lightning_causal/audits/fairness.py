@@ -35,7 +35,7 @@ from lightning_causal.audits.task_warnings import (
     unlabelled_regression,
 )
 from lightning_causal.causal.engine.ablation import padding_positions
-from lightning_causal.causal.engine.batching import rows_per_pass
+from lightning_causal.causal.engine.batching import remembered_fit, rows_per_pass
 from lightning_causal.causal.engine.checks import check_class_labels, check_int
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.input_sites import check_site
@@ -413,6 +413,12 @@ class FairnessAudit(Audit):
         return min(x.shape[0], rows_per_pass(forward.model, (x,), forward=forward))
 
     def run(self, model: nn.Module, probe: Probe, *, max_batch_size: int | None = None) -> AuditResult:
+        # one block for the whole run, as the callback opens around each audit: a warning of what the model is (an
+        # evidential head's concentrations) is given once, not again by the carrier layers' passes (`layers=`)
+        with remembered_fit():
+            return self._run(model, probe, max_batch_size=max_batch_size)
+
+    def _run(self, model: nn.Module, probe: Probe, *, max_batch_size: int | None = None) -> AuditResult:
         x = self._inputs(probe)
         first = first_row_outputs(model, probe, self.output)  # one pass of the first row, for the checks and the compare
         if self not in _READ_CHECKED.get(model, ()):  # by hand too: an embedding's softmax is refused, a Normal's means

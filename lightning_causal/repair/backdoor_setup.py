@@ -167,6 +167,9 @@ class TriggerSetup:
             num_classes = check_logits(self._forward(model)(train_inputs[:2]), "BackdoorSuppressionTerm").shape[1]
         check_class_outputs(num_classes, "BackdoorSuppressionTerm(trigger=None)")
         self.detection = neural_cleanse(model, train_inputs, num_classes, **options)
+        # its outputs checked by Neural Cleanse (an evidential head's concentrations warned of there, on 4 rows or
+        # more): the term's first step does not warn of the same model again
+        self._logits_checked = train_inputs.shape[0] >= 4
         flagged = self.detection.flagged
         by_contrast: list[int] = []
         if self._contrast_runs(model, train_inputs, num_classes):
