@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterable, Iterator
+from contextvars import ContextVar
 
 import torch
 from torch import Tensor, nn
@@ -44,12 +45,14 @@ _TRAIN_WRITES_NOTHING = ("torch.", "transformers.", "lightning.", "pytorch_light
 
 
 def _merge_flag(m: nn.Module) -> bool | None:
-    """The bool attribute of ``m``'s own named for a merged update (``merged``, ``_merged``, ``is_merged``), else
-    ``None``: a LoRA layer written for Lightning, which puts modes back by the flag without calling ``train()``, merges
-    ``B @ A`` into its weight in its ``forward`` by ``self.training`` (``if not self.training and not self.merged:
-    self.base.weight.data += ...``); the audits' eval-mode passes merge it there, and the flag comes back with the
-    attributes. PEFT's ``merged`` is a property over a list (``merged_adapters``): PEFT merges on request only."""
-    flags = [v for k, v in vars(m).items() if "merged" in k.lower() and type(v) is bool]
+    """The bool or int attribute of ``m``'s own named for a merged update (``merged``, ``_merged``, ``is_merged``; an
+    int ``merged = 0`` or ``1`` read as a bool), else ``None``: a LoRA layer written for Lightning, which puts modes
+    back by the flag without calling ``train()``, merges ``B @ A`` into its weight in its ``forward`` by
+    ``self.training`` (``if not self.training and not self.merged: self.base.weight.data += ...``); the audits'
+    eval-mode passes merge it there, and the flag comes back with the attributes. PEFT's ``merged`` is a property over
+    a list (``merged_adapters``): PEFT merges on request only. A merge state held otherwise (a counter, a string, a
+    buffer) is not kept: its writes are refused (:mod:`~lightning_causal.causal.engine.param_writes`)."""
+    flags = [bool(v) for k, v in vars(m).items() if "merged" in k.lower() and type(v) in (bool, int)]
     return flags[0] if flags else None
 
 
@@ -101,6 +104,11 @@ def init_writes_kept(model: nn.Module) -> Iterator[None]:
     trained would otherwise leave ActNorm holding the probe's statistics beside a flag that says it is not
     initialised: a checkpoint or a comparison of ``state_dict()`` after the audit would see them.
 
+    The outermost block open copies a parameter once; a block inside it (an estimator's inside an audit's, an audit's
+    inside the callback's ``no_trace``) shares that copy where the parameter still holds its storage and values, and
+    copies it again only where a pass wrote it since (an ActNorm initialised by the outer block's own pass, whose flag
+    the inner block leaves set): a LoRA model's parameters are copied once per audit, not once per nested block.
+
     Args:
         model: the model.
 
@@ -122,12 +130,47 @@ def init_writes_kept(model: nn.Module) -> Iterator[None]:
         >>> act.loc.tolist()
         [0.0, 0.0]
     """
-    kept = [(p, p.data, p.detach().clone()) for p in uninitialised_params(model)]
+    params = uninitialised_params(model)
+    held = _KEPT.get()
+    if not params:  # the usual model costs nothing
+        yield
+        return
+    token = None
+    if held is None:  # the outermost block: blocks inside share its copies
+        held = {}
+        token = _KEPT.set(held)
+    kept, owned = [], []
+    for p in params:
+        outer = held.get(id(p))
+        if outer is not None and not _replaced(p, outer[0]) and torch.equal(p.data, outer[1]):
+            data, copy = outer  # as the outer block found it: its copy serves (no second copy of a LoRA model)
+        else:  # written since the outer block began (a pass initialised it): this block's own copy
+            data, copy = p.data, p.detach().clone()
+            if outer is None:
+                held[id(p)] = data, copy
+                owned.append(id(p))
+        kept.append((p, data, copy))
     try:
         yield
     finally:
-        for p, data, copy in kept:
-            if p.data.data_ptr() != data.data_ptr() or p.shape != data.shape or p.dtype != data.dtype:
-                p.data = data  # a pass replaced the storage (`self.loc.data = ...`): the very tensor back
-            if not torch.equal(p.data, copy):
-                p.data.copy_(copy)
+        try:
+            for p, data, copy in kept:
+                if _replaced(p, data):
+                    p.data = data  # a pass replaced the storage (`self.loc.data = ...`): the very tensor back
+                if not torch.equal(p.data, copy):
+                    p.data.copy_(copy)
+        finally:
+            for key in owned:
+                del held[key]
+            if token is not None:
+                _KEPT.reset(token)
+
+
+def _replaced(p: Tensor, data: Tensor) -> bool:
+    """Whether ``p`` no longer holds the storage ``data`` (``self.loc.data = ...``)."""
+    return p.data.data_ptr() != data.data_ptr() or p.shape != data.shape or p.dtype != data.dtype
+
+
+#: the copies the outermost :func:`init_writes_kept` block open now made (by the parameter's ``id``: its storage and
+#: its values), which the blocks inside it share where the parameter still holds them
+_KEPT: ContextVar[dict[int, tuple[Tensor, Tensor]] | None] = ContextVar("lightning_causal_init_writes_kept", default=None)
