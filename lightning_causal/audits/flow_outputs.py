@@ -110,6 +110,8 @@ def warn_flow_latent(audit: Audit, raw: object, out: object, probe: Probe, model
     if model is not None and label_task(model) == "multiclass":  # the whole model's word: a head chosen by index says none
         return  # a classifier's (logits, confidence) as wide as its input (not "multilabel": a flow's coupling nets
         # ending in nn.Sigmoid, a VAE holding nn.BCEWithLogitsLoss for its reconstruction say that too)
+    if model is not None and _head_of_another_width(model, probe, i):
+        return  # a policy's logits, an autoencoder's reconstruction: no step of a flow, which keeps the width throughout
     warnings.warn(
         f"Audit {audit.name!r} explains out[{i}] {list(z.shape)} of a return value whose out[{j}] "
         f"{list(raw[j].shape)} is one number per sample and whose out[{i}] has the shape of the input, as a normalizing "
@@ -119,6 +121,47 @@ def warn_flow_latent(audit: Audit, raw: object, out: object, probe: Probe, model
         f"the log-likelihood, {_likelihood(i, j)}, or one coordinate of z with `target=k` (a flow classifier explains its "
         "class scores log p(x | y) + log p(y), `[N, C]`). A policy's or classifier's logits as wide as the input (an "
         "actor-critic's `(logits, value)`) are read rightly: nothing to do", UserWarning, stacklevel=outside_package())
+
+
+def _head_of_another_width(model: torch.nn.Module, probe: Probe, i: int) -> bool:
+    """Whether ``out[i]`` of ``model`` comes out of a layer of torch's that changes the width (``nn.Linear``'s
+    ``in_features`` not its ``out_features``, a convolution's channels; through an activation after it): a head reading
+    a hidden layer, an actor-critic's policy logits or an autoencoder's reconstruction (its decoder's last layer),
+    as wide as the input by chance. Every step of a normalizing flow is a bijection that keeps the width, so its ``z``
+    comes out of none. Read on one pass of 2 probe rows in :func:`~lightning_causal.causal.engine.state.audit_mode`
+    (only where the warning would be given); ``False`` where that pass fails."""
+    from lightning_causal.causal.engine.forward import Forward
+    from lightning_causal.causal.engine.state import as_tuple, audit_mode
+
+    calls: list[tuple[torch.nn.Module, tuple, object]] = []
+
+    def hook(module: torch.nn.Module, args: tuple, out: object) -> None:
+        if not any(True for _ in module.children()):
+            calls.append((module, args, out))
+
+    part = probe.subset(torch.arange(min(2, len(probe)), device=probe.first.device))
+    handle = torch.nn.modules.module.register_module_forward_hook(hook)
+    try:
+        with audit_mode(model):
+            raw = Forward(model, num_samples=len(part), **part.forward_options).raw(*as_tuple(part.inputs))
+    except Exception:  # the runs name what failed
+        return False
+    finally:
+        handle.remove()
+    made = raw[i] if isinstance(raw, (tuple, list)) and len(raw) > i else None
+    for _ in range(2):  # the layer that returned it, or the one before an activation that did
+        module = next((m for m, _args, out in reversed(calls) if out is made), None)
+        if module is None:
+            return False
+        widths = [(getattr(module, a, None), getattr(module, b, None))
+                  for a, b in (("in_features", "out_features"), ("in_channels", "out_channels"))]
+        if type(module).__module__.startswith("torch.") and any(isinstance(w, int) for w, _ in widths):
+            return any(isinstance(w, int) and w != v for w, v in widths)
+        if any(True for _ in module.parameters()):
+            return False
+        args = next(a for m, a, out in reversed(calls) if m is module and out is made)
+        made = args[0] if args else None
+    return False
 
 
 def warn_saturated_decisions(audit: Audit, out: object, probe: Probe, model: torch.nn.Module | None = None) -> None:
