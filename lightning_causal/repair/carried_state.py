@@ -10,6 +10,7 @@ import contextlib
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+import torch
 from torch import Tensor, nn
 
 from lightning_causal.causal.engine.kept_attributes import KeptAttributes
@@ -75,9 +76,10 @@ def task_pass_state(kept: KeptAttributes, model: nn.Module, n: int) -> tuple[tup
 
 
 def memory_rows_written(kept: KeptAttributes, model: nn.Module, n: int) -> tuple[tuple[str, tuple[int, ...]], ...]:
-    """The buffers of ``model`` whose values the task's pass on ``n`` rows changed in some of their rows (along the first
-    dimension) and not all, at most ``n`` of them: a memory bank the training rows are written into (a FIFO queue of
-    keys and labels, ``self.keys[ptr:ptr + n] = z``, as MoCo's or a kNN classifier's), which a term's pass would fill
+    """The buffers of ``model`` whose values the task's pass on ``n`` rows changed in some of their slices along one
+    dimension and not all, at most ``n`` of them: a memory bank the training rows are written into (a FIFO queue of
+    keys and labels, ``self.keys[ptr:ptr + n] = z``, a kNN classifier's, or along the second dimension, MoCo's
+    ``self.queue[:, ptr:ptr + n] = k.T`` of a ``[dim, K]`` queue), which a term's pass would fill
     with the term's own rows (a fused pass writes the counterfactual rows beside the task's; an unfused term's pass
     writes the batch's rows a second time), so that the bank would hold other rows than plain training puts there. Such
     a buffer is treated as a state carried across batches: the model runs unfused and the terms' passes put it back.
@@ -102,6 +104,11 @@ def memory_rows_written(kept: KeptAttributes, model: nn.Module, n: int) -> tuple
         >>> m.steps += 1
         >>> memory_rows_written(kept, m, 8)
         (('keys', (16, 4)),)
+        >>> m.register_buffer("queue", torch.zeros(4, 16))  # MoCo's [dim, K], written along its second dimension
+        >>> kept = keep_attributes(m, reassigned_buffers=True, values=True)
+        >>> m.queue[:, 8:] = torch.ones(4, 8)
+        >>> memory_rows_written(kept, m, 8)
+        (('queue', (4, 16)),)
     """
     names = {id(b): name for name, b in model.named_buffers() if b is not None}
     found = []
@@ -111,8 +118,10 @@ def memory_rows_written(kept: KeptAttributes, model: nn.Module, n: int) -> tuple
         moved = b.ne(copy)
         if b.is_floating_point() or b.is_complex():
             moved &= ~(b.isnan() & copy.isnan())  # NaN kept as NaN is no write
-        rows = int(moved.reshape(b.shape[0], -1).any(1).sum()) if b.numel() else 0
-        if 0 < rows <= n and rows < b.shape[0]:
+        if not b.numel():
+            continue
+        written = torch.stack([moved.movedim(d, 0).reshape(size, -1).any(1).sum() for d, size in enumerate(b.shape)])
+        if any(0 < k <= n and k < size for k, size in zip(written.tolist(), b.shape)):  # the slices written along a dimension
             found.append((names[id(b)], tuple(b.shape)))
     return tuple(found)
 
