@@ -18,6 +18,7 @@ import torch
 from lightning_causal.audits.base import Audit, Probe
 from lightning_causal.audits.label_task import label_task, task_model
 from lightning_causal.audits.logit_reads import LOWER_IS_LIKELIER_ROWS, class_labels
+from lightning_causal.causal.engine.batching import kinded
 from lightning_causal.causal.engine.user_frame import outside_package
 
 __all__ = ["DECIDING_ROWS", "decides_labels", "flow_hint", "flow_parts", "warn_flow_latent", "warn_saturated_decisions"]
@@ -193,11 +194,12 @@ def warn_saturated_decisions(audit: Audit, out: object, probe: Probe, model: tor
         return  # a classifier that says so, within 100x of its labels' rate: a rare-event one started at the prior
         # (a log-likelihood of -10 gives 5e-5 where 1 label in 60 is positive; a VAE holding nn.BCEWithLogitsLoss says
         # "multilabel" too, and is warned)
-    warnings.warn(
+    warnings.warn(kinded(
         f"Audit {audit.name!r} compares class probabilities, the sigmoid of the model's one output as P(class 1), but that "
         f"output is {side} on every one of the probe's {len(out)} samples (P(class 1) {'< 0.01' if side[0] == 'b' else '> 0.99'} "
         f"everywhere, from {float(out.min()):.3g} to {float(out.max()):.3g}) while {int(labels.sum())} of its labels are 1: a "
         "per-sample log-likelihood (a normalizing flow's log p(x)), an energy or a score of its own units read as a "
         "binary logit, whose cf_gap is 0 and positive rates say nothing of it. If the output is one of those, pass "
         "compare='output' (cf_gap: the mean change of the output in its own units, nats for a log-likelihood); a rare-"
-        "event classifier's logit is read rightly (nothing to do)", UserWarning, stacklevel=outside_package())
+        "event classifier's logit is read rightly (nothing to do)", f"saturated decisions: {audit.name}"),
+        stacklevel=outside_package())  # its range moves between audit epochs: shown once per fit (kinded)

@@ -9,6 +9,7 @@ import sys
 import warnings
 from collections.abc import Iterator
 
+from lightning_causal.causal.engine.batching import fit_kind
 from lightning_causal.causal.engine.noise import RANDOM_MODEL, SEPARATE_DRAWS
 
 __all__ = ["WarningsOncePerFit", "noise_notes", "show_again"]
@@ -171,7 +172,9 @@ class ProcessFailureWarning(UserWarning):
 class WarningsOncePerFit:
     """Collects the warnings raised inside :meth:`collect` and shows each ``(category, message)``
     once until :meth:`reset` (a new fit): third-party warnings such as Captum's DeepLift hook
-    warning would otherwise repeat at every audit.
+    warning would otherwise repeat at every audit. A warning of the package whose text holds figures that change
+    between audit epochs carries a kind (:func:`~lightning_causal.causal.engine.batching.kinded`): the first of that
+    kind is shown, once per fit.
 
     Examples:
         >>> once = WarningsOncePerFit()
@@ -201,7 +204,7 @@ class WarningsOncePerFit:
                 yield
         finally:
             for w in caught:
-                key = (w.category, str(w.message))
+                key = (w.category, fit_kind(w.message))  # a figured warning's kind (kinded): once, not per epoch
                 if key not in self.seen and (show or issubclass(w.category, ProcessFailureWarning)):
                     show_again(w)
                 self.seen.add(key)

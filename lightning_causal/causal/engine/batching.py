@@ -29,6 +29,8 @@ __all__ = [
     "current_shard",
     "each_chunk",
     "first_in_block",
+    "fit_kind",
+    "kinded",
     "mark_said",
     "is_out_of_memory",
     "map_rows",
@@ -361,6 +363,28 @@ def first_in_block(key: str) -> bool:
         return False
     block.said.add(key)
     return True
+
+
+def kinded(message: str, kind: str) -> UserWarning:
+    """A ``UserWarning`` of ``message`` that carries ``kind`` (:func:`fit_kind`), for ``warnings.warn(kinded(...),
+    stacklevel=...)``: a warning whose text holds figures of the model (a difference, a range of outputs) that change
+    between a fit's audit epochs, which the callback would otherwise show again at each
+    (:class:`~lightning_causal.callbacks._warnings.WarningsOncePerFit` shows each text once per fit); with ``kind`` it
+    shows the first, once per fit. Its class stays ``UserWarning`` (filters and ``pytest.warns`` match as before).
+
+    Examples:
+        >>> fit_kind(kinded("off by 0.3%", "rows beyond rounding")), fit_kind(UserWarning("off by 0.3%"))
+        ('rows beyond rounding', 'off by 0.3%')
+    """
+    warning = UserWarning(message)
+    warning.lightning_causal_kind = kind  # type: ignore[attr-defined]
+    return warning
+
+
+def fit_kind(message: Warning | str) -> str:
+    """What a fit shows a warning once by: the kind :func:`kinded` gave it, else its text."""
+    kind = getattr(message, "lightning_causal_kind", None)
+    return kind if isinstance(kind, str) else str(message)
 
 
 def mark_said(key: str) -> None:

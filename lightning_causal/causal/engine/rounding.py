@@ -23,7 +23,8 @@ __all__ = ["BEYOND_ROUNDING", "ROUNDING", "model_precision", "rounding_bound", "
 ROUNDING = 1e-4
 
 #: the :func:`~.batching.first_in_block` key of the warning of rows that differ from their pass beyond rounding: one
-#: warning per block (one audit) whichever check sees it first, the clean probe's or the stacked rows'
+#: warning per block (one audit) whichever check sees it first, the clean probe's or the stacked rows'; also its kind
+#: (:func:`~.batching.kinded`), by which the callback shows it once per fit (its figures move between audit epochs)
 BEYOND_ROUNDING = "rows beyond rounding"
 
 

@@ -10,7 +10,7 @@ import warnings
 import torch
 from torch import Tensor, nn
 
-from lightning_causal.causal.engine.batching import first_in_block
+from lightning_causal.causal.engine.batching import first_in_block, kinded
 from lightning_causal.causal.engine.forward import Forward
 from lightning_causal.causal.engine.forward_args import ForwardArgs
 from lightning_causal.causal.engine.in_batch_scores import IN_BATCH_FIX, in_batch_cause
@@ -52,8 +52,10 @@ def check_samples_independent(forward: Forward, xs: tuple[Tensor, ...], output: 
     batch statistic such as ``if (confidence > t).all(): return early``, statistics over the batch)
     ``ValueError``: each effect would mix the branches of whichever rows share its batch, silently.
     ``what`` names the estimator's action in the message. Differences within 1% of the output's
-    scale (``1 + max |output|``; 16 ulps for half precision) are taken for the rounding of
-    batch-size dependent kernels (TF32 convolutions, split-K matrix products on accelerators). A
+    scale (``1 + max |output|``; 16 ulps for half precision) are not refused: batch-size dependent kernels round
+    (TF32 convolutions, split-K matrix products on accelerators); those beyond float rounding
+    (:func:`~.rounding.rounding_bound`) are warned of (a solver stopping on its batch's residual), once per
+    :func:`~.batching.remembered_fit` block with the stacked rows' warning and once per fit by the callback. A
     model that draws from a global generator while the two samples run alone (MC dropout kept on in
     eval; :class:`~.noise.GeneratorWatch`), or that differs from itself when they run alone twice,
     draws noise: that is not the batch's doing, and it passes (noise with few draws per sample made
@@ -106,13 +108,13 @@ def check_samples_independent(forward: Forward, xs: tuple[Tensor, ...], output: 
     batch = batch or f"the batch of {n}"
     if same:
         if first_in_block(BEYOND_ROUNDING):
-            warnings.warn(
+            warnings.warn(kinded(
                 f"Expected the model to treat samples independently, to float rounding, but the outputs of probe samples "
                 f"{ids} run alone differ from their outputs in {batch} by max |difference| {diff:.3g}, {100 * rel:.2g}% of "
                 f"the output's scale (1 + max |output|; the refusal takes 1%, float rounding is taken to stay below "
                 f"{100 * bound:.2g}%): {cause}. {what} runs rows of many samples in one batch, so its results follow the "
                 f"batch a little (two samples are compared: others may differ more); {fix}",
-                UserWarning, stacklevel=outside_package())
+                BEYOND_ROUNDING), stacklevel=outside_package())  # its figures move between audit epochs: once per fit
         return
     raise ValueError(
         f"Expected the model to treat samples independently, but the outputs of probe samples {ids} "

@@ -65,7 +65,12 @@ from typing import TypeVar
 import torch
 from torch import Tensor, nn
 
-from lightning_causal.causal.engine.batching import alone_block, checked_chunks, first_in_block
+from lightning_causal.causal.engine.batching import (
+    alone_block,
+    checked_chunks,
+    first_in_block,
+    kinded,
+)
 from lightning_causal.causal.engine.generators import active_generators
 from lightning_causal.causal.engine.inner_steps import BATCH_STEP_CAUSE, BATCH_STEP_FIX, stepped
 from lightning_causal.causal.engine.kept_attributes import KeptAttributes, keep_attributes
@@ -229,7 +234,7 @@ class RowsAlone:
         w = self.worst
         if w is None or not first_in_block(BEYOND_ROUNDING):
             return False
-        warnings.warn(
+        warnings.warn(kinded(
             f"Expected the {self.rows} that {self.what} stacks in one pass to give what they give alone to float "
             f"rounding, but in a pass of {w['rows']} rows (flat rows {w['first']}..{w['last']}) row {w['row']} run alone "
             f"gives {w['alone']} and in the pass {w['stacked']}: max |difference| {w['diff']:.3g}, {100 * w['rel']:.2g}% "
@@ -241,7 +246,8 @@ class RowsAlone:
             "stops once the batch's residual is below its tolerance, `if (z_new - z).norm() < tol * z_new.norm(): "
             "break` (a deep-equilibrium model's, an adaptive ODE solver's), or another statistic of the batch. Make the "
             "forward per-sample (a solver's residual per row, `(z_new - z).norm(dim=1)`, its converged rows kept as they "
-            f"are) for each sample's own effects, or {self.way_out}", UserWarning, stacklevel=outside_package())
+            f"are) for each sample's own effects, or {self.way_out}", BEYOND_ROUNDING),
+            stacklevel=outside_package())  # its figures move between audit epochs: once per fit (kinded)
         return True
 
     def picked_rows(self, r: int) -> list[int]:
