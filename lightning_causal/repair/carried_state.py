@@ -83,7 +83,8 @@ def memory_rows_written(kept: KeptAttributes, model: nn.Module, n: int) -> tuple
     with the term's own rows (a fused pass writes the counterfactual rows beside the task's; an unfused term's pass
     writes the batch's rows a second time), so that the bank would hold other rows than plain training puts there. Such
     a buffer is treated as a state carried across batches: the model runs unfused and the terms' passes put it back.
-    A step counter (0-d), ``spectral_norm``'s ``u`` and ``v`` or a running mean (every entry changes) are no memory.
+    A step counter (0-d), ``spectral_norm``'s ``u`` and ``v`` or a running mean (every entry changes) are no memory,
+    nor a sparse or quantized buffer (which ``ne`` does not compare).
     Needs ``kept`` taken with ``values=True`` (otherwise nothing is found).
 
     Args:
@@ -113,7 +114,8 @@ def memory_rows_written(kept: KeptAttributes, model: nn.Module, n: int) -> tuple
     names = {id(b): name for name, b in model.named_buffers() if b is not None}
     found = []
     for b, version, copy in kept.values or ():
-        if id(b) not in names or b.is_inference() or b._version == version or b.dim() == 0 or b.shape != copy.shape:
+        if (id(b) not in names or b.is_inference() or b._version == version or b.dim() == 0 or b.shape != copy.shape
+                or b.layout is not torch.strided or b.is_quantized):  # a sparse count of co-occurrences: no FIFO, no `ne`
             continue
         moved = b.ne(copy)
         if b.is_floating_point() or b.is_complex():

@@ -73,3 +73,27 @@ def test_the_slices_written_are_counted_along_each_dimension_and_a_running_mean_
     m.mean.mul_(0.9).add_(0.1)  # every entry moves: a running statistic, not a memory
     m.count += 1
     assert memory_rows_written(kept, m, N) == (("queue", (D, K)),)
+
+
+class _SparseCounts(nn.Module):
+    """Counts of co-occurring features in a sparse buffer, added to in its training-mode forward."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.head = nn.Linear(D, C)
+        self.register_buffer("cooc", torch.sparse_coo_tensor(torch.zeros(2, 0, dtype=torch.long), torch.zeros(0), (D, D)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training:
+            with torch.no_grad():
+                self.cooc.add_((x.T @ x).to_sparse())
+        return self.head(x)
+
+
+def test_a_sparse_buffer_written_in_the_forward_is_no_error_at_the_step_that_reads_the_state() -> None:
+    x, y = _data()
+    model = _SparseCounts()
+    repair = CausalRepairModule(model, [CounterfactualFairnessTerm(AttributeFlip(0), 0, weight=1.0)])
+    total, _ = repair.objective((x[:N], y[:N]), 0, epoch=0)  # NotImplementedError: 'aten::ne.Tensor' ... 'SparseCPU'
+    total.backward()
+    assert repair._carried == () and model.cooc._nnz() > 0
