@@ -29,7 +29,7 @@ from lightning_causal.causal.engine.kept_attributes import buffer_of, keep_attri
 from lightning_causal.causal.engine.lazy_modules import check_built
 from lightning_causal.causal.engine.user_frame import outside_package
 
-__all__ = ["frozen_params", "audit_mode", "float32_exact", "eval_mode", "is_fake_quant", "renorms_kept", "observer_on", "observers_off", "rnn_backward", "check_logits", "check_one_logit", "ONE_LOGIT_ROWS", "ends_in_sigmoid", "rows_sum_to_one", "gather_target", "output_fix", "listed_target", "resolve_target", "rng_preserved", "as_tuple",
+__all__ = ["frozen_params", "audit_mode", "float32_exact", "eval_mode", "is_fake_quant", "renorms_kept", "observer_on", "observers_off", "rnn_backward", "check_logits", "check_one_logit", "ONE_LOGIT_ROWS", "ends_in_sigmoid", "last_call_watched", "rows_sum_to_one", "gather_target", "output_fix", "listed_target", "resolve_target", "rng_preserved", "as_tuple",
            "inputs_type_error", "model_devices"]
 
 Target = int | list[int] | Tensor | None
@@ -670,8 +670,10 @@ _SHAPE_NODES = ("View", "UnsafeView", "Reshape", "ReshapeAlias", "Select", "Slic
 def ends_in_sigmoid(outputs: Tensor, model: nn.Module | None = None) -> bool:
     """Whether ``outputs`` come out of a sigmoid: their autograd graph's last operation (through reshapes, selections
     and casts) is one (``torch.sigmoid`` or ``nn.Sigmoid``, read where they were computed with gradients: a training
-    step), or else the last layer ``model`` registers, losses and metrics aside, is an ``nn.Sigmoid`` (an audit's passes
-    run without gradients).
+    step); else, inside :func:`last_call_watched` (an audit's passes, without gradients), the layer the pass called
+    last (call order: a sigmoid registered before the head, or a gate's registered after it, is told rightly) is an
+    ``nn.Sigmoid``, or ``torch.sigmoid`` of its output gives ``outputs``; else the last layer ``model`` registers,
+    losses and metrics aside, is an ``nn.Sigmoid`` (a compiled model's graph is one opaque node).
 
     Examples:
         >>> ends_in_sigmoid(torch.sigmoid(torch.zeros(2, requires_grad=True)).reshape(2, 1))
@@ -680,19 +682,64 @@ def ends_in_sigmoid(outputs: Tensor, model: nn.Module | None = None) -> bool:
         True
         >>> ends_in_sigmoid(torch.zeros(2), nn.Linear(3, 1))
         False
+        >>> layers = nn.ModuleDict({"head": nn.Linear(3, 1), "gate": nn.Sigmoid()})  # a gate registered last
+        >>> with last_call_watched():  # a pass calling the head last
+        ...     ends_in_sigmoid(layers["head"](torch.zeros(2, 3)).detach(), layers)
+        False
     """
     node = outputs.grad_fn
     while node is not None and type(node).__name__.rstrip("0123456789").removesuffix("Backward") in _SHAPE_NODES:
         node = next((f for f, _ in node.next_functions if f is not None), None)
-    if node is not None:
+    if node is not None and not type(node).__name__.startswith("CompiledFunction"):
         return type(node).__name__.startswith("SigmoidBackward")
+    last = _LAST_CALL.get()
+    if last:  # the layer the pass called last, and its output
+        module, out = last
+        if isinstance(module, nn.Sigmoid):
+            return True
+        with torch.no_grad():  # a torch.sigmoid after it (half precision rounds a sigmoid to 1e-3)
+            return out.is_floating_point() and out.numel() == outputs.numel() and out.numel() > 0 and torch.allclose(
+                torch.sigmoid(out.detach().float()).reshape(outputs.shape), outputs.detach().float(), rtol=0, atol=1e-3)
     last = None
     for m in model.modules() if isinstance(model, nn.Module) else ():
-        name = type(m).__name__
-        if not isinstance(m, nn.modules.loss._Loss) and not name.startswith(("Multiclass", "Multilabel", "Binary")) \
-                and not type(m).__module__.startswith("torchmetrics") and not any(True for _ in m.children()):
+        if not _loss_or_metric(m) and not any(True for _ in m.children()):
             last = m
     return isinstance(last, nn.Sigmoid)
+
+
+def _loss_or_metric(m: nn.Module) -> bool:
+    """Whether ``m`` is a loss or a metric, which a model holds beside its layers and calls outside its pass."""
+    return isinstance(m, nn.modules.loss._Loss) or type(m).__name__.startswith(("Multiclass", "Multilabel", "Binary")) \
+        or type(m).__module__.startswith("torchmetrics")
+
+
+#: the layer the last pass inside :func:`last_call_watched` called last (leaf modules, losses, metrics, nn.Identity
+#: and dropout aside) and its output; ``None`` outside such a block
+_LAST_CALL: ContextVar[list | None] = ContextVar("lightning_causal_last_call", default=None)
+
+
+@contextlib.contextmanager
+def last_call_watched() -> Iterator[None]:
+    """Inside the block, the layer each pass calls last and its output are remembered (one global forward hook, removed
+    on leaving, also on an exception), for :func:`ends_in_sigmoid` to read outputs computed without gradients by call
+    order, not by the order a model registers its layers in. A block inside another shares it."""
+    if _LAST_CALL.get() is not None:
+        yield
+        return
+    last: list = []
+
+    def hook(module: nn.Module, args: tuple, out: object) -> None:
+        if isinstance(out, Tensor) and not isinstance(module, (nn.Identity, nn.modules.dropout._DropoutNd)) \
+                and not any(True for _ in module.children()) and not _loss_or_metric(module):
+            last[:] = [module, out]
+
+    token = _LAST_CALL.set(last)
+    handle = nn.modules.module.register_module_forward_hook(hook)
+    try:
+        yield
+    finally:
+        handle.remove()
+        _LAST_CALL.reset(token)
 
 
 #: the fewest rows of one output on which :func:`check_one_logit` tells a probability from a logit
