@@ -124,9 +124,9 @@ def warn_softmax_of_regression(audit: str, labels: Any, fix: str, model: Any = N
                 f"{audit} explains the softmax over the model's outputs, but {probabilities}, as independent "
                 "probabilities do (a sigmoid per class: a multi-label head, a detector's best score per class): their "
                 "softmax is no class probability (a score of 0.9 beside two of 0 becomes 0.55); pass "
-                f"{fix} to explain the outputs themselves, or `output=lambda out: out[:, [k]].logit(eps=1e-6)` to explain "
+                f"{fix} to explain the outputs themselves, or `output=lambda out: out[:, [k]].float().logit(eps=1e-6)` to explain "
                 "class k's own probability as a binary classifier's logit (eps: a score of 0, no detection, or a "
-                "saturated 1 is no infinite logit)", UserWarning, stacklevel=outside_package())
+                "saturated 1 is no infinite logit; float: half precision rounds 1 - 1e-6 back to 1)", UserWarning, stacklevel=outside_package())
         return
     if isinstance(labels, Tensor) and labels.is_floating_point():
         if multi_hot_labels(labels, model):

@@ -127,9 +127,13 @@ class RepairTerm(ABC):
             outputs: the model's outputs ``[N, C]``.
         """
         if not getattr(self, "_logits_checked", False):
-            check_logits(outputs, type(self).__name__)
-            # until a batch of 4 rows or more: fewer tell no evidential head's concentrations from logits
-            self._logits_checked = not (isinstance(outputs, Tensor) and outputs.dim() == 2 and outputs.shape[0] < 4)
+            # a batch of fewer than 4 rows tells no evidential head's concentrations from logits: checked on the first
+            # call, then again on the first batch of 4 rows or more (never every step of a fit in batches of 2)
+            few = isinstance(outputs, Tensor) and outputs.dim() == 2 and outputs.shape[0] < 4
+            if not (few and getattr(self, "_few_rows_checked", False)):
+                check_logits(outputs, type(self).__name__)
+                self._few_rows_checked = True
+                self._logits_checked = not few
         return outputs
 
     def take_task(self, model: nn.Module) -> None:

@@ -59,8 +59,11 @@ def test_the_advised_logit_of_one_class_keeps_the_curves_finite_where_a_score_is
         warnings.simplefilter("always")
         CaptumBaseline(("Saliency",), target=1).run(model, Probe(x))
     said = next(str(w.message) for w in caught if "softmax over the model's outputs" in str(w.message))
-    way = re.search(r"`output=(lambda out: out\[:, \[k\]\]\.logit.*?)`", said).group(1)
+    way = re.search(r"`output=(lambda out: out\[:, \[k\]\]\.(?:float\(\)\.)?logit.*?)`", said).group(1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         result = CaptumBaseline(("Saliency",), target=0, output=eval(way.replace("[k]", "[1]"))).run(model, Probe(x))  # noqa: S307
     assert torch.isfinite(torch.tensor([result.scalars["deletion_auc"], result.scalars["insertion_auc"]])).all()
+    # the advice taken on a half-precision head: a saturated score of 1 and a missed detection of 0 stay finite
+    half = torch.tensor([[0.0, 1.0, 0.9999], [1.0, 0.0, 0.5]], dtype=torch.float16)
+    assert torch.isfinite(eval(way.replace("[k]", "[1]"))(half)).all()  # noqa: S307
