@@ -39,11 +39,12 @@ BATCH_STEP_FIX = ("adapt on one sample at a time inside forward (its steps on th
 @dataclass
 class _Kept:
     """What the outermost :func:`inner_steps_kept` block found: the model and its parameters' ``.grad`` (by
-    ``id``), the values of those an optimizer stepped, copied before its first step, and the
-    optimizers' state before their first step."""
+    ``id``; ``aside``: taken off the parameters for the block), the values of those an optimizer stepped, copied before
+    its first step, and the optimizers' state before their first step."""
 
     model: nn.Module
-    grads: dict[int, tuple[Tensor, Tensor | None, int, Tensor | None]]
+    grads: dict[int, tuple[Tensor, Tensor | None]]
+    aside: bool = False
     params: dict[int, tuple[Tensor, Tensor]] = field(default_factory=dict)
     states: dict[int, tuple[Any, str, dict[Any, dict[str, Any]]]] = field(default_factory=dict)
     steps: int = 0
@@ -61,10 +62,19 @@ class _Kept:
             if id(p) not in self.params:
                 self.params[id(p)] = (p, p.detach().clone())
 
-    def put_back(self) -> list[str]:
+    def set_aside(self) -> None:
+        """Take the ``.grad`` tensors off the parameters for the block: a backward inside writes new ones, never into
+        these (no copy of their values needed)."""
+        self.aside = True
+        for p, grad in self.grads.values():
+            if grad is not None:
+                p.grad = None
+
+    def put_back(self, outermost: bool) -> list[str]:
         """Put the stepped parameters, the ``.grad`` objects and the optimizers' state back; the names of the parameters
-        a step moved. A ``.grad`` the block found (none at an audit after ``zero_grad``) is the very tensor again; a
-        backward inside that accumulated into it in place is not undone (the callback's ``no_trace`` copies them)."""
+        a step moved. A ``.grad`` the block found (none at an audit after ``zero_grad``) is the very tensor again where
+        the ``outermost`` block ends (inside it, none where they were set aside); one left on the parameters that a
+        backward inside accumulated into in place is not undone (the callback's ``no_trace`` copies their values)."""
         moved = []
         names = {id(p): name for name, p in self.model.named_parameters()} if self.params else {}  # read where stepped
         with torch.no_grad():
@@ -77,21 +87,11 @@ class _Kept:
             if optimizer is not None:
                 optimizer.state.clear()
                 optimizer.state.update(_state_copy(state))
-        for p, grad, version, values in self.grads.values():  # a backward of forward's (also where no step followed)
-            if p.grad is not grad:
-                p.grad = grad
-            if values is not None and grad is not None and grad._version != version:  # accumulated into in place
-                with torch.no_grad():
-                    grad.copy_(values)
+        for p, grad in self.grads.values():  # a backward of forward's (also where no step followed)
+            found = None if self.aside and not outermost else grad
+            if p.grad is not found:
+                p.grad = found
         return moved
-
-
-def _grad_kept(p: Tensor, copy: bool) -> tuple[Tensor, Tensor | None, int, Tensor | None]:
-    """``p``, its ``.grad``, the version of that and (``copy``: a strided one's) its values."""
-    grad = p.grad
-    if grad is None:
-        return p, None, 0, None
-    return p, grad, grad._version, grad.detach().clone() if copy and grad.layout == torch.strided else None
 
 
 def _state_copy(state: Any) -> dict[Any, dict[str, Any]]:
@@ -114,9 +114,10 @@ def inner_steps_kept(model: nn.Module, grads: bool = True) -> Iterator[None]:
 
     Args:
         model: the model.
-        grads: copy the values of the ``.grad`` tensors the parameters hold (none after ``zero_grad``) to put them back
-            where a backward inside accumulates into them; ``False`` where the caller copies them itself (the callback's
-            ``no_trace``): the very objects are put back either way.
+        grads: set the ``.grad`` tensors the parameters hold (after a fit, the last step's) aside for the block, so that
+            a backward inside writes new ones and never accumulates into them (no copy of their values: a model's worth
+            of memory); ``False`` where the caller copies their values itself and its code inside may read them (the
+            callback's ``no_trace``, around audits of the user's own): the very objects are put back either way.
 
     Raises:
         ValueError: an optimizer stepped inside the block left parameters of ``model`` changed (the block itself
@@ -146,7 +147,7 @@ def inner_steps_kept(model: nn.Module, grads: bool = True) -> Iterator[None]:
     outer = _KEPT.get()
     handle = None
     if outer is None:
-        kept = _Kept(model, {id(p): _grad_kept(p, grads) for p in model.parameters()})
+        kept = _Kept(model, {id(p): (p, p.grad) for p in model.parameters()})
         handle = register_optimizer_step_pre_hook(lambda opt, args, kwargs: kept.copy_before_step(opt))
     else:
         kept = outer
@@ -154,13 +155,15 @@ def inner_steps_kept(model: nn.Module, grads: bool = True) -> Iterator[None]:
     steps = kept.steps
     failed = True
     try:
+        if handle is not None and grads:
+            kept.set_aside()
         yield
         failed = False
     finally:
         _KEPT.reset(token)
         if handle is not None:
             handle.remove()
-        moved = kept.put_back() if (kept.steps > steps or outer is None) else []
+        moved = kept.put_back(outer is None) if (kept.steps > steps or outer is None) else []
         if moved and not failed:
             optimizers = sorted({name for _, name, _ in kept.states.values()})
             raise ValueError(
