@@ -42,7 +42,7 @@ from lightning_causal.causal.engine.interventions import (
     Zero,
 )
 from lightning_causal.causal.engine.ranking import largest_k
-from lightning_causal.causal.engine.unit_sites import named_unit_kind
+from lightning_causal.causal.engine.unit_sites import SiteFacts, named_unit_kind
 from lightning_causal.causal.engine.units import per_layer_layouts
 
 __all__ = ["UnitImportanceAudit"]
@@ -234,7 +234,7 @@ class UnitImportanceAudit(Audit):
                 output=self.output, additional_forward_args=afa, unit_dim=self.unit_dim[layer],
                 num_heads=self.num_heads[layer], method=self.method, screen=self.screen, return_info=True,
             )
-            real = _real_positions(eff, info.site.shape, self.unit_dim[layer], self.num_heads[layer], model, probe.inputs, afa)
+            real = _real_positions(eff, info.site, self.unit_dim[layer], self.num_heads[layer], model, probe.inputs, afa)
             imp, mean = real_mean(eff.abs(), real), real_mean(eff, real)  # positions as units: over the samples holding them
             note_non_finite_samples(result, eff, f"the unit effects of layer {layer!r}")  # which samples made NaN importances
             k = min(self.top_k, imp.numel())
@@ -288,14 +288,17 @@ class UnitImportanceAudit(Audit):
         return result
 
 
-def _real_positions(eff: Tensor, shape: Sequence[int], unit_dim: int | None, num_heads: int | None, model: nn.Module,
+def _real_positions(eff: Tensor, site: SiteFacts | None, unit_dim: int | None, num_heads: int | None, model: nn.Module,
                     inputs: Any, additional_forward_args: Any) -> Tensor | None:
     """``[N, U]`` booleans, the samples in which each unit is a real position, where the units are the positions of a
     layer's output ``[N, T, ...]`` (``unit_dim=1`` named, no heads) as long as the padded input (an ``attention_mask`` or
     ``lengths``: the nodes of padded graphs, the tokens of padded sentences); else ``None``. A padded position's effect
     is 0 by design (the model masks it): counted, it diluted the importance of a node slot that few graphs hold (slot 9
-    of graphs of 5 to 10 nodes ranked at a fifth of its mean over the graphs that have it)."""
-    if unit_dim != 1 or num_heads is not None or len(shape) < 3 or eff.dim() != 2 or eff.shape[1] != shape[1]:
+    of graphs of 5 to 10 nodes ranked at a fifth of its mean over the graphs that have it). Not a channels-first output
+    ``[N, C, T]`` (``site.channels_first``: a ``Conv1d``'s), whose dimension 1 holds channels even where ``C`` equals the
+    padded length."""
+    if (site is None or unit_dim != 1 or num_heads is not None or site.channels_first or len(site.shape) < 3
+            or eff.dim() != 2 or eff.shape[1] != site.shape[1]):
         return None
     xs = inputs if isinstance(inputs, tuple) else (inputs,)
     pads = input_padding(xs, additional_forward_args, model=model)

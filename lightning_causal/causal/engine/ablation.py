@@ -595,13 +595,14 @@ ADDITIVE_PAD = -1e4
 
 def mask_padding(attention_mask: Tensor) -> Tensor:
     """The positions an ``attention_mask`` leaves out, as booleans of its shape, read by one rule: a keep mask (``bool``,
-    or numbers holding only 0 and 1: 1 at the real positions, 0 at the padding, Hugging Face's sense) is padding where
-    it is 0; an additive float mask (0 to attend, ``-inf`` or a large negative number, at most ``-1e4``, to leave out:
-    what ``nn.MultiheadAttention(attn_mask=...)`` and ``F.scaled_dot_product_attention`` add to the scores, a
-    Graphormer's or an extended Hugging Face mask) where it is negative; a float mask all 0 is additive (no padding: a
-    keep mask of no real position says nothing). Read as a keep mask, an additive mask's 0 took every real position for
-    padding (their effects 0, never set) and its -1e9 every padded one for real. Raises ``ValueError`` for any other
-    values (soft weights, biases, 0 and -1), which no rule can tell padding from.
+    integers, or floats none of them negative: 1 at the real positions, 0 at the padding, Hugging Face's sense; soft
+    weights such as 0.5 are real positions, as they were always read) is padding where it is 0; an additive float mask
+    (0 to attend, ``-inf`` or a large negative number, at most ``-1e4``, to leave out: what
+    ``nn.MultiheadAttention(attn_mask=...)`` and ``F.scaled_dot_product_attention`` add to the scores, a Graphormer's or
+    an extended Hugging Face mask) where it is negative; a float mask all 0 is additive (no padding: a keep mask of no
+    real position says nothing). Read as a keep mask, an additive mask's 0 took every real position for padding (their
+    effects 0, never set) and its -1e9 every padded one for real. Raises ``ValueError`` for a float mask holding other
+    negative values (a bias, 0 and -1) or NaN, which no rule can tell padding from.
 
     Examples:
         >>> import torch
@@ -609,6 +610,8 @@ def mask_padding(attention_mask: Tensor) -> Tensor:
         (tensor([[False, False,  True]]), tensor([[False, False,  True]]))
         >>> mask_padding(torch.tensor([[0.0, -1e9]])), mask_padding(torch.zeros(1, 2))
         (tensor([[False,  True]]), tensor([[False, False]]))
+        >>> mask_padding(torch.tensor([[1.0, 0.5, 0.0]]))  # soft weights: a keep mask
+        tensor([[False, False,  True]])
         >>> mask_padding(torch.tensor([[0.0, -0.5]]))
         Traceback (most recent call last):
         ...
@@ -618,14 +621,14 @@ def mask_padding(attention_mask: Tensor) -> Tensor:
     if att.dtype == torch.bool or not att.is_floating_point():
         return att == 0
     zero = att == 0
-    if bool((zero | (att == 1)).all()) and not bool(zero.all()):
+    if bool((att >= 0).all()) and not bool(zero.all()):  # 0/1 or soft weights (NaN is neither: refused below)
         return zero
-    if bool((zero | (att <= ADDITIVE_PAD)).all()):  # NaN is neither: refused below
+    if bool((zero | (att <= ADDITIVE_PAD)).all()):
         return ~zero
     shown = att.flatten().unique()[:6].tolist()
     raise ValueError(
-        "Expected argument `attention_mask` to be a keep mask (bool, or 0 and 1 only: 1 at the real positions, 0 at the "
-        f"padding) or an additive float mask (0 at the real positions, -inf or a number at most {ADDITIVE_PAD:g} at the "
+        "Expected argument `attention_mask` to be a keep mask (bool, or numbers none of them negative: 1, or a soft weight, "
+        f"at the real positions, 0 at the padding) or an additive float mask (0 at the real positions, -inf or a number at most {ADDITIVE_PAD:g} at the "
         f"padding) but got dtype {att.dtype} with values {shown}: which positions are padding cannot be told; pass a keep "
         "mask as `attention_mask` (True at the real positions) and build what the model adds to its scores inside "
         "forward: `torch.zeros(m.shape, dtype=x.dtype).masked_fill(~m, float('-inf'))`")
@@ -1061,7 +1064,7 @@ def replace_units_(h: Tensor, units: Tensor, values: Tensor, unit_dim: int = 1, 
 def reference_mask(attention_mask: Tensor | None, ref: Tensor) -> Tensor | None:
     """``[M, T]`` booleans (``True``: a real token) from the ``attention_mask`` of a reference
     ``ref [M, T, ...]`` (:class:`~lightning_causal.causal.engine.interventions.MeanOf`), checked by name: a keep mask
-    or an additive float mask, read as :func:`mask_padding` reads the model's."""
+    of 0 and 1 (soft weights refused) or an additive float mask, read as :func:`mask_padding` reads the model's."""
     if attention_mask is None:
         return None
     if not isinstance(attention_mask, Tensor):
@@ -1070,10 +1073,11 @@ def reference_mask(attention_mask: Tensor | None, ref: Tensor) -> Tensor | None:
         raise ValueError(
             f"Expected argument `attention_mask` of shape [M, T] = {list(ref.shape[:2])} (the first two dimensions of a "
             f"reference [M, T, ...] of sequences) but got {list(attention_mask.shape)} for a reference of shape {list(ref.shape)}")
-    if attention_mask.is_complex() or (not attention_mask.is_floating_point()
+    if attention_mask.is_complex() or ((not attention_mask.is_floating_point() or bool((attention_mask >= 0).all()))
                                        and not bool(((attention_mask == 0) | (attention_mask == 1)).all())):
-        raise ValueError(f"Expected argument `attention_mask` to hold 0 (padding) and 1 (a real token) only but got dtype "
-                         f"{attention_mask.dtype} with values {attention_mask.unique()[:5].tolist()}")
+        raise ValueError(f"Expected argument `attention_mask` to hold 0 (padding) and 1 (a real token) only, or to be an "
+                         f"additive float mask (0 at a real token, -inf or a number at most {ADDITIVE_PAD:g} at the padding), "
+                         f"but got dtype {attention_mask.dtype} with values {attention_mask.unique()[:5].tolist()}")
     real = ~mask_padding(attention_mask)  # a keep mask's 1s, an additive mask's 0s: the model's own mask, as it reads it
     if not bool(real.any()):
         raise ValueError("Expected argument `attention_mask` to mark at least one real token (a 1) but it is all 0")

@@ -219,8 +219,13 @@ def warn_padded_read(forward: Forward, xs: tuple[Tensor, ...], what: str) -> Non
 def _mixes_padding(forward: Forward, out: Any, picked: Tensor, pad: Tensor) -> list[int]:
     """The rows (of ``pad`` ``[n, T]``) whose explained output ``picked`` changes where the model's per-position output
     (the return value itself, ``[n, T, ...]``) changes at padded positions only: an ``output=`` that averages or sums
-    over every position (``out.mean(1)`` of node-level logits ``[B, N, C]`` of padded graphs) reads the padding."""
+    over every position (``out.mean(1)`` of node-level logits ``[B, N, C]`` of padded graphs) reads the padding. None
+    where the padded positions' outputs are one value across the rows (a model that zeroes them, ``o * mask[..., None]``):
+    nothing there moves with a real node, and a sum over every position is the sum over the real ones."""
     if not isinstance(out, Tensor) or out.dim() < 2 or tuple(out.shape[:2]) != tuple(pad.shape) or not out.is_floating_point():
+        return []
+    padded = out[pad.to(out.device)]  # [P, ...]: the padded positions' outputs
+    if bool((padded == padded[:1]).all()):
         return []
     moved = out.clone()
     moved[pad.to(out.device)] += 1.0
