@@ -88,3 +88,21 @@ def test_the_global_step_hook_is_removed_on_exceptions_and_nested_blocks():
                 raise KeyError("mid-way")
     assert not _global_optimizer_pre_hooks
     assert all(p.grad is g for p, g in zip(model.parameters(), grads))
+
+
+def test_the_pages_frozen_tent_recipe_runs_on_a_float64_net():
+    import re
+    from pathlib import Path
+
+    page = (Path(__file__).parents[2] / "docs" / "your_model.md").read_text()
+    block = next(b for b in re.findall(r"```python\n(.*?)```", page, re.S) if "def frozen_adapted" in b)
+    ns: dict = {}
+    exec(compile(block, "<docs/your_model.md>", "exec"), ns)  # noqa: S102 - the page's own recipe
+    torch.manual_seed(0)  # TENT's always-batch-statistics BatchNorm, in float64 (the recipe's statistics were float32)
+    net = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8, track_running_stats=False), nn.ReLU(), nn.Linear(8, 2))
+    net = net.double()
+    x = torch.randn(64, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    frozen = ns["frozen_adapted"](net, [x])
+    with torch.no_grad():  # the test batch's own statistics, to the n/(n-1) of the running variance
+        torch.testing.assert_close(frozen(x), net(x), rtol=0, atol=0.05)
+    assert frozen[1].running_mean.dtype == torch.float64
