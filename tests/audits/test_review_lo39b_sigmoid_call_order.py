@@ -87,7 +87,10 @@ def test_the_watch_leaves_no_hook_and_nests():
     with last_call_watched():
         with last_call_watched():  # shares the outer one's
             model(torch.zeros(2, 4))
-        assert _LAST_CALL.get()[0] is model.head
+        assert _LAST_CALL.get()[0] is model.head and _LAST_CALL.get()[1].shape == (2, 1)
+        wide = nn.Linear(4, 3)
+        wide(torch.zeros(2, 4))  # [N, 3]: the layer told, its output not held on to (an LM head's [N, T, V])
+        assert _LAST_CALL.get()[0] is wide and _LAST_CALL.get()[1] is None
         with pytest.raises(RuntimeError), last_call_watched():
             raise RuntimeError("mid-way")
     assert _LAST_CALL.get() is None and not torch.nn.modules.module._global_forward_hooks

@@ -698,7 +698,7 @@ def ends_in_sigmoid(outputs: Tensor, model: nn.Module | None = None) -> bool:
         if isinstance(module, nn.Sigmoid):
             return True
         with torch.no_grad():  # a torch.sigmoid after it (half precision rounds a sigmoid to 1e-3)
-            return out.is_floating_point() and out.numel() == outputs.numel() and out.numel() > 0 and torch.allclose(
+            return out is not None and out.is_floating_point() and out.numel() == outputs.numel() and out.numel() > 0 and torch.allclose(
                 torch.sigmoid(out.detach().float()).reshape(outputs.shape), outputs.detach().float(), rtol=0, atol=1e-3)
     last = None
     for m in model.modules() if isinstance(model, nn.Module) else ():
@@ -714,7 +714,7 @@ def _loss_or_metric(m: nn.Module) -> bool:
 
 
 #: the layer the last pass inside :func:`last_call_watched` called last (leaf modules, losses, metrics, nn.Identity
-#: and dropout aside) and its output; ``None`` outside such a block
+#: and dropout aside) and its output where it holds one value a row (else ``None``); ``None`` outside such a block
 _LAST_CALL: ContextVar[list | None] = ContextVar("lightning_causal_last_call", default=None)
 
 
@@ -731,7 +731,8 @@ def last_call_watched() -> Iterator[None]:
     def hook(module: nn.Module, args: tuple, out: object) -> None:
         if isinstance(out, Tensor) and not isinstance(module, (nn.Identity, nn.modules.dropout._DropoutNd)) \
                 and not any(True for _ in module.children()) and not _loss_or_metric(module):
-            last[:] = [module, out]
+            one = out.dim() == 0 or out.numel() == out.shape[0]  # one value a row: a [N, T, V] output is not held on
+            last[:] = [module, out if one else None]
 
     token = _LAST_CALL.set(last)
     handle = nn.modules.module.register_module_forward_hook(hook)
