@@ -90,12 +90,15 @@ PADDED_TARGET_FIX = (
     "Have forward give the padded positions a score below every real one (`scores.masked_fill(attention_mask == 0, "
     "-1e4)` at its end, in eval mode too), so that `target=None` picks a real position, or pass a `target=` real in "
     "every sample (per sample: the top real item, `target=scores.masked_fill(attention_mask == 0, "
-    "float('-inf')).argmax(1)` computed once on the probe)")
+    "float('-inf')).argmax(1)` computed once on the probe); with an additive mask (0 at the real positions, -1e9 or "
+    "-inf at the padding) the padding is `attention_mask < 0`, in place of `attention_mask == 0`")
 
 #: the ways out where the explained output mixes in the padded positions (a mean over every node of padded graphs)
 MIXED_FIX = (
     "Average over the real positions only, inside a wrapper module given the mask as a forward argument: "
-    "`m = attention_mask[..., None].to(out.dtype); (out * m).sum(1) / m.sum(1)`, or read one position real in every row "
+    "`m = attention_mask[..., None].to(out.dtype); (out * m).sum(1) / m.sum(1)` (with an additive mask, 0 at the real "
+    "positions and -1e9 or -inf at the padding: `m = (attention_mask == 0)[..., None].to(out.dtype)`), or read one "
+    "position real in every row "
     "(`out[:, j]`); a callable `output=` cannot read the mask, it is called on batches of rows of the estimators' choosing")
 
 _CHECKED_ROWS = 4  # probe samples with padding run in the check's one pass
@@ -247,7 +250,10 @@ def _step_padding(forward: Forward, xs: tuple[Tensor, ...]) -> tuple[Tensor | No
     if not xs or not isinstance(xs[0], Tensor) or xs[0].dim() < 2:
         return None, ""
     source = forward.args.kwargs if forward.args.kwargs else forward.args.args or None
-    pads = input_padding(xs, source, model=forward.model)
+    try:
+        pads = input_padding(xs, source, model=forward.model)
+    except ValueError:  # a mask whose padding cannot be told (a bias): refused by the estimators that read padding, not here
+        return None, ""
     pad = next((p for p in pads if p is not None), None) if pads is not None else None
     if pad is not None or xs[0].dim() < 3:
         return step_positions(pad), ""  # None along a channels-first input's frames
