@@ -14,7 +14,12 @@ from lightning_causal.causal.engine.batching import first_in_block, kinded
 from lightning_causal.causal.engine.forward import Forward
 from lightning_causal.causal.engine.forward_args import ForwardArgs
 from lightning_causal.causal.engine.in_batch_scores import IN_BATCH_FIX, in_batch_cause
-from lightning_causal.causal.engine.inner_steps import BATCH_STEP_CAUSE, BATCH_STEP_FIX, stepped
+from lightning_causal.causal.engine.inner_steps import (
+    BATCH_STEP_CAUSE,
+    BATCH_STEP_FIX,
+    INNER_STEP_FIX,
+    stepped,
+)
 from lightning_causal.causal.engine.kept_attributes import (
     _MODULE_DICTS,
     BATCH_STATISTICS_FIX,
@@ -42,6 +47,15 @@ __all__ = ["check_samples_independent", "refuse_traced_training", "same_outputs"
 #: the way out of a forward that depends on its batch
 PER_SAMPLE_FIX = "make the forward per-sample (e.g. `torch.where` per row) or pass one sample at a time"
 
+#: the cause and the way out named where a forward that steps an optimizer gives other outputs for the same rows run
+#: twice alone (both checks' noise branches): the optimizer's state, not noise
+KEPT_OPTIMIZER_STATE = (
+    "its forward steps an optimizer that keeps its state from call to call (momentum buffers, Adam's moments: an "
+    "optimizer built once in __init__), so that every pass adapts from where the pass before left it, even where "
+    "forward puts the trained weights back, and no effect would be one model's (the optimizer's state is put back "
+    "after the audit); put the optimizer's state back with the weights (build the optimizer inside forward, or "
+    f"`self.opt.state.clear()` where forward reloads the weights), or {INNER_STEP_FIX}")
+
 
 def check_samples_independent(forward: Forward, xs: tuple[Tensor, ...], output: Tensor, what: str, *,
                               sample_ids: Tensor | None = None, batch: str | None = None) -> None:
@@ -59,7 +73,8 @@ def check_samples_independent(forward: Forward, xs: tuple[Tensor, ...], output: 
     model that draws from a global generator while the two samples run alone (MC dropout kept on in
     eval; :class:`~.noise.GeneratorWatch`), or that differs from itself when they run alone twice,
     draws noise: that is not the batch's doing, and it passes (noise with few draws per sample made
-    the two runs alone agree by chance, and such models were refused). A model traced (``torch.jit.trace``) with a
+    the two runs alone agree by chance, and such models were refused); but not a forward that steps an optimizer and
+    puts its weights back (:func:`optimizer_state_kept`: momentum carried from call to call, refused). A model traced (``torch.jit.trace``) with a
     BatchNorm in training mode is refused before any pass, naming the layers (:func:`~.kept_attributes.traced_training_norms`):
     its graph normalises by the batch in every mode, whatever the probe's samples show. The check sees the clean probe
     only: the passes of intervened rows, whose batch statistic an intervention can move across a branch's threshold, are
@@ -100,11 +115,16 @@ def check_samples_independent(forward: Forward, xs: tuple[Tensor, ...], output: 
         return
     if _rows_state_set(forward.model, kept, len(rows)):  # the first run alone set a state of its rows' size, read
         state.restore()  # where the size matches (`self.mem` [2, H]): its second run read it, taken for noise, passed
+    held = weights_held(forward.model)
     twice, agrees = same_outputs(forward(*(x[rows] for x in xs), rows=rows), alone)
+    ids = (rows if sample_ids is None else sample_ids[rows.to(sample_ids.device)]).tolist()
     if not agrees or (same and twice / float(row_scales(alone.reshape(1, -1))[0]) > bound):
+        if optimizer_state_kept(forward.model, held):  # its momentum moved between the two runs, not noise
+            raise ValueError(
+                f"Expected the model to give the same outputs for the same samples at every pass, but probe samples "
+                f"{ids} run alone twice differ by max |difference| {twice:.3g}: {KEPT_OPTIMIZER_STATE}")
         return  # the model differs from itself run twice alone (noise from a generator of its own), not by the batch
     cause, fix = _cause(forward, xs, rows, states)
-    ids = (rows if sample_ids is None else sample_ids[rows.to(sample_ids.device)]).tolist()
     batch = batch or f"the batch of {n}"
     if same:
         if first_in_block(BEYOND_ROUNDING):
@@ -123,6 +143,31 @@ def check_samples_independent(forward: Forward, xs: tuple[Tensor, ...], output: 
              "numbers where the batch gave NaN")) if math.isnan(diff) and _inexact(alone) else
            f"max |difference| {diff:.3g}") + f"): {cause}. {what} runs rows of many samples in one batch, which would mix their branches "
         f"silently; {fix}")
+
+
+def weights_held(model: nn.Module | None) -> list[Tensor] | None:
+    """Copies of ``model``'s parameters where an optimizer stepped some inside the audit's passes
+    (:func:`~.inner_steps.stepped`), before a run that :func:`optimizer_state_kept` judges; ``None`` otherwise (no copy:
+    a model whose forward steps no optimizer pays nothing)."""
+    if model is None or not stepped():
+        return None
+    return [p.detach().clone() for p in model.parameters()]
+
+
+def optimizer_state_kept(model: nn.Module | None, held: list[Tensor] | None) -> bool:
+    """Whether rows that differ from themselves run twice alone are an optimizer's state kept from call to call
+    (momentum buffers): an optimizer stepped by forward (``held``, :func:`weights_held`, before the second run) and the
+    weights put back by forward (test-time training that reloads them), so the runs differ by the state the optimizer
+    carried, not by noise (both checks refuse, :data:`KEPT_OPTIMIZER_STATE`). A forward that keeps its steps (TENT) moves
+    the weights: not this, the :func:`~.inner_steps.inner_steps_kept` block's end refuses it naming them.
+
+    Examples:
+        >>> lin = nn.Linear(2, 1)
+        >>> optimizer_state_kept(lin, weights_held(lin))  # no optimizer stepped: no copy, noise
+        False
+    """
+    return (model is not None and held is not None
+            and all(torch.equal(p, h) for p, h in zip(model.parameters(), held, strict=True)))
 
 
 def _cause(forward: Forward, xs: tuple[Tensor, ...], rows: Tensor, states: list[str]) -> tuple[str, str]:

@@ -27,7 +27,8 @@ features its labels do not read have mean effects of 0.09-0.13, while ordinary f
 The rows alone must not change what the estimator computes: torch's global generators, the model's own ones
 (:func:`~.generators.active_generators`) and those the estimator names (a ``Resample``'s donors) are put back where a row alone drew from them, and such a model is taken to
 draw noise, not to branch on the batch (no comparison); where the two differ, the rows run alone once more, and rows
-that differ from themselves are noise as well, and so is a model whose rows alone set a state it keeps from call to
+that differ from themselves are noise as well (but where forward stepped an optimizer and put the weights back,
+:func:`~.sample_independence.optimizer_state_kept`: its momentum, refused), and so is a model whose rows alone set a state it keeps from call to
 call (a recurrent ``self.h = h.detach()`` read where the batch size matches, the shape last seen,
 :meth:`~.kept_attributes.KeptAttributes.changed`, where the chunk run once more after its own pass gives other values:
 it reads the state, :func:`_reads_own_state`): a row alone does not read the state its chunk reads, so the two
@@ -81,7 +82,12 @@ from lightning_causal.causal.engine.rounding import (  # ROUNDING and rounding_b
     rounding_bound,
     row_scales,
 )
-from lightning_causal.causal.engine.sample_independence import same_outputs
+from lightning_causal.causal.engine.sample_independence import (
+    KEPT_OPTIMIZER_STATE,
+    optimizer_state_kept,
+    same_outputs,
+    weights_held,
+)
 from lightning_causal.causal.engine.user_frame import outside_package
 
 __all__ = ["ROUNDING", "RowsAlone", "StackedRowsError", "rounding_bound", "rows_alone_checked"]
@@ -167,8 +173,15 @@ class RowsAlone:
         if all(same for _, same in found) and not beyond:
             return out
         states: list[str] = []
+        held = weights_held(self.model)
         again, drew = _alone(fn, idx, picked, rows_of, self.generators, self.model, states)
-        if drew or not all(same for _, same in _same_rows(again, alone)):
+        twice = _same_rows(again, alone)
+        if not drew and not all(same for _, same in twice) and optimizer_state_kept(self.model, held):  # momentum
+            raise StackedRowsError(
+                f"Expected the {self.rows} that {self.what} stacks in one pass to give the same values at every pass, "
+                f"but in a pass of {r} rows (flat rows {int(idx.min())}..{int(idx.max())}) rows {idx[picked].tolist()} "
+                f"run alone twice differ by max |difference| {max(d for d, _ in twice):.3g}: {KEPT_OPTIMIZER_STATE}")
+        if drew or not all(same for _, same in twice):
             return out  # rows that differ from themselves alone: noise from a generator no watch sees, not the batch
         if states and _reads_own_state(fn, idx, rows_of, values, self.generators, self.model):
             return out  # a state the model carries from call to call (`self.h = h.detach()`), which a row alone does not read
