@@ -247,8 +247,10 @@ def lower_is_likelier(out: object, labels: object, model: torch.nn.Module | None
 
 
 def _packaged(audit: Audit) -> bool:
-    """Whether ``audit`` is of one of the package's audit classes (a subclass of the user's is not)."""
-    return type(audit).__module__.split(".")[0] == "lightning_causal"
+    """Whether ``audit`` runs the package's ``run`` (that of the class :func:`judged_run` wraps, ``functools.wraps``
+    keeping its module): one of the package's audit classes, or a user's subclass that keeps its ``run`` (one that only
+    renames ``InputEffectAudit`` reads the largest output as the package's does); one whose ``run`` is the user's is not."""
+    return str(getattr(type(audit).run, "__module__", "")).split(".")[0] == "lightning_causal"
 
 
 def _warn_energies(lowest: list[str], own: Sequence[str] = ()) -> None:
