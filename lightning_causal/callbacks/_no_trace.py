@@ -16,6 +16,7 @@ from lightning_causal.causal.engine.init_writes import init_writes_kept
 from lightning_causal.causal.engine.inner_steps import inner_steps_kept
 from lightning_causal.causal.engine.kept_attributes import buffer_of, keep_attributes
 from lightning_causal.causal.engine.lazy_modules import check_built
+from lightning_causal.causal.engine.param_writes import param_writes_refused
 from lightning_causal.causal.engine.state import (
     eval_mode,
     observers_off,
@@ -81,7 +82,8 @@ def no_trace(module: torch.nn.Module) -> Iterator[None]:
     try:
         # an optimizer stepped by forward (test-time adaptation): its parameters put back, a forward keeping them refused
         # (the grads' values copied above); before eval(): a LoRA layer's train(False) merges its update into its weight
-        with init_writes_kept(module), inner_steps_kept(module, grads=False):
+        # the values written and not put back by the blocks inside (a LoRA layer merging by an int counter) refused
+        with param_writes_refused(module), init_writes_kept(module), inner_steps_kept(module, grads=False):
             eval_mode(module)  # module.eval(), also on torch.export's modules, which refuse it
             observers_off(module)  # a QAT model's fake-quant observers: an audit of your own runs on the scales it holds
             # an nn.Embedding(max_norm=...) renormalises the rows it looks up in place: its weight copied once for the audit

@@ -27,6 +27,7 @@ from lightning_causal.causal.engine.inner_steps import inner_steps_kept
 from lightning_causal.causal.engine.input_kinds import check_input_kinds, samples_hint
 from lightning_causal.causal.engine.kept_attributes import buffer_of, keep_attributes
 from lightning_causal.causal.engine.lazy_modules import check_built
+from lightning_causal.causal.engine.param_writes import param_writes_refused
 from lightning_causal.causal.engine.user_frame import outside_package
 
 __all__ = ["frozen_params", "audit_mode", "float32_exact", "eval_mode", "is_fake_quant", "renorms_kept", "observer_on", "observers_off", "rnn_backward", "check_logits", "check_one_logit", "ONE_LOGIT_ROWS", "ends_in_sigmoid", "last_call_watched", "rows_sum_to_one", "gather_target", "output_fix", "listed_target", "resolve_target", "rng_preserved", "as_tuple",
@@ -149,7 +150,8 @@ def audit_mode(model: nn.Module, grad: bool = False, rng: bool = True) -> Iterat
     grad_ctx = rnn_backward(model) if grad else torch.no_grad()
     try:
         # an optimizer stepped by forward (test-time adaptation): its parameters put back, a forward keeping them refused
-        with init_writes_kept(model), inner_steps_kept(model):  # before eval(): a LoRA layer's train(False) merges
+        # the values written and not put back by the blocks inside (a LoRA layer merging by an int counter) refused
+        with param_writes_refused(model), init_writes_kept(model), inner_steps_kept(model):
             eval_mode(model)
             observers_off(model)
             with grad_ctx, force_eager(), rng_preserved(model_devices(model)) if rng else contextlib.nullcontext(), \
