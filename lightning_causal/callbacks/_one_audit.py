@@ -25,7 +25,7 @@ from lightning_causal.callbacks._explain import audited_view
 from lightning_causal.callbacks._no_trace import audit_seed, hooks_removed
 from lightning_causal.callbacks._result_checks import checked_result
 from lightning_causal.callbacks._warnings import noise_notes
-from lightning_causal.causal.engine.batching import is_out_of_memory, remembered_fit
+from lightning_causal.causal.engine.batching import is_out_of_memory, kinds_about, remembered_fit
 
 __all__ = ["drift_base", "failure_hint", "finish_result", "non_finite_weights", "run_audit"]
 
@@ -45,7 +45,8 @@ def run_audit(audit: Audit, model: torch.nn.Module, probe: Probe, position: int 
     ``warn_outputs_read_as_logits``, ``audit_model``'s ``check_probe_outputs``): the run does not again
     (:func:`~lightning_causal.audits.logit_reads.outputs_judged`)."""
     # its outputs judged by the caller, for all its audits in one pass (warn_outputs_read_as_logits, check_probe_outputs)
-    with audit_seed(), noise_notes(notes, said), hooks_removed(model, f"Audit {audit.name!r}"), remembered_fit(), outputs_judged():
+    with (audit_seed(), noise_notes(notes, said), hooks_removed(model, f"Audit {audit.name!r}"), remembered_fit(),
+          outputs_judged(), kinds_about(f"Audit {audit.name!r}")):  # its figured warnings once per fit, each audit's
         return checked_result(audit, audit.run(*audited_view(audit, model, probe, position), max_batch_size=max_batch_size))
 
 

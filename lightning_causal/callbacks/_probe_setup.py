@@ -22,7 +22,12 @@ from lightning_causal.callbacks._probe import call_hint, check_finite_probe
 from lightning_causal.callbacks._result_checks import check_state, checked_result
 from lightning_causal.callbacks._trainer_facts import audited, row_shard
 from lightning_causal.callbacks._warnings import WarningsOncePerFit
-from lightning_causal.causal.engine.batching import is_out_of_memory, settle_shards, sharded_rows
+from lightning_causal.causal.engine.batching import (
+    is_out_of_memory,
+    kinds_about,
+    settle_shards,
+    sharded_rows,
+)
 from lightning_causal.causal.engine.checks import check_class_labels
 from lightning_causal.causal.engine.forward import Forward, dtype_hint, select_output
 from lightning_causal.causal.engine.forward_args import marks_kept
@@ -204,7 +209,7 @@ def dry_run(audit: Audit, model: torch.nn.Module, probe: Probe, *, quiet_run: bo
     result = None
     try:
         # its outputs judged at the audit epochs (energies decide no label before the first training step)
-        with hooks_removed(model, f"Audit {audit.name!r}"), outputs_judged():
+        with hooks_removed(model, f"Audit {audit.name!r}"), outputs_judged(), kinds_about(f"Audit {audit.name!r}"):
             audit.validate(model, probe)
             with warnings.catch_warnings():
                 if quiet_run:

@@ -31,6 +31,7 @@ __all__ = [
     "first_in_block",
     "fit_kind",
     "kinded",
+    "kinds_about",
     "mark_said",
     "is_out_of_memory",
     "map_rows",
@@ -365,19 +366,36 @@ def first_in_block(key: str) -> bool:
     return True
 
 
+#: what the warnings given now are about (:func:`kinds_about`): the audit the callback runs
+_ABOUT: ContextVar[str | None] = ContextVar("lightning_causal_warnings_about", default=None)
+
+
+@contextlib.contextmanager
+def kinds_about(about: str) -> Iterator[None]:
+    """Inside, :func:`kinded` warnings are of their kind for ``about`` (the callback's set-up and audit epochs open it
+    around each audit, ``"Audit 'name'"``): two audits of a fit each show theirs once, not the first audit's alone."""
+    with _set_in_block(_ABOUT, about):
+        yield
+
+
 def kinded(message: str, kind: str) -> UserWarning:
-    """A ``UserWarning`` of ``message`` that carries ``kind`` (:func:`fit_kind`), for ``warnings.warn(kinded(...),
-    stacklevel=...)``: a warning whose text holds figures of the model (a difference, a range of outputs) that change
-    between a fit's audit epochs, which the callback would otherwise show again at each
-    (:class:`~lightning_causal.callbacks._warnings.WarningsOncePerFit` shows each text once per fit); with ``kind`` it
-    shows the first, once per fit. Its class stays ``UserWarning`` (filters and ``pytest.warns`` match as before).
+    """A ``UserWarning`` of ``message`` that carries ``kind`` (:func:`fit_kind`; inside :func:`kinds_about`, ``kind``
+    for what that names), for ``warnings.warn(kinded(...), stacklevel=...)``: a warning whose text holds figures of the
+    model (a difference, a range of outputs) that change between a fit's audit epochs, which the callback would
+    otherwise show again at each (:class:`~lightning_causal.callbacks._warnings.WarningsOncePerFit` shows each text once
+    per fit); with ``kind`` it shows the first, once per fit. Its class stays ``UserWarning`` (filters and
+    ``pytest.warns`` match as before).
 
     Examples:
         >>> fit_kind(kinded("off by 0.3%", "rows beyond rounding")), fit_kind(UserWarning("off by 0.3%"))
         ('rows beyond rounding', 'off by 0.3%')
+        >>> with kinds_about("Audit 'effects'"):
+        ...     fit_kind(kinded("off by 0.3%", "rows beyond rounding"))
+        "rows beyond rounding: Audit 'effects'"
     """
     warning = UserWarning(message)
-    warning.lightning_causal_kind = kind  # type: ignore[attr-defined]
+    about = _ABOUT.get()
+    warning.lightning_causal_kind = kind if about is None else f"{kind}: {about}"  # type: ignore[attr-defined]
     return warning
 
 
