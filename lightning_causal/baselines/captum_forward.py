@@ -206,17 +206,20 @@ class CaptumForward(nn.Module):
             yield
         except (IndexError, RuntimeError, ValueError) as err:  # ValueError: torch's or the model's, not a refusal of ours
             if isinstance(err, StackedRowsError):  # the samples as given already read each other's rows (a batch as the
-                core = self._core(x)  # memory, attention across its rows): the clean samples' refusal names that, not
-                with torch.no_grad():  # a branch that stacked rows cross together
-                    check_rows_independent(core, (x,), core(x), what)
-                raise
+                self._check_clean_rows(x, what)  # memory, attention across its rows): the clean samples' refusal names
+                raise  # that, not a branch that stacked rows cross together
             if not (isinstance(err, OutOfMemoryError) or isinstance(err, ValueError) and _raised_here(err)):
                 name_failed_rows(self._core(x), (x,), what, err)
             raise
         if self.failed_alone:
-            core = self._core(x)
-            with torch.no_grad():
-                check_rows_independent(core, (x,), core(x), what)
+            self._check_clean_rows(x, what)
+
+    def _check_clean_rows(self, x: Tensor, what: str) -> None:
+        """:func:`~lightning_causal.causal.engine.linked_samples.check_rows_independent` of the samples ``x`` as given,
+        without gradients (a pass of ``x`` and one of two samples), in :meth:`coupled_rows_refused`'s words ``what``."""
+        core = self._core(x)
+        with torch.no_grad():
+            check_rows_independent(core, (x,), core(x), what)
 
     def _core(self, x: Tensor) -> Forward:
         """The engine's :class:`~lightning_causal.causal.engine.forward.Forward` of this model, output and arguments."""
