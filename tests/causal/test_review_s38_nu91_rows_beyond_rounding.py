@@ -78,7 +78,7 @@ def test_ordinary_models_are_not_warned_of(max_batch_size: int | None) -> None:
 
 
 def test_rounding_bound_follows_the_precision() -> None:
-    from lightning_causal.causal.engine.stacked_rows import ROUNDING, rounding_bound
+    from lightning_causal.causal.engine.rounding import ROUNDING, rounding_bound
 
     assert rounding_bound(torch.ones(2)) == ROUNDING == rounding_bound(torch.ones(2, dtype=torch.float64))
     assert rounding_bound(torch.ones(2, dtype=torch.float16)) >= 1e-2  # at the refusal's 1%: never warned of

@@ -18,7 +18,7 @@ nothing of them), then the chunk; the chunk's values of those rows must match th
 row's scale, the rounding of batch-size dependent kernels), else ``ValueError`` naming the estimator, the pass and the
 difference. Refused rather than warned: the effects of such a pass are not the model's effects of any row, and a
 warning would let them into the reports (the clean-probe check refuses the same cause). Within that 1% but beyond float
-rounding (:func:`rounding_bound`), the pass runs and :func:`rows_alone_checked` warns once at its end, naming the largest
+rounding (:func:`~.rounding.rounding_bound`), the pass runs and :func:`rows_alone_checked` warns once at its end, naming the largest
 difference on its row's scale and against the spread of the pass's values (:meth:`RowsAlone.warn_differences`): a
 solver that stops once its batch's residual is below its tolerance (a deep-equilibrium model under Anderson
 acceleration at 1e-2) gave 0.26% in one pass of 768 rows, its effects up to 0.048 off each sample's own where the
@@ -75,9 +75,8 @@ from lightning_causal.causal.engine.batching import (
 from lightning_causal.causal.engine.generators import active_generators
 from lightning_causal.causal.engine.inner_steps import BATCH_STEP_CAUSE, BATCH_STEP_FIX, stepped
 from lightning_causal.causal.engine.kept_attributes import KeptAttributes, keep_attributes
-from lightning_causal.causal.engine.rounding import (  # ROUNDING and rounding_bound kept importable from here
+from lightning_causal.causal.engine.rounding import (
     BEYOND_ROUNDING,
-    ROUNDING,
     model_precision,
     rounding_bound,
     row_scales,
@@ -90,7 +89,7 @@ from lightning_causal.causal.engine.sample_independence import (
 )
 from lightning_causal.causal.engine.user_frame import outside_package
 
-__all__ = ["ROUNDING", "RowsAlone", "StackedRowsError", "rounding_bound", "rows_alone_checked"]
+__all__ = ["RowsAlone", "StackedRowsError", "rows_alone_checked"]
 
 T = TypeVar("T")
 
@@ -212,7 +211,7 @@ class RowsAlone:
     def _remember(self, alone: Tensor, stacked: Tensor, values: Tensor, idx: Tensor, picked: list[int],
                   beyond: dict[int, float], bound: float) -> None:
         """Keep, for :meth:`warn_differences`, the pass's largest difference beyond rounding (``beyond``: the rows of
-        ``picked`` past ``bound``, :func:`rounding_bound`, with their differences on their scale) where it is the
+        ``picked`` past ``bound``, :func:`~.rounding.rounding_bound`, with their differences on their scale) where it is the
         largest of the block so far."""
         i = max(beyond, key=beyond.__getitem__)
         rel = beyond[i]
