@@ -26,13 +26,12 @@ from lightning_causal.audits.options import (
 from lightning_causal.audits.top_share import add_top_share, note_non_finite_samples
 from lightning_causal.causal.effects.input_effects import average_causal_effect, input_effects
 from lightning_causal.causal.engine.ablation import (
-    ADDITIVE_WAY,
-    TORCH_SENSE_WAY,
     check_baselines,
     padding_positions,
     unnamed_lengths,
     unnamed_observation_mask,
     unnamed_padding,
+    unnamed_padding_way,
 )
 from lightning_causal.causal.engine.checks import check_int
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
@@ -459,13 +458,11 @@ class InputEffectAudit(Audit):
         unread = unnamed_padding(x, probe.additional_forward_args) if real is None and padding is None else None
         if unread is not None:
             where, value, _ = unread
-            way = ("name the parameter `attention_mask` (forward(self, x, adj, attention_mask)) or pass it as that keyword"
-                   if value == 0 else TORCH_SENSE_WAY if value == 1 else ADDITIVE_WAY)
             warnings.warn(
                 f"InputEffectAudit {self.name!r}: {where} is {value} where the inputs are all zero, as a padding mask (padded "
                 "graphs' node mask, padded steps) is, but only `attention_mask` (0 = padding) or `lengths` are read as "
                 "padding: the means and rankings count those positions as groups of effect 0 (a node slot that few "
-                f"samples hold ranks low); {way}",
+                f"samples hold ranks low); {unnamed_padding_way(value)}",
                 ProbeContentsWarning, stacklevel=outside_package())
         counts = unnamed_lengths(x, probe.additional_forward_args, model=model) if real is None and padding is None else None
         if counts is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -26,7 +27,7 @@ from lightning_causal.causal.effects.unit_effects import (
     check_interventions,
     unit_effects,
 )
-from lightning_causal.causal.engine.ablation import input_padding, step_positions
+from lightning_causal.causal.engine.ablation import padded_steps
 from lightning_causal.causal.engine.batching import remembered_fit
 from lightning_causal.causal.engine.checks import check_choice, check_int
 from lightning_causal.causal.engine.eager import named_modules
@@ -228,13 +229,15 @@ class UnitImportanceAudit(Audit):
             warn_predicted_class_of_regression(f"UnitImportanceAudit {self.name!r}", probe.labels,
                                                first_row_outputs(model, Probe(probe.inputs, probe.labels, afa), self.output),
                                                model=model, output=self.output)
+        xs = probe.inputs if isinstance(probe.inputs, tuple) else (probe.inputs,)
+        steps = functools.cache(lambda: padded_steps(xs, afa, model=model))  # read once, where a layer's units are positions
         for layer in self.layers:
             eff, info = unit_effects(
                 model, probe.inputs, layer, _replayed(self.intervention, self._donors), target=self.target, max_batch_size=max_batch_size,
                 output=self.output, additional_forward_args=afa, unit_dim=self.unit_dim[layer],
                 num_heads=self.num_heads[layer], method=self.method, screen=self.screen, return_info=True,
             )
-            real = _real_positions(eff, info.site, self.unit_dim[layer], self.num_heads[layer], model, probe.inputs, afa)
+            real = _real_positions(eff, info.site, self.unit_dim[layer], self.num_heads[layer], steps)
             imp, mean = real_mean(eff.abs(), real), real_mean(eff, real)  # positions as units: over the samples holding them
             note_non_finite_samples(result, eff, f"the unit effects of layer {layer!r}")  # which samples made NaN importances
             k = min(self.top_k, imp.numel())
@@ -251,7 +254,7 @@ class UnitImportanceAudit(Audit):
                 for row in rows:
                     row["name"] = names[row["unit"]]
             result.meta[f"path/{layer}"] = info.path
-            _note_unreached(result, layer, eff, imp, lambda value, layer=layer: unit_effects(
+            _note_unreached(result, layer, eff, imp, real, lambda value, layer=layer: unit_effects(
                 model, probe.inputs, layer, SetTo(value), target=self.target, max_batch_size=max_batch_size,
                 output=self.output, additional_forward_args=afa, unit_dim=self.unit_dim[layer] or 1, num_heads=1))
             if info.read_positions:  # the modules after the layer run at the read positions only
@@ -288,30 +291,31 @@ class UnitImportanceAudit(Audit):
         return result
 
 
-def _real_positions(eff: Tensor, site: SiteFacts | None, unit_dim: int | None, num_heads: int | None, model: nn.Module,
-                    inputs: Any, additional_forward_args: Any) -> Tensor | None:
+def _real_positions(eff: Tensor, site: SiteFacts | None, unit_dim: int | None, num_heads: int | None,
+                    padded: Callable[[], Tensor | None]) -> Tensor | None:
     """``[N, U]`` booleans, the samples in which each unit is a real position, where the units are the positions of a
     layer's output ``[N, T, ...]`` (``unit_dim=1`` named, no heads) as long as the padded input (an ``attention_mask`` or
     ``lengths``: the nodes of padded graphs, the tokens of padded sentences); else ``None``. A padded position's effect
     is 0 by design (the model masks it): counted, it diluted the importance of a node slot that few graphs hold (slot 9
     of graphs of 5 to 10 nodes ranked at a fifth of its mean over the graphs that have it). Not a channels-first output
     ``[N, C, T]`` (``site.channels_first``: a ``Conv1d``'s), whose dimension 1 holds channels even where ``C`` equals the
-    padded length."""
+    padded length. ``padded()``: the probe's padded steps ``[N, T]`` (:func:`~..causal.engine.ablation.padded_steps`),
+    read once for all the layers."""
     if (site is None or unit_dim != 1 or num_heads is not None or site.channels_first or len(site.shape) < 3
             or eff.dim() != 2 or eff.shape[1] != site.shape[1]):
         return None
-    xs = inputs if isinstance(inputs, tuple) else (inputs,)
-    pads = input_padding(xs, additional_forward_args, model=model)
-    pad = next((p for p in pads if p is not None), None) if pads is not None else None
-    steps = step_positions(pad)
+    steps = padded()
     if steps is None or tuple(steps.shape) != tuple(eff.shape) or not bool(steps.any()):
         return None
     return ~steps.to(eff.device)
 
 
-def _note_unreached(result: AuditResult, layer: str, eff: Tensor, imp: Tensor, whole: Callable[[float], Tensor]) -> None:
+def _note_unreached(result: AuditResult, layer: str, eff: Tensor, imp: Tensor, real: Tensor | None,
+                    whole: Callable[[float], Tensor]) -> None:
     """Where ``layer`` changes some probe samples' outputs in no way (an exit taken before the layer, a block or expert
-    their route skips), says how many: the importances are means over every sample, those counting 0.
+    their route skips), says how many: the importances ``imp`` are means over every sample (each position over the
+    samples holding it, ``real``: :func:`_real_positions`), those counting 0; the note gives the top unit's importance
+    over the samples the layer changes too.
 
     A sample no unit changes is unreached only where setting all the layer's units at once, to 1 and then to -1
     (``whole(value)``: its effects ``[N, 1]``, the unit dimension one head, one pass of the probe each, run only where
@@ -326,8 +330,11 @@ def _note_unreached(result: AuditResult, layer: str, eff: Tensor, imp: Tensor, w
     if not 0 < unreached < n:
         return
     result.meta[f"unreached/{layer}"] = unreached
-    top = float(imp.max())  # the note's first words hold its numbers: the text card cuts a long note
+    u = int(imp.argmax())  # the note's first words hold its numbers: the text card cuts a long note
+    changed = ~zero if real is None else real[:, u] & ~zero  # the samples imp[u] averages that the layer changes
+    shown = float(real_mean(eff[:, u:u + 1].abs(), changed[:, None])[0])
+    each = "" if real is None else " (a position's over the samples holding it)"
     result.meta.setdefault("notes", []).append(
-        f"{layer}: its top unit's importance is {top * n / (n - unreached):.3g} over the {n - unreached} probe samples "
-        f"it changes, {top:.3g} over all {n}: neither a unit of it nor all of them set at once changes the other "
+        f"{layer}: its top unit's importance is {shown:.3g} over the {n - unreached} probe samples "
+        f"it changes, {float(imp[u]):.3g} over all {n}{each}: neither a unit of it nor all of them set at once changes the other "
         f"{unreached} (an exit taken before it, a block or expert their route skips), each counting 0 in the importances")

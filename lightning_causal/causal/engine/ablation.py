@@ -28,8 +28,8 @@ from lightning_causal.causal.engine.groups import group_counts
 from lightning_causal.causal.engine.live_values import rows_of
 from lightning_causal.causal.engine.token_ids import INDEX_DTYPES, is_integer
 
-__all__ = ["TOKEN_BASELINE_ADVICE", "TORCH_SENSE_WAY", "unnamed_observation_mask", "unnamed_padding", "check_baselines", "shown_baseline", "sample_rows", "ablate_groups", "changed_groups",
-           "differs", "replace_units", "padding_arguments", "lengths_alias", "padding_positions", "time_axis", "step_positions", "input_padding", "unpadded_masks", "position_mean", "reference_mask"]
+__all__ = ["TOKEN_BASELINE_ADVICE", "TORCH_SENSE_WAY", "unnamed_observation_mask", "unnamed_padding", "unnamed_padding_way", "check_baselines", "shown_baseline", "sample_rows", "ablate_groups", "changed_groups",
+           "differs", "replace_units", "padding_arguments", "lengths_alias", "padding_positions", "time_axis", "step_positions", "input_padding", "padded_steps", "unpadded_masks", "position_mean", "reference_mask"]
 
 BaselineLike = float | int | complex | Tensor | Sequence
 
@@ -434,6 +434,19 @@ TORCH_SENSE_WAY = ("pass `attention_mask=~key_padding_mask` (1 at the real posit
                    "`key_padding_mask = attention_mask == 0`")
 
 
+def unnamed_padding_way(value: float) -> str:
+    """The way out for a padding mask under another name (:func:`unnamed_padding`) whose padding is ``value``: 0 of a
+    keep mask (``node_mask``), 1 of torch's sense (:data:`TORCH_SENSE_WAY`), a negative one of an additive mask
+    (:data:`ADDITIVE_WAY`).
+
+    Examples:
+        >>> unnamed_padding_way(0)
+        'name the parameter `attention_mask` or pass it as that keyword'
+    """
+    return ("name the parameter `attention_mask` or pass it as that keyword" if value == 0 else
+            TORCH_SENSE_WAY if value == 1 else ADDITIVE_WAY)
+
+
 def _sense_checked(x: Tensor, pad: Tensor, named: Mapping) -> Tensor:
     """``pad``, the padding of ``x`` the named arguments give, once :func:`_check_padding_sense` has found an
     ``attention_mask`` of ``x``'s shape ``[N, T]`` in Hugging Face's sense: what :func:`padding_positions` and
@@ -523,8 +536,12 @@ def unnamed_padding(x: Tensor, additional_forward_args: object) -> tuple[str, in
             continue
         if bool(((v == 0) | (v == 1)).all()):
             values: tuple = (0, 1)
-        elif v.is_floating_point() and bool(((v == 0) | (v <= ADDITIVE_PAD)).all()):
-            values = (float(v.min()),)  # an additive mask (0 beside -1e9 or -inf): its pad value
+        elif v.is_floating_point() and bool((v < 0).any()):
+            try:  # an additive mask (0 beside -1e9 or -inf): its pad value; a bias (0 and -1) is none
+                mask_padding(v)
+            except ValueError:
+                continue
+            values = (float(v.min()),)
         else:
             continue
         filled = (x != 0).flatten(2).any(2) if filled is None else filled  # [N, T]: positions holding a value
@@ -856,6 +873,21 @@ def input_padding(
         return None
     pad = _padding_of(xs[chosen], named, scans)
     return tuple(_sense_checked(x, pad, named) if k == chosen else None for k, x in enumerate(xs))
+
+
+def padded_steps(xs: tuple[Tensor, ...], additional_forward_args: object, *, model: nn.Module | None = None) -> Tensor | None:
+    """The ``[N, T]`` padded steps (:func:`step_positions`) of the one input the padding arguments describe
+    (:func:`input_padding`), which hidden states ``[N, T, ...]`` follow; ``None`` without padding or along another axis.
+    Raises ``ValueError`` as :func:`mask_padding` does.
+
+    Examples:
+        >>> import torch
+        >>> padded_steps((torch.zeros(2, 3, 4),), {"lengths": torch.tensor([2, 3])})
+        tensor([[False, False,  True],
+                [False, False, False]])
+    """
+    pads = input_padding(xs, additional_forward_args, model=model)
+    return step_positions(next((p for p in pads or () if p is not None), None))
 
 
 def unpadded_masks(xs: tuple[Tensor, ...], masks: tuple[Tensor, ...], pads: tuple[Tensor | None, ...] | None,

@@ -47,11 +47,9 @@ import torch
 from torch import Tensor
 
 from lightning_causal.causal.engine.ablation import (
-    ADDITIVE_WAY,
-    TORCH_SENSE_WAY,
-    input_padding,
-    step_positions,
+    padded_steps,
     unnamed_padding,
+    unnamed_padding_way,
 )
 from lightning_causal.causal.engine.batching import say_once_in_block
 from lightning_causal.causal.engine.finite import check_finite_samples
@@ -251,22 +249,19 @@ def _step_padding(forward: Forward, xs: tuple[Tensor, ...]) -> tuple[Tensor | No
         return None, ""
     source = forward.args.kwargs if forward.args.kwargs else forward.args.args or None
     try:
-        pads = input_padding(xs, source, model=forward.model)
+        steps = padded_steps(xs, source, model=forward.model)
     except ValueError:  # a mask whose padding cannot be told (a bias): refused by the estimators that read padding, not here
         return None, ""
-    pad = next((p for p in pads if p is not None), None) if pads is not None else None
-    if pad is not None or xs[0].dim() < 3:
-        return step_positions(pad), ""  # None along a channels-first input's frames
+    if steps is not None or xs[0].dim() < 3:
+        return steps, ""
     args = dict((*enumerate(forward.args.args), *forward.args.kwargs.items()))  # positions as int keys, words alike
     found = unnamed_padding(xs[0], args)
     if found is None:
         return None, ""
     where, value, key = found
-    way = ("name the parameter `attention_mask` or pass it as that keyword" if value == 0 else
-           TORCH_SENSE_WAY if value == 1 else ADDITIVE_WAY)
     return (args[key] == value).to(xs[0].device), (
         f"; the padding was read from {where} ({value} where the inputs are all zero, as a padding mask is); the "
-        f"estimators read only `attention_mask` (0 = padding) or `lengths` as padding: {way}")
+        f"estimators read only `attention_mask` (0 = padding) or `lengths` as padding: {unnamed_padding_way(value)}")
 
 
 def warn_padded_target(forward: Forward, xs: tuple[Tensor, ...], out: Tensor, idx: Tensor, what: str, *, name: str = "target",

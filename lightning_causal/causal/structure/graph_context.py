@@ -26,10 +26,9 @@ import torch.fx as fx
 from torch import Tensor, nn
 
 from lightning_causal.causal.engine.ablation import (
-    input_padding,
+    padded_steps,
     position_mean,
     replace_units_,
-    step_positions,
 )
 from lightning_causal.causal.engine.batching import rows_per_pass
 from lightning_causal.causal.engine.folded_rows import check_site_units_named
@@ -403,11 +402,10 @@ class GraphContext:
         tidx, f0 = explained_target(forward, xs, out, target, "A causal graph")  # type: ignore[arg-type]
         acts = {name: to_units(h, layouts[name]) if name in layouts else h for name, h in acts.items()}
         fargs = forward.args.kwargs or forward.args.args or None
-        pads = input_padding(xs, fargs, model=forward.model)  # of the input the argument describes
-        padding = next((p for p in pads or () if p is not None), None)
+        steps = padded_steps(xs, fargs, model=forward.model)  # of the input the argument describes
         return cls(forward=forward, xs=xs, layers=layers, acts=acts, tidx=tidx, f0=f0,
                    max_batch_size=max_batch_size, tensor_output={name: issubclass(kinds[name][0], Tensor) for name in layers},
-                   layouts=layouts, real=_real_steps(padding),
+                   layouts=layouts, real=None if steps is None else ~steps,
                    outputs=int(out.shape[1]) if out.dim() > 1 else 1, row0=out[:1].detach(), traces=traces)
 
     def values(self, layer: str, spec: ValueSpec, parameter: str = "ablation") -> Tensor:
@@ -671,9 +669,3 @@ def unit_layouts(forward: Forward, xs: tuple[Tensor, ...], layers: list[str], di
         if named is not None and (kind := named_unit_kind(facts, dims[layer], heads[layer])) in ("position", "mode"):
             named[layer] = kind
     return layouts
-
-
-def _real_steps(padding: Tensor | None) -> Tensor | None:
-    """``[N, T]`` the steps that are no padding (:func:`~..engine.ablation.step_positions` of ``padding``), or ``None``."""
-    steps = step_positions(padding)
-    return None if steps is None else ~steps
