@@ -1,75 +1,54 @@
-"""A kNN classifier whose memory bank of (key, label) buffers its training-mode forward fills (a FIFO queue, as MoCo's)
-trains the same with and without the audits: the same seed gives bit-identical weights and bank (trial newuser96,
-who checked it with all nine audits; here the effects, their ACE curves and the units)."""
+"""A kNN classifier whose memory bank of keys and soft labels (buffers its training-mode forward fills, a FIFO queue
+as MoCo's) trained by ``CausalRepairModule`` in a ``Trainer`` fit holds the training rows once, as plain training's
+does with the same seed: before 7f01b0c6 the fairness term's passes wrote their rows into the bank too (fused: the
+flipped rows beside the batch's; ``fuse_forward=False``: the batch a second time), trial newuser96."""
 
 from __future__ import annotations
 
 import lightning.pytorch as pl
+import pytest
 import torch
-from torch import nn
 from torch.nn import functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
-from lightning_causal import CausalAuditCallback, InputEffectAudit, UnitImportanceAudit
+from lightning_causal import CausalRepairModule
+from lightning_causal.causal import AttributeFlip
+from lightning_causal.repair import CounterfactualFairnessTerm
+from tests.repair.test_trial_newuser96_memory_bank import C, D, _MemoryKNN
 
-Q, D, H, C = 32, 4, 8, 2
 
-
-class _KNN(nn.Module):
-    def __init__(self) -> None:
+class _Plain(pl.LightningModule):
+    def __init__(self, model: _MemoryKNN) -> None:
         super().__init__()
-        self.enc, self.head = nn.Linear(D, H), nn.Linear(H, C)
-        self.register_buffer("keys", torch.zeros(Q, H))
-        self.register_buffer("labels", torch.full((Q,), -1, dtype=torch.long))
-        self.register_buffer("ptr", torch.zeros((), dtype=torch.long))
-
-    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        z = F.normalize(self.enc(x), dim=1)
-        p = self.head(z).softmax(1)
-        s, i = (z @ self.keys.clone().T).masked_fill(self.labels < 0, -1e4).topk(4, dim=1)
-        p_knn = torch.zeros_like(p).scatter_add(1, self.labels[i].clamp(min=0), (s / 0.1).softmax(1))
-        if self.training and y is not None:  # the bank is written with the training rows' labels
-            with torch.no_grad():
-                rows = (self.ptr + torch.arange(x.shape[0])) % Q
-                self.keys[rows], self.labels[rows] = z, y
-                self.ptr.copy_((self.ptr + x.shape[0]) % Q)
-        return (0.5 * p + 0.5 * p_knn).clamp_min(1e-8).log()
-
-
-class _Lit(pl.LightningModule):
-    def __init__(self) -> None:
-        super().__init__()
-        self.model = _KNN()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x)
+        self.model = model
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], _: int) -> torch.Tensor:
-        return F.nll_loss(self.model(*batch), batch[1])
-
-    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], _: int) -> None:
-        self.log("val_loss", F.nll_loss(self.model(batch[0]), batch[1]))
+        return F.cross_entropy(self.model(batch[0]), batch[1])
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.Adam(self.parameters(), lr=1e-2)
+        return torch.optim.Adam(self.parameters(), lr=1e-3)
 
 
-def _fit(tmp_path, audits: bool) -> dict[str, torch.Tensor]:
+def _bank(tmp_path, repair: bool | None) -> _MemoryKNN:
+    """The bank after a 2-epoch fit of 40 rows in batches of 8 (shuffled); ``repair``: None plain training, else the
+    repair module with a fairness term, fused or not."""
     pl.seed_everything(0)
     g = torch.Generator().manual_seed(0)
-    x = torch.randn(96, D, generator=g)
-    y = (x[:, 0] > 0).long()
-    lit = _Lit()
-    callbacks = [CausalAuditCallback([InputEffectAudit(), UnitImportanceAudit(["model.enc"])], probe_size=16)] if audits else []
-    trainer = pl.Trainer(max_epochs=2, callbacks=callbacks, default_root_dir=tmp_path, logger=False,
-                         enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False)
-    trainer.fit(lit, DataLoader(TensorDataset(x[:64], y[:64]), batch_size=16, shuffle=True),
-                DataLoader(TensorDataset(x[64:], y[64:]), batch_size=32))
-    return {k: v.clone() for k, v in lit.state_dict().items()}
+    x = torch.randn(40, D, generator=g)
+    x[:, 0] = (x[:, 0] > 0).float()  # the flipped binary column
+    y = torch.randint(0, C, (40,), generator=g)
+    model = _MemoryKNN()
+    lit = _Plain(model) if repair is None else CausalRepairModule(
+        model, [CounterfactualFairnessTerm(AttributeFlip(0), 0, weight=1.0)], fuse_forward=repair)
+    trainer = pl.Trainer(max_epochs=2, default_root_dir=tmp_path, logger=False, enable_progress_bar=False,
+                         enable_model_summary=False, enable_checkpointing=False)
+    trainer.fit(lit, DataLoader(TensorDataset(x, y), batch_size=8, shuffle=True))
+    return model
 
 
-def test_same_seed_same_weights_and_memory_bank_with_and_without_the_audits(tmp_path) -> None:
-    plain, audited = _fit(tmp_path / "plain", False), _fit(tmp_path / "audited", True)
-    assert int(plain["model.ptr"]) == 128 % Q and bool((plain["model.labels"] >= 0).all())  # the bank was written
-    for name in plain:
-        assert torch.equal(plain[name], audited[name]), name
+@pytest.mark.parametrize("fuse", [True, False])
+def test_a_repair_fit_fills_the_memory_bank_as_plain_training(tmp_path, fuse: bool) -> None:
+    plain, repaired = _bank(tmp_path / "plain", None), _bank(tmp_path / "repair", fuse)
+    assert int(plain.ptr) == 80 % 24 and not bool(plain.keys.isnan().any())  # every slot written, 80 rows in all
+    assert torch.equal(repaired.ptr, plain.ptr)  # each training row written once, not the term's rows too
+    assert torch.equal(repaired.keys, plain.keys)  # the same rows in the same slots (the shuffle's order)
