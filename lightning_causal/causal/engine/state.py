@@ -674,7 +674,8 @@ def ends_in_sigmoid(outputs: Tensor, model: nn.Module | None = None) -> bool:
     and casts) is one (``torch.sigmoid`` or ``nn.Sigmoid``, read where they were computed with gradients: a training
     step); else, inside :func:`last_call_watched` (an audit's passes, without gradients), the layer the pass called
     last (call order: a sigmoid registered before the head, or a gate's registered after it, is told rightly) is an
-    ``nn.Sigmoid``, or ``torch.sigmoid`` of its output gives ``outputs``; else the last layer ``model`` registers,
+    ``nn.Sigmoid`` whose output is ``outputs`` (not a gate called after the head, nor the logit ``output=`` took of
+    it), or ``torch.sigmoid`` of its output gives ``outputs``; else the last layer ``model`` registers,
     losses and metrics aside, is an ``nn.Sigmoid`` (a compiled model's graph is one opaque node).
 
     Examples:
@@ -697,11 +698,14 @@ def ends_in_sigmoid(outputs: Tensor, model: nn.Module | None = None) -> bool:
     last = _LAST_CALL.get()
     if last:  # the layer the pass called last, and its output
         module, out = last
-        if isinstance(module, nn.Sigmoid):
-            return True
-        with torch.no_grad():  # a torch.sigmoid after it (half precision rounds a sigmoid to 1e-3)
-            return out is not None and out.is_floating_point() and out.numel() == outputs.numel() and out.numel() > 0 and torch.allclose(
-                torch.sigmoid(out.detach().float()).reshape(outputs.shape), outputs.detach().float(), rtol=0, atol=1e-3)
+        if isinstance(module, nn.Sigmoid) and out is None:
+            return True  # not held (more than one value a row)
+        # an nn.Sigmoid's own output, or a torch.sigmoid after the last layer, must give the outputs read (a gate called
+        # after the head, or the logit of the sigmoid already taken by `output=`, is no probability read)
+        with torch.no_grad():  # half precision rounds a sigmoid to 1e-3
+            made = out if isinstance(module, nn.Sigmoid) else out if out is None else torch.sigmoid(out.detach().float())
+            return made is not None and made.is_floating_point() and made.numel() == outputs.numel() and made.numel() > 0 \
+                and torch.allclose(made.detach().float().reshape(outputs.shape), outputs.detach().float(), rtol=0, atol=1e-3)
     last = None
     for m in model.modules() if isinstance(model, nn.Module) else ():
         if not _loss_or_metric(m) and not any(True for _ in m.children()):
@@ -715,8 +719,8 @@ def _loss_or_metric(m: nn.Module) -> bool:
         or type(m).__module__.startswith("torchmetrics")
 
 
-#: the layer the last pass inside :func:`last_call_watched` called last (leaf modules, losses, metrics, nn.Identity
-#: and dropout aside) and its output where it holds one value a row (else ``None``); ``None`` outside such a block
+#: the layer the last pass inside :func:`last_call_watched` called last (leaf modules, losses, metrics, nn.Identity,
+#: nn.Flatten, nn.Unflatten and dropout aside) and its output where it holds one value a row (else ``None``); ``None`` outside such a block
 _LAST_CALL: ContextVar[list | None] = ContextVar("lightning_causal_last_call", default=None)
 
 
@@ -731,7 +735,7 @@ def last_call_watched() -> Iterator[None]:
     last: list = []
 
     def hook(module: nn.Module, args: tuple, out: object) -> None:
-        if isinstance(out, Tensor) and not isinstance(module, (nn.Identity, nn.modules.dropout._DropoutNd)) \
+        if isinstance(out, Tensor) and not isinstance(module, (nn.Identity, nn.Flatten, nn.Unflatten, nn.modules.dropout._DropoutNd)) \
                 and not any(True for _ in module.children()) and not _loss_or_metric(module):
             one = out.dim() == 0 or out.numel() == out.shape[0]  # one value a row: a [N, T, V] output is not held on
             last[:] = [module, out if one else None]
