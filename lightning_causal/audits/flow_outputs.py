@@ -151,7 +151,7 @@ def _head_of_another_width(model: torch.nn.Module, probe: Probe, i: int) -> bool
         handle.remove()
     made = raw[i] if isinstance(raw, (tuple, list)) and len(raw) > i else None
     for _ in range(2):  # the layer that returned it, or the one before an activation that did
-        module = next((m for m, _args, out in reversed(calls) if out is made), None)
+        module, args = next(((m, a) for m, a, out in reversed(calls) if out is made), (None, None))
         if module is None:
             return False
         widths = [(getattr(module, a, None), getattr(module, b, None))
@@ -160,7 +160,6 @@ def _head_of_another_width(model: torch.nn.Module, probe: Probe, i: int) -> bool
             return any(isinstance(w, int) and w != v for w, v in widths)
         if any(True for _ in module.parameters()):
             return False
-        args = next(a for m, a, out in reversed(calls) if m is module and out is made)
         made = args[0] if args else None
     return False
 

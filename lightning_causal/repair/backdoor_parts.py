@@ -75,6 +75,19 @@ _SEQUENCE_FIRST = (
     "a site whose output puts the rows first (an `nn.Identity` after the transpose back), or pass path='logit' (the "
     "trigger's effect on the output)")
 
+# a suspect layer whose output [K * rows, rows, ...] fits both readings, no module saying batch_first=False: rows
+# flattened into the batch (heads folded into the rows, as many positions as rows) or sequence-first with a multiple of
+# the rows as its positions; the shape alone cannot tell them, so both are named
+_ROWS_OR_SEQUENCE_FIRST = (
+    "Expected suspect layer {layer!r} to return the rows of the term's pass on its first axis, the clean and the stamped "
+    "rows ({want}), so that the causal-path penalty pairs each stamped row with its clean one at each call, but its "
+    "output of shape {shape} holds a multiple of them on its first axis and as many on its second: either rows "
+    "flattened into the batch ([rows * heads, T, d], heads folded into the rows, as many positions as rows) or a "
+    "sequence-first output ([T, rows, ...], T a multiple of the rows, from a module not saying batch_first=False). "
+    "Name a site that returns the rows first, once per call (an `nn.Identity` where the rows are put back together or "
+    "after the transpose back), build a sequence-first module with batch_first=True, or pass path='logit' (the "
+    "trigger's effect on the output)")
+
 # a suspect layer that did not run in the term's pass (nor, for a model in training, in eval mode): no call whose units
 # the penalty could hold
 _NOT_RUN = (
@@ -376,12 +389,14 @@ class _CallShifts:
         call = self.calls[name]
         # [T, N, ...]: the pass's rows on the second axis, where the module says batch_first=False or the first is
         # no rows nor a multiple of them (a module that says it but returns [N, H], a user's encoder returning its last
-        # hidden state, is paired; [N * heads, T, d], the heads folded into the rows, T equal to the rows by chance, is
-        # told as rows flattened into the batch, not as sequence-first)
+        # hidden state, is paired; [N * heads, T, d], the heads folded into the rows, T equal to the rows by chance, and
+        # [T, N, d], T a multiple of the rows, fit both readings: both told)
         if a.dim() >= 3 and a.shape[1] == self.rows and (
                 name in self.sequence_first or a.shape[0] != self.rows and a.shape[0] % self.rows != 0):
             why = "the module says batch_first=False" if name in self.sequence_first else f"its second axis has the {self.rows} rows"
             self.refused[name] = call, {"text": _SEQUENCE_FIRST, "shape": list(a.shape), "why": why}
+        elif a.dim() >= 3 and a.shape[1] == self.rows and a.shape[0] != self.rows:  # a multiple of the rows first
+            self.refused[name] = call, {"text": _ROWS_OR_SEQUENCE_FIRST, "shape": list(a.shape)}
         elif a.dim() == 0 or a.shape[0] != self.rows:
             self.refused[name] = call, {"text": _OTHER_ROWS, "call": call, "rows": a.shape[0] if a.dim() else 0}
         return name not in self.refused

@@ -442,16 +442,14 @@ class CounterfactualFairnessTerm(RepairTerm):
                 "class) and outweighs the task loss")
 
     def _check_labels(self, y: Tensor | None, outputs: Tensor, model: nn.Module | None = None) -> bool:
-        """On the first call: warn when the labels are multi-hot (a multi-label classifier) and the
+        """Run once, on the first batch (:meth:`_distance`): warn when the labels are multi-hot (a multi-label classifier) and the
         model has several outputs, whose softmax or centred logits every distance compares; or when
         the labels are a regression target (``regression_labels`` with the output width: fractional
         floats beyond [0, 1], or whole numbers no output can be a class of, such as counts of one
         output) and the distance compares probabilities, whose sigmoid saturates on such outputs. The task that
         decides (multi-label, regression) whatever a batch's rows hold is :meth:`~lightning_causal.repair.base.RepairTerm.task_of`
         ``model``: the repair module's hand-over, else what ``model`` says. Returns whether the outputs were read as a
-        regression's or a continuous distribution's (on the first call; ``False`` after), whose outputs are no logits."""
-        if getattr(self, "_labels_checked", False):
-            return False
+        regression's or a continuous distribution's, whose outputs are no logits."""
         self._labels_checked = True
         if self._warn_continuous(y, outputs):
             return True

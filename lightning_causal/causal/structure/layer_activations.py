@@ -304,4 +304,4 @@ def unaligned_positions(acts: dict[str, Tensor], real: Tensor | None) -> list[st
         return []
     n, t = real.shape
     return [a for a, h in acts.items() if h.dim() >= 3 and h.shape[0] == n and t < h.shape[1] <= t + 4
-            and not any(not bool(h[:, off:off + t][~real.to(h.device)].any()) for off in range(h.shape[1] - t + 1))]
+            and all(bool(h[:, off:off + t][~real.to(h.device)].any()) for off in range(h.shape[1] - t + 1))]

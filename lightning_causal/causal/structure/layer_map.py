@@ -448,7 +448,7 @@ def _build(order, cka, response, groups, norms, logit_delta, in_delta, f_t, xs, 
 
 def _warn_unaligned(names: list[str], acts: dict[str, Tensor], real: Tensor | None) -> None:
     """Warn of layers whose outputs hold a few positions more than the padded input (:func:`unaligned_positions`)."""
-    if not names or real is None:
+    if not names:  # none without padding (unaligned_positions)
         return
     t = real.shape[1]
     shown = ", ".join(f"{a!r} [N, {acts[a].shape[1]}, ...]" for a in names[:4]) + (" ..." if len(names) > 4 else "")
