@@ -333,8 +333,9 @@ def _note_unreached(result: AuditResult, layer: str, eff: Tensor, imp: Tensor, r
     u = int(imp.argmax())  # the note's first words hold its numbers: the text card cuts a long note
     changed = ~zero if real is None else real[:, u] & ~zero  # the samples imp[u] averages that the layer changes
     shown = float(real_mean(eff[:, u:u + 1].abs(), changed[:, None])[0])
-    each = "" if real is None else " (a position's over the samples holding it)"
+    held = n if real is None else int(real[:, u].sum())  # the samples imp[u] averages
+    each = "" if real is None else " holding its position"
     result.meta.setdefault("notes", []).append(
-        f"{layer}: its top unit's importance is {shown:.3g} over the {n - unreached} probe samples "
-        f"it changes, {float(imp[u]):.3g} over all {n}{each}: neither a unit of it nor all of them set at once changes the other "
+        f"{layer}: its top unit's importance is {shown:.3g} over the {int(changed.sum())} probe samples{each} "
+        f"it changes, {float(imp[u]):.3g} over all {held}{each}: neither a unit of it nor all of them set at once changes the other "
         f"{unreached} (an exit taken before it, a block or expert their route skips), each counting 0 in the importances")
