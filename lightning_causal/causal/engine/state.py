@@ -22,6 +22,7 @@ from lightning_causal.causal.engine.batching import first_in_block, remembered_f
 from lightning_causal.causal.engine.chosen_input import model_name
 from lightning_causal.causal.engine.eager import force_eager
 from lightning_causal.causal.engine.generators import generators_registered
+from lightning_causal.causal.engine.init_writes import _TRAIN_WRITES_NOTHING as _LIBRARY
 from lightning_causal.causal.engine.init_writes import init_writes_kept
 from lightning_causal.causal.engine.inner_steps import inner_steps_kept
 from lightning_causal.causal.engine.input_kinds import check_input_kinds, samples_hint
@@ -239,16 +240,27 @@ def float32_exact() -> Iterator[None]:
 
 @dataclass
 class _Renormed:
-    """A weight an ``nn.Embedding(max_norm=...)`` renormalises in place, as a :func:`renorms_kept` block found it:
-    ``copy`` its values, ``clean`` the version counter of the weight when it last held them."""
+    """A weight an ``nn.Embedding(max_norm=...)`` renormalises in place, or a user's layer constrains in its forward,
+    as a :func:`renorms_kept` block found it: ``copy`` its values, ``clean`` the version counter of the weight when it
+    last held them; ``data`` a layer's weight's ``.data`` (its storage), else ``None``."""
 
     weight: Tensor
     copy: Tensor
     clean: int
+    data: Tensor | None = None
 
     def put_back(self) -> None:
-        """Copy the values back where a pass changed the weight since it last held them (the very tensor)."""
-        if self.weight._version != self.clean:
+        """Copy the values back where a pass changed the weight since it last held them (the very tensor); a layer's
+        where they differ, into its own storage: ``self.weight.data = torch.renorm(...)`` (a new storage) and a write
+        through ``.data`` leave the version counter as it was (a weight left as it was is not written: a graph holding
+        it can still run backward)."""
+        if self.data is not None:
+            with torch.no_grad():
+                if self.weight.data_ptr() != self.data.data_ptr() or self.weight.shape != self.data.shape:
+                    self.weight.data = self.data
+                if not torch.equal(self.weight, self.copy):
+                    self.weight.copy_(self.copy)
+        elif self.weight._version != self.clean:
             with torch.no_grad():
                 self.weight.copy_(self.copy)
             self.clean = self.weight._version
@@ -258,14 +270,35 @@ class _Renormed:
 _RENORMED: ContextVar[dict[int, _Renormed] | None] = ContextVar("lightning_causal_renormed_weights", default=None)
 
 
-def _renorm_weights(model: nn.Module) -> list[Tensor]:
-    """The weights of ``model``'s ``nn.Embedding``/``nn.EmbeddingBag`` built with ``max_norm=`` (a tied one once)."""
-    found: dict[int, Tensor] = {}
+def _renorm_weights(model: nn.Module) -> dict[int, tuple[Tensor, bool]]:
+    """The weights of ``model``'s ``nn.Embedding``/``nn.EmbeddingBag`` built with ``max_norm=``, and the parameters of
+    its layers of a user's class deriving from one of ``torch.nn`` and overriding its ``forward`` (:func:`_own_layer`),
+    by ``id`` (a tied one once), each with whether it is a layer's."""
+    found: dict[int, tuple[Tensor, bool]] = {}
     for m in model.modules():
-        if isinstance(m, (nn.Embedding, nn.EmbeddingBag)) and m.max_norm is not None and isinstance(m.weight, Tensor) \
-                and m.weight.device.type != "meta" and not m.weight.is_inference():
-            found.setdefault(id(m.weight), m.weight)
-    return list(found.values())
+        if isinstance(m, (nn.Embedding, nn.EmbeddingBag)) and m.max_norm is not None:
+            weights, layer = [m.weight], False
+        elif m._parameters and _own_layer(type(m)):
+            weights, layer = list(m._parameters.values()), True
+        else:
+            continue
+        for w in weights:
+            if isinstance(w, Tensor) and not isinstance(w, nn.parameter.UninitializedParameter) \
+                    and w.device.type != "meta" and not w.is_inference():
+                found.setdefault(id(w), (w, layer))
+    return found
+
+
+@functools.cache
+def _own_layer(cls: type) -> bool:
+    """Whether ``cls`` is a user's class deriving from a layer of ``torch.nn`` and overriding its ``forward``: a
+    max-norm constraint layer (EEGNet's ``Conv2dWithConstraint``, ``LinearWithConstraint``) writes its weight in each
+    forward (``self.weight.data = torch.renorm(self.weight.data, p=2, dim=0, maxnorm=self.max_norm)``), in eval mode
+    too."""
+    if cls.__module__.startswith(_LIBRARY):
+        return False
+    base = next((b for b in cls.__mro__[1:] if b.__module__.startswith("torch.nn.") and b is not nn.Module), None)
+    return base is not None and cls.forward is not base.forward
 
 
 @contextlib.contextmanager
@@ -305,11 +338,11 @@ def renorms_kept(model: nn.Module) -> Iterator[None]:
     if held is None:  # the outermost block: blocks inside share its copies
         held = {}
         token = _RENORMED.set(held)
-    owned = [id(w) for w in weights if id(w) not in held]
-    for w in weights:
-        if id(w) not in held:
-            held[id(w)] = _Renormed(w, w.detach().clone(), w._version)
-    kept = [held[id(w)] for w in weights]
+    owned = [key for key in weights if key not in held]
+    for key in owned:
+        w, layer = weights[key]
+        held[key] = _Renormed(w, w.detach().clone(), w._version, w.data if layer else None)
+    kept = [held[key] for key in weights]
     try:
         for k in kept:  # a pass between blocks (an audit's own, outside its estimators' blocks) renormalised it
             k.put_back()

@@ -1,0 +1,103 @@
+"""Mends of session 39's final read E of engine/param_writes (48d1bf53) and dc3f1f0d: a max-norm constraint layer (a
+user's nn.Linear/nn.Conv2d writing its weight in forward) kept, not refused."""
+
+import warnings
+
+import lightning.pytorch as pl
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from lightning_causal import CausalAuditCallback, InputEffectAudit
+from lightning_causal.causal import input_effects
+
+
+class LinearWithConstraint(nn.Linear):
+    """EEGNet's (braindecode's) max-norm constraint layer: its forward renormalises its weight, a new storage."""
+
+    def __init__(self, *args, max_norm=0.5, **kwargs):
+        self.max_norm = max_norm
+        super().__init__(*args, **kwargs)
+
+    def forward(self, x):
+        self.weight.data = torch.renorm(self.weight.data, p=2, dim=0, maxnorm=self.max_norm)
+        return super().forward(x)
+
+
+class Conv2dWithConstraint(nn.Conv2d):
+    """The same constraint written in place through ``.data`` (no version counter bumped)."""
+
+    def __init__(self, *args, max_norm=0.5, **kwargs):
+        self.max_norm = max_norm
+        super().__init__(*args, **kwargs)
+
+    def forward(self, x):
+        self.weight.data.renorm_(p=2, dim=0, maxnorm=self.max_norm)
+        return super().forward(x)
+
+
+def _large(layer):
+    with torch.no_grad():
+        layer.weight.mul_(10.0)  # rows above the max norm: the forward writes them
+    return layer
+
+
+def test_a_max_norm_constraint_layer_is_audited_and_left_as_found():
+    torch.manual_seed(0)
+    model = nn.Sequential(_large(LinearWithConstraint(4, 8)), nn.ReLU(), nn.Linear(8, 3)).eval()
+    weight, before, storage = model[0].weight, model[0].weight.detach().clone(), model[0].weight.data_ptr()
+    input_effects(model, torch.randn(6, 4), target=0)  # refused at 48d1bf53
+    assert model[0].weight is weight and weight.data_ptr() == storage
+    assert torch.equal(weight, before)
+    model(torch.randn(1, 4))  # the layer writes in eval mode: the check above read a real write
+    assert not torch.equal(weight, before)
+
+
+def test_a_constraint_written_in_place_through_data_is_left_as_found():
+    torch.manual_seed(0)
+    model = nn.Sequential(_large(Conv2dWithConstraint(1, 4, 3)), nn.Flatten(), nn.Linear(64, 2)).eval()
+    before = model[0].weight.detach().clone()
+    input_effects(model, torch.randn(3, 1, 6, 6), target=1)
+    assert torch.equal(model[0].weight, before)
+
+
+class _Net(pl.LightningModule):
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(LinearWithConstraint(4, 8, max_norm=0.3), nn.ReLU(), nn.Linear(8, 3))
+
+    def forward(self, x):
+        return self.net(x)
+
+    def training_step(self, batch, _):
+        return nn.functional.cross_entropy(self(batch[0]), batch[1])
+
+    def validation_step(self, batch, _):
+        pass
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.5, momentum=0.9)
+
+
+def _fit(tmp_path, callbacks):
+    torch.manual_seed(0)
+    x, y = torch.randn(48, 4), torch.randint(0, 3, (48,))
+    data = DataLoader(TensorDataset(x, y), batch_size=16)
+    model = _Net()
+    trainer = pl.Trainer(max_epochs=2, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                         enable_model_summary=False, callbacks=callbacks, default_root_dir=tmp_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trainer.fit(model, data, data)
+    return model
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_a_fit_with_a_constraint_layer_audits_and_trains_as_without_the_callback(tmp_path):
+    callback = CausalAuditCallback([InputEffectAudit(name="ie")], probe_size=16, every_n_epochs=1)
+    audited = _fit(tmp_path / "a", [callback])  # stopped at 48d1bf53: the layer's writes refused
+    plain = _fit(tmp_path / "b", [])
+    assert callback.audited_epochs
+    for (name, p), q in zip(audited.named_parameters(), plain.parameters()):
+        assert torch.equal(p, q), name
