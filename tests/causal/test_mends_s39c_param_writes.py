@@ -101,3 +101,37 @@ def test_a_fit_with_a_constraint_layer_audits_and_trains_as_without_the_callback
     assert callback.audited_epochs
     for (name, p), q in zip(audited.named_parameters(), plain.parameters()):
         assert torch.equal(p, q), name
+
+
+class _GrandchildLora(nn.Module):
+    """A LoRA wrapper with a bool `merged` flag merging its update into a grandchild (`self.block[0].weight`)."""
+
+    def __init__(self):
+        super().__init__()
+        self.block = nn.Sequential(nn.Linear(4, 8), nn.ReLU())
+        self.A, self.B, self.merged = nn.Parameter(torch.randn(2, 4)), nn.Parameter(torch.randn(8, 2)), False
+
+    def forward(self, x):
+        if not self.training and not self.merged:
+            self.block[0].weight.data += (self.B @ self.A).detach()
+            self.merged = True
+        if self.training and self.merged:
+            self.block[0].weight.data -= (self.B @ self.A).detach()
+            self.merged = False
+        out = self.block(x)
+        return out if self.merged else out + torch.relu(x @ self.A.T @ self.B.T)
+
+
+def test_a_lora_flag_holder_merging_into_a_grandchild_is_kept():
+    """dc3f1f0d kept a flag holder's and its children's parameters only: this wrapper, which holds the flag it was
+    told to hold, was refused; a holder owning parameters (A and B) keeps every parameter below it."""
+    from lightning_causal.causal.engine.init_writes import uninitialised_params
+
+    torch.manual_seed(0)
+    model = nn.Sequential(_GrandchildLora(), nn.Linear(8, 3)).train()
+    before = {name: p.detach().clone() for name, p in model.named_parameters()}
+    assert {id(p) for p in uninitialised_params(model)} == {id(p) for p in model[0].parameters()}
+    input_effects(model, torch.randn(6, 4), target=0)  # refused at dc3f1f0d
+    assert model[0].merged is False and model.training
+    for name, p in model.named_parameters():
+        assert torch.equal(p, before[name]), name
