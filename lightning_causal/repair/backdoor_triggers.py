@@ -158,7 +158,8 @@ def search_regions(forward: Forward, x: Tensor, regions: Sequence[Tensor], targe
     def log_p() -> Tensor:  # of the current xa; run again where torch refused a later step's .grad() (LeafGradients)
         return forward(xa).float().log_softmax(1).gather(1, targets.view(-1, 1)).sum()
 
-    with audit_mode(forward.model, grad=True), frozen_params(forward.model), torch.enable_grad():
+    # at every training step, the parameters frozen: no fingerprint of each parameter twice a step (param_writes)
+    with audit_mode(forward.model, grad=True, watch_writes=False), frozen_params(forward.model), torch.enable_grad():
         for _ in range(steps):
             xa.requires_grad_(True)
             grad = grads.grad(log_p(), xa, again=log_p)

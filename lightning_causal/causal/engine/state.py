@@ -97,7 +97,7 @@ def model_devices(model: nn.Module) -> list[int]:
 
 
 @contextlib.contextmanager
-def audit_mode(model: nn.Module, grad: bool = False, rng: bool = True) -> Iterator[nn.Module]:
+def audit_mode(model: nn.Module, grad: bool = False, rng: bool = True, watch_writes: bool = True) -> Iterator[nn.Module]:
     """Put ``model`` in eval mode (and ``torch.no_grad`` unless ``grad``), then restore every
     submodule's ``training`` flag and every buffer, also on exceptions: a buffer that the model
     updates in each forward pass whatever its mode (a call counter, an enabled quantisation
@@ -132,6 +132,11 @@ def audit_mode(model: nn.Module, grad: bool = False, rng: bool = True) -> Iterat
         model: the model.
         grad: keep autograd on inside (``False``: ``torch.no_grad``).
         rng: restore the global random generators on exit, as above.
+        watch_writes: refuse the values a pass wrote into the parameters of the user's modules and no block put back
+            (:func:`~lightning_causal.causal.engine.param_writes.param_writes_refused`, a fingerprint of each parameter
+            on entry and exit); ``False`` for a block run at each training step with the parameters frozen
+            (``BackdoorSuppressionTerm``'s trigger search), where the two passes over the model's parameters would
+            cost every step.
 
     Examples:
         >>> m = nn.Sequential(nn.Linear(2, 2), nn.Dropout()).train()
@@ -145,6 +150,8 @@ def audit_mode(model: nn.Module, grad: bool = False, rng: bool = True) -> Iterat
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"Expected argument `model` to be a torch.nn.Module but got {type(model)}")
+    if not isinstance(watch_writes, bool):
+        raise TypeError(f"Expected argument `watch_writes` to be a bool but got {watch_writes!r}")
     check_built(model, audited=True)  # a lazy module not built: the first pass inside would build it (lazy_modules)
     modes = [(m, m.training) for m in model.modules()]
     buffers, attributes = _kept_buffers(model), keep_attributes(model, numbers=True)  # a call counter too
@@ -152,7 +159,8 @@ def audit_mode(model: nn.Module, grad: bool = False, rng: bool = True) -> Iterat
     try:
         # an optimizer stepped by forward (test-time adaptation): its parameters put back, a forward keeping them refused
         # the values written and not put back by the blocks inside (a LoRA layer merging by an int counter) refused
-        with param_writes_refused(model), init_writes_kept(model), inner_steps_kept(model):
+        watched = param_writes_refused(model) if watch_writes else contextlib.nullcontext()
+        with watched, init_writes_kept(model), inner_steps_kept(model):
             eval_mode(model)
             observers_off(model)
             with grad_ctx, force_eager(), rng_preserved(model_devices(model)) if rng else contextlib.nullcontext(), \
