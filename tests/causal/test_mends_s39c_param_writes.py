@@ -166,3 +166,41 @@ def test_the_backdoor_terms_search_at_each_step_takes_no_fingerprint(monkeypatch
     assert calls == []  # 8 at HEAD: 4 parameters, on entry and exit
     input_effects(model, x, target=0)
     assert len(calls) == 8
+
+
+class _CountingMerge(nn.Module):  # merges its update in an eval-mode pass, its state a counter: refused
+    def __init__(self):
+        super().__init__()
+        self.base, self.delta, self.merges = nn.Linear(2, 2), nn.Parameter(torch.ones(2, 2)), 0
+
+    def forward(self, x):
+        if not self.training and self.merges == 0:
+            self.base.weight.data += self.delta.detach()
+            self.merges += 1
+        return self.base(x)
+
+
+def test_a_block_for_another_model_nested_in_a_watching_block_watches_that_model():
+    """param_writes' flag was one for all models: a block for another model, opened inside the callback's block for
+    the trained one, read nothing and its writes went unrefused."""
+    from lightning_causal.causal.engine.param_writes import param_writes_refused
+
+    trained, other = _CountingMerge().eval(), _CountingMerge().eval()
+    with pytest.raises(ValueError, match=r"`base\.weight` \(below `_CountingMerge`\)"):  # silent at HEAD
+        with param_writes_refused(trained):
+            with param_writes_refused(other):
+                other(torch.ones(1, 2))
+    with param_writes_refused(trained), param_writes_refused(trained.base):  # the same model: read once, outside
+        trained.base(torch.ones(1, 2))
+
+
+def test_watched_params_are_those_below_the_users_modules_each_once():
+    from lightning_causal.causal.engine.param_writes import watched_params
+
+    lib = nn.Linear(2, 2)
+    user = _CountingMerge()
+    user.base.weight = lib.weight  # tied with a library layer outside the user's module
+    model = nn.Sequential(lib, nn.Sequential(user), nn.Linear(2, 2))
+    assert list(watched_params(model)) == ["1.0.delta", "1.0.base.weight", "1.0.base.bias"]
+    assert watched_params(nn.Sequential(nn.Linear(2, 2))) == {}
+    assert list(watched_params(_CountingMerge())) == ["delta", "base.weight", "base.bias"]

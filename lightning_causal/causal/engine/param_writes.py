@@ -27,17 +27,18 @@ _BITS = {1: torch.int8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
 def watched_params(model: nn.Module) -> dict[str, Tensor]:
     """The parameters (by qualified name, each once) below a module of ``model`` whose class is not torch's,
     transformers' or Lightning's own: those a forward of the user's may write. A model of library modules only has
-    none (it costs nothing)."""
-    seen: dict[int, str] = {}
+    none (it costs nothing). One walk of the modules, each parameter read where its module holds it."""
+    found: dict[int, tuple[str, Tensor]] = {}
+    below: set[str] = set()  # the prefixes of the modules of the user's class and of those below them
     for prefix, m in model.named_modules():
-        if type(m).__module__.startswith(_LIBRARY):
+        if type(m).__module__.startswith(_LIBRARY) and not (prefix and prefix.rpartition(".")[0] in below):
             continue
-        for name, p in m.named_parameters(prefix=prefix):
+        below.add(prefix)
+        for name, p in m._parameters.items():
             if isinstance(p, Tensor) and not isinstance(p, nn.parameter.UninitializedParameter) \
                     and p.device.type != "meta":
-                seen.setdefault(id(p), name)
-    params = dict(model.named_parameters(remove_duplicate=False))
-    return {name: params[name] for name in seen.values() if name in params}
+                found.setdefault(id(p), (f"{prefix}.{name}" if prefix else name, p))
+    return dict(found.values())
 
 
 def _fingerprint(p: Tensor) -> tuple:
@@ -59,7 +60,8 @@ def param_writes_refused(model: nn.Module) -> Iterator[None]:
     """Refuse (``ValueError`` naming the parameters, the modules holding them and the ways out), when the block closes
     without an exception, the values of ``model``'s parameters below a module of the user's own class
     (:func:`watched_params`) that a pass inside wrote and no block inside put back. The outermost block open watches;
-    a block inside it (an estimator's ``audit_mode`` inside the callback's ``no_trace``) reads nothing.
+    a block inside it (an estimator's ``audit_mode`` inside the callback's ``no_trace``) reads only the parameters no
+    block outside watches (another model's: nothing for the same model).
 
     Args:
         model: the model.
@@ -81,16 +83,14 @@ def param_writes_refused(model: nn.Module) -> Iterator[None]:
             ...
         ValueError: The model's forward wrote `base.weight` (below `Merging`) during the audit's passes and ...
     """
-    if _WATCHING.get():
-        yield
-        return
-    params = watched_params(model)
-    if not params:
+    watching = _WATCHING.get()
+    params = {name: p for name, p in watched_params(model).items() if id(p) not in watching}
+    if not params:  # none of the user's, or all watched by a block open outside (the callback's no_trace)
         yield
         return
     with torch.no_grad():
         before = {name: _fingerprint(p) for name, p in params.items()}
-    token = _WATCHING.set(True)
+    token = _WATCHING.set(watching | {id(p) for p in params.values()})
     try:
         yield
     finally:
@@ -139,5 +139,6 @@ def _holder(model: nn.Module, name: str) -> str:
     return holder
 
 
-#: whether a :func:`param_writes_refused` block is open (the outermost watches; those inside it read nothing)
-_WATCHING: ContextVar[bool] = ContextVar("lightning_causal_param_writes_refused", default=False)
+#: the ids of the parameters the :func:`param_writes_refused` blocks open watch: a block inside reads only those they
+#: do not (another model's, audited inside the callback's block for the trained one)
+_WATCHING: ContextVar[frozenset[int]] = ContextVar("lightning_causal_param_writes_refused", default=frozenset())
