@@ -67,8 +67,9 @@ def uninitialised_params(model: nn.Module) -> list[nn.Parameter]:
     that write their own ``train`` (:func:`_own_train`) with a module below them in train mode: every parameter below
     them, which a mode switch may write (a LoRA layer merging its update into its own weight or its wrapped layer's);
     or that hold a ``merged`` flag (:func:`_merge_flag`) with a module below them in train mode or the flag ``False``:
-    every parameter below them where they hold parameters of their own (a LoRA layer's A and B, merged into its own
-    weight, its wrapped layer's or one deeper), else those their children hold, which an eval-mode pass may merge into.
+    every parameter below them where they hold two parameters of their own or more (a LoRA layer's A and B, merged into
+    its own weight, its wrapped layer's or one deeper), else those their children hold, which an eval-mode pass may
+    merge into.
 
     Examples:
         >>> class ActNorm(nn.Module):
@@ -87,9 +88,11 @@ def uninitialised_params(model: nn.Module) -> list[nn.Parameter]:
         may_write = flag is False or any(sub.training for sub in m.modules())  # a mode switch, or a layer not merged
         if _own_train(m) and may_write:  # eval() may write any parameter below it
             held: Iterable[Tensor] = m.parameters()  # (a wrapper merging into its self.base.weight, torch's nn.Linear)
-        elif flag is not None and may_write and any(p is not None for p in m._parameters.values()):
-            # a LoRA layer holding its update (A and B): an eval-mode pass merges it into its own weight (loralib's), its
-            # wrapped layer's (self.base.weight) or one deeper (self.block[0].weight): every parameter below it
+        elif flag is not None and may_write and sum(p is not None for p in m._parameters.values()) >= 2:
+            # a LoRA layer holding its update (A and B; not one parameter beside an unrelated flag, a LightningModule's
+            # CLIP-style logit_scale): an eval-mode pass merges it into its own weight
+            # (loralib's), its wrapped layer's (self.base.weight) or one deeper (self.block[0].weight): every parameter
+            # below it
             held = m.parameters()
         elif flag is not None and may_write:
             # a module holding no parameter of its own: those its children hold (self.base.weight), not a whole model

@@ -84,6 +84,9 @@ def param_writes_refused(model: nn.Module) -> Iterator[None]:
         ValueError: The model's forward wrote `base.weight` (below `Merging`) during the audit's passes and ...
     """
     watching = _WATCHING.get()
+    if id(model) in _WATCHED_MODELS.get():  # a block inside one watching this very model: nothing more to read
+        yield
+        return
     params = {name: p for name, p in watched_params(model).items() if id(p) not in watching}
     if not params:  # none of the user's, or all watched by a block open outside (the callback's no_trace)
         yield
@@ -91,9 +94,11 @@ def param_writes_refused(model: nn.Module) -> Iterator[None]:
     with torch.no_grad():
         before = {name: _fingerprint(p) for name, p in params.items()}
     token = _WATCHING.set(watching | {id(p) for p in params.values()})
+    models = _WATCHED_MODELS.set(_WATCHED_MODELS.get() | {id(model)})
     try:
         yield
     finally:
+        _WATCHED_MODELS.reset(models)
         _WATCHING.reset(token)
     with torch.no_grad():
         written = _written({name: (_fingerprint(p), before[name]) for name, p in params.items()})
@@ -142,3 +147,5 @@ def _holder(model: nn.Module, name: str) -> str:
 #: the ids of the parameters the :func:`param_writes_refused` blocks open watch: a block inside reads only those they
 #: do not (another model's, audited inside the callback's block for the trained one)
 _WATCHING: ContextVar[frozenset[int]] = ContextVar("lightning_causal_param_writes_refused", default=frozenset())
+#: the models (by ``id``) whose outermost block is open: a block inside for the same model reads nothing
+_WATCHED_MODELS: ContextVar[frozenset[int]] = ContextVar("lightning_causal_param_writes_models", default=frozenset())

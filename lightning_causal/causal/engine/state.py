@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import random
+import types
 import warnings
 import weakref
 from collections.abc import Iterator, Mapping
@@ -299,14 +300,22 @@ def _renorm_weights(model: nn.Module) -> dict[int, tuple[Tensor, bool]]:
 
 @functools.cache
 def _own_layer(cls: type) -> bool:
-    """Whether ``cls`` is a user's class deriving from a layer of ``torch.nn`` and overriding its ``forward``: a
+    """Whether ``cls`` is a user's class deriving from a layer of ``torch.nn`` and overriding its ``forward`` with one
+    that writes through ``.data``: a
     max-norm constraint layer (EEGNet's ``Conv2dWithConstraint``, ``LinearWithConstraint``) writes its weight in each
     forward (``self.weight.data = torch.renorm(self.weight.data, p=2, dim=0, maxnorm=self.max_norm)``), in eval mode
     too."""
     if cls.__module__.startswith(_LIBRARY):
         return False
-    base = next((b for b in cls.__mro__[1:] if b.__module__.startswith("torch.nn.") and b is not nn.Module), None)
-    return base is not None and cls.forward is not base.forward
+    # the first layer class of torch.nn it derives from (not a mixin such as LazyModuleMixin, which has no forward)
+    base = next((b for b in cls.__mro__[1:] if issubclass(b, nn.Module) and b.__module__.startswith("torch.nn.")
+                 and b is not nn.Module), None)
+    if base is None or cls.forward is base.forward:
+        return False
+    # a forward that writes through `.data` (a layer that only reshapes or standardises its weight writes nothing:
+    # copying it per audit block would cost its memory and a comparison per block for nothing; a write elsewhere is
+    # refused by param_writes, not passed silently)
+    return "data" in getattr(cls.forward, "__code__", types.SimpleNamespace(co_names=())).co_names
 
 
 @contextlib.contextmanager
@@ -352,8 +361,9 @@ def renorms_kept(model: nn.Module) -> Iterator[None]:
         held[key] = _Renormed(w, w.detach().clone(), w._version, w.data if layer else None)
     kept = [held[key] for key in weights]
     try:
-        for k in kept:  # a pass between blocks (an audit's own, outside its estimators' blocks) renormalised it
-            k.put_back()
+        for key in weights:  # a pass between blocks (an audit's own, outside its estimators' blocks) renormalised it
+            if key not in owned:  # (a weight this block has just copied holds its copy)
+                held[key].put_back()
         yield
     finally:
         try:
