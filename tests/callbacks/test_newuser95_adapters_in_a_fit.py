@@ -14,26 +14,20 @@ from torch import nn
 
 from lightning_causal import CausalAuditCallback, InputEffectAudit, UnitImportanceAudit
 from lightning_causal.causal import input_effects
+from tests.causal.test_newuser95_lora_merged_in_forward import LazyLoRA as _InForward
 
 V, T, P, D, KEY, MASK = 12, 6, 2, 8, 3, 1
 
 
-class LazyLoRA(nn.Module):
+class LazyLoRA(_InForward):
+    """The LoRA of tests/causal/test_newuser95_lora_merged_in_forward.py (its forward merging by ``self.training``),
+    wrapping a given layer, which trains with the model."""
+
     def __init__(self, base: nn.Linear, r: int = 2) -> None:
-        super().__init__()
+        nn.Module.__init__(self)
         self.base, self.merged = base, False
         self.lora_A = nn.Parameter(torch.randn(r, base.in_features) * 0.3)
         self.lora_B = nn.Parameter(torch.randn(base.out_features, r) * 0.3)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        delta = (self.lora_B @ self.lora_A).detach()
-        if self.training and self.merged:
-            self.base.weight.data -= delta
-            self.merged = False
-        elif not self.training and not self.merged:
-            self.base.weight.data += delta
-            self.merged = True
-        return self.base(x) if self.merged else self.base(x) + x @ self.lora_A.T @ self.lora_B.T
 
 
 class Adapter(nn.Module):  # Houlsby: y + up(relu(down(y)))
