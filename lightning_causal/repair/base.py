@@ -126,14 +126,13 @@ class RepairTerm(ABC):
         Args:
             outputs: the model's outputs ``[N, C]``.
         """
-        if not getattr(self, "_logits_checked", False):
-            # a batch of fewer than 4 rows tells no evidential head's concentrations from logits: checked on the first
-            # call, then again on the first batch of 4 rows or more (never every step of a fit in batches of 2)
-            few = isinstance(outputs, Tensor) and outputs.dim() == 2 and outputs.shape[0] < 4
-            if not (few and getattr(self, "_few_rows_checked", False)):
-                check_logits(outputs, type(self).__name__)
-                self._few_rows_checked = True
-                self._logits_checked = not few
+        # False: not checked; "few": checked on fewer than 4 rows, which tell no evidential head's concentrations from
+        # logits, so checked again on the first batch of 4 rows or more (never every step of a fit in batches of 2)
+        checked = getattr(self, "_logits_checked", False)
+        few = isinstance(outputs, Tensor) and outputs.dim() == 2 and outputs.shape[0] < 4
+        if checked is not True and not (few and checked == "few"):
+            check_logits(outputs, type(self).__name__)
+            self._logits_checked = "few" if few else True
         return outputs
 
     def take_task(self, model: nn.Module) -> None:
