@@ -69,7 +69,7 @@ def uninitialised_params(model: nn.Module) -> list[nn.Parameter]:
     or that hold a ``merged`` flag (:func:`_merge_flag`) with a module below them in train mode or the flag ``False``:
     every parameter below them where they hold two parameters of their own or more (a LoRA layer's A and B, merged into
     its own weight, its wrapped layer's or one deeper), else those their children hold, which an eval-mode pass may
-    merge into.
+    merge into, and their own.
 
     Examples:
         >>> class ActNorm(nn.Module):
@@ -95,10 +95,11 @@ def uninitialised_params(model: nn.Module) -> list[nn.Parameter]:
             # below it
             held = m.parameters()
         elif flag is not None and may_write:
-            # a module holding no parameter of its own: those its children hold (self.base.weight), not a whole model
+            # a module holding fewer than two parameters of its own: those and its children's (self.base.weight, a
+            # LoRA's own weight beside A and B held as child Linears), not a whole model
             # below an unrelated `merged` flag (a LightningModule's) copied at each audit; a merge written deeper is
             # refused (engine/param_writes)
-            held = [p for c in m.children() for p in c._parameters.values()]
+            held = [*m._parameters.values(), *(p for c in m.children() for p in c._parameters.values())]
         elif m._parameters and _falsy_flag(m):
             held = m._parameters.values()
         else:

@@ -223,13 +223,14 @@ def _mixes_padding(forward: Forward, out: Any, picked: Tensor, pad: Tensor) -> l
     over every position (``out.mean(1)`` of node-level logits ``[B, N, C]`` of padded graphs) reads the padding. None
     where the padded positions' outputs are one value across two rows or more (a model that zeroes them,
     ``o * mask[..., None]``): nothing there moves with a real node, and a sum over every position is the sum over the
-    real ones (one padded row is checked: its padded nodes may share one output by symmetry and still move)."""
+    real ones (one padded row is checked unless its outputs are 0: its padded nodes may share one output by symmetry and
+    still move)."""
     if not isinstance(out, Tensor) or out.dim() < 2 or tuple(out.shape[:2]) != tuple(pad.shape) or not out.is_floating_point():
         return []
     padded = out[pad.to(out.device)]  # [P, ...]: the padded positions' outputs
     # one value across two rows or more: zeroed by the model; within one row it may be symmetry (a graph model without
     # positional encodings gives its padded nodes one output, which still moves with the real nodes)
-    if int(pad.any(1).sum()) >= 2 and bool((padded == padded[:1]).all()):
+    if bool((padded == padded[:1]).all()) and (int(pad.any(1).sum()) >= 2 or not bool(padded.any())):
         return []
     moved = out.clone()
     moved[pad.to(out.device)] += 1.0

@@ -94,7 +94,9 @@ def param_writes_refused(model: nn.Module) -> Iterator[None]:
     with torch.no_grad():
         before = {name: _fingerprint(p) for name, p in params.items()}
     token = _WATCHING.set(watching | {id(p) for p in params.values()})
-    models = _WATCHED_MODELS.set(_WATCHED_MODELS.get() | {id(model)})
+    # a model whose lazy parameters a pass may create is walked again by the blocks inside (its new parameters watched)
+    lazy = any(isinstance(p, nn.parameter.UninitializedParameter) for p in model.parameters())
+    models = _WATCHED_MODELS.set(_WATCHED_MODELS.get() | (set() if lazy else {id(model)}))
     try:
         yield
     finally:

@@ -301,7 +301,7 @@ def _renorm_weights(model: nn.Module) -> dict[int, tuple[Tensor, bool]]:
 @functools.cache
 def _own_layer(cls: type) -> bool:
     """Whether ``cls`` is a user's class deriving from a layer of ``torch.nn`` and overriding its ``forward`` with one
-    that writes through ``.data``: a
+    that writes its weight (through ``.data`` or ``copy_``, in it or in a method of the user's it calls): a
     max-norm constraint layer (EEGNet's ``Conv2dWithConstraint``, ``LinearWithConstraint``) writes its weight in each
     forward (``self.weight.data = torch.renorm(self.weight.data, p=2, dim=0, maxnorm=self.max_norm)``), in eval mode
     too."""
@@ -312,10 +312,15 @@ def _own_layer(cls: type) -> bool:
                  and b is not nn.Module), None)
     if base is None or cls.forward is base.forward:
         return False
-    # a forward that writes through `.data` (a layer that only reshapes or standardises its weight writes nothing:
-    # copying it per audit block would cost its memory and a comparison per block for nothing; a write elsewhere is
-    # refused by param_writes, not passed silently)
-    return "data" in getattr(cls.forward, "__code__", types.SimpleNamespace(co_names=())).co_names
+    # a forward that writes its weight (through `.data`, or `copy_`), in the user's classes' forwards or the methods of
+    # theirs they call (`self._constrain()`, a subclass calling `super().forward`): a layer that only reshapes or
+    # standardises its weight writes nothing, and copying it per audit block would cost its memory and a comparison per
+    # block for nothing; a write elsewhere is refused by param_writes, not passed silently
+    users = [k for k in cls.__mro__[:cls.__mro__.index(base)] if not k.__module__.startswith(("torch.", *_LIBRARY))]
+    own = {f for k in users for f in vars(k).values() if isinstance(f, types.FunctionType)}
+    forwards = [vars(k)["forward"] for k in users if isinstance(vars(k).get("forward"), types.FunctionType)]
+    called = [f for f in own for fw in forwards if f.__name__ in fw.__code__.co_names]
+    return any({"data", "copy_"} & set(f.__code__.co_names) for f in (*forwards, *called))
 
 
 @contextlib.contextmanager
