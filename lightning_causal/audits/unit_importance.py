@@ -335,7 +335,9 @@ def _note_unreached(result: AuditResult, layer: str, eff: Tensor, imp: Tensor, r
     shown = float(real_mean(eff[:, u:u + 1].abs(), changed[:, None])[0])
     held = n if real is None else int(real[:, u].sum())  # the samples imp[u] averages
     each = "" if real is None else " holding its position"
+    other = held - int(changed.sum())  # of those, the ones it does not reach; of the whole probe where unreached differs
+    among = "" if other == unreached else f" holding it ({unreached} of the probe's {n} samples in all)"
     result.meta.setdefault("notes", []).append(
         f"{layer}: its top unit's importance is {shown:.3g} over the {int(changed.sum())} probe samples{each} "
         f"it changes, {float(imp[u]):.3g} over all {held}{each}: neither a unit of it nor all of them set at once changes the other "
-        f"{unreached} (an exit taken before it, a block or expert their route skips), each counting 0 in the importances")
+        f"{other}{among} (an exit taken before it, a block or expert their route skips), each counting 0 in the importances")
