@@ -22,11 +22,17 @@ from torch.overrides import TorchFunctionMode
 
 from lightning_causal.causal.structure.default_layers import leaf_layers
 
-__all__ = ["FUNCTIONAL", "functional_layer_calls", "functional_layers_note"]
+__all__ = ["FUNCTIONAL", "OWN_WEIGHTS", "FunctionalCalls", "functional_layer_calls", "functional_layers_note"]
 
 #: why a layer computed in functional code is in no layer of the map (its ``meta["left_out"]`` entry, keyed by the call:
 #: ``"F.conv2d in DynamicFilter.forward"``), which the audit's notes and the map's figure say
 FUNCTIONAL = "computed in functional code, the output of no module: pass it through an nn.Identity named with `layers=`"
+
+#: why a module of yours that returns the output of a layer function it calls (a layer whose weights are no parameters of
+#: its own: buffers, a child's weight it applies itself, a weight plus a task vector or an edit) is in no default layer
+#: (its ``meta["left_out"]`` entry, keyed by the module's name): the default layers hold modules with parameters only
+OWN_WEIGHTS = ("a layer of yours whose weights are no parameters of its own (buffers, a child's weight it applies in "
+               "functional code, a weight plus a delta): name it with `layers=`")
 
 #: the functions that are layers (weights times the input): a call of one outside every module the map reads is a
 #: layer the map cannot show; matmul/einsum/bmm are left out, as a hand-written attention multiplies activations with them
@@ -41,20 +47,41 @@ def _of_torch(module: nn.Module) -> bool:
     return type(module).__module__.split(".")[0] == "torch"
 
 
+class FunctionalCalls(Counter):
+    """:func:`functional_layer_calls`' count (``"F.linear in DeltaLinear.forward" -> calls per pass``), with
+    ``returned``: the modules whose forward returns the output of such a call, by name, each with its call's key (a layer
+    of yours whose weights are no parameters of its own: name the module itself), and ``order``: the modules read
+    (``covered``) and those, in the order their calls completed."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.returned: dict[str, str] = {}
+        self.order: list[str] = []
+
+    def update(self, other: object = None, /, **kwargs: object) -> None:  # noqa: D102 - Counter's, keeping the modules
+        super().update(other, **kwargs)
+        if isinstance(other, FunctionalCalls):
+            self.returned.update(other.returned)
+            self.order.extend(name for name in other.order if name not in self.order)
+
+
 class _Watch(TorchFunctionMode):
-    def __init__(self, running: list[str | None], found: Counter) -> None:
+    def __init__(self, running: list[str | None], made: list[list[tuple[object, str]]], found: Counter) -> None:
         super().__init__()
-        self.running, self.found = running, found
+        self.running, self.made, self.found = running, made, found
 
     def __torch_function__(self, func, types, args=(), kwargs=None):  # noqa: ANN001, ANN204 - torch's signature
         name = _LAYER_FUNCTIONS.get(func)
+        out = func(*args, **(kwargs or {}))
         if name is not None and self.running and self.running[-1]:  # innermost module: one of yours, no layer, not torch's
-            self.found[f"{name} in {self.running[-1]}.forward"] += 1
-        return func(*args, **(kwargs or {}))
+            key = f"{name} in {self.running[-1]}.forward"
+            self.found[key] += 1
+            self.made[-1].append((out, key))  # the module returning it is that layer (its forward's frame, popped on leaving)
+        return out
 
 
 @contextlib.contextmanager
-def functional_layer_calls(model: nn.Module, covered: Iterable[str]) -> Iterator[Counter]:
+def functional_layer_calls(model: nn.Module, covered: Iterable[str]) -> Iterator[FunctionalCalls]:
     """Counts, during the block, the layer functions (``F.linear``, ``F.conv*``, ``F.bilinear``) called in the forward of
     one of the model's modules that is none of ``covered`` (the layers the map reads) nor a layer the map leaves out
     (:func:`~lightning_causal.causal.structure.default_layers.leaf_layers`: another output's head), inside none of
@@ -78,24 +105,35 @@ def functional_layer_calls(model: nn.Module, covered: Iterable[str]) -> Iterator
         >>> model = Hyper()
         >>> with functional_layer_calls(model, ["make"]) as calls:
         ...     _ = model(torch.ones(4, 3))
-        >>> dict(calls)
-        {'F.linear in Hyper.forward': 1}
+        >>> dict(calls), calls.returned  # the root returns it: the model, no layer of it
+        ({'F.linear in Hyper.forward': 1}, {})
     """
-    found: Counter = Counter()
-    covered = set(covered) | set(leaf_layers(model))  # a layer left out of the map (another output's head) is a layer
+    found = FunctionalCalls()
+    read = set(covered)  # the map's layers, placed in found.order with the modules that return a layer call's output
+    covered = read | set(leaf_layers(model))  # a layer left out of the map (another output's head) is a layer
     # per running module: its class where its functional calls count; None in a layer read (down to its end); "" for one
     # of torch's own, whose own calls are its business but whose modules of yours are yours (an nn.Sequential's)
     running: list[str | None] = []
+    made: list[list[tuple[object, str]]] = []  # per running module: the layer calls' outputs its forward made, with keys
     handles = []
 
     def enter(kind: str | None):  # noqa: ANN202
         def pre(_module: nn.Module, _args: object) -> None:
             running.append(None if kind is None or (running and running[-1] is None) else kind)
+            made.append([])
         return pre
 
-    def leave(_module: nn.Module, _args: object, _out: object) -> None:
-        if running:
-            running.pop()
+    def leave(name: str, kind: str | None):  # noqa: ANN202
+        def post(_module: nn.Module, _args: object, out: object) -> None:
+            if running:
+                running.pop()
+                mine = made.pop()
+                key = next((k for t, k in mine if t is out), None) if name else None
+                if key is not None and kind:  # a module of yours returning its layer call's output: that layer
+                    found.returned.setdefault(name, key)
+                if (name in read or (key is not None and kind)) and name not in found.order:
+                    found.order.append(name)
+        return post
 
     compiled = any(type(m).__name__ == "OptimizedModule" or isinstance(m, torch.jit.ScriptModule) for m in model.modules())
     if compiled:
@@ -104,9 +142,9 @@ def functional_layer_calls(model: nn.Module, covered: Iterable[str]) -> Iterator
     for name, module in model.named_modules():
         kind = None if name in covered else "" if _of_torch(module) else type(module).__name__
         handles.append(module.register_forward_pre_hook(enter(kind)))
-        handles.append(module.register_forward_hook(leave, always_call=True))
+        handles.append(module.register_forward_hook(leave(name, kind), always_call=True))
     try:
-        with _Watch(running, found):
+        with _Watch(running, made, found):
             yield found
     finally:
         for handle in handles:
@@ -114,17 +152,44 @@ def functional_layer_calls(model: nn.Module, covered: Iterable[str]) -> Iterator
 
 
 def functional_layers_note(calls: Counter) -> str:
-    """The layer map's warning for the functional layers :func:`functional_layer_calls` counted (``""``: none).
+    """The layer map's warning for the functional layers :func:`functional_layer_calls` counted (``""``: none). Calls
+    whose output a module of yours returns (a :class:`FunctionalCalls`' ``returned``) are that module's: the note names
+    the modules and the ``layers=`` that maps them with the default layers, in forward order; the others are the output
+    of no module: the note names the ``nn.Identity`` way out.
 
     Examples:
         >>> print(functional_layers_note(Counter({"F.conv2d in DynamicFilter.forward": 1}))[:80])
         The layer map reads modules only, and the model computes layers in functional co
+        >>> calls = FunctionalCalls({"F.linear in DeltaLinear.forward": 2})
+        >>> calls.returned = {"0": "F.linear in DeltaLinear.forward", "2": "F.linear in DeltaLinear.forward"}
+        >>> calls.order = ["0", "2", "4"]
+        >>> print(functional_layers_note(calls)[-77:])
+        Name them with the default layers, in forward order: `layers=['0', '2', '4']`
     """
     if not calls:
         return ""
-    shown = ", ".join(f"{k} ({c} call{'s' if c > 1 else ''} per pass)" for k, c in list(calls.items())[:6])
-    return (f"The layer map reads modules only, and the model computes layers in functional code outside them: {shown}. "
-            "Their outputs are in no layer of the map, which shows the modules around them only (a hypernetwork's or "
-            "dynamic filter's generator, not the layer its weights run in): give each such layer's output a module of "
-            "its own, an nn.Identity (self.hidden = nn.Identity() in __init__, h = self.hidden(F.conv2d(x, w)) in "
-            "forward), and name it with `layers=` (docs/your_model.md, 'Layers in functional code')")
+    returned = getattr(calls, "returned", {})
+    own = set(returned.values())
+
+    def shown(keys: list[str]) -> str:
+        return ", ".join(f"{k} ({calls[k]} call{'s' if calls[k] > 1 else ''} per pass)" for k in keys[:6])
+
+    parts = []
+    others = [k for k in calls if k not in own]
+    if others:
+        parts.append(f"The layer map reads modules only, and the model computes layers in functional code outside them: "
+                     f"{shown(others)}. Their outputs are in no layer of the map, which shows the modules around them only "
+                     "(a hypernetwork's or dynamic filter's generator, not the layer its weights run in): give each such "
+                     "layer's output a module of its own, an nn.Identity (self.hidden = nn.Identity() in __init__, h = "
+                     "self.hidden(F.conv2d(x, w)) in forward), and name it with `layers=` (docs/your_model.md, 'Layers in "
+                     "functional code')")
+    if own:
+        names = list(returned)
+        layers = list(getattr(calls, "order", [])) or names
+        parts.append(("The layer map reads modules only, and the model" if not others else "The model also")
+                     + f" computes layers in functional code: {shown([k for k in calls if k in own])}, whose outputs the "
+                     f"modules {names[:6]}{' ...' if len(names) > 6 else ''} return: layers of yours whose weights are no "
+                     "parameters of their own (buffers, a child's weight applied in forward, a weight plus a task vector "
+                     "or an edit), which the default layers, modules with parameters, leave out. Name them with the "
+                     f"default layers, in forward order: `layers={layers!r}`")
+    return ". ".join(parts)

@@ -39,6 +39,8 @@ from lightning_causal.causal.engine.unit_sites import (
 from lightning_causal.causal.engine.user_frame import outside_package
 from lightning_causal.causal.structure.functional_layers import (
     FUNCTIONAL,
+    OWN_WEIGHTS,
+    FunctionalCalls,
     functional_layer_calls,
     functional_layers_note,
 )
@@ -125,13 +127,14 @@ def clean_activations(forward: Forward, xs: tuple[Tensor, ...], layers: list[str
     # the default layers: a layer the model computes in functional code outside them (a hypernetwork's main net, a
     # dynamic filter) is in none of them, counted on the pass of two samples (not the clean pass: under a function mode
     # nn.TransformerEncoderLayer leaves its fast path, whose rounding the intervened passes' differences would hold)
-    functional: Counter | None = None if named else Counter()
+    functional: FunctionalCalls | None = None if named else FunctionalCalls()
     folded |= _not_samples_first(forward, xs, {k: v for k, v in acts.items() if k in layers and k not in folded},
                                  functional=functional, covered=layers)
     if functional and (note := functional_layers_note(functional)):
         warnings.warn(note, UserWarning, stacklevel=outside_package())
-        if left_out is not None:
-            left_out.update(dict.fromkeys(functional, FUNCTIONAL))
+        if left_out is not None:  # a module of yours that returns the call's output is the layer: its name, named
+            own = set(functional.returned.values())
+            left_out.update({k: FUNCTIONAL for k in functional if k not in own} | dict.fromkeys(functional.returned, OWN_WEIGHTS))
     across = set(folded) - one_row - vmapped  # the batch laid out otherwise: BATCH_FIRST
     missing = [k for k in layers if k not in acts or k in folded]
     if missing and named:
@@ -224,7 +227,7 @@ def _last_calls(model: nn.Module, names: list[str]) -> Iterator[dict[str, tuple[
 
 
 def _not_samples_first(forward: Forward, xs: tuple[Tensor, ...], acts: dict[str, Tensor], *,
-                       functional: Counter | None = None, covered: Sequence[str] = ()) -> dict[str, str]:
+                       functional: FunctionalCalls | None = None, covered: Sequence[str] = ()) -> dict[str, str]:
     """Layers whose probe output has as many rows as samples by coincidence (``[T, N, ...]`` with
     ``T = N``): on the first two samples alone (one more pass; the first sample alone for a probe
     of two, as a model that squeezes a batch of one would change shapes) they do not return as

@@ -56,7 +56,7 @@ from lightning_causal.causal.structure.cka import (
     without_rounding_profiles,
 )
 from lightning_causal.causal.structure.default_layers import NO_TENSOR, default_layer_choice
-from lightning_causal.causal.structure.functional_layers import FUNCTIONAL
+from lightning_causal.causal.structure.functional_layers import FUNCTIONAL, OWN_WEIGHTS
 from lightning_causal.causal.structure.layer_activations import (
     BROADCAST,
     NOT_SAMPLES_FIRST,
@@ -106,7 +106,9 @@ class LayerCausalMap:
             layers only: leaf layer -> why the explained output does not read it, such as a layer before a
             ReLU that no probe sample activates, warned about; another output's head; a layer computed in functional
             code outside every layer read, keyed by its call, ``"F.conv2d in DynamicFilter.forward"`` ->
-            ``functional_layers.FUNCTIONAL``, warned about) and ``unmoved``
+            ``functional_layers.FUNCTIONAL``, warned about; a module of yours that returns such a call's output, a layer
+            whose weights are no parameters of its own, keyed by its name -> ``functional_layers.OWN_WEIGHTS``, warned
+            about with the ``layers=`` that maps it) and ``unmoved``
             (the layers no intervention moves: relative response 0, CKA NaN, warned about); ``rerouted`` (default
             layers only: a layer left out as it runs on some rows only once inputs are intervened on, whose
             ``left_out`` entry is that category, -> what it did on the first pass of intervened rows where it did not
@@ -369,7 +371,7 @@ def layer_causal_map(
     groups = merge_contiguous(cka, float(threshold))
     f_t = f0.abs().mean()
     lm = _build(order, cka, response, groups, norms, logit_delta, in_delta, f_t, xs, g, n, float(threshold), real, pads)
-    _warn_left_out({a: why for a, why in left_out.items() if why not in (UNUSED, REROUTED, NOT_SAMPLES_FIRST, BROADCAST, NO_TENSOR, FUNCTIONAL)}, n)  # another output's head: nothing to say; the others warned of
+    _warn_left_out({a: why for a, why in left_out.items() if why not in (UNUSED, REROUTED, NOT_SAMPLES_FIRST, BROADCAST, NO_TENSOR, FUNCTIONAL, OWN_WEIGHTS)}, n)  # another output's head: nothing to say; the others warned of
     unmoved = [a for a, dead in zip(order, unmoved_layers(response, [acts[a].dtype for a in order])) if dead]
     if unmoved:
         warnings.warn(
