@@ -71,8 +71,83 @@ def _mixes_features(module: nn.Module) -> bool:
     return isinstance(module, (nn.Linear, nn.LayerNorm)) or name == "Conv1D" or name.endswith(("LayerNorm", "RMSNorm"))
 
 
-def _features_last(module: nn.Module) -> bool:
-    return isinstance(module, _FEATURES_LAST) or _mixes_features(module)
+def _features_last(module: nn.Module, out: Tensor | None = None) -> bool:
+    """Whether ``module`` gives its features last, read from its class and, for a layer normalisation, from ``out`` (its
+    output, or the input it reads): a normalisation gives its features last only where it normalises the last
+    dimension (:func:`_normalises_last`)."""
+    if not (isinstance(module, _FEATURES_LAST) or _mixes_features(module)):
+        return False
+    return out is None or _normalises_last(module, out)
+
+
+def _norm_width(module: nn.Module) -> int | None:
+    """The number of features a layer normalisation of one dimension normalises (its ``normalized_shape``, or its weight's
+    length), else ``None`` (a linear layer, a norm over several dimensions)."""
+    shape = getattr(module, "normalized_shape", None)
+    if isinstance(shape, (tuple, list, torch.Size)):
+        return int(shape[0]) if len(shape) == 1 else None
+    if isinstance(shape, int):
+        return shape
+    weight = getattr(module, "weight", None)
+    if not isinstance(module, nn.Linear) and isinstance(weight, Tensor) and weight.dim() == 1:
+        return int(weight.shape[0])
+    return None
+
+
+def _normalised(module: nn.Module, inp: Tensor | None) -> Tensor | None:
+    """What a layer normalisation of one dimension returns for its input ``inp`` (run once, under ``no_grad``), for
+    :func:`_normalises_last` to read its layout: its input does not say which dimension it normalises. Any other module,
+    or no input: ``inp``."""
+    if inp is None or _norm_width(module) is None or isinstance(module, nn.Linear) or not _mixes_features(module):
+        return inp
+    with torch.no_grad():
+        out = first_tensor(module(inp))
+    return inp if out is None or out.shape != inp.shape else out
+
+
+def _normalises_last(module: nn.Module, out: Tensor) -> bool:
+    """Whether a layer normalisation's output ``out`` of three or more dimensions holds its features last.
+
+    A subclass of ``nn.LayerNorm`` may normalise another dimension: timm's ``LayerNorm2d`` permutes ``[N, C, H, W]`` to
+    channels last and back, so its output has the channels first. Where only dimension 1 is as wide as the features, the
+    features are there; where both dimension 1 and the last are (``C == W``), the output says which: normalised along
+    its features, ``(out - bias) / weight`` has a mean square of 1 there (up to ``eps``); this is read only where the class
+    overrides the ``forward`` of torch's norm. Any other module: ``True``.
+
+    Examples:
+        >>> class LayerNorm2d(nn.LayerNorm):
+        ...     def forward(self, x):
+        ...         return super().forward(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+        >>> norm = LayerNorm2d(4)
+        >>> _normalises_last(norm, norm(torch.randn(2, 4, 3, 5))), _normalises_last(norm, norm(torch.randn(2, 4, 4, 4)))
+        (False, False)
+        >>> plain = nn.LayerNorm(4)
+        >>> _normalises_last(plain, plain(torch.randn(2, 4, 4, 4))), _normalises_last(plain, plain(torch.randn(2, 7, 4)))
+        (True, True)
+    """
+    width = _norm_width(module)
+    if width is None or out.dim() < 3 or out.is_complex():
+        return True
+    last, first = out.shape[-1] == width, out.shape[1] == width
+    if last != first:
+        return last
+    torch_norm = next((c for c in type(module).__mro__ if c.__module__.startswith("torch.nn.")), None)
+    if not last or torch_norm is None or type(module).forward is torch_norm.forward:
+        return True  # torch's own norm, and a norm of a library's own (Hugging Face's RMSNorm), normalise the last dimension
+    weight, bias = getattr(module, "weight", None), getattr(module, "bias", None)
+
+    def misfit(dim: int) -> float:
+        view = [1] * out.dim()
+        view[dim] = width
+        z = out.detach().double()
+        if isinstance(bias, Tensor) and bias.numel() == width:
+            z = z - bias.detach().double().reshape(view)
+        if isinstance(weight, Tensor) and weight.numel() == width:
+            z = z / weight.detach().double().reshape(view)
+        return float((z.square().mean(dim) - 1).abs().mean())
+
+    fit_last, fit_first = misfit(-1), misfit(1)
+    return not (fit_first < fit_last)  # a NaN (a weight of 0) leaves the class's layout: features last
 
 
 def first_tensor(value: object) -> Tensor | None:
@@ -337,16 +412,16 @@ def _is_features_last(site: nn.Module, out: Tensor, inp: Tensor | None, inside: 
         consumer = site.consumer
         if isinstance(consumer, _CONVOLVES):
             return False
-        if _features_last(consumer) and not isinstance(consumer, nn.Embedding):
+        if _features_last(consumer, _normalised(consumer, inp)) and not isinstance(consumer, nn.Embedding):
             return True
-    if _features_last(site):
+    if _features_last(site, out):
         return True
     if isinstance(site, _CONVOLVES):
         return False
     if inside:  # a block: its own layers say, unless it convolves
         if any(isinstance(m, _CONVOLVES) for m, _ in inside):
             return False
-        return any(_features_last(m) and t.shape == out.shape for m, t in inside)
+        return any(_features_last(m, t) and t.shape == out.shape for m, t in inside)
     # parameter-free leaves (activations, dropout): the layout of the layer that produced the input
     module, tensor = site, out
     for _ in range(len(outputs)):
@@ -355,7 +430,7 @@ def _is_features_last(site: nn.Module, out: Tensor, inp: Tensor | None, inside: 
         producers = [(m, t) for m, t in outputs if _same(t, inp) and m is not module]
         if any(isinstance(m, _CONVOLVES) for m, _ in producers):
             return False
-        if any(_features_last(m) for m, _ in producers):
+        if any(_features_last(m, t) for m, t in producers):
             return True
         if len(producers) != 1:
             return False
