@@ -29,7 +29,10 @@ def _key_padded() -> tuple[torch.Tensor, torch.Tensor]:
 def test_a_key_padding_mask_is_not_read_entry_by_entry() -> None:
     x, keys = _key_padded()
     assert x.shape == keys.shape  # the premise: C == T, the mask has the input's own shape
-    assert padding_positions(x, {"attention_mask": keys}) is None
+    # read as the padded steps it leaves out for every query (leftovers_s40b: a mask of one matrix per sample), not
+    # entry by entry: a real step's channels c >= length stay real
+    pad = padding_positions(x, {"attention_mask": keys})
+    assert pad.shape == (N, T, 1) and torch.equal(pad[..., 0], keys[:, 0] == 0)
 
 
 def test_a_real_step_keeps_its_effect_under_a_key_padding_mask() -> None:

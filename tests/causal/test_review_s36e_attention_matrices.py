@@ -53,7 +53,8 @@ def test_a_causal_mask_of_the_inputs_shape_is_no_observation_mask():
 def test_pairs_of_real_positions_are_no_observation_mask():
     real = (torch.arange(T)[None] < torch.tensor([4, 2, 3, 4, 1])[:, None]).double()
     pairs = real[:, :, None] * real[:, None, :]  # symmetric
-    assert padding_positions(_embeddings() * real[..., None], {"attention_mask": pairs}) is None
+    pad = padding_positions(_embeddings() * real[..., None], {"attention_mask": pairs})  # the keys no query reads: padded steps
+    assert pad.shape == (N, T, 1) and torch.equal(pad[..., 0], real == 0)
 
 
 def test_an_observation_mask_of_a_square_series_is_still_read():

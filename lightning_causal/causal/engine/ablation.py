@@ -29,7 +29,7 @@ from lightning_causal.causal.engine.live_values import rows_of
 from lightning_causal.causal.engine.token_ids import INDEX_DTYPES, is_integer
 
 __all__ = ["TOKEN_BASELINE_ADVICE", "TORCH_SENSE_WAY", "unnamed_observation_mask", "unnamed_padding", "unnamed_padding_way", "check_baselines", "shown_baseline", "sample_rows", "ablate_groups", "changed_groups",
-           "differs", "replace_units", "padding_arguments", "lengths_alias", "padding_positions", "time_axis", "step_positions", "input_padding", "padded_steps", "unpadded_masks", "position_mean", "reference_mask"]
+           "differs", "replace_units", "padding_arguments", "key_padding", "lengths_alias", "padding_positions", "time_axis", "step_positions", "input_padding", "padded_steps", "unpadded_masks", "position_mean", "reference_mask"]
 
 BaselineLike = float | int | complex | Tensor | Sequence
 
@@ -451,7 +451,7 @@ def _sense_checked(x: Tensor, pad: Tensor, named: Mapping) -> Tensor:
     """``pad``, the padding of ``x`` the named arguments give, once :func:`_check_padding_sense` has found an
     ``attention_mask`` of ``x``'s shape ``[N, T]`` in Hugging Face's sense: what :func:`padding_positions` and
     :func:`input_padding` return."""
-    att = named.get("attention_mask")
+    att = _attention_mask(x, named)
     if isinstance(att, Tensor) and att.shape == x.shape[:2]:
         _check_padding_sense(x, pad.view(att.shape))
     elif _observation_mask(x, att) and _imputed_varies(x, pad):  # entry by entry
@@ -651,12 +651,53 @@ def mask_padding(attention_mask: Tensor) -> Tensor:
         "forward: `torch.zeros(m.shape, dtype=x.dtype).masked_fill(~m, float('-inf'))`")
 
 
+def key_padding(attention_mask: Tensor) -> Tensor | None:
+    """The keys an attention mask of one matrix per sample leaves out for every query, as a keep mask ``[N, K]``
+    (``True`` at the real positions), or ``None`` for another shape or values no rule reads (:func:`mask_padding`'s
+    ``ValueError``: a bias): a Hugging Face extended mask ``[N, 1, 1, K]`` or ``[N, 1, K, K]`` (additive, 0 beside
+    ``torch.finfo(dtype).min``, or boolean, ``True`` to attend), one per head ``[N, H, 1 | K, K]``, or ``[N, K, K]``
+    (BERT's 3-D form). A key is padding where its column is left out for every query (and head): the padding of a
+    causal mask built with it too, whose own upper triangle leaves no column out for every query (the last query sees
+    every real key); a causal or other pattern without padding has none. Read as ``[N, T]`` by
+    :func:`padding_positions`, such a mask was not read at all: the padded positions were set, given effects of their
+    own and counted in the means.
+
+    Examples:
+        >>> import torch
+        >>> keep = torch.tensor([[True, True, False]])
+        >>> key_padding(torch.zeros(1, 1, 1, 3).masked_fill(~keep[:, None, None], torch.finfo(torch.float).min))
+        tensor([[ True,  True, False]])
+        >>> causal = torch.ones(3, 3, dtype=torch.bool).tril()
+        >>> key_padding((causal & keep[:, None])[:, None]), key_padding(causal.expand(1, 1, 3, 3))  # causal with padding, without
+        (tensor([[ True,  True, False]]), tensor([[True, True, True]]))
+    """
+    att = attention_mask
+    if att.dim() not in (3, 4) or att.shape[-2] not in (1, att.shape[-1]) or att.is_complex():
+        return None
+    try:
+        pad = mask_padding(att)
+    except ValueError:  # a bias: which keys are padding cannot be told
+        return None
+    return ~pad.flatten(1, -2).all(1)
+
+
+def _attention_mask(x: Tensor, named: Mapping) -> object:
+    """The ``attention_mask`` among ``named`` as read for ``x``: an attention mask of one matrix per sample (3-D or
+    4-D) as its keys' keep mask ``[N, K]`` (:func:`key_padding`), unless it is an observation mask of ``x``'s shape
+    (:func:`_observation_mask`); as it is otherwise."""
+    att = named.get("attention_mask")
+    if isinstance(att, Tensor) and att.dim() in (3, 4) and not _observation_mask(x, att):
+        keys = key_padding(att)
+        return att if keys is None else keys
+    return att
+
+
 def _padding_of(x: Tensor, named: Mapping, scans: dict | None = None) -> Tensor | None:
     """:func:`padding_positions` of ``x`` alone, from the named padding arguments ``named`` (``scans``: the call's
     scans, :func:`_scanned`)."""
     if x.dim() < 2:
         return None
-    att = named.get("attention_mask")
+    att = _attention_mask(x, named)
     if isinstance(att, Tensor) and att.shape == x.shape[:2]:
         return mask_padding(att).to(x.device).view(*att.shape, *[1] * (x.dim() - 2))
     if _observation_mask(x, att):  # [N, T, C]: entry by entry
@@ -823,8 +864,8 @@ def _described(tensors: Sequence[Tensor], named: Mapping, scans: dict | None = N
     fits = [k for k, t in enumerate(tensors) if _padding_of(t, named, scans) is not None]
     if len(fits) <= 1:
         return fits[0] if fits else None
-    att = named.get("attention_mask")
-    shaped = [k for k in fits if isinstance(att, Tensor) and tuple(tensors[k].shape[:2]) == tuple(att.shape)]
+    atts = {k: _attention_mask(tensors[k], named) for k in fits}
+    shaped = [k for k in fits if isinstance(atts[k], Tensor) and tuple(tensors[k].shape[:2]) == tuple(atts[k].shape)]
     if shaped:
         return max(shaped, key=lambda k: (not tensors[k].is_floating_point() or tensors[k].dim() >= 3, -k))
     lengths = named.get("lengths")
