@@ -118,7 +118,9 @@ def warn_softmax_of_regression(audit: str, labels: Any, fix: str, model: Any = N
                 "class scores such as temperature-scaled similarities to class centroids (`output=lambda out: out @ "
                 "centroids.T / 0.1`)", UserWarning, stacklevel=outside_package())
             return
-        probabilities = independent_probabilities(out)
+        # a model that trains its outputs as one class's logits (cross-entropy) says they are logits, small as they may
+        # be (a two-class head early in training, every logit in [0, 1])
+        probabilities = independent_probabilities(out) if label_task(model) != "multiclass" else None
         if probabilities is not None:  # sigmoids: a multi-label head's, a detector's best score per class
             warnings.warn(
                 f"{audit} explains the softmax over the model's outputs, but {probabilities}, as independent "
