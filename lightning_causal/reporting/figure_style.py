@@ -34,7 +34,6 @@ from __future__ import annotations
 import math
 import os
 import re
-import textwrap
 from collections.abc import Sequence
 from typing import Any
 
@@ -210,7 +209,9 @@ def short_labels(texts: Sequence[str], limit: int = 24) -> list[str]:
 def title_lines(title: str, width: int) -> list[str]:
     """``title`` in lines of at most ``width`` characters: one line if it fits, else broken after
     its last ``": "`` when both parts fit (``"<audit>, sample 0 (label 3):"`` / ``"explains class 3"``),
-    else wrapped at spaces.
+    else wrapped at spaces, a word longer than a line (a module's path) broken after a dot, an underscore, a slash or
+    a hyphen (:func:`_fill`): broken anywhere, ``encoder.layers.1.self_attn.out_proj`` read ``…self_attn.o`` /
+    ``ut_proj``.
 
     Args:
         title: the title.
@@ -219,13 +220,42 @@ def title_lines(title: str, width: int) -> list[str]:
     Examples:
         >>> title_lines("ie, sample 0 (label 'pos'): explains class 'neg'", 30)
         ["ie, sample 0 (label 'pos'):", "explains class 'neg'"]
+        >>> title_lines("importance/encoder.layers.1.self_attn.out_proj", 30)
+        ['importance/encoder.layers.1.', 'self_attn.out_proj']
     """
     if len(title) <= width:
         return [title]
     head, sep, tail = title.rpartition(": ")
     if sep and len(head) + 1 <= width and len(tail) <= width:
         return [head + ":", tail]
-    return textwrap.wrap(title, width)
+    lines: list[str] = []
+    for word in title.split():
+        line = lines[-1] if lines else ""
+        if line and len(line) + 1 + len(word) <= width:
+            lines[-1] = f"{line} {word}"
+            continue
+        if len(word) > width and line:  # its first piece on the line if one fits there
+            cut = _fill(word, width - len(line) - 1)
+            if cut:
+                lines[-1], word = f"{line} {word[:cut]}", word[cut:]
+        while len(word) > width:
+            cut = _fill(word, width) or width  # no break within a line: cut at its width
+            lines.append(word[:cut])
+            word = word[cut:]
+        if word:
+            lines.append(word)
+    return lines
+
+
+def _fill(word: str, room: int) -> int:
+    """How many of ``word``'s first characters fit in ``room`` characters up to a break after a dot, an underscore, a
+    slash or a hyphen (the most that do), or 0 where none does.
+
+    Examples:
+        >>> _fill("self_attn.out_proj", 12), _fill("self_attn.out_proj", 4)
+        (10, 0)
+    """
+    return max((word.rfind(c, 0, room) + 1 for c in "._/-"), default=0) if room > 0 else 0
 
 
 def largest_first(scores: Any, k: int) -> list[int]:
