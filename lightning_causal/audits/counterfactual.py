@@ -75,12 +75,18 @@ def _panel(img: Tensor, lo: float, hi: float) -> Tensor:
 
 
 def _triptych(x: Tensor, cf: Tensor) -> Tensor:
-    """``[M, C, H, 3W + 2]`` images: input | counterfactual | difference (0.5 = unchanged)."""
+    """``[M, C, H, 3W + 2]`` images: input | counterfactual | difference (0.5 = unchanged). The input and the
+    counterfactual are drawn on the input's range, as the other audits draw it (a counterfactual beyond it saturates,
+    its size read in the difference): on their joint range one pixel the search drove out of the data's range (an
+    image's pixel to -0.5) washed the rest of both out (an image in [0, 0.3] drawn in [0.77, 1]). An input of one value:
+    the joint range."""
     if x.dim() == 3:
         x, cf = x.unsqueeze(1), cf.unsqueeze(1)
     rows = []
     for a, b in zip(x.float().cpu(), cf.float().cpu()):
-        lo, hi = float(torch.minimum(a, b).min()), float(torch.maximum(a, b).max())
+        lo, hi = float(a.min()), float(a.max())
+        if not hi > lo:
+            lo, hi = float(torch.minimum(a, b).min()), float(torch.maximum(a, b).max())
         d = b - a
         scale = float(d.abs().max()) or 1.0
         gap = torch.ones(a.shape[0], a.shape[1], 1)
