@@ -39,8 +39,8 @@ from lightning_causal.causal.engine.batching import remembered_fit, rows_per_pas
 from lightning_causal.causal.engine.checks import check_class_labels, check_int
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.input_sites import check_site
+from lightning_causal.causal.engine.layer_calls import layer_calls
 from lightning_causal.causal.engine.ranking import largest_k
-from lightning_causal.causal.engine.state import last_call_watched
 from lightning_causal.causal.engine.units import per_layer_layouts
 from lightning_causal.causal.engine.user_frame import outside_package
 from lightning_causal.causal.scm.attribute_flip import (
@@ -416,8 +416,8 @@ class FairnessAudit(Audit):
     def run(self, model: nn.Module, probe: Probe, *, max_batch_size: int | None = None) -> AuditResult:
         # one block for the whole run, as the callback opens around each audit: a warning of what the model is (an
         # evidential head's concentrations) is given once, not again by the carrier layers' passes (`layers=`)
-        # outputs of one side of 0.5 told as probabilities by the layer the passes call last (check_one_logit)
-        with remembered_fit(), last_call_watched():
+        # outputs of one side of 0.5 told as probabilities by the layers the passes call (check_one_logit)
+        with remembered_fit(), layer_calls():
             return self._run(model, probe, max_batch_size=max_batch_size)
 
     def _run(self, model: nn.Module, probe: Probe, *, max_batch_size: int | None = None) -> AuditResult:

@@ -129,38 +129,31 @@ def _head_of_another_width(model: torch.nn.Module, probe: Probe, i: int) -> bool
     ``in_features`` not its ``out_features``, a convolution's channels; through an activation after it): a head reading
     a hidden layer, an actor-critic's policy logits or an autoencoder's reconstruction (its decoder's last layer),
     as wide as the input by chance. Every step of a normalizing flow is a bijection that keeps the width, so its ``z``
-    comes out of none. Read on one pass of 2 probe rows in :func:`~lightning_causal.causal.engine.state.audit_mode`
-    (only where the warning would be given); ``False`` where that pass fails."""
+    comes out of none. Read on the layer calls (:func:`~lightning_causal.causal.engine.layer_calls.layer_calls`) of one
+    pass of 2 probe rows in :func:`~lightning_causal.causal.engine.state.audit_mode` (only where the warning would be
+    given); ``False`` where that pass fails."""
     from lightning_causal.causal.engine.forward import Forward
+    from lightning_causal.causal.engine.layer_calls import layer_calls
     from lightning_causal.causal.engine.state import as_tuple, audit_mode
 
-    calls: list[tuple[torch.nn.Module, tuple, object]] = []
-
-    def hook(module: torch.nn.Module, args: tuple, out: object) -> None:
-        if not any(True for _ in module.children()):
-            calls.append((module, args, out))
-
     part = probe.subset(torch.arange(min(2, len(probe)), device=probe.first.device))
-    handle = torch.nn.modules.module.register_module_forward_hook(hook)
     try:
-        with audit_mode(model):
+        with layer_calls() as calls, audit_mode(model):
             raw = Forward(model, num_samples=len(part), **part.forward_options).raw(*as_tuple(part.inputs))
     except Exception:  # the runs name what failed
         return False
-    finally:
-        handle.remove()
-    made = raw[i] if isinstance(raw, (tuple, list)) and len(raw) > i else None
+    call = calls.made(raw[i]) if isinstance(raw, (tuple, list)) and len(raw) > i else None
     for _ in range(2):  # the layer that returned it, or the one before an activation that did
-        module, args = next(((m, a) for m, a, out in reversed(calls) if out is made), (None, None))
-        if module is None:
+        if call is None:
             return False
+        module = call.module
         widths = [(getattr(module, a, None), getattr(module, b, None))
                   for a, b in (("in_features", "out_features"), ("in_channels", "out_channels"))]
         if type(module).__module__.startswith("torch.") and any(isinstance(w, int) for w, _ in widths):
             return any(isinstance(w, int) and w != v for w, v in widths)
         if any(True for _ in module.parameters()):
             return False
-        made = args[0] if args else None
+        call = call.source  # the layer that returned its input
     return False
 
 

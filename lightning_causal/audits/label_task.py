@@ -19,6 +19,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from lightning_causal.causal.engine.layer_calls import output_layer
 from lightning_causal.causal.engine.state import rows_sum_to_one
 from lightning_causal.causal.engine.user_frame import outside_package
 
@@ -82,8 +83,12 @@ def label_task(model: Any) -> str | None:
     metrics, e.g. ``Accuracy(task="multilabel")``: multi-label; ``nn.CrossEntropyLoss``,
     ``nn.NLLLoss``, ``Multiclass*`` metrics: one class; ``nn.MSELoss``, ``nn.L1Loss``,
     ``nn.HuberLoss``, ``nn.SmoothL1Loss``, ``nn.PoissonNLLLoss``, ``nn.GaussianNLLLoss``:
-    regression), then the last layer registered if it is an activation
-    (``nn.Sigmoid``: multi-label; ``nn.Softmax``/``nn.LogSoftmax``: one class). Before that last
+    regression), then the activation its output comes out of (``nn.Sigmoid``: multi-label;
+    ``nn.Softmax``/``nn.LogSoftmax``: one class): the layer that computed its output in its last pass watched by
+    :func:`~lightning_causal.causal.engine.layer_calls.layer_calls` (call order: an auxiliary ``nn.Sigmoid`` registered
+    last, or a head's registered first, is told rightly; the callback's and ``audit_model``'s probe check, the judge
+    of every audit epoch and direct run, ``FairnessAudit``'s passes watch), else, never watched, the last layer it
+    registers. Before that last
     activation: the task of the loss a module holding the model trains it with (:func:`state_task`:
     ``CausalRepairModule(model, terms, task_loss=nn.CrossEntropyLoss())`` says ``"multiclass"`` of
     ``model``, whose terms are given the network, not the repair module).
@@ -121,6 +126,8 @@ def label_task(model: Any) -> str | None:
         return found.pop()
     if found:
         return None
+    seen = output_layer(model)  # the layer its last watched pass computed its output with: call order
+    last = seen[0] if seen is not None else last
     return stated or {"Sigmoid": "multilabel", "Softmax": "multiclass", "LogSoftmax": "multiclass"}.get(last or "")
 
 

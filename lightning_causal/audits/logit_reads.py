@@ -22,6 +22,7 @@ import torch
 
 from lightning_causal.audits.label_task import label_task, task_model
 from lightning_causal.causal.engine.forward import Forward, select_output
+from lightning_causal.causal.engine.layer_calls import layer_calls
 from lightning_causal.causal.engine.state import as_tuple, audit_mode
 from lightning_causal.causal.engine.user_frame import outside_package
 
@@ -154,7 +155,7 @@ def judge_outputs(audits: Sequence[Audit], model: torch.nn.Module, probe: Probe,
     try:
         spread = torch.arange(rows, device=probe.first.device) * len(probe) // rows  # evenly over the probe
         part = probe if rows == len(probe) else probe.subset(spread)
-        with audit_mode(model):
+        with layer_calls(), audit_mode(model):  # the layer its output comes out of, by call order, for label_task
             raw = Forward(model, num_samples=rows, **part.forward_options).raw(*as_tuple(part.inputs))
     except Exception:  # the runs name what failed
         return

@@ -31,6 +31,7 @@ from lightning_causal.causal.engine.batching import (
 from lightning_causal.causal.engine.checks import check_class_labels
 from lightning_causal.causal.engine.forward import Forward, dtype_hint, select_output
 from lightning_causal.causal.engine.forward_args import marks_kept
+from lightning_causal.causal.engine.layer_calls import layer_calls
 from lightning_causal.causal.engine.lazy_modules import NEVER_CALLED_LAZY, unbuilt_lazy_modules
 from lightning_causal.causal.engine.linked_samples import GRAPH_HINT, linked_hint
 from lightning_causal.causal.engine.pass_errors import export_guard_hint
@@ -100,9 +101,10 @@ def check_probe_outputs(audits: Sequence[Audit], model: torch.nn.Module, probe: 
     """
     refuse_dynamic_quantized(model, MisconfigurationException)  # the model's own refusal, before the probe's
     try:
-        raw = Forward(model, num_samples=len(probe), **probe.forward_options).raw(
-            *(probe.inputs if isinstance(probe.inputs, tuple) else (probe.inputs,))
-        )
+        with layer_calls():  # the layer its output comes out of, by call order, for label_task
+            raw = Forward(model, num_samples=len(probe), **probe.forward_options).raw(
+                *(probe.inputs if isinstance(probe.inputs, tuple) else (probe.inputs,))
+            )
     except Exception as err:
         if is_out_of_memory(err):  # not the call's fault (its parameters): the probe runs whole in this pass and the audits'
             raise MisconfigurationException(

@@ -2,7 +2,7 @@
 model REGISTERS, not the one its forward calls last. A probability model registering its ``nn.Sigmoid`` before its head
 was read as logits in silence (every sample decided positive), and a logit model with a gate's ``nn.Sigmoid``
 registered after its head (an SE block, a GLU-like gate) whose logits all lie in (0.5, 1) was told to take the logit of
-its logits. The audits now read the layer each pass calls last (``last_call_watched``), which also sees a
+its logits. The audits now read the layers each pass calls (``layer_calls``, session 40), which also sees a
 ``torch.sigmoid`` in ``forward``; a compiled model's training step (one opaque autograd node) falls back on the
 registered layers instead of reading as no sigmoid."""
 
@@ -17,7 +17,8 @@ from torch import nn
 from lightning_causal import FairnessAudit
 from lightning_causal.audits import Probe
 from lightning_causal.causal import AttributeFlip, counterfactual_fairness_gap
-from lightning_causal.causal.engine.state import _LAST_CALL, ends_in_sigmoid, last_call_watched
+from lightning_causal.causal.engine.layer_calls import layer_calls, open_recorder
+from lightning_causal.causal.engine.state import ends_in_sigmoid
 
 WORDS = "read as a logit by"
 
@@ -84,16 +85,18 @@ def test_a_logit_model_with_a_gate_registered_last_is_read_as_it_is():
 
 def test_the_watch_leaves_no_hook_and_nests():
     model = _Gated("logit")
-    with last_call_watched():
-        with last_call_watched():  # shares the outer one's
+    with layer_calls():
+        with layer_calls():  # shares the outer one's
             model(torch.zeros(2, 4))
-        assert _LAST_CALL.get()[0] is model.head and _LAST_CALL.get()[1].shape == (2, 1)
+        last = open_recorder().calls[-1]
+        assert last.module is model.head and last.held.shape == (2, 1)
         wide = nn.Linear(4, 3)
         wide(torch.zeros(2, 4))  # [N, 3]: the layer told, its output not held on to (an LM head's [N, T, V])
-        assert _LAST_CALL.get()[0] is wide and _LAST_CALL.get()[1] is None
-        with pytest.raises(RuntimeError), last_call_watched():
+        last = open_recorder().calls[-1]
+        assert last.module is wide and last.held is None
+        with pytest.raises(RuntimeError), layer_calls():
             raise RuntimeError("mid-way")
-    assert _LAST_CALL.get() is None and not torch.nn.modules.module._global_forward_hooks
+    assert open_recorder() is None and not torch.nn.modules.module._global_forward_hooks
 
 
 def test_a_compiled_graph_falls_back_on_the_registered_layers():

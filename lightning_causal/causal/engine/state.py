@@ -24,15 +24,16 @@ from lightning_causal.causal.engine.chosen_input import model_name
 from lightning_causal.causal.engine.eager import force_eager
 from lightning_causal.causal.engine.generators import generators_registered
 from lightning_causal.causal.engine.init_writes import _TRAIN_WRITES_NOTHING as _LIBRARY
-from lightning_causal.causal.engine.init_writes import init_writes_kept
+from lightning_causal.causal.engine.init_writes import init_writes_kept, outermost_copies
 from lightning_causal.causal.engine.inner_steps import inner_steps_kept
 from lightning_causal.causal.engine.input_kinds import check_input_kinds, samples_hint
 from lightning_causal.causal.engine.kept_attributes import buffer_of, keep_attributes
+from lightning_causal.causal.engine.layer_calls import SHAPE_LAYERS, LayerCalls, open_recorder
 from lightning_causal.causal.engine.lazy_modules import check_built
 from lightning_causal.causal.engine.param_writes import param_writes_refused
 from lightning_causal.causal.engine.user_frame import outside_package
 
-__all__ = ["frozen_params", "audit_mode", "float32_exact", "eval_mode", "is_fake_quant", "renorms_kept", "observer_on", "observers_off", "rnn_backward", "check_logits", "check_one_logit", "ONE_LOGIT_ROWS", "ends_in_sigmoid", "last_call_watched", "rows_sum_to_one", "gather_target", "output_fix", "listed_target", "resolve_target", "rng_preserved", "as_tuple",
+__all__ = ["frozen_params", "audit_mode", "float32_exact", "eval_mode", "is_fake_quant", "renorms_kept", "observer_on", "observers_off", "rnn_backward", "check_logits", "check_one_logit", "ONE_LOGIT_ROWS", "ends_in_sigmoid", "rows_sum_to_one", "gather_target", "output_fix", "listed_target", "resolve_target", "rng_preserved", "as_tuple",
            "inputs_type_error", "model_devices"]
 
 Target = int | list[int] | Tensor | None
@@ -352,33 +353,27 @@ def renorms_kept(model: nn.Module) -> Iterator[None]:
         [3.0, 4.0]
     """
     weights = _renorm_weights(model)
-    held = _RENORMED.get()
-    if not weights and held is None:  # nothing to keep, no block open: the usual model costs nothing more
+    if not weights and _RENORMED.get() is None:  # nothing to keep, no block open: the usual model costs nothing more
         yield
         return
-    token = None
-    if held is None:  # the outermost block: blocks inside share its copies
-        held = {}
-        token = _RENORMED.set(held)
-    owned = [key for key in weights if key not in held]
-    for key in owned:
-        w, layer = weights[key]
-        held[key] = _Renormed(w, w.detach().clone(), w._version, w.data if layer else None)
-    kept = [held[key] for key in weights]
-    try:
-        for key in weights:  # a pass between blocks (an audit's own, outside its estimators' blocks) renormalised it
-            if key not in owned:  # (a weight this block has just copied holds its copy)
-                held[key].put_back()
-        yield
-    finally:
+    with outermost_copies(_RENORMED) as held:  # the outermost block's: blocks inside share its copies
+        owned = [key for key in weights if key not in held]
+        for key in owned:
+            w, layer = weights[key]
+            held[key] = _Renormed(w, w.detach().clone(), w._version, w.data if layer else None)
+        kept = [held[key] for key in weights]
         try:
-            for k in kept:
-                k.put_back()
+            for key in weights:  # a pass between blocks (an audit's own, outside its estimators' blocks) renormalised it
+                if key not in owned:  # (a weight this block has just copied holds its copy)
+                    held[key].put_back()
+            yield
         finally:
-            for key in owned:
-                del held[key]
-            if token is not None:
-                _RENORMED.reset(token)
+            try:
+                for k in kept:
+                    k.put_back()
+            finally:
+                for key in owned:
+                    del held[key]
 
 
 def observers_off(model: nn.Module) -> None:
@@ -728,11 +723,12 @@ _SHAPE_NODES = ("View", "UnsafeView", "Reshape", "ReshapeAlias", "Select", "Slic
 def ends_in_sigmoid(outputs: Tensor, model: nn.Module | None = None) -> bool:
     """Whether ``outputs`` come out of a sigmoid: their autograd graph's last operation (through reshapes, selections
     and casts) is one (``torch.sigmoid`` or ``nn.Sigmoid``, read where they were computed with gradients: a training
-    step); else, inside :func:`last_call_watched` (an audit's passes, without gradients), the layer the pass called
-    last (call order: a sigmoid registered before the head, or a gate's registered after it, is told rightly) is an
-    ``nn.Sigmoid`` whose output is ``outputs`` (not a gate called after the head, nor the logit ``output=`` took of
-    it), or ``torch.sigmoid`` of its output gives ``outputs``; else the last layer ``model`` registers,
-    losses and metrics aside, is an ``nn.Sigmoid`` (a compiled model's graph is one opaque node).
+    step); else, inside :func:`~.layer_calls.layer_calls` (an audit's passes, without gradients), what the pass
+    computed ``outputs`` with, by call order (:func:`_made_by_sigmoid`: the latest layer call whose output is
+    ``outputs``, an ``nn.Sigmoid``, or whose ``torch.sigmoid`` gives them; a sigmoid registered before the head, a
+    gate's registered after it, a gate or an auxiliary head called after the output, the logit ``output=`` took of a
+    sigmoid, are told rightly); else the last layer ``model`` registers, losses and metrics aside, is an
+    ``nn.Sigmoid`` (a compiled model's graph is one opaque node).
 
     Examples:
         >>> ends_in_sigmoid(torch.sigmoid(torch.zeros(2, requires_grad=True)).reshape(2, 1))
@@ -741,27 +737,28 @@ def ends_in_sigmoid(outputs: Tensor, model: nn.Module | None = None) -> bool:
         True
         >>> ends_in_sigmoid(torch.zeros(2), nn.Linear(3, 1))
         False
-        >>> layers = nn.ModuleDict({"head": nn.Linear(3, 1), "gate": nn.Sigmoid()})  # a gate registered last
-        >>> with last_call_watched():  # a pass calling the head last
-        ...     ends_in_sigmoid(layers["head"](torch.zeros(2, 3)).detach(), layers)
+        >>> from lightning_causal.causal.engine.layer_calls import layer_calls
+        >>> class Net(nn.Module):  # a gate registered last; an auxiliary head called after the output
+        ...     def __init__(self, end):
+        ...         super().__init__()
+        ...         self.end, self.head, self.aux, self.gate = end, nn.Linear(3, 1), nn.Linear(3, 2), nn.Sigmoid()
+        ...     def forward(self, x):
+        ...         out = self.end(self.head(x))
+        ...         return out, self.aux(x)
+        >>> for end in (nn.Identity(), torch.sigmoid):
+        ...     with layer_calls():
+        ...         print(ends_in_sigmoid(Net(end)(torch.ones(2, 3))[0], Net(end)))
         False
+        True
     """
     node = outputs.grad_fn
     while node is not None and type(node).__name__.rstrip("0123456789").removesuffix("Backward") in _SHAPE_NODES:
         node = next((f for f, _ in node.next_functions if f is not None), None)
     if node is not None and not type(node).__name__.startswith("CompiledFunction"):
         return type(node).__name__.startswith("SigmoidBackward")
-    last = _LAST_CALL.get()
-    if last:  # the layer the pass called last, and its output
-        module, out = last
-        if isinstance(module, nn.Sigmoid) and out is None:
-            return True  # not held (more than one value a row)
-        # an nn.Sigmoid's own output, or a torch.sigmoid after the last layer, must give the outputs read (a gate called
-        # after the head, or the logit of the sigmoid already taken by `output=`, is no probability read)
-        with torch.no_grad():  # half precision rounds a sigmoid to 1e-3
-            made = out if isinstance(module, nn.Sigmoid) else out if out is None else torch.sigmoid(out.detach().float())
-            return made is not None and made.is_floating_point() and made.numel() == outputs.numel() and made.numel() > 0 \
-                and torch.allclose(made.detach().float().reshape(outputs.shape), outputs.detach().float(), rtol=0, atol=1e-3)
+    recorder = open_recorder()
+    if recorder is not None and recorder.calls:  # what the pass computed the outputs with, by call order
+        return _made_by_sigmoid(outputs, recorder)
     last = None
     for m in model.modules() if isinstance(model, nn.Module) else ():
         if not _loss_or_metric(m) and not any(True for _ in m.children()):
@@ -775,34 +772,30 @@ def _loss_or_metric(m: nn.Module) -> bool:
         or type(m).__module__.startswith("torchmetrics")
 
 
-#: the layer the last pass inside :func:`last_call_watched` called last (leaf modules, losses, metrics, nn.Identity,
-#: nn.Flatten, nn.Unflatten and dropout aside) and its output where it holds one value a row (else ``None``); ``None`` outside such a block
-_LAST_CALL: ContextVar[list | None] = ContextVar("lightning_causal_last_call", default=None)
+def _made_by_sigmoid(outputs: Tensor, recorder: LayerCalls) -> bool:
+    """Whether the layer calls of ``recorder``'s last pass computed ``outputs`` with a sigmoid: the latest call, layers
+    that move no value, losses and metrics aside, whose output of one value a row is ``outputs`` (to 1e-3: half precision
+    rounds a sigmoid so) is an ``nn.Sigmoid``, or one whose output's ``torch.sigmoid`` is them (a sigmoid in ``forward``);
+    a gate or an auxiliary head called after the output, and the logit ``output=`` took of a sigmoid, compute other
+    values and are passed over. Where no call computed them, the last call an ``nn.Sigmoid`` of more than one value a
+    row (``output=`` selecting one) says so."""
+    calls = [c for c in recorder.calls if not isinstance(c.module, SHAPE_LAYERS) and not _loss_or_metric(c.module)]
+    want = outputs.detach().float()
 
+    def same(made: Tensor) -> bool:
+        return made.is_floating_point() and made.numel() == want.numel() > 0 \
+            and torch.allclose(made.float().reshape(want.shape), want, rtol=0, atol=1e-3)
 
-@contextlib.contextmanager
-def last_call_watched() -> Iterator[None]:
-    """Inside the block, the layer each pass calls last and its output are remembered (one global forward hook, removed
-    on leaving, also on an exception), for :func:`ends_in_sigmoid` to read outputs computed without gradients by call
-    order, not by the order a model registers its layers in. A block inside another shares it."""
-    if _LAST_CALL.get() is not None:
-        yield
-        return
-    last: list = []
-
-    def hook(module: nn.Module, args: tuple, out: object) -> None:
-        if isinstance(out, Tensor) and not isinstance(module, (nn.Identity, nn.Flatten, nn.Unflatten, nn.modules.dropout._DropoutNd)) \
-                and not any(True for _ in module.children()) and not _loss_or_metric(module):
-            one = out.dim() == 0 or out.numel() == out.shape[0]  # one value a row: a [N, T, V] output is not held on
-            last[:] = [module, out if one else None]
-
-    token = _LAST_CALL.set(last)
-    handle = nn.modules.module.register_module_forward_hook(hook)
-    try:
-        yield
-    finally:
-        handle.remove()
-        _LAST_CALL.reset(token)
+    with torch.no_grad():
+        for call in reversed(calls):
+            if call.held is None:
+                continue
+            if same(call.held.detach()):
+                return isinstance(call.module, nn.Sigmoid)
+            if not isinstance(call.module, nn.Sigmoid) and call.held.is_floating_point() \
+                    and same(torch.sigmoid(call.held.detach().float())):
+                return True
+    return bool(calls) and isinstance(calls[-1].module, nn.Sigmoid) and calls[-1].held is None
 
 
 #: the fewest rows of one output on which :func:`check_one_logit` tells a probability from a logit

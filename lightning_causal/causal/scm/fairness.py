@@ -35,6 +35,7 @@ from lightning_causal.causal.engine.interventions import (
     intervene,
     resolve_module,
 )
+from lightning_causal.causal.engine.layer_calls import layer_calls
 from lightning_causal.causal.engine.live_values import close
 from lightning_causal.causal.engine.noise import (
     GeneratorWatch,
@@ -46,7 +47,6 @@ from lightning_causal.causal.engine.state import (
     audit_mode,
     check_logits,
     check_one_logit,
-    last_call_watched,
     resolve_target,
 )
 from lightning_causal.causal.engine.suffix import suffix_module
@@ -304,8 +304,8 @@ def _counterfactual_probabilities(
     x_cf = torch.stack([counterfactual_inputs(cf, x, padding) for cf in counterfactuals])  # [W, N, ...]
     changed = (x_cf != x).reshape(len(counterfactuals), n, -1).any(2)
     world, rows = changed.nonzero(as_tuple=True)
-    # the layer each pass calls last: a probability of one side of 0.5 told by call order (check_one_logit)
-    with audit_mode(forward.model), last_call_watched():
+    # the layers each pass calls: a probability of one side of 0.5 told by call order (check_one_logit)
+    with audit_mode(forward.model), layer_calls():
         if rows.numel():  # token ids an embedding cannot look up fail here, naming the counterfactual
             readers = token_readers(forward, x)
             for w, cf in enumerate(counterfactuals):
@@ -732,7 +732,7 @@ def carrier_unit_effects(
     check_layout_options(unit_dim, num_heads)
     cf = resolve_counterfactual(counterfactual, sensitive)
     _check_x(x)
-    with last_call_watched():  # its probabilities checked by the layer its passes call last
+    with layer_calls():  # its probabilities checked by the layers its passes call
         return _carrier_effects(model, x, cf, layer, target=target, max_batch_size=max_batch_size, use_suffix=use_suffix,
                                 output=output, additional_forward_args=additional_forward_args, unit_dim=unit_dim,
                                 num_heads=num_heads)

@@ -1,0 +1,152 @@
+"""The one recorder of the layers a model's pass calls, in call order (:func:`layer_calls`): which layer returned a
+tensor and which layer returned that layer's input, for the readings that ask what produced a model's output rather
+than what it registers last (:func:`~lightning_causal.causal.engine.state.ends_in_sigmoid`, the flow warning's
+``_head_of_another_width``, :func:`~lightning_causal.audits.label_task.label_task` through :func:`output_layer`)."""
+
+from __future__ import annotations
+
+import contextlib
+import weakref
+from collections.abc import Iterator, Mapping
+from contextvars import ContextVar
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+__all__ = ["Call", "LayerCalls", "SHAPE_LAYERS", "layer_calls", "main_output", "output_layer"]
+
+#: layers that move no value (walked through back to the layer that computed it)
+SHAPE_LAYERS = (nn.Identity, nn.Flatten, nn.Unflatten, nn.modules.dropout._DropoutNd)
+
+
+class Call:
+    """One call of a leaf module (a layer holding no submodule) that returned a tensor: the ``module``, its output
+    (``out()``: held by weak reference, ``None`` once freed), that output itself where it holds one value a row
+    (``held``: small; else ``None``), and the call that returned the layer's first argument (``source``)."""
+
+    __slots__ = ("module", "out", "held", "source")
+
+    def __init__(self, module: nn.Module, out: Tensor, source: Call | None) -> None:
+        self.module, self.out, self.source = module, weakref.ref(out), source
+        self.held = out if out.dim() == 0 or out.numel() == out.shape[0] else None
+
+
+class LayerCalls:
+    """The leaf calls of the last pass (the outermost module call) inside :func:`layer_calls`, in call order."""
+
+    def __init__(self) -> None:
+        self.calls: list[Call] = []
+        self._made: dict[int, Call] = {}
+        self._stored: dict[int, Call] = {}
+        self._depth = 0
+
+    def made(self, value: object) -> Call | None:
+        """The call of the last pass that returned ``value``: the same tensor object, else the latest whose output
+        ``value`` views whole (``out.squeeze(1)``, ``out.view(n, c, h, w)``: its storage, as many elements), or ``None``."""
+        if not isinstance(value, Tensor):
+            return None
+        call = self._made.get(id(value))
+        if call is not None and call.out() is value:
+            return call
+        call = self._stored.get(_storage(value) or -1)  # no storage: no view
+        out = call.out() if call is not None else None
+        return call if out is not None and out.numel() == value.numel() and _storage(out) == _storage(value) else None
+
+    def producer(self, value: object) -> Call | None:
+        """The call that computed ``value``: :meth:`made`, walked back through the layers that move no value
+        (:data:`SHAPE_LAYERS`)."""
+        call = self.made(value)
+        while call is not None and isinstance(call.module, SHAPE_LAYERS) and call.source is not None:
+            call = call.source
+        return call
+
+    def _pre(self, module: nn.Module, args: tuple) -> None:
+        if self._depth == 0:  # a new pass: the last one's calls go
+            self.calls.clear()
+            self._made.clear()
+            self._stored.clear()
+        self._depth += 1
+
+    def _post(self, module: nn.Module, args: tuple, out: object) -> None:
+        self._depth = max(self._depth - 1, 0)
+        leaf = not any(True for _ in module.children())
+        if leaf and isinstance(out, torch.Tensor):
+            call = Call(module, out, self.made(args[0]) if args else None)
+            self.calls.append(call)
+            self._made[id(out)] = call
+            self._stored[_storage(out)] = call
+        elif not leaf and out is not None:  # what computed this module's output, for label_task (not a forward that raised)
+            made = self.producer(main_output(out))
+            _OUTPUT_LAYER[module] = (type(made.module).__name__ if made is not None else None,)
+
+
+def _storage(t: Tensor) -> int:
+    """The address of ``t``'s storage (0 where it has none to read: a fake or meta tensor)."""
+    try:
+        return t.untyped_storage().data_ptr()
+    except Exception:  # noqa: BLE001 - a tensor without storage is no view of a layer's output
+        return 0
+
+
+#: the open recorder, ``None`` outside :func:`layer_calls`
+_RECORDER: ContextVar[LayerCalls | None] = ContextVar("lightning_causal_layer_calls", default=None)
+
+#: module -> (the class name of the layer that computed its main output in its last pass inside :func:`layer_calls`,
+#: ``None`` where no layer did: a function of torch's)
+_OUTPUT_LAYER: weakref.WeakKeyDictionary[nn.Module, tuple[str | None]] = weakref.WeakKeyDictionary()
+
+
+@contextlib.contextmanager
+def layer_calls() -> Iterator[LayerCalls]:
+    """Record, inside the block, every pass's leaf-module calls in call order (two global forward hooks, a pre-hook
+    that tells a new pass and a hook called also where the forward raises; removed on leaving, also on an exception);
+    the recorder holds the last pass's calls. A block inside another shares its recorder. Each module holding others
+    that a pass calls remembers, beyond the block, which layer computed its main output (:func:`output_layer`).
+
+    Examples:
+        >>> net = nn.Sequential(nn.Linear(3, 2), nn.Sigmoid(), nn.Flatten())
+        >>> with layer_calls() as calls:
+        ...     out = net(torch.zeros(1, 3))
+        >>> type(calls.producer(out).module).__name__, [type(c.module).__name__ for c in calls.calls], output_layer(net)
+        ('Sigmoid', ['Linear', 'Sigmoid', 'Flatten'], ('Sigmoid',))
+    """
+    open_ = _RECORDER.get()
+    if open_ is not None:
+        yield open_
+        return
+    recorder = LayerCalls()
+    token = _RECORDER.set(recorder)
+    pre = nn.modules.module.register_module_forward_pre_hook(recorder._pre)
+    post = nn.modules.module.register_module_forward_hook(recorder._post, always_call=True)
+    try:
+        yield recorder
+    finally:
+        pre.remove()
+        post.remove()
+        _RECORDER.reset(token)
+
+
+def open_recorder() -> LayerCalls | None:
+    """The recorder of the open :func:`layer_calls` block, or ``None`` outside one."""
+    return _RECORDER.get()
+
+
+def main_output(out: object) -> Tensor | None:
+    """The tensor an audit explains by default of a return value: the tensor itself, the first of a tuple or list, the
+    ``"logits"`` of a mapping; else ``None``."""
+    if isinstance(out, (tuple, list)) and out:
+        out = out[0]
+    elif isinstance(out, Mapping):
+        out = out.get("logits")
+    return out if isinstance(out, Tensor) else None
+
+
+def output_layer(model: Any) -> tuple[str | None] | None:
+    """``(name,)``: the class name of the layer that computed ``model``'s main output (:func:`main_output`, through
+    :data:`SHAPE_LAYERS`) in its last pass inside :func:`layer_calls` (``(None,)``: a function of torch's computed it);
+    ``None`` where no such pass called ``model`` (or ``model`` holds no module)."""
+    try:
+        return _OUTPUT_LAYER.get(model)
+    except TypeError:  # not weakly referable
+        return None
