@@ -230,7 +230,8 @@ def _forward_weights(module: torch.nn.Module) -> list[tuple[str, torch.Tensor]]:
     """The named weights ``module``'s forward uses: its parameters (lazy ones left out), a pruned one
     (``torch.nn.utils.prune``, ``ModelPruning``: a parameter ``X_orig`` beside a buffer ``X_mask``) as the weight ``X``
     the pruning computed, so that pruning made permanent (``X_orig * X_mask`` written into a parameter ``X``) changes
-    nothing and a new mask does."""
+    nothing and a new mask does; and its floating-point buffers (a merged layer's task vector or an edit kept in a buffer,
+    ``F.linear(x, self.lin.weight + self.delta)``; BatchNorm's running statistics), a pruning mask aside."""
     named, seen = [], set()
     for prefix, sub in module.named_modules():
         for name, p in sub._parameters.items():
@@ -242,6 +243,13 @@ def _forward_weights(module: torch.nn.Module) -> list[tuple[str, torch.Tensor]]:
             if isinstance(pruned, torch.Tensor):
                 name, p = base, pruned
             named.append((f"{prefix}.{name}" if prefix else name, p))
+        for name, b in sub._buffers.items():
+            if (not isinstance(b, torch.Tensor) or torch.nn.parameter.is_lazy(b) or id(b) in seen
+                    or not (b.is_floating_point() or b.is_complex())
+                    or (name.endswith("_mask") and name[:-len("_mask")] + "_orig" in sub._parameters)):  # read in X
+                continue
+            seen.add(id(b))
+            named.append((f"{prefix}.{name}" if prefix else name, b))
     return named
 
 
@@ -283,9 +291,16 @@ def warn_changed_after_audit(before: tuple | None, module: torch.nn.Module, wher
     now = weight_sums(module)
     if _same_sums(now, (names, sums)) or (trained is not None and _same_sums(now, trained)):
         return False
+    if now[0] == names and now[1] is not None and sums is not None:  # the same weights: those whose sums moved
+        moved = (now[1] != sums.to(now[1].device)).any(1).tolist()
+        changed = [name for name, m in zip(names, moved, strict=True) if m]
+    else:  # weights added or removed (a layer swapped, pruning made permanent and a new mask)
+        changed = sorted(set(now[0]) ^ set(names))
+    shown = (", in " + ", ".join(changed[:5]) + (f" and {len(changed) - 5} more" if len(changed) > 5 else "")
+             if changed else "")
     warn_at_users_line(
         f"CausalAuditCallback: the weights of the audited {type(module).__name__} changed after the audit of epoch "
-        f"{epoch} with no training step since ({where}): a change made after the callbacks' `on_train_epoch_end`, in "
+        f"{epoch} with no training step since ({where}){shown}: a change made after the callbacks' `on_train_epoch_end`, in "
         "your LightningModule's own (which Lightning calls after them: averaging local copies into the audited network, "
         "as in federated learning, a projection) or by a callback listed after this one. Each such audit explains the "
         "weights before the change, and its report too; make the change in the epoch's last `training_step` or in "
