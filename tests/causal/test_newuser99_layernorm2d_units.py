@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from lightning_causal.causal import unit_effects
+from tests.callbacks.test_newuser99_timm_style_fits import _by_hand
 
 
 class LayerNorm2d(nn.LayerNorm):
@@ -28,24 +29,6 @@ def _net(width: int) -> nn.Module:
     return net
 
 
-def _by_hand(net: nn.Module, x: torch.Tensor, module: nn.Module, pre: bool = False) -> torch.Tensor:
-    with torch.no_grad():
-        out = net(x)
-        t = out.argmax(1)
-        base = out.gather(1, t[:, None])[:, 0]
-        rows = []
-        for c in range(module.normalized_shape[0] if pre is None else net[0].out_channels):
-            def zero(o, c=c):
-                o = o.clone()
-                o[:, c] = 0
-                return o
-            handle = (module.register_forward_pre_hook(lambda m, a: (zero(a[0]),)) if pre else
-                      module.register_forward_hook(lambda m, a, o: zero(o)))
-            rows.append(base - net(x).gather(1, t[:, None])[:, 0])
-            handle.remove()
-    return torch.stack(rows, 1)
-
-
 @pytest.mark.parametrize("size", [5, 4])  # 5: only dimension 1 is 4 wide; 4: C == H == W, the output's statistics say
 @pytest.mark.parametrize("site", ["1", "2", "1:input"])
 def test_layernorm2d_channels_are_the_default_units(size, site):
@@ -54,7 +37,8 @@ def test_layernorm2d_channels_are_the_default_units(size, site):
     module = net[1] if site == "1:input" else net[int(site)]
     effects = unit_effects(net, x, site)
     assert effects.shape == (6, 4)
-    torch.testing.assert_close(effects, _by_hand(net, x, module, pre=site.endswith(":input")), rtol=0, atol=1e-12)
+    torch.testing.assert_close(effects, _by_hand(net, x, module, 4, "input" if site.endswith(":input") else None),
+                               rtol=0, atol=1e-12)
 
 
 def test_plain_layernorm_of_a_sequence_still_refused():
