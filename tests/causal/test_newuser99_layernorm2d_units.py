@@ -46,3 +46,19 @@ def test_plain_layernorm_of_a_sequence_still_refused():
     net = nn.Sequential(nn.Linear(4, 4), nn.LayerNorm(4), nn.Flatten(), nn.Linear(16, 2)).eval()
     with pytest.raises(ValueError, match="has its features last"):
         unit_effects(net, torch.randn(3, 4, 4), "1")  # [N, T, D] with T == D: still features last
+
+
+class _GemmaRMSNorm(nn.Module):  # a norm of your own on nn.Module, scaling by (1 + weight): its features are last
+    def __init__(self, d: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.linspace(-0.9, 2.0, d))
+
+    def forward(self, x):
+        return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + 1e-6) * (1 + self.weight)
+
+
+def test_own_rms_norm_of_a_sequence_still_refused():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(4, 4), _GemmaRMSNorm(4), nn.Flatten(), nn.Linear(16, 2)).eval()
+    with pytest.raises(ValueError, match="has its features last"):
+        unit_effects(net, torch.randn(3, 4, 4), "1")  # [N, T, D] with T == D: no statistics read, features last

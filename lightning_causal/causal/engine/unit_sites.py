@@ -112,7 +112,7 @@ def _normalises_last(module: nn.Module, out: Tensor) -> bool:
     channels last and back, so its output has the channels first. Where only dimension 1 is as wide as the features, the
     features are there; where both dimension 1 and the last are (``C == W``), the output says which: normalised along
     its features, ``(out - bias) / weight`` has a mean square of 1 there (up to ``eps``); this is read only where the class
-    overrides the ``forward`` of torch's norm. Any other module: ``True``.
+    derives from torch's ``nn.LayerNorm`` or ``nn.RMSNorm`` and overrides its ``forward``. Any other module: ``True``.
 
     Examples:
         >>> class LayerNorm2d(nn.LayerNorm):
@@ -131,9 +131,12 @@ def _normalises_last(module: nn.Module, out: Tensor) -> bool:
     last, first = out.shape[-1] == width, out.shape[1] == width
     if last != first:
         return last
-    torch_norm = next((c for c in type(module).__mro__ if c.__module__.startswith("torch.nn.")), None)
+    norms = (nn.LayerNorm, *((nn.RMSNorm,) if hasattr(nn, "RMSNorm") else ()))  # nn.RMSNorm: torch 2.4+
+    torch_norm = next((c for c in type(module).__mro__ if c in norms), None)
     if not last or torch_norm is None or type(module).forward is torch_norm.forward:
-        return True  # torch's own norm, and a norm of a library's own (Hugging Face's RMSNorm), normalise the last dimension
+        # torch's own norm, and a norm of a library's or your own on nn.Module (Hugging Face's RMSNorm, a Gemma-style
+        # (1 + weight) scale the statistics below would misread), normalise the last dimension
+        return True
     weight, bias = getattr(module, "weight", None), getattr(module, "bias", None)
 
     def misfit(dim: int) -> float:
