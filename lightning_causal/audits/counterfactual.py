@@ -78,14 +78,15 @@ def _triptych(x: Tensor, cf: Tensor) -> Tensor:
     """``[M, C, H, 3W + 2]`` images: input | counterfactual | difference (0.5 = unchanged). The input and the
     counterfactual are drawn on the input's range, as the other audits draw it (a counterfactual beyond it saturates,
     its size read in the difference): on their joint range one pixel the search drove out of the data's range (an
-    image's pixel to -0.5) washed the rest of both out (an image in [0, 0.3] drawn in [0.77, 1]). An input of one value:
+    image's pixel to -0.5) washed the rest of both out (an image in [0, 0.3] drawn in [0.77, 1]). An input of one value,
+    and a univariate signal (``[1, 1, T]``, drawn as lines, where a spike clamped to the input's peak read as no change):
     the joint range."""
     if x.dim() == 3:
         x, cf = x.unsqueeze(1), cf.unsqueeze(1)
     rows = []
     for a, b in zip(x.float().cpu(), cf.float().cpu()):
         lo, hi = float(a.min()), float(a.max())
-        if not hi > lo:
+        if not hi > lo or a.shape[:2] == (1, 1):
             lo, hi = float(torch.minimum(a, b).min()), float(torch.maximum(a, b).max())
         d = b - a
         scale = float(d.abs().max()) or 1.0
