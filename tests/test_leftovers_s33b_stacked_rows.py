@@ -138,8 +138,9 @@ def test_attribution_graphs_refusal_names_the_function_called():
 
 
 # DeepLift's pass stacks the samples and their baselines, [x; b]: its ends, sample 0 and baseline 3, hold x0 = 2 and take
-# the pass's x10 branch alone too; its inner rows hold x0 = 0.2 and take the plain one alone (s = 1.2, in the pass 12)
-INNER_X = torch.tensor([[2.0, 1.0], [0.2, 1.0], [0.2, 1.0], [0.2, 1.0]])
+# the pass's x10 branch alone too; its inner rows hold x0 = 0.2 and take the plain one alone (s = 1.2, in the pass 12);
+# sample 2 holds x0 = 2 too, so that the clean probe's check (rows 0 and 1, then 2 and 3, leftovers_s40a) passes
+INNER_X = torch.tensor([[2.0, 1.0], [0.2, 1.0], [2.0, 1.0], [0.2, 1.0]])
 INNER_B = torch.tensor([[0.2, 1.0], [0.2, 1.0], [0.2, 1.0], [2.0, 1.0]])
 
 

@@ -28,18 +28,21 @@ class RowExit(nn.Module):
 
 
 def sampler(n: int, generator: torch.Generator) -> torch.Tensor:
-    """``x0`` in (1, 2), negated on every fifth row from row 3 on (rows 3, 8, 13, ...); ``x1`` in (0, 1)."""
-    sign = torch.where(torch.arange(n) % 5 == 3, -1.0, 1.0).double()
+    """``x0`` in (1, 2), negated on every fifth row from row 4 on (rows 4, 9, 14, ...: not rows 32 and 63, which the clean
+    check of sample independence runs apart too since leftovers_s40a, so that the spread rows' check is reached); ``x1``
+    in (0, 1)."""
+    sign = torch.where(torch.arange(n) % 5 == 4, -1.0, 1.0).double()
     return torch.stack([sign * (1 + torch.rand(n, generator=generator, dtype=torch.float64)),
                         torch.rand(n, generator=generator, dtype=torch.float64)], 1)
 
 
-def test_the_premise_rows_0_and_1_take_their_chunk_s_branch_alone_and_row_3_does_not():
+def test_the_premise_rows_0_and_1_take_their_chunk_s_branch_alone_and_row_4_does_not():
     x = sampler(64, torch.Generator().manual_seed(0))
     model = BatchExit()
     assert x[:, 0].mean() > 0  # the chunk's branch: x0 for every row
     torch.testing.assert_close(model(x[:2]), model(x)[:2])  # what the former check compared
-    assert model(x[[3, 3]])[0] == 2 + x[3, 1] != model(x)[3]  # row 3 alone: the other branch
+    assert model(x[[4, 4]])[0] == 2 + x[4, 1] != model(x)[4]  # row 4 alone: the other branch
+    torch.testing.assert_close(model(x[[32, 63]]), model(x)[[32, 63]])  # as are rows 32 and 63
 
 
 def test_a_branch_on_a_batch_statistic_is_refused_by_the_sobol_analysis():

@@ -50,18 +50,19 @@ def test_the_factual_pass_runs_once(worlds):
     flip = Intersections(AttributeFlip(0), {"sex": 0, "race": 1}) if worlds else AttributeFlip(0)
     rows, factual, _ = _passes(model, x, FairnessAudit(flip, worlds=worlds), y)
     # in all five passes: the check of what the outputs are (1 row: validate's, run by hand too, newuser80), the trial
-    # pass that measures rows per pass (4 rows), the factual pass (16), samples 0 and 1 alone (2: the rows must not see
+    # pass that measures rows per pass (4 rows), the factual pass (16), samples 0 and 1 alone then 8 and 15 (2 and 2,
+    # leftovers_s40a: the rows must not see
     # each other, newuser58), and one pass of the changed rows: the flip's 16, with the worlds also each row in the 3 of
     # the 4 sex × race worlds it is not in
     assert factual == 1
-    assert rows == [1, 4, 16, 2, 16 + 3 * 16 if worlds else 16]
+    assert rows == [1, 4, 16, 2, 2, 16 + 3 * 16 if worlds else 16]
 
 
 def test_a_regression_target_costs_no_pass_of_its_own():
     x, _, model = _probe_and_model()
     with pytest.warns(UserWarning, match="regression target"):
         rows, factual, result = _passes(model, x, FairnessAudit(AttributeFlip(0), compare="probability"), torch.linspace(-2.5, 3.5, 16))
-    assert factual == 1 and rows == [1, 4, 16, 2, 16]  # the labels' check reads the width of the factual pass's outputs
+    assert factual == 1 and rows == [1, 4, 16, 2, 2, 16]  # the labels' check reads the width of the factual pass's outputs
     assert "equalized_odds_difference" not in result.scalars
 
 
@@ -95,7 +96,7 @@ def test_carrier_layers_share_the_factual_pass(layers, patched):
     factual and the counterfactual sample (the 28 others, 0 in both, patch nothing: moving_units)."""
     x, y, model = _probe_and_model()
     rows, factual, result = _passes(model, x, FairnessAudit(AttributeFlip(0), layers=layers), y)
-    assert factual == 1 and rows == [1, 4, 16, 2, 16, *patched]  # 2: samples 0 and 1 alone
+    assert factual == 1 and rows == [1, 4, 16, 2, 2, 16, *patched]  # 2, 2: samples 0 and 1, then 8 and 15 alone
     for layer in layers:
         own = carrier_unit_effects(model, x, AttributeFlip(0), layer).abs().mean(0)
         assert torch.equal(result.vectors[f"carriers/{layer}"], own)
@@ -121,12 +122,12 @@ def test_token_carriers_with_a_mask_share_the_passes():
     mask[:, 4] = 0
     model, swap = Tokens().eval(), TokenSwap([(1, 2)])
     rows, factual, result = _passes(model, ids, FairnessAudit(swap, layers=["fc"]), None, attention_mask=mask)
-    # the outputs' check (1 row, newuser80), the ids' check (1 row), the trial pass, the factual pass, samples 0 and 1 alone, the 7 sentences with a term among their real tokens; then
+    # the outputs' check (1 row, newuser80), the ids' check (1 row), the trial pass, the factual pass, samples 0 and 1 alone, then 5 and 9 (s40a), the 7 sentences with a term among their real tokens; then
     # the patched rows (a forward argument: through the whole model) after a trial pass: of the 4 units x 10 rows the 25
     # whose unit the swap changes, bit for bit (moving_units): not those of sentences 3, 5 and 9 (neither term), nor of
     # sentence 4 (both terms: its mean embedding stays, but for one unit moved by 3e-8, the rounding of the 7-row pass,
     # on CPUs whose kernels round a 7-row product otherwise than a 1-row one: 24 on an AVX-512 Xeon, where it is not moved)
-    assert factual == 1 and rows[:7] == [1, 1, 4, 10, 2, 7, 4] and rows[7] in (24, 25)
+    assert factual == 1 and rows[:8] == [1, 1, 4, 10, 2, 2, 7, 4] and rows[8] in (24, 25)
     own = carrier_unit_effects(model, ids, swap, "fc", additional_forward_args={"attention_mask": mask}).abs().mean(0)
     assert torch.allclose(result.vectors["carriers/fc"], own, atol=1e-7)
 

@@ -108,13 +108,13 @@ def test_sobol_and_icc_run_the_design_rows(shapley):
 
     n = 64
     r = c.sobol_indices(func, c.IndependentNormal([0.0] * G, [1.0] * G), n=n, n_bootstrap=4)
-    # + the noise check (8 rows) and the sample-independence check (2 of A's rows alone, then SPREAD_ROWS rows of its
-    # first chunk each alone, in passes of 2 rows)
-    checks = 10 + 2 * SPREAD_ROWS
+    # + the noise check (8 rows) and the sample-independence check (2 of A's rows alone, then 2 more of them (leftovers_s40a),
+    # then SPREAD_ROWS rows of its first chunk each alone, in passes of 2 rows)
+    checks = 12 + 2 * SPREAD_ROWS
     assert r.n_evaluations == (G + 2) * n and (G + 2) * n <= calls[0] <= (G + 2) * n + checks
     scm = c.AdditiveNoiseSCM(["a", "b", "c"], {"b": ["a"], "c": ["b"]})
     scm.fit(torch.randn(256, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(2)).cumsum(1))
     calls[0] = 0
     icc = c.intrinsic_causal_contributions(lambda z: func(z.double()), scm, n=n, shapley=shapley, n_bootstrap=4)
     design = 2**G * n if shapley else (G + 2) * n  # with Shapley the 2^D blocks hold the first/total order ones
-    assert icc.n_evaluations == design and design <= calls[0] <= design + 16 + 2 * SPREAD_ROWS
+    assert icc.n_evaluations == design and design <= calls[0] <= design + 18 + 2 * SPREAD_ROWS

@@ -49,7 +49,7 @@ _X = torch.randn(16, 4, generator=torch.Generator().manual_seed(0))
 
 
 def test_a_solver_stopping_on_the_batchs_residual_is_refused_naming_it() -> None:
-    with pytest.raises(ValueError, match=r"probe samples \[0, 1\] run alone differ .* a solver loop stopping on the "
+    with pytest.raises(ValueError, match=r"probe samples \[1\] run alone differ .* a solver loop stopping on the "
                                          r"batch's residual"):
         input_effects(_Relaxation(per_row=False).eval(), _X, target=0)
     x = _X.clone()

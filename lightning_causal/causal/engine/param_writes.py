@@ -10,7 +10,7 @@ silence (``B @ A`` counted twice after the audit, the next training steps starti
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
 
 import torch
@@ -18,7 +18,7 @@ from torch import Tensor, nn
 
 from lightning_causal.causal.engine.init_writes import _TRAIN_WRITES_NOTHING as _LIBRARY
 
-__all__ = ["param_writes_refused", "watched_params"]
+__all__ = ["fingerprints", "param_writes_refused", "watched_params", "written_since"]
 
 #: an integer dtype of each element size: a parameter's bits read as integers, so that any change of a value shows
 _BITS = {1: torch.int8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
@@ -91,8 +91,7 @@ def param_writes_refused(model: nn.Module) -> Iterator[None]:
     if not params:  # none of the user's, or all watched by a block open outside (the callback's no_trace)
         yield
         return
-    with torch.no_grad():
-        before = {name: _fingerprint(p) for name, p in params.items()}
+    before = fingerprints(params)
     token = _WATCHING.set(watching | {id(p) for p in params.values()})
     # a model whose lazy parameters a pass may create is walked again by the blocks inside (its new parameters watched)
     lazy = any(isinstance(p, nn.parameter.UninitializedParameter) for p in model.parameters())
@@ -102,10 +101,34 @@ def param_writes_refused(model: nn.Module) -> Iterator[None]:
     finally:
         _WATCHED_MODELS.reset(models)
         _WATCHING.reset(token)
-    with torch.no_grad():
-        written = _written({name: (_fingerprint(p), before[name]) for name, p in params.items()})
+    written = written_since(params, before)
     if written:
         raise ValueError(_message(model, written))
+
+
+def fingerprints(params: Mapping[str, Tensor]) -> dict[str, tuple]:
+    """Each tensor of ``params`` by name, as its fingerprint (shape, dtype and the sum of its bits: no copy made), for
+    :func:`written_since` to tell which a pass wrote.
+
+    Examples:
+        >>> params = dict(nn.Linear(2, 2).named_parameters())
+        >>> before = fingerprints(params)
+        >>> with torch.no_grad():
+        ...     _ = params["bias"].add_(1.0)
+        >>> written_since(params, before)
+        ['bias']
+    """
+    with torch.no_grad():
+        return {name: _fingerprint(p) for name, p in params.items()}
+
+
+def written_since(params: Mapping[str, Tensor], before: Mapping[str, tuple]) -> list[str]:
+    """The names of ``params`` whose values differ from their :func:`fingerprints` ``before`` (exact to a bit), in
+    ``params``' order; a name ``before`` lacks counts as written."""
+    with torch.no_grad():
+        now = {name: _fingerprint(p) for name, p in params.items()}
+    return _written({name: (f, before[name]) for name, f in now.items() if name in before}) \
+        + [name for name in params if name not in before]
 
 
 def _written(pairs: dict[str, tuple[tuple, tuple]]) -> list[str]:

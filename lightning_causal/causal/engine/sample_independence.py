@@ -38,10 +38,11 @@ from lightning_causal.causal.engine.output_selection import (
     time_major,
     time_major_fix,
 )
+from lightning_causal.causal.engine.param_writes import fingerprints, written_since
 from lightning_causal.causal.engine.rounding import BEYOND_ROUNDING, rounding_bound, row_scales
 from lightning_causal.causal.engine.user_frame import outside_package
 
-__all__ = ["check_samples_independent", "refuse_traced_training", "same_outputs"]
+__all__ = ["check_samples_independent", "checked_rows", "refuse_traced_training", "same_outputs"]
 
 
 #: the way out of a forward that depends on its batch
@@ -61,8 +62,9 @@ def check_samples_independent(forward: Forward, xs: tuple[Tensor, ...], output: 
                               sample_ids: Tensor | None = None, batch: str | None = None) -> None:
     """Refuse a model whose output for a sample depends on the other samples of its batch.
 
-    Every estimator runs intervened rows of many samples (and units) in one batch, so two probe
-    samples run alone must give the probe's (selected) ``output`` for them; else (control flow on a
+    Every estimator runs intervened rows of many samples (and units) in one batch, so probe rows run as a batch of
+    their own (:func:`checked_rows`: rows 0 and 1, then, where they agree, rows ``n // 2`` and ``n - 1``, a pass each)
+    must give the probe's (selected) ``output`` for them (the refusal names those that differ); else (control flow on a
     batch statistic such as ``if (confidence > t).all(): return early``, statistics over the batch)
     ``ValueError``: each effect would mix the branches of whichever rows share its batch, silently.
     ``what`` names the estimator's action in the message. Differences within 1% of the output's
@@ -96,22 +98,27 @@ def check_samples_independent(forward: Forward, xs: tuple[Tensor, ...], output: 
     """
     refuse_traced_training(forward.model, what)
     refuse_flat_bags(forward, xs, what)  # flat ids of an nn.EmbeddingBag with offsets, as many as the bags
-    _, rows = trial_rows(xs[0].shape[0], xs[0].device)
     n = xs[0].shape[0]
     sized = carried_states(forward.model, n)  # before the pass alone, which may set a state of its own size
     kept = {k: _identity(t) for k, t in _kept_tensors(forward.model).items()}
     state = keep_attributes(forward.model, reassigned_buffers=True)  # the second run alone starts from it
-    with GeneratorWatch() as watch:
-        alone = forward(*(x[rows] for x in xs), rows=rows)
-    states = sized + [s for s in carried_states(forward.model, n, kept) if s.split(" [")[0] not in {t.split(" [")[0] for t in sized}]
-    if watch.moved:
-        return  # the model draws random numbers (MC dropout kept on): its outputs differ by the draw, not by the batch
-    clean = output[rows]
-    diff, same = same_outputs(alone, clean)
-    # within the 1%, beyond float rounding (a solver stopping on its batch's residual): warned, after the same noise check
     bound = rounding_bound(output, forward.model)
-    rel = diff / float(row_scales(clean.reshape(1, -1))[0]) if same and _inexact(alone) and _inexact(clean) else 0.0
-    if same and not rel > bound:
+    groups = checked_rows(n, xs[0].device)
+    for g, rows in enumerate(groups):  # rows 0 and 1; where they agree, rows spread over the rest (one pass more)
+        if g:
+            state.restore()  # as the first group's pass started
+        with GeneratorWatch() as watch:
+            alone = forward(*(x[rows] for x in xs), rows=rows)
+        states = sized + [s for s in carried_states(forward.model, n, kept) if s.split(" [")[0] not in {t.split(" [")[0] for t in sized}]
+        if watch.moved:
+            return  # the model draws random numbers (MC dropout kept on): its outputs differ by the draw, not by the batch
+        clean = output[rows]
+        diff, same = same_outputs(alone, clean)
+        # within the 1%, beyond float rounding (a solver stopping on its batch's residual): warned, after the same noise check
+        rel = diff / float(row_scales(clean.reshape(1, -1))[0]) if same and _inexact(alone) and _inexact(clean) else 0.0
+        if not (same and not rel > bound):
+            break
+    else:
         return
     if _rows_state_set(forward.model, kept, len(rows)):  # the first run alone set a state of its rows' size, read
         state.restore()  # where the size matches (`self.mem` [2, H]): its second run read it, taken for noise, passed
@@ -124,6 +131,7 @@ def check_samples_independent(forward: Forward, xs: tuple[Tensor, ...], output: 
                 f"Expected the model to give the same outputs for the same samples at every pass, but probe samples "
                 f"{ids} run alone twice differ by max |difference| {twice:.3g}: {KEPT_OPTIMIZER_STATE}")
         return  # the model differs from itself run twice alone (noise from a generator of its own), not by the batch
+    ids = [i for j, i in enumerate(ids) if _row_differs(alone[j:j + 1], clean[j:j + 1], bound if same else None)] or ids
     cause, fix = _cause(forward, xs, rows, states)
     batch = batch or f"the batch of {n}"
     if same:
@@ -133,7 +141,7 @@ def check_samples_independent(forward: Forward, xs: tuple[Tensor, ...], output: 
                 f"{ids} run alone differ from their outputs in {batch} by max |difference| {diff:.3g}, {100 * rel:.2g}% of "
                 f"the output's scale (1 + max |output|; the refusal takes 1%, float rounding is taken to stay below "
                 f"{100 * bound:.2g}%): {cause}. {what} runs rows of many samples in one batch, so its results follow the "
-                f"batch a little (two samples are compared: others may differ more); {fix}",
+                f"batch a little ({('two', 'four')[g]} samples are compared: others may differ more); {fix}",
                 BEYOND_ROUNDING), stacklevel=outside_package())  # its figures move between audit epochs: once per fit
         return
     raise ValueError(
@@ -145,16 +153,42 @@ def check_samples_independent(forward: Forward, xs: tuple[Tensor, ...], output: 
         f"silently; {fix}")
 
 
-def weights_held(model: nn.Module | None) -> list[Tensor] | None:
-    """Copies of ``model``'s parameters where an optimizer stepped some inside the audit's passes
-    (:func:`~.inner_steps.stepped`), before a run that :func:`optimizer_state_kept` judges; ``None`` otherwise (no copy:
-    a model whose forward steps no optimizer pays nothing)."""
+def checked_rows(n: int, device: torch.device | str) -> list[Tensor]:
+    """The groups of probe rows :func:`check_samples_independent` runs as batches of their own, one pass each, the
+    second only where the first agrees with the probe's pass: rows 0 and 1 (``[0, 0]`` for one row), then, for 4 rows
+    or more, rows ``n // 2`` and ``n - 1``. A model whose dependence on its batch shows only on later rows (a recurrent
+    layer reading the batch as time, ``batch_first`` forgotten: row ``i`` reads rows 0 to ``i``) gives rows 0 and 1 alone
+    as in the batch, and was passed. Two rows a group, as the first: a solver stopping on its batch's residual
+    converges otherwise in a larger batch, and a model may refuse a batch of one.
+
+    Examples:
+        >>> checked_rows(64, "cpu"), checked_rows(4, "cpu"), checked_rows(3, "cpu")
+        ([tensor([0, 1]), tensor([32, 63])], [tensor([0, 1]), tensor([2, 3])], [tensor([0, 1])])
+    """
+    first = trial_rows(n, torch.device(device))[1]
+    return [first] if n < 4 else [first, torch.tensor([n // 2, n - 1], device=device)]
+
+
+def _row_differs(a: Tensor, b: Tensor, bound: float | None) -> bool:
+    """Whether one row's outputs ``a`` differ from ``b`` beyond the refusal's 1% (:func:`same_outputs`: NaN against a
+    number too) or, given ``bound``, beyond float rounding (that share of the row's scale): the rows the refusal or the
+    warning names."""
+    diff, same = same_outputs(a, b)
+    if bound is None or not same:
+        return not same
+    return _inexact(a) and _inexact(b) and diff / float(row_scales(b.reshape(1, -1))[0]) > bound
+
+
+def weights_held(model: nn.Module | None) -> dict[str, tuple] | None:
+    """The fingerprints of ``model``'s parameters (:func:`~.param_writes.fingerprints`: no copy) where an optimizer
+    stepped some inside the audit's passes (:func:`~.inner_steps.stepped`), before a run that
+    :func:`optimizer_state_kept` judges; ``None`` otherwise (a model whose forward steps no optimizer pays nothing)."""
     if model is None or not stepped():
         return None
-    return [p.detach().clone() for p in model.parameters()]
+    return fingerprints(dict(model.named_parameters()))
 
 
-def optimizer_state_kept(model: nn.Module | None, held: list[Tensor] | None) -> bool:
+def optimizer_state_kept(model: nn.Module | None, held: dict[str, tuple] | None) -> bool:
     """Whether rows that differ from themselves run twice alone are an optimizer's state kept from call to call
     (momentum buffers): an optimizer stepped by forward (``held``, :func:`weights_held`, before the second run) and the
     weights put back by forward (test-time training that reloads them), so the runs differ by the state the optimizer
@@ -166,8 +200,7 @@ def optimizer_state_kept(model: nn.Module | None, held: list[Tensor] | None) -> 
         >>> optimizer_state_kept(lin, weights_held(lin))  # no optimizer stepped: no copy, noise
         False
     """
-    return (model is not None and held is not None
-            and all(torch.equal(p, h) for p, h in zip(model.parameters(), held, strict=True)))
+    return model is not None and held is not None and not written_since(dict(model.named_parameters()), held)
 
 
 def _cause(forward: Forward, xs: tuple[Tensor, ...], rows: Tensor, states: list[str]) -> tuple[str, str]:
