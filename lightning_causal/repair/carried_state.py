@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from lightning_causal.causal.engine.kept_attributes import KeptAttributes
+from lightning_causal.causal.engine.kept_attributes import KeptAttributes, buffer_of
 from lightning_causal.repair.base import RepairTerm
 
 __all__ = ["memory_rows_written", "sized_by_batch", "task_pass_state", "term_pass_noted", "validation_batches"]
@@ -72,60 +72,113 @@ def task_pass_state(kept: KeptAttributes, model: nn.Module, n: int) -> tuple[tup
         (('h', (8, 4)),)
     """
     carried = tuple((name, shape) for name, shape, set_ in kept.changes(model) if sized_by_batch(shape, n, set_))
-    return carried + tuple(m for m in memory_rows_written(kept, model, n) if m not in carried)
+    return carried + tuple(m for m in memory_rows_written(kept, model) if m not in carried)
 
 
-def memory_rows_written(kept: KeptAttributes, model: nn.Module, n: int) -> tuple[tuple[str, tuple[int, ...]], ...]:
-    """The buffers of ``model`` whose values the task's pass on ``n`` rows changed in some of their slices along one
-    dimension and not all, at most ``n`` of them: a memory bank the training rows are written into (a FIFO queue of
-    keys and labels, ``self.keys[ptr:ptr + n] = z``, a kNN classifier's, or along the second dimension, MoCo's
-    ``self.queue[:, ptr:ptr + n] = k.T`` of a ``[dim, K]`` queue), which a term's pass would fill
+def memory_rows_written(kept: KeptAttributes, model: nn.Module) -> tuple[tuple[str, tuple[int, ...]], ...]:
+    """The buffers and tensor attributes of ``model`` the task's pass wrote rows into, by what it changed
+    (:func:`_rows_written`), however many rows a step writes: some of their slices along one dimension and not all, or
+    every slice shifted along one (a bank rebuilt first in, first out), or slices appended along one; a memory bank
+    (a FIFO queue of keys and labels, ``self.keys[ptr:ptr + n] = z``, a kNN classifier's, a kNN-LM's ``N * T`` keys of
+    every token, or along the second dimension, MoCo's ``self.queue[:, ptr:ptr + n] = k.T`` of a ``[dim, K]`` queue,
+    also fed by a batch gathered from every rank; ``self.keys = torch.cat([self.keys, k])[-K:]`` of any size, or grown
+    without bound; a plain attribute as a buffer), which a term's pass would fill
     with the term's own rows (a fused pass writes the counterfactual rows beside the task's; an unfused term's pass
     writes the batch's rows a second time), so that the bank would hold other rows than plain training puts there. Such
     a buffer is treated as a state carried across batches: the model runs unfused and the terms' passes put it back.
-    A step counter (0-d), ``spectral_norm``'s ``u`` and ``v`` or a running mean (every entry changes) are no memory,
-    nor a sparse or quantized buffer (which ``ne`` does not compare).
-    Needs ``kept`` taken with ``values=True`` (otherwise nothing is found).
+    A step counter (0-d), ``spectral_norm``'s ``u`` and ``v`` or a running mean (every entry moves) are no memory,
+    nor a sparse or quantized buffer (which ``ne`` does not compare). A state whose entries the pass moves in some
+    slices only (a count of the classes seen) is taken for one: the model runs unfused, which costs time, not results.
+    Needs ``kept`` taken with ``values=True`` for the buffers (the tensor attributes are kept either way); read from
+    the values kept at that step (the first of each epoch), no copy of its own.
 
     Args:
         kept: :func:`~lightning_causal.causal.engine.kept_attributes.keep_attributes` of ``model`` with ``values=True``,
             taken before the task's pass.
         model: the model.
-        n: the row count of the task pass's batch.
 
     Examples:
         >>> import torch
         >>> from lightning_causal.causal.engine.kept_attributes import keep_attributes
         >>> m = nn.Linear(3, 4)
         >>> m.register_buffer("keys", torch.zeros(16, 4))
+        >>> m.register_buffer("queue", torch.zeros(4, 16))  # MoCo's [dim, K], written along its second dimension
         >>> m.register_buffer("steps", torch.zeros(()))
         >>> kept = keep_attributes(m, reassigned_buffers=True, values=True)
         >>> with torch.no_grad():
-        ...     m.keys[:8] = m(torch.ones(8, 3))
+        ...     m.keys[:12] = m(torch.ones(12, 3))  # 12 rows of a batch of 4: a token's key each
+        ...     m.queue[:, 8:] = torch.ones(4, 8)
         >>> m.steps += 1
-        >>> memory_rows_written(kept, m, 8)
-        (('keys', (16, 4)),)
-        >>> m.register_buffer("queue", torch.zeros(4, 16))  # MoCo's [dim, K], written along its second dimension
-        >>> kept = keep_attributes(m, reassigned_buffers=True, values=True)
-        >>> m.queue[:, 8:] = torch.ones(4, 8)
-        >>> memory_rows_written(kept, m, 8)
-        (('queue', (4, 16)),)
+        >>> memory_rows_written(kept, m)
+        (('keys', (16, 4)), ('queue', (4, 16)))
     """
-    names = {id(b): name for name, b in model.named_buffers() if b is not None}
-    found = []
-    for b, version, copy in kept.values or ():
-        if (id(b) not in names or b.is_inference() or b._version == version or b.dim() == 0 or b.shape != copy.shape
-                or b.layout is not torch.strided or b.is_quantized):  # a sparse count of co-occurrences: no FIFO, no `ne`
-            continue
-        moved = b.ne(copy)
-        if b.is_floating_point() or b.is_complex():
-            moved &= ~(b.isnan() & copy.isnan())  # NaN kept as NaN is no write
-        if not b.numel():
-            continue
-        written = torch.stack([moved.movedim(d, 0).reshape(size, -1).any(1).sum() for d, size in enumerate(b.shape)])
-        if any(0 < k <= n and k < size for k, size in zip(written.tolist(), b.shape)):  # the slices written along a dimension
-            found.append((names[id(b)], tuple(b.shape)))
+    names = {id(m): prefix for prefix, m in model.named_modules()}
+    copies = {id(b): copy for b, _, copy in kept.values or ()}
+    found: list[tuple[str, tuple[int, ...]]] = []
+    for m, name, b, version in kept.buffers:  # in place, or reassigned: the values kept of the buffer it held
+        now = buffer_of(m, name)
+        copy = copies.get(id(b))
+        if copy is not None and isinstance(now, Tensor) and (now is not b or now._version != version) and _rows_written(copy, now):
+            found.append((f"{names[id(m)]}.{name}" if names.get(id(m)) else name, tuple(now.shape)))
+    copies = {id(t): (version, address, copy) for t, version, address, copy in kept.copies}
+    for m, before, _ in kept.entries:  # a tensor attribute: updated in place or reassigned
+        for name, old in before.items():
+            now, held = vars(m).get(name), copies.get(id(old)) if isinstance(old, Tensor) else None
+            if (held is not None and isinstance(now, Tensor) and (now is not old or now._version != held[0])
+                    and _rows_written(held[2], now)):
+                found.append((f"{names[id(m)]}.{name}" if names.get(id(m)) else name, tuple(now.shape)))
     return tuple(found)
+
+
+def _rows_written(old: Tensor, new: Tensor) -> bool:
+    """Whether ``new`` holds ``old`` with rows written into it along one dimension: some of its slices changed and not
+    all; every one changed as by a shift (the first ``m`` dropped, ``m`` written after the rest: a FIFO rebuilt by
+    ``torch.cat``, :func:`_shifted`); or, one dimension longer, ``old`` followed by new slices. NaN kept as NaN is no
+    change; a 0-d, sparse, quantized or complex tensor, or one of another dtype or rank, none.
+
+    Examples:
+        >>> import torch
+        >>> old = torch.arange(12.0).view(6, 2)
+        >>> _rows_written(old, torch.cat([old[2:], -old[:2]])), _rows_written(old, old * 0.5), _rows_written(old, torch.cat([old, old]))
+        (True, False, True)
+    """
+    if (old.dim() == 0 or new.dim() != old.dim() or new.dtype != old.dtype or new.layout is not torch.strided
+            or old.layout is not torch.strided or new.is_quantized or new.is_complex() or not new.numel()):
+        return False
+    if new.shape != old.shape:  # slices appended along one dimension (a bank grown by `torch.cat`)
+        grown = [d for d in range(new.dim()) if new.shape[d] != old.shape[d]]
+        return (len(grown) == 1 and new.shape[grown[0]] > old.shape[grown[0]]
+                and _same(new.narrow(grown[0], 0, old.shape[grown[0]]), old))
+    moved = new.ne(old)
+    if new.is_floating_point():
+        moved &= ~(new.isnan() & old.isnan())  # NaN kept as NaN is no write
+    if not bool(moved.any()):
+        return False
+    for d, size in enumerate(new.shape):  # the slices written along each dimension
+        if 0 < int(moved.movedim(d, 0).reshape(size, -1).any(1).sum()) < size:
+            return True
+    return any(_shifted(old.movedim(d, 0), new.movedim(d, 0)) for d in range(new.dim()) if new.shape[d] > 1)
+
+
+def _shifted(old: Tensor, new: Tensor) -> bool:
+    """Whether ``new`` (of ``old``'s shape, ``[K, ...]``) is ``old`` without its first ``m`` slices, ``1 <= m < K``,
+    followed by ``m`` others: where ``old``'s last slice is found in ``new`` (the last few places first: the
+    shortest shifts), the slices before it are ``old``'s last ones."""
+    k = old.shape[0]
+    o, w = old.reshape(k, -1), new.reshape(k, -1)
+    hits = _equal_entries(w, o[-1:]).all(1)[:-1].nonzero().flatten().flip(0)[:4]  # j: old[-1] at new[j], m = k - 1 - j
+    return any(_same(w[:j + 1], o[k - 1 - j:]) for j in hits.tolist())
+
+
+def _equal_entries(a: Tensor, b: Tensor) -> Tensor:
+    """``a == b`` entry by entry, NaN equal to NaN."""
+    same = a == b
+    return same | (a.isnan() & b.isnan()) if a.is_floating_point() else same
+
+
+def _same(a: Tensor, b: Tensor) -> bool:
+    """Whether ``a`` and ``b`` hold the same values, NaN equal to NaN."""
+    return bool(_equal_entries(a, b).all())
 
 
 def validation_batches(trainer: Any) -> int | None:

@@ -72,7 +72,7 @@ def test_the_slices_written_are_counted_along_each_dimension_and_a_running_mean_
     m.queue[:, 5:5 + N] = 1.0
     m.mean.mul_(0.9).add_(0.1)  # every entry moves: a running statistic, not a memory
     m.count += 1
-    assert memory_rows_written(kept, m, N) == (("queue", (D, K)),)
+    assert memory_rows_written(kept, m) == (("queue", (D, K)),)
 
 
 class _SparseCounts(nn.Module):
