@@ -112,7 +112,9 @@ def _normalises_last(module: nn.Module, out: Tensor) -> bool:
     channels last and back, so its output has the channels first. Where only dimension 1 is as wide as the features, the
     features are there; where both dimension 1 and the last are (``C == W``), the output says which: normalised along
     its features, ``(out - bias) / weight`` has a mean square of 1 there (up to ``eps``); this is read only where the class
-    derives from torch's ``nn.LayerNorm`` or ``nn.RMSNorm`` and overrides its ``forward``. Any other module: ``True``.
+    derives from torch's ``nn.LayerNorm`` or ``nn.RMSNorm`` and overrides its ``forward``. A norm with a ``data_format``
+    of ``"channels_first"`` or ``"channels_last"`` (ConvNeXt's own ``LayerNorm`` on ``nn.Module``, Hugging Face's
+    ``ConvNextLayerNorm``) says which where both are. Any other module: ``True``.
 
     Examples:
         >>> class LayerNorm2d(nn.LayerNorm):
@@ -131,6 +133,9 @@ def _normalises_last(module: nn.Module, out: Tensor) -> bool:
     last, first = out.shape[-1] == width, out.shape[1] == width
     if last != first:
         return last
+    layout = getattr(module, "data_format", None)  # ConvNeXt's own LayerNorm, Hugging Face's ConvNextLayerNorm say it
+    if last and isinstance(layout, str) and layout in ("channels_first", "channels_last"):
+        return layout == "channels_last"
     norms = (nn.LayerNorm, *((nn.RMSNorm,) if hasattr(nn, "RMSNorm") else ()))  # nn.RMSNorm: torch 2.4+
     torch_norm = next((c for c in type(module).__mro__ if c in norms), None)
     if not last or torch_norm is None or type(module).forward is torch_norm.forward:
