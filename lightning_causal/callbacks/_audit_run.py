@@ -34,6 +34,7 @@ from lightning_causal.callbacks._one_audit import (
     run_audit,
 )
 from lightning_causal.callbacks._trainer_facts import (
+    audit_precision,
     audited,
     epoch_end_step,
     explained_name,
@@ -297,7 +298,8 @@ class AuditRun:
                 probe = {"source": self.probe_origin, "samples": len(self.probe) if self.probe is not None else 0}
                 write_report(self.report_dir, epoch, stage, results, tag=self._report_tag,
                              extra={"audit_seconds": total, "world_size": trainer.world_size, "probe": probe,
-                                    "model": explained_name(trainer.lightning_module)})
+                                    "model": explained_name(trainer.lightning_module),
+                                    "precision": audit_precision(audited(trainer.lightning_module), trainer)})
             except (OSError, TypeError, ValueError) as err:  # a full disk; a custom audit's value JSON cannot hold
                 error = repr(err)
         error = trainer.strategy.broadcast(error, src=0)
@@ -382,7 +384,8 @@ class AuditRun:
         self._renderer.render(tb.experiment, epoch, results, shown, step=step, probe_labels=labels, report=report,
                               figures=figures, scalar_prefix=tag_prefix(tb), stage=stage,
                               model=explained_name(trainer.lightning_module),  # as the report's "model"
-                              probe_unobserved=marks[0], probe_times=marks[1])
+                              probe_unobserved=marks[0], probe_times=marks[1],
+                              precision=audit_precision(audited(trainer.lightning_module), trainer))
         self._undrawn = None if figures else (tb.experiment, results, shown, labels, step, tag_prefix(tb), marks)
         return time.perf_counter() - t0
 

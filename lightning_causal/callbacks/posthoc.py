@@ -41,7 +41,7 @@ from lightning_causal.callbacks._probe_setup import (
     check_probe_outputs,
     dry_run,
 )
-from lightning_causal.callbacks._trainer_facts import explained_name, tag_prefix
+from lightning_causal.callbacks._trainer_facts import audit_precision, explained_name, tag_prefix
 from lightning_causal.causal.engine.checks import check_int
 from lightning_causal.causal.engine.forward_args import marks_kept
 from lightning_causal.causal.engine.lazy_modules import unbuilt_refusal
@@ -198,11 +198,11 @@ def audit_model(
             results.append(finish_result(audit, result, notes, epoch=epoch, seconds=time.perf_counter() - t0,
                                          previous=before.get(audit.name, {}), warn=warn, model=target, said=said))
         seconds = time.perf_counter() - start
-    report = None
+    report, precision = None, audit_precision(target)  # the dtype the audits computed in: the report's and the card's
     if report_dir is not None:  # the top-level entries of the callback's reports, in its order: two runs' reports compare
         report = write_report(report_dir, epoch, "epoch_end", results, extra={
             "audit_seconds": seconds, "world_size": 1, "probe": {"source": "audit_model", "samples": len(probe)},
-            "model": explained_name(model)})
+            "model": explained_name(model), "precision": precision})
     if tb is not None:
         at = epoch if step is None else step
         for tag, value in (t for r in results for t in scalar_tags(r).items()):
@@ -210,7 +210,8 @@ def audit_model(
         renderer = TensorBoardRenderer(figure_kind=figure_kind, image_origin=image_origin)
         unobserved, times = explained_marks(target, probe, position)  # padded or unobserved entries, time stamps
         renderer.render(tb, epoch, results, explained_input(probe, position), step=at, probe_labels=probe.labels, report=report,
-                        scalar_prefix=prefix, model=explained_name(model), probe_unobserved=unobserved, probe_times=times)
+                        scalar_prefix=prefix, model=explained_name(model), probe_unobserved=unobserved, probe_times=times,
+                        precision=precision)
         if hasattr(tb, "flush"):
             tb.flush()
     return results

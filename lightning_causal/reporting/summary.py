@@ -242,8 +242,43 @@ def check_model_name(model: object) -> None:
                         f"gives it (the module's class: 'Linear'), but got {type(model).__name__}")
 
 
+_HALF = {"bfloat16": 2.0**-8, "float16": 2.0**-11}  # half a unit in the last place, relative: an output's rounding
+
+
+def precision_line(precision: dict[str, Any]) -> str:
+    """The card's line saying the precision the audits computed in, from a report's ``"precision"`` entry
+    (``{"weights", "autocast", "trainer"}``: :func:`~lightning_causal.callbacks._trainer_facts.audit_precision`): the dtype,
+    why (the weights', autocast's; a mixed-precision fit's autocast off during the audits), and in bfloat16 or float16
+    that an effect under the outputs' rounding is rounding.
+
+    Args:
+        precision: the report's ``"precision"`` entry: ``"weights"`` (a dtype's name), ``"autocast"`` (a dtype's name
+            or ``None``) and ``"trainer"`` (``Trainer(precision=)`` or ``None``).
+
+    Examples:
+        >>> print(precision_line({"weights": "float32", "autocast": None, "trainer": "bf16-mixed"}))
+        Precision: the audits computed in float32, the weights' dtype (the fit's `bf16-mixed` autocast is off during the audits).
+        >>> print(precision_line({"weights": "bfloat16", "autocast": None, "trainer": "bf16-true"}))
+        Precision: the audits computed in bfloat16, the weights' dtype (the fit's `bf16-true`); an effect smaller than the rounding of the outputs there (0.39% of their size) is rounding: audit a float32 copy (`model.float()`, the probe too) for those.
+    """
+    weights, auto, trainer = precision.get("weights"), precision.get("autocast"), precision.get("trainer")
+    if auto is not None:
+        line = f"Precision: the audits computed in {auto} under autocast (the weights in {weights})"
+    else:
+        line = f"Precision: the audits computed in {weights}, the weights' dtype"
+        if trainer is not None and "mixed" in trainer:
+            line += f" (the fit's `{trainer}` autocast is off during the audits)"
+        elif trainer is not None and trainer not in ("32-true", "32"):
+            line += f" (the fit's `{trainer}`)"
+    half = _HALF.get(auto or weights or "")
+    if half is not None:
+        line += (f"; an effect smaller than the rounding of the outputs there ({half:.2%} of their size) is rounding: "
+                 "audit a float32 copy (`model.float()`, the probe too) for those")
+    return line + "."
+
+
 def markdown_summary(epoch: int, results: Sequence[AuditResult], step: int | None = None, report: str | None = None,
-                     stage: str = "epoch_end", model: str | None = None) -> str:
+                     stage: str = "epoch_end", model: str | None = None, precision: dict[str, Any] | None = None) -> str:
     """A compact markdown summary of one audit epoch: one list item per audit (seconds, its first
     scalars, the top rows of its tables), the causal-vs-Captum comparison table when there is one (with a
     line under it saying how its columns read: agreement 1 = the same ranking, which metrics are better
@@ -262,6 +297,8 @@ def markdown_summary(epoch: int, results: Sequence[AuditResult], step: int | Non
         model: the network the audits explain, its name as the JSON report's ``"model"`` gives it (the module's class, or
             ``"<class>.audited_module (<network's class>)"``), said on a line ``Model: `...``` under the heading;
             ``None``: no such line.
+        precision: the report's ``"precision"`` entry, said on a line ``Precision: ...`` under the model's
+            (:func:`precision_line`); ``None``: no such line.
 
     Examples:
         >>> r = AuditResult("ie", scalars={"mean_abs_effect": 0.123}, tables={"top_groups": [{"feature": "age", "mean_abs_effect": 0.3}]},
@@ -298,6 +335,8 @@ def markdown_summary(epoch: int, results: Sequence[AuditResult], step: int | Non
         f"### Causal audit at the end of fit, epoch {epoch}{at}", "", _FIT_END_LINE, ""]
     if model is not None:  # whose weights the numbers explain, as the report's "model" (an EMA copy, the trained network)
         lines += [f"Model: `{model}`", ""]
+    if precision is not None:  # the dtype the numbers were computed in (a bf16-true fit's bfloat16, a mixed one's float32)
+        lines += [precision_line(precision), ""]
     by_note: dict[str, list[str]] = {}  # note -> the audits that hold it: one line for a note several audits share
     extra = []
     for r in results:

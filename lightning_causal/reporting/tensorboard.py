@@ -271,7 +271,7 @@ class TensorBoardRenderer:
         self, writer: Any, epoch: int, results: Sequence[AuditResult], probe_inputs: Tensor | None, *,
         step: int | None = None, probe_labels: Tensor | None = None, report: str | os.PathLike | None = None,
         figures: bool = True, scalar_prefix: str = "", stage: str = "epoch_end", model: str | None = None,
-        probe_unobserved: Tensor | None = None, probe_times: Tensor | None = None,
+        probe_unobserved: Tensor | None = None, probe_times: Tensor | None = None, precision: dict[str, Any] | None = None,
     ) -> None:
         """Write everything of one audit epoch at ``step`` (default ``epoch``); the text card names
         the epoch, the step and the JSON ``report``, and says an audit at the end of fit (``stage``).
@@ -301,6 +301,8 @@ class TensorBoardRenderer:
                 leave those points out (:func:`~lightning_causal.reporting.map_data.probe_marks` reads them from the
                 probe's forward arguments, as the callback does); ``None``: every entry drawn as measured.
             probe_times: each step's time stamp ``[N, T]``, the sequence maps' time axis; ``None``: the steps' indices.
+            precision: the JSON report's ``"precision"`` entry (the dtype the audits computed in), said on the text
+                card; ``None``: not said.
 
         Raises:
             ValueError: ``stage`` is not ``"epoch_end"`` nor ``"fit_end"`` (before anything is written).
@@ -327,8 +329,8 @@ class TensorBoardRenderer:
         order = shared.renderers.index(id(self)) if self.card is None else self.card  # a second audit callback: its own card
         report_name = _report_name(report, writer)
         tag = "causal/summary" if order == 0 else f"causal/summary_{order + 1}"
-        out.add_text(tag, markdown_summary(epoch, results, step=step, report=report_name, stage=stage, model=model),
-                     step)
+        out.add_text(tag, markdown_summary(epoch, results, step=step, report=report_name, stage=stage, model=model,
+                                           precision=precision), step)
         self._layout(writer, results, shared, scalar_prefix)
         writer.flush()
 

@@ -13,7 +13,7 @@ from torch import Tensor, nn
 
 from lightning_causal._compat import autocast_dtype, is_autocast_enabled
 
-__all__ = ["BEYOND_ROUNDING", "ROUNDING", "model_precision", "rounding_bound", "row_scales"]
+__all__ = ["BEYOND_ROUNDING", "ROUNDING", "model_precision", "rounding_bound", "row_scales", "weights_dtype"]
 
 #: the difference of a row alone and in its pass, on the row's scale (``1 + max |value|``), above which it is more than
 #: float rounding (:func:`rounding_bound`: this or 512 units in the last place of the values' precision, the larger):
@@ -55,6 +55,20 @@ def model_precision(model: nn.Module | None) -> tuple[float, bool]:
     """
     if model is None:
         return 0.0, True
+    dtype = weights_dtype(model)
+    return (torch.finfo(dtype).eps if dtype is not None else 0.0), any(isinstance(m, nn.modules.conv._ConvNd) for m in model.modules())
+
+
+def weights_dtype(model: nn.Module) -> torch.dtype | None:
+    """The floating dtype holding most of ``model``'s parameters' elements (of its floating buffers where it has no
+    floating parameter; the coarser of two holding as many; ``None`` for none): the dtype its numbers pass through, that
+    :func:`model_precision` reads and a report names (a ``"bf16-true"`` fit's ``torch.bfloat16``; a
+    ``"bf16-mixed"`` one's ``torch.float32``, the weights audited outside autocast).
+
+    Examples:
+        >>> weights_dtype(torch.nn.Linear(2, 2).bfloat16()), weights_dtype(torch.nn.ReLU())
+        (torch.bfloat16, None)
+    """
     counts: dict[torch.dtype, int] = {}
     for tensors in (model.parameters(), model.buffers()):
         for t in tensors:
@@ -62,8 +76,7 @@ def model_precision(model: nn.Module | None) -> tuple[float, bool]:
                 counts[t.dtype] = counts.get(t.dtype, 0) + t.numel()
         if counts:  # the parameters' dtypes; buffers only for a model of none
             break
-    eps = torch.finfo(max(counts, key=lambda d: (counts[d], torch.finfo(d).eps))).eps if counts else 0.0
-    return eps, any(isinstance(m, nn.modules.conv._ConvNd) for m in model.modules())
+    return max(counts, key=lambda d: (counts[d], torch.finfo(d).eps)) if counts else None
 
 
 def rounding_bound(values: Tensor, model: nn.Module | None = None, held: tuple[float, bool] | None = None) -> float:
