@@ -55,6 +55,7 @@ from lightning_causal.causal.engine.batching import say_once_in_block
 from lightning_causal.causal.engine.finite import check_finite_samples
 from lightning_causal.causal.engine.forward_args import SHARED_POSITIONS
 from lightning_causal.causal.engine.generators import model_rngs_kept
+from lightning_causal.causal.engine.log_probabilities import warn_saturated_log_probs
 from lightning_causal.causal.engine.state import (
     gather_target,
     model_devices,
@@ -330,7 +331,7 @@ def warn_padded_target(forward: Forward, xs: tuple[Tensor, ...], out: Tensor, id
 
 def explained_target(forward: Forward, xs: tuple[Tensor, ...], out: Tensor, target: Any, what: str, *,
                      name: str = "target", why: str | None = None, gathered: Tensor | None = None,
-                     warn: bool = True, once: str | None = None) -> tuple[Tensor, Tensor]:
+                     warn: bool = True, once: str | None = None, differences: bool = True) -> tuple[Tensor, Tensor]:
     """The explained column of each sample and its clean value, ``(idx [N], f0 [N])``, as every estimator starts:
     ``target`` resolved against the clean output ``out`` ``[N, C]``
     (:func:`~lightning_causal.causal.engine.state.resolve_target`, ``name`` the caller's parameter in its messages),
@@ -342,6 +343,9 @@ def explained_target(forward: Forward, xs: tuple[Tensor, ...], out: Tensor, targ
     :func:`~lightning_causal.causal.engine.batching.remembered_fit` block (an audit's layers, an audit's check and its
     search): the check is skipped where a warning of that key was given in the block, and the key is marked only where
     this check gives its warning (a first call with nothing padded leaves a later call's padded target warned about).
+    ``differences``: the estimator explains differences of the class's score (effects), which a model's own
+    log-probabilities squash at confident samples: warned of once a block
+    (:func:`~lightning_causal.causal.engine.log_probabilities.warn_saturated_log_probs`; not where ``warn`` is false).
 
     Examples:
         >>> import torch
@@ -354,6 +358,8 @@ def explained_target(forward: Forward, xs: tuple[Tensor, ...], out: Tensor, targ
     idx = resolve_target(out, target, name=name)
     if warn:
         say_once_in_block(once, lambda: warn_padded_target(forward, xs, out, idx, what, name=name, why=why))
+        if differences:
+            say_once_in_block("log_probabilities", lambda: warn_saturated_log_probs(forward.output, out, idx, what))
     f0 = gather_target(out if gathered is None else gathered, idx)
     check_finite_samples(xs, f0)
     return idx, f0

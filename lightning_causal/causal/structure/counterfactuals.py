@@ -425,7 +425,7 @@ def counterfactual_explanation(
         # once a block (CounterfactualAudit checks first, in its own words, and the search runs no second cut pass)
         target, _ = explained_target(forward, (x,), logits.detach(), target_class,
                                      "The counterfactual search (counterfactual_explanation)", name="target_class",
-                                     why="`target_class=` names them", once="padded_target")
+                                     why="`target_class=` names them", once="padded_target", differences=False)
         # every input's search runs in one batch: an input's class there must be its class alone
         with rng_preserved():  # its passes leave the search's draws (an MC-dropout model's) as they were
             check_samples_independent(forward, (x,), logits.detach(), "The counterfactual search (counterfactual_explanation)")
