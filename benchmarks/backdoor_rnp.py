@@ -245,15 +245,11 @@ def summary(cases, path: Path, table: list[str]) -> str:
     lines = ["| method | patch: ASR ≤ 2% | Δ ≥ −1 | mean Δ | mean ASR | clean: mean Δ | worst Δ | units pruned (mean) | s per fold (median) |",
              "|---|---|---|---|---|---|---|---|---|"]
     for m in methods:
-        ps = [p for c in cases if c.family == "patch" and (p := pooled(records, c, m)) is not None]
-        cs = [p for c in cases if c.family == "clean" and (p := pooled(records, c, m)) is not None]
         rs = [r for k, r in records.items() if k[2] == m]
         units = [r["pruned"] for r in rs if "pruned" in r]
         secs = sorted(r["seconds"] for r in rs)
-        cell = (f"{sum(p['asr'] <= 2 for p in ps)}/{len(ps)} | {sum(p['delta'] >= -1 for p in ps)}/{len(ps)} | "
-                f"{sum(p['delta'] for p in ps) / len(ps):+.2f} | {sum(p['asr'] for p in ps) / len(ps):.1f}") if ps else "– | – | – | –"
-        clean = f"{sum(p['delta'] for p in cs) / len(cs):+.2f} | {min(p['delta'] for p in cs):+.2f}" if cs else "– | –"
-        lines.append(f"| {m} | {cell} | {clean} | {sum(units) / len(units) if units else 0:.1f} | {secs[len(secs) // 2]:.1f} |")
+        lines.append(f"| {m} | {method_cells(cases, records, m)} | {sum(units) / len(units) if units else 0:.1f} | "
+                     f"{secs[len(secs) // 2]:.1f} |")
     if table:
         lines += ["", f"| case | before: acc / ASR | {' | '.join(table)} |", "|---|---|" + "---|" * len(table)]
         for c in cases:
@@ -265,6 +261,17 @@ def summary(cases, path: Path, table: list[str]) -> str:
             before = f"{base['acc']:.1f} / {base['asr']:.1f}" if "asr" in base else f"{base['acc']:.1f}"
             lines.append(f"| {c.name} | {before} | {' | '.join(cells)} |")
     return "\n".join(lines)
+
+
+def method_cells(cases, records: dict, method: str) -> str:
+    """The summary's cells of one method over ``cases`` (``pooled`` records): patch cases at ASR <= 2% / Δ >= −1, mean
+    Δ and ASR; clean cases' mean / worst Δ ("–" where a family has none)."""
+    ps = [p for c in cases if c.family == "patch" and (p := pooled(records, c, method)) is not None]
+    cs = [p for c in cases if c.family == "clean" and (p := pooled(records, c, method)) is not None]
+    cell = (f"{sum(p['asr'] <= 2 for p in ps)}/{len(ps)} | {sum(p['delta'] >= -1 for p in ps)}/{len(ps)} | "
+            f"{sum(p['delta'] for p in ps) / len(ps):+.2f} | {sum(p['asr'] for p in ps) / len(ps):.1f}") if ps else "– | – | – | –"
+    clean = f"{sum(p['delta'] for p in cs) / len(cs):+.2f} | {min(p['delta'] for p in cs):+.2f}" if cs else "– | –"
+    return f"{cell} | {clean}"
 
 
 def write_record(out: Path, case: bp.Case, fold: int, method: str, model: nn.Module, f: Fold, extra: dict,
