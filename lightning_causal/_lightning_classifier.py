@@ -15,6 +15,7 @@ from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from lightning_causal._optimizers import adam_eps
 from lightning_causal.models import Optimizer
 from lightning_causal.step_metrics import step_metrics
 
@@ -87,7 +88,8 @@ def _described(batch: Any) -> str:
 
 
 class LightningClassifier(pl.LightningModule):
-    """Minimal ``LightningModule`` around a classifier: cross-entropy, accuracy, Adam or SGD.
+    """Minimal ``LightningModule`` around a classifier: cross-entropy, accuracy, Adam or SGD (Adam's ``eps`` 1e-4 over
+    float16 weights, ``Trainer(precision="16-true")``, where torch's 1e-8 is 0: :func:`~lightning_causal._optimizers.adam_eps`).
 
     Each step logs ``<stage>_loss`` (``train``, ``val``, ``test``) and, for class logits ``[N, C]`` (``C >= 2``) with
     class-index labels ``[N]``, ``<stage>_acc``, by ``CausalRepairModule``'s rule
@@ -217,7 +219,7 @@ class LightningClassifier(pl.LightningModule):
     def configure_optimizers(self) -> torch.optim.Optimizer:
         if self.optimizer_name == "sgd":
             return torch.optim.SGD(self.parameters(), lr=self.lr, momentum=0.9)
-        return torch.optim.Adam(self.parameters(), lr=self.lr)
+        return torch.optim.Adam(self.parameters(), lr=self.lr, eps=adam_eps(self.parameters()))  # float16: 1e-4
 
 
 # Pickles (torch.save of a whole module, a DataLoader worker's copy, a multiprocessing spawn) and LightningCLI's saved

@@ -122,8 +122,16 @@ def non_finite_weights(model: torch.nn.Module, most: int = 3) -> str:
     if not bad:
         return ""
     more = f" and {len(bad) - most} more" if len(bad) > most else ""
+    half = any(t.dtype == torch.float16 for name, t, _ in checks if name in found)
     return (f"the model's weights hold NaN or infinite values ({', '.join(bad[:most])}{more}): training diverged before "
-            "this audit (a learning rate too high, a loss of log(0))")
+            f"this audit (a learning rate too high, a loss of log(0){_HALF_ADAM if half else ''})")
+
+
+#: why float16 weights diverge under Adam from the first step (a float16 MLP under Lightning's ``"16-true"``:
+#: NaN at step 0 with eps=1e-8, finite after 50 steps with eps=1e-4)
+_HALF_ADAM = ("; float16 weights, `precision='16-true'` or `model.half()`, under Adam or AdamW at their default "
+              "`eps=1e-8`, which is 0 in float16: a weight whose gradient squares to 0 there (below about 2e-4) steps by "
+              "0/0 or m/0 at the first step; give the optimizer `eps=1e-4`, or train in `'bf16-mixed'` or `'32-true'`")
 
 
 def _local(t: torch.Tensor) -> torch.Tensor:

@@ -24,6 +24,7 @@ from typing_extensions import override
 
 from lightning_causal._cli import built_by_cli
 from lightning_causal._console import console_line, console_of
+from lightning_causal._optimizers import adam_eps
 from lightning_causal.audits.label_task import state_task
 from lightning_causal.batches import UnpackBatch, Unpacked, num_rows, unpack, unread_keys_message
 from lightning_causal.causal.engine.checks import check_int
@@ -668,7 +669,8 @@ class CausalRepairModule(EvaluationSteps):
 
     @override
     def configure_optimizers(self) -> Any:
-        """Adam at ``lr`` over the model's parameters. Beside a finetuning callback of Lightning (``BackboneFinetuning``,
+        """Adam at ``lr`` over the model's parameters (``eps`` 1e-4 over float16 weights, ``"16-true"``, where torch's
+        1e-8 is 0: :func:`~lightning_causal._optimizers.adam_eps`). Beside a finetuning callback of Lightning (``BackboneFinetuning``,
         any ``BaseFinetuning``), over those that require gradients (all of them where none does), as Lightning asks of
         such a module: the parameters it froze join when it unfreezes them, as a param group of its own at its learning
         rate (already in the optimizer, it skipped them with a warning and they trained at ``lr``). Without one, over all
@@ -685,7 +687,7 @@ class CausalRepairModule(EvaluationSteps):
         params = list(self.model.parameters())
         if finetuning:
             params = [p for p in params if p.requires_grad] or params
-        return torch.optim.Adam(params, lr=self.lr)
+        return torch.optim.Adam(params, lr=self.lr, eps=adam_eps(params))  # float16 weights: 1e-4, torch's 1e-8 is 0
 
 
 def _refuse_sparse_embeddings(model: nn.Module, finetuning: bool) -> None:
