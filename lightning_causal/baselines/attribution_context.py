@@ -95,9 +95,10 @@ def deterministic_warn_only() -> Iterator[None]:
 def attribution_context(model: nn.Module, seed: int | None = None) -> Iterator[None]:
     """Autograd on (even inside ``torch.inference_mode()``), eval mode, parameters frozen, ops
     without a deterministic implementation warning instead of raising
-    (:func:`deterministic_warn_only`); restores every parameter's ``requires_grad`` and
-    ``.grad``, the training flags, the determinism setting and, when ``seed`` is given, the
-    global RNG state (seeded with ``seed`` inside).
+    (:func:`deterministic_warn_only`); restores every parameter's ``requires_grad``, the determinism setting and,
+    when ``seed`` is given, the global RNG state (seeded with ``seed`` inside); ``audit_mode`` the training flags and
+    the parameters' ``.grad`` (the very tensors, set aside for the block:
+    :func:`~lightning_causal.causal.engine.inner_steps.inner_steps_kept`).
 
     Args:
         model: the model the attribution runs on.
@@ -105,14 +106,13 @@ def attribution_context(model: nn.Module, seed: int | None = None) -> Iterator[N
             restored on exit either way, by ``audit_mode``).
     """
     check_built(model)
-    saved = [(p, p.requires_grad, p.grad) for p in model.parameters()]
+    saved = [(p, p.requires_grad) for p in model.parameters()]
     rng = seeded_rng(seed) if seed is not None else contextlib.nullcontext()
     try:
         with torch.inference_mode(False), torch.enable_grad(), audit_mode(model, grad=True), rng, deterministic_warn_only():
-            for p, _, _ in saved:
+            for p, _ in saved:
                 p.requires_grad_(False)
             yield
     finally:
-        for p, requires_grad, grad in saved:
+        for p, requires_grad in saved:
             p.requires_grad_(requires_grad)
-            p.grad = grad

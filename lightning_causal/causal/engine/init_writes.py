@@ -17,7 +17,7 @@ from contextvars import ContextVar
 import torch
 from torch import Tensor, nn
 
-__all__ = ["init_writes_kept", "uninitialised_params"]
+__all__ = ["init_writes_kept", "outermost_copies", "uninitialised_params"]
 
 
 def _falsy_flag(m: nn.Module) -> bool:
@@ -145,39 +145,60 @@ def init_writes_kept(model: nn.Module) -> Iterator[None]:
         [0.0, 0.0]
     """
     params = uninitialised_params(model)
-    held = _KEPT.get()
     if not params:  # the usual model costs nothing
         yield
         return
-    token = None
-    if held is None:  # the outermost block: blocks inside share its copies
-        held = {}
-        token = _KEPT.set(held)
-    kept, owned = [], []
-    for p in params:
-        outer = held.get(id(p))
-        if outer is not None and not _replaced(p, outer[0]) and torch.equal(p.data, outer[1]):
-            data, copy = outer  # as the outer block found it: its copy serves (no second copy of a LoRA model)
-        else:  # written since the outer block began (a pass initialised it): this block's own copy
-            data, copy = p.data, p.detach().clone()
-            if outer is None:
-                held[id(p)] = data, copy
-                owned.append(id(p))
-        kept.append((p, data, copy))
-    try:
-        yield
-    finally:
+    with outermost_copies(_KEPT) as held:
+        kept, owned = [], []
+        for p in params:
+            outer = held.get(id(p))
+            if outer is not None and not _replaced(p, outer[0]) and torch.equal(p.data, outer[1]):
+                data, copy = outer  # as the outer block found it: its copy serves (no second copy of a LoRA model)
+            else:  # written since the outer block began (a pass initialised it): this block's own copy
+                data, copy = p.data, p.detach().clone()
+                if outer is None:
+                    held[id(p)] = data, copy
+                    owned.append(id(p))
+            kept.append((p, data, copy))
         try:
-            for p, data, copy in kept:
-                if _replaced(p, data):
-                    p.data = data  # a pass replaced the storage (`self.loc.data = ...`): the very tensor back
-                if not torch.equal(p.data, copy):
-                    p.data.copy_(copy)
+            yield
         finally:
-            for key in owned:
-                del held[key]
-            if token is not None:
-                _KEPT.reset(token)
+            try:
+                for p, data, copy in kept:
+                    if _replaced(p, data):
+                        p.data = data  # a pass replaced the storage (`self.loc.data = ...`): the very tensor back
+                    if not torch.equal(p.data, copy):
+                        p.data.copy_(copy)
+            finally:
+                for key in owned:
+                    del held[key]
+
+
+@contextlib.contextmanager
+def outermost_copies(var: ContextVar[dict | None]) -> Iterator[dict]:
+    """The copies the outermost open block of ``var`` holds, by key: a new dict, set in ``var`` for this block (the
+    outermost) and unset after it, also on exceptions, or the open block's, which the blocks inside share (each
+    removes the keys it added). The one frame of :func:`init_writes_kept` and ``state.renorms_kept``.
+
+    Examples:
+        >>> var = ContextVar("copies", default=None)
+        >>> with outermost_copies(var) as outer:
+        ...     with outermost_copies(var) as inner:
+        ...         inner is outer
+        True
+        >>> var.get() is None
+        True
+    """
+    held = var.get()
+    if held is not None:
+        yield held
+        return
+    held = {}
+    token = var.set(held)
+    try:
+        yield held
+    finally:
+        var.reset(token)
 
 
 def _replaced(p: Tensor, data: Tensor) -> bool:

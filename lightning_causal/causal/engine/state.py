@@ -24,7 +24,7 @@ from lightning_causal.causal.engine.chosen_input import model_name
 from lightning_causal.causal.engine.eager import force_eager
 from lightning_causal.causal.engine.generators import generators_registered
 from lightning_causal.causal.engine.init_writes import _TRAIN_WRITES_NOTHING as _LIBRARY
-from lightning_causal.causal.engine.init_writes import init_writes_kept
+from lightning_causal.causal.engine.init_writes import init_writes_kept, outermost_copies
 from lightning_causal.causal.engine.inner_steps import inner_steps_kept
 from lightning_causal.causal.engine.input_kinds import check_input_kinds, samples_hint
 from lightning_causal.causal.engine.kept_attributes import buffer_of, keep_attributes
@@ -353,33 +353,27 @@ def renorms_kept(model: nn.Module) -> Iterator[None]:
         [3.0, 4.0]
     """
     weights = _renorm_weights(model)
-    held = _RENORMED.get()
-    if not weights and held is None:  # nothing to keep, no block open: the usual model costs nothing more
+    if not weights and _RENORMED.get() is None:  # nothing to keep, no block open: the usual model costs nothing more
         yield
         return
-    token = None
-    if held is None:  # the outermost block: blocks inside share its copies
-        held = {}
-        token = _RENORMED.set(held)
-    owned = [key for key in weights if key not in held]
-    for key in owned:
-        w, layer = weights[key]
-        held[key] = _Renormed(w, w.detach().clone(), w._version, w.data if layer else None)
-    kept = [held[key] for key in weights]
-    try:
-        for key in weights:  # a pass between blocks (an audit's own, outside its estimators' blocks) renormalised it
-            if key not in owned:  # (a weight this block has just copied holds its copy)
-                held[key].put_back()
-        yield
-    finally:
+    with outermost_copies(_RENORMED) as held:  # the outermost block's: blocks inside share its copies
+        owned = [key for key in weights if key not in held]
+        for key in owned:
+            w, layer = weights[key]
+            held[key] = _Renormed(w, w.detach().clone(), w._version, w.data if layer else None)
+        kept = [held[key] for key in weights]
         try:
-            for k in kept:
-                k.put_back()
+            for key in weights:  # a pass between blocks (an audit's own, outside its estimators' blocks) renormalised it
+                if key not in owned:  # (a weight this block has just copied holds its copy)
+                    held[key].put_back()
+            yield
         finally:
-            for key in owned:
-                del held[key]
-            if token is not None:
-                _RENORMED.reset(token)
+            try:
+                for k in kept:
+                    k.put_back()
+            finally:
+                for key in owned:
+                    del held[key]
 
 
 def observers_off(model: nn.Module) -> None:
