@@ -100,6 +100,15 @@ INNER_SEED = 0
 #: :class:`RowsAlone`'s way out besides a per-row forward, for the estimators that take ``max_batch_size``
 WAY_OUT = "pass `max_batch_size=1` where the estimator takes it (one row per pass, slow)"
 
+#: the cause named where rows alone give NaN and the pass numbers: a statistic over the batch, undefined for one row
+BATCH_STATISTICS_CAUSE = (
+    "rows alone give NaN where the pass gives numbers: the model computes a statistic over its batch, undefined for one "
+    "row (a standardisation over the samples, `(x - x.mean(0)) / x.std(0)`: the std of one row is NaN), so each row's "
+    "output depends on the rows it is stacked with and no effect is its own; `max_batch_size=1` gives NaN, not a fix "
+    "(the probe's own check, on 2 samples in the set-up's dry run, cannot tell). Normalise each sample by its own "
+    "statistics (over its time steps, `x.mean(-1, keepdim=True)`, `x.std(-1, keepdim=True)`), or by constants computed "
+    "on the training data (a buffer)")
+
 class StackedRowsError(ValueError):
     """:class:`RowsAlone`'s refusal (a ``ValueError``): the rows of a stacked pass gave other values alone. An estimator
     whose own check of the clean rows names a more specific cause (the Sobol' analysis' drawn rows,
@@ -198,7 +207,8 @@ class RowsAlone:
         raise StackedRowsError(
             f"Expected the {self.rows} that {self.what} stacks in one pass to give what they give alone, but in a pass "
             f"of {r} rows (flat rows {int(idx.min())}..{int(idx.max())}), {which} (max |difference| {diff:.3g}): "
-            + (f"{BATCH_STEP_CAUSE}; {BATCH_STEP_FIX}, or {self.way_out}" if stepped() else "the "
+            + (f"{BATCH_STEP_CAUSE}; {BATCH_STEP_FIX}, or {self.way_out}" if stepped() else BATCH_STATISTICS_CAUSE
+               if bool((alone.isnan() & ~stacked.isnan()).any()) else "the "
             "model's forward depends on its batch once its inputs or units are intervened on (control flow on a batch "
             "statistic, e.g. `if h.abs().mean() > t:` or `if (p > t).all(): return early`, whose threshold the intervened "
             "rows of a pass cross together, or a solver loop that stops once the batch's residual is below its tolerance, "
