@@ -26,12 +26,14 @@ from lightning_causal.audits.options import (
 from lightning_causal.audits.top_share import add_top_share, note_non_finite_samples
 from lightning_causal.causal.effects.input_effects import average_causal_effect, input_effects
 from lightning_causal.causal.engine.ablation import (
+    ADDITIVE_PAD,
     check_baselines,
     padding_positions,
     unnamed_lengths,
     unnamed_observation_mask,
     unnamed_padding,
     unnamed_padding_way,
+    unread_attention_mask,
 )
 from lightning_causal.causal.engine.checks import check_int
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
@@ -472,6 +474,15 @@ class InputEffectAudit(Audit):
                 "anything): the padded steps are set by the interventions, given effects of their own (0 where the model "
                 "packs them away) and counted in the means and rankings; name the parameter `lengths`, or `<input>_lengths` "
                 "after the explained input's parameter (forward(self, values, values_lengths)), or pass it as that keyword",
+                ProbeContentsWarning, stacklevel=outside_package())
+        bias = unread_attention_mask(x, probe.additional_forward_args, model=model) if padding is None else None
+        if bias is not None:
+            warnings.warn(
+                f"InputEffectAudit {self.name!r}: the forward argument `attention_mask` of shape {bias} holds other values "
+                f"than 0 beside -inf or numbers at most {ADDITIVE_PAD:g} (a bias added to the scores), so which keys are "
+                "padding cannot be told and none is read: padded positions are set by the interventions, given effects of "
+                "their own and counted in the means and rankings; pass the padding as a keep mask `attention_mask` [N, T] "
+                "(1 at the real positions, 0 at the padding) and add the bias inside forward",
                 ProbeContentsWarning, stacklevel=outside_package())
         observed = (unnamed_observation_mask(x, probe.additional_forward_args, model=model)
                     if padding is None or padding.shape != x.shape else None)  # an attention_mask of x's shape is read

@@ -10,16 +10,23 @@ from lightning_causal.causal import unit_effects
 
 
 class _Nodes(nn.Module):
-    def __init__(self):
+    """Padded graphs' nodes through attention over the real ones, pooled over them (``attend``: the nodes' states,
+    which tests/causal/test_review_s39_nu94_masks.py's node-level model reads too)."""
+
+    def __init__(self, seed: int = 0):
         super().__init__()
-        torch.manual_seed(0)
+        torch.manual_seed(seed)
         self.inp, self.head = nn.Linear(3, 8), nn.Linear(8, 2)
         self.attn = nn.MultiheadAttention(8, 2, batch_first=True)
 
-    def forward(self, x, adj, attention_mask):
+    def attend(self, x, adj, attention_mask):
         keep = attention_mask.bool()
         h = self.inp(x) + adj @ self.inp(x)
         a, _ = self.attn(h, h, h, key_padding_mask=~keep, need_weights=False)
+        return a, keep
+
+    def forward(self, x, adj, attention_mask):
+        a, keep = self.attend(x, adj, attention_mask)
         return self.head((a * keep[..., None]).sum(1))
 
 

@@ -10,6 +10,7 @@ from torch import nn
 
 from lightning_causal.audits import InputEffectAudit, Probe, UnitImportanceAudit
 from lightning_causal.causal.engine.ablation import key_padding, padding_positions
+from tests.causal.test_review_s39_nu94_masks import _Soft
 
 _KEEP = torch.arange(6)[None] < torch.tensor([6, 3, 5, 2])[:, None]
 _MIN = torch.finfo(torch.float).min
@@ -24,14 +25,8 @@ def _forms(keep: torch.Tensor) -> dict[str, torch.Tensor]:
             "causal bool [N,1,T,T]": (causal & keep[:, None])[:, None], "per head [N,2,T,T]": additive.expand(n, 2, t, t)}
 
 
-class _Keys(nn.Module):
+class _Keys(_Soft):
     """Attention over the real keys, whichever form the mask takes (its last row: the last query's keys)."""
-
-    def __init__(self):
-        super().__init__()
-        torch.manual_seed(0)
-        self.inp, self.head = nn.Linear(3, 8), nn.Linear(8, 2)
-        self.attn = nn.MultiheadAttention(8, 2, batch_first=True)
 
     def forward(self, x, attention_mask):
         m = attention_mask
@@ -101,3 +96,13 @@ def test_hugging_face_bert_and_gpt2_given_extended_masks_read_as_the_2d_mask():
         effects = [InputEffectAudit(feature_mask=torch.arange(6)[None], target=1, baseline=0).run(
             model, Probe(ids, additional_forward_args={"attention_mask": m})) for m in (_KEEP.long(), mask)]
         torch.testing.assert_close(effects[1].vectors["mean_abs_effect"], effects[0].vectors["mean_abs_effect"])
+
+
+def test_a_bias_beside_the_padding_is_warned_as_unread():
+    """ALiBi-like slopes added beside the padding's -inf: which keys are padding cannot be told, and none is read."""
+    x = torch.randn(4, 6, 3, generator=torch.Generator().manual_seed(0)) * _KEEP[..., None]
+    slopes = -(torch.arange(6)[None, :] - torch.arange(6)[:, None]).abs().float() * 0.5
+    bias = (slopes + torch.zeros(4, 1, 6, 6)).masked_fill(~_KEEP[:, None, None], float("-inf"))
+    fm = torch.arange(6)[:, None].expand(1, 6, 3)
+    with pytest.warns(UserWarning, match=r"`attention_mask` of shape \[4, 1, 6, 6\] holds other values"):
+        InputEffectAudit(feature_mask=fm, target=1).run(_Keys().eval(), Probe(x, additional_forward_args={"attention_mask": bias}))

@@ -15,6 +15,7 @@ from torch import nn
 from lightning_causal.audits import Probe, UnitImportanceAudit
 from lightning_causal.causal import MeanOf, input_effects, unit_effects
 from lightning_causal.causal.engine.ablation import mask_padding
+from tests.audits.test_trial_newuser94_position_units_padding import _Nodes as _Pooled
 
 _KEEP = torch.arange(6)[None] < torch.tensor([6, 3, 5, 2, 4, 6])[:, None]
 
@@ -79,20 +80,15 @@ def test_conv_channels_keep_the_plain_mean_where_their_count_equals_the_padded_l
     torch.testing.assert_close(result.vectors["importance/conv"], e.abs().mean(0))
 
 
-class _Nodes(nn.Module):
-    """Node-level logits [B, N, 2]; `zero`: the padded nodes' outputs set to 0 by the model."""
+class _Nodes(_Pooled):
+    """Node-level logits [B, N, 2] of the pooled model's nodes; `zero`: the padded nodes' outputs set to 0 by the model."""
 
     def __init__(self, zero: bool):
-        super().__init__()
-        torch.manual_seed(1)
+        super().__init__(seed=1)
         self.zero = zero
-        self.inp, self.head = nn.Linear(3, 8), nn.Linear(8, 2)
-        self.attn = nn.MultiheadAttention(8, 2, batch_first=True)
 
     def forward(self, x, adj, attention_mask):
-        keep = attention_mask.bool()
-        h = self.inp(x) + adj @ self.inp(x)
-        a, _ = self.attn(h, h, h, key_padding_mask=~keep, need_weights=False)
+        a, keep = self.attend(x, adj, attention_mask)
         out = self.head(a)
         return out * keep[..., None] if self.zero else out
 

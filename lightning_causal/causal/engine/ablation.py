@@ -29,7 +29,7 @@ from lightning_causal.causal.engine.live_values import rows_of
 from lightning_causal.causal.engine.token_ids import INDEX_DTYPES, is_integer
 
 __all__ = ["TOKEN_BASELINE_ADVICE", "TORCH_SENSE_WAY", "unnamed_observation_mask", "unnamed_padding", "unnamed_padding_way", "check_baselines", "shown_baseline", "sample_rows", "ablate_groups", "changed_groups",
-           "differs", "replace_units", "padding_arguments", "key_padding", "lengths_alias", "padding_positions", "time_axis", "step_positions", "input_padding", "padded_steps", "unpadded_masks", "position_mean", "reference_mask"]
+           "differs", "replace_units", "padding_arguments", "key_padding", "unread_attention_mask", "lengths_alias", "padding_positions", "time_axis", "step_positions", "input_padding", "padded_steps", "unpadded_masks", "position_mean", "reference_mask"]
 
 BaselineLike = float | int | complex | Tensor | Sequence
 
@@ -679,6 +679,30 @@ def key_padding(attention_mask: Tensor) -> Tensor | None:
     except ValueError:  # a bias: which keys are padding cannot be told
         return None
     return ~pad.flatten(1, -2).all(1)
+
+
+def unread_attention_mask(x: Tensor, additional_forward_args: object, *, model: nn.Module | None = None) -> str | None:
+    """The shape, in words, of an ``attention_mask`` of one matrix per sample over ``x``'s positions (``[N, K, K]``,
+    ``[N, H, 1 | K, K]``, ``K`` the size of ``x``'s dimension 1) whose values no rule reads (:func:`key_padding`
+    ``None``: a bias added to the scores, ALiBi's slopes or a relative-position bias beside the padding's ``-inf``),
+    so that none of its keys is read as padding; ``None`` for any other argument. To be warned of: the padded
+    positions are set by the interventions and counted in the means.
+
+    Examples:
+        >>> import torch
+        >>> bias = -torch.arange(3.0).expand(2, 1, 3, 3)  # 0, -1, -2: a bias, no padding rule reads it
+        >>> unread_attention_mask(torch.zeros(2, 3, 4), {"attention_mask": bias})
+        '[2, 1, 3, 3]'
+        >>> unread_attention_mask(torch.zeros(2, 3, 4), {"attention_mask": torch.zeros(2, 1, 1, 3)}) is None
+        True
+    """
+    named = padding_arguments(model, additional_forward_args)
+    att = named.get("attention_mask") if isinstance(named, Mapping) else None
+    if (not isinstance(att, Tensor) or att.dim() not in (3, 4) or x.dim() < 2 or att.shape[0] != x.shape[0]
+            or att.shape[-1] != x.shape[1] or att.shape[-2] not in (1, att.shape[-1]) or _observation_mask(x, att)
+            or key_padding(att) is not None):
+        return None
+    return str(list(att.shape))
 
 
 def _attention_mask(x: Tensor, named: Mapping) -> object:
