@@ -84,7 +84,8 @@ def label_task(model: Any) -> str | None:
     ``nn.NLLLoss``, ``Multiclass*`` metrics: one class; ``nn.MSELoss``, ``nn.L1Loss``,
     ``nn.HuberLoss``, ``nn.SmoothL1Loss``, ``nn.PoissonNLLLoss``, ``nn.GaussianNLLLoss``:
     regression), then the activation its output comes out of (``nn.Sigmoid``: multi-label;
-    ``nn.Softmax``/``nn.LogSoftmax``: one class): the layer that computed its output in its last pass watched by
+    ``nn.Softmax``/``nn.LogSoftmax``: one class): the layer that computed its output (where a function of torch's did,
+    a clamp or a cast after the activation, the last layer it called) in its last pass watched by
     :func:`~lightning_causal.causal.engine.layer_calls.layer_calls` (call order: an auxiliary ``nn.Sigmoid`` registered
     last, or a head's registered first, is told rightly; the callback's and ``audit_model``'s probe check, the judge
     of every audit epoch and direct run, ``FairnessAudit``'s passes watch), else, never watched, the last layer it

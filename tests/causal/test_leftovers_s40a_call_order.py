@@ -52,7 +52,7 @@ def test_the_task_is_read_from_the_layer_that_computed_the_output(order, task):
         assert multi_hot_labels(one_hot, model) is (task == "multilabel")
 
 
-def test_a_layers_output_viewed_whole_is_its_output_and_a_function_of_it_is_none():
+def test_a_layers_output_viewed_whole_is_its_output_and_a_function_of_it_the_last_layer_called():
     class Binary(nn.Module):
         def __init__(self, end):
             super().__init__()
@@ -61,11 +61,17 @@ def test_a_layers_output_viewed_whole_is_its_output_and_a_function_of_it_is_none
         def forward(self, x):
             return self.end(self.net(x))
 
-    for end, layer in ((lambda p: p.squeeze(1), "Sigmoid"), (lambda p: p.log() - (1 - p).log(), None)):
+    # the log-odds of its sigmoid are one binary decision's logit: the task stays multi-label (review of cb07f831)
+    for end in (lambda p: p.squeeze(1), lambda p: p.log() - (1 - p).log()):
         model = Binary(end)
         with layer_calls():
             model(torch.randn(3, 4))
-        assert output_layer(model) == (layer,) and label_task(model) == ("multilabel" if layer else None)
+        assert output_layer(model) == ("Sigmoid",) and label_task(model) == "multilabel"
+    with layer_calls():
+        model = Binary(lambda p: p)
+        model.forward = lambda x: torch.sigmoid(x.sum(1, keepdim=True))  # no layer called: none computed it
+        model(torch.randn(3, 4))
+    assert output_layer(model) == (None,) and label_task(model) is None
 
 
 def test_a_direct_run_is_judged_on_a_watched_pass():

@@ -39,7 +39,7 @@ class LayerCalls:
         self.calls: list[Call] = []
         self._made: dict[int, Call] = {}
         self._stored: dict[int, Call] = {}
-        self._depth = 0
+        self._starts: list[int] = []  # per open module call, the index of its first leaf call
 
     def made(self, value: object) -> Call | None:
         """The call of the last pass that returned ``value``: the same tensor object, else the latest whose output
@@ -62,14 +62,14 @@ class LayerCalls:
         return call
 
     def _pre(self, module: nn.Module, args: tuple) -> None:
-        if self._depth == 0:  # a new pass: the last one's calls go
+        if not self._starts:  # a new pass: the last one's calls go
             self.calls.clear()
             self._made.clear()
             self._stored.clear()
-        self._depth += 1
+        self._starts.append(len(self.calls))
 
     def _post(self, module: nn.Module, args: tuple, out: object) -> None:
-        self._depth = max(self._depth - 1, 0)
+        start = self._starts.pop() if self._starts else len(self.calls)
         leaf = not any(True for _ in module.children())
         if leaf and isinstance(out, torch.Tensor):
             call = Call(module, out, self.made(args[0]) if args else None)
@@ -78,6 +78,8 @@ class LayerCalls:
             self._stored[_storage(out)] = call
         elif not leaf and out is not None:  # what computed this module's output, for label_task (not a forward that raised)
             made = self.producer(main_output(out))
+            if made is None:  # a function of torch's after its layers (a clamp, a cast, a cat): the last layer it called
+                made = next((c for c in reversed(self.calls[start:]) if not isinstance(c.module, SHAPE_LAYERS)), None)
             _OUTPUT_LAYER[module] = (type(made.module).__name__ if made is not None else None,)
 
 
@@ -102,7 +104,8 @@ def layer_calls() -> Iterator[LayerCalls]:
     """Record, inside the block, every pass's leaf-module calls in call order (two global forward hooks, a pre-hook
     that tells a new pass and a hook called also where the forward raises; removed on leaving, also on an exception);
     the recorder holds the last pass's calls. A block inside another shares its recorder. Each module holding others
-    that a pass calls remembers, beyond the block, which layer computed its main output (:func:`output_layer`).
+    that a pass calls remembers, beyond the block, which layer computed its main output, or the last it called where a
+    function of torch's did (:func:`output_layer`).
 
     Examples:
         >>> net = nn.Sequential(nn.Linear(3, 2), nn.Sigmoid(), nn.Flatten())
@@ -144,8 +147,10 @@ def main_output(out: object) -> Tensor | None:
 
 def output_layer(model: Any) -> tuple[str | None] | None:
     """``(name,)``: the class name of the layer that computed ``model``'s main output (:func:`main_output`, through
-    :data:`SHAPE_LAYERS`) in its last pass inside :func:`layer_calls` (``(None,)``: a function of torch's computed it);
-    ``None`` where no such pass called ``model`` (or ``model`` holds no module)."""
+    :data:`SHAPE_LAYERS`) in its last pass inside :func:`layer_calls`; where a function of torch's computed it after the
+    layers (``sigmoid(h).clamp(eps, 1 - eps)``, a ``.float()`` cast, ``torch.cat`` of two heads), the last layer
+    ``model`` called in that pass (``(None,)``: none); ``None`` where no such pass called ``model`` (or ``model`` holds
+    no module)."""
     try:
         return _OUTPUT_LAYER.get(model)
     except TypeError:  # not weakly referable
