@@ -42,8 +42,8 @@ def test_audit_models_report_has_the_callbacks_top_level_entries_in_its_order(tm
     assert list(after) == list(fit) == ["schema_version", "epoch", "stage", "audits", "audit_seconds", "world_size", "probe",
                                         "model", "precision"]  # "model": newuser59's, the network explained; "precision":
     # newuser101's, the dtype the audits computed in
-    assert after["precision"] == {"weights": "float32", "autocast": None, "trainer": None}
-    assert fit["precision"] == {"weights": "float32", "autocast": None, "trainer": "32-true"}
+    assert after["precision"] == {"weights": "float32", "other_weights": [], "autocast": None, "trainer": None}
+    assert fit["precision"] == {"weights": "float32", "other_weights": [], "autocast": None, "trainer": "32-true"}
     assert after["world_size"] == fit["world_size"] == 1
     assert isinstance(after["audit_seconds"], float)
     assert after["audit_seconds"] >= sum(r.meta["seconds"] for r in results)  # the audits' runs, and what lies between

@@ -13,33 +13,37 @@ from lightning.pytorch import LightningModule, Trainer
 from lightning_causal._compat import autocast_dtype, is_autocast_enabled
 from lightning_causal.causal.engine.batching import RowShard
 from lightning_causal.causal.engine.chosen_input import model_name
-from lightning_causal.causal.engine.rounding import weights_dtype
+from lightning_causal.causal.engine.rounding import weights_dtype, weights_dtypes
 
 __all__ = ["audit_precision", "audited", "ended_at_last_batch", "epoch_end_step", "explained_name", "row_shard",
            "saved_in_epoch_end", "tag_prefix"]
 
 
-def audit_precision(model: torch.nn.Module, trainer: Trainer | None = None) -> dict[str, str | None]:
+def audit_precision(model: torch.nn.Module, trainer: Trainer | None = None) -> dict[str, Any]:
     """The precision the audits of ``model`` compute in, as a report's ``"precision"`` entry says it: ``"weights"``, the
     dtype of most of its weights (:func:`~lightning_causal.causal.engine.rounding.weights_dtype`; ``None``: no floating
-    weight); ``"autocast"``, the dtype autocast computes in where it is on for the weights' device as the audits run
+    weight); ``"other_weights"``, the other floating dtypes some of its weights hold, the coarsest first (``[]`` for
+    none: a float32 model with a bfloat16 layer, ``["bfloat16"]``, whose outputs carry bfloat16's rounding);
+    ``"autocast"``, the dtype autocast computes in where it is on for the weights' device as the audits run
     (``audit_model`` called inside ``torch.autocast``), else ``None``: a ``"bf16-mixed"`` fit's callback audits
     outside it, on the float32 weights; ``"trainer"``, the fit's ``Trainer(precision=)`` (``None`` without a trainer).
 
     Examples:
         >>> audit_precision(torch.nn.Linear(2, 1).bfloat16())
-        {'weights': 'bfloat16', 'autocast': None, 'trainer': None}
+        {'weights': 'bfloat16', 'other_weights': [], 'autocast': None, 'trainer': None}
         >>> with torch.autocast("cpu", dtype=torch.bfloat16):
         ...     audit_precision(torch.nn.Linear(2, 1))
-        {'weights': 'float32', 'autocast': 'bfloat16', 'trainer': None}
+        {'weights': 'float32', 'other_weights': [], 'autocast': 'bfloat16', 'trainer': None}
     """
-    dtype = weights_dtype(model)
+    dtype, others = weights_dtype(model), weights_dtypes(model)
+    others = sorted((d for d in others if d != dtype), key=lambda d: -torch.finfo(d).eps)  # the coarsest first
     device = next((t.device.type for t in model.parameters()), "cpu")
     try:
         auto = str(autocast_dtype(device)).removeprefix("torch.") if is_autocast_enabled(device) else None
     except (RuntimeError, TypeError, AttributeError):  # a device type autocast does not know
         auto = None
-    return {"weights": str(dtype).removeprefix("torch.") if dtype is not None else None, "autocast": auto,
+    return {"weights": str(dtype).removeprefix("torch.") if dtype is not None else None,
+            "other_weights": [str(d).removeprefix("torch.") for d in others], "autocast": auto,
             "trainer": str(trainer.precision) if trainer is not None else None}
 
 

@@ -247,33 +247,42 @@ _HALF = {"bfloat16": 2.0**-8, "float16": 2.0**-11}  # half a unit in the last pl
 
 def precision_line(precision: dict[str, Any]) -> str:
     """The card's line saying the precision the audits computed in, from a report's ``"precision"`` entry
-    (``{"weights", "autocast", "trainer"}``: :func:`~lightning_causal.callbacks._trainer_facts.audit_precision`): the dtype,
-    why (the weights', autocast's; a mixed-precision fit's autocast off during the audits), and in bfloat16 or float16
-    that an effect under the outputs' rounding is rounding.
+    (``{"weights", "other_weights", "autocast", "trainer"}``:
+    :func:`~lightning_causal.callbacks._trainer_facts.audit_precision`): the dtype, why (the weights', autocast's; a
+    mixed-precision fit's autocast off during the audits), the other dtypes some weights hold, and, where the outputs
+    pass through bfloat16 or float16 (the weights', autocast's, or some layers' weights), that an effect under that
+    rounding is rounding.
 
     Args:
-        precision: the report's ``"precision"`` entry: ``"weights"`` (a dtype's name), ``"autocast"`` (a dtype's name
-            or ``None``) and ``"trainer"`` (``Trainer(precision=)`` or ``None``).
+        precision: the report's ``"precision"`` entry: ``"weights"`` (a dtype's name), ``"other_weights"`` (the names
+            of the other dtypes some weights hold; absent or ``[]``: none), ``"autocast"`` (a dtype's name or ``None``)
+            and ``"trainer"`` (``Trainer(precision=)`` or ``None``).
 
     Examples:
         >>> print(precision_line({"weights": "float32", "autocast": None, "trainer": "bf16-mixed"}))
         Precision: the audits computed in float32, the weights' dtype (the fit's `bf16-mixed` autocast is off during the audits).
         >>> print(precision_line({"weights": "bfloat16", "autocast": None, "trainer": "bf16-true"}))
         Precision: the audits computed in bfloat16, the weights' dtype (the fit's `bf16-true`); an effect smaller than the rounding of the outputs there (0.39% of their size) is rounding: audit a float32 copy (`model.float()`, the probe too) for those.
+        >>> print(precision_line({"weights": "float32", "other_weights": ["bfloat16"], "autocast": None, "trainer": None}))
+        Precision: the audits computed in float32, the dtype of most weights (some in bfloat16); an effect smaller than the rounding of the outputs through the bfloat16 weights (0.39% of their size) is rounding: audit a float32 copy (`model.float()`, the probe too) for those.
     """
     weights, auto, trainer = precision.get("weights"), precision.get("autocast"), precision.get("trainer")
+    others = list(precision.get("other_weights") or [])  # some weights in another dtype: their layers' outputs round so
+    held = f"{weights}, the dtype of most weights (some in {' and '.join(others)})" if others else f"{weights}, the weights' dtype"
     if auto is not None:
-        line = f"Precision: the audits computed in {auto} under autocast (the weights in {weights})"
+        line = f"Precision: the audits computed in {auto} under autocast (the weights in {weights}"
+        line += f", some in {' and '.join(others)})" if others else ")"
     else:
-        line = f"Precision: the audits computed in {weights}, the weights' dtype"
+        line = f"Precision: the audits computed in {held}"
         if trainer is not None and "mixed" in trainer:
             line += f" (the fit's `{trainer}` autocast is off during the audits)"
         elif trainer is not None and trainer not in ("32-true", "32"):
             line += f" (the fit's `{trainer}`)"
-    half = _HALF.get(auto or weights or "")
-    if half is not None:
-        line += (f"; an effect smaller than the rounding of the outputs there ({half:.2%} of their size) is rounding: "
-                 "audit a float32 copy (`model.float()`, the probe too) for those")
+    coarse = max((d for d in (auto, weights, *others) if d in _HALF), key=_HALF.__getitem__, default=None)
+    if coarse is not None:  # the coarsest half precision the outputs pass through: theirs is at least its rounding
+        there = "there" if coarse in (auto, weights) and not others else f"through the {coarse} weights"
+        line += (f"; an effect smaller than the rounding of the outputs {there} ({_HALF[coarse]:.2%} of their size) is "
+                 "rounding: audit a float32 copy (`model.float()`, the probe too) for those")
     return line + "."
 
 

@@ -54,7 +54,7 @@ def _fit(tmp_path, precision: str) -> tuple[dict, str]:
 ], ids=["bf16-true", "bf16-mixed", "64-true"])
 def test_the_report_and_the_card_say_the_precision(tmp_path, precision, weights, said):
     report, card = _fit(tmp_path, precision)
-    assert report["precision"] == {"weights": weights, "autocast": None, "trainer": precision}  # before: no such entry
+    assert report["precision"] == {"weights": weights, "other_weights": [], "autocast": None, "trainer": precision}  # before: no such entry
     lines = card.splitlines()
     assert lines[2] == "Model: `LightningClassifier`"
     assert lines[4].startswith(said)  # before: the audit lines followed the model's
@@ -66,10 +66,10 @@ def test_audit_model_says_the_precision_and_autocast(tmp_path):
     net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
     audit_model(net.bfloat16(), [InputEffectAudit(ace_values=None)], (x, y), probe_size=16, report_dir=tmp_path / "a")
     report = json.loads(next((tmp_path / "a").glob("*.json")).read_text())
-    assert report["precision"] == {"weights": "bfloat16", "autocast": None, "trainer": None}
+    assert report["precision"] == {"weights": "bfloat16", "other_weights": [], "autocast": None, "trainer": None}
     with torch.autocast("cpu", dtype=torch.bfloat16):  # a float32 model audited inside the caller's autocast
         audit_model(net.float(), [InputEffectAudit(ace_values=None)], (x, y), probe_size=16, report_dir=tmp_path / "b")
     report = json.loads(next((tmp_path / "b").glob("*.json")).read_text())
-    assert report["precision"] == {"weights": "float32", "autocast": "bfloat16", "trainer": None}
+    assert report["precision"] == {"weights": "float32", "other_weights": [], "autocast": "bfloat16", "trainer": None}
     line = markdown_summary(0, [], precision=report["precision"]).splitlines()[2]
     assert line.startswith("Precision: the audits computed in bfloat16 under autocast (the weights in float32); an effect")

@@ -13,7 +13,7 @@ from torch import Tensor, nn
 
 from lightning_causal._compat import autocast_dtype, is_autocast_enabled
 
-__all__ = ["BEYOND_ROUNDING", "ROUNDING", "model_precision", "rounding_bound", "row_scales", "weights_dtype"]
+__all__ = ["BEYOND_ROUNDING", "ROUNDING", "model_precision", "rounding_bound", "row_scales", "weights_dtype", "weights_dtypes"]
 
 #: the difference of a row alone and in its pass, on the row's scale (``1 + max |value|``), above which it is more than
 #: float rounding (:func:`rounding_bound`: this or 512 units in the last place of the values' precision, the larger):
@@ -69,6 +69,19 @@ def weights_dtype(model: nn.Module) -> torch.dtype | None:
         >>> weights_dtype(torch.nn.Linear(2, 2).bfloat16()), weights_dtype(torch.nn.ReLU())
         (torch.bfloat16, None)
     """
+    counts = weights_dtypes(model)
+    return max(counts, key=lambda d: (counts[d], torch.finfo(d).eps)) if counts else None
+
+
+def weights_dtypes(model: nn.Module) -> dict[torch.dtype, int]:
+    """The floating dtypes of ``model``'s parameters (of its floating buffers where it has no floating parameter), each
+    with the count of elements it holds: :func:`weights_dtype` takes the largest; a report names the others (a float32
+    model with a bfloat16 layer, whose outputs carry bfloat16's rounding).
+
+    Examples:
+        >>> weights_dtypes(torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Linear(2, 1).bfloat16()))
+        {torch.float32: 6, torch.bfloat16: 3}
+    """
     counts: dict[torch.dtype, int] = {}
     for tensors in (model.parameters(), model.buffers()):
         for t in tensors:
@@ -76,7 +89,7 @@ def weights_dtype(model: nn.Module) -> torch.dtype | None:
                 counts[t.dtype] = counts.get(t.dtype, 0) + t.numel()
         if counts:  # the parameters' dtypes; buffers only for a model of none
             break
-    return max(counts, key=lambda d: (counts[d], torch.finfo(d).eps)) if counts else None
+    return counts
 
 
 def rounding_bound(values: Tensor, model: nn.Module | None = None, held: tuple[float, bool] | None = None) -> float:
