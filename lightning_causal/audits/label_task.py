@@ -227,9 +227,9 @@ def smoothed_multi_hot(labels: Any) -> tuple[float, float] | None:
 #: on a guess: the model says nothing of its task.
 GUESSED_SINGLE_LABEL = (
     "The probe's labels {shape} hold exactly one 1 per row and the model says nothing of its task (no loss or "
-    "torchmetrics metric held as a submodule, no `hparams.task`, no last nn.Sigmoid/nn.Softmax: a loss computed in "
-    "`training_step`, such as F.binary_cross_entropy_with_logits, is not seen), so they are read as one class per "
-    "sample (a softmax classifier's one-hot labels). If the model is multi-label, say so: "
+    "torchmetrics metric held as a submodule, no `hparams.task`, no nn.Sigmoid/nn.Softmax its output comes out of: a "
+    "loss computed in `training_step`, such as F.binary_cross_entropy_with_logits, is not seen), so they are read as "
+    "one class per sample (a softmax classifier's one-hot labels). If the model is multi-label, say so: "
     "`self.save_hyperparameters({{'task': 'multilabel'}})` in its `__init__` (a plain nn.Module: "
     "`model.hparams = {{'task': 'multilabel'}}`), or hold its loss, `self.loss = nn.BCEWithLogitsLoss()`; "
     "`'task': 'multiclass'` says one class per sample and silences this (docs/your_model.md, 'Multi-label classifiers'); "
@@ -241,9 +241,10 @@ GUESSED_SINGLE_LABEL = (
 #: not one-hot) are read as a classifier's on a guess: the model says nothing of its task.
 GUESSED_SOFT_LABELS = (
     "The labels {shape} are rows of non-negative values summing to 1 and the model says nothing of its task (no "
-    "loss or torchmetrics metric held as a submodule, no `hparams.task`, no last nn.Sigmoid/nn.Softmax: a loss computed "
-    "in `training_step` is not seen), so they are read as a classifier's soft labels (mixup, label smoothing, a "
-    "teacher's probabilities), each sample's class the largest entry of its row. If they are a regression's targets "
+    "loss or torchmetrics metric held as a submodule, no `hparams.task`, no nn.Sigmoid/nn.Softmax its output comes out "
+    "of: a loss computed in `training_step` is not seen), so they are read as a classifier's soft labels (mixup, label "
+    "smoothing, a teacher's probabilities), each sample's class the largest entry of its row. "
+    "If they are a regression's targets "
     "(proportions, compositional data), say so: `self.save_hyperparameters({{'task': 'regression'}})` in its `__init__` "
     "(a plain nn.Module: `model.hparams = {{'task': 'regression'}}`), or hold its loss, `self.loss = nn.MSELoss()`; "
     "`'task': 'multiclass'` says one class per sample and silences this (docs/your_model.md, 'Soft labels'); for one "

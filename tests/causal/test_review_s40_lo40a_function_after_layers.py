@@ -64,3 +64,22 @@ def test_a_softmax_in_forward_after_a_linear_is_not_read_by_an_earlier_gate():
     assert label_task(model) == "multilabel"  # never watched: registration order
     _run(model)
     assert label_task(model) is None  # the last layer called is the Linear: no activation said
+
+
+def test_the_guess_warning_does_not_deny_a_registered_sigmoid_the_output_does_not_come_out_of():
+    class Gated(nn.Module):  # ends in its Linear head; an auxiliary gate's nn.Sigmoid registered last
+        def __init__(self) -> None:
+            super().__init__()
+            torch.manual_seed(0)
+            self.fc, self.gate = nn.Linear(4, 3), nn.Sigmoid()
+
+        def forward(self, x):
+            return self.fc(x * self.gate(x))
+
+    model, labels = Gated().eval(), torch.eye(3)[torch.arange(12) % 3]
+    _run(model)  # the watched pass: no activation its output comes out of
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        assert multi_hot_labels(labels, model) is False
+    said = [str(w.message) for w in seen if "hold exactly one 1 per row" in str(w.message)]
+    assert said and "no nn.Sigmoid/nn.Softmax its output comes out of" in said[0] and "no last nn.Sigmoid" not in said[0]
