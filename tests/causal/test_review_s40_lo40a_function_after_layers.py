@@ -83,3 +83,16 @@ def test_the_guess_warning_does_not_deny_a_registered_sigmoid_the_output_does_no
         assert multi_hot_labels(labels, model) is False
     said = [str(w.message) for w in seen if "hold exactly one 1 per row" in str(w.message)]
     assert said and "no nn.Sigmoid/nn.Softmax its output comes out of" in said[0] and "no last nn.Sigmoid" not in said[0]
+
+
+def test_an_intervened_output_layer_keeps_the_task():
+    # an intervention's hook replaces the final nn.Sigmoid's output after the recorder saw it (FairnessAudit's carrier
+    # passes on `layers=` run inside layer_calls): the model's output is no layer's output, the last layer called is it
+    from lightning_causal.causal.engine.intervention_hooks import intervene
+    from lightning_causal.causal.engine.layer_calls import layer_calls, output_layer
+    from lightning_causal.causal.engine.unit_interventions import Scale
+
+    model = nn.Sequential(nn.Linear(4, 3), nn.Sigmoid())
+    with layer_calls(), intervene(model, {"1": Scale(0.5)}):
+        model(torch.randn(5, 4))
+    assert output_layer(model) == ("Sigmoid",) and label_task(model) == "multilabel"
