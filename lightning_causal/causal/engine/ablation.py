@@ -658,7 +658,10 @@ def key_padding(attention_mask: Tensor) -> Tensor | None:
     ``torch.finfo(dtype).min``, or boolean, ``True`` to attend), one per head ``[N, H, 1 | K, K]``, or ``[N, K, K]``
     (BERT's 3-D form). A key is padding where its column is left out for every query (and head): the padding of a
     causal mask built with it too, whose own upper triangle leaves no column out for every query (the last query sees
-    every real key); a causal or other pattern without padding has none. Read as ``[N, T]`` by
+    every real key); a causal or other pattern without padding has none. A boolean square mask under which a real query
+    leaves its own key out is read in torch's sense, ``True`` = left out (``nn.MultiheadAttention``'s ``attn_mask``,
+    ``torch.ones(T, T, dtype=torch.bool).triu(1)``), where every real query attends itself so (:func:`_own_key_left_out`);
+    read in Hugging Face's, its causal mask's first key was padding in every sample. Read as ``[N, T]`` by
     :func:`padding_positions`, such a mask was not read at all: the padded positions were set, given effects of their
     own and counted in the means.
 
@@ -670,6 +673,8 @@ def key_padding(attention_mask: Tensor) -> Tensor | None:
         >>> causal = torch.ones(3, 3, dtype=torch.bool).tril()
         >>> key_padding((causal & keep[:, None])[:, None]), key_padding(causal.expand(1, 1, 3, 3))  # causal with padding, without
         (tensor([[ True,  True, False]]), tensor([[True, True, True]]))
+        >>> key_padding(causal.logical_not().expand(1, 3, 3) | ~keep[:, None])  # torch's sense: True = left out
+        tensor([[ True,  True, False]])
     """
     att = attention_mask
     if att.dim() not in (3, 4) or att.shape[-2] not in (1, att.shape[-1]) or att.is_complex():
@@ -678,7 +683,22 @@ def key_padding(attention_mask: Tensor) -> Tensor | None:
         pad = mask_padding(att)
     except ValueError:  # a bias: which keys are padding cannot be told
         return None
-    return ~pad.flatten(1, -2).all(1)
+    keys = ~pad.flatten(1, -2).all(1)
+    if att.dtype == torch.bool and att.shape[-2] > 1 and _own_key_left_out(pad, keys):  # torch's sense, True = left out
+        pad = ~pad  # (nn.MultiheadAttention's attn_mask): read in Hugging Face's, its causal mask's first key was padding
+        keys = ~pad.flatten(1, -2).all(1)
+        return None if _own_key_left_out(pad, keys) else keys
+    return keys
+
+
+def _own_key_left_out(pad: Tensor, keys: Tensor) -> bool:
+    """Whether the left-out entries ``pad`` of square attention masks (``[N, K, K]`` or ``[N, H, K, K]``) leave a real
+    key (``keys``) out of its own query's keys (in every head), or every key of a sample out for every query: no mask of
+    Hugging Face's sense does (a real query attends itself, in a causal, sliding-window or bidirectional mask), one of
+    torch's sense read in Hugging Face's does (its diagonal)."""
+    own = pad.diagonal(dim1=-2, dim2=-1)
+    own = own.all(1) if own.dim() == 3 else own
+    return bool((own & keys).any()) or bool((~keys).all(1).any())
 
 
 def unread_attention_mask(x: Tensor, additional_forward_args: object, *, model: nn.Module | None = None) -> str | None:
