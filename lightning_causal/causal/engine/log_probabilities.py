@@ -19,6 +19,7 @@ import warnings
 import torch
 from torch import Tensor
 
+from lightning_causal.causal.engine.batching import kinded
 from lightning_causal.causal.engine.user_frame import outside_package
 
 __all__ = ["CENTRED_LOGITS", "SATURATED_P", "warn_saturated_log_probs"]
@@ -32,12 +33,15 @@ SATURATED_P = 0.99
 
 def _log_probabilities(out: Tensor) -> bool:
     """Whether every row of ``out`` ``[N, K >= 2]`` holds log-probabilities: entries at most 0 and each row's
-    logsumexp 0, to the rounding of its dtype (a float16 LogSoftmax's rows too)."""
+    logsumexp 0, to the rounding of its dtype (a float16 LogSoftmax's rows too). Rounding each ``log p_k`` by a
+    relative ``eps`` moves the logsumexp by at most ``eps`` times the row's entropy, ``<= eps log K``: the tolerance
+    grows as ``1 + log K``, not as ``K`` (by ``K``, a float32 row of 1000 scores at 0 and -10, an energy model's
+    ``-relu``, was taken for log-probabilities: its logsumexp 0.044 within 0.1)."""
     tol = max(1e-4, 8 * torch.finfo(out.dtype).eps) if out.is_floating_point() else 0.0
     if not bool((out <= tol).all()):
         return False
     lse = torch.logsumexp(out.double(), 1)
-    return bool((lse.abs() <= tol * out.shape[1]).all())
+    return bool((lse.abs() <= tol * (1.0 + math.log(out.shape[1]))).all())
 
 
 def warn_saturated_log_probs(output_spec: object, out: Tensor, idx: Tensor, what: str) -> bool:
@@ -72,7 +76,7 @@ def warn_saturated_log_probs(output_spec: object, out: Tensor, idx: Tensor, what
     n = out.shape[0]
     if saturated == 0 or 4 * saturated < n:
         return False
-    warnings.warn(
+    warnings.warn(kinded(  # its count of samples changes between a fit's audit epochs: the callback shows it once a fit
         f"The model returns log-probabilities (every row of its output [{n}, {out.shape[1]}] is at most 0 and its "
         f"logsumexp is 0: a LogSoftmax at its end, trained with F.nll_loss) and {what} explains the log-probability of "
         f"each sample's class, which saturates at 0: {saturated} of {n} samples hold their class at p >= {SATURATED_P}, "
@@ -80,5 +84,5 @@ def warn_saturated_log_probs(output_spec: object, out: Tensor, idx: Tensor, what
         "it moves the logit, so their effects shrink towards 0 and inputs or units that the decision depends on rank "
         f"low. Explain the logits: `{CENTRED_LOGITS}` gives them exactly (log_softmax(z) minus its mean is z minus its "
         "mean, the same softmax); `output=lambda out: out` keeps the log-probabilities and silences this",
-        UserWarning, stacklevel=outside_package())
+        "log-probabilities explained"), stacklevel=outside_package())
     return True
