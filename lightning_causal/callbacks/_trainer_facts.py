@@ -25,7 +25,8 @@ def audit_precision(model: torch.nn.Module, trainer: Trainer | None = None) -> d
     weight); ``"other_weights"``, the other floating dtypes some of its weights hold, the coarsest first (``[]`` for
     none: a float32 model with a bfloat16 layer, ``["bfloat16"]``, whose outputs carry bfloat16's rounding);
     ``"autocast"``, the dtype autocast computes in where it is on for the weights' device as the audits run
-    (``audit_model`` called inside ``torch.autocast``), else ``None``: a ``"bf16-mixed"`` fit's callback audits
+    (``audit_model`` called inside ``torch.autocast``; not over float64 weights alone, which autocast leaves in
+    float64), else ``None``: a ``"bf16-mixed"`` fit's callback audits
     outside it, on the float32 weights; ``"trainer"``, the fit's ``Trainer(precision=)`` (``None`` without a trainer).
 
     Examples:
@@ -41,6 +42,8 @@ def audit_precision(model: torch.nn.Module, trainer: Trainer | None = None) -> d
     try:
         auto = str(autocast_dtype(device)).removeprefix("torch.") if is_autocast_enabled(device) else None
     except (RuntimeError, TypeError, AttributeError):  # a device type autocast does not know
+        auto = None
+    if dtype == torch.float64 and not others:  # autocast casts no float64 tensor: a float64 model computes in float64
         auto = None
     return {"weights": str(dtype).removeprefix("torch.") if dtype is not None else None,
             "other_weights": [str(d).removeprefix("torch.") for d in others], "autocast": auto,

@@ -3,7 +3,10 @@ said the audits computed in it. A float32 model with one bfloat16 layer (a big f
 whose input the forward casts, a float32 head) was reported ``"float32"``, the card said 'computed in float32, the
 weights' dtype' with no word on rounding, though every output passes through the bfloat16 layer: the top unit
 importance of its middle layer read 0.09795 against 0.09783 for the same weights in float64 (0.09785 both, the middle
-layer in float32; /tmp/review_nu101/prec/p3.py, p4.py). The entry now names the other dtypes
+layer in float32; /tmp/review_nu101/prec/p3.py, p4.py).
+
+A float64 model audited inside ``torch.autocast("cpu", dtype=torch.bfloat16)`` computes in float64 (autocast casts no
+float64 tensor), but the entry said ``"autocast": "bfloat16"`` and the card 'computed in bfloat16 under autocast'. The entry now names the other dtypes
 (``"other_weights"``, the coarsest first) and the card their rounding, through the callback and ``audit_model``."""
 
 import json
@@ -17,6 +20,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_causal import CausalAuditCallback, InputEffectAudit, audit_model
 from lightning_causal.models import LightningClassifier
+from lightning_causal.reporting.summary import markdown_summary
 
 _SAID = ("Precision: the audits computed in float32, the dtype of most weights (some in bfloat16); an effect smaller than "
          "the rounding of the outputs through the bfloat16 weights (0.39% of their size) is rounding")
@@ -61,3 +65,18 @@ def test_the_callbacks_card_says_the_rounding_of_the_bfloat16_layer(tmp_path):
     events.Reload()
     card = events.Tensors("causal/summary/text_summary")[-1].tensor_proto.string_val[0].decode()
     assert card.splitlines()[4].startswith(_SAID)  # before: 'Precision: the audits computed in float32, the weights' dtype.'
+
+
+def test_a_float64_model_inside_autocast_is_said_float64(tmp_path):
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 2)).double()
+    dtypes = []
+    net[2].register_forward_hook(lambda m, i, o: dtypes.append(o.dtype))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        audit_model(net, [InputEffectAudit(ace_values=None)], _data(), probe_size=16, report_dir=tmp_path)
+    assert set(dtypes) == {torch.float64}  # the audits' passes: autocast left them in float64
+    report = json.loads(next(tmp_path.glob("*.json")).read_text())
+    assert report["precision"] == {"weights": "float64", "other_weights": [], "autocast": None,
+                                   "trainer": None}  # before: "autocast": "bfloat16"
+    assert markdown_summary(0, [], precision=report["precision"]).splitlines()[2] == (
+        "Precision: the audits computed in float64, the weights' dtype.")
