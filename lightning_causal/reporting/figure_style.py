@@ -37,6 +37,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from lightning_causal.causal.engine.checks import check_int
 from lightning_causal.reporting.not_finite_marks import RINGED
 
 __all__ = ["MAGNITUDE", "MAX_BARS", "NEG", "NOT_FINITE", "POS", "WIDTH", "has_negative", "largest_first", "layer_labels",
@@ -217,12 +218,16 @@ def title_lines(title: str, width: int) -> list[str]:
         title: the title.
         width: the most characters per line.
 
+    Raises:
+        ValueError: ``width`` is not an int >= 1.
+
     Examples:
         >>> title_lines("ie, sample 0 (label 'pos'): explains class 'neg'", 30)
         ["ie, sample 0 (label 'pos'):", "explains class 'neg'"]
         >>> title_lines("importance/encoder.layers.1.self_attn.out_proj", 30)
         ['importance/encoder.layers.1.', 'self_attn.out_proj']
     """
+    check_int("width", width, minimum=1)  # a width of 0 cut no character off a long word: the loop below never ended
     if len(title) <= width:
         return [title]
     head, sep, tail = title.rpartition(": ")
