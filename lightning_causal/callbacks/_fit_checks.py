@@ -22,6 +22,7 @@ from lightning_causal.audits.base import Audit
 __all__ = [
     "averaging_callbacks",
     "check_names_across_callbacks",
+    "buffers_written",
     "check_unsharded_parameters",
     "quiet_sync_dist_advice",
     "swa_batch_norm_epoch",
@@ -271,6 +272,20 @@ def weight_sums(module: torch.nn.Module) -> tuple[tuple[str, ...], torch.Tensor 
     return tuple(n for n, _ in named), torch.stack(rows)
 
 
+def buffers_written(start: tuple | None, end: tuple | None, module: torch.nn.Module) -> frozenset[str]:
+    """The buffers of ``module`` whose :func:`weight_sums` moved from ``start`` (an epoch's start) to ``end`` (its last
+    training step): states the forward keeps, which training writes (BatchNorm's running statistics, a hidden state
+    carried across batches, ``spectral_norm``'s vectors, a quantization observer's range), no weights; a forward pass in
+    train mode after the audit (a callback's or ``on_train_epoch_end``'s, ``torch.no_grad()`` or not) or a carried
+    state's reset at the epoch's end moves them with no edit, which :func:`warn_changed_after_audit` does not warn of.
+    Empty where either reading is missing (a fit resumed mid-epoch) or the weights differ."""
+    if start is None or end is None or start[0] != end[0] or start[1] is None or end[1] is None:
+        return frozenset()
+    buffers = {f"{prefix}.{name}" if prefix else name for prefix, sub in module.named_modules() for name in sub._buffers}
+    moved = (start[1] != end[1].to(start[1].device)).any(1).tolist()
+    return frozenset(name for name, m in zip(start[0], moved, strict=True) if m and name in buffers)
+
+
 def _same_sums(a: tuple[tuple[str, ...], torch.Tensor | None], b: tuple[tuple[str, ...], torch.Tensor | None]) -> bool:
     """Whether two :func:`weight_sums` readings are of the same weights."""
     return a[0] == b[0] and (a[1] is None or b[1] is None or torch.equal(a[1], b[1].to(a[1].device)))
@@ -284,16 +299,21 @@ def warn_changed_after_audit(before: tuple | None, module: torch.nn.Module, wher
     epoch's last training step (``None`` where unread: a fit stopped mid-epoch); weights back to the latter are not
     warned about (a callback listed before this one that swapped other weights in for the epoch's end, as an EMA for its
     checkpoint, and back when the next epoch starts: the audit explained the weights the epoch ended with).
-    ``where``: when it is found (``"at the start of epoch 3"``). Returns whether it warned."""
+    ``where``: when it is found (``"at the start of epoch 3"``). ``before[4]`` (optional): the buffers the epoch's
+    training steps wrote (:func:`buffers_written`), states the forward keeps whose change alone is not warned about.
+    Returns whether it warned."""
     if before is None:
         return False
-    epoch, names, sums, trained = before
+    epoch, names, sums, trained, *rest = before
+    written = rest[0] if rest else frozenset()
     now = weight_sums(module)
     if _same_sums(now, (names, sums)) or (trained is not None and _same_sums(now, trained)):
         return False
     if now[0] == names and now[1] is not None and sums is not None:  # the same weights: those whose sums moved
         moved = (now[1] != sums.to(now[1].device)).any(1).tolist()
-        changed = [name for name, m in zip(names, moved, strict=True) if m]
+        changed = [name for name, m in zip(names, moved, strict=True) if m and name not in written]
+        if not changed:  # only states training writes moved (a forward in train mode, a carried state reset)
+            return False
     else:  # weights added or removed (a layer swapped, pruning made permanent and a new mask)
         changed = sorted(set(now[0]) ^ set(names))
     shown = (", in " + ", ".join(changed[:5]) + (f" and {len(changed) - 5} more" if len(changed) > 5 else "")

@@ -31,6 +31,7 @@ from lightning_causal.callbacks._audit_run import AuditRun
 from lightning_causal.callbacks._explain import check_explain
 from lightning_causal.callbacks._fit_checks import (
     averaging_callbacks,
+    buffers_written,
     check_names_across_callbacks,
     check_unsharded_parameters,
     quiet_sync_dist_advice,
@@ -306,6 +307,8 @@ class CausalAuditCallback(AuditRun, Callback):
         self._undrawn = None  # see AuditRun._draw_last
         self._audited_sums: tuple | None = None  # see on_train_epoch_start
         self._trained_sums: tuple | None = None  # see on_train_batch_end
+        self._start_sums: tuple | None = None  # see on_train_epoch_start
+        self._written: frozenset[str] = frozenset()  # see on_train_batch_end
         self._said_changed_after = False
 
     def __copy__(self) -> CausalAuditCallback:
@@ -472,6 +475,7 @@ class CausalAuditCallback(AuditRun, Callback):
             self._checked(probe, trainer, pl_module)
         if getattr(trainer, "is_last_batch", False) and not self._said_changed_after and self.should_audit(trainer.current_epoch):
             self._trained_sums = weight_sums(audited(pl_module))  # the weights the epoch's last step made
+            self._written = buffers_written(self._start_sums, self._trained_sums, audited(pl_module))
 
     @override
     def on_train_batch_start(self, trainer: Trainer, pl_module: LightningModule, batch: Any, batch_idx: int) -> None:
@@ -509,8 +513,9 @@ class CausalAuditCallback(AuditRun, Callback):
             return
         self._run(trainer, pl_module, trainer.current_epoch, "epoch_end")
         if not self._said_changed_after:  # read again where the next hook of no training step sees them
-            self._audited_sums = (trainer.current_epoch, *weight_sums(audited(pl_module)), self._trained_sums)
-        self._trained_sums = None
+            self._audited_sums = (trainer.current_epoch, *weight_sums(audited(pl_module)), self._trained_sums,
+                                  self._written)
+        self._trained_sums, self._written = None, frozenset()
         from lightning_causal.callbacks import monitoring  # imported here: it imports this module
 
         monitoring.warn_lightning_non_finite_stops(self, trainer)  # Lightning's EarlyStopping stops silently at a NaN
@@ -518,14 +523,19 @@ class CausalAuditCallback(AuditRun, Callback):
     @override
     def on_train_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         """Whether the weights the last epoch's audit explained changed before this epoch's first step
-        (:func:`~lightning_causal.callbacks._fit_checks.warn_changed_after_audit`; said once per fit).
+        (:func:`~lightning_causal.callbacks._fit_checks.warn_changed_after_audit`; said once per fit), and, for an epoch
+        to be audited, the weights at its start, against which its last step tells the buffers training writes
+        (:func:`~lightning_causal.callbacks._fit_checks.buffers_written`).
 
         Args:
             trainer: the Lightning ``Trainer`` running the fit.
             pl_module: the ``LightningModule`` being trained.
         """
-        self._trained_sums = None
+        self._trained_sums, self._written = None, frozenset()
         self._check_weights_after_audit(pl_module, f"at the start of epoch {trainer.current_epoch}")
+        # the buffers this epoch's steps write (buffers_written): states the forward keeps, not weights
+        audit_next = not self._said_changed_after and self.should_audit(trainer.current_epoch)
+        self._start_sums = weight_sums(audited(pl_module)) if audit_next else None
 
     def _check_weights_after_audit(self, pl_module: LightningModule, where: str) -> None:
         """:func:`~lightning_causal.callbacks._fit_checks.warn_changed_after_audit` of the weights the last audit read
@@ -634,8 +644,9 @@ class CausalAuditCallback(AuditRun, Callback):
         self._state_restored = False  # load_state_dict sets it: a resumed fit's state of this callback
         self._train_started = False
         self._unbuilt_probe = None
-        self._audited_sums = None  # (epoch, names, sums, trained): the weights an epoch's audit explained (weight_sums)
+        self._audited_sums = None  # (epoch, names, sums, trained, written): the weights an epoch's audit explained
         self._trained_sums = None  # (names, sums): the weights of the last step of an epoch to be audited
+        self._start_sums, self._written = None, frozenset()  # the buffers its steps wrote (buffers_written)
         self._said_changed_after = False
         self._warned_no_tb = False
         self._stops_said = set()
