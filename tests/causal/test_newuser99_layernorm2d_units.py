@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from lightning_causal.causal import unit_effects
+from lightning_causal.causal.engine.unit_sites import _normalises_last
 from tests.callbacks.test_newuser99_timm_style_fits import _by_hand
 
 
@@ -57,8 +58,11 @@ class _GemmaRMSNorm(nn.Module):  # a norm of your own on nn.Module, scaling by (
         return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + 1e-6) * (1 + self.weight)
 
 
-def test_own_rms_norm_of_a_sequence_still_refused():
+def test_own_rms_norm_is_read_features_last_by_its_class():
+    """An output that, less bias over weight, has a mean square of 1 along dimension 1: the statistics of a subclass of
+    torch's norm would read it channels-first; a norm of your own on nn.Module keeps its features last."""
     torch.manual_seed(0)
-    net = nn.Sequential(nn.Linear(4, 4), _GemmaRMSNorm(4), nn.Flatten(), nn.Linear(16, 2)).eval()
-    with pytest.raises(ValueError, match="has its features last"):
-        unit_effects(net, torch.randn(3, 4, 4), "1")  # [N, T, D] with T == D: no statistics read, features last
+    norm = _GemmaRMSNorm(4)
+    z = torch.randn(3, 4, 4)
+    z = z / z.pow(2).mean(1, keepdim=True).sqrt()  # unit mean square along dimension 1
+    assert _normalises_last(norm, z * norm.weight.detach()[:, None])

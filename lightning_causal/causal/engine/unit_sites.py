@@ -82,27 +82,66 @@ def _features_last(module: nn.Module, out: Tensor | None = None) -> bool:
 
 def _norm_width(module: nn.Module) -> int | None:
     """The number of features a layer normalisation of one dimension normalises (its ``normalized_shape``, or its weight's
-    length), else ``None`` (a linear layer, a norm over several dimensions)."""
+    length), else ``None`` (a linear layer, whose weight is a matrix, a norm over several dimensions)."""
     shape = getattr(module, "normalized_shape", None)
     if isinstance(shape, (tuple, list, torch.Size)):
         return int(shape[0]) if len(shape) == 1 else None
     if isinstance(shape, int):
         return shape
     weight = getattr(module, "weight", None)
-    if not isinstance(module, nn.Linear) and isinstance(weight, Tensor) and weight.dim() == 1:
-        return int(weight.shape[0])
+    return int(weight.shape[0]) if isinstance(weight, Tensor) and weight.dim() == 1 else None
+
+
+def _layout_by_widths(module: nn.Module, t: Tensor) -> bool | None:
+    """What the widths of ``t`` (a layer normalisation's output, or its input: same shape) and the class say of
+    :func:`_normalises_last`, or ``None`` where only the output's statistics can (:func:`_statistics_say_last`)."""
+    width = _norm_width(module)
+    if width is None or t.dim() < 3 or t.is_complex():
+        return True
+    last, first = t.shape[-1] == width, t.shape[1] == width
+    if last != first:
+        return last
+    layout = getattr(module, "data_format", None)  # ConvNeXt's own LayerNorm, Hugging Face's ConvNextLayerNorm say it
+    if last and isinstance(layout, str) and layout in ("channels_first", "channels_last"):
+        return layout == "channels_last"
+    norms = (nn.LayerNorm, *((nn.RMSNorm,) if hasattr(nn, "RMSNorm") else ()))  # nn.RMSNorm: torch 2.4+
+    torch_norm = next((c for c in type(module).__mro__ if c in norms), None)
+    if not last or torch_norm is None or type(module).forward is torch_norm.forward:
+        # torch's own norm, and a norm of a library's or your own on nn.Module (Hugging Face's RMSNorm, a Gemma-style
+        # (1 + weight) scale the statistics below would misread), normalise the last dimension
+        return True
     return None
 
 
-def _normalised(module: nn.Module, inp: Tensor | None) -> Tensor | None:
-    """What a layer normalisation of one dimension returns for its input ``inp`` (run once, under ``no_grad``), for
-    :func:`_normalises_last` to read its layout: its input does not say which dimension it normalises. Any other module,
-    or no input: ``inp``."""
-    if inp is None or _norm_width(module) is None or isinstance(module, nn.Linear) or not _mixes_features(module):
-        return inp
-    with torch.no_grad():
-        out = first_tensor(module(inp))
-    return inp if out is None or out.shape != inp.shape else out
+def _statistics_say_last(module: nn.Module, out: Tensor) -> bool:
+    """Which of dimension 1 and the last, equally wide, a subclass of torch's ``nn.LayerNorm`` or ``nn.RMSNorm``
+    normalised in its output ``out``: ``z = (out - bias) / weight`` has a mean square of 1 along it, up to ``eps``
+    (``misfit``), and, for a ``LayerNorm``, a mean of 0, whatever ``eps`` is (a norm's input tiny next to ``eps`` gives
+    ``z`` a mean square near 0 along both). The mean decides where it is 0 (to ``sqrt`` of the dtype's resolution, of
+    ``z``'s root mean square) along one dimension only; else dimension 1 only where its misfit is under half the last's:
+    a tie, or a NaN (a weight of 0), leaves the class's layout, features last."""
+    width = int(_norm_width(module) or 0)
+    weight, bias = getattr(module, "weight", None), getattr(module, "bias", None)
+
+    def normalised(dim: int) -> Tensor:
+        view = [1] * out.dim()
+        view[dim] = width
+        z = out.detach().double()
+        if isinstance(bias, Tensor) and bias.numel() == width:
+            z = z - bias.detach().double().reshape(view)
+        if isinstance(weight, Tensor) and weight.numel() == width:
+            z = z / weight.detach().double().reshape(view)
+        return z
+
+    z_last, z_first = normalised(-1), normalised(1)
+    if isinstance(module, nn.LayerNorm):  # centred along the normalised dimension
+        tol = torch.finfo(out.dtype).eps ** 0.5 if out.is_floating_point() else 0.0
+        off_last, off_first = (float(z.mean(d).abs().mean() / z.square().mean().sqrt()) for z, d in
+                               ((z_last, -1), (z_first, 1)))
+        if (off_first < tol) != (off_last < tol):  # a NaN (all of z 0) compares False on both: no decision
+            return off_last < tol
+    fit_last, fit_first = (float((z.square().mean(d) - 1).abs().mean()) for z, d in ((z_last, -1), (z_first, 1)))
+    return not (fit_first < 0.5 * fit_last)
 
 
 def _normalises_last(module: nn.Module, out: Tensor) -> bool:
@@ -110,11 +149,11 @@ def _normalises_last(module: nn.Module, out: Tensor) -> bool:
 
     A subclass of ``nn.LayerNorm`` may normalise another dimension: timm's ``LayerNorm2d`` permutes ``[N, C, H, W]`` to
     channels last and back, so its output has the channels first. Where only dimension 1 is as wide as the features, the
-    features are there; where both dimension 1 and the last are (``C == W``), the output says which: normalised along
-    its features, ``(out - bias) / weight`` has a mean square of 1 there (up to ``eps``); this is read only where the class
-    derives from torch's ``nn.LayerNorm`` or ``nn.RMSNorm`` and overrides its ``forward``. A norm with a ``data_format``
-    of ``"channels_first"`` or ``"channels_last"`` (ConvNeXt's own ``LayerNorm`` on ``nn.Module``, Hugging Face's
-    ``ConvNextLayerNorm``) says which where both are. Any other module: ``True``.
+    features are there; where both dimension 1 and the last are (``C == W``), a norm with a ``data_format`` of
+    ``"channels_first"`` or ``"channels_last"`` (ConvNeXt's own ``LayerNorm`` on ``nn.Module``, Hugging Face's
+    ``ConvNextLayerNorm``) says which, and for a class deriving from torch's ``nn.LayerNorm`` or ``nn.RMSNorm`` and
+    overriding its ``forward`` the output does (:func:`_statistics_say_last`: normalised along its features,
+    ``(out - bias) / weight`` has a mean of 0 and a mean square of 1 there). Any other module: ``True``.
 
     Examples:
         >>> class LayerNorm2d(nn.LayerNorm):
@@ -127,35 +166,34 @@ def _normalises_last(module: nn.Module, out: Tensor) -> bool:
         >>> _normalises_last(plain, plain(torch.randn(2, 4, 4, 4))), _normalises_last(plain, plain(torch.randn(2, 7, 4)))
         (True, True)
     """
-    width = _norm_width(module)
-    if width is None or out.dim() < 3 or out.is_complex():
-        return True
-    last, first = out.shape[-1] == width, out.shape[1] == width
-    if last != first:
-        return last
-    layout = getattr(module, "data_format", None)  # ConvNeXt's own LayerNorm, Hugging Face's ConvNextLayerNorm say it
-    if last and isinstance(layout, str) and layout in ("channels_first", "channels_last"):
-        return layout == "channels_last"
-    norms = (nn.LayerNorm, *((nn.RMSNorm,) if hasattr(nn, "RMSNorm") else ()))  # nn.RMSNorm: torch 2.4+
-    torch_norm = next((c for c in type(module).__mro__ if c in norms), None)
-    if not last or torch_norm is None or type(module).forward is torch_norm.forward:
-        # torch's own norm, and a norm of a library's or your own on nn.Module (Hugging Face's RMSNorm, a Gemma-style
-        # (1 + weight) scale the statistics below would misread), normalise the last dimension
-        return True
-    weight, bias = getattr(module, "weight", None), getattr(module, "bias", None)
+    said = _layout_by_widths(module, out)
+    return _statistics_say_last(module, out) if said is None else said
 
-    def misfit(dim: int) -> float:
-        view = [1] * out.dim()
-        view[dim] = width
-        z = out.detach().double()
-        if isinstance(bias, Tensor) and bias.numel() == width:
-            z = z - bias.detach().double().reshape(view)
-        if isinstance(weight, Tensor) and weight.numel() == width:
-            z = z / weight.detach().double().reshape(view)
-        return float((z.square().mean(dim) - 1).abs().mean())
 
-    fit_last, fit_first = misfit(-1), misfit(1)
-    return not (fit_first < fit_last)  # a NaN (a weight of 0) leaves the class's layout: features last
+def _reads_last(module: nn.Module, inp: Tensor | None) -> bool:
+    """:func:`_normalises_last` of a layer normalisation that reads ``inp`` (an ':input' site's tensor): its widths
+    decide, as a rule; only where they tie does the norm run on it, once, through ``module.forward`` (no hook of it
+    fires) under ``no_grad``, for its output's statistics. A norm whose forward fails on it (one taking a second
+    argument, a conditional norm's) or returns another shape keeps its class's layout, features last; so does no input."""
+    said = True if inp is None else _layout_by_widths(module, inp)
+    if said is not None:
+        return said
+    try:
+        with torch.no_grad():
+            out = first_tensor(module.forward(inp))
+    except Exception:  # a forward taking more than the input: the class's layout
+        return True
+    return True if out is None or out.shape != inp.shape else _statistics_say_last(module, out)
+
+
+def _lays_channels_first(module: nn.Module, t: Tensor, *, read: bool = False) -> bool:
+    """A convolution, channel normalisation or pool, or a layer normalisation that normalises dimension 1 of ``t``, its
+    output (``read``: the input it reads, :func:`_reads_last`): timm's ``LayerNorm2d``."""
+    if isinstance(module, _CHANNELS_FIRST):
+        return True
+    if not _mixes_features(module) or _norm_width(module) is None:
+        return False
+    return not (_reads_last(module, t) if read else _normalises_last(module, t))
 
 
 def first_tensor(value: object) -> Tensor | None:
@@ -195,7 +233,8 @@ class SiteFacts:
             activation, dropout) applied to such a layer's output.
         shape: the shape of its output in the pass.
         channels_first: its output is laid out ``[N, C, ...]``: it is a convolution, a channel
-            normalisation (batch, instance, group norm) or a pooling layer, a block in which one of them returned a
+            normalisation (batch, instance, group norm, a layer norm of dimension 1 such as timm's ``LayerNorm2d``,
+            :func:`_normalises_last`) or a pooling layer, a block in which one of them returned a
             tensor of the output's shape (a residual block, a convolution block ending in a pool; not a block whose
             features are last, whose pool of that shape pools its steps through a transpose), the input of one, or
             a chain of parameter-free layers (activations, dropouts) applied to such an output.
@@ -388,11 +427,11 @@ def _channels_source(site: nn.Module, name: str, out: Tensor, inp: Tensor | None
                      inputs: dict[int, Tensor | None], names: Mapping[int, str]) -> str | None:
     """:attr:`SiteFacts.channels_source`: the module whose channels-first layout ``site``'s output holds, or ``None``."""
     if isinstance(site, InputSite):
-        return names.get(id(site.consumer), name) if isinstance(site.consumer, _CHANNELS_FIRST) else None
-    if isinstance(site, _CHANNELS_FIRST):
+        return names.get(id(site.consumer), name) if _lays_channels_first(site.consumer, out, read=True) else None
+    if _lays_channels_first(site, out):
         return name
     if inside:  # a block that convolves, one of whose layers returned a tensor of the output's shape
-        made = [m for m, t in inside if isinstance(m, _CHANNELS_FIRST) and t.shape == out.shape]
+        made = [m for m, t in inside if t.shape == out.shape and _lays_channels_first(m, t)]
         return names.get(id(made[-1]), name) if made else None
     # a chain of parameter-free leaves (activations, dropouts) after a convolution, channel normalisation or pool
     module, tensor = site, out
@@ -400,7 +439,7 @@ def _channels_source(site: nn.Module, name: str, out: Tensor, inp: Tensor | None
         if not _passes_layout(module, inp, tensor):
             return None
         producers = [(m, t) for m, t in outputs if _same(t, inp) and m is not module]  # in call order: the maker first
-        made = next((m for m, _ in producers if isinstance(m, _CHANNELS_FIRST)), None)
+        made = next((m for m, t in producers if _lays_channels_first(m, t)), None)
         if made is not None or not producers:
             return None if made is None else names.get(id(made), name)
         module, tensor = producers[0]  # a dropout in eval or an in-place activation gives back its input: not its maker
@@ -420,7 +459,7 @@ def _is_features_last(site: nn.Module, out: Tensor, inp: Tensor | None, inside: 
         consumer = site.consumer
         if isinstance(consumer, _CONVOLVES):
             return False
-        if _features_last(consumer, _normalised(consumer, inp)) and not isinstance(consumer, nn.Embedding):
+        if _features_last(consumer) and _reads_last(consumer, inp) and not isinstance(consumer, nn.Embedding):
             return True
     if _features_last(site, out):
         return True
