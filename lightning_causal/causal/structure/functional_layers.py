@@ -28,11 +28,12 @@ __all__ = ["FUNCTIONAL", "OWN_WEIGHTS", "FunctionalCalls", "functional_layer_cal
 #: ``"F.conv2d in DynamicFilter.forward"``), which the audit's notes and the map's figure say
 FUNCTIONAL = "computed in functional code, the output of no module: pass it through an nn.Identity named with `layers=`"
 
-#: why a module of yours that returns the output of a layer function it calls (a layer whose weights are no parameters of
-#: its own: buffers, a child's weight it applies itself, a weight plus a task vector or an edit) is in no default layer
-#: (its ``meta["left_out"]`` entry, keyed by the module's name): the default layers hold modules with parameters only
-OWN_WEIGHTS = ("a layer of yours whose weights are no parameters of its own (buffers, a child's weight it applies in "
-               "functional code, a weight plus a delta): name it with `layers=`")
+#: why a module of yours that returns the output of a layer function it calls (a layer that applies its weights in
+#: functional code: buffers, a child's weight it applies itself, a weight plus a task vector, an edit or a low-rank
+#: update of its own parameters) is in no default layer (its ``meta["left_out"]`` entry, keyed by the module's name): the
+#: default layers hold leaf modules with parameters only, and such a module holds none or holds other modules
+OWN_WEIGHTS = ("a layer of yours that applies its weights in functional code (buffers, a child's weight, a weight plus a "
+               "delta or a low-rank update), no leaf module with parameters: name it with `layers=`")
 
 #: the functions that are layers (weights times the input): a call of one outside every module the map reads is a
 #: layer the map cannot show; matmul/einsum/bmm are left out, as a hand-written attention multiplies activations with them
@@ -50,7 +51,7 @@ def _of_torch(module: nn.Module) -> bool:
 class FunctionalCalls(Counter):
     """:func:`functional_layer_calls`' count (``"F.linear in DeltaLinear.forward" -> calls per pass``), with
     ``returned``: the modules whose forward returns the output of such a call, by name, each with its call's key (a layer
-    of yours whose weights are no parameters of its own: name the module itself), and ``order``: the modules read
+    of yours that applies its weights in functional code: name the module itself), and ``order``: the modules read
     (``covered``) and those, in the order their calls completed."""
 
     def __init__(self, *args: object, **kwargs: object) -> None:
@@ -188,8 +189,9 @@ def functional_layers_note(calls: Counter) -> str:
         layers = list(getattr(calls, "order", [])) or names
         parts.append(("The layer map reads modules only, and the model" if not others else "The model also")
                      + f" computes layers in functional code: {shown([k for k in calls if k in own])}, whose outputs the "
-                     f"modules {names[:6]}{' ...' if len(names) > 6 else ''} return: layers of yours whose weights are no "
-                     "parameters of their own (buffers, a child's weight applied in forward, a weight plus a task vector "
-                     "or an edit), which the default layers, modules with parameters, leave out. Name them with the "
+                     f"modules {names[:6]}{' ...' if len(names) > 6 else ''} return: layers of yours that apply their "
+                     "weights in functional code (buffers, a child's weight applied in forward, a weight plus a task "
+                     "vector, an edit or a low-rank update), which the default layers, leaf modules with parameters, "
+                     "leave out. Name them with the "
                      f"default layers, in forward order: `layers={layers!r}`")
     return ". ".join(parts)

@@ -107,7 +107,7 @@ class LayerCausalMap:
             ReLU that no probe sample activates, warned about; another output's head; a layer computed in functional
             code outside every layer read, keyed by its call, ``"F.conv2d in DynamicFilter.forward"`` ->
             ``functional_layers.FUNCTIONAL``, warned about; a module of yours that returns such a call's output, a layer
-            whose weights are no parameters of its own, keyed by its name -> ``functional_layers.OWN_WEIGHTS``, warned
+            that applies its weights in functional code, keyed by its name -> ``functional_layers.OWN_WEIGHTS``, warned
             about with the ``layers=`` that maps it) and ``unmoved``
             (the layers no intervention moves: relative response 0, CKA NaN, warned about); ``rerouted`` (default
             layers only: a layer left out as it runs on some rows only once inputs are intervened on, whose
