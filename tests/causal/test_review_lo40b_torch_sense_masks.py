@@ -53,3 +53,11 @@ def test_torch_sense_mask_audited_as_its_keep_mask():
         torch_sense = InputEffectAudit(feature_mask=fm, target=1).run(model, Probe(x, additional_forward_args={"attention_mask": mask}))
         torch.testing.assert_close(torch_sense.vectors["mean_abs_effect"], plain.vectors["mean_abs_effect"])
         assert float(torch_sense.vectors["mean_abs_effect"][0]) > 0  # step 0 is real
+
+
+def test_a_sample_all_padding_in_hugging_faces_sense_still_read():
+    keep = _KEEP.clone()
+    keep[1] = False  # an empty sequence among the probe's
+    mask = ~_LEFT_OUT & keep[:, None]  # Hugging Face's causal mask with padding
+    torch.testing.assert_close(key_padding(mask), keep)
+    torch.testing.assert_close(key_padding(mask[:, None]), keep)

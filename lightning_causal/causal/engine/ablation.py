@@ -684,21 +684,23 @@ def key_padding(attention_mask: Tensor) -> Tensor | None:
     except ValueError:  # a bias: which keys are padding cannot be told
         return None
     keys = ~pad.flatten(1, -2).all(1)
-    if att.dtype == torch.bool and att.shape[-2] > 1 and _own_key_left_out(pad, keys):  # torch's sense, True = left out
-        pad = ~pad  # (nn.MultiheadAttention's attn_mask): read in Hugging Face's, its causal mask's first key was padding
-        keys = ~pad.flatten(1, -2).all(1)
-        return None if _own_key_left_out(pad, keys) else keys
+    if att.dtype == torch.bool and att.shape[-2] > 1 and _own_key_left_out(pad, keys, empty=True):  # torch's sense,
+        torch_keys = ~(~pad).flatten(1, -2).all(1)  # True = left out
+        if not _own_key_left_out(~pad, torch_keys, empty=True):  # (nn.MultiheadAttention's attn_mask): read in Hugging
+            return torch_keys  # Face's, its causal mask's first key was padding in every sample
+        return None if _own_key_left_out(pad, keys) else keys  # Hugging Face's, a sample all padding
     return keys
 
 
-def _own_key_left_out(pad: Tensor, keys: Tensor) -> bool:
+def _own_key_left_out(pad: Tensor, keys: Tensor, empty: bool = False) -> bool:
     """Whether the left-out entries ``pad`` of square attention masks (``[N, K, K]`` or ``[N, H, K, K]``) leave a real
-    key (``keys``) out of its own query's keys (in every head), or every key of a sample out for every query: no mask of
-    Hugging Face's sense does (a real query attends itself, in a causal, sliding-window or bidirectional mask), one of
-    torch's sense read in Hugging Face's does (its diagonal)."""
+    key (``keys``) out of its own query's keys (in every head), or with ``empty`` every key of a sample out for every
+    query: no mask of Hugging Face's sense does the first (a real query attends itself, in a causal, sliding-window or
+    bidirectional mask), one of torch's sense read in Hugging Face's does (its diagonal; all its keys where it leaves
+    none out)."""
     own = pad.diagonal(dim1=-2, dim2=-1)
     own = own.all(1) if own.dim() == 3 else own
-    return bool((own & keys).any()) or bool((~keys).all(1).any())
+    return bool((own & keys).any()) or (empty and bool((~keys).all(1).any()))
 
 
 def unread_attention_mask(x: Tensor, additional_forward_args: object, *, model: nn.Module | None = None) -> str | None:
