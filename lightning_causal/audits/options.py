@@ -311,6 +311,8 @@ def names_meta(
                              "have, from the start)")
     if mask is not None and inputs is not None and inputs.dim() == 2 and mask.dim() == 2 and mask.shape[0] == 1:
         meta["feature_groups"] = [int(g) for g in mask[0].tolist()]
+    if feature_names is not None and mask is not None and inputs is not None:
+        meta.update(_axis_names(list(feature_names), mask, inputs))
     if vocabulary is not None and inputs is not None and not inputs.is_floating_point():
         meta["vocabulary"] = {str(t): vocabulary[t] for t in torch.unique(inputs).tolist() if 0 <= t < len(vocabulary)}
     if outputs is not None and (outputs.dim() == 1 or outputs.dim() == 2 and outputs.shape[1] == 1):
@@ -321,6 +323,27 @@ def names_meta(
     elif outputs is not None and outputs.dim() == 2 and multi_hot_labels(labels, model):
         meta["multi_label"] = True  # figures say "label k", not "class k"
     return meta
+
+
+def _axis_names(feature_names: list[str], mask: Tensor, inputs: Tensor) -> dict[str, list[str]]:
+    """The names of a sequence's channels (``channel_names``: dimension 1 of ``[N, C, T]``) or features
+    (``last_names``: the last dimension of ``[N, T, F]``) where one mask for all samples makes each of them a group of
+    its own along the other axis (EEG electrodes grouped by channel): the sequence maps label their heatmap rows so,
+    not by index.
+
+    Examples:
+        >>> _axis_names(["Cz", "Pz"], torch.tensor([[[1, 1, 1], [0, 0, 0]]]), torch.zeros(4, 2, 3))
+        {'channel_names': ['Pz', 'Cz']}
+    """
+    if inputs.dim() != 3 or mask.dim() != 3 or mask.shape[0] != 1 or tuple(mask.shape[1:]) != tuple(inputs.shape[1:]):
+        return {}
+    m, named = mask[0], {}
+    for key, ends in (("channel_names", m[:, 0]), ("last_names", m[0])):
+        along = m == (ends[:, None] if key == "channel_names" else ends[None, :])  # constant along the other axis
+        groups = [int(g) for g in ends.tolist()]
+        if bool(along.all()) and len(set(groups)) == len(groups) and len(groups) > 1:
+            named[key] = [str(feature_names[g]) for g in groups]
+    return named
 
 
 #: the way out of :func:`check_one_label_per_sample` for stacked (time, event) labels of a survival model

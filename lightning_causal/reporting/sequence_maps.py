@@ -145,6 +145,8 @@ def _sequence_maps(data: MapData, layout: str | None, reuse: bool) -> Iterator[t
     n, glob = drawn_samples(data)
     last = data.inputs.dim() == 3 and (layout or sequence_layout("sequence", data.inputs)) == "last"
     word = "feature" if last else "channel"
+    rows = data.meta.get("last_names" if last else "channel_names")  # feature_names= of groups that are whole rows
+    rows = list(rows) if isinstance(rows, (list, tuple)) and len(rows) == _row_count(data.inputs, last) else None
     gone = _unobserved(data, n, glob)  # [n, ...] of the inputs' shape, or None
     # no score at the hidden entries; on the CPU, as `gone` is (the maps of a fit on a GPU are on its device)
     on_cpu = {name: m[: max(1, n)].detach().float().cpu() for name, m in data.maps.items()}  # one CPU copy a map
@@ -168,7 +170,8 @@ def _sequence_maps(data: MapData, layout: str | None, reuse: bool) -> Iterator[t
         for group in [names] if single else [[name] for name in names]:
             drawn = {name: maps[name] for name in group}
             tag = f"maps/sample_{i}" if single else f"maps/sample_{i}/{suffixes[group[0]]}"
-            yield tag, _sequence_figure(x, drawn, scales, word, last, title if single else f"{group[0]}: {title}", data, kept, marks)
+            yield tag, _sequence_figure(x, drawn, scales, word, last, title if single else f"{group[0]}: {title}", data, kept, marks,
+                                        rows)
 
 
 
@@ -262,12 +265,19 @@ def _line(ax: Any, x: Tensor, hidden: Tensor | None, **style: Any) -> None:
 
 
 
+def _row_count(inputs: Tensor, last: bool) -> int:
+    """The rows of a sample's heatmap: its channels, or its features where laid out last."""
+    return int(inputs.shape[-1] if last else inputs.shape[1]) if inputs.dim() == 3 else 1
+
+
 def _sequence_figure(x: Tensor, maps: dict[str, Tensor], scales: dict[str, tuple[str, float, float]], word: str,
-                     last: bool, title: str, data: MapData, kept: dict | None = None, marks: _Marks | None = None) -> Figure:
+                     last: bool, title: str, data: MapData, kept: dict | None = None, marks: _Marks | None = None,
+                     rows: list[str] | None = None) -> Figure:
     """One sample ``x`` ``[C, T]`` with ``maps`` (each ``[C, T]``), titled, with the sign note below. With ``kept``
     (``{}`` at first; the writer's path), a one-channel sample of the same panels, scales, maps of 0 only, note and
     title height as an earlier one redraws that one's figure (:func:`_redrawn_signal`,
-    :mod:`~lightning_causal.reporting.kept_figures`)."""
+    :mod:`~lightning_causal.reporting.kept_figures`). ``rows``: the channels' names on the heatmaps' rows
+    (:func:`_signal_heatmaps`; ``None``: their indices)."""
     xlabel = "time step" if last else "step"  # the word of the card and the Sobol' tags (group_regions: "steps 10–19")
     lines = title_lines(title, int(_FIGURE_WIDTH * 11))
     note = sign_note({name: scales[name][0] == "RdBu_r" for name in maps}, data) if data.meta.get("targets") else None
@@ -286,7 +296,7 @@ def _sequence_figure(x: Tensor, maps: dict[str, Tensor], scales: dict[str, tuple
         _redrawn_signal(again.panels, x, maps)
     else:
         fig = (_signal_bars(x, maps, scales, xlabel, marks) if x.shape[0] == 1 else
-               _signal_heatmaps(x, maps, scales, word, xlabel, marks))
+               _signal_heatmaps(x, maps, scales, word, xlabel, marks, rows))
         fig.set_figheight(fig.get_figheight() + 0.25 * (len(lines) - 1))  # a long title wrapped, not cut at both edges
         suptitle = fig.suptitle("\n".join(lines), fontsize=11)
         if note:  # one small line below: what red and blue mean
@@ -402,8 +412,10 @@ def _name_lines(name: str, size: float, room: float) -> list[str]:
 
 
 def _signal_heatmaps(x: Tensor, maps: dict[str, Tensor], scales: dict[str, tuple[str, float, float]], word: str,
-                     xlabel: str, marks: _Marks | None = None) -> Figure:
-    """Several channels ``[C, T]``: the input on top, then each map as a ``[C, T]`` heatmap; hidden entries hatched."""
+                     xlabel: str, marks: _Marks | None = None, row_names: list[str] | None = None) -> Figure:
+    """Several channels ``[C, T]``: the input on top, then each map as a ``[C, T]`` heatmap; hidden entries hatched.
+    ``row_names``: each channel's name (the audit's ``feature_names`` where each channel is a group: EEG electrodes), on the
+    legend or the heatmaps' row ticks in place of its index."""
     marks = marks or _Marks()
     c, t = x.shape
     extent = (-0.5, t - 0.5, c - 0.5, -0.5)
@@ -416,7 +428,7 @@ def _signal_heatmaps(x: Tensor, maps: dict[str, Tensor], scales: dict[str, tuple
     if c <= 4:
         for k in range(c):
             _line(axes[0], x[k], None if marks.hidden is None else marks.hidden[k], color=SERIES_COLOURS[k], linewidth=1.1,
-                  label=f"{word} {k}")
+                  label=short_label(row_names[k], 20) if row_names else f"{word} {k}")
         # above the panel, in one row (inside its upper left corner it covered the lines: 328 of 1024 points of four
         # channels over 256 steps); tight_layout makes its room under the title
         axes[0].legend(fontsize=7, loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=c, frameon=False, borderaxespad=0.1,
@@ -440,6 +452,8 @@ def _signal_heatmaps(x: Tensor, maps: dict[str, Tensor], scales: dict[str, tuple
         ax.set_ylabel(word, fontsize=8)
     for ax in axes[int(c <= 4):]:
         ax.yaxis.set_major_locator(_RowTicks(c, 8.0))  # as many labelled rows as the panel's drawn height holds
+        if row_names:  # a row's name, not its index
+            ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: short_label(row_names[int(v)], 20) if 0 <= int(v) < len(row_names) else ""))
     for ax in axes:
         ax.tick_params(labelsize=8)
     axes[-1].xaxis.set_major_locator(MaxNLocator(integer=True))  # steps, not 2.5
