@@ -149,9 +149,7 @@ def _rows_written(old: Tensor, new: Tensor) -> bool:
         grown = [d for d in range(new.dim()) if new.shape[d] != old.shape[d]]
         return (len(grown) == 1 and new.shape[grown[0]] > old.shape[grown[0]]
                 and _same(new.narrow(grown[0], 0, old.shape[grown[0]]), old))
-    moved = new.ne(old)
-    if new.is_floating_point():
-        moved &= ~(new.isnan() & old.isnan())  # NaN kept as NaN is no write
+    moved = ~_equal_entries(new, old)  # NaN kept as NaN is no write
     if not bool(moved.any()):
         return False
     for d, size in enumerate(new.shape):  # the slices written along each dimension
