@@ -62,3 +62,14 @@ def test_the_callback_shows_it_once_a_fit_per_audit_though_its_count_changes():
                 input_effects(net, x)
     texts = [str(w.message) for w in shown if "returns log-probabilities" in str(w.message)]
     assert len(texts) == 1 and "4 of 4 samples" in texts[0]
+
+
+def test_the_bound_said_is_log_k_not_that_of_two_classes():
+    """A class that stays the most probable of K keeps p >= 1/K: its log-probability moves by up to log K (6.91 of 1000
+    classes), not 0.7, which holds of two classes only."""
+    net = nn.Sequential(Energy(20.0), nn.LogSoftmax(1)).eval()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        input_effects(net, torch.eye(4))
+    (text,) = [str(w.message) for w in caught if "returns log-probabilities" in str(w.message)]
+    assert "by less than log 1000 = 6.91" in text and "0.7," not in text

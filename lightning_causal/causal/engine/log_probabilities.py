@@ -4,7 +4,7 @@ torchvision-era MNIST examples trained with ``F.nll_loss`` do) explained on its 
 
 The estimators explain the explained class's score ``f_t``. Of logits that is ``z_t``; of log-probabilities it is
 ``log p_t = z_t - logsumexp(z)``, which saturates at 0 where the model is confident: a sample's class at
-``p = 0.9997`` (a margin of 8) keeps ``log p_t`` within 0.7 of 0 through every change that leaves it the most probable
+``p = 0.9997`` (a margin of 8) keeps ``log p_t`` within ``log K`` of 0 (0.69 of two classes) through every change that leaves it the most probable
 class, however far the change moves its logit. Effects of confident samples then shrink towards 0 and what the decision
 depends on ranks low (a trained ShallowConvNet's temporal filters: 8e-5 on its log-probabilities, 1.26 on its centred
 logits). Centring gives the logits back exactly, up to the shift softmax ignores: ``log_softmax(z) - mean(log_softmax(z))
@@ -80,7 +80,8 @@ def warn_saturated_log_probs(output_spec: object, out: Tensor, idx: Tensor, what
         f"The model returns log-probabilities (every row of its output [{n}, {out.shape[1]}] is at most 0 and its "
         f"logsumexp is 0: a LogSoftmax at its end, trained with F.nll_loss) and {what} explains the log-probability of "
         f"each sample's class, which saturates at 0: {saturated} of {n} samples hold their class at p >= {SATURATED_P}, "
-        "where a change that leaves it the most probable class moves its log-probability by less than 0.7, however far "
+        f"where a change that leaves it the most probable class moves its log-probability by less than log {out.shape[1]} = "
+        f"{math.log(out.shape[1]):.2f} (the class keeps p >= 1/{out.shape[1]}), however far "
         "it moves the logit, so their effects shrink towards 0 and inputs or units that the decision depends on rank "
         f"low. Explain the logits: `{CENTRED_LOGITS}` gives them exactly (log_softmax(z) minus its mean is z minus its "
         "mean, the same softmax); `output=lambda out: out` keeps the log-probabilities and silences this",
