@@ -74,6 +74,22 @@ def _panel(img: Tensor, lo: float, hi: float) -> Tensor:
     return ((img - lo) / (hi - lo if hi > lo else 1.0)).clamp(0, 1)
 
 
+def drawn_as_lines(panel: Sequence[int]) -> bool:
+    """Whether a counterfactual image of shape ``panel`` (``[C, H, W]``, or ``[M, C, H, W]`` for several) is a univariate
+    signal, one channel of one row (``[1, 1, T]``): the figure
+    (:func:`~lightning_causal.reporting.counterfactual_figures.counterfactual_figure`) draws its input and counterfactual
+    as lines, which :func:`_triptych` scales on their joint range.
+
+    Args:
+        panel: the shape of one sample's image, or of several stacked.
+
+    Examples:
+        >>> drawn_as_lines((1, 1, 24)), drawn_as_lines((2, 1, 1, 24)), drawn_as_lines((1, 6, 6)), drawn_as_lines((1, 24))
+        (True, True, False, False)
+    """
+    return len(panel) >= 3 and tuple(panel[-3:-1]) == (1, 1)
+
+
 def _triptych(x: Tensor, cf: Tensor) -> Tensor:
     """``[M, C, H, 3W + 2]`` images: input | counterfactual | difference (0.5 = unchanged). The input and the
     counterfactual are drawn on the input's range, as the other audits draw it (a counterfactual beyond it saturates,
@@ -86,7 +102,7 @@ def _triptych(x: Tensor, cf: Tensor) -> Tensor:
     rows = []
     for a, b in zip(x.float().cpu(), cf.float().cpu()):
         lo, hi = float(a.min()), float(a.max())
-        if not hi > lo or a.shape[:2] == (1, 1):
+        if not hi > lo or drawn_as_lines(a.shape):
             lo, hi = float(torch.minimum(a, b).min()), float(torch.maximum(a, b).max())
         d = b - a
         scale = float(d.abs().max()) or 1.0

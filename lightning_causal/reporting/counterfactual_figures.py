@@ -12,6 +12,7 @@ from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from torch import Tensor
 
+from lightning_causal.audits.counterfactual import drawn_as_lines
 from lightning_causal.reporting.figure_style import POS, step_bars, title_lines
 from lightning_causal.reporting.image_figures import (
     ImageOrigin,
@@ -72,7 +73,7 @@ def counterfactual_figure(
     cell = max(1.3, 0.075 * max(len(line) for label in labels for line in str(label).split("\n")))  # 9 pt titles
     lines = title_lines(title, int((1.2 + cell * k) * 11)) if title else []
     stretched = not 0.25 <= h / w <= 4.0  # a signal [F, T] or [T, F]: kept to scale it would be a sliver
-    signal = h == 1 and panels["input"].dim() == 4 and panels["input"].shape[1] == 1  # [K, 1, 1, T]: lines
+    signal = panels["input"].dim() == 4 and drawn_as_lines(panels["input"].shape)  # [K, 1, 1, T]: lines
     diverging = colormaps["RdBu_r"]
     height = min(max(cell * h / w, 0.9), 2.0) if stretched else min(cell * h / w, 2.0)
     aspect = "auto" if stretched else None

@@ -2,7 +2,8 @@
 keeps an image readable where the search drove a pixel far out of it. A univariate signal ([N, 1, T]) is drawn as lines,
 though: on the input's range a counterfactual's spike above the signal was clamped to the input's own peak, so the
 counterfactual line read as the input (a signal in [0, 0.8] given a spike of 1.47 at its last step drew no spike at
-all). A signal's lines keep the joint range, on which both lines are whole; an image keeps the input's range."""
+all). A signal's lines keep the joint range, on which both lines are whole (an image keeps the input's range:
+tests/audits/test_newuser99_counterfactual_panels_on_input_range.py)."""
 
 import torch
 
@@ -25,13 +26,3 @@ def test_a_signals_spike_beyond_its_range_is_drawn():
         lo, hi = float(x[k].min()), 1.5  # the joint range
         torch.testing.assert_close(line, (x[k, 0] - lo) / (hi - lo))
 
-
-def test_an_image_keeps_the_inputs_range():
-    torch.manual_seed(0)
-    x = torch.rand(1, 1, 6, 6) * 0.3
-    cf = x.clone()
-    cf[0, 0, 2, 2] = 1.5
-    panels = split_triptych(cf_module._triptych(x, cf))
-    lo, hi = x.min(), x.max()
-    torch.testing.assert_close(panels["input"][0], (x[0] - lo) / (hi - lo))
-    assert panels["counterfactual"][0, 0, 2, 2] == 1  # saturated: its size is the difference row's
