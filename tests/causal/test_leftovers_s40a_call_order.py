@@ -61,12 +61,17 @@ def test_a_layers_output_viewed_whole_is_its_output_and_a_function_of_it_the_las
         def forward(self, x):
             return self.end(self.net(x))
 
-    # the log-odds of its sigmoid are one binary decision's logit: the task stays multi-label (review of cb07f831)
-    for end in (lambda p: p.squeeze(1), lambda p: p.log() - (1 - p).log()):
-        model = Binary(end)
-        with layer_calls():
-            model(torch.randn(3, 4))
-        assert output_layer(model) == ("Sigmoid",) and label_task(model) == "multilabel"
+    model = Binary(lambda p: p.squeeze(1))
+    with layer_calls():
+        model(torch.randn(3, 4))
+    assert output_layer(model) == ("Sigmoid",) and label_task(model) == "multilabel"
+    # the log-odds of its sigmoid leave [0, 1]: by their values a gated head's logits (a head times a sigmoid gate
+    # called after it), so no layer is named and the model is read as saying nothing of its task (warned where it
+    # matters) rather than silently multi-label (final read of d32b049f)
+    model = Binary(lambda p: p.log() - (1 - p).log())
+    with layer_calls():
+        model(torch.randn(3, 4))
+    assert output_layer(model) == (None,) and label_task(model) is None
     with layer_calls():
         model = Binary(lambda p: p)
         model.forward = lambda x: torch.sigmoid(x.sum(1, keepdim=True))  # no layer called: none computed it

@@ -39,7 +39,7 @@ class LayerCalls:
         self.calls: list[Call] = []
         self._made: dict[int, Call] = {}
         self._stored: dict[int, Call] = {}
-        self._starts: list[int] = []  # per open module call, the index of its first leaf call
+        self._starts: list[tuple[nn.Module, int]] = []  # per open module call, the module and its first leaf call's index
 
     def made(self, value: object) -> Call | None:
         """The call of the last pass that returned ``value``: the same tensor object, else the latest whose output
@@ -62,14 +62,20 @@ class LayerCalls:
         return call
 
     def _pre(self, module: nn.Module, args: tuple) -> None:
+        if _RECORDER.get() is not self:  # another thread's pass (the hooks are global; the block is this thread's)
+            return
         if not self._starts:  # a new pass: the last one's calls go
             self.calls.clear()
             self._made.clear()
             self._stored.clear()
-        self._starts.append(len(self.calls))
+        self._starts.append((module, len(self.calls)))
 
     def _post(self, module: nn.Module, args: tuple, out: object) -> None:
-        start = self._starts.pop() if self._starts else len(self.calls)
+        if _RECORDER.get() is not self:
+            return
+        # this module's own entry only: a call whose pre-hook never ran (another library's pre-hook raised first)
+        # leaves its parent's in place
+        start = self._starts.pop()[1] if self._starts and self._starts[-1][0] is module else len(self.calls)
         leaf = not any(True for _ in module.children())
         if leaf and isinstance(out, torch.Tensor):
             call = Call(module, out, self.made(args[0]) if args else None)
@@ -80,7 +86,27 @@ class LayerCalls:
             made = self.producer(main_output(out))
             if made is None:  # a function of torch's after its layers (a clamp, a cast, a cat): the last layer it called
                 made = next((c for c in reversed(self.calls[start:]) if not isinstance(c.module, SHAPE_LAYERS)), None)
+                if made is not None and not _could_come_out_of(made.module, main_output(out)):
+                    made = None  # a gate, an attention pooling or a residual's activation called after the head
             _OUTPUT_LAYER[module] = (type(made.module).__name__ if made is not None else None,)
+
+
+def _could_come_out_of(layer: nn.Module, out: Tensor | None) -> bool:
+    """Whether ``out``'s values could be what ``layer`` returned, after a function of torch's that moves no value
+    out of its range (a clamp, a cast, a cat): every value in [0, 1] for a ``Sigmoid``, sums of 1 along its ``dim`` for
+    a ``Softmax`` (of the exponentials for a ``LogSoftmax``); any other layer could."""
+    name = type(layer).__name__
+    if name not in ("Sigmoid", "Softmax", "LogSoftmax"):
+        return True
+    if out is None or not out.is_floating_point() or not out.numel() or out.dim() == 0:
+        return False
+    o = out.detach().float()
+    if name == "Sigmoid":
+        return bool(((o >= 0) & (o <= 1)).all())
+    dim = getattr(layer, "dim", None)
+    dim = (1 if o.dim() > 1 else 0) if dim is None or not -o.dim() <= dim < o.dim() else dim
+    sums = (o.exp() if name == "LogSoftmax" else o).sum(dim)
+    return bool(torch.allclose(sums, torch.ones_like(sums), atol=1e-3))
 
 
 def _storage(t: Tensor) -> int:

@@ -1,0 +1,116 @@
+"""The layer-call recorder's fallback (a function of torch's computed the output after the layers) names the last layer
+called only where the output's values could have come out of it; and a block records its own thread's passes only."""
+
+from __future__ import annotations
+
+import threading
+
+import torch
+from torch import nn
+
+from lightning_causal.audits import InputEffectAudit, Probe
+from lightning_causal.audits.label_task import label_task
+from lightning_causal.causal.engine.layer_calls import layer_calls, output_layer
+
+
+class _Gated(nn.Module):  # a head gated by an nn.Sigmoid called after it: logits, no multi-label task
+    def __init__(self) -> None:
+        super().__init__()
+        self.g, self.gate, self.cls = nn.Linear(4, 3), nn.Sigmoid(), nn.Linear(4, 3)
+
+    def forward(self, x):
+        return self.cls(x) * self.gate(self.g(x))
+
+
+class _AttentionPooled(nn.Module):  # per-instance logits pooled by an attention softmax called after the head
+    def __init__(self) -> None:
+        super().__init__()
+        self.soft, self.att, self.enc, self.cls = nn.Softmax(1), nn.Linear(16, 1), nn.Linear(4, 16), nn.Linear(16, 3)
+
+    def forward(self, x):
+        h = torch.relu(self.enc(x))
+        return (self.cls(h) * self.soft(self.att(h))).sum(1)
+
+
+class _Residual(nn.Module):  # x + sigmoid(fc(x)): values beyond [0, 1]
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc, self.sig = nn.Linear(3, 3), nn.Sigmoid()
+
+    def forward(self, x):
+        return 2 * x + self.sig(self.fc(x))
+
+
+class _Clamped(nn.Module):  # sigmoid(h).clamp(eps, 1 - eps), the BCELoss guard: a multi-label head
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc, self.sig = nn.Linear(4, 3), nn.Sigmoid()
+
+    def forward(self, x):
+        return self.sig(self.fc(x)).clamp(1e-6, 1 - 1e-6)
+
+
+class _SequenceSoftmax(nn.Module):  # a per-position softmax over the last dimension, cast: still the softmax's rows
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc, self.soft = nn.Linear(4, 3), nn.Softmax(dim=-1)
+
+    def forward(self, x):
+        return self.soft(self.fc(x)).double()
+
+
+def _read(model: nn.Module, x: torch.Tensor) -> tuple:
+    torch.manual_seed(0)
+    with layer_calls(), torch.no_grad():
+        model(x)
+    return output_layer(model)
+
+
+def test_an_activation_called_after_the_head_is_not_taken_for_the_output_layer():
+    torch.manual_seed(0)
+    x = torch.randn(12, 4) * 3
+    assert _read(_Gated().eval(), x) == (None,)
+    assert _read(_AttentionPooled().eval(), torch.randn(12, 5, 4)) == (None,)
+    assert _read(_Residual().eval(), torch.randn(12, 3) * 3) == (None,)
+    # the cases the fallback is for still read the activation
+    assert _read(_Clamped().eval(), x) == ("Sigmoid",)
+    assert _read(_SequenceSoftmax().eval(), torch.randn(6, 5, 4)) == ("Softmax",)
+
+
+def test_a_gated_model_keeps_no_task_after_an_audit():
+    torch.manual_seed(0)
+    gated = _Gated().eval()
+    before = label_task(gated)
+    InputEffectAudit().run(gated, Probe(torch.randn(12, 4) * 3))
+    assert label_task(gated) == before != "multilabel"
+
+
+def test_a_block_records_only_its_own_threads_passes():
+    torch.manual_seed(0)
+    other = nn.Sequential(nn.Linear(3, 8), nn.ReLU(), nn.Linear(8, 1), nn.Sigmoid())
+    net = nn.Sequential(nn.Linear(3, 8), nn.ReLU(), nn.Linear(8, 1))
+    ran, stop, errors = threading.Event(), threading.Event(), []
+
+    def spin() -> None:
+        try:
+            with torch.no_grad():
+                while not stop.is_set():
+                    other(torch.randn(4, 3))
+                    ran.set()
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(repr(e))
+
+    thread = threading.Thread(target=spin)
+    thread.start()
+    try:
+        ran.wait(5)
+        with layer_calls() as rec, torch.no_grad():
+            for _ in range(300):
+                net(torch.randn(4, 3))
+                assert {id(c.module) for c in rec.calls} <= {id(m) for m in net}
+                assert output_layer(net) == ("Linear",)
+    finally:
+        stop.set()
+        thread.join()
+    assert not errors
+    assert output_layer(other) is None  # never run in a block of its own thread
