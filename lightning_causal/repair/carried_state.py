@@ -86,7 +86,8 @@ def memory_rows_written(kept: KeptAttributes, model: nn.Module) -> tuple[tuple[s
     with the term's own rows (a fused pass writes the counterfactual rows beside the task's; an unfused term's pass
     writes the batch's rows a second time), so that the bank would hold other rows than plain training puts there. Such
     a buffer is treated as a state carried across batches: the model runs unfused and the terms' passes put it back.
-    A step counter (0-d), ``spectral_norm``'s ``u`` and ``v`` or a running mean (every entry moves) are no memory,
+    A step counter (0-d), ``spectral_norm``'s ``u`` and ``v`` (:func:`_power_iterated`, also converged, some entries
+    moved by an ulp) or a running mean (every entry moves) are no memory,
     nor a sparse or quantized buffer (which ``ne`` does not compare). A state whose entries the pass moves in some
     slices only (a count of the classes seen) is taken for one: the model runs unfused, which costs time, not results.
     Needs ``kept`` taken with ``values=True`` for the buffers (the tensor attributes are kept either way); read from
@@ -118,7 +119,8 @@ def memory_rows_written(kept: KeptAttributes, model: nn.Module) -> tuple[tuple[s
     for m, name, b, version in kept.buffers:  # in place, or reassigned: the values kept of the buffer it held
         now = buffer_of(m, name)
         copy = copies.get(id(b))
-        if copy is not None and isinstance(now, Tensor) and (now is not b or now._version != version) and _rows_written(copy, now):
+        if (copy is not None and isinstance(now, Tensor) and (now is not b or now._version != version)
+                and not _power_iterated(m, name) and _rows_written(copy, now)):
             found.append((f"{names[id(m)]}.{name}" if names.get(id(m)) else name, tuple(now.shape)))
     copies = {id(t): (version, address, copy) for t, version, address, copy in kept.copies}
     for m, before, _ in kept.entries:  # a tensor attribute: updated in place or reassigned
@@ -128,6 +130,17 @@ def memory_rows_written(kept: KeptAttributes, model: nn.Module) -> tuple[tuple[s
                     and _rows_written(held[2], now)):
                 found.append((f"{names[id(m)]}.{name}" if names.get(id(m)) else name, tuple(now.shape)))
     return tuple(found)
+
+
+def _power_iterated(m: nn.Module, name: str) -> bool:
+    """Whether buffer ``name`` of ``m`` is a vector torch's ``spectral_norm`` iterates at every training pass (``_u`` and
+    ``_v`` of ``parametrizations.spectral_norm``, ``weight_u`` and ``weight_v`` of the older hook): no memory, though once
+    converged (a trained model's) a pass moves some of its entries by an ulp and leaves the others, as a bank written in
+    some slices would be."""
+    if type(m).__name__ == "_SpectralNorm" and name in ("_u", "_v"):
+        return True
+    return any(type(h).__name__ == "SpectralNorm" and name in (f"{getattr(h, 'name', '')}_u", f"{getattr(h, 'name', '')}_v")
+               for h in m._forward_pre_hooks.values())
 
 
 def _rows_written(old: Tensor, new: Tensor) -> bool:
