@@ -1,5 +1,6 @@
-"""The Adam that the package's LightningModules build (:class:`~lightning_causal.models.LightningClassifier`,
-:class:`~lightning_causal.repair.CausalRepairModule`): its ``eps`` in float16."""
+"""The Adam that the package builds on a user's weights (:class:`~lightning_causal.models.LightningClassifier`,
+:class:`~lightning_causal.repair.CausalRepairModule`, :func:`~lightning_causal.models.fit_classifier` and the tuned copy of
+:func:`~lightning_causal.causal.backdoor.feature_shift.feature_shifted`): its ``eps`` in float16."""
 
 from __future__ import annotations
 

@@ -15,6 +15,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from lightning_causal._lazy import lazy_exports
+from lightning_causal._optimizers import adam_eps
 from lightning_causal.causal.engine.checks import check_seed
 
 __all__ = [
@@ -276,7 +277,7 @@ def fit_classifier(model: ModuleT, x: Tensor, y: Tensor, epochs: int, *, seed: i
             for p in model.parameters():
                 p.uniform_(-1, 1, generator=g).mul_(1.0 / max(1, p[0].numel()) ** 0.5)
     model.train()
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    opt = torch.optim.Adam(model.parameters(), lr=lr, eps=adam_eps(model.parameters()))  # float16 weights: 1e-4
     for _ in range(epochs):
         perm = torch.randperm(len(y), generator=g)
         for i in range(0, len(y), batch_size):

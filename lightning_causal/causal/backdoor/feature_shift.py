@@ -18,6 +18,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from lightning_causal._optimizers import adam_eps
 from lightning_causal.causal.engine.checks import check_float, check_int, check_type
 from lightning_causal.causal.engine.frozen import freeze
 from lightning_causal.causal.engine.state import audit_mode, observers_off, rng_preserved
@@ -101,7 +102,7 @@ def feature_shifted(model: nn.Module, x: Tensor, num_classes: int, *, epochs: in
             head.bias.copy_(_uniform(head.bias, bound, g))
     for p in shifted.parameters():
         p.requires_grad_(True)
-    opt = torch.optim.Adam(shifted.parameters(), lr=lr)
+    opt = torch.optim.Adam(shifted.parameters(), lr=lr, eps=adam_eps(shifted.parameters()))  # float16 copy: 1e-4
     seed = int(torch.randint(0, 2**62, (1,), generator=g))
     with rng_preserved(), torch.enable_grad():  # every CUDA device too: torch.manual_seed below seeds them all
         torch.manual_seed(seed)
