@@ -280,7 +280,7 @@ def precision_line(precision: dict[str, Any]) -> str:
             line += f" (the fit's `{trainer}`)"
     coarse = max((d for d in (auto, weights, *others) if d in _HALF), key=_HALF.__getitem__, default=None)
     if coarse is not None:  # the coarsest half precision the outputs pass through: theirs is at least its rounding
-        there = "there" if coarse in (auto, weights) and not others else f"through the {coarse} weights"
+        there = "there" if coarse in (auto, weights) else f"through the {coarse} weights"  # what they were computed in
         line += (f"; an effect smaller than the rounding of the outputs {there} ({_HALF[coarse]:.2%} of their size) is "
                  "rounding: audit a float32 copy (`model.float()`, the probe too) for those")
     return line + "."
