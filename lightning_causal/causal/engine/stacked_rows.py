@@ -105,9 +105,21 @@ BATCH_STATISTICS_CAUSE = (
     "rows alone give NaN where the pass gives numbers: the model computes a statistic over its batch, undefined for one "
     "row (a standardisation over the samples, `(x - x.mean(0)) / x.std(0)`: the std of one row is NaN), so each row's "
     "output depends on the rows it is stacked with and no effect is its own; `max_batch_size=1` gives NaN, not a fix "
-    "(the probe's own check, on 2 samples in the set-up's dry run, cannot tell). Normalise each sample by its own "
+    "(a check of 2 samples cannot tell). Normalise each sample by its own "
     "statistics (over its time steps, `x.mean(-1, keepdim=True)`, `x.std(-1, keepdim=True)`), or by constants computed "
     "on the training data (a buffer)")
+
+#: the cause named otherwise: the forward depends on its batch once the rows are intervened on (its way out follows)
+BATCH_CONTROL_CAUSE = (
+    "the model's forward depends on its batch once its inputs or units are intervened on (control flow on a batch "
+    "statistic, e.g. `if h.abs().mean() > t:` or `if (p > t).all(): return early`, whose threshold the intervened "
+    "rows of a pass cross together, or a solver loop that stops once the batch's residual is below its tolerance, "
+    "`if (z_new - z).norm() < tol * z_new.norm(): break`, a deep-equilibrium model's or an adaptive ODE solver's, "
+    "whose number of steps the intervened rows of a pass set together), which the clean probe's check cannot "
+    "see; every effect of such a pass would be that branch's, silently. Make the forward per-sample (e.g. "
+    "`torch.where` on a per-row condition; a solver's residual per row, `(z_new - z).norm(dim=1)`, its converged "
+    "rows kept as they are)")
+
 
 class StackedRowsError(ValueError):
     """:class:`RowsAlone`'s refusal (a ``ValueError``): the rows of a stacked pass gave other values alone. An estimator
@@ -204,19 +216,15 @@ class RowsAlone:
         which = (f"rows {flat} run alone give {_short(alone[shown])} and in the pass {_short(stacked[shown])}" if len(shown) > 1
                  else f"row {flat[0]} (drawn among its inner rows; its end rows agree) run alone gives {_short(alone[shown])} and "
                       f"in the pass {_short(stacked[shown])}")
+        if stepped():  # a step of the model's own in the pass
+            cause = f"{BATCH_STEP_CAUSE}; {BATCH_STEP_FIX}, or {self.way_out}"
+        elif bool((alone.isnan() & ~stacked.isnan()).any()):  # a statistic over the batch, NaN for one row
+            cause = BATCH_STATISTICS_CAUSE
+        else:
+            cause = f"{BATCH_CONTROL_CAUSE}, or {self.way_out}"
         raise StackedRowsError(
             f"Expected the {self.rows} that {self.what} stacks in one pass to give what they give alone, but in a pass "
-            f"of {r} rows (flat rows {int(idx.min())}..{int(idx.max())}), {which} (max |difference| {diff:.3g}): "
-            + (f"{BATCH_STEP_CAUSE}; {BATCH_STEP_FIX}, or {self.way_out}" if stepped() else BATCH_STATISTICS_CAUSE
-               if bool((alone.isnan() & ~stacked.isnan()).any()) else "the "
-            "model's forward depends on its batch once its inputs or units are intervened on (control flow on a batch "
-            "statistic, e.g. `if h.abs().mean() > t:` or `if (p > t).all(): return early`, whose threshold the intervened "
-            "rows of a pass cross together, or a solver loop that stops once the batch's residual is below its tolerance, "
-            "`if (z_new - z).norm() < tol * z_new.norm(): break`, a deep-equilibrium model's or an adaptive ODE solver's, "
-            "whose number of steps the intervened rows of a pass set together), which the clean probe's check cannot "
-            "see; every effect of such a pass would be that branch's, silently. Make the forward per-sample (e.g. "
-            "`torch.where` on a per-row condition; a solver's residual per row, `(z_new - z).norm(dim=1)`, its converged "
-            f"rows kept as they are), or {self.way_out}"))
+            f"of {r} rows (flat rows {int(idx.min())}..{int(idx.max())}), {which} (max |difference| {diff:.3g}): {cause}")
 
     def _remember(self, alone: Tensor, stacked: Tensor, values: Tensor, idx: Tensor, picked: list[int],
                   beyond: dict[int, float], bound: float) -> None:
