@@ -31,6 +31,7 @@ from lightning_causal.callbacks._one_audit import (
     failure_hint,
     finish_result,
     non_finite_weights,
+    optimizer_eps,
     run_audit,
 )
 from lightning_causal.callbacks._trainer_facts import (
@@ -202,6 +203,7 @@ class AuditRun:
     figures_every_n_audits: int
     _undrawn: tuple[Any, list[AuditResult], Any, Any, int, str, tuple[Any, Any]] | None  # the last audit's figures, not drawn yet (_draw_last)
     _fit_clock: float | None  # time.perf_counter() at the fit's start or the last audit's end (cost_line)
+    _optimizer_eps: float | None  # the audit epoch's optimizer_eps (the fit's optimizers' smallest eps), set in _audit_all
 
     def _run(self, trainer: Trainer, pl_module: LightningModule, epoch: int, stage: str, *, monitored: bool = True) -> None:
         """Audit ``epoch`` (``stage``: ``"epoch_end"``, or ``"fit_end"``: compared with the last audit but no base
@@ -218,7 +220,8 @@ class AuditRun:
             total = time.perf_counter() - t0
             if trainer.world_size > 1:  # one value on every process (rank 0's, the one in its report): monitors agree
                 total = float(trainer.strategy.broadcast(total, src=0))
-            written = self._write_report(trainer, epoch, stage, results, total)
+            precision = audit_precision(audited(pl_module), trainer)  # the report's and the card's, read once
+            written = self._write_report(trainer, epoch, stage, results, total, precision)
         except BaseException:
             self._give_back(bases)
             raise
@@ -232,7 +235,7 @@ class AuditRun:
         scalars[self._seconds_tag] = total
         self.last_scalars = scalars
         try:
-            drawn = self._log_and_render(trainer, pl_module, epoch, stage, results, scalars, monitored)
+            drawn = self._log_and_render(trainer, pl_module, epoch, stage, results, scalars, monitored, precision)
         except BaseException:
             # Ctrl+C (or a logger's error, a full disk) while the epoch's content was logged or drawn: the epoch is not
             # recorded, as one whose audit raised, so the checkpoint then written (OnExceptionCheckpoint) holds the
@@ -249,7 +252,8 @@ class AuditRun:
         self._fit_clock = time.perf_counter()
 
     def _log_and_render(self, trainer: Trainer, pl_module: LightningModule, epoch: int, stage: str,
-                        results: list[AuditResult], scalars: dict[str, float], monitored: bool) -> float | None:
+                        results: list[AuditResult], scalars: dict[str, float], monitored: bool,
+                        precision: dict[str, Any] | None = None) -> float | None:
         """Log the recorded epoch's ``scalars`` (``callback_metrics`` where ``monitored`` at an epoch's end, every
         logger) and draw its TensorBoard content; return the drawing's seconds (:meth:`_render`). An error of a logger
         or of the drawing (a full disk) raises a ``RuntimeError`` naming what was logged, the error chained
@@ -268,7 +272,7 @@ class AuditRun:
                 logger.log_metrics({**scalars, **epoch_column}, step=epoch_end_step(trainer))
                 logger.save()  # as Lightning after each of its own: a CSVLogger's row is on disk when the audit ends
             doing = "drawing its TensorBoard content (histograms, figures, text card)"
-            drawn = self._render(trainer, epoch, results, stage)
+            drawn = self._render(trainer, epoch, results, stage, precision)
         except Exception as err:  # a full disk under a logger or the drawing, a logger's own error
             error = err
         # the loggers and the drawing write on rank 0 only: every process learns its failure and goes on (or stops) alike
@@ -289,9 +293,11 @@ class AuditRun:
         for audit in self.audits:
             audit.load_state_dict(bases[1][audit.name])
 
-    def _write_report(self, trainer: Trainer, epoch: int, stage: str, results: list[AuditResult], total: float) -> bool:
+    def _write_report(self, trainer: Trainer, epoch: int, stage: str, results: list[AuditResult], total: float,
+                      precision: dict[str, Any] | None = None) -> bool:
         """Write the JSON report on global rank 0 (atomically); every rank learns whether it was
-        written. A failed write raises (``on_error="raise"``, naming ``report_dir``) or warns."""
+        written. A failed write raises (``on_error="raise"``, naming ``report_dir``) or warns. ``precision``: its
+        ``"precision"`` entry, the card's too (``None``: read here, :func:`audit_precision`)."""
         error = None
         if trainer.is_global_zero and self.report_dir is not None:
             try:
@@ -299,7 +305,7 @@ class AuditRun:
                 write_report(self.report_dir, epoch, stage, results, tag=self._report_tag,
                              extra={"audit_seconds": total, "world_size": trainer.world_size, "probe": probe,
                                     "model": explained_name(trainer.lightning_module),
-                                    "precision": audit_precision(audited(trainer.lightning_module), trainer)})
+                                    "precision": precision or audit_precision(audited(trainer.lightning_module), trainer)})
             except (OSError, TypeError, ValueError) as err:  # a full disk; a custom audit's value JSON cannot hold
                 error = repr(err)
         error = trainer.strategy.broadcast(error, src=0)
@@ -319,6 +325,8 @@ class AuditRun:
             # energies or 0/1 sets read as logits: the set-up pass saw the untrained model, whose energies decided nothing;
             # the judge of a direct audit.run, so that either path gives the same warnings
             judge_outputs(self.audits, model, self.probe, self.max_batch_size)  # type: ignore[arg-type]
+            # float16 weights that diverged: Adam's default eps blamed only where it may be the fit's (_run_one)
+            self._optimizer_eps = optimizer_eps(trainer)
             for done, audit in enumerate(self.audits):
                 step(done, audit.name)
                 result = self._run_one(audit, model, epoch)
@@ -328,6 +336,7 @@ class AuditRun:
 
     def _run_one(self, audit: Audit, model: torch.nn.Module, epoch: int) -> AuditResult | None:
         t0 = time.perf_counter()
+        eps = getattr(self, "_optimizer_eps", None)  # the fit's optimizers' smallest eps (_audit_all), None: unknown
         result, error, notes = None, None, []
         try:
             result = run_audit(audit, model, self.probe, self._explained, self.max_batch_size, notes)  # type: ignore[arg-type]
@@ -338,7 +347,7 @@ class AuditRun:
         error = settle_shards(error)
         if error is not None:
             hint = failure_hint(error, self.max_batch_size, len(self.probe) if self.probe is not None else 0)  # out of memory
-            weights = non_finite_weights(model)  # an audit that refuses the NaN outputs of diverged weights: say so
+            weights = non_finite_weights(model, eps=eps)  # an audit that refuses the NaN outputs of diverged weights: say so
             hint += f"; {weights}" if weights else ""
             if self.on_error == "raise":
                 raise RuntimeError(f"Causal audit {audit.name!r} failed at epoch {epoch}: {error}{hint}") from error
@@ -356,14 +365,16 @@ class AuditRun:
         assert result is not None
         finish_result(audit, result, notes, epoch=epoch, seconds=time.perf_counter() - t0,
                       previous=self._previous_vectors.get(audit.name, {}),
-                      warn=lambda what: warn_at_users_line(f"Causal audit {audit.name!r} at epoch {epoch} {what}"), model=model)
+                      warn=lambda what: warn_at_users_line(f"Causal audit {audit.name!r} at epoch {epoch} {what}"), model=model,
+                      eps=eps)
         self._previous_vectors[audit.name] = drift_base(result)
         self.last_results[audit.name] = result
         return result
 
-    def _render(self, trainer: Trainer, epoch: int, results: list[AuditResult], stage: str = "epoch_end") -> float | None:
+    def _render(self, trainer: Trainer, epoch: int, results: list[AuditResult], stage: str = "epoch_end",
+                precision: dict[str, Any] | None = None) -> float | None:
         """Draw the epoch's content in TensorBoard; return the seconds it took (``None``: nothing drawn, no
-        ``TensorBoardLogger`` or not rank 0)."""
+        ``TensorBoardLogger`` or not rank 0). ``precision``: the card's line, the report's entry (``None``: read here)."""
         if not trainer.is_global_zero:  # other ranks' writers are no-ops: build no figures there
             return None
         tb = next((lg for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)), None)
@@ -385,7 +396,7 @@ class AuditRun:
                               figures=figures, scalar_prefix=tag_prefix(tb), stage=stage,
                               model=explained_name(trainer.lightning_module),  # as the report's "model"
                               probe_unobserved=marks[0], probe_times=marks[1],
-                              precision=audit_precision(audited(trainer.lightning_module), trainer))
+                              precision=precision or audit_precision(audited(trainer.lightning_module), trainer))
         self._undrawn = None if figures else (tb.experiment, results, shown, labels, step, tag_prefix(tb), marks)
         return time.perf_counter() - t0
 

@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 
 import torch
 
+from lightning_causal._optimizers import HALF_EPS
 from lightning_causal.audits.base import Audit, AuditResult, Probe
 from lightning_causal.audits.drift import (
     ENTRIES,
@@ -27,7 +28,7 @@ from lightning_causal.callbacks._result_checks import checked_result
 from lightning_causal.callbacks._warnings import noise_notes
 from lightning_causal.causal.engine.batching import is_out_of_memory, kinds_about, remembered_fit
 
-__all__ = ["drift_base", "failure_hint", "finish_result", "non_finite_weights", "run_audit"]
+__all__ = ["drift_base", "failure_hint", "finish_result", "non_finite_weights", "optimizer_eps", "run_audit"]
 
 
 def run_audit(audit: Audit, model: torch.nn.Module, probe: Probe, position: int | None, max_batch_size: int | None,
@@ -52,7 +53,7 @@ def run_audit(audit: Audit, model: torch.nn.Module, probe: Probe, position: int 
 
 def finish_result(audit: Audit, result: AuditResult, notes: list[str], *, epoch: int, seconds: float,
                   previous: dict[str, torch.Tensor], warn: Callable[[str], None],
-                  model: torch.nn.Module | None = None, said: Sequence[str] = ()) -> AuditResult:
+                  model: torch.nn.Module | None = None, said: Sequence[str] = (), eps: float | None = None) -> AuditResult:
     """Add to ``result`` of ``audit`` what an audit epoch adds: ``meta`` ``epoch``, ``seconds``, the ``notes`` of
     :func:`run_audit` and the explained ``output`` (a name or an index), the ``drift/<vector>/*`` scalars against
     ``previous`` (:func:`~lightning_causal.audits.drift.vector_drift`; ``{}``: none; a vector whose length changed since, a
@@ -64,7 +65,8 @@ def finish_result(audit: Audit, result: AuditResult, notes: list[str], *, epoch:
     infinity named in both (:func:`non_finite_weights`: weights that diverged in training, not the audit, made
     them), the notes that a warning in ``said`` (the audit's own, shown already: :func:`run_audit`) holds left out of
     the warning, which says so; where only the weights are non-finite (finite values of a broken model: a counterfactual search that found
-    none), ``warn("ran on a model it cannot explain: <which weights>")`` and that note. Returns ``result``."""
+    none), ``warn("ran on a model it cannot explain: <which weights>")`` and that note; ``eps``: the fit's optimizers' smallest
+    ``eps`` (:func:`optimizer_eps`), which decides whether float16 weights' divergence is blamed on it. Returns ``result``."""
     result.meta.update(epoch=epoch, seconds=seconds)
     if notes:  # what a model's own noise means for the numbers, on the card and in the report
         result.meta.setdefault("notes", []).extend(notes)
@@ -79,7 +81,7 @@ def finish_result(audit: Audit, result: AuditResult, notes: list[str], *, epoch:
         result.meta["changed_entries"] = other  # as resized_vectors, for the monitors
         result.meta.setdefault("notes", []).extend(changed_note(name, names) for name, names in other.items())
     bad = result.non_finite()
-    weights = non_finite_weights(model) if model is not None else ""
+    weights = non_finite_weights(model, eps=eps) if model is not None else ""
     if bad:
         own = result.meta.get("notes", [])  # the audit's own explanation, if any, unless its own warning said it
         kept = [note for note in own if not any(note in text for text in said)]
@@ -92,10 +94,13 @@ def finish_result(audit: Audit, result: AuditResult, notes: list[str], *, epoch:
     return result
 
 
-def non_finite_weights(model: torch.nn.Module, most: int = 3) -> str:
+def non_finite_weights(model: torch.nn.Module, most: int = 3, eps: float | None = None) -> str:
     """A sentence naming the floating parameters of ``model`` that hold NaN or infinity and its buffers that hold NaN (the first
     ``most`` of them and how many more), ``""`` where none does: an audit of weights that diverged in training
-    reports non-finite values that no setting of the audit changes.
+    reports non-finite values that no setting of the audit changes. Where non-finite weights are float16 it names Adam's
+    default ``eps`` (0 in float16) as a cause, unless ``eps``, the fit's optimizers' smallest (:func:`optimizer_eps`), is
+    known to be at least :data:`~lightning_causal._optimizers.HALF_EPS` (a ``LightningClassifier``'s or a
+    ``CausalRepairModule``'s over float16 weights) or their optimizers hold no ``eps`` (SGD: ``inf``).
 
     Examples:
         >>> net = torch.nn.Linear(2, 1)
@@ -122,16 +127,40 @@ def non_finite_weights(model: torch.nn.Module, most: int = 3) -> str:
     if not bad:
         return ""
     more = f" and {len(bad) - most} more" if len(bad) > most else ""
-    half = any(t.dtype == torch.float16 for name, t, _ in checks if name in found)
+    half = any(t.dtype == torch.float16 for name, t, _ in checks if name in found) and not (eps is not None and eps >= HALF_EPS)
     return (f"the model's weights hold NaN or infinite values ({', '.join(bad[:most])}{more}): training diverged before "
             f"this audit (a learning rate too high, a loss of log(0){_HALF_ADAM if half else ''})")
 
 
 #: why float16 weights diverge under Adam from the first step (a float16 MLP under Lightning's ``"16-true"``:
-#: NaN at step 0 with eps=1e-8, finite after 50 steps with eps=1e-4)
-_HALF_ADAM = ("; float16 weights, `precision='16-true'` or `model.half()`, under Adam or AdamW at their default "
-              "`eps=1e-8`, which is 0 in float16: a weight whose gradient squares to 0 there (below about 2e-4) steps by "
-              "0/0 or m/0 at the first step; give the optimizer `eps=1e-4`, or train in `'bf16-mixed'` or `'32-true'`")
+#: NaN at step 0 with eps=1e-8, finite after 50 steps with eps=1e-4), said where the optimizer's eps is not known to be larger
+_HALF_ADAM = ("; if the optimizer keeps torch's default eps: float16 weights, `precision='16-true'` or `model.half()`, "
+              "under Adam or AdamW at `eps=1e-8`, which is 0 in float16, step by 0/0 or m/0 where a gradient squares to 0 "
+              "there (below about 2e-4), from the first step; give the optimizer `eps=1e-4`, or train in `'bf16-mixed'` or "
+              "`'32-true'`")
+
+
+def optimizer_eps(trainer: object) -> float | None:
+    """The smallest ``eps`` of the param groups of ``trainer``'s optimizers (Adam's, AdamW's, RMSprop's), ``inf`` where
+    they hold none (SGD), ``None`` where no optimizer is reachable (no trainer, none built: ``audit_model``, a validation
+    run).
+
+    Examples:
+        >>> from types import SimpleNamespace
+        >>> net = torch.nn.Linear(2, 1)
+        >>> optimizer_eps(SimpleNamespace(optimizers=[torch.optim.Adam(net.parameters(), eps=1e-4)]))
+        0.0001
+        >>> optimizer_eps(SimpleNamespace(optimizers=[torch.optim.SGD(net.parameters(), lr=0.1)]))
+        inf
+        >>> optimizer_eps(SimpleNamespace(optimizers=[])) is None
+        True
+    """
+    optimizers = list(getattr(trainer, "optimizers", None) or [])
+    if not optimizers:
+        return None
+    found = [float(group["eps"]) for opt in optimizers for group in getattr(opt, "param_groups", ())
+             if isinstance(group.get("eps"), (int, float))]
+    return min(found, default=float("inf"))
 
 
 def _local(t: torch.Tensor) -> torch.Tensor:
