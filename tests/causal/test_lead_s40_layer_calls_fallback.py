@@ -114,3 +114,44 @@ def test_a_block_records_only_its_own_threads_passes():
         thread.join()
     assert not errors
     assert output_layer(other) is None  # never run in a block of its own thread
+
+
+class _LogOf(nn.Module):  # the log of an activation's output (the NLLLoss pattern), its task the activation's
+    def __init__(self, act: nn.Module, end) -> None:
+        super().__init__()
+        self.fc, self.act, self.end = nn.Linear(4, 5), act, end
+
+    def forward(self, x):
+        return self.end(self.act(self.fc(x)))
+
+
+def test_the_log_of_an_activation_still_names_it():
+    torch.manual_seed(0)
+    x = torch.randn(12, 4) * 3
+    assert _read(_LogOf(nn.Softmax(1), torch.log).eval(), x) == ("Softmax",)
+    assert _read(_LogOf(nn.Softmax(1), lambda p: p.clamp_min(1e-8).log()).eval(), x) == ("Softmax",)
+    assert _read(_LogOf(nn.Sigmoid(), lambda p: torch.log(p + 1e-8)).eval(), x) == ("Sigmoid",)
+    model = _LogOf(nn.Softmax(1), torch.log).eval()
+    InputEffectAudit().run(model, Probe(x))
+    assert label_task(model) == "multiclass"
+
+
+class _Cast(nn.Module):  # a half-precision body whose output is cast to float32
+    def __init__(self, body: nn.Module, dtype: torch.dtype) -> None:
+        super().__init__()
+        self.body, self.dtype = body, dtype
+
+    def forward(self, x):
+        return self.body(x.to(self.dtype)).float()
+
+
+def test_a_half_precision_activation_cast_to_float32_is_named_at_its_own_rounding():
+    for k in (2, 10, 100, 1000):
+        for act, name in ((nn.Softmax(-1), "Softmax"), (nn.LogSoftmax(-1), "LogSoftmax")):
+            for dtype in (torch.bfloat16, torch.float16):
+                torch.manual_seed(k)
+                model = nn.Sequential()
+                model.fc, model.act = nn.Linear(8, k).to(dtype), act
+
+                cast = _Cast(model, dtype)
+                assert _read(cast, torch.randn(16, 8) * 4) == (name,), (k, name, dtype)

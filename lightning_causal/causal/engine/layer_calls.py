@@ -25,10 +25,10 @@ class Call:
     (``out()``: held by weak reference, ``None`` once freed), that output itself where it holds one value a row
     (``held``: small; else ``None``), and the call that returned the layer's first argument (``source``)."""
 
-    __slots__ = ("module", "out", "held", "source")
+    __slots__ = ("module", "out", "held", "source", "dtype")
 
     def __init__(self, module: nn.Module, out: Tensor, source: Call | None) -> None:
-        self.module, self.out, self.source = module, weakref.ref(out), source
+        self.module, self.out, self.source, self.dtype = module, weakref.ref(out), source, out.dtype
         self.held = out if out.dim() == 0 or out.numel() == out.shape[0] else None
 
 
@@ -86,27 +86,61 @@ class LayerCalls:
             made = self.producer(main_output(out))
             if made is None:  # a function of torch's after its layers (a clamp, a cast, a cat): the last layer it called
                 made = next((c for c in reversed(self.calls[start:]) if not isinstance(c.module, SHAPE_LAYERS)), None)
-                if made is not None and not _could_come_out_of(made.module, main_output(out)):
-                    made = None  # a gate, an attention pooling or a residual's activation called after the head
+                if made is not None and type(made.module).__name__ in _ACTIVATIONS:
+                    # checked where read (output_layer): no work or device sync for a squeeze-and-excitation block
+                    _OUTPUT_LAYER[module] = _Unchecked(made, main_output(out))
+                    return
             _OUTPUT_LAYER[module] = (type(made.module).__name__ if made is not None else None,)
 
 
-def _could_come_out_of(layer: nn.Module, out: Tensor | None) -> bool:
-    """Whether ``out``'s values could be what ``layer`` returned, after a function of torch's that moves no value
-    out of its range (a clamp, a cast, a cat): every value in [0, 1] for a ``Sigmoid``, sums of 1 along its ``dim`` for
-    a ``Softmax`` (of the exponentials for a ``LogSoftmax``); any other layer could."""
-    name = type(layer).__name__
-    if name not in ("Sigmoid", "Softmax", "LogSoftmax"):
-        return True
-    if out is None or not out.is_floating_point() or not out.numel() or out.dim() == 0:
+#: the activations whose values a function of torch's after them must keep to be taken for the model's output layer
+_ACTIVATIONS = ("Sigmoid", "Softmax", "LogSoftmax")
+
+#: at most this many values of an output are kept to check it (:class:`_Unchecked`): whole rows, at least one
+_CHECKED_VALUES = 4096
+
+
+class _Unchecked:
+    """The last layer a module called, an activation, where a function of torch's computed the module's output after
+    it: named (:func:`output_layer`) only where the output's values could have come out of it (a clamp, a cast, a
+    ``torch.cat``, a log of it: :func:`_could_come_out_of`), not where a sigmoid gate, an attention softmax or a residual's
+    activation was called after the head. A few rows of the output are kept (at most :data:`_CHECKED_VALUES` values, in
+    the layer's dtype) and checked once, where read."""
+
+    __slots__ = ("name", "rows", "dim", "_read")
+
+    def __init__(self, made: Call, out: Tensor | None) -> None:
+        self.name, self._read = type(made.module).__name__, None
+        self.dim = getattr(made.module, "dim", None)
+        ok = out is not None and out.is_floating_point() and out.dim() > 0 and out.numel() > 0
+        per_row = max(1, out[0].numel()) if ok else 1
+        self.rows = out.detach()[: max(1, _CHECKED_VALUES // per_row)].to(made.dtype) if ok else None
+
+    def read(self) -> tuple[str | None]:
+        if self._read is None:
+            self._read = (self.name if _could_come_out_of(self.name, self.dim, self.rows) else None,)
+            self.rows = None
+        return self._read
+
+
+def _could_come_out_of(name: str, dim: int | None, out: Tensor | None) -> bool:
+    """Whether ``out``'s values could be what a ``name`` layer returned, or their log, after a function of torch's that
+    moves no value out of its range: every value in [0, 1], or at most 0, for a ``Sigmoid``; rows along its ``dim``
+    holding probabilities or log-probabilities for a ``Softmax`` or ``LogSoftmax``, to the rounding of the layer's
+    dtype (:func:`~lightning_causal.causal.engine.state.rows_sum_to_one`,
+    :func:`~lightning_causal.causal.engine.log_probabilities.log_probability_rows`)."""
+    from lightning_causal.causal.engine.log_probabilities import log_probability_rows
+    from lightning_causal.causal.engine.state import rows_sum_to_one
+
+    if out is None:
         return False
-    o = out.detach().float()
     if name == "Sigmoid":
-        return bool(((o >= 0) & (o <= 1)).all())
-    dim = getattr(layer, "dim", None)
-    dim = (1 if o.dim() > 1 else 0) if dim is None or not -o.dim() <= dim < o.dim() else dim
-    sums = (o.exp() if name == "LogSoftmax" else o).sum(dim)
-    return bool(torch.allclose(sums, torch.ones_like(sums), atol=1e-3))
+        return bool(((out >= 0) & (out <= 1)).all() | (out <= 0).all())
+    dim = (1 if out.dim() > 1 else 0) if dim is None or not -out.dim() <= dim < out.dim() else dim
+    if out.shape[dim] < 2:
+        return False
+    rows = out.movedim(dim, -1).reshape(-1, out.shape[dim])
+    return rows_sum_to_one(rows) or log_probability_rows(rows)
 
 
 def _storage(t: Tensor) -> int:
@@ -122,7 +156,7 @@ _RECORDER: ContextVar[LayerCalls | None] = ContextVar("lightning_causal_layer_ca
 
 #: module -> (the class name of the layer that computed its main output in its last pass inside :func:`layer_calls`,
 #: ``None`` where no layer did: a function of torch's)
-_OUTPUT_LAYER: weakref.WeakKeyDictionary[nn.Module, tuple[str | None]] = weakref.WeakKeyDictionary()
+_OUTPUT_LAYER: weakref.WeakKeyDictionary[nn.Module, tuple[str | None] | _Unchecked] = weakref.WeakKeyDictionary()
 
 
 @contextlib.contextmanager
@@ -178,6 +212,7 @@ def output_layer(model: Any) -> tuple[str | None] | None:
     ``model`` called in that pass (``(None,)``: none); ``None`` where no such pass called ``model`` (or ``model`` holds
     no module)."""
     try:
-        return _OUTPUT_LAYER.get(model)
+        seen = _OUTPUT_LAYER.get(model)
     except TypeError:  # not weakly referable
         return None
+    return seen.read() if isinstance(seen, _Unchecked) else seen

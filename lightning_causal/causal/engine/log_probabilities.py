@@ -22,7 +22,7 @@ from torch import Tensor
 from lightning_causal.causal.engine.batching import kinded
 from lightning_causal.causal.engine.user_frame import outside_package
 
-__all__ = ["CENTRED_LOGITS", "SATURATED_P", "warn_saturated_log_probs"]
+__all__ = ["CENTRED_LOGITS", "SATURATED_P", "log_probability_rows", "warn_saturated_log_probs"]
 
 #: the ``output=`` that gives a log-probability model's logits back, centred (the same softmax)
 CENTRED_LOGITS = "output=lambda out: out - out.mean(1, keepdim=True)"
@@ -31,12 +31,18 @@ CENTRED_LOGITS = "output=lambda out: out - out.mean(1, keepdim=True)"
 SATURATED_P = 0.99
 
 
-def _log_probabilities(out: Tensor) -> bool:
+def log_probability_rows(out: Tensor) -> bool:
     """Whether every row of ``out`` ``[N, K >= 2]`` holds log-probabilities: entries at most 0 and each row's
     logsumexp 0, to the rounding of its dtype (a float16 LogSoftmax's rows too). Rounding each ``log p_k`` by a
     relative ``eps`` moves the logsumexp by at most ``eps`` times the row's entropy, ``<= eps log K``: the tolerance
     grows as ``1 + log K``, not as ``K`` (by ``K``, a float32 row of 1000 scores at 0 and -10, an energy model's
-    ``-relu``, was taken for log-probabilities: its logsumexp 0.044 within 0.1)."""
+    ``-relu``, was taken for log-probabilities: its logsumexp 0.044 within 0.1).
+
+    Examples:
+        >>> z = torch.tensor([[2.0, 0.0, -1.0]])
+        >>> log_probability_rows(z.log_softmax(1)), log_probability_rows(-z.relu())
+        (True, False)
+    """
     tol = max(1e-4, 8 * torch.finfo(out.dtype).eps) if out.is_floating_point() else 0.0
     if not bool((out <= tol).all()):
         return False
@@ -70,7 +76,7 @@ def warn_saturated_log_probs(output_spec: object, out: Tensor, idx: Tensor, what
         return False
     with torch.no_grad():
         out = out.detach()
-        if not _log_probabilities(out):
+        if not log_probability_rows(out):
             return False
         saturated = int((out.gather(1, idx.view(-1, 1).to(out.device)).squeeze(1) >= math.log(SATURATED_P)).sum())
     n = out.shape[0]
