@@ -334,10 +334,14 @@ def _axis_names(feature_names: list[str], mask: Tensor, inputs: Tensor) -> dict[
     Examples:
         >>> _axis_names(["Cz", "Pz"], torch.tensor([[[1, 1, 1], [0, 0, 0]]]), torch.zeros(4, 2, 3))
         {'channel_names': ['Pz', 'Cz']}
+        >>> _axis_names(["Cz", "Pz"], torch.arange(2).reshape(1, 2, 1), torch.zeros(4, 2, 3))
+        {'channel_names': ['Cz', 'Pz']}
     """
-    if inputs.dim() != 3 or mask.dim() != 3 or mask.shape[0] != 1 or tuple(mask.shape[1:]) != tuple(inputs.shape[1:]):
+    sample = (1, *inputs.shape[1:])
+    if inputs.dim() != 3 or mask.dim() != 3 or mask.shape[0] != 1 or any(
+            width not in (1, size) for width, size in zip(mask.shape[1:], sample[1:])):
         return {}
-    m, named = mask[0], {}
+    m, named = mask.expand(sample)[0], {}  # a mask that broadcasts, ``arange(C).reshape(1, C, 1)``: one group per channel
     for key, ends in (("channel_names", m[:, 0]), ("last_names", m[0])):
         along = m == (ends[:, None] if key == "channel_names" else ends[None, :])  # constant along the other axis
         groups = [int(g) for g in ends.tolist()]

@@ -2,6 +2,7 @@
 electrodes) drew its channels x time heatmaps with the rows numbered 0..15, the names nowhere on the figure. Where one
 mask makes each channel (or each feature of ``[N, T, F]``) a group of its own, the rows carry the names."""
 
+import pytest
 import torch
 from torch import nn
 
@@ -25,8 +26,10 @@ def _tick_names(ax):
     return [(int(round(t)), label.get_text()) for t, label in zip(ax.get_yticks(), ax.get_yticklabels())]
 
 
-def test_channel_groups_label_the_heatmap_rows_by_name():
-    result, fig = _figure((6, 16, 64), torch.arange(16)[:, None].expand(16, 64), NAMES)
+@pytest.mark.parametrize("mask", [torch.arange(16)[:, None].expand(16, 64), torch.arange(16).reshape(1, 16, 1)])
+def test_channel_groups_label_the_heatmap_rows_by_name(mask):
+    # the second, a mask that broadcasts over time, named no channels before mends_s40d
+    result, fig = _figure((6, 16, 64), mask, NAMES)
     assert result.meta["channel_names"] == NAMES
     heatmaps = [ax for ax in fig.axes if ax.get_ylabel() in ("channel", "input\nchannel")]
     assert len(heatmaps) == 2
