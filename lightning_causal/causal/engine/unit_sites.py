@@ -65,10 +65,16 @@ _CONVOLVES = (_ConvNd, _BatchNorm, _InstanceNorm, nn.GroupNorm)
 _CHANNELS_FIRST = (*_CONVOLVES, _MaxPoolNd, _AvgPoolNd, _AdaptiveAvgPoolNd, _AdaptiveMaxPoolNd, _LPPoolNd)
 
 
+#: torch's normalisations over features: ``nn.LayerNorm`` and, from torch 2.4, ``nn.RMSNorm`` (a subclass of either, whatever
+#: its name, mixes features as they do)
+_FEATURE_NORMS = (nn.LayerNorm, *((nn.RMSNorm,) if hasattr(nn, "RMSNorm") else ()))
+
+
 def _mixes_features(module: nn.Module) -> bool:
-    """A linear layer (``nn.Linear``, Hugging Face's ``Conv1D``) or a normalisation over features."""
+    """A linear layer (``nn.Linear``, Hugging Face's ``Conv1D``) or a normalisation over features (torch's, a subclass
+    of one, or a class named so)."""
     name = type(module).__name__
-    return isinstance(module, (nn.Linear, nn.LayerNorm)) or name == "Conv1D" or name.endswith(("LayerNorm", "RMSNorm"))
+    return isinstance(module, (nn.Linear, *_FEATURE_NORMS)) or name == "Conv1D" or name.endswith(("LayerNorm", "RMSNorm"))
 
 
 def _features_last(module: nn.Module, out: Tensor | None = None) -> bool:
@@ -104,8 +110,7 @@ def _layout_by_widths(module: nn.Module, t: Tensor) -> bool | None:
     layout = getattr(module, "data_format", None)  # ConvNeXt's own LayerNorm, Hugging Face's ConvNextLayerNorm say it
     if last and isinstance(layout, str) and layout in ("channels_first", "channels_last"):
         return layout == "channels_last"
-    norms = (nn.LayerNorm, *((nn.RMSNorm,) if hasattr(nn, "RMSNorm") else ()))  # nn.RMSNorm: torch 2.4+
-    torch_norm = next((c for c in type(module).__mro__ if c in norms), None)
+    torch_norm = next((c for c in type(module).__mro__ if c in _FEATURE_NORMS), None)
     if not last or torch_norm is None or type(module).forward is torch_norm.forward:
         # torch's own norm, and a norm of a library's or your own on nn.Module (Hugging Face's RMSNorm, a Gemma-style
         # (1 + weight) scale the statistics below would misread), normalise the last dimension
