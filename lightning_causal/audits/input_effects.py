@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -28,6 +28,7 @@ from lightning_causal.causal.effects.input_effects import average_causal_effect,
 from lightning_causal.causal.engine.ablation import (
     ADDITIVE_PAD,
     check_baselines,
+    padding_arguments,
     padding_positions,
     unnamed_lengths,
     unnamed_observation_mask,
@@ -476,7 +477,18 @@ class InputEffectAudit(Audit):
                 "after the explained input's parameter (forward(self, values, values_lengths)), or pass it as that keyword",
                 ProbeContentsWarning, stacklevel=outside_package())
         bias = unread_attention_mask(x, probe.additional_forward_args, model=model) if padding is None else None
-        if bias is not None:
+        named = padding_arguments(model, probe.additional_forward_args) if bias is not None else None
+        unread = named.get("attention_mask") if isinstance(named, Mapping) else None
+        if bias is not None and isinstance(unread, torch.Tensor) and unread.dtype == torch.bool:
+            warnings.warn(
+                f"InputEffectAudit {self.name!r}: the forward argument `attention_mask` of shape {bias} is boolean, but its "
+                "sense cannot be told (True = attend, Hugging Face's, or True = left out, torch's: under either reading a "
+                "real query leaves its own key out, or its rows are alike and the inputs' padding holds no one pad value), "
+                "so none of its keys is read as padding: padded positions are set by the interventions, given effects of "
+                "their own and counted in the means and rankings; pass the padding as a keep mask `attention_mask` [N, T] "
+                "(True at the real positions, False at the padding) and build the square mask inside forward",
+                ProbeContentsWarning, stacklevel=outside_package())
+        elif bias is not None:
             warnings.warn(
                 f"InputEffectAudit {self.name!r}: the forward argument `attention_mask` of shape {bias} holds other values "
                 f"than 0 beside -inf or numbers at most {ADDITIVE_PAD:g} (a bias added to the scores), so which keys are "

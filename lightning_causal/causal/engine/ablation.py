@@ -16,6 +16,7 @@ Examples:
 from __future__ import annotations
 
 import inspect
+import warnings
 from collections.abc import Mapping, Sequence
 
 import torch
@@ -651,7 +652,7 @@ def mask_padding(attention_mask: Tensor) -> Tensor:
         "forward: `torch.zeros(m.shape, dtype=x.dtype).masked_fill(~m, float('-inf'))`")
 
 
-def key_padding(attention_mask: Tensor) -> Tensor | None:
+def key_padding(attention_mask: Tensor, inputs: Tensor | None = None) -> Tensor | None:
     """The keys an attention mask of one matrix per sample leaves out for every query, as a keep mask ``[N, K]``
     (``True`` at the real positions), or ``None`` for another shape or values no rule reads (:func:`mask_padding`'s
     ``ValueError``: a bias): a Hugging Face extended mask ``[N, 1, 1, K]`` or ``[N, 1, K, K]`` (additive, 0 beside
@@ -661,7 +662,11 @@ def key_padding(attention_mask: Tensor) -> Tensor | None:
     every real key); a causal or other pattern without padding has none. A boolean square mask under which a real query
     leaves its own key out is read in torch's sense, ``True`` = left out (``nn.MultiheadAttention``'s ``attn_mask``,
     ``torch.ones(T, T, dtype=torch.bool).triu(1)``), where every real query attends itself so (:func:`_own_key_left_out`);
-    read in Hugging Face's, its causal mask's first key was padding in every sample. Read as ``[N, T]`` by
+    read in Hugging Face's, its causal mask's first key was padding in every sample. A boolean square mask whose rows
+    are all alike in each sample (a key-padding mask expanded to ``[N, T, T]`` or ``[N, 1 | H, T, T]``) has no diagonal
+    to tell its sense: it is read in the sense whose padding holds one value across ``inputs`` (``[N, T, ...]``: the pad
+    id, zeros) where the other's does not, or the one that leaves some real position; else none is read, with a warning
+    (:func:`_rows_alike_sense`). Read as ``[N, T]`` by
     :func:`padding_positions`, such a mask was not read at all: the padded positions were set, given effects of their
     own and counted in the means.
 
@@ -684,12 +689,62 @@ def key_padding(attention_mask: Tensor) -> Tensor | None:
     except ValueError:  # a bias: which keys are padding cannot be told
         return None
     keys = ~pad.flatten(1, -2).all(1)
+    if att.dtype == torch.bool and att.shape[-2] > 1 and bool((pad.flatten(1, -2) == pad.flatten(1, -2)[:, :1]).all()):
+        return _rows_alike_sense(keys, inputs, att.shape)  # a key-padding mask expanded: no diagonal tells its sense
     if att.dtype == torch.bool and att.shape[-2] > 1 and _own_key_left_out(pad, keys, empty=True):  # torch's sense,
         torch_keys = ~(~pad).flatten(1, -2).all(1)  # True = left out
         if not _own_key_left_out(~pad, torch_keys, empty=True):  # (nn.MultiheadAttention's attn_mask): read in Hugging
             return torch_keys  # Face's, its causal mask's first key was padding in every sample
         return None if _own_key_left_out(pad, keys) else keys  # Hugging Face's, a sample all padding
     return keys
+
+
+#: the warning for a boolean square mask of rows all alike whose sense neither reading's padding tells
+ROWS_ALIKE_SENSE = (
+    "a boolean attention_mask {shape} whose rows are all alike in each sample (a key-padding mask expanded to [N, T, T] "
+    "or [N, 1, T, T]) has no diagonal to tell its sense (True = attend, Hugging Face's, or True = left out, torch's), "
+    "and the inputs' padding under neither reading alone holds one value (a pad id), so none of its keys is read as "
+    "padding: the padded positions are set by the interventions and counted in the means; pass the padding as a keep "
+    "mask `attention_mask` [N, T] (True at the real positions: `mask[:, 0, 0]` or `~mask[:, 0]` of torch's) and expand "
+    "it inside forward")
+
+
+def _rows_alike_sense(keys: Tensor, inputs: Tensor | None, shape: Sequence[int] | None = None) -> Tensor | None:
+    """The keep mask ``[N, K]`` of a boolean square mask whose rows are all alike in each sample, ``keys`` its reading
+    in Hugging Face's sense (``True`` = attend): that reading or torch's (``~keys``), the one whose padding leaves a
+    real position where the other leaves none, else the one whose padding holds one value across ``inputs``
+    (``[N, K, ...]``: the pad id, a zero row) where the other's does not; ``None`` (warned, :data:`ROWS_ALIKE_SENSE`,
+    naming the mask's ``shape``)
+    where neither tells. Read by its absent diagonal, a Hugging Face mask with one sample all padding beside padded
+    ones was read in torch's sense, and one of torch's padding every sample (``padding='max_length'``) in Hugging
+    Face's: every real position read as padding.
+
+    Examples:
+        >>> import torch
+        >>> keys = torch.tensor([[True, True, False], [True, False, False]])
+        >>> ids = torch.tensor([[7, 9, 1], [8, 1, 1]])  # pad id 1
+        >>> _rows_alike_sense(keys, ids), _rows_alike_sense(~keys, ids)  # Hugging Face's sense, torch's
+        (tensor([[ True,  True, False],
+                [ True, False, False]]), tensor([[ True,  True, False],
+                [ True, False, False]]))
+        >>> _rows_alike_sense(torch.ones(2, 3, dtype=torch.bool), None)  # torch's would leave no real position
+        tensor([[True, True, True],
+                [True, True, True]])
+    """
+    if not bool(keys.any()) or not bool((~keys).any()):  # one reading leaves no real position
+        return keys if bool(keys.any()) else ~keys
+    if isinstance(inputs, Tensor) and inputs.dim() >= 2 and tuple(inputs.shape[:2]) == tuple(keys.shape):
+        rows = inputs.detach().reshape(*keys.shape, -1).to(keys.device)
+
+        def one_value(pad: Tensor) -> bool:
+            held = rows[pad]
+            return bool((held == held[:1]).all())
+
+        hf, torch_sense = one_value(~keys), one_value(keys)
+        if hf != torch_sense:
+            return keys if hf else ~keys
+    warnings.warn(ROWS_ALIKE_SENSE.format(shape=list(shape or keys.shape)), UserWarning, stacklevel=3)
+    return None
 
 
 def _own_key_left_out(pad: Tensor, keys: Tensor, empty: bool = False) -> bool:
@@ -722,7 +777,7 @@ def unread_attention_mask(x: Tensor, additional_forward_args: object, *, model: 
     att = named.get("attention_mask") if isinstance(named, Mapping) else None
     if (not isinstance(att, Tensor) or att.dim() not in (3, 4) or x.dim() < 2 or att.shape[0] != x.shape[0]
             or att.shape[-1] != x.shape[1] or att.shape[-2] not in (1, att.shape[-1]) or _observation_mask(x, att)
-            or key_padding(att) is not None):
+            or key_padding(att, x) is not None):
         return None
     return str(list(att.shape))
 
@@ -733,7 +788,7 @@ def _attention_mask(x: Tensor, named: Mapping) -> object:
     (:func:`_observation_mask`); as it is otherwise."""
     att = named.get("attention_mask")
     if isinstance(att, Tensor) and att.dim() in (3, 4) and not _observation_mask(x, att):
-        keys = key_padding(att)
+        keys = key_padding(att, x)
         return att if keys is None else keys
     return att
 

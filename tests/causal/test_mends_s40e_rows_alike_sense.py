@@ -1,0 +1,85 @@
+"""A boolean square attention mask whose rows are all alike in each sample (a key-padding mask expanded to [N, T, T],
+[N, 1, T, T] or [N, H, T, T]) has no diagonal to tell its sense: it was decided by what the probe held, and a Hugging
+Face mask with one sample all padding beside padded ones, or one of torch's sense padding every sample, read every real
+position as padding in silence. It is read in the sense whose padding holds the pad id, else not read, with a warning."""
+import warnings
+
+import pytest
+import torch
+
+from lightning_causal.causal.engine.ablation import key_padding, padding_positions
+
+T, N = 5, 3
+
+
+def _ids(keep, pad_id):
+    ids = torch.randint(5, 50, keep.shape, generator=torch.Generator().manual_seed(0))
+    return ids.masked_fill(~keep, pad_id)
+
+
+@pytest.mark.parametrize("pad_id", [0, 1, 50256])
+@pytest.mark.parametrize("expand", ["3d", "4d1", "4dh"])
+def test_hf_sense_with_an_empty_sample(pad_id, expand):
+    keep = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 0, 0, 0], [0, 0, 0, 0, 0]], dtype=torch.bool)
+    mask = {"3d": keep[:, None].expand(N, T, T), "4d1": keep[:, None, None].expand(N, 1, T, T),
+            "4dh": keep[:, None, None].expand(N, 4, T, T)}[expand]
+    read = padding_positions(_ids(keep, pad_id), {"attention_mask": mask})
+    assert torch.equal(read.view(N, T), ~keep)
+
+
+@pytest.mark.parametrize("pad_id", [0, 1, 50256])
+def test_torch_sense_every_sample_padded(pad_id):
+    keep = torch.arange(T)[None] < torch.tensor([4, 3, 2])[:, None]
+    mask = (~keep[:, None]).expand(N, T, T)  # True = left out
+    assert torch.equal(padding_positions(_ids(keep, pad_id), {"attention_mask": mask}).view(N, T), ~keep)
+    x = torch.randn(N, T, 4).masked_fill(~keep[..., None], 0.5)  # a sequence padded with one row
+    assert torch.equal(padding_positions(x, {"attention_mask": mask}).view(N, T), ~keep)
+
+
+def test_undecided_is_not_read_and_warned():
+    keep = torch.arange(T)[None] < torch.tensor([4, 3, 2])[:, None]
+    mask = (~keep[:, None]).expand(N, T, T)
+    x = torch.randn(N, T, 4)  # padding holds no one value: neither reading tells
+    with pytest.warns(UserWarning, match=r"no diagonal to tell its sense.*keep mask `attention_mask` \[N, T\]"):
+        assert padding_positions(x, {"attention_mask": mask}) is None
+    with pytest.warns(UserWarning, match="no diagonal"):
+        assert key_padding(mask) is None  # no inputs at hand
+
+
+def test_ordinary_masks_read_as_before():
+    keep = torch.arange(T)[None] < torch.tensor([5, 3, 2])[:, None]
+    ids = _ids(keep, 0)
+    causal = torch.ones(T, T, dtype=torch.bool).tril()
+    additive = torch.zeros(N, 1, 1, T).masked_fill(~keep[:, None, None], torch.finfo(torch.float).min)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for mask in (keep.long(), keep, additive, additive.expand(N, 1, T, T), (causal & keep[:, None])[:, None],
+                     keep[:, None, None].expand(N, 1, T, T), (~keep[:, None]).expand(N, T, T) | ~causal):
+            assert torch.equal(padding_positions(ids, {"attention_mask": mask}).view(N, T), ~keep)
+        assert torch.equal(key_padding(torch.ones(N, 1, T, T, dtype=torch.bool)), torch.ones(N, T, dtype=torch.bool))
+
+
+class _Masked(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = torch.nn.Linear(2 * T, 2)
+
+    def forward(self, x, attention_mask):
+        return self.lin(x.flatten(1))
+
+
+def test_an_unread_boolean_mask_is_warned_as_of_no_telling_sense():
+    """A boolean mask no reading tells (torch's sense, a causal one with a sample all padding) was warned as a bias
+    'holding other values than 0 beside -inf'."""
+    from lightning_causal.audits import InputEffectAudit, Probe
+
+    keep = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 0, 0, 0], [0, 0, 0, 0, 0]], dtype=torch.bool)
+    mask = ~(torch.ones(T, T, dtype=torch.bool).tril() & keep[:, None])
+    x = torch.randn(N, T, 2, generator=torch.Generator().manual_seed(0))
+    fm = torch.arange(T)[:, None].expand(1, T, 2)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        InputEffectAudit(feature_mask=fm, target=1).run(_Masked().eval(), Probe(x, additional_forward_args={"attention_mask": mask}))
+    said = " ".join(str(w.message) for w in caught)
+    assert "[3, 5, 5] is boolean, but its sense cannot be told" in said and "keep mask `attention_mask` [N, T]" in said
+    assert "holds other values" not in said
