@@ -146,7 +146,8 @@ def _power_iterated(m: nn.Module, name: str) -> bool:
 def _rows_written(old: Tensor, new: Tensor) -> bool:
     """Whether ``new`` holds ``old`` with rows written into it along one dimension: some of its slices changed and not
     all; every one changed as by a shift (the first ``m`` dropped, ``m`` written after the rest: a FIFO rebuilt by
-    ``torch.cat``, :func:`_shifted`); or, one dimension longer, ``old`` followed by new slices. NaN kept as NaN is no
+    ``torch.cat``, :func:`_shifted`; or the last ``m`` dropped, ``m`` written before the rest: a queue filled at the
+    front); or, one dimension longer, ``old`` followed by new slices. NaN kept as NaN is no
     change; a 0-d, sparse, quantized or complex tensor, or one of another dtype or rank, none.
 
     Examples:
@@ -154,6 +155,8 @@ def _rows_written(old: Tensor, new: Tensor) -> bool:
         >>> old = torch.arange(12.0).view(6, 2)
         >>> _rows_written(old, torch.cat([old[2:], -old[:2]])), _rows_written(old, old * 0.5), _rows_written(old, torch.cat([old, old]))
         (True, False, True)
+        >>> _rows_written(old, torch.cat([-old[:2], old[:-2]]))  # written at the front
+        True
     """
     if (old.dim() == 0 or new.dim() != old.dim() or new.dtype != old.dtype or new.layout is not torch.strided
             or old.layout is not torch.strided or new.is_quantized or new.is_complex() or not new.numel()):
@@ -168,13 +171,15 @@ def _rows_written(old: Tensor, new: Tensor) -> bool:
     for d, size in enumerate(new.shape):  # the slices written along each dimension
         if 0 < int(moved.movedim(d, 0).reshape(size, -1).any(1).sum()) < size:
             return True
-    return any(_shifted(old.movedim(d, 0), new.movedim(d, 0)) for d in range(new.dim()) if new.shape[d] > 1)
+    return any(_shifted(o, n) or _shifted(o.flip(0), n.flip(0))  # rows added at the end, or at the front
+               for o, n in ((old.movedim(d, 0), new.movedim(d, 0)) for d in range(new.dim()) if new.shape[d] > 1))
 
 
 def _shifted(old: Tensor, new: Tensor) -> bool:
     """Whether ``new`` (of ``old``'s shape, ``[K, ...]``) is ``old`` without its first ``m`` slices, ``1 <= m < K``,
     followed by ``m`` others: where ``old``'s last slice is found in ``new`` (the last few places first: the
-    shortest shifts), the slices before it are ``old``'s last ones."""
+    shortest shifts), the slices before it are ``old``'s last ones. Read on both flipped, a queue adding its rows at the
+    front (SwAV's ``queue[bs:] = queue[:-bs].clone(); queue[:bs] = emb``, ``torch.roll`` then a front write)."""
     k = old.shape[0]
     o, w = old.reshape(k, -1), new.reshape(k, -1)
     hits = _equal_entries(w, o[-1:]).all(1)[:-1].nonzero().flatten().flip(0)[:4]  # j: old[-1] at new[j], m = k - 1 - j
