@@ -130,6 +130,8 @@ def clean_activations(forward: Forward, xs: tuple[Tensor, ...], layers: list[str
     functional: FunctionalCalls | None = None if named else FunctionalCalls()
     folded |= _not_samples_first(forward, xs, {k: v for k, v in acts.items() if k in layers and k not in folded},
                                  functional=functional, covered=layers)
+    if functional is not None:  # the layers= the note advises: those the map keeps (not wpe(arange(T)[None]))
+        functional.order = [k for k in functional.order if k not in folded]
     if functional and (note := functional_layers_note(functional)):
         warnings.warn(note, UserWarning, stacklevel=outside_package())
         if left_out is not None:  # a module of yours that returns the call's output is the layer: its name, named
