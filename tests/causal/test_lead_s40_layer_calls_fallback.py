@@ -155,3 +155,40 @@ def test_a_half_precision_activation_cast_to_float32_is_named_at_its_own_roundin
 
                 cast = _Cast(model, dtype)
                 assert _read(cast, torch.randn(16, 8) * 4) == (name,), (k, name, dtype)
+
+
+class _SqueezeExcite(nn.Module):  # x * sigmoid(gate): its record keeps a small copy, not a view of the whole output
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc, self.gate = nn.Conv2d(8, 8, 1), nn.Sigmoid()
+
+    def forward(self, x):
+        return x * self.gate(self.fc(x.mean((2, 3), keepdim=True)))
+
+
+def test_a_record_holds_a_small_copy_read_as_it_was():
+    from lightning_causal.causal.engine import layer_calls as lc
+
+    torch.manual_seed(0)
+    block, x = _SqueezeExcite(), torch.rand(16, 8, 32, 32)
+    with layer_calls(), torch.no_grad():
+        out = block(x)
+    record = lc._OUTPUT_LAYER[block]
+    assert record.rows.numel() <= lc._CHECKED_VALUES
+    assert record.rows.untyped_storage().nbytes() <= 4 * lc._CHECKED_VALUES  # a copy, not the output's storage
+    assert record.rows.untyped_storage().data_ptr() != out.untyped_storage().data_ptr()
+    soft = _LogOf(nn.Softmax(1), lambda p: p).eval()
+    with layer_calls(), torch.no_grad():
+        probs = soft(torch.randn(6, 4))
+    probs.add_(5)  # changed after the pass: the record read as the pass left it
+    assert output_layer(soft) == ("Softmax",)
+    assert output_layer(block) == ("Sigmoid",)  # x in [0, 1] times a gate in [0, 1]
+
+
+def test_a_float32_softmax_cast_down_is_read_at_the_cast_rounding():
+    for dtype in (torch.float16, torch.bfloat16):
+        for k in (10, 100, 1000):
+            torch.manual_seed(k)
+            model = _LogOf(nn.Softmax(1), lambda p, d=dtype: p.to(d)).eval()
+            model.fc = nn.Linear(4, k)
+            assert _read(model, torch.randn(12, 4) * 3) == ("Softmax",), (dtype, k)

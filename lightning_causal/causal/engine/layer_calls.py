@@ -103,31 +103,45 @@ _CHECKED_VALUES = 4096
 class _Unchecked:
     """The last layer a module called, an activation, where a function of torch's computed the module's output after
     it: named (:func:`output_layer`) only where the output's values could have come out of it (a clamp, a cast, a
-    ``torch.cat``, a log of it: :func:`_could_come_out_of`), not where a sigmoid gate, an attention softmax or a residual's
-    activation was called after the head. A few rows of the output are kept (at most :data:`_CHECKED_VALUES` values, in
-    the layer's dtype) and checked once, where read."""
+    ``torch.cat`` of batches, a log of it: :func:`_could_come_out_of`), not where a sigmoid gate, an attention softmax
+    or a residual's activation was called after the head. A copy of a corner of the output is kept, the other axes
+    narrowed to at most :data:`_CHECKED_VALUES` values (a ``Softmax``'s whole ``dim``: its rows), in the coarser of the
+    layer's and the output's dtypes (a float32 softmax cast to bfloat16 is read at bfloat16's rounding), and checked
+    once, where read: no view holding the whole output alive, no later in-place change read."""
 
     __slots__ = ("name", "rows", "dim", "_read")
 
     def __init__(self, made: Call, out: Tensor | None) -> None:
-        self.name, self._read = type(made.module).__name__, None
-        self.dim = getattr(made.module, "dim", None)
+        self.name, self._read, self.rows = type(made.module).__name__, None, None
         ok = out is not None and out.is_floating_point() and out.dim() > 0 and out.numel() > 0
-        per_row = max(1, out[0].numel()) if ok else 1
-        self.rows = out.detach()[: max(1, _CHECKED_VALUES // per_row)].to(made.dtype) if ok else None
+        self.dim = _softmax_dim(getattr(made.module, "dim", None), out.dim()) if ok else None
+        if ok:
+            t, keep = out.detach(), self.dim if self.name != "Sigmoid" else None
+            for axis in range(t.dim()):
+                if t.numel() <= _CHECKED_VALUES:
+                    break
+                if axis != keep:
+                    t = t.narrow(axis, 0, max(1, t.shape[axis] * _CHECKED_VALUES // t.numel()))
+            coarser = max((made.dtype, out.dtype), key=lambda d: torch.finfo(d).eps)
+            self.rows = t.to(coarser, copy=True)
 
     def read(self) -> tuple[str | None]:
-        if self._read is None:
+        if self._read is None:  # two threads reading at once compute the same answer
             self._read = (self.name if _could_come_out_of(self.name, self.dim, self.rows) else None,)
-            self.rows = None
         return self._read
+
+
+def _softmax_dim(dim: int | None, ndim: int) -> int:
+    """A softmax's ``dim`` over an output of ``ndim`` dimensions, made non-negative (torch's legacy choice where
+    ``None``: 1, or 0 for a vector)."""
+    return (1 if ndim > 1 else 0) if dim is None or not -ndim <= dim < ndim else dim % ndim
 
 
 def _could_come_out_of(name: str, dim: int | None, out: Tensor | None) -> bool:
     """Whether ``out``'s values could be what a ``name`` layer returned, or their log, after a function of torch's that
     moves no value out of its range: every value in [0, 1], or at most 0, for a ``Sigmoid``; rows along its ``dim``
-    holding probabilities or log-probabilities for a ``Softmax`` or ``LogSoftmax``, to the rounding of the layer's
-    dtype (:func:`~lightning_causal.causal.engine.state.rows_sum_to_one`,
+    holding probabilities or log-probabilities for a ``Softmax`` or ``LogSoftmax``, to the rounding of their dtype
+    (:func:`~lightning_causal.causal.engine.state.rows_sum_to_one`,
     :func:`~lightning_causal.causal.engine.log_probabilities.log_probability_rows`)."""
     from lightning_causal.causal.engine.log_probabilities import log_probability_rows
     from lightning_causal.causal.engine.state import rows_sum_to_one
@@ -136,7 +150,7 @@ def _could_come_out_of(name: str, dim: int | None, out: Tensor | None) -> bool:
         return False
     if name == "Sigmoid":
         return bool(((out >= 0) & (out <= 1)).all() | (out <= 0).all())
-    dim = (1 if out.dim() > 1 else 0) if dim is None or not -out.dim() <= dim < out.dim() else dim
+    dim = _softmax_dim(dim, out.dim())
     if out.shape[dim] < 2:
         return False
     rows = out.movedim(dim, -1).reshape(-1, out.shape[dim])
@@ -208,7 +222,8 @@ def main_output(out: object) -> Tensor | None:
 def output_layer(model: Any) -> tuple[str | None] | None:
     """``(name,)``: the class name of the layer that computed ``model``'s main output (:func:`main_output`, through
     :data:`SHAPE_LAYERS`) in its last pass inside :func:`layer_calls`; where a function of torch's computed it after the
-    layers (``sigmoid(h).clamp(eps, 1 - eps)``, a ``.float()`` cast, ``torch.cat`` of two heads), the last layer
+    layers (``sigmoid(h).clamp(eps, 1 - eps)``, a ``.float()`` cast, the log of a softmax, ``torch.cat`` of two
+    sigmoid heads; not of two softmax heads along the classes, whose rows sum to 2), the last layer
     ``model`` called in that pass (``(None,)``: none); ``None`` where no such pass called ``model`` (or ``model`` holds
     no module)."""
     try:
