@@ -274,50 +274,59 @@ def weight_sums(module: torch.nn.Module) -> tuple[tuple[str, ...], torch.Tensor 
 
 def buffers_written(start: tuple | None, end: tuple | None, module: torch.nn.Module) -> frozenset[str]:
     """The buffers of ``module`` whose :func:`weight_sums` moved from ``start`` (an epoch's start) to ``end`` (its last
-    training step): states the forward keeps, which training writes (BatchNorm's running statistics, a hidden state
-    carried across batches, ``spectral_norm``'s vectors, a quantization observer's range), no weights; a forward pass in
-    train mode after the audit (a callback's or ``on_train_epoch_end``'s, ``torch.no_grad()`` or not) or a carried
-    state's reset at the epoch's end moves them with no edit, which :func:`warn_changed_after_audit` does not warn of.
-    Empty where either reading is missing (a fit resumed mid-epoch) or the weights differ."""
-    if start is None or end is None or start[0] != end[0] or start[1] is None or end[1] is None:
+    training step), or that one of them lacks (a state registered as ``None`` and set by the forward): states the forward
+    keeps, which training writes (BatchNorm's running statistics, a hidden state carried across batches,
+    ``spectral_norm``'s vectors, a quantization observer's range), no weights; a forward pass in train mode after the
+    audit (a callback's or ``on_train_epoch_end``'s, ``torch.no_grad()`` or not) or a carried state's reset at the
+    epoch's end moves them with no edit, which :func:`warn_changed_after_audit` does not warn of. Compared by name, so
+    also where the weights' names changed between (a lazy module built by the first step). Empty where either reading
+    is missing (a fit resumed mid-epoch)."""
+    if start is None or end is None:
         return frozenset()
     buffers = {f"{prefix}.{name}" if prefix else name for prefix, sub in module.named_modules() for name in sub._buffers}
-    moved = (start[1] != end[1].to(start[1].device)).any(1).tolist()
-    return frozenset(name for name, m in zip(start[0], moved, strict=True) if m and name in buffers)
+    return frozenset(_moved(start, end) & buffers)
 
 
-def _same_sums(a: tuple[tuple[str, ...], torch.Tensor | None], b: tuple[tuple[str, ...], torch.Tensor | None]) -> bool:
-    """Whether two :func:`weight_sums` readings are of the same weights."""
-    return a[0] == b[0] and (a[1] is None or b[1] is None or torch.equal(a[1], b[1].to(a[1].device)))
+def _moved(a: tuple[tuple[str, ...], torch.Tensor | None], b: tuple[tuple[str, ...], torch.Tensor | None]) -> set[str]:
+    """The names whose rows differ between two :func:`weight_sums` readings, or that one of them lacks."""
+    if a[0] == b[0]:  # the same weights (most calls): one comparison
+        if a[1] is None or b[1] is None:
+            return set()
+        return {name for name, m in zip(a[0], (a[1] != b[1].to(a[1].device)).any(1).tolist(), strict=True) if m}
+    at, bt = {n: i for i, n in enumerate(a[0])}, {n: i for i, n in enumerate(b[0])}
+    common = [n for n in a[0] if n in bt]
+    moved = set(at) ^ set(bt)
+    if common:
+        rows = a[1][[at[n] for n in common]] != b[1][[bt[n] for n in common]].to(a[1].device)
+        moved |= {name for name, m in zip(common, rows.any(1).tolist(), strict=True) if m}
+    return moved
 
 
-def warn_changed_after_audit(before: tuple | None, module: torch.nn.Module, where: str) -> bool:
+def warn_changed_after_audit(before: tuple | None, module: torch.nn.Module, where: str,
+                             now: tuple[tuple[str, ...], torch.Tensor | None] | None = None) -> bool:
     """Warn where the weights of ``module`` changed since the audit of epoch ``before[0]`` though no training step ran
     between: a change made after the callbacks' ``on_train_epoch_end`` (the LightningModule's own, which Lightning calls
     after them: federated averaging of local copies into the audited network, a projection; a callback listed after this
-    one), which that audit did not see. ``before``: that epoch, :func:`weight_sums` right after its audit and those of the
-    epoch's last training step (``None`` where unread: a fit stopped mid-epoch); weights back to the latter are not
-    warned about (a callback listed before this one that swapped other weights in for the epoch's end, as an EMA for its
-    checkpoint, and back when the next epoch starts: the audit explained the weights the epoch ended with).
-    ``where``: when it is found (``"at the start of epoch 3"``). ``before[4]`` (optional): the buffers the epoch's
-    training steps wrote (:func:`buffers_written`), states the forward keeps whose change alone is not warned about.
+    one), which that audit did not see. ``before``: ``(epoch, names, sums, trained, written)``, that epoch,
+    :func:`weight_sums` right after its audit, those of the epoch's last training step (``None`` where unread: a fit
+    stopped mid-epoch) and the buffers its training steps wrote (:func:`buffers_written`). The weights are compared by
+    name; the buffers training writes are left out (a forward pass in train mode after the audit moves them with no
+    edit), and so are weights back to those of the last step (a callback listed before
+    this one that swapped other weights in for the epoch's end, as an EMA for its checkpoint, and back when the next
+    epoch starts: the audit explained the weights the epoch ended with). ``where``: when it is found (``"at the start
+    of epoch 3"``). ``now``: :func:`weight_sums` of ``module`` where already read (read here otherwise).
     Returns whether it warned."""
     if before is None:
         return False
-    epoch, names, sums, trained, *rest = before
-    written = rest[0] if rest else frozenset()
-    now = weight_sums(module)
-    if _same_sums(now, (names, sums)) or (trained is not None and _same_sums(now, trained)):
+    epoch, names, sums, trained, written = before
+    now = weight_sums(module) if now is None else now
+    moved = _moved(now, (names, sums)) - written
+    if trained is not None and moved:  # those back to the last step's weights: the epoch's end, which the audit explained
+        moved &= _moved(now, trained)
+    if not moved:
         return False
-    if now[0] == names and now[1] is not None and sums is not None:  # the same weights: those whose sums moved
-        moved = (now[1] != sums.to(now[1].device)).any(1).tolist()
-        changed = [name for name, m in zip(names, moved, strict=True) if m and name not in written]
-        if not changed:  # only states training writes moved (a forward in train mode, a carried state reset)
-            return False
-    else:  # weights added or removed (a layer swapped, pruning made permanent and a new mask)
-        changed = sorted(set(now[0]) ^ set(names))
-    shown = (", in " + ", ".join(changed[:5]) + (f" and {len(changed) - 5} more" if len(changed) > 5 else "")
-             if changed else "")
+    changed = [name for name in dict.fromkeys((*now[0], *names)) if name in moved]  # in forward order
+    shown = ", in " + ", ".join(changed[:5]) + (f" and {len(changed) - 5} more" if len(changed) > 5 else "")
     warn_at_users_line(
         f"CausalAuditCallback: the weights of the audited {type(module).__name__} changed after the audit of epoch "
         f"{epoch} with no training step since ({where}){shown}: a change made after the callbacks' `on_train_epoch_end`, in "

@@ -308,7 +308,6 @@ class CausalAuditCallback(AuditRun, Callback):
         self._audited_sums: tuple | None = None  # see on_train_epoch_start
         self._trained_sums: tuple | None = None  # see on_train_batch_end
         self._start_sums: tuple | None = None  # see on_train_epoch_start
-        self._written: frozenset[str] = frozenset()  # see on_train_batch_end
         self._said_changed_after = False
 
     def __copy__(self) -> CausalAuditCallback:
@@ -475,7 +474,6 @@ class CausalAuditCallback(AuditRun, Callback):
             self._checked(probe, trainer, pl_module)
         if getattr(trainer, "is_last_batch", False) and not self._said_changed_after and self.should_audit(trainer.current_epoch):
             self._trained_sums = weight_sums(audited(pl_module))  # the weights the epoch's last step made
-            self._written = buffers_written(self._start_sums, self._trained_sums, audited(pl_module))
 
     @override
     def on_train_batch_start(self, trainer: Trainer, pl_module: LightningModule, batch: Any, batch_idx: int) -> None:
@@ -513,9 +511,10 @@ class CausalAuditCallback(AuditRun, Callback):
             return
         self._run(trainer, pl_module, trainer.current_epoch, "epoch_end")
         if not self._said_changed_after:  # read again where the next hook of no training step sees them
-            self._audited_sums = (trainer.current_epoch, *weight_sums(audited(pl_module)), self._trained_sums,
-                                  self._written)
-        self._trained_sums, self._written = None, frozenset()
+            module = audited(pl_module)
+            self._audited_sums = (trainer.current_epoch, *weight_sums(module), self._trained_sums,
+                                  buffers_written(self._start_sums, self._trained_sums, module))
+        self._trained_sums = None
         from lightning_causal.callbacks import monitoring  # imported here: it imports this module
 
         monitoring.warn_lightning_non_finite_stops(self, trainer)  # Lightning's EarlyStopping stops silently at a NaN
@@ -531,18 +530,21 @@ class CausalAuditCallback(AuditRun, Callback):
             trainer: the Lightning ``Trainer`` running the fit.
             pl_module: the ``LightningModule`` being trained.
         """
-        self._trained_sums, self._written = None, frozenset()
-        self._check_weights_after_audit(pl_module, f"at the start of epoch {trainer.current_epoch}")
-        # the buffers this epoch's steps write (buffers_written): states the forward keeps, not weights
+        self._trained_sums = None
+        # the weights now, read once: against the last audit's, and for an epoch to be audited the start against which
+        # its last step tells the buffers its steps write (buffers_written): states the forward keeps, not weights
         audit_next = not self._said_changed_after and self.should_audit(trainer.current_epoch)
-        self._start_sums = weight_sums(audited(pl_module)) if audit_next else None
+        now = weight_sums(audited(pl_module)) if audit_next or self._audited_sums is not None else None
+        self._check_weights_after_audit(pl_module, f"at the start of epoch {trainer.current_epoch}", now)
+        self._start_sums = now if audit_next and not self._said_changed_after else None
 
-    def _check_weights_after_audit(self, pl_module: LightningModule, where: str) -> None:
+    def _check_weights_after_audit(self, pl_module: LightningModule, where: str, now: tuple | None = None) -> None:
         """:func:`~lightning_causal.callbacks._fit_checks.warn_changed_after_audit` of the weights the last audit read
-        (``where``: when), once per fit."""
+        (``where``: when; ``now``: the weights' :func:`~lightning_causal.callbacks._fit_checks.weight_sums` where read),
+        once per fit."""
         before, self._audited_sums = self._audited_sums, None
         if before is not None:
-            self._said_changed_after = warn_changed_after_audit(before, audited(pl_module), where)
+            self._said_changed_after = warn_changed_after_audit(before, audited(pl_module), where, now=now)
 
     @override
     def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
@@ -646,7 +648,7 @@ class CausalAuditCallback(AuditRun, Callback):
         self._unbuilt_probe = None
         self._audited_sums = None  # (epoch, names, sums, trained, written): the weights an epoch's audit explained
         self._trained_sums = None  # (names, sums): the weights of the last step of an epoch to be audited
-        self._start_sums, self._written = None, frozenset()  # the buffers its steps wrote (buffers_written)
+        self._start_sums = None  # (names, sums): the weights at the start of an epoch to be audited (buffers_written)
         self._said_changed_after = False
         self._warned_no_tb = False
         self._stops_said = set()

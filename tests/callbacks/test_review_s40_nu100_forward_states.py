@@ -63,9 +63,11 @@ class _SampleLogger(pl.Callback):  # a callback listed after the audit's that ru
             pl_module(X[:8])
 
 
-def _said(module: _Net, tmp_path, logger: bool = False) -> list[str]:  # noqa: ANN001
+def _said(module: _Net, tmp_path, logger: bool = False, before: tuple = ()) -> list[str]:  # noqa: ANN001
+    """The warnings of weights changed after epoch 0's audit in a 2-epoch fit (``before``: callbacks listed first)."""
     pl.seed_everything(0)
-    callbacks = [CausalAuditCallback([InputEffectAudit(ace_values=None)], probe_size=16), *([_SampleLogger()] * logger)]
+    callbacks = [*before, CausalAuditCallback([InputEffectAudit(ace_values=None)], probe_size=16),
+                 *([_SampleLogger()] * logger)]
     trainer = pl.Trainer(max_epochs=2, default_root_dir=tmp_path, logger=False, enable_checkpointing=False,
                          enable_progress_bar=False, enable_model_summary=False, callbacks=callbacks)
     with warnings.catch_warnings(record=True) as caught:
