@@ -83,3 +83,19 @@ def test_an_unread_boolean_mask_is_warned_as_of_no_telling_sense():
     said = " ".join(str(w.message) for w in caught)
     assert "[3, 5, 5] is boolean, but its sense cannot be told" in said and "keep mask `attention_mask` [N, T]" in said
     assert "holds other values" not in said
+
+
+def test_a_square_mask_is_read_once_per_call(monkeypatch):
+    """padding_positions read a 4-D mask's keys three times (a [16, 12, 256, 256] mask a few hundred ms each, paid by
+    the fairness term at every step): once now, the same padding read."""
+    import lightning_causal.causal.engine.ablation as ablation
+    from lightning_causal.causal.engine.ablation import input_padding
+
+    calls = []
+    real = ablation.key_padding
+    monkeypatch.setattr(ablation, "key_padding", lambda *a: calls.append(1) or real(*a))
+    keep = torch.arange(T)[None] < torch.tensor([5, 3, 2])[:, None]
+    mask = (torch.ones(T, T, dtype=torch.bool).tril() & keep[:, None])[:, None].expand(N, 2, T, T)
+    ids = _ids(keep, 0)
+    assert torch.equal(padding_positions(ids, {"attention_mask": mask}).view(N, T), ~keep) and len(calls) == 1
+    assert torch.equal(input_padding((ids,), {"attention_mask": mask})[0].view(N, T), ~keep) and len(calls) == 2

@@ -422,7 +422,7 @@ def padding_positions(
     pad = _padding_of(x, named, scans)
     if pad is None or _described((x, *_argument_tensors(additional_forward_args, named, x.shape[0])), named, scans) != 0:
         return None
-    return _sense_checked(x, pad, named)
+    return _sense_checked(x, pad, named, scans)
 
 
 #: the way out for an additive mask (0 beside -1e9 or -inf) under another name than ``attention_mask``
@@ -448,11 +448,11 @@ def unnamed_padding_way(value: float) -> str:
             TORCH_SENSE_WAY if value == 1 else ADDITIVE_WAY)
 
 
-def _sense_checked(x: Tensor, pad: Tensor, named: Mapping) -> Tensor:
+def _sense_checked(x: Tensor, pad: Tensor, named: Mapping, scans: dict | None = None) -> Tensor:
     """``pad``, the padding of ``x`` the named arguments give, once :func:`_check_padding_sense` has found an
     ``attention_mask`` of ``x``'s shape ``[N, T]`` in Hugging Face's sense: what :func:`padding_positions` and
-    :func:`input_padding` return."""
-    att = _attention_mask(x, named)
+    :func:`input_padding` return (``scans``: the call's scans)."""
+    att = _attention_mask(x, named, scans)
     if isinstance(att, Tensor) and att.shape == x.shape[:2]:
         _check_padding_sense(x, pad.view(att.shape))
     elif _observation_mask(x, att) and _imputed_varies(x, pad):  # entry by entry
@@ -782,13 +782,18 @@ def unread_attention_mask(x: Tensor, additional_forward_args: object, *, model: 
     return str(list(att.shape))
 
 
-def _attention_mask(x: Tensor, named: Mapping) -> object:
+def _attention_mask(x: Tensor, named: Mapping, scans: dict | None = None) -> object:
     """The ``attention_mask`` among ``named`` as read for ``x``: an attention mask of one matrix per sample (3-D or
     4-D) as its keys' keep mask ``[N, K]`` (:func:`key_padding`), unless it is an observation mask of ``x``'s shape
-    (:func:`_observation_mask`); as it is otherwise."""
+    (:func:`_observation_mask`); as it is otherwise. ``scans``: the call's scans (:func:`_scanned`), where the keep mask
+    is kept, read once per call (a ``[16, 12, 256, 256]`` mask's read costs a few hundred ms)."""
     att = named.get("attention_mask")
     if isinstance(att, Tensor) and att.dim() in (3, 4) and not _observation_mask(x, att):
-        keys = key_padding(att, x)
+        key = ("key_padding", id(att), id(x))  # both alive for the call: their ids are not reused
+        if scans is None:
+            keys = key_padding(att, x)
+        else:
+            keys = scans[key] if key in scans else scans.setdefault(key, key_padding(att, x))
         return att if keys is None else keys
     return att
 
@@ -798,7 +803,7 @@ def _padding_of(x: Tensor, named: Mapping, scans: dict | None = None) -> Tensor 
     scans, :func:`_scanned`)."""
     if x.dim() < 2:
         return None
-    att = _attention_mask(x, named)
+    att = _attention_mask(x, named, scans)
     if isinstance(att, Tensor) and att.shape == x.shape[:2]:
         return mask_padding(att).to(x.device).view(*att.shape, *[1] * (x.dim() - 2))
     if _observation_mask(x, att):  # [N, T, C]: entry by entry
@@ -965,7 +970,7 @@ def _described(tensors: Sequence[Tensor], named: Mapping, scans: dict | None = N
     fits = [k for k, t in enumerate(tensors) if _padding_of(t, named, scans) is not None]
     if len(fits) <= 1:
         return fits[0] if fits else None
-    atts = {k: _attention_mask(tensors[k], named) for k in fits}
+    atts = {k: _attention_mask(tensors[k], named, scans) for k in fits}
     shaped = [k for k in fits if isinstance(atts[k], Tensor) and tuple(tensors[k].shape[:2]) == tuple(atts[k].shape)]
     if shaped:
         return max(shaped, key=lambda k: (not tensors[k].is_floating_point() or tensors[k].dim() >= 3, -k))
@@ -1014,7 +1019,7 @@ def input_padding(
     if chosen is None or chosen >= len(xs):  # no input, or a forward argument (the ids beside an explained table)
         return None
     pad = _padding_of(xs[chosen], named, scans)
-    return tuple(_sense_checked(x, pad, named) if k == chosen else None for k, x in enumerate(xs))
+    return tuple(_sense_checked(x, pad, named, scans) if k == chosen else None for k, x in enumerate(xs))
 
 
 def padded_steps(xs: tuple[Tensor, ...], additional_forward_args: object, *, model: nn.Module | None = None) -> Tensor | None:
