@@ -480,6 +480,10 @@ class InputEffectAudit(Audit):
         named = padding_arguments(model, probe.additional_forward_args) if bias is not None else None
         unread = named.get("attention_mask") if isinstance(named, Mapping) else None
         if bias is not None and isinstance(unread, torch.Tensor) and unread.dtype == torch.bool:
+            rows = unread.flatten(1, -2)
+            if bool((rows == rows[:, :1]).all()):  # rows alike: key_padding warned of it (ROWS_ALIKE_SENSE)
+                bias = None
+        if bias is not None and isinstance(unread, torch.Tensor) and unread.dtype == torch.bool:
             warnings.warn(
                 f"InputEffectAudit {self.name!r}: the forward argument `attention_mask` of shape {bias} is boolean, but its "
                 "sense cannot be told (True = attend, Hugging Face's, or True = left out, torch's: under either reading a "

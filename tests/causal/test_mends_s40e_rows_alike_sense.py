@@ -43,7 +43,7 @@ def test_undecided_is_not_read_and_warned():
     with pytest.warns(UserWarning, match=r"no diagonal to tell its sense.*keep mask `attention_mask` \[N, T\]"):
         assert padding_positions(x, {"attention_mask": mask}) is None
     with pytest.warns(UserWarning, match="no diagonal"):
-        assert key_padding(mask) is None  # no inputs at hand
+        assert key_padding(mask[1:]) is None  # no inputs at hand (another mask: each is warned of once)
 
 
 def test_ordinary_masks_read_as_before():
@@ -99,3 +99,19 @@ def test_a_square_mask_is_read_once_per_call(monkeypatch):
     ids = _ids(keep, 0)
     assert torch.equal(padding_positions(ids, {"attention_mask": mask}).view(N, T), ~keep) and len(calls) == 1
     assert torch.equal(input_padding((ids,), {"attention_mask": mask})[0].view(N, T), ~keep) and len(calls) == 2
+
+
+def test_an_undecided_rows_alike_mask_is_warned_once_by_the_audit():
+    from lightning_causal.audits import InputEffectAudit, Probe
+    from lightning_causal.causal.engine.probe_warnings import ProbeContentsWarning
+
+    keep = torch.arange(T)[None] < torch.tensor([4, 2, 1])[:, None]  # a mask no other test warns of (once per mask)
+    mask = (~keep[:, None]).expand(N, T, T)
+    x = torch.randn(N, T, 2, generator=torch.Generator().manual_seed(0))  # padding holds no one value
+    fm = torch.arange(T)[:, None].expand(1, T, 2)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")  # Python's: a warning once per place and text
+        InputEffectAudit(feature_mask=fm, target=1).run(_Masked().eval(), Probe(x, additional_forward_args={"attention_mask": mask}))
+    told = [w for w in caught if "sense" in str(w.message) and "attention_mask" in str(w.message)]
+    assert len(told) == 1 and issubclass(told[0].category, ProbeContentsWarning), [str(w.message)[:80] for w in told]
+    assert "no diagonal to tell its sense" in str(told[0].message)  # the engine's words; the audit adds none

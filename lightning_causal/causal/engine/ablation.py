@@ -27,7 +27,9 @@ from lightning_causal.causal.engine.eager import eager_module
 from lightning_causal.causal.engine.forward_args import tensor_leaves, whole_positions
 from lightning_causal.causal.engine.groups import group_counts
 from lightning_causal.causal.engine.live_values import rows_of
+from lightning_causal.causal.engine.probe_warnings import ProbeContentsWarning
 from lightning_causal.causal.engine.token_ids import INDEX_DTYPES, is_integer
+from lightning_causal.causal.engine.user_frame import outside_package
 
 __all__ = ["TOKEN_BASELINE_ADVICE", "TORCH_SENSE_WAY", "unnamed_observation_mask", "unnamed_padding", "unnamed_padding_way", "check_baselines", "shown_baseline", "sample_rows", "ablate_groups", "changed_groups",
            "differs", "replace_units", "padding_arguments", "key_padding", "unread_attention_mask", "lengths_alias", "padding_positions", "time_axis", "step_positions", "input_padding", "padded_steps", "unpadded_masks", "position_mean", "reference_mask"]
@@ -690,7 +692,7 @@ def key_padding(attention_mask: Tensor, inputs: Tensor | None = None) -> Tensor 
         return None
     keys = ~pad.flatten(1, -2).all(1)
     if att.dtype == torch.bool and att.shape[-2] > 1 and bool((pad.flatten(1, -2) == pad.flatten(1, -2)[:, :1]).all()):
-        return _rows_alike_sense(keys, inputs, att.shape)  # a key-padding mask expanded: no diagonal tells its sense
+        return _rows_alike_sense(keys, inputs, att)  # a key-padding mask expanded: no diagonal tells its sense
     if att.dtype == torch.bool and att.shape[-2] > 1 and _own_key_left_out(pad, keys, empty=True):  # torch's sense,
         torch_keys = ~(~pad).flatten(1, -2).all(1)  # True = left out
         if not _own_key_left_out(~pad, torch_keys, empty=True):  # (nn.MultiheadAttention's attn_mask): read in Hugging
@@ -709,12 +711,12 @@ ROWS_ALIKE_SENSE = (
     "it inside forward")
 
 
-def _rows_alike_sense(keys: Tensor, inputs: Tensor | None, shape: Sequence[int] | None = None) -> Tensor | None:
+def _rows_alike_sense(keys: Tensor, inputs: Tensor | None, mask: Tensor | None = None) -> Tensor | None:
     """The keep mask ``[N, K]`` of a boolean square mask whose rows are all alike in each sample, ``keys`` its reading
     in Hugging Face's sense (``True`` = attend): that reading or torch's (``~keys``), the one whose padding leaves a
     real position where the other leaves none, else the one whose padding holds one value across ``inputs``
     (``[N, K, ...]``: the pad id, a zero row) where the other's does not; ``None`` (warned, :data:`ROWS_ALIKE_SENSE`,
-    naming the mask's ``shape``)
+    naming the ``mask``'s shape, once per mask and its copies)
     where neither tells. Read by its absent diagonal, a Hugging Face mask with one sample all padding beside padded
     ones was read in torch's sense, and one of torch's padding every sample (``padding='max_length'``) in Hugging
     Face's: every real position read as padding.
@@ -743,8 +745,18 @@ def _rows_alike_sense(keys: Tensor, inputs: Tensor | None, shape: Sequence[int] 
         hf, torch_sense = one_value(~keys), one_value(keys)
         if hf != torch_sense:
             return keys if hf else ~keys
-    warnings.warn(ROWS_ALIKE_SENSE.format(shape=list(shape or keys.shape)), UserWarning, stacklevel=3)
+    seen = (tuple(keys.shape if mask is None else mask.shape), hash(keys.cpu().numpy().tobytes()))
+    if seen not in _SENSE_WARNED:  # once per mask (and its copies), however many reads of it a call makes
+        if len(_SENSE_WARNED) > 64:  # a long fit's masks: forget the old ones
+            _SENSE_WARNED.clear()
+        _SENSE_WARNED.add(seen)
+        warnings.warn(ROWS_ALIKE_SENSE.format(shape=list(keys.shape if mask is None else mask.shape)), ProbeContentsWarning,
+                      stacklevel=outside_package())
     return None
+
+
+#: the masks :func:`_rows_alike_sense` has warned of: their shapes and their rows' hashes
+_SENSE_WARNED: set[tuple] = set()
 
 
 def _own_key_left_out(pad: Tensor, keys: Tensor, empty: bool = False) -> bool:
