@@ -47,7 +47,7 @@ def audit_precision(model: torch.nn.Module, trainer: Trainer | None = None) -> d
         auto = None
     return {"weights": str(dtype).removeprefix("torch.") if dtype is not None else None,
             "other_weights": [str(d).removeprefix("torch.") for d in others], "autocast": auto,
-            "trainer": str(trainer.precision) if trainer is not None else None}
+            "trainer": str(trainer.precision) if getattr(trainer, "precision", None) is not None else None}
 
 
 def audited(pl_module: LightningModule) -> torch.nn.Module:
