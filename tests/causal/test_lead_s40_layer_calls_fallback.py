@@ -192,3 +192,15 @@ def test_a_float32_softmax_cast_down_is_read_at_the_cast_rounding():
             model = _LogOf(nn.Softmax(1), lambda p, d=dtype: p.to(d)).eval()
             model.fc = nn.Linear(4, k)
             assert _read(model, torch.randn(12, 4) * 3) == ("Softmax",), (dtype, k)
+
+
+def test_a_gated_image_is_checked_over_its_channels_not_its_first_channel():
+    # channel 0 of every sample a dead gate's 0, the others beyond [0, 1] (x * gate, no Sigmoid's output): read from the
+    # first axes first, the kept corner was channel 0 of sample 0 alone
+    class _DeadFirstChannel(_SqueezeExcite):
+        def forward(self, x):
+            out = super().forward(x)
+            return torch.cat([out[:, :1] * 0, out[:, 1:] * 10 - 5], 1)
+
+    torch.manual_seed(0)
+    assert _read(_DeadFirstChannel().eval(), torch.rand(16, 8, 64, 64)) == (None,)
