@@ -27,6 +27,7 @@ from lightning_causal.audits.top_share import add_top_share, note_non_finite_sam
 from lightning_causal.causal.effects.input_effects import average_causal_effect, input_effects
 from lightning_causal.causal.engine.ablation import (
     ADDITIVE_PAD,
+    _rows_alike,
     check_baselines,
     padding_arguments,
     padding_positions,
@@ -480,8 +481,7 @@ class InputEffectAudit(Audit):
         named = padding_arguments(model, probe.additional_forward_args) if bias is not None else None
         unread = named.get("attention_mask") if isinstance(named, Mapping) else None
         if bias is not None and isinstance(unread, torch.Tensor) and unread.dtype == torch.bool:
-            rows = unread.flatten(1, -2)
-            if bool((rows == rows[:, :1]).all()):  # rows alike: key_padding warned of it (ROWS_ALIKE_SENSE)
+            if _rows_alike(unread):  # rows alike: key_padding warned of it (ROWS_ALIKE_SENSE)
                 bias = None
         if bias is not None and isinstance(unread, torch.Tensor) and unread.dtype == torch.bool:
             warnings.warn(

@@ -13,6 +13,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from lightning_causal.causal.engine.ablation import _equal_entries
 from lightning_causal.causal.engine.kept_attributes import KeptAttributes, buffer_of
 from lightning_causal.repair.base import RepairTerm
 
@@ -184,12 +185,6 @@ def _shifted(old: Tensor, new: Tensor) -> bool:
     o, w = old.reshape(k, -1), new.reshape(k, -1)
     hits = _equal_entries(w, o[-1:]).all(1)[:-1].nonzero().flatten().flip(0)[:4]  # j: old[-1] at new[j], m = k - 1 - j
     return any(_same(w[:j + 1], o[k - 1 - j:]) for j in hits.tolist())
-
-
-def _equal_entries(a: Tensor, b: Tensor) -> Tensor:
-    """``a == b`` entry by entry, NaN equal to NaN."""
-    same = a == b
-    return same | (a.isnan() & b.isnan()) if a.is_floating_point() else same
 
 
 def _same(a: Tensor, b: Tensor) -> bool:

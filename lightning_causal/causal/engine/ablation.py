@@ -420,9 +420,10 @@ def padding_positions(
     named = padding_arguments(model, additional_forward_args, num_inputs)
     if not isinstance(named, Mapping):
         return None
-    scans: dict = {}  # each tensor's time axis and padding read once (a waveform's scan costs ms)
+    tensors = (x, *_argument_tensors(additional_forward_args, named, x.shape[0]))
+    scans: dict = {_CANDIDATES: tensors}  # each tensor's time axis and padding read once (a waveform's scan costs ms)
     pad = _padding_of(x, named, scans)
-    if pad is None or _described((x, *_argument_tensors(additional_forward_args, named, x.shape[0])), named, scans) != 0:
+    if pad is None or _described(tensors, named, scans) != 0:
         return None
     return _sense_checked(x, pad, named, scans)
 
@@ -654,7 +655,7 @@ def mask_padding(attention_mask: Tensor) -> Tensor:
         "forward: `torch.zeros(m.shape, dtype=x.dtype).masked_fill(~m, float('-inf'))`")
 
 
-def key_padding(attention_mask: Tensor, inputs: Tensor | None = None) -> Tensor | None:
+def key_padding(attention_mask: Tensor, inputs: Tensor | Sequence[Tensor] | None = None) -> Tensor | None:
     """The keys an attention mask of one matrix per sample leaves out for every query, as a keep mask ``[N, K]``
     (``True`` at the real positions), or ``None`` for another shape or values no rule reads (:func:`mask_padding`'s
     ``ValueError``: a bias): a Hugging Face extended mask ``[N, 1, 1, K]`` or ``[N, 1, K, K]`` (additive, 0 beside
@@ -691,7 +692,7 @@ def key_padding(attention_mask: Tensor, inputs: Tensor | None = None) -> Tensor 
     except ValueError:  # a bias: which keys are padding cannot be told
         return None
     keys = ~pad.flatten(1, -2).all(1)
-    if att.dtype == torch.bool and att.shape[-2] > 1 and bool((pad.flatten(1, -2) == pad.flatten(1, -2)[:, :1]).all()):
+    if att.dtype == torch.bool and att.shape[-2] > 1 and _rows_alike(pad):
         return _rows_alike_sense(keys, inputs, att)  # a key-padding mask expanded: no diagonal tells its sense
     if att.dtype == torch.bool and att.shape[-2] > 1 and _own_key_left_out(pad, keys, empty=True):  # torch's sense,
         torch_keys = ~(~pad).flatten(1, -2).all(1)  # True = left out
@@ -699,6 +700,19 @@ def key_padding(attention_mask: Tensor, inputs: Tensor | None = None) -> Tensor 
             return torch_keys  # Face's, its causal mask's first key was padding in every sample
         return None if _own_key_left_out(pad, keys) else keys  # Hugging Face's, a sample all padding
     return keys
+
+
+def _rows_alike(mask: Tensor) -> bool:
+    """Whether the rows of an attention mask ``[N, ..., Q, K]`` are all alike in each sample (over heads and queries):
+    its first and last rows compared first, the full compare only where they agree (a causal mask's differ)."""
+    rows = mask.flatten(1, -2)
+    return bool((rows[:, 0] == rows[:, -1]).all()) and bool((rows == rows[:, :1]).all())
+
+
+def _equal_entries(a: Tensor, b: Tensor) -> Tensor:
+    """``a == b`` entry by entry, NaN equal to NaN."""
+    same = a == b
+    return same | (a.isnan() & b.isnan()) if a.is_floating_point() else same
 
 
 #: the warning for a boolean square mask of rows all alike whose sense neither reading's padding tells
@@ -711,11 +725,13 @@ ROWS_ALIKE_SENSE = (
     "it inside forward")
 
 
-def _rows_alike_sense(keys: Tensor, inputs: Tensor | None, mask: Tensor | None = None) -> Tensor | None:
+def _rows_alike_sense(keys: Tensor, inputs: Tensor | Sequence[Tensor] | None, mask: Tensor | None = None
+                      ) -> Tensor | None:
     """The keep mask ``[N, K]`` of a boolean square mask whose rows are all alike in each sample, ``keys`` its reading
     in Hugging Face's sense (``True`` = attend): that reading or torch's (``~keys``), the one whose padding leaves a
     real position where the other leaves none, else the one whose padding holds one value across ``inputs``
-    (``[N, K, ...]``: the pad id, a zero row) where the other's does not; ``None`` (warned, :data:`ROWS_ALIKE_SENSE`,
+    (``[N, K, ...]``: the pad id, a zero row, NaN; ``inputs`` may be several tensors, the first that tells wins: an
+    all-zero ``token_type_ids`` tells nothing) where the other's does not; ``None`` (warned, :data:`ROWS_ALIKE_SENSE`,
     naming the ``mask``'s shape, once per mask and its copies)
     where neither tells. Read by its absent diagonal, a Hugging Face mask with one sample all padding beside padded
     ones was read in torch's sense, and one of torch's padding every sample (``padding='max_length'``) in Hugging
@@ -735,12 +751,14 @@ def _rows_alike_sense(keys: Tensor, inputs: Tensor | None, mask: Tensor | None =
     """
     if not bool(keys.any()) or not bool((~keys).any()):  # one reading leaves no real position
         return keys if bool(keys.any()) else ~keys
-    if isinstance(inputs, Tensor) and inputs.dim() >= 2 and tuple(inputs.shape[:2]) == tuple(keys.shape):
-        rows = inputs.detach().reshape(*keys.shape, -1).to(keys.device)
+    for held_by in (inputs,) if isinstance(inputs, Tensor) else inputs or ():
+        if not isinstance(held_by, Tensor) or held_by.dim() < 2 or tuple(held_by.shape[:2]) != tuple(keys.shape):
+            continue
+        rows = held_by.detach().reshape(*keys.shape, -1).to(keys.device)
 
-        def one_value(pad: Tensor) -> bool:
+        def one_value(pad: Tensor, rows: Tensor = rows) -> bool:
             held = rows[pad]
-            return bool((held == held[:1]).all())
+            return bool(_equal_entries(held, held[:1]).all())  # NaN padding holds one value
 
         hf, torch_sense = one_value(~keys), one_value(keys)
         if hf != torch_sense:
@@ -801,13 +819,17 @@ def _attention_mask(x: Tensor, named: Mapping, scans: dict | None = None) -> obj
     is kept, read once per call (a ``[16, 12, 256, 256]`` mask's read costs a few hundred ms)."""
     att = named.get("attention_mask")
     if isinstance(att, Tensor) and att.dim() in (3, 4) and not _observation_mask(x, att):
-        key = ("key_padding", id(att), id(x))  # both alive for the call: their ids are not reused
         if scans is None:
             keys = key_padding(att, x)
-        else:
-            keys = scans[key] if key in scans else scans.setdefault(key, key_padding(att, x))
+        else:  # one sense per mask, told by the first of the call's tensors that tells (alive for the call: ids kept)
+            key = ("key_padding", id(att))
+            keys = scans[key] if key in scans else scans.setdefault(key, key_padding(att, scans.get(_CANDIDATES, (x,))))
         return att if keys is None else keys
     return att
+
+
+#: the key in a call's scans of its candidate tensors (``[N, T, ...]``), which tell a rows-alike mask's sense
+_CANDIDATES = "candidates"
 
 
 def _padding_of(x: Tensor, named: Mapping, scans: dict | None = None) -> Tensor | None:
@@ -979,6 +1001,7 @@ def _described(tensors: Sequence[Tensor], named: Mapping, scans: dict | None = N
     then the longest.
     Ties: the first. ``None``: none fits. ``scans``: the call's scans (:func:`_scanned`)."""
     scans = {} if scans is None else scans
+    scans.setdefault(_CANDIDATES, tuple(tensors))
     fits = [k for k, t in enumerate(tensors) if _padding_of(t, named, scans) is not None]
     if len(fits) <= 1:
         return fits[0] if fits else None
