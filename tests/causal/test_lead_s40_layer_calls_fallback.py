@@ -204,3 +204,20 @@ def test_a_gated_image_is_checked_over_its_channels_not_its_first_channel():
 
     torch.manual_seed(0)
     assert _read(_DeadFirstChannel().eval(), torch.rand(16, 8, 64, 64)) == (None,)
+
+
+def test_an_input_gate_over_a_dead_border_is_not_taken_for_a_sigmoid_output():
+    # x * sigmoid(conv(x)) on MNIST-normalised digits: the border at -0.42, the digit beyond [0, 1]; a leading corner of
+    # the image (its first columns) held the border alone, all at most 0, read as a log-sigmoid
+    class _InputGate(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv, self.gate = nn.Conv2d(1, 1, 3, padding=1), nn.Sigmoid()
+
+        def forward(self, x):
+            return x * self.gate(self.conv(x))
+
+    torch.manual_seed(0)
+    x = torch.zeros(64, 1, 28, 28)
+    x[:, :, 6:22, 6:22] = torch.rand(64, 1, 16, 16)
+    assert _read(_InputGate().eval(), (x - 0.1307) / 0.3081) == (None,)

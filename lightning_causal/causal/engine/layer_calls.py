@@ -104,11 +104,11 @@ class _Unchecked:
     """The last layer a module called, an activation, where a function of torch's computed the module's output after
     it: named (:func:`output_layer`) only where the output's values could have come out of it (a clamp, a cast, a
     ``torch.cat`` of batches, a log of it: :func:`_could_come_out_of`), not where a sigmoid gate, an attention softmax
-    or a residual's activation was called after the head. A copy of a corner of the output is kept, its axes narrowed
-    from the last (a gate's pixels before its channels and samples) to at most :data:`_CHECKED_VALUES` values (a
-    ``Softmax``'s whole ``dim``: its rows), in the coarser of the layer's and the output's dtypes (a float32 softmax
-    cast to bfloat16 is read at bfloat16's rounding), and checked once, where read: no view holding the whole output
-    alive, no later in-place change read."""
+    or a residual's activation was called after the head. A copy of evenly spaced entries of the output is kept, its
+    axes thinned from the last (a gate's pixels before its channels and samples; not a leading corner, an image's dead
+    border) to at most :data:`_CHECKED_VALUES` values (a ``Softmax``'s whole ``dim``: its rows), in the coarser of the
+    layer's and the output's dtypes (a float32 softmax cast to bfloat16 is read at bfloat16's rounding), and checked
+    once, where read: no view holding the whole output alive, no later in-place change read."""
 
     __slots__ = ("name", "rows", "dim", "_read")
 
@@ -121,8 +121,9 @@ class _Unchecked:
             for axis in reversed(range(t.dim())):  # the trailing (spatial) axes first: every sample and channel kept
                 if t.numel() <= _CHECKED_VALUES:
                     break
-                if axis != keep:
-                    t = t.narrow(axis, 0, max(1, t.shape[axis] * _CHECKED_VALUES // t.numel()))
+                if axis != keep:  # evenly spaced entries, not a leading corner (an image's dead border)
+                    k = max(1, t.shape[axis] * _CHECKED_VALUES // t.numel())
+                    t = t[(slice(None),) * axis + (slice(None, None, -(-t.shape[axis] // k)),)]
             coarser = max((made.dtype, out.dtype), key=lambda d: torch.finfo(d).eps)
             self.rows = t.to(coarser, copy=True)
 
