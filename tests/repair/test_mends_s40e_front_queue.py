@@ -9,11 +9,9 @@ import pytest
 import torch
 from torch import nn
 
-from lightning_causal import CausalRepairModule
-from lightning_causal.causal import AttributeFlip
 from lightning_causal.causal.engine.kept_attributes import keep_attributes
-from lightning_causal.repair import CounterfactualFairnessTerm
 from lightning_causal.repair.carried_state import memory_rows_written
+from tests.helpers.banks import flip_batches, repaired_beside_plain
 
 D, C, K, N, STEPS = 4, 2, 40, 8, 4
 
@@ -44,10 +42,7 @@ MODES = ["swav", "roll"]
 
 
 def _batches() -> list[torch.Tensor]:
-    g = torch.Generator().manual_seed(1)
-    data = torch.randn(STEPS * N, D, generator=g)
-    data[:, 0] = (data[:, 0] > 0).float()  # the flipped binary column
-    return list(data.split(N))
+    return flip_batches(STEPS, N, D)
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -62,19 +57,7 @@ def test_memory_rows_written_names_a_front_queue(mode: str) -> None:
 @pytest.mark.parametrize("fuse", [True, False])
 @pytest.mark.parametrize("mode", MODES)
 def test_a_front_queue_holds_what_plain_training_writes(mode: str, fuse: bool) -> None:
-    plain = _FrontQueue(mode).train()
-    with torch.no_grad():
-        for x in _batches():
-            plain(x)
-    torch.manual_seed(0)
-    model = _FrontQueue(mode)
-    repair = CausalRepairModule(model, [CounterfactualFairnessTerm(AttributeFlip(0), 0, weight=1.0)], fuse_forward=fuse)
-    opt = torch.optim.SGD(model.parameters(), lr=0.1)
-    for step, x in enumerate(_batches()):
-        opt.zero_grad()
-        out = repair.training_step((x, torch.zeros(N, dtype=torch.long)), step)
-        (out["loss"] if isinstance(out, dict) else out).backward()
-        opt.step()
+    model, plain = repaired_beside_plain(lambda: _FrontQueue(mode), _batches(), fuse)
     torch.testing.assert_close(model.queue, plain.queue, rtol=0, atol=0)
 
 
