@@ -88,8 +88,9 @@ def label_task(model: Any) -> str | None:
     a clamp or a cast after the activation, the last layer it called) in its last pass watched by
     :func:`~lightning_causal.causal.engine.layer_calls.layer_calls` (call order: an auxiliary ``nn.Sigmoid`` registered
     last, or a head's registered first, is told rightly; the callback's and ``audit_model``'s probe check, the judge
-    of every audit epoch and direct run, ``FairnessAudit``'s passes watch), else, never watched, the last layer it
-    registers. Before that last
+    of every audit epoch and direct run, a first direct run's pass before it
+    (:func:`~lightning_causal.audits.logit_reads.read_call_order`), ``FairnessAudit``'s passes watch), else, never
+    watched, the last layer it registers. Before that last
     activation: the task of the loss a module holding the model trains it with (:func:`state_task`:
     ``CausalRepairModule(model, terms, task_loss=nn.CrossEntropyLoss())`` says ``"multiclass"`` of
     ``model``, whose terms are given the network, not the repair module).

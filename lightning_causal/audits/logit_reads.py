@@ -22,15 +22,16 @@ import torch
 
 from lightning_causal.audits.label_task import label_task, task_model
 from lightning_causal.causal.engine.forward import Forward, select_output
-from lightning_causal.causal.engine.layer_calls import layer_calls
+from lightning_causal.causal.engine.layer_calls import layer_calls, order_unread
 from lightning_causal.causal.engine.state import as_tuple, audit_mode
 from lightning_causal.causal.engine.user_frame import outside_package
 
 if TYPE_CHECKING:
     from lightning_causal.audits.base import Audit, Probe
 
-__all__ = ["JUDGED_ROWS", "LOWER_IS_LIKELIER_ROWS", "class_labels", "judge_outputs", "judged_run", "lower_is_likelier",
-           "outputs_judged", "set_rows", "targets_of_positions", "warn_outputs", "warn_read_as_logits"]
+__all__ = ["JUDGED_ROWS", "LOWER_IS_LIKELIER_ROWS", "ORDER_ROWS", "class_labels", "judge_outputs", "judged_run",
+           "lower_is_likelier", "outputs_judged", "read_call_order", "set_rows", "targets_of_positions", "warn_outputs",
+           "warn_read_as_logits"]
 
 
 def targets_of_positions(probe: Probe) -> torch.Tensor | None:
@@ -94,7 +95,9 @@ def judged_run(run: Callable[..., Any]) -> Callable[..., Any]:
     epochs do (:func:`judge_outputs`, the same judge), where the output the audit explains reads as energies or 0/1 sets
     (:func:`warn_read_as_logits`), or as a flow's latent or log-likelihood explained as classes
     (:mod:`~lightning_causal.audits.flow_outputs`), on one pass after the run, once per run (not inside
-    :func:`outputs_judged`). The model, the probe and ``max_batch_size`` are read by ``run``'s own parameters, however
+    :func:`outputs_judged`); before it, where no watched pass has yet called the model, :func:`read_call_order`'s pass,
+    so that the run reads the model's task by call order. The model, the probe and ``max_batch_size`` are read by
+    ``run``'s own parameters, however
     the caller passed them (a subclass's ``run(self, net, data, max_batch_size=None)`` called ``run(net=m, data=p)`` or
     ``run(m, p, 64)``). A pass or an ``output=`` that fails says nothing here: the run reports it.
 
@@ -107,15 +110,18 @@ def judged_run(run: Callable[..., Any]) -> Callable[..., Any]:
     def judged(self: Audit, *args: Any, **kwargs: Any) -> Any:
         if _JUDGED.get():
             return run(self, *args, **kwargs)
-        with outputs_judged():
-            result = run(self, *args, **kwargs)
-            try:  # the call ran, so it binds: model and probe are run's first two parameters after self
-                bound = signature.bind(self, *args, **kwargs)
-            except TypeError:
-                return result
-            from lightning_causal.audits.base import Probe  # it imports this module
+        from lightning_causal.audits.base import Probe  # it imports this module
 
-            if len(bound.args) >= 3 and isinstance(bound.args[2], Probe):  # after the run: its passes come first
+        try:  # model and probe are run's first two parameters after self
+            bound = signature.bind(self, *args, **kwargs)
+        except TypeError:  # the run names the mistake
+            bound = None
+        given = bound is not None and len(bound.args) >= 3 and isinstance(bound.args[2], Probe)
+        with outputs_judged():
+            if given:  # before the run reads the model's task
+                read_call_order(bound.args[1], bound.args[2])
+            result = run(self, *args, **kwargs)
+            if given:  # after the run: its passes come first
                 judge_outputs([self], bound.args[1], bound.args[2], bound.arguments.get("max_batch_size"))
         return result
 
@@ -155,8 +161,7 @@ def judge_outputs(audits: Sequence[Audit], model: torch.nn.Module, probe: Probe,
     try:
         spread = torch.arange(rows, device=probe.first.device) * len(probe) // rows  # evenly over the probe
         part = probe if rows == len(probe) else probe.subset(spread)
-        with layer_calls(), audit_mode(model):  # the layer its output comes out of, by call order, for label_task
-            raw = Forward(model, num_samples=rows, **part.forward_options).raw(*as_tuple(part.inputs))
+        raw = _watched_pass(model, part)
     except Exception:  # the runs name what failed
         return
     explained = []
@@ -166,6 +171,42 @@ def judge_outputs(audits: Sequence[Audit], model: torch.nn.Module, probe: Probe,
         except Exception:  # its run names what failed
             continue
     warn_outputs(explained, raw, model, part)
+
+
+def _watched_pass(model: torch.nn.Module, probe: Probe) -> object:
+    """``model``'s return value on ``probe``, in :func:`~lightning_causal.causal.engine.state.audit_mode` (nothing of
+    the pass kept) and watched by :func:`~lightning_causal.causal.engine.layer_calls.layer_calls`: the layer its output
+    comes out of, by call order, for :func:`~lightning_causal.audits.label_task.label_task`."""
+    with layer_calls(), audit_mode(model):
+        return Forward(model, num_samples=len(probe), **probe.forward_options).raw(*as_tuple(probe.inputs))
+
+
+#: The probe rows of the watched pass a direct run takes first where its model's call order is unread
+#: (:func:`read_call_order`)
+ORDER_ROWS = 2
+
+
+def read_call_order(model: object, probe: Probe) -> None:
+    """Where no watched pass has called ``model`` and one would tell its task
+    (:func:`~lightning_causal.causal.engine.layer_calls.order_unread`: it holds a ``Sigmoid``, ``Softmax`` or
+    ``LogSoftmax``), one watched pass of its first :data:`ORDER_ROWS` probe rows, nothing of it kept: a first direct
+    run then reads the model's task (:func:`~lightning_causal.audits.label_task.label_task`) by the layer that computes
+    its output, as the later runs do after :func:`judge_outputs`' pass, not by the layer it registers last (a sigmoid
+    gate registered after a softmax head, a head's activation registered before its body). No pass where a watched
+    one has called the model (the callback's probe check, an earlier run), nor for a model without such an activation.
+    A pass that fails says nothing here: the run reports it.
+
+    Args:
+        model: the model audited.
+        probe: the probe.
+    """
+    if not isinstance(model, torch.nn.Module) or not len(probe) or not order_unread(model):
+        return
+    rows = min(len(probe), ORDER_ROWS)
+    try:
+        _watched_pass(model, probe if rows == len(probe) else probe.subset(slice(0, rows)))
+    except Exception:  # noqa: BLE001 - the run names what failed; its task is then read by registration order
+        return
 
 
 def warn_outputs(explained: Sequence[tuple[Audit, object]], raw: object, model: torch.nn.Module, probe: Probe, *,

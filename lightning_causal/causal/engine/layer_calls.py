@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-__all__ = ["Call", "LayerCalls", "SHAPE_LAYERS", "layer_calls", "main_output", "output_layer"]
+__all__ = ["Call", "LayerCalls", "SHAPE_LAYERS", "layer_calls", "main_output", "order_unread", "output_layer"]
 
 #: layers that move no value (walked through back to the layer that computed it)
 SHAPE_LAYERS = (nn.Identity, nn.Flatten, nn.Unflatten, nn.modules.dropout._DropoutNd)
@@ -233,3 +233,22 @@ def output_layer(model: Any) -> tuple[str | None] | None:
     except TypeError:  # not weakly referable
         return None
     return seen.read() if isinstance(seen, _Unchecked) else seen
+
+
+def order_unread(model: Any) -> bool:
+    """Whether no pass watched by :func:`layer_calls` has called ``model`` where one would tell
+    :func:`~lightning_causal.audits.label_task.label_task` more than the last layer ``model`` registers: ``model`` holds
+    submodules, an activation that names a task among them (a ``Sigmoid``, ``Softmax`` or ``LogSoftmax``).
+
+    Examples:
+        >>> net = nn.Sequential(nn.Linear(3, 2), nn.Softmax(1))
+        >>> order_unread(net), order_unread(nn.Sequential(nn.Linear(3, 2)))
+        (True, False)
+        >>> with layer_calls():
+        ...     _ = net(torch.zeros(1, 3))
+        >>> order_unread(net)
+        False
+    """
+    if not isinstance(model, nn.Module) or model in _OUTPUT_LAYER or not any(True for _ in model.children()):
+        return False
+    return any(type(m).__name__ in _ACTIVATIONS for m in model.modules())
