@@ -204,7 +204,9 @@ def output_site(module: nn.Module) -> Iterator[nn.Module]:
     """A module whose output is ``module``'s tensor, for tools that hook a layer and need a tensor
     (Captum's layer methods): for the ``with`` block an ``nn.Identity`` is attached to ``module``
     as a child, and a forward hook passes its output through it (element 0 of a tuple or list,
-    e.g. an LSTM's ``(out, (h, c))``, the rest kept). Both are removed on exit, also on errors.
+    e.g. an LSTM's ``(out, (h, c))``, the rest kept) as a view of its own: a gradient of the site reads the
+    module's output alone, not other readers of the same tensor (an ``nn.Identity`` returns its input, which a
+    bypass or an SAE's error term reads too). Both are removed on exit, also on errors.
 
     Examples:
         >>> lstm = nn.LSTM(2, 3, batch_first=True)
@@ -220,9 +222,11 @@ def output_site(module: nn.Module) -> Iterator[nn.Module]:
     site = nn.Identity()
 
     def route(_m: nn.Module, _args: tuple, out: object) -> object:
+        # a view: a tensor of its own, read only where the module's output is (an nn.Identity returns its input, which
+        # other layers may read too, and a gradient of that tensor would sum theirs: an SAE's error term cancelled it)
         if isinstance(out, (tuple, list)) and out and isinstance(out[0], Tensor):
-            return rebuild(out, (site(out[0]), *out[1:]))
-        return site(out) if isinstance(out, Tensor) else None
+            return rebuild(out, (site(out[0].view_as(out[0])), *out[1:]))
+        return site(out.view_as(out)) if isinstance(out, Tensor) else None
 
     module.add_module(OUTPUT_CHILD, site)
     handle = module.register_forward_hook(route)
