@@ -1,7 +1,8 @@
 """A 1-D CNN standardising its input over the BATCH, `(x - x.mean(0)) / x.std(0)`, passes the probe's check on the
 2 samples of the set-up's dry run (the two run alone are that batch), and the stacked rows' refusal then named control
 flow and a solver's residual and advised `max_batch_size=1`, which gives NaN (one row's std). It names the statistic
-over the batch, and what to do instead."""
+over the batch, and what to do instead. (Session 41: the probe's check of 2 samples now runs sample 0 twice, a batch
+holding no other sample, and refuses it there in the same terms.)"""
 
 import pytest
 import torch
@@ -24,8 +25,8 @@ class BatchStandardised(nn.Module):
 
 def test_batch_statistic_named_not_max_batch_size_one():
     x = torch.randn(2, 4, 16, generator=torch.Generator().manual_seed(0))
-    with pytest.raises(ValueError, match=r"statistic over its batch.*`max_batch_size=1` gives NaN, not a fix "
-                       r"\(a check of 2 samples cannot tell\)") as err:
+    with pytest.raises(ValueError, match=r"statistic over its batch.*passing one sample at a time \(`max_batch_size=1`.*"
+                       r"is no way out") as err:
         input_effects(BatchStandardised().eval(), x, torch.arange(4).reshape(1, 4, 1))
     assert "x.mean(-1, keepdim=True)" in str(err.value)
     assert "dry run" not in str(err.value)  # a direct call runs no set-up (before: "in the set-up's dry run")

@@ -24,6 +24,7 @@ from lightning_causal.causal.engine.kept_attributes import (
     _MODULE_DICTS,
     BATCH_STATISTICS_FIX,
     TRACED_TRAINING_FIX,
+    KeptAttributes,
     _is_dict,
     batch_statistic_norms,
     is_norm_layer,
@@ -42,11 +43,24 @@ from lightning_causal.causal.engine.param_writes import fingerprints, written_si
 from lightning_causal.causal.engine.rounding import BEYOND_ROUNDING, rounding_bound, row_scales
 from lightning_causal.causal.engine.user_frame import outside_package
 
-__all__ = ["check_samples_independent", "checked_rows", "refuse_traced_training", "same_outputs"]
+__all__ = ["check_samples_independent", "checked_rows", "one_value_alone", "refuse_traced_training", "same_outputs"]
 
 
 #: the way out of a forward that depends on its batch
 PER_SAMPLE_FIX = "make the forward per-sample (e.g. `torch.where` per row) or pass one sample at a time"
+
+#: the cause named where a batch of one sample erases what tells the samples apart (:func:`one_value_alone`)
+ERASED_ALONE_CAUSE = (
+    "its forward depends on the batch: it computes a statistic over its batch (a standardisation over the samples, `(x - x.mean(0)) / "
+    "(x.std(0, unbiased=False) + 1e-5)`), which a batch of one sample makes a constant (or NaN): probe samples run each "
+    "in a batch of its own give one output where the batch gives them several")
+
+#: its way out: one sample a pass would explain that constant, not the model
+OWN_STATISTICS_FIX = (
+    "passing one sample at a time (`max_batch_size=1`, a probe of one sample) is no way out, it explains that constant "
+    "(or gives NaN): "
+    "normalise each sample by its own statistics (over its features or time steps, `x.mean(-1, keepdim=True)`, "
+    "`x.std(-1, keepdim=True)`), or by constants computed on the training data (a buffer)")
 
 #: the cause and the way out named where a forward that steps an optimizer gives other outputs for the same rows run
 #: twice alone (both checks' noise branches): the optimizer's state, not noise
@@ -63,7 +77,8 @@ def check_samples_independent(forward: Forward, xs: tuple[Tensor, ...], output: 
     """Refuse a model whose output for a sample depends on the other samples of its batch.
 
     Every estimator runs intervened rows of many samples (and units) in one batch, so probe rows run as a batch of
-    their own (:func:`checked_rows`: rows 0 and 1, then, where they agree, rows ``n // 2`` and ``n - 1``, a pass each)
+    their own (:func:`checked_rows`: rows 0 and 1, then, where they agree, rows ``n // 2`` and ``n - 1``, a pass each;
+    row 0 twice for a probe of 2, whose rows 0 and 1 are its own pass)
     must give the probe's (selected) ``output`` for them (the refusal names those that differ); else (control flow on a
     batch statistic such as ``if (confidence > t).all(): return early``, statistics over the batch)
     ``ValueError``: each effect would mix the branches of whichever rows share its batch, silently.
@@ -111,8 +126,9 @@ def check_samples_independent(forward: Forward, xs: tuple[Tensor, ...], output: 
             with GeneratorWatch() as watch:
                 alone = forward(*(x[rows] for x in xs), rows=rows)
         except (IndexError, RuntimeError):
-            if not g:
+            if not g and n != 2:
                 raise  # rows 0 and 1 alone fail where the batch ran: the caller names it
+            # (of 2 rows, sample 0 twice: a forward argument of positions may refuse the copy; unchecked, as before)
             # the spread rows' pass fails where rows 0 and 1 ran (a forward argument of positions, an EmbeddingBag's
             # offsets = arange(N), sliced to rows [n // 2, n - 1] no longer starts at 0): checked as before, rows 0 and 1
             state.restore()
@@ -120,6 +136,9 @@ def check_samples_independent(forward: Forward, xs: tuple[Tensor, ...], output: 
         states = sized + [s for s in carried_states(forward.model, n, kept) if s.split(" [")[0] not in {t.split(" [")[0] for t in sized}]
         if watch.moved:
             return  # the model draws random numbers (MC dropout kept on): its outputs differ by the draw, not by the batch
+        if n == 2 and not same_outputs(alone[:1], alone[1:])[1]:
+            return  # sample 0's two copies differ: their places do (a callable `output=` reading one entry per probe
+            # sample, named by the estimators' passes of one row), not the batch; unchecked, as before
         clean = output[rows]
         diff, same = same_outputs(alone, clean)
         # within the 1%, beyond float rounding (a solver stopping on its batch's residual): warned, after the same noise check
@@ -140,7 +159,10 @@ def check_samples_independent(forward: Forward, xs: tuple[Tensor, ...], output: 
                 f"{ids} run alone twice differ by max |difference| {twice:.3g}: {KEPT_OPTIMIZER_STATE}")
         return  # the model differs from itself run twice alone (noise from a generator of its own), not by the batch
     ids = [i for j, i in enumerate(ids) if _row_differs(alone[j:j + 1], clean[j:j + 1], bound if same else None)] or ids
+    ids = list(dict.fromkeys(ids))  # a sample run twice in its batch (2 rows: checked_rows) named once
     cause, fix = _cause(forward, xs, rows, states)
+    if fix == PER_SAMPLE_FIX and not same and _erased_alone(forward, xs, output, state):
+        cause, fix = ERASED_ALONE_CAUSE, OWN_STATISTICS_FIX
     batch = batch or f"the batch of {n}"
     if same:
         if first_in_block(BEYOND_ROUNDING):
@@ -164,7 +186,11 @@ def check_samples_independent(forward: Forward, xs: tuple[Tensor, ...], output: 
 def checked_rows(n: int, device: torch.device | str) -> list[Tensor]:
     """The groups of probe rows :func:`check_samples_independent` runs as batches of their own, one pass each, the
     second only where the first agrees with the probe's pass: rows 0 and 1 (``[0, 0]`` for one row), then, for 4 rows
-    or more, rows ``n // 2`` and ``n - 1``. A model whose dependence on its batch shows only on later rows (a recurrent
+    or more, rows ``n // 2`` and ``n - 1``; for 2 rows, whose rows 0 and 1 are the probe's own pass, row 0 twice,
+    ``[0, 0]``, a batch that holds no other sample (a standardisation over the samples,
+    ``x.std(0, unbiased=False) + 1e-5``, gives each row alone a constant: refused as the larger probes are, not left to
+    the intervened rows' check, whose way out, one row per pass, would give those constants' effects). A model whose
+    dependence on its batch shows only on later rows (a recurrent
     layer reading the batch as time, ``batch_first`` forgotten: row ``i`` reads rows 0 to ``i``) gives rows 0 and 1 alone
     as in the batch, and was passed. Two rows a group, as the first: a solver stopping on its batch's residual
     converges otherwise in a larger batch, and a model may refuse a batch of one.
@@ -172,9 +198,55 @@ def checked_rows(n: int, device: torch.device | str) -> list[Tensor]:
     Examples:
         >>> checked_rows(64, "cpu"), checked_rows(4, "cpu"), checked_rows(3, "cpu")
         ([tensor([0, 1]), tensor([32, 63])], [tensor([0, 1]), tensor([2, 3])], [tensor([0, 1])])
+        >>> checked_rows(2, "cpu")
+        [tensor([0, 0])]
     """
+    if n == 2:
+        return [torch.zeros(2, dtype=torch.long, device=device)]
     first = trial_rows(n, torch.device(device))[1]
     return [first] if n < 4 else [first, torch.tensor([n // 2, n - 1], device=device)]
+
+
+def one_value_alone(alone: Tensor, stacked: Tensor) -> bool:
+    """Whether rows run each in a batch of its own (``alone``) give one output, to the refusal's 1%
+    (:func:`same_outputs`), where the same rows in one batch (``stacked``) give several: a batch of one erases what tells
+    samples apart, a statistic over the batch (``x - x.mean(0)`` is 0 for one row, ``x.std(0, unbiased=False) + 1e-5``
+    keeps it so), and one row per pass would explain that constant, not the model.
+
+    Examples:
+        >>> one_value_alone(torch.tensor([[0.5], [0.5]]), torch.tensor([[-1.0], [1.0]]))
+        True
+        >>> one_value_alone(torch.tensor([[0.1], [0.9]]), torch.tensor([[-1.0], [1.0]]))
+        False
+    """
+    if alone.dim() == 0 or alone.shape[0] < 2 or alone.shape != stacked.shape:
+        return False
+
+    def one(t: Tensor) -> bool:  # a few rows (those compared): no loop over the samples
+        return all(same_outputs(t[i:i + 1], t[:1])[1] for i in range(1, t.shape[0]))
+
+    return one(alone) and not one(stacked)
+
+
+def _erased_alone(forward: Forward, xs: tuple[Tensor, ...], output: Tensor, state: KeptAttributes) -> bool:
+    """Whether probe samples 0 and ``n - 1``, each run in a batch of its own (twice: a model may refuse a batch of one
+    row), give one output where the probe's pass gives them two (:func:`one_value_alone`); ``state`` put back before
+    each pass. Two passes, at a refusal only; a pass that fails tells nothing."""
+    n = xs[0].shape[0]
+    if n < 2:
+        return False
+    parts = []
+    try:
+        for i in (0, n - 1):
+            state.restore()
+            rows = torch.full((2,), i, dtype=torch.long, device=xs[0].device)
+            parts.append(forward(*(x[rows] for x in xs), rows=rows)[:1])
+    except Exception:  # noqa: BLE001 - the refusal stands in its general words
+        return False
+    finally:
+        state.restore()
+    alone = torch.cat(parts) if all(isinstance(p, Tensor) for p in parts) else None
+    return alone is not None and one_value_alone(alone, output[[0, n - 1]])
 
 
 def _row_differs(a: Tensor, b: Tensor, bound: float | None) -> bool:

@@ -83,6 +83,7 @@ from lightning_causal.causal.engine.rounding import (
 )
 from lightning_causal.causal.engine.sample_independence import (
     KEPT_OPTIMIZER_STATE,
+    one_value_alone,
     optimizer_state_kept,
     same_outputs,
     weights_held,
@@ -100,12 +101,14 @@ INNER_SEED = 0
 #: :class:`RowsAlone`'s way out besides a per-row forward, for the estimators that take ``max_batch_size``
 WAY_OUT = "pass `max_batch_size=1` where the estimator takes it (one row per pass, slow)"
 
-#: the cause named where rows alone give NaN and the pass numbers: a statistic over the batch, undefined for one row
+#: the cause named where rows alone give NaN, or one value whatever their inputs, and the pass numbers that differ: a
+#: statistic over the batch, undefined or constant for one row (:func:`~.sample_independence.one_value_alone`)
 BATCH_STATISTICS_CAUSE = (
-    "rows alone give NaN where the pass gives numbers: the model computes a statistic over its batch, undefined for one "
-    "row (a standardisation over the samples, `(x - x.mean(0)) / x.std(0)`: the std of one row is NaN), so each row's "
-    "output depends on the rows it is stacked with and no effect is its own; `max_batch_size=1` gives NaN, not a fix "
-    "(a check of 2 samples cannot tell). Normalise each sample by its own "
+    "rows alone give NaN, or one value whatever their inputs, where the pass gives numbers that differ: the model "
+    "computes a statistic over its batch, undefined or constant for one row (a standardisation over the samples, `(x - "
+    "x.mean(0)) / x.std(0)`: the std of one row is NaN, and `x - x.mean(0)` is 0 with `+ 1e-5` beside it), so each "
+    "row's output depends on the rows it is stacked with and no effect is its own; `max_batch_size=1` gives that NaN "
+    "or constant, not a fix (the probe check of one sample cannot tell). Normalise each sample by its own "
     "statistics (over its time steps, `x.mean(-1, keepdim=True)`, `x.std(-1, keepdim=True)`), or by constants computed "
     "on the training data (a buffer)")
 
@@ -218,8 +221,8 @@ class RowsAlone:
                       f"in the pass {_short(stacked[shown])}")
         if stepped():  # a step of the model's own in the pass
             cause = f"{BATCH_STEP_CAUSE}; {BATCH_STEP_FIX}, or {self.way_out}"
-        elif bool((alone.isnan() & ~stacked.isnan()).any()):  # a statistic over the batch, NaN for one row
-            cause = BATCH_STATISTICS_CAUSE
+        elif bool((alone.isnan() & ~stacked.isnan()).any()) or one_value_alone(alone, stacked):
+            cause = BATCH_STATISTICS_CAUSE  # a statistic over the batch, NaN or constant for one row
         else:
             cause = f"{BATCH_CONTROL_CAUSE}, or {self.way_out}"
         raise StackedRowsError(
