@@ -24,7 +24,7 @@ from lightning_causal.causal.engine.state import rows_sum_to_one
 from lightning_causal.causal.engine.user_frame import outside_package
 
 __all__ = ["GUESSED_SINGLE_LABEL", "GUESSED_SOFT_LABELS", "class_distributions", "class_indices", "embedding_output", "independent_probabilities", "label_task", "level_outputs", "LEVEL_WAYS_OUT",
-           "multi_hot_labels",
+           "multi_hot_labels", "rank_labels",
            "regression_labels", "smoothed_multi_hot", "soft_binary_targets", "state_task", "task_model"]
 
 
@@ -451,6 +451,25 @@ LEVEL_WAYS_OUT = (
 )
 
 
+def rank_labels(labels: Any) -> bool:
+    """Whether ``labels`` are one whole-number class per sample ``[N]``, none below 0, some beyond 1: the ranks that
+    per-level logits (an ordinal head's cumulative logits, a survival model's interval hazards) are trained on, not a
+    multi-label classifier's multi-hot ``[N, C]`` nor one label's 0/1 decision (:func:`level_outputs`; the same reading
+    in :class:`~lightning_causal.repair.CounterfactualFairnessTerm`).
+
+    Examples:
+        >>> rank_labels(torch.tensor([0, 3, 2])), rank_labels(torch.tensor([0, 1, 1])), rank_labels(torch.tensor([0.5, 2.0]))
+        (True, False, False)
+    """
+    if not isinstance(labels, Tensor) or labels.dim() != 1 or labels.numel() == 0 or labels.dtype == torch.bool \
+            or labels.is_complex():
+        return False
+    lab = labels.detach()
+    if lab.is_floating_point() and not bool(((lab == lab.round()) & lab.isfinite()).all()):  # inf: no class (int(inf))
+        return False
+    return float(lab.max()) >= 2 and float(lab.min()) >= 0
+
+
 def level_outputs(labels: Any, outputs: Any, model: Any = None, output: Any = None) -> str | None:
     """Why the model's outputs ``[N, C]`` (``C >= 2``) read as per-level sigmoid decisions rather than
     the class scores of one decision, or ``None``: ``model`` says it is multi-label (:func:`label_task`:
@@ -478,14 +497,9 @@ def level_outputs(labels: Any, outputs: Any, model: Any = None, output: Any = No
     """
     if callable(output) or not isinstance(outputs, Tensor) or outputs.dim() != 2 or outputs.shape[1] < 2:
         return None  # a key or an index selects a head, which may itself be ordinal: its declared task decides
-    if not isinstance(labels, Tensor) or labels.dim() != 1 or labels.numel() == 0 or labels.dtype == torch.bool \
-            or labels.is_complex():
+    if not rank_labels(labels) or label_task(model) != "multilabel":
         return None
     lab = labels.detach()
-    if lab.is_floating_point() and not bool(((lab == lab.round()) & lab.isfinite()).all()):  # inf: no class (int(inf))
-        return None
-    if float(lab.max()) < 2 or float(lab.min()) < 0 or label_task(model) != "multilabel":
-        return None
     said = (f"each of its {outputs.shape[1]} outputs is its own sigmoid decision (a multi-label loss or `task` it holds)"
             if output is None or output == "logits" else
             f"each of the {outputs.shape[1]} outputs of its head `output={output!r}` is its own sigmoid decision (the "

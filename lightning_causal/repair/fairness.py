@@ -453,6 +453,7 @@ class CounterfactualFairnessTerm(RepairTerm):
         self._labels_checked = True
         if self._warn_continuous(y, outputs):
             return True
+        from lightning_causal.audits.label_task import rank_labels
         from lightning_causal.audits.options import multi_hot_labels, regression_labels
 
         task = self.task_of(model)
@@ -464,6 +465,10 @@ class CounterfactualFairnessTerm(RepairTerm):
                 "the softmax is blind to a flip that moves every label's logit alike (every label more likely for one "
                 "group: penalty 0). Pass one term per label, `output=lambda out: out[:, [k]]` (each with its own "
                 "`name=`), which compares label k's sigmoid", UserWarning, stacklevel=outside_package())
+            return False
+        if task == "multilabel" and not callable(self.output) and outputs.dim() == 2 and outputs.shape[1] >= 2 \
+                and rank_labels(y):
+            self._warn_levels(y, outputs)
             return False
         if not isinstance(y, Tensor) or task != "regression" and (not y.is_floating_point() or bool(((y >= 0) & (y <= 1)).all())):
             return task == "regression"  # class indices and soft labels; a model that says it regresses: any labels
@@ -488,6 +493,28 @@ class CounterfactualFairnessTerm(RepairTerm):
             + (per_output if several else "distance='logit' to penalise |f(x) − f(x_cf)| of the output itself"),
             UserWarning, stacklevel=outside_package())
         return True
+
+    def _warn_levels(self, y: Tensor, outputs: Tensor) -> None:
+        """Warn where the model says each of its outputs is its own sigmoid decision (a multi-label loss or ``task``)
+        while the batch's labels are ranks ``[N]`` (:func:`~lightning_causal.audits.label_task.rank_labels`): per-level
+        logits, an ordinal head's cumulative logits (CORAL, ``rank > k``), whose softmax is no probability of a rank
+        and whose centred logits a shared score moves alike (CORAL's ``s + b_k``: ``distance='logit'`` is 0 whatever
+        the flip does), as :func:`~lightning_causal.audits.label_task.level_outputs` warns the audits."""
+        compared = ("their centred logits (logits less their mean, which a score shared by every level moves alike: "
+                    "a penalty of 0 for CORAL's logits s(x) + b_k)" if self.distance == "logit" else
+                    "the softmax over them, which is no probability of a rank")
+        warnings.warn(
+            f"CounterfactualFairnessTerm {self.name!r} (distance={self.distance!r}) compares the model's "
+            f"{outputs.shape[1]} outputs by {compared}, but the model says each output is its own sigmoid decision (a "
+            f"multi-label loss or `task` it holds) while the batch's labels are one class per sample, {int(y.min())} to "
+            f"{int(y.max())}: per-level logits, such as an ordinal head's cumulative logits (rank > k). Pass the expected "
+            "rank with distance='logit', which penalises its change |E[rank | x] − E[rank | x_cf]|: `output=lambda out: "
+            "torch.sigmoid(out).sum(1, keepdim=True)` (CORN's conditional logits: `torch.sigmoid(out).cumprod(1).sum(1, "
+            "keepdim=True)`), or `output=` the rank classes' log-probabilities [N, K] (docs/your_model.md, 'Ordinal "
+            "heads and survival models'); a one-vs-rest classifier (BCE on one-hot classes) says so by `output=lambda "
+            "out: out`" + (f" (the lambdas take the model's whole output, in which the head `output={self.output!r}` is "
+                           f"`out[{self.output!r}]`)" if self.output is not None and self.output != "logits" else ""),
+            UserWarning, stacklevel=outside_package())
 
     def _warn_continuous(self, y: Tensor | None, outputs: Tensor) -> bool:
         """Warn, and say so, where the outputs compared are a continuous distribution's moment (a Gaussian policy's
