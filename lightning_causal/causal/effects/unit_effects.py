@@ -12,6 +12,7 @@ from typing import Any, Literal, get_args, overload
 import torch
 from torch import Tensor, nn
 
+from lightning_causal.causal.effects.rounding_effects import warn_rounding_effects
 from lightning_causal.causal.effects.shared_units import (
     SHARED_PATH,
     SHARED_REASON,
@@ -447,6 +448,7 @@ def unit_effects(
             effects[:, chosen] = _exact_effects(cache, ivs, units[chosen], layout, tidx, max_batch_size, noise, clean, fold)
         else:
             effects = _exact_effects(cache, ivs, units, layout, tidx, max_batch_size, noise, clean, fold)
+            warn_rounding_effects(layer, effects, gather_target(clean, tidx))  # an SAE's error term cancelling its latents
     if not return_info:
         return effects
     # the first-order estimates run no intervened rows: no layer was answered by the update then
