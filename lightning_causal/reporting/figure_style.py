@@ -42,7 +42,7 @@ from lightning_causal.reporting.not_finite_marks import RINGED
 
 __all__ = ["MAGNITUDE", "MAX_BARS", "NEG", "NOT_FINITE", "POS", "WIDTH", "has_negative", "largest_first", "layer_labels",
            "not_finite_colours", "not_finite_note", "not_finite_notes", "numbers_named", "path_tail", "short_label", "short_labels", "step_bars",
-           "strip_common_prefix", "title_lines", "to_float"]
+           "strip_common_prefix", "title_lines", "to_float", "wrapped_at_separators"]
 
 WIDTH = 5.2  # inches at 100 dpi: 520 pixels, about the width of a TensorBoard image card
 POS, NEG = "tab:red", "tab:blue"
@@ -233,8 +233,29 @@ def title_lines(title: str, width: int) -> list[str]:
     head, sep, tail = title.rpartition(": ")
     if sep and len(head) + 1 <= width and len(tail) <= width:
         return [head + ":", tail]
+    return wrapped_at_separators(title, width)
+
+
+def wrapped_at_separators(text: str, width: int) -> list[str]:
+    """``text`` wrapped at its spaces into lines of at most ``width`` characters, a word longer than a line (a module's
+    path) broken after a dot, an underscore, a slash or a hyphen (:func:`_fill`; its first piece on the line before
+    where one fits there), or anywhere where none fits: the rule of :func:`title_lines` after its ``": "`` and of the
+    layer map's key notes.
+
+    Args:
+        text: the text.
+        width: the most characters per line.
+
+    Raises:
+        ValueError: ``width`` is not an int >= 1.
+
+    Examples:
+        >>> wrapped_at_separators("left out: model.encoder.layers.10.self_attention (a tuple)", 26)
+        ['left out: model.encoder.', 'layers.10.self_attention', '(a tuple)']
+    """
+    check_int("width", width, minimum=1)
     lines: list[str] = []
-    for word in title.split():
+    for word in text.split():
         line = lines[-1] if lines else ""
         if line and len(line) + 1 + len(word) <= width:
             lines[-1] = f"{line} {word}"

@@ -10,7 +10,6 @@ names, about 400 x 260 to 500 x 310 pixels for 2 to 12 layers (580 x 310 for 12 
 from __future__ import annotations
 
 import math
-import textwrap
 from typing import Any
 
 from matplotlib.figure import Figure
@@ -19,7 +18,12 @@ from matplotlib.patches import Rectangle
 from matplotlib.textpath import text_to_path
 from matplotlib.transforms import blended_transform_factory
 
-from lightning_causal.reporting.figure_style import MAGNITUDE, layer_labels, to_float
+from lightning_causal.reporting.figure_style import (
+    MAGNITUDE,
+    layer_labels,
+    to_float,
+    wrapped_at_separators,
+)
 
 __all__ = ["LAYER_MAP_KEY", "layer_map_figure"]
 
@@ -90,19 +94,21 @@ def _left_out_note(meta: dict, width: int) -> list[str]:
     if meta.get("last_call"):
         lines.append("read at the last of their calls per pass: "
                      + ", ".join(f"{layer} ({calls} calls)" for layer, calls in meta["last_call"].items()))
-    return [wrapped for line in lines for wrapped in textwrap.wrap(line, width)]
+    return [wrapped for line in lines for wrapped in wrapped_at_separators(line, width)]
 
 
 def _fitted(line: str, inches: float, chars: int) -> list[str]:
     """``line`` wrapped at its spaces into lines at most ``inches`` wide at :data:`FONT` points, measured (module
-    paths, ``model.user_emb``, are wider than the key's prose a character), from ``chars`` characters a line down."""
+    paths, ``model.user_emb``, are wider than the key's prose a character), from ``chars`` characters a line down; a
+    module's path longer than a line broken after a dot, an underscore, a slash or a hyphen, as titles are
+    (:func:`~lightning_causal.reporting.figure_style.wrapped_at_separators`), not mid-word."""
     prop = FontProperties(size=FONT)
     for n in range(max(chars, 10), 9, -1):
-        wrapped = textwrap.wrap(line, n)
+        wrapped = wrapped_at_separators(line, n)
         # 4% over the outline's width: the Agg renderer's hinting draws 8-point text up to 3% wider
         if all(1.04 * text_to_path.get_text_width_height_descent(w, prop, ismath=False)[0] / 72 <= inches for w in wrapped):
             return wrapped
-    return textwrap.wrap(line, 9)
+    return wrapped_at_separators(line, 9)
 
 
 def _value(v: float) -> str:
