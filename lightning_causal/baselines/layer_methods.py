@@ -170,7 +170,8 @@ def _token_baselines(forward: CaptumForward, x: Tensor, baselines: Any) -> Tenso
     try:
         b = forward.token_baseline(x, baselines)
     except (ValueError, TypeError) as err:  # the argument is `baselines` here
-        raise type(err)(str(err).replace("argument `baseline`", "argument `baselines`", 1)) from None
+        raise type(err)(str(err).replace("argument `baseline`", "argument `baselines`", 1)  # and the way out's keyword
+                        .replace("`baseline=", "`baselines=")) from None
     return torch.broadcast_to(b, x.shape).contiguous()
 
 
