@@ -14,7 +14,11 @@ from torch import Tensor, nn
 
 from lightning_causal.audits.base import Audit, AuditResult, Probe, dry_rows, layer_names
 from lightning_causal.audits.group_tags import group_tags
-from lightning_causal.audits.label_task import LEVEL_WAYS_OUT, level_outputs
+from lightning_causal.audits.label_task import (
+    LEVEL_WAYS_OUT,
+    independent_probabilities,
+    level_outputs,
+)
 from lightning_causal.audits.options import (
     check_distinct_tags,
     check_name_count,
@@ -32,6 +36,7 @@ from lightning_causal.audits.task_warnings import (
     _SAYS_REGRESSION,
     continuous_distribution_read,
     continuous_guess,
+    softmax_of_probabilities,
     unlabelled_regression,
 )
 from lightning_causal.causal.engine.ablation import padding_positions
@@ -54,6 +59,7 @@ from lightning_causal.causal.scm.counterfactual_checks import (
     token_readers,
 )
 from lightning_causal.causal.scm.fairness import (
+    ONE_OUTPUT,
     _carrier_effects,
     _counterfactual_probabilities,
     _fairness_gap,
@@ -76,6 +82,18 @@ __all__ = ["FairnessAudit"]
 #: spawned process pickles
 _READ_CHECKED: weakref.WeakKeyDictionary[nn.Module, weakref.WeakSet[FairnessAudit]] = weakref.WeakKeyDictionary()
 
+
+#: the note where the outputs hold more than two classes: the group rates read class 1 against the others
+MULTICLASS_RATES = (
+    "the group rates (positive_rate, tpr, fpr, accuracy) and their differences (demographic_parity_difference, "
+    "equalized_odds_difference) read one binary decision, class 1 against the {classes} classes' others: the share of "
+    "each group predicted class 1, not how its predictions spread over the classes (a grade, a rank); for the decision "
+    "you mean, give the audit one output and 0/1 labels: class k against the rest, `output=lambda out: out[:, [k]] - "
+    "out[:, torch.arange(out.shape[1]) != k].logsumexp(1, keepdim=True)` with labels `(y == k).long()`; a rank above k "
+    "of ordered classes, `output=lambda out: out[:, k + 1:].logsumexp(1, keepdim=True) - out[:, :k + 1].logsumexp(1, "
+    "keepdim=True)` (an ordinal head's rank classes; CORAL's own cumulative logit: `out[:, [k]]`) with labels "
+    "`(y > k).long()` (`unpack_batch=lambda b: (b[0], (b[1] > k).long(), None)`)"
+)
 
 #: groups of fewer probe rows are named in a note: their rates are uncertain (a Wilson 95% interval of
 #: 0 positives in 5 rows is [0, 0.43]); the table's ``positive_rate_ci`` says how much
@@ -446,9 +464,11 @@ class FairnessAudit(Audit):
         why_output = None if self.compare is not None else self._regression_read(model, probe, task, first)
         compare = self.compare or ("output" if why_output is not None else "probability")
         result.meta["compare"] = compare
+        factual: list[Tensor] = []  # the raw outputs the probabilities hide: independent probabilities (DUQ's kernels)
         p, p_cf, changed, classes = _counterfactual_probabilities(
             model, x, [self.counterfactual, *(CallableCounterfactual(w) for w in worlds.values())],
-            max_batch_size=max_batch_size, record=recorded if self.layers else None, raw=compare == "output", **options)
+            max_batch_size=max_batch_size, record=recorded if self.layers else None, raw=compare == "output",
+            factual_outputs=factual, **options)
         gap = _fairness_gap(p, p_cf[0], changed[0], self.target, classes, compare)
         result.scalars.update(cf_gap=gap["mean_abs"], cf_gap_max=gap["max_abs"], cf_changed=gap["changed"])
         if compare == "probability":  # a regression's output makes no decision to flip
@@ -489,6 +509,8 @@ class FairnessAudit(Audit):
                                                                 "; give the probe its labels for a classifier's decisions"))
         elif why is not None:  # cf_gap a saturated sigmoid's
             self._warn_regression(why)
+        elif task != "multiclass" and classes != ONE_OUTPUT:  # cross-entropy says logits, small as they may be
+            self._warn_independent(torch.cat(factual))
         pad = self._padding(model, probe)
         if pad is not None and self.counterfactual.per_position:  # a swap's groups: the terms among the real tokens
             x = x.masked_fill(pad.expand_as(x), -1)
@@ -575,6 +597,18 @@ class FairnessAudit(Audit):
             # other kind, counted, read every regression as classes on the callback's 2-row dry run)
         return why
 
+    def _warn_independent(self, outputs: Tensor) -> None:
+        """Warn where the outputs compared by their softmax, the factual pass's ``outputs``, are independent
+        probabilities (:func:`~lightning_causal.audits.label_task.independent_probabilities`: a one-vs-rest head's
+        sigmoids, DUQ's RBF kernel values): cf_gap is then the change of a compressed softmax (DUQ on 3 classes: 0.0064
+        where the kernel of the predicted class moved by 0.021)."""
+        probabilities = independent_probabilities(outputs)
+        if probabilities is not None:
+            warnings.warn(softmax_of_probabilities(
+                f"FairnessAudit {self.name!r} compares (cf_gap)", probabilities,
+                "pass compare='output' with target=k to compare class k's own output (its change in its own units)",
+                " with the probe's labels `(y == k).long()`"), UserWarning, stacklevel=outside_package())
+
     def _warn_regression(self, why: str) -> None:
         """Warn that the audit's measures are no change of a regression's output (``why``: what says it regresses)."""
         warnings.warn(
@@ -614,6 +648,7 @@ class FairnessAudit(Audit):
         if multiclass:  # group metrics are for binary decisions; report positive = class 1
             preds = (preds == 1).long()
             labels = (labels == 1).long() if labels is not None else None
+            result.meta.setdefault("notes", []).append(MULTICLASS_RATES.format(classes=int(p.shape[1])))
         rates = group_rates(preds, groups, labels)
         kept = rates["count"] >= self.min_group_size  # the groups the differences compare (_group_notes: the rows' counts)
         result.scalars["demographic_parity_difference"] = _spread(rates["positive_rate"][kept])

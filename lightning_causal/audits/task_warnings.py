@@ -28,7 +28,7 @@ from lightning_causal.audits.label_task import (
 )
 from lightning_causal.causal.engine.user_frame import outside_package
 
-__all__ = ["continuous_distribution_read", "continuous_guess", "continuous_moment", "first_row_outputs", "ran_outputs", "unlabelled_regression", "warn_predicted_class_of_regression", "warn_softmax_of_regression"]
+__all__ = ["continuous_distribution_read", "continuous_guess", "continuous_moment", "first_row_outputs", "ran_outputs", "softmax_of_probabilities", "unlabelled_regression", "warn_predicted_class_of_regression", "warn_softmax_of_regression"]
 
 #: what a model that says it regresses is told, where its probe holds no labels (an autoencoder's)
 _SAYS_REGRESSION = ("the model says it is a regression (a regression loss it holds, e.g. nn.MSELoss, or `task='regression'`; "
@@ -122,13 +122,8 @@ def warn_softmax_of_regression(audit: str, labels: Any, fix: str, model: Any = N
         # be (a two-class head early in training, every logit in [0, 1])
         probabilities = independent_probabilities(out) if label_task(model) != "multiclass" else None
         if probabilities is not None:  # sigmoids: a multi-label head's, a detector's best score per class
-            warnings.warn(
-                f"{audit} explains the softmax over the model's outputs, but {probabilities}, as independent "
-                "probabilities do (a sigmoid per class: a multi-label head, a detector's best score per class): their "
-                "softmax is no class probability (a score of 0.9 beside two of 0 becomes 0.55); pass "
-                f"{fix} to explain the outputs themselves, or `output=lambda out: out[:, [k]].float().logit(eps=1e-6)` to explain "
-                "class k's own probability as a binary classifier's logit (eps: a score of 0, no detection, or a "
-                "saturated 1 is no infinite logit; float: half precision rounds 1 - 1e-6 back to 1)", UserWarning, stacklevel=outside_package())
+            warnings.warn(softmax_of_probabilities(f"{audit} explains", probabilities, f"pass {fix} to explain the outputs "
+                                                   "themselves"), UserWarning, stacklevel=outside_package())
         return
     if isinstance(labels, Tensor) and labels.is_floating_point():
         if multi_hot_labels(labels, model):
@@ -146,6 +141,26 @@ def warn_softmax_of_regression(audit: str, labels: Any, fix: str, model: Any = N
         else:
             return
         warnings.warn(message, UserWarning, stacklevel=outside_package())
+
+
+def softmax_of_probabilities(reads: str, probabilities: str, fix: str, labels: str = "") -> str:
+    """The warning that a softmax is taken of outputs that are independent probabilities (``probabilities``:
+    :func:`~lightning_causal.audits.label_task.independent_probabilities`'s reason), one sentence whose subject
+    ``reads`` ("SobolAudit 'sobol' explains") the softmax, naming ``fix`` (the caller's way to read the outputs
+    themselves) and the logit of class k's own probability (``labels``: what that needs of the probe's labels, for an
+    audit that reads them); shared by the audits that take a softmax (the Sobol'
+    analysis, Captum's perturbation curves, ``FairnessAudit``).
+
+    Examples:
+        >>> softmax_of_probabilities("X explains", "they lie in [0, 1]", "pass `raw=True`")[:60]
+        "X explains the softmax over the model's outputs, but they li"
+    """
+    return (f"{reads} the softmax over the model's outputs, but {probabilities}, as independent probabilities do (a "
+            "sigmoid per class: a multi-label or one-vs-rest head, a detector's best score per class, DUQ's RBF kernel "
+            "values per class centroid): their softmax is no class probability (a score of 0.9 beside two of 0 becomes "
+            f"0.55); {fix}, or `output=lambda out: out[:, [k]].float().logit(eps=1e-6)` to explain class k's own "
+            f"probability as a binary classifier's logit{labels} (eps: a score of 0, no detection, or a saturated 1 is no infinite "
+            "logit; float: half precision rounds 1 - 1e-6 back to 1)")
 
 
 def first_row_outputs(model: Any, probe: Any, output: Any, rows: int = 1) -> Callable[[], Tensor]:

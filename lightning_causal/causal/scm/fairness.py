@@ -16,7 +16,7 @@ import contextlib
 import functools
 import math
 import warnings
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Callable, Iterator, MutableMapping
 from typing import Any, Literal, TypedDict
 
 import torch
@@ -232,6 +232,15 @@ def _probabilities(forward: Forward, x: Tensor, rows: Tensor, per_pass: int, cla
     return map_rows(x.shape[0], per_pass, one_pass, x.device)
 
 
+def _keeping(read: Callable[[Tensor], Tensor], kept: list[Tensor]) -> Callable[[Tensor], Tensor]:
+    """``read``, appending the raw outputs (:func:`raw_outputs`) of each pass it reads to ``kept``."""
+
+    def keeping(out: Tensor) -> Tensor:
+        kept.append(raw_outputs(out).detach())
+        return read(out)
+    return keeping
+
+
 class FairnessGap(TypedDict):
     """What :func:`counterfactual_fairness_gap` returns: a dict whose keys type checkers know."""
 
@@ -271,6 +280,7 @@ def _counterfactual_probabilities(
     additional_forward_args: Any = None,
     record: MutableMapping[str, tuple[Tensor, Tensor] | None] | None = None,
     raw: bool = False,
+    factual_outputs: list[Tensor] | None = None,
 ) -> tuple[Tensor, Tensor, Tensor, str]:
     """The model's class probabilities on ``x`` and on each counterfactual of it, the factual pass run once:
     ``(p [N, C], p_cf [W, N, C], changed [W, N], classes)``, ``changed`` the rows each counterfactual changes (the
@@ -296,6 +306,8 @@ def _counterfactual_probabilities(
             the passes cannot give them (a model that draws noise, a layer whose output is not ``[N, ...]``, a
             module run more than once a pass).
         raw: the raw outputs (:func:`raw_outputs`, ``compare="output"``) in place of the probabilities.
+        factual_outputs: a list that gets the factual pass's raw outputs (:func:`raw_outputs`, one tensor a pass), which the
+            probabilities hide (``FairnessAudit``'s check that they are logits).
     """
     n = x.shape[0]
     forward = Forward(model, output=output, additional_forward_args=additional_forward_args, num_samples=n)
@@ -314,7 +326,8 @@ def _counterfactual_probabilities(
             per_pass = rows_per_pass(forward.model, (x,), max_batch_size, forward=forward)  # one trial pass serves all
             with _recording(forward.model, record) as (factual, _):
                 seen: list[str] = []
-                p = _probabilities(forward, x, torch.arange(n, device=x.device), per_pass, seen, read)
+                p = _probabilities(forward, x, torch.arange(n, device=x.device), per_pass, seen,
+                                   read if factual_outputs is None else _keeping(read, factual_outputs))
         classes = seen[0]  # x holds a row (_check_x, Probe): at least one pass ran
         if not clean_pass.moved and per_pass > 1:  # the counterfactual rows run in passes of their own: two samples
             # run alone must give their probabilities in the factual pass (one pass of 2 rows)
