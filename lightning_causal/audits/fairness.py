@@ -95,18 +95,6 @@ MULTICLASS_RATES = (
     "`(y > k).long()` (`unpack_batch=lambda b: (b[0], (b[1] > k).long(), None)`)"
 )
 
-#: the note where the outputs hold more than two classes: the group rates read class 1 against the others
-MULTICLASS_RATES = (
-    "the group rates (positive_rate, tpr, fpr, accuracy) and their differences (demographic_parity_difference, "
-    "equalized_odds_difference) read one binary decision, class 1 against the {classes} classes' others: the share of "
-    "each group predicted class 1, not how its predictions spread over the classes (a grade, a rank); for the decision "
-    "you mean, give the audit one output and 0/1 labels: class k against the rest, `output=lambda out: out[:, [k]] - "
-    "out[:, torch.arange(out.shape[1]) != k].logsumexp(1, keepdim=True)` with labels `(y == k).long()`; a rank above k "
-    "of ordered classes, `output=lambda out: out[:, k + 1:].logsumexp(1, keepdim=True) - out[:, :k + 1].logsumexp(1, "
-    "keepdim=True)` (an ordinal head's rank classes; CORAL's own cumulative logit: `out[:, [k]]`) with labels "
-    "`(y > k).long()` (`unpack_batch=lambda b: (b[0], (b[1] > k).long(), None)`)"
-)
-
 #: groups of fewer probe rows are named in a note: their rates are uncertain (a Wilson 95% interval of
 #: 0 positives in 5 rows is [0, 0.43]); the table's ``positive_rate_ci`` says how much
 SMALL_GROUP = 30
@@ -660,7 +648,6 @@ class FairnessAudit(Audit):
         if multiclass:  # group metrics are for binary decisions; report positive = class 1
             preds = (preds == 1).long()
             labels = (labels == 1).long() if labels is not None else None
-            result.meta.setdefault("notes", []).append(MULTICLASS_RATES.format(classes=int(p.shape[1])))
             result.meta.setdefault("notes", []).append(MULTICLASS_RATES.format(classes=int(p.shape[1])))
         rates = group_rates(preds, groups, labels)
         kept = rates["count"] >= self.min_group_size  # the groups the differences compare (_group_notes: the rows' counts)
