@@ -209,8 +209,12 @@ class SobolAudit(Audit):
             rows = bad.nonzero().flatten().tolist()
             raise ValueError(f"SobolAudit draws its inputs from the probe's values, which must be finite, but samples "
                              f"{rows[:8]}{' ...' if len(rows) > 8 else ''} of {len(probe)} hold NaN or infinity; drop or impute them")
-        if ForwardArgs(probe.additional_forward_args, len(probe)).tensors():
-            raise ValueError(f"SobolAudit draws new inputs, so {ONE_INPUT_WAYS_OUT}")
+        if ForwardArgs(probe.additional_forward_args, len(probe)).tensors():  # a set every sample reads whole: mark_whole
+            raise ValueError(f"SobolAudit draws new inputs, so {ONE_INPUT_WAYS_OUT}. A forward argument that every sample "
+                             f"reads whole (an in-context learner's context set and its labels, a few-shot support set) "
+                             f"whose first dimension equals the probe's {len(probe)} samples by chance is passed whole "
+                             "with `mark_whole((x_ctx, y_ctx), [0, 1])` (its places among the arguments' tensors; "
+                             "`from lightning_causal.causal import mark_whole`), and SobolAudit takes it")
         mask = self._mask(probe.first)
         if (mask < 0).any() or (torch.bincount(mask.flatten().cpu()) == 0).any():
             raise ValueError("Expected argument `feature_mask` to number its groups 0..G-1 without gaps")

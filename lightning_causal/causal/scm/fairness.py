@@ -256,10 +256,11 @@ class FairnessGap(TypedDict):
 class _ProbabilityCall:
     """``forward``'s class probabilities (:func:`probabilities`), called as a :class:`Forward` is, for
     :func:`~lightning_causal.causal.engine.sample_independence.check_samples_independent` against the factual pass's
-    ``p``."""
+    ``p``; its ``args``, the Forward's, let a refusal name a forward argument gathered by row (an in-context learner's
+    context set of as many rows as the queries, not passed with ``mark_whole``)."""
 
     def __init__(self, forward: Forward, raw: bool = False) -> None:
-        self.forward, self.model, self.raw = forward, forward.model, raw
+        self.forward, self.model, self.raw, self.args = forward, forward.model, raw, forward.args
 
     def __call__(self, *xs: Tensor, rows: Tensor | None = None) -> Tensor:
         out = self.forward(*xs, rows=rows)
