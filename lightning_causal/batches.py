@@ -130,13 +130,27 @@ def _dataclass_fields(batch: Any) -> list[str] | None:
     return [f.name for f in dataclasses.fields(batch) if isinstance(getattr(batch, f.name, None), Tensor)]
 
 
-def _from_mapping(batch: Mapping) -> Unpacked:
+def _forward_keys_advice(batch: Mapping, forward: Callable[..., Any] | None) -> str | None:
+    """The ``unpack_batch=`` for a mapping ``batch`` without an input key whose keys name ``forward``'s parameters
+    (:func:`forward_keys`): those keys in forward's order as the inputs (``explain=`` the first, of several), the
+    labels the first of :data:`LABEL_KEYS`, else the one tensor key left (an in-context learner's ``{"x_ctx", "y_ctx",
+    "x_q", "y_q"}`` for ``forward(x_q, x_ctx, y_ctx)``: ``y_q``, which the advice by the batch's order gave the model as
+    an input); ``None`` where forward names none."""
+    named = forward_keys(forward, batch)
+    if not named:
+        return None
+    left = [str(k) for k, v in batch.items() if isinstance(v, Tensor) and k not in named]
+    label = default_label_key(batch) or (left[0] if len(left) == 1 else None)
+    explain = f", with `explain={named[0]!r}` (the input the audits that set input groups explain)" if len(named) > 1 else ""
+    return f"forward takes ({', '.join(named)}), keys of the batch: pass `{keys_unpack_batch(batch, named, label)}`{explain}"
+
+
+def _from_mapping(batch: Mapping, forward: Callable[..., Any] | None = None) -> Unpacked:
     key = default_input_key(batch)
     if key is None:
         keys = list(batch)
-        raise ValueError(
-            f"Expected a batch mapping with one of the input keys {list(INPUT_KEYS)} but got keys {keys}; "
-            f"{_named_advice(keys, lambda k: f'batch[{k!r}]')}")
+        fix = _forward_keys_advice(batch, forward) or _named_advice(keys, lambda k: f'batch[{k!r}]')
+        raise ValueError(f"Expected a batch mapping with one of the input keys {list(INPUT_KEYS)} but got keys {keys}; {fix}")
     label = default_label_key(batch)
     labels = batch[label] if label is not None else None
     kwargs = {k: batch[k] for k in TOKEN_ARGUMENT_KEYS if k in batch} if key == "input_ids" else {}
@@ -195,15 +209,15 @@ def forward_keys(forward: Callable[..., Any] | None, batch: Any) -> list[str] | 
     return names
 
 
-def keys_unpack_batch(batch: Mapping, named: Sequence[str]) -> str:
+def keys_unpack_batch(batch: Mapping, named: Sequence[str], label: str | None = None) -> str:
     """``unpack_batch=lambda batch: (...)`` passing the keys ``named`` (:func:`forward_keys`) of a mapping ``batch`` as
-    the inputs, its labels (the first of :data:`LABEL_KEYS` it holds) and no forward arguments.
+    the inputs, its labels (``label``, default the first of :data:`LABEL_KEYS` it holds) and no forward arguments.
 
     Examples:
         >>> keys_unpack_batch({"pixels": 0, "label": 0}, ["pixels"])
         "unpack_batch=lambda batch: (batch['pixels'], batch['label'], None)"
     """
-    label = default_label_key(batch)
+    label = label or default_label_key(batch)
     inputs = f"batch[{named[0]!r}]" if len(named) == 1 else "(" + ", ".join(f"batch[{k!r}]" for k in named) + ")"
     return f"unpack_batch=lambda batch: ({inputs}, " + (f"batch[{label!r}]" if label else "None") + ", None)"
 
@@ -333,8 +347,13 @@ def _survival_advice(batch: Any) -> str:
             "partial likelihood of those [N, 2] labels as `task_loss`")
 
 
-def default_unpack_batch(batch: Any) -> Unpacked:
+def default_unpack_batch(batch: Any, forward: Callable[..., Any] | None = None) -> Unpacked:
     """``(inputs, labels, additional_forward_args)`` of a batch under the default convention.
+
+    Args:
+        batch: a batch of the dataloader.
+        forward: the model's ``forward``, where known: a mapping without an input key whose keys name its parameters
+            is refused with the ``unpack_batch=`` that passes those keys in its order.
 
     Raises:
         ValueError: a batch of another shape, naming ``unpack_batch`` and a one-line fix.
@@ -342,7 +361,7 @@ def default_unpack_batch(batch: Any) -> Unpacked:
     if isinstance(batch, Tensor):
         return batch, None, None
     if isinstance(batch, Mapping):
-        return _from_mapping(batch)
+        return _from_mapping(batch, forward)
     if isinstance(batch, (tuple, list)) and batch and all(isinstance(t, Tensor) for t in batch):
         if len(batch) == 1:
             return batch[0], None, None
@@ -399,9 +418,10 @@ def _check(result: Any) -> Unpacked:
     return inputs, labels, args
 
 
-def unpack(batch: Any, unpack_batch: UnpackBatch | None = None) -> Unpacked:
-    """Apply ``unpack_batch`` (default: :func:`default_unpack_batch`) and check what it returns."""
-    return _check((unpack_batch or default_unpack_batch)(batch))
+def unpack(batch: Any, unpack_batch: UnpackBatch | None = None, forward: Callable[..., Any] | None = None) -> Unpacked:
+    """Apply ``unpack_batch`` (default: :func:`default_unpack_batch`, told the model's ``forward``) and check what it
+    returns."""
+    return _check(unpack_batch(batch) if unpack_batch is not None else default_unpack_batch(batch, forward))
 
 
 def num_rows(inputs: Tensor | Sequence[Tensor]) -> int:

@@ -81,11 +81,11 @@ def probe_from(source: Any, size: int, unpack_batch: UnpackBatch | None = None, 
                 err.add_note(f"Raised while reading the audits' probe: the first {size} samples of the {type(source).__name__} "
                              "the audits read (`probe=`, audit_model's `data`, or else the validation or training data)")
             raise
-        try:
-            inputs, labels, args = unpack(batch, unpack_batch)
+        explained = getattr(model, "audited_module", model)  # the network the audits call (`audited`)
+        try:  # a mapping without an input key, whose keys name forward's parameters: the fix in forward's order
+            inputs, labels, args = unpack(batch, unpack_batch, getattr(explained, "forward", None))
         except ValueError as err:
             raise MisconfigurationException(f"The audits cannot read the probe batch: {err}") from err  # callback and audit_model
-    explained = getattr(model, "audited_module", model)  # the network the audits call (`audited`)
     unread = (unread_keys_message(batch, args, "The probe's batches", "the audits", getattr(explained, "forward", None))
               if unpack_batch is None else None)
     if unread:

@@ -406,7 +406,7 @@ class CausalRepairModule(EvaluationSteps):
             batch: a batch of the dataloader.
         """
         try:
-            unpacked = unpack(batch, self.unpack_batch)
+            unpacked = unpack(batch, self.unpack_batch, getattr(self.model, "forward", None))  # forward names the keys
         except ValueError as err:
             way = f". {REPAIR_TARGETS_WAY}" if detection_batch(batch) else ""  # (images, targets): the loss reads them
             raise MisconfigurationException(f"CausalRepairModule cannot read the batch: {err}{way}") from err
