@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from lightning_causal.audits.label_task import label_task, task_model
+from lightning_causal.causal.engine.ablation import mask_reads
 from lightning_causal.causal.engine.forward import Forward, select_output
 from lightning_causal.causal.engine.layer_calls import layer_calls, order_unread
 from lightning_causal.causal.engine.state import as_tuple, audit_mode
@@ -96,7 +97,8 @@ def judged_run(run: Callable[..., Any]) -> Callable[..., Any]:
     (:func:`warn_read_as_logits`), or as a flow's latent or log-likelihood explained as classes
     (:mod:`~lightning_causal.audits.flow_outputs`), on one pass after the run, once per run (not inside
     :func:`outputs_judged`); before it, where no watched pass has yet called the model, :func:`read_call_order`'s pass,
-    so that the run reads the model's task by call order. The model, the probe and ``max_batch_size`` are read by
+    so that the run reads the model's task by call order. Every run, judged here or by its caller, reads each attention
+    mask once (:func:`~lightning_causal.causal.engine.ablation.mask_reads`). The model, the probe and ``max_batch_size`` are read by
     ``run``'s own parameters, however
     the caller passed them (a subclass's ``run(self, net, data, max_batch_size=None)`` called ``run(net=m, data=p)`` or
     ``run(m, p, 64)``). A pass or an ``output=`` that fails says nothing here: the run reports it.
@@ -108,6 +110,10 @@ def judged_run(run: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(run)
     def judged(self: Audit, *args: Any, **kwargs: Any) -> Any:
+        with mask_reads():  # each attention mask read once per run
+            return _judged(self, *args, **kwargs)
+
+    def _judged(self: Audit, *args: Any, **kwargs: Any) -> Any:
         if _JUDGED.get():
             return run(self, *args, **kwargs)
         from lightning_causal.audits.base import Probe  # it imports this module

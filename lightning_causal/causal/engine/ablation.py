@@ -15,9 +15,11 @@ Examples:
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextvars import ContextVar
 
 import torch
 from torch import Tensor, nn
@@ -31,7 +33,7 @@ from lightning_causal.causal.engine.probe_warnings import ProbeContentsWarning
 from lightning_causal.causal.engine.token_ids import INDEX_DTYPES, is_integer
 from lightning_causal.causal.engine.user_frame import outside_package
 
-__all__ = ["TOKEN_BASELINE_ADVICE", "TORCH_SENSE_WAY", "unnamed_observation_mask", "unnamed_padding", "unnamed_padding_way", "check_baselines", "shown_baseline", "sample_rows", "ablate_groups", "changed_groups",
+__all__ = ["TOKEN_BASELINE_ADVICE", "mask_reads", "TORCH_SENSE_WAY", "unnamed_observation_mask", "unnamed_padding", "unnamed_padding_way", "check_baselines", "shown_baseline", "sample_rows", "ablate_groups", "changed_groups",
            "differs", "replace_units", "padding_arguments", "key_padding", "unread_attention_mask", "lengths_alias", "padding_positions", "time_axis", "step_positions", "input_padding", "padded_steps", "unpadded_masks", "position_mean", "reference_mask"]
 
 BaselineLike = float | int | complex | Tensor | Sequence
@@ -763,18 +765,100 @@ def _rows_alike_sense(keys: Tensor, inputs: Tensor | Sequence[Tensor] | None, ma
         hf, torch_sense = one_value(~keys), one_value(keys)
         if hf != torch_sense:
             return keys if hf else ~keys
-    seen = (tuple(keys.shape if mask is None else mask.shape), hash(keys.cpu().numpy().tobytes()))
-    if seen not in _SENSE_WARNED:  # once per mask (and its copies), however many reads of it a call makes
-        if len(_SENSE_WARNED) > 64:  # a long fit's masks: forget the old ones
-            _SENSE_WARNED.clear()
-        _SENSE_WARNED.add(seen)
+    run = _MASK_READS.get()
+    if run is not None:  # once per run and mask (its memory), no hash of it on the host
+        seen, warned = (_memory(mask) if mask is not None else None, tuple(keys.shape)), run.warned
+    else:  # outside a run, once per mask (and its copies), however many reads of it calls make
+        seen, warned = (tuple(keys.shape if mask is None else mask.shape), hash(keys.cpu().numpy().tobytes())), _SENSE_WARNED
+    if seen not in warned:
+        if len(warned) > 64:  # a long fit's masks: forget the old ones
+            warned.clear()
+        warned.add(seen)
         warnings.warn(ROWS_ALIKE_SENSE.format(shape=list(keys.shape if mask is None else mask.shape)), ProbeContentsWarning,
                       stacklevel=outside_package())
     return None
 
 
-#: the masks :func:`_rows_alike_sense` has warned of: their shapes and their rows' hashes
+#: the masks :func:`_rows_alike_sense` has warned of outside a run (:func:`mask_reads`): their shapes and rows' hashes
 _SENSE_WARNED: set[tuple] = set()
+
+class _Reads:
+    """One run's reads of attention masks (:func:`mask_reads`): ``keys``, where a mask's values lie
+    (:func:`_memory`) -> the mask, its version counter then and its keep mask; ``warned``, the masks whose sense
+    :func:`_rows_alike_sense` warned of."""
+
+    __slots__ = ("keys", "warned")
+
+    def __init__(self) -> None:
+        self.keys: dict[tuple, tuple[Tensor, int, Tensor]] = {}
+        self.warned: set[tuple] = set()
+
+
+#: the open run's reads (:func:`mask_reads`); ``None`` outside one
+_MASK_READS: ContextVar[_Reads | None] = ContextVar("lightning_causal_mask_reads", default=None)
+
+#: the most masks a run keeps read (:func:`mask_reads`): the probe's; masks a run builds later are read as they come
+_MASK_READS_KEPT = 8
+
+
+@contextlib.contextmanager
+def mask_reads() -> Iterator[None]:
+    """Inside, an attention mask of one matrix per sample is read once (:func:`key_padding`: its keep mask and, of a
+    boolean mask of rows all alike, its sense, a scan of a ``[16, 12, 256, 256]`` mask costing tens of ms), however
+    many of the run's estimators and warnings read its padding, through whichever view or alias of it (an
+    ``InputEffectAudit`` run read one five times); one whose sense is undecided is read again (another call's tensors
+    may tell it) and warned of once (:data:`ROWS_ALIKE_SENSE`). The reads go with the block, so every run reads
+    its masks afresh. Opened by every audit's ``run``
+    (:func:`~lightning_causal.audits.logit_reads.judged_run`); a block inside another shares it.
+
+    Examples:
+        >>> import torch
+        >>> mask = torch.tensor([[True, True, False]])[:, None, None].expand(1, 1, 3, 3)
+        >>> with mask_reads():
+        ...     first = _read_keys(mask, None)
+        ...     first is _read_keys(mask, None)
+        True
+    """
+    if _MASK_READS.get() is not None:
+        yield
+        return
+    token = _MASK_READS.set(_Reads())
+    try:
+        yield
+    finally:
+        _MASK_READS.reset(token)
+
+
+def _read_keys(att: Tensor, inputs: Tensor | Sequence[Tensor] | None, scans: dict | None = None) -> Tensor | None:
+    """:func:`key_padding` of ``att`` beside ``inputs``, read once per call (``scans``, :func:`_scanned`: one sense per
+    mask, told by the first of the call's tensors that tells, ``scans[_CANDIDATES]``) and once per run
+    (:func:`mask_reads`: the first read's)."""
+    run = _MASK_READS.get()
+    where = _memory(att) if run is not None else None
+    held = run.keys.get(where) if run is not None and where is not None else None
+    if held is not None and held[0]._version == held[1]:  # the same memory, unchanged since it was read
+        return held[2]
+    key = ("key_padding", id(att))
+    if scans is not None and key in scans:
+        keys = scans[key]
+    else:
+        keys = key_padding(att, scans.get(_CANDIDATES, inputs) if scans is not None else inputs)
+        if scans is not None:
+            scans[key] = keys
+    if run is not None and where is not None and keys is not None and len(run.keys) < _MASK_READS_KEPT:
+        run.keys[where] = (att, att._version, keys)  # an undecided sense is read again: another call's tensors may tell it
+    return keys
+
+
+def _memory(t: Tensor) -> tuple | None:
+    """Where ``t``'s values lie: its data's address, shape, strides, dtype and device (a view or an alias of a mask held
+    by :func:`mask_reads`, ``mask.detach()``, a forward argument's own reference, reads the same values; the held mask
+    keeps the address from any other tensor), or ``None`` where it has no address (a fake or meta tensor)."""
+    try:
+        ptr = t.data_ptr()
+    except Exception:  # noqa: BLE001 - a tensor without storage is read as it comes
+        return None
+    return (ptr, tuple(t.shape), t.stride(), t.dtype, str(t.device)) if ptr else None
 
 
 def _own_key_left_out(pad: Tensor, keys: Tensor, empty: bool = False) -> bool:
@@ -807,7 +891,7 @@ def unread_attention_mask(x: Tensor, additional_forward_args: object, *, model: 
     att = named.get("attention_mask") if isinstance(named, Mapping) else None
     if (not isinstance(att, Tensor) or att.dim() not in (3, 4) or x.dim() < 2 or att.shape[0] != x.shape[0]
             or att.shape[-1] != x.shape[1] or att.shape[-2] not in (1, att.shape[-1]) or _observation_mask(x, att)
-            or key_padding(att, x) is not None):
+            or _read_keys(att, x) is not None):
         return None
     return str(list(att.shape))
 
@@ -816,14 +900,11 @@ def _attention_mask(x: Tensor, named: Mapping, scans: dict | None = None) -> obj
     """The ``attention_mask`` among ``named`` as read for ``x``: an attention mask of one matrix per sample (3-D or
     4-D) as its keys' keep mask ``[N, K]`` (:func:`key_padding`), unless it is an observation mask of ``x``'s shape
     (:func:`_observation_mask`); as it is otherwise. ``scans``: the call's scans (:func:`_scanned`), where the keep mask
-    is kept, read once per call (a ``[16, 12, 256, 256]`` mask's read costs a few hundred ms)."""
+    is kept, read once per call and per run (:func:`_read_keys`; a ``[16, 12, 256, 256]`` mask's read costs tens of
+    ms)."""
     att = named.get("attention_mask")
     if isinstance(att, Tensor) and att.dim() in (3, 4) and not _observation_mask(x, att):
-        if scans is None:
-            keys = key_padding(att, x)
-        else:  # one sense per mask, told by the first of the call's tensors that tells (alive for the call: ids kept)
-            key = ("key_padding", id(att))
-            keys = scans[key] if key in scans else scans.setdefault(key, key_padding(att, scans.get(_CANDIDATES, (x,))))
+        keys = _read_keys(att, (x,) if scans is not None else x, scans)  # once per call and per run
         return att if keys is None else keys
     return att
 
