@@ -85,10 +85,10 @@ _READ_CHECKED: weakref.WeakKeyDictionary[nn.Module, weakref.WeakSet[FairnessAudi
 
 #: the note where the outputs hold more than two classes: the group rates read class 1 against the others
 MULTICLASS_RATES = (
-    "the group rates (positive_rate, tpr, fpr, accuracy) and their differences (demographic_parity_difference, "
-    "equalized_odds_difference) read one binary decision, class 1 against the {classes} classes' others: the share of "
-    "each group predicted class 1, not how its predictions spread over the classes (a grade, a rank); for the decision "
-    "you mean, give the audit one output and 0/1 labels: class k against the rest, `output=lambda out: out[:, [k]] - "
+    "positive decision = class 1 of {classes} classes, every other negative: the group rates (positive_rate, tpr, fpr, "
+    "accuracy) and their differences (demographic_parity_difference, equalized_odds_difference) read the share of each "
+    "group predicted class 1, not how its predictions spread over the classes (a grade, a rank); for the decision you "
+    "mean, give the audit one output and 0/1 labels: class k against the rest, `output=lambda out: out[:, [k]] - "
     "out[:, torch.arange(out.shape[1]) != k].logsumexp(1, keepdim=True)` with labels `(y == k).long()`; a rank above k "
     "of ordered classes, `output=lambda out: out[:, k + 1:].logsumexp(1, keepdim=True) - out[:, :k + 1].logsumexp(1, "
     "keepdim=True)` (an ordinal head's rank classes; CORAL's own cumulative logit: `out[:, [k]]`) with labels "
@@ -177,7 +177,8 @@ class FairnessAudit(Audit):
     warned about, naming ``compare="output"``, cf_gap being then the change of the output's sigmoid.
     Soft labels in [0, 1] are thresholded at 0.5; soft labels [N, C], rows summing to 1, are read by their largest entry. The group metrics compare
     binary decisions: with more than two classes a positive decision (and label) is class 1, every
-    other class negative.
+    other class negative; a note says so (``meta["positive_decision"]``, ``"class 1 of 5"``, the figure's axis too),
+    naming the one output that reads the decision meant (class k against the rest; a rank above k of ordered classes).
 
     Args:
         counterfactual: ``scm.flip(column)``, an ``AttributeFlip``, a ``TokenSwap``, a callable
@@ -649,6 +650,7 @@ class FairnessAudit(Audit):
             preds = (preds == 1).long()
             labels = (labels == 1).long() if labels is not None else None
             result.meta.setdefault("notes", []).append(MULTICLASS_RATES.format(classes=int(p.shape[1])))
+            result.meta["positive_decision"] = f"class 1 of {int(p.shape[1])}"  # the figure's axis says it
         rates = group_rates(preds, groups, labels)
         kept = rates["count"] >= self.min_group_size  # the groups the differences compare (_group_notes: the rows' counts)
         result.scalars["demographic_parity_difference"] = _spread(rates["positive_rate"][kept])

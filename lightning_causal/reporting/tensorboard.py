@@ -697,7 +697,9 @@ def _interval_figure(r: AuditResult, name: str, rows: list[dict]) -> Figure:
         names = short_labels([str(row.get("name", row["group"])) for row in rows], _GROUP_CHARS - max(map(len, counts)))
         rows = [{**row, "label": name + count} for row, name, count in zip(rows, names, counts)]
         return interval_bar_figure(rows, f"{r.audit}: positive rate per group{ci}", label="label", top=len(rows),
-                                   xlabel="share of positive decisions", ylabel="group", label_chars=_GROUP_CHARS)
+                                   xlabel="share of positive decisions" + (f" ({r.meta['positive_decision']})" if
+                                                                            r.meta.get("positive_decision") else ""),
+                                   ylabel="group", label_chars=_GROUP_CHARS)
     names = r.meta.get("feature_names")  # the rows are named by them: the axis says what they are
     named = bool(names) and all("feature" in row for row in rows)  # input groups: `feature` the name, `group` the index
     chars = 24

@@ -42,7 +42,7 @@ def _rates(result):
 def test_the_rates_of_several_classes_say_they_read_class_1_against_the_others():
     model, probe = CumulativeLink().eval(), _probe()
     result = FairnessAudit(AttributeFlip(2)).run(model, probe)
-    assert sum("class 1 against the 5 classes' others" in note for note in result.meta.get("notes", [])) == 1
+    assert sum("positive decision = class 1 of 5 classes" in note for note in result.meta.get("notes", [])) == 1
     notes = " ".join(result.meta.get("notes", []))
     assert "(y > k).long()" in notes
     with torch.no_grad():
@@ -58,7 +58,7 @@ def test_the_named_way_reads_a_rank_above_k_and_says_nothing_of_class_1():
     audit = FairnessAudit(AttributeFlip(2), output=lambda out: out[:, k + 1:].logsumexp(1, keepdim=True)
                           - out[:, :k + 1].logsumexp(1, keepdim=True))
     result = audit.run(model, above)
-    assert not any("class 1 against" in note for note in result.meta.get("notes", []))
+    assert not any("positive decision = class 1" in note for note in result.meta.get("notes", []))
     x, sex = probe.first, probe.first[:, 2]
     decided = 1.5 * x[:, 0] + 2.0 * x[:, 2] > THRESHOLDS[k]  # P(rank > k) > 0.5 where s > t_k
     by_hand = {v: float(decided[sex == v].float().mean()) for v in (0.0, 1.0)}
@@ -70,4 +70,17 @@ def test_two_classes_get_no_such_note():
     model = nn.Sequential(nn.Linear(3, 2))
     probe = _probe()
     result = FairnessAudit(AttributeFlip(2)).run(model, Probe(probe.first, (probe.labels > 2).long()))
-    assert not any("class 1 against" in note for note in result.meta.get("notes", []))
+    assert not any("positive decision = class 1" in note for note in result.meta.get("notes", []))
+
+
+def test_the_group_figure_names_the_positive_class():
+    from lightning_causal.reporting.tensorboard import _interval_figure
+
+    model, probe = CumulativeLink().eval(), _probe()
+    result = FairnessAudit(AttributeFlip(2)).run(model, probe)
+    assert result.meta["positive_decision"] == "class 1 of 5"
+    figure = _interval_figure(result, "groups", result.tables["groups"])
+    assert figure.axes[0].get_xlabel() == "share of positive decisions (class 1 of 5)"
+    binary = FairnessAudit(AttributeFlip(2)).run(nn.Linear(3, 2), Probe(probe.first, (probe.labels > 2).long()))
+    assert "positive_decision" not in binary.meta
+    assert _interval_figure(binary, "groups", binary.tables["groups"]).axes[0].get_xlabel() == "share of positive decisions"
