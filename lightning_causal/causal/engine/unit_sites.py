@@ -484,6 +484,10 @@ def _is_features_last(site: nn.Module, out: Tensor, inp: Tensor | None, inside: 
             return False
         if any(_features_last(m, t) for m, t in producers):
             return True
+        if not producers and inp is not None:  # the input from functional code (an SAE's F.relu(encoder(h)), a TopK
+            # by scatter): the layout of the last module output of its shape before it, which that code kept
+            last = next(((m, t) for m, t in reversed(outputs) if t.shape == inp.shape and m is not module), None)
+            return last is not None and not isinstance(last[0], _CONVOLVES) and _features_last(*last)
         if len(producers) != 1:
             return False
         module, tensor = producers[0]
