@@ -14,6 +14,7 @@ import copy
 import dataclasses
 import functools
 import types
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from itertools import chain, islice
 from typing import Any
@@ -41,6 +42,7 @@ from lightning_causal.causal.engine.forward_args import map_tensors
 from lightning_causal.causal.engine.generators import RNG_TYPES, rng_state, set_rng_state
 from lightning_causal.causal.engine.live_values import rebuild
 from lightning_causal.causal.engine.state import rng_preserved
+from lightning_causal.causal.engine.user_frame import outside_package
 
 __all__ = ["batch_rows", "read_samples", "rngs_untouched"]
 
@@ -281,19 +283,38 @@ def batch_rows(batch: Any) -> int:
     return next((r for r in map(batch_rows, values) if r), 0)
 
 
-def _concat(batches: list[Any]) -> Any:
-    """Batches of one structure joined along their samples (tensors concatenated; other values: the first's)."""
+def _concat(batches: list[Any], rows: int | None = None) -> Any:
+    """Batches of one structure joined along their samples (tensors concatenated; other values: the first's); a tensor
+    whose first dimension is not the first batch's ``rows`` (:func:`batch_rows`; where it tells them: a dataclass batch's
+    are all joined) is no samples' and is the first's, as :func:`_whole_tensors` found it alike in every batch."""
     first = batches[0]
+    rows = batch_rows(first) if rows is None else rows
     if isinstance(first, Tensor):
-        return torch.cat(batches) if first.dim() else first
+        return torch.cat(batches) if first.dim() and (not rows or first.shape[0] == rows) else first
     if isinstance(first, Mapping):
-        return {k: _concat([b[k] for b in batches]) for k in first}
+        return {k: _concat([b[k] for b in batches], rows) for k in first}
     if isinstance(first, (tuple, list)):  # a named tuple's fields too
-        return rebuild(first, [_concat([b[i] for b in batches]) for i in range(len(first))])
+        return rebuild(first, [_concat([b[i] for b in batches], rows) for i in range(len(first))])
     if dataclasses.is_dataclass(first) and not isinstance(first, type):  # a collated dataclass batch
-        return dataclasses.replace(first, **{f.name: _concat([getattr(b, f.name) for b in batches])
+        return dataclasses.replace(first, **{f.name: _concat([getattr(b, f.name) for b in batches], rows)
                                              for f in dataclasses.fields(first) if f.init})
     return first
+
+
+def _whole_tensors(batch: Any) -> list[Tensor]:
+    """The tensors of ``batch`` whose first dimension is not its samples' (:func:`batch_rows`): an episode's support
+    set and its labels beside the queries, a codebook; none of a batch without samples."""
+    rows, found = batch_rows(batch), []
+    map_tensors(batch, lambda t: found.append(t) or t, dataclasses=True)
+    return [t for t in found if t.dim() and t.shape[0] != rows] if rows else []
+
+
+def _joins_alike(first: Any, batch: Any) -> bool:
+    """Whether ``batch`` holds the tensors that are no samples' (:func:`_whole_tensors`) exactly as ``first`` does, so
+    that the two join into one probe: two episodes' support sets differ, and the queries of both would read the union
+    of their supports, labelled each in its own episode's classes."""
+    a, b = _whole_tensors(first), _whole_tensors(batch)
+    return len(a) == len(b) and all(x.shape == y.shape and x.dtype == y.dtype and torch.equal(x, y) for x, y in zip(a, b))
 
 
 def _from_batches(dataset: Dataset, size: int, convert: Any, indices: list[int] | None) -> Any:
@@ -309,14 +330,29 @@ def _from_batches(dataset: Dataset, size: int, convert: Any, indices: list[int] 
             ) from err
     batches, rows = [], 0
     for i in indices:
-        batches.append(convert(dataset[i]) if convert is not None else dataset[i])
-        rows += batch_rows(batches[-1])
+        batch = convert(dataset[i]) if convert is not None else dataset[i]
+        if batches and not _joins_alike(batches[0], batch):  # two episodes' support sets: the first batch's samples
+            warnings.warn(
+                f"The probe holds the first {rows} samples, those of the loader's first {len(batches)} batch(es), not {size}: its items are "
+                f"batches whose tensors other than the samples' (of first dimension other than the {batch_rows(batch)} "
+                f"samples': {_shapes(_whole_tensors(batch))}, an episode's support set) differ from one batch to the next, "
+                "and a probe of several batches would give the samples of each the union of them; for more samples pass "
+                "`probe=` one batch of them, the tensors every sample reads whole marked, Probe(x, y, mark_whole((support, "
+                "support_y), [0, 1])) (from lightning_causal.causal import mark_whole; lightning_causal.audits.Probe)",
+                UserWarning, stacklevel=outside_package())
+            break
+        batches.append(batch)
+        rows += batch_rows(batch)
         if rows >= size:
             break
     if not batches:
         return _from_dataset(dataset, size, convert, indices)  # an empty dataset: the usual message
     head = _batch_head(_concat(batches), size)
     return head if head is not None else batches[0]
+
+
+def _shapes(tensors: list[Tensor]) -> str:
+    return ", ".join(str(list(t.shape)) for t in tensors[:4])
 
 
 def _items_are_samples(dataset: Dataset, indices: list[int] | None) -> bool:
@@ -432,23 +468,28 @@ def _arrays_as_tensors(batch: Any) -> Any:
     return batch
 
 
-def _batch_head(batch: Any, size: int) -> Any:
+def _batch_head(batch: Any, size: int, rows: int | None = None) -> Any:
     """The first ``size`` samples of a batch: every tensor of a nested tuple, list or mapping
     sliced, and of a dataclass's fields (others kept; ``None`` if anything else is in it, or no
-    tensor is)."""
+    tensor is); a tensor whose first dimension is not the batch's ``rows`` (:func:`batch_rows`: an episode's support
+    set ``[15, D]`` beside 30 queries, a codebook) is no samples' and is kept whole, not cut to ``size`` rows (where
+    it would hold as many rows as the probe's samples and be gathered by row with them)."""
+    rows = batch_rows(batch) if rows is None else rows
     if isinstance(batch, Tensor):
+        if batch.dim() and rows and batch.shape[0] != rows:  # not the samples' rows (where a batch tells them): whole
+            return batch
         if batch.layout != torch.strided and not batch.is_nested:  # sparse: its first rows, then read densely (_dense)
             return _sparse_head(batch, size)
         return batch[:size] if batch.dim() else batch  # a 0-d value (a batch-wide scalar) has no samples to slice
     if dataclasses.is_dataclass(batch) and not isinstance(batch, type):  # a collated dataclass batch
-        heads = {f.name: _batch_head(getattr(batch, f.name), size) for f in dataclasses.fields(batch) if f.init}
+        heads = {f.name: _batch_head(getattr(batch, f.name), size, rows) for f in dataclasses.fields(batch) if f.init}
         sliced = {k: v for k, v in heads.items() if v is not None}
         return dataclasses.replace(batch, **sliced) if sliced else None
     if isinstance(batch, Mapping):
-        items = {k: _batch_head(v, size) for k, v in batch.items()}
+        items = {k: _batch_head(v, size, rows) for k, v in batch.items()}
         return items if items and all(v is not None for v in items.values()) else None
     if isinstance(batch, (tuple, list)) and batch:
-        items = [_batch_head(v, size) for v in batch]
+        items = [_batch_head(v, size, rows) for v in batch]
         return rebuild(batch, items) if all(v is not None for v in items) else None
     return None
 
