@@ -72,6 +72,7 @@ from lightning_causal.baselines.input_layer_methods import input_layer_attribute
 from lightning_causal.baselines.method_specs import TUNNEL_DEFAULTS, LayerMethod
 from lightning_causal.causal.effects.input_effects import input_effects
 from lightning_causal.causal.effects.unit_effects import unit_effects
+from lightning_causal.causal.engine.batching import remembered_fit, say_once_in_block
 from lightning_causal.causal.engine.checks import (
     check_choice,
     check_float,
@@ -84,6 +85,7 @@ from lightning_causal.causal.engine.groups import aggregate_to_groups, broadcast
 from lightning_causal.causal.engine.input_noise import code_elements, codes_kept_note, element_sd
 from lightning_causal.causal.engine.input_sites import check_site
 from lightning_causal.causal.engine.interventions import resolve_module
+from lightning_causal.causal.engine.log_probabilities import warn_saturated_log_probs
 from lightning_causal.causal.engine.noise import GeneratorWatch
 from lightning_causal.causal.engine.state import audit_mode, resolve_target
 from lightning_causal.causal.engine.token_ids import (
@@ -419,6 +421,10 @@ class CaptumBaseline(Audit):
         return {"causal": causal, **{s.label: captum(s) for s in self.specs}}
 
     def run(self, model: nn.Module, probe: Probe, *, max_batch_size: int | None = None) -> AuditResult:
+        with remembered_fit():  # one block: what the model is (its log-probabilities) said once a run, by either side
+            return self._compared(model, probe, max_batch_size)
+
+    def _compared(self, model: nn.Module, probe: Probe, max_batch_size: int | None) -> AuditResult:
         self.validate(model, probe)
         x = probe.first
         mask = self._mask(x)
@@ -430,6 +436,8 @@ class CaptumBaseline(Audit):
             out = Forward(model, num_samples=len(probe), **options)(x)  # float columns are category codes; a model's noise
         codes = code_elements(readers, (x,))[0]  # they take no stability noise (another category, not a neighbour)
         tidx = resolve_target(out, self.target)
+        say_once_in_block("log_probabilities", lambda: warn_saturated_log_probs(  # for both sides: neither says it again
+            self.output, out, tidx, f"CaptumBaseline {self.name!r} (its causal effects and Captum's methods)"))
         if self.target is None:
             warn_predicted_class_of_regression(f"CaptumBaseline {self.name!r}", probe.labels, out, model=model, output=self.output, probe=probe)
         if self.settings.score == "auto" and out.dim() == 2 and out.shape[1] > 1:

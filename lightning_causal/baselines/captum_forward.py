@@ -16,11 +16,12 @@ from torch import Tensor, nn
 
 from lightning_causal._compat import OutOfMemoryError
 from lightning_causal.causal.engine.ablation import check_baselines
-from lightning_causal.causal.engine.batching import checked_pass, rows_per_pass
+from lightning_causal.causal.engine.batching import checked_pass, rows_per_pass, say_once_in_block
 from lightning_causal.causal.engine.eager import eager_module
 from lightning_causal.causal.engine.forward import Forward
 from lightning_causal.causal.engine.forward_args import ForwardArgs, map_tensors, tensor_leaves
 from lightning_causal.causal.engine.linked_samples import check_rows_independent, name_failed_rows
+from lightning_causal.causal.engine.log_probabilities import warn_saturated_log_probs
 from lightning_causal.causal.engine.noise import warn_separate_noise
 from lightning_causal.causal.engine.output_selection import (
     OutputSpec,
@@ -309,9 +310,14 @@ def whole_token_ids(x: Tensor, value: Any) -> Any:
     return t.to(x.dtype) if bool(torch.isfinite(t).all()) and bool((t == t.round()).all()) else value
 
 
-def prepare_inputs(forward: CaptumForward, inputs: Tensor, target: int | Tensor | None, integer_ok: bool = False) -> tuple[Tensor, Tensor]:
+def prepare_inputs(forward: CaptumForward, inputs: Tensor, target: int | Tensor | None, integer_ok: bool = False, *,
+                   what: str | None = None) -> tuple[Tensor, Tensor]:
     """Clone ``inputs`` as a normal tensor and resolve ``target`` to ``[N]`` indices (token ids
-    only for the input-layer methods: ``integer_ok``)."""
+    only for the input-layer methods: ``integer_ok``); with ``what`` (the method, as the warning names it), a model's
+    own log-probabilities explained are warned of, as the causal estimators warn, once per
+    :func:`~lightning_causal.causal.engine.batching.remembered_fit` block
+    (:func:`~lightning_causal.causal.engine.log_probabilities.warn_saturated_log_probs`: their gradients and
+    differences shrink towards 0 at confident samples)."""
     if isinstance(inputs, (tuple, list)) and inputs and all(isinstance(t, Tensor) for t in inputs):
         shapes = ", ".join(str(list(t.shape)) for t in inputs)
         raise ValueError(  # Captum takes a tuple of inputs; these functions explain one and say what to do with the others
@@ -340,4 +346,7 @@ def prepare_inputs(forward: CaptumForward, inputs: Tensor, target: int | Tensor 
             if hint is None:
                 raise
             raise RuntimeError(f"{err}. {hint}") from err
-    return x, resolve_target(out, target)
+    idx = resolve_target(out, target)
+    if what is not None:
+        say_once_in_block("log_probabilities", lambda: warn_saturated_log_probs(forward.output, out, idx, what))
+    return x, idx

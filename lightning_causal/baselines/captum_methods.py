@@ -399,7 +399,8 @@ def attribute(
     forward = CaptumForward(model, output=output, additional_forward_args=additional_forward_args,
                             num_samples=num_samples_of(inputs))
     with attribution_context(forward.model, seed), contextlib.ExitStack() as named:
-        x, tidx = prepare_inputs(forward, inputs, target, integer_ok=spec.grouped and not spec.noise_tunnel)  # ablation: token ids too
+        x, tidx = prepare_inputs(forward, inputs, target, integer_ok=spec.grouped and not spec.noise_tunnel,
+                                 what=f"Captum's {spec.label}")  # ablation: token ids too
         named.enter_context(forward.coupled_rows_refused(x, f"Captum's {spec.label}"))  # prototypes from the batch's rows
         forward.input_dtype = x.dtype if x.is_floating_point() else None  # the rows Captum builds, back in x's dtype
         # the nodes of one graph given with its edge_index: Captum expands the inputs, not the graph

@@ -141,7 +141,7 @@ def input_layer_attribute(
                             num_samples=num_samples_of(inputs))
     module = resolve_module(forward.model, layer)
     with attribution_context(forward.model, seed), contextlib.ExitStack() as named:
-        x, tidx = prepare_inputs(forward, inputs, target, integer_ok=True)
+        x, tidx = prepare_inputs(forward, inputs, target, integer_ok=True, what=f"Captum's {spec.label}")
         named.enter_context(forward.coupled_rows_refused(x, f"Captum's {spec.label}"))  # prototypes from the batch's rows
         # the nodes of one graph with its edge_index: Captum expands the inputs, not the graph
         check_linked_samples(forward.model, (x,), f"Captum's {spec.label}", output=output,

@@ -350,7 +350,7 @@ def layer_attribute(
     with input_sites(forward.model, [layer]), attribution_context(forward.model), contextlib.ExitStack() as named:
         module = resolve_module(forward.model, layer)
         # token ids: the layer methods that take no gradient of the inputs run on them, as Captum's do (they were refused)
-        x, tidx = prepare_inputs(forward, inputs, target, integer_ok=True)
+        x, tidx = prepare_inputs(forward, inputs, target, integer_ok=True, what=f"Captum's {method}")
         named.enter_context(forward.coupled_rows_refused(x, f"Captum's {method}"))  # prototypes from the batch's rows
         if not x.is_floating_point() and method == "LayerIntegratedGradients":
             baselines = _token_baselines(forward, x, baselines)
