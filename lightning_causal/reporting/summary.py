@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from lightning_causal.audits.base import AuditResult
+from lightning_causal.audits.captum_report import RANK_METRICS
 from lightning_causal.audits.group_regions import region_text
 from lightning_causal.causal.engine.checks import check_choice
 
@@ -171,7 +172,25 @@ def _comparison(r: AuditResult) -> list[str]:
               for row in shown]  # None: the causal row's rank agreement with itself
     more = [f"({len(rows) - len(shown)} more rows in the JSON report)"] if len(shown) < len(rows) else []
     reading = _reading(cols, r)
-    return lines + [""] + more + ([""] if more else []) + ([reading, ""] if reading else [])
+    return lines + [""] + more + ([""] if more else []) + ([reading, ""] if reading else []) + _layer_agreement(r, rows)
+
+
+def _layer_agreement(r: AuditResult, rows: list[dict]) -> list[str]:
+    """One line for ``CaptumBaseline(layers=...)``'s ``compare/<layer method>-<layer>/{spearman,kendall,topk}`` scalars,
+    the agreement of Captum's layer method with the units' causal effects, which the table of input groups holds no row
+    of (a user who named an SAE's latents saw nothing of them on the card)."""
+    methods = {str(row.get("method")) for row in rows}
+    found: dict[str, dict[str, float]] = {}
+    for key, value in r.scalars.items():
+        head, _, metric = key.rpartition("/")
+        label = head.removeprefix("compare/")
+        if head.startswith("compare/") and metric in RANK_METRICS and label not in methods \
+                and label.split(":", 1)[-1] not in methods:  # an audit's own name= leads its methods' labels
+            found.setdefault(label, {})[metric] = value
+    if not found:
+        return []
+    items = "; ".join(f"{label}: " + ", ".join(f"{m} {_fmt(v)}" for m, v in vals.items()) for label, vals in found.items())
+    return [f"Captum's layer method vs the units' causal effects (agreement of their rankings, 1: the same): {items}", ""]
 
 
 def _audit_line(r: AuditResult) -> str:
