@@ -49,6 +49,7 @@ from lightning_causal.repair.backdoor_triggers import (
     search_regions,
 )
 from lightning_causal.repair.base import RepairTerm
+from lightning_causal.repair.paired_rows import PairedPasses
 
 __all__ = ["BATCH_ARGUMENTS_REFUSED", "BackdoorSuppressionTerm", "binarized", "dilated"]
 
@@ -115,7 +116,16 @@ class BackdoorSuppressionTerm(TriggerSetup, SuppressionParts, RepairTerm):
       rows and divided by ``N``. Rows whose label (either source label of a mixup row) is the
       target are left out: their unstamped side is the target already. With ``suspects`` (layer →
       units; CARE, Sun et al. 2022): the mean squared shift of the suspect units caused by the
-      trigger, ``mean_{r,l,u} (h_u(T(x_r)) − sg[h_u(x_r)])²``.
+      trigger over their variance on the clean and the stamped rows,
+      ``mean_l [mean_{r,u} (h_u(T(x_r)) − sg[h_u(x_r)])² / sg[Var_{r,u}{h_u(x_r), h_u(T(x_r))}]]``
+      (:func:`~lightning_causal.repair.backdoor_parts.scaled_shift`, between 0 and 4): in no
+      layer's units, so that ``path_weight`` means the same on any layer.
+    - **Stochastic layers**: a stamped row is compared with its own clean row under the same
+      dropout / DropPath / stochastic-depth masks. Where the model's pass draws random numbers
+      (found on the first step, once per model), the stamped rows run as a pass of their own from
+      the clean pass's random state, with the clean pass's BatchNorm batch statistics
+      (:class:`~lightning_causal.repair.paired_rows.PairedPasses`); BatchNorm's running statistics
+      are then updated by the clean rows alone. A model that draws nothing runs both halves in one pass.
     - **Unlearning** (Neural Cleanse's mitigation, Wang et al. 2019): triggered copies of the clean
       rows keep their *true* labels; with ``balance`` the target class's own rows count again
       as a group (mean over them), so the repair learns "the trigger says nothing", not "the
@@ -308,6 +318,7 @@ class BackdoorSuppressionTerm(TriggerSetup, SuppressionParts, RepairTerm):
         state.pop("_forwards", None)
         state.pop("_runs_in_eval", None)
         state.pop("_skipped_steps", None)
+        state.pop("_draws", None)
         if state.get("_generator") is not None:
             state["_generator"] = state["_generator"].get_state()
         return state
@@ -439,14 +450,7 @@ class BackdoorSuppressionTerm(TriggerSetup, SuppressionParts, RepairTerm):
         layers = list(self.suspects) if suppress and self.path == "units" and self.path_weight > 0 else []
         for layer in layers:
             check_site(model, layer)
-        # every call of a suspect layer (a backbone run on each view of a test-time-augmentation wrapper, a cell
-        # unrolled over time): the units are held at each call, as BackdoorAudit and unit_effects set them at each;
-        # each call reduced to its shift as it runs (its output not kept), refused after the pass in the term's words
-        shifts = _CallShifts(model, self.suspects, self.unit_dims, self.head_counts, 2 * m) if layers else None
-        ctx = (capture(model, layers, detach=False, keep=shifts, warn_repeats=False, warn_unreached=False)
-               if layers else contextlib.nullcontext({}))
-        with ctx:
-            out = _at_least_float32(self.checked_logits(self._forward(model)(torch.cat([xs, self.stamp(xs)]) if suppress else xs)))
+        out, shifts, pairs = self._term_pass(model, xs, suppress, layers)
         if shifts is not None:
             shifts.skipped = self._skipped(model, xs[:1], shifts.calls)
         zero = out.new_zeros(())
@@ -465,7 +469,10 @@ class BackdoorSuppressionTerm(TriggerSetup, SuppressionParts, RepairTerm):
         if suppress and self.regions:
             idx_r = self._targets(m, x.device, len(self.regions))
             keep_r = self._keep(y, src_a, src_b, idx_r)
-            out_a = _at_least_float32(self._forward(model)(self.adversarial_rows(model, xs, idx_r.squeeze(1))))
+            rows_a = self.adversarial_rows(model, xs, idx_r.squeeze(1))
+            run_a = lambda: _at_least_float32(self._forward(model)(rows_a))  # noqa: E731
+            # paired with the clean rows as the stamped rows are: a pass of its own replaying the clean pass's draws
+            out_a = pairs.replay(run_a) if pairs is not None else run_a()
             unlearn = 0.5 * (unlearn + self._unlearn(out_a[:n], y, idx_r[:n]))
             if self.path == "logit" and self.path_weight > 0:  # the unit path has no activations of these rows
                 path = 0.5 * (path + self._path(out[:m], out_a, None, keep_r, idx_r, n))
@@ -473,6 +480,58 @@ class BackdoorSuppressionTerm(TriggerSetup, SuppressionParts, RepairTerm):
             distill = self._consistency(out[:m], xs, src_a, src_b, n, invariant)
         self.last_parts = StepParts({"unlearn": unlearn, "path": path, "distill": distill})  # read when asked for
         return self.unlearn_weight * unlearn + self.path_weight * path + self.distill_weight * distill
+
+    def _term_pass(self, model: nn.Module, xs: Tensor, suppress: bool, layers: list[str],
+                   ) -> tuple[Tensor, _CallShifts | None, PairedPasses | None]:
+        """The model's logits on the clean rows ``xs`` and, where ``suppress``, on their stamped copies after them
+        (``[2m, C]``), with the suspect ``layers``' shifts (:class:`_CallShifts`) and, where the stamped rows ran as a
+        pass of their own, the :class:`~lightning_causal.repair.paired_rows.PairedPasses` that paired them (``None``
+        where they ran in one pass with the clean rows).
+
+        One pass of both halves pairs row ``i`` with row ``m + i`` exactly where the pass draws no random numbers. Where
+        it draws them (dropout, DropPath, stochastic depth, LayerDrop in training mode), the twins would get masks of
+        their own: the clean rows then run first and the stamped rows as a second pass from the same random state, the
+        first's BatchNorm statistics normalising it (:class:`~lightning_causal.repair.paired_rows.PairedPasses`). A
+        model is seen to draw on a step's one pass (read from the states of the global generators and of those its
+        modules hold), which is then run again as two, once per model; later steps run two passes at once.
+        """
+        forward = self._forward(model)
+        if not suppress:
+            return _at_least_float32(self.checked_logits(forward(xs))), None, None
+        m, stamped = xs.shape[0], self.stamp(xs)
+        draws = self.__dict__.setdefault("_draws", weakref.WeakKeyDictionary())
+        pairs = PairedPasses(model, xs.device)
+        # every call of a suspect layer (a backbone run on each view of a test-time-augmentation wrapper, a cell
+        # unrolled over time): the units are held at each call, as BackdoorAudit and unit_effects set them at each;
+        # each call reduced to its shift as it runs (its output not kept), refused after the pass in the term's words
+        if not draws.get(model, False):
+            norms = [(b, b.clone()) for n in pairs.norms for b in n.buffers()]  # put back if the pass is run again
+            shifts = _CallShifts(model, self.suspects, self.unit_dims, self.head_counts, 2 * m) if layers else None
+            with self._captured(model, layers, shifts):
+                out = pairs.first(lambda: _at_least_float32(self.checked_logits(forward(torch.cat([xs, stamped])))),
+                                  norms=False)
+            if not pairs.drew():
+                return out, shifts, None
+            draws[model] = True
+            del out
+            pairs.restore()
+            with torch.no_grad():
+                for buffer, held in norms:
+                    buffer.copy_(held)
+        shifts = _CallShifts(model, self.suspects, self.unit_dims, self.head_counts, m, split=True) if layers else None
+        with self._captured(model, layers, shifts):
+            clean = pairs.first(lambda: _at_least_float32(self.checked_logits(forward(xs))))
+            if shifts is not None:
+                shifts.stamped_pass = True
+            out_t = pairs.replay(lambda: _at_least_float32(self.checked_logits(forward(stamped))))
+        return torch.cat([clean, out_t]), shifts, pairs
+
+    @staticmethod
+    def _captured(model: nn.Module, layers: list[str], shifts: _CallShifts | None) -> contextlib.AbstractContextManager:
+        """The suspect layers' outputs handed to ``shifts`` as each call runs (nothing where no layer is held)."""
+        if not layers:
+            return contextlib.nullcontext({})
+        return capture(model, layers, detach=False, keep=shifts, warn_repeats=False, warn_unreached=False)
 
     def _skipped(self, model: nn.Module, x: Tensor, calls: Mapping[str, int]) -> set[str]:
         """The suspect layers that did not run in this step's pass of ``model`` (no ``calls``) that the model skips at

@@ -20,7 +20,7 @@ from lightning_causal.causal.backdoor.triggers import Trigger
 from lightning_causal.causal.engine.units import resolve_layout, to_units
 from lightning_causal.repair.augment import INVARIANT, augmented_copies, resolve_augment
 
-__all__ = ["IGNORED_LABEL", "StepParts", "SuppressionParts", "check_label_range"]
+__all__ = ["IGNORED_LABEL", "StepParts", "SuppressionParts", "check_label_range", "scaled_shift"]
 
 
 #: The label ``F.cross_entropy`` ignores (its ``ignore_index``): such a row's unlearning counts 0.
@@ -87,6 +87,16 @@ _ROWS_OR_SEQUENCE_FIRST = (
     "Name a site that returns the rows first, once per call (an `nn.Identity` where the rows are put back together or "
     "after the transpose back), build a sequence-first module with batch_first=True, or pass path='logit' (the "
     "trigger's effect on the output)")
+
+# the stamped rows' pass (a pass of its own where the model draws random numbers: PairedPasses) called a suspect layer
+# otherwise than the clean rows' pass did: its calls cannot be paired call for call
+_UNPAIRED_CALLS = (
+    "Expected the stamped rows' pass to call suspect layer {layer!r} as the clean rows' pass did, call for call, so "
+    "that the causal-path penalty pairs each stamped row with its clean one (the model draws random numbers in "
+    "training, so the two run as passes of their own from the same random state), but its call {call} returned shape "
+    "{shape} where the clean pass's call of that number returned {held} (the clean pass called it {clean} times): a "
+    "model whose calls depend on the rows' values (an early exit, a block repeated on the rows not yet halted). Name a "
+    "site the model calls alike on every input, or pass path='logit' (the trigger's effect on the output)")
 
 # a suspect layer that did not run in the term's pass (nor, for a model in training, in eval mode): no call whose units
 # the penalty could hold
@@ -295,8 +305,9 @@ class SuppressionParts:
     def _path(self, out_c: Tensor, out_t: Tensor, shifts: _CallShifts | None, keep: Tensor, idx: Tensor,
               n: int) -> Tensor:
         """The causal-path penalty: with ``path="units"``, the mean over the suspect layers of each layer's mean over
-        its calls of the stamped rows' squared shift of its suspect units from their clean rows' (``shifts``, read as
-        the calls ran); with ``path="logit"``, the stamped rows' rise in target probability over their clean rows'."""
+        its calls of the stamped rows' squared shift of its suspect units from their clean rows', scaled by those units'
+        variance (:func:`scaled_shift`; ``shifts``, read as the calls ran); with ``path="logit"``, the stamped rows'
+        rise in target probability over their clean rows'."""
         if self.path == "units":
             return shifts.penalty(out_t)  # type: ignore[union-attr]
         effect = out_t.softmax(1).gather(1, idx) - out_c.softmax(1).gather(1, idx).detach()
@@ -318,6 +329,36 @@ class SuppressionParts:
             return ce.mean()
         own = y == idx.squeeze(1)
         return ce.mean() + torch.where(own, ce, 0.0).sum() / own.sum().clamp_min(1)
+
+
+def scaled_shift(stamped: Tensor, clean: Tensor) -> Tensor:
+    r"""The units path's penalty of one call of a suspect layer: the stamped rows' mean squared shift of the suspect
+    units from their clean rows', divided by the variance of those units' values over the clean and the stamped rows
+    (no gradient), so that it is in no layer's units: a layer's output multiplied by ``c`` gives the same value.
+
+    .. math::
+        P = \frac{\operatorname{mean}_{r,u}\big(h_u(T(x_r)) − sg[h_u(x_r)]\big)^2}
+                 {\max\big(sg\big[\operatorname{Var}_{r,u}\{h_u(x_r),\ h_u(T(x_r))\}\big],\ \text{tiny}\big)}
+        \in [0, 4]
+
+    (``r`` the rows, ``u`` the suspect units and any position axes.) The variance pools both halves, not the clean rows
+    alone: units silent on clean rows that the trigger wakes (a backdoor neuron) have a clean variance of about 0, and
+    a ratio to it would be as large as its floor makes it; the pooled one bounds the ratio by 4 (the squared distance
+    of two values is at most 4 times their spread's mean square about the pooled mean). ``tiny`` (the dtype's
+    smallest normal number) keeps units constant on both halves at 0.
+
+    Args:
+        stamped: the suspect units on the stamped rows ``[N, U, ...]`` (with autograd).
+        clean: the same units on the clean rows, detached.
+
+    Examples:
+        >>> clean, stamped = torch.zeros(4, 2), torch.tensor([[1.0, 0.0]]).repeat(4, 1)
+        >>> [round(float(scaled_shift(c * stamped, c * clean)), 4) for c in (1.0, 3.77)]  # 0.5 / 0.1875 at any scale
+        [2.6667, 2.6667]
+    """
+    stamped, clean = _at_least_float32(stamped), _at_least_float32(clean)
+    spread = torch.cat([clean, stamped.detach()]).var(unbiased=False)
+    return (stamped - clean).pow(2).mean() / spread.clamp_min(torch.finfo(spread.dtype).tiny)
 
 
 def _as_is(t: Tensor) -> Tensor:
@@ -343,23 +384,33 @@ def _says_sequence_first(module: nn.Module) -> bool:
 
 class _CallShifts:
     """The causal-path penalty's part of each call of the suspect layers, reduced as the call arrives (a ``capture``
-    ``keep``): the mean squared shift of the suspect units on the stamped rows from their clean rows (the second half
-    of the ``rows`` from the first), summed per layer with a count of calls. What is kept is a scalar per layer, not
-    every call's output: a GRU cell unrolled over 200 steps or a backbone run on each view of a test-time-augmentation
-    wrapper kept 200 (8) copies of the layer's whole output a training step. A call that cannot be paired row by row is
-    noted, the first per layer, and refused by :meth:`penalty` after the pass, which knows the number of calls.
+    ``keep``): the scaled mean squared shift of the suspect units on the stamped rows from their clean rows
+    (:func:`scaled_shift`; the second half of the ``rows`` from the first, or with ``split``, the stamped pass's call
+    from the clean pass's call of the same number), summed per layer with a count of calls. What is kept is a scalar
+    per layer, not every call's output: a GRU cell unrolled over 200 steps or a backbone run on each view of a
+    test-time-augmentation wrapper kept 200 (8) copies of the layer's whole output a training step (with ``split``, the
+    clean pass's calls are held, detached, until the stamped pass pairs with them: views of the outputs the pass
+    made). A call that cannot be paired row by row is noted, the first per layer, and refused by :meth:`penalty` after
+    the pass, which knows the number of calls.
 
     Args:
         model: the model whose suspect layers these are (to read a module's ``batch_first``).
         suspects: layer name -> its suspect units.
         unit_dims: each layer's ``unit_dim``.
         head_counts: each layer's ``num_heads``.
-        rows: the rows of the term's pass (clean, then stamped: twice the clean rows).
+        rows: the rows of the term's pass (clean, then stamped: twice the clean rows; with ``split``, of each pass).
+        split: the clean and the stamped rows run as two passes (:class:`~.paired_rows.PairedPasses`); set
+            :attr:`stamped_pass` between them.
     """
 
     def __init__(self, model: nn.Module, suspects: Mapping[str, Sequence[int]], unit_dims: Mapping[str, int | None],
-                 head_counts: Mapping[str, int | None], rows: int) -> None:
+                 head_counts: Mapping[str, int | None], rows: int, *, split: bool = False) -> None:
         self.suspects, self.unit_dims, self.head_counts, self.rows = suspects, unit_dims, head_counts, rows
+        # split: the clean and the stamped rows run as two passes of `rows` rows each (PairedPasses), the clean pass's
+        # calls held (detached) until the stamped pass's call of the same number pairs with them
+        self.clean: dict[str, list[Tensor]] | None = {k: [] for k in suspects} if split else None
+        self.stamped_pass = not split
+        self.want = f"{rows} in each of its two passes" if split else rows
         self.sequence_first = {k for k in suspects if _says_sequence_first(model.get_submodule(k.split(":")[0]))}
         self.calls = dict.fromkeys(suspects, 0)
         self.total: dict[str, Tensor] = {}
@@ -369,18 +420,25 @@ class _CallShifts:
         self.training = model.training
 
     def __call__(self, name: str, a: Tensor) -> Tensor:
+        if not self.stamped_pass:  # the clean pass of a split step: held for the stamped pass's call of this number
+            self.clean[name].append(a.detach())  # type: ignore[index]
+            return a.new_zeros(())
         self.calls[name] += 1
         if name in self.refused or not self._paired(name, a):
             return a.new_zeros(())
         if not a.requires_grad:  # refused after the pass if the model's output carries autograd
             self.without_grad.setdefault(name, self.calls[name])
-        m = self.rows // 2
         u = self.suspects[name]
+        layout = resolve_layout(a.shape, self.unit_dims[name], self.head_counts[name])
         # what the shift's backward keeps is saved outside a torch.utils.checkpoint segment holding the layer: its
         # recomputation in the backward pass runs no hook, so the segment must count none of it as its own
         with torch.autograd.graph.saved_tensors_hooks(_as_is, _as_is):
-            h = to_units(a, resolve_layout(a.shape, self.unit_dims[name], self.head_counts[name]))
-            shift = _at_least_float32(h[m:, u] - h[:m, u].detach()).pow(2).mean()
+            h = to_units(a, layout)
+            if self.clean is None:
+                m = self.rows // 2
+                shift = scaled_shift(h[m:, u], h[:m, u].detach())
+            else:
+                shift = scaled_shift(h[:, u], to_units(self.clean[name][self.calls[name] - 1], layout)[:, u])
         self.total[name] = shift if name not in self.total else self.total[name] + shift
         return shift
 
@@ -399,6 +457,10 @@ class _CallShifts:
             self.refused[name] = call, {"text": _ROWS_OR_SEQUENCE_FIRST, "shape": list(a.shape)}
         elif a.dim() == 0 or a.shape[0] != self.rows:
             self.refused[name] = call, {"text": _OTHER_ROWS, "call": call, "rows": a.shape[0] if a.dim() else 0}
+        elif self.clean is not None and (call > len(self.clean[name]) or self.clean[name][call - 1].shape != a.shape):
+            held = self.clean[name][call - 1].shape if call <= len(self.clean[name]) else None
+            self.refused[name] = call, {"text": _UNPAIRED_CALLS, "call": call, "clean": len(self.clean[name]),
+                                        "shape": list(a.shape), "held": list(held) if held is not None else "no call"}
         return name not in self.refused
 
     def penalty(self, out_t: Tensor) -> Tensor:
@@ -418,6 +480,6 @@ class _CallShifts:
             if why is not None:
                 calls = "once" if self.calls[k] == 1 else f"{self.calls[k]} times"
                 text = why.pop("text")
-                raise ValueError(text.format(layer=k, want=self.rows, calls=calls, **why))
+                raise ValueError(text.format(layer=k, want=self.want, calls=calls, **why))
             shifts.append(self.total[k] / self.calls[k])  # the mean over the layer's calls: one call, its shift
         return torch.stack(shifts).mean() if shifts else out_t.new_zeros(())

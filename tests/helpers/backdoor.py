@@ -31,3 +31,10 @@ def train_poisoned_mlp(rate: float = 0.1, seed: int = 0, steps: int = 300):
         opt.step()
     model.zero_grad(set_to_none=True)
     return model.eval(), trig, (xt, yt, xv, yv)
+
+
+def hand_units_shift(stamped: torch.Tensor, clean: torch.Tensor) -> torch.Tensor:
+    """The units path's penalty of one call, by hand: the mean squared shift of the suspect units over the variance of
+    their values on the clean and the stamped rows together (the mean square about their joint mean), no gradient."""
+    both = torch.cat([clean, stamped]).detach()
+    return (stamped - clean.detach()).pow(2).mean() / (both - both.mean()).pow(2).mean()

@@ -18,6 +18,7 @@ from torch import nn
 from lightning_causal import BackdoorSuppressionTerm
 from lightning_causal.causal.backdoor.triggers import Trigger
 from lightning_causal.causal.engine.interventions import capture
+from lightning_causal.repair.backdoor_parts import scaled_shift
 from tests.causal.test_leftovers_s38b_suspect_calls import Unrolled, _kept_bytes
 
 
@@ -40,7 +41,8 @@ def _old_path(model: nn.Module, term: BackdoorSuppressionTerm, x: torch.Tensor, 
         model(torch.cat([x, term.stamp(x)]))
     m = x.shape[0]
     u = term.suspects[layer]
-    return torch.stack([(h[m:, u] - h[:m, u].detach()).pow(2).mean() for h in calls]).mean()
+    shifts = [scaled_shift(h[m:, u], h[:m, u].detach()) for h in calls]
+    return sum(shifts[1:], shifts[0]) / len(shifts)  # added in order, as the term adds them
 
 
 @pytest.mark.parametrize("steps", [1, 5, 12])
@@ -71,8 +73,9 @@ def test_the_memory_kept_grows_with_the_calls_by_the_suspect_units_shift_alone()
         logit = _kept_bytes(model, lambda m=model: _term("cell", path="logit").loss(m, x, y))  # the same pass, no suspect
         extra[steps] = units - logit
     one_call = 2 * x.shape[0] * 32 * 4  # a copy of one call's output on the clean and the stamped rows, float32
-    shift = x.shape[0] * 2 * 4  # one call's shift of the 2 suspect units on the stamped rows (and their index, 16 bytes)
-    assert extra[50] - extra[2] <= 48 * (shift + 16) < 48 * one_call / 16, extra  # before: 48 more copies of one_call
+    shift = x.shape[0] * 2 * 4  # one call's shift of the 2 suspect units on the stamped rows (and their index, 16 bytes,
+    # and the call's scale, one float: scaled_shift)
+    assert extra[50] - extra[2] <= 48 * (shift + 16 + 4) < 48 * one_call / 16, extra  # before: 48 more copies of one_call
 
 
 class LayerDrop(nn.Module):

@@ -17,6 +17,7 @@ from torch import nn
 
 from lightning_causal import BackdoorSuppressionTerm
 from lightning_causal.causal.backdoor.triggers import Trigger
+from tests.helpers.backdoor import hand_units_shift
 
 
 class _Backbone(nn.Module):
@@ -60,10 +61,11 @@ def _batch() -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def _hand_penalty(model: _TTA, term: BackdoorSuppressionTerm, x: torch.Tensor) -> torch.Tensor:
-    """Each call's mean squared shift of the suspect units between the clean and the stamped rows, averaged over calls."""
+    """Each call's mean squared shift of the suspect units between the clean and the stamped rows (scaled by their
+    variance), averaged over calls."""
     stamped = term.stamp(x)
     views = (lambda v: v, lambda v: v.flip(-1)) if model.views == "flip" else (lambda v: v, torch.zeros_like)
-    shifts = [(model.backbone.fc1(view(stamped).flatten(1))[:, :3] - model.backbone.fc1(view(x).flatten(1))[:, :3]).pow(2).mean()
+    shifts = [hand_units_shift(model.backbone.fc1(view(stamped).flatten(1))[:, :3], model.backbone.fc1(view(x).flatten(1))[:, :3])
               for view in views]
     return torch.stack(shifts).mean()
 
@@ -92,7 +94,7 @@ def test_a_layer_called_once_gives_the_plain_penalty():
     loss = term.loss(model, x, y)
     stamped = term.stamp(x)
     fc1 = model.backbone.fc1
-    want = (fc1(stamped.flatten(1))[:, :3] - fc1(x.flatten(1))[:, :3]).pow(2).mean()
+    want = hand_units_shift(fc1(stamped.flatten(1))[:, :3], fc1(x.flatten(1))[:, :3])
     torch.testing.assert_close(loss / term.path_weight, want)
 
 

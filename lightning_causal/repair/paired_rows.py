@@ -1,0 +1,167 @@
+"""Passes of a model paired row by row: a second pass that sees the first pass's random draws and batch statistics.
+
+:class:`~lightning_causal.repair.backdoor.BackdoorSuppressionTerm` compares each clean row with its stamped twin. Run
+as rows of one pass, the twins of a model in training mode get masks of their own from every dropout, DropPath or
+stochastic-depth draw, and the comparison measures that noise (a trigger that changes nothing had a units penalty of
+0.18 at DropPath 0.3). :class:`PairedPasses` runs the stamped rows as a pass of their own that replays the clean
+pass: it starts from the random state the clean pass started from (the generators of the CPU and of the rows'
+device, and any the model's modules hold), so that every draw of the same shape gives the same values, row for row, and the ``BatchNorm`` layers in
+training mode normalise it with the clean pass's batch statistics, not its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import torch
+from torch import Tensor, nn
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from lightning_causal.causal.engine.generators import module_generators
+
+__all__ = ["PairedPasses", "global_generators"]
+
+_T = TypeVar("_T")
+
+
+def global_generators(device: torch.device) -> list[torch.Generator]:
+    """The global generators a pass on ``device`` draws from: the CPU's, and the default generator of ``device``
+    where it is a CUDA device (other accelerators: the CPU's only).
+
+    Examples:
+        >>> global_generators(torch.device("cpu")) == [torch.default_generator]
+        True
+    """
+    held = [torch.default_generator]
+    if device.type == "cuda":
+        held.append(torch.cuda.default_generators[device.index if device.index is not None else torch.cuda.current_device()])
+    return held
+
+
+class PairedPasses:
+    """Run a first pass of ``model`` and replay passes paired with it row by row.
+
+    :meth:`first` runs the first pass and records where the global generators (:func:`global_generators`) and those
+    the model's modules hold (:func:`~lightning_causal.causal.engine.generators.module_generators`) stood before it,
+    and each training-mode ``BatchNorm`` call's batch statistics (mean and biased variance over every dimension but the
+    channels). :meth:`replay` runs another pass of as many rows from the same random state, so that dropout, DropPath,
+    stochastic depth and LayerDrop draw the same masks and skip the same layers for row ``i`` as in the first pass, and
+    normalises each ``BatchNorm`` call with the first pass's statistics of the same call: ``nn.BatchNorm1d/2d/3d``
+    calls of both passes are computed here, ``(x − mean) · rsqrt(var + eps) · weight + bias``, with the statistics'
+    gradient, so that rows alike on both passes come out alike to the last bit (the layer itself still runs: its
+    running statistics and batch count are updated by the first pass only); other ``BatchNorm`` classes (a subclass
+    that adds an activation, ``SyncBatchNorm``) run in eval mode for the replayed call with the first pass's
+    statistics, detached, as their running ones. After a replay the generators stand where the first pass left them.
+    :meth:`drew` says whether the first pass drew from these generators at all: where it did not, a single pass of
+    both halves pairs its rows exactly already.
+
+    Args:
+        model: the model (its training-mode ``BatchNorm`` layers are found now).
+        device: the device of the rows.
+
+    Examples:
+        >>> model = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.Dropout(0.5), nn.Linear(8, 2)).train()
+        >>> x = torch.randn(3, 4)
+        >>> pairs = PairedPasses(model, x.device)
+        >>> first = pairs.first(lambda: model(x))
+        >>> torch.equal(first, pairs.replay(lambda: model(x))), pairs.drew(), int(model[1].num_batches_tracked)
+        (True, True, 1)
+    """
+
+    def __init__(self, model: nn.Module, device: torch.device) -> None:
+        self.generators = global_generators(device) + module_generators(model)
+        self.norms = [m for m in model.modules() if isinstance(m, _BatchNorm) and m.training]
+        self.before: list[Tensor] = []
+        self.after: list[Tensor] = []
+        self.stats: dict[nn.Module, list[tuple[Tensor, Tensor]]] = {}
+
+    def first(self, run: Callable[[], _T], *, norms: bool = True) -> _T:
+        """Run the first pass, ``run()``, recording the random state before it and (``norms``) its ``BatchNorm``
+        statistics, which normalise its own plain ``BatchNorm`` calls too (see the class)."""
+        self.before = [g.get_state() for g in self.generators]
+        self.stats = {m: [] for m in self.norms}
+        handles = []
+        for m in self.norms if norms else []:
+            handles.append(m.register_forward_pre_hook(self._record))
+            if type(m) in _PLAIN:
+                handles.append(m.register_forward_hook(lambda module, args, out: _normalised(module, args[0], *self.stats[module][-1])))
+        try:
+            return run()
+        finally:
+            for h in handles:
+                h.remove()
+            self.after = [g.get_state() for g in self.generators]
+
+    def drew(self) -> bool:
+        """Whether the first pass drew from the generators."""
+        return any(not torch.equal(a, b) for a, b in zip(self.before, self.after))
+
+    def restore(self) -> None:
+        """Put the generators back where they stood before the first pass."""
+        for g, state in zip(self.generators, self.before):
+            g.set_state(state)
+
+    def replay(self, run: Callable[[], _T]) -> _T:
+        """Run ``run()`` from the first pass's random state and with its ``BatchNorm`` statistics (see the class)."""
+        self.restore()
+        used = dict.fromkeys(self.norms, 0)
+        held: list[tuple[nn.Module, bool, Any, Any, tuple[Tensor, Tensor] | None]] = []
+
+        def swap_in(module: nn.Module, args: tuple[Any, ...]) -> None:
+            calls = self.stats.get(module, [])
+            k, used[module] = used[module], used[module] + 1
+            if k >= len(calls):  # a call the first pass did not make keeps its own statistics
+                return
+            mean, var = calls[k]
+            plain = type(module) in _PLAIN
+            held.append((module, module.training, module.running_mean, module.running_var, (mean, var) if plain else None))
+            module.training = False  # no update of the running statistics by this pass
+            if not plain:
+                module.running_mean, module.running_var = mean.detach(), var.detach()
+
+        def swap_out(module: nn.Module, args: tuple[Any, ...], output: Any) -> Any:
+            if not held or held[-1][0] is not module:
+                return None
+            _, training, mean, var, stats = held.pop()
+            _put_back(module, training, mean, var)
+            return _normalised(module, args[0], *stats) if stats is not None else None
+
+        handles = [m.register_forward_pre_hook(swap_in) for m in self.norms]
+        handles += [m.register_forward_hook(swap_out) for m in self.norms]
+        try:
+            return run()
+        finally:
+            for h in handles:
+                h.remove()
+            while held:  # a pass that raised inside a layer
+                _put_back(*held.pop()[:4])
+            for g, state in zip(self.generators, self.after):
+                g.set_state(state)
+
+    def _record(self, module: nn.Module, args: tuple[Any, ...]) -> None:
+        x = args[0]
+        if type(module) not in _PLAIN:
+            x = x.detach()
+        dims = [d for d in range(x.dim()) if d != 1]
+        dtype = module.running_mean.dtype if module.running_mean is not None else (
+            torch.float32 if x.dtype in (torch.float16, torch.bfloat16) else x.dtype)
+        var, mean = torch.var_mean(x.to(dtype), dim=dims, unbiased=False)
+        self.stats[module].append((mean, var))
+
+
+#: the BatchNorm classes whose calls PairedPasses computes itself (exactly ``F.batch_norm``'s formula, nothing added)
+_PLAIN = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
+
+
+def _normalised(module: nn.Module, x: Tensor, mean: Tensor, var: Tensor) -> Tensor:
+    """``module``'s batch normalisation of ``x`` with the statistics ``mean`` and ``var`` (per channel, axis 1)."""
+    shape = (1, -1) + (1,) * (x.dim() - 2)
+    y = (x.to(mean.dtype) - mean.view(shape)) * torch.rsqrt(var.view(shape) + module.eps)
+    if module.weight is not None:
+        y = y * module.weight.view(shape) + module.bias.view(shape)
+    return y.to(x.dtype)
+
+
+def _put_back(module: nn.Module, training: bool, mean: Any, var: Any) -> None:
+    module.training, module.running_mean, module.running_var = training, mean, var
