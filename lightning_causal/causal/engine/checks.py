@@ -153,6 +153,18 @@ def check_callable(name: str, value: Any, what: str = "a callable", *, none_ok: 
     return value
 
 
+def ordinal_hint(width: int) -> str:
+    """``"; or <width + 1> ranks of an ordinal head's <width> cumulative logits ..."``: what a class one beyond a model's
+    ``width`` outputs (labels ``0 .. width``, a ``target=width``) may mean, and the ways to explain such ranks."""
+    return (f"; or {width + 1} ranks of an ordinal head's {width} cumulative logits (CORAL, rank > k), whose "
+            "largest is no rank: explain the expected rank, `output=lambda out: torch.sigmoid(out).sum(1, "
+            "keepdim=True)` (of CORN's conditional logits, rank > k given rank > k - 1: `output=lambda out: "
+            "torch.sigmoid(out).cumprod(1).sum(1, keepdim=True)`), with the labels left out of the probe, or, "
+            "for the audits that read classes "
+            f"(CounterfactualAudit, FairnessAudit) and a rank as the target, `output=` the {width + 1} rank classes' "
+            "log-probabilities, which the ranks index (docs/your_model.md, 'Ordinal heads and survival models')")
+
+
 def check_class_labels(name: str, labels: Any, width: int, *, error: Error = ValueError) -> None:
     """Integer class labels must index a classifier's ``width`` outputs: ``0 .. width − 1`` (labels
     numbered from 1, or a class the model does not have, would be read as other classes or as
@@ -172,12 +184,6 @@ def check_class_labels(name: str, labels: Any, width: int, *, error: Error = Val
     if bad.numel():
         ordinal = ""
         if int(labels.min()) == 0 and int(labels.max()) == width:  # ranks 0 .. width: one more than the outputs
-            ordinal = (f"; or {width + 1} ranks of an ordinal head's {width} cumulative logits (CORAL, rank > k), whose "
-                       "largest is no rank: explain the expected rank, `output=lambda out: torch.sigmoid(out).sum(1, "
-                       "keepdim=True)` (of CORN's conditional logits, rank > k given rank > k - 1: `output=lambda out: "
-                       "torch.sigmoid(out).cumprod(1).sum(1, keepdim=True)`), with the labels left out of the probe, or, "
-                       "for the audits that read classes "
-                       f"(CounterfactualAudit, FairnessAudit), `output=` the {width + 1} rank classes' log-probabilities, "
-                       "which the ranks index (docs/your_model.md, 'Ordinal heads and survival models')")
+            ordinal = ordinal_hint(width)
         raise error(f"Expected {name if ' ' in name else f'argument `{name}`'} to hold classes 0 to {width - 1} (the model returns {width} logits) but got "
                     f"{sorted(set(bad.tolist()))[:6]} among them (e.g. labels numbered from 1{ordinal})")

@@ -20,6 +20,7 @@ from torch import Tensor, nn
 from torch.ao.quantization.fake_quantize import FakeQuantizeBase
 
 from lightning_causal.causal.engine.batching import first_in_block, remembered_fit, said_in_block
+from lightning_causal.causal.engine.checks import ordinal_hint
 from lightning_causal.causal.engine.chosen_input import model_name
 from lightning_causal.causal.engine.eager import force_eager
 from lightning_causal.causal.engine.generators import generators_registered
@@ -916,7 +917,8 @@ def resolve_target(outputs: Tensor, target: Target, *, classes: str | None = Non
         raise ValueError(f"Expected argument `{name}` to have 1 or {n} entries but got {idx.numel()}{dense}")
     if (idx < 0).any() or (idx >= c).any():
         bad = sorted(set(idx[(idx < 0) | (idx >= c)].tolist()))
-        raise ValueError(f"Expected argument `{name}` to be in [0, {c - 1}] but got {bad[:8]} ({classes or f'the model returns {c} outputs'})")
+        ordinal = ordinal_hint(c) if bad == [c] and c >= 2 and not classes else ""  # rank c of c cumulative logits?
+        raise ValueError(f"Expected argument `{name}` to be in [0, {c - 1}] but got {bad[:8]} ({classes or f'the model returns {c} outputs'}{ordinal})")
     return idx.clone()
 
 
