@@ -16,6 +16,7 @@ from lightning.pytorch.trainer.states import TrainerFn, TrainerStatus
 from typing_extensions import override
 
 from lightning_causal.batches import num_rows
+from lightning_causal.repair.module_arguments import check_task_outputs
 from lightning_causal.repair.objective import eager_step
 from lightning_causal.step_metrics import step_metrics
 
@@ -125,7 +126,15 @@ class EvaluationSteps(LightningModule):
         if y is None:
             return
         out = self.model_outputs(x, args)
-        self.log_dict(step_metrics(prefix, self.task_loss(out, y), out, y), batch_size=num_rows(x))
+        self.log_dict(step_metrics(prefix, self._task_loss_of(out, y), out, y), batch_size=num_rows(x))
+
+    def _task_loss_of(self, out: Any, y: Any) -> Any:
+        """``task_loss(out, y)``, its outputs checked on the first call (:func:`check_task_outputs`: per-position
+        logits ``[N, T, C]`` beside class indices ``[N, T]``, which cross-entropy reads with the positions as classes)."""
+        if not self.__dict__.get("_outputs_checked", False):
+            self.__dict__["_outputs_checked"] = True
+            check_task_outputs(self.task_loss, out, y)
+        return self.task_loss(out, y)
 
     @override
     @eager_step

@@ -512,7 +512,7 @@ class CausalRepairModule(EvaluationSteps):
             )
         with forward_arguments_checked(args, "default `task_step`"):
             out = self.model_outputs(x, args)
-        return self.task_loss(out, y)
+        return self._task_loss_of(out, y)
 
     @override
     @eager_step
@@ -572,7 +572,7 @@ class CausalRepairModule(EvaluationSteps):
             term_args = self.__dict__.setdefault("_whole_args", WholeAcrossBatches()).marked(term_args, num_rows(term_x))
         if fused and y is not None:
             # fused only without `explain`: term_x is x, one tensor (explained_batch refused a tuple of inputs)
-            task, values = fused_losses(self.model_outputs, self.task_loss, term_x, y, fused)
+            task, values = fused_losses(self.model_outputs, self._task_loss_of, term_x, y, fused)
         else:
             task, values = checked_task_loss(self.task_step(batch, batch_idx), type(self).__name__), {}
             if task is None:

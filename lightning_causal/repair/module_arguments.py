@@ -18,7 +18,7 @@ from lightning_causal.causal.engine.checks import check_callable, check_float
 from lightning_causal.causal.engine.forward import OutputSpec, check_output_spec
 from lightning_causal.causal.engine.quantized import refuse_dynamic_quantized
 
-__all__ = ["check_module_arguments", "check_setup_inputs", "check_task_labels"]
+__all__ = ["check_module_arguments", "check_setup_inputs", "check_task_labels", "check_task_outputs"]
 
 
 def check_module_arguments(model: Any, task_loss: Any, lr: Any, unpack_batch: Any, output: Any, *, wraps: bool) -> OutputSpec:
@@ -98,6 +98,40 @@ def check_task_labels(task_loss: Any, labels: Any) -> None:
         f"such as {shown}), which cross-entropy would take for class probabilities and train the outputs towards: pass "
         "the regression's loss, `task_loss=F.mse_loss` (or nn.MSELoss(), nn.HuberLoss(), ...), or fine-tune a "
         "LightningModule with its own `training_step` and loss through `CausalRepairModule.wrap(module, terms)`")
+
+
+def check_task_outputs(task_loss: Any, out: Any, labels: Any) -> None:
+    """Refuse, or warn of, a cross-entropy task loss (:func:`_cross_entropy_named`) on outputs ``[N, T, C]`` beside
+    class indices ``[N, T]`` (one class per position: a transformer's per-token logits, an in-context learner's
+    per-query logits ``[B, Q, C]`` beside the queries' labels ``[B, Q]``): cross-entropy reads dimension 1 as the
+    classes. Of ``T != C`` torch refuses in its own words (``Expected target size [8, 3], got [8, 5]``), refused here
+    naming the way out; of ``T == C`` it trains the positions as classes without an error (3 queries of 3 classes), a
+    ``UserWarning`` (a ``Conv1d``'s ``[N, C, T]`` with ``T == C`` looks the same).
+
+    Raises:
+        MisconfigurationException: classes last, ``T != C``, as above.
+
+    Examples:
+        >>> import torch
+        >>> check_task_outputs(F.cross_entropy, torch.zeros(2, 3, 4), torch.zeros(2, 4, dtype=torch.long))  # [N, C, T]
+        >>> check_task_outputs(F.cross_entropy, torch.zeros(2, 5, 3), torch.zeros(2, 5, dtype=torch.long))  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        lightning.fabric.utilities.exceptions.MisconfigurationException: Expected outputs [N, C, T] ...
+    """
+    what = _cross_entropy_named(task_loss)
+    if (what is None or not isinstance(out, Tensor) or not isinstance(labels, Tensor) or out.dim() != 3
+            or labels.is_floating_point() or tuple(labels.shape) != tuple(out.shape[:2])):
+        return
+    fix = ("pass `task_loss=lambda out, y: F.cross_entropy(out.transpose(1, 2), y)`, which reads the classes last "
+           "(the same loss as F.cross_entropy(out.flatten(0, 1), y.flatten()))")
+    said = (f"CausalRepairModule's `task_loss`, {what}, reads dimension 1 of the outputs as the classes, but the outputs "
+            f"{list(out.shape)} beside class indices {list(labels.shape)} hold one class per position with the classes last "
+            "([N, T, C]: a transformer's per-token logits, an in-context learner's per-query logits [B, Q, C])")
+    if out.shape[1] != out.shape[2]:
+        raise MisconfigurationException(f"Expected outputs [N, C, T] for per-position class indices [N, T]: {said}; {fix}")
+    warn_at_users_line(f"{said}, or the classes first ([N, C, T], a Conv1d's, T == C = {out.shape[1]}): of classes last it "
+                       f"trains the positions as the classes without an error; {fix}")
 
 
 def _cross_entropy_named(task_loss: Any) -> str | None:
