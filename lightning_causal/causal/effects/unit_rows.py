@@ -90,6 +90,12 @@ def _check_patch_sources(ivs: Sequence[Intervention], n: int) -> None:
                 f"{list(iv.source.shape)}: Patch pairs source row i with sample i (record it on the {n} paired inputs)")
 
 
+#: a later call of a unit's layer on a forward argument's rows (:func:`unit_rows`' refusal)
+SUPPORT_ROWS_CAUSE = ("a prototypical network's embedding of its support set, whose prototypes an intervention there would "
+                      "move as well: compute the prototypes once, keep them as a buffer and explain the queries, "
+                      "docs/your_model.md")
+
+
 def unit_rows(ivs: Sequence[Intervention], units: Tensor, layout: Layout, n: int, *, idx: Tensor,
               fold: int = 1) -> tuple[Edit, Tensor]:
     """``(edit, samples)`` of the flat rows ``idx``: ``edit(h)`` replaces unit ``u`` of each row by
@@ -119,8 +125,9 @@ def unit_rows(ivs: Sequence[Intervention], units: Tensor, layout: Layout, n: int
             raise ValueError(
                 f"Expected every call of the layer in a forward pass to return one row per row of the pass "
                 f"({u.shape[0]}) with {layout.num_units} units, as its first call does, but a later call returned "
-                f"{list(h.shape)} ({lay.num_units} units on dimension {lay.dim}): {cause}. Name a module called once, "
-                "or one whose calls all keep the samples on dimension 0" + (f" ({FEWER_ROWS_FIX})" if fewer else ""))
+                f"{list(h.shape)} ({lay.num_units} units on dimension {lay.dim}): {cause}; or a module run on a forward "
+                f"argument's rows too ({SUPPORT_ROWS_CAUSE}). Name a module called once, or one whose calls all keep the "
+                "samples on dimension 0" + (f" ({FEWER_ROWS_FIX})" if fewer else ""))
         return lay
 
     drawn: dict = {}  # Resample's donors of these rows, drawn at the first call
