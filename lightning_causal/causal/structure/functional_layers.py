@@ -51,19 +51,44 @@ def _of_torch(module: nn.Module) -> bool:
 class FunctionalCalls(Counter):
     """:func:`functional_layer_calls`' count (``"F.linear in DeltaLinear.forward" -> calls per pass``), with
     ``returned``: the modules whose forward returns the output of such a call, by name, each with its call's key (a layer
-    of yours that applies its weights in functional code: name the module itself), and ``order``: the modules read
-    (``covered``) and those, in the order their calls completed."""
+    of yours that applies its weights in functional code: name the module itself), ``rows``: the rows of each such
+    output (``None``: a scalar), ``order``: the modules read (``covered``) and those, in the order their calls
+    completed, and ``dropped``: those :meth:`drop_not_of_rows` left out, with their outputs' rows."""
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
         self.returned: dict[str, str] = {}
+        self.rows: dict[str, int | None] = {}
         self.order: list[str] = []
+        self.dropped: dict[str, int | None] = {}
 
     def update(self, other: object = None, /, **kwargs: object) -> None:  # noqa: D102 - Counter's, keeping the modules
         super().update(other, **kwargs)
         if isinstance(other, FunctionalCalls):
             self.returned.update(other.returned)
+            self.rows.update(other.rows)
             self.order.extend(name for name in other.order if name not in self.order)
+
+    def drop_not_of_rows(self, r: int) -> dict[str, int | None]:
+        """Leave out the modules of ``returned`` whose output does not hold the pass's ``r`` rows (a hypernetwork's
+        generator of yours run on one row, ``gen(self.z)``: no layer of the samples, which the map would refuse
+        where named), from ``returned`` and ``order``, and their calls' keys from the count where no module kept
+        returns them; returns those modules with their outputs' rows.
+
+        Examples:
+            >>> calls = FunctionalCalls({"F.linear in Delta.forward": 2})
+            >>> calls.returned, calls.rows = {"gen": "F.linear in Delta.forward"}, {"gen": 1}
+            >>> calls.order = ["gen", "head"]
+            >>> calls.drop_not_of_rows(2), dict(calls), calls.order
+            ({'gen': 1}, {}, ['head'])
+        """
+        dropped = {k: n for k, n in self.rows.items() if k in self.returned and n != r}
+        gone = {self.returned.pop(k) for k in dropped}
+        for key in gone - set(self.returned.values()):
+            del self[key]
+        self.order = [k for k in self.order if k not in dropped]
+        self.dropped.update(dropped)
+        return dropped
 
 
 class _Watch(TorchFunctionMode):
@@ -132,6 +157,7 @@ def functional_layer_calls(model: nn.Module, covered: Iterable[str]) -> Iterator
                 key = next((k for t, k in mine if t is out), None) if name else None
                 if key is not None and kind:  # a module of yours returning its layer call's output: that layer
                     found.returned.setdefault(name, key)
+                    found.rows.setdefault(name, int(out.shape[0]) if isinstance(out, torch.Tensor) and out.dim() else None)
                 if (name in read or (key is not None and kind)) and name not in found.order:
                     found.order.append(name)
         return post

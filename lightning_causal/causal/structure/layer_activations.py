@@ -132,6 +132,8 @@ def clean_activations(forward: Forward, xs: tuple[Tensor, ...], layers: list[str
                                  functional=functional, covered=layers)
     if functional is not None:  # the layers= the note advises: those the map keeps (not wpe(arange(T)[None]))
         functional.order = [k for k in functional.order if k not in folded]
+    if functional is not None and left_out is not None:
+        left_out.update({k: BROADCAST if rows == 1 else NOT_SAMPLES_FIRST for k, rows in functional.dropped.items()})
     if functional and (note := functional_layers_note(functional)):
         warnings.warn(note, UserWarning, stacklevel=outside_package())
         if left_out is not None:  # a module of yours that returns the call's output is the layer: its name, named
@@ -244,9 +246,10 @@ def _not_samples_first(forward: Forward, xs: tuple[Tensor, ...], acts: dict[str,
         watch = contextlib.nullcontext(Counter()) if functional is None else functional_layer_calls(forward.model, covered)
         with capture(forward.model, list(acts)) as few, watch as calls:
             forward(*(x[rows] for x in xs), rows=rows)
+    r = len(rows)
     if functional is not None:
         functional.update(calls)
-    r = len(rows)
+        functional.drop_not_of_rows(r)  # a generator of yours run on one row: no layer to advise
     return {k: f"{list(v.shape)} for {n} samples but {list(few[k].shape)} for {r}" for k, v in acts.items()
             if k in few and (few[k].dim() == 0 or few[k].shape[0] != r)}
 
