@@ -581,7 +581,15 @@ def check_samples_first(name: str, shape: Sequence[int], samples: int, *, shared
             "nn.TransformerEncoderLayer) returns [T, N, ...], and a module called on some rows only (an expert of a "
             "mixture on the rows routed to it, a module called per sample in a loop) returns fewer. Build it with "
             "batch_first=True, or name a module that returns every sample first (e.g. where the experts' outputs are "
-            f"combined){folded_hint(shape, samples)}")
+            f"combined){folded_hint(shape, samples)}{_ONE_SET_HINT if len(shape) > 2 and shape[0] == 1 else ''}")
+
+
+#: Added where a site's output is ``[1, N, ...]``: a model that runs its samples as one set (``x[None]``), a batch_first
+#: layer included, puts them on dimension 1.
+_ONE_SET_HINT = (". A model that runs its samples as one set, `x[None]` ([1, N, ...]: an in-context learner's queries beside "
+                 "their context, a batch_first layer included), puts them on dimension 1: have forward run each as a set "
+                 "of its own, `x[:, None]` ([N, 1, ...]), the shared set expanded to each (docs/recipes.md, 'In-context "
+                 "tabular learners')")
 
 
 def check_rows_at_sites(model: nn.Module, names: Sequence[str], run: Callable[[], object], samples: int) -> None:
