@@ -10,21 +10,13 @@ import warnings
 
 import pytest
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from lightning_causal.causal import layer_causal_map
 from lightning_causal.causal.structure.layer_activations import BROADCAST
-
-
-class _DeltaLinear(nn.Module):  # an edit kept as a delta beside a child's weight: a layer of yours in functional code
-    def __init__(self, i: int, o: int) -> None:
-        super().__init__()
-        self.lin = nn.Linear(i, o)
-        self.register_buffer("delta", torch.randn(o, i) * 0.1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.linear(x, self.lin.weight + self.delta, self.lin.bias)
+from tests.causal.test_mends_s40c_advised_layers import (
+    _DeltaLinear,  # a layer of yours in functional code
+)
 
 
 class _GenHead(nn.Module):  # a gate generated from a parameter (one row for all samples), then a head
