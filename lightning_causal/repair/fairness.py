@@ -466,6 +466,8 @@ class CounterfactualFairnessTerm(RepairTerm):
                 "group: penalty 0). Pass one term per label, `output=lambda out: out[:, [k]]` (each with its own "
                 "`name=`), which compares label k's sigmoid", UserWarning, stacklevel=outside_package())
             return False
+        if self._warn_independent(y, outputs, task):
+            return False
         if task == "multilabel" and not callable(self.output) and outputs.dim() == 2 and outputs.shape[1] >= 2 \
                 and rank_labels(y):
             self._warn_levels(y, outputs)
@@ -493,6 +495,24 @@ class CounterfactualFairnessTerm(RepairTerm):
             + (per_output if several else "distance='logit' to penalise |f(x) − f(x_cf)| of the output itself"),
             UserWarning, stacklevel=outside_package())
         return True
+
+    def _warn_independent(self, y: Tensor | None, outputs: Tensor, task: str | None) -> bool:
+        """Warn where the distance takes the softmax of outputs that are independent probabilities beside class indices
+        (:func:`~lightning_causal.audits.label_task.independent_probabilities`: DUQ's RBF kernel values, a one-vs-rest
+        head's sigmoids), whose softmax compresses their change; not under ``distance='logit'`` (the outputs centred,
+        their own change) nor where the model says it trains logits. Returns whether it warned."""
+        from lightning_causal.audits.label_task import independent_probabilities
+        from lightning_causal.audits.task_warnings import softmax_of_probabilities
+
+        if self.distance == "logit" or task == "multiclass" or not isinstance(y, Tensor) or y.is_floating_point():
+            return False
+        probabilities = independent_probabilities(outputs)
+        if probabilities is not None:
+            warnings.warn(softmax_of_probabilities(
+                f"CounterfactualFairnessTerm {self.name!r} (distance={self.distance!r}) compares", probabilities,
+                "the penalty is the change of that softmax, smaller than the outputs' own: pass distance='logit' "
+                "(the outputs' own change, centred)"), UserWarning, stacklevel=outside_package())
+        return probabilities is not None
 
     def _warn_levels(self, y: Tensor, outputs: Tensor) -> None:
         """Warn where the model says each of its outputs is its own sigmoid decision (a multi-label loss or ``task``)
