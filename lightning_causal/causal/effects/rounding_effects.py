@@ -17,16 +17,21 @@ from torch import Tensor
 
 from lightning_causal.causal.engine.user_frame import outside_package
 
-__all__ = ["ROUNDING_ULPS", "warn_rounding_effects"]
+__all__ = ["LOW_PRECISION_ULPS", "ROUNDING_ULPS", "warn_rounding_effects"]
 
 #: Effects at most this many machine epsilons of the largest explained output |f_t(x)| are rounding error (a float32
 #: logit of 20: 1.9e-4; an SAE whose error term cancels its latents gave effects of 1.9e-6 there).
 ROUNDING_ULPS = 64
+#: ... in a 16-bit dtype (bfloat16, float16), whose epsilon is 2^-7 or 2^-10: 64 of them would be half or 6% of the
+#: largest output, what one unit of an ordinary wide layer moves it by (a bfloat16 MLP of 1024 hidden units: 9%), while
+#: the cancelling SAE gives under one epsilon in every dtype.
+LOW_PRECISION_ULPS = 4
 
 
 def warn_rounding_effects(layer: str, effects: Tensor, explained: Tensor) -> bool:
     """Warn (``UserWarning``) where the exact effects of ``layer``'s units are all rounding error of the explained
-    outputs, ``0 < max |e| ≤ ROUNDING_ULPS · eps · max |f_t(x)|``; returns whether it warned.
+    outputs, ``0 < max |e| ≤ ROUNDING_ULPS · eps · max |f_t(x)|`` (``LOW_PRECISION_ULPS`` for 16-bit effects); returns
+    whether it warned.
 
     Args:
         layer: the layer's name, as the warning names it.
@@ -40,13 +45,20 @@ def warn_rounding_effects(layer: str, effects: Tensor, explained: Tensor) -> boo
         True
         >>> warn_rounding_effects("fc", torch.tensor([[0.5, 0.0]]), torch.tensor([12.0]))
         False
+        >>> warn_rounding_effects("fc", torch.tensor([[0.5, 0.0]], dtype=torch.bfloat16), torch.tensor([12.0]))
+        False
     """
     if not effects.is_floating_point() or effects.numel() == 0 or not bool(torch.isfinite(effects).all()):
         return False
     largest = float(effects.abs().max())
     scale = float(explained.detach().abs().max()) if explained.numel() else 0.0
-    if largest == 0.0 or largest > ROUNDING_ULPS * torch.finfo(effects.dtype).eps * scale:
+    info = torch.finfo(effects.dtype)
+    if largest == 0.0 or largest > (ROUNDING_ULPS if info.bits > 16 else LOW_PRECISION_ULPS) * info.eps * scale:
         return False
+    precision = "" if info.bits > 16 else (
+        f" In {str(effects.dtype).removeprefix('torch.')} an output rounds to {info.eps:.2g} of itself, so a layer "
+        "that cancels nothing can give effects of a few such steps too: an audit of the model in float32 "
+        "(`model.float()`) tells the two apart.")
     warnings.warn(
         f"Every unit of {layer!r} changes the explained output only by float rounding (largest |effect| "
         f"{largest:.2g} beside outputs up to {scale:.3g}): its interventions run, but nothing of them reaches the "
@@ -54,6 +66,6 @@ def warn_rounding_effects(layer: str, effects: Tensor, explained: Tensor) -> boo
         "layer sets: a sparse autoencoder's error term computed from the latents it sets (`rec + (h - rec).detach()` "
         "with `rec = decoder(latents)` returns `h` whatever the latents hold) is the usual cause; compute the error "
         "from the clean latents before the latents' site (`error = h - decoder(z)`, then `decoder(site(z)) + error`: "
-        "docs/your_model.md, Sparse autoencoders)",
+        "docs/your_model.md, Sparse autoencoders)" + precision,
         UserWarning, stacklevel=outside_package())
     return True
