@@ -585,11 +585,13 @@ def check_samples_first(name: str, shape: Sequence[int], samples: int, *, shared
 
 
 #: Added where a site's output is ``[1, N, ...]``: a model that runs its samples as one set (``x[None]``), a batch_first
-#: layer included, puts them on dimension 1.
+#: layer included, puts them on dimension 1; ``x[:, None]`` keeps its outputs only where no sample attends to another.
 _ONE_SET_HINT = (". A model that runs its samples as one set, `x[None]` ([1, N, ...]: an in-context learner's queries beside "
                  "their context, a batch_first layer included), puts them on dimension 1: have forward run each as a set "
                  "of its own, `x[:, None]` ([N, 1, ...]), the shared set expanded to each (docs/recipes.md, 'In-context "
-                 "tabular learners')")
+                 "tabular learners'). That keeps its outputs only where no sample attends to another (TabPFN's queries "
+                 "read the context alone); samples that attend to each other (a set transformer over them) are not "
+                 "independent: the whole set is then one sample")
 
 
 def check_rows_at_sites(model: nn.Module, names: Sequence[str], run: Callable[[], object], samples: int) -> None:
