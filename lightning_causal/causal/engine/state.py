@@ -31,6 +31,7 @@ from lightning_causal.causal.engine.input_kinds import check_input_kinds, sample
 from lightning_causal.causal.engine.kept_attributes import buffer_of, keep_attributes
 from lightning_causal.causal.engine.layer_calls import SHAPE_LAYERS, LayerCalls, open_recorder
 from lightning_causal.causal.engine.lazy_modules import check_built
+from lightning_causal.causal.engine.log_probabilities import log_probability_rows
 from lightning_causal.causal.engine.param_writes import param_writes_refused
 from lightning_causal.causal.engine.user_frame import outside_package
 
@@ -917,7 +918,11 @@ def resolve_target(outputs: Tensor, target: Target, *, classes: str | None = Non
         raise ValueError(f"Expected argument `{name}` to have 1 or {n} entries but got {idx.numel()}{dense}")
     if (idx < 0).any() or (idx >= c).any():
         bad = sorted(set(idx[(idx < 0) | (idx >= c)].tolist()))
-        ordinal = ordinal_hint(c) if bad == [c] and c >= 2 and not classes else ""  # rank c of c cumulative logits?
+        # rank c of c cumulative logits? Not of class probabilities or log-probabilities (a Softmax/LogSoftmax at the
+        # end: one decision's classes, whose index c is a class numbered from 1)
+        read = logits.detach()
+        one_decision = read.is_floating_point() and (rows_sum_to_one(read) or log_probability_rows(read))
+        ordinal = ordinal_hint(c) if bad == [c] and c >= 2 and not classes and not one_decision else ""
         raise ValueError(f"Expected argument `{name}` to be in [0, {c - 1}] but got {bad[:8]} ({classes or f'the model returns {c} outputs'}{ordinal})")
     return idx.clone()
 
