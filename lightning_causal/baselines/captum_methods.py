@@ -66,7 +66,11 @@ from lightning_causal.baselines.method_specs import (
     MethodSpec,
     resolve_method,
 )
-from lightning_causal.causal.engine.ablation import check_baselines, padding_positions
+from lightning_causal.causal.engine.ablation import (
+    as_baselines_words,
+    check_baselines,
+    padding_positions,
+)
 from lightning_causal.causal.engine.chosen_input import model_name
 from lightning_causal.causal.engine.finite import check_finite_value
 from lightning_causal.causal.engine.groups import flat_mask, group_counts
@@ -215,7 +219,7 @@ def _captum_baseline(x: Tensor, baseline: Tensor) -> Tensor:
     try:
         b = check_baselines((x,), baseline)[0]
     except (ValueError, TypeError) as err:  # the argument of attribute() is `baselines`, as Captum names it
-        raise type(err)(str(err).replace("argument `baseline`", "argument `baselines`", 1)) from None
+        raise type(err)(as_baselines_words(str(err))) from None  # and the way out's keyword
     return b.expand(x.shape) if b.shape[0] == x.shape[0] else b.expand(1, *x.shape[1:])
 
 
@@ -262,7 +266,7 @@ def _padding_keeps_tokens(model: nn.Module, forward: CaptumForward, x: Tensor, b
     try:
         b = forward.token_baseline(x, b.to(x.dtype), padding).expand(x.shape)
     except ValueError as err:  # named as given: the argument or the option `baselines`
-        raise ValueError(str(err).replace("argument `baseline`", name, 1)) from None
+        raise ValueError(as_baselines_words(str(err), name)) from None
     if padding is not None and bool(padding.any()):
         b = torch.where(padding.expand(x.shape), x, b)
     return b, b == x

@@ -26,6 +26,7 @@ from lightning_causal.baselines.method_specs import (
     unknown_name_error,
 )
 from lightning_causal.baselines.reaching_calls import check_last_call_reaches
+from lightning_causal.causal.engine.ablation import as_baselines_words
 from lightning_causal.causal.engine.chosen_input import model_name
 from lightning_causal.causal.engine.finite import check_finite_value
 from lightning_causal.causal.engine.folded_rows import check_site_units_named
@@ -170,8 +171,7 @@ def _token_baselines(forward: CaptumForward, x: Tensor, baselines: Any) -> Tenso
     try:
         b = forward.token_baseline(x, baselines)
     except (ValueError, TypeError) as err:  # the argument is `baselines` here
-        raise type(err)(str(err).replace("argument `baseline`", "argument `baselines`", 1)  # and the way out's keyword
-                        .replace("`baseline=", "`baselines=")) from None
+        raise type(err)(as_baselines_words(str(err))) from None
     return torch.broadcast_to(b, x.shape).contiguous()
 
 

@@ -33,7 +33,7 @@ from lightning_causal.causal.engine.probe_warnings import ProbeContentsWarning
 from lightning_causal.causal.engine.token_ids import INDEX_DTYPES, is_integer
 from lightning_causal.causal.engine.user_frame import outside_package
 
-__all__ = ["TOKEN_BASELINE_ADVICE", "mask_reads", "TORCH_SENSE_WAY", "unnamed_observation_mask", "unnamed_padding", "unnamed_padding_way", "check_baselines", "shown_baseline", "sample_rows", "ablate_groups", "changed_groups",
+__all__ = ["TOKEN_BASELINE_ADVICE", "as_baselines_words", "mask_reads", "TORCH_SENSE_WAY", "unnamed_observation_mask", "unnamed_padding", "unnamed_padding_way", "check_baselines", "shown_baseline", "sample_rows", "ablate_groups", "changed_groups",
            "differs", "replace_units", "padding_arguments", "key_padding", "unread_attention_mask", "lengths_alias", "padding_positions", "time_axis", "step_positions", "input_padding", "padded_steps", "unpadded_masks", "position_mean", "reference_mask"]
 
 BaselineLike = float | int | complex | Tensor | Sequence
@@ -42,6 +42,18 @@ BaselineLike = float | int | complex | Tensor | Sequence
 TOKEN_BASELINE_ADVICE = ("give one that stands for no word, e.g. `baseline=tokenizer.mask_token_id` ([MASK]) or "
                          "`tokenizer.unk_token_id` (the pad id also moves the positions on RoBERTa and the token read on "
                          "GPT-2 classifiers)")
+
+
+def as_baselines_words(message: str, name: str = "argument `baselines`") -> str:
+    """A refusal of :func:`check_baselines` or of a token baseline, for a caller that takes the baseline as ``baselines``
+    (Captum's name: ``attribute``, ``layer_attribute``): the argument named ``name``, and the way out's keyword of
+    :data:`TOKEN_BASELINE_ADVICE` one that caller takes.
+
+    Examples:
+        >>> as_baselines_words("Expected argument `baseline` to be an integer: e.g. `baseline=tokenizer.mask_token_id`")
+        'Expected argument `baselines` to be an integer: e.g. `baselines=tokenizer.mask_token_id`'
+    """
+    return message.replace("argument `baseline`", name, 1).replace("`baseline=", "`baselines=")
 
 
 def shown_baseline(b: object) -> str:
