@@ -135,20 +135,22 @@ def run_fold(case: bp.Case, fold: int, digits, methods: list[str], out: Path, do
     fold_records(case, fold, digits, methods, out, done, per_fold)
 
 
-def along_table(cases, path: Path) -> str:
+def along_table(cases, path: Path, key: str = "along", label=lambda m, t: f"{m.rsplit(':', 1)[0]} t={t:.1f}",
+                head: str = "curve read at") -> str:
     """For each curve (``mcr:<epochs>:<lr>``) and each ``t`` of ``ALONG``, the study summary's figures
-    (``backdoor_rnp.method_cells``) of the curve read at ``t``, from the records' ``along``."""
+    (``backdoor_rnp.method_cells``) of the curve read at ``t``, from the records' ``along``. Other studies' records
+    that hold readings ``[point, correct, (asr_hits)]`` under ``key`` name a row ``label(method, point)`` (e.g.
+    ``backdoor_np.py``'s ``trace``, by epoch) under the column ``head``."""
     records = load(path)
     along: dict = {}
     for (seed, fold, m), r in records.items():
-        if "along" in r:
-            curve = m.rsplit(":", 1)[0]
-            for t, correct, *hits in r["along"]:
-                along[seed, fold, f"{curve} t={t:.1f}"] = {"n": r["n"], "correct": correct, "lost": 0, "gained": 0,
-                                                           **({"asr_hits": hits[0], "asr_n": r["asr_n"]} if hits else {})}
+        if key in r:
+            for t, correct, *hits in r[key]:
+                along[seed, fold, label(m, t)] = {"n": r["n"], "correct": correct, "lost": 0, "gained": 0,
+                                                  **({"asr_hits": hits[0], "asr_n": r["asr_n"]} if hits else {})}
         elif m == "none":
             along[seed, fold, m] = r
-    lines = ["| curve read at | patch: ASR ≤ 2% | Δ ≥ −1 | mean Δ | mean ASR | clean: mean Δ | worst Δ |",
+    lines = [f"| {head} | patch: ASR ≤ 2% | Δ ≥ −1 | mean Δ | mean ASR | clean: mean Δ | worst Δ |",
              "|---|---|---|---|---|---|---|"]
     for m in sorted({k[2] for k in along} - {"none"}):
         lines.append(f"| {m} | {method_cells(cases, along, m)} |")
