@@ -500,11 +500,13 @@ class CounterfactualFairnessTerm(RepairTerm):
         """Warn where the distance takes the softmax of outputs that are independent probabilities beside class indices
         (:func:`~lightning_causal.audits.label_task.independent_probabilities`: DUQ's RBF kernel values, a one-vs-rest
         head's sigmoids), whose softmax compresses their change; not under ``distance='logit'`` (the outputs centred,
-        their own change) nor where the model says it trains logits. Returns whether it warned."""
+        their own change) nor where the model says it trains logits or regresses (a regression's outputs are no class
+        scores: :meth:`_check_labels` warns of them as such). Returns whether it warned."""
         from lightning_causal.audits.label_task import independent_probabilities
         from lightning_causal.audits.task_warnings import softmax_of_probabilities
 
-        if self.distance == "logit" or task == "multiclass" or not isinstance(y, Tensor) or y.is_floating_point():
+        if self.distance == "logit" or task in ("multiclass", "regression") or not isinstance(y, Tensor) \
+                or y.is_floating_point():  # a regression's outputs are no class scores: its own warning (below)
             return False
         probabilities = independent_probabilities(outputs)
         if probabilities is not None:
