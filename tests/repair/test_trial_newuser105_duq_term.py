@@ -11,20 +11,10 @@ import torch
 from torch import nn
 
 from lightning_causal import AttributeFlip, CounterfactualFairnessTerm
-
-SAYS = "lies in [0, 1] and their rows do not sum to 1"
-
-
-class DUQHead(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.embed = nn.Linear(3, 2, bias=False)
-        with torch.no_grad():
-            self.embed.weight.copy_(torch.tensor([[1.0, 0.0, 0.6], [0.0, 1.0, -0.3]]))
-        self.register_buffer("centroids", torch.tensor([[0.0, 0.0], [1.5, 0.0], [0.0, 1.5]]))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.exp(-((self.embed(x)[:, None, :] - self.centroids) ** 2).sum(-1) / (2 * 0.7**2))
+from tests.audits.test_trial_newuser105_duq_fairness import (  # the audit test's kernel head
+    SAYS,
+    DUQHead,
+)
 
 
 def _loss(model: nn.Module, **kwargs) -> tuple[torch.Tensor, list[str]]:
