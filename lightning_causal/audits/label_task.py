@@ -24,7 +24,7 @@ from lightning_causal.causal.engine.state import rows_sum_to_one
 from lightning_causal.causal.engine.user_frame import outside_package
 
 __all__ = ["GUESSED_SINGLE_LABEL", "GUESSED_SOFT_LABELS", "class_distributions", "class_indices", "embedding_output", "independent_probabilities", "label_task", "level_outputs", "LEVEL_WAYS_OUT",
-           "multi_hot_labels", "rank_labels",
+           "multi_hot_labels", "rank_labels", "sigmoid_levels",
            "regression_labels", "smoothed_multi_hot", "soft_binary_targets", "state_task", "task_model"]
 
 
@@ -470,6 +470,25 @@ def rank_labels(labels: Any) -> bool:
     return float(lab.max()) >= 2 and float(lab.min()) >= 0
 
 
+def sigmoid_levels(outputs: Tensor) -> str:
+    """``""``, or where per-level outputs are sigmoids already (:func:`independent_probabilities`: a head ending in
+    ``nn.Sigmoid``, trained with ``nn.BCELoss``, whose outputs are ``P(rank > k)``) the words that turn the ways out
+    named for logits into theirs: ``out`` where they take ``torch.sigmoid(out)`` (the expected rank ``out.sum(1)``;
+    ``torch.sigmoid`` of a probability lies in [0.5, 0.73], which shrinks a CORAL head's effects about fourfold) and
+    ``torch.log1p(-out)`` where they take ``-softplus(out)`` (``log(1 - sigmoid(h))``).
+
+    Examples:
+        >>> sigmoid_levels(torch.randn(8, 3)), sigmoid_levels(torch.full((8, 3), 0.4)).startswith("; its outputs")
+        ('', True)
+    """
+    why = independent_probabilities(outputs)
+    return ("" if why is None else
+            f"; its outputs are sigmoids already ({why}: a head ending in nn.Sigmoid, trained with nn.BCELoss), so take "
+            "`out` where the ways out named take `torch.sigmoid(out)` (the expected rank: `output=lambda out: out.sum(1, "
+            "keepdim=True)`; CORN's: `out.cumprod(1).sum(1, keepdim=True)`) and `torch.log1p(-out)` where they take "
+            "`-softplus(out)`")
+
+
 def level_outputs(labels: Any, outputs: Any, model: Any = None, output: Any = None) -> str | None:
     """Why the model's outputs ``[N, C]`` (``C >= 2``) read as per-level sigmoid decisions rather than
     the class scores of one decision, or ``None``: ``model`` says it is multi-label (:func:`label_task`:
@@ -507,4 +526,4 @@ def level_outputs(labels: Any, outputs: Any, model: Any = None, output: Any = No
             f"the head is {_head_in(output)})")
     return (f"the model says {said} while its probe's labels are one class per sample, {int(lab.min())} to {int(lab.max())}: "
             "per-level logits, such as an ordinal head's cumulative logits (rank > k) or a survival model's interval "
-            "hazards")
+            "hazards" + sigmoid_levels(outputs))

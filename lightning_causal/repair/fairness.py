@@ -522,6 +522,8 @@ class CounterfactualFairnessTerm(RepairTerm):
         logits, an ordinal head's cumulative logits (CORAL, ``rank > k``), whose softmax is no probability of a rank
         and whose centred logits a shared score moves alike (CORAL's ``s + b_k``: ``distance='logit'`` is 0 whatever
         the flip does), as :func:`~lightning_causal.audits.label_task.level_outputs` warns the audits."""
+        from lightning_causal.audits.label_task import sigmoid_levels
+
         compared = ("their centred logits (logits less their mean, which a score shared by every level moves alike: "
                     "a penalty of 0 for CORAL's logits s(x) + b_k)" if self.distance == "logit" else
                     "the softmax over them, which is no probability of a rank")
@@ -535,7 +537,8 @@ class CounterfactualFairnessTerm(RepairTerm):
             "keepdim=True)`), or `output=` the rank classes' log-probabilities [N, K] (docs/your_model.md, 'Ordinal "
             "heads and survival models'); a one-vs-rest classifier (BCE on one-hot classes) says so by `output=lambda "
             "out: out`" + (f" (the lambdas take the model's whole output, in which the head `output={self.output!r}` is "
-                           f"`out[{self.output!r}]`)" if self.output is not None and self.output != "logits" else ""),
+                           f"`out[{self.output!r}]`)" if self.output is not None and self.output != "logits" else "")
+            + sigmoid_levels(outputs),
             UserWarning, stacklevel=outside_package())
 
     def _warn_continuous(self, y: Tensor | None, outputs: Tensor) -> bool:
