@@ -52,8 +52,9 @@ class FunctionalCalls(Counter):
     """:func:`functional_layer_calls`' count (``"F.linear in DeltaLinear.forward" -> calls per pass``), with
     ``returned``: the modules whose forward returns the output of such a call, by name, each with its call's key (a layer
     of yours that applies its weights in functional code: name the module itself), ``rows``: the rows of each such
-    output (``None``: a scalar), ``order``: the modules read (``covered``) and those, in the order their calls
-    completed, and ``dropped``: those :meth:`drop_not_of_rows` left out, with their outputs' rows."""
+    module's output at its last call, where the map reads it (``None``: a scalar), ``order``: the modules read
+    (``covered``) and those, in the order their calls completed, and ``dropped``: those :meth:`drop_not_of_rows` left
+    out, with their outputs' rows."""
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
@@ -157,7 +158,8 @@ def functional_layer_calls(model: nn.Module, covered: Iterable[str]) -> Iterator
                 key = next((k for t, k in mine if t is out), None) if name else None
                 if key is not None and kind:  # a module of yours returning its layer call's output: that layer
                     found.returned.setdefault(name, key)
-                    found.rows.setdefault(name, int(out.shape[0]) if isinstance(out, torch.Tensor) and out.dim() else None)
+                if name in found.returned:  # its rows at its last call, where the map reads a module run several times
+                    found.rows[name] = int(out.shape[0]) if isinstance(out, torch.Tensor) and out.dim() else None
                 if (name in read or (key is not None and kind)) and name not in found.order:
                     found.order.append(name)
         return post
