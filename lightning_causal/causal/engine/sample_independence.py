@@ -229,15 +229,18 @@ def one_value_alone(alone: Tensor, stacked: Tensor) -> bool:
 
 
 def _erased_alone(forward: Forward, xs: tuple[Tensor, ...], output: Tensor, state: KeptAttributes) -> bool:
-    """Whether probe samples 0 and ``n - 1``, each run in a batch of its own (twice: a model may refuse a batch of one
-    row), give one output where the probe's pass gives them two (:func:`one_value_alone`); ``state`` put back before
-    each pass. Two passes, at a refusal only; a pass that fails tells nothing."""
+    """Whether probe samples 0, ``n // 2`` and ``n - 1``, each run in a batch of its own (twice: a model may refuse a
+    batch of one row), give one output where the probe's pass gives them several (:func:`one_value_alone`); ``state``
+    put back before each pass. Three passes (two for 2 samples), at a refusal only; a pass that fails tells nothing.
+    Three samples, not two: a branch on a batch statistic whose branch alone returns a constant (an early exit's zeros)
+    gives two samples on that side of its threshold one output too, and one sample at a time is its way out."""
     n = xs[0].shape[0]
     if n < 2:
         return False
+    samples = list(dict.fromkeys((0, n // 2, n - 1)))
     parts = []
     try:
-        for i in (0, n - 1):
+        for i in samples:
             state.restore()
             rows = torch.full((2,), i, dtype=torch.long, device=xs[0].device)
             parts.append(forward(*(x[rows] for x in xs), rows=rows)[:1])
@@ -246,7 +249,7 @@ def _erased_alone(forward: Forward, xs: tuple[Tensor, ...], output: Tensor, stat
     finally:
         state.restore()
     alone = torch.cat(parts) if all(isinstance(p, Tensor) for p in parts) else None
-    return alone is not None and one_value_alone(alone, output[[0, n - 1]])
+    return alone is not None and one_value_alone(alone, output[samples])
 
 
 def _row_differs(a: Tensor, b: Tensor, bound: float | None) -> bool:
