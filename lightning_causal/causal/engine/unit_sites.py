@@ -458,6 +458,16 @@ def _passes_layout(module: nn.Module, inp: Tensor | None, out: Tensor) -> bool:
             and not any(True for _ in module.parameters()))
 
 
+def _scales_last(module: nn.Module, inp: Tensor | None, out: Tensor) -> bool:
+    """A leaf that keeps its input's shape and holds only 1-D parameters as wide as the last dimension, not as dimension
+    1 (a JumpReLU's learned threshold per latent, a LayerScale's gain): it reads its features last, though no layer of
+    :data:`_FEATURES_LAST` says so (the walk over parameter-free leaves stopped at it)."""
+    params = list(module.parameters())
+    return (bool(params) and inp is not None and inp.shape == out.shape and out.dim() >= 3
+            and out.shape[-1] != out.shape[1] and not any(True for _ in module.children())
+            and all(p.dim() == 1 and p.shape[0] == out.shape[-1] for p in params))
+
+
 def _is_features_last(site: nn.Module, out: Tensor, inp: Tensor | None, inside: list, outputs: list,
                       inputs: dict[int, Tensor | None]) -> bool:
     if isinstance(site, InputSite):  # the layer that reads the input says how (a linear layer: features last)
@@ -477,6 +487,8 @@ def _is_features_last(site: nn.Module, out: Tensor, inp: Tensor | None, inside: 
     # parameter-free leaves (activations, dropout): the layout of the layer that produced the input
     module, tensor = site, out
     for _ in range(len(outputs)):
+        if _scales_last(module, inp, tensor):  # a JumpReLU's threshold per latent: it reads its features last
+            return True
         if not _passes_layout(module, inp, tensor):
             return False
         producers = [(m, t) for m, t in outputs if _same(t, inp) and m is not module]
