@@ -10,10 +10,12 @@ Defense via Purifying Poisoned Features") as a detection-free repair, on the pro
 A study, not package API and not a default. The test set is refused: nothing here was chosen to be measured on it.
 
 The fold model stays frozen. A *polarizer* is inserted after one of its layers: a 1x1 convolution over the layer's
-channels, started at the identity, followed by a ``BatchNorm2d`` kept in eval mode (the paper's ``convbn`` layer, as its
-code runs it: the statistics stay at mean 0, variance 1, so it is a per-channel scale and shift). Only the polarizer is
-trained, on the fold's clean 10% repair set (143-144 images), by the paper's bi-level objective; at every step, on the
-batch ``(x, y)``:
+channels, started at the identity, followed by a ``BatchNorm2d`` kept in eval mode throughout (the paper's ``convbn``
+layer; its statistics stay at mean 0, variance 1, so it is a per-channel scale and shift and the polarizer starts at the
+identity). The paper's code differs here: it runs the warm-up below with the ``BatchNorm2d`` in train mode, so its
+polarizer leaves the warm-up standardising each channel by the repair set's running statistics, not at the identity
+(not rerun that way on the fold models). Only the polarizer is trained, on the fold's clean 10% repair set (143-144
+images), by the paper's bi-level objective; at every step, on the batch ``(x, y)``:
 
 1. **Inner: a targeted adversarial perturbation** (a stand-in for the unknown trigger). The target ``T`` of each image
    is the polarized model's most likely class other than ``y``. From ``delta = 0``, at most ``steps`` signed-gradient
@@ -24,7 +26,8 @@ batch ``(x, y)``:
    ``x' = clip(x + delta)`` and ``c'`` the most likely class of ``x'`` other than ``y``: clean images stay right, the
    perturbed ones go back to their class and lose their confidence on the attack's and on any other wrong class.
 
-Before that, 5 warm-up epochs of plain SGD at 1e-4 on the clean cross-entropy (the paper's code).
+Before that, 5 warm-up epochs of plain SGD at 1e-4 on the clean cross-entropy (the paper's code, but with the
+``BatchNorm2d`` in eval mode: see above).
 
 ``np:<after>:<epochs>:<lr>:<bound>`` inserts the polarizer after the module ``after`` of the ``DigitsCNN`` (``pool1``:
 16 channels at 4x4, the input of ``conv2``; ``pool2``: 32 channels at 2x2, the input of ``fc1``) and trains it
