@@ -21,7 +21,7 @@ from lightning_causal.causal.effects.shared_units import (
 )
 from lightning_causal.causal.effects.unit_attribution import attribution_estimates
 from lightning_causal.causal.effects.unit_rows import moving_rows, unit_rows
-from lightning_causal.causal.engine.batching import rows_per_pass
+from lightning_causal.causal.engine.batching import map_rows, rows_per_pass
 from lightning_causal.causal.engine.checks import check_choice, check_int
 from lightning_causal.causal.engine.folded_rows import (
     check_folded_interventions,
@@ -169,7 +169,7 @@ def _exact_effects(cache: PrefixCache, ivs: list[Intervention], units: Tensor, l
     if noise is not None:
         curve = noise.rows(k * nu, lambda b, s: evaluate(b * n + s), h.device).view(k, nu, n)
     else:  # moving_rows: None on full passes (noise, folded rows) too; the rows left unrun give the clean output
-        clean_rows = gather_target(cache.output, tidx).expand(k * nu, n).reshape(-1)
+        clean_rows = gather_target(cache.output if clean is None else clean, tidx).expand(k * nu, n).reshape(-1)
         moving = moving_rows(cache, ivs, units, layout)
         curve = map_moving(moving, cache.rows_per_pass(max_batch_size), evaluate, clean_rows, h.device).view(k, nu, n)
     if k == 1:
@@ -428,6 +428,8 @@ def unit_effects(
             cache.reason = "the model draws random numbers in eval mode: full passes with common random numbers"
             noise = CommonNoise(xs[0].shape[0], cache.rows_per_pass(max_batch_size), model_devices(forward.model))
             clean = noise.clean(lambda s: forward(*(x[s] for x in xs), rows=s), xs[0].device)
+        elif max_batch_size == 1 and fold == 1 and xs[0].shape[0] > 1:  # the suffix rows run alone: the clean ones too
+            clean = map_rows(xs[0].shape[0], 1, lambda s: cache(lambda h: h, s), xs[0].device)  # (input_effects' clean_target)
         layout = ivs[0].layout(cache.value)
         units = selected_units(ivs[0].units, layout, layer, cache.value.device)
         # a padded position explained is said once per block (an audit's layers share the model's output and target)
