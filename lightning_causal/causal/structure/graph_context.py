@@ -62,6 +62,7 @@ from lightning_causal.causal.engine.suffix import (
 from lightning_causal.causal.engine.unit_sites import check_samples_first, named_unit_kind
 from lightning_causal.causal.engine.units import Layout, from_units, resolve_layout, to_units
 from lightning_causal.causal.structure.layer_activations import (
+    activations_alone,
     skipped_modules_error,
 )
 
@@ -399,6 +400,8 @@ class GraphContext:
                 p.remove()
         _check_clean_pass(out, layers, dict(acts), kinds)
         check_samples_independent(forward, xs, out, "A causal graph")
+        if max_batch_size == 1 and xs[0].shape[0] > 1:  # the intervened rows run alone: the clean samples too
+            out, acts = activations_alone(forward, xs, layers)
         tidx, f0 = explained_target(forward, xs, out, target, "A causal graph")  # type: ignore[arg-type]
         acts = {name: to_units(h, layouts[name]) if name in layouts else h for name, h in acts.items()}
         fargs = forward.args.kwargs or forward.args.args or None

@@ -11,7 +11,7 @@ import contextlib
 import itertools
 import warnings
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -45,7 +45,7 @@ from lightning_causal.causal.structure.functional_layers import (
     functional_layers_note,
 )
 
-__all__ = ["BATCH_FIRST", "BROADCAST", "NOT_SAMPLES_FIRST", "VMAPPED", "clean_activations", "real_positions_only",
+__all__ = ["BATCH_FIRST", "BROADCAST", "NOT_SAMPLES_FIRST", "VMAPPED", "activations_alone", "clean_activations", "real_positions_only",
            "seeded_clean_activations", "skipped_modules_error", "unaligned_positions"]
 
 BATCH_FIRST = ("A layer built with batch_first=False (nn.TransformerEncoderLayer, recurrent layers) returns [T, N, ...] "
@@ -269,11 +269,29 @@ def skipped_modules_error(modules: list[str], rows: Tensor) -> ValueError:
 def seeded_clean_activations(forward: Forward, xs: tuple[Tensor, ...], layers: list[str], noise: CommonNoise) -> tuple[Tensor, dict[str, Tensor]]:
     """The output and the ``layers``' activations of the probe, each block of samples run from its
     seed (common random numbers with :func:`~lightning_causal.causal.structure.layer_trace.trace_interventions`'s passes)."""
+    return _block_activations(forward, xs, layers, [noise.samples(k, xs[0].device) for k in range(noise.count)], noise.seed)
+
+
+def activations_alone(forward: Forward, xs: tuple[Tensor, ...], layers: list[str]) -> tuple[Tensor, dict[str, Tensor]]:
+    """The output and the ``layers``' activations of the probe, each sample run alone (a pass each): the clean pass of an
+    estimator given ``max_batch_size=1``, the stacked-rows refusal's advice, whose intervened rows run alone, so that a
+    model branching on its batch's statistic gives each sample's clean values as its intervened rows see them, not the
+    whole probe's (the layer map and the causal graph mixed two branches). Run after the probe check, which compares
+    samples run together with the whole pass, and after the whole pass, which warned of modules run several times
+    (read at their last call here too) or not at all: not warned of again."""
+    return _block_activations(forward, xs, layers, list(torch.arange(xs[0].shape[0], device=xs[0].device).split(1)),
+                              warn=False)
+
+
+def _block_activations(forward: Forward, xs: tuple[Tensor, ...], layers: list[str], blocks: list[Tensor],
+                       before: Callable[[int], None] | None = None, warn: bool = True) -> tuple[Tensor, dict[str, Tensor]]:
+    """The output and the ``layers``' activations of the probe run in ``blocks`` of samples (``before(k)`` called before
+    block ``k``: its seed), joined; ``warn``: :func:`capture`'s warnings of repeated and unreached modules."""
     outs, got = [], {a: [] for a in layers}
-    for k in range(noise.count):
-        noise.seed(k)
-        s = noise.samples(k, xs[0].device)
-        with capture(forward.model, layers) as acts:
+    for k, s in enumerate(blocks):
+        if before is not None:
+            before(k)
+        with capture(forward.model, layers, warn_repeats=warn, warn_unreached=warn) as acts:
             outs.append(forward(*(x[s] for x in xs), rows=s))
         if missing := [a for a in layers if a not in acts]:  # a block skipped at random (stochastic depth in eval mode)
             raise skipped_modules_error(missing, s)

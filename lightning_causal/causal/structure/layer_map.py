@@ -60,6 +60,7 @@ from lightning_causal.causal.structure.functional_layers import FUNCTIONAL, OWN_
 from lightning_causal.causal.structure.layer_activations import (
     BROADCAST,
     NOT_SAMPLES_FIRST,
+    activations_alone,
     clean_activations,
     real_positions_only,
     seeded_clean_activations,
@@ -345,6 +346,10 @@ def layer_causal_map(
         acts = {a: real_positions_only(h.detach(), real_positions) for a, h in acts.items()}
         check_token_baselines(xs, bases, readers, pads)
         check_samples_independent(forward, xs, out, "A layer causal map")
+        if noise is None and max_batch_size == 1 and n > 1:  # the intervened rows run alone: the clean samples too
+            out, acts = activations_alone(forward, xs, list(acts))
+            out = out.detach()
+            acts = {a: real_positions_only(h.detach(), real_positions) for a, h in acts.items()}
         order = list(acts)
         tidx, f0 = explained_target(forward, xs, out, target, "A layer causal map")
         real = real_rows(xs, masks, g)
