@@ -515,9 +515,11 @@ class BackdoorSuppressionTerm(TriggerSetup, SuppressionParts, RepairTerm):
             draws[model] = True
             del out
             pairs.restore()
-            with torch.no_grad():
-                for buffer, held in norms:
-                    buffer.copy_(held)
+            # put back through `.data`: an in-place write the buffer's version counter sees would break the backward of
+            # a pass that saved it before this one (the task loss's pass of the same step: torch's training-mode
+            # BatchNorm keeps its running statistics for the backward, which in training mode reads them not)
+            for buffer, held in norms:
+                buffer.data.copy_(held)
         shifts = _CallShifts(model, self.suspects, self.unit_dims, self.head_counts, m, split=True) if layers else None
         with self._captured(model, layers, shifts):
             clean = pairs.first(lambda: _at_least_float32(self.checked_logits(forward(xs))))
