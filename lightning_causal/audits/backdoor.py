@@ -257,7 +257,7 @@ class BackdoorAudit(Audit):
         if labels is not None and (labels.is_floating_point() or labels.dtype.is_complex):
             raise ValueError(f"Expected argument `probe.labels` to hold integer class indices (e.g. torch.long) for BackdoorAudit's "
                              f"attack success rate but got dtype {labels.dtype}; convert them with `.long()`")
-        check_class_labels("probe.labels", labels, int(logits.shape[1]))
+        check_class_labels("probe.labels", labels, int(logits.shape[1]), outputs=logits)
         y = labels.to(x.device) if labels is not None else logits.argmax(1)
         if labels is None:
             result.meta["notes"] = ["no probe labels: the ASR counts samples by their predicted class"]

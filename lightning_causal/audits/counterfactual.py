@@ -393,7 +393,7 @@ class CounterfactualAudit(Audit):
             idx = torch.arange(min(len(probe), self.max_samples), device=x.device)
         else:
             y = class_indices(probe.labels, task_model(model, self.output)).to(x.device)
-            check_class_labels("probe.labels", y, int(out.shape[1]))
+            check_class_labels("probe.labels", y, int(out.shape[1]), outputs=out)
             if y.dim() != probe.labels.dim():
                 result.meta["labels"] = "argmax of soft labels"
             wrong = (pred != y).nonzero().flatten()

@@ -19,12 +19,13 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from lightning_causal.causal.engine.checks import ranks_beyond
 from lightning_causal.causal.engine.layer_calls import output_layer
 from lightning_causal.causal.engine.state import rows_sum_to_one
 from lightning_causal.causal.engine.user_frame import outside_package
 
 __all__ = ["GUESSED_SINGLE_LABEL", "GUESSED_SOFT_LABELS", "class_distributions", "class_indices", "embedding_output", "independent_probabilities", "label_task", "level_outputs", "LEVEL_WAYS_OUT",
-           "multi_hot_labels", "rank_labels", "sigmoid_levels",
+           "multi_hot_labels", "per_level_labels", "rank_labels", "ranks_said", "sigmoid_levels", "SAYS_NOTHING",
            "regression_labels", "smoothed_multi_hot", "soft_binary_targets", "state_task", "task_model"]
 
 
@@ -470,6 +471,38 @@ def rank_labels(labels: Any) -> bool:
     return float(lab.max()) >= 2 and float(lab.min()) >= 0
 
 
+def per_level_labels(labels: Any, outputs: Tensor, task: str | None) -> bool:
+    """Whether ranks ``labels`` (:func:`rank_labels`) beside ``outputs`` ``[N, C >= 2]`` read as per-level logits: the
+    model's ``task`` (:func:`label_task`) is ``"multilabel"`` (each output its own sigmoid decision), or it says nothing
+    (``None``: no loss held, the loss given to the repair module or computed in ``training_step``) and the labels are
+    ranks ``0 .. C`` (:func:`~lightning_causal.causal.engine.checks.ranks_beyond`: one class beyond the outputs, which
+    no classifier of ``C`` classes has, as the class label checks read it). :func:`level_outputs` and
+    :class:`~lightning_causal.repair.CounterfactualFairnessTerm` read it.
+
+    Examples:
+        >>> ranks, out = torch.tensor([0, 4, 2]), torch.zeros(3, 4)
+        >>> per_level_labels(ranks, out, None), per_level_labels(ranks - 1, out, None), per_level_labels(ranks, out, "multiclass")
+        (True, False, False)
+    """
+    if not isinstance(outputs, Tensor) or outputs.dim() != 2 or outputs.shape[1] < 2 or not rank_labels(labels):
+        return False
+    return task == "multilabel" or task is None and ranks_beyond(labels, int(outputs.shape[1]))
+
+
+def ranks_said(labels: Tensor, outputs: Tensor, task: str | None, said: str, whose: str) -> str:
+    """The words ``"the model says <said> while <whose> are one class per sample, <lo> to <hi>"`` of
+    :func:`per_level_labels`' reading; where the model says nothing (``task`` ``None``) they add that the ranks reach
+    one beyond its outputs."""
+    lo, hi, width = int(labels.min()), int(labels.max()), int(outputs.shape[1])
+    beyond = (f", one more than its {width} outputs (no classifier of {width} classes has a class {hi})" if task is None
+              else "")
+    return f"the model says {said} while {whose} are one class per sample, {lo} to {hi}{beyond}"
+
+
+#: what :func:`ranks_said` says of a model that says nothing of its task
+SAYS_NOTHING = "nothing of its task (no loss or `task` it holds)"
+
+
 def sigmoid_levels(outputs: Tensor) -> str:
     """``""``, or where per-level outputs are sigmoids already (:func:`independent_probabilities`: a head ending in
     ``nn.Sigmoid``, trained with ``nn.BCELoss``, whose outputs are ``P(rank > k)``) the words that turn the ways out
@@ -492,7 +525,9 @@ def sigmoid_levels(outputs: Tensor) -> str:
 def level_outputs(labels: Any, outputs: Any, model: Any = None, output: Any = None) -> str | None:
     """Why the model's outputs ``[N, C]`` (``C >= 2``) read as per-level sigmoid decisions rather than
     the class scores of one decision, or ``None``: ``model`` says it is multi-label (:func:`label_task`:
-    a held ``nn.BCEWithLogitsLoss``, ``hparams.task = "multilabel"``, ...) and is explained as it returns
+    a held ``nn.BCEWithLogitsLoss``, ``hparams.task = "multilabel"``, ...), or says nothing and the labels are ranks
+    ``0 .. C``, one class beyond its outputs (:func:`per_level_labels`: a CORAL head whose loss is given to the repair
+    module or computed in ``training_step``), and is explained as it returns
     or by one of its heads (``output``, the audit's ``output=``, is ``None``, a key or an index: ``model`` is then
     :func:`task_model`'s, the head's task where the model declares it per head, as callers pass it; a callable
     ``output=`` is taken as given, the way out named for a one-vs-rest classifier), yet its probe's ``labels`` are
@@ -511,19 +546,25 @@ def level_outputs(labels: Any, outputs: Any, model: Any = None, output: Any = No
         ...         self.fc, self.loss = nn.Linear(4, 3), nn.BCEWithLogitsLoss()
         >>> level_outputs(torch.tensor([0, 3, 2]), torch.zeros(3, 3), Coral()) is not None
         True
-        >>> level_outputs(torch.tensor([0, 1, 1]), torch.zeros(3, 3), Coral()), level_outputs(torch.tensor([0, 3, 2]), torch.zeros(3, 3), nn.Linear(4, 3))
+        >>> level_outputs(torch.tensor([0, 1, 1]), torch.zeros(3, 3), Coral()), level_outputs(torch.tensor([0, 2, 2]), torch.zeros(3, 3), nn.Linear(4, 3))
         (None, None)
+        >>> level_outputs(torch.tensor([0, 3, 2]), torch.zeros(3, 3), nn.Linear(4, 3))[:63]  # no loss: ranks 0 .. 3 beside 3
+        'the model says nothing of its task (no loss or `task` it holds)'
     """
     if callable(output) or not isinstance(outputs, Tensor) or outputs.dim() != 2 or outputs.shape[1] < 2:
         return None  # a key or an index selects a head, which may itself be ordinal: its declared task decides
-    if not rank_labels(labels) or label_task(model) != "multilabel":
+    task = label_task(model)
+    if not per_level_labels(labels, outputs, task):
         return None
-    lab = labels.detach()
     said = (f"each of its {outputs.shape[1]} outputs is its own sigmoid decision (a multi-label loss or `task` it holds)"
             if output is None or output == "logits" else
             f"each of the {outputs.shape[1]} outputs of its head `output={output!r}` is its own sigmoid decision (the "
             f"`task` it declares for that head; the `output=` lambdas named below take the model's whole output, in which "
             f"the head is {_head_in(output)})")
-    return (f"the model says {said} while its probe's labels are one class per sample, {int(lab.min())} to {int(lab.max())}: "
+    if task is None:
+        said = (SAYS_NOTHING if output is None or output == "logits" else
+                f"nothing of the task of its head `output={output!r}` (the `output=` lambdas named below take the "
+                f"model's whole output, in which the head is {_head_in(output)})")
+    return (ranks_said(labels, outputs, task, said, "its probe's labels") + ": "
             "per-level logits, such as an ordinal head's cumulative logits (rank > k) or a survival model's interval "
             "hazards" + sigmoid_levels(outputs))

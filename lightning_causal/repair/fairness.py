@@ -453,7 +453,7 @@ class CounterfactualFairnessTerm(RepairTerm):
         self._labels_checked = True
         if self._warn_continuous(y, outputs):
             return True
-        from lightning_causal.audits.label_task import rank_labels
+        from lightning_causal.audits.label_task import per_level_labels
         from lightning_causal.audits.options import multi_hot_labels, regression_labels
 
         task = self.task_of(model)
@@ -468,9 +468,8 @@ class CounterfactualFairnessTerm(RepairTerm):
             return False
         if self._warn_independent(y, outputs, task):
             return False
-        if task == "multilabel" and not callable(self.output) and outputs.dim() == 2 and outputs.shape[1] >= 2 \
-                and rank_labels(y):
-            self._warn_levels(y, outputs)
+        if not callable(self.output) and per_level_labels(y, outputs, task):
+            self._warn_levels(y, outputs, task)
             return False
         if not isinstance(y, Tensor) or task != "regression" and (not y.is_floating_point() or bool(((y >= 0) & (y <= 1)).all())):
             return task == "regression"  # class indices and soft labels; a model that says it regresses: any labels
@@ -516,22 +515,25 @@ class CounterfactualFairnessTerm(RepairTerm):
                 "(the outputs' own change, centred)"), UserWarning, stacklevel=outside_package())
         return probabilities is not None
 
-    def _warn_levels(self, y: Tensor, outputs: Tensor) -> None:
-        """Warn where the model says each of its outputs is its own sigmoid decision (a multi-label loss or ``task``)
-        while the batch's labels are ranks ``[N]`` (:func:`~lightning_causal.audits.label_task.rank_labels`): per-level
+    def _warn_levels(self, y: Tensor, outputs: Tensor, task: str | None) -> None:
+        """Warn where the model says each of its outputs is its own sigmoid decision (a multi-label loss or ``task``),
+        or says nothing and the batch's ranks reach one beyond its outputs (``task`` ``None``: the CORAL loss given as
+        ``task_loss=`` or computed in ``training_step``), while the batch's labels are ranks ``[N]``
+        (:func:`~lightning_causal.audits.label_task.per_level_labels`): per-level
         logits, an ordinal head's cumulative logits (CORAL, ``rank > k``), whose softmax is no probability of a rank
         and whose centred logits a shared score moves alike (CORAL's ``s + b_k``: ``distance='logit'`` is 0 whatever
         the flip does), as :func:`~lightning_causal.audits.label_task.level_outputs` warns the audits."""
-        from lightning_causal.audits.label_task import sigmoid_levels
+        from lightning_causal.audits.label_task import SAYS_NOTHING, ranks_said, sigmoid_levels
 
         compared = ("their centred logits (logits less their mean, which a score shared by every level moves alike: "
                     "a penalty of 0 for CORAL's logits s(x) + b_k)" if self.distance == "logit" else
                     "the softmax over them, which is no probability of a rank")
         warnings.warn(
             f"CounterfactualFairnessTerm {self.name!r} (distance={self.distance!r}) compares the model's "
-            f"{outputs.shape[1]} outputs by {compared}, but the model says each output is its own sigmoid decision (a "
-            f"multi-label loss or `task` it holds) while the batch's labels are one class per sample, {int(y.min())} to "
-            f"{int(y.max())}: per-level logits, such as an ordinal head's cumulative logits (rank > k). Pass the expected "
+            f"{outputs.shape[1]} outputs by {compared}, but "
+            + ranks_said(y, outputs, task, SAYS_NOTHING if task is None else "each output is its own sigmoid decision (a "
+                         "multi-label loss or `task` it holds)", "the batch's labels")
+            + ": per-level logits, such as an ordinal head's cumulative logits (rank > k). Pass the expected "
             "rank with distance='logit', which penalises its change |E[rank | x] − E[rank | x_cf]|: `output=lambda out: "
             "torch.sigmoid(out).sum(1, keepdim=True)` (CORN's conditional logits: `torch.sigmoid(out).cumprod(1).sum(1, "
             "keepdim=True)`), or `output=` the rank classes' log-probabilities [N, K] (docs/your_model.md, 'Ordinal "

@@ -225,7 +225,7 @@ def attack_success_rate(
                       batch=f"the batch of the {len(rows)} samples whose label is not the target {trigger.target} "
                             f"(of {x.shape[0]})")
     _check_target(trigger, out.shape[1])
-    check_class_labels("y", y, int(out.shape[1]))
+    check_class_labels("y", y, int(out.shape[1]), outputs=out)
     return float((_predicted(out) == trigger.target).double().mean())  # an exact share: 5 of 19 is 0.2631578947368421
 
 

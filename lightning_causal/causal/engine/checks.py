@@ -153,22 +153,47 @@ def check_callable(name: str, value: Any, what: str = "a callable", *, none_ok: 
     return value
 
 
-def ordinal_hint(width: int) -> str:
+def in_unit_interval(outputs: Any) -> bool:
+    """Whether every entry of the float ``outputs`` lies in [0, 1] (sigmoids already: :func:`ordinal_hint`)."""
+    read = outputs.detach()
+    return bool(read.is_floating_point() and ((read >= 0) & (read <= 1)).all())
+
+
+def ranks_beyond(labels: Any, width: int) -> bool:
+    """Whether integer ``labels`` are ranks ``0 .. width``, one class beyond a model's ``width`` outputs: what an ordinal
+    head's ``width`` cumulative logits (CORAL, rank > k) are trained on; no classifier of ``width`` classes has a class
+    ``width`` (:func:`check_class_labels`; the per-level reading of ``audits.label_task.level_outputs``)."""
+    return int(labels.min()) == 0 and int(labels.max()) == width
+
+
+def ordinal_hint(width: int, sigmoids: bool = False) -> str:
     """``"; or <width + 1> ranks of an ordinal head's <width> cumulative logits ..."``: what a class one beyond a model's
-    ``width`` outputs (labels ``0 .. width``, a ``target=width``) may mean, and the ways to explain such ranks."""
-    return (f"; or {width + 1} ranks of an ordinal head's {width} cumulative logits (CORAL, rank > k), whose "
-            "largest is no rank: explain the expected rank, `output=lambda out: torch.sigmoid(out).sum(1, "
-            "keepdim=True)` (of CORN's conditional logits, rank > k given rank > k - 1: `output=lambda out: "
-            "torch.sigmoid(out).cumprod(1).sum(1, keepdim=True)`), with the labels left out of the probe, or, "
+    ``width`` outputs (labels ``0 .. width``, a ``target=width``) may mean, and the ways to explain such ranks;
+    ``sigmoids``: the outputs read lie in [0, 1] already (a head ending in ``nn.Sigmoid``, whose outputs are
+    ``P(rank > k)``), whose expected rank is ``out.sum(1)``, not ``torch.sigmoid(out).sum(1)`` (``torch.sigmoid`` of a
+    probability lies in [0.5, 0.73], which shrinks the effects about fourfold).
+
+    Examples:
+        >>> "torch.sigmoid(out).sum(1" in ordinal_hint(4), "torch.sigmoid" in ordinal_hint(4, sigmoids=True)
+        (True, False)
+    """
+    of = "out" if sigmoids else "torch.sigmoid(out)"
+    read = (f"{width} cumulative probabilities P(rank > k) (a head ending in nn.Sigmoid: its outputs lie in [0, 1] "
+            "already)" if sigmoids else f"{width} cumulative logits (CORAL, rank > k)")
+    return (f"; or {width + 1} ranks of an ordinal head's {read}, whose "
+            f"largest is no rank: explain the expected rank, `output=lambda out: {of}.sum(1, "
+            f"keepdim=True)` (of CORN's conditional {'probabilities' if sigmoids else 'logits'}, rank > k given rank > k - 1: "
+            f"`output=lambda out: {of}.cumprod(1).sum(1, keepdim=True)`), with the labels left out of the probe, or, "
             "for the audits that read classes "
             f"(CounterfactualAudit, FairnessAudit) and a rank as the target, `output=` the {width + 1} rank classes' "
             "log-probabilities, which the ranks index (docs/your_model.md, 'Ordinal heads and survival models')")
 
 
-def check_class_labels(name: str, labels: Any, width: int, *, error: Error = ValueError) -> None:
+def check_class_labels(name: str, labels: Any, width: int, *, error: Error = ValueError, outputs: Any = None) -> None:
     """Integer class labels must index a classifier's ``width`` outputs: ``0 .. width − 1`` (labels
     numbered from 1, or a class the model does not have, would be read as other classes or as
-    wrong everywhere). Float labels (regression) and outputs of one column are not checked.
+    wrong everywhere). Float labels (regression) and outputs of one column are not checked. ``outputs``: the outputs
+    read, whose lying in [0, 1] the ranks' hint (:func:`ordinal_hint`) says.
 
     Examples:
         >>> import torch
@@ -183,7 +208,7 @@ def check_class_labels(name: str, labels: Any, width: int, *, error: Error = Val
     bad = labels[(labels < 0) | (labels >= width)]
     if bad.numel():
         ordinal = ""
-        if int(labels.min()) == 0 and int(labels.max()) == width:  # ranks 0 .. width: one more than the outputs
-            ordinal = ordinal_hint(width)
+        if ranks_beyond(labels, width):  # ranks 0 .. width: one more than the outputs
+            ordinal = ordinal_hint(width, outputs is not None and in_unit_interval(outputs))
         raise error(f"Expected {name if ' ' in name else f'argument `{name}`'} to hold classes 0 to {width - 1} (the model returns {width} logits) but got "
                     f"{sorted(set(bad.tolist()))[:6]} among them (e.g. labels numbered from 1{ordinal})")

@@ -20,7 +20,7 @@ from torch import Tensor, nn
 from torch.ao.quantization.fake_quantize import FakeQuantizeBase
 
 from lightning_causal.causal.engine.batching import first_in_block, remembered_fit, said_in_block
-from lightning_causal.causal.engine.checks import ordinal_hint
+from lightning_causal.causal.engine.checks import in_unit_interval, ordinal_hint
 from lightning_causal.causal.engine.chosen_input import model_name
 from lightning_causal.causal.engine.eager import force_eager
 from lightning_causal.causal.engine.generators import generators_registered
@@ -922,7 +922,7 @@ def resolve_target(outputs: Tensor, target: Target, *, classes: str | None = Non
         # end: one decision's classes, whose index c is a class numbered from 1)
         read = logits.detach()
         one_decision = read.is_floating_point() and (rows_sum_to_one(read) or log_probability_rows(read))
-        ordinal = ordinal_hint(c) if bad == [c] and c >= 2 and not classes and not one_decision else ""
+        ordinal = ordinal_hint(c, in_unit_interval(read)) if bad == [c] and c >= 2 and not classes and not one_decision else ""
         raise ValueError(f"Expected argument `{name}` to be in [0, {c - 1}] but got {bad[:8]} ({classes or f'the model returns {c} outputs'}{ordinal})")
     return idx.clone()
 
