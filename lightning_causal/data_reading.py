@@ -15,7 +15,7 @@ import dataclasses
 import functools
 import types
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from itertools import chain, islice
 from typing import Any
 
@@ -301,25 +301,28 @@ def _concat(batches: list[Any], rows: int | None = None) -> Any:
     return first
 
 
-def _whole_tensors(batch: Any) -> list[Tensor]:
-    """The tensors of ``batch`` whose first dimension is not its samples' (:func:`batch_rows`): an episode's support
-    set and its labels beside the queries, a codebook; none of a batch without samples."""
-    rows, found = batch_rows(batch), []
+def _whole_tensors(batch: Any, rows_of: Callable[[Any], int] | None = None) -> list[Tensor]:
+    """The tensors of ``batch`` whose first dimension is not its samples' (``rows_of``, default :func:`batch_rows`): an
+    episode's support set and its labels beside the queries, a codebook; none of a batch without samples."""
+    rows, found = (rows_of or batch_rows)(batch), []
     map_tensors(batch, lambda t: found.append(t) or t, dataclasses=True)
     return [t for t in found if t.dim() and t.shape[0] != rows] if rows else []
 
 
-def _joins_alike(first: Any, batch: Any) -> bool:
+def _joins_alike(first: Any, batch: Any, rows_of: Callable[[Any], int] | None = None) -> bool:
     """Whether ``batch`` holds the tensors that are no samples' (:func:`_whole_tensors`) exactly as ``first`` does, so
     that the two join into one probe: two episodes' support sets differ, and the queries of both would read the union
     of their supports, labelled each in its own episode's classes."""
-    a, b = _whole_tensors(first), _whole_tensors(batch)
+    a, b = _whole_tensors(first, rows_of), _whole_tensors(batch, rows_of)
     return len(a) == len(b) and all(x.shape == y.shape and x.dtype == y.dtype and torch.equal(x, y) for x, y in zip(a, b))
 
 
-def _from_batches(dataset: Dataset, size: int, convert: Any, indices: list[int] | None) -> Any:
+def _from_batches(dataset: Dataset, size: int, convert: Any, indices: list[int] | None,
+                  rows_of: Callable[[Any], int] | None = None) -> Any:
     """The first ``size`` samples of a dataset whose items are batches (a ``DataLoader(batch_size=None)``,
-    which converts but does not collate): items read in the loader's order until they hold ``size``."""
+    which converts but does not collate): items read in the loader's order until they hold ``size``, a batch's samples
+    counted by ``rows_of`` (default :func:`batch_rows`, its first tensor's rows)."""
+    count = rows_of or batch_rows
     if indices is None:
         try:
             indices = list(range(len(dataset)))  # type: ignore[arg-type]
@@ -331,23 +334,24 @@ def _from_batches(dataset: Dataset, size: int, convert: Any, indices: list[int] 
     batches, rows = [], 0
     for i in indices:
         batch = convert(dataset[i]) if convert is not None else dataset[i]
-        if batches and not _joins_alike(batches[0], batch):  # two episodes' support sets: the first batch's samples
+        if batches and not _joins_alike(batches[0], batch, count):  # two episodes' support sets: the first batch's samples
             warnings.warn(
                 f"The probe holds the first {rows} samples, those of the loader's first {len(batches)} batch(es), not {size}: its items are "
-                f"batches whose tensors other than the samples' (of first dimension other than the {batch_rows(batch)} "
-                f"samples': {_shapes(_whole_tensors(batch))}, an episode's support set) differ from one batch to the next, "
+                f"batches whose tensors other than the samples' (of first dimension other than the {count(batch)} "
+                f"samples': {_shapes(_whole_tensors(batch, count))}, an episode's support set) differ from one batch to the next, "
                 "and a probe of several batches would give the samples of each the union of them; for more samples pass "
                 "`probe=` one batch of them, the tensors every sample reads whole marked, Probe(x, y, mark_whole((support, "
                 "support_y), [0, 1])) (from lightning_causal.causal import mark_whole; lightning_causal.audits.Probe)",
                 UserWarning, stacklevel=outside_package())
             break
         batches.append(batch)
-        rows += batch_rows(batch)
+        rows += count(batch)
         if rows >= size:
             break
     if not batches:
         return _from_dataset(dataset, size, convert, indices)  # an empty dataset: the usual message
-    head = _batch_head(_concat(batches), size)
+    joined = _concat(batches, count(batches[0]))
+    head = _batch_head(joined, size, count(joined))
     return head if head is not None else batches[0]
 
 
@@ -369,7 +373,7 @@ def _items_are_samples(dataset: Dataset, indices: list[int] | None) -> bool:
     return any(isinstance(v, Tensor) and v.dim() == 0 for v in values)
 
 
-def _read(source: Any, size: int, loader_order: bool = False) -> Any:
+def _read(source: Any, size: int, loader_order: bool = False, rows_of: Callable[[Any], int] | None = None) -> Any:
     if isinstance(source, CombinedLoader):  # Lightning's loader of several: its loaders, of which the first is read
         source = source.iterables
     if isinstance(source, (list, tuple)) and source and all(isinstance(s, DataLoader) for s in source):
@@ -381,11 +385,12 @@ def _read(source: Any, size: int, loader_order: bool = False) -> Any:
         if source.batch_size is None and source.batch_sampler is None and not isinstance(source.dataset, IterableDataset):
             if _items_are_samples(source.dataset, indices):  # no auto-collation of single samples: stacked here
                 return _from_dataset(source.dataset, size, None, indices)
-            return _from_batches(source.dataset, size, source.collate_fn, indices)  # no auto-collation: items are batches
+            return _from_batches(source.dataset, size, source.collate_fn, indices, rows_of)  # no auto-collation: items are batches
         return _from_dataset(source.dataset, size, source.collate_fn, indices)
     if isinstance(source, Dataset) or _is_sample_list(source):
         return _from_dataset(source, size, None)
-    head = _batch_head(_arrays_as_tensors(source), size)
+    batch = _arrays_as_tensors(source)
+    head = _batch_head(batch, size, rows_of(batch) if rows_of is not None else None)
     if head is None:
         unlabelled = isinstance(source, (tuple, list)) and len(source) > 1 and source[-1] is None
         raise MisconfigurationException(
@@ -397,7 +402,7 @@ def _read(source: Any, size: int, loader_order: bool = False) -> Any:
     return head
 
 
-def read_samples(source: Any, size: int, *, loader_order: bool = False) -> Any:
+def read_samples(source: Any, size: int, *, loader_order: bool = False, rows_of: Callable[[Any], int] | None = None) -> Any:
     """``size`` samples of ``source`` (a DataLoader, a Dataset, a list of samples, tensors or a batch) as one
     collated batch, read without moving any random stream (:func:`rngs_untouched`). A list, tuple
     or dict of DataLoaders (Lightning's several dataloaders), or Lightning's ``CombinedLoader`` of them, is read from
@@ -415,7 +420,9 @@ def read_samples(source: Any, size: int, *, loader_order: bool = False) -> Any:
     its order, until the items hold ``size`` samples; they are joined along the samples (items that
     are single samples, the rows of a ``TensorDataset`` or items holding a 0-dim label, are stacked). The
     loader's ``collate_fn`` makes the batch (a ``TensorDataset`` is sliced directly under the default collate only),
-    and sparse tensors (a bag of words collated with ``to_sparse()``) are returned dense.
+    and sparse tensors (a bag of words collated with ``to_sparse()``) are returned dense. ``rows_of(batch)`` counts the
+    samples of such an item (the rows of the input the model explains, where the caller knows it: an episode whose
+    first tensor is its support set); default :func:`batch_rows`, the first tensor's rows.
 
     Raises:
         MisconfigurationException: ``size`` not a positive int, an iterable dataset, or a source of
@@ -424,7 +431,7 @@ def read_samples(source: Any, size: int, *, loader_order: bool = False) -> Any:
     if isinstance(size, bool) or not isinstance(size, int) or size < 1:
         raise MisconfigurationException(f"Expected argument `size` to be a positive int but got {size!r}")
     with rngs_untouched(source):
-        return _dense(_read(source, size, loader_order))
+        return _dense(_read(source, size, loader_order, rows_of))
 
 
 def _dense(batch: Any) -> Any:

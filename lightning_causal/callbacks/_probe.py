@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 import warnings
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import torch
@@ -73,7 +73,7 @@ def probe_from(source: Any, size: int, unpack_batch: UnpackBatch | None = None, 
     with generators_registered(model) if drawn else contextlib.nullcontext(), audit_seed(), \
             rngs_untouched(unpack_batch) if unpack_batch is not None else contextlib.nullcontext():
         try:
-            batch = read_samples(source, size)
+            batch = read_samples(source, size, rows_of=_input_rows(model, unpack_batch))
         except MisconfigurationException:
             raise
         except Exception as err:  # the dataset's own error (a corrupt file, a sample that fails to decode), as raised
@@ -112,6 +112,26 @@ def probe_from(source: Any, size: int, unpack_batch: UnpackBatch | None = None, 
             note = f". {POOLED_GRAPH_HINT}"  # the nodes of graphs concatenated beside one label per graph
         raise MisconfigurationException(f"CausalAuditCallback cannot build the probe: {err}{note}") from err
     return plain_tensors(probe.subset(slice(0, size)))
+
+
+def _input_rows(model: Any, unpack_batch: UnpackBatch | None) -> Callable[[Any], int]:
+    """The samples of a batch as the audits count them: the rows of the input the model explains (``unpack``'s first
+    input; an episode's queries where its first tensor is the support set), else its first tensor's
+    (:func:`~lightning_causal.data_reading.batch_rows`). An ``unpack_batch`` that draws (a denoiser's ``x_t``) draws
+    inside :func:`~lightning_causal.data_reading.rngs_untouched`: the probe's own unpacking draws as before."""
+    forward = getattr(getattr(model, "audited_module", model), "forward", None)
+
+    def rows(batch: Any) -> int:
+        try:
+            with rngs_untouched(unpack_batch, model), warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # the probe's own unpacking warns, once
+                inputs = unpack(batch, unpack_batch, forward)[0]
+        except Exception:  # a batch that unpack does not read: the reader's count, as before (the probe's unpack says why)
+            return batch_rows(batch)
+        first = inputs if isinstance(inputs, Tensor) else inputs[0] if isinstance(inputs, (tuple, list)) and inputs else None
+        return int(first.shape[0]) if isinstance(first, Tensor) and first.dim() else batch_rows(batch)
+
+    return rows
 
 
 def _links_rows(args: Any, n: int) -> bool:
