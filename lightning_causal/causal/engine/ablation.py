@@ -844,9 +844,10 @@ def mask_reads() -> Iterator[None]:
 def _read_keys(att: Tensor, inputs: Tensor | Sequence[Tensor] | None, scans: dict | None = None) -> Tensor | None:
     """:func:`key_padding` of ``att`` beside ``inputs``, read once per call (``scans``, :func:`_scanned`: one sense per
     mask, told by the first of the call's tensors that tells, ``scans[_CANDIDATES]``) and once per run
-    (:func:`mask_reads`: the first read's)."""
+    (:func:`mask_reads`: the first read's; not an inference tensor's, which keeps no version counter to tell a change in
+    place: read as it comes)."""
     run = _MASK_READS.get()
-    where = _memory(att) if run is not None else None
+    where = _memory(att) if run is not None and not att.is_inference() else None
     held = run.keys.get(where) if run is not None and where is not None else None
     if held is not None and held[0]._version == held[1]:  # the same memory, unchanged since it was read
         return held[2]
