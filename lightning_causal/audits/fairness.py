@@ -88,11 +88,12 @@ MULTICLASS_RATES = (
     "positive decision = class 1 of {classes} classes, every other negative: the group rates (positive_rate, tpr, fpr, "
     "accuracy) and their differences (demographic_parity_difference, equalized_odds_difference) read the share of each "
     "group predicted class 1, not how its predictions spread over the classes (a grade, a rank); for the decision you "
-    "mean, give the audit one output and 0/1 labels: class k against the rest, `output=lambda out: out[:, [k]] - "
+    "mean, give the audit one output and 0/1 labels: class k against the rest, `output=lambda out, k=k: out[:, [k]] - "
     "out[:, torch.arange(out.shape[1]) != k].logsumexp(1, keepdim=True)` with labels `(y == k).long()`; a rank above k "
-    "of ordered classes, `output=lambda out: out[:, k + 1:].logsumexp(1, keepdim=True) - out[:, :k + 1].logsumexp(1, "
+    "of ordered classes, `output=lambda out, k=k: out[:, k + 1:].logsumexp(1, keepdim=True) - out[:, :k + 1].logsumexp(1, "
     "keepdim=True)` (an ordinal head's rank classes; CORAL's own cumulative logit: `out[:, [k]]`) with labels "
-    "`(y > k).long()` (`unpack_batch=lambda b: (b[0], (b[1] > k).long(), None)`)"
+    "`(y > k).long()` (`unpack_batch=lambda b, k=k: (b[0], (b[1] > k).long(), None)`; `k=k` binds each audit's own k "
+    "where they are built in a loop)"
 )
 
 #: groups of fewer probe rows are named in a note: their rates are uncertain (a Wilson 95% interval of
