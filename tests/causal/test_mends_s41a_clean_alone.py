@@ -57,3 +57,22 @@ def test_per_sample_model_same_effects_at_one_row_per_pass() -> None:
     x = torch.randn(6, 4, generator=torch.Generator().manual_seed(2))
     torch.testing.assert_close(input_effects(model, x, max_batch_size=1), input_effects(model, x), rtol=0, atol=1e-6)
     torch.testing.assert_close(unit_effects(model, x, "0", max_batch_size=1), unit_effects(model, x, "0"), rtol=0, atol=1e-6)
+
+
+class InputBranch(Branch):
+    """:class:`Branch` behind an ``nn.Identity`` input layer, for ``input_layer=``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inp = nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(self.inp(x))
+
+
+def test_input_layer_effects_are_checked_and_one_row_per_pass_each_samples_own() -> None:
+    model, x = InputBranch().eval(), _probe()
+    with pytest.raises(StackedRowsError, match="max_batch_size=1"):  # no check ran on the input_layer path
+        input_effects(model, x, target=1, input_layer="inp")
+    effects = input_effects(model, x, target=1, input_layer="inp", max_batch_size=1)
+    torch.testing.assert_close(effects, input_effects(model, x, target=1, max_batch_size=1), rtol=0, atol=1e-6)

@@ -189,9 +189,10 @@ def input_effects(
                 f"Expected one input tensor, a module name as `input_layer` and method='exact' but got {len(xs)} inputs, "
                 f"{input_layer!r} and {method!r}"
             )
-        return input_layer_effects(model, xs[0], masks[0], baseline, layer=input_layer, target=target,
-                                   max_batch_size=max_batch_size, forward=forward, num_groups=g,
-                                   forward_args=additional_forward_args)
+        with rows_alone_checked("input_effects", model=forward.model):
+            return input_layer_effects(model, xs[0], masks[0], baseline, layer=input_layer, target=target,
+                                       max_batch_size=max_batch_size, forward=forward, num_groups=g,
+                                       forward_args=additional_forward_args)
     bases = check_baselines(xs, baseline)
     # the attribution estimate backpropagates: autograd must work even under a caller's inference_mode
     with torch.inference_mode(False) if method == "attribution" else contextlib.nullcontext(), audit_mode(forward.model), \

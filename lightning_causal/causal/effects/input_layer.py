@@ -30,7 +30,7 @@ from lightning_causal.causal.engine.ablation import (
     padding_positions,
     sample_rows,
 )
-from lightning_causal.causal.engine.batching import rows_per_pass
+from lightning_causal.causal.engine.batching import map_rows, rows_per_pass
 from lightning_causal.causal.engine.forward import Forward
 from lightning_causal.causal.engine.interventions import (
     capture,
@@ -38,6 +38,7 @@ from lightning_causal.causal.engine.interventions import (
     replace_output,
     resolve_module,
 )
+from lightning_causal.causal.engine.linked_samples import check_rows_independent
 from lightning_causal.causal.engine.noise import GeneratorWatch, common_noise
 from lightning_causal.causal.engine.padded_reads import explained_target
 from lightning_causal.causal.engine.state import audit_mode, gather_target, resolve_target
@@ -203,8 +204,12 @@ def input_layer_effects(
         changed = changed_groups((h,), (m,), (ref,), num_groups, (pad,)).T  # [G, N]
         rows = max(1, rows_per_pass(forward.model, (x,), max_batch_size, forward=forward))
         noise = common_noise(forward, forward.model, (x,), rows, drew=clean_pass.moved)  # None unless the model draws noise
-        if noise is not None:  # the clean outputs of the blocks' seeds (the patch hook is not on yet)
-            out = noise.clean(lambda s: forward(x[s], rows=s), x.device)
+        if noise is None:  # two samples alone give their outputs in the batch (input_effects' clean_target)
+            check_rows_independent(forward, (x,), out, "Intervening on the inputs")
+        if noise is not None or (max_batch_size == 1 and n > 1):  # the clean outputs of the blocks' seeds, or of each
+            # sample alone where its intervened rows run alone (the patch hook is not on yet)
+            out = noise.clean(lambda s: forward(x[s], rows=s), x.device) if noise is not None else \
+                map_rows(n, 1, lambda s: forward(x[s], rows=s), x.device)
             tidx = resolve_target(out, target)
             f0 = gather_target(out, tidx)
         chunk: dict[str, Tensor] = {}
