@@ -96,6 +96,14 @@ MULTICLASS_RATES = (
     "where they are built in a loop)"
 )
 
+#: added to :data:`MULTICLASS_RATES` where the audit's own ``output=`` is set ({yours}: what it reads from the model's
+#: output): the lambdas named take the model's whole output, read as the classes' logits or log-probabilities
+OWN_OUTPUT_RATES = (
+    "; those lambdas read `out` as the classes' logits or log-probabilities and replace your own `output=`: compose "
+    "them with it, `output=lambda out, k=k: f(yours(out))`, `f` the lambda named and `yours(out)` {yours} (read on "
+    "probabilities, such as a Softmax's, they give no log-odds, and the rates are wrong in silence)"
+)
+
 #: groups of fewer probe rows are named in a note: their rates are uncertain (a Wilson 95% interval of
 #: 0 positives in 5 rows is [0, 0.43]); the table's ``positive_rate_ci`` says how much
 SMALL_GROUP = 30
@@ -650,7 +658,9 @@ class FairnessAudit(Audit):
         if multiclass:  # group metrics are for binary decisions; report positive = class 1
             preds = (preds == 1).long()
             labels = (labels == 1).long() if labels is not None else None
-            result.meta.setdefault("notes", []).append(MULTICLASS_RATES.format(classes=int(p.shape[1])))
+            yours = ("" if self.output is None else OWN_OUTPUT_RATES.format(
+                yours="your own `output=` applied" if callable(self.output) else f"the head your `output={self.output!r}` selects"))
+            result.meta.setdefault("notes", []).append(MULTICLASS_RATES.format(classes=int(p.shape[1])) + yours)
             result.meta["positive_decision"] = f"class 1 of {int(p.shape[1])}"  # the figure's axis says it
         rates = group_rates(preds, groups, labels)
         kept = rates["count"] >= self.min_group_size  # the groups the differences compare (_group_notes: the rows' counts)
