@@ -93,7 +93,7 @@ _ROWS_OR_SEQUENCE_FIRST = (
 _UNPAIRED_CALLS = (
     "Expected the stamped rows' pass to call suspect layer {layer!r} as the clean rows' pass did, call for call, so "
     "that the causal-path penalty pairs each stamped row with its clean one (the model draws random numbers in "
-    "training, so the two run as passes of their own from the same random state), but its call {call} returned shape "
+    "training, so the two run as passes of their own from the same random state), but its call {call} returned "
     "{shape} where the clean pass's call of that number returned {held} (the clean pass called it {clean} times): a "
     "model whose calls depend on the rows' values (an early exit, a block repeated on the rows not yet halted). Name a "
     "site the model calls alike on every input, or pass path='logit' (the trigger's effect on the output)")
@@ -460,7 +460,7 @@ class _CallShifts:
         elif self.clean is not None and (call > len(self.clean[name]) or self.clean[name][call - 1].shape != a.shape):
             held = self.clean[name][call - 1].shape if call <= len(self.clean[name]) else None
             self.refused[name] = call, {"text": _UNPAIRED_CALLS, "call": call, "clean": len(self.clean[name]),
-                                        "shape": list(a.shape), "held": list(held) if held is not None else "no call"}
+                                        "shape": f"shape {list(a.shape)}", "held": list(held) if held is not None else "no call"}
         return name not in self.refused
 
     def penalty(self, out_t: Tensor) -> Tensor:
@@ -469,6 +469,11 @@ class _CallShifts:
         without autograd where the model's stamped output ``out_t`` carries it: its penalty would be a constant)."""
         shifts = []
         for k in self.suspects:
+            if self.clean is not None and k not in self.refused and self.calls[k] < len(self.clean[k]):
+                # the stamped pass stopped calling the layer before the clean pass did: its last calls have no twin
+                held = list(self.clean[k][self.calls[k]].shape)
+                raise ValueError(_UNPAIRED_CALLS.format(layer=k, call=self.calls[k] + 1, shape="no call", held=held,
+                                                        clean=len(self.clean[k])))
             if not self.calls[k] and k in self.skipped:
                 continue
             if not self.calls[k]:
