@@ -8,6 +8,7 @@ from torch import nn
 
 from lightning_causal.causal import causal_graph, layer_causal_map
 from lightning_causal.causal.engine.stacked_rows import StackedRowsError
+from tests.causal.test_mends_s41a_clean_alone import _probe
 
 
 class Branch(nn.Module):
@@ -27,13 +28,6 @@ class Branch(nn.Module):
         else:
             h = h if bool(x[:, 0].mean() > 0) else 3 * h
         return self.head(self.act(h))
-
-
-def _probe() -> torch.Tensor:
-    x = torch.randn(8, 4, generator=torch.Generator().manual_seed(1))
-    x[:, 0] = x[:, 0].abs() + 0.5
-    x[[0, 7], 0] = -0.3  # alone these two take the x3 branch, in the probe's batch the plain one
-    return x
 
 
 def test_layer_map_one_row_per_pass_is_the_per_sample_models() -> None:
