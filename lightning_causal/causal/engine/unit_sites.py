@@ -461,9 +461,10 @@ def _passes_layout(module: nn.Module, inp: Tensor | None, out: Tensor) -> bool:
 def _scales_last(module: nn.Module, inp: Tensor | None, out: Tensor) -> bool:
     """A leaf that keeps its input's shape and holds only 1-D parameters as wide as the last dimension, not as dimension
     1 (a JumpReLU's learned threshold per latent, a LayerScale's gain): it reads its features last, though no layer of
-    :data:`_FEATURES_LAST` says so (the walk over parameter-free leaves stopped at it)."""
+    :data:`_FEATURES_LAST` says so (the walk over parameter-free leaves stopped at it). A parameter of one entry (the
+    default ``nn.PReLU()``'s shared slope) is as wide as a last dimension of 1 and says nothing of the layout."""
     params = list(module.parameters())
-    return (bool(params) and inp is not None and inp.shape == out.shape and out.dim() >= 3
+    return (bool(params) and inp is not None and inp.shape == out.shape and out.dim() >= 3 and out.shape[-1] > 1
             and out.shape[-1] != out.shape[1] and not any(True for _ in module.children())
             and all(p.dim() == 1 and p.shape[0] == out.shape[-1] for p in params))
 
