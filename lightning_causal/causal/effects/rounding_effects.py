@@ -17,21 +17,19 @@ from torch import Tensor
 
 from lightning_causal.causal.engine.user_frame import outside_package
 
-__all__ = ["LOW_PRECISION_ULPS", "ROUNDING_ULPS", "warn_rounding_effects"]
+__all__ = ["ROUNDING_ULPS", "warn_rounding_effects"]
 
-#: Effects at most this many machine epsilons of the largest explained output |f_t(x)| are rounding error (a float32
-#: logit of 20: 1.9e-4; an SAE whose error term cancels its latents gave effects of 1.9e-6 there).
-ROUNDING_ULPS = 64
-#: ... in a 16-bit dtype (bfloat16, float16), whose epsilon is 2^-7 or 2^-10: 64 of them would be half or 6% of the
-#: largest output, what one unit of an ordinary wide layer moves it by (a bfloat16 MLP of 1024 hidden units: 9%), while
-#: the cancelling SAE gives under one epsilon in every dtype.
-LOW_PRECISION_ULPS = 4
+#: Effects at most this many machine epsilons of the largest explained output |f_t(x)| are rounding error, in every
+#: dtype: an SAE whose error term cancels its latents gives under one epsilon (0.41-0.82: 1.9e-6 beside a float32 logit
+#: of 20). More would take real effects for rounding: in bfloat16 (eps 2^-7) 64 epsilons are half the largest output,
+#: and a float32 regression whose outputs carry an offset (prices near 1e6) has real effects of a few units, 78
+#: epsilons of its output, exact to 0.6%.
+ROUNDING_ULPS = 4
 
 
 def warn_rounding_effects(layer: str, effects: Tensor, explained: Tensor) -> bool:
     """Warn (``UserWarning``) where the exact effects of ``layer``'s units are all rounding error of the explained
-    outputs, ``0 < max |e| ≤ ROUNDING_ULPS · eps · max |f_t(x)|`` (``LOW_PRECISION_ULPS`` for 16-bit effects); returns
-    whether it warned.
+    outputs, ``0 < max |e| ≤ ROUNDING_ULPS · eps · max |f_t(x)|``; returns whether it warned.
 
     Args:
         layer: the layer's name, as the warning names it.
@@ -53,7 +51,7 @@ def warn_rounding_effects(layer: str, effects: Tensor, explained: Tensor) -> boo
     largest = float(effects.abs().max())
     scale = float(explained.detach().abs().max()) if explained.numel() else 0.0
     info = torch.finfo(effects.dtype)
-    if largest == 0.0 or largest > (ROUNDING_ULPS if info.bits > 16 else LOW_PRECISION_ULPS) * info.eps * scale:
+    if largest == 0.0 or largest > ROUNDING_ULPS * info.eps * scale:
         return False
     precision = "" if info.bits > 16 else (
         f" In {str(effects.dtype).removeprefix('torch.')} an output rounds to {info.eps:.2g} of itself, so a layer "
