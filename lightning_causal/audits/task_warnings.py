@@ -160,7 +160,10 @@ def softmax_of_probabilities(reads: str, probabilities: str, fix: str, labels: s
             "values per class centroid): their softmax is no class probability (a score of 0.9 beside two of 0 becomes "
             f"0.55); {fix}, or `output=lambda out: out[:, [k]].float().logit(eps=1e-6)` to explain class k's own "
             f"probability as a binary classifier's logit{labels} (eps: a score of 0, no detection, or a saturated 1 is no infinite "
-            "logit; float: half precision rounds 1 - 1e-6 back to 1)")
+            "logit; float: half precision rounds 1 - 1e-6 back to 1). If they are logits trained by cross-entropy (a "
+            "cosine classifier's similarities), say so and this warning goes: hold the loss in the model "
+            "(`self.loss_fn = nn.CrossEntropyLoss()`) or declare the task (`self.save_hyperparameters({'task': "
+            "'multiclass'})`)")
 
 
 def first_row_outputs(model: Any, probe: Any, output: Any, rows: int = 1) -> Callable[[], Tensor]:
