@@ -124,7 +124,10 @@ def check_task_outputs(task_loss: Any, out: Any, labels: Any) -> None:
             or labels.is_floating_point() or tuple(labels.shape) != tuple(out.shape[:2])):
         return
     fix = ("pass `task_loss=lambda out, y: F.cross_entropy(out.transpose(1, 2), y)`, which reads the classes last "
-           "(the same loss as F.cross_entropy(out.flatten(0, 1), y.flatten()))")
+           "(the same loss as F.cross_entropy(out.flatten(0, 1), y.flatten()))" if task_loss is F.cross_entropy else
+           "wrap your own loss, `loss = <the loss you passed>` then `task_loss=lambda out, y: loss(out.transpose(1, 2), "
+           "y)`, which reads the classes last and keeps its class `weight`, `label_smoothing` and `ignore_index` (the "
+           "same loss as loss(out.flatten(0, 1), y.flatten()))")
     said = (f"CausalRepairModule's `task_loss`, {what}, reads dimension 1 of the outputs as the classes, but the outputs "
             f"{list(out.shape)} beside class indices {list(labels.shape)} hold one class per position with the classes last "
             "([N, T, C]: a transformer's per-token logits, an in-context learner's per-query logits [B, Q, C])")
