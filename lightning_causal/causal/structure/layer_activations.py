@@ -233,14 +233,15 @@ def _last_calls(model: nn.Module, names: list[str]) -> Iterator[dict[str, tuple[
 def _not_samples_first(forward: Forward, xs: tuple[Tensor, ...], acts: dict[str, Tensor], *,
                        functional: FunctionalCalls | None = None, covered: Sequence[str] = ()) -> dict[str, str]:
     """Layers whose probe output has as many rows as samples by coincidence (``[T, N, ...]`` with
-    ``T = N``): on the first two samples alone (one more pass; the first sample alone for a probe
-    of two, as a model that squeezes a batch of one would change shapes) they do not return as
-    many rows. ``functional``: a count that the same pass fills with the layers computed in functional code outside
-    ``covered`` (:func:`~lightning_causal.causal.structure.functional_layers.functional_layer_calls`)."""
+    ``T = N``): on the first two samples alone (one more pass; never one sample alone, as a model that squeezes a
+    batch of one would change shapes; for a probe of two, its samples and the first again, three rows, so that neither
+    a ``[2, N, ...]`` layer nor a generator of one row, ``gen(self.z)``, holds as many rows as the pass) they do not
+    return as many rows. ``functional``: a count that the same pass fills with the layers computed in functional code
+    outside ``covered`` (:func:`~lightning_causal.causal.structure.functional_layers.functional_layer_calls`)."""
     n = xs[0].shape[0]
     if not acts or n == 1:
         return {}
-    rows = torch.arange(2 if n > 2 else 1, device=xs[0].device)
+    rows = torch.tensor([0, 1] if n > 2 else [0, 1, 0], device=xs[0].device)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UnreachedSiteWarning)
         watch = contextlib.nullcontext(Counter()) if functional is None else functional_layer_calls(forward.model, covered)
