@@ -76,3 +76,27 @@ def test_input_layer_effects_are_checked_and_one_row_per_pass_each_samples_own()
         input_effects(model, x, target=1, input_layer="inp")
     effects = input_effects(model, x, target=1, input_layer="inp", max_batch_size=1)
     torch.testing.assert_close(effects, input_effects(model, x, target=1, max_batch_size=1), rtol=0, atol=1e-6)
+
+
+class EarlyExit(nn.Module):
+    """``fc(x)`` where the batch's mean of x0 is above 0, else zeros: rows alone on the exit's side give one value."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.fc = nn.Linear(4, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(x) if bool(x[:, 0].mean() > 0) else torch.zeros(x.shape[0], 2)
+
+
+def test_constant_branch_refusal_names_the_way_out_it_has() -> None:
+    model, x = EarlyExit().eval(), _probe()
+    with pytest.raises(StackedRowsError, match=r"early exit's zeros.*`max_batch_size=1`.*gives each sample's own effects"):
+        input_effects(model, x, target=1)
+    effects = input_effects(model, x, target=1, max_batch_size=1)
+    with torch.no_grad():
+        hand = torch.stack([torch.stack([
+            model(x[i:i + 1])[0, 1] - model(torch.cat([x[i:i + 1, :j], torch.zeros(1, 1), x[i:i + 1, j + 1:]], 1))[0, 1]
+            for j in range(4)]) for i in range(8)])
+    torch.testing.assert_close(effects, hand, rtol=0, atol=1e-6)

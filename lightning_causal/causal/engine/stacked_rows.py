@@ -108,7 +108,10 @@ BATCH_STATISTICS_CAUSE = (
     "computes a statistic over its batch, undefined or constant for one row (a standardisation over the samples, `(x - "
     "x.mean(0)) / x.std(0)`: the std of one row is NaN, and `x - x.mean(0)` is 0 with `+ 1e-5` beside it), so each "
     "row's output depends on the rows it is stacked with and no effect is its own; `max_batch_size=1` gives that NaN "
-    "or constant, not a fix (the probe check of one sample cannot tell). Normalise each sample by its own "
+    "or constant, not a fix (the probe check of one sample cannot tell), unless the constant is a branch's that each "
+    "sample alone takes or not by its own values (an early exit's zeros where the batch's mean is below a threshold): "
+    "then `max_batch_size=1`, whose estimators run the clean samples alone too, gives each sample's own effects. "
+    "Normalise each sample by its own "
     "statistics (over its time steps, `x.mean(-1, keepdim=True)`, `x.std(-1, keepdim=True)`), or by constants computed "
     "on the training data (a buffer)")
 
