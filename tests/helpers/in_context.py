@@ -12,10 +12,11 @@ from torch import nn
 class InContext(nn.Module):
     def __init__(self, features: int = 4, classes: int = 3, width: int = 8) -> None:
         super().__init__()
-        torch.manual_seed(0)
-        self.x, self.y = nn.Linear(features, width), nn.Embedding(classes, width)
-        self.attn = nn.MultiheadAttention(width, 2, batch_first=True)
-        self.head = nn.Linear(width, classes)
+        with torch.random.fork_rng(devices=[]):  # the same weights every time, the caller's global RNG left as it was
+            torch.manual_seed(0)
+            self.x, self.y = nn.Linear(features, width), nn.Embedding(classes, width)
+            self.attn = nn.MultiheadAttention(width, 2, batch_first=True)
+            self.head = nn.Linear(width, classes)
 
     def forward(self, x_q: torch.Tensor, x_ctx: torch.Tensor, y_ctx: torch.Tensor) -> torch.Tensor:
         one = x_q.dim() == 2
