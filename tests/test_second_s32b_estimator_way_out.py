@@ -33,15 +33,12 @@ def test_the_input_methods_refusal_names_input_effects_in_passes_of_one_row_and_
 @pytest.mark.parametrize("method", ["LayerConductance", "LayerGradientXActivation"])
 def test_the_layer_methods_refusal_names_unit_effects_in_passes_of_one_row_and_that_runs(method: str) -> None:
     # LayerGradientXActivation's pass of the probe's 4 rows: mean h0 1.5, the x10 branch, where sample 1 alone (h0 = 1)
-    # takes it too; so a batch of rows 1-2 scaled to h0 = 0.4, 0.8 (mean 0.6): row 1 alone the plain branch
-    # (session 41: the probe's check of its 2 samples runs sample 0 twice, h0 = 0.4, the plain branch, against the x10
-    # of their pass: refused there, as a larger probe is, in the words of a forward that depends on its batch)
-    x = torch.tensor([[0.4, 1.0], [0.8, 1.0]]) if method == "LayerGradientXActivation" else PROBE
-    with pytest.raises(ValueError, match="stacks in one pass" if method != "LayerGradientXActivation" else
-                       "treat samples independently.*its forward depends on the batch") as caught:
+    # takes it too; so h0 = 0.4, 0.8, 0.4, 0.8 (mean 0.6, the x10 branch): the probe check's pairs, rows 0-1 and 2-3,
+    # take it as the pass does (a probe of 2 is refused there since session 41: sample 0 run twice), row 0 alone not
+    x = torch.tensor([[0.4, 1.0], [0.8, 1.0]]).repeat(2, 1) if method == "LayerGradientXActivation" else PROBE
+    with pytest.raises(ValueError, match="stacks in one pass") as caught:
         layer_attribute(LayerBranch(), x, "a", method, target=0)
-    if method != "LayerGradientXActivation":
-        assert "unit_effects on " in str(caught.value) and "with `max_batch_size=1`" in str(caught.value)
+    assert "unit_effects on " in str(caught.value) and "with `max_batch_size=1`" in str(caught.value)
     with pytest.raises(ValueError, match="unit_effects on 'a' stacks in one pass"):
         unit_effects(LayerBranch(), PROBE, "a", target=0)
     torch.testing.assert_close(unit_effects(LayerBranch(), PROBE, "a", target=0, max_batch_size=1),
