@@ -95,3 +95,11 @@ def test_ordinal_hint_of_a_sigmoid_head_names_the_outputs_sum():
     by_hand = input_effects(Coral(), x, output=lambda out: torch.sigmoid(out).sum(1, keepdim=True))
     torch.testing.assert_close(effects.effects if hasattr(effects, "effects") else effects,
                                by_hand.effects if hasattr(by_hand, "effects") else by_hand)
+
+
+def test_a_plain_classifiers_target_one_beyond_leads_with_a_class_numbered_from_1():
+    plain = nn.Sequential(nn.Linear(3, 16), nn.ReLU(), nn.Linear(16, 10))
+    with pytest.raises(ValueError) as raised:
+        input_effects(plain, _data()[0], target=10)
+    said = str(raised.value)
+    assert "(the model returns 10 outputs; e.g. a class numbered from 1; or 11 ranks of an ordinal head's" in said

@@ -26,5 +26,5 @@ def test_probabilities_asked_for_one_class_too_many_say_nothing_of_ranks(end):
 
 def test_raw_outputs_keep_the_hint():
     x = torch.randn(4, 6, generator=torch.Generator().manual_seed(1))
-    with pytest.raises(ValueError, match=r"\(the model returns 5 outputs; or 6 ranks of an ordinal head's 5 cumulative"):
+    with pytest.raises(ValueError, match=r"\(the model returns 5 outputs; e\.g\. a class numbered from 1; or 6 ranks of an ordinal head's 5 cumulative"):
         input_effects(_classifier(), x, target=5)

@@ -20,7 +20,7 @@ class Coral(nn.Module):
 
 def test_the_rank_beyond_the_cumulative_logits_names_the_ordinal_head():
     x = torch.randn(4, 3, generator=torch.Generator().manual_seed(0))
-    way = r"(?s)but got \[4\] \(the model returns 4 outputs; or 5 ranks of an ordinal head's 4 cumulative logits.*rank classes"
+    way = r"(?s)but got \[4\] \(the model returns 4 outputs; e\.g\. a class numbered from 1; or 5 ranks of an ordinal head's 4 cumulative logits.*rank classes"
     with pytest.raises(ValueError, match=way):
         counterfactual_explanation(Coral(), x, target_class=4)
     with pytest.raises(ValueError, match=way):

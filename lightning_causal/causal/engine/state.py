@@ -923,7 +923,8 @@ def resolve_target(outputs: Tensor, target: Target, *, classes: str | None = Non
         read = logits.detach()
         one_decision = read.is_floating_point() and (rows_sum_to_one(read) or log_probability_rows(read))
         ordinal = ordinal_hint(c, in_unit_interval(read)) if bad == [c] and c >= 2 and not classes and not one_decision else ""
-        raise ValueError(f"Expected argument `{name}` to be in [0, {c - 1}] but got {bad[:8]} ({classes or f'the model returns {c} outputs'}{ordinal})")
+        numbered = "; e.g. a class numbered from 1" if ordinal else ""  # the likelier reading of a plain classifier's
+        raise ValueError(f"Expected argument `{name}` to be in [0, {c - 1}] but got {bad[:8]} ({classes or f'the model returns {c} outputs'}{numbered}{ordinal})")
     return idx.clone()
 
 
