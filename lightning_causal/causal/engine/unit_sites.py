@@ -235,7 +235,8 @@ class SiteFacts:
         features_last: its output is laid out ``[N, ..., D]``: it is a linear, embedding,
             normalisation, attention or recurrent layer; or a block without convolutions in which
             such a layer returned a tensor of the output's shape; or a parameter-free layer (an
-            activation, dropout) applied to such a layer's output.
+            activation, dropout) applied to such a layer's output, or, where functional code made its input in a shape
+            no module gave, read by such a layer.
         shape: the shape of its output in the pass.
         channels_first: its output is laid out ``[N, C, ...]``: it is a convolution, a channel
             normalisation (batch, instance, group norm, a layer norm of dimension 1 such as timm's ``LayerNorm2d``,
@@ -343,6 +344,8 @@ def inspect_site(model: nn.Module, name: str, run: Callable[[], object]) -> Site
     projected = isinstance(site, nn.MultiheadAttention) or any(_mixes_features(m) and _same(t, out) for m, t in inside)
     names = {id(m): n for n, m in reversed(modules.items())}  # the first name of a module shared under two
     features_last = _is_features_last(site, out, seen.get("input"), inside, outputs, inputs)
+    if features_last is None:  # made by functional code in a shape no module gave: the module reading it says
+        features_last = _consumer_reads_last(modules, site, run)
     # a block whose own layers give its features last holds no channels-first layout: a pool inside it of the block's
     # shape pools its steps through a transpose (a PoolFormer's token mixer on 16 tokens of 16 features), as a pool
     # says nothing of features last (a block that convolves is never features-last)
@@ -470,7 +473,10 @@ def _scales_last(module: nn.Module, inp: Tensor | None, out: Tensor) -> bool:
 
 
 def _is_features_last(site: nn.Module, out: Tensor, inp: Tensor | None, inside: list, outputs: list,
-                      inputs: dict[int, Tensor | None]) -> bool:
+                      inputs: dict[int, Tensor | None]) -> bool | None:
+    """:attr:`SiteFacts.features_last`, or ``None`` where the layout is unknown before the site: a chain of
+    parameter-free leaves whose input functional code made in a shape no module gave before (:func:`_consumer_reads_last`
+    then reads it from the module that reads the output)."""
     if isinstance(site, InputSite):  # the layer that reads the input says how (a linear layer: features last)
         consumer = site.consumer
         if isinstance(consumer, _CONVOLVES):
@@ -498,14 +504,53 @@ def _is_features_last(site: nn.Module, out: Tensor, inp: Tensor | None, inside: 
         if any(_features_last(m, t) for m, t in producers):
             return True
         if not producers and inp is not None:  # the input from functional code (an SAE's F.relu(encoder(h)), a TopK
-            # by scatter): the layout of the last module output of its shape before it, which that code kept
+            # by scatter): the layout of the last module output of its shape before it, which that code kept; where
+            # none has its shape (a class token concatenated to a ViT's patches), unknown: the consumer says
             last = next(((m, t) for m, t in reversed(outputs) if t.shape == inp.shape and m is not module), None)
-            return last is not None and not isinstance(last[0], _CONVOLVES) and _features_last(*last)
+            return None if last is None else not isinstance(last[0], _CONVOLVES) and _features_last(*last)
         if len(producers) != 1:
             return False
         module, tensor = producers[0]
         inp = inputs.get(id(module))
     return False
+
+
+def _consumer_reads_last(model_modules: Mapping[str, nn.Module], site: nn.Module, run: Callable[[], object]) -> bool:
+    """Whether the first module that reads ``site``'s output (in a second pass of ``run()``, stopped there), in call order,
+    and says a layout reads its features last: a linear layer, attention or layer normalisation over the last dimension
+    (a ViT's first block after the ``pos_drop`` that follows its class token's concatenation) gives ``True``; a
+    convolution or channel normalisation, a module that reads nothing of it or none, ``False``. Every hook is removed,
+    also on errors."""
+    held: dict[str, Tensor | None] = {}
+    said: list[bool] = []
+
+    def leave(_m: nn.Module, _i: object, out: object) -> None:
+        held.setdefault("output", first_tensor(out))
+
+    def enter(m: nn.Module, args: tuple) -> None:
+        out, t = held.get("output"), first_tensor(args)
+        if out is None or t is None or not _same(t, out):
+            return
+        if isinstance(m, _CONVOLVES) or _lays_channels_first(m, t, read=True):
+            said.append(False)
+        elif _features_last(m) and _reads_last(m, t) and not isinstance(m, nn.Embedding):
+            said.append(True)
+        else:
+            return  # a block around the layer that says (a TransformerEncoderLayer around its attention)
+        raise _Reached
+
+    handles = [m.register_forward_pre_hook(enter) for m in model_modules.values()
+               if m is not site and not isinstance(m, torch.jit.ScriptModule)]
+    handles.append(site.register_forward_hook(leave))
+    try:
+        with torch.no_grad(), module_hooks_fire():
+            run()
+    except _Reached:
+        pass
+    finally:
+        for handle in handles:
+            handle.remove()
+    return bool(said and said[0])
 
 
 def check_default_units(name: str, facts: SiteFacts, unit_dim: int | None, num_heads: int | None, fix: str) -> None:
