@@ -10,21 +10,7 @@ import torch
 from torch import nn
 
 from lightning_causal.causal import unit_effects
-
-
-class CancellingSplice(nn.Module):
-    """The SAE's error term computed from the latents it sets: dec(z') + (h - dec(z')) = h, whatever z' holds."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        torch.manual_seed(0)
-        self.layer, self.enc, self.dec = nn.Linear(6, 8), nn.Linear(8, 16), nn.Linear(16, 8)
-        self.latents, self.head = nn.Identity(), nn.Linear(8, 3)
-
-    def forward(self, x):
-        h = self.layer(x)
-        rec = self.dec(self.latents(torch.relu(self.enc(h))))
-        return self.head(rec + (h - rec).detach()) * 20  # logits near 20, as the bound's comment says
+from tests.causal.test_review_newuser102_rounding_half import CancellingSplice
 
 
 def _rounding_warnings(model: nn.Module, x: torch.Tensor, layer: str) -> tuple[torch.Tensor, list[str]]:

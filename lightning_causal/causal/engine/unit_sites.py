@@ -262,6 +262,19 @@ class _Reached(BaseException):
     a model's own `except Exception` cannot swallow it)."""
 
 
+def _run_hooked(run: Callable[[], object], handles: list) -> None:
+    """Run ``run()`` under ``torch.no_grad`` until a hook raises :class:`_Reached` (or the pass ends), then remove
+    ``handles``, also on errors."""
+    try:
+        with torch.no_grad(), module_hooks_fire():  # torch < 2.5: a TransformerEncoderLayer's fast path skips the hooks
+            run()
+    except _Reached:
+        pass
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
 def _consumer(site: nn.Module) -> nn.Module:
     """The module itself, or the module whose input an :class:`InputSite` is."""
     return site.consumer if isinstance(site, InputSite) else site
@@ -300,14 +313,7 @@ def inspect_site(model: nn.Module, name: str, run: Callable[[], object]) -> Site
     # a TorchScript submodule (a scripted backbone beside the layer) takes no hooks, and runs compiled: nothing to record
     handles = [m.register_forward_hook(record) for m in modules.values() if m is not site and not isinstance(m, torch.jit.ScriptModule)]
     handles += [site.register_forward_pre_hook(enter), site.register_forward_hook(leave)]
-    try:
-        with torch.no_grad(), module_hooks_fire():  # torch < 2.5: a TransformerEncoderLayer's fast path skips the hooks
-            run()
-    except _Reached:
-        pass
-    finally:
-        for handle in handles:
-            handle.remove()
+    _run_hooked(run, handles)
     out = seen.get("output")
     if out is None:
         hint = ""
@@ -542,14 +548,7 @@ def _consumer_reads_last(model_modules: Mapping[str, nn.Module], site: nn.Module
     handles = [m.register_forward_pre_hook(enter) for m in model_modules.values()
                if m is not site and not isinstance(m, torch.jit.ScriptModule)]
     handles.append(site.register_forward_hook(leave))
-    try:
-        with torch.no_grad(), module_hooks_fire():
-            run()
-    except _Reached:
-        pass
-    finally:
-        for handle in handles:
-            handle.remove()
+    _run_hooked(run, handles)
     return bool(said and said[0])
 
 
