@@ -46,6 +46,9 @@ from lightning_causal.causal.engine.user_frame import outside_package
 
 __all__ = ["batch_rows", "read_samples", "rngs_untouched"]
 
+RowsOf = Callable[[Any], int]  # a batch's samples as the caller counts them
+WholeOf = Callable[[Any], Sequence[Tensor]]  # the tensors of a batch the model reads whole whatever their rows
+
 _LEAVES = (str, bytes, int, float, complex, bool, type(None), Tensor, np.ndarray, type, types.ModuleType,
            types.BuiltinFunctionType)
 _DEPTH = 6  # loader -> batch_sampler -> sampler -> generator; dataset -> transform -> list -> op -> rng
@@ -283,45 +286,51 @@ def batch_rows(batch: Any) -> int:
     return next((r for r in map(batch_rows, values) if r), 0)
 
 
-def _concat(batches: list[Any], rows: int | None = None) -> Any:
+def _concat(batches: list[Any], rows: int | None = None, whole: Sequence[Tensor] = ()) -> Any:
     """Batches of one structure joined along their samples (tensors concatenated; other values: the first's); a tensor
     whose first dimension is not the first batch's ``rows`` (:func:`batch_rows`; where it tells them: a dataclass batch's
-    are all joined) is no samples' and is the first's, as :func:`_whole_tensors` found it alike in every batch."""
+    are all joined), or one of the first batch's ``whole`` (passed whole whatever its rows: ``mark_whole``), is no
+    samples' and is the first's, as :func:`_whole_tensors` found it alike in every batch."""
     first = batches[0]
     rows = batch_rows(first) if rows is None else rows
     if isinstance(first, Tensor):
-        return torch.cat(batches) if first.dim() and (not rows or first.shape[0] == rows) else first
+        kept = not first.dim() or (rows and first.shape[0] != rows) or any(first is w for w in whole)
+        return first if kept else torch.cat(batches)
     if isinstance(first, Mapping):
-        return {k: _concat([b[k] for b in batches], rows) for k in first}
+        return {k: _concat([b[k] for b in batches], rows, whole) for k in first}
     if isinstance(first, (tuple, list)):  # a named tuple's fields too
-        return rebuild(first, [_concat([b[i] for b in batches], rows) for i in range(len(first))])
+        return rebuild(first, [_concat([b[i] for b in batches], rows, whole) for i in range(len(first))])
     if dataclasses.is_dataclass(first) and not isinstance(first, type):  # a collated dataclass batch
-        return dataclasses.replace(first, **{f.name: _concat([getattr(b, f.name) for b in batches], rows)
+        return dataclasses.replace(first, **{f.name: _concat([getattr(b, f.name) for b in batches], rows, whole)
                                              for f in dataclasses.fields(first) if f.init})
     return first
 
 
-def _whole_tensors(batch: Any, rows_of: Callable[[Any], int] | None = None) -> list[Tensor]:
+def _whole_tensors(batch: Any, rows_of: RowsOf | None = None, whole_of: WholeOf | None = None) -> list[Tensor]:
     """The tensors of ``batch`` whose first dimension is not its samples' (``rows_of``, default :func:`batch_rows`): an
-    episode's support set and its labels beside the queries, a codebook; none of a batch without samples."""
+    episode's support set and its labels beside the queries, a codebook; none of a batch without samples; and those
+    ``whole_of`` names whatever their rows (the caller's ``unpack_batch`` marks them ``mark_whole``: a support set of as
+    many rows as the queries)."""
     rows, found = (rows_of or batch_rows)(batch), []
+    marked = whole_of(batch) if whole_of is not None else ()
     map_tensors(batch, lambda t: found.append(t) or t, dataclasses=True)
-    return [t for t in found if t.dim() and t.shape[0] != rows] if rows else []
+    return [t for t in found if (rows and t.dim() and t.shape[0] != rows) or any(t is m for m in marked)]
 
 
-def _joins_alike(first: Any, batch: Any, rows_of: Callable[[Any], int] | None = None) -> bool:
+def _joins_alike(first: Any, batch: Any, rows_of: RowsOf | None = None, whole_of: WholeOf | None = None) -> bool:
     """Whether ``batch`` holds the tensors that are no samples' (:func:`_whole_tensors`) exactly as ``first`` does, so
     that the two join into one probe: two episodes' support sets differ, and the queries of both would read the union
     of their supports, labelled each in its own episode's classes."""
-    a, b = _whole_tensors(first, rows_of), _whole_tensors(batch, rows_of)
+    a, b = _whole_tensors(first, rows_of, whole_of), _whole_tensors(batch, rows_of, whole_of)
     return len(a) == len(b) and all(x.shape == y.shape and x.dtype == y.dtype and torch.equal(x, y) for x, y in zip(a, b))
 
 
 def _from_batches(dataset: Dataset, size: int, convert: Any, indices: list[int] | None,
-                  rows_of: Callable[[Any], int] | None = None) -> Any:
+                  rows_of: RowsOf | None = None, whole_of: WholeOf | None = None) -> Any:
     """The first ``size`` samples of a dataset whose items are batches (a ``DataLoader(batch_size=None)``,
     which converts but does not collate): items read in the loader's order until they hold ``size``, a batch's samples
-    counted by ``rows_of`` (default :func:`batch_rows`, its first tensor's rows)."""
+    counted by ``rows_of`` (default :func:`batch_rows`, its first tensor's rows), the tensors ``whole_of`` names never
+    joined nor cut."""
     count = rows_of or batch_rows
     if indices is None:
         try:
@@ -334,11 +343,11 @@ def _from_batches(dataset: Dataset, size: int, convert: Any, indices: list[int] 
     batches, rows = [], 0
     for i in indices:
         batch = convert(dataset[i]) if convert is not None else dataset[i]
-        if batches and not _joins_alike(batches[0], batch, count):  # two episodes' support sets: the first batch's samples
+        if batches and not _joins_alike(batches[0], batch, count, whole_of):  # two episodes' support sets: the first batch's samples
             warnings.warn(
                 f"The probe holds the first {rows} samples, those of the loader's first {len(batches)} batch(es), not {size}: its items are "
                 f"batches whose tensors other than the samples' (of first dimension other than the {count(batch)} "
-                f"samples': {_shapes(_whole_tensors(batch, count))}, an episode's support set) differ from one batch to the next, "
+                f"samples', or passed whole: {_shapes(_whole_tensors(batch, count, whole_of))}, an episode's support set) differ from one batch to the next, "
                 "and a probe of several batches would give the samples of each the union of them; for more samples pass "
                 "`probe=` one batch of them, the tensors every sample reads whole marked, Probe(x, y, mark_whole((support, "
                 "support_y), [0, 1])) (from lightning_causal.causal import mark_whole; lightning_causal.audits.Probe)",
@@ -350,8 +359,9 @@ def _from_batches(dataset: Dataset, size: int, convert: Any, indices: list[int] 
             break
     if not batches:
         return _from_dataset(dataset, size, convert, indices)  # an empty dataset: the usual message
-    joined = _concat(batches, count(batches[0]))
-    head = _batch_head(joined, size, count(joined))
+    whole = whole_of(batches[0]) if whole_of is not None else []
+    joined = _concat(batches, count(batches[0]), whole)
+    head = _batch_head(joined, size, count(joined), whole)
     return head if head is not None else batches[0]
 
 
@@ -373,7 +383,8 @@ def _items_are_samples(dataset: Dataset, indices: list[int] | None) -> bool:
     return any(isinstance(v, Tensor) and v.dim() == 0 for v in values)
 
 
-def _read(source: Any, size: int, loader_order: bool = False, rows_of: Callable[[Any], int] | None = None) -> Any:
+def _read(source: Any, size: int, loader_order: bool = False, rows_of: RowsOf | None = None,
+          whole_of: WholeOf | None = None) -> Any:
     if isinstance(source, CombinedLoader):  # Lightning's loader of several: its loaders, of which the first is read
         source = source.iterables
     if isinstance(source, (list, tuple)) and source and all(isinstance(s, DataLoader) for s in source):
@@ -385,12 +396,13 @@ def _read(source: Any, size: int, loader_order: bool = False, rows_of: Callable[
         if source.batch_size is None and source.batch_sampler is None and not isinstance(source.dataset, IterableDataset):
             if _items_are_samples(source.dataset, indices):  # no auto-collation of single samples: stacked here
                 return _from_dataset(source.dataset, size, None, indices)
-            return _from_batches(source.dataset, size, source.collate_fn, indices, rows_of)  # no auto-collation: items are batches
+            return _from_batches(source.dataset, size, source.collate_fn, indices, rows_of, whole_of)  # no auto-collation: items are batches
         return _from_dataset(source.dataset, size, source.collate_fn, indices)
     if isinstance(source, Dataset) or _is_sample_list(source):
         return _from_dataset(source, size, None)
     batch = _arrays_as_tensors(source)
-    head = _batch_head(batch, size, rows_of(batch) if rows_of is not None else None)
+    head = _batch_head(batch, size, rows_of(batch) if rows_of is not None else None,
+                       whole_of(batch) if whole_of is not None else ())
     if head is None:
         unlabelled = isinstance(source, (tuple, list)) and len(source) > 1 and source[-1] is None
         raise MisconfigurationException(
@@ -402,7 +414,8 @@ def _read(source: Any, size: int, loader_order: bool = False, rows_of: Callable[
     return head
 
 
-def read_samples(source: Any, size: int, *, loader_order: bool = False, rows_of: Callable[[Any], int] | None = None) -> Any:
+def read_samples(source: Any, size: int, *, loader_order: bool = False, rows_of: RowsOf | None = None,
+                 whole_of: WholeOf | None = None) -> Any:
     """``size`` samples of ``source`` (a DataLoader, a Dataset, a list of samples, tensors or a batch) as one
     collated batch, read without moving any random stream (:func:`rngs_untouched`). A list, tuple
     or dict of DataLoaders (Lightning's several dataloaders), or Lightning's ``CombinedLoader`` of them, is read from
@@ -422,7 +435,11 @@ def read_samples(source: Any, size: int, *, loader_order: bool = False, rows_of:
     loader's ``collate_fn`` makes the batch (a ``TensorDataset`` is sliced directly under the default collate only),
     and sparse tensors (a bag of words collated with ``to_sparse()``) are returned dense. ``rows_of(batch)`` counts the
     samples of such an item (the rows of the input the model explains, where the caller knows it: an episode whose
-    first tensor is its support set); default :func:`batch_rows`, the first tensor's rows.
+    first tensor is its support set); default :func:`batch_rows`, the first tensor's rows. ``whole_of(batch)`` names
+    the tensors of such an item or batch that the model reads whole whatever their rows (those the caller's unpacking
+    marks ``mark_whole``: an episode's support set of as many rows as its queries, which its rows alone do not tell
+    from a per-sample input such as a mask): never cut to ``size`` rows, and items joined only where they hold them
+    alike.
 
     Raises:
         MisconfigurationException: ``size`` not a positive int, an iterable dataset, or a source of
@@ -431,7 +448,7 @@ def read_samples(source: Any, size: int, *, loader_order: bool = False, rows_of:
     if isinstance(size, bool) or not isinstance(size, int) or size < 1:
         raise MisconfigurationException(f"Expected argument `size` to be a positive int but got {size!r}")
     with rngs_untouched(source):
-        return _dense(_read(source, size, loader_order, rows_of))
+        return _dense(_read(source, size, loader_order, rows_of, whole_of))
 
 
 def _dense(batch: Any) -> Any:
@@ -475,28 +492,29 @@ def _arrays_as_tensors(batch: Any) -> Any:
     return batch
 
 
-def _batch_head(batch: Any, size: int, rows: int | None = None) -> Any:
+def _batch_head(batch: Any, size: int, rows: int | None = None, whole: Sequence[Tensor] = ()) -> Any:
     """The first ``size`` samples of a batch: every tensor of a nested tuple, list or mapping
     sliced, and of a dataclass's fields (others kept; ``None`` if anything else is in it, or no
     tensor is); a tensor whose first dimension is not the batch's ``rows`` (:func:`batch_rows`: an episode's support
     set ``[15, D]`` beside 30 queries, a codebook) is no samples' and is kept whole, not cut to ``size`` rows (where
-    it would hold as many rows as the probe's samples and be gathered by row with them)."""
+    it would hold as many rows as the probe's samples and be gathered by row with them); so is one of ``whole``
+    (marked ``mark_whole`` by the caller's unpacking), whatever its rows."""
     rows = batch_rows(batch) if rows is None else rows
     if isinstance(batch, Tensor):
-        if batch.dim() and rows and batch.shape[0] != rows:  # not the samples' rows (where a batch tells them): whole
+        if batch.dim() and ((rows and batch.shape[0] != rows) or any(batch is w for w in whole)):  # no samples': whole
             return batch
         if batch.layout != torch.strided and not batch.is_nested:  # sparse: its first rows, then read densely (_dense)
             return _sparse_head(batch, size)
         return batch[:size] if batch.dim() else batch  # a 0-d value (a batch-wide scalar) has no samples to slice
     if dataclasses.is_dataclass(batch) and not isinstance(batch, type):  # a collated dataclass batch
-        heads = {f.name: _batch_head(getattr(batch, f.name), size, rows) for f in dataclasses.fields(batch) if f.init}
+        heads = {f.name: _batch_head(getattr(batch, f.name), size, rows, whole) for f in dataclasses.fields(batch) if f.init}
         sliced = {k: v for k, v in heads.items() if v is not None}
         return dataclasses.replace(batch, **sliced) if sliced else None
     if isinstance(batch, Mapping):
-        items = {k: _batch_head(v, size, rows) for k, v in batch.items()}
+        items = {k: _batch_head(v, size, rows, whole) for k, v in batch.items()}
         return items if items and all(v is not None for v in items.values()) else None
     if isinstance(batch, (tuple, list)) and batch:
-        items = [_batch_head(v, size, rows) for v in batch]
+        items = [_batch_head(v, size, rows, whole) for v in batch]
         return rebuild(batch, items) if all(v is not None for v in items) else None
     return None
 

@@ -73,7 +73,8 @@ def probe_from(source: Any, size: int, unpack_batch: UnpackBatch | None = None, 
     with generators_registered(model) if drawn else contextlib.nullcontext(), audit_seed(), \
             rngs_untouched(unpack_batch) if unpack_batch is not None else contextlib.nullcontext():
         try:
-            batch = read_samples(source, size, rows_of=_input_rows(model, unpack_batch))
+            rows_of, whole_of = _input_rows(model, unpack_batch)
+            batch = read_samples(source, size, rows_of=rows_of, whole_of=whole_of)
         except MisconfigurationException:
             raise
         except Exception as err:  # the dataset's own error (a corrupt file, a sample that fails to decode), as raised
@@ -114,24 +115,39 @@ def probe_from(source: Any, size: int, unpack_batch: UnpackBatch | None = None, 
     return plain_tensors(probe.subset(slice(0, size)))
 
 
-def _input_rows(model: Any, unpack_batch: UnpackBatch | None) -> Callable[[Any], int]:
+def _input_rows(model: Any, unpack_batch: UnpackBatch | None) -> tuple[Callable[[Any], int], Callable[[Any], list[Tensor]]]:
     """The samples of a batch as the audits count them: the rows of the input the model explains (``unpack``'s first
     input; an episode's queries where its first tensor is the support set), else its first tensor's
-    (:func:`~lightning_causal.data_reading.batch_rows`). An ``unpack_batch`` that draws (a denoiser's ``x_t``) draws
-    inside :func:`~lightning_causal.data_reading.rngs_untouched`: the probe's own unpacking draws as before."""
+    (:func:`~lightning_causal.data_reading.batch_rows`); and the tensors of the batch that ``unpack`` passes whole
+    whatever their rows (marked :func:`~lightning_causal.causal.mark_whole` by ``unpack_batch``: an episode's support
+    set of as many rows as its queries; a shared ``position_ids``), which the reader never cuts nor joins. An
+    ``unpack_batch`` that draws (a denoiser's ``x_t``) draws inside :func:`~lightning_causal.data_reading.rngs_untouched`:
+    the probe's own unpacking draws as before."""
     forward = getattr(getattr(model, "audited_module", model), "forward", None)
 
-    def rows(batch: Any) -> int:
+    def unpacked(batch: Any) -> tuple[Any, Any] | None:
         try:
             with rngs_untouched(unpack_batch, model), warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # the probe's own unpacking warns, once
-                inputs = unpack(batch, unpack_batch, forward)[0]
+                inputs, _, args = unpack(batch, unpack_batch, forward)
         except Exception:  # a batch that unpack does not read: the reader's count, as before (the probe's unpack says why)
-            return batch_rows(batch)
+            return None
         first = inputs if isinstance(inputs, Tensor) else inputs[0] if isinstance(inputs, (tuple, list)) and inputs else None
-        return int(first.shape[0]) if isinstance(first, Tensor) and first.dim() else batch_rows(batch)
+        return (first, args) if isinstance(first, Tensor) and first.dim() else None
 
-    return rows
+    def rows(batch: Any) -> int:
+        read = unpacked(batch)
+        return int(read[0].shape[0]) if read is not None else batch_rows(batch)
+
+    def whole(batch: Any) -> list[Tensor]:
+        read = unpacked(batch)
+        try:
+            args = ForwardArgs(read[1], int(read[0].shape[0])) if read is not None else None
+        except (TypeError, ValueError):  # arguments that ForwardArgs refuses (the probe's build says why): none known
+            return []
+        return [*args.whole, *args.shared] if args is not None else []
+
+    return rows, whole
 
 
 def _links_rows(args: Any, n: int) -> bool:
