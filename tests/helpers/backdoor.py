@@ -35,6 +35,8 @@ def train_poisoned_mlp(rate: float = 0.1, seed: int = 0, steps: int = 300):
 
 def hand_units_shift(stamped: torch.Tensor, clean: torch.Tensor) -> torch.Tensor:
     """The units path's penalty of one call, by hand: the mean squared shift of the suspect units over the variance of
-    their values on the clean and the stamped rows together (the mean square about their joint mean), no gradient."""
+    their values on the clean and the stamped rows together (the mean square about their joint mean), no gradient;
+    units constant on both halves (dead ReLUs) give 0, the variance floored at the dtype's smallest normal number."""
     both = torch.cat([clean, stamped]).detach()
-    return (stamped - clean.detach()).pow(2).mean() / (both - both.mean()).pow(2).mean()
+    spread = (both - both.mean()).pow(2).mean()
+    return (stamped - clean.detach()).pow(2).mean() / spread.clamp_min(torch.finfo(spread.dtype).tiny)

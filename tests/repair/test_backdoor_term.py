@@ -189,14 +189,16 @@ def test_binarized_completes_a_patch_with_holes_to_its_bounding_box():
 
 
 def test_unit_path_penalises_the_suspects_activation_shift():
-    model = nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 2))
+    with torch.random.fork_rng(devices=[]):  # its own weights, whatever the tests before it drew (units alive)
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 2))
     t = Trigger(torch.tensor([0.0, 1.0]), torch.tensor([0.0, 3.0]), target=1)
     x, y = torch.rand(5, 2, generator=torch.Generator().manual_seed(0)), torch.zeros(5, dtype=torch.long)
     term = BackdoorSuppressionTerm(t, suspects={"1": [0, 2]}, unlearn_weight=0.0, path_weight=1.0, distill_weight=0.0, augment=None)
     loss = term.loss(model, x, y)
     with torch.no_grad():
         shift = hand_units_shift(model[:2](t.apply(x))[:, [0, 2]], model[:2](x)[:, [0, 2]])
-    assert term.path == "units" and torch.isclose(loss, shift) and all_hook_counts(model) == 0
+    assert shift > 0 and term.path == "units" and torch.isclose(loss, shift) and all_hook_counts(model) == 0
 
 
 def test_short_repair_lowers_asr_and_keeps_accuracy(poisoned):

@@ -121,6 +121,12 @@ def _one_row(inputs: tuple[Any, ...]) -> bool:
     return bool(inputs) and isinstance(inputs[0], Tensor) and inputs[0].dim() > 0 and inputs[0].shape[0] == 1
 
 
+class BatchCoupledOutput(ValueError):
+    """The refusal of an output whose width follows the batch (see :meth:`Forward._check_width`): a ``ValueError``
+    that the probe check (:func:`~.sample_independence.check_samples_independent`) tells from other failures of a pass.
+    """
+
+
 class Forward:
     """``model`` called with forward arguments that follow their rows, returning the selected output.
 
@@ -351,7 +357,7 @@ class Forward:
         self.width_follows_rows = self.width_follows_rows and width == n
         n0, w0 = self.first_width
         if n != n0 and self.width_follows_rows:
-            raise ValueError(
+            raise BatchCoupledOutput(
                 f"Expected the explained output to have the same columns in every pass, but a pass of {n0} rows gave "
                 f"{w0} columns and one of {n} rows {n} columns: the output's width follows the batch (batch-coupled: an in-batch "
                 "score matrix such as `u @ v.T`, row i scoring every item of its batch), so a column means another item "

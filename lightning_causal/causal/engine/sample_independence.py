@@ -11,7 +11,7 @@ import torch
 from torch import Tensor, nn
 
 from lightning_causal.causal.engine.batching import first_in_block, kinded
-from lightning_causal.causal.engine.forward import Forward
+from lightning_causal.causal.engine.forward import BatchCoupledOutput, Forward
 from lightning_causal.causal.engine.forward_args import ForwardArgs
 from lightning_causal.causal.engine.in_batch_scores import IN_BATCH_FIX, in_batch_cause
 from lightning_causal.causal.engine.inner_steps import (
@@ -160,6 +160,8 @@ def check_samples_independent(forward: Forward, xs: tuple[Tensor, ...], output: 
         return  # the model differs from itself run twice alone (noise from a generator of its own), not by the batch
     ids = [i for j, i in enumerate(ids) if _row_differs(alone[j:j + 1], clean[j:j + 1], bound if same else None)] or ids
     ids = list(dict.fromkeys(ids))  # a sample run twice in its batch (2 rows: checked_rows) named once
+    if n == 2 and not same:
+        _refuse_width_following_rows(forward, xs)
     cause, fix = _cause(forward, xs, rows, states)
     if fix == PER_SAMPLE_FIX and not same and _erased_alone(forward, xs, output, state):
         cause, fix = ERASED_ALONE_CAUSE, OWN_STATISTICS_FIX
@@ -181,6 +183,22 @@ def check_samples_independent(forward: Forward, xs: tuple[Tensor, ...], output: 
              "numbers where the batch gave NaN")) if math.isnan(diff) and _inexact(alone) else
            f"max |difference| {diff:.3g}") + f"): {cause}. {what} runs rows of many samples in one batch, which would mix their branches "
         f"silently; {fix}")
+
+
+def _refuse_width_following_rows(forward: Forward, xs: tuple[Tensor, ...]) -> None:
+    """Refuse, in its own words, a 2-sample probe's output whose width follows the batch (an in-batch score matrix
+    ``u @ v.T``, ``[2, 2]``): sample 0 run twice, ``[0, 0]``, differs from the probe's pass because its second column
+    scores another item, not because of a batch statistic. Every pass so far had as many columns as rows, so one pass
+    of sample 0 alone tells (:class:`~.forward.BatchCoupledOutput`, naming ``output=``); a pass that fails otherwise,
+    or a head of fixed width, leaves the probe check's refusal."""
+    if forward.first_width is None or not forward.width_follows_rows:
+        return
+    try:
+        forward(*(x[:1] for x in xs), rows=torch.zeros(1, dtype=torch.long, device=xs[0].device))
+    except BatchCoupledOutput:
+        raise
+    except (ValueError, IndexError, RuntimeError):
+        return
 
 
 def checked_rows(n: int, device: torch.device | str) -> list[Tensor]:
