@@ -22,7 +22,7 @@ from lightning_causal.batches import UnpackBatch, unpack, unread_keys_message
 from lightning_causal.callbacks._no_trace import audit_seed
 from lightning_causal.causal.engine.chosen_input import model_name, positional_names
 from lightning_causal.causal.engine.finite import check_finite_samples, per_sample_tensors
-from lightning_causal.causal.engine.forward_args import ForwardArgs
+from lightning_causal.causal.engine.forward_args import ForwardArgs, map_tensors
 from lightning_causal.causal.engine.generators import generators_registered
 from lightning_causal.causal.engine.kept_attributes import put_back_items
 from lightning_causal.causal.engine.linked_samples import (
@@ -145,9 +145,27 @@ def _input_rows(model: Any, unpack_batch: UnpackBatch | None) -> tuple[Callable[
             args = ForwardArgs(read[1], int(read[0].shape[0])) if read is not None else None
         except (TypeError, ValueError):  # arguments that ForwardArgs refuses (the probe's build says why): none known
             return []
-        return [*args.whole, *args.shared] if args is not None else []
+        return _in_batch(batch, [*args.whole, *args.shared]) if args is not None else []
 
     return rows, whole
+
+
+def _in_batch(batch: Any, passed: list[Tensor]) -> list[Tensor]:
+    """The tensors of ``batch`` that ``unpack`` passes as ``passed``: the same tensor, else one of the same shape and
+    values (an ``unpack_batch`` that copies or casts it, ``mark_whole((b[2].double(), b[3]), [0, 1])``)."""
+    found: list[Tensor] = []
+    map_tensors(batch, lambda t: found.append(t) or t, dataclasses=True)
+
+    def source(m: Tensor) -> Tensor | None:
+        same = next((t for t in found if t is m), None)
+        if same is not None:
+            return same
+        try:
+            return next((t for t in found if t.shape == m.shape and torch.equal(t.to(m.device, m.dtype), m)), None)
+        except (RuntimeError, TypeError):  # layouts torch.equal does not compare (nested): by identity only
+            return None
+
+    return [t for t in map(source, passed) if t is not None]
 
 
 def _links_rows(args: Any, n: int) -> bool:

@@ -2,7 +2,7 @@
 ``[15, D]``): the probe reader told the support set from the samples only by its rows, so that a support marked whole by
 ``unpack_batch`` (``mark_whole``) was joined across episodes (``[60, 4]``: every query scored against four episodes'
 prototypes, in silence) and cut to ``probe_size`` rows (final_read_B F4). The tensors the unpacking marks whole are now
-never cut nor joined; an unmarked one, which its rows do not tell from a mask, is read by row as before and the audits'
+never cut nor joined (also where ``unpack_batch`` copies them: found by their values); an unmarked one, which its rows do not tell from a mask, is read by row as before and the audits'
 refusal names the mark in ``unpack_batch``; an ``(x, mask, y)`` loader is read as before."""
 
 from __future__ import annotations
@@ -37,9 +37,14 @@ def _read(source: object, size: int, unpack_batch: object) -> tuple[object, list
     return probe, [str(w.message) for w in caught if "The probe holds" in str(w.message)]
 
 
-def test_a_marked_support_of_the_queries_rows_is_neither_joined_nor_cut():
+def _copied(b: tuple) -> tuple:  # an unpack_batch that copies the support it marks: found by its values
+    return b[0], b[1], mark_whole((b[2].clone(), b[3].clone()), [0, 1])
+
+
+@pytest.mark.parametrize("unpack_batch", [_marked, _copied], ids=["marked", "marked_copies"])
+def test_a_marked_support_of_the_queries_rows_is_neither_joined_nor_cut(unpack_batch: object):
     episodes = _episodes()
-    probe, said = _read(DataLoader(episodes, batch_size=None), 64, _marked)
+    probe, said = _read(DataLoader(episodes, batch_size=None), 64, unpack_batch)
     x_q, _, support_x, support_y = episodes[0]
     assert torch.equal(probe.inputs, x_q)  # the first episode's 15 queries, not four episodes' 60
     assert torch.equal(probe.additional_forward_args[0], support_x) and torch.equal(probe.additional_forward_args[1], support_y)
@@ -50,10 +55,11 @@ def test_a_marked_support_of_the_queries_rows_is_neither_joined_nor_cut():
     torch.testing.assert_close(effects, by_hand)
 
 
+@pytest.mark.parametrize("unpack_batch", [_marked, _copied], ids=["marked", "marked_copies"])
 @pytest.mark.parametrize("loader", [True, False], ids=["loader_of_episodes", "one_episode_batch"])
-def test_a_probe_of_fewer_samples_keeps_the_marked_support_whole(loader: bool):
+def test_a_probe_of_fewer_samples_keeps_the_marked_support_whole(loader: bool, unpack_batch: object):
     episodes = _episodes()
-    probe, said = _read(DataLoader(episodes, batch_size=None) if loader else episodes[0], 10, _marked)
+    probe, said = _read(DataLoader(episodes, batch_size=None) if loader else episodes[0], 10, unpack_batch)
     assert torch.equal(probe.inputs, episodes[0][0][:10]) and said == []
     assert torch.equal(probe.additional_forward_args[0], episodes[0][2])  # [15, 4], not its first 10 rows
     assert torch.equal(probe.additional_forward_args[1], episodes[0][3])
