@@ -511,14 +511,25 @@ def _is_features_last(site: nn.Module, out: Tensor, inp: Tensor | None, inside: 
             return True
         if not producers and inp is not None:  # the input from functional code (an SAE's F.relu(encoder(h)), a TopK
             # by scatter): the layout of the last module output of its shape before it, which that code kept; where
-            # none has its shape (a class token concatenated to a ViT's patches), unknown: the consumer says
+            # none has its shape, convolutions' channels concatenated ([N, 3, L] twice: [N, 6, L]) keep channels first;
+            # else (a class token concatenated to a ViT's patches) unknown: the consumer says
             last = next(((m, t) for m, t in reversed(outputs) if t.shape == inp.shape and m is not module), None)
-            return None if last is None else not isinstance(last[0], _CONVOLVES) and _features_last(*last)
+            if last is None:
+                return False if _channel_pieces(inp, outputs) else None
+            return not isinstance(last[0], _CONVOLVES) and _features_last(*last)
         if len(producers) != 1:
             return False
         module, tensor = producers[0]
         inp = inputs.get(id(module))
     return False
+
+
+def _channel_pieces(inp: Tensor, outputs: list) -> bool:
+    """Whether a convolution (``nn.Conv1d``/``2d``/``3d``, a transposed one) returned, before, a piece of ``inp`` along
+    dimension 1: a tensor of its rank, its rows and its trailing dimensions, of other channels (two ``[N, 3, L]``
+    concatenated in plain code into ``[N, 6, L]``)."""
+    return any(isinstance(m, _ConvNd) and t.dim() == inp.dim() and t.shape[0] == inp.shape[0]
+               and t.shape[2:] == inp.shape[2:] and t.shape[1] != inp.shape[1] for m, t in outputs)
 
 
 def _consumer_reads_last(model_modules: Mapping[str, nn.Module], site: nn.Module, run: Callable[[], object]) -> bool:
@@ -537,6 +548,9 @@ def _consumer_reads_last(model_modules: Mapping[str, nn.Module], site: nn.Module
         out, t = held.get("output"), first_tensor(args)
         if out is None or t is None or not _same(t, out):
             return
+        shape = getattr(m, "normalized_shape", None)
+        if isinstance(shape, (tuple, list, torch.Size)) and len(shape) > 1:
+            return  # a layer normalisation over several dimensions ([C, L]) says nothing of the layout
         if isinstance(m, _CONVOLVES) or _lays_channels_first(m, t, read=True):
             said.append(False)
         elif _features_last(m) and _reads_last(m, t) and not isinstance(m, nn.Embedding):
