@@ -34,6 +34,9 @@ from lightning_causal.causal.engine.units import per_layer_layouts
 from lightning_causal.causal.engine.user_frame import outside_package
 from lightning_causal.repair.augment import resolve_augment
 from lightning_causal.repair.backdoor_parts import (
+    _CHECKPOINTED,
+    _CHECKPOINTED_LATER,
+    _CHECKPOINTED_ONE_PASS,
     _NEVER_RUN_IN_TRAINING,
     _SKIPPED_STEPS,
     StepParts,
@@ -125,7 +128,9 @@ class BackdoorSuppressionTerm(TriggerSetup, SuppressionParts, RepairTerm):
       (found on the first step, once per model), the stamped rows run as a pass of their own from
       the clean pass's random state, with the clean pass's BatchNorm batch statistics
       (:class:`~lightning_causal.repair.paired_rows.PairedPasses`); BatchNorm's running statistics
-      are then updated by the clean rows alone. A model that draws nothing runs both halves in one pass.
+      are then updated by the clean rows alone. A model that draws nothing runs both halves in one pass; so does,
+      with a warning, one that runs a training-mode BatchNorm inside an activation-checkpointed segment, whose
+      backward recomputation would run without the pairing.
     - **Unlearning** (Neural Cleanse's mitigation, Wang et al. 2019): triggered copies of the clean
       rows keep their *true* labels; with ``balance`` the target class's own rows count again
       as a group (mean over them), so the repair learns "the trigger says nothing", not "the
@@ -512,6 +517,12 @@ class BackdoorSuppressionTerm(TriggerSetup, SuppressionParts, RepairTerm):
                                   norms=False)
             if not pairs.drew():
                 return out, shifts, None
+            if pairs.checkpointed:  # the stamped pass's BatchNorm swaps would be gone in the backward's recomputation
+                if model not in draws:
+                    warnings.warn(_CHECKPOINTED.format(then=_CHECKPOINTED_ONE_PASS), UserWarning,
+                                  stacklevel=outside_package())
+                draws[model] = False  # probed again each step: one pass of both halves
+                return out, shifts, None
             draws[model] = True
             del out
             pairs.restore()
@@ -523,6 +534,8 @@ class BackdoorSuppressionTerm(TriggerSetup, SuppressionParts, RepairTerm):
         shifts = _CallShifts(model, self.suspects, self.unit_dims, self.head_counts, m, split=True) if layers else None
         with self._captured(model, layers, shifts):
             clean = pairs.first(lambda: _at_least_float32(self.checked_logits(forward(xs))))
+            if pairs.checkpointed:  # checkpointing turned on after the model's first step
+                raise ValueError(_CHECKPOINTED.format(then=_CHECKPOINTED_LATER))
             if shifts is not None:
                 shifts.stamped_pass = True
             out_t = pairs.replay(lambda: _at_least_float32(self.checked_logits(forward(stamped))))

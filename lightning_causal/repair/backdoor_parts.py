@@ -120,6 +120,25 @@ _NEVER_RUN_IN_TRAINING = (
     "before it) is never held: name a site the model runs in training, or pass path='logit' (the trigger's effect on "
     "the output)")
 
+# a model that draws and runs a training-mode BatchNorm layer inside an activation-checkpointed segment: the stamped
+# pass (PairedPasses.replay) swaps that layer's mode and statistics during the forward only, and the backward's
+# recomputation runs it without them; {then}: what the term does, the way out follows
+_CHECKPOINTED = (
+    "BackdoorSuppressionTerm: the model draws random numbers in training (dropout, DropPath, stochastic depth) and "
+    "runs a BatchNorm layer in training mode inside an activation-checkpointed segment (torch.utils.checkpoint: "
+    "gradient checkpointing, a memory-efficient DenseNet), which the backward runs again without the hooks that pair "
+    "the stamped rows with their clean rows as a pass of their own (the clean pass's random state and BatchNorm batch "
+    "statistics): its gradient would be wrong (use_reentrant=True) or torch would raise a CheckpointError "
+    "(use_reentrant=False). {then} To pair them exactly, turn checkpointing off for the repair fit, put the BatchNorm "
+    "layers outside the checkpointed segments, or keep them in eval mode (running statistics frozen: `m.eval()` for "
+    "each BatchNorm module after `model.train()`)")
+_CHECKPOINTED_ONE_PASS = (
+    "The stamped rows run as rows of one pass with the clean rows: each gets dropout masks of its own, so that the "
+    "causal-path penalty also measures that noise (a trigger that changes nothing has a penalty above 0).")
+_CHECKPOINTED_LATER = (
+    "The model's first step in the term ran without checkpointing, so that its stamped rows run as a pass of their "
+    "own: turn checkpointing on before the repair fit's first step (the rows then run as one pass, with a warning).")
+
 # a suspect layer whose output carries no gradient while the model's output does: the causal-path penalty on its units
 # would be a constant, the term's path part silently doing nothing
 _NO_PATH_GRADIENT = (

@@ -11,6 +11,7 @@ training mode normalise it with the clean pass's batch statistics, not its own.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -20,7 +21,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from lightning_causal.causal.engine.generators import module_generators
 
-__all__ = ["PairedPasses", "global_generators"]
+__all__ = ["PairedPasses", "global_generators", "in_checkpoint"]
 
 _T = TypeVar("_T")
 
@@ -54,7 +55,11 @@ class PairedPasses:
     that adds an activation, ``SyncBatchNorm``) run in eval mode for the replayed call with the first pass's
     statistics, detached, as their running ones. After a replay the generators stand where the first pass left them.
     :meth:`drew` says whether the first pass drew from these generators at all: where it did not, a single pass of
-    both halves pairs its rows exactly already.
+    both halves pairs its rows exactly already. The outputs computed here are given before any other forward hook of
+    the layer runs (a capture of a ``BatchNorm`` layer's output sees them). ``checkpointed`` says whether a
+    training-mode ``BatchNorm`` call of the first pass ran inside an activation-checkpointed segment
+    (:func:`in_checkpoint`), whose recomputation in the backward runs without the hooks that pair the passes: a
+    replay is then no pass to take gradients of.
 
     Args:
         model: the model (its training-mode ``BatchNorm`` layers are found now).
@@ -75,17 +80,21 @@ class PairedPasses:
         self.before: list[Tensor] = []
         self.after: list[Tensor] = []
         self.stats: dict[nn.Module, list[tuple[Tensor, Tensor]]] = {}
+        self.checkpointed = False
 
     def first(self, run: Callable[[], _T], *, norms: bool = True) -> _T:
         """Run the first pass, ``run()``, recording the random state before it and (``norms``) its ``BatchNorm``
-        statistics, which normalise its own plain ``BatchNorm`` calls too (see the class)."""
+        statistics, which normalise its own plain ``BatchNorm`` calls too (see the class), and whether a
+        ``BatchNorm`` call of it ran in a checkpointed segment (``checkpointed``)."""
         self.before = [g.get_state() for g in self.generators]
         self.stats = {m: [] for m in self.norms}
-        handles = []
+        self.checkpointed = False
+        handles = [m.register_forward_pre_hook(self._segment) for m in self.norms]
         for m in self.norms if norms else []:
             handles.append(m.register_forward_pre_hook(self._record))
             if type(m) in _PLAIN:
-                handles.append(m.register_forward_hook(lambda module, args, out: _normalised(module, args[0], *self.stats[module][-1])))
+                handles.append(m.register_forward_hook(  # before any other hook: they see the output it gives
+                    lambda module, args, out: _normalised(module, args[0], *self.stats[module][-1]), prepend=True))
         try:
             return run()
         finally:
@@ -128,7 +137,9 @@ class PairedPasses:
             return _normalised(module, args[0], *stats) if stats is not None else None
 
         handles = [m.register_forward_pre_hook(swap_in) for m in self.norms]
-        handles += [m.register_forward_hook(swap_out) for m in self.norms]
+        # prepended: a hook registered before (the term's capture of a suspect that is itself a BatchNorm layer, a
+        # user's) sees the output swap_out gives, not the eval-mode output the swap made torch compute
+        handles += [m.register_forward_hook(swap_out, prepend=True) for m in self.norms]
         try:
             return run()
         finally:
@@ -138,6 +149,9 @@ class PairedPasses:
                 _put_back(*held.pop()[:4])
             for g, state in zip(self.generators, self.after):
                 g.set_state(state)
+
+    def _segment(self, module: nn.Module, args: tuple[Any, ...]) -> None:
+        self.checkpointed = self.checkpointed or in_checkpoint()
 
     def _record(self, module: nn.Module, args: tuple[Any, ...]) -> None:
         x = args[0]
@@ -152,6 +166,29 @@ class PairedPasses:
 
 #: the BatchNorm classes whose calls PairedPasses computes itself (exactly ``F.batch_norm``'s formula, nothing added)
 _PLAIN = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
+
+
+def in_checkpoint() -> bool:
+    """Whether the caller runs inside an activation-checkpointed segment: a frame of ``torch.utils.checkpoint`` on the
+    stack (``checkpoint``, reentrant or not, and what calls it: ``checkpoint_sequential``, FSDP's ``checkpoint_wrapper``,
+    Hugging Face's gradient checkpointing, torchvision's ``memory_efficient`` DenseNet; not the composable
+    ``torch.distributed._composable.checkpoint``, which drives it from module hooks). Such a segment runs again in the
+    backward, without the forward hooks that were set during the forward.
+
+    Examples:
+        >>> from torch.utils.checkpoint import checkpoint
+        >>> seen = []
+        >>> _ = checkpoint(lambda t: seen.append(in_checkpoint()) or t * 2, torch.ones(1, requires_grad=True),
+        ...                use_reentrant=False)
+        >>> seen, in_checkpoint()
+        ([True], False)
+    """
+    frame = sys._getframe(1)
+    while frame is not None:
+        if frame.f_globals.get("__name__") == "torch.utils.checkpoint":
+            return True
+        frame = frame.f_back
+    return False
 
 
 def _normalised(module: nn.Module, x: Tensor, mean: Tensor, var: Tensor) -> Tensor:
