@@ -16,7 +16,7 @@ from torch.nn import functional as F
 
 from lightning_causal._compat import is_autocast_enabled
 from lightning_causal.causal.engine.ablation import padding_positions
-from lightning_causal.causal.engine.checks import check_float
+from lightning_causal.causal.engine.checks import check_float, ranks_beyond
 from lightning_causal.causal.engine.forward import Forward, ForwardArgs, OutputSpec
 from lightning_causal.causal.engine.forward_args import tensor_leaves
 from lightning_causal.causal.engine.state import ONE_LOGIT_ROWS, check_one_logit
@@ -466,9 +466,13 @@ class CounterfactualFairnessTerm(RepairTerm):
                 "group: penalty 0). Pass one term per label, `output=lambda out: out[:, [k]]` (each with its own "
                 "`name=`), which compares label k's sigmoid", UserWarning, stacklevel=outside_package())
             return False
-        if self._warn_independent(y, outputs, task):
+        levels = not callable(self.output) and per_level_labels(y, outputs, task)
+        # ranks 0 .. C beside C outputs are an ordinal head's whatever its outputs lie in (a CORAL head ending in
+        # nn.Sigmoid): its levels' words, not those of independent probabilities, which DUQ's kernel values beside
+        # class indices 0 .. C - 1 get
+        if not (levels and ranks_beyond(y, int(outputs.shape[1]))) and self._warn_independent(y, outputs, task):
             return False
-        if not callable(self.output) and per_level_labels(y, outputs, task):
+        if levels:
             self._warn_levels(y, outputs, task)
             return False
         if not isinstance(y, Tensor) or task != "regression" and (not y.is_floating_point() or bool(((y >= 0) & (y <= 1)).all())):
