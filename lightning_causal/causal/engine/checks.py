@@ -189,11 +189,35 @@ def ordinal_hint(width: int, sigmoids: bool = False) -> str:
             "log-probabilities, which the ranks index (docs/your_model.md, 'Ordinal heads and survival models')")
 
 
+def ranks_hint(width: int, outputs: Any = None) -> str:
+    """:func:`ordinal_hint` for a class ``width`` beyond the ``outputs`` read (``None``: not read), or ``""`` where they
+    are one decision's classes: rows of probabilities summing to 1 or of log-probabilities (a head ending in
+    ``nn.Softmax`` or ``nn.LogSoftmax``), whose index ``width`` is a class numbered from 1, and whose sum over the
+    classes, the hint's expected rank, is constant (:func:`check_class_labels`, ``state.resolve_target``).
+
+    Examples:
+        >>> import torch
+        >>> ranks_hint(3, torch.tensor([[0.2, 0.3, 0.5]])), "out.sum(1" in ranks_hint(3, torch.tensor([[0.2, 0.9, 0.5]]))
+        ('', True)
+    """
+    if outputs is None:
+        return ordinal_hint(width)
+    # state and log_probabilities (through batching) import this module: read here, once a label is refused
+    from lightning_causal.causal.engine.log_probabilities import log_probability_rows
+    from lightning_causal.causal.engine.state import rows_sum_to_one
+
+    read = outputs.detach()
+    if read.is_floating_point() and read.dim() == 2 and (rows_sum_to_one(read) or log_probability_rows(read)):
+        return ""
+    return ordinal_hint(width, in_unit_interval(read))
+
+
 def check_class_labels(name: str, labels: Any, width: int, *, error: Error = ValueError, outputs: Any = None) -> None:
     """Integer class labels must index a classifier's ``width`` outputs: ``0 .. width − 1`` (labels
     numbered from 1, or a class the model does not have, would be read as other classes or as
     wrong everywhere). Float labels (regression) and outputs of one column are not checked. ``outputs``: the outputs
-    read, whose lying in [0, 1] the ranks' hint (:func:`ordinal_hint`) says.
+    read, whose lying in [0, 1] the ranks' hint (:func:`ranks_hint`) says, and which
+    leaves it out where they are class probabilities or log-probabilities.
 
     Examples:
         >>> import torch
@@ -209,6 +233,6 @@ def check_class_labels(name: str, labels: Any, width: int, *, error: Error = Val
     if bad.numel():
         ordinal = ""
         if ranks_beyond(labels, width):  # ranks 0 .. width: one more than the outputs
-            ordinal = ordinal_hint(width, outputs is not None and in_unit_interval(outputs))
+            ordinal = ranks_hint(width, outputs)
         raise error(f"Expected {name if ' ' in name else f'argument `{name}`'} to hold classes 0 to {width - 1} (the model returns {width} logits) but got "
                     f"{sorted(set(bad.tolist()))[:6]} among them (e.g. labels numbered from 1{ordinal})")

@@ -20,7 +20,7 @@ from torch import Tensor, nn
 from torch.ao.quantization.fake_quantize import FakeQuantizeBase
 
 from lightning_causal.causal.engine.batching import first_in_block, remembered_fit, said_in_block
-from lightning_causal.causal.engine.checks import in_unit_interval, ordinal_hint
+from lightning_causal.causal.engine.checks import ranks_hint
 from lightning_causal.causal.engine.chosen_input import model_name
 from lightning_causal.causal.engine.eager import force_eager
 from lightning_causal.causal.engine.generators import generators_registered
@@ -31,7 +31,6 @@ from lightning_causal.causal.engine.input_kinds import check_input_kinds, sample
 from lightning_causal.causal.engine.kept_attributes import buffer_of, keep_attributes
 from lightning_causal.causal.engine.layer_calls import SHAPE_LAYERS, LayerCalls, open_recorder
 from lightning_causal.causal.engine.lazy_modules import check_built
-from lightning_causal.causal.engine.log_probabilities import log_probability_rows
 from lightning_causal.causal.engine.param_writes import param_writes_refused
 from lightning_causal.causal.engine.user_frame import outside_package
 
@@ -920,9 +919,7 @@ def resolve_target(outputs: Tensor, target: Target, *, classes: str | None = Non
         bad = sorted(set(idx[(idx < 0) | (idx >= c)].tolist()))
         # rank c of c cumulative logits? Not of class probabilities or log-probabilities (a Softmax/LogSoftmax at the
         # end: one decision's classes, whose index c is a class numbered from 1)
-        read = logits.detach()
-        one_decision = read.is_floating_point() and (rows_sum_to_one(read) or log_probability_rows(read))
-        ordinal = ordinal_hint(c, in_unit_interval(read)) if bad == [c] and c >= 2 and not classes and not one_decision else ""
+        ordinal = ranks_hint(c, logits) if bad == [c] and c >= 2 and not classes else ""
         numbered = "; e.g. a class numbered from 1" if ordinal else ""  # the likelier reading of a plain classifier's
         raise ValueError(f"Expected argument `{name}` to be in [0, {c - 1}] but got {bad[:8]} ({classes or f'the model returns {c} outputs'}{numbered}{ordinal})")
     return idx.clone()
