@@ -163,7 +163,7 @@ def softmax_of_probabilities(reads: str, probabilities: str, fix: str, labels: s
             "logit; float: half precision rounds 1 - 1e-6 back to 1). If they are logits trained by cross-entropy (a "
             "cosine classifier's similarities), say so and this warning goes: hold the loss in the model "
             "(`self.loss_fn = nn.CrossEntropyLoss()`) or declare the task (`self.save_hyperparameters({'task': "
-            "'multiclass'})`)")
+            "'multiclass'})` in a LightningModule, `self.hparams = {'task': 'multiclass'}` on a plain nn.Module)")
 
 
 def first_row_outputs(model: Any, probe: Any, output: Any, rows: int = 1) -> Callable[[], Tensor]:
