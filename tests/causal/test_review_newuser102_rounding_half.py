@@ -1,8 +1,8 @@
-"""The rounding-effects warning of unit_effects (effects/rounding_effects.py) in 16-bit dtypes: 64 epsilons of the
-largest output are 50% of it in bfloat16 (6% in float16), so every ordinary bfloat16 MLP was told its units' ranking is
-rounding error and blamed an SAE's error term (effects up to 28% of the largest logit). There the bound is
-LOW_PRECISION_ULPS epsilons: an ordinary layer is not warned about, and an SAE whose error term cancels its latents
-(under one epsilon in every dtype) still is, the warning then naming the dtype and `model.float()`."""
+"""The rounding-effects warning of unit_effects (effects/rounding_effects.py) in 16-bit dtypes: a bound of 64 epsilons of
+the largest output (as it once was) is 50% of it in bfloat16 (6% in float16), so every ordinary bfloat16 MLP was told its
+units' ranking is rounding error and blamed an SAE's error term (effects up to 28% of the largest logit). The bound is
+ROUNDING_ULPS (4) epsilons in every dtype: an ordinary layer is not warned about, and an SAE whose error term cancels
+its latents (under one epsilon in every dtype) still is, the warning then naming the dtype and `model.float()`."""
 
 import warnings
 
