@@ -122,18 +122,35 @@ def _input_rows(model: Any, unpack_batch: UnpackBatch | None) -> tuple[Callable[
     whatever their rows (marked :func:`~lightning_causal.causal.mark_whole` by ``unpack_batch``: an episode's support
     set of as many rows as its queries; a shared ``position_ids``), which the reader never cuts nor joins. An
     ``unpack_batch`` that draws (a denoiser's ``x_t``) draws inside :func:`~lightning_causal.data_reading.rngs_untouched`:
-    the probe's own unpacking draws as before."""
+    the probe's own unpacking draws as before. ``unpack`` reads a copy of each batch, once (the reader asks several
+    times): an ``unpack_batch`` writing in place (``b[0].div_(255)``, ``b["x"] = ...``) changes neither the batch the
+    probe is cut from nor the loader's stored items that training reads next."""
     forward = getattr(getattr(model, "audited_module", model), "forward", None)
+    memo: dict[int, tuple[Any, tuple[Any, Any, dict[int, Tensor]] | None]] = {}  # id(batch) -> (batch, its reading)
 
-    def unpacked(batch: Any) -> tuple[Any, Any] | None:
+    def unpacked(batch: Any) -> tuple[Any, Any, dict[int, Tensor]] | None:
+        kept = memo.get(id(batch))
+        if kept is not None and kept[0] is batch:
+            return kept[1]
+        originals: dict[int, Tensor] = {}  # id of each copy -> the batch's own tensor
+
+        def copied(t: Tensor) -> Tensor:
+            c = t.clone()
+            originals[id(c)] = t
+            return c
+
+        read = None
         try:
             with rngs_untouched(unpack_batch, model), warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # the probe's own unpacking warns, once
-                inputs, _, args = unpack(batch, unpack_batch, forward)
+                inputs, _, args = unpack(map_tensors(batch, copied, dataclasses=True), unpack_batch, forward)
         except Exception:  # a batch that unpack does not read: the reader's count, as before (the probe's unpack says why)
-            return None
-        first = inputs if isinstance(inputs, Tensor) else inputs[0] if isinstance(inputs, (tuple, list)) and inputs else None
-        return (first, args) if isinstance(first, Tensor) and first.dim() else None
+            pass
+        else:
+            first = inputs if isinstance(inputs, Tensor) else inputs[0] if isinstance(inputs, (tuple, list)) and inputs else None
+            read = (first, args, originals) if isinstance(first, Tensor) and first.dim() else None
+        memo[id(batch)] = (batch, read)
+        return read
 
     def rows(batch: Any) -> int:
         read = unpacked(batch)
@@ -145,7 +162,11 @@ def _input_rows(model: Any, unpack_batch: UnpackBatch | None) -> tuple[Callable[
             args = ForwardArgs(read[1], int(read[0].shape[0])) if read is not None else None
         except (TypeError, ValueError):  # arguments that ForwardArgs refuses (the probe's build says why): none known
             return []
-        return _in_batch(batch, [*args.whole, *args.shared]) if args is not None else []
+        if args is None:
+            return []
+        passed = [*args.whole, *args.shared]
+        mine = [read[2][id(m)] for m in passed if id(m) in read[2]]  # the copies unpack passed as they are: by identity
+        return mine + _in_batch(batch, [m for m in passed if id(m) not in read[2]])
 
     return rows, whole
 

@@ -197,7 +197,7 @@ def _refuse_width_following_rows(forward: Forward, xs: tuple[Tensor, ...]) -> No
         forward(*(x[:1] for x in xs), rows=torch.zeros(1, dtype=torch.long, device=xs[0].device))
     except BatchCoupledOutput:
         raise
-    except (ValueError, IndexError, RuntimeError):
+    except Exception:  # a model refusing a batch of one its own way (an assert): the probe check's refusal stands
         return
 
 

@@ -1,0 +1,51 @@
+"""The probe reader asks ``unpack_batch`` for each batch's explained input and whole-passed tensors (5dbce23b,
+dec2bf5b): it read the batch itself, several times an item, so an ``unpack_batch`` writing in place
+(``b[0].mul_(0.5)``) halved the probe's inputs again at each read and changed the loader's stored items, the data
+training reads next (final_read_E F1). It now reads a copy of each batch, once; and a 2-sample probe's one-row pass
+(ab98eb53) no longer replaces the probe check's refusal with a model's own assertion (final_read_E F3)."""
+
+import warnings
+
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from lightning_causal.callbacks._probe import probe_from
+from lightning_causal.causal import input_effects
+
+
+def test_an_in_place_unpack_batch_changes_neither_the_probe_twice_nor_the_loaders_items():
+    items = [(torch.full((4, 3), 8.0), torch.zeros(4, dtype=torch.long)) for _ in range(3)]
+    calls = []
+
+    def halve(b):
+        calls.append(1)
+        return b[0].mul_(0.5), b[1], None
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        probe = probe_from(DataLoader(items, batch_size=None), 6, halve, origin="val_dataloaders", model=nn.Linear(3, 2))
+    assert torch.equal(probe.inputs, torch.full((6, 3), 4.0))  # halved once, as the probe's own unpacking does
+    assert all(torch.equal(x, torch.full((4, 3), 8.0)) for x, _ in items)  # the stored items as the loader holds them
+    assert len(calls) <= 2 * 2 + 1  # one reading a batch read (two batches for 6 samples), then the probe's own
+
+
+class _Squeeze(nn.Module):
+    """Standardises over its batch and refuses a batch of one by an assertion of its own."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            self.fc = nn.Linear(3, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        assert x.shape[0] > 1, "batch of one"
+        return self.fc((x - x.mean(0)) / (x.std(0) + 1e-5))
+
+
+def test_a_model_refusing_a_batch_of_one_keeps_the_probe_checks_refusal():
+    x = torch.randn(2, 3, generator=torch.Generator().manual_seed(1))
+    with pytest.raises(ValueError, match="treat samples independently"):
+        input_effects(_Squeeze().eval(), x)
