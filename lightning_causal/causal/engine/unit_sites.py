@@ -247,6 +247,8 @@ class SiteFacts:
         channels_source: where ``channels_first``, the name of the module whose layout the output holds: the layer
             itself, the last such module of the block, the module whose input it is, or the one before the chain.
         complex: its output is complex (a spectrum: the modes of ``torch.fft.rfft``).
+        read_by: where the module reading the output decided ``features_last`` (its input made by functional code), that
+            module's class (``"MultiheadAttention"``), which the refusal of the default units names.
     """
 
     projected: bool
@@ -255,6 +257,7 @@ class SiteFacts:
     channels_first: bool = False
     channels_source: str | None = None
     complex: bool = False
+    read_by: str | None = None
 
 
 class _Reached(BaseException):
@@ -349,15 +352,16 @@ def inspect_site(model: nn.Module, name: str, run: Callable[[], object]) -> Site
     inside = [(m, t) for m, t in outputs if id(m) in inner]
     projected = isinstance(site, nn.MultiheadAttention) or any(_mixes_features(m) and _same(t, out) for m, t in inside)
     names = {id(m): n for n, m in reversed(modules.items())}  # the first name of a module shared under two
-    features_last = _is_features_last(site, out, seen.get("input"), inside, outputs, inputs)
+    features_last, read_by = _is_features_last(site, out, seen.get("input"), inside, outputs, inputs), None
     if features_last is None:  # made by functional code in a shape no module gave: the module reading it says
-        features_last = _consumer_reads_last(modules, site, run)
+        read_by = _consumer_reads_last(modules, site, run)
+        features_last = read_by is not None
     # a block whose own layers give its features last holds no channels-first layout: a pool inside it of the block's
     # shape pools its steps through a transpose (a PoolFormer's token mixer on 16 tokens of 16 features), as a pool
     # says nothing of features last (a block that convolves is never features-last)
     source = None if inside and features_last else _channels_source(site, name, out, seen.get("input"), inside, outputs,
                                                                       inputs, names)
-    return SiteFacts(projected, features_last, tuple(out.shape), source is not None, source, out.is_complex())
+    return SiteFacts(projected, features_last, tuple(out.shape), source is not None, source, out.is_complex(), read_by)
 
 
 def named_unit_kind(facts: SiteFacts | None, unit_dim: int | None, num_heads: int | None) -> str | None:
@@ -532,14 +536,14 @@ def _channel_pieces(inp: Tensor, outputs: list) -> bool:
                and t.shape[2:] == inp.shape[2:] and t.shape[1] != inp.shape[1] for m, t in outputs)
 
 
-def _consumer_reads_last(model_modules: Mapping[str, nn.Module], site: nn.Module, run: Callable[[], object]) -> bool:
-    """Whether the first module that reads ``site``'s output (in a second pass of ``run()``, stopped there), in call order,
-    and says a layout reads its features last: a linear layer, attention or layer normalisation over the last dimension
-    (a ViT's first block after the ``pos_drop`` that follows its class token's concatenation) gives ``True``; a
-    convolution or channel normalisation, a module that reads nothing of it or none, ``False``. Every hook is removed,
-    also on errors."""
+def _consumer_reads_last(model_modules: Mapping[str, nn.Module], site: nn.Module, run: Callable[[], object]) -> str | None:
+    """Whether the first module that reads ``site``'s output and says a layout (in a second pass of ``run()``, stopped
+    there, in call order) reads its features last, as that module's class name: a linear layer, attention or layer
+    normalisation over the last dimension (a ViT's first block after the ``pos_drop`` that follows its class token's
+    concatenation) gives its name; a convolution or channel normalisation, a module that reads nothing of it or none,
+    ``None``. Every hook is removed, also on errors."""
     held: dict[str, Tensor | None] = {}
-    said: list[bool] = []
+    said: list[str | None] = []
 
     def leave(_m: nn.Module, _i: object, out: object) -> None:
         held.setdefault("output", first_tensor(out))
@@ -552,9 +556,9 @@ def _consumer_reads_last(model_modules: Mapping[str, nn.Module], site: nn.Module
         if isinstance(shape, (tuple, list, torch.Size)) and len(shape) > 1:
             return  # a layer normalisation over several dimensions ([C, L]) says nothing of the layout
         if isinstance(m, _CONVOLVES) or _lays_channels_first(m, t, read=True):
-            said.append(False)
+            said.append(None)
         elif _features_last(m) and _reads_last(m, t) and not isinstance(m, nn.Embedding):
-            said.append(True)
+            said.append(type(m).__name__)
         else:
             return  # a block around the layer that says (a TransformerEncoderLayer around its attention)
         raise _Reached
@@ -563,7 +567,7 @@ def _consumer_reads_last(model_modules: Mapping[str, nn.Module], site: nn.Module
                if m is not site and not isinstance(m, torch.jit.ScriptModule)]
     handles.append(site.register_forward_hook(leave))
     _run_hooked(run, handles)
-    return bool(said and said[0])
+    return said[0] if said else None
 
 
 def check_default_units(name: str, facts: SiteFacts, unit_dim: int | None, num_heads: int | None, fix: str) -> None:
@@ -578,6 +582,7 @@ def check_default_units(name: str, facts: SiteFacts, unit_dim: int | None, num_h
     if unit_dim is not None or num_heads is not None or len(facts.shape) < 3 or not facts.features_last:
         return
     why = ("it is the input of a layer that reads its features last" if name.endswith(":input") else
+           f"functional code made it, and a {facts.read_by} reads it over its last dimension" if facts.read_by else
            "it comes from a linear, embedding, normalisation, attention or recurrent layer")
     raise ValueError(
         f"Expected the units of {name!r} on dimension 1 (the default: channels of [N, C, ...]) to be its features, "
