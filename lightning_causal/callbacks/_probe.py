@@ -8,6 +8,7 @@ import contextlib
 import warnings
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
+from copy import deepcopy
 from typing import Any
 
 import torch
@@ -84,7 +85,10 @@ def probe_from(source: Any, size: int, unpack_batch: UnpackBatch | None = None, 
             raise
         explained = getattr(model, "audited_module", model)  # the network the audits call (`audited`)
         try:  # a mapping without an input key, whose keys name forward's parameters: the fix in forward's order
-            inputs, labels, args = unpack(batch, unpack_batch, getattr(explained, "forward", None))
+            # a user's unpack_batch reads a copy of the probe's rows (views of a TensorDataset's own tensors): one
+            # writing in place changes no data training reads
+            read = batch if unpack_batch is None else _copy_of(batch)[0]
+            inputs, labels, args = unpack(read, unpack_batch, getattr(explained, "forward", None))
         except ValueError as err:
             raise MisconfigurationException(f"The audits cannot read the probe batch: {err}") from err  # callback and audit_model
     unread = (unread_keys_message(batch, args, "The probe's batches", "the audits", getattr(explained, "forward", None))
@@ -122,9 +126,10 @@ def _input_rows(model: Any, unpack_batch: UnpackBatch | None) -> tuple[Callable[
     whatever their rows (marked :func:`~lightning_causal.causal.mark_whole` by ``unpack_batch``: an episode's support
     set of as many rows as its queries; a shared ``position_ids``), which the reader never cuts nor joins. An
     ``unpack_batch`` that draws (a denoiser's ``x_t``) draws inside :func:`~lightning_causal.data_reading.rngs_untouched`:
-    the probe's own unpacking draws as before. ``unpack`` reads a copy of each batch, once (the reader asks several
-    times): an ``unpack_batch`` writing in place (``b[0].div_(255)``, ``b["x"] = ...``) changes neither the batch the
-    probe is cut from nor the loader's stored items that training reads next."""
+    the probe's own unpacking draws as before. A user's ``unpack_batch`` reads a copy of each batch, once (the reader
+    asks several times; :func:`_copy_of`): one writing in place (``b[0].div_(255)``, ``b["x"] = ...``) changes neither
+    the batch the probe is cut from nor the loader's stored items that training reads next; the package's own
+    unpacking writes nothing and reads the batch itself (no copy of a dataset given whole as one batch)."""
     forward = getattr(getattr(model, "audited_module", model), "forward", None)
     memo: dict[int, tuple[Any, tuple[Any, Any, dict[int, Tensor]] | None]] = {}  # id(batch) -> (batch, its reading)
 
@@ -132,18 +137,12 @@ def _input_rows(model: Any, unpack_batch: UnpackBatch | None) -> tuple[Callable[
         kept = memo.get(id(batch))
         if kept is not None and kept[0] is batch:
             return kept[1]
-        originals: dict[int, Tensor] = {}  # id of each copy -> the batch's own tensor
-
-        def copied(t: Tensor) -> Tensor:
-            c = t.clone()
-            originals[id(c)] = t
-            return c
-
         read = None
         try:
+            copy, originals = (batch, {}) if unpack_batch is None else _copy_of(batch)
             with rngs_untouched(unpack_batch, model), warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # the probe's own unpacking warns, once
-                inputs, _, args = unpack(map_tensors(batch, copied, dataclasses=True), unpack_batch, forward)
+                inputs, _, args = unpack(copy, unpack_batch, forward)
         except Exception:  # a batch that unpack does not read: the reader's count, as before (the probe's unpack says why)
             pass
         else:
@@ -169,6 +168,27 @@ def _input_rows(model: Any, unpack_batch: UnpackBatch | None) -> tuple[Callable[
         return mine + _in_batch(batch, [m for m in passed if id(m) not in read[2]])
 
     return rows, whole
+
+
+def _copy_of(batch: Any) -> tuple[Any, dict[int, Tensor]]:
+    """A copy of ``batch`` for a user's ``unpack_batch`` to read, and the batch's own tensor of each copied one (by the
+    copy's id): its tensors cloned in their containers (tuples, lists, mappings, dataclasses); an object holding tensors
+    that :func:`~lightning_causal.causal.engine.forward_args.map_tensors` does not walk (a graph library's ``Batch``)
+    deep-copied, else read as it is."""
+    originals: dict[int, Tensor] = {}
+
+    def copied(t: Tensor) -> Tensor:
+        c = t.clone()
+        originals[id(c)] = t
+        return c
+
+    copy = map_tensors(batch, copied, dataclasses=True)
+    if copy is batch and not isinstance(batch, (Tensor, tuple, list, Mapping)):
+        try:
+            copy = deepcopy(batch)
+        except Exception:  # an object that copies refuse to copy: read as it is, as before
+            copy = batch
+    return copy, originals
 
 
 def _in_batch(batch: Any, passed: list[Tensor]) -> list[Tensor]:

@@ -49,3 +49,45 @@ def test_a_model_refusing_a_batch_of_one_keeps_the_probe_checks_refusal():
     x = torch.randn(2, 3, generator=torch.Generator().manual_seed(1))
     with pytest.raises(ValueError, match="treat samples independently"):
         input_effects(_Squeeze().eval(), x)
+
+
+def test_an_in_place_unpack_batch_leaves_a_tensor_datasets_own_rows_as_they_are():
+    from torch.utils.data import TensorDataset
+
+    x = torch.full((8, 3), 8.0)
+    loader = DataLoader(TensorDataset(x, torch.zeros(8, dtype=torch.long)), batch_size=4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        probe = probe_from(loader, 4, lambda b: (b[0].mul_(0.5), b[1], None), origin="train_dataloader",
+                           model=nn.Linear(3, 2))
+    assert torch.equal(probe.inputs, torch.full((4, 3), 4.0)) and torch.equal(x, torch.full((8, 3), 8.0))
+
+
+class _Graphs:
+    """A batch object that is no tuple, mapping nor dataclass (a graph library's ``Batch``)."""
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        self.x, self.y = x, y
+
+
+def test_an_in_place_unpack_batch_of_batch_objects_leaves_the_items_as_they_are():
+    items = [_Graphs(torch.full((4, 3), 8.0), torch.zeros(4, dtype=torch.long)) for _ in range(3)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        probe = probe_from(DataLoader(items, batch_size=None, collate_fn=lambda b: b), 4,
+                           lambda b: (b.x.mul_(0.5), b.y, None), origin="val_dataloaders", model=nn.Linear(3, 2))
+    assert torch.equal(probe.inputs, torch.full((4, 3), 4.0))
+    assert all(torch.equal(i.x, torch.full((4, 3), 8.0)) for i in items)
+
+
+def test_the_packages_own_unpacking_copies_no_batch(monkeypatch):
+    # a dataset given whole as one batch is not copied to read a few rows of it (no unpack_batch: nothing writes)
+    import lightning_causal.callbacks._probe as probe_module
+
+    def refuse(batch):
+        raise AssertionError("copied")
+
+    monkeypatch.setattr(probe_module, "_copy_of", refuse)
+    x = torch.randn(100, 3, generator=torch.Generator().manual_seed(0))
+    probe = probe_from((x, torch.zeros(100, dtype=torch.long)), 8, None, origin="probe", model=nn.Linear(3, 2))
+    assert torch.equal(probe.inputs, x[:8])

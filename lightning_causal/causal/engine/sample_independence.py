@@ -191,7 +191,8 @@ def _refuse_width_following_rows(forward: Forward, xs: tuple[Tensor, ...]) -> No
     scores another item, not because of a batch statistic. Every pass so far had as many columns as rows, so one pass
     of sample 0 alone tells (:class:`~.forward.BatchCoupledOutput`, naming ``output=``); a pass that fails otherwise,
     or a head of fixed width, leaves the probe check's refusal."""
-    if forward.first_width is None or not forward.width_follows_rows:
+    inner = forward if isinstance(forward, Forward) else getattr(forward, "forward", None)  # a caller's rows wrapper
+    if not isinstance(inner, Forward) or inner.first_width is None or not inner.width_follows_rows:
         return
     try:
         forward(*(x[:1] for x in xs), rows=torch.zeros(1, dtype=torch.long, device=xs[0].device))
