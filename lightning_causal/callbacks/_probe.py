@@ -8,6 +8,7 @@ import contextlib
 import warnings
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
+from copy import copy as shallow_copy
 from copy import deepcopy
 from typing import Any
 
@@ -183,6 +184,19 @@ def _copy_of(batch: Any) -> tuple[Any, dict[int, Tensor]]:
         return c
 
     copy = map_tensors(batch, copied, dataclasses=True)
+    if isinstance(batch, Mapping) and type(batch) is not dict and type(copy) is not type(batch):
+        own = dict(batch.items())
+        try:  # a mapping of its own type (Hugging Face's BatchEncoding, read by attribute, b.input_ids): kept so
+            kept = shallow_copy(batch)
+            for key, value in own.items():
+                kept[key] = map_tensors(value, copied, dataclasses=True)
+            if all(batch[key] is value for key, value in own.items()):  # the copy holds storage of its own
+                copy = kept
+            else:  # a shallow copy sharing the batch's storage: the batch's own values put back
+                for key, value in own.items():
+                    batch[key] = value
+        except Exception:  # a mapping that refuses item assignment: the dict map_tensors made, as before
+            pass
     if copy is batch and not isinstance(batch, (Tensor, tuple, list, Mapping)):
         try:
             copy = deepcopy(batch)

@@ -91,3 +91,34 @@ def test_the_packages_own_unpacking_copies_no_batch(monkeypatch):
     x = torch.randn(100, 3, generator=torch.Generator().manual_seed(0))
     probe = probe_from((x, torch.zeros(100, dtype=torch.long)), 8, None, origin="probe", model=nn.Linear(3, 2))
     assert torch.equal(probe.inputs, x[:8])
+
+
+def test_a_mapping_read_by_attribute_keeps_its_type_in_the_copy():
+    # Hugging Face's BatchEncoding (a UserDict read by attribute) from a loader: the copy an unpack_batch reads was a
+    # plain dict, b.input_ids failed (934696f5), and the reader counted the batch's first tensor instead (23715089)
+    from collections import UserDict
+
+    from lightning_causal.callbacks._probe import _input_rows
+
+    class Encoding(UserDict):
+        def __getattr__(self, key):
+            if key == "data":
+                raise AttributeError(key)
+            try:
+                return self.data[key]
+            except KeyError as err:
+                raise AttributeError(key) from err
+
+    items = [{"input_ids": torch.full((3,), float(i)), "labels": torch.tensor(i % 2)} for i in range(6)]
+
+    def collate(xs):
+        return Encoding(input_ids=torch.stack([a["input_ids"] for a in xs]), labels=torch.stack([a["labels"] for a in xs]))
+
+    def unpack_batch(b):
+        return b.input_ids.mul_(0.5), b.labels, None
+
+    batch = Encoding(extra=torch.zeros(7, 2), input_ids=torch.ones(4, 3), labels=torch.zeros(4, dtype=torch.long))
+    assert _input_rows(None, unpack_batch)[0](batch) == 4 and torch.equal(batch["input_ids"], torch.ones(4, 3))
+    probe = probe_from(DataLoader(items, batch_size=4, collate_fn=collate), 4, unpack_batch, origin="val_dataloaders",
+                       model=nn.Linear(3, 2))
+    assert torch.equal(probe.inputs, torch.arange(4.0)[:, None].expand(4, 3) * 0.5)
