@@ -31,15 +31,20 @@ class _GenHead(nn.Module):  # a gate generated from a parameter (one row for all
         return self.head(torch.relu(self.body(x)) * torch.sigmoid(self.gen(self.z)))
 
 
+def advised_layers(model: nn.Module, x: torch.Tensor) -> tuple[object, list]:
+    """The layer map of ``model`` on ``x`` and the ``layers=`` lists its warnings advise."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = layer_causal_map(model, x)
+    return result, [eval(found.group(1)) for w in caught if (found := re.search(r"`layers=(\[.*?\])`", str(w.message)))]
+
+
 @pytest.mark.parametrize(("body", "advised"), [(False, []), (True, [["body", "head"]])])
 def test_a_generator_of_one_row_is_not_advised(body: bool, advised: list) -> None:
     torch.manual_seed(0)
     model, x = _GenHead(body).eval(), torch.randn(12, 8, generator=torch.Generator().manual_seed(0))
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        result = layer_causal_map(model, x)
+    result, said = advised_layers(model, x)
     assert result.meta["left_out"]["gen"] == BROADCAST
-    said = [eval(found.group(1)) for w in caught if (found := re.search(r"`layers=(\[.*?\])`", str(w.message)))]
     assert said == advised
     for layers in said:  # the advice maps
         with warnings.catch_warnings():

@@ -7,7 +7,6 @@ with ``T = N = 2`` is still refused."""
 
 from __future__ import annotations
 
-import re
 import warnings
 
 import pytest
@@ -16,17 +15,14 @@ from torch import nn
 
 from lightning_causal.causal import layer_causal_map
 from lightning_causal.causal.structure.layer_activations import BROADCAST
-from tests.causal.test_leftovers_s41b_generator_not_advised import _GenHead
+from tests.causal.test_leftovers_s41b_generator_not_advised import _GenHead, advised_layers
 
 
 def test_a_probe_of_two_leaves_a_generator_of_one_row_out_of_the_advice() -> None:
     torch.manual_seed(0)
     model, x = _GenHead(True).eval(), torch.randn(2, 8, generator=torch.Generator().manual_seed(0))
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        result = layer_causal_map(model, x)
+    result, said = advised_layers(model, x)
     assert result.meta["left_out"]["gen"] == BROADCAST
-    said = [eval(found.group(1)) for w in caught if (found := re.search(r"`layers=(\[.*?\])`", str(w.message)))]
     assert said == [["body", "head"]]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
