@@ -146,6 +146,23 @@ def wilson_interval(positives: int, n: int, z: float = _Z95) -> list[float]:
     return [min(p, max(0.0, centre - half)), max(p, min(1.0, centre + half))]
 
 
+def _scaled_targets(labels: Tensor, width: int) -> bool:
+    """Whether ``labels`` in [0, 1] are a regression's min-max-scaled targets rather than a classifier's soft labels:
+    one a sample (``[N]`` or ``[N, 1]``), not all 0 or 1, beside 3 outputs or more (``width``), where soft labels
+    ``[N]`` have no class to threshold to (a quantile regressor's ``[N, 3]``: the softmax of its quantiles was
+    compared and a 0.3 read as class 0; ``[N, 1]`` was refused as no class label per sample). As
+    :func:`~lightning_causal.audits.label_task.soft_binary_targets` reads them for the audits that take the largest
+    output as a class.
+
+    Examples:
+        >>> y = torch.tensor([0.3, 0.8, 1.0])
+        >>> _scaled_targets(y, 3), _scaled_targets(y[:, None], 3), _scaled_targets(y, 2), _scaled_targets(y.round(), 3)
+        (True, True, False, False)
+    """
+    one = labels.dim() == 1 or labels.dim() == 2 and labels.shape[1] == 1
+    return one and width >= 3 and not bool(((labels == 0) | (labels == 1)).all())
+
+
 class FairnessAudit(Audit):
     r"""Counterfactual fairness of a classifier on the probe (Kusner et al. 2017; CARE; Garg et al. 2019).
 
@@ -184,7 +201,8 @@ class FairnessAudit(Audit):
     decision; a note says so and that the group rates read outputs above 0, those of column ``target`` of several
     outputs, as they do for several outputs and a probe with no labels, with a note); with ``compare="probability"`` it is
     warned about, naming ``compare="output"``, cf_gap being then the change of the output's sigmoid.
-    Soft labels in [0, 1] are thresholded at 0.5; soft labels [N, C], rows summing to 1, are read by their largest entry. The group metrics compare
+    Soft labels in [0, 1] are thresholded at 0.5 (not fractions one a sample beside 3 outputs or more: a quantile
+    regressor's min-max-scaled targets, a regression); soft labels [N, C], rows summing to 1, are read by their largest entry. The group metrics compare
     binary decisions: with more than two classes a positive decision (and label) is class 1, every
     other class negative; a note says so (``meta["positive_decision"]``, ``"class 1 of 5"``, the figure's axis too),
     naming the one output that reads the decision meant (class k against the rest; a rank above k of ordered classes).
@@ -565,7 +583,8 @@ class FairnessAudit(Audit):
         width and task: fractional floats beyond [0, 1], or whole numbers no output of the model can
         be, such as counts 0..40 of a one-output regression): the audit compares class
         probabilities, and the sigmoid of a regression output is no measure of its change. Soft
-        labels in [0, 1] (label smoothing) are kept: the group rates threshold them at 0.5; soft labels ``[N, C]``
+        labels in [0, 1] (label smoothing) are kept: the group rates threshold them at 0.5 (not :func:`_scaled_targets`, a
+        quantile regressor's min-max-scaled targets); soft labels ``[N, C]``
         (rows summing to 1: mixup, label smoothing, a teacher's probabilities) are read by their largest entry
         (:func:`~lightning_causal.audits.label_task.class_indices`). ``width``: the columns of
         the class probabilities (2 for one output, which ``regression_labels`` reads as one: 0/1 classes either way).
@@ -577,9 +596,11 @@ class FairnessAudit(Audit):
         labels = class_indices(probe.labels, task=task)
         if labels is None or (not labels.is_floating_point() and task != "regression"):
             return labels, None  # integer labels are class indices unless the model says it regresses (int64 counts)
-        if task is None and bool(((labels >= 0) & (labels <= 1)).all()):  # wider than soft_binary_targets: label
-            return labels, None  # smoothing's 0.05/0.95 and any rows in [0, 1] are thresholded at 0.5 as classes, or
-            # refused as no single class per sample (a survival model's scaled time beside its event) by the caller
+        if task is None and bool(((labels >= 0) & (labels <= 1)).all()) and not _scaled_targets(labels, width):
+            # wider than soft_binary_targets: label smoothing's 0.05/0.95 and any rows in [0, 1] are thresholded at 0.5
+            # as classes, or refused as no single class per sample (a survival model's scaled time beside its event)
+            # by the caller
+            return labels, None
         if not regression_labels(labels, width, task=task):
             return labels, None
         # read from the 2 rows of the callback's dry run (dry_rows), so that its warning and the full run's are one text,
