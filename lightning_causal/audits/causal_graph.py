@@ -15,6 +15,7 @@ from lightning_causal.audits.base import Audit, AuditResult, Probe, check_layer_
 from lightning_causal.audits.options import (
     check_class_name_count,
     check_names,
+    check_target,
     check_unit_name_count,
     check_unit_names,
     first_row_outputs,
@@ -214,7 +215,7 @@ class CausalGraphAudit(Audit):
             "alternative": check_choice("alternative", alternative, ALTERNATIVES),
             "baseline": check_value_spec("baseline", baseline),
             "ablation": check_value_spec("ablation", ablation),
-            "target": check_int("target", target, minimum=0, none_ok=True),
+            "target": check_target(target),
             "output": self.output,
             "additional_forward_args": additional_forward_args,
             "unit_dim": unit_dim,

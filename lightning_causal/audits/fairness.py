@@ -24,6 +24,7 @@ from lightning_causal.audits.options import (
     check_name_count,
     check_names,
     check_one_label_per_sample,
+    check_target,
     class_indices,
     embedding_output,
     first_row_outputs,
@@ -301,7 +302,7 @@ class FairnessAudit(Audit):
         self.column = self.counterfactual.column
         layers = layer_names(layers, allow_empty=True)
         self.top_k = check_int("top_k", top_k, minimum=1)
-        self.target = check_int("target", target, minimum=0, none_ok=True)
+        self.target = check_target(target)
         self.sensitive = sensitive if sensitive is not None else self.column
         self.layers = list(layers)
         self.unit_dim, self.num_heads = per_layer_layouts(unit_dim, num_heads, self.layers)

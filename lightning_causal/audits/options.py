@@ -34,13 +34,15 @@ from lightning_causal.audits.task_warnings import (
 )
 from lightning_causal.batches import time_event
 from lightning_causal.causal.engine.checks import check_int
+from lightning_causal.causal.engine.state import level_target
 
 __all__ = ["check_target", "check_baseline", "label_task", "check_mask_options", "check_names", "check_name_count", "check_unit_names", "check_unit_name_count", "check_distinct_tags", "tag_safe", "class_label", "names_meta", "warn_softmax_of_regression", "regression_labels", "multi_hot_labels", "warn_predicted_class_of_regression", "embedding_output", "first_row_outputs", "single_input_error", "ONE_INPUT_WAYS_OUT", "check_one_label_per_sample", "task_model", "class_indices"]
 
 
 def check_target(target: Any) -> int | None:
     """``None`` (the predicted class) or a class index >= 0. A tuple (Captum's target of a dense
-    output, ``(class, i, j)`` for a pixel) is refused naming ``output=`` with ``target=class``.
+    output, ``(class, i, j)`` for a pixel) is refused naming ``output=`` with ``target=class``; a fraction (a quantile
+    level, 0.5 for the median) saying that ``target=`` is a column (``level_target``).
 
     Examples:
         >>> check_target((1, 5, 2))
@@ -50,6 +52,8 @@ def check_target(target: Any) -> int | None:
     """
     if isinstance(target, (tuple, list)):
         raise ValueError(f"Expected argument `target` to be None or a non-negative int but got {target!r}; {DENSE_TARGET}")
+    if isinstance(target, float):  # a quantile level (0.5) for the column that holds it
+        raise ValueError(f"Expected argument `target` to be None or a non-negative int but got {target!r}{level_target(target)}")
     return check_int("target", target, minimum=0, none_ok=True)
 
 

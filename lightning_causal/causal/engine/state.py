@@ -34,7 +34,7 @@ from lightning_causal.causal.engine.lazy_modules import check_built
 from lightning_causal.causal.engine.param_writes import param_writes_refused
 from lightning_causal.causal.engine.user_frame import outside_package
 
-__all__ = ["frozen_params", "audit_mode", "float32_exact", "eval_mode", "is_fake_quant", "renorms_kept", "observer_on", "observers_off", "rnn_backward", "check_logits", "check_one_logit", "ONE_LOGIT_ROWS", "ends_in_sigmoid", "rows_sum_to_one", "gather_target", "output_fix", "listed_target", "resolve_target", "rng_preserved", "as_tuple",
+__all__ = ["frozen_params", "audit_mode", "float32_exact", "eval_mode", "is_fake_quant", "renorms_kept", "observer_on", "observers_off", "rnn_backward", "check_logits", "check_one_logit", "ONE_LOGIT_ROWS", "ends_in_sigmoid", "rows_sum_to_one", "gather_target", "output_fix", "listed_target", "level_target", "resolve_target", "rng_preserved", "as_tuple",
            "inputs_type_error", "model_devices"]
 
 Target = int | list[int] | Tensor | None
@@ -870,6 +870,23 @@ def listed_target(target: Target) -> Target:
     return target
 
 
+def level_target(target: Any, name: str = "target") -> str:
+    """``""``, or where ``target`` is a fraction in (0, 1), a quantile level (0.5 for the median) rather than the
+    column index that ``target=`` takes, the words that say so, appended to a refusal of it (:func:`resolve_target`,
+    the audits' ``check_target``).
+
+    Examples:
+        >>> level_target(0.5)[:52]
+        '; `target` is an output column, not a quantile level'
+        >>> level_target(2), level_target(1.0)
+        ('', '')
+    """
+    if not isinstance(target, float) or not 0 < target < 1:
+        return ""
+    return (f"; `{name}` is an output column, not a quantile level: a quantile regressor's outputs [N, Q] at the levels "
+            f"(0.1, 0.5, 0.9) give the median as `{name}=1`, the column that holds it")
+
+
 def resolve_target(outputs: Tensor, target: Target, *, classes: str | None = None, name: str = "target") -> Tensor:
     """Per-sample class indices ``[N]``: ``None`` means the predicted class of ``outputs``.
     ``classes`` says what the columns of ``outputs`` are in an out-of-range message (default: the
@@ -895,7 +912,8 @@ def resolve_target(outputs: Tensor, target: Target, *, classes: str | None = Non
         dense = ("; a tuple such as Captum's `(class, i, j)` for a position of a dense output is said with `output=` "
                  "choosing the position and the class as the target: `output=lambda out: out[:, :, i, j]`, "
                  f"`{name}=class`") if isinstance(target, (tuple, list)) else ""
-        raise TypeError(f"Expected argument `{name}` to be None, an int, a list of ints or a tensor of class indices but got {type(target)}{dense}")
+        raise TypeError(f"Expected argument `{name}` to be None, an int, a list of ints or a tensor of class indices but got "
+                        f"{type(target)}{dense}{level_target(target, name)}")
     idx = torch.as_tensor(target, device=logits.device)
     if idx.is_floating_point():
         raise TypeError(f"Expected argument `{name}` to hold integer class indices but got dtype {idx.dtype}")
