@@ -7,9 +7,7 @@ from __future__ import annotations
 import contextlib
 import warnings
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
-from copy import copy as shallow_copy
-from copy import deepcopy
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import torch
@@ -24,7 +22,7 @@ from lightning_causal.batches import UnpackBatch, unpack, unread_keys_message
 from lightning_causal.callbacks._no_trace import audit_seed
 from lightning_causal.causal.engine.chosen_input import model_name, positional_names
 from lightning_causal.causal.engine.finite import check_finite_samples, per_sample_tensors
-from lightning_causal.causal.engine.forward_args import ForwardArgs, map_tensors
+from lightning_causal.causal.engine.forward_args import ForwardArgs
 from lightning_causal.causal.engine.generators import generators_registered
 from lightning_causal.causal.engine.kept_attributes import put_back_items
 from lightning_causal.causal.engine.linked_samples import (
@@ -34,6 +32,7 @@ from lightning_causal.causal.engine.linked_samples import (
 )
 from lightning_causal.causal.engine.user_frame import outside_package
 from lightning_causal.data_reading import batch_rows, read_samples, rngs_untouched
+from lightning_causal.unpacked_rows import copy_of, input_rows
 
 __all__ = ["attributes_untouched", "call_hint", "check_finite_probe", "given_samples", "note_cut_probe", "plain_tensors", "probe_from", "probe_source",
            "trainer_data", "validation_data"]
@@ -75,7 +74,7 @@ def probe_from(source: Any, size: int, unpack_batch: UnpackBatch | None = None, 
     with generators_registered(model) if drawn else contextlib.nullcontext(), audit_seed(), \
             rngs_untouched(unpack_batch) if unpack_batch is not None else contextlib.nullcontext():
         try:
-            rows_of, whole_of = _input_rows(model, unpack_batch)
+            rows_of, whole_of = input_rows(model, unpack_batch)
             batch = read_samples(source, size, rows_of=rows_of, whole_of=whole_of)
         except MisconfigurationException:
             raise
@@ -88,7 +87,7 @@ def probe_from(source: Any, size: int, unpack_batch: UnpackBatch | None = None, 
         try:  # a mapping without an input key, whose keys name forward's parameters: the fix in forward's order
             # a user's unpack_batch reads a copy of the probe's rows (views of a TensorDataset's own tensors): one
             # writing in place changes no data training reads
-            read = batch if unpack_batch is None else _copy_of(batch)[0]
+            read = batch if unpack_batch is None else copy_of(batch)[0]
             inputs, labels, args = unpack(read, unpack_batch, getattr(explained, "forward", None))
         except ValueError as err:
             raise MisconfigurationException(f"The audits cannot read the probe batch: {err}") from err  # callback and audit_model
@@ -118,109 +117,6 @@ def probe_from(source: Any, size: int, unpack_batch: UnpackBatch | None = None, 
             note = f". {POOLED_GRAPH_HINT}"  # the nodes of graphs concatenated beside one label per graph
         raise MisconfigurationException(f"CausalAuditCallback cannot build the probe: {err}{note}") from err
     return plain_tensors(probe.subset(slice(0, size)))
-
-
-def _input_rows(model: Any, unpack_batch: UnpackBatch | None) -> tuple[Callable[[Any], int], Callable[[Any], list[Tensor]]]:
-    """The samples of a batch as the audits count them: the rows of the input the model explains (``unpack``'s first
-    input; an episode's queries where its first tensor is the support set), else its first tensor's
-    (:func:`~lightning_causal.data_reading.batch_rows`); and the tensors of the batch that ``unpack`` passes whole
-    whatever their rows (marked :func:`~lightning_causal.causal.mark_whole` by ``unpack_batch``: an episode's support
-    set of as many rows as its queries; a shared ``position_ids``), which the reader never cuts nor joins. An
-    ``unpack_batch`` that draws (a denoiser's ``x_t``) draws inside :func:`~lightning_causal.data_reading.rngs_untouched`:
-    the probe's own unpacking draws as before. A user's ``unpack_batch`` reads a copy of each batch, once (the reader
-    asks several times; :func:`_copy_of`): one writing in place (``b[0].div_(255)``, ``b["x"] = ...``) changes neither
-    the batch the probe is cut from nor the loader's stored items that training reads next; the package's own
-    unpacking writes nothing and reads the batch itself (no copy of a dataset given whole as one batch)."""
-    forward = getattr(getattr(model, "audited_module", model), "forward", None)
-    memo: dict[int, tuple[Any, tuple[Any, Any, dict[int, Tensor]] | None]] = {}  # id(batch) -> (batch, its reading)
-
-    def unpacked(batch: Any) -> tuple[Any, Any, dict[int, Tensor]] | None:
-        kept = memo.get(id(batch))
-        if kept is not None and kept[0] is batch:
-            return kept[1]
-        read = None
-        try:
-            copy, originals = (batch, {}) if unpack_batch is None else _copy_of(batch)
-            with rngs_untouched(unpack_batch, model), warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # the probe's own unpacking warns, once
-                inputs, _, args = unpack(copy, unpack_batch, forward)
-        except Exception:  # a batch that unpack does not read: the reader's count, as before (the probe's unpack says why)
-            pass
-        else:
-            first = inputs if isinstance(inputs, Tensor) else inputs[0] if isinstance(inputs, (tuple, list)) and inputs else None
-            read = (first, args, originals) if isinstance(first, Tensor) and first.dim() else None
-        memo[id(batch)] = (batch, read)
-        return read
-
-    def rows(batch: Any) -> int:
-        read = unpacked(batch)
-        return int(read[0].shape[0]) if read is not None else batch_rows(batch)
-
-    def whole(batch: Any) -> list[Tensor]:
-        read = unpacked(batch)
-        try:
-            args = ForwardArgs(read[1], int(read[0].shape[0])) if read is not None else None
-        except (TypeError, ValueError):  # arguments that ForwardArgs refuses (the probe's build says why): none known
-            return []
-        if args is None:
-            return []
-        passed = [*args.whole, *args.shared]
-        mine = [read[2][id(m)] for m in passed if id(m) in read[2]]  # the copies unpack passed as they are: by identity
-        return mine + _in_batch(batch, [m for m in passed if id(m) not in read[2]])
-
-    return rows, whole
-
-
-def _copy_of(batch: Any) -> tuple[Any, dict[int, Tensor]]:
-    """A copy of ``batch`` for a user's ``unpack_batch`` to read, and the batch's own tensor of each copied one (by the
-    copy's id): its tensors cloned in their containers (tuples, lists, mappings, dataclasses); an object holding tensors
-    that :func:`~lightning_causal.causal.engine.forward_args.map_tensors` does not walk (a graph library's ``Batch``)
-    deep-copied, else read as it is."""
-    originals: dict[int, Tensor] = {}
-
-    def copied(t: Tensor) -> Tensor:
-        c = t.clone()
-        originals[id(c)] = t
-        return c
-
-    copy = map_tensors(batch, copied, dataclasses=True)
-    if isinstance(batch, Mapping) and type(batch) is not dict and type(copy) is not type(batch):
-        own = dict(batch.items())
-        try:  # a mapping of its own type (Hugging Face's BatchEncoding, read by attribute, b.input_ids): kept so
-            kept = shallow_copy(batch)
-            for key, value in own.items():
-                kept[key] = map_tensors(value, copied, dataclasses=True)
-            if all(batch[key] is value for key, value in own.items()):  # the copy holds storage of its own
-                copy = kept
-            else:  # a shallow copy sharing the batch's storage: the batch's own values put back
-                for key, value in own.items():
-                    batch[key] = value
-        except Exception:  # a mapping that refuses item assignment: the dict map_tensors made, as before
-            pass
-    if copy is batch and not isinstance(batch, (Tensor, tuple, list, Mapping)):
-        try:
-            copy = deepcopy(batch)
-        except Exception:  # an object that copies refuse to copy: read as it is, as before
-            copy = batch
-    return copy, originals
-
-
-def _in_batch(batch: Any, passed: list[Tensor]) -> list[Tensor]:
-    """The tensors of ``batch`` that ``unpack`` passes as ``passed``: the same tensor, else one of the same shape and
-    values (an ``unpack_batch`` that copies or casts it, ``mark_whole((b[2].double(), b[3]), [0, 1])``)."""
-    found: list[Tensor] = []
-    map_tensors(batch, lambda t: found.append(t) or t, dataclasses=True)
-
-    def source(m: Tensor) -> Tensor | None:
-        same = next((t for t in found if t is m), None)
-        if same is not None:
-            return same
-        try:
-            return next((t for t in found if t.shape == m.shape and torch.equal(t.to(m.device, m.dtype), m)), None)
-        except (RuntimeError, TypeError):  # layouts torch.equal does not compare (nested): by identity only
-            return None
-
-    return [t for t in map(source, passed) if t is not None]
 
 
 def _links_rows(args: Any, n: int) -> bool:

@@ -71,6 +71,7 @@ from lightning_causal.repair.train_inputs import (  # noqa: F401 - SETUP_SAMPLES
     one_input_only,
     train_inputs,
 )
+from lightning_causal.unpacked_rows import input_rows
 
 __all__ = ["CausalRepairModule"]
 
@@ -628,7 +629,8 @@ class CausalRepairModule(EvaluationSteps):
         with console_of(self.trainer):  # the terms' set-up notes through the progress bar, which shows already
             reused = set_up_terms(self.terms, self.model, restored, saved, lambda fresh, check_only: train_inputs(
                 self.trainer, lambda b: self.explained_batch(self.unpack(b)[0])[1], self.device, fresh, check_only,
-                args_of=lambda b: self.unpack(b)[2], given=self.setup_inputs), self._setup_records,
+                args_of=lambda b: self.unpack(b)[2], given=self.setup_inputs,
+                reader=input_rows(self.model, self.unpack_batch)), self._setup_records,
                 read=self.setup_inputs is None)
         if reused:
             console_line(self.trainer, f"CausalRepairModule: the terms {reused} were not set up again: an earlier set-up "

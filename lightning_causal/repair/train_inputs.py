@@ -21,7 +21,7 @@ from lightning_causal.batches import (
     keys_unpack_batch,
     num_rows,
 )
-from lightning_causal.data_reading import read_samples, rngs_untouched
+from lightning_causal.data_reading import RowsOf, WholeOf, read_samples, rngs_untouched
 from lightning_causal.repair.base import SEVERAL_INPUTS_FIX, RepairTerm
 
 __all__ = ["ONE_INPUT_FIX", "SETUP_SAMPLES", "one_input_only", "train_inputs"]
@@ -68,6 +68,7 @@ def train_inputs(
     check_only: bool,
     args_of: Callable[[Any], Any] | None = None,
     given: Tensor | None = None,
+    reader: tuple[RowsOf, WholeOf] | None = None,
 ) -> Tensor | None:
     """Up to ``SETUP_SAMPLES`` inputs (``inputs_of(batch)``) of the trainer's train dataloader's data, read
     without moving any random stream (:func:`~lightning_causal.data_reading.read_samples`; an iterable
@@ -84,6 +85,10 @@ def train_inputs(
     (``unpack_batch``, which may draw: a denoiser's noise) run in one
     :func:`~lightning_causal.data_reading.rngs_untouched` section of the loader, the LightningModule, the datamodule and
     the two functions: the global generators and every generator reachable from them are as before, whatever is read.
+
+    ``reader``: ``read_samples``' ``(rows_of, whole_of)`` for the batches, the module's ``unpack_batch``'s
+    (:func:`~lightning_causal.unpacked_rows.input_rows`, as the audits' probe reads them): an episode whose first tensor
+    is its support set is counted by its queries, and the tensors ``unpack_batch`` marks ``mark_whole`` are never cut.
 
     ``given`` (``CausalRepairModule(setup_inputs=)``) are the inputs instead: nothing is read from the dataloader but
     the one sample of the check (none of an iterable dataset), and ``given`` comes back whole, on ``device`` and in
@@ -112,8 +117,9 @@ def train_inputs(
     first: Any = None  # the first batch read, whose keys may name forward's one input (_check_forward_args)
     if isinstance(loader, DataLoader) and not isinstance(loader.dataset, IterableDataset):
         with rngs_untouched(*roots):
+            counted, whole = reader if reader is not None else (None, None)
             batch = _as_trained(trainer, read_samples(loader, 1 if check_only or given is not None else SETUP_SAMPLES,
-                                                      loader_order=True), device)
+                                                      loader_order=True, rows_of=counted, whole_of=whole), device)
             unpacked.append((inputs_of(batch), None if args_of is None else args_of(batch)))
             first = batch
     elif check_only:

@@ -83,11 +83,13 @@ def test_an_in_place_unpack_batch_of_batch_objects_leaves_the_items_as_they_are(
 def test_the_packages_own_unpacking_copies_no_batch(monkeypatch):
     # a dataset given whole as one batch is not copied to read a few rows of it (no unpack_batch: nothing writes)
     import lightning_causal.callbacks._probe as probe_module
+    import lightning_causal.unpacked_rows as unpacked_rows
 
-    def refuse(batch):
+    def refuse(batch, *args):
         raise AssertionError("copied")
 
-    monkeypatch.setattr(probe_module, "_copy_of", refuse)
+    monkeypatch.setattr(probe_module, "copy_of", refuse)
+    monkeypatch.setattr(unpacked_rows, "copy_of", refuse)
     x = torch.randn(100, 3, generator=torch.Generator().manual_seed(0))
     probe = probe_from((x, torch.zeros(100, dtype=torch.long)), 8, None, origin="probe", model=nn.Linear(3, 2))
     assert torch.equal(probe.inputs, x[:8])
@@ -98,7 +100,7 @@ def test_a_mapping_read_by_attribute_keeps_its_type_in_the_copy():
     # plain dict, b.input_ids failed (934696f5), and the reader counted the batch's first tensor instead (23715089)
     from collections import UserDict
 
-    from lightning_causal.callbacks._probe import _input_rows
+    from lightning_causal.unpacked_rows import input_rows
 
     class Encoding(UserDict):
         def __getattr__(self, key):
@@ -118,7 +120,7 @@ def test_a_mapping_read_by_attribute_keeps_its_type_in_the_copy():
         return b.input_ids.mul_(0.5), b.labels, None
 
     batch = Encoding(extra=torch.zeros(7, 2), input_ids=torch.ones(4, 3), labels=torch.zeros(4, dtype=torch.long))
-    assert _input_rows(None, unpack_batch)[0](batch) == 4 and torch.equal(batch["input_ids"], torch.ones(4, 3))
+    assert input_rows(None, unpack_batch)[0](batch) == 4 and torch.equal(batch["input_ids"], torch.ones(4, 3))
     probe = probe_from(DataLoader(items, batch_size=4, collate_fn=collate), 4, unpack_batch, origin="val_dataloaders",
                        model=nn.Linear(3, 2))
     assert torch.equal(probe.inputs, torch.arange(4.0)[:, None].expand(4, 3) * 0.5)
