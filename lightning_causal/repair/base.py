@@ -18,7 +18,7 @@ from lightning_causal.causal.engine.forward import (
     check_output_spec,
     select_output,
 )
-from lightning_causal.causal.engine.output_selection import check_not_a_row
+from lightning_causal.causal.engine.output_selection import check_not_a_loss, check_not_a_row
 from lightning_causal.causal.engine.state import check_logits
 
 __all__ = ["RepairTerm", "SEVERAL_INPUTS_FIX"]
@@ -112,7 +112,14 @@ class RepairTerm(ABC):
         fargs = ForwardArgs(additional_forward_args)
         raw = model(x, *fargs.args, **fargs.kwargs)
         picked = select_output(raw, self.output)
-        check_not_a_row(raw, picked, self.output, (x if isinstance(x, Tensor) else x[0]).shape[0])
+        rows = (x if isinstance(x, Tensor) else x[0]).shape[0]
+        check_not_a_row(raw, picked, self.output, rows)
+        try:
+            check_not_a_loss(raw, picked, self.output, rows)
+        except ValueError as err:  # the module's output= (the task loss's tensor), taken by a term without one of its own
+            raise ValueError(f"{type(self).__name__} {self.name!r}: {err}; a term compares a score per sample: give it "
+                             "an `output=` of its own that selects them (CausalRepairModule's `output=` is taken by each "
+                             "term without one)") from err
         return raw, picked
 
     def checked_logits(self, outputs: Tensor) -> Tensor:

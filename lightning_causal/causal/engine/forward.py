@@ -62,6 +62,7 @@ from lightning_causal.causal.engine.linked_samples import (
 from lightning_causal.causal.engine.output_selection import (
     ROW_WISE_OUTPUT,
     OutputSpec,
+    check_not_a_loss,
     check_not_a_row,
     check_output_spec,
     check_time_major,
@@ -315,6 +316,7 @@ class Forward:
         if n is not None and (picked.dim() == 0 or picked.shape[0] != n):
             # output=0 meant for a tuple (logits, features), given a model that returns one tensor (in eval mode only?)
             check_not_a_row(raw, picked, self.output, n)
+            check_not_a_loss(raw, picked, self.output, n)  # (loss, logits) of a model given the labels: output=0
             check_time_major(raw, picked, n)  # [T, N, C] log-probs for F.ctc_loss: out.mean(1) would read T samples
             linked = linked_arguments(self.args, model=self.model, num_inputs=len(inputs))
             hint = linked_hint(self.model, inputs)  # the graph hint, or flat indices of an nn.EmbeddingBag with offsets

@@ -34,7 +34,7 @@ from lightning_causal.causal.engine.per_sample_results import (
 )
 from lightning_causal.causal.engine.state import rng_preserved
 
-__all__ = ["OutputSpec", "ROW_WISE_OUTPUT", "TRAINING_ONLY_TUPLE", "check_output_spec", "check_not_a_row", "check_time_major", "reads_across_samples", "time_major", "time_major_fix", "held_distribution", "held_items",
+__all__ = ["OutputSpec", "ROW_WISE_OUTPUT", "TRAINING_ONLY_TUPLE", "check_output_spec", "check_not_a_loss", "check_not_a_row", "check_time_major", "reads_across_samples", "time_major", "time_major_fix", "held_distribution", "held_items",
            "select_output"]
 
 OutputSpec = None | str | int | Callable[[Any], Tensor]
@@ -507,6 +507,36 @@ def check_not_a_row(raw: Any, picked: Tensor, output: OutputSpec, rows: int) -> 
         f"(shape {tuple(picked.shape)}); a model that returns one tensor needs no `output=`{column}; {TRAINING_ONLY_TUPLE}"
         f"{EXITS_IN_TRAINING}")
 
+
+
+def check_not_a_loss(raw: Any, picked: Tensor, output: OutputSpec, rows: int) -> None:
+    """``ValueError`` when ``output`` picked a 0-dim value (``picked``) of the model's return value ``raw``, a tuple,
+    mapping or dataclass that holds tensors of ``rows`` rows: a scalar such as the loss a model computes from labels it
+    is given (a Hugging Face model called with ``labels=`` and ``return_dict=False`` returns ``(loss, logits, ...)``,
+    whose element 0 is the loss; a ``forward(x, y)`` returning ``{"loss": ..., "logits": ...}``), not a score per
+    sample. The message names where the return value holds its rows (``output=1``, ``output='logits'``).
+
+    Examples:
+        >>> import torch
+        >>> check_not_a_loss((torch.tensor(0.7), torch.zeros(4, 3)), torch.tensor(0.7), 0, 4)
+        Traceback (most recent call last):
+        ...
+        ValueError: Expected the explained output to have one row per input row (4) but `output=0` picked a 0-dim value ...
+        >>> check_not_a_loss((torch.zeros(4, 3),), torch.zeros(4, 3), 0, 4)  # the logits: nothing said
+    """
+    if not isinstance(picked, Tensor) or picked.dim() != 0 or isinstance(raw, Tensor):
+        return
+    rowed = [read[len("out"):] for read, value in held_items(raw)
+             if isinstance(value, Tensor) and value.dim() and value.shape[0] == rows]
+    if not rowed:
+        return
+    ways = " or ".join(f"`output={w[1:-1] if w.startswith('[') else repr(w[1:])}`" for w in rowed[:3])
+    raise ValueError(
+        f"Expected the explained output to have one row per input row ({rows}) but `output="
+        f"{repr(output) if isinstance(output, (int, str)) else '...'}` picked a 0-dim value of the model's {_describe(raw)}: a "
+        "scalar such as the loss a model computes from the labels it is given (a Hugging Face model called with "
+        "`labels=` returns `(loss, logits, ...)` where `return_dict=False`; a `forward(x, y)` returning {'loss', "
+        f"'logits'}}), not a score per sample; what it returns holds one row per input row at {ways}")
 
 
 def time_major(raw: Any, rows: int) -> tuple[int, ...] | None:
