@@ -38,6 +38,7 @@ from lightning_causal.causal.scm.counterfactual_checks import (
 from lightning_causal.causal.scm.fairness import one_value_per_sample
 from lightning_causal.causal.scm.token_swap import TokenSwap
 from lightning_causal.repair.base import SEVERAL_INPUTS_FIX, RepairTerm
+from lightning_causal.repair.paired_rows import PairedPasses
 
 __all__ = ["CounterfactualFairnessTerm", "DEFAULT_FAIRNESS_WEIGHT"]
 
@@ -160,7 +161,10 @@ class CounterfactualFairnessTerm(RepairTerm):
     For two classes ``abs_prob`` is therefore the mean ``|Δp|`` of
     :func:`~lightning_causal.causal.scm.fairness.counterfactual_fairness_gap` over the batch,
     its ``mean_abs`` (a mean over the changed rows only) times ``changed`` (their share): the two
-    are equal only where every row changes (a flipped column), not for a token swap. Both branches carry gradient; distances are computed in at
+    are equal only where every row changes (a flipped column), not for a token swap. A model that draws random
+    numbers in training (dropout, DropPath, random sign flips of positional encodings) runs ``x`` and ``x_cf`` as two
+    passes of the same draws, row for row: one pass gave each twin draws of its own, and the term penalised that
+    noise (0.036 for a model behind dropout 0.2 that never reads the flipped column). Both branches carry gradient; distances are computed in at
     least float32 (stable under ``bf16-mixed``). Batches with forward arguments (an attention
     mask) pass them with ``additional_forward_args=``; they follow their rows into ``x_cf``, which
     runs with ``x``'s mask: a token swap changes the real tokens only, and a counterfactual that
@@ -302,12 +306,10 @@ class CounterfactualFairnessTerm(RepairTerm):
             return torch.zeros((), device=x.device)  # nothing to pair in this batch
         # ids or codes no embedding can look up: refused before the pass (on a GPU a device-side assert spoils the process)
         check_counterfactual_ids(self.counterfactual, x_cf[rows], self._readers(model, x, additional_forward_args))
-        both = torch.cat([rows, rows])
         fargs = ForwardArgs(additional_forward_args, x.shape[0])
-        args, kwargs = fargs.take(both)
         both_inputs = torch.cat([x[rows], x_cf[rows]])
         try:
-            raw, out = self._raw_and_outputs(model, both_inputs, kwargs if kwargs else args or None)
+            raw, out = self._paired_outputs(model, x[rows], x_cf[rows], fargs, rows)
         except (IndexError, RuntimeError) as caught:  # an embedding's failed lookup, which names nothing
             # nn.Embedding's IndexError, nn.EmbeddingBag's RuntimeError on the CPU, a table the model indexes with the ids set
             err = embedding_lookup_error(caught, x_cf[rows][x_cf[rows] != x[rows]])
@@ -331,6 +333,39 @@ class CounterfactualFairnessTerm(RepairTerm):
             self._continuous = continuous_moment(raw, out)
         return self._distance(out[:m], out[m:], y, model) * (m / k)
 
+    def _paired_outputs(self, model: nn.Module, a: Tensor, b: Tensor, fargs: ForwardArgs, rows: Tensor) -> tuple[Any, Tensor]:
+        """The model's return value on ``a`` (and ``b``) and its outputs on ``a`` then ``b``, ``[2m, ...]``, row ``i`` of
+        ``b`` paired with row ``i`` of ``a``; both run with the forward arguments of the batch's ``rows``.
+
+        One pass of both halves pairs them exactly where the pass draws no random numbers. Where it draws them in
+        training mode (dropout, DropPath, a graph transformer's random sign flips of its Laplacian eigenvector
+        encodings), the twins of one pass get draws of their own, and the distance penalised the model's own noise: a
+        model that never reads the flipped column had a term of 0.036 behind dropout 0.2 and 0.117 under sign flips
+        (``tests/repair/test_newuser109_paired_fairness_rows.py``). ``a`` then runs first and ``b`` as a second pass
+        from the same random state, normalised by ``a``'s BatchNorm statistics
+        (:class:`~lightning_causal.repair.paired_rows.PairedPasses`, as ``BackdoorSuppressionTerm`` pairs its stamped
+        rows). Whether the model draws is remembered per model from its last step and read again at each: a joint pass
+        that drew is thrown away, the generators and the training-mode BatchNorm buffers it moved put back."""
+        def run(index: Tensor, inputs: Tensor) -> Callable[[], tuple[Any, Tensor]]:
+            args, kwargs = fargs.take(index)
+            return lambda: self._raw_and_outputs(model, inputs, kwargs if kwargs else args or None)
+
+        draws = self.__dict__.setdefault("_draws", weakref.WeakKeyDictionary())
+        pairs = PairedPasses(model, a.device)
+        if not draws.get(model, False):
+            kept = [(buf, buf.clone()) for m in pairs.norms for buf in m.buffers()]
+            raw, out = pairs.first(run(torch.cat([rows, rows]), torch.cat([a, b])), norms=False)
+            if not pairs.drew() or pairs.checkpointed:  # checkpointed: a backward recomputation loses the replay's swaps
+                return raw, out
+            del raw, out
+            pairs.restore()
+            for buf, value in kept:  # through .data: no version bump for a backward that saved them
+                buf.data.copy_(value)
+        raw, first = pairs.first(run(rows, a))
+        draws[model] = pairs.drew() and not pairs.checkpointed
+        _, second = pairs.replay(run(rows, b))
+        return raw, torch.cat([first, second])
+
     def _readers(self, model: nn.Module, x: Tensor, additional_forward_args: Any) -> list[EmbeddingReader]:
         """The embeddings that look ``x``'s ids or codes up (:func:`~lightning_causal.causal.scm.counterfactual_checks.token_readers`:
         a pass of up to 64 rows that leaves no trace), found once per model: again for inputs of another layout only
@@ -348,6 +383,7 @@ class CounterfactualFairnessTerm(RepairTerm):
         """Pickled and copied without the readers found per model (weak references; found again on use)."""
         state = super().__getstate__()
         state.pop(_READERS, None)
+        state.pop("_draws", None)
         return state
 
     def extra_inputs(self, x: Tensor) -> Tensor:

@@ -64,6 +64,7 @@ from lightning_causal.repair.objective import (
     fused_losses,
     warn_of_schedules,
 )
+from lightning_causal.repair.paired_rows import PairedPasses
 from lightning_causal.repair.term_setup import SetupRecord, set_up_terms
 from lightning_causal.repair.train_inputs import (  # noqa: F401 - SETUP_SAMPLES kept importable
     ONE_INPUT_FIX,
@@ -173,7 +174,10 @@ class CausalRepairModule(EvaluationSteps):
             validation loop (the module's ``eval()``, or the loop's batches counted since the last reading:
             :func:`~lightning_causal.repair.carried_state.validation_batches`) while none was found, which run unfused (the terms that the next steps fuse leave no state
             there: a step counter counts each step once); set ``False`` for other models
-            whose output on a row depends on the other rows in train mode.
+            whose output on a row depends on the other rows in train mode. A model that draws random numbers in
+            training (dropout, a graph transformer's sign flips of its positional encodings) runs unfused from the
+            first fused step that drew (thrown away, the generators put back): in one pass a row and its
+            counterfactual get draws of their own, and the terms pair them as two passes of the same draws.
             Used by the default :meth:`task_step` only (not with ``wrap`` or an overridden ``task_step``);
             a term with another ``output=`` than the module's runs its own pass (the joint pass gives the
             module's output). Not with ``explain``.
@@ -566,15 +570,22 @@ class CausalRepairModule(EvaluationSteps):
             state = None  # read again at each epoch's first step (and after a validation loop): a state set up later
         watch = keep_attributes(self.model, reassigned_buffers=True, values=True) if state is None else None  # values: a memory bank
         fuse = (self._fuse and default_task and args is None and self.explain is None and not state
-                and not self._batch_statistics_in_use())  # with state == (): fused; None: fused from the next step if () then
+                and not self._batch_statistics_in_use()  # with state == (): fused; None: fused from the next step if () then
+                and not self.__dict__.get("_fused_draws", False))
         fused = [t for t, _ in active if fusable(t, self.output)] if fuse and state == () else []
         model, term_x, term_args = self.explained_batch(x, args)  # checked before the task loss calls the model
         if term_args is not None:  # a weight passed whole on the full batches stays whole on a short last one
             term_args = self.__dict__.setdefault("_whole_args", WholeAcrossBatches()).marked(term_args, num_rows(term_x))
         if fused and y is not None:
             # fused only without `explain`: term_x is x, one tensor (explained_batch refused a tuple of inputs)
-            task, values = fused_losses(self.model_outputs, self._task_loss_of, term_x, y, fused)
-        else:
+            pairs = PairedPasses(self.model, term_x.device)
+            task, values = pairs.first(lambda: fused_losses(self.model_outputs, self._task_loss_of, term_x, y, fused),
+                                       norms=False)
+            if pairs.drew():  # dropout's masks differ between a row and its counterfactual in one pass: the terms would
+                pairs.restore()  # penalise the model's noise; this step and all later ones run unfused (the terms pair them)
+                self.__dict__["_fused_draws"] = True
+                fused = []
+        if not (fused and y is not None):
             task, values = checked_task_loss(self.task_step(batch, batch_idx), type(self).__name__), {}
             if task is None:
                 return None
