@@ -205,7 +205,8 @@ class FairnessAudit(Audit):
     Soft labels in [0, 1] are thresholded at 0.5 (not fractions one a sample beside 3 outputs or more: a quantile
     regressor's min-max-scaled targets, a regression); soft labels [N, C], rows summing to 1, are read by their largest entry. The group metrics compare
     binary decisions: with more than two classes a positive decision (and label) is class 1, every
-    other class negative; a note says so (``meta["positive_decision"]``, ``"class 1 of 5"``, the figure's axis too),
+    other class negative; a note says so (``meta["positive_decision"]``, ``"class 1 of 5"``, the figure's axis too;
+    ``"output k above 0"`` of a regression's column ``target=k`` compared in its units),
     naming the one output that reads the decision meant (class k against the rest; a rank above k of ordered classes).
 
     Args:
@@ -523,6 +524,8 @@ class FairnessAudit(Audit):
             # compared (target=), not the argmax over outputs that are no classes
             column = outputs.shape[1] > 1 and (why is not None or labels is None and task != "multiclass")
             p = probabilities(outputs[:, [self.target]] if column else outputs, check=why is None, model=model)  # a regression: none
+            if column or outputs.shape[1] == 1:  # the figure's axis says what a positive decision is: no class
+                result.meta["positive_decision"] = f"output {self.target} above 0" if column else "the output above 0"
             if why is not None:  # the choice first: the card cuts a long note
                 chosen = "compare='output' chosen (`compare` left at its default) as " if why_output is not None else ""
                 result.meta.setdefault("notes", []).append(

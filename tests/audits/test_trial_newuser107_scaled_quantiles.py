@@ -65,3 +65,17 @@ def test_soft_labels_of_two_outputs_and_0_1_labels_of_three_stay_classes():
     assert result.meta["compare"] == "probability" and "cf_flip_rate" in result.scalars
     result, _ = _run(FairnessAudit(AttributeFlip(4)), _quantiles(), Probe(x, (y > 0.5).float()))
     assert result.meta["compare"] == "probability" and "cf_flip_rate" in result.scalars
+
+
+def test_the_groups_figure_says_what_a_positive_decision_is():
+    """The group rates of a regression's column are its shares above 0: the figure's axis said "share of positive
+    decisions" alone, as for a classifier's."""
+    from lightning_causal.reporting.tensorboard import _interval_figure
+
+    x, y = _probe((-1,))
+    result, _ = _run(FairnessAudit(AttributeFlip(4), target=1), _quantiles(), Probe(x, y))
+    assert result.meta["positive_decision"] == "output 1 above 0"
+    figure = _interval_figure(result, "groups", result.tables["groups"])
+    assert figure.axes[0].get_xlabel() == "share of positive decisions (output 1 above 0)"
+    one, _ = _run(FairnessAudit(AttributeFlip(4)), nn.Linear(5, 1).eval(), Probe(x, y * 10 - 5))  # a one-output regression
+    assert one.meta["positive_decision"] == "the output above 0"
