@@ -60,3 +60,21 @@ def test_repair_term_given_the_loss_refuses_naming_its_output():
     # the labels passed to forward follow the paired rows; the logits-only network gives the same penalty
     assert own.item() > 0
     assert torch.allclose(own, CounterfactualFairnessTerm(AttributeFlip(0)).loss(model.net, x, y), atol=1e-12)
+
+
+def test_repair_on_the_models_own_loss_with_the_terms_on_its_logits():
+    """``output="loss"`` with ``task_loss=lambda loss, y: loss`` trains on the model's own loss; a term with its own
+    ``output="logits"`` compares the logits (the docs' way, docs/your_model.md 'Models that return their own loss')."""
+    from lightning_causal.repair import CausalRepairModule
+
+    torch.manual_seed(0)
+    model = OwnLoss().double()
+    x, y = _batch()
+    term = CounterfactualFairnessTerm(AttributeFlip(0), weight=2.0, output="logits")
+    repair = CausalRepairModule(model, [term], output="loss", task_loss=lambda loss, _: loss,
+                                unpack_batch=lambda b: (b[0], b[1], {"y": b[1]}))
+    total, logs = repair.objective((x, y), epoch=0)
+    task = F.cross_entropy(model.net(x), y)
+    penalty = CounterfactualFairnessTerm(AttributeFlip(0)).loss(model.net, x, y)
+    assert torch.allclose(logs["repair/task_loss"], task.detach(), atol=1e-12)
+    assert torch.allclose(total, task + 2.0 * penalty, atol=1e-12)
