@@ -284,8 +284,9 @@ def test_the_layer_maps_passes_of_moving_rows_keep_to_max_batch_size():
     torch.testing.assert_close(lm.cka, whole.cka, rtol=0, atol=1e-6)
 
 
-def test_carrier_rows_of_a_layer_run_twice_a_pass_all_run():
-    """The patch goes in at both calls; a unit equal at the call captured may differ at the other: every row runs."""
+def test_carrier_rows_of_a_layer_run_twice_a_pass_are_refused():
+    """The patch would go in at both calls with the last call's counterfactual value, which the first call's unit
+    never had: refused (newuser108, ``repeated_carrier_error``), before any patched row runs."""
 
     class Twice(nn.Module):
         def __init__(self):
@@ -299,9 +300,8 @@ def test_carrier_rows_of_a_layer_run_twice_a_pass_all_run():
     model, x = Twice().eval(), _x(16)
     seen, handle = _rows(model.head)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # capture's repeated-calls warning
+        with pytest.raises(ValueError, match="'act' to run once per forward pass for its carrier units, but it runs 2 times"):
             carrier_unit_effects(model, x, _flip, "act", target=1, max_batch_size=16)
     finally:
         handle.remove()
-    assert sum(seen[-6:]) == 6 * 16
+    assert len(seen) <= 2  # the factual pass (and the site's one-sample check) only

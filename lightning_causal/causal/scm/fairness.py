@@ -669,6 +669,32 @@ def worst_spread(*spreads: float) -> float:
     return max((s for s in spreads if not math.isnan(s)), default=float("nan"))
 
 
+def repeated_carrier_error(layer: str, calls: int) -> ValueError:
+    """The refusal of the carrier units of module ``layer``, which runs ``calls`` (> 1) times per forward pass: a
+    carrier unit is set to its activation on the counterfactual input, one value per sample (the last call's, as
+    :func:`~lightning_causal.causal.engine.intervention_hooks.capture` keeps), so every call (each stage of an ODE
+    solver, each iteration of a weight-tied block) would be set to that one value, not each call to its own value of
+    the counterfactual run: the rule :func:`~lightning_causal.causal.engine.unit_interventions.repeated_patch_error`
+    gives ``Patch``.
+
+    Args:
+        layer: the module's name.
+        calls: its calls in the factual pass over the probe.
+
+    Examples:
+        >>> print(repeated_carrier_error("f.net.1", 16))  # doctest: +ELLIPSIS
+        Expected layer 'f.net.1' to run once per forward pass for its carrier units, but it runs 16 times (...
+    """
+    return ValueError(
+        f"Expected layer {layer!r} to run once per forward pass for its carrier units, but it runs {calls} times (a "
+        "shared layer, a weight-tied block, an RNN cell looped in forward, an ODE function at every solver stage): a "
+        "carrier unit is set to its activation on the counterfactual input, one value per sample (the last call's), so "
+        "every call would be set to that one value, not each call to its own value of the counterfactual run. Name one "
+        "call with an nn.Identity applied to its output and take that module's carriers (a neural ODE's z(1); "
+        "docs/your_model.md, 'Layers in functional code'), or rank the layer's units with unit_effects or "
+        "UnitImportanceAudit, which set a unit at every call")
+
+
 class _PatchRows(Intervention):
     """Row r of the module output gets unit ``units[r]`` from ``source[r]`` (set per chunk)."""
 
@@ -708,8 +734,9 @@ def carrier_unit_effects(
     suffix (or full forward passes where the model cannot be split, or takes forward arguments), but
     for the rows of a unit whose counterfactual activation is its factual one, bit for bit (a ReLU unit
     at 0 on both, every unit of a sample the counterfactual leaves as it is), whose ``c_u`` is exactly
-    0 (:func:`~lightning_causal.causal.effects.unit_rows.moving_units`; every row runs where the layer
-    runs more than once a pass or the model draws noise).
+    0 (:func:`~lightning_causal.causal.effects.unit_rows.moving_units`; every row runs where the model draws
+    noise). A layer that runs more than once a pass (an ODE function at every solver stage) is refused
+    (:func:`repeated_carrier_error`): one counterfactual activation a sample cannot stand for each call's own.
 
     Args:
         model: classifier.
@@ -787,11 +814,13 @@ def _carrier_effects(
                                    "Pass `unit_dim=-1` for its features (neurons), or `unit_dim=1` to patch positions.")
             if recorded is None:
                 x_cf = counterfactual_inputs(cf, x, padding_positions(x, additional_forward_args, model=model))
-                with capture(model, [layer]) as acts:
+                with capture(model, [layer], warn_repeats=False) as acts:  # a layer run again is refused below
                     with embedding_readers(model, (x,)) as readers:
                         before = len(kinds)
                         out = forward(x)
                         calls = len(kinds) - before  # the layer's calls in the factual pass over the probe
+                        if calls > 1:  # one counterfactual activation a sample would be set at every call
+                            raise repeated_carrier_error(layer, calls)
                     p0, classes = probabilities(out, model=model), _classes(out)
                     h = acts.get(layer)
                     check_counterfactual_ids(cf, x_cf, counterfactual_readers(readers, x))
