@@ -16,6 +16,7 @@ Examples:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -234,7 +235,8 @@ class SiteFacts:
             layer or a normalisation), or it is a ``torch.nn.MultiheadAttention``.
         features_last: its output is laid out ``[N, ..., D]``: it is a linear, embedding,
             normalisation, attention or recurrent layer; or a block without convolutions in which
-            such a layer returned a tensor of the output's shape; or a parameter-free layer (an
+            such a layer returned a tensor of the output's shape, or a block whose last convolution's channels it
+            lays last (a patch embedding: ``flattened``); or a parameter-free layer (an
             activation, dropout) applied to such a layer's output, or, where functional code made its input in a shape
             no module gave, read by such a layer.
         shape: the shape of its output in the pass.
@@ -249,6 +251,11 @@ class SiteFacts:
         complex: its output is complex (a spectrum: the modes of ``torch.fft.rfft``).
         read_by: where the module reading the output decided ``features_last`` (its input made by functional code), that
             module's class (``"MultiheadAttention"``), which the refusal of the default units names.
+        flattened: where a block that convolves has its features last (:func:`_convolution_laid`: its last
+            convolution's ``[N, D, h, w]`` flattened and transposed to ``[N, h·w, D]``, a ViT's patch embedding, timm's
+            ``PatchEmbed``, Hugging Face's ``ViTEmbeddings`` with its [CLS] token and positions), that convolution's
+            class (``"Conv2d"``), which the refusal of the default units names: the ``D`` embedding channels are the
+            units a user means there, not the patches.
     """
 
     projected: bool
@@ -258,6 +265,7 @@ class SiteFacts:
     channels_source: str | None = None
     complex: bool = False
     read_by: str | None = None
+    flattened: str | None = None
 
 
 class _Reached(BaseException):
@@ -356,12 +364,15 @@ def inspect_site(model: nn.Module, name: str, run: Callable[[], object]) -> Site
     if features_last is None:  # made by functional code in a shape no module gave: the module reading it says
         read_by = _consumer_reads_last(modules, site, run)
         features_last = read_by is not None
+    conv = _last_convolution(inside) if features_last and inside and _convolution_laid(inside, out) else None
+    flattened = type(conv[0]).__name__ if conv is not None else None  # a patch embedding's channels laid last
     # a block whose own layers give its features last holds no channels-first layout: a pool inside it of the block's
     # shape pools its steps through a transpose (a PoolFormer's token mixer on 16 tokens of 16 features), as a pool
-    # says nothing of features last (a block that convolves is never features-last)
+    # says nothing of features last (a block that convolves is features-last only where it lays its channels last)
     source = None if inside and features_last else _channels_source(site, name, out, seen.get("input"), inside, outputs,
                                                                       inputs, names)
-    return SiteFacts(projected, features_last, tuple(out.shape), source is not None, source, out.is_complex(), read_by)
+    return SiteFacts(projected, features_last, tuple(out.shape), source is not None, source, out.is_complex(), read_by,
+                     flattened)
 
 
 def named_unit_kind(facts: SiteFacts | None, unit_dim: int | None, num_heads: int | None) -> str | None:
@@ -497,9 +508,10 @@ def _is_features_last(site: nn.Module, out: Tensor, inp: Tensor | None, inside: 
         return True
     if isinstance(site, _CONVOLVES):
         return False
-    if inside:  # a block: its own layers say, unless it convolves
-        if any(isinstance(m, _CONVOLVES) for m, _ in inside):
-            return False
+    if inside:  # a block: its own layers say, unless it convolves and keeps the channels first
+        laid = _convolution_laid(inside, out)
+        if laid is not None:
+            return laid
         return any(_features_last(m, t) and t.shape == out.shape for m, t in inside)
     # parameter-free leaves (activations, dropout): the layout of the layer that produced the input
     module, tensor = site, out
@@ -526,6 +538,29 @@ def _is_features_last(site: nn.Module, out: Tensor, inp: Tensor | None, inside: 
         module, tensor = producers[0]
         inp = inputs.get(id(module))
     return False
+
+
+def _convolution_laid(inside: list, out: Tensor) -> bool | None:
+    """Where a block convolves, whether its output ``out`` lays the channels of its last convolution last: ``True`` where
+    it flattened and transposed them (``[N, D, h, w]`` to ``[N, h·w, D]``, a [CLS] token and positions added after: a
+    ViT's patch embedding, timm's ``PatchEmbed``, Hugging Face's ``ViTEmbeddings``), ``False`` where it keeps them first
+    (a residual block, a pooled or flattened ``[N, C, L]``), ``None`` where the shapes do not tell (as many channels as
+    positions) or nothing convolves: the block's other layers say."""
+    last = _last_convolution(inside)
+    if last is None:
+        return None
+    conv = last[1]
+    channels, patches = conv.shape[1], math.prod(conv.shape[2:])
+    if out.dim() >= 3 and out.shape[-1] == channels != out.shape[1]:
+        positions = math.prod(out.shape[1:-1])
+        if out.shape[1:-1] == conv.shape[2:] or (out.dim() < conv.dim() and patches <= positions < 2 * patches):
+            return True  # its positions (fewer tokens added than there are patches), then the channels
+    return False if out.shape[1] == channels or conv.dim() == out.dim() else None
+
+
+def _last_convolution(inside: list) -> tuple[nn.Module, Tensor] | None:
+    """The last convolution (or channel normalisation) of a block's layers ``inside`` to return ``[N, C, ...]``."""
+    return next(((m, t) for m, t in reversed(inside) if isinstance(m, _CONVOLVES) and t.dim() > 2), None)
 
 
 def _channel_pieces(inp: Tensor, outputs: list) -> bool:
@@ -583,6 +618,8 @@ def check_default_units(name: str, facts: SiteFacts, unit_dim: int | None, num_h
         return
     why = ("it is the input of a layer that reads its features last" if name.endswith(":input") else
            f"functional code made it, and a {facts.read_by} reads it over its last dimension" if facts.read_by else
+           f"the block flattens its {facts.flattened}'s channels last, [N, D, h, w] to [N, h*w, D], as a patch "
+           "embedding does" if facts.flattened else
            "it comes from a linear, embedding, normalisation, attention or recurrent layer")
     raise ValueError(
         f"Expected the units of {name!r} on dimension 1 (the default: channels of [N, C, ...]) to be its features, "
