@@ -12,7 +12,11 @@ from typing import Any, Literal, get_args, overload
 import torch
 from torch import Tensor, nn
 
-from lightning_causal.causal.effects.rounding_effects import warn_rounding_effects
+from lightning_causal.causal.effects.rounding_effects import (
+    ROUNDED_ROWS,
+    rounded_size,
+    warn_rounding_effects,
+)
 from lightning_causal.causal.effects.shared_units import (
     SHARED_PATH,
     SHARED_REASON,
@@ -450,7 +454,11 @@ def unit_effects(
             effects[:, chosen] = _exact_effects(cache, ivs, units[chosen], layout, tidx, max_batch_size, noise, clean, fold)
         else:
             effects = _exact_effects(cache, ivs, units, layout, tidx, max_batch_size, noise, clean, fold)
-            warn_rounding_effects(layer, effects, gather_target(clean, tidx))  # an SAE's error term cancelling its latents
+            # an SAE's error term cancelling its latents, on a residual stream of large values (the rounding's size)
+            few = torch.arange(min(ROUNDED_ROWS, xs[0].shape[0]), device=cache.value.device)
+            warn_rounding_effects(layer, effects, gather_target(clean, tidx), None if noise is not None or fold > 1 or
+                                  cache.records_gradients else lambda: rounded_size(
+                                      forward.model, lambda edit: gather_target(cache(edit, few), tidx[few])))
     if not return_info:
         return effects
     # the first-order estimates run no intervened rows: no layer was answered by the update then
