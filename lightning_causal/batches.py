@@ -347,6 +347,33 @@ def _survival_advice(batch: Any) -> str:
             "partial likelihood of those [N, 2] labels as `task_loss`")
 
 
+def _positions_advice(batch: Sequence[Any], forward: Callable[..., Any] | None) -> str:
+    """For a tuple of ``k > 3`` tensors whose ``forward`` takes ``k - 1`` positional parameters (a graph
+    transformer's ``(x, pe, spd, attention_mask, y)`` beside ``forward(x, pe, spd, attention_mask)``): the
+    ``unpack_batch=`` that reads the items in forward's order, the last as the labels, the others after the first as
+    keyword forward arguments (so that an ``attention_mask`` among them marks padding); ``""`` where forward is unknown
+    or takes another number of parameters. The advice of :data:`_FIX` alone would read ``batch[1]`` as the labels.
+
+    Examples:
+        >>> import torch
+        >>> b = (torch.zeros(2, 3), torch.zeros(2, 3, 1), torch.ones(2, 3), torch.tensor([0, 1]))
+        >>> print(_positions_advice(b, lambda x, pe, attention_mask: None))
+        ; if the items are forward's (x, pe, attention_mask) in its order and the last holds the labels, `unpack_batch=lambda batch: (batch[0], batch[3], {'pe': batch[1], 'attention_mask': batch[2]})`
+    """
+    if forward is None or not all(isinstance(t, Tensor) for t in batch):
+        return ""
+    try:
+        params = [p.name for p in inspect.signature(forward).parameters.values()
+                  if p.kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+    except (TypeError, ValueError):  # a builtin or a callable without a signature
+        return ""
+    if len(params) != len(batch) - 1:
+        return ""
+    args = ", ".join(f"{name!r}: batch[{i}]" for i, name in enumerate(params[1:], start=1))
+    return (f"; if the items are forward's ({', '.join(params)}) in its order and the last holds the labels, "
+            f"`unpack_batch=lambda batch: (batch[0], batch[{len(batch) - 1}], {{{args}}})`")
+
+
 def default_unpack_batch(batch: Any, forward: Callable[..., Any] | None = None) -> Unpacked:
     """``(inputs, labels, additional_forward_args)`` of a batch under the default convention.
 
@@ -382,6 +409,8 @@ def default_unpack_batch(batch: Any, forward: Callable[..., Any] | None = None) 
         fix += (" for batches (x, y, w); for (x, lengths, y) of a padded sequence model forward(x, lengths), "
                 "`unpack_batch=lambda batch: (batch[0], batch[2], {'lengths': batch[1]})`" + _triplet_advice(batch)
                 + _survival_advice(batch))
+    elif fields is None and isinstance(batch, (tuple, list)) and len(batch) > 3:  # (x, pe, spd, mask, y)
+        fix += _positions_advice(batch, forward)
     raise ValueError(
         f"Expected a batch that is a tensor, (inputs, labels) or a mapping with an input key but got "
         f"{_describe(batch)}; {fix}"
