@@ -43,6 +43,7 @@ from lightning_causal.causal.engine.noise import (
     warn_separate_noise,
 )
 from lightning_causal.causal.engine.sample_independence import check_samples_independent
+from lightning_causal.causal.engine.stacked_rows import rows_alone_checked
 from lightning_causal.causal.engine.state import (
     audit_mode,
     check_logits,
@@ -62,6 +63,7 @@ from lightning_causal.causal.scm.counterfactual_checks import (
     keep_padding,
     token_readers,
 )
+from lightning_causal.causal.structure.layer_activations import activations_alone
 
 __all__ = [
     "probabilities",
@@ -737,6 +739,10 @@ def carrier_unit_effects(
     0 (:func:`~lightning_causal.causal.effects.unit_rows.moving_units`; every row runs where the model draws
     noise). A layer that runs more than once a pass (an ODE function at every solver stage) is refused
     (:func:`repeated_carrier_error`): one counterfactual activation a sample cannot stand for each call's own.
+    The patched rows stacked in one pass are checked against rows run alone
+    (:func:`~lightning_causal.causal.engine.stacked_rows.rows_alone_checked`: a model whose output for a sample depends
+    on its batch, a branch on the batch's mean, is refused naming ``max_batch_size=1``); with ``max_batch_size=1`` the
+    factual and counterfactual samples run alone too, as the patched rows do, so that each sample's ``c_u`` is its own.
 
     Args:
         model: classifier.
@@ -773,7 +779,7 @@ def carrier_unit_effects(
     check_layout_options(unit_dim, num_heads)
     cf = resolve_counterfactual(counterfactual, sensitive)
     _check_x(x)
-    with layer_calls():  # its probabilities checked by the layers its passes call
+    with layer_calls(), rows_alone_checked("carrier_unit_effects", model=model):  # probabilities checked by the layers
         return _carrier_effects(model, x, cf, layer, target=target, max_batch_size=max_batch_size, use_suffix=use_suffix,
                                 output=output, additional_forward_args=additional_forward_args, unit_dim=unit_dim,
                                 num_heads=num_heads)
@@ -826,6 +832,10 @@ def _carrier_effects(
                     check_counterfactual_ids(cf, x_cf, counterfactual_readers(readers, x))
                     forward(x_cf)
                     h_cf = acts.get(layer)
+                if max_batch_size == 1 and n > 1 and h is not None:  # the patched rows run alone: the factual and
+                    # counterfactual samples too, so that a model branching on its batch's statistic gives each sample's own
+                    out, alone = activations_alone(forward, (x,), [layer])
+                    p0, h, h_cf = probabilities(out, model=model), alone[layer], activations_alone(forward, (x_cf,), [layer])[1][layer]
             else:
                 p0, h, h_cf, classes = recorded  # classes: from the model's output (p0's two columns may be a sigmoid's)
         finally:
