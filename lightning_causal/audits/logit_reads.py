@@ -123,6 +123,12 @@ def judged_run(run: Callable[..., Any]) -> Callable[..., Any]:
         except TypeError:  # the run names the mistake
             bound = None
         given = bound is not None and len(bound.args) >= 3 and isinstance(bound.args[2], Probe)
+        if bound is not None and len(bound.args) >= 3 and not given and not hasattr(bound.args[2], "inputs"):
+            # a tensor or a tuple (x, y) given as the probe: refused here, not by the run's bare AttributeError
+            raise TypeError(f"Expected argument `{list(signature.parameters)[2]}` to be a Probe (lightning_causal.Probe, "
+                            f"the samples the audit explains) but got {type(bound.args[2]).__name__}: wrap the samples, "
+                            "`audit.run(model, Probe(x, y))` (inputs a tensor [N, ...] or a tuple of them, labels "
+                            "optional, `additional_forward_args=` the forward's other arguments)")
         with outputs_judged():
             if given:  # before the run reads the model's task
                 read_call_order(bound.args[1], bound.args[2])
