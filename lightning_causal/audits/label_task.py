@@ -72,6 +72,21 @@ class _DeclaredTask:
 _MULTI_LABEL_LOSSES = ("BCEWithLogitsLoss", "BCELoss", "MultiLabelSoftMarginLoss", "MultiLabelMarginLoss")
 _SINGLE_LABEL_LOSSES = ("CrossEntropyLoss", "NLLLoss")
 _REGRESSION_LOSSES = ("MSELoss", "L1Loss", "HuberLoss", "SmoothL1Loss", "PoissonNLLLoss", "GaussianNLLLoss")
+#: a Hugging Face config's ``problem_type`` (which a ``...ForSequenceClassification`` sets at its first batch with
+#: labels, choosing its loss by it) -> the task
+_HF_PROBLEM_TYPES = {"single_label_classification": "multiclass", "multi_label_classification": "multilabel",
+                     "regression": "regression"}
+
+
+def _hugging_face_task(module: nn.Module) -> str | None:
+    """The task a Hugging Face model ``module`` computes its own loss for: its config's ``problem_type``, else
+    ``"multiclass"`` for a ``...ForTokenClassification`` (cross-entropy over its labels, -100 ignored, whatever the
+    config), else ``None`` (another module, or a sequence classifier before its first batch with labels)."""
+    config = module.__dict__.get("config")
+    if config is None or not hasattr(config, "num_labels"):
+        return None
+    said = _HF_PROBLEM_TYPES.get(getattr(config, "problem_type", None) or "")
+    return said or ("multiclass" if type(module).__name__.endswith("ForTokenClassification") else None)
 
 
 def label_task(model: Any) -> str | None:
@@ -84,7 +99,8 @@ def label_task(model: Any) -> str | None:
     metrics, e.g. ``Accuracy(task="multilabel")``: multi-label; ``nn.CrossEntropyLoss``,
     ``nn.NLLLoss``, ``Multiclass*`` metrics: one class; ``nn.MSELoss``, ``nn.L1Loss``,
     ``nn.HuberLoss``, ``nn.SmoothL1Loss``, ``nn.PoissonNLLLoss``, ``nn.GaussianNLLLoss``:
-    regression), then the activation its output comes out of (``nn.Sigmoid``: multi-label;
+    regression; a Hugging Face model's loss computed in its forward, :func:`_hugging_face_task`: its config's
+    ``problem_type``, a ``...ForTokenClassification``'s cross-entropy), then the activation its output comes out of (``nn.Sigmoid``: multi-label;
     ``nn.Softmax``/``nn.LogSoftmax``: one class): the layer that computed its output (where a function of torch's did,
     a clamp or a cast after the activation, the last layer it called) in its last pass watched by
     :func:`~lightning_causal.causal.engine.layer_calls.layer_calls` (call order: an auxiliary ``nn.Sigmoid`` registered
@@ -123,6 +139,8 @@ def label_task(model: Any) -> str | None:
             found.add("multiclass")
         elif name in _REGRESSION_LOSSES:
             found.add("regression")
+        elif (said := _hugging_face_task(m)) is not None:  # the loss a Hugging Face model computes in its forward
+            found.add(said)
         elif not any(True for _ in m.children()):
             last = name
     if len(found) == 1:
