@@ -99,6 +99,21 @@ def _check_suspects(suspects: object) -> dict[str, list[int]] | list[str] | None
     raise ValueError(f"Expected argument `suspects` to be None, a mapping layer -> units or a list of layer names but got {suspects!r}")
 
 
+class _HeldWeakly(Forward):
+    """A :class:`Forward` holding its model by a weak reference (the term's cache keys it by that model)."""
+
+    @property  # type: ignore[override]
+    def model(self) -> nn.Module:
+        model = self._model()
+        if model is None:  # pragma: no cover - the cache drops the Forward with its model
+            raise ReferenceError("the model of this Forward was garbage-collected")
+        return model
+
+    @model.setter
+    def model(self, model: nn.Module) -> None:
+        self._model = weakref.ref(model)
+
+
 class BackdoorSuppressionTerm(TriggerSetup, SuppressionParts, RepairTerm):
     r"""Remove a backdoor by fine-tuning on a little clean data: a penalty on the trigger's causal
     path and unlearning on triggered copies, while a consistency term holds the model to what it
@@ -125,10 +140,11 @@ class BackdoorSuppressionTerm(TriggerSetup, SuppressionParts, RepairTerm):
       layer's units, so that ``path_weight`` means the same on any layer.
     - **Stochastic layers**: a stamped row is compared with its own clean row under the same
       dropout / DropPath / stochastic-depth masks. Where the model's pass draws random numbers
-      (found on the first step, once per model), the stamped rows run as a pass of their own from
-      the clean pass's random state, with the clean pass's BatchNorm batch statistics
+      (read again at every step from the pass it runs first), the stamped rows run as a pass of their own from
+      the clean pass's random state and buffers, with the clean pass's BatchNorm batch statistics
       (:class:`~lightning_causal.repair.paired_rows.PairedPasses`); BatchNorm's running statistics
-      are then updated by the clean rows alone. A model that draws nothing runs both halves in one pass; so does,
+      are then updated by the clean rows alone, and a buffer written in training (spectral norm's power iteration)
+      advances once a step. A model that draws nothing runs both halves in one pass; so does,
       with a warning, one that runs a training-mode BatchNorm inside an activation-checkpointed segment, whose
       backward recomputation would run without the pairing.
     - **Unlearning** (Neural Cleanse's mitigation, Wang et al. 2019): triggered copies of the clean
@@ -324,6 +340,7 @@ class BackdoorSuppressionTerm(TriggerSetup, SuppressionParts, RepairTerm):
         state.pop("_runs_in_eval", None)
         state.pop("_skipped_steps", None)
         state.pop("_draws", None)
+        state.pop("_written", None)
         if state.get("_generator") is not None:
             state["_generator"] = state["_generator"].get_state()
         return state
@@ -363,10 +380,11 @@ class BackdoorSuppressionTerm(TriggerSetup, SuppressionParts, RepairTerm):
     def _forward(self, model: nn.Module) -> Forward:
         """The :class:`Forward` of ``model`` (the model in training, or the frozen reference), built once
         per model: building one walks every module (meta and quantized checks), 0.9 ms on a 12-layer
-        BERT, and a step calls this 3-4 times."""
+        BERT, and a step calls this 3-4 times. It holds the model by a weak reference (:class:`_HeldWeakly`): kept
+        under the model's weak key, a strong one would keep alive a model the term outlives."""
         forwards = self.__dict__.setdefault("_forwards", weakref.WeakKeyDictionary())
         if model not in forwards:
-            forwards[model] = Forward(model, output=self.output, additional_forward_args=self.additional_forward_args)
+            forwards[model] = _HeldWeakly(model, output=self.output, additional_forward_args=self.additional_forward_args)
         return forwards[model]
 
     @property
@@ -496,49 +514,68 @@ class BackdoorSuppressionTerm(TriggerSetup, SuppressionParts, RepairTerm):
         One pass of both halves pairs row ``i`` with row ``m + i`` exactly where the pass draws no random numbers. Where
         it draws them (dropout, DropPath, stochastic depth, LayerDrop in training mode), the twins would get masks of
         their own: the clean rows then run first and the stamped rows as a second pass from the same random state, the
-        first's BatchNorm statistics normalising it (:class:`~lightning_causal.repair.paired_rows.PairedPasses`). A
-        model is seen to draw on a step's one pass (read from the states of the global generators and of those its
-        modules hold), which is then run again as two, once per model; later steps run two passes at once.
+        first's BatchNorm statistics normalising it (:class:`~lightning_causal.repair.paired_rows.PairedPasses`).
+        Whether the pass draws (read from the states of the global generators and of those its modules hold) is read
+        again at every step, from the pass the step runs first: a model that drew at its last step runs its clean
+        rows first, and where they draw nothing now (its dropout set to 0, eval mode) that pass is undone and one pass
+        of both halves run; any other step runs one pass, undone and run again as two where it drew. Every step thus
+        computes what it would with a new term (a copy, one loaded from a checkpoint): the answer is the model's now,
+        not its past. A pass undone, and the clean pass before the stamped pass replays it, leave the model's buffers
+        as they found them (:meth:`~lightning_causal.repair.paired_rows.PairedPasses.undo`, ``replay``): a step
+        advances spectral norm's power iteration once, as one pass does.
         """
         forward = self._forward(model)
         if not suppress:
             return _at_least_float32(self.checked_logits(forward(xs))), None, None
         m, stamped = xs.shape[0], self.stamp(xs)
         draws = self.__dict__.setdefault("_draws", weakref.WeakKeyDictionary())
+        written = self.__dict__.setdefault("_written", weakref.WeakKeyDictionary())
         pairs = PairedPasses(model, xs.device)
+        run = lambda rows: lambda: _at_least_float32(self.checked_logits(forward(rows)))  # noqa: E731
+        if draws.get(model, False):  # the model drew at its last step: the clean rows first, where they draw again
+            paired = self._paired_passes(model, pairs, run, xs, stamped, layers, written)
+            if paired is not None:
+                return paired
+            draws[model] = False  # it draws no more (its dropout set to 0, eval mode): one pass, as a new term runs
         # every call of a suspect layer (a backbone run on each view of a test-time-augmentation wrapper, a cell
         # unrolled over time): the units are held at each call, as BackdoorAudit and unit_effects set them at each;
         # each call reduced to its shift as it runs (its output not kept), refused after the pass in the term's words
-        if not draws.get(model, False):
-            norms = [(b, b.clone()) for n in pairs.norms for b in n.buffers()]  # put back if the pass is run again
-            shifts = _CallShifts(model, self.suspects, self.unit_dims, self.head_counts, 2 * m) if layers else None
-            with self._captured(model, layers, shifts):
-                out = pairs.first(lambda: _at_least_float32(self.checked_logits(forward(torch.cat([xs, stamped])))),
-                                  norms=False)
-            if not pairs.drew():
-                return out, shifts, None
-            if pairs.checkpointed:  # the stamped pass's BatchNorm swaps would be gone in the backward's recomputation
-                if model not in draws:
-                    warnings.warn(_CHECKPOINTED.format(then=_CHECKPOINTED_ONE_PASS), UserWarning,
-                                  stacklevel=outside_package())
-                draws[model] = False  # probed again each step: one pass of both halves
-                return out, shifts, None
-            draws[model] = True
-            del out
-            pairs.restore()
-            # put back through `.data`: an in-place write the buffer's version counter sees would break the backward of
-            # a pass that saved it before this one (the task loss's pass of the same step: torch's training-mode
-            # BatchNorm keeps its running statistics for the backward, which in training mode reads them not)
-            for buffer, held in norms:
-                buffer.data.copy_(held)
+        shifts = _CallShifts(model, self.suspects, self.unit_dims, self.head_counts, 2 * m) if layers else None
+        with self._captured(model, layers, shifts):
+            out = pairs.first(run(torch.cat([xs, stamped])), norms=False, written=written.get(model, pairs.buffers))
+        written[model] = written.get(model, set()) | pairs.written
+        if not pairs.drew():
+            return out, shifts, None
+        if pairs.checkpointed:  # the stamped pass's BatchNorm swaps would be gone in the backward's recomputation
+            if model not in draws:
+                warnings.warn(_CHECKPOINTED.format(then=_CHECKPOINTED_ONE_PASS), UserWarning,
+                              stacklevel=outside_package())
+            draws[model] = False  # probed again each step: one pass of both halves
+            return out, shifts, None
+        draws[model] = True
+        del out
+        pairs.undo()  # the generators and the buffers the pass wrote (BatchNorm statistics, spectral norm's vectors)
+        return self._paired_passes(model, pairs, run, xs, stamped, layers, written, drew=True)  # type: ignore[return-value]
+
+    def _paired_passes(self, model: nn.Module, pairs: PairedPasses, run: Callable[[Tensor], Callable[[], Tensor]],
+                       xs: Tensor, stamped: Tensor, layers: list[str], written: weakref.WeakKeyDictionary, *,
+                       drew: bool = False) -> tuple[Tensor, _CallShifts | None, PairedPasses] | None:
+        """The clean rows' pass, then the stamped rows' replaying its draws (see :meth:`_term_pass`); ``None``, with
+        the clean pass undone, where the clean pass drew nothing and ``drew`` (the joint pass of this step drew) is
+        not said: the step then runs one pass of both halves, as the term does for a model that draws nothing."""
+        m = xs.shape[0]
         shifts = _CallShifts(model, self.suspects, self.unit_dims, self.head_counts, m, split=True) if layers else None
         with self._captured(model, layers, shifts):
-            clean = pairs.first(lambda: _at_least_float32(self.checked_logits(forward(xs))))
+            clean = pairs.first(run(xs), written=written.get(model, pairs.buffers))
+            written[model] = written.get(model, set()) | pairs.written
+            if not drew and not pairs.drew():
+                pairs.undo()
+                return None
             if pairs.checkpointed:  # checkpointing turned on after the model's first step
                 raise ValueError(_CHECKPOINTED.format(then=_CHECKPOINTED_LATER))
             if shifts is not None:
                 shifts.stamped_pass = True
-            out_t = pairs.replay(lambda: _at_least_float32(self.checked_logits(forward(stamped))))
+            out_t = pairs.replay(run(stamped))
         return torch.cat([clean, out_t]), shifts, pairs
 
     @staticmethod

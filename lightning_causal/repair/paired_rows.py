@@ -23,6 +23,12 @@ from lightning_causal.causal.engine.generators import module_generators
 
 __all__ = ["PairedPasses", "global_generators", "in_checkpoint"]
 
+try:  # composable activation checkpointing (module hooks); absent where torch.distributed is not built
+    from torch.distributed._composable import checkpoint as _composable_checkpoint
+    from torch.distributed._composable.contract import REGISTRY_KEY as _COMPOSABLE_APIS
+except (ImportError, AttributeError):  # pragma: no cover - a torch built without torch.distributed
+    _composable_checkpoint = _COMPOSABLE_APIS = None
+
 _T = TypeVar("_T")
 
 
@@ -77,16 +83,33 @@ class PairedPasses:
     def __init__(self, model: nn.Module, device: torch.device) -> None:
         self.generators = global_generators(device) + module_generators(model)
         self.norms = [m for m in model.modules() if isinstance(m, _BatchNorm) and m.training]
+        self.buffers = dict(model.named_buffers())
+        #: the buffers of the training-mode BatchNorm layers: written by their kernels without a version bump
+        self.norm_buffers = {id(b) for m in self.norms for b in m.buffers()}
+        #: per BatchNorm layer, the modules above it that composable checkpointing may have made a segment
+        self.segments = _composable_segments(model, self.norms)
         self.before: list[Tensor] = []
         self.after: list[Tensor] = []
         self.stats: dict[nn.Module, list[tuple[Tensor, Tensor]]] = {}
         self.checkpointed = False
+        self.held: dict[str, Tensor] = {}
+        self.versions: dict[str, int] = {}
+        self.written: set[str] = set()
 
-    def first(self, run: Callable[[], _T], *, norms: bool = True) -> _T:
+    def first(self, run: Callable[[], _T], *, norms: bool = True, written: set[str] | None = None) -> _T:
         """Run the first pass, ``run()``, recording the random state before it and (``norms``) its ``BatchNorm``
         statistics, which normalise its own plain ``BatchNorm`` calls too (see the class), and whether a
-        ``BatchNorm`` call of it ran in a checkpointed segment (``checkpointed``)."""
+        ``BatchNorm`` call of it ran in a checkpointed segment (``checkpointed``).
+
+        The buffers the pass may write are copied first, so that :meth:`undo` and :meth:`replay` can put them back:
+        those of the training-mode ``BatchNorm`` layers, and the others named in ``written`` (the caller's record of
+        what passes of the model wrote; every buffer's name where it has none: ``buffers``); ``self.written`` says
+        afterwards which other buffers the pass wrote in place (a bumped version counter: spectral norm's power
+        iteration), for that record."""
         self.before = [g.get_state() for g in self.generators]
+        self.held = {name: b.clone() for name, b in self.buffers.items()
+                     if id(b) in self.norm_buffers or written is not None and name in written}
+        self.versions = {name: b._version for name, b in self.buffers.items()}
         self.stats = {m: [] for m in self.norms}
         self.checkpointed = False
         handles = [m.register_forward_pre_hook(self._segment) for m in self.norms]
@@ -101,6 +124,8 @@ class PairedPasses:
             for h in handles:
                 h.remove()
             self.after = [g.get_state() for g in self.generators]
+            self.written = {name for name, b in self.buffers.items()
+                            if id(b) not in self.norm_buffers and b._version != self.versions[name]}
 
     def drew(self) -> bool:
         """Whether the first pass drew from the generators."""
@@ -110,6 +135,24 @@ class PairedPasses:
         """Put the generators back where they stood before the first pass."""
         for g, state in zip(self.generators, self.before):
             g.set_state(state)
+
+    def undo(self) -> None:
+        """Put the generators and the buffers the first pass wrote back where they stood before it (a pass thrown
+        away). The buffers are written through ``.data``: an in-place write their version counter sees would break the
+        backward of a pass that saved them before this one (the task loss's pass of the same step: torch's
+        training-mode ``BatchNorm`` keeps its running statistics for the backward, which in training mode reads them
+        not)."""
+        self.restore()
+        _put_data(self.buffers, self.held, self.held)
+
+    def _state_of_first(self) -> Callable[[], None]:
+        """Put the buffers the first pass wrote in place (other than the ``BatchNorm`` statistics, which a replay does
+        not update) back where they stood before it, so that a replay runs from the same state (spectral norm's power
+        iteration gives it the first pass's weight); the function returned puts them where the first pass left them,
+        so that a step advances them once however many passes it replays."""
+        left = {name: self.buffers[name].clone() for name in self.written}
+        _put_data(self.buffers, self.written & self.held.keys(), self.held)
+        return lambda: _put_data(self.buffers, left, left)
 
     def replay(self, run: Callable[[], _T]) -> _T:
         """Run ``run()`` from the first pass's random state and with its ``BatchNorm`` statistics (see the class)."""
@@ -136,6 +179,7 @@ class PairedPasses:
             _put_back(module, training, mean, var)
             return _normalised(module, args[0], *stats) if stats is not None else None
 
+        put_back_state = self._state_of_first()
         handles = [m.register_forward_pre_hook(swap_in) for m in self.norms]
         # prepended: a hook registered before (the term's capture of a suspect that is itself a BatchNorm layer, a
         # user's) sees the output swap_out gives, not the eval-mode output the swap made torch compute
@@ -149,9 +193,11 @@ class PairedPasses:
                 _put_back(*held.pop()[:4])
             for g, state in zip(self.generators, self.after):
                 g.set_state(state)
+            put_back_state()
 
     def _segment(self, module: nn.Module, args: tuple[Any, ...]) -> None:
-        self.checkpointed = self.checkpointed or in_checkpoint()
+        self.checkpointed = self.checkpointed or in_checkpoint() or any(
+            _composable_checkpoint.state(m).enable_hook for m in self.segments.get(module, ()))
 
     def _record(self, module: nn.Module, args: tuple[Any, ...]) -> None:
         x = args[0]
@@ -171,8 +217,9 @@ _PLAIN = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 def in_checkpoint() -> bool:
     """Whether the caller runs inside an activation-checkpointed segment: a frame of ``torch.utils.checkpoint`` on the
     stack (``checkpoint``, reentrant or not, and what calls it: ``checkpoint_sequential``, FSDP's ``checkpoint_wrapper``,
-    Hugging Face's gradient checkpointing, torchvision's ``memory_efficient`` DenseNet; not the composable
-    ``torch.distributed._composable.checkpoint``, which drives it from module hooks). Such a segment runs again in the
+    Hugging Face's gradient checkpointing, torchvision's ``memory_efficient`` DenseNet). The composable
+    ``torch.distributed._composable.checkpoint`` drives it from module hooks, with no frame on the stack:
+    :class:`PairedPasses` finds it on the modules above each ``BatchNorm`` layer. Such a segment runs again in the
     backward, without the forward hooks that were set during the forward.
 
     Examples:
@@ -198,6 +245,21 @@ def _normalised(module: nn.Module, x: Tensor, mean: Tensor, var: Tensor) -> Tens
     if module.weight is not None:
         y = y * module.weight.view(shape) + module.bias.view(shape)
     return y.to(x.dtype)
+
+
+def _composable_segments(model: nn.Module, norms: list[nn.Module]) -> dict[nn.Module, list[nn.Module]]:
+    """Per layer of ``norms``, the modules of ``model`` holding it (itself included) that composable checkpointing
+    (``torch.distributed._composable.checkpoint``) was applied to: while one's hook is on, its forward is a segment."""
+    if _composable_checkpoint is None or not norms:
+        return {}
+    applied = [m for m in model.modules() if "checkpoint" in vars(m).get(_COMPOSABLE_APIS, {})]  # no __getattr__ miss
+    return {n: [m for m in applied if any(n is k for k in m.modules())] for n in norms} if applied else {}
+
+
+def _put_data(buffers: dict[str, Tensor], names: Any, values: dict[str, Tensor]) -> None:
+    """Write ``values[name]`` into ``buffers[name]`` for each of ``names``, through ``.data`` (no version bump)."""
+    for name in names:
+        buffers[name].data.copy_(values[name])
 
 
 def _put_back(module: nn.Module, training: bool, mean: Any, var: Any) -> None:
