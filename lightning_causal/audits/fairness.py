@@ -42,11 +42,12 @@ from lightning_causal.audits.task_warnings import (
 )
 from lightning_causal.causal.engine.ablation import padding_positions
 from lightning_causal.causal.engine.batching import remembered_fit, rows_per_pass
-from lightning_causal.causal.engine.checks import check_class_labels, check_int
+from lightning_causal.causal.engine.checks import check_class_labels, check_int, in_unit_interval
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.input_sites import check_site
 from lightning_causal.causal.engine.layer_calls import layer_calls
 from lightning_causal.causal.engine.ranking import largest_k
+from lightning_causal.causal.engine.state import ONE_LOGIT_ROWS
 from lightning_causal.causal.engine.units import per_layer_layouts
 from lightning_causal.causal.engine.user_frame import outside_package
 from lightning_causal.causal.scm.attribute_flip import (
@@ -532,6 +533,8 @@ class FairnessAudit(Audit):
                     f"{chosen}{why}: cf_gap is the mean absolute change of the output in its own units (compare='output'), with "
                     "no cf_flip_rate; the label metrics (equalized odds, TPR, FPR, accuracy) are left out, and the group "
                     "rates are the shares of outputs above 0 (their sigmoid above 0.5; of column target= of several outputs)")
+            elif labels is None and outputs.shape[1] == 1:  # one output, no labels: its sign is the decision read
+                self._one_output_rates(outputs, result)
             elif column:
                 result.meta.setdefault("notes", []).append(
                     ("the model says it is multi-label" if task == "multilabel" else
@@ -548,7 +551,8 @@ class FairnessAudit(Audit):
             x = x.masked_fill(pad.expand_as(x), -1)
         groups = self.counterfactual.groups(x)
         if groups is not None:
-            self._group_metrics(model, probe, p, groups, result, labels, gap["delta"], changed[0])
+            self._group_metrics(model, probe, p, groups, result, labels, gap["delta"], changed[0],
+                                torch.cat(factual) if factual else None)
         if self.worlds:
             self._worlds(list(worlds), outputs, p_cf[1:], classes, result, compare)
         for layer in self.layers:
@@ -580,6 +584,30 @@ class FairnessAudit(Audit):
             return self.feature_names[self.column]
         name = getattr(self.counterfactual, "name", None)  # AttributeFlip("sex", columns=...), scm.flip("sex")
         return name if isinstance(name, str) else self.sensitive if isinstance(self.sensitive, str) else None
+
+    def _one_output_rates(self, outputs: Tensor, result: AuditResult) -> None:
+        """Say what the group rates of one output compared in its own units read without labels: the share of the
+        output above 0 (its sigmoid above 0.5); warn where every output lies on one side of 0, so that the rates are
+        1.0 (or 0.0) in both groups and their difference 0 whatever the model decides, naming the ways out (a probe with
+        its labels, a decision score centred on its threshold); read on :data:`~lightning_causal.causal.engine.state.\
+ONE_LOGIT_ROWS` rows or more (the callback's dry run of 2 rows tells nothing). A probability on both sides of 0.5 has
+        its own warning (``check_one_logit``, naming ``out.logit``)."""
+        out = outputs.detach().flatten()
+        result.meta.setdefault("notes", []).append(
+            "the probe holds no labels and the model one output, compared in its own units (compare='output'): the "
+            "group rates are the shares of the output above 0 (its sigmoid above 0.5); give the probe its labels for a "
+            "classifier's decisions, or `output=` a score centred on the decision's threshold")
+        above = bool((out > 0).all())
+        if out.numel() < ONE_LOGIT_ROWS or not above and bool((out > 0).any()) or in_unit_interval(out) and bool((out < 0.5).any() & (out > 0.5).any()):
+            return  # rates that can differ; or a probability on both sides of 0.5 (check_one_logit warns of it)
+        warnings.warn(
+            f"FairnessAudit {self.name!r} compares the model's one output in its own units (compare='output') on a probe "
+            f"without labels: its group rates are the shares of the output above 0, but every output lies "
+            f"{'above' if above else 'at or below'} 0 (from {float(out.min()):.4g} to {float(out.max()):.4g}), so they are "
+            f"{'1.0' if above else '0.0'} in both groups and their difference 0 whatever the model decides. Give the "
+            "probe its labels (Probe(x, labels)), or pass `output=` a score centred on the decision's threshold "
+            "(output=lambda out: out - t; a probability: output=lambda out: out.logit(eps=1e-6))", UserWarning,
+            stacklevel=outside_package())
 
     def _labels_read(self, probe: Probe, model: nn.Module, width: int, task: str | None) -> tuple[Tensor | None, str | None]:
         """The probe's labels, or ``None`` and why when they are no classes but a regression
@@ -655,14 +683,15 @@ class FairnessAudit(Audit):
             UserWarning, stacklevel=outside_package())
 
     def _group_metrics(self, model: nn.Module, probe: Probe, p: Tensor, groups: Tensor, result: AuditResult,
-                       labels: Tensor | None, delta: Tensor, changed: Tensor) -> None:
+                       labels: Tensor | None, delta: Tensor, changed: Tensor, raw: Tensor | None = None) -> None:
         """The groups table, the group differences and their notes; ``p`` the class probabilities on the probe
-        ``[N, C]`` (the gap's factual pass), ``delta`` and ``changed`` the gap's ``[N]``."""
+        ``[N, C]`` (the gap's factual pass), ``delta`` and ``changed`` the gap's ``[N]``, ``raw`` that pass's outputs
+        (whose lying in [0, 1], a head ending in ``nn.Sigmoid``, the ranks' hint of a refused label says)."""
         preds = p.argmax(1)
         if labels is not None:  # the group rates (true/false positive rates, accuracy) compare decisions with them
             check_one_label_per_sample("FairnessAudit", labels, len(probe), "to compare each group's decisions with",
                                        multi_label_output="lambda out: out[:, [k]]", model=task_model(model, self.output))
-        check_class_labels("probe.labels", labels, int(p.shape[1]))
+        check_class_labels("probe.labels", labels, int(p.shape[1]), outputs=raw)
         keep = groups >= 0  # -1: no group (token swaps: sentences of neither side; a binary column's other values)
         outside = int((~keep).sum())
         if outside and not isinstance(self.counterfactual, TokenSwap):  # a swap's sentences without its terms: no group by design

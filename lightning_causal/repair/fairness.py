@@ -140,6 +140,23 @@ def _gathered_note(fargs: ForwardArgs) -> str | None:
             "such tensors")
 
 
+def _kernel_values(outputs: Tensor) -> bool:
+    """Whether ``outputs`` ``[N, C]`` are independent probabilities (:func:`~lightning_causal.audits.label_task.\
+independent_probabilities`: DUQ's RBF kernel values, a one-vs-rest head) that are no cumulative ones, ``P(rank > k)``
+    non-increasing in ``k`` in every row (a CORAL head ending in ``nn.Sigmoid``).
+
+    Examples:
+        >>> _kernel_values(torch.tensor([[0.9, 0.1, 0.7]] * 8)), _kernel_values(torch.tensor([[0.9, 0.7, 0.1]] * 8))
+        (True, False)
+    """
+    from lightning_causal.audits.label_task import independent_probabilities
+
+    if independent_probabilities(outputs) is None:
+        return False
+    out = outputs.detach()
+    return not bool((out[:, 1:] <= out[:, :-1]).all())
+
+
 class CounterfactualFairnessTerm(RepairTerm):
     r"""Counterfactual-fairness penalty (Kusner et al. 2017; the repair step of CARE, Sun et al.
     2022; counterfactual logit pairing, CLP, Garg et al. 2019).
@@ -506,8 +523,11 @@ class CounterfactualFairnessTerm(RepairTerm):
         # ranks 0 .. C beside C outputs are an ordinal head's whatever its outputs lie in (a CORAL head ending in
         # nn.Sigmoid): its levels' words, not those of independent probabilities, which DUQ's kernel values beside
         # class indices 0 .. C - 1 get
-        if not (levels and ranks_beyond(y, int(outputs.shape[1]))) and self._warn_independent(y, outputs, task):
+        beyond = levels and ranks_beyond(y, int(outputs.shape[1]))
+        if not beyond and self._warn_independent(y, outputs, task):
             return False
+        if levels and not beyond and _kernel_values(outputs):  # DUQ trained with nn.BCELoss beside its class indices
+            return False  # (distance='logit', which _warn_independent advises): no ordinal head, no levels' words
         if levels:
             self._warn_levels(y, outputs, task)
             return False
