@@ -16,6 +16,7 @@ from lightning_causal.audits.base import Audit, AuditResult, Probe, dry_rows, la
 from lightning_causal.audits.group_tags import group_tags
 from lightning_causal.audits.label_task import (
     LEVEL_WAYS_OUT,
+    ascending_outputs,
     independent_probabilities,
     level_outputs,
 )
@@ -661,16 +662,24 @@ ONE_LOGIT_ROWS` rows or more (the callback's dry run of 2 rows tells nothing). A
         return why
 
     def _warn_independent(self, outputs: Tensor) -> None:
-        """Warn where the outputs compared by their softmax, the factual pass's ``outputs``, are independent
+        """Warn where the outputs compared by their softmax, the factual pass's ``outputs``, are a quantile regressor's
+        quantiles (:func:`~lightning_causal.audits.label_task.ascending_outputs`) or independent
         probabilities (:func:`~lightning_causal.audits.label_task.independent_probabilities`: a one-vs-rest head's
         sigmoids, DUQ's RBF kernel values): cf_gap is then the change of a compressed softmax (DUQ on 3 classes: 0.0064
         where the kernel of the predicted class moved by 0.021)."""
         probabilities = independent_probabilities(outputs)
+        quantiles = ascending_outputs(outputs) if probabilities is None else None
         if probabilities is not None:
             warnings.warn(softmax_of_probabilities(
                 f"FairnessAudit {self.name!r} compares (cf_gap)", probabilities,
                 "pass compare='output' with target=k to compare class k's own output (its change in its own units)",
                 " with the probe's labels `(y == k).long()`"), UserWarning, stacklevel=outside_package())
+        elif quantiles is not None:  # a quantile regressor's, on a probe without labels to say it regresses
+            warnings.warn(
+                f"FairnessAudit {self.name!r} compares (cf_gap) the softmax over the model's outputs, but {quantiles}, as a "
+                "quantile regressor's quantiles do (0.1, 0.5, 0.9: a pinball loss): their softmax is no probability, and "
+                "its change no change of a quantile; pass compare='output' with target=k to compare quantile k in its own "
+                "units", UserWarning, stacklevel=outside_package())
 
     def _warn_regression(self, why: str) -> None:
         """Warn that the audit's measures are no change of a regression's output (``why``: what says it regresses)."""

@@ -24,7 +24,7 @@ from lightning_causal.causal.engine.layer_calls import output_layer
 from lightning_causal.causal.engine.state import rows_sum_to_one
 from lightning_causal.causal.engine.user_frame import outside_package
 
-__all__ = ["GUESSED_SINGLE_LABEL", "GUESSED_SOFT_LABELS", "class_distributions", "class_indices", "embedding_output", "independent_probabilities", "label_task", "level_outputs", "LEVEL_WAYS_OUT",
+__all__ = ["GUESSED_SINGLE_LABEL", "GUESSED_SOFT_LABELS", "ascending_outputs", "class_distributions", "class_indices", "embedding_output", "independent_probabilities", "label_task", "level_outputs", "LEVEL_WAYS_OUT",
            "multi_hot_labels", "per_level_labels", "rank_labels", "ranks_said", "sigmoid_levels", "SAYS_NOTHING",
            "regression_labels", "smoothed_multi_hot", "soft_binary_targets", "state_task", "task_model"]
 
@@ -355,6 +355,26 @@ def independent_probabilities(outputs: Any) -> str | None:
     if not bool(((out >= 0) & (out <= 1)).all()) or rows_sum_to_one(out):
         return None
     return f"every entry of the outputs [N, {outputs.shape[1]}] lies in [0, 1] and their rows do not sum to 1"
+
+
+def ascending_outputs(outputs: Any) -> str | None:
+    """Why ``outputs`` (the explained output on the probe, ``[N, C]``) read as a quantile regressor's quantiles rather
+    than logits, or ``None``: 3 outputs or more that rise from the first to the last in every one of at least 8 rows
+    (the quantiles 0.1, 0.5, 0.9 of a head trained with the pinball loss, or made monotone by a cumulative softplus).
+    A classifier's logits rise so only where every row predicts the last class and ranks the others alike, which a
+    probe of several classes does not; fewer rows (the callback's dry run), or 2 outputs (a binary classifier
+    predicting class 1 on every row), say nothing.
+
+    Examples:
+        >>> ascending_outputs(torch.tensor([[-1.0, 0.0, 1.5]] * 8))
+        'the outputs [N, 3] rise from the first to the last in every one of the 8 rows read'
+        >>> ascending_outputs(torch.tensor([[-1.0, 0.0, 1.5]] * 7)), ascending_outputs(torch.tensor([[0.0, 1.0]] * 8))
+        (None, None)
+    """
+    if not isinstance(outputs, Tensor) or outputs.dim() != 2 or outputs.shape[1] < 3 or outputs.shape[0] < 8 \
+            or not outputs.is_floating_point() or not bool((outputs.detach().diff(dim=1) > 0).all()):
+        return None
+    return f"the outputs [N, {outputs.shape[1]}] rise from the first to the last in every one of the {outputs.shape[0]} rows read"
 
 
 def class_distributions(labels: Any, model: Any = None, *, task: str | None = None) -> bool:

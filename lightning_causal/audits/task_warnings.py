@@ -18,6 +18,7 @@ from torch import Tensor
 
 from lightning_causal.audits.label_task import (
     LEVEL_WAYS_OUT,
+    ascending_outputs,
     embedding_output,
     independent_probabilities,
     label_task,
@@ -120,10 +121,20 @@ def warn_softmax_of_regression(audit: str, labels: Any, fix: str, model: Any = N
             return
         # a model that trains its outputs as one class's logits (cross-entropy) says they are logits, small as they may
         # be (a two-class head early in training, every logit in [0, 1])
-        probabilities = independent_probabilities(out) if label_task(model) != "multiclass" else None
+        said_classes = label_task(model) == "multiclass"
+        probabilities = independent_probabilities(out) if not said_classes else None
+        quantiles = ascending_outputs(out) if not said_classes and probabilities is None else None
         if probabilities is not None:  # sigmoids: a multi-label head's, a detector's best score per class
             warnings.warn(softmax_of_probabilities(f"{audit} explains", probabilities, f"pass {fix} to explain the outputs "
                                                    "themselves"), UserWarning, stacklevel=outside_package())
+        elif quantiles is not None:  # a quantile regressor's, whose probe holds no labels to say it regresses
+            warnings.warn(
+                f"{audit} explains the softmax over the model's outputs, but {quantiles}, as a quantile regressor's "
+                "quantiles do (0.1, 0.5, 0.9: a pinball loss): their softmax is no probability, and moves with the gaps "
+                f"between them (the spread), not with the quantile explained; pass {fix} with `target=k` to explain quantile "
+                "k itself. If they are logits trained by cross-entropy, say so and this warning goes: hold the loss in the "
+                "model (`self.loss_fn = nn.CrossEntropyLoss()`) or declare the task (`self.save_hyperparameters({'task': "
+                "'multiclass'})`); a regression says `{'task': 'regression'}`", UserWarning, stacklevel=outside_package())
         return
     if isinstance(labels, Tensor) and labels.is_floating_point():
         if multi_hot_labels(labels, model):
