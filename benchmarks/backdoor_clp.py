@@ -108,17 +108,24 @@ def uclc(model: nn.Module) -> list[torch.Tensor]:
     return out
 
 
-def peak(model: nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
-    """Per layer of :data:`UNITS`, each unit's largest response over the clean images ``x`` divided by its mean response
-    (a conv channel's response to an image: its largest value over positions after the ReLU; 0 where the mean is 0)."""
+def activations(model: nn.Module, x: torch.Tensor, sites) -> dict[str, torch.Tensor]:
+    """Each of the modules ``sites``' output on ``x`` (no grad), read by forward hooks removed before returning (also
+    ``benchmarks/backdoor_unit.py``'s)."""
     acts: dict[str, torch.Tensor] = {}
-    handles = [model.get_submodule(r).register_forward_hook(lambda m, i, o, r=r: acts.__setitem__(r, o.detach())) for r in RELU.values()]
+    handles = [model.get_submodule(r).register_forward_hook(lambda m, i, o, r=r: acts.__setitem__(r, o.detach())) for r in sites]
     try:
         with torch.no_grad():
             model(x)
     finally:
         for h in handles:
             h.remove()
+    return acts
+
+
+def peak(model: nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
+    """Per layer of :data:`UNITS`, each unit's largest response over the clean images ``x`` divided by its mean response
+    (a conv channel's response to an image: its largest value over positions after the ReLU; 0 where the mean is 0)."""
+    acts = activations(model, x, RELU.values())
     out = []
     for name in UNITS:
         a = acts[RELU[name]]
