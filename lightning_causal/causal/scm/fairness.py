@@ -671,7 +671,7 @@ def worst_spread(*spreads: float) -> float:
     return max((s for s in spreads if not math.isnan(s)), default=float("nan"))
 
 
-def repeated_carrier_error(layer: str, calls: int) -> ValueError:
+def repeated_carrier_error(layer: str, calls: int, inputs: str = "") -> ValueError:
     """The refusal of the carrier units of module ``layer``, which runs ``calls`` (> 1) times per forward pass: a
     carrier unit is set to its activation on the counterfactual input, one value per sample (the last call's, as
     :func:`~lightning_causal.causal.engine.intervention_hooks.capture` keeps), so every call (each stage of an ODE
@@ -681,18 +681,21 @@ def repeated_carrier_error(layer: str, calls: int) -> ValueError:
 
     Args:
         layer: the module's name.
-        calls: its calls in the factual pass over the probe.
+        calls: its calls in the factual pass over the probe, or in the counterfactual one.
+        inputs: where the factual pass called it once, ``" on the counterfactual inputs"``: its calls depend on the
+            batch (a branch or a solver's step count read from it), and the counterfactual run's activation at the
+            one factual call is none of its own.
 
     Examples:
         >>> print(repeated_carrier_error("f.net.1", 16))  # doctest: +ELLIPSIS
         Expected layer 'f.net.1' to run once per forward pass for its carrier units, but it runs 16 times (...
     """
     return ValueError(
-        f"Expected layer {layer!r} to run once per forward pass for its carrier units, but it runs {calls} times (a "
-        "shared layer, a weight-tied block, an RNN cell looped in forward, an ODE function at every solver stage): a "
-        "carrier unit is set to its activation on the counterfactual input, one value per sample (the last call's), so "
-        "every call would be set to that one value, not each call to its own value of the counterfactual run. Name one "
-        "call with an nn.Identity applied to its output and take that module's carriers (a neural ODE's z(1); "
+        f"Expected layer {layer!r} to run once per forward pass for its carrier units, but it runs {calls} times"
+        f"{inputs} (a shared layer, a weight-tied block, an RNN cell looped in forward, an ODE function at every solver "
+        "stage): a carrier unit is set to its activation on the counterfactual input, one value per sample (the last "
+        "call's), so every call would be set to that one value, not each call to its own value of the counterfactual "
+        "run. Name one call with an nn.Identity applied to its output and take that module's carriers (a neural ODE's z(1); "
         "docs/your_model.md, 'Layers in functional code'), or rank the layer's units with unit_effects or "
         "UnitImportanceAudit, which set a unit at every call")
 
@@ -830,7 +833,10 @@ def _carrier_effects(
                     p0, classes = probabilities(out, model=model), _classes(out)
                     h = acts.get(layer)
                     check_counterfactual_ids(cf, x_cf, counterfactual_readers(readers, x))
+                    before = len(kinds)
                     forward(x_cf)
+                    if len(kinds) - before > 1:  # once on x, again on x_cf (a branch on the batch): no one activation
+                        raise repeated_carrier_error(layer, len(kinds) - before, " on the counterfactual inputs")
                     h_cf = acts.get(layer)
                 if max_batch_size == 1 and n > 1 and h is not None:  # the patched rows run alone: the factual and
                     # counterfactual samples too, so that a model branching on its batch's statistic gives each sample's own
