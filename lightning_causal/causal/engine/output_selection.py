@@ -268,18 +268,29 @@ def _reads_moment(dist: Distribution, name: str, value: Tensor, output: Callable
 
 
 def _first_choice(out: Any) -> str:
-    """``", e.g. `output='cls'`"``: the first tensor the return value ``out`` holds, by its key, field
-    or index (the head a user of a model of several outputs picks for each audit), or ``""``."""
+    """``", e.g. `output='cls'`"``: the first tensor of samples the return value ``out`` holds, by its key, field
+    or index (the head a user of a model of several outputs picks for each audit), or ``""``. A 0-dim value is no
+    output of samples (the loss of a model given its labels, ``(loss, logits)``): passed over, and named.
+
+    Examples:
+        >>> import torch
+        >>> print(_first_choice((torch.tensor(0.7), torch.zeros(4, 3))))
+        , e.g. `output=1` (one audit per output, each with its own `name=`; `output=0` is a 0-dim value, such as the loss a model computes from the labels passed to it, not a score per sample)
+    """
     if isinstance(out, Mapping):
-        names: list[Any] = [k for k, v in out.items() if isinstance(v, Tensor)]
+        items: list[tuple[Any, Any]] = list(out.items())
     elif isinstance(out, (tuple, list)):
         fields = getattr(out, "_fields", None)
-        names = [fields[i] if isinstance(fields, tuple) else i for i, v in enumerate(out) if isinstance(v, Tensor)]
+        items = [(fields[i] if isinstance(fields, tuple) else i, v) for i, v in enumerate(out)]
     elif dataclasses.is_dataclass(out) and not isinstance(out, type):
-        names = [f.name for f in dataclasses.fields(out) if isinstance(getattr(out, f.name), Tensor)]
+        items = [(f.name, getattr(out, f.name)) for f in dataclasses.fields(out)]
     else:
         return ""
-    return f", e.g. `output={names[0]!r}` (one audit per output, each with its own `name=`)" if names else ""
+    names = [k for k, v in items if isinstance(v, Tensor) and v.dim()]
+    scalars = [k for k, v in items if isinstance(v, Tensor) and not v.dim()]
+    scalar = (f"; `output={scalars[0]!r}` is a 0-dim value, such as the loss a model computes from the labels passed to "
+              "it, not a score per sample") if scalars else ""
+    return f", e.g. `output={names[0]!r}` (one audit per output, each with its own `name=`{scalar})" if names else ""
 
 
 def _exits_choice(out: Any) -> str:
@@ -404,7 +415,8 @@ def select_output(out: Any, output: OutputSpec = None) -> Tensor:
         if per_sample_mappings(out):  # a detector's per-image dicts: no tuple of heads
             raise TypeError(f"Expected the model to return a tensor, an object with a `.logits` tensor or a mapping with "
                             f"'logits' but got {_describe(out)}: {results_way(out)}")
-        aux = f" ({TRAINING_ONLY_TUPLE})" if isinstance(out, (tuple, list)) and not hasattr(out, "_fields") else ""
+        aux = f" ({TRAINING_ONLY_TUPLE})" if isinstance(out, (tuple, list)) and not hasattr(out, "_fields") and not (
+            out and isinstance(out[0], Tensor) and not out[0].dim()) else ""  # (loss, logits): out[0] is no logits
         raise TypeError(
             f"Expected the model to return a tensor, an object with a `.logits` tensor or a mapping with 'logits' "
             f"but got {_describe(out)}; pass `output=` (a key, an index or a callable out -> Tensor) to choose the "
