@@ -101,7 +101,10 @@ def judged_run(run: Callable[..., Any]) -> Callable[..., Any]:
     mask once (:func:`~lightning_causal.causal.engine.ablation.mask_reads`). The model, the probe and ``max_batch_size`` are read by
     ``run``'s own parameters, however
     the caller passed them (a subclass's ``run(self, net, data, max_batch_size=None)`` called ``run(net=m, data=p)`` or
-    ``run(m, p, 64)``). A pass or an ``output=`` that fails says nothing here: the run reports it.
+    ``run(m, p, 64)``). A probe that is no :class:`~lightning_causal.audits.base.Probe` and has no ``.inputs`` (the
+    samples as they are, a tensor or ``(x, y)``) is refused with a ``TypeError`` naming the parameter and the way out,
+    ``audit.run(model, Probe(x, y))``, also for a subclass's ``run`` that reads another type (wrap it in a ``Probe``).
+    A pass or an ``output=`` that fails says nothing here: the run reports it.
 
     Args:
         run: the audit class's own ``run``.
