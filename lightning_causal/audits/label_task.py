@@ -78,15 +78,25 @@ _HF_PROBLEM_TYPES = {"single_label_classification": "multiclass", "multi_label_c
                      "regression": "regression"}
 
 
+#: the Hugging Face heads whose loss their config's ``problem_type`` chooses (transformers' loss mapping)
+_HF_PROBLEM_HEADS = ("ForSequenceClassification", "ForImageClassification", "ForVideoClassification",
+                     "ForAudioClassification")
+
+
 def _hugging_face_task(module: nn.Module) -> str | None:
-    """The task a Hugging Face model ``module`` computes its own loss for: its config's ``problem_type``, else
-    ``"multiclass"`` for a ``...ForTokenClassification`` (cross-entropy over its labels, -100 ignored, whatever the
-    config), else ``None`` (another module, or a sequence classifier before its first batch with labels)."""
+    """The task a Hugging Face head ``module`` computes its own loss for: ``"multiclass"`` for a
+    ``...ForTokenClassification`` (cross-entropy over its labels, -100 ignored, whatever the config says), a sequence,
+    image, video or audio classifier's config ``problem_type``, else ``None``: a sequence classifier before its first
+    batch with labels, or another module. A backbone (``BertModel``) shares its head's config, but not its loss: one
+    loaded from a fine-tuned classifier's checkpoint carries that ``problem_type`` beside the user's own head and
+    loss, which say the task."""
     config = module.__dict__.get("config")
     if config is None or not hasattr(config, "num_labels"):
         return None
-    said = _HF_PROBLEM_TYPES.get(getattr(config, "problem_type", None) or "")
-    return said or ("multiclass" if type(module).__name__.endswith("ForTokenClassification") else None)
+    name = type(module).__name__
+    if name.endswith("ForTokenClassification"):
+        return "multiclass"
+    return _HF_PROBLEM_TYPES.get(getattr(config, "problem_type", None) or "") if name.endswith(_HF_PROBLEM_HEADS) else None
 
 
 def label_task(model: Any) -> str | None:
@@ -99,8 +109,8 @@ def label_task(model: Any) -> str | None:
     metrics, e.g. ``Accuracy(task="multilabel")``: multi-label; ``nn.CrossEntropyLoss``,
     ``nn.NLLLoss``, ``Multiclass*`` metrics: one class; ``nn.MSELoss``, ``nn.L1Loss``,
     ``nn.HuberLoss``, ``nn.SmoothL1Loss``, ``nn.PoissonNLLLoss``, ``nn.GaussianNLLLoss``:
-    regression; a Hugging Face model's loss computed in its forward, :func:`_hugging_face_task`: its config's
-    ``problem_type``, a ``...ForTokenClassification``'s cross-entropy), then the activation its output comes out of (``nn.Sigmoid``: multi-label;
+    regression; a Hugging Face model's loss computed in its forward, :func:`_hugging_face_task`: a classifier head's
+    config ``problem_type``, not a backbone's, a ``...ForTokenClassification``'s cross-entropy), then the activation its output comes out of (``nn.Sigmoid``: multi-label;
     ``nn.Softmax``/``nn.LogSoftmax``: one class): the layer that computed its output (where a function of torch's did,
     a clamp or a cast after the activation, the last layer it called) in its last pass watched by
     :func:`~lightning_causal.causal.engine.layer_calls.layer_calls` (call order: an auxiliary ``nn.Sigmoid`` registered
