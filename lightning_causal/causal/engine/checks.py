@@ -234,10 +234,14 @@ def check_class_labels(name: str, labels: Any, width: int, *, error: Error = Val
         ordinal = ""
         if ranks_beyond(labels, width):  # ranks 0 .. width: one more than the outputs
             ordinal = ranks_hint(width, outputs)
-        why = f"e.g. labels numbered from 1{ordinal}"
-        if bool((bad < 0).any()):  # cross_entropy's ignore_index: a padded node's or token's label, read as no class
+        why = why_beyond = f"e.g. labels numbered from 1{ordinal}"
+        if set(labels.unique().tolist()) == {-1, 1}:  # a margin classifier's labels, no padding
+            why = "labels -1/+1, a margin classifier's, are no classes: give (y + 1) // 2, classes 0 and 1"
+        elif bool((bad < 0).any()):  # cross_entropy's ignore_index: a padded node's or token's label, read as no class
             why = ("a negative label such as -100, cross_entropy's ignore_index, marks a position without a target (a "
                    "padded node or token), no class: give one label per sample of a position real in every sample, or "
                    "leave the labels out (None)")
+            if bool((bad >= width).any()):  # and classes the model does not have
+                why += f"; and labels beyond the classes, {why_beyond}"
         raise error(f"Expected {name if ' ' in name else f'argument `{name}`'} to hold classes 0 to {width - 1} (the model returns {width} logits) but got "
                     f"{sorted(set(bad.tolist()))[:6]} among them ({why})")
