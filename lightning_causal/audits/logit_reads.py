@@ -103,13 +103,19 @@ def judged_run(run: Callable[..., Any]) -> Callable[..., Any]:
     the caller passed them (a subclass's ``run(self, net, data, max_batch_size=None)`` called ``run(net=m, data=p)`` or
     ``run(m, p, 64)``). A probe that is no :class:`~lightning_causal.audits.base.Probe` and has no ``.inputs`` (the
     samples as they are, a tensor or ``(x, y)``) is refused with a ``TypeError`` naming the parameter and the way out,
-    ``audit.run(model, Probe(x, y))``, also for a subclass's ``run`` that reads another type (wrap it in a ``Probe``).
+    ``audit.run(model, Probe(x, y))``, where ``run`` is the package's own or annotates that parameter as a ``Probe``; a
+    user's subclass whose ``run`` leaves it unannotated (or names another type) gets what it was given, as before, and
+    is judged only when given a ``Probe``.
     A pass or an ``output=`` that fails says nothing here: the run reports it.
 
     Args:
         run: the audit class's own ``run``.
     """
     signature = inspect.signature(run)
+    params = list(signature.parameters.values())
+    # the package's own runs read a Probe; a user's run, only where it says so (it may read a tensor itself)
+    probe_only = (str(run.__module__).split(".")[0] == "lightning_causal"  # as _packaged reads it
+                  or (len(params) >= 3 and "Probe" in str(params[2].annotation)))
 
     @functools.wraps(run)
     def judged(self: Audit, *args: Any, **kwargs: Any) -> Any:
@@ -126,7 +132,7 @@ def judged_run(run: Callable[..., Any]) -> Callable[..., Any]:
         except TypeError:  # the run names the mistake
             bound = None
         given = bound is not None and len(bound.args) >= 3 and isinstance(bound.args[2], Probe)
-        if bound is not None and len(bound.args) >= 3 and not given and not hasattr(bound.args[2], "inputs"):
+        if probe_only and bound is not None and len(bound.args) >= 3 and not given and not hasattr(bound.args[2], "inputs"):
             # a tensor or a tuple (x, y) given as the probe: refused here, not by the run's bare AttributeError
             raise TypeError(f"Expected argument `{list(signature.parameters)[2]}` to be a Probe (lightning_causal.Probe, "
                             f"the samples the audit explains) but got {type(bound.args[2]).__name__}: wrap the samples, "
