@@ -383,6 +383,8 @@ def warn_predicted_class_of_regression(audit: str, labels: Any, outputs: Tensor 
     An embedding (:func:`embedding_output`: rows of unit L2 norm, or a model holding a metric-learning
     loss) is warned about whatever its labels (class labels only pair its samples): its largest
     coordinate is no class; the warning names ``output=`` scores per sample (cosine similarity to class centroids).
+    Outputs rising from the first to the last in every row (:func:`ascending_outputs`: a quantile regressor's, on a probe
+    without labels) are warned about alike, naming ``target=k``.
     Per-level logits (:func:`level_outputs`: a multi-label model whose labels are ranks ``[N]``, an ordinal
     head's cumulative logits or a survival model's hazards) are warned about alike, naming ``output=`` the rank.
     A tensor ``output=`` reads of a continuous distribution (:func:`continuous_distribution_read`: a Gaussian policy's
@@ -433,6 +435,12 @@ def warn_predicted_class_of_regression(audit: str, labels: Any, outputs: Tensor 
                 f"{_SAYS_REGRESSION}: {how}. Pass `target=k` to explain output k (one audit per output, each with its own "
                 "`name=`), or `output=` one score per sample (a reconstruction's error needs the input: a wrapper module "
                 "that returns it)", UserWarning, stacklevel=outside_package())
+        elif (quantiles := ascending_outputs(out)) is not None:  # on a probe without labels to say it regresses
+            warnings.warn(
+                f"{audit} explains the predicted class (`target=None`: the largest of the model's {width} outputs), but "
+                f"{quantiles}, as a quantile regressor's quantiles do (0.1, 0.5, 0.9: a pinball loss): the largest is the "
+                "highest quantile on every sample, no class. Pass `target=k` to explain quantile k (one audit per quantile, "
+                "each with its own `name=`)", UserWarning, stacklevel=outside_package())
         return
     if multi_label:
         warnings.warn(

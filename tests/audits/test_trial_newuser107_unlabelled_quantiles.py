@@ -6,7 +6,8 @@ index of 0.997 to ``x2`` (the softmax moves with the gaps between the quantiles)
 Outputs of 3 columns or more rising from the first to the last in every row read (8 or more) are warned of now,
 wherever a softmax is taken of them (SobolAudit, CaptumBaseline's curves, FairnessAudit's default comparison: cf_gap
 0.011 for a median that the flip moves by 0.8), naming ``probability=False`` (``compare='output'``) with ``target=k``;
-not a model that says it classifies, nor 2 outputs, nor outputs in other orders."""
+not a model that says it classifies, nor 2 outputs, nor outputs in other orders. ``target=None``, the highest
+quantile of every sample read as its predicted class, is warned of too (InputEffectAudit, CaptumBaseline)."""
 
 import warnings
 
@@ -14,7 +15,13 @@ import pytest
 import torch
 from torch import nn
 
-from lightning_causal.audits import CaptumBaseline, FairnessAudit, Probe, SobolAudit
+from lightning_causal.audits import (
+    CaptumBaseline,
+    FairnessAudit,
+    InputEffectAudit,
+    Probe,
+    SobolAudit,
+)
 from lightning_causal.causal import AttributeFlip, column_mask
 
 SAID = "as a quantile regressor's quantiles do"
@@ -65,6 +72,14 @@ def test_fairness_of_the_quantiles_softmax_is_warned_of():
     result, said = _said(FairnessAudit(AttributeFlip(3), target=1), Quantiles(), x)
     assert len(said) == 1 and "compare='output' with target=k" in said[0] and result.meta["compare"] == "probability"
     _, said = _said(FairnessAudit(AttributeFlip(3), target=1, compare="output"), Quantiles(), x)
+    assert not said
+
+
+def test_the_largest_quantile_as_the_predicted_class_is_warned_of():
+    """``target=None`` explained the highest quantile of every sample as its predicted class, in silence."""
+    _, said = _said(InputEffectAudit(column_mask(4)), Quantiles(), _x())
+    assert len(said) == 1 and "`target=k` to explain quantile k" in said[0]
+    _, said = _said(InputEffectAudit(column_mask(4), target=1), Quantiles(), _x())
     assert not said
 
 
