@@ -256,6 +256,9 @@ class SiteFacts:
             ``PatchEmbed``, Hugging Face's ``ViTEmbeddings`` with its [CLS] token and positions), that convolution's
             class (``"Conv2d"``), which the refusal of the default units names: the ``D`` embedding channels are the
             units a user means there, not the patches.
+        laid_from: with ``flattened``, the shape of that convolution's output in the pass, which the refusal sets
+            beside the block's: flattened (``[1, 32, 4, 4]`` to ``[1, 17, 32]``, a patch embedding) or transposed at
+            the same rank (``[1, 6, 10]`` to ``[1, 10, 6]``, a Conformer's convolution module over a sequence's steps).
     """
 
     projected: bool
@@ -266,6 +269,7 @@ class SiteFacts:
     complex: bool = False
     read_by: str | None = None
     flattened: str | None = None
+    laid_from: tuple[int, ...] | None = None
 
 
 class _Reached(BaseException):
@@ -372,7 +376,7 @@ def inspect_site(model: nn.Module, name: str, run: Callable[[], object]) -> Site
     source = None if inside and features_last else _channels_source(site, name, out, seen.get("input"), inside, outputs,
                                                                       inputs, names)
     return SiteFacts(projected, features_last, tuple(out.shape), source is not None, source, out.is_complex(), read_by,
-                     flattened)
+                     flattened, tuple(conv[1].shape) if conv is not None else None)
 
 
 def named_unit_kind(facts: SiteFacts | None, unit_dim: int | None, num_heads: int | None) -> str | None:
@@ -618,13 +622,23 @@ def check_default_units(name: str, facts: SiteFacts, unit_dim: int | None, num_h
         return
     why = ("it is the input of a layer that reads its features last" if name.endswith(":input") else
            f"functional code made it, and a {facts.read_by} reads it over its last dimension" if facts.read_by else
-           f"the block flattens its {facts.flattened}'s channels last, [N, D, h, w] to [N, h*w, D], as a patch "
-           "embedding does" if facts.flattened else
+           _laid_last_words(facts) if facts.flattened else
            "it comes from a linear, embedding, normalisation, attention or recurrent layer")
     raise ValueError(
         f"Expected the units of {name!r} on dimension 1 (the default: channels of [N, C, ...]) to be its features, "
         f"but its output of shape {list(facts.shape)} has its features last ({why}), so dimension 1 holds "
         f"positions. {fix}")
+
+
+def _laid_last_words(facts: SiteFacts) -> str:
+    """Why a block that convolves has its features last, in the refusal of the default units: its convolution's
+    channels flattened last (a patch embedding) or transposed last at the same rank (a convolution over a sequence's
+    steps, ``[N, D, T]`` back to ``[N, T, D]``), with the two shapes where :attr:`SiteFacts.laid_from` holds them."""
+    conv, out = facts.laid_from, list(facts.shape)
+    if conv is not None and len(conv) == len(out):
+        return f"the block transposes its {facts.flattened}'s channels last, {list(conv)} to {out}"
+    shapes = f"{list(conv)} to {out}" if conv is not None else "[N, D, h, w] to [N, h*w, D]"
+    return f"the block flattens its {facts.flattened}'s channels last, {shapes}, as a patch embedding does"
 
 
 #: the way out of :func:`check_samples_first` for one row that serves every sample (a hypernetwork's weights)
