@@ -119,6 +119,16 @@ def _log_probs(outputs: Tensor) -> Tensor:
 
 _READERS = "_readers_by_model"  # the embeddings found per model: CounterfactualFairnessTerm._readers
 _READ_AS_OUTPUTS = "_outputs_read_as_regression"  # the first batch's labels said a regression: no logit to check
+# a model that draws and runs a training-mode BatchNorm inside an activation-checkpointed segment: x_cf's replay of x's
+# pass would be lost in the backward's recomputation, so both run as rows of one pass (as BackdoorSuppressionTerm does)
+_CHECKPOINTED = (
+    "CounterfactualFairnessTerm: the model draws random numbers in training (dropout, DropPath, random sign flips of "
+    "positional encodings) and runs a BatchNorm layer in training mode inside an activation-checkpointed segment "
+    "(torch.utils.checkpoint: gradient checkpointing), which the backward runs again without the hooks that pair each "
+    "row with its counterfactual as a pass of its own. They run as rows of one pass, each with draws of its own, so "
+    "that the term also penalises that noise (a column the model never reads has a term above 0). To pair them "
+    "exactly, turn checkpointing off for the repair fit, put the BatchNorm layers outside the checkpointed segments, "
+    "or keep them in eval mode (running statistics frozen: `m.eval()` for each BatchNorm module after `model.train()`)")
 
 
 def _gathered_note(fargs: ForwardArgs) -> str | None:
@@ -368,7 +378,9 @@ class CounterfactualFairnessTerm(RepairTerm):
         to 0), that pass is undone and one pass of both halves runs; otherwise the joint pass runs, undone where it
         drew. A pass undone, and ``a``'s pass before ``b`` replays it, leave the buffers as they found them
         (:meth:`~lightning_causal.repair.paired_rows.PairedPasses.undo`, ``replay``): a step advances spectral norm's
-        power iteration once, and ``b`` reads the weight ``a`` read (a column never read cost 0.012 before)."""
+        power iteration once, and ``b`` reads the weight ``a`` read (a column never read cost 0.012 before). A model
+        that draws and runs a training-mode BatchNorm inside an activation-checkpointed segment runs one pass of both
+        halves, warned (``_CHECKPOINTED``): the backward's recomputation would run ``b`` without ``a``'s statistics."""
         def run(index: Tensor, inputs: Tensor) -> Callable[[], tuple[Any, Tensor]]:
             args, kwargs = fargs.take(index)
             return lambda: self._raw_and_outputs(model, inputs, kwargs if kwargs else args or None)
@@ -384,14 +396,20 @@ class CounterfactualFairnessTerm(RepairTerm):
 
         if draws.get(model, False):  # it drew at its last step: ``a`` first; where that draws nothing now, undone
             raw, out_a = first(rows, a)
-            if pairs.drew():
-                draws[model] = not pairs.checkpointed
+            if pairs.drew() and not pairs.checkpointed:
                 return raw, out_a, torch.cat([out_a, pairs.replay(run(rows, b))[1]])
             del raw, out_a
             pairs.undo()
-            draws[model] = False
+            if pairs.checkpointed:  # checkpointing turned on since: one pass, warned as at a first step
+                del draws[model]
+            else:
+                draws[model] = False
         raw, out = first(torch.cat([rows, rows]), torch.cat([a, b]), norms=False)
-        if not pairs.drew() or pairs.checkpointed:  # checkpointed: a backward recomputation loses the replay's swaps
+        if pairs.drew() and pairs.checkpointed:  # a backward recomputation would lose the replay's swaps: one pass
+            if model not in draws:
+                warnings.warn(_CHECKPOINTED, UserWarning, stacklevel=outside_package())
+            draws[model] = False
+        if not pairs.drew() or pairs.checkpointed:
             return raw, out, out
         del raw, out
         pairs.undo()  # the generators and the buffers the pass wrote (BatchNorm statistics, spectral norm's vectors)

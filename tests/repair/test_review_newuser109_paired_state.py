@@ -71,3 +71,32 @@ def test_a_normal_heads_mean_is_named_behind_dropout_too():
         term.loss(_Gauss().train(), _rows(), None)
     assert term.__dict__.get("_continuous") == "the Normal's mean"  # None where the outputs' rows outnumbered raw's
     assert any("the Normal's mean" in str(w.message) for w in seen)
+
+
+class _Checkpointed(nn.Module):
+    """A training-mode BatchNorm and dropout inside a torch.utils.checkpoint segment; column 1 never read."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.a = nn.Sequential(nn.Linear(5, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Dropout(0.3))
+        self.b = nn.Linear(8, 2)
+        with torch.no_grad():
+            self.a[0].weight[:, 1] = 0.0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        from torch.utils.checkpoint import checkpoint
+
+        return self.b(checkpoint(self.a, x, use_reentrant=False))
+
+
+def test_a_checkpointed_batch_norm_behind_dropout_is_warned_of_once():
+    net, term = _Checkpointed().train(), CounterfactualFairnessTerm(AttributeFlip(1), distance="logit")
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        torch.manual_seed(3)
+        values = [term.loss(net, _rows(), None) for _ in range(2)]
+    said = [w for w in seen if "activation-checkpointed segment" in str(w.message)]
+    assert len(said) == 1 and "a column the model never reads has a term above 0" in str(said[0].message)
+    assert all(float(v) > 0 for v in values)  # one pass of both halves: the noise the warning names (0.397 at first)
+    values[0].backward()  # a gradient through the checkpointed segment, no CheckpointError
