@@ -83,7 +83,9 @@ class PairedPasses:
     def __init__(self, model: nn.Module, device: torch.device) -> None:
         self.generators = global_generators(device) + module_generators(model)
         self.norms = [m for m in model.modules() if isinstance(m, _BatchNorm) and m.training]
-        self.buffers = dict(model.named_buffers())
+        #: the buffers a pass may write in place; not an inference tensor (one built under ``torch.inference_mode``: a
+        #: cache made in a validation loop), which has no version counter and no pass outside that mode can write
+        self.buffers = {name: b for name, b in model.named_buffers() if not b.is_inference()}
         #: the buffers of the training-mode BatchNorm layers: written by their kernels without a version bump
         self.norm_buffers = {id(b) for m in self.norms for b in m.buffers()}
         #: per BatchNorm layer, the modules above it that composable checkpointing may have made a segment
