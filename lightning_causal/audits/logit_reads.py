@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import typing
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -91,6 +92,19 @@ def outputs_judged() -> Iterator[None]:
 JUDGED_ROWS = 256
 
 
+def _annotated_probe(annotation: Any) -> bool:
+    """Whether a ``run``'s probe parameter is annotated as a ``Probe`` alone (``Probe``, ``Probe | None``,
+    ``Optional[Probe]``, or those as strings): a union naming another type too (``Tensor | Probe``) reads that type
+    itself, as an unannotated parameter may."""
+    if isinstance(annotation, str):
+        names = {part.strip() for part in annotation.replace("Optional[", "").replace("]", "").split("|")}
+        return bool(names) and {name.rsplit(".", 1)[-1] for name in names} - {"None"} == {"Probe"}
+    from lightning_causal.audits.base import Probe  # it imports this module
+
+    members = [a for a in (typing.get_args(annotation) or (annotation,)) if a is not type(None)]
+    return bool(members) and all(isinstance(a, type) and issubclass(a, Probe) for a in members)
+
+
 def judged_run(run: Callable[..., Any]) -> Callable[..., Any]:
     """``run``, an audit's ``run(model, probe, *, max_batch_size=None)``, that also warns, as the callback's audit
     epochs do (:func:`judge_outputs`, the same judge), where the output the audit explains reads as energies or 0/1 sets
@@ -115,7 +129,7 @@ def judged_run(run: Callable[..., Any]) -> Callable[..., Any]:
     params = list(signature.parameters.values())
     # the package's own runs read a Probe; a user's run, only where it says so (it may read a tensor itself)
     probe_only = (str(run.__module__).split(".")[0] == "lightning_causal"  # as _packaged reads it
-                  or (len(params) >= 3 and "Probe" in str(params[2].annotation)))
+                  or (len(params) >= 3 and _annotated_probe(params[2].annotation)))
 
     @functools.wraps(run)
     def judged(self: Audit, *args: Any, **kwargs: Any) -> Any:

@@ -44,3 +44,22 @@ def test_the_packages_runs_and_a_run_annotated_probe_are_still_refused():
     with pytest.raises(TypeError, match=r"Expected argument `probe` to be a Probe .* got tuple"):
         _ProbeOnly().run(model, (x, None))
     assert _ProbeOnly().run(model, Probe(x)).scalars["n"] == 6.0
+
+
+class _TensorOrProbe(Audit):
+    def run(self, model, data: torch.Tensor | Probe, *, max_batch_size=None):
+        xs = data if isinstance(data, torch.Tensor) else data.inputs
+        return AuditResult(self.name, scalars={"n": float(xs.shape[0])})
+
+
+def test_a_union_naming_another_type_reads_it_and_only_probe_alone_refuses():
+    # final read A F4: a substring match on "Probe" refused a run annotated `torch.Tensor | Probe` the tensor it reads
+    from lightning_causal.audits.logit_reads import _annotated_probe
+
+    model, x = _model_and_rows()
+    assert _TensorOrProbe().run(model, x).scalars["n"] == 6.0
+    assert _TensorOrProbe().run(model, Probe(x)).scalars["n"] == 6.0
+    for probe_alone in ("Probe", "Probe | None", "Optional[Probe]", "lightning_causal.Probe", Probe, Probe | None):
+        assert _annotated_probe(probe_alone), probe_alone
+    for other in ("torch.Tensor | Probe", "Tensor", "", torch.Tensor | Probe, torch.Tensor):
+        assert not _annotated_probe(other), other
