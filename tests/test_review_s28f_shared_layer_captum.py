@@ -37,7 +37,7 @@ def _audit(layer: str) -> tuple[_Siamese, torch.Tensor, object]:
 def test_a_shared_layers_comparison_says_the_captum_method_reads_its_last_call() -> None:
     model, x, result = _audit("enc.1")
     assert result.meta["calls/enc.1"] == 2
-    (note,) = [n for n in result.meta["notes"] if n.startswith("enc.1 runs 2 times")]
+    (note,) = [n for n in result.meta["notes"] if n.startswith("enc.1 runs several times per forward pass (up to 2 calls a pass on the probe)")]
     assert "reads its last call only" in note and "every call" in note
     # the causal effects compared are those of setting each unit at both calls: unit 0 := 0 by hand
     target = model(x).argmax(1)

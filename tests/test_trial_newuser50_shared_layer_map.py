@@ -50,11 +50,11 @@ def test_the_audit_notes_and_the_figure_name_the_layer_read_at_its_last_call() -
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         result = LayerMapAudit().run(model, Probe(x))
-    assert any("read at their last call only" in n and "enc (2 calls)" in n for n in result.meta["notes"])
+    assert any("read at their last call only" in n and "enc (up to 2 calls a pass on the probe)" in n for n in result.meta["notes"])
     fig = layer_map_figure(result.graphs["layer_map"])
     FigureCanvasAgg(fig).draw()
     text = " ".join(" ".join(t.get_text() for ax in fig.axes for t in ax.texts).split())
-    assert "read at the last of their calls per pass: enc (2 calls)" in text
+    assert "read at the last of their calls per pass: enc (up to 2 calls a pass on the probe)" in text
 
 
 def test_a_layer_run_once_gets_no_such_note() -> None:

@@ -43,7 +43,8 @@ def test_the_audit_says_a_shared_layer_runs_twice_and_sets_every_call() -> None:
     result = UnitImportanceAudit(["enc.1", "head"], unit_dim=-1).run(model, Probe(x))
     assert torch.allclose(result.vectors["importance/enc.1"], _hand_importance(model, x), atol=1e-12)
     assert result.meta["calls/enc.1"] == 2 and "calls/head" not in result.meta
-    assert result.meta["notes"] == ["enc.1 runs 2 times per forward pass: each unit is set at every call (an nn.Identity "
+    assert result.meta["notes"] == ["enc.1 runs several times per forward pass (up to 2 calls a pass on the probe): "
+                                    "each unit is set at every call (an nn.Identity "
                                     "per call names one: docs/your_model.md, 'Layers in functional code')"]
     _, info = unit_effects(model, x, "enc.1", unit_dim=-1, return_info=True)
     assert info.calls == 2 and info.to_dict()["calls"] == 2

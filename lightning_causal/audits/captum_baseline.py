@@ -85,6 +85,7 @@ from lightning_causal.causal.engine.groups import aggregate_to_groups, broadcast
 from lightning_causal.causal.engine.input_noise import code_elements, codes_kept_note, element_sd
 from lightning_causal.causal.engine.input_sites import check_site
 from lightning_causal.causal.engine.interventions import resolve_module
+from lightning_causal.causal.engine.layer_calls import calls_counted
 from lightning_causal.causal.engine.log_probabilities import warn_saturated_log_probs
 from lightning_causal.causal.engine.noise import GeneratorWatch
 from lightning_causal.causal.engine.state import audit_mode, resolve_target
@@ -531,7 +532,8 @@ class CaptumBaseline(Audit):
         if info.calls > 1:  # a shared module: Captum's layer methods read its last call, the causal effects set every call
             result.meta[f"calls/{layer}"] = info.calls
             result.meta.setdefault("notes", []).append(
-                f"{layer} runs {info.calls} times per forward pass: {method} reads its last call only (Captum's layer "
+                f"{layer} runs several times per forward pass ({calls_counted(info.calls)}): {method} reads its last "
+                "call only (Captum's layer "
                 "methods hook one output), while the causal effects set each unit at every call, so their compare/ "
                 "metrics compare different things (an nn.Identity per call names one: docs/your_model.md, 'Layers in "
                 "functional code')")

@@ -21,6 +21,7 @@ from lightning_causal.audits.top_share import RULED_OUT_FIX, RULED_OUT_TARGET
 from lightning_causal.causal.engine.checks import check_float, check_int, check_seed
 from lightning_causal.causal.engine.forward import OutputSpec
 from lightning_causal.causal.engine.interventions import resolve_module
+from lightning_causal.causal.engine.layer_calls import calls_counted
 from lightning_causal.causal.engine.token_ids import check_special_tokens
 from lightning_causal.causal.structure.layer_map import MIN_CKA_ROWS, layer_causal_map
 
@@ -43,7 +44,7 @@ def layer_map_notes(meta: dict) -> list[str]:
         ...     print(note)
         left out of the default layers: fc1 (a dead ReLU after it)
         no intervention moves fc2 on the 16 probe samples (response 0, CKA NaN: a dead ReLU before it, or no path from the explained input)
-        read at their last call only (response, CKA, place in the chain), as they run several times per forward pass: enc.0 (2 calls)
+        read at their last call only (response, CKA, place in the chain), as they run several times per forward pass: enc.0 (up to 2 calls a pass on the probe)
     """
     by_why: dict[str, list[str]] = {}
     for layer, why in (meta.get("left_out") or {}).items():
@@ -62,7 +63,7 @@ def layer_map_notes(meta: dict) -> list[str]:
     last_call = meta.get("last_call") or {}
     if last_call:
         notes.append("read at their last call only (response, CKA, place in the chain), as they run several times per "
-                     "forward pass: " + ", ".join(f"{layer} ({calls} calls)" for layer, calls in last_call.items()))
+                     "forward pass: " + ", ".join(f"{layer} ({calls_counted(calls)})" for layer, calls in last_call.items()))
     return notes
 
 

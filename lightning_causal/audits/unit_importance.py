@@ -42,6 +42,7 @@ from lightning_causal.causal.engine.interventions import (
     SetTo,
     Zero,
 )
+from lightning_causal.causal.engine.layer_calls import calls_counted
 from lightning_causal.causal.engine.ranking import largest_k
 from lightning_causal.causal.engine.unit_sites import SiteFacts, named_unit_kind
 from lightning_causal.causal.engine.units import per_layer_layouts
@@ -266,7 +267,8 @@ class UnitImportanceAudit(Audit):
             if info.calls > 1:  # a shared module: each unit is set at every call, which the bars do not show
                 result.meta[f"calls/{layer}"] = info.calls
                 result.meta.setdefault("notes", []).append(
-                    f"{layer} runs {info.calls} times per forward pass: each unit is set at every call (an nn.Identity "
+                    f"{layer} runs several times per forward pass ({calls_counted(info.calls)}): each unit is set at "
+                    "every call (an nn.Identity "
                     "per call names one: docs/your_model.md, 'Layers in functional code')")
             kind = named_unit_kind(info.site, self.unit_dim[layer], self.num_heads[layer])
             if kind == "position":  # channels first: not its neurons

@@ -18,6 +18,7 @@ from matplotlib.patches import Rectangle
 from matplotlib.textpath import text_to_path
 from matplotlib.transforms import blended_transform_factory
 
+from lightning_causal.causal.engine.layer_calls import calls_counted
 from lightning_causal.reporting.figure_style import (
     MAGNITUDE,
     layer_labels,
@@ -93,7 +94,7 @@ def _left_out_note(meta: dict, width: int) -> list[str]:
         lines.append("no intervention moves: " + ", ".join(meta["unmoved"]))
     if meta.get("last_call"):
         lines.append("read at the last of their calls per pass: "
-                     + ", ".join(f"{layer} ({calls} calls)" for layer, calls in meta["last_call"].items()))
+                     + ", ".join(f"{layer} ({calls_counted(calls)})" for layer, calls in meta["last_call"].items()))
     return [wrapped for line in lines for wrapped in wrapped_at_separators(line, width)]
 
 

@@ -42,6 +42,7 @@ from lightning_causal.audits.base import AuditResult
 from lightning_causal.audits.group_regions import region_text
 from lightning_causal.audits.options import tag_safe
 from lightning_causal.causal.engine.checks import check_int
+from lightning_causal.causal.engine.layer_calls import calls_counted
 from lightning_causal.causal.engine.user_frame import outside_package
 from lightning_causal.reporting.card_tags import filed, method_names
 from lightning_causal.reporting.chart_figures import (
@@ -367,7 +368,7 @@ class TensorBoardRenderer:
                     layer = name.split("/", 1)[1]
                     kind = r.meta.get(f"unit_kind/{layer}", "unit")  # "head", "neuron" (sequence layers), else "unit"
                     calls = r.meta.get(f"calls/{layer}")  # a layer run several times per pass: set at every call
-                    said = f"\nset at each of its {calls} calls per forward pass" if isinstance(calls, int) and calls > 1 else ""
+                    said = f"\nset at each call: {calls_counted(calls)}" if isinstance(calls, int) and calls > 1 else ""
                     unreached = r.meta.get(f"unreached/{layer}")  # samples it changes nothing of (an exit taken before it)
                     said += f"\n0 for the {unreached} samples it does not reach" if unreached else ""
                     fig = bar_figure(vec, f"{r.audit}: {layer}{said}", self.bar_top, r.meta.get(f"unit_names/{layer}"),

@@ -30,6 +30,6 @@ def test_the_bars_of_a_layer_run_several_times_say_each_unit_was_set_at_every_ca
     result = UnitImportanceAudit(["block.1", "head"]).run(_Iterated().double().eval(), Probe(x))
     figures = TensorBoardRenderer().figures([result])
     repeated = figures["causal/unit_importance/bars/importance/block.1"].axes[0]
-    assert repeated.get_title() == "unit_importance: block.1\nset at each of its 3 calls per forward pass"
+    assert repeated.get_title() == "unit_importance: block.1\nset at each call: up to 3 calls a pass on the probe"
     once = figures["causal/unit_importance/bars/importance/head"].axes[0]
     assert once.get_title() == "unit_importance: head"

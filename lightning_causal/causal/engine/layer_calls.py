@@ -14,7 +14,20 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-__all__ = ["Call", "LayerCalls", "SHAPE_LAYERS", "layer_calls", "main_output", "order_unread", "output_layer"]
+__all__ = ["Call", "LayerCalls", "SHAPE_LAYERS", "calls_counted", "layer_calls", "main_output", "order_unread", "output_layer"]
+
+def calls_counted(calls: int) -> str:
+    """The one wording of a layer's calls per forward pass wherever an audit shows the count (the unit-importance bars'
+    titles, the audits' notes, the layer map's): the most calls counted in the audit's passes over the probe, which
+    need not be the count of another batch (an adaptive ODE solver takes the steps its batch needs; a DEQ solved from
+    a warm start, fewer iterations than from a cold one).
+
+    Examples:
+        >>> calls_counted(28)
+        'up to 28 calls a pass on the probe'
+    """
+    return f"up to {calls} calls a pass on the probe"
+
 
 #: layers that move no value (walked through back to the layer that computed it)
 SHAPE_LAYERS = (nn.Identity, nn.Flatten, nn.Unflatten, nn.modules.dropout._DropoutNd)
