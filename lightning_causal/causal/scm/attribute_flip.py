@@ -30,10 +30,11 @@ __all__ = ["AttributeFlip", "POSITION_ATTRIBUTE_FIX", "one_hot_block", "one_hot_
 
 #: the way out for an attribute of every position of ``[N, T, F]`` (an item of a list, a step of a sequence), no column
 POSITION_ATTRIBUTE_FIX = (
-    "; an attribute of every position of [N, T, F] (each item of a list, each step of a sequence: x[..., k]) is no "
-    "column: pass a callable counterfactual x -> x_cf that flips it and leaves padded positions as they are, e.g. "
-    "`lambda x: torch.cat([x[..., :k], 1 - x[..., k:k + 1], x[..., k + 1:]], -1) * (x != 0).any(-1, keepdim=True)` "
-    "for zero-padded items (docs/recipes.md, 'Ranking and retrieval')")
+    "; an attribute of every position of [N, T, F] (each item of a list, each node of a padded graph, each step of a "
+    "sequence: x[..., k]) is no column: pass a counterfactual that flips it at every position and give the model its "
+    "padding as `attention_mask`, e.g. `CallableCounterfactual(lambda x: torch.cat([x[..., :k], 1 - x[..., k:k + 1], "
+    "x[..., k + 1:]], -1), per_position=True)` (lightning_causal.causal.scm): the padded positions are kept as in x, "
+    "read from the mask (docs/recipes.md, 'Ranking and retrieval')")
 
 
 class AttributeFlip(Counterfactual):

@@ -124,6 +124,12 @@ class CallableCounterfactual(Counterfactual):
             indices of a one-hot encoded attribute's columns (a list of two or more: group ``k`` is
             the rows whose column ``column[k]`` is 1, ``-1`` the rows whose block is not one-hot), or
             ``None``.
+        per_position: whether ``fn`` maps each position of ``[N, T, F]`` on its own (a flip of an attribute
+            ``x[..., k]`` of every item, node or step): where the model is given its padding as ``attention_mask``,
+            the padded positions of ``x_cf`` are then kept as in ``x`` from that mask, as a
+            :class:`~lightning_causal.causal.scm.token_swap.TokenSwap`'s are, rather than refused where ``fn``
+            changes them (a padding rule read from the features, ``(x != 0).any(-1)``, would also keep a real node
+            whose features are all 0).
 
     Examples:
         >>> import torch
@@ -134,7 +140,8 @@ class CallableCounterfactual(Counterfactual):
         tensor([2, 0, 1])
     """
 
-    def __init__(self, fn: Callable[[Tensor], Tensor], column: int | Sequence[int] | None = None) -> None:
+    def __init__(self, fn: Callable[[Tensor], Tensor], column: int | Sequence[int] | None = None, *,
+                 per_position: bool = False) -> None:
         if not callable(fn):
             raise TypeError(f"Expected argument `fn` to be a callable x -> x_cf but got {type(fn).__name__}")
         #: a one-hot attribute's columns (``column`` a list), or ``None``
@@ -149,7 +156,9 @@ class CallableCounterfactual(Counterfactual):
                 f"Expected argument `sensitive` to be None, a column index (int) for a callable counterfactual, or the "
                 f"indices of a one-hot block's columns (two or more distinct ints) but got {column!r}"
             )
-        self.fn, self.column = fn, column
+        if not isinstance(per_position, bool):
+            raise TypeError(f"Expected argument `per_position` to be a bool but got {type(per_position).__name__}")
+        self.fn, self.column, self.per_position = fn, column, per_position
 
     def groups(self, x: Tensor) -> Tensor | None:
         """The values of ``column``, or for a one-hot block the position of each row's 1 in it (``-1``

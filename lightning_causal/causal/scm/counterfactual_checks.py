@@ -55,7 +55,9 @@ def keep_padding(counterfactual: Counterfactual, x: Tensor, x_cf: Tensor, paddin
         f"Expected the counterfactual {counterfactual!r:.80} to leave padded positions (attention mask 0) as they are, "
         f"but it changed {int(moved.sum())} of them in rows {rows[:5].tolist()}; x_cf runs with x's attention mask, "
         "so tokens written there are not read. Keep every sentence's length (pair terms with the same number of "
-        "word pieces) and leave padding as it is"
+        "word pieces) and leave padding as it is; a callable that maps each position on its own (a flip of an attribute "
+        "x[..., k] of every item or node): CallableCounterfactual(fn, per_position=True), whose padded positions are "
+        "then kept as in x"
     )
 
 
