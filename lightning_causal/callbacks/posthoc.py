@@ -4,10 +4,11 @@ does at an audit epoch, and optionally writes its JSON report and TensorBoard co
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -171,12 +172,13 @@ def audit_model(
     if lazy is not None:  # the audits' first pass would build them from the audits' seed: a model not left as found
         raise MisconfigurationException(lazy)
     probe = probe_from(data, probe_size, unpack_batch, origin="data", model=model)
+    listed = _listed_batches(data, probe)  # a list of batches read as a list of samples: said beside any error
     device = next((p.device for p in target.parameters()), None)
     with torch.inference_mode(False):  # converted under a caller's inference_mode, the probe would hold inference tensors
         probe = _as_weights(probe.to(device) if device is not None else probe, target)
     position = explained_position(explain, target, probe)
     results = []
-    with no_trace(target), figure_axes(figure_kind):  # clips' frames, clouds' points
+    with no_trace(target), figure_axes(figure_kind), _noted(listed):  # clips' frames, clouds' points
         check_probe_outputs(audit_list, target, probe, "`data`")  # the callback's checks before a fit's first audit
         # and its dry runs: each audit validated and run on 2 samples (its state restored), so that a wrong option of the
         # last audit fails before the others ran in full
@@ -215,6 +217,36 @@ def audit_model(
         if hasattr(tb, "flush"):
             tb.flush()
     return results
+
+
+def _listed_batches(data: Any, probe: Probe) -> str | None:
+    """What to say beside an error where ``data`` is a list of mappings none of which holds a 0-dim tensor (a batch's
+    labels have a dimension of samples, a sample's label none): a list of samples (a tokenizer's) is read as the
+    dataset it is, its items stacked, so a list of batches ``[batch]`` became ``len(data)`` samples each a whole batch
+    (a probe input ``[1, 64, 12, 4]`` where the batch held ``[64, 12, 4]``), which the model then fails on with an
+    error of its own; ``None`` where ``data`` is no such list."""
+    if not (isinstance(data, list) and data and all(isinstance(item, Mapping) for item in data)):
+        return None
+    tensors = [t for item in data for t in item.values() if isinstance(t, torch.Tensor)]
+    if not tensors or any(t.dim() == 0 for t in tensors):
+        return None
+    first, k = probe.first, len(data)
+    shape = f", the probe's input {list(first.shape)}" if isinstance(first, torch.Tensor) else ""
+    return (f"Argument `data` is a list of {k} mapping{'s' * (k != 1)}, read as a list of samples (a dataset, each item "
+            f"one sample{shape}); if it holds batches, pass one batch (`data=batches[0]`) or "
+            "the list as a loader of batches, `torch.utils.data.DataLoader(batches, batch_size=None)`, whose batches are "
+            "joined along the samples")
+
+
+@contextlib.contextmanager
+def _noted(note: str | None) -> Iterator[None]:
+    """Add ``note`` (if any) to an error raised inside."""
+    try:
+        yield
+    except Exception as err:
+        if note is not None and hasattr(err, "add_note"):  # Python 3.11+
+            err.add_note(note)
+        raise
 
 
 def _dry_runs(audits: list[Audit], model: torch.nn.Module, probe: Probe, position: int | None,

@@ -1,0 +1,60 @@
+"""audit_model(model, audits, [batch]): a list of mappings is read as a list of samples, so a list holding one dict batch
+became one sample holding the whole batch, and the model's own error said nothing of it; the error now names the reading
+and the way out (one batch, or DataLoader(batches, batch_size=None)), which gives the batch's own numbers."""
+
+import sys
+
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from lightning_causal import audit_model
+from lightning_causal.audits import InputEffectAudit
+
+
+class Items(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(4, 2)
+
+    def forward(self, x, attention_mask):
+        return (self.lin(x) * attention_mask[..., None]).sum(1)
+
+
+def _batch():
+    g = torch.Generator().manual_seed(0)
+    return {"x": torch.randn(16, 12, 4, generator=g), "mask": (torch.rand(16, 12, generator=g) > 0.2).float(),
+            "y": torch.randint(0, 2, (16,), generator=g)}
+
+
+def _unpack(b):
+    return b["x"], b["y"], {"attention_mask": b["mask"]}
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="exception notes are Python 3.11+")
+def test_a_list_of_one_batch_says_how_it_was_read_and_the_way_out():
+    torch.manual_seed(0)
+    model, batch = Items().eval(), _batch()
+    with pytest.raises(Exception) as err:
+        audit_model(model, InputEffectAudit(ace_values=None), [batch], unpack_batch=_unpack)
+    notes = " ".join(getattr(err.value, "__notes__", []))
+    assert "list of 1 mapping, read as a list of samples" in notes and "[1, 16, 12, 4]" in notes
+    assert "DataLoader(batches, batch_size=None)" in notes and "data=batches[0]" in notes
+    # the way out gives the batch's own numbers
+    direct = audit_model(model, InputEffectAudit(ace_values=None), batch, unpack_batch=_unpack)
+    loaded = audit_model(model, InputEffectAudit(ace_values=None), DataLoader([batch], batch_size=None), unpack_batch=_unpack)
+    assert torch.equal(direct[0].vectors["mean_abs_effect"], loaded[0].vectors["mean_abs_effect"])
+
+
+def test_a_list_of_samples_is_read_as_samples_and_no_note_is_given_to_its_errors():
+    torch.manual_seed(0)
+    batch = _batch()
+    samples = [{"x": batch["x"][i], "mask": batch["mask"][i], "y": batch["y"][i]} for i in range(16)]
+    model = Items().eval()
+    read = audit_model(model, InputEffectAudit(ace_values=None), samples, unpack_batch=_unpack)
+    direct = audit_model(model, InputEffectAudit(ace_values=None), batch, unpack_batch=_unpack)
+    assert torch.equal(read[0].vectors["mean_abs_effect"], direct[0].vectors["mean_abs_effect"])
+    with pytest.raises(Exception) as err:  # samples whose model fails: the samples' 0-dim labels say it is no batch list
+        audit_model(nn.Linear(3, 2), InputEffectAudit(ace_values=None), samples, unpack_batch=_unpack)
+    assert not any("read as a list of samples" in n for n in getattr(err.value, "__notes__", []))
