@@ -38,6 +38,7 @@ from lightning_causal.audits.task_warnings import (
     _SAYS_REGRESSION,
     continuous_distribution_read,
     continuous_guess,
+    probabilities_warning,
     softmax_of_probabilities,
     unlabelled_regression,
 )
@@ -670,10 +671,10 @@ ONE_LOGIT_ROWS` rows or more (the callback's dry run of 2 rows tells nothing). A
         probabilities = independent_probabilities(outputs)
         quantiles = ascending_outputs(outputs) if probabilities is None else None
         if probabilities is not None:
-            warnings.warn(softmax_of_probabilities(
+            warnings.warn(probabilities_warning(softmax_of_probabilities(
                 f"FairnessAudit {self.name!r} compares (cf_gap)", probabilities,
                 "pass compare='output' with target=k to compare class k's own output (its change in its own units)",
-                " with the probe's labels `(y == k).long()`"), UserWarning, stacklevel=outside_package())
+                " with the probe's labels `(y == k).long()`")), stacklevel=outside_package())
         elif quantiles is not None:  # a quantile regressor's, on a probe without labels to say it regresses
             warnings.warn(
                 f"FairnessAudit {self.name!r} compares (cf_gap) the softmax over the model's outputs, but {quantiles}, as a "

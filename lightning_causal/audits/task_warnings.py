@@ -29,7 +29,7 @@ from lightning_causal.audits.label_task import (
 )
 from lightning_causal.causal.engine.user_frame import outside_package
 
-__all__ = ["continuous_distribution_read", "continuous_guess", "continuous_moment", "first_row_outputs", "ran_outputs", "softmax_of_probabilities", "unlabelled_regression", "warn_predicted_class_of_regression", "warn_softmax_of_regression"]
+__all__ = ["continuous_distribution_read", "continuous_guess", "continuous_moment", "first_row_outputs", "probabilities_warning", "ran_outputs", "softmax_of_probabilities", "unlabelled_regression", "warn_predicted_class_of_regression", "warn_softmax_of_regression"]
 
 #: what a model that says it regresses is told, where its probe holds no labels (an autoencoder's)
 _SAYS_REGRESSION = ("the model says it is a regression (a regression loss it holds, e.g. nn.MSELoss, or `task='regression'`; "
@@ -125,8 +125,9 @@ def warn_softmax_of_regression(audit: str, labels: Any, fix: str, model: Any = N
         probabilities = independent_probabilities(out) if not said_classes else None
         quantiles = ascending_outputs(out) if not said_classes and probabilities is None else None
         if probabilities is not None:  # sigmoids: a multi-label head's, a detector's best score per class
-            warnings.warn(softmax_of_probabilities(f"{audit} explains", probabilities, f"pass {fix} to explain the outputs "
-                                                   "themselves"), UserWarning, stacklevel=outside_package())
+            warnings.warn(probabilities_warning(softmax_of_probabilities(
+                f"{audit} explains", probabilities, f"pass {fix} to explain the outputs themselves")),
+                stacklevel=outside_package())
         elif quantiles is not None:  # a quantile regressor's, whose probe holds no labels to say it regresses
             warnings.warn(
                 f"{audit} explains the softmax over the model's outputs, but {quantiles}, as a quantile regressor's "
@@ -152,6 +153,29 @@ def warn_softmax_of_regression(audit: str, labels: Any, fix: str, model: Any = N
         else:
             return
         warnings.warn(message, UserWarning, stacklevel=outside_package())
+
+
+#: the kind a fit shows the warning of a softmax of independent probabilities by: once, whichever audits give it
+PROBABILITIES_KIND = "softmax of independent probabilities"
+
+
+def probabilities_warning(message: str) -> UserWarning:
+    """``message`` (:func:`softmax_of_probabilities`) as a ``UserWarning`` that a fit's callback shows once, for the first
+    audit that gives it, not once per audit (:func:`~lightning_causal.causal.engine.batching.fit_kind`): the evidence is
+    the outputs alone, every entry in [0, 1] with rows that do not sum to 1, which a two-class head trained with a
+    functional ``F.cross_entropy`` or distillation also gives (it learns only the difference of its two logits), so the
+    Sobol' analysis, ``CaptumBaseline`` and ``FairnessAudit`` warned four times at one audit epoch (newuser106); outside a
+    fit (``audit.run``, ``audit_model``) each audit still warns.
+
+    Examples:
+        >>> from lightning_causal.causal.engine.batching import fit_kind
+        >>> fit_kind(probabilities_warning("SobolAudit 'sobol' explains ..."))
+        'softmax of independent probabilities'
+    """
+    warning = UserWarning(message + " (a fit shows this once, for the first audit that takes this softmax; the others "
+                                    "read it alike)")
+    warning.lightning_causal_kind = PROBABILITIES_KIND  # type: ignore[attr-defined]  # not kinded(): per audit
+    return warning
 
 
 def softmax_of_probabilities(reads: str, probabilities: str, fix: str, labels: str = "") -> str:
