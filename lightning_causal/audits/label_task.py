@@ -109,18 +109,21 @@ def label_task(model: Any) -> str | None:
     metrics, e.g. ``Accuracy(task="multilabel")``: multi-label; ``nn.CrossEntropyLoss``,
     ``nn.NLLLoss``, ``Multiclass*`` metrics: one class; ``nn.MSELoss``, ``nn.L1Loss``,
     ``nn.HuberLoss``, ``nn.SmoothL1Loss``, ``nn.PoissonNLLLoss``, ``nn.GaussianNLLLoss``:
-    regression; a Hugging Face model's loss computed in its forward, :func:`_hugging_face_task`: a classifier head's
-    config ``problem_type``, not a backbone's, a ``...ForTokenClassification``'s cross-entropy), then the activation its output comes out of (``nn.Sigmoid``: multi-label;
+    regression), then the task of the loss a module holding the model trains it with (:func:`state_task`:
+    ``CausalRepairModule(model, terms, task_loss=nn.CrossEntropyLoss())`` says ``"multiclass"`` of
+    ``model``, whose terms are given the network, not the repair module), then a Hugging Face model's loss computed in
+    its forward (:func:`_hugging_face_task`: a classifier head's config ``problem_type``, not a backbone's, a
+    ``...ForTokenClassification``'s cross-entropy; it computes that loss only where called with labels, so a loss held
+    or stated beside it says how the model is trained: a ``...ForSequenceClassification`` whose checkpoint says
+    ``single_label_classification`` fine-tuned with ``task_loss=nn.BCEWithLogitsLoss()`` is multi-label), then the
+    activation its output comes out of (``nn.Sigmoid``: multi-label;
     ``nn.Softmax``/``nn.LogSoftmax``: one class): the layer that computed its output (where a function of torch's did,
     a clamp or a cast after the activation, the last layer it called) in its last pass watched by
     :func:`~lightning_causal.causal.engine.layer_calls.layer_calls` (call order: an auxiliary ``nn.Sigmoid`` registered
     last, or a head's registered first, is told rightly; the callback's and ``audit_model``'s probe check, the judge
     of every audit epoch and direct run, a first direct run's pass before it
     (:func:`~lightning_causal.audits.logit_reads.read_call_order`), ``FairnessAudit``'s passes watch), else, never
-    watched, the last layer it registers. Before that last
-    activation: the task of the loss a module holding the model trains it with (:func:`state_task`:
-    ``CausalRepairModule(model, terms, task_loss=nn.CrossEntropyLoss())`` says ``"multiclass"`` of
-    ``model``, whose terms are given the network, not the repair module).
+    watched, the last layer it registers.
 
     Examples:
         >>> from torch import nn
@@ -138,7 +141,7 @@ def label_task(model: Any) -> str | None:
     task = hparams.get("task") if hasattr(hparams, "get") else None
     if task in ("multilabel", "multiclass", "regression"):  # said in so many words: before the losses held, which may be
         return task  # auxiliary (a classifier's nn.MSELoss of a consistency term, its task loss F.cross_entropy)
-    found, last, stated = set(), None, None
+    found, hugging_face, last, stated = set(), set(), None, None
     for m in modules():
         if _STATED and stated is None:
             stated = _STATED.get(m)
@@ -149,17 +152,19 @@ def label_task(model: Any) -> str | None:
             found.add("multiclass")
         elif name in _REGRESSION_LOSSES:
             found.add("regression")
-        elif (said := _hugging_face_task(m)) is not None:  # the loss a Hugging Face model computes in its forward
-            found.add(said)
+        elif (said := _hugging_face_task(m)) is not None:  # the loss a Hugging Face model computes in its forward: after
+            hugging_face.add(said)  # the losses held and stated, which it computes only where called with labels
         elif not any(True for _ in m.children()):
             last = name
     if len(found) == 1:
         return found.pop()
     if found:
         return None
+    if stated or hugging_face:
+        return stated or (hugging_face.pop() if len(hugging_face) == 1 else None)
     seen = output_layer(model)  # the layer its last watched pass computed its output with: call order
     last = seen[0] if seen is not None else last
-    return stated or {"Sigmoid": "multilabel", "Softmax": "multiclass", "LogSoftmax": "multiclass"}.get(last or "")
+    return {"Sigmoid": "multilabel", "Softmax": "multiclass", "LogSoftmax": "multiclass"}.get(last or "")
 
 
 #: model -> the task of the loss it is trained with from outside (:func:`state_task`)

@@ -679,17 +679,31 @@ def repeated_carrier_error(layer: str, calls: int, inputs: str = "") -> ValueErr
     the counterfactual run: the rule :func:`~lightning_causal.causal.engine.unit_interventions.repeated_patch_error`
     gives ``Patch``.
 
+    Where the counterfactual pass does not call it at all (``calls`` 0, a branch on the batch skipping it there), its
+    counterfactual activation would be the factual one, every carrier exactly 0 while the output moves: refused too,
+    in words of its own.
+
     Args:
         layer: the module's name.
-        calls: its calls in the factual pass over the probe, or in the counterfactual one.
-        inputs: where the factual pass called it once, ``" on the counterfactual inputs"``: its calls depend on the
-            batch (a branch or a solver's step count read from it), and the counterfactual run's activation at the
-            one factual call is none of its own.
+        calls: its calls in the factual pass over the probe, or in the counterfactual one, or in the pass of one sample
+            run alone (``max_batch_size=1``).
+        inputs: where the factual pass called it once, ``" on the counterfactual inputs"`` or the sample run alone:
+            its calls depend on the batch (a branch or a solver's step count read from it), and the counterfactual
+            run's activation at the one factual call is none of its own.
 
     Examples:
         >>> print(repeated_carrier_error("f.net.1", 16))  # doctest: +ELLIPSIS
         Expected layer 'f.net.1' to run once per forward pass for its carrier units, but it runs 16 times (...
+        >>> print(repeated_carrier_error("mid", 0, " on the counterfactual inputs"))  # doctest: +ELLIPSIS
+        Expected layer 'mid' to run once per forward pass for its carrier units, but it does not run on the counterfactual inputs...
     """
+    if calls == 0:
+        return ValueError(
+            f"Expected layer {layer!r} to run once per forward pass for its carrier units, but it does not run{inputs}, "
+            "where it runs once on the factual ones (a branch on the batch, or on the attribute, that skips it): its "
+            "counterfactual activation would be its factual one and every carrier exactly 0 while the output moves. Take "
+            "the carriers of a layer every pass runs (one after the branches join), or measure the gap alone with "
+            "counterfactual_fairness_gap")
     return ValueError(
         f"Expected layer {layer!r} to run once per forward pass for its carrier units, but it runs {calls} times"
         f"{inputs} (a shared layer, a weight-tied block, an RNN cell looped in forward, an ODE function at every solver "
@@ -698,6 +712,21 @@ def repeated_carrier_error(layer: str, calls: int, inputs: str = "") -> ValueErr
         "run. Name one call with an nn.Identity applied to its output and take that module's carriers (a neural ODE's z(1); "
         "docs/your_model.md, 'Layers in functional code'), or rank the layer's units with unit_effects or "
         "UnitImportanceAudit, which set a unit at every call")
+
+
+def _carriers_alone(forward: Forward, x: Tensor, layer: str, kinds: list[type], which: str) -> tuple[Tensor, Tensor]:
+    """The output and ``layer``'s activations of ``x`` with each sample run alone (``max_batch_size=1``), its calls
+    counted in each sample's pass (``kinds``: a hook appends at each call): a sample alone that runs it more than once
+    (a branch on a batch statistic, whose probe passes ran it once) is refused, :func:`repeated_carrier_error`, as the
+    probe's passes are (its last call's activation would be set at every call)."""
+    starts: list[int] = []
+    out, acts = activations_alone(forward, (x,), [layer], before=lambda _k: starts.append(len(kinds)))
+    calls = [end - start for start, end in zip(starts, [*starts[1:], len(kinds)])]
+    if max(calls) > 1:  # a sample run alone without the layer is refused by activations_alone (skipped_modules_error)
+        row = max(range(len(calls)), key=calls.__getitem__)
+        raise repeated_carrier_error(layer, calls[row], f" on {which}sample {row} run alone (max_batch_size=1), where the "
+                                                        "probe's passes run it once")
+    return out, acts[layer]
 
 
 class _PatchRows(Intervention):
@@ -835,13 +864,14 @@ def _carrier_effects(
                     check_counterfactual_ids(cf, x_cf, counterfactual_readers(readers, x))
                     before = len(kinds)
                     forward(x_cf)
-                    if len(kinds) - before > 1:  # once on x, again on x_cf (a branch on the batch): no one activation
+                    if calls == 1 and len(kinds) - before != 1:  # once on x, again on x_cf (a branch on the batch): no one
+                        # activation; not at all on x_cf: h_cf would be x's (capture keeps its last call), every c_u 0
                         raise repeated_carrier_error(layer, len(kinds) - before, " on the counterfactual inputs")
                     h_cf = acts.get(layer)
                 if max_batch_size == 1 and n > 1 and h is not None:  # the patched rows run alone: the factual and
                     # counterfactual samples too, so that a model branching on its batch's statistic gives each sample's own
-                    out, alone = activations_alone(forward, (x,), [layer])
-                    p0, h, h_cf = probabilities(out, model=model), alone[layer], activations_alone(forward, (x_cf,), [layer])[1][layer]
+                    out, alone = _carriers_alone(forward, x, layer, kinds, "")
+                    p0, h, h_cf = probabilities(out, model=model), alone, _carriers_alone(forward, x_cf, layer, kinds, "counterfactual ")[1]
             else:
                 p0, h, h_cf, classes = recorded  # classes: from the model's output (p0's two columns may be a sigmoid's)
         finally:

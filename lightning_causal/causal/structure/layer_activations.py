@@ -273,15 +273,17 @@ def seeded_clean_activations(forward: Forward, xs: tuple[Tensor, ...], layers: l
     return _block_activations(forward, xs, layers, [noise.samples(k, xs[0].device) for k in range(noise.count)], noise.seed)
 
 
-def activations_alone(forward: Forward, xs: tuple[Tensor, ...], layers: list[str]) -> tuple[Tensor, dict[str, Tensor]]:
+def activations_alone(forward: Forward, xs: tuple[Tensor, ...], layers: list[str],
+                      before: Callable[[int], None] | None = None) -> tuple[Tensor, dict[str, Tensor]]:
     """The output and the ``layers``' activations of the probe, each sample run alone (a pass each): the clean pass of an
     estimator given ``max_batch_size=1``, the stacked-rows refusal's advice, whose intervened rows run alone, so that a
     model branching on its batch's statistic gives each sample's clean values as its intervened rows see them, not the
     whole probe's (the layer map and the causal graph mixed two branches). Run after the probe check, which compares
     samples run together with the whole pass, and after the whole pass, which warned of modules run several times
-    (read at their last call here too) or not at all: not warned of again."""
+    (read at their last call here too) or not at all: not warned of again. ``before(k)`` is called before sample
+    ``k``'s pass (``carrier_unit_effects`` counts its layer's calls in each)."""
     return _block_activations(forward, xs, layers, list(torch.arange(xs[0].shape[0], device=xs[0].device).split(1)),
-                              warn=False)
+                              before=before, warn=False)
 
 
 def _block_activations(forward: Forward, xs: tuple[Tensor, ...], layers: list[str], blocks: list[Tensor],
