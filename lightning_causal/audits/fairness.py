@@ -501,7 +501,7 @@ class FairnessAudit(Audit):
         p, p_cf, changed, classes = _counterfactual_probabilities(
             model, x, [self.counterfactual, *(CallableCounterfactual(w) for w in worlds.values())],
             max_batch_size=max_batch_size, record=recorded if self.layers else None, raw=compare == "output",
-            factual_outputs=factual, **options)
+            factual_outputs=factual, what=f"FairnessAudit {self.name!r}", **options)
         gap = _fairness_gap(p, p_cf[0], changed[0], self.target, classes, compare)
         result.scalars.update(cf_gap=gap["mean_abs"], cf_gap_max=gap["max_abs"], cf_changed=gap["changed"])
         if compare == "probability":  # a regression's output makes no decision to flip
@@ -848,7 +848,7 @@ ONE_LOGIT_ROWS` rows or more (the callback's dry run of 2 rows tells nothing). A
         counterfactual passes (``None``: :func:`~lightning_causal.causal.scm.fairness.carrier_unit_effects` runs them)."""
         eff = _carrier_effects(model, probe.first, self.counterfactual, layer, target=self.target, max_batch_size=mbs,
                                unit_dim=self.unit_dim[layer], num_heads=self.num_heads[layer], recorded=recorded,
-                               **self.model_options(probe))
+                               what=f"FairnessAudit {self.name!r} (the carriers of {layer!r})", **self.model_options(probe))
         imp, mean = eff.abs().mean(0), eff.mean(0)
         total = float(imp.sum())
         top_values, top_units = largest_k(imp, min(self.top_k, imp.numel()))  # equal: lower unit id first

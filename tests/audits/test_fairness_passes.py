@@ -53,16 +53,18 @@ def test_the_factual_pass_runs_once(worlds):
     # pass that measures rows per pass (4 rows), the factual pass (16), samples 0 and 1 alone then 8 and 15 (2 and 2,
     # leftovers_s40a: the rows must not see
     # each other, newuser58), and one pass of the changed rows: the flip's 16, with the worlds also each row in the 3 of
-    # the 4 sex × race worlds it is not in
+    # the 4 sex × race worlds it is not in, after its first, an inner and its last row alone (1, 1, 1: the stacked-rows
+    # check, mends_s42a: a branch on the batch's statistic the probe's check does not see)
     assert factual == 1
-    assert rows == [1, 4, 16, 2, 2, 16 + 3 * 16 if worlds else 16]
+    assert rows == [1, 4, 16, 2, 2, 1, 1, 1, 16 + 3 * 16 if worlds else 16]
 
 
 def test_a_regression_target_costs_no_pass_of_its_own():
     x, _, model = _probe_and_model()
     with pytest.warns(UserWarning, match="regression target"):
         rows, factual, result = _passes(model, x, FairnessAudit(AttributeFlip(0), compare="probability"), torch.linspace(-2.5, 3.5, 16))
-    assert factual == 1 and rows == [1, 4, 16, 2, 2, 16]  # the labels' check reads the width of the factual pass's outputs
+    # the labels' check reads the width of the factual pass's outputs; 1, 1, 1: the changed rows' check (mends_s42a)
+    assert factual == 1 and rows == [1, 4, 16, 2, 2, 1, 1, 1, 16]
     assert "equalized_odds_difference" not in result.scalars
 
 
@@ -86,17 +88,19 @@ def _hooks_left(model: nn.Module) -> int:
     return sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for m in model.modules())
 
 
-@pytest.mark.parametrize(("layers", "patched"), [(["1"], []), (["0", "2:input"], [4, 36])])
+@pytest.mark.parametrize(("layers", "patched"), [(["1"], []), (["0", "2:input"], [4, 1, 1, 1, 36])])
 def test_carrier_layers_share_the_factual_pass(layers, patched):
     """Each carrier layer ran the factual pass again (capturing the layer), the counterfactual pass and a pass of 8 rows
     that looks for noise (8, 16, 16 per layer after the audit's 4, 16, 16). Its activations are recorded in the audit's
     own passes now, with the numbers of a carrier_unit_effects call of its own. The patched rows run through the network
     suffix (no pass of the model), but for the input site 2:input, which cannot be split off: its rows run through the
     whole model, after a trial pass of 4 rows; of its 4 units x 16 rows the 36 whose ReLU-ed unit differs between the
-    factual and the counterfactual sample (the 28 others, 0 in both, patch nothing: moving_units)."""
+    factual and the counterfactual sample (the 28 others, 0 in both, patch nothing: moving_units). The flip's changed
+    rows and the patched rows stacked in a pass each run their first, an inner and their last row alone first (1, 1, 1:
+    the stacked-rows check, mends_s42a, as carrier_unit_effects')."""
     x, y, model = _probe_and_model()
     rows, factual, result = _passes(model, x, FairnessAudit(AttributeFlip(0), layers=layers), y)
-    assert factual == 1 and rows == [1, 4, 16, 2, 2, 16, *patched]  # 2, 2: samples 0 and 1, then 8 and 15 alone
+    assert factual == 1 and rows == [1, 4, 16, 2, 2, 1, 1, 1, 16, *patched]  # 2, 2: samples 0 and 1, then 8 and 15 alone
     for layer in layers:
         own = carrier_unit_effects(model, x, AttributeFlip(0), layer).abs().mean(0)
         assert torch.equal(result.vectors[f"carriers/{layer}"], own)
@@ -123,11 +127,12 @@ def test_token_carriers_with_a_mask_share_the_passes():
     model, swap = Tokens().eval(), TokenSwap([(1, 2)])
     rows, factual, result = _passes(model, ids, FairnessAudit(swap, layers=["fc"]), None, attention_mask=mask)
     # the outputs' check (1 row, newuser80), the ids' check (1 row), the trial pass, the factual pass, samples 0 and 1 alone, then 5 and 9 (s40a), the 7 sentences with a term among their real tokens; then
+    # (each of these two stacked passes after its first, an inner and its last row alone: 1, 1, 1, the stacked-rows check, mends_s42a)
     # the patched rows (a forward argument: through the whole model) after a trial pass: of the 4 units x 10 rows the 25
     # whose unit the swap changes, bit for bit (moving_units): not those of sentences 3, 5 and 9 (neither term), nor of
     # sentence 4 (both terms: its mean embedding stays, but for one unit moved by 3e-8, the rounding of the 7-row pass,
     # on CPUs whose kernels round a 7-row product otherwise than a 1-row one: 24 on an AVX-512 Xeon, where it is not moved)
-    assert factual == 1 and rows[:8] == [1, 1, 4, 10, 2, 2, 7, 4] and rows[8] in (24, 25)
+    assert factual == 1 and rows[:14] == [1, 1, 4, 10, 2, 2, 1, 1, 1, 7, 4, 1, 1, 1] and rows[14] in (24, 25)
     own = carrier_unit_effects(model, ids, swap, "fc", additional_forward_args={"attention_mask": mask}).abs().mean(0)
     assert torch.allclose(result.vectors["carriers/fc"], own, atol=1e-7)
 

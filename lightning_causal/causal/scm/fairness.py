@@ -24,7 +24,7 @@ from torch import Tensor, nn
 
 from lightning_causal.causal.effects.unit_rows import moving_units
 from lightning_causal.causal.engine.ablation import padding_positions, replace_units
-from lightning_causal.causal.engine.batching import map_rows, rows_per_pass
+from lightning_causal.causal.engine.batching import map_rows, rows_alone, rows_per_pass
 from lightning_causal.causal.engine.checks import check_float, check_int
 from lightning_causal.causal.engine.folded_rows import check_site_units_named
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
@@ -284,6 +284,7 @@ def _counterfactual_probabilities(
     record: MutableMapping[str, tuple[Tensor, Tensor] | None] | None = None,
     raw: bool = False,
     factual_outputs: list[Tensor] | None = None,
+    what: str = "counterfactual_fairness_gap",
 ) -> tuple[Tensor, Tensor, Tensor, str]:
     """The model's class probabilities on ``x`` and on each counterfactual of it, the factual pass run once:
     ``(p [N, C], p_cf [W, N, C], changed [W, N], classes)``, ``changed`` the rows each counterfactual changes (the
@@ -311,6 +312,15 @@ def _counterfactual_probabilities(
         raw: the raw outputs (:func:`raw_outputs`, ``compare="output"``) in place of the probabilities.
         factual_outputs: a list that gets the factual pass's raw outputs (:func:`raw_outputs`, one tensor a pass), which the
             probabilities hide (``FairnessAudit``'s check that they are logits).
+        what: the estimator the user called, as the stacked-rows refusal names it.
+
+    The counterfactual rows stacked in a pass are checked against rows run alone
+    (:func:`~lightning_causal.causal.engine.stacked_rows.rows_alone_checked`, as the other estimators' intervened rows:
+    a few rows alone a pass), where the factual pass is checked by
+    :func:`~lightning_causal.causal.engine.sample_independence.check_samples_independent`: a model branching on a
+    statistic of its batch that the probe's check does not see (its batch's mean of a column the counterfactual leaves
+    as it is) is refused naming ``max_batch_size=1``, with which every factual and counterfactual row runs alone and
+    gives each sample's own gap.
     """
     n = x.shape[0]
     forward = Forward(model, output=output, additional_forward_args=additional_forward_args, num_samples=n)
@@ -344,7 +354,8 @@ def _counterfactual_probabilities(
         # the flip's changed rows come first; the worlds' rows after them are counted, not copied
         with _recording(forward.model, record if rows.numel() else None, first=int(changed[0].sum())) as flipped:
             if rows.numel():  # a code column cast inside the model set to no code: named, not nn.Embedding's IndexError
-                with float_codes_named((x,), "counterfactual", "the counterfactual inputs"):
+                with float_codes_named((x,), "counterfactual", "the counterfactual inputs"), \
+                        rows_alone_checked(what, model=forward.model):  # a pass's rows against rows alone
                     p_cf[world, rows] = _probabilities(forward, x_cf[world, rows], rows, per_pass, read=read)
     if record is not None:
         _recorded(record, factual, flipped, changed[0], int(rows.numel()))
@@ -366,6 +377,8 @@ def _recording(model: nn.Module, record: MutableMapping[str, Any] | None, first:
         return
 
     def keep(name: str, value: Tensor) -> Tensor:
+        if rows_alone():  # the stacked-rows check's rows run apart from their pass: not the pass's rows
+            return value
         start, seen[name] = seen[name], seen[name] + (value.shape[0] if value.dim() else 1)
         chunks[name].append((value[:max(0, first - start)] if first is not None and value.dim() else value).clone())
         return chunks[name][-1]
@@ -811,7 +824,7 @@ def carrier_unit_effects(
     check_layout_options(unit_dim, num_heads)
     cf = resolve_counterfactual(counterfactual, sensitive)
     _check_x(x)
-    with layer_calls(), rows_alone_checked("carrier_unit_effects", model=model):  # probabilities checked by the layers
+    with layer_calls():  # its probabilities checked by the layers its passes call
         return _carrier_effects(model, x, cf, layer, target=target, max_batch_size=max_batch_size, use_suffix=use_suffix,
                                 output=output, additional_forward_args=additional_forward_args, unit_dim=unit_dim,
                                 num_heads=num_heads)
@@ -831,16 +844,19 @@ def _carrier_effects(
     unit_dim: int | None = None,
     num_heads: int | None = None,
     recorded: tuple[Tensor, Tensor, Tensor, str] | None = None,
+    what: str = "carrier_unit_effects",
 ) -> Tensor:
     """:func:`carrier_unit_effects` of a resolved counterfactual ``cf``; ``recorded`` = ``(p, h, h_cf, classes)``, the
     class probabilities on ``x``, the layer's activations on ``x`` and ``x_cf`` and what the model's outputs are
     (:func:`_classes`, for a refused ``target``) from passes already run
     (:func:`_counterfactual_probabilities`' ``record``, as :class:`~lightning_causal.audits.fairness.FairnessAudit` runs
-    them): then no factual or counterfactual pass of its own, only the one-sample pass that checks the site's units."""
+    them): then no factual or counterfactual pass of its own, only the one-sample pass that checks the site's units.
+    The patched rows are checked against rows run alone from either entry point
+    (:func:`~lightning_causal.causal.engine.stacked_rows.rows_alone_checked`, the refusal naming ``what``)."""
     n = x.shape[0]
     forward = Forward(model, output=output, additional_forward_args=additional_forward_args, num_samples=n)
     model = forward.model
-    with input_sites(model, [layer]), audit_mode(model):
+    with input_sites(model, [layer]), audit_mode(model), rows_alone_checked(what, model=model):  # patched rows checked
         noisy, calls = False, 1  # recorded passes: no noise drawn, the layer run once a pass (_recorded's conditions)
         if recorded is None:  # recorded passes were run by _counterfactual_probabilities, which found no noise drawn
             noisy = warn_separate_noise(forward, (x,), "carrier_unit_effects")

@@ -348,7 +348,7 @@ def world_gaps(
     names = list(worlds)
     p, p_w, _, classes = _counterfactual_probabilities(model, x, [CallableCounterfactual(worlds[n]) for n in names],
                                                        max_batch_size=max_batch_size, output=output,
-                                                       additional_forward_args=additional_forward_args)
+                                                       additional_forward_args=additional_forward_args, what="world_gaps")
     return _world_gaps(names, p, p_w, target, classes)
 
 
