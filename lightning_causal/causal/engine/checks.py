@@ -235,7 +235,8 @@ def check_class_labels(name: str, labels: Any, width: int, *, error: Error = Val
         if ranks_beyond(labels, width):  # ranks 0 .. width: one more than the outputs
             ordinal = ranks_hint(width, outputs)
         why = why_beyond = f"e.g. labels numbered from 1{ordinal}"
-        if set(labels.unique().tolist()) == {-1, 1}:  # a margin classifier's labels, no padding
+        seen = set(labels.unique().tolist())
+        if seen == {-1, 1} or (width == 2 and seen <= {-1, 1}):  # a margin classifier's labels (a probe of one class too)
             why = "labels -1/+1, a margin classifier's, are no classes: give (y + 1) // 2, classes 0 and 1"
         elif bool((bad < 0).any()):  # cross_entropy's ignore_index: a padded node's or token's label, read as no class
             why = ("a negative label such as -100, cross_entropy's ignore_index, marks a position without a target (a "
