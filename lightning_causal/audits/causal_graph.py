@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from lightning_causal.audits.base import Audit, AuditResult, Probe, check_layer_rows, layer_names
+from lightning_causal.audits.label_task import GUESS_ROWS
 from lightning_causal.audits.options import (
     check_class_name_count,
     check_names,
@@ -293,7 +294,8 @@ class CausalGraphAudit(Audit):
         options = {**self.options, "max_batch_size": max_batch_size}
         if options["additional_forward_args"] is None:  # the probe's (an attention mask, sequence lengths)
             options["additional_forward_args"] = probe.additional_forward_args
-        first_row = first_row_outputs(model, Probe(probe.inputs, probe.labels, options["additional_forward_args"]), self.output)
+        first_row = first_row_outputs(model, Probe(probe.inputs, probe.labels, options["additional_forward_args"]), self.output,
+                                      rows=GUESS_ROWS)  # as many rows as ascending_outputs needs: one pass still
         if options["target"] is None:  # with the audit's own additional_forward_args where given, as the graph's passes
             warn_predicted_class_of_regression(f"CausalGraphAudit {self.name!r}", probe.labels, first_row, model=model, output=self.output)
         if self.class_names is not None:

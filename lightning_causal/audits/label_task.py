@@ -24,7 +24,7 @@ from lightning_causal.causal.engine.layer_calls import output_layer
 from lightning_causal.causal.engine.state import rows_sum_to_one
 from lightning_causal.causal.engine.user_frame import outside_package
 
-__all__ = ["GUESSED_SINGLE_LABEL", "GUESSED_SOFT_LABELS", "ascending_outputs", "class_distributions", "class_indices", "embedding_output", "independent_probabilities", "label_task", "level_outputs", "LEVEL_WAYS_OUT",
+__all__ = ["GUESSED_SINGLE_LABEL", "GUESSED_SOFT_LABELS", "GUESS_ROWS", "ascending_outputs", "class_distributions", "class_indices", "embedding_output", "independent_probabilities", "label_task", "level_outputs", "LEVEL_WAYS_OUT",
            "multi_hot_labels", "per_level_labels", "rank_labels", "ranks_said", "sigmoid_levels", "SAYS_NOTHING",
            "regression_labels", "smoothed_multi_hot", "soft_binary_targets", "state_task", "task_model"]
 
@@ -350,6 +350,12 @@ def soft_binary_targets(labels: Any, width: int, *, task: str | None = None) -> 
     # a box regressor's min-max-scaled targets [N, 4] in [0, 1] stay a regression
 
 
+#: the rows of outputs that :func:`independent_probabilities` and :func:`ascending_outputs` need to say anything (the
+#: callback's dry run of 2 rows says nothing); the audits read as many of the probe where they hold none
+#: (``first_row_outputs(..., rows=GUESS_ROWS)``: SobolAudit, CausalGraphAudit, LayerMapAudit under ``target=None``)
+GUESS_ROWS = 8
+
+
 def independent_probabilities(outputs: Any) -> str | None:
     """Why ``outputs`` (the explained output on the probe, ``[N, C]``) read as independent probabilities rather than
     logits, or ``None``: every entry of at least 8 rows lies in ``[0, 1]`` and some row does not sum to 1 (a sigmoid per
@@ -363,7 +369,7 @@ def independent_probabilities(outputs: Any) -> str | None:
         >>> independent_probabilities(torch.randn(8, 3)), independent_probabilities(torch.tensor([[0.9, 0.0]]))
         (None, None)
     """
-    if not isinstance(outputs, Tensor) or outputs.dim() != 2 or outputs.shape[1] < 2 or outputs.shape[0] < 8 \
+    if not isinstance(outputs, Tensor) or outputs.dim() != 2 or outputs.shape[1] < 2 or outputs.shape[0] < GUESS_ROWS \
             or not outputs.is_floating_point():
         return None
     out = outputs.detach()
@@ -386,7 +392,7 @@ def ascending_outputs(outputs: Any) -> str | None:
         >>> ascending_outputs(torch.tensor([[-1.0, 0.0, 1.5]] * 7)), ascending_outputs(torch.tensor([[0.0, 1.0]] * 8))
         (None, None)
     """
-    if not isinstance(outputs, Tensor) or outputs.dim() != 2 or outputs.shape[1] < 3 or outputs.shape[0] < 8 \
+    if not isinstance(outputs, Tensor) or outputs.dim() != 2 or outputs.shape[1] < 3 or outputs.shape[0] < GUESS_ROWS \
             or not outputs.is_floating_point() or not bool((outputs.detach().diff(dim=1) > 0).all()):
         return None
     return f"the outputs [N, {outputs.shape[1]}] rise from the first to the last in every one of the {outputs.shape[0]} rows read"

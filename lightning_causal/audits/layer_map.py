@@ -9,6 +9,7 @@ from torch import Tensor, nn
 
 from lightning_causal.audits.base import Audit, AuditResult, Probe, layer_names
 from lightning_causal.audits.input_effects import probe_groups
+from lightning_causal.audits.label_task import GUESS_ROWS
 from lightning_causal.audits.options import (
     check_baseline,
     check_mask_options,
@@ -153,7 +154,7 @@ class LayerMapAudit(Audit):
         self.validate(model, probe)
         x = probe.first
         if self.target is None:
-            warn_predicted_class_of_regression(f"LayerMapAudit {self.name!r}", probe.labels, first_row_outputs(model, probe, self.output),
+            warn_predicted_class_of_regression(f"LayerMapAudit {self.name!r}", probe.labels, first_row_outputs(model, probe, self.output, rows=GUESS_ROWS),
                                                model=model, output=self.output)
         lm = layer_causal_map(model, x, probe_groups("LayerMapAudit", self.feature_mask, self.patch_size, x), self.layers,
                               threshold=self.threshold, baseline=self.baseline, target=self.target, special_tokens=self.special_tokens,

@@ -13,6 +13,7 @@ from torch import Tensor, nn
 
 from lightning_causal.audits.base import Audit, AuditResult, Probe
 from lightning_causal.audits.group_regions import group_key, group_region, region_tag
+from lightning_causal.audits.label_task import GUESS_ROWS
 from lightning_causal.audits.options import (
     ONE_INPUT_WAYS_OUT,
     check_distinct_tags,
@@ -312,7 +313,7 @@ class SobolAudit(Audit):
             options = self.model_options(probe)
             target = self.target if self.target is not None else self._chosen_target
             if target is None:
-                warn_predicted_class_of_regression(f"SobolAudit {self.name!r}", probe.labels, first_row_outputs(model, probe, self.output),
+                warn_predicted_class_of_regression(f"SobolAudit {self.name!r}", probe.labels, first_row_outputs(model, probe, self.output, rows=GUESS_ROWS),
                                                    per_sample=False, model=model, output=self.output)
                 func = class_probability(model, reference=x, input_shape=x.shape[1:], probability=self.probability, **options)
             else:

@@ -408,7 +408,9 @@ def warn_predicted_class_of_regression(audit: str, labels: Any, outputs: Tensor 
     loss) is warned about whatever its labels (class labels only pair its samples): its largest
     coordinate is no class; the warning names ``output=`` scores per sample (cosine similarity to class centroids).
     Outputs rising from the first to the last in every row (:func:`ascending_outputs`: a quantile regressor's, on a probe
-    without labels) are warned about alike, naming ``target=k``.
+    without labels; not of a model that says it classifies) are warned about alike, naming ``target=k``: on
+    :data:`~lightning_causal.audits.label_task.GUESS_ROWS` rows or more, which callers that hold no outputs read
+    (``first_row_outputs(..., rows=GUESS_ROWS)``).
     Per-level logits (:func:`level_outputs`: a multi-label model whose labels are ranks ``[N]``, an ordinal
     head's cumulative logits or a survival model's hazards) are warned about alike, naming ``output=`` the rank.
     A tensor ``output=`` reads of a continuous distribution (:func:`continuous_distribution_read`: a Gaussian policy's
@@ -459,7 +461,9 @@ def warn_predicted_class_of_regression(audit: str, labels: Any, outputs: Tensor 
                 f"{_SAYS_REGRESSION}: {how}. Pass `target=k` to explain output k (one audit per output, each with its own "
                 "`name=`), or `output=` one score per sample (a reconstruction's error needs the input: a wrapper module "
                 "that returns it)", UserWarning, stacklevel=outside_package())
-        elif (quantiles := ascending_outputs(out)) is not None:  # on a probe without labels to say it regresses
+        elif label_task(model) != "multiclass" and (quantiles := ascending_outputs(out)) is not None:
+            # on a probe without labels to say it regresses; not of logits trained by cross-entropy (a classifier
+            # predicting its last class on every row), as warn_softmax_of_regression
             warnings.warn(
                 f"{audit} explains the predicted class (`target=None`: the largest of the model's {width} outputs), but "
                 f"{quantiles}, as a quantile regressor's quantiles do (0.1, 0.5, 0.9: a pinball loss): the largest is the "
