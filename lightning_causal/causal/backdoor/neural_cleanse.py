@@ -49,7 +49,13 @@ from lightning_causal.causal.backdoor.trigger_search import (  # noqa: F401 - _s
     _unattacked,
     mask_shape,
 )
-from lightning_causal.causal.backdoor.triggers import Trigger, _check_model, _logits, _predicted
+from lightning_causal.causal.backdoor.triggers import (
+    SEARCH_WAY_OUT,
+    Trigger,
+    _check_model,
+    _logits,
+    _predicted,
+)
 from lightning_causal.causal.engine.batching import map_rows, rows_per_pass
 from lightning_causal.causal.engine.checks import check_float, check_int
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
@@ -247,7 +253,9 @@ def neural_cleanse(
         threshold: anomaly index of the index rule.
         input_range: ``(low, high)`` of the pattern (default: the range of ``x``).
         generator: private random generator.
-        max_batch_size: rows per forward pass.
+        max_batch_size: rows per forward pass (the samples' first pass is checked against rows run alone at every
+            ``max_batch_size``, :func:`~lightning_causal.causal.engine.stacked_rows.rows_alone_checked`: each step of
+            the search stacks ``batch_size`` samples, so a model branching on a statistic of its batch is refused).
         min_concentration: ``None`` (default) or a number in (0, 1]: also require
             ``mask_concentration >= min_concentration`` to flag (image inputs only).
         window: side of :func:`mask_concentration`'s square.
@@ -311,7 +319,7 @@ def neural_cleanse(
         with audit_mode(model, grad=True), frozen_params(model), torch.enable_grad():
             with torch.no_grad():
                 warn_separate_noise(fwd, (x,), "neural_cleanse")  # each step of the search sees another draw
-                pred = _logits(model, x, mbs, fwd, "neural_cleanse")
+                pred = _logits(model, x, mbs, fwd, "neural_cleanse", way_out=SEARCH_WAY_OUT)
                 _check_finite_logits(pred, "neural_cleanse")
             if pred.shape[1] != num_classes:
                 raise ValueError(f"Expected argument `num_classes` to match the model's {pred.shape[1]} outputs but got {num_classes}")

@@ -19,7 +19,7 @@ from lightning_causal.causal.backdoor.trigger_search import (
     _ruled_out,
     _unattacked,
 )
-from lightning_causal.causal.backdoor.triggers import Trigger, _check_model, _logits
+from lightning_causal.causal.backdoor.triggers import SEARCH_WAY_OUT, Trigger, _check_model, _logits
 from lightning_causal.causal.engine.checks import check_int
 from lightning_causal.causal.engine.forward import OutputSpec
 from lightning_causal.causal.engine.noise import warn_separate_noise
@@ -135,7 +135,7 @@ def reverse_trigger(
         with audit_mode(model, grad=True), frozen_params(model), torch.enable_grad():
             with torch.no_grad():
                 warn_separate_noise(run.fwd, (x,), "reverse_trigger")  # each step of the search sees another draw
-                logits = _logits(model, x, run.max_batch_size, run.fwd, "reverse_trigger")
+                logits = _logits(model, x, run.max_batch_size, run.fwd, "reverse_trigger", way_out=SEARCH_WAY_OUT)
                 _check_finite_logits(logits, "reverse_trigger")
             if not target < logits.shape[1]:
                 raise ValueError(f"Expected argument `target` to be a class of the model's {logits.shape[1]} outputs but got {target}")

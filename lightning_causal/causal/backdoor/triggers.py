@@ -9,6 +9,8 @@ model maps stamped inputs to the trigger's ``target`` class whatever their conte
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -20,6 +22,11 @@ from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.gradient_cuts import float_reading
 from lightning_causal.causal.engine.noise import GeneratorWatch, common_noise
 from lightning_causal.causal.engine.sample_independence import check_samples_independent
+from lightning_causal.causal.engine.stacked_rows import (
+    WAY_OUT,
+    StackedRowsError,
+    rows_alone_checked,
+)
 from lightning_causal.causal.engine.state import audit_mode, rng_preserved
 
 __all__ = ["Trigger", "attack_success_rate", "trigger_effect"]
@@ -122,9 +129,15 @@ def _check_model(model: nn.Module) -> None:
         raise TypeError(f"Expected argument `model` to be a torch.nn.Module but got {type(model)}")
 
 
+#: the stacked-rows refusal's way out for the trigger searches (``reverse_trigger``, ``neural_cleanse``), which honour no
+#: ``max_batch_size=1``: each step of the search stacks ``batch_size`` samples whatever ``max_batch_size``
+SEARCH_WAY_OUT = ("search on one sample, `x[i:i + 1]` (`max_batch_size=1` is no way out here: each step of the trigger "
+                  "search stacks `batch_size` samples whatever `max_batch_size`)")
+
+
 def _logits(model: nn.Module, x: Tensor, max_batch_size: int | None, forward: Forward | _RowsOf | None = None,
             what: str | None = None, samples: int | None = None, *, sample_ids: Tensor | None = None,
-            batch: str | None = None) -> Tensor:
+            batch: str | None = None, way_out: str | None = None) -> Tensor:
     """``model(x)`` in chunks (call inside ``audit_mode``), through ``forward`` if given (its
     per-sample arguments follow the rows of ``x``); checks a ``[N, C]`` output. With ``what`` (the public function's
     name, and ``forward``), two of the rows run alone must give their logits in the pass, as ``BackdoorAudit`` checks its
@@ -134,16 +147,52 @@ def _logits(model: nn.Module, x: Tensor, max_batch_size: int | None, forward: Fo
     first rows are the caller's samples, which the check takes and its message counts (``trigger_effect``'s clean
     rows, its stamped copies after them: of one sample, that row twice alone against its pass beside its copy);
     ``None``: every row. ``sample_ids`` and ``batch``: the check's message names the user's index of each row and
-    the batch in those words (``attack_success_rate``'s rows are the samples not of the target)."""
+    the batch in those words (``attack_success_rate``'s rows are the samples not of the target).
+
+    ``way_out`` (with ``what``): the rows stacked in a pass are checked against rows run alone too
+    (:func:`~lightning_causal.causal.engine.stacked_rows.rows_alone_checked`, as the other estimators' intervened rows: a
+    branch on a statistic of the batch that the probe's check does not see, the stamped rows' or the clean ones'),
+    the refusal ending with ``way_out``: :data:`~lightning_causal.causal.engine.stacked_rows.WAY_OUT` where one row a
+    pass (``max_batch_size=1``) gives each sample's own logits (``trigger_effect``, ``attack_success_rate``), whose
+    probe check then runs against a pass of the samples stacked (two rows alone against rows alone told nothing and
+    refused every such model: a loop), :data:`SEARCH_WAY_OUT` for the searches, whose samples' pass is stacked and
+    checked at every ``max_batch_size``. Where the stacked rows are refused, the probe's check runs first, whose words
+    name the cause more exactly."""
     rows = rows_per_pass(model, (x,), max_batch_size, forward=forward)
     call = (lambda idx: forward(x[idx], rows=idx)) if forward is not None else (lambda idx: model(x[idx]))
-    out = _class_logits(map_rows(x.shape[0], rows, call, x.device))
-    if what is not None and forward is not None and x.shape[0] > 1:
-        with rng_preserved():  # its passes leave the later passes' draws (an MC-dropout model's) as they were
-            k = x.shape[0] if samples is None else samples
-            check_samples_independent(forward, (x[:k],), out[:k], what, sample_ids=sample_ids,  # type: ignore[arg-type]
-                                      batch=batch)  # _RowsOf: forward.model, rows=
+    if what is None or forward is None:
+        return _class_logits(map_rows(x.shape[0], rows, call, x.device))
+    k = x.shape[0] if samples is None else samples
+    alone = rows == 1 and k > 1  # the samples' probe check needs them stacked: a pass of its own
+
+    def stacked() -> Tensor:  # the samples in passes of the default size, as the probe's check compares them
+        return _class_logits(map_rows(k, rows_per_pass(model, (x[:k],), None, forward=forward), call, x.device))
+
+    checked = way_out is not None
+    try:
+        with rows_alone_checked(what, model=forward.model, way_out=way_out,  # a search's pass: its samples, clean
+                                rows="samples" if way_out == SEARCH_WAY_OUT else "intervened rows",
+                                ) if checked else contextlib.nullcontext():
+            out = _class_logits(map_rows(x.shape[0], rows, call, x.device))
+            clean = stacked() if alone and way_out == SEARCH_WAY_OUT else None  # no row alone honoured: checked too
+    except StackedRowsError:
+        if x.shape[0] > 1:
+            _check_samples(forward, x, k, stacked, what, sample_ids, batch)  # its words first, where it refuses
+        raise
+    if x.shape[0] > 1:
+        _check_samples(forward, x, k, (lambda: clean) if clean is not None else stacked if alone else (lambda: out[:k]),
+                       what, sample_ids, batch)
     return out
+
+
+def _check_samples(forward: Forward | _RowsOf, x: Tensor, k: int, out: Callable[[], Tensor], what: str,
+                   sample_ids: Tensor | None, batch: str | None) -> None:
+    """:func:`~lightning_causal.causal.engine.sample_independence.check_samples_independent` of the first ``k`` rows of
+    ``x`` against ``out()``, their logits in a pass of them stacked, its draws and those of ``out`` put back
+    (:func:`_logits`)."""
+    with rng_preserved():  # its passes leave the later passes' draws (an MC-dropout model's) as they were
+        check_samples_independent(forward, (x[:k],), out(), what, sample_ids=sample_ids,  # type: ignore[arg-type]
+                                  batch=batch)  # _RowsOf: forward.model, rows=
 
 
 def _predicted(out: Tensor) -> Tensor:
@@ -192,7 +241,9 @@ def attack_success_rate(
         x: inputs ``[N, ...]``.
         y: true classes ``[N]``.
         trigger: the :class:`Trigger`.
-        max_batch_size: rows per forward pass.
+        max_batch_size: rows per forward pass; ``1``: each triggered input alone (the way out of the stacked-rows
+            refusal of a model whose forward branches on a statistic of its batch,
+            :func:`~lightning_causal.causal.engine.stacked_rows.rows_alone_checked`).
         output: which tensor of the model's return value holds the logits (``None``: a tensor,
             ``.logits`` of a Hugging Face ``ModelOutput`` or ``["logits"]``; a key, an index or a
             callable, as everywhere in :mod:`lightning_causal.causal`).
@@ -223,7 +274,7 @@ def attack_success_rate(
         out = _logits(model, trigger.apply(x[keep]), check_max_batch_size(max_batch_size), _RowsOf(fwd, rows),
                       "attack_success_rate", sample_ids=rows,  # the check's message names the user's samples
                       batch=f"the batch of the {len(rows)} samples whose label is not the target {trigger.target} "
-                            f"(of {x.shape[0]})")
+                            f"(of {x.shape[0]})", way_out=WAY_OUT)
     _check_target(trigger, out.shape[1])
     check_class_labels("y", y, int(out.shape[1]), outputs=out)
     return float((_predicted(out) == trigger.target).double().mean())  # an exact share: 5 of 19 is 0.2631578947368421
@@ -241,7 +292,9 @@ def trigger_effect(
         model: the classifier.
         x: clean inputs ``[N, ...]``.
         trigger: the :class:`Trigger` stamped.
-        max_batch_size: rows per forward pass; ``None``: chosen from the memory budget.
+        max_batch_size: rows per forward pass; ``None``: chosen from the memory budget; ``1``: each clean and
+            stamped input alone (the way out of the stacked-rows refusal of a model whose forward branches on a
+            statistic of its batch, :func:`~lightning_causal.causal.engine.stacked_rows.rows_alone_checked`).
         output: as in :func:`attack_success_rate`.
         additional_forward_args: as in :func:`attack_success_rate`.
 
@@ -259,7 +312,7 @@ def trigger_effect(
     with audit_mode(model):
         with GeneratorWatch() as passes:  # whether the model draws from a global generator: no pass of its own
             both = _logits(model, torch.cat([x, trigger.apply(x)]), check_max_batch_size(max_batch_size), _RowsOf(fwd, rows),
-                           "trigger_effect", samples=n)
+                           "trigger_effect", samples=n, way_out=WAY_OUT)
         # common random numbers for a model that draws noise: a sample and its triggered copy draw one noise
         noise = common_noise(fwd, model, (x,), lambda: rows_per_pass(model, (x,), check_max_batch_size(max_batch_size), forward=fwd),
                              drew=passes.moved)
