@@ -32,6 +32,11 @@ from lightning_causal.causal.engine.user_frame import outside_package
 __all__ = ["continuous_distribution_read", "continuous_guess", "continuous_moment", "first_row_outputs", "probabilities_warning", "ran_outputs", "softmax_of_probabilities", "unlabelled_regression", "warn_predicted_class_of_regression", "warn_softmax_of_regression"]
 
 #: what a model that says it regresses is told, where its probe holds no labels (an autoencoder's)
+#: the way out of the ascending-outputs warnings (:func:`ascending_outputs`) for a classifier that says nothing of its
+#: task and predicts its last class on every row, its logits ranked alike
+_ASCENDING_LOGITS = ("If they are logits trained by cross-entropy, say so and this warning goes: hold the loss in the model "
+                     "(`self.loss_fn = nn.CrossEntropyLoss()`) or declare the task (`self.save_hyperparameters({'task': "
+                     "'multiclass'})`); a regression says `{'task': 'regression'}`")
 _SAYS_REGRESSION = ("the model says it is a regression (a regression loss it holds, e.g. nn.MSELoss, or `task='regression'`; "
                     "a classifier holding one for an auxiliary loss says so with `self.hparams.task = 'multiclass'`)")
 
@@ -133,9 +138,7 @@ def warn_softmax_of_regression(audit: str, labels: Any, fix: str, model: Any = N
                 f"{audit} explains the softmax over the model's outputs, but {quantiles}, as a quantile regressor's "
                 "quantiles do (0.1, 0.5, 0.9: a pinball loss): their softmax is no probability, and moves with the gaps "
                 f"between them (the spread), not with the quantile explained; pass {fix} with `target=k` to explain quantile "
-                "k itself. If they are logits trained by cross-entropy, say so and this warning goes: hold the loss in the "
-                "model (`self.loss_fn = nn.CrossEntropyLoss()`) or declare the task (`self.save_hyperparameters({'task': "
-                "'multiclass'})`); a regression says `{'task': 'regression'}`", UserWarning, stacklevel=outside_package())
+                f"k itself. {_ASCENDING_LOGITS}", UserWarning, stacklevel=outside_package())
         return
     if isinstance(labels, Tensor) and labels.is_floating_point():
         if multi_hot_labels(labels, model):
@@ -468,7 +471,7 @@ def warn_predicted_class_of_regression(audit: str, labels: Any, outputs: Tensor 
                 f"{audit} explains the predicted class (`target=None`: the largest of the model's {width} outputs), but "
                 f"{quantiles}, as a quantile regressor's quantiles do (0.1, 0.5, 0.9: a pinball loss): the largest is the "
                 "highest quantile on every sample, no class. Pass `target=k` to explain quantile k (one audit per quantile, "
-                "each with its own `name=`)", UserWarning, stacklevel=outside_package())
+                f"each with its own `name=`). {_ASCENDING_LOGITS}", UserWarning, stacklevel=outside_package())
         return
     if multi_label:
         warnings.warn(

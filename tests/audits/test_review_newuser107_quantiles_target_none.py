@@ -4,7 +4,8 @@ probe's outputs (InputEffectAudit, CaptumBaseline), but SobolAudit, CausalGraphA
 outputs of one row, and ``ascending_outputs`` reads 8 rows or more: they explained the highest quantile in silence.
 Their one pass now reads ``GUESS_ROWS`` rows of the probe. And the check warned a classifier that says it is one (a
 held ``nn.CrossEntropyLoss``) whose logits rise on every row (it predicts its last class everywhere) as a quantile
-regressor, beside its integer class labels too, where ``warn_softmax_of_regression`` keeps silent: it is not now."""
+regressor, beside its integer class labels too, where ``warn_softmax_of_regression`` keeps silent: it is not now; one
+that says nothing is told how to say it, as ``warn_softmax_of_regression`` tells it."""
 
 import warnings
 
@@ -87,4 +88,5 @@ def test_a_classifier_that_says_so_is_no_quantile_regressor(labels):
     probe = Probe(_x(), torch.arange(32) % 3) if labels else Probe(_x())
     assert not _said(InputEffectAudit(column_mask(3)), CollapsedClassifier(), probe)
     assert not _said(AUDITS["sobol"](None), CollapsedClassifier(), probe)
-    assert _said(InputEffectAudit(column_mask(3)), CollapsedClassifier(loss=False), Probe(_x()))  # says nothing: warned
+    said = _said(InputEffectAudit(column_mask(3)), CollapsedClassifier(loss=False), Probe(_x()))  # says nothing: warned,
+    assert len(said) == 1 and "self.loss_fn = nn.CrossEntropyLoss()" in said[0]  # naming how a classifier says so
