@@ -317,6 +317,20 @@ def _whole_tensors(batch: Any, rows_of: RowsOf | None = None, whole_of: WholeOf 
     return [t for t in found if (rows and t.dim() and t.shape[0] != rows) or any(t is m for m in marked)]
 
 
+def _joined_rows(batch: Any, rows_of: RowsOf, whole_of: WholeOf | None = None) -> int:
+    """The first dimension along which items of a loader without auto-collation are joined: their samples'
+    (``rows_of``) where a tensor of the item holds as many rows, ``whole_of`` marks one or none are counted; else (an
+    ``unpack_batch`` that filters the rows, ``b["x"][b["keep"]]``: 6 samples of tensors of 8 rows, which no tensor
+    locates) the first dimension most of its tensors hold (a tie: the first's), along which the items are joined until
+    they hold the samples asked for, the result not cut (:func:`_from_batches`)."""
+    rows, found = rows_of(batch), []
+    map_tensors(batch, lambda t: found.append(t) or t, dataclasses=True)
+    dims = [int(t.shape[0]) for t in found if t.dim()]
+    if not rows or not dims or rows in dims or (whole_of is not None and len(whole_of(batch))):
+        return rows
+    return max(dims, key=dims.count)
+
+
 def _joins_alike(first: Any, batch: Any, rows_of: RowsOf | None = None, whole_of: WholeOf | None = None) -> bool:
     """Whether ``batch`` holds the tensors that are no samples' (:func:`_whole_tensors`) exactly as ``first`` does, so
     that the two join into one probe: two episodes' support sets differ, and the queries of both would read the union
@@ -330,7 +344,9 @@ def _from_batches(dataset: Dataset, size: int, convert: Any, indices: list[int] 
     """The first ``size`` samples of a dataset whose items are batches (a ``DataLoader(batch_size=None)``,
     which converts but does not collate): items read in the loader's order until they hold ``size``, a batch's samples
     counted by ``rows_of`` (default :func:`batch_rows`, its first tensor's rows), the tensors ``whole_of`` names never
-    joined nor cut."""
+    joined nor cut. Items whose samples no tensor of theirs locates (:func:`_joined_rows`: an ``unpack_batch`` that
+    filters rows) are joined along their rows and not cut; where the joined items read as other samples than the items
+    apart (an ``unpack_batch`` taking a fixed number of rows of each), the first item, warned of."""
     count = rows_of or batch_rows
     if indices is None:
         try:
@@ -340,14 +356,17 @@ def _from_batches(dataset: Dataset, size: int, convert: Any, indices: list[int] 
                 f"Expected `probe` data with a length (a map-style Dataset) but got {type(dataset).__name__} without "
                 "`__len__`; pass the probe as tensors or a batch (`probe=`)"
             ) from err
+    def along(batch: Any) -> int:
+        return _joined_rows(batch, count, whole_of)
+
     batches, rows = [], 0
     for i in indices:
         batch = convert(dataset[i]) if convert is not None else dataset[i]
-        if batches and not _joins_alike(batches[0], batch, count, whole_of):  # two episodes' support sets: the first batch's samples
+        if batches and not _joins_alike(batches[0], batch, along, whole_of):  # two episodes' support sets: the first batch's samples
             warnings.warn(
                 f"The probe holds the first {rows} samples, those of the loader's first {len(batches)} batch(es), not {size}: its items are "
-                f"batches whose tensors other than the samples' (of first dimension other than the {count(batch)} "
-                f"samples', or passed whole: {_shapes(_whole_tensors(batch, count, whole_of))}, an episode's support set) differ from one batch to the next, "
+                f"batches whose tensors other than the samples' (of first dimension other than the {along(batch)} "
+                f"samples', or passed whole: {_shapes(_whole_tensors(batch, along, whole_of))}, an episode's support set) differ from one batch to the next, "
                 "and a probe of several batches would give the samples of each the union of them; for more samples pass "
                 "`probe=` one batch of them, the tensors every sample reads whole marked, Probe(x, y, mark_whole((support, "
                 "support_y), [0, 1])) (from lightning_causal.causal import mark_whole; lightning_causal.audits.Probe)",
@@ -360,9 +379,19 @@ def _from_batches(dataset: Dataset, size: int, convert: Any, indices: list[int] 
     if not batches:
         return _from_dataset(dataset, size, convert, indices)  # an empty dataset: the usual message
     whole = whole_of(batches[0]) if whole_of is not None else []
-    joined = _concat(batches, count(batches[0]), whole)
-    head = _batch_head(joined, size, count(joined), whole)
-    return head if head is not None else batches[0]
+    joined = _concat(batches, along(batches[0]), whole)
+    if along(batches[0]) == count(batches[0]):
+        head = _batch_head(joined, size, count(joined), whole)
+        return head if head is not None else batches[0]
+    if count(joined) != rows:  # joined along rows that are not the samples', the samples are not those of the items apart
+        warnings.warn(
+            f"The probe holds the {count(batches[0])} samples of the loader's first batch, not {size}: `unpack_batch` reads "
+            f"{count(batches[0])} samples of it, a number of rows none of its tensors holds, and its first {len(batches)} "
+            f"batches joined along their {along(batches[0])} rows read as {count(joined)} samples, not the {rows} of the "
+            "batches apart (an `unpack_batch` that takes a fixed number of rows of each batch); for more samples pass "
+            "`probe=` one batch of them", UserWarning, stacklevel=outside_package())
+        return batches[0]
+    return joined  # not cut: its samples are not rows of its tensors (an unpack_batch that filters them), read whole
 
 
 def _shapes(tensors: list[Tensor]) -> str:
@@ -439,7 +468,8 @@ def read_samples(source: Any, size: int, *, loader_order: bool = False, rows_of:
     the tensors of such an item or batch that the model reads whole whatever their rows (those the caller's unpacking
     marks ``mark_whole``: an episode's support set of as many rows as its queries, which its rows alone do not tell
     from a per-sample input such as a mask): never cut to ``size`` rows, and items joined only where they hold them
-    alike.
+    alike. Items of samples that no tensor of theirs holds as rows (``rows_of`` of an ``unpack_batch`` that filters
+    them, ``b["x"][b["keep"]]``) are joined along their tensors' rows until they hold ``size`` samples, uncut.
 
     Raises:
         MisconfigurationException: ``size`` not a positive int, an iterable dataset, or a source of

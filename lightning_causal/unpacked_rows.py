@@ -32,12 +32,12 @@ def input_rows(model: Any, unpack_batch: UnpackBatch | None) -> tuple[Callable[[
     nor joins. ``model`` is the network called (its ``audited_module``'s ``forward`` where it wraps one). An
     ``unpack_batch`` that draws (a denoiser's ``x_t``) draws inside :func:`~lightning_causal.data_reading.rngs_untouched`.
 
-    A user's ``unpack_batch`` reads a copy of each batch, once (the reader asks several times), so that one writing in
-    place (``b[0].div_(255)``, ``b["x"] = ...``) changes neither the batch the rows are cut from nor the loader's stored
-    items that training reads next: first a copy on the ``meta`` device (shapes only, no memory: a dataset of 100 MB
-    given whole as one batch is not copied to count its rows), else, where ``unpack_batch`` reads values (``.item()``,
-    a mask's rows, a device move) or passes whole a tensor it made, a copy of the batch's values
-    (:func:`copy_of`). The package's own unpacking writes nothing and reads the batch itself.
+    A user's ``unpack_batch`` reads a copy of each batch's values (:func:`copy_of`), once per batch (the reader asks
+    several times), so that one writing in place (``b[0].div_(255)``, ``b["x"] = ...``) changes neither the batch the
+    rows are cut from nor the loader's stored items that training reads next; it is only ever called on the batch's
+    real values (one keeping a state, a running mean, stores no stand-in), as often as the batches read. A dataset
+    given whole as one batch is copied whole to count its rows. The package's own unpacking writes
+    nothing and reads the batch itself.
 
     Examples:
         >>> rows_of, whole_of = input_rows(None, lambda b: (b["x"], b["y"], None))
@@ -51,15 +51,8 @@ def input_rows(model: Any, unpack_batch: UnpackBatch | None) -> tuple[Callable[[
         kept = memo.get(id(batch))
         if kept is not None and kept[0] is batch:
             return kept[1]
-        if unpack_batch is None:
-            found = _read(batch, batch, {}, unpack_batch, model, forward)
-        else:
-            try:
-                found = _read(batch, *copy_of(batch, _on_meta), unpack_batch, model, forward, exact=False)
-            except ValueError:  # a sparse or nested tensor: no meta copy
-                found = _REDO
-            if found is _REDO:  # values read, or a tensor it made passed whole: a copy of the values
-                found = _read(batch, *copy_of(batch), unpack_batch, model, forward)
+        copy, originals = (batch, {}) if unpack_batch is None else copy_of(batch)
+        found = _read(batch, copy, originals, unpack_batch, model, forward)
         memo[id(batch)] = (batch, found)
         return found
 
@@ -74,15 +67,11 @@ def input_rows(model: Any, unpack_batch: UnpackBatch | None) -> tuple[Callable[[
     return rows, whole
 
 
-_REDO: Any = object()  # the meta copy cannot tell: read a copy of the values
-
-
 def _read(batch: Any, copy: Any, originals: dict[int, Tensor], unpack_batch: UnpackBatch | None, model: Any,
-          forward: Callable[..., Any] | None, exact: bool = True) -> _Read | None:
+          forward: Callable[..., Any] | None) -> _Read | None:
     """The samples of ``batch`` and the batch's tensors passed whole, read by unpacking ``copy`` (``originals``: the
     batch's own tensor of each copied one, by the copy's id); ``None`` where unpack does not read it (the reader's
-    count then, as before: the probe's own unpack says why). Not ``exact`` (a meta copy): ``_REDO`` where the copy's
-    reading cannot be trusted, a failure or a passed tensor found only by value."""
+    count then, as before: the probe's own unpack says why)."""
     try:
         with rngs_untouched(unpack_batch, model), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the probe's own unpacking warns, once
@@ -95,33 +84,22 @@ def _read(batch: Any, copy: Any, originals: dict[int, Tensor], unpack_batch: Unp
             passed_args = ForwardArgs(args, rows)
         except (TypeError, ValueError):  # arguments that ForwardArgs refuses (the probe's build says why): none known
             return rows, []
-    except Exception:  # a batch that unpack does not read (or a meta copy it cannot)
-        return None if exact else _REDO
+    except Exception:  # a batch that unpack does not read
+        return None
     passed = [*passed_args.whole, *passed_args.shared]
     mine = [originals[id(m)] for m in passed if id(m) in originals]  # the copies unpack passed as they are: by identity
-    made = [m for m in passed if id(m) not in originals]
-    if made and not exact:  # made by unpack_batch (a cast copy): found by value, which a meta copy has not
-        return _REDO
-    return rows, mine + _in_batch(batch, made)
+    return rows, mine + _in_batch(batch, [m for m in passed if id(m) not in originals])
 
 
-def _on_meta(t: Tensor) -> Tensor:
-    """``t``'s shape and dtype on the ``meta`` device (no storage); ``ValueError`` for a sparse or nested tensor."""
-    if t.layout != torch.strided or t.is_nested:
-        raise ValueError("no meta copy")
-    return t.to("meta")
-
-
-def copy_of(batch: Any, copy: Callable[[Tensor], Tensor] = Tensor.clone) -> tuple[Any, dict[int, Tensor]]:
+def copy_of(batch: Any) -> tuple[Any, dict[int, Tensor]]:
     """A copy of ``batch`` for a user's ``unpack_batch`` to read, and the batch's own tensor of each copied one (by the
-    copy's id): its tensors copied by ``copy`` (cloned; ``meta`` tensors of their shapes) in their containers (tuples,
-    lists, mappings, dataclasses); an object holding tensors that
+    copy's id): its tensors cloned in their containers (tuples, lists, mappings, dataclasses); an object holding tensors that
     :func:`~lightning_causal.causal.engine.forward_args.map_tensors` does not walk (a graph library's ``Batch``)
     deep-copied, else read as it is."""
     originals: dict[int, Tensor] = {}
 
     def copied(t: Tensor) -> Tensor:
-        c = copy(t)
+        c = t.clone()
         originals[id(c)] = t
         return c
 
