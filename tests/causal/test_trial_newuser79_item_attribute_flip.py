@@ -12,6 +12,7 @@ from torch import nn
 from lightning_causal.audits import FairnessAudit
 from lightning_causal.audits.base import Probe
 from lightning_causal.causal import AttributeFlip, counterfactual_fairness_gap
+from lightning_causal.causal.scm import CallableCounterfactual
 
 
 class Ranker(nn.Module):
@@ -33,8 +34,10 @@ def _lists():
 
 
 def _suggested(message):
-    code = re.search(r"`(lambda x: [^`]+)`", message).group(1)
-    return eval(code.replace("k + 1", "3").replace("k:", "2:").replace(":k", ":2"), {"torch": torch})  # noqa: S307
+    # the advice as written (since 4913ab2e a CallableCounterfactual(..., per_position=True) keeping the padded items)
+    code = re.search(r"`(CallableCounterfactual\(lambda x: [^`]+)`", message).group(1)
+    return eval(code.replace("k + 1", "3").replace("k:", "2:").replace(":k", ":2"),  # noqa: S307
+                {"torch": torch, "CallableCounterfactual": CallableCounterfactual})
 
 
 def test_flipping_an_attribute_of_every_item_names_the_callable_way_out():
@@ -43,8 +46,9 @@ def test_flipping_an_attribute_of_every_item_names_the_callable_way_out():
     with pytest.raises(ValueError, match="an attribute of every position") as err:
         counterfactual_fairness_gap(model, x, AttributeFlip(2), additional_forward_args={"attention_mask": mask})
     flip = _suggested(str(err.value))
-    flipped = flip(x)
-    assert torch.equal(flipped[..., 2][mask == 1], 1 - x[..., 2][mask == 1]) and (flipped[mask == 0] == 0).all()
+    assert isinstance(flip, CallableCounterfactual) and flip.per_position  # the padded items kept by the gap (mask)
+    flipped = flip.fn(x.clone())
+    assert torch.equal(flipped[..., 2][mask == 1], 1 - x[..., 2][mask == 1])
     gap = counterfactual_fairness_gap(model, x, flip, additional_forward_args={"attention_mask": mask})
     assert gap["changed"] == 1.0
     with pytest.raises(ValueError, match="an attribute of every position"):
