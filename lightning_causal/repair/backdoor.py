@@ -52,7 +52,7 @@ from lightning_causal.repair.backdoor_triggers import (
     search_regions,
 )
 from lightning_causal.repair.base import RepairTerm
-from lightning_causal.repair.paired_rows import PairedPasses
+from lightning_causal.repair.paired_rows import PairedPasses, pass_records
 
 __all__ = ["BATCH_ARGUMENTS_REFUSED", "BackdoorSuppressionTerm", "binarized", "dilated"]
 
@@ -528,55 +528,44 @@ class BackdoorSuppressionTerm(TriggerSetup, SuppressionParts, RepairTerm):
         if not suppress:
             return _at_least_float32(self.checked_logits(forward(xs))), None, None
         m, stamped = xs.shape[0], self.stamp(xs)
-        draws = self.__dict__.setdefault("_draws", weakref.WeakKeyDictionary())
-        written = self.__dict__.setdefault("_written", weakref.WeakKeyDictionary())
-        pairs = PairedPasses(model, xs.device)
+        draws, written = pass_records(self)
+        pairs = PairedPasses(model, xs.device, written)
         run = lambda rows: lambda: _at_least_float32(self.checked_logits(forward(rows)))  # noqa: E731
-        if draws.get(model, False):  # the model drew at its last step: the clean rows first, where they draw again
-            paired = self._paired_passes(model, pairs, run, xs, stamped, layers, written)
-            if paired is not None:
-                return paired
-            draws[model] = False  # it draws no more (its dropout set to 0, eval mode): one pass, as a new term runs
-        # every call of a suspect layer (a backbone run on each view of a test-time-augmentation wrapper, a cell
-        # unrolled over time): the units are held at each call, as BackdoorAudit and unit_effects set them at each;
-        # each call reduced to its shift as it runs (its output not kept), refused after the pass in the term's words
-        shifts = _CallShifts(model, self.suspects, self.unit_dims, self.head_counts, 2 * m) if layers else None
-        with self._captured(model, layers, shifts):
-            out = pairs.first(run(torch.cat([xs, stamped])), norms=False, written=written.get(model, pairs.buffers))
-        written[model] = written.get(model, set()) | pairs.written
-        if not pairs.drew():
-            return out, shifts, None
-        if pairs.checkpointed:  # the stamped pass's BatchNorm swaps would be gone in the backward's recomputation
-            if model not in draws:
-                warnings.warn(_CHECKPOINTED.format(then=_CHECKPOINTED_ONE_PASS), UserWarning,
-                              stacklevel=outside_package())
-            draws[model] = False  # probed again each step: one pass of both halves
-            return out, shifts, None
-        draws[model] = True
-        del out
-        pairs.undo()  # the generators and the buffers the pass wrote (BatchNorm statistics, spectral norm's vectors)
-        return self._paired_passes(model, pairs, run, xs, stamped, layers, written, drew=True)  # type: ignore[return-value]
+        held = contextlib.ExitStack()  # the capture of the pass running now: the clean pass's held up to the replay
+        shifts: _CallShifts | None = None
 
-    def _paired_passes(self, model: nn.Module, pairs: PairedPasses, run: Callable[[Tensor], Callable[[], Tensor]],
-                       xs: Tensor, stamped: Tensor, layers: list[str], written: weakref.WeakKeyDictionary, *,
-                       drew: bool = False) -> tuple[Tensor, _CallShifts | None, PairedPasses] | None:
-        """The clean rows' pass, then the stamped rows' replaying its draws (see :meth:`_term_pass`); ``None``, with
-        the clean pass undone, where the clean pass drew nothing and ``drew`` (the joint pass of this step drew) is
-        not said: the step then runs one pass of both halves, as the term does for a model that draws nothing."""
-        m = xs.shape[0]
-        shifts = _CallShifts(model, self.suspects, self.unit_dims, self.head_counts, m, split=True) if layers else None
-        with self._captured(model, layers, shifts):
-            clean = pairs.first(run(xs), written=written.get(model, pairs.buffers))
-            written[model] = written.get(model, set()) | pairs.written
-            if not drew and not pairs.drew():
-                pairs.undo()
-                return None
-            if pairs.checkpointed:  # checkpointing turned on after the model's first step
-                raise ValueError(_CHECKPOINTED.format(then=_CHECKPOINTED_LATER))
+        def passes(rows: int, split: bool = False) -> None:
+            # every call of a suspect layer (a backbone run on each view of a test-time-augmentation wrapper, a cell
+            # unrolled over time): the units are held at each call, as BackdoorAudit and unit_effects set them at each;
+            # each call reduced to its shift as it runs (its output not kept), refused after the pass in the term's words
+            nonlocal shifts
+            held.close()
+            shifts = _CallShifts(model, self.suspects, self.unit_dims, self.head_counts, rows, split=split) if layers else None
+            held.enter_context(self._captured(model, layers, shifts))
+
+        def joint() -> tuple[Tensor, _CallShifts | None, None]:
+            passes(2 * m)
+            out = pairs.first(run(torch.cat([xs, stamped])), norms=False)
+            held.close()
+            return out, shifts, None
+
+        def clean() -> Tensor:
+            passes(m, split=True)
+            return pairs.first(run(xs))
+
+        def replayed(out_c: Tensor) -> tuple[Tensor, _CallShifts | None, PairedPasses]:
             if shifts is not None:
                 shifts.stamped_pass = True
             out_t = pairs.replay(run(stamped))
-        return torch.cat([clean, out_t]), shifts, pairs
+            held.close()
+            return torch.cat([out_c, out_t]), shifts, pairs
+
+        def warn() -> None:
+            warnings.warn(_CHECKPOINTED.format(then=_CHECKPOINTED_ONE_PASS), UserWarning, stacklevel=outside_package())
+
+        with held:
+            return pairs.paired(draws, joint, clean, replayed, warn=warn,
+                                refused=ValueError(_CHECKPOINTED.format(then=_CHECKPOINTED_LATER)))
 
     @staticmethod
     def _captured(model: nn.Module, layers: list[str], shifts: _CallShifts | None) -> contextlib.AbstractContextManager:

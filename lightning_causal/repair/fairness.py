@@ -38,7 +38,7 @@ from lightning_causal.causal.scm.counterfactual_checks import (
 from lightning_causal.causal.scm.fairness import one_value_per_sample
 from lightning_causal.causal.scm.token_swap import TokenSwap
 from lightning_causal.repair.base import SEVERAL_INPUTS_FIX, RepairTerm
-from lightning_causal.repair.paired_rows import PairedPasses
+from lightning_causal.repair.paired_rows import PairedPasses, pass_records
 
 __all__ = ["CounterfactualFairnessTerm", "DEFAULT_FAIRNESS_WEIGHT"]
 
@@ -385,37 +385,18 @@ class CounterfactualFairnessTerm(RepairTerm):
             args, kwargs = fargs.take(index)
             return lambda: self._raw_and_outputs(model, inputs, kwargs if kwargs else args or None)
 
-        draws = self.__dict__.setdefault("_draws", weakref.WeakKeyDictionary())
-        written = self.__dict__.setdefault("_written", weakref.WeakKeyDictionary())  # buffers the model's passes write
-        pairs = PairedPasses(model, a.device)
+        draws, written = pass_records(self)
+        pairs = PairedPasses(model, a.device, written)
 
-        def first(index: Tensor, inputs: Tensor, norms: bool = True) -> tuple[Any, Tensor]:
-            got = pairs.first(run(index, inputs), norms=norms, written=written.get(model, pairs.buffers))
-            written[model] = written.get(model, set()) | pairs.written
-            return got
-
-        if draws.get(model, False):  # it drew at its last step: ``a`` first; where that draws nothing now, undone
-            raw, out_a = first(rows, a)
-            if pairs.drew() and not pairs.checkpointed:
-                return raw, out_a, torch.cat([out_a, pairs.replay(run(rows, b))[1]])
-            del raw, out_a
-            pairs.undo()
-            if pairs.checkpointed:  # checkpointing turned on since: one pass, warned as at a first step
-                del draws[model]
-            else:
-                draws[model] = False
-        raw, out = first(torch.cat([rows, rows]), torch.cat([a, b]), norms=False)
-        if pairs.drew() and pairs.checkpointed:  # a backward recomputation would lose the replay's swaps: one pass
-            if model not in draws:
-                warnings.warn(_CHECKPOINTED, UserWarning, stacklevel=outside_package())
-            draws[model] = False
-        if not pairs.drew() or pairs.checkpointed:
+        def joint() -> tuple[Any, Tensor, Tensor]:
+            raw, out = pairs.first(run(torch.cat([rows, rows]), torch.cat([a, b])), norms=False)
             return raw, out, out
-        del raw, out
-        pairs.undo()  # the generators and the buffers the pass wrote (BatchNorm statistics, spectral norm's vectors)
-        raw, out_a = first(rows, a)
-        draws[model] = pairs.drew() and not pairs.checkpointed
-        return raw, out_a, torch.cat([out_a, pairs.replay(run(rows, b))[1]])
+
+        def paired(first: tuple[Any, Tensor]) -> tuple[Any, Tensor, Tensor]:
+            return first[0], first[1], torch.cat([first[1], pairs.replay(run(rows, b))[1]])
+
+        return pairs.paired(draws, joint, lambda: pairs.first(run(rows, a)), paired,
+                            warn=lambda: warnings.warn(_CHECKPOINTED, UserWarning, stacklevel=outside_package()))
 
     def _readers(self, model: nn.Module, x: Tensor, additional_forward_args: Any) -> list[EmbeddingReader]:
         """The embeddings that look ``x``'s ids or codes up (:func:`~lightning_causal.causal.scm.counterfactual_checks.token_readers`:

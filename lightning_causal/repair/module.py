@@ -64,7 +64,7 @@ from lightning_causal.repair.objective import (
     fused_losses,
     warn_of_schedules,
 )
-from lightning_causal.repair.paired_rows import PairedPasses
+from lightning_causal.repair.paired_rows import PairedPasses, drawing
 from lightning_causal.repair.term_setup import SetupRecord, set_up_terms
 from lightning_causal.repair.train_inputs import (  # noqa: F401 - SETUP_SAMPLES kept importable
     ONE_INPUT_FIX,
@@ -578,22 +578,28 @@ class CausalRepairModule(EvaluationSteps):
             term_args = self.__dict__.setdefault("_whole_args", WholeAcrossBatches()).marked(term_args, num_rows(term_x))
         if fused and y is not None:
             # fused only without `explain`: term_x is x, one tensor (explained_batch refused a tuple of inputs)
-            pairs = PairedPasses(self.model, term_x.device)
-            task, values = pairs.first(lambda: fused_losses(self.model_outputs, self._task_loss_of, term_x, y, fused),
-                                       norms=False)
-            if pairs.drew():  # dropout's masks differ between a row and its counterfactual in one pass: the terms would
-                pairs.restore()  # penalise the model's noise; this step and all later ones run unfused (the terms pair them)
-                self.__dict__["_fused_draws"] = True
+            # the buffers the model's passes write, per model (a plain dict: the module is pickled, ddp_spawn)
+            pairs = PairedPasses(self.model, term_x.device, self.__dict__.setdefault("_fused_written", {}))
+            kept = pairs.first_kept(lambda: fused_losses(self.model_outputs, self._task_loss_of, term_x, y, fused))
+            if kept is None:  # dropout's masks differ between a row and its counterfactual in one pass: the terms would
+                # penalise the model's noise; the pass undone (generators, spectral norm's vectors), this step and all
+                self.__dict__["_fused_draws"] = True  # later ones run unfused (the terms pair them)
                 fused = []
+            else:
+                task, values = kept
         if not (fused and y is not None):
+            drew = (drawing(self.model, term_x.device)  # a fused pass holds one input tensor
+                    if watch is not None and fuse and y is not None and isinstance(term_x, Tensor) else None)
             task, values = checked_task_loss(self.task_step(batch, batch_idx), type(self).__name__), {}
             if task is None:
                 return None
             if watch is not None:  # a state carried across batches (`self.h = h.detach()`): unfused from now on, as
                 self._carried = state = task_pass_state(watch, self.model, num_rows(x))  # the joint pass would leave the joint batch's
                 self._carried_epoch, self._carried_validations = epoch, validation_batches(trainer)
-                if state == () and fuse and y is not None:  # fused from the next step: the terms that step runs in the
-                    undone = {t.name for t, _ in active if fusable(t, self.output)}  # task's pass change no state here
+                if state == () and drew is not None and drew():  # the task's pass drew: a fused pass would too (the
+                    self.__dict__["_fused_draws"] = True  # fused check's), unfused as from the next step's check
+                elif state == () and fuse and y is not None:  # fused from the next step: the terms that step runs in
+                    undone = {t.name for t, _ in active if fusable(t, self.output)}  # the task's pass change no state here
         return add_terms(model, task, active, values, (term_x, y, term_args), epoch, state, undone)
 
     def _weight_epoch(self, epoch: int | None) -> int:

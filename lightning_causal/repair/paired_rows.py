@@ -12,7 +12,8 @@ training mode normalise it with the clean pass's batch statistics, not its own.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+import weakref
+from collections.abc import Callable, MutableMapping
 from typing import Any, TypeVar
 
 import torch
@@ -21,7 +22,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from lightning_causal.causal.engine.generators import module_generators
 
-__all__ = ["PairedPasses", "global_generators", "in_checkpoint"]
+__all__ = ["PairedPasses", "drawing", "global_generators", "in_checkpoint", "pass_records"]
 
 try:  # composable activation checkpointing (module hooks); absent where torch.distributed is not built
     from torch.distributed._composable import checkpoint as _composable_checkpoint
@@ -30,6 +31,40 @@ except (ImportError, AttributeError):  # pragma: no cover - a torch built withou
     _composable_checkpoint = _COMPOSABLE_APIS = None
 
 _T = TypeVar("_T")
+_U = TypeVar("_U")
+_V = TypeVar("_V")
+
+
+def pass_records(owner: object) -> tuple[MutableMapping[nn.Module, bool], MutableMapping[nn.Module, set[str]]]:
+    """``owner``'s records of the models whose rows it pairs (:meth:`PairedPasses.paired`), kept in its ``__dict__``
+    by weak reference (its ``__getstate__`` leaves ``_draws`` and ``_written`` out): per model, whether its passes drew
+    at its last step, and the buffers they wrote in place (the ``written`` of :class:`PairedPasses`).
+
+    Examples:
+        >>> class Owner: ...
+        >>> draws, written = pass_records(owner := Owner())
+        >>> pass_records(owner) == (draws, written), sorted(vars(owner))
+        (True, ['_draws', '_written'])
+    """
+    held = vars(owner)
+    return held.setdefault("_draws", weakref.WeakKeyDictionary()), held.setdefault("_written", weakref.WeakKeyDictionary())
+
+
+def drawing(model: nn.Module, device: torch.device) -> Callable[[], bool]:
+    """A function saying whether ``model``'s passes on ``device`` drew from the generators a pass draws from (the global
+    ones, :func:`global_generators`, and those its modules hold) since this call: a check of a pass that is kept.
+
+    Examples:
+        >>> model, x = nn.Sequential(nn.Linear(4, 8), nn.Dropout(0.5)), torch.ones(2, 4)
+        >>> drew = drawing(model, x.device)
+        >>> _ = model.eval()(x); drew()
+        False
+        >>> _ = model.train()(x); drew()
+        True
+    """
+    generators = global_generators(device) + module_generators(model)
+    before = [g.get_state() for g in generators]
+    return lambda: any(not torch.equal(state, g.get_state()) for state, g in zip(before, generators))
 
 
 def global_generators(device: torch.device) -> list[torch.Generator]:
@@ -70,6 +105,9 @@ class PairedPasses:
     Args:
         model: the model (its training-mode ``BatchNorm`` layers are found now).
         device: the device of the rows.
+        written: the caller's record, per model, of the buffers other than the ``BatchNorm`` statistics that its passes
+            wrote in place (:func:`pass_records`): :meth:`first` copies those to undo them (every buffer for a model
+            not recorded yet, or without a record) and adds what it saw written.
 
     Examples:
         >>> model = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.Dropout(0.5), nn.Linear(8, 2)).train()
@@ -80,7 +118,9 @@ class PairedPasses:
         (True, True, 1)
     """
 
-    def __init__(self, model: nn.Module, device: torch.device) -> None:
+    def __init__(self, model: nn.Module, device: torch.device,
+                 written: MutableMapping[nn.Module, set[str]] | None = None) -> None:
+        self.model, self.record = model, written
         self.generators = global_generators(device) + module_generators(model)
         self.norms = [m for m in model.modules() if isinstance(m, _BatchNorm) and m.training]
         #: the buffers a pass may write in place; not an inference tensor (one built under ``torch.inference_mode``: a
@@ -98,19 +138,20 @@ class PairedPasses:
         self.versions: dict[str, int] = {}
         self.written: set[str] = set()
 
-    def first(self, run: Callable[[], _T], *, norms: bool = True, written: set[str] | None = None) -> _T:
+    def first(self, run: Callable[[], _T], *, norms: bool = True) -> _T:
         """Run the first pass, ``run()``, recording the random state before it and (``norms``) its ``BatchNorm``
         statistics, which normalise its own plain ``BatchNorm`` calls too (see the class), and whether a
         ``BatchNorm`` call of it ran in a checkpointed segment (``checkpointed``).
 
         The buffers the pass may write are copied first, so that :meth:`undo` and :meth:`replay` can put them back:
-        those of the training-mode ``BatchNorm`` layers, and the others named in ``written`` (the caller's record of
-        what passes of the model wrote; every buffer's name where it has none: ``buffers``); ``self.written`` says
-        afterwards which other buffers the pass wrote in place (a bumped version counter: spectral norm's power
-        iteration), for that record."""
+        those of the training-mode ``BatchNorm`` layers, and the others the record of the model's passes names (the
+        constructor's ``written``; every buffer where it has none for the model); ``self.written`` says afterwards
+        which other buffers the pass wrote in place (a bumped version counter: spectral norm's power iteration), added
+        to that record."""
         self.before = [g.get_state() for g in self.generators]
+        known = self.record.get(self.model) if self.record is not None else None
         self.held = {name: b.clone() for name, b in self.buffers.items()
-                     if id(b) in self.norm_buffers or written is not None and name in written}
+                     if id(b) in self.norm_buffers or known is None or name in known}
         self.versions = {name: b._version for name, b in self.buffers.items()}
         self.stats = {m: [] for m in self.norms}
         self.checkpointed = False
@@ -128,10 +169,78 @@ class PairedPasses:
             self.after = [g.get_state() for g in self.generators]
             self.written = {name for name, b in self.buffers.items()
                             if id(b) not in self.norm_buffers and b._version != self.versions[name]}
+            if self.record is not None:
+                self.record[self.model] = self.record.get(self.model, set()) | self.written
 
     def drew(self) -> bool:
         """Whether the first pass drew from the generators."""
         return any(not torch.equal(a, b) for a, b in zip(self.before, self.after))
+
+    def first_kept(self, run: Callable[[], _T]) -> _T | None:
+        """``run()`` as a first pass without ``BatchNorm`` statistics (a pass of rows that need no pairing across
+        passes), its result where it drew nothing, else ``None`` with the pass undone (:meth:`undo`): the generators
+        and the buffers it wrote where they stood before it, so that a pass thrown away leaves no trace."""
+        got = self.first(run, norms=False)
+        if not self.drew():
+            return got
+        del got
+        self.undo()
+        return None
+
+    def paired(self, draws: MutableMapping[nn.Module, bool], joint: Callable[[], _T], clean: Callable[[], _U],
+               stamped: Callable[[_U], _V], *, warn: Callable[[], None], refused: Exception | None = None) -> _T | _V:
+        """The rule the repair terms pair their rows by: one pass of both halves (``joint()``, which runs :meth:`first`
+        with ``norms=False``) where it draws no random numbers, which pairs row ``i`` of each half exactly; else the
+        first half as a pass of its own (``clean()``, which runs :meth:`first`) and the second replaying its draws
+        (``stamped(clean())``, which runs :meth:`replay`).
+
+        Whether the model draws is read at every step from the pass the step runs first, and kept in ``draws`` (per
+        model): a model that drew at its last step runs ``clean()`` first and, where it draws nothing now (its dropout
+        set to 0, eval mode), that pass is undone and the joint pass runs; any other step runs the joint pass, undone
+        and run again as two passes where it drew. Every step thus computes what it would with a new record (a copy
+        of the term), and a pass undone leaves the generators and buffers as it found them (:meth:`undo`): a step
+        advances spectral norm's power iteration once. Where a pass that draws runs a training-mode ``BatchNorm`` in
+        an activation-checkpointed segment (``checkpointed``), the backward's recomputation would lose the replay's
+        statistics: the joint pass is kept, ``warn()`` called the first time for the model; a model that drew at its
+        last step without it raises ``refused`` where one is given (else it is warned of as at a first step).
+
+        Examples:
+            >>> model = nn.Sequential(nn.Linear(4, 8), nn.Dropout(0.5), nn.Linear(8, 2)).train()
+            >>> x, draws = torch.randn(3, 4), {}
+            >>> pairs = PairedPasses(model, x.device)
+            >>> out = pairs.paired(draws, lambda: pairs.first(lambda: model(torch.cat([x, x])), norms=False),
+            ...                    lambda: pairs.first(lambda: model(x)),
+            ...                    lambda a: torch.cat([a, pairs.replay(lambda: model(x))]), warn=lambda: None)
+            >>> torch.equal(out[:3], out[3:]), draws[model]
+            (True, True)
+        """
+        model = self.model
+        if draws.get(model, False):  # it drew at its last step: the first half first; where that draws nothing now, undone
+            a = clean()
+            if self.drew() and not self.checkpointed:
+                return stamped(a)
+            del a
+            self.undo()
+            if self.checkpointed and self.drew() and refused is not None:  # checkpointing turned on since
+                raise refused
+            if self.checkpointed:  # one pass, warned as at a first step
+                del draws[model]
+            else:
+                draws[model] = False
+        out = joint()
+        if self.drew() and self.checkpointed:  # a backward recomputation would lose the replay's swaps: one pass
+            if model not in draws:
+                warn()
+            draws[model] = False
+        if not self.drew() or self.checkpointed:
+            return out
+        del out
+        self.undo()  # the generators and the buffers the pass wrote (BatchNorm statistics, spectral norm's vectors)
+        a = clean()
+        draws[model] = True
+        if self.checkpointed and refused is not None:
+            raise refused
+        return stamped(a)
 
     def restore(self) -> None:
         """Put the generators back where they stood before the first pass."""
