@@ -238,6 +238,9 @@ def check_class_labels(name: str, labels: Any, width: int, *, error: Error = Val
         seen = set(labels.unique().tolist())
         if seen == {-1, 1} or (width == 2 and seen <= {-1, 1}):  # a margin classifier's labels (a probe of one class too)
             why = "labels -1/+1, a margin classifier's, are no classes: give (y + 1) // 2, classes 0 and 1"
+            if -1 in seen and 1 not in seen:  # all -1: a margin probe of one class, or padding read as ignore_index=-1
+                why += ("; or, where -1 marks a position without a target (cross_entropy's ignore_index=-1, a padded "
+                        "node or token), give one label per sample of a position real in every sample, or none")
         elif bool((bad < 0).any()):  # cross_entropy's ignore_index: a padded node's or token's label, read as no class
             why = ("a negative label such as -100, cross_entropy's ignore_index, marks a position without a target (a "
                    "padded node or token), no class: give one label per sample of a position real in every sample, or "
