@@ -44,7 +44,7 @@ from lightning_causal.causal.engine.live_values import rebuild
 from lightning_causal.causal.engine.state import rng_preserved
 from lightning_causal.causal.engine.user_frame import outside_package
 
-__all__ = ["batch_rows", "read_samples", "rngs_untouched"]
+__all__ = ["batch_rows", "mapping_like", "read_samples", "rngs_untouched"]
 
 RowsOf = Callable[[Any], int]  # a batch's samples as the caller counts them
 WholeOf = Callable[[Any], Sequence[Tensor]]  # the tensors of a batch the model reads whole whatever their rows
@@ -297,7 +297,7 @@ def _concat(batches: list[Any], rows: int | None = None, whole: Sequence[Tensor]
         kept = not first.dim() or (rows and first.shape[0] != rows) or any(first is w for w in whole)
         return first if kept else torch.cat(batches)
     if isinstance(first, Mapping):
-        return {k: _concat([b[k] for b in batches], rows, whole) for k in first}
+        return mapping_like(first, {k: _concat([b[k] for b in batches], rows, whole) for k in first})
     if isinstance(first, (tuple, list)):  # a named tuple's fields too
         return rebuild(first, [_concat([b[i] for b in batches], rows, whole) for i in range(len(first))])
     if dataclasses.is_dataclass(first) and not isinstance(first, type):  # a collated dataclass batch
@@ -315,6 +315,32 @@ def _whole_tensors(batch: Any, rows_of: RowsOf | None = None, whole_of: WholeOf 
     marked = whole_of(batch) if whole_of is not None else ()
     map_tensors(batch, lambda t: found.append(t) or t, dataclasses=True)
     return [t for t in found if (rows and t.dim() and t.shape[0] != rows) or any(t is m for m in marked)]
+
+
+def mapping_like(mapping: Mapping, items: dict) -> Mapping:
+    """``items`` in a mapping of ``mapping``'s own type (Hugging Face's ``BatchEncoding``, which an ``unpack_batch``
+    reads by attribute, ``b.input_ids``): a shallow copy of ``mapping`` given each item, where it takes them and leaves
+    ``mapping`` as it was; else (a mapping that refuses item assignment, or whose copy shares its storage) the dict.
+
+    Examples:
+        >>> from collections import UserDict
+        >>> type(mapping_like(UserDict(a=1), {"a": 2})).__name__, mapping_like(UserDict(a=1), {"a": 2})["a"]
+        ('UserDict', 2)
+    """
+    if type(mapping) is dict or not isinstance(mapping, Mapping):
+        return items
+    own = dict(mapping.items())
+    try:
+        kept = copy.copy(mapping)
+        for key, value in items.items():
+            kept[key] = value  # type: ignore[index]
+        if all(mapping[key] is value for key, value in own.items()):  # the copy holds storage of its own
+            return kept
+        for key, value in own.items():  # a shallow copy sharing the mapping's storage: its own values put back
+            mapping[key] = value  # type: ignore[index]
+    except Exception:  # noqa: BLE001 - a mapping that refuses item assignment: the dict, as before
+        pass
+    return items
 
 
 def _joined_rows(batch: Any, rows_of: RowsOf, whole_of: WholeOf | None = None) -> int:
@@ -462,7 +488,8 @@ def read_samples(source: Any, size: int, *, loader_order: bool = False, rows_of:
     its order, until the items hold ``size`` samples; they are joined along the samples (items that
     are single samples, the rows of a ``TensorDataset`` or items holding a 0-dim label, are stacked). The
     loader's ``collate_fn`` makes the batch (a ``TensorDataset`` is sliced directly under the default collate only),
-    and sparse tensors (a bag of words collated with ``to_sparse()``) are returned dense. ``rows_of(batch)`` counts the
+    and sparse tensors (a bag of words collated with ``to_sparse()``) are returned dense; a mapping of its own type (a
+    ``BatchEncoding``) comes back as that type (:func:`mapping_like`). ``rows_of(batch)`` counts the
     samples of such an item (the rows of the input the model explains, where the caller knows it: an episode whose
     first tensor is its support set); default :func:`batch_rows`, the first tensor's rows. ``whole_of(batch)`` names
     the tensors of such an item or batch that the model reads whole whatever their rows (those the caller's unpacking
@@ -485,7 +512,8 @@ def _dense(batch: Any) -> Any:
     """``batch`` with its sparse tensors (COO, CSR: a bag of words' batch) dense, in the tuples, lists, mappings and
     dataclasses that hold them (the estimators set single features in rows of their own, which sparse tensors do not
     allow; a probe of a few hundred samples is small dense)."""
-    return map_tensors(batch, _dense_tensor, dataclasses=True)
+    dense = map_tensors(batch, _dense_tensor, dataclasses=True)
+    return mapping_like(batch, dense) if isinstance(batch, Mapping) and dense is not batch else dense
 
 
 def _dense_tensor(t: Tensor) -> Tensor:
@@ -513,7 +541,7 @@ def _arrays_as_tensors(batch: Any) -> Any:
         return torch.as_tensor(batch) if batch.dtype.kind in "biufc" else batch
     if isinstance(batch, Mapping):
         converted = {k: _arrays_as_tensors(v) for k, v in batch.items()}
-        return converted if any(converted[k] is not batch[k] for k in batch) else batch
+        return mapping_like(batch, converted) if any(converted[k] is not batch[k] for k in batch) else batch
     if isinstance(batch, (tuple, list)):
         items = [_arrays_as_tensors(v) for v in batch]
         if all(a is b for a, b in zip(items, batch)):
@@ -542,7 +570,7 @@ def _batch_head(batch: Any, size: int, rows: int | None = None, whole: Sequence[
         return dataclasses.replace(batch, **sliced) if sliced else None
     if isinstance(batch, Mapping):
         items = {k: _batch_head(v, size, rows, whole) for k, v in batch.items()}
-        return items if items and all(v is not None for v in items.values()) else None
+        return mapping_like(batch, items) if items and all(v is not None for v in items.values()) else None
     if isinstance(batch, (tuple, list)) and batch:
         items = [_batch_head(v, size, rows, whole) for v in batch]
         return rebuild(batch, items) if all(v is not None for v in items) else None

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Mapping
-from copy import copy as shallow_copy
 from copy import deepcopy
 from typing import Any
 
@@ -16,7 +15,7 @@ from torch import Tensor
 
 from lightning_causal.batches import UnpackBatch, unpack
 from lightning_causal.causal.engine.forward_args import ForwardArgs, map_tensors
-from lightning_causal.data_reading import batch_rows, rngs_untouched
+from lightning_causal.data_reading import batch_rows, mapping_like, rngs_untouched
 
 __all__ = ["copy_of", "input_rows"]
 
@@ -104,19 +103,8 @@ def copy_of(batch: Any) -> tuple[Any, dict[int, Tensor]]:
         return c
 
     made = map_tensors(batch, copied, dataclasses=True)
-    if isinstance(batch, Mapping) and type(batch) is not dict and type(made) is not type(batch):
-        own = dict(batch.items())
-        try:  # a mapping of its own type (Hugging Face's BatchEncoding, read by attribute, b.input_ids): kept so
-            kept = shallow_copy(batch)
-            for key, value in own.items():
-                kept[key] = map_tensors(value, copied, dataclasses=True)
-            if all(batch[key] is value for key, value in own.items()):  # the copy holds storage of its own
-                made = kept
-            else:  # a shallow copy sharing the batch's storage: the batch's own values put back
-                for key, value in own.items():
-                    batch[key] = value
-        except Exception:  # a mapping that refuses item assignment: the dict map_tensors made, as before
-            pass
+    if isinstance(batch, Mapping) and made is not batch:  # a mapping of its own type (a BatchEncoding) kept so
+        made = mapping_like(batch, made)
     if made is batch and not isinstance(batch, (Tensor, tuple, list, Mapping)):
         try:
             made = deepcopy(batch)
