@@ -47,7 +47,7 @@ from lightning_causal.causal.engine.batching import remembered_fit, rows_per_pas
 from lightning_causal.causal.engine.checks import check_class_labels, check_int, in_unit_interval
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.input_sites import check_site
-from lightning_causal.causal.engine.layer_calls import layer_calls
+from lightning_causal.causal.engine.layer_calls import layer_calls, output_layer
 from lightning_causal.causal.engine.ranking import largest_k
 from lightning_causal.causal.engine.state import ONE_LOGIT_ROWS
 from lightning_causal.causal.engine.units import per_layer_layouts
@@ -536,7 +536,7 @@ class FairnessAudit(Audit):
                     "no cf_flip_rate; the label metrics (equalized odds, TPR, FPR, accuracy) are left out, and the group "
                     "rates are the shares of outputs above 0 (their sigmoid above 0.5; of column target= of several outputs)")
             elif labels is None and outputs.shape[1] == 1:  # one output, no labels: its sign is the decision read
-                self._one_output_rates(outputs, result)
+                self._one_output_rates(outputs, result, _logit_said(model, self.output, task))
             elif column:
                 result.meta.setdefault("notes", []).append(
                     ("the model says it is multi-label" if task == "multilabel" else
@@ -587,27 +587,36 @@ class FairnessAudit(Audit):
         name = getattr(self.counterfactual, "name", None)  # AttributeFlip("sex", columns=...), scm.flip("sex")
         return name if isinstance(name, str) else self.sensitive if isinstance(self.sensitive, str) else None
 
-    def _one_output_rates(self, outputs: Tensor, result: AuditResult) -> None:
+    def _one_output_rates(self, outputs: Tensor, result: AuditResult, said: bool = False) -> None:
         """Say what the group rates of one output compared in its own units read without labels: the share of the
         output above 0 (its sigmoid above 0.5); warn where every output lies on one side of 0, so that the rates are
         1.0 (or 0.0) in both groups and their difference 0 whatever the model decides, naming the ways out (a probe with
         its labels, a decision score centred on its threshold); read on :data:`~lightning_causal.causal.engine.state.\
 ONE_LOGIT_ROWS` rows or more (the callback's dry run of 2 rows tells nothing). A probability on both sides of 0.5 has
-        its own warning (``check_one_logit``, naming ``out.logit``)."""
+        its own warning (``check_one_logit``, naming ``out.logit``). ``said``: the model says it is a binary classifier
+        (:func:`_logit_said`); where its outputs are no probabilities (some beyond [0, 1]) they are its logits, whose
+        threshold is 0: the rates are its decisions, all one way on this probe, said in the note, not warned of."""
         out = outputs.detach().flatten()
+        logit = said and not in_unit_interval(out)
         result.meta.setdefault("notes", []).append(
             "the probe holds no labels and the model one output, compared in its own units (compare='output'): the "
-            "group rates are the shares of the output above 0 (its sigmoid above 0.5); give the probe its labels for a "
-            "classifier's decisions, or `output=` a score centred on the decision's threshold")
+            "group rates are the shares of the output above 0 (its sigmoid above 0.5); " + (
+                "the model says it is a binary classifier and its output is a logit, so they are its positive decisions "
+                "(threshold 0); give the probe its labels for the label metrics" if logit else
+                "give the probe its labels for a classifier's decisions, or `output=` a score centred on the decision's "
+                "threshold"))
         above = bool((out > 0).all())
-        if out.numel() < ONE_LOGIT_ROWS or not above and bool((out > 0).any()) or in_unit_interval(out) and bool((out < 0.5).any() & (out > 0.5).any()):
-            return  # rates that can differ; or a probability on both sides of 0.5 (check_one_logit warns of it)
+        if logit or out.numel() < ONE_LOGIT_ROWS or not above and bool((out > 0).any()) or in_unit_interval(out) and bool((out < 0.5).any() & (out > 0.5).any()):
+            return  # rates that can differ, or a logit's decisions; or a probability on both sides of 0.5 (check_one_logit)
         warnings.warn(
             f"FairnessAudit {self.name!r} compares the model's one output in its own units (compare='output') on a probe "
             f"without labels: its group rates are the shares of the output above 0, but every output lies "
             f"{'above' if above else 'at or below'} 0 (from {float(out.min()):.4g} to {float(out.max()):.4g}), so they are "
-            f"{'1.0' if above else '0.0'} in both groups and their difference 0 whatever the model decides. Give the "
-            "probe its labels (Probe(x, labels)), or pass `output=` a score centred on the decision's threshold "
+            f"{'1.0' if above else '0.0'} in both groups and their difference 0 " + (
+                "(the model says it is a binary classifier: where this output is its logit, these are its decisions; "
+                "where it is a probability, whose threshold is 0.5, they are not)." if said else
+                "whatever the model decides.") +
+            " Give the probe its labels (Probe(x, labels)), or pass `output=` a score centred on the decision's threshold "
             "(output=lambda out: out - t; a probability: output=lambda out: out.logit(eps=1e-6))", UserWarning,
             stacklevel=outside_package())
 
@@ -860,3 +869,15 @@ ONE_LOGIT_ROWS` rows or more (the callback's dry run of 2 rows tells nothing). A
             {"unit": int(u), "carried": float(imp[u]), "mean_effect": float(mean[u]), "share": share(float(imp[u]))}
             for u in top_units.tolist()
         ]
+
+
+def _logit_said(model: nn.Module, output: OutputSpec, task: str | None) -> bool:
+    """Whether the model says its one output is a binary classifier's: each output its own sigmoid decision
+    (:func:`~lightning_causal.audits.label_task.label_task` ``"multilabel"``: an ``nn.BCEWithLogitsLoss`` held, a
+    ``Multilabel*`` metric, ``hparams.task``; or an output ``nn.Sigmoid``, whose values lie in [0, 1]), or
+    ``hparams.task == "binary"``; not where its last watched pass computed its output with an ``nn.Sigmoid``
+    (:func:`~lightning_causal.causal.engine.layer_calls.output_layer`)."""
+    tasked = task_model(model, output)
+    hparams = getattr(tasked, "hparams", None)
+    said = task == "multilabel" or hasattr(hparams, "get") and hparams.get("task") == "binary"
+    return said and output_layer(tasked) != ("Sigmoid",)  # a sigmoid's output is a probability, no logit
