@@ -564,7 +564,7 @@ class BackdoorSuppressionTerm(TriggerSetup, SuppressionParts, RepairTerm):
             warnings.warn(_CHECKPOINTED.format(then=_CHECKPOINTED_ONE_PASS), UserWarning, stacklevel=outside_package())
 
         with held:
-            return pairs.paired(draws, joint, clean, replayed, warn=warn,
+            return pairs.paired(draws, joint, clean, replayed, warn=warn, rows=m,
                                 refused=ValueError(_CHECKPOINTED.format(then=_CHECKPOINTED_LATER)))
 
     @staticmethod

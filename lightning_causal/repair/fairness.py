@@ -295,7 +295,8 @@ class CounterfactualFairnessTerm(RepairTerm):
     def loss(self, model: nn.Module, x: Tensor, y: Tensor | None, *, additional_forward_args: Any = None) -> Tensor:
         """The distance between the model's outputs on ``x`` and ``x_cf``, averaged over the
         penalised rows; one forward pass over the rows the counterfactual changes and their
-        counterfactuals (their forward arguments gathered by row).
+        counterfactuals (their forward arguments gathered by row), or, where the model draws random numbers in
+        training mode, the rows and then their counterfactuals as two paired passes (``_paired_outputs``).
 
         Args:
             model: the network being fine-tuned.
@@ -395,7 +396,7 @@ class CounterfactualFairnessTerm(RepairTerm):
         def paired(first: tuple[Any, Tensor]) -> tuple[Any, Tensor, Tensor]:
             return first[0], first[1], torch.cat([first[1], pairs.replay(run(rows, b))[1]])
 
-        return pairs.paired(draws, joint, lambda: pairs.first(run(rows, a)), paired,
+        return pairs.paired(draws, joint, lambda: pairs.first(run(rows, a)), paired, rows=a.shape[0],
                             warn=lambda: warnings.warn(_CHECKPOINTED, UserWarning, stacklevel=outside_package()))
 
     def _readers(self, model: nn.Module, x: Tensor, additional_forward_args: Any) -> list[EmbeddingReader]:

@@ -12,6 +12,7 @@ training mode normalise it with the clean pass's batch statistics, not its own.
 from __future__ import annotations
 
 import sys
+import warnings
 import weakref
 from collections.abc import Callable, MutableMapping
 from typing import Any, TypeVar
@@ -21,14 +22,24 @@ from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from lightning_causal.causal.engine.generators import module_generators
+from lightning_causal.causal.engine.user_frame import outside_package
 
-__all__ = ["PairedPasses", "drawing", "global_generators", "in_checkpoint", "pass_records"]
+__all__ = ["ONE_ROW", "PairedPasses", "drawing", "global_generators", "in_checkpoint", "pass_records"]
 
 try:  # composable activation checkpointing (module hooks); absent where torch.distributed is not built
     from torch.distributed._composable import checkpoint as _composable_checkpoint
     from torch.distributed._composable.contract import REGISTRY_KEY as _COMPOSABLE_APIS
 except (ImportError, AttributeError):  # pragma: no cover - a torch built without torch.distributed
     _composable_checkpoint = _COMPOSABLE_APIS = None
+
+#: the warning where one row is paired beside a training-mode ``BatchNorm`` in a model that draws random numbers
+ONE_ROW = (
+    "A repair term paired one row of the batch with its twin (a short last batch, a counterfactual that changes one row) "
+    "in a model that draws random numbers beside a training-mode BatchNorm, which cannot normalise one row on its own: the "
+    "row and its twin ran as one pass, their dropout masks (or other draws) not paired, at such steps; batches whose "
+    "paired rows number 2 or more pair them (e.g. drop_last=True in the DataLoader, or a larger `fraction`)"
+)
+_ONE_ROW_WARNED: weakref.WeakSet[nn.Module] = weakref.WeakSet()  # the models warned of ONE_ROW
 
 _T = TypeVar("_T")
 _U = TypeVar("_U")
@@ -188,7 +199,8 @@ class PairedPasses:
         return None
 
     def paired(self, draws: MutableMapping[nn.Module, bool], joint: Callable[[], _T], clean: Callable[[], _U],
-               stamped: Callable[[_U], _V], *, warn: Callable[[], None], refused: Exception | None = None) -> _T | _V:
+               stamped: Callable[[_U], _V], *, warn: Callable[[], None], refused: Exception | None = None,
+               rows: int | None = None) -> _T | _V:
         """The rule the repair terms pair their rows by: one pass of both halves (``joint()``, which runs :meth:`first`
         with ``norms=False``) where it draws no random numbers, which pairs row ``i`` of each half exactly; else the
         first half as a pass of its own (``clean()``, which runs :meth:`first`) and the second replaying its draws
@@ -202,7 +214,10 @@ class PairedPasses:
         advances spectral norm's power iteration once. Where a pass that draws runs a training-mode ``BatchNorm`` in
         an activation-checkpointed segment (``checkpointed``), the backward's recomputation would lose the replay's
         statistics: the joint pass is kept, ``warn()`` called the first time for the model; a model that drew at its
-        last step without it raises ``refused`` where one is given (else it is warned of as at a first step).
+        last step without it raises ``refused`` where one is given (else it is warned of as at a first step). Where
+        the first half is ``rows == 1`` row beside a training-mode ``BatchNorm``, which cannot normalise one row on its
+        own (torch raises), the joint pass runs, its draws unpaired, warned once per model where it drew
+        (:data:`ONE_ROW`; a short last batch, a counterfactual that changes one row of the batch).
 
         Examples:
             >>> model = nn.Sequential(nn.Linear(4, 8), nn.Dropout(0.5), nn.Linear(8, 2)).train()
@@ -215,6 +230,12 @@ class PairedPasses:
             (True, True)
         """
         model = self.model
+        if rows == 1 and self.norms:  # a training-mode BatchNorm cannot normalise one row alone: one pass of both
+            out = joint()
+            if self.drew() and model not in _ONE_ROW_WARNED:
+                _ONE_ROW_WARNED.add(model)
+                warnings.warn(ONE_ROW, UserWarning, stacklevel=outside_package())
+            return out
         if draws.get(model, False):  # it drew at its last step: the first half first; where that draws nothing now, undone
             a = clean()
             if self.drew() and not self.checkpointed:
