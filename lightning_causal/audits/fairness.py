@@ -683,7 +683,7 @@ ONE_LOGIT_ROWS` rows or more (the callback's dry run of 2 rows tells nothing). A
             warnings.warn(probabilities_warning(softmax_of_probabilities(
                 f"FairnessAudit {self.name!r} compares (cf_gap)", probabilities,
                 "pass compare='output' with target=k to compare class k's own output (its change in its own units)",
-                " with the probe's labels `(y == k).long()`")), stacklevel=outside_package())
+                " with the probe's labels `(y == k).long()`"), self.output, outputs), stacklevel=outside_package())
         elif quantiles is not None:  # a quantile regressor's, on a probe without labels to say it regresses
             warnings.warn(
                 f"FairnessAudit {self.name!r} compares (cf_gap) the softmax over the model's outputs, but {quantiles}, as a "

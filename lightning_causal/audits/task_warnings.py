@@ -131,7 +131,7 @@ def warn_softmax_of_regression(audit: str, labels: Any, fix: str, model: Any = N
         quantiles = ascending_outputs(out) if not said_classes and probabilities is None else None
         if probabilities is not None:  # sigmoids: a multi-label head's, a detector's best score per class
             warnings.warn(probabilities_warning(softmax_of_probabilities(
-                f"{audit} explains", probabilities, f"pass {fix} to explain the outputs themselves")),
+                f"{audit} explains", probabilities, f"pass {fix} to explain the outputs themselves"), output, out),
                 stacklevel=outside_package())
         elif quantiles is not None:  # a quantile regressor's, whose probe holds no labels to say it regresses
             warnings.warn(
@@ -158,27 +158,44 @@ def warn_softmax_of_regression(audit: str, labels: Any, fix: str, model: Any = N
         warnings.warn(message, UserWarning, stacklevel=outside_package())
 
 
-#: the kind a fit shows the warning of a softmax of independent probabilities by: once, whichever audits give it
+#: the kind a fit shows the warning of a softmax of independent probabilities by: once per output explained, whichever
+#: audits give it (:func:`probabilities_warning` adds the output)
 PROBABILITIES_KIND = "softmax of independent probabilities"
 
 
-def probabilities_warning(message: str) -> UserWarning:
-    """``message`` (:func:`softmax_of_probabilities`) as a ``UserWarning`` that a fit's callback shows once, for the first
-    audit that gives it, not once per audit (:func:`~lightning_causal.causal.engine.batching.fit_kind`): the evidence is
-    the outputs alone, every entry in [0, 1] with rows that do not sum to 1, which a two-class head trained with a
-    functional ``F.cross_entropy`` or distillation also gives (it learns only the difference of its two logits), so the
-    Sobol' analysis, ``CaptumBaseline`` and ``FairnessAudit`` warned four times at one audit epoch (newuser106); outside a
-    fit (``audit.run``, ``audit_model``) each audit still warns.
+def probabilities_warning(message: str, output: Any = None, outputs: Tensor | None = None) -> UserWarning:
+    """``message`` (:func:`softmax_of_probabilities`) as a ``UserWarning`` that a fit's callback shows once per output
+    explained, for the first audit that gives it, not once per audit
+    (:func:`~lightning_causal.causal.engine.batching.fit_kind`): the evidence is the outputs alone, every entry in
+    [0, 1] with rows that do not sum to 1, which a two-class head trained with a functional ``F.cross_entropy`` or
+    distillation also gives (it learns only the difference of its two logits), so the Sobol' analysis,
+    ``CaptumBaseline`` and ``FairnessAudit`` warned four times at one audit epoch (newuser106); outside a fit
+    (``audit.run``, ``audit_model``) each audit still warns. Its kind carries the output the audit explains: its
+    ``output=`` selection (a key or index by value, a callable by identity: two lambdas may select different heads) and
+    the width of ``outputs``, the tensor read, so that an audit of another head (``output="b"`` beside ``output="a"``)
+    still warns of its own.
 
     Examples:
+        >>> import torch
         >>> from lightning_causal.causal.engine.batching import fit_kind
-        >>> fit_kind(probabilities_warning("SobolAudit 'sobol' explains ..."))
-        'softmax of independent probabilities'
+        >>> fit_kind(probabilities_warning("SobolAudit 'sobol' explains ...", "a", torch.rand(8, 3)))
+        "softmax of independent probabilities: output 'a', 3 wide"
     """
-    warning = UserWarning(message + " (a fit shows this once, for the first audit that takes this softmax; the others "
-                                    "read it alike)")
-    warning.lightning_causal_kind = PROBABILITIES_KIND  # type: ignore[attr-defined]  # not kinded(): per audit
-    return warning
+    warning = UserWarning(message + " (a fit shows this once per output, for the first audit that takes this softmax of "
+                                    "it; the others read it alike)")
+    warning.lightning_causal_kind = f"{PROBABILITIES_KIND}: {_explained(output, outputs)}"  # type: ignore[attr-defined]
+    return warning  # not kinded(): per output, not per audit
+
+
+def _explained(output: Any, outputs: Tensor | None) -> str:
+    """The output an audit explains, for :func:`probabilities_warning`'s kind: its ``output=`` selection (``None``: the
+    model's return value; a string, number or tuple by value; anything else, a callable, by identity) and the width of
+    the tensor read."""
+    selected = ("the model's return value" if output is None else
+                f"output {output!r}" if isinstance(output, (str, int, tuple)) else
+                f"output {getattr(output, '__qualname__', type(output).__name__)} at {id(output):#x}")
+    width = "" if outputs is None or outputs.dim() == 0 else f", {outputs.shape[-1]} wide"
+    return selected + width
 
 
 def softmax_of_probabilities(reads: str, probabilities: str, fix: str, labels: str = "") -> str:
