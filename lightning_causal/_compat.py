@@ -16,6 +16,32 @@ _TORCH = tuple(int(part) for part in torch.__version__.split("+")[0].split(".")[
 OutOfMemoryError: type[RuntimeError] = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)
 
 
+#: whether exceptions take notes (``BaseException.add_note``, Python 3.11+; pyproject allows 3.10)
+NOTES = hasattr(BaseException, "add_note")
+
+
+def with_note(err: BaseException, note: str) -> BaseException:
+    """``err`` with ``note``: on Python 3.11+ ``err`` itself, the note added (``err.add_note(note)``); on 3.10, where
+    exceptions take no notes, a new exception of ``err``'s type whose message is ``err``'s followed by ``note`` (raise
+    it ``from err``: the traceback keeps the original), or ``err`` itself, unnoted, where its type is built otherwise
+    than from one message (``UnicodeDecodeError``). Re-raise ``err`` where the answer is ``err``.
+
+    Examples:
+        >>> err = ValueError("bad input")
+        >>> noted = with_note(err, "Raised while reading the probe")
+        >>> type(noted).__name__, "Raised while reading the probe" in (str(noted) + " ".join(getattr(noted, "__notes__", [])))
+        ('ValueError', True)
+    """
+    if NOTES:
+        err.add_note(note)
+        return err
+    try:
+        noted = type(err)(f"{err}\n{note}")
+    except Exception:  # a type whose constructor takes more than a message
+        return err
+    return noted
+
+
 def is_autocast_enabled(device_type: str) -> bool:
     """Whether autocast is on for the device type ``device_type`` (``"cpu"``, ``"cuda"``, ...):
     ``torch.is_autocast_enabled(device_type)`` from torch 2.4; before, where that takes no argument and

@@ -18,6 +18,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.utilities.model_helpers import is_overridden
 
+from lightning_causal._compat import with_note
 from lightning_causal.audits.base import Audit, AuditResult, Probe
 from lightning_causal.audits.group_regions import figure_axes
 from lightning_causal.batches import UnpackBatch
@@ -240,13 +241,16 @@ def _listed_batches(data: Any, probe: Probe) -> str | None:
 
 @contextlib.contextmanager
 def _noted(note: str | None) -> Iterator[None]:
-    """Add ``note`` (if any) to an error raised inside."""
+    """Add ``note`` (if any) to an error raised inside (:func:`~lightning_causal._compat.with_note`: on Python 3.10,
+    which has no exception notes, the same type of error re-raised with the note ending its message, from the
+    original)."""
     try:
         yield
     except Exception as err:
-        if note is not None and hasattr(err, "add_note"):  # Python 3.11+
-            err.add_note(note)
-        raise
+        noted = err if note is None else with_note(err, note)
+        if noted is err:
+            raise
+        raise noted from err
 
 
 def _dry_runs(audits: list[Audit], model: torch.nn.Module, probe: Probe, position: int | None,
