@@ -63,7 +63,10 @@ from lightning_causal.causal.scm.counterfactual_checks import (
     keep_padding,
     token_readers,
 )
-from lightning_causal.causal.structure.layer_activations import activations_alone
+from lightning_causal.causal.structure.layer_activations import (
+    SkippedModulesError,
+    activations_alone,
+)
 
 __all__ = [
     "probabilities",
@@ -731,11 +734,16 @@ def _carriers_alone(forward: Forward, x: Tensor, layer: str, kinds: list[type], 
     """The output and ``layer``'s activations of ``x`` with each sample run alone (``max_batch_size=1``), its calls
     counted in each sample's pass (``kinds``: a hook appends at each call): a sample alone that runs it more than once
     (a branch on a batch statistic, whose probe passes ran it once) is refused, :func:`repeated_carrier_error`, as the
-    probe's passes are (its last call's activation would be set at every call)."""
+    probe's passes are (its last call's activation would be set at every call), and so is one that does not run it
+    (a branch skipping it on that sample alone: its counterfactual activation would be its factual one)."""
     starts: list[int] = []
-    out, acts = activations_alone(forward, (x,), [layer], before=lambda _k: starts.append(len(kinds)))
+    try:
+        out, acts = activations_alone(forward, (x,), [layer], before=lambda _k: starts.append(len(kinds)))
+    except SkippedModulesError as err:  # in the carriers' words, not those of random depth and `layers=` (none here)
+        raise repeated_carrier_error(layer, 0, f" on {which}sample {int(err.rows.min())} run alone "
+                                               "(max_batch_size=1)") from err
     calls = [end - start for start, end in zip(starts, [*starts[1:], len(kinds)])]
-    if max(calls) > 1:  # a sample run alone without the layer is refused by activations_alone (skipped_modules_error)
+    if max(calls) > 1:
         row = max(range(len(calls)), key=calls.__getitem__)
         raise repeated_carrier_error(layer, calls[row], f" on {which}sample {row} run alone (max_batch_size=1), where the "
                                                         "probe's passes run it once")

@@ -46,7 +46,7 @@ from lightning_causal.causal.structure.functional_layers import (
 )
 
 __all__ = ["BATCH_FIRST", "BROADCAST", "NOT_SAMPLES_FIRST", "VMAPPED", "activations_alone", "clean_activations", "real_positions_only",
-           "seeded_clean_activations", "skipped_modules_error", "unaligned_positions"]
+           "seeded_clean_activations", "SkippedModulesError", "skipped_modules_error", "unaligned_positions"]
 
 BATCH_FIRST = ("A layer built with batch_first=False (nn.TransformerEncoderLayer, recurrent layers) returns [T, N, ...] "
                 "(build it with batch_first=True), and a module called on some rows only (an expert of a mixture) returns "
@@ -255,16 +255,25 @@ def _not_samples_first(forward: Forward, xs: tuple[Tensor, ...], acts: dict[str,
             if k in few and (few[k].dim() == 0 or few[k].shape[0] != r)}
 
 
-def skipped_modules_error(modules: list[str], rows: Tensor) -> ValueError:
+class SkippedModulesError(ValueError):
+    """:func:`skipped_modules_error`'s error, carrying its ``modules`` and ``rows``, so that a caller may refuse in its own
+    words (``carrier_unit_effects``' sample run alone, :func:`~lightning_causal.causal.scm.fairness.repeated_carrier_error`)."""
+
+    def __init__(self, message: str, modules: list[str], rows: Tensor) -> None:
+        super().__init__(message)
+        self.modules, self.rows = modules, rows
+
+
+def skipped_modules_error(modules: list[str], rows: Tensor) -> SkippedModulesError:
     """The error for chosen ``modules`` that ran in the probe's clean pass but not in a later pass over
     samples ``rows`` (a block skipped at random by a model that draws random numbers in eval mode, or
     a branch taken on some inputs only), in place of a bare ``KeyError``."""
-    return ValueError(
+    return SkippedModulesError(
         f"Expected the modules {modules} to run in every pass, as in the probe's, but they did not run in a pass of "
         f"{rows.numel()} sample(s) (samples {int(rows.min())}..{int(rows.max())}): a model that draws random numbers "
         "in eval mode skips them at random (stochastic depth that ignores self.training?), or they run on some "
         "inputs only (a branch). Make the forward deterministic in eval mode, or name modules that run in every "
-        "pass with `layers=`")
+        "pass with `layers=`", modules, rows)
 
 
 def seeded_clean_activations(forward: Forward, xs: tuple[Tensor, ...], layers: list[str], noise: CommonNoise) -> tuple[Tensor, dict[str, Tensor]]:
