@@ -115,7 +115,9 @@ def label_task(model: Any) -> str | None:
     its forward (:func:`_hugging_face_task`: a classifier head's config ``problem_type``, not a backbone's, a
     ``...ForTokenClassification``'s cross-entropy; it computes that loss only where called with labels, so a loss held
     or stated beside it says how the model is trained: a ``...ForSequenceClassification`` whose checkpoint says
-    ``single_label_classification`` fine-tuned with ``task_loss=nn.BCEWithLogitsLoss()`` is multi-label), then the
+    ``single_label_classification`` fine-tuned with ``task_loss=nn.BCEWithLogitsLoss()`` is multi-label; but a held
+    regression loss beside a classifier head's config, an auxiliary term's ``nn.MSELoss`` as likely as the task's, says
+    ``None``: the two disagree), then the
     activation its output comes out of (``nn.Sigmoid``: multi-label;
     ``nn.Softmax``/``nn.LogSoftmax``: one class): the layer that computed its output (where a function of torch's did,
     a clamp or a cast after the activation, the last layer it called) in its last pass watched by
@@ -156,8 +158,9 @@ def label_task(model: Any) -> str | None:
             hugging_face.add(said)  # the losses held and stated, which it computes only where called with labels
         elif not any(True for _ in m.children()):
             last = name
-    if len(found) == 1:
-        return found.pop()
+    if len(found) == 1:  # a held classification loss outranks a head's config, a held regression loss beside a
+        task = found.pop()  # classifier's config is no task loss (a distillation or consistency term's nn.MSELoss):
+        return None if task == "regression" and hugging_face - {"regression"} else task  # the two disagree
     if found:
         return None
     if stated or hugging_face:

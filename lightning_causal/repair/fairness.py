@@ -34,6 +34,7 @@ from lightning_causal.causal.scm.counterfactual_checks import (
     check_counterfactual_ids,
     keep_padding,
     token_readers,
+    warn_padding_from_features,
 )
 from lightning_causal.causal.scm.fairness import one_value_per_sample
 from lightning_causal.causal.scm.token_swap import TokenSwap
@@ -119,6 +120,7 @@ def _log_probs(outputs: Tensor) -> Tensor:
 
 _READERS = "_readers_by_model"  # the embeddings found per model: CounterfactualFairnessTerm._readers
 _READ_AS_OUTPUTS = "_outputs_read_as_regression"  # the first batch's labels said a regression: no logit to check
+_PADDING_WARNED = "_feature_padding_warned"  # a per-position flip of all-zero positions, no mask: warned once
 # a model that draws and runs a training-mode BatchNorm inside an activation-checkpointed segment: x_cf's replay of x's
 # pass would be lost in the backward's recomputation, so both run as rows of one pass (as BackdoorSuppressionTerm does)
 _CHECKPOINTED = (
@@ -326,9 +328,11 @@ class CounterfactualFairnessTerm(RepairTerm):
         """
         x_cf = self.extra_inputs(x)
         k = x_cf.shape[0]
-        if additional_forward_args is not None:  # x_cf runs with x's attention mask: padding stays as it is
-            pad = padding_positions(x, additional_forward_args, model=model)
-            x_cf = x_cf if pad is None else keep_padding(self.counterfactual, x[:k], x_cf, pad[:k])
+        pad = None if additional_forward_args is None else padding_positions(x, additional_forward_args, model=model)
+        if pad is not None:  # x_cf runs with x's attention mask: padding stays as it is
+            x_cf = keep_padding(self.counterfactual, x[:k], x_cf, pad[:k])
+        elif not self.__dict__.get(_PADDING_WARNED):  # a per-position flip of all-zero positions, no mask: once a term
+            self.__dict__[_PADDING_WARNED] = warn_padding_from_features(self.counterfactual, x[:k], x_cf)
         rows = (x_cf != x[:k]).reshape(k, -1).any(1).nonzero().squeeze(1)
         if rows.numel() == 0:
             return torch.zeros((), device=x.device)  # nothing to pair in this batch

@@ -18,6 +18,7 @@ from lightning_causal.causal.scm.counterfactual import (
     Counterfactual,
     binary_groups,
 )
+from lightning_causal.causal.scm.counterfactual_checks import FEATURE_PADDING_FIX
 from lightning_causal.causal.scm.scm import (
     AdditiveNoiseSCM,
     Value,
@@ -34,7 +35,7 @@ POSITION_ATTRIBUTE_FIX = (
     "sequence: x[..., k]) is no column: pass a counterfactual that flips it at every position and give the model its "
     "padding as `attention_mask`, e.g. `CallableCounterfactual(lambda x: torch.cat([x[..., :k], 1 - x[..., k:k + 1], "
     "x[..., k + 1:]], -1), per_position=True)` (lightning_causal.causal.scm): the padded positions are kept as in x, "
-    "read from the mask (docs/recipes.md, 'Ranking and retrieval')")
+    "read from the mask (docs/recipes.md, 'Ranking and retrieval'); " + FEATURE_PADDING_FIX)
 
 
 class AttributeFlip(Counterfactual):

@@ -5,12 +5,14 @@ ids up (an id outside it fails deep inside ``nn.Embedding``, or spoils a GPU pro
 Used by :func:`~lightning_causal.causal.scm.fairness.counterfactual_fairness_gap`,
 :func:`~lightning_causal.causal.scm.fairness.carrier_unit_effects`,
 :class:`~lightning_causal.audits.fairness.FairnessAudit` and
-:class:`~lightning_causal.repair.fairness.CounterfactualFairnessTerm`.
+:class:`~lightning_causal.repair.fairness.CounterfactualFairnessTerm`; a per-position counterfactual where no padding
+is known (:func:`warn_padding_from_features`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import warnings
 
 import torch
 from torch import Tensor, nn
@@ -26,9 +28,10 @@ from lightning_causal.causal.engine.token_ids import (
     embedding_readers,
     warn_codes_outside,
 )
+from lightning_causal.causal.engine.user_frame import outside_package
 from lightning_causal.causal.scm.counterfactual import Counterfactual
 
-__all__ = ["keep_padding", "token_readers", "counterfactual_readers", "check_counterfactual_ids"]
+__all__ = ["FEATURE_PADDING_FIX", "keep_padding", "warn_padding_from_features", "token_readers", "counterfactual_readers", "check_counterfactual_ids"]
 
 _CODE_ROWS = 64  # the clean rows a float input's code columns are matched on
 
@@ -59,6 +62,48 @@ def keep_padding(counterfactual: Counterfactual, x: Tensor, x_cf: Tensor, paddin
         "x[..., k] of every item or node): CallableCounterfactual(fn, per_position=True), whose padded positions are "
         "then kept as in x"
     )
+
+
+#: the way out for a model that reads its padding from the features, where no mask tells a per-position flip of it
+FEATURE_PADDING_FIX = (
+    "a model that reads its padding from the features (its all-zero positions, no mask) keeps it where the flip is "
+    "multiplied by that rule, `CallableCounterfactual(lambda x: fn(x) * (x != 0).any(-1, keepdim=True), "
+    "per_position=True)`, which leaves the all-zero positions as in x")
+
+
+def warn_padding_from_features(counterfactual: Counterfactual, x: Tensor, x_cf: Tensor) -> bool:
+    """Warn where a per-position counterfactual (``per_position=True``) changes positions of ``x`` ``[N, T, F]`` whose
+    features are all 0 and no padding of ``x`` is known (no ``attention_mask`` or ``lengths``, :func:`keep_padding`
+    not called): its padded positions are kept only from a mask, so for a model that reads its padding from the
+    features (``(x != 0).any(-1)``) every padded position would become a flipped real one in silence. Real items whose
+    features are all 0 are flipped as meant, hence a warning, not a refusal, naming both ways out. Returns whether it
+    warned.
+
+    Examples:
+        >>> import warnings
+        >>> from lightning_causal.causal.scm.counterfactual import CallableCounterfactual
+        >>> x = torch.tensor([[[1.0, 0.0], [0.0, 0.0]]])  # item 1 padded, read from its features
+        >>> flip = CallableCounterfactual(lambda x: torch.cat([x[..., :1], 1 - x[..., 1:]], -1), per_position=True)
+        >>> with warnings.catch_warnings(record=True) as w:
+        ...     warnings.simplefilter("always")
+        ...     warned = warn_padding_from_features(flip, x, flip(x))
+        >>> warned, "(x != 0).any(-1, keepdim=True)" in str(w[0].message)
+        (True, True)
+    """
+    if not getattr(counterfactual, "per_position", False) or x.dim() < 3 or x_cf.shape != x.shape:
+        return False
+    moved = (x == 0).all(-1) & (x_cf != x).any(-1)  # [N, T, ...]: all-zero positions the counterfactual changed
+    if not bool(moved.any()):
+        return False
+    rows = moved.reshape(x.shape[0], -1).any(1).nonzero().squeeze(1)
+    warnings.warn(
+        f"The per-position counterfactual {counterfactual!r:.80} changed {int(moved.sum())} position(s) of x whose "
+        f"features are all 0 (rows {rows[:5].tolist()}), and the model is given no padding (`attention_mask` or "
+        "`lengths`) to keep as in x: if these are padding, they are now flipped items. Where the model reads its "
+        "padding from a mask, pass it as `attention_mask` (additional_forward_args); "
+        f"{FEATURE_PADDING_FIX}. Real items whose features are all 0 are flipped as meant",
+        UserWarning, stacklevel=outside_package())
+    return True
 
 
 def token_readers(forward: Forward, x: Tensor) -> list[EmbeddingReader]:

@@ -62,6 +62,7 @@ from lightning_causal.causal.scm.counterfactual_checks import (
     counterfactual_readers,
     keep_padding,
     token_readers,
+    warn_padding_from_features,
 )
 from lightning_causal.causal.structure.layer_activations import (
     SkippedModulesError,
@@ -205,7 +206,9 @@ def counterfactual_inputs(counterfactual: Counterfactual, x: Tensor, padding: Te
             ``x``, or ``None``. ``x_cf`` runs with ``x``'s attention mask, so a counterfactual must
             leave these positions as they are: a per-position one (a
             :class:`~lightning_causal.causal.scm.token_swap.TokenSwap`) keeps them (only the real
-            tokens are swapped); any other that changes one is refused.
+            tokens are swapped); any other that changes one is refused. ``None``: a per-position one that
+            changes positions of ``[N, T, F]`` whose features are all 0 is warned about (padding read from the
+            features is not kept: :func:`~lightning_causal.causal.scm.counterfactual_checks.warn_padding_from_features`).
 
     Raises:
         ValueError: ``x_cf`` of another shape, or a counterfactual that writes into padded positions
@@ -217,7 +220,10 @@ def counterfactual_inputs(counterfactual: Counterfactual, x: Tensor, padding: Te
     if not isinstance(x_cf, Tensor) or x_cf.shape != x.shape:
         raise ValueError(f"Expected the counterfactual of `x` {list(x.shape)} to have the same shape but got {getattr(x_cf, 'shape', type(x_cf))}")
     x_cf = x_cf if x_cf.dtype == x.dtype else x_cf.to(x.dtype)
-    return x_cf if padding is None else keep_padding(counterfactual, x, x_cf, padding)
+    if padding is None:  # a per-position flip's padding kept only from a mask: none known, all-zero positions warned
+        warn_padding_from_features(counterfactual, x, x_cf)
+        return x_cf
+    return keep_padding(counterfactual, x, x_cf, padding)
 
 
 def _probabilities(forward: Forward, x: Tensor, rows: Tensor, per_pass: int, classes: list[str] | None = None,
