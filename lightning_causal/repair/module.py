@@ -29,6 +29,7 @@ from lightning_causal.audits.label_task import state_task
 from lightning_causal.batches import UnpackBatch, Unpacked, num_rows, unpack, unread_keys_message
 from lightning_causal.causal.engine.checks import check_int
 from lightning_causal.causal.engine.chosen_input import (
+    ChosenInput,
     check_input_choice,
     chosen_input,
     input_position,
@@ -241,6 +242,9 @@ class CausalRepairModule(EvaluationSteps):
         if self.explain is not None:
             _check_terms_explain(self.terms, self.explain)
         self._explained: tuple[int, int] | None = None  # (number of inputs, the explained input's position)
+        # the ChosenInput wrapper of each (position, inputs, keywords): the terms' per-model records (whether the model
+        # draws, the buffers its passes write, the backdoor term's Forward, the fairness term's readers) key on it
+        self._wrappers: dict[tuple[int, int, bool], ChosenInput] = {}
         for term in self.terms:  # a term without its own output= explains the tensor the task loss takes
             if self.output is not None and getattr(term, "output", False) is None:
                 term.output = self.output
@@ -499,7 +503,10 @@ class CausalRepairModule(EvaluationSteps):
         if self._explained is None or self._explained[0] != len(x):
             self._explained = (len(x), input_position(self.explain, self.model, len(x), "the batch",
                                                       MisconfigurationException))
-        return chosen_input(self.model, x, self._explained[1], args)
+        model, chosen, args = chosen_input(self.model, x, self._explained[1], args)
+        if isinstance(model, ChosenInput):  # one wrapper a layout: the terms keep their per-model records across steps
+            model = self._wrappers.setdefault((model.position, model.num_inputs, model.keywords), model)
+        return model, chosen, args
 
     def task_step(self, batch: Any, batch_idx: int) -> Tensor | None:
         """The task loss of ``batch``: ``task_loss(model(x, *args), y)``; override for unlabeled
