@@ -35,11 +35,23 @@ except (ImportError, AttributeError):  # pragma: no cover - a torch built withou
 #: the warning where one row is paired beside a training-mode ``BatchNorm`` in a model that draws random numbers
 ONE_ROW = (
     "A repair term paired one row of the batch with its twin (a short last batch, a counterfactual that changes one row) "
-    "in a model that draws random numbers beside a training-mode BatchNorm, which cannot normalise one row on its own: the "
+    "in a model that draws random numbers beside a training-mode BatchNorm that gets one value per channel there, which it "
+    "cannot normalise (torch refuses): the "
     "row and its twin ran as one pass, their dropout masks (or other draws) not paired, at such steps; batches whose "
     "paired rows number 2 or more pair them (e.g. drop_last=True in the DataLoader, or a larger `fraction`)"
 )
 _ONE_ROW_WARNED: weakref.WeakSet[nn.Module] = weakref.WeakSet()  # the models warned of ONE_ROW
+
+
+class _OneValuePerChannel(Exception):
+    """A first half's pass stopped before a training-mode ``BatchNorm`` that would get one value per channel."""
+
+
+def _one_value_per_channel(module: nn.Module, args: tuple[Any, ...]) -> None:
+    """Stop the pass where ``module`` (a training-mode ``BatchNorm``) gets one value per channel, which torch refuses."""
+    x = args[0] if args else None
+    if isinstance(x, Tensor) and x.dim() >= 2 and x.shape[1] and x.numel() // x.shape[1] == 1:
+        raise _OneValuePerChannel
 
 _T = TypeVar("_T")
 _U = TypeVar("_U")
@@ -215,8 +227,9 @@ class PairedPasses:
         an activation-checkpointed segment (``checkpointed``), the backward's recomputation would lose the replay's
         statistics: the joint pass is kept, ``warn()`` called the first time for the model; a model that drew at its
         last step without it raises ``refused`` where one is given (else it is warned of as at a first step). Where
-        the first half is ``rows == 1`` row beside a training-mode ``BatchNorm``, which cannot normalise one row on its
-        own (torch raises), the joint pass runs, its draws unpaired, warned once per model where it drew
+        the first half is ``rows == 1`` row that reaches a training-mode ``BatchNorm`` as one value per channel
+        (``[1, C]``: torch refuses to normalise it; ``[1, C, H, W]`` is normalised and paired), that pass is stopped
+        before the layer and undone, and the joint pass runs, its draws unpaired, warned once per model where it drew
         (:data:`ONE_ROW`; a short last batch, a counterfactual that changes one row of the batch).
 
         Examples:
@@ -229,13 +242,28 @@ class PairedPasses:
             >>> torch.equal(out[:3], out[3:]), draws[model]
             (True, True)
         """
-        model = self.model
-        if rows == 1 and self.norms:  # a training-mode BatchNorm cannot normalise one row alone: one pass of both
+        if rows != 1 or not self.norms:
+            return self._paired(draws, joint, clean, stamped, warn=warn, refused=refused)
+        # one row: a training-mode BatchNorm given one value per channel ([1, C], not [1, C, H, W]) refuses it, torch's
+        # words; such a pass is stopped before it, undone, and one pass of both halves runs, its draws unpaired
+        handles = [m.register_forward_pre_hook(_one_value_per_channel) for m in self.norms]
+        try:
+            return self._paired(draws, joint, clean, stamped, warn=warn, refused=refused)
+        except _OneValuePerChannel:
+            self.undo()
             out = joint()
-            if self.drew() and model not in _ONE_ROW_WARNED:
-                _ONE_ROW_WARNED.add(model)
+            if self.drew() and self.model not in _ONE_ROW_WARNED:
+                _ONE_ROW_WARNED.add(self.model)
                 warnings.warn(ONE_ROW, UserWarning, stacklevel=outside_package())
             return out
+        finally:
+            for h in handles:
+                h.remove()
+
+    def _paired(self, draws: MutableMapping[nn.Module, bool], joint: Callable[[], _T], clean: Callable[[], _U],
+                stamped: Callable[[_U], _V], *, warn: Callable[[], None], refused: Exception | None) -> _T | _V:
+        """:meth:`paired`'s rule for rows a training-mode ``BatchNorm`` normalises."""
+        model = self.model
         if draws.get(model, False):  # it drew at its last step: the first half first; where that draws nothing now, undone
             a = clean()
             if self.drew() and not self.checkpointed:
