@@ -505,7 +505,11 @@ class CausalRepairModule(EvaluationSteps):
                                                       MisconfigurationException))
         model, chosen, args = chosen_input(self.model, x, self._explained[1], args)
         if isinstance(model, ChosenInput):  # one wrapper a layout: the terms keep their per-model records across steps
-            model = self._wrappers.setdefault((model.position, model.num_inputs, model.keywords), model)
+            key = (model.position, model.num_inputs, model.keywords)
+            kept = self._wrappers.get(key)
+            if kept is None or kept.wrapped is not self.model:  # a new model (`module.model` reassigned): a new wrapper
+                self._wrappers[key] = kept = model
+            model = kept
         return model, chosen, args
 
     def task_step(self, batch: Any, batch_idx: int) -> Tensor | None:

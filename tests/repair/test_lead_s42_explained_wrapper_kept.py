@@ -62,3 +62,22 @@ def test_the_kept_wrapper_gives_a_fresh_modules_loss_and_copies():
     assert torch.equal(second, fresh.training_step(batch, 1))
     pickle.loads(pickle.dumps(kept.model))  # the module's model pickles (ddp_spawn) beside the wrappers
     assert copy.deepcopy(kept)._wrappers  # and the module deep-copies with them
+
+
+def test_a_reassigned_model_gets_a_wrapper_of_its_own():
+    # final read D F2: the kept wrapper was keyed by the layout only, so after `module.model = new` the terms read
+    # the first network, silently
+    batch = _batch()
+    module = _module(_Two().eval())
+    module.training_step(batch, 0)
+    torch.manual_seed(7)
+    new = _Two().train()
+    new.drop.p = 0.0  # nothing drawn: the two modules' losses compare exactly
+    for p in new.parameters():
+        p.data.normal_()
+    calls = []
+    new.head.register_forward_hook(lambda m, a, o: calls.append(a[0].shape[0]))
+    module.model = new
+    loss = module.training_step(batch, 1)
+    assert calls == [32, 64]  # the task pass and the term's pass of rows and counterfactuals, both on the new model
+    assert torch.equal(loss, _module(new).training_step(batch, 0))
