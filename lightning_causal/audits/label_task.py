@@ -24,7 +24,7 @@ from lightning_causal.causal.engine.layer_calls import output_layer
 from lightning_causal.causal.engine.state import rows_sum_to_one
 from lightning_causal.causal.engine.user_frame import outside_package
 
-__all__ = ["GUESSED_SINGLE_LABEL", "GUESSED_SOFT_LABELS", "GUESS_ROWS", "ascending_outputs", "class_distributions", "class_indices", "embedding_output", "independent_probabilities", "label_task", "level_outputs", "LEVEL_WAYS_OUT",
+__all__ = ["DISAGREEING_TASK", "GUESSED_SINGLE_LABEL", "GUESSED_SOFT_LABELS", "GUESS_ROWS", "ascending_outputs", "class_distributions", "class_indices", "embedding_output", "independent_probabilities", "label_task", "level_outputs", "LEVEL_WAYS_OUT",
            "multi_hot_labels", "per_level_labels", "rank_labels", "ranks_said", "sigmoid_levels", "SAYS_NOTHING",
            "regression_labels", "smoothed_multi_hot", "soft_binary_targets", "state_task", "task_model"]
 
@@ -117,7 +117,9 @@ def label_task(model: Any) -> str | None:
     or stated beside it says how the model is trained: a ``...ForSequenceClassification`` whose checkpoint says
     ``single_label_classification`` fine-tuned with ``task_loss=nn.BCEWithLogitsLoss()`` is multi-label; but a held
     regression loss beside a classifier head's config, an auxiliary term's ``nn.MSELoss`` as likely as the task's, says
-    ``None``: the two disagree), then the
+    ``None``: the two disagree, warned once a model (:data:`DISAGREEING_TASK`, naming ``hparams.task``), unless a
+    ``task_loss`` is stated (``CausalRepairModule(net, terms, task_loss=nn.MSELoss())`` says ``"regression"`` of the
+    repair module holding that loss, as of ``net``), then the
     activation its output comes out of (``nn.Sigmoid``: multi-label;
     ``nn.Softmax``/``nn.LogSoftmax``: one class): the layer that computed its output (where a function of torch's did,
     a clamp or a cast after the activation, the last layer it called) in its last pass watched by
@@ -143,7 +145,7 @@ def label_task(model: Any) -> str | None:
     task = hparams.get("task") if hasattr(hparams, "get") else None
     if task in ("multilabel", "multiclass", "regression"):  # said in so many words: before the losses held, which may be
         return task  # auxiliary (a classifier's nn.MSELoss of a consistency term, its task loss F.cross_entropy)
-    found, hugging_face, last, stated = set(), set(), None, None
+    found, hugging_face, last, stated, named = set(), set(), None, None, {}
     for m in modules():
         if _STATED and stated is None:
             stated = _STATED.get(m)
@@ -154,13 +156,19 @@ def label_task(model: Any) -> str | None:
             found.add("multiclass")
         elif name in _REGRESSION_LOSSES:
             found.add("regression")
+            named.setdefault("loss", name)
         elif (said := _hugging_face_task(m)) is not None:  # the loss a Hugging Face model computes in its forward: after
             hugging_face.add(said)  # the losses held and stated, which it computes only where called with labels
+            named.setdefault(said, name)
         elif not any(True for _ in m.children()):
             last = name
-    if len(found) == 1:  # a held classification loss outranks a head's config, a held regression loss beside a
-        task = found.pop()  # classifier's config is no task loss (a distillation or consistency term's nn.MSELoss):
-        return None if task == "regression" and hugging_face - {"regression"} else task  # the two disagree
+    if len(found) == 1:  # a held classification loss outranks a head's config; a held regression loss beside a
+        task = found.pop()  # classifier's config may be an auxiliary term's (nn.MSELoss) or the task's: the loss stated
+        if task == "regression" and hugging_face - {"regression"}:  # (task_loss) says which, else the two disagree
+            if stated is None:
+                _warn_disagreeing(model, named, sorted(hugging_face - {"regression"}))
+            return stated
+        return task
     if found:
         return None
     if stated or hugging_face:
@@ -168,6 +176,32 @@ def label_task(model: Any) -> str | None:
     seen = output_layer(model)  # the layer its last watched pass computed its output with: call order
     last = seen[0] if seen is not None else last
     return {"Sigmoid": "multilabel", "Softmax": "multiclass", "LogSoftmax": "multiclass"}.get(last or "")
+
+
+#: what :func:`label_task` warns where a held regression loss sits beside a Hugging Face classifier head's config and
+#: nothing states the task (once a model)
+DISAGREEING_TASK = ("{model} holds {loss} (a regression loss) beside {head}, whose config's problem_type says "
+                    "{config!r}: the two readings of its task disagree (the {loss} may be its task loss, or an "
+                    "auxiliary term's beside the head's own loss), so the audits read no task and fall back to what "
+                    "the probe's labels and outputs say (a classifier's probabilities where nothing else is said). "
+                    "Say the task: self.save_hyperparameters({{'task': 'regression'}}) (hparams.task='regression') "
+                    "where {loss} is the task loss, or hparams.task='multiclass' ('multilabel') where it is auxiliary.")
+_WARNED: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def _warn_disagreeing(model: Any, named: dict[str, str], configs: list[str]) -> None:
+    """Warn, once for ``model``, that its held regression loss and a classifier head's config disagree
+    (:data:`DISAGREEING_TASK`)."""
+    try:
+        if model in _WARNED:
+            return
+        _WARNED.add(model)
+    except TypeError:  # not weakly referable: warned each time
+        pass
+    config = {"multiclass": "single_label_classification", "multilabel": "multi_label_classification"}[configs[0]]
+    warnings.warn(DISAGREEING_TASK.format(model=type(model).__name__, loss=f"nn.{named.get('loss')}",
+                                          head=named.get(configs[0]), config=config),
+                  UserWarning, stacklevel=outside_package())
 
 
 #: model -> the task of the loss it is trained with from outside (:func:`state_task`)
