@@ -21,25 +21,22 @@ NOTES = hasattr(BaseException, "add_note")
 
 
 def with_note(err: BaseException, note: str) -> BaseException:
-    """``err`` with ``note``: on Python 3.11+ ``err`` itself, the note added (``err.add_note(note)``); on 3.10, where
-    exceptions take no notes, a new exception of ``err``'s type whose message is ``err``'s followed by ``note`` (raise
-    it ``from err``: the traceback keeps the original), or ``err`` itself, unnoted, where its type is built otherwise
-    than from one message (``UnicodeDecodeError``). Re-raise ``err`` where the answer is ``err``.
+    """``err`` itself with ``note``: on Python 3.11+ the note added (``err.add_note(note)``); on 3.10, where exceptions
+    take no notes, appended to its message where that is its one argument (``err.args == (message,)``: ``err.args``
+    set to ``(message + "\\n" + note,)``, the same object kept, its type and attributes with it), else left unnoted (an
+    ``OSError(errno, strerror, filename)``, a ``UnicodeDecodeError``, a constructor of other arguments). Re-raise ``err``.
 
     Examples:
         >>> err = ValueError("bad input")
         >>> noted = with_note(err, "Raised while reading the probe")
-        >>> type(noted).__name__, "Raised while reading the probe" in (str(noted) + " ".join(getattr(noted, "__notes__", [])))
-        ('ValueError', True)
+        >>> noted is err, "Raised while reading the probe" in (str(err) + " ".join(getattr(err, "__notes__", [])))
+        (True, True)
     """
     if NOTES:
         err.add_note(note)
-        return err
-    try:
-        noted = type(err)(f"{err}\n{note}")
-    except Exception:  # a type whose constructor takes more than a message
-        return err
-    return noted
+    elif len(err.args) == 1 and isinstance(err.args[0], str):
+        err.args = (f"{err.args[0]}\n{note}",)
+    return err
 
 
 def is_autocast_enabled(device_type: str) -> bool:

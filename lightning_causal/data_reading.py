@@ -311,9 +311,8 @@ def _whole_tensors(batch: Any, rows_of: RowsOf | None = None, whole_of: WholeOf 
     episode's support set and its labels beside the queries, a codebook; none of a batch without samples; and those
     ``whole_of`` names whatever their rows (the caller's ``unpack_batch`` marks them ``mark_whole``: a support set of as
     many rows as the queries)."""
-    rows, found = (rows_of or batch_rows)(batch), []
+    rows, found = (rows_of or batch_rows)(batch), _tensors(batch)
     marked = whole_of(batch) if whole_of is not None else ()
-    map_tensors(batch, lambda t: found.append(t) or t, dataclasses=True)
     return [t for t in found if (rows and t.dim() and t.shape[0] != rows) or any(t is m for m in marked)]
 
 
@@ -349,8 +348,7 @@ def _joined_rows(batch: Any, rows_of: RowsOf, whole_of: WholeOf | None = None) -
     ``unpack_batch`` that filters the rows, ``b["x"][b["keep"]]``: 6 samples of tensors of 8 rows, which no tensor
     locates) the first dimension most of its tensors hold (a tie: the first's), along which the items are joined until
     they hold the samples asked for, the result not cut (:func:`_from_batches`)."""
-    rows, found = rows_of(batch), []
-    map_tensors(batch, lambda t: found.append(t) or t, dataclasses=True)
+    rows, found = rows_of(batch), _tensors(batch)
     dims = [int(t.shape[0]) for t in found if t.dim()]
     if not rows or not dims or rows in dims or (whole_of is not None and len(whole_of(batch))):
         return rows
@@ -365,6 +363,21 @@ def _joins_alike(first: Any, batch: Any, rows_of: RowsOf | None = None, whole_of
     return len(a) == len(b) and all(x.shape == y.shape and x.dtype == y.dtype and torch.equal(x, y) for x, y in zip(a, b))
 
 
+def _tensors(batch: Any) -> list[Tensor]:
+    """The tensors of ``batch``, in :func:`map_tensors`' order (a dataclass batch's fields too)."""
+    found: list[Tensor] = []
+    map_tensors(batch, lambda t: found.append(t) or t, dataclasses=True)
+    return found
+
+
+def _shaped_alike(first: Any, batch: Any, rows: int) -> bool:
+    """Whether ``batch``'s tensors join ``first``'s along their ``rows`` (:func:`_concat`): of each tensor of ``first``
+    with as many rows, ``batch``'s holds the same shape beyond its first dimension."""
+    a, b = _tensors(first), _tensors(batch)
+    return len(a) == len(b) and all(y.shape[1:] == x.shape[1:] and y.dim() == x.dim() for x, y in zip(a, b)
+                                    if x.dim() and x.shape[0] == rows)
+
+
 def _from_batches(dataset: Dataset, size: int, convert: Any, indices: list[int] | None,
                   rows_of: RowsOf | None = None, whole_of: WholeOf | None = None) -> Any:
     """The first ``size`` samples of a dataset whose items are batches (a ``DataLoader(batch_size=None)``,
@@ -372,7 +385,8 @@ def _from_batches(dataset: Dataset, size: int, convert: Any, indices: list[int] 
     counted by ``rows_of`` (default :func:`batch_rows`, its first tensor's rows), the tensors ``whole_of`` names never
     joined nor cut. Items whose samples no tensor of theirs locates (:func:`_joined_rows`: an ``unpack_batch`` that
     filters rows) are joined along their rows and not cut; where the joined items read as other samples than the items
-    apart (an ``unpack_batch`` taking a fixed number of rows of each), the first item, warned of."""
+    apart (an ``unpack_batch`` taking a fixed number of rows of each), or whose tensors differ beyond those rows (a
+    time-major ``[T, N, F]`` item whose ``N`` differs from the first's), the first item, warned of."""
     count = rows_of or batch_rows
     if indices is None:
         try:
@@ -385,9 +399,12 @@ def _from_batches(dataset: Dataset, size: int, convert: Any, indices: list[int] 
     def along(batch: Any) -> int:
         return _joined_rows(batch, count, whole_of)
 
-    batches, rows = [], 0
+    batches, rows, unjoined = [], 0, None
     for i in indices:
         batch = convert(dataset[i]) if convert is not None else dataset[i]
+        if batches and along(batches[0]) != count(batches[0]) and not _shaped_alike(batches[0], batch, along(batches[0])):
+            unjoined = batch  # joined along rows not the samples' (a time-major [T, N, F] whose N differ): the first item
+            break
         if batches and not _joins_alike(batches[0], batch, along, whole_of):  # two episodes' support sets: the first batch's samples
             warnings.warn(
                 f"The probe holds the first {rows} samples, those of the loader's first {len(batches)} batch(es), not {size}: its items are "
@@ -409,13 +426,17 @@ def _from_batches(dataset: Dataset, size: int, convert: Any, indices: list[int] 
     if along(batches[0]) == count(batches[0]):
         head = _batch_head(joined, size, count(joined), whole)
         return head if head is not None else batches[0]
-    if count(joined) != rows:  # joined along rows that are not the samples', the samples are not those of the items apart
+    if unjoined is not None or count(joined) != rows:  # joined along rows that are not the samples', the samples are not those of the items apart
+        reading = (f"the next batch's tensors differ from the first's beyond their {along(batches[0])} rows "
+                   f"({_shapes(_tensors(batches[0]))} and {_shapes(_tensors(unjoined))}: a time-major batch, [T, N, ...], "
+                   "whose N differ) and do not join along them" if unjoined is not None else
+                   f"its first {len(batches)} batches joined along their {along(batches[0])} rows read as {count(joined)} "
+                   f"samples, not the {rows} of the batches apart (an `unpack_batch` that takes a fixed number of rows of "
+                   "each batch)")
         warnings.warn(
             f"The probe holds the {count(batches[0])} samples of the loader's first batch, not {size}: `unpack_batch` reads "
-            f"{count(batches[0])} samples of it, a number of rows none of its tensors holds, and its first {len(batches)} "
-            f"batches joined along their {along(batches[0])} rows read as {count(joined)} samples, not the {rows} of the "
-            "batches apart (an `unpack_batch` that takes a fixed number of rows of each batch); for more samples pass "
-            "`probe=` one batch of them", UserWarning, stacklevel=outside_package())
+            f"{count(batches[0])} samples of it, a number of rows none of its tensors holds, and {reading}; for more "
+            "samples pass `probe=` one batch of them", UserWarning, stacklevel=outside_package())
         return batches[0]
     return joined  # not cut: its samples are not rows of its tensors (an unpack_batch that filters them), read whole
 

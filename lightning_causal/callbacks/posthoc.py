@@ -241,16 +241,14 @@ def _listed_batches(data: Any, probe: Probe) -> str | None:
 
 @contextlib.contextmanager
 def _noted(note: str | None) -> Iterator[None]:
-    """Add ``note`` (if any) to an error raised inside (:func:`~lightning_causal._compat.with_note`: on Python 3.10,
-    which has no exception notes, the same type of error re-raised with the note ending its message, from the
-    original)."""
+    """Add ``note`` (if any) to an error raised inside and re-raise it (:func:`~lightning_causal._compat.with_note`: on
+    Python 3.10, which has no exception notes, the note ends the message of an error of one message argument)."""
     try:
         yield
     except Exception as err:
-        noted = err if note is None else with_note(err, note)
-        if noted is err:
-            raise
-        raise noted from err
+        if note is not None:
+            with_note(err, note)
+        raise
 
 
 def _dry_runs(audits: list[Audit], model: torch.nn.Module, probe: Probe, position: int | None,

@@ -745,9 +745,11 @@ def _carriers_alone(forward: Forward, x: Tensor, layer: str, kinds: list[type], 
     starts: list[int] = []
     try:
         out, acts = activations_alone(forward, (x,), [layer], before=lambda _k: starts.append(len(kinds)))
-    except SkippedModulesError as err:  # in the carriers' words, not those of random depth and `layers=` (none here)
-        raise repeated_carrier_error(layer, 0, f" on {which}sample {int(err.rows.min())} run alone "
-                                               "(max_batch_size=1)") from err
+    except SkippedModulesError as err:  # in the carriers' words, not those of `layers=` (none here); random depth named
+        branch = repeated_carrier_error(layer, 0, f" on {which}sample {int(err.rows.min())} run alone (max_batch_size=1)")
+        raise ValueError(f"{branch}. Or the model draws random numbers in eval mode and skips {layer!r} at random "
+                         "(stochastic depth that ignores self.training?): make its forward deterministic in eval "
+                         "mode") from err
     calls = [end - start for start, end in zip(starts, [*starts[1:], len(kinds)])]
     if max(calls) > 1:
         row = max(range(len(calls)), key=calls.__getitem__)

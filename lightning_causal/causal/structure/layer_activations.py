@@ -263,6 +263,9 @@ class SkippedModulesError(ValueError):
         super().__init__(message)
         self.modules, self.rows = modules, rows
 
+    def __reduce__(self) -> tuple:  # pickled and copied with its modules and rows (a required argument each)
+        return type(self), (*self.args[:1], self.modules, self.rows), self.__dict__
+
 
 def skipped_modules_error(modules: list[str], rows: Tensor) -> SkippedModulesError:
     """The error for chosen ``modules`` that ran in the probe's clean pass but not in a later pass over
