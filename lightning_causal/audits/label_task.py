@@ -104,7 +104,8 @@ def label_task(model: Any) -> str | None:
     ``"multiclass"`` (one class per sample), ``"regression"`` or ``None`` (nothing, or signals that
     disagree). Read, in this order, from a ``task`` hyperparameter (``self.hparams.task``: ``"multilabel"``,
     ``"multiclass"`` or ``"regression"``; it decides over the losses held, one of which may be auxiliary: a
-    classifier's ``nn.MSELoss`` of a consistency term beside ``F.cross_entropy``), then the losses and metrics held as submodules
+    classifier's ``nn.MSELoss`` of a consistency term beside ``F.cross_entropy``; the model's own, else the first
+    submodule's that says one: a ``CausalRepairModule`` reads its network's), then the losses and metrics held as submodules
     (``nn.BCEWithLogitsLoss``, ``nn.BCELoss``, ``nn.MultiLabel*Loss``, torchmetrics' ``Multilabel*``
     metrics, e.g. ``Accuracy(task="multilabel")``: multi-label; ``nn.CrossEntropyLoss``,
     ``nn.NLLLoss``, ``Multiclass*`` metrics: one class; ``nn.MSELoss``, ``nn.L1Loss``,
@@ -145,10 +146,13 @@ def label_task(model: Any) -> str | None:
     task = hparams.get("task") if hasattr(hparams, "get") else None
     if task in ("multilabel", "multiclass", "regression"):  # said in so many words: before the losses held, which may be
         return task  # auxiliary (a classifier's nn.MSELoss of a consistency term, its task loss F.cross_entropy)
-    found, hugging_face, last, stated, named = set(), set(), None, None, {}
+    found, hugging_face, last, stated, named, held_said = set(), set(), None, None, {}, None
     for m in modules():
         if _STATED and stated is None:
             stated = _STATED.get(m)
+        inner = getattr(m, "hparams", None) if m is not model else None  # a network's own word inside a wrapper
+        if held_said is None and hasattr(inner, "get") and inner.get("task") in ("multilabel", "multiclass", "regression"):
+            held_said = inner.get("task")  # (a CausalRepairModule's): as the model's own hparams.task
         name = type(m).__name__
         if name in _MULTI_LABEL_LOSSES or name.startswith("Multilabel"):
             found.add("multilabel")
@@ -162,6 +166,8 @@ def label_task(model: Any) -> str | None:
             named.setdefault(said, name)
         elif not any(True for _ in m.children()):
             last = name
+    if held_said is not None:
+        return held_said
     if len(found) == 1:  # a held classification loss outranks a head's config; a held regression loss beside a
         task = found.pop()  # classifier's config may be an auxiliary term's (nn.MSELoss) or the task's: the loss stated
         if task == "regression" and hugging_face - {"regression"}:  # (task_loss) says which, else the two disagree
