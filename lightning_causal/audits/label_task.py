@@ -110,7 +110,8 @@ def label_task(model: Any) -> str | None:
     metrics, e.g. ``Accuracy(task="multilabel")``: multi-label; ``nn.CrossEntropyLoss``,
     ``nn.NLLLoss``, ``Multiclass*`` metrics: one class; ``nn.MSELoss``, ``nn.L1Loss``,
     ``nn.HuberLoss``, ``nn.SmoothL1Loss``, ``nn.PoissonNLLLoss``, ``nn.GaussianNLLLoss``:
-    regression), then the task of the loss a module holding the model trains it with (:func:`state_task`:
+    regression; held losses of two kinds, a classifier's auxiliary ``nn.MSELoss`` beside its task loss, say what the
+    loss stated says, else ``None``), then the task of the loss a module holding the model trains it with (:func:`state_task`:
     ``CausalRepairModule(model, terms, task_loss=nn.CrossEntropyLoss())`` says ``"multiclass"`` of
     ``model``, whose terms are given the network, not the repair module), then a Hugging Face model's loss computed in
     its forward (:func:`_hugging_face_task`: a classifier head's config ``problem_type``, not a backbone's, a
@@ -175,8 +176,8 @@ def label_task(model: Any) -> str | None:
                 _warn_disagreeing(model, named, sorted(hugging_face - {"regression"}))
             return stated
         return task
-    if found:
-        return None
+    if found:  # losses of two kinds held (a classifier's auxiliary nn.MSELoss): the task loss stated decides, else none
+        return stated
     if stated or hugging_face:
         return stated or (hugging_face.pop() if len(hugging_face) == 1 else None)
     seen = output_layer(model)  # the layer its last watched pass computed its output with: call order
