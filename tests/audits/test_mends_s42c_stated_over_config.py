@@ -17,12 +17,7 @@ from lightning_causal.repair import CausalRepairModule, CounterfactualFairnessTe
 
 transformers = pytest.importorskip("transformers")
 
-
-def _classifier(problem_type: str = "single_label_classification") -> nn.Module:
-    cfg = transformers.BertConfig(vocab_size=32, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                                  intermediate_size=32, max_position_embeddings=16, num_labels=3,
-                                  problem_type=problem_type)
-    return transformers.BertForSequenceClassification(cfg).eval()
+from tests.audits.test_mends_s42f_aux_regression_loss import _classifier  # noqa: E402  (a tiny BERT head, config problem_type)
 
 
 def test_a_stated_task_loss_says_the_task_over_the_checkpoints_problem_type():

@@ -7,26 +7,14 @@ import warnings
 
 import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
-from torch import nn
 
 from lightning_causal.audits import LayerMapAudit, Probe, UnitImportanceAudit
 from lightning_causal.causal.engine.layer_calls import calls_counted
 from lightning_causal.reporting import TensorBoardRenderer
 from lightning_causal.reporting.layer_map_figures import layer_map_figure
-
-
-class _Iterated(nn.Module):
-    """A weight-tied block applied three times (a solver's stages), and a head run once."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        torch.manual_seed(0)
-        self.block, self.head = nn.Sequential(nn.Linear(4, 4), nn.Tanh()), nn.Linear(4, 2)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for _ in range(3):
-            x = x + 0.5 * self.block(x)
-        return self.head(x)
+from tests.reporting.test_trial_newuser82_repeated_layer_bars import (
+    _Iterated,  # a block run three times
+)
 
 
 def _probe() -> Probe:
