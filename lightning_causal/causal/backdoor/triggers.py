@@ -181,18 +181,19 @@ def _logits(model: nn.Module, x: Tensor, max_batch_size: int | None, forward: Fo
         raise
     if x.shape[0] > 1:
         _check_samples(forward, x, k, (lambda: clean) if clean is not None else stacked if alone else (lambda: out[:k]),
-                       what, sample_ids, batch)
+                       what, sample_ids, batch, one_row=alone and clean is None)  # each row alone: its own logits
     return out
 
 
 def _check_samples(forward: Forward | _RowsOf, x: Tensor, k: int, out: Callable[[], Tensor], what: str,
-                   sample_ids: Tensor | None, batch: str | None) -> None:
+                   sample_ids: Tensor | None, batch: str | None, *, one_row: bool = False) -> None:
     """:func:`~lightning_causal.causal.engine.sample_independence.check_samples_independent` of the first ``k`` rows of
     ``x`` against ``out()``, their logits in a pass of them stacked, its draws and those of ``out`` put back
-    (:func:`_logits`)."""
+    (:func:`_logits`); ``one_row``: every row ran alone (``max_batch_size=1`` honoured), whose own logits a forward
+    depending on its batch gives there (``check_samples_independent(one_row=True)``)."""
     with rng_preserved():  # its passes leave the later passes' draws (an MC-dropout model's) as they were
         check_samples_independent(forward, (x[:k],), out(), what, sample_ids=sample_ids,  # type: ignore[arg-type]
-                                  batch=batch)  # _RowsOf: forward.model, rows=
+                                  batch=batch, one_row=one_row)  # _RowsOf: forward.model, rows=
 
 
 def _predicted(out: Tensor) -> Tensor:

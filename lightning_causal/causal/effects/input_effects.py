@@ -96,7 +96,7 @@ def clean_target(forward: Forward, xs: tuple[Tensor, ...], target: Target, noise
     """
     out = forward(*xs) if noise is None else noise.clean(lambda s: forward(*(x[s] for x in xs), rows=s), xs[0].device)
     if noise is None:
-        check_rows_independent(forward, xs, out, "Intervening on the inputs")
+        check_rows_independent(forward, xs, out, "Intervening on the inputs", one_row=max_batch_size == 1)
         if max_batch_size == 1 and xs[0].shape[0] > 1:  # each sample alone, as its intervened rows run
             out = map_rows(xs[0].shape[0], 1, lambda s: forward(*(x[s] for x in xs), rows=s), xs[0].device)
     return explained_target(forward, xs, out, target, "Intervening on the inputs", warn=noise is None)

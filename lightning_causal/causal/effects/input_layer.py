@@ -205,7 +205,7 @@ def input_layer_effects(
         rows = max(1, rows_per_pass(forward.model, (x,), max_batch_size, forward=forward))
         noise = common_noise(forward, forward.model, (x,), rows, drew=clean_pass.moved)  # None unless the model draws noise
         if noise is None:  # two samples alone give their outputs in the batch (input_effects' clean_target)
-            check_rows_independent(forward, (x,), out, "Intervening on the inputs")
+            check_rows_independent(forward, (x,), out, "Intervening on the inputs", one_row=max_batch_size == 1 and n > 1)
         if noise is not None or (max_batch_size == 1 and n > 1):  # the clean outputs of the blocks' seeds, or of each
             # sample alone where its intervened rows run alone (the patch hook is not on yet)
             out = noise.clean(lambda s: forward(x[s], rows=s), x.device) if noise is not None else \

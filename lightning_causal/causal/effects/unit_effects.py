@@ -45,6 +45,7 @@ from lightning_causal.causal.engine.linked_samples import check_linked_samples, 
 from lightning_causal.causal.engine.noise import CommonNoise, noise_warned
 from lightning_causal.causal.engine.padded_reads import explained_target
 from lightning_causal.causal.engine.prefix_cache import PrefixCache, prefix_cache
+from lightning_causal.causal.engine.sample_independence import same_outputs
 from lightning_causal.causal.engine.stacked_rows import rows_alone_checked
 from lightning_causal.causal.engine.state import (
     as_tuple,
@@ -151,6 +152,35 @@ class UnitEffectsInfo:
             "linear_updates": list(self.linear_updates),
             "calls": self.calls,
         }
+
+
+def _value_alone(cache: PrefixCache, forward: Forward, xs: tuple[Tensor, ...], layer: str) -> None:
+    """Refuse, at ``max_batch_size=1``, a layer whose value in the whole probe's pass (``cache.value``, from which the
+    rows alone run: the hook split and the linear update keep that pass's values) is not each sample's own: the layer's
+    output of each sample run alone (a pass each, :func:`~lightning_causal.causal.structure.layer_activations.activations_alone`,
+    as the layer map's and the causal graph's clean passes) must match it to the probe check's 1%
+    (:func:`~lightning_causal.causal.engine.sample_independence.same_outputs`). A model branching on its batch's
+    statistic before the layer gave the whole probe's value the batch's branch, and every row alone started from it:
+    a third of the per-sample model's effects, silently, where the probe's check named one row a pass as the way out. A
+    layer run more than once a pass is not compared (a pass alone reads its last call, the cache its first)."""
+    from lightning_causal.causal.structure.layer_activations import (
+        activations_alone,  # structure reads effects: not at import
+    )
+
+    if cache.calls > 1:
+        return
+    _, acts = activations_alone(forward, xs, [layer])
+    h = acts[layer]
+    if not isinstance(h, Tensor) or h.shape != cache.value.shape:
+        return
+    diff, same = same_outputs(h, cache.value)
+    if not same:
+        raise ValueError(
+            f"Expected the output of {layer!r} for each sample run alone to be what the whole probe's pass gives it, as "
+            f"unit_effects with `max_batch_size=1` runs every row alone from that pass's value of the layer, but they differ "
+            f"(max |difference| {diff:.3g}): the forward depends on its batch before {layer!r} (a branch on a batch "
+            f"statistic), so each row alone would start from the batch's branch; make the forward per-sample "
+            f"(`torch.where` per row), or explain one sample per call (`unit_effects(model, x[i:i + 1], {layer!r}, ...)`)")
 
 
 def _exact_effects(cache: PrefixCache, ivs: list[Intervention], units: Tensor, layout: Layout, tidx: Tensor,
@@ -417,7 +447,7 @@ def unit_effects(
             try:
                 cache = prefix_cache(forward, xs, layer, path="auto" if use_suffix and not scale else "full",
                                      rows_per_sample=_exact_rows_per_sample(ivs, (1, *site.shape) if fold > 1 else site.shape, method, screen),
-                                     fold=fold)
+                                     fold=fold, one_row=max_batch_size == 1 and fold == 1)
             except ValueError:  # one row for the whole probe (a hypernetwork's weights from one task embedding)?
                 if fold > 1 or site.shape[0] != 1 or xs[0].shape[0] < 2 or \
                         (rows := shared_rows(layer, run, forward.model, xs)) is None:
@@ -433,6 +463,7 @@ def unit_effects(
             noise = CommonNoise(xs[0].shape[0], cache.rows_per_pass(max_batch_size), model_devices(forward.model))
             clean = noise.clean(lambda s: forward(*(x[s] for x in xs), rows=s), xs[0].device)
         elif max_batch_size == 1 and fold == 1 and xs[0].shape[0] > 1:  # the suffix rows run alone: the clean ones too
+            _value_alone(cache, forward, xs, layer)  # the rows alone start from each sample's own value of the layer
             clean = map_rows(xs[0].shape[0], 1, lambda s: cache(lambda h: h, s), xs[0].device)  # (input_effects' clean_target)
         layout = ivs[0].layout(cache.value)
         units = selected_units(ivs[0].units, layout, layer, cache.value.device)

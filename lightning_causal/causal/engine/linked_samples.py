@@ -270,7 +270,8 @@ BATCH_HINT = (
 )
 
 
-def check_rows_independent(forward: Forward, xs: tuple[Tensor, ...], output: Tensor, what: str) -> None:
+def check_rows_independent(forward: Forward, xs: tuple[Tensor, ...], output: Tensor, what: str, *,
+                           one_row: bool = False) -> None:
     """Refuse a model whose samples are not independent rows, before any intervened pass.
 
     Two probe samples run alone must give their outputs in the batch (``output``, the clean
@@ -280,7 +281,8 @@ def check_rows_independent(forward: Forward, xs: tuple[Tensor, ...], output: Ten
     (:func:`~.padded_reads.warn_padded_read`). A pass of the two samples alone that fails where the whole batch
     ran (an ``edge_index`` naming rows the pass does not hold) is refused with a ``ValueError`` too,
     naming the model's error (chained) instead of letting it surface from deep inside an estimator;
-    out-of-memory errors, and the row-wise error of a callable ``output=``, pass through unchanged.
+    out-of-memory errors, and the row-wise error of a callable ``output=``, pass through unchanged. ``one_row``: the
+    estimator runs every row alone (``max_batch_size=1``), as in :func:`~.sample_independence.check_samples_independent`.
     """
     from lightning_causal.causal.engine.sample_independence import check_samples_independent
 
@@ -291,7 +293,7 @@ def check_rows_independent(forward: Forward, xs: tuple[Tensor, ...], output: Ten
     if linked and n > 1:
         _check_reordered(forward, xs, output, what, named)
     try:
-        check_samples_independent(forward, xs, output, what)
+        check_samples_independent(forward, xs, output, what, one_row=one_row)
     except OutOfMemoryError:
         raise
     except ValueError as err:

@@ -301,7 +301,7 @@ def cache_prefix(
 
 
 def prefix_cache(forward: Forward, xs: tuple[Tensor, ...], layer: str, *, path: str = "auto",
-                 rows_per_sample: int = 0, fold: int = 1) -> PrefixCache:
+                 rows_per_sample: int = 0, fold: int = 1, one_row: bool = False) -> PrefixCache:
     """:func:`cache_prefix` for a prepared :class:`Forward` (what the estimators call).
 
     ``fold > 1``: the layer's output folds ``fold`` rows per sample into the batch
@@ -314,6 +314,8 @@ def prefix_cache(forward: Forward, xs: tuple[Tensor, ...], layer: str, *, path: 
         path: as in :func:`cache_prefix`.
         rows_per_sample: as in :func:`cache_prefix`.
         fold: rows per sample the layer's output folds into the batch (an integer >= 1), as above.
+        one_row: the estimator runs every row alone, its clean rows too (``max_batch_size=1``): the probe's check of
+            :func:`~.sample_independence.check_samples_independent` passes a forward that depends on its batch.
     """
     check_choice("path", path, PATHS)
     module = resolve_module(forward.model, layer)
@@ -334,13 +336,13 @@ def prefix_cache(forward: Forward, xs: tuple[Tensor, ...], layer: str, *, path: 
                 reasons.append(f"{name}: {err}")
                 continue
             cache.reason = "; ".join(reasons)
-            _check_samples_independent(cache, xs)
+            _check_samples_independent(cache, xs, one_row)
             _use_read_slices(cache, xs, module, reads)
             cache.records_gradients = False  # a forward differentiating through the layer was refused above
             return cache
         cache = _full_cache(forward, xs, layer, module, "; ".join(reasons) or "forced", fold)
         _check_trial_pass(cache, xs, module, compare=False)
-        _check_samples_independent(cache, xs)
+        _check_samples_independent(cache, xs, one_row)
         cache.records_gradients = cache.records_gradients and _differentiates_through(cache, xs, module)
         return cache
 
@@ -399,8 +401,8 @@ def _check_linear_update(cache: PrefixCache, unit_dim: int, unit_size: int) -> N
         cache.linear.clear()
 
 
-def _check_samples_independent(cache: PrefixCache, xs: tuple[Tensor, ...]) -> None:
-    check_samples_independent(cache.forward, xs, cache.output, f"Intervening on {cache.layer!r}")
+def _check_samples_independent(cache: PrefixCache, xs: tuple[Tensor, ...], one_row: bool = False) -> None:
+    check_samples_independent(cache.forward, xs, cache.output, f"Intervening on {cache.layer!r}", one_row=one_row)
 
 
 def _check_trial_pass(cache: PrefixCache, xs: tuple[Tensor, ...], module: nn.Module, *, compare: bool) -> None:

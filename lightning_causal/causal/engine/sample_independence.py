@@ -73,7 +73,7 @@ KEPT_OPTIMIZER_STATE = (
 
 
 def check_samples_independent(forward: Forward, xs: tuple[Tensor, ...], output: Tensor, what: str, *,
-                              sample_ids: Tensor | None = None, batch: str | None = None) -> None:
+                              sample_ids: Tensor | None = None, batch: str | None = None, one_row: bool = False) -> None:
     """Refuse a model whose output for a sample depends on the other samples of its batch.
 
     Every estimator runs intervened rows of many samples (and units) in one batch, so probe rows run as a batch of
@@ -110,6 +110,12 @@ def check_samples_independent(forward: Forward, xs: tuple[Tensor, ...], output: 
         sample_ids: where ``xs`` are some of the user's samples (``attack_success_rate``'s, not of the target class),
             the user's index of each row: the message names those, not the rows' places in ``xs``.
         batch: with ``sample_ids``, what the batch is, in words (default: ``"the batch of N"``).
+        one_row: the estimator runs every row alone, the clean samples too (``max_batch_size=1``, the refusal's way out,
+            :data:`PER_SAMPLE_FIX`): a forward that depends on its batch passes, each sample's outputs are its own
+            there (else the way out was refused again: a loop); still refused where a sample alone is erased
+            (:data:`OWN_STATISTICS_FIX`: a statistic over the batch, a row alone its constant) and for the other
+            causes (a state kept, a forward argument gathered by row, a BatchNorm without running statistics), which
+            one row a pass does not mend. ``output`` is then the samples' pass stacked, as the erased check compares.
     """
     refuse_traced_training(forward.model, what)
     refuse_flat_bags(forward, xs, what)  # flat ids of an nn.EmbeddingBag with offsets, as many as the bags
@@ -165,6 +171,9 @@ def check_samples_independent(forward: Forward, xs: tuple[Tensor, ...], output: 
     cause, fix = _cause(forward, xs, rows, states)
     if fix == PER_SAMPLE_FIX and not same and _erased_alone(forward, xs, output, state):
         cause, fix = ERASED_ALONE_CAUSE, OWN_STATISTICS_FIX
+    if one_row and fix == PER_SAMPLE_FIX:
+        state.restore()
+        return  # its way out taken: every row runs alone, the samples' own outputs
     batch = batch or f"the batch of {n}"
     if same:
         if first_in_block(BEYOND_ROUNDING):
