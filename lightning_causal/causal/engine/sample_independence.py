@@ -188,9 +188,11 @@ def check_samples_independent(forward: Forward, xs: tuple[Tensor, ...], output: 
     raise ValueError(
         f"Expected the model to treat samples independently, but the outputs of probe samples {ids} "
         f"run alone differ from their outputs in {batch} ("
-        + ((("NaN where the batch gave numbers" if bool((alone.isnan() & ~clean.isnan()).any()) else
+        # of other shapes (a [B, B] matrix's first 10 columns read as classes: [2, 2] alone, [2, 10] in the batch)
+        + (f"{list(alone.shape)} alone where the batch gave {list(clean.shape)}" if alone.shape != clean.shape else
+           ((("NaN where the batch gave numbers" if bool((alone.isnan() & ~clean.isnan()).any()) else
              "numbers where the batch gave NaN")) if math.isnan(diff) and _inexact(alone) else
-           f"max |difference| {diff:.3g}") + f"): {cause}. {what} runs rows of many samples in one batch, which would mix their branches "
+           f"max |difference| {diff:.3g}")) + f"): {cause}. {what} runs rows of many samples in one batch, which would mix their branches "
         f"silently; {fix}")
 
 
