@@ -42,7 +42,7 @@ from lightning_causal.causal.engine.units import unit_kind
 
 __all__ = ["PACKED_HINT", "SiteFacts", "check_default_units", "check_not_vmapped", "check_rows_at_sites", "check_samples_first", "check_site_units",
            "check_unit_dimension", "first_tensor", "folded_hint", "functional_layer_hint", "holds_tensors_only", "inspect_site", "is_model_output",
-           "named_unit_kind", "returns_packed"]
+           "lays_channels_first", "named_unit_kind", "returns_packed"]
 
 #: what to name instead of a module that returns a ``PackedSequence`` (:func:`returns_packed`)
 PACKED_HINT = ("it returns a PackedSequence (a recurrent layer run on pack_padded_sequence), whose hidden states are "
@@ -192,7 +192,7 @@ def _reads_last(module: nn.Module, inp: Tensor | None) -> bool:
     return True if out is None or out.shape != inp.shape else _statistics_say_last(module, out)
 
 
-def _lays_channels_first(module: nn.Module, t: Tensor, *, read: bool = False) -> bool:
+def lays_channels_first(module: nn.Module, t: Tensor, *, read: bool = False) -> bool:
     """A convolution, channel normalisation or pool, or a layer normalisation that normalises dimension 1 of ``t``, its
     output (``read``: the input it reads, :func:`_reads_last`): timm's ``LayerNorm2d``."""
     if isinstance(module, _CHANNELS_FIRST):
@@ -460,11 +460,11 @@ def _channels_source(site: nn.Module, name: str, out: Tensor, inp: Tensor | None
                      inputs: dict[int, Tensor | None], names: Mapping[int, str]) -> str | None:
     """:attr:`SiteFacts.channels_source`: the module whose channels-first layout ``site``'s output holds, or ``None``."""
     if isinstance(site, InputSite):
-        return names.get(id(site.consumer), name) if _lays_channels_first(site.consumer, out, read=True) else None
-    if _lays_channels_first(site, out):
+        return names.get(id(site.consumer), name) if lays_channels_first(site.consumer, out, read=True) else None
+    if lays_channels_first(site, out):
         return name
     if inside:  # a block that convolves, one of whose layers returned a tensor of the output's shape
-        made = [m for m, t in inside if t.shape == out.shape and _lays_channels_first(m, t)]
+        made = [m for m, t in inside if t.shape == out.shape and lays_channels_first(m, t)]
         return names.get(id(made[-1]), name) if made else None
     # a chain of parameter-free leaves (activations, dropouts) after a convolution, channel normalisation or pool
     module, tensor = site, out
@@ -472,7 +472,7 @@ def _channels_source(site: nn.Module, name: str, out: Tensor, inp: Tensor | None
         if not _passes_layout(module, inp, tensor):
             return None
         producers = [(m, t) for m, t in outputs if _same(t, inp) and m is not module]  # in call order: the maker first
-        made = next((m for m, t in producers if _lays_channels_first(m, t)), None)
+        made = next((m for m, t in producers if lays_channels_first(m, t)), None)
         if made is not None or not producers:
             return None if made is None else names.get(id(made), name)
         module, tensor = producers[0]  # a dropout in eval or an in-place activation gives back its input: not its maker
@@ -594,7 +594,7 @@ def _consumer_reads_last(model_modules: Mapping[str, nn.Module], site: nn.Module
         shape = getattr(m, "normalized_shape", None)
         if isinstance(shape, (tuple, list, torch.Size)) and len(shape) > 1:
             return  # a layer normalisation over several dimensions ([C, L]) says nothing of the layout
-        if isinstance(m, _CONVOLVES) or _lays_channels_first(m, t, read=True):
+        if isinstance(m, _CONVOLVES) or lays_channels_first(m, t, read=True):
             said.append(None)
         elif _features_last(m) and _reads_last(m, t) and not isinstance(m, nn.Embedding):
             said.append(type(m).__name__)

@@ -35,6 +35,7 @@ from lightning_causal.causal.engine.unit_sites import (
     folded_hint,
     functional_layer_hint,
     holds_tensors_only,
+    lays_channels_first,
 )
 from lightning_causal.causal.engine.user_frame import outside_package
 from lightning_causal.causal.structure.functional_layers import (
@@ -46,7 +47,7 @@ from lightning_causal.causal.structure.functional_layers import (
 )
 
 __all__ = ["BATCH_FIRST", "BROADCAST", "NOT_SAMPLES_FIRST", "VMAPPED", "activations_alone", "clean_activations", "real_positions_only",
-           "seeded_clean_activations", "SkippedModulesError", "skipped_modules_error", "unaligned_positions"]
+           "seeded_clean_activations", "SkippedModulesError", "skipped_modules_error", "steps_dims", "unaligned_positions"]
 
 BATCH_FIRST = ("A layer built with batch_first=False (nn.TransformerEncoderLayer, recurrent layers) returns [T, N, ...] "
                 "(build it with batch_first=True), and a module called on some rows only (an expert of a mixture) returns "
@@ -315,23 +316,54 @@ def _block_activations(forward: Forward, xs: tuple[Tensor, ...], layers: list[st
     return torch.cat(outs), {a: torch.cat(v) for a, v in got.items()}
 
 
-def real_positions_only(h: Tensor, real: Tensor | None) -> Tensor:
+def real_positions_only(h: Tensor, real: Tensor | None, dim: int = 1) -> Tensor:
     """``h`` with the padded positions of a ``[N, T, ...]`` output set to 0 (``real``: ``[N, T]``
     booleans of the input's real positions); other outputs (pooled ``[N, D]``) as they are. The
     explained output does not read padded positions, so their hidden states (which move when a real
     token does: a padded query still attends to the real keys) are no response: counted, they made
-    the map depend on the length the probe is padded to."""
-    if real is None or h.dim() < 3 or h.shape[:2] != real.shape:
+    the map depend on the length the probe is padded to. ``dim``: the dimension of ``h`` that holds the steps, 2 for a
+    channels-first output ``[N, C, T, ...]`` (:func:`steps_dims`: a ``Conv1d`` over the steps, whose channels are
+    never read as positions, also where ``C == T``).
+
+    Examples:
+        >>> import torch
+        >>> real = torch.tensor([[True, True, False]])
+        >>> real_positions_only(torch.ones(1, 3, 3), real, dim=2)[0, :, 2]  # every channel's step 2: padding
+        tensor([0., 0., 0.])
+    """
+    if real is None or h.dim() < 3:
         return h
-    return torch.where(real.view(*real.shape, *[1] * (h.dim() - 2)), h, torch.zeros((), dtype=h.dtype, device=h.device))
+    steps = h.movedim(dim, 1)
+    if steps.shape[:2] != real.shape:
+        return h
+    kept = torch.where(real.view(*real.shape, *[1] * (h.dim() - 2)), steps, torch.zeros((), dtype=h.dtype, device=h.device))
+    return kept.movedim(1, dim)
 
 
-def unaligned_positions(acts: dict[str, Tensor], real: Tensor | None) -> list[str]:
+def steps_dims(model: nn.Module, acts: dict[str, Tensor]) -> dict[str, int]:
+    """The layers of ``acts`` whose outputs ``[N, C, T, ...]`` hold their steps on dimension 2, as ``{name: 2}``: a
+    convolution, a channel normalisation or a pool (a Mamba block's depthwise ``Conv1d`` over a sequence's steps), whose
+    dimension 1 holds channels; the others (``[N, T, D]``) hold them on dimension 1.
+
+    Examples:
+        >>> import torch
+        >>> from torch import nn
+        >>> model = nn.Sequential(nn.Conv1d(4, 4, 3), nn.Linear(3, 3))
+        >>> steps_dims(model, {"0": torch.ones(1, 4, 3), "1": torch.ones(1, 4, 3)})
+        {'0': 2}
+    """
+    modules = dict(model.named_modules())
+    return {a: 2 for a, h in acts.items() if h.dim() >= 3 and a in modules and lays_channels_first(modules[a], h)}
+
+
+def unaligned_positions(acts: dict[str, Tensor], real: Tensor | None, dims: dict[str, int] | None = None) -> list[str]:
     """The layers whose outputs ``[N, T + k, ...]`` hold a few positions more than the input's ``T`` (``k`` from 1 to
     4: a virtual node or a ``[CLS]`` token prepended inside forward) beside padding (``real``: ``[N, T]``, some
     ``False``): where the extra positions lie is not known, so :func:`real_positions_only` keeps their padded positions.
     Not a layer whose output is 0 at every padded position under some offset of the input's positions (``k`` before
-    them to none): a model that zeroes its padded nodes' hidden states leaves nothing there to count.
+    them to none): a model that zeroes its padded nodes' hidden states leaves nothing there to count. ``dims``: the
+layers whose steps lie on another dimension (:func:`steps_dims`: ``[N, C, T + k]``, a ``Conv1d`` padded by ``k`` on both
+sides, whose last steps a causal model cuts off).
 
     Examples:
         >>> import torch
@@ -344,5 +376,6 @@ def unaligned_positions(acts: dict[str, Tensor], real: Tensor | None) -> list[st
     if real is None or bool(real.all()):
         return []
     n, t = real.shape
-    return [a for a, h in acts.items() if h.dim() >= 3 and h.shape[0] == n and t < h.shape[1] <= t + 4
+    steps = {a: h.movedim((dims or {}).get(a, 1), 1) for a, h in acts.items() if h.dim() >= 3}
+    return [a for a, h in steps.items() if h.shape[0] == n and t < h.shape[1] <= t + 4
             and all(bool(h[:, off:off + t][~real.to(h.device)].any()) for off in range(h.shape[1] - t + 1))]

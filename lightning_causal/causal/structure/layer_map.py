@@ -64,6 +64,7 @@ from lightning_causal.causal.structure.layer_activations import (
     clean_activations,
     real_positions_only,
     seeded_clean_activations,
+    steps_dims,
     unaligned_positions,
 )
 from lightning_causal.causal.structure.layer_trace import (
@@ -342,21 +343,22 @@ def layer_causal_map(
         # numbers only: a forward taking gradients itself (forces -dE/dx) records a graph under no_grad, which the map's
         # statistics, computed after audit_mode, would carry (torch warns at float() of them)
         out = out.detach()
-        _warn_unaligned(unaligned_positions(acts, real_positions), acts, real_positions)
-        acts = {a: real_positions_only(h.detach(), real_positions) for a, h in acts.items()}
+        dims = steps_dims(forward.model, acts)  # a Conv1d's [N, C, T]: its steps on dimension 2, not its channels
+        _warn_unaligned(unaligned_positions(acts, real_positions, dims), acts, real_positions, dims)
+        acts = {a: real_positions_only(h.detach(), real_positions, dims.get(a, 1)) for a, h in acts.items()}
         check_token_baselines(xs, bases, readers, pads)
         check_samples_independent(forward, xs, out, "A layer causal map")
         if noise is None and max_batch_size == 1 and n > 1:  # the intervened rows run alone: the clean samples too
             out, acts = activations_alone(forward, xs, list(acts))
             out = out.detach()
-            acts = {a: real_positions_only(h.detach(), real_positions) for a, h in acts.items()}
+            acts = {a: real_positions_only(h.detach(), real_positions, dims.get(a, 1)) for a, h in acts.items()}
         order = list(acts)
         tidx, f0 = explained_target(forward, xs, out, target, "A layer causal map")
         real = real_rows(xs, masks, g)
         keep = row_subset(g * n, max_rows, seed, xs[0].device, real)
         rerouted: dict[str, str] | None = None if layers is not None else {}  # default layers run on some rows only
         grams, norms, logit_delta, in_delta = trace_interventions(forward, xs, masks, bases, acts, out, tidx, keep, max_batch_size,
-                                                     real_positions, noise, rerouted)
+                                                     real_positions, noise, rerouted, dims)
         if rerouted:
             order = [a for a in order if a not in rerouted]
             _warn_rerouted(rerouted, order)
@@ -453,11 +455,24 @@ def _build(order, cka, response, groups, norms, logit_delta, in_delta, f_t, xs, 
                           {"groups": g, "samples": n, "input_response": s_in, "output_response": s_out})
 
 
-def _warn_unaligned(names: list[str], acts: dict[str, Tensor], real: Tensor | None) -> None:
-    """Warn of layers whose outputs hold a few positions more than the padded input (:func:`unaligned_positions`)."""
+def _warn_unaligned(names: list[str], acts: dict[str, Tensor], real: Tensor | None, dims: dict[str, int]) -> None:
+    """Warn of layers whose outputs hold a few positions more than the padded input (:func:`unaligned_positions`); of
+    a channels-first one (``dims``: a ``Conv1d``'s ``[N, C, T + k]``), its steps."""
     if not names:  # none without padding (unaligned_positions)
         return
     t = real.shape[1]
+    if convs := [a for a in names if a in dims]:
+        warnings.warn(
+            "layer_causal_map: the outputs of " + ", ".join(f"{a!r} [N, {', '.join(map(str, acts[a].shape[1:]))}]"
+                                                            for a in convs[:4]) + (" ..." if len(convs) > 4 else "")
+            + f" hold more steps (dimension 2) than the input's {t} (a Conv1d padded by k - 1 on both sides, whose last "
+            "k - 1 steps a causal model cuts off), so the input's padding cannot be laid on them: their padded steps, which "
+            "move when a real step does, count in the responses and the CKA, and the map depends on the length the probe "
+            "is padded to. Name a module that returns the steps the model keeps (a causal convolution module whose "
+            "forward returns `self.conv(x)[..., :T]`), or pad the steps on the left only (`F.pad(x, (k - 1, 0))` before "
+            "a Conv1d of padding=0)", UserWarning, stacklevel=outside_package())
+    if not (names := [a for a in names if a not in dims]):
+        return
     shown = ", ".join(f"{a!r} [N, {acts[a].shape[1]}, ...]" for a in names[:4]) + (" ..." if len(names) > 4 else "")
     warnings.warn(
         f"layer_causal_map: the outputs of {shown} hold more positions than the input's {t} (a virtual node or a [CLS] "

@@ -105,10 +105,11 @@ def _blocks(g: int, n: int, noise: CommonNoise, device: torch.device) -> Iterato
 
 
 def trace_interventions(forward, xs, masks, bases, acts, out, tidx, keep, max_batch_size, real_positions=None, noise=None,
-                        dropped=None):
+                        dropped=None, dims=None):
     """Run the ``G * N`` interventions; return each layer's centred Gram matrix of the kept rows,
     ``||Δ||`` per row and layer, ``|Δ target logit|`` rows and ``||Δ x||`` rows (at the real
-    positions of ``[N, T, ...]`` outputs: :func:`real_positions_only`). With ``noise`` (a model that
+    positions of ``[N, T, ...]`` outputs, of ``[N, C, T, ...]`` ones on dimension 2 where ``dims`` says so:
+    :func:`real_positions_only`). With ``noise`` (a model that
     draws noise in eval mode) each pass is a block of samples from its seed, as the clean ``acts``, and every row
     runs (a block of other rows would draw other noise); without, only the rows whose intervention changes the
     input run (:func:`moving_input_rows`; the others' ``Δ``, logit and input changes are exactly 0, as zeros in the
@@ -162,7 +163,8 @@ def trace_interventions(forward, xs, masks, bases, acts, out, tidx, keep, max_ba
             if a in differences:
                 delta = got[a].reshape(len(s), -1)  # [N] too
             else:
-                delta = (h[s] - real_positions_only(got[a], None if real_positions is None else real_positions[s])).reshape(len(s), -1)
+                pad = None if real_positions is None else real_positions[s]
+                delta = (h[s] - real_positions_only(got[a], pad, (dims or {}).get(a, 1))).reshape(len(s), -1)
             layers[a] = (delta.norm(dim=1), delta[keep[idx]].to(torch.promote_types(delta.dtype, torch.float32)))
         logit = (gather_target(out[s], tidx[s]) - gather_target(oi, tidx[s])).abs()
         moved = torch.stack([input_change(x[s], xa) for x, xa in zip(xs, xi)]).norm(dim=0)
