@@ -47,6 +47,10 @@ from lightning_causal.causal.engine.user_frame import outside_package
 __all__ = ["batch_rows", "mapping_like", "read_samples", "rngs_untouched"]
 
 RowsOf = Callable[[Any], int]  # a batch's samples as the caller counts them
+#: ``rows_of.reads(batch)``, where the caller's reading copies what it reads (a user's ``unpack_batch``): whether it
+#: read ``batch`` (``False``: its unpacking failed there and ``rows_of`` gave :func:`batch_rows`), so that a batch given
+#: whole is read off a cut of its rows first (:func:`_read_off_a_cut`)
+READS = "reads"
 WholeOf = Callable[[Any], Sequence[Tensor]]  # the tensors of a batch the model reads whole whatever their rows
 
 _LEAVES = (str, bytes, int, float, complex, bool, type(None), Tensor, np.ndarray, type, types.ModuleType,
@@ -422,7 +426,8 @@ def _from_batches(dataset: Dataset, size: int, convert: Any, indices: list[int] 
     if not batches:
         return _from_dataset(dataset, size, convert, indices)  # an empty dataset: the usual message
     whole = whole_of(batches[0]) if whole_of is not None else []
-    joined = _concat(batches, along(batches[0]), whole)
+    # one item: itself (a copy of a dataset given as one item would be read, and copied to be read, again)
+    joined = batches[0] if len(batches) == 1 else _concat(batches, along(batches[0]), whole)
     if along(batches[0]) == count(batches[0]):
         head = _batch_head(joined, size, count(joined), whole)
         return head if head is not None else batches[0]
@@ -477,8 +482,10 @@ def _read(source: Any, size: int, loader_order: bool = False, rows_of: RowsOf | 
     if isinstance(source, Dataset) or _is_sample_list(source):
         return _from_dataset(source, size, None)
     batch = _arrays_as_tensors(source)
-    head = _batch_head(batch, size, rows_of(batch) if rows_of is not None else None,
-                       whole_of(batch) if whole_of is not None else ())
+    head = _read_off_a_cut(batch, size, rows_of, whole_of)
+    if head is None:
+        head = _batch_head(batch, size, rows_of(batch) if rows_of is not None else None,
+                           whole_of(batch) if whole_of is not None else ())
     if head is None:
         unlabelled = isinstance(source, (tuple, list)) and len(source) > 1 and source[-1] is None
         raise MisconfigurationException(
@@ -488,6 +495,33 @@ def _read(source: Any, size: int, loader_order: bool = False, rows_of: RowsOf | 
                "`Probe(inputs, labels=None, additional_forward_args=...)` (lightning_causal.audits.Probe)" if unlabelled else "")
         )
     return head
+
+
+def _read_off_a_cut(batch: Any, size: int, rows_of: RowsOf | None, whole_of: WholeOf | None) -> Any:
+    """The first ``size`` samples of a batch given whole, read by a caller whose reading copies what it reads
+    (``rows_of.reads``: a user's ``unpack_batch``, given a copy) off its first ``k`` rows (the first tensor's,
+    :func:`batch_rows`; ``k`` the first number from ``size`` that no other dimension of the batch's tensors holds), so
+    that 64 rows of a dataset given as one batch of 102 MB copy 64 rows, not the dataset: where the cut reads as ``k``
+    samples, none of its tensors marked whole cut, the batch's samples are its rows and the cut's first ``size`` are the
+    probe. Where it reads otherwise (an ``unpack_batch`` that filters or gathers rows, ``b["x"][b["idx"]]``, that fails on
+    the rows cut, or reads a support set first), the batch whole, unread again: whoever unpacks it reads its samples
+    (the audits' probe its first ``size``), so the user's function runs no more often than where the batch was read
+    whole. ``None`` (the batch read whole to count its samples, as before): no such caller, a batch of no more than
+    ``size`` rows, or one the cut does not tell (nested tensors, no ``k`` below its rows, a layout
+    :func:`_batch_head` does not cut)."""
+    reads = getattr(rows_of, READS, None)
+    n, tensors = batch_rows(batch), _tensors(batch)
+    if reads is None or rows_of is None or n <= size or any(t.is_nested for t in tensors):
+        return None
+    held = {d for t in tensors for d in (t.shape[1:] if t.dim() and t.shape[0] == n else t.shape)}
+    k = next((k for k in range(size, n) if k not in held), None)  # rows read as k samples came from the cut
+    cut = _batch_head(batch, k, n) if k is not None else None
+    if cut is None:
+        return None
+    whole = list(whole_of(cut)) if whole_of is not None else []
+    if not reads(cut) or rows_of(cut) != k or any(all(w is not t for t in tensors) for w in whole):
+        return batch
+    return _batch_head(cut, size, k, whole)
 
 
 def read_samples(source: Any, size: int, *, loader_order: bool = False, rows_of: RowsOf | None = None,

@@ -15,7 +15,7 @@ from torch import Tensor
 
 from lightning_causal.batches import UnpackBatch, unpack
 from lightning_causal.causal.engine.forward_args import ForwardArgs, map_tensors
-from lightning_causal.data_reading import batch_rows, mapping_like, rngs_untouched
+from lightning_causal.data_reading import READS, batch_rows, mapping_like, rngs_untouched
 
 __all__ = ["copy_of", "input_rows"]
 
@@ -35,8 +35,9 @@ def input_rows(model: Any, unpack_batch: UnpackBatch | None) -> tuple[Callable[[
     several times), so that one writing in place (``b[0].div_(255)``, ``b["x"] = ...``) changes neither the batch the
     rows are cut from nor the loader's stored items that training reads next; it is only ever called on the batch's
     real values (one keeping a state, a running mean, stores no stand-in), as often as the batches read. A dataset
-    given whole as one batch is copied whole to count its rows. The package's own unpacking writes
-    nothing and reads the batch itself.
+    given whole as one batch is read off a cut of its rows first (``rows_of.reads``, see
+    :func:`~lightning_causal.data_reading.read_samples`): the rows kept are copied, not the dataset. The package's own
+    unpacking writes nothing and reads the batch itself.
 
     Examples:
         >>> rows_of, whole_of = input_rows(None, lambda b: (b["x"], b["y"], None))
@@ -63,6 +64,8 @@ def input_rows(model: Any, unpack_batch: UnpackBatch | None) -> tuple[Callable[[
         found = read(batch)
         return found[1] if found is not None else []
 
+    if unpack_batch is not None:  # it reads copies: a batch given whole is read off a cut of its rows first
+        setattr(rows, READS, lambda batch: read(batch) is not None)
     return rows, whole
 
 

@@ -116,7 +116,10 @@ def probe_from(source: Any, size: int, unpack_batch: UnpackBatch | None = None, 
         if rows and not note and labels.shape[0] < first.shape[0] and _links_rows(args, first.shape[0]):
             note = f". {POOLED_GRAPH_HINT}"  # the nodes of graphs concatenated beside one label per graph
         raise MisconfigurationException(f"CausalAuditCallback cannot build the probe: {err}{note}") from err
-    return plain_tensors(probe.subset(slice(0, size)))
+    kept = probe.subset(slice(0, size))
+    if read is not batch and len(probe) > size:  # views of a copy of a whole batch (read_samples' uncut read) would hold it
+        kept = kept.map(lambda t: t.clone())
+    return plain_tensors(kept)
 
 
 def _links_rows(args: Any, n: int) -> bool:

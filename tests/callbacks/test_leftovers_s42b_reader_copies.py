@@ -2,7 +2,8 @@
 that writes in place off the user's data (23715089, 934696f5): 64 rows of a dataset given as one batch of 102 MB took
 100 MB more (final_read_H). 74d23721 counted the rows on a ``meta`` copy of the batch instead, which ran the user's
 ``unpack_batch`` on stand-ins (a running mean it kept became a meta tensor: mends_s42d); the batch is copied whole again
-to count its rows, and these tests keep what the copies guard: the user's data untouched, the rows read right."""
+to count its rows (and since leftovers_s43b only its first rows: test_leftovers_s43b_cut_first), and these tests keep what
+the copies guard: the user's data untouched, the rows read right."""
 
 import warnings
 
@@ -42,7 +43,7 @@ def test_a_batch_given_whole_is_copied_to_count_its_rows(monkeypatch):
     x = torch.full((1000, 3), 8.0)
     probe = _read((x, torch.zeros(1000, dtype=torch.long)), 8, lambda b: (b[0].mul_(0.5), b[1], None))
     assert torch.equal(probe.inputs, torch.full((8, 3), 4.0)) and torch.equal(x, torch.full((1000, 3), 8.0))
-    assert sorted(seen) == [8, 8, 1000, 1000]  # the batch to count its rows, then the 8 rows read (74d23721: 8, 8 alone)
+    assert sorted(seen) == [8, 8, 8, 8]  # the batch's first 8 rows to count them, then the 8 rows read (b7525f7a: 1000, 1000 first)
 
 
 def test_an_unpack_batch_reading_values_still_reads_a_copy(monkeypatch):

@@ -35,8 +35,8 @@ def test_a_stateful_unpack_batch_sees_the_batches_values_as_often_as_before():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         probe = probe_from((x, torch.zeros(100, dtype=torch.long)), 8, unpack_batch, model=nn.Linear(3, 2))
-    assert unpack_batch.seen == [("cpu", (100, 3)), ("cpu", (8, 3))]  # the batch counted, then the probe's rows
-    mean = 0.9 * (0.1 * x.mean()) + 0.1 * x[:8].mean()  # by hand: the two calls' running mean
+    assert unpack_batch.seen == [("cpu", (8, 3)), ("cpu", (8, 3))]  # the batch counted (off its first rows), the probe's
+    mean = 0.9 * (0.1 * x[:8].mean()) + 0.1 * x[:8].mean()  # by hand: the two calls' running mean
     torch.testing.assert_close(unpack_batch.mean, mean)
     torch.testing.assert_close(probe.inputs, x[:8] - mean)
     items = [{"x": torch.full((8, 3), float(i)), "y": torch.zeros(8, dtype=torch.long)} for i in range(3)]
