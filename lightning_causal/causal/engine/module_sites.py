@@ -29,6 +29,7 @@ from lightning_causal.causal.engine.unit_sites import (
     holds_tensors_only,
     is_model_output,
     returns_packed,
+    scalar_parameter_hint,
 )
 
 __all__ = ["graph_calls", "module_output", "replace_output", "resolve_module", "resolve_modules"]
@@ -106,6 +107,9 @@ def _resolve(model: nn.Module, name: str, listed: _Listed | None) -> nn.Module:
             holder = modules[owner]
             if not owner or holds_tensors_only(holder):  # the model's own weights, an nn.ParameterList's: functional code
                 held = "the model itself" if not owner else f"the {type(holder).__name__} {owner!r} (no forward: it never runs)"
+                if getattr(holder, attr).numel() == 1:  # a learnable temperature (CLIP's logit_scale): no layer, one number
+                    raise ValueError(f"Expected a module name but {name!r} is one number held by {held}: "
+                                     + scalar_parameter_hint(name))
                 raise ValueError(f"Expected a module name but {name!r} is a tensor held by {held}, which the model reads "
                                  "in functional code: " + functional_layer_hint())
             raise ValueError(f"Expected a module name but {name!r} is a tensor ({attr!r}) of module {owner!r}; name the "

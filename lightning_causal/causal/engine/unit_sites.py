@@ -40,7 +40,7 @@ from lightning_causal.causal.engine.input_sites import InputSite
 from lightning_causal.causal.engine.quantized import check_not_quantized
 from lightning_causal.causal.engine.units import unit_kind
 
-__all__ = ["PACKED_HINT", "SiteFacts", "check_default_units", "check_not_vmapped", "check_rows_at_sites", "check_samples_first", "check_site_units",
+__all__ = ["PACKED_HINT", "SiteFacts", "scalar_parameter_hint", "check_default_units", "check_not_vmapped", "check_rows_at_sites", "check_samples_first", "check_site_units",
            "check_unit_dimension", "first_tensor", "folded_hint", "functional_layer_hint", "holds_tensors_only", "inspect_site", "is_model_output",
            "lays_channels_first", "named_unit_kind", "returns_packed"]
 
@@ -434,6 +434,26 @@ def functional_layer_hint() -> str:
             "cannot see it: give the layer's output a module of its own, an nn.Identity (self.hidden = nn.Identity() in "
             "__init__, h = self.hidden(F.relu(F.linear(x, self.w, self.b))) in forward), and name it ('hidden'; "
             "docs/your_model.md, 'Layers in functional code')")
+
+
+def scalar_parameter_hint(name: str) -> str:
+    """The way to the effect of a parameter of one number that functional code reads (a learnable temperature, a
+    CLIP-like model's ``logit_scale``): it holds no units and no module returns it, so hooks cannot set it until it
+    goes through a module of its own, an ``nn.Identity`` on a ``[1, 1]`` view, one unit every sample shares.
+
+    Examples:
+        >>> print(scalar_parameter_hint("logit_scale")[:66])
+        a learnable temperature or scale (a CLIP-like model's logit_scale)
+    """
+    attr = name.rpartition(".")[2]
+    return (f"a learnable temperature or scale (a CLIP-like model's logit_scale) that scales every sample's outputs "
+            "alike, no layer of units; its effect on the explained output is that of setting it, measured as one unit "
+            "every sample shares once it goes through a module of its own: self.temperature = nn.Identity() in "
+            f"__init__, `scale = self.temperature(self.{attr}.exp().view(1, 1))` in forward (a [1, 1] view: one row, one "
+            "unit), and name 'temperature' (unit_effects and UnitImportanceAudit set it in every sample's pass: Zero() "
+            "makes every score 0, SetTo(v) sets the scale to v; a softmax over the zero-shot classes keeps its "
+            "ranking under any temperature above 0); the per-sample units are those of the towers (the image "
+            "encoder's layers, its embedding before the L2 normalisation)")
 
 
 def container_hint(name: str, site: nn.Module) -> str:
