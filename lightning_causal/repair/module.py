@@ -65,7 +65,7 @@ from lightning_causal.repair.objective import (
     fused_losses,
     warn_of_schedules,
 )
-from lightning_causal.repair.paired_rows import PairedPasses, drawing
+from lightning_causal.repair.paired_rows import PairedPasses, drawing, pass_records
 from lightning_causal.repair.term_setup import SetupRecord, set_up_terms
 from lightning_causal.repair.train_inputs import (  # noqa: F401 - SETUP_SAMPLES kept importable
     ONE_INPUT_FIX,
@@ -580,27 +580,31 @@ class CausalRepairModule(EvaluationSteps):
                             or self.__dict__.get("_carried_validations") != validation_batches(trainer)):
             state = None  # read again at each epoch's first step (and after a validation loop): a state set up later
         watch = keep_attributes(self.model, reassigned_buffers=True, values=True) if state is None else None  # values: a memory bank
-        fuse = (self._fuse and default_task and args is None and self.explain is None and not state
-                and not self._batch_statistics_in_use()  # with state == (): fused; None: fused from the next step if () then
-                and not self.__dict__.get("_fused_draws", False))
+        # per model, held weakly (pass_records, as the terms keep theirs): whether its pass drew at its last check, and
+        # the buffers its passes write; a model reassigned (module.model = ...) starts as in a new module
+        draws, written = pass_records(self)
+        fusable_now = (self._fuse and default_task and args is None and self.explain is None and not state
+                       and not self._batch_statistics_in_use())  # with state == (): fused; None: fused from the next step if () then
+        fuse = fusable_now and not draws.get(self.model, False)
         fused = [t for t, _ in active if fusable(t, self.output)] if fuse and state == () else []
         model, term_x, term_args = self.explained_batch(x, args)  # checked before the task loss calls the model
         if term_args is not None:  # a weight passed whole on the full batches stays whole on a short last one
             term_args = self.__dict__.setdefault("_whole_args", WholeAcrossBatches()).marked(term_args, num_rows(term_x))
         if fused and y is not None:
             # fused only without `explain`: term_x is x, one tensor (explained_batch refused a tuple of inputs)
-            # the buffers the model's passes write, per model (a plain dict: the module is pickled, ddp_spawn)
-            pairs = PairedPasses(self.model, term_x.device, self.__dict__.setdefault("_fused_written", {}))
+            pairs = PairedPasses(self.model, term_x.device, written)
             kept = pairs.first_kept(lambda: fused_losses(self.model_outputs, self._task_loss_of, term_x, y, fused))
             if kept is None:  # dropout's masks differ between a row and its counterfactual in one pass: the terms would
-                # penalise the model's noise; the pass undone (generators, spectral norm's vectors), this step and all
-                self.__dict__["_fused_draws"] = True  # later ones run unfused (the terms pair them)
+                # penalise the model's noise; the pass undone (generators, spectral norm's vectors), this step runs
+                draws[self.model] = True  # unfused, and the later ones while the task's pass draws (the terms pair them)
                 fused = []
             else:
                 task, values = kept
         if not (fused and y is not None):
+            # read again at every step where the model drew at its last check (its dropout set to 0, eval mode)
+            recheck = bool(draws.get(self.model, False)) and fusable_now and y is not None and isinstance(term_x, Tensor)
             drew = (drawing(self.model, term_x.device)  # a fused pass holds one input tensor
-                    if watch is not None and fuse and y is not None and isinstance(term_x, Tensor) else None)
+                    if (watch is not None and fuse and y is not None and isinstance(term_x, Tensor)) or recheck else None)
             task, values = checked_task_loss(self.task_step(batch, batch_idx), type(self).__name__), {}
             if task is None:
                 return None
@@ -608,9 +612,12 @@ class CausalRepairModule(EvaluationSteps):
                 self._carried = state = task_pass_state(watch, self.model, num_rows(x))  # the joint pass would leave the joint batch's
                 self._carried_epoch, self._carried_validations = epoch, validation_batches(trainer)
                 if state == () and drew is not None and drew():  # the task's pass drew: a fused pass would too (the
-                    self.__dict__["_fused_draws"] = True  # fused check's), unfused as from the next step's check
+                    draws[self.model] = True  # fused check's), unfused as from the next step's check
                 elif state == () and fuse and y is not None:  # fused from the next step: the terms that step runs in
                     undone = {t.name for t, _ in active if fusable(t, self.output)}  # the task's pass change no state here
+            if recheck and state == () and drew is not None and not drew():  # it drew before, nothing now: fused from
+                draws[self.model] = False  # the next step, this step's terms undone, as a new module's first step
+                undone = {t.name for t, _ in active if fusable(t, self.output)}
         return add_terms(model, task, active, values, (term_x, y, term_args), epoch, state, undone)
 
     def _weight_epoch(self, epoch: int | None) -> int:
@@ -627,6 +634,14 @@ class CausalRepairModule(EvaluationSteps):
         """Whether a BatchNorm layer of the model normalises by the batch's statistics now
         (:func:`~lightning_causal.repair.objective.batch_statistics_in_use`)."""
         return batch_statistics_in_use(self.model)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled and copied without the per-model records of the fused check (:func:`~.paired_rows.pass_records`:
+        weak references, which no pickle takes): a copy reads them again at its first step, as a new module."""
+        state = super().__getstate__()
+        state.pop("_draws", None)
+        state.pop("_written", None)
+        return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         """A copy's network (``copy.deepcopy``, a pickle: ``ddp_spawn``'s processes) is another object than the one
