@@ -6,6 +6,7 @@ of the newer spellings; ``tests/test_compat.py`` checks that the library does no
 
 import contextlib
 from collections.abc import Iterator
+from typing import Any
 
 import torch
 
@@ -21,10 +22,16 @@ NOTES = hasattr(BaseException, "add_note")
 
 
 def with_note(err: BaseException, note: str) -> BaseException:
-    """``err`` itself with ``note``: on Python 3.11+ the note added (``err.add_note(note)``); on 3.10, where exceptions
-    take no notes, appended to its message where that is its one argument (``err.args == (message,)``: ``err.args``
-    set to ``(message + "\\n" + note,)``, the same object kept, its type and attributes with it), else left unnoted (an
-    ``OSError(errno, strerror, filename)``, a ``UnicodeDecodeError``, a constructor of other arguments). Re-raise ``err``.
+    """``err`` itself with ``note``, shown where Python shows the error: on Python 3.11+ the note added
+    (``err.add_note(note)``). On 3.10, where exceptions take no notes, the notes are kept on ``err`` and shown by
+    the error's own text: where that is its one message argument, the argument becomes a ``str`` of the same
+    value that prints the notes after it (a ``KeyError``'s quoted key, ``'input_ids'``, then the notes unescaped; the
+    key itself, ``err.args[0] == "input_ids"``, unchanged); where the error's class prints something else (its own
+    ``__str__``, ``_ShapeError(shape)``), the error is given a subclass of its class of the same name that prints the
+    notes after its text (``isinstance`` as before; pickled as the class itself). An error of a built-in class that
+    prints several arguments (an ``OSError(errno, strerror, filename)``, a ``UnicodeDecodeError``) shows none there. The same
+    object is returned, its type's name, arguments and attributes kept: re-raise ``err``. Every note the package adds
+    to an error goes through here.
 
     Examples:
         >>> err = ValueError("bad input")
@@ -34,9 +41,67 @@ def with_note(err: BaseException, note: str) -> BaseException:
     """
     if NOTES:
         err.add_note(note)
-    elif len(err.args) == 1 and isinstance(err.args[0], str):
-        err.args = (f"{err.args[0]}\n{note}",)
+        return err
+    notes = getattr(err, _NOTES, None)
+    if not isinstance(notes, list):
+        notes = []
+        setattr(err, _NOTES, notes)
+    notes.append(note)
+    if note in str(err):  # a message or class already noted: it reads the list
+        return err
+    args = err.args
+    if len(args) == 1 and isinstance(args[0], str):
+        err.args = (_NotedText(args[0], notes),)
+        if note in str(err):
+            return err
+        err.args = args  # its class prints something else
+    try:
+        err.__class__ = _noted_class(type(err))
+    except TypeError:  # a built-in class, which keeps its own: the notes kept, not shown
+        pass
     return err
+
+
+class _NotedText(str):
+    """A message of the value ``text`` that prints ``notes`` after it, as text and as ``repr`` (a ``KeyError``)."""
+
+    notes: list[str]
+
+    def __new__(cls, text: str, notes: list[str] | tuple[()] = ()) -> "_NotedText":
+        made = super().__new__(cls, str.__str__(text))
+        made.notes = list(notes) if not isinstance(notes, list) else notes
+        return made
+
+    def __str__(self) -> str:
+        return "\n".join([str.__str__(self), *self.notes])
+
+    def __repr__(self) -> str:
+        return "\n".join([str.__repr__(self), *self.notes])
+
+
+def _noted_class(cls: type) -> type:
+    """A subclass of ``cls`` of its name that prints an error's ``__notes__`` after ``cls``'s text (Python 3.10)."""
+    if getattr(cls, "_noted_from", None) is not None:
+        return cls
+    made = _NOTED_CLASSES.get(cls)
+    if made is not None:
+        return made
+
+    def __str__(self: BaseException) -> str:
+        return "\n".join([cls.__str__(self), *getattr(self, _NOTES, [])])
+
+    def __reduce__(self: BaseException) -> Any:
+        reduced = cls.__reduce__(self)
+        return (cls, *reduced[1:]) if isinstance(reduced, tuple) and reduced and reduced[0] is made else reduced
+
+    made = type(cls.__name__, (cls,), {"__str__": __str__, "__reduce__": __reduce__, "_noted_from": cls,
+                                       "__module__": cls.__module__, "__qualname__": cls.__qualname__})
+    _NOTED_CLASSES[cls] = made
+    return made
+
+
+_NOTED_CLASSES: dict[type, type] = {}
+_NOTES = "_lightning_causal_notes"  # an error's notes on Python 3.10 (not ``__notes__``, which 3.11's traceback prints)
 
 
 def is_autocast_enabled(device_type: str) -> bool:

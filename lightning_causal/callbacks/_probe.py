@@ -16,6 +16,7 @@ from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from torch import Tensor
 from torch.utils.data import DataLoader, IterableDataset
 
+from lightning_causal._compat import with_note
 from lightning_causal._console import console_line
 from lightning_causal.audits.base import Probe
 from lightning_causal.batches import UnpackBatch, unpack, unread_keys_message
@@ -79,9 +80,9 @@ def probe_from(source: Any, size: int, unpack_batch: UnpackBatch | None = None, 
         except MisconfigurationException:
             raise
         except Exception as err:  # the dataset's own error (a corrupt file, a sample that fails to decode), as raised
-            if hasattr(err, "add_note"):  # Python 3.11+: said where, since the audits read it before training does
-                err.add_note(f"Raised while reading the audits' probe: the first {size} samples of the {type(source).__name__} "
-                             "the audits read (`probe=`, audit_model's `data`, or else the validation or training data)")
+            # said where, since the audits read it before training does
+            with_note(err, f"Raised while reading the audits' probe: the first {size} samples of the {type(source).__name__} "
+                      "the audits read (`probe=`, audit_model's `data`, or else the validation or training data)")
             raise
         explained = getattr(model, "audited_module", model)  # the network the audits call (`audited`)
         try:  # a mapping without an input key, whose keys name forward's parameters: the fix in forward's order

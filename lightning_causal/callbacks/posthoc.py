@@ -272,10 +272,9 @@ def _name_audit(err: Exception, audit: Audit, model: torch.nn.Module, max_batch_
     """Add to ``err``, raised by ``audit`` (``when``: in its dry run), a note naming the audit, where a device ran out of
     memory the ``max_batch_size`` to try, and the non-finite weights of ``model`` (an audit that refuses the NaN outputs of
     diverged weights)."""
-    if hasattr(err, "add_note"):  # Python 3.11+
-        weights = non_finite_weights(model)
-        err.add_note(f"Raised by audit {audit.name!r} of audit_model{when}{failure_hint(err, max_batch_size, rows)}"
-                     + (f"; {weights}" if weights else ""))
+    weights = non_finite_weights(model)
+    with_note(err, f"Raised by audit {audit.name!r} of audit_model{when}{failure_hint(err, max_batch_size, rows)}"
+              + (f"; {weights}" if weights else ""))
 
 
 def _as_weights(probe: Probe, model: torch.nn.Module) -> Probe:

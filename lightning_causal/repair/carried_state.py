@@ -13,6 +13,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from lightning_causal._compat import with_note
 from lightning_causal.causal.engine.ablation import _equal_entries
 from lightning_causal.causal.engine.kept_attributes import KeptAttributes, buffer_of
 from lightning_causal.repair.base import RepairTerm
@@ -253,8 +254,8 @@ def term_pass_noted(model: nn.Module, term: RepairTerm, state: Sequence[tuple[st
     except Exception as err:
         if depth[0] > 0 and calls and calls[-1] not in (None, n):
             names = ", ".join(f"{name} {list(shape)}" for name, shape in sized[:3])
-            err.add_note(
-                f"CausalRepairModule: the model carries a state across batches ({names}, set by the task's pass on the "
+            with_note(
+                err, f"CausalRepairModule: the model carries a state across batches ({names}, set by the task's pass on the "
                 f"batch of {n} rows) and the pass of term {term.name!r} ({type(term).__name__}) ran it on {calls[-1]} rows "
                 "of its own, which that state does not fit. The terms' passes start from the state the task's pass "
                 f"left, and it is put back after them (such a model runs unfused); {STATE_FIX}")

@@ -81,7 +81,7 @@ def test_without_exception_notes_the_note_ends_the_message_of_the_error_itself(m
     assert listed and not any("read as a list of samples" in n for n in getattr(err, "__notes__", []))
     assert err.__cause__ is None and type(err) is type(noted)
     assert "list of 1 mapping, read as a list of samples" in str(err) and "DataLoader(batches, batch_size=None)" in str(err)
-    assert str(err) == f"{noted.args[0]}\n{listed[0]}"
+    assert str(err) == "\n".join([noted.args[0], *noted.__notes__])  # the audit's name too (leftovers_s43b: lost before)
 
 
 class _ShapeError(Exception):
@@ -101,7 +101,7 @@ def test_without_exception_notes_the_error_itself_is_kept(monkeypatch):
     assert compat.with_note(missing, "a note") is missing and missing.errno == errno.ENOENT and missing.filename == "x.pt"
     assert "a note" not in str(missing)
     key = KeyError("input_ids")
-    assert compat.with_note(key, "a note") is key and key.args == ("input_ids\na note",)
+    assert compat.with_note(key, "a note") is key and key.args == ("input_ids",) and str(key) == "'input_ids'\na note"
     err = UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte")
     assert compat.with_note(err, "a note") is err and "a note" not in str(err)
     plain = ValueError("bad")

@@ -44,7 +44,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from lightning_causal._compat import OutOfMemoryError
+from lightning_causal._compat import OutOfMemoryError, with_note
 from lightning_causal.causal.engine.eager import eager_module
 from lightning_causal.causal.engine.forward_args import ForwardArgs
 from lightning_causal.causal.engine.in_batch_scores import place_paired_hint
@@ -240,7 +240,7 @@ class Forward:
             if note is not None:  # rows linked by a forward argument (a graph's edge_index): the model's error, its type kept
                 if type(err) in (IndexError, RuntimeError):
                     raise type(err)(f"{err}. {note}") from err
-                err.add_note(note)
+                with_note(err, note)
             guard = export_guard_hint(err)
             if guard is not None and type(err) in (AssertionError, RuntimeError):  # torch.export's guard on the batch size
                 raise type(err)(f"{err}. {guard}") from err  # (AssertionError; torch 2.3: RuntimeError)

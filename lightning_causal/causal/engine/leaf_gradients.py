@@ -20,6 +20,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from lightning_causal._compat import with_note
+
 __all__ = ["LeafGradients", "graph_nodes", "has_reentrant_checkpoint", "leaf_grad", "leaf_grads"]
 
 
@@ -119,9 +121,9 @@ class LeafGradients:
         except RuntimeError as err:
             if retain_graph or again is not None:  # the graph was whole: not the refused attempt's doing
                 raise
-            err.add_note(f"The first pass of this search took no reentrant torch.utils.checkpoint, this one did "
-                         f"(torch refused .grad(): {str(refused).splitlines()[0]}), and the refused attempt freed part "
-                         "of its graph. Checkpoint with use_reentrant=False, or take the same checkpoints at every pass")
+            with_note(err, f"The first pass of this search took no reentrant torch.utils.checkpoint, this one did "
+                      f"(torch refused .grad(): {str(refused).splitlines()[0]}), and the refused attempt freed part "
+                      "of its graph. Checkpoint with use_reentrant=False, or take the same checkpoints at every pass")
             raise
 
     def grad(self, output: Tensor, leaf: Tensor, *, retain_graph: bool = False, allow_unused: bool = False,

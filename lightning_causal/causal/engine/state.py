@@ -19,6 +19,7 @@ import torch
 from torch import Tensor, nn
 from torch.ao.quantization.fake_quantize import FakeQuantizeBase
 
+from lightning_causal._compat import with_note
 from lightning_causal.causal.engine.batching import first_in_block, remembered_fit, said_in_block
 from lightning_causal.causal.engine.checks import ranks_hint
 from lightning_causal.causal.engine.chosen_input import model_name
@@ -496,9 +497,9 @@ def _note_wrapper_backward(model: nn.Module, err: RuntimeError) -> None:
     counterfactual search, Neural Cleanse, Captum, the attribution screens) meet without having been
     asked for one. The wrapped module (``model.module``) takes them."""
     inner = getattr(model, "module", None)
-    if "backward" in str(err) and isinstance(inner, nn.Module) and inner is not model and hasattr(err, "add_note"):
-        err.add_note(
-            f"lightning_causal: the model ({model_name(model)}) wraps another module, `model.module`, and refused the "
+    if "backward" in str(err) and isinstance(inner, nn.Module) and inner is not model:
+        with_note(
+            err, f"lightning_causal: the model ({model_name(model)}) wraps another module, `model.module`, and refused the "
             "backward pass this method runs through it to its inputs (Lightning Fabric does so under mixed precision). "
             "Pass the wrapped module, `model.module`: outside the training step it needs no wrapper")
 
