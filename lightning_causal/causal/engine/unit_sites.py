@@ -259,6 +259,10 @@ class SiteFacts:
         laid_from: with ``flattened``, the shape of that convolution's output in the pass, which the refusal sets
             beside the block's: flattened (``[1, 32, 4, 4]`` to ``[1, 17, 32]``, a patch embedding) or transposed at
             the same rank (``[1, 6, 10]`` to ``[1, 10, 6]``, a Conformer's convolution module over a sequence's steps).
+        positions_of: where no module says the layout of an output of three or more dimensions (functional code made
+            it: the hidden states ``[N, T, D, S]`` of a selective scan in its parallel form) and its dimension 1 is as
+            long as the ids ``[N, T]`` an ``nn.Embedding`` read before it (:func:`_token_positions`), that embedding's
+            name: dimension 1 holds positions, which the refusal of the default units says.
     """
 
     projected: bool
@@ -270,6 +274,7 @@ class SiteFacts:
     read_by: str | None = None
     flattened: str | None = None
     laid_from: tuple[int, ...] | None = None
+    positions_of: str | None = None
 
 
 class _Reached(BaseException):
@@ -375,8 +380,22 @@ def inspect_site(model: nn.Module, name: str, run: Callable[[], object]) -> Site
     # says nothing of features last (a block that convolves is features-last only where it lays its channels last)
     source = None if inside and features_last else _channels_source(site, name, out, seen.get("input"), inside, outputs,
                                                                       inputs, names)
+    positions = None if features_last or source is not None else _token_positions(outputs, inputs, out, names)
     return SiteFacts(projected, features_last, tuple(out.shape), source is not None, source, out.is_complex(), read_by,
-                     flattened, tuple(conv[1].shape) if conv is not None else None)
+                     flattened, tuple(conv[1].shape) if conv is not None else None, positions)
+
+
+def _token_positions(outputs: list, inputs: dict[int, Tensor | None], out: Tensor, names: Mapping[int, str]) -> str | None:
+    """:attr:`SiteFacts.positions_of`: the name of the first ``nn.Embedding`` of the pass (``outputs`` in call order,
+    ``inputs`` their inputs) that read ids ``[N, T]`` (``T > 1``) as long as dimension 1 of ``out``, an output of three
+    or more dimensions whose layout no module says; ``None`` where none did."""
+    if out.dim() < 3 or out.is_complex():
+        return None
+    for m, _ in outputs:
+        ids = inputs.get(id(m))
+        if isinstance(m, nn.Embedding) and ids is not None and ids.dim() == 2 and ids.shape[1] == out.shape[1] > 1:
+            return names.get(id(m), type(m).__name__)
+    return None
 
 
 def named_unit_kind(facts: SiteFacts | None, unit_dim: int | None, num_heads: int | None) -> str | None:
@@ -638,7 +657,18 @@ def check_default_units(name: str, facts: SiteFacts, unit_dim: int | None, num_h
     Examples:
         >>> check_default_units("fc", SiteFacts(False, True, (1, 5, 16)), unit_dim=-1, num_heads=None, fix="")
     """
-    if unit_dim is not None or num_heads is not None or len(facts.shape) < 3 or not facts.features_last:
+    if unit_dim is not None or num_heads is not None or len(facts.shape) < 3:
+        return
+    if facts.positions_of is not None and not facts.features_last:
+        shape = list(facts.shape)
+        raise ValueError(
+            f"Expected the units of {name!r} on dimension 1 (the default: channels of [N, C, ...]) to be its features, "
+            f"but functional code made its output of shape {shape} in a layout no module says, and its dimension 1 is "
+            f"as long as the {shape[1]} token positions that the embedding {facts.positions_of!r} read (the hidden "
+            "states [N, T, D, S] of a scan written in its parallel form), so it holds positions. Pass the dimension of its "
+            f"units, `unit_dim=` (2 for the D channels of [N, T, D, S], as a loop over time gives them at each step), or "
+            "`unit_dim=1` for its positions")
+    if not facts.features_last:
         return
     why = ("it is the input of a layer that reads its features last" if name.endswith(":input") else
            f"functional code made it, and a {facts.read_by} reads it over its last dimension" if facts.read_by else
