@@ -236,7 +236,11 @@ def check_class_labels(name: str, labels: Any, width: int, *, error: Error = Val
             ordinal = ranks_hint(width, outputs)
         why = why_beyond = f"e.g. labels numbered from 1{ordinal}"
         seen = set(labels.unique().tolist())
-        if seen == {-1, 1} or (width == 2 and seen <= {-1, 1}):  # a margin classifier's labels (a probe of one class too)
+        if labels.dim() == 1 and labels.numel() > width and bool((labels == labels.new_ones(labels.shape).cumsum(0) - 1).all()):
+            why = (f"labels 0 to {labels.numel() - 1} in order, each row's own index, are an in-batch contrastive loss's "
+                   "(InfoNCE's labels = arange(B), pairing image i with caption i of a CLIP-like model's [B, B] "
+                   "similarities), no classes: leave them out (None), or give the samples' classes")
+        elif seen == {-1, 1} or (width == 2 and seen <= {-1, 1}):  # a margin classifier's labels (a probe of one class too)
             why = "labels -1/+1, a margin classifier's, are no classes: give (y + 1) // 2, classes 0 and 1"
             if -1 in seen and 1 not in seen:  # all -1: a margin probe of one class, or padding read as ignore_index=-1
                 why += ("; or, where -1 marks a position without a target (cross_entropy's ignore_index=-1, a padded "
