@@ -699,7 +699,10 @@ def check_logits(outputs: Tensor, caller: str) -> Tensor:
                 f"Expected logits from the model, but every row of its output {list(outputs.shape)} is non-negative and "
                 f"sums to 1: it returns probabilities already, and a softmax is applied to its output by {caller}, which "
                 "expects logits (the softmax of probabilities flattens them). Pass `output=lambda out: out.log()`: log-probabilities are logits whose "
-                "softmax gives the probabilities back")
+                "softmax gives the probabilities back; where `output=` picked them out of what the model returns, the log "
+                "of that pick (`output=lambda out: out[0].probs.log()` for `out[0].probs`, `out` being the model's whole "
+                "return value); a distribution's `.logits` are its log-probabilities already (`output='logits'` of a "
+                "`Categorical`, `output=lambda out: out[0].logits` of one in a tuple)")
         # concentrations: at least 1 everywhere, half the rows or more with a class of less evidence than one observation;
         # the statistics only where the block has not warned of them yet (each of its passes calls this)
         key = f"evidential outputs read by {caller}"
