@@ -50,3 +50,17 @@ def test_positions_of_a_scan_state_are_not_its_default_units():
     loop = unit_effects(_Scan(False).double(), ids, "step", target=0)  # one call a step, each channel set at every one
     assert channels.shape == loop.shape == (5, 4)
     torch.testing.assert_close(channels, loop)
+
+
+
+def test_a_chunked_scans_output_names_its_features():
+    class Chunked(_Scan):  # a scan's output in two chunks of 6 steps, joined: [N, T, 6] of a layout no module says
+        def forward(self, ids):
+            x = torch.cat([self.emb(ids), self.emb(ids)[..., :2]], -1)
+            y = self.step(torch.cat([torch.tanh(x[:, :6]), torch.tanh(2 * x[:, 6:])], 1))
+            return self.head(y[:, -1, :4] * y[:, -1, 4:].sum(-1, keepdim=True))
+
+    ids = torch.randint(0, 10, (3, 12), generator=torch.Generator().manual_seed(0))
+    with pytest.raises(ValueError, match=r"\[1, 12, 6\].*'emb'.*`unit_dim=-1` for its 6 features"):
+        unit_effects(Chunked(False), ids, "step", target=0)
+    assert unit_effects(Chunked(False), ids, "step", target=0, unit_dim=-1).shape == (3, 6)

@@ -664,10 +664,11 @@ def check_default_units(name: str, facts: SiteFacts, unit_dim: int | None, num_h
         raise ValueError(
             f"Expected the units of {name!r} on dimension 1 (the default: channels of [N, C, ...]) to be its features, "
             f"but functional code made its output of shape {shape} in a layout no module says, and its dimension 1 is "
-            f"as long as the {shape[1]} token positions that the embedding {facts.positions_of!r} read (the hidden "
-            "states [N, T, D, S] of a scan written in its parallel form), so it holds positions. Pass the dimension of its "
-            f"units, `unit_dim=` (2 for the D channels of [N, T, D, S], as a loop over time gives them at each step), or "
-            "`unit_dim=1` for its positions")
+            f"as long as the {shape[1]} token positions that the embedding {facts.positions_of!r} read (the outputs or "
+            "hidden states of a scan written in its parallel or chunked form), so it holds positions. Pass the dimension "
+            f"of its units: `unit_dim={2 if len(shape) > 3 else -1}` for its {shape[2 if len(shape) > 3 else -1]} "
+            + ("channels (the D of a scan's states [N, T, D, S], as a loop over time gives them at each step)"
+               if len(shape) > 3 else "features (neurons)") + ", or `unit_dim=1` for its positions")
     if not facts.features_last:
         return
     why = ("it is the input of a layer that reads its features last" if name.endswith(":input") else
