@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
@@ -35,7 +35,7 @@ from lightning_causal.causal.backdoor.reverse import reverse_trigger
 from lightning_causal.causal.backdoor.suspects import suspect_units
 from lightning_causal.causal.backdoor.triggers import Trigger
 from lightning_causal.causal.engine.frozen import freeze
-from lightning_causal.causal.engine.state import audit_mode, check_logits
+from lightning_causal.causal.engine.state import audit_mode, check_logits, rng_preserved
 from lightning_causal.causal.engine.user_frame import outside_package
 from lightning_causal.repair.backdoor_triggers import binarized, dilated, grown_mask
 from lightning_causal.repair.term_setup import inputs_said
@@ -71,11 +71,99 @@ def _detection_from(state: dict[str, Any] | None) -> ReversedTriggers | None:
     return ReversedTriggers(**fields)
 
 
-def _frozen_copy(model: nn.Module, state: Mapping[str, Any] | None = None) -> nn.Module:
+class _LeftOut(nn.Module):
+    """A module of the network that the reference's forward did not run, left out of the frozen copy (a distillation
+    teacher held by a wrapping ``LightningModule`` beside the student its forward runs): no weights, and a call or an
+    attribute read refused naming it (the reference's pass then fails loudly, not with other weights)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.left_out = name
+
+    def _refusal(self) -> str:
+        return (f"BackdoorSuppressionTerm's frozen reference left out {self.__dict__.get('left_out')!r}, which the network's forward did "
+                "not run on two training inputs at set-up (eval mode), and the reference's pass reads it now: a module "
+                "run on some inputs only; pass `setup_inputs=` that reach it, or call it on every input")
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError(self._refusal())
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            raise AttributeError(f"{name!r}: {self._refusal()}") from None
+
+
+def _largest(model: nn.Module, left_out: Callable[[str, nn.Module], bool]) -> dict[str, nn.Module]:
+    """The largest submodules of ``model`` holding parameters or buffers that ``left_out(name, module)`` says, by name
+    (none inside another)."""
+    out: dict[str, nn.Module] = {}
+    for name, m in model.named_modules():
+        if not name or any(name.startswith(k + ".") for k in out):
+            continue
+        if (next(m.parameters(), None) is not None or next(m.buffers(), None) is not None) and left_out(name, m):
+            out[name] = m
+    return out
+
+
+def _run_modules(model: nn.Module, forward: Callable[[Tensor], Any], inputs: Tensor) -> tuple[set[int], Tensor] | None:
+    """The ids of the modules of ``model`` that ``forward`` calls on ``inputs`` in eval mode, with its output
+    (:func:`~lightning_causal.causal.engine.state.audit_mode`: modes, buffers and random states put back); ``None``
+    where the pass fails (a forward argument of the batch's rows)."""
+    run: set[int] = set()
+    handles = [m.register_forward_pre_hook(lambda mod, _args: run.add(id(mod))) for m in model.modules()]
+    try:
+        with audit_mode(model):
+            out = forward(inputs)
+    except Exception:  # noqa: BLE001 - the whole network is copied, as before
+        return None
+    finally:
+        for h in handles:
+            h.remove()
+    return (run, out) if isinstance(out, Tensor) else None
+
+
+def _reference(model: nn.Module, forward_of: Callable[[nn.Module], Callable[[Tensor], Any]],
+               inputs: Tensor | None) -> nn.Module:
+    """The term's frozen reference of ``model`` (:func:`_frozen_copy`) without the modules that its forward
+    (``forward_of(model)``) does not call on the first two ``inputs`` (a distillation teacher beside the student), where
+    the copy gives the network's output on them (``torch.equal``, eval mode: a module read without a call, an
+    ``nn.ParameterList`` in functional code, or a forward that draws random numbers, keeps the whole copy); the whole
+    network where there are no inputs (a term given its trigger, set up without them) or the pass fails."""
+    if not isinstance(inputs, Tensor) or inputs.dim() == 0 or inputs.shape[0] == 0:
+        return _frozen_copy(model)
+    trial = inputs[:2]
+    seen = _run_modules(model, forward_of(model), trial)
+    if seen is None:
+        return _frozen_copy(model)
+    reference = _frozen_copy(model, run=seen[0])
+    try:
+        with torch.no_grad(), rng_preserved():
+            same = torch.equal(forward_of(reference)(trial), seen[1])
+    except Exception:  # noqa: BLE001 - a module left out is read: the whole copy
+        same = False
+    return reference if same else _frozen_copy(model)
+
+
+def _frozen_copy(model: nn.Module, state: Mapping[str, Any] | None = None, run: set[int] | None = None) -> nn.Module:
     """A frozen copy of ``model`` (given the weights ``state`` where there are any) for the consistency term
     (:func:`~lightning_causal.causal.engine.frozen.freeze`: eval mode, no gradient, and the observers of a
-    quantization-aware model's fake-quant modules off: it quantizes with the scales it was copied with)."""
-    reference = copy.deepcopy(model).eval()
+    quantization-aware model's fake-quant modules off: it quantizes with the scales it was copied with).
+
+    Only what the reference's forward runs is copied: the largest submodules holding tensors that the set-up's pass
+    did not call (``run``, :func:`_reference`: a distillation teacher beside the student, 68,516 parameters copied for
+    a 418-parameter student) become :class:`_LeftOut` placeholders; with ``state`` (a resumed fit), those whose tensors
+    the saved reference lacks (left out when it was saved; a reference saved whole is copied whole). ``run=None`` and
+    no ``state``: the whole network."""
+    if state is not None:  # the modules whose weights the saved reference lacks (none where it was saved whole)
+        left = _largest(model, lambda name, m: bool(keys := m.state_dict(prefix=name + ".").keys()) and not keys & state.keys())
+    elif run is not None:  # the modules the pass did not call, nor any module inside them
+        left = _largest(model, lambda _name, m: not any(id(s) in run for s in m.modules()))
+    else:
+        left = {}
+    memo: dict[int, Any] = {id(m): _LeftOut(name) for name, m in left.items()}
+    reference = copy.deepcopy(model, memo).eval()
     if state is not None:
         reference.load_state_dict(state)  # a checkpoint's reference: its flags as saved, switched off below
     return freeze(reference)
@@ -142,8 +230,8 @@ class TriggerSetup:
                 layer names.
         """
         self._generator = torch.Generator().manual_seed(self.seed)
-        if self.distill_weight > 0:
-            self.reference = _frozen_copy(model)
+        if self.distill_weight > 0:  # the modules the term's forward runs (not a teacher beside the student)
+            self.reference = _reference(model, self._forward, train_inputs)
         if self.trigger is None:
             if train_inputs is None:
                 raise ValueError("BackdoorSuppressionTerm(trigger=None) needs `train_inputs` to reverse-engineer the trigger")
