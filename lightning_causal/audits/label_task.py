@@ -24,7 +24,7 @@ from lightning_causal.causal.engine.layer_calls import output_layer
 from lightning_causal.causal.engine.state import rows_sum_to_one
 from lightning_causal.causal.engine.user_frame import outside_package
 
-__all__ = ["DISAGREEING_TASK", "GUESSED_SINGLE_LABEL", "GUESSED_SOFT_LABELS", "GUESS_ROWS", "ascending_outputs", "class_distributions", "class_indices", "embedding_output", "independent_probabilities", "label_task", "level_outputs", "LEVEL_WAYS_OUT",
+__all__ = ["DISAGREEING_TASK", "MIXED_LOSSES", "GUESSED_SINGLE_LABEL", "GUESSED_SOFT_LABELS", "GUESS_ROWS", "ascending_outputs", "class_distributions", "class_indices", "embedding_output", "independent_probabilities", "label_task", "level_outputs", "LEVEL_WAYS_OUT",
            "multi_hot_labels", "per_level_labels", "rank_labels", "ranks_said", "sigmoid_levels", "SAYS_NOTHING",
            "regression_labels", "smoothed_multi_hot", "soft_binary_targets", "state_task", "task_model"]
 
@@ -111,7 +111,7 @@ def label_task(model: Any) -> str | None:
     ``nn.NLLLoss``, ``Multiclass*`` metrics: one class; ``nn.MSELoss``, ``nn.L1Loss``,
     ``nn.HuberLoss``, ``nn.SmoothL1Loss``, ``nn.PoissonNLLLoss``, ``nn.GaussianNLLLoss``:
     regression; held losses of two kinds, a classifier's auxiliary ``nn.MSELoss`` beside its task loss, say what the
-    loss stated says, else ``None``), then the task of the loss a module holding the model trains it with (:func:`state_task`:
+    loss stated says, else ``None``, warned once a model: :data:`MIXED_LOSSES`, naming ``hparams.task``), then the task of the loss a module holding the model trains it with (:func:`state_task`:
     ``CausalRepairModule(model, terms, task_loss=nn.CrossEntropyLoss())`` says ``"multiclass"`` of
     ``model``, whose terms are given the network, not the repair module), then a Hugging Face model's loss computed in
     its forward (:func:`_hugging_face_task`: a classifier head's config ``problem_type``, not a backbone's, a
@@ -148,6 +148,7 @@ def label_task(model: Any) -> str | None:
     if task in ("multilabel", "multiclass", "regression"):  # said in so many words: before the losses held, which may be
         return task  # auxiliary (a classifier's nn.MSELoss of a consistency term, its task loss F.cross_entropy)
     found, hugging_face, last, stated, named, held_said = set(), set(), None, None, {}, None
+    held: dict[str, str] = {}  # the first loss or metric held of each task
     for m in modules():
         if _STATED and stated is None:
             stated = _STATED.get(m)
@@ -157,11 +158,14 @@ def label_task(model: Any) -> str | None:
         name = type(m).__name__
         if name in _MULTI_LABEL_LOSSES or name.startswith("Multilabel"):
             found.add("multilabel")
+            held.setdefault("multilabel", name)
         elif name in _SINGLE_LABEL_LOSSES or name.startswith("Multiclass"):
             found.add("multiclass")
+            held.setdefault("multiclass", name)
         elif name in _REGRESSION_LOSSES:
             found.add("regression")
             named.setdefault("loss", name)
+            held.setdefault("regression", name)
         elif (said := _hugging_face_task(m)) is not None:  # the loss a Hugging Face model computes in its forward: after
             hugging_face.add(said)  # the losses held and stated, which it computes only where called with labels
             named.setdefault(said, name)
@@ -176,7 +180,10 @@ def label_task(model: Any) -> str | None:
                 _warn_disagreeing(model, named, sorted(hugging_face - {"regression"}))
             return stated
         return task
-    if found:  # losses of two kinds held (a classifier's auxiliary nn.MSELoss): the task loss stated decides, else none
+    if found:  # losses of two kinds held (a classifier's auxiliary nn.MSELoss): the task loss stated decides, else none,
+        if stated is None:  # warned once a model
+            _warn_once(model, MIXED_LOSSES.format(model=type(model).__name__, held=", ".join(
+                f"{held[k]} ({k})" for k in sorted(held))))
         return stated
     if stated or hugging_face:
         return stated or (hugging_face.pop() if len(hugging_face) == 1 else None)
@@ -193,22 +200,34 @@ DISAGREEING_TASK = ("{model} holds {loss} (a regression loss) beside {head}, who
                     "the probe's labels and outputs say (a classifier's probabilities where nothing else is said). "
                     "Say the task: self.save_hyperparameters({{'task': 'regression'}}) (hparams.task='regression') "
                     "where {loss} is the task loss, or hparams.task='multiclass' ('multilabel') where it is auxiliary.")
+#: what :func:`label_task` warns where losses (or metrics) of two tasks are held and nothing states the task (once a
+#: model): a classifier's auxiliary ``nn.MSELoss`` beside its ``nn.CrossEntropyLoss``, which of them trains the task
+#: its modules do not say
+MIXED_LOSSES = ("{model} holds losses of two tasks, {held}, and nothing says which is its task loss (the others may be "
+                "auxiliary terms'), so the audits read no task and fall back to what the probe's labels and outputs say "
+                "(a classifier's probabilities where nothing else is said). Say the task: "
+                "self.save_hyperparameters({{'task': 'multiclass'}}) (hparams.task: 'multiclass', 'multilabel' or "
+                "'regression'), or state the task loss, CausalRepairModule(model, terms, task_loss=nn.CrossEntropyLoss()).")
 _WARNED: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
 def _warn_disagreeing(model: Any, named: dict[str, str], configs: list[str]) -> None:
     """Warn, once for ``model``, that its held regression loss and a classifier head's config disagree
     (:data:`DISAGREEING_TASK`)."""
+    config = {"multiclass": "single_label_classification", "multilabel": "multi_label_classification"}[configs[0]]
+    _warn_once(model, DISAGREEING_TASK.format(model=type(model).__name__, loss=f"nn.{named.get('loss')}",
+                                              head=named.get(configs[0]), config=config))
+
+
+def _warn_once(model: Any, message: str) -> None:
+    """Warn ``message`` once for ``model`` (each time for a model that is not weakly referable)."""
     try:
         if model in _WARNED:
             return
         _WARNED.add(model)
     except TypeError:  # not weakly referable: warned each time
         pass
-    config = {"multiclass": "single_label_classification", "multilabel": "multi_label_classification"}[configs[0]]
-    warnings.warn(DISAGREEING_TASK.format(model=type(model).__name__, loss=f"nn.{named.get('loss')}",
-                                          head=named.get(configs[0]), config=config),
-                  UserWarning, stacklevel=outside_package())
+    warnings.warn(message, UserWarning, stacklevel=outside_package())
 
 
 #: model -> the task of the loss it is trained with from outside (:func:`state_task`)
