@@ -11,7 +11,7 @@ import contextlib
 import itertools
 import warnings
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -164,7 +164,8 @@ def clean_activations(forward: Forward, xs: tuple[Tensor, ...], layers: list[str
             calls.update(repeated)
         shown = ", ".join(f"{k!r} runs {c} times" for k, c in list(repeated.items())[:6])
         warnings.warn(f"The layer map reads a module that runs several times per forward pass at its last call and "
-                      f"places it there in the chain of layers: {shown} per forward pass", UserWarning, stacklevel=outside_package())
+                      f"places it there in the chain of layers: {shown} per forward pass (counted on the probe's pass, whose inputs may "
+                      "call it another number of times)", UserWarning, stacklevel=outside_package())
     if not kept:  # every default layer folds something into the batch (a graph as the sample: its nodes): say what
         fold = next((h for k in folded if k in acts and (h := folded_hint(acts[k].shape, n))), "")
         shared = [k for k in missing if k in one_row]  # one row for the batch: computed from no sample
@@ -287,28 +288,63 @@ def seeded_clean_activations(forward: Forward, xs: tuple[Tensor, ...], layers: l
 
 
 def activations_alone(forward: Forward, xs: tuple[Tensor, ...], layers: list[str],
-                      before: Callable[[int], None] | None = None) -> tuple[Tensor, dict[str, Tensor]]:
+                      before: Callable[[int], None] | None = None, calls: Mapping[str, int] | None = None,
+                      what: str = "the estimator") -> tuple[Tensor, dict[str, Tensor]]:
     """The output and the ``layers``' activations of the probe, each sample run alone (a pass each): the clean pass of an
     estimator given ``max_batch_size=1``, the stacked-rows refusal's advice, whose intervened rows run alone, so that a
     model branching on its batch's statistic gives each sample's clean values as its intervened rows see them, not the
     whole probe's (the layer map and the causal graph mixed two branches). Run after the probe check, which compares
     samples run together with the whole pass, and after the whole pass, which warned of modules run several times
     (read at their last call here too) or not at all: not warned of again. ``before(k)`` is called before sample
-    ``k``'s pass (``carrier_unit_effects`` counts its layer's calls in each)."""
-    return _block_activations(forward, xs, layers, list(torch.arange(xs[0].shape[0], device=xs[0].device).split(1)),
-                              before=before, warn=False)
+    ``k``'s pass (``carrier_unit_effects`` counts its layer's calls in each).
+
+    ``calls`` (layer -> its calls in the whole probe's pass; a layer not named: once): a sample alone that calls a layer
+    another number of times (a branch on a batch statistic repeating a block, or skipping one, on that sample alone:
+    the layer map and the causal graph would read its last call, silently) is refused, :func:`alone_calls_error`, in
+    ``what``'s words; the carriers, which count calls their own way (``before``), give none."""
+    counts: list[dict[str, tuple[int, int, int | None]]] = []
+    out = _block_activations(forward, xs, layers, list(torch.arange(xs[0].shape[0], device=xs[0].device).split(1)),
+                             before=before, warn=False, counts=counts if calls is not None else None)
+    for row, seen in enumerate(counts):
+        for layer in layers:
+            if layer in seen and seen[layer][1] != calls.get(layer, 1):  # type: ignore[union-attr]
+                raise alone_calls_error(layer, seen[layer][1], calls.get(layer, 1), row, what)  # type: ignore[union-attr]
+    return out
+
+
+def alone_calls_error(layer: str, alone: int, whole: int, row: int, what: str) -> ValueError:
+    """The refusal of module ``layer``, which sample ``row`` run alone (``max_batch_size=1``) calls ``alone`` times where
+    the whole probe's pass called it ``whole`` times: its calls depend on the batch, and ``what`` would read the sample's
+    last call (:func:`activations_alone`).
+
+    Examples:
+        >>> print(alone_calls_error("mid", 2, 1, 1, "A layer causal map"))  # doctest: +ELLIPSIS
+        Expected module 'mid' to run as often on each sample run alone (max_batch_size=1) as in the probe's pass (1 ...
+    """
+    return ValueError(
+        f"Expected module {layer!r} to run as often on each sample run alone (max_batch_size=1) as in the probe's pass "
+        f"({whole} time(s)), but sample {row} alone runs it {alone} time(s): the forward's calls depend on its batch (a "
+        f"branch on a batch statistic repeating or skipping a block), and {what} would read that sample's last call "
+        f"of it, not the call the other samples' values come from; make the forward per-sample (`torch.where` per row), "
+        f"or leave {layer!r} out of `layers=`")
 
 
 def _block_activations(forward: Forward, xs: tuple[Tensor, ...], layers: list[str], blocks: list[Tensor],
-                       before: Callable[[int], None] | None = None, warn: bool = True) -> tuple[Tensor, dict[str, Tensor]]:
+                       before: Callable[[int], None] | None = None, warn: bool = True,
+                       counts: list[dict[str, tuple[int, int, int | None]]] | None = None) -> tuple[Tensor, dict[str, Tensor]]:
     """The output and the ``layers``' activations of the probe run in ``blocks`` of samples (``before(k)`` called before
-    block ``k``: its seed), joined; ``warn``: :func:`capture`'s warnings of repeated and unreached modules."""
+    block ``k``: its seed), joined; ``warn``: :func:`capture`'s warnings of repeated and unreached modules; ``counts``
+    gets each block's :func:`_last_calls` of the layers that name a module."""
     outs, got = [], {a: [] for a in layers}
+    named = [a for a in layers if _resolves(forward.model, a)] if counts is not None else []
     for k, s in enumerate(blocks):
         if before is not None:
             before(k)
-        with capture(forward.model, layers, warn_repeats=warn, warn_unreached=warn) as acts:
+        with capture(forward.model, layers, warn_repeats=warn, warn_unreached=warn) as acts, \
+                _last_calls(forward.model, named) as seen:
             outs.append(forward(*(x[s] for x in xs), rows=s))
+        if counts is not None:
+            counts.append(dict(seen))
         if missing := [a for a in layers if a not in acts]:  # a block skipped at random (stochastic depth in eval mode)
             raise skipped_modules_error(missing, s)
         for a in layers:
