@@ -21,3 +21,18 @@ def test_first_columns_of_the_matrix_read_as_classes_are_named():
     assert "in-batch score matrix ('logits_per_image' is [12, 12] for the batch of 12 and [2, 2]" in text
     assert "output=lambda s: s.diagonal()[:, None]" in text and "zero-shot classifier" in text
     assert "edge_index" not in text  # not a graph's nodes
+
+
+def test_matrix_as_it_is_names_the_per_sample_outputs_and_the_recipe():
+    """Explained as it is, the [B, B] matrix is refused as batch-coupled; the refusal names what to audit instead, a
+    zero-shot classifier or the image embedding, and the recipe, which exists."""
+    from pathlib import Path
+
+    x, ids, mask = batch(12)
+    with pytest.raises(ValueError) as err:
+        input_effects(model(True), x, GROUPS, output="logits_per_image", additional_forward_args=(ids, mask))
+    text = str(err.value)
+    assert "the output's width follows the batch" in text and "zero-shot classifier" in text
+    assert "docs/recipes.md, 'Auditing a CLIP-like dual encoder'" in text
+    recipes = (Path(__file__).resolve().parents[2] / "docs" / "recipes.md").read_text()
+    assert "\n## Auditing a CLIP-like dual encoder\n" in recipes

@@ -370,7 +370,10 @@ class Forward:
                 "pass them whole, `additional_forward_args=mark_whole((items,), [0])` (`from "
                 "lightning_causal.causal import mark_whole`), with `output=lambda s: s.log_softmax(1)` "
                 "and each row's own candidate as `target=` (e.g. `target=torch.arange(N)`; `target=None` would explain "
-                "each row's best-scoring candidate), docs/recipes.md, 'Ranking and retrieval')")
+                "each row's best-scoring candidate), docs/recipes.md, 'Ranking and retrieval'); a CLIP-like image-text "
+                "model's per-sample outputs are its zero-shot classifier (the image embedding against class prompts' "
+                "embeddings kept as a buffer, [N, C]) and its image embedding (a linear probe on it), docs/recipes.md, "
+                "'Auditing a CLIP-like dual encoder'")
 
     def rows_for(self, count: int, device: torch.device) -> Tensor:
         """Sample indices of the first ``count`` rows of a trial pass.
