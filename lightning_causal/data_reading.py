@@ -390,7 +390,9 @@ def _from_batches(dataset: Dataset, size: int, convert: Any, indices: list[int] 
     joined nor cut. Items whose samples no tensor of theirs locates (:func:`_joined_rows`: an ``unpack_batch`` that
     filters rows) are joined along their rows and not cut; where the joined items read as other samples than the items
     apart (an ``unpack_batch`` taking a fixed number of rows of each), or whose tensors differ beyond those rows (a
-    time-major ``[T, N, F]`` item whose ``N`` differs from the first's), the first item, warned of."""
+    time-major ``[T, N, F]`` item whose ``N`` differs from the first's), the first item, warned of; items whose samples
+    are their rows but whose tensors differ beyond them (sequences of another length) are not joined: the items read
+    before, warned of."""
     count = rows_of or batch_rows
     if indices is None:
         try:
@@ -408,6 +410,15 @@ def _from_batches(dataset: Dataset, size: int, convert: Any, indices: list[int] 
         batch = convert(dataset[i]) if convert is not None else dataset[i]
         if batches and along(batches[0]) != count(batches[0]) and not _shaped_alike(batches[0], batch, along(batches[0])):
             unjoined = batch  # joined along rows not the samples' (a time-major [T, N, F] whose N differ): the first item
+            break
+        if batches and along(batches[0]) == count(batches[0]) and not _shaped_alike(batches[0], batch, along(batches[0])):
+            warnings.warn(  # sequences of another length beyond the samples: torch.cat refused them
+                f"The probe holds the first {rows} samples, those of the loader's first {len(batches)} item(s), not {size}: "
+                f"item {i} of the dataset holds tensors of other shapes beyond their samples than the first item's "
+                f"({_shapes(_tensors(batch))} against {_shapes(_tensors(batches[0]))}: sequences of another length, "
+                "which join along the samples only padded, with their mask) and is not joined to them; for more samples "
+                "give the loader a collate_fn that pads every batch to one length, or pass `probe=` one batch of them",
+                UserWarning, stacklevel=outside_package())
             break
         if batches and not _joins_alike(batches[0], batch, along, whole_of):  # two episodes' support sets: the first batch's samples
             warnings.warn(
