@@ -31,3 +31,19 @@ def test_fairness_audit_of_a_pair_score_names_pairing_labels():
     with pytest.raises(ValueError, match="labels 0 to 15 in order") as err:
         FairnessAudit(AttributeFlip(0)).run(nn.Linear(3, 1), Probe(x, torch.arange(16)))  # a pair's score: one output
     assert "leave them out (None)" in str(err.value)
+
+
+def test_classes_beside_one_score_are_named():
+    """A pair's own score (one output, read as a binary logit) beside the digits' labels was refused as 'the model
+    returns 2 logits ... e.g. labels numbered from 1' (/tmp/newuser112/t10.py): neither is what happened."""
+    torch.manual_seed(0)
+    x = torch.rand(16, 3)
+    x[:, 0] = (x[:, 0] > 0.5).float()
+    digits = torch.tensor([3, 0, 7, 1, 9, 2, 0, 5, 1, 8, 4, 6, 2, 0, 1, 3])
+    with pytest.raises(ValueError) as err:
+        FairnessAudit(AttributeFlip(0)).run(nn.Linear(3, 1), Probe(x, digits))
+    text = str(err.value)
+    assert "classes 0 to 1 (the model returns one output, read as a binary logit) but got [2, 3, 4, 5, 6, 7]" in text
+    assert "labels of more classes beside one output" in text and "numbered from 1" not in text
+    with pytest.raises(ValueError, match=r"0 to 2 \(the model returns 3 logits\).*numbered from 1"):
+        check_class_labels("labels", torch.tensor([1, 2, 3]), 3, outputs=torch.zeros(3, 3))  # several outputs: as before

@@ -232,6 +232,8 @@ def check_class_labels(name: str, labels: Any, width: int, *, error: Error = Val
     bad = labels[(labels < 0) | (labels >= width)]
     if bad.numel():
         ordinal = ""
+        shape = getattr(outputs, "shape", ())
+        one = width == 2 and len(shape) in (1, 2) and (len(shape) == 1 or shape[1] == 1)  # one output read as two classes
         if ranks_beyond(labels, width):  # ranks 0 .. width: one more than the outputs
             ordinal = ranks_hint(width, outputs)
         why = why_beyond = f"e.g. labels numbered from 1{ordinal}"
@@ -240,6 +242,10 @@ def check_class_labels(name: str, labels: Any, width: int, *, error: Error = Val
             why = (f"labels 0 to {labels.numel() - 1} in order, each row's own index, are an in-batch contrastive loss's "
                    "(InfoNCE's labels = arange(B), pairing image i with caption i of a CLIP-like model's [B, B] "
                    "similarities), no classes: leave them out (None), or give the samples' classes")
+        elif one and bool((bad > 1).any()):  # classes of another task beside one score (a pair's similarity)
+            why = ("labels of more classes beside one output, which is read as a binary logit (a score such as a "
+                   "CLIP-like model's similarity of a pair, a regression), are no decisions of it: leave them out (None), or "
+                   "explain the classes' scores (a zero-shot classifier's [N, C])")
         elif seen == {-1, 1} or (width == 2 and seen <= {-1, 1}):  # a margin classifier's labels (a probe of one class too)
             why = "labels -1/+1, a margin classifier's, are no classes: give (y + 1) // 2, classes 0 and 1"
             if -1 in seen and 1 not in seen:  # all -1: a margin probe of one class, or padding read as ignore_index=-1
@@ -251,5 +257,7 @@ def check_class_labels(name: str, labels: Any, width: int, *, error: Error = Val
                    "leave the labels out (None)")
             if bool((bad >= width).any()):  # and classes the model does not have
                 why += f"; and labels beyond the classes, {why_beyond}"
-        raise error(f"Expected {name if ' ' in name else f'argument `{name}`'} to hold classes 0 to {width - 1} (the model returns {width} logits) but got "
+        raise error(f"Expected {name if ' ' in name else f'argument `{name}`'} to hold classes 0 to {width - 1} ("
+                    + ("the model returns one output, read as a binary logit" if one else f"the model returns {width} logits")
+                    + ") but got "
                     f"{sorted(set(bad.tolist()))[:6]} among them ({why})")
