@@ -36,7 +36,7 @@ from lightning_causal.causal.scm.counterfactual_checks import (
     token_readers,
     warn_padding_from_features,
 )
-from lightning_causal.causal.scm.fairness import one_value_per_sample
+from lightning_causal.causal.scm.fairness import check_output_columns, one_value_per_sample
 from lightning_causal.causal.scm.token_swap import TokenSwap
 from lightning_causal.repair.base import SEVERAL_INPUTS_FIX, RepairTerm
 from lightning_causal.repair.paired_rows import PairedPasses, pass_records
@@ -49,8 +49,7 @@ DEFAULT_FAIRNESS_WEIGHT = 5.0
 
 
 def _as_float(outputs: Tensor) -> Tensor:
-    if not isinstance(outputs, Tensor) or outputs.dim() not in (1, 2):
-        raise ValueError(f"Expected model outputs [N] or [N, C] but got {getattr(outputs, 'shape', type(outputs))}")
+    check_output_columns(outputs)
     return outputs.float() if outputs.dtype in (torch.float16, torch.bfloat16) else outputs
 
 

@@ -48,6 +48,7 @@ from lightning_causal.causal.engine.state import (
     audit_mode,
     check_logits,
     check_one_logit,
+    output_fix,
     resolve_target,
 )
 from lightning_causal.causal.engine.suffix import suffix_module
@@ -70,6 +71,7 @@ from lightning_causal.causal.structure.layer_activations import (
 )
 
 __all__ = [
+    "check_output_columns",
     "probabilities",
     "raw_outputs",
     "counterfactual_inputs",
@@ -82,6 +84,22 @@ __all__ = [
     "equalized_odds_difference",
     "carrier_unit_effects",
 ]
+
+
+def check_output_columns(outputs: object) -> None:
+    """Refuse model outputs other than ``[N]`` or ``[N, C]``, the columns the fairness measures compare; of more
+    dimensions (a language model's per-step logits ``[N, T, V]``), naming ``output=`` and what to explain
+    (:func:`~lightning_causal.causal.engine.state.output_fix`), as the effect estimators do.
+
+    Examples:
+        >>> check_output_columns(torch.zeros(4, 6, 10))  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        ValueError: Expected model outputs [N] or [N, C] but got torch.Size([4, 6, 10]): pass `output=` a callable ...
+    """
+    if not isinstance(outputs, Tensor) or outputs.dim() not in (1, 2):
+        way = f": {output_fix(outputs)}" if isinstance(outputs, Tensor) and outputs.dim() > 2 else ""
+        raise ValueError(f"Expected model outputs [N] or [N, C] but got {getattr(outputs, 'shape', type(outputs))}{way}")
 
 
 def probabilities(outputs: Tensor, check: bool = True, model: nn.Module | None = None) -> Tensor:
@@ -100,8 +118,7 @@ def probabilities(outputs: Tensor, check: bool = True, model: nn.Module | None =
         >>> probabilities(torch.tensor([0.0]))
         tensor([[0.5000, 0.5000]])
     """
-    if not isinstance(outputs, Tensor) or outputs.dim() not in (1, 2):
-        raise ValueError(f"Expected model outputs [N] or [N, C] but got {getattr(outputs, 'shape', type(outputs))}")
+    check_output_columns(outputs)
     out = outputs.float() if outputs.dtype in (torch.float16, torch.bfloat16) else outputs
     if out.dim() == 1 or out.shape[1] == 1:
         p = torch.sigmoid((check_one_logit(out, "the counterfactual fairness measures", model) if check else out).reshape(-1))
@@ -122,8 +139,7 @@ def raw_outputs(outputs: Tensor) -> Tensor:
         tensor([[10.],
                 [13.]])
     """
-    if not isinstance(outputs, Tensor) or outputs.dim() not in (1, 2):
-        raise ValueError(f"Expected model outputs [N] or [N, C] but got {getattr(outputs, 'shape', type(outputs))}")
+    check_output_columns(outputs)
     out = outputs.float() if outputs.dtype in (torch.float16, torch.bfloat16) else outputs
     return out.reshape(-1, 1) if out.dim() == 1 else out
 
