@@ -168,7 +168,7 @@ def check_samples_independent(forward: Forward, xs: tuple[Tensor, ...], output: 
     ids = list(dict.fromkeys(ids))  # a sample run twice in its batch (2 rows: checked_rows) named once
     if n == 2 and not same:
         _refuse_width_following_rows(forward, xs)
-    cause, fix = _cause(forward, xs, rows, states)
+    cause, fix = _cause(forward, xs, rows, _states_read(forward, xs, rows, alone, states))
     if fix == PER_SAMPLE_FIX and not same and _erased_alone(forward, xs, output, state):
         cause, fix = ERASED_ALONE_CAUSE, OWN_STATISTICS_FIX
     if one_row and fix == PER_SAMPLE_FIX:
@@ -194,6 +194,39 @@ def check_samples_independent(forward: Forward, xs: tuple[Tensor, ...], output: 
              "numbers where the batch gave NaN")) if math.isnan(diff) and _inexact(alone) else
            f"max |difference| {diff:.3g}")) + f"): {cause}. {what} runs rows of many samples in one batch, which would mix their branches "
         f"silently; {fix}")
+
+
+def _states_read(forward: Forward, xs: tuple[Tensor, ...], rows: Tensor, alone: Tensor, states: list[str]) -> list[str]:
+    """``states`` (:func:`carried_states`) less the plain tensors a pass set or changed (named without a shape) that
+    the forward does not read: rows ``rows`` run once more with each such floating tensor (a module's attribute or
+    buffer) filled with NaN give ``alone`` again where the forward only writes it (a mixture's auxiliary loss,
+    ``self.aux_loss = ...``, was named as a state carried across batches). One pass, at a refusal only, where there is
+    such a tensor; a pass that fails, or gives other outputs, keeps them all."""
+    model, filled = forward.model, {}
+    for name in states:
+        prefix, _, attr = name.rpartition(".")
+        held = None
+        if " " not in name and "[" not in name and model is not None:
+            try:
+                owner = model.get_submodule(prefix)
+            except AttributeError:
+                continue
+            held = getattr(owner, attr, None)
+        if isinstance(held, Tensor) and held.is_floating_point() and not isinstance(held, nn.Parameter):
+            filled[name] = (owner, attr, held)
+    if not filled:
+        return states
+    try:
+        for owner, attr, held in filled.values():
+            setattr(owner, attr, torch.full_like(held, math.nan))  # a buffer stays a buffer (nn.Module.__setattr__)
+        again = forward(*(x[rows] for x in xs), rows=rows)
+        unread = isinstance(again, Tensor) and bool(same_outputs(again, alone)[1])
+    except Exception:  # noqa: BLE001 - a forward that fails on the NaN reads it
+        unread = False
+    finally:
+        for owner, attr, held in filled.values():
+            setattr(owner, attr, held)
+    return [s for s in states if s not in filled] if unread else states
 
 
 def _refuse_width_following_rows(forward: Forward, xs: tuple[Tensor, ...]) -> None:
@@ -354,7 +387,8 @@ def _cause(forward: Forward, xs: tuple[Tensor, ...], rows: Tensor, states: list[
                  f"whole; or probe another number of samples; if its forward depends on the batch, {PER_SAMPLE_FIX}"))
     return ("its forward depends on the batch (control flow on a batch statistic, e.g. "
             "`if (p > t).all(): return early` or a solver loop stopping on the batch's residual, normalisation "
-            "over the batch, or attention across its rows)"), PER_SAMPLE_FIX
+            "over the batch, attention across its rows, or a mixture of experts' capacity limit, which drops tokens "
+            "by their place in the batch)"), PER_SAMPLE_FIX
 
 
 def refuse_traced_training(model: nn.Module, what: str) -> None:
