@@ -301,7 +301,9 @@ def _concat(batches: list[Any], rows: int | None = None, whole: Sequence[Tensor]
         kept = not first.dim() or (rows and first.shape[0] != rows) or any(first is w for w in whole)
         return first if kept else torch.cat(batches)
     if isinstance(first, Mapping):
-        return mapping_like(first, {k: _concat([b[k] for b in batches], rows, whole) for k in first})
+        joined = mapping_like(first, {k: _concat([b[k] for b in batches], rows, whole) for k in first})
+        encodings = [_encodings(b) for b in batches]
+        return _with_encodings(joined, None if None in encodings else [e for each in encodings for e in each])
     if isinstance(first, (tuple, list)):  # a named tuple's fields too
         return rebuild(first, [_concat([b[i] for b in batches], rows, whole) for i in range(len(first))])
     if dataclasses.is_dataclass(first) and not isinstance(first, type):  # a collated dataclass batch
@@ -344,6 +346,22 @@ def mapping_like(mapping: Mapping, items: dict) -> Mapping:
     except Exception:  # noqa: BLE001 - a mapping that refuses item assignment: the dict, as before
         pass
     return items
+
+
+def _encodings(batch: Any) -> list | None:
+    """The tokenizer's encodings of a Hugging Face ``BatchEncoding``'s rows (``_encodings``, one a row: what
+    ``word_ids(i)`` and ``token_to_chars`` read), ``None`` for any other batch."""
+    found = vars(batch).get("_encodings") if hasattr(batch, "__dict__") else None
+    return found if isinstance(found, list) else None
+
+
+def _with_encodings(made: Any, encodings: list | None) -> Any:
+    """``made``, a ``BatchEncoding`` cut or joined (:func:`mapping_like`'s copy, which shares the batch's encodings),
+    given the encodings of its own rows, where they are one a row of it (:func:`batch_rows`), else none (its
+    ``word_ids(i)`` then says it has none, rather than read another row's); any other mapping as it is."""
+    if _encodings(made) is not None:
+        made._encodings = encodings if encodings is not None and len(encodings) == batch_rows(made) else None
+    return made
 
 
 def _joined_rows(batch: Any, rows_of: RowsOf, whole_of: WholeOf | None = None) -> int:
@@ -555,7 +573,8 @@ def read_samples(source: Any, size: int, *, loader_order: bool = False, rows_of:
     are single samples, the rows of a ``TensorDataset`` or items holding a 0-dim label, are stacked). The
     loader's ``collate_fn`` makes the batch (a ``TensorDataset`` is sliced directly under the default collate only),
     and sparse tensors (a bag of words collated with ``to_sparse()``) are returned dense; a mapping of its own type (a
-    ``BatchEncoding``) comes back as that type (:func:`mapping_like`). ``rows_of(batch)`` counts the
+    ``BatchEncoding``) comes back as that type (:func:`mapping_like`), cut or joined with its rows' tokenizer encodings
+    (``word_ids(i)`` reads row ``i``'s words). ``rows_of(batch)`` counts the
     samples of such an item (the rows of the input the model explains, where the caller knows it: an episode whose
     first tensor is its support set); default :func:`batch_rows`, the first tensor's rows. ``whole_of(batch)`` names
     the tensors of such an item or batch that the model reads whole whatever their rows (those the caller's unpacking
@@ -636,7 +655,10 @@ def _batch_head(batch: Any, size: int, rows: int | None = None, whole: Sequence[
         return dataclasses.replace(batch, **sliced) if sliced else None
     if isinstance(batch, Mapping):
         items = {k: _batch_head(v, size, rows, whole) for k, v in batch.items()}
-        return mapping_like(batch, items) if items and all(v is not None for v in items.values()) else None
+        if not items or any(v is None for v in items.values()):
+            return None
+        encodings = _encodings(batch)
+        return _with_encodings(mapping_like(batch, items), encodings[:size] if encodings is not None else None)
     if isinstance(batch, (tuple, list)) and batch:
         items = [_batch_head(v, size, rows, whole) for v in batch]
         return rebuild(batch, items) if all(v is not None for v in items) else None
