@@ -13,6 +13,7 @@ from torch import Tensor, nn
 from lightning_causal.causal.engine.batching import first_in_block, kinded
 from lightning_causal.causal.engine.forward import BatchCoupledOutput, Forward
 from lightning_causal.causal.engine.forward_args import ForwardArgs
+from lightning_causal.causal.engine.generators import module_generators
 from lightning_causal.causal.engine.in_batch_scores import IN_BATCH_FIX, in_batch_cause
 from lightning_causal.causal.engine.inner_steps import (
     BATCH_STEP_CAUSE,
@@ -26,6 +27,7 @@ from lightning_causal.causal.engine.kept_attributes import (
     TRACED_TRAINING_FIX,
     KeptAttributes,
     _is_dict,
+    _trained_statistics,
     batch_statistic_norms,
     is_norm_layer,
     keep_attributes,
@@ -91,7 +93,9 @@ def check_samples_independent(forward: Forward, xs: tuple[Tensor, ...], output: 
     eval; :class:`~.noise.GeneratorWatch`), or that differs from itself when they run alone twice,
     draws noise: that is not the batch's doing, and it passes (noise with few draws per sample made
     the two runs alone agree by chance, and such models were refused); but not a forward that steps an optimizer and
-    puts its weights back (:func:`optimizer_state_kept`: momentum carried from call to call, refused). A model traced (``torch.jit.trace``) with a
+    puts its weights back (:func:`optimizer_state_kept`: momentum carried from call to call, refused), nor one that
+    writes floating buffers of its own in place between the two runs (:func:`_user_buffers`: an observation normalizer
+    updated in eval mode too, :data:`WRITTEN_BUFFERS`, refused). A model traced (``torch.jit.trace``) with a
     BatchNorm in training mode is refused before any pass, naming the layers (:func:`~.kept_attributes.traced_training_norms`):
     its graph normalises by the batch in every mode, whatever the probe's samples show. The check sees the clean probe
     only: the passes of intervened rows, whose batch statistic an intervention can move across a branch's threshold, are
@@ -156,6 +160,8 @@ def check_samples_independent(forward: Forward, xs: tuple[Tensor, ...], output: 
     if _rows_state_set(forward.model, kept, len(rows)):  # the first run alone set a state of its rows' size, read
         state.restore()  # where the size matches (`self.mem` [2, H]): its second run read it, taken for noise, passed
     held = weights_held(forward.model)
+    buffers = _user_buffers(forward.model)
+    before = fingerprints(buffers)
     twice, agrees = same_outputs(forward(*(x[rows] for x in xs), rows=rows), alone)
     ids = (rows if sample_ids is None else sample_ids[rows.to(sample_ids.device)]).tolist()
     if not agrees or (same and twice / float(row_scales(alone.reshape(1, -1))[0]) > bound):
@@ -163,6 +169,12 @@ def check_samples_independent(forward: Forward, xs: tuple[Tensor, ...], output: 
             raise ValueError(
                 f"Expected the model to give the same outputs for the same samples at every pass, but probe samples "
                 f"{ids} run alone twice differ by max |difference| {twice:.3g}: {KEPT_OPTIMIZER_STATE}")
+        written = written_since(buffers, before)
+        if written and not module_generators(forward.model):  # a statistic updated at every call: no noise
+            raise ValueError(
+                f"Expected the model to give the same outputs for the same samples at every pass, but probe samples "
+                f"{ids} run alone twice differ by max |difference| {twice:.3g}, and its forward wrote buffers in place "
+                f"in between ({', '.join(written[:5])}), in eval mode: {WRITTEN_BUFFERS}")
         return  # the model differs from itself run twice alone (noise from a generator of its own), not by the batch
     ids = [i for j, i in enumerate(ids) if _row_differs(alone[j:j + 1], clean[j:j + 1], bound if same else None)] or ids
     ids = list(dict.fromkeys(ids))  # a sample run twice in its batch (2 rows: checked_rows) named once
@@ -332,6 +344,28 @@ def weights_held(model: nn.Module | None) -> dict[str, tuple] | None:
     if model is None or not stepped():
         return None
     return fingerprints(dict(model.named_parameters()))
+
+
+#: the cause and way out of a forward that updates buffers of its own at every call (:func:`_user_buffers`)
+WRITTEN_BUFFERS = (
+    "a statistic it updates at every call, not only in training mode (an observation normalizer's running mean and "
+    "variance, updated without `if self.training:`), so each pass reads what the passes before it left and a sample's "
+    "outputs follow the rows run with it and before it, which the estimators' passes of many rows would mix silently "
+    "(read before as a generator's noise); update them in training mode only (`if self.training:`), or freeze them "
+    "while the model is explained")
+
+
+def _user_buffers(model: nn.Module | None) -> dict[str, Tensor]:
+    """The floating buffers of ``model`` by name, but for the statistics training updates (normalisation layers'
+    running statistics, fake-quant observers: :func:`~.kept_attributes._trained_statistics`), for
+    :func:`check_samples_independent` to tell a forward that writes them at every call (an observation normalizer
+    updated in eval mode too) from noise; an integer buffer, a step counter, may seed a generator of the forward's own
+    (noise, as before)."""
+    if model is None:
+        return {}
+    return {f"{prefix}.{name}" if prefix else name: b for prefix, m in model.named_modules()
+            if not _trained_statistics(m) for name, b in m.named_buffers(recurse=False)
+            if isinstance(b, Tensor) and b.is_floating_point()}
 
 
 def optimizer_state_kept(model: nn.Module | None, held: dict[str, tuple] | None) -> bool:
