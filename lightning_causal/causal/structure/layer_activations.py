@@ -376,10 +376,12 @@ def real_positions_only(h: Tensor, real: Tensor | None, dim: int = 1) -> Tensor:
     return kept.movedim(1, dim)
 
 
-def steps_dims(model: nn.Module, acts: dict[str, Tensor]) -> dict[str, int]:
+def steps_dims(model: nn.Module, acts: dict[str, Tensor], steps: int | None = None) -> dict[str, int]:
     """The layers of ``acts`` whose outputs ``[N, C, T, ...]`` hold their steps on dimension 2, as ``{name: 2}``: a
     convolution, a channel normalisation or a pool (a Mamba block's depthwise ``Conv1d`` over a sequence's steps), whose
-    dimension 1 holds channels; the others (``[N, T, D]``) hold them on dimension 1.
+    dimension 1 holds channels; the others (``[N, T, D]``) hold them on dimension 1. Not a pointwise ``Conv1d`` that
+    reads as many channels as the input's ``steps`` (``T``): it mixes the positions laid on its channels, ``[N, T, D]``
+    (a gMLP's spatial gating unit, ``nn.Conv1d(T, T, 1)``), so its steps stay on dimension 1.
 
     Examples:
         >>> import torch
@@ -387,9 +389,18 @@ def steps_dims(model: nn.Module, acts: dict[str, Tensor]) -> dict[str, int]:
         >>> model = nn.Sequential(nn.Conv1d(4, 4, 3), nn.Linear(3, 3))
         >>> steps_dims(model, {"0": torch.ones(1, 4, 3), "1": torch.ones(1, 4, 3)})
         {'0': 2}
+        >>> steps_dims(nn.Sequential(nn.Conv1d(8, 8, 1)), {"0": torch.ones(1, 8, 6)}, steps=8)  # 8 positions mixed
+        {}
     """
     modules = dict(model.named_modules())
-    return {a: 2 for a, h in acts.items() if h.dim() >= 3 and a in modules and lays_channels_first(modules[a], h)}
+    return {a: 2 for a, h in acts.items() if h.dim() >= 3 and a in modules and lays_channels_first(modules[a], h)
+            and not _mixes_positions(modules[a], steps)}
+
+
+def _mixes_positions(module: nn.Module, steps: int | None) -> bool:
+    """A pointwise ``Conv1d`` of as many input channels as the input's ``steps``: positions laid on its channels."""
+    return (steps is not None and isinstance(module, nn.Conv1d) and module.in_channels == steps
+            and module.kernel_size == (1,))
 
 
 def unaligned_positions(acts: dict[str, Tensor], real: Tensor | None, dims: dict[str, int] | None = None) -> list[str]:

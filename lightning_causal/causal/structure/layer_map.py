@@ -343,7 +343,8 @@ def layer_causal_map(
         # numbers only: a forward taking gradients itself (forces -dE/dx) records a graph under no_grad, which the map's
         # statistics, computed after audit_mode, would carry (torch warns at float() of them)
         out = out.detach()
-        dims = steps_dims(forward.model, acts)  # a Conv1d's [N, C, T]: its steps on dimension 2, not its channels
+        # a Conv1d's [N, C, T]: its steps on dimension 2, not its channels
+        dims = steps_dims(forward.model, acts, None if real_positions is None else real_positions.shape[1])
         _warn_unaligned(unaligned_positions(acts, real_positions, dims), acts, real_positions, dims)
         acts = {a: real_positions_only(h.detach(), real_positions, dims.get(a, 1)) for a, h in acts.items()}
         check_token_baselines(xs, bases, readers, pads)
