@@ -209,35 +209,31 @@ def check_samples_independent(forward: Forward, xs: tuple[Tensor, ...], output: 
 
 
 def _states_read(forward: Forward, xs: tuple[Tensor, ...], rows: Tensor, alone: Tensor, states: list[str]) -> list[str]:
-    """``states`` (:func:`carried_states`) less the plain tensors a pass set or changed (named without a shape) that
-    the forward does not read: rows ``rows`` run once more with each such floating tensor (a module's attribute or
-    buffer) filled with NaN give ``alone`` again where the forward only writes it (a mixture's auxiliary loss,
-    ``self.aux_loss = ...``, was named as a state carried across batches). One pass, at a refusal only, where there is
-    such a tensor; a pass that fails, or gives other outputs, keeps them all."""
-    model, filled = forward.model, {}
-    for name in states:
-        prefix, _, attr = name.rpartition(".")
-        held = None
-        if " " not in name and "[" not in name and model is not None:
-            try:
-                owner = model.get_submodule(prefix)
-            except AttributeError:
-                continue
-            held = getattr(owner, attr, None)
-        if isinstance(held, Tensor) and held.is_floating_point() and not isinstance(held, nn.Parameter):
-            filled[name] = (owner, attr, held)
+    """``states`` (:func:`carried_states`) less the tensors a pass set or changed (named without a shape) that the
+    forward does not read: rows ``rows`` run once more with each such tensor (a module's attribute or buffer, a dict's
+    or a list's entry: :func:`_kept_places`) another value at every entry (NaN, or another integer or bool:
+    :func:`_other_value`) give ``alone`` again where the forward only writes it (a mixture's auxiliary loss,
+    ``self.aux_loss = ...``, its experts' token counts, ``self.exp_counts``, or a dict of its statistics were named as a
+    state carried across batches). One pass, at a refusal only, where there is such a tensor; a pass that fails, or
+    gives other outputs, keeps them all."""
+    places = _kept_places(forward.model) if forward.model is not None else {}
+    filled = {}
+    for name in states:  # a name with a shape (a state sized by the batch, read where the size matches) is not found
+        holder, key, held = places.get(name, (None, None, None))
+        if holder is not None and held is not None and (other := _other_value(held)) is not None:
+            filled[name] = (holder, key, held, other)
     if not filled:
         return states
     try:
-        for owner, attr, held in filled.values():
-            setattr(owner, attr, torch.full_like(held, math.nan))  # a buffer stays a buffer (nn.Module.__setattr__)
+        for holder, key, _, other in filled.values():
+            _put(holder, key, other)
         again = forward(*(x[rows] for x in xs), rows=rows)
         unread = isinstance(again, Tensor) and bool(same_outputs(again, alone)[1])
-    except Exception:  # noqa: BLE001 - a forward that fails on the NaN reads it
+    except Exception:  # noqa: BLE001 - a forward that fails on the other value reads it
         unread = False
     finally:
-        for owner, attr, held in filled.values():
-            setattr(owner, attr, held)
+        for holder, key, held, _ in filled.values():
+            _put(holder, key, held)
     return [s for s in states if s not in filled] if unread else states
 
 
@@ -450,8 +446,15 @@ def refuse_traced_training(model: nn.Module, what: str) -> None:
 def _kept_tensors(model: nn.Module) -> dict[str, Tensor]:
     """The tensors ``model``'s modules keep besides their parameters, by name: plain attributes (a tensor, or a
     tuple or list of them, or a dict's values, ``self.state["mem"]``, named ``state['mem']``) and buffers,
-    normalisation statistics left out."""
-    kept: dict[str, Tensor] = {}
+    normalisation statistics left out (:func:`_kept_places`, where each is held)."""
+    return {name: t for name, (_, _, t) in _kept_places(model).items()}
+
+
+def _kept_places(model: nn.Module) -> dict[str, tuple[object, object, Tensor]]:
+    """:func:`_kept_tensors`' tensors by the same names, each as ``(holder, key, tensor)``: a module and the name of its
+    attribute or buffer, a dict and the key, a list and the index (a tuple's entry: holder ``None``, not set back), for
+    :func:`_states_read` to put another value in its place (:func:`_put`)."""
+    kept: dict[str, tuple[object, object, Tensor]] = {}
     for prefix, m in model.named_modules():
         if is_norm_layer(m):
             continue
@@ -462,12 +465,38 @@ def _kept_tensors(model: nn.Module) -> dict[str, Tensor]:
             if id(d) not in seen:
                 seen.add(id(d))
                 for key, x in list(d.items()):
-                    (todo if _is_dict(x) else held).append((f"{name}[{key!r}]", x))
-        for k, v in [*vars(m).items(), *m._buffers.items(), *held]:
-            tensors = [v] if isinstance(v, Tensor) else [t for t in v if isinstance(t, Tensor)] if isinstance(v, (tuple, list)) else []
-            tensors = [t for t in tensors if not isinstance(t, nn.Parameter)]  # an RNN's list of its weights, _flat_weights
-            kept.update({f"{at}{k}" + (f"[{i}]" if len(tensors) > 1 else ""): t for i, t in enumerate(tensors)})
+                    if _is_dict(x):
+                        todo.append((f"{name}[{key!r}]", x))
+                    else:
+                        held.append((f"{name}[{key!r}]", x, d, key))
+        for k, v, holder, key in [*((k, v, m, k) for k, v in [*vars(m).items(), *m._buffers.items()]), *held]:
+            places = ([(holder, key, v)] if isinstance(v, Tensor) else
+                      [(v if isinstance(v, list) else None, i, t) for i, t in enumerate(v) if isinstance(t, Tensor)]
+                      if isinstance(v, (tuple, list)) else [])
+            places = [p for p in places if not isinstance(p[2], nn.Parameter)]  # an RNN's list of its weights, _flat_weights
+            kept.update({f"{at}{k}" + (f"[{i}]" if len(places) > 1 else ""): p for i, p in enumerate(places)})
     return kept
+
+
+def _put(holder: object, key: object, value: Tensor) -> None:
+    """Set ``value`` where :func:`_kept_places` found a tensor: a module's attribute or buffer (a buffer stays a buffer,
+    ``nn.Module.__setattr__``), a dict's key or a list's index."""
+    if isinstance(holder, nn.Module):
+        setattr(holder, str(key), value)
+    else:
+        holder[key] = value  # type: ignore[index]
+
+
+def _other_value(t: Tensor) -> Tensor | None:
+    """A tensor like ``t`` with another value at every entry, for :func:`_states_read`: NaN where ``t`` is floating
+    (or complex), ``~t`` where it is bool, and 1 where an integer ``t`` is 0, else 0 (an expert's token counts, a
+    class read back: every entry another value, and still an index of any table of two rows or more); ``None`` for
+    other tensors (quantized)."""
+    if t.is_quantized:
+        return None
+    if t.is_floating_point() or t.is_complex():
+        return torch.full_like(t, math.nan)
+    return ~t if t.dtype == torch.bool else (t == 0).to(t.dtype)
 
 
 def _rows_state_set(model: nn.Module, before: dict[str, tuple[int, int]], k: int) -> bool:
