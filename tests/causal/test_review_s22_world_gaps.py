@@ -47,8 +47,9 @@ def test_world_gaps_run_the_factual_rows_once_and_each_world_its_changed_rows():
     g = world_gaps(model, x, cf, max_batch_size=64)
     # before: each world called counterfactual_fairness_gap, which ran the 5 factual rows again (4 × 5 + 15 = 35)
     # 2 + 2: samples 0 and 1, then 2 and 4, run alone (newuser58, s40a); 3: the first, an inner and the last of the
-    # worlds' stacked rows run alone, a pass each (the stacked-rows check, mends_s42a: a branch on the batch's statistic)
-    assert model.rows == x.shape[0] + 2 + 2 + 3 + changed
+    # worlds' stacked rows run alone, a pass each (the stacked-rows check, mends_s42a: a branch on the batch's statistic),
+    # and 3 of the factual pass's (leftovers_s43a: its samples took the batch's branch unchecked)
+    assert model.rows == 3 + x.shape[0] + 2 + 2 + 3 + changed
     # each world's delta is counterfactual_fairness_gap's for that world alone
     for k, name in enumerate(g["names"]):
         want = counterfactual_fairness_gap(CountingModel(), x, CallableCounterfactual(worlds[name]), warn_one_hot=False)["delta"]

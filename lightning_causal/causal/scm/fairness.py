@@ -43,13 +43,14 @@ from lightning_causal.causal.engine.noise import (
     warn_separate_noise,
 )
 from lightning_causal.causal.engine.sample_independence import check_samples_independent
-from lightning_causal.causal.engine.stacked_rows import rows_alone_checked
+from lightning_causal.causal.engine.stacked_rows import StackedRowsError, rows_alone_checked
 from lightning_causal.causal.engine.state import (
     audit_mode,
     check_logits,
     check_one_logit,
     output_fix,
     resolve_target,
+    rng_preserved,
 )
 from lightning_causal.causal.engine.suffix import suffix_module
 from lightning_causal.causal.engine.token_ids import embedding_readers, float_codes_named
@@ -90,6 +91,9 @@ def check_output_columns(outputs: object) -> None:
     """Refuse model outputs other than ``[N]`` or ``[N, C]``, the columns the fairness measures compare; of more
     dimensions (a language model's per-step logits ``[N, T, V]``), naming ``output=`` and what to explain
     (:func:`~lightning_causal.causal.engine.state.output_fix`), as the effect estimators do.
+
+    Args:
+        outputs: what the model returned, read through ``output=`` where one is given: any value.
 
     Examples:
         >>> check_output_columns(torch.zeros(4, 6, 10))  # doctest: +ELLIPSIS
@@ -341,8 +345,10 @@ def _counterfactual_probabilities(
 
     The counterfactual rows stacked in a pass are checked against rows run alone
     (:func:`~lightning_causal.causal.engine.stacked_rows.rows_alone_checked`, as the other estimators' intervened rows:
-    a few rows alone a pass), where the factual pass is checked by
-    :func:`~lightning_causal.causal.engine.sample_independence.check_samples_independent`: a model branching on a
+    a few rows alone a pass), and so are the factual pass's samples (``rows="samples"``: the probe check's pairs of
+    samples run together took the batch's branch with it, and the worlds' deltas were that branch's, silently), beside
+    :func:`~lightning_causal.causal.engine.sample_independence.check_samples_independent`, whose words come first where
+    it sees the cause (a refused factual pass runs once more for it) and whose warning the block's then silences: a model branching on a
     statistic of its batch that the probe's check does not see (its batch's mean of a column the counterfactual leaves
     as it is) is refused naming ``max_batch_size=1``, with which every factual and counterfactual row runs alone and
     gives each sample's own gap.
@@ -360,16 +366,24 @@ def _counterfactual_probabilities(
             readers = token_readers(forward, x)
             for w, cf in enumerate(counterfactuals):
                 check_counterfactual_ids(cf, x_cf[w][changed[w]], readers)
-        with GeneratorWatch() as clean_pass:  # whether the model draws from a global generator: no pass of its own
-            per_pass = rows_per_pass(forward.model, (x,), max_batch_size, forward=forward)  # one trial pass serves all
-            with _recording(forward.model, record) as (factual, _):
-                seen: list[str] = []
-                p = _probabilities(forward, x, torch.arange(n, device=x.device), per_pass, seen,
-                                   read if factual_outputs is None else _keeping(read, factual_outputs))
-        classes = seen[0]  # x holds a row (_check_x, Probe): at least one pass ran
-        if not clean_pass.moved and per_pass > 1:  # the counterfactual rows run in passes of their own: two samples
-            # run alone must give their probabilities in the factual pass (one pass of 2 rows)
-            check_samples_independent(_ProbabilityCall(forward, raw), (x,), p, "A counterfactual fairness gap")  # type: ignore[arg-type]
+        per_pass = rows_per_pass(forward.model, (x,), max_batch_size, forward=forward)  # one trial pass serves all
+        try:  # the factual samples stacked are checked against rows alone too; the block's warning, at its end, after
+            with rows_alone_checked(what, model=forward.model, rows="samples"):  # the probe check's, which names more
+                with GeneratorWatch() as clean_pass:  # whether the model draws from a global generator: no pass of its own
+                    with _recording(forward.model, record) as (factual, _):
+                        seen: list[str] = []
+                        p = _probabilities(forward, x, torch.arange(n, device=x.device), per_pass, seen,
+                                           read if factual_outputs is None else _keeping(read, factual_outputs))
+                classes = seen[0]  # x holds a row (_check_x, Probe): at least one pass ran
+                if not clean_pass.moved and per_pass > 1:  # the counterfactual rows run in passes of their own: two
+                    # samples run alone must give their probabilities in the factual pass (one pass of 2 rows)
+                    check_samples_independent(_ProbabilityCall(forward, raw), (x,), p, "A counterfactual fairness gap")  # type: ignore[arg-type]
+        except StackedRowsError:  # the probe check's words first, where it sees the cause (on the pass run again)
+            if per_pass > 1:
+                with rng_preserved():
+                    again = _probabilities(forward, x, torch.arange(n, device=x.device), per_pass, [], read)
+                    check_samples_independent(_ProbabilityCall(forward, raw), (x,), again, "A counterfactual fairness gap")  # type: ignore[arg-type]
+            raise
         noise = common_noise(forward, forward.model, (x,), per_pass, drew=clean_pass.moved)
         if noise is not None:  # a sample and its counterfactuals draw one noise
             p = noise.clean(lambda s: read(forward(x[s], rows=s)), x.device)
