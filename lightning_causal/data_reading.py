@@ -51,6 +51,10 @@ RowsOf = Callable[[Any], int]  # a batch's samples as the caller counts them
 #: read ``batch`` (``False``: its unpacking failed there and ``rows_of`` gave :func:`batch_rows`), so that a batch given
 #: whole is read off a cut of its rows first (:func:`_read_off_a_cut`)
 READS = "reads"
+#: ``rows_of.passed(batch)``, where the caller knows it: the batch's tensors its unpacking gives the model (inputs and
+#: forward arguments), so that items whose tensors of other rows it never gives (it gathers the samples from them,
+#: ``b["x"][b["idx"]]``) are told from an episode's support sets (:func:`_from_batches`)
+PASSED = "passed"
 WholeOf = Callable[[Any], Sequence[Tensor]]  # the tensors of a batch the model reads whole whatever their rows
 
 _LEAVES = (str, bytes, int, float, complex, bool, type(None), Tensor, np.ndarray, type, types.ModuleType,
@@ -438,6 +442,16 @@ def _from_batches(dataset: Dataset, size: int, convert: Any, indices: list[int] 
                 "give the loader a collate_fn that pads every batch to one length, or pass `probe=` one batch of them",
                 UserWarning, stacklevel=outside_package())
             break
+        if batches and not _joins_alike(batches[0], batch, along, whole_of) and _none_given(batches[0], along, whole_of, rows_of):
+            warnings.warn(  # tensors the model is not given, from which unpack_batch makes the samples (b["x"][b["idx"]])
+                f"The probe holds the first {rows} samples, those of the loader's first {len(batches)} item(s), not {size}: "
+                f"`unpack_batch` makes each item's {count(batches[0])} samples from tensors of other rows "
+                f"({_shapes(_whole_tensors(batches[0], along, whole_of))}: gathered by an index tensor, b['x'][b['idx']], "
+                "or selected), which differ from one item to the next and are not passed to the model: joined, one item's "
+                "indices would read another's rows. For more samples pass `probe=` one batch of the samples already "
+                "made, laid out as `unpack_batch` reads it (its index then every row's, torch.arange(n)), or let the "
+                "dataset's items hold the rows gathered", UserWarning, stacklevel=outside_package())
+            break
         if batches and not _joins_alike(batches[0], batch, along, whole_of):  # two episodes' support sets: the first batch's samples
             warnings.warn(
                 f"The probe holds the first {rows} samples, those of the loader's first {len(batches)} batch(es), not {size}: its items are "
@@ -473,6 +487,16 @@ def _from_batches(dataset: Dataset, size: int, convert: Any, indices: list[int] 
             "samples pass `probe=` one batch of them", UserWarning, stacklevel=outside_package())
         return batches[0]
     return joined  # not cut: its samples are not rows of its tensors (an unpack_batch that filters them), read whole
+
+
+def _none_given(batch: Any, along: RowsOf, whole_of: WholeOf | None, rows_of: RowsOf | None) -> bool:
+    """Whether the caller's unpacking (``rows_of.passed``) gives the model none of ``batch``'s tensors that are no
+    samples' (:func:`_whole_tensors`): it makes the samples from them (a gather by an index tensor), no support set."""
+    passed = getattr(rows_of, PASSED, None)
+    if passed is None:
+        return False
+    given = passed(batch)
+    return not any(t is g for t in _whole_tensors(batch, along, whole_of) for g in given)
 
 
 def _shapes(tensors: list[Tensor]) -> str:

@@ -15,11 +15,11 @@ from torch import Tensor
 
 from lightning_causal.batches import UnpackBatch, unpack
 from lightning_causal.causal.engine.forward_args import ForwardArgs, map_tensors
-from lightning_causal.data_reading import READS, batch_rows, mapping_like, rngs_untouched
+from lightning_causal.data_reading import PASSED, READS, batch_rows, mapping_like, rngs_untouched
 
 __all__ = ["copy_of", "input_rows"]
 
-_Read = tuple[int, list[Tensor]]  # a batch's samples and the batch's own tensors unpack passes whole
+_Read = tuple[int, list[Tensor], list[Tensor]]  # a batch's samples, its tensors unpack passes whole, and all it passes
 
 
 def input_rows(model: Any, unpack_batch: UnpackBatch | None) -> tuple[Callable[[Any], int], Callable[[Any], list[Tensor]]]:
@@ -66,6 +66,7 @@ def input_rows(model: Any, unpack_batch: UnpackBatch | None) -> tuple[Callable[[
 
     if unpack_batch is not None:  # it reads copies: a batch given whole is read off a cut of its rows first
         setattr(rows, READS, lambda batch: read(batch) is not None)
+        setattr(rows, PASSED, lambda batch: (read(batch) or (0, [], []))[2])
     return rows, whole
 
 
@@ -82,15 +83,21 @@ def _read(batch: Any, copy: Any, originals: dict[int, Tensor], unpack_batch: Unp
         if not isinstance(first, Tensor) or not first.dim():
             return None
         rows = int(first.shape[0])
+        given: list[Tensor] = []
+        map_tensors((inputs, args), lambda t: given.append(t) or t)
         try:
             passed_args = ForwardArgs(args, rows)
         except (TypeError, ValueError):  # arguments that ForwardArgs refuses (the probe's build says why): none known
-            return rows, []
+            return rows, [], _originals(batch, originals, given)
     except Exception:  # a batch that unpack does not read
         return None
-    passed = [*passed_args.whole, *passed_args.shared]
+    return rows, _originals(batch, originals, [*passed_args.whole, *passed_args.shared]), _originals(batch, originals, given)
+
+
+def _originals(batch: Any, originals: dict[int, Tensor], passed: list[Tensor]) -> list[Tensor]:
+    """The tensors of ``batch`` that ``unpack`` passes as ``passed`` (``originals``: the batch's own of each copy)."""
     mine = [originals[id(m)] for m in passed if id(m) in originals]  # the copies unpack passed as they are: by identity
-    return rows, mine + _in_batch(batch, [m for m in passed if id(m) not in originals])
+    return mine + _in_batch(batch, [m for m in passed if id(m) not in originals])
 
 
 def copy_of(batch: Any) -> tuple[Any, dict[int, Tensor]]:
