@@ -239,17 +239,19 @@ def run_fold(case: bp.Case, fold: int, digits, configs: list[str], repair: list[
 
 def summary(cases, path: Path, table: list[str]) -> str:
     """Per method: patch cases at ASR <= 2% / Δ >= −1 (pooled folds), mean Δ and ASR; clean cases' mean / worst Δ;
-    units pruned; and, for the ``table`` methods, every case."""
+    units pruned (only where a record says ``pruned``: the studies that prune); and, for the ``table`` methods, every
+    case."""
     records = load(path)
     methods = [m for m in dict.fromkeys(k[2] for k in records) if m != "none"]
-    lines = ["| method | patch: ASR ≤ 2% | Δ ≥ −1 | mean Δ | mean ASR | clean: mean Δ | worst Δ | units pruned (mean) | s per fold (median) |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    prunes = any("pruned" in r for r in records.values())
+    lines = ["| method | patch: ASR ≤ 2% | Δ ≥ −1 | mean Δ | mean ASR | clean: mean Δ | worst Δ |"
+             f"{' units pruned (mean) |' * prunes} s per fold (median) |", "|---|---|---|---|---|---|---|" + "---|" * (1 + prunes)]
     for m in methods:
         rs = [r for k, r in records.items() if k[2] == m]
         units = [r["pruned"] for r in rs if "pruned" in r]
         secs = sorted(r["seconds"] for r in rs)
-        lines.append(f"| {m} | {method_cells(cases, records, m)} | {sum(units) / len(units) if units else 0:.1f} | "
-                     f"{secs[len(secs) // 2]:.1f} |")
+        pruned = f" {sum(units) / len(units) if units else 0:.1f} |" * prunes
+        lines.append(f"| {m} | {method_cells(cases, records, m)} |{pruned} {secs[len(secs) // 2]:.1f} |")
     if table:
         lines += ["", f"| case | before: acc / ASR | {' | '.join(table)} |", "|---|---|" + "---|" * len(table)]
         for c in cases:

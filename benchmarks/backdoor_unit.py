@@ -107,9 +107,17 @@ def split_per_class(y: Tensor, valid_share: float = VALID_SHARE) -> tuple[Tensor
     return order[to_train].sort().values, order[~to_train].sort().values
 
 
-def start_bounds(model: nn.Module, x: Tensor, sites=SITES, stds: float = INIT_STDS) -> dict[str, Tensor]:
-    """The starting bounds: ``mean + stds * std`` (unbiased) of each site's output over the rows of ``x``."""
-    return {s: a.mean(0) + stds * a.std(0) for s, a in activations(model, x, sites).items()}
+def start_bounds(model: nn.Module, x: Tensor, sites=SITES, stds: float = INIT_STDS, per: str = "neuron") -> dict[str, Tensor]:
+    """The starting bounds: ``mean + stds * std`` (unbiased) of each site's output over the rows of ``x``, per neuron
+    (``per="neuron"``: the output's shape) or per channel (``per="channel"``: over the rows and every position of a
+    convolution's channel, shape ``[C, 1, 1]``; a linear layer's neurons are its channels)."""
+    if per not in ("neuron", "channel"):
+        raise ValueError(f"Expected per to be 'neuron' or 'channel' but got {per!r}")
+    acts = activations(model, x, sites)
+    if per == "neuron":
+        return {s: a.mean(0) + stds * a.std(0) for s, a in acts.items()}
+    pooled = {s: a.transpose(0, 1).flatten(1) for s, a in acts.items()}  # [C, rows x positions]
+    return {s: (v.mean(1) + stds * v.std(1)).view(-1, *(1,) * (acts[s].dim() - 2)) for s, v in pooled.items()}
 
 
 def clamp_hooks(model: nn.Module, bounds: dict) -> list:
@@ -137,16 +145,18 @@ def bound_size(bounds: dict[str, Tensor]) -> Tensor:
 
 
 def tighten(model: nn.Module, x: Tensor, y: Tensor, steps: int = STEPS, lr: float = LR,
-            acc_degrade: float = ACC_DEGRADE) -> tuple[dict[str, Tensor], dict]:
-    """The tightened bounds of ``model`` on the repair set ``(x, y)`` (the module docstring, 1-2), and
+            acc_degrade: float = ACC_DEGRADE, sites=SITES, per: str = "neuron",
+            valid_share: float = VALID_SHARE) -> tuple[dict[str, Tensor], dict]:
+    """The tightened bounds of ``model`` on the repair set ``(x, y)`` (the module docstring, 1-2; at ``sites``, a bound
+    per neuron or per channel as :func:`start_bounds`, ``valid_share`` of each class to check), and
     ``{"valid0", "valid", "tight", "best_step"}``; ``model``'s weights are neither trained nor changed."""
-    train, valid = split_per_class(y)
+    train, valid = split_per_class(y, valid_share)
     xt, yt, xv, yv = x[train], y[train], x[valid], y[valid]
     net = copy.deepcopy(model).eval()
     for p in net.parameters():
         p.requires_grad_(False)
     valid0 = accuracy(net, xv, yv)
-    params = {s: b.clone().requires_grad_(True) for s, b in start_bounds(net, xt).items()}
+    params = {s: b.clone().requires_grad_(True) for s, b in start_bounds(net, xt, sites, per=per).items()}
     start = float(bound_size(params).detach())
     holder = dict(params)
     handles = clamp_hooks(net, holder)
