@@ -10,10 +10,9 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-import lightning_causal.callbacks._probe as probe_module
-import lightning_causal.unpacked_rows as unpacked_rows
 from lightning_causal.callbacks._probe import probe_from
 from lightning_causal.causal import mark_whole
+from tests.callbacks.test_leftovers_s42b_reader_copies import _cloned_rows
 
 
 class Seen:
@@ -25,19 +24,6 @@ class Seen:
     def __call__(self, b):
         self.calls.append(int(b[self.key].shape[0]))
         return self.fn(b)
-
-
-def _cloned_rows(monkeypatch) -> list[int]:
-    seen: list[int] = []
-    real = unpacked_rows.copy_of
-
-    def copy_of(batch):
-        copy, originals = real(batch)
-        return unpacked_rows.map_tensors(copy, lambda t: seen.append(t.shape[0] if t.dim() else 0) or t), originals
-
-    monkeypatch.setattr(unpacked_rows, "copy_of", copy_of)
-    monkeypatch.setattr(probe_module, "copy_of", copy_of)
-    return seen
 
 
 def _read(source, size, unpack_batch, features=3):
