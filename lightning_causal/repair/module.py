@@ -39,7 +39,7 @@ from lightning_causal.causal.engine.forward_args import WholeAcrossBatches
 from lightning_causal.causal.engine.kept_attributes import keep_attributes
 from lightning_causal.causal.engine.output_selection import check_not_a_row, held_distribution
 from lightning_causal.causal.engine.per_sample_results import REPAIR_TARGETS_WAY, detection_batch
-from lightning_causal.causal.engine.state import eval_mode
+from lightning_causal.causal.engine.state import audit_mode
 from lightning_causal.causal.engine.user_frame import outside_package
 from lightning_causal.repair.base import RepairTerm
 from lightning_causal.repair.carried_state import task_pass_state, validation_batches
@@ -540,8 +540,9 @@ class CausalRepairModule(EvaluationSteps):
         (a CLIP-like model's ``logits_per_image``, row i scoring every caption of its batch), so that
         ``cross_entropy(s, y)`` pushes image i towards caption ``y_i`` of its batch, which trains without an error.
         Labels ``arange(n)`` (InfoNCE's, each row its own caption) are that model's own loss and pass. Only where the
-        task pass's output ``out`` is ``[n, n]``, one pass of ``n - 1`` rows runs, once, in eval mode without gradients,
-        the modes, random states and kept attributes put back; a model that fails it is left to the fit."""
+        task pass's output ``out`` is ``[n, n]``, one pass of ``n - 1`` rows runs, once, in
+        :func:`~lightning_causal.causal.engine.state.audit_mode` (modes, buffers, counters, global and module-held
+        generators put back); a model that fails it is left to the fit."""
         n = num_rows(x)
         if (n < 3 or not isinstance(out, Tensor) or out.dim() < 2 or tuple(out.shape[:2]) != (n, n)
                 or not isinstance(y, Tensor) or y.dim() != 1 or y.shape[0] != n or y.is_floating_point()
@@ -551,20 +552,12 @@ class CausalRepairModule(EvaluationSteps):
         taken, kw = ForwardArgs(args, n).take(first) if args is not None else ((), {})
         fewer_args = kw if kw else (taken or None)
         fewer_x = tuple(t[: n - 1] for t in x) if isinstance(x, tuple) else x[: n - 1]
-        modes = {m: m.training for m in self.model.modules()}
-        kept = keep_attributes(self.model, reassigned_buffers=True)
-        cuda = [d for d in {t.device for t in (x if isinstance(x, tuple) else (x,))} if d.type == "cuda"]
-        try:
-            with torch.no_grad(), torch.random.fork_rng(devices=cuda):
-                eval_mode(self.model)
+        try:  # audit_mode: modes, buffers written in place, counters, global and module-held generators put back
+            with audit_mode(self.model):
                 fewer = self.model_outputs(fewer_x, fewer_args)
                 shape = tuple(fewer.shape[:2]) if isinstance(fewer, Tensor) and fewer.dim() >= 2 else None
         except Exception:  # noqa: BLE001 - only a refusal is at stake: the fit's own pass says what fails
             return
-        finally:
-            for m, training in modes.items():
-                m.training = training
-            kept.restore()
         if shape != (n - 1, n - 1):
             return
         raise MisconfigurationException(
