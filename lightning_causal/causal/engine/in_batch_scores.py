@@ -39,7 +39,8 @@ IN_BATCH_FIX = (
     "lightning_causal.causal import mark_whole`) with `output=lambda s: s.log_softmax(1)` and each "
     "row's own candidate as `target=` (e.g. `target=torch.arange(N)`), or wrap the model around the candidates' "
     "embeddings kept as a buffer (a zero-shot classifier over class prompts, `logits = scale * image @ prompts.T`); "
-    "docs/your_model.md, 'Models without class outputs'")
+    "docs/your_model.md, 'Models without class outputs', and for a CLIP-like model's per-sample outputs (its zero-shot "
+    "classifier, its image embedding) docs/recipes.md, 'Auditing a CLIP-like dual encoder'")
 
 
 def square_tensors(out: Any, rows: int) -> list[str]:
