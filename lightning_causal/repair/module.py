@@ -560,6 +560,10 @@ class CausalRepairModule(EvaluationSteps):
             return
         if shape != (n - 1, n - 1):
             return
+        whole = (f" If an input holds fixed candidates, not the samples' own (a zero-shot classifier's class prompts, "
+                 f"as many as the batch's {n} rows by chance), pass them whole as forward arguments, `unpack_batch=lambda "
+                 "b: (b['pixels'], b['label'], mark_whole((prompts,), [0]))` (`from lightning_causal.causal import "
+                 "mark_whole`), or keep them as a buffer." if isinstance(x, tuple) else "")
         raise MisconfigurationException(
             f"Expected CausalRepairModule's explained output to hold class scores of each sample, but it is [{n}, {n}] "
             f"for a batch of {n} rows and [{n - 1}, {n - 1}] for its first {n - 1}: an in-batch score matrix (a "
@@ -569,7 +573,7 @@ class CausalRepairModule(EvaluationSteps):
             "its zero-shot classifier (the image embedding against class prompts' embeddings kept as a buffer) with "
             "`unpack_batch=lambda b: (b['pixels'], b['label'], None)`; or, to train the contrastive loss, give labels "
             "`torch.arange(len(b['pixels']))` (each image's own caption) or override `task_step`; docs/recipes.md, 'Auditing "
-            "a CLIP-like dual encoder'")
+            "a CLIP-like dual encoder'." + whole)
 
     @override
     @eager_step
