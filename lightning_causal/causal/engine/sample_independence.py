@@ -29,6 +29,7 @@ from lightning_causal.causal.engine.kept_attributes import (
     _is_dict,
     _trained_statistics,
     batch_statistic_norms,
+    buffer_of,
     is_norm_layer,
     keep_attributes,
     traced_training_norms,
@@ -94,8 +95,9 @@ def check_samples_independent(forward: Forward, xs: tuple[Tensor, ...], output: 
     draws noise: that is not the batch's doing, and it passes (noise with few draws per sample made
     the two runs alone agree by chance, and such models were refused); but not a forward that steps an optimizer and
     puts its weights back (:func:`optimizer_state_kept`: momentum carried from call to call, refused), nor one that
-    writes floating buffers of its own in place between the two runs (:func:`_user_buffers`: an observation normalizer
-    updated in eval mode too, :data:`WRITTEN_BUFFERS`, refused). A model traced (``torch.jit.trace``) with a
+    writes floating buffers of its own between the two runs, in place or reassigned, and reads them (:func:`_user_buffers`,
+    :func:`_buffers_read`: an observation normalizer updated in eval mode too, a cache filled and read across calls,
+    :data:`WRITTEN_BUFFERS`, refused; a buffer only written, an activation monitor beside noise, passes as before). A model traced (``torch.jit.trace``) with a
     BatchNorm in training mode is refused before any pass, naming the layers (:func:`~.kept_attributes.traced_training_norms`):
     its graph normalises by the batch in every mode, whatever the probe's samples show. The check sees the clean probe
     only: the passes of intervened rows, whose batch statistic an intervention can move across a branch's threshold, are
@@ -169,12 +171,14 @@ def check_samples_independent(forward: Forward, xs: tuple[Tensor, ...], output: 
             raise ValueError(
                 f"Expected the model to give the same outputs for the same samples at every pass, but probe samples "
                 f"{ids} run alone twice differ by max |difference| {twice:.3g}: {KEPT_OPTIMIZER_STATE}")
-        written = written_since(buffers, before)
-        if written and not module_generators(forward.model):  # a statistic updated at every call: no noise
+        anew = _reassigned(forward.model, buffers)  # `self.mean = self.mean + ...` on a registered buffer
+        written = written_since(buffers, before) + anew
+        if written and not module_generators(forward.model) and _buffers_read(forward, xs, rows, alone, written):
             raise ValueError(
                 f"Expected the model to give the same outputs for the same samples at every pass, but probe samples "
-                f"{ids} run alone twice differ by max |difference| {twice:.3g}, and its forward wrote buffers in place "
-                f"in between ({', '.join(written[:5])}), in eval mode: {WRITTEN_BUFFERS}")
+                f"{ids} run alone twice differ by max |difference| {twice:.3g}, and its forward wrote buffers "
+                f"{'in place' if not anew else 'anew (reassigned)'} in between ({', '.join(written[:5])}), in eval mode, "
+                f"and reads them: {WRITTEN_BUFFERS}")
         return  # the model differs from itself run twice alone (noise from a generator of its own), not by the batch
     ids = [i for j, i in enumerate(ids) if _row_differs(alone[j:j + 1], clean[j:j + 1], bound if same else None)] or ids
     ids = list(dict.fromkeys(ids))  # a sample run twice in its batch (2 rows: checked_rows) named once
@@ -345,10 +349,11 @@ def weights_held(model: nn.Module | None) -> dict[str, tuple] | None:
 #: the cause and way out of a forward that updates buffers of its own at every call (:func:`_user_buffers`)
 WRITTEN_BUFFERS = (
     "a statistic it updates at every call, not only in training mode (an observation normalizer's running mean and "
-    "variance, updated without `if self.training:`), so each pass reads what the passes before it left and a sample's "
+    "variance, updated without `if self.training:`), or a cache it fills and reads across calls (a KV cache whose "
+    "position moves on at every call), so each pass reads what the passes before it left and a sample's "
     "outputs follow the rows run with it and before it, which the estimators' passes of many rows would mix silently "
     "(read before as a generator's noise); update them in training mode only (`if self.training:`), or freeze them "
-    "while the model is explained")
+    "while the model is explained; a cache, empty it at the start of every call (or explain the model without it)")
 
 
 def _user_buffers(model: nn.Module | None) -> dict[str, Tensor]:
@@ -362,6 +367,41 @@ def _user_buffers(model: nn.Module | None) -> dict[str, Tensor]:
     return {f"{prefix}.{name}" if prefix else name: b for prefix, m in model.named_modules()
             if not _trained_statistics(m) for name, b in m.named_buffers(recurse=False)
             if isinstance(b, Tensor) and b.is_floating_point()}
+
+
+def _reassigned(model: nn.Module | None, buffers: dict[str, Tensor]) -> list[str]:
+    """The names of ``buffers`` (:func:`_user_buffers`) that ``model``'s modules hold no longer, reassigned since
+    (``self.mean = self.mean + ...`` on a registered buffer), to a floating tensor."""
+    if model is None or not buffers:
+        return []
+    now = _user_buffers(model)
+    return [name for name, b in buffers.items() if name in now and now[name] is not b]
+
+
+def _buffers_read(forward: Forward, xs: tuple[Tensor, ...], rows: Tensor, alone: Tensor, written: list[str]) -> bool:
+    """Whether the forward reads the floating buffers ``written`` (:func:`_user_buffers`' names) that it wrote between
+    two runs of ``rows`` alone, for :func:`check_samples_independent` to tell a state updated at every call (an
+    observation normalizer) from a buffer only written (an activation monitor) beside noise: rows ``rows`` run once
+    more with each of them NaN fail, or give NaN where ``alone`` gave numbers. One pass, that leaves no state (the
+    buffers set back, the very tensors, and the values its writes moved: a step counter seeding noise draws as
+    before)."""
+    model = forward.model
+    places = {name: (model.get_submodule(name.rpartition(".")[0]), name.rpartition(".")[2]) for name in written}
+    held = {name: buffer_of(m, attr) for name, (m, attr) in places.items()}
+    state = keep_attributes(model, reassigned_buffers=True, values=True)
+    try:
+        for name, (m, attr) in places.items():
+            setattr(m, attr, torch.full_like(held[name], math.nan))  # a buffer stays a buffer (nn.Module.__setattr__)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            again = forward(*(x[rows] for x in xs), rows=rows)
+    except Exception:  # noqa: BLE001 - a forward that fails on the NaN reads them
+        return True
+    finally:
+        for name, (m, attr) in places.items():
+            setattr(m, attr, held[name])
+        state.restore()
+    return not isinstance(again, Tensor) or again.shape != alone.shape or bool((again.isnan() & ~alone.isnan()).any())
 
 
 def optimizer_state_kept(model: nn.Module | None, held: dict[str, tuple] | None) -> bool:
