@@ -665,13 +665,14 @@ def check_default_units(name: str, facts: SiteFacts, unit_dim: int | None, num_h
             f"Expected the units of {name!r} on dimension 1 (the default: channels of [N, C, ...]) to be its features, "
             f"but functional code made its output of shape {shape} in a layout no module says, and its dimension 1 is "
             f"as long as the {shape[1]} token positions that the embedding {facts.positions_of!r} read (the outputs or "
-            "hidden states of a scan written in its parallel or chunked form), so it holds positions, or channels as "
-            f"many as the positions by chance (a loop over time's state at one step, [N, D, S] with D == {shape[1]}, "
-            "from a module called at each step: a probe of another length tells them apart). Pass the dimension of its "
+            "hidden states of a scan written in its parallel or chunked form), so it holds positions, or units as many "
+            f"as the positions by chance (a loop over time's state at one step, [N, D, S] with D == {shape[1]}, from a "
+            f"module called at each step; the heads of attention weights [N, H, T, T] with H == {shape[1]}: a probe of "
+            "another length tells them apart). Pass the dimension of its "
             f"units: `unit_dim={2 if len(shape) > 3 else -1}` for its {shape[2 if len(shape) > 3 else -1]} "
             + ("channels (the D of a scan's states [N, T, D, S], as a loop over time gives them at each step)"
                if len(shape) > 3 else "features (neurons)") + ", or `unit_dim=1` for dimension 1 as it is (its "
-            "positions, or a loop's channels D)")
+            "positions, or a loop's channels D, or the heads)")
     if not facts.features_last:
         return
     why = ("it is the input of a layer that reads its features last" if name.endswith(":input") else
