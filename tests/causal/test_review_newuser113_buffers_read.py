@@ -97,3 +97,13 @@ def test_a_cache_read_across_calls_names_emptying_it() -> None:
         input_effects(model, torch.randn(16, 4, generator=torch.Generator().manual_seed(0)) * 3 + 1)
     assert "empty it at the start of every call" in str(err.value)
     assert int(model.pos) == 0 and torch.equal(model.k_cache, torch.zeros(256, 8, 4))
+
+
+def test_a_scripted_normalizer_is_refused_naming_its_buffers() -> None:
+    # the read check found the buffers' modules with get_submodule, which a ScriptModule lacks: its RuntimeError was
+    # read as the samples failing alone
+    torch.manual_seed(0)
+    model = torch.jit.script(nn.Sequential(_Normalizer(), nn.Linear(3, 2)).eval())
+    with pytest.raises(ValueError, match=r"in between \(0\.mean, 0\.count\), in eval mode, and reads them"):
+        input_effects(model, _x())
+    assert float(model[0].count) == 4.0

@@ -386,7 +386,8 @@ def _buffers_read(forward: Forward, xs: tuple[Tensor, ...], rows: Tensor, alone:
     buffers set back, the very tensors, and the values its writes moved: a step counter seeding noise draws as
     before)."""
     model = forward.model
-    places = {name: (model.get_submodule(name.rpartition(".")[0]), name.rpartition(".")[2]) for name in written}
+    modules = dict(model.named_modules())  # a scripted model has no get_submodule
+    places = {name: (modules[name.rpartition(".")[0]], name.rpartition(".")[2]) for name in written}
     held = {name: buffer_of(m, attr) for name, (m, attr) in places.items()}
     state = keep_attributes(model, reassigned_buffers=True, values=True)
     try:
