@@ -29,7 +29,9 @@ def with_note(err: BaseException, note: str) -> BaseException:
     key itself, ``err.args[0] == "input_ids"``, unchanged); where the error's class prints something else (its own
     ``__str__``, ``_ShapeError(shape)``), the error is given a subclass of its class of the same name that prints the
     notes after its text (``isinstance`` as before; pickled as the class itself). An error of a built-in class that
-    prints several arguments (an ``OSError(errno, strerror, filename)``, a ``UnicodeDecodeError``) shows none there. The same
+    prints several arguments (an ``OSError(errno, strerror, filename)``, a ``UnicodeDecodeError``) shows none there, nor
+    does one whose text or class refuses (a ``__str__`` that raises, an ``__init_subclass__`` refusing the subclass):
+    ``with_note`` never raises in place of the error it notes. The same
     object is returned, its type's name, arguments and attributes kept: re-raise ``err``. Every note the package adds
     to an error goes through here.
 
@@ -47,19 +49,28 @@ def with_note(err: BaseException, note: str) -> BaseException:
         notes = []
         setattr(err, _NOTES, notes)
     notes.append(note)
+    args = err.args
+    try:
+        _show_notes(err, note, notes)
+    except Exception:  # noqa: BLE001 - a text or class that refuses (a __str__ that raises, an __init_subclass__
+        err.args = args  # refusing the subclass): the notes kept, not shown; the error itself, never one of ours
+    return err
+
+
+def _show_notes(err: BaseException, note: str, notes: list[str]) -> None:
+    """Make ``err``'s own text print ``notes`` (:func:`with_note` on Python 3.10), ``note`` the one added last."""
     if note in str(err):  # a message or class already noted: it reads the list
-        return err
+        return
     args = err.args
     if len(args) == 1 and isinstance(args[0], str):
         err.args = (_NotedText(args[0], notes),)
         if note in str(err):
-            return err
+            return
         err.args = args  # its class prints something else
     try:
         err.__class__ = _noted_class(type(err))
     except TypeError:  # a built-in class, which keeps its own: the notes kept, not shown
         pass
-    return err
 
 
 class _NotedText(str):
@@ -94,7 +105,8 @@ def _noted_class(cls: type) -> type:
         reduced = cls.__reduce__(self)
         return (cls, *reduced[1:]) if isinstance(reduced, tuple) and reduced and reduced[0] is made else reduced
 
-    made = type(cls.__name__, (cls,), {"__str__": __str__, "__reduce__": __reduce__, "_noted_from": cls,
+    # no slot of its own (``__slots__ = ()``): the layout of ``cls``, also where ``cls`` declares ``__slots__ = ()``
+    made = type(cls.__name__, (cls,), {"__str__": __str__, "__reduce__": __reduce__, "_noted_from": cls, "__slots__": (),
                                        "__module__": cls.__module__, "__qualname__": cls.__qualname__})
     _NOTED_CLASSES[cls] = made
     return made
