@@ -82,8 +82,9 @@ class _LeftOut(nn.Module):
 
     def _refusal(self) -> str:
         return (f"BackdoorSuppressionTerm's frozen reference left out {self.__dict__.get('left_out')!r}, which the network's forward did "
-                "not run on two training inputs at set-up (eval mode), and the reference's pass reads it now: a module "
-                "run on some inputs only; pass `setup_inputs=` that reach it, or call it on every input")
+                "not run on the training inputs at set-up (eval mode, in passes of up to "
+                f"{TRIAL_ROWS} rows), and the reference's pass reads it now: a module run on some inputs only; pass "
+                "`setup_inputs=` that reach it, or call it on every input")
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         raise RuntimeError(self._refusal())
@@ -107,40 +108,47 @@ def _largest(model: nn.Module, left_out: Callable[[str, nn.Module], bool]) -> di
     return out
 
 
-def _run_modules(model: nn.Module, forward: Callable[[Tensor], Any], inputs: Tensor) -> tuple[set[int], Tensor] | None:
-    """The ids of the modules of ``model`` that ``forward`` calls on ``inputs`` in eval mode, with its output
-    (:func:`~lightning_causal.causal.engine.state.audit_mode`: modes, buffers and random states put back); ``None``
-    where the pass fails (a forward argument of the batch's rows)."""
+TRIAL_ROWS = 64
+"""The rows of each pass of the set-up's trial of the reference's modules (:func:`_reference`): every training input
+is run, in passes of at most these rows (a mixture of experts routes each row to an expert of its own: two rows reach
+two experts at most)."""
+
+
+def _run_modules(model: nn.Module, forward: Callable[[Tensor], Any], inputs: Tensor) -> tuple[set[int], list[Tensor]] | None:
+    """The ids of the modules of ``model`` that ``forward`` calls on ``inputs`` (in passes of :data:`TRIAL_ROWS` rows)
+    in eval mode, with its outputs (:func:`~lightning_causal.causal.engine.state.audit_mode`: modes, buffers and random
+    states put back); ``None`` where a pass fails (a forward argument of the batch's rows)."""
     run: set[int] = set()
     handles = [m.register_forward_pre_hook(lambda mod, _args: run.add(id(mod))) for m in model.modules()]
     try:
         with audit_mode(model):
-            out = forward(inputs)
+            outs = [forward(chunk) for chunk in inputs.split(TRIAL_ROWS)]
     except Exception:  # noqa: BLE001 - the whole network is copied, as before
         return None
     finally:
         for h in handles:
             h.remove()
-    return (run, out) if isinstance(out, Tensor) else None
+    return (run, outs) if all(isinstance(out, Tensor) for out in outs) else None
 
 
 def _reference(model: nn.Module, forward_of: Callable[[nn.Module], Callable[[Tensor], Any]],
                inputs: Tensor | None) -> nn.Module:
-    """The term's frozen reference of ``model`` (:func:`_frozen_copy`) without the modules that its forward
-    (``forward_of(model)``) does not call on the first two ``inputs`` (a distillation teacher beside the student), where
-    the copy gives the network's output on them (``torch.equal``, eval mode: a module read without a call, an
-    ``nn.ParameterList`` in functional code, or a forward that draws random numbers, keeps the whole copy); the whole
-    network where there are no inputs (a term given its trigger, set up without them) or the pass fails."""
+    """The term's frozen reference of ``model`` (:func:`_frozen_copy`) without the children of ``model`` that its
+    forward (``forward_of(model)``) does not call on any of ``inputs`` (a distillation teacher beside the student; a
+    module inside a child it calls, an expert the trial's rows were not routed to, is copied), where the copy gives the
+    network's outputs on them (``torch.equal``, eval mode: a module read without a call, an ``nn.ParameterList`` in
+    functional code, or a forward that draws random numbers, keeps the whole copy); the whole network where there are
+    no inputs (a term given its trigger, set up without them) or a pass fails."""
     if not isinstance(inputs, Tensor) or inputs.dim() == 0 or inputs.shape[0] == 0:
         return _frozen_copy(model)
-    trial = inputs[:2]
-    seen = _run_modules(model, forward_of(model), trial)
+    seen = _run_modules(model, forward_of(model), inputs)
     if seen is None:
         return _frozen_copy(model)
     reference = _frozen_copy(model, run=seen[0])
     try:
         with torch.no_grad(), rng_preserved():
-            same = torch.equal(forward_of(reference)(trial), seen[1])
+            forward = forward_of(reference)
+            same = all(torch.equal(forward(chunk), out) for chunk, out in zip(inputs.split(TRIAL_ROWS), seen[1]))
     except Exception:  # noqa: BLE001 - a module left out is read: the whole copy
         same = False
     return reference if same else _frozen_copy(model)
@@ -151,15 +159,16 @@ def _frozen_copy(model: nn.Module, state: Mapping[str, Any] | None = None, run: 
     (:func:`~lightning_causal.causal.engine.frozen.freeze`: eval mode, no gradient, and the observers of a
     quantization-aware model's fake-quant modules off: it quantizes with the scales it was copied with).
 
-    Only what the reference's forward runs is copied: the largest submodules holding tensors that the set-up's pass
-    did not call (``run``, :func:`_reference`: a distillation teacher beside the student, 68,516 parameters copied for
-    a 418-parameter student) become :class:`_LeftOut` placeholders; with ``state`` (a resumed fit), those whose tensors
+    Only what the reference's forward runs is copied: the children of ``model`` holding tensors that the set-up's
+    passes did not call (``run``, :func:`_reference`: a distillation teacher beside the student, 68,516 parameters
+    copied for a 418-parameter student; not a module inside a child called, which other inputs may reach) become
+    :class:`_LeftOut` placeholders; with ``state`` (a resumed fit), those whose tensors
     the saved reference lacks (left out when it was saved; a reference saved whole is copied whole). ``run=None`` and
     no ``state``: the whole network."""
     if state is not None:  # the modules whose weights the saved reference lacks (none where it was saved whole)
         left = _largest(model, lambda name, m: bool(keys := m.state_dict(prefix=name + ".").keys()) and not keys & state.keys())
-    elif run is not None:  # the modules the pass did not call, nor any module inside them
-        left = _largest(model, lambda _name, m: not any(id(s) in run for s in m.modules()))
+    elif run is not None:  # the children the passes did not call, nor any module inside them
+        left = _largest(model, lambda name, m: "." not in name and not any(id(s) in run for s in m.modules()))
     else:
         left = {}
     memo: dict[int, Any] = {id(m): _LeftOut(name) for name, m in left.items()}
