@@ -37,7 +37,7 @@ def test_temperature_named_as_one_number_with_its_way():
         unit_effects(ZeroShot().eval(), x, "logit_scale", target=0)
     text = str(err.value)
     assert "'logit_scale' is one number held by the model itself: a learnable temperature" in text
-    assert "`scale = self.temperature(self.logit_scale.exp().view(1, 1))`" in text
+    assert "`scale = self.logit_scale_site(self.logit_scale.exp().view(1, 1))`" in text
     assert "functional code (F.linear" not in text  # not a layer of units
     with pytest.raises(ValueError, match="one number held by the model itself"):
         UnitImportanceAudit(["logit_scale"]).run(ZeroShot().eval(), Probe(x))

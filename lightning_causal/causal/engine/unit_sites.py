@@ -457,22 +457,28 @@ def functional_layer_hint() -> str:
 
 def scalar_parameter_hint(name: str) -> str:
     """The way to the effect of a parameter of one number that functional code reads (a learnable temperature, a
-    CLIP-like model's ``logit_scale``): it holds no units and no module returns it, so hooks cannot set it until it
-    goes through a module of its own, an ``nn.Identity`` on a ``[1, 1]`` view, one unit every sample shares.
+    CLIP-like model's ``logit_scale``; a gate or mixing weight): it holds no units and no module returns it, so hooks
+    cannot set it until the value the forward uses goes through a module of its own, an ``nn.Identity`` on a
+    ``[1, 1]`` view, one unit every sample shares. The module is named apart from the parameter (``<name>_site``: a
+    parameter named ``temperature`` keeps its name) and the value is the parameter's exponential where its name says it
+    holds a log (``logit_scale``, ``log_temperature``), else the parameter itself.
 
     Examples:
         >>> print(scalar_parameter_hint("logit_scale")[:66])
         a learnable temperature or scale (a CLIP-like model's logit_scale)
+        >>> "`scale = self.temperature_site(self.temperature.view(1, 1))`" in scalar_parameter_hint("temperature")
+        True
     """
     attr = name.rpartition(".")[2]
-    return (f"a learnable temperature or scale (a CLIP-like model's logit_scale) that scales every sample's outputs "
-            "alike, no layer of units; its effect on the explained output is that of setting it, measured as one unit "
-            "every sample shares once it goes through a module of its own: self.temperature = nn.Identity() in "
-            f"__init__, `scale = self.temperature(self.{attr}.exp().view(1, 1))` in forward (a [1, 1] view: one row, one "
-            "unit), and name 'temperature' (unit_effects and UnitImportanceAudit set it in every sample's pass: Zero() "
-            "makes every score 0, SetTo(v) sets the scale to v; a softmax over the zero-shot classes keeps its "
-            "ranking under any temperature above 0); the per-sample units are those of the towers (the image "
-            "encoder's layers, its embedding before the L2 normalisation)")
+    site, value = f"{attr}_site", f"self.{attr}.exp()" if "log" in attr.lower() else f"self.{attr}"
+    return (f"a learnable temperature or scale (a CLIP-like model's logit_scale) or another number every sample "
+            "shares (a gate, a mixing weight), no layer of units; its effect on the explained output is that of setting "
+            "the value the forward uses, measured as one unit every sample shares once that value goes through a module "
+            f"of its own: self.{site} = nn.Identity() in __init__, `scale = self.{site}({value}.view(1, 1))` in forward "
+            f"where it reads {value} (a [1, 1] view: one row, one unit), and name '{site}' (unit_effects and "
+            "UnitImportanceAudit set it in every sample's pass: Zero() sets it to 0, SetTo(v) to v; a softmax over the "
+            "zero-shot classes keeps its ranking under any temperature above 0); the per-sample units are those of the "
+            "layers (a CLIP-like model's towers: the image encoder's layers, its embedding before the L2 normalisation)")
 
 
 def container_hint(name: str, site: nn.Module) -> str:
