@@ -52,6 +52,21 @@ __all__ = ["check_samples_independent", "checked_rows", "one_value_alone", "refu
 #: the way out of a forward that depends on its batch
 PER_SAMPLE_FIX = "make the forward per-sample (e.g. `torch.where` per row) or pass one sample at a time"
 
+#: the cause named where the whole probe run once more in the reverse order gives other outputs (its rows alone agreed)
+PLACE_CAUSE = (
+    "its output for a sample depends on the sample's place among the other samples of its batch: the rows compete "
+    "for an expert's capacity (a mixture of experts that drops the tokens beyond `capacity = ceil(capacity_factor * "
+    "tokens / num_experts)` in an expert's queue, through the residual), so the samples behind a full expert's queue "
+    "in the batch ran through the residual")
+
+#: its way out
+PLACE_FIX = (
+    "drop no token in eval mode (every expert's capacity the whole batch, `capacity_factor=None` when not "
+    "`self.training`), or pass `max_batch_size=1` (each sample alone, slow: a token of top-k routing alone fills no "
+    "expert; a sequence's tokens alone may still overflow one, and expert-choice routing, where each expert takes its "
+    "top tokens of the batch, is another model one sample alone: explain it with the routing it uses at inference); "
+    "docs/your_model.md#mixtures-of-experts-capacity-and-routing")
+
 #: the cause named where a batch of one sample erases what tells the samples apart (:func:`one_value_alone`)
 ERASED_ALONE_CAUSE = (
     "its forward depends on the batch: it computes a statistic over its batch (a standardisation over the samples, `(x - x.mean(0)) / "
@@ -81,7 +96,11 @@ def check_samples_independent(forward: Forward, xs: tuple[Tensor, ...], output: 
 
     Every estimator runs intervened rows of many samples (and units) in one batch, so probe rows run as a batch of
     their own (:func:`checked_rows`: rows 0 and 1, then, where they agree, rows ``n // 2`` and ``n - 1``, a pass each;
-    row 0 twice for a probe of 2, whose rows 0 and 1 are its own pass)
+    row 0 twice for a probe of 2, whose rows 0 and 1 are its own pass), then, where those passes show a model that
+    routes (:func:`routes`: a module's input of no rows, or of other shapes in the two passes of two rows: an expert
+    given a number of tokens that follows the data), for 3 rows or more, the whole probe in the reverse order, one
+    pass (an expert's capacity drops the tokens last in its queue, which the four rows alone may all escape; reversed,
+    the last token of every overflowing queue comes first and runs: :data:`PLACE_CAUSE`, :data:`PLACE_FIX`),
     must give the probe's (selected) ``output`` for them (the refusal names those that differ); else (control flow on a
     batch statistic such as ``if (confidence > t).all(): return early``, statistics over the batch)
     ``ValueError``: each effect would mix the branches of whichever rows share its batch, silently.
@@ -131,11 +150,13 @@ def check_samples_independent(forward: Forward, xs: tuple[Tensor, ...], output: 
     state = keep_attributes(forward.model, reassigned_buffers=True)  # the second run alone starts from it
     bound = rounding_bound(output, forward.model)
     groups = checked_rows(n, xs[0].device)
+    checked = list(groups)  # the passes of rows alone; the whole probe reversed may follow them
+    shapes: list[list[tuple[str, tuple[int, ...], bool]]] = []  # each pass of rows alone: its modules' input shapes
     for g, rows in enumerate(groups):  # rows 0 and 1; where they agree, rows spread over the rest (one pass more)
         if g:
             state.restore()  # as the first group's pass started
         try:
-            with GeneratorWatch() as watch:
+            with GeneratorWatch() as watch, _InputShapes(forward.model if g < 2 else None) as seen:
                 alone = forward(*(x[rows] for x in xs), rows=rows)
         except (IndexError, RuntimeError):
             if not g and n != 2:
@@ -157,6 +178,9 @@ def check_samples_independent(forward: Forward, xs: tuple[Tensor, ...], output: 
         rel = diff / float(row_scales(clean.reshape(1, -1))[0]) if same and _inexact(alone) and _inexact(clean) else 0.0
         if not (same and not rel > bound):
             break
+        shapes.append(seen.shapes)
+        if g == len(checked) - 1 and n > 2 and not sized and not one_row and routes(shapes, len(rows)):
+            groups.append(torch.arange(n - 1, -1, -1, device=xs[0].device))  # the whole probe reversed, one pass more
     else:
         return
     if _rows_state_set(forward.model, kept, len(rows)):  # the first run alone set a state of its rows' size, read
@@ -190,20 +214,26 @@ def check_samples_independent(forward: Forward, xs: tuple[Tensor, ...], output: 
     if one_row and fix == PER_SAMPLE_FIX:
         state.restore()
         return  # its way out taken: every row runs alone, the samples' own outputs
+    reordered = g == 2  # the whole probe reversed (its rows alone agreed): a sample's place in its batch
+    if reordered and fix == PER_SAMPLE_FIX:
+        cause, fix = PLACE_CAUSE, PLACE_FIX
+    ran = "run in one pass of the whole probe in the reverse order" if reordered else "run alone"
+    ids = sorted(ids) if reordered else ids
+    ids = ids if len(ids) <= 8 else f"{ids[:8]} (and {len(ids) - 8} more)"
     batch = batch or f"the batch of {n}"
     if same:
         if first_in_block(BEYOND_ROUNDING):
             warnings.warn(kinded(
                 f"Expected the model to treat samples independently, to float rounding, but the outputs of probe samples "
-                f"{ids} run alone differ from their outputs in {batch} by max |difference| {diff:.3g}, {100 * rel:.2g}% of "
+                f"{ids} {ran} differ from their outputs in {batch} by max |difference| {diff:.3g}, {100 * rel:.2g}% of "
                 f"the output's scale (1 + max |output|; the refusal takes 1%, float rounding is taken to stay below "
                 f"{100 * bound:.2g}%): {cause}. {what} runs rows of many samples in one batch, so its results follow the "
-                f"batch a little ({('two', 'four')[g]} samples are compared: others may differ more); {fix}",
+                f"batch a little ({('two', 'four', 'all')[g]} samples are compared: others may differ more); {fix}",
                 BEYOND_ROUNDING), stacklevel=outside_package())  # its figures move between audit epochs: once per fit
         return
     raise ValueError(
         f"Expected the model to treat samples independently, but the outputs of probe samples {ids} "
-        f"run alone differ from their outputs in {batch} ("
+        f"{ran} differ from their outputs in {batch} ("
         # of other shapes (a [B, B] matrix's first 10 columns read as classes: [2, 2] alone, [2, 10] in the batch)
         + (f"{list(alone.shape)} alone where the batch gave {list(clean.shape)}" if alone.shape != clean.shape else
            ((("NaN where the batch gave numbers" if bool((alone.isnan() & ~clean.isnan()).any()) else
@@ -239,6 +269,58 @@ def _states_read(forward: Forward, xs: tuple[Tensor, ...], rows: Tensor, alone: 
         for holder, key, held, _ in filled.values():
             _put(holder, key, held)
     return [s for s in states if s not in filled] if unread else states
+
+
+class _InputShapes:
+    """``with _InputShapes(model) as seen:`` around a pass: ``seen.shapes``, the shape of the first tensor each of
+    ``model``'s modules was called with, in call order, as ``(module name, shape, floating)`` (forward pre-hooks, removed on
+    leaving, also on an exception); nothing for ``model`` ``None``, or for a module that takes no hook (scripted)."""
+
+    def __init__(self, model: nn.Module | None) -> None:
+        self.model, self.shapes, self._handles = model, [], []
+
+    def __enter__(self) -> _InputShapes:
+        for name, module in self.model.named_modules() if self.model is not None else ():
+            try:
+                self._handles.append(module.register_forward_pre_hook(self._recorder(name), with_kwargs=True))
+            except (RuntimeError, AttributeError, TypeError):  # a scripted module takes no hook
+                continue
+        return self
+
+    def _recorder(self, name: str):  # noqa: ANN202 - a forward pre-hook
+        def record(module: nn.Module, args: tuple, kwargs: dict) -> None:
+            first = next((a for a in (*args, *kwargs.values()) if isinstance(a, Tensor)), None)
+            if first is not None:
+                self.shapes.append((name, tuple(first.shape), first.is_floating_point()))
+        return record
+
+    def __exit__(self, *exc: object) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles.clear()
+
+
+def routes(shapes: list[list[tuple[str, tuple[int, ...], bool]]], k: int) -> bool:
+    """Whether passes of ``k`` rows of the same shapes (:func:`check_samples_independent`'s passes of two probe rows
+    alone; each a list of ``(module name, input shape, floating)`` in call order, :class:`_InputShapes`) show a model
+    that routes its rows, a number of them that follows the data: a module called with an input of no rows (an expert
+    no token of the pass chose), a floating input of fewer rows than the pass (an expert given one of its two tokens;
+    an integer one, ``arange(T)[None]`` into a position embedding, is no row of the pass), or modules called with
+    inputs of other shapes, or other modules, from one pass to the other (an expert given one token of one pass and two
+    of the other). A mixture of experts with a capacity makes a token's
+    output depend on the tokens before it in its expert's queue; a model whose every module sees a fixed multiple of
+    the pass's rows does not route, and pays no pass more.
+
+    Examples:
+        >>> routes([[("fc", (2, 4), True)], [("fc", (2, 4), True)]], 2), routes([[("expert", (0, 4), True)]], 2)
+        (False, True)
+        >>> routes([[("e0", (1, 4), True), ("e1", (1, 4), True)]], 2), routes([[("pos", (1, 5), False)]], 2)
+        (True, False)
+        >>> routes([[("e0", (2, 4), True)], [("e1", (2, 4), True)]], 2)  # both tokens to one expert, another in each pass
+        True
+    """
+    few = any(len(shape) and shape[0] < k and (shape[0] == 0 or floating) for seen in shapes for _, shape, floating in seen)
+    return few or any(seen != shapes[0] for seen in shapes[1:])
 
 
 def _refuse_width_following_rows(forward: Forward, xs: tuple[Tensor, ...]) -> None:
