@@ -469,11 +469,13 @@ def _from_batches(dataset: Dataset, size: int, convert: Any, indices: list[int] 
     if not batches:
         return _from_dataset(dataset, size, convert, indices)  # an empty dataset: the usual message
     whole = whole_of(batches[0]) if whole_of is not None else []
-    # one item: itself (a copy of a dataset given as one item would be read, and copied to be read, again)
-    joined = batches[0] if len(batches) == 1 else _concat(batches, along(batches[0]), whole)
+    # one item: itself (a copy of a dataset given as one item would be read, and copied to be read, again), its samples'
+    # tensors copied once cut (_concat of the one: the repair set-up's unpack_batch, which may write in place, reads them)
+    one = len(batches) == 1
+    joined = batches[0] if one else _concat(batches, along(batches[0]), whole)
     if along(batches[0]) == count(batches[0]):
         head = _batch_head(joined, size, count(joined), whole)
-        return head if head is not None else batches[0]
+        return batches[0] if head is None else _concat([head], min(size, count(joined)), whole) if one else head
     if unjoined is not None or count(joined) != rows:  # joined along rows that are not the samples', the samples are not those of the items apart
         reading = (f"the next batch's tensors differ from the first's beyond their {along(batches[0])} rows "
                    f"({_shapes(_tensors(batches[0]))} and {_shapes(_tensors(unjoined))}: a time-major batch, [T, N, ...], "
@@ -486,7 +488,8 @@ def _from_batches(dataset: Dataset, size: int, convert: Any, indices: list[int] 
             f"{count(batches[0])} samples of it, a number of rows none of its tensors holds, and {reading}; for more "
             "samples pass `probe=` one batch of them", UserWarning, stacklevel=outside_package())
         return batches[0]
-    return joined  # not cut: its samples are not rows of its tensors (an unpack_batch that filters them), read whole
+    # not cut: its samples are not rows of its tensors (an unpack_batch that filters them), read whole
+    return _concat([joined], along(batches[0]), whole) if one else joined
 
 
 def _none_given(batch: Any, along: RowsOf, whole_of: WholeOf | None, rows_of: RowsOf | None) -> bool:
