@@ -56,8 +56,8 @@ PER_SAMPLE_FIX = "make the forward per-sample (e.g. `torch.where` per row) or pa
 PLACE_CAUSE = (
     "its output for a sample depends on the sample's place among the other samples of its batch: the rows compete "
     "for an expert's capacity (a mixture of experts that drops the tokens beyond `capacity = ceil(capacity_factor * "
-    "tokens / num_experts)` in an expert's queue, through the residual), so the samples behind a full expert's queue "
-    "in the batch ran through the residual")
+    "tokens / num_experts)` in an expert's queue, through the residual), so a sample at the end of a full expert's "
+    "queue runs through the residual in one order of the batch and through the expert in another")
 
 #: its way out
 PLACE_FIX = (
