@@ -71,29 +71,62 @@ def _detection_from(state: dict[str, Any] | None) -> ReversedTriggers | None:
     return ReversedTriggers(**fields)
 
 
-class _LeftOut(nn.Module):
-    """A module of the network that the reference's forward did not run, left out of the frozen copy (a distillation
-    teacher held by a wrapping ``LightningModule`` beside the student its forward runs): no weights, and a call or an
-    attribute read refused naming it (the reference's pass then fails loudly, not with other weights)."""
+def _fingerprint(module: nn.Module) -> Tensor:
+    """Each parameter's and buffer's sum of absolute values and of squares (float64, on the CPU): what shows a frozen
+    module's weights moved in place (an EMA teacher), whatever device it has moved to since."""
+    with torch.no_grad():
+        try:
+            sizes = [(t.detach().abs() if t.is_complex() else t.detach()).double().abs() for t in [*module.parameters(), *module.buffers()]]
+            return torch.stack([torch.stack([v.sum(), v.square().sum()]) for v in sizes]).cpu() if sizes else torch.zeros(0, 2, dtype=torch.float64)
+        except Exception:  # noqa: BLE001 - a tensor with no float view (quantized, meta): no check, never a crash
+            return torch.zeros(0, 2, dtype=torch.float64)
 
-    def __init__(self, name: str) -> None:
+
+class _LeftOut(nn.Module):
+    """A child of the network that the reference's forward did not run at set-up and whose parameters are all frozen
+    (``requires_grad=False``: a distillation teacher held by a wrapping ``LightningModule`` beside the student its
+    forward runs), left out of the frozen copy: no weights of its own. Where the reference's forward reaches it after
+    all (a branch some batches take), it runs the network's own child, whose weights no optimizer moves, as the copy
+    would: in eval mode, without gradients, its modes and buffers put back
+    (:func:`~lightning_causal.causal.engine.state.audit_mode`: a BatchNorm's running statistics are read, not
+    updated by the reference). Where its weights or buffers moved since set-up (an EMA teacher updated in place, a
+    BatchNorm's statistics updated by the network's own training passes), it warns once: the reference then runs them
+    as they are now. A trainable child is always copied (:func:`_frozen_copy`)."""
+
+    def __init__(self, name: str, live: nn.Module, resumed: bool = False) -> None:
         super().__init__()
         self.left_out = name
+        object.__setattr__(self, "_live", live)  # not a submodule: no weights in the reference's state_dict
+        object.__setattr__(self, "_print", None if resumed else _fingerprint(live))
+        object.__setattr__(self, "_warned", False)
 
-    def _refusal(self) -> str:
-        return (f"BackdoorSuppressionTerm's frozen reference left out {self.__dict__.get('left_out')!r}, which the network's forward did "
-                "not run on the training inputs at set-up (eval mode, in passes of up to "
-                f"{TRIAL_ROWS} rows), and the reference's pass reads it now: a module run on some inputs only; pass "
-                "`setup_inputs=` that reach it, or call it on every input")
+    def _child(self) -> nn.Module:
+        live = self.__dict__["_live"]
+        now = _fingerprint(live)
+        if self.__dict__["_print"] is None:  # a resumed fit's: its weights as at the first call
+            object.__setattr__(self, "_print", now)
+        elif not self.__dict__["_warned"] and not (now.shape == (was := self.__dict__["_print"]).shape
+                                                        and torch.allclose(now, was, rtol=1e-9, atol=0.0)):
+            object.__setattr__(self, "_warned", True)
+            warnings.warn(f"BackdoorSuppressionTerm's frozen reference left out {self.left_out!r} (frozen, not run on the "
+                          "training inputs at set-up) and runs the network's own, whose weights or buffers have moved since "
+                          "set-up (updated in place, an EMA teacher, or a BatchNorm's statistics updated by the network's "
+                          "training passes): the reference uses them as they are now, not as copied at set-up. Pass "
+                          "`setup_inputs=` that reach it, so that it is copied.", stacklevel=2)
+        return live
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
-        raise RuntimeError(self._refusal())
+        live = self._child()
+        with audit_mode(live, rng=False, watch_writes=False):
+            return live(*args, **kwargs)
 
     def __getattr__(self, name: str) -> Any:
         try:
             return super().__getattr__(name)
         except AttributeError:
-            raise AttributeError(f"{name!r}: {self._refusal()}") from None
+            if "_live" not in self.__dict__ or name.startswith("__"):
+                raise
+            return getattr(self._child(), name)  # read in functional code: the frozen child's own
 
 
 def _largest(model: nn.Module, left_out: Callable[[str, nn.Module], bool]) -> dict[str, nn.Module]:
@@ -134,8 +167,9 @@ def _run_modules(model: nn.Module, forward: Callable[[Tensor], Any], inputs: Ten
 def _reference(model: nn.Module, forward_of: Callable[[nn.Module], Callable[[Tensor], Any]],
                inputs: Tensor | None) -> nn.Module:
     """The term's frozen reference of ``model`` (:func:`_frozen_copy`) without the children of ``model`` that its
-    forward (``forward_of(model)``) does not call on any of ``inputs`` (a distillation teacher beside the student; a
-    module inside a child it calls, an expert the trial's rows were not routed to, is copied), where the copy gives the
+    forward (``forward_of(model)``) does not call on any of ``inputs`` and whose parameters are all frozen (a
+    distillation teacher beside the student; a trainable child, a branch some batches take, and a module inside a
+    child it calls, an expert the trial's rows were not routed to, are copied), where the copy gives the
     network's outputs on them (``torch.equal``, eval mode: a module read without a call, an ``nn.ParameterList`` in
     functional code, or a forward that draws random numbers, keeps the whole copy); the whole network where there are
     no inputs (a term given its trigger, set up without them) or a pass fails."""
@@ -161,17 +195,19 @@ def _frozen_copy(model: nn.Module, state: Mapping[str, Any] | None = None, run: 
 
     Only what the reference's forward runs is copied: the children of ``model`` holding tensors that the set-up's
     passes did not call (``run``, :func:`_reference`: a distillation teacher beside the student, 68,516 parameters
-    copied for a 418-parameter student; not a module inside a child called, which other inputs may reach) become
-    :class:`_LeftOut` placeholders; with ``state`` (a resumed fit), those whose tensors
-    the saved reference lacks (left out when it was saved; a reference saved whole is copied whole). ``run=None`` and
-    no ``state``: the whole network."""
+    copied for a 418-parameter student; not a module inside a child called, which other inputs may reach) and whose
+    parameters are all frozen (``requires_grad=False``; a trainable child is copied: a branch some batches take trains)
+    become :class:`_LeftOut` placeholders, which run the network's own child if reached after all; with ``state`` (a
+    resumed fit), those whose tensors the saved reference lacks (left out when it was saved; a reference saved whole
+    is copied whole). ``run=None`` and no ``state``: the whole network."""
     if state is not None:  # the modules whose weights the saved reference lacks (none where it was saved whole)
         left = _largest(model, lambda name, m: bool(keys := m.state_dict(prefix=name + ".").keys()) and not keys & state.keys())
-    elif run is not None:  # the children the passes did not call, nor any module inside them
-        left = _largest(model, lambda name, m: "." not in name and not any(id(s) in run for s in m.modules()))
+    elif run is not None:  # the frozen children the passes did not call, nor any module inside them
+        left = _largest(model, lambda name, m: "." not in name and not any(id(s) in run for s in m.modules())
+                        and next(m.parameters(), None) is not None and not any(p.requires_grad for p in m.parameters()))
     else:
         left = {}
-    memo: dict[int, Any] = {id(m): _LeftOut(name) for name, m in left.items()}
+    memo: dict[int, Any] = {id(m): _LeftOut(name, m, resumed=state is not None) for name, m in left.items()}
     reference = copy.deepcopy(model, memo).eval()
     if state is not None:
         reference.load_state_dict(state)  # a checkpoint's reference: its flags as saved, switched off below

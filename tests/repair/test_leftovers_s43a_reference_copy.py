@@ -4,7 +4,6 @@ which the reference's forward never runs (68,516 parameters for a 418-parameter 
 the modules the term's forward calls at set-up are copied now, where the copy gives the network's output; a resumed
 fit's reference leaves out what the saved one lacks."""
 
-import pytest
 import torch
 from torch import nn
 
@@ -21,7 +20,8 @@ class Distilled(nn.Module):
         super().__init__()
         torch.manual_seed(0)
         self.student = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
-        self.teacher = nn.Sequential(nn.Linear(4, 256), nn.ReLU(), nn.Linear(256, 2))
+        # frozen, as a distillation teacher is (mends_s43b: a trainable child is always copied)
+        self.teacher = nn.Sequential(nn.Linear(4, 256), nn.ReLU(), nn.Linear(256, 2)).requires_grad_(False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.student(x)
@@ -52,8 +52,7 @@ def test_the_teacher_is_not_copied_and_the_term_computes_the_same() -> None:
     kept = sum(p.numel() for p in term.reference.parameters())
     assert kept == sum(p.numel() for p in model.student.parameters()) == 58  # before: 58 + 1,794 of the teacher
     assert type(term.reference.teacher).__name__ == "_LeftOut"
-    with pytest.raises(RuntimeError, match="left out 'teacher'"):
-        term.reference.teacher(x)
+    assert torch.equal(term.reference.teacher(x), model.teacher(x))  # reached after all: the network's own (mends_s43b)
     torch.manual_seed(2)
     got = term.loss(model, x, y)
     whole = BackdoorSuppressionTerm(TRIGGER, augment=None)

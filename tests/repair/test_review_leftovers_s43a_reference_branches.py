@@ -23,7 +23,7 @@ class Routed(nn.Module):
         self.gate = nn.Linear(4, 4)
         self.experts = nn.ModuleList(nn.Linear(4, 2) for _ in range(4))
         self.rare = nn.Linear(4, 2)
-        self.teacher = nn.Linear(4, 2)
+        self.teacher = nn.Linear(4, 2).requires_grad_(False)  # frozen (mends_s43b: a trainable child is copied)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         route, out = self.gate(x).argmax(1), x.new_zeros(x.shape[0], 2)
