@@ -402,7 +402,7 @@ class GraphContext:
         check_samples_independent(forward, xs, out, "A causal graph", one_row=max_batch_size == 1 and xs[0].shape[0] > 1)
         if max_batch_size == 1 and xs[0].shape[0] > 1:  # the intervened rows run alone: the clean samples too
             out, acts = activations_alone(forward, xs, layers, calls={name: len(kinds[name]) for name in layers},
-                                          what="the causal graph")
+                                          what="the causal graph", whole=out)
         tidx, f0 = explained_target(forward, xs, out, target, "A causal graph")  # type: ignore[arg-type]
         acts = {name: to_units(h, layouts[name]) if name in layouts else h for name, h in acts.items()}
         fargs = forward.args.kwargs or forward.args.args or None

@@ -27,6 +27,8 @@ from lightning_causal.causal.engine.intervention_hooks import (
 from lightning_causal.causal.engine.interventions import capture, resolve_module
 from lightning_causal.causal.engine.noise import CommonNoise
 from lightning_causal.causal.engine.quantized import check_not_quantized
+from lightning_causal.causal.engine.rounding import rounding_bound, row_scales
+from lightning_causal.causal.engine.sample_independence import same_outputs
 from lightning_causal.causal.engine.state import output_fix
 from lightning_causal.causal.engine.unit_sites import (
     check_not_vmapped,
@@ -289,7 +291,7 @@ def seeded_clean_activations(forward: Forward, xs: tuple[Tensor, ...], layers: l
 
 def activations_alone(forward: Forward, xs: tuple[Tensor, ...], layers: list[str],
                       before: Callable[[int], None] | None = None, calls: Mapping[str, int] | None = None,
-                      what: str = "the estimator") -> tuple[Tensor, dict[str, Tensor]]:
+                      what: str = "the estimator", whole: Tensor | None = None) -> tuple[Tensor, dict[str, Tensor]]:
     """The output and the ``layers``' activations of the probe, each sample run alone (a pass each): the clean pass of an
     estimator given ``max_batch_size=1``, the stacked-rows refusal's advice, whose intervened rows run alone, so that a
     model branching on its batch's statistic gives each sample's clean values as its intervened rows see them, not the
@@ -301,15 +303,29 @@ def activations_alone(forward: Forward, xs: tuple[Tensor, ...], layers: list[str
     ``calls`` (layer -> its calls in the whole probe's pass; a layer not named: once): a sample alone that calls a layer
     another number of times (a branch on a batch statistic repeating a block, or skipping one, on that sample alone:
     the layer map and the causal graph would read its last call, silently) is refused, :func:`alone_calls_error`, in
-    ``what``'s words; the carriers, which count calls their own way (``before``), give none."""
+    ``what``'s words, unless that sample's output alone is its row of ``whole`` (the whole probe's output) to float
+    rounding: its rows are independent and only the loop's length follows the batch (an early exit or adaptive
+    computation time running a block until every row halts, halted rows kept by ``torch.where``; a ``GRUCell`` over
+    ``lengths.max()`` steps, masked), and its last call alone is the one its output comes from. The carriers, which
+    count calls their own way (``before``), give none."""
     counts: list[dict[str, tuple[int, int, int | None]]] = []
     out = _block_activations(forward, xs, layers, list(torch.arange(xs[0].shape[0], device=xs[0].device).split(1)),
                              before=before, warn=False, counts=counts if calls is not None else None)
     for row, seen in enumerate(counts):
         for layer in layers:
-            if layer in seen and seen[layer][1] != calls.get(layer, 1):  # type: ignore[union-attr]
+            if (layer in seen and seen[layer][1] != calls.get(layer, 1)  # type: ignore[union-attr]
+                    and not (whole is not None and _as_in_whole(out[0][row], whole[row], forward.model))):
                 raise alone_calls_error(layer, seen[layer][1], calls.get(layer, 1), row, what)  # type: ignore[union-attr]
     return out
+
+
+def _as_in_whole(alone: Tensor, whole: Tensor, model: nn.Module) -> bool:
+    """Whether a sample's output run alone is its row of the whole pass to float rounding (:func:`rounding_bound` on the
+    row's scale)."""
+    diff, same = same_outputs(alone, whole)
+    if not same or not (alone.is_floating_point() or alone.is_complex()):
+        return same
+    return diff / float(row_scales(whole.reshape(1, -1))[0]) <= rounding_bound(whole, model)
 
 
 def alone_calls_error(layer: str, alone: int, whole: int, row: int, what: str) -> ValueError:
@@ -376,12 +392,22 @@ def real_positions_only(h: Tensor, real: Tensor | None, dim: int = 1) -> Tensor:
     return kept.movedim(1, dim)
 
 
+#: how many steps more than the input's a layer's output may hold and still be laid against them (a causal
+#: ``Conv1d`` padded by ``k - 1`` on both sides, a virtual node or ``[CLS]`` token: :func:`unaligned_positions`)
+EXTRA_STEPS = 4
+
+
 def steps_dims(model: nn.Module, acts: dict[str, Tensor], steps: int | None = None) -> dict[str, int]:
-    """The layers of ``acts`` whose outputs ``[N, C, T, ...]`` hold their steps on dimension 2, as ``{name: 2}``: a
-    convolution, a channel normalisation or a pool (a Mamba block's depthwise ``Conv1d`` over a sequence's steps), whose
-    dimension 1 holds channels; the others (``[N, T, D]``) hold them on dimension 1. Not a pointwise ``Conv1d`` that
-    reads as many channels as the input's ``steps`` (``T``): it mixes the positions laid on its channels, ``[N, T, D]``
-    (a gMLP's spatial gating unit, ``nn.Conv1d(T, T, 1)``), so its steps stay on dimension 1.
+    """The layers of ``acts`` whose outputs ``[N, C, T, ...]`` hold their steps on dimension 2, as ``{name: 2}``; the
+    others (``[N, T, D]``) hold them on dimension 1. Shape first: given the input's ``steps`` (``T``), the steps lie on
+    the one of dimensions 1 and 2 whose size is ``T`` to ``T + EXTRA_STEPS`` (a causal ``Conv1d``'s or a ``[CLS]``
+    token's few more) where the other's is not, whatever the module: a pool or a ``Conv1d`` over a token's features
+    (``nn.AvgPool1d`` on ``[N, T, D]``: ``[N, T, D / 2]``) keeps them on dimension 1, a module of one's own returning
+    ``conv(x)[..., :T]`` (``[N, C, T]``) has them on dimension 2. Where both sizes fit (``C == T``), or no ``steps`` is
+    given, the module breaks the tie: a convolution, a channel normalisation or a pool (a Mamba block's depthwise
+    ``Conv1d`` over a sequence's steps) on dimension 2, but not a pointwise ``Conv1d`` that reads as many channels as
+    the input's ``steps``: it mixes the positions laid on its channels, ``[N, T, D]`` (a gMLP's spatial gating unit,
+    ``nn.Conv1d(T, T, 1)``), so its steps stay on dimension 1; any other module on dimension 1.
 
     Examples:
         >>> import torch
@@ -391,10 +417,23 @@ def steps_dims(model: nn.Module, acts: dict[str, Tensor], steps: int | None = No
         {'0': 2}
         >>> steps_dims(nn.Sequential(nn.Conv1d(8, 8, 1)), {"0": torch.ones(1, 8, 6)}, steps=8)  # 8 positions mixed
         {}
+        >>> steps_dims(nn.Sequential(nn.AvgPool1d(2)), {"0": torch.ones(1, 6, 3)}, steps=6)  # a token's features pooled
+        {}
+        >>> steps_dims(nn.Sequential(nn.Identity()), {"0": torch.ones(1, 16, 6)}, steps=6)  # a wrapper's [N, C, T]
+        {'0': 2}
     """
     modules = dict(model.named_modules())
-    return {a: 2 for a, h in acts.items() if h.dim() >= 3 and a in modules and lays_channels_first(modules[a], h)
-            and not _mixes_positions(modules[a], steps)}
+    return {a: 2 for a, h in acts.items() if h.dim() >= 3 and _steps_on_2(modules.get(a), h, steps)}
+
+
+def _steps_on_2(module: nn.Module | None, h: Tensor, steps: int | None) -> bool:
+    """Whether ``h``'s steps lie on dimension 2 (:func:`steps_dims`): by its shape where only one of dimensions 1 and 2
+    fits ``steps``, else by ``module``."""
+    if steps is not None:
+        fit1, fit2 = (steps <= int(s) <= steps + EXTRA_STEPS for s in h.shape[1:3])
+        if fit1 != fit2:
+            return fit2
+    return module is not None and lays_channels_first(module, h) and not _mixes_positions(module, steps)
 
 
 def _mixes_positions(module: nn.Module, steps: int | None) -> bool:
@@ -405,8 +444,8 @@ def _mixes_positions(module: nn.Module, steps: int | None) -> bool:
 
 def unaligned_positions(acts: dict[str, Tensor], real: Tensor | None, dims: dict[str, int] | None = None) -> list[str]:
     """The layers whose outputs ``[N, T + k, ...]`` hold a few positions more than the input's ``T`` (``k`` from 1 to
-    4: a virtual node or a ``[CLS]`` token prepended inside forward) beside padding (``real``: ``[N, T]``, some
-    ``False``): where the extra positions lie is not known, so :func:`real_positions_only` keeps their padded positions.
+    :data:`EXTRA_STEPS`: a virtual node or a ``[CLS]`` token prepended inside forward) beside padding (``real``:
+    ``[N, T]``, some ``False``): where the extra positions lie is not known, so :func:`real_positions_only` keeps their padded positions.
     Not a layer whose output is 0 at every padded position under some offset of the input's positions (``k`` before
     them to none): a model that zeroes its padded nodes' hidden states leaves nothing there to count. ``dims``: the
 layers whose steps lie on another dimension (:func:`steps_dims`: ``[N, C, T + k]``, a ``Conv1d`` padded by ``k`` on both
@@ -424,5 +463,5 @@ sides, whose last steps a causal model cuts off).
         return []
     n, t = real.shape
     steps = {a: h.movedim((dims or {}).get(a, 1), 1) for a, h in acts.items() if h.dim() >= 3}
-    return [a for a, h in steps.items() if h.shape[0] == n and t < h.shape[1] <= t + 4
+    return [a for a, h in steps.items() if h.shape[0] == n and t < h.shape[1] <= t + EXTRA_STEPS
             and all(bool(h[:, off:off + t][~real.to(h.device)].any()) for off in range(h.shape[1] - t + 1))]

@@ -350,7 +350,7 @@ def layer_causal_map(
         check_token_baselines(xs, bases, readers, pads)
         check_samples_independent(forward, xs, out, "A layer causal map", one_row=noise is None and max_batch_size == 1 and n > 1)
         if noise is None and max_batch_size == 1 and n > 1:  # the intervened rows run alone: the clean samples too
-            out, acts = activations_alone(forward, xs, list(acts), calls=repeated, what="the layer map")
+            out, acts = activations_alone(forward, xs, list(acts), calls=repeated, what="the layer map", whole=out)
             out = out.detach()
             acts = {a: real_positions_only(h.detach(), real_positions, dims.get(a, 1)) for a, h in acts.items()}
         order = list(acts)
