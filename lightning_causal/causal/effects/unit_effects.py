@@ -5,7 +5,7 @@ exact or screened by first-order attribution patching (AtP, Kramár et al. 2024)
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, get_args, overload
 
@@ -40,6 +40,7 @@ from lightning_causal.causal.engine.interventions import (
     Patch,
     Resample,
     Zero,
+    capture,
 )
 from lightning_causal.causal.engine.linked_samples import check_linked_samples, failed_rows_named
 from lightning_causal.causal.engine.noise import CommonNoise, noise_warned
@@ -154,33 +155,53 @@ class UnitEffectsInfo:
         }
 
 
-def _value_alone(cache: PrefixCache, forward: Forward, xs: tuple[Tensor, ...], layer: str) -> None:
+def _value_alone(cache: PrefixCache, forward: Forward, xs: tuple[Tensor, ...], layer: str, clean: Tensor) -> None:
     """Refuse, at ``max_batch_size=1``, a layer whose value in the whole probe's pass (``cache.value``, from which the
     rows alone run: the hook split and the linear update keep that pass's values) is not each sample's own: the layer's
     output of each sample run alone (a pass each, :func:`~lightning_causal.causal.structure.layer_activations.activations_alone`,
-    as the layer map's and the causal graph's clean passes) must match it to the probe check's 1%
-    (:func:`~lightning_causal.causal.engine.sample_independence.same_outputs`). A model branching on its batch's
-    statistic before the layer gave the whole probe's value the batch's branch, and every row alone started from it:
-    a third of the per-sample model's effects, silently, where the probe's check named one row a pass as the way out. A
-    layer run more than once a pass is not compared (a pass alone reads its last call, the cache its first)."""
+    as the layer map's and the causal graph's clean passes; at its first call, the one the cache holds, where it runs
+    more than once a pass, ``act(act(h))``) must match it to the probe check's 1%
+    (:func:`~lightning_causal.causal.engine.sample_independence.same_outputs`), and so must each sample's output alone
+    and ``clean``, its row run alone from the cache (a value the cache keeps besides the layer's). A model branching on
+    its batch's statistic before the layer gave the whole probe's value the batch's branch, and every row alone started
+    from it: a third of the per-sample model's effects, silently (0.13 off on a layer called twice, whose calls were not
+    compared), where the probe's check named one row a pass as the way out. A branch after the layer's first call runs
+    in the rows alone: answered."""
     from lightning_causal.causal.structure.layer_activations import (
         activations_alone,  # structure reads effects: not at import
     )
 
-    if cache.calls > 1:
-        return
-    _, acts = activations_alone(forward, xs, [layer])
-    h = acts[layer]
-    if not isinstance(h, Tensor) or h.shape != cache.value.shape:
-        return
-    diff, same = same_outputs(h, cache.value)
-    if not same:
-        raise ValueError(
-            f"Expected the output of {layer!r} for each sample run alone to be what the whole probe's pass gives it, as "
-            f"unit_effects with `max_batch_size=1` runs every row alone from that pass's value of the layer, but they differ "
-            f"(max |difference| {diff:.3g}): the forward depends on its batch before {layer!r} (a branch on a batch "
-            f"statistic), so each row alone would start from the batch's branch; make the forward per-sample "
-            f"(`torch.where` per row), or explain one sample per call (`unit_effects(model, x[i:i + 1], {layer!r}, ...)`)")
+    starts: list[int] = []  # where each sample's calls begin in ``seen``
+    with _every_call(forward.model, layer) as seen:
+        out, _ = activations_alone(forward, xs, [layer], before=lambda _k: starts.append(len(seen)))
+    first = [seen[k] for k in starts] if seen else []  # every sample alone calls it (else skipped_modules_error)
+    compared = [(f"the output of {layer!r} for each sample run alone to be what the whole probe's pass gives it, as "
+                 f"unit_effects with `max_batch_size=1` runs every row alone from that pass's value of the layer",
+                 torch.cat(first), cache.value)] if first else []
+    compared.append((f"each row that unit_effects with `max_batch_size=1` runs alone from the whole probe's pass's value "
+                     f"of {layer!r} to give its sample's output run alone", clean, out))
+    for expected, alone, whole in compared:
+        if alone.shape != whole.shape:
+            continue
+        diff, same = same_outputs(alone, whole)
+        if not same:
+            raise ValueError(
+                f"Expected {expected}, but they differ (max |difference| {diff:.3g}): the forward depends on its batch "
+                f"before {layer!r} (a branch on a batch statistic), so each row alone would start from the batch's "
+                f"branch; make the forward per-sample (`torch.where` per row), or explain one sample per call "
+                f"(`unit_effects(model, x[i:i + 1], {layer!r}, ...)`)")
+
+
+@contextlib.contextmanager
+def _every_call(model: nn.Module, layer: str) -> Iterator[list[Tensor]]:
+    """The outputs of module ``layer`` at every call during the block, in order (copies, as ``capture`` reads them);
+    none where ``layer`` names no module."""
+    seen: list[Tensor] = []
+    with contextlib.ExitStack() as stack:
+        with contextlib.suppress(AttributeError, KeyError, ValueError):
+            stack.enter_context(capture(model, [layer], keep=lambda _name, v: seen.append(v) or v, warn_repeats=False,
+                                        warn_unreached=False))
+        yield seen
 
 
 def _exact_effects(cache: PrefixCache, ivs: list[Intervention], units: Tensor, layout: Layout, tidx: Tensor,
@@ -463,8 +484,8 @@ def unit_effects(
             noise = CommonNoise(xs[0].shape[0], cache.rows_per_pass(max_batch_size), model_devices(forward.model))
             clean = noise.clean(lambda s: forward(*(x[s] for x in xs), rows=s), xs[0].device)
         elif max_batch_size == 1 and fold == 1 and xs[0].shape[0] > 1:  # the suffix rows run alone: the clean ones too
-            _value_alone(cache, forward, xs, layer)  # the rows alone start from each sample's own value of the layer
             clean = map_rows(xs[0].shape[0], 1, lambda s: cache(lambda h: h, s), xs[0].device)  # (input_effects' clean_target)
+            _value_alone(cache, forward, xs, layer, clean)  # the rows alone start from each sample's own value of the layer
         layout = ivs[0].layout(cache.value)
         units = selected_units(ivs[0].units, layout, layer, cache.value.device)
         # a padded position explained is said once per block (an audit's layers share the model's output and target)
