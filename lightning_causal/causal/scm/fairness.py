@@ -267,7 +267,8 @@ def _keeping(read: Callable[[Tensor], Tensor], kept: list[Tensor]) -> Callable[[
     """``read``, appending the raw outputs (:func:`raw_outputs`) of each pass it reads to ``kept``."""
 
     def keeping(out: Tensor) -> Tensor:
-        kept.append(raw_outputs(out).detach())
+        if not rows_alone():  # the stacked-rows check's rows run alone are not the pass's: not kept
+            kept.append(raw_outputs(out).detach())
         return read(out)
     return keeping
 
@@ -290,10 +291,13 @@ class _ProbabilityCall:
     ``p``; its ``args``, the Forward's, let a refusal name a forward argument gathered by row (an in-context learner's
     context set of as many rows as the queries, not passed with ``mark_whole``)."""
 
-    def __init__(self, forward: Forward, raw: bool = False) -> None:
+    def __init__(self, forward: Forward, raw: bool = False, samples: Tensor | None = None) -> None:
         self.forward, self.model, self.raw, self.args = forward, forward.model, raw, forward.args
+        self.samples = samples  # row r of the inputs called is probe sample samples[r] (forward arguments follow it)
 
     def __call__(self, *xs: Tensor, rows: Tensor | None = None) -> Tensor:
+        if self.samples is not None and rows is not None:
+            rows = self.samples[rows.to(self.samples.device)]
         out = self.forward(*xs, rows=rows)
         if self.raw:
             return raw_outputs(out)
@@ -351,7 +355,8 @@ def _counterfactual_probabilities(
     it sees the cause (a refused factual pass runs once more for it) and whose warning the block's then silences: a model branching on a
     statistic of its batch that the probe's check does not see (its batch's mean of a column the counterfactual leaves
     as it is) is refused naming ``max_batch_size=1``, with which every factual and counterfactual row runs alone and
-    gives each sample's own gap.
+    gives each sample's own gap; the probe check then runs (``one_row=True``) against a few samples stacked in one pass
+    (:func:`_check_alone_stacked`), so that a sample one pass alone erases (``h - h.mean(0)``) is refused there too.
     """
     n = x.shape[0]
     forward = Forward(model, output=output, additional_forward_args=additional_forward_args, num_samples=n)
@@ -378,6 +383,8 @@ def _counterfactual_probabilities(
                 if not clean_pass.moved and per_pass > 1:  # the counterfactual rows run in passes of their own: two
                     # samples run alone must give their probabilities in the factual pass (one pass of 2 rows)
                     check_samples_independent(_ProbabilityCall(forward, raw), (x,), p, "A counterfactual fairness gap")  # type: ignore[arg-type]
+                elif not clean_pass.moved and n > 1:  # every sample ran alone: checked against a few of them stacked
+                    _check_alone_stacked(forward, x, raw, "A counterfactual fairness gap")
         except StackedRowsError:  # the probe check's words first, where it sees the cause (on the pass run again)
             if per_pass > 1:
                 with rng_preserved():
@@ -399,6 +406,21 @@ def _counterfactual_probabilities(
     if record is not None:
         _recorded(record, factual, flipped, changed[0], int(rows.numel()))
     return p, p_cf, changed, classes
+
+
+def _check_alone_stacked(forward: Forward, x: Tensor, raw: bool, what: str) -> None:
+    """The probe check where every sample runs alone (``max_batch_size=1``, its way out):
+    :func:`~lightning_causal.causal.engine.sample_independence.check_samples_independent` with ``one_row=True`` of probe
+    samples 0, 1, ``n // 2`` and ``n - 1`` against one pass of them stacked (their rows alone against rows alone told
+    nothing: a sample that one pass alone erases, ``h - h.mean(0)``, gave a gap of 0.0 in silence). A forward depending
+    on its batch passes (each sample's own outputs, run alone); a sample erased alone and the other causes are refused,
+    naming the probe's samples. One pass of at most 4 rows, then the check's."""
+    n = x.shape[0]
+    samples = torch.tensor(sorted({0, 1, n // 2, n - 1}), device=x.device)
+    call = _ProbabilityCall(forward, raw, samples)
+    check_samples_independent(call, (x[samples],), call(x[samples], rows=torch.arange(samples.numel(), device=x.device)),  # type: ignore[arg-type]
+                              what, sample_ids=samples, batch=f"one pass of probe samples {samples.tolist()}",
+                              one_row=True)
 
 
 @contextlib.contextmanager
@@ -834,6 +856,10 @@ def carrier_unit_effects(
     (:func:`~lightning_causal.causal.engine.stacked_rows.rows_alone_checked`: a model whose output for a sample depends
     on its batch, a branch on the batch's mean, is refused naming ``max_batch_size=1``); with ``max_batch_size=1`` the
     factual and counterfactual samples run alone too, as the patched rows do, so that each sample's ``c_u`` is its own.
+    Where it runs its own factual pass over the probe and the model draws no noise, two samples run alone must give
+    their probabilities there (:func:`~lightning_causal.causal.engine.sample_independence.check_samples_independent`,
+    as the gap's factual pass: a forward depending on its batch refused, ``one_row=True`` with ``max_batch_size=1``,
+    where a sample erased alone is still refused).
 
     Args:
         model: classifier.
@@ -930,6 +956,10 @@ def _carrier_effects(
                         # activation; not at all on x_cf: h_cf would be x's (capture keeps its last call), every c_u 0
                         raise repeated_carrier_error(layer, len(kinds) - before, " on the counterfactual inputs")
                     h_cf = acts.get(layer)
+                if not noisy and n > 1:  # the probe check, as the gap's factual pass (the passes above mix the samples'
+                    # batch); with max_batch_size=1 (each sample then alone) a sample erased alone is still refused
+                    check_samples_independent(_ProbabilityCall(forward), (x,), p0, "Patching carrier units",  # type: ignore[arg-type]
+                                              one_row=max_batch_size == 1)
                 if max_batch_size == 1 and n > 1 and h is not None:  # the patched rows run alone: the factual and
                     # counterfactual samples too, so that a model branching on its batch's statistic gives each sample's own
                     out, alone = _carriers_alone(forward, x, layer, kinds, "")
