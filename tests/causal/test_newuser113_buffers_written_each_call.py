@@ -46,7 +46,7 @@ def _states() -> torch.Tensor:
 
 def test_a_normalizer_updated_at_every_call_is_refused_naming_its_buffers() -> None:
     model = _Policy(training_only=False).eval()
-    with pytest.raises(ValueError, match=r"wrote buffers in place in between \(norm\.mean, norm\.count\)") as err:
+    with pytest.raises(ValueError, match=r"wrote floating tensors of its own in place \(norm\.mean, norm\.count\) in between") as err:
         input_effects(model, _states())
     assert "if self.training:" in str(err.value)
     assert float(model.norm.count) == 10.0  # the check's passes left no update behind

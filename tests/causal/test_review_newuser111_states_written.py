@@ -13,6 +13,8 @@ import torch
 from torch import nn
 
 from lightning_causal.causal import input_effects
+from lightning_causal.causal.engine.forward import Forward
+from lightning_causal.causal.engine.sample_independence import _states_read
 
 
 class _LoggingMixture(nn.Module):
@@ -62,6 +64,21 @@ def test_an_int_state_read_back_from_a_dict_stays_named():
     model = _LoggingMixture(reads=True).eval()
     with torch.no_grad():
         model(_probe()[:2])  # a pass before: its 2 classes kept, read by the check's passes of 2 rows
+    prev, value = model.state["prev"], model.state["prev"].clone()
     with pytest.raises(ValueError, match=r"reads a state it keeps from earlier calls: .*state\['prev'\]"):
         input_effects(model, _probe())
-    assert model.state["prev"].dtype == torch.int64  # put back, not the value tried
+    assert model.state["prev"] is prev and torch.equal(prev, value)  # put back, not the value tried
+
+
+def test_the_state_tried_another_value_is_put_back_the_very_tensor():
+    """``_states_read`` runs the rows once more with the state another value; the state the pass before left is put
+    back (the very tensor, its value), for the check's passes after it; the audit's own restore at its end hid a lost
+    put-back from the test above."""
+    model, x, rows = _LoggingMixture(reads=True).eval(), _probe(), torch.tensor([0, 1])
+    forward = Forward(model)
+    with torch.no_grad():
+        model(x[:2])
+        alone = forward(x[rows], rows=rows)  # reads the 2 classes kept, keeps its own
+    prev, value = model.state["prev"], model.state["prev"].clone()
+    _states_read(forward, (x,), rows, alone, ["state['prev']"])  # one pass with prev's values swapped
+    assert model.state["prev"] is prev and torch.equal(model.state["prev"], value)

@@ -29,7 +29,6 @@ from lightning_causal.causal.engine.kept_attributes import (
     _is_dict,
     _trained_statistics,
     batch_statistic_norms,
-    buffer_of,
     is_norm_layer,
     keep_attributes,
     traced_training_norms,
@@ -114,9 +113,12 @@ def check_samples_independent(forward: Forward, xs: tuple[Tensor, ...], output: 
     draws noise: that is not the batch's doing, and it passes (noise with few draws per sample made
     the two runs alone agree by chance, and such models were refused); but not a forward that steps an optimizer and
     puts its weights back (:func:`optimizer_state_kept`: momentum carried from call to call, refused), nor one that
-    writes floating buffers of its own between the two runs, in place or reassigned, and reads them (:func:`_user_buffers`,
-    :func:`_buffers_read`: an observation normalizer updated in eval mode too, a cache filled and read across calls,
-    :data:`WRITTEN_BUFFERS`, refused; a buffer only written, an activation monitor beside noise, passes as before). A model traced (``torch.jit.trace``) with a
+    writes floating tensors of its own (buffers and plain attributes, in a dict or a list too) between the two runs, in
+    place or reassigned, and reads them (:func:`_user_buffers`, :func:`_buffers_read`: the rows run twice more from one
+    snapshot, as they are and with those tensors changed, give other outputs; an observation normalizer updated in eval
+    mode too, also one gated by its own count, a cache filled and read across calls, :data:`WRITTEN_BUFFERS`, refused,
+    also where the model holds a generator of its own; a tensor only written, an activation monitor beside noise, and a
+    step counter seeding noise pass as before). A model traced (``torch.jit.trace``) with a
     BatchNorm in training mode is refused before any pass, naming the layers (:func:`~.kept_attributes.traced_training_norms`):
     its graph normalises by the batch in every mode, whatever the probe's samples show. The check sees the clean probe
     only: the passes of intervened rows, whose batch statistic an intervention can move across a branch's threshold, are
@@ -195,14 +197,15 @@ def check_samples_independent(forward: Forward, xs: tuple[Tensor, ...], output: 
             raise ValueError(
                 f"Expected the model to give the same outputs for the same samples at every pass, but probe samples "
                 f"{ids} run alone twice differ by max |difference| {twice:.3g}: {KEPT_OPTIMIZER_STATE}")
-        anew = _reassigned(forward.model, buffers)  # `self.mean = self.mean + ...` on a registered buffer
-        written = written_since(buffers, before) + anew
-        if written and not module_generators(forward.model) and _buffers_read(forward, xs, rows, alone, written):
+        anew = _reassigned(forward.model, buffers)  # `self.mean = self.mean + ...` on a buffer or an attribute
+        in_place = written_since(buffers, before)
+        if in_place + anew and _buffers_read(forward, xs, rows, in_place + anew, bound):
+            ways = [f"{how} ({', '.join(names[:5])})" for how, names in (("in place", in_place),
+                                                                         ("anew (reassigned)", anew)) if names]
             raise ValueError(
                 f"Expected the model to give the same outputs for the same samples at every pass, but probe samples "
-                f"{ids} run alone twice differ by max |difference| {twice:.3g}, and its forward wrote buffers "
-                f"{'in place' if not anew else 'anew (reassigned)'} in between ({', '.join(written[:5])}), in eval mode, "
-                f"and reads them: {WRITTEN_BUFFERS}")
+                f"{ids} run alone twice differ by max |difference| {twice:.3g}, and its forward wrote floating "
+                f"tensors of its own {' and '.join(ways)} in between, in eval mode, and reads them: {WRITTEN_BUFFERS}")
         return  # the model differs from itself run twice alone (noise from a generator of its own), not by the batch
     ids = [i for j, i in enumerate(ids) if _row_differs(alone[j:j + 1], clean[j:j + 1], bound if same else None)] or ids
     ids = list(dict.fromkeys(ids))  # a sample run twice in its batch (2 rows: checked_rows) named once
@@ -435,56 +438,96 @@ WRITTEN_BUFFERS = (
     "position moves on at every call), so each pass reads what the passes before it left and a sample's "
     "outputs follow the rows run with it and before it, which the estimators' passes of many rows would mix silently "
     "(read before as a generator's noise); update them in training mode only (`if self.training:`), or freeze them "
-    "while the model is explained; a cache, empty it at the start of every call (or explain the model without it)")
+    "while the model is explained; a cache, empty it at the start of every call (or explain the model without it). "
+    "Statistics held in an object that is no module (a `RunningMeanStd` of numpy arrays or tensors on a helper "
+    "object) are not seen by this check, nor put back after the audit: register them as buffers, or update them in "
+    "training mode only")
 
 
 def _user_buffers(model: nn.Module | None) -> dict[str, Tensor]:
-    """The floating buffers of ``model`` by name, but for the statistics training updates (normalisation layers'
-    running statistics, fake-quant observers: :func:`~.kept_attributes._trained_statistics`), for
+    """The floating tensors ``model``'s modules keep of their own by name (:func:`_kept_places`: buffers, plain
+    attributes, in a dict or a list too), but for the statistics training updates (normalisation layers' running
+    statistics, fake-quant observers: :func:`~.kept_attributes._trained_statistics`), for
     :func:`check_samples_independent` to tell a forward that writes them at every call (an observation normalizer
-    updated in eval mode too) from noise; an integer buffer, a step counter, may seed a generator of the forward's own
-    (noise, as before)."""
+    updated in eval mode too) from noise; an integer tensor, a step counter, may seed a generator of the forward's own
+    (noise, as before). A tuple's entry, which cannot be set, is left out.
+
+    Examples:
+        >>> m = nn.Linear(2, 2)
+        >>> m.register_buffer("mean", torch.zeros(2)); m.var, m.count, m.step = torch.ones(2), torch.tensor(4.0), 3
+        >>> sorted(_user_buffers(m))
+        ['count', 'mean', 'var']
+    """
     if model is None:
         return {}
-    return {f"{prefix}.{name}" if prefix else name: b for prefix, m in model.named_modules()
-            if not _trained_statistics(m) for name, b in m.named_buffers(recurse=False)
-            if isinstance(b, Tensor) and b.is_floating_point()}
+    return {name: t for name, (holder, _, t) in _kept_places(model, skip=_trained_statistics).items()
+            if holder is not None and t.is_floating_point()}
+
+
+def _whole_number(t: Tensor) -> bool:
+    """Whether ``t`` is one number, and a whole one (a step or a count kept as a float, ``torch.tensor(0.)``)."""
+    return t.dim() == 0 and not t.is_meta and bool(torch.isfinite(t)) and float(t) == round(float(t))
 
 
 def _reassigned(model: nn.Module | None, buffers: dict[str, Tensor]) -> list[str]:
     """The names of ``buffers`` (:func:`_user_buffers`) that ``model``'s modules hold no longer, reassigned since
-    (``self.mean = self.mean + ...`` on a registered buffer), to a floating tensor."""
+    (``self.mean = self.mean + ...`` on a registered buffer or a plain attribute), to a floating tensor."""
     if model is None or not buffers:
         return []
     now = _user_buffers(model)
     return [name for name, b in buffers.items() if name in now and now[name] is not b]
 
 
-def _buffers_read(forward: Forward, xs: tuple[Tensor, ...], rows: Tensor, alone: Tensor, written: list[str]) -> bool:
-    """Whether the forward reads the floating buffers ``written`` (:func:`_user_buffers`' names) that it wrote between
+def _buffers_read(forward: Forward, xs: tuple[Tensor, ...], rows: Tensor, written: list[str], bound: float) -> bool:
+    """Whether the forward reads the floating tensors ``written`` (:func:`_user_buffers`' names) that it wrote between
     two runs of ``rows`` alone, for :func:`check_samples_independent` to tell a state updated at every call (an
-    observation normalizer) from a buffer only written (an activation monitor) beside noise: rows ``rows`` run once
-    more with each of them NaN fail, or give NaN where ``alone`` gave numbers. One pass, that leaves no state (the
-    buffers set back, the very tensors, and the values its writes moved: a step counter seeding noise draws as
-    before)."""
+    observation normalizer) from a tensor only written (an activation monitor) beside noise: rows ``rows`` run twice
+    more from one snapshot (the model's tensors and numbers, the global generators and those its modules hold,
+    :func:`~.generators.module_generators`), as they are and with each of those tensors another value at every entry
+    (``t + 1 + |t|``), fail, or give outputs that differ (:func:`_row_differs`, beyond float rounding ``bound``; not only
+    NaN: a normalizer gated by its own count, ``if self.count > warmup``, read NaN as its warm-up). Noise drawn alike in
+    both differs by nothing. One number that is whole (a step or a count kept as a float, ``torch.tensor(0.)``) is put
+    back, not changed, as an integer one: a step counter seeding noise stays noise (none but such: no pass, unread).
+    Two passes, at such a refusal only, that leave no state (the tensors set back, the very tensors, their values, and
+    the generators)."""
+    # state imports the engine's modules
+    from lightning_causal.causal.engine.state import rng_preserved
+
     model = forward.model
-    modules = dict(model.named_modules())  # a scripted model has no get_submodule
-    places = {name: (modules[name.rpartition(".")[0]], name.rpartition(".")[2]) for name in written}
-    held = {name: buffer_of(m, attr) for name, (m, attr) in places.items()}
+    places = {name: p for name, p in _kept_places(model, skip=_trained_statistics).items() if name in written}
+    if all(_whole_number(t) for _, _, t in places.values()):
+        return False  # step counters only (noise seeded by a step), as an integer one
+    saved = {name: t.detach().clone() for name, (_, _, t) in places.items()}
+    gens = [(g, g.get_state()) for g in module_generators(model)]
     state = keep_attributes(model, reassigned_buffers=True, values=True)
+    outs = []
     try:
-        for name, (m, attr) in places.items():
-            setattr(m, attr, torch.full_like(held[name], math.nan))  # a buffer stays a buffer (nn.Module.__setattr__)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            again = forward(*(x[rows] for x in xs), rows=rows)
-    except Exception:  # noqa: BLE001 - a forward that fails on the NaN reads them
+        for changed in (False, True):
+            state.restore()
+            for g, gen_state in gens:
+                g.set_state(gen_state)
+            with torch.no_grad():
+                for name, (holder, key, t) in places.items():
+                    _set_values(t, saved[name])  # a write in place by the pass before, as keep_attributes does
+                    other = changed and not _whole_number(t)
+                    _put(holder, key, t + 1 + t.abs() if other else t)  # a buffer stays a buffer
+            with warnings.catch_warnings(), rng_preserved():
+                warnings.simplefilter("ignore")
+                outs.append(forward(*(x[rows] for x in xs), rows=rows))
+    except Exception:  # noqa: BLE001 - a forward that fails on the other values reads them
         return True
     finally:
-        for name, (m, attr) in places.items():
-            setattr(m, attr, held[name])
+        with torch.no_grad():
+            for name, (holder, key, t) in places.items():
+                _set_values(t, saved[name])
+                _put(holder, key, t)
         state.restore()
-    return not isinstance(again, Tensor) or again.shape != alone.shape or bool((again.isnan() & ~alone.isnan()).any())
+        for g, gen_state in gens:
+            g.set_state(gen_state)
+    plain, other = outs
+    if not isinstance(plain, Tensor) or not isinstance(other, Tensor) or plain.shape != other.shape:
+        return True
+    return _row_differs(other, plain, bound)
 
 
 def optimizer_state_kept(model: nn.Module | None, held: dict[str, tuple] | None) -> bool:
@@ -500,6 +543,13 @@ def optimizer_state_kept(model: nn.Module | None, held: dict[str, tuple] | None)
         False
     """
     return model is not None and held is not None and not written_since(dict(model.named_parameters()), held)
+
+
+def _set_values(t: Tensor, values: Tensor) -> None:
+    """``t.copy_(values)``, inside inference mode where ``t`` is an inference tensor (a buffer made or updated under
+    ``torch.inference_mode``: a write in place outside it fails)."""
+    with torch.inference_mode(t.is_inference()):
+        t.copy_(values)
 
 
 def _cause(forward: Forward, xs: tuple[Tensor, ...], rows: Tensor, states: list[str]) -> tuple[str, str]:
@@ -573,13 +623,14 @@ def _kept_tensors(model: nn.Module) -> dict[str, Tensor]:
     return {name: t for name, (_, _, t) in _kept_places(model).items()}
 
 
-def _kept_places(model: nn.Module) -> dict[str, tuple[object, object, Tensor]]:
+def _kept_places(model: nn.Module, skip=is_norm_layer) -> dict[str, tuple[object, object, Tensor]]:  # noqa: ANN001
     """:func:`_kept_tensors`' tensors by the same names, each as ``(holder, key, tensor)``: a module and the name of its
     attribute or buffer, a dict and the key, a list and the index (a tuple's entry: holder ``None``, not set back), for
-    :func:`_states_read` to put another value in its place (:func:`_put`)."""
+    :func:`_states_read` and :func:`_buffers_read` to put another value in its place (:func:`_put`); the modules
+    ``skip`` takes left out (normalisation layers; their fake-quant observers too for :func:`_user_buffers`)."""
     kept: dict[str, tuple[object, object, Tensor]] = {}
     for prefix, m in model.named_modules():
-        if is_norm_layer(m):
+        if skip(m):
             continue
         at = f"{prefix}." if prefix else ""
         held, todo, seen = [], [(k, v) for k, v in vars(m).items() if k not in _MODULE_DICTS and _is_dict(v)], set()
@@ -612,14 +663,26 @@ def _put(holder: object, key: object, value: Tensor) -> None:
 
 def _other_value(t: Tensor) -> Tensor | None:
     """A tensor like ``t`` with another value at every entry, for :func:`_states_read`: NaN where ``t`` is floating
-    (or complex), ``~t`` where it is bool, and 1 where an integer ``t`` is 0, else 0 (an expert's token counts, a
-    class read back: every entry another value, and still an index of any table of two rows or more); ``None`` for
-    other tensors (quantized)."""
+    (or complex), ``~t`` where it is bool, and where it is an integer the next of its own values (sorted, the largest
+    to the smallest: an expert's token counts, a class read back: every entry another value, each one that ``t`` holds,
+    so an index of whatever table ``t``'s own values index, a table of one row too, where 1 for 0 was out of range);
+    ``None`` for an integer ``t`` of one value (no other value is known to be in range: the state stays named) and for
+    other tensors (quantized).
+
+    Examples:
+        >>> _other_value(torch.tensor([3, 0, 3, 7])), _other_value(torch.zeros(2, dtype=torch.long))
+        (tensor([7, 3, 7, 0]), None)
+    """
     if t.is_quantized:
         return None
     if t.is_floating_point() or t.is_complex():
         return torch.full_like(t, math.nan)
-    return ~t if t.dtype == torch.bool else (t == 0).to(t.dtype)
+    if t.dtype == torch.bool:
+        return ~t
+    values = torch.unique(t)  # sorted
+    if values.numel() < 2:
+        return None
+    return values[(torch.searchsorted(values, t.contiguous()) + 1) % values.numel()]
 
 
 def _rows_state_set(model: nn.Module, before: dict[str, tuple[int, int]], k: int) -> bool:
