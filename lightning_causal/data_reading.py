@@ -13,6 +13,7 @@ import contextlib
 import copy
 import dataclasses
 import functools
+import random
 import types
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -55,6 +56,10 @@ READS = "reads"
 #: forward arguments), so that items whose tensors of other rows it never gives (it gathers the samples from them,
 #: ``b["x"][b["idx"]]``) are told from an episode's support sets (:func:`_from_batches`)
 PASSED = "passed"
+#: ``rows_of.made(batch)``, where the caller knows it: the first input its unpacking made of ``batch`` (a gather,
+#: ``b["x"][b["order"]]``, a cast), ``None`` where it passed one of the batch's tensors as it is, drew random numbers,
+#: or did not read it, so that items whose samples read otherwise joined than apart are not joined (:func:`_from_batches`)
+MADE = "made"
 WholeOf = Callable[[Any], Sequence[Tensor]]  # the tensors of a batch the model reads whole whatever their rows
 
 _LEAVES = (str, bytes, int, float, complex, bool, type(None), Tensor, np.ndarray, type, types.ModuleType,
@@ -166,7 +171,7 @@ def _stateful_parts(roots: Sequence[Any]) -> list[Any]:
 
 
 @contextlib.contextmanager
-def rngs_untouched(*roots: Any) -> Iterator[None]:
+def rngs_untouched(*roots: Any) -> Iterator[list[bool]]:
     """Restore, on exit, the global random states and those of every generator object
     (``torch.Generator``, ``random.Random``, NumPy's ``Generator``/``RandomState``) reachable from
     ``roots`` through attributes, lists, dicts and functions (closures, defaults, ``functools.partial``
@@ -178,16 +183,22 @@ def rngs_untouched(*roots: Any) -> Iterator[None]:
     drawn) is shut down on exit, and one it held before is set aside, not reset nor advanced. Training
     then starts that loader's workers as it would have without the read. Its dataset, sampler and batch
     sampler, where they keep a state (``state_dict``/``load_state_dict``: a resumable stream's
-    position), get their state back on exit."""
+    position), get their state back on exit. The block is given a list that holds, once it is left, whether it drew:
+    ``[True]`` where any of those random states moved inside it (an ``unpack_batch`` that draws a denoiser's noise)."""
     rngs = _find_rngs(roots)
     states = [rng_state(r) for r in rngs]
     stateful = [(part, copy.deepcopy(part.state_dict())) for part in _stateful_parts(roots)]
     loaders = [(d, d._iterator) for d in _persistent_loaders(roots)]
     for loader, _ in loaders:
         loader._iterator = None  # the read iterates a fresh iterator, not the one training holds
+    drawn: list[bool] = []
     try:
         with rng_preserved():
-            yield
+            inside = _global_states()
+            try:
+                yield drawn
+            finally:
+                drawn.append(not _same(inside, _global_states()) or not _same(states, [rng_state(r) for r in rngs]))
     finally:
         for rng, state in zip(rngs, states):
             set_rng_state(rng, state)
@@ -197,6 +208,25 @@ def rngs_untouched(*roots: Any) -> Iterator[None]:
             made, loader._iterator = loader._iterator, before
             if made is not None and made is not before:
                 made._shutdown_workers()
+
+
+def _global_states() -> list[Any]:
+    """The global random states :func:`rng_preserved` restores (CUDA's where it is started)."""
+    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() and torch.cuda.is_initialized() else []
+    return [torch.random.get_rng_state(), *cuda, np.random.get_state(), random.getstate()]
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Whether two random states (tensors, arrays, and the tuples, lists and dicts holding them) are equal."""
+    if isinstance(a, Tensor) or isinstance(b, Tensor):
+        return isinstance(a, Tensor) and isinstance(b, Tensor) and torch.equal(a, b)
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return bool(np.array_equal(a, b))
+    if isinstance(a, Mapping) and isinstance(b, Mapping):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, (tuple, list)) and isinstance(b, (tuple, list)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    return bool(a == b)
 
 
 def _spread(pool: int, size: int) -> list[int] | None:
@@ -448,9 +478,7 @@ def _from_batches(dataset: Dataset, size: int, convert: Any, indices: list[int] 
                 f"`unpack_batch` makes each item's {count(batches[0])} samples from tensors of other rows "
                 f"({_shapes(_whole_tensors(batches[0], along, whole_of))}: gathered by an index tensor, b['x'][b['idx']], "
                 "or selected), which differ from one item to the next and are not passed to the model: joined, one item's "
-                "indices would read another's rows. For more samples pass `probe=` one batch of the samples already "
-                "made, laid out as `unpack_batch` reads it (its index then every row's, torch.arange(n)), or let the "
-                "dataset's items hold the rows gathered", UserWarning, stacklevel=outside_package())
+                f"indices would read another's rows. {_GATHERED_FIX}", UserWarning, stacklevel=outside_package())
             break
         if batches and not _joins_alike(batches[0], batch, along, whole_of):  # two episodes' support sets: the first batch's samples
             warnings.warn(
@@ -473,6 +501,15 @@ def _from_batches(dataset: Dataset, size: int, convert: Any, indices: list[int] 
     # tensors copied once cut (_concat of the one: the repair set-up's unpack_batch, which may write in place, reads them)
     one = len(batches) == 1
     joined = batches[0] if one else _concat(batches, along(batches[0]), whole)
+    apart = None if one else _read_apart(joined, batches, rows_of)
+    if apart is not None:  # the joined items read as other samples than the items apart: the first item
+        warnings.warn(
+            f"The probe holds the {count(batches[0])} samples of the loader's first item, not {size}: `unpack_batch` reads "
+            f"the first {len(batches)} items joined as other samples than apart (rows {apart} of its first input: an index "
+            "tensor of each item's own rows, b['x'][b['order']], joined reads the first item's rows for every item's, or "
+            f"another reading of a row by its place in the batch). {_GATHERED_FIX}",
+            UserWarning, stacklevel=outside_package())
+        batches, one, joined = batches[:1], True, batches[0]
     if along(batches[0]) == count(batches[0]):
         head = _batch_head(joined, size, count(joined), whole)
         return batches[0] if head is None else _concat([head], min(size, count(joined)), whole) if one else head
@@ -490,6 +527,51 @@ def _from_batches(dataset: Dataset, size: int, convert: Any, indices: list[int] 
         return batches[0]
     # not cut: its samples are not rows of its tensors (an unpack_batch that filters them), read whole
     return _concat([joined], along(batches[0]), whole) if one else joined
+
+
+_GATHERED_FIX = ("For more samples pass `probe=` one batch of the samples already made, laid out as `unpack_batch` reads "
+                 "it (its index then every row's, torch.arange(n)), or let the dataset's items hold the rows gathered")
+
+
+def _read_apart(joined: Any, batches: list[Any], rows_of: RowsOf | None) -> str | None:
+    """Where the caller's unpacking made its first input (``rows_of.made``: a gather, a cast) of the items ``batches``
+    and of them ``joined``, and the joined one's first rows are the first item's own, the rows of a later item that
+    differ from that item's own (``"8-15"``: item 1's gather by its own rows' indices, ``b["x"][b["order"]]``, reading
+    item 0's rows), compared on the dimensions both hold (a batch trimmed to its longest sequence) within rounding
+    (``eps ** 0.5`` of the largest value: a projection whose sums run in another order on more rows). ``None`` where
+    they agree or it cannot tell: a first input passed as the batch's tensor, drawn, of other rows (:func:`_from_batches`
+    says so), or whose first item's rows differ too (a state the function keeps, a running mean, moved between its calls;
+    statistics of the whole batch): joined as before."""
+    made = getattr(rows_of, MADE, None)
+    whole = made(joined) if made is not None else None
+    parts = [made(b) for b in batches] if whole is not None else []
+    if whole is None or any(p is None for p in parts) or sum(int(p.shape[0]) for p in parts) != whole.shape[0]:
+        return None
+    start = 0
+    for i, part in enumerate(parts):
+        rows = whole[start:start + part.shape[0]]
+        if part.dim() != rows.dim() or part.dtype != rows.dtype or not _close(*_common(part, rows)):
+            return f"{start}-{start + part.shape[0] - 1}" if i else None
+        start += part.shape[0]
+    return None
+
+
+def _common(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
+    """``a`` and ``b`` cut to the length both hold in every dimension."""
+    cut = tuple(slice(0, min(x, y)) for x, y in zip(a.shape, b.shape))
+    return a[cut], b[cut]
+
+
+def _close(a: Tensor, b: Tensor) -> bool:
+    """Whether ``a`` equals ``b``: exactly for integers and booleans, within ``eps ** 0.5`` of ``b``'s largest value
+    else; tensors torch cannot compare (a layout of its own) count as equal."""
+    try:
+        if not (a.is_floating_point() or a.is_complex()):
+            return torch.equal(a, b)
+        scale = float(b.abs().nan_to_num(0, 0, 0).max()) if b.numel() else 0.0
+        return bool(torch.isclose(a, b, rtol=0, atol=torch.finfo(b.dtype).eps ** 0.5 * scale, equal_nan=True).all())
+    except (RuntimeError, TypeError, NotImplementedError):
+        return True
 
 
 def _none_given(batch: Any, along: RowsOf, whole_of: WholeOf | None, rows_of: RowsOf | None) -> bool:

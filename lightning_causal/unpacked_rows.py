@@ -15,11 +15,19 @@ from torch import Tensor
 
 from lightning_causal.batches import UnpackBatch, unpack
 from lightning_causal.causal.engine.forward_args import ForwardArgs, map_tensors
-from lightning_causal.data_reading import PASSED, READS, batch_rows, mapping_like, rngs_untouched
+from lightning_causal.data_reading import (
+    MADE,
+    PASSED,
+    READS,
+    batch_rows,
+    mapping_like,
+    rngs_untouched,
+)
 
 __all__ = ["copy_of", "input_rows"]
 
-_Read = tuple[int, list[Tensor], list[Tensor]]  # a batch's samples, its tensors unpack passes whole, and all it passes
+# a batch's samples, its tensors unpack passes whole, all it passes, and the first input it made (MADE)
+_Read = tuple[int, list[Tensor], list[Tensor], Tensor | None]
 
 
 def input_rows(model: Any, unpack_batch: UnpackBatch | None) -> tuple[Callable[[Any], int], Callable[[Any], list[Tensor]]]:
@@ -66,7 +74,8 @@ def input_rows(model: Any, unpack_batch: UnpackBatch | None) -> tuple[Callable[[
 
     if unpack_batch is not None:  # it reads copies: a batch given whole is read off a cut of its rows first
         setattr(rows, READS, lambda batch: read(batch) is not None)
-        setattr(rows, PASSED, lambda batch: (read(batch) or (0, [], []))[2])
+        setattr(rows, PASSED, lambda batch: (read(batch) or (0, [], [], None))[2])
+        setattr(rows, MADE, lambda batch: (read(batch) or (0, [], [], None))[3])
     return rows, whole
 
 
@@ -74,24 +83,28 @@ def _read(batch: Any, copy: Any, originals: dict[int, Tensor], unpack_batch: Unp
           forward: Callable[..., Any] | None) -> _Read | None:
     """The samples of ``batch`` and the batch's tensors passed whole, read by unpacking ``copy`` (``originals``: the
     batch's own tensor of each copied one, by the copy's id); ``None`` where unpack does not read it (the reader's
-    count then, as before: the probe's own unpack says why)."""
+    count then, as before: the probe's own unpack says why). The first input is kept where ``unpack`` made it (not
+    one of the copy's tensors passed as it is) without drawing: the reader compares items joined with the items apart
+    (:data:`~lightning_causal.data_reading.MADE`)."""
     try:
-        with rngs_untouched(unpack_batch, model), warnings.catch_warnings():
+        with rngs_untouched(unpack_batch, model) as drawn, warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the probe's own unpacking warns, once
             inputs, _, args = unpack(copy, unpack_batch, forward)
         first = inputs if isinstance(inputs, Tensor) else inputs[0] if isinstance(inputs, (tuple, list)) and inputs else None
         if not isinstance(first, Tensor) or not first.dim():
             return None
         rows = int(first.shape[0])
+        made = None if id(first) in originals or any(drawn) else first
         given: list[Tensor] = []
         map_tensors((inputs, args), lambda t: given.append(t) or t)
         try:
             passed_args = ForwardArgs(args, rows)
         except (TypeError, ValueError):  # arguments that ForwardArgs refuses (the probe's build says why): none known
-            return rows, [], _originals(batch, originals, given)
+            return rows, [], _originals(batch, originals, given), made
     except Exception:  # a batch that unpack does not read
         return None
-    return rows, _originals(batch, originals, [*passed_args.whole, *passed_args.shared]), _originals(batch, originals, given)
+    return (rows, _originals(batch, originals, [*passed_args.whole, *passed_args.shared]), _originals(batch, originals, given),
+            made)
 
 
 def _originals(batch: Any, originals: dict[int, Tensor], passed: list[Tensor]) -> list[Tensor]:
