@@ -28,12 +28,14 @@ def with_note(err: BaseException, note: str) -> BaseException:
     value that prints the notes after it (a ``KeyError``'s quoted key, ``'input_ids'``, then the notes unescaped; the
     key itself, ``err.args[0] == "input_ids"``, unchanged); where the error's class prints something else (its own
     ``__str__``, ``_ShapeError(shape)``), the error is given a subclass of its class of the same name that prints the
-    notes after its text (``isinstance`` as before; pickled as the class itself). An error of a built-in class that
-    prints several arguments (an ``OSError(errno, strerror, filename)``, a ``UnicodeDecodeError``) shows none there, nor
-    does one whose text or class refuses (a ``__str__`` that raises, an ``__init_subclass__`` refusing the subclass):
-    ``with_note`` never raises in place of the error it notes. The same
-    object is returned, its type's name, arguments and attributes kept: re-raise ``err``. Every note the package adds
-    to an error goes through here.
+    notes after its text (``isinstance`` as before; pickled as the class itself). An error of a built-in class given
+    no argument (``AssertionError()``, which the subclass cannot be given) gets one, an empty message printing the
+    notes (``err.args == ("",)``, was ``()``). An error of a built-in class that prints several arguments (an
+    ``OSError(errno, strerror, filename)``, a ``UnicodeDecodeError``) shows none there, nor does one whose text or
+    class refuses (a ``__str__`` that raises, an ``__init_subclass__`` refusing the subclass): ``with_note`` never
+    raises in place of the error it notes. The same object is returned, its type's name and attributes kept (its
+    arguments too but for an empty message given): re-raise ``err``. Every note the package adds to an error goes
+    through here.
 
     Examples:
         >>> err = ValueError("bad input")
@@ -69,8 +71,11 @@ def _show_notes(err: BaseException, note: str, notes: list[str]) -> None:
         err.args = args  # its class prints something else
     try:
         err.__class__ = _noted_class(type(err))
-    except TypeError:  # a built-in class, which keeps its own: the notes kept, not shown
-        pass
+    except TypeError:  # a built-in class, which keeps its own: the notes kept, shown only where it has no argument
+        if not args:  # AssertionError(): an empty message printing them
+            err.args = (_NotedText("", notes),)
+            if note not in str(err):
+                err.args = args
 
 
 class _NotedText(str):
@@ -83,8 +88,8 @@ class _NotedText(str):
         made.notes = list(notes) if not isinstance(notes, list) else notes
         return made
 
-    def __str__(self) -> str:
-        return "\n".join([str.__str__(self), *self.notes])
+    def __str__(self) -> str:  # an empty message (AssertionError()): the notes alone
+        return "\n".join([str.__str__(self), *self.notes] if str.__len__(self) else self.notes)
 
     def __repr__(self) -> str:
         return "\n".join([str.__repr__(self), *self.notes])
@@ -98,8 +103,8 @@ def _noted_class(cls: type) -> type:
     if made is not None:
         return made
 
-    def __str__(self: BaseException) -> str:
-        return "\n".join([cls.__str__(self), *getattr(self, _NOTES, [])])
+    def __str__(self: BaseException) -> str:  # an empty text (no argument): the notes alone
+        return "\n".join([text for text in [cls.__str__(self)] if text] + getattr(self, _NOTES, []))
 
     def __reduce__(self: BaseException) -> Any:
         reduced = cls.__reduce__(self)
