@@ -35,10 +35,10 @@ def test_losses_of_two_tasks_held_and_nothing_stated_are_warned_once():
 
 
 def test_a_stated_task_decides_unwarned():
-    net = _Classifier()
-    module = CausalRepairModule(net, [CounterfactualFairnessTerm(AttributeFlip(0))], task_loss=nn.CrossEntropyLoss())
     said = _Classifier()
     said.hparams = {"task": "multiclass"}
     with warnings.catch_warnings():
-        warnings.simplefilter("error")
+        warnings.simplefilter("error")  # the module built inside too: its construction reads the task (mends_s43d)
+        module = CausalRepairModule(_Classifier(), [CounterfactualFairnessTerm(AttributeFlip(0))],
+                                    task_loss=nn.CrossEntropyLoss())
         assert label_task(module) == "multiclass" and label_task(said) == "multiclass"
