@@ -524,7 +524,7 @@ def _from_batches(dataset: Dataset, size: int, convert: Any, indices: list[int] 
             f"The probe holds the {count(batches[0])} samples of the loader's first batch, not {size}: `unpack_batch` reads "
             f"{count(batches[0])} samples of it, a number of rows none of its tensors holds, and {reading}; for more "
             "samples pass `probe=` one batch of them", UserWarning, stacklevel=outside_package())
-        return batches[0]
+        return _concat([batches[0]], along(batches[0]), whole)  # its rows copied: the set-up's unpack_batch may write
     # not cut: its samples are not rows of its tensors (an unpack_batch that filters them), read whole
     return _concat([joined], along(batches[0]), whole) if one else joined
 
