@@ -116,3 +116,26 @@ def test_another_integer_value_is_one_of_the_tensors_own_values():
     assert _other_value(torch.zeros(4, dtype=torch.long)) is None  # one value: none other known to be in range
     table = nn.Embedding(2, 2)  # a table of two rows indexed by a state of 0s and 1s: still rows of it
     assert table(_other_value(torch.tensor([0, 1, 1]))).shape == (3, 2)
+
+
+_OUTSIDE = torch.Generator()  # a generator the user's code holds outside the model: no snapshot resets it
+
+
+class _OutsideNoise(nn.Module):
+    """Noise from a generator held outside the model beside a buffer it only writes (an activation monitor)."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.fc = nn.Linear(3, 2)
+        self.register_buffer("last", torch.zeros(2))
+
+    def forward(self, x):
+        h = self.fc(x) + 0.5 * torch.randn(x.shape[0], 2, generator=_OUTSIDE)
+        self.last.copy_(h.detach().mean(0))
+        return h
+
+
+def test_noise_of_a_generator_held_outside_the_model_beside_a_tensor_only_written_passes():
+    _OUTSIDE.manual_seed(0)  # the rows run as they are twice differ: the NaN rule, a monitor only written unread
+    assert input_effects(_OutsideNoise().eval(), _x(), target=0).shape == (12, 3)
