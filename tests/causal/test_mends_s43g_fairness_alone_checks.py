@@ -52,9 +52,10 @@ def _set(value: float):
     lambda m, x: FairnessAudit(AttributeFlip(4)).run(m, Probe(x), max_batch_size=1),
     lambda m, x: carrier_unit_effects(m, x, AttributeFlip(4), "act", target=1, max_batch_size=1),
 ], ids=["gap", "world_gaps", "FairnessAudit", "carriers"])
-def test_a_sample_erased_alone_is_refused_at_one_row_a_pass(call) -> None:
+@pytest.mark.parametrize("n", [3, 40])  # 3: its probabilities within the check's 1%, its logits not (raw compared)
+def test_a_sample_erased_alone_is_refused_at_one_row_a_pass(call, n) -> None:
     with pytest.raises(ValueError, match=ERASED):  # before: 0.0 (every sample alone the same constant)
-        call(BatchMean().eval(), _probe())
+        call(BatchMean().eval(), _probe()[:n])
 
 
 def test_carrier_effects_check_the_probe_as_the_gap_does() -> None:

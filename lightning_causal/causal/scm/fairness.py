@@ -384,7 +384,7 @@ def _counterfactual_probabilities(
                     # samples run alone must give their probabilities in the factual pass (one pass of 2 rows)
                     check_samples_independent(_ProbabilityCall(forward, raw), (x,), p, "A counterfactual fairness gap")  # type: ignore[arg-type]
                 elif not clean_pass.moved and n > 1:  # every sample ran alone: checked against a few of them stacked
-                    _check_alone_stacked(forward, x, raw, "A counterfactual fairness gap")
+                    _check_alone_stacked(forward, x, "A counterfactual fairness gap")
         except StackedRowsError:  # the probe check's words first, where it sees the cause (on the pass run again)
             if per_pass > 1:
                 with rng_preserved():
@@ -408,16 +408,18 @@ def _counterfactual_probabilities(
     return p, p_cf, changed, classes
 
 
-def _check_alone_stacked(forward: Forward, x: Tensor, raw: bool, what: str) -> None:
+def _check_alone_stacked(forward: Forward, x: Tensor, what: str) -> None:
     """The probe check where every sample runs alone (``max_batch_size=1``, its way out):
     :func:`~lightning_causal.causal.engine.sample_independence.check_samples_independent` with ``one_row=True`` of probe
     samples 0, 1, ``n // 2`` and ``n - 1`` against one pass of them stacked (their rows alone against rows alone told
     nothing: a sample that one pass alone erases, ``h - h.mean(0)``, gave a gap of 0.0 in silence). A forward depending
     on its batch passes (each sample's own outputs, run alone); a sample erased alone and the other causes are refused,
-    naming the probe's samples. One pass of at most 4 rows, then the check's."""
+    naming the probe's samples. The raw outputs are compared, as ``input_effects``' check does (one rule): an erased
+    sample's probabilities may lie within the check's 1% of their scale where its logits do not (3 samples). One pass
+    of at most 4 rows, then the check's."""
     n = x.shape[0]
     samples = torch.tensor(sorted({0, 1, n // 2, n - 1}), device=x.device)
-    call = _ProbabilityCall(forward, raw, samples)
+    call = _ProbabilityCall(forward, True, samples)
     check_samples_independent(call, (x[samples],), call(x[samples], rows=torch.arange(samples.numel(), device=x.device)),  # type: ignore[arg-type]
                               what, sample_ids=samples, batch=f"one pass of probe samples {samples.tolist()}",
                               one_row=True)
@@ -858,8 +860,8 @@ def carrier_unit_effects(
     factual and counterfactual samples run alone too, as the patched rows do, so that each sample's ``c_u`` is its own.
     Where it runs its own factual pass over the probe and the model draws no noise, two samples run alone must give
     their probabilities there (:func:`~lightning_causal.causal.engine.sample_independence.check_samples_independent`,
-    as the gap's factual pass: a forward depending on its batch refused, ``one_row=True`` with ``max_batch_size=1``,
-    where a sample erased alone is still refused).
+    as the gap's factual pass: a forward depending on its batch refused; with ``max_batch_size=1`` ``one_row=True`` on
+    the raw outputs, as ``input_effects``', where a sample erased alone is still refused).
 
     Args:
         model: classifier.
@@ -958,8 +960,9 @@ def _carrier_effects(
                     h_cf = acts.get(layer)
                 if not noisy and n > 1:  # the probe check, as the gap's factual pass (the passes above mix the samples'
                     # batch); with max_batch_size=1 (each sample then alone) a sample erased alone is still refused
-                    check_samples_independent(_ProbabilityCall(forward), (x,), p0, "Patching carrier units",  # type: ignore[arg-type]
-                                              one_row=max_batch_size == 1)
+                    alone = max_batch_size == 1  # the raw outputs there, as _check_alone_stacked
+                    check_samples_independent(_ProbabilityCall(forward, alone), (x,), raw_outputs(out) if alone else p0,  # type: ignore[arg-type]
+                                              "Patching carrier units", one_row=alone)
                 if max_batch_size == 1 and n > 1 and h is not None:  # the patched rows run alone: the factual and
                     # counterfactual samples too, so that a model branching on its batch's statistic gives each sample's own
                     out, alone = _carriers_alone(forward, x, layer, kinds, "")
