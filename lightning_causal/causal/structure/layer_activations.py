@@ -429,11 +429,34 @@ def steps_dims(model: nn.Module, acts: dict[str, Tensor], steps: int | None = No
 def _steps_on_2(module: nn.Module | None, h: Tensor, steps: int | None) -> bool:
     """Whether ``h``'s steps lie on dimension 2 (:func:`steps_dims`): by its shape where only one of dimensions 1 and 2
     fits ``steps``, else by ``module``."""
-    if steps is not None:
+    declared = _declared_layout(module, h)
+    if declared == "features":
+        return False
+    if steps is not None and declared is None:
         fit1, fit2 = (steps <= int(s) <= steps + EXTRA_STEPS for s in h.shape[1:3])
         if fit1 != fit2:
             return fit2
     return module is not None and lays_channels_first(module, h) and not _mixes_positions(module, steps)
+
+
+def _declared_layout(module: nn.Module | None, h: Tensor) -> str | None:
+    """What ``module`` says of its output ``h``'s layout, before any shape: ``"features"`` where its last dimension is
+    the width the module declares (a ``Linear``'s ``out_features``, an ``Embedding``'s ``embedding_dim``, a layer
+    normalisation's ``normalized_shape``: a learned prefix of tokens ``[N, T + 6, D]`` or a ``Linear`` after a strided
+    convolution ``[N, T / 2, D]`` whose ``D`` happens to be the input's ``T`` keeps its steps on dimension 1),
+    ``"channels"`` where dimension 1 is the channel count it declares (a convolution's ``out_channels``, a channel
+    normalisation's ``num_features``: the module's type then decides, as where sizes tie), else ``None``."""
+    if module is None or h.dim() < 3:
+        return None
+    last = getattr(module, "out_features", None) or getattr(module, "embedding_dim", None)
+    shape = getattr(module, "normalized_shape", None)
+    if isinstance(shape, (tuple, list, torch.Size)) and len(shape) >= 1:
+        last = last or int(shape[-1])
+    if isinstance(last, int) and int(h.shape[-1]) == last:
+        return "features"
+    channels = getattr(module, "out_channels", None) or getattr(module, "num_features", None) \
+        or getattr(module, "num_channels", None)
+    return "channels" if isinstance(channels, int) and int(h.shape[1]) == channels else None
 
 
 def _mixes_positions(module: nn.Module, steps: int | None) -> bool:
