@@ -72,36 +72,53 @@ def _detection_from(state: dict[str, Any] | None) -> ReversedTriggers | None:
 
 
 def _fingerprint(module: nn.Module) -> Tensor:
-    """Each parameter's and buffer's sum of absolute values and of squares (float64, on the CPU): what shows a frozen
-    module's weights moved in place (an EMA teacher), whatever device it has moved to since."""
+    """Each parameter's sum of absolute values and of squares (float64, on the CPU): what shows a frozen module's
+    weights moved in place (an EMA teacher), whatever device it has moved to since."""
     with torch.no_grad():
         try:
-            sizes = [(t.detach().abs() if t.is_complex() else t.detach()).double().abs() for t in [*module.parameters(), *module.buffers()]]
+            sizes = [(t.detach().abs() if t.is_complex() else t.detach()).double().abs() for t in module.parameters()]
             return torch.stack([torch.stack([v.sum(), v.square().sum()]) for v in sizes]).cpu() if sizes else torch.zeros(0, 2, dtype=torch.float64)
         except Exception:  # noqa: BLE001 - a tensor with no float view (quantized, meta): no check, never a crash
             return torch.zeros(0, 2, dtype=torch.float64)
 
 
+def _versions(module: nn.Module) -> tuple[tuple[int, int], ...] | None:
+    """Each parameter's and buffer's identity and version counter (in-place writes bump it), ``None`` where one keeps no
+    counter (a tensor made in inference mode)."""
+    try:
+        return tuple((id(t), t._version) for t in [*module.parameters(), *module.buffers()])
+    except RuntimeError:
+        return None
+
+
 class _LeftOut(nn.Module):
     """A child of the network that the reference's forward did not run at set-up and whose parameters are all frozen
     (``requires_grad=False``: a distillation teacher held by a wrapping ``LightningModule`` beside the student its
-    forward runs), left out of the frozen copy: no weights of its own. Where the reference's forward reaches it after
-    all (a branch some batches take), it runs the network's own child, whose weights no optimizer moves, as the copy
-    would: in eval mode, without gradients, its modes and buffers put back
-    (:func:`~lightning_causal.causal.engine.state.audit_mode`: a BatchNorm's running statistics are read, not
-    updated by the reference). Where its weights or buffers moved since set-up (an EMA teacher updated in place, a
-    BatchNorm's statistics updated by the network's own training passes), it warns once: the reference then runs them
-    as they are now. A trainable child is always copied (:func:`_frozen_copy`)."""
+    forward runs), left out of the frozen copy: no weights of its own. Where the reference reaches it after all (a
+    branch some batches take; a call, or a read by attribute such as ``self.enc.bn(self.enc.l(x))`` or a method of the
+    child), the child is copied then, as the whole copy would have held it: its parameters as they are (no optimizer
+    moves them), its buffers as at set-up (a BatchNorm's running statistics, which the network's own training passes
+    move), in eval mode and frozen (:func:`~lightning_causal.causal.engine.frozen.freeze`); the copy serves every
+    later call and read, outside the module tree. Where its parameters moved since set-up (an EMA teacher updated in
+    place) it warns once: the copy holds them as they are at the first reach. The parameters are checked only where a
+    tensor's version or identity changed since the last check. A resumed fit's placeholder takes the buffers and
+    parameters as at its first reach. A trainable child is always copied (:func:`_frozen_copy`)."""
 
     def __init__(self, name: str, live: nn.Module, resumed: bool = False) -> None:
         super().__init__()
         self.left_out = name
         object.__setattr__(self, "_live", live)  # not a submodule: no weights in the reference's state_dict
         object.__setattr__(self, "_print", None if resumed else _fingerprint(live))
+        object.__setattr__(self, "_buffers0", None if resumed else  # as at set-up: the network's passes move them
+                           {k: b.detach().clone() for k, b in live.named_buffers()})
         object.__setattr__(self, "_warned", False)
 
     def _child(self) -> nn.Module:
         live = self.__dict__["_live"]
+        versions = _versions(live)
+        if self.__dict__["_warned"] or (versions is not None and versions == self.__dict__.get("_versions")):
+            return live  # warned already, or no tensor written or replaced since the last check: no pass over them
+        object.__setattr__(self, "_versions", versions)
         now = _fingerprint(live)
         if self.__dict__["_print"] is None:  # a resumed fit's: its weights as at the first call
             object.__setattr__(self, "_print", now)
@@ -115,10 +132,22 @@ class _LeftOut(nn.Module):
                           "`setup_inputs=` that reach it, so that it is copied.", stacklevel=2)
         return live
 
+    def _copied(self) -> nn.Module:
+        """The child copied and frozen at the first read by attribute (kept outside the module tree, as the child)."""
+        held = self.__dict__.get("_copy")
+        if held is None:
+            held = copy.deepcopy(self._child())
+            saved = self.__dict__["_buffers0"] or {}
+            with torch.no_grad():
+                for k, b in held.named_buffers():
+                    if k in saved and saved[k].shape == b.shape:
+                        b.copy_(saved[k])
+            held = freeze(held.eval())
+            object.__setattr__(self, "_copy", held)
+        return held
+
     def forward(self, *args: Any, **kwargs: Any) -> Any:
-        live = self._child()
-        with audit_mode(live, rng=False, watch_writes=False):
-            return live(*args, **kwargs)
+        return self._copied()(*args, **kwargs)
 
     def __getattr__(self, name: str) -> Any:
         try:
@@ -126,7 +155,7 @@ class _LeftOut(nn.Module):
         except AttributeError:
             if "_live" not in self.__dict__ or name.startswith("__"):
                 raise
-            return getattr(self._child(), name)  # read in functional code: the frozen child's own
+            return getattr(self._copied(), name)  # read in functional code or by a submodule: a frozen copy's
 
 
 def _largest(model: nn.Module, left_out: Callable[[str, nn.Module], bool]) -> dict[str, nn.Module]:

@@ -68,11 +68,13 @@ def test_a_left_out_child_moved_in_place_is_warned_of_once() -> None:
     term.setup(model, x.abs())
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        _loss(term, model, -x.abs() - 2.0, y)  # unmoved: no warning
+        _loss(term, model, x.abs(), y)  # the branch not taken: nothing reached, no warning
     with torch.no_grad():
-        model.frozen[0].weight.mul_(0.9)  # an EMA step
+        model.frozen[0].weight.mul_(0.9)  # an EMA step before the placeholder is first reached
     with pytest.warns(UserWarning, match="left out 'frozen'.*moved since set-up"):
-        _loss(term, model, -x.abs() - 2.0, y)
+        _loss(term, model, -x.abs() - 2.0, y)  # reached: copied as it is now, warned
+    with torch.no_grad():
+        model.frozen[0].weight.mul_(0.9)  # after the copy: the reference holds its copy, as a whole copy would
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         _loss(term, model, -x.abs() - 2.0, y)  # once
