@@ -31,6 +31,7 @@ from lightning_causal.causal.engine.rounding import rounding_bound, row_scales
 from lightning_causal.causal.engine.sample_independence import same_outputs
 from lightning_causal.causal.engine.state import output_fix
 from lightning_causal.causal.engine.unit_sites import (
+    _features_last,
     check_not_vmapped,
     container_hint,
     first_tensor,
@@ -440,19 +441,15 @@ def _steps_on_2(module: nn.Module | None, h: Tensor, steps: int | None) -> bool:
 
 
 def _declared_layout(module: nn.Module | None, h: Tensor) -> str | None:
-    """What ``module`` says of its output ``h``'s layout, before any shape: ``"features"`` where its last dimension is
-    the width the module declares (a ``Linear``'s ``out_features``, an ``Embedding``'s ``embedding_dim``, a layer
-    normalisation's ``normalized_shape``: a learned prefix of tokens ``[N, T + 6, D]`` or a ``Linear`` after a strided
+    """What ``module`` says of its output ``h``'s layout, before any shape: ``"features"`` where it gives its features
+    last (``unit_sites._features_last``: a ``Linear``, an ``Embedding``, a layer normalisation of the last dimension: a
+    learned prefix of tokens ``[N, T + 6, D]`` or a ``Linear`` after a strided
     convolution ``[N, T / 2, D]`` whose ``D`` happens to be the input's ``T`` keeps its steps on dimension 1),
     ``"channels"`` where dimension 1 is the channel count it declares (a convolution's ``out_channels``, a channel
     normalisation's ``num_features``: the module's type then decides, as where sizes tie), else ``None``."""
     if module is None or h.dim() < 3:
         return None
-    last = getattr(module, "out_features", None) or getattr(module, "embedding_dim", None)
-    shape = getattr(module, "normalized_shape", None)
-    if isinstance(shape, (tuple, list, torch.Size)) and len(shape) >= 1:
-        last = last or int(shape[-1])
-    if isinstance(last, int) and int(h.shape[-1]) == last:
+    if _features_last(module, h):  # unit_sites' rule: a linear layer, an embedding, a norm of the last dimension
         return "features"
     channels = getattr(module, "out_channels", None) or getattr(module, "num_features", None) \
         or getattr(module, "num_channels", None)
