@@ -116,6 +116,25 @@ def _sequence_outputs(out: Any) -> list[Tensor]:
     return [logits] if isinstance(logits, Tensor) else []
 
 
+def _positions_second(out: Any, n: int, steps: int) -> list[Tensor]:
+    """The per-position tensors of ``out`` laid out ``[n, steps, ...]``: those of :func:`_sequence_outputs` so laid
+    out, and those laid out time first, ``[steps, n, ...]`` (log-probabilities for ``F.ctc_loss``, a layer built with
+    ``batch_first=False``), transposed.
+
+    Examples:
+        >>> import torch
+        >>> [tuple(t.shape) for t in _positions_second(torch.zeros(7, 2, 5), 2, 7)]
+        [(2, 7, 5)]
+    """
+    found = []
+    for seq in _sequence_outputs(out):
+        if seq.dim() >= 2 and tuple(seq.shape[:2]) == (n, steps):
+            found.append(seq)
+        if seq.dim() >= 3 and tuple(seq.shape[:2]) == (steps, n):
+            found.append(seq.transpose(0, 1))
+    return found
+
+
 def padded_reads(out: Any, picked: Tensor, pad: Tensor) -> dict[int, list[int]]:
     """The rows whose explained output ``picked`` ``[n, ...]`` equals the model's output at padded
     positions only: ``{row: [positions]}`` over the per-position tensors ``[n, T, ...]`` of ``out``
@@ -133,8 +152,8 @@ def padded_reads(out: Any, picked: Tensor, pad: Tensor) -> dict[int, list[int]]:
     """
     n, steps = pad.shape
     found: dict[int, list[int]] = {}
-    for seq in _sequence_outputs(out):
-        if seq.dim() != picked.dim() + 1 or tuple(seq.shape[:2]) != (n, steps) or seq.shape[2:] != picked.shape[1:]:
+    for seq in _positions_second(out, n, steps):  # [n, T, ...], also of a time-first output [T, n, ...]
+        if seq.dim() != picked.dim() + 1 or seq.shape[2:] != picked.shape[1:]:
             continue
         equal = (seq == picked.unsqueeze(1).to(seq.dtype)).reshape(n, steps, -1).all(-1)  # [n, T]
         for r in range(n):
@@ -173,7 +192,7 @@ def _follows_positions(forward: Forward, xs: tuple[Tensor, ...], rows: Tensor, s
             return picked.dim() == 2 and tuple(picked.shape) == (n, steps - 1)
     except Exception:  # noqa: BLE001 - the model takes one length only: its outputs are read as positions, its
         return not explained  # explained columns not (a flattening classifier of as many classes as positions)
-    return any(t.dim() >= 2 and t.shape[0] == n and t.shape[1] == steps - 1 for t in _sequence_outputs(out))
+    return bool(_positions_second(out, n, steps - 1))
 
 
 def warn_padded_read(forward: Forward, xs: tuple[Tensor, ...], what: str) -> None:
@@ -226,15 +245,19 @@ def _mixes_padding(forward: Forward, out: Any, picked: Tensor, pad: Tensor) -> l
     ``o * mask[..., None]``): nothing there moves with a real node, and a sum over every position is the sum over the
     real ones (one padded row is checked unless its outputs are 0: its padded nodes may share one output by symmetry and
     still move)."""
-    if not isinstance(out, Tensor) or out.dim() < 2 or tuple(out.shape[:2]) != tuple(pad.shape) or not out.is_floating_point():
+    if not isinstance(out, Tensor) or not out.is_floating_point():
         return []
-    padded = out[pad.to(out.device)]  # [P, ...]: the padded positions' outputs
+    views = _positions_second(out, *pad.shape)  # [n, T, ...]; of a time-first output [T, n, ...], transposed
+    if not views:
+        return []
+    positions = views[0]
+    padded = positions[pad.to(out.device)]  # [P, ...]: the padded positions' outputs
     # one value across two rows or more: zeroed by the model; within one row it may be symmetry (a graph model without
     # positional encodings gives its padded nodes one output, which still moves with the real nodes)
     if bool((padded == padded[:1]).all()) and (int(pad.any(1).sum()) >= 2 or not bool(padded.any())):
         return []
     moved = out.clone()
-    moved[pad.to(out.device)] += 1.0
+    (moved if positions is out else moved.transpose(0, 1))[pad.to(out.device)] += 1.0
     try:
         other = forward.select(moved)
     except Exception:  # noqa: BLE001 - a check only
