@@ -201,9 +201,19 @@ def check_sample_major(layer: str, run: Callable[[tuple[Tensor, ...], Tensor], o
     if both.shape[0] != 2 * fold:  # not k rows per sample: [T, N, ...] of batch_first=False, or rows routed elsewhere
         check_samples_first(layer, both.shape, 2, shared=shared)
     if not same_rows(both, torch.cat([first, second])):
+        expected = f"Expected the output of {layer!r} to hold each sample's {fold} rows one after the other ([N·{fold}, ...], "
+        if same_rows(both, torch.stack([first, second], 1).flatten(0, 1)):  # copy after copy: [k·N, ...]
+            raise ValueError(
+                f"{expected}sample after sample) but two samples run together gave {list(both.shape)} with their rows "
+                f"interleaved or changed: copy after copy ([{fold}·N, ...], row 0 of every sample, then row 1), as "
+                "classifier-free guidance's torch.cat([x_t, x_t]) lays out each sample with and without its condition, or "
+                "a [T·N, ...] layout, positions first, as a batch_first=False model flattens: its rows cannot be told apart "
+                "by sample. Stack a sample's copies together, torch.stack([x_t, x_t], 1).flatten(0, 1), and split the "
+                "output with out.unflatten(0, (-1, 2)).unbind(1): the same outputs, and unit_effects and "
+                "UnitImportanceAudit then take the layer; or name a module with one row per sample")
         raise ValueError(
-            f"Expected the output of {layer!r} to hold each sample's {fold} rows one after the other ([N·{fold}, ...], "
-            f"sample after sample) but two samples run together gave {list(both.shape)} with their rows interleaved or "
-            "changed (a [T·N, ...] layout, positions first, as a batch_first=False model flattens, or rows that depend on "
-            "the other sample): its rows cannot be told apart by sample. Name a module with one row per sample")
+            f"{expected}sample after sample) but two samples run together gave {list(both.shape)} with their rows "
+            "interleaved or changed (a [T·N, ...] layout, positions first, as a batch_first=False model flattens, or rows "
+            "that depend on the other sample): its rows cannot be told apart by sample. Name a module with one row per "
+            "sample")
     return None

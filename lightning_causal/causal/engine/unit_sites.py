@@ -909,7 +909,9 @@ def folded_hint(shape: Sequence[int], samples: int) -> str:
             "sample instead (the whole block or layer; Swin's 'mlp.fc1' with unit_dim=-1; OPT's 'self_attn.out_proj:input' with "
             "num_heads, or the layer with unit_dim=-1 for its hidden features). A graph neural network with the graph as "
             "the sample folds its nodes ([B·num_nodes, D]): write its layers on dense batches ([B, num_nodes, D], "
-            "unit_dim=-1), or name a per-graph module (the pooled representation); docs/recipes.md, 'Graph neural networks'")
+            "unit_dim=-1), or name a per-graph module (the pooled representation); docs/recipes.md, 'Graph neural networks'. "
+            "Classifier-free guidance runs every sample twice, with and without its condition (torch.cat([x_t, x_t])): "
+            "explain the conditional network it calls, forward(x_t, t, y), whose rows are the samples'")
 
 
 def check_site_units(model: nn.Module, name: str, run: Callable[[], object], unit_dim: int | None,
