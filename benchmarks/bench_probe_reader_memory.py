@@ -9,7 +9,8 @@ child process per reading and tree; peak growth of the resident set (MiB, sample
 
 Without ``--before-tree`` the working tree alone. Before leftovers_s43b the reader copied the whole batch for the
 user's function to count its rows (and a loader's one item twice: read, then joined to itself and read again); now it
-reads a copy of the batch's first rows (``data_reading._read_off_a_cut``).
+reads a copy of the batch's first rows (``data_reading._read_off_a_cut``); since leftovers_s44b a loader's first item
+of more rows than asked for is read so too (it was copied whole to be counted).
 """
 
 from __future__ import annotations

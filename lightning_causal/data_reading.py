@@ -444,7 +444,10 @@ def _from_batches(dataset: Dataset, size: int, convert: Any, indices: list[int] 
     apart (an ``unpack_batch`` taking a fixed number of rows of each), or whose tensors differ beyond those rows (a
     time-major ``[T, N, F]`` item whose ``N`` differs from the first's), the first item, warned of; items whose samples
     are their rows but whose tensors differ beyond them (sequences of another length) are not joined: the items read
-    before, warned of."""
+    before, warned of. A first item of more than ``size`` rows, counted by a caller whose reading copies what it reads (a
+    user's ``unpack_batch``), is read off a cut of its rows (:func:`_read_off_a_cut`), not copied whole to be counted.
+    What comes back shares no memory with the dataset's items (:func:`_owned`): an ``unpack_batch`` that writes in place
+    (the repair set-up's) writes into no data training reads."""
     count = rows_of or batch_rows
     if indices is None:
         try:
@@ -457,9 +460,13 @@ def _from_batches(dataset: Dataset, size: int, convert: Any, indices: list[int] 
     def along(batch: Any) -> int:
         return _joined_rows(batch, count, whole_of)
 
-    batches, rows, unjoined = [], 0, None
+    batches, rows, unjoined, read = [], 0, None, []
     for i in indices:
         batch = convert(dataset[i]) if convert is not None else dataset[i]
+        read.append(batch)
+        cut = None if batches else _read_off_a_cut(batch, size, rows_of, whole_of)
+        if cut is not None and cut is not batch:  # the first item's rows are its samples: its first `size`, copied
+            return _owned(cut, read)
         if batches and along(batches[0]) != count(batches[0]) and not _shaped_alike(batches[0], batch, along(batches[0])):
             unjoined = batch  # joined along rows not the samples' (a time-major [T, N, F] whose N differ): the first item
             break
@@ -496,9 +503,14 @@ def _from_batches(dataset: Dataset, size: int, convert: Any, indices: list[int] 
             break
     if not batches:
         return _from_dataset(dataset, size, convert, indices)  # an empty dataset: the usual message
+    return _owned(_joined_items(batches, size, unjoined, rows, count, along, rows_of, whole_of), read)
+
+
+def _joined_items(batches: list[Any], size: int, unjoined: Any, rows: int, count: RowsOf, along: RowsOf,
+                  rows_of: RowsOf | None, whole_of: WholeOf | None) -> Any:
+    """The probe of the items ``batches`` :func:`_from_batches` read (``rows`` samples; ``unjoined``: the item after
+    them, whose tensors differ beyond their rows), views of them where it cuts none (:func:`_owned` copies them)."""
     whole = whole_of(batches[0]) if whole_of is not None else []
-    # one item: itself (a copy of a dataset given as one item would be read, and copied to be read, again), its samples'
-    # tensors copied once cut (_concat of the one: the repair set-up's unpack_batch, which may write in place, reads them)
     one = len(batches) == 1
     joined = batches[0] if one else _concat(batches, along(batches[0]), whole)
     apart = None if one else _read_apart(joined, batches, rows_of)
@@ -512,7 +524,7 @@ def _from_batches(dataset: Dataset, size: int, convert: Any, indices: list[int] 
         batches, one, joined = batches[:1], True, batches[0]
     if along(batches[0]) == count(batches[0]):
         head = _batch_head(joined, size, count(joined), whole)
-        return batches[0] if head is None else _concat([head], min(size, count(joined)), whole) if one else head
+        return batches[0] if head is None else head
     if unjoined is not None or count(joined) != rows:  # joined along rows that are not the samples', the samples are not those of the items apart
         reading = (f"the next batch's tensors differ from the first's beyond their {along(batches[0])} rows "
                    f"({_shapes(_tensors(batches[0]))} and {_shapes(_tensors(unjoined))}: a time-major batch, [T, N, ...], "
@@ -524,9 +536,58 @@ def _from_batches(dataset: Dataset, size: int, convert: Any, indices: list[int] 
             f"The probe holds the {count(batches[0])} samples of the loader's first batch, not {size}: `unpack_batch` reads "
             f"{count(batches[0])} samples of it, a number of rows none of its tensors holds, and {reading}; for more "
             "samples pass `probe=` one batch of them", UserWarning, stacklevel=outside_package())
-        return _concat([batches[0]], along(batches[0]), whole)  # its rows copied: the set-up's unpack_batch may write
+        return batches[0]
     # not cut: its samples are not rows of its tensors (an unpack_batch that filters them), read whole
-    return _concat([joined], along(batches[0]), whole) if one else joined
+    return joined
+
+
+def _owned(batch: Any, items: list[Any]) -> Any:
+    """``batch`` with each tensor and NumPy array that shares memory with the dataset's ``items`` copied (the rows cut
+    off an item, a 0-dim value, a support set of other rows or marked ``mark_whole``, an array), in the tuples, lists,
+    mappings (a ``BatchEncoding`` kept so, with its encodings) and dataclasses that hold them; what is made of them
+    (rows joined by ``torch.cat``) is not copied again."""
+    storages = {_storage(t) for t in _tensors(items)}
+    arrays = _arrays(items)
+
+    def own(value: Any) -> Any:
+        if isinstance(value, Tensor):
+            return value.clone() if _storage(value) in storages else value
+        if isinstance(value, np.ndarray):
+            return value.copy() if any(np.may_share_memory(value, a) for a in arrays) else value
+        if isinstance(value, Mapping):
+            made = {k: own(v) for k, v in value.items()}
+            if all(made[k] is v for k, v in value.items()):
+                return value
+            return _with_encodings(mapping_like(value, made), _encodings(value))
+        if isinstance(value, (tuple, list)):
+            parts = [own(v) for v in value]
+            return value if all(a is b for a, b in zip(parts, value)) else rebuild(value, parts)
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            fields = {f.name: getattr(value, f.name) for f in dataclasses.fields(value) if f.init}
+            made = {k: own(v) for k, v in fields.items()}
+            return value if all(made[k] is v for k, v in fields.items()) else dataclasses.replace(value, **made)
+        return value
+
+    return own(batch)
+
+
+def _storage(t: Tensor) -> int:
+    """The address of ``t``'s memory (its storage's), or its id for a tensor without storage (sparse)."""
+    try:
+        return t.untyped_storage().data_ptr()
+    except (RuntimeError, NotImplementedError):
+        return id(t)
+
+
+def _arrays(value: Any) -> list[np.ndarray]:
+    """The NumPy arrays in ``value``'s tuples, lists, mappings and dataclasses."""
+    if isinstance(value, np.ndarray):
+        return [value]
+    if isinstance(value, Mapping):
+        value = list(value.values())
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        value = [getattr(value, f.name) for f in dataclasses.fields(value)]
+    return [a for v in value for a in _arrays(v)] if isinstance(value, (tuple, list)) else []
 
 
 _GATHERED_FIX = ("For more samples pass `probe=` one batch of the samples already made, laid out as `unpack_batch` reads "

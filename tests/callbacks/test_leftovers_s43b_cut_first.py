@@ -82,5 +82,6 @@ def test_one_item_of_a_loader_without_collation_is_read_once(monkeypatch):
     x, y = torch.arange(300.0).reshape(100, 3), torch.arange(100)
     unpack = Seen(lambda b: (b[0], b[1], None))
     probe = _read(DataLoader([(x, y)], batch_size=None), 8, unpack)
-    assert torch.equal(probe.inputs, x[:8]) and unpack.calls == [100, 8]  # [100, 100, 8]: the item joined to itself
-    assert sorted(seen) == [8, 8, 100, 100]
+    # [100, 100, 8]: the item joined to itself; [100, 8] before leftovers_s44b: the item copied whole to be counted
+    assert torch.equal(probe.inputs, x[:8]) and unpack.calls == [8, 8]
+    assert max(seen) == 8
