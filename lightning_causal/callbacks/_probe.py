@@ -31,11 +31,12 @@ from lightning_causal.causal.engine.linked_samples import (
     bag_hint,
     linked_arguments,
 )
+from lightning_causal.causal.engine.overlapping_windows import overlapping_windows
 from lightning_causal.causal.engine.user_frame import outside_package
 from lightning_causal.data_reading import batch_rows, read_samples, rngs_untouched
 from lightning_causal.unpacked_rows import copy_of, input_rows
 
-__all__ = ["attributes_untouched", "call_hint", "check_finite_probe", "given_samples", "note_cut_probe", "plain_tensors", "probe_from", "probe_source",
+__all__ = ["attributes_untouched", "call_hint", "check_finite_probe", "warn_overlapping_windows", "given_samples", "note_cut_probe", "plain_tensors", "probe_from", "probe_source",
            "trainer_data", "validation_data"]
 
 
@@ -215,6 +216,32 @@ def check_finite_probe(probe: Probe, outputs: Tensor, origin: str) -> None:
         check_finite_samples((*inputs, *(t for _, t in extra)), worst, name="probe", names=names)
     except ValueError as err:
         raise MisconfigurationException(f"The probe ({origin}) cannot be audited: {err}") from err
+
+
+def warn_overlapping_windows(probe: Probe, origin: str) -> None:
+    """Warn where the probe's samples are overlapping windows of one series, in order
+    (:func:`~lightning_causal.causal.engine.overlapping_windows.overlapping_windows`): the first ``probe_size`` windows
+    of a rolling-window dataset cover a short stretch of the series and are dependent, and the causal graph's tests treat
+    them as independent (standard errors too small, p-values too small), silently. The way out: windows spread over the
+    series, passed as ``probe=``."""
+    inputs = probe.inputs if isinstance(probe.inputs, tuple) else (probe.inputs,)
+    for k, x in enumerate(inputs):
+        found = overlapping_windows(x)
+        if found is None:
+            continue
+        pairs, of, shift, dim = found
+        steps = x.shape[dim]
+        which = f"input {k} " if len(inputs) > 1 else ""
+        warnings.warn(
+            f"The probe's samples ({origin}) are overlapping windows of one series: in {pairs} of {of} consecutive pairs, "
+            f"sample i + 1 of {which}{list(x.shape)} is sample i shifted by {shift} step{'s' if shift > 1 else ''} along "
+            f"dimension {dim} ({steps} steps), so the {len(probe)} samples cover about {steps + shift * of} steps of the "
+            "series and are dependent: the audits' means rest on fewer independent samples, and CausalGraphAudit's tests "
+            "take them as independent (standard errors and p-values too small). Pass `probe=` windows spread over the "
+            f"series, e.g. `probe=torch.utils.data.Subset(val_dataset, range(0, len(val_dataset), {steps}))` (windows "
+            "that share no step; the callback's `unpack_batch=` reads them) or a random subset of the windows "
+            "(docs/your_model.md, 'Forecasting models')", stacklevel=outside_package())
+        return
 
 
 @contextlib.contextmanager

@@ -18,7 +18,11 @@ from lightning_causal.audits.logit_reads import outputs_judged, targets_of_posit
 from lightning_causal.audits.options import label_task, task_model
 from lightning_causal.callbacks._explain import audited_view, explained_position
 from lightning_causal.callbacks._no_trace import hooks_removed, no_trace
-from lightning_causal.callbacks._probe import call_hint, check_finite_probe
+from lightning_causal.callbacks._probe import (
+    call_hint,
+    check_finite_probe,
+    warn_overlapping_windows,
+)
 from lightning_causal.callbacks._result_checks import check_state, checked_result
 from lightning_causal.callbacks._trainer_facts import audited, row_shard
 from lightning_causal.callbacks._warnings import WarningsOncePerFit
@@ -117,6 +121,7 @@ def check_probe_outputs(audits: Sequence[Audit], model: torch.nn.Module, probe: 
         raise MisconfigurationException(
             f"The probe of shape {list(probe.first.shape)} is rejected by the model: {err}.{hint}"
         ) from err
+    warn_overlapping_windows(probe, origin)
     widths, explained = [], []
     for audit in audits:  # each audit explains its own `output` of the return value
         try:
