@@ -9,6 +9,7 @@ import warnings
 from collections import deque
 from collections.abc import Iterator, Mapping
 from typing import Any
+from weakref import WeakKeyDictionary
 
 import torch
 from lightning.pytorch import LightningModule, Trainer
@@ -19,7 +20,13 @@ from torch.utils.data import DataLoader, IterableDataset
 from lightning_causal._compat import with_note
 from lightning_causal._console import console_line
 from lightning_causal.audits.base import Probe
-from lightning_causal.batches import UnpackBatch, unpack, unread_keys_message
+from lightning_causal.batches import (
+    UnpackBatch,
+    forward_keys,
+    keys_unpack_batch,
+    unpack,
+    unread_keys_message,
+)
 from lightning_causal.callbacks._no_trace import audit_seed
 from lightning_causal.causal.engine.chosen_input import model_name, positional_names
 from lightning_causal.causal.engine.finite import check_finite_samples, per_sample_tensors
@@ -95,6 +102,7 @@ def probe_from(source: Any, size: int, unpack_batch: UnpackBatch | None = None, 
             raise MisconfigurationException(f"The audits cannot read the probe batch: {err}") from err  # callback and audit_model
     unread = (unread_keys_message(batch, args, "The probe's batches", "the audits", getattr(explained, "forward", None))
               if unpack_batch is None else None)
+    _remember_keys_fix(explained, batch if unpack_batch is None else None)
     if unread:
         warnings.warn(unread, UserWarning, stacklevel=outside_package())
     first = inputs if isinstance(inputs, Tensor) else inputs[0]
@@ -122,6 +130,27 @@ def probe_from(source: Any, size: int, unpack_batch: UnpackBatch | None = None, 
     if read is not batch and len(probe) > size:  # views of a copy of a whole batch (read_samples' uncut read) would hold it
         kept = kept.map(lambda t: t.clone())
     return plain_tensors(kept)
+
+
+#: the model -> forward's parameters that are keys of its probe's batches, which the default `unpack_batch` did not pass
+#: (:func:`~lightning_causal.batches.forward_keys`), and the `unpack_batch=` that passes them, of the probe last read for
+#: it: :func:`call_hint` gives that fix where the model rejects the probe, not the advice of a batch it does not know
+_KEYS_FIX: WeakKeyDictionary[torch.nn.Module, tuple[list[str], str]] = WeakKeyDictionary()
+
+
+def _remember_keys_fix(model: Any, batch: Any) -> None:
+    """Keep, for ``model``'s refusal of the probe (:func:`call_hint`), the ``unpack_batch=`` that passes the keys of
+    ``batch`` naming forward's parameters (a CLIP-like ``forward(pixels, input_ids)`` beside a batch ``{"pixels",
+    "input_ids", "label"}``, whose default input is ``input_ids``); ``batch`` ``None`` (a user's ``unpack_batch``) or
+    without such keys forgets it."""
+    if not isinstance(model, torch.nn.Module):
+        return
+    named = forward_keys(getattr(model, "forward", None), batch) if batch is not None else None
+    if not named:
+        _KEYS_FIX.pop(model, None)
+        return
+    explain = f", with `explain={named[0]!r}` (the input the input-level audits perturb)" if len(named) > 1 else ""
+    _KEYS_FIX[model] = (named, f"`{keys_unpack_batch(batch, named)}`{explain}")
 
 
 def _links_rows(args: Any, n: int) -> bool:
@@ -428,10 +457,18 @@ def call_hint(model: torch.nn.Module, probe: Probe, err: BaseException | None = 
     Where ``err``, the model's refusal, says that ``forward`` misses a positional argument (or none is given), the hint
     names the labels read beside the inputs (a denoiser's timesteps ``t`` read as labels; where a later parameter of
     ``forward`` is named as a condition, ``y`` of ``forward(x_t, t, y)``, the labels as that condition) and inputs that
-    ``training_step`` makes; not for another error (a classifier's shape mismatch, whose labels are labels)."""
+    ``training_step`` makes; not for another error (a classifier's shape mismatch, whose labels are labels). Where the
+    probe was read last for ``model`` by the default ``unpack_batch`` from mapping batches whose keys name forward's
+    parameters (a CLIP-like ``forward(pixels, input_ids)`` beside ``{"pixels", "input_ids", "label"}``), the
+    ``unpack_batch=`` that passes those keys instead."""
     inputs = probe.inputs if isinstance(probe.inputs, tuple) else (probe.inputs,)
     args = probe.additional_forward_args
     call = ", ".join(f"<tensor {list(x.shape)}>" for x in inputs)
+    keys = _KEYS_FIX.get(model) if isinstance(model, torch.nn.Module) else None
+    if keys is not None:  # forward's parameters are keys of the batch the default read otherwise: the fix that passes them
+        return (f"The audits call {model_name(model)}.forward as `model({call}{', ...' if args is not None else ''})`, "
+                f"the input the default `unpack_batch` read from the batch, but forward takes ({', '.join(keys[0])}), keys "
+                f"of the batch: pass {keys[1]}")
     if isinstance(args, Mapping):
         call += "".join(f", {k}=..." for k in args)
     elif isinstance(args, tuple):

@@ -270,12 +270,17 @@ def _reads_moment(dist: Distribution, name: str, value: Tensor, output: Callable
 def _first_choice(out: Any) -> str:
     """``", e.g. `output='cls'`"``: the first tensor of samples the return value ``out`` holds, by its key, field
     or index (the head a user of a model of several outputs picks for each audit), or ``""``. A 0-dim value is no
-    output of samples (the loss of a model given its labels, ``(loss, logits)``): passed over, and named.
+    output of samples (the loss of a model given its labels, ``(loss, logits)``): passed over, and named. A square
+    ``[n, n, ...]`` tensor (a CLIP-like model's ``logits_per_image``, row i scoring every caption of its batch, whose
+    width follows the batch and which the checks refuse as such) comes after the others, and where every tensor is one,
+    its diagonal is named (each row's own item), the tensor itself only where its ``n`` columns are classes.
 
     Examples:
         >>> import torch
         >>> print(_first_choice((torch.tensor(0.7), torch.zeros(4, 3))))
         , e.g. `output=1` (one audit per output, each with its own `name=`; `output=0` is a 0-dim value, such as the loss a model computes from the labels passed to it, not a score per sample)
+        >>> print(_first_choice({"logits_per_image": torch.zeros(4, 4), "logits_per_text": torch.zeros(4, 4)}))
+        , e.g. `output=lambda out: out['logits_per_image'].diagonal()[:, None]` (each row's own item: a square [4, 4] tensor is an in-batch score matrix where row i scores every item of its batch, whose width follows the batch; `output='logits_per_image'` only where its 4 columns are classes; one audit per output, each with its own `name=`)
     """
     if isinstance(out, Mapping):
         items: list[tuple[Any, Any]] = list(out.items())
@@ -287,9 +292,18 @@ def _first_choice(out: Any) -> str:
     else:
         return ""
     names = [k for k, v in items if isinstance(v, Tensor) and v.dim()]
+    square = {k for k, v in items if isinstance(v, Tensor) and v.dim() >= 2 and v.shape[0] == v.shape[1]}
+    names = [k for k in names if k not in square] + [k for k in names if k in square]
     scalars = [k for k, v in items if isinstance(v, Tensor) and not v.dim()]
     scalar = (f"; `output={scalars[0]!r}` is a 0-dim value, such as the loss a model computes from the labels passed to "
               "it, not a score per sample") if scalars else ""
+    if names and names[0] in square:  # an in-batch score matrix, or as many classes as rows
+        n = dict(items)[names[0]].shape[0]
+        read = f"out[{names[0]!r}]" if isinstance(out, Mapping) else f"getattr(out, {names[0]!r})" if isinstance(names[0], str) else f"out[{names[0]}]"
+        return (f", e.g. `output=lambda out: {read}.diagonal()[:, None]` (each row's own item: a square [{n}, {n}] tensor "
+                "is an in-batch score matrix where row i scores every item of its batch, whose width follows the batch; "
+                f"`output={names[0]!r}` only where its {n} columns are classes; one audit per output, each with its own "
+                f"`name=`{scalar})")
     return f", e.g. `output={names[0]!r}` (one audit per output, each with its own `name=`{scalar})" if names else ""
 
 
