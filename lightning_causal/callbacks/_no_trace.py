@@ -60,7 +60,7 @@ def no_trace(module: torch.nn.Module) -> Iterator[None]:
     requires_grad, buffers (the same tensor objects, also where a forward pass reassigned one or filled one registered
     as ``None``, which is ``None`` again after), tensors kept as plain attributes (a recurrent state carried across batches)
     and numbers, strings, bools and ``None`` (a call counter, ``self.calls += 1``; a mode, ``self.mode = "long"``; also a
-    numpy array or a set, updated in place too, or a dict of them; an attribute the audits' passes create is removed), every submodule's mode and the RNG states restored (the global
+    numpy array or a set, updated in place too, or a dict of them; an attribute the audits' passes create is removed), the same of a datastore object a module holds (``self.store.keys``, ``self.store.ptr``: :func:`~lightning_causal.causal.engine.kept_attributes.helper_objects`), every submodule's mode and the RNG states restored (the global
     generators and those the model holds itself, :mod:`~lightning_causal.causal.engine.generators`);
     a quantization-aware model's fake-quant observers off inside (their flags are buffers, restored), so that an audit
     of your own that runs the model itself sees it on the scales it holds, as the package's estimators do
@@ -77,7 +77,7 @@ def no_trace(module: torch.nn.Module) -> Iterator[None]:
     # sets (a call counter a Gumbel-softmax temperature anneals by, self.calls += 1; self.mode = "long"): training goes
     # on from the values it left; the buffers'
     # values are copied above, once
-    attributes = keep_attributes(module, numbers=True)
+    attributes = keep_attributes(module, numbers=True, helpers=True)  # a datastore in an object of its own too
     modes = [(m, m.training) for m in module.modules()]
     try:
         # an optimizer stepped by forward (test-time adaptation): its parameters put back, a forward keeping them refused

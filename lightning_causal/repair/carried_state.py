@@ -84,7 +84,8 @@ def memory_rows_written(kept: KeptAttributes, model: nn.Module) -> tuple[tuple[s
     (a FIFO queue of keys and labels, ``self.keys[ptr:ptr + n] = z``, a kNN classifier's, a kNN-LM's ``N * T`` keys of
     every token, or along the second dimension, MoCo's ``self.queue[:, ptr:ptr + n] = k.T`` of a ``[dim, K]`` queue,
     also fed by a batch gathered from every rank; ``self.keys = torch.cat([self.keys, k])[-K:]`` of any size, or grown
-    without bound; a plain attribute as a buffer), which a term's pass would fill
+    without bound; a plain attribute as a buffer; a tensor of a datastore object a module holds, ``self.store.keys``,
+    where ``kept`` was taken with ``helpers=True``), which a term's pass would fill
     with the term's own rows (a fused pass writes the counterfactual rows beside the task's; an unfused term's pass
     writes the batch's rows a second time), so that the bank would hold other rows than plain training puts there. Such
     a buffer is treated as a state carried across batches: the model runs unfused and the terms' passes put it back.

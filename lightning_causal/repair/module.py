@@ -624,7 +624,8 @@ class CausalRepairModule(EvaluationSteps):
         if state == () and (self.__dict__.get("_carried_epoch") != epoch
                             or self.__dict__.get("_carried_validations") != validation_batches(trainer)):
             state = None  # read again at each epoch's first step (and after a validation loop): a state set up later
-        watch = keep_attributes(self.model, reassigned_buffers=True, values=True) if state is None else None  # values: a memory bank
+        watch = (keep_attributes(self.model, reassigned_buffers=True, values=True, helpers=True)  # values: a memory bank
+                 if state is None else None)  # helpers: also one in a datastore object of its own, `self.store.keys`
         # per model, held weakly (pass_records, as the terms keep theirs): whether its pass drew at its last check, and
         # the buffers its passes write; a model reassigned (module.model = ...) starts as in a new module
         draws, written = pass_records(self)

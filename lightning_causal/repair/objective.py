@@ -261,7 +261,8 @@ def add_terms(
             # a state carried across batches: the term's passes (triggered, augmented rows) leave it as the task's step
             # set it; a model found to carry none (state == ()) is spared the keeping, on the training step's path
             # undone: a fused step's state, which the task's pass alone changed; a carried state, in place too
-            kept = keep_attributes(model, reassigned_buffers=True, values=True) if state != () or term.name in undone else None
+            kept = (keep_attributes(model, reassigned_buffers=True, values=True, helpers=True)
+                    if state != () or term.name in undone else None)
             try:
                 with term_pass_noted(model, term, state or (), num_rows(x)):
                     value = _term_value(term, model, x, y, args)

@@ -13,9 +13,10 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor, nn
+from torch.utils.data import Dataset
 
-__all__ = ["BATCH_STATISTICS_FIX", "TRACED_TRAINING_FIX", "KeptAttributes", "batch_statistic_norms", "buffer_of", "is_norm_layer",
-           "keep_attributes", "traced_batch_norm_in_training", "traced_training_norms"]
+__all__ = ["BATCH_STATISTICS_FIX", "TRACED_TRAINING_FIX", "KeptAttributes", "batch_statistic_norms", "buffer_of",
+           "helper_objects", "is_norm_layer", "keep_attributes", "traced_batch_norm_in_training", "traced_training_norms"]
 
 
 def _tensors(value: Any) -> list[Tensor]:
@@ -586,8 +587,42 @@ def _dict_names(model: nn.Module) -> dict[int, str]:
     return names
 
 
+#: the packages whose objects a module may hold that are no state of the model's (an optimizer, a trainer)
+_FRAMEWORKS = frozenset({"torch", "lightning", "pytorch_lightning", "lightning_causal"})
+
+
+def helper_objects(model: nn.Module) -> list[tuple[str, object]]:
+    """The plain objects ``model``'s modules hold as attributes that hold tensors (not parameters) of their own, one
+    level down: a datastore of a retrieval model, ``self.store.keys``, ``self.store.ptr``; a ``RunningMeanStd`` helper of
+    tensors, ``self.obs_rms.mean``; each with its name (``store``). Objects of torch's, Lightning's and this package's
+    own classes (an optimizer, a trainer) are left out, as are datasets (a ``Dataset`` of the user's kept on a
+    ``LightningModule``: its data are no state of the model, and copying them at every audit would cost their size)
+    and objects holding no tensor (NumPy arrays are no tensors).
+
+    Examples:
+        >>> class Store:
+        ...     def __init__(self):
+        ...         self.keys, self.ptr = torch.zeros(4, 2), 0
+        >>> Store.__module__ = "my_model"  # a user's class (a doctest's is this package's)
+        >>> m = nn.Linear(2, 2)
+        >>> m.store, m.name = Store(), "knn"
+        >>> [name for name, _ in helper_objects(m)]
+        ['store']
+    """
+    found: list[tuple[str, object]] = []
+    for prefix, m in model.named_modules():
+        at = f"{prefix}." if prefix else ""
+        for k, v in vars(m).items():
+            if (isinstance(v, (nn.Module, Tensor, type, Dataset)) or not hasattr(v, "__dict__")
+                    or type(v).__module__.split(".")[0] in _FRAMEWORKS):
+                continue
+            if any(isinstance(t, Tensor) and not isinstance(t, nn.Parameter) for t in vars(v).values()):
+                found.append((f"{at}{k}", v))
+    return found
+
+
 def keep_attributes(model: nn.Module, reassigned_buffers: bool = False, values: bool = False,
-                    numbers: bool = False) -> KeptAttributes:
+                    numbers: bool = False, helpers: bool = False) -> KeptAttributes:
     """Note the tensors that ``model``'s modules keep as plain attributes (not parameters, not buffers), for
     :meth:`KeptAttributes.restore` after passes that may change them.
 
@@ -612,6 +647,11 @@ def keep_attributes(model: nn.Module, reassigned_buffers: bool = False, values: 
             for a caller that restores the buffers itself (the callback's ``no_trace``: a call counter,
             ``self.calls += 1``, a mode the forward sets, ``self.mode = "long"``, without a second copy of every
             buffer); one the passes set to a tensor or a list is put back as those are (:meth:`KeptAttributes.restore`).
+        helpers: also note the attributes of the plain objects the modules hold that hold tensors
+            (:func:`helper_objects`: a retrieval model's datastore, ``self.store.keys[rows] = z``, ``self.store.ptr += n``),
+            as a module's own: its tensors copied, put back where updated in place or reassigned, and its numbers with
+            ``numbers`` or ``values`` (the callback's ``no_trace``, the estimators' ``audit_mode``, the repair module's
+            state watch and terms' passes).
 
     Examples:
         >>> m = nn.Linear(2, 2)
@@ -625,7 +665,7 @@ def keep_attributes(model: nn.Module, reassigned_buffers: bool = False, values: 
     kept = KeptAttributes(values=[] if values else None, numbers=values or numbers)
     left = [KEPT_TOTAL_BYTES, KEPT_TOTAL_SET_ITEMS]  # what _copies may still copy
     seen: set[int] = set()  # the dicts kept: each once, also one shared by two modules or held in another
-    for m in model.modules():
+    for m in [*model.modules(), *(obj for _, obj in helper_objects(model))] if helpers else model.modules():
         before = dict(vars(m))
         odd = [(name, v) for name, v in before.items()  # few: scanned once, as measured; nn.Module's own set of
                if type(v) not in _PLAIN and not (name in _MODULE_SETS and type(v) is set)]  # buffer names left out here
@@ -639,6 +679,8 @@ def keep_attributes(model: nn.Module, reassigned_buffers: bool = False, values: 
         if kept.numbers:  # an array or a set a dict holds, `self.stats["mean"] += x`
             kept.arrays += [c for d in dicts for c in _copies(d.values(), left)]
         kept.copies += [(t, t._version, _address(t), t.detach().clone()) for d in dicts for t in _own_tensors(d) if _copyable(t)]
+        if not isinstance(m, nn.Module):  # a helper object: no buffers
+            continue
         if reassigned_buffers:
             kept.buffers += [(m, name, b, -1 if b is None or b.is_inference() else b._version) for name, b in m._buffers.items()]
         if kept.values is not None and not _trained_statistics(m):

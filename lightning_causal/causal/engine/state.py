@@ -158,7 +158,7 @@ def audit_mode(model: nn.Module, grad: bool = False, rng: bool = True, watch_wri
         raise TypeError(f"Expected argument `watch_writes` to be a bool but got {watch_writes!r}")
     check_built(model, audited=True)  # a lazy module not built: the first pass inside would build it (lazy_modules)
     modes = [(m, m.training) for m in model.modules()]
-    buffers, attributes = _kept_buffers(model), keep_attributes(model, numbers=True)  # a call counter too
+    buffers, attributes = _kept_buffers(model), keep_attributes(model, numbers=True, helpers=True)  # a call counter too
     grad_ctx = rnn_backward(model) if grad else torch.no_grad()
     try:
         # an optimizer stepped by forward (test-time adaptation): its parameters put back, a forward keeping them refused
