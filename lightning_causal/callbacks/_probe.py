@@ -28,7 +28,7 @@ from lightning_causal.batches import (
     unread_keys_message,
 )
 from lightning_causal.callbacks._no_trace import audit_seed
-from lightning_causal.causal.engine.chosen_input import model_name, positional_names
+from lightning_causal.causal.engine.chosen_input import has_default, model_name, positional_names
 from lightning_causal.causal.engine.finite import check_finite_samples, per_sample_tensors
 from lightning_causal.causal.engine.forward_args import ForwardArgs
 from lightning_causal.causal.engine.generators import generators_registered
@@ -487,7 +487,12 @@ def call_hint(model: torch.nn.Module, probe: Probe, err: BaseException | None = 
             f"batch does not hold; make `{condition[0]}` in `unpack_batch=` as `training_step` does and pass the labels "
             f"after it: `unpack_batch=lambda batch: ((*make(batch[0]), batch[1]), None, None)`, `make(x0)` returning "
             f"forward's inputs before `{condition[1]}` ((x_t, t) drawn for x0), with `explain=` the input to explain "
-            f"(`explain='{condition[2]}'`); given as ((inputs, labels),) the labels would be read as `{condition[0]}`)")
+            f"(`explain='{condition[2]}'`); given as ((inputs, labels),) the labels would be read as `{condition[0]}`"
+            + ("" if not has_default(model, condition[1]) else
+               f", which is right only where they are the timesteps themselves: a batch ({condition[2]}, {condition[0]}) "
+               f"of noisy inputs beside a `{condition[1]}` left at its default, given as (({condition[2]}, "
+               f"{condition[0]}),)")
+            + ")")
     return (f"The audits call {model_name(model)}.forward as `model({call})`, the inputs and forward arguments that "
             f"`unpack_batch` read from the batch{read}: give `forward` these parameters (e.g. `forward(self, input_ids, "
             "attention_mask=None)` for a Hugging Face batch), or pass `unpack_batch=` a callable batch -> (inputs, labels, "

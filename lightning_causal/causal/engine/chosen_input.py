@@ -42,7 +42,7 @@ from lightning_causal.causal.engine.eager import eager_module
 from lightning_causal.causal.engine.forward_args import marks_kept, tensor_leaves
 
 __all__ = ["ChosenInput", "check_input_choice", "chosen_input", "input_position", "model_call", "model_keywords", "model_name",
-           "other_input_key", "positional_names"]
+           "other_input_key", "positional_names", "has_default"]
 
 
 def other_input_key(position: int) -> str:
@@ -263,6 +263,25 @@ def positional_names(model: nn.Module) -> list[str] | None:
         if p.kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD):
             names.append(p.name)
     return names
+
+
+def has_default(model: nn.Module, name: str) -> bool:
+    """Whether ``model.forward``'s parameter ``name`` has a default value (``False`` where it has none, there is no
+    such parameter, or no signature to read): ``forward(x_t, t, y=None)``, whose ``y`` may be left out.
+
+    Examples:
+        >>> from torch import nn
+        >>> class Denoiser(nn.Module):
+        ...     def forward(self, x_t, t, y=None):
+        ...         return x_t
+        >>> has_default(Denoiser(), "y"), has_default(Denoiser(), "t")
+        (True, False)
+    """
+    try:
+        parameter = inspect.signature(eager_module(model).forward).parameters.get(name)
+    except (TypeError, ValueError):
+        return False
+    return parameter is not None and parameter.default is not inspect.Parameter.empty
 
 
 def input_position(explain: int | str, model: nn.Module, num_inputs: int, holder: str = "the inputs",
