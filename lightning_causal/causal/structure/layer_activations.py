@@ -31,7 +31,9 @@ from lightning_causal.causal.engine.rounding import rounding_bound, row_scales
 from lightning_causal.causal.engine.sample_independence import same_outputs
 from lightning_causal.causal.engine.state import output_fix
 from lightning_causal.causal.engine.unit_sites import (
+    _CONVOLVES,
     _features_last,
+    _norm_width,
     check_not_vmapped,
     container_hint,
     first_tensor,
@@ -408,7 +410,9 @@ def steps_dims(model: nn.Module, acts: dict[str, Tensor], steps: int | None = No
     given, the module breaks the tie: a convolution, a channel normalisation or a pool (a Mamba block's depthwise
     ``Conv1d`` over a sequence's steps) on dimension 2, but not a pointwise ``Conv1d`` that reads as many channels as
     the input's ``steps``: it mixes the positions laid on its channels, ``[N, T, D]`` (a gMLP's spatial gating unit,
-    ``nn.Conv1d(T, T, 1)``), so its steps stay on dimension 1; any other module on dimension 1.
+    ``nn.Conv1d(T, T, 1)``), so its steps stay on dimension 1; a module of one's own that holds a convolution of as
+    many channels as dimension 1 and no features-last layer as wide as the last (a causal convolution module returning
+    ``self.conv(x)[..., :T]``, :func:`_convolves_inside`) on dimension 2; any other module on dimension 1.
 
     Examples:
         >>> import torch
@@ -437,7 +441,30 @@ def _steps_on_2(module: nn.Module | None, h: Tensor, steps: int | None) -> bool:
         fit1, fit2 = (steps <= int(s) <= steps + EXTRA_STEPS for s in h.shape[1:3])
         if fit1 != fit2:
             return fit2
+        if fit1 and module is not None and not lays_channels_first(module, h) and _convolves_inside(module, h):
+            return True  # a causal convolution module of one's own, [N, C, T] with C == T (or a few more)
     return module is not None and lays_channels_first(module, h) and not _mixes_positions(module, steps)
+
+
+def _convolves_inside(module: nn.Module, h: Tensor) -> bool:
+    """Whether a module that declares no layout of its own (a causal convolution of one's own returning
+    ``self.conv(x)[..., :T]``) holds a convolution or channel normalisation of as many channels as ``h``'s dimension 1,
+    and no layer that gives its features last (a ``Linear``, an embedding, a layer normalisation, attention, a
+    recurrent layer) as wide as ``h``'s last dimension or of a width it does not declare: its output is that
+    convolution's ``[N, C, T]``, where the sizes alone (``C`` within ``T`` to ``T + EXTRA_STEPS``) do not tell it
+    from ``[N, T, D]``."""
+    inner = [m for m in module.modules() if m is not module]
+    channels = [getattr(m, "out_channels", None) or getattr(m, "num_features", None) or getattr(m, "num_channels", None)
+                for m in inner if isinstance(m, _CONVOLVES)]
+    if int(h.shape[1]) not in channels:
+        return False
+    for m in inner:
+        if _features_last(m):
+            width = next((w for w in (getattr(m, "out_features", None), getattr(m, "embedding_dim", None), getattr(m, "nf", None))
+                          if isinstance(w, int)), None) or _norm_width(m)
+            if width is None or width == int(h.shape[-1]):
+                return False
+    return True
 
 
 def _declared_layout(module: nn.Module | None, h: Tensor) -> str | None:

@@ -1,0 +1,79 @@
+"""A causal convolution module of one's own (``self.conv(x)[..., :T]``, ``[N, C, T]``) declares no layout and is no
+library type: where ``C`` fits the input's ``T`` as well as dimension 2 does (``C == T``, or ``T`` a little under ``C``),
+the layer map laid the padding on its channels (zeroed silently at ``C == T``; warned with the ``[CLS]`` advice, its padded
+steps counted, at ``T < C <= T + 4``). It holds a ``Conv1d`` of ``C`` channels and no features-last layer as wide as
+its last dimension: its steps lie on dimension 2, and its map no longer depends on the length the probe is padded to."""
+
+import warnings
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from lightning_causal.causal import layer_causal_map
+from lightning_causal.causal.structure.layer_activations import steps_dims
+
+
+class CausalConv(nn.Module):
+    def __init__(self, channels: int, k: int = 3):
+        super().__init__()
+        self.conv = nn.Conv1d(channels, channels, k, groups=channels, padding=k - 1)
+
+    def forward(self, x):
+        return self.conv(x)[..., : x.shape[-1]]
+
+
+class ConvTokens(nn.Module):
+    def __init__(self, channels: int = 8):
+        super().__init__()
+        torch.manual_seed(0)
+        self.emb, self.causal = nn.Embedding(10, channels), CausalConv(channels)
+        self.mix, self.head = nn.Linear(channels, channels), nn.Linear(channels, 2)
+
+    def forward(self, ids, attention_mask):
+        h = self.causal(self.emb(ids).transpose(1, 2))
+        h = torch.tanh(self.mix(h.transpose(1, 2)))
+        return self.head(h[torch.arange(len(ids)), attention_mask.sum(1) - 1])
+
+
+class ConvThenLinear(nn.Module):  # a block of one's own laid [N, T, D]: its Linear is as wide as the last dimension
+    def __init__(self, d: int):
+        super().__init__()
+        self.conv, self.proj = nn.Conv1d(d, d, 3, padding=1), nn.Linear(d, d)
+
+    def forward(self, x):
+        return self.proj(self.conv(x.transpose(1, 2)).transpose(1, 2))
+
+
+def test_steps_of_a_convolution_module_of_ones_own():
+    model = nn.ModuleDict({"same": CausalConv(8), "more": CausalConv(10), "block": ConvThenLinear(8)})
+    acts = {"same": model["same"](torch.ones(2, 8, 8)), "more": model["more"](torch.ones(2, 10, 8)),
+            "block": model["block"](torch.ones(2, 8, 8))}
+    assert steps_dims(model, acts, steps=8) == {"same": 2, "more": 2}  # was {}: every one on dimension 1
+
+
+def _probe(t: int):
+    g = torch.Generator().manual_seed(1)
+    lengths = torch.tensor([6, 3, 5, 4, 6, 2])
+    real = torch.arange(6)[None] < lengths[:, None]
+    ids = F.pad(torch.randint(2, 10, (6, 6), generator=g).masked_fill(~real, 0), (0, t - 6))
+    return ids, (torch.arange(t)[None] < lengths[:, None]).long()
+
+
+def _map(model, t):
+    ids, mask = _probe(t)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        lm = layer_causal_map(model.double(), ids, layers=["causal", "mix"], baseline=1,
+                              additional_forward_args={"attention_mask": mask})
+    return lm, [str(w.message) for w in caught]
+
+
+@pytest.mark.parametrize("t", [6, 8])  # T a little under C = 8 (warned, steps counted); C == T (channels zeroed)
+def test_the_map_does_not_depend_on_the_padded_length(t):
+    model = ConvTokens()
+    padded, said = _map(model, t)
+    long, said_long = _map(model, 12)  # C < T: the steps on dimension 2 by shape alone
+    torch.testing.assert_close(padded.response, long.response)
+    assert not [s for s in said + said_long if "more positions than" in s]
