@@ -215,7 +215,9 @@ class SobolAudit(Audit):
                              f"reads whole (an in-context learner's context set and its labels, a few-shot support set) "
                              f"whose first dimension equals the probe's {len(probe)} samples by chance is passed whole "
                              "with `mark_whole((x_ctx, y_ctx), [0, 1])` (its places among the arguments' tensors; "
-                             "`from lightning_causal.causal import mark_whole`), and SobolAudit takes it")
+                             "`from lightning_causal.causal import mark_whole`), and SobolAudit takes it; so is a "
+                             "denoiser's timesteps `t` fixed at one noise level, `mark_whole((torch.full((1,), 25),), [0])` "
+                             "(for a `forward` that broadcasts a `t` of one row): the indices of `x_t` at that level")
         mask = self._mask(probe.first)
         if (mask < 0).any() or (torch.bincount(mask.flatten().cpu()) == 0).any():
             raise ValueError("Expected argument `feature_mask` to number its groups 0..G-1 without gaps")
