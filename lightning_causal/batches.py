@@ -347,6 +347,17 @@ def _survival_advice(batch: Any) -> str:
             "partial likelihood of those [N, 2] labels as `task_loss`")
 
 
+def _positional_names(forward: Callable[..., Any] | None) -> list[str] | None:
+    """The names of ``forward``'s positional parameters in order; ``None`` where it is unknown or has no signature."""
+    if forward is None:
+        return None
+    try:
+        return [p.name for p in inspect.signature(forward).parameters.values()
+                if p.kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+    except (TypeError, ValueError):  # a builtin or a callable without a signature
+        return None
+
+
 def _positions_advice(batch: Sequence[Any], forward: Callable[..., Any] | None) -> str:
     """For a tuple of ``k > 3`` tensors whose ``forward`` takes ``k - 1`` positional parameters (a graph
     transformer's ``(x, pe, spd, attention_mask, y)`` beside ``forward(x, pe, spd, attention_mask)``): the
@@ -360,18 +371,40 @@ def _positions_advice(batch: Sequence[Any], forward: Callable[..., Any] | None) 
         >>> print(_positions_advice(b, lambda x, pe, attention_mask: None))
         ; if the items are forward's (x, pe, attention_mask) in its order and the last holds the labels, `unpack_batch=lambda batch: (batch[0], batch[3], {'pe': batch[1], 'attention_mask': batch[2]})`
     """
-    if forward is None or not all(isinstance(t, Tensor) for t in batch):
-        return ""
-    try:
-        params = [p.name for p in inspect.signature(forward).parameters.values()
-                  if p.kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)]
-    except (TypeError, ValueError):  # a builtin or a callable without a signature
-        return ""
-    if len(params) != len(batch) - 1:
+    params = _positional_names(forward)
+    if params is None or not all(isinstance(t, Tensor) for t in batch) or len(params) != len(batch) - 1:
         return ""
     args = ", ".join(f"{name!r}: batch[{i}]" for i, name in enumerate(params[1:], start=1))
     return (f"; if the items are forward's ({', '.join(params)}) in its order and the last holds the labels, "
             f"`unpack_batch=lambda batch: (batch[0], batch[{len(batch) - 1}], {{{args}}})`")
+
+
+def _two_inputs_advice(batch: Sequence[Any], forward: Callable[..., Any] | None) -> str:
+    """For ``(x1, x2, y)`` beside a ``forward`` of two positional parameters, ``x2`` holding more than one value per
+    sample (a tabular model's ``(x_num, x_cat, y)`` beside ``forward(x_num, x_cat)``): the ``unpack_batch=`` of a model
+    of two inputs, with ``explain=`` for the audits that perturb one, and the one passing ``x2`` as a forward argument.
+    ``""`` where forward is unknown or takes another number of parameters, or ``x2`` is ``[N]`` (weights or lengths,
+    which the advice before this covers). The advice of :data:`_FIX` alone would read ``x2`` as the labels.
+
+    Examples:
+        >>> import torch
+        >>> b = (torch.zeros(4, 3), torch.zeros(4, 2, dtype=torch.long), torch.tensor([0, 1, 1, 0]))
+        >>> print(_two_inputs_advice(b, lambda x_num, x_cat: None))
+        ; for (x_num, x_cat, y) of a model forward(x_num, x_cat) of two inputs, `unpack_batch=lambda batch: ((batch[0], batch[1]), batch[2], None)` (with the callback's `explain='x_num'` or `explain='x_cat'`: the input the input-level audits perturb, the other following its rows), or `unpack_batch=lambda batch: (batch[0], batch[2], {'x_cat': batch[1]})` (x_cat a forward argument)
+        >>> _two_inputs_advice(b[:1] + (torch.ones(4), b[2]), lambda x, lengths: None)  # (x, lengths, y): said before
+        ''
+    """
+    params = _positional_names(forward)
+    if params is None or not all(isinstance(t, Tensor) for t in batch) or batch[0].dim() == 0:
+        return ""
+    n = batch[0].shape[0]
+    if len(params) != 2 or batch[1].dim() < 2 or batch[1].shape[0] != n or batch[2].dim() == 0 or batch[2].shape[0] != n:
+        return ""
+    a, b = params
+    return (f"; for ({a}, {b}, y) of a model forward({a}, {b}) of two inputs, "
+            "`unpack_batch=lambda batch: ((batch[0], batch[1]), batch[2], None)` (with the callback's "
+            f"`explain={a!r}` or `explain={b!r}`: the input the input-level audits perturb, the other following its rows), "
+            f"or `unpack_batch=lambda batch: (batch[0], batch[2], {{{b!r}: batch[1]}})` ({b} a forward argument)")
 
 
 def default_unpack_batch(batch: Any, forward: Callable[..., Any] | None = None) -> Unpacked:
@@ -408,7 +441,7 @@ def default_unpack_batch(batch: Any, forward: Callable[..., Any] | None = None) 
     elif fields is None and isinstance(batch, (tuple, list)) and len(batch) == 3:  # (x, y, w) or (x, lengths, y)
         fix += (" for batches (x, y, w); for (x, lengths, y) of a padded sequence model forward(x, lengths), "
                 "`unpack_batch=lambda batch: (batch[0], batch[2], {'lengths': batch[1]})`" + _triplet_advice(batch)
-                + _survival_advice(batch))
+                + _survival_advice(batch) + _two_inputs_advice(batch, forward))
     elif fields is None and isinstance(batch, (tuple, list)) and len(batch) > 3:  # (x, pe, spd, mask, y)
         fix += _positions_advice(batch, forward)
     raise ValueError(

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor, nn
 
+from lightning_causal.audits.category_codes import category_codes
 from lightning_causal.baselines.captum_methods import MethodLike, MethodSpec, resolve_method
 from lightning_causal.causal.engine.ablation import (
     TOKEN_BASELINE_ADVICE,
@@ -152,6 +153,15 @@ def check_token_options(audit: CaptumBaseline, x: Tensor, model: nn.Module | Non
         # the example names the user's own `input_layer` where given (a model of its own nests BERT: 'model.bert....'),
         # else the model's embedding that reads the explained input (not another input's: a denoiser's timestep table)
         embeddings = [] if model is None else _reading_embeddings(model, probe)
+        codes = "" if embeddings or audit.input_layer else category_codes(model, probe)
+        if codes:  # a table's category codes, a column per embedding: a layer method's attributions map to no column
+            raise ValueError(
+                f"Expected argument `methods` to hold methods that integer inputs support but got the gradient methods "
+                f"{gradient}, which need float inputs; the explained input holds category codes, each column looked up "
+                f"by an embedding of its own ({codes}), whose layer attributions belong to one column each: use "
+                "perturbation methods, e.g. CaptumBaseline(methods=('FeatureAblation', 'ShapleyValueSampling'), "
+                "baseline=0, settings=CompareSettings(token_pool='position')) (`baseline=` a reference code, a real "
+                "category: the attributions are against it)")
         if model is not None and not embeddings and not audit.input_layer:  # integers read otherwise: no layer to name
             raise ValueError(
                 f"Expected argument `methods` to hold methods that integer inputs support but got the gradient methods "
@@ -166,6 +176,12 @@ def check_token_options(audit: CaptumBaseline, x: Tensor, model: nn.Module | Non
             f"{given}; use layer methods on the embeddings, e.g. CaptumBaseline(methods=('LayerIntegratedGradients',), "
             f"input_layer={layer!r})"
         )
+    if audit.settings.token_pool == "probe" and (codes := category_codes(model, probe)):
+        raise ValueError(  # codes of one column put in another: an index past its embedding (a device-side assert on a
+            # GPU) or, of columns of as many levels, another column's code, in silence
+            f"Expected `settings.token_pool='position'` for category codes but got 'probe': the stability would replace "
+            f"codes by codes drawn from every column, while each column is looked up by an embedding of its own ({codes}); "
+            "pass `settings=CompareSettings(token_pool='position')` (each column's codes drawn from other rows of it)")
     if audit.settings.reference_metrics:
         raise ValueError("Expected no `settings.reference_metrics` for token inputs (they perturb inputs continuously)")
     if audit.layers and audit.settings.layer_method == "LayerConductance":  # the others run on token ids, as Captum's do

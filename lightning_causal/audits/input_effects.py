@@ -11,6 +11,7 @@ import torch
 from torch import Tensor, nn
 
 from lightning_causal.audits.base import Audit, AuditResult, Probe
+from lightning_causal.audits.category_codes import code_columns
 from lightning_causal.audits.group_regions import group_key, group_region, signal_layout
 from lightning_causal.audits.options import (
     check_baseline,
@@ -562,7 +563,10 @@ class InputEffectAudit(Audit):
             }
             for g in top_groups.tolist()
         ]
-        if not x.is_floating_point():
+        codes = code_columns(model, probe) if x.dtype in INDEX_DTYPES else {}
+        if codes:  # a table's category codes: code 1 of one column is no code 1 of another
+            result.tables["top_codes"] = self._top_codes(x, result.maps["effect"], sorted(set(codes.values())), mask)
+        elif not x.is_floating_point():
             result.tables["top_tokens"] = self._top_tokens(x, result.maps["effect"], padding)
         result.meta.update(groups=int(mean_abs.numel()), samples=int(x.shape[0]))
         said = baseline_text(self.baseline, x.dtype in INDEX_DTYPES, self.input_layer)  # uint8 pixels hold no ids
@@ -571,6 +575,29 @@ class InputEffectAudit(Audit):
         result.meta.update(names_meta(self.feature_names, self.class_names, targets, mask, inputs=x, vocabulary=self.vocabulary,
                                       outputs=out, labels=probe.labels, model=task_model(model, self.output)))
         return result
+
+    def _top_codes(self, codes: Tensor, effect: Tensor, columns: list[int], mask: Tensor) -> list[dict]:
+        """The ``top_k`` (column, code) pairs of the category-code ``columns`` of ``codes`` ``[N, D]`` by mean |δ| over
+        the rows holding them, named ``"<column>=<code>"`` (the column by its group's name where ``feature_names`` names
+        the groups of a mask shared by the rows, else ``"column <j>"``)."""
+        x, val = codes[:, columns].long(), effect[:, columns].abs().double()
+        if int(x.min()) < 0:
+            return []
+        width = int(x.max()) + 1
+        key = (torch.arange(len(columns), device=x.device) * width + x).flatten()
+        count = torch.bincount(key, minlength=len(columns) * width)
+        mean = torch.bincount(key, weights=val.flatten(), minlength=len(columns) * width) / count.clamp_min(1)
+        mean[count == 0] = -1.0
+        top = largest_k(mean, min(self.top_k, int((count > 0).sum())))[1]
+        shared = mask.reshape(mask.shape[0], -1)[0] if mask.shape[0] == 1 and mask[0].numel() == codes.shape[1] else None
+        rows = []
+        for k in top.tolist():
+            j, code = columns[k // width], k % width
+            named = shared is not None and self.feature_names is not None and 0 <= int(shared[j]) < len(self.feature_names)
+            name = self.feature_names[int(shared[j])] if named else f"column {j}"
+            rows.append({"name": f"{name}={code}", "column": j, "code": code,
+                         "mean_abs_effect": float(mean[k]), "count": int(count[k])})
+        return rows
 
     def _top_tokens(self, ids: Tensor, effect: Tensor, padding: Tensor | None) -> list[dict]:
         """The ``top_k`` token ids by mean |δ| over their occurrences (``padding``, the probe's padding positions,
