@@ -63,8 +63,9 @@ def note_non_finite_samples(result: AuditResult, effects: Tensor, what: str = "t
     """Add to ``result``'s notes the probe samples whose ``effects`` ``[N, ...]`` hold NaN or infinity: the means over the
     samples (``mean_abs_effect``, an importance, a top share) are then not finite, and the note (which the warning of
     non-finite values repeats) says which samples made them and why: the model's explained output is not finite there
-    or under the intervention (a diverged model, a float16 model whose logits pass 65504, where inf - inf is NaN, or a
-    class the model rules out with -inf, explained by ``target=``).
+    or under the intervention (a diverged model, a float16 model whose logits pass 65504, where inf - inf is NaN, a
+    class the model rules out with -inf, explained by ``target=``, or an input set to one value where the model divides
+    by its spread: RevIN's per-window std without an eps, under a group covering the whole window).
 
     Args:
         result: the audit's result, given the note.
@@ -87,6 +88,9 @@ def note_non_finite_samples(result: AuditResult, effects: Tensor, what: str = "t
         result.meta.setdefault("notes", []).append(
             f"{what} are not finite in samples {rows[:8]}{' ...' if len(rows) > 8 else ''} of {effects.shape[0]} (the model's "
             "explained output is not finite there or under the intervention: a diverged model, a float16 model whose logits "
-            f"pass 65504, where inf - inf is NaN, or {RULED_OUT_TARGET}), so the means over the samples are not; a float16 "
-            f"model's overflow is gone in a float32 copy (`copy.deepcopy(model).float()`); {RULED_OUT_FIX}")
+            f"pass 65504, where inf - inf is NaN, {RULED_OUT_TARGET}, or an intervention that sets a sample's input to one "
+            "value where the model divides by its spread: instance normalisation, RevIN's per-window std without an eps), so "
+            "the means over the samples are not; a float16 model's overflow is gone in a float32 copy "
+            f"(`copy.deepcopy(model).float()`); {RULED_OUT_FIX}; a group that covers a whole window leaves it one value "
+            "under a constant baseline: groups of part of it (one per step) keep its spread")
     return rows
