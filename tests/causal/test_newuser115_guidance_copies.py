@@ -104,3 +104,23 @@ def test_graph_and_layer_map_name_the_conditional_network():
     with pytest.raises(ValueError, match="With 2 rows per sample") as err:
         layer_causal_map(model, x, output=region, additional_forward_args=(t, y))
     assert "explain the conditional network it calls, forward(x_t, t, y)" in str(err.value)
+
+
+class _RowsByValue(nn.Module):
+    """A layer of as many rows as a sample has positive elements, sorted across the batch: rows of unequal counts per
+    sample, in no sample's order."""
+
+    def forward(self, x):
+        h = x.reshape(-1, 1)
+        return h[h[:, 0] > 0].sort(0, descending=True).values
+
+
+def test_unequal_rows_per_sample_keep_the_plain_refusal():
+    """Two samples alone of 1 and 3 rows (fold 2 on the pair) cannot be stacked copy by copy: the check refuses them as
+    before, a ValueError, not torch's RuntimeError of stacking tensors of unequal sizes."""
+    from lightning_causal.causal.engine.folded_rows import check_sample_major
+
+    model = nn.Sequential(_RowsByValue())
+    x = torch.tensor([[1.0, -1.0, -1.0, -1.0], [2.0, 3.0, 4.0, -1.0]])
+    with pytest.raises(ValueError, match=r"rows interleaved or changed \(a \[T·N, ...\] layout"):
+        check_sample_major("0", lambda xi, rows: model(*xi), model, (x,), 2)

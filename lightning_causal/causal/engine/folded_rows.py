@@ -202,7 +202,7 @@ def check_sample_major(layer: str, run: Callable[[tuple[Tensor, ...], Tensor], o
         check_samples_first(layer, both.shape, 2, shared=shared)
     if not same_rows(both, torch.cat([first, second])):
         expected = f"Expected the output of {layer!r} to hold each sample's {fold} rows one after the other ([N·{fold}, ...], "
-        if same_rows(both, torch.stack([first, second], 1).flatten(0, 1)):  # copy after copy: [k·N, ...]
+        if first.shape == second.shape and same_rows(both, torch.stack([first, second], 1).flatten(0, 1)):  # [k·N, ...]
             raise ValueError(
                 f"{expected}sample after sample) but two samples run together gave {list(both.shape)} with their rows "
                 f"interleaved or changed: copy after copy ([{fold}·N, ...], row 0 of every sample, then row 1), as "
