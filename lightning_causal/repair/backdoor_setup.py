@@ -35,6 +35,7 @@ from lightning_causal.causal.backdoor.reverse import reverse_trigger
 from lightning_causal.causal.backdoor.suspects import suspect_units
 from lightning_causal.causal.backdoor.triggers import Trigger
 from lightning_causal.causal.engine.frozen import freeze
+from lightning_causal.causal.engine.kept_attributes import held_tensors
 from lightning_causal.causal.engine.state import audit_mode, check_logits, rng_preserved
 from lightning_causal.causal.engine.user_frame import outside_package
 from lightning_causal.repair.backdoor_triggers import binarized, dilated, grown_mask
@@ -260,10 +261,14 @@ class TriggerSetup:
     _generator: torch.Generator | None
 
     def state_dict(self) -> dict[str, Any]:
-        """What :meth:`setup` prepared, as plain values: the reference's weights, the triggers
+        """What :meth:`setup` prepared, as plain values: the reference's weights and the tensors it holds outside them
+        (a memory bank kept as a plain attribute or in a datastore object: :func:`held_tensors`), the triggers
         (and regions, detection, suspect units found) and the augmentation generator's state."""
         return {
             "reference": None if self.reference is None else dict(self.reference.state_dict()),
+            # a memory bank kept as a plain tensor attribute or in a datastore object: no state_dict's, as set up
+            "reference_held": {} if self.reference is None else {
+                name: t.detach() for name, (_, _, t) in held_tensors(self.reference).items()},
             "triggers": [_trigger_state(t) for t in self.triggers],
             "detection": _detection_state(self.detection),
             "contrast_detection": _detection_state(getattr(self, "contrast_detection", None)),
@@ -275,7 +280,8 @@ class TriggerSetup:
 
     def load_state_dict(self, state: dict[str, Any], model: nn.Module) -> None:
         """Restore :meth:`state_dict`'s output (a resumed fit): the reference is a copy of
-        ``model`` given the saved weights, the generator continues where it was saved.
+        ``model`` given the saved weights and the tensors saved beside them (a memory bank as set up, not the
+        network's at resume), the generator continues where it was saved.
 
         Args:
             state: what :meth:`state_dict` returned.
@@ -287,6 +293,11 @@ class TriggerSetup:
         self.reference = None
         if state["reference"] is not None:
             self.reference = _frozen_copy(model, state["reference"])
+            held = held_tensors(self.reference)  # the copy holds the network's at resume, not those set up
+            for name, saved in state.get("reference_held", {}).items():  # absent from checkpoints before it
+                if name in held:
+                    holder, key, now = held[name]
+                    setattr(holder, key, saved.to(now.device))
         self.triggers = [Trigger(**t) for t in state["triggers"]]
         self.detection = _detection_from(state["detection"])
         self.contrast_detection = _detection_from(state.get("contrast_detection"))  # absent from checkpoints before it

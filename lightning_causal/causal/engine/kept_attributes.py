@@ -16,7 +16,7 @@ from torch import Tensor, nn
 from torch.utils.data import Dataset
 
 __all__ = ["BATCH_STATISTICS_FIX", "TRACED_TRAINING_FIX", "KeptAttributes", "batch_statistic_norms", "buffer_of",
-           "helper_objects", "is_norm_layer", "keep_attributes", "traced_batch_norm_in_training", "traced_training_norms"]
+           "held_tensors", "helper_objects", "is_norm_layer", "keep_attributes", "traced_batch_norm_in_training", "traced_training_norms"]
 
 
 def _tensors(value: Any) -> list[Tensor]:
@@ -619,6 +619,28 @@ def helper_objects(model: nn.Module) -> list[tuple[str, object]]:
             if any(isinstance(t, Tensor) and not isinstance(t, nn.Parameter) for t in vars(v).values()):
                 found.append((f"{at}{k}", v))
     return found
+
+
+def held_tensors(model: nn.Module) -> dict[str, tuple[object, str, Tensor]]:
+    """The tensors ``model`` holds outside its ``state_dict``, by name: its modules' plain tensor attributes (a memory
+    bank kept as ``self.keys = torch.zeros(K, D)``) and those of the datastore objects they hold (:func:`helper_objects`,
+    ``store.keys``), each as ``(holder, attribute, tensor)``, for a copy of the model to be given them back (the backdoor
+    term's frozen reference, resumed from a checkpoint); tensors computed in the autograd graph (``weight_norm``'s
+    ``weight``, computed again at every pass) left out.
+
+    Examples:
+        >>> m = nn.Linear(2, 2)
+        >>> m.keys = torch.zeros(4, 2)
+        >>> list(held_tensors(m))
+        ['keys']
+    """
+    held: dict[str, tuple[object, str, Tensor]] = {}
+    holders: list[tuple[str, object]] = [(name, m) for name, m in model.named_modules()]
+    for name, holder in [*holders, *helper_objects(model)]:
+        at = f"{name}." if name else ""
+        held.update({f"{at}{k}": (holder, k, v) for k, v in vars(holder).items()
+                     if isinstance(v, Tensor) and not isinstance(v, nn.Parameter) and v.grad_fn is None})
+    return held
 
 
 def keep_attributes(model: nn.Module, reassigned_buffers: bool = False, values: bool = False,
