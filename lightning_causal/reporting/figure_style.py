@@ -41,7 +41,7 @@ from lightning_causal.causal.engine.checks import check_int
 from lightning_causal.reporting.not_finite_marks import RINGED
 
 __all__ = ["MAGNITUDE", "MAX_BARS", "NEG", "NOT_FINITE", "POS", "WIDTH", "has_negative", "largest_first", "layer_labels",
-           "not_finite_colours", "not_finite_note", "not_finite_notes", "numbers_named", "path_tail", "short_label", "short_labels", "step_bars",
+           "left_out_prefix", "not_finite_colours", "not_finite_note", "not_finite_notes", "numbers_named", "path_tail", "short_label", "short_labels", "step_bars",
            "strip_common_prefix", "title_lines", "to_float", "wrapped_at_separators"]
 
 WIDTH = 5.2  # inches at 100 dpi: 520 pixels, about the width of a TensorBoard image card
@@ -424,6 +424,28 @@ def strip_common_prefix(names: list[str]) -> list[str]:
         while all(len(p) > common + 1 and p[common] == parts[0][common] for p in parts):
             common += 1
     return [".".join(p[common:]) for p in parts]
+
+
+def left_out_prefix(layers: list[str], limit: int = 16) -> str:
+    """The module path that the labels of ``layers`` (:func:`numbers_named` of :func:`strip_common_prefix`) all leave
+    out, without its last dot, for a figure's title to say: ``"image"`` of ``image.fc`` and ``image.proj`` drawn as ``fc``
+    and ``proj``, which a figure of a text tower's ``text.fc`` and ``text.proj`` would draw alike; ``""`` where the
+    labels leave nothing out (or not the same for every layer). A path longer than ``limit`` characters keeps its end
+    (:func:`path_tail`: the module the layers lie in), so that the title fits the figure.
+
+    Args:
+        layers: module paths.
+        limit: the most characters kept (the ellipsis included).
+
+    Examples:
+        >>> left_out_prefix(["image.fc", "image.proj"]), left_out_prefix(["image.fc", "text.fc"]), left_out_prefix(["net.1", "net.3"])
+        ('image', '', '')
+        >>> left_out_prefix(["model.model.bert.encoder.layer.0", "model.model.bert.encoder.layer.1"])
+        '…bert.encoder'
+    """
+    labels = numbers_named(layers, strip_common_prefix(layers))
+    hidden = {name[: len(name) - len(label)] for name, label in zip(layers, labels)}
+    return path_tail(next(iter(hidden)).rstrip("."), limit) if len(hidden) == 1 else ""
 
 
 def numbers_named(layers: list[str], stripped: list[str]) -> list[str]:

@@ -20,6 +20,7 @@ from matplotlib.textpath import text_to_path
 from lightning_causal.causal.engine.units import unit_kind
 from lightning_causal.reporting.figure_style import (
     layer_labels,
+    left_out_prefix,
     numbers_named,
     path_tail,
     short_labels,
@@ -342,7 +343,8 @@ def graph_figure(graph: dict, title: str | None = None) -> Figure:
     positive (the path supports the explained output), blue = negative; edges that skip a column (paths around the layers in between) are
     arcs, kept under the column titles however many columns they span (:func:`_arc_path`); a layer with no unit in the graph reads "no unit kept". The legend's two rows say so for the edges and
     the nodes. The title gives the numbers of
-    nodes and edges and the faithfulness. With ``meta["class_names"]`` (``CausalGraphAudit(class_names=...)``)
+    nodes and edges and the faithfulness, and the module whose path the column titles leave out (``causal graph of
+    image``: ``fc`` is ``image.fc``, not a text tower's ``text.fc``; :func:`~.figure_style.left_out_prefix`). With ``meta["class_names"]`` (``CausalGraphAudit(class_names=...)``)
     each output node's class name is written beside it (at most 18 characters); with ``meta["unit_names"]``
     (``CausalGraphAudit(unit_names=...)``) each unit node's name left of it (at most 18 characters, on a white box over
     the edges coming in; names a cut at the end would make alike, units of one deep layer, cut apart: :func:`_node_labels`), the columns set apart by the room the names take. A column draws at most 16 nodes
@@ -395,7 +397,8 @@ def graph_figure(graph: dict, title: str | None = None) -> Figure:
     _draw_edges(ax, graph.get("edges", []), pos, (height - 1) / 2.0 + 1.0, xs)  # the arcs' peaks: inside the y limits below
     faith = to_float(graph.get("meta", {}).get("faithfulness"))
     hidden = sum(totals.get(layer, len(ns)) for layer, ns in columns if layer != "output")  # drawn or not
-    default = (f"causal graph: {hidden} nodes, {len(graph.get('edges', []))} edges"
+    within = left_out_prefix([layer for layer, _ in columns if layer != "output"])  # the tower whose layers the labels name
+    default = (f"causal graph{f' of {within}' if within else ''}: {hidden} nodes, {len(graph.get('edges', []))} edges"
                + (f", faithfulness {faith:.2f}" if math.isfinite(faith) else "") + _effects_line(graph.get("meta", {})))
     # above the column titles; y given: no axis is drawn, so matplotlib's search for tick labels above the axes (ticks
     # computed at every layout and draw) would find none and put it at 1.0 too

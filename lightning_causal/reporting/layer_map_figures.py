@@ -22,6 +22,7 @@ from lightning_causal.causal.engine.layer_calls import calls_counted
 from lightning_causal.reporting.figure_style import (
     MAGNITUDE,
     layer_labels,
+    left_out_prefix,
     to_float,
     wrapped_at_separators,
 )
@@ -198,7 +199,8 @@ def layer_map_figure(layer_map: dict, title: str | None = None) -> Figure:
 
     Args:
         layer_map: ``LayerCausalMap.to_dict()``.
-        title: the figure's title; default ``"layer causal map: <k> causal nodes"``.
+        title: the figure's title; default ``"layer causal map: <k> causal nodes"``, ``"layer causal map of image: ..."``
+            where the rows' labels leave out the path ``image.`` every layer shares (:func:`~.figure_style.left_out_prefix`).
 
     Examples:
         >>> fig = layer_map_figure({"layers": ["a", "b"], "cka": [[1.0, 0.95], [0.95, 1.0]], "response": [0.5, 0.4],
@@ -255,5 +257,6 @@ def layer_map_figure(layer_map: dict, title: str | None = None) -> Figure:
     key.text(_KEY_LEFT / width, 1.0, "\n".join(note), fontsize=FONT, ha="left", va="top", color="0.25",
              transform=blended_transform_factory(fig.transFigure, key.transAxes))
     heading = f"{drawn} of {causal} causal nodes" if drawn < causal else f"{causal} causal nodes"
-    fig.suptitle(title or f"layer causal map: {heading}", fontsize=FONT + 1)
+    within = left_out_prefix(all_layers)  # the tower whose layers the rows name (fc: image.fc, not text.fc)
+    fig.suptitle(title or f"layer causal map{f' of {within}' if within else ''}: {heading}", fontsize=FONT + 1)
     return fig
