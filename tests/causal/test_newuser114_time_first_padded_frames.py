@@ -1,7 +1,9 @@
 """A CTC acoustic model returning log-probabilities time first, ``[T, N, C]`` (newuser114's trial): an ``output=``
 that reads a frame past a sample's length (``out[t]``), or that sums over every frame (``out.logsumexp(0)``, a token's
 presence) of a model whose padded frames move with the real ones, explains frames the ``lengths`` mark as padding.
-Laid out batch first, ``[N, T, C]``, both were warned about; time first, neither was."""
+Laid out batch first, ``[N, T, C]``, both were warned about; time first, neither was. A mean or a ``logsumexp`` over
+every frame of a packed model, whose padded frames hold one output, was warned about in neither layout: each sample's
+effects then depend on the padding it is given."""
 
 import warnings
 
@@ -70,8 +72,27 @@ def test_a_time_first_sum_over_moving_padded_frames_is_warned():
     assert first == second
 
 
-def test_a_time_first_sum_over_constant_padded_frames_is_not_warned():
-    """Packed: every padded frame's output is the one bias, moved by no real frame, so the sum reads nothing there."""
-    effects, said = _warnings(CTCNet(time_first=True, pack=True), lambda out: out.logsumexp(0))
+def test_a_sum_over_constant_padded_frames_is_not_warned():
+    """Packed: every padded frame's output is the one bias, moved by no real frame, so a sum over every frame leaves it
+    out of every difference."""
+    effects, said = _warnings(CTCNet(time_first=True, pack=True), lambda out: out.sum(0))
     assert said == []
     assert effects.abs().sum() > 0
+
+
+@pytest.mark.parametrize("time_first", [True, False], ids=["time_first", "batch_first"])
+@pytest.mark.parametrize("reduce", ["logsumexp", "mean"])
+def test_a_mean_or_logsumexp_over_constant_padded_frames_is_warned(time_first, reduce):
+    """A token's presence, ``out.logsumexp(0)``, or a mean over every frame, of a packed model: the padded frames hold
+    one output, which moves with nothing, yet each sample's effects depend on how many of them it is given."""
+    dim = 0 if time_first else 1
+    output = (lambda out: out.logsumexp(dim)) if reduce == "logsumexp" else (lambda out: out.mean(dim))
+    model = CTCNet(time_first=time_first, pack=True).eval()
+    effects, said = _warnings(model, output)
+    assert len(said) == 1 and "probe sample(s) [1, 3]" in said[0] and "shrink with the padding" in said[0]
+    # the fact warned about: the same utterances padded to 4 frames more give other effects
+    x, fm = torch.nn.functional.pad(_probe(), (0, 0, 0, 4)), torch.arange(FEATS).reshape(1, 1, FEATS)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        longer = input_effects(model, x, fm, target=1, output=output, additional_forward_args={"lengths": LENGTHS})
+    assert not torch.allclose(longer, effects, rtol=1e-3, atol=1e-6)

@@ -216,13 +216,20 @@ def warn_padded_read(forward: Forward, xs: tuple[Tensor, ...], what: str) -> Non
     found = padded_reads(out, picked, pad[rows.to(pad.device)])
     if not found:
         mixed = _mixes_padding(forward, out, picked, pad[rows.to(pad.device)])
-        if mixed and _follows_positions(forward, xs, rows, int(pad.shape[1])):
+        scaled = [] if mixed else _scaled_by_padding(forward, out, pad[rows.to(pad.device)])
+        if (mixed or scaled) and _follows_positions(forward, xs, rows, int(pad.shape[1])):
+            why = ("moves with the model's outputs at the positions the forward arguments mark as padding (a mean over "
+                   "every position, `out.mean(1)`, counts the padded nodes' or tokens' outputs, which move when a real one "
+                   "does: a padded query still attends to the real keys), so every effect mixes in positions the model "
+                   "ignores" if mixed else
+                   "answers a change of the real positions' outputs otherwise than over those positions alone: the "
+                   "positions the forward arguments mark as padding hold one output (a packed recurrent layer's, a model "
+                   "that zeroes them), which a sum over every position leaves out of every difference but a mean "
+                   "(`out.mean(1)`) or a `logsumexp` over them does not, so each sample's effects shrink with the padding "
+                   "it is given (the longest sequence of its batch)")
             warnings.warn(
-                f"{what}: the explained output (`output=`) of probe sample(s) {[int(rows[r]) for r in mixed]} moves with the "
-                "model's outputs at the positions the forward arguments mark as padding (a mean over every position, "
-                "`out.mean(1)`, counts the padded nodes' or tokens' outputs, which move when a real one does: a padded "
-                f"query still attends to the real keys), so every effect mixes in positions the model ignores. {MIXED_FIX}"
-                f"{unnamed}", UserWarning, stacklevel=outside_package())
+                f"{what}: the explained output (`output=`) of probe sample(s) {[int(rows[r]) for r in mixed or scaled]} "
+                f"{why}. {MIXED_FIX}{unnamed}", UserWarning, stacklevel=outside_package())
         return
     if not _follows_positions(forward, xs, rows, int(pad.shape[1])):
         return
@@ -265,6 +272,50 @@ def _mixes_padding(forward: Forward, out: Any, picked: Tensor, pad: Tensor) -> l
     if not isinstance(other, Tensor) or other.shape != picked.shape or other.shape[:1] != pad.shape[:1]:
         return []
     return (other != picked).reshape(len(picked), -1).any(1).nonzero().flatten().tolist()
+
+
+def _scaled_by_padding(forward: Forward, out: Any, pad: Tensor) -> list[int]:
+    """The rows (of ``pad`` ``[n, T]``) whose explained output answers a shift of the real positions' outputs (the model's
+    return value itself, ``[n, T, ...]`` or time first ``[T, n, ...]``) otherwise than the same output computed on the
+    real positions alone: a mean or a ``logsumexp`` over every position of padded positions that hold one output (a
+    packed recurrent layer's bias, a model that zeroes them), which :func:`_mixes_padding` passes, each sample's effects
+    scaled by its padding. A sum over every position, a real position read (``out[:, t]``) answer alike; an output the
+    cut row fails on is no such read. No model pass: the explained output of the rows' outputs as they are.
+
+    Examples:
+        >>> import torch
+        >>> from lightning_causal.causal.engine.forward import Forward
+        >>> out, pad = torch.zeros(1, 4, 2), torch.tensor([[False, False, True, True]])
+        >>> _scaled_by_padding(Forward(torch.nn.Identity(), output=lambda o: o.mean(1)), out, pad)
+        [0]
+        >>> _scaled_by_padding(Forward(torch.nn.Identity(), output=lambda o: o.sum(1)), out, pad)
+        []
+    """
+    if not isinstance(out, Tensor) or not out.is_floating_point():
+        return []
+    views = _positions_second(out, *pad.shape)
+    if not views:
+        return []
+    time_first = views[0] is not out
+    found = []
+    for r in range(int(pad.shape[0])):
+        real = ~pad[r].to(out.device)
+        if bool(real.all()) or not bool(real.any()):
+            continue
+        row = out[:, r: r + 1] if time_first else out[r: r + 1]  # [T, 1, ...] or [1, T, ...]
+        shift = torch.zeros_like(row)
+        (shift if time_first else shift.transpose(0, 1))[real] = 1.0
+        cut = row[real] if time_first else row[:, real]
+        try:
+            with torch.no_grad():
+                whole = forward.select(row + shift) - forward.select(row)
+                alone = forward.select(cut + 1.0) - forward.select(cut)
+        except Exception:  # noqa: BLE001 - a check only: an output of the cut row that fails reads no mean over it
+            continue
+        if (isinstance(whole, Tensor) and isinstance(alone, Tensor) and whole.shape == alone.shape
+                and not torch.allclose(whole.double(), alone.double(), rtol=1e-3, atol=1e-5, equal_nan=True)):
+            found.append(r)
+    return found
 
 
 def _step_padding(forward: Forward, xs: tuple[Tensor, ...]) -> tuple[Tensor | None, str]:
