@@ -564,8 +564,9 @@ class InputEffectAudit(Audit):
             for g in top_groups.tolist()
         ]
         codes = code_columns(model, probe) if x.dtype in INDEX_DTYPES else {}
-        if codes:  # a table's category codes: code 1 of one column is no code 1 of another
+        if codes:  # a table's category codes: code 1 of one column is no code 1 of another (drawn as a table's bars)
             result.tables["top_codes"] = self._top_codes(x, result.maps["effect"], sorted(set(codes.values())), mask)
+            result.meta["code_columns"] = codes
         elif not x.is_floating_point():
             result.tables["top_tokens"] = self._top_tokens(x, result.maps["effect"], padding)
         result.meta.update(groups=int(mean_abs.numel()), samples=int(x.shape[0]))

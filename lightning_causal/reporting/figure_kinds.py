@@ -84,7 +84,8 @@ def infer_kind(x: Tensor, meta: Mapping[str, Any] | None = None) -> str | None:
     """The kind of data of a probe's input tensor ``[N, ...]``, ``None`` when no rule applies.
 
     ``int64`` or ``int32`` columns ``[N, D]`` are token ids, unless the audit's ``meta`` names its features
-    (``feature_names``) and holds no ``vocabulary``: then they are categorical codes, drawn as
+    (``feature_names``) or the embeddings that read its columns one each (``code_columns``,
+    :func:`~lightning_causal.audits.category_codes.code_columns`) and holds no ``vocabulary``: then they are categorical codes, drawn as
     tabular bars named after their columns (a token strip left out a trailing code whose effect
     was 0 as padding and showed no column names). Other integers (``uint8``, ``int8``, ``int16``: bytes,
     counts, raw samples) are tabular, as the engine takes them (it knows token ids as the inputs an
@@ -114,6 +115,8 @@ def infer_kind(x: Tensor, meta: Mapping[str, Any] | None = None) -> str | None:
         'image'
         >>> infer_kind(torch.zeros(4, 3, dtype=torch.long), {"feature_names": ["colour", "size", "sex"]})  # codes
         'tabular'
+        >>> infer_kind(torch.zeros(4, 2, dtype=torch.long), {"code_columns": {"cat.0": 0, "cat.1": 1}})  # an embedding a column
+        'tabular'
         >>> infer_kind(torch.zeros(4, 12, dtype=torch.uint8)), infer_kind(torch.zeros(4, 12, dtype=torch.int32))  # bytes; ids
         ('tabular', 'tokens')
         >>> infer_kind(torch.zeros(4, 12, dtype=torch.uint8), {"vocabulary": ["a", "b"]})  # words: byte-level tokens
@@ -123,7 +126,7 @@ def infer_kind(x: Tensor, meta: Mapping[str, Any] | None = None) -> str | None:
         return infer_kind(x.unsqueeze(1), meta)
     if x.dim() == 2:
         words = meta is not None and bool(meta.get("vocabulary"))
-        named = meta is not None and bool(meta.get("feature_names")) and not words
+        named = meta is not None and bool(meta.get("feature_names") or meta.get("code_columns")) and not words
         ids = x.dtype in INDEX_DTYPES or (words and not (x.is_floating_point() or x.is_complex() or x.dtype == torch.bool))
         return "tokens" if ids and not named else "tabular"
     if x.dim() == 3:

@@ -3,13 +3,14 @@
 InputEffectAudit's ``top_tokens`` pooled code 1 of one column with code 1 of another; CaptumBaseline's stability
 drew codes from every column (past a column's levels: an IndexError after the first epoch, a device-side assert on a
 GPU; of columns of as many levels, another column's codes in silence), and its refusal of gradient methods said the
-model held no embedding that reads the input."""
+model held no embedding that reads the input; the effect maps drew the codes as a token strip."""
 
 import pytest
 import torch
 from torch import nn
 
 from lightning_causal.audits import CaptumBaseline, CompareSettings, InputEffectAudit, Probe
+from lightning_causal.reporting.figure_kinds import infer_kind
 
 LEVELS = (3, 5)
 
@@ -46,6 +47,16 @@ def test_input_effects_rank_each_columns_codes_apart():
         assert r["mean_abs_effect"] == pytest.approx(float(effect[held, r["column"]].mean()), abs=1e-9)
     means = [r["mean_abs_effect"] for r in rows]
     assert means == sorted(means, reverse=True)
+
+
+def test_codes_drawn_as_a_tables_columns_without_names():
+    """A token strip left out a row's code 0 (taken for padding) and named no column; without `feature_names` the codes
+    now take the table's bars, as with them."""
+    model, probe = Tabular().eval(), _probe()
+    result = InputEffectAudit(baseline=0, ace_values=None).run(model, probe)
+    assert result.meta["code_columns"] == {"cat.0": 0, "cat.1": 1}
+    assert infer_kind(probe.first, result.meta) == "tabular"
+    assert [r["name"].split("=")[0] for r in result.tables["top_codes"]][:1] in (["column 0"], ["column 1"])
 
 
 def test_captum_stability_pool_refused_at_set_up_and_position_runs():
