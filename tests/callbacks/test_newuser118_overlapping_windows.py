@@ -76,3 +76,11 @@ def test_probe_of_rolling_windows_is_warned():
     assert "31 of 31 consecutive pairs" in said[0] and "shifted by 1 step along dimension 1" in said[0]
     assert f"Subset(val_dataset, range(0, len(val_dataset), {T}))" in said[0] and "CausalGraphAudit" in said[0]
     assert _messages(torch.utils.data.Subset(dataset, range(0, len(dataset), T))) == []  # the way out
+
+
+def test_binary_sequences_match_by_chance_but_not_with_one_stride():
+    """0/1 sequences (spike trains, binary features) of a few samples match some shift by chance, each pair another."""
+    for seed in range(20):
+        g = torch.Generator().manual_seed(seed)
+        for n, t in [(5, 4), (5, 8), (8, 16), (16, 6)]:
+            assert overlapping_windows(torch.randint(0, 2, (n, t), generator=g).float()) is None, (seed, n, t)

@@ -26,9 +26,9 @@ __all__ = ["overlapping_windows"]
 
 
 def _shifted_pairs(x: Tensor) -> tuple[int, int]:
-    """Of ``x [N, T, F]`` (time on dimension 1), the consecutive pairs ``(i, i + 1)`` whose sample ``i + 1`` is sample
-    ``i`` shifted by ``s`` steps, ``1 <= s <= T - 2`` (two steps or more shared), on steps that are not all one value,
-    and the most common such ``s`` (0: none)."""
+    """Of ``x [N, T, F]`` (time on dimension 1), the most common shift ``s`` (``1 <= s <= T - 2``: two steps or more
+    shared) by which a sample ``i + 1`` is sample ``i`` shifted, on steps that are not all one value, and the consecutive
+    pairs ``(i, i + 1)`` so shifted by that ``s`` (``(0, 0)``: none)."""
     n, t = x.shape[0], x.shape[1]
     first_step_at = (x[1:, None, 0] == x[:-1, 1:t - 1]).all(-1)  # [N - 1, T - 2]: sample i+1's first step at step s of i
     shift = torch.zeros(n - 1, dtype=torch.long)
@@ -38,25 +38,27 @@ def _shifted_pairs(x: Tensor) -> tuple[int, int]:
         same = (x[rows + 1, :t - s] == shared).flatten(1).all(1)
         varies = (shared != shared[:, :1]).flatten(1).any(1)  # constant rows (padding, a blank) overlap trivially
         shift[rows[same & varies]] = s
-    matched = shift > 0
-    if not matched.any():
+    if not (shift > 0).any():
         return 0, 0
-    return int(matched.sum()), int(shift[matched].mode().values)
+    stride = int(shift[shift > 0].mode().values)  # a rolling-window dataset has one stride: chance matches scatter
+    return int((shift == stride).sum()), stride
 
 
 def overlapping_windows(x: Tensor) -> tuple[int, int, int, int] | None:
     """Whether the samples of ``x`` are overlapping windows of one series, in order.
 
     Sample ``i + 1`` is sample ``i`` shifted by ``s`` steps along the time dimension (1, or the last of a 3-D
-    ``[N, F, T]``) where ``x[i + 1, :T - s] == x[i, s:]`` exactly, ``1 <= s <= T - 2``, on steps not all one value.
+    ``[N, F, T]``) where ``x[i + 1, :T - s] == x[i, s:]`` exactly, ``1 <= s <= T - 2``, on steps not all one value, one
+    ``s`` (the stride) for 4 pairs or more and half the pairs or more: binary sequences match some shift by chance, each
+    pair another.
 
     Args:
         x: the samples ``[N, T]`` or ``[N, T, F]`` / ``[N, F, T]``; other shapes, and fewer than 3 samples or steps, are
             never windows.
 
     Returns:
-        ``(pairs, of, s, dim)``: the ``pairs`` of the ``of = N - 1`` consecutive pairs so shifted, the most common shift
-        ``s`` and the time dimension ``dim``, where at least half of the pairs are; else ``None``.
+        ``(pairs, of, s, dim)``: the ``pairs`` of the ``of = N - 1`` consecutive pairs shifted by the stride ``s`` and
+        the time dimension ``dim``, where at least half of the pairs (and 4) are; else ``None``.
     """
     if not isinstance(x, Tensor) or x.dim() not in (2, 3) or x.shape[0] < 3 or x.is_complex():
         return None
@@ -66,6 +68,6 @@ def overlapping_windows(x: Tensor) -> tuple[int, int, int, int] | None:
         if series.shape[1] < 3:
             continue
         pairs, shift = _shifted_pairs(series.cpu())
-        if pairs and 2 * pairs >= x.shape[0] - 1:
+        if pairs >= 4 and 2 * pairs >= x.shape[0] - 1:
             return pairs, x.shape[0] - 1, shift, dim
     return None
