@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 import torch
 from torch import Tensor, nn
 
+from lightning_causal.causal.engine.batching import kinded
 from lightning_causal.causal.engine.forward import Forward
 from lightning_causal.causal.engine.intervention_hooks import (
     FEWER_ROWS_FIX,
@@ -157,8 +158,10 @@ def clean_activations(forward: Forward, xs: tuple[Tensor, ...], layers: list[str
         if left_out is not None:
             left_out.update({k: BROADCAST if k in one_row else VMAPPED if k in vmapped else NOT_SAMPLES_FIRST for k in folded})
         shown = "; ".join(f"{k!r} returned {v}" for k, v in list(folded.items())[:6]) + (" ..." if len(folded) > 6 else "")
-        warnings.warn(f"The layer map leaves out the modules whose outputs do not hold the samples on dimension 0: "
-                      f"{shown}." + (f" {BATCH_FIRST}" if across else ""), UserWarning, stacklevel=outside_package())
+        # kinded: the text names the pass's samples (2 in the callback's dry run, the probe's in its audits): once a fit
+        warnings.warn(kinded(f"The layer map leaves out the modules whose outputs do not hold the samples on dimension 0: "
+                             f"{shown}." + (f" {BATCH_FIRST}" if across else ""),
+                             f"layers not samples-first: {', '.join(sorted(folded))}"), stacklevel=outside_package())
     # forward order, a module that runs several times at its last call: the one capture keeps
     kept = {k: acts[k] for k in sorted(acts, key=lambda k: last.get(k, (0, 0))[0]) if k in layers and k not in missing}
     for k, h in kept.items():  # a statically quantized layer: torch has no arithmetic on its output
