@@ -40,6 +40,7 @@ from lightning_causal.audits.captum_report import (
     warn_without_gradient,
     write_comparison,
 )
+from lightning_causal.audits.category_codes import code_columns
 from lightning_causal.audits.input_effects import (
     baseline_text,
     probe_groups,
@@ -518,6 +519,9 @@ class CaptumBaseline(Audit):
         said = baseline_text(self.baseline, x.dtype in INDEX_DTYPES, self.input_layer)
         if said is not None:  # the causal map's δ_g = f(x) − f(x | do(x_g := b)) is against b; the methods' maps are not
             result.meta.update(baseline=said, baseline_maps=["causal"])
+        codes = code_columns(model, probe) if x.dtype in INDEX_DTYPES else {}
+        if codes:  # category codes, a column per embedding: drawn as a table's bars, not a token strip
+            result.meta["code_columns"] = codes
         result.meta.update(names_meta(self.feature_names, self.class_names, tidx, mask, inputs=x, vocabulary=self.vocabulary,
                                       outputs=out, labels=probe.labels, model=task_model(model, self.output)))
         return result

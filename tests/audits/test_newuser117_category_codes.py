@@ -67,7 +67,9 @@ def test_captum_stability_pool_refused_at_set_up_and_position_runs():
         CaptumBaseline(baseline=0).validate(model, probe)  # gradient methods: perturbation methods named, not "no embedding"
     audit = CaptumBaseline(methods=("FeatureAblation",), baseline=0, settings=CompareSettings(token_pool="position"))
     audit.validate(model, probe)
-    assert 0.0 <= audit.run(model, probe).scalars["compare/FeatureAblation/stability"] <= 1.0
+    result = audit.run(model, probe)
+    assert 0.0 <= result.scalars["compare/FeatureAblation/stability"] <= 1.0
+    assert result.meta["code_columns"] == {"cat.0": 0, "cat.1": 1} and infer_kind(probe.first, result.meta) == "tabular"
 
 
 def test_token_ids_of_one_embedding_keep_the_probe_pool():
