@@ -202,7 +202,7 @@ class BackdoorAudit(Audit):
             logits = forward(x)
             # the trigger search and the stamped copies run the samples in batches of their own
             with rng_preserved():  # its passes leave the later passes' draws (an MC-dropout model's) as they were
-                check_samples_independent(forward, (x,), logits, f"BackdoorAudit {self.name!r}")
+                check_samples_independent(forward, (x,), logits, f"BackdoorAudit {self.name!r}", alone_route=False)
         if logits.dim() == 1:  # one value per sample ([N], a squeezed logit): one output, as [N, 1] (not an IndexError)
             logits = logits.unsqueeze(1)
         if self.trigger is not None and logits.shape[1] < 2:

@@ -377,7 +377,7 @@ class CounterfactualAudit(Audit):
             out = forward(x)
             # the misclassified samples are those of the probe's batch; the search runs them in a batch of their own
             with rng_preserved():  # its passes leave the search's draws (an MC-dropout model's) as they were
-                check_samples_independent(forward, (x,), out, f"CounterfactualAudit {self.name!r}")
+                check_samples_independent(forward, (x,), out, f"CounterfactualAudit {self.name!r}", alone_route=False)
         _check_logits(out)
         check_class_name_count(self.class_names, int(out.shape[1]))
         pred = out.argmax(1)

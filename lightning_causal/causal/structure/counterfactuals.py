@@ -428,7 +428,8 @@ def counterfactual_explanation(
                                      why="`target_class=` names them", once="padded_target", differences=False)
         # every input's search runs in one batch: an input's class there must be its class alone
         with rng_preserved():  # its passes leave the search's draws (an MC-dropout model's) as they were
-            check_samples_independent(forward, (x,), logits.detach(), "The counterfactual search (counterfactual_explanation)")
+            check_samples_independent(forward, (x,), logits.detach(), "The counterfactual search (counterfactual_explanation)",
+                                      alone_route=False)
         rows = logits.detach()  # a NaN row has no decision to flip: its argmax (0) read as a success, silently
         check_finite_samples((x,), rows.masked_fill(torch.isfinite(rows), 0.0).sum(1))
         best, best_cost, last = _optimise(forward, x, target, mutable, (lo, hi), settings, generator, discrete, unit)
