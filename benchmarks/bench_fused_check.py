@@ -4,6 +4,7 @@ and buffers: training-mode BatchNorm layers, the buffers a pass may write, compo
 one pass of the task's rows and their counterfactuals.
 
     .venv/bin/python benchmarks/bench_fused_check.py [--repeats 7] [--calls 200] [--threads 1]
+    .venv/bin/python benchmarks/bench_fused_check.py --drawing [--repeats 7] [--calls 200] [--threads 1]
 
 Two models, each in training mode with a ``CounterfactualFairnessTerm(AttributeFlip(column))`` on one binary column,
 batches of 64 rows: an MLP 32 -> 64 -> 64 -> 2 (a few modules) and a 12-layer ``nn.TransformerEncoder`` (d_model 64,
@@ -11,6 +12,13 @@ batches of 64 rows: an MLP 32 -> 64 -> 64 -> 2 (a few modules) and a 12-layer ``
 Side by side in one process, called in turn within every repeat (:func:`_timing.interleaved_times`): ``step``, a
 fused ``training_step`` (the module's ``log`` stubbed out); ``PairedPasses``, the constructor alone, as the step calls
 it. The table gives the median CPU time per call and the constructor's share of the step.
+
+``--drawing``: the same two models with dropout 0.1 (they draw at every training pass, so every step runs unfused and
+reads again whether the model still draws, :func:`~lightning_causal.repair.paired_rows.drawing`, built before the
+task's pass and called after it): ``step``, an unfused ``training_step`` (forward only, as above); ``forward``, one
+training-mode pass of the model on the batch; ``drawing``, ``drawing(model, device)()`` as the step calls it (it walks
+the modules for the generators they hold and compares the global generators' states). Median CPU time per call, and
+the check's share of the step and of one forward.
 """
 
 from __future__ import annotations
@@ -24,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks._timing import interleaved_times  # noqa: E402
 
 
-def _cases():
+def _cases(dropout: float = 0.0):
     import torch
     from torch import nn
 
@@ -34,7 +42,7 @@ def _cases():
         def __init__(self) -> None:
             super().__init__()
             self.inp = nn.Linear(32, 64)
-            layer = nn.TransformerEncoderLayer(64, 4, 128, dropout=0.0, batch_first=True)
+            layer = nn.TransformerEncoderLayer(64, 4, 128, dropout=dropout, batch_first=True)
             self.enc = nn.TransformerEncoder(layer, 12, enable_nested_tensor=False)
             self.head = nn.Linear(64, 2)
 
@@ -44,6 +52,8 @@ def _cases():
     torch.manual_seed(0)
     g = torch.Generator().manual_seed(1)
     mlp = nn.Sequential(nn.Linear(32, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 2))
+    if dropout:
+        mlp.insert(2, nn.Dropout(dropout))
     x_mlp = torch.randn(64, 32, generator=g)
     x_mlp[:, 3] = (x_mlp[:, 3] > 0).float()
     x_seq = torch.randn(64, 16 * 32, generator=g)
@@ -62,8 +72,13 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--calls", type=int, default=200)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--drawing", action="store_true", help="the drawing check of a model that draws, per step")
     args = parser.parse_args()
     import torch
+
+    if args.drawing:
+        _drawing(args)
+        return
 
     from lightning_causal.repair.paired_rows import PairedPasses, pass_records
 
@@ -90,6 +105,41 @@ def main() -> None:
         per = max(1, args.calls // 20)
         s, b = times["step"][1] / per * 1e3, times["build"][1] / per * 1e3
         print(f"| {name} | {sum(1 for _ in module.model.modules())} | {s:.3f} | {b:.4f} | {100 * b / s:.2f}% |")
+
+
+def _drawing(args: argparse.Namespace) -> None:
+    import torch
+
+    from lightning_causal.repair.paired_rows import drawing
+
+    torch.set_num_threads(args.threads)
+    print("| model | modules | unfused step (ms CPU) | forward (ms CPU) | `drawing(...)()` (ms CPU) | share of the step "
+          "| of a forward |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    per = max(1, args.calls // 20)
+    for name, (module, x, y) in _cases(dropout=0.1).items():
+        module.training_step((x, y), 0)  # the first step sees the task's pass draw: unfused, read again every step
+        module.training_step((x, y), 1)
+        assert module.__dict__["_draws"].get(module.model) is True, "the model is not recorded as drawing"
+
+        def step(module=module, x=x, y=y) -> None:
+            with torch.no_grad():
+                for _ in range(per):
+                    module.training_step((x, y), 2)
+
+        def forward(module=module, x=x) -> None:
+            with torch.no_grad():
+                for _ in range(per):
+                    module.model(x)
+
+        def check(module=module, x=x) -> None:
+            for _ in range(per):
+                drawing(module.model, x.device)()
+
+        times = interleaved_times({"step": step, "forward": forward, "drawing": check}, args.repeats)
+        s, f, d = (times[k][1] / per * 1e3 for k in ("step", "forward", "drawing"))
+        print(f"| {name} | {sum(1 for _ in module.model.modules())} | {s:.3f} | {f:.3f} | {d:.4f} | {100 * d / s:.2f}% "
+              f"| {100 * d / f:.1f}% |")
 
 
 if __name__ == "__main__":
