@@ -241,6 +241,13 @@ def make_feature_mask(
     return element_mask(sample_shape)
 
 
+#: the way out of `patch_size` on flattened images, `[N, H * W]` (sklearn's digits, `[N, 64]`)
+FLAT_IMAGE_HINT = (
+    "; a flattened image (sklearn's digits, [N, 64]) takes its patches as `feature_mask=`, one group id per column: "
+    "`r, c = torch.meshgrid(torch.arange(H), torch.arange(W), indexing='ij'); "
+    "feature_mask = ((r // p) * ((W + p - 1) // p) + c // p).flatten()` for patches of side p")
+
+
 def group_mask(inputs: Tensor, feature_mask: Tensor | None = None, patch_size: int | None = None) -> Tensor:
     """The feature groups of one input ``[N, ...]``, on its device, shaped ``[1 or N, ...]``:
     an explicit ``feature_mask`` (one sample's shape or the input's), square patches of
@@ -266,7 +273,7 @@ def group_mask(inputs: Tensor, feature_mask: Tensor | None = None, patch_size: i
         raise TypeError(f"Expected argument `inputs` to be a tensor [N, ...] but got {type(inputs).__name__}")
     if patch_size is not None and inputs.dim() not in (3, 4, 5):
         raise ValueError("Expected image inputs [N, C, H, W] or [N, H, W], or volumes [N, C, D, H, W], with `patch_size` "
-                         f"but got shape {list(inputs.shape)}")
+                         f"but got shape {list(inputs.shape)}{FLAT_IMAGE_HINT if inputs.dim() == 2 else ''}")
     mask = make_feature_mask(inputs.shape[1:], feature_mask, patch_size)
     if mask.dim() == inputs.dim() - 1:
         mask = mask.unsqueeze(0)
