@@ -24,14 +24,17 @@ from torch import Tensor
 
 __all__ = ["overlapping_windows"]
 
+_HEAD = 8  # the features a step's first comparison reads
+
 
 def _shifted_pairs(x: Tensor) -> tuple[int, int]:
     """Of ``x [N, T, F]`` (time on dimension 1), the most common shift ``s`` (``1 <= s <= T - 2``: two steps or more
     shared) by which a sample ``i + 1`` is sample ``i`` shifted, on steps that are not all one value, and the consecutive
     pairs ``(i, i + 1)`` so shifted by that ``s`` (``(0, 0)``: none)."""
     n, t = x.shape[0], x.shape[1]
-    first_step_at = (x[1:, None, 0] == x[:-1, 1:t - 1]).all(-1)  # [N - 1, T - 2]: sample i+1's first step at step s of i
-    shift = torch.zeros(n - 1, dtype=torch.long)
+    head = x[..., :_HEAD]  # candidates on a few features, then checked on all (embeddings [N, T, D]: a compare of D / 8 the size)
+    first_step_at = (head[1:, None, 0] == head[:-1, 1:t - 1]).all(-1)  # [N - 1, T - 2]: i+1's first step at step s of i
+    shift = torch.zeros(n - 1, dtype=torch.long, device=x.device)
     for s in (first_step_at.any(0).nonzero().flatten() + 1).tolist():  # a loop over candidate shifts, not over samples
         rows = (first_step_at[:, s - 1] & (shift == 0)).nonzero().flatten()
         shared = x[rows, s:]  # [R, T - s, F]
@@ -62,12 +65,11 @@ def overlapping_windows(x: Tensor) -> tuple[int, int, int, int] | None:
     """
     if not isinstance(x, Tensor) or x.dim() not in (2, 3) or x.shape[0] < 3 or x.is_complex():
         return None
-    dims = (1,) if x.dim() == 2 else (1, 2)
-    for dim in dims:
-        series = x.detach().movedim(dim, 1).reshape(x.shape[0], x.shape[dim], -1)
+    views = {1: x.detach()[..., None]} if x.dim() == 2 else {1: x.detach(), 2: x.detach().transpose(1, 2)}  # no copy
+    for dim, series in views.items():
         if series.shape[1] < 3:
             continue
-        pairs, shift = _shifted_pairs(series.cpu())
+        pairs, shift = _shifted_pairs(series)
         if pairs >= 4 and 2 * pairs >= x.shape[0] - 1:
             return pairs, x.shape[0] - 1, shift, dim
     return None
