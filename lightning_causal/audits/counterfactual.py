@@ -10,6 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from lightning_causal.audits.base import Audit, AuditResult, Probe
+from lightning_causal.audits.category_codes import category_codes
 from lightning_causal.audits.group_regions import (
     cloud_layout,
     reading_clips,
@@ -263,6 +264,12 @@ class CounterfactualAudit(Audit):
                 info = torch.iinfo(dtype)
                 way = (f"{floats}{float_reading(dtype)}, reads them the same), with `bounds=({info.min}, {info.max})` "
                        f"for {dtype} samples")
+            elif codes := category_codes(model, probe):  # a table's category codes, a column per embedding
+                way = (f": category codes, each column looked up by an embedding of its own ({codes}), which a search "
+                       "cannot move by fractions; explain the model's float input instead (CausalAuditCallback(explain=) "
+                       "naming it: the codes follow their rows unchanged), or give the model the categories one-hot "
+                       "(floats, the embedding of a column as `onehot @ emb.weight`) and keep each block one-hot with "
+                       "`categorical=` (docs/recipes.md, 'A tabular transformer')")
             else:  # token or item ids: no values between them, no gradient
                 way = f"; {ITEM_COUNTERFACTUALS}"
             raise ValueError(f"CounterfactualAudit optimises continuous inputs but the probe holds {dtype}{way}")

@@ -3,7 +3,7 @@
 InputEffectAudit's ``top_tokens`` pooled code 1 of one column with code 1 of another; CaptumBaseline's stability
 drew codes from every column (past a column's levels: an IndexError after the first epoch, a device-side assert on a
 GPU; of columns of as many levels, another column's codes in silence), and its refusal of gradient methods said the
-model held no embedding that reads the input; the effect maps drew the codes as a token strip."""
+model held no embedding that reads the input; the effect maps drew the codes as a token strip; CounterfactualAudit refused them with the advice for bags of items."""
 
 import pytest
 import torch
@@ -78,3 +78,11 @@ def test_token_ids_of_one_embedding_keep_the_probe_pool():
     probe = Probe(ids, torch.randint(0, 2, (16,)))
     CaptumBaseline(methods=("FeatureAblation",), baseline=0).validate(model, probe)
     assert "top_codes" not in InputEffectAudit(baseline=0).run(model, probe).tables
+
+
+def test_counterfactual_refusal_of_codes_names_the_float_input_and_one_hot():
+    from lightning_causal.audits import CounterfactualAudit
+
+    with pytest.raises(ValueError, match=r"category codes, each column looked up by an embedding of its own \('cat.0' reads "
+                                         r"column 0, 'cat.1' column 1\).*explain.*categorical="):
+        CounterfactualAudit().validate(Tabular().eval(), _probe())
