@@ -203,14 +203,17 @@ def check_sample_major(layer: str, run: Callable[[tuple[Tensor, ...], Tensor], o
     if not same_rows(both, torch.cat([first, second])):
         expected = f"Expected the output of {layer!r} to hold each sample's {fold} rows one after the other ([N·{fold}, ...], "
         if first.shape == second.shape and same_rows(both, torch.stack([first, second], 1).flatten(0, 1)):  # [k·N, ...]
+            cat, stack = (("torch.cat([x_t, x_t])", "torch.stack([x_t, x_t], 1)") if fold == 2 else  # the fold's k copies
+                          (f"torch.cat([x_t] * {fold})", f"torch.stack([x_t] * {fold}, 1)"))
             raise ValueError(
                 f"{expected}sample after sample) but two samples run together gave {list(both.shape)} with their rows "
                 f"interleaved or changed: copy after copy ([{fold}·N, ...], row 0 of every sample, then row 1), as "
-                "classifier-free guidance's torch.cat([x_t, x_t]) lays out each sample with and without its condition, or "
+                f"classifier-free guidance's {cat} lays out a sample's copies (with and without its condition), or "
                 "a [T·N, ...] layout, positions first, as a batch_first=False model flattens: its rows cannot be told apart "
-                "by sample. Stack a sample's copies together, torch.stack([x_t, x_t], 1).flatten(0, 1), and split the "
-                "output with out.unflatten(0, (-1, 2)).unbind(1): the same outputs, and unit_effects and "
-                "UnitImportanceAudit then take the layer; or name a module with one row per sample")
+                f"by sample. For copies, stack a sample's {fold} copies together, {stack}.flatten(0, 1), every "
+                "input alike (t, and y beside its null label), and split the output with "
+                f"out.unflatten(0, (-1, {fold})).unbind(1): the same outputs, and unit_effects and UnitImportanceAudit "
+                "then take the layer; for positions first, or otherwise, name a module with one row per sample")
         raise ValueError(
             f"{expected}sample after sample) but two samples run together gave {list(both.shape)} with their rows "
             "interleaved or changed (a [T·N, ...] layout, positions first, as a batch_first=False model flattens, or rows "
