@@ -217,7 +217,9 @@ class SobolAudit(Audit):
                              "with `mark_whole((x_ctx, y_ctx), [0, 1])` (its places among the arguments' tensors; "
                              "`from lightning_causal.causal import mark_whole`), and SobolAudit takes it; so is a "
                              "denoiser's timesteps `t` fixed at one noise level, `mark_whole((torch.full((1,), 25),), [0])` "
-                             "(for a `forward` that broadcasts a `t` of one row): the indices of `x_t` at that level")
+                             "(for a `forward` that broadcasts a `t` of one row), every probe sample's `x_t` noised at that level "
+                             "(x_t drawn at per-sample levels would be explained as if at that one): the indices of "
+                             "`x_t` at that level")
         mask = self._mask(probe.first)
         if (mask < 0).any() or (torch.bincount(mask.flatten().cpu()) == 0).any():
             raise ValueError("Expected argument `feature_mask` to number its groups 0..G-1 without gaps")
