@@ -96,3 +96,31 @@ def test_a_mean_or_logsumexp_over_constant_padded_frames_is_warned(time_first, r
         warnings.simplefilter("ignore")
         longer = input_effects(model, x, fm, target=1, output=output, additional_forward_args={"lengths": LENGTHS})
     assert not torch.allclose(longer, effects, rtol=1e-3, atol=1e-6)
+
+
+class ChannelsFirstCTC(CTCNet):
+    """The same network over frames laid out channels first, ``[N, F, T]`` as ``Conv1d`` takes them."""
+
+    def forward(self, x, lengths):
+        return super().forward(x.transpose(1, 2), lengths)
+
+
+@pytest.mark.parametrize("time_first", [True, False], ids=["time_first", "batch_first"])
+def test_frames_laid_out_channels_first_are_checked_as_batch_first_ones(time_first):
+    """``[N, F, T]`` inputs padded along their last axis: a frame past a length (``out[t]``) and a mean over every frame
+    are warned about as of ``[N, T, F]`` inputs; a frame real in every sample and a sum over every frame are not."""
+    model = ChannelsFirstCTC(time_first=time_first, pack=True).eval()
+    x, fm = _probe().transpose(1, 2), torch.arange(FEATS).reshape(1, FEATS, 1)
+    dim = 0 if time_first else 1
+
+    def said(output):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            input_effects(model, x, fm, target=1, output=output, additional_forward_args={"lengths": LENGTHS})
+        return [str(w.message) for w in caught if "padding" in str(w.message)]
+
+    at_frame = said(lambda out: out.select(dim, 7))
+    assert len(at_frame) == 1 and "probe sample(s) [1, 3]" in at_frame[0]
+    mean = said(lambda out: out.mean(dim))
+    assert len(mean) == 1 and "shrink with the padding" in mean[0]
+    assert said(lambda out: out.select(dim, 3)) == [] and said(lambda out: out.sum(dim)) == []

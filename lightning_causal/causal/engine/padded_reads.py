@@ -47,6 +47,7 @@ import torch
 from torch import Tensor
 
 from lightning_causal.causal.engine.ablation import (
+    input_padding,
     padded_steps,
     unnamed_padding,
     unnamed_padding_way,
@@ -163,14 +164,16 @@ def padded_reads(out: Any, picked: Tensor, pad: Tensor) -> dict[int, list[int]]:
     return found
 
 
-def _follows_positions(forward: Forward, xs: tuple[Tensor, ...], rows: Tensor, steps: int, *, explained: bool = False) -> bool:
+def _follows_positions(forward: Forward, xs: tuple[Tensor, ...], rows: Tensor, steps: int, *, explained: bool = False,
+                       axis: int = 1) -> bool:
     """Whether the model's return value has a position axis: run on ``rows`` cut to ``steps - 1``
     positions (the inputs and the forward arguments ``[n, steps, ...]``, a shared 1-D
     ``position_ids``), one of its tensors has ``steps - 1`` entries on dimension 1. A classifier of
     as many classes as positions (``out[:, -1]``, its last class) has none; a model that refuses
     the shorter rows (a fixed length) is taken to have one. ``explained``: the explained output itself
     (``forward.select`` of the cut pass) must have ``steps - 1`` columns, a per-position score ``[N, T]``; a model
-    that refuses the shorter rows is then taken to have none."""
+    that refuses the shorter rows is then taken to have none. ``axis``: the first input's time axis, the last of frames
+    laid out channels first (``[N, F, T]`` as ``Conv1d`` takes them), cut there."""
     n = int(rows.shape[0])
 
     def cut(value: Any, key: str | None = None) -> Any:
@@ -185,7 +188,8 @@ def _follows_positions(forward: Forward, xs: tuple[Tensor, ...], rows: Tensor, s
     args, kwargs = forward.args.take(rows)
     try:  # the caller's random streams and the model's own generators left as they were (an MC-dropout model)
         with torch.no_grad(), rng_preserved(model_devices(forward.model)), model_rngs_kept(forward.model):
-            out = forward.model(*(cut(x[rows]) for x in xs), *(cut(a) for a in args),
+            first = xs[0][rows].narrow(axis, 0, steps - 1) if axis != 1 else cut(xs[0][rows])
+            out = forward.model(first, *(cut(x[rows]) for x in xs[1:]), *(cut(a) for a in args),
                                 **{k: cut(v, k) for k, v in kwargs.items()})
         if explained:
             picked = forward.select(out)
@@ -201,7 +205,7 @@ def warn_padded_read(forward: Forward, xs: tuple[Tensor, ...], what: str) -> Non
     callable ``output=`` or a padding argument, or when no sample holds padding."""
     if not callable(forward.output):
         return
-    pad, unnamed = _step_padding(forward, xs)  # [N, T]: the padding is the same along a position's features
+    pad, unnamed, axis = _step_padding(forward, xs)  # [N, T]: the padding is the same along a position's features
     if pad is None:  # none, or along a channels-first input's frames: no per-position outputs [N, T, ...] to read
         return
     rows = (pad.any(1) & ~pad.all(1)).nonzero().flatten()[:_CHECKED_ROWS]
@@ -217,7 +221,7 @@ def warn_padded_read(forward: Forward, xs: tuple[Tensor, ...], what: str) -> Non
     if not found:
         mixed = _mixes_padding(forward, out, picked, pad[rows.to(pad.device)])
         scaled = [] if mixed else _scaled_by_padding(forward, out, pad[rows.to(pad.device)])
-        if (mixed or scaled) and _follows_positions(forward, xs, rows, int(pad.shape[1])):
+        if (mixed or scaled) and _follows_positions(forward, xs, rows, int(pad.shape[1]), axis=axis):
             why = ("moves with the model's outputs at the positions the forward arguments mark as padding (a mean over "
                    "every position, `out.mean(1)`, counts the padded nodes' or tokens' outputs, which move when a real one "
                    "does: a padded query still attends to the real keys), so every effect mixes in positions the model "
@@ -231,7 +235,7 @@ def warn_padded_read(forward: Forward, xs: tuple[Tensor, ...], what: str) -> Non
                 f"{what}: the explained output (`output=`) of probe sample(s) {[int(rows[r]) for r in mixed or scaled]} "
                 f"{why}. {MIXED_FIX}{unnamed}", UserWarning, stacklevel=outside_package())
         return
-    if not _follows_positions(forward, xs, rows, int(pad.shape[1])):
+    if not _follows_positions(forward, xs, rows, int(pad.shape[1]), axis=axis):
         return
     samples = [int(rows[r]) for r in found]
     positions = sorted({t for ts in found.values() for t in ts})
@@ -318,29 +322,53 @@ def _scaled_by_padding(forward: Forward, out: Any, pad: Tensor) -> list[int]:
     return found
 
 
-def _step_padding(forward: Forward, xs: tuple[Tensor, ...]) -> tuple[Tensor | None, str]:
+def _step_padding(forward: Forward, xs: tuple[Tensor, ...]) -> tuple[Tensor | None, str, int]:
     """The ``[N, T]`` padding of the inputs along dimension 1 that the forward arguments describe
-    (``attention_mask``, ``lengths``), or ``None``; and ``""``, or, where none of them describes it but a forward
+    (``attention_mask``, ``lengths``), or along the first input's one other time axis (frames laid out channels first,
+    ``[N, F, T]`` as ``Conv1d`` takes them, whose model returns per-frame outputs ``[N, T, C]`` or ``[T, N, C]``), or
+    ``None``; ``""``, or, where none of them describes it but a forward
     argument under another name looks like a padding mask of the first input (``forward(self, x, mask)``, a
     ``key_padding_mask``: :func:`~lightning_causal.causal.engine.ablation.unnamed_padding`), its padding and a
-    sentence for the warnings that says it was read from that argument, which the estimators do not read."""
+    sentence for the warnings that says it was read from that argument, which the estimators do not read; and the
+    first input's time axis (1, or that other axis)."""
     if not xs or not isinstance(xs[0], Tensor) or xs[0].dim() < 2:
-        return None, ""
+        return None, "", 1
     source = forward.args.kwargs if forward.args.kwargs else forward.args.args or None
     try:
         steps = padded_steps(xs, source, model=forward.model)
+        frames = None if steps is not None else _frames_padding(input_padding(xs, source, model=forward.model))
     except ValueError:  # a mask whose padding cannot be told (a bias): refused by the estimators that read padding, not here
-        return None, ""
+        return None, "", 1
+    if frames is not None:
+        return (*frames[:1], "", frames[1])
     if steps is not None or xs[0].dim() < 3:
-        return steps, ""
+        return steps, "", 1
     args = dict((*enumerate(forward.args.args), *forward.args.kwargs.items()))  # positions as int keys, words alike
     found = unnamed_padding(xs[0], args)
     if found is None:
-        return None, ""
+        return None, "", 1
     where, value, key = found
     return (args[key] == value).to(xs[0].device), (
         f"; the padding was read from {where} ({value} where the inputs are all zero, as a padding mask is); the "
-        f"estimators read only `attention_mask` (0 = padding) or `lengths` as padding: {unnamed_padding_way(value)}")
+        f"estimators read only `attention_mask` (0 = padding) or `lengths` as padding: {unnamed_padding_way(value)}"), 1
+
+
+def _frames_padding(pads: tuple[Tensor | None, ...] | None) -> tuple[Tensor, int] | None:
+    """The first input's padding (:func:`~lightning_causal.causal.engine.ablation.input_padding`) along its one time axis
+    after dimension 1 (``[N, 1, T]`` of frames laid out channels first), as ``[N, T]``, and that axis; else ``None``.
+
+    Examples:
+        >>> import torch
+        >>> pad = torch.arange(5).reshape(1, 1, 5) >= torch.tensor([5, 3]).reshape(2, 1, 1)
+        >>> _frames_padding((pad,))
+        (tensor([[False, False, False, False, False],
+                [False, False, False,  True,  True]]), 2)
+    """
+    pad = pads[0] if pads else None
+    if pad is None or pad.dim() < 3 or pad.shape[1] != 1:
+        return None
+    axes = [d for d in range(2, pad.dim()) if pad.shape[d] > 1]
+    return (pad.flatten(1), axes[0]) if len(axes) == 1 else None
 
 
 def warn_padded_target(forward: Forward, xs: tuple[Tensor, ...], out: Tensor, idx: Tensor, what: str, *, name: str = "target",
@@ -379,13 +407,13 @@ def warn_padded_target(forward: Forward, xs: tuple[Tensor, ...], out: Tensor, id
     """
     if out.dim() != 2 or out.shape[1] < 2 or idx.dim() != 1 or idx.shape[0] != out.shape[0]:
         return False
-    pad, unnamed = _step_padding(forward, xs)
+    pad, unnamed, axis = _step_padding(forward, xs)
     if pad is None or tuple(pad.shape) != tuple(out.shape):
         return False
     pad = pad.to(idx.device)
     hit = pad.gather(1, idx.view(-1, 1).clamp(0, pad.shape[1] - 1)).squeeze(1) & ~pad.all(1)
     rows = hit.nonzero().flatten()
-    if not rows.numel() or not _follows_positions(forward, xs, rows[:_CHECKED_ROWS], int(pad.shape[1]), explained=True):
+    if not rows.numel() or not _follows_positions(forward, xs, rows[:_CHECKED_ROWS], int(pad.shape[1]), explained=True, axis=axis):
         return False
     samples = rows.tolist()
     shown = f"{samples[:8]}{f' and {len(samples) - 8} more' if len(samples) > 8 else ''}"
