@@ -77,3 +77,26 @@ def test_the_map_does_not_depend_on_the_padded_length(t):
     long, said_long = _map(model, 12)  # C < T: the steps on dimension 2 by shape alone
     torch.testing.assert_close(padded.response, long.response)
     assert not [s for s in said + said_long if "more positions than" in s]
+
+
+class ActAfterConv(ConvTokens):  # a Conv1d then an activation module: the activation says nothing of its layout
+    def __init__(self):
+        super().__init__()
+        self.conv, self.act = nn.Conv1d(8, 8, 3), nn.Tanh()
+
+    def forward(self, ids, attention_mask):
+        h = self.act(self.conv(F.pad(self.emb(ids).transpose(1, 2), (2, 0))))
+        h = torch.tanh(self.mix(h.transpose(1, 2)))
+        return self.head(h[torch.arange(len(ids)), attention_mask.sum(1) - 1])
+
+
+def test_a_layer_whose_layout_nothing_tells_is_warned_of_where_padded():
+    ids, mask = _probe(8)  # C == T: the activation's [N, 8, 8] read on dimension 1 by default
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        layer_causal_map(ActAfterConv().double(), ids, layers=["act", "mix"], baseline=1,
+                         additional_forward_args={"attention_mask": mask})
+    said = [str(w.message) for w in caught if "dimensions 1 and 2 alike" in str(w.message)]
+    assert len(said) == 1 and "'act' [N, 8, 8]" in said[0] and "'mix'" not in said[0] and "`layers=`" in said[0], said
+    _, quiet = _map(ConvTokens(), 8)  # the module of one's own that holds the convolution: told, not warned
+    assert not [s for s in quiet if "alike" in s]

@@ -52,7 +52,7 @@ from lightning_causal.causal.structure.functional_layers import (
     functional_layers_note,
 )
 
-__all__ = ["BATCH_FIRST", "BROADCAST", "NOT_SAMPLES_FIRST", "VMAPPED", "activations_alone", "clean_activations", "real_positions_only",
+__all__ = ["BATCH_FIRST", "BROADCAST", "NOT_SAMPLES_FIRST", "VMAPPED", "activations_alone", "clean_activations", "real_positions_only", "tied_steps",
            "seeded_clean_activations", "SkippedModulesError", "skipped_modules_error", "steps_dims", "unaligned_positions"]
 
 BATCH_FIRST = ("A layer built with batch_first=False (nn.TransformerEncoderLayer, recurrent layers) returns [T, N, ...] "
@@ -415,7 +415,8 @@ def steps_dims(model: nn.Module, acts: dict[str, Tensor], steps: int | None = No
     the input's ``steps``: it mixes the positions laid on its channels, ``[N, T, D]`` (a gMLP's spatial gating unit,
     ``nn.Conv1d(T, T, 1)``), so its steps stay on dimension 1; a module of one's own that holds a convolution of as
     many channels as dimension 1 and no features-last layer as wide as the last (a causal convolution module returning
-    ``self.conv(x)[..., :T]``, :func:`_convolves_inside`) on dimension 2; any other module on dimension 1.
+    ``self.conv(x)[..., :T]``, :func:`_inner_layout`) on dimension 2; any other module on dimension 1 (those that say
+    nothing of their layout: :func:`tied_steps`, which the layer map warns of where the probe is padded).
 
     Examples:
         >>> import torch
@@ -444,30 +445,48 @@ def _steps_on_2(module: nn.Module | None, h: Tensor, steps: int | None) -> bool:
         fit1, fit2 = (steps <= int(s) <= steps + EXTRA_STEPS for s in h.shape[1:3])
         if fit1 != fit2:
             return fit2
-        if fit1 and module is not None and not lays_channels_first(module, h) and _convolves_inside(module, h):
+        if fit1 and module is not None and not lays_channels_first(module, h) and _inner_layout(module, h) == "channels":
             return True  # a causal convolution module of one's own, [N, C, T] with C == T (or a few more)
     return module is not None and lays_channels_first(module, h) and not _mixes_positions(module, steps)
 
 
-def _convolves_inside(module: nn.Module, h: Tensor) -> bool:
-    """Whether a module that declares no layout of its own (a causal convolution of one's own returning
-    ``self.conv(x)[..., :T]``) holds a convolution or channel normalisation of as many channels as ``h``'s dimension 1,
-    and no layer that gives its features last (a ``Linear``, an embedding, a layer normalisation, attention, a
-    recurrent layer) as wide as ``h``'s last dimension or of a width it does not declare: its output is that
-    convolution's ``[N, C, T]``, where the sizes alone (``C`` within ``T`` to ``T + EXTRA_STEPS``) do not tell it
-    from ``[N, T, D]``."""
+def _inner_layout(module: nn.Module, h: Tensor) -> str | None:
+    """What the layers a module of one's own holds say of its output ``h``, where the sizes alone (dimensions 1 and 2
+    both within ``T`` to ``T + EXTRA_STEPS``) do not: ``"channels"`` where it holds a convolution or channel
+    normalisation of as many channels as ``h``'s dimension 1 and no layer that gives its features last (a ``Linear``, an
+    embedding, a layer normalisation, attention, a recurrent layer) as wide as ``h``'s last dimension or of a width it
+    does not declare (a causal convolution of one's own returning ``self.conv(x)[..., :T]``); ``"features"`` where it
+    holds such a layer as wide as the last dimension and no such convolution; else ``None`` (nothing inside: an
+    activation named in ``layers=``; or both)."""
     inner = [m for m in module.modules() if m is not module]
-    channels = [getattr(m, "out_channels", None) or getattr(m, "num_features", None) or getattr(m, "num_channels", None)
-                for m in inner if isinstance(m, _CONVOLVES)]
-    if int(h.shape[1]) not in channels:
-        return False
-    for m in inner:
-        if _features_last(m):
-            width = next((w for w in (getattr(m, "out_features", None), getattr(m, "embedding_dim", None), getattr(m, "nf", None))
-                          if isinstance(w, int)), None) or _norm_width(m)
-            if width is None or width == int(h.shape[-1]):
-                return False
-    return True
+    convolves = int(h.shape[1]) in [getattr(m, "out_channels", None) or getattr(m, "num_features", None)
+                                    or getattr(m, "num_channels", None) for m in inner if isinstance(m, _CONVOLVES)]
+    widths = [next((w for w in (getattr(m, "out_features", None), getattr(m, "embedding_dim", None), getattr(m, "nf", None))
+                    if isinstance(w, int)), None) or _norm_width(m) for m in inner if _features_last(m)]
+    last = int(h.shape[-1]) in widths
+    if convolves and not last and None not in widths:
+        return "channels"
+    return "features" if last and not convolves else None
+
+
+def tied_steps(model: nn.Module, acts: dict[str, Tensor], steps: int | None, dims: dict[str, int]) -> list[str]:
+    """The layers of ``acts`` read with their steps on dimension 1 (not in ``dims``, :func:`steps_dims`) whose outputs
+    hold the input's ``steps`` (``T`` to ``T + EXTRA_STEPS``) on dimensions 1 and 2 alike, and whose module says
+    nothing of its layout: no declaration (:func:`_declared_layout`), no convolution, channel normalisation or pool,
+    nothing inside that tells (:func:`_inner_layout`: an activation after a ``Conv1d``, ``[N, C, T]`` with ``C == T``,
+    named in ``layers=``). Their padding is laid on dimension 1 by default, which the shapes cannot confirm."""
+    if steps is None:
+        return []
+    modules = dict(model.named_modules())
+    tied = []
+    for a, h in acts.items():
+        module = modules.get(a)
+        if a in dims or h.dim() < 3 or not all(steps <= int(s) <= steps + EXTRA_STEPS for s in h.shape[1:3]):
+            continue
+        if module is None or (_declared_layout(module, h) is None and not lays_channels_first(module, h)
+                              and _inner_layout(module, h) is None):
+            tied.append(a)
+    return tied
 
 
 def _declared_layout(module: nn.Module | None, h: Tensor) -> str | None:

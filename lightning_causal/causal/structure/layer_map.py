@@ -65,6 +65,7 @@ from lightning_causal.causal.structure.layer_activations import (
     real_positions_only,
     seeded_clean_activations,
     steps_dims,
+    tied_steps,
     unaligned_positions,
 )
 from lightning_causal.causal.structure.layer_trace import (
@@ -346,6 +347,8 @@ def layer_causal_map(
         # a Conv1d's [N, C, T]: its steps on dimension 2, not its channels
         dims = steps_dims(forward.model, acts, None if real_positions is None else real_positions.shape[1])
         _warn_unaligned(unaligned_positions(acts, real_positions, dims), acts, real_positions, dims)
+        if real_positions is not None and not bool(real_positions.all()):  # padding laid on a dimension the shapes do not tell
+            _warn_tied(tied_steps(forward.model, acts, real_positions.shape[1], dims), acts, real_positions.shape[1])
         acts = {a: real_positions_only(h.detach(), real_positions, dims.get(a, 1)) for a, h in acts.items()}
         check_token_baselines(xs, bases, readers, pads)
         check_samples_independent(forward, xs, out, "A layer causal map", one_row=noise is None and max_batch_size == 1 and n > 1)
@@ -390,6 +393,21 @@ def layer_causal_map(
     lm.meta.update(left_out=dict(left_out), unmoved=unmoved, rerouted=dict(rerouted or {}),
                    last_call={a: repeated[a] for a in order if a in repeated})
     return lm
+
+
+def _warn_tied(names: list[str], acts: dict[str, Tensor], t: int) -> None:
+    """Warn that the padding of the layers ``names`` (:func:`~.layer_activations.tied_steps`) is laid on dimension 1 by
+    default, their shapes holding the input's ``t`` steps on dimensions 1 and 2 alike, and name the ways out."""
+    if not names:
+        return
+    shown = ", ".join(f"{a!r} [N, {', '.join(map(str, acts[a].shape[1:]))}]" for a in names[:4]) + (" ..." if len(names) > 4 else "")
+    warnings.warn(
+        f"layer_causal_map: the outputs of {shown} hold the input's {t} steps (or a few more) on dimensions 1 and 2 alike, "
+        "and their modules say nothing of their layout, so their padded steps are zeroed on dimension 1, as for a "
+        "[N, T, D] output; where a layer's steps lie on dimension 2 (an activation after a Conv1d, [N, C, T] with C "
+        "close to T) its channels are zeroed instead. Name the convolution itself, or a module of one's own that holds "
+        "it, in `layers=`, or pad the probe to a length that no channel count of these layers is within 4 of",
+        UserWarning, stacklevel=outside_package())
 
 
 def _warn_rerouted(rerouted: dict[str, str], kept: list[str]) -> None:
