@@ -13,6 +13,9 @@ from torch import nn
 
 from lightning_causal.causal import layer_causal_map
 from lightning_causal.causal.structure.layer_activations import steps_dims
+from tests.causal.test_trial_newuser110_conv_steps_padding import (
+    _probe,  # 6 token sequences padded to t
+)
 
 
 class CausalConv(nn.Module):
@@ -51,14 +54,6 @@ def test_steps_of_a_convolution_module_of_ones_own():
     acts = {"same": model["same"](torch.ones(2, 8, 8)), "more": model["more"](torch.ones(2, 10, 8)),
             "block": model["block"](torch.ones(2, 8, 8))}
     assert steps_dims(model, acts, steps=8) == {"same": 2, "more": 2}  # was {}: every one on dimension 1
-
-
-def _probe(t: int):
-    g = torch.Generator().manual_seed(1)
-    lengths = torch.tensor([6, 3, 5, 4, 6, 2])
-    real = torch.arange(6)[None] < lengths[:, None]
-    ids = F.pad(torch.randint(2, 10, (6, 6), generator=g).masked_fill(~real, 0), (0, t - 6))
-    return ids, (torch.arange(t)[None] < lengths[:, None]).long()
 
 
 def _map(model, t):

@@ -400,14 +400,18 @@ def _warn_tied(names: list[str], acts: dict[str, Tensor], t: int) -> None:
     default, their shapes holding the input's ``t`` steps on dimensions 1 and 2 alike, and name the ways out."""
     if not names:
         return
-    shown = ", ".join(f"{a!r} [N, {', '.join(map(str, acts[a].shape[1:]))}]" for a in names[:4]) + (" ..." if len(names) > 4 else "")
     warnings.warn(
-        f"layer_causal_map: the outputs of {shown} hold the input's {t} steps (or a few more) on dimensions 1 and 2 alike, "
+        f"layer_causal_map: the outputs of {_outputs_shown(names, acts)} hold the input's {t} steps (or a few more) on dimensions 1 and 2 alike, "
         "and their modules say nothing of their layout, so their padded steps are zeroed on dimension 1, as for a "
         "[N, T, D] output; where a layer's steps lie on dimension 2 (an activation after a Conv1d, [N, C, T] with C "
         "close to T) its channels are zeroed instead. Name the convolution itself, or a module of one's own that holds "
         "it, in `layers=`, or pad the probe to a length that no channel count of these layers is within 4 of",
         UserWarning, stacklevel=outside_package())
+
+
+def _outputs_shown(names: list[str], acts: dict[str, Tensor]) -> str:
+    """The first 4 of the layers ``names`` with the shapes of their outputs, ``'conv' [N, 8, 10]``, as the warnings show them."""
+    return ", ".join(f"{a!r} [N, {', '.join(map(str, acts[a].shape[1:]))}]" for a in names[:4]) + (" ..." if len(names) > 4 else "")
 
 
 def _warn_rerouted(rerouted: dict[str, str], kept: list[str]) -> None:
@@ -482,9 +486,7 @@ def _warn_unaligned(names: list[str], acts: dict[str, Tensor], real: Tensor | No
     t = real.shape[1]
     if convs := [a for a in names if a in dims]:
         warnings.warn(
-            "layer_causal_map: the outputs of " + ", ".join(f"{a!r} [N, {', '.join(map(str, acts[a].shape[1:]))}]"
-                                                            for a in convs[:4]) + (" ..." if len(convs) > 4 else "")
-            + f" hold more steps (dimension 2) than the input's {t} (a Conv1d padded by k - 1 on both sides, whose last "
+            f"layer_causal_map: the outputs of {_outputs_shown(convs, acts)} hold more steps (dimension 2) than the input's {t} (a Conv1d padded by k - 1 on both sides, whose last "
             "k - 1 steps a causal model cuts off), so the input's padding cannot be laid on them: their padded steps, which "
             "move when a real step does, count in the responses and the CKA, and the map depends on the length the probe "
             "is padded to. Name a module that returns the steps the model keeps (a causal convolution module whose "
