@@ -409,6 +409,12 @@ class CausalRepairModule(EvaluationSteps):
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         return self.model(*args, **kwargs)
 
+    @property
+    def _forwards_to(self) -> nn.Module:
+        """The module ``forward`` passes every argument to (:data:`~lightning_causal.causal.engine.chosen_input.FORWARDS_TO`):
+        ``explain=`` names the wrapped model's forward parameters."""
+        return self.model
+
     def unpack(self, batch: Any) -> Unpacked:
         """``(inputs, labels, additional_forward_args)`` of ``batch`` (``unpack_batch``).
 

@@ -41,7 +41,7 @@ from torch import Tensor, nn
 from lightning_causal.causal.engine.eager import eager_module
 from lightning_causal.causal.engine.forward_args import marks_kept, tensor_leaves
 
-__all__ = ["ChosenInput", "check_input_choice", "chosen_input", "input_position", "model_call", "model_keywords", "model_name",
+__all__ = ["ChosenInput", "check_input_choice", "chosen_input", "input_position", "model_call", "model_keywords", "model_name", "FORWARDS_TO",
            "other_input_key", "positional_names", "has_default"]
 
 
@@ -240,6 +240,31 @@ def check_input_choice(explain: Any, where: str = "the inputs tuple", error: typ
     return explain
 
 
+FORWARDS_TO = "_forwards_to"
+"""The attribute by which a module whose ``forward(*args, **kwargs)`` passes its arguments unchanged to another module
+names that module (``CausalRepairModule._forwards_to``: the wrapped ``LightningModule``): the names of forward's
+parameters (:func:`positional_names`, :func:`has_default`) are read from that module's forward."""
+
+
+def _forward_parameters(model: nn.Module) -> list[inspect.Parameter]:
+    """The parameters of ``model.forward`` (a compiled model's original's, :func:`eager_module`); of the module a
+    wrapper passes every argument to (:data:`FORWARDS_TO`) where its own forward takes only ``*args, **kwargs``.
+
+    Raises:
+        TypeError, ValueError: no signature to read.
+    """
+    seen: set[int] = set()
+    while True:
+        model = eager_module(model)
+        parameters = list(inspect.signature(model.forward).parameters.values())
+        target = getattr(model, FORWARDS_TO, None)
+        passes_all = bool(parameters) and all(p.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD) for p in parameters)
+        if not (passes_all and isinstance(target, nn.Module)) or id(target) in seen:
+            return parameters
+        seen.add(id(model))
+        model = target
+
+
 def positional_names(model: nn.Module) -> list[str] | None:
     """The names of ``model.forward``'s positional parameters in order (``None`` where it takes ``*args`` first
     or has no signature to read).
@@ -253,7 +278,7 @@ def positional_names(model: nn.Module) -> list[str] | None:
         ['input1', 'input2']
     """
     try:
-        parameters = list(inspect.signature(eager_module(model).forward).parameters.values())
+        parameters = _forward_parameters(model)
     except (TypeError, ValueError):
         return None
     names = []
@@ -278,7 +303,7 @@ def has_default(model: nn.Module, name: str) -> bool:
         (True, False)
     """
     try:
-        parameter = inspect.signature(eager_module(model).forward).parameters.get(name)
+        parameter = next((p for p in _forward_parameters(model) if p.name == name), None)
     except (TypeError, ValueError):
         return False
     return parameter is not None and parameter.default is not inspect.Parameter.empty
