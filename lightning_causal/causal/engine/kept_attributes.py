@@ -613,9 +613,10 @@ def helper_objects(model: nn.Module) -> list[tuple[str, object]]:
     for prefix, m in model.named_modules():
         at = f"{prefix}." if prefix else ""
         for k, v in vars(m).items():
-            if (isinstance(v, (nn.Module, Tensor, type, Dataset)) or not hasattr(v, "__dict__")
-                    or type(v).__module__.split(".")[0] in _FRAMEWORKS):
-                continue
+            if type(v) in _PLAIN or (isinstance(v, (nn.Module, Tensor, type, Dataset)) or not hasattr(v, "__dict__")
+                                     or type(v).__module__.split(".")[0] in _FRAMEWORKS):
+                continue  # by type first: a module's dozen hook OrderedDicts hold a __dict__ (3.4 against 1.2 ms of
+                # keep_attributes on a 6-layer TransformerEncoder, at each audit_mode and no_trace)
             if any(isinstance(t, Tensor) and not isinstance(t, nn.Parameter) for t in vars(v).values()):
                 found.append((f"{at}{k}", v))
     return found
