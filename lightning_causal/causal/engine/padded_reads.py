@@ -48,7 +48,7 @@ from torch import Tensor
 
 from lightning_causal.causal.engine.ablation import (
     input_padding,
-    padded_steps,
+    step_positions,
     unnamed_padding,
     unnamed_padding_way,
 )
@@ -307,18 +307,22 @@ def _scaled_by_padding(forward: Forward, out: Any, pad: Tensor) -> list[int]:
         if bool(real.all()) or not bool(real.any()):
             continue
         row = out[:, r: r + 1] if time_first else out[r: r + 1]  # [T, 1, ...] or [1, T, ...]
-        shift = torch.zeros_like(row)
+        shift = torch.zeros_like(row, dtype=torch.float64)
         (shift if time_first else shift.transpose(0, 1))[real] = 1.0
-        cut = row[real] if time_first else row[:, real]
-        try:
-            with torch.no_grad():
-                whole = forward.select(row + shift) - forward.select(row)
-                alone = forward.select(cut + 1.0) - forward.select(cut)
-        except Exception:  # noqa: BLE001 - a check only: an output of the cut row that fails reads no mean over it
-            continue
-        if (isinstance(whole, Tensor) and isinstance(alone, Tensor) and whole.shape == alone.shape
-                and not torch.allclose(whole.double(), alone.double(), rtol=1e-3, atol=1e-5, equal_nan=True)):
-            found.append(r)
+        # in float64 (a float16/bfloat16 sum over every frame rounds otherwise than over the real frames alone: it read
+        # as a mean); in the model's dtype only where that holds float32's precision (an output= of a head of its own)
+        for exact in (row.double(), *((row,) if torch.finfo(row.dtype).bits >= 32 else ())):
+            cut = exact[real] if time_first else exact[:, real]
+            try:
+                with torch.no_grad():
+                    whole = forward.select(exact + shift.to(exact.dtype)) - forward.select(exact)
+                    alone = forward.select(cut + 1.0) - forward.select(cut)
+            except Exception:  # noqa: BLE001 - a check only: an output of the cut row that fails reads no mean over it
+                continue
+            if (isinstance(whole, Tensor) and isinstance(alone, Tensor) and whole.shape == alone.shape
+                    and not torch.allclose(whole.double(), alone.double(), rtol=1e-3, atol=1e-5, equal_nan=True)):
+                found.append(r)
+            break
     return found
 
 
@@ -334,9 +338,10 @@ def _step_padding(forward: Forward, xs: tuple[Tensor, ...]) -> tuple[Tensor | No
     if not xs or not isinstance(xs[0], Tensor) or xs[0].dim() < 2:
         return None, "", 1
     source = forward.args.kwargs if forward.args.kwargs else forward.args.args or None
-    try:
-        steps = padded_steps(xs, source, model=forward.model)
-        frames = None if steps is not None else _frames_padding(input_padding(xs, source, model=forward.model))
+    try:  # one read of the padding (a long probe's scan costs tens of ms): its steps along dimension 1, else the frames'
+        pads = input_padding(xs, source, model=forward.model)
+        steps = step_positions(next((p for p in pads or () if p is not None), None))  # padded_steps
+        frames = None if steps is not None else _frames_padding(pads)
     except ValueError:  # a mask whose padding cannot be told (a bias): refused by the estimators that read padding, not here
         return None, "", 1
     if frames is not None:

@@ -1,0 +1,64 @@
+"""Review of newuser114's padded-read checks (padded_reads._scaled_by_padding, _step_padding).
+
+A half-precision model whose padded frames hold one output, explained by a sum over every frame, was warned about as a
+mean: its float16/bfloat16 sum over every frame rounds otherwise than over the real frames alone. And the padding of
+frames laid out channels first was read twice per check (a long probe's scan, tens of ms, at every explained target)."""
+
+import warnings
+
+import pytest
+import torch
+from torch import nn
+
+from lightning_causal.causal import input_effects
+from lightning_causal.causal.engine import ablation
+from lightning_causal.causal.engine.forward import Forward
+from lightning_causal.causal.engine.padded_reads import _step_padding
+
+
+class MaskedFrames(nn.Module):
+    """Per-frame log-probabilities ``[N, T, C]`` of frames ``[N, T, F]``, the padded frames' outputs zeroed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(3)
+        self.lin = nn.Linear(4, 6)
+
+    def forward(self, x, lengths):
+        real = (torch.arange(x.shape[1], device=x.device) < lengths[:, None])[..., None]
+        return (5 * self.lin(x)).log_softmax(-1) * real
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_a_half_precision_sum_over_every_frame_is_not_read_as_a_mean(dtype):
+    lengths = torch.tensor([48, 20, 33, 9, 48, 41])
+    x = torch.randn(6, 48, 4, generator=torch.Generator().manual_seed(0))
+    x = (x * (torch.arange(48) < lengths[:, None])[..., None]).to(dtype)
+    model = MaskedFrames().to(dtype).eval()
+
+    def said(output):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            input_effects(model, x, torch.arange(4).reshape(1, 1, 4), target=0, output=output,
+                          additional_forward_args={"lengths": lengths})
+        return [str(w.message) for w in caught if "shrink with the padding" in str(w.message)]
+
+    assert said(lambda out: out.sum(1)) == []
+    assert said(lambda out: out.exp().sum(1)) == []
+    mean = said(lambda out: out.mean(1))  # still told: each sample's effects scaled by its padding
+    assert len(mean) == 1 and "probe sample(s) [1, 2, 3, 5]" in mean[0]
+
+
+def test_the_padding_of_channels_first_frames_is_scanned_once(monkeypatch):
+    lengths = torch.tensor([30, 12, 25])
+    x = torch.randn(3, 5, 30) * (torch.arange(30) < lengths[:, None])[:, None]
+    forward = Forward(nn.Identity(), output=lambda o: o, additional_forward_args={"lengths": lengths}, num_samples=3)
+    scans = []
+    real = ablation._filled_after
+    monkeypatch.setattr(ablation, "_filled_after", lambda *a: scans.append(a[2]) or real(*a))
+    ablation.input_padding((x,), {"lengths": lengths})
+    once = list(scans)
+    scans.clear()
+    pad, _, axis = _step_padding(forward, (x,))
+    assert axis == 2 and pad.tolist() == (torch.arange(30) >= lengths[:, None]).tolist()
+    assert scans == once and len(once) >= 1
