@@ -25,32 +25,32 @@ from torch import Tensor
 __all__ = ["overlapping_windows"]
 
 
-def _candidates(x: Tensor) -> Tensor:
-    """Of ``x [N, T, F]``, ``[N - 1, T - 2]``: where sample ``i + 1`` may be sample ``i`` shifted by ``s = 1 .. T - 2`` steps
+def _candidates(x: Tensor, apart: int = 1) -> Tensor:
+    """Of ``x [N, T, F]``, ``[N - k, T - 2]`` (``k = apart``): where sample ``i + k`` may be sample ``i`` shifted by ``s = 1 .. T - 2`` steps
     on steps not all one value, by an anchor, the first step ``j`` of sample ``i + 1`` other than its step 0, which such a
     pair holds at step ``s + j`` of sample ``i``, ``j < T - s``. Sample ``i + 1``'s step 0 would do too, but where it is a
     blank (silence, a margin, padding) it is at every blank step of sample ``i``, each a shift to check: [64, 128, 1000]
     log-mels with silence took 41 s, [64, 512, 512] pages with white margins 258 s, on one CPU thread."""
     n, t = x.shape[0], x.shape[1]
-    later = x[1:]
-    moved = (later != later[:, :1]).flatten(2).any(2)  # [N - 1, T]
+    later = x[apart:]
+    moved = (later != later[:, :1]).flatten(2).any(2)  # [N - k, T]
     anchor = moved.to(torch.uint8).argmax(1)  # the first step that moved (0 where none: no candidate, below)
-    at = (x[:-1] == later[torch.arange(n - 1, device=x.device), anchor][:, None]).flatten(2).all(2)  # [N - 1, T]
-    step_of_anchor = anchor[:, None] + torch.arange(1, t - 1, device=x.device)  # [N - 1, T - 2]: s + j
+    at = (x[:-apart] == later[torch.arange(n - apart, device=x.device), anchor][:, None]).flatten(2).all(2)  # [N - k, T]
+    step_of_anchor = anchor[:, None] + torch.arange(1, t - 1, device=x.device)  # [N - k, T - 2]: s + j
     return at.gather(1, step_of_anchor.clamp(max=t - 1)) & (step_of_anchor < t) & moved.any(1, keepdim=True)
 
 
-def _shifted_pairs(x: Tensor) -> tuple[int, int]:
+def _shifted_pairs(x: Tensor, apart: int = 1) -> tuple[int, int]:
     """Of ``x [N, T, F]`` (time on dimension 1), the most common shift ``s`` (``1 <= s <= T - 2``: two steps or more
     shared) by which a sample ``i + 1`` is sample ``i`` shifted, on steps that are not all one value, and the consecutive
-    pairs ``(i, i + 1)`` so shifted by that ``s`` (``(0, 0)``: none)."""
+    pairs ``(i, i + 1)`` so shifted by that ``s`` (``(0, 0)``: none); with ``apart = k``, of the pairs ``(i, i + k)``."""
     n, t = x.shape[0], x.shape[1]
-    first_step_at = _candidates(x)  # [N - 1, T - 2]: i+1 may be i shifted by s
-    shift = torch.zeros(n - 1, dtype=torch.long, device=x.device)
+    first_step_at = _candidates(x, apart)  # [N - k, T - 2]: i+k may be i shifted by s
+    shift = torch.zeros(n - apart, dtype=torch.long, device=x.device)
     for s in (first_step_at.any(0).nonzero().flatten() + 1).tolist():  # a loop over candidate shifts, not over samples
         rows = (first_step_at[:, s - 1] & (shift == 0)).nonzero().flatten()
         shared = x[rows, s:]  # [R, T - s, F]
-        same = (x[rows + 1, :t - s] == shared).flatten(1).all(1)
+        same = (x[rows + apart, :t - s] == shared).flatten(1).all(1)
         varies = (shared != shared[:, :1]).flatten(1).any(1)  # constant rows (padding, a blank) overlap trivially
         shift[rows[same & varies]] = s
     if not (shift > 0).any():
@@ -59,13 +59,27 @@ def _shifted_pairs(x: Tensor) -> tuple[int, int]:
     return int((shift == stride).sum()), stride
 
 
+def _periodic(x: Tensor, stride: int) -> bool:
+    """Whether samples of ``x [N, T, F]`` too far apart to share a step as windows of stride ``stride`` (``k`` apart,
+    ``k * stride > T - 2``) are shifted copies all the same: the values of a periodic series, a calendar (one-hot weekdays
+    or hours, their sine and cosine), which windows spread over the series (the warning's own way out) repeat."""
+    first = (x.shape[1] - 2) // stride + 1
+    tried = range(first, min(first + 8, x.shape[0] - 3))  # 8 distances at most, 4 pairs at least
+    alike = 0
+    for apart in tried:
+        pairs, _ = _shifted_pairs(x, apart)
+        alike += pairs >= 4 and 2 * pairs >= x.shape[0] - apart
+    return alike >= 2 and 2 * alike >= len(tried)  # most distances: a period, not a chance match of few values
+
+
 def overlapping_windows(x: Tensor) -> tuple[int, int, int, int] | None:
     """Whether the samples of ``x`` are overlapping windows of one series, in order.
 
     Sample ``i + 1`` is sample ``i`` shifted by ``s`` steps along the time dimension (1, or the last of a 3-D
     ``[N, F, T]``) where ``x[i + 1, :T - s] == x[i, s:]`` exactly, ``1 <= s <= T - 2``, on steps not all one value, one
     ``s`` (the stride) for 4 pairs or more and half the pairs or more: binary sequences match some shift by chance, each
-    pair another.
+    pair another. Samples too far apart to share a step that match all the same are a periodic series (a calendar), not
+    windows of one stretch of it.
 
     Args:
         x: the samples ``[N, T]`` or ``[N, T, F]`` / ``[N, F, T]``; other shapes, and fewer than 3 samples or steps, are
@@ -82,6 +96,6 @@ def overlapping_windows(x: Tensor) -> tuple[int, int, int, int] | None:
         if series.shape[1] < 3:
             continue
         pairs, shift = _shifted_pairs(series)
-        if pairs >= 4 and 2 * pairs >= x.shape[0] - 1:
+        if pairs >= 4 and 2 * pairs >= x.shape[0] - 1 and not _periodic(series, shift):
             return pairs, x.shape[0] - 1, shift, dim
     return None
