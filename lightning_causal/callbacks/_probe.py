@@ -22,6 +22,8 @@ from lightning_causal._console import console_line
 from lightning_causal.audits.base import Probe
 from lightning_causal.batches import (
     UnpackBatch,
+    default_input_key,
+    default_label_key,
     forward_keys,
     keys_unpack_batch,
     unpack,
@@ -102,7 +104,7 @@ def probe_from(source: Any, size: int, unpack_batch: UnpackBatch | None = None, 
             raise MisconfigurationException(f"The audits cannot read the probe batch: {err}") from err  # callback and audit_model
     unread = (unread_keys_message(batch, args, "The probe's batches", "the audits", getattr(explained, "forward", None))
               if unpack_batch is None else None)
-    _remember_keys_fix(explained, batch if unpack_batch is None else None)
+    _remember_keys_fix(explained, batch if unpack_batch is None else None, args)
     if unread:
         warnings.warn(unread, UserWarning, stacklevel=outside_package())
     first = inputs if isinstance(inputs, Tensor) else inputs[0]
@@ -138,19 +140,44 @@ def probe_from(source: Any, size: int, unpack_batch: UnpackBatch | None = None, 
 _KEYS_FIX: WeakKeyDictionary[torch.nn.Module, tuple[list[str], str]] = WeakKeyDictionary()
 
 
-def _remember_keys_fix(model: Any, batch: Any) -> None:
+def _remember_keys_fix(model: Any, batch: Any, args: Any = None) -> None:
     """Keep, for ``model``'s refusal of the probe (:func:`call_hint`), the ``unpack_batch=`` that passes the keys of
     ``batch`` naming forward's parameters (a CLIP-like ``forward(pixels, input_ids)`` beside a batch ``{"pixels",
-    "input_ids", "label"}``, whose default input is ``input_ids``); ``batch`` ``None`` (a user's ``unpack_batch``) or
-    without such keys forgets it."""
+    "input_ids", "label"}``, whose default input is ``input_ids``; or ``forward(input_ids, pixel_values)``, whose first
+    parameter the default reads and whose others it passes to no call, ``args`` being what it passes:
+    :func:`_unpassed_keys_fix`); ``batch`` ``None`` (a user's ``unpack_batch``) or without such keys forgets it."""
     if not isinstance(model, torch.nn.Module):
         return
     named = forward_keys(getattr(model, "forward", None), batch) if batch is not None else None
     if not named:
-        _KEYS_FIX.pop(model, None)
+        unpassed = _unpassed_keys_fix(model, batch, args) if batch is not None else None
+        if unpassed is None:
+            _KEYS_FIX.pop(model, None)
+        else:
+            _KEYS_FIX[model] = unpassed
         return
     explain = f", with `explain={named[0]!r}` (the input the input-level audits perturb)" if len(named) > 1 else ""
     _KEYS_FIX[model] = (named, f"`{keys_unpack_batch(batch, named)}`{explain}")
+
+
+def _unpassed_keys_fix(model: torch.nn.Module, batch: Any, args: Any) -> tuple[list[str], str] | None:
+    """Forward's parameters and the ``unpack_batch=`` that passes them, where its first parameter is the input the default
+    reads from a mapping ``batch`` (:func:`~lightning_causal.batches.default_input_key`) and parameters after it without a
+    default are tensors of the batch that the default passes to no call (``args``: the forward arguments it gives):
+    ``forward(input_ids, pixel_values)`` beside ``{"input_ids", "pixel_values", "labels"}``, the missing keys passed by name
+    as the warning of unread keys says; else ``None``."""
+    names = positional_names(model)
+    if not isinstance(batch, Mapping) or not names or names[0] != default_input_key(batch):
+        return None
+    passed = list(args) if isinstance(args, Mapping) else []
+    missed = [n for n in names[1:] if not has_default(model, n) and n not in passed]
+    if not missed or not all(isinstance(batch.get(n), Tensor) for n in missed):
+        return None
+    label = default_label_key(batch)
+    given = ", ".join(f"{k!r}: batch[{k!r}]" for k in [*passed, *missed])
+    fix = (f"`unpack_batch=lambda batch: (batch[{names[0]!r}], " + (f"batch[{label!r}]" if label else "None")
+           + f", {{{given}}})`")
+    return [names[0], *missed], fix
 
 
 def _links_rows(args: Any, n: int) -> bool:
