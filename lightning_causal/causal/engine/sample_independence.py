@@ -185,9 +185,10 @@ def check_samples_independent(forward: Forward, xs: tuple[Tensor, ...], output: 
         states = sized + [s for s in carried_states(forward.model, n, kept, now) if s.split(" [")[0] not in {t.split(" [")[0] for t in sized}]
         if watch.moved:  # the model draws random numbers (MC dropout kept on): its outputs differ by the draw, not by
             # the batch; but not a statistic or a counter it writes at every call and reads beside the draw (the
-            # tensors of its modules, `kept`; a helper object's are not seen here, beside the draws)
+            # tensors of its modules, `kept`, and those of the helper objects they hold, `_helpers_written`)
             changed = {k for k, t in now.items() if t.is_floating_point() and kept.get(k, _identity(t)) != _identity(t)}
             written = [k for k in _user_buffers(forward.model) if k in changed] if changed else []
+            written += _helpers_written(forward, xs, rows) if not g else []
             if not g and written and _buffers_read(forward, xs, rows, written, bound):
                 ids = (rows if sample_ids is None else sample_ids[rows.to(sample_ids.device)]).tolist()
                 state.restore()
@@ -296,6 +297,41 @@ def _states_read(forward: Forward, xs: tuple[Tensor, ...], rows: Tensor, alone: 
         except Exception:  # noqa: BLE001 - a forward that fails on the other value reads it
             unread = False
     return [s for s in states if s not in filled] if unread else states
+
+
+def _helpers_written(forward: Forward, xs: tuple[Tensor, ...], rows: Tensor) -> list[str]:
+    """The floating tensors of the helper objects ``forward``'s model holds (:func:`_helper_places`, a ``RunningMeanStd``
+    of tensors, ``obs_rms.mean``) that a pass of rows ``rows`` writes, reassigned or in place: for a model that draws
+    from the global generator, whose first pass alone took no note of them (the kept tensors' identities before it
+    are its modules' only). One pass (:class:`_HeldTrial`, state put back) where it holds such tensors; none else.
+
+    Examples:
+        >>> class Stats:
+        ...     def __init__(self):
+        ...         self.mean, self.scale = torch.zeros(2), torch.ones(2)
+        >>> Stats.__module__ = "my_model"  # a user's class (a doctest's is this package's)
+        >>> class Net(nn.Module):
+        ...     def __init__(self):
+        ...         super().__init__()
+        ...         self.rms = Stats()
+        ...     def forward(self, x):
+        ...         self.rms.mean = self.rms.mean + x.mean(0)
+        ...         return x * self.rms.scale - self.rms.mean
+        >>> net = Net()
+        >>> _helpers_written(Forward(net), (torch.ones(4, 2),), torch.tensor([0, 1])), net.rms.mean.tolist()
+        (['rms.mean'], [0.0, 0.0])
+    """
+    places = {} if forward.model is None else {k: p for k, p in _helper_places(forward.model).items()
+                                                if p[2].is_floating_point()}
+    if not places:
+        return []
+    with _HeldTrial(forward, xs, rows, places) as trial, torch.no_grad():
+        try:
+            trial.run({})
+        except Exception:  # noqa: BLE001 - the pass alone ran before this one: nothing to say here
+            return []
+        return [k for k, (holder, key, t) in places.items()
+                if vars(holder).get(key) is not t or not torch.equal(t, trial.saved[k])]
 
 
 class _HeldTrial:
