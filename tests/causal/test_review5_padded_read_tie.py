@@ -36,5 +36,5 @@ def test_a_last_position_read_tied_with_other_pads_gets_the_right_padding_advice
         warnings.simplefilter("always")
         warn_padded_read(forward, (ids * mask,), "input_effects")
     (message,) = [str(w.message) for w in caught]
-    assert "position(s) [4, 5]" in message and "right padding read at the last position" in message
+    assert "position(s) [5]," in message and "right padding read at the last position" in message  # ties told apart
     assert message.endswith(PADDED_READ_FIX)

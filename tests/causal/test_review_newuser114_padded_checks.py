@@ -62,3 +62,44 @@ def test_the_padding_of_channels_first_frames_is_scanned_once(monkeypatch):
     pad, _, axis = _step_padding(forward, (x,))
     assert axis == 2 and pad.tolist() == (torch.arange(30) >= lengths[:, None]).tolist()
     assert scans == once and len(once) >= 1
+
+
+@pytest.mark.parametrize("time_first", [False, True], ids=["batch_first", "time_first"])
+def test_a_frame_read_among_padded_frames_of_one_output_is_named_alone(time_first):
+    """The padded frames all hold 0 (``MaskedFrames``): ``out[t]`` equals every one of them, the last among them, and
+    was named a read of the last position, with the tokenizer's left padding as the way out."""
+    lengths = torch.tensor([12, 5, 12, 7])
+    x = torch.randn(4, 12, 4, generator=torch.Generator().manual_seed(2)) * (torch.arange(12) < lengths[:, None])[..., None]
+    base = MaskedFrames().eval()
+
+    class Laid(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = base
+
+        def forward(self, x, lengths):
+            out = self.net(x, lengths)
+            return out.transpose(0, 1) if time_first else out
+
+    def said(t):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            input_effects(Laid().eval(), x, torch.arange(4).reshape(1, 1, 4), target=0,
+                          output=(lambda o: o[t]) if time_first else (lambda o: o[:, t]),
+                          additional_forward_args={"lengths": lengths})
+        return [str(w.message) for w in caught if "mark as padding" in str(w.message)]
+
+    frame = said(8)
+    assert len(frame) == 1 and "probe sample(s) [1, 3] is the model's output at position(s) [8]," in frame[0]
+    assert "padding_side" not in frame[0] and "past a shorter sample's length" in frame[0]
+    last = said(11)
+    assert len(last) == 1 and "position(s) [11]," in last[0] and "padding_side" in last[0]
+
+
+def test_telling_tied_positions_apart_leaves_a_float64_output_as_it_was():
+    from lightning_causal.causal.engine.padded_reads import _untied
+
+    out = torch.zeros(2, 4, 3, dtype=torch.float64)
+    pad = torch.tensor([[False, False, True, True], [False] * 4])
+    told = _untied(Forward(nn.Identity(), output=lambda o: o[:, 2], num_samples=2), out, {0: [2, 3]}, pad)
+    assert told == {0: [2]} and bool((out == 0).all())

@@ -217,7 +217,7 @@ def warn_padded_read(forward: Forward, xs: tuple[Tensor, ...], what: str) -> Non
             picked = forward.select(out)
     except Exception:  # noqa: BLE001 - a check only: the estimator's own passes report the model's errors
         return
-    found = padded_reads(out, picked, pad[rows.to(pad.device)])
+    found = _untied(forward, out, padded_reads(out, picked, pad[rows.to(pad.device)]), pad[rows.to(pad.device)])
     if not found:
         mixed = _mixes_padding(forward, out, picked, pad[rows.to(pad.device)])
         scaled = [] if mixed else _scaled_by_padding(forward, out, pad[rows.to(pad.device)])
@@ -239,13 +239,36 @@ def warn_padded_read(forward: Forward, xs: tuple[Tensor, ...], what: str) -> Non
         return
     samples = [int(rows[r]) for r in found]
     positions = sorted({t for ts in found.values() for t in ts})
-    last = int(pad.shape[1]) - 1 in positions  # out[:, -1], equal to other pad positions too where the pads tie
+    last = int(pad.shape[1]) - 1 in positions  # out[:, -1] (padded positions of one output told apart, _untied)
     why = ("right padding read at the last position: `out[:, -1]` is then a pad position's prediction, not the last "
-           "real token's" if last else "e.g. `out[:, 0]` under left padding, where the first real token comes later")
+           "real token's" if last else "e.g. `out[:, 0]` under left padding, where the first real token comes later, "
+           "or a step past a shorter sample's length")
     warnings.warn(
         f"{what}: the explained output (`output=`) of probe sample(s) {samples} is the model's output at position(s) "
         f"{positions}, which the forward arguments mark as padding ({why}), so every effect explains a position the "
         f"model ignores. {PADDED_READ_FIX if last else OTHER_POSITION_FIX}{unnamed}", UserWarning, stacklevel=outside_package())
+
+
+def _untied(forward: Forward, out: Any, found: dict[int, list[int]], pad: Tensor) -> dict[int, list[int]]:
+    """``found`` (:func:`padded_reads`) with each row's positions told apart where its padded positions share one output
+    (a packed recurrent layer's bias: ``out[t]`` equals every padded frame's output, the last among them, and was named a
+    read of the last position): the explained output of the model's output (a tensor ``[n, T, ...]`` or time first) with
+    position ``t`` moved by ``t + 1`` is the moved output at the position read alone. No model pass; ``found`` as it is
+    where the moved output gives no padded read."""
+    if not found or not isinstance(out, Tensor) or not out.is_floating_point():
+        return found
+    views = _positions_second(out, *pad.shape)
+    if not views:
+        return found
+    moved = out.to(torch.float64, copy=True)  # exact offsets of any dtype; a copy of a float64 output too
+    steps = torch.arange(1, pad.shape[1] + 1, device=out.device, dtype=moved.dtype)
+    (moved if views[0] is out else moved.transpose(0, 1)).add_(steps.view(1, -1, *[1] * (out.dim() - 2)))
+    try:
+        with torch.no_grad():
+            again = padded_reads(moved, forward.select(moved), pad)
+    except Exception:  # noqa: BLE001 - a check only: the positions as first found
+        return found
+    return {r: again[r] for r in found if r in again} if again else found
 
 
 def _mixes_padding(forward: Forward, out: Any, picked: Tensor, pad: Tensor) -> list[int]:
