@@ -16,7 +16,7 @@ from lightning_causal.causal.engine.token_ids import embedding_readers
 if TYPE_CHECKING:
     from lightning_causal.audits.base import Probe
 
-__all__ = ["category_codes", "code_columns"]
+__all__ = ["category_codes", "code_columns", "code_reading"]
 
 
 def code_columns(model: nn.Module, probe: Probe) -> dict[str, int]:
@@ -40,19 +40,49 @@ def code_columns(model: nn.Module, probe: Probe) -> dict[str, int]:
         >>> code_columns(nn.Sequential(nn.Embedding(5, 2), nn.Flatten()), Probe(torch.tensor([[0, 3], [2, 1]])))
         {}
     """
+    return code_reading(model, probe)[0]
+
+
+def code_reading(model: nn.Module, probe: Probe) -> tuple[dict[str, int], list[int]]:
+    """:func:`code_columns`, with the other columns of ``x`` that an embedding looks up among several (token ids beside
+    the codes: a model of ``user(x[:, 0]) + domain(x[:, 1]) + tok(x[:, 2:])``), ``[]`` where there are none or no codes;
+    one pass for both.
+
+    Examples:
+        >>> from lightning_causal.audits import Probe
+        >>> class Mixed(nn.Module):  # torch and nn: the module's own
+        ...     def __init__(self):
+        ...         super().__init__()
+        ...         self.user, self.domain, self.tok = nn.Embedding(9, 2), nn.Embedding(9, 2), nn.Embedding(9, 2)
+        ...     def forward(self, x):
+        ...         return self.user(x[:, 0]) + self.domain(x[:, 1]) + self.tok(x[:, 2:]).sum(1)
+        >>> code_reading(Mixed(), Probe(torch.tensor([[0, 3, 5, 6], [2, 1, 7, 8]])))
+        ({'user': 0, 'domain': 1}, [2, 3])
+    """
     sub = probe.subset(slice(0, 16))
     x = sub.first
     if x.dim() != 2 or x.is_floating_point() or not x.is_contiguous():
-        return {}
+        return {}, []
     try:
         with embedding_readers(model, (x,)) as found, audit_mode(model), torch.no_grad():
             Forward(model, num_samples=len(sub), **sub.forward_options).raw(x)
     except Exception:  # noqa: BLE001 - the pass is the audit's to refuse, in its own words
-        return {}
-    n, d = x.shape  # x[:, j] or x[:, j:j + 1]: one value a row, a row apart
-    read = {r.name: (r.offset - x.storage_offset()) % d for r in found
-            if r.columns is None and r.input_index == 0 and r.size in ((n,), (n, 1)) and r.stride[0] == d}
-    return read if len(set(read.values())) >= 2 else {}
+        return {}, []
+    n, d = x.shape
+    flat = torch.arange(n * d)  # the positions of x each lookup reads, as columns
+    seen: dict[str, set[int]] = {}
+    whole: set[str] = set()  # the embeddings that looked a column up whole: x[:, j] or x[:, j:j + 1], a value a row
+    for r in found:
+        if r.columns is None and r.input_index == 0:
+            at = flat.as_strided(r.size, r.stride, r.offset - x.storage_offset())
+            seen.setdefault(r.name, set()).update((at % d).unique().tolist())
+            if r.size in ((n,), (n, 1)) and r.stride[0] == d:
+                whole.add(r.name)
+    # a code column's embedding looks up that column alone, not a token per step of a loop (src(x[:, t]) for each t)
+    read = {name: next(iter(cols)) for name, cols in seen.items() if name in whole and len(cols) == 1}
+    if len(set(read.values())) < 2:
+        return {}, []
+    return read, sorted(set().union(*seen.values()) - set(read.values()))
 
 
 def category_codes(model: nn.Module | None, probe: Probe | None) -> str:

@@ -11,7 +11,7 @@ import torch
 from torch import Tensor, nn
 
 from lightning_causal.audits.base import Audit, AuditResult, Probe
-from lightning_causal.audits.category_codes import code_columns
+from lightning_causal.audits.category_codes import code_reading
 from lightning_causal.audits.group_regions import group_key, group_region, signal_layout
 from lightning_causal.audits.options import (
     check_baseline,
@@ -563,10 +563,15 @@ class InputEffectAudit(Audit):
             }
             for g in top_groups.tolist()
         ]
-        codes = code_columns(model, probe) if x.dtype in INDEX_DTYPES else {}
+        codes, tokens = code_reading(model, probe) if x.dtype in INDEX_DTYPES else ({}, [])
         if codes:  # a table's category codes: code 1 of one column is no code 1 of another (drawn as a table's bars)
             result.tables["top_codes"] = self._top_codes(x, result.maps["effect"], sorted(set(codes.values())), mask)
             result.meta["code_columns"] = codes
+            if tokens:  # token ids beside the codes (user(x[:, 0]) + tok(x[:, 2:])): ranked apart from them
+                apart = torch.ones(x.shape[1], dtype=torch.bool, device=x.device)
+                apart[tokens] = False
+                left = apart.expand_as(x) if padding is None else padding | apart
+                result.tables["top_tokens"] = self._top_tokens(x, result.maps["effect"], left)
         elif not x.is_floating_point():
             result.tables["top_tokens"] = self._top_tokens(x, result.maps["effect"], padding)
         result.meta.update(groups=int(mean_abs.numel()), samples=int(x.shape[0]))
