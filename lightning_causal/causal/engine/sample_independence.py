@@ -397,8 +397,10 @@ class _InputShapes:
     def _recorder(self, name: str):  # noqa: ANN202 - a forward pre-hook
         def record(module: nn.Module, args: tuple, kwargs: dict) -> None:
             first = next((a for a in (*args, *kwargs.values()) if isinstance(a, Tensor)), None)
-            if first is not None:
-                self.shapes.append((name, tuple(first.shape), first.is_floating_point()))
+            if first is not None:  # a nested tensor (nn.TransformerEncoder's fast path, eval mode, a padding mask) has no
+                # .shape: its rows only, each row's length its own
+                shape = (first.size(0),) if first.is_nested else tuple(first.shape)
+                self.shapes.append((name, shape, first.is_floating_point()))
         return record
 
     def __exit__(self, *exc: object) -> None:
