@@ -72,6 +72,13 @@ def _periodic(x: Tensor, stride: int) -> bool:
     return alike >= 2 and 2 * alike >= len(tried)  # most distances: a period, not a chance match of few values
 
 
+def _edges_only(x: Tensor) -> bool:
+    """Whether every row of ``x [N, T]`` holds two values at most and changes once at most: padding masks
+    (``attention_mask``) or a thermometer code, which a probe sorted by length lays out each the one before shifted by
+    the lengths' difference (texts of distinct lengths one apart: every pair at one stride)."""
+    return bool((x[:, 1:] != x[:, :-1]).sum(1).le(1).all()) and x.unique().numel() <= 2
+
+
 def overlapping_windows(x: Tensor) -> tuple[int, int, int, int] | None:
     """Whether the samples of ``x`` are overlapping windows of one series, in order.
 
@@ -79,7 +86,7 @@ def overlapping_windows(x: Tensor) -> tuple[int, int, int, int] | None:
     ``[N, F, T]``) where ``x[i + 1, :T - s] == x[i, s:]`` exactly, ``1 <= s <= T - 2``, on steps not all one value, one
     ``s`` (the stride) for 4 pairs or more and half the pairs or more: binary sequences match some shift by chance, each
     pair another. Samples too far apart to share a step that match all the same are a periodic series (a calendar), not
-    windows of one stretch of it.
+    windows of one stretch of it. Rows of two values that change once (padding masks of a probe sorted by length) are none.
 
     Args:
         x: the samples ``[N, T]`` or ``[N, T, F]`` / ``[N, F, T]``; other shapes, and fewer than 3 samples or steps, are
@@ -90,6 +97,8 @@ def overlapping_windows(x: Tensor) -> tuple[int, int, int, int] | None:
         the time dimension ``dim``, where at least half of the pairs (and 4) are; else ``None``.
     """
     if not isinstance(x, Tensor) or x.dim() not in (2, 3) or x.shape[0] < 3 or x.is_complex():
+        return None
+    if x.dim() == 2 and _edges_only(x.detach()):
         return None
     views = {1: x.detach()[..., None]} if x.dim() == 2 else {1: x.detach(), 2: x.detach().transpose(1, 2)}  # no copy
     for dim, series in views.items():
