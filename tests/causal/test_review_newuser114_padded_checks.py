@@ -103,3 +103,42 @@ def test_telling_tied_positions_apart_leaves_a_float64_output_as_it_was():
     pad = torch.tensor([[False, False, True, True], [False] * 4])
     told = _untied(Forward(nn.Identity(), output=lambda o: o[:, 2], num_samples=2), out, {0: [2, 3]}, pad)
     assert told == {0: [2]} and bool((out == 0).all())
+
+
+def test_a_mean_over_frames_counted_by_lengths_is_told_the_way_with_lengths():
+    """MIXED_FIX names an attention mask and dimension 1; frames counted by ``lengths``, log-probabilities time first,
+    are told the way with ``lengths`` too, whose expressions reduce over each sample's real frames."""
+    import re
+
+    from lightning_causal.causal.engine.padded_reads import LENGTHS_MIXED_FIX
+
+    lengths = torch.tensor([10, 4, 7])
+    x = torch.randn(3, 10, 4, generator=torch.Generator().manual_seed(4)) * (torch.arange(10) < lengths[:, None])[..., None]
+
+    def said(model, output, args):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            input_effects(model.eval(), x, torch.arange(4).reshape(1, 1, 4), target=0, output=output,
+                          additional_forward_args=args)
+        return [str(w.message) for w in caught if "shrink with the padding" in str(w.message)]
+
+    (message,) = said(MaskedFrames(), lambda out: out.mean(1), {"lengths": lengths})
+    assert LENGTHS_MIXED_FIX in message
+
+    class Masked(MaskedFrames):
+        def forward(self, x, attention_mask):
+            return super().forward(x, attention_mask.sum(1))
+
+    (masked,) = said(Masked(), lambda out: out.mean(1), {"attention_mask": (torch.arange(10) < lengths[:, None]).long()})
+    assert "With `lengths`" not in masked
+    # the expressions as written: each sample's mean and logsumexp over its real frames, batch first and time first
+    code = [c for c in re.findall(r"`([^`]+)`", LENGTHS_MIXED_FIX) if "real" in c]
+    assert len(code) == 5
+    out, T = torch.randn(3, 10, 6, dtype=torch.float64), 10
+    scope = {"torch": torch, "lengths": lengths, "T": T}
+    exec(code[0], scope)
+    mean = torch.stack([out[n, : int(k)].mean(0) for n, k in enumerate(lengths)])
+    lse = torch.stack([out[n, : int(k)].logsumexp(0) for n, k in enumerate(lengths)])
+    got = [eval(c, {**scope, "out": o}) for c, o in zip(code[1:], (out, out, out.transpose(0, 1), out.transpose(0, 1)))]
+    for value, want in zip(got, (mean, lse, mean, lse)):
+        assert torch.allclose(value, want)

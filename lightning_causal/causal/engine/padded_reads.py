@@ -48,6 +48,7 @@ from torch import Tensor
 
 from lightning_causal.causal.engine.ablation import (
     input_padding,
+    padding_arguments,
     step_positions,
     unnamed_padding,
     unnamed_padding_way,
@@ -68,7 +69,7 @@ from lightning_causal.causal.engine.user_frame import outside_package
 if TYPE_CHECKING:
     from lightning_causal.causal.engine.forward import Forward
 
-__all__ = ["MIXED_FIX", "OTHER_POSITION_FIX", "PADDED_READ_FIX", "PADDED_TARGET_FIX", "explained_target", "padded_reads", "warn_padded_read",
+__all__ = ["LENGTHS_MIXED_FIX", "MIXED_FIX", "OTHER_POSITION_FIX", "PADDED_READ_FIX", "PADDED_TARGET_FIX", "explained_target", "padded_reads", "warn_padded_read",
            "warn_padded_target"]
 
 #: the ways out, named in the warning
@@ -100,6 +101,14 @@ MIXED_FIX = (
     "positions and -1e9 or -inf at the padding: `m = (attention_mask == 0)[..., None].to(out.dtype)`), or read one "
     "position real in every row "
     "(`out[:, j]`); a callable `output=` cannot read the mask, it is called on batches of rows of the estimators' choosing")
+
+#: added to MIXED_FIX where the padding is counted by `lengths` (frames of a speech model, time first for F.ctc_loss)
+LENGTHS_MIXED_FIX = (
+    " With `lengths` in place of a mask, T the padded frame count: `real = torch.arange(T, device=lengths.device) < "
+    "lengths[:, None]` ([N, T]); a mean `(out * real[..., None]).sum(1) / real.sum(1, keepdim=True)`, a token's presence "
+    "`out.masked_fill(~real[..., None], float('-inf')).logsumexp(1)`; of log-probabilities laid out time first "
+    "(`[T, N, C]`, for `F.ctc_loss`): `(out * real.T[..., None]).sum(0) / real.sum(1, keepdim=True)`, "
+    "`out.masked_fill(~real.T[..., None], float('-inf')).logsumexp(0)`")
 
 _CHECKED_ROWS = 4  # probe samples with padding run in the check's one pass
 
@@ -233,7 +242,7 @@ def warn_padded_read(forward: Forward, xs: tuple[Tensor, ...], what: str) -> Non
                    "it is given (the longest sequence of its batch)")
             warnings.warn(
                 f"{what}: the explained output (`output=`) of probe sample(s) {[int(rows[r]) for r in mixed or scaled]} "
-                f"{why}. {MIXED_FIX}{unnamed}", UserWarning, stacklevel=outside_package())
+                f"{why}. {MIXED_FIX}{_lengths_way(forward, xs)}{unnamed}", UserWarning, stacklevel=outside_package())
         return
     if not _follows_positions(forward, xs, rows, int(pad.shape[1]), axis=axis):
         return
@@ -247,6 +256,13 @@ def warn_padded_read(forward: Forward, xs: tuple[Tensor, ...], what: str) -> Non
         f"{what}: the explained output (`output=`) of probe sample(s) {samples} is the model's output at position(s) "
         f"{positions}, which the forward arguments mark as padding ({why}), so every effect explains a position the "
         f"model ignores. {PADDED_READ_FIX if last else OTHER_POSITION_FIX}{unnamed}", UserWarning, stacklevel=outside_package())
+
+
+def _lengths_way(forward: Forward, xs: tuple[Tensor, ...]) -> str:
+    """:data:`LENGTHS_MIXED_FIX` where the padding is read from ``lengths`` (or an alias), not a mask; else ``""``."""
+    source = forward.args.kwargs if forward.args.kwargs else forward.args.args or None
+    named = padding_arguments(forward.model, source, len(xs))
+    return LENGTHS_MIXED_FIX if isinstance(named, Mapping) and "lengths" in named else ""
 
 
 def _untied(forward: Forward, out: Any, found: dict[int, list[int]], pad: Tensor) -> dict[int, list[int]]:
