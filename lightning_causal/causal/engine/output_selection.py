@@ -267,13 +267,30 @@ def _reads_moment(dist: Distribution, name: str, value: Tensor, output: Callable
     return not bool((left & rows.reshape(-1).to(left.device)).any())
 
 
+def _pairwise_name(key: Any) -> bool:
+    """Whether an output's key or field names a score of pairs: ``logits_per_image``/``logits_per_text`` (CLIP),
+    a ``similarity`` or ``sim`` matrix; a square tensor of another name (or an index) may be a classifier's logits on
+    as many rows as classes.
+
+    Examples:
+        >>> _pairwise_name("logits_per_image"), _pairwise_name("similarity"), _pairwise_name("y_hat"), _pairwise_name(0)
+        (True, True, False, False)
+    """
+    if not isinstance(key, str):
+        return False
+    key = key.lower()
+    return "_per_" in key or key.startswith("per_") or "similarit" in key or key in ("sim", "sims") or key.endswith("_sim")
+
+
 def _first_choice(out: Any) -> str:
     """``", e.g. `output='cls'`"``: the first tensor of samples the return value ``out`` holds, by its key, field
     or index (the head a user of a model of several outputs picks for each audit), or ``""``. A 0-dim value is no
     output of samples (the loss of a model given its labels, ``(loss, logits)``): passed over, and named. A square
-    ``[n, n, ...]`` tensor (a CLIP-like model's ``logits_per_image``, row i scoring every caption of its batch, whose
-    width follows the batch and which the checks refuse as such) comes after the others, and where every tensor is one,
-    its diagonal is named (each row's own item), the tensor itself only where its ``n`` columns are classes.
+    ``[n, n, ...]`` tensor whose name says it scores pairs (:func:`_pairwise_name`: a CLIP-like model's
+    ``logits_per_image``, row i scoring every caption of its batch, whose width follows the batch and which the checks
+    refuse as such) comes after the others, and where every tensor is one, its diagonal is named (each row's own item),
+    the tensor itself only where its ``n`` columns are classes. A square tensor of another name (a classifier's logits on
+    a probe of as many rows as classes) keeps its place.
 
     Examples:
         >>> import torch
@@ -292,7 +309,7 @@ def _first_choice(out: Any) -> str:
     else:
         return ""
     names = [k for k, v in items if isinstance(v, Tensor) and v.dim()]
-    square = {k for k, v in items if isinstance(v, Tensor) and v.dim() >= 2 and v.shape[0] == v.shape[1]}
+    square = {k for k, v in items if isinstance(v, Tensor) and v.dim() >= 2 and v.shape[0] == v.shape[1] and _pairwise_name(k)}
     names = [k for k in names if k not in square] + [k for k in names if k in square]
     scalars = [k for k, v in items if isinstance(v, Tensor) and not v.dim()]
     scalar = (f"; `output={scalars[0]!r}` is a 0-dim value, such as the loss a model computes from the labels passed to "
