@@ -147,7 +147,7 @@ def check_token_options(audit: CaptumBaseline, x: Tensor, model: nn.Module | Non
                          "broadcastable to the inputs")
     if not cast and (isinstance(b, bool) or not one_int):
         raise ValueError(f"Expected argument `baseline` to be a token id (an int: pad or [MASK]) for token inputs but got "
-                         f"{shown_baseline(b)}: {TOKEN_BASELINE_ADVICE}; with `input_layer=` too, as Captum's layer methods "
+                         f"{shown_baseline(b)}: {TOKEN_BASELINE_ADVICE}; for integer codes, a reference code; with `input_layer=` too, as Captum's layer methods "
                          "take their baselines as inputs")
     if gradient:
         # the example names the user's own `input_layer` where given (a model of its own nests BERT: 'model.bert....'),
