@@ -104,7 +104,7 @@ MIXED_FIX = (
 
 #: added to MIXED_FIX where the padding is counted by `lengths` (frames of a speech model, time first for F.ctc_loss)
 LENGTHS_MIXED_FIX = (
-    " With `lengths` in place of a mask, T the padded frame count: `real = torch.arange(T, device=lengths.device) < "
+    ". With `lengths` in place of a mask, T the padded frame count: `real = torch.arange(T, device=lengths.device) < "
     "lengths[:, None]` ([N, T]); a mean `(out * real[..., None]).sum(1) / real.sum(1, keepdim=True)`, a token's presence "
     "`out.masked_fill(~real[..., None], float('-inf')).logsumexp(1)`; of log-probabilities laid out time first "
     "(`[T, N, C]`, for `F.ctc_loss`): `(out * real.T[..., None]).sum(0) / real.sum(1, keepdim=True)`, "
@@ -211,21 +211,27 @@ def _follows_positions(forward: Forward, xs: tuple[Tensor, ...], rows: Tensor, s
 def warn_padded_read(forward: Forward, xs: tuple[Tensor, ...], what: str) -> None:
     """Warn when a callable ``output=`` reads probe samples at padded positions (module docstring):
     one pass of up to 4 samples that hold padding, without gradients; nothing runs without a
-    callable ``output=`` or a padding argument, or when no sample holds padding."""
-    if not callable(forward.output):
-        return
+    callable ``output=`` or a padding argument, or when no sample holds padding. Said once per
+    :func:`~lightning_causal.causal.engine.batching.remembered_fit` block (an audit's set-up check and its estimators'
+    clean passes: :func:`~lightning_causal.causal.engine.batching.say_once_in_block`), the check skipped once said."""
+    if callable(forward.output):
+        say_once_in_block("padded_read", lambda: _padded_read_said(forward, xs, what))
+
+
+def _padded_read_said(forward: Forward, xs: tuple[Tensor, ...], what: str) -> bool:
+    """:func:`warn_padded_read`'s check; whether it warned."""
     pad, unnamed, axis = _step_padding(forward, xs)  # [N, T]: the padding is the same along a position's features
     if pad is None:  # none, or along a channels-first input's frames: no per-position outputs [N, T, ...] to read
-        return
+        return False
     rows = (pad.any(1) & ~pad.all(1)).nonzero().flatten()[:_CHECKED_ROWS]
     if not rows.numel():
-        return
+        return False
     try:
         with torch.no_grad(), rng_preserved(model_devices(forward.model)), model_rngs_kept(forward.model):
             out = forward.raw(*(x[rows] for x in xs), rows=rows)
             picked = forward.select(out)
     except Exception:  # noqa: BLE001 - a check only: the estimator's own passes report the model's errors
-        return
+        return False
     found = _untied(forward, out, padded_reads(out, picked, pad[rows.to(pad.device)]), pad[rows.to(pad.device)])
     if not found:
         mixed = _mixes_padding(forward, out, picked, pad[rows.to(pad.device)])
@@ -243,9 +249,10 @@ def warn_padded_read(forward: Forward, xs: tuple[Tensor, ...], what: str) -> Non
             warnings.warn(
                 f"{what}: the explained output (`output=`) of probe sample(s) {[int(rows[r]) for r in mixed or scaled]} "
                 f"{why}. {MIXED_FIX}{_lengths_way(forward, xs)}{unnamed}", UserWarning, stacklevel=outside_package())
-        return
+            return True
+        return False
     if not _follows_positions(forward, xs, rows, int(pad.shape[1]), axis=axis):
-        return
+        return False
     samples = [int(rows[r]) for r in found]
     positions = sorted({t for ts in found.values() for t in ts})
     last = int(pad.shape[1]) - 1 in positions  # out[:, -1] (padded positions of one output told apart, _untied)
@@ -256,6 +263,7 @@ def warn_padded_read(forward: Forward, xs: tuple[Tensor, ...], what: str) -> Non
         f"{what}: the explained output (`output=`) of probe sample(s) {samples} is the model's output at position(s) "
         f"{positions}, which the forward arguments mark as padding ({why}), so every effect explains a position the "
         f"model ignores. {PADDED_READ_FIX if last else OTHER_POSITION_FIX}{unnamed}", UserWarning, stacklevel=outside_package())
+    return True
 
 
 def _lengths_way(forward: Forward, xs: tuple[Tensor, ...]) -> str:
