@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from lightning_causal.causal import layer_causal_map
-from lightning_causal.causal.structure.layer_activations import steps_dims
+from lightning_causal.causal.structure.layer_activations import conv_layouts, steps_dims, tied_steps
 from tests.causal.test_trial_newuser110_conv_steps_padding import (
     _probe,  # 6 token sequences padded to t
 )
@@ -51,16 +51,20 @@ class ConvThenLinear(nn.Module):  # a block of one's own laid [N, T, D]: its Lin
 
 def test_steps_of_a_convolution_module_of_ones_own():
     model = nn.ModuleDict({"same": CausalConv(8), "more": CausalConv(10), "block": ConvThenLinear(8)})
-    acts = {"same": model["same"](torch.ones(2, 8, 8)), "more": model["more"](torch.ones(2, 10, 8)),
-            "block": model["block"](torch.ones(2, 8, 8))}
-    assert steps_dims(model, acts, steps=8) == {"same": 2, "more": 2}  # was {}: every one on dimension 1
+    with conv_layouts(model, list(model)) as layouts:  # what the clean pass records: the convolution reads x as it is
+        acts = {"same": model["same"](torch.ones(2, 8, 8)), "more": model["more"](torch.ones(2, 10, 8)),
+                "block": model["block"](torch.ones(2, 8, 8))}
+    assert steps_dims(model, acts, steps=8, layouts=layouts) == {"same": 2, "more": 2}  # was {}: every one on dimension 1
+    assert steps_dims(model, acts, steps=8) == {}  # nothing recorded: dimension 1, warned of (tied_steps)
+    assert tied_steps(model, acts, 8, {}) == ["same", "more", "block"]
+    assert tied_steps(model, acts, 8, {"same": 2, "more": 2}, layouts) == []  # block: its conv reads x transposed
 
 
-def _map(model, t):
+def _map(model, t, layers=("causal", "mix")):
     ids, mask = _probe(t)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        lm = layer_causal_map(model.double(), ids, layers=["causal", "mix"], baseline=1,
+        lm = layer_causal_map(model.double(), ids, layers=list(layers), baseline=1,
                               additional_forward_args={"attention_mask": mask})
     return lm, [str(w.message) for w in caught]
 

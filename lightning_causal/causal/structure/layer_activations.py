@@ -52,7 +52,7 @@ from lightning_causal.causal.structure.functional_layers import (
     functional_layers_note,
 )
 
-__all__ = ["BATCH_FIRST", "BROADCAST", "NOT_SAMPLES_FIRST", "VMAPPED", "activations_alone", "clean_activations", "real_positions_only", "tied_steps",
+__all__ = ["BATCH_FIRST", "BROADCAST", "NOT_SAMPLES_FIRST", "VMAPPED", "activations_alone", "clean_activations", "conv_layouts", "real_positions_only", "tied_steps",
            "seeded_clean_activations", "SkippedModulesError", "skipped_modules_error", "steps_dims", "unaligned_positions"]
 
 BATCH_FIRST = ("A layer built with batch_first=False (nn.TransformerEncoderLayer, recurrent layers) returns [T, N, ...] "
@@ -403,7 +403,8 @@ def real_positions_only(h: Tensor, real: Tensor | None, dim: int = 1) -> Tensor:
 EXTRA_STEPS = 4
 
 
-def steps_dims(model: nn.Module, acts: dict[str, Tensor], steps: int | None = None) -> dict[str, int]:
+def steps_dims(model: nn.Module, acts: dict[str, Tensor], steps: int | None = None,
+               layouts: Mapping[str, str] | None = None) -> dict[str, int]:
     """The layers of ``acts`` whose outputs ``[N, C, T, ...]`` hold their steps on dimension 2, as ``{name: 2}``; the
     others (``[N, T, D]``) hold them on dimension 1. Shape first: given the input's ``steps`` (``T``), the steps lie on
     the one of dimensions 1 and 2 whose size is ``T`` to ``T + EXTRA_STEPS`` (a causal ``Conv1d``'s or a ``[CLS]``
@@ -414,9 +415,12 @@ def steps_dims(model: nn.Module, acts: dict[str, Tensor], steps: int | None = No
     ``Conv1d`` over a sequence's steps) on dimension 2, but not a pointwise ``Conv1d`` that reads as many channels as
     the input's ``steps``: it mixes the positions laid on its channels, ``[N, T, D]`` (a gMLP's spatial gating unit,
     ``nn.Conv1d(T, T, 1)``), so its steps stay on dimension 1; a module of one's own that holds a convolution of as
-    many channels as dimension 1 and no features-last layer as wide as the last (a causal convolution module returning
-    ``self.conv(x)[..., :T]``, :func:`_inner_layout`) on dimension 2; any other module on dimension 1 (those that say
-    nothing of their layout: :func:`tied_steps`, which the layer map warns of where the probe is padded).
+    many channels as dimension 1 and no features-last layer as wide as the last (:func:`_inner_layout`) by what the pass
+    recorded of it (``layouts``, :func:`conv_layouts`): on dimension 2 where its convolution read its input as it is or
+    its output is the convolution's (a causal convolution module returning ``self.conv(x)[..., :T]``), on dimension 1
+    where it read it transposed (a text-CNN block, ``relu(self.conv(x.transpose(1, 2))).transpose(1, 2)``) or nothing
+    was recorded (then warned of: :func:`tied_steps`); any other module on dimension 1 (those that say nothing of
+    their layout: :func:`tied_steps`, which the layer map warns of where the probe is padded).
 
     Examples:
         >>> import torch
@@ -432,10 +436,10 @@ def steps_dims(model: nn.Module, acts: dict[str, Tensor], steps: int | None = No
         {'0': 2}
     """
     modules = dict(model.named_modules())
-    return {a: 2 for a, h in acts.items() if h.dim() >= 3 and _steps_on_2(modules.get(a), h, steps)}
+    return {a: 2 for a, h in acts.items() if h.dim() >= 3 and _steps_on_2(modules.get(a), h, steps, (layouts or {}).get(a))}
 
 
-def _steps_on_2(module: nn.Module | None, h: Tensor, steps: int | None) -> bool:
+def _steps_on_2(module: nn.Module | None, h: Tensor, steps: int | None, read: str | None = None) -> bool:
     """Whether ``h``'s steps lie on dimension 2 (:func:`steps_dims`): by its shape where only one of dimensions 1 and 2
     fits ``steps``, else by ``module``."""
     declared = _declared_layout(module, h)
@@ -446,7 +450,7 @@ def _steps_on_2(module: nn.Module | None, h: Tensor, steps: int | None) -> bool:
         if fit1 != fit2:
             return fit2
         if fit1 and module is not None and not lays_channels_first(module, h) and _inner_layout(module, h) == "channels":
-            return True  # a causal convolution module of one's own, [N, C, T] with C == T (or a few more)
+            return read == "channels"  # a causal convolution module of one's own, [N, C, T] with C == T (or a few more)
     return module is not None and lays_channels_first(module, h) and not _mixes_positions(module, steps)
 
 
@@ -469,12 +473,14 @@ def _inner_layout(module: nn.Module, h: Tensor) -> str | None:
     return "features" if last and not convolves else None
 
 
-def tied_steps(model: nn.Module, acts: dict[str, Tensor], steps: int | None, dims: dict[str, int]) -> list[str]:
+def tied_steps(model: nn.Module, acts: dict[str, Tensor], steps: int | None, dims: dict[str, int],
+               layouts: Mapping[str, str] | None = None) -> list[str]:
     """The layers of ``acts`` read with their steps on dimension 1 (not in ``dims``, :func:`steps_dims`) whose outputs
     hold the input's ``steps`` (``T`` to ``T + EXTRA_STEPS``) on dimensions 1 and 2 alike, and whose module says
     nothing of its layout: no declaration (:func:`_declared_layout`), no convolution, channel normalisation or pool,
     nothing inside that tells (:func:`_inner_layout`: an activation after a ``Conv1d``, ``[N, C, T]`` with ``C == T``,
-    named in ``layers=``). Their padding is laid on dimension 1 by default, which the shapes cannot confirm."""
+    named in ``layers=``; or a convolution inside), unless the pass recorded that its convolution read its input
+    transposed (``layouts``, :func:`conv_layouts`: its steps on dimension 1). Their padding is laid on dimension 1 by default, which the shapes cannot confirm."""
     if steps is None:
         return []
     modules = dict(model.named_modules())
@@ -484,9 +490,111 @@ def tied_steps(model: nn.Module, acts: dict[str, Tensor], steps: int | None, dim
         if a in dims or h.dim() < 3 or not all(steps <= int(s) <= steps + EXTRA_STEPS for s in h.shape[1:3]):
             continue
         if module is None or (_declared_layout(module, h) is None and not lays_channels_first(module, h)
-                              and _inner_layout(module, h) is None):
+                              and _inner_layout(module, h) != "features" and (layouts or {}).get(a) != "steps"):
             tied.append(a)
     return tied
+
+
+@contextlib.contextmanager
+def conv_layouts(model: nn.Module, layers: Sequence[str]) -> Iterator[dict[str, str]]:
+    """Record, during the pass run inside, how each module of ``layers`` that holds a convolution or channel
+    normalisation (not a pointwise ``Conv1d``) and reads a tensor ``[N, A, B]`` lays out its output, as ``{name:
+    "channels" | "steps"}`` (the last call's; a name left out where nothing tells, or its convolutions disagree).
+    ``"channels"``: its output is a view of a convolution's output with the same strides (``self.conv(x)[..., :T]``),
+    or, where it is none and has its input's shape, a convolution read its input as it is (the same storage and strides, or the same values at
+    an offset of its last dimension: ``F.pad(x, (k - 1, 0))``); ``"steps"``: the output is a convolution's output
+    transposed, or a convolution read the input transposed (a text-CNN block, ``relu(self.conv(x.transpose(1,
+    2))).transpose(1, 2)``). No pass of its own, no copy: hooks compare strides (and values where the storage differs)
+    at each call, and are removed on exit, also on an exception.
+
+    Examples:
+        >>> import torch
+        >>> from torch import nn
+        >>> class Block(nn.Module):  # [N, T, D] in and out, the conv over the steps
+        ...     def __init__(self):
+        ...         super().__init__()
+        ...         self.conv = nn.Conv1d(4, 4, 3, padding=1)
+        ...     def forward(self, x):
+        ...         return self.conv(x.transpose(1, 2)).relu().transpose(1, 2)
+        >>> model = nn.Sequential(Block())
+        >>> with conv_layouts(model, ["0"]) as read:
+        ...     _ = model(torch.randn(2, 4, 4))
+        >>> read
+        {'0': 'steps'}
+    """
+    modules = dict(model.named_modules())
+    read: dict[str, str] = {}
+    handles = []
+    try:
+        for name in layers:
+            module = modules.get(name)
+            inner = [] if module is None or isinstance(module, _CONVOLVES) else \
+                [m for m in module.modules() if isinstance(m, _CONVOLVES) and getattr(m, "kernel_size", (2,)) != (1,)]
+            if inner:
+                handles += _layout_hooks(name, module, inner, read)
+        yield read
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def _layout_hooks(name: str, module: nn.Module, inner: list[nn.Module], read: dict[str, str]) -> list:
+    """The hooks of :func:`conv_layouts` on one layer ``module`` and the convolutions ``inner`` it holds."""
+    call: dict[str, object] = {}
+
+    def enter(_m: nn.Module, args: tuple) -> None:
+        x = args[0] if args and isinstance(args[0], Tensor) else None
+        call.update(x=x if x is not None and x.dim() == 3 else None, said=[], outs=[])
+
+    def conv_ran(_m: nn.Module, args: tuple, out: object) -> None:
+        x = call.get("x")
+        if not isinstance(x, Tensor) or not args or not isinstance(args[0], Tensor):
+            return
+        call["said"].append(_read_as(args[0], x))
+        if isinstance(out, Tensor) and out.dim() == 3:
+            call["outs"].append(out)
+
+    def leave(_m: nn.Module, _args: tuple, out: object) -> None:
+        x, read_as = call.get("x"), None
+        if isinstance(x, Tensor) and isinstance(out, Tensor) and out.dim() == 3:  # its output a convolution's, else its input's shape
+            said = {_view_of(out, o) for o in call["outs"]} - {None} or \
+                (set(call["said"]) - {None} if out.shape == x.shape else set())
+            read_as = said.pop() if len(said) == 1 else None
+        if read_as is None:
+            read.pop(name, None)
+        else:
+            read[name] = read_as
+        call.clear()
+
+    return [module.register_forward_pre_hook(enter), module.register_forward_hook(leave)] + \
+        [m.register_forward_hook(conv_ran) for m in inner]
+
+
+def _view_of(out: Tensor, conv_out: Tensor) -> str | None:
+    """``"channels"`` where ``out`` is a view of ``conv_out`` with its strides, ``"steps"`` with dimensions 1 and 2
+    swapped, else ``None``."""
+    with contextlib.suppress(RuntimeError, NotImplementedError):
+        if out.untyped_storage().data_ptr() == conv_out.untyped_storage().data_ptr():
+            s, c = out.stride()[1:3], conv_out.stride()[1:3]
+            return "channels" if s == c else "steps" if s == c[::-1] else None
+    return None
+
+
+def _read_as(seen: Tensor, x: Tensor) -> str | None:
+    """How a convolution read the input ``seen`` against its module's input ``x`` (``[N, A, B]``): ``"channels"`` as it
+    is, ``"steps"`` transposed (by storage and strides, else by values at an offset of the last dimension: padded), else
+    ``None`` (both or neither: a symmetric input, another tensor)."""
+    if seen.dim() != 3 or seen.shape[0] != x.shape[0]:
+        return None
+    found = {_view_of(seen, x)} - {None}
+    if not found:
+        with torch.no_grad(), contextlib.suppress(RuntimeError, TypeError):
+            for how, y in (("channels", x), ("steps", x.transpose(1, 2))):
+                extra = seen.shape[2] - y.shape[2]
+                if seen.shape[1] == y.shape[1] and 0 <= extra <= 2 * EXTRA_STEPS and any(
+                        torch.equal(seen[..., off:off + y.shape[2]], y) for off in range(extra + 1)):
+                    found.add(how)
+    return found.pop() if len(found) == 1 else None
 
 
 def _declared_layout(module: nn.Module | None, h: Tensor) -> str | None:

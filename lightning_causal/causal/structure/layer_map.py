@@ -62,6 +62,7 @@ from lightning_causal.causal.structure.layer_activations import (
     NOT_SAMPLES_FIRST,
     activations_alone,
     clean_activations,
+    conv_layouts,
     real_positions_only,
     seeded_clean_activations,
     steps_dims,
@@ -331,7 +332,8 @@ def layer_causal_map(
                                      f"default layers read, but it holds none{where}")
             else:
                 warn_off_output_path(off_output_path(forward, xs, names))
-            with embedding_readers(model, xs) as readers:  # the clean pass only: which embeddings read token ids
+            # the clean pass only: which embeddings read token ids, how a module's convolution reads its input
+            with embedding_readers(model, xs) as readers, conv_layouts(forward.model, names) as layouts:
                 repeated: dict[str, int] = {}  # a module that runs several times per pass: read at its last call
                 out, acts = clean_activations(forward, xs, names, named=layers is not None, left_out=left_out, calls=repeated)
         # a model that draws noise in eval mode: common random numbers, the clean pass again from the blocks' seeds
@@ -345,10 +347,10 @@ def layer_causal_map(
         # statistics, computed after audit_mode, would carry (torch warns at float() of them)
         out = out.detach()
         # a Conv1d's [N, C, T]: its steps on dimension 2, not its channels
-        dims = steps_dims(forward.model, acts, None if real_positions is None else real_positions.shape[1])
+        dims = steps_dims(forward.model, acts, None if real_positions is None else real_positions.shape[1], layouts)
         _warn_unaligned(unaligned_positions(acts, real_positions, dims), acts, real_positions, dims)
         if real_positions is not None and not bool(real_positions.all()):  # padding laid on a dimension the shapes do not tell
-            _warn_tied(tied_steps(forward.model, acts, real_positions.shape[1], dims), acts, real_positions.shape[1])
+            _warn_tied(tied_steps(forward.model, acts, real_positions.shape[1], dims, layouts), acts, real_positions.shape[1])
         acts = {a: real_positions_only(h.detach(), real_positions, dims.get(a, 1)) for a, h in acts.items()}
         check_token_baselines(xs, bases, readers, pads)
         check_samples_independent(forward, xs, out, "A layer causal map", one_row=noise is None and max_batch_size == 1 and n > 1)
@@ -404,8 +406,9 @@ def _warn_tied(names: list[str], acts: dict[str, Tensor], t: int) -> None:
         f"layer_causal_map: the outputs of {_outputs_shown(names, acts)} hold the input's {t} steps (or a few more) on dimensions 1 and 2 alike, "
         "and their modules say nothing of their layout, so their padded steps are zeroed on dimension 1, as for a "
         "[N, T, D] output; where a layer's steps lie on dimension 2 (an activation after a Conv1d, [N, C, T] with C "
-        "close to T) its channels are zeroed instead. Name the convolution itself, or a module of one's own that holds "
-        "it, in `layers=`, or pad the probe to a length that no channel count of these layers is within 4 of",
+        "close to T; a module of one's own holding a Conv1d that reads neither its input nor the input transposed) its "
+        "channels are zeroed instead. Name the convolution itself in `layers=`, or pad the probe to a length that no "
+        "channel count of these layers is within 4 of",
         UserWarning, stacklevel=outside_package())
 
 
