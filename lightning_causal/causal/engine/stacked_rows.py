@@ -16,7 +16,10 @@ inner row (:meth:`RowsAlone.picked_rows`: drawn from the check's own generator, 
 at each pass, the same at every run, no global stream moved) alone first, a pass of one row each (:func:`~.batching.rows_alone` is true then: an estimator that writes its rows' results by index keeps
 nothing of them), then the chunk; the chunk's values of those rows must match theirs alone (:func:`~.sample_independence.same_outputs`: within 1% of each
 row's scale, the rounding of batch-size dependent kernels), else ``ValueError`` naming the estimator, the pass and the
-difference. Refused rather than warned: the effects of such a pass are not the model's effects of any row, and a
+difference. A row whose value in the pass is not finite is not compared: a model that divides by a window's spread
+(RevIN's std without an eps) gives 0 / 0 = NaN on a window an intervention sets to one value where its reduction in the
+pass is exact, and a finite value of its rounding residue alone; the audit names the non-finite outputs and their way
+out instead of a batch dependence the model has not (a statistic over the batch, NaN for a row alone, still is). Refused rather than warned: the effects of such a pass are not the model's effects of any row, and a
 warning would let them into the reports (the clean-probe check refuses the same cause). Within that 1% but beyond float
 rounding (:func:`~.rounding.rounding_bound`), the pass runs and :func:`rows_alone_checked` warns once at its end, naming the largest
 difference on its row's scale and against the spread of the pass's values (:meth:`RowsAlone.warn_differences`): a
@@ -190,6 +193,13 @@ class RowsAlone:
                 or alone.shape != (len(picked), *values.shape[1:])):
             return out  # no values per row to compare
         stacked = values[picked]
+        finite = [i for i in range(len(picked)) if bool(stacked[i].isfinite().all())]
+        if len(finite) < len(picked):  # a row non-finite in the pass is not compared: its NaN is the audit's to name
+            # (non-finite outputs), not the batch's (RevIN's 0 / 0 on a window set to one value: exact in the pass,
+            # a rounding residue alone, 1.706)
+            if not finite:
+                return out
+            picked, alone, stacked = [picked[i] for i in finite], alone[finite], stacked[finite]
         found = _same_rows(alone, stacked)
         if self._held is None:
             self._held = model_precision(self.model)
