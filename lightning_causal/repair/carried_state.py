@@ -15,7 +15,12 @@ from torch import Tensor, nn
 
 from lightning_causal._compat import with_note
 from lightning_causal.causal.engine.ablation import _equal_entries
-from lightning_causal.causal.engine.kept_attributes import KeptAttributes, buffer_of
+from lightning_causal.causal.engine.kept_attributes import (
+    KeptAttributes,
+    _dict_names,
+    _holder_names,
+    buffer_of,
+)
 from lightning_causal.repair.base import RepairTerm
 
 __all__ = ["memory_rows_written", "sized_by_batch", "task_pass_state", "term_pass_noted", "validation_batches"]
@@ -116,7 +121,7 @@ def memory_rows_written(kept: KeptAttributes, model: nn.Module) -> tuple[tuple[s
         >>> memory_rows_written(kept, m)
         (('keys', (16, 4)), ('queue', (4, 16)))
     """
-    names = {id(m): prefix for prefix, m in model.named_modules()}
+    names = _holder_names(model, kept.entries)
     copies = {id(b): copy for b, _, copy in kept.values or ()}
     found: list[tuple[str, tuple[int, ...]]] = []
     for m, name, b, version in kept.buffers:  # in place, or reassigned: the values kept of the buffer it held
@@ -126,12 +131,16 @@ def memory_rows_written(kept: KeptAttributes, model: nn.Module) -> tuple[tuple[s
                 and not _power_iterated(m, name) and _rows_written(copy, now)):
             found.append((f"{names[id(m)]}.{name}" if names.get(id(m)) else name, tuple(now.shape)))
     copies = {id(t): (version, address, copy) for t, version, address, copy in kept.copies}
-    for m, before, _ in kept.entries:  # a tensor attribute: updated in place or reassigned
+    places = [(f"{names[id(m)]}." if names.get(id(m)) else "", "", before, vars(m)) for m, before, _ in kept.entries]
+    if kept.dicts:  # a bank in a dict, `self.store.bank["keys"][rows] = z`, named as changes() names it
+        dict_names = _dict_names(model)
+        places += [(f"{dict_names.get(id(d), '<dict>')}[", "]", items, d) for d, items, _ in kept.dicts]
+    for at, end, before, now_items in places:  # a tensor attribute or item: updated in place or reassigned
         for name, old in before.items():
-            now, held = vars(m).get(name), copies.get(id(old)) if isinstance(old, Tensor) else None
+            now, held = now_items.get(name), copies.get(id(old)) if isinstance(old, Tensor) else None
             if (held is not None and isinstance(now, Tensor) and (now is not old or now._version != held[0])
                     and _rows_written(held[2], now)):
-                found.append((f"{names[id(m)]}.{name}" if names.get(id(m)) else name, tuple(now.shape)))
+                found.append((f"{at}{name if not end else repr(name)}{end}", tuple(now.shape)))
     return tuple(found)
 
 

@@ -5,6 +5,7 @@ that the next training batch would start from it. Buffers are restored by ``audi
 
 from __future__ import annotations
 
+import sys
 import weakref
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -13,7 +14,6 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor, nn
-from torch.utils.data import Dataset
 
 __all__ = ["BATCH_STATISTICS_FIX", "TRACED_TRAINING_FIX", "KeptAttributes", "batch_statistic_norms", "buffer_of",
            "held_tensors", "helper_objects", "is_norm_layer", "keep_attributes", "traced_batch_norm_in_training", "traced_training_norms"]
@@ -486,7 +486,7 @@ class KeptAttributes:
         Args:
             model: the model :func:`keep_attributes` was given (its module names are read for the names).
         """
-        names = {id(m): prefix for prefix, m in model.named_modules()}
+        names = _holder_names(model, self.entries)
         kept = {id(t): (version, address, t.shape) for t, version, address, _ in self.copies}
         found: list[tuple[str, tuple[int, ...], bool]] = []
 
@@ -531,6 +531,15 @@ class KeptAttributes:
         return found
 
 
+def _holder_names(model: nn.Module, entries: list[tuple[Any, dict[str, Any], dict[str, list[Any]]]]) -> dict[int, str]:
+    """The name of each module of ``model`` by id, and of each helper object (:func:`helper_objects`, ``store``) where
+    ``entries`` (:attr:`KeptAttributes.entries`) hold one: their changes are named ``store.keys``."""
+    names = {id(m): prefix for prefix, m in model.named_modules()}
+    if any(not isinstance(m, nn.Module) for m, _, _ in entries):
+        names.update((id(obj), name) for name, obj in helper_objects(model))
+    return names
+
+
 def _put_back_lists(holder: dict[Any, Any], lists: dict[Any, list[Any]]) -> None:
     """Give each list of :func:`_lists` that still is ``holder``'s value its items back, where they changed, whatever
     they are: tensors (``self.hist.append(h.detach())``, ``self.cache["hist"].append(...)``) or not (a log of numbers,
@@ -573,10 +582,10 @@ def _value_change(old: Any, new: Any, kept: dict[int, tuple[int, int, torch.Size
 
 
 def _dict_names(model: nn.Module) -> dict[int, str]:
-    """The name of each dict attribute of ``model``'s modules and of the dicts they hold, by id: ``enc.cache``,
-    ``cache['enc']``."""
+    """The name of each dict attribute of ``model``'s modules and of its helper objects (:func:`helper_objects`) and of
+    the dicts they hold, by id: ``enc.cache``, ``cache['enc']``, ``store.bank``."""
     names: dict[int, str] = {}
-    for prefix, m in model.named_modules():
+    for prefix, m in [*model.named_modules(), *helper_objects(model)]:  # a helper object's too, `store.bank['q']`
         at = f"{prefix}." if prefix else ""
         todo = [(f"{at}{name}", v) for name, v in vars(m).items() if _is_dict(v) and name not in _MODULE_DICTS]
         while todo:
@@ -591,33 +600,81 @@ def _dict_names(model: nn.Module) -> dict[int, str]:
 _FRAMEWORKS = frozenset({"torch", "lightning", "pytorch_lightning", "lightning_causal"})
 
 
+#: the standard library's packages: their objects a module holds (a logger, a lock, a partial) are no user's state
+_STDLIB = frozenset(getattr(sys, "stdlib_module_names", ())) | {"builtins"}
+
+
+def _users_object(v: Any) -> bool:
+    """Whether ``v`` is an object of the user's own class that may hold a model's state (:func:`helper_objects`): one
+    with a ``__dict__``, of no class (its bases too: a ``LightningDataModule`` or a ``Dataset`` of the user's, an
+    optimizer's subclass) of torch's, Lightning's or this package's (:data:`_FRAMEWORKS`) nor of the standard library's."""
+    if type(v) in _PLAIN or isinstance(v, (nn.Module, Tensor, type)) or not hasattr(v, "__dict__"):
+        return False  # by type first: a module's dozen hook OrderedDicts hold a __dict__ (3.4 against 1.2 ms of
+        # keep_attributes on a 6-layer TransformerEncoder, at each audit_mode and no_trace)
+    if {c.__module__.split(".")[0] for c in type(v).__mro__[:-1]} & (_FRAMEWORKS | _STDLIB):
+        return False
+    attributes = vars(v)
+    return isinstance(attributes, dict) and _state_like(attributes)
+
+
+def _finds_tensor(d: dict[Any, Any]) -> bool:
+    """Whether a dict holds a tensor (not a parameter; alone or in a tuple or a list, in a dict it holds too), stopping at
+    the first."""
+    todo, seen = [d], set()
+    while todo:
+        x = todo.pop()
+        if id(x) in seen:
+            continue
+        seen.add(id(x))
+        for v in x.values():
+            if type(v) in _SCALARS:
+                continue
+            if isinstance(v, _HOLDERS) and _tensors(v):
+                return True
+            if _is_dict(v):
+                todo.append(v)
+    return False
+
+
+def _state_like(attributes: dict[str, Any]) -> bool:
+    """Whether an object's attributes are those of a model's state: tensors among them (alone, in a tuple or a list, in a
+    dict: ``self.bank["q"]``), or none yet and only numbers, strings, ``None`` and empty lists, tuples and dicts (a store
+    that creates its tensors at its first call, ``self.queue = None``, ``self.items = []``); not an object of other data
+    and no tensor (a tokenizer's vocabulary of 30,000 words: copied at every audit, 25 ms)."""
+    if any(isinstance(v, _HOLDERS) and _tensors(v) or _is_dict(v) and _finds_tensor(v) for v in attributes.values()):
+        return True
+    return all(type(v) in _SCALARS or (type(v) in (list, tuple, dict, OrderedDict) and not v) for v in attributes.values())
+
+
 def helper_objects(model: nn.Module) -> list[tuple[str, object]]:
-    """The plain objects ``model``'s modules hold as attributes that hold tensors (not parameters) of their own, one
-    level down: a datastore of a retrieval model, ``self.store.keys``, ``self.store.ptr``; a ``RunningMeanStd`` helper of
-    tensors, ``self.obs_rms.mean``; each with its name (``store``). Objects of torch's, Lightning's and this package's
-    own classes (an optimizer, a trainer) are left out, as are datasets (a ``Dataset`` of the user's kept on a
-    ``LightningModule``: its data are no state of the model, and copying them at every audit would cost their size)
-    and objects holding no tensor (NumPy arrays are no tensors).
+    """The plain objects of the user's own classes that ``model``'s modules hold as attributes, one level down, each
+    once (an object several modules hold, a KV cache shared by the layers, under the first name): a datastore of a
+    retrieval model, ``self.store.keys``, ``self.store.ptr``, also one that creates its tensors at its first call
+    (``self.store.queue = None`` until then) or holds them in a list or a dict (``self.store.items``,
+    ``self.store.bank["q"]``); a ``RunningMeanStd`` helper of tensors, ``self.obs_rms.mean``; each with its name
+    (``store``). Objects of torch's, Lightning's, this package's and the standard library's classes, and of the user's
+    subclasses of the first three (an optimizer, a trainer, a ``LightningDataModule`` or a ``Dataset`` kept on a
+    ``LightningModule``: their data are no state of the model, and copying them at every audit would cost their size),
+    are left out (:func:`_users_object`).
 
     Examples:
         >>> class Store:
         ...     def __init__(self):
         ...         self.keys, self.ptr = torch.zeros(4, 2), 0
         >>> Store.__module__ = "my_model"  # a user's class (a doctest's is this package's)
-        >>> m = nn.Linear(2, 2)
-        >>> m.store, m.name = Store(), "knn"
+        >>> m = nn.Sequential(nn.Linear(2, 2), nn.Linear(2, 2))
+        >>> m.store = m[0].store = Store()
+        >>> m.name = "knn"
         >>> [name for name, _ in helper_objects(m)]
         ['store']
     """
     found: list[tuple[str, object]] = []
+    seen: set[int] = set()
     for prefix, m in model.named_modules():
         at = f"{prefix}." if prefix else ""
         for k, v in vars(m).items():
-            if type(v) in _PLAIN or (isinstance(v, (nn.Module, Tensor, type, Dataset)) or not hasattr(v, "__dict__")
-                                     or type(v).__module__.split(".")[0] in _FRAMEWORKS):
-                continue  # by type first: a module's dozen hook OrderedDicts hold a __dict__ (3.4 against 1.2 ms of
-                # keep_attributes on a 6-layer TransformerEncoder, at each audit_mode and no_trace)
-            if any(isinstance(t, Tensor) and not isinstance(t, nn.Parameter) for t in vars(v).values()):
+            if id(v) not in seen and _users_object(v):
+                seen.add(id(v))
                 found.append((f"{at}{k}", v))
     return found
 

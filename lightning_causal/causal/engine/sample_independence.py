@@ -162,7 +162,7 @@ def check_samples_independent(forward: Forward, xs: tuple[Tensor, ...], output: 
     n = xs[0].shape[0]
     sized = carried_states(forward.model, n)  # before the pass alone, which may set a state of its own size
     kept = {k: _identity(t) for k, t in _kept_tensors(forward.model).items()}
-    state = keep_attributes(forward.model, reassigned_buffers=True)  # the second run alone starts from it
+    state = keep_attributes(forward.model, reassigned_buffers=True, helpers=True)  # the second run alone starts from it
     bound = rounding_bound(output, forward.model)
     groups = checked_rows(n, xs[0].device)
     checked = list(groups)  # the passes of rows alone; the whole probe reversed may follow them
@@ -185,10 +185,9 @@ def check_samples_independent(forward: Forward, xs: tuple[Tensor, ...], output: 
         states = sized + [s for s in carried_states(forward.model, n, kept, now) if s.split(" [")[0] not in {t.split(" [")[0] for t in sized}]
         if watch.moved:  # the model draws random numbers (MC dropout kept on): its outputs differ by the draw, not by
             # the batch; but not a statistic or a counter it writes at every call and reads beside the draw (the
-            # tensors of its modules, `kept`, and those of the helper objects they hold, `_helpers_written`)
+            # tensors of its modules and of the helper objects they hold, `kept`: _kept_places)
             changed = {k for k, t in now.items() if t.is_floating_point() and kept.get(k, _identity(t)) != _identity(t)}
             written = [k for k in _user_buffers(forward.model) if k in changed] if changed else []
-            written += _helpers_written(forward, xs, rows) if not g else []
             if not g and written and _buffers_read(forward, xs, rows, written, bound):
                 ids = (rows if sample_ids is None else sample_ids[rows.to(sample_ids.device)]).tolist()
                 state.restore()
@@ -297,41 +296,6 @@ def _states_read(forward: Forward, xs: tuple[Tensor, ...], rows: Tensor, alone: 
         except Exception:  # noqa: BLE001 - a forward that fails on the other value reads it
             unread = False
     return [s for s in states if s not in filled] if unread else states
-
-
-def _helpers_written(forward: Forward, xs: tuple[Tensor, ...], rows: Tensor) -> list[str]:
-    """The floating tensors of the helper objects ``forward``'s model holds (:func:`_helper_places`, a ``RunningMeanStd``
-    of tensors, ``obs_rms.mean``) that a pass of rows ``rows`` writes, reassigned or in place: for a model that draws
-    from the global generator, whose first pass alone took no note of them (the kept tensors' identities before it
-    are its modules' only). One pass (:class:`_HeldTrial`, state put back) where it holds such tensors; none else.
-
-    Examples:
-        >>> class Stats:
-        ...     def __init__(self):
-        ...         self.mean, self.scale = torch.zeros(2), torch.ones(2)
-        >>> Stats.__module__ = "my_model"  # a user's class (a doctest's is this package's)
-        >>> class Net(nn.Module):
-        ...     def __init__(self):
-        ...         super().__init__()
-        ...         self.rms = Stats()
-        ...     def forward(self, x):
-        ...         self.rms.mean = self.rms.mean + x.mean(0)
-        ...         return x * self.rms.scale - self.rms.mean
-        >>> net = Net()
-        >>> _helpers_written(Forward(net), (torch.ones(4, 2),), torch.tensor([0, 1])), net.rms.mean.tolist()
-        (['rms.mean'], [0.0, 0.0])
-    """
-    places = {} if forward.model is None else {k: p for k, p in _helper_places(forward.model).items()
-                                                if p[2].is_floating_point()}
-    if not places:
-        return []
-    with _HeldTrial(forward, xs, rows, places) as trial, torch.no_grad():
-        try:
-            trial.run({})
-        except Exception:  # noqa: BLE001 - the pass alone ran before this one: nothing to say here
-            return []
-        return [k for k, (holder, key, t) in places.items()
-                if vars(holder).get(key) is not t or not torch.equal(t, trial.saved[k])]
 
 
 class _HeldTrial:
@@ -572,7 +536,7 @@ def _user_buffers(model: nn.Module | None) -> dict[str, Tensor]:
 def _own_places(model: nn.Module) -> dict[str, tuple[object, object, Tensor]]:
     """:func:`_kept_places` of ``model`` but for the statistics training updates, and :func:`_helper_places`: the
     tensors :func:`_user_buffers` watches and :func:`_buffers_read` changes, each as ``(holder, key, tensor)``."""
-    return {**_kept_places(model, skip=_trained_statistics), **_helper_places(model)}
+    return _kept_places(model, skip=_trained_statistics)
 
 
 def _helper_places(model: nn.Module) -> dict[str, tuple[object, object, Tensor]]:
@@ -759,7 +723,8 @@ def _kept_places(model: nn.Module, skip=is_norm_layer) -> dict[str, tuple[object
     """:func:`_kept_tensors`' tensors by the same names, each as ``(holder, key, tensor)``: a module and the name of its
     attribute or buffer, a dict and the key, a list and the index (a tuple's entry: holder ``None``, not set back), for
     :func:`_states_read` and :func:`_buffers_read` to put another value in its place (:func:`_put`); the modules
-    ``skip`` takes left out (normalisation layers; their fake-quant observers too for :func:`_user_buffers`)."""
+    ``skip`` takes left out (normalisation layers; their fake-quant observers too for :func:`_user_buffers`); and the
+    tensors of the helper objects the modules hold (:func:`_helper_places`, ``store.keys``)."""
     kept: dict[str, tuple[object, object, Tensor]] = {}
     for prefix, m in model.named_modules():
         if skip(m):
@@ -781,7 +746,7 @@ def _kept_places(model: nn.Module, skip=is_norm_layer) -> dict[str, tuple[object
                       if isinstance(v, (tuple, list)) else [])
             places = [p for p in places if not isinstance(p[2], nn.Parameter)]  # an RNN's list of its weights, _flat_weights
             kept.update({f"{at}{k}" + (f"[{i}]" if len(places) > 1 else ""): p for i, p in enumerate(places)})
-    return kept
+    return {**kept, **_helper_places(model)}  # and a datastore object's, `store.keys` (read by the output, eval mode too)
 
 
 def _put(holder: object, key: object, value: Tensor) -> None:

@@ -317,7 +317,7 @@ def _alone(fn: Callable[[Tensor], T], idx: Tensor, picked: list[int], rows_of: C
     state the passes set or changed (:meth:`~.kept_attributes.KeptAttributes.changes`: ``self.h = h.detach()``, the
     shape last seen), before it is put back."""
     saved = _generators(generators)
-    kept = keep_attributes(model, values=True, numbers=True) if model is not None else None
+    kept = keep_attributes(model, values=True, numbers=True, helpers=True) if model is not None else None
     parts: list[Tensor] = []
     try:
         with alone_block():
@@ -352,7 +352,7 @@ def _reads_own_state(fn: Callable[[Tensor], T], idx: Tensor, rows_of: Callable[[
     writes (``self.last_out = out.detach()``, kept for a figure) gives the same values: the rows are compared. The
     generators and ``model``'s attributes are put back as the chunk's pass left them."""
     saved = _generators(generators)
-    kept = keep_attributes(model, values=True, numbers=True) if model is not None else None
+    kept = keep_attributes(model, values=True, numbers=True, helpers=True) if model is not None else None
     try:
         with alone_block():
             again = rows_of(fn(idx))
