@@ -240,6 +240,13 @@ def _parametrized_layer(modules: Mapping[str, nn.Module], name: str) -> str | No
     return None
 
 
+NESTED_HINT = ("torch's `nn.TransformerEncoder` runs its layers on nested tensors (its fast path, taken in eval mode "
+               "with `src_key_padding_mask`), which hold no rows to read or intervene on; build it with "
+               "`nn.TransformerEncoder(layer, num_layers, enable_nested_tensor=False)` (the same outputs), or name the "
+               "encoder itself")
+"""The way out where a layer returns a nested tensor (:func:`module_output`)."""
+
+
 def module_output(output: object, name: str = "module") -> Tensor:
     """The tensor a module returns: the output itself, or element 0 of a tuple or list (Hugging Face
     attention and transformer blocks return ``(hidden, attention weights, ...)``).
@@ -254,6 +261,8 @@ def module_output(output: object, name: str = "module") -> Tensor:
         tensor([1.])
     """
     tensor = first_tensor(output)
+    if tensor is not None and tensor.is_nested:
+        raise TypeError(f"Expected module {name!r} to return a tensor of one row per sample but got a nested tensor: {NESTED_HINT}")
     if tensor is not None:
         return tensor
     got = type(output).__name__

@@ -289,7 +289,7 @@ def default_layer_choice(forward: Forward, xs: tuple[Tensor, ...]) -> tuple[list
         def hook(_m: nn.Module, _i: object, out: object) -> None:
             y = first_tensor(out)
             for chain, i in member[name]:
-                chain.ok = chain.ok and y is not None and y.dim() > 0 and y.shape[0] == n
+                chain.ok = chain.ok and y is not None and not y.is_nested and y.dim() > 0 and y.shape[0] == n
                 chain.next, chain.last = i + 1, y
         return hook
 
