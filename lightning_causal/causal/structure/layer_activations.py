@@ -542,8 +542,8 @@ def _layout_hooks(name: str, module: nn.Module, inner: list[nn.Module], read: di
     """The hooks of :func:`conv_layouts` on one layer ``module`` and the convolutions ``inner`` it holds."""
     call: dict[str, object] = {}
 
-    def enter(_m: nn.Module, args: tuple) -> None:
-        x = args[0] if args and isinstance(args[0], Tensor) else None
+    def enter(_m: nn.Module, args: tuple, kwargs: dict) -> None:  # block(h) or block(x=h)
+        x = next((a for a in (*args[:1], *kwargs.values()) if isinstance(a, Tensor)), None)
         call.update(x=x if x is not None and x.dim() == 3 else None, said=[], outs=[])
 
     def conv_ran(_m: nn.Module, args: tuple, out: object) -> None:
@@ -558,7 +558,8 @@ def _layout_hooks(name: str, module: nn.Module, inner: list[nn.Module], read: di
         x, read_as = call.get("x"), None
         if isinstance(x, Tensor) and isinstance(out, Tensor) and out.dim() == 3:  # its output a convolution's, else its input's shape
             said = {_view_of(out, o) for o in call["outs"]} - {None} or \
-                (set(call["said"]) - {None} if out.shape == x.shape else set())
+                {r for r in call["said"] if r == "channels" and out.shape[2] == x.shape[2]  # the steps kept in place
+                 or r == "steps" and out.shape[1] == x.shape[1]}
             read_as = said.pop() if len(said) == 1 else None
         if read_as is None:
             read.pop(name, None)
@@ -566,7 +567,7 @@ def _layout_hooks(name: str, module: nn.Module, inner: list[nn.Module], read: di
             read[name] = read_as
         call.clear()
 
-    return [module.register_forward_pre_hook(enter), module.register_forward_hook(leave)] + \
+    return [module.register_forward_pre_hook(enter, with_kwargs=True), module.register_forward_hook(leave)] + \
         [m.register_forward_hook(conv_ran) for m in inner]
 
 
@@ -591,8 +592,9 @@ def _read_as(seen: Tensor, x: Tensor) -> str | None:
         with torch.no_grad(), contextlib.suppress(RuntimeError, TypeError):
             for how, y in (("channels", x), ("steps", x.transpose(1, 2))):
                 extra = seen.shape[2] - y.shape[2]
-                if seen.shape[1] == y.shape[1] and 0 <= extra <= 2 * EXTRA_STEPS and any(
-                        torch.equal(seen[..., off:off + y.shape[2]], y) for off in range(extra + 1)):
+                if seen.shape[1] == y.shape[1] and 0 <= extra and any(
+                        torch.equal(seen[..., off:off + y.shape[2]], y)
+                        for off in (range(extra + 1) if extra <= 2 * EXTRA_STEPS else (0, extra // 2, extra))):
                     found.add(how)
     return found.pop() if len(found) == 1 else None
 
