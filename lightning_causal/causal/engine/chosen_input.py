@@ -41,8 +41,8 @@ from torch import Tensor, nn
 from lightning_causal.causal.engine.eager import eager_module
 from lightning_causal.causal.engine.forward_args import marks_kept, tensor_leaves
 
-__all__ = ["ChosenInput", "check_input_choice", "chosen_input", "input_position", "model_call", "model_keywords", "model_name", "FORWARDS_TO",
-           "other_input_key", "positional_names", "has_default"]
+__all__ = ["FORWARDS_TO", "ChosenInput", "check_input_choice", "chosen_input", "has_default", "input_position", "model_call",
+           "model_keywords", "model_name", "other_input_key", "positional_names"]
 
 
 def other_input_key(position: int) -> str:
@@ -253,16 +253,13 @@ def _forward_parameters(model: nn.Module) -> list[inspect.Parameter]:
     Raises:
         TypeError, ValueError: no signature to read.
     """
-    seen: set[int] = set()
-    while True:
-        model = eager_module(model)
-        parameters = list(inspect.signature(model.forward).parameters.values())
-        target = getattr(model, FORWARDS_TO, None)
-        passes_all = bool(parameters) and all(p.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD) for p in parameters)
-        if not (passes_all and isinstance(target, nn.Module)) or id(target) in seen:
-            return parameters
-        seen.add(id(model))
-        model = target
+    model = eager_module(model)
+    parameters = list(inspect.signature(model.forward).parameters.values())
+    target = getattr(model, FORWARDS_TO, None)
+    passes_all = bool(parameters) and all(p.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD) for p in parameters)
+    if passes_all and isinstance(target, nn.Module) and target is not model:
+        return list(inspect.signature(eager_module(target).forward).parameters.values())
+    return parameters
 
 
 def positional_names(model: nn.Module) -> list[str] | None:

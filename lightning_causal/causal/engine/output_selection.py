@@ -316,7 +316,7 @@ def _first_choice(out: Any) -> str:
               "it, not a score per sample") if scalars else ""
     if names and names[0] in square:  # an in-batch score matrix, or as many classes as rows
         n = dict(items)[names[0]].shape[0]
-        read = f"out[{names[0]!r}]" if isinstance(out, Mapping) else f"getattr(out, {names[0]!r})" if isinstance(names[0], str) else f"out[{names[0]}]"
+        read = f"out[{names[0]!r}]" if isinstance(out, Mapping) else f"getattr(out, {names[0]!r})"  # a name: _pairwise_name
         return (f", e.g. `output=lambda out: {read}.diagonal()[:, None]` (each row's own item: a square [{n}, {n}] tensor "
                 "is an in-batch score matrix where row i scores every item of its batch, whose width follows the batch; "
                 f"`output={names[0]!r}` only where its {n} columns are classes; one audit per output, each with its own "

@@ -242,7 +242,7 @@ def check_samples_independent(forward: Forward, xs: tuple[Tensor, ...], output: 
     if one_row and fix == PER_SAMPLE_FIX:
         state.restore()
         return  # its way out taken: every row runs alone, the samples' own outputs
-    reordered = g == 2  # the whole probe reversed (its rows alone agreed): a sample's place in its batch
+    reordered = g == len(checked)  # the whole probe reversed (its rows alone agreed): a sample's place in its batch
     if reordered and fix == PER_SAMPLE_FIX:
         cause, fix = PLACE_CAUSE, PLACE_FIX
     if not alone_route:  # no way to pass one sample at a time: advise only what works there
@@ -259,7 +259,7 @@ def check_samples_independent(forward: Forward, xs: tuple[Tensor, ...], output: 
                 f"{ids} {ran} differ from their outputs in {batch} by max |difference| {diff:.3g}, {100 * rel:.2g}% of "
                 f"the output's scale (1 + max |output|; the refusal takes 1%, float rounding is taken to stay below "
                 f"{100 * bound:.2g}%): {cause}. {what} runs rows of many samples in one batch, so its results follow the "
-                f"batch a little ({('two', 'four', 'all')[g]} samples are compared: others may differ more); {fix}",
+                f"batch a little ({'all' if reordered else ('two', 'four')[g]} samples are compared: others may differ more); {fix}",
                 BEYOND_ROUNDING), stacklevel=outside_package())  # its figures move between audit epochs: once per fit
         return
     raise ValueError(

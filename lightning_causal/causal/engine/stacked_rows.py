@@ -193,7 +193,7 @@ class RowsAlone:
                 or alone.shape != (len(picked), *values.shape[1:])):
             return out  # no values per row to compare
         stacked = values[picked]
-        finite = [i for i in range(len(picked)) if bool(stacked[i].isfinite().all())]
+        finite = stacked.reshape(len(picked), -1).isfinite().all(1).nonzero().flatten().tolist()  # one sync
         if len(finite) < len(picked):  # a row non-finite in the pass is not compared: its NaN is the audit's to name
             # (non-finite outputs), not the batch's (RevIN's 0 / 0 on a window set to one value: exact in the pass,
             # a rounding residue alone, 1.706)

@@ -59,6 +59,7 @@ from lightning_causal.causal.structure.default_layers import NO_TENSOR, default_
 from lightning_causal.causal.structure.functional_layers import FUNCTIONAL, OWN_WEIGHTS
 from lightning_causal.causal.structure.layer_activations import (
     BROADCAST,
+    EXTRA_STEPS,
     NOT_SAMPLES_FIRST,
     activations_alone,
     clean_activations,
@@ -408,7 +409,7 @@ def _warn_tied(names: list[str], acts: dict[str, Tensor], t: int) -> None:
         "[N, T, D] output; where a layer's steps lie on dimension 2 (an activation after a Conv1d, [N, C, T] with C "
         "close to T; a module of one's own holding a Conv1d that reads neither its input nor the input transposed) its "
         "channels are zeroed instead. Name the convolution itself in `layers=`, or pad the probe to a length that no "
-        "channel count of these layers is within 4 of",
+        f"channel count of these layers is within {EXTRA_STEPS} of",
         UserWarning, stacklevel=outside_package())
 
 
