@@ -83,15 +83,6 @@ def _fingerprint(module: nn.Module) -> Tensor:
             return torch.zeros(0, 2, dtype=torch.float64)
 
 
-def _versions(module: nn.Module) -> tuple[tuple[int, int], ...] | None:
-    """Each parameter's and buffer's identity and version counter (in-place writes bump it), ``None`` where one keeps no
-    counter (a tensor made in inference mode)."""
-    try:
-        return tuple((id(t), t._version) for t in [*module.parameters(), *module.buffers()])
-    except RuntimeError:
-        return None
-
-
 class _LeftOut(nn.Module):
     """A child of the network that the reference's forward did not run at set-up and whose parameters are all frozen
     (``requires_grad=False``: a distillation teacher held by a wrapping ``LightningModule`` beside the student its
@@ -101,8 +92,7 @@ class _LeftOut(nn.Module):
     moves them), its buffers as at set-up (a BatchNorm's running statistics, which the network's own training passes
     move), in eval mode and frozen (:func:`~lightning_causal.causal.engine.frozen.freeze`); the copy serves every
     later call and read, outside the module tree. Where its parameters moved since set-up (an EMA teacher updated in
-    place) it warns once: the copy holds them as they are at the first reach. The parameters are checked only where a
-    tensor's version or identity changed since the last check. A resumed fit's placeholder takes the buffers and
+    place) it warns, once, at that first reach: the copy holds them as they are then. A resumed fit's placeholder takes the buffers and
     parameters as at its first reach. A trainable child is always copied (:func:`_frozen_copy`)."""
 
     def __init__(self, name: str, live: nn.Module, resumed: bool = False) -> None:
@@ -112,20 +102,13 @@ class _LeftOut(nn.Module):
         object.__setattr__(self, "_print", None if resumed else _fingerprint(live))
         object.__setattr__(self, "_buffers0", None if resumed else  # as at set-up: the network's passes move them
                            {k: b.detach().clone() for k, b in live.named_buffers()})
-        object.__setattr__(self, "_warned", False)
 
     def _child(self) -> nn.Module:
-        live = self.__dict__["_live"]
-        versions = _versions(live)
-        if self.__dict__["_warned"] or (versions is not None and versions == self.__dict__.get("_versions")):
-            return live  # warned already, or no tensor written or replaced since the last check: no pass over them
-        object.__setattr__(self, "_versions", versions)
-        now = _fingerprint(live)
-        if self.__dict__["_print"] is None:  # a resumed fit's: its weights as at the first call
-            object.__setattr__(self, "_print", now)
-        elif not self.__dict__["_warned"] and not (now.shape == (was := self.__dict__["_print"]).shape
-                                                        and torch.allclose(now, was, rtol=1e-9, atol=0.0)):
-            object.__setattr__(self, "_warned", True)
+        """The network's own child, checked once, at the first reach (:meth:`_copied`), against its fingerprint at
+        set-up (none for a resumed fit's)."""
+        live, was = self.__dict__["_live"], self.__dict__["_print"]
+        now = None if was is None else _fingerprint(live)
+        if now is not None and not (now.shape == was.shape and torch.allclose(now, was, rtol=1e-9, atol=0.0)):
             warnings.warn(f"BackdoorSuppressionTerm's frozen reference left out {self.left_out!r} (frozen, not run on the "
                           "training inputs at set-up) and runs the network's own, whose weights or buffers have moved since "
                           "set-up (updated in place, an EMA teacher, or a BatchNorm's statistics updated by the network's "

@@ -69,7 +69,7 @@ def test_the_loss_equals_the_whole_copy_s_after_the_network_moved_the_child_s_st
     assert torch.equal(losses[0], losses[1])
 
 
-def test_the_weights_are_fingerprinted_only_where_a_tensor_was_written(monkeypatch):
+def test_the_weights_are_fingerprinted_once_at_the_first_reach(monkeypatch):
     clean, branch, _ = _rows()
     model = _Net().train()
     term = BackdoorSuppressionTerm(TRIGGER, augment=None)
@@ -78,10 +78,10 @@ def test_the_weights_are_fingerprinted_only_where_a_tensor_was_written(monkeypat
     real = backdoor_setup._fingerprint
     monkeypatch.setattr(backdoor_setup, "_fingerprint", lambda m: calls.append(1) or real(m))
     placeholder = term.reference.enc
-    for _ in range(3):
-        placeholder._child()
+    for _ in range(3):  # reads by attribute, as the network's forward does: the first copies the child
+        placeholder.d(placeholder.bn(placeholder.l(branch)))
     assert len(calls) == 1
     with torch.no_grad():
-        model.enc.l.weight.mul_(1.0)  # a write in place: checked again
-    placeholder._child()
-    assert len(calls) == 2
+        model.enc.l.weight.mul_(1.0)  # a write in place after the first reach: the copy is held, no check again
+    placeholder.l(branch)
+    assert len(calls) == 1
