@@ -72,11 +72,24 @@ def _periodic(x: Tensor, stride: int) -> bool:
     return alike >= 2 and 2 * alike >= len(tried)  # most distances: a period, not a chance match of few values
 
 
-def _edges_only(x: Tensor) -> bool:
-    """Whether every row of ``x [N, T]`` holds two values at most and changes once at most: padding masks
-    (``attention_mask``) or a thermometer code, which a probe sorted by length lays out each the one before shifted by
-    the lengths' difference (texts of distinct lengths one apart: every pair at one stride)."""
-    return bool((x[:, 1:] != x[:, :-1]).sum(1).le(1).all()) and x.unique().numel() <= 2
+def _few_kinks(x: Tensor) -> bool:
+    """Whether every sample of ``x [N, T, F]`` (time on dimension 1) is a straight line along time but at 3 steps at
+    most, and at one step or more (its second difference nonzero there, in any feature): a padding mask or thermometer
+    code (an edge), a one-hot position (a spike: ``eye(T).flip(0)``), left-padded position ids (a pad, then a ramp). A
+    probe sorted by length or position lays such rows out each the one before shifted by one step, yet they are a
+    function of a length or a position, not windows of one series."""
+    values = x if x.is_floating_point() else x.double()
+    bend = (values[:, 2:] - 2 * values[:, 1:-1] + values[:, :-2]).abs()  # [N, T - 2, F]
+    scale = values.abs().flatten(1).amax(1).clamp(min=1.0)[:, None, None]  # float ramps bend by a rounding at most
+    bends = (bend > 1e-5 * scale).any(2).sum(1)
+    return bool((bends <= min(3, x.shape[1] - 3)).all())  # a straight step in each: windows of 5 steps bend at 3
+
+
+def _repeated(x: Tensor) -> bool:
+    """Whether half the samples of ``x`` or more repeat another exactly: the windows of a periodic series (an hour
+    one-hot over 7 steps, its period longer than the window) spread over it come back to the same phase; windows of
+    one stretch of a series do not repeat."""
+    return 2 * torch.unique(x.flatten(1), dim=0).shape[0] <= x.shape[0]
 
 
 def overlapping_windows(x: Tensor) -> tuple[int, int, int, int] | None:
@@ -86,7 +99,8 @@ def overlapping_windows(x: Tensor) -> tuple[int, int, int, int] | None:
     ``[N, F, T]``) where ``x[i + 1, :T - s] == x[i, s:]`` exactly, ``1 <= s <= T - 2``, on steps not all one value, one
     ``s`` (the stride) for 4 pairs or more and half the pairs or more: binary sequences match some shift by chance, each
     pair another. Samples too far apart to share a step that match all the same are a periodic series (a calendar), not
-    windows of one stretch of it. Rows of two values that change once (padding masks of a probe sorted by length) are none.
+    windows of one stretch of it, nor are samples half of which repeat another. Samples straight along time but at 3
+    steps at most (padding masks, one-hot or left-padded positions of a probe sorted by length) are none.
 
     Args:
         x: the samples ``[N, T]`` or ``[N, T, F]`` / ``[N, F, T]``; other shapes, and fewer than 3 samples or steps, are
@@ -98,13 +112,14 @@ def overlapping_windows(x: Tensor) -> tuple[int, int, int, int] | None:
     """
     if not isinstance(x, Tensor) or x.dim() not in (2, 3) or x.shape[0] < 3 or x.is_complex():
         return None
-    if x.dim() == 2 and _edges_only(x.detach()):
-        return None
     views = {1: x.detach()[..., None]} if x.dim() == 2 else {1: x.detach(), 2: x.detach().transpose(1, 2)}  # no copy
     for dim, series in views.items():
         if series.shape[1] < 3:
             continue
         pairs, shift = _shifted_pairs(series)
-        if pairs >= 4 and 2 * pairs >= x.shape[0] - 1 and not _periodic(series, shift):
-            return pairs, x.shape[0] - 1, shift, dim
+        if pairs < 4 or 2 * pairs < x.shape[0] - 1 or _few_kinks(series) or _periodic(series, shift):
+            continue
+        if _repeated(series):
+            return None  # the same in every view
+        return pairs, x.shape[0] - 1, shift, dim
     return None
