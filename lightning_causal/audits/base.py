@@ -383,6 +383,34 @@ def layer_names(layers: str | Sequence[str], allow_empty: bool = False) -> list[
     return list(names)
 
 
+def whole_model(model: nn.Module) -> dict | None:
+    """The deepest module holding every parameter of ``model``, below it (``self.net`` of a LightningModule, and
+    ``self.net.body`` where ``net`` holds one ``body``), and ``model``'s class: a figure's title names the class where its
+    labels leave that path out (:func:`~lightning_causal.reporting.figure_style.left_out_prefix`), as ``net`` tells a
+    user nothing; ``None`` where no child holds them all (a CLIP model's towers, parameters of the model's own).
+
+    Args:
+        model: the audited model.
+
+    Examples:
+        >>> class Forecaster(nn.Module):
+        ...     def __init__(self):
+        ...         super().__init__()
+        ...         self.net, self.loss = nn.Sequential(nn.Linear(2, 2)), nn.MSELoss()
+        >>> whole_model(Forecaster()), whole_model(nn.Sequential(nn.Linear(2, 2), nn.Linear(2, 1)))
+        ({'path': 'net.0', 'class': 'Forecaster'}, None)
+    """
+    path, module = [], model
+    while True:
+        total = sum(p.numel() for p in module.parameters())
+        holders = [(name, child) for name, child in module.named_children() if total and sum(p.numel() for p in child.parameters()) == total]
+        if len(holders) != 1:
+            break
+        path.append(holders[0][0])
+        module = holders[0][1]
+    return {"path": ".".join(path), "class": type(model).__name__} if path else None
+
+
 def default_name(class_name: str, suffix: str = "audit") -> str:
     """An audit's default name: its class name in snake case, an acronym one word, less a leading underscore and a
     trailing ``Audit`` (a name letter by letter, ``s_h_a_p``, made tags nobody would write); a repair term's, less

@@ -11,7 +11,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from lightning_causal.audits.base import Audit, AuditResult, Probe, check_layer_rows, layer_names
+from lightning_causal.audits.base import (
+    Audit,
+    AuditResult,
+    Probe,
+    check_layer_rows,
+    layer_names,
+    whole_model,
+)
 from lightning_causal.audits.label_task import GUESS_ROWS
 from lightning_causal.audits.options import (
     check_class_name_count,
@@ -311,6 +318,7 @@ class CausalGraphAudit(Audit):
             check_unit_name_count(names, layer, int(graph.meta["units"][layer]),
                                   f"unit_dim={layout.get('unit_dim')}, num_heads={layout.get('num_heads')}")
         result = AuditResult(self.name, graphs={"causal_graph": graph.to_dict()})
+        result.graphs["causal_graph"].setdefault("meta", {})["whole_model"] = whole_model(model)  # the figure's title names its class
         if self.class_names is not None:
             result.graphs["causal_graph"].setdefault("meta", {})["class_names"] = list(self.class_names)
         if self.unit_names:  # drawn beside their nodes, written after their ids in the text summary

@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 
 from torch import Tensor, nn
 
-from lightning_causal.audits.base import Audit, AuditResult, Probe, layer_names
+from lightning_causal.audits.base import Audit, AuditResult, Probe, layer_names, whole_model
 from lightning_causal.audits.input_effects import probe_groups
 from lightning_causal.audits.label_task import GUESS_ROWS
 from lightning_causal.audits.options import (
@@ -161,6 +161,7 @@ class LayerMapAudit(Audit):
                               max_batch_size=max_batch_size, max_rows=self.max_rows, seed=self.seed,
                               **self.model_options(probe))
         result = AuditResult(self.name, graphs={"layer_map": lm.to_dict()})
+        result.graphs["layer_map"].setdefault("meta", {})["whole_model"] = whole_model(model)  # the figure's title names its class
         notes = layer_map_notes(lm.meta)
         if notes:
             result.meta["notes"] = notes

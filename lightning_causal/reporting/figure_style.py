@@ -426,26 +426,37 @@ def strip_common_prefix(names: list[str]) -> list[str]:
     return [".".join(p[common:]) for p in parts]
 
 
-def left_out_prefix(layers: list[str], limit: int = 16) -> str:
+def left_out_prefix(layers: list[str], limit: int = 16, whole: dict | None = None) -> str:
     """The module path that the labels of ``layers`` (:func:`numbers_named` of :func:`strip_common_prefix`) all leave
     out, without its last dot, for a figure's title to say: ``"image"`` of ``image.fc`` and ``image.proj`` drawn as ``fc``
     and ``proj``, which a figure of a text tower's ``text.fc`` and ``text.proj`` would draw alike; ``""`` where the
     labels leave nothing out (or not the same for every layer). A path longer than ``limit`` characters keeps its end
-    (:func:`path_tail`: the module the layers lie in), so that the title fits the figure.
+    (:func:`path_tail`: the module the layers lie in), so that the title fits the figure. Where that path holds the
+    whole model (``whole``, an audit's ``meta["whole_model"]``: a LightningModule's ``self.net``, which says nothing of
+    which model), the model's class instead.
 
     Args:
         layers: module paths.
         limit: the most characters kept (the ellipsis included).
+        whole: ``{"path": ..., "class": ...}``, the deepest module holding every parameter of the model and the model's
+            class (:func:`~lightning_causal.audits.base.whole_model`), or ``None``.
 
     Examples:
         >>> left_out_prefix(["image.fc", "image.proj"]), left_out_prefix(["image.fc", "text.fc"]), left_out_prefix(["net.1", "net.3"])
         ('image', '', '')
         >>> left_out_prefix(["model.model.bert.encoder.layer.0", "model.model.bert.encoder.layer.1"])
         '…bert.encoder'
+        >>> left_out_prefix(["net.encoder", "net.head"], whole={"path": "net", "class": "Forecaster"})
+        'Forecaster'
     """
     labels = numbers_named(layers, strip_common_prefix(layers))
-    hidden = {name[: len(name) - len(label)] for name, label in zip(layers, labels)}
-    return path_tail(next(iter(hidden)).rstrip("."), limit) if len(hidden) == 1 else ""
+    hidden = {name[: len(name) - len(label)].rstrip(".") for name, label in zip(layers, labels)}
+    if len(hidden) != 1 or not next(iter(hidden)):
+        return ""
+    path = next(iter(hidden))
+    if whole and f"{whole['path']}.".startswith(f"{path}."):  # the path holds every parameter: it names no part
+        return path_tail(str(whole["class"]), max(limit, 28))  # a class name has no dots to cut at
+    return path_tail(path, limit)
 
 
 def numbers_named(layers: list[str], stripped: list[str]) -> list[str]:

@@ -397,7 +397,8 @@ def graph_figure(graph: dict, title: str | None = None) -> Figure:
     _draw_edges(ax, graph.get("edges", []), pos, (height - 1) / 2.0 + 1.0, xs)  # the arcs' peaks: inside the y limits below
     faith = to_float(graph.get("meta", {}).get("faithfulness"))
     hidden = sum(totals.get(layer, len(ns)) for layer, ns in columns if layer != "output")  # drawn or not
-    within = left_out_prefix([layer for layer, _ in columns if layer != "output"])  # the tower whose layers the labels name
+    within = left_out_prefix([layer for layer, _ in columns if layer != "output"],  # the tower whose layers the labels name
+                             whole=graph.get("meta", {}).get("whole_model"))
     default = (f"causal graph{f' of {within}' if within else ''}: {hidden} nodes, {len(graph.get('edges', []))} edges"
                + (f", faithfulness {faith:.2f}" if math.isfinite(faith) else "") + _effects_line(graph.get("meta", {})))
     # above the column titles; y given: no axis is drawn, so matplotlib's search for tick labels above the axes (ticks

@@ -257,6 +257,6 @@ def layer_map_figure(layer_map: dict, title: str | None = None) -> Figure:
     key.text(_KEY_LEFT / width, 1.0, "\n".join(note), fontsize=FONT, ha="left", va="top", color="0.25",
              transform=blended_transform_factory(fig.transFigure, key.transAxes))
     heading = f"{drawn} of {causal} causal nodes" if drawn < causal else f"{causal} causal nodes"
-    within = left_out_prefix(all_layers)  # the tower whose layers the rows name (fc: image.fc, not text.fc)
+    within = left_out_prefix(all_layers, whole=(layer_map.get("meta") or {}).get("whole_model"))  # image.fc, not text.fc
     fig.suptitle(title or f"layer causal map{f' of {within}' if within else ''}: {heading}", fontsize=FONT + 1)
     return fig
