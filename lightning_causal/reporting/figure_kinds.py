@@ -136,6 +136,15 @@ def infer_kind(x: Tensor, meta: Mapping[str, Any] | None = None) -> str | None:
     return None
 
 
+#: the way out :func:`skip_reason` adds for 4-D inputs under the "frames" kind: grey clips ``[N, T, H, W]`` (a model that
+#: folds their frames into the batch, ``x.flatten(0, 1).unsqueeze(1)``, takes them so) have no channel dimension
+GREY_CLIPS = (
+    ": grey clips [N, T, H, W] (T frames of one channel, as a frame-wise 2-D CNN or a temporal shift network that "
+    "folds the frames into the batch takes them) have no channel dimension. Explain a wrapper that takes [N, 1, T, H, "
+    "W], a module whose forward returns model(x.squeeze(1)), on the clips unsqueezed, unpack_batch=lambda b: "
+    "(b[0].unsqueeze(1), b[1], None) (feature masks and baselines laid out alike: frames "
+    "torch.arange(T).reshape(1, 1, T, 1, 1))")
+
 _DIMS = {"frames": (5,), "image": (3, 4, 5), "points": (3,), "sequence": (2, 3), "sequence_features_last": (2, 3)}  # input dimensions (with N) a kind can draw; others: any
 
 
@@ -164,7 +173,8 @@ def skip_reason(kind: str | None, inputs: Tensor) -> str | None:
         shapes = {"frames": "[N, C, T, H, W]", "image": "[N, H, W], [N, C, H, W] or [N, C, D, H, W]", "points": "[N, P, D] or [N, D, P] (P points of D >= 2 coordinates)",
                   "sequence": "[N, T], [N, C, T] or [N, T, F]",
                   "sequence_features_last": "[N, T] or [N, T, F]"}[kind]
-        return f"figure kind {kind!r} draws inputs {shapes} but the probe's inputs have shape {shape}"
+        return f"figure kind {kind!r} draws inputs {shapes} but the probe's inputs have shape {shape}" + (
+            GREY_CLIPS if kind == "frames" and inputs.dim() == 4 else "")
     if kind == "points" and min(inputs.shape[1:]) < 2:
         return f"figure kind 'points' draws points of 2 or more coordinates, [N, P, D] or [N, D, P], but the probe's inputs have shape {shape}"
     return None
