@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -26,13 +27,18 @@ import torch
 from torch import Tensor
 from torch.distributions import Distribution
 
+from lightning_causal.causal.engine.batching import first_in_block
 from lightning_causal.causal.engine.per_sample_results import (
     levels_way,
     per_sample_mappings,
     reduction_failed,
     results_way,
+    set_columns_warning,
+    set_logits_key,
+    set_way,
 )
 from lightning_causal.causal.engine.state import rng_preserved
+from lightning_causal.causal.engine.user_frame import outside_package
 
 __all__ = ["OutputSpec", "ROW_WISE_OUTPUT", "TRAINING_ONLY_TUPLE", "check_output_spec", "check_not_a_loss", "check_not_a_row", "check_time_major", "reads_across_samples", "time_major", "time_major_fix", "held_distribution", "held_items",
            "select_output"]
@@ -439,6 +445,9 @@ def select_output(out: Any, output: OutputSpec = None) -> Tensor:
     if output is None:
         if isinstance(out, Tensor):
             return out
+        if (key := set_logits_key(out)) is not None:  # DETR: its (pred_)logits [N, Q, C + 1], one row per query
+            raise TypeError(f"Expected the model to return a tensor, an object with a `.logits` tensor or a mapping with "
+                            f"'logits' of one row per sample but got {_describe(out)}: {set_way(out, key)}")
         if isinstance(out, Mapping) and isinstance(out.get("logits"), Tensor):
             return out["logits"]
         if not isinstance(out, Mapping) and isinstance(getattr(out, "logits", None), Tensor):
@@ -499,11 +508,18 @@ def select_output(out: Any, output: OutputSpec = None) -> Tensor:
                               picked) or call
         raise TypeError(f"Expected argument `output={output!r}` to select a tensor from {_describe(out)} but got "
                         f"{type(picked).__name__}{call}")
+    if not callable(output) and picked.dim() == 3 and (key := set_logits_key(out)) is not None and picked is (
+            out[key] if isinstance(out, Mapping) else getattr(out, key)):  # output='pred_logits' of a DETR
+        raise ValueError(f"Expected argument `output={output!r}` to select [N] or [N, classes] from {_describe(out)} but "
+                         f"got shape {tuple(picked.shape)}: {set_way(out, key)}")
     if isinstance(out, Distribution) and isinstance(output, str):
         _check_defined(out, output, picked)
     elif callable(output):  # a moment read by a callable: the same refusal, of whichever distribution it read
         for read, dist in [("out", out)] if isinstance(out, Distribution) else _held_distributions(out):
             _check_defined(dist, output, picked, read=read, out=out)
+    if callable(output) and picked.dim() == 2 and (key := set_logits_key(out)) is not None and picked.shape[1] == (
+            out[key] if isinstance(out, Mapping) else getattr(out, key)).shape[-1] and first_in_block("set_no_object"):
+        warnings.warn(set_columns_warning(out, key), UserWarning, stacklevel=outside_package())
     if callable(output) and picked.dim() and picked.shape[0] > 1 and _one_row(out):
         # a pass of one row whose selected output has several: the callable broadcast the row against a tensor of
         # its own (one entry per probe sample), so every row but one would be another sample's number

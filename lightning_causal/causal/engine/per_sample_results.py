@@ -16,7 +16,7 @@ from typing import Any
 from torch import Tensor
 
 __all__ = ["REPAIR_TARGETS_WAY", "detection_batch", "levels_way", "per_sample_mappings", "reduction_failed", "results_way",
-           "targets_way"]
+           "set_columns_warning", "set_logits_key", "set_way", "targets_way"]
 
 _PAGE = "docs/your_model.md, 'Object detectors'"
 
@@ -139,6 +139,75 @@ def reduction_failed(out: Any, err: Exception) -> str:
     return (f"the callable reads a list of one result per sample (a detector's per-image dicts with keys {_keys(out)}): "
             "where it scatters each image's scores by label into K entries, K must be more than every label "
             f"value{largest}: labels counted from 1 (torchvision's, background 0) need K = classes + 1 ({_PAGE})")
+
+
+def _entry(out: Any, key: str) -> Any:
+    return out.get(key) if isinstance(out, Mapping) else getattr(out, key, None)
+
+
+def set_logits_key(out: Any) -> str | None:
+    """The key of a set predictor's class logits, ``"pred_logits"`` (DETR's) or ``"logits"`` (Hugging Face's
+    ``DetrObjectDetectionOutput``), where the return value ``out`` (a mapping or an object) holds them ``[N, Q, C + 1]``
+    beside ``pred_boxes`` ``[N, Q, 4]``: one row per object query, the last class "no object"; else ``None``.
+
+    Examples:
+        >>> import torch
+        >>> set_logits_key({"pred_logits": torch.zeros(2, 5, 3), "pred_boxes": torch.zeros(2, 5, 4)})
+        'pred_logits'
+        >>> set_logits_key({"logits": torch.zeros(2, 5, 3)}) is None
+        True
+    """
+    boxes = _entry(out, "pred_boxes")
+    if not isinstance(boxes, Tensor) or boxes.dim() != 3:
+        return None
+    for key in ("pred_logits", "logits"):
+        logits = _entry(out, key)
+        if isinstance(logits, Tensor) and logits.dim() == 3 and logits.shape[:2] == boxes.shape[:2]:
+            return key
+    return None
+
+
+def set_way(out: Any, key: str) -> str:
+    """What to pass as ``output=`` for a set predictor's class logits (:func:`set_logits_key`): each class's best
+    probability over the object queries, the "no object" class left out, as DETR's post-processing scores them.
+    A query's row is no object of the image (a query can take another object under an intervention), its argmax is
+    "no object" wherever the query finds none, and a mean over the queries averages them with it.
+
+    Examples:
+        >>> import torch
+        >>> out = {"pred_logits": torch.zeros(2, 5, 3), "pred_boxes": torch.zeros(2, 5, 4)}
+        >>> print(set_way(out, "pred_logits")[-86:])
+        `output=lambda out: out['pred_logits'].softmax(-1)[..., :-1].amax(1)`, then `target=c`
+    """
+    q, k = _entry(out, key).shape[1:]
+    read = f"out[{key!r}]" if isinstance(out, Mapping) else f"out.{key}"
+    return (f"a set predictor's class logits {read} [N, {q}, {k}] (DETR's: one row per object query, the last of the "
+            f"{k} classes 'no object') are no class scores of the samples: a query is no object of the image (it can "
+            "describe another object once an input is intervened on), its argmax is 'no object' wherever it finds "
+            "none, and a mean over the queries averages the objects with the empty queries; pass each class's best "
+            f"probability over the queries, 'no object' left out (as DETR's post-processing scores the detections) "
+            f"({_PAGE}): `output=lambda out: {read}.softmax(-1)[..., :-1].amax(1)`, then `target=c`")
+
+
+def set_columns_warning(out: Any, key: str) -> str:
+    """The warning of an ``output=`` callable that gives as many columns as a set predictor's class logits
+    (:func:`set_logits_key`), the "no object" class among them: a query's row, or a reduction over the queries that
+    keeps that class; :func:`set_way` names the reduction that leaves it out.
+
+    Examples:
+        >>> import torch
+        >>> out = {"pred_logits": torch.zeros(2, 5, 3), "pred_boxes": torch.zeros(2, 5, 4)}
+        >>> print(set_columns_warning(out, "pred_logits")[:60])
+        `output=` gives 3 columns, the classes of out['pred_logits']
+    """
+    q, k = _entry(out, key).shape[1:]
+    read = f"out[{key!r}]" if isinstance(out, Mapping) else f"out.{key}"
+    return (f"`output=` gives {k} columns, the classes of {read} [N, {q}, {k}], a set predictor's class logits (DETR's) "
+            f"whose last class is 'no object': with `target=` left out, each row's argmax is explained, 'no object' "
+            f"wherever it wins (a query that finds no object), and a query's row ({read}[:, q]) is no object of the "
+            f"image (the query can describe another object once an input is intervened on). Pass each class's best "
+            f"probability over the queries, `output=lambda out: {read}.softmax(-1)[..., :-1].amax(1)`, then `target=c` "
+            f"({_PAGE}); a selection that leaves the last class out ({read}[:, q, :-1]) is not warned of")
 
 
 def levels_way(read: str, picked: Any) -> str:
