@@ -4,6 +4,7 @@ code 1 of another. :func:`code_columns` finds them on a clean pass; :func:`categ
 
 from __future__ import annotations
 
+import weakref
 from typing import TYPE_CHECKING
 
 import torch
@@ -22,8 +23,8 @@ __all__ = ["category_codes", "code_columns", "code_reading"]
 def code_columns(model: nn.Module, probe: Probe) -> dict[str, int]:
     """The embeddings of ``model`` (by name) that each look up one column of the explained input ``x`` ``[N, D]``
     (integers), with the column each reads, where two or more columns are read so; ``{}`` otherwise (token ids that one
-    embedding reads whole, a pass that fails: refused elsewhere, in the model's words). Seen on up to 16 clean rows of
-    ``probe`` in eval mode without gradient, the model's state and random streams restored.
+    embedding reads whole, a pass that fails: refused elsewhere, in the model's words). Seen on up to 64 clean rows of
+    ``probe`` in eval mode without gradient, the model's state and random streams restored, once per model and probe.
 
     Examples:
         >>> import torch
@@ -46,7 +47,13 @@ def code_columns(model: nn.Module, probe: Probe) -> dict[str, int]:
 def code_reading(model: nn.Module, probe: Probe) -> tuple[dict[str, int], list[int]]:
     """:func:`code_columns`, with the other columns of ``x`` that an embedding looks up among several (token ids beside
     the codes: a model of ``user(x[:, 0]) + domain(x[:, 1]) + tok(x[:, 2:])``), ``[]`` where there are none or no codes;
-    one pass for both.
+    one pass for both, of up to 64 rows, once per model and probe (again where the model's modules change,
+    :func:`_reading_key`).
+
+    An embedding's indices computed from the columns count too (:func:`~lightning_causal.causal.engine.token_ids.
+    embedding_readers` with ``computed``): ``self.cat[j](x[:, j].long())`` of int32 codes, and one table shared by the
+    columns, each from its own offset (rtdl's ``emb(x + offsets)``), whose columns are named by the table and the offset
+    (``'emb from 3'``); indices shifted all by one constant (``emb(ids + 1)``) are token ids of one vocabulary.
 
     Examples:
         >>> from lightning_causal.audits import Probe
@@ -59,12 +66,37 @@ def code_reading(model: nn.Module, probe: Probe) -> tuple[dict[str, int], list[i
         >>> code_reading(Mixed(), Probe(torch.tensor([[0, 3, 5, 6], [2, 1, 7, 8]])))
         ({'user': 0, 'domain': 1}, [2, 3])
     """
-    sub = probe.subset(slice(0, 16))
-    x = sub.first
+    x = probe.first
     if x.dim() != 2 or x.is_floating_point() or not x.is_contiguous():
         return {}, []
+    key = _reading_key(model, probe)
+    held = _READINGS.get(model)
+    if held is None or held[0] != key or held[1]() is not x:
+        held = (key, weakref.ref(x), _read(model, probe))
+        _READINGS[model] = held
+    read, tokens = held[2]
+    return dict(read), list(tokens)
+
+
+_READINGS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+"""Per model, the last probe's reading (:func:`code_reading`): its key, the probe's input (weakly) and the answer."""
+
+
+def _reading_key(model: nn.Module, probe: Probe) -> tuple:
+    """What a reading depends on beside the probe's input itself: the model's modules (their names and classes: a module
+    added or replaced reads otherwise; new weights read the same columns), the input's shape and version (written in
+    place) and the forward arguments passed beside it."""
+    x = probe.first
+    modules = tuple((name, type(m)) for name, m in model.named_modules())
+    return modules, tuple(x.shape), x._version, id(probe.additional_forward_args)
+
+
+def _read(model: nn.Module, probe: Probe) -> tuple[dict[str, int], list[int]]:
+    """:func:`code_reading`'s pass and its reading."""
+    sub = probe.subset(slice(0, _CODE_ROWS))
+    x = sub.first
     try:
-        with embedding_readers(model, (x,)) as found, audit_mode(model), torch.no_grad():
+        with embedding_readers(model, (x,), computed=True) as found, audit_mode(model), torch.no_grad():
             Forward(model, num_samples=len(sub), **sub.forward_options).raw(x)
     except Exception:  # noqa: BLE001 - the pass is the audit's to refuse, in its own words
         return {}, []
@@ -73,16 +105,30 @@ def code_reading(model: nn.Module, probe: Probe) -> tuple[dict[str, int], list[i
     seen: dict[str, set[int]] = {}
     whole: set[str] = set()  # the embeddings that looked a column up whole: x[:, j] or x[:, j:j + 1], a value a row
     for r in found:
-        if r.columns is None and r.input_index == 0:
+        if r.input_index != 0:
+            continue
+        if r.columns is None:
             at = flat.as_strided(r.size, r.stride, r.offset - x.storage_offset())
             seen.setdefault(r.name, set()).update((at % d).unique().tolist())
             if r.size in ((n,), (n, 1)) and r.stride[0] == d:
                 whole.add(r.name)
+            continue
+        shifts = r.shifts or (0,) * len(r.columns)  # indices computed from columns: cast, or each from its offset
+        if len(r.columns) == 1 or len(set(shifts)) == len(shifts):  # a column alone, or one table's columns apart
+            for column, shift in zip(r.columns, shifts):
+                name = f"{r.name} from {shift}" if shift or len(r.columns) > 1 or r.table else r.name
+                seen.setdefault(name, set()).add(column)
+                whole.add(name)
+        else:  # one constant for all (ids + 1): token ids of one vocabulary
+            seen.setdefault(r.name, set()).update(r.columns)
     # a code column's embedding looks up that column alone, not a token per step of a loop (src(x[:, t]) for each t)
     read = {name: next(iter(cols)) for name, cols in seen.items() if name in whole and len(cols) == 1}
     if len(set(read.values())) < 2:
         return {}, []
     return read, sorted(set().union(*seen.values()) - set(read.values()))
+
+
+_CODE_ROWS = 64  # rows of the detection pass: a column shifted to its offset is matched on 16 + log2(D) bits of changes
 
 
 def category_codes(model: nn.Module | None, probe: Probe | None) -> str:

@@ -109,23 +109,27 @@ def is_integer(x: object) -> bool:
 
 
 @contextmanager
-def embedding_readers(model: nn.Module, xs: tuple[Tensor, ...]) -> Iterator[list[EmbeddingReader]]:
+def embedding_readers(model: nn.Module, xs: tuple[Tensor, ...], computed: bool = False) -> Iterator[list[EmbeddingReader]]:
     """Record, for the passes run inside, each ``nn.Embedding``/``nn.EmbeddingBag`` of ``model``
     whose indices are a view of an integer input of ``xs`` (the hooks are removed on exit); with a float input of
     at most 4096 values a sample, also the lookups that cast its columns to indices (:func:`_code_columns`): an
     embedding's, and, watched by a ``TorchFunctionMode`` (:class:`_Lookups`), those with no module to hook,
     ``F.one_hot(x[:, j].long(), K)``, a table indexed directly (``self.table[x[:, j].long()]``, ``index_select``) and
-    ``F.embedding`` of a weight no ``nn.Embedding`` holds."""
+    ``F.embedding`` of a weight no ``nn.Embedding`` holds. With ``computed``, an embedding's indices computed from an
+    integer input's columns too (no view: ``x[:, j].long()`` of int32 codes, rtdl's one table ``emb(x + offsets)``),
+    as a float input's (``columns`` and ``shifts`` set; :func:`~lightning_causal.audits.category_codes.code_reading`)."""
     found: list[EmbeddingReader] = []
     storages = {i: x for i, x in enumerate(xs) if is_integer(x) and x.numel()}
     floats = {i: x for i, x in enumerate(xs) if isinstance(x, Tensor) and x.is_floating_point() and x.dim() >= 1
               and x.shape[0] >= 2 and 0 < x[0].numel() <= _CODE_ROW_LIMIT}
+    cast = {**floats, **{i: x for i, x in storages.items() if computed and x.dim() >= 1 and x.shape[0] >= 2
+                         and x[0].numel() <= _CODE_ROW_LIMIT}}  # whose computed indices are matched to their columns
     with contextlib.ExitStack() as stack:  # each hook removed, and the watch left, whatever fails after it was set
         if storages or floats:
             for name, module in model.named_modules():
                 if isinstance(module, (nn.Embedding, nn.EmbeddingBag)):
                     stack.callback(module.register_forward_pre_hook(
-                        _recorder(name, module, storages, found, floats)).remove)
+                        _recorder(name, module, storages, found, cast)).remove)
         if floats:
             stack.enter_context(_Lookups(model, floats, found))
         yield found
