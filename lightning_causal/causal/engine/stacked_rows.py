@@ -16,7 +16,7 @@ inner row (:meth:`RowsAlone.picked_rows`: drawn from the check's own generator, 
 at each pass, the same at every run, no global stream moved) alone first, a pass of one row each (:func:`~.batching.rows_alone` is true then: an estimator that writes its rows' results by index keeps
 nothing of them), then the chunk; the chunk's values of those rows must match theirs alone (:func:`~.sample_independence.same_outputs`: within 1% of each
 row's scale, the rounding of batch-size dependent kernels), else ``ValueError`` naming the estimator, the pass and the
-difference. A row whose value in the pass is not finite is not compared: a model that divides by a window's spread
+difference; where a leaf module's output for a differing row differs alone from in the pass while its input does not, the refusal names that module as the one that mixes the rows (:func:`mixed_rows_cause`, two passes more: a temporal shift network shifting its flattened ``[N·T, ...]`` frames across clips, attention across the batch). A row whose value in the pass is not finite is not compared: a model that divides by a window's spread
 (RevIN's std without an eps) gives 0 / 0 = NaN on a window an intervention sets to one value where its reduction in the
 pass is exact, and a finite value of its rounding residue alone; the audit names the non-finite outputs and their way
 out instead of a batch dependence the model has not (a statistic over the batch, NaN for a row alone, still is). Refused rather than warned: the effects of such a pass are not the model's effects of any row, and a
@@ -62,6 +62,7 @@ forwards are most of it (0.83 ms a row alone against 0.48 ms a row in a chunk).
 from __future__ import annotations
 
 import contextlib
+import functools
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from typing import TypeVar
@@ -237,7 +238,8 @@ class RowsAlone:
         elif bool((alone.isnan() & ~stacked.isnan()).any()) or one_value_alone(alone, stacked):
             cause = BATCH_STATISTICS_CAUSE  # a statistic over the batch, NaN or constant for one row
         else:
-            cause = f"{BATCH_CONTROL_CAUSE}, or {self.way_out}"
+            row = picked[shown[0] if len(shown) == 1 or not found[0][1] else shown[-1]]  # a row that differs
+            cause = mixed_rows_cause(fn, idx, row, self.model) or f"{BATCH_CONTROL_CAUSE}, or {self.way_out}"
         raise StackedRowsError(
             f"Expected the {self.rows} that {self.what} stacks in one pass to give what they give alone, but in a pass "
             f"of {r} rows (flat rows {int(idx.min())}..{int(idx.max())}), {which} (max |difference| {diff:.3g}): {cause}")
@@ -334,6 +336,79 @@ def _alone(fn: Callable[[Tensor], T], idx: Tensor, picked: list[int], rows_of: C
     if not parts or not all(isinstance(p, Tensor) and p.dim() > 0 and p.shape[0] == 1 for p in parts):
         return torch.empty(0), drew
     return torch.cat(parts), drew
+
+
+def _blocks(t: object, r: int, row: int) -> tuple[int, Tensor | None]:
+    """``(fold, block)``: the rows of pass row ``row`` of ``t`` ``[R·fold, ...]`` (``R = r``), viewed ``[R, fold, ...]``;
+    ``(0, None)`` for what is no tensor of a whole multiple of ``R`` rows."""
+    if not isinstance(t, Tensor) or t.dim() == 0 or t.shape[0] < r or t.shape[0] % r:
+        return 0, None
+    fold = t.shape[0] // r
+    return fold, t.detach().reshape(r, fold, *t.shape[1:])[row].clone()
+
+
+def _module_rows(fn: Callable[[Tensor], object], rows: Tensor, row: int,
+                 model: nn.Module) -> list[tuple[str, int, Tensor | None, Tensor | None]]:
+    """Each leaf module call of ``model`` in ``fn(rows)``'s pass, in call order, as ``(name, fold, output block, first
+    input's block)``: the rows of pass row ``row`` (:func:`_blocks`, the fold the output's)."""
+    calls: list[tuple[str, int, Tensor | None, Tensor | None]] = []
+    r = rows.numel()
+
+    def hook(name: str, _m: nn.Module, args: tuple, out: object) -> None:
+        fold, block = _blocks(out, r, row)
+        calls.append((name, fold, block, _blocks(args[0], r, row)[1] if args else None))
+
+    handles = []
+    try:
+        for n, m in model.named_modules():
+            if n and next(m.children(), None) is None:
+                handles.append(m.register_forward_hook(functools.partial(hook, n)))
+        with alone_block():
+            fn(rows)
+    finally:
+        for h in handles:
+            h.remove()
+    return calls
+
+
+def mixed_rows_cause(fn: Callable[[Tensor], object], idx: Tensor, row: int, model: nn.Module | None) -> str | None:
+    """Where a pass's row ``row`` (of ``idx``) gave other values alone than in the pass: the first leaf module of
+    ``model``, in call order, whose output for that row differs alone from in the pass while its input does not
+    (:func:`_module_rows`, two passes more, at a refusal only): it mixes the rows there. Named in :class:`RowsAlone`'s
+    refusal, with the cause a module whose output folds rows per sample into the batch meets there (a temporal shift
+    network's shift along the flattened ``[N·T, ...]`` frames moves frames from one clip to the next); ``None`` where
+    none is found (the module calls differ, a pass fails, the rows mixed in functional code, no model): the general
+    cause stands then. ``model``'s plain attributes and the generators are put back as found."""
+    if model is None:
+        return None
+    saved = _generators(())
+    kept = keep_attributes(model, values=True, numbers=True, helpers=True)
+    try:
+        together = _module_rows(fn, idx, row, model)
+        kept.restore()
+        alone = _module_rows(fn, idx[row:row + 1], 0, model)
+    except Exception:  # noqa: BLE001 - a pass that fails here tells nothing: the general cause stands
+        return None
+    finally:
+        _generators_moved(saved)
+        kept.restore()
+    if [c[0] for c in together] != [c[0] for c in alone]:
+        return None  # the two passes called other modules (a branch taken on the batch): the general cause stands
+    for (name, fold, a, a_in), (_, fold_alone, b, b_in) in zip(together, alone):
+        if a is None or b is None or fold != fold_alone or a.shape != b.shape or same_outputs(b, a)[1]:
+            continue
+        if a_in is None or b_in is None or a_in.shape != b_in.shape or not same_outputs(b_in, a_in)[1]:
+            return None  # its input differs already: mixed in the forward's own code before it, unnamed
+        where = f"module {name!r} mixes the rows of the pass: its output for row {int(idx[row])} differs alone from in the pass, its input does not"
+        if fold == 1:
+            return (f"{where} (attention or a statistic across the batch's rows, a shift or roll along dimension 0). "
+                    f"Make it per-row, or {WAY_OUT}")
+        return (f"{where}; it folds {fold} rows per row of the pass into the batch ([R·{fold}, ...]), and a shift, roll "
+                "or convolution along that folded dimension moves rows from one sample to the next (a temporal shift "
+                "module that shifts the flattened [N·T, C, H, W] frames by one row gives frame 0 of a clip the last "
+                "frame of the clip before it, in training too). View the rows back per sample and shift there, "
+                f"x.view(-1, T, *x.shape[1:]) along dimension 1, or {WAY_OUT}")
+    return None
 
 
 def _put_back(kept: KeptAttributes, model: nn.Module | None, states: list[str] | None) -> None:
