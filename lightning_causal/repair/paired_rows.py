@@ -157,6 +157,8 @@ class PairedPasses:
         self.after: list[Tensor] = []
         self.stats: dict[nn.Module, list[tuple[Tensor, Tensor]]] = {}
         self.checkpointed = False
+        #: the fewest rows a training-mode ``BatchNorm`` call of the last first pass normalised together (``None``: none ran)
+        self.fewest: int | None = None
         self.held: dict[str, Tensor] = {}
         self.versions: dict[str, int] = {}
         self.written: set[str] = set()
@@ -177,7 +179,7 @@ class PairedPasses:
                      if id(b) in self.norm_buffers or known is None or name in known}
         self.versions = {name: b._version for name, b in self.buffers.items()}
         self.stats = {m: [] for m in self.norms}
-        self.checkpointed = False
+        self.checkpointed, self.fewest = False, None
         handles = [m.register_forward_pre_hook(self._segment) for m in self.norms]
         for m in self.norms if norms else []:
             handles.append(m.register_forward_pre_hook(self._record))
@@ -243,12 +245,12 @@ class PairedPasses:
             (True, True)
         """
         if rows != 1 or not self.norms:
-            return self._paired(draws, joint, clean, stamped, warn=warn, refused=refused)
+            return self._paired(draws, joint, clean, stamped, warn=warn, refused=refused, rows=rows)
         # one row: a training-mode BatchNorm given one value per channel ([1, C], not [1, C, H, W]) refuses it, torch's
         # words; such a pass is stopped before it, undone, and one pass of both halves runs, its draws unpaired
         handles = [m.register_forward_pre_hook(_one_value_per_channel) for m in self.norms]
         try:
-            return self._paired(draws, joint, clean, stamped, warn=warn, refused=refused)
+            return self._paired(draws, joint, clean, stamped, warn=warn, refused=refused, rows=rows)
         except _OneValuePerChannel:
             self.undo()
             out = joint()
@@ -261,12 +263,13 @@ class PairedPasses:
                 h.remove()
 
     def _paired(self, draws: MutableMapping[nn.Module, bool], joint: Callable[[], _T], clean: Callable[[], _U],
-                stamped: Callable[[_U], _V], *, warn: Callable[[], None], refused: Exception | None) -> _T | _V:
+                stamped: Callable[[_U], _V], *, warn: Callable[[], None], refused: Exception | None,
+                rows: int | None = None) -> _T | _V:
         """:meth:`paired`'s rule for rows a training-mode ``BatchNorm`` normalises."""
         model = self.model
         if draws.get(model, False):  # it drew at its last step: the first half first; where that draws nothing now, undone
             a = clean()
-            if self.drew() and not self.checkpointed:
+            if (self.drew() or self._split(rows)) and not self.checkpointed:
                 return stamped(a)
             del a
             self.undo()
@@ -281,7 +284,7 @@ class PairedPasses:
             if model not in draws:
                 warn()
             draws[model] = False
-        if not self.drew() or self.checkpointed:
+        if self.checkpointed or not (self.drew() or self._split(2 * rows if rows else None)):
             return out
         del out
         self.undo()  # the generators and the buffers the pass wrote (BatchNorm statistics, spectral norm's vectors)
@@ -290,6 +293,15 @@ class PairedPasses:
         if self.checkpointed and refused is not None:
             raise refused
         return stamped(a)
+
+    def _split(self, rows: int | None) -> bool:
+        """Whether a training-mode ``BatchNorm`` call of the last first pass, a pass of ``rows`` rows, normalised fewer
+        of them together: ghost BatchNorm (TabNet's virtual batches, ``torch.cat([bn(c) for c in x.chunk(k)])``), whose
+        joint pass of both halves puts row ``i`` and its twin in virtual batches of their own, normalised by statistics
+        of their own (a counterfactual that changes nothing the model reads had a fairness term of 0.079:
+        ``tests/repair/test_newuser120_ghost_batchnorm_pairs.py``). Such rows are paired as a drawing model's are: a
+        replay's call ``k`` (the twins' virtual batch ``k``) is normalised by the first half's call ``k``."""
+        return rows is not None and self.fewest is not None and self.fewest < rows
 
     def restore(self) -> None:
         """Put the generators back where they stood before the first pass."""
@@ -356,6 +368,9 @@ class PairedPasses:
             put_back_state()
 
     def _segment(self, module: nn.Module, args: tuple[Any, ...]) -> None:
+        x = args[0] if args else None
+        if isinstance(x, Tensor) and x.dim() >= 1:  # ghost BatchNorm: one call per virtual batch of the pass's rows
+            self.fewest = x.shape[0] if self.fewest is None else min(self.fewest, x.shape[0])
         self.checkpointed = self.checkpointed or in_checkpoint() or any(
             _composable_checkpoint.state(m).enable_hook for m in self.segments.get(module, ()))
 
