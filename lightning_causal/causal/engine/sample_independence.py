@@ -167,11 +167,12 @@ def check_samples_independent(forward: Forward, xs: tuple[Tensor, ...], output: 
     groups = checked_rows(n, xs[0].device)
     checked = list(groups)  # the passes of rows alone; the whole probe reversed may follow them
     shapes: list[list[tuple[str, tuple[int, ...], bool]]] = []  # each pass of rows alone: its modules' input shapes
+    watched = forward.model if n > 2 and not sized and not one_row else None  # read only where a reversed pass can follow
     for g, rows in enumerate(groups):  # rows 0 and 1; where they agree, rows spread over the rest (one pass more)
         if g:
             state.restore()  # as the first group's pass started
         try:
-            with GeneratorWatch() as watch, _InputShapes(forward.model if g < 2 else None) as seen:
+            with GeneratorWatch() as watch, _InputShapes(watched if g < len(checked) else None) as seen:
                 alone = forward(*(x[rows] for x in xs), rows=rows)
         except (IndexError, RuntimeError):
             if not g and n != 2:
