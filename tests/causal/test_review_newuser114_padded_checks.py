@@ -13,7 +13,7 @@ from torch import nn
 from lightning_causal.causal import input_effects
 from lightning_causal.causal.engine import ablation
 from lightning_causal.causal.engine.forward import Forward
-from lightning_causal.causal.engine.padded_reads import _step_padding
+from lightning_causal.causal.engine.padded_reads import LENGTHS_MIXED_FIX, _step_padding
 
 
 class MaskedFrames(nn.Module):
@@ -59,7 +59,8 @@ def test_the_padding_of_channels_first_frames_is_scanned_once(monkeypatch):
     ablation.input_padding((x,), {"lengths": lengths})
     once = list(scans)
     scans.clear()
-    pad, _, axis = _step_padding(forward, (x,))
+    pad, _, axis, way = _step_padding(forward, (x,))
+    assert way == LENGTHS_MIXED_FIX  # the padding counted by `lengths`: the way out of a mean over every frame
     assert axis == 2 and pad.tolist() == (torch.arange(30) >= lengths[:, None]).tolist()
     assert scans == once and len(once) >= 1
 

@@ -34,7 +34,7 @@ from lightning_causal.causal.engine.token_ids import INDEX_DTYPES, is_integer
 from lightning_causal.causal.engine.user_frame import outside_package
 
 __all__ = ["TOKEN_BASELINE_ADVICE", "as_baselines_words", "mask_reads", "TORCH_SENSE_WAY", "unnamed_observation_mask", "unnamed_padding", "unnamed_padding_way", "check_baselines", "shown_baseline", "sample_rows", "ablate_groups", "changed_groups",
-           "differs", "replace_units", "padding_arguments", "key_padding", "unread_attention_mask", "lengths_alias", "padding_positions", "time_axis", "step_positions", "input_padding", "padded_steps", "unpadded_masks", "position_mean", "reference_mask"]
+           "differs", "replace_units", "padding_arguments", "key_padding", "unread_attention_mask", "lengths_alias", "padding_positions", "time_axis", "step_positions", "input_padding", "named_padding", "padded_steps", "unpadded_masks", "position_mean", "reference_mask"]
 
 BaselineLike = float | int | complex | Tensor | Sequence
 
@@ -1140,7 +1140,13 @@ def input_padding(
         tensor([[False, False,  True,  True,  True,  True],
                 [False, False, False, False, False, False]])
     """
-    named = padding_arguments(model, additional_forward_args, len(xs))
+    return named_padding(xs, additional_forward_args, padding_arguments(model, additional_forward_args, len(xs)))
+
+
+def named_padding(xs: tuple[Tensor, ...], additional_forward_args: object, named: Mapping | None
+                  ) -> tuple[Tensor | None, ...] | None:
+    """:func:`input_padding` of the padding arguments ``named`` as :func:`padding_arguments` read them from
+    ``additional_forward_args``, for a caller that reads them for more (which of them marks the padding)."""
     if not isinstance(named, Mapping):
         return None
     scans: dict = {}  # each tensor's time axis and padding read once

@@ -47,7 +47,7 @@ import torch
 from torch import Tensor
 
 from lightning_causal.causal.engine.ablation import (
-    input_padding,
+    named_padding,
     padding_arguments,
     step_positions,
     unnamed_padding,
@@ -145,6 +145,23 @@ def _positions_second(out: Any, n: int, steps: int) -> list[Tensor]:
     return found
 
 
+def _batch_first_view(out: Any, pad: Tensor) -> Tensor | None:
+    """The model's return value ``out``, a floating tensor of one output per position, as ``[n, T, ...]`` (``pad``:
+    ``[n, T]``): ``out`` itself, or, laid out time first (``[T, n, ...]``), its transposed view, whose writes land in
+    ``out``; ``None`` for another return value (:func:`_positions_second`'s first reading).
+
+    Examples:
+        >>> import torch
+        >>> out = torch.zeros(7, 2, 5)
+        >>> _batch_first_view(out, torch.zeros(2, 7, dtype=torch.bool)).shape, _batch_first_view(out[0], out[0, :, :1])
+        (torch.Size([2, 7, 5]), None)
+    """
+    if not isinstance(out, Tensor) or not out.is_floating_point():
+        return None
+    views = _positions_second(out, *pad.shape)
+    return views[0] if views else None
+
+
 def padded_reads(out: Any, picked: Tensor, pad: Tensor) -> dict[int, list[int]]:
     """The rows whose explained output ``picked`` ``[n, ...]`` equals the model's output at padded
     positions only: ``{row: [positions]}`` over the per-position tensors ``[n, T, ...]`` of ``out``
@@ -220,7 +237,7 @@ def warn_padded_read(forward: Forward, xs: tuple[Tensor, ...], what: str) -> Non
 
 def _padded_read_said(forward: Forward, xs: tuple[Tensor, ...], what: str) -> bool:
     """:func:`warn_padded_read`'s check; whether it warned."""
-    pad, unnamed, axis = _step_padding(forward, xs)  # [N, T]: the padding is the same along a position's features
+    pad, unnamed, axis, lengths = _step_padding(forward, xs)  # [N, T]: the padding is the same along a position's features
     if pad is None:  # none, or along a channels-first input's frames: no per-position outputs [N, T, ...] to read
         return False
     rows = (pad.any(1) & ~pad.all(1)).nonzero().flatten()[:_CHECKED_ROWS]
@@ -248,7 +265,7 @@ def _padded_read_said(forward: Forward, xs: tuple[Tensor, ...], what: str) -> bo
                    "it is given (the longest sequence of its batch)")
             warnings.warn(
                 f"{what}: the explained output (`output=`) of probe sample(s) {[int(rows[r]) for r in mixed or scaled]} "
-                f"{why}. {MIXED_FIX}{_lengths_way(forward, xs)}{unnamed}", UserWarning, stacklevel=outside_package())
+                f"{why}. {MIXED_FIX}{lengths}{unnamed}", UserWarning, stacklevel=outside_package())
             return True
         return False
     if not _follows_positions(forward, xs, rows, int(pad.shape[1]), axis=axis):
@@ -266,27 +283,17 @@ def _padded_read_said(forward: Forward, xs: tuple[Tensor, ...], what: str) -> bo
     return True
 
 
-def _lengths_way(forward: Forward, xs: tuple[Tensor, ...]) -> str:
-    """:data:`LENGTHS_MIXED_FIX` where the padding is read from ``lengths`` (or an alias), not a mask; else ``""``."""
-    source = forward.args.kwargs if forward.args.kwargs else forward.args.args or None
-    named = padding_arguments(forward.model, source, len(xs))
-    return LENGTHS_MIXED_FIX if isinstance(named, Mapping) and "lengths" in named else ""
-
-
 def _untied(forward: Forward, out: Any, found: dict[int, list[int]], pad: Tensor) -> dict[int, list[int]]:
     """``found`` (:func:`padded_reads`) with each row's positions told apart where its padded positions share one output
     (a packed recurrent layer's bias: ``out[t]`` equals every padded frame's output, the last among them, and was named a
     read of the last position): the explained output of the model's output (a tensor ``[n, T, ...]`` or time first) with
     position ``t`` moved by ``t + 1`` is the moved output at the position read alone. No model pass; ``found`` as it is
     where the moved output gives no padded read."""
-    if not found or not isinstance(out, Tensor) or not out.is_floating_point():
-        return found
-    views = _positions_second(out, *pad.shape)
-    if not views:
+    if not found or _batch_first_view(out, pad) is None:
         return found
     moved = out.to(torch.float64, copy=True)  # exact offsets of any dtype; a copy of a float64 output too
     steps = torch.arange(1, pad.shape[1] + 1, device=out.device, dtype=moved.dtype)
-    (moved if views[0] is out else moved.transpose(0, 1)).add_(steps.view(1, -1, *[1] * (out.dim() - 2)))
+    _batch_first_view(moved, pad).add_(steps.view(1, -1, *[1] * (out.dim() - 2)))
     try:
         with torch.no_grad():
             again = padded_reads(moved, forward.select(moved), pad)
@@ -303,19 +310,16 @@ def _mixes_padding(forward: Forward, out: Any, picked: Tensor, pad: Tensor) -> l
     ``o * mask[..., None]``): nothing there moves with a real node, and a sum over every position is the sum over the
     real ones (one padded row is checked unless its outputs are 0: its padded nodes may share one output by symmetry and
     still move)."""
-    if not isinstance(out, Tensor) or not out.is_floating_point():
+    positions = _batch_first_view(out, pad)  # [n, T, ...]; of a time-first output [T, n, ...], transposed
+    if positions is None:
         return []
-    views = _positions_second(out, *pad.shape)  # [n, T, ...]; of a time-first output [T, n, ...], transposed
-    if not views:
-        return []
-    positions = views[0]
     padded = positions[pad.to(out.device)]  # [P, ...]: the padded positions' outputs
     # one value across two rows or more: zeroed by the model; within one row it may be symmetry (a graph model without
     # positional encodings gives its padded nodes one output, which still moves with the real nodes)
     if bool((padded == padded[:1]).all()) and (int(pad.any(1).sum()) >= 2 or not bool(padded.any())):
         return []
     moved = out.clone()
-    (moved if positions is out else moved.transpose(0, 1))[pad.to(out.device)] += 1.0
+    _batch_first_view(moved, pad)[pad.to(out.device)] += 1.0
     try:
         other = forward.select(moved)
     except Exception:  # noqa: BLE001 - a check only
@@ -342,12 +346,10 @@ def _scaled_by_padding(forward: Forward, out: Any, pad: Tensor) -> list[int]:
         >>> _scaled_by_padding(Forward(torch.nn.Identity(), output=lambda o: o.sum(1)), out, pad)
         []
     """
-    if not isinstance(out, Tensor) or not out.is_floating_point():
+    view = _batch_first_view(out, pad)
+    if view is None:
         return []
-    views = _positions_second(out, *pad.shape)
-    if not views:
-        return []
-    time_first = views[0] is not out
+    time_first = view is not out
     found = []
     for r in range(int(pad.shape[0])):
         real = ~pad[r].to(out.device)
@@ -373,7 +375,7 @@ def _scaled_by_padding(forward: Forward, out: Any, pad: Tensor) -> list[int]:
     return found
 
 
-def _step_padding(forward: Forward, xs: tuple[Tensor, ...]) -> tuple[Tensor | None, str, int]:
+def _step_padding(forward: Forward, xs: tuple[Tensor, ...]) -> tuple[Tensor | None, str, int, str]:
     """The ``[N, T]`` padding of the inputs along dimension 1 that the forward arguments describe
     (``attention_mask``, ``lengths``), or along the first input's one other time axis (frames laid out channels first,
     ``[N, F, T]`` as ``Conv1d`` takes them, whose model returns per-frame outputs ``[N, T, C]`` or ``[T, N, C]``), or
@@ -381,28 +383,31 @@ def _step_padding(forward: Forward, xs: tuple[Tensor, ...]) -> tuple[Tensor | No
     argument under another name looks like a padding mask of the first input (``forward(self, x, mask)``, a
     ``key_padding_mask``: :func:`~lightning_causal.causal.engine.ablation.unnamed_padding`), its padding and a
     sentence for the warnings that says it was read from that argument, which the estimators do not read; and the
-    first input's time axis (1, or that other axis)."""
+    first input's time axis (1, or that other axis); and :data:`LENGTHS_MIXED_FIX` where the padding arguments hold
+    ``lengths`` (or an alias), not a mask, else ``""``."""
     if not xs or not isinstance(xs[0], Tensor) or xs[0].dim() < 2:
-        return None, "", 1
+        return None, "", 1, ""
     source = forward.args.kwargs if forward.args.kwargs else forward.args.args or None
     try:  # one read of the padding (a long probe's scan costs tens of ms): its steps along dimension 1, else the frames'
-        pads = input_padding(xs, source, model=forward.model)
+        named = padding_arguments(forward.model, source, len(xs))
+        pads = named_padding(xs, source, named)  # input_padding
         steps = step_positions(next((p for p in pads or () if p is not None), None))  # padded_steps
         frames = None if steps is not None else _frames_padding(pads)
     except ValueError:  # a mask whose padding cannot be told (a bias): refused by the estimators that read padding, not here
-        return None, "", 1
+        return None, "", 1, ""
+    lengths = LENGTHS_MIXED_FIX if isinstance(named, Mapping) and "lengths" in named else ""
     if frames is not None:
-        return (*frames[:1], "", frames[1])
+        return (*frames[:1], "", frames[1], lengths)
     if steps is not None or xs[0].dim() < 3:
-        return steps, "", 1
+        return steps, "", 1, lengths
     args = dict((*enumerate(forward.args.args), *forward.args.kwargs.items()))  # positions as int keys, words alike
     found = unnamed_padding(xs[0], args)
     if found is None:
-        return None, "", 1
+        return None, "", 1, ""
     where, value, key = found
     return (args[key] == value).to(xs[0].device), (
         f"; the padding was read from {where} ({value} where the inputs are all zero, as a padding mask is); the "
-        f"estimators read only `attention_mask` (0 = padding) or `lengths` as padding: {unnamed_padding_way(value)}"), 1
+        f"estimators read only `attention_mask` (0 = padding) or `lengths` as padding: {unnamed_padding_way(value)}"), 1, lengths
 
 
 def _frames_padding(pads: tuple[Tensor | None, ...] | None) -> tuple[Tensor, int] | None:
@@ -459,7 +464,7 @@ def warn_padded_target(forward: Forward, xs: tuple[Tensor, ...], out: Tensor, id
     """
     if out.dim() != 2 or out.shape[1] < 2 or idx.dim() != 1 or idx.shape[0] != out.shape[0]:
         return False
-    pad, unnamed, axis = _step_padding(forward, xs)
+    pad, unnamed, axis, _ = _step_padding(forward, xs)
     if pad is None or tuple(pad.shape) != tuple(out.shape):
         return False
     pad = pad.to(idx.device)
