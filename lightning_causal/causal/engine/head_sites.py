@@ -20,7 +20,12 @@ import re
 import torch
 from torch import nn
 
-from lightning_causal.causal.engine.unit_sites import _CHANNELS_FIRST, SiteFacts, _consumer
+from lightning_causal.causal.engine.unit_sites import (
+    _CHANNELS_FIRST,
+    SiteFacts,
+    _consumer,
+    channel_count,
+)
 from lightning_causal.causal.engine.user_frame import outside_package
 
 __all__ = ["HEAD_COUNT_ATTRIBUTES", "HEAD_WIDTH_ATTRIBUTES", "OUTPUT_PROJECTIONS", "OUTPUT_PROJECTION_PATHS", "check_fused_projection",
@@ -262,9 +267,8 @@ def check_head_module(module: nn.Module, name: str, unit_dim: int | None, num_he
     """
     layer = _consumer(module)
     if num_heads is not None and unit_dim is None and isinstance(layer, _CHANNELS_FIRST):
-        side = "in_channels" if layer is not module else "out_channels"
-        channels = getattr(layer, side, None) or getattr(layer, "num_features", None) or getattr(layer, "num_channels", 0)
-        check_head_dimension(name, SiteFacts(False, False, (1, int(channels), 0), True), unit_dim, num_heads)
+        channels = channel_count(layer, "in_channels" if layer is not module else "out_channels") or 0
+        check_head_dimension(name, SiteFacts(False, False, (1, channels, 0), True), unit_dim, num_heads)
 
 
 def check_head_dimension(name: str, facts: SiteFacts, unit_dim: int | None, num_heads: int | None) -> None:

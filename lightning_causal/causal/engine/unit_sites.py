@@ -41,7 +41,7 @@ from lightning_causal.causal.engine.quantized import check_not_quantized
 from lightning_causal.causal.engine.units import unit_kind
 
 __all__ = ["PACKED_HINT", "SiteFacts", "scalar_parameter_hint", "check_default_units", "check_not_vmapped", "check_rows_at_sites", "check_samples_first", "check_site_units",
-           "check_unit_dimension", "first_tensor", "folded_hint", "functional_layer_hint", "holds_tensors_only", "inspect_site", "is_model_output",
+           "check_unit_dimension", "channel_count", "declared_widths", "first_tensor", "folded_hint", "functional_layer_hint", "holds_tensors_only", "inspect_site", "is_model_output",
            "lays_channels_first", "named_unit_kind", "returns_packed"]
 
 #: what to name instead of a module that returns a ``PackedSequence`` (:func:`returns_packed`)
@@ -97,6 +97,38 @@ def _norm_width(module: nn.Module) -> int | None:
         return shape
     weight = getattr(module, "weight", None)
     return int(weight.shape[0]) if isinstance(weight, Tensor) and weight.dim() == 1 else None
+
+
+def channel_count(module: nn.Module, side: str = "out_channels") -> int | None:
+    """The channel count ``module`` declares: a convolution's ``out_channels`` (``side``: ``"in_channels"`` for its
+    input's), a channel normalisation's ``num_features`` (batch, instance) or ``num_channels`` (group); else ``None``.
+
+    Examples:
+        >>> channel_count(nn.Conv1d(3, 8, 1)), channel_count(nn.Conv1d(3, 8, 1), "in_channels"), channel_count(nn.ReLU())
+        (8, 3, None)
+    """
+    count = getattr(module, side, None) or getattr(module, "num_features", None) or getattr(module, "num_channels", None)
+    return count if isinstance(count, int) else None
+
+
+def declared_widths(module: nn.Module, out: Tensor | None = None) -> dict[str, int | None]:
+    """What ``module``'s class declares of its output's widths: ``"channels"``, the channel count of a layer that mixes
+    or normalises channels (a convolution, a batch, instance or group normalisation: :func:`channel_count`);
+    ``"features"``, the width of a layer that gives its features last (``out_features``, ``embedding_dim``, Hugging
+    Face's ``nf``, a layer normalisation's width; ``None`` where it declares none; a normalisation read from ``out``, its
+    output or input, gives its features last only where it normalises the last dimension); neither for another layer.
+
+    Examples:
+        >>> declared_widths(nn.Conv1d(3, 8, 1)), declared_widths(nn.Linear(3, 5)), declared_widths(nn.ReLU())
+        ({'channels': 8}, {'features': 5}, {})
+    """
+    widths: dict[str, int | None] = {}
+    if isinstance(module, _CONVOLVES):
+        widths["channels"] = channel_count(module)
+    if _features_last(module, out):
+        widths["features"] = next((w for w in (getattr(module, "out_features", None), getattr(module, "embedding_dim", None),
+                                               getattr(module, "nf", None)) if isinstance(w, int)), None) or _norm_width(module)
+    return widths
 
 
 def _layout_by_widths(module: nn.Module, t: Tensor) -> bool | None:

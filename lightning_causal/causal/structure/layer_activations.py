@@ -33,10 +33,10 @@ from lightning_causal.causal.engine.sample_independence import same_outputs
 from lightning_causal.causal.engine.state import output_fix
 from lightning_causal.causal.engine.unit_sites import (
     _CONVOLVES,
-    _features_last,
-    _norm_width,
+    channel_count,
     check_not_vmapped,
     container_hint,
+    declared_widths,
     first_tensor,
     folded_hint,
     functional_layer_hint,
@@ -462,11 +462,9 @@ def _inner_layout(module: nn.Module, h: Tensor) -> str | None:
     does not declare (a causal convolution of one's own returning ``self.conv(x)[..., :T]``); ``"features"`` where it
     holds such a layer as wide as the last dimension and no such convolution; else ``None`` (nothing inside: an
     activation named in ``layers=``; or both)."""
-    inner = [m for m in module.modules() if m is not module]
-    convolves = int(h.shape[1]) in [getattr(m, "out_channels", None) or getattr(m, "num_features", None)
-                                    or getattr(m, "num_channels", None) for m in inner if isinstance(m, _CONVOLVES)]
-    widths = [next((w for w in (getattr(m, "out_features", None), getattr(m, "embedding_dim", None), getattr(m, "nf", None))
-                    if isinstance(w, int)), None) or _norm_width(m) for m in inner if _features_last(m)]
+    inner = [declared_widths(m) for m in module.modules() if m is not module]
+    convolves = int(h.shape[1]) in [d["channels"] for d in inner if "channels" in d]
+    widths = [d["features"] for d in inner if "features" in d]
     last = int(h.shape[-1]) in widths
     if convolves and not last and None not in widths:
         return "channels"
@@ -608,11 +606,10 @@ def _declared_layout(module: nn.Module | None, h: Tensor) -> str | None:
     normalisation's ``num_features``: the module's type then decides, as where sizes tie), else ``None``."""
     if module is None or h.dim() < 3:
         return None
-    if _features_last(module, h):  # unit_sites' rule: a linear layer, an embedding, a norm of the last dimension
-        return "features"
-    channels = getattr(module, "out_channels", None) or getattr(module, "num_features", None) \
-        or getattr(module, "num_channels", None)
-    return "channels" if isinstance(channels, int) and int(h.shape[1]) == channels else None
+    if "features" in declared_widths(module, h):  # unit_sites' rule: a linear layer, an embedding, a norm of the last
+        return "features"  # dimension
+    channels = channel_count(module)  # any module that declares one (a block of one's own too)
+    return "channels" if channels is not None and int(h.shape[1]) == channels else None
 
 
 def _mixes_positions(module: nn.Module, steps: int | None) -> bool:
