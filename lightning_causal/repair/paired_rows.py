@@ -298,8 +298,8 @@ class PairedPasses:
         """Whether a training-mode ``BatchNorm`` call of the last first pass, a pass of ``rows`` rows, normalised fewer
         of them together: ghost BatchNorm (TabNet's virtual batches, ``torch.cat([bn(c) for c in x.chunk(k)])``), whose
         joint pass of both halves puts row ``i`` and its twin in virtual batches of their own, normalised by statistics
-        of their own (a counterfactual that changes nothing the model reads had a fairness term of 0.079:
-        ``tests/repair/test_newuser120_ghost_batchnorm_pairs.py``). Such rows are paired as a drawing model's are: a
+        of their own (a counterfactual that changes nothing the model reads had a fairness term of 0.079 on a TabNet-like
+        net, 0.027 in ``tests/repair/test_newuser120_ghost_batchnorm_pairs.py``). Such rows are paired as a drawing model's are: a
         replay's call ``k`` (the twins' virtual batch ``k``) is normalised by the first half's call ``k``."""
         return rows is not None and self.fewest is not None and self.fewest < rows
 
