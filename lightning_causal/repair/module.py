@@ -38,7 +38,11 @@ from lightning_causal.causal.engine.forward import ForwardArgs, OutputSpec, sele
 from lightning_causal.causal.engine.forward_args import WholeAcrossBatches
 from lightning_causal.causal.engine.kept_attributes import keep_attributes
 from lightning_causal.causal.engine.output_selection import check_not_a_row, held_distribution
-from lightning_causal.causal.engine.per_sample_results import REPAIR_TARGETS_WAY, detection_batch
+from lightning_causal.causal.engine.per_sample_results import (
+    REPAIR_TARGETS_WAY,
+    WRAPPED_TARGETS_WAY,
+    detection_batch,
+)
 from lightning_causal.causal.engine.state import audit_mode
 from lightning_causal.causal.engine.user_frame import outside_package
 from lightning_causal.repair.base import RepairTerm
@@ -424,7 +428,8 @@ class CausalRepairModule(EvaluationSteps):
         try:
             unpacked = unpack(batch, self.unpack_batch, getattr(self.model, "forward", None))  # forward names the keys
         except ValueError as err:
-            way = f". {REPAIR_TARGETS_WAY}" if detection_batch(batch) else ""  # (images, targets): the loss reads them
+            # (images, targets): the loss reads them, in a task_step of a subclass or in a wrapped module's training_step
+            way = f". {WRAPPED_TARGETS_WAY if self._wraps else REPAIR_TARGETS_WAY}" if detection_batch(batch) else ""
             raise MisconfigurationException(f"CausalRepairModule cannot read the batch: {err}{way}") from err
         if self.unpack_batch is None and not self.__dict__.get("_unread_checked", False):  # the first batch read
             # a padded audio batch's attention_mask (or any tensor of a mapping the default reads not) reaches no model

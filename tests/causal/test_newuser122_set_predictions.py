@@ -7,7 +7,9 @@ the image, its argmax "no object" wherever it finds none); a Hugging Face-like o
 ``.pred_boxes``) got the same advice; a callable giving a query's row of ``C + 1`` classes explained "no object" in
 silence wherever ``target=`` was left out. Now each names each class's best probability over the queries, "no object"
 left out, and the callable of ``C + 1`` columns is warned of, once per call. The page's recipe gives the effects of a
-float64 "set the patch to 0, rerun, difference" loop, unchanged when the queries are permuted.
+float64 "set the patch to 0, rerun, difference" loop, unchanged when the queries are permuted. A
+``CausalRepairModule.wrap`` of a detector's LightningModule on ``(images, targets)`` batches was told to override
+``task_step`` (the wrap keeps the module's own ``training_step``); now it is told ``wrap(..., unpack_batch=)``.
 """
 
 from __future__ import annotations
@@ -17,8 +19,11 @@ import re
 import warnings
 from pathlib import Path
 
+import lightning.pytorch as pl
 import pytest
 import torch
+from lightning.fabric.utilities.exceptions import MisconfigurationException
+from torch.utils.data import DataLoader
 
 from lightning_causal.causal import input_effects, unit_effects
 from tests.causal.test_trial_newuser73_detectors import (
@@ -98,3 +103,38 @@ def test_a_callable_of_the_query_classes_is_warned_of_once(ns):
         input_effects(ns["net"], x, mask, output=lambda out: out["pred_logits"][:, 3, :-1])
         input_effects(ns["net"], x, mask, output=ns["best"], target=1)
     assert not [w for w in quiet if "no object" in str(w.message)]
+
+
+class _Lit(pl.LightningModule):  # the DETR's own loss of (images, targets) batches, a stand-in for the matched one
+    def __init__(self, net):
+        super().__init__()
+        self.model = net
+
+    def forward(self, x):
+        return self.model(x)
+
+    def training_step(self, batch, batch_idx):
+        x, targets = batch
+        return self(x)["pred_logits"].mean() + sum(len(t["labels"]) for t in targets) * 0.0
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.0)
+
+
+def test_a_wrapped_detector_is_told_to_give_the_terms_the_images_not_a_task_step(ns, tmp_path):
+    from lightning_causal import CausalRepairModule, CounterfactualFairnessTerm
+
+    x = ns["x"]
+    targets = [{"labels": torch.tensor([1] * (i % 3 + 1)), "boxes": torch.rand(i % 3 + 1, 4)} for i in range(len(x))]
+    loader = DataLoader(list(zip(x, targets)), batch_size=4, collate_fn=lambda items: (torch.stack([i[0] for i in items]),
+                                                                                         [i[1] for i in items]))
+    grow = lambda images: torch.nn.functional.max_pool2d(images, 3, 1, 1)  # noqa: E731 - each square a pixel larger
+    terms = [CounterfactualFairnessTerm(grow, output=ns["best"])]
+    trainer = dict(fast_dev_run=1, default_root_dir=tmp_path, logger=False, enable_progress_bar=False,
+                   enable_model_summary=False)
+    with pytest.raises(MisconfigurationException) as err:
+        pl.Trainer(**trainer).fit(CausalRepairModule.wrap(_Lit(copy.deepcopy(ns["net"]).train()), terms), loader)
+    assert "CausalRepairModule.wrap(module, terms, unpack_batch=lambda batch: (batch[0], None, None))" in str(err.value)
+    assert "override `task_step`" not in str(err.value)
+    wrapped = CausalRepairModule.wrap(_Lit(copy.deepcopy(ns["net"]).train()), terms, unpack_batch=lambda batch: (batch[0], None, None))
+    pl.Trainer(**trainer).fit(wrapped, loader)  # the advice runs: the wrapped training_step reads the targets

@@ -15,7 +15,7 @@ from typing import Any
 
 from torch import Tensor
 
-__all__ = ["REPAIR_TARGETS_WAY", "detection_batch", "levels_way", "per_sample_mappings", "reduction_failed", "results_way",
+__all__ = ["REPAIR_TARGETS_WAY", "WRAPPED_TARGETS_WAY", "detection_batch", "levels_way", "per_sample_mappings", "reduction_failed", "results_way",
            "set_columns_warning", "set_logits_key", "set_way", "targets_way"]
 
 _PAGE = "docs/your_model.md, 'Object detectors'"
@@ -26,6 +26,14 @@ REPAIR_TARGETS_WAY = (
     "`unpack_batch=` then gives the terms the images and image-level labels made from the targets (BackdoorSuppressionTerm "
     "keeps them on its triggered copies), e.g. `unpack_batch=lambda batch: (batch[0], torch.stack([(t['labels'] == c)"
     f".any() for t in batch[1]]).long(), None)`, with `output=` a score per image and class ({_PAGE})")
+
+
+WRAPPED_TARGETS_WAY = (
+    "A wrapped module (`CausalRepairModule.wrap`) keeps its own `training_step`, the detector's loss of its targets, "
+    "and needs no `task_step`: give the terms the images, `CausalRepairModule.wrap(module, terms, unpack_batch=lambda "
+    "batch: (batch[0], None, None))`, or image-level labels made from the targets for a term that needs them, e.g. "
+    "`unpack_batch=lambda batch: (batch[0], torch.stack([(t['labels'] == c).any() for t in batch[1]]).long(), None)`, "
+    f"with `output=` a score per image and class ({_PAGE})")
 
 
 _RESULT_KEYS = frozenset({"boxes", "scores", "labels", "masks", "keypoints"})  # a detector's results and targets
