@@ -34,8 +34,8 @@ from lightning_causal.causal.engine.batching import rows_per_pass
 from lightning_causal.causal.engine.checks import check_choice, check_int, check_seed
 from lightning_causal.causal.engine.forward import Forward, ForwardArgs, OutputSpec
 from lightning_causal.causal.engine.groups import (
-    FLAT_IMAGE_HINT,
     broadcast_groups,
+    check_patch_inputs,
     make_feature_mask,
 )
 from lightning_causal.causal.engine.probe_warnings import ProbeContentsWarning
@@ -183,9 +183,7 @@ class SobolAudit(Audit):
 
     def _mask(self, x: Tensor) -> Tensor:
         """Group ids ``[1, *sample_shape]`` shared by every sample."""
-        if self.patch_size is not None and x.dim() not in (3, 4, 5):
-            raise ValueError("`patch_size` needs image inputs [N, C, H, W] or [N, H, W], or volumes [N, C, D, H, W], "
-                             f"but got shape {list(x.shape)}{FLAT_IMAGE_HINT if x.dim() == 2 else ''}")
+        check_patch_inputs(x, self.patch_size)
         mask = make_feature_mask(x.shape[1:], self.feature_mask, self.patch_size)
         if mask.dim() < x.dim():  # right-aligned, as Captum broadcasts: [H, W] for [N, C, H, W] (the other audits take it)
             mask = mask.reshape((1,) * (x.dim() - mask.dim()) + tuple(mask.shape))

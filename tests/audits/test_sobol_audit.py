@@ -128,7 +128,7 @@ def test_bad_configuration(kwargs, error, match):
 def test_bad_probe_or_mask():
     model = hand_linear([1.0, 1.0, 1.0])
     probe = _tabular_probe()
-    with pytest.raises(ValueError, match="`patch_size` needs image inputs"):
+    with pytest.raises(ValueError, match=r"Expected image inputs .* with `patch_size`"):
         SobolAudit(patch_size=2).validate(model, probe)
     with pytest.raises(ValueError, match="Expected one input tensor for SobolAudit"):
         SobolAudit().validate(model, Probe((probe.first, probe.first)))

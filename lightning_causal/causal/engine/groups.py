@@ -20,6 +20,7 @@ __all__ = [
     "num_groups",
     "default_feature_mask",
     "check_feature_mask",
+    "check_patch_inputs",
     "make_feature_mask",
     "group_mask",
     "aggregate_to_groups",
@@ -248,6 +249,30 @@ FLAT_IMAGE_HINT = (
     "feature_mask = ((r // p) * ((W + p - 1) // p) + c // p).flatten()` for patches of side p")
 
 
+def check_patch_inputs(inputs: Tensor, patch_size: int | None) -> None:
+    """Refuse ``patch_size`` on an input ``[N, ...]`` that is no image ``[N, C, H, W]`` or ``[N, H, W]`` nor volume
+    ``[N, C, D, H, W]`` (a flattened image told how to take its patches as ``feature_mask=``: :data:`FLAT_IMAGE_HINT`).
+
+    Args:
+        inputs: one input ``[N, ...]``.
+        patch_size: side of square patches (cubes for volumes); ``None`` takes any input.
+
+    Raises:
+        ValueError: ``patch_size`` given for an input of another number of dimensions.
+
+    Examples:
+        >>> check_patch_inputs(torch.zeros(2, 1, 4, 4), 2)
+        >>> try:
+        ...     check_patch_inputs(torch.zeros(2, 64), 2)
+        ... except ValueError as err:
+        ...     print(str(err).split(";")[0])
+        Expected image inputs [N, C, H, W] or [N, H, W], or volumes [N, C, D, H, W], with `patch_size` but got shape [2, 64]
+    """
+    if patch_size is not None and inputs.dim() not in (3, 4, 5):
+        raise ValueError("Expected image inputs [N, C, H, W] or [N, H, W], or volumes [N, C, D, H, W], with `patch_size` "
+                         f"but got shape {list(inputs.shape)}{FLAT_IMAGE_HINT if inputs.dim() == 2 else ''}")
+
+
 def group_mask(inputs: Tensor, feature_mask: Tensor | None = None, patch_size: int | None = None) -> Tensor:
     """The feature groups of one input ``[N, ...]``, on its device, shaped ``[1 or N, ...]``:
     an explicit ``feature_mask`` (one sample's shape or the input's), square patches of
@@ -271,9 +296,7 @@ def group_mask(inputs: Tensor, feature_mask: Tensor | None = None, patch_size: i
     """
     if not isinstance(inputs, Tensor):
         raise TypeError(f"Expected argument `inputs` to be a tensor [N, ...] but got {type(inputs).__name__}")
-    if patch_size is not None and inputs.dim() not in (3, 4, 5):
-        raise ValueError("Expected image inputs [N, C, H, W] or [N, H, W], or volumes [N, C, D, H, W], with `patch_size` "
-                         f"but got shape {list(inputs.shape)}{FLAT_IMAGE_HINT if inputs.dim() == 2 else ''}")
+    check_patch_inputs(inputs, patch_size)
     mask = make_feature_mask(inputs.shape[1:], feature_mask, patch_size)
     if mask.dim() == inputs.dim() - 1:
         mask = mask.unsqueeze(0)
