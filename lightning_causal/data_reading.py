@@ -171,7 +171,7 @@ def _stateful_parts(roots: Sequence[Any]) -> list[Any]:
 
 
 @contextlib.contextmanager
-def rngs_untouched(*roots: Any) -> Iterator[list[bool]]:
+def rngs_untouched(*roots: Any, watch: bool = False) -> Iterator[list[bool]]:
     """Restore, on exit, the global random states and those of every generator object
     (``torch.Generator``, ``random.Random``, NumPy's ``Generator``/``RandomState``) reachable from
     ``roots`` through attributes, lists, dicts and functions (closures, defaults, ``functools.partial``
@@ -183,8 +183,9 @@ def rngs_untouched(*roots: Any) -> Iterator[list[bool]]:
     drawn) is shut down on exit, and one it held before is set aside, not reset nor advanced. Training
     then starts that loader's workers as it would have without the read. Its dataset, sampler and batch
     sampler, where they keep a state (``state_dict``/``load_state_dict``: a resumable stream's
-    position), get their state back on exit. The block is given a list that holds, once it is left, whether it drew:
-    ``[True]`` where any of those random states moved inside it (an ``unpack_batch`` that draws a denoiser's noise)."""
+    position), get their state back on exit. The block is given a list that holds, once it is left, whether it drew
+    where ``watch``: ``[True]`` where any of those random states moved inside it (an ``unpack_batch`` that draws a
+    denoiser's noise); empty without ``watch`` (no state read again, nothing compared)."""
     rngs = _find_rngs(roots)
     states = [rng_state(r) for r in rngs]
     stateful = [(part, copy.deepcopy(part.state_dict())) for part in _stateful_parts(roots)]
@@ -194,11 +195,12 @@ def rngs_untouched(*roots: Any) -> Iterator[list[bool]]:
     drawn: list[bool] = []
     try:
         with rng_preserved():
-            inside = _global_states()
+            inside = _global_states() if watch else None
             try:
                 yield drawn
             finally:
-                drawn.append(not _same(inside, _global_states()) or not _same(states, [rng_state(r) for r in rngs]))
+                if watch:
+                    drawn.append(not _same(inside, _global_states()) or not _same(states, [rng_state(r) for r in rngs]))
     finally:
         for rng, state in zip(rngs, states):
             set_rng_state(rng, state)

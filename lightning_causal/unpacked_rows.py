@@ -87,7 +87,7 @@ def _read(batch: Any, copy: Any, originals: dict[int, Tensor], unpack_batch: Unp
     one of the copy's tensors passed as it is) without drawing: the reader compares items joined with the items apart
     (:data:`~lightning_causal.data_reading.MADE`)."""
     try:
-        with rngs_untouched(unpack_batch, model) as drawn, warnings.catch_warnings():
+        with rngs_untouched(unpack_batch, model, watch=True) as drawn, warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the probe's own unpacking warns, once
             inputs, _, args = unpack(copy, unpack_batch, forward)
         first = inputs if isinstance(inputs, Tensor) else inputs[0] if isinstance(inputs, (tuple, list)) and inputs else None
