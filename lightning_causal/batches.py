@@ -209,17 +209,21 @@ def forward_keys(forward: Callable[..., Any] | None, batch: Any) -> list[str] | 
     return names
 
 
-def keys_unpack_batch(batch: Mapping, named: Sequence[str], label: str | None = None) -> str:
+def keys_unpack_batch(batch: Mapping, named: Sequence[str], label: str | None = None, arguments: Sequence[str] = ()) -> str:
     """``unpack_batch=lambda batch: (...)`` passing the keys ``named`` (:func:`forward_keys`) of a mapping ``batch`` as
-    the inputs, its labels (``label``, default the first of :data:`LABEL_KEYS` it holds) and no forward arguments.
+    the inputs, its labels (``label``, default the first of :data:`LABEL_KEYS` it holds) and no forward arguments, or
+    the keys ``arguments`` by name (the advice for keys the default passes to no call).
 
     Examples:
         >>> keys_unpack_batch({"pixels": 0, "label": 0}, ["pixels"])
         "unpack_batch=lambda batch: (batch['pixels'], batch['label'], None)"
+        >>> keys_unpack_batch({"ids": 0, "mask": 0}, ["ids"], arguments=["mask"])
+        "unpack_batch=lambda batch: (batch['ids'], None, {'mask': batch['mask']})"
     """
     label = label or default_label_key(batch)
     inputs = f"batch[{named[0]!r}]" if len(named) == 1 else "(" + ", ".join(f"batch[{k!r}]" for k in named) + ")"
-    return f"unpack_batch=lambda batch: ({inputs}, " + (f"batch[{label!r}]" if label else "None") + ", None)"
+    given = "{" + ", ".join(f"{k!r}: batch[{k!r}]" for k in arguments) + "}" if arguments else "None"
+    return f"unpack_batch=lambda batch: ({inputs}, " + (f"batch[{label!r}]" if label else "None") + f", {given})"
 
 
 def unread_keys_message(batch: Any, args: Any, batches: str, callers: str,
@@ -257,10 +261,7 @@ def unread_keys_message(batch: Any, args: Any, batches: str, callers: str,
         return (f"{said}, but forward takes ({', '.join(named)}), keys of the batch: pass `{keys_unpack_batch(batch, named)}`"
                 + (f", and `explain={named[0]!r}` (the input the audits that set input groups explain)"
                    if len(named) > 1 else ""))
-    return (f"{said}. "
-            f"If forward needs them, pass `unpack_batch=lambda batch: (batch[{key!r}], "
-            + (f"batch[{label!r}]" if label else "None") + ", {"
-            + ", ".join(f"{k!r}: batch[{k!r}]" for k in [*passed, *unread]) + "})`")
+    return f"{said}. If forward needs them, pass `{keys_unpack_batch(batch, [key], arguments=[*passed, *unread])}`"
 
 
 def _tensors(value: Any) -> bool:

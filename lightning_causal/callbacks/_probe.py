@@ -23,7 +23,6 @@ from lightning_causal.audits.base import Probe
 from lightning_causal.batches import (
     UnpackBatch,
     default_input_key,
-    default_label_key,
     forward_keys,
     keys_unpack_batch,
     unpack,
@@ -173,11 +172,7 @@ def _unpassed_keys_fix(model: torch.nn.Module, batch: Any, args: Any) -> tuple[l
     missed = [n for n in names[1:] if not has_default(model, n) and n not in passed]
     if not missed or not all(isinstance(batch.get(n), Tensor) for n in missed):
         return None
-    label = default_label_key(batch)
-    given = ", ".join(f"{k!r}: batch[{k!r}]" for k in [*passed, *missed])
-    fix = (f"`unpack_batch=lambda batch: (batch[{names[0]!r}], " + (f"batch[{label!r}]" if label else "None")
-           + f", {{{given}}})`")
-    return [names[0], *missed], fix
+    return [names[0], *missed], f"`{keys_unpack_batch(batch, [names[0]], arguments=[*passed, *missed])}`"
 
 
 def _links_rows(args: Any, n: int) -> bool:
