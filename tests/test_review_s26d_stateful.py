@@ -39,7 +39,8 @@ def test_the_refusal_of_a_carried_state_names_it_without_the_trial_pass_shape_an
     message = str(err.value)
     assert "reads a state it keeps from earlier calls: h (" in message
     assert "[1, 2, 4]" not in message  # the state of the trial pass of two rows, not the one the probe read
-    assert message.endswith("start every sequence from a fresh state")
+    assert "start every sequence from a fresh state;" in message  # then the streaming way out (newuser121), and no other
+    assert message.endswith("(docs/your_model.md#streaming-models-a-state-carried-across-calls)")
     assert "torch.where" not in message and "one sample at a time" not in message  # no help for a carried state
 
 

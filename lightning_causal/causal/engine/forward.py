@@ -76,6 +76,7 @@ from lightning_causal.causal.engine.pass_errors import (
     keyword_clash_hint,
     meta_tensor,
     sparse_layout_hint,
+    stale_state_hint,
     width_hint,
 )
 from lightning_causal.causal.engine.per_sample_results import per_sample_mappings, results_way
@@ -254,7 +255,8 @@ class Forward:
             if not isinstance(err, RuntimeError):
                 raise
             hint = (dtype_hint(self.model, inputs, err) or width_hint(self.model, inputs, err)
-                    or forward_gradient_hint(err, grad_enabled) or sparse_layout_hint(err))
+                    or forward_gradient_hint(err, grad_enabled) or sparse_layout_hint(err)
+                    or stale_state_hint(self.model, inputs, err))
             if hint is None:
                 raise
             raise RuntimeError(f"{err}. {hint}") from err

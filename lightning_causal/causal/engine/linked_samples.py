@@ -32,7 +32,9 @@ from torch import Tensor
 
 from lightning_causal._compat import OutOfMemoryError
 from lightning_causal.causal.engine.ablation import _PADDING_NAMES, padding_arguments
+from lightning_causal.causal.engine.kept_attributes import keep_attributes
 from lightning_causal.causal.engine.padded_reads import warn_padded_read
+from lightning_causal.causal.engine.pass_errors import STALE_STATE_FIX
 from lightning_causal.causal.engine.token_ids import is_integer
 
 if TYPE_CHECKING:
@@ -305,13 +307,33 @@ def check_rows_independent(forward: Forward, xs: tuple[Tensor, ...], output: Ten
 
         if ROW_WISE_OUTPUT in str(err):  # a callable output= that reads a per-sample tensor: its own error says so
             raise
-        told = GRAPH_HINT in str(err)  # Forward's note on a pass whose rows a forward argument links
+        stale = STALE_STATE_FIX in str(err) and _names_written_state(forward, xs, str(err))  # no other hint then
+        told = stale or GRAPH_HINT in str(err)  # Forward's note on a pass whose rows a forward argument links
         raise ValueError(
             f"Expected the model to compute each sample's output from that sample's rows alone, but probe samples "
             f"{[0, min(1, n - 1)]} run alone failed where the batch of {n} ran: {what} runs rows of many samples in batches "
             f"of its own choosing (subsets, repeats, interventions). The model's error: {type(err).__name__}: {err}"
-            + ("" if told else f". {named}{GRAPH_HINT}") + ("" if linked else f". {BATCH_HINT}")
+            + ("" if told else f". {named}{GRAPH_HINT}") + ("" if linked or stale else f". {BATCH_HINT}")
         ) from err
+
+
+def _names_written_state(forward: Forward, xs: tuple[Tensor, ...], said: str) -> bool:
+    """Whether ``said`` (an error with :func:`~.pass_errors.stale_state_hint`'s hint) names a tensor the forward writes:
+    the batch ``xs`` run once more, the model's tensors put back after it, sets or changes it (a recurrent state,
+    ``self.h = h.detach()``), as a graph the model holds (``self.adj``, named by the hint for its size) is not."""
+    from lightning_causal.causal.engine.sample_independence import _identity, _kept_tensors
+
+    before = {k: _identity(t) for k, t in _kept_tensors(forward.model).items()}
+    state = keep_attributes(forward.model, reassigned_buffers=True, values=True, helpers=True)
+    try:
+        with torch.no_grad():
+            forward(*xs)
+        now = _kept_tensors(forward.model)
+    except Exception:  # noqa: BLE001 - the batch that ran fails once more: nothing told apart
+        return False
+    finally:
+        state.restore()
+    return any(f"{k} [" in said for k, t in now.items() if before.get(k) != _identity(t))
 
 
 @contextlib.contextmanager

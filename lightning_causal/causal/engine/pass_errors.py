@@ -5,8 +5,9 @@ forward argument that names a parameter the inputs fill already (:func:`keyword_
 dtype mismatch between the inputs and the model's parameters (:func:`dtype_hint`), inputs of
 another width than the model's first ``nn.Linear`` (:func:`width_hint`), and a ``torch.export``'ed
 model exported for one batch size (:func:`export_guard_hint`), whose torch errors name
-neither the argument nor the fix, a forward that takes gradients itself (:func:`forward_gradient_hint`), and a
-forward that needs a sparse tensor where the estimators pass dense rows (:func:`sparse_layout_hint`).
+neither the argument nor the fix, a forward that takes gradients itself (:func:`forward_gradient_hint`), a
+forward that needs a sparse tensor where the estimators pass dense rows (:func:`sparse_layout_hint`), and a state kept
+from an earlier call, sized by another batch (:func:`stale_state_hint`).
 :class:`~lightning_causal.causal.engine.forward.Forward`
 applies them to every pass that fails.
 """
@@ -20,7 +21,7 @@ from typing import Any
 from torch import Tensor, nn
 
 __all__ = ["check_not_meta", "dtype_hint", "export_guard_hint", "forward_gradient_hint", "is_dtype_error", "keyword_clash_hint",
-           "meta_tensor", "sparse_layout_hint", "width_hint"]
+           "meta_tensor", "sparse_layout_hint", "stale_state_hint", "width_hint"]
 
 
 def meta_tensor(model: nn.Module) -> str | None:
@@ -267,3 +268,48 @@ def sparse_layout_hint(err: BaseException) -> str | None:
             "read a sparse probe densely): convert inside forward, `x = x if x.layout != torch.strided else "
             "x.to_sparse()` (`x.to_sparse_csr()` for CSR), or use operations that take both layouts (`x @ W`, "
             "`nn.Linear`, `torch.sparse.mm`) (docs/your_model.md, 'Packed, sparse and other input types')")
+
+
+#: the way out of a state kept from an earlier call and read whatever the batch (:func:`stale_state_hint`), and the
+#: text that marks the hint in an error (:func:`~.linked_samples.check_rows_independent` adds no other hint to it)
+STALE_STATE_FIX = (
+    "the audits explain the output of an input alone, in batches of their own choosing: start every sequence from a "
+    "fresh state in eval mode (`h0 = self.h if self.training else None`), or, for a model run chunk by chunk (streaming: a GRU's state, a causal convolution's left context, a "
+    "KV cache, reset by `reset_state()` at each utterance), audit a module that resets the state and runs the whole "
+    "sequence, a LightningModule's `audited_module` (docs/your_model.md#streaming-models-a-state-carried-across-calls)")
+
+
+def stale_state_hint(model: nn.Module, inputs: tuple[Any, ...], err: BaseException) -> str | None:
+    """What to do when a pass failed on a tensor the model keeps from an earlier call, sized by another batch (a
+    recurrent state ``self.h = h.detach()`` of a pass of 32 rows read by a pass of 2: torch's "Expected hidden size (1,
+    2, 16), got [1, 32, 16]" names neither the state nor why the rows differ), or ``None``: the error names the pass's
+    rows and a dimension of such a tensor (:func:`~.sample_independence.carried_states`' tensors, plain attributes and
+    buffers of two or more dimensions, not normalisation statistics) other than 1 and the rows, which the pass's first
+    input does not have either (a convolution's left context ``[32, C, 2]`` read by a pass of 2 rows is named).
+
+    Args:
+        model: the model whose pass failed.
+        inputs: the inputs of the pass.
+        err: the error the pass raised.
+
+    Examples:
+        >>> import torch
+        >>> gru = nn.GRU(3, 4, batch_first=True)
+        >>> gru.h = torch.zeros(1, 32, 4)
+        >>> print(stale_state_hint(gru, (torch.zeros(2, 5, 3),), RuntimeError("Expected hidden size (1, 2, 4), got [1, 32, 4]"))[:64])
+        The model keeps tensors from earlier calls that this pass of 2 r
+    """
+    from lightning_causal.causal.engine.sample_independence import _kept_tensors  # noqa: PLC0415 - it imports Forward
+
+    x = inputs[0] if inputs else None
+    numbers = {int(s) for s in re.findall(r"\d+", str(err))}
+    if not isinstance(x, Tensor) or not x.dim() or x.shape[0] not in numbers:
+        return None
+    rows = x.shape[0]
+    stale = [f"{name} {list(t.shape)}" for name, t in _kept_tensors(model).items()
+             if t.dim() > 1 and any(d > 1 and d != rows and d in numbers and d not in x.shape for d in t.shape)]
+    if not stale:
+        return None
+    return (f"The model keeps tensors from earlier calls that this pass of {rows} row(s) may read, sized by another "
+            f"number of rows that the error names: {', '.join(stale[:3])}. Where that is a state carried from call to call "
+            f"(a state left by a pass of another batch, read whatever the batch), {STALE_STATE_FIX}")

@@ -435,7 +435,8 @@ def _check_trial_pass(cache: PrefixCache, xs: tuple[Tensor, ...], module: nn.Mod
             f"did not change when {fields[0]!r} did: the model reads another field (a sequence classifier reads "
             "`pooler_output`). Intervene on the module that computes the field the model uses (e.g. `bert.pooler` "
             "or `bert.encoder`'s last layer)")
-    if isinstance(out, (tuple, list)) and len(out) > 1 and close(full, cache.output[rows]):
+    if (isinstance(out, (tuple, list)) and len(out) > 1 and close(full, cache.output[rows])
+            and (len(returned) == 1 or close(_every_call_moved(cache, xs, module, rows), cache.output[rows]))):
         raise ValueError(
             f"Expected the model's output to depend on element 0 of module {cache.layer!r}'s output (a tuple, cut at "
             "element 0), but it did not change when element 0 did: the model uses another element (e.g. an LSTM's "
@@ -443,6 +444,14 @@ def _check_trial_pass(cache: PrefixCache, xs: tuple[Tensor, ...], module: nn.Mod
             "the forward and name that module")
     if compare and not close(cache(moved, rows), full):
         raise SplitRefused("the suffix does not follow a changed layer output as the full forward pass does")
+
+
+def _every_call_moved(cache: PrefixCache, xs: tuple[Tensor, ...], module: nn.Module, rows: Tensor) -> Tensor:
+    """The model's selected output for trial ``rows`` with element 0 of every call of ``module`` moved, for
+    :func:`_check_trial_pass`: a module called several times whose first call's element 0 the model does not read (a
+    GRU run chunk by chunk, each chunk from the state the one before returned, the output read at the last chunk)."""
+    with torch.no_grad():
+        return cache.forward.select(FullRunner(cache.forward, xs, module, cache.fold)(moved_value, rows))
 
 
 @contextlib.contextmanager

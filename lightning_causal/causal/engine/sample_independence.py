@@ -674,7 +674,10 @@ def _cause(forward: Forward, xs: tuple[Tensor, ...], rows: Tensor, states: list[
                 ("the audits explain the output of an input alone: read the state in training only (`h0 = self.h "
                  "if self.training else None`), or reset it at the start of `forward` (a spiking neuron's membrane kept "
                  "on the module and reset by `training_step`, as snntorch's `utils.reset`), so that evaluation and "
-                 "the audits start every sequence from a fresh state"))
+                 "the audits start every sequence from a fresh state; a model run chunk by chunk (streaming), whose state "
+                 "carries from chunk to chunk, is audited through a module that resets the state and runs the whole "
+                 "sequence, a LightningModule's `audited_module` "
+                 "(docs/your_model.md#streaming-models-a-state-carried-across-calls)"))
     if isinstance(getattr(forward, "args", None), ForwardArgs) and forward.args.tensors():  # a Forward's: gathered by row
         return (("a forward argument of one row per sample is gathered by row with each sample, so that the samples "
                  f"alone read {len(rows)} of its {n} rows: a tensor that every sample reads whole (a few-shot "
