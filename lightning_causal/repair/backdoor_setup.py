@@ -35,7 +35,7 @@ from lightning_causal.causal.backdoor.reverse import reverse_trigger
 from lightning_causal.causal.backdoor.suspects import suspect_units
 from lightning_causal.causal.backdoor.triggers import Trigger
 from lightning_causal.causal.engine.frozen import freeze
-from lightning_causal.causal.engine.kept_attributes import held_tensors
+from lightning_causal.causal.engine.kept_attributes import _PROXIES, held_tensors, helper_objects
 from lightning_causal.causal.engine.state import audit_mode, check_logits, rng_preserved
 from lightning_causal.causal.engine.user_frame import outside_package
 from lightning_causal.repair.backdoor_triggers import binarized, dilated, grown_mask
@@ -221,6 +221,9 @@ def _frozen_copy(model: nn.Module, state: Mapping[str, Any] | None = None, run: 
     else:
         left = {}
     memo: dict[int, Any] = {id(m): _LeftOut(name, m, resumed=state is not None) for name, m in left.items()}
+    # a weak proxy (`weakref.proxy(peer)`) held as itself, as deepcopy holds a `weakref.ref`: a dead one fails a copy
+    memo.update((id(v), v) for m in [*model.modules(), *(obj for _, obj in helper_objects(model))]
+                for v in vars(m).values() if type(v) in _PROXIES)
     reference = copy.deepcopy(model, memo).eval()
     if state is not None:
         reference.load_state_dict(state)  # a checkpoint's reference: its flags as saved, switched off below
@@ -245,13 +248,18 @@ class TriggerSetup:
 
     def state_dict(self) -> dict[str, Any]:
         """What :meth:`setup` prepared, as plain values: the reference's weights and the tensors it holds outside them
-        (a memory bank kept as a plain attribute or in a datastore object: :func:`held_tensors`), the triggers
-        (and regions, detection, suspect units found) and the augmentation generator's state."""
+        (a memory bank kept as a plain attribute or in a datastore object: :func:`held_tensors`; not a left-out child's
+        fingerprint, :class:`_LeftOut`, which a resumed placeholder does not take), the triggers (and regions, detection,
+        suspect units found) and the augmentation generator's state. A read-only table kept as a plain tensor attribute
+        is saved too (its size: the term cannot tell it from a memory bank not yet written, which a resume needs as set
+        up); registered as a non-persistent buffer (``register_buffer(name, t, persistent=False)``) it is in neither
+        checkpoint, and a resumed reference holds the network's, as the network does."""
         return {
             "reference": None if self.reference is None else dict(self.reference.state_dict()),
             # a memory bank kept as a plain tensor attribute or in a datastore object: no state_dict's, as set up
             "reference_held": {} if self.reference is None else {
-                name: t.detach() for name, (_, _, t) in held_tensors(self.reference).items()},
+                name: t.detach() for name, (holder, _, t) in held_tensors(self.reference).items()
+                if not isinstance(holder, _LeftOut)},
             "triggers": [_trigger_state(t) for t in self.triggers],
             "detection": _detection_state(self.detection),
             "contrast_detection": _detection_state(getattr(self, "contrast_detection", None)),
@@ -291,6 +299,11 @@ class TriggerSetup:
     def setup(self, model: nn.Module, train_inputs: Tensor | None = None) -> None:
         """Freeze a reference copy of ``model`` (``distill_weight > 0``), reverse-engineer the
         trigger (``trigger=None``), find suspect units (layer names) and seed the augmentations.
+
+        The reference is the model as it is now, its memory too (a bank kept in a buffer, a plain attribute or a
+        datastore object, saved with :meth:`state_dict`): a bank empty now, which the fine-tune's training passes fill,
+        stays empty in the reference, and the consistency term holds the network to what it gave without memory. Set
+        the term up once the bank holds what the model was trained with.
 
         Args:
             model: the network to fine-tune.

@@ -137,9 +137,10 @@ def memory_rows_written(kept: KeptAttributes, model: nn.Module) -> tuple[tuple[s
         places += [(f"{dict_names.get(id(d), '<dict>')}[", "]", items, d) for d, items, _ in kept.dicts]
     for at, end, before, now_items in places:  # a tensor attribute or item: updated in place or reassigned
         for name, old in before.items():
-            now, held = now_items.get(name), copies.get(id(old)) if isinstance(old, Tensor) else None
+            now, held = now_items.get(name), copies.get(id(old))  # only a kept tensor's (no isinstance: a dead weak proxy fails it)
             if (held is not None and isinstance(now, Tensor) and (now is not old or now._version != held[0])
-                    and _rows_written(held[2], now)):
+                    and (held[2] is None or _rows_written(held[2], now))):  # None: a helper object past its copies'
+                # budget (kept_attributes.KEPT_HELPER_BYTES), no values to compare: taken for a bank (unfused, as safe)
                 found.append((f"{at}{name if not end else repr(name)}{end}", tuple(now.shape)))
     return tuple(found)
 

@@ -19,6 +19,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from lightning_causal.causal.engine.kept_attributes import _PROXIES
+
 __all__ = ["RNG_TYPES", "active_generators", "generators_registered", "model_rngs_kept", "module_generators",
            "rng_state", "set_rng_state"]
 
@@ -52,7 +54,7 @@ def _held(model: nn.Module, kinds: tuple[type, ...]) -> list[Any]:
     found: dict[int, Any] = {}
     for m in model.modules():
         for key, value in vars(m).items():
-            if key in _MODULE_INTERNALS:
+            if key in _MODULE_INTERNALS or type(value) in _PROXIES:  # a weak proxy: another's; a dead one fails reads
                 continue
             if isinstance(value, kinds):
                 found.setdefault(id(value), value)

@@ -6,6 +6,7 @@ that the next training batch would start from it. Buffers are restored by ``audi
 from __future__ import annotations
 
 import sys
+import warnings
 import weakref
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ import torch
 from torch import Tensor, nn
 
 __all__ = ["BATCH_STATISTICS_FIX", "TRACED_TRAINING_FIX", "KeptAttributes", "batch_statistic_norms", "buffer_of",
-           "held_tensors", "helper_objects", "is_norm_layer", "keep_attributes", "traced_batch_norm_in_training", "traced_training_norms"]
+           "held_tensors", "helper_objects", "helper_tensors", "is_norm_layer", "keep_attributes", "traced_batch_norm_in_training", "traced_training_norms"]
 
 
 def _tensors(value: Any) -> list[Tensor]:
@@ -248,6 +249,18 @@ KEPT_ARRAY_BYTES, KEPT_SET_ITEMS = 2**20, 2**16
 #: bounds): a model keeping a thousand arrays of 1 MiB would otherwise be copied whole (1 GB) at every audit pass; the
 #: arrays and sets past it, in the order of ``model.modules()``, are left as the passes leave them, as a larger one is
 KEPT_TOTAL_BYTES, KEPT_TOTAL_SET_ITEMS = 16 * KEPT_ARRAY_BYTES, 4 * KEPT_SET_ITEMS
+#: the most bytes of the helper objects' tensors (:func:`helper_objects`) one :func:`keep_attributes` copies in all (8 MiB):
+#: an object past it (a ``torch_ema``-style shadow list of a model's weights, 16.5 MB: 24 ms a copy, several copies an
+#: audit) is not copied, in the order of :func:`helper_objects`; its tensors' versions are still noted, so that
+#: :meth:`KeptAttributes.changes` sees a write, and :meth:`KeptAttributes.restore`, which cannot put its values back,
+#: warns once per object where a pass wrote into one in place (:data:`UNCOPIED_HELPER_FIX`); one reassigned is put back
+KEPT_HELPER_BYTES = 8 * KEPT_ARRAY_BYTES
+
+#: the way out :meth:`KeptAttributes.restore`'s warning gives for a helper object past :data:`KEPT_HELPER_BYTES` written
+UNCOPIED_HELPER_FIX = (
+    "register its tensors as buffers of a module (`self.register_buffer(name, t, persistent=False)`: buffers are put "
+    "back whatever their size), or write it in training mode only (`if self.training:`), which the audits' passes "
+    "(eval mode) never run")
 
 
 def _in_place(v: Any) -> bool:
@@ -286,7 +299,7 @@ def _put_back_in_place(value: Any, copy: Any) -> None:
 def _is_dict(v: Any) -> bool:
     """Whether an attribute's value is a dict the model may write tensors into: a ``dict``, an ``OrderedDict`` or
     another subclass (``collections.defaultdict``); by type first, as :data:`_PLAIN`."""
-    return type(v) in _DICTS or (type(v) not in _PLAIN and isinstance(v, dict))
+    return type(v) in _DICTS or (type(v) not in _PLAIN and type(v) not in _PROXIES and isinstance(v, dict))
 
 
 def _own_tensors(d: dict[Any, Any]) -> list[Tensor]:
@@ -331,11 +344,13 @@ def _plain_sequence(v: Any) -> bool:
     ``torch.Size``, ``self.seen = x.shape``, or a named tuple: subclasses too), which
     :meth:`KeptAttributes.restore` sets back as it gives a list its items back; not one holding parameters (an RNN's
     ``_flat_weights``, which only ``_apply``, never a pass, reassigns, with its ``_flat_weight_refs``)."""
-    return isinstance(v, (list, tuple)) and not any(isinstance(i, Tensor) for i in v)
+    return type(v) not in _PROXIES and isinstance(v, (list, tuple)) and not any(isinstance(i, Tensor) for i in v)
 
 
 def _holds_tensors(v: Any) -> bool:
     """Whether an attribute's value holds tensors: a tensor, a tuple or list of them, a dict holding them."""
+    if type(v) in _PROXIES:  # a weak proxy: another's object (a dead one fails at any read)
+        return False
     return bool(_tensors(v)) if isinstance(v, _HOLDERS) else _is_dict(v) and bool(_dict_tensors(v))
 
 
@@ -388,12 +403,15 @@ class KeptAttributes:
     (``numbers``), the attributes holding numbers, strings, bools or ``None`` are put back too."""
 
     entries: list[tuple[nn.Module, dict[str, Any], dict[str, list[Any]]]] = field(default_factory=list)
-    copies: list[tuple[Tensor, int, int, Tensor]] = field(default_factory=list)
+    copies: list[tuple[Tensor, int, int, Tensor | None]] = field(default_factory=list)  # None: uncopied
     buffers: list[tuple[nn.Module, str, Tensor | None, int]] = field(default_factory=list)
     values: list[tuple[Tensor, int, Tensor]] | None = None
     numbers: bool = False
     dicts: list[tuple[dict[Any, Any], dict[Any, Any], dict[Any, list[Any]]]] = field(default_factory=list)
     arrays: list[tuple[Any, Any]] = field(default_factory=list)  # with `numbers`: numpy arrays and sets, a copy (_in_place)
+    #: the helper objects past :data:`KEPT_HELPER_BYTES`, by the id of each of their tensors (held in ``copies`` with no
+    #: copy): ``(name, object, bytes)``
+    uncopied: dict[int, tuple[str, object, int]] = field(default_factory=dict)
 
     def restore(self) -> None:
         """Put back every tensor attribute that was reassigned, set or added, and undo in-place updates.
@@ -447,15 +465,21 @@ class KeptAttributes:
             _put_back_lists(kept_items, lists)
         for a, value in self.arrays:  # `self.t *= 0.9` on an array, `self.seen.add(k)`: in place
             _put_back_in_place(a, value)
+        written: dict[int, tuple[str, object, int]] = {}  # the helper objects past KEPT_HELPER_BYTES written in place
         with torch.no_grad():
             for t, version, address, copy in self.copies:
-                if t.shape != copy.shape or _address(t) != address:  # `self.h.data = h`: no new version
+                if copy is None:  # not copied (KEPT_HELPER_BYTES): what the passes wrote stays
+                    if (t._version, _address(t)) != (version, address):
+                        written.setdefault(id(self.uncopied[id(t)][1]), self.uncopied[id(t)])
+                elif t.shape != copy.shape or _address(t) != address:  # `self.h.data = h`: no new version
                     t.data = copy
                 elif t._version != version:
                     t.copy_(copy)
             for b, version, copy in self.values or ():
                 if b._version != version and b.shape == copy.shape:
                     b.data.copy_(copy)  # through `.data`: no new version for a graph that saved the buffer
+        for name, obj, size in written.values():
+            _warn_uncopied(name, obj, size)
 
 
     def changed(self, model: nn.Module) -> list[tuple[str, tuple[int, ...]]]:
@@ -531,6 +555,29 @@ class KeptAttributes:
         return found
 
 
+#: the helper objects :func:`_warn_uncopied` warned of (by the object, weakly; by id where it takes no weak reference)
+_UNCOPIED_WARNED: weakref.WeakSet[object] = weakref.WeakSet()
+_UNCOPIED_WARNED_IDS: set[int] = set()
+
+
+def _warn_uncopied(name: str, obj: object, size: int) -> None:
+    """Warn, once per object, that the passes wrote in place into helper object ``name`` (``obj``, its tensors ``size``
+    bytes), which :func:`keep_attributes` did not copy (:data:`KEPT_HELPER_BYTES`), so the writes stay."""
+    try:
+        if obj in _UNCOPIED_WARNED:
+            return
+        _UNCOPIED_WARNED.add(obj)
+    except TypeError:  # no weak reference (`__slots__`)
+        if id(obj) in _UNCOPIED_WARNED_IDS:
+            return
+        _UNCOPIED_WARNED_IDS.add(id(obj))
+    warnings.warn(
+        f"The model's helper object {name!r} ({type(obj).__qualname__}) holds {size / 1e6:.3g} MB of tensors, past the "
+        f"{KEPT_HELPER_BYTES // 2**20} MiB that an audit's or a repair term's passes copy to put such an object back "
+        "(kept_attributes.KEPT_HELPER_BYTES), and the passes wrote into it in place: the writes stay, so training goes on "
+        f"from them. To have it put back, {UNCOPIED_HELPER_FIX}.", UserWarning, stacklevel=3)
+
+
 def _holder_names(model: nn.Module, entries: list[tuple[Any, dict[str, Any], dict[str, list[Any]]]]) -> dict[int, str]:
     """The name of each module of ``model`` by id, and of each helper object (:func:`helper_objects`, ``store``) where
     ``entries`` (:attr:`KeptAttributes.entries`) hold one: their changes are named ``store.keys``."""
@@ -572,6 +619,8 @@ def _value_change(old: Any, new: Any, kept: dict[int, tuple[int, int, torch.Size
     given other data (``self.h.data = h``), ``False`` where a kept tensor of it was updated in place, ``None`` where no
     state changed (no tensor held before or now, or what it holds now is computed in the autograd graph: a value every
     pass computes again, ``weight_norm``'s ``weight``). The items of a dict it still holds are :meth:`changes`' own."""
+    if type(new) in _PROXIES or type(old) in _PROXIES:  # a weak proxy holds no state of the model's
+        return None
     if new is not old:
         tensors = _held(new)
         computed = bool(tensors) and all(t.grad_fn is not None for t in tensors)
@@ -603,14 +652,19 @@ _FRAMEWORKS = frozenset({"torch", "lightning", "pytorch_lightning", "lightning_c
 #: the standard library's packages: their objects a module holds (a logger, a lock, a partial) are no user's state
 _STDLIB = frozenset(getattr(sys, "stdlib_module_names", ())) | {"builtins"}
 
+#: the types of ``weakref.proxy``'s objects: a reference to another's object, never a model's state of its own
+_PROXIES = frozenset({weakref.ProxyType, weakref.CallableProxyType})
+
 
 def _users_object(v: Any) -> bool:
     """Whether ``v`` is an object of the user's own class that may hold a model's state (:func:`helper_objects`): one
     with a ``__dict__``, of no class (its bases too: a ``LightningDataModule`` or a ``Dataset`` of the user's, an
     optimizer's subclass) of torch's, Lightning's or this package's (:data:`_FRAMEWORKS`) nor of the standard library's."""
-    if type(v) in _PLAIN or isinstance(v, (nn.Module, Tensor, type)) or not hasattr(v, "__dict__"):
-        return False  # by type first: a module's dozen hook OrderedDicts hold a __dict__ (3.4 against 1.2 ms of
-        # keep_attributes on a 6-layer TransformerEncoder, at each audit_mode and no_trace)
+    if type(v) in _PLAIN or type(v) in _PROXIES:  # a weak proxy (`weakref.proxy(peer)`) owns nothing; a dead one
+        return False  # fails at any read (ReferenceError). By type first: a module's dozen hook OrderedDicts hold
+        # a __dict__ (3.4 against 1.2 ms of keep_attributes on a 6-layer TransformerEncoder, at each audit_mode and no_trace)
+    if isinstance(v, (nn.Module, Tensor, type)) or not hasattr(v, "__dict__"):
+        return False
     if {c.__module__.split(".")[0] for c in type(v).__mro__[:-1]} & (_FRAMEWORKS | _STDLIB):
         return False
     attributes = vars(v)
@@ -627,7 +681,7 @@ def _finds_tensor(d: dict[Any, Any]) -> bool:
             continue
         seen.add(id(x))
         for v in x.values():
-            if type(v) in _SCALARS:
+            if type(v) in _SCALARS or type(v) in _PROXIES:
                 continue
             if isinstance(v, _HOLDERS) and _tensors(v):
                 return True
@@ -641,7 +695,8 @@ def _state_like(attributes: dict[str, Any]) -> bool:
     dict: ``self.bank["q"]``), or none yet and only numbers, strings, ``None`` and empty lists, tuples and dicts (a store
     that creates its tensors at its first call, ``self.queue = None``, ``self.items = []``); not an object of other data
     and no tensor (a tokenizer's vocabulary of 30,000 words: copied at every audit, 25 ms)."""
-    if any(isinstance(v, _HOLDERS) and _tensors(v) or _is_dict(v) and _finds_tensor(v) for v in attributes.values()):
+    if any(type(v) not in _PROXIES and (isinstance(v, _HOLDERS) and _tensors(v) or _is_dict(v) and _finds_tensor(v))
+           for v in attributes.values()):
         return True
     return all(type(v) in _SCALARS or (type(v) in (list, tuple, dict, OrderedDict) and not v) for v in attributes.values())
 
@@ -679,9 +734,36 @@ def helper_objects(model: nn.Module) -> list[tuple[str, object]]:
     return found
 
 
+def _tensor_attributes(holder: object) -> list[tuple[str, Tensor]]:
+    """``holder``'s attributes that hold a tensor, not a parameter, as ``(name, tensor)`` (a weak proxy passed by: a dead
+    one fails at any read)."""
+    return [(k, v) for k, v in list(vars(holder).items())
+            if type(v) not in _PROXIES and isinstance(v, Tensor) and not isinstance(v, nn.Parameter)]
+
+
+def helper_tensors(model: nn.Module) -> dict[str, tuple[object, str, Tensor]]:
+    """The tensors (not parameters) of the plain objects ``model``'s modules hold (:func:`helper_objects`: a datastore,
+    ``self.store.keys``; a ``RunningMeanStd`` helper of tensors, ``self.obs_rms.mean``), by name (``store.keys``), each as
+    ``(object, attribute, tensor)``: what :func:`held_tensors` saves for a checkpoint and the batch-dependence check
+    watches (``sample_independence._kept_places``). NumPy arrays are not tensors: a helper of them is not seen
+    (docs/your_model.md#policies-actor-critic-gaussian-and-recurrent).
+
+    Examples:
+        >>> class Stats:
+        ...     def __init__(self):
+        ...         self.mean, self.count = torch.zeros(2), 4
+        >>> Stats.__module__ = "my_model"  # a user's class (a doctest's is this package's)
+        >>> m = nn.Linear(2, 2)
+        >>> m.rms = Stats()
+        >>> list(helper_tensors(m))
+        ['rms.mean']
+    """
+    return {f"{name}.{k}": (obj, k, t) for name, obj in helper_objects(model) for k, t in _tensor_attributes(obj)}
+
+
 def held_tensors(model: nn.Module) -> dict[str, tuple[object, str, Tensor]]:
     """The tensors ``model`` holds outside its ``state_dict``, by name: its modules' plain tensor attributes (a memory
-    bank kept as ``self.keys = torch.zeros(K, D)``) and those of the datastore objects they hold (:func:`helper_objects`,
+    bank kept as ``self.keys = torch.zeros(K, D)``) and those of the datastore objects they hold (:func:`helper_tensors`,
     ``store.keys``), each as ``(holder, attribute, tensor)``, for a copy of the model to be given them back (the backdoor
     term's frozen reference, resumed from a checkpoint); tensors computed in the autograd graph (``weight_norm``'s
     ``weight``, computed again at every pass) left out.
@@ -692,13 +774,9 @@ def held_tensors(model: nn.Module) -> dict[str, tuple[object, str, Tensor]]:
         >>> list(held_tensors(m))
         ['keys']
     """
-    held: dict[str, tuple[object, str, Tensor]] = {}
-    holders: list[tuple[str, object]] = [(name, m) for name, m in model.named_modules()]
-    for name, holder in [*holders, *helper_objects(model)]:
-        at = f"{name}." if name else ""
-        held.update({f"{at}{k}": (holder, k, v) for k, v in vars(holder).items()
-                     if isinstance(v, Tensor) and not isinstance(v, nn.Parameter) and v.grad_fn is None})
-    return held
+    held = {f"{name}.{k}" if name else k: (m, k, t) for name, m in model.named_modules() for k, t in _tensor_attributes(m)}
+    held.update(helper_tensors(model))
+    return {name: place for name, place in held.items() if place[2].grad_fn is None}
 
 
 def keep_attributes(model: nn.Module, reassigned_buffers: bool = False, values: bool = False,
@@ -745,20 +823,28 @@ def keep_attributes(model: nn.Module, reassigned_buffers: bool = False, values: 
     kept = KeptAttributes(values=[] if values else None, numbers=values or numbers)
     left = [KEPT_TOTAL_BYTES, KEPT_TOTAL_SET_ITEMS]  # what _copies may still copy
     seen: set[int] = set()  # the dicts kept: each once, also one shared by two modules or held in another
-    for m in [*model.modules(), *(obj for _, obj in helper_objects(model))] if helpers else model.modules():
+    helper_left = [KEPT_HELPER_BYTES]  # what the helper objects' copies may still take
+    for name_of, m in [*(("", m) for m in model.modules()), *(helper_objects(model) if helpers else ())]:
         before = dict(vars(m))
         odd = [(name, v) for name, v in before.items()  # few: scanned once, as measured; nn.Module's own set of
-               if type(v) not in _PLAIN and not (name in _MODULE_SETS and type(v) is set)]  # buffer names left out here
+               if type(v) not in _PLAIN and type(v) not in _PROXIES and not (name in _MODULE_SETS and type(v) is set)]  # buffer names left out here
         held = [(name, v) for name, v in odd if isinstance(v, _HOLDERS)]
         kept.entries.append((m, before, _lists(dict(held))))
         if kept.numbers:
             kept.arrays += _copies((v for _, v in odd), left)
-        kept.copies += [(t, t._version, _address(t), t.detach().clone()) for _, v in held for t in _tensors(v) if _copyable(t)]
         dicts = [x for name, v in before.items() if _is_dict(v) and name not in _MODULE_DICTS for x in _nested_dicts(v, seen)]
         kept.dicts += [(d, dict(d), _lists(d)) for d in dicts]
         if kept.numbers:  # an array or a set a dict holds, `self.stats["mean"] += x`
             kept.arrays += [c for d in dicts for c in _copies(d.values(), left)]
-        kept.copies += [(t, t._version, _address(t), t.detach().clone()) for d in dicts for t in _own_tensors(d) if _copyable(t)]
+        tensors = [t for t in [*(t for _, v in held for t in _tensors(v)), *(t for d in dicts for t in _own_tensors(d))]
+                   if _copyable(t)]
+        size = sum(t.numel() * t.element_size() for t in tensors) if name_of else 0  # a helper object's: within budget
+        if size > helper_left[0]:  # not copied: its versions noted (KEPT_HELPER_BYTES)
+            kept.uncopied.update((id(t), (name_of, m, size)) for t in tensors)
+            kept.copies += [(t, t._version, _address(t), None) for t in tensors]
+            continue
+        helper_left[0] -= size
+        kept.copies += [(t, t._version, _address(t), t.detach().clone()) for t in tensors]
         if not isinstance(m, nn.Module):  # a helper object: no buffers
             continue
         if reassigned_buffers:

@@ -23,13 +23,14 @@ from lightning_causal.causal.engine.inner_steps import (
 )
 from lightning_causal.causal.engine.kept_attributes import (
     _MODULE_DICTS,
+    _PROXIES,
     BATCH_STATISTICS_FIX,
     TRACED_TRAINING_FIX,
     KeptAttributes,
     _is_dict,
     _trained_statistics,
     batch_statistic_norms,
-    helper_objects,
+    helper_tensors,
     is_norm_layer,
     keep_attributes,
     traced_training_norms,
@@ -161,7 +162,8 @@ def check_samples_independent(forward: Forward, xs: tuple[Tensor, ...], output: 
     refuse_flat_bags(forward, xs, what)  # flat ids of an nn.EmbeddingBag with offsets, as many as the bags
     n = xs[0].shape[0]
     sized = carried_states(forward.model, n)  # before the pass alone, which may set a state of its own size
-    kept = {k: _identity(t) for k, t in _kept_tensors(forward.model).items()}
+    held = _kept_tensors(forward.model)  # the tensors as the probe's pass left them (no copy)
+    kept = {k: _identity(t) for k, t in held.items()}
     state = keep_attributes(forward.model, reassigned_buffers=True, helpers=True)  # the second run alone starts from it
     bound = rounding_bound(output, forward.model)
     groups = checked_rows(n, xs[0].device)
@@ -189,12 +191,13 @@ def check_samples_independent(forward: Forward, xs: tuple[Tensor, ...], output: 
             # tensors of its modules and of the helper objects they hold, `kept`: _kept_places)
             changed = {k for k, t in now.items() if t.is_floating_point() and kept.get(k, _identity(t)) != _identity(t)}
             written = [k for k in _user_buffers(forward.model) if k in changed] if changed else []
-            if not g and written and _buffers_read(forward, xs, rows, written, bound):
+            read = _written_read(forward, xs, rows, written, bound, held) if not g and written else []
+            if read:
                 ids = (rows if sample_ids is None else sample_ids[rows.to(sample_ids.device)]).tolist()
                 state.restore()
                 raise ValueError(
                     f"Expected the model to give the same outputs for the same samples at every pass, but its forward "
-                    f"wrote floating tensors of its own ({', '.join(written[:5])}) in a pass of probe samples {ids} "
+                    f"wrote floating tensors of its own ({', '.join(read[:5])}) in a pass of probe samples {ids} "
                     f"alone, in eval mode, and reads them beside the random numbers it draws: {WRITTEN_BUFFERS}")
             return
         if n == 2 and not same_outputs(alone[:1], alone[1:])[1]:
@@ -213,21 +216,22 @@ def check_samples_independent(forward: Forward, xs: tuple[Tensor, ...], output: 
         return
     if _rows_state_set(forward.model, kept, len(rows)):  # the first run alone set a state of its rows' size, read
         state.restore()  # where the size matches (`self.mem` [2, H]): its second run read it, taken for noise, passed
-    held = weights_held(forward.model)
+    weights = weights_held(forward.model)
     buffers = _user_buffers(forward.model)
     before = fingerprints(buffers)
     twice, agrees = same_outputs(forward(*(x[rows] for x in xs), rows=rows), alone)
     ids = (rows if sample_ids is None else sample_ids[rows.to(sample_ids.device)]).tolist()
     if not agrees or (same and twice / float(row_scales(alone.reshape(1, -1))[0]) > bound):
-        if optimizer_state_kept(forward.model, held):  # its momentum moved between the two runs, not noise
+        if optimizer_state_kept(forward.model, weights):  # its momentum moved between the two runs, not noise
             raise ValueError(
                 f"Expected the model to give the same outputs for the same samples at every pass, but probe samples "
                 f"{ids} run alone twice differ by max |difference| {twice:.3g}: {KEPT_OPTIMIZER_STATE}")
         anew = _reassigned(forward.model, buffers)  # `self.mean = self.mean + ...` on a buffer or an attribute
         in_place = written_since(buffers, before)
-        if in_place + anew and _buffers_read(forward, xs, rows, in_place + anew, bound):
-            ways = [f"{how} ({', '.join(names[:5])})" for how, names in (("in place", in_place),
-                                                                         ("anew (reassigned)", anew)) if names]
+        read = _written_read(forward, xs, rows, in_place + anew, bound, buffers) if in_place + anew else []
+        if read:
+            ways = [f"{how} ({', '.join(names[:5])})" for how, names in (("in place", [k for k in in_place if k in read]),
+                                                                         ("anew (reassigned)", [k for k in anew if k in read])) if names]
             raise ValueError(
                 f"Expected the model to give the same outputs for the same samples at every pass, but probe samples "
                 f"{ids} run alone twice differ by max |difference| {twice:.3g}, and its forward wrote floating "
@@ -535,29 +539,37 @@ def _user_buffers(model: nn.Module | None) -> dict[str, Tensor]:
 
 
 def _own_places(model: nn.Module) -> dict[str, tuple[object, object, Tensor]]:
-    """:func:`_kept_places` of ``model`` but for the statistics training updates, and :func:`_helper_places`: the
+    """:func:`_kept_places` of ``model`` but for the statistics training updates, helper objects' too: the
     tensors :func:`_user_buffers` watches and :func:`_buffers_read` changes, each as ``(holder, key, tensor)``."""
     return _kept_places(model, skip=_trained_statistics)
 
 
-def _helper_places(model: nn.Module) -> dict[str, tuple[object, object, Tensor]]:
-    """The tensors (not parameters) of the plain objects ``model``'s modules hold
-    (:func:`~.kept_attributes.helper_objects`: a ``RunningMeanStd`` helper of tensors, ``self.obs_rms.mean``), named
-    ``obs_rms.mean``, as ``(object, attribute, tensor)``. NumPy arrays are not tensors: a helper of them is not seen
-    (docs/your_model.md#policies-actor-critic-gaussian-and-recurrent).
-
-    Examples:
-        >>> class Stats:
-        ...     def __init__(self):
-        ...         self.mean, self.count = torch.zeros(2), 4
-        >>> Stats.__module__ = "my_model"  # a user's class (a doctest's is this package's)
-        >>> m = nn.Linear(2, 2)
-        >>> m.rms = Stats()
-        >>> list(_helper_places(m))
-        ['rms.mean']
-    """
-    return {f"{name}.{a}": (v, a, t) for name, v in helper_objects(model) for a, t in list(vars(v).items())
-            if isinstance(t, Tensor) and not isinstance(t, nn.Parameter)}
+def _written_read(forward: Forward, xs: tuple[Tensor, ...], rows: Tensor, written: list[str], bound: float,
+                  before: dict[str, Tensor]) -> list[str]:
+    """``written`` (:func:`_user_buffers`' names) where the forward reads them across calls (:func:`_buffers_read`), for
+    :func:`check_samples_independent`'s refusal to name (all of them: one read only through another's update, a count
+    weighing a running mean, is read too; trying each alone would miss it), else ``[]``. Those reassigned to another shape than they had in ``before`` (the tensors before the pass of rows ``rows``) that the forward
+    rebuilds from its batch (a table made again where the batch size changes, ``if self.scale.shape[0] != len(x):``)
+    are left out: the rows run from one snapshot with them set back to the tensors of ``before`` give their outputs
+    again (beyond float rounding ``bound``: :func:`_row_differs`), so a pass reads only what it builds itself (a cache
+    that grows at every call, ``torch.cat([self.k, k])``, set back to a shorter one, gives other outputs: kept). One
+    pass more where there is such a tensor, and one for each."""
+    places = _own_places(forward.model)
+    rebuilt = [k for k in written if k in before and k in places and places[k][2].shape != before[k].shape]
+    if rebuilt:
+        with _HeldTrial(forward, xs, rows, {k: places[k] for k in rebuilt}) as trial, torch.no_grad():
+            try:
+                plain = trial.run({})
+            except Exception:  # noqa: BLE001 - named, as before
+                plain = None
+            for k in rebuilt if isinstance(plain, Tensor) else ():  # each alone: a table rebuilt beside a cache grown
+                try:
+                    back = trial.run({k: before[k]})
+                except Exception:  # noqa: BLE001 - a forward that fails on the tensor before reads it: named
+                    continue
+                if isinstance(back, Tensor) and plain.shape == back.shape and not _row_differs(back, plain, bound):
+                    written = [name for name in written if name != k]
+    return written if written and _buffers_read(forward, xs, rows, written, bound) else []
 
 
 def _whole_number(t: Tensor) -> bool:
@@ -728,7 +740,7 @@ def _kept_places(model: nn.Module, skip=is_norm_layer) -> dict[str, tuple[object
     attribute or buffer, a dict and the key, a list and the index (a tuple's entry: holder ``None``, not set back), for
     :func:`_states_read` and :func:`_buffers_read` to put another value in its place (:func:`_put`); the modules
     ``skip`` takes left out (normalisation layers; their fake-quant observers too for :func:`_user_buffers`); and the
-    tensors of the helper objects the modules hold (:func:`_helper_places`, ``store.keys``)."""
+    tensors of the helper objects the modules hold (:func:`~.kept_attributes.helper_tensors`, ``store.keys``)."""
     kept: dict[str, tuple[object, object, Tensor]] = {}
     for prefix, m in model.named_modules():
         if skip(m):
@@ -745,12 +757,14 @@ def _kept_places(model: nn.Module, skip=is_norm_layer) -> dict[str, tuple[object
                     else:
                         held.append((f"{name}[{key!r}]", x, d, key))
         for k, v, holder, key in [*((k, v, m, k) for k, v in [*vars(m).items(), *m._buffers.items()]), *held]:
+            if type(v) in _PROXIES:  # a weak proxy: another's object (a dead one fails at any read)
+                continue
             places = ([(holder, key, v)] if isinstance(v, Tensor) else
                       [(v if isinstance(v, list) else None, i, t) for i, t in enumerate(v) if isinstance(t, Tensor)]
                       if isinstance(v, (tuple, list)) else [])
             places = [p for p in places if not isinstance(p[2], nn.Parameter)]  # an RNN's list of its weights, _flat_weights
             kept.update({f"{at}{k}" + (f"[{i}]" if len(places) > 1 else ""): p for i, p in enumerate(places)})
-    return {**kept, **_helper_places(model)}  # and a datastore object's, `store.keys` (read by the output, eval mode too)
+    return {**kept, **helper_tensors(model)}  # and a datastore object's, `store.keys` (read by the output, eval mode too)
 
 
 def _put(holder: object, key: object, value: Tensor) -> None:
@@ -758,7 +772,7 @@ def _put(holder: object, key: object, value: Tensor) -> None:
     ``nn.Module.__setattr__``), a dict's key or a list's index."""
     if isinstance(holder, (dict, list)):
         holder[key] = value
-    else:  # a module (a buffer stays a buffer, ``nn.Module.__setattr__``) or a helper object (:func:`_helper_places`)
+    else:  # a module (a buffer stays a buffer, ``nn.Module.__setattr__``) or a helper object (:func:`~.kept_attributes.helper_tensors`)
         setattr(holder, str(key), value)
 
 

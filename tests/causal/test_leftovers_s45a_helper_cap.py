@@ -1,0 +1,144 @@
+"""A helper object's tensors (:func:`helper_objects`) were copied whole at every save of the model's state, whatever
+their size (a ``torch_ema``-style shadow list of 16.5 MB: ~24 ms a copy, several an audit). Now the helper objects'
+copies stop at ``KEPT_HELPER_BYTES`` in all: an object past it is not copied, its tensors' versions are still noted
+(``changes`` names a write), and ``restore`` warns once per object that a pass wrote into it in place, naming it, its
+size and the way out: a registered buffer, or a write in training mode only (task leftovers_s45a)."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import torch
+from torch import nn
+
+from lightning_causal.callbacks._no_trace import no_trace
+from lightning_causal.causal import input_effects
+from lightning_causal.causal.engine import kept_attributes
+from lightning_causal.causal.engine.kept_attributes import keep_attributes
+from lightning_causal.causal.engine.state import audit_mode
+
+
+class _Cache:
+    def __init__(self, n: int) -> None:
+        self.table, self.n = torch.zeros(n), 0
+
+
+class _Net(nn.Module):
+    """Writes 1 into entries 0..3 of its table at every call: in eval mode too (``"always"``), in training mode only
+    (``"training"``), or into a registered buffer (``"buffer"``); ``"never"`` holds the table and never writes it (an
+    EMA of the weights, updated after the optimizer's step)."""
+
+    def __init__(self, how: str, n: int = 32) -> None:
+        super().__init__()
+        self.lin, self.how = nn.Linear(4, 2), how
+        if how == "buffer":
+            self.register_buffer("table", torch.zeros(n))
+        else:
+            self.cache = _Cache(n)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.how == "always" or self.how == "training" and self.training:
+            self.cache.table[:4] += 1.0
+        elif self.how == "buffer":
+            self.table[:4] += 1.0
+        return self.lin(x)
+
+
+@pytest.fixture
+def small_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(kept_attributes, "KEPT_HELPER_BYTES", 100)  # a table of 32 float32: 128 bytes, past it
+
+
+def _warnings(fn) -> list[str]:  # noqa: ANN001
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fn()
+    return [str(w.message) for w in caught if "helper object" in str(w.message)]
+
+
+def test_an_object_past_the_budget_is_not_copied_and_a_write_is_warned_once(small_budget: None) -> None:
+    model = _Net("always").eval()
+    x = torch.randn(3, 4)
+
+    def audits() -> None:
+        for _ in range(2):
+            with audit_mode(model):
+                model(x)
+
+    found = _warnings(audits)
+    assert len(found) == 1  # one warning, two audits
+    assert "'cache' (_Cache) holds 0.000128 MB of tensors" in found[0] and "register_buffer" in found[0]
+    assert "if self.training:" in found[0]
+    assert model.cache.table[:5].tolist() == [2.0, 2.0, 2.0, 2.0, 0.0]  # the two passes' writes stay (warned)
+    kept = keep_attributes(model, helpers=True)
+    assert [c is None for *_, c in kept.copies] == [True]  # versions noted, no copy
+    model(x)
+    assert kept.changed(model) == [("cache.table", (32,))]  # a write is still seen
+
+
+def test_within_the_budget_the_object_is_put_back() -> None:
+    model = _Net("always").eval()
+    with audit_mode(model):
+        model(torch.randn(3, 4))
+    assert model.cache.table.abs().sum().item() == 0.0
+
+
+def test_the_budget_counts_every_helper_object_in_turn(small_budget: None) -> None:
+    model = _Net("always", n=16)  # 64 bytes: within 100
+    model.lin.cache = _Cache(16)  # 64 more: past what is left (36)
+    kept = keep_attributes(model, helpers=True)
+    assert [c is None for *_, c in kept.copies] == [False, True]
+
+
+@pytest.mark.parametrize("how", ["training", "buffer", "never"])
+def test_the_ways_out_leave_the_table_as_it_was_and_warn_of_nothing(small_budget: None, how: str) -> None:
+    model = _Net(how).train()
+
+    def audit() -> None:
+        with no_trace(model):
+            input_effects(model, torch.randn(8, 4))
+
+    assert _warnings(audit) == []
+    table = model.table if how == "buffer" else model.cache.table
+    assert table.abs().sum().item() == 0.0
+    assert model.training
+
+
+class _Store:
+    def __init__(self) -> None:
+        self.keys, self.ptr = torch.zeros(32, 4), 0
+
+
+class _StoreKNN(nn.Module):
+    """A head beside a kNN memory its training-mode forward writes by rows (FIFO) into an object of its own."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.head, self.store = nn.Linear(4, 2), _Store()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.head(x) + (x @ self.store.keys.T).amax(1, keepdim=True)
+        if self.training:
+            with torch.no_grad():
+                self.store.keys[(self.store.ptr + torch.arange(len(x))) % 32] = x
+                self.store.ptr = (self.store.ptr + len(x)) % 32
+        return out.log_softmax(1)
+
+
+@pytest.mark.filterwarnings("ignore:.*self.log.*:UserWarning")
+def test_a_repair_step_takes_a_bank_past_the_budget_for_one_and_warns_of_the_terms_rows(small_budget: None) -> None:
+    from lightning_causal import CausalRepairModule
+    from lightning_causal.causal import AttributeFlip
+    from lightning_causal.repair import CounterfactualFairnessTerm
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(8, 4, generator=g)
+    x[:, 0] = (x[:, 0] > 0).float()
+    model = _StoreKNN()
+    module = CausalRepairModule(model, [CounterfactualFairnessTerm(AttributeFlip(0), 0, weight=1.0)])
+    found = _warnings(lambda: module.training_step((x, torch.arange(8) % 2), 0))
+    assert module._carried == (("store.keys", (32, 4)),)  # a bank: unfused, its values not comparable (not copied)
+    assert len(found) == 1 and "'store' (_Store)" in found[0]  # the terms' passes wrote their rows: warned
+    assert model.store.ptr == 8  # its number put back as before
