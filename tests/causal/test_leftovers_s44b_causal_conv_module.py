@@ -56,8 +56,8 @@ def test_steps_of_a_convolution_module_of_ones_own():
                 "block": model["block"](torch.ones(2, 8, 8))}
     assert steps_dims(model, acts, steps=8, layouts=layouts) == {"same": 2, "more": 2}  # was {}: every one on dimension 1
     assert steps_dims(model, acts, steps=8) == {}  # nothing recorded: dimension 1, warned of (tied_steps)
-    assert tied_steps(model, acts, 8, {}) == ["same", "more", "block"]
-    assert tied_steps(model, acts, 8, {"same": 2, "more": 2}, layouts) == []  # block: its conv reads x transposed
+    assert tied_steps(model, acts, 8) == ["same", "more", "block"]
+    assert tied_steps(model, acts, 8, layouts) == []  # block: its conv reads x transposed
 
 
 def _map(model, t, layers=("causal", "mix")):

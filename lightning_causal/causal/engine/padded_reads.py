@@ -129,18 +129,21 @@ def _sequence_outputs(out: Any) -> list[Tensor]:
 def _positions_second(out: Any, n: int, steps: int) -> list[Tensor]:
     """The per-position tensors of ``out`` laid out ``[n, steps, ...]``: those of :func:`_sequence_outputs` so laid
     out, and those laid out time first, ``[steps, n, ...]`` (log-probabilities for ``F.ctc_loss``, a layer built with
-    ``batch_first=False``), transposed.
+    ``batch_first=False``), transposed; one reading of each, batch first where ``n == steps``.
 
     Examples:
         >>> import torch
         >>> [tuple(t.shape) for t in _positions_second(torch.zeros(7, 2, 5), 2, 7)]
         [(2, 7, 5)]
+        >>> out = torch.zeros(3, 3, 5)
+        >>> [t is out for t in _positions_second(out, 3, 3)]  # 3 samples of 3 steps: not its transpose too
+        [True]
     """
     found = []
     for seq in _sequence_outputs(out):
         if seq.dim() >= 2 and tuple(seq.shape[:2]) == (n, steps):
             found.append(seq)
-        if seq.dim() >= 3 and tuple(seq.shape[:2]) == (steps, n):
+        elif seq.dim() >= 3 and tuple(seq.shape[:2]) == (steps, n):
             found.append(seq.transpose(0, 1))
     return found
 

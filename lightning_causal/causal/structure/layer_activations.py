@@ -53,7 +53,7 @@ from lightning_causal.causal.structure.functional_layers import (
 )
 
 __all__ = ["BATCH_FIRST", "BROADCAST", "NOT_SAMPLES_FIRST", "VMAPPED", "activations_alone", "clean_activations", "conv_layouts", "real_positions_only", "tied_steps",
-           "seeded_clean_activations", "SkippedModulesError", "skipped_modules_error", "steps_dims", "unaligned_positions"]
+           "seeded_clean_activations", "SkippedModulesError", "skipped_modules_error", "steps_dims", "steps_layout", "unaligned_positions"]
 
 BATCH_FIRST = ("A layer built with batch_first=False (nn.TransformerEncoderLayer, recurrent layers) returns [T, N, ...] "
                 "(build it with batch_first=True), and a module called on some rows only (an expert of a mixture) returns "
@@ -435,23 +435,43 @@ def steps_dims(model: nn.Module, acts: dict[str, Tensor], steps: int | None = No
         >>> steps_dims(nn.Sequential(nn.Identity()), {"0": torch.ones(1, 16, 6)}, steps=6)  # a wrapper's [N, C, T]
         {'0': 2}
     """
+    return steps_layout(model, acts, steps, layouts)[0]
+
+
+def steps_layout(model: nn.Module, acts: dict[str, Tensor], steps: int | None = None,
+                 layouts: Mapping[str, str] | None = None) -> tuple[dict[str, int], list[str]]:
+    """:func:`steps_dims` and :func:`tied_steps` of one reading of each layer (:func:`_steps_read`).
+
+    Examples:
+        >>> import torch
+        >>> from torch import nn
+        >>> steps_layout(nn.Sequential(nn.ReLU(), nn.Conv1d(6, 6, 3)), {"0": torch.ones(1, 6, 6), "1": torch.ones(1, 6, 4)}, 6)
+        ({'1': 2}, ['0'])
+    """
     modules = dict(model.named_modules())
-    return {a: 2 for a, h in acts.items() if h.dim() >= 3 and _steps_on_2(modules.get(a), h, steps, (layouts or {}).get(a))}
+    read = {a: _steps_read(modules.get(a), h, steps, (layouts or {}).get(a)) for a, h in acts.items() if h.dim() >= 3}
+    return {a: 2 for a, (on2, _) in read.items() if on2}, [a for a, (_, tied) in read.items() if tied]
 
 
-def _steps_on_2(module: nn.Module | None, h: Tensor, steps: int | None, read: str | None = None) -> bool:
+def _steps_read(module: nn.Module | None, h: Tensor, steps: int | None, read: str | None = None) -> tuple[bool, bool]:
     """Whether ``h``'s steps lie on dimension 2 (:func:`steps_dims`): by its shape where only one of dimensions 1 and 2
-    fits ``steps``, else by ``module``."""
+    fits ``steps``, else by ``module``; and whether that was a tie nothing decided (:func:`tied_steps`: read on
+    dimension 1 by default)."""
     declared = _declared_layout(module, h)
     if declared == "features":
-        return False
+        return False, False
     if steps is not None and declared is None:
         fit1, fit2 = (steps <= int(s) <= steps + EXTRA_STEPS for s in h.shape[1:3])
         if fit1 != fit2:
-            return fit2
-        if fit1 and module is not None and not lays_channels_first(module, h) and _inner_layout(module, h) == "channels":
-            return read == "channels"  # a causal convolution module of one's own, [N, C, T] with C == T (or a few more)
-    return module is not None and lays_channels_first(module, h) and not _mixes_positions(module, steps)
+            return fit2, False
+        if fit1 and module is None:
+            return False, True
+        if fit1 and not lays_channels_first(module, h):
+            inner = _inner_layout(module, h)
+            if inner == "channels":  # a causal convolution module of one's own, [N, C, T] with C == T (or a few more)
+                return read == "channels", read is None
+            return False, inner is None and read != "steps"
+    return module is not None and lays_channels_first(module, h) and not _mixes_positions(module, steps), False
 
 
 def _inner_layout(module: nn.Module, h: Tensor) -> str | None:
@@ -471,26 +491,17 @@ def _inner_layout(module: nn.Module, h: Tensor) -> str | None:
     return "features" if last and not convolves else None
 
 
-def tied_steps(model: nn.Module, acts: dict[str, Tensor], steps: int | None, dims: dict[str, int],
+def tied_steps(model: nn.Module, acts: dict[str, Tensor], steps: int | None,
                layouts: Mapping[str, str] | None = None) -> list[str]:
     """The layers of ``acts`` read with their steps on dimension 1 (not in ``dims``, :func:`steps_dims`) whose outputs
     hold the input's ``steps`` (``T`` to ``T + EXTRA_STEPS``) on dimensions 1 and 2 alike, and whose module says
     nothing of its layout: no declaration (:func:`_declared_layout`), no convolution, channel normalisation or pool,
     nothing inside that tells (:func:`_inner_layout`: an activation after a ``Conv1d``, ``[N, C, T]`` with ``C == T``,
     named in ``layers=``; or a convolution inside), unless the pass recorded that its convolution read its input
-    transposed (``layouts``, :func:`conv_layouts`: its steps on dimension 1). Their padding is laid on dimension 1 by default, which the shapes cannot confirm."""
-    if steps is None:
-        return []
-    modules = dict(model.named_modules())
-    tied = []
-    for a, h in acts.items():
-        module = modules.get(a)
-        if a in dims or h.dim() < 3 or not all(steps <= int(s) <= steps + EXTRA_STEPS for s in h.shape[1:3]):
-            continue
-        if module is None or (_declared_layout(module, h) is None and not lays_channels_first(module, h)
-                              and _inner_layout(module, h) != "features" and (layouts or {}).get(a) != "steps"):
-            tied.append(a)
-    return tied
+    transposed (``layouts``, :func:`conv_layouts`: its steps on dimension 1). Their padding is laid on dimension 1 by
+    default, which the shapes cannot confirm. The same reading as :func:`steps_dims` (:func:`steps_layout`, which gives
+    both)."""
+    return steps_layout(model, acts, steps, layouts)[1]
 
 
 @contextlib.contextmanager
@@ -502,7 +513,8 @@ def conv_layouts(model: nn.Module, layers: Sequence[str]) -> Iterator[dict[str, 
     or, where it is none and has its input's shape, a convolution read its input as it is (the same storage and strides, or the same values at
     an offset of its last dimension: ``F.pad(x, (k - 1, 0))``); ``"steps"``: the output is a convolution's output
     transposed, or a convolution read the input transposed (a text-CNN block, ``relu(self.conv(x.transpose(1,
-    2))).transpose(1, 2)``). No pass of its own, no copy: hooks compare strides (and values where the storage differs)
+    2))).transpose(1, 2)``) or the output of a features-last layer of the input's shape transposed (a Conformer's
+    convolution module, ``self.conv(self.norm(x).transpose(1, 2))``). No pass of its own, no copy: hooks compare strides (and values where the storage differs)
     at each call, and are removed on exit, also on an exception.
 
     Examples:
@@ -542,13 +554,21 @@ def _layout_hooks(name: str, module: nn.Module, inner: list[nn.Module], read: di
 
     def enter(_m: nn.Module, args: tuple, kwargs: dict) -> None:  # block(h) or block(x=h)
         x = next((a for a in (*args[:1], *kwargs.values()) if isinstance(a, Tensor)), None)
-        call.update(x=x if x is not None and x.dim() == 3 else None, said=[], outs=[])
+        call.update(x=x if x is not None and x.dim() == 3 else None, said=[], outs=[], last=[])
+
+    def features_ran(m: nn.Module, _args: tuple, out: object) -> None:  # a LayerNorm, a Linear: its features last
+        x = call.get("x")
+        if isinstance(x, Tensor) and isinstance(out, Tensor) and out.shape == x.shape and _declared_layout(m, out) == "features":
+            call["last"].append(out)
 
     def conv_ran(_m: nn.Module, args: tuple, out: object) -> None:
         x = call.get("x")
         if not isinstance(x, Tensor) or not args or not isinstance(args[0], Tensor):
             return
-        call["said"].append(_read_as(args[0], x))
+        said = _read_as(args[0], x)
+        if said is None and any(_read_as(args[0], f) == "steps" for f in call["last"]):  # norm(x).transpose(1, 2):
+            said = "steps"  # a features-last output read transposed (a Conformer's convolution module), its steps on 1
+        call["said"].append(said)
         if isinstance(out, Tensor) and out.dim() == 3:
             call["outs"].append(out)
 
@@ -565,8 +585,9 @@ def _layout_hooks(name: str, module: nn.Module, inner: list[nn.Module], read: di
             read[name] = read_as
         call.clear()
 
+    leaves = [m for m in module.modules() if m is not module and not isinstance(m, _CONVOLVES) and not next(m.children(), None)]
     return [module.register_forward_pre_hook(enter, with_kwargs=True), module.register_forward_hook(leave)] + \
-        [m.register_forward_hook(conv_ran) for m in inner]
+        [m.register_forward_hook(conv_ran) for m in inner] + [m.register_forward_hook(features_ran) for m in leaves]
 
 
 def _view_of(out: Tensor, conv_out: Tensor) -> str | None:

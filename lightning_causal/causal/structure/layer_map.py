@@ -66,8 +66,7 @@ from lightning_causal.causal.structure.layer_activations import (
     conv_layouts,
     real_positions_only,
     seeded_clean_activations,
-    steps_dims,
-    tied_steps,
+    steps_layout,
     unaligned_positions,
 )
 from lightning_causal.causal.structure.layer_trace import (
@@ -348,10 +347,10 @@ def layer_causal_map(
         # statistics, computed after audit_mode, would carry (torch warns at float() of them)
         out = out.detach()
         # a Conv1d's [N, C, T]: its steps on dimension 2, not its channels
-        dims = steps_dims(forward.model, acts, None if real_positions is None else real_positions.shape[1], layouts)
+        dims, tied = steps_layout(forward.model, acts, None if real_positions is None else real_positions.shape[1], layouts)
         _warn_unaligned(unaligned_positions(acts, real_positions, dims), acts, real_positions, dims)
         if real_positions is not None and not bool(real_positions.all()):  # padding laid on a dimension the shapes do not tell
-            _warn_tied(tied_steps(forward.model, acts, real_positions.shape[1], dims, layouts), acts, real_positions.shape[1])
+            _warn_tied(tied, acts, real_positions.shape[1])
         acts = {a: real_positions_only(h.detach(), real_positions, dims.get(a, 1)) for a, h in acts.items()}
         check_token_baselines(xs, bases, readers, pads)
         check_samples_independent(forward, xs, out, "A layer causal map", one_row=noise is None and max_batch_size == 1 and n > 1)
