@@ -24,7 +24,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from lightning_causal.causal.engine.generators import module_generators
 from lightning_causal.causal.engine.user_frame import outside_package
 
-__all__ = ["ONE_ROW", "PairedPasses", "drawing", "global_generators", "in_checkpoint", "pass_records"]
+__all__ = ["ONE_ROW", "ONE_VALUE", "PairedPasses", "drawing", "global_generators", "in_checkpoint", "pass_records"]
 
 try:  # composable activation checkpointing (module hooks); absent where torch.distributed is not built
     from torch.distributed._composable import checkpoint as _composable_checkpoint
@@ -40,7 +40,16 @@ ONE_ROW = (
     "row and its twin ran as one pass, their dropout masks (or other draws) not paired, at such steps; batches whose "
     "paired rows number 2 or more pair them (e.g. drop_last=True in the DataLoader, or a larger `fraction`)"
 )
-_ONE_ROW_WARNED: weakref.WeakSet[nn.Module] = weakref.WeakSet()  # the models warned of ONE_ROW
+#: the warning where a call of one row of the rows paired (an expert's, a virtual batch of ghost BatchNorm) reaches a
+#: training-mode ``BatchNorm`` as one value per channel in a model that draws or splits its rows into such calls
+ONE_VALUE = (
+    "A repair term ran the rows it pairs as a pass of their own (the model draws random numbers, or normalises its rows "
+    "in calls of a few rows each: ghost BatchNorm), and a training-mode BatchNorm got one value per channel in a call of "
+    "that pass (one row of an expert's or of a virtual batch), which it cannot normalise (torch refuses): the rows and "
+    "their twins ran as one pass at such steps: their draws, and the statistics of a call of part of the pass's rows "
+    "(a virtual batch), are not paired there"
+)
+_ONE_ROW_WARNED: weakref.WeakSet[nn.Module] = weakref.WeakSet()  # the models warned of ONE_ROW or ONE_VALUE
 
 
 class _OneValuePerChannel(Exception):
@@ -228,11 +237,14 @@ class PairedPasses:
         advances spectral norm's power iteration once. Where a pass that draws runs a training-mode ``BatchNorm`` in
         an activation-checkpointed segment (``checkpointed``), the backward's recomputation would lose the replay's
         statistics: the joint pass is kept, ``warn()`` called the first time for the model; a model that drew at its
-        last step without it raises ``refused`` where one is given (else it is warned of as at a first step). Where
-        the first half is ``rows == 1`` row that reaches a training-mode ``BatchNorm`` as one value per channel
-        (``[1, C]``: torch refuses to normalise it; ``[1, C, H, W]`` is normalised and paired), that pass is stopped
-        before the layer and undone, and the joint pass runs, its draws unpaired, warned once per model where it drew
-        (:data:`ONE_ROW`; a short last batch, a counterfactual that changes one row of the batch).
+        last step without it raises ``refused`` where one is given (else it is warned of as at a first step). A joint
+        pass in which a training-mode ``BatchNorm`` call normalised fewer rows than the pass (ghost BatchNorm's virtual
+        batches: :meth:`_split`) is undone and paired as one that drew. Where the first half (``rows == 1`` row, or a
+        call of one row of it: an expert's, a virtual batch) reaches a training-mode ``BatchNorm`` as one value per
+        channel (``[1, C]``: torch refuses to normalise it; ``[1, C, H, W]`` is normalised and paired), that pass is
+        stopped before the layer and undone, and the joint pass runs, unpaired, warned once per model where it drew or
+        split its rows (:data:`ONE_ROW` for one row that drew: a short last batch, a counterfactual that changes one
+        row of the batch; else :data:`ONE_VALUE`).
 
         Examples:
             >>> model = nn.Sequential(nn.Linear(4, 8), nn.Dropout(0.5), nn.Linear(8, 2)).train()
@@ -244,23 +256,26 @@ class PairedPasses:
             >>> torch.equal(out[:3], out[3:]), draws[model]
             (True, True)
         """
-        if rows != 1 or not self.norms:
+        if not self.norms:
             return self._paired(draws, joint, clean, stamped, warn=warn, refused=refused, rows=rows)
-        # one row: a training-mode BatchNorm given one value per channel ([1, C], not [1, C, H, W]) refuses it, torch's
-        # words; such a pass is stopped before it, undone, and one pass of both halves runs, its draws unpaired
+        # a training-mode BatchNorm given one value per channel ([1, C], not [1, C, H, W]) refuses it, torch's words: one
+        # row, or a call of one row of the first half's pass (an expert's, a virtual batch); such a pass is stopped
+        # before it, undone, and one pass of both halves runs, its draws (or its virtual batches) unpaired
         handles = [m.register_forward_pre_hook(_one_value_per_channel) for m in self.norms]
         try:
             return self._paired(draws, joint, clean, stamped, warn=warn, refused=refused, rows=rows)
         except _OneValuePerChannel:
-            self.undo()
-            out = joint()
-            if self.drew() and self.model not in _ONE_ROW_WARNED:
-                _ONE_ROW_WARNED.add(self.model)
-                warnings.warn(ONE_ROW, UserWarning, stacklevel=outside_package())
-            return out
+            pass
         finally:
             for h in handles:
                 h.remove()
+        self.undo()
+        out = joint()
+        drew, split = self.drew(), self._split(2 * rows if rows else None)
+        if (drew or split) and self.model not in _ONE_ROW_WARNED:
+            _ONE_ROW_WARNED.add(self.model)
+            warnings.warn(ONE_ROW if drew and rows == 1 else ONE_VALUE, UserWarning, stacklevel=outside_package())
+        return out
 
     def _paired(self, draws: MutableMapping[nn.Module, bool], joint: Callable[[], _T], clean: Callable[[], _U],
                 stamped: Callable[[_U], _V], *, warn: Callable[[], None], refused: Exception | None,

@@ -9,6 +9,7 @@ are (``PairedPasses``): the twins' virtual batch ``k`` normalised by the rows' v
 from __future__ import annotations
 
 import math
+import warnings
 
 import pytest
 import torch
@@ -102,3 +103,41 @@ def test_plain_batchnorm_keeps_one_joint_pass() -> None:
     term.loss(model, x, y)
     term.loss(model, x, y)
     assert calls == [80, 80]
+
+
+class _Experts(nn.Module):
+    """Two experts with a BatchNorm each, routed by column 0: row 5 alone goes to expert 1."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.experts = nn.ModuleList(nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU()) for _ in range(2))
+        self.head = nn.Linear(8, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        route = (x[:, 0] > 1.5).long()
+        h = x.new_zeros(x.shape[0], 8)
+        for e in range(2):
+            idx = (route == e).nonzero().squeeze(1)
+            if idx.numel():
+                h = h.index_copy(0, idx, self.experts[e](x[idx]))
+        return self.head(h)
+
+
+def test_a_call_of_one_row_takes_the_joint_pass_warned_once() -> None:
+    # an expert's BatchNorm normalises part of the pass's rows, read as split: the rows alone gave it one row ([1, 8]),
+    # which torch refuses; the joint pass (row 5 and its twin together) runs instead, warned once per model
+    x, _ = _rows(40)
+    x[:, 0] = torch.where(torch.arange(40) == 5, 2.0, x[:, 0].clamp(max=1.0))
+    model, term = _Experts().train(), CounterfactualFairnessTerm(AttributeFlip(3))
+    with pytest.warns(UserWarning) as caught:
+        got = term.loss(model, x, None)  # before: torch's ValueError, "Expected more than 1 value per channel"
+    from lightning_causal.repair.paired_rows import ONE_VALUE
+
+    assert [str(w.message) for w in caught if "one value per channel" in str(w.message)] == [ONE_VALUE]
+    out = model(torch.cat([x, AttributeFlip(3)(x)]))
+    torch.testing.assert_close(got, term.loss_from_outputs(out[:40], out[40:], None))
+    with warnings.catch_warnings(record=True) as again:
+        warnings.simplefilter("always")
+        term.loss(model, x, None)
+    assert not [w for w in again if "one value per channel" in str(w.message)]
