@@ -317,8 +317,8 @@ class CausalGraphAudit(Audit):
             layout = graph.meta.get("unit_layouts", {}).get(layer, {})
             check_unit_name_count(names, layer, int(graph.meta["units"][layer]),
                                   f"unit_dim={layout.get('unit_dim')}, num_heads={layout.get('num_heads')}")
+        graph.meta["whole_model"] = whole_model(model)  # the figure's title names its class; the previous graph holds it too
         result = AuditResult(self.name, graphs={"causal_graph": graph.to_dict()})
-        result.graphs["causal_graph"].setdefault("meta", {})["whole_model"] = whole_model(model)  # the figure's title names its class
         if self.class_names is not None:
             result.graphs["causal_graph"].setdefault("meta", {})["class_names"] = list(self.class_names)
         if self.unit_names:  # drawn beside their nodes, written after their ids in the text summary
