@@ -33,6 +33,7 @@ from lightning_causal.causal.engine.per_sample_results import (
     per_sample_mappings,
     reduction_failed,
     results_way,
+    set_columns_read,
     set_columns_warning,
     set_logits_key,
     set_way,
@@ -517,8 +518,8 @@ def select_output(out: Any, output: OutputSpec = None) -> Tensor:
     elif callable(output):  # a moment read by a callable: the same refusal, of whichever distribution it read
         for read, dist in [("out", out)] if isinstance(out, Distribution) else _held_distributions(out):
             _check_defined(dist, output, picked, read=read, out=out)
-    if callable(output) and picked.dim() == 2 and (key := set_logits_key(out)) is not None and picked.shape[1] == (
-            out[key] if isinstance(out, Mapping) else getattr(out, key)).shape[-1] and first_in_block("set_no_object"):
+    if callable(output) and isinstance(picked, Tensor) and (key := set_logits_key(out)) is not None and set_columns_read(
+            out, key, picked) and first_in_block("set_no_object"):  # C + 1 columns, not sigmoid scores nor a box
         warnings.warn(set_columns_warning(out, key), UserWarning, stacklevel=outside_package())
     if callable(output) and picked.dim() and picked.shape[0] > 1 and _one_row(out):
         # a pass of one row whose selected output has several: the callable broadcast the row against a tensor of

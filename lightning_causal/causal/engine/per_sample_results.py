@@ -13,10 +13,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import torch
 from torch import Tensor
 
 __all__ = ["REPAIR_TARGETS_WAY", "WRAPPED_TARGETS_WAY", "detection_batch", "levels_way", "per_sample_mappings", "reduction_failed", "results_way",
-           "set_columns_warning", "set_logits_key", "set_way", "targets_way"]
+           "set_columns_read", "set_columns_warning", "set_logits_key", "set_way", "targets_way"]
 
 _PAGE = "docs/your_model.md, 'Object detectors'"
 
@@ -184,8 +185,11 @@ def set_way(out: Any, key: str) -> str:
     Examples:
         >>> import torch
         >>> out = {"pred_logits": torch.zeros(2, 5, 3), "pred_boxes": torch.zeros(2, 5, 4)}
-        >>> print(set_way(out, "pred_logits")[-86:])
+        >>> way = set_way(out, "pred_logits")
+        >>> print(way[way.index("`output="):way.index("`target=c`") + 10])
         `output=lambda out: out['pred_logits'].softmax(-1)[..., :-1].amax(1)`, then `target=c`
+        >>> print(way[way.rindex("`output="):way.rindex("`") + 1])
+        `output=lambda out: out['pred_logits'].sigmoid().amax(1)`
     """
     q, k = _entry(out, key).shape[1:]
     read = f"out[{key!r}]" if isinstance(out, Mapping) else f"out.{key}"
@@ -194,7 +198,7 @@ def set_way(out: Any, key: str) -> str:
             "describe another object once an input is intervened on), its argmax is 'no object' wherever it finds "
             "none, and a mean over the queries averages the objects with the empty queries; pass each class's best "
             f"probability over the queries, 'no object' left out (as DETR's post-processing scores the detections) "
-            f"({_PAGE}): `output=lambda out: {read}.softmax(-1)[..., :-1].amax(1)`, then `target=c`")
+            f"({_PAGE}): `output=lambda out: {read}.softmax(-1)[..., :-1].amax(1)`, then `target=c`{_sigmoid_way(read)}")
 
 
 def set_columns_warning(out: Any, key: str) -> str:
@@ -215,7 +219,39 @@ def set_columns_warning(out: Any, key: str) -> str:
             f"wherever it wins (a query that finds no object), and a query's row ({read}[:, q]) is no object of the "
             f"image (the query can describe another object once an input is intervened on). Pass each class's best "
             f"probability over the queries, `output=lambda out: {read}.softmax(-1)[..., :-1].amax(1)`, then `target=c` "
-            f"({_PAGE}); a selection that leaves the last class out ({read}[:, q, :-1]) is not warned of")
+            f"({_PAGE}); a selection that leaves the last class out ({read}[:, q, :-1]) is not warned of{_sigmoid_way(read)}")
+
+
+def _sigmoid_way(read: str) -> str:  # the clause both texts end with
+    return (f"; a set predictor trained with sigmoid (focal) class scores and no 'no object' class (Deformable DETR, "
+            f"DINO, RT-DETR, Conditional DETR), whose last class is a real one: `output=lambda out: "
+            f"{read}.sigmoid().amax(1)`, which is not warned of")
+
+
+def set_columns_read(out: Any, key: str, picked: Tensor) -> bool:
+    """Whether a callable ``output=``'s selection ``picked`` ``[N, K]`` gives as many columns as the set predictor's
+    class logits (:func:`set_logits_key`) ``[N, Q, K]``, and is not, to rounding, either of the two reads of ``K``
+    columns that hold no "no object" class: each class's best sigmoid score over the queries,
+    ``out[key].sigmoid().amax(1)`` (a set predictor trained with sigmoid focal scores, Deformable DETR's, RT-DETR's, whose
+    last class is a real one), or one of each sample's query boxes ``out["pred_boxes"][i, q]`` (``K == 4``: three
+    classes and "no object" beside four box coordinates). :func:`set_columns_warning` warns of the others.
+
+    Examples:
+        >>> import torch
+        >>> logits, boxes = torch.randn(2, 5, 4), torch.rand(2, 5, 4)
+        >>> out = {"pred_logits": logits, "pred_boxes": boxes}
+        >>> [set_columns_read(out, "pred_logits", p) for p in (logits[:, 1], logits.softmax(-1).amax(1),
+        ...                                                     logits.sigmoid().amax(1), boxes[:, 2], logits[:, 1, :-1])]
+        [True, True, False, False, False]
+    """
+    logits = _entry(out, key)
+    if picked.dim() != 2 or picked.shape != (logits.shape[0], logits.shape[-1]) or not picked.is_floating_point():
+        return False
+    picked, logits = picked.detach(), logits.detach().to(picked.dtype)
+    if torch.allclose(picked, logits.sigmoid().amax(1)):
+        return False
+    boxes = _entry(out, "pred_boxes").detach()
+    return boxes.shape[-1] != picked.shape[1] or not torch.isclose(picked[:, None], boxes.to(picked.dtype)).all(-1).any(1).all()
 
 
 def levels_way(read: str, picked: Any) -> str:
