@@ -201,6 +201,15 @@ def _reference(model: nn.Module, forward_of: Callable[[nn.Module], Callable[[Ten
     return reference if same else _frozen_copy(model)
 
 
+def _proxies(attributes: dict[str, Any]) -> list[Any]:
+    """The weak proxies among ``attributes``' values, and in the lists, tuples and dicts they hold, one level down."""
+    found = []
+    for v in attributes.values():
+        items = [] if type(v) in _PROXIES else v.values() if type(v) is dict else v if type(v) in (list, tuple) else []
+        found += [v] if type(v) in _PROXIES else [i for i in items if type(i) in _PROXIES]
+    return found
+
+
 def _frozen_copy(model: nn.Module, state: Mapping[str, Any] | None = None, run: set[int] | None = None) -> nn.Module:
     """A frozen copy of ``model`` (given the weights ``state`` where there are any) for the consistency term
     (:func:`~lightning_causal.causal.engine.frozen.freeze`: eval mode, no gradient, and the observers of a
@@ -223,7 +232,7 @@ def _frozen_copy(model: nn.Module, state: Mapping[str, Any] | None = None, run: 
     memo: dict[int, Any] = {id(m): _LeftOut(name, m, resumed=state is not None) for name, m in left.items()}
     # a weak proxy (`weakref.proxy(peer)`) held as itself, as deepcopy holds a `weakref.ref`: a dead one fails a copy
     memo.update((id(v), v) for m in [*model.modules(), *(obj for _, obj in helper_objects(model))]
-                for v in vars(m).values() if type(v) in _PROXIES)
+                for v in _proxies(vars(m)))
     reference = copy.deepcopy(model, memo).eval()
     if state is not None:
         reference.load_state_dict(state)  # a checkpoint's reference: its flags as saved, switched off below

@@ -1,8 +1,9 @@
-"""A model holding a ``weakref.proxy`` whose object is gone (a back-reference to a peer, a callback) crashed every audit
-and repair step: the walks over a module's attributes (``keep_attributes``, ``helper_objects``, the batch-dependence
-check's kept tensors, the generators held, the repair module's bank check, the backdoor term's frozen copy) read the dead
-proxy and raised ``ReferenceError``. A weak proxy is another's object, never a state of the model's: it is passed by, and
-the frozen copy holds it as itself, as ``copy.deepcopy`` holds a ``weakref.ref`` (session 44's list, task leftovers_s45a)."""
+"""A model holding a ``weakref.proxy`` whose object is gone (a back-reference to a peer, a callback; also in a list, a
+tuple or a dict attribute) crashed every audit and repair step: the walks over a module's attributes
+(``keep_attributes``, ``helper_objects``, the batch-dependence check's kept tensors, the generators held, the repair
+module's bank check, the backdoor term's frozen copy) read the dead proxy and raised ``ReferenceError``. A weak proxy is
+another's object, never a state of the model's: it is passed by, and the frozen copy holds it as itself, as
+``copy.deepcopy`` holds a ``weakref.ref`` (session 44's list, task leftovers_s45a)."""
 
 from __future__ import annotations
 
@@ -41,6 +42,7 @@ class _Net(nn.Module):
         self.lin, self.store = nn.Linear(4, 2), _Store()
         peer, fn = _Peer(), (lambda z: z)
         self.peer, self.fn = weakref.proxy(peer), weakref.proxy(fn)  # both dead once __init__ returns
+        self.peers, self.by_name = [weakref.proxy(peer)], {"p": weakref.proxy(peer), "q": (weakref.proxy(peer), 1)}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
@@ -89,5 +91,6 @@ def test_the_backdoor_reference_holds_the_proxy_as_itself() -> None:
                                    distill_weight=1.0)
     term.setup(model, x)
     assert term.reference.peer is model.peer  # not a copy: a weak reference to another's object
+    assert term.reference.peers[0] is model.peers[0] and term.reference.by_name["q"][0] is model.by_name["q"][0]
     assert sorted(term.state_dict()["reference_held"]) == ["store.keys"]
     assert torch.equal(term.reference(x), F.log_softmax(model.lin(x), 1))

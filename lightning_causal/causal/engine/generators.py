@@ -60,7 +60,7 @@ def _held(model: nn.Module, kinds: tuple[type, ...]) -> list[Any]:
                 found.setdefault(id(value), value)
             elif isinstance(value, (list, tuple, dict)):
                 for g in value.values() if isinstance(value, dict) else value:
-                    if isinstance(g, kinds):
+                    if type(g) not in _PROXIES and isinstance(g, kinds):
                         found.setdefault(id(g), g)
     return list(found.values())
 

@@ -22,11 +22,14 @@ __all__ = ["BATCH_STATISTICS_FIX", "TRACED_TRAINING_FIX", "KeptAttributes", "bat
 
 def _tensors(value: Any) -> list[Tensor]:
     """The tensors of an attribute's value: a tensor, or a tuple or list of tensors (an LSTM's ``(h, c)``);
-    never parameters (an RNN keeps its weights in a list, ``_flat_weights``, too)."""
+    never parameters (an RNN keeps its weights in a list, ``_flat_weights``, too); a weak proxy is none (a dead one fails
+    ``isinstance``)."""
+    if type(value) in _PROXIES:
+        return []
     if isinstance(value, Tensor):
         return [] if isinstance(value, nn.Parameter) else [value]
-    if isinstance(value, (tuple, list)) and value and all(isinstance(v, Tensor) and not isinstance(v, nn.Parameter)
-                                                          for v in value):
+    if isinstance(value, (tuple, list)) and value and all(type(v) not in _PROXIES and isinstance(v, Tensor)
+                                                          and not isinstance(v, nn.Parameter) for v in value):
         return list(value)
     return []
 
@@ -304,7 +307,7 @@ def _is_dict(v: Any) -> bool:
 
 def _own_tensors(d: dict[Any, Any]) -> list[Tensor]:
     """The tensors a dict holds as values (a tensor, or a tuple or list of them), not those of the dicts it holds."""
-    return [t for v in d.values() if isinstance(v, _HOLDERS) for t in _tensors(v)]
+    return [t for v in d.values() if type(v) not in _PROXIES and isinstance(v, _HOLDERS) for t in _tensors(v)]
 
 
 def _nested_dicts(d: dict[Any, Any], seen: set[int]) -> list[dict[Any, Any]]:
@@ -330,7 +333,7 @@ def _lists(items: dict[Any, Any]) -> dict[Any, list[Any]]:
     list the forward appends to (``self.hist.append(h.detach())``, ``self.cache["hist"].append(...)``) is the same
     object after the pass, so its items are what :meth:`KeptAttributes.changes` compares and :meth:`KeptAttributes.restore`
     puts back."""
-    return {k: list(v) for k, v in items.items() if isinstance(v, list)}
+    return {k: list(v) for k, v in items.items() if type(v) not in _PROXIES and isinstance(v, list)}
 
 
 def _list_moved(now: Any, kept: list[Any]) -> bool:
@@ -344,7 +347,8 @@ def _plain_sequence(v: Any) -> bool:
     ``torch.Size``, ``self.seen = x.shape``, or a named tuple: subclasses too), which
     :meth:`KeptAttributes.restore` sets back as it gives a list its items back; not one holding parameters (an RNN's
     ``_flat_weights``, which only ``_apply``, never a pass, reassigns, with its ``_flat_weight_refs``)."""
-    return type(v) not in _PROXIES and isinstance(v, (list, tuple)) and not any(isinstance(i, Tensor) for i in v)
+    return type(v) not in _PROXIES and isinstance(v, (list, tuple)) and not any(
+        type(i) not in _PROXIES and isinstance(i, Tensor) for i in v)
 
 
 def _holds_tensors(v: Any) -> bool:

@@ -760,7 +760,8 @@ def _kept_places(model: nn.Module, skip=is_norm_layer) -> dict[str, tuple[object
             if type(v) in _PROXIES:  # a weak proxy: another's object (a dead one fails at any read)
                 continue
             places = ([(holder, key, v)] if isinstance(v, Tensor) else
-                      [(v if isinstance(v, list) else None, i, t) for i, t in enumerate(v) if isinstance(t, Tensor)]
+                      [(v if isinstance(v, list) else None, i, t) for i, t in enumerate(v)
+                       if type(t) not in _PROXIES and isinstance(t, Tensor)]
                       if isinstance(v, (tuple, list)) else [])
             places = [p for p in places if not isinstance(p[2], nn.Parameter)]  # an RNN's list of its weights, _flat_weights
             kept.update({f"{at}{k}" + (f"[{i}]" if len(places) > 1 else ""): p for i, p in enumerate(places)})
