@@ -23,8 +23,9 @@ __all__ = ["category_codes", "code_columns", "code_reading"]
 def code_columns(model: nn.Module, probe: Probe) -> dict[str, int]:
     """The embeddings of ``model`` (by name) that each look up one column of the explained input ``x`` ``[N, D]``
     (integers), with the column each reads, where two or more columns are read so; ``{}`` otherwise (token ids that one
-    embedding reads whole, a pass that fails: refused elsewhere, in the model's words). Seen on up to 64 clean rows of
-    ``probe`` in eval mode without gradient, the model's state and random streams restored, once per model and probe.
+    embedding reads whole, a pass that fails: refused elsewhere, in the model's words). Seen on up to 16 clean rows of
+    ``probe`` (64 where the indices are computed from the input) in eval mode without gradient, the model's state and
+    random streams restored, once per model and probe.
 
     Examples:
         >>> import torch
@@ -47,7 +48,7 @@ def code_columns(model: nn.Module, probe: Probe) -> dict[str, int]:
 def code_reading(model: nn.Module, probe: Probe) -> tuple[dict[str, int], list[int]]:
     """:func:`code_columns`, with the other columns of ``x`` that an embedding looks up among several (token ids beside
     the codes: a model of ``user(x[:, 0]) + domain(x[:, 1]) + tok(x[:, 2:])``), ``[]`` where there are none or no codes;
-    one pass for both, of up to 64 rows, once per model and probe (again where the model's modules change,
+    one pass for both (:func:`_read`), once per model and probe (again where the model's modules change,
     :func:`_reading_key`).
 
     An embedding's indices computed from the columns count too (:func:`~lightning_causal.causal.engine.token_ids.
@@ -72,7 +73,7 @@ def code_reading(model: nn.Module, probe: Probe) -> tuple[dict[str, int], list[i
     key = _reading_key(model, probe)
     held = _READINGS.get(model)
     if held is None or held[0] != key or held[1]() is not x:
-        held = (key, weakref.ref(x), _read(model, probe))
+        held = (key, weakref.ref(x), _read(model, probe, _CODE_ROWS))
         _READINGS[model] = held
     read, tokens = held[2]
     return dict(read), list(tokens)
@@ -91,9 +92,11 @@ def _reading_key(model: nn.Module, probe: Probe) -> tuple:
     return modules, tuple(x.shape), x._version, id(probe.additional_forward_args)
 
 
-def _read(model: nn.Module, probe: Probe) -> tuple[dict[str, int], list[int]]:
-    """:func:`code_reading`'s pass and its reading."""
-    sub = probe.subset(slice(0, _CODE_ROWS))
+def _read(model: nn.Module, probe: Probe, rows: int) -> tuple[dict[str, int], list[int]]:
+    """:func:`code_reading`'s pass of the first ``rows`` rows and its reading; where no embedding read the input itself
+    (a view: token ids, codes looked up as they are) and nothing was read, again on :data:`_SHIFTED_ROWS` rows, as an
+    offset is matched on ``16 + log2(D)`` bits of changes (a 0/1 column's on 16 rows carries 16)."""
+    sub = probe.subset(slice(0, rows))
     x = sub.first
     try:
         with embedding_readers(model, (x,), computed=True) as found, audit_mode(model), torch.no_grad():
@@ -101,6 +104,8 @@ def _read(model: nn.Module, probe: Probe) -> tuple[dict[str, int], list[int]]:
     except Exception:  # noqa: BLE001 - the pass is the audit's to refuse, in its own words
         return {}, []
     n, d = x.shape
+    if len(probe) > n < _SHIFTED_ROWS and not any(r.columns is None and r.input_index == 0 for r in found):
+        return _read(model, probe, _SHIFTED_ROWS)  # indices computed from the input: a shifted column needs more rows
     flat = torch.arange(n * d)  # the positions of x each lookup reads, as columns
     seen: dict[str, set[int]] = {}
     whole: set[str] = set()  # the embeddings that looked a column up whole: x[:, j] or x[:, j:j + 1], a value a row
@@ -128,7 +133,7 @@ def _read(model: nn.Module, probe: Probe) -> tuple[dict[str, int], list[int]]:
     return read, sorted(set().union(*seen.values()) - set(read.values()))
 
 
-_CODE_ROWS = 64  # rows of the detection pass: a column shifted to its offset is matched on 16 + log2(D) bits of changes
+_CODE_ROWS, _SHIFTED_ROWS = 16, 64  # rows of the detection pass; where indices are computed from the input
 
 
 def category_codes(model: nn.Module | None, probe: Probe | None) -> str:

@@ -83,9 +83,9 @@ def test_codes_are_detected_once_per_model_and_probe():
     calls = []
     net.emb.register_forward_pre_hook(lambda m, a: calls.append(a[0].shape[0]))
     first = code_columns(net, probe)
-    assert code_columns(net, probe) == first and len(calls) == 1  # was 2: a pass at every audit run
+    assert code_columns(net, probe) == first and calls == [16, 64]  # was [16, 16]: a pass at every audit run (and None)
     net.extra = nn.Linear(2, 2)  # the model's modules changed: read again
-    assert code_columns(net, probe) == first and len(calls) == 2
+    assert code_columns(net, probe) == first and calls == [16, 64, 16, 64]
 
 
 def test_codes_are_detected_once_per_fit(tmp_path, monkeypatch):
@@ -112,10 +112,10 @@ def test_codes_are_detected_once_per_fit(tmp_path, monkeypatch):
 
     reads = []
     read = category_codes._read
-    monkeypatch.setattr(category_codes, "_read", lambda model, probe: reads.append(len(probe)) or read(model, probe))
+    monkeypatch.setattr(category_codes, "_read", lambda model, probe, rows: reads.append(min(rows, len(probe))) or read(model, probe, rows))
     probe = _probe()
     data = DataLoader(TensorDataset(probe.first, probe.labels), batch_size=32)
     callback = CausalAuditCallback([InputEffectAudit(baseline=0, ace_values=None)], probe_size=64, report_dir=tmp_path / "r")
     trainer(tmp_path, max_epochs=3, callbacks=[callback]).fit(Module(), data, data)
     assert callback.audited_epochs == [0, 1, 2]
-    assert reads == [2, 64]  # the dry run's 2 rows, then the probe once for 3 runs (was [2, 64, 64, 64])
+    assert reads == [2, 16, 64]  # the dry run's 2 rows; the probe once for 3 runs, 64 rows where indices are computed
