@@ -943,7 +943,17 @@ def folded_hint(shape: Sequence[int], samples: int) -> str:
             "the sample folds its nodes ([B·num_nodes, D]): write its layers on dense batches ([B, num_nodes, D], "
             "unit_dim=-1), or name a per-graph module (the pooled representation); docs/recipes.md, 'Graph neural networks'. "
             "Classifier-free guidance runs every sample twice, with and without its condition (torch.cat([x_t, x_t])): "
-            "explain the conditional network it calls, forward(x_t, t, y), whose rows are the samples'")
+            "explain the conditional network it calls, forward(x_t, t, y), whose rows are the samples'"
+            + (VIDEO_FOLD_HINT.format(k=shape[0] // samples) if len(shape) == 4 else ""))
+
+
+#: :func:`folded_hint`'s words for a folded output laid out as images, ``[N·k, C, H, W]``: a video network's frames
+VIDEO_FOLD_HINT = (
+    ". A video network that folds its clips' frames into the batch ([N·T, C, H, W]: a temporal shift network, a "
+    "frame-wise 2-D CNN under a temporal pooling or recurrent head) has one row per clip at none of its convolutions: "
+    "put the rows back per clip at a site, an nn.Unflatten(0, (-1, {k})) module whose output the forward folds again "
+    "(h = self.clip1(self.block1(h)).flatten(0, 1)), and name it with unit_dim=2 for its channels; docs/your_model.md, "
+    "'Video networks that fold frames into the batch (TSM)'")
 
 
 def check_site_units(model: nn.Module, name: str, run: Callable[[], object], unit_dim: int | None,
