@@ -75,7 +75,7 @@ def test_a_state_left_by_another_batch_is_named_with_the_way_out(model):
         input_effects(m, x, STEPS[:CH])
     said = str(err.value)
     state = "h [1, 8, 4]" if model is Stream else "ctx [8, 3, 2]"
-    assert f"keeps tensors from earlier calls that this pass of 2 row(s) may read, sized by another number of rows that the error names: {state}" in said
+    assert f"keeps tensors besides its parameters that this pass of 2 row(s) may read, of a size other than its rows that the error names: {state}" in said
     assert "`audited_module`" in said and "h0 = self.h if self.training else None" in said
     assert "graph neural network" not in said and "prototypical" not in said  # the hints of other models
 

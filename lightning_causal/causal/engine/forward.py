@@ -123,6 +123,12 @@ def _one_row(inputs: tuple[Any, ...]) -> bool:
     return bool(inputs) and isinstance(inputs[0], Tensor) and inputs[0].dim() > 0 and inputs[0].shape[0] == 1
 
 
+def _ended(err: BaseException) -> str:
+    """A failed pass's message closed by one full stop, for a hint to follow (torch's own often ends with one:
+    "... for tensor number 1 in the list.")."""
+    return f"{str(err).rstrip('.')}."
+
+
 class BatchCoupledOutput(ValueError):
     """The refusal of an output whose width follows the batch (see :meth:`Forward._check_width`): a ``ValueError``
     that the probe check (:func:`~.sample_independence.check_samples_independent`) tells from other failures of a pass.
@@ -240,11 +246,11 @@ class Forward:
                     and inputs[0].dim() and not isinstance(err, OutOfMemoryError) else None)
             if note is not None:  # rows linked by a forward argument (a graph's edge_index): the model's error, its type kept
                 if type(err) in (IndexError, RuntimeError):
-                    raise type(err)(f"{err}. {note}") from err
+                    raise type(err)(f"{_ended(err)} {note}") from err
                 with_note(err, note)
             guard = export_guard_hint(err)
             if guard is not None and type(err) in (AssertionError, RuntimeError):  # torch.export's guard on the batch size
-                raise type(err)(f"{err}. {guard}") from err  # (AssertionError; torch 2.3: RuntimeError)
+                raise type(err)(f"{_ended(err)} {guard}") from err  # (AssertionError; torch 2.3: RuntimeError)
             if isinstance(err, ValueError) and _one_row(inputs) and batch_statistic_norms(self.model):
                 norms = batch_statistic_norms(self.model)  # a trial pass of one sample ("more than 1 value per channel")
                 raise ValueError(
@@ -259,7 +265,7 @@ class Forward:
                     or stale_state_hint(self.model, inputs, err))
             if hint is None:
                 raise
-            raise RuntimeError(f"{err}. {hint}") from err
+            raise RuntimeError(f"{_ended(err)} {hint}") from err
         finally:
             if any(v._version != version for v, version in gathered):
                 self.copies_inputs = True  # later calls with the caller's own tensors copy them

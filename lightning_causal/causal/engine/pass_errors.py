@@ -285,7 +285,9 @@ def stale_state_hint(model: nn.Module, inputs: tuple[Any, ...], err: BaseExcepti
     2, 16), got [1, 32, 16]" names neither the state nor why the rows differ), or ``None``: the error names the pass's
     rows and a dimension of such a tensor (:func:`~.sample_independence.carried_states`' tensors, plain attributes and
     buffers of two or more dimensions, not normalisation statistics) other than 1 and the rows, which the pass's first
-    input does not have either (a convolution's left context ``[32, C, 2]`` read by a pass of 2 rows is named).
+    input does not have either (a convolution's left context ``[32, C, 2]`` read by a pass of 2 rows is named); the
+    indices a message names ("at non-singleton dimension 2") are no sizes. The hint says what to do for a graph held
+    over one batch's rows too (an adjacency buffer ``[16, 16]``, named by its size, is no state).
 
     Args:
         model: the model whose pass failed.
@@ -297,12 +299,13 @@ def stale_state_hint(model: nn.Module, inputs: tuple[Any, ...], err: BaseExcepti
         >>> gru = nn.GRU(3, 4, batch_first=True)
         >>> gru.h = torch.zeros(1, 32, 4)
         >>> print(stale_state_hint(gru, (torch.zeros(2, 5, 3),), RuntimeError("Expected hidden size (1, 2, 4), got [1, 32, 4]"))[:64])
-        The model keeps tensors from earlier calls that this pass of 2 r
+        The model keeps tensors besides its parameters that this pass of
     """
     from lightning_causal.causal.engine.sample_independence import _kept_tensors  # noqa: PLC0415 - it imports Forward
 
     x = inputs[0] if inputs else None
-    numbers = {int(s) for s in re.findall(r"\d+", str(err))}
+    # sizes only: an index the message names (torch's "at non-singleton dimension 2", "tensor number 1") is none
+    numbers = {int(s) for s in re.findall(r"\d+", re.sub(r"(?:dimension|number) \d+", "", str(err)))}
     if not isinstance(x, Tensor) or not x.dim() or x.shape[0] not in numbers:
         return None
     rows = x.shape[0]
@@ -310,6 +313,8 @@ def stale_state_hint(model: nn.Module, inputs: tuple[Any, ...], err: BaseExcepti
              if t.dim() > 1 and any(d > 1 and d != rows and d in numbers and d not in x.shape for d in t.shape)]
     if not stale:
         return None
-    return (f"The model keeps tensors from earlier calls that this pass of {rows} row(s) may read, sized by another "
-            f"number of rows that the error names: {', '.join(stale[:3])}. Where that is a state carried from call to call "
-            f"(a state left by a pass of another batch, read whatever the batch), {STALE_STATE_FIX}")
+    return (f"The model keeps tensors besides its parameters that this pass of {rows} row(s) may read, of a size other "
+            f"than its rows that the error names: {', '.join(stale[:3])}. Where that is a state carried from call to call "
+            f"(a state left by a pass of another batch, read whatever the batch), {STALE_STATE_FIX}. Where it is held "
+            "over the rows of one batch (a graph's adjacency over its nodes, `adj @ x`), the rows are no samples the "
+            "audits can run alone: make the graph the sample (docs/recipes.md, 'Graph neural networks')")
