@@ -74,22 +74,39 @@ def _periodic(x: Tensor, stride: int) -> bool:
 
 def _few_kinks(x: Tensor) -> bool:
     """Whether every sample of ``x [N, T, F]`` (time on dimension 1) is a straight line along time but at 3 steps at
-    most, and at one step or more (its second difference nonzero there, in any feature): a padding mask or thermometer
-    code (an edge), a one-hot position (a spike: ``eye(T).flip(0)``), left-padded position ids (a pad, then a ramp). A
-    probe sorted by length or position lays such rows out each the one before shifted by one step, yet they are a
-    function of a length or a position, not windows of one series."""
+    most, and at one step or more (its second difference nonzero there, in any feature), of steps from one to the next
+    of 3 values at most over the whole probe: a padding mask or thermometer code (an edge: 0 and 1), a one-hot position
+    (a spike: ``eye(T).flip(0)``, 0 and +-1), left-padded position ids (a pad, then a ramp: 0, the ramp's step and the
+    pad's drop). A probe sorted by length or position lays such rows out each the one before shifted by one step, yet
+    they are a function of a length or a position, not windows of one series. Windows of a series held or interpolated
+    between readings (a daily value at hourly steps) bend as seldom, but by steps of many values, and are windows."""
     values = x if x.is_floating_point() else x.double()
     bend = (values[:, 2:] - 2 * values[:, 1:-1] + values[:, :-2]).abs()  # [N, T - 2, F]
     scale = values.abs().flatten(1).amax(1).clamp(min=1.0)[:, None, None]  # float ramps bend by a rounding at most
     bends = (bend > 1e-5 * scale).any(2).sum(1)
-    return bool((bends <= min(3, x.shape[1] - 3)).all())  # a straight step in each: windows of 5 steps bend at 3
+    if not bool((bends <= min(3, x.shape[1] - 3)).all()):  # a straight step in each: windows of 5 steps bend at 3
+        return False
+    steps = (values[:, 1:] - values[:, :-1]).flatten().sort().values
+    return int((steps.diff() > 1e-5 * float(scale.max())).sum()) + 1 <= 3
 
 
 def _repeated(x: Tensor) -> bool:
-    """Whether half the samples of ``x`` or more repeat another exactly: the windows of a periodic series (an hour
-    one-hot over 7 steps, its period longer than the window) spread over it come back to the same phase; windows of
-    one stretch of a series do not repeat."""
-    return 2 * torch.unique(x.flatten(1), dim=0).shape[0] <= x.shape[0]
+    """Whether half the samples of ``x [N, T, F]`` that are not all one value, and 4 or more, equal the sample ``k``
+    later, one ``k`` for all: the windows of a periodic series (an hour one-hot over 7 steps, its period longer than the
+    window) spread over it come back to the same phase every ``k`` samples. Windows of one stretch of a series of few
+    values (sparse events, an on/off state) repeat too, the blank windows and those of one event at one step, but at
+    no one distance."""
+    flat = x.flatten(1)
+    varies = (flat != flat[:, :1]).any(1)
+    _, which = torch.unique(flat, dim=0, return_inverse=True)
+    which = which.masked_fill(~varies, -1)  # a blank sample repeats nothing
+    order = torch.sort(which, stable=True).indices  # the samples of one value in order, each beside its next
+    same = (which[order[1:]] == which[order[:-1]]) & (which[order[1:]] >= 0)
+    if not bool(same.any()):
+        return False
+    lags = (order[1:] - order[:-1])[same]  # a sample's distance to the next equal to it
+    repeats = int((lags == lags.mode().values).sum())
+    return repeats >= 4 and 2 * repeats >= int(varies.sum())
 
 
 def overlapping_windows(x: Tensor) -> tuple[int, int, int, int] | None:
@@ -99,8 +116,9 @@ def overlapping_windows(x: Tensor) -> tuple[int, int, int, int] | None:
     ``[N, F, T]``) where ``x[i + 1, :T - s] == x[i, s:]`` exactly, ``1 <= s <= T - 2``, on steps not all one value, one
     ``s`` (the stride) for 4 pairs or more and half the pairs or more: binary sequences match some shift by chance, each
     pair another. Samples too far apart to share a step that match all the same are a periodic series (a calendar), not
-    windows of one stretch of it, nor are samples half of which repeat another. Samples straight along time but at 3
-    steps at most (padding masks, one-hot or left-padded positions of a probe sorted by length) are none.
+    windows of one stretch of it, nor are samples half of which equal the sample ``k`` later, one ``k``. Samples straight
+    along time but at 3 steps at most, of steps of 3 values at most (padding masks, one-hot or left-padded positions of
+    a probe sorted by length), are none.
 
     Args:
         x: the samples ``[N, T]`` or ``[N, T, F]`` / ``[N, F, T]``; other shapes, and fewer than 3 samples or steps, are
