@@ -550,10 +550,13 @@ def _written_read(forward: Forward, xs: tuple[Tensor, ...], rows: Tensor, writte
     :func:`check_samples_independent`'s refusal to name (all of them: one read only through another's update, a count
     weighing a running mean, is read too; trying each alone would miss it), else ``[]``. Those reassigned to another shape than they had in ``before`` (the tensors before the pass of rows ``rows``) that the forward
     rebuilds from its batch (a table made again where the batch size changes, ``if self.scale.shape[0] != len(x):``)
-    are left out: the rows run from one snapshot with them set back to the tensors of ``before`` give their outputs
-    again (beyond float rounding ``bound``: :func:`_row_differs`), so a pass reads only what it builds itself (a cache
-    that grows at every call, ``torch.cat([self.k, k])``, set back to a shorter one, gives other outputs: kept). One
-    pass more where there is such a tensor, and one for each."""
+    are left out: the rows run from one snapshot with them set back to the shape of ``before``, another value at every
+    entry (``t + 1 + |t|``, as :func:`_buffers_read`), give their outputs again (beyond float rounding ``bound``:
+    :func:`_row_differs`), so a pass reads only what it builds itself (a cache that grows at every call,
+    ``torch.cat([self.k, k])``, set back to a shorter one, gives other outputs: kept). Not the very tensors of ``before``:
+    a forward that reads the last batch's first row, ``self.prev[0]``, reads the same row 0 after the probe's pass and
+    after the pass of rows ``rows`` from 0, and would pass. One pass more where there is such a tensor, and one for
+    each."""
     places = _own_places(forward.model)
     rebuilt = [k for k in written if k in before and k in places and places[k][2].shape != before[k].shape]
     if rebuilt:
@@ -564,7 +567,7 @@ def _written_read(forward: Forward, xs: tuple[Tensor, ...], rows: Tensor, writte
                 plain = None
             for k in rebuilt if isinstance(plain, Tensor) else ():  # each alone: a table rebuilt beside a cache grown
                 try:
-                    back = trial.run({k: before[k]})
+                    back = trial.run({k: before[k] + 1 + before[k].abs()})  # values not read: rebuilt
                 except Exception:  # noqa: BLE001 - a forward that fails on the tensor before reads it: named
                     continue
                 if isinstance(back, Tensor) and plain.shape == back.shape and not _row_differs(back, plain, bound):
