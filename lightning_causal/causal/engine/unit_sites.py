@@ -947,12 +947,16 @@ def folded_hint(shape: Sequence[int], samples: int) -> str:
             + (VIDEO_FOLD_HINT.format(k=shape[0] // samples) if len(shape) == 4 else ""))
 
 
-#: :func:`folded_hint`'s words for a folded output laid out as images, ``[N·k, C, H, W]``: a video network's frames
+#: :func:`folded_hint`'s words for a folded output laid out as images, ``[N·k, C, H, W]`` (or channels last, ``[N·k, H,
+#: W, C]``: the shape does not tell): a video network's frames, a multi-crop model's crops. ``unit_dim=2`` on a
+#: channels-last site reads its rows ``H`` as units, silently (a frame-wise ConvNeXt block's ``Linear``: 5 units, not 7)
 VIDEO_FOLD_HINT = (
     ". A video network that folds its clips' frames into the batch ([N·T, C, H, W]: a temporal shift network, a "
-    "frame-wise 2-D CNN under a temporal pooling or recurrent head) has one row per clip at none of its convolutions: "
-    "put the rows back per clip at a site, an nn.Unflatten(0, (-1, {k})) module whose output the forward folds again "
-    "(h = self.clip1(self.block1(h)).flatten(0, 1)), and name it with unit_dim=2 for its channels; docs/your_model.md, "
+    "frame-wise 2-D CNN under a temporal pooling or recurrent head), or a model that folds each sample's crops or "
+    "patches into it, has one row per sample at none of its convolutions: "
+    "put the rows back per sample at a site, an nn.Unflatten(0, (-1, {k})) module whose output the forward folds again "
+    "(h = self.clip1(self.block1(h)).flatten(0, 1)), and name it with unit_dim=2 for channels first ([N, {k}, C, H, W]), "
+    "unit_dim=-1 for channels last ([N, {k}, H, W, C]: a ConvNeXt block's Linear); docs/your_model.md, "
     "'Video networks that fold frames into the batch (TSM)'")
 
 
