@@ -84,12 +84,15 @@ _READINGS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _reading_key(model: nn.Module, probe: Probe) -> tuple:
-    """What a reading depends on beside the probe's input itself: the model's modules (their names and classes: a module
-    added or replaced reads otherwise; new weights read the same columns), the input's shape and version (written in
-    place) and the forward arguments passed beside it."""
+    """What a reading depends on beside the probe's input itself: the model's modules (their names, classes and
+    identities: a module added or replaced, an embedding resized, reads otherwise; new weights read the same columns),
+    its integer buffers (identities: offsets set anew name a shared table's columns otherwise), the input's shape and
+    version (written in place) and the forward arguments passed beside it. An attribute that is no module nor buffer
+    (a list of the columns to read) is not seen."""
     x = probe.first
-    modules = tuple((name, type(m)) for name, m in model.named_modules())
-    return modules, tuple(x.shape), x._version, id(probe.additional_forward_args)
+    modules = tuple((name, type(m), id(m)) for name, m in model.named_modules())
+    buffers = tuple((name, id(b)) for name, b in model.named_buffers() if not b.is_floating_point())
+    return modules, buffers, tuple(x.shape), x._version, id(probe.additional_forward_args)
 
 
 def _read(model: nn.Module, probe: Probe, rows: int) -> tuple[dict[str, int], list[int]]:
