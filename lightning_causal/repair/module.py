@@ -8,6 +8,7 @@ setup in ``term_setup.py``, their training inputs in ``train_inputs.py`` and ``C
 
 from __future__ import annotations
 
+import math
 import os
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -635,7 +636,7 @@ class CausalRepairModule(EvaluationSteps):
         if state == () and (self.__dict__.get("_carried_epoch") != epoch
                             or self.__dict__.get("_carried_validations") != validation_batches(trainer)):
             state = None  # read again at each epoch's first step (and after a validation loop): a state set up later
-        watch = (keep_attributes(self.model, reassigned_buffers=True, values=True, helpers=True)  # values: a memory bank
+        watch = (keep_attributes(self.model, reassigned_buffers=True, values=True, helpers=True, helper_bytes=math.inf)  # values: a memory bank
                  if state is None else None)  # helpers: also one in a datastore object of its own, `self.store.keys`
         # per model, held weakly (pass_records, as the terms keep theirs): whether its pass drew at its last check, and
         # the buffers its passes write; a model reassigned (module.model = ...) starts as in a new module

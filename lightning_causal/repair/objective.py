@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import inspect
+import math
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -261,7 +262,7 @@ def add_terms(
             # a state carried across batches: the term's passes (triggered, augmented rows) leave it as the task's step
             # set it; a model found to carry none (state == ()) is spared the keeping, on the training step's path
             # undone: a fused step's state, which the task's pass alone changed; a carried state, in place too
-            kept = (keep_attributes(model, reassigned_buffers=True, values=True, helpers=True)
+            kept = (keep_attributes(model, reassigned_buffers=True, values=True, helpers=True, helper_bytes=math.inf)
                     if state != () or term.name in undone else None)
             try:
                 with term_pass_noted(model, term, state or (), num_rows(x)):

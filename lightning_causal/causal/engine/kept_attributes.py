@@ -256,7 +256,9 @@ KEPT_TOTAL_BYTES, KEPT_TOTAL_SET_ITEMS = 16 * KEPT_ARRAY_BYTES, 4 * KEPT_SET_ITE
 #: an object past it (a ``torch_ema``-style shadow list of a model's weights, 16.5 MB: 24 ms a copy, several copies an
 #: audit) is not copied, in the order of :func:`helper_objects`; its tensors' versions are still noted, so that
 #: :meth:`KeptAttributes.changes` sees a write, and :meth:`KeptAttributes.restore`, which cannot put its values back,
-#: warns once per object where a pass wrote into one in place (:data:`UNCOPIED_HELPER_FIX`); one reassigned is put back
+#: warns once per object where a pass wrote into one in place (:data:`UNCOPIED_HELPER_FIX`); one reassigned is put back.
+#: The repair module's keeps copy whatever the size (``helper_bytes=math.inf``): its terms' passes run in training mode
+#: and would leave their rows in a bank (a 9 MB FIFO store: 64 of the terms' rows beside the task's after 12 steps)
 KEPT_HELPER_BYTES = 8 * KEPT_ARRAY_BYTES
 
 #: the way out :meth:`KeptAttributes.restore`'s warning gives for a helper object past :data:`KEPT_HELPER_BYTES` written
@@ -577,7 +579,7 @@ def _warn_uncopied(name: str, obj: object, size: int) -> None:
         _UNCOPIED_WARNED_IDS.add(id(obj))
     warnings.warn(
         f"The model's helper object {name!r} ({type(obj).__qualname__}) holds {size / 1e6:.3g} MB of tensors, past the "
-        f"{KEPT_HELPER_BYTES // 2**20} MiB that an audit's or a repair term's passes copy to put such an object back "
+        f"{KEPT_HELPER_BYTES // 2**20} MiB that an audit's passes copy to put such an object back "
         "(kept_attributes.KEPT_HELPER_BYTES), and the passes wrote into it in place: the writes stay, so training goes on "
         f"from them. To have it put back, {UNCOPIED_HELPER_FIX}.", UserWarning, stacklevel=3)
 
@@ -784,7 +786,7 @@ def held_tensors(model: nn.Module) -> dict[str, tuple[object, str, Tensor]]:
 
 
 def keep_attributes(model: nn.Module, reassigned_buffers: bool = False, values: bool = False,
-                    numbers: bool = False, helpers: bool = False) -> KeptAttributes:
+                    numbers: bool = False, helpers: bool = False, helper_bytes: float | None = None) -> KeptAttributes:
     """Note the tensors that ``model``'s modules keep as plain attributes (not parameters, not buffers), for
     :meth:`KeptAttributes.restore` after passes that may change them.
 
@@ -814,6 +816,9 @@ def keep_attributes(model: nn.Module, reassigned_buffers: bool = False, values: 
             as a module's own: its tensors copied, put back where updated in place or reassigned, and its numbers with
             ``numbers`` or ``values`` (the callback's ``no_trace``, the estimators' ``audit_mode``, the repair module's
             state watch and terms' passes).
+        helper_bytes: the most bytes of the helper objects' tensors copied in all (``None``: :data:`KEPT_HELPER_BYTES`);
+            the repair module's state watch and terms' passes give ``math.inf``: a bank past it that the terms' passes
+            (training mode) write is put back at every step, as a buffer is, where the audits' cap would leave their rows.
 
     Examples:
         >>> m = nn.Linear(2, 2)
@@ -827,7 +832,7 @@ def keep_attributes(model: nn.Module, reassigned_buffers: bool = False, values: 
     kept = KeptAttributes(values=[] if values else None, numbers=values or numbers)
     left = [KEPT_TOTAL_BYTES, KEPT_TOTAL_SET_ITEMS]  # what _copies may still copy
     seen: set[int] = set()  # the dicts kept: each once, also one shared by two modules or held in another
-    helper_left = [KEPT_HELPER_BYTES]  # what the helper objects' copies may still take
+    helper_left = [KEPT_HELPER_BYTES if helper_bytes is None else helper_bytes]  # what the helper objects' copies may still take
     for name_of, m in [*(("", m) for m in model.modules()), *(helper_objects(model) if helpers else ())]:
         before = dict(vars(m))
         odd = [(name, v) for name, v in before.items()  # few: scanned once, as measured; nn.Module's own set of
