@@ -143,7 +143,9 @@ GREY_CLIPS = (
     "folds the frames into the batch takes them) have no channel dimension. Explain a wrapper that takes [N, 1, T, H, "
     "W], a module whose forward returns model(x.squeeze(1)), on the clips unsqueezed, unpack_batch=lambda b: "
     "(b[0].unsqueeze(1), b[1], None) (feature masks and baselines laid out alike: frames "
-    "torch.arange(T).reshape(1, 1, T, 1, 1))")
+    "torch.arange(T).reshape(1, 1, T, 1, 1)); the callback explains it where the LightningModule's property "
+    "audited_module returns it (layer names are then the wrapper's: 'model.conv' for a self.model's 'conv'), "
+    "training unchanged")
 
 _DIMS = {"frames": (5,), "image": (3, 4, 5), "points": (3,), "sequence": (2, 3), "sequence_features_last": (2, 3)}  # input dimensions (with N) a kind can draw; others: any
 
