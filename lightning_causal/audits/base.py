@@ -387,7 +387,9 @@ def whole_model(model: nn.Module) -> dict | None:
     """The deepest module holding every parameter of ``model``, below it (``self.net`` of a LightningModule, and
     ``self.net.body`` where ``net`` holds one ``body``), and ``model``'s class: a figure's title names the class where its
     labels leave that path out (:func:`~lightning_causal.reporting.figure_style.left_out_prefix`), as ``net`` tells a
-    user nothing; ``None`` where no child holds them all (a CLIP model's towers, parameters of the model's own).
+    user nothing; ``None`` where no child holds them all (a CLIP model's towers, parameters of the model's own). Where
+    ``model`` is a wrapper (:data:`_WRAPPERS`: an ``nn.Sequential`` an ``audited_module`` returns, ``torch.compile``'s
+    ``OptimizedModule``, ``CausalRepairModule``), the class of the first module below it that is none.
 
     Args:
         model: the audited model.
@@ -400,7 +402,7 @@ def whole_model(model: nn.Module) -> dict | None:
         >>> whole_model(Forecaster()), whole_model(nn.Sequential(nn.Linear(2, 2), nn.Linear(2, 1)))
         ({'path': 'net.0', 'class': 'Forecaster'}, None)
     """
-    path, module = [], model
+    path, module, chain = [], model, [model]
     while True:
         total = sum(p.numel() for p in module.parameters())
         holders = [(name, child) for name, child in module.named_children() if total and sum(p.numel() for p in child.parameters()) == total]
@@ -408,7 +410,15 @@ def whole_model(model: nn.Module) -> dict | None:
             break
         path.append(holders[0][0])
         module = holders[0][1]
-    return {"path": ".".join(path), "class": type(model).__name__} if path else None
+        chain.append(module)
+    named = next((m for m in chain if type(m).__name__ not in _WRAPPERS), model)  # a wrapper's class names no model
+    return {"path": ".".join(path), "class": type(named).__name__} if path else None
+
+
+_WRAPPERS = frozenset({"Sequential", "ModuleList", "ModuleDict", "OptimizedModule", "DataParallel",
+                       "DistributedDataParallel", "CausalRepairModule"})
+"""Classes :func:`whole_model` looks through for the model they hold: containers, ``torch.compile``'s, data-parallel
+wrappers, :class:`~lightning_causal.repair.CausalRepairModule`."""
 
 
 def default_name(class_name: str, suffix: str = "audit") -> str:
