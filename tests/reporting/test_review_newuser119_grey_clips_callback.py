@@ -16,6 +16,9 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_causal import CausalAuditCallback, InputEffectAudit
 from lightning_causal.reporting.figure_kinds import skip_reason
+from tests.reporting.test_trial_newuser119_grey_clip_frames import (
+    Unsqueezed,  # the warning's wrapper
+)
 
 T = 4
 
@@ -28,15 +31,6 @@ class FrameNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # grey clips [N, T, H, W], frames folded into the batch
         n = x.shape[0]
         return self.head(F.relu(self.conv(x.flatten(0, 1).unsqueeze(1))).mean((2, 3))).view(n, T, -1).mean(1)
-
-
-class Unsqueezed(nn.Module):
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x.squeeze(1))
 
 
 class Lit(pl.LightningModule):
