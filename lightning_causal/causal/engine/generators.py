@@ -54,15 +54,25 @@ def _held(model: nn.Module, kinds: tuple[type, ...]) -> list[Any]:
     found: dict[int, Any] = {}
     for m in model.modules():
         for key, value in vars(m).items():
-            if key in _MODULE_INTERNALS or type(value) in _PROXIES:  # a weak proxy: another's; a dead one fails reads
+            if key in _MODULE_INTERNALS:
                 continue
-            if isinstance(value, kinds):
+            if _is_kind(value, kinds):
                 found.setdefault(id(value), value)
-            elif isinstance(value, (list, tuple, dict)):
+            elif type(value) not in _PROXIES and isinstance(value, (list, tuple, dict)):
                 for g in value.values() if isinstance(value, dict) else value:
-                    if type(g) not in _PROXIES and isinstance(g, kinds):
+                    if _is_kind(g, kinds):
                         found.setdefault(id(g), g)
     return list(found.values())
+
+
+def _is_kind(value: Any, kinds: tuple[type, ...]) -> bool:
+    """Whether ``value`` is an object of ``kinds``, or a live weak proxy of one (``weakref.proxy(rng)``: a
+    ``random.Random`` drawn through it, its state read and put back through it); a dead proxy is none (it fails any
+    read, ``ReferenceError``)."""
+    try:
+        return isinstance(value, kinds)
+    except ReferenceError:
+        return False
 
 
 def rng_state(rng: Any) -> Any:
