@@ -24,7 +24,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from lightning_causal.causal.engine.generators import module_generators
 from lightning_causal.causal.engine.user_frame import outside_package
 
-__all__ = ["ONE_ROW", "ONE_VALUE", "PairedPasses", "drawing", "global_generators", "in_checkpoint", "pass_records"]
+__all__ = ["ONE_ROW", "ONE_VALUE", "SPLIT_INSIDE", "PairedPasses", "drawing", "global_generators", "in_checkpoint", "pass_records"]
 
 try:  # composable activation checkpointing (module hooks); absent where torch.distributed is not built
     from torch.distributed._composable import checkpoint as _composable_checkpoint
@@ -40,16 +40,28 @@ ONE_ROW = (
     "row and its twin ran as one pass, their dropout masks (or other draws) not paired, at such steps; batches whose "
     "paired rows number 2 or more pair them (e.g. drop_last=True in the DataLoader, or a larger `fraction`)"
 )
-#: the warning where a call of one row of the rows paired (an expert's, a virtual batch of ghost BatchNorm) reaches a
-#: training-mode ``BatchNorm`` as one value per channel in a model that draws or splits its rows into such calls
+#: the warning where a call of one row of the rows paired (a virtual batch of ghost BatchNorm, an expert's in a model
+#: that draws) reaches a training-mode ``BatchNorm`` as one value per channel
 ONE_VALUE = (
     "A repair term ran the rows it pairs as a pass of their own (the model draws random numbers, or normalises its rows "
-    "in calls of a few rows each: ghost BatchNorm), and a training-mode BatchNorm got one value per channel in a call of "
-    "that pass (one row of an expert's or of a virtual batch), which it cannot normalise (torch refuses): the rows and "
-    "their twins ran as one pass at such steps: their draws, and the statistics of a call of part of the pass's rows "
-    "(a virtual batch), are not paired there"
+    "in virtual batches: ghost BatchNorm), and a training-mode BatchNorm got one value per channel in a call of "
+    "that pass (a virtual batch of one row, or one row of an expert's), which it cannot normalise (torch refuses): the "
+    "rows and their twins ran as one pass at such steps: their draws, and a row's virtual batch and its twin's, are not "
+    "paired there; make every virtual batch two rows or more (x.chunk(math.ceil(n / size)) rather than x.split(size), "
+    "whose last batch may hold one row), or choose batch sizes whose paired rows leave none of one row (drop_last=True "
+    "in the DataLoader, a larger `fraction`)"
 )
-_ONE_ROW_WARNED: weakref.WeakSet[nn.Module] = weakref.WeakSet()  # the models warned of ONE_ROW or ONE_VALUE
+#: the warning where a training-mode ``BatchNorm`` layer normalised its input in several calls of its own ``forward``
+SPLIT_INSIDE = (
+    "A repair term cannot pair the rows of a training-mode BatchNorm layer ({name}, {cls}) that normalises its input in "
+    "several batch-norm calls inside its own forward (ghost BatchNorm as a subclass calling super().forward per chunk): "
+    "its module hooks see one call, so a row and its twin are normalised by virtual batches of their own and the term "
+    "measures that; hold a plain nn.BatchNorm1d and call it once per virtual batch in the model's forward "
+    "(torch.cat([self.bn(c) for c in x.chunk(k)])), which the repair terms pair virtual batch by virtual batch"
+)
+_ONE_ROW_WARNED: weakref.WeakSet[nn.Module] = weakref.WeakSet()  # the models warned of ONE_ROW
+_ONE_VALUE_WARNED: weakref.WeakSet[nn.Module] = weakref.WeakSet()  # the models warned of ONE_VALUE
+_SPLIT_INSIDE_WARNED: weakref.WeakSet[nn.Module] = weakref.WeakSet()  # the models warned of SPLIT_INSIDE
 
 
 class _OneValuePerChannel(Exception):
@@ -166,8 +178,13 @@ class PairedPasses:
         self.after: list[Tensor] = []
         self.stats: dict[nn.Module, list[tuple[Tensor, Tensor]]] = {}
         self.checkpointed = False
-        #: the fewest rows a training-mode ``BatchNorm`` call of the last first pass normalised together (``None``: none ran)
-        self.fewest: int | None = None
+        #: the rows of each training-mode ``BatchNorm`` call of the last first pass whose input was a slice along dim 0
+        #: of a larger tensor (ghost BatchNorm's virtual batches: :func:`_sliced_rows`)
+        self.sliced: set[int] = set()
+        #: the training-mode ``BatchNorm`` layers of another class whose last first pass ran several batch-norm calls
+        #: inside one call of the layer (a subclass calling ``super().forward`` per chunk): their counts' excess over 1
+        self.inside: dict[nn.Module, Tensor] = {}
+        self._calls_before: dict[nn.Module, Tensor] = {}
         self.held: dict[str, Tensor] = {}
         self.versions: dict[str, int] = {}
         self.written: set[str] = set()
@@ -188,8 +205,9 @@ class PairedPasses:
                      if id(b) in self.norm_buffers or known is None or name in known}
         self.versions = {name: b._version for name, b in self.buffers.items()}
         self.stats = {m: [] for m in self.norms}
-        self.checkpointed, self.fewest = False, None
+        self.checkpointed, self.sliced, self.inside = False, set(), {}
         handles = [m.register_forward_pre_hook(self._segment) for m in self.norms]
+        handles += [m.register_forward_hook(self._counted) for m in self.norms if type(m) not in _PLAIN]
         for m in self.norms if norms else []:
             handles.append(m.register_forward_pre_hook(self._record))
             if type(m) in _PLAIN:
@@ -200,6 +218,7 @@ class PairedPasses:
         finally:
             for h in handles:
                 h.remove()
+            self._calls_before = {}
             self.after = [g.get_state() for g in self.generators]
             self.written = {name for name, b in self.buffers.items()
                             if id(b) not in self.norm_buffers and b._version != self.versions[name]}
@@ -238,13 +257,15 @@ class PairedPasses:
         an activation-checkpointed segment (``checkpointed``), the backward's recomputation would lose the replay's
         statistics: the joint pass is kept, ``warn()`` called the first time for the model; a model that drew at its
         last step without it raises ``refused`` where one is given (else it is warned of as at a first step). A joint
-        pass in which a training-mode ``BatchNorm`` call normalised fewer rows than the pass (ghost BatchNorm's virtual
-        batches: :meth:`_split`) is undone and paired as one that drew. Where the first half (``rows == 1`` row, or a
+        pass in which a training-mode ``BatchNorm`` call normalised a slice of the pass's rows (ghost BatchNorm's virtual
+        batches: :meth:`_split`; not an expert's gather) is undone and paired as one that drew. Where the first half (``rows == 1`` row, or a
         call of one row of it: an expert's, a virtual batch) reaches a training-mode ``BatchNorm`` as one value per
         channel (``[1, C]``: torch refuses to normalise it; ``[1, C, H, W]`` is normalised and paired), that pass is
         stopped before the layer and undone, and the joint pass runs, unpaired, warned once per model where it drew or
         split its rows (:data:`ONE_ROW` for one row that drew: a short last batch, a counterfactual that changes one
-        row of the batch; else :data:`ONE_VALUE`).
+        row of the batch; else :data:`ONE_VALUE`, each warned once per model). A layer of another ``BatchNorm`` class that
+        ran several batch-norm calls inside one call of its own (``inside``: a ghost-BatchNorm subclass) is warned of
+        once per model, :data:`SPLIT_INSIDE`, with the way out: its calls are not paired.
 
         Examples:
             >>> model = nn.Sequential(nn.Linear(4, 8), nn.Dropout(0.5), nn.Linear(8, 2)).train()
@@ -258,6 +279,16 @@ class PairedPasses:
         """
         if not self.norms:
             return self._paired(draws, joint, clean, stamped, warn=warn, refused=refused, rows=rows)
+        try:
+            return self._guarded(draws, joint, clean, stamped, warn=warn, refused=refused, rows=rows)
+        finally:
+            self._warn_inside()
+
+    def _guarded(self, draws: MutableMapping[nn.Module, bool], joint: Callable[[], _T], clean: Callable[[], _U],
+                 stamped: Callable[[_U], _V], *, warn: Callable[[], None], refused: Exception | None,
+                 rows: int | None) -> _T | _V:
+        """:meth:`paired` for a model with a training-mode ``BatchNorm``: a first half's pass stopped before a call of
+        one value per channel is undone for the joint pass."""
         # a training-mode BatchNorm given one value per channel ([1, C], not [1, C, H, W]) refuses it, torch's words: one
         # row, or a call of one row of the first half's pass (an expert's, a virtual batch); such a pass is stopped
         # before it, undone, and one pass of both halves runs, its draws (or its virtual batches) unpaired
@@ -272,10 +303,25 @@ class PairedPasses:
         self.undo()
         out = joint()
         drew, split = self.drew(), self._split(2 * rows if rows else None)
-        if (drew or split) and self.model not in _ONE_ROW_WARNED:
-            _ONE_ROW_WARNED.add(self.model)
-            warnings.warn(ONE_ROW if drew and rows == 1 else ONE_VALUE, UserWarning, stacklevel=outside_package())
+        warned = _ONE_ROW_WARNED if drew and rows == 1 else _ONE_VALUE_WARNED
+        if (drew or split) and self.model not in warned:
+            warned.add(self.model)
+            warnings.warn(ONE_ROW if warned is _ONE_ROW_WARNED else ONE_VALUE, UserWarning, stacklevel=outside_package())
         return out
+
+    def _warn_inside(self) -> None:
+        """Warn once per model of :data:`SPLIT_INSIDE` where a layer of the last first pass normalised its input in
+        several batch-norm calls of its own ``forward`` (``inside``: read back once, after the pass)."""
+        if not self.inside or self.model in _SPLIT_INSIDE_WARNED:
+            return
+        excess = torch.stack([n.reshape(()).to("cpu", torch.float64) for n in self.inside.values()])
+        if not bool(excess.gt(0).any()):
+            return
+        layer = list(self.inside)[int(excess.gt(0).nonzero()[0, 0])]
+        name = next((n for n, m in self.model.named_modules() if m is layer), "?")
+        _SPLIT_INSIDE_WARNED.add(self.model)
+        warnings.warn(SPLIT_INSIDE.format(name=name or "the model", cls=type(layer).__name__), UserWarning,
+                      stacklevel=outside_package())
 
     def _paired(self, draws: MutableMapping[nn.Module, bool], joint: Callable[[], _T], clean: Callable[[], _U],
                 stamped: Callable[[_U], _V], *, warn: Callable[[], None], refused: Exception | None,
@@ -310,13 +356,19 @@ class PairedPasses:
         return stamped(a)
 
     def _split(self, rows: int | None) -> bool:
-        """Whether a training-mode ``BatchNorm`` call of the last first pass, a pass of ``rows`` rows, normalised fewer
-        of them together: ghost BatchNorm (TabNet's virtual batches, ``torch.cat([bn(c) for c in x.chunk(k)])``), whose
-        joint pass of both halves puts row ``i`` and its twin in virtual batches of their own, normalised by statistics
-        of their own (a counterfactual that changes nothing the model reads had a fairness term of 0.079 on a TabNet-like
-        net, 0.027 in ``tests/repair/test_newuser120_ghost_batchnorm_pairs.py``). Such rows are paired as a drawing model's are: a
-        replay's call ``k`` (the twins' virtual batch ``k``) is normalised by the first half's call ``k``."""
-        return rows is not None and self.fewest is not None and self.fewest < rows
+        """Whether a training-mode ``BatchNorm`` call of the last first pass, a pass of ``rows`` rows, normalised a
+        slice along dim 0 of a larger tensor made in the pass (:func:`_sliced_rows`) of other than ``rows`` rows: ghost
+        BatchNorm (TabNet's virtual batches, ``torch.cat([bn(c) for c in x.chunk(k)])``; virtual batches of folded
+        frames ``[N*T, C]``), whose joint pass of both halves puts row ``i`` and its twin in virtual batches of their
+        own, normalised by statistics of their own (a counterfactual that changes nothing the model reads had a
+        fairness term of 0.079 on a TabNet-like net, 0.027 in ``tests/repair/test_newuser120_ghost_batchnorm_pairs.py``;
+        0.0027 over folded frames). Such rows are paired as a drawing model's are: a replay's call ``k`` (the twins'
+        virtual batch ``k``) is normalised by the first half's call ``k``. A ``BatchNorm`` given the rows of a gather
+        (an expert's ``x[idx]``, a branch's ``h[mask]``) is no split: in the joint pass a row and its twin routed to it
+        share that call's statistics already (7d274b3c read it as split: an MoE's term went from 0.0701 to 0.0742,
+        two passes a step); a slice of the pass's own ``rows`` rows (the clean rows given as a view of the batch) is
+        none either."""
+        return rows is not None and any(n != rows for n in self.sliced)
 
     def restore(self) -> None:
         """Put the generators back where they stood before the first pass."""
@@ -384,10 +436,20 @@ class PairedPasses:
 
     def _segment(self, module: nn.Module, args: tuple[Any, ...]) -> None:
         x = args[0] if args else None
-        if isinstance(x, Tensor) and x.dim() >= 1:  # ghost BatchNorm: one call per virtual batch of the pass's rows
-            self.fewest = x.shape[0] if self.fewest is None else min(self.fewest, x.shape[0])
+        if isinstance(x, Tensor) and _sliced_rows(x):  # ghost BatchNorm: one call per virtual batch of the pass's rows
+            self.sliced.add(x.shape[0])
+        calls = getattr(module, "num_batches_tracked", None)
+        if type(module) not in _PLAIN and isinstance(calls, Tensor):  # counted by _counted after the call
+            self._calls_before[module] = calls.clone()
         self.checkpointed = self.checkpointed or in_checkpoint() or any(
             _composable_checkpoint.state(m).enable_hook for m in self.segments.get(module, ()))
+
+    def _counted(self, module: nn.Module, args: tuple[Any, ...], out: Any) -> None:
+        """Add how many batch-norm calls more than one ``module``'s call ran (its ``num_batches_tracked`` moved by)."""
+        before = self._calls_before.pop(module, None)
+        if before is not None:
+            excess = (module.num_batches_tracked - before - 1).clamp(min=0)
+            self.inside[module] = excess + self.inside[module] if module in self.inside else excess
 
     def _record(self, module: nn.Module, args: tuple[Any, ...]) -> None:
         x = args[0]
@@ -402,6 +464,34 @@ class PairedPasses:
 
 #: the BatchNorm classes whose calls PairedPasses computes itself (exactly ``F.batch_norm``'s formula, nothing added)
 _PLAIN = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
+
+
+def _sliced_rows(x: Tensor) -> bool:
+    """Whether ``x`` is a slice along dim 0 of a larger tensor: a view (``chunk``, ``split``, ``narrow``, ``x[a:b]``)
+    whose rows are whole rows of its base read with ``x``'s trailing shape (a dense block of rows, ``channels_last``
+    too; its base may be a view of another shape: frames folded by ``flatten(0, 1)`` then chunked), not a gather
+    (``x[idx]``, ``h[mask]``: copies), not one entry of the base's first dimension (``out[-1]`` of a sequence-first
+    ``[T, N, H]``), not a slice of the trailing dimensions (``h[:, :C]``).
+
+    Examples:
+        >>> h = torch.randn(10, 4)
+        >>> [_sliced_rows(t) for t in (h.chunk(2)[0], h.chunk(1)[0], h[torch.arange(3)], h[:, :2], h)]
+        [True, False, False, False, False]
+        >>> seq = torch.randn(5, 3, 4)  # [T, N, H]
+        >>> _sliced_rows(seq[-1]), _sliced_rows(seq.flatten(0, 1).chunk(3)[0])
+        (False, True)
+    """
+    base = x._base
+    if base is None or x.dim() < 1 or x.numel() == 0 or base.numel() <= x.numel():
+        return False
+    inner = 1
+    for stride, size in sorted((x.stride(d), x.shape[d]) for d in range(1, x.dim()) if x.shape[d] != 1):
+        if stride != inner:
+            return False
+        inner *= size
+    if x.shape[0] != 1 and x.stride(0) != inner:
+        return False
+    return not (x.dim() < base.dim() and base.shape[0] and x.numel() * base.shape[0] == base.numel())
 
 
 def in_checkpoint() -> bool:
