@@ -24,6 +24,7 @@ Examples:
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -307,13 +308,16 @@ def check_rows_independent(forward: Forward, xs: tuple[Tensor, ...], output: Ten
 
         if ROW_WISE_OUTPUT in str(err):  # a callable output= that reads a per-sample tensor: its own error says so
             raise
-        stale = STALE_STATE_FIX in str(err) and _names_written_state(forward, xs, str(err))  # no other hint then
-        told = stale or GRAPH_HINT in str(err)  # Forward's note on a pass whose rows a forward argument links
+        hinted = STALE_STATE_FIX in str(err)  # stale_state_hint's, whose last clause is the graph's way out (a held `adj`)
+        stale = hinted and _names_written_state(forward, xs, str(err))  # no other hint then
+        # Forward's note on a pass whose rows a forward argument links names GRAPH_HINT; the hint's graph clause stands
+        # in for it (said twice before), the linking arguments still named
+        graph = "" if stale or GRAPH_HINT in str(err) else named.rstrip() if hinted else f"{named}{GRAPH_HINT}"
         raise ValueError(
             f"Expected the model to compute each sample's output from that sample's rows alone, but probe samples "
             f"{[0, min(1, n - 1)]} run alone failed where the batch of {n} ran: {what} runs rows of many samples in batches "
             f"of its own choosing (subsets, repeats, interventions). The model's error: {type(err).__name__}: {err}"
-            + ("" if told else f". {named}{GRAPH_HINT}") + ("" if linked or stale else f". {BATCH_HINT}")
+            + (f". {graph}" if graph else "") + ("" if linked or stale else f". {BATCH_HINT}")
         ) from err
 
 
@@ -333,7 +337,8 @@ def _names_written_state(forward: Forward, xs: tuple[Tensor, ...], said: str) ->
         return False
     finally:
         state.restore()
-    return any(f"{k} [" in said for k, t in now.items() if before.get(k) != _identity(t))
+    # a name whole, as the hint lists them (`h [1, 2, 4]` after ": " or ", "), not the end of another (`x.h [`)
+    return any(re.search(rf"(?:^|\s){re.escape(k)} \[", said) for k, t in now.items() if before.get(k) != _identity(t))
 
 
 @contextlib.contextmanager

@@ -39,6 +39,7 @@ Examples:
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -168,8 +169,9 @@ def _batch_first_view(out: Any, pad: Tensor) -> Tensor | None:
 def padded_reads(out: Any, picked: Tensor, pad: Tensor) -> dict[int, list[int]]:
     """The rows whose explained output ``picked`` ``[n, ...]`` equals the model's output at padded
     positions only: ``{row: [positions]}`` over the per-position tensors ``[n, T, ...]`` of ``out``
-    (``pad``: ``[n, T]`` booleans, ``True`` at padding). A row whose explained output equals a real
-    position's output too, or none, is no padded read.
+    (``pad``: ``[n, T]`` booleans, ``True`` at padding): a position's output whole, also reshaped
+    (``out[:, -1].flatten(1)`` of ``[n, T, 2, 3]``), or one index of its leading dimensions (``out[:, -1, 0]``). A row
+    whose explained output equals a real position's output too, or none, is no padded read.
 
     Examples:
         >>> import torch
@@ -182,10 +184,15 @@ def padded_reads(out: Any, picked: Tensor, pad: Tensor) -> dict[int, list[int]]:
     """
     n, steps = pad.shape
     found: dict[int, list[int]] = {}
+    width = picked[0].numel() if picked.dim() and picked.shape[0] == n else 0  # the explained entries of a row
     for seq in _positions_second(out, n, steps):  # [n, T, ...], also of a time-first output [T, n, ...]
-        if seq.dim() != picked.dim() + 1 or seq.shape[2:] != picked.shape[1:]:
+        block = math.prod(seq.shape[2:])  # a position's entries
+        # a position whole (`out[:, -1]`, flattened too: `out[:, -1].flatten(1)` of [n, T, 2, 3]), or the entries of one
+        # index of its leading dimensions (`out[:, -1, 0]`: its trailing shape a proper suffix of the position's)
+        if not width or block % width or not (block == width or (
+                1 < picked.dim() < seq.dim() - 1 and seq.shape[seq.dim() - picked.dim() + 1:] == picked.shape[1:])):
             continue
-        equal = (seq == picked.unsqueeze(1).to(seq.dtype)).reshape(n, steps, -1).all(-1)  # [n, T]
+        equal = (seq.reshape(n, steps, -1, width) == picked.reshape(n, 1, 1, width).to(seq.dtype)).all(-1).any(-1)  # [n, T]
         for r in range(n):
             at = equal[r].nonzero().flatten()
             if at.numel() and bool(pad[r, at].all()):

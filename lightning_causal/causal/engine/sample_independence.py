@@ -110,7 +110,8 @@ def check_samples_independent(forward: Forward, xs: tuple[Tensor, ...], output: 
     routes (:func:`routes`: a module's input of no rows, or of other shapes in the two passes of two rows: an expert
     given a number of tokens that follows the data), for 3 rows or more, the whole probe in the reverse order, one
     pass (an expert's capacity drops the tokens last in its queue, which the four rows alone may all escape; reversed,
-    the last token of every overflowing queue comes first and runs: :data:`PLACE_CAUSE`, :data:`PLACE_FIX`),
+    the last token of every overflowing queue comes first and runs: :data:`PLACE_CAUSE`, :data:`PLACE_FIX`; beside a
+    state sized by the batch, named only where the forward does not read it, :func:`_states_read`),
     must give the probe's (selected) ``output`` for them (the refusal names those that differ); else (control flow on a
     batch statistic such as ``if (confidence > t).all(): return early``, statistics over the batch)
     ``ValueError``: each effect would mix the branches of whichever rows share its batch, silently.
@@ -169,7 +170,7 @@ def check_samples_independent(forward: Forward, xs: tuple[Tensor, ...], output: 
     groups = checked_rows(n, xs[0].device)
     checked = list(groups)  # the passes of rows alone; the whole probe reversed may follow them
     shapes: list[list[tuple[str, tuple[int, ...], bool]]] = []  # each pass of rows alone: its modules' input shapes
-    watched = forward.model if n > 2 and not sized and not one_row else None  # read only where a reversed pass can follow
+    watched = forward.model if n > 2 and not one_row else None  # read only where a reversed pass can follow
     for g, rows in enumerate(groups):  # rows 0 and 1; where they agree, rows spread over the rest (one pass more)
         if g:
             state.restore()  # as the first group's pass started
@@ -210,10 +211,18 @@ def check_samples_independent(forward: Forward, xs: tuple[Tensor, ...], output: 
         if not (same and not rel > bound):
             break
         shapes.append(seen.shapes)
-        if g == len(checked) - 1 and n > 2 and not sized and not one_row and routes(shapes, len(rows)):
+        if g == len(checked) - 1 and n > 2 and not one_row and routes(shapes, len(rows)):
             groups.append(torch.arange(n - 1, -1, -1, device=xs[0].device))  # the whole probe reversed, one pass more
     else:
         return
+    if sized and g == len(checked):  # the whole probe reversed beside a state sized by the batch, which a pass of n rows
+        # may read (the probe's pass left it, `self.h` [1, N, H]: its difference would be the state's, passed unchecked
+        # as before) or only write (a router's probabilities kept for an auxiliary loss, `self.router_probs = p.detach()`:
+        # the difference is the samples' places, named so); the reversed rows run once more from where they began
+        state.restore()
+        if _states_read(forward, xs, rows, alone, [s.split(" [")[0] for s in sized]):
+            return
+        states = [s for s in states if s not in sized]
     if _rows_state_set(forward.model, kept, len(rows)):  # the first run alone set a state of its rows' size, read
         state.restore()  # where the size matches (`self.mem` [2, H]): its second run read it, taken for noise, passed
     weights = weights_held(forward.model)
