@@ -259,6 +259,8 @@ def check_samples_independent(forward: Forward, xs: tuple[Tensor, ...], output: 
     reordered = g == len(checked)  # the whole probe reversed (its rows alone agreed): a sample's place in its batch
     if reordered and fix == PER_SAMPLE_FIX:
         cause, fix = PLACE_CAUSE, PLACE_FIX
+    elif fix == PER_SAMPLE_FIX and not same:  # a module that mixes the rows (a temporal shift along the folded frames)
+        cause, fix = _mixed_rows_named(forward, xs, rows, alone, clean) or (cause, fix)
     if not alone_route:  # no way to pass one sample at a time: advise only what works there
         fix = fix.replace(PER_SAMPLE_FIX, PER_SAMPLE_ONLY_FIX.format(what=what)).replace(
             PLACE_FIX, PLACE_ONLY_FIX.format(what=what))
@@ -285,6 +287,28 @@ def check_samples_independent(forward: Forward, xs: tuple[Tensor, ...], output: 
              "numbers where the batch gave NaN")) if math.isnan(diff) and _inexact(alone) else
            f"max |difference| {diff:.3g}")) + f"): {cause}. {what} runs rows of many samples in one batch, which would mix their branches "
         f"silently; {fix}")
+
+
+def _mixed_rows_named(forward: Forward, xs: tuple[Tensor, ...], rows: Tensor, alone: Tensor,
+                      clean: Tensor) -> tuple[str, str] | None:
+    """``(cause, fix)`` naming the leaf module that mixes the probe's samples, where the general cause would be given:
+    the first of probe samples ``rows`` whose outputs ``alone`` differ from the batch's ``clean``, run in the whole
+    probe's pass and alone (:func:`~.stacked_rows.mixed_rows`, as :class:`~.stacked_rows.RowsAlone`'s refusal: two
+    passes more with forward hooks, at a refusal only; hooks removed, the model's attributes and the generators put
+    back): a temporal shift network shifting its flattened ``[N·T, C, H, W]`` frames across clips is named with the view
+    back, not as a branch on a batch statistic. ``None`` where no module is found (the rows mixed in the forward's own
+    code, a branch, a pass that fails): the general cause stands."""
+    # stacked_rows imports this module
+    from lightning_causal.causal.engine.stacked_rows import mixed_rows
+
+    if alone.shape != clean.shape:
+        return None
+    row = next((int(rows[j]) for j in range(len(rows)) if _row_differs(alone[j:j + 1], clean[j:j + 1], None)), None)
+    if row is None:
+        return None
+    found = mixed_rows(lambda idx: forward(*(x[idx] for x in xs), rows=idx), torch.arange(xs[0].shape[0], device=xs[0].device),
+                       row, forward.model)
+    return None if found is None else (found[0], f"{found[1][:1].lower()}{found[1][1:]}, or {PER_SAMPLE_FIX}")
 
 
 def _states_read(forward: Forward, xs: tuple[Tensor, ...], rows: Tensor, alone: Tensor, states: list[str]) -> list[str]:

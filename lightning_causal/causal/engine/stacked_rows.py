@@ -381,7 +381,17 @@ def mixed_rows_cause(fn: Callable[[Tensor], object], idx: Tensor, row: int, mode
     network's shift along the flattened ``[N·T, ...]`` frames moves frames from one clip to the next); ``None`` where
     none is found (the module calls differ, a pass fails, the rows mixed in functional code, no model): the general
     cause stands then. ``model``'s plain attributes and the generators are put back as found. ``way_out``: the
-    refusal's last words (:class:`RowsAlone`'s, Captum's DeepLift's is no ``max_batch_size``)."""
+    refusal's last words (:class:`RowsAlone`'s, Captum's DeepLift's is no ``max_batch_size``). The cause and the
+    advice apart: :func:`mixed_rows` (the clean probe's refusal, :func:`~.sample_independence.check_samples_independent`,
+    names them in its own words)."""
+    found = mixed_rows(fn, idx, row, model)
+    return None if found is None else f"{found[0]}. {found[1]}, or {way_out}"
+
+
+def mixed_rows(fn: Callable[[Tensor], object], idx: Tensor, row: int,
+               model: nn.Module | None) -> tuple[str, str] | None:
+    """:func:`mixed_rows_cause`'s ``(cause, advice)``, the advice without the caller's way out; ``None`` where no
+    module is found."""
     if model is None:
         return None
     saved = _generators(())
@@ -408,13 +418,12 @@ def mixed_rows_cause(fn: Callable[[Tensor], object], idx: Tensor, row: int, mode
             return None
         where = f"module {name!r} mixes the rows of the pass: its output for row {int(idx[row])} differs alone from in the pass, its input does not"
         if fold == 1:
-            return (f"{where} (attention or a statistic across the batch's rows, a shift or roll along dimension 0). "
-                    f"Make it per-row, or {way_out}")
+            return f"{where} (attention or a statistic across the batch's rows, a shift or roll along dimension 0)", "Make it per-row"
         return (f"{where}; it folds {fold} rows per row of the pass into the batch ([R·{fold}, ...]), and a shift, roll "
                 "or convolution along that folded dimension moves rows from one sample to the next (a temporal shift "
                 "module that shifts the flattened [N·T, C, H, W] frames by one row gives frame 0 of a clip the last "
-                "frame of the clip before it, in training too). View the rows back per sample and shift there, "
-                f"x.view(-1, T, *x.shape[1:]) along dimension 1, or {way_out}")
+                "frame of the clip before it, in training too)",
+                "View the rows back per sample and shift there, x.view(-1, T, *x.shape[1:]) along dimension 1")
     return None
 
 
