@@ -389,7 +389,8 @@ def whole_model(model: nn.Module) -> dict | None:
     labels leave that path out (:func:`~lightning_causal.reporting.figure_style.left_out_prefix`), as ``net`` tells a
     user nothing; ``None`` where no child holds them all (a CLIP model's towers, parameters of the model's own). Where
     ``model`` is a wrapper (:data:`_WRAPPERS`: an ``nn.Sequential`` an ``audited_module`` returns, ``torch.compile``'s
-    ``OptimizedModule``, ``CausalRepairModule``), the class of the first module below it that is none.
+    ``OptimizedModule``, ``CausalRepairModule``, ``LightningClassifier``), the class of the first module below it that is
+    none.
 
     Args:
         model: the audited model.
@@ -416,9 +417,10 @@ def whole_model(model: nn.Module) -> dict | None:
 
 
 _WRAPPERS = frozenset({"Sequential", "ModuleList", "ModuleDict", "OptimizedModule", "DataParallel",
-                       "DistributedDataParallel", "CausalRepairModule"})
+                       "DistributedDataParallel", "CausalRepairModule", "LightningClassifier"})
 """Classes :func:`whole_model` looks through for the model they hold: containers, ``torch.compile``'s, data-parallel
-wrappers, :class:`~lightning_causal.repair.CausalRepairModule`."""
+wrappers, :class:`~lightning_causal.repair.CausalRepairModule`, the package's own ``LightningClassifier`` (the demo's
+``LightningClassifier(DigitsCNN())`` is named ``DigitsCNN``)."""
 
 
 def default_name(class_name: str, suffix: str = "audit") -> str:

@@ -307,6 +307,22 @@ def _class_name(meta: dict, k: int) -> str:
     return f"{k} ({_short(str(names[k]))})" if 0 <= k < len(names) else str(k)
 
 
+_TITLE_CHARS = 14  # characters of the 9-point title per inch of the figure's width (6.3 pixels a character at 100 dpi)
+
+
+def _fitted(title: str, width: float) -> str:
+    """The default title's first line wrapped at its spaces to the figure's ``width`` (inches): a model's class name of
+    up to 28 characters (``causal graph of LightningClassifier: 16 nodes, 44 edges, faithfulness 0.76``, 75 characters)
+    ran past both edges of a 4.45-inch figure of three columns.
+
+    Examples:
+        >>> _fitted("causal graph of AVeryLongModelClassName: 16 nodes, 44 edges, faithfulness 0.76\\neffects", 4.45)
+        'causal graph of AVeryLongModelClassName: 16 nodes, 44 edges,\\nfaithfulness 0.76\\neffects'
+    """
+    first, sep, rest = title.partition("\n")
+    return "\n".join(textwrap.wrap(first, max(20, int(width * _TITLE_CHARS)))) + sep + rest
+
+
 def _effects_line(meta: dict) -> str:
     """The title's second line: what the unit and path effects are, from ``meta["baseline"]`` (``causal_graph``'s
     ``"zero"``, ``"mean"`` or a number): ``"\neffects of do(unit := 0) on the explained class's score"``; ``""``
@@ -403,7 +419,7 @@ def graph_figure(graph: dict, title: str | None = None) -> Figure:
                + (f", faithfulness {faith:.2f}" if math.isfinite(faith) else "") + _effects_line(graph.get("meta", {})))
     # above the column titles; y given: no axis is drawn, so matplotlib's search for tick labels above the axes (ticks
     # computed at every layout and draw) would find none and put it at 1.0 too
-    ax.set_title(title or default, fontsize=9, pad=6 + _LABEL_LINE * lines, y=1.0)
+    ax.set_title(title or _fitted(default, width), fontsize=9, pad=6 + _LABEL_LINE * lines, y=1.0)
     ax.legend(handles=_legend_handles(), loc="lower center", bbox_to_anchor=(0.5, -0.02), ncol=3, fontsize=7, frameon=False)
     ax.set_xlim(-0.6 - rooms[0], xs[-1] + 0.6 + margin)
     ax.set_ylim(-(height - 1) / 2.0 - 1.9, (height - 1) / 2.0 + 1.2)  # room for the arcs above the top node, the legend below
