@@ -24,8 +24,9 @@ def code_columns(model: nn.Module, probe: Probe) -> dict[str, int]:
     """The embeddings of ``model`` (by name) that each look up one column of the explained input ``x`` ``[N, D]``
     (integers), with the column each reads, where two or more columns are read so; ``{}`` otherwise (token ids that one
     embedding reads whole, a pass that fails: refused elsewhere, in the model's words). Seen on up to 16 clean rows of
-    ``probe`` (64 where the indices are computed from the input) in eval mode without gradient, the model's state and
-    random streams restored, once per model and probe.
+    ``probe`` (64 where the indices are computed from the input; a probe of fewer rows, 64 drawn from its columns' own
+    values, :func:`_drawn_rows`) in eval mode without gradient, the model's state and random streams restored, once per
+    model and probe.
 
     Examples:
         >>> import torch
@@ -107,8 +108,11 @@ def _read(model: nn.Module, probe: Probe, rows: int) -> tuple[dict[str, int], li
     except Exception:  # noqa: BLE001 - the pass is the audit's to refuse, in its own words
         return {}, []
     n, d = x.shape
-    if len(probe) > n < _SHIFTED_ROWS and not any(r.columns is None and r.input_index == 0 for r in found):
-        return _read(model, probe, _SHIFTED_ROWS)  # indices computed from the input: a shifted column needs more rows
+    if n < _SHIFTED_ROWS and not any(r.columns is None and r.input_index == 0 for r in found):
+        if len(probe) > n:
+            return _read(model, probe, _SHIFTED_ROWS)  # indices computed from the input: a shifted column needs more rows
+        if (drawn := _drawn_rows(probe)) is not None and (read := _read(model, drawn, _SHIFTED_ROWS))[0]:
+            return read  # a probe of fewer rows: its own values, drawn column by column; else its own rows' reading
     flat = torch.arange(n * d)  # the positions of x each lookup reads, as columns
     seen: dict[str, set[int]] = {}
     whole: set[str] = set()  # the embeddings that looked a column up whole: x[:, j] or x[:, j:j + 1], a value a row
@@ -137,6 +141,22 @@ def _read(model: nn.Module, probe: Probe, rows: int) -> tuple[dict[str, int], li
 
 
 _CODE_ROWS, _SHIFTED_ROWS = 16, 64  # rows of the detection pass; where indices are computed from the input
+
+
+def _drawn_rows(probe: Probe) -> Probe | None:
+    """:data:`_SHIFTED_ROWS` rows for :func:`_read` from a probe of fewer rows (8 rows matched no offset of rtdl's
+    ``emb(x + offsets)``, and its codes were ranked as token ids of one vocabulary): each column's values drawn from that
+    column's own rows (a generator of its own, seeded 0: no global stream moves), so every value is one the column
+    holds, in rows the probe need not hold. ``None`` where rows cannot be made so: other inputs or forward arguments
+    travel with the rows (then the probe's own rows are read, as before)."""
+    from lightning_causal.audits.base import Probe  # base imports the audits
+
+    if not isinstance(probe.inputs, torch.Tensor) or probe.additional_forward_args is not None:
+        return None
+    x = probe.inputs
+    gen = torch.Generator().manual_seed(0)
+    at = torch.randint(0, x.shape[0], (_SHIFTED_ROWS, x.shape[1]), generator=gen).to(x.device)
+    return Probe(x.gather(0, at).contiguous())
 
 
 def category_codes(model: nn.Module | None, probe: Probe | None) -> str:
