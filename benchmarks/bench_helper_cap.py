@@ -9,8 +9,9 @@ of one audit, ``no_trace`` around ``input_effects`` on 64 probe rows of a 4-16-2
     .venv/bin/python benchmarks/bench_helper_cap.py --before-tree /tmp/before [--repeats 20] [--runs 3]
 
 Without ``--before-tree`` the working tree alone. Before leftovers_s45a every save copied a helper object's tensors
-whole; now those of one past ``kept_attributes.KEPT_HELPER_BYTES`` (8 MiB in all) are not copied (their versions are
-noted; a pass that writes into them in place is warned of, once).
+whole; then those of one past ``kept_attributes.KEPT_HELPER_BYTES`` (8 MiB in all) were never copied; since mends_s45c
+they are copied until a keep around a pass has seen them unwritten (the counting audit, before the timed ones), then no
+longer (their versions are noted; a pass that writes into them after that is warned of, once).
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ from torch import nn
 from lightning_causal.callbacks._no_trace import no_trace
 from lightning_causal.causal import input_effects
 from lightning_causal.causal.engine import kept_attributes
+from lightning_causal.causal.engine.forward import Forward
 from lightning_causal.causal.engine.kept_attributes import keep_attributes
 from lightning_causal.causal.engine.state import audit_mode
 
@@ -57,24 +58,30 @@ def _warnings(fn) -> list[str]:  # noqa: ANN001
     return [str(w.message) for w in caught if "helper object" in str(w.message)]
 
 
-def test_an_object_past_the_budget_is_not_copied_and_a_write_is_warned_once(small_budget: None) -> None:
+def test_an_object_past_the_budget_written_by_the_passes_is_put_back_and_one_seen_unwritten_is_not_copied(
+        small_budget: None) -> None:
     model = _Net("always").eval()
     x = torch.randn(3, 4)
 
     def audits() -> None:
         for _ in range(2):
             with audit_mode(model):
-                model(x)
+                Forward(model)(x)
 
-    found = _warnings(audits)
-    assert len(found) == 1  # one warning, two audits
-    assert "'cache' (_Cache) holds 0.000128 MB of tensors" in found[0] and "register_buffer" in found[0]
-    assert "if self.training:" in found[0]
-    assert model.cache.table[:5].tolist() == [2.0, 2.0, 2.0, 2.0, 0.0]  # the two passes' writes stay (warned)
-    kept = keep_attributes(model, helpers=True)
+    assert _warnings(audits) == []  # copied until seen unwritten (mends_s45c): the passes' writes put back
+    assert model.cache.table.abs().sum().item() == 0.0
+    read_only = _Net("never").eval()
+    with audit_mode(read_only):
+        Forward(read_only)(x)  # seen unwritten: not copied from now on
+    read_only.how = "always"
+    kept = keep_attributes(read_only, helpers=True)
     assert [c is None for *_, c in kept.copies] == [True]  # versions noted, no copy
-    model(x)
-    assert kept.changed(model) == [("cache.table", (32,))]  # a write is still seen
+    read_only(x)
+    assert kept.changed(read_only) == [("cache.table", (32,))]  # a write is still seen
+    found = _warnings(kept.restore)
+    assert len(found) == 1 and "'cache' (_Cache) holds 0.000128 MB of tensors" in found[0]
+    assert "register_buffer" in found[0] and "if self.training:" in found[0]
+    assert read_only.cache.table[:5].tolist() == [1.0, 1.0, 1.0, 1.0, 0.0]  # the pass's write stays (warned)
 
 
 def test_within_the_budget_the_object_is_put_back() -> None:
@@ -88,7 +95,7 @@ def test_the_budget_counts_every_helper_object_in_turn(small_budget: None) -> No
     model = _Net("always", n=16)  # 64 bytes: within 100
     model.lin.cache = _Cache(16)  # 64 more: past what is left (36)
     kept = keep_attributes(model, helpers=True)
-    assert [c is None for *_, c in kept.copies] == [False, True]
+    assert [name for name, *_ in kept.past_budget] == ["lin.cache"]
 
 
 @pytest.mark.parametrize("how", ["training", "buffer", "never"])

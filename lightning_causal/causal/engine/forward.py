@@ -50,6 +50,7 @@ from lightning_causal.causal.engine.forward_args import ForwardArgs
 from lightning_causal.causal.engine.in_batch_scores import place_paired_hint
 from lightning_causal.causal.engine.kept_attributes import (
     BATCH_STATISTICS_FIX,
+    PASSES,
     batch_statistic_norms,
 )
 from lightning_causal.causal.engine.linked_samples import (
@@ -233,6 +234,7 @@ class Forward:
         # inference tensors (made under torch.inference_mode()) track no version: nothing to compare
         versions = [(v, v._version) for v in values if isinstance(v, Tensor) and not v.is_inference()] if not kept else []
         grad_enabled = torch.is_grad_enabled()
+        PASSES[0] += 1  # a keep around it may take a helper object it leaves unwritten for read-only
         try:
             return self.model(*inputs, *args, **kwargs)
         except Exception as err:

@@ -252,13 +252,17 @@ KEPT_ARRAY_BYTES, KEPT_SET_ITEMS = 2**20, 2**16
 #: bounds): a model keeping a thousand arrays of 1 MiB would otherwise be copied whole (1 GB) at every audit pass; the
 #: arrays and sets past it, in the order of ``model.modules()``, are left as the passes leave them, as a larger one is
 KEPT_TOTAL_BYTES, KEPT_TOTAL_SET_ITEMS = 16 * KEPT_ARRAY_BYTES, 4 * KEPT_SET_ITEMS
-#: the most bytes of the helper objects' tensors (:func:`helper_objects`) one :func:`keep_attributes` copies in all (8 MiB):
-#: an object past it (a ``torch_ema``-style shadow list of a model's weights, 16.5 MB: 24 ms a copy, several copies an
-#: audit) is not copied, in the order of :func:`helper_objects`; its tensors' versions are still noted, so that
-#: :meth:`KeptAttributes.changes` sees a write, and :meth:`KeptAttributes.restore`, which cannot put its values back,
-#: warns once per object where a pass wrote into one in place (:data:`UNCOPIED_HELPER_FIX`); one reassigned is put back.
-#: The repair module's keeps copy whatever the size (``helper_bytes=math.inf``): its terms' passes run in training mode
-#: and would leave their rows in a bank (a 9 MB FIFO store: 64 of the terms' rows beside the task's after 12 steps)
+#: the most bytes of the helper objects' tensors (:func:`helper_objects`) one :func:`keep_attributes` copies in all (8 MiB)
+#: before it asks whether an object is written: one past it (in the order of :func:`helper_objects`) is copied until a
+#: keep around a pass (:data:`PASSES`) has seen it unwritten (its tensors' versions unchanged at
+#: :meth:`KeptAttributes.restore`: a ``torch_ema``-style
+#: shadow list of a model's weights, 16.5 MB, 24 ms a copy, several copies an audit), then no longer (:data:`_READ_ONLY`);
+#: its versions are still noted, so that :meth:`KeptAttributes.changes` sees a write, and where such an uncopied object
+#: is found written (read-only at first, written later) ``restore``, which cannot put its values back, warns once per
+#: object (:data:`UNCOPIED_HELPER_FIX`) and the object is copied again from then on (:data:`_WRITTEN`); one reassigned is
+#: put back; one that takes no weak reference is always copied. An object written in eval mode is thus put back at every
+#: audit, bit for bit. The repair module's keeps copy whatever the size (``helper_bytes=math.inf``): its terms' passes run
+#: in training mode and would leave their rows in a bank (a 9 MB FIFO store: 64 of the terms' rows beside the task's)
 KEPT_HELPER_BYTES = 8 * KEPT_ARRAY_BYTES
 
 #: the way out :meth:`KeptAttributes.restore`'s warning gives for a helper object past :data:`KEPT_HELPER_BYTES` written
@@ -415,9 +419,11 @@ class KeptAttributes:
     numbers: bool = False
     dicts: list[tuple[dict[Any, Any], dict[Any, Any], dict[Any, list[Any]]]] = field(default_factory=list)
     arrays: list[tuple[Any, Any]] = field(default_factory=list)  # with `numbers`: numpy arrays and sets, a copy (_in_place)
-    #: the helper objects past :data:`KEPT_HELPER_BYTES`, by the id of each of their tensors (held in ``copies`` with no
-    #: copy): ``(name, object, bytes)``
-    uncopied: dict[int, tuple[str, object, int]] = field(default_factory=dict)
+    #: the helper objects past :data:`KEPT_HELPER_BYTES`: ``(name, object, bytes, copied, [(tensor, version, address)])``
+    #: (an uncopied one's tensors are held in ``copies`` with no copy), for :meth:`restore` to tell whether the passes
+    #: wrote into them
+    past_budget: list[tuple[str, object, int, bool, list[tuple[Tensor, int, int]]]] = field(default_factory=list)
+    passes: int = 0  # :data:`PASSES` when kept
 
     def restore(self) -> None:
         """Put back every tensor attribute that was reassigned, set or added, and undo in-place updates.
@@ -471,20 +477,19 @@ class KeptAttributes:
             _put_back_lists(kept_items, lists)
         for a, value in self.arrays:  # `self.t *= 0.9` on an array, `self.seen.add(k)`: in place
             _put_back_in_place(a, value)
-        written: dict[int, tuple[str, object, int]] = {}  # the helper objects past KEPT_HELPER_BYTES written in place
+        written = _note_written(self.past_budget, self.passes)  # before the copies are put back (a new version)
         with torch.no_grad():
             for t, version, address, copy in self.copies:
-                if copy is None:  # not copied (KEPT_HELPER_BYTES): what the passes wrote stays
-                    if (t._version, _address(t)) != (version, address):
-                        written.setdefault(id(self.uncopied[id(t)][1]), self.uncopied[id(t)])
-                elif t.shape != copy.shape or _address(t) != address:  # `self.h.data = h`: no new version
+                if copy is None:  # not copied (seen unwritten before, _READ_ONLY): what the passes wrote stays
+                    continue
+                if t.shape != copy.shape or _address(t) != address:  # `self.h.data = h`: no new version
                     t.data = copy
                 elif t._version != version:
                     t.copy_(copy)
             for b, version, copy in self.values or ():
                 if b._version != version and b.shape == copy.shape:
                     b.data.copy_(copy)  # through `.data`: no new version for a graph that saved the buffer
-        for name, obj, size in written.values():
+        for name, obj, size in written:
             _warn_uncopied(name, obj, size)
 
 
@@ -561,22 +566,64 @@ class KeptAttributes:
         return found
 
 
-#: the helper objects :func:`_warn_uncopied` warned of (by the object, weakly; by id where it takes no weak reference)
-_UNCOPIED_WARNED: weakref.WeakSet[object] = weakref.WeakSet()
-_UNCOPIED_WARNED_IDS: set[int] = set()
+class _Marks:
+    """A set of objects held weakly by their id (not by their ``__hash__``/``__eq__``, which a user's class may define or
+    refuse): an object is removed when it dies, so that a new one given its id is not taken for it."""
+
+    def __init__(self) -> None:
+        self._refs: dict[int, weakref.ref[object]] = {}
+
+    def __contains__(self, obj: object) -> bool:
+        ref = self._refs.get(id(obj))
+        return ref is not None and ref() is obj
+
+    def add(self, obj: object) -> bool:
+        """Add ``obj``; ``False`` where it takes no weak reference (``__slots__`` without ``__weakref__``)."""
+        key = id(obj)
+        try:
+            self._refs[key] = weakref.ref(obj, lambda ref, key=key: self._refs.get(key) is ref and self._refs.pop(key))
+        except TypeError:
+            return False
+        return True
+
+    def discard(self, obj: object) -> None:
+        if obj in self:
+            del self._refs[id(obj)]
+
+
+#: the passes :class:`~lightning_causal.causal.engine.forward.Forward` has run, in all: a keep marks an object read-only
+#: only where one ran since it was taken (a keep around no pass, a refusal before any, sees every object unwritten)
+PASSES = [0]
+
+#: the helper objects past :data:`KEPT_HELPER_BYTES` a keep saw unwritten (not copied since), those found written (copied
+#: whatever happens next), and those :func:`_warn_uncopied` warned of
+_READ_ONLY, _WRITTEN, _UNCOPIED_WARNED = _Marks(), _Marks(), _Marks()
+
+
+def _note_written(past_budget: list[tuple[str, object, int, bool, list[tuple[Tensor, int, int]]]],
+                  passes: int) -> list[tuple[str, object, int]]:
+    """Mark each helper object past :data:`KEPT_HELPER_BYTES` (:attr:`KeptAttributes.past_budget`) read-only where the
+    passes wrote none of its tensors in place (versions and addresses unchanged) and a pass ran since the keep
+    (:data:`PASSES` was ``passes``), else written; return ``(name, object, bytes)`` of those written that were not copied
+    (read-only until now), for :func:`_warn_uncopied`."""
+    found = []
+    for name, obj, size, copied, noted in past_budget:
+        if any((t._version, _address(t)) != (version, address) for t, version, address in noted):
+            _READ_ONLY.discard(obj)
+            _WRITTEN.add(obj)
+            if not copied:
+                found.append((name, obj, size))
+        elif PASSES[0] != passes and obj not in _WRITTEN:
+            _READ_ONLY.add(obj)
+    return found
 
 
 def _warn_uncopied(name: str, obj: object, size: int) -> None:
     """Warn, once per object, that the passes wrote in place into helper object ``name`` (``obj``, its tensors ``size``
     bytes), which :func:`keep_attributes` did not copy (:data:`KEPT_HELPER_BYTES`), so the writes stay."""
-    try:
-        if obj in _UNCOPIED_WARNED:
-            return
-        _UNCOPIED_WARNED.add(obj)
-    except TypeError:  # no weak reference (`__slots__`)
-        if id(obj) in _UNCOPIED_WARNED_IDS:
-            return
-        _UNCOPIED_WARNED_IDS.add(id(obj))
+    if obj in _UNCOPIED_WARNED:  # an uncopied object takes a weak reference (_READ_ONLY)
+        return
+    _UNCOPIED_WARNED.add(obj)
     warnings.warn(
         f"The model's helper object {name!r} ({type(obj).__qualname__}) holds {size / 1e6:.3g} MB of tensors, past the "
         f"{KEPT_HELPER_BYTES // 2**20} MiB that an audit's passes copy to put such an object back "
@@ -816,7 +863,8 @@ def keep_attributes(model: nn.Module, reassigned_buffers: bool = False, values: 
             as a module's own: its tensors copied, put back where updated in place or reassigned, and its numbers with
             ``numbers`` or ``values`` (the callback's ``no_trace``, the estimators' ``audit_mode``, the repair module's
             state watch and terms' passes).
-        helper_bytes: the most bytes of the helper objects' tensors copied in all (``None``: :data:`KEPT_HELPER_BYTES`);
+        helper_bytes: the most bytes of the helper objects' tensors copied in all (``None``: :data:`KEPT_HELPER_BYTES`)
+            before an object past it is copied only until a keep has seen it unwritten;
             the repair module's state watch and terms' passes give ``math.inf``: a bank past it that the terms' passes
             (training mode) write is put back at every step, as a buffer is, where the audits' cap would leave their rows.
 
@@ -829,7 +877,7 @@ def keep_attributes(model: nn.Module, reassigned_buffers: bool = False, values: 
         >>> m.h.shape, m.c, hasattr(m, "new")
         (torch.Size([1, 2]), None, False)
     """
-    kept = KeptAttributes(values=[] if values else None, numbers=values or numbers)
+    kept = KeptAttributes(values=[] if values else None, numbers=values or numbers, passes=PASSES[0])
     left = [KEPT_TOTAL_BYTES, KEPT_TOTAL_SET_ITEMS]  # what _copies may still copy
     seen: set[int] = set()  # the dicts kept: each once, also one shared by two modules or held in another
     helper_left = [KEPT_HELPER_BYTES if helper_bytes is None else helper_bytes]  # what the helper objects' copies may still take
@@ -848,12 +896,13 @@ def keep_attributes(model: nn.Module, reassigned_buffers: bool = False, values: 
         tensors = [t for t in [*(t for _, v in held for t in _tensors(v)), *(t for d in dicts for t in _own_tensors(d))]
                    if _copyable(t)]
         size = sum(t.numel() * t.element_size() for t in tensors) if name_of else 0  # a helper object's: within budget
-        if size > helper_left[0]:  # not copied: its versions noted (KEPT_HELPER_BYTES)
-            kept.uncopied.update((id(t), (name_of, m, size)) for t in tensors)
-            kept.copies += [(t, t._version, _address(t), None) for t in tensors]
-            continue
-        helper_left[0] -= size
-        kept.copies += [(t, t._version, _address(t), t.detach().clone()) for t in tensors]
+        if size > helper_left[0]:  # past the budget: copied until seen unwritten (_READ_ONLY), its versions noted
+            copied = m not in _READ_ONLY
+            kept.past_budget.append((name_of, m, size, copied, [(t, t._version, _address(t)) for t in tensors]))
+        else:
+            helper_left[0] -= size
+            copied = True
+        kept.copies += [(t, t._version, _address(t), t.detach().clone() if copied else None) for t in tensors]
         if not isinstance(m, nn.Module):  # a helper object: no buffers
             continue
         if reassigned_buffers:
