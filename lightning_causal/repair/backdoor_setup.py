@@ -35,7 +35,12 @@ from lightning_causal.causal.backdoor.reverse import reverse_trigger
 from lightning_causal.causal.backdoor.suspects import suspect_units
 from lightning_causal.causal.backdoor.triggers import Trigger
 from lightning_causal.causal.engine.frozen import freeze
-from lightning_causal.causal.engine.kept_attributes import _PROXIES, held_tensors, helper_objects
+from lightning_causal.causal.engine.kept_attributes import (
+    _PROXIES,
+    _is_dict,
+    held_tensors,
+    helper_objects,
+)
 from lightning_causal.causal.engine.state import audit_mode, check_logits, rng_preserved
 from lightning_causal.causal.engine.user_frame import outside_package
 from lightning_causal.repair.backdoor_triggers import binarized, dilated, grown_mask
@@ -202,11 +207,21 @@ def _reference(model: nn.Module, forward_of: Callable[[nn.Module], Callable[[Ten
 
 
 def _proxies(attributes: dict[str, Any]) -> list[Any]:
-    """The weak proxies among ``attributes``' values, and in the lists, tuples and dicts they hold, one level down."""
-    found = []
-    for v in attributes.values():
-        items = [] if type(v) in _PROXIES else v.values() if type(v) is dict else v if type(v) in (list, tuple) else []
-        found += [v] if type(v) in _PROXIES else [i for i in items if type(i) in _PROXIES]
+    """The weak proxies among ``attributes``' values and in the dicts (any subclass: an ``OrderedDict``, a
+    ``defaultdict``; :func:`~lightning_causal.causal.engine.kept_attributes._is_dict`, as the kept attributes read them),
+    lists and tuples they hold, at any depth, each container once: ``copy.deepcopy`` reaches a proxy through any of them
+    (a dead one raised ReferenceError in an ``OrderedDict``, a live one was copied through to its object)."""
+    found, todo, seen = [], [attributes], set()
+    while todo:
+        x = todo.pop()
+        if id(x) in seen:
+            continue
+        seen.add(id(x))
+        for v in x.values() if isinstance(x, dict) else x:
+            if type(v) in _PROXIES:
+                found.append(v)
+            elif _is_dict(v) or isinstance(v, (list, tuple)):
+                todo.append(v)
     return found
 
 

@@ -24,7 +24,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from lightning_causal.causal.engine.generators import module_generators
 from lightning_causal.causal.engine.user_frame import outside_package
 
-__all__ = ["ONE_ROW", "ONE_VALUE", "SPLIT_INSIDE", "PairedPasses", "drawing", "global_generators", "in_checkpoint", "pass_records"]
+__all__ = ["CHECKPOINTED_SPLIT", "ONE_ROW", "ONE_VALUE", "SPLIT_INSIDE", "PairedPasses", "drawing", "global_generators", "in_checkpoint", "pass_records"]
 
 try:  # composable activation checkpointing (module hooks); absent where torch.distributed is not built
     from torch.distributed._composable import checkpoint as _composable_checkpoint
@@ -59,6 +59,19 @@ SPLIT_INSIDE = (
     "measures that; hold a plain nn.BatchNorm1d and call it once per virtual batch in the model's forward "
     "(torch.cat([self.bn(c) for c in x.chunk(k)])), which the repair terms pair virtual batch by virtual batch"
 )
+#: the warning where ghost BatchNorm's virtual batches (:meth:`PairedPasses._split`) run inside an
+#: activation-checkpointed segment, whose recomputation in the backward runs without the hooks that pair them
+CHECKPOINTED_SPLIT = (
+    "A repair term ran the rows it pairs and their twins as one pass: the model normalises its rows in virtual batches "
+    "(ghost BatchNorm: a training-mode BatchNorm called per chunk of the rows) inside an activation-checkpointed "
+    "segment (torch.utils.checkpoint: gradient checkpointing), which the backward runs again without the hooks that "
+    "normalise the twins' virtual batch k by the rows' virtual batch k. A row and its twin fall in virtual batches of "
+    "their own, normalised by statistics of their own, and the term measures that (a column the model never reads "
+    "has a term above 0). To pair them, turn checkpointing off for the repair fit, call the ghost BatchNorm outside "
+    "the checkpointed segments, or keep the BatchNorm layers in eval mode (`m.eval()` for each BatchNorm module after "
+    "`model.train()`: running statistics, no virtual batches)"
+)
+_CHECKPOINTED_SPLIT_WARNED: weakref.WeakSet[nn.Module] = weakref.WeakSet()  # the models warned of CHECKPOINTED_SPLIT
 _ONE_ROW_WARNED: weakref.WeakSet[nn.Module] = weakref.WeakSet()  # the models warned of ONE_ROW
 _ONE_VALUE_WARNED: weakref.WeakSet[nn.Module] = weakref.WeakSet()  # the models warned of ONE_VALUE
 _SPLIT_INSIDE_WARNED: weakref.WeakSet[nn.Module] = weakref.WeakSet()  # the models warned of SPLIT_INSIDE
@@ -256,7 +269,9 @@ class PairedPasses:
         advances spectral norm's power iteration once. Where a pass that draws runs a training-mode ``BatchNorm`` in
         an activation-checkpointed segment (``checkpointed``), the backward's recomputation would lose the replay's
         statistics: the joint pass is kept, ``warn()`` called the first time for the model; a model that drew at its
-        last step without it raises ``refused`` where one is given (else it is warned of as at a first step). A joint
+        last step without it raises ``refused`` where one is given (else it is warned of as at a first step). A model
+        whose ghost BatchNorm (:meth:`_split`) runs in such a segment keeps the joint pass too, warned once per model
+        (:data:`CHECKPOINTED_SPLIT`, with the way out), whether or not it draws. A joint
         pass in which a training-mode ``BatchNorm`` call normalised a slice of the pass's rows (ghost BatchNorm's virtual
         batches: :meth:`_split`; not an expert's gather) is undone and paired as one that drew. Where the first half (``rows == 1`` row, or a
         call of one row of it: an expert's, a virtual batch) reaches a training-mode ``BatchNorm`` as one value per
@@ -345,7 +360,11 @@ class PairedPasses:
             if model not in draws:
                 warn()
             draws[model] = False
-        if self.checkpointed or not (self.drew() or self._split(2 * rows if rows else None)):
+        split = self._split(2 * rows if rows else None)
+        if self.checkpointed and split and model not in _CHECKPOINTED_SPLIT_WARNED:  # its replay would be lost too
+            _CHECKPOINTED_SPLIT_WARNED.add(model)
+            warnings.warn(CHECKPOINTED_SPLIT, UserWarning, stacklevel=outside_package())
+        if self.checkpointed or not (self.drew() or split):
             return out
         del out
         self.undo()  # the generators and the buffers the pass wrote (BatchNorm statistics, spectral norm's vectors)
