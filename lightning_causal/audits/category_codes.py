@@ -148,10 +148,13 @@ def _drawn_rows(probe: Probe) -> Probe | None:
     ``emb(x + offsets)``, and its codes were ranked as token ids of one vocabulary): each column's values drawn from that
     column's own rows (a generator of its own, seeded 0: no global stream moves), so every value is one the column
     holds, in rows the probe need not hold. ``None`` where rows cannot be made so: other inputs or forward arguments
-    travel with the rows (then the probe's own rows are read, as before)."""
+    travel with the rows (then the probe's own rows are read, as before); or the probe is not on the CPU: columns drawn
+    apart can build an index past the table (hierarchical codes, ``start[c] + sub``: index 10 of a table of 8), an
+    IndexError the CPU raises and :func:`_read` passes by, but a device-side assert on CUDA that every later call repeats."""
     from lightning_causal.audits.base import Probe  # base imports the audits
 
-    if not isinstance(probe.inputs, torch.Tensor) or probe.additional_forward_args is not None:
+    if (not isinstance(probe.inputs, torch.Tensor) or probe.additional_forward_args is not None
+            or probe.inputs.device.type != "cpu"):
         return None
     x = probe.inputs
     gen = torch.Generator().manual_seed(0)
