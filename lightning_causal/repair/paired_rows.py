@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 import torch
 from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
+from torch.nn.parameter import is_lazy
 
 from lightning_causal.causal.engine.generators import module_generators
 from lightning_causal.causal.engine.user_frame import outside_package
@@ -181,8 +182,9 @@ class PairedPasses:
         self.generators = global_generators(device) + module_generators(model)
         self.norms = [m for m in model.modules() if isinstance(m, _BatchNorm) and m.training]
         #: the buffers a pass may write in place; not an inference tensor (one built under ``torch.inference_mode``: a
-        #: cache made in a validation loop), which has no version counter and no pass outside that mode can write
-        self.buffers = {name: b for name, b in model.named_buffers() if not b.is_inference()}
+        #: cache made in a validation loop), which has no version counter and no pass outside that mode can write; nor a
+        #: lazy module's buffer not yet made (``LazyBatchNorm1d`` before its first call), which no tensor method reads
+        self.buffers = {name: b for name, b in model.named_buffers() if not is_lazy(b) and not b.is_inference()}
         #: the buffers of the training-mode BatchNorm layers: written by their kernels without a version bump
         self.norm_buffers = {id(b) for m in self.norms for b in m.buffers()}
         #: per BatchNorm layer, the modules above it that composable checkpointing may have made a segment
