@@ -25,6 +25,7 @@ from lightning_causal.reporting.figure_style import (
     path_tail,
     short_labels,
     strip_common_prefix,
+    title_lines,
     to_float,
 )
 from lightning_causal.reporting.layer_map_figures import layer_map_figure
@@ -310,26 +311,18 @@ def _class_name(meta: dict, k: int) -> str:
 _TITLE_CHARS = 14  # characters of the 9-point title per inch of the figure's width (6.3–6.8 pixels a character at 100 dpi)
 
 
-def _fitted(title: str, width: float) -> str:
-    """The default title's first line broken after its commas (each part whole, a part too long at its spaces) to fit
-    the figure's ``width`` (inches): a model's class name of up to 28 characters (``causal graph of LightningClassifier:
-    16 nodes, 44 edges, faithfulness 0.76``, 75 characters) ran past both edges of a 4.45-inch figure of three columns.
+def _fitted_title(title: str, width: float) -> str:
+    """The default title's first line in lines that fit the figure's ``width`` (inches), as every figure's title
+    (:func:`~.figure_style.title_lines`: after its ``": "``, else at spaces): a model's class name of up to 28
+    characters (``causal graph of LightningClassifier: 16 nodes, 44 edges, faithfulness 0.76``, 75 characters) ran
+    past both edges of a 4.45-inch figure of three columns.
 
     Examples:
-        >>> _fitted("causal graph of AVeryLongModelClassName: 16 nodes, 44 edges, faithfulness 0.76\\neffects", 4.45)
-        'causal graph of AVeryLongModelClassName: 16 nodes, 44 edges,\\nfaithfulness 0.76\\neffects'
+        >>> _fitted_title("causal graph of AVeryLongModelClassName: 16 nodes, 44 edges, faithfulness 0.76\\neffects", 4.45)
+        'causal graph of AVeryLongModelClassName:\\n16 nodes, 44 edges, faithfulness 0.76\\neffects'
     """
     first, sep, rest = title.partition("\n")
-    limit, lines = max(20, int(width * _TITLE_CHARS)), [""]
-    for part in first.split(", "):
-        joined = f"{lines[-1]}, {part}" if lines[-1] else part
-        if len(joined) <= limit or not lines[-1]:
-            lines[-1] = joined
-        else:
-            lines[-1] += ","
-            lines.append(part)
-    wrapped = [piece for line in lines for piece in (textwrap.wrap(line, limit) or [line])]
-    return "\n".join(wrapped) + sep + rest
+    return "\n".join(title_lines(first, max(20, int(width * _TITLE_CHARS)))) + sep + rest
 
 
 def _effects_line(meta: dict) -> str:
@@ -428,7 +421,7 @@ def graph_figure(graph: dict, title: str | None = None) -> Figure:
                + (f", faithfulness {faith:.2f}" if math.isfinite(faith) else "") + _effects_line(graph.get("meta", {})))
     # above the column titles; y given: no axis is drawn, so matplotlib's search for tick labels above the axes (ticks
     # computed at every layout and draw) would find none and put it at 1.0 too
-    ax.set_title(title or _fitted(default, width), fontsize=9, pad=6 + _LABEL_LINE * lines, y=1.0)
+    ax.set_title(title or _fitted_title(default, width), fontsize=9, pad=6 + _LABEL_LINE * lines, y=1.0)
     ax.legend(handles=_legend_handles(), loc="lower center", bbox_to_anchor=(0.5, -0.02), ncol=3, fontsize=7, frameon=False)
     ax.set_xlim(-0.6 - rooms[0], xs[-1] + 0.6 + margin)
     ax.set_ylim(-(height - 1) / 2.0 - 1.9, (height - 1) / 2.0 + 1.2)  # room for the arcs above the top node, the legend below

@@ -41,5 +41,5 @@ def test_a_long_class_name_stays_inside_the_figure():
     fig.canvas.draw()
     title = fig.axes[0].title
     box = title.get_window_extent(fig.canvas.get_renderer())
-    assert title.get_text().startswith("causal graph of AVeryLongModelClassNameOf28C: "), title.get_text()
+    assert title.get_text().startswith("causal graph of AVeryLongModelClassNameOf28C:"), title.get_text()
     assert 0 <= box.x0 and box.x1 <= fig.get_size_inches()[0] * fig.dpi, (box.x0, box.x1)

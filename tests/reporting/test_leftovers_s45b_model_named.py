@@ -52,7 +52,7 @@ def test_a_model_held_as_self_net_is_titled_by_its_class():
     title = layer_map_figure(graphs["layer_map"]["layer_map"])._suptitle.get_text()
     assert title.startswith("layer causal map of Forecaster: "), title  # was "layer causal map of net: ..."
     title = graph_figure(graphs["causal_graph"]["causal_graph"]).axes[0].get_title()
-    assert title.startswith("causal graph of Forecaster: "), title
+    assert title.startswith("causal graph of Forecaster:"), title  # a title too wide for its figure breaks after the colon
 
 
 def test_the_whole_model_is_found_below_wrappers_and_not_in_a_tower():
