@@ -20,6 +20,7 @@ from torch import Tensor, nn
 
 from lightning_causal.audits.logit_reads import judged_run
 from lightning_causal.causal.effects.shared_units import check_rows_shared
+from lightning_causal.causal.engine.eager import user_name
 from lightning_causal.causal.engine.folded_rows import shared_rows
 from lightning_causal.causal.engine.forward import (
     Forward,
@@ -413,7 +414,8 @@ def whole_model(model: nn.Module) -> dict | None:
         module = holders[0][1]
         chain.append(module)
     named = next((m for m in chain if type(m).__name__ not in _WRAPPERS), model)  # a wrapper's class names no model
-    return {"path": ".".join(path), "class": type(named).__name__} if path else None
+    path = user_name(".".join(path))  # a compiled model's `_orig_mod` dropped, as its layers are named
+    return {"path": path, "class": type(named).__name__} if path else None
 
 
 _WRAPPERS = frozenset({"Sequential", "ModuleList", "ModuleDict", "OptimizedModule", "DataParallel",

@@ -158,8 +158,8 @@ def _drawn_rows(probe: Probe) -> Probe | None:
         return None
     x = probe.inputs
     gen = torch.Generator().manual_seed(0)
-    at = torch.randint(0, x.shape[0], (_SHIFTED_ROWS, x.shape[1]), generator=gen).to(x.device)
-    return Probe(x.gather(0, at).contiguous())
+    at = torch.randint(0, x.shape[0], (_SHIFTED_ROWS, x.shape[1]), generator=gen)
+    return Probe(x.gather(0, at))
 
 
 def category_codes(model: nn.Module | None, probe: Probe | None) -> str:

@@ -41,7 +41,7 @@ class Holder(pl.LightningModule):
 
 def test_wrappers_are_looked_through_for_the_model_they_hold():
     assert whole_model(nn.Sequential(Forecaster())) == {"path": "0", "class": "Forecaster"}
-    assert whole_model(torch.compile(Forecaster())) == {"path": "_orig_mod", "class": "Forecaster"}
+    assert whole_model(torch.compile(Forecaster())) is None  # `_orig_mod` dropped (eager.user_name): the labels name the layers as they are
     assert whole_model(CausalRepairModule(Forecaster(), [])) == {"path": "model", "class": "Forecaster"}
     assert whole_model(nn.Sequential(nn.Sequential(Forecaster()))) == {"path": "0.0", "class": "Forecaster"}
 

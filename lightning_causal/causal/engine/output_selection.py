@@ -27,7 +27,7 @@ import torch
 from torch import Tensor
 from torch.distributions import Distribution
 
-from lightning_causal.causal.engine.batching import first_in_block
+from lightning_causal.causal.engine.batching import first_in_block, said_in_block
 from lightning_causal.causal.engine.per_sample_results import (
     levels_way,
     per_sample_mappings,
@@ -518,8 +518,8 @@ def select_output(out: Any, output: OutputSpec = None) -> Tensor:
     elif callable(output):  # a moment read by a callable: the same refusal, of whichever distribution it read
         for read, dist in [("out", out)] if isinstance(out, Distribution) else _held_distributions(out):
             _check_defined(dist, output, picked, read=read, out=out)
-    if callable(output) and isinstance(picked, Tensor) and (key := set_logits_key(out)) is not None and set_columns_read(
-            out, key, picked) and first_in_block("set_no_object"):  # C + 1 columns, not sigmoid scores nor a box
+    if callable(output) and isinstance(picked, Tensor) and not said_in_block("set_no_object") and (
+            key := set_logits_key(out)) is not None and set_columns_read(out, key, picked) and first_in_block("set_no_object"):  # C + 1 columns, not sigmoid scores nor a box
         warnings.warn(set_columns_warning(out, key), UserWarning, stacklevel=outside_package())
     if callable(output) and picked.dim() and picked.shape[0] > 1 and _one_row(out):
         # a pass of one row whose selected output has several: the callable broadcast the row against a tensor of
