@@ -75,7 +75,10 @@ CHECKPOINTED_SPLIT = (
 _CHECKPOINTED_SPLIT_WARNED: weakref.WeakSet[nn.Module] = weakref.WeakSet()  # the models warned of CHECKPOINTED_SPLIT
 _ONE_ROW_WARNED: weakref.WeakSet[nn.Module] = weakref.WeakSet()  # the models warned of ONE_ROW
 _ONE_VALUE_WARNED: weakref.WeakSet[nn.Module] = weakref.WeakSet()  # the models warned of ONE_VALUE
-_SPLIT_INSIDE_WARNED: weakref.WeakSet[nn.Module] = weakref.WeakSet()  # the models warned of SPLIT_INSIDE
+#: the models whose BatchNorm layers of other classes were counted once (:meth:`PairedPasses._warn_inside`): a subclass
+#: that splits inside its forward does so from its first step; counting every step cost a clone and ~5 kernels per call
+#: and a read back to the host per step (timm's BatchNormAct2d, SyncBatchNorm: no split, counted for ever before)
+_SPLIT_INSIDE_CHECKED: weakref.WeakSet[nn.Module] = weakref.WeakSet()
 
 
 class _OneValuePerChannel(Exception):
@@ -222,7 +225,8 @@ class PairedPasses:
         self.stats = {m: [] for m in self.norms}
         self.checkpointed, self.sliced, self.inside = False, set(), {}
         handles = [m.register_forward_pre_hook(self._segment) for m in self.norms]
-        handles += [m.register_forward_hook(self._counted) for m in self.norms if type(m) not in _PLAIN]
+        if self.model not in _SPLIT_INSIDE_CHECKED:
+            handles += [m.register_forward_hook(self._counted) for m in self.norms if type(m) not in _PLAIN]
         for m in self.norms if norms else []:
             handles.append(m.register_forward_pre_hook(self._record))
             if type(m) in _PLAIN:
@@ -328,15 +332,16 @@ class PairedPasses:
 
     def _warn_inside(self) -> None:
         """Warn once per model of :data:`SPLIT_INSIDE` where a layer of the last first pass normalised its input in
-        several batch-norm calls of its own ``forward`` (``inside``: read back once, after the pass)."""
-        if not self.inside or self.model in _SPLIT_INSIDE_WARNED:
+        several batch-norm calls of its own ``forward`` (``inside``: read back once, after the pass); each model's layers
+        are counted at its first step only (:data:`_SPLIT_INSIDE_CHECKED`)."""
+        if not self.inside or self.model in _SPLIT_INSIDE_CHECKED:
             return
+        _SPLIT_INSIDE_CHECKED.add(self.model)  # counted once: later steps pay no hook, no read back
         excess = torch.stack([n.reshape(()).to("cpu", torch.float64) for n in self.inside.values()])
         if not bool(excess.gt(0).any()):
             return
         layer = list(self.inside)[int(excess.gt(0).nonzero()[0, 0])]
         name = next((n for n, m in self.model.named_modules() if m is layer), "?")
-        _SPLIT_INSIDE_WARNED.add(self.model)
         warnings.warn(SPLIT_INSIDE.format(name=name or "the model", cls=type(layer).__name__), UserWarning,
                       stacklevel=outside_package())
 
@@ -460,7 +465,7 @@ class PairedPasses:
         if isinstance(x, Tensor) and _sliced_rows(x):  # ghost BatchNorm: one call per virtual batch of the pass's rows
             self.sliced.add(x.shape[0])
         calls = getattr(module, "num_batches_tracked", None)
-        if type(module) not in _PLAIN and isinstance(calls, Tensor):  # counted by _counted after the call
+        if type(module) not in _PLAIN and isinstance(calls, Tensor) and self.model not in _SPLIT_INSIDE_CHECKED:
             self._calls_before[module] = calls.clone()
         self.checkpointed = self.checkpointed or in_checkpoint() or any(
             _composable_checkpoint.state(m).enable_hook for m in self.segments.get(module, ()))
