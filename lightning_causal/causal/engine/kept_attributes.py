@@ -880,7 +880,7 @@ def keep_attributes(model: nn.Module, reassigned_buffers: bool = False, values: 
     kept = KeptAttributes(values=[] if values else None, numbers=values or numbers, passes=PASSES[0])
     left = [KEPT_TOTAL_BYTES, KEPT_TOTAL_SET_ITEMS]  # what _copies may still copy
     seen: set[int] = set()  # the dicts kept: each once, also one shared by two modules or held in another
-    helper_left = [KEPT_HELPER_BYTES if helper_bytes is None else helper_bytes]  # what the helper objects' copies may still take
+    helper_left = KEPT_HELPER_BYTES if helper_bytes is None else helper_bytes  # what the helper objects' copies may still take
     for name_of, m in [*(("", m) for m in model.modules()), *(helper_objects(model) if helpers else ())]:
         before = dict(vars(m))
         odd = [(name, v) for name, v in before.items()  # few: scanned once, as measured; nn.Module's own set of
@@ -896,11 +896,11 @@ def keep_attributes(model: nn.Module, reassigned_buffers: bool = False, values: 
         tensors = [t for t in [*(t for _, v in held for t in _tensors(v)), *(t for d in dicts for t in _own_tensors(d))]
                    if _copyable(t)]
         size = sum(t.numel() * t.element_size() for t in tensors) if name_of else 0  # a helper object's: within budget
-        if size > helper_left[0]:  # past the budget: copied until seen unwritten (_READ_ONLY), its versions noted
+        if size > helper_left:  # past the budget: copied until seen unwritten (_READ_ONLY), its versions noted
             copied = m not in _READ_ONLY
             kept.past_budget.append((name_of, m, size, copied, [(t, t._version, _address(t)) for t in tensors]))
         else:
-            helper_left[0] -= size
+            helper_left -= size
             copied = True
         kept.copies += [(t, t._version, _address(t), t.detach().clone() if copied else None) for t in tensors]
         if not isinstance(m, nn.Module):  # a helper object: no buffers

@@ -493,7 +493,7 @@ def _inner_layout(module: nn.Module, h: Tensor) -> str | None:
 
 def tied_steps(model: nn.Module, acts: dict[str, Tensor], steps: int | None,
                layouts: Mapping[str, str] | None = None) -> list[str]:
-    """The layers of ``acts`` read with their steps on dimension 1 (not in ``dims``, :func:`steps_dims`) whose outputs
+    """The layers of ``acts`` read with their steps on dimension 1 (not among :func:`steps_dims`' answers) whose outputs
     hold the input's ``steps`` (``T`` to ``T + EXTRA_STEPS``) on dimensions 1 and 2 alike, and whose module says
     nothing of its layout: no declaration (:func:`_declared_layout`), no convolution, channel normalisation or pool,
     nothing inside that tells (:func:`_inner_layout`: an activation after a ``Conv1d``, ``[N, C, T]`` with ``C == T``,
