@@ -284,9 +284,11 @@ class PairedPasses:
         channel (``[1, C]``: torch refuses to normalise it; ``[1, C, H, W]`` is normalised and paired), that pass is
         stopped before the layer and undone, and the joint pass runs, unpaired, warned once per model where it drew or
         split its rows (:data:`ONE_ROW` for one row that drew: a short last batch, a counterfactual that changes one
-        row of the batch; else :data:`ONE_VALUE`, each warned once per model). A layer of another ``BatchNorm`` class that
-        ran several batch-norm calls inside one call of its own (``inside``: a ghost-BatchNorm subclass) is warned of
-        once per model, :data:`SPLIT_INSIDE`, with the way out: its calls are not paired.
+        row of the batch; else :data:`ONE_VALUE`, each warned once per model); ``draws`` then says the model drew, so
+        that the next step runs the first half first and the joint pass once where it falls back again. A layer of
+        another ``BatchNorm`` class that ran several batch-norm calls inside one call of its own (``inside``: a
+        ghost-BatchNorm subclass) is warned of once per model, :data:`SPLIT_INSIDE`, with the way out: its calls are
+        not paired.
 
         Examples:
             >>> model = nn.Sequential(nn.Linear(4, 8), nn.Dropout(0.5), nn.Linear(8, 2)).train()
@@ -324,6 +326,8 @@ class PairedPasses:
         self.undo()
         out = joint()
         drew, split = self.drew(), self._split(2 * rows if rows else None)
+        if (drew or split) and not self.checkpointed:  # the next step tries the first half first, not this joint pass
+            draws[self.model] = True  # twice (a pass undone, then this one): one joint pass a step where it falls back
         warned = _ONE_ROW_WARNED if drew and rows == 1 else _ONE_VALUE_WARNED
         if (drew or split) and self.model not in warned:
             warned.add(self.model)
