@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import warnings
+import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -36,7 +37,6 @@ from lightning_causal.causal.backdoor.suspects import suspect_units
 from lightning_causal.causal.backdoor.triggers import Trigger
 from lightning_causal.causal.engine.frozen import freeze
 from lightning_causal.causal.engine.kept_attributes import (
-    _PROXIES,
     _is_dict,
     held_tensors,
     helper_objects,
@@ -218,7 +218,7 @@ def _proxies(attributes: dict[str, Any]) -> list[Any]:
             continue
         seen.add(id(x))
         for v in x.values() if isinstance(x, dict) else x:
-            if type(v) in _PROXIES:
+            if type(v) in weakref.ProxyTypes:
                 found.append(v)
             elif _is_dict(v) or isinstance(v, (list, tuple)):
                 todo.append(v)

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from lightning_causal.causal.engine.kept_attributes import _PROXIES
+from lightning_causal.causal.engine.kept_attributes import instance_of
 
 __all__ = ["RNG_TYPES", "active_generators", "generators_registered", "model_rngs_kept", "module_generators",
            "rng_state", "set_rng_state"]
@@ -58,7 +58,7 @@ def _held(model: nn.Module, kinds: tuple[type, ...]) -> list[Any]:
                 continue
             if _is_kind(value, kinds):
                 found.setdefault(id(value), value)
-            elif type(value) not in _PROXIES and isinstance(value, (list, tuple, dict)):
+            elif instance_of(value, (list, tuple, dict)):
                 for g in value.values() if isinstance(value, dict) else value:
                     if _is_kind(g, kinds):
                         found.setdefault(id(g), g)

@@ -17,19 +17,17 @@ import torch
 from torch import Tensor, nn
 
 __all__ = ["BATCH_STATISTICS_FIX", "TRACED_TRAINING_FIX", "KeptAttributes", "batch_statistic_norms", "buffer_of",
-           "held_tensors", "helper_objects", "helper_tensors", "is_norm_layer", "keep_attributes", "traced_batch_norm_in_training", "traced_training_norms"]
+           "held_tensors", "helper_objects", "helper_tensors", "instance_of", "is_norm_layer", "keep_attributes", "traced_batch_norm_in_training", "traced_training_norms"]
 
 
 def _tensors(value: Any) -> list[Tensor]:
     """The tensors of an attribute's value: a tensor, or a tuple or list of tensors (an LSTM's ``(h, c)``);
     never parameters (an RNN keeps its weights in a list, ``_flat_weights``, too); a weak proxy is none (a dead one fails
     ``isinstance``)."""
-    if type(value) in _PROXIES:
-        return []
-    if isinstance(value, Tensor):
+    if instance_of(value, Tensor):
         return [] if isinstance(value, nn.Parameter) else [value]
-    if isinstance(value, (tuple, list)) and value and all(type(v) not in _PROXIES and isinstance(v, Tensor)
-                                                          and not isinstance(v, nn.Parameter) for v in value):
+    if instance_of(value, (tuple, list)) and value and all(instance_of(v, Tensor) and not isinstance(v, nn.Parameter)
+                                                          for v in value):
         return list(value)
     return []
 
@@ -308,12 +306,12 @@ def _put_back_in_place(value: Any, copy: Any) -> None:
 def _is_dict(v: Any) -> bool:
     """Whether an attribute's value is a dict the model may write tensors into: a ``dict``, an ``OrderedDict`` or
     another subclass (``collections.defaultdict``); by type first, as :data:`_PLAIN`."""
-    return type(v) in _DICTS or (type(v) not in _PLAIN and type(v) not in _PROXIES and isinstance(v, dict))
+    return type(v) in _DICTS or (type(v) not in _PLAIN and instance_of(v, dict))
 
 
 def _own_tensors(d: dict[Any, Any]) -> list[Tensor]:
     """The tensors a dict holds as values (a tensor, or a tuple or list of them), not those of the dicts it holds."""
-    return [t for v in d.values() if type(v) not in _PROXIES and isinstance(v, _HOLDERS) for t in _tensors(v)]
+    return [t for v in d.values() if instance_of(v, _HOLDERS) for t in _tensors(v)]
 
 
 def _nested_dicts(d: dict[Any, Any], seen: set[int]) -> list[dict[Any, Any]]:
@@ -339,7 +337,7 @@ def _lists(items: dict[Any, Any]) -> dict[Any, list[Any]]:
     list the forward appends to (``self.hist.append(h.detach())``, ``self.cache["hist"].append(...)``) is the same
     object after the pass, so its items are what :meth:`KeptAttributes.changes` compares and :meth:`KeptAttributes.restore`
     puts back."""
-    return {k: list(v) for k, v in items.items() if type(v) not in _PROXIES and isinstance(v, list)}
+    return {k: list(v) for k, v in items.items() if instance_of(v, list)}
 
 
 def _list_moved(now: Any, kept: list[Any]) -> bool:
@@ -353,15 +351,12 @@ def _plain_sequence(v: Any) -> bool:
     ``torch.Size``, ``self.seen = x.shape``, or a named tuple: subclasses too), which
     :meth:`KeptAttributes.restore` sets back as it gives a list its items back; not one holding parameters (an RNN's
     ``_flat_weights``, which only ``_apply``, never a pass, reassigns, with its ``_flat_weight_refs``)."""
-    return type(v) not in _PROXIES and isinstance(v, (list, tuple)) and not any(
-        type(i) not in _PROXIES and isinstance(i, Tensor) for i in v)
+    return instance_of(v, (list, tuple)) and not any(instance_of(i, Tensor) for i in v)
 
 
 def _holds_tensors(v: Any) -> bool:
     """Whether an attribute's value holds tensors: a tensor, a tuple or list of them, a dict holding them."""
-    if type(v) in _PROXIES:  # a weak proxy: another's object (a dead one fails at any read)
-        return False
-    return bool(_tensors(v)) if isinstance(v, _HOLDERS) else _is_dict(v) and bool(_dict_tensors(v))
+    return bool(_tensors(v)) if instance_of(v, _HOLDERS) else _is_dict(v) and bool(_dict_tensors(v))
 
 
 def dict_items(model: nn.Module) -> list[tuple[dict[Any, Any], dict[Any, Any]]]:
@@ -706,7 +701,20 @@ _FRAMEWORKS = frozenset({"torch", "lightning", "pytorch_lightning", "lightning_c
 _STDLIB = frozenset(getattr(sys, "stdlib_module_names", ())) | {"builtins"}
 
 #: the types of ``weakref.proxy``'s objects: a reference to another's object, never a model's state of its own
-_PROXIES = frozenset({weakref.ProxyType, weakref.CallableProxyType})
+_PROXIES = frozenset(weakref.ProxyTypes)
+
+
+def instance_of(value: Any, types: type | tuple[type, ...]) -> bool:
+    """``isinstance(value, types)``, but ``False`` for a weak proxy (``weakref.proxy(peer)``: a reference to another's
+    object, never a model's state of its own; a live one passes ``isinstance`` as its object, a dead one fails it with
+    ``ReferenceError``). By type first, as the kept attributes read every module's values.
+
+    Examples:
+        >>> t = torch.zeros(1)
+        >>> instance_of(t, Tensor), instance_of(weakref.proxy(t), Tensor), isinstance(weakref.proxy(t), Tensor)
+        (True, False, True)
+    """
+    return type(value) not in _PROXIES and isinstance(value, types)
 
 
 def _users_object(v: Any) -> bool:
@@ -748,8 +756,7 @@ def _state_like(attributes: dict[str, Any]) -> bool:
     dict: ``self.bank["q"]``), or none yet and only numbers, strings, ``None`` and empty lists, tuples and dicts (a store
     that creates its tensors at its first call, ``self.queue = None``, ``self.items = []``); not an object of other data
     and no tensor (a tokenizer's vocabulary of 30,000 words: copied at every audit, 25 ms)."""
-    if any(type(v) not in _PROXIES and (isinstance(v, _HOLDERS) and _tensors(v) or _is_dict(v) and _finds_tensor(v))
-           for v in attributes.values()):
+    if any(instance_of(v, _HOLDERS) and _tensors(v) or _is_dict(v) and _finds_tensor(v) for v in attributes.values()):
         return True
     return all(type(v) in _SCALARS or (type(v) in (list, tuple, dict, OrderedDict) and not v) for v in attributes.values())
 
@@ -791,7 +798,7 @@ def _tensor_attributes(holder: object) -> list[tuple[str, Tensor]]:
     """``holder``'s attributes that hold a tensor, not a parameter, as ``(name, tensor)`` (a weak proxy passed by: a dead
     one fails at any read)."""
     return [(k, v) for k, v in list(vars(holder).items())
-            if type(v) not in _PROXIES and isinstance(v, Tensor) and not isinstance(v, nn.Parameter)]
+            if instance_of(v, Tensor) and not isinstance(v, nn.Parameter)]
 
 
 def helper_tensors(model: nn.Module) -> dict[str, tuple[object, str, Tensor]]:

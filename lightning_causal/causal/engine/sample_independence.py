@@ -23,7 +23,6 @@ from lightning_causal.causal.engine.inner_steps import (
 )
 from lightning_causal.causal.engine.kept_attributes import (
     _MODULE_DICTS,
-    _PROXIES,
     BATCH_STATISTICS_FIX,
     TRACED_TRAINING_FIX,
     KeptAttributes,
@@ -31,6 +30,7 @@ from lightning_causal.causal.engine.kept_attributes import (
     _trained_statistics,
     batch_statistic_norms,
     helper_tensors,
+    instance_of,
     is_norm_layer,
     keep_attributes,
     traced_training_norms,
@@ -793,12 +793,9 @@ def _kept_places(model: nn.Module, skip=is_norm_layer) -> dict[str, tuple[object
                     else:
                         held.append((f"{name}[{key!r}]", x, d, key))
         for k, v, holder, key in [*((k, v, m, k) for k, v in [*vars(m).items(), *m._buffers.items()]), *held]:
-            if type(v) in _PROXIES:  # a weak proxy: another's object (a dead one fails at any read)
-                continue
-            places = ([(holder, key, v)] if isinstance(v, Tensor) else
-                      [(v if isinstance(v, list) else None, i, t) for i, t in enumerate(v)
-                       if type(t) not in _PROXIES and isinstance(t, Tensor)]
-                      if isinstance(v, (tuple, list)) else [])
+            places = ([(holder, key, v)] if instance_of(v, Tensor) else  # not a weak proxy: another's object
+                      [(v if isinstance(v, list) else None, i, t) for i, t in enumerate(v) if instance_of(t, Tensor)]
+                      if instance_of(v, (tuple, list)) else [])
             places = [p for p in places if not isinstance(p[2], nn.Parameter)]  # an RNN's list of its weights, _flat_weights
             kept.update({f"{at}{k}" + (f"[{i}]" if len(places) > 1 else ""): p for i, p in enumerate(places)})
     return {**kept, **helper_tensors(model)}  # and a datastore object's, `store.keys` (read by the output, eval mode too)
