@@ -28,7 +28,7 @@ from lightning_causal.causal.engine.output_selection import (
     check_output_spec,
     select_output,
 )
-from lightning_causal.causal.engine.pass_errors import dtype_hint, width_hint
+from lightning_causal.causal.engine.pass_errors import dtype_hint, ended, width_hint
 from lightning_causal.causal.engine.stacked_rows import StackedRowsError
 from lightning_causal.causal.engine.state import resolve_target
 from lightning_causal.causal.engine.token_ids import check_token_baselines, embedding_readers
@@ -345,7 +345,7 @@ def prepare_inputs(forward: CaptumForward, inputs: Tensor, target: int | Tensor 
             hint = dtype_hint(forward.model, (x,), err) or width_hint(forward.model, (x,), err)
             if hint is None:
                 raise
-            raise RuntimeError(f"{err}. {hint}") from err
+            raise RuntimeError(f"{ended(err)} {hint}") from err
     idx = resolve_target(out, target)
     if what is not None:
         say_once_in_block("log_probabilities", lambda: warn_saturated_log_probs(forward.output, out, idx, what))

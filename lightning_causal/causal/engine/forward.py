@@ -72,6 +72,7 @@ from lightning_causal.causal.engine.output_selection import (
 from lightning_causal.causal.engine.pass_errors import (
     check_not_meta,
     dtype_hint,
+    ended,
     export_guard_hint,
     forward_gradient_hint,
     keyword_clash_hint,
@@ -122,12 +123,6 @@ def restore_inputs(kept: list[tuple[Tensor, int, Tensor]]) -> bool:
 def _one_row(inputs: tuple[Any, ...]) -> bool:
     """Whether a pass's first input is a tensor of one row."""
     return bool(inputs) and isinstance(inputs[0], Tensor) and inputs[0].dim() > 0 and inputs[0].shape[0] == 1
-
-
-def _ended(err: BaseException) -> str:
-    """A failed pass's message closed by one full stop, for a hint to follow (torch's own often ends with one:
-    "... for tensor number 1 in the list.")."""
-    return f"{str(err).rstrip('.')}."
 
 
 class BatchCoupledOutput(ValueError):
@@ -242,17 +237,17 @@ class Forward:
                 check_not_meta(self.model)
             clash = keyword_clash_hint(err, kwargs, len(inputs))
             if clash is not None:  # forward(image, tab) given the table as the input and {"image": ...}
-                raise TypeError(f"{err}. {clash}") from err
+                raise TypeError(f"{ended(err)} {clash}") from err
             note = (pass_error_note(self.args, int(inputs[0].shape[0]), model=self.model, num_inputs=len(inputs))
                     if isinstance(err, (IndexError, RuntimeError)) and inputs and isinstance(inputs[0], Tensor)
                     and inputs[0].dim() and not isinstance(err, OutOfMemoryError) else None)
             if note is not None:  # rows linked by a forward argument (a graph's edge_index): the model's error, its type kept
                 if type(err) in (IndexError, RuntimeError):
-                    raise type(err)(f"{_ended(err)} {note}") from err
+                    raise type(err)(f"{ended(err)} {note}") from err
                 with_note(err, note)
             guard = export_guard_hint(err)
             if guard is not None and type(err) in (AssertionError, RuntimeError):  # torch.export's guard on the batch size
-                raise type(err)(f"{_ended(err)} {guard}") from err  # (AssertionError; torch 2.3: RuntimeError)
+                raise type(err)(f"{ended(err)} {guard}") from err  # (AssertionError; torch 2.3: RuntimeError)
             if isinstance(err, ValueError) and _one_row(inputs) and batch_statistic_norms(self.model):
                 norms = batch_statistic_norms(self.model)  # a trial pass of one sample ("more than 1 value per channel")
                 raise ValueError(
@@ -267,7 +262,7 @@ class Forward:
                     or stale_state_hint(self.model, inputs, err))
             if hint is None:
                 raise
-            raise RuntimeError(f"{_ended(err)} {hint}") from err
+            raise RuntimeError(f"{ended(err)} {hint}") from err
         finally:
             if any(v._version != version for v, version in gathered):
                 self.copies_inputs = True  # later calls with the caller's own tensors copy them

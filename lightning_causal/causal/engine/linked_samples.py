@@ -35,7 +35,7 @@ from lightning_causal._compat import OutOfMemoryError
 from lightning_causal.causal.engine.ablation import _PADDING_NAMES, padding_arguments
 from lightning_causal.causal.engine.kept_attributes import keep_attributes
 from lightning_causal.causal.engine.padded_reads import warn_padded_read
-from lightning_causal.causal.engine.pass_errors import STALE_STATE_FIX
+from lightning_causal.causal.engine.pass_errors import STALE_STATE_FIX, ended
 from lightning_causal.causal.engine.token_ids import is_integer
 
 if TYPE_CHECKING:
@@ -302,7 +302,7 @@ def check_rows_independent(forward: Forward, xs: tuple[Tensor, ...], output: Ten
     except ValueError as err:
         if not str(err).startswith("Expected the model to treat samples independently") or not linked:
             raise
-        raise ValueError(f"{err}. {named}{GRAPH_HINT}") from err
+        raise ValueError(f"{ended(err)} {named}{GRAPH_HINT}") from err
     except (IndexError, RuntimeError) as err:
         from lightning_causal.causal.engine.forward import ROW_WISE_OUTPUT
 

@@ -28,6 +28,7 @@ from torch import Tensor
 from torch.distributions import Distribution
 
 from lightning_causal.causal.engine.batching import first_in_block, said_in_block
+from lightning_causal.causal.engine.pass_errors import ended
 from lightning_causal.causal.engine.per_sample_results import (
     levels_way,
     per_sample_mappings,
@@ -476,11 +477,11 @@ def select_output(out: Any, output: OutputSpec = None) -> Tensor:
                     raise
                 if per_sample_mappings(out):  # a detector's per-image dicts: no tensor of the samples to read
                     raise RuntimeError(f"{str(err).rstrip('.')}: {reduction_failed(out, err)}") from err
-                raise RuntimeError(f"{str(err).rstrip('.')}. {ROW_WISE_OUTPUT}{_log_prob_way(out)}") from err
+                raise RuntimeError(f"{ended(err)} {ROW_WISE_OUTPUT}{_log_prob_way(out)}") from err
             except ValueError as err:  # torch.distributions' check of a value of other rows: `out.log_prob(y)`
                 if type(err) is not ValueError:
                     raise
-                raise ValueError(f"{str(err).rstrip('.')}. {ROW_WISE_OUTPUT}{_log_prob_way(out)}") from err
+                raise ValueError(f"{ended(err)} {ROW_WISE_OUTPUT}{_log_prob_way(out)}") from err
         elif isinstance(output, str):
             picked = out[output] if isinstance(out, Mapping) else getattr(out, output)
         else:

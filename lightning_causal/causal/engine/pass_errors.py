@@ -20,8 +20,19 @@ from typing import Any
 
 from torch import Tensor, nn
 
-__all__ = ["check_not_meta", "dtype_hint", "export_guard_hint", "forward_gradient_hint", "is_dtype_error", "keyword_clash_hint",
+__all__ = ["check_not_meta", "dtype_hint", "ended", "export_guard_hint", "forward_gradient_hint", "is_dtype_error", "keyword_clash_hint",
            "meta_tensor", "sparse_layout_hint", "stale_state_hint", "width_hint"]
+
+
+def ended(err: BaseException) -> str:
+    """A failed pass's message closed by one full stop, for a hint to follow (torch's own often ends with one:
+    "... for tensor number 1 in the list.", which ``f"{err}. {hint}"`` doubled).
+
+    Examples:
+        >>> ended(RuntimeError("Sizes of tensors must match for tensor number 1 in the list.")), ended(ValueError("bad"))
+        ('Sizes of tensors must match for tensor number 1 in the list.', 'bad.')
+    """
+    return f"{str(err).rstrip('.')}."
 
 
 def meta_tensor(model: nn.Module) -> str | None:
