@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from lightning_causal.causal import layer_causal_map
-from lightning_causal.causal.structure.layer_activations import steps_dims
+from lightning_causal.causal.structure.layer_activations import steps_layout
 
 T = 8
 
@@ -52,7 +52,7 @@ def _probe():
 def test_declared_widths_decide_before_the_shape():
     model = nn.Sequential(nn.Linear(T, T), nn.Conv1d(6, T, 2, stride=2))
     acts = {"0": torch.ones(2, 4, T), "1": torch.ones(2, T, 4)}
-    assert steps_dims(model, acts, steps=T) == {"1": 2}
+    assert steps_layout(model, acts, T)[0] == {"1": 2}
 
 
 @pytest.mark.parametrize(("model", "layers", "expected"), [

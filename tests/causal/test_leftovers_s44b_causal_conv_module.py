@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from lightning_causal.causal import layer_causal_map
-from lightning_causal.causal.structure.layer_activations import conv_layouts, steps_dims, tied_steps
+from lightning_causal.causal.structure.layer_activations import conv_layouts, steps_layout
 from tests.causal.test_trial_newuser110_conv_steps_padding import (
     _probe,  # 6 token sequences padded to t
 )
@@ -54,10 +54,10 @@ def test_steps_of_a_convolution_module_of_ones_own():
     with conv_layouts(model, list(model)) as layouts:  # what the clean pass records: the convolution reads x as it is
         acts = {"same": model["same"](torch.ones(2, 8, 8)), "more": model["more"](torch.ones(2, 10, 8)),
                 "block": model["block"](torch.ones(2, 8, 8))}
-    assert steps_dims(model, acts, steps=8, layouts=layouts) == {"same": 2, "more": 2}  # was {}: every one on dimension 1
-    assert steps_dims(model, acts, steps=8) == {}  # nothing recorded: dimension 1, warned of (tied_steps)
-    assert tied_steps(model, acts, 8) == ["same", "more", "block"]
-    assert tied_steps(model, acts, 8, layouts) == []  # block: its conv reads x transposed
+    assert steps_layout(model, acts, 8, layouts)[0] == {"same": 2, "more": 2}  # was {}: every one on dimension 1
+    assert steps_layout(model, acts, 8)[0] == {}  # nothing recorded: dimension 1, warned of (tied)
+    assert steps_layout(model, acts, 8)[1] == ["same", "more", "block"]
+    assert steps_layout(model, acts, 8, layouts)[1] == []  # block: its conv reads x transposed
 
 
 def _map(model, t, layers=("causal", "mix")):

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lightning_causal.causal.structure.layer_activations import conv_layouts, steps_dims
+from lightning_causal.causal.structure.layer_activations import conv_layouts, steps_layout
 from tests.causal.test_leftovers_s44b_causal_conv_module import (
     _map as _probe_map,  # the map of 6 token sequences (lengths 6, 3, 5, 4, 6, 2) padded to t
 )
@@ -64,7 +64,7 @@ def test_hand_check_of_the_block_read_on_dimension_1():
     with conv_layouts(model, ["block"]) as layouts:
         h = block(x)
     assert layouts == {"block": "steps"}
-    assert steps_dims(model, {"block": h}, steps=8, layouts=layouts) == {}  # steps on dimension 1
+    assert steps_layout(model, {"block": h}, 8, layouts)[0] == {}  # steps on dimension 1
     assert not block._forward_hooks and not block._forward_pre_hooks and not block.conv._forward_hooks
 
 

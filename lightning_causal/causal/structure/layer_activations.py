@@ -33,6 +33,7 @@ from lightning_causal.causal.engine.sample_independence import same_outputs
 from lightning_causal.causal.engine.state import output_fix
 from lightning_causal.causal.engine.unit_sites import (
     _CONVOLVES,
+    _features_last,
     channel_count,
     check_not_vmapped,
     container_hint,
@@ -52,8 +53,8 @@ from lightning_causal.causal.structure.functional_layers import (
     functional_layers_note,
 )
 
-__all__ = ["BATCH_FIRST", "BROADCAST", "NOT_SAMPLES_FIRST", "VMAPPED", "activations_alone", "clean_activations", "conv_layouts", "real_positions_only", "tied_steps",
-           "seeded_clean_activations", "SkippedModulesError", "skipped_modules_error", "steps_dims", "steps_layout", "unaligned_positions"]
+__all__ = ["BATCH_FIRST", "BROADCAST", "NOT_SAMPLES_FIRST", "VMAPPED", "activations_alone", "clean_activations", "conv_layouts", "real_positions_only",
+           "seeded_clean_activations", "SkippedModulesError", "skipped_modules_error", "steps_layout", "unaligned_positions"]
 
 BATCH_FIRST = ("A layer built with batch_first=False (nn.TransformerEncoderLayer, recurrent layers) returns [T, N, ...] "
                 "(build it with batch_first=True), and a module called on some rows only (an expert of a mixture) returns "
@@ -380,7 +381,7 @@ def real_positions_only(h: Tensor, real: Tensor | None, dim: int = 1) -> Tensor:
     explained output does not read padded positions, so their hidden states (which move when a real
     token does: a padded query still attends to the real keys) are no response: counted, they made
     the map depend on the length the probe is padded to. ``dim``: the dimension of ``h`` that holds the steps, 2 for a
-    channels-first output ``[N, C, T, ...]`` (:func:`steps_dims`: a ``Conv1d`` over the steps, whose channels are
+    channels-first output ``[N, C, T, ...]`` (:func:`steps_layout`: a ``Conv1d`` over the steps, whose channels are
     never read as positions, also where ``C == T``).
 
     Examples:
@@ -403,11 +404,16 @@ def real_positions_only(h: Tensor, real: Tensor | None, dim: int = 1) -> Tensor:
 EXTRA_STEPS = 4
 
 
-def steps_dims(model: nn.Module, acts: dict[str, Tensor], steps: int | None = None,
-               layouts: Mapping[str, str] | None = None) -> dict[str, int]:
-    """The layers of ``acts`` whose outputs ``[N, C, T, ...]`` hold their steps on dimension 2, as ``{name: 2}``; the
-    others (``[N, T, D]``) hold them on dimension 1. Shape first: given the input's ``steps`` (``T``), the steps lie on
-    the one of dimensions 1 and 2 whose size is ``T`` to ``T + EXTRA_STEPS`` (a causal ``Conv1d``'s or a ``[CLS]``
+def steps_layout(model: nn.Module, acts: dict[str, Tensor], steps: int | None = None,
+                 layouts: Mapping[str, str] | None = None) -> tuple[dict[str, int], list[str]]:
+    """Where the steps of each layer of ``acts`` lie, of one reading of each (:func:`_steps_read`), as ``(dims, tied)``:
+    ``dims``, the layers whose outputs ``[N, C, T, ...]`` hold their steps on dimension 2, as ``{name: 2}`` (the
+    others, ``[N, T, D]``, hold them on dimension 1); ``tied``, the layers read on dimension 1 whose outputs hold the
+    input's ``steps`` (``T`` to ``T + EXTRA_STEPS``) on dimensions 1 and 2 alike and whose module says nothing of its
+    layout (no declaration, :func:`_declared_layout`; no convolution, channel normalisation or pool; nothing inside
+    that tells, :func:`_inner_layout`), unless the pass recorded that its convolution read its input transposed:
+    their padding is laid on dimension 1 by default, which the shapes cannot confirm (the layer map warns of them).
+    Shape first: given the input's ``steps`` (``T``), the steps lie on the one of dimensions 1 and 2 whose size is ``T`` to ``T + EXTRA_STEPS`` (a causal ``Conv1d``'s or a ``[CLS]``
     token's few more) where the other's is not, whatever the module: a pool or a ``Conv1d`` over a token's features
     (``nn.AvgPool1d`` on ``[N, T, D]``: ``[N, T, D / 2]``) keeps them on dimension 1, a module of one's own returning
     ``conv(x)[..., :T]`` (``[N, C, T]``) has them on dimension 2. Where both sizes fit (``C == T``), or no ``steps`` is
@@ -419,32 +425,21 @@ def steps_dims(model: nn.Module, acts: dict[str, Tensor], steps: int | None = No
     recorded of it (``layouts``, :func:`conv_layouts`): on dimension 2 where its convolution read its input as it is or
     its output is the convolution's (a causal convolution module returning ``self.conv(x)[..., :T]``), on dimension 1
     where it read it transposed (a text-CNN block, ``relu(self.conv(x.transpose(1, 2))).transpose(1, 2)``) or nothing
-    was recorded (then warned of: :func:`tied_steps`); any other module on dimension 1 (those that say nothing of
-    their layout: :func:`tied_steps`, which the layer map warns of where the probe is padded).
+    was recorded (then warned of: ``tied``); any other module on dimension 1 (those that say nothing of
+    their layout: ``tied``, which the layer map warns of where the probe is padded).
 
     Examples:
         >>> import torch
         >>> from torch import nn
         >>> model = nn.Sequential(nn.Conv1d(4, 4, 3), nn.Linear(3, 3))
-        >>> steps_dims(model, {"0": torch.ones(1, 4, 3), "1": torch.ones(1, 4, 3)})
+        >>> steps_layout(model, {"0": torch.ones(1, 4, 3), "1": torch.ones(1, 4, 3)})[0]
         {'0': 2}
-        >>> steps_dims(nn.Sequential(nn.Conv1d(8, 8, 1)), {"0": torch.ones(1, 8, 6)}, steps=8)  # 8 positions mixed
+        >>> steps_layout(nn.Sequential(nn.Conv1d(8, 8, 1)), {"0": torch.ones(1, 8, 6)}, 8)[0]  # 8 positions mixed
         {}
-        >>> steps_dims(nn.Sequential(nn.AvgPool1d(2)), {"0": torch.ones(1, 6, 3)}, steps=6)  # a token's features pooled
+        >>> steps_layout(nn.Sequential(nn.AvgPool1d(2)), {"0": torch.ones(1, 6, 3)}, 6)[0]  # a token's features pooled
         {}
-        >>> steps_dims(nn.Sequential(nn.Identity()), {"0": torch.ones(1, 16, 6)}, steps=6)  # a wrapper's [N, C, T]
+        >>> steps_layout(nn.Sequential(nn.Identity()), {"0": torch.ones(1, 16, 6)}, 6)[0]  # a wrapper's [N, C, T]
         {'0': 2}
-    """
-    return steps_layout(model, acts, steps, layouts)[0]
-
-
-def steps_layout(model: nn.Module, acts: dict[str, Tensor], steps: int | None = None,
-                 layouts: Mapping[str, str] | None = None) -> tuple[dict[str, int], list[str]]:
-    """:func:`steps_dims` and :func:`tied_steps` of one reading of each layer (:func:`_steps_read`).
-
-    Examples:
-        >>> import torch
-        >>> from torch import nn
         >>> steps_layout(nn.Sequential(nn.ReLU(), nn.Conv1d(6, 6, 3)), {"0": torch.ones(1, 6, 6), "1": torch.ones(1, 6, 4)}, 6)
         ({'1': 2}, ['0'])
     """
@@ -454,9 +449,9 @@ def steps_layout(model: nn.Module, acts: dict[str, Tensor], steps: int | None = 
 
 
 def _steps_read(module: nn.Module | None, h: Tensor, steps: int | None, read: str | None = None) -> tuple[bool, bool]:
-    """Whether ``h``'s steps lie on dimension 2 (:func:`steps_dims`): by its shape where only one of dimensions 1 and 2
-    fits ``steps``, else by ``module``; and whether that was a tie nothing decided (:func:`tied_steps`: read on
-    dimension 1 by default)."""
+    """Whether ``h``'s steps lie on dimension 2 (:func:`steps_layout`'s ``dims``): by its shape where only one of
+    dimensions 1 and 2 fits ``steps``, else by ``module``; and whether that was a tie nothing decided (its ``tied``: read
+    on dimension 1 by default)."""
     declared = _declared_layout(module, h)
     if declared == "features":
         return False, False
@@ -491,30 +486,19 @@ def _inner_layout(module: nn.Module, h: Tensor) -> str | None:
     return "features" if last and not convolves else None
 
 
-def tied_steps(model: nn.Module, acts: dict[str, Tensor], steps: int | None,
-               layouts: Mapping[str, str] | None = None) -> list[str]:
-    """The layers of ``acts`` read with their steps on dimension 1 (not among :func:`steps_dims`' answers) whose outputs
-    hold the input's ``steps`` (``T`` to ``T + EXTRA_STEPS``) on dimensions 1 and 2 alike, and whose module says
-    nothing of its layout: no declaration (:func:`_declared_layout`), no convolution, channel normalisation or pool,
-    nothing inside that tells (:func:`_inner_layout`: an activation after a ``Conv1d``, ``[N, C, T]`` with ``C == T``,
-    named in ``layers=``; or a convolution inside), unless the pass recorded that its convolution read its input
-    transposed (``layouts``, :func:`conv_layouts`: its steps on dimension 1). Their padding is laid on dimension 1 by
-    default, which the shapes cannot confirm. The same reading as :func:`steps_dims` (:func:`steps_layout`, which gives
-    both)."""
-    return steps_layout(model, acts, steps, layouts)[1]
-
-
 @contextlib.contextmanager
 def conv_layouts(model: nn.Module, layers: Sequence[str]) -> Iterator[dict[str, str]]:
     """Record, during the pass run inside, how each module of ``layers`` that holds a convolution or channel
-    normalisation (not a pointwise ``Conv1d``) and reads a tensor ``[N, A, B]`` lays out its output, as ``{name:
+    normalisation (not pointwise ``Conv1d`` layers alone; beside another, a pointwise one tells too) and reads a
+    tensor ``[N, A, B]`` lays out its output, as ``{name:
     "channels" | "steps"}`` (the last call's; a name left out where nothing tells, or its convolutions disagree).
     ``"channels"``: its output is a view of a convolution's output with the same strides (``self.conv(x)[..., :T]``),
     or, where it is none and has its input's shape, a convolution read its input as it is (the same storage and strides, or the same values at
     an offset of its last dimension: ``F.pad(x, (k - 1, 0))``); ``"steps"``: the output is a convolution's output
     transposed, or a convolution read the input transposed (a text-CNN block, ``relu(self.conv(x.transpose(1,
     2))).transpose(1, 2)``) or the output of a features-last layer of the input's shape transposed (a Conformer's
-    convolution module, ``self.conv(self.norm(x).transpose(1, 2))``). No pass of its own, no copy: hooks compare strides (and values where the storage differs)
+    convolution module, ``self.conv(self.norm(x).transpose(1, 2))``, torchaudio's too, whose pointwise
+    ``Conv1d(d, 2d, 1)`` reads it before a GLU and the depthwise convolution). No pass of its own, no copy: hooks compare strides (and values where the storage differs)
     at each call, and are removed on exit, also on an exception.
 
     Examples:
@@ -539,8 +523,10 @@ def conv_layouts(model: nn.Module, layers: Sequence[str]) -> Iterator[dict[str, 
         for name in layers:
             module = modules.get(name)
             inner = [] if module is None or isinstance(module, _CONVOLVES) else \
-                [m for m in module.modules() if isinstance(m, _CONVOLVES) and getattr(m, "kernel_size", (2,)) != (1,)]
-            if inner:
+                [m for m in module.modules() if isinstance(m, _CONVOLVES)]
+            # a block of pointwise convolutions only is hooked no more than before; beside one over the steps, a pointwise
+            # one tells too (torchaudio's Conformer module: its Conv1d(d, 2d, 1) reads norm(x).transpose(1, 2))
+            if any(getattr(m, "kernel_size", (2,)) != (1,) for m in inner):
                 handles += _layout_hooks(name, module, inner, read)
         yield read
     finally:
@@ -627,8 +613,8 @@ def _declared_layout(module: nn.Module | None, h: Tensor) -> str | None:
     normalisation's ``num_features``: the module's type then decides, as where sizes tie), else ``None``."""
     if module is None or h.dim() < 3:
         return None
-    if "features" in declared_widths(module, h):  # unit_sites' rule: a linear layer, an embedding, a norm of the last
-        return "features"  # dimension
+    if _features_last(module, h):  # unit_sites' rule: a linear layer, an embedding, a norm of the last dimension
+        return "features"
     channels = channel_count(module)  # any module that declares one (a block of one's own too)
     return "channels" if channels is not None and int(h.shape[1]) == channels else None
 
@@ -645,7 +631,7 @@ def unaligned_positions(acts: dict[str, Tensor], real: Tensor | None, dims: dict
     ``[N, T]``, some ``False``): where the extra positions lie is not known, so :func:`real_positions_only` keeps their padded positions.
     Not a layer whose output is 0 at every padded position under some offset of the input's positions (``k`` before
     them to none): a model that zeroes its padded nodes' hidden states leaves nothing there to count. ``dims``: the
-layers whose steps lie on another dimension (:func:`steps_dims`: ``[N, C, T + k]``, a ``Conv1d`` padded by ``k`` on both
+layers whose steps lie on another dimension (:func:`steps_layout`: ``[N, C, T + k]``, a ``Conv1d`` padded by ``k`` on both
 sides, whose last steps a causal model cuts off).
 
     Examples:

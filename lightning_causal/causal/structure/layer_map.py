@@ -398,7 +398,7 @@ def layer_causal_map(
 
 
 def _warn_tied(names: list[str], acts: dict[str, Tensor], t: int) -> None:
-    """Warn that the padding of the layers ``names`` (:func:`~.layer_activations.tied_steps`) is laid on dimension 1 by
+    """Warn that the padding of the layers ``names`` (:func:`~.layer_activations.steps_layout`'s ``tied``) is laid on dimension 1 by
     default, their shapes holding the input's ``t`` steps on dimensions 1 and 2 alike, and name the ways out."""
     if not names:
         return
