@@ -56,6 +56,10 @@ def point_scores(maps: Tensor) -> Tensor:
     return strongest_channel(maps.detach().float().cpu(), -1)
 
 
+#: inches left of a 2-D panel, right of its colour bar and below it, for their tick labels
+_PLANE_MARGINS = (0.45, 0.55, 0.25)
+
+
 def _scatter_figure(points: Tensor, maps: dict[str, Tensor], vmax: dict[str, float], signed: dict[str, bool],
                     title: str, note: str | None) -> Figure:
     """One sample's points ``[P, D]`` in one panel per map ``[P]``: 3-D (the first three coordinates) for
@@ -64,11 +68,15 @@ def _scatter_figure(points: Tensor, maps: dict[str, Tensor], vmax: dict[str, flo
     (in 3-D, matplotlib sorts the points of one collection by depth)."""
     three = points.shape[-1] >= 3
     n = len(maps)
-    width = 2.9 * n + 0.3
+    # a plane's tick labels lie outside its panel (a 3-D panel draws them inside): inches at the left for its y
+    # labels (-0.75 at size 6), at the right for the colour bar's (-0.005 at size 8) and below for its x labels,
+    # which margins of 2% and 4% cut off
+    width = 2.9 * n + 0.3 + (0.0 if three else _PLANE_MARGINS[0] + _PLANE_MARGINS[1])
+    left, right = (0.02, 0.98) if three else (_PLANE_MARGINS[0] / width, 1.0 - _PLANE_MARGINS[1] / width)
     lines = title_lines(title, max(16, int(width * 12)))
     notes = textwrap.wrap(note, max(16, int(width * 16))) if note else []
     below = 0.05 + 0.15 * len(notes) if notes else 0.0
-    fig = Figure(figsize=(width, 2.7 + 0.3 * len(lines) + below))
+    fig = Figure(figsize=(width, 2.7 + 0.3 * len(lines) + below + (0.0 if three else _PLANE_MARGINS[2])))
     p = points.detach().float().cpu()
     for k, (name, values) in enumerate(maps.items()):
         ax = fig.add_subplot(1, n, k + 1, **({"projection": "3d"} if three else {}))
@@ -91,7 +99,8 @@ def _scatter_figure(points: Tensor, maps: dict[str, Tensor], vmax: dict[str, flo
     fig.suptitle("\n".join(lines), fontsize=11)
     if notes:
         fig.text(0.5, 0.02, "\n".join(notes), ha="center", va="bottom", fontsize=8, color="0.3")
-    fig.subplots_adjust(left=0.02, right=0.98, bottom=0.04 + below / fig.get_figheight(), top=1.0 - 0.3 * (len(lines) + 0.5) / fig.get_figheight())
+    bottom = (0.04 if three else _PLANE_MARGINS[2] / fig.get_figheight()) + below / fig.get_figheight()
+    fig.subplots_adjust(left=left, right=right, bottom=bottom, top=1.0 - 0.3 * (len(lines) + 0.5) / fig.get_figheight())
     return fig
 
 
