@@ -596,6 +596,8 @@ def output_fix(outputs: Tensor) -> str:
         'pass `output=` a callable'
         >>> "out[:, :, j]" in output_fix(torch.zeros(2, 1, 128))  # a one-channel field: a point or a region of it
         True
+        >>> output_fix(torch.full((2, 10, 16), 0.1))[78:115]  # squashed vectors: a capsule network's class capsules
+        '`output=lambda out: out.norm(dim=-1)`'
     """
     if outputs.dim() == 3 and outputs.shape[-1] == 1:  # a forecast [N, H, 1]: averaging its horizons is no answer
         example = "`output=lambda out: out[..., 0]` for one value per horizon or step [N, H, 1], then `target=h` for horizon h"
@@ -609,6 +611,10 @@ def output_fix(outputs: Tensor) -> str:
                    "model's next token, the last real one under left padding; for a forecast of quantiles [N, H, Q], "
                    "`out[..., q]` for quantile q of every horizon, then `target=h` for horizon h, not `out.mean(1)`, "
                    "which averages the horizons")
+        capsules = ("`output=lambda out: out.norm(dim=-1)` for the class capsules [N, classes, D] of a capsule network, "
+                    "whose lengths are the class scores (its dimension 1 holds the classes, no positions)")
+        squashed = bool((outputs.detach().float().norm(dim=-1) < 1).all())  # every vector squashed: capsules first
+        example = f"{capsules}; {example}" if squashed else f"{example}; {capsules}"
     else:
         example = ("`output=lambda out: out.mean((2, 3))` for the class scores of a segmentation map averaged over pixels; "
                    "`out.amax((2, 3))` for each class's peak of a detector's heatmap [N, K, H, W] (docs/your_model.md, "
