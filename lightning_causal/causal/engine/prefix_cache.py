@@ -78,7 +78,12 @@ from lightning_causal.causal.engine.sample_independence import check_samples_ind
 from lightning_causal.causal.engine.state import as_tuple
 from lightning_causal.causal.engine.suffix import SplitRefused, fx_split
 from lightning_causal.causal.engine.suffix_runners import Edit, FullRunner, FxRunner
-from lightning_causal.causal.engine.unit_sites import check_samples_first, is_model_output
+from lightning_causal.causal.engine.unit_sites import (
+    check_samples_first,
+    is_model_output,
+    tuple_reader,
+    unread_element_refusal,
+)
 
 __all__ = ["PATHS", "PrefixCache", "cache_prefix", "check_samples_independent"]
 
@@ -437,11 +442,9 @@ def _check_trial_pass(cache: PrefixCache, xs: tuple[Tensor, ...], module: nn.Mod
             "or `bert.encoder`'s last layer)")
     if (isinstance(out, (tuple, list)) and len(out) > 1 and close(full, cache.output[rows])
             and (len(returned) == 1 or close(_every_call_moved(cache, xs, module, rows), cache.output[rows]))):
-        raise ValueError(
-            f"Expected the model's output to depend on element 0 of module {cache.layer!r}'s output (a tuple, cut at "
-            "element 0), but it did not change when element 0 did: the model uses another element (e.g. an LSTM's "
-            "(h_n, c_n)). Intervene on a module whose output the model uses, e.g. apply an nn.Identity to h_n in "
-            "the forward and name that module")
+        one = torch.zeros(1, dtype=torch.long, device=xs[0].device)
+        reader = tuple_reader(cache.forward.model, module, lambda: cache.forward(*(x[:1] for x in xs), rows=one))
+        raise ValueError(unread_element_refusal(cache.layer, reader))
     if compare and not close(cache(moved, rows), full):
         raise SplitRefused("the suffix does not follow a changed layer output as the full forward pass does")
 

@@ -42,7 +42,7 @@ from lightning_causal.causal.engine.units import unit_kind
 
 __all__ = ["PACKED_HINT", "SiteFacts", "scalar_parameter_hint", "check_default_units", "check_not_vmapped", "check_rows_at_sites", "check_samples_first", "check_site_units",
            "check_unit_dimension", "channel_count", "declared_widths", "first_tensor", "folded_hint", "functional_layer_hint", "holds_tensors_only", "inspect_site", "is_model_output",
-           "lays_channels_first", "named_unit_kind", "returns_packed"]
+           "lays_channels_first", "named_unit_kind", "returns_packed", "tuple_reader", "unread_element_refusal"]
 
 #: what to name instead of a module that returns a ``PackedSequence`` (:func:`returns_packed`)
 PACKED_HINT = ("it returns a PackedSequence (a recurrent layer run on pack_padded_sequence), whose hidden states are "
@@ -982,5 +982,99 @@ def check_site_units(model: nn.Module, name: str, run: Callable[[], object], uni
         check_samples_first(name, facts.shape, 1)
     check_unit_dimension(name, facts.shape, 1)
     check_heads(model, name, resolve_module(model, name), unit_dim, num_heads, facts)
-    check_default_units(name, facts, unit_dim, num_heads, fix)
+    try:
+        check_default_units(name, facts, unit_dim, num_heads, fix)
+    except ValueError:  # a layer whose tuple the model reads past element 0 (an LSTM's h_n): no unit_dim helps there
+        site = _consumer(resolve_module(model, name))
+        if _first_element_unread(site, run):
+            raise ValueError(unread_element_refusal(name, tuple_reader(model, site, run))) from None
+        raise
     return facts
+
+
+def unread_element_refusal(name: str, reader: str | None) -> str:
+    """The refusal of a layer returning a tuple whose element 0 (the one intervened on) the model does not read (an
+    LSTM read through ``h_n``), with the one-step way out: the input of ``reader``, the module that reads another
+    element (:func:`tuple_reader`; ``fc`` of ``fc(h_n[-1])``), else of the layer that reads it, or an ``nn.Identity``.
+
+    Examples:
+        >>> unread_element_refusal("lstm", "fc").split("In one step, ")[1][:40]
+        "name the site 'fc:input', the input of t"
+    """
+    way = (f"name the site {reader + ':input'!r}, the input of the layer {reader!r} that reads it (its units the "
+           "features it reads: for `fc(h_n[-1])` the last layer's hidden units, no `unit_dim`)" if reader else
+           "name the input of the layer that reads it, '<layer>:input' ('fc:input' for `fc(h_n[-1])`: the last "
+           "layer's hidden units, no `unit_dim`)")
+    return (f"Expected the model's output to depend on element 0 of module {name!r}'s output (a tuple, cut at "
+            "element 0), but it did not change when element 0 did: the model uses another element (e.g. an LSTM's "
+            f"(h_n, c_n)), which no `unit_dim` reaches. In one step, {way}; or intervene on a module whose output the "
+            "model uses, e.g. apply an nn.Identity to h_n in the forward and name that module")
+
+
+def _first_element_unread(site: nn.Module, run: Callable[[], object]) -> bool:
+    """Whether ``site`` returns a tuple or list of a floating tensor and more, and ``run()``'s output (a pass) is the
+    same with that element 0 moved (``t + 1 + |t|``): the model reads another element (an LSTM's ``(h_n, c_n)``)."""
+    moved: list[bool] = []
+
+    def move(_m: nn.Module, _i: object, out: object) -> object:
+        if not (isinstance(out, (tuple, list)) and len(out) > 1 and isinstance(out[0], Tensor)
+                and out[0].is_floating_point()):
+            return None
+        moved.append(True)
+        return type(out)([out[0] + 1.0 + out[0].abs(), *out[1:]]) if isinstance(out, list) else (out[0] + 1.0 + out[0].abs(), *out[1:])
+
+    with torch.no_grad(), module_hooks_fire():
+        plain = first_tensor(run())
+        handle = site.register_forward_hook(move)
+        try:
+            changed = first_tensor(run())
+        finally:
+            handle.remove()
+    return (bool(moved) and plain is not None and changed is not None and plain.shape == changed.shape
+            and bool(torch.equal(plain, changed)))
+
+
+def tuple_reader(model: nn.Module, site: nn.Module, run: Callable[[], object]) -> str | None:
+    """The name of the first module called after ``site`` returned a tuple or list whose input shares its storage with
+    a tensor of that tuple past element 0 (``fc`` of ``out, (h, c) = lstm(x); fc(h[-1])``: ``h[-1]`` is a view of
+    ``h_n``), found in one pass ``run()`` stopped there; ``None`` where none does (``fc(torch.cat([h[-2], h[-1]], 1))``).
+
+    Examples:
+        >>> class M(nn.Module):
+        ...     def __init__(self):
+        ...         super().__init__(); self.lstm = nn.LSTM(3, 4, batch_first=True); self.fc = nn.Linear(4, 2)
+        ...     def forward(self, x):
+        ...         out, (h, c) = self.lstm(x)
+        ...         return self.fc(h[-1])
+        >>> m = M()
+        >>> tuple_reader(m, m.lstm, lambda: m(torch.zeros(1, 5, 3)))
+        'fc'
+    """
+    modules = named_modules(model)
+    names = {id(m): n for n, m in reversed(modules.items())}
+    inner = {id(m) for m in site.modules()}
+    rest: list[Tensor] = []
+    found: list[str] = []
+
+    def leave(_m: nn.Module, _i: object, out: object) -> None:
+        if isinstance(out, (tuple, list)) and not rest:
+            stack = list(out[1:])
+            while stack:
+                item = stack.pop()
+                if isinstance(item, (tuple, list)):
+                    stack.extend(item)
+                elif isinstance(item, Tensor) and not functorch_wrapped(item):
+                    rest.append(item)
+
+    def enter(m: nn.Module, args: tuple) -> None:
+        t = first_tensor(args)
+        if (rest and id(m) not in inner and names.get(id(m)) and t is not None and not functorch_wrapped(t)
+                and any(t.untyped_storage().data_ptr() == r.untyped_storage().data_ptr() for r in rest)):
+            found.append(names[id(m)])
+            raise _Reached
+
+    handles = [site.register_forward_hook(leave)]
+    handles += [m.register_forward_pre_hook(enter) for m in modules.values()
+                if id(m) not in inner and not isinstance(m, torch.jit.ScriptModule)]
+    _run_hooked(run, handles)
+    return found[0] if found else None
