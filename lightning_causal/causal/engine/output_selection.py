@@ -30,6 +30,7 @@ from torch.distributions import Distribution
 from lightning_causal.causal.engine.batching import first_in_block, said_in_block
 from lightning_causal.causal.engine.pass_errors import ended
 from lightning_causal.causal.engine.per_sample_results import (
+    boxes_way,
     levels_way,
     per_sample_mappings,
     reduction_failed,
@@ -514,6 +515,10 @@ def select_output(out: Any, output: OutputSpec = None) -> Tensor:
             out[key] if isinstance(out, Mapping) else getattr(out, key)):  # output='pred_logits' of a DETR
         raise ValueError(f"Expected argument `output={output!r}` to select [N] or [N, classes] from {_describe(out)} but "
                          f"got shape {tuple(picked.shape)}: {set_way(out, key)}")
+    if not callable(output) and picked.dim() == 3 and (key := set_logits_key(out)) is not None and picked is (
+            out["pred_boxes"] if isinstance(out, Mapping) else out.pred_boxes):  # output='pred_boxes' of a DETR
+        raise ValueError(f"Expected argument `output={output!r}` to select [N] or [N, outputs] from {_describe(out)} but "
+                         f"got shape {tuple(picked.shape)}: {boxes_way(out, key)}")
     if isinstance(out, Distribution) and isinstance(output, str):
         _check_defined(out, output, picked)
     elif callable(output):  # a moment read by a callable: the same refusal, of whichever distribution it read

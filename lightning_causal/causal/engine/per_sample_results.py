@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-__all__ = ["REPAIR_TARGETS_WAY", "WRAPPED_TARGETS_WAY", "detection_batch", "levels_way", "per_sample_mappings", "reduction_failed", "results_way",
+__all__ = ["REPAIR_TARGETS_WAY", "WRAPPED_TARGETS_WAY", "boxes_way", "detection_batch", "levels_way", "per_sample_mappings", "reduction_failed", "results_way",
            "set_columns_read", "set_columns_warning", "set_logits_key", "set_way", "targets_way"]
 
 _PAGE = "docs/your_model.md, 'Object detectors'"
@@ -199,6 +199,34 @@ def set_way(out: Any, key: str) -> str:
             "none, and a mean over the queries averages the objects with the empty queries; pass each class's best "
             f"probability over the queries, 'no object' left out (as DETR's post-processing scores the detections) "
             f"({_PAGE}): `output=lambda out: {read}.softmax(-1)[..., :-1].amax(1)`, then `target=c`{_sigmoid_way(read)}")
+
+
+def boxes_way(out: Any, key: str) -> str:
+    """What to pass as ``output=`` for a set predictor's boxes ``pred_boxes`` ``[N, Q, 4]`` beside its class logits
+    under ``key`` (:func:`set_logits_key`): one box per object query, a regression set, no regression output of the
+    samples. The box of each image's best query for a class, a gather by that query, explained one coordinate at a
+    time (``target=``), as DETR's post-processing pairs a detection's score with its query's box.
+
+    Examples:
+        >>> import torch
+        >>> out = {"pred_logits": torch.zeros(2, 5, 3), "pred_boxes": torch.zeros(2, 5, 4)}
+        >>> way = boxes_way(out, "pred_logits")
+        >>> print(way[way.index("`output="):way.index("`target=k`") + 10])
+        `output=lambda out: out['pred_boxes'].gather(1, out['pred_logits'].softmax(-1)[..., c].argmax(1).view(-1, 1, 1).expand(-1, 1, 4))[:, 0]`, then `target=k`
+    """
+    boxes = _entry(out, "pred_boxes")
+    q, k = boxes.shape[1:]
+    read, logits = (("out['pred_boxes']", f"out[{key!r}]") if isinstance(out, Mapping) else
+                    ("out.pred_boxes", f"out.{key}"))
+    return (f"a set predictor's boxes {read} [N, {q}, {k}] (DETR's: one box (cx, cy, w, h) per object query) are a set "
+            "of regressions, no regression output of the samples: a query is no object of the image (it can describe "
+            "another object once an input is intervened on), the queries that find none give boxes too, and a mean "
+            "over the queries averages the objects' boxes with theirs. Explain the box of each image's best query for "
+            f"class c, a coordinate at a time ({_PAGE}): `output=lambda out: {read}.gather(1, "
+            f"{logits}.softmax(-1)[..., c].argmax(1).view(-1, 1, 1).expand(-1, 1, {k}))[:, 0]`, then `target=k` for "
+            f"coordinate k (0 cx, 1 cy, 2 w, 3 h; `target=` left out explains each row's largest coordinate); "
+            f"`.sigmoid()` for `.softmax(-1)` where the classes are sigmoid scores (Deformable DETR, DINO, RT-DETR); "
+            f"or one query's box, `output=lambda out: {read}[:, q]`, where the queries keep their objects")
 
 
 def set_columns_warning(out: Any, key: str) -> str:
