@@ -23,6 +23,7 @@ from lightning_causal.audits.captum_checks import check_token_options, resolve_m
 from lightning_causal.audits.captum_metrics import (
     Explainer,
     agreement,
+    curve_score,
     faithfulness,
     nan_score_rows,
     note_flat_curves,
@@ -207,8 +208,9 @@ class CaptumBaseline(Audit):
     (Spearman between the explanations of x and x + ε): higher is more stable. The areas are those
     of what the curves record, ``meta["curve_score"]``: the explained class's probability (softmax,
     in [0, 1]) or the raw output (``score="raw"``, or ``"auto"`` on a model of one output: a logit or
-    a regression's value), whose areas are in the output's units, comparable between the
-    explanations of one audit but not across models or as probabilities.
+    a regression's value, or a probability where every value lies in [0, 1], a sigmoid's or the best probability an
+    ``output=`` reads: :func:`~lightning_causal.audits.captum_metrics.curve_score`), whose areas are in the output's
+    units, comparable between the explanations of one audit but not across models or, a logit's, as probabilities.
 
     Token ids ``[N, T]`` (text): groups are positions (or words, by a ``feature_mask`` function of the ids), ``baseline``
     is a token id (pad or ``[MASK]``) that deletion/insertion put in place of removed tokens, and
@@ -508,8 +510,7 @@ class CaptumBaseline(Audit):
         for layer in self.layers:
             self._layer(model, probe, layer, tidx, max_batch_size, result)
         softmax = self.settings.score == "softmax" or self.settings.score == "auto" and out.dim() == 2 and out.shape[1] > 1
-        result.meta["curve_score"] = ("probability of the explained class (softmax)" if softmax else
-                                      "raw output (logit or regression value, in the output's units)")
+        result.meta["curve_score"] = curve_score(softmax, out)  # what is explained: a probability where it is one
         note_flat_curves(self, result, list(scores))
         note_nan_scores(self, result, int(x.shape[0]))
         result.meta.update(groups=g, samples=int(x.shape[0]), method_seconds=seconds, top_k=k,

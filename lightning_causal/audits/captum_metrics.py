@@ -20,11 +20,12 @@ from lightning_causal.baselines.captum_methods import CaptumForward
 from lightning_causal.causal.engine.ablation import padding_positions
 from lightning_causal.causal.engine.probe_warnings import ProbeContentsWarning
 from lightning_causal.causal.engine.ranking import kendall, spearman, topk_overlap
+from lightning_causal.causal.engine.state import rows_sum_to_one
 
 if TYPE_CHECKING:
     from lightning_causal.audits.captum_baseline import CaptumBaseline
 
-__all__ = ["agreement", "faithfulness", "nan_score_rows", "nanmean", "note_flat_curves", "note_nan_scores", "overlap_k", "reference_metrics", "stability"]
+__all__ = ["agreement", "curve_score", "faithfulness", "nan_score_rows", "nanmean", "note_flat_curves", "note_nan_scores", "overlap_k", "reference_metrics", "stability"]
 
 #: ``(inputs, target) -> scores [M, G]``: the causal effects or a Captum method.
 Explainer = Callable[[Tensor, Tensor], Tensor]
@@ -78,6 +79,29 @@ def faithfulness(
         # figure's legend shows the AUC of the scalars, the mean of the rows' own areas
         result.meta.setdefault("curve_auc", {}).setdefault(mode, {})[label] = out[f"{mode}_auc"]
     return out
+
+
+def curve_score(softmax: bool, out: Tensor) -> str:
+    """What the perturbation curves record, ``meta["curve_score"]`` (their y axis, the card's "areas of the ..."), read
+    from what is explained, ``out`` (the explained output on the probe, ``[N]`` or ``[N, C]``): the explained class's
+    probability where the curves take a softmax; else the output as it is, said to be a probability where every entry
+    lies in ``[0, 1]`` (a model ending in a sigmoid or a softmax, an ``output=`` that reads probabilities, DETR's best
+    probability per class), one whose rows sum to 1 so named, else a logit or a regression value in its units.
+
+    Examples:
+        >>> curve_score(False, torch.tensor([[0.2, 0.8], [0.5, 0.5]]))
+        'raw output: a probability (every row sums to 1), in [0, 1]'
+        >>> curve_score(False, torch.tensor([0.9, 0.1])), curve_score(False, torch.tensor([2.0, -1.0]))
+        ('raw output: a probability or a score in [0, 1]', "raw output (logit or regression value, in the output's units)")
+    """
+    if softmax:
+        return "probability of the explained class (softmax)"
+    values = out.detach()
+    if values.is_floating_point() and values.numel() and bool(((values >= 0) & (values <= 1)).all()):
+        if values.dim() == 2 and values.shape[1] > 1 and rows_sum_to_one(values):
+            return "raw output: a probability (every row sums to 1), in [0, 1]"
+        return "raw output: a probability or a score in [0, 1]"
+    return "raw output (logit or regression value, in the output's units)"
 
 
 def note_flat_curves(audit: CaptumBaseline, result: AuditResult, labels: list[str]) -> None:
