@@ -1,7 +1,7 @@
 """final_read_C45 finding 1: docs/your_model.md says a temporal shift network that shifts along the flattened
 ``[N·T, C, H, W]`` frames is refused naming the module that mixes the clips and the view back. Only the stacked-rows
 check (``RowsAlone``) named it; through ``input_effects`` and ``InputEffectAudit`` the clean probe's check refused first
-with the general cause (a branch on a batch statistic). Its refusal now names the module (``stacked_rows.mixed_rows``,
+with the general cause (a branch on a batch statistic). Its refusal now names the module (``stacked_rows.mixing_module``,
 at a refusal only, hooks, generators and the model put back)."""
 
 from __future__ import annotations

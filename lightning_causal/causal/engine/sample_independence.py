@@ -246,7 +246,8 @@ def check_samples_independent(forward: Forward, xs: tuple[Tensor, ...], output: 
                 f"{ids} run alone twice differ by max |difference| {twice:.3g}, and its forward wrote floating "
                 f"tensors of its own {' and '.join(ways)} in between, in eval mode, and reads them: {WRITTEN_BUFFERS}")
         return  # the model differs from itself run twice alone (noise from a generator of its own), not by the batch
-    ids = [i for j, i in enumerate(ids) if _row_differs(alone[j:j + 1], clean[j:j + 1], bound if same else None)] or ids
+    differing = [j for j in range(len(ids)) if _row_differs(alone[j:j + 1], clean[j:j + 1], bound if same else None)]
+    ids = [ids[j] for j in differing] or ids
     ids = list(dict.fromkeys(ids))  # a sample run twice in its batch (2 rows: checked_rows) named once
     if n == 2 and not same:
         _refuse_width_following_rows(forward, xs)
@@ -260,7 +261,8 @@ def check_samples_independent(forward: Forward, xs: tuple[Tensor, ...], output: 
     if reordered and fix == PER_SAMPLE_FIX:
         cause, fix = PLACE_CAUSE, PLACE_FIX
     elif fix == PER_SAMPLE_FIX and not same:  # a module that mixes the rows (a temporal shift along the folded frames)
-        cause, fix = _mixed_rows_named(forward, xs, rows, alone, clean) or (cause, fix)
+        first = int(rows[differing[0]]) if differing and alone.shape == clean.shape else None
+        cause, fix = _mixed_rows_named(forward, xs, first) or (cause, fix)
     if not alone_route:  # no way to pass one sample at a time: advise only what works there
         fix = fix.replace(PER_SAMPLE_FIX, PER_SAMPLE_ONLY_FIX.format(what=what)).replace(
             PLACE_FIX, PLACE_ONLY_FIX.format(what=what))
@@ -289,25 +291,21 @@ def check_samples_independent(forward: Forward, xs: tuple[Tensor, ...], output: 
         f"silently; {fix}")
 
 
-def _mixed_rows_named(forward: Forward, xs: tuple[Tensor, ...], rows: Tensor, alone: Tensor,
-                      clean: Tensor) -> tuple[str, str] | None:
+def _mixed_rows_named(forward: Forward, xs: tuple[Tensor, ...], row: int | None) -> tuple[str, str] | None:
     """``(cause, fix)`` naming the leaf module that mixes the probe's samples, where the general cause would be given:
-    the first of probe samples ``rows`` whose outputs ``alone`` differ from the batch's ``clean``, run in the whole
-    probe's pass and alone (:func:`~.stacked_rows.mixed_rows`, as :class:`~.stacked_rows.RowsAlone`'s refusal: two
+    ``row``, the first probe sample whose output alone differs from the batch's (``None``: none, or outputs of
+    other shapes), run in the whole probe's pass and alone (:func:`~.stacked_rows.mixing_module`, as :class:`~.stacked_rows.RowsAlone`'s refusal: two
     passes more with forward hooks, at a refusal only; hooks removed, the model's attributes and the generators put
     back): a temporal shift network shifting its flattened ``[N·T, C, H, W]`` frames across clips is named with the view
     back, not as a branch on a batch statistic. ``None`` where no module is found (the rows mixed in the forward's own
     code, a branch, a pass that fails): the general cause stands."""
     # stacked_rows imports this module
-    from lightning_causal.causal.engine.stacked_rows import mixed_rows
+    from lightning_causal.causal.engine.stacked_rows import mixing_module
 
-    if alone.shape != clean.shape:
-        return None
-    row = next((int(rows[j]) for j in range(len(rows)) if _row_differs(alone[j:j + 1], clean[j:j + 1], None)), None)
     if row is None:
         return None
-    found = mixed_rows(lambda idx: forward(*(x[idx] for x in xs), rows=idx), torch.arange(xs[0].shape[0], device=xs[0].device),
-                       row, forward.model)
+    found = mixing_module(lambda idx: forward(*(x[idx] for x in xs), rows=idx), torch.arange(xs[0].shape[0], device=xs[0].device),
+                          row, forward.model)
     return None if found is None else (found[0], f"{found[1][:1].lower()}{found[1][1:]}, or {PER_SAMPLE_FIX}")
 
 

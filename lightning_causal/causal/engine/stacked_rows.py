@@ -62,6 +62,7 @@ forwards are most of it (0.83 ms a row alone against 0.48 ms a row in a chunk).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -318,21 +319,17 @@ def _alone(fn: Callable[[Tensor], T], idx: Tensor, picked: list[int], rows_of: C
     forward reads: the third row alone read two entries more than the pass). ``states``, a list, gets the names of the
     state the passes set or changed (:meth:`~.kept_attributes.KeptAttributes.changes`: ``self.h = h.detach()``, the
     shape last seen), before it is put back."""
-    saved = _generators(generators)
-    kept = keep_attributes(model, values=True, numbers=True, helpers=True) if model is not None else None
     parts: list[Tensor] = []
-    try:
-        with alone_block():
-            for j, e in enumerate(picked):
-                if j and kept is not None:
-                    _put_back(kept, model, states)
-                parts.append(rows_of(fn(idx[e:e + 1])))
-    except Exception:  # a row alone that fails (a func that wants two rows): no comparison; the chunk's pass says its own
-        parts = []
-    finally:
-        drew = _generators_moved(saved)
-        if kept is not None:
-            _put_back(kept, model, states)
+    with _held_state(model, generators, states) as held:
+        try:
+            with alone_block():
+                for j, e in enumerate(picked):
+                    if j and held.kept is not None:
+                        _put_back(held.kept, model, states)
+                    parts.append(rows_of(fn(idx[e:e + 1])))
+        except Exception:  # a row alone that fails (a func that wants two rows): no comparison; the chunk's pass says its own
+            parts = []
+    drew = held.drew
     if not parts or not all(isinstance(p, Tensor) and p.dim() > 0 and p.shape[0] == 1 for p in parts):
         return torch.empty(0), drew
     return torch.cat(parts), drew
@@ -382,29 +379,25 @@ def mixed_rows_cause(fn: Callable[[Tensor], object], idx: Tensor, row: int, mode
     none is found (the module calls differ, a pass fails, the rows mixed in functional code, no model): the general
     cause stands then. ``model``'s plain attributes and the generators are put back as found. ``way_out``: the
     refusal's last words (:class:`RowsAlone`'s, Captum's DeepLift's is no ``max_batch_size``). The cause and the
-    advice apart: :func:`mixed_rows` (the clean probe's refusal, :func:`~.sample_independence.check_samples_independent`,
+    advice apart: :func:`mixing_module` (the clean probe's refusal, :func:`~.sample_independence.check_samples_independent`,
     names them in its own words)."""
-    found = mixed_rows(fn, idx, row, model)
+    found = mixing_module(fn, idx, row, model)
     return None if found is None else f"{found[0]}. {found[1]}, or {way_out}"
 
 
-def mixed_rows(fn: Callable[[Tensor], object], idx: Tensor, row: int,
-               model: nn.Module | None) -> tuple[str, str] | None:
+def mixing_module(fn: Callable[[Tensor], object], idx: Tensor, row: int,
+                  model: nn.Module | None) -> tuple[str, str] | None:
     """:func:`mixed_rows_cause`'s ``(cause, advice)``, the advice without the caller's way out; ``None`` where no
     module is found."""
     if model is None:
         return None
-    saved = _generators(())
-    kept = keep_attributes(model, values=True, numbers=True, helpers=True)
-    try:
-        together = _module_rows(fn, idx, row, model)
-        kept.restore()
-        alone = _module_rows(fn, idx[row:row + 1], 0, model)
-    except Exception:  # noqa: BLE001 - a pass that fails here tells nothing: the general cause stands
-        return None
-    finally:
-        _generators_moved(saved)
-        kept.restore()
+    with _held_state(model) as held:
+        try:
+            together = _module_rows(fn, idx, row, model)
+            held.kept.restore()
+            alone = _module_rows(fn, idx[row:row + 1], 0, model)
+        except Exception:  # noqa: BLE001 - a pass that fails here tells nothing: the general cause stands
+            return None
     if [c[0] for c in together] != [c[0] for c in alone]:
         return None  # the two passes called other modules (a branch taken on the batch): the general cause stands
     for (name, fold, a, a_in), (_, fold_alone, b, b_in) in zip(together, alone):
@@ -442,18 +435,13 @@ def _reads_own_state(fn: Callable[[Tensor], T], idx: Tensor, rows_of: Callable[[
     state it keeps (a recurrent ``self.h`` read where the batch size matches), which a row alone cannot. A state it only
     writes (``self.last_out = out.detach()``, kept for a figure) gives the same values: the rows are compared. The
     generators and ``model``'s attributes are put back as the chunk's pass left them."""
-    saved = _generators(generators)
-    kept = keep_attributes(model, values=True, numbers=True, helpers=True) if model is not None else None
-    try:
-        with alone_block():
-            again = rows_of(fn(idx))
-    except Exception:  # another pass of the chunk fails: taken as reading its state, as before (not compared)
-        return True
-    finally:
-        drew = _generators_moved(saved)
-        if kept is not None:
-            kept.restore()
-    return drew or not isinstance(again, Tensor) or again.shape != values.shape or not same_outputs(again, values)[1]
+    with _held_state(model, generators) as held:
+        try:
+            with alone_block():
+                again = rows_of(fn(idx))
+        except Exception:  # another pass of the chunk fails: taken as reading its state, as before (not compared)
+            return True
+    return held.drew or not isinstance(again, Tensor) or again.shape != values.shape or not same_outputs(again, values)[1]
 
 
 def _same_rows(a: Tensor, b: Tensor) -> list[tuple[float, bool]]:
@@ -473,6 +461,33 @@ def _relative(a: Tensor, b: Tensor, found: list[tuple[float, bool]] | None = Non
     diffs = [d for d, _ in (found if found is not None else _same_rows(a, b))]
     scales = row_scales(b).tolist()
     return [float("inf") if d != d else d / sc for d, sc in zip(diffs, scales)]
+
+
+@dataclasses.dataclass
+class _Held:
+    """What :func:`_held_state` keeps: the generators' states, ``model``'s attributes (``None`` without a model), and,
+    on leaving, whether a generator moved."""
+
+    saved: list[tuple[torch.Generator, Tensor]]
+    kept: KeptAttributes | None
+    drew: bool = False
+
+
+@contextlib.contextmanager
+def _held_state(model: nn.Module | None, generators: tuple[torch.Generator, ...] = (),
+                states: list[str] | None = None) -> Iterator[_Held]:
+    """Passes run inside that leave no state behind: torch's and the model's generators and ``generators``
+    (:func:`_generators`) put back where they moved (``drew``, read on leaving), and ``model``'s plain attributes
+    (:func:`~.kept_attributes.keep_attributes`: values, numbers, helper objects) put back, the names of those the passes
+    changed added to ``states`` first (where given: :func:`_put_back`); also on an exception."""
+    held = _Held(_generators(generators),
+                 keep_attributes(model, values=True, numbers=True, helpers=True) if model is not None else None)
+    try:
+        yield held
+    finally:
+        held.drew = _generators_moved(held.saved)
+        if held.kept is not None:
+            _put_back(held.kept, model, states)
 
 
 def _generators(extra: tuple[torch.Generator, ...] = ()) -> list[tuple[torch.Generator, Tensor]]:
