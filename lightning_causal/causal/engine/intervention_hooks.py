@@ -14,6 +14,7 @@ from torch import Tensor, nn
 from lightning_causal.causal.engine.eager import check_eager_possible, force_eager
 from lightning_causal.causal.engine.head_sites import check_head_width, check_heads
 from lightning_causal.causal.engine.input_sites import input_sites
+from lightning_causal.causal.engine.kept_attributes import dict_attributes, written_tensors
 from lightning_causal.causal.engine.module_sites import (
     module_output,
     replace_output,
@@ -29,7 +30,7 @@ from lightning_causal.causal.engine.unit_interventions import (
 from lightning_causal.causal.engine.unit_sites import check_not_vmapped, check_unit_dimension
 from lightning_causal.causal.engine.user_frame import outside_package
 
-__all__ = ["FEWER_ROWS_FIX", "OTHER_ROWS_CAUSE", "RepeatedCallsWarning", "UnreachedSiteWarning", "capture", "fewer_rows",
+__all__ = ["FEWER_ROWS_FIX", "CachedInterventionWarning", "OTHER_ROWS_CAUSE", "RepeatedCallsWarning", "UnreachedSiteWarning", "capture", "fewer_rows",
            "fewer_rows_cause", "intervene"]
 
 
@@ -37,6 +38,11 @@ class UnreachedSiteWarning(UserWarning):
     """The warning that a module named to :func:`intervene` or :func:`capture` did not run in the model's forward
     pass (``nn.MultiheadAttention.out_proj``, whose weight the model uses in functional code). Its own category, so
     that callers that leave such modules out themselves filter it by what it is, not by its wording."""
+
+
+class CachedInterventionWarning(UserWarning):
+    """The warning that the passes of an :func:`intervene` block wrote tensors into a dict the model holds (a cache of
+    generated weights), which outlive the block."""
 
 
 class RepeatedCallsWarning(UserWarning):
@@ -114,11 +120,29 @@ def _warn_unreached(model: nn.Module, modules: Mapping[str, nn.Module], what: st
                 warnings.warn(f"Module {name!r} did not run in the model's forward pass, so {what} on it had no effect "
                               "(a module whose weights the model uses in functional code, such as the out_proj of "
                               "torch.nn.MultiheadAttention, never runs; that out_proj's input, the heads, is the site "
-                              "'<attention>.out_proj:input')", UnreachedSiteWarning, stacklevel=outside_package())
+                              "'<attention>.out_proj:input'; a module whose output the model keeps from an earlier pass "
+                              "and reads instead (a hypernetwork's weights cached per task id) runs only where the cache "
+                              "misses: a value cached before the block is not intervened on; clear the cache before the "
+                              "block)", UnreachedSiteWarning, stacklevel=outside_package())
 
     handles = [model.register_forward_pre_hook(start)]
     handles += [m.register_forward_hook(lambda *_, n=name: ran.add(n)) for name, m in modules.items()]
     return handles + [model.register_forward_hook(end)]
+
+
+def _warn_cached(model: nn.Module, caches: list | None, names: list[str]) -> None:
+    """Warn where the passes of :func:`intervene`'s block wrote tensors into a dict the model holds (``caches``, from
+    :func:`~lightning_causal.causal.engine.kept_attributes.dict_attributes` before the block): a hypernetwork's weights
+    cached per task id, computed under the intervention, which every later pass would read. Not put back: a dict of
+    activations the forward records for the user to read after the block is written so too."""
+    written = written_tensors(model, caches) if caches else []
+    if written:
+        shown = ", ".join(written[:4]) + (f" and {len(written) - 4} more" if len(written) > 4 else "")
+        clear = " and ".join(f"`model.{d}.clear()`" for d in dict.fromkeys(w.split("[")[0] for w in written))
+        warnings.warn(f"The model wrote tensors into {shown} during the intervention on {names}, which stay there after "
+                      "the block: if the forward reads them again (a cache of generated weights per task id), every later "
+                      f"pass gives the intervened model's outputs; clear them after the block ({clear}), or switch the "
+                      "cache off while you intervene", CachedInterventionWarning, stacklevel=outside_package())
 
 
 def _refuse_repeated_patch(model: nn.Module, modules: Mapping[str, nn.Module]) -> list:
@@ -192,6 +216,11 @@ def intervene(model: nn.Module, interventions: Mapping[str, Intervention]) -> It
     :class:`~lightning_causal.causal.engine.unit_interventions.Patch` there is refused at the end of the pass
     (``ValueError``, :func:`~lightning_causal.causal.engine.unit_interventions.repeated_patch_error`), as
     ``unit_effects`` refuses it: its one source row per sample would set every call to the paired run's last call.
+    Tensors the block's passes write into a dict the model holds (a hypernetwork's weights cached per task id,
+    ``self.cache[t] = gen(t)``) are warned of on exit (:class:`CachedInterventionWarning`, naming them): computed under
+    the intervention, they would be read by every later pass (they are not taken out: a dict of activations that the
+    forward records for you to read after the block is written so too). A site whose output the model takes from such
+    a cache filled before the block does not run, and is warned of.
 
     Args:
         model: the model whose modules are intervened on.
@@ -212,7 +241,7 @@ def intervene(model: nn.Module, interventions: Mapping[str, Intervention]) -> It
     """
     if not isinstance(interventions, Mapping):
         raise TypeError(f"Expected argument `interventions` to be a mapping name -> Intervention but got {type(interventions)}")
-    handles = []
+    handles, caches = [], None
     with input_sites(model, list(interventions)):  # "<module>:input" sites exist for the block
         modules = _check_sites(model, interventions, Intervention)
         check_eager_possible(model)
@@ -225,11 +254,13 @@ def intervene(model: nn.Module, interventions: Mapping[str, Intervention]) -> It
             patched = {name: m for name, m in modules.items() if isinstance(interventions[name], Patch)}
             if patched:  # a module run several times a pass: refused, as unit_effects refuses it
                 handles += _refuse_repeated_patch(model, patched)
+            caches = dict_attributes(model)  # a cache the block's passes fill with intervened values: warned of
             with force_eager():
                 yield model
         finally:
             for h in handles:
                 h.remove()
+        _warn_cached(model, caches, list(modules))
 
 
 @contextlib.contextmanager

@@ -17,7 +17,7 @@ import torch
 from torch import Tensor, nn
 
 __all__ = ["BATCH_STATISTICS_FIX", "TRACED_TRAINING_FIX", "KeptAttributes", "batch_statistic_norms", "buffer_of",
-           "held_tensors", "helper_objects", "helper_tensors", "instance_of", "is_norm_layer", "keep_attributes", "traced_batch_norm_in_training", "traced_training_norms"]
+           "dict_attributes", "held_tensors", "helper_objects", "helper_tensors", "instance_of", "is_norm_layer", "keep_attributes", "traced_batch_norm_in_training", "traced_training_norms", "written_tensors"]
 
 
 def _tensors(value: Any) -> list[Tensor]:
@@ -379,13 +379,55 @@ def dict_items(model: nn.Module) -> list[tuple[dict[Any, Any], dict[Any, Any]]]:
         >>> m.cache
         {}
     """
-    seen: set[int] = set()
-    kept = [(d, dict(d)) for m in model.modules() for name, v in vars(m).items()
-            if _is_dict(v) and name not in _MODULE_DICTS for d in _nested_dicts(v, seen)]
+    kept = dict_attributes(model)
     # and each module's buffers and attributes: a trace of the model (or of a shallow copy, whose `_buffers` and
     # submodules are the model's) writes its Proxy into a buffer the forward reassigns (`self.max_seen =
     # torch.maximum(...)`) and an attribute it sets (`self.last = h`); a scripted module's wrappers are no dicts
     return kept + [(d, dict(d)) for m in model.modules() for d in (m._buffers, vars(m)) if isinstance(d, dict)]
+
+
+def dict_attributes(model: nn.Module) -> list[tuple[dict[Any, Any], dict[Any, Any]]]:
+    """Each dict attribute of ``model``'s modules (``nn.Module``'s own aside; the dicts they hold too, each once) with a
+    copy of its items: a cache the forward writes into (``self.cache[task] = gen(task)``), for :func:`put_back_items` or
+    :func:`written_tensors`.
+
+    Args:
+        model: the model.
+
+    Examples:
+        >>> m = nn.Linear(2, 2)
+        >>> m.cache = {"enc": {}}
+        >>> len(dict_attributes(m))
+        2
+    """
+    seen: set[int] = set()
+    return [(d, dict(d)) for m in model.modules() for name, v in vars(m).items()
+            if _is_dict(v) and name not in _MODULE_DICTS for d in _nested_dicts(v, seen)]
+
+
+def written_tensors(model: nn.Module, kept: list[tuple[dict[Any, Any], dict[Any, Any]]]) -> list[str]:
+    """The items of the dicts of :func:`dict_attributes` that now hold tensors where they held other values or none (a
+    task's generated weights cached by a pass under :func:`~lightning_causal.causal.engine.intervention_hooks.intervene`,
+    which later passes would read instead of computing them), named as the model holds them: ``cache[1]``, ``hyper.cache['a']``.
+    Items of plain values (a call counter) are none.
+
+    Args:
+        model: the model whose dicts ``kept`` holds.
+        kept: what :func:`dict_attributes` returned.
+
+    Examples:
+        >>> m = nn.Sequential(nn.Linear(2, 2))
+        >>> m[0].cache, m[0].calls = {0: torch.ones(1)}, {"n": 0}
+        >>> kept = dict_attributes(m)
+        >>> m[0].cache[1], m[0].calls["n"] = torch.zeros(1), 1
+        >>> written_tensors(m, kept)
+        ['0.cache[1]']
+    """
+    written = [(d, k) for d, items in kept for k, v in d.items() if (k not in items or items[k] is not v) and _holds_tensors(v)]
+    if not written:
+        return []
+    names = _dict_names(model)
+    return [f"{names.get(id(d), 'a dict')}[{k!r}]" for d, k in written]
 
 
 def put_back_items(kept: list[tuple[dict[Any, Any], dict[Any, Any]]]) -> None:
