@@ -13,7 +13,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import warnings
-import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -35,12 +34,8 @@ from lightning_causal.causal.backdoor.neural_cleanse import (
 from lightning_causal.causal.backdoor.reverse import reverse_trigger
 from lightning_causal.causal.backdoor.suspects import suspect_units
 from lightning_causal.causal.backdoor.triggers import Trigger
-from lightning_causal.causal.engine.frozen import freeze
-from lightning_causal.causal.engine.kept_attributes import (
-    _is_dict,
-    held_tensors,
-    helper_objects,
-)
+from lightning_causal.causal.engine.frozen import copied, freeze
+from lightning_causal.causal.engine.kept_attributes import held_tensors
 from lightning_causal.causal.engine.state import audit_mode, check_logits, rng_preserved
 from lightning_causal.causal.engine.user_frame import outside_package
 from lightning_causal.repair.backdoor_triggers import binarized, dilated, grown_mask
@@ -206,25 +201,6 @@ def _reference(model: nn.Module, forward_of: Callable[[nn.Module], Callable[[Ten
     return reference if same else _frozen_copy(model)
 
 
-def _proxies(attributes: dict[str, Any]) -> list[Any]:
-    """The weak proxies among ``attributes``' values and in the dicts (any subclass: an ``OrderedDict``, a
-    ``defaultdict``; :func:`~lightning_causal.causal.engine.kept_attributes._is_dict`, as the kept attributes read them),
-    lists and tuples they hold, at any depth, each container once: ``copy.deepcopy`` reaches a proxy through any of them
-    (a dead one raised ReferenceError in an ``OrderedDict``, a live one was copied through to its object)."""
-    found, todo, seen = [], [attributes], set()
-    while todo:
-        x = todo.pop()
-        if id(x) in seen:
-            continue
-        seen.add(id(x))
-        for v in x.values() if isinstance(x, dict) else x:
-            if type(v) in weakref.ProxyTypes:
-                found.append(v)
-            elif _is_dict(v) or isinstance(v, (list, tuple)):
-                todo.append(v)
-    return found
-
-
 def _frozen_copy(model: nn.Module, state: Mapping[str, Any] | None = None, run: set[int] | None = None) -> nn.Module:
     """A frozen copy of ``model`` (given the weights ``state`` where there are any) for the consistency term
     (:func:`~lightning_causal.causal.engine.frozen.freeze`: eval mode, no gradient, and the observers of a
@@ -245,10 +221,7 @@ def _frozen_copy(model: nn.Module, state: Mapping[str, Any] | None = None, run: 
     else:
         left = {}
     memo: dict[int, Any] = {id(m): _LeftOut(name, m, resumed=state is not None) for name, m in left.items()}
-    # a weak proxy (`weakref.proxy(peer)`) held as itself, as deepcopy holds a `weakref.ref`: a dead one fails a copy
-    memo.update((id(v), v) for m in [*model.modules(), *(obj for _, obj in helper_objects(model))]
-                for v in _proxies(vars(m)))
-    reference = copy.deepcopy(model, memo).eval()
+    reference = copied(model, memo).eval()  # weak proxies held as themselves, a pruned layer's weight detached
     if state is not None:
         reference.load_state_dict(state)  # a checkpoint's reference: its flags as saved, switched off below
     return freeze(reference)

@@ -11,16 +11,16 @@ smaller than a clean class's. Pure PyTorch: nothing here knows of Lightning.
 
 from __future__ import annotations
 
-import copy
 import math
 
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
+from torch.nn.utils import parametrize
 
 from lightning_causal._optimizers import adam_eps
 from lightning_causal.causal.engine.checks import check_float, check_int, check_type
-from lightning_causal.causal.engine.frozen import freeze
+from lightning_causal.causal.engine.frozen import copied, freeze
 from lightning_causal.causal.engine.state import audit_mode, observers_off, rng_preserved
 
 __all__ = ["MAX_CONTRAST_RATIO", "Contrast", "feature_shifted", "output_layer"]
@@ -89,17 +89,17 @@ def feature_shifted(model: nn.Module, x: Tensor, num_classes: int, *, epochs: in
     g = generator if generator is not None else torch.Generator().manual_seed(0)
     with audit_mode(model):  # eval, no_grad; every mode and buffer put back (a QAT model's observers off: its scales held)
         labels = torch.cat([model(rows).argmax(1) for rows in x.split(batch_size)])  # in batches, as the tuning runs
-    shifted = copy.deepcopy(model)
+    shifted = copied(model)  # a pruned layer's weight (a grad_fn) detached
     observers_off(shifted)  # a QAT copy tunes on the scales `model` holds, as inside the term (under audit_mode)
     _, head = output_layer(shifted, num_classes)
     w0 = head.weight.detach().clone()
     with torch.no_grad():
         bound = 1.0 / math.sqrt(head.in_features)
         # drawn on the CPU, where the generator is, then copied: an in-place draw on a CUDA weight refuses a CPU generator
-        head.weight.copy_(_uniform(head.weight, bound, g))
-        head.weight.mul_(w0.norm() / head.weight.norm().clamp_min(1e-12))
+        _write(head, "weight", _uniform(w0, bound, g))
+        _renormed(head, w0)
         if head.bias is not None:
-            head.bias.copy_(_uniform(head.bias, bound, g))
+            _write(head, "bias", _uniform(head.bias, bound, g))
     for p in shifted.parameters():
         p.requires_grad_(True)
     opt = torch.optim.Adam(shifted.parameters(), lr=lr, eps=adam_eps(shifted.parameters()))  # float16 copy: 1e-4
@@ -114,8 +114,30 @@ def feature_shifted(model: nn.Module, x: Tensor, num_classes: int, *, epochs: in
                 loss.backward()
                 opt.step()
                 with torch.no_grad():
-                    head.weight.mul_(w0.norm() / head.weight.norm().clamp_min(1e-12))
+                    _renormed(head, w0)
     return freeze(shifted)  # a QAT copy quantizes with the scales `model` held (its observers were off throughout)
+
+
+def _write(layer: nn.Module, name: str, value: Tensor) -> None:
+    """Sets ``layer``'s tensor ``name`` to ``value`` where its forward reads it from: the parameter; a pruned one's
+    ``<name>_orig`` (``torch.nn.utils.prune``, also the older ``spectral_norm`` hook's: the forward multiplies it by
+    ``<name>_mask``, which keeps the pruned entries 0, or normalises it); a parametrized one through its
+    parametrization (``torch.nn.utils.parametrize``: ``right_inverse``). Written into ``layer.<name>`` itself, a
+    tensor such a forward computes again, the value was lost: the tuning started from the weights it was to replace."""
+    if parametrize.is_parametrized(layer, name):
+        setattr(layer, name, value)
+    elif isinstance(getattr(layer, name + "_orig", None), nn.Parameter):
+        getattr(layer, name + "_orig").copy_(value)
+    else:
+        getattr(layer, name).copy_(value)
+
+
+def _renormed(head: nn.Module, w0: Tensor) -> None:
+    """Scales ``head``'s weight, as its forward computes it (a pruned one's ``weight_orig * weight_mask``), to the
+    norm of ``w0`` (:func:`_write`)."""
+    mask = getattr(head, "weight_mask", None)
+    weight = head.weight_orig * mask if isinstance(mask, Tensor) and hasattr(head, "weight_orig") else head.weight
+    _write(head, "weight", weight * (w0.norm() / weight.norm().clamp_min(1e-12)))
 
 
 def _uniform(like: Tensor, bound: float, generator: torch.Generator) -> Tensor:
