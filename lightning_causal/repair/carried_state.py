@@ -7,6 +7,7 @@ note added to an error its forward raises in a term's pass of another row count 
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -20,16 +21,36 @@ from lightning_causal.causal.engine.kept_attributes import (
     _dict_names,
     _holder_names,
     buffer_of,
+    keep_attributes,
 )
 from lightning_causal.repair.base import RepairTerm
 
-__all__ = ["memory_rows_written", "sized_by_batch", "task_pass_state", "term_pass_noted", "validation_batches"]
+__all__ = ["kept_step_state", "memory_rows_written", "sized_by_batch", "task_pass_state", "term_pass_noted", "validation_batches"]
 
 #: The way out a note names, as docs/your_model.md ('A state carried across batches') says it.
 STATE_FIX = ("read the carried state only where the rows are those it was carried for, and start other rows from a "
              "fresh state (`h0 = self.h if self.h is not None and self.h.shape[0] == x.shape[0] else None`): the term's "
              "rows then start from a fresh state; a term's pass of the batch's row count reads the state as well. See "
              "docs/your_model.md, 'A state carried across batches'")
+
+
+def kept_step_state(model: nn.Module) -> KeptAttributes:
+    """What a repair step keeps of ``model`` around passes whose state is not the task's (a term's passes, and the task's
+    pass watched for a carried state): :func:`~lightning_causal.causal.engine.kept_attributes.keep_attributes` with the
+    buffers' very tensors (``reassigned_buffers``), the values of buffers and number attributes (``values``: a memory
+    bank, a step counter) and the helper objects' (``helpers``: a datastore of its own, ``self.store.keys``), whatever
+    their size (``helper_bytes=math.inf``: the terms' passes run in training mode and would leave their rows in a bank).
+
+    Examples:
+        >>> m = nn.Linear(2, 2)
+        >>> m.h = torch.zeros(1, 2)
+        >>> kept = kept_step_state(m)
+        >>> m.h = torch.ones(3, 2)
+        >>> kept.restore()
+        >>> m.h.shape
+        torch.Size([1, 2])
+    """
+    return keep_attributes(model, reassigned_buffers=True, values=True, helpers=True, helper_bytes=math.inf)
 
 
 def sized_by_batch(shape: tuple[int, ...], n: int, set_: bool = True) -> bool:

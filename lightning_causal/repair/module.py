@@ -8,7 +8,6 @@ setup in ``term_setup.py``, their training inputs in ``train_inputs.py`` and ``C
 
 from __future__ import annotations
 
-import math
 import os
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -37,7 +36,6 @@ from lightning_causal.causal.engine.chosen_input import (
 )
 from lightning_causal.causal.engine.forward import ForwardArgs, OutputSpec, select_output
 from lightning_causal.causal.engine.forward_args import WholeAcrossBatches
-from lightning_causal.causal.engine.kept_attributes import keep_attributes
 from lightning_causal.causal.engine.output_selection import check_not_a_row, held_distribution
 from lightning_causal.causal.engine.per_sample_results import (
     REPAIR_TARGETS_WAY,
@@ -47,7 +45,11 @@ from lightning_causal.causal.engine.per_sample_results import (
 from lightning_causal.causal.engine.state import audit_mode
 from lightning_causal.causal.engine.user_frame import outside_package
 from lightning_causal.repair.base import RepairTerm
-from lightning_causal.repair.carried_state import task_pass_state, validation_batches
+from lightning_causal.repair.carried_state import (
+    kept_step_state,
+    task_pass_state,
+    validation_batches,
+)
 from lightning_causal.repair.checkpoints import (
     load_arguments,
     model_state_dict,
@@ -636,7 +638,7 @@ class CausalRepairModule(EvaluationSteps):
         if state == () and (self.__dict__.get("_carried_epoch") != epoch
                             or self.__dict__.get("_carried_validations") != validation_batches(trainer)):
             state = None  # read again at each epoch's first step (and after a validation loop): a state set up later
-        watch = (keep_attributes(self.model, reassigned_buffers=True, values=True, helpers=True, helper_bytes=math.inf)  # values: a memory bank
+        watch = (kept_step_state(self.model)  # values: a memory bank
                  if state is None else None)  # helpers: also one in a datastore object of its own, `self.store.keys`
         # per model, held weakly (pass_records, as the terms keep theirs): whether its pass drew at its last check, and
         # the buffers its passes write; a model reassigned (module.model = ...) starts as in a new module

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import inspect
-import math
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -25,12 +24,11 @@ from lightning_causal.batches import num_rows
 from lightning_causal.causal.engine.forward import OutputSpec
 from lightning_causal.causal.engine.kept_attributes import (
     is_norm_layer,
-    keep_attributes,
     traced_batch_norm_in_training,
 )
 from lightning_causal.causal.engine.state import is_fake_quant, observer_on
 from lightning_causal.repair.base import RepairTerm
-from lightning_causal.repair.carried_state import term_pass_noted
+from lightning_causal.repair.carried_state import kept_step_state, term_pass_noted
 
 __all__ = [
     "add_terms",
@@ -262,8 +260,7 @@ def add_terms(
             # a state carried across batches: the term's passes (triggered, augmented rows) leave it as the task's step
             # set it; a model found to carry none (state == ()) is spared the keeping, on the training step's path
             # undone: a fused step's state, which the task's pass alone changed; a carried state, in place too
-            kept = (keep_attributes(model, reassigned_buffers=True, values=True, helpers=True, helper_bytes=math.inf)
-                    if state != () or term.name in undone else None)
+            kept = kept_step_state(model) if state != () or term.name in undone else None
             try:
                 with term_pass_noted(model, term, state or (), num_rows(x)):
                     value = _term_value(term, model, x, y, args)

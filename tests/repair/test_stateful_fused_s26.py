@@ -132,8 +132,8 @@ def test_a_model_found_to_carry_no_state_is_spared_keeping_its_attributes_at_eac
     from lightning_causal.repair import objective
 
     calls = []
-    real = objective.keep_attributes
-    monkeypatch.setattr(objective, "keep_attributes", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = objective.kept_step_state
+    monkeypatch.setattr(objective, "kept_step_state", lambda *a, **k: calls.append(1) or real(*a, **k))
     _fit(nn.Sequential(nn.Linear(F, H), nn.ReLU(), nn.Linear(H, 2)), False)  # 10 steps, unfused: a term pass each
     assert calls == []
     stateful = Streams(guard=True)

@@ -456,10 +456,10 @@ class KeptAttributes:
     numbers: bool = False
     dicts: list[tuple[dict[Any, Any], dict[Any, Any], dict[Any, list[Any]]]] = field(default_factory=list)
     arrays: list[tuple[Any, Any]] = field(default_factory=list)  # with `numbers`: numpy arrays and sets, a copy (_in_place)
-    #: the helper objects past :data:`KEPT_HELPER_BYTES`: ``(name, object, bytes, copied, [(tensor, version, address)])``
-    #: (an uncopied one's tensors are held in ``copies`` with no copy), for :meth:`restore` to tell whether the passes
-    #: wrote into them
-    past_budget: list[tuple[str, object, int, bool, list[tuple[Tensor, int, int]]]] = field(default_factory=list)
+    #: the helper objects past :data:`KEPT_HELPER_BYTES`: ``(name, object, bytes, copied, rows)``, ``rows`` the range of
+    #: ``copies`` that holds its tensors with their versions and addresses (an uncopied one's with no copy), for
+    #: :meth:`restore` to tell whether the passes wrote into them
+    past_budget: list[tuple[str, object, int, bool, range]] = field(default_factory=list)
     passes: int = 0  # :data:`PASSES` when kept
 
     def restore(self) -> None:
@@ -514,7 +514,7 @@ class KeptAttributes:
             _put_back_lists(kept_items, lists)
         for a, value in self.arrays:  # `self.t *= 0.9` on an array, `self.seen.add(k)`: in place
             _put_back_in_place(a, value)
-        written = _note_written(self.past_budget, self.passes)  # before the copies are put back (a new version)
+        written = _note_written(self.past_budget, self.copies, self.passes)  # before the copies are put back (a new version)
         with torch.no_grad():
             for t, version, address, copy in self.copies:
                 if copy is None:  # not copied (seen unwritten before, _READ_ONLY): what the passes wrote stays
@@ -637,15 +637,15 @@ PASSES = [0]
 _READ_ONLY, _WRITTEN, _UNCOPIED_WARNED = _Marks(), _Marks(), _Marks()
 
 
-def _note_written(past_budget: list[tuple[str, object, int, bool, list[tuple[Tensor, int, int]]]],
-                  passes: int) -> list[tuple[str, object, int]]:
+def _note_written(past_budget: list[tuple[str, object, int, bool, range]],
+                  copies: list[tuple[Tensor, int, int, Tensor | None]], passes: int) -> list[tuple[str, object, int]]:
     """Mark each helper object past :data:`KEPT_HELPER_BYTES` (:attr:`KeptAttributes.past_budget`) read-only where the
-    passes wrote none of its tensors in place (versions and addresses unchanged) and a pass ran since the keep
-    (:data:`PASSES` was ``passes``), else written; return ``(name, object, bytes)`` of those written that were not copied
-    (read-only until now), for :func:`_warn_uncopied`."""
+    passes wrote none of its tensors (its rows of ``copies``) in place (versions and addresses unchanged) and a pass ran
+    since the keep (:data:`PASSES` was ``passes``), else written; return ``(name, object, bytes)`` of those written that
+    were not copied (read-only until now), for :func:`_warn_uncopied`."""
     found = []
-    for name, obj, size, copied, noted in past_budget:
-        if any((t._version, _address(t)) != (version, address) for t, version, address in noted):
+    for name, obj, size, copied, rows in past_budget:
+        if any((t._version, _address(t)) != (version, address) for t, version, address, _ in (copies[i] for i in rows)):
             _READ_ONLY.discard(obj)
             _WRITTEN.add(obj)
             if not copied:
@@ -947,7 +947,7 @@ def keep_attributes(model: nn.Module, reassigned_buffers: bool = False, values: 
         size = sum(t.numel() * t.element_size() for t in tensors) if name_of else 0  # a helper object's: within budget
         if size > helper_left:  # past the budget: copied until seen unwritten (_READ_ONLY), its versions noted
             copied = m not in _READ_ONLY
-            kept.past_budget.append((name_of, m, size, copied, [(t, t._version, _address(t)) for t in tensors]))
+            kept.past_budget.append((name_of, m, size, copied, range(len(kept.copies), len(kept.copies) + len(tensors))))
         else:
             helper_left -= size
             copied = True
