@@ -316,8 +316,14 @@ def _states_read(forward: Forward, xs: tuple[Tensor, ...], rows: Tensor, alone: 
     :func:`_other_value`) give ``alone`` again where the forward only writes it (a mixture's auxiliary loss,
     ``self.aux_loss = ...``, its experts' token counts, ``self.exp_counts``, or a dict of its statistics were named as a
     state carried across batches). One pass (:class:`_HeldTrial`, :func:`_buffers_read`'s too), at a refusal only,
-    where there is such a tensor; a pass that fails, or gives other outputs, keeps them all."""
+    where there is such a tensor; a pass that fails, or gives other outputs, keeps them all. Those named with a shape (a
+    size of the batch's, :func:`carried_states`) are left out where a batch of one row more (the whole probe and sample 0
+    once more) reads them too: it gives other outputs with the tensor another value (two passes, at a refusal only). A
+    state of the batch's rows fails beside such a batch or is made afresh there (a membrane ``fresh where the shape
+    changes``); a tensor whose size is the batch's by chance is read at every size (a coordinate field's fixed Fourier
+    matrix ``B`` ``[2, m]`` beside 2 probe rows, named as a recurrent state before)."""
     places = _kept_places(forward.model) if forward.model is not None else {}
+    states = [s for s in states if " [" not in s or not _read_at_other_sizes(forward, xs, rows, places, s.split(" [")[0])]
     filled = {}
     for name in states:  # a name with a shape (a state sized by the batch, read where the size matches) is not found
         holder, key, held = places.get(name, (None, None, None))
@@ -332,6 +338,25 @@ def _states_read(forward: Forward, xs: tuple[Tensor, ...], rows: Tensor, alone: 
         except Exception:  # noqa: BLE001 - a forward that fails on the other value reads it
             unread = False
     return [s for s in states if s not in filled] if unread else states
+
+
+def _read_at_other_sizes(forward: Forward, xs: tuple[Tensor, ...], rows: Tensor,
+                         places: dict[str, tuple[object, object, Tensor]], name: str) -> bool:
+    """Whether the kept tensor ``name`` (:func:`_kept_places`) is read by a pass of one row more than the probe (its
+    rows and ``rows[0]`` again): that pass, run as it is and with the tensor another value (:func:`_other_value`), gives
+    outputs of its rows that differ (:func:`_states_read`'s rule for a tensor of the batch's size by chance)."""
+    holder, key, held = places.get(name, (None, None, None))
+    other = _other_value(held) if holder is not None and held is not None else None
+    if other is None:
+        return False
+    more = torch.cat([torch.arange(xs[0].shape[0], device=rows.device), rows[:1]])
+    with _HeldTrial(forward, xs, more, {name: (holder, key, held)}) as trial:
+        try:
+            plain, changed = trial.run({}), trial.run({name: other})
+        except Exception:  # noqa: BLE001 - a pass of another size that fails beside it: a state of the batch, kept
+            return False
+    return (isinstance(plain, Tensor) and isinstance(changed, Tensor) and plain.dim() > 0
+            and plain.shape[0] == more.shape[0] and plain.shape == changed.shape and _row_differs(changed, plain, None))
 
 
 class _HeldTrial:
