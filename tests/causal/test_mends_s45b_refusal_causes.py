@@ -104,7 +104,10 @@ def test_padded_reads_of_a_position_flattened_or_one_index_of_it() -> None:
 
 
 @pytest.mark.parametrize(("read", "warned"), [(lambda o: o[:, -1].flatten(1), True), (lambda o: o[:, -1, 0], True),
-                                              (lambda o: o[:, 0].flatten(1), False)])
+                                              (lambda o: o[:, 0].flatten(1), False),
+                                              # a slice along a trailing dimension (leftovers_s46c: the mean warning before)
+                                              (lambda o: o[:, -1, :, 0], True), (lambda o: o[:, -1, :, 2], True),
+                                              (lambda o: o[:, 0, :, 0], False)])
 def test_last_position_of_outputs_with_two_trailing_dims_is_warned_as_a_padded_read(read, warned: bool) -> None:  # noqa: ANN001
     lengths = torch.tensor([8, 3, 6, 5])
     real = torch.arange(8) < lengths[:, None]

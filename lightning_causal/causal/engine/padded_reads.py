@@ -39,6 +39,7 @@ Examples:
 
 from __future__ import annotations
 
+import itertools
 import math
 import warnings
 from collections.abc import Mapping
@@ -170,7 +171,8 @@ def padded_reads(out: Any, picked: Tensor, pad: Tensor) -> dict[int, list[int]]:
     """The rows whose explained output ``picked`` ``[n, ...]`` equals the model's output at padded
     positions only: ``{row: [positions]}`` over the per-position tensors ``[n, T, ...]`` of ``out``
     (``pad``: ``[n, T]`` booleans, ``True`` at padding): a position's output whole, also reshaped
-    (``out[:, -1].flatten(1)`` of ``[n, T, 2, 3]``), or one index of its leading dimensions (``out[:, -1, 0]``). A row
+    (``out[:, -1].flatten(1)`` of ``[n, T, 2, 3]``), or one index of some of its dimensions, the others kept in order
+    (``out[:, -1, 0]``, ``out[:, -1, :, 0]``). A row
     whose explained output equals a real position's output too, or none, is no padded read.
 
     Examples:
@@ -188,16 +190,32 @@ def padded_reads(out: Any, picked: Tensor, pad: Tensor) -> dict[int, list[int]]:
     for seq in _positions_second(out, n, steps):  # [n, T, ...], also of a time-first output [T, n, ...]
         block = math.prod(seq.shape[2:])  # a position's entries
         # a position whole (`out[:, -1]`, flattened too: `out[:, -1].flatten(1)` of [n, T, 2, 3]), or the entries of one
-        # index of its leading dimensions (`out[:, -1, 0]`: its trailing shape a proper suffix of the position's)
-        if not width or block % width or not (block == width or (
-                1 < picked.dim() < seq.dim() - 1 and seq.shape[seq.dim() - picked.dim() + 1:] == picked.shape[1:])):
-            continue
-        equal = (seq.reshape(n, steps, -1, width) == picked.reshape(n, 1, 1, width).to(seq.dtype)).all(-1).any(-1)  # [n, T]
-        for r in range(n):
-            at = equal[r].nonzero().flatten()
-            if at.numel() and bool(pad[r, at].all()):
-                found[r] = at.tolist()
+        # index of some of its dimensions, the others kept in order (`out[:, -1, 0]`, `out[:, -1, :, 0]`)
+        for kept in _kept_dims(seq, picked, width, block):
+            indexed = [d for d in range(2, seq.dim()) if d not in kept]
+            entries = seq.permute(0, 1, *kept, *indexed).reshape(n, steps, width, -1)
+            equal = (entries == picked.reshape(n, 1, width, 1).to(seq.dtype)).all(2).any(-1)  # [n, T]
+            for r in range(n):
+                at = equal[r].nonzero().flatten()
+                if at.numel() and bool(pad[r, at].all()):
+                    found[r] = at.tolist()
     return found
+
+
+def _kept_dims(seq: Tensor, picked: Tensor, width: int, block: int) -> list[tuple[int, ...]]:
+    """The dimensions of ``seq`` ``[n, T, ...]`` past the position that a row of ``picked`` ``[n, ...]`` may keep, in
+    order, the others taken at one index (:func:`padded_reads`): all of them where the row holds a position's ``block``
+    entries (also reshaped); else every choice of them whose sizes are ``picked``'s trailing shape, for a row of 2 or
+    more entries (one number is not compared: a chance match); none where ``width`` divides no ``block``."""
+    if not width or block % width:
+        return []
+    dims = tuple(range(2, seq.dim()))
+    if block == width:
+        return [dims]
+    shape = tuple(picked.shape[1:])
+    if width < 2 or not 0 < len(shape) < len(dims):
+        return []
+    return [kept for kept in itertools.combinations(dims, len(shape)) if tuple(seq.shape[d] for d in kept) == shape]
 
 
 def _follows_positions(forward: Forward, xs: tuple[Tensor, ...], rows: Tensor, steps: int, *, explained: bool = False,
