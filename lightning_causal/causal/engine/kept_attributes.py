@@ -16,6 +16,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from lightning_causal.causal.engine.user_frame import outside_package
+
 __all__ = ["BATCH_STATISTICS_FIX", "TRACED_TRAINING_FIX", "KeptAttributes", "batch_statistic_norms", "buffer_of",
            "dict_attributes", "held_tensors", "helper_objects", "helper_tensors", "instance_of", "is_norm_layer", "keep_attributes", "traced_batch_norm_in_training", "traced_training_norms", "written_tensors"]
 
@@ -629,7 +631,11 @@ class _Marks:
 
 
 #: the passes :class:`~lightning_causal.causal.engine.forward.Forward` has run, in all: a keep marks an object read-only
-#: only where one ran since it was taken (a keep around no pass, a refusal before any, sees every object unwritten)
+#: only where one ran since it was taken (a keep around no pass, a refusal before any, sees every object unwritten).
+#: Of every model, not per model: a keep is taken of one module (the LightningModule, an audit's model) where Forward
+#: runs another object (a wrapper, a child, a compiled model's ``_orig_mod``), which a count per model would miss; a keep
+#: around another model's passes only marks its objects read-only as a pass that left them unwritten would (a write
+#: later is warned of once, and the object copied again: :func:`_note_written`)
 PASSES = [0]
 
 #: the helper objects past :data:`KEPT_HELPER_BYTES` a keep saw unwritten (not copied since), those found written (copied
@@ -665,7 +671,7 @@ def _warn_uncopied(name: str, obj: object, size: int) -> None:
         f"The model's helper object {name!r} ({type(obj).__qualname__}) holds {size / 1e6:.3g} MB of tensors, past the "
         f"{KEPT_HELPER_BYTES // 2**20} MiB that an audit's passes copy to put such an object back "
         "(kept_attributes.KEPT_HELPER_BYTES), and the passes wrote into it in place: the writes stay, so training goes on "
-        f"from them. To have it put back, {UNCOPIED_HELPER_FIX}.", UserWarning, stacklevel=3)
+        f"from them. To have it put back, {UNCOPIED_HELPER_FIX}.", UserWarning, stacklevel=outside_package())
 
 
 def _holder_names(model: nn.Module, entries: list[tuple[Any, dict[str, Any], dict[str, list[Any]]]]) -> dict[int, str]:
