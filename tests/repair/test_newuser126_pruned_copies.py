@@ -131,3 +131,16 @@ def copy_of(net: Net) -> Net:
     other = Net()
     other.load_state_dict(net.state_dict())
     return other
+
+
+def test_feature_shift_tuning_trains_a_head_under_the_older_spectral_norm_hook():
+    """The older hook's ``weight`` is an attribute its pre-hook computes at each pass, one step behind after
+    ``opt.step()``: renormalising ``weight_orig`` from it put the step's weights back, and the head never trained (its
+    ``weight_orig`` 1.5e-8 apart after 3 epochs at lr 1e-2 and at lr 1e-12). Its weight is written as before."""
+    x = torch.rand(16, 1, 8, 8, generator=torch.Generator().manual_seed(2))
+    torch.manual_seed(0)
+    net = Net()
+    nn.utils.spectral_norm(net.fc)
+    still = feature_shifted(net, x, 10, epochs=1, lr=1e-12)
+    tuned = feature_shifted(net, x, 10, epochs=3, lr=1e-2)
+    assert (tuned.fc.weight_orig - still.fc.weight_orig).abs().max() > 1e-3

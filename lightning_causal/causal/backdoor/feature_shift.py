@@ -120,13 +120,15 @@ def feature_shifted(model: nn.Module, x: Tensor, num_classes: int, *, epochs: in
 
 def _write(layer: nn.Module, name: str, value: Tensor) -> None:
     """Sets ``layer``'s tensor ``name`` to ``value`` where its forward reads it from: the parameter; a pruned one's
-    ``<name>_orig`` (``torch.nn.utils.prune``, also the older ``spectral_norm`` hook's: the forward multiplies it by
-    ``<name>_mask``, which keeps the pruned entries 0, or normalises it); a parametrized one through its
-    parametrization (``torch.nn.utils.parametrize``: ``right_inverse``). Written into ``layer.<name>`` itself, a
-    tensor such a forward computes again, the value was lost: the tuning started from the weights it was to replace."""
+    ``<name>_orig`` (``torch.nn.utils.prune``: the forward multiplies it by ``<name>_mask``, which keeps the pruned
+    entries 0); a parametrized one through its parametrization (``torch.nn.utils.parametrize``: ``right_inverse``).
+    Written into ``layer.<name>`` itself, a tensor such a forward computes again, the value was lost: the tuning
+    started from the weights it was to replace. The older ``spectral_norm`` / ``weight_norm`` hooks' weight (an
+    attribute their pre-hook computes at each pass, one step behind after ``opt.step()``) is written as before, into
+    that attribute, where it is lost: writing their ``weight_orig`` from it would put back the step's weights."""
     if parametrize.is_parametrized(layer, name):
         setattr(layer, name, value)
-    elif isinstance(getattr(layer, name + "_orig", None), nn.Parameter):
+    elif isinstance(getattr(layer, name + "_orig", None), nn.Parameter) and isinstance(getattr(layer, name + "_mask", None), Tensor):
         getattr(layer, name + "_orig").copy_(value)
     else:
         getattr(layer, name).copy_(value)
