@@ -18,14 +18,16 @@ from collections.abc import Callable, MutableMapping
 from typing import Any, TypeVar
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.parameter import is_lazy
+from torch.overrides import TorchFunctionMode
 
 from lightning_causal.causal.engine.generators import module_generators
 from lightning_causal.causal.engine.user_frame import outside_package
 
-__all__ = ["CHECKPOINTED_SPLIT", "ONE_ROW", "ONE_VALUE", "SPLIT_INSIDE", "PairedPasses", "drawing", "global_generators", "in_checkpoint", "pass_records"]
+__all__ = ["CHECKPOINTED_SPLIT", "ONE_ROW", "ONE_VALUE", "PairedPasses", "drawing", "global_generators", "in_checkpoint", "pass_records"]
 
 try:  # composable activation checkpointing (module hooks); absent where torch.distributed is not built
     from torch.distributed._composable import checkpoint as _composable_checkpoint
@@ -52,14 +54,6 @@ ONE_VALUE = (
     "whose last batch may hold one row), or choose batch sizes whose paired rows leave none of one row (drop_last=True "
     "in the DataLoader, a larger `fraction`)"
 )
-#: the warning where a training-mode ``BatchNorm`` layer normalised its input in several calls of its own ``forward``
-SPLIT_INSIDE = (
-    "A repair term cannot pair the rows of a training-mode BatchNorm layer ({name}, {cls}) that normalises its input in "
-    "several batch-norm calls inside its own forward (ghost BatchNorm as a subclass calling super().forward per chunk): "
-    "its module hooks see one call, so a row and its twin are normalised by virtual batches of their own and the term "
-    "measures that; hold a plain nn.BatchNorm1d and call it once per virtual batch in the model's forward "
-    "(torch.cat([self.bn(c) for c in x.chunk(k)])), which the repair terms pair virtual batch by virtual batch"
-)
 #: the warning where ghost BatchNorm's virtual batches (:meth:`PairedPasses._split`) run inside an
 #: activation-checkpointed segment, whose recomputation in the backward runs without the hooks that pair them
 CHECKPOINTED_SPLIT = (
@@ -75,10 +69,11 @@ CHECKPOINTED_SPLIT = (
 _CHECKPOINTED_SPLIT_WARNED: weakref.WeakSet[nn.Module] = weakref.WeakSet()  # the models warned of CHECKPOINTED_SPLIT
 _ONE_ROW_WARNED: weakref.WeakSet[nn.Module] = weakref.WeakSet()  # the models warned of ONE_ROW
 _ONE_VALUE_WARNED: weakref.WeakSet[nn.Module] = weakref.WeakSet()  # the models warned of ONE_VALUE
-#: the models whose BatchNorm layers of other classes were counted once (:meth:`PairedPasses._warn_inside`): a subclass
-#: that splits inside its forward does so from its first step; counting every step cost a clone and ~5 kernels per call
-#: and a read back to the host per step (timm's BatchNormAct2d, SyncBatchNorm: no split, counted for ever before)
-_SPLIT_INSIDE_CHECKED: weakref.WeakSet[nn.Module] = weakref.WeakSet()
+#: per model whose BatchNorm layers of other classes were counted (at its first step only: timm's BatchNormAct2d and
+#: SyncBatchNorm get no hook later), those found to run several batch-statistics batch-norm calls inside one call of
+#: their own (a ghost-BatchNorm subclass calling ``super().forward`` per chunk), which are paired call by call
+#: (:class:`_BatchNormCalls`)
+_SPLIT_INSIDE: weakref.WeakKeyDictionary[nn.Module, weakref.WeakSet[nn.Module]] = weakref.WeakKeyDictionary()
 
 
 class _OneValuePerChannel(Exception):
@@ -155,7 +150,10 @@ class PairedPasses:
     gradient, so that rows alike on both passes come out alike to the last bit (the layer itself still runs: its
     running statistics and batch count are updated by the first pass only); other ``BatchNorm`` classes (a subclass
     that adds an activation, ``SyncBatchNorm``) run in eval mode for the replayed call with the first pass's
-    statistics, detached, as their running ones. After a replay the generators stand where the first pass left them.
+    statistics, detached, as their running ones; a layer of another class that runs several
+    batch-statistics batch-norm calls inside one call of its own (a ghost-BatchNorm subclass: ``inside``, found at the
+    model's first step) has each ``F.batch_norm`` call computed here in both passes, the replay's call ``k`` by the
+    first pass's call ``k``. After a replay the generators stand where the first pass left them.
     :meth:`drew` says whether the first pass drew from these generators at all: where it did not, a single pass of
     both halves pairs its rows exactly already. The outputs computed here are given before any other forward hook of
     the layer runs (a capture of a ``BatchNorm`` layer's output sees them). ``checkpointed`` says whether a
@@ -183,15 +181,22 @@ class PairedPasses:
                  written: MutableMapping[nn.Module, set[str]] | None = None) -> None:
         self.model, self.record = model, written
         self.generators = global_generators(device) + module_generators(model)
-        self.norms = [m for m in model.modules() if isinstance(m, _BatchNorm) and m.training]
+        found = _SPLIT_INSIDE.get(model)
+        #: the layers of other classes whose batch-norm calls inside one call are paired one by one
+        #: (:class:`_BatchNormCalls`)
+        self.inside: set[nn.Module] = set(found) if found is not None else set()
+        #: at the model's first step (no record in :data:`_SPLIT_INSIDE`), its BatchNorm layers of other classes, whose
+        #: batch-statistics batch-norm calls the first pass counts (a subclass may normalise by batch statistics in eval
+        #: mode, or without running statistics)
+        self.counted = ([m for m in model.modules() if isinstance(m, _BatchNorm) and type(m) not in _PLAIN]
+                        if found is None else [])
+        #: per layer counted or paired call by call, its calls in the last pass
+        self.calls: dict[nn.Module, _BatchNormCalls] = {}
+        self._set_norms()
         #: the buffers a pass may write in place; not an inference tensor (one built under ``torch.inference_mode``: a
         #: cache made in a validation loop), which has no version counter and no pass outside that mode can write; nor a
         #: lazy module's buffer not yet made (``LazyBatchNorm1d`` before its first call), which no tensor method reads
         self.buffers = {name: b for name, b in model.named_buffers() if not is_lazy(b) and not b.is_inference()}
-        #: the buffers of the training-mode BatchNorm layers: written by their kernels without a version bump
-        self.norm_buffers = {id(b) for m in self.norms for b in m.buffers()}
-        #: per BatchNorm layer, the modules above it that composable checkpointing may have made a segment
-        self.segments = _composable_segments(model, self.norms)
         self.before: list[Tensor] = []
         self.after: list[Tensor] = []
         self.stats: dict[nn.Module, list[tuple[Tensor, Tensor]]] = {}
@@ -199,13 +204,20 @@ class PairedPasses:
         #: the rows of each training-mode ``BatchNorm`` call of the last first pass whose input was a slice along dim 0
         #: of a larger tensor (ghost BatchNorm's virtual batches: :func:`_sliced_rows`)
         self.sliced: set[int] = set()
-        #: the training-mode ``BatchNorm`` layers of another class whose last first pass ran several batch-norm calls
-        #: inside one call of the layer (a subclass calling ``super().forward`` per chunk): their counts' excess over 1
-        self.inside: dict[nn.Module, Tensor] = {}
-        self._calls_before: dict[nn.Module, Tensor] = {}
         self.held: dict[str, Tensor] = {}
         self.versions: dict[str, int] = {}
         self.written: set[str] = set()
+
+    def _set_norms(self) -> None:
+        """The ``BatchNorm`` layers that normalise by batch statistics now (``norms``: training mode; no running
+        statistics, ``track_running_stats=False``, which normalises by the batch in eval mode too; the layers of
+        ``inside``) and what is read from them."""
+        self.norms = [m for m in self.model.modules() if isinstance(m, _BatchNorm)
+                      and (m.training or not m.track_running_stats or m in self.inside)]
+        #: the buffers of those layers: written by their kernels without a version bump
+        self.norm_buffers = {id(b) for m in self.norms for b in m.buffers()}
+        #: per BatchNorm layer, the modules above it that composable checkpointing may have made a segment
+        self.segments = _composable_segments(self.model, self.norms)
 
     def first(self, run: Callable[[], _T], *, norms: bool = True) -> _T:
         """Run the first pass, ``run()``, recording the random state before it and (``norms``) its ``BatchNorm``
@@ -223,21 +235,33 @@ class PairedPasses:
                      if id(b) in self.norm_buffers or known is None or name in known}
         self.versions = {name: b._version for name, b in self.buffers.items()}
         self.stats = {m: [] for m in self.norms}
-        self.checkpointed, self.sliced, self.inside = False, set(), {}
+        self.checkpointed, self.sliced = False, set()
         handles = [m.register_forward_pre_hook(self._segment) for m in self.norms]
-        if self.model not in _SPLIT_INSIDE_CHECKED:
-            handles += [m.register_forward_hook(self._counted) for m in self.norms if type(m) not in _PLAIN]
+        self.calls = {m: _BatchNormCalls(record=[] if norms and m in self.inside else None)
+                      for m in dict.fromkeys([*self.counted, *self.inside])}
+        for m, calls in self.calls.items():
+            handles += [m.register_forward_pre_hook(calls.enter), m.register_forward_hook(calls.leave)]
         for m in self.norms if norms else []:
+            if m in self.inside:  # its calls recorded and computed one by one (self.calls)
+                continue
             handles.append(m.register_forward_pre_hook(self._record))
             if type(m) in _PLAIN:
                 handles.append(m.register_forward_hook(  # before any other hook: they see the output it gives
                     lambda module, args, out: _normalised(module, args[0], *self.stats[module][-1]), prepend=True))
         try:
-            return run()
+            out = run()
+            if self.counted:  # the model's first step: its layers splitting inside, paired from now on
+                found = {m for m in self.counted if self.calls[m].most > 1}
+                _SPLIT_INSIDE[self.model], self.counted = weakref.WeakSet(found), []
+                if found:
+                    self.inside |= found
+                    self._set_norms()
+            return out
         finally:
             for h in handles:
                 h.remove()
-            self._calls_before = {}
+            for calls in self.calls.values():
+                calls.close()
             self.after = [g.get_state() for g in self.generators]
             self.written = {name for name, b in self.buffers.items()
                             if id(b) not in self.norm_buffers and b._version != self.versions[name]}
@@ -285,10 +309,7 @@ class PairedPasses:
         stopped before the layer and undone, and the joint pass runs, unpaired, warned once per model where it drew or
         split its rows (:data:`ONE_ROW` for one row that drew: a short last batch, a counterfactual that changes one
         row of the batch; else :data:`ONE_VALUE`, each warned once per model); ``draws`` then says the model drew, so
-        that the next step runs the first half first and the joint pass once where it falls back again. A layer of
-        another ``BatchNorm`` class that ran several batch-norm calls inside one call of its own (``inside``: a
-        ghost-BatchNorm subclass) is warned of once per model, :data:`SPLIT_INSIDE`, with the way out: its calls are
-        not paired.
+        that the next step runs the first half first and the joint pass once where it falls back again.
 
         Examples:
             >>> model = nn.Sequential(nn.Linear(4, 8), nn.Dropout(0.5), nn.Linear(8, 2)).train()
@@ -300,12 +321,9 @@ class PairedPasses:
             >>> torch.equal(out[:3], out[3:]), draws[model]
             (True, True)
         """
-        if not self.norms:
+        if not self.norms and not self.counted:
             return self._paired(draws, joint, clean, stamped, warn=warn, refused=refused, rows=rows)
-        try:
-            return self._guarded(draws, joint, clean, stamped, warn=warn, refused=refused, rows=rows)
-        finally:
-            self._warn_inside()
+        return self._guarded(draws, joint, clean, stamped, warn=warn, refused=refused, rows=rows)
 
     def _guarded(self, draws: MutableMapping[nn.Module, bool], joint: Callable[[], _T], clean: Callable[[], _U],
                  stamped: Callable[[_U], _V], *, warn: Callable[[], None], refused: Exception | None,
@@ -333,21 +351,6 @@ class PairedPasses:
             warned.add(self.model)
             warnings.warn(ONE_ROW if warned is _ONE_ROW_WARNED else ONE_VALUE, UserWarning, stacklevel=outside_package())
         return out
-
-    def _warn_inside(self) -> None:
-        """Warn once per model of :data:`SPLIT_INSIDE` where a layer of the last first pass normalised its input in
-        several batch-norm calls of its own ``forward`` (``inside``: read back once, after the pass); each model's layers
-        are counted at its first step only (:data:`_SPLIT_INSIDE_CHECKED`)."""
-        if not self.inside or self.model in _SPLIT_INSIDE_CHECKED:
-            return
-        _SPLIT_INSIDE_CHECKED.add(self.model)  # counted once: later steps pay no hook, no read back
-        excess = torch.stack([n.reshape(()).to("cpu", torch.float64) for n in self.inside.values()])
-        if not bool(excess.gt(0).any()):
-            return
-        layer = list(self.inside)[int(excess.gt(0).nonzero()[0, 0])]
-        name = next((n for n, m in self.model.named_modules() if m is layer), "?")
-        warnings.warn(SPLIT_INSIDE.format(name=name or "the model", cls=type(layer).__name__), UserWarning,
-                      stacklevel=outside_package())
 
     def _paired(self, draws: MutableMapping[nn.Module, bool], joint: Callable[[], _T], clean: Callable[[], _U],
                 stamped: Callable[[_U], _V], *, warn: Callable[[], None], refused: Exception | None,
@@ -397,8 +400,11 @@ class PairedPasses:
         (an expert's ``x[idx]``, a branch's ``h[mask]``) is no split: in the joint pass a row and its twin routed to it
         share that call's statistics already (7d274b3c read it as split: an MoE's term went from 0.0701 to 0.0742,
         two passes a step); a slice of the pass's own ``rows`` rows (the clean rows given as a view of the batch) is
-        none either."""
-        return rows is not None and any(n != rows for n in self.sliced)
+        none either. A layer of another class that ran several batch-statistics batch-norm calls inside one call
+        of its own (``inside``: a ghost-BatchNorm subclass calling ``super().forward`` per chunk, 0.0153 for an
+        unread column before) splits the pass too; its calls are paired one by one (:class:`_BatchNormCalls`)."""
+        return (rows is not None and any(n != rows for n in self.sliced)) or any(
+            self.calls[m].most > 1 for m in self.inside if m in self.calls)
 
     def restore(self) -> None:
         """Put the generators back where they stood before the first pass."""
@@ -449,15 +455,25 @@ class PairedPasses:
             return _normalised(module, args[0], *stats) if stats is not None else None
 
         put_back_state = self._state_of_first()
-        handles = [m.register_forward_pre_hook(swap_in) for m in self.norms]
+        whole = [m for m in self.norms if m not in self.inside]
+        handles = [m.register_forward_pre_hook(swap_in) for m in whole]
         # prepended: a hook registered before (the term's capture of a suspect that is itself a BatchNorm layer, a
         # user's) sees the output swap_out gives, not the eval-mode output the swap made torch compute
-        handles += [m.register_forward_hook(swap_out, prepend=True) for m in self.norms]
+        handles += [m.register_forward_hook(swap_out, prepend=True) for m in whole]
+        # a layer splitting inside: its call k normalised by the first pass's call k; its count of batches put back
+        replays = {m: _BatchNormCalls(replay=c.record) for m, c in self.calls.items() if c.record is not None}
+        counts = {m: m.num_batches_tracked.clone() for m in replays if isinstance(m.num_batches_tracked, Tensor)}
+        for m, calls in replays.items():
+            handles += [m.register_forward_pre_hook(calls.enter), m.register_forward_hook(calls.leave)]
         try:
             return run()
         finally:
             for h in handles:
                 h.remove()
+            for calls in replays.values():
+                calls.close()
+            for m, count in counts.items():
+                m.num_batches_tracked.data.copy_(count)
             while held:  # a pass that raised inside a layer
                 _put_back(*held.pop()[:4])
             for g, state in zip(self.generators, self.after):
@@ -468,28 +484,12 @@ class PairedPasses:
         x = args[0] if args else None
         if isinstance(x, Tensor) and _sliced_rows(x):  # ghost BatchNorm: one call per virtual batch of the pass's rows
             self.sliced.add(x.shape[0])
-        calls = getattr(module, "num_batches_tracked", None)
-        if type(module) not in _PLAIN and isinstance(calls, Tensor) and self.model not in _SPLIT_INSIDE_CHECKED:
-            self._calls_before[module] = calls.clone()
         self.checkpointed = self.checkpointed or in_checkpoint() or any(
             _composable_checkpoint.state(m).enable_hook for m in self.segments.get(module, ()))
 
-    def _counted(self, module: nn.Module, args: tuple[Any, ...], out: Any) -> None:
-        """Add how many batch-norm calls more than one ``module``'s call ran (its ``num_batches_tracked`` moved by)."""
-        before = self._calls_before.pop(module, None)
-        if before is not None:
-            excess = (module.num_batches_tracked - before - 1).clamp(min=0)
-            self.inside[module] = excess + self.inside[module] if module in self.inside else excess
-
     def _record(self, module: nn.Module, args: tuple[Any, ...]) -> None:
         x = args[0]
-        if type(module) not in _PLAIN:
-            x = x.detach()
-        dims = [d for d in range(x.dim()) if d != 1]
-        dtype = module.running_mean.dtype if module.running_mean is not None else (
-            torch.float32 if x.dtype in (torch.float16, torch.bfloat16) else x.dtype)
-        var, mean = torch.var_mean(x.to(dtype), dim=dims, unbiased=False)
-        self.stats[module].append((mean, var))
+        self.stats[module].append(_batch_statistics(x if type(module) in _PLAIN else x.detach(), module.running_mean))
 
 
 #: the BatchNorm classes whose calls PairedPasses computes itself (exactly ``F.batch_norm``'s formula, nothing added)
@@ -550,11 +550,90 @@ def in_checkpoint() -> bool:
 
 def _normalised(module: nn.Module, x: Tensor, mean: Tensor, var: Tensor) -> Tensor:
     """``module``'s batch normalisation of ``x`` with the statistics ``mean`` and ``var`` (per channel, axis 1)."""
+    return _normalised_by(x, mean, var, module.weight, module.bias, module.eps)
+
+
+def _normalised_by(x: Tensor, mean: Tensor, var: Tensor, weight: Tensor | None, bias: Tensor | None,
+                   eps: float) -> Tensor:
+    """``F.batch_norm``'s formula, ``(x − mean) · rsqrt(var + eps) · weight + bias``, per channel (axis 1)."""
     shape = (1, -1) + (1,) * (x.dim() - 2)
-    y = (x.to(mean.dtype) - mean.view(shape)) * torch.rsqrt(var.view(shape) + module.eps)
-    if module.weight is not None:
-        y = y * module.weight.view(shape) + module.bias.view(shape)
+    y = (x.to(mean.dtype) - mean.view(shape)) * torch.rsqrt(var.view(shape) + eps)
+    if weight is not None and bias is not None:
+        y = y * weight.view(shape) + bias.view(shape)
+    elif weight is not None or bias is not None:
+        y = y * weight.view(shape) if weight is not None else y + bias.view(shape)
     return y.to(x.dtype)
+
+
+def _batch_statistics(x: Tensor, running_mean: Tensor | None) -> tuple[Tensor, Tensor]:
+    """The mean and biased variance of ``x`` over every dimension but the channels (axis 1), in the dtype of the
+    running statistics (float32 for a half-precision ``x`` without them)."""
+    dtype = running_mean.dtype if running_mean is not None else (
+        torch.float32 if x.dtype in (torch.float16, torch.bfloat16) else x.dtype)
+    var, mean = torch.var_mean(x.to(dtype), dim=[d for d in range(x.dim()) if d != 1], unbiased=False)
+    return mean, var
+
+
+#: ``F.batch_norm``'s arguments and their defaults
+_BATCH_NORM_ARGS = {"input": None, "running_mean": None, "running_var": None, "weight": None, "bias": None,
+                    "training": False, "momentum": 0.1, "eps": 1e-5}
+
+
+class _BatchNormCalls(TorchFunctionMode):
+    """The batch-statistics ``F.batch_norm`` calls (``training=True``) inside the calls of one ``BatchNorm`` layer of
+    another class, while it runs (``enter`` and ``leave`` are its forward pre-hook and hook: no other layer's
+    functions pass here): counted (``most``: the most in one call of the layer); with ``record`` (a list), each call's
+    statistics appended (their gradient kept) and the call computed by the formula with them, as a plain layer's is
+    (:func:`_normalised_by`; the call itself still runs, its output unused, so that the running statistics move as
+    without the pairing); with ``replay`` (a first pass's ``record``), call ``k`` computed with ``replay[k]``, the
+    running statistics untouched. A recorded call of one value per channel stops the pass
+    (:class:`_OneValuePerChannel`, which torch would refuse)."""
+
+    def __init__(self, record: list[tuple[Tensor, Tensor]] | None = None,
+                 replay: list[tuple[Tensor, Tensor]] | None = None) -> None:
+        super().__init__()
+        self.record, self.replay = record, replay
+        self.most = self.now = self.used = self.depth = 0
+
+    def enter(self, module: nn.Module, args: tuple[Any, ...]) -> None:
+        self.now, self.depth = 0, self.depth + 1
+        self.__enter__()
+
+    def leave(self, module: nn.Module, args: tuple[Any, ...], out: Any) -> None:
+        if self.depth:
+            self.depth -= 1
+            self.__exit__(None, None, None)
+        self.most = max(self.most, self.now)
+
+    def close(self) -> None:
+        """Leave the mode where a pass raised inside the layer."""
+        while self.depth:
+            self.depth -= 1
+            self.__exit__(None, None, None)
+
+    def __torch_function__(self, func: Callable[..., Any], types: Any, args: tuple[Any, ...] = (),
+                           kwargs: dict[str, Any] | None = None) -> Any:
+        kwargs = kwargs or {}
+        if func is not F.batch_norm:
+            return func(*args, **kwargs)
+        call = {**_BATCH_NORM_ARGS, **dict(zip(_BATCH_NORM_ARGS, args)), **kwargs}
+        if not call["training"]:
+            return func(*args, **kwargs)
+        self.now += 1
+        x, affine = call["input"], (call["weight"], call["bias"], call["eps"])
+        if self.record is not None:
+            if x.dim() >= 2 and x.shape[1] and x.numel() // x.shape[1] == 1:
+                raise _OneValuePerChannel
+            stats = _batch_statistics(x, call["running_mean"])
+            self.record.append(stats)
+            func(*args, **kwargs)
+            return _normalised_by(x, *stats, *affine)
+        if self.replay is not None:
+            k, self.used = self.used, self.used + 1
+            if k < len(self.replay):
+                return _normalised_by(x, *self.replay[k], *affine)
+            return func(x, None, None, *affine[:2], True, 0.0, affine[2])  # a call the first pass did not make
+        return func(*args, **kwargs)
 
 
 def _composable_segments(model: nn.Module, norms: list[nn.Module]) -> dict[nn.Module, list[nn.Module]]:
