@@ -35,8 +35,7 @@ from lightning_causal.causal.engine.checks import check_choice, check_int, check
 from lightning_causal.causal.engine.forward import Forward, ForwardArgs, OutputSpec
 from lightning_causal.causal.engine.groups import (
     broadcast_groups,
-    check_patch_inputs,
-    make_feature_mask,
+    group_mask,
 )
 from lightning_causal.causal.engine.probe_warnings import ProbeContentsWarning
 from lightning_causal.causal.engine.ranking import largest_k
@@ -182,20 +181,16 @@ class SobolAudit(Audit):
         self._scalar_groups: list[int] | None = None  # the groups logged as scalars, chosen at the first audit
 
     def _mask(self, x: Tensor) -> Tensor:
-        """Group ids ``[1, *sample_shape]`` shared by every sample."""
-        check_patch_inputs(x, self.patch_size)
-        mask = make_feature_mask(x.shape[1:], self.feature_mask, self.patch_size)
-        if mask.dim() < x.dim():  # right-aligned, as Captum broadcasts: [H, W] for [N, C, H, W] (the other audits take it)
-            mask = mask.reshape((1,) * (x.dim() - mask.dim()) + tuple(mask.shape))
-        if mask.dim() != x.dim() or mask.shape[0] != 1:
+        """Group ids ``[1, *sample_shape]`` shared by every sample: :func:`~lightning_causal.causal.engine.groups.group_mask`
+        (as every audit resolves ``feature_mask=`` / ``patch_size=``; a mask of fewer dimensions right-aligned, ``[H, W]``
+        for ``[N, C, H, W]``), one mask for all samples."""
+        mask = group_mask(x, self.feature_mask, self.patch_size)
+        if mask.shape[0] != 1:
             raise ValueError(
                 f"Expected argument `feature_mask` of shape [1, ...] shared by all samples of {list(x.shape)} "
                 f"but got {list(mask.shape)}"
             )
-        try:
-            return mask.expand(1, *x.shape[1:]).to(x.device)
-        except RuntimeError as err:
-            raise ValueError(f"Expected argument `feature_mask` broadcastable to {list(x.shape)} but got {list(mask.shape)}") from err
+        return mask.expand(1, *x.shape[1:])
 
     def validate(self, model: nn.Module, probe: Probe) -> None:
         if isinstance(probe.inputs, tuple):
