@@ -131,10 +131,21 @@ def _resolve(model: nn.Module, name: str, listed: _Listed | None) -> nn.Module:
         if holders and all(not n or holds_tensors_only(modules[n]) for n in holders):
             held = " and ".join(["its own parameters" if not n else repr(n) for n in holders][:3])
             hint += f". The model reads {held} in functional code: " + functional_layer_hint()
+        elif not close and _own_forward(modules):  # e.g. a hypernetwork's target layer, an einsum of generated weights
+            hint += (f". If {name!r} is a tensor that a forward of yours computes itself (torch.einsum or bmm with "
+                     "per-sample weights a hypernetwork made, F.linear, F.relu): " + functional_layer_hint())
         raise ValueError(f"Unknown module name {name!r} in model {model_name(model)}; {hint}")
     _check_eager(model, modules, name)
     _check_not_meta_site(model, modules, name, None if listed is None else listed.meta)
     return modules[name]
+
+
+def _own_forward(modules: Mapping[str, nn.Module]) -> bool:
+    """Whether one of ``modules`` runs a ``forward`` of the user's (its class from no package of torch's or Lightning's):
+    code that may compute a layer no module returns. An ``nn.Sequential`` of torch's layers has none."""
+    return any(type(m).forward is not nn.Module.forward
+               and type(m).__module__.partition(".")[0] not in ("torch", "lightning", "pytorch_lightning")
+               for m in modules.values())
 
 
 def _listed_name(model: nn.Module, modules: dict[str, nn.Module], name: str) -> str | None:
