@@ -212,8 +212,7 @@ def input_effects(
             tidx, f0 = clean_target(forward, xs, target, noise)
         changed = changed_groups(xs, masks, bases, g, padding).T  # [G, N]
         if not bool(changed.any()):  # a probe of zeros with the default baseline 0: the zeros would read as "no effect"
-            n = xs[0].shape[0]  # samples that all hold one value: the first rows of a dataset ordered by the input
-            one = n > 1 and all(bool((x == x[:1]).all()) for x in xs)
+            one = n > 1 and all(bool((x == x[:1]).all()) for x in xs)  # samples of one value: the first rows of an ordered dataset
             warnings.warn(
                 "input_effects: every group of every sample already equals `baseline`, so no intervention changes the input "
                 "and every effect is exactly 0 (whatever the model); pass a `baseline` the inputs differ from"
