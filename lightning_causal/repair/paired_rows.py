@@ -202,8 +202,11 @@ class PairedPasses:
         self.stats: dict[nn.Module, list[tuple[Tensor, Tensor]]] = {}
         self.checkpointed = False
         #: the rows of each training-mode ``BatchNorm`` call of the last first pass whose input was a slice along dim 0
-        #: of a larger tensor (ghost BatchNorm's virtual batches: :func:`_sliced_rows`)
+        #: of a larger tensor (ghost BatchNorm's virtual batches: :func:`_sliced_rows`), the slices of a tensor cut as
+        #: virtual batches are (:func:`_virtual_batches`)
         self.sliced: set[int] = set()
+        #: per tensor sliced in the pass running (by id, the tensor held until the pass ends), its slices' (offset, rows)
+        self._slices: dict[int, tuple[Tensor, list[tuple[int, int]]]] = {}
         self.held: dict[str, Tensor] = {}
         self.versions: dict[str, int] = {}
         self.written: set[str] = set()
@@ -235,7 +238,7 @@ class PairedPasses:
                      if id(b) in self.norm_buffers or known is None or name in known}
         self.versions = {name: b._version for name, b in self.buffers.items()}
         self.stats = {m: [] for m in self.norms}
-        self.checkpointed, self.sliced = False, set()
+        self.checkpointed, self.sliced, self._slices = False, set(), {}
         handles = [m.register_forward_pre_hook(self._segment) for m in self.norms]
         self.calls = {m: _BatchNormCalls(record=[] if norms and m in self.inside else None)
                       for m in dict.fromkeys([*self.counted, *self.inside])}
@@ -262,6 +265,11 @@ class PairedPasses:
                 h.remove()
             for calls in self.calls.values():
                 calls.close()
+            for _, cuts in self._slices.values():
+                rows = [n for _, n in sorted(set(cuts))]  # a slice read by two layers counted once
+                if _virtual_batches(rows):
+                    self.sliced.update(rows)
+            self._slices = {}
             self.after = [g.get_state() for g in self.generators]
             self.written = {name for name, b in self.buffers.items()
                             if id(b) not in self.norm_buffers and b._version != self.versions[name]}
@@ -483,7 +491,7 @@ class PairedPasses:
     def _segment(self, module: nn.Module, args: tuple[Any, ...]) -> None:
         x = args[0] if args else None
         if isinstance(x, Tensor) and _sliced_rows(x):  # ghost BatchNorm: one call per virtual batch of the pass's rows
-            self.sliced.add(x.shape[0])
+            self._slices.setdefault(id(x._base), (x._base, []))[1].append((x.storage_offset(), x.shape[0]))
         self.checkpointed = self.checkpointed or in_checkpoint() or any(
             _composable_checkpoint.state(m).enable_hook for m in self.segments.get(module, ()))
 
@@ -522,6 +530,25 @@ def _sliced_rows(x: Tensor) -> bool:
     if x.shape[0] != 1 and x.stride(0) != inner:
         return False
     return not (x.dim() < base.dim() and base.shape[0] and x.numel() * base.shape[0] == base.numel())
+
+
+def _virtual_batches(rows: list[int]) -> bool:
+    """Whether slices of ``rows`` rows, in the order they lie in the tensor they cut, are virtual batches: of one size
+    but the last, which may be smaller (``x.chunk(k)``, ``x.split(size)``), or of sizes one row apart, the larger
+    first (``torch.tensor_split(x, k)``). Not the slices of rows sorted by expert (``x[order].split(counts)``: a
+    sorted-routing MoE, whose joint pass gives a row and its twin routed alike one expert's call already), unless
+    their counts fall in such a pattern (equal counts; two experts, the first given no fewer rows).
+
+    Examples:
+        >>> [_virtual_batches(r) for r in ([16, 16, 8], [16, 16, 16], [4, 4, 3, 3], [40])]
+        [True, True, True, True]
+        >>> [_virtual_batches(r) for r in ([3, 14, 22], [16, 8, 16], [5, 7])]
+        [False, False, False]
+    """
+    head, last = rows[:-1], rows[-1]
+    if all(n == rows[0] for n in head) and last <= rows[0]:
+        return True
+    return rows[0] - last <= 1 and all(a >= b for a, b in zip(rows, rows[1:]))
 
 
 def in_checkpoint() -> bool:
