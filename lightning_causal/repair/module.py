@@ -37,11 +37,7 @@ from lightning_causal.causal.engine.chosen_input import (
 from lightning_causal.causal.engine.forward import ForwardArgs, OutputSpec, select_output
 from lightning_causal.causal.engine.forward_args import WholeAcrossBatches
 from lightning_causal.causal.engine.output_selection import check_not_a_row, held_distribution
-from lightning_causal.causal.engine.per_sample_results import (
-    REPAIR_TARGETS_WAY,
-    WRAPPED_TARGETS_WAY,
-    detection_batch,
-)
+from lightning_causal.causal.engine.per_sample_results import _PAGE, detection_batch
 from lightning_causal.causal.engine.state import audit_mode
 from lightning_causal.causal.engine.user_frame import outside_package
 from lightning_causal.repair.base import RepairTerm
@@ -90,6 +86,24 @@ _fusable = fusable  # kept importable from here (tests/repair/test_clp_term.py)
 #: How a model that returns a ``torch.distributions`` object is fine-tuned on its negative log-likelihood: the task
 #: loss takes one tensor (sliced by rows where a term's pass is fused with the task's), so ``output=`` stacks the
 #: tensors that rebuild the distribution, and each term reads the model's return value through an ``output=`` of its own.
+#: how the terms get image-level labels of a detector's targets, as both ways below say it
+_LABELS_FROM_TARGETS = ("`unpack_batch=lambda batch: (batch[0], torch.stack([(t['labels'] == c).any() for t in "
+                        f"batch[1]]).long(), None)`, with `output=` a score per image and class ({_PAGE})")
+
+#: what `unpack` says of a detector's `(images, targets)` batch that the default task step cannot take
+REPAIR_TARGETS_WAY = (
+    "CausalRepairModule's default `task_step`, `task_loss(model(images), labels)`, cannot take a detector's loss of "
+    "its targets: subclass it and override `task_step(self, batch, batch_idx)` to return that loss from `batch[1]`; "
+    "`unpack_batch=` then gives the terms the images and image-level labels made from the targets (BackdoorSuppressionTerm "
+    f"keeps them on its triggered copies), e.g. {_LABELS_FROM_TARGETS}")
+
+#: what `unpack` says instead for a `CausalRepairModule.wrap`, whose own `training_step` keeps the detector's loss
+WRAPPED_TARGETS_WAY = (
+    "A wrapped module (`CausalRepairModule.wrap`) keeps its own `training_step`, the detector's loss of its targets, "
+    "and needs no `task_step`: give the terms the images, `CausalRepairModule.wrap(module, terms, unpack_batch=lambda "
+    "batch: (batch[0], None, None))`, or image-level labels made from the targets for a term that needs them, e.g. "
+    f"{_LABELS_FROM_TARGETS}")
+
 DISTRIBUTION_TASK_LOSS = (
     "The task loss takes one tensor: for a distribution's negative log-likelihood, stack the tensors it is rebuilt "
     "from, `output=lambda out: torch.stack([out.mean, out.stddev], -1)` with `task_loss=lambda o, y: "

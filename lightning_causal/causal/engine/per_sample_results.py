@@ -16,26 +16,10 @@ from typing import Any
 import torch
 from torch import Tensor
 
-__all__ = ["REPAIR_TARGETS_WAY", "WRAPPED_TARGETS_WAY", "boxes_way", "detection_batch", "levels_way", "per_sample_mappings", "reduction_failed", "results_way",
+__all__ = ["boxes_way", "detection_batch", "levels_way", "per_sample_mappings", "reduction_failed", "results_way",
            "set_columns_read", "set_columns_warning", "set_logits_key", "set_way", "targets_way"]
 
 _PAGE = "docs/your_model.md, 'Object detectors'"
-
-REPAIR_TARGETS_WAY = (
-    "CausalRepairModule's default `task_step`, `task_loss(model(images), labels)`, cannot take a detector's loss of "
-    "its targets: subclass it and override `task_step(self, batch, batch_idx)` to return that loss from `batch[1]`; "
-    "`unpack_batch=` then gives the terms the images and image-level labels made from the targets (BackdoorSuppressionTerm "
-    "keeps them on its triggered copies), e.g. `unpack_batch=lambda batch: (batch[0], torch.stack([(t['labels'] == c)"
-    f".any() for t in batch[1]]).long(), None)`, with `output=` a score per image and class ({_PAGE})")
-
-
-WRAPPED_TARGETS_WAY = (
-    "A wrapped module (`CausalRepairModule.wrap`) keeps its own `training_step`, the detector's loss of its targets, "
-    "and needs no `task_step`: give the terms the images, `CausalRepairModule.wrap(module, terms, unpack_batch=lambda "
-    "batch: (batch[0], None, None))`, or image-level labels made from the targets for a term that needs them, e.g. "
-    "`unpack_batch=lambda batch: (batch[0], torch.stack([(t['labels'] == c).any() for t in batch[1]]).long(), None)`, "
-    f"with `output=` a score per image and class ({_PAGE})")
-
 
 _RESULT_KEYS = frozenset({"boxes", "scores", "labels", "masks", "keypoints"})  # a detector's results and targets
 
@@ -191,14 +175,12 @@ def set_way(out: Any, key: str) -> str:
         >>> print(way[way.rindex("`output="):way.rindex("`") + 1])
         `output=lambda out: out['pred_logits'].sigmoid().amax(1)`
     """
-    q, k = _entry(out, key).shape[1:]
-    read = f"out[{key!r}]" if isinstance(out, Mapping) else f"out.{key}"
+    q, k, read = _set_read(out, key)
     return (f"a set predictor's class logits {read} [N, {q}, {k}] (DETR's: one row per object query, the last of the "
-            f"{k} classes 'no object') are no class scores of the samples: a query is no object of the image (it can "
-            "describe another object once an input is intervened on), its argmax is 'no object' wherever it finds "
-            "none, and a mean over the queries averages the objects with the empty queries; pass each class's best "
-            f"probability over the queries, 'no object' left out (as DETR's post-processing scores the detections) "
-            f"({_PAGE}): `output=lambda out: {read}.softmax(-1)[..., :-1].amax(1)`, then `target=c`{_sigmoid_way(read)}")
+            f"{k} classes 'no object') are no class scores of the samples: {_NO_OBJECT}, its argmax is 'no object' "
+            "wherever it finds none, and a mean over the queries averages the objects with the empty queries; pass each "
+            "class's best probability over the queries, 'no object' left out (as DETR's post-processing scores the "
+            f"detections) ({_PAGE}): {_best_way(read)}{_sigmoid_way(read)}")
 
 
 def boxes_way(out: Any, key: str) -> str:
@@ -214,13 +196,11 @@ def boxes_way(out: Any, key: str) -> str:
         >>> print(way[way.index("`output="):way.index("`target=k`") + 10])
         `output=lambda out: out['pred_boxes'].gather(1, out['pred_logits'].softmax(-1)[..., c].argmax(1).view(-1, 1, 1).expand(-1, 1, 4))[:, 0]`, then `target=k`
     """
-    boxes = _entry(out, "pred_boxes")
-    q, k = boxes.shape[1:]
-    read, logits = (("out['pred_boxes']", f"out[{key!r}]") if isinstance(out, Mapping) else
-                    ("out.pred_boxes", f"out.{key}"))
+    q, k, read = _set_read(out, "pred_boxes")
+    logits = _set_read(out, key)[2]
     return (f"a set predictor's boxes {read} [N, {q}, {k}] (DETR's: one box (cx, cy, w, h) per object query) are a set "
-            "of regressions, no regression output of the samples: a query is no object of the image (it can describe "
-            "another object once an input is intervened on), the queries that find none give boxes too, and a mean "
+            f"of regressions, no regression output of the samples: {_NO_OBJECT}, the queries that find none give boxes "
+            "too, and a mean "
             "over the queries averages the objects' boxes with theirs. Explain the box of each image's best query for "
             f"class c, a coordinate at a time ({_PAGE}): `output=lambda out: {read}.gather(1, "
             f"{logits}.softmax(-1)[..., c].argmax(1).view(-1, 1, 1).expand(-1, 1, {k}))[:, 0]`, then `target=k` for "
@@ -240,14 +220,27 @@ def set_columns_warning(out: Any, key: str) -> str:
         >>> print(set_columns_warning(out, "pred_logits")[:60])
         `output=` gives 3 columns, the classes of out['pred_logits']
     """
-    q, k = _entry(out, key).shape[1:]
-    read = f"out[{key!r}]" if isinstance(out, Mapping) else f"out.{key}"
+    q, k, read = _set_read(out, key)
     return (f"`output=` gives {k} columns, the classes of {read} [N, {q}, {k}], a set predictor's class logits (DETR's) "
             f"whose last class is 'no object': with `target=` left out, each row's argmax is explained, 'no object' "
             f"wherever it wins (a query that finds no object), and a query's row ({read}[:, q]) is no object of the "
             f"image (the query can describe another object once an input is intervened on). Pass each class's best "
-            f"probability over the queries, `output=lambda out: {read}.softmax(-1)[..., :-1].amax(1)`, then `target=c` "
-            f"({_PAGE}); a selection that leaves the last class out ({read}[:, q, :-1]) is not warned of{_sigmoid_way(read)}")
+            f"probability over the queries, {_best_way(read)} ({_PAGE}); a selection that leaves the last class out ({read}[:, q, :-1]) is not warned of{_sigmoid_way(read)}")
+
+
+#: why an object query's row is no sample's (set_way, boxes_way)
+_NO_OBJECT = "a query is no object of the image (it can describe another object once an input is intervened on)"
+
+
+def _set_read(out: Any, key: str) -> tuple[int, int, str]:
+    """``(Q, K, read)``: the queries and the classes (or coordinates) of a set predictor's entry ``key`` ``[N, Q, K]``,
+    and how an ``output=`` callable reads it, ``out['pred_logits']`` or ``out.pred_logits``."""
+    q, k = _entry(out, key).shape[1:]
+    return q, k, f"out[{key!r}]" if isinstance(out, Mapping) else f"out.{key}"
+
+
+def _best_way(read: str) -> str:  # each class's best probability over the queries, 'no object' left out
+    return f"`output=lambda out: {read}.softmax(-1)[..., :-1].amax(1)`, then `target=c`"
 
 
 def _sigmoid_way(read: str) -> str:  # the clause both texts end with
