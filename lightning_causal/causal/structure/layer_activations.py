@@ -498,7 +498,9 @@ def conv_layouts(model: nn.Module, layers: Sequence[str]) -> Iterator[dict[str, 
     transposed, or a convolution read the input transposed (a text-CNN block, ``relu(self.conv(x.transpose(1,
     2))).transpose(1, 2)``) or the output of a features-last layer of the input's shape transposed (a Conformer's
     convolution module, ``self.conv(self.norm(x).transpose(1, 2))``, torchaudio's too, whose pointwise
-    ``Conv1d(d, 2d, 1)`` reads it before a GLU and the depthwise convolution). No pass of its own, no copy: hooks compare strides (and values where the storage differs)
+    ``Conv1d(d, 2d, 1)`` reads it before a GLU and the depthwise convolution), where that layer read the input as it is
+    (one that read it transposed, or such a layer's output, is a channels-first block's norm over its channels,
+    ``self.norm(x.transpose(1, 2)).transpose(1, 2)`` of ``[N, C, T]``: no sign of steps on dimension 1). No pass of its own, no copy: hooks compare strides (and values where the storage differs)
     at each call, and are removed on exit, also on an exception.
 
     Examples:
@@ -540,12 +542,16 @@ def _layout_hooks(name: str, module: nn.Module, inner: list[nn.Module], read: di
 
     def enter(_m: nn.Module, args: tuple, kwargs: dict) -> None:  # block(h) or block(x=h)
         x = next((a for a in (*args[:1], *kwargs.values()) if isinstance(a, Tensor)), None)
-        call.update(x=x if x is not None and x.dim() == 3 else None, said=[], outs=[], last=[])
+        call.update(x=x if x is not None and x.dim() == 3 else None, said=[], outs=[], last=[], flipped=[])
 
-    def features_ran(m: nn.Module, _args: tuple, out: object) -> None:  # a LayerNorm, a Linear: its features last
+    def features_ran(m: nn.Module, args: tuple, out: object) -> None:  # a LayerNorm, a Linear: its features last
         x = call.get("x")
         if isinstance(x, Tensor) and isinstance(out, Tensor) and out.shape == x.shape and _declared_layout(m, out) == "features":
-            call["last"].append(out)
+            seen = args[0] if args and isinstance(args[0], Tensor) else None
+            # one that read the input transposed (or such an output) is a channels-first block's norm over its channels
+            # (ln(x.transpose(1, 2)) of [N, C, T]): its features last are the input's channels, no sign of steps on 1
+            flipped = seen is not None and (_read_as(seen, x) == "steps" or any(_read_as(seen, f) == "channels" for f in call["flipped"]))
+            call["flipped" if flipped else "last"].append(out)
 
     def conv_ran(_m: nn.Module, args: tuple, out: object) -> None:
         x = call.get("x")
