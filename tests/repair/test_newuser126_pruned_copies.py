@@ -133,14 +133,24 @@ def copy_of(net: Net) -> Net:
     return other
 
 
-def test_feature_shift_tuning_trains_a_head_under_the_older_spectral_norm_hook():
-    """The older hook's ``weight`` is an attribute its pre-hook computes at each pass, one step behind after
-    ``opt.step()``: renormalising ``weight_orig`` from it put the step's weights back, and the head never trained (its
-    ``weight_orig`` 1.5e-8 apart after 3 epochs at lr 1e-2 and at lr 1e-12). Its weight is written as before."""
+def test_feature_shift_tuning_under_the_older_hooks():
+    """The older hooks' ``weight`` is an attribute their pre-hook computes at each pass: written there, the
+    re-initialisation was lost (the copy tuned from the model's head); renormalising ``weight_orig`` from it, one step
+    behind after ``opt.step()``, put the step's weights back (the head never trained: ``weight_orig`` 1.5e-8 apart after
+    3 epochs at lr 1e-2 and at lr 1e-12). Now ``spectral_norm``'s ``weight_orig`` takes the draw (the forward divides it
+    by its largest singular value) and trains; ``weight_norm``'s ``weight_g``/``weight_v`` give the plain head's draw
+    exactly."""
     x = torch.rand(16, 1, 8, 8, generator=torch.Generator().manual_seed(2))
     torch.manual_seed(0)
-    net = Net()
-    nn.utils.spectral_norm(net.fc)
-    still = feature_shifted(net, x, 10, epochs=1, lr=1e-12)
-    tuned = feature_shifted(net, x, 10, epochs=3, lr=1e-2)
+    plain = Net()
+    u = _shifted_head(plain, x)
+    spectral = copy_of(plain)
+    nn.utils.spectral_norm(spectral.fc)
+    still = feature_shifted(spectral, x, 10, epochs=1, lr=1e-12)
+    tuned = feature_shifted(spectral, x, 10, epochs=3, lr=1e-2)
     assert (tuned.fc.weight_orig - still.fc.weight_orig).abs().max() > 1e-3
+    head = _shifted_head(spectral, x)  # the draw over its largest singular value: along the plain head's draw
+    assert torch.nn.functional.cosine_similarity(head.flatten(), u.flatten(), 0) > 0.9999
+    normed = copy_of(plain)
+    nn.utils.weight_norm(normed.fc)
+    torch.testing.assert_close(_shifted_head(normed, x), u, rtol=1e-5, atol=1e-6)

@@ -12,11 +12,14 @@ smaller than a clean class's. Pure PyTorch: nothing here knows of Lightning.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 from torch.nn.utils import parametrize
+from torch.nn.utils.spectral_norm import SpectralNorm
+from torch.nn.utils.weight_norm import WeightNorm
 
 from lightning_causal._optimizers import adam_eps
 from lightning_causal.causal.engine.checks import check_float, check_int, check_type
@@ -121,24 +124,50 @@ def feature_shifted(model: nn.Module, x: Tensor, num_classes: int, *, epochs: in
 def _write(layer: nn.Module, name: str, value: Tensor) -> None:
     """Sets ``layer``'s tensor ``name`` to ``value`` where its forward reads it from: the parameter; a pruned one's
     ``<name>_orig`` (``torch.nn.utils.prune``: the forward multiplies it by ``<name>_mask``, which keeps the pruned
-    entries 0); a parametrized one through its parametrization (``torch.nn.utils.parametrize``: ``right_inverse``).
-    Written into ``layer.<name>`` itself, a tensor such a forward computes again, the value was lost: the tuning
-    started from the weights it was to replace. The older ``spectral_norm`` / ``weight_norm`` hooks' weight (an
-    attribute their pre-hook computes at each pass, one step behind after ``opt.step()``) is written as before, into
-    that attribute, where it is lost: writing their ``weight_orig`` from it would put back the step's weights."""
+    entries 0); a parametrized one through its parametrization (``torch.nn.utils.parametrize``: ``right_inverse``);
+    under the older hooks, ``spectral_norm``'s ``<name>_orig`` (which it divides by its largest singular value) and
+    ``weight_norm``'s ``<name>_v`` and ``<name>_g`` (``value`` exactly). Written into ``layer.<name>`` itself, a tensor
+    such a forward computes again, the value was lost: the tuning started from the weights it was to replace."""
+    norm = _hook(layer, name, WeightNorm)
     if parametrize.is_parametrized(layer, name):
         setattr(layer, name, value)
-    elif isinstance(getattr(layer, name + "_orig", None), nn.Parameter) and isinstance(getattr(layer, name + "_mask", None), Tensor):
+    elif _pruned(layer, name) or _hook(layer, name, SpectralNorm) is not None:
         getattr(layer, name + "_orig").copy_(value)
+    elif norm is not None:
+        getattr(layer, name + "_v").copy_(value)
+        getattr(layer, name + "_g").copy_(torch.norm_except_dim(value, 2, norm.dim))
     else:
         getattr(layer, name).copy_(value)
 
 
+def _forward_weight(layer: nn.Module) -> Tensor:
+    """``layer``'s weight as its forward computes it now (:func:`_write`'s cases): not the attribute the older hooks and
+    pruning set at the last pass, one step behind after ``opt.step()``. The older ``spectral_norm`` iterates its ``u``,
+    ``v`` once, as a training pass does: those of the weights before could give a negative ``σ = uᵀWv`` for a new
+    draw, which flipped its sign."""
+    if parametrize.is_parametrized(layer, "weight"):
+        return layer.weight
+    if _pruned(layer, "weight"):
+        return layer.weight_orig * layer.weight_mask
+    spectral, norm = _hook(layer, "weight", SpectralNorm), _hook(layer, "weight", WeightNorm)
+    if spectral is not None:
+        return spectral.compute_weight(layer, do_power_iteration=True)  # u, v of the weights written (a sign else)
+    return norm.compute_weight(layer) if norm is not None else layer.weight
+
+
+def _pruned(layer: nn.Module, name: str) -> bool:
+    return isinstance(getattr(layer, name + "_orig", None), nn.Parameter) and isinstance(getattr(layer, name + "_mask", None), Tensor)
+
+
+def _hook(layer: nn.Module, name: str, kind: type) -> Any:
+    """``layer``'s forward pre-hook of ``kind`` (the older ``SpectralNorm`` / ``WeightNorm``) computing ``name``, or ``None``."""
+    return next((h for h in layer._forward_pre_hooks.values() if isinstance(h, kind) and h.name == name), None)
+
+
 def _renormed(head: nn.Module, w0: Tensor) -> None:
-    """Scales ``head``'s weight, as its forward computes it (a pruned one's ``weight_orig * weight_mask``), to the
-    norm of ``w0`` (:func:`_write`)."""
-    mask = getattr(head, "weight_mask", None)
-    weight = head.weight_orig * mask if isinstance(mask, Tensor) and hasattr(head, "weight_orig") else head.weight
+    """Scales ``head``'s weight, as its forward computes it (:func:`_forward_weight`), to the norm of ``w0``
+    (:func:`_write`)."""
+    weight = _forward_weight(head)
     _write(head, "weight", weight * (w0.norm() / weight.norm().clamp_min(1e-12)))
 
 
