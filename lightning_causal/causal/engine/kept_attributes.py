@@ -19,7 +19,7 @@ from torch import Tensor, nn
 from lightning_causal.causal.engine.user_frame import outside_package
 
 __all__ = ["BATCH_STATISTICS_FIX", "TRACED_TRAINING_FIX", "KeptAttributes", "batch_statistic_norms", "buffer_of",
-           "dict_attributes", "held_tensors", "helper_objects", "helper_tensors", "instance_of", "is_norm_layer", "keep_attributes", "traced_batch_norm_in_training", "traced_training_norms", "written_tensors"]
+           "dict_attributes", "held_tensors", "helper_objects", "helper_tensors", "instance_of", "is_norm_layer", "keep_attributes", "tensor_dicts", "traced_batch_norm_in_training", "traced_training_norms", "written_tensors"]
 
 
 def _tensors(value: Any) -> list[Tensor]:
@@ -405,6 +405,23 @@ def dict_attributes(model: nn.Module) -> list[tuple[dict[Any, Any], dict[Any, An
     seen: set[int] = set()
     return [(d, dict(d)) for m in model.modules() for name, v in vars(m).items()
             if _is_dict(v) and name not in _MODULE_DICTS for d in _nested_dicts(v, seen)]
+
+
+def tensor_dicts(model: nn.Module) -> list[str]:
+    """The names of the dict attributes of ``model``'s modules (and of the dicts they hold) that hold tensors: a cache of
+    generated weights per task id (``cache``), which a forward reads instead of calling the module that made them.
+
+    Examples:
+        >>> m = nn.Sequential(nn.Linear(2, 2))
+        >>> m[0].cache, m[0].calls = {0: torch.ones(1)}, {"n": 0}
+        >>> tensor_dicts(m)
+        ['0.cache']
+    """
+    held = [d for d, _ in dict_attributes(model) if _own_tensors(d)]
+    if not held:
+        return []
+    names = _dict_names(model)
+    return [names.get(id(d), "a dict") for d in held]
 
 
 def written_tensors(model: nn.Module, kept: list[tuple[dict[Any, Any], dict[Any, Any]]]) -> list[str]:

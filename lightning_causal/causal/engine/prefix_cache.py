@@ -79,6 +79,7 @@ from lightning_causal.causal.engine.state import as_tuple
 from lightning_causal.causal.engine.suffix import SplitRefused, fx_split
 from lightning_causal.causal.engine.suffix_runners import Edit, FullRunner, FxRunner
 from lightning_causal.causal.engine.unit_sites import (
+    cached_output_hint,
     check_samples_first,
     is_model_output,
     tuple_reader,
@@ -494,6 +495,7 @@ def _full_cache(forward: Forward, xs: tuple[Tensor, ...], layer: str, module: nn
             "(it ran in an earlier pass): a module on some branches only, or one the model skips at random (stochastic "
             "depth drawing random numbers in eval mode) runs in some passes only and cannot be intervened on. Name a "
             "module the model calls in every pass, or make the skip deterministic in eval mode (`if self.training and ...`)"
+            + cached_output_hint(forward.model)
         ) from err
     h = _without_graph(module_output(rec.cut_output, layer))
     n = xs[0].shape[0]

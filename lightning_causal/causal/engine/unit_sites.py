@@ -37,11 +37,12 @@ from torch.nn.utils.rnn import PackedSequence
 from lightning_causal._compat import functorch_wrapped, module_hooks_fire
 from lightning_causal.causal.engine.eager import named_modules
 from lightning_causal.causal.engine.input_sites import InputSite
+from lightning_causal.causal.engine.kept_attributes import tensor_dicts
 from lightning_causal.causal.engine.quantized import check_not_quantized
 from lightning_causal.causal.engine.units import unit_kind
 
 __all__ = ["PACKED_HINT", "SiteFacts", "scalar_parameter_hint", "check_default_units", "check_not_vmapped", "check_rows_at_sites", "check_samples_first", "check_site_units",
-           "check_unit_dimension", "channel_count", "declared_widths", "first_tensor", "folded_hint", "functional_layer_hint", "holds_tensors_only", "inspect_site", "is_model_output",
+           "cached_output_hint", "check_unit_dimension", "channel_count", "declared_widths", "first_tensor", "folded_hint", "functional_layer_hint", "holds_tensors_only", "inspect_site", "is_model_output",
            "lays_channels_first", "named_unit_kind", "returns_packed", "tuple_reader", "unread_element_refusal"]
 
 #: what to name instead of a module that returns a ``PackedSequence`` (:func:`returns_packed`)
@@ -393,7 +394,7 @@ def inspect_site(model: nn.Module, name: str, run: Callable[[], object]) -> Site
                     "uses in functional code (F.linear(x, m.weight)) or whose forward it calls directly (m.forward(x)) "
                     "cannot be intervened on, nor one the forward pass never calls (a distillation's frozen teacher, an "
                     "EMA copy of the network: the audits of a LightningModule explain what its `audited_module` returns). "
-                    "Name a module that the model calls for every sample")
+                    "Name a module that the model calls for every sample" + cached_output_hint(model))
         raise ValueError(f"Expected module {name!r} to be called by the forward pass and to return a tensor{hint}")
     check_not_quantized(name, out)  # a statically quantized model: no intervention can apply
     check_not_vmapped(name, out)  # a module run under torch.func.vmap sees one sample at a time
@@ -470,6 +471,26 @@ def holds_tensors_only(module: nn.Module) -> bool:
         False
     """
     return type(module).forward is nn.Module.forward and next(module.children(), None) is None
+
+
+def cached_output_hint(model: nn.Module) -> str:
+    """Where ``model`` holds tensors in a dict (:func:`~lightning_causal.causal.engine.kept_attributes.tensor_dicts`), the
+    cause of a module that did not run that it suggests: its output cached and read again (a hypernetwork's weights per
+    task id), so that it runs in no pass once the cache is filled; ``""`` otherwise.
+
+    Examples:
+        >>> m = nn.Linear(2, 2)
+        >>> m.cache = {0: torch.ones(1)}
+        >>> print(cached_output_hint(m)[:64])
+        ; the model holds tensors in the dict 'cache': a module whose ou
+    """
+    held = tensor_dicts(model)
+    if not held:
+        return ""
+    shown = ", ".join(repr(n) for n in held[:3])
+    return (f"; the model holds tensors in the dict {shown}: a module whose output the forward keeps there and reads "
+            "again (a hypernetwork's weights cached per task id) runs only where the cache misses, and in no pass once "
+            "it is filled; audit the model with its cache off, in eval mode too (a flag the forward reads)")
 
 
 def functional_layer_hint() -> str:
