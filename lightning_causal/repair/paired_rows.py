@@ -69,11 +69,11 @@ CHECKPOINTED_SPLIT = (
 _CHECKPOINTED_SPLIT_WARNED: weakref.WeakSet[nn.Module] = weakref.WeakSet()  # the models warned of CHECKPOINTED_SPLIT
 _ONE_ROW_WARNED: weakref.WeakSet[nn.Module] = weakref.WeakSet()  # the models warned of ONE_ROW
 _ONE_VALUE_WARNED: weakref.WeakSet[nn.Module] = weakref.WeakSet()  # the models warned of ONE_VALUE
-#: per model whose BatchNorm layers of other classes were counted (at its first step only: timm's BatchNormAct2d and
-#: SyncBatchNorm get no hook later), those found to run several batch-statistics batch-norm calls inside one call of
-#: their own (a ghost-BatchNorm subclass calling ``super().forward`` per chunk), which are paired call by call
-#: (:class:`_BatchNormCalls`)
-_SPLIT_INSIDE: weakref.WeakKeyDictionary[nn.Module, weakref.WeakSet[nn.Module]] = weakref.WeakKeyDictionary()
+#: per BatchNorm layer of another class counted (in the first pass that called it, per mode: timm's BatchNormAct2d and
+#: SyncBatchNorm get no hook later), whether it ran several batch-statistics batch-norm calls inside one call of its
+#: own in that mode (a ghost-BatchNorm subclass calling ``super().forward`` per chunk in training mode), to be paired
+#: call by call (:class:`_BatchNormCalls`)
+_SPLIT_INSIDE: weakref.WeakKeyDictionary[nn.Module, dict[bool, bool]] = weakref.WeakKeyDictionary()
 
 
 class _OneValuePerChannel(Exception):
@@ -181,15 +181,15 @@ class PairedPasses:
                  written: MutableMapping[nn.Module, set[str]] | None = None) -> None:
         self.model, self.record = model, written
         self.generators = global_generators(device) + module_generators(model)
-        found = _SPLIT_INSIDE.get(model)
+        others = [(m, _SPLIT_INSIDE.get(m, {})) for m in model.modules() if isinstance(m, _BatchNorm)
+                  and type(m) not in _PLAIN]
         #: the layers of other classes whose batch-norm calls inside one call are paired one by one
         #: (:class:`_BatchNormCalls`)
-        self.inside: set[nn.Module] = set(found) if found is not None else set()
-        #: at the model's first step (no record in :data:`_SPLIT_INSIDE`), its BatchNorm layers of other classes, whose
+        self.inside: set[nn.Module] = {m for m, found in others if found.get(m.training)}
+        #: the BatchNorm layers of other classes not counted yet in their mode (:data:`_SPLIT_INSIDE`), whose
         #: batch-statistics batch-norm calls the first pass counts (a subclass may normalise by batch statistics in eval
         #: mode, or without running statistics)
-        self.counted = ([m for m in model.modules() if isinstance(m, _BatchNorm) and type(m) not in _PLAIN]
-                        if found is None else [])
+        self.counted = [m for m, found in others if m.training not in found]
         #: per layer counted or paired call by call, its calls in the last pass
         self.calls: dict[nn.Module, _BatchNormCalls] = {}
         self._set_norms()
@@ -253,9 +253,12 @@ class PairedPasses:
                     lambda module, args, out: _normalised(module, args[0], *self.stats[module][-1]), prepend=True))
         try:
             out = run()
-            if self.counted:  # the model's first step: its layers splitting inside, paired from now on
-                found = {m for m in self.counted if self.calls[m].most > 1}
-                _SPLIT_INSIDE[self.model], self.counted = weakref.WeakSet(found), []
+            if self.counted:  # the layers called: splitting inside, paired from now on in this mode; or not
+                called = [m for m in self.counted if self.calls[m].entered]
+                for m in called:
+                    _SPLIT_INSIDE.setdefault(m, {})[m.training] = self.calls[m].most > 1
+                found = {m for m in called if self.calls[m].most > 1}
+                self.counted = [m for m in self.counted if not self.calls[m].entered]
                 if found:
                     self.inside |= found
                     self._set_norms()
@@ -620,10 +623,10 @@ class _BatchNormCalls(TorchFunctionMode):
                  replay: list[tuple[Tensor, Tensor]] | None = None) -> None:
         super().__init__()
         self.record, self.replay = record, replay
-        self.most = self.now = self.used = self.depth = 0
+        self.most = self.now = self.used = self.depth = self.entered = 0
 
     def enter(self, module: nn.Module, args: tuple[Any, ...]) -> None:
-        self.now, self.depth = 0, self.depth + 1
+        self.now, self.depth, self.entered = 0, self.depth + 1, self.entered + 1
         self.__enter__()
 
     def leave(self, module: nn.Module, args: tuple[Any, ...], out: Any) -> None:

@@ -185,3 +185,11 @@ def test_one_call_layers_of_other_classes_keep_one_joint_pass_bit_identical(monk
     assert steps[0] == 2 and not any(steps[1:])  # its two layers counted at the first step only
     for (name, a), b in zip(models[0].state_dict().items(), models[1].state_dict().values()):
         assert torch.equal(a, b), name
+
+
+def test_a_subclass_first_met_in_eval_mode_is_paired_once_training() -> None:
+    # counted per mode, in the first pass that calls it: one call in eval mode says nothing of training mode
+    model, term = _Net(_GhostSub(8)).eval(), CounterfactualFairnessTerm(AttributeFlip(3))
+    term.loss(model, _rows(40), None)
+    model.train()
+    assert float(term.loss(model, _rows(40, 2), None).detach()) == 0.0
