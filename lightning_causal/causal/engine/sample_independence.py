@@ -343,8 +343,12 @@ def _states_read(forward: Forward, xs: tuple[Tensor, ...], rows: Tensor, alone: 
 def _read_at_other_sizes(forward: Forward, xs: tuple[Tensor, ...], rows: Tensor,
                          places: dict[str, tuple[object, object, Tensor]], name: str) -> bool:
     """Whether the kept tensor ``name`` (:func:`_kept_places`) is read by a pass of one row more than the probe (its
-    rows and ``rows[0]`` again): that pass, run as it is and with the tensor another value (:func:`_other_value`), gives
-    outputs of its rows that differ (:func:`_states_read`'s rule for a tensor of the batch's size by chance)."""
+    rows and ``rows[0]`` again), and not written by it: that pass, run as it is and with the tensor another value
+    (:func:`_other_value`), gives outputs of its rows that differ, and run as it is leaves the tensor as it found it
+    (:func:`_states_read`'s rule for a tensor of the batch's size by chance, a fixed matrix). A tensor that pass sets
+    anew or changes is a state carried from call to call, read at every size as well (a memory bank of the last batch's
+    rows that every row attends over, a state padded or summarised for a batch of another size): ``False``, it stays
+    named."""
     holder, key, held = places.get(name, (None, None, None))
     other = _other_value(held) if holder is not None and held is not None else None
     if other is None:
@@ -352,10 +356,13 @@ def _read_at_other_sizes(forward: Forward, xs: tuple[Tensor, ...], rows: Tensor,
     more = torch.cat([torch.arange(xs[0].shape[0], device=rows.device), rows[:1]])
     with _HeldTrial(forward, xs, more, {name: (holder, key, held)}) as trial:
         try:
-            plain, changed = trial.run({}), trial.run({name: other})
+            plain = trial.run({})
+            now = _kept_places(forward.model).get(name, (None, None, None))[2]  # as the pass left it
+            written = now is None or now.shape != held.shape or not torch.equal(now, trial.saved[name])
+            changed = trial.run({name: other})
         except Exception:  # noqa: BLE001 - a pass of another size that fails beside it: a state of the batch, kept
             return False
-    return (isinstance(plain, Tensor) and isinstance(changed, Tensor) and plain.dim() > 0
+    return (not written and isinstance(plain, Tensor) and isinstance(changed, Tensor) and plain.dim() > 0
             and plain.shape[0] == more.shape[0] and plain.shape == changed.shape and _row_differs(changed, plain, None))
 
 
