@@ -151,9 +151,9 @@ class PairedPasses:
     running statistics and batch count are updated by the first pass only); other ``BatchNorm`` classes (a subclass
     that adds an activation, ``SyncBatchNorm``) run in eval mode for the replayed call with the first pass's
     statistics, detached, as their running ones; a layer of another class that runs several
-    batch-statistics batch-norm calls inside one call of its own (a ghost-BatchNorm subclass: ``inside``, found at the
-    model's first step) has each ``F.batch_norm`` call computed here in both passes, the replay's call ``k`` by the
-    first pass's call ``k``. After a replay the generators stand where the first pass left them.
+    batch-statistics batch-norm calls inside one call of its own (a ghost-BatchNorm subclass: ``inside``, found in the
+    first pass that calls it in its mode) has each ``F.batch_norm`` call computed here in both passes, the replay's
+    call ``k`` by the first pass's call ``k``. After a replay the generators stand where the first pass left them.
     :meth:`drew` says whether the first pass drew from these generators at all: where it did not, a single pass of
     both halves pairs its rows exactly already. The outputs computed here are given before any other forward hook of
     the layer runs (a capture of a ``BatchNorm`` layer's output sees them). ``checkpointed`` says whether a
