@@ -183,14 +183,15 @@ class SobolAudit(Audit):
     def _mask(self, x: Tensor) -> Tensor:
         """Group ids ``[1, *sample_shape]`` shared by every sample: :func:`~lightning_causal.causal.engine.groups.group_mask`
         (as every audit resolves ``feature_mask=`` / ``patch_size=``; a mask of fewer dimensions right-aligned, ``[H, W]``
-        for ``[N, C, H, W]``), one mask for all samples."""
-        mask = group_mask(x, self.feature_mask, self.patch_size)
-        if mask.shape[0] != 1:
+        for ``[N, C, H, W]``), one mask for all samples: a mask of the input's dimensions whose first is not 1, or of
+        more dimensions, is refused in those words before group_mask's, which would allow ``[1 or N, ...]``."""
+        given = self.feature_mask
+        if isinstance(given, Tensor) and (given.dim() > x.dim() or given.dim() == x.dim() and given.shape[0] != 1):
             raise ValueError(
                 f"Expected argument `feature_mask` of shape [1, ...] shared by all samples of {list(x.shape)} "
-                f"but got {list(mask.shape)}"
+                f"but got {list(given.shape)}"
             )
-        return mask.expand(1, *x.shape[1:])
+        return group_mask(x, given, self.patch_size).expand(1, *x.shape[1:])
 
     def validate(self, model: nn.Module, probe: Probe) -> None:
         if isinstance(probe.inputs, tuple):
