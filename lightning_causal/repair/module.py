@@ -83,9 +83,6 @@ __all__ = ["CausalRepairModule"]
 
 _fusable = fusable  # kept importable from here (tests/repair/test_clp_term.py)
 
-#: How a model that returns a ``torch.distributions`` object is fine-tuned on its negative log-likelihood: the task
-#: loss takes one tensor (sliced by rows where a term's pass is fused with the task's), so ``output=`` stacks the
-#: tensors that rebuild the distribution, and each term reads the model's return value through an ``output=`` of its own.
 #: how the terms get image-level labels of a detector's targets, as both ways below say it
 _LABELS_FROM_TARGETS = ("`unpack_batch=lambda batch: (batch[0], torch.stack([(t['labels'] == c).any() for t in "
                         f"batch[1]]).long(), None)`, with `output=` a score per image and class ({_PAGE})")
@@ -104,6 +101,9 @@ WRAPPED_TARGETS_WAY = (
     "batch: (batch[0], None, None))`, or image-level labels made from the targets for a term that needs them, e.g. "
     f"{_LABELS_FROM_TARGETS}")
 
+#: How a model that returns a ``torch.distributions`` object is fine-tuned on its negative log-likelihood: the task
+#: loss takes one tensor (sliced by rows where a term's pass is fused with the task's), so ``output=`` stacks the
+#: tensors that rebuild the distribution, and each term reads the model's return value through an ``output=`` of its own.
 DISTRIBUTION_TASK_LOSS = (
     "The task loss takes one tensor: for a distribution's negative log-likelihood, stack the tensors it is rebuilt "
     "from, `output=lambda out: torch.stack([out.mean, out.stddev], -1)` with `task_loss=lambda o, y: "
