@@ -624,9 +624,10 @@ class _BatchNormCalls(TorchFunctionMode):
         super().__init__()
         self.record, self.replay = record, replay
         self.most = self.now = self.used = self.depth = self.entered = 0
+        self.module: nn.Module | None = None
 
     def enter(self, module: nn.Module, args: tuple[Any, ...]) -> None:
-        self.now, self.depth, self.entered = 0, self.depth + 1, self.entered + 1
+        self.now, self.depth, self.entered, self.module = 0, self.depth + 1, self.entered + 1, module
         self.__enter__()
 
     def leave(self, module: nn.Module, args: tuple[Any, ...], out: Any) -> None:
@@ -647,8 +648,8 @@ class _BatchNormCalls(TorchFunctionMode):
         if func is not F.batch_norm:
             return func(*args, **kwargs)
         call = {**_BATCH_NORM_ARGS, **dict(zip(_BATCH_NORM_ARGS, args)), **kwargs}
-        if not call["training"]:
-            return func(*args, **kwargs)
+        if not call["training"] or not _own_call(self.module, call):
+            return func(*args, **kwargs)  # eval statistics, or a BatchNorm layer it holds (which pairs its own calls)
         self.now += 1
         x, affine = call["input"], (call["weight"], call["bias"], call["eps"])
         if self.record is not None:
@@ -664,6 +665,14 @@ class _BatchNormCalls(TorchFunctionMode):
                 return _normalised_by(x, *self.replay[k], *affine)
             return func(x, None, None, *affine[:2], True, 0.0, affine[2])  # a call the first pass did not make
         return func(*args, **kwargs)
+
+
+def _own_call(module: nn.Module | None, call: dict[str, Any]) -> bool:
+    """Whether an ``F.batch_norm`` call made while ``module`` runs is its own: each of its statistics and affine
+    tensors ``None`` or ``module``'s (a BatchNorm layer it holds passes its own: counted and paired by that layer, not
+    taken for a second call of ``module``'s, whose replay would then normalise by the held layer's statistics)."""
+    return module is None or all(call[k] is None or call[k] is getattr(module, k, None)
+                                 for k in ("running_mean", "running_var", "weight", "bias"))
 
 
 def _composable_segments(model: nn.Module, norms: list[nn.Module]) -> dict[nn.Module, list[nn.Module]]:
