@@ -596,7 +596,7 @@ def output_fix(outputs: Tensor) -> str:
         'pass `output=` a callable'
         >>> "out[:, :, j]" in output_fix(torch.zeros(2, 1, 128))  # a one-channel field: a point or a region of it
         True
-        >>> output_fix(torch.full((2, 10, 16), 0.1))[78:115]  # squashed vectors: a capsule network's class capsules
+        >>> output_fix(torch.full((2, 10, 16), -0.1))[78:115]  # squashed vectors: a capsule network's class capsules
         '`output=lambda out: out.norm(dim=-1)`'
     """
     if outputs.dim() == 3 and outputs.shape[-1] == 1:  # a forecast [N, H, 1]: averaging its horizons is no answer
@@ -613,7 +613,8 @@ def output_fix(outputs: Tensor) -> str:
                    "which averages the horizons")
         capsules = ("`output=lambda out: out.norm(dim=-1)` for the class capsules [N, classes, D] of a capsule network, "
                     "whose lengths are the class scores (its dimension 1 holds the classes, no positions)")
-        squashed = bool((outputs.detach().float().norm(dim=-1) < 1).all())  # every vector squashed: capsules first
+        out = outputs.detach().float()  # every vector squashed, signed components: capsules first (not probabilities
+        squashed = bool((out.norm(dim=-1) < 1).all() and (out < 0).any())  # per position, softmax or sigmoid, norm < 1)
         example = f"{capsules}; {example}" if squashed else f"{example}; {capsules}"
     else:
         example = ("`output=lambda out: out.mean((2, 3))` for the class scores of a segmentation map averaged over pixels; "
