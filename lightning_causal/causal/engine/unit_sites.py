@@ -1058,7 +1058,9 @@ def _first_element_unread(site: nn.Module, run: Callable[[], object]) -> bool:
 def tuple_reader(model: nn.Module, site: nn.Module, run: Callable[[], object]) -> str | None:
     """The name of the first module called after ``site`` returned a tuple or list whose input shares its storage with
     a tensor of that tuple past element 0 (``fc`` of ``out, (h, c) = lstm(x); fc(h[-1])``: ``h[-1]`` is a view of
-    ``h_n``), found in one pass ``run()`` stopped there; ``None`` where none does (``fc(torch.cat([h[-2], h[-1]], 1))``).
+    ``h_n``), found in one pass ``run()`` stopped there; ``None`` where none does (``fc(torch.cat([h[-2], h[-1]], 1))``),
+    or where that module's input is not all the model reads of those elements (:func:`_reader_carries`: a residual head
+    ``fc(z + proj(z))`` of ``z = h[-1]``, whose first reader ``proj`` sees one branch of it).
 
     Examples:
         >>> class M(nn.Module):
@@ -1092,10 +1094,49 @@ def tuple_reader(model: nn.Module, site: nn.Module, run: Callable[[], object]) -
         if (rest and id(m) not in inner and names.get(id(m)) and t is not None and not functorch_wrapped(t)
                 and any(t.untyped_storage().data_ptr() == r.untyped_storage().data_ptr() for r in rest)):
             found.append(names[id(m)])
+            held.append(t.clone())
             raise _Reached
 
+    held: list[Tensor] = []
     handles = [site.register_forward_hook(leave)]
     handles += [m.register_forward_pre_hook(enter) for m in modules.values()
                 if id(m) not in inner and not isinstance(m, torch.jit.ScriptModule)]
     _run_hooked(run, handles)
-    return found[0] if found else None
+    return found[0] if found and _reader_carries(site, modules[found[0]], held[0], run) else None
+
+
+def _reader_carries(site: nn.Module, reader: nn.Module, seen: Tensor, run: Callable[[], object]) -> bool:
+    """Whether the module ``reader`` carries all that ``run()``'s output reads of ``site``'s tuple past element 0: with
+    every tensor there moved (``t + 1 + |t|``) and ``reader``'s input at its first call after ``site`` put back to
+    ``seen`` (what it read in the plain pass), the output is the plain one, bit for bit (:func:`tuple_reader`; a second
+    reader of ``h_n``, a residual ``fc(z + proj(z))`` beside ``proj(z)``, changes it). One pass of each, at a refusal."""
+    state = {"after": False, "set": False}
+
+    def moved(out: object) -> object:
+        if isinstance(out, (tuple, list)):
+            return type(out)(moved(o) for o in out)
+        return out + 1.0 + out.abs() if isinstance(out, Tensor) and out.is_floating_point() else out
+
+    def leave(_m: nn.Module, _i: object, out: object) -> object:
+        if not isinstance(out, (tuple, list)) or len(out) < 2 or state["after"]:
+            return None
+        state["after"] = True
+        items = [out[0], *(moved(o) for o in out[1:])]
+        return items if isinstance(out, list) else tuple(items)
+
+    def enter(_m: nn.Module, args: tuple) -> tuple | None:
+        if not state["after"] or state["set"] or not args or not isinstance(args[0], Tensor) or args[0].shape != seen.shape:
+            return None
+        state["set"] = True
+        return (seen, *args[1:])
+
+    with torch.no_grad(), module_hooks_fire():
+        plain = first_tensor(run())
+        handles = [site.register_forward_hook(leave), reader.register_forward_pre_hook(enter)]
+        try:
+            changed = first_tensor(run())
+        finally:
+            for handle in handles:
+                handle.remove()
+    return (state["set"] and plain is not None and changed is not None and plain.shape == changed.shape
+            and bool(torch.equal(plain, changed)))
