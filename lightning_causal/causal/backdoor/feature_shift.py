@@ -45,7 +45,17 @@ def output_layer(model: nn.Module, num_classes: int) -> tuple[str, nn.Linear]:
     if not found:
         raise ValueError(f"Expected `model` to hold an nn.Linear output layer with {num_classes} outputs (its weight is "
                          "what feature shift tuning re-initialises) but found none")
-    return found[-1]
+    name, head = found[-1]
+    for tensor in ("weight", "bias"):  # written through its parametrization (_write): each needs a right_inverse
+        kinds = [type(p).__name__ for p in head.parametrizations[tensor] if not hasattr(p, "right_inverse")] \
+            if parametrize.is_parametrized(head, tensor) else []
+        if kinds:
+            raise ValueError(
+                f"Expected the output layer '{name}' to take a new {tensor} (feature shift tuning re-initialises it) but "
+                f"its parametrization {', '.join(kinds)} has no `right_inverse` (a LoRA written as a parametrization, "
+                f"minLoRA's): give it one, or pass `contrast=False` to BackdoorSuppressionTerm (the default, "
+                f"`contrast=None`, leaves the contrast out for such a model)")
+    return name, head
 
 
 def feature_shifted(model: nn.Module, x: Tensor, num_classes: int, *, epochs: int = 20, alpha: float = 0.2,
