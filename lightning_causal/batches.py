@@ -421,7 +421,7 @@ def _mapping_inputs_advice(inputs: Mapping[Any, Tensor], labelled: bool) -> str:
     Examples:
         >>> import torch
         >>> print(_mapping_inputs_advice({"x": torch.zeros(2, 4), "c": torch.zeros(2, 2)}, labelled=True))
-        the inputs are a mapping with keys ['x', 'c'], and the audits call the model with tensors, never one mapping of inputs: give them a forward that takes the tensors (a LightningModule's `forward(self, x, c): return self.net({'x': x, 'c': c})`, or such a wrapper module for `audit_model`) and pass `unpack_batch=lambda batch: ((batch[0]['x'], batch[0]['c']), batch[1], None)` (docs/recipes.md, 'Models of several inputs')
+        the inputs are a mapping with keys ['x', 'c'], and the audits call the model with tensors, never one mapping of inputs: give them a forward that takes the tensors (a LightningModule's `forward(self, x, c): return self.net({'x': x, 'c': c})`, whose training_step then calls `self.net(inputs)` with the mapping, not `self(inputs)`; or such a wrapper module for `audit_model`) and pass `unpack_batch=lambda batch: ((batch[0]['x'], batch[0]['c']), batch[1], None)` (docs/recipes.md, 'Models of several inputs')
     """
     keys = list(inputs)
     params = [k if isinstance(k, str) and k.isidentifier() else f"x{i}" for i, k in enumerate(keys)]
@@ -430,7 +430,8 @@ def _mapping_inputs_advice(inputs: Mapping[Any, Tensor], labelled: bool) -> str:
     call = ", ".join(f"{k!r}: {p}" for k, p in zip(keys, params))
     return (f"the inputs are a mapping with keys {keys}, and the audits call the model with tensors, never one mapping "
             f"of inputs: give them a forward that takes the tensors (a LightningModule's `forward(self, "
-            f"{', '.join(params)}): return self.net({{{call}}})`, or such a wrapper module for `audit_model`) and pass "
+            f"{', '.join(params)}): return self.net({{{call}}})`, whose training_step then calls `self.net(inputs)` "
+            "with the mapping, not `self(inputs)`; or such a wrapper module for `audit_model`) and pass "
             f"`unpack_batch=lambda batch: ({given}, {'batch[1]' if labelled else 'None'}, None)` "
             "(docs/recipes.md, 'Models of several inputs')")
 
