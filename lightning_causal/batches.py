@@ -413,7 +413,7 @@ def _tensor_mapping(value: Any) -> bool:
     return isinstance(value, Mapping) and bool(value) and all(isinstance(t, Tensor) for t in value.values())
 
 
-def _mapping_inputs_advice(inputs: Mapping[Any, Tensor], labelled: bool) -> str:
+def _mapping_inputs_advice(inputs: Mapping[Any, Tensor], labelled: bool, forward: Callable[..., Any] | None = None) -> str:
     """For ``({"x": ..., "c": ...}, y)`` of a model whose ``forward`` takes one mapping: the estimators and audits call
     the model with tensors, never one mapping of inputs; the way is a forward that takes the tensors and the
     ``unpack_batch=`` that gives them, in the mapping's order.
@@ -424,9 +424,15 @@ def _mapping_inputs_advice(inputs: Mapping[Any, Tensor], labelled: bool) -> str:
         the inputs are a mapping with keys ['x', 'c'], and the audits call the model with tensors, never one mapping of inputs: give them a forward that takes the tensors (a LightningModule's `forward(self, x, c): return self.net({'x': x, 'c': c})`, whose training_step then calls `self.net(inputs)` with the mapping, not `self(inputs)`; or such a wrapper module for `audit_model`) and pass `unpack_batch=lambda batch: ((batch[0]['x'], batch[0]['c']), batch[1], None)` (docs/recipes.md, 'Models of several inputs')
     """
     keys = list(inputs)
+    names = _positional_names(forward) or []
+    if set(keys) <= set(names):  # a forward that takes them by name already (forward(c, x)): passed in its order
+        keys = [n for n in names if n in inputs]
     params = [k if isinstance(k, str) and k.isidentifier() else f"x{i}" for i, k in enumerate(keys)]
     parts = [f"batch[0][{k!r}]" for k in keys]
     given = parts[0] if len(parts) == 1 else f"({', '.join(parts)})"
+    if set(keys) <= set(names):
+        return (f"the inputs are a mapping with keys {list(inputs)}, which the model's forward takes as tensors in the "
+                f"order {keys}: pass `unpack_batch=lambda batch: ({given}, {'batch[1]' if labelled else 'None'}, None)`")
     call = ", ".join(f"{k!r}: {p}" for k, p in zip(keys, params))
     return (f"the inputs are a mapping with keys {keys}, and the audits call the model with tensors, never one mapping "
             f"of inputs: give them a forward that takes the tensors (a LightningModule's `forward(self, "
@@ -466,7 +472,7 @@ def default_unpack_batch(batch: Any, forward: Callable[..., Any] | None = None) 
         fix = ("a list of batches is read as one batch: to read its batches in turn, as a loader's, pass "
                "`DataLoader(batches, batch_size=None)` (or a `DataLoader` over the samples); or " + fix)
     elif fields is None and isinstance(batch, (tuple, list)) and len(batch) in (1, 2) and _tensor_mapping(batch[0]):
-        fix = _mapping_inputs_advice(batch[0], labelled=len(batch) == 2)  # ({"x", "c"}, y) of a model taking one mapping
+        fix = _mapping_inputs_advice(batch[0], labelled=len(batch) == 2, forward=forward)  # ({"x", "c"}, y) of a model taking one mapping
     elif fields is None and isinstance(batch, (tuple, list)) and len(batch) == 2 and per_sample_mappings(batch[1]):
         fix = targets_way(batch[1], stacked=_tensors(batch[0]))  # (images, targets) of a detector: no class labels
     elif fields is None and isinstance(batch, (tuple, list)) and len(batch) == 3:  # (x, y, w) or (x, lengths, y)

@@ -75,3 +75,26 @@ def test_the_mapping_advice_names_the_training_step_and_followed_whole_it_fits(t
                                    unpack_batch=lambda batch: ((batch[0]["x"], batch[0]["c"]), batch[1], None))
     _fit(tmp_path, Followed(), callback)
     assert callback.last_results  # the audit ran on the fit's probe
+
+
+class ByName(nn.Module):  # takes the tensors already, in another order than the batch's mapping
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(5, 2)
+
+    def forward(self, c, x):
+        return self.fc(torch.cat([x, c], 1))
+
+
+def test_a_forward_that_takes_the_keys_is_given_them_in_its_own_order():
+    from lightning_causal.callbacks import audit_model
+
+    data = [({"x": torch.randn(3), "c": torch.randn(2)}, torch.tensor(1)) for _ in range(8)]
+    with pytest.raises(MisconfigurationException) as err:
+        audit_model(ByName().eval(), [CausalGraphAudit(layers=["fc"])], data, probe_size=8)
+    message = str(err.value)
+    advised = "unpack_batch=lambda batch: ((batch[0]['c'], batch[0]['x']), batch[1], None)"
+    assert advised in message and "self.net(" not in message  # no wrapper to write, and x is not passed as c
+    results = audit_model(ByName().eval(), [CausalGraphAudit(layers=["fc"])], data, probe_size=8,
+                          unpack_batch=lambda batch: ((batch[0]["c"], batch[0]["x"]), batch[1], None))
+    assert results
